@@ -1,0 +1,231 @@
+#include "codec/mp.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mpw_init(struct mpw *w)
+{
+	msgpack_sbuffer_init(&w->sb);
+	msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
+}
+
+void mpw_free(struct mpw *w)
+{
+	msgpack_sbuffer_destroy(&w->sb);
+}
+
+char *mpw_take(struct mpw *w, size_t *len)
+{
+	*len = w->sb.size;
+	char *p = w->sb.data ? msgpack_sbuffer_release(&w->sb) : xstrdup("");
+	return p;
+}
+
+void mpw_map(struct mpw *w, uint32_t n) { msgpack_pack_map(&w->pk, n); }
+void mpw_arr(struct mpw *w, uint32_t n) { msgpack_pack_array(&w->pk, n); }
+void mpw_u64(struct mpw *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
+void mpw_i64(struct mpw *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
+void mpw_nil(struct mpw *w) { msgpack_pack_nil(&w->pk); }
+void mpw_bool(struct mpw *w, bool v) { v ? msgpack_pack_true(&w->pk) : msgpack_pack_false(&w->pk); }
+
+void mpw_strn(struct mpw *w, const char *s, size_t n)
+{
+	msgpack_pack_str(&w->pk, n);
+	msgpack_pack_str_body(&w->pk, s, n);
+}
+
+void mpw_str(struct mpw *w, const char *s)
+{
+	if (!s)
+		mpw_nil(w);
+	else
+		mpw_strn(w, s, strlen(s));
+}
+
+void mpw_bin(struct mpw *w, const void *p, size_t n)
+{
+	msgpack_pack_bin(&w->pk, n);
+	msgpack_pack_bin_body(&w->pk, p, n);
+}
+
+void mpw_raw(struct mpw *w, const void *p, size_t n)
+{
+	msgpack_sbuffer_write(&w->sb, p, n);
+}
+
+void mpw_kstr(struct mpw *w, const char *k, const char *v) { mpw_str(w, k); mpw_str(w, v); }
+void mpw_ku64(struct mpw *w, const char *k, uint64_t v) { mpw_str(w, k); mpw_u64(w, v); }
+void mpw_ki64(struct mpw *w, const char *k, int64_t v) { mpw_str(w, k); mpw_i64(w, v); }
+void mpw_kbool(struct mpw *w, const char *k, bool v) { mpw_str(w, k); mpw_bool(w, v); }
+
+int mpr_decode(struct mpr *r, const void *p, size_t n)
+{
+	size_t off = 0;
+	msgpack_unpacked_init(&r->u);
+	r->root = NULL;
+	if (msgpack_unpack_next(&r->u, p, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n) {
+		msgpack_unpacked_destroy(&r->u);
+		msgpack_unpacked_init(&r->u);
+		return -1;
+	}
+	r->root = &r->u.data;
+	return 0;
+}
+
+void mpr_free(struct mpr *r)
+{
+	msgpack_unpacked_destroy(&r->u);
+	r->root = NULL;
+}
+
+bool mp_is_str(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_STR;
+}
+
+bool mp_str_eq(const msgpack_object *o, const char *s)
+{
+	size_t n = strlen(s);
+	return mp_is_str(o) && o->via.str.size == n && !memcmp(o->via.str.ptr, s, n);
+}
+
+const msgpack_object *mp_get(const msgpack_object *map, const char *key)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++)
+		if (mp_str_eq(&map->via.map.ptr[i].key, key))
+			return &map->via.map.ptr[i].val;
+	return NULL;
+}
+
+int mp_as_u64(const msgpack_object *o, uint64_t *out)
+{
+	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -1;
+	*out = o->via.u64;
+	return 0;
+}
+
+int mp_as_i64(const msgpack_object *o, int64_t *out)
+{
+	if (!o)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = o->via.i64;
+		return 0;
+	}
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+		*out = (int64_t)o->via.u64;
+		return 0;
+	}
+	return -1;
+}
+
+char *mp_as_strdup(const msgpack_object *o)
+{
+	if (!mp_is_str(o))
+		return NULL;
+	return xstrndup(o->via.str.ptr, o->via.str.size);
+}
+
+int mp_get_u64(const msgpack_object *map, const char *key, uint64_t *out)
+{
+	return mp_as_u64(mp_get(map, key), out);
+}
+
+int mp_get_i64(const msgpack_object *map, const char *key, int64_t *out)
+{
+	return mp_as_i64(mp_get(map, key), out);
+}
+
+int mp_get_bool(const msgpack_object *map, const char *key, bool *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return -1;
+	*out = o->via.boolean;
+	return 0;
+}
+
+int mp_get_strbuf(const msgpack_object *map, const char *key, char *buf, size_t size)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!mp_is_str(o) || o->via.str.size >= size || memchr(o->via.str.ptr, 0, o->via.str.size))
+		return -1;
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = 0;
+	return 0;
+}
+
+char *mp_get_strdup(const msgpack_object *map, const char *key)
+{
+	return mp_as_strdup(mp_get(map, key));
+}
+
+static void json_str(const char *p, size_t n, struct buf *out)
+{
+	buf_append(out, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			buf_append(out, e, 2);
+		} else if (c < 0x20) {
+			buf_printf(out, "\\u%04x", c);
+		} else {
+			buf_append(out, &p[i], 1);
+		}
+	}
+	buf_append(out, "\"", 1);
+}
+
+void mp_to_json(const msgpack_object *o, struct buf *out)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL: buf_printf(out, "null"); break;
+	case MSGPACK_OBJECT_BOOLEAN: buf_printf(out, o->via.boolean ? "true" : "false"); break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: buf_printf(out, "%llu", (unsigned long long)o->via.u64); break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: buf_printf(out, "%lld", (long long)o->via.i64); break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64: buf_printf(out, "%.17g", o->via.f64); break;
+	case MSGPACK_OBJECT_STR: json_str(o->via.str.ptr, o->via.str.size, out); break;
+	case MSGPACK_OBJECT_BIN: {
+		char *h = xmalloc(o->via.bin.size * 2 + 1);
+		hex_encode((const uint8_t *)o->via.bin.ptr, o->via.bin.size, h);
+		json_str(h, strlen(h), out);
+		free(h);
+		break;
+	}
+	case MSGPACK_OBJECT_ARRAY:
+		buf_append(out, "[", 1);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			if (i)
+				buf_append(out, ",", 1);
+			mp_to_json(&o->via.array.ptr[i], out);
+		}
+		buf_append(out, "]", 1);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		buf_append(out, "{", 1);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			if (i)
+				buf_append(out, ",", 1);
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+			if (k->type == MSGPACK_OBJECT_STR)
+				json_str(k->via.str.ptr, k->via.str.size, out);
+			else {
+				struct buf kb = {0};
+				mp_to_json(k, &kb);
+				json_str((const char *)kb.data, kb.len, out);
+				buf_free(&kb);
+			}
+			buf_append(out, ":", 1);
+			mp_to_json(&o->via.map.ptr[i].val, out);
+		}
+		buf_append(out, "}", 1);
+		break;
+	default: buf_printf(out, "null"); break;
+	}
+}

@@ -1,0 +1,155 @@
+/* Command handlers of the state machine. Each validates its body fully before changing
+ * anything, so a rejected command leaves the store untouched. */
+#include "state/store.h"
+#include "util/mem.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	if (s->has_cluster)
+		return errf(res->msg, E_EXISTS, "cluster already initialised");
+	struct cluster cl = {0};
+	int rc = schema_decode(&cluster_schema, &cl, c->body, res->msg);
+	if (rc || !cl.id || !*cl.id || !cl.secret_hash) {
+		schema_free(&cluster_schema, &cl);
+		return rc ? rc : errf(res->msg, E_INVAL, "cluster.init: id and secret_hash required");
+	}
+	if (!cl.next_id)
+		cl.next_id = 1;
+	if (!cl.failure_timeout_ms)
+		cl.failure_timeout_ms = 5000;
+	s->cluster = cl;
+	s->has_cluster = true;
+	return 0;
+}
+
+static bool valid_name(const char *n)
+{
+	size_t len = strlen(n);
+	if (!len || len > 63)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* node.add: upsert of a joining node (same id again = the same node re-announcing). */
+static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	struct node *n = xcalloc(1, sizeof *n);
+	int rc = schema_decode(&node_schema, n, c->body, res->msg);
+	if (!rc && (!n->id || !n->name || !valid_name(n->name) || !n->addr))
+		rc = errf(res->msg, E_INVAL, "node.add: id, a valid name and addr required");
+	struct node *same = rc ? NULL : store_node_by_name(s, n->name);
+	if (!rc && same && same->id != n->id)
+		rc = errf(res->msg, E_EXISTS, "node name %s is already used by node %016llx", n->name, (unsigned long long)same->id);
+	if (rc) {
+		schema_free(&node_schema, n);
+		free(n);
+		return rc;
+	}
+	if (!n->state)
+		n->state = xstrdup("ready");
+	if (!n->availability)
+		n->availability = xstrdup("active");
+	res->id = n->id;
+	table_put(&s->nodes, n);
+	return 0;
+}
+
+/* node.update: {id, state?, availability?, labels?, at} */
+static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	uint64_t id = 0, at = 0;
+	if (mp_get_u64(c->body, "id", &id))
+		return errf(res->msg, E_INVAL, "node.update: id required");
+	struct node *n = table_get_u64(&s->nodes, id);
+	if (!n)
+		return errf(res->msg, E_NOTFOUND, "node %016llx not found", (unsigned long long)id);
+	char state[16] = "", avail[16] = "";
+	const msgpack_object *st = mp_get(c->body, "state"), *av = mp_get(c->body, "availability");
+	const msgpack_object *lb = mp_get(c->body, "labels");
+	if (st && (mp_get_strbuf(c->body, "state", state, sizeof state) || (strcmp(state, "ready") && strcmp(state, "down"))))
+		return errf(res->msg, E_INVAL, "node.update: state must be ready or down");
+	if (av && (mp_get_strbuf(c->body, "availability", avail, sizeof avail) || (strcmp(avail, "active") && strcmp(avail, "drain") && strcmp(avail, "pause"))))
+		return errf(res->msg, E_INVAL, "node.update: availability must be active, pause or drain");
+	if (lb && lb->type != MSGPACK_OBJECT_MAP)
+		return errf(res->msg, E_INVAL, "node.update: labels must be a map");
+	if (lb)
+		for (uint32_t i = 0; i < lb->via.map.size; i++)
+			if (!mp_is_str(&lb->via.map.ptr[i].key) ||
+			    (!mp_is_str(&lb->via.map.ptr[i].val) && lb->via.map.ptr[i].val.type != MSGPACK_OBJECT_NIL))
+				return errf(res->msg, E_INVAL, "node.update: labels must map strings to strings (nil removes)");
+	mp_get_u64(c->body, "at", &at);
+	if (st && strcmp(n->state, state)) {
+		free(n->state);
+		n->state = xstrdup(state);
+		n->state_at = at;
+	}
+	if (av) {
+		free(n->availability);
+		n->availability = xstrdup(avail);
+	}
+	if (lb) {
+		struct labels nl = {0};
+		for (size_t i = 0; i < n->labels.n; i++)
+			labels_set(&nl, n->labels.k[i], n->labels.v[i]);
+		for (uint32_t i = 0; i < lb->via.map.size; i++) {
+			char *k = mp_as_strdup(&lb->via.map.ptr[i].key), *v = mp_as_strdup(&lb->via.map.ptr[i].val);
+			if (v)
+				labels_set(&nl, k, v);
+			else { /* remove */
+				struct labels keep = {0};
+				for (size_t j = 0; j < nl.n; j++)
+					if (strcmp(nl.k[j], k))
+						labels_set(&keep, nl.k[j], nl.v[j]);
+				labels_free(&nl);
+				nl = keep;
+			}
+			free(k);
+			free(v);
+		}
+		labels_free(&n->labels);
+		n->labels = nl;
+	}
+	res->id = id;
+	return 0;
+}
+
+static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	uint64_t id = 0;
+	if (mp_get_u64(c->body, "id", &id))
+		return errf(res->msg, E_INVAL, "node.rm: id required");
+	if (table_del_u64(&s->nodes, id))
+		return errf(res->msg, E_NOTFOUND, "node %016llx not found", (unsigned long long)id);
+	res->id = id;
+	return 0;
+}
+
+static int kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	struct kv *kv = xcalloc(1, sizeof *kv);
+	int rc = schema_decode(&kv_schema, kv, c->body, res->msg);
+	if (!rc && (!kv->key || !*kv->key || strlen(kv->key) > 256 || !kv->value))
+		rc = errf(res->msg, E_INVAL, "kv.set: key (1-256 bytes) and value required");
+	if (rc) {
+		schema_free(&kv_schema, kv);
+		free(kv);
+		return rc;
+	}
+	kv->rev = s->revision + 1;
+	table_put(&s->kv, kv);
+	return 0;
+}
+
+const struct cmd_def cmd_defs[] = {
+	{"cluster.init", cluster_init},
+	{"node.add", node_add},
+	{"node.update", node_update},
+	{"node.rm", node_rm},
+	{"kv.set", kv_set},
+	{NULL, NULL},
+};

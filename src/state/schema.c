@@ -1,0 +1,172 @@
+#include "state/schema.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define AT(obj, f, T) ((T *)((char *)(obj) + (f)->off))
+#define CAT(obj, f, T) ((const T *)((const char *)(obj) + (f)->off))
+
+void schema_encode(const struct schema *s, const void *obj, struct mpw *w)
+{
+	mpw_map(w, (uint32_t)s->nfields);
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		mpw_str(w, f->name);
+		switch (f->kind) {
+		case F_U64: mpw_u64(w, *CAT(obj, f, uint64_t)); break;
+		case F_I64: mpw_i64(w, *CAT(obj, f, int64_t)); break;
+		case F_BOOL: mpw_bool(w, *CAT(obj, f, bool)); break;
+		case F_STR: { const char *const *sp = (const char *const *)((const char *)obj + f->off); mpw_str(w, *sp ? *sp : ""); break; }
+		case F_LABELS: {
+			const struct labels *l = CAT(obj, f, struct labels);
+			mpw_map(w, (uint32_t)l->n);
+			for (size_t j = 0; j < l->n; j++) {
+				mpw_str(w, l->k[j]);
+				mpw_str(w, l->v[j]);
+			}
+			break;
+		}
+		case F_RAW: {
+			const struct rawmp *r = CAT(obj, f, struct rawmp);
+			if (r->len)
+				mpw_raw(w, r->data, r->len);
+			else
+				mpw_nil(w);
+			break;
+		}
+		}
+	}
+}
+
+int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, char *err)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return errf(err, E_INVAL, "%s: expected a map", s->name);
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		const msgpack_object *o = mp_get(map, f->name);
+		if (!o || o->type == MSGPACK_OBJECT_NIL)
+			continue;
+		int bad = 0;
+		switch (f->kind) {
+		case F_U64: bad = mp_as_u64(o, AT(obj, f, uint64_t)); break;
+		case F_I64: bad = mp_as_i64(o, AT(obj, f, int64_t)); break;
+		case F_BOOL:
+			if (o->type != MSGPACK_OBJECT_BOOLEAN)
+				bad = -1;
+			else
+				*AT(obj, f, bool) = o->via.boolean;
+			break;
+		case F_STR: {
+			char *v = mp_as_strdup(o);
+			if (!v)
+				bad = -1;
+			else {
+				free(*AT(obj, f, char *));
+				*AT(obj, f, char *) = v;
+			}
+			break;
+		}
+		case F_LABELS: {
+			if (o->type != MSGPACK_OBJECT_MAP) {
+				bad = -1;
+				break;
+			}
+			struct labels *l = AT(obj, f, struct labels);
+			for (uint32_t j = 0; j < o->via.map.size; j++) {
+				char *k = mp_as_strdup(&o->via.map.ptr[j].key), *v = mp_as_strdup(&o->via.map.ptr[j].val);
+				if (k && v)
+					labels_set(l, k, v);
+				else
+					bad = -1;
+				free(k);
+				free(v);
+			}
+			break;
+		}
+		case F_RAW: {
+			/* Re-pack the subtree so the stored bytes are canonical. */
+			struct mpw w;
+			mpw_init(&w);
+			msgpack_pack_object(&w.pk, *o);
+			struct rawmp *r = AT(obj, f, struct rawmp);
+			free(r->data);
+			r->data = (uint8_t *)mpw_take(&w, &r->len);
+			mpw_free(&w);
+			break;
+		}
+		}
+		if (bad)
+			return errf(err, E_INVAL, "%s: field %s has the wrong type", s->name, f->name);
+	}
+	return 0;
+}
+
+void schema_free(const struct schema *s, void *obj)
+{
+	if (!obj)
+		return;
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		switch (f->kind) {
+		case F_STR: free(*AT(obj, f, char *)); *AT(obj, f, char *) = NULL; break;
+		case F_LABELS: labels_free(AT(obj, f, struct labels)); break;
+		case F_RAW: free(AT(obj, f, struct rawmp)->data); memset(AT(obj, f, struct rawmp), 0, sizeof(struct rawmp)); break;
+		default: break;
+		}
+	}
+}
+
+void *schema_dup(const struct schema *s, const void *obj)
+{
+	struct mpw w;
+	mpw_init(&w);
+	schema_encode(s, obj, &w);
+	struct mpr r;
+	void *copy = xcalloc(1, s->size);
+	if (mpr_decode(&r, w.sb.data, w.sb.size) == 0) {
+		schema_decode(s, copy, r.root, NULL);
+		mpr_free(&r);
+	}
+	mpw_free(&w);
+	return copy;
+}
+
+const char *labels_get(const struct labels *l, const char *k)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->k[i], k))
+			return l->v[i];
+	return NULL;
+}
+
+void labels_set(struct labels *l, const char *k, const char *v)
+{
+	size_t i = 0;
+	while (i < l->n && strcmp(l->k[i], k) < 0)
+		i++;
+	if (i < l->n && !strcmp(l->k[i], k)) {
+		free(l->v[i]);
+		l->v[i] = xstrdup(v);
+		return;
+	}
+	l->k = xrealloc(l->k, (l->n + 1) * sizeof *l->k);
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+	memmove(l->k + i + 1, l->k + i, (l->n - i) * sizeof *l->k);
+	memmove(l->v + i + 1, l->v + i, (l->n - i) * sizeof *l->v);
+	l->k[i] = xstrdup(k);
+	l->v[i] = xstrdup(v);
+	l->n++;
+}
+
+void labels_free(struct labels *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->k[i]);
+		free(l->v[i]);
+	}
+	free(l->k);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}

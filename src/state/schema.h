@@ -1,0 +1,70 @@
+/* Each stored object type is written once, as a field list, from which come its C struct,
+ * its msgpack encoder and decoder (via a field descriptor table) and its JSON form.
+ *
+ *   #define FOO_FIELDS(X, S) X(S, U64, id) X(S, STR, name)
+ *   SCHEMA_DECLARE(foo, FOO_FIELDS)      -- in a header: struct foo + extern schema
+ *   SCHEMA_DEFINE(foo, FOO_FIELDS)       -- in one .c file: the descriptor table
+ *
+ * The first field is the object's key (U64 or STR). Encodings are msgpack maps keyed by
+ * field name, so a newer binary can add fields without breaking older snapshots. */
+#ifndef ORCH_SCHEMA_H
+#define ORCH_SCHEMA_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "codec/mp.h"
+
+struct labels {
+	size_t n;
+	char **k, **v;
+};
+
+/* Already-packed msgpack bytes (a nested document such as a service spec). */
+struct rawmp {
+	size_t len;
+	uint8_t *data;
+};
+
+enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW };
+
+#define CT_U64 uint64_t
+#define CT_I64 int64_t
+#define CT_STR char *
+#define CT_BOOL bool
+#define CT_LABELS struct labels
+#define CT_RAW struct rawmp
+
+struct field {
+	const char *name;
+	enum field_kind kind;
+	size_t off;
+};
+
+struct schema {
+	const char *name;
+	size_t size;
+	size_t nfields;
+	const struct field *fields;
+};
+
+#define SF_MEMBER_(S, kind, fname) CT_##kind fname;
+#define SF_DESC_(S, kind, fname) {#fname, F_##kind, offsetof(struct S, fname)},
+#define SCHEMA_DECLARE(S, FIELDS) \
+	struct S { FIELDS(SF_MEMBER_, S) }; \
+	extern const struct schema S##_schema;
+#define SCHEMA_DEFINE(S, FIELDS) \
+	static const struct field S##_fields_[] = {FIELDS(SF_DESC_, S)}; \
+	const struct schema S##_schema = {#S, sizeof(struct S), sizeof S##_fields_ / sizeof S##_fields_[0], S##_fields_};
+
+void schema_encode(const struct schema *s, const void *obj, struct mpw *w);
+/* Fills a zeroed obj from a map. Unknown keys are ignored; a known key of the wrong type
+ * is an error naming the field. On error obj is left freeable. */
+int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, char *err);
+void schema_free(const struct schema *s, void *obj); /* frees members, not obj */
+void *schema_dup(const struct schema *s, const void *obj);
+
+const char *labels_get(const struct labels *l, const char *k);
+void labels_set(struct labels *l, const char *k, const char *v); /* keeps keys sorted */
+void labels_free(struct labels *l);
+
+#endif

@@ -1,0 +1,222 @@
+#include "state/store.h"
+#include "util/mem.h"
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+SCHEMA_DEFINE(cluster, CLUSTER_FIELDS)
+SCHEMA_DEFINE(node, NODE_FIELDS)
+SCHEMA_DEFINE(kv, KV_FIELDS)
+SCHEMA_DEFINE(origin, ORIGIN_FIELDS)
+
+#define CMD_MAGIC0 'O'
+#define CMD_MAGIC1 'C'
+#define CMD_FORMAT 1
+#define SNAP_VERSION 1
+
+void store_init(struct store *s)
+{
+	memset(s, 0, sizeof *s);
+	table_init(&s->nodes, &node_schema);
+	table_init(&s->kv, &kv_schema);
+	table_init(&s->origins, &origin_schema);
+}
+
+void store_free(struct store *s)
+{
+	schema_free(&cluster_schema, &s->cluster);
+	table_clear(&s->nodes);
+	table_clear(&s->kv);
+	table_clear(&s->origins);
+	s->has_cluster = false;
+	s->revision = 0;
+}
+
+void *cmd_build(const char *type, uint64_t origin, uint64_t seq, const void *body, size_t body_len, size_t *out_len)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 5);
+	mpw_kstr(&w, "t", type);
+	mpw_ku64(&w, "v", 1);
+	mpw_ku64(&w, "o", origin);
+	mpw_ku64(&w, "s", seq);
+	mpw_str(&w, "b");
+	if (body && body_len)
+		mpw_raw(&w, body, body_len);
+	else
+		mpw_map(&w, 0);
+	size_t n = w.sb.size, total = (8 + n + 7) & ~(size_t)7;
+	uint8_t *p = xcalloc(1, total);
+	p[0] = CMD_MAGIC0;
+	p[1] = CMD_MAGIC1;
+	p[2] = CMD_FORMAT >> 8;
+	p[3] = CMD_FORMAT & 0xff;
+	p[4] = (uint8_t)(n >> 24);
+	p[5] = (uint8_t)(n >> 16);
+	p[6] = (uint8_t)(n >> 8);
+	p[7] = (uint8_t)n;
+	memcpy(p + 8, w.sb.data, n);
+	mpw_free(&w);
+	*out_len = total;
+	return p;
+}
+
+int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *payload_len)
+{
+	const uint8_t *p = buf;
+	if (len < 8 || p[0] != CMD_MAGIC0 || p[1] != CMD_MAGIC1 || ((p[2] << 8) | p[3]) != CMD_FORMAT)
+		return -1;
+	size_t n = (size_t)p[4] << 24 | (size_t)p[5] << 16 | (size_t)p[6] << 8 | p[7];
+	if (n > len - 8)
+		return -1;
+	*payload = p + 8;
+	*payload_len = n;
+	return 0;
+}
+
+void store_apply(struct store *s, const void *buf, size_t len, struct apply_res *res)
+{
+	memset(res, 0, sizeof *res);
+	const uint8_t *pl;
+	size_t pn;
+	struct mpr r;
+	if (cmd_unframe(buf, len, &pl, &pn) || mpr_decode(&r, pl, pn)) {
+		res->rc = errf(res->msg, E_INVAL, "command: malformed entry (%zu bytes)", len);
+		return;
+	}
+	struct cmd_ctx c = {0};
+	uint64_t ver = 0;
+	const msgpack_object *t = mp_get(r.root, "t");
+	c.body = mp_get(r.root, "b");
+	if (!mp_is_str(t) || mp_get_u64(r.root, "v", &ver) || mp_get_u64(r.root, "o", &c.origin) ||
+	    mp_get_u64(r.root, "s", &c.seq) || !c.body || c.body->type != MSGPACK_OBJECT_MAP) {
+		res->rc = errf(res->msg, E_INVAL, "command: missing type, version, origin or body");
+		goto out;
+	}
+	if (ver != 1) {
+		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: version %llu not supported by this node",
+			       (int)t->via.str.size, t->via.str.ptr, (unsigned long long)ver);
+		goto out;
+	}
+	/* A retried request (same origin and sequence) is applied once. */
+	if (c.origin && c.seq) {
+		struct origin *o = table_get_u64(&s->origins, c.origin);
+		if (o && c.seq <= o->seq) {
+			res->rc = errf(res->msg, E_EXISTS, "duplicate request %llu/%llu ignored",
+				       (unsigned long long)c.origin, (unsigned long long)c.seq);
+			goto out;
+		}
+		if (!o) {
+			o = xcalloc(1, sizeof *o);
+			o->id = c.origin;
+			table_put(&s->origins, o);
+		}
+		o->seq = c.seq;
+	}
+	const struct cmd_def *d = cmd_defs;
+	while (d->type && !mp_str_eq(t, d->type))
+		d++;
+	if (!d->type) {
+		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown type", (int)t->via.str.size, t->via.str.ptr);
+		goto out;
+	}
+	res->rc = d->fn(s, &c, res);
+	if (res->rc == 0)
+		s->revision++;
+out:
+	mpr_free(&r);
+}
+
+void store_snapshot(const struct store *s, struct mpw *w)
+{
+	mpw_map(w, 6);
+	mpw_ku64(w, "v", SNAP_VERSION);
+	mpw_ku64(w, "revision", s->revision);
+	mpw_str(w, "cluster");
+	if (s->has_cluster)
+		schema_encode(&cluster_schema, &s->cluster, w);
+	else
+		mpw_nil(w);
+	mpw_str(w, "nodes");
+	table_encode(&s->nodes, w);
+	mpw_str(w, "kv");
+	table_encode(&s->kv, w);
+	mpw_str(w, "origins");
+	table_encode(&s->origins, w);
+}
+
+int store_restore(struct store *s, const void *buf, size_t len, char *err)
+{
+	struct mpr r;
+	if (mpr_decode(&r, buf, len))
+		return errf(err, E_INVAL, "snapshot: not a msgpack document");
+	uint64_t v = 0;
+	struct store n;
+	store_init(&n);
+	int rc = 0;
+	if (mp_get_u64(r.root, "v", &v) || v != SNAP_VERSION) {
+		rc = errf(err, E_UNSUPP, "snapshot: unsupported version %llu", (unsigned long long)v);
+		goto out;
+	}
+	mp_get_u64(r.root, "revision", &n.revision);
+	const msgpack_object *c = mp_get(r.root, "cluster");
+	if (c && c->type == MSGPACK_OBJECT_MAP) {
+		if ((rc = schema_decode(&cluster_schema, &n.cluster, c, err)))
+			goto out;
+		n.has_cluster = true;
+	}
+	if ((rc = table_decode(&n.nodes, mp_get(r.root, "nodes"), err)) ||
+	    (rc = table_decode(&n.kv, mp_get(r.root, "kv"), err)) ||
+	    (rc = table_decode(&n.origins, mp_get(r.root, "origins"), err)))
+		goto out;
+out:
+	mpr_free(&r);
+	if (rc) {
+		store_free(&n);
+		return rc;
+	}
+	store_free(s);
+	*s = n;
+	return 0;
+}
+
+void store_hash(const struct store *s, char out[65])
+{
+	struct mpw w;
+	mpw_init(&w);
+	store_snapshot(s, &w);
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	SHA256((const uint8_t *)w.sb.data, w.sb.size, md);
+	hex_encode(md, sizeof md, out);
+	mpw_free(&w);
+}
+
+struct node *store_node_by_name(const struct store *s, const char *name)
+{
+	TABLE_FOREACH(&s->nodes, struct node, n)
+		if (n->name && !strcmp(n->name, name))
+			return n;
+	return NULL;
+}
+
+struct node *store_node_find(const struct store *s, const char *ref)
+{
+	struct node *n = store_node_by_name(s, ref), *hit = NULL;
+	if (n)
+		return n;
+	size_t len = strlen(ref);
+	if (!len)
+		return NULL;
+	TABLE_FOREACH(&s->nodes, struct node, m) {
+		char hex[17];
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)m->id);
+		if (!strncmp(hex, ref, len)) {
+			if (hit)
+				return NULL; /* ambiguous */
+			hit = m;
+		}
+	}
+	return hit;
+}

@@ -1,0 +1,76 @@
+/* The replicated state machine: an in-memory typed object store that changes only by
+ * applying committed commands, in log order, deterministically (no clock reads, no I/O:
+ * any time a command needs travels inside it). Snapshots encode the whole store; the state
+ * hash (sha256 of the snapshot encoding) lets tests assert that every node agrees. */
+#ifndef ORCH_STORE_H
+#define ORCH_STORE_H
+#include "state/table.h"
+#include "util/err.h"
+
+#define CLUSTER_FIELDS(X, S) \
+	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
+	X(S, U64, failure_timeout_ms)
+SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
+
+/* state: "ready" | "down"; availability: "active" | "drain" */
+#define NODE_FIELDS(X, S) \
+	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, STR, state) X(S, STR, availability) \
+	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
+	X(S, U64, state_at) X(S, STR, version)
+SCHEMA_DECLARE(node, NODE_FIELDS)
+
+/* Small cluster-wide key/value settings (also what the write benchmark writes). */
+#define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
+SCHEMA_DECLARE(kv, KV_FIELDS)
+
+/* Last request sequence applied per origin node: makes retried commands idempotent. */
+#define ORIGIN_FIELDS(X, S) X(S, U64, id) X(S, U64, seq)
+SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
+
+struct store {
+	bool has_cluster;
+	struct cluster cluster;
+	struct table nodes, kv, origins;
+	uint64_t revision; /* bumped by every command that changed something */
+};
+
+struct apply_res {
+	int rc;
+	char msg[ERR_LEN];
+	uint64_t id; /* id of the object created or touched, when there is one */
+};
+
+void store_init(struct store *s);
+void store_free(struct store *s);
+
+/* Applies one command as it came out of the log. Never fails in the Raft sense: bad or
+ * unknown commands are reported in res and change nothing. */
+void store_apply(struct store *s, const void *buf, size_t len, struct apply_res *res);
+
+void store_snapshot(const struct store *s, struct mpw *w);
+int store_restore(struct store *s, const void *buf, size_t len, char *err);
+void store_hash(const struct store *s, char out[65]);
+
+/* Builds a log entry: an 8-byte header (magic "OC", format, payload length) followed by
+ * the msgpack command, zero-padded to a multiple of 8 bytes (libraft requires it). */
+void *cmd_build(const char *type, uint64_t origin, uint64_t seq, const void *body, size_t body_len, size_t *out_len);
+/* Decodes the header; returns 0 and the payload bounds, or -1. */
+int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *payload_len);
+
+/* Command handlers (apply.c). ctx->body is the command's body map. */
+struct cmd_ctx {
+	const msgpack_object *body;
+	uint64_t origin, seq;
+};
+typedef int (*cmd_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
+struct cmd_def {
+	const char *type;
+	cmd_fn fn;
+};
+extern const struct cmd_def cmd_defs[];
+
+struct node *store_node_by_name(const struct store *s, const char *name);
+/* Resolves a node by name, full id in hex, or unique id prefix. */
+struct node *store_node_find(const struct store *s, const char *ref);
+
+#endif

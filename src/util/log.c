@@ -1,0 +1,65 @@
+#include "util/log.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char g_name[64];
+
+void log_set_name(const char *name)
+{
+	snprintf(g_name, sizeof g_name, "%s", name ? name : "");
+}
+
+static void stamp(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, n, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+void log_msg(const char *level, const char *fmt, ...)
+{
+	char ts[32], line[2048];
+	va_list ap;
+	stamp(ts, sizeof ts);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s %s%s%s %s\n", ts, g_name[0] ? g_name : "", g_name[0] ? " " : "", level, line);
+}
+
+bool trace_on(const char *area)
+{
+	static int init;
+	static const char *spec;
+	if (!init) {
+		spec = getenv("ORCH_TRACE");
+		if (spec && (!*spec || !strcmp(spec, "0")))
+			spec = NULL;
+		init = 1;
+	}
+	if (!spec)
+		return false;
+	if (!strcmp(spec, "1") || !strcmp(spec, "all"))
+		return true;
+	size_t n = strlen(area);
+	for (const char *p = spec; (p = strstr(p, area)); p += n)
+		if ((p == spec || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+	return false;
+}
+
+void trace_msg(const char *area, const char *obj, const char *fmt, ...)
+{
+	char ts[32], line[2048];
+	va_list ap;
+	stamp(ts, sizeof ts);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s %s TRACE %s %s %s\n", ts, g_name, area, obj ? obj : "-", line);
+}
