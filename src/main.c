@@ -1,1 +1,50 @@
-int main(void){return 0;}
+/* orch: one binary for the node daemon and the command-line interface. */
+#include "cli/cli.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {.prog = argv[0]};
+	cli.data_dir = getenv("ORCH_DATA_DIR");
+	/* --data-dir is accepted anywhere on the line. */
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--data-dir") || !strcmp(argv[i], "-D")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "orch: --data-dir needs a directory\n");
+				return EXIT_USAGE;
+			}
+			cli.data_dir = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--data-dir=", 11)) {
+			cli.data_dir = argv[i] + 11;
+			continue;
+		}
+		argv[n++] = argv[i];
+	}
+	argc = n;
+	argv[argc] = NULL;
+	if (!cli.data_dir || !*cli.data_dir)
+		cli.data_dir = "/var/lib/orch";
+	if (argc < 2) {
+		cli_overview(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		cli_overview(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v"))
+		return cmd_version(&cli, 1, argv + 1);
+	const struct command *c = command_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "orch: unknown command %s (see orch -h)\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (cli_wants_help(argc - 1, argv + 1))
+		return cli_help(c->name);
+	return c->fn(&cli, argc - 1, argv + 1);
+}

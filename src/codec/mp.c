@@ -64,9 +64,14 @@ int mpr_decode(struct mpr *r, const void *p, size_t n)
 	size_t off = 0;
 	msgpack_unpacked_init(&r->u);
 	r->root = NULL;
-	if (msgpack_unpack_next(&r->u, p, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n) {
+	r->copy = xmalloc(n ? n : 1);
+	if (n)
+		memcpy(r->copy, p, n);
+	if (msgpack_unpack_next(&r->u, r->copy, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n) {
 		msgpack_unpacked_destroy(&r->u);
-		msgpack_unpacked_init(&r->u);
+		free(r->copy);
+		r->copy = NULL;
+		r->root = NULL;
 		return -1;
 	}
 	r->root = &r->u.data;
@@ -75,7 +80,11 @@ int mpr_decode(struct mpr *r, const void *p, size_t n)
 
 void mpr_free(struct mpr *r)
 {
+	if (!r->root)
+		return;
 	msgpack_unpacked_destroy(&r->u);
+	free(r->copy);
+	r->copy = NULL;
 	r->root = NULL;
 }
 

@@ -36,8 +36,10 @@ void mpw_kbool(struct mpw *w, const char *k, bool v);
 struct mpr {
 	msgpack_unpacked u;
 	const msgpack_object *root;
+	char *copy; /* the decoded tree points into this copy of the input */
 };
-/* Decodes exactly one object filling [p, p+n); trailing bytes are an error. */
+/* Decodes exactly one object filling [p, p+n); trailing bytes are an error. On error
+ * root is NULL. mpr_free is a no-op when root is NULL. */
 int mpr_decode(struct mpr *r, const void *p, size_t n);
 void mpr_free(struct mpr *r);
 

@@ -1,0 +1,82 @@
+#include "cli/cli.h"
+#include "util/err.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cli_fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("orch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	switch (rc) {
+	case E_NOTFOUND: return EXIT_NOTFOUND;
+	case E_INVAL: return EXIT_FAIL;
+	default: return EXIT_FAIL;
+	}
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("orch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	const struct command *c = command_find(cmd);
+	if (c)
+		fprintf(stderr, "\nusage: orch %s\n(see orch %s -h)\n", c->synopsis, cmd);
+	else
+		fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+int cli_help(const char *cmd)
+{
+	const struct command *c = command_find(cmd);
+	if (!c)
+		return cli_usage("help", "unknown command %s", cmd);
+	printf("usage: orch %s\n\n%s\n", c->synopsis, c->summary);
+	if (c->options && *c->options)
+		printf("\noptions:\n%s", c->options);
+	printf("\nSee orch help %s (the %s page) for details.\n", cmd, strcmp(cmd, "compose") ? "manual" : "format");
+	return EXIT_OK;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	}
+	return false;
+}
+
+int cli_rpc_retry(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp, int retry_ms)
+{
+	char err[ERR_LEN] = "";
+	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, retry_ms, err);
+	if (!rc)
+		return EXIT_OK;
+	mpr_free(resp);
+	if (rc == E_IO && strstr(err, "no node running"))
+		return fprintf(stderr, "orch: %s\n", err), EXIT_NODE;
+	return cli_fail(rc, "%s", err);
+}
+
+int cli_rpc(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp)
+{
+	return cli_rpc_retry(cli, op, fields, nfields, resp, 15000);
+}
+
+const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt)
+{
+	if (mp_get_strbuf(map, key, buf, n))
+		snprintf(buf, n, "%s", dflt);
+	return buf;
+}

@@ -1,0 +1,58 @@
+/* Shared pieces of the command-line interface: the command table, exit codes and helpers
+ * every subcommand uses. One file per group of commands (cmd_*.c). */
+#ifndef ORCH_CLI_H
+#define ORCH_CLI_H
+#include <stdbool.h>
+#include "cli/client.h"
+#include "cli/output.h"
+
+/* Exit codes (documented in orch(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,    /* the command failed; the message says why */
+	EXIT_USAGE = 2,   /* bad arguments */
+	EXIT_NODE = 3,    /* no node answering on the local socket */
+	EXIT_NOTFOUND = 4,
+};
+
+struct cli {
+	const char *data_dir;
+	const char *prog;
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	const char *synopsis; /* as in the man page SYNOPSIS, without the leading "orch " */
+	const char *summary;
+	const char *options;  /* option lines shown by -h */
+};
+
+extern const struct command commands[];
+const struct command *command_find(const char *name);
+#include <stdio.h>
+void cli_overview(FILE *f);
+
+/* Prints "orch: msg" to stderr and returns the exit code for an rc. */
+int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_help(const char *cmd);
+/* Wants -h/--help anywhere before "--"? */
+bool cli_wants_help(int argc, char **argv);
+/* cli_call on the local node with retries while there is no leader (15 s). Returns an
+ * exit code; on 0, resp holds the reply. */
+int cli_rpc(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp);
+int cli_rpc_retry(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp, int retry_ms);
+const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt);
+
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_join(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_nodes(struct cli *cli, int argc, char **argv);
+int cmd_leave(struct cli *cli, int argc, char **argv);
+int cmd_node(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_debug(struct cli *cli, int argc, char **argv);
+
+#endif

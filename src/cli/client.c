@@ -1,0 +1,246 @@
+#include "cli/client.h"
+#include "net/auth.h"
+#include "net/conn.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int wait_fd(int fd, short ev, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = ev};
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static int read_full(struct client *c, void *buf, size_t n, int timeout_ms, char *err)
+{
+	uint8_t *p = buf;
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	while (n) {
+		int left = timeout_ms < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		int r = wait_fd(c->fd, POLLIN, left);
+		if (r == 0)
+			return errf(err, E_TIMEOUT, "%s: no answer within %d ms", c->peer, timeout_ms);
+		ssize_t got = read(c->fd, p, n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return errf(err, E_IO, "%s: connection closed", c->peer);
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+static int write_full(struct client *c, const void *buf, size_t n, char *err)
+{
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return errf(err, E_IO, "%s: %s", c->peer, strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int client_open_local(struct client *c, const char *data_dir, char *err)
+{
+	memset(c, 0, sizeof *c);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/orch.sock", data_dir);
+	snprintf(c->peer, sizeof c->peer, "%s", sa.sun_path);
+	if (n >= (int)sizeof sa.sun_path)
+		return errf(err, E_INVAL, "data directory path too long: %s", data_dir);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa)) {
+		int e = errno;
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		return errf(err, E_IO, "no node running on %s (%s): start one with orch init or orch join, or pass --data-dir",
+			    data_dir, strerror(e));
+	}
+	return 0;
+}
+
+int client_open_tcp(struct client *c, const char *addr, const struct token *tok, int timeout_ms, char *err)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->peer, sizeof c->peer, "%s", addr);
+	struct sockaddr_in sa;
+	if (parse_ipport(addr, &sa, err))
+		return E_INVAL;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		return errf(err, E_IO, "socket: %s", strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) && errno != EINPROGRESS)
+		goto fail;
+	if (wait_fd(c->fd, POLLOUT, timeout_ms) <= 0) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	int soerr = 0;
+	socklen_t sl = sizeof soerr;
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+	if (soerr) {
+		errno = soerr;
+		goto fail;
+	}
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN], proof[AUTH_PROOF_LEN + 2], ack;
+	auth_hello(tok, AUTH_KIND_RPC, hello);
+	if (write_full(c, hello, sizeof hello, err))
+		goto fail_msg;
+	if (read_full(c, chal, sizeof chal, timeout_ms, err)) {
+		errf(err, E_AUTH, "%s refused the token (it belongs to another cluster, or this is not an orch node)", addr);
+		goto fail_msg;
+	}
+	if (!auth_challenge_ok(tok, hello, chal)) {
+		errf(err, E_AUTH, "token rejected: %s does not know this token's secret", addr);
+		goto fail_msg;
+	}
+	auth_proof(tok, hello, chal, proof);
+	proof[AUTH_PROOF_LEN] = proof[AUTH_PROOF_LEN + 1] = 0;
+	if (write_full(c, proof, sizeof proof, err))
+		goto fail_msg;
+	if (read_full(c, &ack, 1, timeout_ms, err) || ack != AUTH_ACK) {
+		errf(err, E_AUTH, "%s rejected the token", addr);
+		goto fail_msg;
+	}
+	return 0;
+fail:
+	errf(err, E_IO, "connect %s: %s", addr, strerror(errno));
+fail_msg:
+	close(c->fd);
+	c->fd = -1;
+	return err && strstr(err, "token") ? E_AUTH : E_IO;
+}
+
+void client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+uint64_t client_id(struct client *c)
+{
+	return ++c->next_id;
+}
+
+int client_send(struct client *c, const struct mpw *req, char *err)
+{
+	uint8_t hdr[4];
+	size_t n = req->sb.size;
+	hdr[0] = (uint8_t)(n >> 24);
+	hdr[1] = (uint8_t)(n >> 16);
+	hdr[2] = (uint8_t)(n >> 8);
+	hdr[3] = (uint8_t)n;
+	if (write_full(c, hdr, 4, err) || write_full(c, req->sb.data, n, err))
+		return E_IO;
+	return 0;
+}
+
+int client_read(struct client *c, struct mpr *resp, int timeout_ms, char *err)
+{
+	uint8_t hdr[4];
+	resp->root = NULL;
+	int rc = read_full(c, hdr, 4, timeout_ms, err);
+	if (rc)
+		return rc;
+	size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (!n || n > FRAME_MAX)
+		return errf(err, E_IO, "%s: bad frame length %zu", c->peer, n);
+	uint8_t *p = xmalloc(n);
+	if ((rc = read_full(c, p, n, timeout_ms, err))) {
+		free(p);
+		return rc;
+	}
+	rc = mpr_decode(resp, p, n);
+	free(p); /* the decoded tree lives in the zone: copy made by unpacker */
+	if (rc || resp->root->type != MSGPACK_OBJECT_MAP) {
+		if (!rc)
+			mpr_free(resp);
+		return errf(err, E_IO, "%s: malformed reply", c->peer);
+	}
+	return 0;
+}
+
+int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int timeout_ms, char *err)
+{
+	struct mpr r;
+	resp->root = NULL;
+	if (mpr_decode(&r, req->sb.data, req->sb.size))
+		return errf(err, E_INVAL, "bad request");
+	uint64_t want = 0;
+	mp_get_u64(r.root, "id", &want);
+	mpr_free(&r);
+	int rc = client_send(c, req, err);
+	if (rc)
+		return rc;
+	for (;;) {
+		if ((rc = client_read(c, resp, timeout_ms, err)))
+			return rc;
+		uint64_t id = 0;
+		mp_get_u64(resp->root, "id", &id);
+		if (id != want && id != 0) {
+			mpr_free(resp);
+			continue;
+		}
+		int64_t code = 0;
+		mp_get_i64(resp->root, "rc", &code);
+		if (code) {
+			if (mp_get_strbuf(resp->root, "err", err, ERR_LEN))
+				snprintf(err, ERR_LEN, "%s", err_name((int)code));
+		}
+		return (int)code;
+	}
+}
+
+int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
+	     int retry_ms, char *err)
+{
+	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
+	resp->root = NULL;
+	for (;;) {
+		struct client c;
+		int rc = client_open_local(&c, data_dir, err);
+		if (rc)
+			return rc;
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 2 + nfields);
+		mpw_kstr(&w, "op", op);
+		mpw_ku64(&w, "id", client_id(&c));
+		if (fields && fields->sb.size)
+			mpw_raw(&w, fields->sb.data, fields->sb.size);
+		rc = client_call(&c, &w, resp, 30000, err);
+		mpw_free(&w);
+		client_close(&c);
+		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
+			mpr_free(resp);
+			struct timespec ts = {0, 100 * 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		return rc;
+	}
+}

@@ -1,0 +1,650 @@
+/* orch init, join, status, nodes, leave, node, version. */
+#include "cli/cli.h"
+#include "node/daemon.h"
+#include "spec/units.h"
+#include "util/mem.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- options shared by init and join ---------------------------------------------------- */
+
+struct start_opts {
+	const char *listen, *advertise, *name, *token;
+	bool detach;
+	struct daemon_opts d;
+};
+
+enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW };
+
+static const struct option start_longopts[] = {
+	{"listen", required_argument, NULL, O_LISTEN},
+	{"advertise", required_argument, NULL, O_ADVERTISE},
+	{"name", required_argument, NULL, O_NAME},
+	{"detach", no_argument, NULL, O_DETACH},
+	{"cpus", required_argument, NULL, O_CPUS},
+	{"memory", required_argument, NULL, O_MEMORY},
+	{"label", required_argument, NULL, O_LABEL},
+	{"token", required_argument, NULL, O_TOKEN},
+	{"failure-timeout", required_argument, NULL, O_FAILURE},
+	{"election-timeout", required_argument, NULL, O_ELECTION},
+	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
+	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW},
+	{NULL, 0, NULL, 0},
+};
+
+static unsigned env_uint(const char *name, unsigned dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? (unsigned)strtoul(v, NULL, 10) : dflt;
+}
+
+static int parse_start(const char *cmd, int argc, char **argv, struct start_opts *o, int *optind_out)
+{
+	memset(o, 0, sizeof *o);
+	o->listen = "0.0.0.0:7420";
+	o->d.ready_fd = -1;
+	o->d.raft.election_ms = 500;
+	o->d.raft.heartbeat_ms = 100;
+	o->d.raft.snapshot_threshold = env_uint("ORCH_SNAPSHOT_THRESHOLD", 8192);
+	o->d.raft.snapshot_trailing = env_uint("ORCH_SNAPSHOT_TRAILING", 2048);
+	o->d.cpus_milli = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+	o->d.memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	optind = 1;
+	opterr = 0;
+	int ch;
+	uint64_t v;
+	while ((ch = getopt_long(argc, argv, "", start_longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_LISTEN: o->listen = optarg; break;
+		case O_ADVERTISE: o->advertise = optarg; break;
+		case O_NAME: o->name = optarg; break;
+		case O_DETACH: o->detach = true; break;
+		case O_TOKEN: o->token = optarg; break;
+		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
+		case O_CPUS:
+			if (parse_cpus_milli(optarg, &o->d.cpus_milli) || !o->d.cpus_milli)
+				return cli_usage(cmd, "--cpus %s: expected a positive number of CPUs like 2 or 0.5", optarg);
+			break;
+		case O_MEMORY:
+			if (parse_bytes(optarg, &o->d.memory) || !o->d.memory)
+				return cli_usage(cmd, "--memory %s: expected a size like 2g or 512m", optarg);
+			break;
+		case O_LABEL:
+			if (!strchr(optarg, '=') || optarg[0] == '=' || o->d.nlabels == 32)
+				return cli_usage(cmd, "--label %s: expected KEY=VALUE (at most 32)", optarg);
+			o->d.labels[o->d.nlabels++] = optarg;
+			break;
+		case O_FAILURE:
+			if (parse_duration_ms(optarg, &v) || v < 500)
+				return cli_usage(cmd, "--failure-timeout %s: expected a duration of at least 500ms, like 5s", optarg);
+			o->d.failure_timeout_ms = v;
+			break;
+		case O_ELECTION:
+		case O_HEARTBEAT:
+			if (parse_duration_ms(optarg, &v) || v < 10 || v > 60000)
+				return cli_usage(cmd, "%s %s: expected a duration like 500ms", argv[optind - 1], optarg);
+			if (ch == O_ELECTION)
+				o->d.raft.election_ms = (unsigned)v;
+			else
+				o->d.raft.heartbeat_ms = (unsigned)v;
+			break;
+		default:
+			return cli_usage(cmd, "unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (o->d.raft.heartbeat_ms * 2 > o->d.raft.election_ms)
+		return cli_usage(cmd, "--heartbeat must be at most half of --election-timeout");
+	*optind_out = optind;
+	return -1;
+}
+
+/* First non-loopback IPv4 address of this host, or 127.0.0.1. */
+static void default_ip(char *out, size_t n)
+{
+	struct ifaddrs *ifa = NULL, *i;
+	snprintf(out, n, "127.0.0.1");
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+			continue;
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)n);
+		break;
+	}
+	freeifaddrs(ifa);
+}
+
+static int fill_identity(const char *cmd, const struct start_opts *o, struct identity *id)
+{
+	char err[ERR_LEN];
+	struct sockaddr_in sa;
+	memset(id, 0, sizeof *id);
+	if (parse_ipport(o->listen, &sa, err))
+		return cli_usage(cmd, "--listen: %s", err);
+	snprintf(id->listen, sizeof id->listen, "%s", o->listen);
+	if (o->advertise) {
+		if (parse_ipport(o->advertise, &sa, err))
+			return cli_usage(cmd, "--advertise: %s", err);
+		if (sa.sin_addr.s_addr == 0)
+			return cli_usage(cmd, "--advertise: 0.0.0.0 cannot be reached by peers; give this machine's address");
+		snprintf(id->advertise, sizeof id->advertise, "%s", o->advertise);
+	} else {
+		char ip[64];
+		const char *colon = strrchr(o->listen, ':');
+		if (!strncmp(o->listen, "0.0.0.0:", 8))
+			default_ip(ip, sizeof ip);
+		else
+			snprintf(ip, sizeof ip, "%.*s", (int)(colon - o->listen), o->listen);
+		snprintf(id->advertise, sizeof id->advertise, "%s%s", ip, colon);
+	}
+	if (o->name)
+		snprintf(id->name, sizeof id->name, "%s", o->name);
+	else if (gethostname(id->name, sizeof id->name))
+		snprintf(id->name, sizeof id->name, "node");
+	for (const char *p = id->name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return cli_usage(cmd, "--name %s: use letters, digits, '-', '_' and '.' only", id->name);
+	if (!id->name[0] || strlen(id->name) > 63)
+		return cli_usage(cmd, "--name: 1 to 63 characters");
+	id->id = identity_new_id();
+	return -1;
+}
+
+static int ensure_dir(const char *dir)
+{
+	char tmp[512];
+	snprintf(tmp, sizeof tmp, "%s", dir);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			mkdir(tmp, 0755);
+			*p = '/';
+		}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void tail_log(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char lines[8][512];
+	int n = 0;
+	while (fgets(lines[n % 8], sizeof lines[0], f))
+		n++;
+	fclose(f);
+	for (int i = n > 8 ? n - 8 : 0; i < n; i++)
+		fprintf(stderr, "  %s", lines[i % 8]);
+}
+
+/* Runs the daemon in the foreground, or forks it into the background (--detach) and
+ * returns once it serves. `ok_msg` is printed when the node serves. */
+static int run_node(struct cli *cli, struct start_opts *o, const struct identity *id, const char *ok_msg)
+{
+	char err[ERR_LEN] = "";
+	o->d.data_dir = cli->data_dir;
+	if (!o->detach) {
+		if (ok_msg)
+			fprintf(stderr, "%s", ok_msg);
+		int rc = daemon_run(&o->d, id, err);
+		if (rc && err[0])
+			fprintf(stderr, "orch: %s\n", err);
+		return rc ? EXIT_FAIL : EXIT_OK;
+	}
+	char logp[600], pidp[600];
+	snprintf(logp, sizeof logp, "%s/orch.log", cli->data_dir);
+	snprintf(pidp, sizeof pidp, "%s/orch.pid", cli->data_dir);
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC))
+		return cli_fail(E_IO, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return cli_fail(E_IO, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		int lf = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (lf >= 0) {
+			dup2(lf, 1);
+			dup2(lf, 2);
+		}
+		FILE *pf = fopen(pidp, "w");
+		if (pf) {
+			fprintf(pf, "%d\n", (int)getpid());
+			fclose(pf);
+		}
+		o->d.ready_fd = pfd[1];
+		int rc = daemon_run(&o->d, id, err);
+		unlink(pidp);
+		_exit(rc ? 1 : 0);
+	}
+	close(pfd[1]);
+	char msg[64] = "";
+	size_t got = 0;
+	struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+	uint64_t deadline = now_ms() + 60000;
+	while (got < sizeof msg - 1 && now_ms() < deadline) {
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		ssize_t r = read(pfd[0], msg + got, sizeof msg - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(pfd[0]);
+	if (strncmp(msg, "ok", 2)) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == 0)
+			fprintf(stderr, "orch: the node (pid %d) did not report ready within 60 s; its log %s ends with:\n", (int)pid, logp);
+		else
+			fprintf(stderr, "orch: the node failed to start; its log %s ends with:\n", logp);
+		tail_log(logp);
+		return EXIT_FAIL;
+	}
+	if (ok_msg)
+		printf("%s", ok_msg);
+	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
+	return EXIT_OK;
+}
+
+/* A data directory that already holds an identity resumes it. */
+static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
+{
+	struct identity id;
+	char err[ERR_LEN];
+	int rc = identity_load(cli->data_dir, &id, err);
+	if (rc == E_NOTFOUND)
+		return -1;
+	if (rc)
+		return cli_fail(rc, "%s", err);
+	if (o->token) {
+		struct token t;
+		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.tok.cluster_id, CLUSTER_ID_LEN))
+			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
+	}
+	char msg[256];
+	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
+	(void)cmd;
+	o->d.bootstrap = false;
+	return run_node(cli, o, &id, msg);
+}
+
+int cmd_init(struct cli *cli, int argc, char **argv)
+{
+	struct start_opts o;
+	int oi, rc = parse_start("init", argc, argv, &o, &oi);
+	if (rc >= 0)
+		return rc;
+	if (oi < argc)
+		return cli_usage("init", "unexpected argument %s", argv[oi]);
+	if (o.token)
+		return cli_usage("init", "--token is for orch join");
+	if (ensure_dir(cli->data_dir))
+		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
+	if ((rc = try_resume(cli, &o, "init")) >= 0)
+		return rc;
+	if (o.d.force_new_cluster)
+		return cli_fail(E_INVAL, "--force-new-cluster needs the data directory of a surviving node; %s has none", cli->data_dir);
+	struct identity id;
+	if ((rc = fill_identity("init", &o, &id)) >= 0)
+		return rc;
+	token_generate(&id.tok);
+	char err[ERR_LEN];
+	if (identity_save(cli->data_dir, &id, err))
+		return cli_fail(E_IO, "%s", err);
+	o.d.bootstrap = true;
+	char tok[TOKEN_STR_LEN + 1], msg[512];
+	token_format(&id.tok, tok);
+	snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
+		 id.name, (unsigned long long)id.id, id.advertise, tok);
+	return run_node(cli, &o, &id, msg);
+}
+
+int cmd_join(struct cli *cli, int argc, char **argv)
+{
+	struct start_opts o;
+	int oi, rc = parse_start("join", argc, argv, &o, &oi);
+	if (rc >= 0)
+		return rc;
+	if (oi >= argc)
+		return cli_usage("join", "missing the address of a cluster node (IP:PORT)");
+	if (oi + 1 < argc)
+		return cli_usage("join", "unexpected argument %s", argv[oi + 1]);
+	const char *addr = argv[oi];
+	char err[ERR_LEN];
+	struct sockaddr_in sa;
+	if (parse_ipport(addr, &sa, err))
+		return cli_usage("join", "%s", err);
+	if (!o.token)
+		return cli_usage("join", "missing --token (printed by orch init)");
+	struct identity id;
+	if (token_parse(o.token, &id.tok, err))
+		return cli_fail(E_INVAL, "%s", err);
+	struct token tok = id.tok;
+	if (ensure_dir(cli->data_dir))
+		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
+	if ((rc = try_resume(cli, &o, "join")) >= 0)
+		return rc;
+	if ((rc = fill_identity("join", &o, &id)) >= 0)
+		return rc;
+	id.tok = tok;
+	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
+	 * locally before the leader accepted. */
+	char target[64];
+	snprintf(target, sizeof target, "%s", addr);
+	uint64_t deadline = now_ms() + 30000;
+	for (;;) {
+		struct client c;
+		rc = client_open_tcp(&c, target, &tok, 5000, err);
+		if (rc == E_AUTH)
+			return cli_fail(rc, "join %s: %s", target, err);
+		if (rc) {
+			if (now_ms() < deadline && strcmp(target, addr)) {
+				snprintf(target, sizeof target, "%s", addr);
+				continue;
+			}
+			return cli_fail(rc, "join: %s", err);
+		}
+		/* The node record travels under "node" (its "id" is not the request id). */
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 3);
+		mpw_kstr(&w, "op", "join");
+		mpw_ku64(&w, "id", client_id(&c));
+		mpw_str(&w, "node");
+		mpw_map(&w, 6 + (o.d.nlabels ? 1 : 0));
+		mpw_ku64(&w, "id", id.id);
+		mpw_kstr(&w, "name", id.name);
+		mpw_kstr(&w, "addr", id.advertise);
+		mpw_ku64(&w, "cpus_milli", o.d.cpus_milli);
+		mpw_ku64(&w, "memory", o.d.memory);
+		mpw_kstr(&w, "version", ORCH_VERSION);
+		if (o.d.nlabels) {
+			mpw_str(&w, "labels");
+			mpw_map(&w, (uint32_t)o.d.nlabels);
+			for (size_t i = 0; i < o.d.nlabels; i++) {
+				const char *eq = strchr(o.d.labels[i], '=');
+				mpw_strn(&w, o.d.labels[i], (size_t)(eq - o.d.labels[i]));
+				mpw_str(&w, eq + 1);
+			}
+		}
+		struct mpr resp;
+		rc = client_call(&c, &w, &resp, 15000, err);
+		mpw_free(&w);
+		client_close(&c);
+		if (rc == E_NOLEADER || rc == E_BUSY) {
+			char leader[64] = "";
+			if (resp.root)
+				mp_get_strbuf(resp.root, "leader", leader, sizeof leader);
+			mpr_free(&resp);
+			if (now_ms() > deadline)
+				return cli_fail(rc, "join: %s", err);
+			if (leader[0])
+				snprintf(target, sizeof target, "%s", leader);
+			else {
+				struct timespec ts = {0, 200 * 1000000};
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		mpr_free(&resp);
+		if (rc)
+			return cli_fail(rc, "join: %s", err);
+		break;
+	}
+	if (identity_save(cli->data_dir, &id, err))
+		return cli_fail(E_IO, "%s", err);
+	char msg[256];
+	snprintf(msg, sizeof msg, "joined the cluster as node %s (%016llx)\n", id.name, (unsigned long long)id.id);
+	o.d.bootstrap = false;
+	return run_node(cli, &o, &id, msg);
+}
+
+/* ---- read commands --------------------------------------------------------------------------- */
+
+static int parse_output(const char *cmd, int argc, char **argv, enum out_fmt *fmt, int *rest)
+{
+	*fmt = OUT_TABLE;
+	static const struct option lo[] = {{"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+	optind = 1;
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+		if (ch == 'o') {
+			if (out_parse_fmt(optarg, fmt))
+				return cli_usage(cmd, "-o %s: expected table, json or yaml", optarg);
+		} else
+			return cli_usage(cmd, "unknown option %s", argv[optind - 1]);
+	}
+	*rest = optind;
+	return -1;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt;
+	int rest, rc = parse_output("status", argc, argv, &fmt, &rest);
+	if (rc >= 0)
+		return rc;
+	if (rest < argc)
+		return cli_usage("status", "unexpected argument %s", argv[rest]);
+	struct mpr r;
+	if ((rc = cli_rpc_retry(cli, "status", NULL, 0, &r, 0)))
+		return rc;
+	if (fmt != OUT_TABLE) {
+		out_doc(fmt, r.root);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	char b[17][128];
+	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version"};
+	for (int i = 0; i < 10; i++)
+		mp_str_or(r.root, k[i], b[i], sizeof b[i], "-");
+	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0;
+	mp_get_u64(r.root, "term", &term);
+	mp_get_u64(r.root, "commit_index", &commit);
+	mp_get_u64(r.root, "applied_index", &applied);
+	mp_get_u64(r.root, "revision", &rev);
+	mp_get_u64(r.root, "nodes", &nodes);
+	printf("cluster:      %s (%llu nodes)\n", b[0], (unsigned long long)nodes);
+	printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
+	printf("role:         %s, %s\n", b[4], b[5]);
+	printf("leader:       %s %s\n", b[6][0] ? b[6] : "(none)", b[7]);
+	printf("term:         %llu\n", (unsigned long long)term);
+	printf("commit index: %llu\n", (unsigned long long)commit);
+	printf("applied:      %llu\n", (unsigned long long)applied);
+	printf("revision:     %llu\n", (unsigned long long)rev);
+	printf("state hash:   %s\n", b[8]);
+	printf("version:      %s\n", b[9]);
+	mpr_free(&r);
+	return EXIT_OK;
+}
+
+int cmd_nodes(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt;
+	int rest, rc = parse_output("nodes", argc, argv, &fmt, &rest);
+	if (rc >= 0)
+		return rc;
+	if (rest < argc)
+		return cli_usage("nodes", "unexpected argument %s", argv[rest]);
+	struct mpr r;
+	if ((rc = cli_rpc_retry(cli, "nodes", NULL, 0, &r, 0)))
+		return rc;
+	const msgpack_object *ns = mp_get(r.root, "nodes");
+	if (fmt != OUT_TABLE) {
+		out_doc(fmt, ns ? ns : r.root);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "CPUS", "MEMORY", "LABELS"};
+	struct out_table t;
+	out_table_init(&t, 9, hdr);
+	for (uint32_t i = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && i < ns->via.array.size; i++) {
+		const msgpack_object *n = &ns->via.array.ptr[i];
+		char id[20], name[80], addr[64], role[32], state[32], avail[32], cpus[32], mem[32], labels[256] = "";
+		mp_str_or(n, "id", id, sizeof id, "-");
+		id[12] = 0;
+		mp_str_or(n, "name", name, sizeof name, "-");
+		mp_str_or(n, "addr", addr, sizeof addr, "-");
+		mp_str_or(n, "role", role, sizeof role, "-");
+		mp_str_or(n, "state", state, sizeof state, "-");
+		mp_str_or(n, "availability", avail, sizeof avail, "-");
+		bool leader = false, self = false;
+		mp_get_bool(n, "leader", &leader);
+		mp_get_bool(n, "self", &self);
+		if (leader)
+			strncat(role, " (leader)", sizeof role - strlen(role) - 1);
+		if (self)
+			strncat(name, " *", sizeof name - strlen(name) - 1);
+		uint64_t c = 0, m = 0;
+		mp_get_u64(n, "cpus_milli", &c);
+		mp_get_u64(n, "memory", &m);
+		snprintf(cpus, sizeof cpus, "%.1f", (double)c / 1000);
+		out_bytes(m, mem, sizeof mem);
+		const msgpack_object *lb = mp_get(n, "labels");
+		for (uint32_t j = 0; lb && lb->type == MSGPACK_OBJECT_MAP && j < lb->via.map.size; j++) {
+			const msgpack_object *kk = &lb->via.map.ptr[j].key, *vv = &lb->via.map.ptr[j].val;
+			if (!mp_is_str(kk) || !mp_is_str(vv))
+				continue;
+			size_t len = strlen(labels);
+			snprintf(labels + len, sizeof labels - len, "%s%.*s=%.*s", len ? "," : "", (int)kk->via.str.size, kk->via.str.ptr,
+				 (int)vv->via.str.size, vv->via.str.ptr);
+		}
+		const char *row[] = {id, name, addr, role, state, avail, cpus, mem, labels};
+		out_table_row(&t, row);
+	}
+	out_table_print(&t);
+	out_table_free(&t);
+	mpr_free(&r);
+	return EXIT_OK;
+}
+
+int cmd_leave(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage("leave", "unexpected argument %s", argv[1]);
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "leave", NULL, 0, &r, 20000);
+	if (rc)
+		return rc;
+	mpr_free(&r);
+	printf("left the cluster; the node has stopped and its identity was removed from %s\n", cli->data_dir);
+	return EXIT_OK;
+}
+
+static int node_rm(struct cli *cli, int argc, char **argv)
+{
+	bool force = false;
+	const char *ref = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+			force = true;
+		else if (argv[i][0] == '-')
+			return cli_usage("node", "node rm: unknown option %s", argv[i]);
+		else if (ref)
+			return cli_usage("node", "node rm: one node at a time");
+		else
+			ref = argv[i];
+	}
+	if (!ref)
+		return cli_usage("node", "node rm: which node? (name or id, see orch nodes)");
+	struct mpw f;
+	mpw_init(&f);
+	mpw_kstr(&f, "node", ref);
+	mpw_kbool(&f, "force", force);
+	struct mpr r;
+	int rc = cli_rpc(cli, "node.rm", &f, 2, &r);
+	mpw_free(&f);
+	if (rc)
+		return rc;
+	mpr_free(&r);
+	printf("node %s removed\n", ref);
+	return EXIT_OK;
+}
+
+static int node_update(struct cli *cli, const char *verb, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("node", "node %s: which node?", verb);
+	struct mpw f;
+	mpw_init(&f);
+	mpw_kstr(&f, "node", argv[1]);
+	if (!strcmp(verb, "label")) {
+		if (argc < 3) {
+			mpw_free(&f);
+			return cli_usage("node", "node label: give KEY=VALUE to set or KEY- to remove");
+		}
+		mpw_str(&f, "labels");
+		mpw_map(&f, (uint32_t)(argc - 2));
+		for (int i = 2; i < argc; i++) {
+			const char *eq = strchr(argv[i], '=');
+			size_t len = strlen(argv[i]);
+			if (eq && eq != argv[i]) {
+				mpw_strn(&f, argv[i], (size_t)(eq - argv[i]));
+				mpw_str(&f, eq + 1);
+			} else if (len > 1 && argv[i][len - 1] == '-') {
+				mpw_strn(&f, argv[i], len - 1);
+				mpw_nil(&f);
+			} else {
+				mpw_free(&f);
+				return cli_usage("node", "node label: %s is neither KEY=VALUE nor KEY-", argv[i]);
+			}
+		}
+	} else {
+		if (argc > 2) {
+			mpw_free(&f);
+			return cli_usage("node", "node %s: unexpected argument %s", verb, argv[2]);
+		}
+		mpw_kstr(&f, "availability", !strcmp(verb, "drain") ? "drain" : !strcmp(verb, "pause") ? "pause" : "active");
+	}
+	struct mpr r;
+	int rc = cli_rpc(cli, "node.update", &f, 2, &r);
+	mpw_free(&f);
+	if (rc)
+		return rc;
+	mpr_free(&r);
+	printf("node %s updated\n", argv[1]);
+	return EXIT_OK;
+}
+
+int cmd_node(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("node", "missing subcommand: ls, rm, label, drain, pause or activate");
+	const char *sub = argv[1];
+	if (!strcmp(sub, "ls"))
+		return cmd_nodes(cli, argc - 1, argv + 1);
+	if (!strcmp(sub, "rm"))
+		return node_rm(cli, argc - 1, argv + 1);
+	if (!strcmp(sub, "label") || !strcmp(sub, "drain") || !strcmp(sub, "activate") || !strcmp(sub, "pause"))
+		return node_update(cli, sub, argc - 1, argv + 1);
+	return cli_usage("node", "unknown subcommand %s", sub);
+}
+
+int cmd_version(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc > 1)
+		return cli_usage("version", "unexpected argument %s", argv[1]);
+	printf("orch %s\n", ORCH_VERSION);
+	return EXIT_OK;
+}

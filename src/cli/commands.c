@@ -1,0 +1,94 @@
+/* The command table: each subcommand with its synopsis (kept equal to its man page's
+ * SYNOPSIS, which a test checks), summary and options for -h. */
+#include "cli/cli.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define START_OPTS \
+	"  --listen IP:PORT      address to bind the node port to (default 0.0.0.0:7420)\n" \
+	"  --advertise IP:PORT   address other nodes use to reach this one (default: the\n" \
+	"                        listen address, or this machine's first IPv4 address)\n" \
+	"  --data-dir DIR        where the node keeps its state (default /var/lib/orch)\n" \
+	"  --name NAME           node name (default: the host name)\n" \
+	"  --detach              run in the background; return once the node serves\n" \
+	"  --cpus N              CPUs offered to tasks (default: all)\n" \
+	"  --memory SIZE         memory offered to tasks (default: all), e.g. 8g\n" \
+	"  --label KEY=VALUE     node label for placement constraints (repeatable)\n" \
+	"  --election-timeout D  raft election timeout (default 500ms)\n" \
+	"  --heartbeat D         raft heartbeat interval (default 100ms)\n"
+
+#define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
+
+const struct command commands[] = {
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D]",
+	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
+	 "On a data directory that already holds a node, resume that node.",
+	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"},
+	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	 "Join the cluster that the node at IP:PORT belongs to, and run this node.\n"
+	 "On a data directory that already holds a node, resume that node.",
+	 "  --token TOKEN         the join token printed by orch init\n" START_OPTS},
+	{"status", cmd_status, "status [-o FORMAT]",
+	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
+	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},
+	{"node", cmd_node, "node ls | rm [--force] NODE | label NODE KEY=VALUE... | drain NODE | pause NODE | activate NODE",
+	 "Manage nodes: remove a dead one, set labels, change availability.",
+	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
+	 "  label NODE K=V | K-   set or remove labels\n"
+	 "  drain | pause | activate NODE   set the node's availability\n"},
+	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
+	 "configuration, stop the node and remove its identity.", ""},
+	{"version", cmd_version, "version", "Print the version.", ""},
+	{"help", cmd_help, "help [COMMAND]", "Show the manual page of COMMAND (or the overview).", ""},
+	{"debug", cmd_debug, "debug write-bench [--count N] [--inflight K]",
+	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).",
+	 "  --count N             number of writes (default 2000)\n"
+	 "  --inflight K          writes in flight (default 1)\n"},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct command *command_find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+void cli_overview(FILE *f)
+{
+	fprintf(f, "usage: orch [--data-dir DIR] COMMAND [ARGS]\n\n"
+		   "A container orchestrator in one binary. Commands:\n");
+	for (const struct command *c = commands; c->name; c++) {
+		if (!strcmp(c->name, "debug"))
+			continue;
+		const char *nl = strchr(c->summary, '\n');
+		fprintf(f, "  %-10s %.*s\n", c->name, nl ? (int)(nl - c->summary) : (int)strlen(c->summary), c->summary);
+	}
+	fprintf(f, "\nRun orch COMMAND -h for a command's options, orch help COMMAND for its manual.\n");
+}
+
+int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	char page[64];
+	if (argc > 2)
+		return cli_usage("help", "one command at a time");
+	if (argc == 2 && !command_find(argv[1]) && strcmp(argv[1], "compose"))
+		return cli_usage("help", "unknown command %s", argv[1]);
+	snprintf(page, sizeof page, "%s%s", argc == 2 ? "orch-" : "orch", argc == 2 ? argv[1] : "");
+	/* man(1) when it is installed and knows the page; else the built-in help. */
+	if (isatty(1) || getenv("ORCH_HELP_MAN")) {
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "man %s %s 2>/dev/null", argc == 2 && !strcmp(argv[1], "compose") ? "5" : "1", page);
+		if (system(cmd) == 0)
+			return EXIT_OK;
+	}
+	if (argc == 2 && command_find(argv[1]))
+		return cli_help(argv[1]);
+	cli_overview(stdout);
+	return EXIT_OK;
+}
+

@@ -1,0 +1,38 @@
+/* Image import: `orch image load` of a docker-archive (`docker save` output) or an OCI
+ * image layout (a directory or a tar of one). Every blob is stored in the blob store only
+ * after its sha256 is verified: OCI blobs against the digests in index/manifest, the
+ * docker-archive config against its file name and its layers against the config's
+ * rootfs.diff_ids (OCI layers are checked against diff_ids too). The result describes the
+ * image and is small enough to live in the replicated state (msgpack below). */
+#ifndef ORCH_IMAGE_LOAD_H
+#define ORCH_IMAGE_LOAD_H
+#include "codec/mp.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define IMAGE_MAX_LAYERS 128
+
+struct image_info {
+	char *name;           /* "demo:latest"; the short digest when the archive names none */
+	char digest[72];      /* OCI: manifest digest; docker-archive: config digest (image id) */
+	uint64_t size;        /* bytes of manifest (OCI), config and layer blobs as stored */
+	char **layers;        /* blob digests, base layer first; NULL-terminated */
+	size_t nlayers;
+	char *config_digest;
+	/* From the config; NULL when the image does not set them. The arrays are
+	 * NULL-terminated; an empty array is distinct from an absent one. */
+	char **entrypoint, **cmd, **env;
+	char *workdir, *user;
+};
+
+/* blobdir: blob store root (blobs go to <blobdir>/blobs/sha256). path: a docker-archive
+ * tar, an OCI layout directory, or an OCI layout tar (plain or gzip'd). On error
+ * nothing is returned and blobs this call added but did not verify are removed. */
+int image_load(const char *blobdir, const char *path, struct image_info *out, char *err);
+void image_info_free(struct image_info *im);
+
+/* For the replicated state: a versioned map {v, name, digest, size, layers, config, ...}. */
+void image_info_encode(const struct image_info *im, struct mpw *w);
+int image_info_decode(const msgpack_object *o, struct image_info *out, char *err);
+
+#endif

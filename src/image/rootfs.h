@@ -1,0 +1,17 @@
+/* A task's root filesystem from unpacked layers: an overlayfs mount at
+ * <task_dir>/rootfs (lower = layers, top first; upper and work in task_dir), or, where
+ * overlayfs is unavailable, a plain copy of the layers applied in order with their
+ * whiteouts honoured. ORCH_ROOTFS=copy forces the copy, ORCH_ROOTFS=overlay forbids it. */
+#ifndef ORCH_ROOTFS_H
+#define ORCH_ROOTFS_H
+#include <stddef.h>
+
+#define ROOTFS_PATH_LEN 4096
+
+/* layer_dirs: unpacked layer directories, base layer FIRST (image order). */
+int rootfs_mount(const char **layer_dirs, size_t n, const char *task_dir, char *rootfs_out, char *err);
+/* Unmounts <task_dir>/rootfs (if mounted) and removes rootfs, upper, work. Never removes
+ * anything below a mount that is still in place. */
+int rootfs_unmount(const char *task_dir, char *err);
+
+#endif

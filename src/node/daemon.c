@@ -1,0 +1,325 @@
+#include "node/daemon.h"
+#include "net/conn.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TICK_MS 200
+
+/* ---- connections ------------------------------------------------------------------- */
+
+static void on_frame(struct conn *c, const msgpack_object *msg)
+{
+	struct daemon *d = c->data;
+	rpc_dispatch(d, c, msg, !c->tcp);
+}
+
+static void on_conn_close(struct conn *c, const char *why)
+{
+	struct daemon *d = c->data;
+	pending_conn_gone(d, c);
+	(void)why;
+}
+
+static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
+{
+	struct daemon *d = c->data;
+	cons_incoming(&d->cons, s, extra, extra_len);
+}
+
+static void on_http(struct conn *c, const char *method, const char *path)
+{
+	struct daemon *d = c->data;
+	rpc_http(d, c, method, path);
+}
+
+static const struct conn_ops server_ops = {
+	.on_frame = on_frame,
+	.on_close = on_conn_close,
+	.on_raft = on_raft,
+	.on_http = on_http,
+};
+
+static void on_tcp_conn(uv_stream_t *srv, int status)
+{
+	struct daemon *d = srv->data;
+	if (status || d->stopping)
+		return;
+	conn_accept(srv, true, &d->ident.tok, &server_ops, d);
+}
+
+static void on_local_conn(uv_stream_t *srv, int status)
+{
+	struct daemon *d = srv->data;
+	if (status || d->stopping)
+		return;
+	conn_accept(srv, false, NULL, &server_ops, d);
+}
+
+/* ---- submit -------------------------------------------------------------------------- */
+
+struct submit {
+	struct daemon *d;
+	submit_cb cb;
+	void *data;
+};
+
+static void submit_applied(void *data, int status, const struct apply_res *res)
+{
+	struct submit *s = data;
+	if (s->cb)
+		s->cb(s->d, s->data, status ? status : res->rc, res);
+	free(s);
+}
+
+/* The leader's reply to a forwarded command. */
+static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
+{
+	struct submit *s = p->ctx;
+	struct apply_res res = {0};
+	int64_t rc = E_NOLEADER;
+	if (!resp)
+		snprintf(res.msg, sizeof res.msg, "lost the connection to the leader; retry");
+	else {
+		mp_get_i64(resp, "rc", &rc);
+		mp_get_strbuf(resp, "err", res.msg, sizeof res.msg);
+		char obj[17] = "";
+		if (!mp_get_strbuf(resp, "obj", obj, sizeof obj))
+			res.id = strtoull(obj, NULL, 16);
+	}
+	res.rc = (int)rc;
+	if (s->cb)
+		s->cb(s->d, s->data, res.rc, &res);
+	free(s);
+}
+
+int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
+{
+	size_t n;
+	void *entry = cmd_build(type, d->ident.id, ++d->seq, body, body_len, &n);
+	int rc;
+	if (cons_is_leader(&d->cons)) {
+		struct submit *s = xcalloc(1, sizeof *s);
+		s->d = d;
+		s->cb = cb;
+		s->data = data;
+		rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
+		if (rc)
+			free(s);
+	} else {
+		/* Forward the built entry: the leader applies it as is (same origin and sequence,
+		 * so a retry after a lost reply is applied once). */
+		struct pending *p = pending_new(d, NULL, 0);
+		struct submit *s = xcalloc(1, sizeof *s);
+		s->d = d;
+		s->cb = cb;
+		s->data = data;
+		p->ctx = s;
+		p->on_reply = submit_fwd_reply;
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 2);
+		mpw_kstr(&w, "op", "apply");
+		mpw_str(&w, "entry");
+		mpw_bin(&w, entry, n);
+		rc = link_forward_raw(d, p, w.sb.data, w.sb.size, err);
+		mpw_free(&w);
+		if (rc) {
+			pending_free(p);
+			free(s);
+		}
+	}
+	free(entry);
+	return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	if (d->stopping)
+		return;
+	link_tick(d);
+	if (cons_is_leader(&d->cons))
+		leader_tick(d);
+	else
+		d->was_leader = false;
+}
+
+static void on_state(void *data)
+{
+	struct daemon *d = data;
+	link_update(d);
+	if (cons_is_leader(&d->cons) && !d->was_leader) {
+		d->was_leader = true;
+		d->leader_since = now_ms();
+		d->change_inflight = false;
+		leader_tick(d);
+	}
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (h && !uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void cons_closed(void *data)
+{
+	struct daemon *d = data;
+	close_handle((uv_handle_t *)&d->tcp);
+	close_handle((uv_handle_t *)&d->local);
+	close_handle((uv_handle_t *)&d->tick);
+	close_handle((uv_handle_t *)&d->sigint);
+	close_handle((uv_handle_t *)&d->sigterm);
+}
+
+void daemon_stop(struct daemon *d, int code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = code;
+	log_info("stopping");
+	link_close(d);
+	uv_timer_stop(&d->tick);
+	cons_close(&d->cons, cons_closed, d);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	log_info("got signal %d", signum);
+	daemon_stop(d, 0);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int listen_tcp(struct daemon *d, char *err)
+{
+	struct sockaddr_in sa;
+	if (parse_ipport(d->ident.listen, &sa, err))
+		return E_INVAL;
+	uv_tcp_init(&d->loop, &d->tcp);
+	d->tcp.data = d;
+	int rv = uv_tcp_bind(&d->tcp, (struct sockaddr *)&sa, 0);
+	if (!rv)
+		rv = uv_listen((uv_stream_t *)&d->tcp, 128, on_tcp_conn);
+	if (rv)
+		return errf(err, E_IO, "listen on %s: %s", d->ident.listen, uv_strerror(rv));
+	return 0;
+}
+
+static int listen_local(struct daemon *d, char *err)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/orch.sock", d->data_dir);
+	if (strlen(path) >= 100)
+		return errf(err, E_INVAL, "socket path %s is too long: use a shorter --data-dir", path);
+	unlink(path);
+	uv_pipe_init(&d->loop, &d->local, 0);
+	d->local.data = d;
+	mode_t old = umask(077);
+	int rv = uv_pipe_bind(&d->local, path);
+	umask(old);
+	if (!rv)
+		rv = uv_listen((uv_stream_t *)&d->local, 64, on_local_conn);
+	if (rv)
+		return errf(err, E_IO, "listen on %s: %s", path, uv_strerror(rv));
+	return 0;
+}
+
+void daemon_ready(struct daemon *d, const char *msg)
+{
+	if (d->ready_fd >= 0) {
+		ssize_t w = write(d->ready_fd, msg, strlen(msg));
+		(void)w;
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	}
+}
+
+int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err)
+{
+	struct daemon *d = xcalloc(1, sizeof *d);
+	int rc = 0;
+	d->opts = *o;
+	d->ready_fd = o->ready_fd;
+	d->ident = *id;
+	d->started_ms = now_ms();
+	d->seq = wall_ms() << 10; /* increases across restarts: no clash with applied sequences */
+	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
+	log_set_name(id->name);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	uv_loop_init(&d->loop);
+	store_init(&d->store);
+
+	char raftdir[600];
+	snprintf(raftdir, sizeof raftdir, "%s/raft", d->data_dir);
+	if ((rc = cons_init(&d->cons, &d->loop, raftdir, id->id, id->advertise, &d->ident.tok, &d->store, &o->raft, err)))
+		goto out;
+	cons_set_state_cb(&d->cons, on_state, d);
+	if (o->bootstrap && (rc = cons_bootstrap(&d->cons, err)))
+		goto out;
+	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
+		goto out;
+	if ((rc = cons_start(&d->cons, err)))
+		goto out;
+	uv_timer_init(&d->loop, &d->tick);
+	d->tick.data = d;
+	uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS);
+	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sigterm);
+	d->sigint.data = d->sigterm.data = d;
+	uv_signal_start(&d->sigint, signal_cb, SIGINT);
+	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	log_info("node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)id->id, id->listen,
+		 id->advertise, d->data_dir);
+	if (!o->bootstrap)
+		daemon_ready(d, "ok");
+	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	rc = d->exit_code;
+	if (d->leaving) {
+		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		identity_remove(d->data_dir);
+		log_info("left the cluster; identity and raft data removed from %s", d->data_dir);
+	}
+out:
+	if (rc && err[0])
+		log_error("%s", err);
+	uv_walk(&d->loop, walk_close, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d->loop);
+	char sock[600];
+	snprintf(sock, sizeof sock, "%s/orch.sock", d->data_dir);
+	unlink(sock);
+	store_free(&d->store);
+	free(d->seen);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,112 @@
+/* The node daemon: one process per machine, one libuv loop. It owns the consensus module
+ * (raft + state machine), the node port listener (raft, RPC, HTTP), the local Unix socket
+ * for the CLI, the link to the leader (heartbeats, forwarded requests) and, while leader,
+ * the periodic controllers (liveness, roles). */
+#ifndef ORCH_DAEMON_H
+#define ORCH_DAEMON_H
+#include <stdbool.h>
+#include <uv.h>
+#include "node/identity.h"
+#include "raft/consensus.h"
+#include "state/store.h"
+
+struct daemon_opts {
+	const char *data_dir;
+	bool bootstrap;      /* orch init on an empty data dir */
+	bool force_new_cluster;
+	int ready_fd;        /* -1, or a pipe to tell the parent (--detach) we serve */
+	struct cons_settings raft;
+	uint64_t cpus_milli, memory;
+	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
+	const char *labels[32];
+	size_t nlabels;
+};
+
+struct conn;
+struct link;
+
+/* A request waiting for an asynchronous answer (raft apply, a forward to the leader).
+ * The conn may go away first: it is then NULLed and the answer dropped. */
+struct pending {
+	struct daemon *d;
+	struct conn *conn;
+	uint64_t req_id;      /* the client's id, echoed in the reply */
+	uint64_t fwd_id;      /* id used on the leader link when forwarded */
+	void *ctx;            /* handler's own */
+	/* Called with the leader's reply to a forwarded request (NULL resp: link lost).
+	 * Default (NULL): relay the reply to conn. */
+	void (*on_reply)(struct pending *p, const msgpack_object *resp);
+	bool forwarded;
+	struct pending *next;
+};
+
+struct seen {
+	uint64_t id;
+	uint64_t last_ms;
+};
+
+struct daemon {
+	uv_loop_t loop;
+	struct daemon_opts opts;
+	char data_dir[512];
+	struct identity ident;
+	struct store store;
+	struct consensus cons;
+	uv_tcp_t tcp;
+	uv_pipe_t local;
+	uv_timer_t tick;
+	uv_signal_t sigint, sigterm;
+	struct link *link;
+	struct pending *pending;
+	uint64_t seq;        /* request sequence of commands this node originates */
+	uint64_t fwd_ids;
+	/* leader state */
+	struct seen *seen;
+	size_t nseen;
+	bool change_inflight;
+	bool was_leader;
+	bool cluster_init_sent;
+	uint64_t leader_since;
+	/* lifecycle */
+	bool stopping;
+	bool leaving;        /* wipe identity and raft data once stopped */
+	int exit_code;
+	int ready_fd;
+	uint64_t started_ms;
+};
+
+int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err);
+
+/* Submits a command (type + msgpack body) through raft: locally when leader, otherwise
+ * forwarded to the leader. cb gets the result. */
+typedef void (*submit_cb)(struct daemon *d, void *data, int rc, const struct apply_res *res);
+int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err);
+void daemon_stop(struct daemon *d, int code);
+
+/* rpc.c */
+void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local);
+void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg);
+struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
+void pending_free(struct pending *p);
+void pending_conn_gone(struct daemon *d, struct conn *c);
+void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+/* Relays a leader's reply map to p->conn with the client's request id. */
+void rpc_relay(struct pending *p, const msgpack_object *resp);
+/* Starts a reply map {id, rc, ...}: the caller adds `extra` more key/value pairs. */
+void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra);
+void daemon_ready(struct daemon *d, const char *msg);
+
+/* leader.c: periodic leader work */
+void leader_tick(struct daemon *d);
+void leader_saw(struct daemon *d, uint64_t id);
+bool leader_alive(struct daemon *d, uint64_t id);
+
+/* link.c: this node's connection to the leader */
+void link_update(struct daemon *d);   /* (re)connect when the leader changed */
+void link_tick(struct daemon *d);     /* heartbeat */
+/* Forwards a request map to the leader; the reply is relayed to p->conn. */
+int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
+int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
+void link_close(struct daemon *d);
+
+#endif

@@ -1,0 +1,95 @@
+#include "node/identity.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void path_of(const char *dir, char *out, size_t n)
+{
+	snprintf(out, n, "%s/identity", dir);
+}
+
+uint64_t identity_new_id(void)
+{
+	uint64_t v = 0;
+	while (!v) {
+		random_bytes(&v, sizeof v);
+		v &= 0x7fffffffffffffffull;
+	}
+	return v;
+}
+
+int identity_load(const char *dir, struct identity *id, char *err)
+{
+	char path[600], line[512];
+	path_of(dir, path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? errf(err, E_NOTFOUND, "%s: no identity", path) : errf(err, E_IO, "open %s: %s", path, strerror(errno));
+	memset(id, 0, sizeof *id);
+	int have = 0, rc = 0;
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		char *eq = strchr(line, '=');
+		if (!eq || line[0] == '#')
+			continue;
+		*eq = 0;
+		const char *k = line, *v = eq + 1;
+		if (!strcmp(k, "id")) {
+			id->id = strtoull(v, NULL, 16);
+			have |= 1;
+		} else if (!strcmp(k, "name")) {
+			snprintf(id->name, sizeof id->name, "%s", v);
+			have |= 2;
+		} else if (!strcmp(k, "listen")) {
+			snprintf(id->listen, sizeof id->listen, "%s", v);
+			have |= 4;
+		} else if (!strcmp(k, "advertise")) {
+			snprintf(id->advertise, sizeof id->advertise, "%s", v);
+			have |= 8;
+		} else if (!strcmp(k, "token")) {
+			if (token_parse(v, &id->tok, err)) {
+				rc = errwrap(err, E_INVAL, "%s", path);
+				break;
+			}
+			have |= 16;
+		}
+	}
+	fclose(f);
+	if (!rc && (have != 31 || !id->id))
+		rc = errf(err, E_INVAL, "%s: incomplete identity file (remove the data directory to start afresh)", path);
+	return rc;
+}
+
+int identity_save(const char *dir, const struct identity *id, char *err)
+{
+	char path[600], tmp[610], tok[TOKEN_STR_LEN + 1];
+	path_of(dir, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	token_format(&id->tok, tok);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return errf(err, E_IO, "create %s: %s", tmp, strerror(errno));
+	char body[1024];
+	int n = snprintf(body, sizeof body, "# orch node identity: keep it secret (it holds the cluster token)\nid=%016llx\nname=%s\nlisten=%s\nadvertise=%s\ntoken=%s\n",
+			 (unsigned long long)id->id, id->name, id->listen, id->advertise, tok);
+	if (write(fd, body, (size_t)n) != n || fsync(fd)) {
+		close(fd);
+		return errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
+	}
+	close(fd);
+	if (rename(tmp, path))
+		return errf(err, E_IO, "rename %s: %s", path, strerror(errno));
+	return 0;
+}
+
+void identity_remove(const char *dir)
+{
+	char path[600];
+	path_of(dir, path, sizeof path);
+	unlink(path);
+}

@@ -1,0 +1,248 @@
+/* Work done on every tick while this node leads: commit the cluster record after
+ * bootstrap, track liveness from heartbeats (committing node up/down transitions only),
+ * and manage Raft roles: 3 voters once there are 3 nodes, 5 once there are 5, every other
+ * node a standby (it receives the log, so promoting it is instant). One membership change
+ * at a time, as libraft requires. */
+#include "node/daemon.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t failure_timeout(const struct daemon *d)
+{
+	return d->store.has_cluster && d->store.cluster.failure_timeout_ms ? d->store.cluster.failure_timeout_ms : 5000;
+}
+
+void leader_saw(struct daemon *d, uint64_t id)
+{
+	for (size_t i = 0; i < d->nseen; i++)
+		if (d->seen[i].id == id) {
+			d->seen[i].last_ms = now_ms();
+			return;
+		}
+	d->seen = xrealloc(d->seen, (d->nseen + 1) * sizeof *d->seen);
+	d->seen[d->nseen].id = id;
+	d->seen[d->nseen].last_ms = now_ms();
+	d->nseen++;
+}
+
+static uint64_t seen_at(const struct daemon *d, uint64_t id)
+{
+	for (size_t i = 0; i < d->nseen; i++)
+		if (d->seen[i].id == id)
+			return d->seen[i].last_ms;
+	return 0;
+}
+
+static bool seen_recently(const struct daemon *d, uint64_t id)
+{
+	uint64_t last = seen_at(d, id);
+	return id == d->ident.id || (last && now_ms() - last < failure_timeout(d));
+}
+
+/* A node counts as alive when it heartbeated within the failure timeout, or, during the
+ * first failure timeout of this leadership (liveness is not replicated), by default. */
+bool leader_alive(struct daemon *d, uint64_t id)
+{
+	return seen_recently(d, id) || now_ms() - d->leader_since < failure_timeout(d);
+}
+
+/* ---- bootstrap record ------------------------------------------------------------------ */
+
+static bool init_inflight;
+
+static void init_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)data;
+	init_inflight = false;
+	if (rc && rc != E_EXISTS) {
+		log_error("committing the cluster record failed: %s", res->msg);
+		return;
+	}
+}
+
+static void self_added(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)data;
+	init_inflight = false;
+	if (rc && rc != E_EXISTS) {
+		log_error("committing this node's record failed: %s", res->msg);
+		return;
+	}
+	daemon_ready(d, "ok");
+}
+
+static void self_record(struct daemon *d, struct node *n)
+{
+	memset(n, 0, sizeof *n);
+	n->id = d->ident.id;
+	n->name = xstrdup(d->ident.name);
+	n->addr = xstrdup(d->ident.advertise);
+	n->state = xstrdup("ready");
+	n->availability = xstrdup("active");
+	n->cpus_milli = d->opts.cpus_milli;
+	n->memory = d->opts.memory;
+	n->joined_at = wall_ms();
+	n->version = xstrdup(ORCH_VERSION);
+	for (size_t i = 0; i < d->opts.nlabels; i++) {
+		const char *eq = strchr(d->opts.labels[i], '=');
+		char *k = xstrndup(d->opts.labels[i], (size_t)(eq - d->opts.labels[i]));
+		labels_set(&n->labels, k, eq + 1);
+		free(k);
+	}
+}
+
+static void ensure_records(struct daemon *d)
+{
+	char err[ERR_LEN];
+	if (init_inflight)
+		return;
+	if (!d->store.has_cluster) {
+		if (!d->opts.bootstrap)
+			return;
+		char cid[17], hash[65];
+		token_cluster_hex(&d->ident.tok, cid);
+		token_secret_hash(&d->ident.tok, hash);
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 4);
+		mpw_ku64(&w, "failure_timeout_ms", d->opts.failure_timeout_ms ? d->opts.failure_timeout_ms : 5000);
+		mpw_kstr(&w, "id", cid);
+		mpw_kstr(&w, "secret_hash", hash);
+		mpw_ku64(&w, "created_at", wall_ms());
+		init_inflight = !daemon_submit(d, "cluster.init", w.sb.data, w.sb.size, init_done, NULL, err);
+		mpw_free(&w);
+		return;
+	}
+	if (!table_get_u64(&d->store.nodes, d->ident.id)) {
+		struct node n;
+		self_record(d, &n);
+		struct mpw w;
+		mpw_init(&w);
+		schema_encode(&node_schema, &n, &w);
+		schema_free(&node_schema, &n);
+		init_inflight = !daemon_submit(d, "node.add", w.sb.data, w.sb.size, self_added, NULL, err);
+		mpw_free(&w);
+		return;
+	}
+	daemon_ready(d, "ok");
+}
+
+/* ---- liveness ------------------------------------------------------------------------------ */
+
+static bool liveness_inflight;
+
+static void liveness_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)d;
+	(void)data;
+	(void)rc;
+	(void)res;
+	liveness_inflight = false;
+}
+
+static void liveness(struct daemon *d)
+{
+	if (liveness_inflight)
+		return;
+	TABLE_FOREACH(&d->store.nodes, struct node, n) {
+		const char *want = seen_recently(d, n->id) ? "ready" : !leader_alive(d, n->id) ? "down" : NULL;
+		if (!want)
+			continue;
+		if (!n->state || !strcmp(n->state, want))
+			continue;
+		char err[ERR_LEN];
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 3);
+		mpw_ku64(&w, "id", n->id);
+		mpw_kstr(&w, "state", want);
+		mpw_ku64(&w, "at", wall_ms());
+		log_info("node %s is %s", n->name, want);
+		liveness_inflight = !daemon_submit(d, "node.update", w.sb.data, w.sb.size, liveness_done, NULL, err);
+		mpw_free(&w);
+		return; /* one at a time */
+	}
+}
+
+/* ---- roles ----------------------------------------------------------------------------------- */
+
+static void role_done(void *data, int status, const char *msg)
+{
+	struct daemon *d = data;
+	d->change_inflight = false;
+	if (status)
+		log_warn("role change failed: %s", msg ? msg : "");
+}
+
+static void assign(struct daemon *d, raft_id id, enum cons_role role, const char *why)
+{
+	char err[ERR_LEN];
+	struct node *n = table_get_u64(&d->store.nodes, id);
+	log_info("role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
+	d->change_inflight = true;
+	if (cons_assign(&d->cons, id, role, role_done, d, err)) {
+		d->change_inflight = false;
+		log_warn("%s", err);
+	}
+}
+
+static void roles(struct daemon *d)
+{
+	if (d->change_inflight)
+		return;
+	unsigned n = cons_nservers(&d->cons), voters = 0, alive_voters = 0;
+	unsigned target = n >= 5 ? 5 : n >= 3 ? 3 : 1;
+	raft_id spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
+	for (unsigned i = 0; i < n; i++) {
+		raft_id id;
+		const char *addr;
+		enum cons_role role;
+		cons_server(&d->cons, i, &id, &addr, &role);
+		bool alive = leader_alive(d, id);
+		/* Only nodes that have a record (joined completely) are given a role. */
+		bool known = table_get_u64(&d->store.nodes, id) != NULL;
+		if (role == ROLE_VOTER) {
+			voters++;
+			if (alive) {
+				alive_voters++;
+				if (id != d->ident.id)
+					extra_voter = id;
+			} else
+				dead_voter = id;
+		} else if (role == ROLE_SPARE && alive && known) {
+			spare_alive = id;
+		} else if (role == ROLE_STANDBY && alive && known) {
+			standby_alive = id;
+		}
+	}
+	if (alive_voters < target && standby_alive) {
+		assign(d, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
+		return;
+	}
+	if (voters > target && dead_voter) {
+		assign(d, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
+		return;
+	}
+	if (alive_voters > target && extra_voter) {
+		assign(d, extra_voter, ROLE_STANDBY, "more voters than needed");
+		return;
+	}
+	if (spare_alive) {
+		assign(d, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
+		return;
+	}
+}
+
+void leader_tick(struct daemon *d)
+{
+	leader_saw(d, d->ident.id);
+	ensure_records(d);
+	if (!d->store.has_cluster)
+		return;
+	liveness(d);
+	roles(d);
+}

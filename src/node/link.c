@@ -1,0 +1,216 @@
+/* This node's connection to the current leader: heartbeats (liveness is not replicated)
+ * and requests that only the leader can serve, forwarded with their replies relayed. */
+#include "node/daemon.h"
+#include "net/conn.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HB_MS 500
+
+struct link {
+	struct daemon *d;
+	struct conn *conn;
+	bool ready;
+	raft_id leader;
+	char addr[64];
+	uint64_t last_hb;
+	uint64_t retry_at;
+	struct buf queue; /* frames sent before the handshake completed */
+};
+
+static void fail_forwarded(struct daemon *d)
+{
+	struct pending *p = d->pending, *next;
+	for (; p; p = next) {
+		next = p->next;
+		if (!p->forwarded)
+			continue;
+		if (p->on_reply)
+			p->on_reply(p, NULL);
+		else
+			rpc_relay(p, NULL);
+		pending_free(p);
+	}
+}
+
+static void l_ready(struct conn *c)
+{
+	struct link *l = c->data;
+	l->ready = true;
+	TRACE("link", l->addr, "connected to leader");
+	if (l->queue.len)
+		conn_write_raw(c, l->queue.data, l->queue.len);
+	l->queue.len = 0;
+}
+
+static void l_frame(struct conn *c, const msgpack_object *resp)
+{
+	struct link *l = c->data;
+	struct daemon *d = l->d;
+	uint64_t id = 0;
+	int64_t rc = 0;
+	mp_get_u64(resp, "id", &id);
+	mp_get_i64(resp, "rc", &rc);
+	if (id == 0) { /* heartbeat reply */
+		if (rc == E_NOTFOUND && !d->stopping) {
+			log_error("the leader says this node is no longer a member of the cluster; stopping");
+			daemon_stop(d, 1);
+		}
+		return;
+	}
+	for (struct pending *p = d->pending; p; p = p->next) {
+		if (p->forwarded && p->fwd_id == id) {
+			if (p->on_reply)
+				p->on_reply(p, resp);
+			else
+				rpc_relay(p, resp);
+			pending_free(p);
+			return;
+		}
+	}
+}
+
+static void l_close(struct conn *c, const char *why)
+{
+	struct link *l = c->data;
+	if (l->conn != c)
+		return;
+	TRACE("link", l->addr, "closed: %s", why ? why : "ok");
+	l->conn = NULL;
+	l->ready = false;
+	l->queue.len = 0;
+	l->retry_at = now_ms() + 200;
+	fail_forwarded(l->d);
+}
+
+static const struct conn_ops link_ops = {
+	.on_ready = l_ready,
+	.on_frame = l_frame,
+	.on_close = l_close,
+};
+
+static struct link *get(struct daemon *d)
+{
+	if (!d->link) {
+		d->link = xcalloc(1, sizeof *d->link);
+		d->link->d = d;
+	}
+	return d->link;
+}
+
+static void drop(struct link *l)
+{
+	if (l->conn) {
+		struct conn *c = l->conn;
+		conn_close(c, "leader changed");
+	}
+	l->conn = NULL;
+	l->ready = false;
+	l->queue.len = 0;
+}
+
+void link_update(struct daemon *d)
+{
+	struct link *l = get(d);
+	raft_id lid;
+	const char *laddr;
+	if (d->stopping || cons_leader(&d->cons, &lid, &laddr) || lid == d->ident.id) {
+		drop(l);
+		l->leader = 0;
+		return;
+	}
+	if (l->conn && l->leader == lid)
+		return;
+	drop(l);
+	if (now_ms() < l->retry_at && l->leader == lid)
+		return;
+	l->leader = lid;
+	snprintf(l->addr, sizeof l->addr, "%s", laddr);
+	l->conn = conn_connect(&d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &link_ops, l);
+}
+
+static int send_frame(struct link *l, const void *p, size_t n)
+{
+	if (!l->conn)
+		return -1;
+	if (l->ready)
+		return conn_send(l->conn, p, n);
+	uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+	buf_append(&l->queue, hdr, 4);
+	buf_append(&l->queue, p, n);
+	return 0;
+}
+
+void link_tick(struct daemon *d)
+{
+	struct link *l = get(d);
+	if (!l->conn)
+		link_update(d);
+	if (!l->conn || now_ms() - l->last_hb < HB_MS)
+		return;
+	l->last_hb = now_ms();
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "op", "hb");
+	mpw_ku64(&w, "id", 0);
+	mpw_ku64(&w, "node_id", d->ident.id);
+	send_frame(l, w.sb.data, w.sb.size);
+	mpw_free(&w);
+}
+
+/* Re-packs the request with a link-local id. */
+int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	uint32_t n = req->via.map.size;
+	bool has_id = mp_get(req, "id") != NULL;
+	mpw_map(&w, has_id ? n : n + 1);
+	uint64_t fid = ++d->fwd_ids;
+	if (!has_id)
+		mpw_ku64(&w, "id", fid);
+	for (uint32_t i = 0; i < n; i++) {
+		msgpack_pack_object(&w.pk, req->via.map.ptr[i].key);
+		if (mp_str_eq(&req->via.map.ptr[i].key, "id"))
+			mpw_u64(&w, fid);
+		else
+			msgpack_pack_object(&w.pk, req->via.map.ptr[i].val);
+	}
+	struct link *l = get(d);
+	if (!l->conn)
+		link_update(d);
+	int rc = 0;
+	if (!l->conn || send_frame(l, w.sb.data, w.sb.size))
+		rc = errf(err, E_NOLEADER, "no leader reachable right now; retry");
+	else {
+		p->forwarded = true;
+		p->fwd_id = fid;
+	}
+	mpw_free(&w);
+	return rc;
+}
+
+int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err)
+{
+	struct mpr r;
+	if (mpr_decode(&r, body, len))
+		return errf(err, E_INVAL, "forward: bad request");
+	int rc = link_forward(d, p, r.root, err);
+	mpr_free(&r);
+	return rc;
+}
+
+void link_close(struct daemon *d)
+{
+	if (!d->link)
+		return;
+	drop(d->link);
+	fail_forwarded(d);
+	buf_free(&d->link->queue);
+	free(d->link);
+	d->link = NULL;
+}

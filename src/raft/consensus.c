@@ -1,0 +1,392 @@
+#include "raft/consensus.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- state machine callbacks --------------------------------------------------- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct consensus *c = fsm->data;
+	uint64_t index = raft_last_applied(&c->raft) + 1;
+	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
+	slot->index = index;
+	store_apply(c->store, buf->base, buf->len, &slot->res);
+	if (slot->res.rc && slot->res.rc != E_EXISTS)
+		TRACE("fsm", c->addr, "entry %llu rejected: %s", (unsigned long long)index, slot->res.msg);
+	*result = slot;
+	return 0; /* never non-zero: that would wedge the state machine (RAFT.md §2) */
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+	struct consensus *c = fsm->data;
+	struct mpw w;
+	mpw_init(&w);
+	store_snapshot(c->store, &w);
+	*bufs = raft_malloc(sizeof **bufs);
+	if (!*bufs) {
+		mpw_free(&w);
+		return RAFT_NOMEM;
+	}
+	(*bufs)[0].len = w.sb.size;
+	(*bufs)[0].base = raft_malloc(w.sb.size ? w.sb.size : 1);
+	if (!(*bufs)[0].base) {
+		raft_free(*bufs);
+		mpw_free(&w);
+		return RAFT_NOMEM;
+	}
+	memcpy((*bufs)[0].base, w.sb.data, w.sb.size);
+	*n = 1;
+	mpw_free(&w);
+	TRACE("fsm", c->addr, "snapshot %zu bytes at applied %llu", (size_t)(*bufs)[0].len,
+	      (unsigned long long)raft_last_applied(&c->raft));
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct consensus *c = fsm->data;
+	char err[ERR_LEN];
+	int rc = store_restore(c->store, buf->base, buf->len, err);
+	if (rc) {
+		log_error("snapshot restore failed: %s", err);
+		return RAFT_CORRUPT;
+	}
+	log_info("restored state from snapshot (%zu bytes, revision %llu)", (size_t)buf->len,
+		 (unsigned long long)c->store->revision);
+	raft_free(buf->base);
+	return 0;
+}
+
+/* ---- state change detection -------------------------------------------------------- */
+
+static uint64_t conf_sig(const struct consensus *c)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+		h = (h ^ c->raft.configuration.servers[i].id) * 1099511628211ull;
+		h = (h ^ (uint64_t)c->raft.configuration.servers[i].role) * 1099511628211ull;
+	}
+	return h;
+}
+
+static void check_cb(uv_check_t *h)
+{
+	struct consensus *c = h->data;
+	if (!c->started || c->closing)
+		return;
+	int st = raft_state(&c->raft);
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	raft_leader(&c->raft, &lid, &laddr);
+	uint64_t sig = conf_sig(c);
+	if (st != c->last_state || lid != c->last_leader || sig != c->last_conf_sig) {
+		if (st != c->last_state || lid != c->last_leader)
+			log_info("raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
+				 laddr ? laddr : "-", (unsigned long long)c->raft.current_term);
+		c->last_state = st;
+		c->last_leader = lid;
+		c->last_conf_sig = sig;
+		if (c->on_state)
+			c->on_state(c->state_data);
+	}
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
+	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err)
+{
+	memset(c, 0, sizeof *c);
+	c->loop = loop;
+	c->store = store;
+	c->id = id;
+	c->last_state = -1;
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->dir, sizeof c->dir, "%s", dir);
+	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return errf(err, E_IO, "create %s: %s", dir, strerror(errno));
+	otransport_init(&c->tr, loop, tok);
+	int rv = raft_uv_init(&c->io, loop, c->dir, &c->tr.t);
+	if (rv)
+		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
+	raft_uv_set_connect_retry_delay(&c->io, 100);
+	c->fsm.version = 1;
+	c->fsm.data = c;
+	c->fsm.apply = fsm_apply;
+	c->fsm.snapshot = fsm_snapshot;
+	c->fsm.restore = fsm_restore;
+	rv = raft_init(&c->raft, &c->io, &c->fsm, id, c->addr);
+	if (rv)
+		return errf(err, E_IO, "raft init in %s: %s", dir, raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+	raft_set_election_timeout(&c->raft, set->election_ms);
+	raft_set_heartbeat_timeout(&c->raft, set->heartbeat_ms);
+	raft_set_pre_vote(&c->raft, true);
+	raft_set_snapshot_threshold(&c->raft, set->snapshot_threshold);
+	raft_set_snapshot_trailing(&c->raft, set->snapshot_trailing);
+	uv_check_init(loop, &c->check);
+	c->check.data = c;
+	uv_check_start(&c->check, check_cb);
+	return 0;
+}
+
+int cons_bootstrap(struct consensus *c, char *err)
+{
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	int rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	if (!rv)
+		rv = raft_bootstrap(&c->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv && rv != RAFT_CANTBOOTSTRAP)
+		return errf(err, E_IO, "raft bootstrap: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+	return 0;
+}
+
+int cons_start(struct consensus *c, char *err)
+{
+	int rv = raft_start(&c->raft);
+	if (rv)
+		return errf(err, E_IO, "raft start: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+	c->started = true;
+	return 0;
+}
+
+void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data)
+{
+	c->on_state = cb;
+	c->state_data = data;
+}
+
+static void check_closed(uv_handle_t *h)
+{
+	struct consensus *c = h->data;
+	free(c->ring);
+	c->ring = NULL;
+	if (c->close_cb)
+		c->close_cb(c->close_data);
+}
+
+static void raft_closed(struct raft *r)
+{
+	struct consensus *c = r->data;
+	raft_uv_close(&c->io);
+	uv_close((uv_handle_t *)&c->check, check_closed);
+}
+
+void cons_close(struct consensus *c, void (*cb)(void *), void *data)
+{
+	c->closing = true;
+	c->close_cb = cb;
+	c->close_data = data;
+	c->raft.data = c;
+	raft_close(&c->raft, raft_closed);
+}
+
+/* ---- requests ---------------------------------------------------------------- */
+
+struct apply_req {
+	struct raft_apply req;
+	struct consensus *c;
+	cons_apply_cb cb;
+	void *data;
+};
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+	struct apply_req *a = req->data;
+	struct apply_res res = {0};
+	const struct cons_slot *slot = result;
+	if (status) {
+		res.rc = status == RAFT_LEADERSHIPLOST ? E_NOLEADER : E_FAIL;
+		snprintf(res.msg, sizeof res.msg, "%s", status == RAFT_LEADERSHIPLOST ? "leadership lost before the write was committed; retry" : raft_strerror(status));
+	} else if (slot && slot->index == req->index) {
+		res = slot->res;
+	}
+	if (a->cb)
+		a->cb(a->data, status ? res.rc : 0, &res);
+	free(a);
+}
+
+static int rerr(struct consensus *c, int rv, char *err, const char *what)
+{
+	if (rv == RAFT_NOTLEADER)
+		return errf(err, E_NOLEADER, "%s: this node is not the leader", what);
+	if (rv == RAFT_CANTCHANGE)
+		return errf(err, E_BUSY, "%s: a configuration change is already in progress", what);
+	return errf(err, E_FAIL, "%s: %s", what, raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+}
+
+int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb cb, void *data, char *err)
+{
+	if (len % 8)
+		return errf(err, E_INVAL, "apply: entry length %zu is not a multiple of 8", len);
+	struct raft_buffer b = {.base = raft_malloc(len), .len = len};
+	memcpy(b.base, buf, len);
+	struct apply_req *a = xcalloc(1, sizeof *a);
+	a->c = c;
+	a->cb = cb;
+	a->data = data;
+	a->req.data = a;
+	int rv = raft_apply(&c->raft, &a->req, &b, 1, apply_done);
+	if (rv) {
+		raft_free(b.base);
+		free(a);
+		return rerr(c, rv, err, "apply");
+	}
+	return 0;
+}
+
+struct change_req {
+	struct raft_change req;
+	struct raft_transfer treq;
+	cons_change_cb cb;
+	void *data;
+	struct consensus *c;
+};
+
+static void change_done(struct raft_change *req, int status)
+{
+	struct change_req *r = req->data;
+	if (r->cb)
+		r->cb(r->data, status ? E_FAIL : 0, status ? raft_strerror(status) : NULL);
+	free(r);
+}
+
+static void transfer_done(struct raft_transfer *req)
+{
+	struct change_req *r = req->data;
+	if (r->cb)
+		r->cb(r->data, 0, NULL);
+	free(r);
+}
+
+static struct change_req *mkchange(struct consensus *c, cons_change_cb cb, void *data)
+{
+	struct change_req *r = xcalloc(1, sizeof *r);
+	r->cb = cb;
+	r->data = data;
+	r->c = c;
+	r->req.data = r;
+	r->treq.data = r;
+	return r;
+}
+
+int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_add(&c->raft, &r->req, id, addr, change_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "add server");
+	}
+	return 0;
+}
+
+int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_assign(&c->raft, &r->req, id, (int)role, change_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "assign role");
+	}
+	return 0;
+}
+
+int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_remove(&c->raft, &r->req, id, change_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "remove server");
+	}
+	return 0;
+}
+
+int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_transfer(&c->raft, &r->treq, to, transfer_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "transfer leadership");
+	}
+	return 0;
+}
+
+/* ---- queries ---------------------------------------------------------------------- */
+
+bool cons_is_leader(struct consensus *c)
+{
+	return c->started && raft_state(&c->raft) == RAFT_LEADER;
+}
+
+const char *cons_state_name(struct consensus *c)
+{
+	if (!c->started)
+		return "stopped";
+	switch (raft_state(&c->raft)) {
+	case RAFT_FOLLOWER: return "follower";
+	case RAFT_CANDIDATE: return "candidate";
+	case RAFT_LEADER: return "leader";
+	default: return "unavailable";
+	}
+}
+
+int cons_leader(struct consensus *c, raft_id *id, const char **addr)
+{
+	*id = 0;
+	*addr = NULL;
+	if (!c->started)
+		return -1;
+	raft_leader(&c->raft, id, addr);
+	return *id ? 0 : -1;
+}
+
+enum cons_role cons_role_of(const struct consensus *c, raft_id id)
+{
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id == id)
+			return (enum cons_role)c->raft.configuration.servers[i].role;
+	return ROLE_NONE;
+}
+
+const char *cons_role_name(enum cons_role r)
+{
+	switch (r) {
+	case ROLE_VOTER: return "voter";
+	case ROLE_STANDBY: return "standby";
+	case ROLE_SPARE: return "spare";
+	default: return "none";
+	}
+}
+
+unsigned cons_nservers(const struct consensus *c)
+{
+	return c->raft.configuration.n;
+}
+
+void cons_server(const struct consensus *c, unsigned i, raft_id *id, const char **addr, enum cons_role *role)
+{
+	*id = c->raft.configuration.servers[i].id;
+	*addr = c->raft.configuration.servers[i].address;
+	*role = (enum cons_role)c->raft.configuration.servers[i].role;
+}
+
+uint64_t cons_term(const struct consensus *c) { return c->raft.current_term; }
+uint64_t cons_commit_index(const struct consensus *c) { return c->raft.commit_index; }
+uint64_t cons_applied_index(struct consensus *c) { return raft_last_applied(&c->raft); }
+uint64_t cons_last_index(struct consensus *c) { return raft_last_index(&c->raft); }
+
+void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
+{
+	otransport_incoming(&c->tr, s, extra, extra_len);
+}

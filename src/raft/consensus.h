@@ -1,0 +1,86 @@
+/* Every libraft call of orch lives here (so a switch to the cowsql fork stays cheap).
+ * It wires libraft's disk backend, orch's transport and the state machine (state/store.h)
+ * together, and offers requests with callbacks for apply and membership changes. */
+#ifndef ORCH_CONSENSUS_H
+#define ORCH_CONSENSUS_H
+#include <raft.h>
+#include <raft/uv.h>
+#include "raft/transport.h"
+#include "state/store.h"
+
+enum cons_role { ROLE_STANDBY = RAFT_STANDBY, ROLE_VOTER = RAFT_VOTER, ROLE_SPARE = RAFT_SPARE, ROLE_NONE = -1 };
+
+typedef void (*cons_apply_cb)(void *data, int status, const struct apply_res *res);
+typedef void (*cons_change_cb)(void *data, int status, const char *msg);
+typedef void (*cons_state_cb)(void *data); /* raft role, leader or configuration changed */
+
+#define CONS_RESULT_RING 8192
+
+/* Results of applied entries, by index, for the leader's apply callbacks (a pointer into
+ * this ring is the FSM "result": nothing to free on followers, where nobody reads it). */
+struct cons_slot {
+	uint64_t index;
+	struct apply_res res;
+};
+
+struct cons_settings {
+	unsigned election_ms, heartbeat_ms;
+	unsigned snapshot_threshold, snapshot_trailing;
+};
+
+struct consensus {
+	struct raft raft;
+	struct raft_io io;
+	struct raft_fsm fsm;
+	struct otransport tr;
+	struct store *store;
+	uv_loop_t *loop;
+	uv_check_t check;
+	char dir[512];
+	raft_id id;
+	char addr[64];
+	bool started, closing;
+	cons_state_cb on_state;
+	void *state_data;
+	/* last observed, to detect changes */
+	int last_state;
+	raft_id last_leader;
+	unsigned last_nconf;
+	uint64_t last_conf_sig;
+	struct cons_slot *ring;
+	void (*close_cb)(void *);
+	void *close_data;
+};
+
+int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
+	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err);
+/* First node of a new cluster only; "already bootstrapped" is not an error. */
+int cons_bootstrap(struct consensus *c, char *err);
+int cons_start(struct consensus *c, char *err);
+void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data);
+void cons_close(struct consensus *c, void (*cb)(void *), void *data);
+
+/* buf is copied. Callback on the leader once applied (or with an error). */
+int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb cb, void *data, char *err);
+int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb cb, void *data, char *err);
+int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err);
+int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err);
+int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err);
+
+bool cons_is_leader(struct consensus *c);
+const char *cons_state_name(struct consensus *c);
+/* 0 and the leader's id/address, or -1 when none is known. */
+int cons_leader(struct consensus *c, raft_id *id, const char **addr);
+enum cons_role cons_role_of(const struct consensus *c, raft_id id);
+const char *cons_role_name(enum cons_role r);
+unsigned cons_nservers(const struct consensus *c);
+/* Server i of the current configuration. */
+void cons_server(const struct consensus *c, unsigned i, raft_id *id, const char **addr, enum cons_role *role);
+uint64_t cons_term(const struct consensus *c);
+uint64_t cons_commit_index(const struct consensus *c);
+uint64_t cons_applied_index(struct consensus *c);
+uint64_t cons_last_index(struct consensus *c);
+/* Hands an authenticated incoming raft stream to libraft. */
+void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len);
+
+#endif

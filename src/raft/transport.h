@@ -1,0 +1,27 @@
+/* A raft_uv_transport that carries libraft's streams over orch's node port: outgoing
+ * connections are authenticated (net/auth.h) and set TCP_NODELAY before libraft gets the
+ * stream; incoming ones are handed over by the node listener after the same handshake.
+ * The handshake's extra bytes carry what raft_uv_tcp's own handshake would: the sender's
+ * server id and address. */
+#ifndef ORCH_TRANSPORT_H
+#define ORCH_TRANSPORT_H
+#include <raft.h>
+#include <raft/uv.h>
+#include "net/conn.h"
+
+struct otransport {
+	struct raft_uv_transport t; /* must stay first: libraft sees this */
+	uv_loop_t *loop;
+	const struct token *tok;
+	raft_id id;
+	char address[64];
+	raft_uv_accept_cb accept_cb;
+	struct pconnect *pending; /* outgoing connects in progress */
+	bool closed;
+};
+
+void otransport_init(struct otransport *o, uv_loop_t *loop, const struct token *tok);
+/* Called by the listener with a stream that passed the handshake as kind raft. */
+void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
+
+#endif

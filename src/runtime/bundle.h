@@ -1,0 +1,39 @@
+/* OCI bundles: turns a task's run_spec into <bundle>/config.json (runtime spec 1.0.2)
+ * with Docker-like defaults (mounts, capabilities, masked paths, no new privileges). */
+#ifndef ORCH_BUNDLE_H
+#define ORCH_BUNDLE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "util/mem.h"
+
+#define BUNDLE_NETNS_HOST "host"
+
+struct run_spec {
+	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
+	const char *bundle_dir; /* config.json goes here (created if missing) */
+	const char *rootfs;     /* absolute */
+	char **args;            /* NULL-terminated, at least one */
+	char **env;             /* NULL-terminated "K=V"; NULL: a default PATH only */
+	const char *cwd;        /* NULL: "/" */
+	const char *hostname;   /* NULL: none set */
+	uint32_t uid, gid;
+	uint64_t mem_limit, mem_reservation; /* bytes, 0: unlimited */
+	uint64_t cpu_milli_limit;            /* 1000 = one core (CFS quota), 0: unlimited */
+	uint64_t cpu_milli_shares;           /* relative weight, 1000 = 1024 shares, 0: default */
+	int64_t pids_limit;                  /* <= 0: unlimited */
+	uint64_t nofile;                     /* RLIMIT_NOFILE; 0: 1048576 capped at our own hard
+	                                        limit (raising it needs CAP_SYS_RESOURCE) */
+	const char *cgroups_path;            /* absolute, per node: "/orch/<node>/<task>" */
+	const char *netns_path;              /* NULL: new netns with lo only; "host": share the host's;
+	                                        else a path such as /var/run/netns/NAME */
+	bool readonly_rootfs;
+	const char *resolv_conf;             /* bind-mounted read-only over /etc/resolv.conf if set */
+	const char *hosts_file;              /* likewise /etc/hosts */
+};
+
+/* Renders the config.json text (pure; for tests and for bundle_write). */
+int bundle_json(const struct run_spec *rs, struct buf *out, char *err);
+/* Writes <bundle_dir>/config.json atomically (temp file + rename). */
+int bundle_write(const struct run_spec *rs, char *err);
+
+#endif

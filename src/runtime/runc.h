@@ -1,0 +1,59 @@
+/* The OCI runtime as an external program (runc, or crun with the hybrid-cgroup
+ * workaround from PLATFORM.md). Every call is synchronous and thread-safe: run it on a
+ * libuv worker. Each node passes its own state_dir (runc --root).
+ *
+ * Reaping: the agent sets PR_SET_CHILD_SUBREAPER so a container's init is re-parented to
+ * it and its exit status can be collected. It must reap with runproc_reap (runproc.h),
+ * which hands the statuses of runc processes to the calls waiting for them and passes
+ * every other pid (container inits, orphans) to the agent's callback. */
+#ifndef ORCH_RUNC_H
+#define ORCH_RUNC_H
+#include <stdbool.h>
+#include "util/mem.h"
+
+struct rt {
+	const char *runtime;   /* "runc" (default when NULL) or "crun", or a path to either */
+	const char *state_dir; /* per node, absolute */
+};
+
+enum rt_status { RT_UNKNOWN, RT_CREATING, RT_CREATED, RT_RUNNING, RT_PAUSED, RT_STOPPED };
+
+struct rt_info {
+	char id[128];
+	char bundle[512];
+	int pid; /* 0 when stopped */
+	enum rt_status status;
+};
+
+#define RT_ID_MAX 127
+
+const char *rt_status_name(enum rt_status s);
+enum rt_status rt_status_parse(const char *s);
+/* Ids are [A-Za-z0-9_.-], 1..RT_ID_MAX chars, not starting with '-' or '.'. */
+bool rt_id_valid(const char *id);
+
+/* runc create: the container's stdout and stderr append to log_path (NULL: discarded),
+ * stdin is /dev/null; *pid_out gets the init pid (host namespace). The runtime's own
+ * log goes to <bundle>/runtime.log; its last error becomes the message on failure. */
+int rt_create(const struct rt *rt, const char *id, const char *bundle, const char *log_path,
+	      int *pid_out, char *err);
+int rt_start(const struct rt *rt, const char *id, char *err);
+/* all: signal every process in the container's cgroup (runc kill --all). */
+int rt_kill(const struct rt *rt, const char *id, int sig, bool all, char *err);
+/* E_NOTFOUND when the container does not exist. */
+int rt_delete(const struct rt *rt, const char *id, bool force, char *err);
+/* E_NOTFOUND when the container does not exist; pid is 0 once stopped. */
+int rt_state(const struct rt *rt, const char *id, enum rt_status *status, int *pid, char *err);
+/* Calls cb for every container in state_dir (after an agent restart); cb returning
+ * non-zero stops the walk and becomes the result. */
+int rt_list(const struct rt *rt, int (*cb)(const struct rt_info *ci, void *arg), void *arg, char *err);
+/* Runs argv inside a running container, stdout+stderr into out (bounded). 0 with the
+ * command's exit code, or E_TIMEOUT after timeout_ms (0: none): the exec'd process is
+ * killed by pid, not just runc exec, so nothing lingers in the container. */
+int rt_exec(const struct rt *rt, const char *id, const char *const *argv, int timeout_ms,
+	    int *exit_code, struct buf *out, char *err);
+/* Stops and deletes: sig (e.g. SIGTERM) to init, up to grace_ms for it to exit, then
+ * SIGKILL, then delete. A container that does not exist counts as stopped (0). */
+int rt_stop(const struct rt *rt, const char *id, int sig, int grace_ms, char *err);
+
+#endif

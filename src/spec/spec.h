@@ -1,0 +1,164 @@
+/* Service specs: the Compose-compatible subset orch deploys, parsed from YAML with exact
+ * file:line:column errors, and a canonical msgpack form (fixed key order, defaults
+ * filled) so equal specs encode to identical bytes. Supported keys, defaults and the
+ * orch extensions (x-orch-healthcheck, deploy.x-orch-autoscale) are listed in
+ * spec_table.c, the single field list that drives parsing, encoding and decoding. */
+#ifndef ORCH_SPEC_H
+#define ORCH_SPEC_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "codec/mp.h"
+#include "state/schema.h" /* struct labels */
+
+#define SPEC_NAME_MAX 63
+#define SPEC_ENCODING_VERSION 1
+
+struct strv {
+	size_t n;
+	char **v;
+};
+
+enum { PROTO_TCP, PROTO_UDP };
+enum { PORT_MODE_INGRESS, PORT_MODE_HOST };
+struct port_spec {
+	uint64_t target;    /* container port, 1..65535 */
+	uint64_t published; /* 0 = not published */
+	int protocol;       /* PROTO_* */
+	int mode;           /* PORT_MODE_* */
+};
+struct port_list {
+	size_t n;
+	struct port_spec *v;
+};
+
+enum { CON_NODE_NAME, CON_NODE_HOSTNAME, CON_NODE_LABEL };
+struct constraint {
+	int what;     /* CON_* */
+	char *label;  /* CON_NODE_LABEL only */
+	bool eq;      /* == (true) or != */
+	char *value;
+};
+struct constraint_list {
+	size_t n;
+	struct constraint *v;
+};
+
+enum { NET_BRIDGE, NET_HOST };
+enum { DEPLOY_REPLICATED }; /* "global" is recognised and rejected */
+enum { RESTART_NONE, RESTART_ON_FAILURE, RESTART_ANY };
+enum { FAIL_PAUSE, FAIL_ROLLBACK, FAIL_CONTINUE };
+enum { ORDER_STOP_FIRST, ORDER_START_FIRST };
+/* HC_INHERIT: no test given (the image's own check, if any). */
+enum { HC_INHERIT, HC_NONE, HC_CMD, HC_CMD_SHELL };
+enum { PROBE_HTTP, PROBE_TCP };
+
+struct healthcheck {
+	int kind;          /* HC_* */
+	struct strv test;  /* arguments after the CMD / CMD-SHELL word */
+	uint64_t interval_ms, timeout_ms, retries, start_period_ms;
+	bool disable;      /* normalised: true iff kind == HC_NONE */
+};
+
+/* x-orch-healthcheck: a check orch runs from outside the container. */
+struct probe {
+	bool enabled;
+	int type; /* PROBE_* */
+	uint64_t port;
+	char *path; /* http: defaults to "/" */
+	uint64_t interval_ms, timeout_ms, retries, start_period_ms;
+};
+
+struct resources {
+	uint64_t cpus_milli, memory_bytes, pids; /* 0 = unlimited / none */
+};
+
+struct restart_policy {
+	int condition; /* RESTART_* */
+	uint64_t delay_ms, max_attempts, window_ms; /* max_attempts 0 = unlimited */
+};
+
+struct update_config {
+	uint64_t parallelism; /* 0 = all at once */
+	uint64_t delay_ms;
+	int failure_action; /* FAIL_* */
+	uint64_t monitor_ms;
+	double max_failure_ratio;
+	int order; /* ORDER_* */
+};
+
+struct placement {
+	struct constraint_list constraints;
+	uint64_t max_replicas_per_node; /* 0 = no limit */
+};
+
+struct autoscale {
+	bool enabled;
+	uint64_t min, max, target_rps, target_cpu; /* target_cpu in percent */
+	uint64_t scale_up_cooldown_ms, scale_down_cooldown_ms;
+};
+
+struct deploy {
+	int mode; /* DEPLOY_REPLICATED */
+	uint64_t replicas;
+	struct resources limits, reservations;
+	struct restart_policy restart;
+	struct placement placement;
+	struct update_config update, rollback;
+	struct labels labels;
+	struct autoscale autoscale;
+};
+
+struct svc_spec {
+	char *name;
+	char *image;
+	struct strv command, entrypoint; /* empty: the image's default */
+	struct labels env, labels;       /* sorted by key */
+	struct port_list ports;
+	uint64_t stop_grace_ms;
+	char *stop_signal, *working_dir, *user, *hostname; /* NULL: unset */
+	int network_mode; /* NET_* */
+	struct healthcheck healthcheck;
+	struct probe probe;
+	struct deploy deploy;
+};
+
+struct spec_file {
+	char *name; /* top-level name:, NULL when absent */
+	size_t nsvc;
+	struct svc_spec *svc; /* in file order */
+};
+
+/* Parse a spec file. On error nothing is returned and err reads
+ * "file:line:column: key.path: what is wrong". */
+int spec_parse_file(const char *path, struct spec_file **out, char *err);
+int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err);
+void spec_file_free(struct spec_file *f);
+const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc);
+
+/* A spec holding only the defaults (replicas 1, restart any/5s, ...). */
+void svc_spec_init(struct svc_spec *s);
+void svc_spec_free(struct svc_spec *s);
+/* Canonical encoding: a map with "v" first, then every field in table order. */
+void svc_spec_encode(const struct svc_spec *s, struct mpw *w);
+/* Fills s (need not be initialised); absent keys keep defaults, unknown keys are
+ * ignored (newer writers), wrong types or out-of-range values are errors. On error s is
+ * left freeable. */
+int svc_spec_decode(const msgpack_object *o, struct svc_spec *s, char *err);
+int svc_spec_equal(const struct svc_spec *a, const struct svc_spec *b);
+/* Deep copy through the encoding. */
+void svc_spec_copy(struct svc_spec *dst, const struct svc_spec *src);
+
+/* Service and project names: [a-z0-9][a-z0-9_-]*, at most SPEC_NAME_MAX chars. */
+bool spec_name_valid(const char *s);
+
+/* Small value syntaxes (pure, reusable by the CLI). Each fills msg (ERR_LEN) on error. */
+int spec_split_words(const char *s, struct strv *out, char *msg); /* shell-like quoting */
+int spec_parse_port(const char *s, struct port_spec *p, char *msg); /* "8080:80/tcp" */
+int spec_parse_constraint(const char *s, struct constraint *c, char *msg);
+/* "node.labels.zone == east"; out must hold 512 bytes. */
+void spec_format_constraint(const struct constraint *c, char *out, size_t size);
+void strv_free(struct strv *v);
+void strv_push(struct strv *v, const char *s);
+
+#endif

@@ -1,0 +1,203 @@
+/* The spec's field lists: every supported key, its type, default and range, in the
+ * order of the canonical encoding. Adding a key means adding one line here (and a
+ * member in spec.h); the parser, codec and defaults follow. Appending keeps older
+ * encodings decodable; reordering changes every stored spec's bytes. */
+#include "spec/spec_table.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <stddef.h>
+#include <string.h>
+
+#define S(n) ((uint64_t)(n) * 1000)
+#define N(arr) (sizeof arr / sizeof arr[0])
+
+static const char *const port_proto_names[] = {"tcp", "udp", NULL};
+static const char *const port_mode_names[] = {"ingress", "host", NULL};
+static const char *const net_names[] = {"bridge", "host", NULL};
+static const char *const net_unsupported[] = {"none", NULL};
+static const char *const deploy_mode_names[] = {"replicated", NULL};
+static const char *const deploy_mode_unsupported[] = {"global", NULL};
+static const char *const restart_names[] = {"none", "on-failure", "any", NULL};
+static const char *const fail_names[] = {"pause", "rollback", "continue", NULL};
+static const char *const order_names[] = {"stop-first", "start-first", NULL};
+static const char *const probe_names[] = {"http", "tcp", NULL};
+
+/* ---- ports (long syntax) ---- */
+
+static const struct sf port_f[] = {
+	{.key = "target", .kind = SF_U64, .off = offsetof(struct port_spec, target), .flags = SFF_REQUIRED, .lo = 1, .hi = 65535},
+	{.key = "published", .kind = SF_U64, .off = offsetof(struct port_spec, published), .flags = 0, .hi = 65535},
+	{.key = "protocol", .kind = SF_ENUM, .off = offsetof(struct port_spec, protocol), .flags = 0, .def = PROTO_TCP, .names = port_proto_names},
+	{.key = "mode", .kind = SF_ENUM, .off = offsetof(struct port_spec, mode), .flags = 0, .def = PORT_MODE_INGRESS, .names = port_mode_names},
+};
+const struct sf_table port_table = {"port", N(port_f), port_f, NULL};
+
+/* ---- healthcheck (Compose) and x-orch-healthcheck ---- */
+
+static int hc_check(void *obj, char *msg)
+{
+	struct healthcheck *h = obj;
+	if (h->disable && h->kind != HC_NONE) {
+		strv_free(&h->test);
+		h->kind = HC_NONE;
+	}
+	h->disable = h->kind == HC_NONE;
+	return 0;
+}
+
+static const struct sf hc_f[] = {
+	{.key = "test", .kind = SF_HCTEST, .off = 0, .flags = 0},
+	{.key = "interval", .kind = SF_DUR, .off = offsetof(struct healthcheck, interval_ms), .flags = 0, .def = S(30)},
+	{.key = "timeout", .kind = SF_DUR, .off = offsetof(struct healthcheck, timeout_ms), .flags = 0, .def = S(30)},
+	{.key = "retries", .kind = SF_U64, .off = offsetof(struct healthcheck, retries), .flags = 0, .def = 3},
+	{.key = "start_period", .kind = SF_DUR, .off = offsetof(struct healthcheck, start_period_ms), .flags = 0},
+	{.key = "disable", .kind = SF_BOOL, .off = offsetof(struct healthcheck, disable), .flags = 0},
+};
+static const struct sf_table hc_table = {"healthcheck", N(hc_f), hc_f, hc_check};
+
+static int probe_check(void *obj, char *msg)
+{
+	struct probe *p = obj;
+	p->enabled = true;
+	/* Range checks that hold only once enabled (a disabled probe encodes port 0). */
+	if (p->port == 0)
+		return errf(msg, E_INVAL, "port must be between 1 and 65535");
+	if (p->type == PROBE_TCP && p->path)
+		return errf(msg, E_INVAL, "path applies to type http only");
+	if (p->type == PROBE_HTTP && !p->path)
+		p->path = xstrdup("/");
+	if (p->path && p->path[0] != '/')
+		return errf(msg, E_INVAL, "path must start with \"/\"");
+	return 0;
+}
+
+static const struct sf probe_f[] = {
+	{.key = "enabled", .kind = SF_BOOL, .off = offsetof(struct probe, enabled), .flags = SFF_NOYAML},
+	{.key = "type", .kind = SF_ENUM, .off = offsetof(struct probe, type), .flags = SFF_REQUIRED, .names = probe_names},
+	{.key = "port", .kind = SF_U64, .off = offsetof(struct probe, port), .flags = SFF_REQUIRED, .hi = 65535},
+	{.key = "path", .kind = SF_STR, .off = offsetof(struct probe, path), .flags = 0},
+	{.key = "interval", .kind = SF_DUR, .off = offsetof(struct probe, interval_ms), .flags = 0, .def = S(10)},
+	{.key = "timeout", .kind = SF_DUR, .off = offsetof(struct probe, timeout_ms), .flags = 0, .def = S(5)},
+	{.key = "retries", .kind = SF_U64, .off = offsetof(struct probe, retries), .flags = 0, .def = 3},
+	{.key = "start_period", .kind = SF_DUR, .off = offsetof(struct probe, start_period_ms), .flags = 0},
+};
+static const struct sf_table probe_table = {"x-orch-healthcheck", N(probe_f), probe_f, probe_check};
+
+/* ---- deploy ---- */
+
+static const struct sf limits_f[] = {
+	{.key = "cpus", .kind = SF_CPUS, .off = offsetof(struct resources, cpus_milli), .flags = 0},
+	{.key = "memory", .kind = SF_BYTES, .off = offsetof(struct resources, memory_bytes), .flags = 0},
+	{.key = "pids", .kind = SF_U64, .off = offsetof(struct resources, pids), .flags = 0},
+};
+static const struct sf_table limits_table = {"resources", N(limits_f), limits_f, NULL};
+
+/* Offsets relative to struct deploy: "resources" is only a level of YAML nesting. */
+static const struct sf resources_f[] = {
+	{.key = "limits", .kind = SF_SUB, .off = offsetof(struct deploy, limits), .flags = 0, .sub = &limits_table},
+	{.key = "reservations", .kind = SF_SUB, .off = offsetof(struct deploy, reservations), .flags = 0, .sub = &limits_table},
+};
+static const struct sf_table resources_table = {"resources", N(resources_f), resources_f, NULL};
+
+static const struct sf restart_f[] = {
+	{.key = "condition", .kind = SF_ENUM, .off = offsetof(struct restart_policy, condition), .flags = 0, .def = RESTART_ANY, .names = restart_names},
+	{.key = "delay", .kind = SF_DUR, .off = offsetof(struct restart_policy, delay_ms), .flags = 0, .def = S(5)},
+	{.key = "max_attempts", .kind = SF_U64, .off = offsetof(struct restart_policy, max_attempts), .flags = 0},
+	{.key = "window", .kind = SF_DUR, .off = offsetof(struct restart_policy, window_ms), .flags = 0},
+};
+static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, NULL};
+
+static const struct sf placement_f[] = {
+	{.key = "constraints", .kind = SF_CONSTRAINTS, .off = offsetof(struct placement, constraints), .flags = 0},
+	{.key = "max_replicas_per_node", .kind = SF_U64, .off = offsetof(struct placement, max_replicas_per_node), .flags = 0},
+};
+static const struct sf_table placement_table = {"placement", N(placement_f), placement_f, NULL};
+
+static const struct sf update_f[] = {
+	{.key = "parallelism", .kind = SF_U64, .off = offsetof(struct update_config, parallelism), .flags = 0, .def = 1},
+	{.key = "delay", .kind = SF_DUR, .off = offsetof(struct update_config, delay_ms), .flags = 0},
+	{.key = "failure_action", .kind = SF_ENUM, .off = offsetof(struct update_config, failure_action), .flags = 0, .def = FAIL_PAUSE, .names = fail_names},
+	{.key = "monitor", .kind = SF_DUR, .off = offsetof(struct update_config, monitor_ms), .flags = 0, .def = S(5)},
+	{.key = "max_failure_ratio", .kind = SF_RATIO, .off = offsetof(struct update_config, max_failure_ratio), .flags = 0},
+	{.key = "order", .kind = SF_ENUM, .off = offsetof(struct update_config, order), .flags = 0, .def = ORDER_STOP_FIRST, .names = order_names},
+};
+static const struct sf_table update_table = {"update_config", N(update_f), update_f, NULL};
+
+static int autoscale_check(void *obj, char *msg)
+{
+	struct autoscale *a = obj;
+	a->enabled = true;
+	if (a->max == 0)
+		return errf(msg, E_INVAL, "max must be at least 1");
+	if (a->min > a->max)
+		return errf(msg, E_INVAL, "min (%llu) is greater than max (%llu)", (unsigned long long)a->min,
+			    (unsigned long long)a->max);
+	if (!a->target_rps && !a->target_cpu)
+		return errf(msg, E_INVAL, "set target_rps or target_cpu (or both)");
+	return 0;
+}
+
+static const struct sf autoscale_f[] = {
+	{.key = "enabled", .kind = SF_BOOL, .off = offsetof(struct autoscale, enabled), .flags = SFF_NOYAML},
+	{.key = "min", .kind = SF_U64, .off = offsetof(struct autoscale, min), .flags = 0, .def = 1},
+	{.key = "max", .kind = SF_U64, .off = offsetof(struct autoscale, max), .flags = SFF_REQUIRED},
+	{.key = "target_rps", .kind = SF_U64, .off = offsetof(struct autoscale, target_rps), .flags = 0},
+	{.key = "target_cpu", .kind = SF_U64, .off = offsetof(struct autoscale, target_cpu), .flags = 0, .hi = 100},
+	{.key = "scale_up_cooldown", .kind = SF_DUR, .off = offsetof(struct autoscale, scale_up_cooldown_ms), .flags = 0, .def = S(30)},
+	{.key = "scale_down_cooldown", .kind = SF_DUR, .off = offsetof(struct autoscale, scale_down_cooldown_ms), .flags = 0, .def = S(300)},
+};
+static const struct sf_table autoscale_table = {"x-orch-autoscale", N(autoscale_f), autoscale_f, autoscale_check};
+
+static const struct sf deploy_f[] = {
+	{.key = "mode", .kind = SF_ENUM, .off = offsetof(struct deploy, mode), .flags = 0, .def = DEPLOY_REPLICATED, .names = deploy_mode_names,
+	 .unsupported = deploy_mode_unsupported},
+	{.key = "replicas", .kind = SF_U64, .off = offsetof(struct deploy, replicas), .flags = 0, .def = 1},
+	{.key = "resources", .kind = SF_SUB, .off = 0, .flags = 0, .sub = &resources_table},
+	{.key = "restart_policy", .kind = SF_SUB, .off = offsetof(struct deploy, restart), .flags = 0, .sub = &restart_table},
+	{.key = "placement", .kind = SF_SUB, .off = offsetof(struct deploy, placement), .flags = 0, .sub = &placement_table},
+	{.key = "update_config", .kind = SF_SUB, .off = offsetof(struct deploy, update), .flags = 0, .sub = &update_table},
+	{.key = "rollback_config", .kind = SF_SUB, .off = offsetof(struct deploy, rollback), .flags = 0, .sub = &update_table},
+	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct deploy, labels), .flags = 0},
+	{.key = "x-orch-autoscale", .kind = SF_SUB, .off = offsetof(struct deploy, autoscale), .flags = 0, .sub = &autoscale_table},
+};
+static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, NULL};
+
+/* ---- service ---- */
+
+static int svc_check(void *obj, char *msg)
+{
+	struct svc_spec *s = obj;
+	if (s->working_dir && s->working_dir[0] != '/')
+		return errf(msg, E_INVAL, "working_dir must be an absolute path");
+	for (size_t i = 0; i < s->ports.n; i++) {
+		const struct port_spec *a = &s->ports.v[i];
+		for (size_t j = 0; a->published && j < i; j++) {
+			const struct port_spec *b = &s->ports.v[j];
+			if (a->published == b->published && a->protocol == b->protocol)
+				return errf(msg, E_INVAL, "port %llu/%s is published twice",
+					    (unsigned long long)a->published, port_proto_names[a->protocol]);
+		}
+	}
+	return 0;
+}
+
+static const struct sf svc_f[] = {
+	{.key = "name", .kind = SF_STR, .off = offsetof(struct svc_spec, name), .flags = SFF_NOYAML},
+	{.key = "image", .kind = SF_STR, .off = offsetof(struct svc_spec, image), .flags = SFF_REQUIRED},
+	{.key = "command", .kind = SF_ARGV, .off = offsetof(struct svc_spec, command), .flags = 0},
+	{.key = "entrypoint", .kind = SF_ARGV, .off = offsetof(struct svc_spec, entrypoint), .flags = 0},
+	{.key = "environment", .kind = SF_ENV, .off = offsetof(struct svc_spec, env), .flags = 0},
+	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct svc_spec, labels), .flags = 0},
+	{.key = "ports", .kind = SF_PORTS, .off = offsetof(struct svc_spec, ports), .flags = 0},
+	{.key = "stop_grace_period", .kind = SF_DUR, .off = offsetof(struct svc_spec, stop_grace_ms), .flags = 0, .def = S(10)},
+	{.key = "stop_signal", .kind = SF_STR, .off = offsetof(struct svc_spec, stop_signal), .flags = 0},
+	{.key = "working_dir", .kind = SF_STR, .off = offsetof(struct svc_spec, working_dir), .flags = 0},
+	{.key = "user", .kind = SF_STR, .off = offsetof(struct svc_spec, user), .flags = 0},
+	{.key = "hostname", .kind = SF_STR, .off = offsetof(struct svc_spec, hostname), .flags = 0},
+	{.key = "network_mode", .kind = SF_ENUM, .off = offsetof(struct svc_spec, network_mode), .flags = 0, .def = NET_BRIDGE, .names = net_names,
+	 .unsupported = net_unsupported},
+	{.key = "healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, healthcheck), .flags = 0, .sub = &hc_table},
+	{.key = "x-orch-healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, probe), .flags = 0, .sub = &probe_table},
+	{.key = "deploy", .kind = SF_SUB, .off = offsetof(struct svc_spec, deploy), .flags = 0, .sub = &deploy_table},
+};
+const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};

@@ -1,0 +1,831 @@
+/* Images: JSON reader, tar reader, blob store, image import (both formats, built by
+ * scripts/build-demo-image.sh), hostile layers, whiteouts, overlay and copy rootfs.
+ * Unpacking and mounting need root: those cases fail (not skip) without it. */
+#include "unit.h"
+#include "codec/json.h"
+#include "image/blobstore.h"
+#include "image/fsutil.h"
+#include "image/image_load.h"
+#include "image/rootfs.h"
+#include "image/tar.h"
+#include "image/unpack.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---- helpers ---- */
+
+static char *mktmp(void)
+{
+	char *d = xstrdup("/tmp/orch-image-test-XXXXXX");
+	CHECK(mkdtemp(d));
+	return d;
+}
+
+static void need_root(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "  this test needs root (unpack creates devices/xattrs, rootfs mounts overlayfs)\n");
+		exit(1);
+	}
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, p, n) == (ssize_t)n);
+	close(fd);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static int count_entries(const char *dir)
+{
+	char *cmd = xasprintf("ls -A '%s' | wc -l", dir);
+	FILE *f = popen(cmd, "r");
+	int n = -1;
+	CHECK(f && fscanf(f, "%d", &n) == 1);
+	pclose(f);
+	free(cmd);
+	return n;
+}
+
+/* "path mode uid gid type target size" for every file under dir, sorted. */
+static char *listing(const char *dir)
+{
+	char *cmd = xasprintf("cd '%s' && find . -printf '%%p %%m %%U %%G %%y %%l %%s\\n' | grep -v '^\\. ' | LC_ALL=C sort", dir);
+	FILE *f = popen(cmd, "r");
+	CHECK(f);
+	struct buf b = {0};
+	char line[1024];
+	while (fgets(line, sizeof line, f))
+		buf_append(&b, line, strlen(line));
+	buf_append(&b, "", 1);
+	pclose(f);
+	free(cmd);
+	return (char *)b.data;
+}
+
+/* A minimal ustar writer for crafting hostile archives. */
+static void tw(struct buf *b, const char *name, char type, unsigned mode, const char *link, const void *data,
+	       size_t size, unsigned maj, unsigned min)
+{
+	uint8_t h[512] = {0};
+	snprintf((char *)h, 100, "%s", name);
+	snprintf((char *)h + 100, 8, "%07o", mode);
+	snprintf((char *)h + 108, 8, "%07o", 0);
+	snprintf((char *)h + 116, 8, "%07o", 0);
+	snprintf((char *)h + 124, 12, "%011zo", size);
+	snprintf((char *)h + 136, 12, "%011o", 1700000000);
+	h[156] = (uint8_t)type;
+	if (link)
+		snprintf((char *)h + 157, 100, "%s", link);
+	memcpy(h + 257, "ustar\0" "00", 8);
+	snprintf((char *)h + 329, 8, "%07o", maj);
+	snprintf((char *)h + 337, 8, "%07o", min);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+	buf_append(b, h, 512);
+	if (size) {
+		buf_append(b, data, size);
+		uint8_t z[512] = {0};
+		buf_append(b, z, (512 - size % 512) % 512);
+	}
+}
+
+static void tw_end(struct buf *b)
+{
+	uint8_t z[1024] = {0};
+	buf_append(b, z, sizeof z);
+}
+
+static void tw_file(struct buf *b, const char *name, const char *content)
+{
+	tw(b, name, '0', 0644, NULL, content, strlen(content), 0, 0);
+}
+
+static void gz_file(const char *path, const void *p, size_t n)
+{
+	gzFile g = gzopen(path, "wb");
+	CHECK(g);
+	CHECK(gzwrite(g, p, (unsigned)n) == (int)n);
+	CHECK(gzclose(g) == Z_OK);
+}
+
+/* ---- JSON ---- */
+
+UNIT(image_json_parse)
+{
+	char err[ERR_LEN];
+	struct json *j;
+	const char *doc = " {\"a\": [1, 2.5, -3e2, true, false, null], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\", \"a\": {\"k\": \"v\"}} ";
+	CHECK_EQ_INT(json_parse(doc, strlen(doc), &j, err), 0);
+	CHECK_STR(json_get_str(json_get(j, "a"), "k"), "v"); /* last duplicate wins */
+	CHECK_STR(json_get_str(j, "s"), "x\xc3\xa9\xf0\x9f\x98\x80\n");
+	json_free(j);
+	const char *arr = "[18446744073709551615, 7, 1.5]";
+	CHECK_EQ_INT(json_parse(arr, strlen(arr), &j, err), 0);
+	uint64_t v;
+	CHECK_EQ_INT(json_u64(json_at(j, 1), &v), 0);
+	CHECK_EQ_INT(v, 7);
+	CHECK_EQ_INT(json_u64(json_at(j, 2), &v), -1);
+	CHECK(json_at(j, 3) == NULL);
+	json_free(j);
+	const char *bad[] = {"", "{", "[1,]", "{\"a\" 1}", "\"\\u0000\"", "\"\\ud800\"", "01", "[1] x", "\"a\nb\"",
+			     "tru", "{\"a\":1,}", "-", "1.", "\"\\x\""};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		CHECK(json_parse(bad[i], strlen(bad[i]), &j, err) == E_INVAL);
+		CHECK(j == NULL);
+		CHECK(strstr(err, "json: "));
+	}
+	char deep[200];
+	memset(deep, '[', sizeof deep);
+	CHECK(json_parse(deep, sizeof deep, &j, err) == E_INVAL);
+	CHECK(strstr(err, "nesting too deep"));
+}
+
+/* ---- tar reader ---- */
+
+static int tar_list(const char *path, struct buf *out, char *err)
+{
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	struct tar_reader r;
+	int rc = tar_open(&r, fd, "test", err);
+	struct tar_entry *e;
+	int k = 0;
+	while (!rc && (k = tar_next(&r, &e, err)) > 0) {
+		buf_printf(out, "%c %s -> %s %llu %o|", e->type, e->path, e->linkpath, (unsigned long long)e->size, e->mode);
+		if (e->type == TAR_REG && e->size < 100) {
+			char data[100];
+			ssize_t n = tar_read(&r, data, sizeof data, err);
+			if (n < 0) {
+				rc = (int)n;
+				break;
+			}
+			CHECK(n == (ssize_t)e->size);
+			buf_append(out, data, (size_t)n);
+			buf_append(out, "|", 1);
+		}
+	}
+	if (!rc)
+		rc = k;
+	tar_close(&r);
+	close(fd);
+	buf_append(out, "", 1);
+	return rc;
+}
+
+UNIT(image_tar_gnu_pax_gzip)
+{
+	char *d = mktmp(), err[ERR_LEN];
+	char longname[300];
+	memset(longname, 'n', 250);
+	longname[250] = 0;
+	CHECK_EQ_INT(sh("cd %s && mkdir -p src/sub && printf hello > src/sub/%s && ln -s sub/%s src/lnk && "
+			"printf x > src/small && ln src/small src/hard && chmod 4755 src/small", d, longname, longname), 0);
+	const char *fmts[] = {"gnu", "pax", "ustar"};
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(sh("cd %s/src && tar --format=%s --sort=name -cf ../t.tar . 2>/dev/null; true", d, fmts[i]), 0);
+		if (i == 2) /* ustar cannot hold a 250-byte name: tar must have failed or skipped it */
+			continue;
+		CHECK_EQ_INT(sh("cd %s && gzip -kf t.tar", d), 0);
+		struct buf a = {0}, b = {0};
+		char *p = xasprintf("%s/t.tar", d), *pg = xasprintf("%s/t.tar.gz", d);
+		CHECK_EQ_INT(tar_list(p, &a, err), 0);
+		CHECK_EQ_INT(tar_list(pg, &b, err), 0);
+		CHECK_STR((char *)a.data, (char *)b.data);
+		char *want = xasprintf("0 ./sub/%s ->  5 644|hello|", longname);
+		CHECK(strstr((char *)a.data, want));
+		free(want);
+		want = xasprintf("2 ./lnk -> sub/%s 0", longname);
+		CHECK(strstr((char *)a.data, want));
+		free(want);
+		CHECK(strstr((char *)a.data, "0 ./hard ->  1 4755|x|"));
+		CHECK(strstr((char *)a.data, "1 ./small -> ./hard 0"));
+		free(p);
+		free(pg);
+		buf_free(&a);
+		buf_free(&b);
+	}
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+UNIT(image_tar_corrupt)
+{
+	char *d = mktmp(), err[ERR_LEN];
+	struct buf t = {0}, out = {0};
+	tw_file(&t, "a", "aaaa");
+	tw_file(&t, "b", "bbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	tw_end(&t);
+	char *p = xasprintf("%s/x.tar", d);
+	/* truncated inside b's data */
+	write_file(p, t.data, 512 + 512 + 512 + 10);
+	CHECK(tar_list(p, &out, err) == E_INVAL);
+	CHECK_STR(err, "test: truncated tar entry at offset 1024");
+	/* a flipped header byte fails the checksum */
+	t.data[1024 + 3] ^= 1;
+	write_file(p, t.data, t.len);
+	out.len = 0;
+	CHECK(tar_list(p, &out, err) == E_INVAL);
+	CHECK(strstr(err, "bad tar header checksum at offset 1024"));
+	t.data[1024 + 3] ^= 1;
+	/* no end-of-archive marker */
+	write_file(p, t.data, 2048);
+	out.len = 0;
+	CHECK(tar_list(p, &out, err) == E_INVAL);
+	CHECK(strstr(err, "truncated tar entry at offset 2048"));
+	/* gzip: corrupt deflate data, then a truncated stream */
+	gz_file(p, t.data, t.len);
+	struct stat st;
+	CHECK(stat(p, &st) == 0);
+	int fd = open(p, O_RDWR);
+	uint8_t buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf);
+	CHECK(n == st.st_size);
+	struct buf g = {0};
+	buf_append(&g, buf, (size_t)n);
+	close(fd);
+	for (size_t i = 12; i < g.len - 8; i++)
+		g.data[i] ^= 0x55;
+	write_file(p, g.data, g.len);
+	out.len = 0;
+	CHECK(tar_list(p, &out, err) == E_INVAL);
+	CHECK(strstr(err, "gzip"));
+	gz_file(p, t.data, t.len);
+	CHECK(truncate(p, st.st_size - 20) == 0);
+	out.len = 0;
+	CHECK(tar_list(p, &out, err) == E_INVAL);
+	CHECK(strstr(err, "truncated"));
+	buf_free(&t);
+	buf_free(&g);
+	buf_free(&out);
+	free(p);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+/* ---- blob store ---- */
+
+UNIT(image_blob_store)
+{
+	char *d = mktmp(), err[ERR_LEN], dig[DIGEST_LEN];
+	struct blobstore bs;
+	CHECK_EQ_INT(blob_init(&bs, d, err), 0);
+	const char *hello_d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+	CHECK_EQ_INT(blob_put_mem(&bs, hello_d, "hello", 5, dig, err), 0);
+	CHECK_STR(dig, hello_d);
+	CHECK(blob_has(&bs, hello_d));
+	char *p = blob_path(&bs, hello_d);
+	CHECK(strstr(p, "/blobs/sha256/2cf24dba"));
+	free(p);
+	/* wrong content for the expected digest: rejected, nothing stored, no temp left */
+	const char *other = "sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
+	CHECK(blob_put_mem(&bs, other, "hellO", 5, dig, err) == E_INVAL);
+	CHECK(strstr(err, "tampered"));
+	CHECK(!blob_has(&bs, other));
+	CHECK_EQ_INT(count_entries(bs.dir), 1);
+	/* from a file, digest unknown in advance */
+	char *src = xasprintf("%s/src", d);
+	write_file(src, "world", 5);
+	int fd = open(src, O_RDONLY);
+	CHECK_EQ_INT(blob_put_file(&bs, NULL, fd, -1, dig, err), 0);
+	close(fd);
+	CHECK_STR(dig, "sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7");
+	fd = blob_open(&bs, dig, err);
+	CHECK(fd >= 0);
+	char b[8] = {0};
+	CHECK(read(fd, b, 8) == 5 && !strcmp(b, "world"));
+	close(fd);
+	CHECK(blob_open(&bs, "sha256:00", err) == E_INVAL);
+	CHECK(blob_open(&bs, "sha256:0000000000000000000000000000000000000000000000000000000000000000", err) == E_NOTFOUND);
+	CHECK(!digest_valid("sha512:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+	CHECK(!digest_valid("sha256:2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824"));
+	free(src);
+	blob_fini(&bs);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+/* ---- image import ---- */
+
+static char *build_demo(void)
+{
+	char *d = mktmp();
+	CHECK_EQ_INT(sh("scripts/build-demo-image.sh %s/img >/dev/null", d), 0);
+	return d;
+}
+
+static void check_demo(const struct image_info *im)
+{
+	CHECK_STR(im->name, "demo:latest");
+	CHECK_EQ_INT(im->nlayers, 2);
+	CHECK(digest_valid(im->digest) && digest_valid(im->config_digest));
+	CHECK(im->entrypoint == NULL);
+	CHECK(im->cmd && !strcmp(im->cmd[0], "/bin/httpd") && !strcmp(im->cmd[5], "/www") && !im->cmd[6]);
+	CHECK(im->env && !strncmp(im->env[0], "PATH=", 5));
+	CHECK_STR(im->workdir, "/");
+	CHECK(im->user == NULL);
+	CHECK(im->size > 500000);
+}
+
+UNIT(image_load_both_formats)
+{
+	need_root();
+	char *d = build_demo(), err[ERR_LEN];
+	char *store = xasprintf("%s/store", d);
+	CHECK_EQ_INT(sh("gzip -c %s/img/demo-docker.tar > %s/img/docker.tar.gz", d, d), 0);
+	const char *srcs[] = {"img/demo-docker.tar", "img/demo-oci", "img/demo-oci.tar", "img/docker.tar.gz"};
+	struct image_info im[4];
+	char *lists[4][2];
+	for (int i = 0; i < 4; i++) {
+		char *p = xasprintf("%s/%s", d, srcs[i]);
+		int rc = image_load(store, p, &im[i], err);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", srcs[i], err);
+		CHECK_EQ_INT(rc, 0);
+		check_demo(&im[i]);
+		free(p);
+		struct blobstore bs;
+		CHECK_EQ_INT(blob_init(&bs, store, err), 0);
+		for (size_t l = 0; l < 2; l++) {
+			CHECK(blob_has(&bs, im[i].layers[l]));
+			char *bp = blob_path(&bs, im[i].layers[l]);
+			char *ld = layer_dir(d, im[i].layers[l]);
+			CHECK_EQ_INT(layer_unpack(bp, ld, err), 0);
+			CHECK_EQ_INT(layer_unpack(bp, ld, err), 0); /* present: skipped */
+			lists[i][l] = listing(ld);
+			free(bp);
+			free(ld);
+		}
+		blob_fini(&bs);
+	}
+	/* same config either way; docker layers are plain tars, OCI ones gzip'd, same content */
+	CHECK_STR(im[0].config_digest, im[1].config_digest);
+	CHECK_STR(im[1].digest, im[2].digest);
+	CHECK(strcmp(im[0].layers[0], im[1].layers[0]));
+	CHECK_STR(im[1].layers[0], im[2].layers[0]);
+	CHECK_STR(im[0].digest, im[3].digest);
+	for (int l = 0; l < 2; l++) {
+		CHECK_STR(lists[0][l], lists[1][l]);
+		CHECK_STR(lists[0][l], lists[2][l]);
+		CHECK_STR(lists[0][l], lists[3][l]);
+	}
+	CHECK(strstr(lists[0][0], "./bin/busybox 755 0 0 f  "));
+	CHECK(strstr(lists[0][0], "./bin/sh 777 0 0 l busybox"));
+	CHECK(strstr(lists[0][0], "./tmp 1777 0 0 d"));
+	CHECK(strstr(lists[0][1], "./www/cgi-bin/id 755 0 0 f"));
+	/* the image record survives msgpack */
+	struct mpw w;
+	mpw_init(&w);
+	image_info_encode(&im[1], &w);
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+	struct image_info back;
+	CHECK_EQ_INT(image_info_decode(r.root, &back, err), 0);
+	CHECK_STR(back.name, im[1].name);
+	CHECK_STR(back.digest, im[1].digest);
+	CHECK_STR(back.config_digest, im[1].config_digest);
+	CHECK_EQ_INT(back.size, im[1].size);
+	CHECK_EQ_INT(back.nlayers, 2);
+	CHECK_STR(back.layers[1], im[1].layers[1]);
+	CHECK_STR(back.cmd[3], "80");
+	CHECK(back.entrypoint == NULL && back.user == NULL);
+	image_info_free(&back);
+	mpr_free(&r);
+	mpw_free(&w);
+	for (int i = 0; i < 4; i++) {
+		image_info_free(&im[i]);
+		free(lists[i][0]);
+		free(lists[i][1]);
+	}
+	free(store);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+UNIT(image_info_decode_rejects_garbage)
+{
+	char err[ERR_LEN];
+	struct image_info im;
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_ku64(&w, "v", 1);
+	mpw_kstr(&w, "digest", "sha256:nothex");
+	mpw_kstr(&w, "name", "x");
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+	CHECK(image_info_decode(r.root, &im, err) == E_INVAL);
+	CHECK(im.name == NULL);
+	mpr_free(&r);
+	mpw_free(&w);
+	mpw_init(&w);
+	mpw_map(&w, 1);
+	mpw_ku64(&w, "v", 9);
+	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+	CHECK(image_info_decode(r.root, &im, err) == E_UNSUPP);
+	mpr_free(&r);
+	mpw_free(&w);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	uint8_t c;
+	CHECK(pread(fd, &c, 1, off) == 1);
+	c ^= 0x01;
+	CHECK(pwrite(fd, &c, 1, off) == 1);
+	close(fd);
+}
+
+UNIT(image_load_tampered)
+{
+	char *d = build_demo(), err[ERR_LEN];
+	struct image_info im;
+	/* OCI directory: one byte of the base layer blob flipped */
+	char *blobs = xasprintf("%s/img/demo-oci/blobs/sha256", d);
+	char *store = xasprintf("%s/store", d);
+	CHECK_EQ_INT(sh("cd %s && ls -S | head -1 > %s/big", blobs, d), 0);
+	char *bigf = xasprintf("%s/big", d), name[80] = {0};
+	FILE *f = fopen(bigf, "r");
+	CHECK(f && fgets(name, sizeof name, f));
+	fclose(f);
+	name[strcspn(name, "\n")] = 0;
+	char *victim = xasprintf("%s/%s", blobs, name);
+	flip_byte(victim, 1000);
+	char *p = xasprintf("%s/img/demo-oci", d);
+	CHECK(image_load(store, p, &im, err) == E_INVAL);
+	CHECK(strstr(err, "tampered"));
+	CHECK(im.name == NULL && im.layers == NULL);
+	char *stored = xasprintf("%s/blobs/sha256/%s", store, name);
+	CHECK(!exists(stored));
+	free(p);
+	/* docker-archive: a byte in the middle of the busybox layer's data */
+	p = xasprintf("%s/img/demo-docker.tar", d);
+	flip_byte(p, 1024 * 1024);
+	char *store2 = xasprintf("%s/store2", d);
+	CHECK(image_load(store2, p, &im, err) == E_INVAL);
+	CHECK(strstr(err, "tampered"));
+	/* only verified blobs may remain: the config (small) but no layer */
+	char *sd = xasprintf("%s/blobs/sha256", store2);
+	CHECK(count_entries(sd) <= 1);
+	free(p);
+	/* not an image at all */
+	p = xasprintf("%s/big", d);
+	CHECK(image_load(store2, p, &im, err) < 0);
+	free(sd);
+	free(p);
+	free(stored);
+	free(victim);
+	free(bigf);
+	free(blobs);
+	free(store);
+	free(store2);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+/* ---- hostile layers ---- */
+
+struct evil {
+	const char *what;
+	const char *expect; /* substring of the error */
+};
+
+static void craft(struct buf *t, int which, const char *outside)
+{
+	switch (which) {
+	case 0:
+		tw_file(t, "ok", "fine");
+		tw_file(t, "../evil", "pwned");
+		break;
+	case 1:
+		tw_file(t, "/abs/evil", "pwned");
+		break;
+	case 2:
+		tw(t, "link", '2', 0777, outside, NULL, 0, 0, 0);
+		tw_file(t, "link/x", "pwned");
+		break;
+	case 3:
+		tw(t, "dir", '5', 0755, NULL, NULL, 0, 0, 0);
+		tw(t, "dir/link", '2', 0777, "..", NULL, 0, 0, 0);
+		tw(t, "dir/link/x", '2', 0777, outside, NULL, 0, 0, 0);
+		break;
+	case 4:
+		tw(t, "passwd", '1', 0644, "/etc/passwd", NULL, 0, 0, 0);
+		break;
+	case 5:
+		tw(t, "passwd", '1', 0644, "../../etc/passwd", NULL, 0, 0, 0);
+		break;
+	case 6:
+		tw(t, "dev/mem", '3', 0600, NULL, NULL, 0, 1, 1);
+		break;
+	case 7:
+		tw(t, "dev/sda", '4', 0600, NULL, NULL, 0, 8, 0);
+		break;
+	case 8: /* a.. is a fine name, but a/../.. is not */
+		tw_file(t, "a..", "ok");
+		tw_file(t, "x/./../../evil", "pwned");
+		break;
+	case 9: /* a hardlink whose target is reached through a symlink */
+		tw(t, "link", '2', 0777, "/etc", NULL, 0, 0, 0);
+		tw(t, "pw", '1', 0644, "link/passwd", NULL, 0, 0, 0);
+		break;
+	case 10: /* a whiteout through a symlink would delete outside */
+		tw(t, "link", '2', 0777, outside, NULL, 0, 0, 0);
+		tw(t, "link/.wh.victim", '0', 0644, NULL, NULL, 0, 0, 0);
+		break;
+	case 11:
+		tw(t, "d/.wh..", '0', 0644, NULL, NULL, 0, 0, 0);
+		break;
+	}
+	tw_end(t);
+}
+
+UNIT(image_unpack_rejects_hostile)
+{
+	need_root();
+	const struct evil cases[] = {
+		{"dotdot", "\"../evil\" has a \"..\" component: rejected"},
+		{"absolute", "\"/abs/evil\" is an absolute path: rejected"},
+		{"symlink", "\"link/x\" would be written through the symlink \"link\": rejected"},
+		{"symlink2", "would be written through the symlink"},
+		{"hardlink abs", "is an absolute path: rejected"},
+		{"hardlink up", "has a \"..\" component: rejected"},
+		{"chardev", "device node \"dev/mem\" (char 1:1) in a layer: rejected"},
+		{"blockdev", "device node \"dev/sda\" (block 8:0) in a layer: rejected"},
+		{"dotdot2", "has a \"..\" component"},
+		{"hardlink via symlink", "through the symlink \"link\": rejected"},
+		{"whiteout via symlink", "\"link/.wh.victim\" would be written through the symlink"},
+		{"bad whiteout", "invalid whiteout \"d/.wh..\""},
+	};
+	for (int i = 0; i < (int)(sizeof cases / sizeof *cases); i++) {
+		char *d = mktmp(), err[ERR_LEN] = "";
+		char *outside = xasprintf("%s/outside", d);
+		CHECK(mkdir(outside, 0755) == 0);
+		char *victim = xasprintf("%s/victim", outside);
+		write_file(victim, "keep", 4);
+		struct buf t = {0};
+		craft(&t, i, outside);
+		char *blob = xasprintf("%s/aaaabbbbccccddddeeeeffff0000111122223333444455556666777788889999", d);
+		write_file(blob, t.data, t.len);
+		char *layers = xasprintf("%s/layers/sha256", d), *dest = xasprintf("%s/L", layers);
+		int rc = layer_unpack(blob, dest, err);
+		if (rc == 0 || !strstr(err, cases[i].expect))
+			fprintf(stderr, "  case %s: rc %d: %s\n", cases[i].what, rc, err);
+		CHECK(rc < 0);
+		CHECK(strstr(err, cases[i].expect));
+		CHECK(!strncmp(err, "layer sha256:aaaabbbbcccc: ", 27));
+		CHECK(!exists(dest));
+		CHECK_EQ_INT(count_entries(layers), 0); /* no temp dir left behind */
+		CHECK_EQ_INT(count_entries(outside), 1);
+		CHECK(exists(victim));
+		free(victim);
+		char *ev = xasprintf("%s/layers/evil", d);
+		CHECK(!exists(ev));
+		free(ev);
+		buf_free(&t);
+		free(blob);
+		free(layers);
+		free(dest);
+		free(outside);
+		sh("rm -rf %s", d);
+		free(d);
+	}
+}
+
+UNIT(image_unpack_rejects_corrupt)
+{
+	need_root();
+	char *d = mktmp(), err[ERR_LEN];
+	struct buf t = {0};
+	tw(&t, "dir", '5', 0755, NULL, NULL, 0, 0, 0);
+	char big[3000];
+	memset(big, 'z', sizeof big);
+	big[sizeof big - 1] = 0;
+	tw_file(&t, "dir/big", big);
+	tw_file(&t, "dir/small", "s");
+	tw_end(&t);
+	char *blob = xasprintf("%s/1111222233334444555566667777888899990000aaaabbbbccccddddeeeeffff", d);
+	char *layers = xasprintf("%s/layers", d), *dest = xasprintf("%s/layers/L", d);
+	write_file(blob, t.data, 2048);
+	CHECK(layer_unpack(blob, dest, err) == E_INVAL);
+	CHECK_STR(err, "layer sha256:111122223333: truncated tar entry at offset 512");
+	CHECK(!exists(dest));
+	CHECK_EQ_INT(count_entries(layers), 0);
+	/* gzip with corrupt deflate data */
+	gz_file(blob, t.data, t.len);
+	flip_byte(blob, 40);
+	flip_byte(blob, 60);
+	int rc = layer_unpack(blob, dest, err);
+	CHECK(rc < 0);
+	CHECK(strstr(err, "layer sha256:111122223333: "));
+	CHECK(strstr(err, "gzip") || strstr(err, "checksum"));
+	CHECK(!exists(dest));
+	CHECK_EQ_INT(count_entries(layers), 0);
+	/* and the intact one unpacks */
+	gz_file(blob, t.data, t.len);
+	CHECK_EQ_INT(layer_unpack(blob, dest, err), 0);
+	char *small = xasprintf("%s/dir/small", dest);
+	CHECK(exists(small));
+	free(small);
+	buf_free(&t);
+	free(blob);
+	free(layers);
+	free(dest);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+/* ---- whiteouts and rootfs ---- */
+
+static void make_layers(const char *d, char **l1, char **l2)
+{
+	char err[ERR_LEN];
+	struct buf a = {0}, b = {0};
+	tw(&a, "./", '5', 0755, NULL, NULL, 0, 0, 0);
+	tw(&a, "d", '5', 0755, NULL, NULL, 0, 0, 0);
+	tw_file(&a, "d/a", "a");
+	tw_file(&a, "d/b", "b");
+	tw_file(&a, "f", "f");
+	tw(&a, "o", '5', 0750, NULL, NULL, 0, 0, 0);
+	tw_file(&a, "o/x", "x");
+	tw(&a, "o/sub", '5', 0755, NULL, NULL, 0, 0, 0);
+	tw_file(&a, "o/sub/deep", "deep");
+	tw(&a, "s", '2', 0777, "d/b", NULL, 0, 0, 0);
+	tw(&a, "h", '1', 0644, "d/b", NULL, 0, 0, 0);
+	tw(&a, "p", '6', 0600, NULL, NULL, 0, 0, 0);
+	tw_end(&a);
+	tw(&b, "d/.wh.a", '0', 0644, NULL, NULL, 0, 0, 0);
+	tw(&b, ".wh.f", '0', 0644, NULL, NULL, 0, 0, 0);
+	tw(&b, "o/.wh..wh..opq", '0', 0644, NULL, NULL, 0, 0, 0);
+	tw_file(&b, "o/y", "y");
+	tw_file(&b, "new", "new");
+	tw_end(&b);
+	char *ba = xasprintf("%s/blob-a", d), *bb = xasprintf("%s/blob-b", d);
+	write_file(ba, a.data, a.len);
+	gz_file(bb, b.data, b.len);
+	*l1 = xasprintf("%s/layers/sha256/a", d);
+	*l2 = xasprintf("%s/layers/sha256/b", d);
+	CHECK_EQ_INT(layer_unpack(ba, *l1, err), 0);
+	CHECK_EQ_INT(layer_unpack(bb, *l2, err), 0);
+	/* the unpacked upper layer carries overlay-style whiteouts */
+	struct stat st;
+	char *wh = xasprintf("%s/d/a", *l2), *op = xasprintf("%s/o", *l2);
+	CHECK(lstat(wh, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+	char v[4] = {0};
+	CHECK(getxattr(op, "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y');
+	free(wh);
+	free(op);
+	free(ba);
+	free(bb);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void check_merged(const char *root)
+{
+	char *l = listing(root);
+	const char *want =
+		"./d 755 0 0 d  4096\n"
+		"./d/b 644 0 0 f  1\n"
+		"./h 644 0 0 f  1\n"
+		"./new 644 0 0 f  3\n"
+		"./o 755 0 0 d  4096\n" /* implicit dir of the upper layer wins */
+		"./o/y 644 0 0 f  1\n"
+		"./p 600 0 0 p  0\n"
+		"./s 777 0 0 l d/b 3\n";
+	if (strcmp(l, want))
+		fprintf(stderr, "  merged tree of %s:\n%s", root, l);
+	CHECK_STR(l, want);
+	free(l);
+}
+
+static void rootfs_case(const char *mode)
+{
+	need_root();
+	setenv("ORCH_ROOTFS", mode, 1);
+	char *d = mktmp(), err[ERR_LEN], root[ROOTFS_PATH_LEN];
+	char *l1, *l2;
+	make_layers(d, &l1, &l2);
+	const char *lowers[] = {l1, l2};
+	char *task = xasprintf("%s/tasks/t1", d);
+	int rc = rootfs_mount(lowers, 2, task, root, err);
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	char *expect = xasprintf("%s/rootfs", task);
+	CHECK_STR(root, expect);
+	check_merged(root);
+	/* writes land in the upper dir (overlay) and never in a layer */
+	char *nf = xasprintf("%s/written", root);
+	write_file(nf, "w", 1);
+	char *in_l2 = xasprintf("%s/written", l2);
+	CHECK(!exists(in_l2));
+	char *db = xasprintf("%s/d/b", root);
+	CHECK(unlink(db) == 0);
+	char *l1db = xasprintf("%s/d/b", l1);
+	CHECK(exists(l1db));
+	CHECK_EQ_INT(rootfs_unmount(task, err), 0);
+	CHECK(!exists(expect));
+	CHECK_EQ_INT(count_entries(task), 0);
+	CHECK(exists(l1db)); /* layers untouched */
+	free(nf);
+	free(in_l2);
+	free(db);
+	free(l1db);
+	free(expect);
+	free(task);
+	free(l1);
+	free(l2);
+	sh("rm -rf %s", d);
+	free(d);
+}
+
+UNIT(image_rootfs_overlay)
+{
+	rootfs_case("overlay");
+}
+
+UNIT(image_rootfs_copy)
+{
+	rootfs_case("copy");
+}
+
+/* More layers than fit in one page of mount options: the short-path mount. */
+UNIT(image_rootfs_many_layers)
+{
+	need_root();
+	setenv("ORCH_ROOTFS", "overlay", 1);
+	char *d = mktmp(), err[ERR_LEN], root[ROOTFS_PATH_LEN];
+	enum { N = 60 };
+	char *dirs[N];
+	const char *lowers[N];
+	for (int i = 0; i < N; i++) {
+		dirs[i] = xasprintf("%s/layers/sha256/%064d", d, i);
+		CHECK_EQ_INT(fs_mkdir_p(dirs[i], 0755, err), 0);
+		char *f = xasprintf("%s/file%d", dirs[i], i);
+		write_file(f, "x", 1);
+		free(f);
+		char *top = xasprintf("%s/top", dirs[i]);
+		write_file(top, dirs[i] + strlen(dirs[i]) - 2, 2);
+		free(top);
+		lowers[i] = dirs[i];
+	}
+	char *task = xasprintf("%s/task", d);
+	int rc = rootfs_mount(lowers, N, task, root, err);
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	char *f0 = xasprintf("%s/file0", root), *f59 = xasprintf("%s/file59", root), *top = xasprintf("%s/top", root);
+	CHECK(exists(f0) && exists(f59));
+	char b[3] = {0};
+	int fd = open(top, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, b, 2) == 2);
+	close(fd);
+	CHECK_STR(b, "59"); /* the last layer is on top */
+	CHECK_EQ_INT(rootfs_unmount(task, err), 0);
+	CHECK_EQ_INT(count_entries(task), 0);
+	for (int i = 0; i < N; i++)
+		free(dirs[i]);
+	free(f0);
+	free(f59);
+	free(top);
+	free(task);
+	sh("rm -rf %s", d);
+	free(d);
+}

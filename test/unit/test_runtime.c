@@ -1,0 +1,849 @@
+/* Runtime layer tests. The JSON/bundle cases are pure; the rest drive real runc/crun
+ * containers on a busybox rootfs and need root: they fail (not skip) without it.
+ * Container work runs in a child (the subreaper) so the parent can always clean up:
+ * runtime state, cgroups, netns, veths and nft tables, even after a failed CHECK. */
+#include "unit.h"
+#include "runtime/bundle.h"
+#include "runtime/cgroup_stats.h"
+#include "runtime/net.h"
+#include "runtime/runc.h"
+#include "runtime/rtjson.h"
+#include "runtime/runproc.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- pure: JSON and config.json ---- */
+
+UNIT(runtime_json_write_read)
+{
+	struct buf b = {0};
+	struct rtjson_w w;
+	rtjson_init(&w, &b);
+	rtjson_obj(&w);
+	rtjson_kstr(&w, "s", "a\"b\\c\nd\x01");
+	rtjson_ku64(&w, "n", 18446744073709551615ull);
+	rtjson_ki64(&w, "neg", -5);
+	rtjson_key(&w, "arr");
+	rtjson_strv(&w, (const char *const[]){"x", "", "y", NULL});
+	rtjson_key(&w, "o");
+	rtjson_obj(&w);
+	rtjson_kbool(&w, "t", true);
+	rtjson_obj_end(&w);
+	rtjson_obj_end(&w);
+	buf_append(&b, "", 1);
+	CHECK_STR((char *)b.data, "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"n\":18446744073709551615,\"neg\":-5,"
+				  "\"arr\":[\"x\",\"\",\"y\"],\"o\":{\"t\":true}}");
+
+	struct rtjson_v v, a, e;
+	char s[64];
+	int64_t n;
+	CHECK_EQ_INT(rtjson_parse((char *)b.data, b.len - 1, &v), 0);
+	CHECK_EQ_INT(rtjson_get_str(&v, "s", s, sizeof s), 0);
+	CHECK_STR(s, "a\"b\\c\nd\x01");
+	CHECK_EQ_INT(rtjson_get_int(&v, "neg", &n), 0);
+	CHECK_EQ_INT(n, -5);
+	CHECK_EQ_INT(rtjson_get(&v, "arr", &a), 0);
+	size_t pos = 0;
+	int count = 0;
+	while (rtjson_next(&a, &pos, &e) == 1)
+		count++;
+	CHECK_EQ_INT(count, 3);
+	CHECK(rtjson_get(&v, "missing", &e) < 0);
+	buf_free(&b);
+
+	/* Untrusted text: errors, never crashes or reads past the end. */
+	const char *bad[] = {"", "{", "{\"a\"", "{\"a\":}", "[1,", "\"abc", "{\"a\":1,}x", "nul", "[[[[", "{\"a\":\"\\u12\"}"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int r = rtjson_parse(bad[i], strlen(bad[i]), &v);
+		if (r == 0) /* only the \u case parses; decoding it must fail */
+			CHECK(rtjson_get_str(&v, "a", s, sizeof s) < 0);
+	}
+	CHECK_EQ_INT(rtjson_parse("null", 4, &v), 0);
+	CHECK_EQ_INT(rtjson_type(&v), 'z');
+	const char *state = "{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"pid\":4242,\"status\":\"running\",\"bundle\":\"/b\",\"annotations\":{\"x\":[1,{\"y\":null}]}}";
+	CHECK_EQ_INT(rtjson_parse(state, strlen(state), &v), 0);
+	CHECK_EQ_INT(rtjson_get_int(&v, "pid", &n), 0);
+	CHECK_EQ_INT(n, 4242);
+	CHECK_EQ_INT(rtjson_get_str(&v, "bundle", s, sizeof s), 0);
+	CHECK_STR(s, "/b");
+}
+
+static char *test_args[] = {"/bin/sh", "-c", "echo \"hi\"", NULL};
+
+static struct run_spec base_spec(void)
+{
+	struct run_spec rs = {
+		.id = "orch-n1-t1", .bundle_dir = "/tmp/b", .rootfs = "/tmp/b/rootfs", .args = test_args,
+		.cgroups_path = "/orch/n1/t1", .mem_limit = 16 << 20, .cpu_milli_limit = 500,
+		.cpu_milli_shares = 250, .pids_limit = 64, .hostname = "web-1",
+		.netns_path = "/var/run/netns/orch-n1-t1", .resolv_conf = "/tmp/resolv.conf",
+	};
+	return rs;
+}
+
+UNIT(runtime_bundle_config)
+{
+	struct run_spec rs = base_spec();
+	struct buf b = {0};
+	char err[ERR_LEN], s[256];
+	int64_t n;
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	struct rtjson_v v, x, y, z, e;
+	CHECK_EQ_INT(rtjson_parse((char *)b.data, b.len, &v), 0);
+	CHECK_EQ_INT(rtjson_get_str(&v, "ociVersion", s, sizeof s), 0);
+	CHECK_STR(s, "1.0.2");
+	CHECK_EQ_INT(rtjson_get(&v, "process", &x), 0);
+	CHECK_EQ_INT(rtjson_get(&x, "terminal", &y), 0);
+	CHECK_EQ_INT(rtjson_type(&y), 'f');
+	CHECK_EQ_INT(rtjson_get(&x, "args", &y), 0);
+	size_t pos = 0;
+	CHECK_EQ_INT(rtjson_next(&y, &pos, &e), 1);
+	CHECK_EQ_INT(rtjson_next(&y, &pos, &e), 1);
+	CHECK_EQ_INT(rtjson_next(&y, &pos, &e), 1);
+	CHECK_EQ_INT(rtjson_string(&e, s, sizeof s), 0);
+	CHECK_STR(s, "echo \"hi\"");
+	CHECK_EQ_INT(rtjson_get_str(&x, "cwd", s, sizeof s), 0);
+	CHECK_STR(s, "/");
+	CHECK_EQ_INT(rtjson_get(&x, "noNewPrivileges", &y), 0);
+	CHECK_EQ_INT(rtjson_type(&y), 't');
+	CHECK_EQ_INT(rtjson_get(&v, "linux", &x), 0);
+	CHECK_EQ_INT(rtjson_get_str(&x, "cgroupsPath", s, sizeof s), 0);
+	CHECK_STR(s, "/orch/n1/t1");
+	CHECK_EQ_INT(rtjson_get(&x, "resources", &y), 0);
+	CHECK_EQ_INT(rtjson_get(&y, "memory", &z), 0);
+	CHECK_EQ_INT(rtjson_get_int(&z, "limit", &n), 0);
+	CHECK_EQ_INT(n, 16 << 20);
+	CHECK_EQ_INT(rtjson_get(&y, "cpu", &z), 0);
+	CHECK_EQ_INT(rtjson_get_int(&z, "quota", &n), 0);
+	CHECK_EQ_INT(n, 50000);
+	CHECK_EQ_INT(rtjson_get_int(&z, "shares", &n), 0);
+	CHECK_EQ_INT(n, 256);
+	CHECK_EQ_INT(rtjson_get(&y, "pids", &z), 0);
+	CHECK_EQ_INT(rtjson_get_int(&z, "limit", &n), 0);
+	CHECK_EQ_INT(n, 64);
+	CHECK(strstr((char *)b.data, "{\"type\":\"network\",\"path\":\"/var/run/netns/orch-n1-t1\"}"));
+	CHECK(strstr((char *)b.data, "\"destination\":\"/etc/resolv.conf\""));
+	CHECK(!strstr((char *)b.data, "/etc/hosts"));
+	CHECK(strstr((char *)b.data, "\"hostname\":\"web-1\""));
+
+	/* host networking: no network namespace at all */
+	buf_free(&b);
+	rs.netns_path = BUNDLE_NETNS_HOST;
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	CHECK(!strstr((char *)b.data, "\"network\""));
+	buf_free(&b);
+	rs.netns_path = NULL; /* fresh empty netns */
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	CHECK(strstr((char *)b.data, "{\"type\":\"network\"}"));
+	buf_free(&b);
+
+	rs.rootfs = "relative/rootfs";
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), E_INVAL);
+	CHECK(strstr(err, "rootfs"));
+	rs = base_spec();
+	rs.cgroups_path = NULL;
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), E_INVAL);
+	buf_free(&b);
+}
+
+UNIT(runtime_ids_and_first_line)
+{
+	CHECK(rt_id_valid("orch-n1-t1.2_x"));
+	CHECK(!rt_id_valid(""));
+	CHECK(!rt_id_valid("-rf"));
+	CHECK(!rt_id_valid("a/b"));
+	CHECK(!rt_id_valid("a b"));
+	char out[32];
+	runproc_first_line("\n  \n  first line  \nsecond", 26, out, sizeof out);
+	CHECK_STR(out, "first line");
+	CHECK_EQ_INT(rt_status_parse("running"), RT_RUNNING);
+	CHECK_EQ_INT(rt_status_parse("bogus"), RT_UNKNOWN);
+}
+
+UNIT(runtime_runproc_io_timeout)
+{
+	char err[ERR_LEN];
+	struct buf out = {0}, eo = {0};
+	int st;
+	struct runproc rp = {.argv = (const char *const[]){"sh", "-c", "tr a-z A-Z; echo oops >&2; exit 4", NULL},
+			     .input = "hello", .input_len = 5, .out_fd = -1, .out = &out, .errout = &eo};
+	CHECK_EQ_INT(runproc_run(&rp, &st, err), 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+	buf_append(&out, "", 1);
+	buf_append(&eo, "", 1);
+	CHECK_STR((char *)out.data, "HELLO");
+	CHECK_STR((char *)eo.data, "oops\n");
+	uint64_t t0 = now_ms();
+	struct runproc slow = {.argv = (const char *const[]){"sleep", "10", NULL}, .out_fd = -1, .timeout_ms = 200};
+	CHECK_EQ_INT(runproc_run(&slow, &st, err), E_TIMEOUT);
+	CHECK(now_ms() - t0 < 2000);
+	struct runproc none = {.argv = (const char *const[]){"no-such-program-orch", NULL}, .out_fd = -1};
+	CHECK_EQ_INT(runproc_run(&none, &st, err), E_NOTFOUND);
+	buf_free(&out);
+	buf_free(&eo);
+}
+
+/* ---- containers (root, runc) ---- */
+
+struct fx {
+	char dir[64];       /* temp dir: rootfs, bundles, logs, runtime state */
+	char state[96];     /* runc --root */
+	char cg_parent[64]; /* cgroup parent of every container here */
+	char rootfs[96];
+	struct rt rt;
+	char tag[8]; /* network tag, for the network test */
+};
+
+static void require_root(const char *runtime)
+{
+	if (geteuid() != 0)
+		fprintf(stderr, "  runtime tests need root (they create containers, cgroups, netns)\n");
+	CHECK(geteuid() == 0);
+	char err[ERR_LEN] = "";
+	int st = 0;
+	const char *flag = strcmp(runtime, "ip") ? "--version" : "-V";
+	struct runproc rp = {.argv = (const char *const[]){runtime, flag, NULL}, .out_fd = -1};
+	int rc = runproc_run(&rp, &st, err);
+	if (rc || !WIFEXITED(st) || WEXITSTATUS(st))
+		fprintf(stderr, "  %s is required for the runtime tests (install it): %s\n", runtime, err);
+	CHECK(rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void sh(const char *cmd)
+{
+	int st = 0;
+	char err[ERR_LEN];
+	struct runproc rp = {.argv = (const char *const[]){"sh", "-c", cmd, NULL}, .out_fd = -1};
+	runproc_run(&rp, &st, err);
+}
+
+static void make_rootfs(const char *root)
+{
+	static const char *const applets[] = {"sh", "sleep", "cat", "echo", "head", "tr", "httpd", "ps", "nc",
+					      "ls", "wget", "mkdir", "dd", "true", NULL};
+	char *cmd = xasprintf("mkdir -p %s/bin %s/proc %s/dev %s/sys %s/etc %s/tmp %s/www && cp /bin/busybox %s/bin/",
+			      root, root, root, root, root, root, root, root);
+	sh(cmd);
+	free(cmd);
+	for (const char *const *a = applets; *a; a++) {
+		char *l = xasprintf("%s/bin/%s", root, *a);
+		CHECK(symlink("busybox", l) == 0 || errno == EEXIST);
+		free(l);
+	}
+	char *bb = xasprintf("%s/bin/busybox", root);
+	CHECK(access(bb, X_OK) == 0);
+	free(bb);
+}
+
+static void fx_init(struct fx *f, const char *runtime)
+{
+	require_root(runtime);
+	memset(f, 0, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/orch-rt-XXXXXX");
+	CHECK(mkdtemp(f->dir));
+	snprintf(f->state, sizeof f->state, "%s/state", f->dir);
+	snprintf(f->rootfs, sizeof f->rootfs, "%s/rootfs", f->dir);
+	snprintf(f->cg_parent, sizeof f->cg_parent, "/orch-test-%d", (int)getpid());
+	f->rt.runtime = runtime;
+	f->rt.state_dir = f->state;
+	make_rootfs(f->rootfs);
+}
+
+static int delete_cb(const struct rt_info *ci, void *arg)
+{
+	char err[ERR_LEN];
+	rt_delete(arg, ci->id, true, err);
+	return 0;
+}
+
+/* Removes every cgroup under the fixture's parent in every hierarchy, then the parent. */
+static void remove_cgroups(const char *parent)
+{
+	DIR *root = opendir(CGROUP_ROOT);
+	struct dirent *h;
+	while (root && (h = readdir(root))) {
+		if (h->d_name[0] == '.')
+			continue;
+		char *p = xasprintf(CGROUP_ROOT "/%s%s", h->d_name, parent);
+		DIR *d = opendir(p);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (e->d_type != DT_DIR || e->d_name[0] == '.')
+				continue;
+			char *sub = xasprintf("%s/%s", parent, e->d_name);
+			char err[ERR_LEN];
+			cgroup_remove(sub, err);
+			free(sub);
+		}
+		if (d)
+			closedir(d);
+		rmdir(p);
+		free(p);
+	}
+	if (root)
+		closedir(root);
+}
+
+static void (*net_cleanup)(struct fx *f); /* set by the network test */
+
+static void fx_cleanup(struct fx *f)
+{
+	char err[ERR_LEN];
+	rt_list(&f->rt, delete_cb, &f->rt, err);
+	remove_cgroups(f->cg_parent);
+	if (net_cleanup)
+		net_cleanup(f);
+	char *cmd = xasprintf("rm -rf %s", f->dir);
+	sh(cmd);
+	free(cmd);
+}
+
+/* Runs body in a subreaper child with a deadline; always cleans up; then checks it passed. */
+static void guarded(struct fx *f, void (*body)(struct fx *), int timeout_ms)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		body(f);
+		exit(0);
+	}
+	int st = 0;
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			fprintf(stderr, "  test body timed out after %d ms\n", timeout_ms);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			break;
+		}
+		usleep(10000);
+	}
+	fx_cleanup(f);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static char *bundle_for(struct fx *f, const char *name)
+{
+	char *b = xasprintf("%s/b-%s", f->dir, name);
+	return b;
+}
+
+/* Writes the bundle and creates+starts the container; returns its init pid. */
+static int run_container(struct fx *f, const char *name, char **args, uint64_t mem_limit, const char *netns,
+			 char **log_out)
+{
+	char err[ERR_LEN];
+	char *bundle = bundle_for(f, name);
+	char *cg = xasprintf("%s/%s", f->cg_parent, name);
+	char *id = xasprintf("t%d-%s", (int)getpid(), name);
+	*log_out = xasprintf("%s/%s.log", f->dir, name);
+	struct run_spec rs = {.id = id, .bundle_dir = bundle, .rootfs = f->rootfs, .args = args,
+			      .cgroups_path = cg, .mem_limit = mem_limit, .netns_path = netns, .hostname = name};
+	int rc = bundle_write(&rs, err);
+	if (rc)
+		fprintf(stderr, "  bundle_write: %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	int pid = 0;
+	rc = rt_create(&f->rt, id, bundle, *log_out, &pid, err);
+	if (rc)
+		fprintf(stderr, "  rt_create: %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(pid > 1);
+	enum rt_status st;
+	int spid;
+	CHECK_EQ_INT(rt_state(&f->rt, id, &st, &spid, err), 0);
+	CHECK_EQ_INT(st, RT_CREATED);
+	CHECK_EQ_INT(spid, pid);
+	rc = rt_start(&f->rt, id, err);
+	if (rc)
+		fprintf(stderr, "  rt_start: %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	free(bundle);
+	free(cg);
+	free(id);
+	return pid;
+}
+
+static char *cid(const char *name)
+{
+	static char id[64];
+	snprintf(id, sizeof id, "t%d-%s", (int)getpid(), name);
+	return id;
+}
+
+/* waitpid with a deadline; returns the status or fails the test. */
+static int wait_status(int pid, int timeout_ms)
+{
+	int st = 0;
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		CHECK(r == 0);
+		CHECK(now_ms() < end);
+		usleep(5000);
+	}
+}
+
+static char *slurp_file(const char *path)
+{
+	struct buf b = {0};
+	char tmp[4096];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+	while (fd >= 0 && (n = read(fd, tmp, sizeof tmp)) > 0)
+		buf_append(&b, tmp, (size_t)n);
+	if (fd >= 0)
+		close(fd);
+	buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+static void body_log_exit(struct fx *f)
+{
+	char err[ERR_LEN];
+	char *args[] = {"sh", "-c", "echo hello-stdout; echo hello-stderr >&2; exit 7", NULL};
+	char *log;
+	int pid = run_container(f, "logexit", args, 0, NULL, &log);
+	int st = wait_status(pid, 10000);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ_INT(WEXITSTATUS(st), 7);
+	char *text = slurp_file(log);
+	CHECK(strstr(text, "hello-stdout\n"));
+	CHECK(strstr(text, "hello-stderr\n"));
+	free(text);
+	enum rt_status s;
+	int spid;
+	CHECK_EQ_INT(rt_state(&f->rt, cid("logexit"), &s, &spid, err), 0);
+	CHECK_EQ_INT(s, RT_STOPPED);
+	CHECK_EQ_INT(rt_delete(&f->rt, cid("logexit"), false, err), 0);
+	CHECK_EQ_INT(rt_state(&f->rt, cid("logexit"), &s, &spid, err), E_NOTFOUND);
+	CHECK_EQ_INT(rt_delete(&f->rt, cid("logexit"), false, err), E_NOTFOUND);
+	/* the cgroup went with the container */
+	struct cgroup_stats cs;
+	char *cg = xasprintf("%s/logexit", f->cg_parent);
+	CHECK_EQ_INT(cgroup_stats_read(cg, &cs, err), E_NOTFOUND);
+	free(cg);
+	/* a failing create reports the runtime's reason */
+	char *bundle = bundle_for(f, "logexit");
+	int pid2;
+	CHECK_EQ_INT(rt_create(&f->rt, "bad-bundle", "/nonexistent-orch", NULL, &pid2, err), E_FAIL);
+	CHECK(strlen(err) > 20);
+	free(bundle);
+	free(log);
+}
+
+UNIT(runtime_run_log_exit)
+{
+	struct fx f;
+	fx_init(&f, "runc");
+	guarded(&f, body_log_exit, 20000);
+}
+
+UNIT(runtime_crun_run_log_exit)
+{
+	struct fx f;
+	fx_init(&f, "crun");
+	guarded(&f, body_log_exit, 20000);
+}
+
+struct found {
+	const char *id;
+	int pid;
+	enum rt_status status;
+};
+
+static int find_cb(const struct rt_info *ci, void *arg)
+{
+	struct found *fd = arg;
+	if (!strcmp(ci->id, fd->id)) {
+		fd->pid = ci->pid;
+		fd->status = ci->status;
+	}
+	return 0;
+}
+
+static void body_stop_list(struct fx *f)
+{
+	char err[ERR_LEN];
+	char *args[] = {"sh", "-c", "sleep 1000; true", NULL}; /* PID 1 sh ignores TERM */
+	char *log;
+	int pid = run_container(f, "stop", args, 0, NULL, &log);
+	struct found fd = {.id = cid("stop")};
+	CHECK_EQ_INT(rt_list(&f->rt, find_cb, &fd, err), 0);
+	CHECK_EQ_INT(fd.pid, pid);
+	CHECK_EQ_INT(fd.status, RT_RUNNING);
+	/* usage counters of a live container */
+	struct cgroup_stats cs;
+	char *cg = xasprintf("%s/stop", f->cg_parent);
+	CHECK_EQ_INT(cgroup_stats_read(cg, &cs, err), 0);
+	CHECK(cs.mem_usage > 0);
+	CHECK(cs.pids >= 2);
+	CHECK(cs.cpu_ns > 0);
+	uint64_t t0 = now_ms();
+	int rc = rt_stop(&f->rt, cid("stop"), SIGTERM, 600, err);
+	uint64_t took = now_ms() - t0;
+	if (rc)
+		fprintf(stderr, "  rt_stop: %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(took >= 600);        /* TERM was ignored: it waited the grace period */
+	CHECK(took < 600 + 1500);  /* then KILL and delete were quick */
+	int st = wait_status(pid, 2000);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	enum rt_status s;
+	int spid;
+	CHECK_EQ_INT(rt_state(&f->rt, cid("stop"), &s, &spid, err), E_NOTFOUND);
+	CHECK_EQ_INT(rt_stop(&f->rt, cid("stop"), SIGTERM, 100, err), 0); /* already gone: fine */
+	fd.pid = -1;
+	CHECK_EQ_INT(rt_list(&f->rt, find_cb, &fd, err), 0);
+	CHECK_EQ_INT(fd.pid, -1);
+	free(cg);
+	free(log);
+}
+
+UNIT(runtime_stop_grace_and_list)
+{
+	struct fx f;
+	fx_init(&f, "runc");
+	guarded(&f, body_stop_list, 20000);
+}
+
+static void body_oom(struct fx *f)
+{
+	char err[ERR_LEN];
+	char *args[] = {"sh", "-c", "echo start; x=$(head -c 67108864 /dev/zero | tr '\\0' x); echo survived", NULL};
+	char *log;
+	int pid = run_container(f, "oom", args, 16 << 20, NULL, &log);
+	int st = wait_status(pid, 15000);
+	struct cgroup_stats cs;
+	char *cg = xasprintf("%s/oom", f->cg_parent);
+	CHECK_EQ_INT(cgroup_stats_read(cg, &cs, err), 0);
+	CHECK_EQ_INT(cs.mem_limit, 16 << 20);
+	CHECK(cs.oom_kills >= 1);
+	char *text = slurp_file(log);
+	CHECK(strstr(text, "start"));
+	CHECK(!strstr(text, "survived"));
+	/* The hog is a child of sh: either sh died of SIGKILL itself or saw its child die. */
+	CHECK(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strstr(text, "survived")));
+	free(text);
+	CHECK_EQ_INT(rt_delete(&f->rt, cid("oom"), false, err), 0);
+	free(cg);
+	free(log);
+}
+
+UNIT(runtime_oom_kill_detected)
+{
+	struct fx f;
+	fx_init(&f, "runc");
+	guarded(&f, body_oom, 25000);
+}
+
+static void body_exec(struct fx *f)
+{
+	char err[ERR_LEN];
+	char *args[] = {"sleep", "999", NULL};
+	char *log;
+	run_container(f, "exec", args, 0, NULL, &log);
+	const char *id = cid("exec");
+	struct buf out = {0};
+	int code = -1;
+	CHECK_EQ_INT(rt_exec(&f->rt, id, (const char *const[]){"sh", "-c", "echo in-container; exit 3", NULL}, 5000,
+			     &code, &out, err), 0);
+	CHECK_EQ_INT(code, 3);
+	buf_append(&out, "", 1);
+	CHECK_STR((char *)out.data, "in-container\n");
+	buf_free(&out);
+
+	uint64_t t0 = now_ms();
+	int rc = rt_exec(&f->rt, id, (const char *const[]){"sleep", "100", NULL}, 500, &code, &out, err);
+	CHECK_EQ_INT(rc, E_TIMEOUT);
+	CHECK(now_ms() - t0 < 3000);
+	buf_free(&out);
+	CHECK_EQ_INT(rt_exec(&f->rt, id, (const char *const[]){"ps", NULL}, 5000, &code, &out, err), 0);
+	CHECK_EQ_INT(code, 0);
+	buf_append(&out, "", 1);
+	CHECK(strstr((char *)out.data, "sleep 999"));
+	if (strstr((char *)out.data, "sleep 100\n"))
+		fprintf(stderr, "  lingering exec process:\n%s", (char *)out.data);
+	CHECK(!strstr((char *)out.data, "sleep 100\n"));
+	buf_free(&out);
+	CHECK_EQ_INT(rt_stop(&f->rt, id, SIGKILL, 2000, err), 0);
+	free(log);
+}
+
+UNIT(runtime_exec_timeout_kills)
+{
+	struct fx f;
+	fx_init(&f, "runc");
+	guarded(&f, body_exec, 20000);
+}
+
+/* ---- networking ---- */
+
+UNIT(runtime_nat_names_and_rules)
+{
+	char err[ERR_LEN];
+	struct nat_subnet s;
+	CHECK_EQ_INT(nat_subnet_parse("10.88.3.7/24", &s, err), 0);
+	CHECK_STR(s.cidr, "10.88.3.0/24");
+	CHECK_STR(s.gw_str, "10.88.3.1");
+	CHECK_EQ_INT(nat_subnet_parse("192.168.4.0/22", &s, err), 0);
+	CHECK_STR(s.gw_str, "192.168.4.1");
+	CHECK_EQ_INT(nat_subnet_parse("8.8.8.0/24", &s, err), E_INVAL); /* public: refused */
+	CHECK_EQ_INT(nat_subnet_parse("10.0.0.0/4", &s, err), E_INVAL);
+	CHECK_EQ_INT(nat_subnet_parse("172.32.0.0/16", &s, err), E_INVAL);
+	CHECK_EQ_INT(nat_subnet_parse("10.1.2.0", &s, err), E_INVAL);
+	CHECK_EQ_INT(nat_subnet_parse("10.1.2.0/24x", &s, err), E_INVAL);
+	CHECK_EQ_INT(nat_subnet_parse("10.88.3.0/24", &s, err), 0);
+	CHECK_EQ_INT(nat_ip_check(&s, "10.88.3.2", err), 0);
+	CHECK_EQ_INT(nat_ip_check(&s, "10.88.3.1", err), E_INVAL);
+	CHECK_EQ_INT(nat_ip_check(&s, "10.88.3.255", err), E_INVAL);
+	CHECK_EQ_INT(nat_ip_check(&s, "10.88.4.2", err), E_INVAL);
+	CHECK(nat_tag_valid("n1", NAT_TAG_MAX));
+	CHECK(!nat_tag_valid("abcdefg", NAT_TAG_MAX));
+	CHECK(!nat_tag_valid("a-b", NAT_TAG_MAX));
+	struct nat_names nm;
+	nat_names("abcdef", "1234567", &nm);
+	CHECK_STR(nm.bridge, "orchabcdef");
+	CHECK_STR(nm.veth, "vabcdef-1234567");
+	CHECK(strlen(nm.veth) < IFNAMSIZ);
+	CHECK_STR(nm.netns_path, "/var/run/netns/orch-abcdef-1234567");
+
+	struct buf b = {0};
+	nat_ruleset("n1", &s, &b);
+	struct port_map pm[2] = {{8080, 80, IPPROTO_TCP}, {5353, 53, IPPROTO_UDP}};
+	nat_elements("n1", "10.88.3.2", pm, 2, true, &b);
+	nat_elements("n1", NULL, pm, 2, false, &b);
+	buf_append(&b, "", 1);
+	CHECK(strstr((char *)b.data, "add element ip orch_n1 ports { tcp . 8080 : 10.88.3.2 . 80, udp . 5353 : 10.88.3.2 . 53 }"));
+	CHECK(strstr((char *)b.data, "delete element ip orch_n1 ports { tcp . 8080, udp . 5353 }"));
+	/* nft itself accepts the text (check mode changes nothing) */
+	require_root("nft");
+	char e2[ERR_LEN];
+	int st = 0;
+	struct buf eo = {0};
+	struct runproc rp = {.argv = (const char *const[]){"nft", "-c", "-f", "-", NULL}, .input = (char *)b.data,
+			     .input_len = b.len - 1, .out_fd = -1, .errout = &eo};
+	CHECK_EQ_INT(runproc_run(&rp, &st, e2), 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		buf_append(&eo, "", 1);
+		fprintf(stderr, "  nft -c: %s\n", (char *)eo.data);
+	}
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	buf_free(&b);
+	buf_free(&eo);
+
+	uint16_t port = 0;
+	CHECK_EQ_INT(net_pick_port(20000, 30000, IPPROTO_TCP, &port, err), 0);
+	CHECK(port >= 20000 && port <= 30000);
+}
+
+/* HTTP GET over TCP with a deadline; returns the response (caller frees) or NULL. */
+static char *http_get(const char *ip, uint16_t port, int timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, ip, &sa.sin_addr);
+	if (fd < 0)
+		return NULL;
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	struct pollfd pf = {.fd = fd, .events = POLLOUT};
+	int soerr = 0;
+	socklen_t sl = sizeof soerr;
+	if ((connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) ||
+	    poll(&pf, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+		close(fd);
+		return NULL;
+	}
+	const char *req = "GET / HTTP/1.0\r\n\r\n";
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return NULL;
+	}
+	struct buf b = {0};
+	for (;;) {
+		uint64_t now = now_ms();
+		pf.events = POLLIN;
+		if (now >= end || poll(&pf, 1, (int)(end - now)) != 1)
+			break;
+		char tmp[2048];
+		ssize_t n = read(fd, tmp, sizeof tmp);
+		if (n <= 0)
+			break;
+		buf_append(&b, tmp, (size_t)n);
+	}
+	close(fd);
+	buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+/* Retries until body appears in a response (httpd may still be starting). */
+static bool http_has(const char *ip, uint16_t port, const char *body, int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	do {
+		char *r = http_get(ip, port, 1000);
+		bool ok = r && strstr(r, body);
+		free(r);
+		if (ok)
+			return true;
+		usleep(50000);
+	} while (now_ms() < end);
+	return false;
+}
+
+static struct net_node test_node(char *tag, size_t tcap, char *subnet, size_t scap, char *prefix, size_t pcap)
+{
+	int p = (int)getpid();
+	snprintf(tag, tcap, "t%d", p % 100000);
+	snprintf(prefix, pcap, "10.199.%d", p % 250);
+	snprintf(subnet, scap, "%s.0/24", prefix);
+	return (struct net_node){.tag = tag, .subnet = subnet};
+}
+
+static char g_tag[8], g_subnet[32], g_prefix[24];
+
+static void net_cleanup_node(struct fx *f)
+{
+	char err[ERR_LEN];
+	struct net_node nn = {.tag = g_tag, .subnet = g_subnet};
+	if (net_node_teardown(&nn, err))
+		fprintf(stderr, "  net_node_teardown: %s\n", err);
+}
+
+static bool table_present(const char *tag)
+{
+	char *name = xasprintf("orch_%s", tag), err[ERR_LEN];
+	int st = 1;
+	struct runproc rp = {.argv = (const char *const[]){"nft", "list", "table", "ip", name, NULL}, .out_fd = -1};
+	runproc_run(&rp, &st, err);
+	free(name);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void body_net(struct fx *f)
+{
+	char err[ERR_LEN];
+	struct net_node nn = {.tag = g_tag, .subnet = g_subnet};
+	int rc = net_node_setup(&nn, err);
+	if (rc)
+		fprintf(stderr, "  net_node_setup: %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(net_node_setup(&nn, err), 0); /* repeatable */
+
+	const char *tags[2] = {"a", "b"};
+	char ips[2][32], gw[32], netns[2][NAT_PATH_LEN];
+	struct port_map pm[2];
+	snprintf(gw, sizeof gw, "%s.1", g_prefix);
+	for (int i = 0; i < 2; i++) {
+		snprintf(ips[i], sizeof ips[i], "%s.%d", g_prefix, 10 + i);
+		uint16_t hp;
+		do
+			CHECK_EQ_INT(net_pick_port(20000, 40000, IPPROTO_TCP, &hp, err), 0);
+		while (i == 1 && hp == pm[0].host_port);
+		pm[i] = (struct port_map){hp, 80, IPPROTO_TCP};
+		rc = net_task_setup(&nn, tags[i], ips[i], &pm[i], 1, netns[i], err);
+		if (rc)
+			fprintf(stderr, "  net_task_setup: %s\n", err);
+		CHECK_EQ_INT(rc, 0);
+		char *cmd = xasprintf("mkdir -p /www/%s && echo hello-%s > /www/%s/index.html && exec httpd -f -p 80 -h /www/%s",
+				      tags[i], tags[i], tags[i], tags[i]);
+		char *args[] = {"sh", "-c", cmd, NULL};
+		char *log;
+		run_container(f, tags[i], args, 0, netns[i], &log);
+		free(cmd);
+		free(log);
+	}
+	/* a bad address is refused before anything is created */
+	char tmp[NAT_PATH_LEN];
+	CHECK_EQ_INT(net_task_setup(&nn, "c", "192.0.2.99", NULL, 0, tmp, err), E_INVAL);
+	CHECK(access("/var/run/netns/orch-x-c", F_OK) != 0);
+
+	for (int i = 0; i < 2; i++) {
+		char want[16];
+		snprintf(want, sizeof want, "hello-%s", tags[i]);
+		if (!http_has(ips[i], 80, want, 5000))
+			fprintf(stderr, "  no answer from %s:80\n", ips[i]);
+		CHECK(http_has(ips[i], 80, want, 100));
+		if (!http_has("127.0.0.1", pm[i].host_port, want, 3000))
+			fprintf(stderr, "  no answer from 127.0.0.1:%u\n", pm[i].host_port);
+		CHECK(http_has("127.0.0.1", pm[i].host_port, want, 100));
+	}
+	/* hairpin: task a reaches task b's published port through the gateway */
+	char url[96];
+	snprintf(url, sizeof url, "http://%s:%u/", gw, pm[1].host_port);
+	struct buf out = {0};
+	int code = -1;
+	rc = rt_exec(&f->rt, cid("a"), (const char *const[]){"wget", "-q", "-O", "-", url, NULL}, 5000, &code, &out, err);
+	buf_append(&out, "", 1);
+	if (rc || code)
+		fprintf(stderr, "  hairpin wget: rc %d code %d: %s %s\n", rc, code, err, (char *)out.data);
+	CHECK(rc == 0 && code == 0 && strstr((char *)out.data, "hello-b"));
+	buf_free(&out);
+
+	/* node setup again (agent restart) keeps published ports working */
+	CHECK_EQ_INT(net_node_setup(&nn, err), 0);
+	CHECK(http_has("127.0.0.1", pm[0].host_port, "hello-a", 3000));
+
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(rt_stop(&f->rt, cid(tags[i]), SIGKILL, 1000, err), 0);
+		rc = net_task_teardown(&nn, tags[i], &pm[i], 1, err);
+		if (rc)
+			fprintf(stderr, "  net_task_teardown: %s\n", err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(net_task_teardown(&nn, tags[i], &pm[i], 1, err), 0); /* idempotent */
+		struct nat_names nm;
+		nat_names(g_tag, tags[i], &nm);
+		CHECK(access(nm.netns_path, F_OK) != 0);
+		CHECK(if_nametoindex(nm.veth) == 0);
+	}
+	CHECK(!http_has("127.0.0.1", pm[0].host_port, "hello-a", 100));
+	/* half-created: a netns without veth tears down too */
+	CHECK_EQ_INT(net_task_setup(&nn, "c", ips[0], NULL, 0, tmp, err), 0);
+	struct nat_names nm;
+	nat_names(g_tag, "c", &nm);
+	char e2[ERR_LEN];
+	int st;
+	struct runproc rp = {.argv = (const char *const[]){"ip", "link", "del", nm.veth, NULL}, .out_fd = -1};
+	CHECK_EQ_INT(runproc_run(&rp, &st, e2), 0);
+	CHECK_EQ_INT(net_task_teardown(&nn, "c", NULL, 0, err), 0);
+	CHECK(access(nm.netns_path, F_OK) != 0);
+
+	CHECK_EQ_INT(net_node_teardown(&nn, err), 0);
+	CHECK_EQ_INT(net_node_teardown(&nn, err), 0);
+	CHECK(!table_present(g_tag));
+	CHECK(if_nametoindex(nm.bridge) == 0);
+}
+
+UNIT(runtime_net_two_tasks_published)
+{
+	struct fx f;
+	require_root("ip");
+	require_root("nft");
+	fx_init(&f, "runc");
+	test_node(g_tag, sizeof g_tag, g_subnet, sizeof g_subnet, g_prefix, sizeof g_prefix);
+	net_cleanup = net_cleanup_node;
+	guarded(&f, body_net, 25000);
+	/* after the cleanup, nothing of the node is left even if the body failed */
+	CHECK(!table_present(g_tag));
+	char br[16];
+	snprintf(br, sizeof br, "orch%s", g_tag);
+	CHECK(if_nametoindex(br) == 0);
+}
