@@ -4,6 +4,7 @@
 #define ORCH_CLI_H
 #include <stdbool.h>
 #include "cli/client.h"
+#include "util/err.h"
 #include "cli/output.h"
 
 /* Exit codes (documented in orch(1)). */
@@ -54,5 +55,14 @@ int cmd_node(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_debug(struct cli *cli, int argc, char **argv);
+int cmd_deploy(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_scale(struct cli *cli, int argc, char **argv);
+int cmd_services(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
+int cmd_ps(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_image(struct cli *cli, int argc, char **argv);
+int cmd_images(struct cli *cli, int argc, char **argv);
 
 #endif

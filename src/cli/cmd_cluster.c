@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -252,7 +253,14 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	close(pfd[0]);
 	if (strncmp(msg, "ok", 2)) {
 		int st;
-		if (waitpid(pid, &st, WNOHANG) == 0)
+		/* The pipe also ends when the node exits on an error: give it a moment to be reaped
+		 * so the message tells a failed start from a slow one. */
+		pid_t w = 0;
+		for (int i = 0; i < 50 && now_ms() < deadline && (w = waitpid(pid, &st, WNOHANG)) == 0; i++) {
+			struct timespec ts = {0, 20 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (w == 0)
 			fprintf(stderr, "orch: the node (pid %d) did not report ready within 60 s; its log %s ends with:\n", (int)pid, logp);
 		else
 			fprintf(stderr, "orch: the node failed to start; its log %s ends with:\n", logp);
@@ -263,6 +271,25 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
 	return EXIT_OK;
+}
+
+/* Binds the listen address once (and lets go): a join must not make the cluster add a
+ * node that then cannot listen (a member that never answers). libuv binds with
+ * SO_REUSEADDR too, so a port in TIME_WAIT is not refused here either. */
+static int probe_listen(const char *listen, char *err)
+{
+	struct sockaddr_in sa;
+	if (parse_ipport(listen, &sa, err))
+		return E_INVAL;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0)
+		return errf(err, E_IO, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	int rc = 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa))
+		rc = errf(err, E_IO, "cannot listen on %s: %s; pick another --listen", listen, strerror(errno));
+	close(fd);
+	return rc;
 }
 
 /* A data directory that already holds an identity resumes it. */
@@ -346,6 +373,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	if ((rc = fill_identity("join", &o, &id)) >= 0)
 		return rc;
 	id.tok = tok;
+	if (probe_listen(id.listen, err))
+		return cli_fail(E_IO, "join: %s", err);
 	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
 	 * locally before the leader accepted. */
 	char target[64];
@@ -547,6 +576,18 @@ int cmd_leave(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	mpr_free(&r);
+	/* The node answers before it stops and removes its identity: wait for that, so the
+	 * message below is true when printed (and a following orch init starts afresh). */
+	char idp[600];
+	snprintf(idp, sizeof idp, "%s/identity", cli->data_dir);
+	uint64_t deadline = now_ms() + 15000;
+	while (access(idp, F_OK) == 0 && now_ms() < deadline) {
+		struct timespec ts = {0, 50 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (access(idp, F_OK) == 0)
+		return cli_fail(E_FAIL, "the cluster removed this node, but it did not stop and remove %s within 15 s; see %s/orch.log",
+				idp, cli->data_dir);
 	printf("left the cluster; the node has stopped and its identity was removed from %s\n", cli->data_dir);
 	return EXIT_OK;
 }

@@ -38,6 +38,28 @@ const struct command commands[] = {
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
 	 "  label NODE K=V | K-   set or remove labels\n"
 	 "  drain | pause | activate NODE   set the node's availability\n"},
+	{"deploy", cmd_deploy, "deploy -f FILE [--dry-run] [--project NAME]",
+	 "Create or update the services of a Compose-style file (declarative: the same file twice\n"
+	 "changes nothing).",
+	 "  -f, --file FILE       the spec file (see orch-compose(5))\n"
+	 "  -n, --dry-run         show what would change, change nothing\n"
+	 "  -p, --project NAME    project name (default: the file's name: key, else its directory)\n"},
+	{"services", cmd_services, "services [-o FORMAT]", "List services: image, replicas running/desired, ports.", OUTPUT_OPT},
+	{"inspect", cmd_inspect, "inspect SERVICE [-o FORMAT]", "Show a service: its spec, generation and tasks (YAML by default).",
+	 "  -o, --output FORMAT   yaml (default) or json\n"},
+	{"ps", cmd_ps, "ps [-a] [SERVICE] [-o FORMAT]",
+	 "List tasks: service, slot, node, desired and current state, age, endpoint, error.",
+	 "  -a, --all             include finished tasks (history)\n" OUTPUT_OPT},
+	{"scale", cmd_scale, "scale SERVICE=N [SERVICE=N...]", "Set the number of replicas of services.", ""},
+	{"rm", cmd_rm, "rm SERVICE [SERVICE...]", "Remove services and stop their tasks.", ""},
+	{"logs", cmd_logs, "logs [-f] [--tail N] SERVICE|TASK",
+	 "Show the output of a service's tasks (or one task), from whichever nodes run them.",
+	 "  -f, --follow          keep streaming new output\n"
+	 "  -n, --tail N          only the last N lines of each task\n"},
+	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
+	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
+	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
+	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"version", cmd_version, "version", "Print the version.", ""},

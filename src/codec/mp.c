@@ -51,6 +51,8 @@ void mpw_bin(struct mpw *w, const void *p, size_t n)
 
 void mpw_raw(struct mpw *w, const void *p, size_t n)
 {
+	if (!n)
+		return;
 	msgpack_sbuffer_write(&w->sb, p, n);
 }
 
@@ -59,8 +61,84 @@ void mpw_ku64(struct mpw *w, const char *k, uint64_t v) { mpw_str(w, k); mpw_u64
 void mpw_ki64(struct mpw *w, const char *k, int64_t v) { mpw_str(w, k); mpw_i64(w, v); }
 void mpw_kbool(struct mpw *w, const char *k, bool v) { mpw_str(w, k); mpw_bool(w, v); }
 
+/* Walks the encoding without allocating and checks that every container's declared
+ * size fits in the bytes that remain (each element takes at least one byte). msgpack-c
+ * allocates what a header declares before reading the elements, so a 10-byte frame
+ * claiming 4 billion entries would otherwise ask for tens of GiB. */
+static int mp_validate(const uint8_t *p, size_t n)
+{
+	size_t pos = 0, pending = 1;
+	while (pending) {
+		if (pos >= n)
+			return -1;
+		uint8_t b = p[pos++];
+		pending--;
+		uint64_t len = 0, count = 0;
+		size_t hdr = 0;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			continue;
+		if ((b & 0xf0) == 0x80)
+			count = 2u * (b & 0x0f);
+		else if ((b & 0xf0) == 0x90)
+			count = b & 0x0f;
+		else if ((b & 0xe0) == 0xa0)
+			len = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: case 0xd9: hdr = 1; break;
+			case 0xc5: case 0xda: hdr = 2; break;
+			case 0xc6: case 0xdb: hdr = 4; break;
+			case 0xc7: hdr = 1; len = 1; break;
+			case 0xc8: hdr = 2; len = 1; break;
+			case 0xc9: hdr = 4; len = 1; break;
+			case 0xca: len = 4; break;
+			case 0xcb: len = 8; break;
+			case 0xcc: case 0xd0: len = 1; break;
+			case 0xcd: case 0xd1: len = 2; break;
+			case 0xce: case 0xd2: len = 4; break;
+			case 0xcf: case 0xd3: len = 8; break;
+			case 0xd4: len = 2; break;
+			case 0xd5: len = 3; break;
+			case 0xd6: len = 5; break;
+			case 0xd7: len = 9; break;
+			case 0xd8: len = 17; break;
+			case 0xdc: case 0xde: hdr = 2; break;
+			case 0xdd: case 0xdf: hdr = 4; break;
+			default: return -1; /* 0xc1 */
+			}
+			if (hdr) {
+				if (n - pos < hdr)
+					return -1;
+				uint64_t v = 0;
+				for (size_t i = 0; i < hdr; i++)
+					v = v << 8 | p[pos + i];
+				pos += hdr;
+				if (b == 0xdc || b == 0xdd)
+					count = v;
+				else if (b == 0xde || b == 0xdf)
+					count = 2 * v;
+				else
+					len += v;
+			}
+		}
+		if (len > n - pos)
+			return -1;
+		pos += len;
+		if (count > n - pos)
+			return -1;
+		pending += count;
+		if (pending > n - pos + 1)
+			return -1;
+	}
+	return 0;
+}
+
 int mpr_decode(struct mpr *r, const void *p, size_t n)
 {
+	r->root = NULL;
+	r->copy = NULL;
+	if (mp_validate(p, n))
+		return -1;
 	size_t off = 0;
 	msgpack_unpacked_init(&r->u);
 	r->root = NULL;

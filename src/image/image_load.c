@@ -4,6 +4,7 @@
 #include "image/fsutil.h"
 #include "image/tar.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -689,6 +690,9 @@ int image_load(const char *blobdir, const char *path, struct image_info *out, ch
 	}
 	src_close(&s, rc != 0);
 	blob_fini(&bs);
+	if (!rc)
+		TRACE("image", out->digest, "loaded %s from %s: %zu layers, %llu bytes", out->name, path, out->nlayers,
+		      (unsigned long long)out->size);
 	if (rc)
 		image_info_free(out);
 	return rc;

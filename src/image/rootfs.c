@@ -315,11 +315,15 @@ int rootfs_mount(const char **layer_dirs, size_t n, const char *task_dir, char *
 	bool force_copy = mode && !strcmp(mode, "copy"), force_overlay = mode && !strcmp(mode, "overlay");
 	if (!force_copy) {
 		rc = mount_overlay(layer_dirs, n, task_dir, rootfs_out, err);
+		if (!rc)
+			TRACE("image", task_dir, "rootfs: overlay of %zu layers", n);
 		if (!rc || force_overlay)
 			return rc;
 		log_warn("rootfs: %s; falling back to copying the layers", err);
 	}
 	rc = copy_layers(layer_dirs, n, rootfs_out, err);
+	if (!rc)
+		TRACE("image", task_dir, "rootfs: copied %zu layers", n);
 	if (rc) {
 		char e2[ERR_LEN];
 		rootfs_unmount(task_dir, e2);

@@ -3,6 +3,7 @@
 #include "image/fsutil.h"
 #include "image/tar.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -417,6 +418,8 @@ int layer_unpack(const char *blob_path, const char *dest_dir, char *err)
 	} else if (rc) {
 		fs_rm_rf(tmp);
 	}
+	if (!rc)
+		TRACE("image", label, "unpacked into %s", dest_dir);
 	free(tmp);
 	return rc;
 }

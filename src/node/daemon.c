@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "agent/agent.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -27,6 +28,8 @@ static void on_conn_close(struct conn *c, const char *why)
 {
 	struct daemon *d = c->data;
 	pending_conn_gone(d, c);
+	watch_conn_gone(d, c);
+	agent_conn_gone(d, c);
 	(void)why;
 }
 
@@ -150,6 +153,7 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
+	agent_tick(d);
 	if (cons_is_leader(&d->cons))
 		leader_tick(d);
 	else
@@ -162,6 +166,7 @@ static void on_state(void *data)
 	link_update(d);
 	if (cons_is_leader(&d->cons) && !d->was_leader) {
 		d->was_leader = true;
+		watch_reset_self();
 		d->leader_since = now_ms();
 		d->change_inflight = false;
 		leader_tick(d);
@@ -199,6 +204,7 @@ void daemon_stop(struct daemon *d, int code)
 	d->stopping = true;
 	d->exit_code = code;
 	log_info("stopping");
+	agent_stop(d);
 	link_close(d);
 	uv_timer_stop(&d->tick);
 	cons_close(&d->cons, cons_closed, d);
@@ -297,6 +303,8 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	d->sigint.data = d->sigterm.data = d;
 	uv_signal_start(&d->sigint, signal_cb, SIGINT);
 	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	if ((rc = agent_start(d, err)))
+		goto out;
 	log_info("node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)id->id, id->listen,
 		 id->advertise, d->data_dir);
 	if (!o->bootstrap)

@@ -57,6 +57,7 @@ struct daemon {
 	uv_timer_t tick;
 	uv_signal_t sigint, sigterm;
 	struct link *link;
+	struct agent *agent;
 	struct pending *pending;
 	uint64_t seq;        /* request sequence of commands this node originates */
 	uint64_t fwd_ids;
@@ -90,6 +91,9 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+/* rpc_work.c: services, tasks, images (true when op was one of them) */
+bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id,
+		       const msgpack_object *req, bool local);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 /* Starts a reply map {id, rc, ...}: the caller adds `extra` more key/value pairs. */
@@ -100,6 +104,13 @@ void daemon_ready(struct daemon *d, const char *msg);
 void leader_tick(struct daemon *d);
 void leader_saw(struct daemon *d, uint64_t id);
 bool leader_alive(struct daemon *d, uint64_t id);
+
+/* watch.c: assignments pushed from the leader to every node's agent */
+#define WATCH_REQ_ID 0xfffffffffffffff0ull
+void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
+void watch_conn_gone(struct daemon *d, struct conn *c);
+void watch_push(struct daemon *d);
+void watch_reset_self(void);
 
 /* link.c: this node's connection to the leader */
 void link_update(struct daemon *d);   /* (re)connect when the leader changed */

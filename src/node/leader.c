@@ -4,6 +4,7 @@
  * node a standby (it receives the log, so promoting it is instant). One membership change
  * at a time, as libraft requires. */
 #include "node/daemon.h"
+#include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -53,6 +54,12 @@ bool leader_alive(struct daemon *d, uint64_t id)
 /* ---- bootstrap record ------------------------------------------------------------------ */
 
 static bool init_inflight;
+
+void leader_reset(void);
+void leader_reset(void)
+{
+	init_inflight = false;
+}
 
 static void init_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
@@ -237,6 +244,33 @@ static void roles(struct daemon *d)
 	}
 }
 
+/* ---- workloads ------------------------------------------------------------------------------ */
+
+static bool reconcile_inflight;
+
+static void reconciled(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)d;
+	(void)data;
+	reconcile_inflight = false;
+	if (rc && rc != E_EXISTS)
+		log_warn("reconcile batch rejected: %s", res->msg);
+}
+
+static void workloads(struct daemon *d)
+{
+	if (reconcile_inflight)
+		return;
+	struct mpw w;
+	mpw_init(&w);
+	if (reconcile(&d->store, wall_ms(), &w)) {
+		char err[ERR_LEN];
+		TRACE("sched", d->ident.name, "task batch %zu bytes", (size_t)w.sb.size);
+		reconcile_inflight = !daemon_submit(d, "task.batch", w.sb.data, w.sb.size, reconciled, NULL, err);
+	}
+	mpw_free(&w);
+}
+
 void leader_tick(struct daemon *d)
 {
 	leader_saw(d, d->ident.id);
@@ -245,4 +279,6 @@ void leader_tick(struct daemon *d)
 		return;
 	liveness(d);
 	roles(d);
+	workloads(d);
+	watch_push(d);
 }

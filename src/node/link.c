@@ -1,6 +1,7 @@
 /* This node's connection to the current leader: heartbeats (liveness is not replicated)
  * and requests that only the leader can serve, forwarded with their replies relayed. */
 #include "node/daemon.h"
+#include "agent/agent.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -21,13 +22,18 @@ struct link {
 	struct buf queue; /* frames sent before the handshake completed */
 };
 
+/* A reply callback may stop the daemon (leave), which closes the link and fails the
+ * remaining requests re-entrantly: each request is unmarked before its callback runs and
+ * the scan restarts from the head, so none is answered or freed twice. */
 static void fail_forwarded(struct daemon *d)
 {
-	struct pending *p = d->pending, *next;
-	for (; p; p = next) {
-		next = p->next;
-		if (!p->forwarded)
-			continue;
+	for (;;) {
+		struct pending *p = d->pending;
+		while (p && !p->forwarded)
+			p = p->next;
+		if (!p)
+			return;
+		p->forwarded = false;
 		if (p->on_reply)
 			p->on_reply(p, NULL);
 		else
@@ -44,6 +50,15 @@ static void l_ready(struct conn *c)
 	if (l->queue.len)
 		conn_write_raw(c, l->queue.data, l->queue.len);
 	l->queue.len = 0;
+	/* (re)subscribe to this node's assignments: the leader answers with the full set */
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "op", "watch");
+	mpw_ku64(&w, "id", WATCH_REQ_ID);
+	mpw_ku64(&w, "node_id", l->d->ident.id);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
 }
 
 static void l_frame(struct conn *c, const msgpack_object *resp)
@@ -54,6 +69,12 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	int64_t rc = 0;
 	mp_get_u64(resp, "id", &id);
 	mp_get_i64(resp, "rc", &rc);
+	if (id == WATCH_REQ_ID) {
+		const msgpack_object *doc = mp_get(resp, "doc");
+		if (doc && doc->type == MSGPACK_OBJECT_MAP)
+			agent_assignments(d, doc);
+		return;
+	}
 	if (id == 0) { /* heartbeat reply */
 		if (rc == E_NOTFOUND && !d->stopping) {
 			log_error("the leader says this node is no longer a member of the cluster; stopping");
@@ -63,6 +84,7 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	}
 	for (struct pending *p = d->pending; p; p = p->next) {
 		if (p->forwarded && p->fwd_id == id) {
+			p->forwarded = false; /* answered: a re-entrant fail_forwarded must skip it */
 			if (p->on_reply)
 				p->on_reply(p, resp);
 			else

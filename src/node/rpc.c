@@ -673,6 +673,14 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	} else if (mp_str_eq(op, "node.leave")) {
 		if (!forward_if_follower(d, c, id, req))
 			op_node_leave(d, c, id, req);
+	} else if (mp_str_eq(op, "watch") && !local) {
+		uint64_t node = 0;
+		if (mp_get_u64(req, "node_id", &node) || !cons_is_leader(&d->cons))
+			rpc_reply_err(c, id, E_NOLEADER, "watch: not the leader");
+		else
+			watch_add(d, c, id, node);
+	} else if (rpc_work_dispatch(d, c, op, id, req, local)) {
+		/* handled */
 	} else {
 		char m[128];
 		snprintf(m, sizeof m, "unknown op %.*s", (int)(op->via.str.size > 40 ? 40 : op->via.str.size), op->via.str.ptr);

@@ -5,7 +5,9 @@
  * Reaping: the agent sets PR_SET_CHILD_SUBREAPER so a container's init is re-parented to
  * it and its exit status can be collected. It must reap with runproc_reap (runproc.h),
  * which hands the statuses of runc processes to the calls waiting for them and passes
- * every other pid (container inits, orphans) to the agent's callback. */
+ * every other pid (container inits, orphans) to the agent's callback. Reap promptly:
+ * a container's init cannot finish dying (and delete fails with "container init still
+ * running") while a zombie of its namespace waits for its subreaper. */
 #ifndef ORCH_RUNC_H
 #define ORCH_RUNC_H
 #include <stdbool.h>

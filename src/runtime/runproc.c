@@ -2,6 +2,7 @@
  * calls are made, because the parent is multithreaded (libuv workers). */
 #include "runtime/runproc.h"
 #include "util/err.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -97,16 +98,82 @@ static void drain(int *fd, struct buf *b)
 	}
 }
 
+/* Parent pid from /proc/<pid>/stat, or -1. */
+static int ppid_of(int pid)
+{
+	char path[64], text[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	const char *p = strrchr(text, ')'); /* comm may hold spaces and parens */
+	int ppid;
+	char state;
+	return p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 ? ppid : -1;
+}
+
+/* Adds root's descendants (by one /proc scan, repeated until stable) to set. */
+static size_t descendants(int root, int *set, size_t cap)
+{
+	size_t n = 0, before;
+	do {
+		before = n;
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		while (d && (e = readdir(d)) && n < cap) {
+			int pid = atoi(e->d_name);
+			if (pid <= 1)
+				continue;
+			int pp = ppid_of(pid);
+			bool known = false, parent_in = pp == root;
+			for (size_t i = 0; i < n; i++) {
+				known |= set[i] == pid;
+				parent_in |= set[i] == pp;
+			}
+			if (parent_in && !known)
+				set[n++] = pid;
+		}
+		if (d)
+			closedir(d);
+	} while (n != before && n < cap);
+	return n;
+}
+
+/* Kills a process and everything below it. The tree is stopped first so nothing forks
+ * or gets re-parented (and lost from view) while it is collected; "runc exec" gives
+ * no other handle on what the command started. */
+static void kill_tree(int root)
+{
+	enum { CAP = 1024 };
+	int *set = malloc(CAP * sizeof *set);
+	if (!set)
+		return;
+	kill(root, SIGSTOP);
+	size_t n = descendants(root, set, CAP);
+	for (size_t i = 0; i < n; i++)
+		kill(set[i], SIGSTOP);
+	n = descendants(root, set, CAP);
+	kill(root, SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		kill(set[i], SIGKILL);
+	free(set);
+}
+
 static void kill_from_pid_file(const char *path)
 {
 	if (!path)
 		return;
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return;
 	long pid = 0;
-	if (fscanf(f, "%ld", &pid) == 1 && pid > 1)
-		kill((pid_t)pid, SIGKILL);
+	if (fscanf(f, "%ld", &pid) == 1 && pid > 1 && pid < 1 << 22)
+		kill_tree((int)pid);
 	fclose(f);
 }
 
@@ -174,8 +241,8 @@ void runproc_reap(void (*cb)(int pid, int status, void *arg), void *arg)
 		int st = 0;
 		pthread_mutex_lock(&inflight_mu);
 		pid_t pid = waitpid(-1, &st, WNOHANG);
-		struct inflight *in = inflight_head;
-		while (pid > 0 && in && in->pid != pid)
+		struct inflight *in = pid > 0 ? inflight_head : NULL;
+		while (in && in->pid != pid)
 			in = in->next;
 		if (in) {
 			in->status = st;
@@ -271,7 +338,7 @@ int runproc_run(const struct runproc *rp, int *status, char *err)
 		}
 		int r = poll(pf, (nfds_t)np, wait);
 		if (r < 0 && errno != EINTR)
-			break;
+			usleep(10000); /* cannot happen with valid fds; keep waiting for the child */
 		if (r > 0) {
 			if (i_in >= 0 && pf[i_in].revents) {
 				ssize_t w = write(in_p[1], rp->input + in_off, rp->input_len - in_off);
@@ -295,12 +362,17 @@ int runproc_run(const struct runproc *rp, int *status, char *err)
 			break;
 		} else if (deadline && now_ms() >= deadline) {
 			timed_out = true;
+			/* runc exec: kill the command and let runc reap it and exit by itself;
+			 * killed first, runc would leave the command's zombie to us (subreaper)
+			 * and the container's init could not finish dying until we reap it. */
 			kill_from_pid_file(rp->kill_pid_file);
 			if (rp->kill_pid_file && wait_exit(&in, status, 2000) == 0) {
 				exited = true;
 				break;
 			}
-			kill(pid, SIGKILL);
+			/* The child leads its own process group (setsid): this also takes any
+			 * helper it started that stayed in the group. */
+			kill(-pid, SIGKILL);
 			wait_exit(&in, status, -1);
 			kill_from_pid_file(rp->kill_pid_file); /* it may have appeared meanwhile */
 			exited = true;

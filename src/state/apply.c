@@ -1,6 +1,6 @@
 /* Command handlers of the state machine. Each validates its body fully before changing
  * anything, so a rejected command leaves the store untouched. */
-#include "state/store.h"
+#include "state/apply.h"
 #include "util/mem.h"
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,23 @@ static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *
 		schema_free(&node_schema, n);
 		free(n);
 		return rc;
+	}
+	/* Each node gets a container subnet index, unique in the cluster (so several nodes can
+	 * share one machine): kept across re-announcements, else the lowest free one. */
+	struct node *prev = table_get_u64(&s->nodes, n->id);
+	if (prev && prev->subnet)
+		n->subnet = prev->subnet;
+	else {
+		uint64_t idx = 1;
+		for (bool again = true; again;) {
+			again = false;
+			TABLE_FOREACH(&s->nodes, struct node, m)
+				if (m->subnet == idx) {
+					idx++;
+					again = true;
+				}
+		}
+		n->subnet = idx;
 	}
 	if (!n->state)
 		n->state = xstrdup("ready");
@@ -151,5 +168,11 @@ const struct cmd_def cmd_defs[] = {
 	{"node.update", node_update},
 	{"node.rm", node_rm},
 	{"kv.set", kv_set},
+	{"service.put", apply_service_put},
+	{"service.scale", apply_service_scale},
+	{"service.rm", apply_service_rm},
+	{"task.batch", apply_task_batch},
+	{"image.put", apply_image_put},
+	{"image.rm", apply_image_rm},
 	{NULL, NULL},
 };

@@ -9,6 +9,9 @@ SCHEMA_DEFINE(cluster, CLUSTER_FIELDS)
 SCHEMA_DEFINE(node, NODE_FIELDS)
 SCHEMA_DEFINE(kv, KV_FIELDS)
 SCHEMA_DEFINE(origin, ORIGIN_FIELDS)
+SCHEMA_DEFINE(service, SERVICE_FIELDS)
+SCHEMA_DEFINE(task, TASK_FIELDS)
+SCHEMA_DEFINE(image, IMAGE_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -21,6 +24,9 @@ void store_init(struct store *s)
 	table_init(&s->nodes, &node_schema);
 	table_init(&s->kv, &kv_schema);
 	table_init(&s->origins, &origin_schema);
+	table_init(&s->services, &service_schema);
+	table_init(&s->tasks, &task_schema);
+	table_init(&s->images, &image_schema);
 }
 
 void store_free(struct store *s)
@@ -29,6 +35,9 @@ void store_free(struct store *s)
 	table_clear(&s->nodes);
 	table_clear(&s->kv);
 	table_clear(&s->origins);
+	table_clear(&s->services);
+	table_clear(&s->tasks);
+	table_clear(&s->images);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -131,7 +140,7 @@ out:
 
 void store_snapshot(const struct store *s, struct mpw *w)
 {
-	mpw_map(w, 6);
+	mpw_map(w, 9);
 	mpw_ku64(w, "v", SNAP_VERSION);
 	mpw_ku64(w, "revision", s->revision);
 	mpw_str(w, "cluster");
@@ -145,6 +154,12 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->kv, w);
 	mpw_str(w, "origins");
 	table_encode(&s->origins, w);
+	mpw_str(w, "services");
+	table_encode(&s->services, w);
+	mpw_str(w, "tasks");
+	table_encode(&s->tasks, w);
+	mpw_str(w, "images");
+	table_encode(&s->images, w);
 }
 
 int store_restore(struct store *s, const void *buf, size_t len, char *err)
@@ -169,7 +184,10 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	}
 	if ((rc = table_decode(&n.nodes, mp_get(r.root, "nodes"), err)) ||
 	    (rc = table_decode(&n.kv, mp_get(r.root, "kv"), err)) ||
-	    (rc = table_decode(&n.origins, mp_get(r.root, "origins"), err)))
+	    (rc = table_decode(&n.origins, mp_get(r.root, "origins"), err)) ||
+	    (rc = table_decode(&n.services, mp_get(r.root, "services"), err)) ||
+	    (rc = table_decode(&n.tasks, mp_get(r.root, "tasks"), err)) ||
+	    (rc = table_decode(&n.images, mp_get(r.root, "images"), err)))
 		goto out;
 out:
 	mpr_free(&r);
@@ -219,4 +237,32 @@ struct node *store_node_find(const struct store *s, const char *ref)
 		}
 	}
 	return hit;
+}
+
+struct service *store_service_by_name(const struct store *s, const char *name)
+{
+	TABLE_FOREACH(&s->services, struct service, v)
+		if (v->name && !strcmp(v->name, name))
+			return v;
+	return NULL;
+}
+
+int task_state_rank(const char *st)
+{
+	static const char *const order[] = {"pending", "assigned", "preparing", "starting", "running"};
+	static const char *const terminal[] = {"complete", "failed", "shutdown", "rejected", "orphaned"};
+	if (!st)
+		return -1;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(st, order[i]))
+			return i;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(st, terminal[i]))
+			return 5;
+	return -1;
+}
+
+bool task_terminal(const struct task *t)
+{
+	return task_state_rank(t->state) == 5;
 }

@@ -16,8 +16,33 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, STR, state) X(S, STR, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet)
 SCHEMA_DECLARE(node, NODE_FIELDS)
+
+/* A service: its canonical spec (spec/spec.h encoding), the generation that changes with
+ * the spec, and the desired replica count (changed by orch scale without a new
+ * generation). prev_spec keeps the previous generation for rollback. */
+#define SERVICE_FIELDS(X, S) \
+	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
+	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at)
+SCHEMA_DECLARE(service, SERVICE_FIELDS)
+
+/* A task: one replica (slot) of one generation of a service, placed on one node.
+ * desired: "running" | "shutdown"; state: see task_state_rank(). A restart is a new task
+ * in the same slot (restarts counts them); terminal tasks are kept as history. */
+#define TASK_FIELDS(X, S) \
+	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
+	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
+	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
+	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom)
+SCHEMA_DECLARE(task, TASK_FIELDS)
+
+/* An image loaded into the cluster: info is image_info_encode() (image/image_load.h);
+ * node_id is the node that holds its blobs first (others fetch them from peers). */
+#define IMAGE_FIELDS(X, S) \
+	X(S, STR, name) X(S, STR, digest) X(S, U64, size) X(S, RAW, info) X(S, U64, loaded_at) \
+	X(S, U64, node_id)
+SCHEMA_DECLARE(image, IMAGE_FIELDS)
 
 /* Small cluster-wide key/value settings (also what the write benchmark writes). */
 #define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
@@ -30,7 +55,7 @@ SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins;
+	struct table nodes, kv, origins, services, tasks, images;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 
@@ -70,6 +95,11 @@ struct cmd_def {
 extern const struct cmd_def cmd_defs[];
 
 struct node *store_node_by_name(const struct store *s, const char *name);
+struct service *store_service_by_name(const struct store *s, const char *name);
+/* 0 pending, 1 assigned, 2 preparing, 3 starting, 4 running, 5 terminal (complete,
+ * failed, shutdown, rejected, orphaned); -1 unknown. States only move forward. */
+int task_state_rank(const char *state);
+bool task_terminal(const struct task *t);
 /* Resolves a node by name, full id in hex, or unique id prefix. */
 struct node *store_node_find(const struct store *s, const char *ref);
 

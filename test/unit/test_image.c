@@ -25,10 +25,31 @@
 
 /* ---- helpers ---- */
 
+static char *tmpdirs[32];
+static int ntmpdirs;
+
+/* Runs at exit of the test's child, also after a failed CHECK: no mount or dir survives. */
+static void cleanup_tmp(void)
+{
+	for (int i = 0; i < ntmpdirs; i++) {
+		char cmd[512];
+		snprintf(cmd, sizeof cmd,
+			 "grep -o ' %s/[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; rm -rf '%s'",
+			 tmpdirs[i], tmpdirs[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "  cleanup of %s failed\n", tmpdirs[i]);
+	}
+	ntmpdirs = 0;
+}
+
 static char *mktmp(void)
 {
 	char *d = xstrdup("/tmp/orch-image-test-XXXXXX");
 	CHECK(mkdtemp(d));
+	CHECK(ntmpdirs < 32);
+	if (ntmpdirs == 0)
+		atexit(cleanup_tmp);
+	tmpdirs[ntmpdirs++] = xstrdup(d);
 	return d;
 }
 
@@ -827,5 +848,68 @@ UNIT(image_rootfs_many_layers)
 	free(top);
 	free(task);
 	sh("rm -rf %s", d);
+	free(d);
+}
+
+/* Random corruption of a layer (plain and gzip'd) and of a manifest: errors, never a
+ * crash, and never a half-unpacked layer left behind. */
+UNIT(image_fuzz_never_crashes)
+{
+	need_root();
+	char *d = mktmp(), err[ERR_LEN];
+	struct buf t = {0};
+	tw(&t, "dir", '5', 0755, NULL, NULL, 0, 0, 0);
+	tw_file(&t, "dir/f", "content");
+	tw(&t, "dir/l", '2', 0777, "f", NULL, 0, 0, 0);
+	tw(&t, "dir/h", '1', 0644, "dir/f", NULL, 0, 0, 0);
+	tw(&t, "dir/.wh.gone", '0', 0644, NULL, NULL, 0, 0, 0);
+	const char *pax = "28 path=dir/a-long-pax-name\n";
+	tw(&t, "PaxHeader", 'x', 0644, NULL, pax, strlen(pax), 0, 0);
+	tw_file(&t, "ignored", "pax named");
+	tw_end(&t);
+	char *blob = xasprintf("%s/blob", d), *layers = xasprintf("%s/layers", d);
+	char *dest = xasprintf("%s/layers/L", d);
+	write_file(blob, t.data, t.len);
+	CHECK_EQ_INT(layer_unpack(blob, dest, err), 0);
+	char *paxf = xasprintf("%s/dir/a-long-pax-name", dest);
+	CHECK(exists(paxf));
+	free(paxf);
+	fs_rm_rf(dest);
+	srand(42);
+	uint8_t *m = xmalloc(t.len);
+	for (int it = 0; it < 300; it++) {
+		memcpy(m, t.data, t.len);
+		int flips = 1 + rand() % 4;
+		for (int k = 0; k < flips; k++)
+			m[rand() % t.len] = (uint8_t)rand();
+		size_t len = it % 5 == 0 ? (size_t)rand() % t.len : t.len;
+		if (it % 2)
+			write_file(blob, m, len);
+		else
+			gz_file(blob, m, len);
+		int rc = layer_unpack(blob, dest, err);
+		CHECK(rc <= 0);
+		CHECK(rc == 0 || strlen(err) > 0);
+		if (rc == 0)
+			fs_rm_rf(dest);
+		CHECK_EQ_INT(count_entries(layers), 0);
+	}
+	free(m);
+	const char *man = "[{\"Config\":\"c.json\",\"RepoTags\":[\"a:b\"],\"Layers\":[\"l/layer.tar\",\"\\u00e9\"]}]";
+	size_t ml = strlen(man);
+	char *mm = xmalloc(ml);
+	for (int it = 0; it < 2000; it++) {
+		memcpy(mm, man, ml);
+		mm[rand() % ml] = (char)rand();
+		struct json *j = NULL;
+		int rc = json_parse(mm, (size_t)rand() % (ml + 1), &j, err);
+		CHECK(rc == 0 ? j != NULL : j == NULL);
+		json_free(j);
+	}
+	free(mm);
+	buf_free(&t);
+	free(blob);
+	free(layers);
+	free(dest);
 	free(d);
 }

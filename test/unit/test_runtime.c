@@ -20,6 +20,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -197,6 +198,69 @@ UNIT(runtime_runproc_io_timeout)
 	buf_free(&eo);
 }
 
+/* Concurrent calls from worker threads while a subreaper reaps on another thread: each
+ * call gets its own child's status; orphans go to the reaper's callback. */
+static volatile int reaper_stop, orphans_seen;
+static void orphan_cb(int pid, int status, void *arg)
+{
+	__atomic_add_fetch(&orphans_seen, 1, __ATOMIC_SEQ_CST);
+}
+static void *reaper_main(void *arg)
+{
+	while (!__atomic_load_n(&reaper_stop, __ATOMIC_SEQ_CST)) {
+		runproc_reap(orphan_cb, NULL);
+		usleep(1000);
+	}
+	return NULL;
+}
+static void *worker_main(void *arg)
+{
+	long id = (long)arg, bad = 0;
+	for (int i = 0; i < 15; i++) {
+		char cmd[64], err[ERR_LEN], want[32];
+		int code = (int)(id * 16 + i) % 120, st = 0;
+		snprintf(cmd, sizeof cmd, "echo w%ld-%d; exit %d", id, i, code);
+		snprintf(want, sizeof want, "w%ld-%d\n", id, i);
+		struct buf out = {0};
+		struct runproc rp = {.argv = (const char *const[]){"sh", "-c", cmd, NULL}, .out_fd = -1, .out = &out,
+				     .timeout_ms = 10000};
+		int rc = runproc_run(&rp, &st, err);
+		buf_append(&out, "", 1);
+		if (rc || !WIFEXITED(st) || WEXITSTATUS(st) != code || strcmp((char *)out.data, want)) {
+			fprintf(stderr, "  worker %ld run %d: rc %d status %d out %s %s\n", id, i, rc, st, (char *)out.data, err);
+			bad++;
+		}
+		buf_free(&out);
+	}
+	return (void *)bad;
+}
+
+UNIT(runtime_runproc_threads_with_reaper)
+{
+	CHECK_EQ_INT(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	pthread_t reaper, workers[4];
+	CHECK_EQ_INT(pthread_create(&reaper, NULL, reaper_main, NULL), 0);
+	for (long i = 0; i < 4; i++)
+		CHECK_EQ_INT(pthread_create(&workers[i], NULL, worker_main, (void *)i), 0);
+	char err[ERR_LEN];
+	int st;
+	struct runproc orphan = {.argv = (const char *const[]){"sh", "-c", "sleep 0.2 & exit 0", NULL}, .out_fd = -1};
+	CHECK_EQ_INT(runproc_run(&orphan, &st, err), 0);
+	long bad = 0;
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(workers[i], &r);
+		bad += (long)r;
+	}
+	uint64_t end = now_ms() + 3000;
+	while (!__atomic_load_n(&orphans_seen, __ATOMIC_SEQ_CST) && now_ms() < end)
+		usleep(5000);
+	__atomic_store_n(&reaper_stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(reaper, NULL);
+	CHECK_EQ_INT(bad, 0);
+	CHECK(orphans_seen >= 1); /* the backgrounded sleep, re-parented to us */
+}
+
 /* ---- containers (root, runc) ---- */
 
 struct fx {
@@ -227,7 +291,7 @@ static void sh(const char *cmd)
 {
 	int st = 0;
 	char err[ERR_LEN];
-	struct runproc rp = {.argv = (const char *const[]){"sh", "-c", cmd, NULL}, .out_fd = -1};
+	struct runproc rp = {.argv = (const char *const[]){"sh", "-c", cmd, NULL}, .out_fd = 2};
 	runproc_run(&rp, &st, err);
 }
 
@@ -387,16 +451,28 @@ static char *cid(const char *name)
 	return id;
 }
 
-/* waitpid with a deadline; returns the status or fails the test. */
+/* Reaps like the agent does (runproc_reap as subreaper) until pid's status shows up. */
+struct reaped {
+	int pid, status;
+	bool found;
+};
+static void reaped_cb(int pid, int status, void *arg)
+{
+	struct reaped *r = arg;
+	if (pid == r->pid) {
+		r->status = status;
+		r->found = true;
+	}
+}
+
 static int wait_status(int pid, int timeout_ms)
 {
-	int st = 0;
+	struct reaped r = {.pid = pid};
 	uint64_t end = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		int r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		CHECK(r == 0);
+		runproc_reap(reaped_cb, &r);
+		if (r.found)
+			return r.status;
 		CHECK(now_ms() < end);
 		usleep(5000);
 	}
@@ -576,6 +652,11 @@ static void body_exec(struct fx *f)
 	CHECK_EQ_INT(rc, E_TIMEOUT);
 	CHECK(now_ms() - t0 < 3000);
 	buf_free(&out);
+	/* a shell with a child: the child must not linger either */
+	rc = rt_exec(&f->rt, id, (const char *const[]){"sh", "-c", "sleep 100; true", NULL}, 500, &code, &out, err);
+	CHECK_EQ_INT(rc, E_TIMEOUT);
+	buf_free(&out);
+	usleep(100000);
 	CHECK_EQ_INT(rt_exec(&f->rt, id, (const char *const[]){"ps", NULL}, 5000, &code, &out, err), 0);
 	CHECK_EQ_INT(code, 0);
 	buf_append(&out, "", 1);
@@ -584,7 +665,12 @@ static void body_exec(struct fx *f)
 		fprintf(stderr, "  lingering exec process:\n%s", (char *)out.data);
 	CHECK(!strstr((char *)out.data, "sleep 100\n"));
 	buf_free(&out);
-	CHECK_EQ_INT(rt_stop(&f->rt, id, SIGKILL, 2000, err), 0);
+	rc = rt_stop(&f->rt, id, SIGKILL, 2000, err);
+	if (rc) {
+		fprintf(stderr, "  rt_stop: %s\n", err);
+		sh("ps -eo pid,ppid,pgid,sid,stat,wchan:20,args >&2");
+	}
+	CHECK_EQ_INT(rc, 0);
 	free(log);
 }
 
@@ -846,4 +932,29 @@ UNIT(runtime_net_two_tasks_published)
 	char br[16];
 	snprintf(br, sizeof br, "orch%s", g_tag);
 	CHECK(if_nametoindex(br) == 0);
+}
+
+UNIT(runtime_cgroup_remove)
+{
+	require_root("runc");
+	char err[ERR_LEN], path[64], dir[128];
+	snprintf(path, sizeof path, "/orch-cgtest-%d", (int)getpid());
+	const char *ctl[] = {"memory", "pids", "cpuacct"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(dir, sizeof dir, CGROUP_ROOT "/%s%s", ctl[i], path);
+		CHECK_EQ_INT(mkdir(dir, 0755), 0);
+	}
+	struct cgroup_stats cs;
+	CHECK_EQ_INT(cgroup_stats_read(path, &cs, err), 0);
+	CHECK_EQ_INT(cs.pids, 0);
+	CHECK_EQ_INT(cgroup_remove(path, err), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(dir, sizeof dir, CGROUP_ROOT "/%s%s", ctl[i], path);
+		CHECK(access(dir, F_OK) != 0);
+	}
+	CHECK_EQ_INT(cgroup_remove(path, err), 0); /* already gone: fine */
+	CHECK_EQ_INT(cgroup_stats_read(path, &cs, err), E_NOTFOUND);
+	CHECK_EQ_INT(cgroup_remove("/a/../../etc", err), E_INVAL);
+	CHECK_EQ_INT(cgroup_remove("/", err), E_INVAL);
+	CHECK_EQ_INT(cgroup_remove("relative", err), E_INVAL);
 }

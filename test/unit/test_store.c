@@ -134,3 +134,18 @@ UNIT(node_update_labels_and_state)
 	CHECK_STR(n->state, "down");
 	store_free(&s);
 }
+
+UNIT(mp_decode_rejects_lying_container_sizes)
+{
+	struct mpr r;
+	/* array32 claiming 4 billion elements in a 6-byte frame */
+	CHECK(mpr_decode(&r, "\xdd\xff\xff\xff\xff\x01", 6) != 0);
+	/* map16 claiming 1000 pairs, 1 present */
+	CHECK(mpr_decode(&r, "\xde\x03\xe8\x01\x02", 5) != 0);
+	/* str32 longer than the buffer */
+	CHECK(mpr_decode(&r, "\xdb\x00\x00\x10\x00xx", 7) != 0);
+	/* a valid nested document still decodes */
+	CHECK(mpr_decode(&r, "\x82\xa1" "a" "\x92\x01\x02\xa1" "b" "\xc0", 9) == 0);
+	CHECK(mp_get(r.root, "a")->via.array.size == 2);
+	mpr_free(&r);
+}

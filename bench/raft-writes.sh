@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Replicated-write benchmark: orch (3 nodes) against etcd (3 members), all on 127.0.0.1 of
+# this machine, in one run. Measures throughput with many writes in flight, latency one at a
+# time (both to the leader and to a follower), prints the figures with the ratios orch/etcd,
+# then the failover time (kill -9 of the leader -> next acknowledged write) for orch and,
+# unless ETCD_FAILOVER=0, for etcd. See bench/README.md for the figures observed here.
+#
+# Knobs (environment): COUNT (writes per throughput run, 20000), LAT_COUNT (writes per
+# latency run, 2000), VALUE (bytes, 100), RUNS (failover runs, 5), ETCD_FAILOVER (1),
+# ONLY (orch or etcd), KEEP (1 = keep the temp dir for inspection), ORCH_BIN (use this
+# orch binary instead of building one).
+# Every loop is bounded by a count and a deadline; the whole run aborts after BUDGET s (280).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COUNT=${COUNT:-20000}
+LAT_COUNT=${LAT_COUNT:-2000}
+VALUE=${VALUE:-100}
+RUNS=${RUNS:-5}
+ETCD_FAILOVER=${ETCD_FAILOVER:-1}
+ONLY=${ONLY:-} # orch or etcd: run only that half
+BUDGET=${BUDGET:-280}
+START_S=$(date +%s)
+WORK=$(mktemp -d /tmp/orch-bench.XXXXXX)
+O=$WORK/bin/orch
+EPB=$WORK/etcd_put_bench
+declare -a ETCD_PID=() ETCD_EP=() PICKED=()
+
+log() { printf '[%3ds] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
+die() {
+	log "FAILED: $*"
+	exit 1
+}
+budget() { (($(date +%s) - START_S < BUDGET)) || die "time budget of ${BUDGET}s exceeded"; }
+
+# Kills only what this script started: orch nodes by the pid file in their data dir (checked
+# against the process's command line), etcd members by the pid recorded at spawn.
+kill_orch() {
+	local dir=$1 pid
+	pid=$(cat "$dir/orch.pid" 2>/dev/null) || return 0
+	if [[ -n $pid ]] && grep -qs -- "$dir" "/proc/$pid/cmdline"; then
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+}
+cleanup() {
+	local i
+	for i in 1 2 3; do kill_orch "$WORK/n$i"; done
+	for i in "${!ETCD_PID[@]}"; do kill -9 "${ETCD_PID[$i]}" 2>/dev/null || true; done
+	if [[ ${KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# pick_port VAR: a free TCP port on 127.0.0.1 not handed out before in this run.
+pick_port() {
+	local p tries
+	for tries in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		[[ " ${PICKED[*]} " == *" $p "* ]] && continue
+		ss -Htan "sport = :$p" | grep -q . && continue
+		PICKED+=("$p")
+		printf -v "$1" '%s' "$p"
+		return 0
+	done
+	die "no free port found"
+}
+
+# field "k1=v1 k2=v2" k2 -> v2
+field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
+	if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+# median min max of a list of numbers
+stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+	if (NR == 0) { print "- - -"; exit }
+	m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+	printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'; }
+
+# Flat JSON field extraction (the outputs parsed here are single-line objects).
+jstr() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
+jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
+ostatus() { timeout 5 "$O" -D "$1" status -o json 2>/dev/null || true; }
+alive() { local p; p=$(cat "$1/orch.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+declare -a OPORT=() OFAIL=() EFAIL=()
+declare -A R=()
+
+# ---- build -------------------------------------------------------------------------------
+if [[ -n ${ORCH_BIN:-} ]]; then
+	O=$ORCH_BIN
+	log "using $O (ORCH_BIN); building the etcd client"
+else
+	# Into a private prefix: zig-out/ may be rebuilt (e.g. Debug) by someone else meanwhile.
+	log "building orch (ReleaseSafe) into $WORK/bin and the etcd client"
+	(cd "$ROOT" && vendor/zig/zig build -Doptimize=ReleaseSafe -p "$WORK" >"$WORK/build.log" 2>&1) ||
+		{ tail -20 "$WORK/build.log" >&2; die "zig build failed (ORCH_BIN=path uses a binary built before)"; }
+fi
+"$ROOT/vendor/zig/zig" cc -O2 -o "$EPB" "$ROOT/bench/etcd_put_bench.c" || die "cannot compile etcd_put_bench.c"
+command -v etcd >/dev/null || die "etcd not installed (apt-get install etcd-server etcd-client)"
+
+if [[ $ONLY != etcd ]]; then
+	# ---- orch cluster --------------------------------------------------------------------------
+	log "starting 3 orch nodes"
+	for i in 1 2 3; do pick_port "OPORT[$i]"; done
+	out=$(timeout 60 "$O" init --listen "127.0.0.1:${OPORT[1]}" --data-dir "$WORK/n1" --name n1 --detach) ||
+		die "orch init failed: $out"
+	TOKEN=$(grep -o 'ORCH1-[0-9a-f-]*' <<<"$out" | head -1)
+	[[ -n $TOKEN ]] || die "no join token in: $out"
+	for i in 2 3; do
+		timeout 60 "$O" join "127.0.0.1:${OPORT[1]}" --token "$TOKEN" --listen "127.0.0.1:${OPORT[$i]}" \
+			--data-dir "$WORK/n$i" --name "n$i" --detach >/dev/null || die "orch join n$i failed"
+	done
+	deadline=$(($(date +%s) + 30))
+	until [[ $(timeout 5 "$O" -D "$WORK/n1" nodes -o json 2>/dev/null | grep -o '"role":"voter"' | wc -l) == 3 ]]; do
+		(($(date +%s) < deadline)) || die "orch: 3 voters not reached in 30 s"
+		sleep 0.1
+	done
+
+	# Prints the data dir of the current leader (asked through a live node), or nothing.
+	orch_leader_dir() {
+		local i s name
+		for i in 1 2 3; do
+			alive "$WORK/n$i" || continue
+			s=$(ostatus "$WORK/n$i")
+			name=$(jstr "$s" leader_name)
+			[[ -n $name ]] && { echo "$WORK/$name"; return 0; }
+		done
+	}
+	LEADER=$(orch_leader_dir)
+	[[ -n $LEADER ]] || die "orch: no leader"
+	for i in 1 2 3; do [[ $WORK/n$i != "$LEADER" ]] && { FOLLOWER=$WORK/n$i; break; }; done
+	log "orch: 3 voters, leader $(basename "$LEADER"), follower used $(basename "$FOLLOWER")"
+
+	orch_run() { # key dir count inflight
+		local line
+		budget
+		line=$(timeout 120 "$O" -D "$2" debug write-bench --count "$3" --inflight "$4" --value-size "$VALUE") ||
+			die "orch write-bench $1 failed: $line"
+		R[orch_$1]=$line
+		log "orch $1: $line"
+	}
+	orch_run lat_leader "$LEADER" "$LAT_COUNT" 1
+	orch_run lat_follower "$FOLLOWER" "$LAT_COUNT" 1
+	orch_run tp64_leader "$LEADER" "$COUNT" 64
+	orch_run tp256_leader "$LEADER" "$COUNT" 256
+	orch_run tp64_follower "$FOLLOWER" "$COUNT" 64
+	orch_run tp256_follower "$FOLLOWER" "$COUNT" 256
+
+	# ---- orch failover -------------------------------------------------------------------------
+	# One run: kill -9 the leader, then single writes through a surviving node's socket until one
+	# is acknowledged; the time is from just before the kill to that acknowledgement. Each write
+	# is a new `orch debug write-bench --count 1` process (~1-2 ms of start-up per attempt).
+	orch_failover_run() {
+		local run=$1 lead via t0 ms="" attempts=0 s lidx old_term new_term
+		lead=$(orch_leader_dir)
+		[[ -n $lead ]] || die "orch failover: no leader before run $run"
+		for i in 1 2 3; do [[ $WORK/n$i != "$lead" ]] && { via=$WORK/n$i; break; }; done
+		old_term=$(jnum "$(ostatus "$via")" term)
+		t0=$(date +%s%N)
+		kill_orch "$lead"
+		while (($(date +%s%N) - t0 < 10000000000)); do
+			attempts=$((attempts + 1))
+			if timeout 5 "$O" -D "$via" debug write-bench --count 1 --inflight 1 --value-size "$VALUE" >/dev/null 2>&1; then
+				ms=$(ms_since "$t0")
+				break
+			fi
+		done
+		[[ -n $ms ]] || die "orch failover run $run: no write acknowledged within 10 s"
+		s=$(ostatus "$via")
+		new_term=$(jnum "$s" term)
+		OFAIL+=("$ms")
+		log "orch failover run $run: killed $(basename "$lead"), write acknowledged via $(basename "$via") after $ms ms ($attempts attempts), new leader $(jstr "$s" leader_name), term $old_term -> $new_term"
+		# Resume the killed node on its data dir, wait until it applied what the leader committed.
+		timeout 60 "$O" init --data-dir "$lead" --detach >/dev/null || die "restarting $(basename "$lead") failed"
+		lidx=$(jnum "$s" commit_index)
+		local deadline=$(($(date +%s) + 20)) a
+		while :; do
+			a=$(jnum "$(ostatus "$lead")" applied_index)
+			[[ -n $a && $a -ge $lidx ]] && break
+			(($(date +%s) < deadline)) || die "restarted $(basename "$lead") did not catch up to $lidx in 20 s (at ${a:-?})"
+			sleep 0.05
+		done
+		until [[ $(timeout 5 "$O" -D "$via" nodes -o json 2>/dev/null | grep -o '"role":"voter"' | wc -l) == 3 ]]; do
+			(($(date +%s) < deadline)) || die "orch: 3 voters not back after run $run"
+			sleep 0.05
+		done
+	}
+	for run in $(seq 1 "$RUNS"); do
+		budget
+		orch_failover_run "$run"
+		sleep 1 # let the restarted node settle (heartbeats, link to the leader)
+	done
+	for i in 1 2 3; do kill_orch "$WORK/n$i"; done
+fi
+
+if [[ $ONLY != orch ]]; then
+	# ---- etcd cluster -------------------------------------------------------------------------
+	# Same election/heartbeat timings as orch (500/100 ms) and pre-vote on, so that failover is
+	# compared on equal settings; the write path uses etcd's defaults (WAL fdatasync per batch).
+	log "starting 3 etcd members"
+	declare -a EPEER=() ECLI=()
+	for i in 1 2 3; do pick_port "EPEER[$i]"; pick_port "ECLI[$i]"; done
+	CLUSTER="e1=http://127.0.0.1:${EPEER[1]},e2=http://127.0.0.1:${EPEER[2]},e3=http://127.0.0.1:${EPEER[3]}"
+	etcd_start() {
+		local i=$1
+		etcd --name "e$i" --data-dir "$WORK/e$i" \
+			--listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
+			--listen-client-urls "http://127.0.0.1:${ECLI[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLI[$i]}" \
+			--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token orch-bench \
+			--heartbeat-interval 100 --election-timeout 500 --pre-vote=true \
+			>>"$WORK/e$i.log" 2>&1 &
+		ETCD_PID[$i]=$!
+		disown "$!" # killed on purpose: no "Killed" job notices
+		ETCD_EP[$i]=127.0.0.1:${ECLI[$i]}
+	}
+	for i in 1 2 3; do etcd_start "$i"; done
+	# Status of one member through the gateway: member_id, leader, raftIndex (strings).
+	estatus() { curl -s -m 2 -X POST "http://$1/v3/maintenance/status" -d '{}' 2>/dev/null || true; }
+	etcd_leader_idx() {
+		local i s
+		for i in 1 2 3; do
+			kill -0 "${ETCD_PID[$i]}" 2>/dev/null || continue
+			s=$(estatus "${ETCD_EP[$i]}")
+			[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
+		done
+	}
+	deadline=$(($(date +%s) + 30))
+	until [[ -n $(etcd_leader_idx) ]] && [[ $(curl -s -m 2 -X POST "http://${ETCD_EP[1]}/v3/cluster/member/list" -d '{}' | grep -o '"clientURLs"' | wc -l) == 3 ]]; do
+		(($(date +%s) < deadline)) || die "etcd: no 3-member cluster with a leader in 30 s (see $WORK/e1.log)"
+		sleep 0.2
+	done
+	EL=$(etcd_leader_idx)
+	EF=$((EL % 3 + 1))
+	log "etcd: leader e$EL, follower used e$EF"
+	etcd_run() { # key member count inflight
+		local line
+		budget
+		line=$(timeout 120 "$EPB" --endpoint "${ETCD_EP[$2]}" --count "$3" --inflight "$4" --value-size "$VALUE") ||
+			die "etcd bench $1 failed: $line"
+		R[etcd_$1]=$line
+		log "etcd $1: $line"
+	}
+	etcd_run lat_leader "$EL" "$LAT_COUNT" 1
+	etcd_run lat_follower "$EF" "$LAT_COUNT" 1
+	etcd_run tp64_leader "$EL" "$COUNT" 64
+	etcd_run tp256_leader "$EL" "$COUNT" 256
+	etcd_run tp64_follower "$EF" "$COUNT" 64
+	etcd_run tp256_follower "$EF" "$COUNT" 256
+
+	# ---- etcd failover (optional) ---------------------------------------------------------------
+	if [[ $ETCD_FAILOVER == 1 ]]; then
+		for run in $(seq 1 "$RUNS"); do
+			budget
+			l=$(etcd_leader_idx)
+			[[ -n $l ]] || die "etcd failover: no leader before run $run"
+			eps=""
+			for i in 1 2 3; do [[ $i != "$l" ]] && eps+="${eps:+,}${ETCD_EP[$i]}"; done
+			t0=$(date +%s%N)
+			kill -9 "${ETCD_PID[$l]}"
+			line=$("$EPB" --until-ok "$eps" --since-ns "$t0" --deadline-ms 10000) || die "etcd failover run $run: $line"
+			ms=$(field "$line" failover_ms)
+			EFAIL+=("$ms")
+			log "etcd failover run $run: killed e$l, $line"
+			target=$(jstr "$(estatus "${eps%%,*}")" raftIndex)
+			etcd_start "$l"
+			deadline=$(($(date +%s) + 20))
+			while :; do
+				s=$(estatus "${ETCD_EP[$l]}")
+				idx=$(jstr "$s" raftIndex)
+				[[ -n $idx && $idx -ge ${target:-0} && -n $(jstr "$s" leader) ]] && break
+				(($(date +%s) < deadline)) || die "etcd: restarted e$l did not catch up in 20 s"
+				sleep 0.05
+			done
+			sleep 1
+		done
+	fi
+	for i in 1 2 3; do kill -9 "${ETCD_PID[$i]}" 2>/dev/null || true; done
+fi
+
+# ---- report --------------------------------------------------------------------------------
+echo
+echo "Replicated writes, ${VALUE}-byte values, 3 nodes on 127.0.0.1, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "ratio = orch/etcd (ops/s: >1 means orch is faster; latency: <1 means orch is faster)"
+printf '%-24s | %9s %8s %8s | %9s %8s %8s | %6s %6s %6s\n' scenario "orch op/s" "p50 us" "p99 us" \
+	"etcd op/s" "p50 us" "p99 us" "op/s" "p50" "p99"
+printf '%s\n' "-------------------------+------------------------------+------------------------------+---------------------"
+for k in lat_leader lat_follower tp64_leader tp256_leader tp64_follower tp256_follower; do
+	o=${R[orch_$k]:-} e=${R[etcd_$k]:-}
+	case $k in
+	lat_*) label="1 at a time, ${k#lat_}" ;;
+	tp64_*) label="64 in flight, ${k#tp64_}" ;;
+	tp256_*) label="256 in flight, ${k#tp256_}" ;;
+	esac
+	printf '%-24s | %9s %8s %8s | %9s %8s %8s | %6s %6s %6s\n' "$label" \
+		"$(field "$o" ops_per_sec)" "$(field "$o" p50_us)" "$(field "$o" p99_us)" \
+		"$(field "$e" ops_per_sec)" "$(field "$e" p50_us)" "$(field "$e" p99_us)" \
+		"$(ratio "$(field "$o" ops_per_sec)" "$(field "$e" ops_per_sec)")" \
+		"$(ratio "$(field "$o" p50_us)" "$(field "$e" p50_us)")" \
+		"$(ratio "$(field "$o" p99_us)" "$(field "$e" p99_us)")"
+done
+echo
+om=- em=-
+echo "failover, kill -9 of the leader -> next acknowledged write, ms:"
+if ((${#OFAIL[@]})); then
+	read -r om omin omax <<<"$(stats "${OFAIL[@]}")"
+	echo "  orch median $om (min $omin, max $omax; runs: ${OFAIL[*]})"
+fi
+if ((${#EFAIL[@]})); then
+	read -r em emin emax <<<"$(stats "${EFAIL[@]}")"
+	echo "  etcd median $em (min $emin, max $emax; runs: ${EFAIL[*]})"
+fi
+echo "  ratio orch/etcd $(ratio "$om" "$em")"
+log "done"

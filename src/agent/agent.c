@@ -1,0 +1,845 @@
+#include "agent/agent.h"
+#include "agent/task_run.h"
+#include "net/conn.h"
+#include "node/daemon.h"
+#include "runtime/runproc.h"
+#include "spec/spec.h"
+#include "image/blobstore.h"
+#include <sys/wait.h>
+#include "util/log.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum phase { P_NEW, P_PREPARING, P_RUNNING, P_STOPPING, P_EXITED, P_CLEANING, P_DONE };
+
+struct atask {
+	uint64_t id;
+	struct run_job job;     /* identity, resources; copied for every worker step */
+	enum phase phase;
+	bool busy;              /* a worker step is in flight */
+	bool want_stop;         /* desired shutdown or unassigned */
+	bool gone;              /* no longer in the assignment: forget once done */
+	bool adopted;           /* found again after an agent restart: not our child */
+	uint64_t start_after;
+	int pid, status;
+	bool exited;
+	char reported[16];      /* last state reported */
+	char final_state[16];
+	char final_err[ERR_LEN];
+	int64_t exit_code;
+	uint64_t stopped_at;
+	struct atask *next;
+};
+
+struct follower {
+	struct conn *conn;
+	uint64_t req_id, task_id;
+	off_t off;
+	struct follower *next;
+};
+
+struct agent {
+	struct daemon *d;
+	struct run_env env;
+	uv_signal_t sigchld;
+	bool net_ready, net_busy, have_doc;
+	uint64_t subnet;
+	struct atask *tasks;
+	struct run_peer *peers;
+	size_t npeers;
+	struct follower *followers;
+	uint8_t ip_used[256];
+};
+
+/* ---- reporting ---------------------------------------------------------------------------- */
+
+static void reported(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)d;
+	(void)data;
+	if (rc && rc != E_EXISTS)
+		TRACE("agent", "report", "task report not applied: %s", res->msg);
+}
+
+static void report(struct agent *a, struct atask *t, const char *state, const char *err, bool with_exit)
+{
+	if (!strcmp(t->reported, state) && !err)
+		return;
+	snprintf(t->reported, sizeof t->reported, "%s", state);
+	char tid[32];
+	snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
+	TRACE("agent", tid, "-> %s%s%s", state, err ? ": " : "", err ? err : "");
+	struct mpw w;
+	mpw_init(&w);
+	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 2 : 0);
+	mpw_map(&w, 2);
+	mpw_ku64(&w, "at", wall_ms());
+	mpw_str(&w, "update");
+	mpw_arr(&w, 1);
+	mpw_map(&w, n);
+	mpw_ku64(&w, "id", t->id);
+	mpw_kstr(&w, "state", state);
+	if (err)
+		mpw_kstr(&w, "err", err);
+	if (with_exit) {
+		mpw_ki64(&w, "exit_code", t->exit_code);
+		mpw_kbool(&w, "oom", t->job.oom);
+	}
+	if (!strcmp(state, "running")) {
+		char ep[512] = "";
+		const char *host = a->d->ident.advertise;
+		const char *colon = strrchr(host, ':');
+		for (size_t i = 0; i < t->job.nports; i++) {
+			size_t len = strlen(ep);
+			snprintf(ep + len, sizeof ep - len, "%s%.*s:%u->%u/%s", len ? "," : "", (int)(colon - host), host,
+				 t->job.ports[i].host_port, t->job.ports[i].container_port,
+				 t->job.ports[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+		}
+		mpw_kstr(&w, "endpoint", ep);
+		mpw_kstr(&w, "ip", t->job.host_net ? "" : t->job.ip);
+	}
+	char e[ERR_LEN];
+	daemon_submit(a->d, "task.batch", w.sb.data, w.sb.size, reported, NULL, e);
+	mpw_free(&w);
+}
+
+/* ---- workers -------------------------------------------------------------------------------- */
+
+enum step { S_NET, S_PREPARE, S_STOP, S_CLEANUP };
+
+struct work {
+	uv_work_t req;
+	struct agent *a;
+	struct atask *t;
+	enum step step;
+	struct run_job job;
+	char err[ERR_LEN];
+	int rc;
+};
+
+static void work_run(uv_work_t *req)
+{
+	struct work *w = req->data;
+	switch (w->step) {
+	case S_NET: {
+		struct net_node nn = {.tag = w->a->env.tag, .subnet = w->a->env.subnet};
+		w->rc = net_node_setup(&nn, w->err);
+		break;
+	}
+	case S_PREPARE: run_prepare(&w->job); break;
+	case S_STOP: run_stop(&w->job); break;
+	case S_CLEANUP: run_cleanup(&w->job); break;
+	}
+}
+
+static void after_work(uv_work_t *req, int status);
+
+static void queue_step(struct agent *a, struct atask *t, enum step step)
+{
+	struct work *w = xcalloc(1, sizeof *w);
+	w->req.data = w;
+	w->a = a;
+	w->t = t;
+	w->step = step;
+	if (t) {
+		w->job = t->job;
+		t->busy = true;
+	}
+	uv_queue_work(&a->d->loop, &w->req, work_run, after_work);
+}
+
+static void release_resources(struct agent *a, struct atask *t)
+{
+	if (!t->job.host_net && t->job.ip[0]) {
+		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
+		if (last < 256)
+			a->ip_used[last] = 0;
+	}
+}
+
+static void finish(struct agent *a, struct atask *t)
+{
+	t->phase = P_DONE;
+	release_resources(a, t);
+	report(a, t, t->final_state, t->final_err[0] ? t->final_err : NULL, !strcmp(t->final_state, "complete") || !strcmp(t->final_state, "failed"));
+}
+
+static void exit_description(struct atask *t)
+{
+	if (t->adopted && !t->exited) {
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "exited while the agent was not running (exit status unknown)");
+		t->exit_code = -1;
+		return;
+	}
+	int st = t->status;
+	if (WIFEXITED(st)) {
+		t->exit_code = WEXITSTATUS(st);
+		snprintf(t->final_state, sizeof t->final_state, "%s", t->exit_code ? "failed" : "complete");
+		if (t->exit_code)
+			snprintf(t->final_err, sizeof t->final_err, "exit code %lld", (long long)t->exit_code);
+	} else {
+		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+		t->exit_code = 128 + sig;
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "killed by signal %d", sig);
+	}
+	if (t->job.oom) {
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "OOM-killed: the memory limit was exceeded (exit code %lld)", (long long)t->exit_code);
+	}
+}
+
+static void after_work(uv_work_t *req, int status)
+{
+	struct work *w = req->data;
+	struct agent *a = w->a;
+	struct atask *t = w->t;
+	(void)status;
+	if (w->step == S_NET) {
+		a->net_busy = false;
+		if (w->rc)
+			log_error("network setup failed: %s", w->err);
+		else
+			a->net_ready = true;
+		free(w);
+		return;
+	}
+	t->busy = false;
+	switch (w->step) {
+	case S_PREPARE:
+		if (w->job.rc) {
+			snprintf(t->final_state, sizeof t->final_state, "rejected");
+			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
+			log_warn("task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
+				 (unsigned long long)t->job.slot, w->job.err);
+			t->phase = P_CLEANING;
+			queue_step(a, t, S_CLEANUP);
+			break;
+		}
+		t->pid = w->job.pid;
+		t->phase = P_RUNNING;
+		if (t->exited) /* died before we even saw the pid */
+			t->phase = P_EXITED;
+		report(a, t, "running", NULL, false);
+		break;
+	case S_STOP:
+		t->phase = P_CLEANING;
+		queue_step(a, t, S_CLEANUP);
+		break;
+	case S_CLEANUP:
+		t->job.oom = w->job.oom;
+		if (!t->final_state[0]) {
+			if (t->want_stop && !(t->exited && !t->stopped_at))
+				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+			else
+				exit_description(t);
+		} else if (t->exited && !strcmp(t->final_state, "failed") && !t->want_stop) {
+			exit_description(t);
+		}
+		if (t->job.oom && strcmp(t->final_state, "shutdown"))
+			exit_description(t);
+		finish(a, t);
+		break;
+	default: break;
+	}
+	free(w);
+}
+
+/* ---- child exits ------------------------------------------------------------------------------ */
+
+static void child_exited(int pid, int status, void *arg)
+{
+	struct agent *a = arg;
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		if (t->pid != pid || t->exited)
+			continue;
+		t->exited = true;
+		t->status = status;
+		char tid[32];
+		snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
+		TRACE("agent", tid, "container init %d exited (status %d)", pid, status);
+		if (t->phase == P_RUNNING)
+			t->phase = P_EXITED;
+		return;
+	}
+}
+
+static void sigchld_cb(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	runproc_reap(child_exited, h->data);
+}
+
+/* ---- the task state machine ------------------------------------------------------------------ */
+
+static int alloc_ip(struct agent *a, char *out, size_t n)
+{
+	for (unsigned i = 2; i < 255; i++)
+		if (!a->ip_used[i]) {
+			a->ip_used[i] = 1;
+			snprintf(out, n, "10.88.%llu.%u", (unsigned long long)a->subnet, i);
+			return 0;
+		}
+	return -1;
+}
+
+static bool port_taken(const struct agent *a, uint16_t p)
+{
+	for (const struct atask *t = a->tasks; t; t = t->next)
+		if (t->phase != P_DONE)
+			for (size_t i = 0; i < t->job.nports; i++)
+				if (t->job.ports[i].host_port == p)
+					return true;
+	return false;
+}
+
+static int alloc_ports(struct agent *a, struct atask *t, const struct svc_spec *sp, char *err)
+{
+	t->job.nports = 0;
+	for (size_t i = 0; i < sp->ports.n && i < RUN_MAX_PORTS; i++) {
+		int proto = sp->ports.v[i].protocol == PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+		uint16_t hp = 0;
+		for (int tries = 0; tries < 64; tries++) {
+			if (net_pick_port((uint16_t)a->env.port_lo, (uint16_t)a->env.port_hi, proto, &hp, err))
+				return E_BUSY;
+			if (!port_taken(a, hp))
+				break;
+			hp = 0;
+		}
+		if (!hp)
+			return errf(err, E_BUSY, "no free host port in %llu-%llu", (unsigned long long)a->env.port_lo,
+				    (unsigned long long)a->env.port_hi);
+		struct port_map *pm = &t->job.ports[t->job.nports++];
+		pm->host_port = hp;
+		pm->container_port = (uint16_t)sp->ports.v[i].target;
+		pm->proto = proto;
+	}
+	return 0;
+}
+
+static void start_task(struct agent *a, struct atask *t)
+{
+	char err[ERR_LEN];
+	struct mpr r;
+	struct svc_spec sp;
+	svc_spec_init(&sp);
+	if (!t->job.spec || mpr_decode(&r, t->job.spec, t->job.spec_len)) {
+		svc_spec_free(&sp);
+		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		snprintf(t->final_err, sizeof t->final_err, "no spec for this task");
+		finish(a, t);
+		return;
+	}
+	svc_spec_free(&sp);
+	int rc = svc_spec_decode(r.root, &sp, err);
+	mpr_free(&r);
+	if (!rc) {
+		t->job.host_net = sp.network_mode == NET_HOST;
+		t->job.grace_ms = (int)sp.stop_grace_ms;
+		t->job.stop_signal = SIGTERM;
+		if (sp.stop_signal) {
+			const char *s = sp.stop_signal + (strncmp(sp.stop_signal, "SIG", 3) ? 0 : 3);
+			static const struct { const char *n; int v; } sigs[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT},
+				{"HUP", SIGHUP}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
+			for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+				if (!strcmp(s, sigs[i].n))
+					t->job.stop_signal = sigs[i].v;
+		}
+		rc = alloc_ports(a, t, &sp, err);
+		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip, sizeof t->job.ip))
+			rc = errf(err, E_BUSY, "no free address in this node's subnet");
+	}
+	svc_spec_free(&sp);
+	if (rc) {
+		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		snprintf(t->final_err, sizeof t->final_err, "%s", err);
+		finish(a, t);
+		return;
+	}
+	t->phase = P_PREPARING;
+	report(a, t, "preparing", NULL, false);
+	queue_step(a, t, S_PREPARE);
+}
+
+static void step_task(struct agent *a, struct atask *t)
+{
+	if (t->busy || t->phase == P_DONE)
+		return;
+	switch (t->phase) {
+	case P_NEW:
+		if (t->want_stop) {
+			snprintf(t->final_state, sizeof t->final_state, "shutdown");
+			finish(a, t);
+		} else if (a->net_ready && t->start_after <= wall_ms())
+			start_task(a, t);
+		break;
+	case P_RUNNING:
+		if (t->want_stop) {
+			t->phase = P_STOPPING;
+			t->stopped_at = now_ms();
+			queue_step(a, t, S_STOP);
+		}
+		break;
+	case P_EXITED:
+		t->phase = P_CLEANING;
+		queue_step(a, t, S_CLEANUP);
+		break;
+	default: break;
+	}
+}
+
+static void free_task(struct atask *t)
+{
+	free(t->job.spec);
+	free(t->job.image);
+	free(t->job.peers);
+	free(t);
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void reap_done(struct agent *a)
+{
+	for (struct atask **pp = &a->tasks; *pp;) {
+		struct atask *t = *pp;
+		if (t->phase == P_DONE && t->gone && !t->busy) {
+			bool followed = false;
+			for (struct follower *f = a->followers; f; f = f->next)
+				if (f->task_id == t->id)
+					followed = true;
+			if (followed) {
+				pp = &t->next;
+				continue;
+			}
+			*pp = t->next;
+			nftw(t->job.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+			free_task(t);
+		} else
+			pp = &t->next;
+	}
+}
+
+static struct atask *find(struct agent *a, uint64_t id)
+{
+	for (struct atask *t = a->tasks; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+static struct atask *new_task(struct agent *a, uint64_t id)
+{
+	struct atask *t = xcalloc(1, sizeof *t);
+	t->id = id;
+	t->job.env = &a->env;
+	t->job.task_id = id;
+	snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)id);
+	snprintf(t->job.task_tag, sizeof t->job.task_tag, "%llx", (unsigned long long)(id & 0xfffffff));
+	snprintf(t->job.dir, sizeof t->job.dir, "%s/tasks/%llu", a->env.data_dir, (unsigned long long)id);
+	t->next = a->tasks;
+	a->tasks = t;
+	return t;
+}
+
+static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
+{
+	free(*out);
+	*out = NULL;
+	*len = 0;
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return;
+	struct mpw w;
+	mpw_init(&w);
+	msgpack_pack_object(&w.pk, *o);
+	*out = (uint8_t *)mpw_take(&w, len);
+	mpw_free(&w);
+}
+
+void agent_assignments(struct daemon *d, const msgpack_object *doc)
+{
+	struct agent *a = d->agent;
+	if (!a || d->stopping)
+		return;
+	uint64_t subnet = 0;
+	mp_get_u64(doc, "subnet", &subnet);
+	if (subnet && !a->subnet && subnet < 250) {
+		a->subnet = subnet;
+		snprintf(a->env.tag, sizeof a->env.tag, "n%llu", (unsigned long long)subnet);
+		snprintf(a->env.subnet, sizeof a->env.subnet, "10.88.%llu.0/24", (unsigned long long)subnet);
+		a->env.port_lo = 20000 + (subnet % 40) * 1000;
+		a->env.port_hi = a->env.port_lo + 999;
+		for (struct atask *t = a->tasks; t; t = t->next)
+			snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)t->id);
+		a->net_busy = true;
+		queue_step(a, NULL, S_NET);
+	}
+	/* peers, for blob fetches */
+	const msgpack_object *peers = mp_get(doc, "peers");
+	free(a->peers);
+	a->peers = NULL;
+	a->npeers = 0;
+	if (peers && peers->type == MSGPACK_OBJECT_ARRAY) {
+		a->peers = xcalloc(peers->via.array.size + 1, sizeof *a->peers);
+		for (uint32_t i = 0; i < peers->via.array.size; i++) {
+			struct run_peer *p = &a->peers[a->npeers];
+			if (mp_get_u64(&peers->via.array.ptr[i], "id", &p->id) ||
+			    mp_get_strbuf(&peers->via.array.ptr[i], "addr", p->addr, sizeof p->addr) || p->id == d->ident.id)
+				continue;
+			a->npeers++;
+		}
+	}
+	const msgpack_object *tasks = mp_get(doc, "tasks");
+	for (struct atask *t = a->tasks; t; t = t->next)
+		t->gone = true;
+	for (uint32_t i = 0; tasks && tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++) {
+		const msgpack_object *o = &tasks->via.array.ptr[i];
+		uint64_t id = 0;
+		char desired[16] = "", state[16] = "";
+		if (mp_get_u64(o, "id", &id))
+			continue;
+		mp_get_strbuf(o, "desired", desired, sizeof desired);
+		mp_get_strbuf(o, "state", state, sizeof state);
+		struct atask *t = find(a, id);
+		if (!t) {
+			if (task_state_rank(state) == 5 || strcmp(desired, "running"))
+				continue; /* history, or stopped before we ever ran it */
+			t = new_task(a, id);
+			copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
+			copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
+			mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
+			mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
+			mp_get_u64(o, "slot", &t->job.slot);
+			mp_get_u64(o, "start_after", &t->start_after);
+			snprintf(t->reported, sizeof t->reported, "%s", state);
+		}
+		t->gone = false;
+		mp_get_u64(o, "image_node", &t->job.image_node);
+		if (strcmp(desired, "running"))
+			t->want_stop = true;
+		/* the latest peer list for a prepare that has not started yet */
+		if (t->phase == P_NEW) {
+			free(t->job.peers);
+			t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
+			memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
+			t->job.npeers = a->npeers;
+		}
+	}
+	for (struct atask *t = a->tasks; t; t = t->next)
+		if (t->gone)
+			t->want_stop = true;
+	a->have_doc = true;
+	for (struct atask *t = a->tasks; t; t = t->next)
+		step_task(a, t);
+}
+
+/* ---- adoption after a restart --------------------------------------------------------------- */
+
+static int adopt_one(const struct rt_info *ci, void *arg)
+{
+	struct agent *a = arg;
+	const char *dash = strchr(ci->id, '-');
+	if (ci->id[0] != 'o' || !dash)
+		return 0;
+	uint64_t id = strtoull(dash + 1, NULL, 10);
+	if (!id || find(a, id))
+		return 0;
+	struct atask *t = new_task(a, id);
+	snprintf(t->job.cid, sizeof t->job.cid, "%s", ci->id);
+	snprintf(a->env.tag, sizeof a->env.tag, "%.*s", (int)(dash - ci->id - 1), ci->id + 1);
+	run_load_state(&t->job);
+	t->adopted = true;
+	t->pid = ci->pid;
+	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
+	if (t->job.ip[0]) {
+		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
+		if (last < 256)
+			a->ip_used[last] = 1;
+	}
+	snprintf(t->reported, sizeof t->reported, "running");
+	log_info("found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
+	return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+int agent_start(struct daemon *d, char *err)
+{
+	struct agent *a = xcalloc(1, sizeof *a);
+	a->d = d;
+	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", d->data_dir);
+	snprintf(a->env.state_dir, sizeof a->env.state_dir, "%s/runc", d->data_dir);
+	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)d->ident.id);
+	a->env.runtime = getenv("ORCH_RUNTIME") && *getenv("ORCH_RUNTIME") ? getenv("ORCH_RUNTIME") : "runc";
+	a->env.tok = &d->ident.tok;
+	char tasks[700];
+	snprintf(tasks, sizeof tasks, "%s/tasks", d->data_dir);
+	mkdir(tasks, 0700);
+	mkdir(a->env.state_dir, 0700);
+	d->agent = a;
+	uv_signal_init(&d->loop, &a->sigchld);
+	a->sigchld.data = a;
+	uv_signal_start(&a->sigchld, sigchld_cb, SIGCHLD);
+	struct rt rt = {.runtime = a->env.runtime, .state_dir = a->env.state_dir};
+	char e2[ERR_LEN];
+	if (rt_list(&rt, adopt_one, a, e2))
+		log_warn("listing containers: %s", e2);
+	/* adopted containers are not our children: poll them in the tick */
+	(void)err;
+	return 0;
+}
+
+void agent_stop(struct daemon *d)
+{
+	struct agent *a = d->agent;
+	if (!a)
+		return;
+	/* Containers outlive the node process (found again on restart). */
+	uv_signal_stop(&a->sigchld);
+	uv_close((uv_handle_t *)&a->sigchld, NULL);
+}
+
+static void poll_adopted(struct agent *a)
+{
+	for (struct atask *t = a->tasks; t; t = t->next)
+		if (t->adopted && t->phase == P_RUNNING && t->pid && kill(t->pid, 0) && errno == ESRCH) {
+			t->phase = P_EXITED;
+		}
+}
+
+static void rotate_logs(struct agent *a)
+{
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		if (t->phase != P_RUNNING)
+			continue;
+		char p[700], p1[710];
+		snprintf(p, sizeof p, "%s/log", t->job.dir);
+		struct stat st;
+		if (stat(p, &st) || st.st_size < 10 * 1024 * 1024)
+			continue;
+		/* copy then truncate: the container keeps its O_APPEND descriptor */
+		snprintf(p1, sizeof p1, "%s/log.1", t->job.dir);
+		int in = open(p, O_RDONLY), out = open(p1, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char buf[65536];
+		ssize_t n;
+		while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		if (in >= 0)
+			close(in);
+		if (out >= 0)
+			close(out);
+		if (truncate(p, 0))
+			log_warn("truncate %s: %s", p, strerror(errno));
+	}
+}
+
+static void followers_tick(struct agent *a);
+
+void agent_tick(struct daemon *d)
+{
+	struct agent *a = d->agent;
+	if (!a || d->stopping)
+		return;
+	runproc_reap(child_exited, a); /* in case a SIGCHLD was coalesced */
+	poll_adopted(a);
+	for (struct atask *t = a->tasks; t; t = t->next)
+		step_task(a, t);
+	static unsigned n;
+	if (++n % 25 == 0)
+		rotate_logs(a);
+	followers_tick(a);
+	reap_done(a);
+}
+
+/* ---- serving logs and blobs ---------------------------------------------------------------- */
+
+#define LOG_CHUNK 65536
+
+static void send_log(struct conn *c, uint64_t id, const char *data, size_t n, bool more)
+{
+	struct mpw w;
+	mpw_init(&w);
+	rpc_reply_begin(&w, id, 0, 2);
+	mpw_str(&w, "data");
+	mpw_strn(&w, data, n);
+	mpw_kbool(&w, "more", more);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+}
+
+/* Sends from off to the end of the file; returns the new offset. */
+static off_t pump(struct conn *c, uint64_t id, const char *path, off_t off)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return off;
+	struct stat st;
+	fstat(fd, &st);
+	if (st.st_size < off)
+		off = 0; /* rotated */
+	char *buf = xmalloc(LOG_CHUNK);
+	ssize_t n;
+	while ((n = pread(fd, buf, LOG_CHUNK, off)) > 0) {
+		send_log(c, id, buf, (size_t)n, true);
+		off += n;
+	}
+	free(buf);
+	close(fd);
+	return off;
+}
+
+static void op_logs(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	struct agent *a = d->agent;
+	uint64_t tid = 0;
+	int64_t tail = -1;
+	bool follow = false;
+	mp_get_u64(req, "task_id", &tid);
+	mp_get_i64(req, "tail", &tail);
+	mp_get_bool(req, "follow", &follow);
+	char path[700];
+	snprintf(path, sizeof path, "%s/tasks/%llu/log", d->data_dir, (unsigned long long)tid);
+	struct stat st;
+	if (!tid || stat(path, &st)) {
+		rpc_reply_err(c, id, E_NOTFOUND, "no log for this task on this node");
+		return;
+	}
+	off_t off = 0;
+	if (tail >= 0) { /* find the start of the last `tail` lines */
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		off_t pos = st.st_size;
+		int64_t lines = 0;
+		char buf[4096];
+		while (fd >= 0 && pos > 0 && lines <= tail) {
+			off_t from = pos > (off_t)sizeof buf ? pos - (off_t)sizeof buf : 0;
+			ssize_t n = pread(fd, buf, (size_t)(pos - from), from);
+			if (n <= 0)
+				break;
+			for (ssize_t i = n - 1; i >= 0; i--) {
+				if (buf[i] == '\n' && from + i + 1 != st.st_size && ++lines > tail) {
+					off = from + i + 1;
+					break;
+				}
+			}
+			if (lines > tail)
+				break;
+			pos = from;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	off = pump(c, id, path, off);
+	struct atask *t = find(a, tid);
+	if (follow && t && t->phase != P_DONE) {
+		struct follower *f = xcalloc(1, sizeof *f);
+		f->conn = c;
+		f->req_id = id;
+		f->task_id = tid;
+		f->off = off;
+		f->next = a->followers;
+		a->followers = f;
+		return;
+	}
+	send_log(c, id, "", 0, false);
+}
+
+static void followers_tick(struct agent *a)
+{
+	for (struct follower **pp = &a->followers; *pp;) {
+		struct follower *f = *pp;
+		char path[700];
+		snprintf(path, sizeof path, "%s/tasks/%llu/log", a->env.data_dir, (unsigned long long)f->task_id);
+		f->off = pump(f->conn, f->req_id, path, f->off);
+		struct atask *t = find(a, f->task_id);
+		if (!t || t->phase == P_DONE) {
+			send_log(f->conn, f->req_id, "", 0, false);
+			*pp = f->next;
+			free(f);
+		} else
+			pp = &f->next;
+	}
+}
+
+void agent_conn_gone(struct daemon *d, struct conn *c)
+{
+	struct agent *a = d->agent;
+	if (!a)
+		return;
+	for (struct follower **pp = &a->followers; *pp;) {
+		if ((*pp)->conn == c) {
+			struct follower *f = *pp;
+			*pp = f->next;
+			free(f);
+		} else
+			pp = &(*pp)->next;
+	}
+}
+
+static void op_blob_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	char digest[80], err[ERR_LEN];
+	uint64_t off = 0, len = 1 << 20;
+	if (mp_get_strbuf(req, "digest", digest, sizeof digest) || !digest_valid(digest)) {
+		rpc_reply_err(c, id, E_INVAL, "blob.get: a sha256 digest is required");
+		return;
+	}
+	mp_get_u64(req, "offset", &off);
+	mp_get_u64(req, "len", &len);
+	if (len > (4u << 20))
+		len = 4u << 20;
+	struct blobstore bs;
+	if (blob_init(&bs, d->data_dir, err)) {
+		rpc_reply_err(c, id, E_IO, err);
+		return;
+	}
+	int fd = blob_open(&bs, digest, err);
+	blob_fini(&bs);
+	if (fd < 0) {
+		rpc_reply_err(c, id, E_NOTFOUND, "blob not on this node");
+		return;
+	}
+	struct stat st;
+	fstat(fd, &st);
+	char *buf = xmalloc(len ? len : 1);
+	ssize_t n = off < (uint64_t)st.st_size ? pread(fd, buf, len, (off_t)off) : 0;
+	close(fd);
+	struct mpw w;
+	mpw_init(&w);
+	rpc_reply_begin(&w, id, 0, 2);
+	mpw_ku64(&w, "size", (uint64_t)st.st_size);
+	mpw_str(&w, "data");
+	mpw_bin(&w, buf, n > 0 ? (size_t)n : 0);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+	free(buf);
+}
+
+bool agent_rpc(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
+	       bool local)
+{
+	(void)local;
+	if (mp_str_eq(op, "logs"))
+		op_logs(d, c, id, req);
+	else if (mp_str_eq(op, "blob.get"))
+		op_blob_get(d, c, id, req);
+	else
+		return false;
+	return true;
+}

@@ -1,0 +1,350 @@
+#include "agent/task_run.h"
+#include "agent/fetch.h"
+#include "image/blobstore.h"
+#include "image/image_load.h"
+#include "image/rootfs.h"
+#include "image/unpack.h"
+#include "runtime/bundle.h"
+#include "runtime/cgroup_stats.h"
+#include "spec/spec.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void rt_of(const struct run_job *j, struct rt *rt)
+{
+	rt->runtime = j->env->runtime;
+	rt->state_dir = j->env->state_dir;
+}
+
+static void cgroup_of(const struct run_job *j, char *out, size_t n)
+{
+	snprintf(out, n, "/orch/%s/%llu", j->env->node_hex, (unsigned long long)j->task_id);
+}
+
+static char **strv_dup(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **o = xcalloc(n + 1, sizeof *o);
+	for (size_t i = 0; i < n; i++)
+		o[i] = xstrdup(v[i]);
+	return o;
+}
+
+static char **strv_from(const struct strv *s)
+{
+	char **o = xcalloc(s->n + 1, sizeof *o);
+	for (size_t i = 0; i < s->n; i++)
+		o[i] = xstrdup(s->v[i]);
+	return o;
+}
+
+static size_t strv_len(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+static void argv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **strv_cat(char **a, char **b)
+{
+	size_t na = strv_len(a), nb = strv_len(b);
+	char **o = xcalloc(na + nb + 1, sizeof *o);
+	for (size_t i = 0; i < na; i++)
+		o[i] = xstrdup(a[i]);
+	for (size_t i = 0; i < nb; i++)
+		o[na + i] = xstrdup(b[i]);
+	return o;
+}
+
+/* Docker's rules: a service entrypoint replaces the image's and drops the image's cmd;
+ * a service command replaces the image's cmd. */
+static char **resolve_args(const struct svc_spec *sp, const struct image_info *im)
+{
+	char **ep = sp->entrypoint.n ? strv_from(&sp->entrypoint) : strv_dup(im->entrypoint);
+	char **cmd = sp->command.n ? strv_from(&sp->command) : sp->entrypoint.n ? strv_dup(NULL) : strv_dup(im->cmd);
+	char **args = strv_cat(ep, cmd);
+	argv_free(ep);
+	argv_free(cmd);
+	return args;
+}
+
+static void env_set(char ***env, const char *k, const char *v)
+{
+	size_t n = strv_len(*env), kl = strlen(k);
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp((*env)[i], k, kl) && (*env)[i][kl] == '=') {
+			free((*env)[i]);
+			(*env)[i] = xasprintf("%s=%s", k, v);
+			return;
+		}
+	*env = xrealloc(*env, (n + 2) * sizeof **env);
+	(*env)[n] = xasprintf("%s=%s", k, v);
+	(*env)[n + 1] = NULL;
+}
+
+static int write_file(const char *path, const char *text, char *err)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return errf(err, E_IO, "write %s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+	return 0;
+}
+
+/* Every blob of the image present locally: fetched from peers when missing. */
+static int ensure_image(struct run_job *j, const struct image_info *im, const struct blobstore *bs)
+{
+	for (size_t i = 0; i <= im->nlayers; i++) {
+		const char *dg = i < im->nlayers ? im->layers[i] : im->config_digest;
+		if (!dg || blob_has(bs, dg))
+			continue;
+		if (fetch_blob(bs, dg, j->peers, j->npeers, j->image_node, j->env->tok, j->err))
+			return errwrap(j->err, E_NOTFOUND, "image %s missing on this node", im->name);
+	}
+	return 0;
+}
+
+void run_prepare(struct run_job *j)
+{
+	struct svc_spec sp;
+	struct image_info im;
+	struct mpr r;
+	struct blobstore bs = {0};
+	char **args = NULL, **env = NULL;
+	const char **layers = NULL;
+	memset(&im, 0, sizeof im);
+	svc_spec_init(&sp);
+	j->rc = 0;
+	if (mpr_decode(&r, j->spec, j->spec_len)) {
+		j->rc = errf(j->err, E_INVAL, "task spec is not msgpack");
+		goto out;
+	}
+	svc_spec_free(&sp);
+	j->rc = svc_spec_decode(r.root, &sp, j->err);
+	mpr_free(&r);
+	if (j->rc)
+		goto out;
+	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
+		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
+		goto out;
+	}
+	j->rc = image_info_decode(r.root, &im, j->err);
+	mpr_free(&r);
+	if (j->rc)
+		goto out;
+	if ((j->rc = blob_init(&bs, j->env->data_dir, j->err)) || (j->rc = ensure_image(j, &im, &bs)))
+		goto out;
+
+	/* layers, unpacked once per digest */
+	char layers_root[700];
+	snprintf(layers_root, sizeof layers_root, "%s/layers", j->env->data_dir);
+	mkdir(layers_root, 0700);
+	layers = xcalloc(im.nlayers + 1, sizeof *layers);
+	for (size_t i = 0; i < im.nlayers; i++) {
+		char *bp = blob_path(&bs, im.layers[i]), *ld = layer_dir(layers_root, im.layers[i]);
+		if (!bp || !ld) {
+			free(bp);
+			free(ld);
+			j->rc = errf(j->err, E_INVAL, "image %s: bad layer digest", im.name);
+			goto out;
+		}
+		struct stat st;
+		if (stat(ld, &st))
+			j->rc = layer_unpack(bp, ld, j->err);
+		free(bp);
+		layers[i] = ld;
+		if (j->rc)
+			goto out;
+	}
+	mkdir(j->dir, 0700);
+	char rootfs[ROOTFS_PATH_LEN];
+	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
+		goto out;
+
+	/* network */
+	char netns[NAT_PATH_LEN] = BUNDLE_NETNS_HOST;
+	struct net_node nn = {.tag = j->env->tag, .subnet = j->env->subnet};
+	if (!j->host_net && (j->rc = net_task_setup(&nn, j->task_tag, j->ip, j->ports, j->nports, netns, j->err)))
+		goto out;
+
+	/* process */
+	args = resolve_args(&sp, &im);
+	if (!args[0]) {
+		j->rc = errf(j->err, E_INVAL, "nothing to run: neither the service nor image %s gives a command", im.name);
+		goto out;
+	}
+	env = strv_dup(im.env);
+	if (!env[0])
+		env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	for (size_t i = 0; i < sp.env.n; i++)
+		env_set(&env, sp.env.k[i], sp.env.v[i]);
+	char hostname[128], val[64];
+	snprintf(hostname, sizeof hostname, "%s", sp.hostname ? sp.hostname : "");
+	if (!hostname[0])
+		snprintf(hostname, sizeof hostname, "%s-%llu-%llu", j->service, (unsigned long long)j->slot,
+			 (unsigned long long)j->task_id);
+	env_set(&env, "HOSTNAME", hostname);
+	snprintf(val, sizeof val, "%llu", (unsigned long long)j->slot);
+	env_set(&env, "ORCH_TASK_SLOT", val);
+	env_set(&env, "ORCH_SERVICE", j->service);
+	if (j->host_net) {
+		for (size_t i = 0; i < j->nports; i++) {
+			char k[32];
+			snprintf(val, sizeof val, "%u", j->ports[i].host_port);
+			snprintf(k, sizeof k, "PORT_%zu", i);
+			env_set(&env, k, val);
+			if (i == 0)
+				env_set(&env, "PORT", val);
+		}
+	}
+	char hosts[700], hosts_text[400];
+	snprintf(hosts, sizeof hosts, "%s/hosts", j->dir);
+	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
+	if ((j->rc = write_file(hosts, hosts_text, j->err)))
+		goto out;
+	uint32_t uid = 0, gid = 0;
+	const char *user = sp.user ? sp.user : im.user;
+	if (user && *user) {
+		char *end;
+		unsigned long u = strtoul(user, &end, 10);
+		if (end == user || (*end && *end != ':')) {
+			j->rc = errf(j->err, E_UNSUPP, "user %s: only numeric uid[:gid] is supported", user);
+			goto out;
+		}
+		uid = (uint32_t)u;
+		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
+	}
+	char cg[128], bundle[700], logp[700];
+	cgroup_of(j, cg, sizeof cg);
+	snprintf(bundle, sizeof bundle, "%s/bundle", j->dir);
+	snprintf(logp, sizeof logp, "%s/log", j->dir);
+	struct run_spec rs = {
+		.id = j->cid,
+		.bundle_dir = bundle,
+		.rootfs = rootfs,
+		.args = args,
+		.env = env,
+		.cwd = sp.working_dir ? sp.working_dir : im.workdir,
+		.hostname = hostname,
+		.uid = uid,
+		.gid = gid,
+		.mem_limit = sp.deploy.limits.memory_bytes,
+		.mem_reservation = sp.deploy.reservations.memory_bytes,
+		.cpu_milli_limit = sp.deploy.limits.cpus_milli,
+		.cpu_milli_shares = sp.deploy.reservations.cpus_milli,
+		.pids_limit = (int64_t)sp.deploy.limits.pids,
+		.cgroups_path = cg,
+		.netns_path = netns,
+		.hosts_file = hosts,
+		.resolv_conf = access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+	};
+	if ((j->rc = bundle_write(&rs, j->err)))
+		goto out;
+	run_save_state(j);
+	struct rt rt;
+	rt_of(j, &rt);
+	int pid = 0;
+	if ((j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err)))
+		goto out;
+	if ((j->rc = rt_start(&rt, j->cid, j->err)))
+		goto out;
+	j->pid = pid;
+out:
+	if (layers)
+		for (size_t i = 0; i < im.nlayers; i++)
+			free((void *)(uintptr_t)layers[i]);
+	free(layers);
+	argv_free(args);
+	argv_free(env);
+	svc_spec_free(&sp);
+	image_info_free(&im);
+	blob_fini(&bs);
+}
+
+void run_stop(struct run_job *j)
+{
+	struct rt rt;
+	rt_of(j, &rt);
+	j->rc = rt_stop(&rt, j->cid, j->stop_signal ? j->stop_signal : SIGTERM, j->grace_ms, j->err);
+}
+
+void run_cleanup(struct run_job *j)
+{
+	struct rt rt;
+	rt_of(j, &rt);
+	char cg[128], e2[ERR_LEN];
+	cgroup_of(j, cg, sizeof cg);
+	struct cgroup_stats st;
+	if (!cgroup_stats_read(cg, &st, e2) && st.oom_kills)
+		j->oom = true;
+	rt_delete(&rt, j->cid, true, e2);
+	if (!j->host_net && j->ip[0]) {
+		struct net_node nn = {.tag = j->env->tag, .subnet = j->env->subnet};
+		net_task_teardown(&nn, j->task_tag, j->ports, j->nports, e2);
+	}
+	rootfs_unmount(j->dir, e2);
+	cgroup_remove(cg, e2);
+	j->rc = 0;
+}
+
+/* <dir>/state: "ip=..\nhost=0|1\nport=host:container:proto\n..." */
+int run_save_state(const struct run_job *j)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/state", j->dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "ip=%s\nhost=%d\n", j->ip, j->host_net);
+	for (size_t i = 0; i < j->nports; i++)
+		fprintf(f, "port=%u:%u:%d\n", j->ports[i].host_port, j->ports[i].container_port, j->ports[i].proto);
+	fclose(f);
+	return 0;
+}
+
+int run_load_state(struct run_job *j)
+{
+	char path[700], line[128];
+	snprintf(path, sizeof path, "%s/state", j->dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	j->nports = 0;
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = 0;
+		unsigned hp, cp;
+		int proto, host;
+		if (!strncmp(line, "ip=", 3))
+			snprintf(j->ip, sizeof j->ip, "%s", line + 3);
+		else if (sscanf(line, "host=%d", &host) == 1)
+			j->host_net = host;
+		else if (sscanf(line, "port=%u:%u:%d", &hp, &cp, &proto) == 3 && j->nports < RUN_MAX_PORTS) {
+			j->ports[j->nports].host_port = (uint16_t)hp;
+			j->ports[j->nports].container_port = (uint16_t)cp;
+			j->ports[j->nports].proto = proto;
+			j->nports++;
+		}
+	}
+	fclose(f);
+	return 0;
+}

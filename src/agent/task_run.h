@@ -1,0 +1,65 @@
+/* The blocking steps of running one task, executed on libuv worker threads: prepare
+ * (image, layers, rootfs, network, bundle, create, start), stop and cleanup. Everything
+ * a step needs is copied into struct run_job, so a worker never touches loop state. */
+#ifndef ORCH_TASK_RUN_H
+#define ORCH_TASK_RUN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "runtime/nat.h"
+#include "runtime/net.h"
+#include "runtime/runc.h"
+#include "net/token.h"
+#include "util/err.h"
+
+#define RUN_MAX_PORTS 16
+
+struct run_env {
+	char data_dir[512];
+	char state_dir[600];   /* runc --root */
+	const char *runtime;   /* runc | crun */
+	char tag[8];           /* network tag of this node */
+	char subnet[24];
+	char node_hex[17];
+	struct token *tok;     /* for fetching blobs from peers */
+	uint64_t port_lo, port_hi;
+};
+
+struct run_peer {
+	uint64_t id;
+	char addr[64];
+};
+
+struct run_job {
+	/* in */
+	const struct run_env *env;
+	uint64_t task_id;
+	char cid[64], task_tag[8], dir[600];
+	char service[64], project[64];
+	uint64_t slot;
+	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
+	uint8_t *image; size_t image_len;  /* image_info encoding */
+	struct run_peer *peers; size_t npeers; uint64_t image_node;
+	char ip[16];
+	struct port_map ports[RUN_MAX_PORTS];
+	size_t nports;
+	bool host_net;
+	int stop_signal, grace_ms;
+	/* out */
+	int rc;
+	char err[ERR_LEN];
+	int pid;
+	bool oom;
+};
+
+/* Allocates nothing on the loop: fills job->pid or job->err. */
+void run_prepare(struct run_job *j);
+/* Stops the container (signal, grace, kill) and deletes it. */
+void run_stop(struct run_job *j);
+/* Reads the OOM counter, deletes the container, tears the network down, unmounts the
+ * rootfs, removes the cgroup. Idempotent. */
+void run_cleanup(struct run_job *j);
+/* Persists / loads what a restarted agent needs to find a task's resources again. */
+int run_save_state(const struct run_job *j);
+int run_load_state(struct run_job *j);
+
+#endif

@@ -1,0 +1,651 @@
+/* orch deploy, rm, services, inspect, ps, scale, logs, image. */
+#include "cli/cli.h"
+#include "image/image_load.h"
+#include "spec/spec.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int parse_fmt_opt(const char *cmd, const char *arg, enum out_fmt *fmt)
+{
+	if (out_parse_fmt(arg, fmt))
+		return cli_usage(cmd, "-o %s: expected table, json or yaml", arg);
+	return -1;
+}
+
+/* ---- deploy ---------------------------------------------------------------------------------- */
+
+static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec *sp)
+{
+	struct mpw a, b;
+	mpw_init(&a);
+	mpw_init(&b);
+	msgpack_pack_object(&a.pk, *stored);
+	svc_spec_encode(sp, &b);
+	bool eq = a.sb.size == b.sb.size && !memcmp(a.sb.data, b.sb.data, a.sb.size);
+	mpw_free(&a);
+	mpw_free(&b);
+	return eq;
+}
+
+int cmd_deploy(struct cli *cli, int argc, char **argv)
+{
+	const char *file = NULL, *project = NULL;
+	bool dry = false;
+	static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
+					   {"project", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+	optind = 1;
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "f:np:", lo, NULL)) != -1) {
+		if (ch == 'f')
+			file = optarg;
+		else if (ch == 'n')
+			dry = true;
+		else if (ch == 'p')
+			project = optarg;
+		else
+			return cli_usage("deploy", "unknown option %s", argv[optind - 1]);
+	}
+	if (optind < argc)
+		return cli_usage("deploy", "unexpected argument %s", argv[optind]);
+	if (!file)
+		return cli_usage("deploy", "missing -f FILE");
+	char err[ERR_LEN];
+	struct spec_file *sf = NULL;
+	if (spec_parse_file(file, &sf, err))
+		return cli_fail(E_INVAL, "%s", err);
+	char projbuf[128];
+	if (!project)
+		project = sf->name;
+	if (!project) { /* Compose's default: the directory holding the file */
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "%s", file);
+		char *dir = dirname(tmp);
+		char abs[4096];
+		if (!realpath(dir, abs))
+			snprintf(abs, sizeof abs, "%s", dir);
+		snprintf(projbuf, sizeof projbuf, "%s", basename(abs));
+		for (char *p = projbuf; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
+		project = projbuf;
+	}
+	/* Check images and compute the plan against the current state. */
+	struct mpr svcs, imgs;
+	int rc = cli_rpc(cli, "services", NULL, 0, &svcs);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
+	if ((rc = cli_rpc(cli, "images", NULL, 0, &imgs))) {
+		mpr_free(&svcs);
+		spec_file_free(sf);
+		return rc;
+	}
+	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
+	for (size_t i = 0; i < sf->nsvc; i++) {
+		bool found = false;
+		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
+			char n[300];
+			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && !strcmp(n, sf->svc[i].image))
+				found = true;
+		}
+		if (!found) {
+			fprintf(stderr, "orch: %s: service %s uses image %s, which is not loaded in the cluster; run orch image load first (nothing was deployed)\n",
+				file, sf->svc[i].name, sf->svc[i].image);
+			mpr_free(&svcs);
+			mpr_free(&imgs);
+			spec_file_free(sf);
+			return EXIT_FAIL;
+		}
+	}
+	int failed = 0;
+	for (size_t i = 0; i < sf->nsvc; i++) {
+		const struct svc_spec *sp = &sf->svc[i];
+		const char *plan = "create";
+		for (uint32_t k = 0; sl && k < sl->via.array.size; k++) {
+			const msgpack_object *o = &sl->via.array.ptr[k];
+			char n[128];
+			if (mp_get_strbuf(o, "name", n, sizeof n) || strcmp(n, sp->name))
+				continue;
+			uint64_t rep = 0;
+			mp_get_u64(o, "replicas", &rep);
+			const msgpack_object *st = mp_get(o, "spec");
+			if (st && spec_bytes_equal(st, sp))
+				plan = rep == sp->deploy.replicas ? "unchanged" : "scale";
+			else
+				plan = "update";
+		}
+		if (dry) {
+			printf("%-20s %s\n", sp->name, plan);
+			continue;
+		}
+		struct mpw f;
+		mpw_init(&f);
+		mpw_kstr(&f, "project", project);
+		mpw_str(&f, "spec");
+		svc_spec_encode(sp, &f);
+		struct mpr r;
+		rc = cli_rpc(cli, "service.put", &f, 2, &r);
+		mpw_free(&f);
+		if (rc) {
+			failed++;
+			continue;
+		}
+		char res[64];
+		mp_str_or(r.root, "result", res, sizeof res, "done");
+		printf("%-20s %s\n", sp->name, res);
+		mpr_free(&r);
+	}
+	if (dry)
+		printf("(dry run: nothing changed)\n");
+	mpr_free(&svcs);
+	mpr_free(&imgs);
+	spec_file_free(sf);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- rm, scale ---------------------------------------------------------------------------------- */
+
+int cmd_rm(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("rm", "which service? (see orch services)");
+	int worst = EXIT_OK;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			return cli_usage("rm", "unknown option %s", argv[i]);
+		struct mpw f;
+		mpw_init(&f);
+		mpw_kstr(&f, "name", argv[i]);
+		struct mpr r;
+		int rc = cli_rpc(cli, "service.rm", &f, 1, &r);
+		mpw_free(&f);
+		if (rc) {
+			worst = rc;
+			continue;
+		}
+		mpr_free(&r);
+		printf("%s removed\n", argv[i]);
+	}
+	return worst;
+}
+
+int cmd_scale(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("scale", "give SERVICE=REPLICAS");
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		char *end;
+		if (!eq || eq == argv[i] || !eq[1] || (strtoull(eq + 1, &end, 10), *end))
+			return cli_usage("scale", "%s: expected SERVICE=REPLICAS, like web=5", argv[i]);
+	}
+	int worst = EXIT_OK;
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		char name[128];
+		snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i]), argv[i]);
+		struct mpw f;
+		mpw_init(&f);
+		mpw_kstr(&f, "name", name);
+		mpw_ku64(&f, "replicas", strtoull(eq + 1, NULL, 10));
+		struct mpr r;
+		int rc = cli_rpc(cli, "service.scale", &f, 2, &r);
+		mpw_free(&f);
+		if (rc) {
+			worst = rc;
+			continue;
+		}
+		mpr_free(&r);
+		printf("%s scaled to %s\n", name, eq + 1);
+	}
+	return worst;
+}
+
+/* ---- services, inspect -------------------------------------------------------------------------- */
+
+static void ports_text(const msgpack_object *spec, char *out, size_t n)
+{
+	out[0] = 0;
+	const msgpack_object *ports = mp_get(spec, "ports");
+	for (uint32_t i = 0; ports && ports->type == MSGPACK_OBJECT_ARRAY && i < ports->via.array.size; i++) {
+		const msgpack_object *p = &ports->via.array.ptr[i];
+		uint64_t target = 0, pub = 0;
+		char proto[8] = "tcp";
+		mp_get_u64(p, "target", &target);
+		mp_get_u64(p, "published", &pub);
+		mp_get_strbuf(p, "protocol", proto, sizeof proto);
+		size_t len = strlen(out);
+		if (pub)
+			snprintf(out + len, n - len, "%s%llu->%llu/%s", len ? "," : "", (unsigned long long)pub, (unsigned long long)target, proto);
+		else
+			snprintf(out + len, n - len, "%s%llu/%s", len ? "," : "", (unsigned long long)target, proto);
+	}
+}
+
+int cmd_services(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt = OUT_TABLE;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			int rc = parse_fmt_opt("services", argv[++i], &fmt);
+			if (rc >= 0)
+				return rc;
+		} else
+			return cli_usage("services", "unexpected argument %s", argv[i]);
+	}
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 0);
+	if (rc)
+		return rc;
+	const msgpack_object *sl = mp_get(r.root, "services");
+	if (fmt != OUT_TABLE) {
+		out_doc(fmt, sl);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	const char *hdr[] = {"NAME", "IMAGE", "REPLICAS", "PORTS", "GENERATION", "PROJECT"};
+	struct out_table t;
+	out_table_init(&t, 6, hdr);
+	for (uint32_t i = 0; sl && i < sl->via.array.size; i++) {
+		const msgpack_object *o = &sl->via.array.ptr[i], *spec = mp_get(o, "spec");
+		char name[128], image[256], reps[64], ports[256], gen[32], proj[128];
+		uint64_t running = 0, replicas = 0, g = 0;
+		mp_str_or(o, "name", name, sizeof name, "-");
+		mp_str_or(spec, "image", image, sizeof image, "-");
+		mp_get_u64(o, "running", &running);
+		mp_get_u64(o, "replicas", &replicas);
+		mp_get_u64(o, "generation", &g);
+		snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
+		snprintf(gen, sizeof gen, "%llu", (unsigned long long)g);
+		ports_text(spec, ports, sizeof ports);
+		mp_str_or(o, "project", proj, sizeof proj, "");
+		const char *row[] = {name, image, reps, ports, gen, proj};
+		out_table_row(&t, row);
+	}
+	out_table_print(&t);
+	out_table_free(&t);
+	mpr_free(&r);
+	return EXIT_OK;
+}
+
+int cmd_inspect(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt = OUT_YAML;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			int rc = parse_fmt_opt("inspect", argv[++i], &fmt);
+			if (rc >= 0)
+				return rc;
+		} else if (argv[i][0] == '-')
+			return cli_usage("inspect", "unknown option %s", argv[i]);
+		else if (name)
+			return cli_usage("inspect", "one service at a time");
+		else
+			name = argv[i];
+	}
+	if (!name)
+		return cli_usage("inspect", "which service?");
+	struct mpw f;
+	mpw_init(&f);
+	mpw_kstr(&f, "name", name);
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 0);
+	mpw_free(&f);
+	if (rc)
+		return rc;
+	out_doc(fmt == OUT_TABLE ? OUT_YAML : fmt, mp_get(r.root, "service"));
+	mpr_free(&r);
+	return EXIT_OK;
+}
+
+/* ---- ps ------------------------------------------------------------------------------------------- */
+
+static int get_tasks(struct cli *cli, const char *svc, bool all, struct mpr *r)
+{
+	struct mpw f;
+	mpw_init(&f);
+	uint32_t n = 1;
+	mpw_kbool(&f, "all", all);
+	if (svc) {
+		mpw_kstr(&f, "service", svc);
+		n++;
+	}
+	int rc = cli_rpc_retry(cli, "tasks", &f, n, r, 0);
+	mpw_free(&f);
+	return rc;
+}
+
+int cmd_ps(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt = OUT_TABLE;
+	const char *svc = NULL;
+	bool all = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			int rc = parse_fmt_opt("ps", argv[++i], &fmt);
+			if (rc >= 0)
+				return rc;
+		} else if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all"))
+			all = true;
+		else if (argv[i][0] == '-')
+			return cli_usage("ps", "unknown option %s", argv[i]);
+		else if (svc)
+			return cli_usage("ps", "one service at a time");
+		else
+			svc = argv[i];
+	}
+	struct mpr r;
+	int rc = get_tasks(cli, svc, all, &r);
+	if (rc)
+		return rc;
+	const msgpack_object *tl = mp_get(r.root, "tasks");
+	if (fmt != OUT_TABLE) {
+		out_doc(fmt, tl);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	const char *hdr[] = {"TASK", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE", "AGE", "ENDPOINT", "ERROR"};
+	struct out_table t;
+	out_table_init(&t, 9, hdr);
+	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
+		const msgpack_object *o = &tl->via.array.ptr[i];
+		char id[32], service[128], slot[16], node[80], desired[16], state[64], age[16], ep[256], er[300];
+		uint64_t v = 0, sat = 0, now = 0;
+		mp_get_u64(o, "id", &v);
+		snprintf(id, sizeof id, "%llu", (unsigned long long)v);
+		mp_str_or(o, "service", service, sizeof service, "-");
+		mp_get_u64(o, "slot", &v);
+		snprintf(slot, sizeof slot, "%llu", (unsigned long long)v);
+		mp_str_or(o, "node", node, sizeof node, "-");
+		if (!node[0])
+			snprintf(node, sizeof node, "-");
+		mp_str_or(o, "desired", desired, sizeof desired, "-");
+		mp_str_or(o, "state", state, sizeof state, "-");
+		int64_t code = 0;
+		mp_get_i64(o, "exit_code", &code);
+		if (!strcmp(state, "failed") || !strcmp(state, "complete")) {
+			size_t l = strlen(state);
+			snprintf(state + l, sizeof state - l, " (%lld)", (long long)code);
+		}
+		mp_get_u64(o, "state_at", &sat);
+		mp_get_u64(o, "now", &now);
+		out_age(now > sat ? now - sat : 0, age, sizeof age);
+		mp_str_or(o, "endpoint", ep, sizeof ep, "");
+		mp_str_or(o, "err", er, sizeof er, "");
+		bool oom = false;
+		mp_get_bool(o, "oom", &oom);
+		const char *row[] = {id, service, slot, node, desired, state, age, ep, er};
+		out_table_row(&t, row);
+	}
+	out_table_print(&t);
+	out_table_free(&t);
+	mpr_free(&r);
+	return EXIT_OK;
+}
+
+/* ---- logs ------------------------------------------------------------------------------------------ */
+
+struct log_src {
+	struct client c;
+	char prefix[96];
+	struct buf partial;
+	bool done;
+};
+
+static void emit(struct log_src *s, const char *data, size_t n, bool flush)
+{
+	buf_append(&s->partial, data, n);
+	size_t start = 0;
+	for (size_t i = 0; i < s->partial.len; i++)
+		if (s->partial.data[i] == '\n') {
+			printf("%s%s%s | %.*s\n", out_dim(), s->prefix, out_reset(), (int)(i - start), (char *)s->partial.data + start);
+			start = i + 1;
+		}
+	buf_consume(&s->partial, start);
+	if (flush && s->partial.len) {
+		printf("%s%s%s | %.*s\n", out_dim(), s->prefix, out_reset(), (int)s->partial.len, (char *)s->partial.data);
+		s->partial.len = 0;
+	}
+	fflush(stdout);
+}
+
+int cmd_logs(struct cli *cli, int argc, char **argv)
+{
+	bool follow = false;
+	int64_t tail = -1;
+	const char *what = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+			follow = true;
+		else if ((!strcmp(argv[i], "--tail") || !strcmp(argv[i], "-n")) && i + 1 < argc) {
+			char *end;
+			tail = strtoll(argv[++i], &end, 10);
+			if (*end || tail < 0)
+				return cli_usage("logs", "--tail %s: expected a number of lines", argv[i]);
+		} else if (argv[i][0] == '-')
+			return cli_usage("logs", "unknown option %s", argv[i]);
+		else if (what)
+			return cli_usage("logs", "one service or task at a time");
+		else
+			what = argv[i];
+	}
+	if (!what)
+		return cli_usage("logs", "which service or task?");
+	/* a task id, or a service name */
+	char *end;
+	uint64_t task_id = strtoull(what, &end, 10);
+	bool by_task = *what && !*end;
+	struct mpr r;
+	int rc = get_tasks(cli, by_task ? NULL : what, true, &r);
+	if (rc)
+		return rc;
+	char err[ERR_LEN];
+	struct identity_tok {
+		struct token tok;
+	} it;
+	{
+		/* the node's token, to reach other nodes' agents */
+		char path[600], line[256];
+		snprintf(path, sizeof path, "%s/identity", cli->data_dir);
+		FILE *f = fopen(path, "r");
+		bool ok = false;
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "token=", 6)) {
+				line[strcspn(line, "\n")] = 0;
+				ok = !token_parse(line + 6, &it.tok, err);
+			}
+		if (f)
+			fclose(f);
+		if (!ok) {
+			mpr_free(&r);
+			return cli_fail(E_IO, "cannot read the cluster token from %s (are you root?)", path);
+		}
+	}
+	const msgpack_object *tl = mp_get(r.root, "tasks");
+	struct log_src *src = xcalloc(tl ? tl->via.array.size + 1 : 1, sizeof *src);
+	size_t n = 0;
+	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
+		const msgpack_object *o = &tl->via.array.ptr[i];
+		uint64_t id = 0, slot = 0;
+		char addr[64], svc[64], state[16];
+		mp_get_u64(o, "id", &id);
+		if (by_task && id != task_id)
+			continue;
+		mp_get_u64(o, "slot", &slot);
+		mp_str_or(o, "service", svc, sizeof svc, "");
+		mp_str_or(o, "state", state, sizeof state, "");
+		if (mp_get_strbuf(o, "node_addr", addr, sizeof addr) || !addr[0] || !strcmp(state, "pending"))
+			continue;
+		struct log_src *s = &src[n];
+		snprintf(s->prefix, sizeof s->prefix, "%s.%llu.%llu", svc, (unsigned long long)slot, (unsigned long long)id);
+		if (client_open_tcp(&s->c, addr, &it.tok, 5000, err)) {
+			fprintf(stderr, "orch: logs of task %llu: %s\n", (unsigned long long)id, err);
+			continue;
+		}
+		struct mpw q;
+		mpw_init(&q);
+		mpw_map(&q, 5);
+		mpw_kstr(&q, "op", "logs");
+		mpw_ku64(&q, "id", client_id(&s->c));
+		mpw_ku64(&q, "task_id", id);
+		mpw_ki64(&q, "tail", tail);
+		mpw_kbool(&q, "follow", follow);
+		client_send(&s->c, &q, err);
+		mpw_free(&q);
+		n++;
+	}
+	mpr_free(&r);
+	if (!n) {
+		free(src);
+		return by_task ? cli_fail(E_NOTFOUND, "no task %s with logs", what) : EXIT_OK;
+	}
+	size_t open_n = n;
+	while (open_n) {
+		struct pollfd *pf = xcalloc(n, sizeof *pf);
+		for (size_t i = 0; i < n; i++) {
+			pf[i].fd = src[i].done ? -1 : src[i].c.fd;
+			pf[i].events = POLLIN;
+		}
+		int pr = poll(pf, (nfds_t)n, follow ? -1 : 30000);
+		if (pr <= 0) {
+			free(pf);
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (src[i].done || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			struct mpr m;
+			if (client_read(&src[i].c, &m, 30000, err)) {
+				src[i].done = true;
+				open_n--;
+				emit(&src[i], "", 0, true);
+				continue;
+			}
+			int64_t code = 0;
+			bool more = false;
+			mp_get_i64(m.root, "rc", &code);
+			mp_get_bool(m.root, "more", &more);
+			const msgpack_object *data = mp_get(m.root, "data");
+			if (data && mp_is_str(data))
+				emit(&src[i], data->via.str.ptr, data->via.str.size, !more);
+			if (code || !more) {
+				src[i].done = true;
+				open_n--;
+			}
+			mpr_free(&m);
+		}
+		free(pf);
+	}
+	for (size_t i = 0; i < n; i++) {
+		client_close(&src[i].c);
+		buf_free(&src[i].partial);
+	}
+	free(src);
+	return EXIT_OK;
+}
+
+/* ---- images ---------------------------------------------------------------------------------------- */
+
+int cmd_image(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("image", "missing subcommand: load, ls or rm");
+	if (!strcmp(argv[1], "ls"))
+		return cmd_images(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rm")) {
+		if (argc != 3)
+			return cli_usage("image", "image rm NAME");
+		struct mpw f;
+		mpw_init(&f);
+		mpw_kstr(&f, "name", argv[2]);
+		struct mpr r;
+		int rc = cli_rpc(cli, "image.rm", &f, 1, &r);
+		mpw_free(&f);
+		if (rc)
+			return rc;
+		mpr_free(&r);
+		printf("%s removed\n", argv[2]);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "load"))
+		return cli_usage("image", "unknown subcommand %s", argv[1]);
+	if (argc != 3)
+		return cli_usage("image", "image load FILE|DIR");
+	char err[ERR_LEN];
+	struct image_info im;
+	/* The blobs go straight into the local node's store (same machine, same data dir); the
+	 * cluster learns about the image through raft and other nodes fetch blobs on demand. */
+	if (image_load(cli->data_dir, argv[2], &im, err))
+		return cli_fail(E_INVAL, "image load %s: %s", argv[2], err);
+	struct mpw f;
+	mpw_init(&f);
+	mpw_str(&f, "info");
+	image_info_encode(&im, &f);
+	struct mpr r;
+	int rc = cli_rpc(cli, "image.put", &f, 1, &r);
+	mpw_free(&f);
+	if (!rc) {
+		char res[64];
+		mp_str_or(r.root, "result", res, sizeof res, "loaded");
+		char size[32];
+		out_bytes(im.size, size, sizeof size);
+		printf("%s %s (%s, %zu layers): %s\n", im.name, im.digest, size, im.nlayers, !strcmp(res, "unchanged") ? "already loaded" : "loaded");
+		mpr_free(&r);
+	}
+	image_info_free(&im);
+	return rc;
+}
+
+int cmd_images(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt = OUT_TABLE;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			int rc = parse_fmt_opt("images", argv[++i], &fmt);
+			if (rc >= 0)
+				return rc;
+		} else
+			return cli_usage("images", "unexpected argument %s", argv[i]);
+	}
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "images", NULL, 0, &r, 0);
+	if (rc)
+		return rc;
+	const msgpack_object *il = mp_get(r.root, "images");
+	if (fmt != OUT_TABLE) {
+		out_doc(fmt, il);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	const char *hdr[] = {"NAME", "DIGEST", "SIZE", "LOADED ON"};
+	struct out_table t;
+	out_table_init(&t, 4, hdr);
+	for (uint32_t i = 0; il && i < il->via.array.size; i++) {
+		const msgpack_object *o = &il->via.array.ptr[i];
+		char name[256], dg[80], size[32], node[80];
+		uint64_t sz = 0;
+		mp_str_or(o, "name", name, sizeof name, "-");
+		mp_str_or(o, "digest", dg, sizeof dg, "-");
+		dg[19] = 0;
+		mp_get_u64(o, "size", &sz);
+		out_bytes(sz, size, sizeof size);
+		mp_str_or(o, "node", node, sizeof node, "-");
+		const char *row[] = {name, dg, size, node};
+		out_table_row(&t, row);
+	}
+	out_table_print(&t);
+	out_table_free(&t);
+	mpr_free(&r);
+	return EXIT_OK;
+}

@@ -1,0 +1,324 @@
+#include "orchestrator/reconcile.h"
+#include "orchestrator/sched.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct batch {
+	struct mpw cr, up;
+	uint32_t ncr, nup, ndel;
+	struct mpw del;
+};
+
+static void batch_init(struct batch *b)
+{
+	memset(b, 0, sizeof *b);
+	mpw_init(&b->cr);
+	mpw_init(&b->up);
+	mpw_init(&b->del);
+}
+
+static void batch_free(struct batch *b)
+{
+	mpw_free(&b->cr);
+	mpw_free(&b->up);
+	mpw_free(&b->del);
+}
+
+static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t start_after)
+{
+	mpw_map(&b->cr, 5);
+	mpw_ku64(&b->cr, "service_id", sid);
+	mpw_ku64(&b->cr, "slot", slot);
+	mpw_ku64(&b->cr, "generation", gen);
+	mpw_ku64(&b->cr, "restarts", restarts);
+	mpw_ku64(&b->cr, "start_after", start_after);
+	b->ncr++;
+}
+
+/* An update map with n fields after the id. */
+static struct mpw *update(struct batch *b, uint64_t id, uint32_t n)
+{
+	mpw_map(&b->up, 1 + n);
+	mpw_ku64(&b->up, "id", id);
+	b->nup++;
+	return &b->up;
+}
+
+static void del(struct batch *b, uint64_t id)
+{
+	mpw_u64(&b->del, id);
+	b->ndel++;
+}
+
+static bool running_wanted(const struct task *t)
+{
+	return !strcmp(t->desired, "running");
+}
+
+/* Per-task decisions made in this pass (the store itself is read-only). */
+struct view {
+	const struct task *t;
+	bool stopping; /* desired shutdown after this pass */
+	bool ended;    /* terminal after this pass */
+};
+
+static int by_slot_id(const void *a, const void *b)
+{
+	const struct view *x = a, *y = b;
+	if (x->t->slot != y->t->slot)
+		return x->t->slot < y->t->slot ? -1 : 1;
+	return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
+}
+
+static const struct node *node_of(const struct store *s, uint64_t id)
+{
+	return id ? table_get_u64(&s->nodes, id) : NULL;
+}
+
+static bool restart_allowed(const struct svc_spec *sp, const struct task *last)
+{
+	if (!strcmp(last->state, "orphaned") || !strcmp(last->state, "rejected"))
+		return true; /* not the task's own doing: always replaced */
+	if (!strcmp(last->state, "shutdown"))
+		return true; /* stopped by us (update, drain): replace */
+	switch (sp->deploy.restart.condition) {
+	case RESTART_NONE: return false;
+	case RESTART_ON_FAILURE:
+		if (!strcmp(last->state, "complete"))
+			return false;
+		break;
+	default: break;
+	}
+	if (sp->deploy.restart.max_attempts && last->restarts >= sp->deploy.restart.max_attempts)
+		return false;
+	return true;
+}
+
+static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
+			 struct batch *b)
+{
+	size_t n = 0, cap = 16;
+	struct view *vs = xmalloc(cap * sizeof *vs);
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (t->service_id != v->id)
+			continue;
+		if (n == cap)
+			vs = xrealloc(vs, (cap *= 2) * sizeof *vs);
+		vs[n].t = t;
+		vs[n].stopping = !running_wanted(t);
+		vs[n].ended = task_terminal(t);
+		n++;
+	}
+	qsort(vs, n, sizeof *vs, by_slot_id);
+	uint64_t R = v->replicas, G = v->generation;
+
+	/* 1. per task: ended, lost nodes, surplus slots */
+	for (size_t i = 0; i < n; i++) {
+		struct view *x = &vs[i];
+		const struct task *t = x->t;
+		const struct node *nd = node_of(s, t->node_id);
+		bool node_lost = t->node_id && (!nd || !strcmp(nd->state, "down"));
+		bool drained = t->node_id && nd && nd->availability && !strcmp(nd->availability, "drain");
+		if (!x->ended && (node_lost || (drained && !x->stopping))) {
+			if (node_lost) {
+				struct mpw *w = update(b, t->id, 3);
+				mpw_kstr(w, "state", "orphaned");
+				mpw_kstr(w, "desired", "shutdown");
+				mpw_kstr(w, "err", nd ? "its node is down" : "its node left the cluster");
+				x->ended = true;
+			} else {
+				struct mpw *w = update(b, t->id, 2);
+				mpw_kstr(w, "desired", "shutdown");
+				mpw_kstr(w, "err", "its node is being drained");
+			}
+			x->stopping = true;
+			continue;
+		}
+		if (x->stopping)
+			continue;
+		if (x->ended) { /* ended by itself while wanted running */
+			struct mpw *w = update(b, t->id, 1);
+			mpw_kstr(w, "desired", "shutdown");
+			x->stopping = true;
+			continue;
+		}
+		if (t->slot > R) {
+			bool unplaced = task_state_rank(t->state) == 0;
+			struct mpw *w = update(b, t->id, unplaced ? 2 : 1);
+			mpw_kstr(w, "desired", "shutdown");
+			if (unplaced)
+				mpw_kstr(w, "state", "shutdown");
+			x->stopping = true;
+			x->ended = unplaced;
+		}
+	}
+
+	/* 2. rolling update: replace old-generation tasks, parallelism at a time */
+	uint64_t par = sp->deploy.update.parallelism ? sp->deploy.update.parallelism : UINT64_MAX, busy = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct view *x = &vs[i];
+		if (x->t->slot > R)
+			continue;
+		if (x->stopping && !x->ended && x->t->generation < G)
+			busy++; /* old task still stopping */
+		else if (!x->stopping && x->t->generation == G && task_state_rank(x->t->state) < 4 && x->t->restarts == 0)
+			busy++; /* new task not running yet */
+	}
+	for (size_t i = 0; i < n && busy < par; i++) {
+		struct view *x = &vs[i];
+		if (x->stopping || x->t->generation >= G || x->t->slot > R)
+			continue;
+		bool unplaced = task_state_rank(x->t->state) == 0;
+		struct mpw *w = update(b, x->t->id, unplaced ? 2 : 1);
+		mpw_kstr(w, "desired", "shutdown");
+		if (unplaced)
+			mpw_kstr(w, "state", "shutdown");
+		x->stopping = true;
+		x->ended = unplaced;
+		busy++;
+	}
+
+	/* 3. every slot 1..R has a live task, or gets one */
+	for (uint64_t slot = 1; slot <= R; slot++) {
+		const struct view *last = NULL;
+		bool live = false, draining = false;
+		for (size_t i = 0; i < n; i++) {
+			if (vs[i].t->slot != slot)
+				continue;
+			last = &vs[i];
+			if (!vs[i].stopping)
+				live = true;
+			else if (!vs[i].ended)
+				draining = true;
+		}
+		if (live || draining) /* stop-first: wait for the old task to end */
+			continue;
+		if (!last) {
+			create(b, v->id, slot, G, 0, 0);
+			continue;
+		}
+		const struct task *lt = last->t;
+		if (lt->generation < G) {
+			create(b, v->id, slot, G, 0, 0);
+			continue;
+		}
+		if (!restart_allowed(sp, lt))
+			continue;
+		bool own_exit = !strcmp(lt->state, "complete") || !strcmp(lt->state, "failed");
+		create(b, v->id, slot, G, own_exit ? lt->restarts + 1 : lt->restarts,
+		       own_exit ? now + sp->deploy.restart.delay_ms : 0);
+	}
+
+	/* 4. history: keep the newest TASK_HISTORY terminal tasks per slot */
+	for (size_t i = 0; i < n;) {
+		size_t j = i, kept = 0;
+		while (j < n && vs[j].t->slot == vs[i].t->slot)
+			j++;
+		for (size_t k = j; k-- > i;) {
+			const struct view *x = &vs[k];
+			if (!x->ended || !x->stopping || !task_terminal(x->t))
+				continue;
+			if (++kept > TASK_HISTORY || x->t->slot > R)
+				del(b, x->t->id);
+		}
+		i = j;
+	}
+	free(vs);
+}
+
+bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
+{
+	struct batch b;
+	batch_init(&b);
+	struct sched_ctx sc;
+	sched_init(&sc, s);
+
+	TABLE_FOREACH(&s->services, const struct service, v) {
+		struct mpr r;
+		struct svc_spec sp;
+		if (mpr_decode(&r, v->spec.data, v->spec.len))
+			continue;
+		if (!svc_spec_decode(r.root, &sp, NULL))
+			service_pass(s, v, &sp, now, &b);
+		svc_spec_free(&sp);
+		mpr_free(&r);
+	}
+	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (table_get_u64(&s->services, t->service_id))
+			continue;
+		const struct node *nd = node_of(s, t->node_id);
+		if (task_terminal(t))
+			del(&b, t->id);
+		else if (t->node_id && (!nd || !strcmp(nd->state, "down"))) {
+			struct mpw *u = update(&b, t->id, 2);
+			mpw_kstr(u, "state", "orphaned");
+			mpw_kstr(u, "desired", "shutdown");
+		}
+	}
+	/* placement of pending tasks, oldest first */
+	uint64_t *placed = NULL;
+	size_t nplaced = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (t->node_id || strcmp(t->state, "pending") || strcmp(t->desired, "running") || t->start_after > now)
+			continue;
+		struct service *v = table_get_u64(&s->services, t->service_id);
+		if (!v)
+			continue;
+		struct mpr r;
+		struct svc_spec sp;
+		if (mpr_decode(&r, v->spec.data, v->spec.len))
+			continue;
+		if (svc_spec_decode(r.root, &sp, NULL)) {
+			svc_spec_free(&sp);
+			mpr_free(&r);
+			continue;
+		}
+		/* same-service placements made earlier in this pass count for spreading */
+		uint64_t *same = xcalloc(nplaced + 1, sizeof *same);
+		size_t nsame = 0;
+		for (size_t i = 0; i < nplaced; i++)
+			if (placed[2 * i] == v->id)
+				same[nsame++] = placed[2 * i + 1];
+		char reason[ERR_LEN] = "";
+		uint64_t node = sched_place(&sc, s, &sp, v->id, same, nsame, reason, sizeof reason);
+		free(same);
+		if (node) {
+			struct mpw *u = update(&b, t->id, 3);
+			mpw_ku64(u, "node_id", node);
+			mpw_kstr(u, "state", "assigned");
+			mpw_kstr(u, "err", "");
+			sched_commit(&sc, node, &sp);
+			placed = xrealloc(placed, (nplaced + 1) * 2 * sizeof *placed);
+			placed[2 * nplaced] = v->id;
+			placed[2 * nplaced + 1] = node;
+			nplaced++;
+		} else if (!t->err || strcmp(t->err, reason)) {
+			struct mpw *u = update(&b, t->id, 1);
+			mpw_kstr(u, "err", reason);
+		}
+		svc_spec_free(&sp);
+		mpr_free(&r);
+	}
+	free(placed);
+	sched_free(&sc);
+
+	bool work = b.ncr || b.nup || b.ndel;
+	if (work) {
+		mpw_map(w, 4);
+		mpw_ku64(w, "at", now);
+		mpw_str(w, "create");
+		mpw_arr(w, b.ncr);
+		mpw_raw(w, b.cr.sb.data, b.cr.sb.size);
+		mpw_str(w, "update");
+		mpw_arr(w, b.nup);
+		mpw_raw(w, b.up.sb.data, b.up.sb.size);
+		mpw_str(w, "delete");
+		mpw_arr(w, b.ndel);
+		mpw_raw(w, b.del.sb.data, b.del.sb.size);
+	}
+	batch_free(&b);
+	return work;
+}

@@ -1,0 +1,24 @@
+/* The leader's controllers as pure functions of the replicated state: no I/O, no clock
+ * (the time comes in), so a simulation test can drive them. One pass looks at every
+ * service and task and writes at most one task.batch command body that moves the
+ * cluster toward the desired state:
+ *   - slots 1..replicas each get a task; extra slots are shut down;
+ *   - a task that ended is replaced per the restart policy (condition, delay via
+ *     start_after, max_attempts) — a restart is a new task in the same slot;
+ *   - tasks of an older generation are replaced, update_config.parallelism at a time
+ *     (stop-first: the new task is created once the old one is terminal);
+ *   - tasks on a node that is down or drained are marked orphaned and replaced;
+ *   - pending tasks are placed by the scheduler (sched.h), or keep a reason;
+ *   - terminal history beyond a few tasks per slot, and tasks of removed services, are
+ *     deleted. */
+#ifndef ORCH_RECONCILE_H
+#define ORCH_RECONCILE_H
+#include <stdbool.h>
+#include "state/store.h"
+
+#define TASK_HISTORY 4 /* terminal tasks kept per slot */
+
+/* Returns true (and the body in w: {at, create, update, delete}) when there is work. */
+bool reconcile(const struct store *s, uint64_t now, struct mpw *w);
+
+#endif

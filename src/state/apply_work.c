@@ -1,0 +1,300 @@
+/* Command handlers for workloads: services, tasks and images. As everywhere in the state
+ * machine, each handler validates the whole command before changing anything. */
+#include "state/apply.h"
+#include "spec/spec.h"
+#include "image/image_load.h"
+#include "util/mem.h"
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t next_id(struct store *s)
+{
+	if (!s->cluster.next_id)
+		s->cluster.next_id = 1;
+	return s->cluster.next_id++;
+}
+
+/* service.put {name, project?, spec, at}: create, or update when the spec changed (new
+ * generation), or set replicas back to the spec's when only they differ. */
+int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[SPEC_NAME_MAX + 1], project[SPEC_NAME_MAX + 1] = "";
+	uint64_t at = 0;
+	const msgpack_object *spec = mp_get(c->body, "spec");
+	if (mp_get_strbuf(c->body, "name", name, sizeof name) || !spec)
+		return errf(res->msg, E_INVAL, "service.put: name and spec required");
+	mp_get_strbuf(c->body, "project", project, sizeof project);
+	mp_get_u64(c->body, "at", &at);
+	struct svc_spec sp;
+	int rc = svc_spec_decode(spec, &sp, res->msg);
+	if (!rc && (!sp.name || strcmp(sp.name, name)))
+		rc = errf(res->msg, E_INVAL, "service.put: spec names another service");
+	if (rc) {
+		svc_spec_free(&sp);
+		return rc;
+	}
+	struct mpw w;
+	mpw_init(&w);
+	svc_spec_encode(&sp, &w);
+	uint64_t replicas = sp.deploy.replicas;
+	svc_spec_free(&sp);
+	struct service *v = store_service_by_name(s, name);
+	if (v && v->spec.len == w.sb.size && !memcmp(v->spec.data, w.sb.data, w.sb.size)) {
+		mpw_free(&w);
+		res->id = v->id;
+		if (v->replicas == replicas)
+			return errf(res->msg, E_EXISTS, "unchanged");
+		v->replicas = replicas;
+		v->updated_at = at;
+		snprintf(res->msg, sizeof res->msg, "scaled");
+		return 0;
+	}
+	if (!v) {
+		v = xcalloc(1, sizeof *v);
+		v->id = next_id(s);
+		v->name = xstrdup(name);
+		v->created_at = at;
+		table_put(&s->services, v);
+		snprintf(res->msg, sizeof res->msg, "created");
+	} else {
+		free(v->prev_spec.data);
+		v->prev_spec = v->spec;
+		memset(&v->spec, 0, sizeof v->spec);
+		snprintf(res->msg, sizeof res->msg, "updated");
+	}
+	free(v->project);
+	v->project = xstrdup(project);
+	v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+	mpw_free(&w);
+	v->generation++;
+	v->replicas = replicas;
+	v->updated_at = at;
+	res->id = v->id;
+	return 0;
+}
+
+int apply_service_scale(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[SPEC_NAME_MAX + 1];
+	uint64_t replicas, at = 0;
+	if (mp_get_strbuf(c->body, "name", name, sizeof name) || mp_get_u64(c->body, "replicas", &replicas))
+		return errf(res->msg, E_INVAL, "service.scale: name and replicas required");
+	if (replicas > 10000)
+		return errf(res->msg, E_INVAL, "scale %s: at most 10000 replicas", name);
+	struct service *v = store_service_by_name(s, name);
+	if (!v)
+		return errf(res->msg, E_NOTFOUND, "no service %s (see orch services)", name);
+	mp_get_u64(c->body, "at", &at);
+	res->id = v->id;
+	if (v->replicas == replicas)
+		return errf(res->msg, E_EXISTS, "unchanged");
+	v->replicas = replicas;
+	v->updated_at = at;
+	return 0;
+}
+
+/* service.rm {name}: the service goes; its tasks are asked to shut down and are
+ * garbage-collected by the leader once terminal. */
+int apply_service_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[SPEC_NAME_MAX + 1];
+	uint64_t at = 0;
+	if (mp_get_strbuf(c->body, "name", name, sizeof name))
+		return errf(res->msg, E_INVAL, "service.rm: name required");
+	struct service *v = store_service_by_name(s, name);
+	if (!v)
+		return errf(res->msg, E_NOTFOUND, "no service %s (see orch services)", name);
+	mp_get_u64(c->body, "at", &at);
+	uint64_t id = v->id;
+	TABLE_FOREACH(&s->tasks, struct task, t) {
+		if (t->service_id != id || !strcmp(t->desired, "shutdown"))
+			continue;
+		free(t->desired);
+		t->desired = xstrdup("shutdown");
+		if (task_state_rank(t->state) == 0) { /* never placed: nothing to stop */
+			free(t->state);
+			t->state = xstrdup("shutdown");
+			t->state_at = at;
+		}
+	}
+	table_del_u64(&s->services, id);
+	res->id = id;
+	return 0;
+}
+
+static bool valid_desired(const char *d)
+{
+	return d && (!strcmp(d, "running") || !strcmp(d, "shutdown"));
+}
+
+/* task.batch {at, create: [{service_id, slot, generation, restarts, start_after}],
+ *             update: [{id, <task fields>}], delete: [id]}
+ * Updates only move a task's state forward; stale reports (an agent telling "running"
+ * about a task already terminal) are skipped, not errors. */
+int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	uint64_t at = 0;
+	mp_get_u64(c->body, "at", &at);
+	const msgpack_object *cr = mp_get(c->body, "create"), *up = mp_get(c->body, "update"), *del = mp_get(c->body, "delete");
+	if ((cr && cr->type != MSGPACK_OBJECT_ARRAY) || (up && up->type != MSGPACK_OBJECT_ARRAY) ||
+	    (del && del->type != MSGPACK_OBJECT_ARRAY))
+		return errf(res->msg, E_INVAL, "task.batch: create, update and delete must be arrays");
+	/* validate */
+	for (uint32_t i = 0; cr && i < cr->via.array.size; i++) {
+		const msgpack_object *o = &cr->via.array.ptr[i];
+		uint64_t sid = 0, slot = 0;
+		if (mp_get_u64(o, "service_id", &sid) || mp_get_u64(o, "slot", &slot) || !slot)
+			return errf(res->msg, E_INVAL, "task.batch: create needs service_id and slot");
+		if (!table_get_u64(&s->services, sid))
+			return errf(res->msg, E_NOTFOUND, "task.batch: service %llu is gone", (unsigned long long)sid);
+	}
+	for (uint32_t i = 0; up && i < up->via.array.size; i++) {
+		const msgpack_object *o = &up->via.array.ptr[i];
+		uint64_t id = 0;
+		if (mp_get_u64(o, "id", &id))
+			return errf(res->msg, E_INVAL, "task.batch: update needs an id");
+		const msgpack_object *st = mp_get(o, "state"), *de = mp_get(o, "desired");
+		if (st) {
+			char *v = mp_as_strdup(st);
+			int rank = task_state_rank(v);
+			free(v);
+			if (rank < 0)
+				return errf(res->msg, E_INVAL, "task.batch: unknown state");
+		}
+		if (de) {
+			char *v = mp_as_strdup(de);
+			bool ok = valid_desired(v);
+			free(v);
+			if (!ok)
+				return errf(res->msg, E_INVAL, "task.batch: desired must be running or shutdown");
+		}
+		struct task probe = {0};
+		int rc = schema_decode(&task_schema, &probe, o, res->msg);
+		schema_free(&task_schema, &probe);
+		if (rc)
+			return rc;
+	}
+	/* apply */
+	unsigned changed = 0;
+	for (uint32_t i = 0; cr && i < cr->via.array.size; i++) {
+		const msgpack_object *o = &cr->via.array.ptr[i];
+		struct task *t = xcalloc(1, sizeof *t);
+		schema_decode(&task_schema, t, o, NULL);
+		struct service *v = table_get_u64(&s->services, t->service_id);
+		t->id = next_id(s);
+		free(t->service);
+		t->service = xstrdup(v->name);
+		if (!t->generation)
+			t->generation = v->generation;
+		free(t->desired);
+		t->desired = xstrdup("running");
+		free(t->state);
+		t->state = xstrdup("pending");
+		t->node_id = 0;
+		t->created_at = t->state_at = at;
+		table_put(&s->tasks, t);
+		res->id = t->id;
+		changed++;
+	}
+	for (uint32_t i = 0; up && i < up->via.array.size; i++) {
+		const msgpack_object *o = &up->via.array.ptr[i];
+		uint64_t id = 0;
+		mp_get_u64(o, "id", &id);
+		struct task *t = table_get_u64(&s->tasks, id);
+		if (!t)
+			continue; /* already collected: a late report */
+		struct task u = {0};
+		schema_decode(&task_schema, &u, o, NULL);
+		int old = task_state_rank(t->state);
+		if (u.state) {
+			int nw = task_state_rank(u.state);
+			if (nw < old || (old == 5 && strcmp(u.state, t->state))) {
+				schema_free(&task_schema, &u);
+				continue; /* stale */
+			}
+		}
+		const msgpack_object_kv *kv = o->via.map.ptr;
+		for (uint32_t j = 0; j < o->via.map.size; j++) {
+			const msgpack_object *k = &kv[j].key;
+			if (mp_str_eq(k, "state") && u.state && strcmp(u.state, t->state)) {
+				free(t->state);
+				t->state = xstrdup(u.state);
+				t->state_at = at;
+			} else if (mp_str_eq(k, "desired") && u.desired) {
+				free(t->desired);
+				t->desired = xstrdup(u.desired);
+			} else if (mp_str_eq(k, "node_id")) {
+				t->node_id = u.node_id;
+			} else if (mp_str_eq(k, "err")) {
+				free(t->err);
+				t->err = u.err ? xstrdup(u.err) : NULL;
+			} else if (mp_str_eq(k, "exit_code")) {
+				t->exit_code = u.exit_code;
+			} else if (mp_str_eq(k, "endpoint")) {
+				free(t->endpoint);
+				t->endpoint = u.endpoint ? xstrdup(u.endpoint) : NULL;
+			} else if (mp_str_eq(k, "ip")) {
+				free(t->ip);
+				t->ip = u.ip ? xstrdup(u.ip) : NULL;
+			} else if (mp_str_eq(k, "health")) {
+				free(t->health);
+				t->health = u.health ? xstrdup(u.health) : NULL;
+			} else if (mp_str_eq(k, "oom")) {
+				t->oom = u.oom;
+			}
+		}
+		schema_free(&task_schema, &u);
+		changed++;
+	}
+	for (uint32_t i = 0; del && i < del->via.array.size; i++) {
+		uint64_t id = 0;
+		if (!mp_as_u64(&del->via.array.ptr[i], &id) && !table_del_u64(&s->tasks, id))
+			changed++;
+	}
+	if (!changed)
+		return errf(res->msg, E_EXISTS, "nothing changed");
+	return 0;
+}
+
+int apply_image_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	struct image *im = xcalloc(1, sizeof *im);
+	int rc = schema_decode(&image_schema, im, c->body, res->msg);
+	if (!rc && (!im->name || !*im->name || !im->digest || !im->info.len))
+		rc = errf(res->msg, E_INVAL, "image.put: name, digest and info required");
+	if (!rc) {
+		struct mpr r;
+		struct image_info info;
+		if (mpr_decode(&r, im->info.data, im->info.len))
+			rc = errf(res->msg, E_INVAL, "image.put: info is not msgpack");
+		else {
+			rc = image_info_decode(r.root, &info, res->msg);
+			if (!rc)
+				image_info_free(&info);
+			mpr_free(&r);
+		}
+	}
+	if (rc) {
+		schema_free(&image_schema, im);
+		free(im);
+		return rc;
+	}
+	struct image *old = table_get_str(&s->images, im->name);
+	if (old && old->digest && !strcmp(old->digest, im->digest)) {
+		schema_free(&image_schema, im);
+		free(im);
+		return errf(res->msg, E_EXISTS, "unchanged");
+	}
+	table_put(&s->images, im);
+	return 0;
+}
+
+int apply_image_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[300];
+	if (mp_get_strbuf(c->body, "name", name, sizeof name))
+		return errf(res->msg, E_INVAL, "image.rm: name required");
+	if (table_del_str(&s->images, name))
+		return errf(res->msg, E_NOTFOUND, "no image %s (see orch images)", name);
+	return 0;
+}
