@@ -156,6 +156,7 @@ if [[ $ONLY != etcd ]]; then
 		for i in 1 2 3; do [[ $WORK/n$i != "$lead" ]] && { via=$WORK/n$i; break; }; done
 		old_term=$(jnum "$(ostatus "$via")" term)
 		t0=$(date +%s%N)
+		tod=$(date +%H:%M:%S.%3N) # the node logs stamp lines with the time of day
 		kill_orch "$lead"
 		while (($(date +%s%N) - t0 < 10000000000)); do
 			attempts=$((attempts + 1))
@@ -168,7 +169,12 @@ if [[ $ONLY != etcd ]]; then
 		s=$(ostatus "$via")
 		new_term=$(jnum "$s" term)
 		OFAIL+=("$ms")
-		log "orch failover run $run: killed $(basename "$lead"), write acknowledged via $(basename "$via") after $ms ms ($attempts attempts), new leader $(jstr "$s" leader_name), term $old_term -> $new_term"
+		# When the new leader logged its election, to split the time into election and the rest.
+		elected=$(cat "$WORK"/n?/orch.log | awk -v t="$tod" '
+			function ms(x, a) { split(x, a, ":"); return (a[1] * 60 + a[2]) * 60000 + a[3] * 1000 }
+			/ raft: leader, / && $1 > t { d = ms($1) - ms(t); if (best == "" || d < best) best = d }
+			END { print best == "" ? "?" : best }')
+		log "orch failover run $run: killed $(basename "$lead"), write acknowledged via $(basename "$via") after $ms ms ($attempts attempts; leader elected after ~$elected ms), new leader $(jstr "$s" leader_name), term $old_term -> $new_term"
 		# Resume the killed node on its data dir, wait until it applied what the leader committed.
 		timeout 60 "$O" init --data-dir "$lead" --detach >/dev/null || die "restarting $(basename "$lead") failed"
 		lidx=$(jnum "$s" commit_index)

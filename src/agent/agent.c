@@ -288,7 +288,7 @@ static int alloc_ip(struct agent *a, char *out, size_t n)
 	for (unsigned i = 2; i < 255; i++)
 		if (!a->ip_used[i]) {
 			a->ip_used[i] = 1;
-			snprintf(out, n, "10.88.%llu.%u", (unsigned long long)a->subnet, i);
+			snprintf(out, n, "%.*s%u", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet, i);
 			return 0;
 		}
 	return -1;
@@ -381,7 +381,20 @@ static void step_task(struct agent *a, struct atask *t)
 		if (t->want_stop) {
 			snprintf(t->final_state, sizeof t->final_state, "shutdown");
 			finish(a, t);
-		} else if (a->net_ready && t->start_after <= wall_ms())
+		} else if (!a->net_ready) {
+			/* the bridge and NAT table are made when the first task needs them */
+			if (a->subnet && !a->net_busy) {
+				a->net_busy = true;
+				queue_step(a, NULL, S_NET);
+				char p[700];
+				snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+				FILE *f = fopen(p, "w");
+				if (f) {
+					fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
+					fclose(f);
+				}
+			}
+		} else if (t->start_after <= wall_ms())
 			start_task(a, t);
 		break;
 	case P_RUNNING:
@@ -480,15 +493,16 @@ void agent_assignments(struct daemon *d, const msgpack_object *doc)
 	uint64_t subnet = 0;
 	mp_get_u64(doc, "subnet", &subnet);
 	if (subnet && !a->subnet && subnet < 250) {
+		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
+		 * so several nodes — even of different clusters — can share one machine. */
+		unsigned cb = d->ident.tok.cluster_id[0];
 		a->subnet = subnet;
-		snprintf(a->env.tag, sizeof a->env.tag, "n%llu", (unsigned long long)subnet);
-		snprintf(a->env.subnet, sizeof a->env.subnet, "10.88.%llu.0/24", (unsigned long long)subnet);
-		a->env.port_lo = 20000 + (subnet % 40) * 1000;
+		snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", cb, (unsigned long long)subnet);
+		snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 64 + cb % 64, (unsigned long long)subnet);
+		a->env.port_lo = 20000 + ((cb * 7 + subnet) % 40) * 1000;
 		a->env.port_hi = a->env.port_lo + 999;
 		for (struct atask *t = a->tasks; t; t = t->next)
 			snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)t->id);
-		a->net_busy = true;
-		queue_step(a, NULL, S_NET);
 	}
 	/* peers, for blob fetches */
 	const msgpack_object *peers = mp_get(doc, "peers");

@@ -2,12 +2,29 @@
  * local node — the same path as every orch write: Unix socket, forwarding to the leader,
  * raft commit, apply — and prints throughput and latency percentiles. */
 #include "cli/cli.h"
+#include "image/rootfs.h"
+#include "node/identity.h"
+#include "runtime/cgroup_stats.h"
+#include "runtime/net.h"
+#include "runtime/runc.h"
 #include "util/err.h"
+#include <dirent.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include "util/mem.h"
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int collect_id(const struct rt_info *ci, void *arg)
+{
+	struct cl { char ids[256][128]; size_t n; } *l = arg;
+	if (l->n < 256)
+		snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", ci->id);
+	return 0;
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -94,10 +111,100 @@ static int write_bench(struct cli *cli, int argc, char **argv)
 	return failed ? EXIT_FAIL : EXIT_OK;
 }
 
+/* Removes everything a node left on this machine: containers (killed and deleted), task
+ * root filesystems, cgroups, network namespaces, the bridge and the nft table. For
+ * tests and the demo, after the node process is gone. */
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int cleanup(struct cli *cli)
+{
+	char err[ERR_LEN], path[700];
+	struct identity id;
+	int problems = 0;
+	if (identity_load(cli->data_dir, &id, err) && !strstr(err, "no identity"))
+		fprintf(stderr, "orch: %s\n", err);
+	snprintf(path, sizeof path, "%s/orch.pid", cli->data_dir);
+	FILE *pf = fopen(path, "r");
+	int pid = 0;
+	if (pf) {
+		if (fscanf(pf, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0) {
+			fclose(pf);
+			return cli_fail(E_BUSY, "the node is still running (pid %d): stop it first", pid);
+		}
+		fclose(pf);
+	}
+	char state[700];
+	snprintf(state, sizeof state, "%s/runc", cli->data_dir);
+	struct rt rt = {.runtime = getenv("ORCH_RUNTIME") && *getenv("ORCH_RUNTIME") ? getenv("ORCH_RUNTIME") : "runc", .state_dir = state};
+	struct cl { char ids[256][128]; size_t n; } *l = xcalloc(1, sizeof *l);
+	rt_list(&rt, collect_id, l, err);
+	for (size_t i = 0; i < l->n; i++) {
+		rt_kill(&rt, l->ids[i], SIGKILL, true, err);
+		if (rt_delete(&rt, l->ids[i], true, err)) {
+			fprintf(stderr, "orch: delete container %s: %s\n", l->ids[i], err);
+			problems++;
+		}
+		const char *dash = strchr(l->ids[i], '-');
+		if (dash) {
+			char cg[128];
+			snprintf(cg, sizeof cg, "/orch/%016llx/%s", (unsigned long long)id.id, dash + 1);
+			cgroup_remove(cg, err);
+		}
+	}
+	printf("containers removed: %zu\n", l->n);
+	free(l);
+	/* task root filesystems */
+	snprintf(path, sizeof path, "%s/tasks", cli->data_dir);
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	while (dir && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char td[1000];
+		snprintf(td, sizeof td, "%s/%s", path, de->d_name);
+		if (rootfs_unmount(td, err)) {
+			fprintf(stderr, "orch: %s\n", err);
+			problems++;
+		}
+		char cg[128];
+		snprintf(cg, sizeof cg, "/orch/%016llx/%s", (unsigned long long)id.id, de->d_name);
+		cgroup_remove(cg, err);
+	}
+	if (dir)
+		closedir(dir);
+	char cg[128];
+	snprintf(cg, sizeof cg, "/orch/%016llx", (unsigned long long)id.id);
+	cgroup_remove(cg, err);
+	/* network */
+	snprintf(path, sizeof path, "%s/net-tag", cli->data_dir);
+	FILE *f = fopen(path, "r");
+	char tag[16], subnet[32];
+	if (f && fscanf(f, "%15s %31s", tag, subnet) == 2) {
+		struct net_node nn = {.tag = tag, .subnet = subnet};
+		if (net_node_teardown(&nn, err)) {
+			fprintf(stderr, "orch: network: %s\n", err);
+			problems++;
+		} else
+			printf("network %s (%s) removed\n", tag, subnet);
+	}
+	if (f)
+		fclose(f);
+	(void)rm_cb;
+	return problems ? EXIT_FAIL : EXIT_OK;
+}
+
 int cmd_debug(struct cli *cli, int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "cleanup"))
+		return cleanup(cli);
 	if (argc < 2)
-		return cli_usage("debug", "missing subcommand (write-bench)");
+		return cli_usage("debug", "missing subcommand (write-bench, cleanup)");
 	if (!strcmp(argv[1], "write-bench"))
 		return write_bench(cli, argc - 1, argv + 1);
 	return cli_usage("debug", "unknown subcommand %s", argv[1]);

@@ -64,8 +64,9 @@ const struct command commands[] = {
 	 "configuration, stop the node and remove its identity.", ""},
 	{"version", cmd_version, "version", "Print the version.", ""},
 	{"help", cmd_help, "help [COMMAND]", "Show the manual page of COMMAND (or the overview).", ""},
-	{"debug", cmd_debug, "debug write-bench [--count N] [--inflight K]",
-	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).",
+	{"debug", cmd_debug, "debug write-bench [--count N] [--inflight K] | cleanup",
+	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
+	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.",
 	 "  --count N             number of writes (default 2000)\n"
 	 "  --inflight K          writes in flight (default 1)\n"},
 	{NULL, NULL, NULL, NULL, NULL},
