@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 #include "agent/task_run.h"
+#include "agent/health.h"
 #include "net/conn.h"
 #include "node/daemon.h"
 #include "runtime/runproc.h"
@@ -22,8 +23,25 @@
 
 enum phase { P_NEW, P_PREPARING, P_RUNNING, P_STOPPING, P_EXITED, P_CLEANING, P_DONE };
 
+struct tcheck {
+	enum check_kind kind;
+	char **argv;
+	uint16_t port;
+	char path[256];
+	uint64_t interval, timeout, retries, start_period;
+	bool liveness;
+	bool busy, passed_once;
+	unsigned fails;
+	uint64_t next_at;
+};
+
 struct atask {
 	uint64_t id;
+	struct tcheck checks[2];
+	int nchecks;
+	uint64_t running_since;
+	bool unhealthy;
+	char health[16], ready[16], check_out[256];
 	struct run_job job;     /* identity, resources; copied for every worker step */
 	enum phase phase;
 	bool busy;              /* a worker step is in flight */
@@ -59,6 +77,10 @@ struct agent {
 	size_t npeers;
 	struct follower *followers;
 	uint8_t ip_used[256];
+	/* Exits of children no task claimed yet: a container init that dies between runc
+	 * start and the prepare step's completion is reaped before its task knows its pid. */
+	struct { int pid, status; } unclaimed[64];
+	unsigned nunclaimed;
 };
 
 /* ---- reporting ---------------------------------------------------------------------------- */
@@ -115,7 +137,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
-enum step { S_NET, S_PREPARE, S_STOP, S_CLEANUP };
+enum step { S_NET, S_PREPARE, S_STOP, S_CLEANUP, S_CHECK };
 
 struct work {
 	uv_work_t req;
@@ -125,6 +147,9 @@ struct work {
 	struct run_job job;
 	char err[ERR_LEN];
 	int rc;
+	int check;
+	struct check_req creq;
+	struct rt rt;
 };
 
 static void work_run(uv_work_t *req)
@@ -139,10 +164,14 @@ static void work_run(uv_work_t *req)
 	case S_PREPARE: run_prepare(&w->job); break;
 	case S_STOP: run_stop(&w->job); break;
 	case S_CLEANUP: run_cleanup(&w->job); break;
+	case S_CHECK: health_run(&w->creq); break;
 	}
 }
 
 static void after_work(uv_work_t *req, int status);
+static void setup_checks(struct atask *t);
+static void check_done(struct agent *a, struct atask *t, int idx, const struct check_req *r);
+static bool claim_exit(struct agent *a, int pid, int *status);
 
 static void queue_step(struct agent *a, struct atask *t, enum step step)
 {
@@ -215,6 +244,14 @@ static void after_work(uv_work_t *req, int status)
 		free(w);
 		return;
 	}
+	if (w->step == S_CHECK) {
+		check_done(a, t, w->check, &w->creq);
+		for (size_t i = 0; w->creq.argv && w->creq.argv[i]; i++)
+			free(w->creq.argv[i]);
+		free(w->creq.argv);
+		free(w);
+		return;
+	}
 	t->busy = false;
 	switch (w->step) {
 	case S_PREPARE:
@@ -229,7 +266,10 @@ static void after_work(uv_work_t *req, int status)
 		}
 		t->pid = w->job.pid;
 		t->phase = P_RUNNING;
-		if (t->exited) /* died before we even saw the pid */
+		setup_checks(t);
+		if (claim_exit(a, t->pid, &t->status)) /* died before we even saw the pid */
+			t->exited = true;
+		if (t->exited)
 			t->phase = P_EXITED;
 		report(a, t, "running", NULL, false);
 		break;
@@ -244,16 +284,198 @@ static void after_work(uv_work_t *req, int status)
 				snprintf(t->final_state, sizeof t->final_state, "shutdown");
 			else
 				exit_description(t);
-		} else if (t->exited && !strcmp(t->final_state, "failed") && !t->want_stop) {
+		} else if (t->exited && !strcmp(t->final_state, "failed") && !t->want_stop && !t->unhealthy) {
 			exit_description(t);
 		}
-		if (t->job.oom && strcmp(t->final_state, "shutdown"))
+		if (t->job.oom && strcmp(t->final_state, "shutdown") && !t->unhealthy)
 			exit_description(t);
+		if (t->unhealthy && t->exited)
+			t->exit_code = WIFEXITED(t->status) ? WEXITSTATUS(t->status) : 128 + (WIFSIGNALED(t->status) ? WTERMSIG(t->status) : 0);
 		finish(a, t);
 		break;
 	default: break;
 	}
 	free(w);
+}
+
+/* ---- health checks -------------------------------------------------------------------------- */
+
+static char **argv_copy(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **o = xcalloc(n + 1, sizeof *o);
+	for (size_t i = 0; i < n; i++)
+		o[i] = xstrdup(v[i]);
+	return o;
+}
+
+/* Compose healthcheck: liveness (a failing task is restarted). x-orch-healthcheck: its
+ * role, readiness by default (decides whether the task takes traffic). */
+static void setup_checks(struct atask *t)
+{
+	struct mpr r;
+	struct svc_spec sp;
+	t->nchecks = 0;
+	t->running_since = now_ms();
+	if (mpr_decode(&r, t->job.spec, t->job.spec_len))
+		return;
+	svc_spec_init(&sp);
+	svc_spec_free(&sp);
+	if (!svc_spec_decode(r.root, &sp, NULL)) {
+		const struct healthcheck *h = &sp.healthcheck;
+		if ((h->kind == HC_CMD || h->kind == HC_CMD_SHELL) && h->test.n) {
+			struct tcheck *c = &t->checks[t->nchecks++];
+			memset(c, 0, sizeof *c);
+			c->kind = CHECK_CMD;
+			if (h->kind == HC_CMD_SHELL) {
+				c->argv = xcalloc(4, sizeof *c->argv);
+				c->argv[0] = xstrdup("/bin/sh");
+				c->argv[1] = xstrdup("-c");
+				c->argv[2] = xstrdup(h->test.v[0]);
+			} else {
+				c->argv = xcalloc(h->test.n + 1, sizeof *c->argv);
+				for (size_t i = 0; i < h->test.n; i++)
+					c->argv[i] = xstrdup(h->test.v[i]);
+			}
+			c->interval = h->interval_ms;
+			c->timeout = h->timeout_ms;
+			c->retries = h->retries ? h->retries : 1;
+			c->start_period = h->start_period_ms;
+			c->liveness = true;
+			snprintf(t->health, sizeof t->health, "starting");
+		}
+		if (sp.probe.enabled) {
+			struct tcheck *c = &t->checks[t->nchecks++];
+			memset(c, 0, sizeof *c);
+			c->kind = sp.probe.type == PROBE_TCP ? CHECK_TCP : CHECK_HTTP;
+			c->port = (uint16_t)sp.probe.port;
+			snprintf(c->path, sizeof c->path, "%s", sp.probe.path ? sp.probe.path : "/");
+			c->interval = sp.probe.interval_ms;
+			c->timeout = sp.probe.timeout_ms;
+			c->retries = sp.probe.retries ? sp.probe.retries : 1;
+			c->start_period = sp.probe.start_period_ms;
+			c->liveness = sp.probe.role == PROBE_LIVENESS;
+			if (c->liveness)
+				snprintf(t->health, sizeof t->health, "starting");
+			else
+				snprintf(t->ready, sizeof t->ready, "unready");
+		}
+	}
+	svc_spec_free(&sp);
+	mpr_free(&r);
+	for (int i = 0; i < t->nchecks; i++) {
+		if (!t->checks[i].interval)
+			t->checks[i].interval = 1000;
+		if (!t->checks[i].timeout)
+			t->checks[i].timeout = 1000;
+		t->checks[i].next_at = now_ms() + (t->checks[i].interval < 1000 ? t->checks[i].interval : 500);
+	}
+}
+
+static void free_checks(struct atask *t)
+{
+	for (int i = 0; i < t->nchecks; i++) {
+		for (size_t k = 0; t->checks[i].argv && t->checks[i].argv[k]; k++)
+			free(t->checks[i].argv[k]);
+		free(t->checks[i].argv);
+		t->checks[i].argv = NULL;
+	}
+	t->nchecks = 0;
+}
+
+static void report_health(struct agent *a, struct atask *t)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2);
+	mpw_ku64(&w, "at", wall_ms());
+	mpw_str(&w, "update");
+	mpw_arr(&w, 1);
+	mpw_map(&w, 4);
+	mpw_ku64(&w, "id", t->id);
+	mpw_kstr(&w, "health", t->health);
+	mpw_kstr(&w, "ready", t->ready);
+	mpw_kstr(&w, "check_output", t->check_out);
+	char e[ERR_LEN];
+	daemon_submit(a->d, "task.batch", w.sb.data, w.sb.size, reported, NULL, e);
+	mpw_free(&w);
+}
+
+static void check_done(struct agent *a, struct atask *t, int idx, const struct check_req *r)
+{
+	struct tcheck *c = &t->checks[idx];
+	c->busy = false;
+	c->next_at = now_ms() + c->interval;
+	if (t->phase != P_RUNNING || idx >= t->nchecks)
+		return;
+	char tid[32];
+	snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
+	TRACE("health", tid, "%s check %s: %s", c->liveness ? "liveness" : "readiness", r->ok ? "ok" : "failed", r->output);
+	char before_h[16], before_r[16];
+	snprintf(before_h, sizeof before_h, "%s", t->health);
+	snprintf(before_r, sizeof before_r, "%s", t->ready);
+	bool in_grace = !c->passed_once && now_ms() - t->running_since < c->start_period;
+	if (r->ok) {
+		c->fails = 0;
+		c->passed_once = true;
+	} else if (!in_grace)
+		c->fails++;
+	bool failing = c->fails >= c->retries;
+	if (c->liveness)
+		snprintf(t->health, sizeof t->health, "%s", r->ok ? "healthy" : failing ? "unhealthy" : t->health);
+	else
+		snprintf(t->ready, sizeof t->ready, "%s", r->ok ? "ready" : failing ? "unready" : t->ready);
+	bool changed = strcmp(before_h, t->health) || strcmp(before_r, t->ready);
+	if (changed || strcmp(t->check_out, r->output)) {
+		snprintf(t->check_out, sizeof t->check_out, "%s", r->output);
+		if (changed)
+			report_health(a, t);
+	}
+	if (c->liveness && failing && !t->want_stop && !t->unhealthy) {
+		/* liveness failure: stop it; the leader replaces it per the restart policy */
+		t->unhealthy = true;
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "unhealthy: %u failed checks, last: %s", c->fails, r->output);
+		log_warn("task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
+			 (unsigned long long)t->job.slot, r->output);
+		t->phase = P_STOPPING;
+		t->stopped_at = now_ms();
+		queue_step(a, t, S_STOP);
+	}
+}
+
+static void run_checks(struct agent *a)
+{
+	uint64_t now = now_ms();
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		if (t->phase != P_RUNNING || t->busy)
+			continue;
+		for (int i = 0; i < t->nchecks; i++) {
+			struct tcheck *c = &t->checks[i];
+			if (c->busy || now < c->next_at)
+				continue;
+			struct work *w = xcalloc(1, sizeof *w);
+			w->req.data = w;
+			w->a = a;
+			w->t = t;
+			w->step = S_CHECK;
+			w->check = i;
+			w->rt.runtime = a->env.runtime;
+			w->rt.state_dir = a->env.state_dir;
+			w->creq.rt = &w->rt;
+			w->creq.kind = c->kind;
+			w->creq.argv = c->argv ? argv_copy(c->argv) : NULL;
+			snprintf(w->creq.host, sizeof w->creq.host, "%s", t->job.host_net || !t->job.ip[0] ? "127.0.0.1" : t->job.ip);
+			w->creq.port = c->port;
+			snprintf(w->creq.path, sizeof w->creq.path, "%s", c->path);
+			w->creq.timeout_ms = (int)c->timeout;
+			snprintf(w->creq.cid, sizeof w->creq.cid, "%s", t->job.cid);
+			c->busy = true;
+			uv_queue_work(&a->d->loop, &w->req, work_run, after_work);
+		}
+	}
 }
 
 /* ---- child exits ------------------------------------------------------------------------------ */
@@ -273,6 +495,21 @@ static void child_exited(int pid, int status, void *arg)
 			t->phase = P_EXITED;
 		return;
 	}
+	a->unclaimed[a->nunclaimed % 64].pid = pid;
+	a->unclaimed[a->nunclaimed % 64].status = status;
+	a->nunclaimed++;
+}
+
+/* The exit of pid, if it was reaped before a task claimed it. */
+static bool claim_exit(struct agent *a, int pid, int *status)
+{
+	for (unsigned i = 0; pid > 0 && i < 64 && i < a->nunclaimed; i++)
+		if (a->unclaimed[i].pid == pid) {
+			*status = a->unclaimed[i].status;
+			a->unclaimed[i].pid = 0;
+			return true;
+		}
+	return false;
 }
 
 static void sigchld_cb(uv_signal_t *h, int sig)
@@ -432,7 +669,10 @@ static void reap_done(struct agent *a)
 {
 	for (struct atask **pp = &a->tasks; *pp;) {
 		struct atask *t = *pp;
-		if (t->phase == P_DONE && t->gone && !t->busy) {
+		bool checking = false;
+		for (int i = 0; i < t->nchecks; i++)
+			checking |= t->checks[i].busy;
+		if (t->phase == P_DONE && t->gone && !t->busy && !checking) {
 			bool followed = false;
 			for (struct follower *f = a->followers; f; f = f->next)
 				if (f->task_id == t->id)
@@ -443,6 +683,7 @@ static void reap_done(struct agent *a)
 			}
 			*pp = t->next;
 			nftw(t->job.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+			free_checks(t);
 			free_task(t);
 		} else
 			pp = &t->next;
@@ -678,6 +919,7 @@ void agent_tick(struct daemon *d)
 	static unsigned n;
 	if (++n % 25 == 0)
 		rotate_logs(a);
+	run_checks(a);
 	followers_tick(a);
 	reap_done(a);
 }

@@ -1,6 +1,8 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/blobstore.h"
 #include "image/image_load.h"
+#include "image/unpack.h"
 #include "spec/spec.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int parse_fmt_opt(const char *cmd, const char *arg, enum out_fmt *fmt)
@@ -378,6 +381,13 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 			size_t l = strlen(state);
 			snprintf(state + l, sizeof state - l, " (%lld)", (long long)code);
 		}
+		char health[16] = "", ready[16] = "";
+		mp_str_or(o, "health", health, sizeof health, "");
+		mp_str_or(o, "ready", ready, sizeof ready, "");
+		if (!strcmp(state, "running") && (health[0] || ready[0])) {
+			size_t l = strlen(state);
+			snprintf(state + l, sizeof state - l, " (%s%s%s)", health, health[0] && ready[0] ? ", " : "", ready);
+		}
 		mp_get_u64(o, "state_at", &sat);
 		mp_get_u64(o, "now", &now);
 		out_age(now > sat ? now - sat : 0, age, sizeof age);
@@ -557,6 +567,37 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 
 /* ---- images ---------------------------------------------------------------------------------------- */
 
+/* A layer that would escape the root (.., absolute paths, symlink tricks), or holds a device
+ * node, is refused at load time, before the cluster records the image: unpack every layer
+ * now (into the node's per-digest layer cache, where the agent would unpack it anyway).
+ * A layer that fails is dropped from the blob store so nothing can run it later. */
+static int check_layers(const char *data_dir, const struct image_info *im, char *err)
+{
+	char root[600];
+	struct blobstore bs;
+	int rc = blob_init(&bs, data_dir, err);
+	if (rc)
+		return rc;
+	snprintf(root, sizeof root, "%s/layers", data_dir);
+	mkdir(root, 0700);
+	for (size_t i = 0; !rc && i < im->nlayers; i++) {
+		char *bp = blob_path(&bs, im->layers[i]), *ld = layer_dir(root, im->layers[i]);
+		struct stat st;
+		if (!bp || !ld)
+			rc = errf(err, E_INVAL, "layer %zu: bad digest", i);
+		else if (stat(ld, &st) && (rc = layer_unpack(bp, ld, err)) && stat(ld, &st) == 0)
+			rc = 0; /* unpacked concurrently by the agent: it passed the same checks */
+		else if (rc) {
+			errwrap(err, rc, "layer %zu rejected", i);
+			unlink(bp);
+		}
+		free(bp);
+		free(ld);
+	}
+	blob_fini(&bs);
+	return rc;
+}
+
 int cmd_image(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
@@ -588,6 +629,10 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	 * cluster learns about the image through raft and other nodes fetch blobs on demand. */
 	if (image_load(cli->data_dir, argv[2], &im, err))
 		return cli_fail(E_INVAL, "image load %s: %s", argv[2], err);
+	if (check_layers(cli->data_dir, &im, err)) {
+		image_info_free(&im);
+		return cli_fail(E_INVAL, "image load %s: %s", argv[2], err);
+	}
 	struct mpw f;
 	mpw_init(&f);
 	mpw_str(&f, "info");

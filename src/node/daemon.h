@@ -37,7 +37,7 @@ struct pending {
 	 * Default (NULL): relay the reply to conn. */
 	void (*on_reply)(struct pending *p, const msgpack_object *resp);
 	bool forwarded;
-	struct pending *next;
+	struct pending *next, *prev;
 };
 
 struct seen {

@@ -48,17 +48,20 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id)
 	p->conn = c;
 	p->req_id = req_id;
 	p->next = d->pending;
+	if (d->pending)
+		d->pending->prev = p;
 	d->pending = p;
 	return p;
 }
 
 void pending_free(struct pending *p)
 {
-	struct pending **pp = &p->d->pending;
-	while (*pp && *pp != p)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = p->next;
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (p->d->pending == p)
+		p->d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
 	free(p);
 }
 

@@ -165,7 +165,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)t->node_id);
-	mpw_map(w, 20);
+	mpw_map(w, 22);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
@@ -186,6 +186,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_kstr(w, "health", t->health ? t->health : "");
 	mpw_kbool(w, "oom", t->oom);
 	mpw_ku64(w, "now", wall_ms());
+	mpw_kstr(w, "ready", t->ready ? t->ready : "");
+	mpw_kstr(w, "check_output", t->check_output ? t->check_output : "");
 }
 
 static bool task_matches(const struct task *t, const char *svc, bool all)

@@ -52,6 +52,8 @@ enum { ORDER_STOP_FIRST, ORDER_START_FIRST };
 /* HC_INHERIT: no test given (the image's own check, if any). */
 enum { HC_INHERIT, HC_NONE, HC_CMD, HC_CMD_SHELL };
 enum { PROBE_HTTP, PROBE_TCP };
+/* readiness: decides whether the task takes traffic; liveness: a failing task is restarted */
+enum { PROBE_READINESS, PROBE_LIVENESS };
 
 struct healthcheck {
 	int kind;          /* HC_* */
@@ -67,6 +69,7 @@ struct probe {
 	uint64_t port;
 	char *path; /* http: defaults to "/" */
 	uint64_t interval_ms, timeout_ms, retries, start_period_ms;
+	int role; /* PROBE_READINESS (default) or PROBE_LIVENESS */
 };
 
 struct resources {

@@ -21,6 +21,7 @@ static const char *const restart_names[] = {"none", "on-failure", "any", NULL};
 static const char *const fail_names[] = {"pause", "rollback", "continue", NULL};
 static const char *const order_names[] = {"stop-first", "start-first", NULL};
 static const char *const probe_names[] = {"http", "tcp", NULL};
+static const char *const probe_role_names[] = {"readiness", "liveness", NULL};
 
 /* ---- ports (long syntax) ---- */
 
@@ -80,6 +81,7 @@ static const struct sf probe_f[] = {
 	{.key = "timeout", .kind = SF_DUR, .off = offsetof(struct probe, timeout_ms), .flags = 0, .def = S(5)},
 	{.key = "retries", .kind = SF_U64, .off = offsetof(struct probe, retries), .flags = 0, .def = 3},
 	{.key = "start_period", .kind = SF_DUR, .off = offsetof(struct probe, start_period_ms), .flags = 0},
+	{.key = "role", .kind = SF_ENUM, .off = offsetof(struct probe, role), .flags = 0, .def = PROBE_READINESS, .names = probe_role_names},
 };
 static const struct sf_table probe_table = {"x-orch-healthcheck", N(probe_f), probe_f, probe_check};
 

@@ -241,6 +241,12 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 				t->health = u.health ? xstrdup(u.health) : NULL;
 			} else if (mp_str_eq(k, "oom")) {
 				t->oom = u.oom;
+			} else if (mp_str_eq(k, "ready")) {
+				free(t->ready);
+				t->ready = u.ready ? xstrdup(u.ready) : NULL;
+			} else if (mp_str_eq(k, "check_output")) {
+				free(t->check_output);
+				t->check_output = u.check_output ? xstrdup(u.check_output) : NULL;
 			}
 		}
 		schema_free(&task_schema, &u);

@@ -19,12 +19,15 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
+/* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
+ * "rolled_back"; update_msg says why it paused or rolled back. */
 /* A service: its canonical spec (spec/spec.h encoding), the generation that changes with
  * the spec, and the desired replica count (changed by orch scale without a new
  * generation). prev_spec keeps the previous generation for rollback. */
 #define SERVICE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
-	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at)
+	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
+	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
@@ -34,7 +37,8 @@ SCHEMA_DECLARE(service, SERVICE_FIELDS)
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
 	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
-	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom)
+	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
+	X(S, STR, check_output)
 SCHEMA_DECLARE(task, TASK_FIELDS)
 
 /* An image loaded into the cluster: info is image_info_encode() (image/image_load.h);

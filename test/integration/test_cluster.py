@@ -161,7 +161,7 @@ def test_kill9_leader_failover_no_write_lost():
         elapsed = time.time() - t0
         print("failover: new leader %s after %.3fs" % (new.name, elapsed))
         check(new is not old, "old leader still reported")
-        check(elapsed < 3.0, "new leader took %.2fs" % elapsed)
+        check(elapsed < 2.0, "new leader took %.2fs (goal: well under 1.5s)" % elapsed)
         n_at_kill = len(w.acked)
         wait_until(lambda: len(w.acked) >= n_at_kill + 200 or w.errors, 20, "writes acknowledged after the failover")
         w.finish()
@@ -273,6 +273,23 @@ def test_malformed_token_refused():
             _refused_join(c, bad, r"malformed token|missing --token")
 
 
+def test_join_with_busy_listen_address_changes_nothing():
+    with Cluster(1) as c:
+        before = c.status(0)
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        d = os.path.join(c.tmp, "late")
+        with busy:
+            p = c.run("join", c.nodes[0].addr, "--token", c.token, "--listen", "127.0.0.1:%d" % busy.getsockname()[1],
+                      "--data-dir", d, "--name", "late", "--detach")
+        check(p.returncode != 0 and "listen" in p.stderr, "join on a busy port: rc %d %r" % (p.returncode, p.stderr))
+        check(not os.path.exists(os.path.join(d, "identity")), "a failed join wrote an identity")
+        after = c.status(0)
+        check(after["nodes"] == 1 and after["revision"] == before["revision"],
+              "the cluster added a node that cannot listen: %r" % c.node_list(0))
+
+
 # ---- leave and node rm -------------------------------------------------------------------------
 
 def test_leave_follower():
@@ -281,8 +298,11 @@ def test_leave_follower():
         f = next(n for n in c.nodes if n is not lead)
         p = c.cli(f, "leave", json=False)
         check("left the cluster" in p.stdout, "leave: %r" % p.stdout)
-        wait_until(lambda: not f.alive(), 10, "the leaving node to stop")
+        # The CLI says the identity was removed: it must be true when it says so.
         check(not os.path.exists(os.path.join(f.dir, "identity")), "leave kept the identity")
+        check(not os.path.exists(os.path.join(f.dir, "raft")) or not os.listdir(os.path.join(f.dir, "raft")),
+              "leave kept the raft data")
+        wait_until(lambda: not f.alive(), 10, "the leaving node to stop")
         rest = [n for n in c.nodes if n is not f]
         wait_until(lambda: all(sorted(x["name"] for x in c.node_list(n)) == sorted(m.name for m in rest) for n in rest),
                    10, "the others to drop the node")
@@ -313,8 +333,10 @@ def test_node_rm_dead_node():
         lead = c.leader()
         victim = next(n for n in c.nodes if n is not lead)
         ask = next(n for n in c.nodes if n is not victim and n is not lead)  # goes through forwarding
+        t0 = time.time()
         p = c.cli(ask, "node", "rm", victim.name, json=False, check=False)
         check(p.returncode != 0 and "is up" in p.stderr, "node rm of a live node: rc %d %r" % (p.returncode, p.stderr))
+        print("node rm of a live node refused after %.1fs" % (time.time() - t0))
         p = c.cli(ask, "node", "rm", "no-such-node", json=False, check=False)
         check(p.returncode != 0 and "no such node" in p.stderr, "node rm of an unknown node: %r" % p.stderr)
         check(len(c.node_list(lead)) == 3, "refused node rm changed the node list")
@@ -327,9 +349,15 @@ def test_node_rm_dead_node():
                    10, "the removed node to disappear")
         c.write_bench(ask, 50, 8)
         c.converged(rest)
-        # A removed node that comes back is told it is no longer a member and stops.
+        # A removed node that comes back (it still believes it is a voter) must not disturb
+        # the cluster: pre-vote keeps the term, the leader stays, the list stays at 2.
+        term = c.status(lead)["term"]
         c.restart(victim)
-        wait_until(lambda: not victim.alive(), 20, "the removed node to stop after restarting")
+        time.sleep(3)
+        for n in rest:
+            s = c.status(n)
+            check(s["term"] == term and s["leader_id"] == c.status(lead)["node_id"],
+                  "%s: term %d -> %d, leader %s after the removed node came back" % (n.name, term, s["term"], s["leader_name"]))
         check(len(c.node_list(lead)) == 2, "the removed node came back into the list")
 
 
