@@ -64,5 +64,6 @@ int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_image(struct cli *cli, int argc, char **argv);
 int cmd_images(struct cli *cli, int argc, char **argv);
+int cmd_rollout(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int parse_fmt_opt(const char *cmd, const char *arg, enum out_fmt *fmt)
@@ -692,5 +693,122 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 	out_table_print(&t);
 	out_table_free(&t);
 	mpr_free(&r);
+	return EXIT_OK;
+}
+
+/* ---- rollout --------------------------------------------------------------------------------------- */
+
+struct rollout_view {
+	char state[32], msg[256];
+	uint64_t generation, replicas, updated, old;
+};
+
+static int rollout_read(struct cli *cli, const char *name, struct rollout_view *rv)
+{
+	struct mpw f;
+	mpw_init(&f);
+	mpw_kstr(&f, "name", name);
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 5000);
+	mpw_free(&f);
+	if (rc)
+		return rc;
+	const msgpack_object *v = mp_get(r.root, "service");
+	memset(rv, 0, sizeof *rv);
+	mp_str_or(v, "update_state", rv->state, sizeof rv->state, "");
+	mp_str_or(v, "update_msg", rv->msg, sizeof rv->msg, "");
+	mp_get_u64(v, "generation", &rv->generation);
+	mp_get_u64(v, "replicas", &rv->replicas);
+	const msgpack_object *tl = mp_get(v, "tasks");
+	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
+		const msgpack_object *t = &tl->via.array.ptr[i];
+		uint64_t g = 0;
+		char st[16], de[16], h[16], rd[16];
+		mp_get_u64(t, "generation", &g);
+		mp_str_or(t, "state", st, sizeof st, "");
+		mp_str_or(t, "desired", de, sizeof de, "");
+		mp_str_or(t, "health", h, sizeof h, "");
+		mp_str_or(t, "ready", rd, sizeof rd, "");
+		if (strcmp(de, "running"))
+			continue;
+		if (g == rv->generation && !strcmp(st, "running") && (!h[0] || !strcmp(h, "healthy")) && (!rd[0] || !strcmp(rd, "ready")))
+			rv->updated++;
+		else if (g != rv->generation)
+			rv->old++;
+	}
+	mpr_free(&r);
+	return 0;
+}
+
+static void rollout_print(const char *name, const struct rollout_view *rv, bool bar)
+{
+	uint64_t total = rv->replicas ? rv->replicas : 1, done = rv->updated > total ? total : rv->updated;
+	const char *st = rv->state[0] ? rv->state : "completed";
+	if (bar) {
+		char b[41];
+		size_t fill = (size_t)(done * 40 / total);
+		for (size_t i = 0; i < 40; i++)
+			b[i] = i < fill ? '#' : '-';
+		b[40] = 0;
+		printf("\r%s: generation %llu %-12s [%s] %llu/%llu%s", name, (unsigned long long)rv->generation, st, b,
+		       (unsigned long long)done, (unsigned long long)rv->replicas, "   ");
+	} else
+		printf("%s: generation %llu, %s, %llu/%llu tasks updated%s%s\n", name, (unsigned long long)rv->generation, st,
+		       (unsigned long long)done, (unsigned long long)rv->replicas, rv->msg[0] ? ": " : "", rv->msg);
+	fflush(stdout);
+}
+
+int cmd_rollout(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 3)
+		return cli_usage("rollout", "rollout status|undo|pause|resume SERVICE");
+	const char *verb = argv[1], *name = argv[2];
+	bool wait = false;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait") || !strcmp(argv[i], "-w"))
+			wait = true;
+		else
+			return cli_usage("rollout", "unexpected argument %s", argv[i]);
+	}
+	if (strcmp(verb, "status")) {
+		if (strcmp(verb, "undo") && strcmp(verb, "pause") && strcmp(verb, "resume"))
+			return cli_usage("rollout", "unknown action %s", verb);
+		if (wait)
+			return cli_usage("rollout", "--wait goes with status");
+		struct mpw f;
+		mpw_init(&f);
+		mpw_kstr(&f, "name", name);
+		mpw_kstr(&f, "action", verb);
+		struct mpr r;
+		int rc = cli_rpc(cli, "service.update", &f, 2, &r);
+		mpw_free(&f);
+		if (rc)
+			return rc;
+		mpr_free(&r);
+		printf("%s: %s\n", name, !strcmp(verb, "undo") ? "rolling back to the previous version" : !strcmp(verb, "pause") ? "rollout paused" : "rollout resumed");
+		return EXIT_OK;
+	}
+	struct rollout_view rv;
+	int rc = rollout_read(cli, name, &rv);
+	if (rc)
+		return rc;
+	bool tty = isatty(1);
+	uint64_t deadline = now_ms() + 30 * 60 * 1000;
+	while (wait && now_ms() < deadline) {
+		bool settled = !strcmp(rv.state, "paused") || ((!strcmp(rv.state, "completed") || !strcmp(rv.state, "rolled_back") || !rv.state[0]) && !rv.old);
+		if (settled)
+			break;
+		if (tty)
+			rollout_print(name, &rv, true);
+		struct timespec ts = {0, 300 * 1000000};
+		nanosleep(&ts, NULL);
+		if ((rc = rollout_read(cli, name, &rv)))
+			return rc;
+	}
+	if (tty && wait)
+		printf("\n");
+	rollout_print(name, &rv, false);
+	if (wait && (!strcmp(rv.state, "paused") || !strcmp(rv.state, "rolled_back")))
+		return EXIT_FAIL;
 	return EXIT_OK;
 }

@@ -51,6 +51,11 @@ const struct command commands[] = {
 	 "List tasks: service, slot, node, desired and current state, age, endpoint, error.",
 	 "  -a, --all             include finished tasks (history)\n" OUTPUT_OPT},
 	{"scale", cmd_scale, "scale SERVICE=N [SERVICE=N...]", "Set the number of replicas of services.", ""},
+	{"rollout", cmd_rollout, "rollout status SERVICE [--wait] | undo SERVICE | pause SERVICE | resume SERVICE",
+	 "Follow or steer a service's rolling update: progress, return to the previous version,\n"
+	 "pause or resume.",
+	 "  -w, --wait            (status) block until the rollout completes, pauses or rolls back;\n"
+	 "                        exit 1 unless it completed\n"},
 	{"rm", cmd_rm, "rm SERVICE [SERVICE...]", "Remove services and stop their tasks.", ""},
 	{"logs", cmd_logs, "logs [-f] [--tail N] SERVICE|TASK",
 	 "Show the output of a service's tasks (or one task), from whichever nodes run them.",

@@ -96,6 +96,53 @@ static void op_service_scale(struct daemon *d, struct conn *c, uint64_t id, cons
 	mpw_free(&w);
 }
 
+/* rollout pause | resume | undo */
+static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	char name[SPEC_NAME_MAX + 1], action[16];
+	const struct service *v;
+	if (mp_get_strbuf(req, "name", name, sizeof name) || mp_get_strbuf(req, "action", action, sizeof action)) {
+		rpc_reply_err(c, id, E_INVAL, "rollout: service name and action required");
+		return;
+	}
+	if (!(v = store_service_by_name(&d->store, name))) {
+		char m[ERR_LEN];
+		snprintf(m, sizeof m, "no service %s (see orch services)", name);
+		rpc_reply_err(c, id, E_NOTFOUND, m);
+		return;
+	}
+	struct mpw w;
+	mpw_init(&w);
+	if (!strcmp(action, "pause")) {
+		mpw_map(&w, 4);
+		mpw_kstr(&w, "update_state", "paused");
+		mpw_kstr(&w, "update_msg", "paused by an operator");
+	} else if (!strcmp(action, "resume")) {
+		const char *st = v->update_state ? v->update_state : "";
+		mpw_map(&w, 4);
+		mpw_kstr(&w, "update_state", !strcmp(st, "paused") ? "updating" : st[0] ? st : "updating");
+		mpw_kstr(&w, "update_msg", "");
+	} else if (!strcmp(action, "undo")) {
+		if (!v->prev_spec.len) {
+			mpw_free(&w);
+			rpc_reply_err(c, id, E_INVAL, "rollout undo: the service has no previous version");
+			return;
+		}
+		mpw_map(&w, 5);
+		mpw_kstr(&w, "update_state", "rolling_back");
+		mpw_kstr(&w, "update_msg", "undone by an operator");
+		mpw_kbool(&w, "rollback", true);
+	} else {
+		mpw_free(&w);
+		rpc_reply_err(c, id, E_INVAL, "rollout: action must be pause, resume or undo");
+		return;
+	}
+	mpw_kstr(&w, "name", name);
+	mpw_ku64(&w, "at", wall_ms());
+	submit(d, c, id, "service.update", &w);
+	mpw_free(&w);
+}
+
 static void op_service_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	char name[SPEC_NAME_MAX + 1];
@@ -144,7 +191,9 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
 		uint64_t running, live;
 		count_tasks(&d->store, v->id, &running, &live);
-		mpw_map(&w, 9);
+		mpw_map(&w, 11);
+		mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
+		mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 		mpw_kstr(&w, "name", v->name);
 		mpw_kstr(&w, "project", v->project ? v->project : "");
 		mpw_ku64(&w, "generation", v->generation);
@@ -251,7 +300,9 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_init(&w);
 	rpc_reply_begin(&w, id, 0, 1);
 	mpw_str(&w, "service");
-	mpw_map(&w, 11);
+	mpw_map(&w, 13);
+	mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
+	mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 	mpw_ku64(&w, "id", v->id);
 	mpw_kstr(&w, "name", v->name);
 	mpw_kstr(&w, "project", v->project ? v->project : "");
@@ -341,6 +392,8 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 		op_service_put(d, c, id, req);
 	else if (mp_str_eq(op, "service.scale"))
 		op_service_scale(d, c, id, req);
+	else if (mp_str_eq(op, "service.update"))
+		op_service_update(d, c, id, req);
 	else if (mp_str_eq(op, "service.rm"))
 		op_service_rm(d, c, id, req);
 	else if (mp_str_eq(op, "services"))

@@ -6,9 +6,8 @@
 #include <string.h>
 
 struct batch {
-	struct mpw cr, up;
-	uint32_t ncr, nup, ndel;
-	struct mpw del;
+	struct mpw cr, up, del, svc;
+	uint32_t ncr, nup, ndel, nsvc;
 };
 
 static void batch_init(struct batch *b)
@@ -17,6 +16,7 @@ static void batch_init(struct batch *b)
 	mpw_init(&b->cr);
 	mpw_init(&b->up);
 	mpw_init(&b->del);
+	mpw_init(&b->svc);
 }
 
 static void batch_free(struct batch *b)
@@ -24,6 +24,7 @@ static void batch_free(struct batch *b)
 	mpw_free(&b->cr);
 	mpw_free(&b->up);
 	mpw_free(&b->del);
+	mpw_free(&b->svc);
 }
 
 static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t start_after)
@@ -96,6 +97,132 @@ static bool restart_allowed(const struct svc_spec *sp, const struct task *last)
 	return true;
 }
 
+/* Running, passing its liveness and readiness checks, for at least `monitor` ms. */
+static bool task_done(const struct task *t, const struct update_config *uc, uint64_t now)
+{
+	if (strcmp(t->state, "running") || strcmp(t->desired, "running"))
+		return false;
+	if (t->health && t->health[0] && strcmp(t->health, "healthy"))
+		return false;
+	if (t->ready && t->ready[0] && strcmp(t->ready, "ready"))
+		return false;
+	return now >= t->state_at + uc->monitor_ms;
+}
+
+static bool task_failed(const struct task *t)
+{
+	return !strcmp(t->state, "failed") || !strcmp(t->state, "rejected") ||
+	       (t->health && !strcmp(t->health, "unhealthy"));
+}
+
+static void service_update(struct batch *b, const struct service *v, const char *state, const char *msg, bool rollback)
+{
+	mpw_map(&b->svc, 4);
+	mpw_ku64(&b->svc, "id", v->id);
+	mpw_kstr(&b->svc, "update_state", state);
+	mpw_kstr(&b->svc, "update_msg", msg);
+	mpw_kbool(&b->svc, "rollback", rollback);
+	b->nsvc++;
+}
+
+static struct view *slot_task(struct view *vs, size_t n, uint64_t slot, bool new_gen, uint64_t G)
+{
+	struct view *hit = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (vs[i].t->slot == slot && !vs[i].stopping && (vs[i].t->generation == G) == new_gen)
+			hit = &vs[i];
+	return hit;
+}
+
+static void rollout(const struct store *s, const struct service *v, const struct svc_spec *sp, struct view *vs, size_t n,
+		    uint64_t now, struct batch *b)
+{
+	(void)s;
+	uint64_t R = v->replicas, G = v->generation;
+	const char *st = v->update_state ? v->update_state : "";
+	bool rolling_back = !strcmp(st, "rolling_back");
+	bool active = !strcmp(st, "updating") || rolling_back;
+	const struct update_config *uc = rolling_back ? &sp->deploy.rollback : &sp->deploy.update;
+	size_t old_live = 0, new_done = 0, failed = 0;
+	const char *last_err = "";
+	for (size_t i = 0; i < n; i++) {
+		const struct task *t = vs[i].t;
+		if (t->slot > R)
+			continue;
+		if (t->generation < G && !vs[i].stopping)
+			old_live++;
+		if (t->generation == G) {
+			if (!vs[i].stopping && task_done(t, uc, now))
+				new_done++;
+			if (task_failed(t)) {
+				failed++;
+				if (t->err && t->err[0])
+					last_err = t->err;
+			}
+		}
+	}
+	if (active) {
+		uint64_t allowed = (uint64_t)(uc->max_failure_ratio * (double)(R ? R : 1));
+		if (failed > allowed && uc->failure_action != FAIL_CONTINUE) {
+			char msg[ERR_LEN];
+			snprintf(msg, sizeof msg, "%zu new task%s failed (last: %s)", failed, failed == 1 ? "" : "s",
+				 last_err[0] ? last_err : "unhealthy");
+			if (uc->failure_action == FAIL_ROLLBACK && !rolling_back && v->prev_spec.len)
+				service_update(b, v, "rolling_back", msg, true);
+			else
+				service_update(b, v, "paused", msg, false);
+			return;
+		}
+		if (!old_live && new_done >= R) {
+			service_update(b, v, rolling_back ? "rolled_back" : "completed", rolling_back && v->update_msg ? v->update_msg : "", false);
+			return;
+		}
+	}
+	if (!strcmp(st, "paused"))
+		return;
+	uint64_t par = uc->parallelism ? uc->parallelism : UINT64_MAX, busy = 0;
+	bool start_first = uc->order == ORDER_START_FIRST;
+	uint64_t last_done_at = 0;
+	for (uint64_t slot = 1; slot <= R; slot++) {
+		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
+		for (size_t i = 0; i < n; i++) /* an old task of this slot still stopping */
+			if (vs[i].t->slot == slot && vs[i].stopping && !vs[i].ended && vs[i].t->generation < G)
+				busy++;
+		if (nw && !task_done(nw->t, uc, now) && (old || nw->t->restarts == 0))
+			busy++;
+		if (nw && task_done(nw->t, uc, now) && nw->t->state_at + uc->monitor_ms > last_done_at)
+			last_done_at = nw->t->state_at + uc->monitor_ms;
+		/* start-first: the new task is up, so the old one can go */
+		if (start_first && old && nw && task_done(nw->t, uc, now)) {
+			struct mpw *w = update(b, old->t->id, 1);
+			mpw_kstr(w, "desired", "shutdown");
+			old->stopping = true;
+		}
+	}
+	if (uc->delay_ms && last_done_at && now < last_done_at + uc->delay_ms)
+		return;
+	for (uint64_t slot = 1; slot <= R && busy < par; slot++) {
+		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
+		if (!old)
+			continue;
+		if (start_first) {
+			if (!nw) {
+				create(b, v->id, slot, G, 0, 0);
+				busy++;
+			}
+			continue;
+		}
+		bool unplaced = task_state_rank(old->t->state) == 0;
+		struct mpw *w = update(b, old->t->id, unplaced ? 2 : 1);
+		mpw_kstr(w, "desired", "shutdown");
+		if (unplaced)
+			mpw_kstr(w, "state", "shutdown");
+		old->stopping = true;
+		old->ended = unplaced;
+		busy++;
+	}
+}
+
 static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
 			 struct batch *b)
 {
@@ -155,30 +282,10 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		}
 	}
 
-	/* 2. rolling update: replace old-generation tasks, parallelism at a time */
-	uint64_t par = sp->deploy.update.parallelism ? sp->deploy.update.parallelism : UINT64_MAX, busy = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct view *x = &vs[i];
-		if (x->t->slot > R)
-			continue;
-		if (x->stopping && !x->ended && x->t->generation < G)
-			busy++; /* old task still stopping */
-		else if (!x->stopping && x->t->generation == G && task_state_rank(x->t->state) < 4 && x->t->restarts == 0)
-			busy++; /* new task not running yet */
-	}
-	for (size_t i = 0; i < n && busy < par; i++) {
-		struct view *x = &vs[i];
-		if (x->stopping || x->t->generation >= G || x->t->slot > R)
-			continue;
-		bool unplaced = task_state_rank(x->t->state) == 0;
-		struct mpw *w = update(b, x->t->id, unplaced ? 2 : 1);
-		mpw_kstr(w, "desired", "shutdown");
-		if (unplaced)
-			mpw_kstr(w, "state", "shutdown");
-		x->stopping = true;
-		x->ended = unplaced;
-		busy++;
-	}
+	/* 2. rolling update (or rollback): replace old-generation tasks, parallelism at a time,
+	 * a new task counting as updated once running, healthy, ready and monitored; failures
+	 * beyond max_failure_ratio pause or roll back per failure_action. */
+	rollout(s, v, sp, vs, n, now, b);
 
 	/* 3. every slot 1..R has a live task, or gets one */
 	for (uint64_t slot = 1; slot <= R; slot++) {
@@ -305,9 +412,12 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 	free(placed);
 	sched_free(&sc);
 
-	bool work = b.ncr || b.nup || b.ndel;
+	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
 	if (work) {
-		mpw_map(w, 4);
+		mpw_map(w, 5);
+		mpw_str(w, "services");
+		mpw_arr(w, b.nsvc);
+		mpw_raw(w, b.svc.sb.data, b.svc.sb.size);
 		mpw_ku64(w, "at", now);
 		mpw_str(w, "create");
 		mpw_arr(w, b.ncr);

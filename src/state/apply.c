@@ -171,6 +171,7 @@ const struct cmd_def cmd_defs[] = {
 	{"service.put", apply_service_put},
 	{"service.scale", apply_service_scale},
 	{"service.rm", apply_service_rm},
+	{"service.update", apply_service_update},
 	{"task.batch", apply_task_batch},
 	{"image.put", apply_image_put},
 	{"image.rm", apply_image_rm},

@@ -61,6 +61,11 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 		v->prev_spec = v->spec;
 		memset(&v->spec, 0, sizeof v->spec);
 		snprintf(res->msg, sizeof res->msg, "updated");
+		free(v->update_state);
+		v->update_state = xstrdup("updating");
+		free(v->update_msg);
+		v->update_msg = xstrdup("");
+		v->update_at = at;
 	}
 	free(v->project);
 	v->project = xstrdup(project);
@@ -122,6 +127,61 @@ int apply_service_rm(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	return 0;
 }
 
+static bool valid_update_state(const char *st)
+{
+	static const char *const ok[] = {"updating", "paused", "rolling_back", "completed", "rolled_back", NULL};
+	for (int i = 0; ok[i]; i++)
+		if (!strcmp(st, ok[i]))
+			return true;
+	return false;
+}
+
+/* Sets a service's rollout state; rollback swaps in the previous spec as a new
+ * generation. Validates first: 0 or an error with nothing changed. */
+static int service_set_update(struct service *v, const msgpack_object *o, uint64_t at, char *msg)
+{
+	char st[32] = "", m[ERR_LEN] = "";
+	bool rollback = false;
+	const msgpack_object *so = mp_get(o, "update_state");
+	if (so && (mp_get_strbuf(o, "update_state", st, sizeof st) || !valid_update_state(st)))
+		return errf(msg, E_INVAL, "service update: bad update_state");
+	mp_get_strbuf(o, "update_msg", m, sizeof m);
+	mp_get_bool(o, "rollback", &rollback);
+	if (rollback && !v->prev_spec.len)
+		return errf(msg, E_INVAL, "service %s has no previous version to roll back to", v->name);
+	if (rollback) {
+		struct rawmp tmp = v->spec;
+		v->spec = v->prev_spec;
+		v->prev_spec = tmp;
+		v->generation++;
+		v->updated_at = at;
+	}
+	if (so) {
+		free(v->update_state);
+		v->update_state = xstrdup(st);
+		free(v->update_msg);
+		v->update_msg = xstrdup(m);
+		v->update_at = at;
+	}
+	return 0;
+}
+
+/* service.update {name, update_state?, update_msg?, rollback?, at} (rollout pause, resume,
+ * undo) */
+int apply_service_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[SPEC_NAME_MAX + 1];
+	uint64_t at = 0;
+	if (mp_get_strbuf(c->body, "name", name, sizeof name))
+		return errf(res->msg, E_INVAL, "service.update: name required");
+	struct service *v = store_service_by_name(s, name);
+	if (!v)
+		return errf(res->msg, E_NOTFOUND, "no service %s (see orch services)", name);
+	mp_get_u64(c->body, "at", &at);
+	res->id = v->id;
+	return service_set_update(v, c->body, at, res->msg);
+}
+
 static bool valid_desired(const char *d)
 {
 	return d && (!strcmp(d, "running") || !strcmp(d, "shutdown"));
@@ -136,6 +196,9 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	uint64_t at = 0;
 	mp_get_u64(c->body, "at", &at);
 	const msgpack_object *cr = mp_get(c->body, "create"), *up = mp_get(c->body, "update"), *del = mp_get(c->body, "delete");
+	const msgpack_object *sv = mp_get(c->body, "services");
+	if (sv && sv->type != MSGPACK_OBJECT_ARRAY)
+		return errf(res->msg, E_INVAL, "task.batch: services must be an array");
 	if ((cr && cr->type != MSGPACK_OBJECT_ARRAY) || (up && up->type != MSGPACK_OBJECT_ARRAY) ||
 	    (del && del->type != MSGPACK_OBJECT_ARRAY))
 		return errf(res->msg, E_INVAL, "task.batch: create, update and delete must be arrays");
@@ -176,6 +239,14 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	}
 	/* apply */
 	unsigned changed = 0;
+	for (uint32_t i = 0; sv && i < sv->via.array.size; i++) {
+		uint64_t sid = 0;
+		struct service *v = NULL;
+		if (mp_get_u64(&sv->via.array.ptr[i], "id", &sid) || !(v = table_get_u64(&s->services, sid)))
+			continue;
+		if (!service_set_update(v, &sv->via.array.ptr[i], at, res->msg))
+			changed++;
+	}
 	for (uint32_t i = 0; cr && i < cr->via.array.size; i++) {
 		const msgpack_object *o = &cr->via.array.ptr[i];
 		struct task *t = xcalloc(1, sizeof *t);

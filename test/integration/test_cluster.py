@@ -543,7 +543,7 @@ def test_fuzz_local_socket_ops():
     keys = ["key", "value", "node", "node_id", "availability", "labels", "entry", "force", "id"]
     with Cluster(3) as c:
         targets = list(c.nodes)
-        for round_ in range(600):
+        for round_ in range(1500):
             n = targets[round_ % 3]
             op = rnd.choice(ops)
             req = {"op": op}

@@ -40,6 +40,15 @@ def demo_image(tmp):
     return _demo_dir
 
 
+def wait_gone(pid, timeout=10):
+    """harness.kill_pid returns once the process is a zombie; `orch debug cleanup` refuses
+    to run while the pid exists, so wait until it is reaped (its threads take a moment)."""
+    deadline = time.time() + timeout
+    while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+        reap()
+        time.sleep(0.01)
+
+
 def runc_ids(node_dir):
     root = os.path.join(node_dir, "runc")
     if not os.path.isdir(root):
@@ -152,6 +161,7 @@ class WorkCluster(Cluster):
                 pass
             for pid in pids:
                 kill_pid(pid, n.dir)
+                wait_gone(pid)
         reap()
         cleanup_errors = []
         for n in self.nodes:

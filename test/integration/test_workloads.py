@@ -1,0 +1,328 @@
+"""Issue 3 (workloads): real containers through runc on a 3-node cluster on 127.0.0.1.
+Deploy/spread/HTTP, scale and idempotent redeploy, restart policies, OOM kill, pending
+with a reason, spec errors, crafted image tars, image fetch from a peer, logs from all
+replicas, agent restart adopting its containers. Every cluster is torn down with
+`orch debug cleanup` per node and checked for leaks (workload.WorkCluster)."""
+import os
+import re
+import time
+
+from harness import check, kill_pid, wait_until
+from workload import (DEMO, WorkCluster, blob_files, docker_archive, http_get, live, oci_layout, per_node, runc_ids,
+                      running, tar_bytes, wait_running)
+
+TIMEOUTS = {"test_deploy_spread_http": 90, "test_scale_and_redeploy_idempotent": 120, "test_restart_policy": 90,
+            "test_agent_restart_adopts_containers": 120}
+
+WEB = """services:
+  web:
+    image: %s
+    ports: ["80"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: %d
+"""
+
+
+def web_spec(c, replicas, name="web.yml"):
+    return c.write(name, WEB % (DEMO, replicas))
+
+
+def distinct_hostnames(tasks):
+    """GETs /cgi-bin/id through every task's endpoint; each must answer its own hostname."""
+    names = {}
+    for t in tasks:
+        check(re.fullmatch(r"127\.0\.0\.1:\d+->80/tcp", t["endpoint"]), "task %s endpoint %r" % (t["id"], t["endpoint"]))
+        got = wait_until(lambda: http_get(t["endpoint"]), 10, "HTTP answer from task %s at %s" % (t["id"], t["endpoint"]))
+        check(got == "web-%d-%d" % (t["slot"], t["id"]), "task %s (slot %s) answered hostname %r" % (t["id"], t["slot"], got))
+        names[got] = t["id"]
+    check(len(names) == len(tasks), "hostnames not distinct: %r" % names)
+    return names
+
+
+def test_deploy_spread_http():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        out = c.deploy(0, web_spec(c, 6)).stdout
+        check(re.search(r"^web\s+created", out, re.M), "deploy did not report web created: %r" % out)
+        ts = wait_running(c, "web", 6)
+        check(per_node(ts) == {"n1": 2, "n2": 2, "n3": 2}, "6 replicas not spread 2 per node: %r" % per_node(ts))
+        distinct_hostnames(ts)
+        # every node's containers are in its own runc root, one per task
+        for n in c.nodes:
+            ids = runc_ids(n.dir)
+            mine = sorted(str(t["id"]) for t in ts if t["node"] == n.name)
+            check(sorted(i.split("-")[-1] for i in ids) == mine, "%s runc list %r, tasks %r" % (n.name, ids, mine))
+        svc = [s for s in c.services() if s["name"] == "web"]
+        check(len(svc) == 1, "orch services: %r" % c.services())
+
+
+def test_scale_and_redeploy_idempotent():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, web_spec(c, 6))
+        first = wait_running(c, "web", 6)
+        c.cli(0, "scale", "web=9", json=False)
+        ts = wait_running(c, "web", 9)
+        check(per_node(ts) == {"n1": 3, "n2": 3, "n3": 3}, "9 replicas not 3 per node: %r" % per_node(ts))
+        check({t["id"] for t in first} <= {t["id"] for t in ts}, "scale up replaced running tasks")
+        distinct_hostnames(ts)
+        c.cli(0, "scale", "web=3", json=False)
+        ts = wait_running(c, "web", 3)
+        check(len(live(c.ps())) == 3, "after scale to 3: %r" % [(t["id"], t["state"]) for t in live(c.ps())])
+        check(sorted(t["slot"] for t in ts) == [1, 2, 3], "slots kept after scale down: %r" % [t["slot"] for t in ts])
+        # scaled-down containers are gone from the runtime too
+        total = sum(len(runc_ids(n.dir)) for n in c.nodes)
+        check(total == 3, "runc containers after scale to 3: %d" % total)
+        # the same file twice: the second deploy changes nothing and restarts nothing
+        spec = web_spec(c, 3, "web3.yml")
+        c.deploy(0, spec)
+        before = {t["id"]: t["state_at"] for t in wait_running(c, "web", 3)}
+        out = c.deploy(1, spec).stdout
+        check(re.search(r"^web\s+unchanged", out, re.M), "redeploy of the same file did not say unchanged: %r" % out)
+        time.sleep(1.5)  # several reconcile ticks
+        after = {t["id"]: t["state_at"] for t in running(c.ps())}
+        check(after == before, "redeploy restarted tasks: before %r after %r" % (before, after))
+        gen = [s for s in c.services() if s["name"] == "web"][0]
+        check(gen.get("generation") == 1, "an unchanged redeploy bumped the generation: %r" % gen)
+        dry = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check("unchanged" in dry, "dry-run of the same file: %r" % dry)
+
+
+FAIL = """services:
+  boom:
+    image: %s
+    command: ["sh", "-c", "echo boom; exit 3"]
+    deploy:
+      restart_policy:
+        condition: on-failure
+        delay: 1s
+        max_attempts: 2
+  once:
+    image: %s
+    command: ["sh", "-c", "echo boom; exit 3"]
+    deploy:
+      restart_policy:
+        condition: none
+""" % (DEMO, DEMO)
+
+
+def test_restart_policy():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, c.write("fail.yml", FAIL))
+
+        def boom_done():
+            ts = c.ps(0, "boom", all_tasks=True)
+            if any(t["state"] not in ("failed",) for t in ts) or len(ts) < 3:
+                return None
+            return ts
+        ts = wait_until(boom_done, 30, "boom: 3 failed tasks (first run + max_attempts 2 restarts)", interval=0.2)
+        check(sorted(t["restarts"] for t in ts) == [0, 1, 2], "boom restarts counters: %r" % [t["restarts"] for t in ts])
+        for t in ts:
+            check(t["exit_code"] == 3 and "exit code 3" in t["err"], "boom task %s: exit %r err %r" % (t["id"], t["exit_code"], t["err"]))
+        check(len({t["slot"] for t in ts}) == 1, "restarts are new tasks in the same slot: %r" % ts)
+        # the delay is honoured: each restart started at least 1 s after the previous failure
+        byr = sorted(ts, key=lambda t: t["restarts"])
+        for prev, nxt in zip(byr, byr[1:]):
+            check(nxt["start_after"] >= prev["state_at"] + 900, "restart %d start_after %d vs failure at %d" %
+                  (nxt["restarts"], nxt["start_after"], prev["state_at"]))
+        # max_attempts reached: no more tasks for a while
+        time.sleep(2.5)
+        again = c.ps(0, "boom", all_tasks=True)
+        check(len(again) == 3 and not live(again), "boom restarted past max_attempts: %r" %
+              [(t["id"], t["state"], t["restarts"]) for t in again])
+        # condition none: one failed task, exit code 3 shown, never restarted
+        once = c.ps(0, "once", all_tasks=True)
+        check(len(once) == 1 and once[0]["state"] == "failed" and once[0]["exit_code"] == 3 and once[0]["restarts"] == 0,
+              "once (condition none): %r" % once)
+        table = c.cli(0, "ps", "-a", "once", json=False).stdout
+        check(re.search(r"failed \(3\)", table) and "exit code 3" in table, "ps table does not show exit code 3: %r" % table)
+
+
+HOG = """services:
+  hog:
+    image: %s
+    command: ["sh", "-c", "x=$(head -c 64m /dev/zero | tr '\\\\0' x); echo survived; sleep 100"]
+    deploy:
+      resources:
+        limits:
+          memory: 16M
+      restart_policy:
+        condition: none
+  big:
+    image: %s
+    deploy:
+      resources:
+        reservations:
+          memory: 10000g
+""" % (DEMO, DEMO)
+
+
+def test_oom_and_unschedulable():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, c.write("hog.yml", HOG))
+
+        def hog_failed():
+            ts = c.ps(0, "hog", all_tasks=True)
+            return ts if ts and ts[0]["state"] == "failed" else None
+        t = wait_until(hog_failed, 30, "the hog task to fail", interval=0.2)[0]
+        check(t["oom"] is True, "oom flag not set: %r" % t)
+        check("OOM-killed" in t["err"], "err does not say OOM-killed: %r" % t["err"])
+        check(t["exit_code"] == 137, "exit code of an OOM kill: %r" % t["exit_code"])
+        table = c.cli(0, "ps", "-a", "hog", json=False).stdout
+        check("OOM-killed" in table, "ps table does not say OOM-killed: %r" % table)
+        logs = c.cli(0, "logs", "hog", json=False).stdout
+        check("survived" not in logs, "the hog survived its limit: %r" % logs)
+        # an unschedulable reservation stays pending, with its reason
+        big = c.ps(0, "big")
+        check(len(big) == 1, "big: %r" % big)
+        check(big[0]["state"] == "pending" and big[0]["node"] in ("", "-"), "big: %r" % big)
+        check(re.search(r"no node with .*free: 3 nodes checked", big[0]["err"]), "pending reason: %r" % big[0]["err"])
+        time.sleep(1)
+        big = c.ps(0, "big")
+        check(len(big) == 1 and big[0]["state"] == "pending", "big left pending: %r" % big)
+        table = c.cli(0, "ps", "big", json=False).stdout
+        check("3 nodes checked" in table, "ps table does not show the reason: %r" % table)
+
+
+def test_spec_errors_change_nothing():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, web_spec(c, 1))
+        wait_running(c, "web", 1)
+        before = c.services()
+        ids = [t["id"] for t in c.ps(0, all_tasks=True)]
+        typo = c.write("typo.yml", "services:\n  web:\n    image: %s\n    deploy:\n      replicas: 3\n"
+                                   "  api:\n    image: %s\n    deploy:\n      replcas: 2\n" % (DEMO, DEMO))
+        p = c.deploy(0, typo, check_rc=False)
+        check(p.returncode != 0, "a typo'd key was accepted: %r" % p.stdout)
+        check(re.search(r"typo\.yml:9:7\b", p.stderr), "typo error does not name typo.yml:9:7: %r" % p.stderr)
+        check("replcas" in p.stderr, "typo error does not name the key: %r" % p.stderr)
+        wrong = c.write("wrong.yml", "services:\n  web:\n    image: %s\n    deploy:\n      replicas: three\n" % DEMO)
+        p = c.deploy(0, wrong, check_rc=False)
+        check(p.returncode != 0, "a wrong type was accepted: %r" % p.stdout)
+        check(re.search(r"wrong\.yml:5:17\b", p.stderr), "type error does not name wrong.yml:5:17: %r" % p.stderr)
+        check("replicas" in p.stderr, "type error does not name the key: %r" % p.stderr)
+        p = c.cli(0, "deploy", "-f", typo, "--dry-run", json=False, check=False)
+        check(p.returncode != 0, "dry-run accepted the typo")
+        time.sleep(0.6)
+        for n in c.nodes:
+            check(c.services(n) == before, "services changed on %s: %r vs %r" % (n.name, c.services(n), before))
+        check([t["id"] for t in c.ps(0, all_tasks=True)] == ids, "tasks changed after rejected deploys")
+
+
+def test_crafted_image_tars_rejected():
+    with WorkCluster(3) as c:
+        base = [("bin/", "dir", None), ("bin/hello", "file", "hello\n"), ("etc/", "dir", None)]
+        # the builders make loadable images: a benign one loads in both formats
+        ok_docker = docker_archive(os.path.join(c.tmp, "ok-docker.tar"), "ok:docker", [tar_bytes(base)])
+        ok_oci = oci_layout(os.path.join(c.tmp, "ok-oci.tar"), "ok:oci", [tar_bytes(base)])
+        c.cli(0, "image", "load", ok_docker, json=False)
+        c.cli(0, "image", "load", ok_oci, json=False)
+        before = c.images()
+        check(sorted(i["name"] for i in before) == ["ok:docker", "ok:oci"], "images: %r" % before)
+        evil = {
+            "dotdot-docker": docker_archive(os.path.join(c.tmp, "dd.tar"), "evil:dd",
+                                            [tar_bytes(base + [("../escaped", "file", "x")])]),
+            "dotdot-oci": oci_layout(os.path.join(c.tmp, "dd-oci.tar"), "evil:ddoci",
+                                     [tar_bytes(base + [("etc/../../escaped", "file", "x")])]),
+            "symlink-docker": docker_archive(os.path.join(c.tmp, "sl.tar"), "evil:sl",
+                                             [tar_bytes(base + [("lnk", "symlink", "/tmp"), ("lnk/escaped", "file", "x")])]),
+            "symlink-oci": oci_layout(os.path.join(c.tmp, "sl-oci.tar"), "evil:sloci",
+                                      [tar_bytes(base + [("etc/up", "symlink", "../../.."), ("etc/up/escaped", "file", "x")])]),
+        }
+        for what, path in evil.items():
+            p = c.cli(0, "image", "load", path, json=False, check=False)
+            check(p.returncode != 0, "%s: crafted image accepted: %r" % (what, p.stdout))
+            want = "symlink" if what.startswith("symlink") else '".."'
+            check(want in p.stderr and "rejected" in p.stderr, "%s: error %r" % (what, p.stderr))
+        check(not os.path.exists("/tmp/escaped") and not os.path.exists(os.path.join(c.nodes[0].dir, "escaped")),
+              "a crafted entry escaped")
+        for n in c.nodes:
+            check(c.images(n) == before, "images changed on %s: %r" % (n.name, c.images(n)))
+
+
+def test_image_fetched_from_peer():
+    with WorkCluster(3) as c:
+        c.load_demo(0)  # n1 only
+        im = [i for i in c.images() if i["name"] == DEMO][0]
+        n1, n2, n3 = c.nodes
+        check(blob_files(n2.dir) == [] and blob_files(n3.dir) == [], "n2/n3 had blobs before any task ran")
+        spec = c.write("peer.yml", """services:
+  web:
+    image: %s
+    ports: ["80"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: 2
+      placement:
+        constraints: ["node.name != n1"]
+""" % DEMO)
+        c.deploy(0, spec)
+        ts = wait_running(c, "web", 2)
+        check(sorted(t["node"] for t in ts) == ["n2", "n3"], "placement: %r" % [t["node"] for t in ts])
+        distinct_hostnames(ts)
+        want = sorted(blob_files(n1.dir))
+        check(im["digest"].split(":")[1] in want, "n1 does not hold the config blob")
+        for n in (n2, n3):
+            got = blob_files(n.dir)
+            check(got == want, "%s blobs %r, n1 has %r" % (n.name, got, want))
+            check("fetched blob" in n.log_text(), "%s log does not mention fetching" % n.name)
+
+
+LOGGER = """services:
+  talk:
+    image: %s
+    command: ["sh", "-c", "echo hello-from-$(hostname); exec sleep 1000"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: 4
+""" % DEMO
+
+
+def test_logs_from_all_replicas():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, c.write("talk.yml", LOGGER))
+        ts = wait_running(c, "talk", 4)
+        check(len(per_node(ts)) == 3, "4 replicas not on all 3 nodes: %r" % per_node(ts))
+
+        def all_lines():
+            out = c.cli(2, "logs", "talk", json=False).stdout
+            return out if all(("hello-from-talk-%d-%d" % (t["slot"], t["id"])) in out for t in ts) else None
+        out = wait_until(all_lines, 10, "a line from every replica in orch logs talk")
+        for t in ts:
+            prefix = "talk.%d.%d | hello-from-talk-%d-%d" % (t["slot"], t["id"], t["slot"], t["id"])
+            check(prefix in out.splitlines(), "no line %r in %r" % (prefix, out))
+        # --tail and a single task
+        one = c.cli(0, "logs", "--tail", "1", str(ts[0]["id"]), json=False).stdout
+        check(one.strip().endswith("hello-from-talk-%d-%d" % (ts[0]["slot"], ts[0]["id"])) and len(one.strip().splitlines()) == 1,
+              "logs of one task: %r" % one)
+
+
+def test_agent_restart_adopts_containers():
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, web_spec(c, 6))
+        ts = wait_running(c, "web", 6)
+        n3 = c.nodes[2]
+        before_ids = runc_ids(n3.dir)
+        mine = sorted(t["id"] for t in ts if t["node"] == "n3")
+        check(len(before_ids) == 2 and len(mine) == 2, "n3 containers %r tasks %r" % (before_ids, mine))
+        c.kill9(n3)
+        check(runc_ids(n3.dir) == before_ids, "containers died with their agent")
+        c.restart(n3)
+        c.wait_members(c.nodes)
+        time.sleep(2)  # several reconcile ticks and agent reports
+        now = wait_running(c, "web", 6)
+        check(sorted(t["id"] for t in now) == sorted(t["id"] for t in ts), "tasks changed across the agent restart: %r -> %r" %
+              ([t["id"] for t in ts], [t["id"] for t in now]))
+        check(runc_ids(n3.dir) == before_ids, "n3 runc list after restart: %r, before %r" % (runc_ids(n3.dir), before_ids))
+        distinct_hostnames([t for t in now if t["node"] == "n3"])
+        # the adopted containers are still managed: scaling down stops them
+        c.cli(0, "scale", "web=0", json=False)
+        wait_running(c, "web", 0)
+        wait_until(lambda: runc_ids(n3.dir) == [], 15, "n3's adopted containers to be removed")
+        check(sum(len(runc_ids(n.dir)) for n in c.nodes) == 0, "containers left after scale to 0")
