@@ -22,10 +22,12 @@
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D]",
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster]",
 	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
-	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"},
+	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
+	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
+	 "                        make this node the only voter of the cluster, keeping its state\n"},
 	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node.\n"
 	 "On a data directory that already holds a node, resume that node.",

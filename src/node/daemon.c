@@ -291,6 +291,11 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	cons_set_state_cb(&d->cons, on_state, d);
 	if (o->bootstrap && (rc = cons_bootstrap(&d->cons, err)))
 		goto out;
+	if (o->force_new_cluster) {
+		if ((rc = cons_recover(&d->cons, err)))
+			goto out;
+		log_warn("forced a new cluster: this node is now the only voter; the other nodes must join again");
+	}
 	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
 		goto out;
 	if ((rc = cons_start(&d->cons, err)))

@@ -149,6 +149,19 @@ int cons_bootstrap(struct consensus *c, char *err)
 	return 0;
 }
 
+int cons_recover(struct consensus *c, char *err)
+{
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	int rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	if (!rv)
+		rv = raft_recover(&c->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv)
+		return errf(err, E_IO, "raft recover: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+	return 0;
+}
+
 int cons_start(struct consensus *c, char *err)
 {
 	int rv = raft_start(&c->raft);

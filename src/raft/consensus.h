@@ -57,6 +57,9 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 /* First node of a new cluster only; "already bootstrapped" is not an error. */
 int cons_bootstrap(struct consensus *c, char *err);
 int cons_start(struct consensus *c, char *err);
+/* Lost quorum: rewrites the configuration to this node alone as the only voter (appended
+ * to the log on disk). Before cons_start, on a stopped cluster's surviving node only. */
+int cons_recover(struct consensus *c, char *err);
 void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data);
 void cons_close(struct consensus *c, void (*cb)(void *), void *data);
 
