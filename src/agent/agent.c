@@ -39,7 +39,7 @@ struct atask {
 	uint64_t id;
 	struct tcheck checks[2];
 	int nchecks;
-	uint64_t running_since;
+	uint64_t running_since, drain_until;
 	bool unhealthy;
 	char health[16], ready[16], check_out[256];
 	struct run_job job;     /* identity, resources; copied for every worker step */
@@ -635,7 +635,13 @@ static void step_task(struct agent *a, struct atask *t)
 			start_task(a, t);
 		break;
 	case P_RUNNING:
-		if (t->want_stop) {
+		if (t->want_stop && t->job.nports && !t->drain_until) {
+			/* every node's mesh drops the endpoint at commit time; give in-flight
+			 * connections a moment before the stop signal */
+			const char *e = getenv("ORCH_DRAIN_MS");
+			t->drain_until = now_ms() + (e && *e ? strtoull(e, NULL, 10) : 1000);
+		}
+		if (t->want_stop && now_ms() >= t->drain_until) {
 			t->phase = P_STOPPING;
 			t->stopped_at = now_ms();
 			queue_step(a, t, S_STOP);
@@ -739,7 +745,7 @@ void agent_assignments(struct daemon *d, const msgpack_object *doc)
 		unsigned cb = d->ident.tok.cluster_id[0];
 		a->subnet = subnet;
 		snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", cb, (unsigned long long)subnet);
-		snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 64 + cb % 64, (unsigned long long)subnet);
+		snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 128 + cb % 128, (unsigned long long)subnet);
 		a->env.port_lo = 20000 + ((cb * 7 + subnet) % 40) * 1000;
 		a->env.port_hi = a->env.port_lo + 999;
 		for (struct atask *t = a->tasks; t; t = t->next)
@@ -1031,6 +1037,15 @@ static void followers_tick(struct agent *a)
 		} else
 			pp = &f->next;
 	}
+}
+
+bool agent_gateway(struct daemon *d, char out[16])
+{
+	struct agent *a = d->agent;
+	if (!a || !a->net_ready || !a->env.subnet[0])
+		return false;
+	snprintf(out, 16, "%.*s1", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet);
+	return true;
 }
 
 void agent_conn_gone(struct daemon *d, struct conn *c)

@@ -18,6 +18,8 @@ int agent_start(struct daemon *d, char *err);
 void agent_stop(struct daemon *d);
 void agent_tick(struct daemon *d);
 void agent_assignments(struct daemon *d, const msgpack_object *doc);
+/* The node's bridge gateway address once its network is up (the tasks' nameserver). */
+bool agent_gateway(struct daemon *d, char out[16]);
 void agent_conn_gone(struct daemon *d, struct conn *c);
 /* Ops served by the agent: logs (a task's output, optionally followed), blob.get. */
 bool agent_rpc(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,

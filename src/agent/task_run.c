@@ -217,6 +217,16 @@ void run_prepare(struct run_job *j)
 				env_set(&env, "PORT", val);
 		}
 	}
+	/* the node's DNS (service names) is the gateway of its bridge */
+	char resolv[700] = "";
+	if (!j->host_net) {
+		char text[200];
+		snprintf(resolv, sizeof resolv, "%s/resolv.conf", j->dir);
+		snprintf(text, sizeof text, "nameserver %.*s1\noptions ndots:1 timeout:2 attempts:2\n",
+			 (int)(strrchr(j->env->subnet, '.') - j->env->subnet + 1), j->env->subnet);
+		if ((j->rc = write_file(resolv, text, j->err)))
+			goto out;
+	}
 	char hosts[700], hosts_text[400];
 	snprintf(hosts, sizeof hosts, "%s/hosts", j->dir);
 	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
@@ -256,7 +266,7 @@ void run_prepare(struct run_job *j)
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
-		.resolv_conf = access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;

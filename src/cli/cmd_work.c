@@ -402,6 +402,23 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	out_table_print(&t);
 	out_table_free(&t);
 	mpr_free(&r);
+	/* problems that belong to a service rather than a task */
+	struct mpr sv;
+	if (!cli_rpc_retry(cli, "services", NULL, 0, &sv, 0)) {
+		const msgpack_object *sl = mp_get(sv.root, "services");
+		for (uint32_t i = 0; sl && i < sl->via.array.size; i++) {
+			char name[128];
+			mp_str_or(&sl->via.array.ptr[i], "name", name, sizeof name, "");
+			if (svc && strcmp(svc, name))
+				continue;
+			const msgpack_object *pe = mp_get(&sl->via.array.ptr[i], "port_errors");
+			for (uint32_t k = 0; pe && pe->type == MSGPACK_OBJECT_MAP && k < pe->via.map.size; k++)
+				if (mp_is_str(&pe->via.map.ptr[k].val))
+					fprintf(stderr, "%swarning%s: service %s: %.*s\n", out_red(), out_reset(), name,
+						(int)pe->via.map.ptr[k].val.via.str.size, pe->via.map.ptr[k].val.via.str.ptr);
+		}
+		mpr_free(&sv);
+	}
 	return EXIT_OK;
 }
 

@@ -63,6 +63,13 @@ const struct command commands[] = {
 	 "Show the output of a service's tasks (or one task), from whichever nodes run them.",
 	 "  -f, --follow          keep streaming new output\n"
 	 "  -n, --tail N          only the last N lines of each task\n"},
+	{"top", cmd_top, "top [-o FORMAT]",
+	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
+	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
+	{"events", cmd_events, "events [-f] [-o FORMAT]",
+	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
+	 "down), newest last.",
+	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
 	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
 	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},

@@ -1,5 +1,7 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
+#include "traffic/mesh.h"
+#include "traffic/dns.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -154,6 +156,8 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	link_tick(d);
 	agent_tick(d);
+	mesh_sync(d);
+	dns_sync(d);
 	if (cons_is_leader(&d->cons))
 		leader_tick(d);
 	else
@@ -205,6 +209,8 @@ void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	agent_stop(d);
+	mesh_stop(d);
+	dns_stop(d);
 	link_close(d);
 	uv_timer_stop(&d->tick);
 	cons_close(&d->cons, cons_closed, d);

@@ -4,6 +4,7 @@
  * node a standby (it receives the log, so promoting it is instant). One membership change
  * at a time, as libraft requires. */
 #include "node/daemon.h"
+#include "metrics/scaling.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -151,6 +152,23 @@ static void liveness_done(struct daemon *d, void *data, int rc, const struct app
 	liveness_inflight = false;
 }
 
+/* The "events" entry of a node.update: node_down / node_ready, with why. */
+static void liveness_event(struct daemon *d, const struct node *n, const char *want, struct mpw *w)
+{
+	char msg[256];
+	if (!strcmp(want, "down"))
+		snprintf(msg, sizeof msg, "node %s is down: no heartbeat for %llu ms; its tasks are rescheduled", n->name,
+			 (unsigned long long)failure_timeout(d));
+	else
+		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
+	mpw_str(w, "events");
+	mpw_arr(w, 1);
+	mpw_map(w, 3);
+	mpw_kstr(w, "kind", !strcmp(want, "down") ? "node_down" : "node_ready");
+	mpw_ku64(w, "node", n->id);
+	mpw_kstr(w, "message", msg);
+}
+
 static void liveness(struct daemon *d)
 {
 	if (liveness_inflight)
@@ -164,10 +182,11 @@ static void liveness(struct daemon *d)
 		char err[ERR_LEN];
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 3);
+		mpw_map(&w, 4);
 		mpw_ku64(&w, "id", n->id);
 		mpw_kstr(&w, "state", want);
 		mpw_ku64(&w, "at", wall_ms());
+		liveness_event(d, n, want, &w);
 		log_info("node %s is %s", n->name, want);
 		liveness_inflight = !daemon_submit(d, "node.update", w.sb.data, w.sb.size, liveness_done, NULL, err);
 		mpw_free(&w);
@@ -280,5 +299,6 @@ void leader_tick(struct daemon *d)
 	liveness(d);
 	roles(d);
 	workloads(d);
+	scaling_tick(d);
 	watch_push(d);
 }

@@ -2,6 +2,7 @@
  * and requests that only the leader can serve, forwarded with their replies relayed. */
 #include "node/daemon.h"
 #include "agent/agent.h"
+#include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -169,6 +170,7 @@ static int send_frame(struct link *l, const void *p, size_t n)
 void link_tick(struct daemon *d)
 {
 	struct link *l = get(d);
+	node_stats_tick(d);
 	if (!l->conn)
 		link_update(d);
 	if (!l->conn || now_ms() - l->last_hb < HB_MS)
@@ -176,10 +178,13 @@ void link_tick(struct daemon *d)
 	l->last_hb = now_ms();
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map(&w, 4);
 	mpw_kstr(&w, "op", "hb");
 	mpw_ku64(&w, "id", 0);
 	mpw_ku64(&w, "node_id", d->ident.id);
+	/* this node's traffic and task figures ride along (metrics/node_stats.h) */
+	mpw_str(&w, "stats");
+	node_stats_encode(node_stats_latest(), &w);
 	send_frame(l, w.sb.data, w.sb.size);
 	mpw_free(&w);
 }

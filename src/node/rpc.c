@@ -2,6 +2,8 @@
  * of the replicated state; writes go through raft on the leader (forwarded when this node
  * is not the leader). Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
+#include "metrics/cluster_stats.h"
+#include "metrics/metrics.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -625,6 +627,10 @@ static void op_hb(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 		return;
 	}
 	leader_saw(d, node);
+	const msgpack_object *st = mp_get(req, "stats");
+	char err[ERR_LEN];
+	if (st && cstats_put_msg(node, st, now_ms(), err))
+		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)node, err);
 	reply_ok(c, id);
 }
 
@@ -676,6 +682,11 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	} else if (mp_str_eq(op, "node.leave")) {
 		if (!forward_if_follower(d, c, id, req))
 			op_node_leave(d, c, id, req);
+	} else if (mp_str_eq(op, "events")) {
+		metrics_op_events(d, c, id, req);
+	} else if (mp_str_eq(op, "top")) {
+		if (!forward_if_follower(d, c, id, req))
+			metrics_op_top(d, c, id);
 	} else if (mp_str_eq(op, "watch") && !local) {
 		uint64_t node = 0;
 		if (mp_get_u64(req, "node_id", &node) || !cons_is_leader(&d->cons))
@@ -696,16 +707,19 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
 {
 	struct buf b = {0};
-	const char *status = "200 OK";
+	const char *status = "200 OK", *ctype = "text/plain; charset=utf-8";
 	struct buf body = {0};
 	if (!strcmp(path, "/healthz")) {
 		buf_printf(&body, "ok %s\n", cons_state_name(&d->cons));
+	} else if (!strcmp(path, "/metrics") || !strncmp(path, "/metrics?", 9)) {
+		metrics_page(d, &body);
+		ctype = METRICS_CONTENT_TYPE;
 	} else {
 		status = "404 Not Found";
 		buf_printf(&body, "not found\n");
 	}
-	buf_printf(&b, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		   status, body.len);
+	buf_printf(&b, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		   status, ctype, body.len);
 	if (strcmp(method, "HEAD"))
 		buf_append(&b, body.data, body.len);
 	conn_write_raw(c, b.data, b.len);

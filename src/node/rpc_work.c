@@ -5,7 +5,9 @@
 #include "agent/agent.h"
 #include "image/image_load.h"
 #include "net/conn.h"
+#include "orchestrator/autoscale.h"
 #include "spec/spec.h"
+#include "traffic/mesh.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -80,18 +82,26 @@ static void op_service_scale(struct daemon *d, struct conn *c, uint64_t id, cons
 		rpc_reply_err(c, id, E_INVAL, "scale: name and replicas (a number >= 0) required");
 		return;
 	}
-	if (!store_service_by_name(&d->store, name)) {
-		char m[ERR_LEN];
+	const struct service *v = store_service_by_name(&d->store, name);
+	char m[ERR_LEN];
+	if (!v) {
 		snprintf(m, sizeof m, "no service %s (see orch services)", name);
 		rpc_reply_err(c, id, E_NOTFOUND, m);
 		return;
 	}
+	if (autoscale_check_manual(v, replicas, m)) {
+		rpc_reply_err(c, id, E_INVAL, m);
+		return;
+	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map(&w, 4);
 	mpw_kstr(&w, "name", name);
 	mpw_ku64(&w, "replicas", replicas);
 	mpw_ku64(&w, "at", wall_ms());
+	mpw_str(&w, "events"); /* recorded only if the count changes */
+	mpw_arr(&w, 1);
+	autoscale_event(&w, name, v->replicas, replicas, "orch scale");
 	submit(d, c, id, "service.scale", &w);
 	mpw_free(&w);
 }
@@ -191,7 +201,11 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
 		uint64_t running, live;
 		count_tasks(&d->store, v->id, &running, &live);
-		mpw_map(&w, 11);
+		mpw_map(&w, 12);
+		mpw_str(&w, "port_errors");
+		mpw_map(&w, (uint32_t)v->port_errors.n);
+		for (size_t i = 0; i < v->port_errors.n; i++)
+			mpw_kstr(&w, v->port_errors.k[i], v->port_errors.v[i]);
 		mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
 		mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 		mpw_kstr(&w, "name", v->name);
@@ -300,7 +314,14 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_init(&w);
 	rpc_reply_begin(&w, id, 0, 1);
 	mpw_str(&w, "service");
-	mpw_map(&w, 13);
+	mpw_map(&w, 15);
+	char vip[16];
+	mesh_vip(d, v->id, vip);
+	mpw_kstr(&w, "virtual_ip", vip);
+	mpw_str(&w, "port_errors");
+	mpw_map(&w, (uint32_t)v->port_errors.n);
+	for (size_t i = 0; i < v->port_errors.n; i++)
+		mpw_kstr(&w, v->port_errors.k[i], v->port_errors.v[i]);
 	mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
 	mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 	mpw_ku64(&w, "id", v->id);

@@ -1,6 +1,7 @@
 #include "orchestrator/reconcile.h"
 #include "orchestrator/sched.h"
 #include "util/mem.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 struct batch {
 	struct mpw cr, up, del, svc;
 	uint32_t ncr, nup, ndel, nsvc;
+	struct mpw ev; /* "events" of the batch (orch events), see event() */
+	uint32_t nev;
 };
 
 static void batch_init(struct batch *b)
@@ -17,6 +20,7 @@ static void batch_init(struct batch *b)
 	mpw_init(&b->up);
 	mpw_init(&b->del);
 	mpw_init(&b->svc);
+	mpw_init(&b->ev);
 }
 
 static void batch_free(struct batch *b)
@@ -25,6 +29,32 @@ static void batch_free(struct batch *b)
 	mpw_free(&b->up);
 	mpw_free(&b->del);
 	mpw_free(&b->svc);
+	mpw_free(&b->ev);
+}
+
+/* ---- events: what this pass decided and why, committed with the batch -------------------- */
+
+static void event(struct batch *b, const char *kind, const char *service, uint64_t task, uint64_t node, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static void event(struct batch *b, const char *kind, const char *service, uint64_t task, uint64_t node, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	mpw_map(&b->ev, 5);
+	mpw_kstr(&b->ev, "kind", kind);
+	mpw_kstr(&b->ev, "service", service ? service : "");
+	mpw_ku64(&b->ev, "task", task);
+	mpw_ku64(&b->ev, "node", node);
+	mpw_kstr(&b->ev, "message", msg);
+	b->nev++;
+}
+
+static const char *node_name(const struct node *n)
+{
+	return n && n->name ? n->name : "?";
 }
 
 static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t start_after)
@@ -123,6 +153,8 @@ static void service_update(struct batch *b, const struct service *v, const char 
 	mpw_kstr(&b->svc, "update_msg", msg);
 	mpw_kbool(&b->svc, "rollback", rollback);
 	b->nsvc++;
+	event(b, !strcmp(state, "completed") ? "rollout_completed" : state, v->name, 0, 0, "%s rollout of generation %llu: %s%s%s",
+	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
 }
 
 static struct view *slot_task(struct view *vs, size_t n, uint64_t slot, bool new_gen, uint64_t G)
@@ -254,6 +286,9 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				mpw_kstr(w, "state", "orphaned");
 				mpw_kstr(w, "desired", "shutdown");
 				mpw_kstr(w, "err", nd ? "its node is down" : "its node left the cluster");
+				event(b, "rescheduled", v->name, t->id, t->node_id, "task %llu (%s slot %llu) lost with node %s (%s); replaced",
+				      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(nd),
+				      nd ? "down" : "left the cluster");
 				x->ended = true;
 			} else {
 				struct mpw *w = update(b, t->id, 2);
@@ -398,6 +433,8 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 			mpw_kstr(u, "state", "assigned");
 			mpw_kstr(u, "err", "");
 			sched_commit(&sc, node, &sp);
+			event(&b, "scheduled", v->name, t->id, node, "task %llu (%s slot %llu) scheduled on node %s",
+			      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(node_of(s, node)));
 			placed = xrealloc(placed, (nplaced + 1) * 2 * sizeof *placed);
 			placed[2 * nplaced] = v->id;
 			placed[2 * nplaced + 1] = node;
@@ -414,7 +451,10 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 
 	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
 	if (work) {
-		mpw_map(w, 5);
+		mpw_map(w, 6);
+		mpw_str(w, "events");
+		mpw_arr(w, b.nev);
+		mpw_raw(w, b.ev.sb.data, b.ev.sb.size);
 		mpw_str(w, "services");
 		mpw_arr(w, b.nsvc);
 		mpw_raw(w, b.svc.sb.data, b.svc.sb.size);

@@ -172,6 +172,7 @@ const struct cmd_def cmd_defs[] = {
 	{"service.scale", apply_service_scale},
 	{"service.rm", apply_service_rm},
 	{"service.update", apply_service_update},
+	{"service.port_error", apply_service_port_error},
 	{"task.batch", apply_task_batch},
 	{"image.put", apply_image_put},
 	{"image.rm", apply_image_rm},

@@ -375,3 +375,28 @@ int apply_image_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *r
 		return errf(res->msg, E_NOTFOUND, "no image %s (see orch images)", name);
 	return 0;
 }
+
+/* service.port_error {name, node_id, msg}: a node could not publish a port of the service
+ * (shown by orch inspect and orch ps); an empty msg clears the node's entry. */
+int apply_service_port_error(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	char name[SPEC_NAME_MAX + 1], msg[ERR_LEN] = "";
+	uint64_t node = 0;
+	if (mp_get_strbuf(c->body, "name", name, sizeof name) || mp_get_u64(c->body, "node_id", &node))
+		return errf(res->msg, E_INVAL, "service.port_error: name and node_id required");
+	mp_get_strbuf(c->body, "msg", msg, sizeof msg);
+	struct service *v = store_service_by_name(s, name);
+	struct node *n = table_get_u64(&s->nodes, node);
+	if (!v || !n)
+		return errf(res->msg, E_NOTFOUND, "service.port_error: unknown service or node");
+	struct labels nl = {0};
+	for (size_t i = 0; i < v->port_errors.n; i++)
+		if (strcmp(v->port_errors.k[i], n->name))
+			labels_set(&nl, v->port_errors.k[i], v->port_errors.v[i]);
+	if (msg[0])
+		labels_set(&nl, n->name, msg);
+	labels_free(&v->port_errors);
+	v->port_errors = nl;
+	res->id = v->id;
+	return 0;
+}

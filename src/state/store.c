@@ -12,6 +12,7 @@ SCHEMA_DEFINE(origin, ORIGIN_FIELDS)
 SCHEMA_DEFINE(service, SERVICE_FIELDS)
 SCHEMA_DEFINE(task, TASK_FIELDS)
 SCHEMA_DEFINE(image, IMAGE_FIELDS)
+SCHEMA_DEFINE(event, EVENT_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -27,6 +28,7 @@ void store_init(struct store *s)
 	table_init(&s->services, &service_schema);
 	table_init(&s->tasks, &task_schema);
 	table_init(&s->images, &image_schema);
+	table_init(&s->events, &event_schema);
 }
 
 void store_free(struct store *s)
@@ -38,6 +40,7 @@ void store_free(struct store *s)
 	table_clear(&s->services);
 	table_clear(&s->tasks);
 	table_clear(&s->images);
+	table_clear(&s->events);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -132,15 +135,19 @@ void store_apply(struct store *s, const void *buf, size_t len, struct apply_res 
 		goto out;
 	}
 	res->rc = d->fn(s, &c, res);
-	if (res->rc == 0)
+	if (res->rc == 0) {
+		uint64_t at = 0;
+		mp_get_u64(c.body, "at", &at);
+		events_apply(s, mp_get(c.body, "events"), at);
 		s->revision++;
+	}
 out:
 	mpr_free(&r);
 }
 
 void store_snapshot(const struct store *s, struct mpw *w)
 {
-	mpw_map(w, 9);
+	mpw_map(w, 10);
 	mpw_ku64(w, "v", SNAP_VERSION);
 	mpw_ku64(w, "revision", s->revision);
 	mpw_str(w, "cluster");
@@ -160,6 +167,8 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->tasks, w);
 	mpw_str(w, "images");
 	table_encode(&s->images, w);
+	mpw_str(w, "events");
+	table_encode(&s->events, w);
 }
 
 int store_restore(struct store *s, const void *buf, size_t len, char *err)
@@ -188,6 +197,9 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	    (rc = table_decode(&n.services, mp_get(r.root, "services"), err)) ||
 	    (rc = table_decode(&n.tasks, mp_get(r.root, "tasks"), err)) ||
 	    (rc = table_decode(&n.images, mp_get(r.root, "images"), err)))
+		goto out;
+	/* snapshots from before the events table have none */
+	if (mp_get(r.root, "events") && (rc = table_decode(&n.events, mp_get(r.root, "events"), err)))
 		goto out;
 out:
 	mpr_free(&r);

@@ -27,7 +27,7 @@ SCHEMA_DECLARE(node, NODE_FIELDS)
 #define SERVICE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
 	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
-	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at)
+	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at) X(S, LABELS, port_errors)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
@@ -56,10 +56,21 @@ SCHEMA_DECLARE(kv, KV_FIELDS)
 #define ORIGIN_FIELDS(X, S) X(S, U64, id) X(S, U64, seq)
 SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
 
+/* What the cluster decided and why (orch events): kind is "scheduled", "rescheduled",
+ * "scaled", "paused", "rolling_back", "rolled_back", "rollout_completed", "node_down" or
+ * "node_ready". Recorded from an "events"
+ * list that any command body may carry (applied only when the command changed something),
+ * ids increase, and only the newest EVENTS_MAX are kept (apply_events.c). */
+#define EVENT_FIELDS(X, S) \
+	X(S, U64, id) X(S, U64, at) X(S, STR, kind) X(S, STR, service) X(S, U64, task) X(S, U64, node) \
+	X(S, STR, message)
+SCHEMA_DECLARE(event, EVENT_FIELDS)
+#define EVENTS_MAX 1000
+
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images;
+	struct table nodes, kv, origins, services, tasks, images, events;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 
@@ -104,6 +115,9 @@ struct service *store_service_by_name(const struct store *s, const char *name);
  * failed, shutdown, rejected, orphaned); -1 unknown. States only move forward. */
 int task_state_rank(const char *state);
 bool task_terminal(const struct task *t);
+/* apply_events.c: records the valid entries of an "events" array (others are skipped),
+ * stamped `at` unless they carry their own, then drops the oldest beyond EVENTS_MAX. */
+void events_apply(struct store *s, const msgpack_object *events, uint64_t at);
 /* Resolves a node by name, full id in hex, or unique id prefix. */
 struct node *store_node_find(const struct store *s, const char *ref);
 

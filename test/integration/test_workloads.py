@@ -60,7 +60,8 @@ def test_deploy_spread_http():
 def test_scale_and_redeploy_idempotent():
     with WorkCluster(3) as c:
         c.load_demo()
-        c.deploy(0, web_spec(c, 6))
+        spec = web_spec(c, 6)
+        c.deploy(0, spec)
         first = wait_running(c, "web", 6)
         c.cli(0, "scale", "web=9", json=False)
         ts = wait_running(c, "web", 9)
@@ -74,19 +75,25 @@ def test_scale_and_redeploy_idempotent():
         # scaled-down containers are gone from the runtime too
         total = sum(len(runc_ids(n.dir)) for n in c.nodes)
         check(total == 3, "runc containers after scale to 3: %d" % total)
-        # the same file twice: the second deploy changes nothing and restarts nothing
-        spec = web_spec(c, 3, "web3.yml")
-        c.deploy(0, spec)
-        before = {t["id"]: t["state_at"] for t in wait_running(c, "web", 3)}
+        # the original file again: only the replica count differs from the cluster, so the
+        # service is scaled back to 6 without touching the 3 running tasks
+        three = {t["id"]: t["state_at"] for t in ts}
+        out = c.deploy(0, spec).stdout
+        check(re.search(r"^web\s+scaled", out, re.M), "redeploy after a scale did not say scaled: %r" % out)
+        ts = wait_running(c, "web", 6)
+        check(all(three.get(t["id"], t["state_at"]) == t["state_at"] for t in ts) and set(three) <= {t["id"] for t in ts},
+              "redeploy after a scale restarted tasks: %r -> %r" % (three, [(t["id"], t["state_at"]) for t in ts]))
+        # the same file once more: unchanged, and no running task restarted
+        before = {t["id"]: t["state_at"] for t in ts}
+        dry = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check(re.search(r"^web\s+unchanged", dry, re.M), "dry-run of the same file: %r" % dry)
         out = c.deploy(1, spec).stdout
         check(re.search(r"^web\s+unchanged", out, re.M), "redeploy of the same file did not say unchanged: %r" % out)
         time.sleep(1.5)  # several reconcile ticks
         after = {t["id"]: t["state_at"] for t in running(c.ps())}
         check(after == before, "redeploy restarted tasks: before %r after %r" % (before, after))
-        gen = [s for s in c.services() if s["name"] == "web"][0]
-        check(gen.get("generation") == 1, "an unchanged redeploy bumped the generation: %r" % gen)
-        dry = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
-        check("unchanged" in dry, "dry-run of the same file: %r" % dry)
+        svc = [s for s in c.services() if s["name"] == "web"][0]
+        check(svc["generation"] == 1, "a redeploy of an unchanged spec bumped the generation: %r" % svc["generation"])
 
 
 FAIL = """services:
@@ -207,7 +214,7 @@ def test_spec_errors_change_nothing():
         check("replicas" in p.stderr, "type error does not name the key: %r" % p.stderr)
         p = c.cli(0, "deploy", "-f", typo, "--dry-run", json=False, check=False)
         check(p.returncode != 0, "dry-run accepted the typo")
-        time.sleep(0.6)
+        c.converged()
         for n in c.nodes:
             check(c.services(n) == before, "services changed on %s: %r vs %r" % (n.name, c.services(n), before))
         check([t["id"] for t in c.ps(0, all_tasks=True)] == ids, "tasks changed after rejected deploys")
@@ -240,6 +247,7 @@ def test_crafted_image_tars_rejected():
             check(want in p.stderr and "rejected" in p.stderr, "%s: error %r" % (what, p.stderr))
         check(not os.path.exists("/tmp/escaped") and not os.path.exists(os.path.join(c.nodes[0].dir, "escaped")),
               "a crafted entry escaped")
+        c.converged()
         for n in c.nodes:
             check(c.images(n) == before, "images changed on %s: %r" % (n.name, c.images(n)))
 

@@ -210,8 +210,8 @@ def wait_running(c, service, n, timeout=30, node=0):
         r = running(ts)
         others = [t for t in ts if t not in r and t["state"] not in ("complete", "failed", "shutdown", "rejected",
                                                                       "orphaned")]
-        return r if len(r) == n and not others else None
-    return wait_until(ok, timeout, "%d running tasks of %s and nothing else alive" % (n, service), interval=0.2)
+        return [r] if len(r) == n and not others else None
+    return wait_until(ok, timeout, "%d running tasks of %s and nothing else alive" % (n, service), interval=0.2)[0]
 
 
 def http_get(endpoint, path="/cgi-bin/id", timeout=3):

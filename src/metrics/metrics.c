@@ -1,0 +1,243 @@
+#include "metrics/metrics.h"
+#include "metrics/cluster_stats.h"
+#include "metrics/node_stats.h"
+#include "metrics/prom.h"
+#include "net/conn.h"
+#include "node/daemon.h"
+#include "traffic/stats.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SVC 256
+
+/* ---- GET /metrics ----------------------------------------------------------------------------- */
+
+static const struct svc_stat *rate_of(const struct node_stats *ns, const char *service)
+{
+	for (size_t i = 0; i < ns->nsvc; i++)
+		if (!strcmp(ns->svc[i].t.service, service))
+			return &ns->svc[i];
+	return NULL;
+}
+
+static void page_services(struct daemon *d, struct buf *b)
+{
+	struct svc_traffic *tr = xcalloc(MAX_SVC, sizeof *tr);
+	size_t n = traffic_stats(d, tr, MAX_SVC);
+	if (n > MAX_SVC)
+		n = MAX_SVC;
+	const struct node_stats *ns = node_stats_latest();
+	prom_family(b, "orch_service_connections_total", "counter", "Client connections accepted by this node's routing mesh.");
+	for (size_t i = 0; i < n; i++)
+		prom_u64(b, "orch_service_connections_total", (const char *[]){"service", tr[i].service, NULL}, tr[i].connections);
+	prom_family(b, "orch_service_active_connections", "gauge", "Client connections open now.");
+	for (size_t i = 0; i < n; i++)
+		prom_u64(b, "orch_service_active_connections", (const char *[]){"service", tr[i].service, NULL}, tr[i].active);
+	prom_family(b, "orch_service_requests_total", "counter", "HTTP/1.x requests proxied by this node (keep-alive aware).");
+	for (size_t i = 0; i < n; i++)
+		prom_u64(b, "orch_service_requests_total", (const char *[]){"service", tr[i].service, NULL}, tr[i].requests);
+	prom_family(b, "orch_service_request_rate", "gauge", "HTTP requests per second through this node over the last ~10 s.");
+	for (size_t i = 0; i < n; i++) {
+		const struct svc_stat *s = rate_of(ns, tr[i].service);
+		prom_double(b, "orch_service_request_rate", (const char *[]){"service", tr[i].service, NULL},
+			    s && s->has_rate ? s->rps : 0);
+	}
+	prom_family(b, "orch_service_bytes_total", "counter", "Bytes proxied: in = client to backend, out = backend to client.");
+	for (size_t i = 0; i < n; i++) {
+		prom_u64(b, "orch_service_bytes_total", (const char *[]){"service", tr[i].service, "direction", "in", NULL}, tr[i].bytes_in);
+		prom_u64(b, "orch_service_bytes_total", (const char *[]){"service", tr[i].service, "direction", "out", NULL}, tr[i].bytes_out);
+	}
+	prom_family(b, "orch_service_backend_errors_total", "counter", "Backend connects that failed (each retried on another endpoint).");
+	for (size_t i = 0; i < n; i++)
+		prom_u64(b, "orch_service_backend_errors_total", (const char *[]){"service", tr[i].service, NULL}, tr[i].backend_errors);
+	free(tr);
+}
+
+static void page_tasks(struct buf *b)
+{
+	const struct node_stats *ns = node_stats_latest();
+	char ids[64];
+	prom_family(b, "orch_task_cpu_seconds_total", "counter", "CPU time used by the task's container (cgroup cpuacct.usage).");
+	for (size_t i = 0; i < ns->ntasks; i++) {
+		snprintf(ids, sizeof ids, "%llu", (unsigned long long)ns->tasks[i].task_id);
+		prom_double(b, "orch_task_cpu_seconds_total", (const char *[]){"service", ns->tasks[i].service, "task", ids, NULL},
+			    (double)ns->tasks[i].cpu_ns / 1e9);
+	}
+	prom_family(b, "orch_task_memory_bytes", "gauge", "Memory used by the task's container (cgroup memory.usage_in_bytes).");
+	for (size_t i = 0; i < ns->ntasks; i++) {
+		snprintf(ids, sizeof ids, "%llu", (unsigned long long)ns->tasks[i].task_id);
+		prom_u64(b, "orch_task_memory_bytes", (const char *[]){"service", ns->tasks[i].service, "task", ids, NULL},
+			 ns->tasks[i].mem);
+	}
+}
+
+static void page_node(struct daemon *d, struct buf *b)
+{
+	prom_family(b, "orch_raft_role", "gauge", "This node's raft role (the series with value 1).");
+	prom_u64(b, "orch_raft_role", (const char *[]){"role", cons_role_name(cons_role_of(&d->cons, d->ident.id)), NULL}, 1);
+	prom_family(b, "orch_raft_state", "gauge", "This node's raft state (the series with value 1).");
+	prom_u64(b, "orch_raft_state", (const char *[]){"state", cons_state_name(&d->cons), NULL}, 1);
+	prom_family(b, "orch_raft_term", "gauge", "Current raft term.");
+	prom_u64(b, "orch_raft_term", NULL, cons_term(&d->cons));
+	prom_family(b, "orch_raft_commit_index", "gauge", "Index of the last committed raft entry known here.");
+	prom_u64(b, "orch_raft_commit_index", NULL, cons_commit_index(&d->cons));
+	prom_family(b, "orch_raft_applied_index", "gauge", "Index of the last raft entry applied to this node's state.");
+	prom_u64(b, "orch_raft_applied_index", NULL, cons_applied_index(&d->cons));
+	uint64_t ntasks = 0;
+	TABLE_FOREACH(&d->store.tasks, struct task, t)
+		if (t->node_id == d->ident.id && !task_terminal(t))
+			ntasks++;
+	prom_family(b, "orch_node_tasks", "gauge", "Tasks assigned to this node and not finished.");
+	prom_u64(b, "orch_node_tasks", NULL, ntasks);
+}
+
+void metrics_page(struct daemon *d, struct buf *out)
+{
+	node_stats_tick(d); /* fresh when the last sample is a second old */
+	page_services(d, out);
+	page_tasks(out);
+	page_node(d, out);
+}
+
+/* ---- op top (leader) ----------------------------------------------------------------------------- */
+
+struct svc_sum {
+	uint64_t conn, active, req, in, out, err;
+	double rps;
+	bool traffic, rate;
+};
+
+static void sum_service(const char *name, uint64_t now, const struct store *s, struct svc_sum *sum)
+{
+	memset(sum, 0, sizeof *sum);
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		const struct node_stats *ns = cstats_node(nd->id, now);
+		for (size_t i = 0; ns && i < ns->nsvc; i++) {
+			const struct svc_stat *v = &ns->svc[i];
+			if (strcmp(v->t.service, name))
+				continue;
+			sum->traffic = true;
+			sum->conn += v->t.connections;
+			sum->active += v->t.active;
+			sum->req += v->t.requests;
+			sum->in += v->t.bytes_in;
+			sum->out += v->t.bytes_out;
+			sum->err += v->t.backend_errors;
+			if (v->has_rate) {
+				sum->rate = true;
+				sum->rps += v->rps;
+			}
+		}
+	}
+}
+
+static void top_services(struct daemon *d, uint64_t now, struct mpw *w)
+{
+	mpw_str(w, "services");
+	mpw_arr(w, (uint32_t)d->store.services.n);
+	TABLE_FOREACH(&d->store.services, struct service, v) {
+		uint64_t running = 0;
+		TABLE_FOREACH(&d->store.tasks, struct task, t)
+			if (t->service_id == v->id && !strcmp(t->state, "running") && !strcmp(t->desired, "running"))
+				running++;
+		struct svc_sum sum;
+		sum_service(v->name, now, &d->store, &sum);
+		mpw_map(w, 12);
+		mpw_kstr(w, "name", v->name);
+		mpw_ku64(w, "replicas", v->replicas);
+		mpw_ku64(w, "running", running);
+		mpw_kbool(w, "traffic", sum.traffic);
+		mpw_ku64(w, "connections", sum.conn);
+		mpw_ku64(w, "active", sum.active);
+		mpw_ku64(w, "requests", sum.req);
+		mpw_str(w, "rps");
+		msgpack_pack_double(&w->pk, sum.rps);
+		mpw_ku64(w, "bytes_in", sum.in);
+		mpw_ku64(w, "bytes_out", sum.out);
+		mpw_ku64(w, "backend_errors", sum.err);
+		mpw_kbool(w, "rate", sum.rate);
+	}
+}
+
+static void top_tasks(struct daemon *d, uint64_t now, struct mpw *w)
+{
+	uint32_t n = 0;
+	TABLE_FOREACH(&d->store.nodes, struct node, nd) {
+		const struct node_stats *ns = cstats_node(nd->id, now);
+		n += ns ? (uint32_t)ns->ntasks : 0;
+	}
+	mpw_str(w, "tasks");
+	mpw_arr(w, n);
+	TABLE_FOREACH(&d->store.nodes, struct node, nd) {
+		const struct node_stats *ns = cstats_node(nd->id, now);
+		for (size_t i = 0; ns && i < ns->ntasks; i++) {
+			const struct task_stat *t = &ns->tasks[i];
+			const struct task *tk = table_get_u64(&d->store.tasks, t->task_id);
+			mpw_map(w, 8);
+			mpw_ku64(w, "id", t->task_id);
+			mpw_kstr(w, "service", t->service);
+			mpw_ku64(w, "slot", tk ? tk->slot : 0);
+			mpw_kstr(w, "node", nd->name);
+			mpw_str(w, "cpu_pct");
+			msgpack_pack_double(&w->pk, t->has_rate ? t->cpu_milli / 10.0 : 0);
+			mpw_kbool(w, "cpu_known", t->has_rate);
+			mpw_str(w, "cpu_seconds");
+			msgpack_pack_double(&w->pk, (double)t->cpu_ns / 1e9);
+			mpw_ku64(w, "memory", t->mem);
+		}
+	}
+}
+
+void metrics_op_top(struct daemon *d, struct conn *c, uint64_t id)
+{
+	uint64_t now = now_ms();
+	node_stats_tick(d);
+	cstats_put(d->ident.id, node_stats_latest(), now);
+	struct mpw w;
+	mpw_init(&w);
+	rpc_reply_begin(&w, id, 0, 2);
+	top_services(d, now, &w);
+	top_tasks(d, now, &w);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+}
+
+/* ---- op events ------------------------------------------------------------------------------------ */
+
+void metrics_op_events(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	uint64_t since = 0, limit = EVENTS_MAX, last = 0;
+	mp_get_u64(req, "since", &since);
+	mp_get_u64(req, "limit", &limit);
+	const struct table *ev = &d->store.events;
+	size_t first = ev->n;
+	while (first > 0 && ((const struct event *)ev->items[first - 1])->id > since && ev->n - first < limit)
+		first--;
+	if (ev->n)
+		last = ((const struct event *)ev->items[ev->n - 1])->id;
+	struct mpw w;
+	mpw_init(&w);
+	rpc_reply_begin(&w, id, 0, 2);
+	mpw_ku64(&w, "last", last);
+	mpw_str(&w, "events");
+	mpw_arr(&w, (uint32_t)(ev->n - first));
+	for (size_t i = first; i < ev->n; i++) {
+		const struct event *e = ev->items[i];
+		const struct node *nd = e->node ? table_get_u64(&d->store.nodes, e->node) : NULL;
+		char hid[17] = "";
+		if (e->node)
+			snprintf(hid, sizeof hid, "%016llx", (unsigned long long)e->node);
+		mpw_map(&w, 8);
+		mpw_ku64(&w, "id", e->id);
+		mpw_ku64(&w, "at", e->at);
+		mpw_kstr(&w, "kind", e->kind);
+		mpw_kstr(&w, "service", e->service ? e->service : "");
+		mpw_ku64(&w, "task", e->task);
+		mpw_kstr(&w, "node_id", hid);
+		mpw_kstr(&w, "node", nd && nd->name ? nd->name : "");
+		mpw_kstr(&w, "message", e->message);
+	}
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+}

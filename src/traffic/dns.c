@@ -1,0 +1,170 @@
+#include "traffic/dns.h"
+#include "traffic/mesh.h"
+#include "agent/agent.h"
+#include "node/daemon.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint32_t (*lookup)(const char *name, void *arg),
+		  void *arg)
+{
+	if (qlen < 12 || qlen > 512 || cap < qlen + 16)
+		return 0;
+	uint16_t flags = (uint16_t)(q[2] << 8 | q[3]);
+	uint16_t qd = (uint16_t)(q[4] << 8 | q[5]);
+	if ((flags & 0x8000) || qd != 1) /* a response, or not exactly one question */
+		return 0;
+	/* the question name */
+	char name[256];
+	size_t pos = 12, nl = 0;
+	for (;;) {
+		if (pos >= qlen)
+			return 0;
+		uint8_t len = q[pos++];
+		if (!len)
+			break;
+		if (len & 0xc0 || pos + len > qlen || nl + len + 1 >= sizeof name)
+			return 0;
+		if (nl)
+			name[nl++] = '.';
+		for (uint8_t i = 0; i < len; i++)
+			name[nl++] = (char)tolower(q[pos + i]);
+		pos += len;
+	}
+	name[nl] = 0;
+	if (pos + 4 > qlen)
+		return 0;
+	uint16_t qtype = (uint16_t)(q[pos] << 8 | q[pos + 1]), qclass = (uint16_t)(q[pos + 2] << 8 | q[pos + 3]);
+	size_t qend = pos + 4;
+	memcpy(out, q, qend);
+	out[2] = (uint8_t)(0x84 | (q[2] & 0x01)); /* QR, AA, keep RD */
+	out[3] = 0x00;
+	out[6] = out[7] = out[8] = out[9] = out[10] = out[11] = 0;
+	uint32_t ip = qclass == 1 ? lookup(name, arg) : 0;
+	if (!ip) {
+		out[3] = strchr(name, '.') ? 0x05 : 0x03; /* REFUSED for names we do not own, NXDOMAIN for short ones */
+		return qend;
+	}
+	if (qtype != 1 && qtype != 255) /* AAAA and others: the name exists, no such record */
+		return qend;
+	uint8_t *a = out + qend;
+	a[0] = 0xc0;
+	a[1] = 12; /* pointer to the question name */
+	a[2] = 0;
+	a[3] = 1;  /* A */
+	a[4] = 0;
+	a[5] = 1;  /* IN */
+	a[6] = a[7] = a[8] = 0;
+	a[9] = 5;  /* TTL 5 s */
+	a[10] = 0;
+	a[11] = 4;
+	memcpy(a + 12, &ip, 4);
+	out[7] = 1;
+	return qend + 16;
+}
+
+struct dns {
+	uv_udp_t udp;
+	bool open;
+	uint64_t retry_at;
+	char gw[16];
+	struct daemon *d;
+};
+static struct dns *g_dns;
+
+static uint32_t lookup(const char *name, void *arg)
+{
+	struct daemon *d = arg;
+	TABLE_FOREACH(&d->store.services, const struct service, v) {
+		char full[200];
+		snprintf(full, sizeof full, "%s.%s", v->name, v->project ? v->project : "");
+		if (strcmp(name, v->name) && (!v->project || !v->project[0] || strcmp(name, full)))
+			continue;
+		char vip[16];
+		mesh_vip(d, v->id, vip);
+		struct in_addr a;
+		if (inet_pton(AF_INET, vip, &a) == 1)
+			return a.s_addr;
+	}
+	return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+	(void)h;
+	(void)s;
+	static char buf[600];
+	b->base = buf;
+	b->len = sizeof buf;
+}
+
+struct dsend {
+	uv_udp_send_t req;
+	uint8_t data[600];
+};
+
+static void sent(uv_udp_send_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+static void recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sockaddr *from, unsigned flags)
+{
+	struct dns *dn = u->data;
+	(void)flags;
+	if (n <= 0 || !from)
+		return;
+	struct dsend *s = xmalloc(sizeof *s);
+	size_t len = dns_answer((const uint8_t *)b->base, (size_t)n, s->data, sizeof s->data, lookup, dn->d);
+	if (!len) {
+		free(s);
+		return;
+	}
+	uv_buf_t ob = uv_buf_init((char *)s->data, (unsigned)len);
+	if (uv_udp_send(&s->req, u, &ob, 1, from, sent))
+		free(s);
+}
+
+void dns_sync(struct daemon *d)
+{
+	if (!g_dns) {
+		g_dns = xcalloc(1, sizeof *g_dns);
+		g_dns->d = d;
+	}
+	if (g_dns->open || d->stopping || now_ms() < g_dns->retry_at)
+		return;
+	char gw[16];
+	if (!agent_gateway(d, gw))
+		return;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+	if (inet_pton(AF_INET, gw, &sa.sin_addr) != 1)
+		return;
+	uv_udp_init(&d->loop, &g_dns->udp);
+	g_dns->udp.data = g_dns;
+	int rc = uv_udp_bind(&g_dns->udp, (struct sockaddr *)&sa, 0);
+	if (!rc)
+		rc = uv_udp_recv_start(&g_dns->udp, alloc_cb, recv_cb);
+	g_dns->open = true;
+	if (rc) {
+		log_warn("service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
+		uv_close((uv_handle_t *)&g_dns->udp, NULL);
+		g_dns->open = false;
+		g_dns->retry_at = now_ms() + 5000;
+		return;
+	}
+	snprintf(g_dns->gw, sizeof g_dns->gw, "%s", gw);
+	log_info("serving service names on %s:53", gw);
+}
+
+void dns_stop(struct daemon *d)
+{
+	(void)d;
+	if (g_dns && g_dns->open && !uv_is_closing((uv_handle_t *)&g_dns->udp))
+		uv_close((uv_handle_t *)&g_dns->udp, NULL);
+}

@@ -1,0 +1,848 @@
+#include "traffic/mesh.h"
+#include "traffic/stats.h"
+#include "node/daemon.h"
+#include "runtime/runproc.h"
+#include "spec/spec.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_EP 256
+#define HIGH_WATER (4u << 20)
+#define CONNECT_TIMEOUT_MS 1000
+
+enum { LB_RR, LB_LEAST };
+
+struct mstat {
+	struct svc_traffic t;
+};
+
+struct epcount {
+	char ep[48];
+	unsigned active;
+};
+
+struct mesh;
+
+struct lsn {
+	struct mesh *m;
+	uv_tcp_t tcp;
+	uint64_t service_id;
+	char service[64];
+	uint16_t target;
+	char ip[16];
+	uint16_t port;
+	bool vip, seen, open;
+	int lb, proxy;
+	uint64_t rr;
+	struct lsn *next;
+};
+
+struct mesh {
+	struct daemon *d;
+	struct lsn *lsns;
+	struct mstat *stats;
+	size_t nstats;
+	struct epcount *eps;
+	size_t neps;
+	char **vips;
+	size_t nvips;
+	char **errs; /* "service\tmessage" reported, to report changes only */
+	size_t nerrs;
+};
+
+static struct mesh *g_mesh;
+
+static struct mstat *stat_of(struct mesh *m, const char *svc)
+{
+	for (size_t i = 0; i < m->nstats; i++)
+		if (!strcmp(m->stats[i].t.service, svc))
+			return &m->stats[i];
+	m->stats = xrealloc(m->stats, (m->nstats + 1) * sizeof *m->stats);
+	struct mstat *s = &m->stats[m->nstats++];
+	memset(s, 0, sizeof *s);
+	snprintf(s->t.service, sizeof s->t.service, "%s", svc);
+	return s;
+}
+
+static struct epcount *ep_of(struct mesh *m, const char *ep)
+{
+	for (size_t i = 0; i < m->neps; i++)
+		if (!strcmp(m->eps[i].ep, ep))
+			return &m->eps[i];
+	m->eps = xrealloc(m->eps, (m->neps + 1) * sizeof *m->eps);
+	struct epcount *e = &m->eps[m->neps++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->ep, sizeof e->ep, "%s", ep);
+	return e;
+}
+
+size_t traffic_stats(struct daemon *d, struct svc_traffic *out, size_t max)
+{
+	(void)d;
+	struct mesh *m = g_mesh;
+	size_t n = 0;
+	for (size_t i = 0; m && i < m->nstats && n < max; i++)
+		out[n++] = m->stats[i].t;
+	return n;
+}
+
+void mesh_vip(const struct daemon *d, uint64_t service_id, char *out)
+{
+	unsigned cb = d->ident.tok.cluster_id[0];
+	uint64_t k = service_id ? service_id - 1 : 0;
+	snprintf(out, 16, "10.%u.%llu.%llu", 128 + cb % 128, (unsigned long long)(251 + (k / 250) % 4),
+		 (unsigned long long)(k % 250 + 1));
+}
+
+/* ---- endpoints ---------------------------------------------------------------------------- */
+
+/* "127.0.0.1:23521->80/tcp,..." -> "127.0.0.1:23521" for the given container port. */
+static bool endpoint_for(const char *eps, uint16_t target, char *out, size_t n)
+{
+	const char *p = eps;
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char one[96];
+		snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one - 1 ? len : sizeof one - 1), p);
+		char *arrow = strstr(one, "->");
+		if (arrow) {
+			unsigned cp = 0;
+			char proto[8] = "";
+			if (sscanf(arrow + 2, "%u/%7s", &cp, proto) == 2 && cp == target && !strcmp(proto, "tcp")) {
+				*arrow = 0;
+				snprintf(out, n, "%s", one);
+				return true;
+			}
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+static size_t ready_endpoints(struct daemon *d, uint64_t sid, uint16_t target, char (*out)[48], size_t max)
+{
+	size_t n = 0;
+	TABLE_FOREACH(&d->store.tasks, const struct task, t) {
+		if (t->service_id != sid || strcmp(t->desired, "running") || strcmp(t->state, "running") || !t->endpoint)
+			continue;
+		if (t->ready && t->ready[0] && strcmp(t->ready, "ready"))
+			continue;
+		if (t->health && !strcmp(t->health, "unhealthy"))
+			continue;
+		if (n < max && endpoint_for(t->endpoint, target, out[n], sizeof out[n]))
+			n++;
+	}
+	return n;
+}
+
+/* ---- connections ------------------------------------------------------------------------------- */
+
+struct hp { /* HTTP/1.x request counter for one client stream */
+	int mode;   /* 0 unknown, 1 http, 2 other */
+	int st;     /* 0 headers, 1 body, 2 stop counting (chunked or oversized) */
+	uint64_t body_left;
+	char hdr[4096];
+	size_t hlen;
+};
+
+struct mconn {
+	struct lsn *l;
+	struct mesh *m;
+	char service[64];
+	uv_tcp_t client, backend;
+	uv_connect_t creq;
+	uv_timer_t timer;
+	int handles;
+	bool backend_ready, closing, client_eof, backend_eof, backend_inited;
+	struct buf pending; /* client bytes before the backend is connected */
+	char eps[MAX_EP][48];
+	size_t neps, next_try, tries;
+	char cur_ep[48];
+	struct hp hp;
+	char client_addr[64];
+	uint16_t client_port;
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct mconn *c = h->data;
+	if (--c->handles == 0) {
+		buf_free(&c->pending);
+		free(c);
+	}
+}
+
+static void mc_close(struct mconn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	struct mstat *s = stat_of(c->m, c->service);
+	if (s->t.active)
+		s->t.active--;
+	if (c->cur_ep[0]) {
+		struct epcount *e = ep_of(c->m, c->cur_ep);
+		if (e->active)
+			e->active--;
+	}
+	uv_close((uv_handle_t *)&c->client, conn_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_closed);
+	if (c->backend_inited)
+		uv_close((uv_handle_t *)&c->backend, conn_closed);
+}
+
+static void count_http(struct mconn *c, const char *p, size_t n)
+{
+	struct hp *h = &c->hp;
+	static const char *const methods[] = {"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN", "TRAC"};
+	while (n && h->mode != 2 && h->st != 2) {
+		if (h->st == 1) {
+			size_t k = n < h->body_left ? n : (size_t)h->body_left;
+			h->body_left -= k;
+			p += k;
+			n -= k;
+			if (!h->body_left)
+				h->st = 0;
+			continue;
+		}
+		size_t k = n < sizeof h->hdr - h->hlen ? n : sizeof h->hdr - h->hlen;
+		if (!k) {
+			h->st = 2;
+			break;
+		}
+		memcpy(h->hdr + h->hlen, p, k);
+		size_t old = h->hlen;
+		h->hlen += k;
+		if (h->mode == 0 && h->hlen >= 4) {
+			h->mode = 2;
+			for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+				if (!memcmp(h->hdr, methods[i], 4))
+					h->mode = 1;
+			if (h->mode == 2)
+				break;
+		}
+		/* end of headers? search from a little before the old end */
+		size_t from = old > 3 ? old - 3 : 0;
+		size_t end = 0;
+		for (size_t i = from; i + 4 <= h->hlen; i++)
+			if (!memcmp(h->hdr + i, "\r\n\r\n", 4)) {
+				end = i + 4;
+				break;
+			}
+		if (!end) {
+			p += k;
+			n -= k;
+			continue;
+		}
+		stat_of(c->m, c->service)->t.requests++;
+		/* body length of this request */
+		uint64_t cl = 0;
+		bool chunked = false;
+		for (size_t i = 0; i < end; i++) {
+			if (i && h->hdr[i - 1] != '\n')
+				continue;
+			if (!strncasecmp(h->hdr + i, "content-length:", 15))
+				cl = strtoull(h->hdr + i + 15, NULL, 10);
+			else if (!strncasecmp(h->hdr + i, "transfer-encoding:", 18) && strstr(h->hdr + i, "chunked"))
+				chunked = true;
+		}
+		size_t used = end - old; /* bytes of this chunk that belonged to the headers */
+		p += used;
+		n -= used;
+		h->hlen = 0;
+		if (chunked)
+			h->st = 2;
+		else if (cl) {
+			h->st = 1;
+			h->body_left = cl;
+		}
+	}
+}
+
+struct mwrite {
+	uv_write_t req;
+	uv_buf_t buf;
+	struct mconn *c;
+	bool to_backend;
+};
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	(void)h;
+	b->base = xmalloc(suggested);
+	b->len = suggested;
+}
+
+static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void backend_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct mwrite *w = (struct mwrite *)req;
+	struct mconn *c = w->c;
+	free(w->buf.base);
+	bool to_backend = w->to_backend;
+	free(w);
+	if (c->closing)
+		return;
+	if (status) {
+		mc_close(c);
+		return;
+	}
+	/* resume the source once the destination drained */
+	uv_stream_t *dst = to_backend ? (uv_stream_t *)&c->backend : (uv_stream_t *)&c->client;
+	uv_stream_t *src = to_backend ? (uv_stream_t *)&c->client : (uv_stream_t *)&c->backend;
+	bool src_eof = to_backend ? c->client_eof : c->backend_eof;
+	if (!src_eof && uv_stream_get_write_queue_size(dst) < HIGH_WATER / 4 && !uv_is_closing((uv_handle_t *)src))
+		uv_read_start(src, alloc_cb, to_backend ? client_read : backend_read);
+}
+
+/* Takes ownership of data. */
+static void forward(struct mconn *c, bool to_backend, char *data, size_t n)
+{
+	uv_stream_t *dst = to_backend ? (uv_stream_t *)&c->backend : (uv_stream_t *)&c->client;
+	struct mwrite *w = xcalloc(1, sizeof *w);
+	w->buf = uv_buf_init(data, (unsigned)n);
+	w->c = c;
+	w->to_backend = to_backend;
+	if (uv_write(&w->req, dst, &w->buf, 1, write_cb)) {
+		free(data);
+		free(w);
+		mc_close(c);
+		return;
+	}
+	struct mstat *s = stat_of(c->m, c->service);
+	if (to_backend)
+		s->t.bytes_in += n;
+	else
+		s->t.bytes_out += n;
+	if (uv_stream_get_write_queue_size(dst) > HIGH_WATER)
+		uv_read_stop(to_backend ? (uv_stream_t *)&c->client : (uv_stream_t *)&c->backend);
+}
+
+static void shut_cb(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+static void half_close(struct mconn *c, bool backend_side)
+{
+	uv_shutdown_t *req = xmalloc(sizeof *req);
+	if (uv_shutdown(req, backend_side ? (uv_stream_t *)&c->backend : (uv_stream_t *)&c->client, shut_cb))
+		free(req);
+	if (c->client_eof && c->backend_eof)
+		mc_close(c);
+}
+
+static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct mconn *c = s->data;
+	if (n < 0) {
+		free(b->base);
+		if (n != UV_EOF || !c->backend_ready) {
+			if (n == UV_EOF && !c->backend_ready) {
+				c->client_eof = true; /* flush what we have once connected */
+				uv_read_stop(s);
+				return;
+			}
+			mc_close(c);
+			return;
+		}
+		c->client_eof = true;
+		uv_read_stop(s);
+		half_close(c, true);
+		return;
+	}
+	if (n == 0) {
+		free(b->base);
+		return;
+	}
+	count_http(c, b->base, (size_t)n);
+	if (!c->backend_ready) {
+		buf_append(&c->pending, b->base, (size_t)n);
+		free(b->base);
+		if (c->pending.len > HIGH_WATER)
+			uv_read_stop(s);
+		return;
+	}
+	forward(c, true, b->base, (size_t)n);
+}
+
+static void backend_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct mconn *c = s->data;
+	if (n < 0) {
+		free(b->base);
+		if (n != UV_EOF) {
+			mc_close(c);
+			return;
+		}
+		c->backend_eof = true;
+		uv_read_stop(s);
+		half_close(c, false);
+		return;
+	}
+	if (n == 0) {
+		free(b->base);
+		return;
+	}
+	forward(c, false, b->base, (size_t)n);
+}
+
+static void proxy_header(struct mconn *c)
+{
+	if (!c->l->proxy)
+		return;
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	char dst[64] = "0.0.0.0";
+	uint16_t dport = c->l->port;
+	if (!uv_tcp_getsockname(&c->client, (struct sockaddr *)&ss, &len) && ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, dst, sizeof dst);
+		dport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	if (c->l->proxy == 1) {
+		char *h = xasprintf("PROXY TCP4 %s %s %u %u\r\n", c->client_addr, dst, c->client_port, dport);
+		forward(c, true, h, strlen(h));
+		return;
+	}
+	static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+	uint8_t *h = xmalloc(16 + 12);
+	memcpy(h, sig, 12);
+	h[12] = 0x21; /* v2, PROXY */
+	h[13] = 0x11; /* TCP over IPv4 */
+	h[14] = 0;
+	h[15] = 12;
+	struct in_addr a, b;
+	inet_pton(AF_INET, c->client_addr, &a);
+	inet_pton(AF_INET, dst, &b);
+	memcpy(h + 16, &a, 4);
+	memcpy(h + 20, &b, 4);
+	h[24] = (uint8_t)(c->client_port >> 8);
+	h[25] = (uint8_t)c->client_port;
+	h[26] = (uint8_t)(dport >> 8);
+	h[27] = (uint8_t)dport;
+	forward(c, true, (char *)h, 28);
+}
+
+static void try_next(struct mconn *c);
+
+static void backend_closed_for_retry(uv_handle_t *h)
+{
+	struct mconn *c = h->data;
+	c->handles--;
+	c->backend_inited = false;
+	if (c->closing) {
+		if (c->handles == 0) {
+			buf_free(&c->pending);
+			free(c);
+		}
+		return;
+	}
+	try_next(c);
+}
+
+static void connect_failed(struct mconn *c)
+{
+	struct mstat *s = stat_of(c->m, c->service);
+	s->t.backend_errors++;
+	struct epcount *e = ep_of(c->m, c->cur_ep);
+	if (e->active)
+		e->active--;
+	TRACE("mesh", c->service, "backend %s unreachable, trying another", c->cur_ep);
+	c->cur_ep[0] = 0;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->backend, backend_closed_for_retry);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct mconn *c = req->data;
+	if (c->closing)
+		return;
+	if (status) {
+		connect_failed(c);
+		return;
+	}
+	uv_timer_stop(&c->timer);
+	c->backend_ready = true;
+	uv_tcp_nodelay(&c->backend, 1);
+	proxy_header(c);
+	if (c->pending.len) {
+		char *p = xmalloc(c->pending.len);
+		memcpy(p, c->pending.data, c->pending.len);
+		forward(c, true, p, c->pending.len);
+		c->pending.len = 0;
+	}
+	uv_read_start((uv_stream_t *)&c->backend, alloc_cb, backend_read);
+	if (c->client_eof)
+		half_close(c, true);
+	else
+		uv_read_start((uv_stream_t *)&c->client, alloc_cb, client_read);
+}
+
+static void connect_timeout(uv_timer_t *t)
+{
+	struct mconn *c = t->data;
+	if (!c->closing && !c->backend_ready && c->backend_inited)
+		connect_failed(c);
+}
+
+static void try_next(struct mconn *c)
+{
+	if (c->tries >= c->neps) {
+		TRACE("mesh", c->service, "no reachable endpoint");
+		mc_close(c);
+		return;
+	}
+	const char *ep = c->eps[(c->next_try + c->tries) % c->neps];
+	c->tries++;
+	struct sockaddr_in sa;
+	char ip[48];
+	snprintf(ip, sizeof ip, "%s", ep);
+	char *colon = strrchr(ip, ':');
+	if (!colon) {
+		try_next(c);
+		return;
+	}
+	*colon = 0;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) {
+		try_next(c);
+		return;
+	}
+	snprintf(c->cur_ep, sizeof c->cur_ep, "%s", ep);
+	ep_of(c->m, ep)->active++;
+	uv_tcp_init(c->l->tcp.loop, &c->backend);
+	c->backend.data = c;
+	c->backend_inited = true;
+	c->handles++;
+	c->creq.data = c;
+	if (uv_tcp_connect(&c->creq, &c->backend, (struct sockaddr *)&sa, connect_cb)) {
+		connect_failed(c);
+		return;
+	}
+	uv_timer_start(&c->timer, connect_timeout, CONNECT_TIMEOUT_MS, 0);
+}
+
+static void on_accept(uv_stream_t *srv, int status)
+{
+	struct lsn *l = srv->data;
+	struct mesh *m = l->m;
+	if (status)
+		return;
+	struct mconn *c = xcalloc(1, sizeof *c);
+	c->l = l;
+	c->m = m;
+	snprintf(c->service, sizeof c->service, "%s", l->service);
+	uv_tcp_init(srv->loop, &c->client);
+	uv_timer_init(srv->loop, &c->timer);
+	c->client.data = c->timer.data = c;
+	c->handles = 2;
+	if (uv_accept(srv, (uv_stream_t *)&c->client)) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->client, conn_closed);
+		uv_close((uv_handle_t *)&c->timer, conn_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->client, 1);
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	if (!uv_tcp_getpeername(&c->client, (struct sockaddr *)&ss, &len) && ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->client_addr, sizeof c->client_addr);
+		c->client_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	struct mstat *s = stat_of(m, l->service);
+	s->t.connections++;
+	s->t.active++;
+	c->neps = ready_endpoints(m->d, l->service_id, l->target, c->eps, MAX_EP);
+	if (!c->neps) {
+		s->t.backend_errors++;
+		c->closing = false;
+		mc_close(c);
+		return;
+	}
+	if (l->lb == LB_LEAST) {
+		size_t best = 0;
+		unsigned best_n = UINT32_MAX;
+		size_t start = (size_t)(l->rr++ % c->neps);
+		for (size_t k = 0; k < c->neps; k++) {
+			size_t i = (start + k) % c->neps;
+			unsigned a = ep_of(m, c->eps[i])->active;
+			if (a < best_n) {
+				best_n = a;
+				best = i;
+			}
+		}
+		c->next_try = best;
+	} else
+		c->next_try = (size_t)(l->rr++ % c->neps);
+	uv_read_start((uv_stream_t *)&c->client, alloc_cb, client_read);
+	try_next(c);
+}
+
+/* ---- listeners --------------------------------------------------------------------------------- */
+
+static void lsn_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void lsn_drop(struct lsn *l)
+{
+	if (l->open)
+		uv_close((uv_handle_t *)&l->tcp, lsn_closed);
+	else
+		free(l);
+}
+
+static int lsn_open(struct mesh *m, struct lsn *l, char *err)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(l->port)};
+	if (inet_pton(AF_INET, l->ip, &sa.sin_addr) != 1)
+		return errf(err, E_INVAL, "bad address %s", l->ip);
+	uv_tcp_init(&m->d->loop, &l->tcp);
+	l->tcp.data = l;
+	l->open = true;
+	int rc = 0;
+	if (l->vip) {
+		/* A virtual address belongs to the cluster: several of its nodes sharing a machine
+		 * all listen on it (any of them balances over the same endpoints). */
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+		if (fd < 0)
+			return errf(err, E_IO, "socket: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		rc = uv_tcp_open(&l->tcp, fd);
+	}
+	if (!rc)
+		rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+	if (!rc)
+		rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_accept);
+	if (rc)
+		return errf(err, E_IO, "port %s:%u: %s", l->ip, l->port, uv_strerror(rc));
+	return 0;
+}
+
+static struct lsn *lsn_find(struct mesh *m, const char *ip, uint16_t port)
+{
+	for (struct lsn *l = m->lsns; l; l = l->next)
+		if (l->port == port && !strcmp(l->ip, ip))
+			return l;
+	return NULL;
+}
+
+/* ip addr add/del of virtual addresses on lo, off the loop */
+struct ipjob {
+	uv_work_t req;
+	char vip[16];
+	bool add;
+};
+
+static void ip_work(uv_work_t *req)
+{
+	struct ipjob *j = req->data;
+	char cidr[24], err[ERR_LEN];
+	snprintf(cidr, sizeof cidr, "%s/32", j->vip);
+	int st = 0;
+	struct runproc rp = {.argv = (const char *const[]){"ip", "addr", j->add ? "add" : "del", cidr, "dev", "lo", NULL}, .out_fd = -1, .timeout_ms = 5000};
+	runproc_run(&rp, &st, err);
+}
+
+static void ip_done(uv_work_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
+static void vip_set(struct mesh *m, const char *vip, bool add)
+{
+	struct ipjob *j = xcalloc(1, sizeof *j);
+	j->req.data = j;
+	snprintf(j->vip, sizeof j->vip, "%s", vip);
+	j->add = add;
+	uv_queue_work(&m->d->loop, &j->req, ip_work, ip_done);
+}
+
+static void note_port_error(struct mesh *m, const char *service, const char *msg)
+{
+	char key[512];
+	snprintf(key, sizeof key, "%s\t%s", service, msg);
+	for (size_t i = 0; i < m->nerrs; i++)
+		if (!strcmp(m->errs[i], key))
+			return;
+	m->errs = xrealloc(m->errs, (m->nerrs + 1) * sizeof *m->errs);
+	m->errs[m->nerrs++] = xstrdup(key);
+	log_warn("service %s: %s", service, msg);
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "name", service);
+	mpw_ku64(&w, "node_id", m->d->ident.id);
+	mpw_kstr(&w, "msg", msg);
+	char err[ERR_LEN];
+	daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
+	mpw_free(&w);
+}
+
+static void want(struct mesh *m, const struct service *v, const char *ip, uint16_t port, uint16_t target, bool vip,
+		 int lb, int proxy)
+{
+	struct lsn *l = lsn_find(m, ip, port);
+	if (l && l->service_id != v->id) {
+		char msg[ERR_LEN];
+		snprintf(msg, sizeof msg, "port %u on %s is already published by service %s", port, ip, l->service);
+		note_port_error(m, v->name, msg);
+		return;
+	}
+	if (!l) {
+		l = xcalloc(1, sizeof *l);
+		l->m = m;
+		l->service_id = v->id;
+		snprintf(l->service, sizeof l->service, "%s", v->name);
+		snprintf(l->ip, sizeof l->ip, "%s", ip);
+		l->port = port;
+		l->vip = vip;
+		char err[ERR_LEN];
+		if (lsn_open(m, l, err)) {
+			char msg[ERR_LEN];
+			snprintf(msg, sizeof msg, "cannot publish %s on node %s: %s", vip ? "the virtual address" : "the port",
+				 m->d->ident.name, err);
+			note_port_error(m, v->name, msg);
+			lsn_drop(l);
+			return;
+		}
+		l->next = m->lsns;
+		m->lsns = l;
+		TRACE("mesh", v->name, "listening on %s:%u -> port %u", ip, port, target);
+		if (labels_get(&v->port_errors, m->d->ident.name)) { /* it works now: clear the report */
+			for (size_t i = 0; i < m->nerrs; i++)
+				if (!strncmp(m->errs[i], v->name, strlen(v->name)) && m->errs[i][strlen(v->name)] == '\t')
+					m->errs[i][0] = 0;
+			struct mpw w;
+			mpw_init(&w);
+			mpw_map(&w, 3);
+			mpw_kstr(&w, "name", v->name);
+			mpw_ku64(&w, "node_id", m->d->ident.id);
+			mpw_kstr(&w, "msg", "");
+			char e[ERR_LEN];
+			daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, e);
+			mpw_free(&w);
+		}
+	}
+	l->target = target;
+	l->lb = lb;
+	l->proxy = proxy;
+	l->seen = true;
+}
+
+void mesh_sync(struct daemon *d)
+{
+	if (!g_mesh) {
+		g_mesh = xcalloc(1, sizeof *g_mesh);
+		g_mesh->d = d;
+	}
+	struct mesh *m = g_mesh;
+	if (d->stopping || !d->store.has_cluster)
+		return;
+	char lip[64];
+	snprintf(lip, sizeof lip, "%s", d->ident.listen);
+	char *colon = strrchr(lip, ':');
+	if (colon)
+		*colon = 0;
+	for (struct lsn *l = m->lsns; l; l = l->next)
+		l->seen = false;
+	char **vips = NULL;
+	size_t nvips = 0;
+	TABLE_FOREACH(&d->store.services, const struct service, v) {
+		struct mpr r;
+		struct svc_spec sp;
+		if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+			continue;
+		if (svc_spec_decode(r.root, &sp, NULL)) {
+			svc_spec_free(&sp);
+			mpr_free(&r);
+			continue;
+		}
+		const char *lbv = labels_get(&sp.deploy.labels, "orch.lb");
+		const char *ppv = labels_get(&sp.deploy.labels, "orch.proxy-protocol");
+		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
+		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
+		char vip[16];
+		mesh_vip(d, v->id, vip);
+		bool any = false;
+		for (size_t i = 0; i < sp.ports.n; i++) {
+			const struct port_spec *p = &sp.ports.v[i];
+			if (p->protocol != PROTO_TCP)
+				continue;
+			if (p->published && p->mode == PORT_MODE_INGRESS)
+				want(m, v, lip, (uint16_t)p->published, (uint16_t)p->target, false, lb, proxy);
+			any = true;
+		}
+		if (any && d->agent) {
+			vips = xrealloc(vips, (nvips + 1) * sizeof *vips);
+			vips[nvips++] = xstrdup(vip);
+			bool known = false;
+			for (size_t k = 0; k < m->nvips; k++)
+				known |= !strcmp(m->vips[k], vip);
+			if (known) /* the address exists: listen on it */
+				for (size_t i = 0; i < sp.ports.n; i++)
+					if (sp.ports.v[i].protocol == PROTO_TCP)
+						want(m, v, vip, (uint16_t)sp.ports.v[i].target, (uint16_t)sp.ports.v[i].target, true, lb, proxy);
+		}
+		svc_spec_free(&sp);
+		mpr_free(&r);
+	}
+	/* virtual addresses: add new ones (listened on from the next sync), drop old ones */
+	for (size_t i = 0; i < nvips; i++) {
+		bool known = false;
+		for (size_t k = 0; k < m->nvips; k++)
+			known |= !strcmp(m->vips[k], vips[i]);
+		if (!known)
+			vip_set(m, vips[i], true);
+	}
+	for (size_t k = 0; k < m->nvips; k++) {
+		bool still = false;
+		for (size_t i = 0; i < nvips; i++)
+			still |= !strcmp(m->vips[k], vips[i]);
+		if (!still)
+			vip_set(m, m->vips[k], false);
+		free(m->vips[k]);
+	}
+	free(m->vips);
+	m->vips = vips;
+	m->nvips = nvips;
+	for (struct lsn **pp = &m->lsns; *pp;) {
+		struct lsn *l = *pp;
+		if (!l->seen) {
+			TRACE("mesh", l->service, "closing %s:%u", l->ip, l->port);
+			*pp = l->next;
+			lsn_drop(l);
+		} else
+			pp = &l->next;
+	}
+}
+
+void mesh_stop(struct daemon *d)
+{
+	(void)d;
+	struct mesh *m = g_mesh;
+	if (!m)
+		return;
+	while (m->lsns) {
+		struct lsn *l = m->lsns;
+		m->lsns = l->next;
+		lsn_drop(l);
+	}
+}

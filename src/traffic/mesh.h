@@ -1,0 +1,21 @@
+/* The routing mesh: every node accepts connections on each service's published ports (on
+ * its listen address) and on each service's virtual address, and proxies them to the
+ * service's ready endpoints on any node — round-robin, or least-connections when the
+ * service has the deploy label orch.lb=least-connections. A backend that cannot be reached
+ * is retried on another endpoint before any client byte is sent. Endpoints come straight
+ * from the local replica of the state, so a committed change applies to the next
+ * connection. Optional PROXY protocol (label orch.proxy-protocol=v1|v2). HTTP/1.x requests
+ * are counted per service (keep-alive aware). */
+#ifndef ORCH_MESH_H
+#define ORCH_MESH_H
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon;
+
+void mesh_sync(struct daemon *d);   /* open/close listeners to match the state (tick) */
+void mesh_stop(struct daemon *d);
+/* The virtual address of a service (stable for its life), in out (16 bytes). */
+void mesh_vip(const struct daemon *d, uint64_t service_id, char *out);
+
+#endif
