@@ -28,7 +28,7 @@ struct start_opts {
 	struct daemon_opts d;
 };
 
-enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW };
+enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -43,6 +43,7 @@ static const struct option start_longopts[] = {
 	{"election-timeout", required_argument, NULL, O_ELECTION},
 	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
 	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW},
+	{"runtime", required_argument, NULL, O_RUNTIME},
 	{NULL, 0, NULL, 0},
 };
 
@@ -75,6 +76,11 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_DETACH: o->detach = true; break;
 		case O_TOKEN: o->token = optarg; break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
+		case O_RUNTIME:
+			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
+				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
+			setenv("ORCH_RUNTIME", optarg, 1); /* read by the agent */
+			break;
 		case O_CPUS:
 			if (parse_cpus_milli(optarg, &o->d.cpus_milli) || !o->d.cpus_milli)
 				return cli_usage(cmd, "--cpus %s: expected a positive number of CPUs like 2 or 0.5", optarg);

@@ -39,17 +39,79 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	return eq;
 }
 
+/* --wait: until every service of the file has all its replicas running and its rollout
+ * settled; a progress line on a terminal. */
+static int wait_running(struct cli *cli, const struct spec_file *sf)
+{
+	bool tty = isatty(1);
+	uint64_t deadline = now_ms() + 10 * 60 * 1000;
+	for (;;) {
+		struct mpr r;
+		int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 5000);
+		if (rc)
+			return rc;
+		const msgpack_object *sl = mp_get(r.root, "services");
+		uint64_t want = 0, have = 0;
+		bool paused = false;
+		for (size_t i = 0; i < sf->nsvc; i++)
+			for (uint32_t k = 0; sl && k < sl->via.array.size; k++) {
+				const msgpack_object *o = &sl->via.array.ptr[k];
+				char n[128], st[32];
+				if (mp_get_strbuf(o, "name", n, sizeof n) || strcmp(n, sf->svc[i].name))
+					continue;
+				uint64_t rep = 0, run = 0;
+				mp_get_u64(o, "replicas", &rep);
+				mp_get_u64(o, "running", &run);
+				mp_str_or(o, "update_state", st, sizeof st, "");
+				want += rep;
+				have += run < rep ? run : rep;
+				if (!strcmp(st, "paused") || !strcmp(st, "rolled_back"))
+					paused = true;
+				if ((!strcmp(st, "updating") || !strcmp(st, "rolling_back")) && run >= rep)
+					have -= have ? 1 : 0; /* not settled yet */
+			}
+		mpr_free(&r);
+		if (tty) {
+			char bar[31];
+			size_t fill = want ? (size_t)(have * 30 / want) : 30;
+			for (size_t i = 0; i < 30; i++)
+				bar[i] = i < fill ? '#' : '-';
+			bar[30] = 0;
+			printf("\rwaiting for replicas [%s] %llu/%llu ", bar, (unsigned long long)have, (unsigned long long)want);
+			fflush(stdout);
+		}
+		if (paused) {
+			if (tty)
+				printf("\n");
+			return cli_fail(E_FAIL, "the rollout paused or rolled back: see orch rollout status");
+		}
+		if (have >= want) {
+			if (tty)
+				printf("\n");
+			printf("all %llu replicas running\n", (unsigned long long)want);
+			return EXIT_OK;
+		}
+		if (now_ms() > deadline)
+			return cli_fail(E_TIMEOUT, "replicas still not running after 10 minutes: see orch ps");
+		struct timespec ts = {0, 250 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
 	const char *file = NULL, *project = NULL;
-	bool dry = false;
+	bool dry = false, wait = false;
 	static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
-					   {"project", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+					   {"project", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
+					   {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "f:np:", lo, NULL)) != -1) {
-		if (ch == 'f')
+	while ((ch = getopt_long(argc, argv, "f:np:w", lo, NULL)) != -1) {
+		if (ch == 'w')
+			wait = true;
+		else if (ch == 'f')
 			file = optarg;
 		else if (ch == 'n')
 			dry = true;
@@ -153,8 +215,11 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		printf("(dry run: nothing changed)\n");
 	mpr_free(&svcs);
 	mpr_free(&imgs);
+	int rc2 = failed ? EXIT_FAIL : EXIT_OK;
+	if (wait && !dry && !failed)
+		rc2 = wait_running(cli, sf);
 	spec_file_free(sf);
-	return failed ? EXIT_FAIL : EXIT_OK;
+	return rc2;
 }
 
 /* ---- rm, scale ---------------------------------------------------------------------------------- */

@@ -467,7 +467,10 @@ static void connect_failed(struct mconn *c)
 static void connect_cb(uv_connect_t *req, int status)
 {
 	struct mconn *c = req->data;
-	if (c->closing)
+	/* ECANCELED: we closed the backend handle ourselves (connect timeout, then
+	 * connect_failed), and libuv cancels the pending connect while closing it; treating
+	 * that as a second failure would close the handle twice. */
+	if (c->closing || status == UV_ECANCELED)
 		return;
 	if (status) {
 		connect_failed(c);

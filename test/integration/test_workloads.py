@@ -7,8 +7,8 @@ import os
 import re
 import time
 
-from harness import check, kill_pid, wait_until
-from workload import (DEMO, WorkCluster, blob_files, docker_archive, http_get, live, oci_layout, per_node, runc_ids,
+from harness import Fail, check, wait_until
+from workload import (DEMO, WorkCluster, blob_files, docker_archive, http_get, live, net_diag, oci_layout, per_node, runc_ids,
                       running, tar_bytes, wait_running)
 
 TIMEOUTS = {"test_deploy_spread_http": 90, "test_scale_and_redeploy_idempotent": 120, "test_restart_policy": 90,
@@ -28,12 +28,15 @@ def web_spec(c, replicas, name="web.yml"):
     return c.write(name, WEB % (DEMO, replicas))
 
 
-def distinct_hostnames(tasks):
+def distinct_hostnames(c, tasks):
     """GETs /cgi-bin/id through every task's endpoint; each must answer its own hostname."""
     names = {}
     for t in tasks:
         check(re.fullmatch(r"127\.0\.0\.1:\d+->80/tcp", t["endpoint"]), "task %s endpoint %r" % (t["id"], t["endpoint"]))
-        got = wait_until(lambda: http_get(t["endpoint"]), 10, "HTTP answer from task %s at %s" % (t["id"], t["endpoint"]))
+        try:
+            got = wait_until(lambda: http_get(t["endpoint"]), 10, "HTTP answer from task %s at %s" % (t["id"], t["endpoint"]))
+        except Fail as e:
+            raise Fail("%s\n%s" % (e, net_diag(c, t)))
         check(got == "web-%d-%d" % (t["slot"], t["id"]), "task %s (slot %s) answered hostname %r" % (t["id"], t["slot"], got))
         names[got] = t["id"]
     check(len(names) == len(tasks), "hostnames not distinct: %r" % names)
@@ -47,7 +50,7 @@ def test_deploy_spread_http():
         check(re.search(r"^web\s+created", out, re.M), "deploy did not report web created: %r" % out)
         ts = wait_running(c, "web", 6)
         check(per_node(ts) == {"n1": 2, "n2": 2, "n3": 2}, "6 replicas not spread 2 per node: %r" % per_node(ts))
-        distinct_hostnames(ts)
+        distinct_hostnames(c, ts)
         # every node's containers are in its own runc root, one per task
         for n in c.nodes:
             ids = runc_ids(n.dir)
@@ -67,7 +70,7 @@ def test_scale_and_redeploy_idempotent():
         ts = wait_running(c, "web", 9)
         check(per_node(ts) == {"n1": 3, "n2": 3, "n3": 3}, "9 replicas not 3 per node: %r" % per_node(ts))
         check({t["id"] for t in first} <= {t["id"] for t in ts}, "scale up replaced running tasks")
-        distinct_hostnames(ts)
+        distinct_hostnames(c, ts)
         c.cli(0, "scale", "web=3", json=False)
         ts = wait_running(c, "web", 3)
         check(len(live(c.ps())) == 3, "after scale to 3: %r" % [(t["id"], t["state"]) for t in live(c.ps())])
@@ -271,7 +274,7 @@ def test_image_fetched_from_peer():
         c.deploy(0, spec)
         ts = wait_running(c, "web", 2)
         check(sorted(t["node"] for t in ts) == ["n2", "n3"], "placement: %r" % [t["node"] for t in ts])
-        distinct_hostnames(ts)
+        distinct_hostnames(c, ts)
         want = sorted(blob_files(n1.dir))
         check(im["digest"].split(":")[1] in want, "n1 does not hold the config blob")
         for n in (n2, n3):
@@ -328,7 +331,7 @@ def test_agent_restart_adopts_containers():
         check(sorted(t["id"] for t in now) == sorted(t["id"] for t in ts), "tasks changed across the agent restart: %r -> %r" %
               ([t["id"] for t in ts], [t["id"] for t in now]))
         check(runc_ids(n3.dir) == before_ids, "n3 runc list after restart: %r, before %r" % (runc_ids(n3.dir), before_ids))
-        distinct_hostnames([t for t in now if t["node"] == "n3"])
+        distinct_hostnames(c, [t for t in now if t["node"] == "n3"])
         # the adopted containers are still managed: scaling down stops them
         c.cli(0, "scale", "web=0", json=False)
         wait_running(c, "web", 0)

@@ -214,6 +214,23 @@ def wait_running(c, service, n, timeout=30, node=0):
     return wait_until(ok, timeout, "%d running tasks of %s and nothing else alive" % (n, service), interval=0.2)[0]
 
 
+def net_diag(c, task):
+    """What the host sees of a task's network, for a failure message."""
+    node = c.node(task["node"])
+    tag = c._net_tag(node)
+    port = task["endpoint"].split("->")[0].split(":")[1] if task.get("endpoint") else ""
+    cmds = [["ip", "-br", "addr", "show", "to", task["ip"] + "/24"], ["ip", "route", "get", task["ip"]],
+            ["nft", "list", "table", "ip", "orch_%s" % tag]]
+    out = ["task %s on %s (tag %s, ip %s, host port %s), runc: %s" % (task["id"], node.name, tag, task["ip"], port,
+                                                                      runc_ids(node.dir))]
+    for cmd in cmds:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        out.append("$ %s\n%s%s" % (" ".join(cmd), p.stdout, p.stderr))
+    p = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True)
+    out.append("host port %s appears in %d nft lines" % (port, sum(1 for l in p.stdout.splitlines() if port and port in l)))
+    return "\n".join(out)
+
+
 def http_get(endpoint, path="/cgi-bin/id", timeout=3):
     """GET through a task endpoint "127.0.0.1:PORT->80/tcp" (the first one)."""
     hostport = endpoint.split(",")[0].split("->")[0]
