@@ -18,6 +18,8 @@ import tempfile
 import time
 import traceback
 
+sys.dont_write_bytecode = True
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 INTEG = os.path.join(HERE, "integration")

@@ -229,8 +229,9 @@ static void op_apply(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 		return;
 	}
 	struct pending *p = pending_new(d, c, id);
-	if (cons_apply(&d->cons, e->via.bin.ptr, e->via.bin.size, applied_reply, p, err)) {
-		rpc_reply_err(c, id, E_NOLEADER, err);
+	int rc = cons_apply(&d->cons, e->via.bin.ptr, e->via.bin.size, applied_reply, p, err);
+	if (rc) {
+		rpc_reply_err(c, id, rc, err);
 		pending_free(p);
 	}
 }
@@ -537,7 +538,7 @@ static void op_node_rm(struct daemon *d, struct conn *c, uint64_t id, const msgp
 	if (leader_alive(d, n->id) && !force) {
 		char m[ERR_LEN];
 		snprintf(m, sizeof m, "node rm: node %s is up; run orch leave on it, or use --force", n->name);
-		rpc_reply_err(c, id, E_BUSY, m);
+		rpc_reply_err(c, id, E_INVAL, m); /* not retried: waiting will not change it */
 		return;
 	}
 	remove_node(d, c, id, n->id);

@@ -14,6 +14,28 @@ static uint64_t next_id(struct store *s)
 	return s->cluster.next_id++;
 }
 
+/* Is the stored spec equal to the new one (packed in w) once its replica count is set to
+ * `replicas`? Then a deploy only scales. */
+static bool same_but_replicas(const struct service *v, const struct mpw *w, uint64_t replicas)
+{
+	struct mpr r;
+	struct svc_spec old;
+	if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+		return false;
+	bool same = false;
+	if (!svc_spec_decode(r.root, &old, NULL)) {
+		old.deploy.replicas = replicas;
+		struct mpw o;
+		mpw_init(&o);
+		svc_spec_encode(&old, &o);
+		same = o.sb.size == w->sb.size && !memcmp(o.sb.data, w->sb.data, o.sb.size);
+		mpw_free(&o);
+	}
+	svc_spec_free(&old);
+	mpr_free(&r);
+	return same;
+}
+
 /* service.put {name, project?, spec, at}: create, or update when the spec changed (new
  * generation), or set replicas back to the spec's when only they differ. */
 int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
@@ -39,11 +61,17 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	uint64_t replicas = sp.deploy.replicas;
 	svc_spec_free(&sp);
 	struct service *v = store_service_by_name(s, name);
-	if (v && v->spec.len == w.sb.size && !memcmp(v->spec.data, w.sb.data, w.sb.size)) {
-		mpw_free(&w);
+	if (v && same_but_replicas(v, &w, replicas)) {
+		/* only the replica count changed: a scale, not a new generation */
 		res->id = v->id;
-		if (v->replicas == replicas)
+		bool same_bytes = v->spec.len == w.sb.size && !memcmp(v->spec.data, w.sb.data, w.sb.size);
+		if (same_bytes && v->replicas == replicas) {
+			mpw_free(&w);
 			return errf(res->msg, E_EXISTS, "unchanged");
+		}
+		free(v->spec.data);
+		v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+		mpw_free(&w);
 		v->replicas = replicas;
 		v->updated_at = at;
 		snprintf(res->msg, sizeof res->msg, "scaled");
