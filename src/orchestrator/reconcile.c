@@ -108,6 +108,14 @@ static const struct node *node_of(const struct store *s, uint64_t id)
 	return id ? table_get_u64(&s->nodes, id) : NULL;
 }
 
+/* restart_policy.window: a task that ran at least this long before ending starts the
+ * attempt count afresh. */
+static bool outlived_window(const struct svc_spec *sp, const struct task *t)
+{
+	uint64_t w = sp->deploy.restart.window_ms;
+	return w && t->state_at >= t->created_at + w;
+}
+
 static bool restart_allowed(const struct svc_spec *sp, const struct task *last)
 {
 	if (!strcmp(last->state, "orphaned") || !strcmp(last->state, "rejected"))
@@ -122,7 +130,8 @@ static bool restart_allowed(const struct svc_spec *sp, const struct task *last)
 		break;
 	default: break;
 	}
-	if (sp->deploy.restart.max_attempts && last->restarts >= sp->deploy.restart.max_attempts)
+	if (sp->deploy.restart.max_attempts && last->restarts >= sp->deploy.restart.max_attempts &&
+	    !outlived_window(sp, last))
 		return false;
 	return true;
 }
@@ -222,6 +231,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 				busy++;
 		if (nw && !task_done(nw->t, uc, now) && (old || nw->t->restarts == 0))
 			busy++;
+		else if (!old && !nw)
+			busy++; /* emptied by the update, its new task not created yet */
 		if (nw && task_done(nw->t, uc, now) && nw->t->state_at + uc->monitor_ms > last_done_at)
 			last_done_at = nw->t->state_at + uc->monitor_ms;
 		/* start-first: the new task is up, so the old one can go */
@@ -349,8 +360,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		if (!restart_allowed(sp, lt))
 			continue;
 		bool own_exit = !strcmp(lt->state, "complete") || !strcmp(lt->state, "failed");
-		create(b, v->id, slot, G, own_exit ? lt->restarts + 1 : lt->restarts,
-		       own_exit ? now + sp->deploy.restart.delay_ms : 0);
+		uint64_t restarts = !own_exit ? lt->restarts : outlived_window(sp, lt) ? 1 : lt->restarts + 1;
+		create(b, v->id, slot, G, restarts, own_exit ? now + sp->deploy.restart.delay_ms : 0);
 	}
 
 	/* 4. history: keep the newest TASK_HISTORY terminal tasks per slot */
