@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,6 +53,11 @@ struct atask {
 	int pid, status;
 	bool exited;
 	char reported[16];      /* last state reported */
+	int port_fds[RUN_MAX_PORTS]; /* host ports held bound while the task has them; 0: none */
+	char reported_err[ERR_LEN];
+	bool reported_exit;
+	bool report_lost;       /* the last state report was not applied: send it again */
+	bool health_lost;       /* the same for the last health report */
 	char final_state[16];
 	char final_err[ERR_LEN];
 	int64_t exit_code;
@@ -85,19 +91,62 @@ struct agent {
 
 /* ---- reporting ---------------------------------------------------------------------------- */
 
+/* Which report a submit carries, to find its task again when it comes back. */
+struct report_ref {
+	uint64_t id;
+	bool health;
+};
+
+static struct atask *find(struct agent *a, uint64_t id);
+
+/* A report lost with a leader change (or refused while there is none) is sent again on a
+ * later tick; without it the store keeps the task's old state forever (e.g. a stopped task
+ * shown running, a started one never running), since the agent reports only changes. */
+static void report_lost(struct agent *a, const struct report_ref *ref)
+{
+	struct atask *t = a ? find(a, ref->id) : NULL;
+	if (!t)
+		return;
+	if (ref->health)
+		t->health_lost = true;
+	else
+		t->report_lost = true;
+}
+
 static void reported(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
-	(void)d;
-	(void)data;
-	if (rc && rc != E_EXISTS)
-		TRACE("agent", "report", "task report not applied: %s", res->msg);
+	struct report_ref *ref = data;
+	if (rc && rc != E_EXISTS) {
+		TRACE("agent", "report", "task report not applied: %s", res ? res->msg : "");
+		if (!d->stopping)
+			report_lost(d->agent, ref);
+	}
+	free(ref);
+}
+
+static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
+{
+	struct report_ref *ref = xcalloc(1, sizeof *ref);
+	ref->id = id;
+	ref->health = health;
+	char e[ERR_LEN];
+	if (daemon_submit(a->d, "task.batch", w->sb.data, w->sb.size, reported, ref, e)) {
+		TRACE("agent", "report", "task report not sent: %s", e);
+		report_lost(a, ref);
+		free(ref);
+	}
 }
 
 static void report(struct agent *a, struct atask *t, const char *state, const char *err, bool with_exit)
 {
-	if (!strcmp(t->reported, state) && !err)
+	if (!strcmp(t->reported, state) && !err && !t->report_lost)
 		return;
-	snprintf(t->reported, sizeof t->reported, "%s", state);
+	t->report_lost = false;
+	if (t->reported != state)
+		snprintf(t->reported, sizeof t->reported, "%s", state);
+	if (err != t->reported_err)
+		snprintf(t->reported_err, sizeof t->reported_err, "%s", err ? err : "");
+	t->reported_exit = with_exit;
 	char tid[32];
 	snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
 	TRACE("agent", tid, "-> %s%s%s", state, err ? ": " : "", err ? err : "");
@@ -130,8 +179,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 		mpw_kstr(&w, "endpoint", ep);
 		mpw_kstr(&w, "ip", t->job.host_net ? "" : t->job.ip);
 	}
-	char e[ERR_LEN];
-	daemon_submit(a->d, "task.batch", w.sb.data, w.sb.size, reported, NULL, e);
+	submit_report(a, t->id, false, &w);
 	mpw_free(&w);
 }
 
@@ -187,8 +235,35 @@ static void queue_step(struct agent *a, struct atask *t, enum step step)
 	uv_queue_work(&a->d->loop, &w->req, work_run, after_work);
 }
 
+/* A published host port is only a DNAT rule, which no other process on the machine can see:
+ * another node sharing the machine (another cluster's, whose port range may overlap) would
+ * pick it again. Holding it bound (never listening: DNAT'd traffic never reaches the socket)
+ * makes net_pick_port's bind test fail for everyone else. Returns the fd + 1, or 0. */
+static int hold_port(uint16_t port, int proto)
+{
+	int fd = socket(AF_INET, (proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) {
+		close(fd);
+		return 0;
+	}
+	return fd + 1;
+}
+
+static void release_ports(struct atask *t)
+{
+	for (size_t i = 0; i < RUN_MAX_PORTS; i++)
+		if (t->port_fds[i]) {
+			close(t->port_fds[i] - 1);
+			t->port_fds[i] = 0;
+		}
+}
+
 static void release_resources(struct agent *a, struct atask *t)
 {
+	release_ports(t);
 	if (!t->job.host_net && t->job.ip[0]) {
 		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
 		if (last < 256)
@@ -398,8 +473,8 @@ static void report_health(struct agent *a, struct atask *t)
 	mpw_kstr(&w, "health", t->health);
 	mpw_kstr(&w, "ready", t->ready);
 	mpw_kstr(&w, "check_output", t->check_out);
-	char e[ERR_LEN];
-	daemon_submit(a->d, "task.batch", w.sb.data, w.sb.size, reported, NULL, e);
+	t->health_lost = false;
+	submit_report(a, t->id, true, &w);
 	mpw_free(&w);
 }
 
@@ -550,13 +625,15 @@ static int alloc_ports(struct agent *a, struct atask *t, const struct svc_spec *
 		for (int tries = 0; tries < 64; tries++) {
 			if (net_pick_port((uint16_t)a->env.port_lo, (uint16_t)a->env.port_hi, proto, &hp, err))
 				return E_BUSY;
-			if (!port_taken(a, hp))
+			if (!port_taken(a, hp) && (t->port_fds[t->job.nports] = hold_port(hp, proto)))
 				break;
 			hp = 0;
 		}
-		if (!hp)
+		if (!hp) {
+			release_ports(t);
 			return errf(err, E_BUSY, "no free host port in %llu-%llu", (unsigned long long)a->env.port_lo,
 				    (unsigned long long)a->env.port_hi);
+		}
 		struct port_map *pm = &t->job.ports[t->job.nports++];
 		pm->host_port = hp;
 		pm->container_port = (uint16_t)sp->ports.v[i].target;
@@ -825,6 +902,8 @@ static int adopt_one(const struct rt_info *ci, void *arg)
 	snprintf(t->job.cid, sizeof t->job.cid, "%s", ci->id);
 	snprintf(a->env.tag, sizeof a->env.tag, "%.*s", (int)(dash - ci->id - 1), ci->id + 1);
 	run_load_state(&t->job);
+	for (size_t i = 0; i < t->job.nports; i++)
+		t->port_fds[i] = hold_port(t->job.ports[i].host_port, t->job.ports[i].proto);
 	t->adopted = true;
 	t->pid = ci->pid;
 	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
@@ -926,6 +1005,12 @@ void agent_tick(struct daemon *d)
 	if (++n % 25 == 0)
 		rotate_logs(a);
 	run_checks(a);
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		if (t->report_lost)
+			report(a, t, t->reported, t->reported_err[0] ? t->reported_err : NULL, t->reported_exit);
+		if (t->health_lost)
+			report_health(a, t);
+	}
 	followers_tick(a);
 	reap_done(a);
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static void batch_entry_applied(struct consensus *c, uint64_t index, const struct apply_res *res);
+
 /* ---- state machine callbacks --------------------------------------------------- */
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
@@ -19,6 +21,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	if (slot->res.rc && slot->res.rc != E_EXISTS)
 		TRACE("fsm", c->addr, "entry %llu rejected: %s", (unsigned long long)index, slot->res.msg);
 	*result = slot;
+	if (c->batches)
+		batch_entry_applied(c, index, &slot->res);
 	return 0; /* never non-zero: that would wedge the state machine (RAFT.md §2) */
 }
 
@@ -75,11 +79,17 @@ static uint64_t conf_sig(const struct consensus *c)
 	return h;
 }
 
+static void flush(struct consensus *c);
+static void batches_lost(struct consensus *c);
+
 static void check_cb(uv_check_t *h)
 {
 	struct consensus *c = h->data;
 	if (!c->started || c->closing)
 		return;
+	flush(c);
+	if (c->batches && raft_state(&c->raft) != RAFT_LEADER)
+		batches_lost(c);
 	int st = raft_state(&c->raft);
 	raft_id lid = 0;
 	const char *laddr = NULL;
@@ -132,6 +142,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	raft_set_snapshot_trailing(&c->raft, set->snapshot_trailing);
 	uv_check_init(loop, &c->check);
 	c->check.data = c;
+	uv_idle_init(loop, &c->idle);
+	c->idle.data = c;
 	uv_check_start(&c->check, check_cb);
 	return 0;
 }
@@ -182,6 +194,8 @@ static void check_closed(uv_handle_t *h)
 	struct consensus *c = h->data;
 	free(c->ring);
 	c->ring = NULL;
+	free(c->queue);
+	c->queue = NULL;
 	if (c->close_cb)
 		c->close_cb(c->close_data);
 }
@@ -190,11 +204,21 @@ static void raft_closed(struct raft *r)
 {
 	struct consensus *c = r->data;
 	raft_uv_close(&c->io);
+	uv_close((uv_handle_t *)&c->idle, NULL);
 	uv_close((uv_handle_t *)&c->check, check_closed);
 }
 
 void cons_close(struct consensus *c, void (*cb)(void *), void *data)
 {
+	/* writes not yet handed to libraft fail now; libraft fails the others */
+	for (size_t i = 0; i < c->nqueue; i++) {
+		struct apply_res res = {.rc = E_NOLEADER};
+		snprintf(res.msg, sizeof res.msg, "the node is stopping; retry");
+		raft_free(c->queue[i].buf.base);
+		if (c->queue[i].cb)
+			c->queue[i].cb(c->queue[i].data, E_NOLEADER, &res);
+	}
+	c->nqueue = 0;
 	c->closing = true;
 	c->close_cb = cb;
 	c->close_data = data;
@@ -203,29 +227,6 @@ void cons_close(struct consensus *c, void (*cb)(void *), void *data)
 }
 
 /* ---- requests ---------------------------------------------------------------- */
-
-struct apply_req {
-	struct raft_apply req;
-	struct consensus *c;
-	cons_apply_cb cb;
-	void *data;
-};
-
-static void apply_done(struct raft_apply *req, int status, void *result)
-{
-	struct apply_req *a = req->data;
-	struct apply_res res = {0};
-	const struct cons_slot *slot = result;
-	if (status) {
-		res.rc = status == RAFT_LEADERSHIPLOST ? E_NOLEADER : E_FAIL;
-		snprintf(res.msg, sizeof res.msg, "%s", status == RAFT_LEADERSHIPLOST ? "leadership lost before the write was committed; retry" : raft_strerror(status));
-	} else if (slot && slot->index == req->index) {
-		res = slot->res;
-	}
-	if (a->cb)
-		a->cb(a->data, status ? res.rc : 0, &res);
-	free(a);
-}
 
 static int rerr(struct consensus *c, int rv, char *err, const char *what)
 {
@@ -236,25 +237,160 @@ static int rerr(struct consensus *c, int rv, char *err, const char *what)
 	return errf(err, E_FAIL, "%s: %s", what, raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
 }
 
+/* Writes are batched: entries submitted during one loop iteration go to libraft in one
+ * raft_apply (one append, one AppendEntries per follower) instead of one each, which is
+ * what makes many writes in flight cheap. libraft calls a batch's callback once, when
+ * its first entry is applied, so each entry's own callback is fired from the state
+ * machine's apply of that entry (fsm_apply -> batch_entry_applied). */
+struct batch_entry {
+	cons_apply_cb cb;
+	void *data;
+	bool done;
+};
+
+struct batch {
+	struct raft_apply req;
+	struct consensus *c;
+	size_t n, ndone;
+	uint64_t first;
+	bool raft_done;
+	struct batch_entry *e;
+	struct batch *next;
+};
+
+static void batch_maybe_free(struct consensus *c, struct batch *b)
+{
+	if (!b->raft_done || b->ndone < b->n)
+		return;
+	for (struct batch **pp = &c->batches; *pp; pp = &(*pp)->next)
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	free(b->e);
+	free(b);
+}
+
+static void batch_fail(struct batch *b, int rc, const char *msg)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->e[i].done)
+			continue;
+		b->e[i].done = true;
+		b->ndone++;
+		struct apply_res res = {.rc = rc};
+		snprintf(res.msg, sizeof res.msg, "%s", msg);
+		if (b->e[i].cb)
+			b->e[i].cb(b->e[i].data, rc, &res);
+	}
+}
+
+static void batch_done(struct raft_apply *req, int status, void *result)
+{
+	struct batch *b = req->data;
+	(void)result;
+	b->raft_done = true;
+	if (status)
+		batch_fail(b, status == RAFT_LEADERSHIPLOST ? E_NOLEADER : E_FAIL,
+			   status == RAFT_LEADERSHIPLOST ? "leadership lost before the write was committed; retry" : raft_strerror(status));
+	batch_maybe_free(b->c, b);
+}
+
+static void batch_entry_applied(struct consensus *c, uint64_t index, const struct apply_res *res)
+{
+	for (struct batch *b = c->batches; b; b = b->next) {
+		if (index < b->first || index >= b->first + b->n)
+			continue;
+		struct batch_entry *e = &b->e[index - b->first];
+		if (!e->done) {
+			e->done = true;
+			b->ndone++;
+			if (e->cb)
+				e->cb(e->data, 0, res);
+		}
+		batch_maybe_free(c, b);
+		return;
+	}
+}
+
+/* No longer leader: entries not applied yet may never be; answer them now (a retry is
+ * safe: commands carry request ids). */
+static void batches_lost(struct consensus *c)
+{
+	struct batch *b = c->batches;
+	while (b) {
+		struct batch *next = b->next;
+		batch_fail(b, E_NOLEADER, "leadership lost before the write was committed; retry");
+		batch_maybe_free(c, b);
+		b = next;
+	}
+}
+
+static void flush(struct consensus *c)
+{
+	size_t n = c->nqueue;
+	if (!n)
+		return;
+	c->nqueue = 0;
+	uv_idle_stop(&c->idle);
+	struct batch *b = xcalloc(1, sizeof *b);
+	b->c = c;
+	b->n = n;
+	b->e = xcalloc(n, sizeof *b->e);
+	struct raft_buffer *bufs = xcalloc(n, sizeof *bufs);
+	for (size_t i = 0; i < n; i++) {
+		bufs[i] = c->queue[i].buf;
+		b->e[i].cb = c->queue[i].cb;
+		b->e[i].data = c->queue[i].data;
+	}
+	b->req.data = b;
+	int rv = raft_apply(&c->raft, &b->req, bufs, (unsigned)n, batch_done);
+	free(bufs);
+	if (rv) {
+		char err[ERR_LEN];
+		int rc = rerr(c, rv, err, "apply");
+		for (size_t i = 0; i < n; i++)
+			raft_free(c->queue[i].buf.base);
+		b->raft_done = true;
+		batch_fail(b, rc, err);
+		free(b->e);
+		free(b);
+		return;
+	}
+	b->first = b->req.index;
+	struct batch **pp = &c->batches;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = b;
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+	flush(h->data);
+}
+
 int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb cb, void *data, char *err)
 {
 	/* libraft cannot carry an empty entry: followers crash freeing its batch (seen with
 	 * libraft 0.17, replicationAppend -> entryBatchesDestroy), so it never enters the log. */
 	if (len == 0 || len % 8)
 		return errf(err, E_INVAL, "apply: entry length %zu is not a positive multiple of 8", len);
-	struct raft_buffer b = {.base = raft_malloc(len), .len = len};
-	memcpy(b.base, buf, len);
-	struct apply_req *a = xcalloc(1, sizeof *a);
-	a->c = c;
-	a->cb = cb;
-	a->data = data;
-	a->req.data = a;
-	int rv = raft_apply(&c->raft, &a->req, &b, 1, apply_done);
-	if (rv) {
-		raft_free(b.base);
-		free(a);
-		return rerr(c, rv, err, "apply");
+	if (!cons_is_leader(c) || c->closing)
+		return errf(err, E_NOLEADER, "apply: this node is not the leader");
+	if (c->nqueue == c->capqueue) {
+		c->capqueue = c->capqueue ? c->capqueue * 2 : 64;
+		c->queue = xrealloc(c->queue, c->capqueue * sizeof *c->queue);
 	}
+	struct queued *q = &c->queue[c->nqueue++];
+	q->buf.base = raft_malloc(len);
+	q->buf.len = len;
+	memcpy(q->buf.base, buf, len);
+	q->cb = cb;
+	q->data = data;
+	if (c->nqueue >= 1024)
+		flush(c);
+	else
+		uv_idle_start(&c->idle, idle_cb);
 	return 0;
 }
 

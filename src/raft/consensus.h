@@ -28,8 +28,19 @@ struct cons_settings {
 	unsigned snapshot_threshold, snapshot_trailing;
 };
 
+struct queued {
+	struct raft_buffer buf;
+	cons_apply_cb cb;
+	void *data;
+};
+struct batch;
+
 struct consensus {
 	struct raft raft;
+	uv_idle_t idle;          /* flushes queued writes before the loop blocks */
+	struct queued *queue;    /* writes of this loop iteration, not yet given to libraft */
+	size_t nqueue, capqueue;
+	struct batch *batches;   /* handed to libraft, in index order */
 	struct raft_io io;
 	struct raft_fsm fsm;
 	struct otransport tr;

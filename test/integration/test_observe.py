@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 
-from harness import BIN, check, free_port, wait_until
+from harness import BIN, Fail, check, free_port, wait_until
 from workload import DEMO, WorkCluster, running, wait_running
 
 TIMEOUTS = {"test_metrics_and_events": 120, "test_autoscale_range": 120, "test_node_down_events": 120,
@@ -238,9 +238,10 @@ def test_node_down_events():
         nd = [e for e in ev if e["kind"] == "node_down"][-1]
         check(victim.name in nd["message"], "node_down message: %r" % nd)
         # the replacements are scheduled on the survivors, after the loss
-        later = [e for e in ev if e["kind"] == "scheduled" and e["id"] > nd["id"]]
-        check(len(later) >= len(lost) and all(e["node"] != victim.name for e in later),
-              "replacements not scheduled elsewhere: %r" % later)
+        later = wait_until(lambda: (lambda l: l if len(l) >= len(lost) else None)(
+            [e for e in events(c, lead) if e["kind"] == "scheduled" and e["id"] > nd["id"]]), 20,
+            "%d replacements scheduled after the node_down event" % len(lost))
+        check(all(e["node"] != victim.name for e in later), "replacements scheduled on the dead node: %r" % later)
         # the victim's containers are cleaned by teardown; bring it back for a node_ready event
         c.restart(victim)
         wait_until(lambda: [e for e in events(c, lead) if e["kind"] == "node_ready" and e["node"] == victim.name],
@@ -272,9 +273,15 @@ def test_mesh_request_counters():
         N = 300
         for _ in range(N):
             http_get_port(port)
-        after = wait_until(lambda: (lambda v: v if v - before == N else None)(total("orch_service_requests_total")),
-                           10, "request counters to grow by %d" % N)
-        check(after - before == N, "requests counted %d, sent %d" % (after - before, N))
+        got = []
+
+        def counted():
+            got.append(total("orch_service_requests_total") - before)
+            return got[-1] == N
+        try:
+            wait_until(counted, 10, "request counters to grow by %d" % N)
+        except Fail:
+            raise Fail("requests sent %d, counted by the nodes' /metrics (last polls): %r" % (N, got[-5:]))
         check(total("orch_service_connections_total") - conns_before >= N, "connections not counted")
         check(total("orch_service_bytes_total", direction="out") > 0, "no bytes counted")
         rate = wait_until(lambda: sum(value(scrape(n), "orch_service_request_rate", service="web") or 0 for n in c.nodes),
