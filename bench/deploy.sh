@@ -102,6 +102,11 @@ wait_no_containers() {
 	done
 	die "containers still running after orch rm"
 }
+spec() { # N PORTS(0|1)
+	printf 'services:\n  web:\n    image: demo:latest\n    stop_grace_period: 1s\n'
+	(($2)) && printf '    ports: ["80"]\n'
+	printf '    deploy:\n      replicas: %d\n' "$1"
+}
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 rss_line() {
 	local i out="" sum=0 r
@@ -138,15 +143,16 @@ done
 "$O" -D "$WORK/n1" image load "$WORK/img/demo-docker.tar" >/dev/null
 sleep 2
 RSS_IDLE=$(rss_line)
+# warm-up: every node fetches and unpacks the image once, outside the timed deploys
+spec 3 0 >"$WORK/web.yml"
+"$O" -D "$WORK/n1" deploy -f "$WORK/web.yml" >/dev/null
+wait_running "$WORK/n1" web 3 "$(date +%s%N)" >/dev/null || die "warm-up deploy did not finish"
+"$O" -D "$WORK/n1" rm web >/dev/null
+wait_no_containers
 log "3 nodes up, demo image loaded; idle RSS:$RSS_IDLE"
 
 # ---- orch deploy ----------------------------------------------------------------------------
 declare -A ORCH_MS
-spec() { # N PORTS(0|1)
-	printf 'services:\n  web:\n    image: demo:latest\n    stop_grace_period: 1s\n'
-	(($2)) && printf '    ports: ["80"]\n'
-	printf '    deploy:\n      replicas: %d\n' "$1"
-}
 RSS_50=""
 for ports in 0 1; do
 	for n in $SIZES; do

@@ -21,6 +21,9 @@ struct link {
 	uint64_t last_hb;
 	uint64_t retry_at;
 	struct buf queue; /* frames sent before the handshake completed */
+	uint64_t leaderless_since, last_whois;
+	struct conn *whois;
+	size_t whois_next;
 };
 
 /* A reply callback may stop the daemon (leave), which closes the link and fails the
@@ -167,9 +170,75 @@ static int send_frame(struct link *l, const void *p, size_t n)
 	return 0;
 }
 
+/* ---- a node without a leader asks its peers whether it is still a member -------------- */
+
+static void w_ready(struct conn *c)
+{
+	struct link *l = c->data;
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "op", "whois");
+	mpw_ku64(&w, "id", 1);
+	mpw_ku64(&w, "node_id", l->d->ident.id);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+}
+
+static void w_frame(struct conn *c, const msgpack_object *resp)
+{
+	struct link *l = c->data;
+	int64_t rc = -1;
+	bool member = true;
+	mp_get_i64(resp, "rc", &rc);
+	mp_get_bool(resp, "member", &member);
+	if (rc == 0 && !member && !l->d->stopping) {
+		log_error("%s says this node is no longer a member of the cluster (removed): stopping; "
+			  "remove %s to start afresh, or join again", c->peer, l->d->data_dir);
+		daemon_stop(l->d, 1);
+	}
+	conn_close(c, NULL);
+}
+
+static void w_close(struct conn *c, const char *why)
+{
+	struct link *l = c->data;
+	(void)why;
+	if (l->whois == c)
+		l->whois = NULL;
+}
+
+static const struct conn_ops whois_ops = {
+	.on_ready = w_ready,
+	.on_frame = w_frame,
+	.on_close = w_close,
+};
+
+static void leaderless(struct daemon *d, struct link *l)
+{
+	raft_id lid;
+	const char *laddr;
+	if (!cons_leader(&d->cons, &lid, &laddr)) {
+		l->leaderless_since = 0;
+		return;
+	}
+	uint64_t now = now_ms();
+	if (!l->leaderless_since)
+		l->leaderless_since = now;
+	if (now - l->leaderless_since < 10000 || now - l->last_whois < 3000 || l->whois || !d->store.nodes.n)
+		return;
+	l->last_whois = now;
+	size_t n = d->store.nodes.n, i = l->whois_next++ % n;
+	const struct node *p = d->store.nodes.items[i];
+	if (p->id == d->ident.id || !p->addr)
+		return;
+	l->whois = conn_connect(&d->loop, p->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+}
+
 void link_tick(struct daemon *d)
 {
 	struct link *l = get(d);
+	leaderless(d, l);
 	node_stats_tick(d);
 	if (!l->conn)
 		link_update(d);
@@ -235,6 +304,8 @@ void link_close(struct daemon *d)
 {
 	if (!d->link)
 		return;
+	if (d->link->whois)
+		conn_close(d->link->whois, "stopping");
 	drop(d->link);
 	fail_forwarded(d);
 	buf_free(&d->link->queue);

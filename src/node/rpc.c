@@ -688,6 +688,23 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	} else if (mp_str_eq(op, "top")) {
 		if (!forward_if_follower(d, c, id, req))
 			metrics_op_top(d, c, id);
+	} else if (mp_str_eq(op, "whois") && !local) {
+		/* a node without a leader asks whether it is still a member */
+		uint64_t node = 0;
+		raft_id lid;
+		const char *laddr;
+		mp_get_u64(req, "node_id", &node);
+		if (cons_leader(&d->cons, &lid, &laddr))
+			rpc_reply_err(c, id, E_NOLEADER, "no leader known here either");
+		else {
+			struct mpw w;
+			mpw_init(&w);
+			rpc_reply_begin(&w, id, 0, 2);
+			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
+			mpw_kstr(&w, "leader", laddr);
+			conn_send_mpw(c, &w);
+			mpw_free(&w);
+		}
 	} else if (mp_str_eq(op, "watch") && !local) {
 		uint64_t node = 0;
 		if (mp_get_u64(req, "node_id", &node) || !cons_is_leader(&d->cons))
