@@ -302,6 +302,22 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				      nd ? "down" : "left the cluster");
 				x->ended = true;
 			} else {
+				/* drain: start the replacement elsewhere first, stop this one once it runs;
+				 * while no other node can take it, this one keeps serving */
+				const struct task *rep = NULL;
+				for (size_t k = 0; k < n; k++) {
+					const struct task *o = vs[k].t;
+					const struct node *on = node_of(s, o->node_id);
+					if (o != t && o->slot == t->slot && !vs[k].stopping && !vs[k].ended &&
+					    !(on && on->availability && !strcmp(on->availability, "drain")))
+						rep = o;
+				}
+				if (!rep) {
+					create(b, v->id, t->slot, v->generation, t->restarts, 0);
+					continue;
+				}
+				if (strcmp(rep->state, "running"))
+					continue;
 				struct mpw *w = update(b, t->id, 2);
 				mpw_kstr(w, "desired", "shutdown");
 				mpw_kstr(w, "err", "its node is being drained");

@@ -209,3 +209,34 @@ UNIT(reconcile_rolls_out_one_at_a_time)
 	CHECK_EQ_INT(new_gen, 4);
 	store_free(&s);
 }
+
+UNIT(reconcile_drain_starts_elsewhere_first)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(live_on(&s, 2), 2);
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map(&w, 2);
+	mpw_ku64(&w, "id", 2);
+	mpw_kstr(&w, "availability", "drain");
+	run_cmd(&s, "node.update", &w, &res);
+	mpw_free(&w);
+	/* first pass: replacements are created while the drained tasks keep running */
+	now += 200;
+	pass(&s, now);
+	CHECK_EQ_INT(live(&s), 4);
+	for (int i = 0; i < 10; i++) {
+		settle(&s, &now, 1);
+		CHECK(live(&s) >= 4);
+	}
+	CHECK_EQ_INT(live_on(&s, 2), 0);
+	CHECK_EQ_INT(live_on(&s, 1), 4);
+	store_free(&s);
+}
