@@ -84,12 +84,12 @@ def cli(*a):
     return json.loads(p.stdout) if p.returncode == 0 else None
 if what == "leader":  # name of the leader
     for n in cli("nodes") or []:
-        if "leader" in n.get("role", ""):
+        if n.get("leader"):
             print(n["name"])
 elif what == "ready":  # number of ready nodes
     print(sum(1 for n in cli("nodes") or [] if n["state"] == "ready"))
 elif what == "victim":  # the non-leader node running most tasks of web
-    lead = [n["name"] for n in cli("nodes") or [] if "leader" in n.get("role", "")]
+    lead = [n["name"] for n in cli("nodes") or [] if n.get("leader")]
     cnt = {}
     for t in cli("ps", "web") or []:
         if t["state"] == "running" and t["node"] not in lead:

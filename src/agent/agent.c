@@ -152,7 +152,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 	TRACE("agent", tid, "-> %s%s%s", state, err ? ": " : "", err ? err : "");
 	struct mpw w;
 	mpw_init(&w);
-	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 2 : 0);
+	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 4 : 0);
 	mpw_map(&w, 2);
 	mpw_ku64(&w, "at", wall_ms());
 	mpw_str(&w, "update");
@@ -167,6 +167,10 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 		mpw_kbool(&w, "oom", t->job.oom);
 	}
 	if (!strcmp(state, "running")) {
+		/* the checks' initial states too: a task with a readiness check is not ready
+		 * until it passed once */
+		mpw_kstr(&w, "health", t->health);
+		mpw_kstr(&w, "ready", t->ready);
 		char ep[512] = "";
 		const char *host = a->d->ident.advertise;
 		const char *colon = strrchr(host, ':');

@@ -17,12 +17,26 @@
 #include <time.h>
 #include <unistd.h>
 
-static int parse_fmt_opt(const char *cmd, const char *arg, enum out_fmt *fmt)
+/* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
+ * 0 when not an output option, or an exit code (> 1) on a bad value. */
+static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
-	if (out_parse_fmt(arg, fmt))
-		return cli_usage(cmd, "-o %s: expected table, json or yaml", arg);
-	return -1;
+	const char *a = argv[*i], *v = NULL;
+	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+		if (*i + 1 >= argc)
+			return cli_usage(cmd, "%s needs a format: table, json or yaml", a);
+		v = argv[++*i];
+	} else if (!strncmp(a, "--output=", 9))
+		v = a + 9;
+	else if (!strncmp(a, "-o", 2) && a[2])
+		v = a + 2;
+	else
+		return 0;
+	if (out_parse_fmt(v, fmt))
+		return cli_usage(cmd, "-o %s: expected table, json or yaml", v);
+	return 1;
 }
+
 
 /* ---- deploy ---------------------------------------------------------------------------------- */
 
@@ -305,12 +319,12 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			int rc = parse_fmt_opt("services", argv[++i], &fmt);
-			if (rc >= 0)
-				return rc;
-		} else
-			return cli_usage("services", "unexpected argument %s", argv[i]);
+		int orc = output_opt("services", argc, argv, &i, &fmt);
+		if (orc > 1)
+			return orc;
+		if (orc == 1)
+			continue;
+		return cli_usage("services", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
 	int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 0);
@@ -352,11 +366,12 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			int rc = parse_fmt_opt("inspect", argv[++i], &fmt);
-			if (rc >= 0)
-				return rc;
-		} else if (argv[i][0] == '-')
+		int orc = output_opt("inspect", argc, argv, &i, &fmt);
+		if (orc > 1)
+			return orc;
+		if (orc == 1)
+			continue;
+		if (argv[i][0] == '-')
 			return cli_usage("inspect", "unknown option %s", argv[i]);
 		else if (name)
 			return cli_usage("inspect", "one service at a time");
@@ -401,11 +416,12 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	const char *svc = NULL;
 	bool all = false;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			int rc = parse_fmt_opt("ps", argv[++i], &fmt);
-			if (rc >= 0)
-				return rc;
-		} else if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all"))
+		int orc = output_opt("ps", argc, argv, &i, &fmt);
+		if (orc > 1)
+			return orc;
+		if (orc == 1)
+			continue;
+		if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all"))
 			all = true;
 		else if (argv[i][0] == '-')
 			return cli_usage("ps", "unknown option %s", argv[i]);
@@ -739,12 +755,12 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			int rc = parse_fmt_opt("images", argv[++i], &fmt);
-			if (rc >= 0)
-				return rc;
-		} else
-			return cli_usage("images", "unexpected argument %s", argv[i]);
+		int orc = output_opt("images", argc, argv, &i, &fmt);
+		if (orc > 1)
+			return orc;
+		if (orc == 1)
+			continue;
+		return cli_usage("images", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
 	int rc = cli_rpc_retry(cli, "images", NULL, 0, &r, 0);

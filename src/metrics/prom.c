@@ -53,5 +53,5 @@ void prom_double(struct buf *b, const char *name, const char *const *labels, dou
 	else if (isinf(v))
 		buf_printf(b, " %s\n", v > 0 ? "+Inf" : "-Inf");
 	else
-		buf_printf(b, " %.6g\n", v);
+		buf_printf(b, " %.12g\n", v);
 }

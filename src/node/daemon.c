@@ -191,9 +191,14 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, NULL);
 }
 
+static void walk_close(uv_handle_t *h, void *arg);
+
 static void cons_closed(void *data)
 {
 	struct daemon *d = data;
+	/* whatever else is still open (client connections, raft's leftovers) goes too, so the
+	 * loop ends */
+	uv_walk(&d->loop, walk_close, NULL);
 	close_handle((uv_handle_t *)&d->tcp);
 	close_handle((uv_handle_t *)&d->local);
 	close_handle((uv_handle_t *)&d->tick);

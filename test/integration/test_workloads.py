@@ -5,6 +5,7 @@ replicas, agent restart adopting its containers. Every cluster is torn down with
 `orch debug cleanup` per node and checked for leaks (workload.WorkCluster)."""
 import os
 import re
+import socket
 import time
 
 from harness import Fail, check, wait_until
@@ -58,6 +59,17 @@ def test_deploy_spread_http():
             check(sorted(i.split("-")[-1] for i in ids) == mine, "%s runc list %r, tasks %r" % (n.name, ids, mine))
         svc = [s for s in c.services() if s["name"] == "web"]
         check(len(svc) == 1, "orch services: %r" % c.services())
+        # host ports are held by their node, so no other node on this machine (another
+        # cluster's, say) can hand the same port out again
+        for t in ts:
+            port = int(t["endpoint"].split("->")[0].split(":")[1])
+            with socket.socket() as s:
+                try:
+                    s.bind(("0.0.0.0", port))
+                    held = False
+                except OSError:
+                    held = True
+            check(held, "host port %d of task %s is not held by its node" % (port, t["id"]))
 
 
 def test_scale_and_redeploy_idempotent():
@@ -137,6 +149,7 @@ def test_restart_policy():
         for prev, nxt in zip(byr, byr[1:]):
             check(nxt["start_after"] >= prev["state_at"] + 900, "restart %d start_after %d vs failure at %d" %
                   (nxt["restarts"], nxt["start_after"], prev["state_at"]))
+            check(nxt["state_at"] >= nxt["start_after"], "restart %d ran before its start_after" % nxt["restarts"])
         # max_attempts reached: no more tasks for a while
         time.sleep(2.5)
         again = c.ps(0, "boom", all_tasks=True)
