@@ -40,13 +40,17 @@ static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_f
 
 /* ---- deploy ---------------------------------------------------------------------------------- */
 
+/* Whether the stored spec equals sp apart from deploy.replicas (the service.put rule: a
+ * change of replicas alone is a scale, not a new generation). */
 static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec *sp)
 {
 	struct mpw a, b;
 	mpw_init(&a);
 	mpw_init(&b);
 	msgpack_pack_object(&a.pk, *stored);
-	svc_spec_encode(sp, &b);
+	struct svc_spec same = *sp; /* shallow: only encoded, never freed */
+	mp_get_u64(mp_get(stored, "deploy"), "replicas", &same.deploy.replicas);
+	svc_spec_encode(&same, &b);
 	bool eq = a.sb.size == b.sb.size && !memcmp(a.sb.data, b.sb.data, a.sb.size);
 	mpw_free(&a);
 	mpw_free(&b);

@@ -59,11 +59,16 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	mpw_init(&w);
 	svc_spec_encode(&sp, &w);
 	uint64_t replicas = sp.deploy.replicas;
+	bool autoscaled = sp.deploy.autoscale.enabled;
+	uint64_t amin = sp.deploy.autoscale.min, amax = sp.deploy.autoscale.max;
 	svc_spec_free(&sp);
 	struct service *v = store_service_by_name(s, name);
 	if (v && same_but_replicas(v, &w, replicas)) {
 		/* only the replica count changed: a scale, not a new generation */
 		res->id = v->id;
+		/* an autoscaled service keeps the count the autoscaler chose (within its range) */
+		if (autoscaled && v->replicas >= amin && (!amax || v->replicas <= amax))
+			replicas = v->replicas;
 		bool same_bytes = v->spec.len == w.sb.size && !memcmp(v->spec.data, w.sb.data, w.sb.size);
 		if (same_bytes && v->replicas == replicas) {
 			mpw_free(&w);

@@ -109,6 +109,18 @@ def test_scale_and_redeploy_idempotent():
         check(after == before, "redeploy restarted tasks: before %r after %r" % (before, after))
         svc = [s for s in c.services() if s["name"] == "web"][0]
         check(svc["generation"] == 1, "a redeploy of an unchanged spec bumped the generation: %r" % svc["generation"])
+        # a file that changes only the replica count scales: no new generation, no restarts
+        four = web_spec(c, 4, "web4.yml")
+        dry = c.cli(0, "deploy", "-f", four, "--dry-run", json=False).stdout
+        check(re.search(r"^web\s+scale\b", dry, re.M), "dry-run of a replicas-only change: %r" % dry)
+        out = c.deploy(0, four).stdout
+        check(re.search(r"^web\s+scaled", out, re.M), "a replicas-only change did not say scaled: %r" % out)
+        ts = wait_running(c, "web", 4)
+        kept = {t["id"]: t["state_at"] for t in ts}
+        check(all(before.get(i) == at for i, at in kept.items()), "a replicas-only change restarted tasks: %r -> %r" %
+              (before, kept))
+        svc = [s for s in c.services() if s["name"] == "web"][0]
+        check(svc["generation"] == 1, "a replicas-only change bumped the generation: %r" % svc["generation"])
 
 
 FAIL = """services:
