@@ -825,8 +825,31 @@ void agent_assignments(struct daemon *d, const msgpack_object *doc)
 		 * so several nodes — even of different clusters — can share one machine. */
 		unsigned cb = d->ident.tok.cluster_id[0];
 		a->subnet = subnet;
-		snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", cb, (unsigned long long)subnet);
-		snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 128 + cb % 128, (unsigned long long)subnet);
+		/* kept in net-tag from the first setup on; a new node avoids a bridge name (and
+		 * so a subnet) that another node on this machine already uses */
+		char p[700], tag[16] = "", sn[32] = "";
+		snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+		FILE *f = fopen(p, "r");
+		if (f) {
+			if (fscanf(f, "%15s %31s", tag, sn) != 2)
+				tag[0] = sn[0] = 0;
+			fclose(f);
+		}
+		unsigned oct = 0;
+		if (tag[0] && sscanf(sn, "10.%u.", &oct) == 1) {
+			snprintf(a->env.tag, sizeof a->env.tag, "%s", tag);
+			snprintf(a->env.subnet, sizeof a->env.subnet, "%s", sn);
+		} else {
+			for (unsigned k = 0; k < 128; k++) {
+				unsigned c2 = (cb + k) % 256;
+				char br[64];
+				snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", c2, (unsigned long long)subnet);
+				snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 128 + c2 % 128, (unsigned long long)subnet);
+				snprintf(br, sizeof br, "/sys/class/net/orch%s", a->env.tag);
+				if (access(br, F_OK) != 0)
+					break;
+			}
+		}
 		a->env.port_lo = 20000 + ((cb * 7 + subnet) % 40) * 1000;
 		a->env.port_hi = a->env.port_lo + 999;
 		for (struct atask *t = a->tasks; t; t = t->next)

@@ -122,6 +122,21 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
 	return remove(p);
 }
 
+/* A killed node that its parent has not reaped yet is gone for our purposes. */
+static bool zombie(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
+}
+
 static int cleanup(struct cli *cli)
 {
 	char err[ERR_LEN], path[700];
@@ -133,7 +148,7 @@ static int cleanup(struct cli *cli)
 	FILE *pf = fopen(path, "r");
 	int pid = 0;
 	if (pf) {
-		if (fscanf(pf, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0) {
+		if (fscanf(pf, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0 && !zombie(pid)) {
 			fclose(pf);
 			return cli_fail(E_BUSY, "the node is still running (pid %d): stop it first", pid);
 		}
