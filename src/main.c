@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -29,6 +30,13 @@ int main(int argc, char **argv)
 	argv[argc] = NULL;
 	if (!cli.data_dir || !*cli.data_dir)
 		cli.data_dir = "/var/lib/orch";
+	/* runc wants absolute paths, and a daemon must not depend on its start directory */
+	static char absdir[4096];
+	if (cli.data_dir[0] != '/' && getcwd(absdir, sizeof absdir - 256)) {
+		size_t len = strlen(absdir);
+		snprintf(absdir + len, sizeof absdir - len, "/%s", cli.data_dir);
+		cli.data_dir = absdir;
+	}
 	if (argc < 2) {
 		cli_overview(stderr);
 		return EXIT_USAGE;

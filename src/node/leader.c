@@ -267,6 +267,13 @@ static void roles(struct daemon *d)
 
 static bool reconcile_inflight;
 
+/* Only nodes that heartbeated recently get new tasks: a leader just elected does not
+ * place work on a node (the old leader, say) it has not heard from yet. */
+static bool placeable(uint64_t node, void *arg)
+{
+	return seen_recently(arg, node);
+}
+
 static void reconciled(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	(void)d;
@@ -282,7 +289,7 @@ static void workloads(struct daemon *d)
 		return;
 	struct mpw w;
 	mpw_init(&w);
-	if (reconcile(&d->store, wall_ms(), &w)) {
+	if (reconcile_live(&d->store, wall_ms(), &w, placeable, d)) {
 		char err[ERR_LEN];
 		TRACE("sched", d->ident.name, "task batch %zu bytes", (size_t)w.sb.size);
 		reconcile_inflight = !daemon_submit(d, "task.batch", w.sb.data, w.sb.size, reconciled, NULL, err);

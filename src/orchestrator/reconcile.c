@@ -399,10 +399,18 @@ static void service_pass(const struct store *s, const struct service *v, const s
 
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 {
+	return reconcile_live(s, now, w, NULL, NULL);
+}
+
+bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
+		    void *arg)
+{
 	struct batch b;
 	batch_init(&b);
 	struct sched_ctx sc;
 	sched_init(&sc, s);
+	sc.reachable = reachable;
+	sc.reachable_arg = arg;
 
 	TABLE_FOREACH(&s->services, const struct service, v) {
 		struct mpr r;

@@ -20,5 +20,9 @@
 
 /* Returns true (and the body in w: {at, create, update, delete}) when there is work. */
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w);
+/* Same, with the leader's view of which nodes answer: new tasks are not placed on a node
+ * for which reachable() is false (e.g. not heard from since this leader took over). */
+bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
+		    void *arg);
 
 #endif

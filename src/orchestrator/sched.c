@@ -32,6 +32,8 @@ static void reserved(const struct store *s, const struct task *t, uint64_t *cpu,
 void sched_init(struct sched_ctx *c, const struct store *s)
 {
 	c->nnodes = s->nodes.n;
+	c->reachable = NULL;
+	c->reachable_arg = NULL;
 	c->nodes = xcalloc(c->nnodes ? c->nnodes : 1, sizeof *c->nodes);
 	for (size_t i = 0; i < s->nodes.n; i++)
 		c->nodes[i].n = s->nodes.items[i];
@@ -96,7 +98,8 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (!n->state || strcmp(n->state, "ready") || !n->availability || strcmp(n->availability, "active")) {
+		if (!n->state || strcmp(n->state, "ready") || !n->availability || strcmp(n->availability, "active") ||
+		    (c->reachable && !c->reachable(n->id, c->reachable_arg))) {
 			not_ready++;
 			continue;
 		}

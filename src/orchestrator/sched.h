@@ -3,6 +3,7 @@
  * tasks of the same service, then the least loaded one. Pure. */
 #ifndef ORCH_SCHED_H
 #define ORCH_SCHED_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "spec/spec.h"
@@ -17,6 +18,8 @@ struct sched_node {
 struct sched_ctx {
 	struct sched_node *nodes;
 	size_t nnodes;
+	bool (*reachable)(uint64_t node, void *arg); /* NULL: every ready node is */
+	void *reachable_arg;
 };
 
 /* Builds the view from the store (live tasks only). */

@@ -1,6 +1,8 @@
 """Traffic (issue 5): the routing mesh and service addresses with real containers on 3
 nodes, each node on its own loopback address (127.0.0.1-3)."""
+import os
 import socket
+import subprocess
 import time
 
 from harness import check, wait_until
@@ -10,7 +12,8 @@ from workload import DEMO, wait_running
 
 TIMEOUTS = {"test_round_robin_even_through_every_node": 420, "test_replica_stopped_mid_stream_loses_nothing": 180,
             "test_unready_replica_leaves_pool_and_returns": 180, "test_least_connections_picks_idle_replica": 180,
-            "test_service_name_resolves_and_spreads": 180, "test_port_taken_reported": 180}
+            "test_service_name_resolves_and_spreads": 180, "test_port_taken_reported": 180,
+            "test_unreachable_endpoint_retried_elsewhere": 180}
 
 READY_CMD = '["sh", "-c", "trap \'exit 0\' TERM; echo ok > /www/ok.html; exec httpd -f -p 80 -h /www"]'
 
@@ -212,3 +215,35 @@ def test_port_taken_reported():
         finally:
             squat.close()
 
+
+
+def test_unreachable_endpoint_retried_elsewhere():
+    """Connections to one endpoint are silently dropped (an nft rule of the test's own
+    table drops packets to its host port), so the mesh's connect times out and it must try
+    another endpoint: every request succeeds and the node survives the timed-out connects."""
+    with MeshCluster(3) as c:
+        port = free_published_port(c.ips())
+        setup(c, web(port))
+        ts = three_on_three(c)
+        hosts = {hostname_of(t) for t in ts}
+        wait_serving(c.nodes[0].ip, port, hosts)
+        victim = [t for t in ts if t["node"] == "n2"][0]
+        ip, hport = victim["endpoint"].split("->")[0].split(":")
+        table = "orchtest_%d" % os.getpid()
+        rules = ("table ip %s {\n chain out {\n  type filter hook output priority raw;\n"
+                 "  ip daddr %s tcp dport %s drop\n }\n}\n" % (table, ip, hport))
+        p = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
+        check(p.returncode == 0, "nft: %s" % p.stderr.strip())
+        try:
+            t0 = time.time()
+            counts, errors = spread(c.nodes[0].ip, port, 30, workers=6)
+            took = time.time() - t0
+        finally:
+            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
+        print("with %s dropped: %s, %d errors, %.1fs" % (victim["endpoint"], counts, len(errors), took))
+        check(c.nodes[0].alive(), "n1 died while retrying: %s" % c.diagnostics())
+        check(not errors, "%d requests failed: %s" % (len(errors), errors[:3]))
+        check(set(counts) == hosts - {hostname_of(victim)}, "answered by %s" % sorted(counts))
+        check(took > 1.0, "no request waited for a connect timeout (%.1fs): the drop rule did not apply" % took)
+        counts, errors = spread(c.nodes[0].ip, port, 30, workers=6)
+        check(not errors and set(counts) == hosts, "after the rule went away: %s, errors %s" % (counts, errors[:3]))
