@@ -60,8 +60,8 @@ cleanup() {
 	for i in 1 2 3; do
 		[[ -d $WORK/d$i ]] && "$O" -D "$WORK/d$i" debug cleanup >/dev/null
 	done
-	for v in "${VIPS[@]}"; do
-		ip addr del "$v/32" dev lo 2>/dev/null
+	for v in "${VIPS[@]}"; do # another cluster may share the address: only if unused
+		[[ -n $v && -z $(ss -Htln src "$v") ]] && ip addr del "$v/32" dev lo 2>/dev/null
 	done
 	if [[ ${KEEP:-0} = 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }

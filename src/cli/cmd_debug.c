@@ -210,6 +210,27 @@ static int cleanup(struct cli *cli)
 	}
 	if (f)
 		fclose(f);
+	/* the cluster's service addresses on lo (see traffic/mesh.c: 10.<128+c%128>.251-254.x) */
+	if (id.id) {
+		unsigned oct = 128 + id.tok.cluster_id[0] % 128;
+		FILE *ip = popen("ip -o -4 addr show dev lo", "r");
+		char line[256];
+		unsigned removed = 0;
+		while (ip && fgets(line, sizeof line, ip)) {
+			unsigned a, b, c, dd;
+			char *inet = strstr(line, "inet ");
+			if (!inet || sscanf(inet + 5, "%u.%u.%u.%u/32", &a, &b, &c, &dd) != 4 || a != 10 || b != oct || c < 251)
+				continue;
+			char cmd[128];
+			snprintf(cmd, sizeof cmd, "ip addr del %u.%u.%u.%u/32 dev lo 2>/dev/null", a, b, c, dd);
+			if (system(cmd) == 0)
+				removed++;
+		}
+		if (ip)
+			pclose(ip);
+		if (removed)
+			printf("service addresses removed: %u\n", removed);
+	}
 	(void)rm_cb;
 	return problems ? EXIT_FAIL : EXIT_OK;
 }

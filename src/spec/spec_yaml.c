@@ -101,6 +101,25 @@ static int want_text(struct yctx *c, const yaml_node_t *n, const char *path, con
 	return 0;
 }
 
+/* Compose writes a literal "$" as "$$" (orch does no ${VAR} interpolation: other "$"
+ * are kept as written). */
+static void unescape_dollars(yaml_document_t *doc)
+{
+	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+		if (n->type != YAML_SCALAR_NODE || !n->data.scalar.value)
+			continue;
+		unsigned char *v = n->data.scalar.value;
+		size_t r = 0, w = 0, len = n->data.scalar.length;
+		for (; r < len; r++, w++) {
+			v[w] = v[r];
+			if (v[r] == '$' && r + 1 < len && v[r + 1] == '$')
+				r++;
+		}
+		v[w] = 0;
+		n->data.scalar.length = w;
+	}
+}
+
 static void join(char *out, size_t size, const char *path, const char *key)
 {
 	snprintf(out, size, "%s%s%s", path, *path ? "." : "", key);
@@ -705,6 +724,7 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 		return rc;
 	}
 	struct yctx c = {name, &doc, err, 0};
+	unescape_dollars(&doc);
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	struct spec_file *f = xcalloc(1, sizeof *f);
 	if (!root || is_null(root)) {

@@ -195,3 +195,13 @@ UNIT(store_service_generations)
 	CHECK_STR(v->update_state, "updating");
 	store_free(&s);
 }
+
+UNIT(spec_dollar_dollar_is_a_literal_dollar)
+{
+	struct spec_file *f = NULL;
+	char err[ERR_LEN];
+	const char *y = "services:\n  a:\n    image: x\n    command: [\"sh\", \"-c\", \"echo $$HOME $$$$ $X\"]\n";
+	CHECK(spec_parse_buf("t.yml", y, strlen(y), &f, err) == 0);
+	CHECK_STR(f->svc[0].command.v[2], "echo $HOME $$ $X");
+	spec_file_free(f);
+}
