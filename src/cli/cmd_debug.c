@@ -183,7 +183,14 @@ static int cleanup(struct cli *cli)
 			continue;
 		char td[1000];
 		snprintf(td, sizeof td, "%s/%s", path, de->d_name);
-		if (rootfs_unmount(td, err)) {
+		/* killed containers may still be exiting: a busy mount gets a few more tries */
+		int rc = rootfs_unmount(td, err);
+		for (int tries = 0; rc && tries < 20; tries++) {
+			struct timespec ts = {0, 100 * 1000000};
+			nanosleep(&ts, NULL);
+			rc = rootfs_unmount(td, err);
+		}
+		if (rc) {
 			fprintf(stderr, "orch: %s\n", err);
 			problems++;
 		}
