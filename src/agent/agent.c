@@ -189,7 +189,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
-enum step { S_NET, S_PREPARE, S_STOP, S_CLEANUP, S_CHECK };
+enum step { S_NET, S_PREPARE, S_START, S_STOP, S_CLEANUP, S_CHECK };
 
 struct work {
 	uv_work_t req;
@@ -214,6 +214,7 @@ static void work_run(uv_work_t *req)
 		break;
 	}
 	case S_PREPARE: run_prepare(&w->job); break;
+	case S_START: run_start(&w->job); break;
 	case S_STOP: run_stop(&w->job); break;
 	case S_CLEANUP: run_cleanup(&w->job); break;
 	case S_CHECK: health_run(&w->creq); break;
@@ -334,6 +335,20 @@ static void after_work(uv_work_t *req, int status)
 	t->busy = false;
 	switch (w->step) {
 	case S_PREPARE:
+		if (!w->job.rc) {
+			if (t->want_stop) { /* stopped while preparing: nothing runs yet */
+				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+				t->phase = P_CLEANING;
+				queue_step(a, t, S_CLEANUP);
+				break;
+			}
+			report(a, t, "starting", NULL, false);
+			queue_step(a, t, S_START);
+			break;
+		}
+		/* a failed prepare is handled like a failed start */
+		__attribute__((fallthrough));
+	case S_START:
 		if (w->job.rc) {
 			snprintf(t->final_state, sizeof t->final_state, "rejected");
 			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);

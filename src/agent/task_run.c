@@ -271,14 +271,6 @@ void run_prepare(struct run_job *j)
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
 	run_save_state(j);
-	struct rt rt;
-	rt_of(j, &rt);
-	int pid = 0;
-	if ((j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err)))
-		goto out;
-	if ((j->rc = rt_start(&rt, j->cid, j->err)))
-		goto out;
-	j->pid = pid;
 out:
 	if (layers)
 		for (size_t i = 0; i < im.nlayers; i++)
@@ -289,6 +281,21 @@ out:
 	svc_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
+}
+
+void run_start(struct run_job *j)
+{
+	struct rt rt;
+	rt_of(j, &rt);
+	char bundle[700], logp[700];
+	snprintf(bundle, sizeof bundle, "%s/bundle", j->dir);
+	snprintf(logp, sizeof logp, "%s/log", j->dir);
+	int pid = 0;
+	j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err);
+	if (!j->rc)
+		j->rc = rt_start(&rt, j->cid, j->err);
+	if (!j->rc)
+		j->pid = pid;
 }
 
 void run_stop(struct run_job *j)

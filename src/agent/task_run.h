@@ -51,8 +51,10 @@ struct run_job {
 	bool oom;
 };
 
-/* Allocates nothing on the loop: fills job->pid or job->err. */
+/* Image, layers, rootfs, network, bundle: everything but the container itself. */
 void run_prepare(struct run_job *j);
+/* runc create + start: fills job->pid or job->err. */
+void run_start(struct run_job *j);
 /* Stops the container (signal, grace, kill) and deletes it. */
 void run_stop(struct run_job *j);
 /* Reads the OOM counter, deletes the container, tears the network down, unmounts the

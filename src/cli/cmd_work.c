@@ -4,6 +4,7 @@
 #include "image/image_load.h"
 #include "image/unpack.h"
 #include "spec/spec.h"
+#include "state/store.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -57,12 +58,53 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	return eq;
 }
 
+/* Is some service of the file short of replicas with no task in progress? why: the last
+ * error seen. */
+static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
+{
+	struct mpw f;
+	mpw_init(&f);
+	mpw_kbool(&f, "all", true);
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, "tasks", &f, 1, &r, 5000);
+	mpw_free(&f);
+	if (rc)
+		return false;
+	bool any_stuck = false;
+	const msgpack_object *tl = mp_get(r.root, "tasks");
+	for (size_t i = 0; i < sf->nsvc; i++) {
+		uint64_t running = 0, moving = 0;
+		for (uint32_t k = 0; tl && k < tl->via.array.size; k++) {
+			const msgpack_object *t = &tl->via.array.ptr[k];
+			char svc[128], st[16], de[16], er[256];
+			mp_str_or(t, "service", svc, sizeof svc, "");
+			if (strcmp(svc, sf->svc[i].name))
+				continue;
+			mp_str_or(t, "state", st, sizeof st, "");
+			mp_str_or(t, "desired", de, sizeof de, "");
+			mp_str_or(t, "err", er, sizeof er, "");
+			if (!strcmp(de, "running") && !strcmp(st, "running"))
+				running++;
+			else if (!strcmp(de, "running") && task_state_rank(st) >= 0 && task_state_rank(st) < 4 &&
+				 !(task_state_rank(st) == 0 && er[0])) /* pending with a reason: unschedulable */
+				moving++;
+			if (er[0] && (!strcmp(st, "failed") || !strcmp(st, "rejected") || !strcmp(st, "pending")))
+				snprintf(why, n, "%s: %s", svc, er);
+		}
+		if (running < sf->svc[i].deploy.replicas && !moving)
+			any_stuck = true;
+	}
+	mpr_free(&r);
+	return any_stuck;
+}
+
 /* --wait: until every service of the file has all its replicas running and its rollout
  * settled; a progress line on a terminal. */
 static int wait_running(struct cli *cli, const struct spec_file *sf)
 {
 	bool tty = isatty(1);
 	uint64_t deadline = now_ms() + 10 * 60 * 1000;
+	int stuck_rounds = 0, ok_rounds = 0;
 	for (;;) {
 		struct mpr r;
 		int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 5000);
@@ -103,12 +145,34 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 				printf("\n");
 			return cli_fail(E_FAIL, "the rollout paused or rolled back: see orch rollout status");
 		}
+		/* all running, and still so a moment later (a task that exits at once was
+		 * running for an instant) */
+		if (have >= want && ++ok_rounds < 4) {
+			struct timespec ts = {0, 250 * 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (have < want)
+			ok_rounds = 0;
 		if (have >= want) {
 			if (tty)
 				printf("\n");
 			printf("all %llu replicas running\n", (unsigned long long)want);
 			return EXIT_OK;
 		}
+		/* replicas missing and nothing on its way (every task ended, none restarting): it
+		 * will not get better by waiting; seen twice a second apart to skip the moment
+		 * between a task's end and its replacement */
+		char why[ERR_LEN] = "";
+		if (stuck(cli, sf, why, sizeof why)) {
+			if (++stuck_rounds >= 5) {
+				if (tty)
+					printf("\n");
+				return cli_fail(E_FAIL, "%llu of %llu replicas running and none on the way%s%s (see orch ps -a)",
+						(unsigned long long)have, (unsigned long long)want, why[0] ? ": " : "", why);
+			}
+		} else
+			stuck_rounds = 0;
 		if (now_ms() > deadline)
 			return cli_fail(E_TIMEOUT, "replicas still not running after 10 minutes: see orch ps");
 		struct timespec ts = {0, 250 * 1000000};
