@@ -394,16 +394,6 @@ static void after_work(uv_work_t *req, int status)
 
 /* ---- health checks -------------------------------------------------------------------------- */
 
-static char **argv_copy(char **v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	char **o = xcalloc(n + 1, sizeof *o);
-	for (size_t i = 0; i < n; i++)
-		o[i] = xstrdup(v[i]);
-	return o;
-}
 
 /* Compose healthcheck: liveness (a failing task is restarted). x-orch-healthcheck: its
  * role, readiness by default (decides whether the task takes traffic). */
@@ -560,7 +550,7 @@ static void run_checks(struct agent *a)
 			w->rt.state_dir = a->env.state_dir;
 			w->creq.rt = &w->rt;
 			w->creq.kind = c->kind;
-			w->creq.argv = c->argv ? argv_copy(c->argv) : NULL;
+			w->creq.argv = c->argv ? argv_dup(c->argv) : NULL;
 			snprintf(w->creq.host, sizeof w->creq.host, "%s", t->job.host_net || !t->job.ip[0] ? "127.0.0.1" : t->job.ip);
 			w->creq.port = c->port;
 			snprintf(w->creq.path, sizeof w->creq.path, "%s", c->path);

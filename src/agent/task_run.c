@@ -30,7 +30,7 @@ static void cgroup_of(const struct run_job *j, char *out, size_t n)
 	snprintf(out, n, "/orch/%s/%llu", j->env->node_hex, (unsigned long long)j->task_id);
 }
 
-static char **strv_dup(char **v)
+char **argv_dup(char **v)
 {
 	size_t n = 0;
 	while (v && v[n])
@@ -79,8 +79,8 @@ static char **strv_cat(char **a, char **b)
  * a service command replaces the image's cmd. */
 static char **resolve_args(const struct svc_spec *sp, const struct image_info *im)
 {
-	char **ep = sp->entrypoint.n ? strv_from(&sp->entrypoint) : strv_dup(im->entrypoint);
-	char **cmd = sp->command.n ? strv_from(&sp->command) : sp->entrypoint.n ? strv_dup(NULL) : strv_dup(im->cmd);
+	char **ep = sp->entrypoint.n ? strv_from(&sp->entrypoint) : argv_dup(im->entrypoint);
+	char **cmd = sp->command.n ? strv_from(&sp->command) : sp->entrypoint.n ? argv_dup(NULL) : argv_dup(im->cmd);
 	char **args = strv_cat(ep, cmd);
 	argv_free(ep);
 	argv_free(cmd);
@@ -193,7 +193,7 @@ void run_prepare(struct run_job *j)
 		j->rc = errf(j->err, E_INVAL, "nothing to run: neither the service nor image %s gives a command", im.name);
 		goto out;
 	}
-	env = strv_dup(im.env);
+	env = argv_dup(im.env);
 	if (!env[0])
 		env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	for (size_t i = 0; i < sp.env.n; i++)

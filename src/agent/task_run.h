@@ -62,6 +62,8 @@ void run_stop(struct run_job *j);
 void run_cleanup(struct run_job *j);
 /* Persists / loads what a restarted agent needs to find a task's resources again. */
 int run_save_state(const struct run_job *j);
+/* A deep copy of a NULL-terminated string array (NULL gives an empty one). */
+char **argv_dup(char **v);
 int run_load_state(struct run_job *j);
 
 #endif

@@ -41,6 +41,32 @@ static void submit(struct daemon *d, struct conn *c, uint64_t id, const char *ty
 	}
 }
 
+static void reply_no_service(struct conn *c, uint64_t id, const char *name)
+{
+	char m[ERR_LEN];
+	snprintf(m, sizeof m, "no service %s (see orch services)", name);
+	rpc_reply_err(c, id, E_NOTFOUND, m);
+}
+
+/* Commits a command whose body is just {name, at?} taken from the request. */
+static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req, const char *type,
+			   bool with_at, const char *usage)
+{
+	char name[300];
+	if (mp_get_strbuf(req, "name", name, sizeof name)) {
+		rpc_reply_err(c, id, E_INVAL, usage);
+		return;
+	}
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, with_at ? 2 : 1);
+	mpw_kstr(&w, "name", name);
+	if (with_at)
+		mpw_ku64(&w, "at", wall_ms());
+	submit(d, c, id, type, &w);
+	mpw_free(&w);
+}
+
 static void op_service_put(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	char err[ERR_LEN], project[SPEC_NAME_MAX + 1] = "";
@@ -116,9 +142,7 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 		return;
 	}
 	if (!(v = store_service_by_name(&d->store, name))) {
-		char m[ERR_LEN];
-		snprintf(m, sizeof m, "no service %s (see orch services)", name);
-		rpc_reply_err(c, id, E_NOTFOUND, m);
+		reply_no_service(c, id, name);
 		return;
 	}
 	struct mpw w;
@@ -155,18 +179,7 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 
 static void op_service_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
-	char name[SPEC_NAME_MAX + 1];
-	if (mp_get_strbuf(req, "name", name, sizeof name)) {
-		rpc_reply_err(c, id, E_INVAL, "rm: service name required");
-		return;
-	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_kstr(&w, "name", name);
-	mpw_ku64(&w, "at", wall_ms());
-	submit(d, c, id, "service.rm", &w);
-	mpw_free(&w);
+	submit_by_name(d, c, id, req, "service.rm", true, "rm: service name required");
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */
@@ -272,9 +285,7 @@ static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 			if (!strcmp(t->service, svc))
 				any = true;
 		if (!any) {
-			char m[ERR_LEN];
-			snprintf(m, sizeof m, "no service %s (see orch services)", svc);
-			rpc_reply_err(c, id, E_NOTFOUND, m);
+			reply_no_service(c, id, svc);
 			return;
 		}
 	}
@@ -299,9 +310,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	char name[SPEC_NAME_MAX + 1];
 	const struct service *v = NULL;
 	if (mp_get_strbuf(req, "name", name, sizeof name) || !(v = store_service_by_name(&d->store, name))) {
-		char m[ERR_LEN];
-		snprintf(m, sizeof m, "no service %s (see orch services)", name);
-		rpc_reply_err(c, id, E_NOTFOUND, m);
+		reply_no_service(c, id, name);
 		return;
 	}
 	uint64_t running, live;
@@ -393,17 +402,7 @@ static void op_images(struct daemon *d, struct conn *c, uint64_t id)
 
 static void op_image_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
-	char name[300];
-	if (mp_get_strbuf(req, "name", name, sizeof name)) {
-		rpc_reply_err(c, id, E_INVAL, "image rm: name required");
-		return;
-	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 1);
-	mpw_kstr(&w, "name", name);
-	submit(d, c, id, "image.rm", &w);
-	mpw_free(&w);
+	submit_by_name(d, c, id, req, "image.rm", false, "image rm: name required");
 }
 
 bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id,
