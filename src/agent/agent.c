@@ -352,6 +352,8 @@ static void after_work(uv_work_t *req, int status)
 		if (w->job.rc) {
 			snprintf(t->final_state, sizeof t->final_state, "rejected");
 			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
+			if (strstr(w->job.err, "set up the node network first"))
+				a->net_ready = false; /* the bridge went away: build it again for the next task */
 			log_warn("task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
 				 (unsigned long long)t->job.slot, w->job.err);
 			t->phase = P_CLEANING;
