@@ -343,6 +343,8 @@ static void after_work(uv_work_t *req, int status)
 				break;
 			}
 			report(a, t, "starting", NULL, false);
+			if (t->job.host_net)
+				release_ports(t); /* host networking: the task binds its ports itself */
 			queue_step(a, t, S_START);
 			break;
 		}
@@ -936,7 +938,7 @@ static int adopt_one(const struct rt_info *ci, void *arg)
 	snprintf(t->job.cid, sizeof t->job.cid, "%s", ci->id);
 	snprintf(a->env.tag, sizeof a->env.tag, "%.*s", (int)(dash - ci->id - 1), ci->id + 1);
 	run_load_state(&t->job);
-	for (size_t i = 0; i < t->job.nports; i++)
+	for (size_t i = 0; i < t->job.nports && !t->job.host_net; i++)
 		t->port_fds[i] = hold_port(t->job.ports[i].host_port, t->job.ports[i].proto);
 	t->adopted = true;
 	t->pid = ci->pid;

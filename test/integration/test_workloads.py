@@ -362,3 +362,42 @@ def test_agent_restart_adopts_containers():
         wait_running(c, "web", 0)
         wait_until(lambda: runc_ids(n3.dir) == [], 15, "n3's adopted containers to be removed")
         check(sum(len(runc_ids(n.dir)) for n in c.nodes) == 0, "containers left after scale to 0")
+
+
+HOSTNET = """\
+services:
+  h:
+    image: demo:latest
+    network_mode: host
+    command: ["sh", "-c", "echo port=$$PORT first=$$PORT_0; exec httpd -f -p 127.0.0.1:$$PORT -h /www"]
+    stop_grace_period: 1s
+    ports: ["80"]
+    deploy:
+      replicas: 2
+"""
+
+
+def test_host_network_mode_gets_ports_in_env():
+    """network_mode: host — the task shares the host's network and gets its allocated
+    port in PORT / PORT_0; it listens there itself and that is its endpoint."""
+    with WorkCluster(1) as c:
+        c.load_demo()
+        c.deploy(0, c.write("h.yml", HOSTNET))
+        ts = wait_running(c, "h", 2)
+        for t in ts:
+            ep = t["endpoint"].split("->")[0]
+            host, port = ep.rsplit(":", 1)
+            body = wait_until(lambda: _try_get(t["endpoint"]), 10, "task %d answering on %s" % (t["id"], ep))
+            check(body == "h-%d-%d" % (t["slot"], t["id"]), "endpoint %s answered %r" % (ep, body))
+            check(t["ip"] == "", "a host-network task has no address of its own: %r" % t["ip"])
+        out = c.cli(0, "logs", "h", json=False).stdout
+        for t in ts:
+            port = t["endpoint"].split("->")[0].rsplit(":", 1)[1]
+            check("port=%s first=%s" % (port, port) in out, "PORT not given to task %d: %r" % (t["id"], out))
+
+
+def _try_get(endpoint):
+    try:
+        return http_get(endpoint)
+    except Exception:
+        return None
