@@ -962,7 +962,26 @@ int agent_start(struct daemon *d, char *err)
 	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", d->data_dir);
 	snprintf(a->env.state_dir, sizeof a->env.state_dir, "%s/runc", d->data_dir);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)d->ident.id);
-	a->env.runtime = getenv("ORCH_RUNTIME") && *getenv("ORCH_RUNTIME") ? getenv("ORCH_RUNTIME") : "runc";
+	/* the runtime chosen when the node first ran tasks stays (its containers live in that
+	 * runtime's state), unless ORCH_RUNTIME / --runtime says otherwise */
+	static char runtime[16];
+	const char *env_rt = getenv("ORCH_RUNTIME");
+	char rtp[600];
+	snprintf(rtp, sizeof rtp, "%s/runtime", d->data_dir);
+	FILE *rf = NULL;
+	if (env_rt && *env_rt)
+		snprintf(runtime, sizeof runtime, "%s", env_rt);
+	else if ((rf = fopen(rtp, "r")) && fscanf(rf, "%15s", runtime) == 1 && (!strcmp(runtime, "runc") || !strcmp(runtime, "crun")))
+		;
+	else
+		snprintf(runtime, sizeof runtime, "runc");
+	if (rf)
+		fclose(rf);
+	if ((rf = fopen(rtp, "w"))) {
+		fprintf(rf, "%s\n", runtime);
+		fclose(rf);
+	}
+	a->env.runtime = runtime;
 	a->env.tok = &d->ident.tok;
 	char tasks[700];
 	snprintf(tasks, sizeof tasks, "%s/tasks", d->data_dir);

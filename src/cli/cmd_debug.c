@@ -156,7 +156,18 @@ static int cleanup(struct cli *cli)
 	}
 	char state[700];
 	snprintf(state, sizeof state, "%s/runc", cli->data_dir);
-	struct rt rt = {.runtime = getenv("ORCH_RUNTIME") && *getenv("ORCH_RUNTIME") ? getenv("ORCH_RUNTIME") : "runc", .state_dir = state};
+	/* the runtime the node used (recorded by its agent) */
+	char runtime[16] = "runc", rtp[700];
+	snprintf(rtp, sizeof rtp, "%s/runtime", cli->data_dir);
+	FILE *rf = fopen(rtp, "r");
+	if (rf) {
+		if (fscanf(rf, "%15s", runtime) != 1 || (strcmp(runtime, "runc") && strcmp(runtime, "crun")))
+			snprintf(runtime, sizeof runtime, "runc");
+		fclose(rf);
+	}
+	if (getenv("ORCH_RUNTIME") && *getenv("ORCH_RUNTIME"))
+		snprintf(runtime, sizeof runtime, "%s", getenv("ORCH_RUNTIME"));
+	struct rt rt = {.runtime = runtime, .state_dir = state};
 	struct cl { char ids[256][128]; size_t n; } *l = xcalloc(1, sizeof *l);
 	rt_list(&rt, collect_id, l, err);
 	for (size_t i = 0; i < l->n; i++) {
