@@ -675,14 +675,8 @@ static void start_task(struct agent *a, struct atask *t)
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
 		t->job.stop_signal = SIGTERM;
-		if (sp.stop_signal) {
-			const char *s = sp.stop_signal + (strncmp(sp.stop_signal, "SIG", 3) ? 0 : 3);
-			static const struct { const char *n; int v; } sigs[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT},
-				{"HUP", SIGHUP}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
-			for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-				if (!strcmp(s, sigs[i].n))
-					t->job.stop_signal = sigs[i].v;
-		}
+		if (sp.stop_signal && spec_signal(sp.stop_signal))
+			t->job.stop_signal = spec_signal(sp.stop_signal);
 		rc = alloc_ports(a, t, &sp, err);
 		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip, sizeof t->job.ip))
 			rc = errf(err, E_BUSY, "no free address in this node's subnet");

@@ -139,6 +139,9 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 void spec_file_free(struct spec_file *f);
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc);
 
+/* stop_signal: "SIGTERM", "TERM" or a number 1-31 -> the signal number, 0 if unknown. */
+int spec_signal(const char *name);
+
 /* A spec holding only the defaults (replicas 1, restart any/5s, ...). */
 void svc_spec_init(struct svc_spec *s);
 void svc_spec_free(struct svc_spec *s);

@@ -171,6 +171,8 @@ static int svc_check(void *obj, char *msg)
 	struct svc_spec *s = obj;
 	if (s->working_dir && s->working_dir[0] != '/')
 		return errf(msg, E_INVAL, "working_dir must be an absolute path");
+	if (s->stop_signal && !spec_signal(s->stop_signal))
+		return errf(msg, E_INVAL, "stop_signal %s: expected a signal name like SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or a number", s->stop_signal);
 	for (size_t i = 0; i < s->ports.n; i++) {
 		const struct port_spec *a = &s->ports.v[i];
 		for (size_t j = 0; a->published && j < i; j++) {

@@ -200,3 +200,22 @@ void spec_format_constraint(const struct constraint *c, char *out, size_t size)
 	default: snprintf(out, size, "node.labels.%s %s %s", c->label, op, c->value); break;
 	}
 }
+
+int spec_signal(const char *name)
+{
+	static const struct { const char *n; int v; } sigs[] = {
+		{"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"KILL", 9}, {"USR1", 10}, {"USR2", 12},
+		{"TERM", 15}, {"WINCH", 28}, {"PWR", 30},
+	};
+	if (!name || !*name)
+		return 0;
+	char *end;
+	long v = strtol(name, &end, 10);
+	if (!*end)
+		return v >= 1 && v <= 31 ? (int)v : 0;
+	const char *n = strncmp(name, "SIG", 3) ? name : name + 3;
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (!strcmp(n, sigs[i].n))
+			return sigs[i].v;
+	return 0;
+}

@@ -205,3 +205,18 @@ UNIT(spec_dollar_dollar_is_a_literal_dollar)
 	CHECK_STR(f->svc[0].command.v[2], "echo $HOME $$ $X");
 	spec_file_free(f);
 }
+
+UNIT(spec_stop_signal_checked)
+{
+	struct spec_file *f = NULL;
+	char err[ERR_LEN];
+	const char *bad = "services:\n  a:\n    image: x\n    stop_signal: SIGFOO\n";
+	CHECK(spec_parse_buf("t.yml", bad, strlen(bad), &f, err) != 0);
+	CHECK(strstr(err, "stop_signal SIGFOO") != NULL);
+	const char *ok = "services:\n  a:\n    image: x\n    stop_signal: SIGQUIT\n";
+	CHECK(spec_parse_buf("t.yml", ok, strlen(ok), &f, err) == 0);
+	CHECK_EQ_INT(spec_signal(f->svc[0].stop_signal), 3);
+	CHECK_EQ_INT(spec_signal("9"), 9);
+	CHECK_EQ_INT(spec_signal("99"), 0);
+	spec_file_free(f);
+}
