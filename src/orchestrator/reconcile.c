@@ -148,10 +148,18 @@ static bool task_done(const struct task *t, const struct update_config *uc, uint
 	return now >= t->state_at + uc->monitor_ms;
 }
 
-static bool task_failed(const struct task *t)
+/* A new task that failed, or that runs but never became ready within the time its
+ * readiness probe needs (start period, retries, monitor): a rollout must not wait on it
+ * forever. */
+static bool task_failed(const struct task *t, const struct svc_spec *sp, const struct update_config *uc, uint64_t now)
 {
-	return !strcmp(t->state, "failed") || !strcmp(t->state, "rejected") ||
-	       (t->health && !strcmp(t->health, "unhealthy"));
+	if (!strcmp(t->state, "failed") || !strcmp(t->state, "rejected") || (t->health && !strcmp(t->health, "unhealthy")))
+		return true;
+	if (sp->probe.enabled && !strcmp(t->state, "running") && t->ready && !strcmp(t->ready, "unready")) {
+		uint64_t patience = sp->probe.start_period_ms + sp->probe.interval_ms * (sp->probe.retries + 2) + uc->monitor_ms;
+		return now > t->state_at + patience;
+	}
+	return false;
 }
 
 static void service_update(struct batch *b, const struct service *v, const char *state, const char *msg, bool rollback)
@@ -195,7 +203,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 		if (t->generation == G) {
 			if (!vs[i].stopping && task_done(t, uc, now))
 				new_done++;
-			if (task_failed(t)) {
+			if (task_failed(t, sp, uc, now)) {
 				failed++;
 				if (t->err && t->err[0])
 					last_err = t->err;

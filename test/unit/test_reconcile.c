@@ -240,3 +240,32 @@ UNIT(reconcile_drain_starts_elsewhere_first)
 	CHECK_EQ_INT(live_on(&s, 1), 4);
 	store_free(&s);
 }
+
+UNIT(reconcile_rollout_pauses_on_never_ready)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	const char *v1 = "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 2\n      update_config:\n        monitor: 1s\n";
+	deploy(&s, v1);
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(live(&s), 2);
+	/* v2 has a readiness probe that never passes (the simulated agent never reports ready) */
+	const char *v2 = "services:\n  web:\n    image: demo\n    x-orch-healthcheck: {type: http, port: 80, interval: 1s, retries: 1}\n"
+			 "    deploy:\n      replicas: 2\n      update_config:\n        monitor: 1s\n";
+	deploy(&s, v2);
+	struct service *v = store_service_by_name(&s, "web");
+	for (int i = 0; i < 40; i++) {
+		settle(&s, &now, 1);
+		TABLE_FOREACH(&s.tasks, struct task, t) /* the agent says: running but unready */
+			if (t->generation == 2 && !strcmp(t->state, "running") && !t->ready) {
+				free(t->ready);
+				t->ready = xstrdup("unready");
+			}
+	}
+	CHECK_STR(v->update_state, "paused");
+	CHECK(strstr(v->update_msg, "failed") != NULL);
+	CHECK(live(&s) >= 1);
+	store_free(&s);
+}
