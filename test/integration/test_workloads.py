@@ -401,3 +401,34 @@ def _try_get(endpoint):
         return http_get(endpoint)
     except Exception:
         return None
+
+
+def test_crun_runtime_remembered():
+    """--runtime crun (with PLATFORM.md's cgroup workaround): tasks run under crun, and a
+    node resumed without the flag keeps using crun and finds its containers again."""
+    import shutil
+    import subprocess
+    check(shutil.which("crun") is not None, "crun is not installed (vendor/manifest lists it)")
+    with WorkCluster(0) as c:
+        c.init(extra=("--runtime", "crun"))
+        n1 = c.nodes[0]
+        c.load_demo()
+        c.deploy(0, web_spec(c, 2))
+        ts = wait_running(c, "web", 2)
+        for t in ts:
+            body = http_get(t["endpoint"])
+            check(body == "web-%d-%d" % (t["slot"], t["id"]), "task %d answered %r" % (t["id"], body))
+
+        def crun_ids():
+            p = subprocess.run(["crun", "--root", os.path.join(n1.dir, "runc"), "list", "-q"], capture_output=True, text=True)
+            return sorted(p.stdout.split())
+        before = crun_ids()
+        check(len(before) == 2, "crun does not list the 2 containers: %r" % before)
+        with open(os.path.join(n1.dir, "runtime")) as f:
+            check(f.read().strip() == "crun", "the runtime is not remembered in the data dir")
+        c.kill9(n1)
+        c.restart(n1)  # no --runtime: the remembered one
+        wait_until(lambda: "found container" in n1.log_text(), 10, "the resumed node finding its crun containers")
+        after = wait_running(c, "web", 2)
+        check(sorted(t["id"] for t in after) == sorted(t["id"] for t in ts), "tasks replaced instead of adopted")
+        check(crun_ids() == before, "containers changed: %r -> %r" % (before, crun_ids()))
