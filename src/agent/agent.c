@@ -6,6 +6,7 @@
 #include "runtime/runproc.h"
 #include "spec/spec.h"
 #include "image/blobstore.h"
+#include "image/image_load.h"
 #include <sys/wait.h>
 #include "util/log.h"
 #include "util/mem.h"
@@ -399,6 +400,45 @@ static void after_work(uv_work_t *req, int status)
 /* ---- health checks -------------------------------------------------------------------------- */
 
 
+/* The image's own HEALTHCHECK, used when the service gives no healthcheck (as Docker does). */
+static void image_check(struct atask *t)
+{
+	struct mpr r;
+	struct image_info im;
+	if (!t->job.image || mpr_decode(&r, t->job.image, t->job.image_len))
+		return;
+	if (image_info_decode(r.root, &im, NULL)) {
+		mpr_free(&r);
+		return;
+	}
+	char **test = im.health_test;
+	size_t n = 0;
+	while (test && test[n])
+		n++;
+	bool cmd = n >= 2 && !strcmp(test[0], "CMD"), shell = n == 2 && !strcmp(test[0], "CMD-SHELL");
+	if (cmd || shell) {
+		struct tcheck *c = &t->checks[t->nchecks++];
+		memset(c, 0, sizeof *c);
+		c->kind = CHECK_CMD;
+		c->argv = xcalloc(n + 2, sizeof *c->argv);
+		if (shell) {
+			c->argv[0] = xstrdup("/bin/sh");
+			c->argv[1] = xstrdup("-c");
+			c->argv[2] = xstrdup(test[1]);
+		} else
+			for (size_t i = 1; i < n; i++)
+				c->argv[i - 1] = xstrdup(test[i]);
+		c->interval = im.health_interval_ms ? im.health_interval_ms : 30000;
+		c->timeout = im.health_timeout_ms ? im.health_timeout_ms : 30000;
+		c->retries = im.health_retries ? im.health_retries : 3;
+		c->start_period = im.health_start_ms;
+		c->liveness = true;
+		snprintf(t->health, sizeof t->health, "starting");
+	}
+	image_info_free(&im);
+	mpr_free(&r);
+}
+
 /* Compose healthcheck: liveness (a failing task is restarted). x-orch-healthcheck: its
  * role, readiness by default (decides whether the task takes traffic). */
 static void setup_checks(struct atask *t)
@@ -434,6 +474,8 @@ static void setup_checks(struct atask *t)
 			c->liveness = true;
 			snprintf(t->health, sizeof t->health, "starting");
 		}
+		if (h->kind == HC_INHERIT && !h->disable)
+			image_check(t);
 		if (sp.probe.enabled) {
 			struct tcheck *c = &t->checks[t->nchecks++];
 			memset(c, 0, sizeof *c);

@@ -377,6 +377,18 @@ static int parse_config(struct src *s, const struct json *cfg, struct image_info
 		out->env = strv_from_json(json_get(c, "Env"), &bad);
 		out->workdir = opt_str(c, "WorkingDir");
 		out->user = opt_str(c, "User");
+		const struct json *hc = json_get(c, "Healthcheck");
+		if (hc && hc->type == JSON_OBJ) {
+			out->health_test = strv_from_json(json_get(hc, "Test"), &bad);
+			uint64_t ns = 0;
+			if (!json_u64(json_get(hc, "Interval"), &ns))
+				out->health_interval_ms = ns / 1000000;
+			if (!json_u64(json_get(hc, "Timeout"), &ns))
+				out->health_timeout_ms = ns / 1000000;
+			if (!json_u64(json_get(hc, "StartPeriod"), &ns))
+				out->health_start_ms = ns / 1000000;
+			json_u64(json_get(hc, "Retries"), &out->health_retries);
+		}
 	}
 	if (bad)
 		return errf(err, E_INVAL, "image %s: config: Entrypoint, Cmd and Env must be arrays of strings", s->path);
@@ -708,6 +720,7 @@ void image_info_free(struct image_info *im)
 	strv_free(im->env);
 	free(im->workdir);
 	free(im->user);
+	strv_free(im->health_test);
 	memset(im, 0, sizeof *im);
 }
 
@@ -730,7 +743,7 @@ static void enc_strv(struct mpw *w, const char *key, char **v)
 
 void image_info_encode(const struct image_info *im, struct mpw *w)
 {
-	mpw_map(w, 11);
+	mpw_map(w, im->health_test ? 16 : 11);
 	mpw_ku64(w, "v", 1);
 	mpw_kstr(w, "name", im->name);
 	mpw_kstr(w, "digest", im->digest);
@@ -742,6 +755,13 @@ void image_info_encode(const struct image_info *im, struct mpw *w)
 	enc_strv(w, "env", im->env);
 	mpw_kstr(w, "workdir", im->workdir);
 	mpw_kstr(w, "user", im->user);
+	if (im->health_test) { /* only when present: older records stay byte-identical */
+		enc_strv(w, "health_test", im->health_test);
+		mpw_ku64(w, "health_interval_ms", im->health_interval_ms);
+		mpw_ku64(w, "health_timeout_ms", im->health_timeout_ms);
+		mpw_ku64(w, "health_start_ms", im->health_start_ms);
+		mpw_ku64(w, "health_retries", im->health_retries);
+	}
 }
 
 /* NULL/nil → absent (ok); an array of strings → copy; anything else → error. */
@@ -798,7 +818,12 @@ int image_info_decode(const msgpack_object *o, struct image_info *out, char *err
 		bad = !digest_valid(out->layers[i]);
 	bad = bad || dec_strv(mp_get(o, "entrypoint"), &out->entrypoint, NULL) ||
 	      dec_strv(mp_get(o, "cmd"), &out->cmd, NULL) || dec_strv(mp_get(o, "env"), &out->env, NULL) ||
-	      dec_optstr(o, "workdir", &out->workdir) || dec_optstr(o, "user", &out->user);
+	      dec_optstr(o, "workdir", &out->workdir) || dec_optstr(o, "user", &out->user) ||
+	      dec_strv(mp_get(o, "health_test"), &out->health_test, NULL);
+	mp_get_u64(o, "health_interval_ms", &out->health_interval_ms);
+	mp_get_u64(o, "health_timeout_ms", &out->health_timeout_ms);
+	mp_get_u64(o, "health_start_ms", &out->health_start_ms);
+	mp_get_u64(o, "health_retries", &out->health_retries);
 	if (bad) {
 		image_info_free(out);
 		return errf(err, E_INVAL, "image record: missing or malformed field");

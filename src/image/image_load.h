@@ -23,6 +23,10 @@ struct image_info {
 	 * NULL-terminated; an empty array is distinct from an absent one. */
 	char **entrypoint, **cmd, **env;
 	char *workdir, *user;
+	/* The image's HEALTHCHECK (config.Healthcheck): Test as Docker writes it ("CMD", ...,
+	 * "CMD-SHELL", "...", or "NONE"); NULL when the image has none. Durations in ms. */
+	char **health_test;
+	uint64_t health_interval_ms, health_timeout_ms, health_start_ms, health_retries;
 };
 
 /* blobdir: blob store root (blobs go to <blobdir>/blobs/sha256). path: a docker-archive

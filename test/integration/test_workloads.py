@@ -432,3 +432,62 @@ def test_crun_runtime_remembered():
         after = wait_running(c, "web", 2)
         check(sorted(t["id"] for t in after) == sorted(t["id"] for t in ts), "tasks replaced instead of adopted")
         check(crun_ids() == before, "containers changed: %r -> %r" % (before, crun_ids()))
+
+
+def _demo_with_healthcheck(c, test, tag):
+    """The demo docker-archive with a HEALTHCHECK added to its config (digests redone)."""
+    import hashlib
+    import io
+    import json as js
+    import tarfile
+    from workload import demo_image
+    src = os.path.join(demo_image(c.tmp_base()), "demo-docker.tar")
+    members = {}
+    with tarfile.open(src) as tf:
+        for m in tf.getmembers():
+            if m.isfile():
+                members[os.path.normpath(m.name)] = tf.extractfile(m).read()
+    manifest = js.loads(members["manifest.json"])
+    cfg = js.loads(members[os.path.normpath(manifest[0]["Config"])])
+    cfg["config"]["Healthcheck"] = {"Test": test, "Interval": 1000000000, "Timeout": 2000000000, "Retries": 2}
+    raw = js.dumps(cfg).encode()
+    name = hashlib.sha256(raw).hexdigest() + ".json"
+    del members[os.path.normpath(manifest[0]["Config"])]
+    members[name] = raw
+    manifest[0]["Config"] = name
+    manifest[0]["RepoTags"] = [tag]
+    members["manifest.json"] = js.dumps(manifest).encode()
+    out = os.path.join(c.tmp_base(), "hc-%s.tar" % hashlib.sha256(tag.encode()).hexdigest()[:8])
+    with tarfile.open(out, "w") as tf:
+        for n, b in sorted(members.items()):
+            ti = tarfile.TarInfo(n)
+            ti.size = len(b)
+            tf.addfile(ti, io.BytesIO(b))
+    return out
+
+
+def test_image_healthcheck_used_when_service_has_none():
+    """An image's HEALTHCHECK is the task's liveness check when the service gives none:
+    a passing one makes the task healthy, a failing one gets it restarted."""
+    with WorkCluster(1) as c:
+        c.cli(0, "image", "load", _demo_with_healthcheck(c, ["CMD-SHELL", "test -f /www/index.html"], "hcok:1"), json=False)
+        c.cli(0, "image", "load", _demo_with_healthcheck(c, ["CMD", "false"], "hcbad:1"), json=False)
+        c.deploy(0, c.write("hc.yml", """\
+services:
+  ok:
+    image: hcok:1
+    stop_grace_period: 1s
+  bad:
+    image: hcbad:1
+    stop_grace_period: 1s
+    deploy:
+      restart_policy: {condition: any, delay: 1s}
+"""))
+
+        def health(svc):
+            ts = [t for t in c.cli(0, "ps", "-a", svc) if t["service"] == svc]
+            return ts
+        wait_until(lambda: any(t["health"] == "healthy" for t in health("ok")), 15, "the ok task healthy by the image's check")
+        failed = wait_until(lambda: [t for t in health("bad") if t["state"] == "failed" and "unhealthy" in t["err"]] or None,
+                            20, "the bad task failed as unhealthy by the image's check")
+        check("exit code 1" in failed[0]["err"] or "failed checks" in failed[0]["err"], "err: %r" % failed[0]["err"])
