@@ -52,7 +52,8 @@ bool ratewin_rate(const struct ratewin *w, const char *key, double *rate)
 		const struct ratewin_sample *old = &w->s[(w->head + RATEWIN_SLOTS - 1 - k) % RATEWIN_SLOTS];
 		uint64_t vold;
 		if (!lookup(old, key, &vold))
-			continue;
+			vold = 0; /* the counter did not exist yet: it starts at 0 (a burst right after
+				   * it appeared still shows as a rate) */
 		if (newest->at < old->at + 500)
 			return false;
 		double grow = vnew >= vold ? (double)(vnew - vold) : (double)vnew;

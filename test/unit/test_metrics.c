@@ -2,6 +2,7 @@
  * HELP/TYPE before a family's samples, families contiguous and declared once, metric and
  * label names by the grammar, label values with only \\, \" and \n escapes. */
 #include "unit.h"
+#include "metrics/ratewin.h"
 #include "metrics/prom.h"
 #include <ctype.h>
 #include <stdbool.h>
@@ -187,4 +188,21 @@ UNIT(metrics_prom_parser_is_strict)
 	CHECK(prom_parse("# HELP a x\n# TYPE a gauge\na{x=\"\\t\"} 1\n", &d) != NULL); /* bad escape */
 	CHECK(prom_parse("# HELP a x\n# TYPE a gauge\na one\n", &d) != NULL);
 	CHECK(prom_parse("# HELP a x\n# TYPE a gauge\na 1", &d) != NULL);
+}
+
+UNIT(metrics_rate_of_a_counter_that_appeared_in_the_window)
+{
+	/* a counter first seen after a burst: it started at 0 when it did not exist yet */
+	struct ratewin w;
+	ratewin_init(&w);
+	ratewin_push(&w, 1000, NULL, 0);
+	struct ratewin_kv kv = {.v = 300};
+	snprintf(kv.key, sizeof kv.key, "web");
+	ratewin_push(&w, 2000, &kv, 1);
+	ratewin_push(&w, 3000, &kv, 1);
+	double r = 0;
+	CHECK(ratewin_rate(&w, "web", &r));
+	CHECK(r > 140 && r < 160); /* 300 over 2 s */
+	CHECK(!ratewin_rate(&w, "api", &r));
+	ratewin_free(&w);
 }
