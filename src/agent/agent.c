@@ -125,6 +125,16 @@ static void reported(struct daemon *d, void *data, int rc, const struct apply_re
 	free(ref);
 }
 
+/* A task.batch body updating one task: {at, update: [{<n fields follow>}]}. */
+static void update_begin(struct mpw *w, uint32_t n)
+{
+	mpw_map(w, 2);
+	mpw_ku64(w, "at", wall_ms());
+	mpw_str(w, "update");
+	mpw_arr(w, 1);
+	mpw_map(w, n);
+}
+
 static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
 {
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
@@ -154,11 +164,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 	struct mpw w;
 	mpw_init(&w);
 	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 4 : 0);
-	mpw_map(&w, 2);
-	mpw_ku64(&w, "at", wall_ms());
-	mpw_str(&w, "update");
-	mpw_arr(&w, 1);
-	mpw_map(&w, n);
+	update_begin(&w, n);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", state);
 	if (err)
@@ -519,11 +525,7 @@ static void report_health(struct agent *a, struct atask *t)
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_ku64(&w, "at", wall_ms());
-	mpw_str(&w, "update");
-	mpw_arr(&w, 1);
-	mpw_map(&w, 4);
+	update_begin(&w, 4);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "health", t->health);
 	mpw_kstr(&w, "ready", t->ready);
@@ -1054,30 +1056,51 @@ static void poll_adopted(struct agent *a)
 		}
 }
 
+struct rotate_job {
+	uv_work_t req;
+	char path[700];
+};
+
+/* copy then truncate: the container keeps its O_APPEND descriptor (worker thread) */
+static void rotate_work(uv_work_t *req)
+{
+	struct rotate_job *j = req->data;
+	char p1[720];
+	snprintf(p1, sizeof p1, "%s.1", j->path);
+	int in = open(j->path, O_RDONLY | O_CLOEXEC), out = open(p1, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char buf[65536];
+	ssize_t n;
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (truncate(j->path, 0))
+		log_warn("truncate %s: %s", j->path, strerror(errno));
+}
+
+static void rotate_done(uv_work_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
 static void rotate_logs(struct agent *a)
 {
 	for (struct atask *t = a->tasks; t; t = t->next) {
 		if (t->phase != P_RUNNING)
 			continue;
-		char p[700], p1[710];
+		char p[700];
 		snprintf(p, sizeof p, "%s/log", t->job.dir);
 		struct stat st;
 		if (stat(p, &st) || st.st_size < 10 * 1024 * 1024)
 			continue;
-		/* copy then truncate: the container keeps its O_APPEND descriptor */
-		snprintf(p1, sizeof p1, "%s/log.1", t->job.dir);
-		int in = open(p, O_RDONLY), out = open(p1, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		char buf[65536];
-		ssize_t n;
-		while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-			if (write(out, buf, (size_t)n) != n)
-				break;
-		if (in >= 0)
-			close(in);
-		if (out >= 0)
-			close(out);
-		if (truncate(p, 0))
-			log_warn("truncate %s: %s", p, strerror(errno));
+		struct rotate_job *j = xcalloc(1, sizeof *j);
+		j->req.data = j;
+		snprintf(j->path, sizeof j->path, "%s", p);
+		uv_queue_work(&a->d->loop, &j->req, rotate_work, rotate_done);
 	}
 }
 
@@ -1239,43 +1262,79 @@ void agent_conn_gone(struct daemon *d, struct conn *c)
 	}
 }
 
-static void op_blob_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+struct blob_job {
+	uv_work_t req;
+	struct pending *p;
+	char data_dir[512], digest[80];
+	uint64_t off, len, size;
+	char *buf;
+	ssize_t n;
+	int rc;
+	char err[ERR_LEN];
+};
+
+/* opening and reading the chunk: a worker thread, not the loop */
+static void blob_work(uv_work_t *req)
 {
-	char digest[80], err[ERR_LEN];
-	uint64_t off = 0, len = 1 << 20;
-	if (mp_get_strbuf(req, "digest", digest, sizeof digest) || !digest_valid(digest)) {
-		rpc_reply_err(c, id, E_INVAL, "blob.get: a sha256 digest is required");
-		return;
-	}
-	mp_get_u64(req, "offset", &off);
-	mp_get_u64(req, "len", &len);
-	if (len > (4u << 20))
-		len = 4u << 20;
+	struct blob_job *j = req->data;
 	struct blobstore bs;
-	if (blob_init(&bs, d->data_dir, err)) {
-		rpc_reply_err(c, id, E_IO, err);
+	if ((j->rc = blob_init(&bs, j->data_dir, j->err)))
 		return;
-	}
-	int fd = blob_open(&bs, digest, err);
+	int fd = blob_open(&bs, j->digest, j->err);
 	blob_fini(&bs);
 	if (fd < 0) {
-		rpc_reply_err(c, id, E_NOTFOUND, "blob not on this node");
+		j->rc = E_NOTFOUND;
 		return;
 	}
 	struct stat st;
 	fstat(fd, &st);
-	char *buf = xmalloc(len ? len : 1);
-	ssize_t n = off < (uint64_t)st.st_size ? pread(fd, buf, len, (off_t)off) : 0;
+	j->size = (uint64_t)st.st_size;
+	j->buf = xmalloc(j->len ? j->len : 1);
+	j->n = j->off < j->size ? pread(fd, j->buf, j->len, (off_t)j->off) : 0;
 	close(fd);
-	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
-	mpw_ku64(&w, "size", (uint64_t)st.st_size);
-	mpw_str(&w, "data");
-	mpw_bin(&w, buf, n > 0 ? (size_t)n : 0);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
-	free(buf);
+}
+
+static void blob_done(uv_work_t *req, int status)
+{
+	struct blob_job *j = req->data;
+	(void)status;
+	struct conn *c = j->p->conn;
+	if (c && j->rc == E_NOTFOUND)
+		rpc_reply_err(c, j->p->req_id, E_NOTFOUND, "blob not on this node");
+	else if (c && j->rc)
+		rpc_reply_err(c, j->p->req_id, E_IO, j->err);
+	else if (c) {
+		struct mpw w;
+		mpw_init(&w);
+		rpc_reply_begin(&w, j->p->req_id, 0, 2);
+		mpw_ku64(&w, "size", j->size);
+		mpw_str(&w, "data");
+		mpw_bin(&w, j->buf, j->n > 0 ? (size_t)j->n : 0);
+		conn_send_mpw(c, &w);
+		mpw_free(&w);
+	}
+	pending_free(j->p);
+	free(j->buf);
+	free(j);
+}
+
+static void op_blob_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	struct blob_job *j = xcalloc(1, sizeof *j);
+	j->len = 1 << 20;
+	if (mp_get_strbuf(req, "digest", j->digest, sizeof j->digest) || !digest_valid(j->digest)) {
+		free(j);
+		rpc_reply_err(c, id, E_INVAL, "blob.get: a sha256 digest is required");
+		return;
+	}
+	mp_get_u64(req, "offset", &j->off);
+	mp_get_u64(req, "len", &j->len);
+	if (j->len > (4u << 20))
+		j->len = 4u << 20;
+	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
+	j->p = pending_new(d, c, id); /* the conn may go away meanwhile */
+	j->req.data = j;
+	uv_queue_work(&d->loop, &j->req, blob_work, blob_done);
 }
 
 bool agent_rpc(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,

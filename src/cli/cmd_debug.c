@@ -7,6 +7,8 @@
 #include "runtime/cgroup_stats.h"
 #include "runtime/net.h"
 #include "runtime/runc.h"
+#include "runtime/runproc.h"
+#include <sys/wait.h>
 #include "util/err.h"
 #include <dirent.h>
 #include <ftw.h>
@@ -231,21 +233,30 @@ static int cleanup(struct cli *cli)
 	/* the cluster's service addresses on lo (see traffic/mesh.c: 10.<128+c%128>.251-254.x) */
 	if (id.id) {
 		unsigned oct = 128 + id.tok.cluster_id[0] % 128;
-		FILE *ip = popen("ip -o -4 addr show dev lo", "r");
-		char line[256];
+		struct buf out = {0};
+		int st = 0;
+		struct runproc rp = {.argv = (const char *const[]){"ip", "-o", "-4", "addr", "show", "dev", "lo", NULL},
+				     .out_fd = -1, .out = &out, .timeout_ms = 5000};
 		unsigned removed = 0;
-		while (ip && fgets(line, sizeof line, ip)) {
-			unsigned a, b, c, dd;
-			char *inet = strstr(line, "inet ");
-			if (!inet || sscanf(inet + 5, "%u.%u.%u.%u/32", &a, &b, &c, &dd) != 4 || a != 10 || b != oct || c < 251)
-				continue;
-			char cmd[128];
-			snprintf(cmd, sizeof cmd, "ip addr del %u.%u.%u.%u/32 dev lo 2>/dev/null", a, b, c, dd);
-			if (system(cmd) == 0)
-				removed++;
+		if (!runproc_run(&rp, &st, err)) {
+			buf_append(&out, "", 1);
+			for (char *line = (char *)out.data, *nl; line && *line; line = nl) {
+				nl = strchr(line, '\n');
+				if (nl)
+					*nl++ = 0;
+				unsigned a, b, c, dd;
+				char *inet = strstr(line, "inet ");
+				if (!inet || sscanf(inet + 5, "%u.%u.%u.%u/32", &a, &b, &c, &dd) != 4 || a != 10 || b != oct || c < 251)
+					continue;
+				char cidr[24];
+				snprintf(cidr, sizeof cidr, "%u.%u.%u.%u/32", a, b, c, dd);
+				struct runproc del = {.argv = (const char *const[]){"ip", "addr", "del", cidr, "dev", "lo", NULL},
+						      .out_fd = -1, .timeout_ms = 5000};
+				if (!runproc_run(&del, &st, err) && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+					removed++;
+			}
 		}
-		if (ip)
-			pclose(ip);
+		buf_free(&out);
 		if (removed)
 			printf("service addresses removed: %u\n", removed);
 	}

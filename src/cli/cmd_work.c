@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
+#include "node/identity.h"
 #include "image/unpack.h"
 #include "spec/spec.h"
 #include "state/store.h"
@@ -628,26 +629,11 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	char err[ERR_LEN];
-	struct identity_tok {
-		struct token tok;
-	} it;
-	{
-		/* the node's token, to reach other nodes' agents */
-		char path[600], line[256];
-		snprintf(path, sizeof path, "%s/identity", cli->data_dir);
-		FILE *f = fopen(path, "r");
-		bool ok = false;
-		while (f && fgets(line, sizeof line, f))
-			if (!strncmp(line, "token=", 6)) {
-				line[strcspn(line, "\n")] = 0;
-				ok = !token_parse(line + 6, &it.tok, err);
-			}
-		if (f)
-			fclose(f);
-		if (!ok) {
-			mpr_free(&r);
-			return cli_fail(E_IO, "cannot read the cluster token from %s (are you root?)", path);
-		}
+	/* the node's token, to reach other nodes' agents */
+	struct identity me;
+	if (identity_load(cli->data_dir, &me, err)) {
+		mpr_free(&r);
+		return cli_fail(E_IO, "cannot read the cluster token: %s (are you root?)", err);
 	}
 	const msgpack_object *tl = mp_get(r.root, "tasks");
 	struct log_src *src = xcalloc(tl ? tl->via.array.size + 1 : 1, sizeof *src);
@@ -666,7 +652,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 			continue;
 		struct log_src *s = &src[n];
 		snprintf(s->prefix, sizeof s->prefix, "%s.%llu.%llu", svc, (unsigned long long)slot, (unsigned long long)id);
-		if (client_open_tcp(&s->c, addr, &it.tok, 5000, err)) {
+		if (client_open_tcp(&s->c, addr, &me.tok, 5000, err)) {
 			fprintf(stderr, "orch: logs of task %llu: %s\n", (unsigned long long)id, err);
 			continue;
 		}

@@ -240,18 +240,30 @@ static bool src_has(struct src *s, const char *name)
 	return find_member(s, name) != NULL;
 }
 
+/* Checks a member name and, for a layout directory, opens the file (*fd; -1 for an
+ * archive, whose members are found with find_member). */
+static int open_member(struct src *s, const char *name, int *fd, char *err)
+{
+	*fd = -1;
+	if (!safe_rel(name))
+		return errf(err, E_INVAL, "image %s: refers to \"%.200s\": not a path inside the archive", s->path, name);
+	if (!s->dir)
+		return 0;
+	char *p = xasprintf("%s/%s", s->dir, name);
+	*fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (*fd < 0)
+		return errf(err, errno == ENOENT ? E_NOTFOUND : E_IO, "image %s: %s: %s", s->path, name, strerror(errno));
+	return 0;
+}
+
 /* The bytes of a small member (manifest.json, a config). */
 static int src_bytes(struct src *s, const char *name, struct buf *out, char *err)
 {
-	if (!safe_rel(name))
-		return errf(err, E_INVAL, "image %s: refers to \"%.200s\": not a path inside the archive", s->path, name);
-	if (s->dir) {
-		char *p = xasprintf("%s/%s", s->dir, name);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		free(p);
-		if (fd < 0)
-			return errf(err, errno == ENOENT ? E_NOTFOUND : E_IO, "image %s: %s: %s", s->path, name, strerror(errno));
-		int rc = 0;
+	int fd = -1, rc = open_member(s, name, &fd, err);
+	if (rc)
+		return rc;
+	if (fd >= 0) {
 		for (;;) {
 			buf_reserve(out, 65536);
 			ssize_t r = read(fd, out->data + out->len, 65536);
@@ -289,15 +301,11 @@ static int src_blob(struct src *s, const char *name, const char *expected, char 
 {
 	char se[32];
 	digest_short(expected, se, sizeof se);
-	if (!safe_rel(name))
-		return errf(err, E_INVAL, "image %s: refers to \"%.200s\": not a path inside the archive", s->path, name);
-	if (s->dir) {
-		char *p = xasprintf("%s/%s", s->dir, name);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		free(p);
-		if (fd < 0)
-			return errf(err, errno == ENOENT ? E_NOTFOUND : E_IO, "image %s: %s: %s", s->path, name, strerror(errno));
-		int rc = blob_put_file(s->bs, expected, fd, -1, out, err);
+	int fd = -1, rc = open_member(s, name, &fd, err);
+	if (rc)
+		return rc;
+	if (fd >= 0) {
+		rc = blob_put_file(s->bs, expected, fd, -1, out, err);
 		close(fd);
 		return rc ? errwrap(err, rc, "image %s: %s", s->path, name) : 0;
 	}
@@ -306,7 +314,7 @@ static int src_blob(struct src *s, const char *name, const char *expected, char 
 		return errf(err, E_NOTFOUND, "image %s: %s is missing from the archive", s->path, name);
 	m->used = true;
 	if (m->in_mem) {
-		int rc = blob_put_mem(s->bs, expected, m->mem.data, m->mem.len, out, err);
+		rc = blob_put_mem(s->bs, expected, m->mem.data, m->mem.len, out, err);
 		return rc ? errwrap(err, rc, "image %s: %s", s->path, name) : 0;
 	}
 	if (expected && strcmp(expected, m->digest)) {

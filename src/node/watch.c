@@ -134,6 +134,15 @@ void watch_push(struct daemon *d)
 {
 	if (!cons_is_leader(&d->cons))
 		return;
+	/* the documents are functions of the state: rebuild them only when it changed, or
+	 * for a watcher that has not had its first one */
+	static uint64_t last_revision = UINT64_MAX;
+	bool fresh = false;
+	for (struct watcher *x = g_watchers; x; x = x->next)
+		fresh |= !x->sent;
+	if (d->store.revision == last_revision && !fresh && g_self_sent)
+		return;
+	last_revision = d->store.revision;
 	struct mpw w;
 	mpw_init(&w);
 	uint8_t h[32];

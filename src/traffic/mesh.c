@@ -678,6 +678,20 @@ static void vip_set(struct mesh *m, const char *vip, bool add)
 	uv_queue_work(&m->d->loop, &j->req, ip_work, ip_done);
 }
 
+/* Records (or, with "", clears) this node's port problem on the service. */
+static void submit_port_error(struct mesh *m, const char *service, const char *msg)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "name", service);
+	mpw_ku64(&w, "node_id", m->d->ident.id);
+	mpw_kstr(&w, "msg", msg);
+	char err[ERR_LEN];
+	daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
+	mpw_free(&w);
+}
+
 static void note_port_error(struct mesh *m, const char *service, const char *msg)
 {
 	char key[512];
@@ -688,15 +702,7 @@ static void note_port_error(struct mesh *m, const char *service, const char *msg
 	m->errs = xrealloc(m->errs, (m->nerrs + 1) * sizeof *m->errs);
 	m->errs[m->nerrs++] = xstrdup(key);
 	log_warn("service %s: %s", service, msg);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", service);
-	mpw_ku64(&w, "node_id", m->d->ident.id);
-	mpw_kstr(&w, "msg", msg);
-	char err[ERR_LEN];
-	daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
-	mpw_free(&w);
+	submit_port_error(m, service, msg);
 }
 
 static void want(struct mesh *m, const struct service *v, const char *ip, uint16_t port, uint16_t target, bool vip,
@@ -733,15 +739,7 @@ static void want(struct mesh *m, const struct service *v, const char *ip, uint16
 			for (size_t i = 0; i < m->nerrs; i++)
 				if (!strncmp(m->errs[i], v->name, strlen(v->name)) && m->errs[i][strlen(v->name)] == '\t')
 					m->errs[i][0] = 0;
-			struct mpw w;
-			mpw_init(&w);
-			mpw_map(&w, 3);
-			mpw_kstr(&w, "name", v->name);
-			mpw_ku64(&w, "node_id", m->d->ident.id);
-			mpw_kstr(&w, "msg", "");
-			char e[ERR_LEN];
-			daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, e);
-			mpw_free(&w);
+			submit_port_error(m, v->name, "");
 		}
 	}
 	l->target = target;
