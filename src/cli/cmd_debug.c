@@ -136,7 +136,21 @@ static bool zombie(int pid)
 	fclose(f);
 	buf[n] = 0;
 	char *rp = strrchr(buf, ')');
-	return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
+	if (!rp || rp[1] == 0)
+		return true;
+	if (rp[2] != 'Z' && rp[2] != 'X')
+		return false;
+	/* a multithreaded process's leader is a zombie while its other threads still exit
+	 * (with its files open): gone only when no thread is left */
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	int threads = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			threads++;
+	if (d)
+		closedir(d);
+	return threads <= 1;
 }
 
 static int cleanup(struct cli *cli)

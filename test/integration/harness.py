@@ -63,7 +63,15 @@ def pid_alive(pid):
             st = f.read()
     except OSError:
         return False
-    return st[st.rindex(")") + 2] not in "ZX"
+    if st[st.rindex(")") + 2] not in "ZX":
+        return True
+    # A killed multithreaded process shows its leader as a zombie while its other threads
+    # (libuv workers in a blocking call) still exit, with its sockets still open: it is
+    # gone only when no thread is left.
+    try:
+        return len(os.listdir("/proc/%d/task" % pid)) > 1
+    except OSError:
+        return False
 
 
 def pid_is_orch(pid, data_dir):
