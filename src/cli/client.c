@@ -215,6 +215,21 @@ int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int t
 	}
 }
 
+int client_call_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
+		   int timeout_ms, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2 + nfields);
+	mpw_kstr(&w, "op", op);
+	mpw_ku64(&w, "id", client_id(c));
+	if (fields && fields->sb.size)
+		mpw_raw(&w, fields->sb.data, fields->sb.size);
+	int rc = client_call(c, &w, resp, timeout_ms, err);
+	mpw_free(&w);
+	return rc;
+}
+
 int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
 	     int retry_ms, char *err)
 {
@@ -225,15 +240,7 @@ int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uin
 		int rc = client_open_local(&c, data_dir, err);
 		if (rc)
 			return rc;
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 2 + nfields);
-		mpw_kstr(&w, "op", op);
-		mpw_ku64(&w, "id", client_id(&c));
-		if (fields && fields->sb.size)
-			mpw_raw(&w, fields->sb.data, fields->sb.size);
-		rc = client_call(&c, &w, resp, 30000, err);
-		mpw_free(&w);
+		rc = client_call_op(&c, op, fields, nfields, resp, 30000, err);
 		client_close(&c);
 		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
 			mpr_free(resp);

@@ -89,7 +89,7 @@ static void init_done(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
-		log_error("committing the cluster record failed: %s", res->msg);
+		log_error(l->host->ident->name, "committing the cluster record failed: %s", res->msg);
 		return;
 	}
 }
@@ -99,7 +99,7 @@ static void self_added(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
-		log_error("committing this node's record failed: %s", res->msg);
+		log_error(l->host->ident->name, "committing this node's record failed: %s", res->msg);
 		return;
 	}
 	l->host->ready(l->host->data, "ok");
@@ -209,7 +209,7 @@ static void liveness(struct leader *l)
 		mpw_kstr(&w, "state", want);
 		mpw_ku64(&w, "at", wall(l));
 		liveness_event(l, n, want, &w);
-		log_info("node %s is %s", n->name, want);
+		log_info(l->host->ident->name, "node %s is %s", n->name, want);
 		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
 		return; /* one at a time */
@@ -223,7 +223,7 @@ static void role_done(void *data, int status, const char *msg)
 	struct leader *l = data;
 	l->change_inflight = false;
 	if (status)
-		log_warn("role change failed: %s", msg ? msg : "");
+		log_warn(l->host->ident->name, "role change failed: %s", msg ? msg : "");
 }
 
 static void assign(struct leader *l, uint64_t id, enum cons_role role, const char *why)
@@ -231,11 +231,11 @@ static void assign(struct leader *l, uint64_t id, enum cons_role role, const cha
 	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
 	const struct node *n = table_get_u64(&h->store->nodes, id);
-	log_info("role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
+	log_info(l->host->ident->name, "role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
 	l->change_inflight = true;
 	if (h->assign(h->data, id, role, role_done, l, err)) {
 		l->change_inflight = false;
-		log_warn("%s", err);
+		log_warn(l->host->ident->name, "%s", err);
 	}
 }
 
@@ -300,7 +300,7 @@ static void reconciled(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->reconcile_inflight = false;
 	if (rc && rc != E_EXISTS)
-		log_warn("reconcile batch rejected: %s", res->msg);
+		log_warn(l->host->ident->name, "reconcile batch rejected: %s", res->msg);
 }
 
 static void workloads(struct leader *l)

@@ -76,12 +76,12 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	if (id == WATCH_REQ_ID) {
 		const msgpack_object *doc = mp_get(resp, "doc");
 		if (doc && doc->type == MSGPACK_OBJECT_MAP)
-			agent_assignments(d, doc);
+			agent_assignments(d->agent, doc);
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */
 		if (rc == E_NOTFOUND && !d->stopping) {
-			log_error("the leader says this node is no longer a member of the cluster; stopping");
+			log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
 			daemon_stop(d, 1);
 		}
 		return;
@@ -155,7 +155,7 @@ void link_update(struct daemon *d)
 		return;
 	l->leader = lid;
 	snprintf(l->addr, sizeof l->addr, "%s", laddr);
-	l->conn = conn_connect(&d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &link_ops, l);
+	l->conn = conn_connect(d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)
@@ -193,7 +193,7 @@ static void w_frame(struct conn *c, const msgpack_object *resp)
 	mp_get_i64(resp, "rc", &rc);
 	mp_get_bool(resp, "member", &member);
 	if (rc == 0 && !member && !l->d->stopping) {
-		log_error("%s says this node is no longer a member of the cluster (removed): stopping; "
+		log_error(l->d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
 			  "remove %s to start afresh, or join again", c->peer, l->d->data_dir);
 		daemon_stop(l->d, 1);
 	}
@@ -232,14 +232,14 @@ static void leaderless(struct daemon *d, struct link *l)
 	const struct node *p = d->store.nodes.items[i];
 	if (p->id == d->ident.id || !p->addr)
 		return;
-	l->whois = conn_connect(&d->loop, p->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+	l->whois = conn_connect(d->loop, p->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
 }
 
 void link_tick(struct daemon *d)
 {
 	struct link *l = get(d);
 	leaderless(d, l);
-	node_stats_tick(d);
+	node_stats_tick(&d->stats, clock_now(d->clock));
 	if (!l->conn)
 		link_update(d);
 	if (!l->conn || clock_now(l->d->clock) - l->last_hb < HB_MS)
@@ -253,7 +253,7 @@ void link_tick(struct daemon *d)
 	mpw_ku64(&w, "node_id", d->ident.id);
 	/* this node's traffic and task figures ride along (metrics/node_stats.h) */
 	mpw_str(&w, "stats");
-	node_stats_encode(node_stats_latest(), &w);
+	node_stats_encode(&d->stats.latest, &w);
 	send_frame(l, w.sb.data, w.sb.size);
 	mpw_free(&w);
 }

@@ -325,7 +325,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_str(&w, "service");
 	mpw_map(&w, 15);
 	char vip[16];
-	mesh_vip(d, v->id, vip);
+	mesh_vip(&d->ident, v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
 	mpw_str(&w, "port_errors");
 	mpw_map(&w, (uint32_t)v->port_errors.n);
@@ -429,6 +429,6 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 	else if (mp_str_eq(op, "image.rm"))
 		op_image_rm(d, c, id, req);
 	else
-		return agent_rpc(d, c, op, id, req, local);
+		return agent_rpc(d->agent, c, op, id, req, local);
 	return true;
 }
