@@ -1,7 +1,9 @@
 #include "agent/agent.h"
+#include "util/layout.h"
 #include "agent/task_run.h"
 #include "agent/health.h"
 #include "net/conn.h"
+#include "net/ipam.h"
 #include "net/rpc_reply.h"
 #include "runtime/runproc.h"
 #include "spec/spec.h"
@@ -290,11 +292,8 @@ static void release_ports(struct atask *t)
 static void release_resources(struct agent *a, struct atask *t)
 {
 	release_ports(t);
-	if (!t->job.host_net && t->job.ip[0]) {
-		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
-		if (last < 256)
-			a->ip_used[last] = 0;
-	}
+	if (!t->job.host_net && t->job.ip[0])
+		a->ip_used[ipam_host_of(t->job.ip)] = 0;
 }
 
 static void finish(struct agent *a, struct atask *t)
@@ -653,12 +652,11 @@ static void sigchld_cb(uv_signal_t *h, int sig)
 
 /* ---- the task state machine ------------------------------------------------------------------ */
 
-static int alloc_ip(struct agent *a, char *out, size_t n)
+static int alloc_ip(struct agent *a, char out[IPAM_ADDR_LEN])
 {
 	for (unsigned i = 2; i < 255; i++)
-		if (!a->ip_used[i]) {
+		if (!a->ip_used[i] && ipam_host(a->env.subnet, i, out)) {
 			a->ip_used[i] = 1;
-			snprintf(out, n, "%.*s%u", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet, i);
 			return 0;
 		}
 	return -1;
@@ -723,7 +721,7 @@ static void start_task(struct agent *a, struct atask *t)
 		if (sp.stop_signal && spec_signal(sp.stop_signal))
 			t->job.stop_signal = spec_signal(sp.stop_signal);
 		rc = alloc_ports(a, t, &sp, err);
-		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip, sizeof t->job.ip))
+		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip))
 			rc = errf(err, E_BUSY, "no free address in this node's subnet");
 	}
 	svc_spec_free(&sp);
@@ -753,7 +751,7 @@ static void step_task(struct agent *a, struct atask *t)
 				a->net_busy = true;
 				queue_step(a, NULL, S_NET);
 				char p[700];
-				snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+				layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
 				FILE *f = fopen(p, "w");
 				if (f) {
 					fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
@@ -841,7 +839,7 @@ static struct atask *new_task(struct agent *a, uint64_t id)
 	t->job.task_id = id;
 	snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)id);
 	snprintf(t->job.task_tag, sizeof t->job.task_tag, "%llx", (unsigned long long)(id & 0xfffffff));
-	snprintf(t->job.dir, sizeof t->job.dir, "%s/tasks/%llu", a->env.data_dir, (unsigned long long)id);
+	layout_task_dir(t->job.dir, sizeof t->job.dir, a->env.data_dir, id);
 	t->next = a->tasks;
 	a->tasks = t;
 	return t;
@@ -867,15 +865,15 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 		return;
 	uint64_t subnet = 0;
 	mp_get_u64(doc, "subnet", &subnet);
-	if (subnet && !a->subnet && subnet < 250) {
+	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
 		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
 		 * so several nodes — even of different clusters — can share one machine. */
-		unsigned cb = a->h->ident->tok.cluster_id[0];
+		unsigned cb = ipam_cluster_byte(&a->h->ident->tok);
 		a->subnet = subnet;
 		/* kept in net-tag from the first setup on; a new node avoids a bridge name (and
 		 * so a subnet) that another node on this machine already uses */
 		char p[700], tag[16] = "", sn[32] = "";
-		snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+		layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
 		FILE *f = fopen(p, "r");
 		if (f) {
 			if (fscanf(f, "%15s %31s", tag, sn) != 2)
@@ -888,17 +886,19 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 			snprintf(a->env.subnet, sizeof a->env.subnet, "%s", sn);
 		} else {
 			for (unsigned k = 0; k < 128; k++) {
-				unsigned c2 = (cb + k) % 256;
 				char br[64];
-				snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", c2, (unsigned long long)subnet);
-				snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 128 + c2 % 128, (unsigned long long)subnet);
-				snprintf(br, sizeof br, "/sys/class/net/orch%s", a->env.tag);
+				struct nat_names nm;
+				ipam_node_net(cb + k, subnet, a->env.tag, a->env.subnet);
+				nat_names(a->env.tag, NULL, &nm);
+				snprintf(br, sizeof br, "/sys/class/net/%s", nm.bridge);
 				if (access(br, F_OK) != 0)
 					break;
 			}
 		}
-		a->env.port_lo = 20000 + ((cb * 7 + subnet) % 40) * 1000;
-		a->env.port_hi = a->env.port_lo + 999;
+		uint16_t lo, hi;
+		ipam_port_range(cb, subnet, &lo, &hi);
+		a->env.port_lo = lo;
+		a->env.port_hi = hi;
 		for (struct atask *t = a->tasks; t; t = t->next)
 			snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)t->id);
 	}
@@ -981,11 +981,8 @@ static int adopt_one(const struct rt_info *ci, void *arg)
 	t->adopted = true;
 	t->pid = ci->pid;
 	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
-	if (t->job.ip[0]) {
-		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
-		if (last < 256)
-			a->ip_used[last] = 1;
-	}
+	if (t->job.ip[0] && ipam_host_of(t->job.ip))
+		a->ip_used[ipam_host_of(t->job.ip)] = 1;
 	snprintf(t->reported, sizeof t->reported, "running");
 	log_info(a->h->ident->name, "found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
 	return 0;
@@ -998,7 +995,7 @@ struct agent *agent_start(const struct host *h, char *err)
 	struct agent *a = xcalloc(1, sizeof *a);
 	a->h = h;
 	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", h->data_dir);
-	snprintf(a->env.state_dir, sizeof a->env.state_dir, "%s/runc", h->data_dir);
+	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	/* the runtime chosen when the node first ran tasks stays (its containers live in that
 	 * runtime's state), unless ORCH_RUNTIME / --runtime says otherwise */
@@ -1006,7 +1003,7 @@ struct agent *agent_start(const struct host *h, char *err)
 	const size_t runtime_size = sizeof a->runtime;
 	const char *env_rt = getenv("ORCH_RUNTIME");
 	char rtp[600];
-	snprintf(rtp, sizeof rtp, "%s/runtime", h->data_dir);
+	layout_path(rtp, sizeof rtp, h->data_dir, LAYOUT_RUNTIME_NAME);
 	FILE *rf = NULL;
 	if (env_rt && *env_rt)
 		snprintf(runtime, runtime_size, "%s", env_rt);
@@ -1023,7 +1020,7 @@ struct agent *agent_start(const struct host *h, char *err)
 	a->env.runtime = runtime;
 	a->env.tok = &h->ident->tok;
 	char tasks[700];
-	snprintf(tasks, sizeof tasks, "%s/tasks", h->data_dir);
+	layout_path(tasks, sizeof tasks, h->data_dir, LAYOUT_TASKS);
 	mkdir(tasks, 0700);
 	mkdir(a->env.state_dir, 0700);
 	uv_signal_init(h->loop, &a->sigchld);
@@ -1111,7 +1108,7 @@ static void rotate_logs(struct agent *a)
 		if (t->phase != P_RUNNING)
 			continue;
 		char p[700];
-		snprintf(p, sizeof p, "%s/log", t->job.dir);
+		layout_task_path(p, sizeof p, t->job.dir, LAYOUT_TASK_LOG);
 		struct stat st;
 		if (stat(p, &st) || st.st_size < 10 * 1024 * 1024)
 			continue;
@@ -1191,7 +1188,7 @@ static void op_logs(struct agent *a, struct conn *c, uint64_t id, const msgpack_
 	mp_get_i64(req, "tail", &tail);
 	mp_get_bool(req, "follow", &follow);
 	char path[700];
-	snprintf(path, sizeof path, "%s/tasks/%llu/log", a->h->data_dir, (unsigned long long)tid);
+	layout_task_file(path, sizeof path, a->h->data_dir, tid, LAYOUT_TASK_LOG);
 	struct stat st;
 	if (!tid || stat(path, &st)) {
 		rpc_reply_err(c, id, E_NOTFOUND, "no log for this task on this node");
@@ -1241,7 +1238,7 @@ static void followers_tick(struct agent *a)
 	for (struct follower **pp = &a->followers; *pp;) {
 		struct follower *f = *pp;
 		char path[700];
-		snprintf(path, sizeof path, "%s/tasks/%llu/log", a->env.data_dir, (unsigned long long)f->task_id);
+		layout_task_file(path, sizeof path, a->env.data_dir, f->task_id, LAYOUT_TASK_LOG);
 		f->off = pump(f->conn, f->req_id, path, f->off);
 		struct atask *t = find(a, f->task_id);
 		if (!t || t->phase == P_DONE) {
@@ -1257,8 +1254,7 @@ bool agent_gateway(const struct agent *a, char out[16])
 {
 	if (!a || !a->net_ready || !a->env.subnet[0])
 		return false;
-	snprintf(out, 16, "%.*s1", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet);
-	return true;
+	return ipam_host(a->env.subnet, 1, out);
 }
 
 void agent_conn_gone(struct agent *a, struct conn *c)

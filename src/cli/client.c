@@ -1,4 +1,5 @@
 #include "cli/client.h"
+#include "util/layout.h"
 #include "net/auth.h"
 #include "net/conn.h"
 #include "util/err.h"
@@ -64,9 +65,9 @@ int client_open_local(struct client *c, const char *data_dir, char *err)
 {
 	memset(c, 0, sizeof *c);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/orch.sock", data_dir);
+	bool fits = layout_path(sa.sun_path, sizeof sa.sun_path, data_dir, LAYOUT_SOCKET);
 	snprintf(c->peer, sizeof c->peer, "%s", sa.sun_path);
-	if (n >= (int)sizeof sa.sun_path)
+	if (!fits)
 		return errf(err, E_INVAL, "data directory path too long: %s", data_dir);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa)) {

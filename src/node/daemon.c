@@ -4,6 +4,7 @@
 #include "traffic/mesh.h"
 #include "traffic/dns.h"
 #include "net/conn.h"
+#include "util/layout.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -364,7 +365,7 @@ static int listen_tcp(struct daemon *d, char *err)
 static int listen_local(struct daemon *d, char *err)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/orch.sock", d->data_dir);
+	layout_path(path, sizeof path, d->data_dir, LAYOUT_SOCKET);
 	if (strlen(path) >= 100)
 		return errf(err, E_INVAL, "socket path %s is too long: use a shorter --data-dir", path);
 	unlink(path);
@@ -451,7 +452,7 @@ int daemon_start(struct daemon *d, char *err)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	char raftdir[600];
-	snprintf(raftdir, sizeof raftdir, "%s/raft", d->data_dir);
+	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
 			    err)))
 		return rc;
@@ -491,13 +492,13 @@ void daemon_free(struct daemon *d)
 {
 	if (d->leaving) {
 		char raftdir[600];
-		snprintf(raftdir, sizeof raftdir, "%s/raft", d->data_dir);
+		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, "left the cluster; identity and raft data removed from %s", d->data_dir);
 	}
 	char sock[600];
-	snprintf(sock, sizeof sock, "%s/orch.sock", d->data_dir);
+	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);
 	if (d->local.loop)
 		unlink(sock);
 	store_free(&d->store);

@@ -7,7 +7,7 @@
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
 #include "spec/spec.h"
-#include "traffic/mesh.h"
+#include "net/ipam.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -325,7 +325,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_str(&w, "service");
 	mpw_map(&w, 15);
 	char vip[16];
-	mesh_vip(&d->ident, v->id, vip);
+	ipam_service_vip(ipam_cluster_byte(&d->ident.tok), v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
 	mpw_str(&w, "port_errors");
 	mpw_map(&w, (uint32_t)v->port_errors.n);

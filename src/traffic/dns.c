@@ -1,5 +1,5 @@
 #include "traffic/dns.h"
-#include "traffic/mesh.h"
+#include "net/ipam.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -85,7 +85,7 @@ static uint32_t lookup(const char *name, void *arg)
 		if (strcmp(name, v->name) && (!v->project || !v->project[0] || strcmp(name, full)))
 			continue;
 		char vip[16];
-		mesh_vip(h->ident, v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		struct in_addr a;
 		if (inet_pton(AF_INET, vip, &a) == 1)
 			return a.s_addr;

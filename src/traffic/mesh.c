@@ -1,5 +1,6 @@
 #include "traffic/mesh.h"
 #include "traffic/stats.h"
+#include "net/ipam.h"
 #include "runtime/runproc.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -90,13 +91,6 @@ size_t traffic_stats(const struct mesh *m, struct svc_traffic *out, size_t max)
 	return n;
 }
 
-void mesh_vip(const struct identity *id, uint64_t service_id, char *out)
-{
-	unsigned cb = id->tok.cluster_id[0];
-	uint64_t k = service_id ? service_id - 1 : 0;
-	snprintf(out, 16, "10.%u.%llu.%llu", 128 + cb % 128, (unsigned long long)(251 + (k / 250) % 4),
-		 (unsigned long long)(k % 250 + 1));
-}
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
@@ -793,7 +787,7 @@ void mesh_sync(struct mesh *m)
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
-		mesh_vip(h->ident, v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		bool any = false;
 		for (size_t i = 0; i < sp.ports.n; i++) {
 			const struct port_spec *p = &sp.ports.v[i];

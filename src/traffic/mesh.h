@@ -21,7 +21,5 @@ void mesh_sync(struct mesh *m);   /* open/close listeners to match the state (ti
 void mesh_stop(struct mesh *m);   /* closes the listeners */
 /* After the loop has closed the listeners' handles. */
 void mesh_free(struct mesh *m);
-/* The virtual address of a service (stable for its life), in out (16 bytes). */
-void mesh_vip(const struct identity *id, uint64_t service_id, char *out);
 
 #endif
