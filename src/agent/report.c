@@ -1,0 +1,135 @@
+#include "agent/report.h"
+#include "agent/agent_state.h"
+#include "agent/tasks.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Which report a submit carries, to find its task again when it comes back. */
+struct report_ref {
+	struct agent *a;
+	uint64_t id;
+	bool health;
+};
+
+/* A report lost with a leader change (or refused while there is none) is sent again on a
+ * later tick; without it the store keeps the task's old state forever (e.g. a stopped task
+ * shown running, a started one never running), since the agent reports only changes. */
+static void report_lost(struct agent *a, const struct report_ref *ref)
+{
+	struct atask *t = a ? tasks_find(a, ref->id) : NULL;
+	if (!t)
+		return;
+	if (ref->health)
+		t->health_lost = true;
+	else
+		t->report_lost = true;
+}
+
+static void reported(void *data, int rc, const struct apply_res *res)
+{
+	struct report_ref *ref = data;
+	if (rc && rc != E_EXISTS) {
+		TRACE("agent", "report", "task report not applied: %s", res ? res->msg : "");
+		if (!host_stopping(ref->a->h))
+			report_lost(ref->a, ref);
+	}
+	free(ref);
+}
+
+/* A task.batch body updating one task: {at, update: [{<n fields follow>}]}. */
+static void update_begin(const struct agent *a, struct mpw *w, uint32_t n)
+{
+	mpw_map(w, 2);
+	mpw_ku64(w, "at", clock_wall(a->h->clock));
+	mpw_str(w, "update");
+	mpw_arr(w, 1);
+	mpw_map(w, n);
+}
+
+static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
+{
+	struct report_ref *ref = xcalloc(1, sizeof *ref);
+	ref->a = a;
+	ref->id = id;
+	ref->health = health;
+	char e[ERR_LEN];
+	if (host_submit(a->h, "task.batch", w->sb.data, w->sb.size, reported, ref, e)) {
+		TRACE("agent", "report", "task report not sent: %s", e);
+		report_lost(a, ref);
+		free(ref);
+	}
+}
+
+void report_state(struct agent *a, struct atask *t, const char *state, const char *err, bool with_exit)
+{
+	if (!strcmp(t->reported, state) && !err && !t->report_lost)
+		return;
+	t->report_lost = false;
+	if (t->reported != state)
+		snprintf(t->reported, sizeof t->reported, "%s", state);
+	if (err != t->reported_err)
+		snprintf(t->reported_err, sizeof t->reported_err, "%s", err ? err : "");
+	t->reported_exit = with_exit;
+	char tid[32];
+	snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
+	TRACE("agent", tid, "-> %s%s%s", state, err ? ": " : "", err ? err : "");
+	struct mpw w;
+	mpw_init(&w);
+	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 4 : 0);
+	update_begin(a, &w, n);
+	mpw_ku64(&w, "id", t->id);
+	mpw_kstr(&w, "state", state);
+	if (err)
+		mpw_kstr(&w, "err", err);
+	if (with_exit) {
+		mpw_ki64(&w, "exit_code", t->exit_code);
+		mpw_kbool(&w, "oom", t->job.oom);
+	}
+	if (!strcmp(state, "running")) {
+		/* the checks' initial states too: a task with a readiness check is not ready
+		 * until it passed once */
+		mpw_kstr(&w, "health", t->health);
+		mpw_kstr(&w, "ready", t->ready);
+		char ep[512] = "";
+		const char *host = a->h->ident->advertise;
+		const char *colon = strrchr(host, ':');
+		for (size_t i = 0; i < t->job.nports; i++) {
+			size_t len = strlen(ep);
+			snprintf(ep + len, sizeof ep - len, "%s%.*s:%u->%u/%s", len ? "," : "", (int)(colon - host), host,
+				 t->job.ports[i].host_port, t->job.ports[i].container_port,
+				 t->job.ports[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+		}
+		mpw_kstr(&w, "endpoint", ep);
+		mpw_kstr(&w, "ip", t->job.host_net ? "" : t->job.ip);
+	}
+	submit_report(a, t->id, false, &w);
+	mpw_free(&w);
+}
+
+void report_health(struct agent *a, struct atask *t)
+{
+	struct mpw w;
+	mpw_init(&w);
+	update_begin(a, &w, 4);
+	mpw_ku64(&w, "id", t->id);
+	mpw_kstr(&w, "health", t->health);
+	mpw_kstr(&w, "ready", t->ready);
+	mpw_kstr(&w, "check_output", t->check_out);
+	t->health_lost = false;
+	submit_report(a, t->id, true, &w);
+	mpw_free(&w);
+}
+
+void report_resend_lost(struct agent *a)
+{
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		if (t->report_lost)
+			report_state(a, t, t->reported, t->reported_err[0] ? t->reported_err : NULL, t->reported_exit);
+		if (t->health_lost)
+			report_health(a, t);
+	}
+}

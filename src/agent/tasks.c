@@ -1,0 +1,342 @@
+#include "agent/tasks.h"
+#include "agent/agent_state.h"
+#include "agent/report.h"
+#include "agent/ports.h"
+#include "agent/checks.h"
+#include "runtime/runproc.h"
+#include "runtime/net.h"
+#include "spec/spec.h"
+#include "util/layout.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static void after_work(uv_work_t *req, int status);
+
+static void work_run(uv_work_t *req)
+{
+	struct work *w = req->data;
+	switch (w->step) {
+	case S_NET: {
+		struct net_node nn = {.tag = w->a->env.tag, .subnet = w->a->env.subnet};
+		w->rc = net_node_setup(&nn, w->err);
+		break;
+	}
+	case S_PREPARE: run_prepare(&w->job); break;
+	case S_START: run_start(&w->job); break;
+	case S_STOP: run_stop(&w->job); break;
+	case S_CLEANUP: run_cleanup(&w->job); break;
+	case S_CHECK: health_run(&w->creq); break;
+	}
+}
+
+void tasks_queue_step(struct agent *a, struct atask *t, enum step step)
+{
+	struct work *w = xcalloc(1, sizeof *w);
+	w->req.data = w;
+	w->a = a;
+	w->t = t;
+	w->step = step;
+	if (t) {
+		w->job = t->job;
+		t->busy = true;
+	}
+	tasks_queue_work(a, w);
+}
+
+static void finish(struct agent *a, struct atask *t)
+{
+	t->phase = P_DONE;
+	ports_release_all(a, t);
+	report_state(a, t, t->final_state, t->final_err[0] ? t->final_err : NULL, !strcmp(t->final_state, "complete") || !strcmp(t->final_state, "failed"));
+}
+
+static void exit_description(struct atask *t)
+{
+	if (t->adopted && !t->exited) {
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "exited while the agent was not running (exit status unknown)");
+		t->exit_code = -1;
+		return;
+	}
+	int st = t->status;
+	if (WIFEXITED(st)) {
+		t->exit_code = WEXITSTATUS(st);
+		snprintf(t->final_state, sizeof t->final_state, "%s", t->exit_code ? "failed" : "complete");
+		if (t->exit_code)
+			snprintf(t->final_err, sizeof t->final_err, "exit code %lld", (long long)t->exit_code);
+	} else {
+		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+		t->exit_code = 128 + sig;
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "killed by signal %d", sig);
+	}
+	if (t->job.oom) {
+		snprintf(t->final_state, sizeof t->final_state, "failed");
+		snprintf(t->final_err, sizeof t->final_err, "OOM-killed: the memory limit was exceeded (exit code %lld)", (long long)t->exit_code);
+	}
+}
+
+static void after_work(uv_work_t *req, int status)
+{
+	struct work *w = req->data;
+	struct agent *a = w->a;
+	struct atask *t = w->t;
+	(void)status;
+	if (w->step == S_NET) {
+		a->net_busy = false;
+		if (w->rc)
+			log_error(a->h->ident->name, "network setup failed: %s", w->err);
+		else
+			a->net_ready = true;
+		free(w);
+		return;
+	}
+	if (w->step == S_CHECK) {
+		checks_done(a, t, w->check, &w->creq);
+		for (size_t i = 0; w->creq.argv && w->creq.argv[i]; i++)
+			free(w->creq.argv[i]);
+		free(w->creq.argv);
+		free(w);
+		return;
+	}
+	t->busy = false;
+	switch (w->step) {
+	case S_PREPARE:
+		if (!w->job.rc) {
+			if (t->want_stop) { /* stopped while preparing: nothing runs yet */
+				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+				t->phase = P_CLEANING;
+				tasks_queue_step(a, t, S_CLEANUP);
+				break;
+			}
+			report_state(a, t, "starting", NULL, false);
+			if (t->job.host_net)
+				ports_release(t); /* host networking: the task binds its ports itself */
+			tasks_queue_step(a, t, S_START);
+			break;
+		}
+		/* a failed prepare is handled like a failed start */
+		__attribute__((fallthrough));
+	case S_START:
+		if (w->job.rc) {
+			snprintf(t->final_state, sizeof t->final_state, "rejected");
+			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
+			if (strstr(w->job.err, "set up the node network first"))
+				a->net_ready = false; /* the bridge went away: build it again for the next task */
+			log_warn(a->h->ident->name, "task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
+				 (unsigned long long)t->job.slot, w->job.err);
+			t->phase = P_CLEANING;
+			tasks_queue_step(a, t, S_CLEANUP);
+			break;
+		}
+		t->pid = w->job.pid;
+		t->phase = P_RUNNING;
+		checks_setup(a, t);
+		if (runproc_claim(t->pid, &t->status)) /* died before we even saw the pid */
+			t->exited = true;
+		if (t->exited)
+			t->phase = P_EXITED;
+		report_state(a, t, "running", NULL, false);
+		break;
+	case S_STOP:
+		t->phase = P_CLEANING;
+		tasks_queue_step(a, t, S_CLEANUP);
+		break;
+	case S_CLEANUP:
+		t->job.oom = w->job.oom;
+		if (!t->final_state[0]) {
+			if (t->want_stop && !(t->exited && !t->stopped_at))
+				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+			else
+				exit_description(t);
+		} else if (t->exited && !strcmp(t->final_state, "failed") && !t->want_stop && !t->unhealthy) {
+			exit_description(t);
+		}
+		if (t->job.oom && strcmp(t->final_state, "shutdown") && !t->unhealthy)
+			exit_description(t);
+		if (t->unhealthy && t->exited)
+			t->exit_code = WIFEXITED(t->status) ? WEXITSTATUS(t->status) : 128 + (WIFSIGNALED(t->status) ? WTERMSIG(t->status) : 0);
+		finish(a, t);
+		break;
+	default: break;
+	}
+	free(w);
+}
+
+/* Takes the exits of this agent's containers from the process's reaper (runproc.h): the
+ * reaper may have been run by another node of the same process. */
+void tasks_claim_exits(struct agent *a)
+{
+	runproc_reap();
+	for (struct atask *t = a->tasks; t; t = t->next) {
+		int status;
+		if (t->exited || t->pid <= 0 || !runproc_claim(t->pid, &status))
+			continue;
+		t->exited = true;
+		t->status = status;
+		char tid[32];
+		snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
+		TRACE("agent", tid, "container init %d exited (status %d)", t->pid, status);
+		if (t->phase == P_RUNNING)
+			t->phase = P_EXITED;
+	}
+}
+
+static void start_task(struct agent *a, struct atask *t)
+{
+	char err[ERR_LEN];
+	struct mpr r;
+	struct svc_spec sp;
+	svc_spec_init(&sp);
+	if (!t->job.spec || mpr_decode(&r, t->job.spec, t->job.spec_len)) {
+		svc_spec_free(&sp);
+		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		snprintf(t->final_err, sizeof t->final_err, "no spec for this task");
+		finish(a, t);
+		return;
+	}
+	svc_spec_free(&sp);
+	int rc = svc_spec_decode(r.root, &sp, err);
+	mpr_free(&r);
+	if (!rc) {
+		t->job.host_net = sp.network_mode == NET_HOST;
+		t->job.grace_ms = (int)sp.stop_grace_ms;
+		t->job.stop_signal = SIGTERM;
+		if (sp.stop_signal && spec_signal(sp.stop_signal))
+			t->job.stop_signal = spec_signal(sp.stop_signal);
+		rc = ports_alloc(a, t, &sp, err);
+		if (!rc && !t->job.host_net && ports_alloc_ip(a, t->job.ip))
+			rc = errf(err, E_BUSY, "no free address in this node's subnet");
+	}
+	svc_spec_free(&sp);
+	if (rc) {
+		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		snprintf(t->final_err, sizeof t->final_err, "%s", err);
+		finish(a, t);
+		return;
+	}
+	t->phase = P_PREPARING;
+	report_state(a, t, "preparing", NULL, false);
+	tasks_queue_step(a, t, S_PREPARE);
+}
+
+void tasks_step(struct agent *a, struct atask *t)
+{
+	if (t->busy || t->phase == P_DONE)
+		return;
+	switch (t->phase) {
+	case P_NEW:
+		if (t->want_stop) {
+			snprintf(t->final_state, sizeof t->final_state, "shutdown");
+			finish(a, t);
+		} else if (!a->net_ready) {
+			/* the bridge and NAT table are made when the first task needs them */
+			if (a->subnet && !a->net_busy) {
+				a->net_busy = true;
+				tasks_queue_step(a, NULL, S_NET);
+				char p[700];
+				layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
+				FILE *f = fopen(p, "w");
+				if (f) {
+					fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
+					fclose(f);
+				}
+			}
+		} else if (t->start_after <= clock_wall(a->h->clock))
+			start_task(a, t);
+		break;
+	case P_RUNNING:
+		if (t->want_stop && t->job.nports && !t->drain_until) {
+			/* every node's mesh drops the endpoint at commit time; give in-flight
+			 * connections a moment before the stop signal */
+			const char *e = getenv("ORCH_DRAIN_MS");
+			t->drain_until = clock_now(a->h->clock) + (e && *e ? strtoull(e, NULL, 10) : 1000);
+		}
+		if (t->want_stop && clock_now(a->h->clock) >= t->drain_until) {
+			t->phase = P_STOPPING;
+			t->stopped_at = clock_now(a->h->clock);
+			tasks_queue_step(a, t, S_STOP);
+		}
+		break;
+	case P_EXITED:
+		t->phase = P_CLEANING;
+		tasks_queue_step(a, t, S_CLEANUP);
+		break;
+	default: break;
+	}
+}
+
+void tasks_free(struct atask *t)
+{
+	free(t->job.spec);
+	free(t->job.image);
+	free(t->job.peers);
+	free(t);
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+void tasks_reap_done(struct agent *a)
+{
+	for (struct atask **pp = &a->tasks; *pp;) {
+		struct atask *t = *pp;
+		bool checking = false;
+		for (int i = 0; i < t->nchecks; i++)
+			checking |= t->checks[i].busy;
+		if (t->phase == P_DONE && t->gone && !t->busy && !checking) {
+			bool followed = false;
+			for (struct follower *f = a->followers; f; f = f->next)
+				if (f->task_id == t->id)
+					followed = true;
+			if (followed) {
+				pp = &t->next;
+				continue;
+			}
+			*pp = t->next;
+			nftw(t->job.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+			checks_free(t);
+			tasks_free(t);
+		} else
+			pp = &t->next;
+	}
+}
+
+struct atask *tasks_find(struct agent *a, uint64_t id)
+{
+	for (struct atask *t = a->tasks; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+struct atask *tasks_new(struct agent *a, uint64_t id)
+{
+	struct atask *t = xcalloc(1, sizeof *t);
+	t->id = id;
+	t->job.env = &a->env;
+	t->job.task_id = id;
+	snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)id);
+	snprintf(t->job.task_tag, sizeof t->job.task_tag, "%llx", (unsigned long long)(id & 0xfffffff));
+	layout_task_dir(t->job.dir, sizeof t->job.dir, a->env.data_dir, id);
+	t->next = a->tasks;
+	a->tasks = t;
+	return t;
+}
+
+void tasks_queue_work(struct agent *a, struct work *w)
+{
+	uv_queue_work(a->h->loop, &w->req, work_run, after_work);
+}
