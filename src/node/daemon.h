@@ -36,6 +36,9 @@ struct pending {
 	/* Called with the leader's reply to a forwarded request (NULL resp: link lost).
 	 * Default (NULL): relay the reply to conn. */
 	void (*on_reply)(struct pending *p, const msgpack_object *resp);
+	/* Called (when set) once conn has gone, after it was NULLed: a long-lived request
+	 * (a stream) stops its work; it may free p. */
+	void (*on_gone)(struct pending *p);
 	bool forwarded;
 	struct pending *next, *prev;
 };

@@ -69,9 +69,14 @@ void pending_free(struct pending *p)
 
 void pending_conn_gone(struct daemon *d, struct conn *c)
 {
-	for (struct pending *p = d->pending; p; p = p->next)
-		if (p->conn == c)
+	for (struct pending *p = d->pending, *next; p; p = next) {
+		next = p->next; /* on_gone may free p (only p) */
+		if (p->conn == c) {
 			p->conn = NULL;
+			if (p->on_gone)
+				p->on_gone(p);
+		}
+	}
 }
 
 void rpc_relay(struct pending *p, const msgpack_object *resp)
