@@ -62,8 +62,8 @@ SCHEMA_DECLARE(kv, KV_FIELDS)
 SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
 
 /* What the cluster decided and why (orch events): kind is "scheduled", "rescheduled",
- * "scaled", "paused", "rolling_back", "rolled_back", "rollout_completed", "node_down" or
- * "node_ready". Recorded from an "events"
+ * "restarting", "restart_limit", "scaled", "paused", "rolling_back", "rolled_back",
+ * "rollout_completed", "node_down" or "node_ready". Recorded from an "events"
  * list that any command body may carry (applied only when the command changed something),
  * ids increase, and only the newest EVENTS_MAX are kept (apply_events.c). */
 #define EVENT_FIELDS(X, S) \

@@ -82,6 +82,7 @@ def test_crash_loop_backs_off():
     counts = {svc: sum(len(v) for (s, _), v in by_slot.items() if s == svc) for svc in ("nocmd", "exit1", "limited")}
     entries = idx1 - idx0
     print("over %.0f s: tasks created %r, raft entries %d (index %d -> %d)" % (WINDOW, counts, entries, idx0, idx1))
+    print(table)
     for k, ts in sorted(by_slot.items()):
         print("  %s slot %d: %s" % (k[0], k[1], ", ".join("%d:%s f=%s" % (t["id"], t["state"], t.get("failures"))
                                                          for t in ts)))

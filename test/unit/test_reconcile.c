@@ -372,6 +372,34 @@ static void crash_loop(struct store *s, uint64_t *now, uint64_t until, const cha
 	}
 }
 
+/* A fresh state: one node and the service of `yaml`. */
+static void one_node(struct store *s, const char *yaml)
+{
+	store_init(s);
+	add_node(s, 1, "n1");
+	deploy(s, yaml);
+}
+
+/* one_node, then for_ms of crash_loop on service web; returns the virtual time. */
+static uint64_t crash_service(struct store *s, const char *yaml, const char *end, uint64_t run_ms, uint64_t for_ms,
+			      struct crash_run *r)
+{
+	uint64_t now = 1000;
+	one_node(s, yaml);
+	memset(r, 0, sizeof *r);
+	crash_loop(s, &now, now + for_ms, "web", end, run_ms, r);
+	return now;
+}
+
+static unsigned events_of(const struct store *s, const char *kind)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->events, const struct event, e)
+		if (!strcmp(e->kind, kind))
+			n++;
+	return n;
+}
+
 static unsigned count_tasks(const struct store *s, const char *svc)
 {
 	unsigned n = 0;
@@ -384,12 +412,8 @@ static unsigned count_tasks(const struct store *s, const char *svc)
 UNIT(reconcile_backoff_doubles_to_the_cap)
 {
 	struct store s;
-	store_init(&s);
-	uint64_t now = 1000;
-	add_node(&s, 1, "n1");
-	deploy(&s, "services:\n  web:\n    image: demo\n    command: [\"/nope\"]\n");
-	struct crash_run r = {0};
-	crash_loop(&s, &now, now + 40 * 60 * 1000, "web", "rejected", 0, &r);
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    command: [\"/nope\"]\n", "rejected", 0, 40 * 60 * 1000, &r);
 	/* 5, 10, 20, 40, 80, 160 s, then 300 s (the cap) every time */
 	static const uint64_t want[] = {5, 10, 20, 40, 80, 160, 300, 300, 300, 300, 300};
 	CHECK(r.n >= 11);
@@ -429,13 +453,10 @@ UNIT(reconcile_backoff_doubles_to_the_cap)
 UNIT(reconcile_backoff_resets_after_window)
 {
 	struct store s;
-	store_init(&s);
-	uint64_t now = 1000;
-	add_node(&s, 1, "n1");
 	/* runs 12 s, then fails: longer than its window of 10 s, so every failure is a first */
-	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {window: 10s, delay: 2s}\n");
-	struct crash_run r = {0};
-	crash_loop(&s, &now, now + 120 * 1000, "web", "failed", 12000, &r);
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {window: 10s, delay: 2s}\n",
+				     "failed", 12000, 120 * 1000, &r);
 	CHECK(r.n >= 6);
 	for (size_t k = 1; k < r.n; k++) {
 		CHECK_EQ_INT(r.t[k].failures, 1);
@@ -465,47 +486,27 @@ UNIT(reconcile_backoff_resets_after_window)
 UNIT(reconcile_backoff_default_window_is_five_minutes)
 {
 	struct store s;
-	store_init(&s);
-	uint64_t now = 1000;
-	add_node(&s, 1, "n1");
-	deploy(&s, "services:\n  web:\n    image: demo\n");
 	/* 4 m 50 s of running is not enough: failures add up */
-	struct crash_run r = {0};
-	crash_loop(&s, &now, now + 16 * 60 * 1000, "web", "failed", 290 * 1000, &r);
+	struct crash_run r;
+	crash_service(&s, "services:\n  web:\n    image: demo\n", "failed", 290 * 1000, 16 * 60 * 1000, &r);
 	CHECK(r.n >= 3);
 	CHECK_EQ_INT(r.t[2].failures, 2);
 	store_free(&s);
 	/* 5 minutes is */
-	store_init(&s);
-	now = 1000;
-	add_node(&s, 1, "n1");
-	deploy(&s, "services:\n  web:\n    image: demo\n");
-	struct crash_run r2 = {0};
-	crash_loop(&s, &now, now + 16 * 60 * 1000, "web", "failed", 300 * 1000, &r2);
+	struct crash_run r2;
+	crash_service(&s, "services:\n  web:\n    image: demo\n", "failed", 300 * 1000, 16 * 60 * 1000, &r2);
 	CHECK(r2.n >= 3);
 	for (size_t k = 1; k < r2.n; k++)
 		CHECK_EQ_INT(r2.t[k].failures, 1);
 	store_free(&s);
 }
 
-static unsigned events_of(const struct store *s, const char *kind)
-{
-	unsigned n = 0;
-	TABLE_FOREACH(&s->events, const struct event, e)
-		if (!strcmp(e->kind, kind))
-			n++;
-	return n;
-}
-
 UNIT(reconcile_rejected_counts_for_max_attempts)
 {
 	struct store s;
-	store_init(&s);
-	uint64_t now = 1000;
-	add_node(&s, 1, "n1");
-	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {max_attempts: 3, delay: 1s}\n");
-	struct crash_run r = {0};
-	crash_loop(&s, &now, now + 30 * 60 * 1000, "web", "rejected", 0, &r);
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {max_attempts: 3, delay: 1s}\n",
+				     "rejected", 0, 30 * 60 * 1000, &r);
 	/* the first task and 3 restarts (after 1, 2 and 4 s), then nothing for half an hour */
 	CHECK_EQ_INT(r.n, 4);
 	CHECK_EQ_INT(count_tasks(&s, "web"), 4);
@@ -531,12 +532,8 @@ UNIT(reconcile_rejected_counts_for_max_attempts)
  * tasks afterwards. */
 static unsigned after_one_end(const char *yaml, const char *end, struct store *s)
 {
-	uint64_t now = 1000;
-	store_init(s);
-	add_node(s, 1, "n1");
-	deploy(s, yaml);
-	struct crash_run r = {0};
-	crash_loop(s, &now, now + 600, "web", end, 0, &r); /* placed, started, ended */
+	struct crash_run r;
+	uint64_t now = crash_service(s, yaml, end, 0, 600, &r); /* placed, started, ended */
 	CHECK(r.n >= 1);
 	settle(s, &now, 1);
 	return count_tasks(s, "web");
