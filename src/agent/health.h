@@ -1,6 +1,7 @@
 /* Health checks of a running task: the Compose healthcheck (CMD / CMD-SHELL, run inside
  * the container with a hard timeout) and orch's own http / tcp probes (run by the agent
- * against the task's address). Blocking: run on a worker thread. */
+ * against the task's address). Blocking: run on a worker thread, with deadlines on the real
+ * clock (they bound real sockets and processes, not node time). */
 #ifndef ORCH_HEALTH_H
 #define ORCH_HEALTH_H
 #include <stdbool.h>

@@ -29,7 +29,7 @@ struct svc_stat {
 };
 
 struct node_stats {
-	uint64_t at; /* now_ms() of the sample; 0 before the first */
+	uint64_t at; /* the node clock's time of the sample (monotonic ms); 0 before the first */
 	size_t ntasks, nsvc;
 	struct task_stat *tasks;
 	struct svc_stat *svc;

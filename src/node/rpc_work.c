@@ -2,8 +2,9 @@
  * images. Reads come from the local replica; writes are commands submitted through raft
  * (daemon_submit forwards them to the leader). */
 #include "node/daemon.h"
+#include "node/ingest.h"
+#include "node/logfan.h"
 #include "agent/agent.h"
-#include "image/image_load.h"
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
 #include "spec/spec.h"
@@ -241,7 +242,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)t->node_id);
-	mpw_map(w, 22);
+	mpw_map(w, 24);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
@@ -257,6 +258,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "created_at", t->created_at);
 	mpw_ku64(w, "state_at", t->state_at);
 	mpw_ku64(w, "start_after", t->start_after);
+	mpw_ku64(w, "failures", t->failures);
+	mpw_ku64(w, "started_at", t->started_at);
 	mpw_kstr(w, "endpoint", t->endpoint ? t->endpoint : "");
 	mpw_kstr(w, "ip", t->ip ? t->ip : "");
 	mpw_kstr(w, "health", t->health ? t->health : "");
@@ -356,30 +359,6 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- images ---------------------------------------------------------------------------------- */
 
-static void op_image_put(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
-{
-	char err[ERR_LEN];
-	const msgpack_object *info = mp_get(req, "info");
-	struct image_info im;
-	if (!info || image_info_decode(info, &im, err)) {
-		rpc_reply_err(c, id, E_INVAL, info ? err : "image.put: info required");
-		return;
-	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 6);
-	mpw_kstr(&w, "name", im.name);
-	mpw_kstr(&w, "digest", im.digest);
-	mpw_ku64(&w, "size", im.size);
-	mpw_str(&w, "info");
-	image_info_encode(&im, &w);
-	mpw_ku64(&w, "loaded_at", clock_wall(d->clock));
-	mpw_ku64(&w, "node_id", d->ident.id);
-	image_info_free(&im);
-	submit(d, c, id, "image.put", &w);
-	mpw_free(&w);
-}
-
 static void op_images(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
@@ -422,8 +401,10 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 		op_service_get(d, c, id, req);
 	else if (mp_str_eq(op, "tasks"))
 		op_tasks(d, c, id, req);
-	else if (mp_str_eq(op, "image.put") && local)
-		op_image_put(d, c, id, req);
+	else if (mp_str_eq(op, "image.load") && local)
+		ingest_start(d, c, id, req);
+	else if (mp_str_eq(op, "logs.cluster") && local)
+		logfan_start(d, c, id, req);
 	else if (mp_str_eq(op, "images"))
 		op_images(d, c, id);
 	else if (mp_str_eq(op, "image.rm"))
