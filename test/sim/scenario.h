@@ -1,0 +1,33 @@
+/* Simulation scenarios: each builds a world from a seed, runs nodes through a story
+ * (join storm, partitions, kills...) and checks the outcome. A scenario returns 0 and
+ * fills the result (final state hash and event count, compared across runs of one seed
+ * by the determinism check), or an error code with a message. */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+#include <stdint.h>
+#include "util/err.h"
+
+struct sim_result {
+	char hash[65];     /* the state hash every node agreed on */
+	uint64_t events;   /* events fired */
+	uint64_t end_ms;   /* virtual time at the end */
+	unsigned nodes;
+};
+
+typedef int (*scenario_fn)(uint64_t seed, struct sim_result *res, char *err);
+
+struct scenario {
+	const char *name;
+	scenario_fn fn;
+};
+
+extern const struct scenario scenarios[];
+extern const unsigned nscenarios;
+
+/* The sim's own raft_io driven by libraft alone (no node code): scn_raft.c */
+int scn_raft_io(uint64_t seed, struct sim_result *res, char *err);
+
+/* Set by -v: node and raft logs go to stderr. */
+extern int sim_verbose;
+
+#endif

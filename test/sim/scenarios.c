@@ -1,0 +1,7 @@
+/* The table of scenarios orch-sim runs, in order. */
+#include "scenario.h"
+
+const struct scenario scenarios[] = {
+	{"raft_io", scn_raft_io},
+};
+const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];
