@@ -191,7 +191,7 @@ static void top_tasks(struct daemon *d, uint64_t now, struct mpw *w)
 
 void metrics_op_top(struct daemon *d, struct conn *c, uint64_t id)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now(d->clock);
 	node_stats_tick(d);
 	cstats_put(d->ident.id, node_stats_latest(), now);
 	struct mpw w;

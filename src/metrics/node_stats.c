@@ -122,7 +122,7 @@ static void sample(struct daemon *d, uint64_t now)
 
 void node_stats_tick(struct daemon *d)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now(d->clock);
 	if (latest.at && now - latest.at < SAMPLE_MS)
 		return;
 	sample(d, now);

@@ -22,15 +22,15 @@ static void scaled(struct daemon *d, void *data, int rc, const struct apply_res 
 
 void scaling_tick(struct daemon *d)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now(d->clock);
 	node_stats_tick(d);
 	cstats_put(d->ident.id, node_stats_latest(), now);
-	if (inflight || now - d->leader_since < WARMUP_MS)
+	if (inflight || now - d->leader.leader_since < WARMUP_MS)
 		return;
 	struct as_load *loads = NULL;
 	size_t nl = cstats_loads(&d->store, now, &loads);
 	struct as_decision dec;
-	uint64_t wall = wall_ms();
+	uint64_t wall = clock_wall(d->clock);
 	if (autoscale_decide(&d->store, loads, nl, wall, &dec, 1)) {
 		char err[ERR_LEN];
 		struct mpw w;

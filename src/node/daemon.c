@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
+#include "metrics/scaling.h"
 #include "traffic/mesh.h"
 #include "traffic/dns.h"
 #include "net/conn.h"
@@ -75,15 +76,23 @@ static void on_local_conn(uv_stream_t *srv, int status)
 struct submit {
 	struct daemon *d;
 	submit_cb cb;
+	void (*data_cb)(void *data, int rc, const struct apply_res *res);
 	void *data;
 };
+
+static void submit_done(struct submit *s, int rc, const struct apply_res *res)
+{
+	if (s->cb)
+		s->cb(s->d, s->data, rc, res);
+	if (s->data_cb)
+		s->data_cb(s->data, rc, res);
+	free(s);
+}
 
 static void submit_applied(void *data, int status, const struct apply_res *res)
 {
 	struct submit *s = data;
-	if (s->cb)
-		s->cb(s->d, s->data, status ? status : res->rc, res);
-	free(s);
+	submit_done(s, status ? status : res->rc, res);
 }
 
 /* The leader's reply to a forwarded command. */
@@ -102,21 +111,15 @@ static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
 			res.id = strtoull(obj, NULL, 16);
 	}
 	res.rc = (int)rc;
-	if (s->cb)
-		s->cb(s->d, s->data, res.rc, &res);
-	free(s);
+	submit_done(s, res.rc, &res);
 }
 
-int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
+static int submit(struct daemon *d, const char *type, const void *body, size_t body_len, struct submit *s, char *err)
 {
 	size_t n;
 	void *entry = cmd_build(type, d->ident.id, ++d->seq, body, body_len, &n);
 	int rc;
 	if (cons_is_leader(&d->cons)) {
-		struct submit *s = xcalloc(1, sizeof *s);
-		s->d = d;
-		s->cb = cb;
-		s->data = data;
 		rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
 		if (rc)
 			free(s);
@@ -124,10 +127,6 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 		/* Forward the built entry: the leader applies it as is (same origin and sequence,
 		 * so a retry after a lost reply is applied once). */
 		struct pending *p = pending_new(d, NULL, 0);
-		struct submit *s = xcalloc(1, sizeof *s);
-		s->d = d;
-		s->cb = cb;
-		s->data = data;
 		p->ctx = s;
 		p->on_reply = submit_fwd_reply;
 		struct mpw w;
@@ -147,6 +146,69 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 	return rc;
 }
 
+int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
+{
+	struct submit *s = xcalloc(1, sizeof *s);
+	s->d = d;
+	s->cb = cb;
+	s->data = data;
+	return submit(d, type, body, body_len, s, err);
+}
+
+int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
+		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
+{
+	struct submit *s = xcalloc(1, sizeof *s);
+	s->d = d;
+	s->data_cb = cb;
+	s->data = data;
+	return submit(d, type, body, body_len, s, err);
+}
+
+/* ---- the leader controllers' host (node/leader.h) --------------------------------------- */
+
+static int lh_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+		     char *err)
+{
+	return daemon_submit_data(data, type, body, len, cb, cb_data, err);
+}
+
+static unsigned lh_nservers(void *data)
+{
+	struct daemon *d = data;
+	return cons_nservers(&d->cons);
+}
+
+static void lh_server(void *data, unsigned i, uint64_t *id, enum cons_role *role)
+{
+	struct daemon *d = data;
+	const char *addr;
+	raft_id rid;
+	cons_server(&d->cons, i, &rid, &addr, role);
+	*id = rid;
+}
+
+static int lh_assign(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct daemon *d = data;
+	return cons_assign(&d->cons, id, role, cb, cb_data, err);
+}
+
+static void lh_ready(void *data, const char *msg)
+{
+	daemon_ready(data, msg);
+}
+
+static void lh_autoscale(void *data)
+{
+	scaling_tick(data);
+}
+
+static void lh_watch_push(void *data)
+{
+	watch_push(data);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void tick_cb(uv_timer_t *t)
@@ -159,7 +221,7 @@ static void tick_cb(uv_timer_t *t)
 	mesh_sync(d);
 	dns_sync(d);
 	if (cons_is_leader(&d->cons))
-		leader_tick(d);
+		leader_tick(&d->leader);
 	else
 		d->was_leader = false;
 }
@@ -171,9 +233,8 @@ static void on_state(void *data)
 	if (cons_is_leader(&d->cons) && !d->was_leader) {
 		d->was_leader = true;
 		watch_reset_self();
-		d->leader_since = now_ms();
-		d->change_inflight = false;
-		leader_tick(d);
+		leader_start(&d->leader);
+		leader_tick(&d->leader);
 	}
 }
 
@@ -286,8 +347,31 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	d->opts = *o;
 	d->ready_fd = o->ready_fd;
 	d->ident = *id;
-	d->started_ms = now_ms();
-	d->seq = wall_ms() << 10; /* increases across restarts: no clash with applied sequences */
+	d->clock = &clock_system;
+	d->started_ms = clock_now(d->clock);
+	d->seq = clock_wall(d->clock) << 10; /* increases across restarts: no clash with applied sequences */
+	d->leader_host = (struct leader_host){
+		.data = d,
+		.clock = d->clock,
+		.ident = &d->ident,
+		.store = &d->store,
+		.submit = lh_submit,
+		.nservers = lh_nservers,
+		.server = lh_server,
+		.assign = lh_assign,
+		.ready = lh_ready,
+		.autoscale = lh_autoscale,
+		.watch_push = lh_watch_push,
+	};
+	struct leader_config lc = {
+		.bootstrap = o->bootstrap,
+		.failure_timeout_ms = o->failure_timeout_ms,
+		.cpus_milli = o->cpus_milli,
+		.memory = o->memory,
+		.labels = d->opts.labels,
+		.nlabels = o->nlabels,
+	};
+	leader_init(&d->leader, &d->leader_host, &lc);
 	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
 	log_set_name(id->name);
 	signal(SIGPIPE, SIG_IGN);
@@ -343,7 +427,7 @@ out:
 	snprintf(sock, sizeof sock, "%s/orch.sock", d->data_dir);
 	unlink(sock);
 	store_free(&d->store);
-	free(d->seen);
+	leader_free(&d->leader);
 	free(d);
 	return rc;
 }

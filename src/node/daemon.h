@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <uv.h>
 #include "node/identity.h"
+#include "node/leader.h"
 #include "raft/consensus.h"
 #include "state/store.h"
 
@@ -40,13 +41,9 @@ struct pending {
 	struct pending *next, *prev;
 };
 
-struct seen {
-	uint64_t id;
-	uint64_t last_ms;
-};
-
 struct daemon {
 	uv_loop_t loop;
+	const struct clock *clock; /* every time the node reads (util/clock.h) */
 	struct daemon_opts opts;
 	char data_dir[512];
 	struct identity ident;
@@ -62,12 +59,9 @@ struct daemon {
 	uint64_t seq;        /* request sequence of commands this node originates */
 	uint64_t fwd_ids;
 	/* leader state */
-	struct seen *seen;
-	size_t nseen;
-	bool change_inflight;
+	struct leader leader;
+	struct leader_host leader_host;
 	bool was_leader;
-	bool cluster_init_sent;
-	uint64_t leader_since;
 	/* lifecycle */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
@@ -82,6 +76,9 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
  * forwarded to the leader. cb gets the result. */
 typedef void (*submit_cb)(struct daemon *d, void *data, int rc, const struct apply_res *res);
 int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err);
+/* The same with a callback that does not need the daemon (the host interfaces' form). */
+int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
+		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 void daemon_stop(struct daemon *d, int code);
 
 /* rpc.c */
@@ -99,11 +96,6 @@ void rpc_relay(struct pending *p, const msgpack_object *resp);
 /* Starts a reply map {id, rc, ...}: the caller adds `extra` more key/value pairs. */
 void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra);
 void daemon_ready(struct daemon *d, const char *msg);
-
-/* leader.c: periodic leader work */
-void leader_tick(struct daemon *d);
-void leader_saw(struct daemon *d, uint64_t id);
-bool leader_alive(struct daemon *d, uint64_t id);
 
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull

@@ -3,8 +3,7 @@
  * and manage Raft roles: 3 voters once there are 3 nodes, 5 once there are 5, every other
  * node a standby (it receives the log, so promoting it is instant). One membership change
  * at a time, as libraft requires. */
-#include "node/daemon.h"
-#include "metrics/scaling.h"
+#include "node/leader.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -13,152 +12,174 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t failure_timeout(const struct daemon *d)
+static uint64_t now(const struct leader *l)
 {
-	return d->store.has_cluster && d->store.cluster.failure_timeout_ms ? d->store.cluster.failure_timeout_ms : 5000;
+	return clock_now(l->host->clock);
 }
 
-void leader_saw(struct daemon *d, uint64_t id)
+static uint64_t wall(const struct leader *l)
 {
-	for (size_t i = 0; i < d->nseen; i++)
-		if (d->seen[i].id == id) {
-			d->seen[i].last_ms = now_ms();
+	return clock_wall(l->host->clock);
+}
+
+static uint64_t failure_timeout(const struct leader *l)
+{
+	const struct store *s = l->host->store;
+	return s->has_cluster && s->cluster.failure_timeout_ms ? s->cluster.failure_timeout_ms : 5000;
+}
+
+void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg)
+{
+	memset(l, 0, sizeof *l);
+	l->host = host;
+	l->cfg = *cfg;
+}
+
+void leader_free(struct leader *l)
+{
+	free(l->seen);
+	l->seen = NULL;
+	l->nseen = 0;
+}
+
+void leader_start(struct leader *l)
+{
+	l->leader_since = now(l);
+	l->change_inflight = false;
+}
+
+void leader_saw(struct leader *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->nseen; i++)
+		if (l->seen[i].id == id) {
+			l->seen[i].last_ms = now(l);
 			return;
 		}
-	d->seen = xrealloc(d->seen, (d->nseen + 1) * sizeof *d->seen);
-	d->seen[d->nseen].id = id;
-	d->seen[d->nseen].last_ms = now_ms();
-	d->nseen++;
+	l->seen = xrealloc(l->seen, (l->nseen + 1) * sizeof *l->seen);
+	l->seen[l->nseen].id = id;
+	l->seen[l->nseen].last_ms = now(l);
+	l->nseen++;
 }
 
-static uint64_t seen_at(const struct daemon *d, uint64_t id)
+static uint64_t seen_at(const struct leader *l, uint64_t id)
 {
-	for (size_t i = 0; i < d->nseen; i++)
-		if (d->seen[i].id == id)
-			return d->seen[i].last_ms;
+	for (size_t i = 0; i < l->nseen; i++)
+		if (l->seen[i].id == id)
+			return l->seen[i].last_ms;
 	return 0;
 }
 
-static bool seen_recently(const struct daemon *d, uint64_t id)
+static bool seen_recently(const struct leader *l, uint64_t id)
 {
-	uint64_t last = seen_at(d, id);
-	return id == d->ident.id || (last && now_ms() - last < failure_timeout(d));
+	uint64_t last = seen_at(l, id);
+	return id == l->host->ident->id || (last && now(l) - last < failure_timeout(l));
 }
 
 /* A node counts as alive when it heartbeated within the failure timeout, or, during the
  * first failure timeout of this leadership (liveness is not replicated), by default. */
-bool leader_alive(struct daemon *d, uint64_t id)
+bool leader_alive(const struct leader *l, uint64_t id)
 {
-	return seen_recently(d, id) || now_ms() - d->leader_since < failure_timeout(d);
+	return seen_recently(l, id) || now(l) - l->leader_since < failure_timeout(l);
 }
 
 /* ---- bootstrap record ------------------------------------------------------------------ */
 
-static bool init_inflight;
-
-void leader_reset(void);
-void leader_reset(void)
+static void init_done(void *data, int rc, const struct apply_res *res)
 {
-	init_inflight = false;
-}
-
-static void init_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
-{
-	(void)data;
-	init_inflight = false;
+	struct leader *l = data;
+	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
 		log_error("committing the cluster record failed: %s", res->msg);
 		return;
 	}
 }
 
-static void self_added(struct daemon *d, void *data, int rc, const struct apply_res *res)
+static void self_added(void *data, int rc, const struct apply_res *res)
 {
-	(void)data;
-	init_inflight = false;
+	struct leader *l = data;
+	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
 		log_error("committing this node's record failed: %s", res->msg);
 		return;
 	}
-	daemon_ready(d, "ok");
+	l->host->ready(l->host->data, "ok");
 }
 
-static void self_record(struct daemon *d, struct node *n)
+static void self_record(struct leader *l, struct node *n)
 {
+	const struct identity *id = l->host->ident;
 	memset(n, 0, sizeof *n);
-	n->id = d->ident.id;
-	n->name = xstrdup(d->ident.name);
-	n->addr = xstrdup(d->ident.advertise);
+	n->id = id->id;
+	n->name = xstrdup(id->name);
+	n->addr = xstrdup(id->advertise);
 	n->state = xstrdup("ready");
 	n->availability = xstrdup("active");
-	n->cpus_milli = d->opts.cpus_milli;
-	n->memory = d->opts.memory;
-	n->joined_at = wall_ms();
+	n->cpus_milli = l->cfg.cpus_milli;
+	n->memory = l->cfg.memory;
+	n->joined_at = wall(l);
 	n->version = xstrdup(ORCH_VERSION);
-	for (size_t i = 0; i < d->opts.nlabels; i++) {
-		const char *eq = strchr(d->opts.labels[i], '=');
-		char *k = xstrndup(d->opts.labels[i], (size_t)(eq - d->opts.labels[i]));
+	for (size_t i = 0; i < l->cfg.nlabels; i++) {
+		const char *eq = strchr(l->cfg.labels[i], '=');
+		char *k = xstrndup(l->cfg.labels[i], (size_t)(eq - l->cfg.labels[i]));
 		labels_set(&n->labels, k, eq + 1);
 		free(k);
 	}
 }
 
-static void ensure_records(struct daemon *d)
+static void ensure_records(struct leader *l)
 {
+	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
-	if (init_inflight)
+	if (l->init_inflight)
 		return;
-	if (!d->store.has_cluster) {
-		if (!d->opts.bootstrap)
+	if (!h->store->has_cluster) {
+		if (!l->cfg.bootstrap)
 			return;
 		char cid[17], hash[65];
-		token_cluster_hex(&d->ident.tok, cid);
-		token_secret_hash(&d->ident.tok, hash);
+		token_cluster_hex(&h->ident->tok, cid);
+		token_secret_hash(&h->ident->tok, hash);
 		struct mpw w;
 		mpw_init(&w);
 		mpw_map(&w, 4);
-		mpw_ku64(&w, "failure_timeout_ms", d->opts.failure_timeout_ms ? d->opts.failure_timeout_ms : 5000);
+		mpw_ku64(&w, "failure_timeout_ms", l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000);
 		mpw_kstr(&w, "id", cid);
 		mpw_kstr(&w, "secret_hash", hash);
-		mpw_ku64(&w, "created_at", wall_ms());
-		init_inflight = !daemon_submit(d, "cluster.init", w.sb.data, w.sb.size, init_done, NULL, err);
+		mpw_ku64(&w, "created_at", wall(l));
+		l->init_inflight = !h->submit(h->data, "cluster.init", w.sb.data, w.sb.size, init_done, l, err);
 		mpw_free(&w);
 		return;
 	}
-	if (!table_get_u64(&d->store.nodes, d->ident.id)) {
+	if (!table_get_u64(&h->store->nodes, h->ident->id)) {
 		struct node n;
-		self_record(d, &n);
+		self_record(l, &n);
 		struct mpw w;
 		mpw_init(&w);
 		schema_encode(&node_schema, &n, &w);
 		schema_free(&node_schema, &n);
-		init_inflight = !daemon_submit(d, "node.add", w.sb.data, w.sb.size, self_added, NULL, err);
+		l->init_inflight = !h->submit(h->data, "node.add", w.sb.data, w.sb.size, self_added, l, err);
 		mpw_free(&w);
 		return;
 	}
-	daemon_ready(d, "ok");
+	h->ready(h->data, "ok");
 }
 
 /* ---- liveness ------------------------------------------------------------------------------ */
 
-static bool liveness_inflight;
-
-static void liveness_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
+static void liveness_done(void *data, int rc, const struct apply_res *res)
 {
-	(void)d;
-	(void)data;
+	struct leader *l = data;
 	(void)rc;
 	(void)res;
-	liveness_inflight = false;
+	l->liveness_inflight = false;
 }
 
 /* The "events" entry of a node.update: node_down / node_ready, with why. */
-static void liveness_event(struct daemon *d, const struct node *n, const char *want, struct mpw *w)
+static void liveness_event(const struct leader *l, const struct node *n, const char *want, struct mpw *w)
 {
 	char msg[256];
 	if (!strcmp(want, "down"))
 		snprintf(msg, sizeof msg, "node %s is down: no heartbeat for %llu ms; its tasks are rescheduled", n->name,
-			 (unsigned long long)failure_timeout(d));
+			 (unsigned long long)failure_timeout(l));
 	else
 		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
 	mpw_str(w, "events");
@@ -169,12 +190,13 @@ static void liveness_event(struct daemon *d, const struct node *n, const char *w
 	mpw_kstr(w, "message", msg);
 }
 
-static void liveness(struct daemon *d)
+static void liveness(struct leader *l)
 {
-	if (liveness_inflight)
+	const struct leader_host *h = l->host;
+	if (l->liveness_inflight)
 		return;
-	TABLE_FOREACH(&d->store.nodes, struct node, n) {
-		const char *want = seen_recently(d, n->id) ? "ready" : !leader_alive(d, n->id) ? "down" : NULL;
+	TABLE_FOREACH(&h->store->nodes, const struct node, n) {
+		const char *want = seen_recently(l, n->id) ? "ready" : !leader_alive(l, n->id) ? "down" : NULL;
 		if (!want)
 			continue;
 		if (!n->state || !strcmp(n->state, want))
@@ -185,10 +207,10 @@ static void liveness(struct daemon *d)
 		mpw_map(&w, 4);
 		mpw_ku64(&w, "id", n->id);
 		mpw_kstr(&w, "state", want);
-		mpw_ku64(&w, "at", wall_ms());
-		liveness_event(d, n, want, &w);
+		mpw_ku64(&w, "at", wall(l));
+		liveness_event(l, n, want, &w);
 		log_info("node %s is %s", n->name, want);
-		liveness_inflight = !daemon_submit(d, "node.update", w.sb.data, w.sb.size, liveness_done, NULL, err);
+		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
 		return; /* one at a time */
 	}
@@ -198,44 +220,45 @@ static void liveness(struct daemon *d)
 
 static void role_done(void *data, int status, const char *msg)
 {
-	struct daemon *d = data;
-	d->change_inflight = false;
+	struct leader *l = data;
+	l->change_inflight = false;
 	if (status)
 		log_warn("role change failed: %s", msg ? msg : "");
 }
 
-static void assign(struct daemon *d, raft_id id, enum cons_role role, const char *why)
+static void assign(struct leader *l, uint64_t id, enum cons_role role, const char *why)
 {
+	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
-	struct node *n = table_get_u64(&d->store.nodes, id);
+	const struct node *n = table_get_u64(&h->store->nodes, id);
 	log_info("role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
-	d->change_inflight = true;
-	if (cons_assign(&d->cons, id, role, role_done, d, err)) {
-		d->change_inflight = false;
+	l->change_inflight = true;
+	if (h->assign(h->data, id, role, role_done, l, err)) {
+		l->change_inflight = false;
 		log_warn("%s", err);
 	}
 }
 
-static void roles(struct daemon *d)
+static void roles(struct leader *l)
 {
-	if (d->change_inflight)
+	const struct leader_host *h = l->host;
+	if (l->change_inflight)
 		return;
-	unsigned n = cons_nservers(&d->cons), voters = 0, alive_voters = 0;
+	unsigned n = h->nservers(h->data), voters = 0, alive_voters = 0;
 	unsigned target = n >= 5 ? 5 : n >= 3 ? 3 : 1;
-	raft_id spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
+	uint64_t spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
 	for (unsigned i = 0; i < n; i++) {
-		raft_id id;
-		const char *addr;
+		uint64_t id;
 		enum cons_role role;
-		cons_server(&d->cons, i, &id, &addr, &role);
-		bool alive = leader_alive(d, id);
+		h->server(h->data, i, &id, &role);
+		bool alive = leader_alive(l, id);
 		/* Only nodes that have a record (joined completely) are given a role. */
-		bool known = table_get_u64(&d->store.nodes, id) != NULL;
+		bool known = table_get_u64(&h->store->nodes, id) != NULL;
 		if (role == ROLE_VOTER) {
 			voters++;
 			if (alive) {
 				alive_voters++;
-				if (id != d->ident.id)
+				if (id != h->ident->id)
 					extra_voter = id;
 			} else
 				dead_voter = id;
@@ -246,26 +269,24 @@ static void roles(struct daemon *d)
 		}
 	}
 	if (alive_voters < target && standby_alive) {
-		assign(d, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
+		assign(l, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
 		return;
 	}
 	if (voters > target && dead_voter) {
-		assign(d, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
+		assign(l, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
 		return;
 	}
 	if (alive_voters > target && extra_voter) {
-		assign(d, extra_voter, ROLE_STANDBY, "more voters than needed");
+		assign(l, extra_voter, ROLE_STANDBY, "more voters than needed");
 		return;
 	}
 	if (spare_alive) {
-		assign(d, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
+		assign(l, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
 		return;
 	}
 }
 
 /* ---- workloads ------------------------------------------------------------------------------ */
-
-static bool reconcile_inflight;
 
 /* Only nodes that heartbeated recently get new tasks: a leader just elected does not
  * place work on a node (the old leader, say) it has not heard from yet. */
@@ -274,38 +295,41 @@ static bool placeable(uint64_t node, void *arg)
 	return seen_recently(arg, node);
 }
 
-static void reconciled(struct daemon *d, void *data, int rc, const struct apply_res *res)
+static void reconciled(void *data, int rc, const struct apply_res *res)
 {
-	(void)d;
-	(void)data;
-	reconcile_inflight = false;
+	struct leader *l = data;
+	l->reconcile_inflight = false;
 	if (rc && rc != E_EXISTS)
 		log_warn("reconcile batch rejected: %s", res->msg);
 }
 
-static void workloads(struct daemon *d)
+static void workloads(struct leader *l)
 {
-	if (reconcile_inflight)
+	const struct leader_host *h = l->host;
+	if (l->reconcile_inflight)
 		return;
 	struct mpw w;
 	mpw_init(&w);
-	if (reconcile_live(&d->store, wall_ms(), &w, placeable, d)) {
+	if (reconcile_live(h->store, wall(l), &w, placeable, l)) {
 		char err[ERR_LEN];
-		TRACE("sched", d->ident.name, "task batch %zu bytes", (size_t)w.sb.size);
-		reconcile_inflight = !daemon_submit(d, "task.batch", w.sb.data, w.sb.size, reconciled, NULL, err);
+		TRACE("sched", h->ident->name, "task batch %zu bytes", (size_t)w.sb.size);
+		l->reconcile_inflight = !h->submit(h->data, "task.batch", w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);
 }
 
-void leader_tick(struct daemon *d)
+void leader_tick(struct leader *l)
 {
-	leader_saw(d, d->ident.id);
-	ensure_records(d);
-	if (!d->store.has_cluster)
+	const struct leader_host *h = l->host;
+	leader_saw(l, h->ident->id);
+	ensure_records(l);
+	if (!h->store->has_cluster)
 		return;
-	liveness(d);
-	roles(d);
-	workloads(d);
-	scaling_tick(d);
-	watch_push(d);
+	liveness(l);
+	roles(l);
+	workloads(l);
+	if (h->autoscale)
+		h->autoscale(h->data);
+	if (h->watch_push)
+		h->watch_push(h->data);
 }

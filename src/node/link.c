@@ -108,7 +108,7 @@ static void l_close(struct conn *c, const char *why)
 	l->conn = NULL;
 	l->ready = false;
 	l->queue.len = 0;
-	l->retry_at = now_ms() + 200;
+	l->retry_at = clock_now(l->d->clock) + 200;
 	fail_forwarded(l->d);
 }
 
@@ -151,7 +151,7 @@ void link_update(struct daemon *d)
 	if (l->conn && l->leader == lid)
 		return;
 	drop(l);
-	if (now_ms() < l->retry_at && l->leader == lid)
+	if (clock_now(l->d->clock) < l->retry_at && l->leader == lid)
 		return;
 	l->leader = lid;
 	snprintf(l->addr, sizeof l->addr, "%s", laddr);
@@ -222,7 +222,7 @@ static void leaderless(struct daemon *d, struct link *l)
 		l->leaderless_since = 0;
 		return;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = clock_now(l->d->clock);
 	if (!l->leaderless_since)
 		l->leaderless_since = now;
 	if (now - l->leaderless_since < 10000 || now - l->last_whois < 3000 || l->whois || !d->store.nodes.n)
@@ -242,9 +242,9 @@ void link_tick(struct daemon *d)
 	node_stats_tick(d);
 	if (!l->conn)
 		link_update(d);
-	if (!l->conn || now_ms() - l->last_hb < HB_MS)
+	if (!l->conn || clock_now(l->d->clock) - l->last_hb < HB_MS)
 		return;
-	l->last_hb = now_ms();
+	l->last_hb = clock_now(l->d->clock);
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map(&w, 4);

@@ -191,7 +191,7 @@ static void op_nodes(struct daemon *d, struct conn *c, uint64_t id)
 		/* Reachability is only known to the leader (heartbeats are not replicated). */
 		mpw_str(&w, "reachable");
 		if (leader)
-			mpw_bool(&w, leader_alive(d, n->id));
+			mpw_bool(&w, leader_alive(&d->leader, n->id));
 		else
 			mpw_nil(&w);
 	}
@@ -372,14 +372,14 @@ static void join_added(void *data, int status, const char *msg)
 {
 	struct join_ctx *j = data;
 	struct daemon *d = j->p->d;
-	d->change_inflight = false;
+	d->leader.change_inflight = false;
 	if (status) {
 		struct apply_res res = {.rc = E_FAIL};
 		snprintf(res.msg, sizeof res.msg, "adding the node to the raft configuration failed: %s", msg ? msg : "");
 		join_committed(d, j, E_FAIL, &res);
 		return;
 	}
-	leader_saw(d, j->n->id);
+	leader_saw(&d->leader, j->n->id);
 	join_commit(d, j);
 }
 
@@ -409,7 +409,7 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)
 		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
-	if (!rc && cons_role_of(&d->cons, n->id) == ROLE_NONE && d->change_inflight)
+	if (!rc && cons_role_of(&d->cons, n->id) == ROLE_NONE && d->leader.change_inflight)
 		rc = errf(err, E_BUSY, "join: another membership change is in progress; retry");
 	if (rc) {
 		rpc_reply_err(c, id, rc, err);
@@ -421,18 +421,18 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	n->state = xstrdup("ready");
 	free(n->availability);
 	n->availability = xstrdup("active");
-	n->joined_at = wall_ms();
+	n->joined_at = clock_wall(d->clock);
 	struct join_ctx *j = xcalloc(1, sizeof *j);
 	j->p = pending_new(d, c, id);
 	j->n = n;
 	if (cons_role_of(&d->cons, n->id) != ROLE_NONE) {
-		leader_saw(d, n->id);
+		leader_saw(&d->leader, n->id);
 		join_commit(d, j); /* known server announcing itself again */
 		return;
 	}
-	d->change_inflight = true;
+	d->leader.change_inflight = true;
 	if (cons_add(&d->cons, n->id, n->addr, join_added, j, err)) {
-		d->change_inflight = false;
+		d->leader.change_inflight = false;
 		rpc_reply_err(c, id, E_BUSY, err);
 		pending_free(j->p);
 		schema_free(&node_schema, n);
@@ -481,7 +481,7 @@ static void rm_removed(void *data, int status, const char *msg)
 {
 	struct rm_ctx *r = data;
 	struct daemon *d = r->p->d;
-	d->change_inflight = false;
+	d->leader.change_inflight = false;
 	if (status) {
 		struct apply_res res = {.rc = E_FAIL};
 		snprintf(res.msg, sizeof res.msg, "removing the node from the raft configuration failed: %s", msg ? msg : "");
@@ -502,15 +502,15 @@ static void remove_node(struct daemon *d, struct conn *c, uint64_t id, uint64_t 
 		rm_commit(d, r);
 		return;
 	}
-	if (d->change_inflight) {
+	if (d->leader.change_inflight) {
 		rpc_reply_err(c, id, E_BUSY, "another membership change is in progress; retry");
 		pending_free(r->p);
 		free(r);
 		return;
 	}
-	d->change_inflight = true;
+	d->leader.change_inflight = true;
 	if (cons_remove(&d->cons, node, rm_removed, r, err)) {
-		d->change_inflight = false;
+		d->leader.change_inflight = false;
 		rpc_reply_err(c, id, E_BUSY, err);
 		pending_free(r->p);
 		free(r);
@@ -535,7 +535,7 @@ static void op_node_rm(struct daemon *d, struct conn *c, uint64_t id, const msgp
 		rpc_reply_err(c, id, E_INVAL, "node rm: that is the leader; run orch leave on it instead");
 		return;
 	}
-	if (leader_alive(d, n->id) && !force) {
+	if (leader_alive(&d->leader, n->id) && !force) {
 		char m[ERR_LEN];
 		snprintf(m, sizeof m, "node rm: node %s is up; run orch leave on it, or use --force", n->name);
 		rpc_reply_err(c, id, E_INVAL, m); /* not retried: waiting will not change it */
@@ -623,14 +623,14 @@ static void op_hb(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 		return;
 	}
 	if (!table_get_u64(&d->store.nodes, node) && cons_role_of(&d->cons, node) == ROLE_NONE &&
-	    now_ms() - d->leader_since > 5000) {
+	    clock_now(d->clock) - d->leader.leader_since > 5000) {
 		rpc_reply_err(c, id, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
 		return;
 	}
-	leader_saw(d, node);
+	leader_saw(&d->leader, node);
 	const msgpack_object *st = mp_get(req, "stats");
 	char err[ERR_LEN];
-	if (st && cstats_put_msg(node, st, now_ms(), err))
+	if (st && cstats_put_msg(node, st, clock_now(d->clock), err))
 		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)node, err);
 	reply_ok(c, id);
 }

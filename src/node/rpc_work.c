@@ -62,7 +62,7 @@ static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_map(&w, with_at ? 2 : 1);
 	mpw_kstr(&w, "name", name);
 	if (with_at)
-		mpw_ku64(&w, "at", wall_ms());
+		mpw_ku64(&w, "at", clock_wall(d->clock));
 	submit(d, c, id, type, &w);
 	mpw_free(&w);
 }
@@ -92,7 +92,7 @@ static void op_service_put(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_map(&w, 4);
 	mpw_kstr(&w, "name", sp.name);
 	mpw_kstr(&w, "project", project);
-	mpw_ku64(&w, "at", wall_ms());
+	mpw_ku64(&w, "at", clock_wall(d->clock));
 	mpw_str(&w, "spec");
 	svc_spec_encode(&sp, &w);
 	svc_spec_free(&sp);
@@ -124,7 +124,7 @@ static void op_service_scale(struct daemon *d, struct conn *c, uint64_t id, cons
 	mpw_map(&w, 4);
 	mpw_kstr(&w, "name", name);
 	mpw_ku64(&w, "replicas", replicas);
-	mpw_ku64(&w, "at", wall_ms());
+	mpw_ku64(&w, "at", clock_wall(d->clock));
 	mpw_str(&w, "events"); /* recorded only if the count changes */
 	mpw_arr(&w, 1);
 	autoscale_event(&w, name, v->replicas, replicas, "orch scale");
@@ -172,7 +172,7 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 		return;
 	}
 	mpw_kstr(&w, "name", name);
-	mpw_ku64(&w, "at", wall_ms());
+	mpw_ku64(&w, "at", clock_wall(d->clock));
 	submit(d, c, id, "service.update", &w);
 	mpw_free(&w);
 }
@@ -236,7 +236,7 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 	mpw_free(&w);
 }
 
-static void pack_task(struct mpw *w, const struct store *s, const struct task *t)
+static void pack_task(struct mpw *w, const struct store *s, const struct task *t, uint64_t now)
 {
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
@@ -261,7 +261,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_kstr(w, "ip", t->ip ? t->ip : "");
 	mpw_kstr(w, "health", t->health ? t->health : "");
 	mpw_kbool(w, "oom", t->oom);
-	mpw_ku64(w, "now", wall_ms());
+	mpw_ku64(w, "now", now);
 	mpw_kstr(w, "ready", t->ready ? t->ready : "");
 	mpw_kstr(w, "check_output", t->check_output ? t->check_output : "");
 }
@@ -300,7 +300,7 @@ static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 	mpw_arr(&w, n);
 	TABLE_FOREACH(&d->store.tasks, const struct task, t)
 		if (task_matches(t, svc, all))
-			pack_task(&w, &d->store, t);
+			pack_task(&w, &d->store, t, clock_wall(d->clock));
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
@@ -349,7 +349,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_arr(&w, n);
 	TABLE_FOREACH(&d->store.tasks, const struct task, t)
 		if (t->service_id == v->id && task_matches(t, "", false))
-			pack_task(&w, &d->store, t);
+			pack_task(&w, &d->store, t, clock_wall(d->clock));
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
@@ -373,7 +373,7 @@ static void op_image_put(struct daemon *d, struct conn *c, uint64_t id, const ms
 	mpw_ku64(&w, "size", im.size);
 	mpw_str(&w, "info");
 	image_info_encode(&im, &w);
-	mpw_ku64(&w, "loaded_at", wall_ms());
+	mpw_ku64(&w, "loaded_at", clock_wall(d->clock));
 	mpw_ku64(&w, "node_id", d->ident.id);
 	image_info_free(&im);
 	submit(d, c, id, "image.put", &w);

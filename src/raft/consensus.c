@@ -14,7 +14,7 @@ static void batch_entry_applied(struct consensus *c, uint64_t index, const struc
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct consensus *c = fsm->data;
-	uint64_t index = raft_last_applied(&c->raft) + 1;
+	uint64_t index = raft_last_applied(c->raft) + 1;
 	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
@@ -48,7 +48,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	*n = 1;
 	mpw_free(&w);
 	TRACE("fsm", c->addr, "snapshot %zu bytes at applied %llu", (size_t)(*bufs)[0].len,
-	      (unsigned long long)raft_last_applied(&c->raft));
+	      (unsigned long long)raft_last_applied(c->raft));
 	return 0;
 }
 
@@ -72,9 +72,9 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 static uint64_t conf_sig(const struct consensus *c)
 {
 	uint64_t h = 1469598103934665603ull;
-	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
-		h = (h ^ c->raft.configuration.servers[i].id) * 1099511628211ull;
-		h = (h ^ (uint64_t)c->raft.configuration.servers[i].role) * 1099511628211ull;
+	for (unsigned i = 0; i < c->raft->configuration.n; i++) {
+		h = (h ^ c->raft->configuration.servers[i].id) * 1099511628211ull;
+		h = (h ^ (uint64_t)c->raft->configuration.servers[i].role) * 1099511628211ull;
 	}
 	return h;
 }
@@ -82,23 +82,22 @@ static uint64_t conf_sig(const struct consensus *c)
 static void flush(struct consensus *c);
 static void batches_lost(struct consensus *c);
 
-static void check_cb(uv_check_t *h)
+void cons_step(struct consensus *c)
 {
-	struct consensus *c = h->data;
 	if (!c->started || c->closing)
 		return;
 	flush(c);
-	if (c->batches && raft_state(&c->raft) != RAFT_LEADER)
+	if (c->batches && raft_state(c->raft) != RAFT_LEADER)
 		batches_lost(c);
-	int st = raft_state(&c->raft);
+	int st = raft_state(c->raft);
 	raft_id lid = 0;
 	const char *laddr = NULL;
-	raft_leader(&c->raft, &lid, &laddr);
+	raft_leader(c->raft, &lid, &laddr);
 	uint64_t sig = conf_sig(c);
 	if (st != c->last_state || lid != c->last_leader || sig != c->last_conf_sig) {
 		if (st != c->last_state || lid != c->last_leader)
 			log_info("raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
-				 laddr ? laddr : "-", (unsigned long long)c->raft.current_term);
+				 laddr ? laddr : "-", (unsigned long long)c->raft->current_term);
 		c->last_state = st;
 		c->last_leader = lid;
 		c->last_conf_sig = sig;
@@ -107,39 +106,71 @@ static void check_cb(uv_check_t *h)
 	}
 }
 
+static void check_cb(uv_check_t *h)
+{
+	cons_step(h->data);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------- */
+
+void cons_init_fsm(struct consensus *c, raft_id id, const char *addr, struct store *store)
+{
+	memset(c, 0, sizeof *c);
+	c->store = store;
+	c->id = id;
+	c->last_state = -1;
+	c->raft = &c->own;
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
+	c->fsm.version = 1;
+	c->fsm.data = c;
+	c->fsm.apply = fsm_apply;
+	c->fsm.snapshot = fsm_snapshot;
+	c->fsm.restore = fsm_restore;
+}
+
+struct raft_fsm *cons_fsm(struct consensus *c)
+{
+	return &c->fsm;
+}
+
+void cons_attach(struct consensus *c, struct raft *r)
+{
+	c->raft = r;
+	c->attached = true;
+	c->started = true;
+}
+
+static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons_settings *set, char *err)
+{
+	int rv = raft_init(c->raft, io, &c->fsm, c->id, c->addr);
+	if (rv)
+		return errf(err, E_IO, "raft init in %s: %s", c->dir[0] ? c->dir : "memory",
+			    raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
+	raft_set_election_timeout(c->raft, set->election_ms);
+	raft_set_heartbeat_timeout(c->raft, set->heartbeat_ms);
+	raft_set_pre_vote(c->raft, true);
+	raft_set_snapshot_threshold(c->raft, set->snapshot_threshold);
+	raft_set_snapshot_trailing(c->raft, set->snapshot_trailing);
+	return 0;
+}
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
 	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err)
 {
-	memset(c, 0, sizeof *c);
+	cons_init_fsm(c, id, addr, store);
 	c->loop = loop;
-	c->store = store;
-	c->id = id;
-	c->last_state = -1;
-	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->dir, sizeof c->dir, "%s", dir);
-	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return errf(err, E_IO, "create %s: %s", dir, strerror(errno));
 	otransport_init(&c->tr, loop, tok);
 	int rv = raft_uv_init(&c->io, loop, c->dir, &c->tr.t);
 	if (rv)
 		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
+	c->uv_io = true;
 	raft_uv_set_connect_retry_delay(&c->io, 100);
-	c->fsm.version = 1;
-	c->fsm.data = c;
-	c->fsm.apply = fsm_apply;
-	c->fsm.snapshot = fsm_snapshot;
-	c->fsm.restore = fsm_restore;
-	rv = raft_init(&c->raft, &c->io, &c->fsm, id, c->addr);
-	if (rv)
-		return errf(err, E_IO, "raft init in %s: %s", dir, raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
-	raft_set_election_timeout(&c->raft, set->election_ms);
-	raft_set_heartbeat_timeout(&c->raft, set->heartbeat_ms);
-	raft_set_pre_vote(&c->raft, true);
-	raft_set_snapshot_threshold(&c->raft, set->snapshot_threshold);
-	raft_set_snapshot_trailing(&c->raft, set->snapshot_trailing);
+	if ((rv = raft_setup(c, &c->io, set, err)))
+		return rv;
 	uv_check_init(loop, &c->check);
 	c->check.data = c;
 	uv_idle_init(loop, &c->idle);
@@ -148,16 +179,23 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	return 0;
 }
 
+int cons_init_io(struct consensus *c, struct raft_io *io, raft_id id, const char *addr, struct store *store,
+		 const struct cons_settings *set, char *err)
+{
+	cons_init_fsm(c, id, addr, store);
+	return raft_setup(c, io, set, err);
+}
+
 int cons_bootstrap(struct consensus *c, char *err)
 {
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
 	int rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
 	if (!rv)
-		rv = raft_bootstrap(&c->raft, &conf);
+		rv = raft_bootstrap(c->raft, &conf);
 	raft_configuration_close(&conf);
 	if (rv && rv != RAFT_CANTBOOTSTRAP)
-		return errf(err, E_IO, "raft bootstrap: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+		return errf(err, E_IO, "raft bootstrap: %s", raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
 	return 0;
 }
 
@@ -167,18 +205,18 @@ int cons_recover(struct consensus *c, char *err)
 	raft_configuration_init(&conf);
 	int rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
 	if (!rv)
-		rv = raft_recover(&c->raft, &conf);
+		rv = raft_recover(c->raft, &conf);
 	raft_configuration_close(&conf);
 	if (rv)
-		return errf(err, E_IO, "raft recover: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+		return errf(err, E_IO, "raft recover: %s", raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
 	return 0;
 }
 
 int cons_start(struct consensus *c, char *err)
 {
-	int rv = raft_start(&c->raft);
+	int rv = raft_start(c->raft);
 	if (rv)
-		return errf(err, E_IO, "raft start: %s", raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+		return errf(err, E_IO, "raft start: %s", raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
 	c->started = true;
 	return 0;
 }
@@ -189,9 +227,8 @@ void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data)
 	c->state_data = data;
 }
 
-static void check_closed(uv_handle_t *h)
+static void closed(struct consensus *c)
 {
-	struct consensus *c = h->data;
 	free(c->ring);
 	c->ring = NULL;
 	free(c->queue);
@@ -200,10 +237,20 @@ static void check_closed(uv_handle_t *h)
 		c->close_cb(c->close_data);
 }
 
+static void check_closed(uv_handle_t *h)
+{
+	closed(h->data);
+}
+
 static void raft_closed(struct raft *r)
 {
 	struct consensus *c = r->data;
-	raft_uv_close(&c->io);
+	if (c->uv_io)
+		raft_uv_close(&c->io);
+	if (!c->loop) {
+		closed(c);
+		return;
+	}
 	uv_close((uv_handle_t *)&c->idle, NULL);
 	uv_close((uv_handle_t *)&c->check, check_closed);
 }
@@ -222,8 +269,14 @@ void cons_close(struct consensus *c, void (*cb)(void *), void *data)
 	c->closing = true;
 	c->close_cb = cb;
 	c->close_data = data;
-	c->raft.data = c;
-	raft_close(&c->raft, raft_closed);
+	if (c->attached) {
+		/* the instance is its creator's to close; answer what it has not applied yet */
+		batches_lost(c);
+		closed(c);
+		return;
+	}
+	c->raft->data = c;
+	raft_close(c->raft, raft_closed);
 }
 
 /* ---- requests ---------------------------------------------------------------- */
@@ -234,7 +287,7 @@ static int rerr(struct consensus *c, int rv, char *err, const char *what)
 		return errf(err, E_NOLEADER, "%s: this node is not the leader", what);
 	if (rv == RAFT_CANTCHANGE)
 		return errf(err, E_BUSY, "%s: a configuration change is already in progress", what);
-	return errf(err, E_FAIL, "%s: %s", what, raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft) : raft_strerror(rv));
+	return errf(err, E_FAIL, "%s: %s", what, raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
 }
 
 /* Writes are batched: entries submitted during one loop iteration go to libraft in one
@@ -332,7 +385,8 @@ static void flush(struct consensus *c)
 	if (!n)
 		return;
 	c->nqueue = 0;
-	uv_idle_stop(&c->idle);
+	if (c->loop)
+		uv_idle_stop(&c->idle);
 	struct batch *b = xcalloc(1, sizeof *b);
 	b->c = c;
 	b->n = n;
@@ -344,7 +398,7 @@ static void flush(struct consensus *c)
 		b->e[i].data = c->queue[i].data;
 	}
 	b->req.data = b;
-	int rv = raft_apply(&c->raft, &b->req, bufs, (unsigned)n, batch_done);
+	int rv = raft_apply(c->raft, &b->req, bufs, (unsigned)n, batch_done);
 	free(bufs);
 	if (rv) {
 		char err[ERR_LEN];
@@ -389,7 +443,7 @@ int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb c
 	q->data = data;
 	if (c->nqueue >= 1024)
 		flush(c);
-	else
+	else if (c->loop)
 		uv_idle_start(&c->idle, idle_cb);
 	return 0;
 }
@@ -432,7 +486,7 @@ static struct change_req *mkchange(struct consensus *c, cons_change_cb cb, void 
 int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb cb, void *data, char *err)
 {
 	struct change_req *r = mkchange(c, cb, data);
-	int rv = raft_add(&c->raft, &r->req, id, addr, change_done);
+	int rv = raft_add(c->raft, &r->req, id, addr, change_done);
 	if (rv) {
 		free(r);
 		return rerr(c, rv, err, "add server");
@@ -443,7 +497,7 @@ int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb c
 int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err)
 {
 	struct change_req *r = mkchange(c, cb, data);
-	int rv = raft_assign(&c->raft, &r->req, id, (int)role, change_done);
+	int rv = raft_assign(c->raft, &r->req, id, (int)role, change_done);
 	if (rv) {
 		free(r);
 		return rerr(c, rv, err, "assign role");
@@ -454,7 +508,7 @@ int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_chang
 int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err)
 {
 	struct change_req *r = mkchange(c, cb, data);
-	int rv = raft_remove(&c->raft, &r->req, id, change_done);
+	int rv = raft_remove(c->raft, &r->req, id, change_done);
 	if (rv) {
 		free(r);
 		return rerr(c, rv, err, "remove server");
@@ -465,7 +519,7 @@ int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, 
 int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err)
 {
 	struct change_req *r = mkchange(c, cb, data);
-	int rv = raft_transfer(&c->raft, &r->treq, to, transfer_done);
+	int rv = raft_transfer(c->raft, &r->treq, to, transfer_done);
 	if (rv) {
 		free(r);
 		return rerr(c, rv, err, "transfer leadership");
@@ -477,14 +531,14 @@ int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data
 
 bool cons_is_leader(struct consensus *c)
 {
-	return c->started && raft_state(&c->raft) == RAFT_LEADER;
+	return c->started && raft_state(c->raft) == RAFT_LEADER;
 }
 
 const char *cons_state_name(struct consensus *c)
 {
 	if (!c->started)
 		return "stopped";
-	switch (raft_state(&c->raft)) {
+	switch (raft_state(c->raft)) {
 	case RAFT_FOLLOWER: return "follower";
 	case RAFT_CANDIDATE: return "candidate";
 	case RAFT_LEADER: return "leader";
@@ -498,15 +552,15 @@ int cons_leader(struct consensus *c, raft_id *id, const char **addr)
 	*addr = NULL;
 	if (!c->started)
 		return -1;
-	raft_leader(&c->raft, id, addr);
+	raft_leader(c->raft, id, addr);
 	return *id ? 0 : -1;
 }
 
 enum cons_role cons_role_of(const struct consensus *c, raft_id id)
 {
-	for (unsigned i = 0; i < c->raft.configuration.n; i++)
-		if (c->raft.configuration.servers[i].id == id)
-			return (enum cons_role)c->raft.configuration.servers[i].role;
+	for (unsigned i = 0; i < c->raft->configuration.n; i++)
+		if (c->raft->configuration.servers[i].id == id)
+			return (enum cons_role)c->raft->configuration.servers[i].role;
 	return ROLE_NONE;
 }
 
@@ -522,22 +576,23 @@ const char *cons_role_name(enum cons_role r)
 
 unsigned cons_nservers(const struct consensus *c)
 {
-	return c->raft.configuration.n;
+	return c->raft->configuration.n;
 }
 
 void cons_server(const struct consensus *c, unsigned i, raft_id *id, const char **addr, enum cons_role *role)
 {
-	*id = c->raft.configuration.servers[i].id;
-	*addr = c->raft.configuration.servers[i].address;
-	*role = (enum cons_role)c->raft.configuration.servers[i].role;
+	*id = c->raft->configuration.servers[i].id;
+	*addr = c->raft->configuration.servers[i].address;
+	*role = (enum cons_role)c->raft->configuration.servers[i].role;
 }
 
-uint64_t cons_term(const struct consensus *c) { return c->raft.current_term; }
-uint64_t cons_commit_index(const struct consensus *c) { return c->raft.commit_index; }
-uint64_t cons_applied_index(struct consensus *c) { return raft_last_applied(&c->raft); }
-uint64_t cons_last_index(struct consensus *c) { return raft_last_index(&c->raft); }
+uint64_t cons_term(const struct consensus *c) { return c->raft->current_term; }
+uint64_t cons_commit_index(const struct consensus *c) { return c->raft->commit_index; }
+uint64_t cons_applied_index(struct consensus *c) { return raft_last_applied(c->raft); }
+uint64_t cons_last_index(struct consensus *c) { return raft_last_index(c->raft); }
 
 void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
+	/* without orch's transport (a simulation's raft_io) accept_cb is unset: dropped there */
 	otransport_incoming(&c->tr, s, extra, extra_len);
 }

@@ -1,6 +1,13 @@
 /* Every libraft call of orch lives here (so a switch to the cowsql fork stays cheap).
  * It wires libraft's disk backend, orch's transport and the state machine (state/store.h)
- * together, and offers requests with callbacks for apply and membership changes. */
+ * together, and offers requests with callbacks for apply and membership changes.
+ *
+ * Three ways to run it: cons_init (a node: libraft's disk backend over orch's transport on
+ * a libuv loop), cons_init_io (any caller-given raft_io, e.g. a simulation's in-memory
+ * network and disk; no libuv loop), or cons_init_fsm + cons_attach (a raft instance made by
+ * someone else, e.g. raft_fixture_grow(f, cons_fsm(c)) from raft/fixture.h). Without a loop
+ * the host calls cons_step() after each event it delivers: that is what a node's loop does
+ * after every turn (the write batch flush and the state change detection). */
 #ifndef ORCH_CONSENSUS_H
 #define ORCH_CONSENSUS_H
 #include <raft.h>
@@ -36,8 +43,11 @@ struct queued {
 struct batch;
 
 struct consensus {
-	struct raft raft;
-	uv_idle_t idle;          /* flushes queued writes before the loop blocks */
+	struct raft own;         /* the instance, unless attached */
+	struct raft *raft;       /* &own, or the attached instance */
+	bool uv_io;              /* io is libraft's disk backend (ours to close) */
+	bool attached;           /* raft belongs to its creator (not closed here) */
+	uv_idle_t idle;          /* flushes queued writes before the loop blocks (with a loop) */
 	struct queued *queue;    /* writes of this loop iteration, not yet given to libraft */
 	size_t nqueue, capqueue;
 	struct batch *batches;   /* handed to libraft, in index order */
@@ -45,8 +55,8 @@ struct consensus {
 	struct raft_fsm fsm;
 	struct otransport tr;
 	struct store *store;
-	uv_loop_t *loop;
-	uv_check_t check;
+	uv_loop_t *loop;         /* NULL: no libuv; the host calls cons_step */
+	uv_check_t check;        /* cons_step after every loop turn (with a loop) */
 	char dir[512];
 	raft_id id;
 	char addr[64];
@@ -65,6 +75,17 @@ struct consensus {
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
 	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err);
+int cons_init_io(struct consensus *c, struct raft_io *io, raft_id id, const char *addr, struct store *store,
+		 const struct cons_settings *set, char *err);
+/* The state machine alone; cons_fsm for whoever creates the raft instance, then attach it
+ * (it counts as started: its creator starts and closes it). */
+void cons_init_fsm(struct consensus *c, raft_id id, const char *addr, struct store *store);
+struct raft_fsm *cons_fsm(struct consensus *c);
+void cons_attach(struct consensus *c, struct raft *r);
+/* Hands the writes queued since the last call to libraft as one batch, answers writes a
+ * lost leadership will not apply, and calls the state callback when the raft state,
+ * leader or configuration changed. Runs by itself after each loop turn with a loop. */
+void cons_step(struct consensus *c);
 /* First node of a new cluster only; "already bootstrapped" is not an error. */
 int cons_bootstrap(struct consensus *c, char *err);
 int cons_start(struct consensus *c, char *err);

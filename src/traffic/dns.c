@@ -137,7 +137,7 @@ void dns_sync(struct daemon *d)
 		g_dns = xcalloc(1, sizeof *g_dns);
 		g_dns->d = d;
 	}
-	if (g_dns->open || d->stopping || now_ms() < g_dns->retry_at)
+	if (g_dns->open || d->stopping || clock_now(d->clock) < g_dns->retry_at)
 		return;
 	char gw[16];
 	if (!agent_gateway(d, gw))
@@ -155,7 +155,7 @@ void dns_sync(struct daemon *d)
 		log_warn("service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
 		uv_close((uv_handle_t *)&g_dns->udp, NULL);
 		g_dns->open = false;
-		g_dns->retry_at = now_ms() + 5000;
+		g_dns->retry_at = clock_now(d->clock) + 5000;
 		return;
 	}
 	snprintf(g_dns->gw, sizeof g_dns->gw, "%s", gw);

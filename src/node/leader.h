@@ -1,0 +1,72 @@
+/* The leader's periodic work as a value: commit the cluster record after bootstrap, track
+ * liveness from heartbeats, manage Raft roles and reconcile workloads. A `struct leader`
+ * owns its state (heartbeat table, requests in flight, when this leadership began) and
+ * reaches its node only through `struct leader_host`, so a simulation can host many of
+ * them in one process on a virtual clock: no libuv calls and no clock reads in here. */
+#ifndef ORCH_LEADER_H
+#define ORCH_LEADER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "node/identity.h"
+#include "raft/consensus.h"
+#include "state/store.h"
+#include "util/clock.h"
+
+typedef void (*leader_submit_cb)(void *data, int rc, const struct apply_res *res);
+
+/* What the controllers need from the node that hosts them. Every function gets `data`. */
+struct leader_host {
+	void *data;
+	const struct clock *clock;
+	const struct identity *ident;
+	const struct store *store; /* the replicated state, read only */
+	/* A command through raft (this node leads, so it is applied locally). */
+	int (*submit)(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+		      char *err);
+	/* Raft membership: the servers of the current configuration and role changes. */
+	unsigned (*nservers)(void *data);
+	void (*server)(void *data, unsigned i, uint64_t *id, enum cons_role *role);
+	int (*assign)(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err);
+	/* orch init: this node's record is committed, the parent may return. */
+	void (*ready)(void *data, const char *msg);
+	/* Run after the controllers on every tick (NULL: none). */
+	void (*autoscale)(void *data);
+	void (*watch_push)(void *data);
+};
+
+/* From orch init / orch start's options. */
+struct leader_config {
+	bool bootstrap;              /* commit the cluster record (first node of a new cluster) */
+	uint64_t failure_timeout_ms; /* for the cluster record; 0: 5000 */
+	uint64_t cpus_milli, memory; /* this node's record */
+	const char *const *labels;   /* "k=v", for this node's record */
+	size_t nlabels;
+};
+
+struct seen {
+	uint64_t id;
+	uint64_t last_ms;
+};
+
+struct leader {
+	const struct leader_host *host;
+	struct leader_config cfg;
+	struct seen *seen; /* last heartbeat of each node (liveness is not replicated) */
+	size_t nseen;
+	uint64_t leader_since; /* monotonic ms when this node last became leader */
+	/* one request of each kind in flight */
+	bool init_inflight, liveness_inflight, reconcile_inflight;
+	bool change_inflight; /* a raft membership change (here or by the join/remove handlers) */
+};
+
+void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg);
+void leader_free(struct leader *l);
+/* This node has just become leader. */
+void leader_start(struct leader *l);
+void leader_tick(struct leader *l);
+/* A heartbeat (or a join) from node id. */
+void leader_saw(struct leader *l, uint64_t id);
+bool leader_alive(const struct leader *l, uint64_t id);
+
+#endif

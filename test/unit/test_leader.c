@@ -1,0 +1,213 @@
+/* The leader's controllers hosted without a daemon: three consensus values over libraft's
+ * in-memory fixture (no libuv, no disk), one leader value on the fixture's virtual clock.
+ * What a simulation of many nodes builds on. */
+#include "unit.h"
+#include "node/leader.h"
+#include "raft/consensus.h"
+#include "util/mem.h"
+#include <raft/fixture.h>
+
+#define N 3
+
+struct sim {
+	struct raft_fixture f;
+	struct store store[N];
+	struct consensus cons[N];
+	struct identity ident;
+	struct clock clock;
+	struct leader_host host;
+	struct leader leader;
+	unsigned leader_i; /* the index the leader value runs on */
+	uint64_t seq;
+	int ready;
+	int submitted, applied;
+};
+
+static uint64_t v_mono(void *data)
+{
+	struct sim *s = data;
+	return raft_fixture_time(&s->f);
+}
+
+static uint64_t v_wall(void *data)
+{
+	struct sim *s = data;
+	return 1700000000000ull + raft_fixture_time(&s->f);
+}
+
+struct sub {
+	struct sim *s;
+	leader_submit_cb cb;
+	void *data;
+};
+
+static void sub_applied(void *data, int status, const struct apply_res *res)
+{
+	struct sub *b = data;
+	b->s->applied++;
+	if (b->cb)
+		b->cb(b->data, status ? status : res->rc, res);
+	free(b);
+}
+
+static int h_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+		    char *err)
+{
+	struct sim *s = data;
+	size_t n;
+	void *e = cmd_build(type, s->ident.id, ++s->seq, body, len, &n);
+	struct sub *b = xcalloc(1, sizeof *b);
+	b->s = s;
+	b->cb = cb;
+	b->data = cb_data;
+	int rc = cons_apply(&s->cons[s->leader_i], e, n, sub_applied, b, err);
+	free(e);
+	if (rc)
+		free(b);
+	else
+		s->submitted++;
+	return rc;
+}
+
+static unsigned h_nservers(void *data)
+{
+	struct sim *s = data;
+	return cons_nservers(&s->cons[s->leader_i]);
+}
+
+static void h_server(void *data, unsigned i, uint64_t *id, enum cons_role *role)
+{
+	struct sim *s = data;
+	raft_id rid;
+	const char *addr;
+	cons_server(&s->cons[s->leader_i], i, &rid, &addr, role);
+	*id = rid;
+}
+
+static int h_assign(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct sim *s = data;
+	return cons_assign(&s->cons[s->leader_i], id, role, cb, cb_data, err);
+}
+
+static void h_ready(void *data, const char *msg)
+{
+	struct sim *s = data;
+	CHECK_STR(msg, "ok");
+	s->ready++;
+}
+
+/* Runs the fixture for ms of virtual time, stepping every consensus after each event and
+ * the leader's controllers every 200 ms, as a node's loop and tick timer would. */
+static void run(struct sim *s, uint64_t ms)
+{
+	uint64_t end = raft_fixture_time(&s->f) + ms, next_tick = raft_fixture_time(&s->f);
+	while (raft_fixture_time(&s->f) < end) {
+		raft_fixture_step(&s->f);
+		for (unsigned i = 0; i < N; i++)
+			cons_step(&s->cons[i]);
+		if (raft_fixture_time(&s->f) >= next_tick) {
+			next_tick += 200;
+			if (cons_is_leader(&s->cons[s->leader_i]))
+				leader_tick(&s->leader);
+		}
+	}
+}
+
+static void sim_start(struct sim *s)
+{
+	memset(s, 0, sizeof *s);
+	CHECK_EQ_INT(raft_fixture_initialize(&s->f), 0);
+	for (unsigned i = 0; i < N; i++) {
+		char addr[16];
+		snprintf(addr, sizeof addr, "%u", i + 1);
+		store_init(&s->store[i]);
+		cons_init_fsm(&s->cons[i], i + 1, addr, &s->store[i]);
+		CHECK_EQ_INT(raft_fixture_grow(&s->f, cons_fsm(&s->cons[i])), 0);
+		cons_attach(&s->cons[i], raft_fixture_get(&s->f, i));
+	}
+	struct raft_configuration conf;
+	CHECK_EQ_INT(raft_fixture_configuration(&s->f, N, &conf), 0);
+	CHECK_EQ_INT(raft_fixture_bootstrap(&s->f, &conf), 0);
+	raft_configuration_close(&conf);
+	CHECK_EQ_INT(raft_fixture_start(&s->f), 0);
+	CHECK(raft_fixture_step_until_has_leader(&s->f, 10000));
+	s->leader_i = raft_fixture_leader_index(&s->f);
+	for (unsigned i = 0; i < N; i++)
+		cons_step(&s->cons[i]);
+	CHECK(cons_is_leader(&s->cons[s->leader_i]));
+
+	s->ident.id = s->leader_i + 1;
+	snprintf(s->ident.name, sizeof s->ident.name, "n%u", s->leader_i + 1);
+	snprintf(s->ident.advertise, sizeof s->ident.advertise, "%u", s->leader_i + 1);
+	s->clock = (struct clock){.mono = v_mono, .wall = v_wall, .data = s};
+	s->host = (struct leader_host){
+		.data = s,
+		.clock = &s->clock,
+		.ident = &s->ident,
+		.store = &s->store[s->leader_i],
+		.submit = h_submit,
+		.nservers = h_nservers,
+		.server = h_server,
+		.assign = h_assign,
+		.ready = h_ready,
+	};
+	struct leader_config cfg = {.bootstrap = true, .failure_timeout_ms = 3000, .cpus_milli = 1000, .memory = 1 << 30};
+	leader_init(&s->leader, &s->host, &cfg);
+	leader_start(&s->leader);
+}
+
+static void sim_stop(struct sim *s)
+{
+	for (unsigned i = 0; i < N; i++)
+		cons_close(&s->cons[i], NULL, NULL);
+	raft_fixture_close(&s->f);
+	for (unsigned i = 0; i < N; i++)
+		store_free(&s->store[i]);
+	leader_free(&s->leader);
+}
+
+UNIT(leader_value_commits_records_on_a_virtual_clock)
+{
+	static struct sim s;
+	sim_start(&s);
+	run(&s, 2000);
+	/* the cluster record and this node's record, replicated to every store */
+	CHECK(s.ready >= 1); /* and again on every tick: the host makes it idempotent */
+	CHECK(s.submitted >= 2);
+	CHECK_EQ_INT(s.applied, s.submitted);
+	char h0[65], h[65];
+	store_hash(&s.store[0], h0);
+	for (unsigned i = 0; i < N; i++) {
+		CHECK(s.store[i].has_cluster);
+		CHECK_EQ_INT(s.store[i].cluster.failure_timeout_ms, 3000);
+		const struct node *n = table_get_u64(&s.store[i].nodes, s.ident.id);
+		CHECK(n != NULL);
+		CHECK_STR(n->name, s.ident.name);
+		/* timestamps come from the virtual wall clock */
+		CHECK(n->joined_at >= 1700000000000ull && n->joined_at < 1700000000000ull + 60000);
+		store_hash(&s.store[i], h);
+		CHECK_STR(h, h0);
+	}
+	sim_stop(&s);
+}
+
+UNIT(leader_value_liveness_follows_the_virtual_clock)
+{
+	static struct sim s;
+	sim_start(&s);
+	uint64_t other = (s.leader_i + 1) % N + 1;
+	/* the grace period of a new leadership: every node counts as alive */
+	CHECK(leader_alive(&s.leader, other));
+	run(&s, 3500);
+	CHECK(!leader_alive(&s.leader, other));
+	CHECK(leader_alive(&s.leader, s.ident.id));
+	leader_saw(&s.leader, other);
+	CHECK(leader_alive(&s.leader, other));
+	run(&s, 3500);
+	CHECK(!leader_alive(&s.leader, other));
+	/* a new leadership starts a new grace period */
+	leader_start(&s.leader);
+	CHECK(leader_alive(&s.leader, other));
+	sim_stop(&s);
+}
