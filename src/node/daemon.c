@@ -194,6 +194,12 @@ static int lh_assign(void *data, uint64_t id, enum cons_role role, cons_change_c
 	return cons_assign(&d->cons, id, role, cb, cb_data, err);
 }
 
+static int lh_add(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct daemon *d = data;
+	return cons_add(&d->cons, id, addr, cb, cb_data, err);
+}
+
 static void lh_ready(void *data, const char *msg)
 {
 	daemon_ready(data, msg);
@@ -359,6 +365,7 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 		.nservers = lh_nservers,
 		.server = lh_server,
 		.assign = lh_assign,
+		.add = lh_add,
 		.ready = lh_ready,
 		.autoscale = lh_autoscale,
 		.watch_push = lh_watch_push,

@@ -99,6 +99,9 @@ void daemon_ready(struct daemon *d, const char *msg);
 
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull
+/* The assignment document of node_id, a function of the state alone:
+ * {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
+void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);

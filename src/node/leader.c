@@ -82,6 +82,116 @@ bool leader_alive(const struct leader *l, uint64_t id)
 	return seen_recently(l, id) || now(l) - l->leader_since < failure_timeout(l);
 }
 
+static enum cons_role role_of(const struct leader *l, uint64_t id)
+{
+	const struct leader_host *h = l->host;
+	unsigned n = h->nservers(h->data);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t sid;
+		enum cons_role role;
+		h->server(h->data, i, &sid, &role);
+		if (sid == id)
+			return role;
+	}
+	return ROLE_NONE;
+}
+
+int leader_heartbeat(struct leader *l, uint64_t id, char *err)
+{
+	if (!table_get_u64(&l->host->store->nodes, id) && role_of(l, id) == ROLE_NONE && now(l) - l->leader_since > 5000)
+		return errf(err, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
+	leader_saw(l, id);
+	return 0;
+}
+
+/* ---- joins ------------------------------------------------------------------------------- */
+
+struct join {
+	struct leader *l;
+	struct node *n; /* the record to commit */
+	leader_join_cb cb;
+	void *data;
+};
+
+static void join_end(struct join *j, int rc, const char *msg)
+{
+	if (!rc)
+		log_info("node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
+	j->cb(j->data, rc, msg);
+	schema_free(&node_schema, j->n);
+	free(j->n);
+	free(j);
+}
+
+static void join_committed(void *data, int rc, const struct apply_res *res)
+{
+	join_end(data, rc == E_EXISTS ? 0 : rc, res->msg);
+}
+
+static void join_commit(struct join *j)
+{
+	const struct leader_host *h = j->l->host;
+	char err[ERR_LEN];
+	struct mpw w;
+	mpw_init(&w);
+	schema_encode(&node_schema, j->n, &w);
+	if (h->submit(h->data, "node.add", w.sb.data, w.sb.size, join_committed, j, err))
+		join_end(j, E_NOLEADER, err);
+	mpw_free(&w);
+}
+
+static void join_added(void *data, int status, const char *msg)
+{
+	struct join *j = data;
+	j->l->change_inflight = false;
+	if (status) {
+		char m[ERR_LEN];
+		snprintf(m, sizeof m, "adding the node to the raft configuration failed: %s", msg ? msg : "");
+		join_end(j, E_FAIL, m);
+		return;
+	}
+	leader_saw(j->l, j->n->id);
+	join_commit(j);
+}
+
+int leader_join(struct leader *l, struct node *n, leader_join_cb cb, void *data, char *err)
+{
+	const struct leader_host *h = l->host;
+	const struct node *same = store_node_by_name(h->store, n->name);
+	int rc = 0;
+	if (same && same->id != n->id)
+		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name,
+			  (unsigned long long)same->id);
+	else if (role_of(l, n->id) == ROLE_NONE && l->change_inflight)
+		rc = errf(err, E_BUSY, "join: another membership change is in progress; retry");
+	if (rc) {
+		schema_free(&node_schema, n);
+		free(n);
+		return rc;
+	}
+	free(n->state);
+	n->state = xstrdup("ready");
+	free(n->availability);
+	n->availability = xstrdup("active");
+	n->joined_at = wall(l);
+	struct join *j = xcalloc(1, sizeof *j);
+	*j = (struct join){l, n, cb, data};
+	if (role_of(l, n->id) != ROLE_NONE) {
+		leader_saw(l, n->id);
+		join_commit(j); /* known server announcing itself again */
+		return 0;
+	}
+	l->change_inflight = true;
+	if (h->add(h->data, n->id, n->addr, join_added, j, err)) {
+		l->change_inflight = false;
+		free(j);
+		schema_free(&node_schema, n);
+		free(n);
+		return E_BUSY;
+	}
+	return 0;
+}
+
 /* ---- bootstrap record ------------------------------------------------------------------ */
 
 static void init_done(void *data, int rc, const struct apply_res *res)

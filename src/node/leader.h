@@ -28,6 +28,7 @@ struct leader_host {
 	unsigned (*nservers)(void *data);
 	void (*server)(void *data, unsigned i, uint64_t *id, enum cons_role *role);
 	int (*assign)(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err);
+	int (*add)(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err);
 	/* orch init: this node's record is committed, the parent may return. */
 	void (*ready)(void *data, const char *msg);
 	/* Run after the controllers on every tick (NULL: none). */
@@ -68,5 +69,16 @@ void leader_tick(struct leader *l);
 /* A heartbeat (or a join) from node id. */
 void leader_saw(struct leader *l, uint64_t id);
 bool leader_alive(const struct leader *l, uint64_t id);
+
+/* A node's heartbeat: 0, or E_NOTFOUND when that node is not a member of the cluster
+ * (removed; it should stop) once this leadership is old enough to know. */
+int leader_heartbeat(struct leader *l, uint64_t id, char *err);
+
+/* A node asks to join with its record n (taken, freed here): it is added to the raft
+ * configuration, then its record is committed, and cb(data, rc, msg) tells how it ended.
+ * Returns E_EXISTS (name taken) or E_BUSY (another membership change runs: retry) at
+ * once, without calling cb. A known server announcing itself again only recommits. */
+typedef void (*leader_join_cb)(void *data, int rc, const char *msg);
+int leader_join(struct leader *l, struct node *n, leader_join_cb cb, void *data, char *err);
 
 #endif

@@ -24,8 +24,7 @@ static struct watcher *g_watchers;
 static uint8_t g_self_last[32];
 static bool g_self_sent;
 
-/* {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
-static void build(const struct store *s, uint64_t node_id, struct mpw *w)
+void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 {
 	const struct node *self = table_get_u64(&s->nodes, node_id);
 	uint32_t n = 0;
@@ -148,7 +147,7 @@ void watch_push(struct daemon *d)
 	uint8_t h[32];
 	for (struct watcher *x = g_watchers; x; x = x->next) {
 		msgpack_sbuffer_clear(&w.sb);
-		build(&d->store, x->node_id, &w);
+		watch_doc(&d->store, x->node_id, &w);
 		SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
 		if (x->sent && !memcmp(h, x->last, 32))
 			continue;
@@ -164,7 +163,7 @@ void watch_push(struct daemon *d)
 	}
 	/* this node's own agent */
 	msgpack_sbuffer_clear(&w.sb);
-	build(&d->store, d->ident.id, &w);
+	watch_doc(&d->store, d->ident.id, &w);
 	SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
 	if (!g_self_sent || memcmp(h, g_self_last, 32)) {
 		memcpy(g_self_last, h, 32);

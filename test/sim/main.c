@@ -56,6 +56,7 @@ static void run_child(const struct scenario *s, uint64_t seed, struct outcome *o
 		struct outcome r;
 		memset(&r, 0, sizeof r);
 		r.rc = s->fn(seed, &r.res, r.err);
+		fflush(stdout);
 		ssize_t wr = write(fd[1], &r, sizeof r);
 		_exit(wr == (ssize_t)sizeof r ? 0 : 2);
 	}

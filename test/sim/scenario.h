@@ -27,6 +27,9 @@ extern const unsigned nscenarios;
 /* The sim's own raft_io driven by libraft alone (no node code): scn_raft.c */
 int scn_raft_io(uint64_t seed, struct sim_result *res, char *err);
 
+/* Node scenarios (scn_*.c) */
+int scn_join_storm(uint64_t seed, struct sim_result *res, char *err);
+
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;
 

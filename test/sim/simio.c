@@ -246,6 +246,8 @@ static void op_fire(struct world *w, void *arg)
 	if (s) {
 		op_unlink(s, op);
 		op_finish(s, op, 0);
+		if (s->touched)
+			s->touched(s->touched_arg);
 	}
 	op_free(op);
 }
@@ -308,6 +310,8 @@ static void tick_fire(struct world *w, void *arg)
 	}
 	struct simio *s = t->io;
 	s->tick_cb(&s->io);
+	if (t->io && s->touched)
+		s->touched(s->touched_arg);
 	if (t->io)
 		world_at(w, s->tick_ms, tick_fire, t, NULL, NULL);
 	else
@@ -405,6 +409,8 @@ static void msg_arrive(struct world *w, void *arg)
 		to->ninstall++;
 	to->recv_cb(&to->io, &x->m); /* libraft owns the message's entries and data now */
 	free(x);
+	if (!to->closing && to->touched)
+		to->touched(to->touched_arg);
 }
 
 static int route(const struct simio_dir *dir, raft_id id)

@@ -65,6 +65,9 @@ struct simio {
 	struct simop *ops; /* pending requests, oldest first */
 	struct simop *ops_tail;
 	bool closing;
+	/* called after libraft ran for one of this io's events (its host then steps) */
+	void (*touched)(void *arg);
+	void *touched_arg;
 	uint64_t nsend, nrecv, nappend, ninstall;
 };
 
