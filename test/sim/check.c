@@ -29,6 +29,8 @@ static int check_nodes(const struct simcl *c, int l, char *err)
 			return errf(err, E_FAIL, "%s stopped itself: %s", n->ident.name, n->stop_why);
 		if (n->joining)
 			return errf(err, E_FAIL, "%s is still joining", n->ident.name);
+		if (n->wanted && !simcl_up(c, i))
+			return errf(err, E_FAIL, "%s is not running yet", n->ident.name);
 	}
 	struct consensus *lc = simcl_cons(c, (unsigned)l);
 	const struct store *ls = simcl_store(c, (unsigned)l);

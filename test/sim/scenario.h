@@ -29,6 +29,11 @@ int scn_raft_io(uint64_t seed, struct sim_result *res, char *err);
 
 /* Node scenarios (scn_*.c) */
 int scn_join_storm(uint64_t seed, struct sim_result *res, char *err);
+int scn_leader_loss_join(uint64_t seed, struct sim_result *res, char *err);
+int scn_partition_minority(uint64_t seed, struct sim_result *res, char *err);
+int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err);
+int scn_node_down(uint64_t seed, struct sim_result *res, char *err);
+int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err);
 
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;

@@ -1,6 +1,7 @@
 #include "scn.h"
 #include "spec/spec.h"
 #include "util/mem.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uin
 	for (unsigned i = from; i < to; i++) {
 		struct join_at *j = xmalloc(sizeof *j);
 		*j = (struct join_at){c, i, via};
+		c->n[i].wanted = true;
 		world_at(&c->w, world_range(&c->w, 0, spread_ms), join_fire, j, free, NULL);
 	}
 }
@@ -119,4 +121,16 @@ int scn_pick(struct simcl *c, bool voter)
 			return (int)i;
 	}
 	return -1;
+}
+
+void scn_log(const struct simcl *c, const char *fmt, ...)
+{
+	if (!sim_verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	printf("[%8.3f] ", (double)c->w.now / 1000.0);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
 }

@@ -1,4 +1,5 @@
 #include "simcl.h"
+#include "scenario.h"
 #include "node/daemon.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -75,6 +76,21 @@ static void touch(struct sproc *p)
 static void touched(void *arg)
 {
 	touch(arg);
+}
+
+/* Log lines name the node and the virtual time (-v). */
+static void enter(struct sproc *p)
+{
+	if (!sim_verbose)
+		return;
+	char name[64];
+	snprintf(name, sizeof name, "%s@%.3f", p->n->ident.name, (double)p->cl->w.now / 1000.0);
+	log_set_name(name);
+}
+
+static void entered(void *arg)
+{
+	enter(arg);
 }
 
 static uint64_t now_of(const struct simcl *c)
@@ -444,6 +460,7 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	n->life++;
 	simio_init(&p->io, &c->w, &c->net, &c->dir, i, &n->disk, &n->life);
 	p->io.touched = touched;
+	p->io.entered = entered;
 	p->io.touched_arg = p;
 	store_init(&p->store);
 	p->clock = (struct clock){clk_mono, clk_wall, c};
@@ -677,6 +694,7 @@ static void msg_arrive(struct world *w, void *arg)
 		msg_drop(m);
 		return;
 	}
+	enter(p);
 	touch(p);
 	char err[ERR_LEN];
 	switch (m->kind) {
@@ -822,6 +840,7 @@ static void join_done(struct simcl *c, unsigned i, int rc, const char *msg)
 void simcl_join(struct simcl *c, unsigned i, unsigned via)
 {
 	struct snode *n = &c->n[i];
+	n->wanted = true;
 	n->joining = true;
 	n->join_failed = false;
 	n->join_err[0] = 0;
@@ -840,8 +859,10 @@ static void after_event(struct world *w, void *arg)
 		struct sproc *p = c->dirty;
 		c->dirty = p->next_dirty;
 		p->dirty = false;
-		if (!p->dead)
+		if (!p->dead) {
+			enter(p);
 			cons_step(&p->cons);
+		}
 	}
 }
 
@@ -896,11 +917,13 @@ int simcl_init_node(struct simcl *c, unsigned i, char *err)
 {
 	c->n[i].seed = true;
 	c->n[i].joined = true;
+	c->n[i].wanted = true;
 	return proc_start(c, i, true, err);
 }
 
 void simcl_kill(struct simcl *c, unsigned i)
 {
+	c->n[i].wanted = false;
 	proc_end(c, i);
 }
 
@@ -908,6 +931,7 @@ int simcl_restart(struct simcl *c, unsigned i, char *err)
 {
 	if (c->n[i].p)
 		return errf(err, E_EXISTS, "node %u is running", i);
+	c->n[i].wanted = true;
 	return proc_start(c, i, false, err);
 }
 

@@ -39,6 +39,7 @@ struct snode {
 	char join_err[ERR_LEN];
 	bool join_failed;
 	bool stopped_self;      /* the process stopped itself (told it was removed) */
+	bool wanted;            /* the story wants it running (joined, not killed) */
 	char stop_why[ERR_LEN];
 };
 

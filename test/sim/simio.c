@@ -244,6 +244,8 @@ static void op_fire(struct world *w, void *arg)
 	(void)w;
 	struct simio *s = op->io;
 	if (s) {
+		if (s->entered)
+			s->entered(s->touched_arg);
 		op_unlink(s, op);
 		op_finish(s, op, 0);
 		if (s->touched)
@@ -309,6 +311,8 @@ static void tick_fire(struct world *w, void *arg)
 		return;
 	}
 	struct simio *s = t->io;
+	if (s->entered)
+		s->entered(s->touched_arg);
 	s->tick_cb(&s->io);
 	if (t->io && s->touched)
 		s->touched(s->touched_arg);
@@ -404,6 +408,8 @@ static void msg_arrive(struct world *w, void *arg)
 	}
 	x->m.server_id = x->dir->id[x->src];
 	x->m.server_address = x->dir->addr[x->src];
+	if (to->entered)
+		to->entered(to->touched_arg);
 	to->nrecv++;
 	if (x->m.type == RAFT_IO_INSTALL_SNAPSHOT)
 		to->ninstall++;
@@ -551,11 +557,21 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
 	if (s->tick)
 		s->tick->io = NULL;
 	s->tick = NULL;
+	/* Cancelled newest first: libraft 0.15's leader truncates its in-memory log from a
+	 * failed append's index, so failing an older append first removes the entries a newer
+	 * pending one still references (crash in refsDecr, seen here with several appends in
+	 * flight); raft_uv cancels its pending queue oldest first and can hit the same. */
+	struct simop *rev = NULL;
 	while (s->ops) {
 		struct simop *op = s->ops;
 		s->ops = op->next;
-		if (!s->ops)
-			s->ops_tail = NULL;
+		op->next = rev;
+		rev = op;
+	}
+	s->ops_tail = NULL;
+	while (rev) {
+		struct simop *op = rev;
+		rev = op->next;
 		op->io = NULL; /* its event frees it */
 		op_finish(s, op, RAFT_CANCELED);
 	}
