@@ -788,12 +788,8 @@ static void join_send(struct simcl *c, unsigned i)
 	struct snode *n = &c->n[i];
 	if (!simnet_connected(&c->net, i, n->join_target) || !c->n[n->join_target].p) {
 		/* connecting failed: back to the address given on the command line, once */
-		unsigned seed = n->join_target;
-		for (unsigned k = 0; k < c->count; k++)
-			if (c->n[k].seed)
-				seed = k;
-		if (n->join_target != seed && now_of(c) < n->join_deadline) {
-			n->join_target = seed;
+		if (n->join_target != n->join_via && now_of(c) < n->join_deadline) {
+			n->join_target = n->join_via;
 			join_send(c, i);
 		} else
 			join_done(c, i, E_IO, "join: cannot connect to the cluster");
@@ -845,6 +841,7 @@ void simcl_join(struct simcl *c, unsigned i, unsigned via)
 	n->join_failed = false;
 	n->join_err[0] = 0;
 	n->join_target = via;
+	n->join_via = via;
 	n->join_deadline = now_of(c) + JOIN_GIVE_UP_MS;
 	join_send(c, i);
 }

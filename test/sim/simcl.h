@@ -33,7 +33,7 @@ struct snode {
 	struct sproc *p;        /* the running process, or NULL */
 	/* the join client (orch join), before the process runs */
 	bool joining;
-	unsigned join_target;
+	unsigned join_target, join_via; /* talking to now; given on the command line */
 	uint64_t join_deadline, join_sent;
 	uint32_t join_try;
 	char join_err[ERR_LEN];
