@@ -59,6 +59,16 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	return eq;
 }
 
+/* A restart waiting out its back-off: its error column says why the previous task ended,
+ * yet it is on its way. */
+static bool restart_waits(const msgpack_object *t)
+{
+	uint64_t after = 0, now = 0;
+	mp_get_u64(t, "start_after", &after);
+	mp_get_u64(t, "now", &now);
+	return after > now;
+}
+
 /* Is some service of the file short of replicas with no task in progress? why: the last
  * error seen. */
 static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
@@ -87,7 +97,7 @@ static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t
 			if (!strcmp(de, "running") && !strcmp(st, "running"))
 				running++;
 			else if (!strcmp(de, "running") && task_state_rank(st) >= 0 && task_state_rank(st) < 4 &&
-				 !(task_state_rank(st) == 0 && er[0])) /* pending with a reason: unschedulable */
+				 !(task_state_rank(st) == 0 && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
 				moving++;
 			if (er[0] && (!strcmp(st, "failed") || !strcmp(st, "rejected") || !strcmp(st, "pending")))
 				snprintf(why, n, "%s: %s", svc, er);
@@ -479,6 +489,27 @@ static int get_tasks(struct cli *cli, const char *svc, bool all, struct mpr *r)
 	return rc;
 }
 
+/* A restart waiting out its back-off reads "restarting in 40s, 5 failures"; a task on its
+ * way up after failures in a row says how many ("starting, 5 failures"). */
+static void ps_backoff(const msgpack_object *o, const char *desired, uint64_t now, char *state, size_t n)
+{
+	uint64_t after = 0, failures = 0;
+	mp_get_u64(o, "start_after", &after);
+	mp_get_u64(o, "failures", &failures);
+	int rank = task_state_rank(state);
+	if (strcmp(desired, "running") || rank < 0 || rank > 3)
+		return;
+	if (rank == 0 && after > now) {
+		char in[16];
+		out_age(after - now + 999, in, sizeof in);
+		snprintf(state, n, "restarting in %s", in);
+	}
+	if (failures) {
+		size_t l = strlen(state);
+		snprintf(state + l, n - l, ", %llu failure%s", (unsigned long long)failures, failures == 1 ? "" : "s");
+	}
+}
+
 int cmd_ps(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
@@ -541,6 +572,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		}
 		mp_get_u64(o, "state_at", &sat);
 		mp_get_u64(o, "now", &now);
+		ps_backoff(o, desired, now, state, sizeof state);
 		out_age(now > sat ? now - sat : 0, age, sizeof age);
 		mp_str_or(o, "endpoint", ep, sizeof ep, "");
 		mp_str_or(o, "err", er, sizeof er, "");

@@ -241,7 +241,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)t->node_id);
-	mpw_map(w, 22);
+	mpw_map(w, 24);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
@@ -257,6 +257,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "created_at", t->created_at);
 	mpw_ku64(w, "state_at", t->state_at);
 	mpw_ku64(w, "start_after", t->start_after);
+	mpw_ku64(w, "failures", t->failures);
+	mpw_ku64(w, "started_at", t->started_at);
 	mpw_kstr(w, "endpoint", t->endpoint ? t->endpoint : "");
 	mpw_kstr(w, "ip", t->ip ? t->ip : "");
 	mpw_kstr(w, "health", t->health ? t->health : "");

@@ -57,14 +57,20 @@ static const char *node_name(const struct node *n)
 	return n && n->name ? n->name : "?";
 }
 
-static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t start_after)
+/* A new task in a slot. failures and start_after carry the slot's back-off (store.h); err,
+ * when given, says why the previous task of the slot ended (shown while this one waits). */
+static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t failures,
+		   uint64_t start_after, const char *err)
 {
-	mpw_map(&b->cr, 5);
+	mpw_map(&b->cr, 6 + (err != NULL));
 	mpw_ku64(&b->cr, "service_id", sid);
 	mpw_ku64(&b->cr, "slot", slot);
 	mpw_ku64(&b->cr, "generation", gen);
 	mpw_ku64(&b->cr, "restarts", restarts);
+	mpw_ku64(&b->cr, "failures", failures);
 	mpw_ku64(&b->cr, "start_after", start_after);
+	if (err)
+		mpw_kstr(&b->cr, "err", err);
 	b->ncr++;
 }
 
@@ -93,6 +99,7 @@ struct view {
 	const struct task *t;
 	bool stopping; /* desired shutdown after this pass */
 	bool ended;    /* terminal after this pass */
+	bool just_ended; /* ended by itself while wanted running, first seen in this pass */
 };
 
 static int by_slot_id(const void *a, const void *b)
@@ -108,32 +115,89 @@ static const struct node *node_of(const struct store *s, uint64_t id)
 	return id ? table_get_u64(&s->nodes, id) : NULL;
 }
 
-/* restart_policy.window: a task that ran at least this long before ending starts the
- * attempt count afresh. */
-static bool outlived_window(const struct svc_spec *sp, const struct task *t)
+/* ---- restarts and their back-off -------------------------------------------------------- */
+
+/* Ended by itself (exit, failed check, could not start), as opposed to stopped by orch
+ * (shutdown) or lost with its node (orphaned), which are replaced at once. */
+static bool own_end(const struct task *t)
 {
-	uint64_t w = sp->deploy.restart.window_ms;
-	return w && t->state_at >= t->created_at + w;
+	return !strcmp(t->state, "complete") || !strcmp(t->state, "failed") || !strcmp(t->state, "rejected");
 }
 
-static bool restart_allowed(const struct svc_spec *sp, const struct task *last)
+static uint64_t window_ms(const struct svc_spec *sp)
 {
-	if (!strcmp(last->state, "orphaned") || !strcmp(last->state, "rejected"))
-		return true; /* not the task's own doing: always replaced */
-	if (!strcmp(last->state, "shutdown"))
-		return true; /* stopped by us (update, drain): replace */
+	return sp->deploy.restart.window_ms ? sp->deploy.restart.window_ms : RESTART_WINDOW_DEFAULT_MS;
+}
+
+/* The slot's failures in a row once `t` ended by itself: one more, or this one alone when
+ * it ran for the whole window (both ends of a run come from its node's clock). */
+static uint64_t failures_after(const struct svc_spec *sp, const struct task *t)
+{
+	bool ran_window = t->started_at && t->state_at >= t->started_at + window_ms(sp);
+	return ran_window ? 1 : t->failures + 1;
+}
+
+/* The wait before restarting a slot after its n-th failure in a row: delay, 2 x delay,
+ * 4 x delay, ... up to RESTART_DELAY_CAP_MS (or delay itself if that is longer). With
+ * delay 0 the first restart is immediate and later ones still double, from 1 s: a slot
+ * whose tasks cannot start never turns into a hot loop of raft entries. */
+static uint64_t backoff_ms(uint64_t delay, uint64_t n)
+{
+	uint64_t cap = delay > RESTART_DELAY_CAP_MS ? delay : RESTART_DELAY_CAP_MS;
+	if (!delay) {
+		if (n <= 1)
+			return 0;
+		delay = 1000;
+		n--;
+	}
+	uint64_t d = delay;
+	for (uint64_t i = 1; i < n && d < cap; i++)
+		d *= 2;
+	return d < cap ? d : cap;
+}
+
+/* Does the restart policy's condition restart a task that ended by itself like `t`? */
+static bool condition_restarts(const struct svc_spec *sp, const struct task *t)
+{
 	switch (sp->deploy.restart.condition) {
 	case RESTART_NONE: return false;
-	case RESTART_ON_FAILURE:
-		if (!strcmp(last->state, "complete"))
-			return false;
-		break;
-	default: break;
+	case RESTART_ON_FAILURE: return strcmp(t->state, "complete") != 0;
+	default: return true;
 	}
-	if (sp->deploy.restart.max_attempts && last->restarts >= sp->deploy.restart.max_attempts &&
-	    !outlived_window(sp, last))
-		return false;
-	return true;
+}
+
+/* Step 3 for a slot with no live task whose newest task `last` is of the current
+ * generation: a replacement per the restart policy, which waits out the back-off when
+ * `last` ended by itself. The next restart time is fixed here, from this pass's `now`, and
+ * travels in the create command, so any later leader waits for the same moment.
+ * just_ended: `last` was seen ended for the first time in this pass (events once). */
+static void restart_slot(struct batch *b, const struct service *v, const struct svc_spec *sp, const struct task *last,
+			 bool just_ended, uint64_t now)
+{
+	if (!own_end(last)) {
+		create(b, v->id, last->slot, v->generation, last->restarts, last->failures, 0, NULL);
+		return;
+	}
+	if (!condition_restarts(sp, last))
+		return;
+	uint64_t failures = failures_after(sp, last), max = sp->deploy.restart.max_attempts;
+	if (max && failures > max) {
+		if (just_ended)
+			event(b, "restart_limit", v->name, last->id, last->node_id,
+			      "%s slot %llu: task %llu %s%s%s; not restarted: max_attempts (%llu) restarts in a row failed",
+			      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, last->state,
+			      last->err && last->err[0] ? ": " : "", last->err ? last->err : "", (unsigned long long)max);
+		return;
+	}
+	uint64_t wait = backoff_ms(sp->deploy.restart.delay_ms, failures);
+	char why[ERR_LEN];
+	snprintf(why, sizeof why, "previous task %s%s%s", last->state, last->err && last->err[0] ? ": " : "",
+		 last->err ? last->err : "");
+	create(b, v->id, last->slot, v->generation, last->restarts + 1, failures, now + wait, why);
+	event(b, "restarting", v->name, last->id, last->node_id, "%s slot %llu: task %llu %s%s%s; restart in %llu ms (%llu failure%s in a row)",
+	      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, last->state,
+	      last->err && last->err[0] ? ": " : "", last->err ? last->err : "", (unsigned long long)wait,
+	      (unsigned long long)failures, failures == 1 ? "" : "s");
 }
 
 /* Running, passing its liveness and readiness checks, for at least `monitor` ms. */
@@ -258,7 +322,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 			continue;
 		if (start_first) {
 			if (!nw) {
-				create(b, v->id, slot, G, 0, 0);
+				create(b, v->id, slot, G, 0, 0, 0, NULL);
 				busy++;
 			}
 			continue;
@@ -287,6 +351,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		vs[n].t = t;
 		vs[n].stopping = !running_wanted(t);
 		vs[n].ended = task_terminal(t);
+		vs[n].just_ended = false;
 		n++;
 	}
 	qsort(vs, n, sizeof *vs, by_slot_id);
@@ -321,7 +386,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 						rep = o;
 				}
 				if (!rep) {
-					create(b, v->id, t->slot, v->generation, t->restarts, 0);
+					create(b, v->id, t->slot, v->generation, t->restarts, t->failures, 0, NULL);
 					continue;
 				}
 				if (strcmp(rep->state, "running"))
@@ -339,6 +404,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 			struct mpw *w = update(b, t->id, 1);
 			mpw_kstr(w, "desired", "shutdown");
 			x->stopping = true;
+			x->just_ended = true;
 			continue;
 		}
 		if (t->slot > R) {
@@ -373,19 +439,13 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		if (live || draining) /* stop-first: wait for the old task to end */
 			continue;
 		if (!last) {
-			create(b, v->id, slot, G, 0, 0);
+			create(b, v->id, slot, G, 0, 0, 0, NULL);
 			continue;
 		}
-		const struct task *lt = last->t;
-		if (lt->generation < G) {
-			create(b, v->id, slot, G, 0, 0);
-			continue;
-		}
-		if (!restart_allowed(sp, lt))
-			continue;
-		bool own_exit = !strcmp(lt->state, "complete") || !strcmp(lt->state, "failed");
-		uint64_t restarts = !own_exit ? lt->restarts : outlived_window(sp, lt) ? 1 : lt->restarts + 1;
-		create(b, v->id, slot, G, restarts, own_exit ? now + sp->deploy.restart.delay_ms : 0);
+		if (last->t->generation < G)
+			create(b, v->id, slot, G, 0, 0, 0, NULL); /* a new spec starts without back-off */
+		else
+			restart_slot(b, v, sp, last->t, last->just_ended, now);
 	}
 
 	/* 4. history: keep the newest TASK_HISTORY terminal tasks per slot */

@@ -3,8 +3,10 @@
  * service and task and writes at most one task.batch command body that moves the
  * cluster toward the desired state:
  *   - slots 1..replicas each get a task; extra slots are shut down;
- *   - a task that ended is replaced per the restart policy (condition, delay via
- *     start_after, max_attempts) — a restart is a new task in the same slot;
+ *   - a task that ended is replaced per the restart policy (condition, max_attempts) —
+ *     a restart is a new task in the same slot — after a back-off that doubles with each
+ *     failure in a row (a task that could not start counts as one) and is kept in the
+ *     replicated state: the new task's failures and start_after;
  *   - tasks of an older generation are replaced, update_config.parallelism at a time
  *     (stop-first: the new task is created once the old one is terminal);
  *   - tasks on a node that is down or drained are marked orphaned and replaced;
@@ -17,6 +19,12 @@
 #include "state/store.h"
 
 #define TASK_HISTORY 4 /* terminal tasks kept per slot */
+/* The restart back-off stops doubling here: a slot that keeps failing costs a few raft
+ * entries every 5 minutes. */
+#define RESTART_DELAY_CAP_MS (5 * 60 * 1000ull)
+/* restart_policy.window when the spec sets none: a task that ran this long (as long as
+ * the longest back-off) ends its slot's run of failures. */
+#define RESTART_WINDOW_DEFAULT_MS RESTART_DELAY_CAP_MS
 
 /* Returns true (and the body in w: {at, create, update, delete}) when there is work. */
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w);

@@ -220,7 +220,8 @@ static bool valid_desired(const char *d)
 	return d && (!strcmp(d, "running") || !strcmp(d, "shutdown"));
 }
 
-/* task.batch {at, create: [{service_id, slot, generation, restarts, start_after}],
+/* task.batch {at, create: [{service_id, slot, generation, restarts, failures, start_after,
+ *                           err?}],
  *             update: [{id, <task fields>}], delete: [id]}
  * Updates only move a task's state forward; stale reports (an agent telling "running"
  * about a task already terminal) are skipped, not errors. */
@@ -295,6 +296,7 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 		free(t->state);
 		t->state = xstrdup("pending");
 		t->node_id = 0;
+		t->started_at = 0;
 		t->created_at = t->state_at = at;
 		table_put(&s->tasks, t);
 		res->id = t->id;
@@ -324,6 +326,8 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 				free(t->state);
 				t->state = xstrdup(u.state);
 				t->state_at = at;
+				if (!strcmp(t->state, "running"))
+					t->started_at = at; /* how long it ran decides its slot's back-off */
 			} else if (mp_str_eq(k, "desired") && u.desired) {
 				free(t->desired);
 				t->desired = xstrdup(u.desired);

@@ -32,13 +32,18 @@ SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
  * desired: "running" | "shutdown"; state: see task_state_rank(). A restart is a new task
- * in the same slot (restarts counts them); terminal tasks are kept as history. */
+ * in the same slot (restarts counts them); terminal tasks are kept as history.
+ * The newest task of a slot carries the slot's back-off (orchestrator/reconcile.c):
+ * failures is how many tasks of the slot ended in a row before it without running for
+ * restart_policy.window, start_after the wall-clock time (ms, the leader's, recorded in
+ * the command that created it) before which it is not placed; started_at is when it
+ * became running (its node's clock, as state_at), 0 if it never did. */
 #define TASK_FIELDS(X, S) \
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
 	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
 	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
-	X(S, STR, check_output)
+	X(S, STR, check_output) X(S, U64, failures) X(S, U64, started_at)
 SCHEMA_DECLARE(task, TASK_FIELDS)
 
 /* An image loaded into the cluster: info is image_info_encode() (image/image_load.h);
@@ -57,8 +62,8 @@ SCHEMA_DECLARE(kv, KV_FIELDS)
 SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
 
 /* What the cluster decided and why (orch events): kind is "scheduled", "rescheduled",
- * "scaled", "paused", "rolling_back", "rolled_back", "rollout_completed", "node_down" or
- * "node_ready". Recorded from an "events"
+ * "restarting", "restart_limit", "scaled", "paused", "rolling_back", "rolled_back",
+ * "rollout_completed", "node_down" or "node_ready". Recorded from an "events"
  * list that any command body may carry (applied only when the command changed something),
  * ids increase, and only the newest EVENTS_MAX are kept (apply_events.c). */
 #define EVENT_FIELDS(X, S) \

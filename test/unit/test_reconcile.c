@@ -269,3 +269,353 @@ UNIT(reconcile_rollout_pauses_on_never_ready)
 	CHECK(live(&s) >= 1);
 	store_free(&s);
 }
+
+/* ---- restarts that back off ------------------------------------------------------------------ */
+
+/* A simulated agent whose tasks all end on their own: `end` ("rejected": at once, as a
+ * task that cannot start; "failed" or "complete": after running run_ms). Each report is
+ * its own task.batch, as the real agent sends them; returns how many it sent. */
+static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uint64_t run_ms)
+{
+	unsigned sent = 0;
+	uint64_t ids[64];
+	const char *to[64];
+	size_t n = 0;
+	TABLE_FOREACH(&s->tasks, struct task, t) {
+		if (!t->node_id || task_terminal(t) || n == 64)
+			continue;
+		if (!strcmp(t->desired, "shutdown"))
+			to[n] = "shutdown";
+		else if (!strcmp(end, "rejected"))
+			to[n] = "rejected";
+		else if (strcmp(t->state, "running"))
+			to[n] = "running";
+		else if (now >= t->started_at + run_ms)
+			to[n] = end;
+		else
+			continue;
+		ids[n++] = t->id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mpw w;
+		mpw_init(&w);
+		mpw_map(&w, 2);
+		mpw_ku64(&w, "at", now);
+		mpw_str(&w, "update");
+		mpw_arr(&w, 1);
+		bool err = !strcmp(to[i], "rejected") || !strcmp(to[i], "failed");
+		mpw_map(&w, 2 + err);
+		mpw_ku64(&w, "id", ids[i]);
+		mpw_kstr(&w, "state", to[i]);
+		if (err)
+			mpw_kstr(&w, "err", !strcmp(to[i], "rejected") ? "exec: no such file" : "exit code 1");
+		struct apply_res res;
+		run_cmd(s, "task.batch", &w, &res);
+		mpw_free(&w);
+		sent++;
+	}
+	return sent;
+}
+
+/* The slot's task with the highest id (the newest), or NULL. */
+static struct task *newest(struct store *s, const char *svc, uint64_t slot)
+{
+	struct task *best = NULL;
+	TABLE_FOREACH(&s->tasks, struct task, t)
+		if (!strcmp(t->service, svc) && t->slot == slot && (!best || t->id > best->id))
+			best = t;
+	return best;
+}
+
+/* Runs the controller and the crashing agent every 200 ms of virtual time until `until`,
+ * noting each new task of slot 1 of `svc` (restarts, failures, start_after, and when its
+ * predecessor ended). Returns the raft entries spent (batches the controller wrote plus
+ * reports). */
+struct seen_task {
+	uint64_t id, restarts, failures, start_after, prev_end, placed_at;
+};
+struct crash_run {
+	struct seen_task t[64];
+	size_t n;
+	unsigned entries;
+};
+
+static void crash_loop(struct store *s, uint64_t *now, uint64_t until, const char *svc, const char *end, uint64_t run_ms,
+		       struct crash_run *r)
+{
+	while (*now < until) {
+		*now += 200;
+		if (pass(s, *now))
+			r->entries++;
+		r->entries += crash_agents(s, *now, end, run_ms);
+		struct task *t = newest(s, svc, 1);
+		if (!t)
+			continue;
+		struct seen_task *last = r->n ? &r->t[r->n - 1] : NULL;
+		if (!last || last->id != t->id) {
+			CHECK(r->n < 64);
+			struct seen_task *x = &r->t[r->n++];
+			memset(x, 0, sizeof *x);
+			x->id = t->id;
+			x->restarts = t->restarts;
+			x->failures = t->failures;
+			x->start_after = t->start_after;
+			if (last) {
+				struct task *p = table_get_u64(&s->tasks, last->id);
+				CHECK(p && task_terminal(p));
+				x->prev_end = p->state_at;
+			}
+			last = x;
+		}
+		if (!last->placed_at && t->node_id)
+			last->placed_at = *now;
+	}
+}
+
+/* A fresh state: one node and the service of `yaml`. */
+static void one_node(struct store *s, const char *yaml)
+{
+	store_init(s);
+	add_node(s, 1, "n1");
+	deploy(s, yaml);
+}
+
+/* one_node, then for_ms of crash_loop on service web; returns the virtual time. */
+static uint64_t crash_service(struct store *s, const char *yaml, const char *end, uint64_t run_ms, uint64_t for_ms,
+			      struct crash_run *r)
+{
+	uint64_t now = 1000;
+	one_node(s, yaml);
+	memset(r, 0, sizeof *r);
+	crash_loop(s, &now, now + for_ms, "web", end, run_ms, r);
+	return now;
+}
+
+static unsigned events_of(const struct store *s, const char *kind)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->events, const struct event, e)
+		if (!strcmp(e->kind, kind))
+			n++;
+	return n;
+}
+
+static unsigned count_tasks(const struct store *s, const char *svc)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		if (!strcmp(t->service, svc))
+			n++;
+	return n;
+}
+
+UNIT(reconcile_backoff_doubles_to_the_cap)
+{
+	struct store s;
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    command: [\"/nope\"]\n", "rejected", 0, 40 * 60 * 1000, &r);
+	/* 5, 10, 20, 40, 80, 160 s, then 300 s (the cap) every time */
+	static const uint64_t want[] = {5, 10, 20, 40, 80, 160, 300, 300, 300, 300, 300};
+	CHECK(r.n >= 11);
+	for (size_t k = 1; k < r.n; k++) {
+		const struct seen_task *x = &r.t[k];
+		uint64_t gap = x->start_after - x->prev_end;
+		uint64_t w = (k - 1 < 11 ? want[k - 1] : 300) * 1000;
+		if (gap < w || gap > w + 200) /* the pass after the end, at most one tick later */
+			fprintf(stderr, "  restart %zu waits %llu ms, want %llu\n", k, (unsigned long long)gap, (unsigned long long)w);
+		CHECK(gap >= w && gap <= w + 200);
+		CHECK_EQ_INT(x->failures, k);
+		CHECK_EQ_INT(x->restarts, k); /* a task that could not start is a restart like any */
+		if (x->start_after + 200 <= now) /* placed at its time, not before */
+			CHECK(x->placed_at >= x->start_after && x->placed_at <= x->start_after + 200);
+		else
+			CHECK(!x->placed_at);
+	}
+	/* 40 minutes: 1 + 6 doublings (5+10+...+160 = 315 s) + 7 capped restarts (2100 s),
+	 * the last one waiting */
+	CHECK_EQ_INT(r.n, 14);
+	/* each attempt costs at most 3 entries: create (with the predecessor's shutdown and
+	 * history trimming), placement, the rejection report */
+	CHECK(r.entries <= 3 * r.n + 1);
+	/* history is trimmed: the waiting task and TASK_HISTORY ended ones */
+	CHECK_EQ_INT(count_tasks(&s, "web"), TASK_HISTORY + 1);
+	/* one restarting event per restart, with the wait */
+	unsigned evs = 0;
+	TABLE_FOREACH(&s.events, struct event, e)
+		if (!strcmp(e->kind, "restarting")) {
+			evs++;
+			CHECK(strstr(e->message, "rejected: exec: no such file") != NULL);
+		}
+	CHECK_EQ_INT(evs, r.n - 1);
+	store_free(&s);
+}
+
+UNIT(reconcile_backoff_resets_after_window)
+{
+	struct store s;
+	/* runs 12 s, then fails: longer than its window of 10 s, so every failure is a first */
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {window: 10s, delay: 2s}\n",
+				     "failed", 12000, 120 * 1000, &r);
+	CHECK(r.n >= 6);
+	for (size_t k = 1; k < r.n; k++) {
+		CHECK_EQ_INT(r.t[k].failures, 1);
+		CHECK_EQ_INT(r.t[k].restarts, k);
+		uint64_t gap = r.t[k].start_after - r.t[k].prev_end;
+		CHECK(gap >= 2000 && gap <= 2200);
+	}
+	/* the same task running 8 s (< window) keeps doubling */
+	deploy(&s, "services:\n  web:\n    image: demo\n    environment: {V: \"2\"}\n    deploy:\n"
+		   "      restart_policy: {window: 10s, delay: 2s}\n");
+	struct crash_run r2 = {0};
+	crash_loop(&s, &now, now + 120 * 1000, "web", "failed", 8000, &r2);
+	CHECK(r2.n >= 4);
+	/* the first task seen may still be the old generation's, shutting down */
+	size_t first = 0;
+	while (first < r2.n && r2.t[first].failures)
+		first++;
+	for (size_t k = first + 1; k < r2.n; k++) {
+		CHECK_EQ_INT(r2.t[k].failures, k - first);
+		uint64_t gap = r2.t[k].start_after - r2.t[k].prev_end;
+		uint64_t w = 2000ull << (k - first - 1);
+		CHECK(gap >= w && gap <= w + 200);
+	}
+	store_free(&s);
+}
+
+UNIT(reconcile_backoff_default_window_is_five_minutes)
+{
+	struct store s;
+	/* 4 m 50 s of running is not enough: failures add up */
+	struct crash_run r;
+	crash_service(&s, "services:\n  web:\n    image: demo\n", "failed", 290 * 1000, 16 * 60 * 1000, &r);
+	CHECK(r.n >= 3);
+	CHECK_EQ_INT(r.t[2].failures, 2);
+	store_free(&s);
+	/* 5 minutes is */
+	struct crash_run r2;
+	crash_service(&s, "services:\n  web:\n    image: demo\n", "failed", 300 * 1000, 16 * 60 * 1000, &r2);
+	CHECK(r2.n >= 3);
+	for (size_t k = 1; k < r2.n; k++)
+		CHECK_EQ_INT(r2.t[k].failures, 1);
+	store_free(&s);
+}
+
+UNIT(reconcile_rejected_counts_for_max_attempts)
+{
+	struct store s;
+	struct crash_run r;
+	uint64_t now = crash_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {max_attempts: 3, delay: 1s}\n",
+				     "rejected", 0, 30 * 60 * 1000, &r);
+	/* the first task and 3 restarts (after 1, 2 and 4 s), then nothing for half an hour */
+	CHECK_EQ_INT(r.n, 4);
+	CHECK_EQ_INT(count_tasks(&s, "web"), 4);
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		CHECK_STR(t->state, "rejected");
+	CHECK_EQ_INT(r.t[3].failures, 3);
+	CHECK_EQ_INT(r.t[3].start_after - r.t[3].prev_end >= 4000, 1);
+	CHECK_EQ_INT(events_of(&s, "restart_limit"), 1);
+	CHECK(!pass(&s, now + 200));
+	/* a new spec starts afresh, at once */
+	deploy(&s, "services:\n  web:\n    image: demo\n    command: [\"sleep\", \"1d\"]\n    deploy:\n"
+		   "      restart_policy: {max_attempts: 3, delay: 1s}\n");
+	now += 200;
+	pass(&s, now);
+	struct task *t = newest(&s, "web", 1);
+	CHECK_EQ_INT(t->generation, 2);
+	CHECK_EQ_INT(t->failures, 0);
+	CHECK_EQ_INT(t->start_after, 0);
+	store_free(&s);
+}
+
+/* Deploys `yaml` (one service, web) and lets its first task end as `end`: the slot's
+ * tasks afterwards. */
+static unsigned after_one_end(const char *yaml, const char *end, struct store *s)
+{
+	struct crash_run r;
+	uint64_t now = crash_service(s, yaml, end, 0, 600, &r); /* placed, started, ended */
+	CHECK(r.n >= 1);
+	settle(s, &now, 1);
+	return count_tasks(s, "web");
+}
+
+UNIT(reconcile_restart_condition)
+{
+	struct store s;
+	const char *none = "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {condition: none}\n";
+	const char *onf = "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {condition: on-failure}\n";
+	const char *any = "services:\n  web:\n    image: demo\n    deploy:\n      restart_policy: {condition: any}\n";
+	CHECK_EQ_INT(after_one_end(none, "failed", &s), 1);
+	store_free(&s);
+	CHECK_EQ_INT(after_one_end(none, "rejected", &s), 1);
+	store_free(&s);
+	CHECK_EQ_INT(after_one_end(none, "complete", &s), 1);
+	store_free(&s);
+	CHECK_EQ_INT(after_one_end(onf, "complete", &s), 1);
+	store_free(&s);
+	CHECK_EQ_INT(after_one_end(onf, "failed", &s), 2);
+	CHECK_EQ_INT(newest(&s, "web", 1)->failures, 1);
+	store_free(&s);
+	CHECK_EQ_INT(after_one_end(onf, "rejected", &s), 2);
+	CHECK_EQ_INT(newest(&s, "web", 1)->failures, 1);
+	store_free(&s);
+	/* any: a clean exit is restarted, and backs off like a failure (a loop all the same) */
+	CHECK_EQ_INT(after_one_end(any, "complete", &s), 2);
+	struct task *t = newest(&s, "web", 1);
+	CHECK_EQ_INT(t->failures, 1);
+	CHECK(t->start_after >= t->created_at + 5000);
+	CHECK_STR(t->state, "pending");
+	store_free(&s);
+}
+
+/* A new leader has only the replicated state: restored from a snapshot, the controller
+ * keeps the waiting restart where it is and goes on doubling. */
+UNIT(reconcile_backoff_survives_a_new_leader)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w); /* a real cluster's record: it carries the id counter across snapshots */
+	mpw_map(&w, 2);
+	mpw_kstr(&w, "id", "c1");
+	mpw_kstr(&w, "secret_hash", "h");
+	run_cmd(&s, "cluster.init", &w, &res);
+	mpw_free(&w);
+	CHECK_EQ_INT(res.rc, 0);
+	add_node(&s, 1, "n1");
+	deploy(&s, "services:\n  web:\n    image: demo\n    command: [\"/nope\"]\n");
+	struct crash_run r = {0};
+	crash_loop(&s, &now, now + 70 * 1000, "web", "rejected", 0, &r); /* 5 + 10 + 20 s, then 40 s waiting */
+	struct task *wt = newest(&s, "web", 1);
+	CHECK_STR(wt->state, "pending");
+	CHECK_EQ_INT(wt->failures, 4);
+	CHECK(wt->start_after > now);
+	uint64_t due = wt->start_after, wid = wt->id;
+
+	struct mpw snap;
+	mpw_init(&snap);
+	store_snapshot(&s, &snap);
+	store_free(&s);
+	struct store s2;
+	store_init(&s2);
+	char err[ERR_LEN];
+	CHECK_EQ_INT(store_restore(&s2, snap.sb.data, snap.sb.size, err), 0);
+	mpw_free(&snap);
+	/* until the recorded time: no new task, no placement */
+	while (now + 200 < due) {
+		now += 200;
+		CHECK(!pass(&s2, now));
+	}
+	struct crash_run r2 = {0};
+	r2.t[0].id = wid;
+	r2.n = 1;
+	crash_loop(&s2, &now, due + 200 * 1000, "web", "rejected", 0, &r2);
+	CHECK(r2.n >= 3);
+	CHECK_EQ_INT(r2.t[1].failures, 5);
+	CHECK(r2.t[1].start_after - r2.t[1].prev_end >= 80 * 1000);
+	CHECK_EQ_INT(r2.t[2].failures, 6);
+	CHECK(r2.t[2].start_after - r2.t[2].prev_end >= 160 * 1000);
+	store_free(&s2);
+}
