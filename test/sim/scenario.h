@@ -4,6 +4,7 @@
  * by the determinism check), or an error code with a message. */
 #ifndef SIM_SCENARIO_H
 #define SIM_SCENARIO_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "util/err.h"
 
@@ -19,6 +20,7 @@ typedef int (*scenario_fn)(uint64_t seed, struct sim_result *res, char *err);
 struct scenario {
 	const char *name;
 	scenario_fn fn;
+	bool twice; /* the whole suite checks this one for determinism */
 };
 
 extern const struct scenario scenarios[];
