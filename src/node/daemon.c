@@ -117,15 +117,16 @@ static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
 static int submit(struct daemon *d, const char *type, const void *body, size_t body_len, struct submit *s, char *err)
 {
 	size_t n;
-	void *entry = cmd_build(type, d->ident.id, ++d->seq, body, body_len, &n);
+	struct req_id rid = {d->ident.id, d->session, ++d->seq};
+	void *entry = cmd_build(type, &rid, body, body_len, &n);
 	int rc;
 	if (cons_is_leader(&d->cons)) {
 		rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
 		if (rc)
 			free(s);
 	} else {
-		/* Forward the built entry: the leader applies it as is (same origin and sequence,
-		 * so a retry after a lost reply is applied once). */
+		/* Forward the built entry: the leader applies it as is (same identity, so the same
+		 * entry committed twice is applied once and answers the same). */
 		struct pending *p = pending_new(d, NULL, 0);
 		p->ctx = s;
 		p->on_reply = submit_fwd_reply;
@@ -355,7 +356,12 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	d->ident = *id;
 	d->clock = &clock_system;
 	d->started_ms = clock_now(d->clock);
-	d->seq = clock_wall(d->clock) << 10; /* increases across restarts: no clash with applied sequences */
+	/* Requests are identified by (node, session, counter): a fresh random session per
+	 * process start, so neither the clock nor what the log recorded for an earlier run
+	 * can make a new request look like a retry (state/store.h, ORIGIN_FIELDS). */
+	do
+		random_bytes(&d->session, sizeof d->session);
+	while (!d->session);
 	d->leader_host = (struct leader_host){
 		.data = d,
 		.clock = d->clock,

@@ -56,7 +56,8 @@ struct daemon {
 	struct link *link;
 	struct agent *agent;
 	struct pending *pending;
-	uint64_t seq;        /* request sequence of commands this node originates */
+	uint64_t session;    /* random per process start: request identity (state/store.h) */
+	uint64_t seq;        /* counter of commands this node originates in this session */
 	uint64_t fwd_ids;
 	/* leader state */
 	struct leader leader;

@@ -197,7 +197,8 @@ static void write_one(struct rcluster *c, uint64_t k)
 	snprintf(body, sizeof body, "value-%llu", (unsigned long long)k);
 	mpw_kstr(&w, "value", body);
 	size_t len;
-	void *cmd = cmd_build("kv.set", 1, ++c->seq, w.sb.data, w.sb.size, &len);
+	struct req_id rid = {1, 1, ++c->seq};
+	void *cmd = cmd_build("kv.set", &rid, w.sb.data, w.sb.size, &len);
 	mpw_free(&w);
 	struct raft_buffer buf = {.base = raft_malloc(len), .len = len};
 	memcpy(buf.base, cmd, len);

@@ -45,7 +45,7 @@ struct sproc {
 	struct leader_host lh;
 	struct fakert rt;
 	bool was_leader;
-	uint64_t seq;
+	uint64_t session, seq; /* request identity: random per process start, counter */
 	/* the link to the leader */
 	bool link_up;
 	unsigned link_host;
@@ -255,7 +255,8 @@ static int proc_submit(struct sproc *p, const char *type, const void *body, size
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	size_t n;
-	void *entry = cmd_build(type, p->n->ident.id, ++p->seq, body, len, &n);
+	struct req_id rid = {p->n->ident.id, p->session, ++p->seq};
+	void *entry = cmd_build(type, &rid, body, len, &n);
 	int rc = 0;
 	touch(p);
 	if (cons_is_leader(&p->cons))
@@ -500,7 +501,9 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	leader_init(&p->leader, &p->lh, &lc);
 	struct fakert_host fh = {p, rt_now, rt_wall, rt_delay, rt_submit};
 	fakert_init(&p->rt, &fh, c->o.start_min_ms, c->o.start_max_ms);
-	p->seq = simcl_wall(c) << 10;
+	do
+		p->session = world_rand(&c->w);
+	while (!p->session);
 	if ((rc = cons_start(&p->cons, err)))
 		return rc;
 	n->p = p;
@@ -718,9 +721,20 @@ static void msg_arrive(struct world *w, void *arg)
 	case M_APPLY: {
 		if (!plink_open(c, m->from, m->to, m->epoch))
 			break;
+		/* node/rpc.c op_apply: an entry only from the node it names, a member, to a leader */
+		uint64_t peer = c->n[m->from].ident.id;
+		int rc = cmd_check_origin(m->data, m->len, peer, err);
+		if (!rc && !table_get_u64(&p->store.nodes, peer) && cons_role_of(&p->cons, peer) == ROLE_NONE)
+			rc = errf(err, E_AUTH, "apply: node %016llx is not a member of this cluster", (unsigned long long)peer);
+		if (!rc && !cons_is_leader(&p->cons))
+			rc = errf(err, E_NOLEADER, "apply: this node is not the leader; retry");
+		if (rc) {
+			reply(c, m, M_APPLY_REP, rc, err);
+			break;
+		}
 		struct apply_ctx *x = xcalloc(1, sizeof *x);
 		*x = (struct apply_ctx){c, m->to, m->from, n->life, m->epoch, m->a};
-		int rc = cons_apply(&p->cons, m->data, m->len, apply_replied, x, err);
+		rc = cons_apply(&p->cons, m->data, m->len, apply_replied, x, err);
 		if (rc) {
 			free(x);
 			reply(c, m, M_APPLY_REP, rc, err);

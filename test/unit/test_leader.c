@@ -55,7 +55,8 @@ static int h_submit(void *data, const char *type, const void *body, size_t len, 
 {
 	struct sim *s = data;
 	size_t n;
-	void *e = cmd_build(type, s->ident.id, ++s->seq, body, len, &n);
+	struct req_id rid = {s->ident.id, 1, ++s->seq};
+	void *e = cmd_build(type, &rid, body, len, &n);
 	struct sub *b = xcalloc(1, sizeof *b);
 	b->s = s;
 	b->cb = cb;
