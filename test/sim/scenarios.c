@@ -9,5 +9,6 @@ const struct scenario scenarios[] = {
 	{"voter_lost", scn_voter_lost, false},
 	{"node_down", scn_node_down, false},
 	{"rolling_update", scn_rolling_update, true},
+	{"clock_back", scn_clock_back, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

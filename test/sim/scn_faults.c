@@ -139,3 +139,55 @@ int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err)
 	}
 	return scn_finish(c, 30000, res, rc, err);
 }
+
+static int kv_set_via(struct simcl *c, int via, const char *key, const char *value, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2);
+	mpw_kstr(&w, "key", key);
+	mpw_kstr(&w, "value", value);
+	int rc = simcl_write_via(c, via, "kv.set", w.sb.data, w.sb.size, 20000, err);
+	mpw_free(&w);
+	return rc;
+}
+
+static int kv_expect(struct simcl *c, const char *key, const char *value, char *err)
+{
+	int l = simcl_leader(c);
+	const struct kv *kv = l >= 0 ? table_get_str(&simcl_store(c, (unsigned)l)->kv, key) : NULL;
+	if (!kv || strcmp(kv->value, value))
+		return errf(err, E_FAIL, "an acknowledged write was dropped: %s is %s, want %s", key, kv ? kv->value : "unset", value);
+	return 0;
+}
+
+/* Writes through a follower, which then restarts with its wall clock an hour back (and
+ * again later, a day ahead then back): every acknowledged write changes the state. */
+int scn_clock_back(uint64_t seed, struct sim_result *res, char *err)
+{
+	int rc;
+	struct simcl *c = settled_cluster(seed, 5, &rc, err);
+	int f = -1;
+	if (!rc && (f = scn_pick(c, true)) < 0)
+		rc = errf(err, E_FAIL, "no follower");
+	if (!rc)
+		rc = kv_set_via(c, f, "mode", "one", err);
+	if (!rc)
+		rc = kv_expect(c, "mode", "one", err);
+	static const int64_t skews[] = {-3600000, 86400000, -86400000};
+	static const char *const values[] = {"two", "three", "four"};
+	for (unsigned k = 0; k < 3 && !rc; k++) {
+		simcl_kill(c, (unsigned)f);
+		simcl_run(c, 500);
+		c->n[f].wall_skew_ms = skews[k];
+		rc = simcl_restart(c, (unsigned)f, err);
+		if (!rc) {
+			scn_log(c, "%s restarted with its clock %+lld ms off", c->n[f].ident.name, (long long)skews[k]);
+			simcl_run(c, 2000);
+			rc = kv_set_via(c, f, "mode", values[k], err);
+		}
+		if (!rc)
+			rc = kv_expect(c, "mode", values[k], err);
+	}
+	return scn_finish(c, 30000, res, rc, err);
+}

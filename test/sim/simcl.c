@@ -105,12 +105,14 @@ uint64_t simcl_wall(const struct simcl *c)
 
 static uint64_t clk_mono(void *data)
 {
-	return now_of(data);
+	const struct sproc *p = data;
+	return now_of(p->cl);
 }
 
 static uint64_t clk_wall(void *data)
 {
-	return simcl_wall(data);
+	const struct sproc *p = data;
+	return simcl_wall(p->cl) + (uint64_t)p->n->wall_skew_ms;
 }
 
 static int host_of_addr(const struct simcl *c, const char *addr)
@@ -409,8 +411,7 @@ static uint64_t rt_now(void *data)
 
 static uint64_t rt_wall(void *data)
 {
-	struct sproc *p = data;
-	return simcl_wall(p->cl);
+	return clk_wall(data);
 }
 
 static uint64_t rt_delay(void *data, uint64_t lo, uint64_t hi)
@@ -464,7 +465,7 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	p->io.entered = entered;
 	p->io.touched_arg = p;
 	store_init(&p->store);
-	p->clock = (struct clock){clk_mono, clk_wall, c};
+	p->clock = (struct clock){clk_mono, clk_wall, p};
 	struct cons_settings set = {
 		.election_ms = c->o.election_ms,
 		.heartbeat_ms = c->o.heartbeat_ms,
@@ -1031,10 +1032,16 @@ static bool write_finished(void *arg)
 
 int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err)
 {
+	return simcl_write_via(c, -1, type, body, len, within_ms, err);
+}
+
+int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+		    char *err)
+{
 	uint64_t deadline = now_of(c) + within_ms;
 	char last[ERR_LEN] = "no leader";
 	while (now_of(c) < deadline) {
-		int l = simcl_leader(c);
+		int l = via >= 0 ? via : simcl_leader(c);
 		if (l < 0) {
 			simcl_run(c, 50);
 			continue;

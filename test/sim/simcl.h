@@ -40,6 +40,7 @@ struct snode {
 	bool join_failed;
 	bool stopped_self;      /* the process stopped itself (told it was removed) */
 	bool wanted;            /* the story wants it running (joined, not killed) */
+	int64_t wall_skew_ms;   /* this machine's wall clock minus the world's */
 	char stop_why[ERR_LEN];
 };
 
@@ -92,6 +93,9 @@ int simcl_submit(struct simcl *c, unsigned i, const char *type, const void *body
 /* Submits until acknowledged (retrying through whichever node leads), running the world;
  * 0, or an error after the deadline. */
 int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err);
+/* The same through node via (its link forwards it when it does not lead). */
+int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+		    char *err);
 
 /* Runs the world for ms of virtual time. */
 void simcl_run(struct simcl *c, uint64_t ms);
