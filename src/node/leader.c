@@ -1,10 +1,12 @@
 /* Work done on every tick while this node leads: commit the cluster record after
  * bootstrap, track liveness from heartbeats (committing node up/down transitions only),
  * and manage Raft roles: 3 voters once there are 3 nodes, 5 once there are 5, every other
- * node a standby (it receives the log, so promoting it is instant). One membership change
- * at a time, as libraft requires. */
+ * live node a standby (it receives the log, so promoting it is instant), planned by
+ * orchestrator/roles.c and run by node/member.c. */
 #include "node/daemon.h"
 #include "metrics/scaling.h"
+#include "node/member.h"
+#include "orchestrator/roles.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -196,71 +198,28 @@ static void liveness(struct daemon *d)
 
 /* ---- roles ----------------------------------------------------------------------------------- */
 
-static void role_done(void *data, int status, const char *msg)
-{
-	struct daemon *d = data;
-	d->change_inflight = false;
-	if (status)
-		log_warn("role change failed: %s", msg ? msg : "");
-}
-
-static void assign(struct daemon *d, raft_id id, enum cons_role role, const char *why)
-{
-	char err[ERR_LEN];
-	struct node *n = table_get_u64(&d->store.nodes, id);
-	log_info("role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
-	d->change_inflight = true;
-	if (cons_assign(&d->cons, id, role, role_done, d, err)) {
-		d->change_inflight = false;
-		log_warn("%s", err);
-	}
-}
-
+/* The whole cluster is planned at once (orchestrator/roles.h) and the plan runs change
+ * after change (node/member.c), so a join storm does not outrun the failure timeout. */
 static void roles(struct daemon *d)
 {
-	if (d->change_inflight)
-		return;
-	unsigned n = cons_nservers(&d->cons), voters = 0, alive_voters = 0;
-	unsigned target = n >= 5 ? 5 : n >= 3 ? 3 : 1;
-	raft_id spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
+	unsigned n = cons_nservers(&d->cons);
+	struct roles_server *s = xcalloc(n ? n : 1, sizeof *s);
+	struct roles_change *out = xcalloc(n ? n : 1, sizeof *out);
 	for (unsigned i = 0; i < n; i++) {
 		raft_id id;
 		const char *addr;
 		enum cons_role role;
 		cons_server(&d->cons, i, &id, &addr, &role);
-		bool alive = leader_alive(d, id);
-		/* Only nodes that have a record (joined completely) are given a role. */
-		bool known = table_get_u64(&d->store.nodes, id) != NULL;
-		if (role == ROLE_VOTER) {
-			voters++;
-			if (alive) {
-				alive_voters++;
-				if (id != d->ident.id)
-					extra_voter = id;
-			} else
-				dead_voter = id;
-		} else if (role == ROLE_SPARE && alive && known) {
-			spare_alive = id;
-		} else if (role == ROLE_STANDBY && alive && known) {
-			standby_alive = id;
-		}
+		s[i].id = id;
+		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
+		s[i].live = seen_recently(d, id) ? ROLES_UP : leader_alive(d, id) ? ROLES_UNKNOWN : ROLES_DOWN;
+		s[i].record = table_get_u64(&d->store.nodes, id) != NULL;
 	}
-	if (alive_voters < target && standby_alive) {
-		assign(d, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
-		return;
-	}
-	if (voters > target && dead_voter) {
-		assign(d, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
-		return;
-	}
-	if (alive_voters > target && extra_voter) {
-		assign(d, extra_voter, ROLE_STANDBY, "more voters than needed");
-		return;
-	}
-	if (spare_alive) {
-		assign(d, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
-		return;
-	}
+	size_t k = roles_plan(s, n, roles_target(n), d->ident.id, out);
+	if (k)
+		member_plan(d, out, k);
+	free(s);
+	free(out);
 }
 
 /* ---- workloads ------------------------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
+#include "node/member.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -322,67 +323,6 @@ static void op_node_update(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- membership (leader) ----------------------------------------------------------------- */
 
-struct join_ctx {
-	struct pending *p;
-	struct node *n; /* the record to commit */
-};
-
-static void join_committed(struct daemon *d, void *data, int rc, const struct apply_res *res)
-{
-	struct join_ctx *j = data;
-	struct pending *p = j->p;
-	if (p->conn) {
-		if (rc && rc != E_EXISTS)
-			rpc_reply_err(p->conn, p->req_id, rc, res->msg);
-		else {
-			char cid[17];
-			token_cluster_hex(&d->ident.tok, cid);
-			struct mpw w;
-			mpw_init(&w);
-			rpc_reply_begin(&w, p->req_id, 0, 2);
-			mpw_kstr(&w, "cluster", cid);
-			mpw_kstr(&w, "leader", d->ident.advertise);
-			conn_send_mpw(p->conn, &w);
-			mpw_free(&w);
-		}
-	}
-	if (!rc)
-		log_info("node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
-	schema_free(&node_schema, j->n);
-	free(j->n);
-	free(j);
-	pending_free(p);
-}
-
-static void join_commit(struct daemon *d, struct join_ctx *j)
-{
-	char err[ERR_LEN];
-	struct mpw w;
-	mpw_init(&w);
-	schema_encode(&node_schema, j->n, &w);
-	if (daemon_submit(d, "node.add", w.sb.data, w.sb.size, join_committed, j, err)) {
-		struct apply_res res = {.rc = E_NOLEADER};
-		snprintf(res.msg, sizeof res.msg, "%s", err);
-		join_committed(d, j, E_NOLEADER, &res);
-	}
-	mpw_free(&w);
-}
-
-static void join_added(void *data, int status, const char *msg)
-{
-	struct join_ctx *j = data;
-	struct daemon *d = j->p->d;
-	d->change_inflight = false;
-	if (status) {
-		struct apply_res res = {.rc = E_FAIL};
-		snprintf(res.msg, sizeof res.msg, "adding the node to the raft configuration failed: %s", msg ? msg : "");
-		join_committed(d, j, E_FAIL, &res);
-		return;
-	}
-	leader_saw(d, j->n->id);
-	join_commit(d, j);
-}
-
 static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	if (!cons_is_leader(&d->cons)) {
@@ -409,8 +349,6 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)
 		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
-	if (!rc && cons_role_of(&d->cons, n->id) == ROLE_NONE && d->change_inflight)
-		rc = errf(err, E_BUSY, "join: another membership change is in progress; retry");
 	if (rc) {
 		rpc_reply_err(c, id, rc, err);
 		schema_free(&node_schema, n);
@@ -422,23 +360,7 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	free(n->availability);
 	n->availability = xstrdup("active");
 	n->joined_at = wall_ms();
-	struct join_ctx *j = xcalloc(1, sizeof *j);
-	j->p = pending_new(d, c, id);
-	j->n = n;
-	if (cons_role_of(&d->cons, n->id) != ROLE_NONE) {
-		leader_saw(d, n->id);
-		join_commit(d, j); /* known server announcing itself again */
-		return;
-	}
-	d->change_inflight = true;
-	if (cons_add(&d->cons, n->id, n->addr, join_added, j, err)) {
-		d->change_inflight = false;
-		rpc_reply_err(c, id, E_BUSY, err);
-		pending_free(j->p);
-		schema_free(&node_schema, n);
-		free(n);
-		free(j);
-	}
+	member_join(d, pending_new(d, c, id), n); /* queued behind other membership changes */
 }
 
 struct rm_ctx {
@@ -486,9 +408,9 @@ static void rm_removed(void *data, int status, const char *msg)
 		struct apply_res res = {.rc = E_FAIL};
 		snprintf(res.msg, sizeof res.msg, "removing the node from the raft configuration failed: %s", msg ? msg : "");
 		rm_committed(d, r, E_FAIL, &res);
-		return;
-	}
-	rm_commit(d, r);
+	} else
+		rm_commit(d, r);
+	member_kick(d); /* joins and role changes waited for the slot */
 }
 
 /* Removes a node from the raft configuration, then from the state (leader only). */
@@ -689,7 +611,8 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		if (!forward_if_follower(d, c, id, req))
 			metrics_op_top(d, c, id);
 	} else if (mp_str_eq(op, "whois") && !local) {
-		/* a node without a leader asks whether it is still a member */
+		/* a node that does not know the leader (a spare gets nothing from it, a follower
+		 * may not have heard yet) asks who leads, and whether it is still a member */
 		uint64_t node = 0;
 		raft_id lid;
 		const char *laddr;
@@ -699,9 +622,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		else {
 			struct mpw w;
 			mpw_init(&w);
-			rpc_reply_begin(&w, id, 0, 2);
+			rpc_reply_begin(&w, id, 0, 3);
 			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
 			mpw_kstr(&w, "leader", laddr);
+			mpw_ku64(&w, "leader_id", lid);
 			conn_send_mpw(c, &w);
 			mpw_free(&w);
 		}
