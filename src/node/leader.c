@@ -1,9 +1,11 @@
 /* Work done on every tick while this node leads: commit the cluster record after
  * bootstrap, track liveness from heartbeats (committing node up/down transitions only),
  * and manage Raft roles: 3 voters once there are 3 nodes, 5 once there are 5, every other
- * node a standby (it receives the log, so promoting it is instant). One membership change
- * at a time, as libraft requires. */
+ * live node a standby (it receives the log, so promoting it is instant), planned by
+ * orchestrator/roles.c and run by node/member.c. */
 #include "node/leader.h"
+#include "node/member.h"
+#include "orchestrator/roles.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -37,6 +39,7 @@ void leader_init(struct leader *l, const struct leader_host *host, const struct 
 
 void leader_free(struct leader *l)
 {
+	member_close(l);
 	free(l->seen);
 	l->seen = NULL;
 	l->nseen = 0;
@@ -46,6 +49,7 @@ void leader_start(struct leader *l)
 {
 	l->leader_since = now(l);
 	l->change_inflight = false;
+	member_leadership(l);
 }
 
 void leader_saw(struct leader *l, uint64_t id)
@@ -82,7 +86,7 @@ bool leader_alive(const struct leader *l, uint64_t id)
 	return seen_recently(l, id) || now(l) - l->leader_since < failure_timeout(l);
 }
 
-static enum cons_role role_of(const struct leader *l, uint64_t id)
+enum cons_role leader_role_of(const struct leader *l, uint64_t id)
 {
 	const struct leader_host *h = l->host;
 	unsigned n = h->nservers(h->data);
@@ -98,97 +102,9 @@ static enum cons_role role_of(const struct leader *l, uint64_t id)
 
 int leader_heartbeat(struct leader *l, uint64_t id, char *err)
 {
-	if (!table_get_u64(&l->host->store->nodes, id) && role_of(l, id) == ROLE_NONE && now(l) - l->leader_since > 5000)
+	if (!table_get_u64(&l->host->store->nodes, id) && leader_role_of(l, id) == ROLE_NONE && now(l) - l->leader_since > 5000)
 		return errf(err, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
 	leader_saw(l, id);
-	return 0;
-}
-
-/* ---- joins ------------------------------------------------------------------------------- */
-
-struct join {
-	struct leader *l;
-	struct node *n; /* the record to commit */
-	leader_join_cb cb;
-	void *data;
-};
-
-static void join_end(struct join *j, int rc, const char *msg)
-{
-	if (!rc)
-		log_info("node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
-	j->cb(j->data, rc, msg);
-	schema_free(&node_schema, j->n);
-	free(j->n);
-	free(j);
-}
-
-static void join_committed(void *data, int rc, const struct apply_res *res)
-{
-	join_end(data, rc == E_EXISTS ? 0 : rc, res->msg);
-}
-
-static void join_commit(struct join *j)
-{
-	const struct leader_host *h = j->l->host;
-	char err[ERR_LEN];
-	struct mpw w;
-	mpw_init(&w);
-	schema_encode(&node_schema, j->n, &w);
-	if (h->submit(h->data, "node.add", w.sb.data, w.sb.size, join_committed, j, err))
-		join_end(j, E_NOLEADER, err);
-	mpw_free(&w);
-}
-
-static void join_added(void *data, int status, const char *msg)
-{
-	struct join *j = data;
-	j->l->change_inflight = false;
-	if (status) {
-		char m[ERR_LEN];
-		snprintf(m, sizeof m, "adding the node to the raft configuration failed: %s", msg ? msg : "");
-		join_end(j, E_FAIL, m);
-		return;
-	}
-	leader_saw(j->l, j->n->id);
-	join_commit(j);
-}
-
-int leader_join(struct leader *l, struct node *n, leader_join_cb cb, void *data, char *err)
-{
-	const struct leader_host *h = l->host;
-	const struct node *same = store_node_by_name(h->store, n->name);
-	int rc = 0;
-	if (same && same->id != n->id)
-		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name,
-			  (unsigned long long)same->id);
-	else if (role_of(l, n->id) == ROLE_NONE && l->change_inflight)
-		rc = errf(err, E_BUSY, "join: another membership change is in progress; retry");
-	if (rc) {
-		schema_free(&node_schema, n);
-		free(n);
-		return rc;
-	}
-	free(n->state);
-	n->state = xstrdup("ready");
-	free(n->availability);
-	n->availability = xstrdup("active");
-	n->joined_at = wall(l);
-	struct join *j = xcalloc(1, sizeof *j);
-	*j = (struct join){l, n, cb, data};
-	if (role_of(l, n->id) != ROLE_NONE) {
-		leader_saw(l, n->id);
-		join_commit(j); /* known server announcing itself again */
-		return 0;
-	}
-	l->change_inflight = true;
-	if (h->add(h->data, n->id, n->addr, join_added, j, err)) {
-		l->change_inflight = false;
-		free(j);
-		schema_free(&node_schema, n);
-		free(n);
-		return E_BUSY;
-	}
 	return 0;
 }
 
@@ -328,72 +244,28 @@ static void liveness(struct leader *l)
 
 /* ---- roles ----------------------------------------------------------------------------------- */
 
-static void role_done(void *data, int status, const char *msg)
-{
-	struct leader *l = data;
-	l->change_inflight = false;
-	if (status)
-		log_warn("role change failed: %s", msg ? msg : "");
-}
-
-static void assign(struct leader *l, uint64_t id, enum cons_role role, const char *why)
-{
-	const struct leader_host *h = l->host;
-	char err[ERR_LEN];
-	const struct node *n = table_get_u64(&h->store->nodes, id);
-	log_info("role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
-	l->change_inflight = true;
-	if (h->assign(h->data, id, role, role_done, l, err)) {
-		l->change_inflight = false;
-		log_warn("%s", err);
-	}
-}
-
+/* The whole cluster is planned at once (orchestrator/roles.h) and the plan runs change
+ * after change (node/member.c), so a join storm does not outrun the failure timeout. */
 static void roles(struct leader *l)
 {
 	const struct leader_host *h = l->host;
-	if (l->change_inflight)
-		return;
-	unsigned n = h->nservers(h->data), voters = 0, alive_voters = 0;
-	unsigned target = n >= 5 ? 5 : n >= 3 ? 3 : 1;
-	uint64_t spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
+	unsigned n = h->nservers(h->data);
+	struct roles_server *s = xcalloc(n ? n : 1, sizeof *s);
+	struct roles_change *out = xcalloc(n ? n : 1, sizeof *out);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id;
 		enum cons_role role;
 		h->server(h->data, i, &id, &role);
-		bool alive = leader_alive(l, id);
-		/* Only nodes that have a record (joined completely) are given a role. */
-		bool known = table_get_u64(&h->store->nodes, id) != NULL;
-		if (role == ROLE_VOTER) {
-			voters++;
-			if (alive) {
-				alive_voters++;
-				if (id != h->ident->id)
-					extra_voter = id;
-			} else
-				dead_voter = id;
-		} else if (role == ROLE_SPARE && alive && known) {
-			spare_alive = id;
-		} else if (role == ROLE_STANDBY && alive && known) {
-			standby_alive = id;
-		}
+		s[i].id = id;
+		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
+		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
+		s[i].record = table_get_u64(&h->store->nodes, id) != NULL;
 	}
-	if (alive_voters < target && standby_alive) {
-		assign(l, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
-		return;
-	}
-	if (voters > target && dead_voter) {
-		assign(l, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
-		return;
-	}
-	if (alive_voters > target && extra_voter) {
-		assign(l, extra_voter, ROLE_STANDBY, "more voters than needed");
-		return;
-	}
-	if (spare_alive) {
-		assign(l, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
-		return;
-	}
+	size_t k = roles_plan(s, n, roles_target(n), h->ident->id, out);
+	if (k)
+		member_plan(l, out, k);
+	free(s);
+	free(out);
 }
 
 /* ---- workloads ------------------------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
+#include "node/member.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -338,7 +339,8 @@ static void op_node_update(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- membership (leader) ----------------------------------------------------------------- */
 
-static void join_replied(void *data, int rc, const char *msg)
+/* A join's end (node/member.h): the reply the orch join client waits for. */
+static void join_replied(void *data, int rc, const char *msg, uint64_t commit_index)
 {
 	struct pending *p = data;
 	struct daemon *d = p->d;
@@ -350,14 +352,21 @@ static void join_replied(void *data, int rc, const char *msg)
 			token_cluster_hex(&d->ident.tok, cid);
 			struct mpw w;
 			mpw_init(&w);
-			rpc_reply_begin(&w, p->req_id, 0, 2);
+			rpc_reply_begin(&w, p->req_id, 0, 3);
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
+			mpw_ku64(&w, "commit_index", commit_index);
 			conn_send_mpw(p->conn, &w);
 			mpw_free(&w);
 		}
 	}
 	pending_free(p);
+}
+
+static bool join_waiting(void *data)
+{
+	const struct pending *p = data;
+	return p->conn != NULL;
 }
 
 static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
@@ -383,17 +392,22 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 		rc = errf(err, E_INVAL, "join: id, name and addr required");
 	if (!rc && parse_ipport(n->addr, &sa, err))
 		rc = E_INVAL;
+	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
+	if (!rc && same && same->id != n->id)
+		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
 	if (rc) {
 		rpc_reply_err(c, id, rc, err);
 		schema_free(&node_schema, n);
 		free(n);
 		return;
 	}
-	struct pending *p = pending_new(d, c, id);
-	if ((rc = leader_join(&d->leader, n, join_replied, p, err))) {
-		rpc_reply_err(c, id, rc, err);
-		pending_free(p);
-	}
+	free(n->state);
+	n->state = xstrdup("ready");
+	free(n->availability);
+	n->availability = xstrdup("active");
+	n->joined_at = clock_wall(d->clock);
+	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, id)};
+	member_join(&d->leader, n, &r); /* queued behind other membership changes */
 }
 
 struct rm_ctx {
@@ -441,9 +455,9 @@ static void rm_removed(void *data, int status, const char *msg)
 		struct apply_res res = {.rc = E_FAIL};
 		snprintf(res.msg, sizeof res.msg, "removing the node from the raft configuration failed: %s", msg ? msg : "");
 		rm_committed(d, r, E_FAIL, &res);
-		return;
-	}
-	rm_commit(d, r);
+	} else
+		rm_commit(d, r);
+	member_kick(&d->leader); /* joins and role changes waited for the slot */
 }
 
 /* Removes a node from the raft configuration, then from the state (leader only). */
@@ -642,7 +656,8 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		if (!forward_if_follower(d, c, id, req))
 			metrics_op_top(d, c, id);
 	} else if (mp_str_eq(op, "whois") && !local) {
-		/* a node without a leader asks whether it is still a member */
+		/* a node that does not know the leader (a spare gets nothing from it, a follower
+		 * may not have heard yet) asks who leads, and whether it is still a member */
 		uint64_t node = 0;
 		raft_id lid;
 		const char *laddr;
@@ -652,9 +667,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		else {
 			struct mpw w;
 			mpw_init(&w);
-			rpc_reply_begin(&w, id, 0, 2);
+			rpc_reply_begin(&w, id, 0, 3);
 			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
 			mpw_kstr(&w, "leader", laddr);
+			mpw_ku64(&w, "leader_id", lid);
 			conn_send_mpw(c, &w);
 			mpw_free(&w);
 		}

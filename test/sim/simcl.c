@@ -1,6 +1,7 @@
 #include "simcl.h"
 #include "scenario.h"
 #include "node/daemon.h"
+#include "node/member.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
@@ -14,6 +15,8 @@
 #define LINK_RETRY_MS 200
 #define JOIN_CALL_MS 15000 /* orch join's request timeout */
 #define JOIN_GIVE_UP_MS 30000
+#define WHOIS_AFTER_MS 500     /* node/link.c: leaderless this long, ask a peer who leads */
+#define REMOVED_AFTER_MS 10000 /* node/link.c: believe a peer saying we were removed */
 
 struct fwd {
 	uint64_t id;
@@ -52,6 +55,13 @@ struct sproc {
 	raft_id link_leader;
 	uint32_t link_epoch;
 	uint64_t last_hb, retry_at;
+	/* a leader named by a peer while raft names none (node/link.c "whois") */
+	raft_id hint_id;
+	int hint_host;
+	uint64_t leaderless_since;
+	bool whois;
+	unsigned whois_host;
+	size_t whois_next;
 	struct fwd *fwds;
 	uint64_t fwd_ids;
 	/* while leader: the watches of the other nodes */
@@ -125,7 +135,7 @@ static int host_of_addr(const struct simcl *c, const char *addr)
 
 /* ---- messages between nodes ---------------------------------------------------------------- */
 
-enum mkind { M_JOIN, M_JOIN_REP, M_HB, M_HB_REP, M_WATCH, M_DOC, M_APPLY, M_APPLY_REP };
+enum mkind { M_JOIN, M_JOIN_REP, M_HB, M_HB_REP, M_WATCH, M_DOC, M_APPLY, M_APPLY_REP, M_WHOIS, M_WHOIS_REP };
 
 struct smsg {
 	struct simcl *cl;
@@ -136,7 +146,8 @@ struct smsg {
 	int rc;
 	char msg[ERR_LEN];
 	uint64_t res_id;
-	int redirect;   /* join: the leader's host, or -1 */
+	int redirect;   /* join: the leader's host, or -1; whois: the leader's host */
+	bool member;    /* whois: the asker is a member */
 	uint8_t *data;  /* document, entry or node record */
 	size_t len;
 };
@@ -194,6 +205,7 @@ static void plink_drop(struct sproc *p)
 /* A connection that broke under the link (partition, the leader's process died). */
 static void plink_broken(struct sproc *p)
 {
+	p->hint_host = -1; /* a named leader we cannot reach (or not the leader): ask again */
 	p->link_up = false;
 	p->link_epoch++;
 	p->retry_at = now_of(p->cl) + LINK_RETRY_MS;
@@ -203,9 +215,19 @@ static void plink_broken(struct sproc *p)
 static void plink_update(struct sproc *p)
 {
 	struct simcl *c = p->cl;
-	raft_id lid;
-	const char *laddr;
-	if (p->dead || cons_leader(&p->cons, &lid, &laddr) || lid == p->n->ident.id) {
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	int h = -1;
+	if (!p->dead) {
+		if (!cons_leader(&p->cons, &lid, &laddr)) {
+			p->hint_host = -1; /* raft knows: it has the last word */
+			h = host_of_addr(c, laddr);
+		} else if (p->hint_host >= 0) {
+			lid = p->hint_id;
+			h = p->hint_host;
+		}
+	}
+	if (p->dead || !lid || lid == p->n->ident.id) {
 		plink_drop(p);
 		p->link_leader = 0;
 		return;
@@ -216,10 +238,10 @@ static void plink_update(struct sproc *p)
 	if (now_of(c) < p->retry_at && p->link_leader == lid)
 		return;
 	p->link_leader = lid;
-	int h = host_of_addr(c, laddr);
 	/* connecting: fails at once when the leader's machine is unreachable or down */
 	if (h < 0 || !simnet_connected(&c->net, p->n->host, (unsigned)h) || !c->n[h].p) {
 		p->retry_at = now_of(c) + LINK_RETRY_MS;
+		p->hint_host = -1;
 		return;
 	}
 	p->link_up = true;
@@ -231,8 +253,64 @@ static void plink_update(struct sproc *p)
 	msg_send(m);
 }
 
+/* The i-th host to ask who leads, round robin, in node/link.c's order: the voters of
+ * this node's raft configuration, the node that accepted its join, the other servers,
+ * the node records; -1 when entry i is not one to ask. */
+static int whois_peer(struct sproc *p, size_t i)
+{
+	struct simcl *c = p->cl;
+	size_t nconf = cons_nservers(&p->cons);
+	const char *addr = NULL;
+	raft_id id;
+	enum cons_role role;
+	if (i < nconf) {
+		cons_server(&p->cons, (unsigned)i, &id, &addr, &role);
+		if (role != ROLE_VOTER)
+			return -1;
+	} else if (i == nconf)
+		addr = p->n->join_seed >= 0 ? c->dir.addr[p->n->join_seed] : NULL;
+	else if (i < 2 * nconf + 1) {
+		cons_server(&p->cons, (unsigned)(i - nconf - 1), &id, &addr, &role);
+		if (role == ROLE_VOTER)
+			return -1;
+	} else
+		addr = ((const struct node *)p->store.nodes.items[i - 2 * nconf - 1])->addr;
+	int h = addr ? host_of_addr(c, addr) : -1;
+	return h == (int)p->n->host ? -1 : h;
+}
+
+static void leaderless(struct sproc *p)
+{
+	struct simcl *c = p->cl;
+	raft_id lid;
+	const char *laddr;
+	if (!cons_leader(&p->cons, &lid, &laddr)) {
+		p->leaderless_since = 0;
+		return;
+	}
+	if (!p->leaderless_since)
+		p->leaderless_since = now_of(c);
+	if (p->link_up || p->whois || now_of(c) - p->leaderless_since < WHOIS_AFTER_MS)
+		return;
+	size_t total = 2 * (size_t)cons_nservers(&p->cons) + 1 + p->store.nodes.n;
+	for (size_t tries = 0; tries < total; tries++) {
+		int h = whois_peer(p, p->whois_next++ % total);
+		if (h < 0)
+			continue;
+		if (simnet_connected(&c->net, p->n->host, (unsigned)h) && c->n[h].p) {
+			p->whois = true;
+			p->whois_host = (unsigned)h;
+			struct smsg *m = msg_new(c, M_WHOIS, p->n->host, (unsigned)h);
+			m->a = p->n->ident.id;
+			msg_send(m);
+		}
+		return; /* one peer per tick; a refused connection tries the next one then */
+	}
+}
+
 static void plink_tick(struct sproc *p)
 {
+	leaderless(p);
 	if (!p->link_up)
 		plink_update(p);
 	if (!p->link_up || now_of(p->cl) - p->last_hb < HB_MS)
@@ -390,6 +468,18 @@ static int lh_add(void *data, uint64_t id, const char *addr, cons_change_cb cb, 
 	return cons_add(&p->cons, id, addr, cb, cb_data, err);
 }
 
+static bool lh_is_leader(void *data)
+{
+	struct sproc *p = data;
+	return !p->dead && cons_is_leader(&p->cons);
+}
+
+static uint64_t lh_commit_index(void *data)
+{
+	struct sproc *p = data;
+	return cons_commit_index(&p->cons);
+}
+
 static void lh_ready(void *data, const char *msg)
 {
 	(void)data;
@@ -438,6 +528,7 @@ static void on_state(void *data)
 		leader_start(&p->leader);
 		leader_tick(&p->leader);
 	}
+	member_kick(&p->leader); /* joins queued here are refused once this node no longer leads */
 }
 
 static void proc_tick(struct world *w, void *arg)
@@ -466,6 +557,7 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	p->io.touched_arg = p;
 	store_init(&p->store);
 	p->clock = (struct clock){clk_mono, clk_wall, p};
+	p->hint_host = -1;
 	struct cons_settings set = {
 		.election_ms = c->o.election_ms,
 		.heartbeat_ms = c->o.heartbeat_ms,
@@ -490,6 +582,8 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		.server = lh_server,
 		.assign = lh_assign,
 		.add = lh_add,
+		.is_leader = lh_is_leader,
+		.commit_index = lh_commit_index,
 		.ready = lh_ready,
 		.watch_push = lh_watch_push,
 	};
@@ -545,9 +639,13 @@ static void proc_end(struct simcl *c, unsigned i)
 			break;
 		}
 	fwd_fail_all(p);
-	for (unsigned k = 0; k < c->count; k++)
-		if (c->n[k].p && c->n[k].p->link_up && c->n[k].p->link_host == i)
-			plink_broken(c->n[k].p);
+	for (unsigned k = 0; k < c->count; k++) {
+		struct sproc *q = c->n[k].p;
+		if (q && q->link_up && q->link_host == i)
+			plink_broken(q);
+		if (q && q->whois && q->whois_host == i)
+			q->whois = false;
+	}
 	c->procs_closing++;
 	cons_close(&p->cons, proc_closed, p);
 }
@@ -595,10 +693,11 @@ struct join_ctx {
 	uint64_t attempt;
 };
 
-static void join_replied(void *data, int rc, const char *msg)
+static void join_replied(void *data, int rc, const char *msg, uint64_t commit_index)
 {
 	struct join_ctx *x = data;
 	struct simcl *c = x->c;
+	(void)commit_index;
 	if (c->n[x->leader_host].life == x->leader_life) {
 		struct smsg *m = msg_new(c, M_JOIN_REP, x->leader_host, x->to);
 		m->a = x->attempt;
@@ -640,13 +739,26 @@ static void on_join(struct simcl *c, struct sproc *p, const struct smsg *m)
 		reply(c, m, M_JOIN_REP, rc, err);
 		return;
 	}
+	/* node/rpc.c op_join */
+	const struct node *same = store_node_by_name(&p->store, nd->name);
+	if (same && same->id != nd->id) {
+		snprintf(err, sizeof err, "join: the name %s is already used by node %016llx; pick another --name", nd->name,
+			 (unsigned long long)same->id);
+		schema_free(&node_schema, nd);
+		free(nd);
+		reply(c, m, M_JOIN_REP, E_EXISTS, err);
+		return;
+	}
+	free(nd->state);
+	nd->state = xstrdup("ready");
+	free(nd->availability);
+	nd->availability = xstrdup("active");
+	nd->joined_at = clk_wall(p);
 	struct join_ctx *x = xcalloc(1, sizeof *x);
 	*x = (struct join_ctx){c, m->to, m->from, c->n[m->to].life, m->a};
 	touch(p);
-	if ((rc = leader_join(&p->leader, nd, join_replied, x, err))) {
-		free(x);
-		reply(c, m, M_JOIN_REP, rc, err);
-	}
+	struct member_reply mr = {join_replied, NULL, x};
+	member_join(&p->leader, nd, &mr);
 }
 
 static void join_send(struct simcl *c, unsigned i);
@@ -745,6 +857,10 @@ static void msg_arrive(struct world *w, void *arg)
 	case M_HB_REP:
 		if (!plink_open(c, m->to, m->from, m->epoch))
 			break;
+		if (m->rc == E_NOLEADER && p->hint_host >= 0) {
+			plink_broken(p); /* the named leader is not the leader (any more): ask again */
+			break;
+		}
 		if (m->rc == E_NOTFOUND) {
 			/* node/link.c: told it is no longer a member, the daemon stops */
 			n->stopped_self = true;
@@ -776,6 +892,41 @@ static void msg_arrive(struct world *w, void *arg)
 				break;
 			}
 		break;
+	case M_WHOIS: {
+		/* node/rpc.c "whois": who leads, and is the asker still a member */
+		raft_id lid;
+		const char *laddr;
+		if (cons_leader(&p->cons, &lid, &laddr)) {
+			reply(c, m, M_WHOIS_REP, E_NOLEADER, "no leader known here either");
+			break;
+		}
+		struct smsg *r = msg_new(c, M_WHOIS_REP, m->to, m->from);
+		r->member = cons_role_of(&p->cons, m->a) != ROLE_NONE || table_get_u64(&p->store.nodes, m->a);
+		r->res_id = lid;
+		r->redirect = host_of_addr(c, laddr);
+		msg_send(r);
+		break;
+	}
+	case M_WHOIS_REP: {
+		/* node/link.c w_frame */
+		raft_id rid;
+		const char *raddr;
+		if (!p->whois || p->whois_host != m->from)
+			break;
+		p->whois = false;
+		if (m->rc == 0 && !m->member && p->leaderless_since && now_of(c) - p->leaderless_since >= REMOVED_AFTER_MS) {
+			n->stopped_self = true;
+			snprintf(n->stop_why, sizeof n->stop_why, "%s says this node is no longer a member", c->n[m->from].ident.name);
+			proc_end(c, m->to);
+		} else if (m->rc == 0 && m->res_id && m->res_id != n->ident.id && m->redirect >= 0 &&
+			   cons_leader(&p->cons, &rid, &raddr)) {
+			p->hint_id = m->res_id;
+			p->hint_host = m->redirect;
+			p->retry_at = 0;
+			plink_update(p);
+		}
+		break;
+	}
 	case M_JOIN_REP:
 		break;
 	}
@@ -842,6 +993,7 @@ static void join_done(struct simcl *c, unsigned i, int rc, const char *msg)
 		return;
 	}
 	n->joined = true;
+	n->join_seed = (int)n->join_target;
 	if (proc_start(c, i, false, err)) {
 		n->join_failed = true;
 		snprintf(n->join_err, sizeof n->join_err, "%s", err);
@@ -897,6 +1049,7 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 		struct snode *n = &c->n[i];
 		n->cl = c;
 		n->host = i;
+		n->join_seed = -1;
 		simdisk_init(&n->disk);
 		n->ident.id = (world_rand(&c->w) >> 1) | 1;
 		snprintf(n->ident.name, sizeof n->ident.name, "n%02u", i);
@@ -954,6 +1107,8 @@ static void cut_links(struct simcl *c)
 		struct sproc *p = c->n[k].p;
 		if (p && p->link_up && !simnet_connected(&c->net, k, p->link_host))
 			plink_broken(p);
+		if (p && p->whois && !simnet_connected(&c->net, k, p->whois_host))
+			p->whois = false;
 	}
 }
 

@@ -34,6 +34,7 @@ struct snode {
 	/* the join client (orch join), before the process runs */
 	bool joining;
 	unsigned join_target, join_via; /* talking to now; given on the command line */
+	int join_seed;          /* the node that accepted the join (asked who leads), or -1 */
 	uint64_t join_deadline, join_sent;
 	uint32_t join_try;
 	char join_err[ERR_LEN];
