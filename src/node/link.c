@@ -33,7 +33,22 @@ struct link {
 	char hint[64];
 	char seed[64];     /* the node that accepted our join */
 	bool dropping;     /* closing on purpose: the hint stays */
+	/* the leader raft names but that said it does not lead: a standby or spare cut off
+	 * from the cluster keeps naming its old leader (it never campaigns, and nobody sends
+	 * it a newer term), so for that term it is asked around instead */
+	raft_id stale;
+	uint64_t stale_term;
 };
+
+/* The leader raft names, unless that one said it does not lead (in the same term). */
+static bool raft_names(struct daemon *d, struct link *l, raft_id *lid, const char **laddr)
+{
+	if (!cons_leader(&d->cons, lid, laddr) && !(*lid == l->stale && cons_term(&d->cons) == l->stale_term))
+		return true;
+	*lid = 0;
+	*laddr = NULL;
+	return false;
+}
 
 /* A reply callback may stop the daemon (leave), which closes the link and fails the
  * remaining requests re-entrantly: each request is unmarked before its callback runs and
@@ -92,8 +107,12 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		if (rc == E_NOTFOUND && !d->stopping) {
 			log_error("the leader says this node is no longer a member of the cluster; stopping");
 			daemon_stop(d, 1);
-		} else if (rc == E_NOLEADER && l->hint[0]) {
+		} else if (rc == E_NOLEADER) {
 			TRACE("link", l->addr, "named leader is not the leader (any more): asking again");
+			if (!l->hint[0]) {
+				l->stale = l->leader;
+				l->stale_term = cons_term(&d->cons);
+			}
 			conn_close(c, "not the leader");
 		}
 		return;
@@ -161,7 +180,7 @@ void link_update(struct daemon *d)
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	if (!d->stopping) {
-		if (!cons_leader(&d->cons, &lid, &laddr))
+		if (raft_names(d, l, &lid, &laddr))
 			l->hint[0] = 0; /* raft knows: it has the last word */
 		else if (l->hint[0]) {
 			lid = l->hint_id;
@@ -233,7 +252,7 @@ static void w_frame(struct conn *c, const msgpack_object *resp)
 		log_error("%s says this node is no longer a member of the cluster (removed): stopping; "
 			  "remove %s to start afresh, or join again", c->peer, d->data_dir);
 		daemon_stop(d, 1);
-	} else if (rc == 0 && lid && lid != d->ident.id && laddr[0] && cons_leader(&d->cons, &rid, &raddr)) {
+	} else if (rc == 0 && lid && lid != d->ident.id && laddr[0] && !raft_names(d, l, &rid, &raddr)) {
 		TRACE("link", c->peer, "says %s (%016llx) leads", laddr, (unsigned long long)lid);
 		l->hint_id = lid;
 		snprintf(l->hint, sizeof l->hint, "%s", laddr);
@@ -285,7 +304,7 @@ static void leaderless(struct daemon *d, struct link *l)
 {
 	raft_id lid;
 	const char *laddr;
-	if (!cons_leader(&d->cons, &lid, &laddr)) {
+	if (raft_names(d, l, &lid, &laddr)) {
 		l->leaderless_since = 0;
 		return;
 	}

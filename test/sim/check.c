@@ -176,9 +176,14 @@ void check_describe(const struct simcl *c, FILE *f)
 		const char *laddr;
 		if (k)
 			cons_leader(k, &lid, &laddr);
-		fprintf(f, "  %s %-8s role %-7s record %-5s applied %-6llu knows leader %-3s runs %zu%s%s\n", n->ident.name,
-			k ? cons_state_name(k) : "stopped", lc ? cons_role_name(cons_role_of(lc, n->ident.id)) : "?",
-			rec ? rec->state : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull, lid ? "yes" : "no",
+		int lh = -1;
+		for (unsigned j = 0; j < c->count; j++)
+			if (lid && c->n[j].ident.id == lid)
+				lh = (int)j;
+		fprintf(f, "  %s %-9s term %-3llu role %-7s (own view %-7s) record %-5s applied %-6llu leader %-4s runs %zu%s%s\n",
+			n->ident.name, k ? cons_state_name(k) : "stopped", k ? (unsigned long long)cons_term(k) : 0ull,
+			lc ? cons_role_name(cons_role_of(lc, n->ident.id)) : "?", k ? cons_role_name(cons_role_of(k, n->ident.id)) : "-",
+			rec ? rec->state : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull, lh >= 0 ? c->n[lh].ident.name : "-",
 			simcl_runtime(c, i) ? fakert_running(simcl_runtime(c, i)) : 0, n->join_failed ? " join failed: " : "",
 			n->join_failed ? n->join_err : "");
 	}

@@ -58,6 +58,8 @@ struct sproc {
 	/* a leader named by a peer while raft names none (node/link.c "whois") */
 	raft_id hint_id;
 	int hint_host;
+	raft_id stale;          /* raft's leader that said it does not lead, in stale_term */
+	uint64_t stale_term;
 	uint64_t leaderless_since;
 	bool whois;
 	unsigned whois_host;
@@ -212,6 +214,16 @@ static void plink_broken(struct sproc *p)
 	fwd_fail_all(p);
 }
 
+/* node/link.c raft_names: the leader raft names, unless it said it does not lead. */
+static bool raft_names(struct sproc *p, raft_id *lid, const char **laddr)
+{
+	if (!cons_leader(&p->cons, lid, laddr) && !(*lid == p->stale && cons_term(&p->cons) == p->stale_term))
+		return true;
+	*lid = 0;
+	*laddr = NULL;
+	return false;
+}
+
 static void plink_update(struct sproc *p)
 {
 	struct simcl *c = p->cl;
@@ -219,7 +231,7 @@ static void plink_update(struct sproc *p)
 	const char *laddr = NULL;
 	int h = -1;
 	if (!p->dead) {
-		if (!cons_leader(&p->cons, &lid, &laddr)) {
+		if (raft_names(p, &lid, &laddr)) {
 			p->hint_host = -1; /* raft knows: it has the last word */
 			h = host_of_addr(c, laddr);
 		} else if (p->hint_host >= 0) {
@@ -284,7 +296,7 @@ static void leaderless(struct sproc *p)
 	struct simcl *c = p->cl;
 	raft_id lid;
 	const char *laddr;
-	if (!cons_leader(&p->cons, &lid, &laddr)) {
+	if (raft_names(p, &lid, &laddr)) {
 		p->leaderless_since = 0;
 		return;
 	}
@@ -857,8 +869,13 @@ static void msg_arrive(struct world *w, void *arg)
 	case M_HB_REP:
 		if (!plink_open(c, m->to, m->from, m->epoch))
 			break;
-		if (m->rc == E_NOLEADER && p->hint_host >= 0) {
-			plink_broken(p); /* the named leader is not the leader (any more): ask again */
+		if (m->rc == E_NOLEADER) {
+			/* the named leader is not the leader (any more): ask again */
+			if (p->hint_host < 0) {
+				p->stale = p->link_leader;
+				p->stale_term = cons_term(&p->cons);
+			}
+			plink_broken(p);
 			break;
 		}
 		if (m->rc == E_NOTFOUND) {
@@ -919,7 +936,7 @@ static void msg_arrive(struct world *w, void *arg)
 			snprintf(n->stop_why, sizeof n->stop_why, "%s says this node is no longer a member", c->n[m->from].ident.name);
 			proc_end(c, m->to);
 		} else if (m->rc == 0 && m->res_id && m->res_id != n->ident.id && m->redirect >= 0 &&
-			   cons_leader(&p->cons, &rid, &raddr)) {
+			   !raft_names(p, &rid, &raddr)) {
 			p->hint_id = m->res_id;
 			p->hint_host = m->redirect;
 			p->retry_at = 0;
