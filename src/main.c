@@ -31,7 +31,7 @@ int main(int argc, char **argv)
 	if (!cli.data_dir || !*cli.data_dir)
 		cli.data_dir = "/var/lib/orch";
 	/* runc wants absolute paths, and a daemon must not depend on its start directory */
-	static char absdir[4096];
+	char absdir[4096]; /* main's frame outlives every use */
 	if (cli.data_dir[0] != '/' && getcwd(absdir, sizeof absdir - 256)) {
 		size_t len = strlen(absdir);
 		snprintf(absdir + len, sizeof absdir - len, "/%s", cli.data_dir);

@@ -1,8 +1,10 @@
 #include "agent/agent.h"
+#include "util/layout.h"
 #include "agent/task_run.h"
 #include "agent/health.h"
 #include "net/conn.h"
-#include "node/daemon.h"
+#include "net/ipam.h"
+#include "net/rpc_reply.h"
 #include "runtime/runproc.h"
 #include "spec/spec.h"
 #include "image/blobstore.h"
@@ -73,8 +75,24 @@ struct follower {
 	struct follower *next;
 };
 
+struct blob_job {
+	uv_work_t req;
+	struct agent *a;
+	struct conn *conn; /* NULL once it closed */
+	uint64_t req_id;
+	struct blob_job *next;
+	char data_dir[512], digest[80];
+	uint64_t off, len, size;
+	char *buf;
+	ssize_t n;
+	int rc;
+	char err[ERR_LEN];
+};
+
 struct agent {
-	struct daemon *d;
+	const struct host *h;
+	char runtime[16];       /* the OCI runtime its containers live in */
+	unsigned ticks;
 	struct run_env env;
 	uv_signal_t sigchld;
 	bool net_ready, net_busy, have_doc;
@@ -83,17 +101,15 @@ struct agent {
 	struct run_peer *peers;
 	size_t npeers;
 	struct follower *followers;
+	struct blob_job *blob_jobs; /* blob.get reads in flight (their conn may go away) */
 	uint8_t ip_used[256];
-	/* Exits of children no task claimed yet: a container init that dies between runc
-	 * start and the prepare step's completion is reaped before its task knows its pid. */
-	struct { int pid, status; } unclaimed[64];
-	unsigned nunclaimed;
 };
 
 /* ---- reporting ---------------------------------------------------------------------------- */
 
 /* Which report a submit carries, to find its task again when it comes back. */
 struct report_ref {
+	struct agent *a;
 	uint64_t id;
 	bool health;
 };
@@ -114,22 +130,22 @@ static void report_lost(struct agent *a, const struct report_ref *ref)
 		t->report_lost = true;
 }
 
-static void reported(struct daemon *d, void *data, int rc, const struct apply_res *res)
+static void reported(void *data, int rc, const struct apply_res *res)
 {
 	struct report_ref *ref = data;
 	if (rc && rc != E_EXISTS) {
 		TRACE("agent", "report", "task report not applied: %s", res ? res->msg : "");
-		if (!d->stopping)
-			report_lost(d->agent, ref);
+		if (!host_stopping(ref->a->h))
+			report_lost(ref->a, ref);
 	}
 	free(ref);
 }
 
 /* A task.batch body updating one task: {at, update: [{<n fields follow>}]}. */
-static void update_begin(struct mpw *w, uint32_t n)
+static void update_begin(const struct agent *a, struct mpw *w, uint32_t n)
 {
 	mpw_map(w, 2);
-	mpw_ku64(w, "at", wall_ms());
+	mpw_ku64(w, "at", clock_wall(a->h->clock));
 	mpw_str(w, "update");
 	mpw_arr(w, 1);
 	mpw_map(w, n);
@@ -138,10 +154,11 @@ static void update_begin(struct mpw *w, uint32_t n)
 static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
 {
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
+	ref->a = a;
 	ref->id = id;
 	ref->health = health;
 	char e[ERR_LEN];
-	if (daemon_submit(a->d, "task.batch", w->sb.data, w->sb.size, reported, ref, e)) {
+	if (host_submit(a->h, "task.batch", w->sb.data, w->sb.size, reported, ref, e)) {
 		TRACE("agent", "report", "task report not sent: %s", e);
 		report_lost(a, ref);
 		free(ref);
@@ -164,7 +181,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 	struct mpw w;
 	mpw_init(&w);
 	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 4 : 0);
-	update_begin(&w, n);
+	update_begin(a, &w, n);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", state);
 	if (err)
@@ -179,7 +196,7 @@ static void report(struct agent *a, struct atask *t, const char *state, const ch
 		mpw_kstr(&w, "health", t->health);
 		mpw_kstr(&w, "ready", t->ready);
 		char ep[512] = "";
-		const char *host = a->d->ident.advertise;
+		const char *host = a->h->ident->advertise;
 		const char *colon = strrchr(host, ':');
 		for (size_t i = 0; i < t->job.nports; i++) {
 			size_t len = strlen(ep);
@@ -229,9 +246,8 @@ static void work_run(uv_work_t *req)
 }
 
 static void after_work(uv_work_t *req, int status);
-static void setup_checks(struct atask *t);
+static void setup_checks(const struct agent *a, struct atask *t);
 static void check_done(struct agent *a, struct atask *t, int idx, const struct check_req *r);
-static bool claim_exit(struct agent *a, int pid, int *status);
 
 static void queue_step(struct agent *a, struct atask *t, enum step step)
 {
@@ -244,7 +260,7 @@ static void queue_step(struct agent *a, struct atask *t, enum step step)
 		w->job = t->job;
 		t->busy = true;
 	}
-	uv_queue_work(&a->d->loop, &w->req, work_run, after_work);
+	uv_queue_work(a->h->loop, &w->req, work_run, after_work);
 }
 
 /* A published host port is only a DNAT rule, which no other process on the machine can see:
@@ -276,11 +292,8 @@ static void release_ports(struct atask *t)
 static void release_resources(struct agent *a, struct atask *t)
 {
 	release_ports(t);
-	if (!t->job.host_net && t->job.ip[0]) {
-		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
-		if (last < 256)
-			a->ip_used[last] = 0;
-	}
+	if (!t->job.host_net && t->job.ip[0])
+		a->ip_used[ipam_host_of(t->job.ip)] = 0;
 }
 
 static void finish(struct agent *a, struct atask *t)
@@ -325,7 +338,7 @@ static void after_work(uv_work_t *req, int status)
 	if (w->step == S_NET) {
 		a->net_busy = false;
 		if (w->rc)
-			log_error("network setup failed: %s", w->err);
+			log_error(a->h->ident->name, "network setup failed: %s", w->err);
 		else
 			a->net_ready = true;
 		free(w);
@@ -363,7 +376,7 @@ static void after_work(uv_work_t *req, int status)
 			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
 			if (strstr(w->job.err, "set up the node network first"))
 				a->net_ready = false; /* the bridge went away: build it again for the next task */
-			log_warn("task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
+			log_warn(a->h->ident->name, "task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
 				 (unsigned long long)t->job.slot, w->job.err);
 			t->phase = P_CLEANING;
 			queue_step(a, t, S_CLEANUP);
@@ -371,8 +384,8 @@ static void after_work(uv_work_t *req, int status)
 		}
 		t->pid = w->job.pid;
 		t->phase = P_RUNNING;
-		setup_checks(t);
-		if (claim_exit(a, t->pid, &t->status)) /* died before we even saw the pid */
+		setup_checks(a, t);
+		if (runproc_claim(t->pid, &t->status)) /* died before we even saw the pid */
 			t->exited = true;
 		if (t->exited)
 			t->phase = P_EXITED;
@@ -447,12 +460,12 @@ static void image_check(struct atask *t)
 
 /* Compose healthcheck: liveness (a failing task is restarted). x-orch-healthcheck: its
  * role, readiness by default (decides whether the task takes traffic). */
-static void setup_checks(struct atask *t)
+static void setup_checks(const struct agent *a, struct atask *t)
 {
 	struct mpr r;
 	struct svc_spec sp;
 	t->nchecks = 0;
-	t->running_since = now_ms();
+	t->running_since = clock_now(a->h->clock);
 	if (mpr_decode(&r, t->job.spec, t->job.spec_len))
 		return;
 	svc_spec_init(&sp);
@@ -506,7 +519,7 @@ static void setup_checks(struct atask *t)
 			t->checks[i].interval = 1000;
 		if (!t->checks[i].timeout)
 			t->checks[i].timeout = 1000;
-		t->checks[i].next_at = now_ms() + (t->checks[i].interval < 1000 ? t->checks[i].interval : 500);
+		t->checks[i].next_at = clock_now(a->h->clock) + (t->checks[i].interval < 1000 ? t->checks[i].interval : 500);
 	}
 }
 
@@ -525,7 +538,7 @@ static void report_health(struct agent *a, struct atask *t)
 {
 	struct mpw w;
 	mpw_init(&w);
-	update_begin(&w, 4);
+	update_begin(a, &w, 4);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "health", t->health);
 	mpw_kstr(&w, "ready", t->ready);
@@ -539,7 +552,7 @@ static void check_done(struct agent *a, struct atask *t, int idx, const struct c
 {
 	struct tcheck *c = &t->checks[idx];
 	c->busy = false;
-	c->next_at = now_ms() + c->interval;
+	c->next_at = clock_now(a->h->clock) + c->interval;
 	if (t->phase != P_RUNNING || idx >= t->nchecks)
 		return;
 	char tid[32];
@@ -548,7 +561,7 @@ static void check_done(struct agent *a, struct atask *t, int idx, const struct c
 	char before_h[16], before_r[16];
 	snprintf(before_h, sizeof before_h, "%s", t->health);
 	snprintf(before_r, sizeof before_r, "%s", t->ready);
-	bool in_grace = !c->passed_once && now_ms() - t->running_since < c->start_period;
+	bool in_grace = !c->passed_once && clock_now(a->h->clock) - t->running_since < c->start_period;
 	if (r->ok) {
 		c->fails = 0;
 		c->passed_once = true;
@@ -570,17 +583,17 @@ static void check_done(struct agent *a, struct atask *t, int idx, const struct c
 		t->unhealthy = true;
 		snprintf(t->final_state, sizeof t->final_state, "failed");
 		snprintf(t->final_err, sizeof t->final_err, "unhealthy: %u failed checks, last: %s", c->fails, r->output);
-		log_warn("task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
+		log_warn(a->h->ident->name, "task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
 			 (unsigned long long)t->job.slot, r->output);
 		t->phase = P_STOPPING;
-		t->stopped_at = now_ms();
+		t->stopped_at = clock_now(a->h->clock);
 		queue_step(a, t, S_STOP);
 	}
 }
 
 static void run_checks(struct agent *a)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now(a->h->clock);
 	for (struct atask *t = a->tasks; t; t = t->next) {
 		if (t->phase != P_RUNNING || t->busy)
 			continue;
@@ -605,59 +618,45 @@ static void run_checks(struct agent *a)
 			w->creq.timeout_ms = (int)c->timeout;
 			snprintf(w->creq.cid, sizeof w->creq.cid, "%s", t->job.cid);
 			c->busy = true;
-			uv_queue_work(&a->d->loop, &w->req, work_run, after_work);
+			uv_queue_work(a->h->loop, &w->req, work_run, after_work);
 		}
 	}
 }
 
 /* ---- child exits ------------------------------------------------------------------------------ */
 
-static void child_exited(int pid, int status, void *arg)
+/* Takes the exits of this agent's containers from the process's reaper (runproc.h): the
+ * reaper may have been run by another node of the same process. */
+static void claim_exits(struct agent *a)
 {
-	struct agent *a = arg;
+	runproc_reap();
 	for (struct atask *t = a->tasks; t; t = t->next) {
-		if (t->pid != pid || t->exited)
+		int status;
+		if (t->exited || t->pid <= 0 || !runproc_claim(t->pid, &status))
 			continue;
 		t->exited = true;
 		t->status = status;
 		char tid[32];
 		snprintf(tid, sizeof tid, "task:%llu", (unsigned long long)t->id);
-		TRACE("agent", tid, "container init %d exited (status %d)", pid, status);
+		TRACE("agent", tid, "container init %d exited (status %d)", t->pid, status);
 		if (t->phase == P_RUNNING)
 			t->phase = P_EXITED;
-		return;
 	}
-	a->unclaimed[a->nunclaimed % 64].pid = pid;
-	a->unclaimed[a->nunclaimed % 64].status = status;
-	a->nunclaimed++;
-}
-
-/* The exit of pid, if it was reaped before a task claimed it. */
-static bool claim_exit(struct agent *a, int pid, int *status)
-{
-	for (unsigned i = 0; pid > 0 && i < 64 && i < a->nunclaimed; i++)
-		if (a->unclaimed[i].pid == pid) {
-			*status = a->unclaimed[i].status;
-			a->unclaimed[i].pid = 0;
-			return true;
-		}
-	return false;
 }
 
 static void sigchld_cb(uv_signal_t *h, int sig)
 {
 	(void)sig;
-	runproc_reap(child_exited, h->data);
+	claim_exits(h->data);
 }
 
 /* ---- the task state machine ------------------------------------------------------------------ */
 
-static int alloc_ip(struct agent *a, char *out, size_t n)
+static int alloc_ip(struct agent *a, char out[IPAM_ADDR_LEN])
 {
 	for (unsigned i = 2; i < 255; i++)
-		if (!a->ip_used[i]) {
+		if (!a->ip_used[i] && ipam_host(a->env.subnet, i, out)) {
 			a->ip_used[i] = 1;
-			snprintf(out, n, "%.*s%u", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet, i);
 			return 0;
 		}
 	return -1;
@@ -722,7 +721,7 @@ static void start_task(struct agent *a, struct atask *t)
 		if (sp.stop_signal && spec_signal(sp.stop_signal))
 			t->job.stop_signal = spec_signal(sp.stop_signal);
 		rc = alloc_ports(a, t, &sp, err);
-		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip, sizeof t->job.ip))
+		if (!rc && !t->job.host_net && alloc_ip(a, t->job.ip))
 			rc = errf(err, E_BUSY, "no free address in this node's subnet");
 	}
 	svc_spec_free(&sp);
@@ -752,14 +751,14 @@ static void step_task(struct agent *a, struct atask *t)
 				a->net_busy = true;
 				queue_step(a, NULL, S_NET);
 				char p[700];
-				snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+				layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
 				FILE *f = fopen(p, "w");
 				if (f) {
 					fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
 					fclose(f);
 				}
 			}
-		} else if (t->start_after <= wall_ms())
+		} else if (t->start_after <= clock_wall(a->h->clock))
 			start_task(a, t);
 		break;
 	case P_RUNNING:
@@ -767,11 +766,11 @@ static void step_task(struct agent *a, struct atask *t)
 			/* every node's mesh drops the endpoint at commit time; give in-flight
 			 * connections a moment before the stop signal */
 			const char *e = getenv("ORCH_DRAIN_MS");
-			t->drain_until = now_ms() + (e && *e ? strtoull(e, NULL, 10) : 1000);
+			t->drain_until = clock_now(a->h->clock) + (e && *e ? strtoull(e, NULL, 10) : 1000);
 		}
-		if (t->want_stop && now_ms() >= t->drain_until) {
+		if (t->want_stop && clock_now(a->h->clock) >= t->drain_until) {
 			t->phase = P_STOPPING;
-			t->stopped_at = now_ms();
+			t->stopped_at = clock_now(a->h->clock);
 			queue_step(a, t, S_STOP);
 		}
 		break;
@@ -840,7 +839,7 @@ static struct atask *new_task(struct agent *a, uint64_t id)
 	t->job.task_id = id;
 	snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)id);
 	snprintf(t->job.task_tag, sizeof t->job.task_tag, "%llx", (unsigned long long)(id & 0xfffffff));
-	snprintf(t->job.dir, sizeof t->job.dir, "%s/tasks/%llu", a->env.data_dir, (unsigned long long)id);
+	layout_task_dir(t->job.dir, sizeof t->job.dir, a->env.data_dir, id);
 	t->next = a->tasks;
 	a->tasks = t;
 	return t;
@@ -860,22 +859,21 @@ static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 	mpw_free(&w);
 }
 
-void agent_assignments(struct daemon *d, const msgpack_object *doc)
+void agent_assignments(struct agent *a, const msgpack_object *doc)
 {
-	struct agent *a = d->agent;
-	if (!a || d->stopping)
+	if (!a || host_stopping(a->h))
 		return;
 	uint64_t subnet = 0;
 	mp_get_u64(doc, "subnet", &subnet);
-	if (subnet && !a->subnet && subnet < 250) {
+	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
 		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
 		 * so several nodes — even of different clusters — can share one machine. */
-		unsigned cb = d->ident.tok.cluster_id[0];
+		unsigned cb = ipam_cluster_byte(&a->h->ident->tok);
 		a->subnet = subnet;
 		/* kept in net-tag from the first setup on; a new node avoids a bridge name (and
 		 * so a subnet) that another node on this machine already uses */
 		char p[700], tag[16] = "", sn[32] = "";
-		snprintf(p, sizeof p, "%s/net-tag", a->env.data_dir);
+		layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
 		FILE *f = fopen(p, "r");
 		if (f) {
 			if (fscanf(f, "%15s %31s", tag, sn) != 2)
@@ -888,17 +886,19 @@ void agent_assignments(struct daemon *d, const msgpack_object *doc)
 			snprintf(a->env.subnet, sizeof a->env.subnet, "%s", sn);
 		} else {
 			for (unsigned k = 0; k < 128; k++) {
-				unsigned c2 = (cb + k) % 256;
 				char br[64];
-				snprintf(a->env.tag, sizeof a->env.tag, "%02x%llu", c2, (unsigned long long)subnet);
-				snprintf(a->env.subnet, sizeof a->env.subnet, "10.%u.%llu.0/24", 128 + c2 % 128, (unsigned long long)subnet);
-				snprintf(br, sizeof br, "/sys/class/net/orch%s", a->env.tag);
+				struct nat_names nm;
+				ipam_node_net(cb + k, subnet, a->env.tag, a->env.subnet);
+				nat_names(a->env.tag, NULL, &nm);
+				snprintf(br, sizeof br, "/sys/class/net/%s", nm.bridge);
 				if (access(br, F_OK) != 0)
 					break;
 			}
 		}
-		a->env.port_lo = 20000 + ((cb * 7 + subnet) % 40) * 1000;
-		a->env.port_hi = a->env.port_lo + 999;
+		uint16_t lo, hi;
+		ipam_port_range(cb, subnet, &lo, &hi);
+		a->env.port_lo = lo;
+		a->env.port_hi = hi;
 		for (struct atask *t = a->tasks; t; t = t->next)
 			snprintf(t->job.cid, sizeof t->job.cid, "o%s-%llu", a->env.tag, (unsigned long long)t->id);
 	}
@@ -912,7 +912,7 @@ void agent_assignments(struct daemon *d, const msgpack_object *doc)
 		for (uint32_t i = 0; i < peers->via.array.size; i++) {
 			struct run_peer *p = &a->peers[a->npeers];
 			if (mp_get_u64(&peers->via.array.ptr[i], "id", &p->id) ||
-			    mp_get_strbuf(&peers->via.array.ptr[i], "addr", p->addr, sizeof p->addr) || p->id == d->ident.id)
+			    mp_get_strbuf(&peers->via.array.ptr[i], "addr", p->addr, sizeof p->addr) || p->id == a->h->ident->id)
 				continue;
 			a->npeers++;
 		}
@@ -981,38 +981,36 @@ static int adopt_one(const struct rt_info *ci, void *arg)
 	t->adopted = true;
 	t->pid = ci->pid;
 	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
-	if (t->job.ip[0]) {
-		unsigned last = (unsigned)strtoul(strrchr(t->job.ip, '.') + 1, NULL, 10);
-		if (last < 256)
-			a->ip_used[last] = 1;
-	}
+	if (t->job.ip[0] && ipam_host_of(t->job.ip))
+		a->ip_used[ipam_host_of(t->job.ip)] = 1;
 	snprintf(t->reported, sizeof t->reported, "running");
-	log_info("found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
+	log_info(a->h->ident->name, "found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
 	return 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
-int agent_start(struct daemon *d, char *err)
+struct agent *agent_start(const struct host *h, char *err)
 {
 	struct agent *a = xcalloc(1, sizeof *a);
-	a->d = d;
-	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", d->data_dir);
-	snprintf(a->env.state_dir, sizeof a->env.state_dir, "%s/runc", d->data_dir);
-	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)d->ident.id);
+	a->h = h;
+	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", h->data_dir);
+	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
+	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	/* the runtime chosen when the node first ran tasks stays (its containers live in that
 	 * runtime's state), unless ORCH_RUNTIME / --runtime says otherwise */
-	static char runtime[16];
+	char *runtime = a->runtime;
+	const size_t runtime_size = sizeof a->runtime;
 	const char *env_rt = getenv("ORCH_RUNTIME");
 	char rtp[600];
-	snprintf(rtp, sizeof rtp, "%s/runtime", d->data_dir);
+	layout_path(rtp, sizeof rtp, h->data_dir, LAYOUT_RUNTIME_NAME);
 	FILE *rf = NULL;
 	if (env_rt && *env_rt)
-		snprintf(runtime, sizeof runtime, "%s", env_rt);
+		snprintf(runtime, runtime_size, "%s", env_rt);
 	else if ((rf = fopen(rtp, "r")) && fscanf(rf, "%15s", runtime) == 1 && (!strcmp(runtime, "runc") || !strcmp(runtime, "crun")))
 		;
 	else
-		snprintf(runtime, sizeof runtime, "runc");
+		snprintf(runtime, runtime_size, "runc");
 	if (rf)
 		fclose(rf);
 	if ((rf = fopen(rtp, "w"))) {
@@ -1020,32 +1018,49 @@ int agent_start(struct daemon *d, char *err)
 		fclose(rf);
 	}
 	a->env.runtime = runtime;
-	a->env.tok = &d->ident.tok;
+	a->env.tok = &h->ident->tok;
 	char tasks[700];
-	snprintf(tasks, sizeof tasks, "%s/tasks", d->data_dir);
+	layout_path(tasks, sizeof tasks, h->data_dir, LAYOUT_TASKS);
 	mkdir(tasks, 0700);
 	mkdir(a->env.state_dir, 0700);
-	d->agent = a;
-	uv_signal_init(&d->loop, &a->sigchld);
+	uv_signal_init(h->loop, &a->sigchld);
 	a->sigchld.data = a;
 	uv_signal_start(&a->sigchld, sigchld_cb, SIGCHLD);
 	struct rt rt = {.runtime = a->env.runtime, .state_dir = a->env.state_dir};
 	char e2[ERR_LEN];
 	if (rt_list(&rt, adopt_one, a, e2))
-		log_warn("listing containers: %s", e2);
+		log_warn(a->h->ident->name, "listing containers: %s", e2);
 	/* adopted containers are not our children: poll them in the tick */
 	(void)err;
-	return 0;
+	return a;
 }
 
-void agent_stop(struct daemon *d)
+void agent_stop(struct agent *a)
 {
-	struct agent *a = d->agent;
 	if (!a)
 		return;
 	/* Containers outlive the node process (found again on restart). */
 	uv_signal_stop(&a->sigchld);
 	uv_close((uv_handle_t *)&a->sigchld, NULL);
+}
+
+void agent_free(struct agent *a)
+{
+	if (!a)
+		return;
+	while (a->tasks) {
+		struct atask *t = a->tasks;
+		a->tasks = t->next;
+		free_checks(t);
+		free_task(t);
+	}
+	while (a->followers) {
+		struct follower *f = a->followers;
+		a->followers = f->next;
+		free(f);
+	}
+	free(a->peers);
+	free(a);
 }
 
 static void poll_adopted(struct agent *a)
@@ -1078,7 +1093,7 @@ static void rotate_work(uv_work_t *req)
 	if (out >= 0)
 		close(out);
 	if (truncate(j->path, 0))
-		log_warn("truncate %s: %s", j->path, strerror(errno));
+		log_warn(NULL, "truncate %s: %s", j->path, strerror(errno));
 }
 
 static void rotate_done(uv_work_t *req, int status)
@@ -1093,30 +1108,28 @@ static void rotate_logs(struct agent *a)
 		if (t->phase != P_RUNNING)
 			continue;
 		char p[700];
-		snprintf(p, sizeof p, "%s/log", t->job.dir);
+		layout_task_path(p, sizeof p, t->job.dir, LAYOUT_TASK_LOG);
 		struct stat st;
 		if (stat(p, &st) || st.st_size < 10 * 1024 * 1024)
 			continue;
 		struct rotate_job *j = xcalloc(1, sizeof *j);
 		j->req.data = j;
 		snprintf(j->path, sizeof j->path, "%s", p);
-		uv_queue_work(&a->d->loop, &j->req, rotate_work, rotate_done);
+		uv_queue_work(a->h->loop, &j->req, rotate_work, rotate_done);
 	}
 }
 
 static void followers_tick(struct agent *a);
 
-void agent_tick(struct daemon *d)
+void agent_tick(struct agent *a)
 {
-	struct agent *a = d->agent;
-	if (!a || d->stopping)
+	if (!a || host_stopping(a->h))
 		return;
-	runproc_reap(child_exited, a); /* in case a SIGCHLD was coalesced */
+	claim_exits(a); /* in case a SIGCHLD was coalesced */
 	poll_adopted(a);
 	for (struct atask *t = a->tasks; t; t = t->next)
 		step_task(a, t);
-	static unsigned n;
-	if (++n % 25 == 0)
+	if (++a->ticks % 25 == 0)
 		rotate_logs(a);
 	run_checks(a);
 	for (struct atask *t = a->tasks; t; t = t->next) {
@@ -1166,9 +1179,8 @@ static off_t pump(struct conn *c, uint64_t id, const char *path, off_t off)
 	return off;
 }
 
-static void op_logs(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+static void op_logs(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req)
 {
-	struct agent *a = d->agent;
 	uint64_t tid = 0;
 	int64_t tail = -1;
 	bool follow = false;
@@ -1176,7 +1188,7 @@ static void op_logs(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	mp_get_i64(req, "tail", &tail);
 	mp_get_bool(req, "follow", &follow);
 	char path[700];
-	snprintf(path, sizeof path, "%s/tasks/%llu/log", d->data_dir, (unsigned long long)tid);
+	layout_task_file(path, sizeof path, a->h->data_dir, tid, LAYOUT_TASK_LOG);
 	struct stat st;
 	if (!tid || stat(path, &st)) {
 		rpc_reply_err(c, id, E_NOTFOUND, "no log for this task on this node");
@@ -1226,7 +1238,7 @@ static void followers_tick(struct agent *a)
 	for (struct follower **pp = &a->followers; *pp;) {
 		struct follower *f = *pp;
 		char path[700];
-		snprintf(path, sizeof path, "%s/tasks/%llu/log", a->env.data_dir, (unsigned long long)f->task_id);
+		layout_task_file(path, sizeof path, a->env.data_dir, f->task_id, LAYOUT_TASK_LOG);
 		f->off = pump(f->conn, f->req_id, path, f->off);
 		struct atask *t = find(a, f->task_id);
 		if (!t || t->phase == P_DONE) {
@@ -1238,20 +1250,20 @@ static void followers_tick(struct agent *a)
 	}
 }
 
-bool agent_gateway(struct daemon *d, char out[16])
+bool agent_gateway(const struct agent *a, char out[16])
 {
-	struct agent *a = d->agent;
 	if (!a || !a->net_ready || !a->env.subnet[0])
 		return false;
-	snprintf(out, 16, "%.*s1", (int)(strrchr(a->env.subnet, '.') - a->env.subnet + 1), a->env.subnet);
-	return true;
+	return ipam_host(a->env.subnet, 1, out);
 }
 
-void agent_conn_gone(struct daemon *d, struct conn *c)
+void agent_conn_gone(struct agent *a, struct conn *c)
 {
-	struct agent *a = d->agent;
 	if (!a)
 		return;
+	for (struct blob_job *j = a->blob_jobs; j; j = j->next)
+		if (j->conn == c)
+			j->conn = NULL;
 	for (struct follower **pp = &a->followers; *pp;) {
 		if ((*pp)->conn == c) {
 			struct follower *f = *pp;
@@ -1262,16 +1274,6 @@ void agent_conn_gone(struct daemon *d, struct conn *c)
 	}
 }
 
-struct blob_job {
-	uv_work_t req;
-	struct pending *p;
-	char data_dir[512], digest[80];
-	uint64_t off, len, size;
-	char *buf;
-	ssize_t n;
-	int rc;
-	char err[ERR_LEN];
-};
 
 /* opening and reading the chunk: a worker thread, not the loop */
 static void blob_work(uv_work_t *req)
@@ -1298,27 +1300,31 @@ static void blob_done(uv_work_t *req, int status)
 {
 	struct blob_job *j = req->data;
 	(void)status;
-	struct conn *c = j->p->conn;
+	struct conn *c = j->conn;
+	for (struct blob_job **pp = &j->a->blob_jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
 	if (c && j->rc == E_NOTFOUND)
-		rpc_reply_err(c, j->p->req_id, E_NOTFOUND, "blob not on this node");
+		rpc_reply_err(c, j->req_id, E_NOTFOUND, "blob not on this node");
 	else if (c && j->rc)
-		rpc_reply_err(c, j->p->req_id, E_IO, j->err);
+		rpc_reply_err(c, j->req_id, E_IO, j->err);
 	else if (c) {
 		struct mpw w;
 		mpw_init(&w);
-		rpc_reply_begin(&w, j->p->req_id, 0, 2);
+		rpc_reply_begin(&w, j->req_id, 0, 2);
 		mpw_ku64(&w, "size", j->size);
 		mpw_str(&w, "data");
 		mpw_bin(&w, j->buf, j->n > 0 ? (size_t)j->n : 0);
 		conn_send_mpw(c, &w);
 		mpw_free(&w);
 	}
-	pending_free(j->p);
 	free(j->buf);
 	free(j);
 }
 
-static void op_blob_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+static void op_blob_get(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	struct blob_job *j = xcalloc(1, sizeof *j);
 	j->len = 1 << 20;
@@ -1331,20 +1337,26 @@ static void op_blob_get(struct daemon *d, struct conn *c, uint64_t id, const msg
 	mp_get_u64(req, "len", &j->len);
 	if (j->len > (4u << 20))
 		j->len = 4u << 20;
-	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
-	j->p = pending_new(d, c, id); /* the conn may go away meanwhile */
+	snprintf(j->data_dir, sizeof j->data_dir, "%s", a->h->data_dir);
+	j->a = a;
+	j->conn = c; /* the conn may go away meanwhile: agent_conn_gone */
+	j->req_id = id;
+	j->next = a->blob_jobs;
+	a->blob_jobs = j;
 	j->req.data = j;
-	uv_queue_work(&d->loop, &j->req, blob_work, blob_done);
+	uv_queue_work(a->h->loop, &j->req, blob_work, blob_done);
 }
 
-bool agent_rpc(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
+bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
 	       bool local)
 {
 	(void)local;
+	if (!a)
+		return false;
 	if (mp_str_eq(op, "logs"))
-		op_logs(d, c, id, req);
+		op_logs(a, c, id, req);
 	else if (mp_str_eq(op, "blob.get"))
-		op_blob_get(d, c, id, req);
+		op_blob_get(a, c, id, req);
 	else
 		return false;
 	return true;

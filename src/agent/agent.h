@@ -11,18 +11,23 @@
 #include <stdint.h>
 #include "codec/mp.h"
 
-struct daemon;
+#include "node/host.h"
+
+struct agent;
 struct conn;
 
-int agent_start(struct daemon *d, char *err);
-void agent_stop(struct daemon *d);
-void agent_tick(struct daemon *d);
-void agent_assignments(struct daemon *d, const msgpack_object *doc);
+/* Starts the agent of the node behind h (NULL on failure, err says why). */
+struct agent *agent_start(const struct host *h, char *err);
+void agent_stop(struct agent *a);
+/* After the loop has closed its handles. */
+void agent_free(struct agent *a);
+void agent_tick(struct agent *a);
+void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
-bool agent_gateway(struct daemon *d, char out[16]);
-void agent_conn_gone(struct daemon *d, struct conn *c);
+bool agent_gateway(const struct agent *a, char out[16]);
+void agent_conn_gone(struct agent *a, struct conn *c);
 /* Ops served by the agent: logs (a task's output, optionally followed), blob.get. */
-bool agent_rpc(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
+bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
 	       bool local);
 
 #endif

@@ -1,9 +1,11 @@
 #include "agent/task_run.h"
+#include "util/layout.h"
 #include "agent/fetch.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
 #include "image/rootfs.h"
 #include "image/unpack.h"
+#include "net/ipam.h"
 #include "runtime/bundle.h"
 #include "runtime/cgroup_stats.h"
 #include "spec/spec.h"
@@ -157,7 +159,7 @@ void run_prepare(struct run_job *j)
 
 	/* layers, unpacked once per digest */
 	char layers_root[700];
-	snprintf(layers_root, sizeof layers_root, "%s/layers", j->env->data_dir);
+	layout_path(layers_root, sizeof layers_root, j->env->data_dir, LAYOUT_LAYERS);
 	mkdir(layers_root, 0700);
 	layers = xcalloc(im.nlayers + 1, sizeof *layers);
 	for (size_t i = 0; i < im.nlayers; i++) {
@@ -221,14 +223,15 @@ void run_prepare(struct run_job *j)
 	char resolv[700] = "";
 	if (!j->host_net) {
 		char text[200];
-		snprintf(resolv, sizeof resolv, "%s/resolv.conf", j->dir);
-		snprintf(text, sizeof text, "nameserver %.*s1\noptions ndots:1 timeout:2 attempts:2\n",
-			 (int)(strrchr(j->env->subnet, '.') - j->env->subnet + 1), j->env->subnet);
+		char gw[IPAM_ADDR_LEN] = "";
+		layout_task_path(resolv, sizeof resolv, j->dir, LAYOUT_TASK_RESOLV);
+		ipam_host(j->env->subnet, 1, gw);
+		snprintf(text, sizeof text, "nameserver %s\noptions ndots:1 timeout:2 attempts:2\n", gw);
 		if ((j->rc = write_file(resolv, text, j->err)))
 			goto out;
 	}
 	char hosts[700], hosts_text[400];
-	snprintf(hosts, sizeof hosts, "%s/hosts", j->dir);
+	layout_task_path(hosts, sizeof hosts, j->dir, LAYOUT_TASK_HOSTS);
 	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
 	if ((j->rc = write_file(hosts, hosts_text, j->err)))
 		goto out;
@@ -246,8 +249,8 @@ void run_prepare(struct run_job *j)
 	}
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
-	snprintf(bundle, sizeof bundle, "%s/bundle", j->dir);
-	snprintf(logp, sizeof logp, "%s/log", j->dir);
+	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
+	layout_task_path(logp, sizeof logp, j->dir, LAYOUT_TASK_LOG);
 	struct run_spec rs = {
 		.id = j->cid,
 		.bundle_dir = bundle,
@@ -288,8 +291,8 @@ void run_start(struct run_job *j)
 	struct rt rt;
 	rt_of(j, &rt);
 	char bundle[700], logp[700];
-	snprintf(bundle, sizeof bundle, "%s/bundle", j->dir);
-	snprintf(logp, sizeof logp, "%s/log", j->dir);
+	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
+	layout_task_path(logp, sizeof logp, j->dir, LAYOUT_TASK_LOG);
 	int pid = 0;
 	j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err);
 	if (!j->rc)
@@ -328,7 +331,7 @@ void run_cleanup(struct run_job *j)
 int run_save_state(const struct run_job *j)
 {
 	char path[700];
-	snprintf(path, sizeof path, "%s/state", j->dir);
+	layout_task_path(path, sizeof path, j->dir, LAYOUT_TASK_STATE);
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
@@ -342,7 +345,7 @@ int run_save_state(const struct run_job *j)
 int run_load_state(struct run_job *j)
 {
 	char path[700], line[128];
-	snprintf(path, sizeof path, "%s/state", j->dir);
+	layout_task_path(path, sizeof path, j->dir, LAYOUT_TASK_STATE);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -1;

@@ -20,7 +20,7 @@ struct run_env {
 	char tag[8];           /* network tag of this node */
 	char subnet[24];
 	char node_hex[17];
-	struct token *tok;     /* for fetching blobs from peers */
+	const struct token *tok;    /* for fetching blobs from peers */
 	uint64_t port_lo, port_hi;
 };
 

@@ -1,4 +1,5 @@
 #include "cli/client.h"
+#include "util/layout.h"
 #include "net/auth.h"
 #include "net/conn.h"
 #include "util/err.h"
@@ -64,9 +65,9 @@ int client_open_local(struct client *c, const char *data_dir, char *err)
 {
 	memset(c, 0, sizeof *c);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/orch.sock", data_dir);
+	bool fits = layout_path(sa.sun_path, sizeof sa.sun_path, data_dir, LAYOUT_SOCKET);
 	snprintf(c->peer, sizeof c->peer, "%s", sa.sun_path);
-	if (n >= (int)sizeof sa.sun_path)
+	if (!fits)
 		return errf(err, E_INVAL, "data directory path too long: %s", data_dir);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa)) {
@@ -215,6 +216,21 @@ int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int t
 	}
 }
 
+int client_call_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
+		   int timeout_ms, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2 + nfields);
+	mpw_kstr(&w, "op", op);
+	mpw_ku64(&w, "id", client_id(c));
+	if (fields && fields->sb.size)
+		mpw_raw(&w, fields->sb.data, fields->sb.size);
+	int rc = client_call(c, &w, resp, timeout_ms, err);
+	mpw_free(&w);
+	return rc;
+}
+
 int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
 	     int retry_ms, char *err)
 {
@@ -225,15 +241,7 @@ int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uin
 		int rc = client_open_local(&c, data_dir, err);
 		if (rc)
 			return rc;
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 2 + nfields);
-		mpw_kstr(&w, "op", op);
-		mpw_ku64(&w, "id", client_id(&c));
-		if (fields && fields->sb.size)
-			mpw_raw(&w, fields->sb.data, fields->sb.size);
-		rc = client_call(&c, &w, resp, 30000, err);
-		mpw_free(&w);
+		rc = client_call_op(&c, op, fields, nfields, resp, 30000, err);
 		client_close(&c);
 		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
 			mpr_free(resp);

@@ -20,6 +20,9 @@ uint64_t client_id(struct client *c);
 /* Sends a request (a packed map that contains "op" and "id") and waits for the reply with
  * the same id. Returns the reply's rc (err holds its message) or a transport error. */
 int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int timeout_ms, char *err);
+/* The same for {op, id, ...fields}: `fields` is a packed map body of nfields pairs. */
+int client_call_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
+		   int timeout_ms, char *err);
 /* Reads the next frame (for streams). */
 int client_read(struct client *c, struct mpr *resp, int timeout_ms, char *err);
 int client_send(struct client *c, const struct mpw *req, char *err);

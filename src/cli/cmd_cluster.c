@@ -1,5 +1,6 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "util/layout.h"
 #include "node/daemon.h"
 #include "spec/units.h"
 #include "util/mem.h"
@@ -239,8 +240,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 		return rc ? EXIT_FAIL : EXIT_OK;
 	}
 	char logp[600], pidp[600];
-	snprintf(logp, sizeof logp, "%s/orch.log", cli->data_dir);
-	snprintf(pidp, sizeof pidp, "%s/orch.pid", cli->data_dir);
+	layout_path(logp, sizeof logp, cli->data_dir, LAYOUT_LOG);
+	layout_path(pidp, sizeof pidp, cli->data_dir, LAYOUT_PID);
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC))
 		return cli_fail(E_IO, "pipe: %s", strerror(errno));
@@ -616,15 +617,18 @@ int cmd_leave(struct cli *cli, int argc, char **argv)
 	/* The node answers before it stops and removes its identity: wait for that, so the
 	 * message below is true when printed (and a following orch init starts afresh). */
 	char idp[600];
-	snprintf(idp, sizeof idp, "%s/identity", cli->data_dir);
+	layout_path(idp, sizeof idp, cli->data_dir, LAYOUT_IDENTITY);
 	uint64_t deadline = now_ms() + 15000;
 	while (access(idp, F_OK) == 0 && now_ms() < deadline) {
 		struct timespec ts = {0, 50 * 1000000};
 		nanosleep(&ts, NULL);
 	}
-	if (access(idp, F_OK) == 0)
-		return cli_fail(E_FAIL, "the cluster removed this node, but it did not stop and remove %s within 15 s; see %s/orch.log",
-				idp, cli->data_dir);
+	if (access(idp, F_OK) == 0) {
+		char logp[600];
+		layout_path(logp, sizeof logp, cli->data_dir, LAYOUT_LOG);
+		return cli_fail(E_FAIL, "the cluster removed this node, but it did not stop and remove %s within 15 s; see %s",
+				idp, logp);
+	}
 	printf("left the cluster; the node has stopped and its identity was removed from %s\n", cli->data_dir);
 	return EXIT_OK;
 }

@@ -2,7 +2,9 @@
  * local node — the same path as every orch write: Unix socket, forwarding to the leader,
  * raft commit, apply — and prints throughput and latency percentiles. */
 #include "cli/cli.h"
+#include "util/layout.h"
 #include "image/rootfs.h"
+#include "net/ipam.h"
 #include "node/identity.h"
 #include "runtime/cgroup_stats.h"
 #include "runtime/net.h"
@@ -160,7 +162,7 @@ static int cleanup(struct cli *cli)
 	int problems = 0;
 	if (identity_load(cli->data_dir, &id, err) && !strstr(err, "no identity"))
 		fprintf(stderr, "orch: %s\n", err);
-	snprintf(path, sizeof path, "%s/orch.pid", cli->data_dir);
+	layout_path(path, sizeof path, cli->data_dir, LAYOUT_PID);
 	FILE *pf = fopen(path, "r");
 	int pid = 0;
 	if (pf) {
@@ -171,10 +173,10 @@ static int cleanup(struct cli *cli)
 		fclose(pf);
 	}
 	char state[700];
-	snprintf(state, sizeof state, "%s/runc", cli->data_dir);
+	layout_path(state, sizeof state, cli->data_dir, LAYOUT_RUNTIME_STATE);
 	/* the runtime the node used (recorded by its agent) */
 	char runtime[16] = "runc", rtp[700];
-	snprintf(rtp, sizeof rtp, "%s/runtime", cli->data_dir);
+	layout_path(rtp, sizeof rtp, cli->data_dir, LAYOUT_RUNTIME_NAME);
 	FILE *rf = fopen(rtp, "r");
 	if (rf) {
 		if (fscanf(rf, "%15s", runtime) != 1 || (strcmp(runtime, "runc") && strcmp(runtime, "crun")))
@@ -202,7 +204,7 @@ static int cleanup(struct cli *cli)
 	printf("containers removed: %zu\n", l->n);
 	free(l);
 	/* task root filesystems */
-	snprintf(path, sizeof path, "%s/tasks", cli->data_dir);
+	layout_path(path, sizeof path, cli->data_dir, LAYOUT_TASKS);
 	DIR *dir = opendir(path);
 	struct dirent *de;
 	while (dir && (de = readdir(dir))) {
@@ -231,7 +233,7 @@ static int cleanup(struct cli *cli)
 	snprintf(cg, sizeof cg, "/orch/%016llx", (unsigned long long)id.id);
 	cgroup_remove(cg, err);
 	/* network */
-	snprintf(path, sizeof path, "%s/net-tag", cli->data_dir);
+	layout_path(path, sizeof path, cli->data_dir, LAYOUT_NET_TAG);
 	FILE *f = fopen(path, "r");
 	char tag[16], subnet[32];
 	if (f && fscanf(f, "%15s %31s", tag, subnet) == 2) {
@@ -244,9 +246,9 @@ static int cleanup(struct cli *cli)
 	}
 	if (f)
 		fclose(f);
-	/* the cluster's service addresses on lo (see traffic/mesh.c: 10.<128+c%128>.251-254.x) */
+	/* the cluster's service addresses on lo (net/ipam.h) */
 	if (id.id) {
-		unsigned oct = 128 + id.tok.cluster_id[0] % 128;
+		unsigned cb = ipam_cluster_byte(&id.tok);
 		struct buf out = {0};
 		int st = 0;
 		struct runproc rp = {.argv = (const char *const[]){"ip", "-o", "-4", "addr", "show", "dev", "lo", NULL},
@@ -260,7 +262,7 @@ static int cleanup(struct cli *cli)
 					*nl++ = 0;
 				unsigned a, b, c, dd;
 				char *inet = strstr(line, "inet ");
-				if (!inet || sscanf(inet + 5, "%u.%u.%u.%u/32", &a, &b, &c, &dd) != 4 || a != 10 || b != oct || c < 251)
+				if (!inet || sscanf(inet + 5, "%u.%u.%u.%u/32", &a, &b, &c, &dd) != 4 || !ipam_is_service_vip(cb, a, b, c, dd))
 					continue;
 				char cidr[24];
 				snprintf(cidr, sizeof cidr, "%u.%u.%u.%u/32", a, b, c, dd);

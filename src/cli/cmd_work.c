@@ -1,5 +1,6 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "util/layout.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
 #include "node/identity.h"
@@ -763,7 +764,7 @@ static int check_layers(const char *data_dir, const struct image_info *im, char 
 	int rc = blob_init(&bs, data_dir, err);
 	if (rc)
 		return rc;
-	snprintf(root, sizeof root, "%s/layers", data_dir);
+	layout_path(root, sizeof root, data_dir, LAYOUT_LAYERS);
 	mkdir(root, 0700);
 	for (size_t i = 0; !rc && i < im->nlayers; i++) {
 		char *bp = blob_path(&bs, im->layers[i]), *ld = layer_dir(root, im->layers[i]);

@@ -34,12 +34,8 @@ void out_doc(enum out_fmt f, const msgpack_object *o)
 
 bool out_color(void)
 {
-	static int c = -1;
-	if (c < 0) {
-		const char *nc = getenv("NO_COLOR");
-		c = isatty(1) && !(nc && *nc) ? 1 : 0;
-	}
-	return c == 1;
+	const char *nc = getenv("NO_COLOR");
+	return isatty(1) && !(nc && *nc);
 }
 
 const char *out_bold(void) { return out_color() ? "\033[1m" : ""; }

@@ -1,4 +1,5 @@
 #include "image/blobstore.h"
+#include "util/layout.h"
 #include "image/fsutil.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -32,7 +33,10 @@ void digest_short(const char *d, char *out, size_t size)
 
 int blob_init(struct blobstore *s, const char *root, char *err)
 {
-	s->dir = xasprintf("%s/blobs/sha256", root);
+	char dir[LAYOUT_PATH_MAX];
+	if (!layout_path(dir, sizeof dir, root, LAYOUT_BLOBS))
+		return errf(err, E_INVAL, "blob store under %s: path too long", root);
+	s->dir = xstrdup(dir);
 	int rc = fs_mkdir_p(s->dir, 0700, err);
 	if (rc) {
 		free(s->dir);

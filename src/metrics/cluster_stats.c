@@ -3,49 +3,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct entry {
-	uint64_t node, recv;
-	struct node_stats st;
-};
-
-static struct entry *entries;
-static size_t nentries;
-
-void cstats_reset(void)
+void cstats_free(struct cstats *cs)
 {
-	for (size_t i = 0; i < nentries; i++)
-		node_stats_free(&entries[i].st);
-	free(entries);
-	entries = NULL;
-	nentries = 0;
+	for (size_t i = 0; i < cs->n; i++)
+		node_stats_free(&cs->entries[i].st);
+	free(cs->entries);
+	cs->entries = NULL;
+	cs->n = 0;
 }
 
-static struct entry *slot(uint64_t node)
+static struct cstats_entry *slot(struct cstats *cs, uint64_t node)
 {
-	for (size_t i = 0; i < nentries; i++)
-		if (entries[i].node == node)
-			return &entries[i];
-	entries = xrealloc(entries, (nentries + 1) * sizeof *entries);
-	struct entry *e = &entries[nentries++];
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->entries[i].node == node)
+			return &cs->entries[i];
+	cs->entries = xrealloc(cs->entries, (cs->n + 1) * sizeof *cs->entries);
+	struct cstats_entry *e = &cs->entries[cs->n++];
 	memset(e, 0, sizeof *e);
 	e->node = node;
 	return e;
 }
 
-void cstats_put(uint64_t node, const struct node_stats *ns, uint64_t now)
+void cstats_put(struct cstats *cs, uint64_t node, const struct node_stats *ns, uint64_t now)
 {
-	struct entry *e = slot(node);
+	struct cstats_entry *e = slot(cs, node);
 	node_stats_free(&e->st);
 	node_stats_copy(&e->st, ns);
 	e->recv = now;
 }
 
-int cstats_put_msg(uint64_t node, const msgpack_object *o, uint64_t now, char *err)
+int cstats_put_msg(struct cstats *cs, uint64_t node, const msgpack_object *o, uint64_t now, char *err)
 {
 	struct node_stats ns;
 	int rc = node_stats_decode(o, &ns, err);
 	if (!rc) {
-		struct entry *e = slot(node);
+		struct cstats_entry *e = slot(cs, node);
 		node_stats_free(&e->st);
 		e->st = ns;
 		e->recv = now;
@@ -54,11 +46,11 @@ int cstats_put_msg(uint64_t node, const msgpack_object *o, uint64_t now, char *e
 	return rc;
 }
 
-const struct node_stats *cstats_node(uint64_t node, uint64_t now)
+const struct node_stats *cstats_node(const struct cstats *cs, uint64_t node, uint64_t now)
 {
-	for (size_t i = 0; i < nentries; i++)
-		if (entries[i].node == node && now - entries[i].recv <= CSTATS_FRESH_MS)
-			return &entries[i].st;
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->entries[i].node == node && now - cs->entries[i].recv <= CSTATS_FRESH_MS)
+			return &cs->entries[i].st;
 	return NULL;
 }
 
@@ -74,12 +66,12 @@ static struct as_load *load_for(struct as_load **v, size_t *n, const char *servi
 	return l;
 }
 
-size_t cstats_loads(const struct store *s, uint64_t now, struct as_load **out)
+size_t cstats_loads(const struct cstats *cs, const struct store *s, uint64_t now, struct as_load **out)
 {
 	struct as_load *v = NULL;
 	size_t n = 0;
-	for (size_t i = 0; i < nentries; i++) {
-		const struct entry *e = &entries[i];
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct cstats_entry *e = &cs->entries[i];
 		if (now - e->recv > CSTATS_FRESH_MS)
 			continue;
 		for (size_t k = 0; k < e->st.nsvc; k++) {

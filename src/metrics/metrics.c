@@ -3,7 +3,8 @@
 #include "metrics/node_stats.h"
 #include "metrics/prom.h"
 #include "net/conn.h"
-#include "node/daemon.h"
+#include "net/rpc_reply.h"
+#include "traffic/mesh.h"
 #include "traffic/stats.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +22,13 @@ static const struct svc_stat *rate_of(const struct node_stats *ns, const char *s
 	return NULL;
 }
 
-static void page_services(struct daemon *d, struct buf *b)
+static void page_services(const struct node_stats_sampler *own, struct buf *b)
 {
 	struct svc_traffic *tr = xcalloc(MAX_SVC, sizeof *tr);
-	size_t n = traffic_stats(d, tr, MAX_SVC);
+	size_t n = own->mesh ? traffic_stats(own->mesh, tr, MAX_SVC) : 0;
 	if (n > MAX_SVC)
 		n = MAX_SVC;
-	const struct node_stats *ns = node_stats_latest();
+	const struct node_stats *ns = &own->latest;
 	prom_family(b, "orch_service_connections_total", "counter", "Client connections accepted by this node's routing mesh.");
 	for (size_t i = 0; i < n; i++)
 		prom_u64(b, "orch_service_connections_total", (const char *[]){"service", tr[i].service, NULL}, tr[i].connections);
@@ -54,9 +55,8 @@ static void page_services(struct daemon *d, struct buf *b)
 	free(tr);
 }
 
-static void page_tasks(struct buf *b)
+static void page_tasks(const struct node_stats *ns, struct buf *b)
 {
-	const struct node_stats *ns = node_stats_latest();
 	char ids[64];
 	prom_family(b, "orch_task_cpu_seconds_total", "counter", "CPU time used by the task's container (cgroup cpuacct.usage).");
 	for (size_t i = 0; i < ns->ntasks; i++) {
@@ -72,32 +72,32 @@ static void page_tasks(struct buf *b)
 	}
 }
 
-static void page_node(struct daemon *d, struct buf *b)
+static void page_node(const struct node_stats_sampler *own, const struct metrics_raft *r, struct buf *b)
 {
 	prom_family(b, "orch_raft_role", "gauge", "This node's raft role (the series with value 1).");
-	prom_u64(b, "orch_raft_role", (const char *[]){"role", cons_role_name(cons_role_of(&d->cons, d->ident.id)), NULL}, 1);
+	prom_u64(b, "orch_raft_role", (const char *[]){"role", r->role, NULL}, 1);
 	prom_family(b, "orch_raft_state", "gauge", "This node's raft state (the series with value 1).");
-	prom_u64(b, "orch_raft_state", (const char *[]){"state", cons_state_name(&d->cons), NULL}, 1);
+	prom_u64(b, "orch_raft_state", (const char *[]){"state", r->state, NULL}, 1);
 	prom_family(b, "orch_raft_term", "gauge", "Current raft term.");
-	prom_u64(b, "orch_raft_term", NULL, cons_term(&d->cons));
+	prom_u64(b, "orch_raft_term", NULL, r->term);
 	prom_family(b, "orch_raft_commit_index", "gauge", "Index of the last committed raft entry known here.");
-	prom_u64(b, "orch_raft_commit_index", NULL, cons_commit_index(&d->cons));
+	prom_u64(b, "orch_raft_commit_index", NULL, r->commit_index);
 	prom_family(b, "orch_raft_applied_index", "gauge", "Index of the last raft entry applied to this node's state.");
-	prom_u64(b, "orch_raft_applied_index", NULL, cons_applied_index(&d->cons));
+	prom_u64(b, "orch_raft_applied_index", NULL, r->applied_index);
 	uint64_t ntasks = 0;
-	TABLE_FOREACH(&d->store.tasks, struct task, t)
-		if (t->node_id == d->ident.id && !task_terminal(t))
+	TABLE_FOREACH(&own->store->tasks, const struct task, t)
+		if (t->node_id == own->node_id && !task_terminal(t))
 			ntasks++;
 	prom_family(b, "orch_node_tasks", "gauge", "Tasks assigned to this node and not finished.");
 	prom_u64(b, "orch_node_tasks", NULL, ntasks);
 }
 
-void metrics_page(struct daemon *d, struct buf *out)
+void metrics_page(struct node_stats_sampler *own, uint64_t now, const struct metrics_raft *raft, struct buf *out)
 {
-	node_stats_tick(d); /* fresh when the last sample is a second old */
-	page_services(d, out);
-	page_tasks(out);
-	page_node(d, out);
+	node_stats_tick(own, now); /* fresh when the last sample is a second old */
+	page_services(own, out);
+	page_tasks(&own->latest, out);
+	page_node(own, raft, out);
 }
 
 /* ---- op top (leader) ----------------------------------------------------------------------------- */
@@ -108,11 +108,12 @@ struct svc_sum {
 	bool traffic, rate;
 };
 
-static void sum_service(const char *name, uint64_t now, const struct store *s, struct svc_sum *sum)
+static void sum_service(const struct cstats *view, const char *name, uint64_t now, const struct store *s,
+			struct svc_sum *sum)
 {
 	memset(sum, 0, sizeof *sum);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		const struct node_stats *ns = cstats_node(nd->id, now);
+		const struct node_stats *ns = cstats_node(view, nd->id, now);
 		for (size_t i = 0; ns && i < ns->nsvc; i++) {
 			const struct svc_stat *v = &ns->svc[i];
 			if (strcmp(v->t.service, name))
@@ -132,17 +133,17 @@ static void sum_service(const char *name, uint64_t now, const struct store *s, s
 	}
 }
 
-static void top_services(struct daemon *d, uint64_t now, struct mpw *w)
+static void top_services(const struct cstats *view, const struct store *s, uint64_t now, struct mpw *w)
 {
 	mpw_str(w, "services");
-	mpw_arr(w, (uint32_t)d->store.services.n);
-	TABLE_FOREACH(&d->store.services, struct service, v) {
+	mpw_arr(w, (uint32_t)s->services.n);
+	TABLE_FOREACH(&s->services, const struct service, v) {
 		uint64_t running = 0;
-		TABLE_FOREACH(&d->store.tasks, struct task, t)
+		TABLE_FOREACH(&s->tasks, const struct task, t)
 			if (t->service_id == v->id && !strcmp(t->state, "running") && !strcmp(t->desired, "running"))
 				running++;
 		struct svc_sum sum;
-		sum_service(v->name, now, &d->store, &sum);
+		sum_service(view, v->name, now, s, &sum);
 		mpw_map(w, 12);
 		mpw_kstr(w, "name", v->name);
 		mpw_ku64(w, "replicas", v->replicas);
@@ -160,20 +161,20 @@ static void top_services(struct daemon *d, uint64_t now, struct mpw *w)
 	}
 }
 
-static void top_tasks(struct daemon *d, uint64_t now, struct mpw *w)
+static void top_tasks(const struct cstats *view, const struct store *s, uint64_t now, struct mpw *w)
 {
 	uint32_t n = 0;
-	TABLE_FOREACH(&d->store.nodes, struct node, nd) {
-		const struct node_stats *ns = cstats_node(nd->id, now);
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		const struct node_stats *ns = cstats_node(view, nd->id, now);
 		n += ns ? (uint32_t)ns->ntasks : 0;
 	}
 	mpw_str(w, "tasks");
 	mpw_arr(w, n);
-	TABLE_FOREACH(&d->store.nodes, struct node, nd) {
-		const struct node_stats *ns = cstats_node(nd->id, now);
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		const struct node_stats *ns = cstats_node(view, nd->id, now);
 		for (size_t i = 0; ns && i < ns->ntasks; i++) {
 			const struct task_stat *t = &ns->tasks[i];
-			const struct task *tk = table_get_u64(&d->store.tasks, t->task_id);
+			const struct task *tk = table_get_u64(&s->tasks, t->task_id);
 			mpw_map(w, 8);
 			mpw_ku64(w, "id", t->task_id);
 			mpw_kstr(w, "service", t->service);
@@ -189,28 +190,27 @@ static void top_tasks(struct daemon *d, uint64_t now, struct mpw *w)
 	}
 }
 
-void metrics_op_top(struct daemon *d, struct conn *c, uint64_t id)
+void metrics_op_top(struct node_stats_sampler *own, struct cstats *view, uint64_t now, struct conn *c, uint64_t id)
 {
-	uint64_t now = clock_now(d->clock);
-	node_stats_tick(d);
-	cstats_put(d->ident.id, node_stats_latest(), now);
+	node_stats_tick(own, now);
+	cstats_put(view, own->node_id, &own->latest, now);
 	struct mpw w;
 	mpw_init(&w);
 	rpc_reply_begin(&w, id, 0, 2);
-	top_services(d, now, &w);
-	top_tasks(d, now, &w);
+	top_services(view, own->store, now, &w);
+	top_tasks(view, own->store, now, &w);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
 
 /* ---- op events ------------------------------------------------------------------------------------ */
 
-void metrics_op_events(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	uint64_t since = 0, limit = EVENTS_MAX, last = 0;
 	mp_get_u64(req, "since", &since);
 	mp_get_u64(req, "limit", &limit);
-	const struct table *ev = &d->store.events;
+	const struct table *ev = &s->events;
 	size_t first = ev->n;
 	while (first > 0 && ((const struct event *)ev->items[first - 1])->id > since && ev->n - first < limit)
 		first--;
@@ -224,7 +224,7 @@ void metrics_op_events(struct daemon *d, struct conn *c, uint64_t id, const msgp
 	mpw_arr(&w, (uint32_t)(ev->n - first));
 	for (size_t i = first; i < ev->n; i++) {
 		const struct event *e = ev->items[i];
-		const struct node *nd = e->node ? table_get_u64(&d->store.nodes, e->node) : NULL;
+		const struct node *nd = e->node ? table_get_u64(&s->nodes, e->node) : NULL;
 		char hid[17] = "";
 		if (e->node)
 			snprintf(hid, sizeof hid, "%016llx", (unsigned long long)e->node);

@@ -7,16 +7,25 @@
 #include "codec/mp.h"
 #include "util/mem.h"
 
-struct daemon;
+#include "metrics/cluster_stats.h"
+#include "metrics/node_stats.h"
+
 struct conn;
 
-/* The body of GET /metrics (text/plain; version=0.0.4). */
-void metrics_page(struct daemon *d, struct buf *out);
+/* This node's raft figures, for the page. */
+struct metrics_raft {
+	const char *role, *state;
+	uint64_t term, commit_index, applied_index;
+};
+
+/* The body of GET /metrics (text/plain; version=0.0.4), sampling own first if due. */
+void metrics_page(struct node_stats_sampler *own, uint64_t now, const struct metrics_raft *raft, struct buf *out);
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* Answers op "events" {since?, limit?}: the events with an id above since, oldest first,
  * from this node's replica of the state, and "last", the newest id. */
-void metrics_op_events(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req);
-/* Answers op "top" (leader only: the caller forwards it otherwise). */
-void metrics_op_top(struct daemon *d, struct conn *c, uint64_t id);
+void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const msgpack_object *req);
+/* Answers op "top" (leader only: the caller forwards it otherwise) from the cluster view,
+ * with this node's own figures folded in first. */
+void metrics_op_top(struct node_stats_sampler *own, struct cstats *view, uint64_t now, struct conn *c, uint64_t id);
 
 #endif

@@ -1,6 +1,6 @@
 #include "metrics/node_stats.h"
 #include "metrics/ratewin.h"
-#include "node/daemon.h"
+#include "traffic/mesh.h"
 #include "runtime/cgroup_stats.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -11,10 +11,6 @@
 
 #define SAMPLE_MS 1000
 #define MAX_SVC 256
-
-static struct node_stats latest;
-static struct ratewin window;
-static bool window_ready;
 
 void node_stats_free(struct node_stats *ns)
 {
@@ -39,17 +35,28 @@ void node_stats_copy(struct node_stats *dst, const struct node_stats *src)
 	}
 }
 
-const struct node_stats *node_stats_latest(void)
+void node_stats_init(struct node_stats_sampler *s, uint64_t node_id, const struct store *store, const struct mesh *mesh)
 {
-	return &latest;
+	memset(s, 0, sizeof *s);
+	s->node_id = node_id;
+	s->store = store;
+	s->mesh = mesh;
+}
+
+void node_stats_sampler_free(struct node_stats_sampler *s)
+{
+	node_stats_free(&s->latest);
+	if (s->window_ready)
+		ratewin_free(&s->window);
+	s->window_ready = false;
 }
 
 /* The containers of this node are the task directories under its memory cgroup: what
  * really runs, whatever the replicated state says. */
-static void sample_tasks(struct daemon *d, struct node_stats *ns)
+static void sample_tasks(const struct node_stats_sampler *s, struct node_stats *ns)
 {
 	char dir[128];
-	snprintf(dir, sizeof dir, CGROUP_ROOT "/memory/orch/%016llx", (unsigned long long)d->ident.id);
+	snprintf(dir, sizeof dir, CGROUP_ROOT "/memory/orch/%016llx", (unsigned long long)s->node_id);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return;
@@ -62,7 +69,7 @@ static void sample_tasks(struct daemon *d, struct node_stats *ns)
 			continue;
 		char path[128], err[ERR_LEN];
 		struct cgroup_stats st;
-		snprintf(path, sizeof path, "/orch/%016llx/%llu", (unsigned long long)d->ident.id, (unsigned long long)id);
+		snprintf(path, sizeof path, "/orch/%016llx/%llu", (unsigned long long)s->node_id, (unsigned long long)id);
 		if (cgroup_stats_read(path, &st, err))
 			continue;
 		if (ns->ntasks == cap)
@@ -72,18 +79,18 @@ static void sample_tasks(struct daemon *d, struct node_stats *ns)
 		t->task_id = id;
 		t->cpu_ns = st.cpu_ns;
 		t->mem = st.mem_usage;
-		const struct task *tk = table_get_u64(&d->store.tasks, id);
+		const struct task *tk = table_get_u64(&s->store->tasks, id);
 		snprintf(t->service, sizeof t->service, "%s", tk && tk->service ? tk->service : "");
 	}
 	closedir(dp);
 }
 
-static void sample(struct daemon *d, uint64_t now)
+static void sample(struct node_stats_sampler *s, uint64_t now)
 {
 	struct node_stats ns = {.at = now};
-	sample_tasks(d, &ns);
+	sample_tasks(s, &ns);
 	struct svc_traffic tr[MAX_SVC];
-	size_t n = traffic_stats(d, tr, MAX_SVC);
+	size_t n = s->mesh ? traffic_stats(s->mesh, tr, MAX_SVC) : 0;
 	if (n > MAX_SVC)
 		n = MAX_SVC;
 	if (n) {
@@ -103,29 +110,28 @@ static void sample(struct daemon *d, uint64_t now)
 		snprintf(kv[k].key, sizeof kv[k].key, "t:%llu", (unsigned long long)ns.tasks[i].task_id);
 		kv[k].v = ns.tasks[i].cpu_ns;
 	}
-	if (!window_ready) {
-		ratewin_init(&window);
-		window_ready = true;
+	if (!s->window_ready) {
+		ratewin_init(&s->window);
+		s->window_ready = true;
 	}
-	ratewin_push(&window, now, kv, k);
+	ratewin_push(&s->window, now, kv, k);
 	for (size_t i = 0; i < ns.nsvc; i++)
-		ns.svc[i].has_rate = ratewin_rate(&window, kv[i].key, &ns.svc[i].rps);
+		ns.svc[i].has_rate = ratewin_rate(&s->window, kv[i].key, &ns.svc[i].rps);
 	for (size_t i = 0; i < ns.ntasks; i++) {
 		double ns_per_s;
-		ns.tasks[i].has_rate = ratewin_rate(&window, kv[ns.nsvc + i].key, &ns_per_s);
+		ns.tasks[i].has_rate = ratewin_rate(&s->window, kv[ns.nsvc + i].key, &ns_per_s);
 		ns.tasks[i].cpu_milli = ns.tasks[i].has_rate ? ns_per_s / 1e6 : 0;
 	}
 	free(kv);
-	node_stats_free(&latest);
-	latest = ns;
+	node_stats_free(&s->latest);
+	s->latest = ns;
 }
 
-void node_stats_tick(struct daemon *d)
+void node_stats_tick(struct node_stats_sampler *s, uint64_t now)
 {
-	uint64_t now = clock_now(d->clock);
-	if (latest.at && now - latest.at < SAMPLE_MS)
+	if (s->latest.at && now - s->latest.at < SAMPLE_MS)
 		return;
-	sample(d, now);
+	sample(s, now);
 }
 
 /* ---- heartbeat form ------------------------------------------------------------------------ */

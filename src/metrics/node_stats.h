@@ -2,13 +2,15 @@
  * routing mesh (traffic/stats.h) with their request rate over ~10 s, and per-task CPU and
  * memory read from each container's cgroup (/orch/<node>/<task>). Served by /metrics and
  * sent to the leader with every heartbeat (never through the Raft log), where the
- * autoscaler and orch top use them. One daemon per process: the sampler state is static. */
+ * autoscaler and orch top use them. */
 #ifndef ORCH_NODE_STATS_H
 #define ORCH_NODE_STATS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "codec/mp.h"
+#include "metrics/ratewin.h"
+#include "state/store.h"
 #include "traffic/stats.h"
 
 struct task_stat {
@@ -33,11 +35,22 @@ struct node_stats {
 	struct svc_stat *svc;
 };
 
-struct daemon;
+struct mesh;
+
+/* A node's sampler: its latest sample and the counters behind the rates. */
+struct node_stats_sampler {
+	uint64_t node_id;          /* its containers' cgroups are /orch/<node_id>/<task> */
+	const struct store *store; /* which service a task belongs to */
+	const struct mesh *mesh;   /* traffic counters (NULL: none) */
+	struct node_stats latest;  /* empty before the first sample */
+	struct ratewin window;
+	bool window_ready;
+};
+
+void node_stats_init(struct node_stats_sampler *s, uint64_t node_id, const struct store *store, const struct mesh *mesh);
+void node_stats_sampler_free(struct node_stats_sampler *s);
 /* Samples when a second has passed since the last sample (call it often). */
-void node_stats_tick(struct daemon *d);
-/* The latest sample (empty before the first). */
-const struct node_stats *node_stats_latest(void);
+void node_stats_tick(struct node_stats_sampler *s, uint64_t now);
 
 void node_stats_free(struct node_stats *ns);
 void node_stats_copy(struct node_stats *dst, const struct node_stats *src);

@@ -21,11 +21,9 @@ enum {
 	ST_DONE,        /* handed off or closing */
 };
 
-static uint64_t g_conn_ids;
-
 static void trace_id(const struct conn *c, char out[32])
 {
-	snprintf(out, 32, "conn:%llu", (unsigned long long)c->id);
+	snprintf(out, 32, "conn:%08llx", (unsigned long long)c->id);
 }
 
 static void maybe_free(struct conn *c)
@@ -194,7 +192,7 @@ static void server_proof(struct conn *c)
 		return;
 	}
 	if (!auth_proof_ok(c->tok, c->hello, c->chal, p)) {
-		log_warn("rejected connection from %s: bad token proof", c->peer);
+		log_warn(NULL, "rejected connection from %s: bad token proof", c->peer);
 		conn_close(c, "bad token proof");
 		return;
 	}
@@ -248,7 +246,7 @@ static void server_sniff(struct conn *c)
 		return;
 	}
 	if (memcmp(cid, c->tok->cluster_id, CLUSTER_ID_LEN)) {
-		log_warn("rejected connection from %s: token of another cluster", c->peer);
+		log_warn(NULL, "rejected connection from %s: token of another cluster", c->peer);
 		conn_close(c, "unknown cluster id");
 		return;
 	}
@@ -390,7 +388,11 @@ static struct conn *conn_new(uv_loop_t *loop, const struct conn_ops *ops, void *
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->ops = ops;
 	c->data = data;
-	c->id = ++g_conn_ids;
+	/* random rather than counted: a counter would be state shared by every node of the
+	 * process; 32 bits tell a trace's connections apart */
+	uint32_t rid;
+	random_bytes(&rid, sizeof rid);
+	c->id = rid;
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
 	c->handles = 1;

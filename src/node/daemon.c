@@ -5,6 +5,7 @@
 #include "traffic/mesh.h"
 #include "traffic/dns.h"
 #include "net/conn.h"
+#include "util/layout.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -22,6 +23,27 @@
 
 /* ---- connections ------------------------------------------------------------------- */
 
+/* The connections accepted by this node, closed when it stops. */
+static void conns_add(struct daemon *d, struct conn *c)
+{
+	if (!c)
+		return;
+	if (d->nconns == d->capconns) {
+		d->capconns = d->capconns ? d->capconns * 2 : 16;
+		d->conns = xrealloc(d->conns, d->capconns * sizeof *d->conns);
+	}
+	d->conns[d->nconns++] = c;
+}
+
+static void conns_remove(struct daemon *d, struct conn *c)
+{
+	for (size_t i = 0; i < d->nconns; i++)
+		if (d->conns[i] == c) {
+			d->conns[i] = d->conns[--d->nconns];
+			return;
+		}
+}
+
 static void on_frame(struct conn *c, const msgpack_object *msg)
 {
 	struct daemon *d = c->data;
@@ -31,15 +53,17 @@ static void on_frame(struct conn *c, const msgpack_object *msg)
 static void on_conn_close(struct conn *c, const char *why)
 {
 	struct daemon *d = c->data;
+	conns_remove(d, c);
 	pending_conn_gone(d, c);
 	watch_conn_gone(d, c);
-	agent_conn_gone(d, c);
+	agent_conn_gone(d->agent, c);
 	(void)why;
 }
 
 static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
 	struct daemon *d = c->data;
+	conns_remove(d, c); /* the stream is libraft's now; the conn goes without on_close */
 	cons_incoming(&d->cons, s, extra, extra_len);
 }
 
@@ -61,7 +85,7 @@ static void on_tcp_conn(uv_stream_t *srv, int status)
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conn_accept(srv, true, &d->ident.tok, &server_ops, d);
+	conns_add(d, conn_accept(srv, true, &d->ident.tok, &server_ops, d));
 }
 
 static void on_local_conn(uv_stream_t *srv, int status)
@@ -69,7 +93,7 @@ static void on_local_conn(uv_stream_t *srv, int status)
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conn_accept(srv, false, NULL, &server_ops, d);
+	conns_add(d, conn_accept(srv, false, NULL, &server_ops, d));
 }
 
 /* ---- submit -------------------------------------------------------------------------- */
@@ -221,7 +245,22 @@ static void lh_ready(void *data, const char *msg)
 
 static void lh_autoscale(void *data)
 {
-	scaling_tick(data);
+	struct daemon *d = data;
+	scaling_tick(&d->scaling, d->leader.leader_since);
+}
+
+/* ---- the parts' host (node/host.h) ------------------------------------------------------------- */
+
+static int host_submit_fn(void *node, const char *type, const void *body, size_t len, host_submit_cb cb, void *data,
+			  char *err)
+{
+	return daemon_submit_data(node, type, body, len, cb, data, err);
+}
+
+static bool host_stopping_fn(void *node)
+{
+	struct daemon *d = node;
+	return d->stopping;
 }
 
 static void lh_watch_push(void *data)
@@ -237,9 +276,10 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
-	agent_tick(d);
-	mesh_sync(d);
-	dns_sync(d);
+	agent_tick(d->agent);
+	mesh_sync(d->mesh);
+	char gw[16];
+	dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
 	if (cons_is_leader(&d->cons))
 		leader_tick(&d->leader);
 	else
@@ -252,7 +292,7 @@ static void on_state(void *data)
 	link_update(d);
 	if (cons_is_leader(&d->cons) && !d->was_leader) {
 		d->was_leader = true;
-		watch_reset_self();
+		watch_reset_self(d);
 		leader_start(&d->leader);
 		leader_tick(&d->leader);
 	}
@@ -282,7 +322,7 @@ static void catchup_cb(uv_timer_t *t)
 		return;
 	if (!d->caught_up_at) {
 		d->caught_up_at = now;
-		log_info("caught up with the cluster: applied index %llu", (unsigned long long)cons_applied_index(&d->cons));
+		log_info(d->ident.name, "caught up with the cluster: applied index %llu", (unsigned long long)cons_applied_index(&d->cons));
 	}
 	/* From 3 nodes on, the leader promotes voters right after a join: give it a moment,
 	 * so the answer tells whether the cluster now survives a failure. */
@@ -303,9 +343,11 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 	return remove(p);
 }
 
+/* A handle of the daemon struct: closed if it was ever initialised (the struct starts
+ * zeroed, libuv sets loop on init). */
 static void close_handle(uv_handle_t *h)
 {
-	if (h && !uv_is_closing(h))
+	if (h && h->loop && !uv_is_closing(h))
 		uv_close(h, NULL);
 }
 
@@ -314,9 +356,14 @@ static void walk_close(uv_handle_t *h, void *arg);
 static void cons_closed(void *data)
 {
 	struct daemon *d = data;
-	/* whatever else is still open (client connections, raft's leftovers) goes too, so the
+	/* the connections clients and peers opened to this node go too (the loop may be
+	 * shared with other nodes: only this node's) */
+	while (d->nconns)
+		conn_close(d->conns[d->nconns - 1], "node stopping");
+	/* alone on its loop, whatever else is still open (raft's leftovers) goes too, so the
 	 * loop ends */
-	uv_walk(&d->loop, walk_close, NULL);
+	if (d->own_loop)
+		uv_walk(d->loop, walk_close, NULL);
 	close_handle((uv_handle_t *)&d->tcp);
 	close_handle((uv_handle_t *)&d->local);
 	close_handle((uv_handle_t *)&d->tick);
@@ -331,19 +378,23 @@ void daemon_stop(struct daemon *d, int code)
 		return;
 	d->stopping = true;
 	d->exit_code = code;
-	log_info("stopping");
-	agent_stop(d);
-	mesh_stop(d);
-	dns_stop(d);
+	log_info(d->ident.name, "stopping");
+	agent_stop(d->agent);
+	mesh_stop(d->mesh);
+	dns_stop(d->dns);
 	link_close(d);
-	uv_timer_stop(&d->tick);
-	cons_close(&d->cons, cons_closed, d);
+	if (d->tick.loop)
+		uv_timer_stop(&d->tick);
+	if (d->cons_ready)
+		cons_close(&d->cons, cons_closed, d);
+	else
+		cons_closed(d);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
-	log_info("got signal %d", signum);
+	log_info(d->ident.name, "got signal %d", signum);
 	daemon_stop(d, 0);
 }
 
@@ -359,7 +410,7 @@ static int listen_tcp(struct daemon *d, char *err)
 	struct sockaddr_in sa;
 	if (parse_ipport(d->ident.listen, &sa, err))
 		return E_INVAL;
-	uv_tcp_init(&d->loop, &d->tcp);
+	uv_tcp_init(d->loop, &d->tcp);
 	d->tcp.data = d;
 	int rv = uv_tcp_bind(&d->tcp, (struct sockaddr *)&sa, 0);
 	if (!rv)
@@ -372,11 +423,11 @@ static int listen_tcp(struct daemon *d, char *err)
 static int listen_local(struct daemon *d, char *err)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/orch.sock", d->data_dir);
+	layout_path(path, sizeof path, d->data_dir, LAYOUT_SOCKET);
 	if (strlen(path) >= 100)
 		return errf(err, E_INVAL, "socket path %s is too long: use a shorter --data-dir", path);
 	unlink(path);
-	uv_pipe_init(&d->loop, &d->local, 0);
+	uv_pipe_init(d->loop, &d->local, 0);
 	d->local.data = d;
 	mode_t old = umask(077);
 	int rv = uv_pipe_bind(&d->local, path);
@@ -403,10 +454,10 @@ void daemon_ready(struct daemon *d, const char *msg)
 	}
 }
 
-int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err)
+struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
-	int rc = 0;
+	d->loop = loop;
 	d->opts = *o;
 	d->ready_fd = o->ready_fd;
 	d->ident = *id;
@@ -418,6 +469,8 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	do
 		random_bytes(&d->session, sizeof d->session);
 	while (!d->session);
+	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
+	store_init(&d->store);
 	d->leader_host = (struct leader_host){
 		.data = d,
 		.clock = d->clock,
@@ -443,66 +496,113 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 		.nlabels = o->nlabels,
 	};
 	leader_init(&d->leader, &d->leader_host, &lc);
-	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
-	log_set_name(id->name);
+	d->host = (struct host){
+		.node = d,
+		.loop = d->loop,
+		.clock = d->clock,
+		.ident = &d->ident,
+		.data_dir = d->data_dir,
+		.store = &d->store,
+		.submit = host_submit_fn,
+		.stopping = host_stopping_fn,
+	};
+	d->mesh = mesh_new(&d->host, true);
+	d->dns = dns_new(&d->host);
+	node_stats_init(&d->stats, d->ident.id, &d->store, d->mesh);
+	scaling_init(&d->scaling, &d->host, &d->cluster_stats, &d->stats);
+	return d;
+}
+
+int daemon_start(struct daemon *d, char *err)
+{
+	const struct daemon_opts *o = &d->opts;
+	int rc;
+	/* Per process, and the same for every node of it: a peer that went away must not kill
+	 * the process, and container inits re-parent to it (runproc.h reaps for all nodes). */
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	uv_loop_init(&d->loop);
-	store_init(&d->store);
 
 	char raftdir[600];
-	snprintf(raftdir, sizeof raftdir, "%s/raft", d->data_dir);
-	if ((rc = cons_init(&d->cons, &d->loop, raftdir, id->id, id->advertise, &d->ident.tok, &d->store, &o->raft, err)))
-		goto out;
+	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
+	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
+			    err)))
+		return rc;
+	d->cons_ready = true;
 	cons_set_state_cb(&d->cons, on_state, d);
+	cons_set_name(&d->cons, d->ident.name);
 	if (o->bootstrap && (rc = cons_bootstrap(&d->cons, err)))
-		goto out;
+		return rc;
 	if (o->force_new_cluster) {
 		if ((rc = cons_recover(&d->cons, err)))
-			goto out;
-		log_warn("forced a new cluster: this node is now the only voter; the other nodes must join again");
+			return rc;
+		log_warn(d->ident.name, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
 	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
-		goto out;
+		return rc;
 	if ((rc = cons_start(&d->cons, err)))
-		goto out;
-	uv_timer_init(&d->loop, &d->tick);
+		return rc;
+	uv_timer_init(d->loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS);
-	uv_timer_init(&d->loop, &d->catchup);
+	uv_timer_init(d->loop, &d->catchup);
 	d->catchup.data = d;
-	uv_signal_init(&d->loop, &d->sigint);
-	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(d->loop, &d->sigint);
+	uv_signal_init(d->loop, &d->sigterm);
 	d->sigint.data = d->sigterm.data = d;
 	uv_signal_start(&d->sigint, signal_cb, SIGINT);
 	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	if ((rc = agent_start(d, err)))
-		goto out;
-	log_info("node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)id->id, id->listen,
-		 id->advertise, d->data_dir);
+	if (!(d->agent = agent_start(&d->host, err)))
+		return E_IO;
+	log_info(d->ident.name, "node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)d->ident.id,
+		 d->ident.listen, d->ident.advertise, d->data_dir);
 	if (o->catch_up_index)
 		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
 	else if (!o->bootstrap)
 		daemon_ready(d, "ok");
 	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
-	uv_run(&d->loop, UV_RUN_DEFAULT);
-	rc = d->exit_code;
+	return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
 	if (d->leaving) {
+		char raftdir[600];
+		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		identity_remove(d->data_dir);
-		log_info("left the cluster; identity and raft data removed from %s", d->data_dir);
+		log_info(d->ident.name, "left the cluster; identity and raft data removed from %s", d->data_dir);
 	}
-out:
-	if (rc && err[0])
-		log_error("%s", err);
-	uv_walk(&d->loop, walk_close, NULL);
-	uv_run(&d->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&d->loop);
 	char sock[600];
-	snprintf(sock, sizeof sock, "%s/orch.sock", d->data_dir);
-	unlink(sock);
+	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);
+	if (d->local.loop)
+		unlink(sock);
 	store_free(&d->store);
 	leader_free(&d->leader);
+	watch_free(d);
+	agent_free(d->agent);
+	mesh_free(d->mesh);
+	dns_free(d->dns);
+	node_stats_sampler_free(&d->stats);
+	cstats_free(&d->cluster_stats);
+	free(d->conns);
 	free(d);
+}
+
+int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct daemon *d = daemon_new(&loop, o, id);
+	d->own_loop = true;
+	int rc = daemon_start(d, err);
+	if (!rc) {
+		uv_run(&loop, UV_RUN_DEFAULT);
+		rc = d->exit_code;
+	} else if (err[0])
+		log_error(d->ident.name, "%s", err);
+	uv_walk(&loop, walk_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	daemon_free(d);
 	return rc;
 }

@@ -7,7 +7,12 @@
 #include <stdbool.h>
 #include <uv.h>
 #include "node/identity.h"
+#include "node/host.h"
 #include "node/leader.h"
+#include "metrics/cluster_stats.h"
+#include "metrics/node_stats.h"
+#include "metrics/scaling.h"
+#include "net/rpc_reply.h"
 #include "raft/consensus.h"
 #include "state/store.h"
 
@@ -49,8 +54,28 @@ struct pending {
 	struct pending *next, *prev;
 };
 
+/* watch.c: the assignment watches this node serves while it leads */
+struct watcher {
+	struct conn *conn;
+	uint64_t req_id, node_id;
+	uint8_t last[32];
+	bool sent;
+	struct watcher *next;
+};
+
+struct watch {
+	struct watcher *watchers;
+	uint8_t self_last[32]; /* this node's own document, as last given to its agent */
+	bool self_sent;
+	bool built;            /* documents built at least once, at last_revision */
+	uint64_t last_revision;
+};
+
+/* One node: the value that owns every part of it (consensus and store, leader controllers,
+ * agent, mesh, DNS, metrics, link, watches). Several may share a process and a loop.
+ * Named daemon, not node: `struct node` is the store's record of a cluster member. */
 struct daemon {
-	uv_loop_t loop;
+	uv_loop_t *loop;
 	const struct clock *clock; /* every time the node reads (util/clock.h) */
 	struct daemon_opts opts;
 	char data_dir[512];
@@ -63,9 +88,18 @@ struct daemon {
 	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
+	struct host host;      /* what the parts below see of this node (node/host.h) */
 	struct link *link;
 	struct agent *agent;
+	struct mesh *mesh;
+	struct dns *dns;
+	struct node_stats_sampler stats; /* this node's figures */
+	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
+	struct scaling scaling;
+	struct watch watch;
 	struct pending *pending;
+	struct conn **conns; /* accepted, open (closed on stop) */
+	size_t nconns, capconns;
 	uint64_t session;    /* random per process start: request identity (state/store.h) */
 	uint64_t seq;        /* counter of commands this node originates in this session */
 	uint64_t fwd_ids;
@@ -74,6 +108,8 @@ struct daemon {
 	struct leader_host leader_host;
 	bool was_leader;
 	/* lifecycle */
+	bool own_loop;       /* daemon_run's: everything left on it is closed on stop */
+	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
 	int exit_code;
@@ -82,7 +118,14 @@ struct daemon {
 	uint64_t started_ms;
 };
 
+/* The node of this process: runs it on a loop of its own until it stops; its exit code. */
 int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err);
+/* A node on a caller's loop (several may share one): new, start (on failure, or later,
+ * daemon_stop), and once the loop has run every callback of the stopped node (uv_run
+ * returned), daemon_free. */
+struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id);
+int daemon_start(struct daemon *d, char *err);
+void daemon_free(struct daemon *d);
 
 /* Submits a command (type + msgpack body) through raft: locally when leader, otherwise
  * forwarded to the leader. cb gets the result. */
@@ -95,7 +138,6 @@ void daemon_stop(struct daemon *d, int code);
 
 /* rpc.c */
 void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local);
-void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg);
 struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
@@ -105,8 +147,6 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 		       const msgpack_object *req, bool local);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
-/* Starts a reply map {id, rc, ...}: the caller adds `extra` more key/value pairs. */
-void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra);
 void daemon_ready(struct daemon *d, const char *msg);
 
 /* watch.c: assignments pushed from the leader to every node's agent */
@@ -117,7 +157,8 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);
-void watch_reset_self(void);
+void watch_reset_self(struct daemon *d);
+void watch_free(struct daemon *d);
 
 /* link.c: this node's connection to the leader */
 void link_update(struct daemon *d);   /* (re)connect when the leader changed */

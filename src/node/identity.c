@@ -1,4 +1,5 @@
 #include "node/identity.h"
+#include "util/layout.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -10,7 +11,7 @@
 
 static void path_of(const char *dir, char *out, size_t n)
 {
-	snprintf(out, n, "%s/identity", dir);
+	layout_path(out, n, dir, LAYOUT_IDENTITY);
 }
 
 uint64_t identity_new_id(void)

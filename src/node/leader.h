@@ -8,12 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "node/host.h"
 #include "node/identity.h"
 #include "raft/consensus.h"
 #include "state/store.h"
 #include "util/clock.h"
 
-typedef void (*leader_submit_cb)(void *data, int rc, const struct apply_res *res);
+typedef host_submit_cb leader_submit_cb;
 
 /* What the controllers need from the node that hosts them. Every function gets `data`. */
 struct leader_host {

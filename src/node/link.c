@@ -100,12 +100,12 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	if (id == WATCH_REQ_ID) {
 		const msgpack_object *doc = mp_get(resp, "doc");
 		if (doc && doc->type == MSGPACK_OBJECT_MAP)
-			agent_assignments(d, doc);
+			agent_assignments(d->agent, doc);
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */
 		if (rc == E_NOTFOUND && !d->stopping) {
-			log_error("the leader says this node is no longer a member of the cluster; stopping");
+			log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
 			daemon_stop(d, 1);
 		} else if (rc == E_NOLEADER) {
 			TRACE("link", l->addr, "named leader is not the leader (any more): asking again");
@@ -202,7 +202,7 @@ void link_update(struct daemon *d)
 	/* the leader binds the entries this link forwards to the id sent here */
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
-	l->conn = conn_connect(&d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
+	l->conn = conn_connect(d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)
@@ -249,7 +249,7 @@ static void w_frame(struct conn *c, const msgpack_object *resp)
 	/* A peer may not have applied our addition yet: "not a member" is believed only
 	 * after a long time without a leader (a removed voter stays a candidate for good). */
 	if (rc == 0 && !member && !d->stopping && l->leaderless_since && clock_now(d->clock) - l->leaderless_since >= REMOVED_AFTER_MS) {
-		log_error("%s says this node is no longer a member of the cluster (removed): stopping; "
+		log_error(d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
 			  "remove %s to start afresh, or join again", c->peer, d->data_dir);
 		daemon_stop(d, 1);
 	} else if (rc == 0 && lid && lid != d->ident.id && laddr[0] && !raft_names(d, l, &rid, &raddr)) {
@@ -317,7 +317,7 @@ static void leaderless(struct daemon *d, struct link *l)
 	for (size_t tries = 0; tries < total; tries++) {
 		const char *addr = peer_addr(d, l, l->whois_next++ % total);
 		if (addr) {
-			l->whois = conn_connect(&d->loop, addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+			l->whois = conn_connect(d->loop, addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
 			return;
 		}
 	}
@@ -327,7 +327,7 @@ void link_tick(struct daemon *d)
 {
 	struct link *l = get(d);
 	leaderless(d, l);
-	node_stats_tick(d);
+	node_stats_tick(&d->stats, clock_now(d->clock));
 	if (!l->conn)
 		link_update(d);
 	if (!l->conn || clock_now(l->d->clock) - l->last_hb < HB_MS)
@@ -341,7 +341,7 @@ void link_tick(struct daemon *d)
 	mpw_ku64(&w, "node_id", d->ident.id);
 	/* this node's traffic and task figures ride along (metrics/node_stats.h) */
 	mpw_str(&w, "stats");
-	node_stats_encode(node_stats_latest(), &w);
+	node_stats_encode(&d->stats.latest, &w);
 	send_frame(l, w.sb.data, w.sb.size);
 	mpw_free(&w);
 }

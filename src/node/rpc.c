@@ -14,25 +14,6 @@
 
 /* ---- replies and pending requests --------------------------------------------------- */
 
-void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra)
-{
-	mpw_map(w, 2 + extra);
-	mpw_ku64(w, "id", id);
-	mpw_ki64(w, "rc", rc);
-}
-
-void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg)
-{
-	if (!c)
-		return;
-	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, rc, 1);
-	mpw_kstr(&w, "err", msg);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
-}
-
 static void reply_ok(struct conn *c, uint64_t id)
 {
 	if (!c)
@@ -241,7 +222,7 @@ static void op_apply(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 		rc = errf(err, E_NOLEADER, "apply: this node is not the leader; retry");
 	if (rc) {
 		if (rc == E_AUTH)
-			log_warn("refused an entry from %s: %s", c->peer, err);
+			log_warn(d->ident.name, "refused an entry from %s: %s", c->peer, err);
 		rpc_reply_err(c, id, rc, err);
 		return;
 	}
@@ -425,7 +406,7 @@ static void rm_committed(struct daemon *d, void *data, int rc, const struct appl
 			reply_ok(r->p->conn, r->p->req_id);
 	}
 	if (!rc)
-		log_info("node %016llx removed from the cluster", (unsigned long long)r->node);
+		log_info(d->ident.name, "node %016llx removed from the cluster", (unsigned long long)r->node);
 	pending_free(r->p);
 	free(r);
 	(void)d;
@@ -598,7 +579,7 @@ static void op_hb(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 		return;
 	}
 	const msgpack_object *st = mp_get(req, "stats");
-	if (st && cstats_put_msg(node, st, clock_now(d->clock), err))
+	if (st && cstats_put_msg(&d->cluster_stats, node, st, clock_now(d->clock), err))
 		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)node, err);
 	reply_ok(c, id);
 }
@@ -651,10 +632,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		if (!forward_if_follower(d, c, id, req))
 			op_node_leave(d, c, id, req);
 	} else if (mp_str_eq(op, "events")) {
-		metrics_op_events(d, c, id, req);
+		metrics_op_events(&d->store, c, id, req);
 	} else if (mp_str_eq(op, "top")) {
 		if (!forward_if_follower(d, c, id, req))
-			metrics_op_top(d, c, id);
+			metrics_op_top(&d->stats, &d->cluster_stats, clock_now(d->clock), c, id);
 	} else if (mp_str_eq(op, "whois") && !local) {
 		/* a node that does not know the leader (a spare gets nothing from it, a follower
 		 * may not have heard yet) asks who leads, and whether it is still a member */
@@ -699,7 +680,14 @@ void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *
 	if (!strcmp(path, "/healthz")) {
 		buf_printf(&body, "ok %s\n", cons_state_name(&d->cons));
 	} else if (!strcmp(path, "/metrics") || !strncmp(path, "/metrics?", 9)) {
-		metrics_page(d, &body);
+		struct metrics_raft r = {
+			.role = cons_role_name(cons_role_of(&d->cons, d->ident.id)),
+			.state = cons_state_name(&d->cons),
+			.term = cons_term(&d->cons),
+			.commit_index = cons_commit_index(&d->cons),
+			.applied_index = cons_applied_index(&d->cons),
+		};
+		metrics_page(&d->stats, clock_now(d->clock), &r, &body);
 		ctype = METRICS_CONTENT_TYPE;
 	} else {
 		status = "404 Not Found";

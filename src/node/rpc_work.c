@@ -7,7 +7,7 @@
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
 #include "spec/spec.h"
-#include "traffic/mesh.h"
+#include "net/ipam.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -327,7 +327,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_str(&w, "service");
 	mpw_map(&w, 15);
 	char vip[16];
-	mesh_vip(d, v->id, vip);
+	ipam_service_vip(ipam_cluster_byte(&d->ident.tok), v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
 	mpw_str(&w, "port_errors");
 	mpw_map(&w, (uint32_t)v->port_errors.n);
@@ -431,6 +431,6 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 	else if (mp_str_eq(op, "image.rm"))
 		op_image_rm(d, c, id, req);
 	else
-		return agent_rpc(d, c, op, id, req, local);
+		return agent_rpc(d->agent, c, op, id, req, local);
 	return true;
 }

@@ -12,17 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct watcher {
-	struct conn *conn;
-	uint64_t req_id, node_id;
-	uint8_t last[32];
-	bool sent;
-	struct watcher *next;
-};
-
-static struct watcher *g_watchers;
-static uint8_t g_self_last[32];
-static bool g_self_sent;
 
 void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 {
@@ -94,7 +83,7 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
 {
-	for (struct watcher *x = g_watchers; x; x = x->next)
+	for (struct watcher *x = d->watch.watchers; x; x = x->next)
 		if (x->conn == c && x->node_id == node_id) {
 			x->sent = false;
 			x->req_id = req_id;
@@ -105,16 +94,15 @@ void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_
 	x->conn = c;
 	x->req_id = req_id;
 	x->node_id = node_id;
-	x->next = g_watchers;
-	g_watchers = x;
+	x->next = d->watch.watchers;
+	d->watch.watchers = x;
 	TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
 	watch_push(d);
 }
 
 void watch_conn_gone(struct daemon *d, struct conn *c)
 {
-	(void)d;
-	for (struct watcher **pp = &g_watchers; *pp;) {
+	for (struct watcher **pp = &d->watch.watchers; *pp;) {
 		if ((*pp)->conn == c) {
 			struct watcher *x = *pp;
 			*pp = x->next;
@@ -124,9 +112,18 @@ void watch_conn_gone(struct daemon *d, struct conn *c)
 	}
 }
 
-void watch_reset_self(void)
+void watch_reset_self(struct daemon *d)
 {
-	g_self_sent = false;
+	d->watch.self_sent = false;
+}
+
+void watch_free(struct daemon *d)
+{
+	while (d->watch.watchers) {
+		struct watcher *x = d->watch.watchers;
+		d->watch.watchers = x->next;
+		free(x);
+	}
 }
 
 void watch_push(struct daemon *d)
@@ -135,17 +132,18 @@ void watch_push(struct daemon *d)
 		return;
 	/* the documents are functions of the state: rebuild them only when it changed, or
 	 * for a watcher that has not had its first one */
-	static uint64_t last_revision = UINT64_MAX;
+	struct watch *wa = &d->watch;
 	bool fresh = false;
-	for (struct watcher *x = g_watchers; x; x = x->next)
+	for (struct watcher *x = wa->watchers; x; x = x->next)
 		fresh |= !x->sent;
-	if (d->store.revision == last_revision && !fresh && g_self_sent)
+	if (wa->built && d->store.revision == wa->last_revision && !fresh && wa->self_sent)
 		return;
-	last_revision = d->store.revision;
+	wa->built = true;
+	wa->last_revision = d->store.revision;
 	struct mpw w;
 	mpw_init(&w);
 	uint8_t h[32];
-	for (struct watcher *x = g_watchers; x; x = x->next) {
+	for (struct watcher *x = wa->watchers; x; x = x->next) {
 		msgpack_sbuffer_clear(&w.sb);
 		watch_doc(&d->store, x->node_id, &w);
 		SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
@@ -165,12 +163,12 @@ void watch_push(struct daemon *d)
 	msgpack_sbuffer_clear(&w.sb);
 	watch_doc(&d->store, d->ident.id, &w);
 	SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
-	if (!g_self_sent || memcmp(h, g_self_last, 32)) {
-		memcpy(g_self_last, h, 32);
-		g_self_sent = true;
+	if (!wa->self_sent || memcmp(h, wa->self_last, 32)) {
+		memcpy(wa->self_last, h, 32);
+		wa->self_sent = true;
 		struct mpr r;
 		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
-			agent_assignments(d, r.root);
+			agent_assignments(d->agent, r.root);
 			mpr_free(&r);
 		}
 	}

@@ -58,10 +58,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	char err[ERR_LEN];
 	int rc = store_restore(c->store, buf->base, buf->len, err);
 	if (rc) {
-		log_error("snapshot restore failed: %s", err);
+		log_error(c->name, "snapshot restore failed: %s", err);
 		return RAFT_CORRUPT;
 	}
-	log_info("restored state from snapshot (%zu bytes, revision %llu)", (size_t)buf->len,
+	log_info(c->name, "restored state from snapshot (%zu bytes, revision %llu)", (size_t)buf->len,
 		 (unsigned long long)c->store->revision);
 	raft_free(buf->base);
 	return 0;
@@ -96,7 +96,7 @@ void cons_step(struct consensus *c)
 	uint64_t sig = conf_sig(c);
 	if (st != c->last_state || lid != c->last_leader || sig != c->last_conf_sig) {
 		if (st != c->last_state || lid != c->last_leader)
-			log_info("raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
+			log_info(c->name, "raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
 				 laddr ? laddr : "-", (unsigned long long)c->raft->current_term);
 		c->last_state = st;
 		c->last_leader = lid;
@@ -121,6 +121,7 @@ void cons_init_fsm(struct consensus *c, raft_id id, const char *addr, struct sto
 	c->last_state = -1;
 	c->raft = &c->own;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->name, sizeof c->name, "%s", addr);
 	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	c->fsm.version = 1;
 	c->fsm.data = c;
@@ -219,6 +220,11 @@ int cons_start(struct consensus *c, char *err)
 		return errf(err, E_IO, "raft start: %s", raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
 	c->started = true;
 	return 0;
+}
+
+void cons_set_name(struct consensus *c, const char *name)
+{
+	snprintf(c->name, sizeof c->name, "%s", name);
 }
 
 void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data)

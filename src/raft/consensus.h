@@ -60,6 +60,7 @@ struct consensus {
 	char dir[512];
 	raft_id id;
 	char addr[64];
+	char name[64];           /* in log lines: the node's name (its address by default) */
 	bool started, closing;
 	cons_state_cb on_state;
 	void *state_data;
@@ -93,6 +94,7 @@ int cons_start(struct consensus *c, char *err);
  * to the log on disk). Before cons_start, on a stopped cluster's surviving node only. */
 int cons_recover(struct consensus *c, char *err);
 void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data);
+void cons_set_name(struct consensus *c, const char *name);
 void cons_close(struct consensus *c, void (*cb)(void *), void *data);
 
 /* buf is copied. Callback on the leader once applied (or with an error). */

@@ -114,19 +114,19 @@ int net_node_setup(const struct net_node *nn, char *err)
 /* Deletes every netns and veth whose name carries this node's tag. */
 static void remove_tagged(const char *tag)
 {
-	char err[ERR_LEN], pre[32];
+	char err[ERR_LEN];
+	struct nat_names pre; /* the names of a task with an empty tag: the prefixes */
+	nat_names(tag, "", &pre);
 	DIR *d = opendir(NAT_NETNS_DIR);
 	struct dirent *e;
-	snprintf(pre, sizeof pre, "orch-%s-", tag);
 	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, pre, strlen(pre)))
+		if (!strncmp(e->d_name, pre.netns, strlen(pre.netns)))
 			run((const char *const[]){"ip", "netns", "del", e->d_name, NULL}, NULL, "delete netns", err);
 	if (d)
 		closedir(d);
 	d = opendir("/sys/class/net");
-	snprintf(pre, sizeof pre, "v%s-", tag);
 	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, pre, strlen(pre)))
+		if (!strncmp(e->d_name, pre.veth, strlen(pre.veth)))
 			run((const char *const[]){"ip", "link", "del", e->d_name, NULL}, NULL, "delete veth", err);
 	if (d)
 		closedir(d);

@@ -177,17 +177,31 @@ static void kill_from_pid_file(const char *path)
 	fclose(f);
 }
 
-/* Children of running calls, so that runproc_reap (the agent's SIGCHLD handling as
- * subreaper) hands their status over instead of losing it. fork happens under the
- * lock, so a child cannot be reaped before it is registered. */
+/* ---- the process's reaper ----------------------------------------------------------------
+ *
+ * The one piece of process-wide mutable state in orch, on purpose: child exits belong to
+ * the process, not to a node. waitpid(-1) reaps every child of the process and SIGCHLD is
+ * delivered once per process, so with several nodes in one process (orch debug hollow, a
+ * simulation) whichever node reaps first must not lose another's exit. Hence one table for
+ * the process: the children of running runproc_run calls (their status is delivered to
+ * that call) and the exits nobody waited for, kept by pid until their owner (the agent of
+ * the node that started the container) claims them. fork happens under the lock, so a
+ * child cannot be reaped before it is registered. */
 struct inflight {
 	pid_t pid;
 	int status;
 	bool done;
 	struct inflight *next;
 };
+
+#define EXITS_KEPT 256 /* unclaimed exits (oldest dropped: orphans nobody will claim) */
+
 static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct inflight *inflight_head;
+static struct {
+	int pid, status;
+} exits[EXITS_KEPT];
+static unsigned nexits;
 
 static void inflight_remove(struct inflight *in)
 {
@@ -235,7 +249,7 @@ static int wait_exit(struct inflight *in, int *status, int timeout_ms)
 	}
 }
 
-void runproc_reap(void (*cb)(int pid, int status, void *arg), void *arg)
+void runproc_reap(void)
 {
 	for (;;) {
 		int st = 0;
@@ -247,15 +261,32 @@ void runproc_reap(void (*cb)(int pid, int status, void *arg), void *arg)
 		if (in) {
 			in->status = st;
 			in->done = true;
+		} else if (pid > 0) {
+			exits[nexits % EXITS_KEPT].pid = pid;
+			exits[nexits % EXITS_KEPT].status = st;
+			nexits++;
 		}
 		pthread_mutex_unlock(&inflight_mu);
 		if (pid < 0 && errno == EINTR)
 			continue;
 		if (pid <= 0)
 			return;
-		if (!in && cb)
-			cb(pid, st, arg);
 	}
+}
+
+bool runproc_claim(int pid, int *status)
+{
+	bool found = false;
+	pthread_mutex_lock(&inflight_mu);
+	for (unsigned i = 0; pid > 0 && i < EXITS_KEPT && i < nexits; i++)
+		if (exits[i].pid == pid) {
+			*status = exits[i].status;
+			exits[i].pid = 0;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&inflight_mu);
+	return found;
 }
 
 int runproc_run(const struct runproc *rp, int *status, char *err)

@@ -30,10 +30,12 @@ struct runproc {
 int runproc_run(const struct runproc *rp, int *status, char *err);
 
 /* Reaps every exited child of this process without blocking. Children of running
- * runproc_run calls get their status delivered to that call; any other pid (container
- * inits re-parented to a subreaper, orphans) is passed to cb (may be NULL). Call it on
- * SIGCHLD; thread-safe. */
-void runproc_reap(void (*cb)(int pid, int status, void *arg), void *arg);
+ * runproc_run calls get their status delivered to that call; the exit of any other pid
+ * (container inits re-parented to a subreaper, orphans) is kept for runproc_claim. Call it
+ * on SIGCHLD, from any node of the process; thread-safe. */
+void runproc_reap(void);
+/* The exit status of pid if it was reaped and not claimed yet (then it is forgotten). */
+bool runproc_claim(int pid, int *status);
 
 /* Copies the first non-empty line of text (trimmed) into out (cap bytes). */
 void runproc_first_line(const char *text, size_t len, char *out, size_t cap);

@@ -1,7 +1,5 @@
 #include "traffic/dns.h"
-#include "traffic/mesh.h"
-#include "agent/agent.h"
-#include "node/daemon.h"
+#include "net/ipam.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -69,24 +67,25 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint3
 }
 
 struct dns {
+	const struct host *h;
 	uv_udp_t udp;
 	bool open;
 	uint64_t retry_at;
 	char gw[16];
-	struct daemon *d;
+	char rbuf[600]; /* one query at a time: libuv reads into it and recv_cb answers at once */
 };
-static struct dns *g_dns;
 
 static uint32_t lookup(const char *name, void *arg)
 {
-	struct daemon *d = arg;
-	TABLE_FOREACH(&d->store.services, const struct service, v) {
+	const struct dns *dn = arg;
+	const struct host *h = dn->h;
+	TABLE_FOREACH(&h->store->services, const struct service, v) {
 		char full[200];
 		snprintf(full, sizeof full, "%s.%s", v->name, v->project ? v->project : "");
 		if (strcmp(name, v->name) && (!v->project || !v->project[0] || strcmp(name, full)))
 			continue;
 		char vip[16];
-		mesh_vip(d, v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		struct in_addr a;
 		if (inet_pton(AF_INET, vip, &a) == 1)
 			return a.s_addr;
@@ -96,11 +95,10 @@ static uint32_t lookup(const char *name, void *arg)
 
 static void alloc_cb(uv_handle_t *h, size_t s, uv_buf_t *b)
 {
-	(void)h;
+	struct dns *dn = h->data;
 	(void)s;
-	static char buf[600];
-	b->base = buf;
-	b->len = sizeof buf;
+	b->base = dn->rbuf;
+	b->len = sizeof dn->rbuf;
 }
 
 struct dsend {
@@ -121,7 +119,7 @@ static void recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sock
 	if (n <= 0 || !from)
 		return;
 	struct dsend *s = xmalloc(sizeof *s);
-	size_t len = dns_answer((const uint8_t *)b->base, (size_t)n, s->data, sizeof s->data, lookup, dn->d);
+	size_t len = dns_answer((const uint8_t *)b->base, (size_t)n, s->data, sizeof s->data, lookup, dn);
 	if (!len) {
 		free(s);
 		return;
@@ -131,40 +129,45 @@ static void recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sock
 		free(s);
 }
 
-void dns_sync(struct daemon *d)
+struct dns *dns_new(const struct host *h)
 {
-	if (!g_dns) {
-		g_dns = xcalloc(1, sizeof *g_dns);
-		g_dns->d = d;
-	}
-	if (g_dns->open || d->stopping || clock_now(d->clock) < g_dns->retry_at)
-		return;
-	char gw[16];
-	if (!agent_gateway(d, gw))
+	struct dns *dn = xcalloc(1, sizeof *dn);
+	dn->h = h;
+	return dn;
+}
+
+void dns_sync(struct dns *dn, const char *gw)
+{
+	const struct host *h = dn->h;
+	if (dn->open || host_stopping(h) || clock_now(h->clock) < dn->retry_at || !gw)
 		return;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 	if (inet_pton(AF_INET, gw, &sa.sin_addr) != 1)
 		return;
-	uv_udp_init(&d->loop, &g_dns->udp);
-	g_dns->udp.data = g_dns;
-	int rc = uv_udp_bind(&g_dns->udp, (struct sockaddr *)&sa, 0);
+	uv_udp_init(h->loop, &dn->udp);
+	dn->udp.data = dn;
+	int rc = uv_udp_bind(&dn->udp, (struct sockaddr *)&sa, 0);
 	if (!rc)
-		rc = uv_udp_recv_start(&g_dns->udp, alloc_cb, recv_cb);
-	g_dns->open = true;
+		rc = uv_udp_recv_start(&dn->udp, alloc_cb, recv_cb);
+	dn->open = true;
 	if (rc) {
-		log_warn("service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
-		uv_close((uv_handle_t *)&g_dns->udp, NULL);
-		g_dns->open = false;
-		g_dns->retry_at = clock_now(d->clock) + 5000;
+		log_warn(h->ident->name, "service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
+		uv_close((uv_handle_t *)&dn->udp, NULL);
+		dn->open = false;
+		dn->retry_at = clock_now(h->clock) + 5000;
 		return;
 	}
-	snprintf(g_dns->gw, sizeof g_dns->gw, "%s", gw);
-	log_info("serving service names on %s:53", gw);
+	snprintf(dn->gw, sizeof dn->gw, "%s", gw);
+	log_info(h->ident->name, "serving service names on %s:53", gw);
 }
 
-void dns_stop(struct daemon *d)
+void dns_stop(struct dns *dn)
 {
-	(void)d;
-	if (g_dns && g_dns->open && !uv_is_closing((uv_handle_t *)&g_dns->udp))
-		uv_close((uv_handle_t *)&g_dns->udp, NULL);
+	if (dn->open && !uv_is_closing((uv_handle_t *)&dn->udp))
+		uv_close((uv_handle_t *)&dn->udp, NULL);
+}
+
+void dns_free(struct dns *dn)
+{
+	free(dn);
 }

@@ -7,9 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct daemon;
-void dns_sync(struct daemon *d);   /* starts serving once the node's bridge exists */
-void dns_stop(struct daemon *d);
+#include "node/host.h"
+
+struct dns *dns_new(const struct host *h);
+/* Starts serving on the node's bridge gateway once it exists (gw NULL before). */
+void dns_sync(struct dns *dn, const char *gw);
+void dns_stop(struct dns *dn);
+/* After the loop has closed its handle. */
+void dns_free(struct dns *dn);
 /* Pure: builds the answer to one query packet into out; returns its length, or 0 to drop
  * the packet. lookup(name) returns the IPv4 address in network order, or 0. */
 size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint32_t (*lookup)(const char *name, void *arg),

@@ -1,6 +1,6 @@
 #include "traffic/mesh.h"
 #include "traffic/stats.h"
-#include "node/daemon.h"
+#include "net/ipam.h"
 #include "runtime/runproc.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -45,7 +45,8 @@ struct lsn {
 };
 
 struct mesh {
-	struct daemon *d;
+	const struct host *h;
+	bool vips_on; /* publish virtual addresses (ip addr on lo) */
 	struct lsn *lsns;
 	struct mstat *stats;
 	size_t nstats;
@@ -55,9 +56,8 @@ struct mesh {
 	size_t nvips;
 	char **errs; /* "service\tmessage" reported, to report changes only */
 	size_t nerrs;
+	struct mconn *conns; /* open, closed by mesh_stop (the loop may be shared with other nodes) */
 };
-
-static struct mesh *g_mesh;
 
 static struct mstat *stat_of(struct mesh *m, const char *svc)
 {
@@ -83,23 +83,14 @@ static struct epcount *ep_of(struct mesh *m, const char *ep)
 	return e;
 }
 
-size_t traffic_stats(struct daemon *d, struct svc_traffic *out, size_t max)
+size_t traffic_stats(const struct mesh *m, struct svc_traffic *out, size_t max)
 {
-	(void)d;
-	struct mesh *m = g_mesh;
 	size_t n = 0;
 	for (size_t i = 0; m && i < m->nstats && n < max; i++)
 		out[n++] = m->stats[i].t;
 	return n;
 }
 
-void mesh_vip(const struct daemon *d, uint64_t service_id, char *out)
-{
-	unsigned cb = d->ident.tok.cluster_id[0];
-	uint64_t k = service_id ? service_id - 1 : 0;
-	snprintf(out, 16, "10.%u.%llu.%llu", 128 + cb % 128, (unsigned long long)(251 + (k / 250) % 4),
-		 (unsigned long long)(k % 250 + 1));
-}
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
@@ -127,10 +118,10 @@ static bool endpoint_for(const char *eps, uint16_t target, char *out, size_t n)
 	return false;
 }
 
-static size_t ready_endpoints(struct daemon *d, uint64_t sid, uint16_t target, char (*out)[48], size_t max)
+static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t target, char (*out)[48], size_t max)
 {
 	size_t n = 0;
-	TABLE_FOREACH(&d->store.tasks, const struct task, t) {
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->service_id != sid || strcmp(t->desired, "running") || strcmp(t->state, "running") || !t->endpoint)
 			continue;
 		if (t->ready && t->ready[0] && strcmp(t->ready, "ready"))
@@ -169,6 +160,7 @@ struct mconn {
 	struct hp hp;
 	char client_addr[64];
 	uint16_t client_port;
+	struct mconn *next, *prev; /* the mesh's open connections */
 };
 
 static void conn_closed(uv_handle_t *h)
@@ -185,6 +177,12 @@ static void mc_close(struct mconn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (c->m->conns == c)
+		c->m->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	struct mstat *s = stat_of(c->m, c->service);
 	if (s->t.active)
 		s->t.active--;
@@ -559,6 +557,10 @@ static void on_accept(uv_stream_t *srv, int status)
 		uv_close((uv_handle_t *)&c->timer, conn_closed);
 		return;
 	}
+	c->next = m->conns;
+	if (m->conns)
+		m->conns->prev = c;
+	m->conns = c;
 	uv_tcp_nodelay(&c->client, 1);
 	struct sockaddr_storage ss;
 	int len = sizeof ss;
@@ -569,7 +571,7 @@ static void on_accept(uv_stream_t *srv, int status)
 	struct mstat *s = stat_of(m, l->service);
 	s->t.connections++;
 	s->t.active++;
-	c->neps = ready_endpoints(m->d, l->service_id, l->target, c->eps, MAX_EP);
+	c->neps = ready_endpoints(m->h->store, l->service_id, l->target, c->eps, MAX_EP);
 	if (!c->neps) {
 		s->t.backend_errors++;
 		c->closing = false;
@@ -615,7 +617,7 @@ static int lsn_open(struct mesh *m, struct lsn *l, char *err)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(l->port)};
 	if (inet_pton(AF_INET, l->ip, &sa.sin_addr) != 1)
 		return errf(err, E_INVAL, "bad address %s", l->ip);
-	uv_tcp_init(&m->d->loop, &l->tcp);
+	uv_tcp_init(m->h->loop, &l->tcp);
 	l->tcp.data = l;
 	l->open = true;
 	int rc = 0;
@@ -675,7 +677,7 @@ static void vip_set(struct mesh *m, const char *vip, bool add)
 	j->req.data = j;
 	snprintf(j->vip, sizeof j->vip, "%s", vip);
 	j->add = add;
-	uv_queue_work(&m->d->loop, &j->req, ip_work, ip_done);
+	uv_queue_work(m->h->loop, &j->req, ip_work, ip_done);
 }
 
 /* Records (or, with "", clears) this node's port problem on the service. */
@@ -685,10 +687,10 @@ static void submit_port_error(struct mesh *m, const char *service, const char *m
 	mpw_init(&w);
 	mpw_map(&w, 3);
 	mpw_kstr(&w, "name", service);
-	mpw_ku64(&w, "node_id", m->d->ident.id);
+	mpw_ku64(&w, "node_id", m->h->ident->id);
 	mpw_kstr(&w, "msg", msg);
 	char err[ERR_LEN];
-	daemon_submit(m->d, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
+	host_submit(m->h, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
 	mpw_free(&w);
 }
 
@@ -701,7 +703,7 @@ static void note_port_error(struct mesh *m, const char *service, const char *msg
 			return;
 	m->errs = xrealloc(m->errs, (m->nerrs + 1) * sizeof *m->errs);
 	m->errs[m->nerrs++] = xstrdup(key);
-	log_warn("service %s: %s", service, msg);
+	log_warn(m->h->ident->name, "service %s: %s", service, msg);
 	submit_port_error(m, service, msg);
 }
 
@@ -727,7 +729,7 @@ static void want(struct mesh *m, const struct service *v, const char *ip, uint16
 		if (lsn_open(m, l, err)) {
 			char msg[ERR_LEN];
 			snprintf(msg, sizeof msg, "cannot publish %s on node %s: %s", vip ? "the virtual address" : "the port",
-				 m->d->ident.name, err);
+				 m->h->ident->name, err);
 			note_port_error(m, v->name, msg);
 			lsn_drop(l);
 			return;
@@ -735,7 +737,7 @@ static void want(struct mesh *m, const struct service *v, const char *ip, uint16
 		l->next = m->lsns;
 		m->lsns = l;
 		TRACE("mesh", v->name, "listening on %s:%u -> port %u", ip, port, target);
-		if (labels_get(&v->port_errors, m->d->ident.name)) { /* it works now: clear the report */
+		if (labels_get(&v->port_errors, m->h->ident->name)) { /* it works now: clear the report */
 			for (size_t i = 0; i < m->nerrs; i++)
 				if (!strncmp(m->errs[i], v->name, strlen(v->name)) && m->errs[i][strlen(v->name)] == '\t')
 					m->errs[i][0] = 0;
@@ -748,17 +750,21 @@ static void want(struct mesh *m, const struct service *v, const char *ip, uint16
 	l->seen = true;
 }
 
-void mesh_sync(struct daemon *d)
+struct mesh *mesh_new(const struct host *h, bool virtual_addresses)
 {
-	if (!g_mesh) {
-		g_mesh = xcalloc(1, sizeof *g_mesh);
-		g_mesh->d = d;
-	}
-	struct mesh *m = g_mesh;
-	if (d->stopping || !d->store.has_cluster)
+	struct mesh *m = xcalloc(1, sizeof *m);
+	m->h = h;
+	m->vips_on = virtual_addresses;
+	return m;
+}
+
+void mesh_sync(struct mesh *m)
+{
+	const struct host *h = m->h;
+	if (host_stopping(h) || !h->store->has_cluster)
 		return;
 	char lip[64];
-	snprintf(lip, sizeof lip, "%s", d->ident.listen);
+	snprintf(lip, sizeof lip, "%s", h->ident->listen);
 	char *colon = strrchr(lip, ':');
 	if (colon)
 		*colon = 0;
@@ -766,7 +772,7 @@ void mesh_sync(struct daemon *d)
 		l->seen = false;
 	char **vips = NULL;
 	size_t nvips = 0;
-	TABLE_FOREACH(&d->store.services, const struct service, v) {
+	TABLE_FOREACH(&h->store->services, const struct service, v) {
 		struct mpr r;
 		struct svc_spec sp;
 		if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
@@ -781,7 +787,7 @@ void mesh_sync(struct daemon *d)
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
-		mesh_vip(d, v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		bool any = false;
 		for (size_t i = 0; i < sp.ports.n; i++) {
 			const struct port_spec *p = &sp.ports.v[i];
@@ -791,7 +797,7 @@ void mesh_sync(struct daemon *d)
 				want(m, v, lip, (uint16_t)p->published, (uint16_t)p->target, false, lb, proxy);
 			any = true;
 		}
-		if (any && d->agent) {
+		if (any && m->vips_on) {
 			vips = xrealloc(vips, (nvips + 1) * sizeof *vips);
 			vips[nvips++] = xstrdup(vip);
 			bool known = false;
@@ -835,15 +841,29 @@ void mesh_sync(struct daemon *d)
 	}
 }
 
-void mesh_stop(struct daemon *d)
+void mesh_stop(struct mesh *m)
 {
-	(void)d;
-	struct mesh *m = g_mesh;
-	if (!m)
-		return;
+	while (m->conns)
+		mc_close(m->conns);
 	while (m->lsns) {
 		struct lsn *l = m->lsns;
 		m->lsns = l->next;
 		lsn_drop(l);
 	}
+}
+
+void mesh_free(struct mesh *m)
+{
+	if (!m)
+		return;
+	mesh_stop(m);
+	free(m->stats);
+	free(m->eps);
+	for (size_t i = 0; i < m->nvips; i++)
+		free(m->vips[i]);
+	free(m->vips);
+	for (size_t i = 0; i < m->nerrs; i++)
+		free(m->errs[i]);
+	free(m->errs);
+	free(m);
 }

@@ -11,11 +11,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct daemon;
+#include "node/host.h"
 
-void mesh_sync(struct daemon *d);   /* open/close listeners to match the state (tick) */
-void mesh_stop(struct daemon *d);
-/* The virtual address of a service (stable for its life), in out (16 bytes). */
-void mesh_vip(const struct daemon *d, uint64_t service_id, char *out);
+struct mesh;
+
+/* virtual_addresses: also listen on each service's virtual address (added to lo). */
+struct mesh *mesh_new(const struct host *h, bool virtual_addresses);
+void mesh_sync(struct mesh *m);   /* open/close listeners to match the state (tick) */
+void mesh_stop(struct mesh *m);   /* closes the listeners */
+/* After the loop has closed the listeners' handles. */
+void mesh_free(struct mesh *m);
 
 #endif

@@ -15,9 +15,9 @@ struct svc_traffic {
 	uint64_t backend_errors;/* connects that failed (each retried on another endpoint) */
 };
 
-struct daemon;
+struct mesh;
 /* Fills up to max entries (one per service with a published port or a VIP on this node);
  * returns the count. */
-size_t traffic_stats(struct daemon *d, struct svc_traffic *out, size_t max);
+size_t traffic_stats(const struct mesh *m, struct svc_traffic *out, size_t max);
 
 #endif

@@ -5,13 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-static char g_name[64];
-
-void log_set_name(const char *name)
-{
-	snprintf(g_name, sizeof g_name, "%s", name ? name : "");
-}
-
 static void stamp(char *buf, size_t n)
 {
 	struct timespec ts;
@@ -21,7 +14,7 @@ static void stamp(char *buf, size_t n)
 	snprintf(buf, n, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-void log_msg(const char *level, const char *fmt, ...)
+void log_msg(const char *who, const char *level, const char *fmt, ...)
 {
 	char ts[32], line[2048];
 	va_list ap;
@@ -29,20 +22,14 @@ void log_msg(const char *level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s %s%s%s %s\n", ts, g_name[0] ? g_name : "", g_name[0] ? " " : "", level, line);
+	fprintf(stderr, "%s %s%s%s %s\n", ts, who && *who ? who : "", who && *who ? " " : "", level, line);
 }
 
 bool trace_on(const char *area)
 {
-	static int init;
-	static const char *spec;
-	if (!init) {
-		spec = getenv("ORCH_TRACE");
-		if (spec && (!*spec || !strcmp(spec, "0")))
-			spec = NULL;
-		init = 1;
-	}
-	if (!spec)
+	/* read each time (a scan of a few dozen variables) rather than cached in a static */
+	const char *spec = getenv("ORCH_TRACE");
+	if (!spec || !*spec || !strcmp(spec, "0"))
 		return false;
 	if (!strcmp(spec, "1") || !strcmp(spec, "all"))
 		return true;
@@ -61,5 +48,5 @@ void trace_msg(const char *area, const char *obj, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s %s TRACE %s %s %s\n", ts, g_name, area, obj ? obj : "-", line);
+	fprintf(stderr, "%s TRACE %s %s %s\n", ts, area, obj ? obj : "-", line);
 }

@@ -26,13 +26,13 @@ struct fwd {
 };
 
 /* The leader's end of a node's assignment watch (node/watch.c). */
-struct watcher {
+struct swatcher {
 	uint64_t node_id;
 	unsigned host;
 	uint32_t epoch;
 	uint8_t last[32];
 	bool sent;
-	struct watcher *next;
+	struct swatcher *next;
 };
 
 /* One run of a node's process. */
@@ -67,7 +67,7 @@ struct sproc {
 	struct fwd *fwds;
 	uint64_t fwd_ids;
 	/* while leader: the watches of the other nodes */
-	struct watcher *watchers;
+	struct swatcher *watchers;
 	uint64_t watch_rev;
 	bool self_sent;
 	uint8_t self_last[32];
@@ -88,21 +88,6 @@ static void touch(struct sproc *p)
 static void touched(void *arg)
 {
 	touch(arg);
-}
-
-/* Log lines name the node and the virtual time (-v). */
-static void enter(struct sproc *p)
-{
-	if (!sim_verbose)
-		return;
-	char name[64];
-	snprintf(name, sizeof name, "%s@%.3f", p->n->ident.name, (double)p->cl->w.now / 1000.0);
-	log_set_name(name);
-}
-
-static void entered(void *arg)
-{
-	enter(arg);
 }
 
 static uint64_t now_of(const struct simcl *c)
@@ -386,8 +371,8 @@ static void watch_push_sim(struct sproc *p)
 	if (!cons_is_leader(&p->cons))
 		return;
 	bool fresh = false;
-	for (struct watcher **pp = &p->watchers; *pp;) {
-		struct watcher *x = *pp;
+	for (struct swatcher **pp = &p->watchers; *pp;) {
+		struct swatcher *x = *pp;
 		if (!plink_open(c, x->host, p->n->host, x->epoch)) { /* its connection closed */
 			*pp = x->next;
 			free(x);
@@ -402,7 +387,7 @@ static void watch_push_sim(struct sproc *p)
 	struct mpw w;
 	mpw_init(&w);
 	uint8_t h[32];
-	for (struct watcher *x = p->watchers; x; x = x->next) {
+	for (struct swatcher *x = p->watchers; x; x = x->next) {
 		msgpack_sbuffer_clear(&w.sb);
 		watch_doc(&p->store, x->node_id, &w);
 		SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
@@ -434,7 +419,7 @@ static void watch_push_sim(struct sproc *p)
 
 static void watch_add_sim(struct sproc *p, uint64_t node_id, unsigned host, uint32_t epoch)
 {
-	struct watcher *x = xcalloc(1, sizeof *x);
+	struct swatcher *x = xcalloc(1, sizeof *x);
 	x->node_id = node_id;
 	x->host = host;
 	x->epoch = epoch;
@@ -565,7 +550,6 @@ static int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	n->life++;
 	simio_init(&p->io, &c->w, &c->net, &c->dir, i, &n->disk, &n->life);
 	p->io.touched = touched;
-	p->io.entered = entered;
 	p->io.touched_arg = p;
 	store_init(&p->store);
 	p->clock = (struct clock){clk_mono, clk_wall, p};
@@ -627,7 +611,7 @@ static void proc_closed(void *data)
 	fakert_free(&p->rt);
 	store_free(&p->store);
 	while (p->watchers) {
-		struct watcher *x = p->watchers;
+		struct swatcher *x = p->watchers;
 		p->watchers = x->next;
 		free(x);
 	}
@@ -822,7 +806,6 @@ static void msg_arrive(struct world *w, void *arg)
 		msg_drop(m);
 		return;
 	}
-	enter(p);
 	touch(p);
 	char err[ERR_LEN];
 	switch (m->kind) {
@@ -1041,7 +1024,6 @@ static void after_event(struct world *w, void *arg)
 		c->dirty = p->next_dirty;
 		p->dirty = false;
 		if (!p->dead) {
-			enter(p);
 			cons_step(&p->cons);
 		}
 	}

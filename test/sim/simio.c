@@ -244,8 +244,6 @@ static void op_fire(struct world *w, void *arg)
 	(void)w;
 	struct simio *s = op->io;
 	if (s) {
-		if (s->entered)
-			s->entered(s->touched_arg);
 		op_unlink(s, op);
 		op_finish(s, op, 0);
 		if (s->touched)
@@ -311,8 +309,6 @@ static void tick_fire(struct world *w, void *arg)
 		return;
 	}
 	struct simio *s = t->io;
-	if (s->entered)
-		s->entered(s->touched_arg);
 	s->tick_cb(&s->io);
 	if (t->io && s->touched)
 		s->touched(s->touched_arg);
@@ -408,8 +404,6 @@ static void msg_arrive(struct world *w, void *arg)
 	}
 	x->m.server_id = x->dir->id[x->src];
 	x->m.server_address = x->dir->addr[x->src];
-	if (to->entered)
-		to->entered(to->touched_arg);
 	to->nrecv++;
 	if (x->m.type == RAFT_IO_INSTALL_SNAPSHOT)
 		to->ninstall++;

@@ -67,7 +67,6 @@ struct simio {
 	bool closing;
 	/* called after libraft ran for one of this io's events (its host then steps) */
 	void (*touched)(void *arg);
-	void (*entered)(void *arg); /* called before libraft runs for one (log naming) */
 	void *touched_arg;
 	uint64_t nsend, nrecv, nappend, ninstall;
 };

@@ -353,6 +353,7 @@ static void put_task(struct store *s, uint64_t node, const char *state)
 UNIT(metrics_cluster_loads_from_heartbeats)
 {
 	struct store s;
+	struct cstats cs = {0};
 	store_with(&s, CPU_SPEC, 1000);
 	put_task(&s, 11, "running");
 	put_task(&s, 12, "running");
@@ -377,19 +378,19 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 		struct mpr r;
 		CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 		char err[ERR_LEN];
-		CHECK_EQ_INT(cstats_put_msg((uint64_t)node, r.root, 50000, err), 0);
+		CHECK_EQ_INT(cstats_put_msg(&cs, (uint64_t)node, r.root, 50000, err), 0);
 		mpr_free(&r);
 		mpw_free(&w);
 	}
 	struct as_load *l = NULL;
-	size_t n = cstats_loads(&s, 51000, &l);
+	size_t n = cstats_loads(&cs, &s, 51000, &l);
 	CHECK_EQ_INT(n, 1);
 	CHECK_STR(l[0].service, "web");
 	CHECK(l[0].has_rps && l[0].rps > 42.49 && l[0].rps < 42.51);
 	CHECK(l[0].has_cpu && l[0].cpu_tasks == 2 && l[0].cpu_milli > 399.9 && l[0].cpu_milli < 400.1);
 	free(l);
 	/* stale figures count as unknown */
-	CHECK_EQ_INT(cstats_loads(&s, 50000 + CSTATS_FRESH_MS + 1, &l), 0);
+	CHECK_EQ_INT(cstats_loads(&cs, &s, 50000 + CSTATS_FRESH_MS + 1, &l), 0);
 	free(l);
 	/* malformed stats are refused */
 	struct mpw w;
@@ -399,9 +400,9 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 	struct mpr r;
 	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 	char err[ERR_LEN];
-	CHECK(cstats_put_msg(13, r.root, 50000, err) != 0);
+	CHECK(cstats_put_msg(&cs, 13, r.root, 50000, err) != 0);
 	mpr_free(&r);
 	mpw_free(&w);
-	cstats_reset();
+	cstats_free(&cs);
 	store_free(&s);
 }

@@ -199,16 +199,12 @@ UNIT(runtime_runproc_io_timeout)
 }
 
 /* Concurrent calls from worker threads while a subreaper reaps on another thread: each
- * call gets its own child's status; orphans go to the reaper's callback. */
-static volatile int reaper_stop, orphans_seen;
-static void orphan_cb(int pid, int status, void *arg)
-{
-	__atomic_add_fetch(&orphans_seen, 1, __ATOMIC_SEQ_CST);
-}
+ * call gets its own child's status; an orphan's exit is kept until claimed by its pid. */
+static volatile int reaper_stop;
 static void *reaper_main(void *arg)
 {
 	while (!__atomic_load_n(&reaper_stop, __ATOMIC_SEQ_CST)) {
-		runproc_reap(orphan_cb, NULL);
+		runproc_reap();
 		usleep(1000);
 	}
 	return NULL;
@@ -244,8 +240,14 @@ UNIT(runtime_runproc_threads_with_reaper)
 		CHECK_EQ_INT(pthread_create(&workers[i], NULL, worker_main, (void *)i), 0);
 	char err[ERR_LEN];
 	int st;
-	struct runproc orphan = {.argv = (const char *const[]){"sh", "-c", "sleep 0.2 & exit 0", NULL}, .out_fd = -1};
+	struct buf pid_out = {0};
+	struct runproc orphan = {.argv = (const char *const[]){"sh", "-c", "sleep 0.2 & echo $!; exit 0", NULL}, .out_fd = -1,
+				 .out = &pid_out};
 	CHECK_EQ_INT(runproc_run(&orphan, &st, err), 0);
+	buf_append(&pid_out, "", 1);
+	int orphan_pid = atoi((char *)pid_out.data), orphan_st = -1;
+	buf_free(&pid_out);
+	CHECK(orphan_pid > 1);
 	long bad = 0;
 	for (int i = 0; i < 4; i++) {
 		void *r;
@@ -253,12 +255,15 @@ UNIT(runtime_runproc_threads_with_reaper)
 		bad += (long)r;
 	}
 	uint64_t end = now_ms() + 3000;
-	while (!__atomic_load_n(&orphans_seen, __ATOMIC_SEQ_CST) && now_ms() < end)
+	bool claimed = false;
+	while (!(claimed = runproc_claim(orphan_pid, &orphan_st)) && now_ms() < end)
 		usleep(5000);
 	__atomic_store_n(&reaper_stop, 1, __ATOMIC_SEQ_CST);
 	pthread_join(reaper, NULL);
 	CHECK_EQ_INT(bad, 0);
-	CHECK(orphans_seen >= 1); /* the backgrounded sleep, re-parented to us */
+	CHECK(claimed); /* the backgrounded sleep, re-parented to us, reaped by the other thread */
+	CHECK(WIFEXITED(orphan_st) && WEXITSTATUS(orphan_st) == 0);
+	CHECK(!runproc_claim(orphan_pid, &orphan_st)); /* claimed once */
 }
 
 /* ---- containers (root, runc) ---- */
@@ -452,27 +457,14 @@ static char *cid(const char *name)
 }
 
 /* Reaps like the agent does (runproc_reap as subreaper) until pid's status shows up. */
-struct reaped {
-	int pid, status;
-	bool found;
-};
-static void reaped_cb(int pid, int status, void *arg)
-{
-	struct reaped *r = arg;
-	if (pid == r->pid) {
-		r->status = status;
-		r->found = true;
-	}
-}
-
 static int wait_status(int pid, int timeout_ms)
 {
-	struct reaped r = {.pid = pid};
 	uint64_t end = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		runproc_reap(reaped_cb, &r);
-		if (r.found)
-			return r.status;
+		int status;
+		runproc_reap();
+		if (runproc_claim(pid, &status))
+			return status;
 		CHECK(now_ms() < end);
 		usleep(5000);
 	}

@@ -1,0 +1,56 @@
+/* The data directory of a node (--data-dir): the one place that knows where each of its
+ * files lives.
+ *
+ *   orch.sock        the CLI's local socket (the node listens, the CLI connects)
+ *   orch.pid         pid of a node started with --detach
+ *   orch.log         its log
+ *   identity         node id, name, addresses and cluster token (mode 0600)
+ *   raft/            libraft's log segments and snapshots
+ *   runc/            the OCI runtime's state (its --root)
+ *   runtime          which runtime the node's containers live in ("runc" or "crun")
+ *   net-tag          the node network's tag and subnet, kept from its first setup
+ *   tasks/<id>/      one task: bundle/, rootfs (image/rootfs.c), log, state, hosts,
+ *                    resolv.conf
+ *   layers/          image layers, unpacked once per digest
+ *   blobs/sha256/    image blobs by digest (image/blobstore.c)
+ */
+#ifndef ORCH_LAYOUT_H
+#define ORCH_LAYOUT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LAYOUT_PATH_MAX 700
+
+enum layout_item {
+	LAYOUT_SOCKET,
+	LAYOUT_PID,
+	LAYOUT_LOG,
+	LAYOUT_IDENTITY,
+	LAYOUT_RAFT,
+	LAYOUT_RUNTIME_STATE,
+	LAYOUT_RUNTIME_NAME,
+	LAYOUT_NET_TAG,
+	LAYOUT_TASKS,
+	LAYOUT_LAYERS,
+	LAYOUT_BLOBS,
+};
+
+enum layout_task_item {
+	LAYOUT_TASK_LOG,
+	LAYOUT_TASK_STATE,
+	LAYOUT_TASK_BUNDLE,
+	LAYOUT_TASK_HOSTS,
+	LAYOUT_TASK_RESOLV,
+};
+
+/* <data_dir>/<item> into out; false (out truncated) when it does not fit in cap. */
+bool layout_path(char *out, size_t cap, const char *data_dir, enum layout_item item);
+/* <data_dir>/tasks/<task> */
+bool layout_task_dir(char *out, size_t cap, const char *data_dir, uint64_t task);
+/* <data_dir>/tasks/<task>/<item> */
+bool layout_task_file(char *out, size_t cap, const char *data_dir, uint64_t task, enum layout_task_item item);
+/* <task_dir>/<item> */
+bool layout_task_path(char *out, size_t cap, const char *task_dir, enum layout_task_item item);
+
+#endif
