@@ -151,21 +151,22 @@ static const struct mjoin *committing_named(struct member *m, const char *name, 
 	return NULL;
 }
 
-/* Starts a join's change; true when it took the slot. */
-static bool serve(struct daemon *d, struct member *m, struct mjoin *j)
+/* Starts a join's change (it takes the slot), or answers it at once. */
+static void serve(struct daemon *d, struct member *m, struct mjoin *j)
 {
 	char err[ERR_LEN];
 	if (!j->p->conn) { /* the joiner gave up waiting: it will not start */
 		join_free(j);
-		return false;
+		return;
 	}
 	const struct node *same = store_node_by_name(&d->store, j->n->name);
 	const struct mjoin *other = committing_named(m, j->n->name, j->n->id);
-	if ((same && same->id != j->n->id) || other) {
+	uint64_t taken = same && same->id != j->n->id ? same->id : other ? other->n->id : 0;
+	if (taken) {
 		snprintf(err, sizeof err, "join: the name %s is already used by node %016llx; pick another --name", j->n->name,
-			 (unsigned long long)(same ? same->id : other->n->id));
+			 (unsigned long long)taken);
 		join_fail(j, E_EXISTS, err);
-		return false;
+		return;
 	}
 	enum cons_role role = cons_role_of(&d->cons, j->n->id);
 	int rc = 0;
@@ -176,14 +177,12 @@ static bool serve(struct daemon *d, struct member *m, struct mjoin *j)
 	else {
 		leader_saw(d, j->n->id);
 		commit_record(d, j); /* known server announcing itself again */
-		return false;
+		return;
 	}
-	if (rc) {
+	if (rc)
 		join_fail(j, rc == E_NOLEADER ? E_NOLEADER : E_FAIL, err);
-		return false;
-	}
-	d->change_inflight = true;
-	return true;
+	else
+		d->change_inflight = true;
 }
 
 void member_join(struct daemon *d, struct pending *p, struct node *n)
@@ -228,16 +227,16 @@ static void step_done(void *data, int status, const char *msg)
 	member_kick(d);
 }
 
-/* Issues the next step of the plan; true when it took the slot. */
-static bool step(struct daemon *d, struct member *m)
+/* Issues the next step of the plan (it takes the slot), skips it, or ends the plan. */
+static void step(struct daemon *d, struct member *m)
 {
 	const struct roles_change *c = &m->plan[m->next++];
 	enum cons_role now = cons_role_of(&d->cons, c->id);
 	if (now == cons_of(c->to))
-		return false; /* done meanwhile (a join made it a standby) */
+		return; /* done meanwhile (a join made it a standby) */
 	if (now != cons_of(c->from)) {
 		m->next = m->nplan; /* the configuration moved under the plan */
-		return false;
+		return;
 	}
 	char err[ERR_LEN];
 	const struct node *n = table_get_u64(&d->store.nodes, c->id);
@@ -247,9 +246,7 @@ static bool step(struct daemon *d, struct member *m)
 		d->change_inflight = false;
 		log_warn("%s", err);
 		m->next = m->nplan;
-		return false;
 	}
-	return true;
 }
 
 bool member_plan(struct daemon *d, const struct roles_change *c, size_t n)
