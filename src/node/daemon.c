@@ -313,12 +313,13 @@ static unsigned voters(const struct consensus *c)
 }
 
 /* A joined node is ready once it has applied what the leader had committed when it
- * accepted the join: then it knows every node and its own role. */
+ * accepted the join (then it knows every node and its own role), and all it has since
+ * learnt to be committed (so of two joins, the one that returns later knows the other). */
 static void catchup_cb(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
-	uint64_t now = clock_now(d->clock);
-	if (d->stopping || cons_applied_index(&d->cons) < d->opts.catch_up_index)
+	uint64_t now = clock_now(d->clock), applied = cons_applied_index(&d->cons);
+	if (d->stopping || applied < d->opts.catch_up_index || applied < cons_commit_index(&d->cons))
 		return;
 	if (!d->caught_up_at) {
 		d->caught_up_at = now;

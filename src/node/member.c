@@ -140,22 +140,23 @@ static const struct mjoin *committing_named(struct member *m, const char *name, 
 	return NULL;
 }
 
-/* Starts a join's change; true when it took the slot. */
-static bool serve(struct leader *l, struct member *m, struct mjoin *j)
+/* Starts a join's change (it takes the slot), or answers it at once. */
+static void serve(struct leader *l, struct member *m, struct mjoin *j)
 {
 	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
 	if (j->r.waiting && !j->r.waiting(j->r.data)) { /* the joiner gave up waiting: it will not start */
 		join_fail(j, E_TIMEOUT, "join: the joiner stopped waiting");
-		return false;
+		return;
 	}
 	const struct node *same = store_node_by_name(h->store, j->n->name);
 	const struct mjoin *other = committing_named(m, j->n->name, j->n->id);
-	if ((same && same->id != j->n->id) || other) {
+	uint64_t taken = same && same->id != j->n->id ? same->id : other ? other->n->id : 0;
+	if (taken) {
 		snprintf(err, sizeof err, "join: the name %s is already used by node %016llx; pick another --name", j->n->name,
-			 (unsigned long long)(same ? same->id : other->n->id));
+			 (unsigned long long)taken);
 		join_fail(j, E_EXISTS, err);
-		return false;
+		return;
 	}
 	enum cons_role role = leader_role_of(l, j->n->id);
 	int rc = 0;
@@ -166,14 +167,12 @@ static bool serve(struct leader *l, struct member *m, struct mjoin *j)
 	else {
 		leader_saw(l, j->n->id);
 		commit_record(j); /* known server announcing itself again */
-		return false;
+		return;
 	}
-	if (rc) {
+	if (rc)
 		join_fail(j, rc == E_NOLEADER ? E_NOLEADER : E_FAIL, err);
-		return false;
-	}
-	l->change_inflight = true;
-	return true;
+	else
+		l->change_inflight = true;
 }
 
 void member_join(struct leader *l, struct node *n, const struct member_reply *r)
@@ -217,17 +216,17 @@ static void step_done(void *data, int status, const char *msg)
 	member_kick(l);
 }
 
-/* Issues the next step of the plan; true when it took the slot. */
-static bool step(struct leader *l, struct member *m)
+/* Issues the next step of the plan (it takes the slot), skips it, or ends the plan. */
+static void step(struct leader *l, struct member *m)
 {
 	const struct leader_host *h = l->host;
 	const struct roles_change *c = &m->plan[m->next++];
 	enum cons_role now = leader_role_of(l, c->id);
 	if (now == cons_of(c->to))
-		return false; /* done meanwhile (a join made it a standby) */
+		return; /* done meanwhile (a join made it a standby) */
 	if (now != cons_of(c->from)) {
 		m->next = m->nplan; /* the configuration moved under the plan */
-		return false;
+		return;
 	}
 	char err[ERR_LEN];
 	const struct node *n = table_get_u64(&h->store->nodes, c->id);
@@ -237,9 +236,7 @@ static bool step(struct leader *l, struct member *m)
 		l->change_inflight = false;
 		log_warn(h->ident->name, "%s", err);
 		m->next = m->nplan;
-		return false;
 	}
-	return true;
 }
 
 bool member_plan(struct leader *l, const struct roles_change *c, size_t n)
