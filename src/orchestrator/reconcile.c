@@ -190,14 +190,15 @@ static void restart_slot(struct batch *b, const struct service *v, const struct 
 		return;
 	}
 	uint64_t wait = backoff_ms(sp->deploy.restart.delay_ms, failures);
-	char why[ERR_LEN];
+	char why[ERR_LEN + 32]; /* the previous error whole, with its prefix */
 	snprintf(why, sizeof why, "previous task %s%s%s", last->state, last->err && last->err[0] ? ": " : "",
 		 last->err ? last->err : "");
 	create(b, v->id, last->slot, v->generation, last->restarts + 1, failures, now + wait, why);
-	event(b, "restarting", v->name, last->id, last->node_id, "%s slot %llu: task %llu %s%s%s; restart in %llu ms (%llu failure%s in a row)",
+	event(b, "restarting", v->name, last->id, last->node_id, "%s slot %llu: task %llu %s%s%s; restart in %llu%s (%llu failure%s in a row)",
 	      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, last->state,
-	      last->err && last->err[0] ? ": " : "", last->err ? last->err : "", (unsigned long long)wait,
-	      (unsigned long long)failures, failures == 1 ? "" : "s");
+	      last->err && last->err[0] ? ": " : "", last->err ? last->err : "",
+	      (unsigned long long)(wait % 1000 ? wait : wait / 1000), wait % 1000 ? " ms" : " s", (unsigned long long)failures,
+	      failures == 1 ? "" : "s");
 }
 
 /* Running, passing its liveness and readiness checks, for at least `monitor` ms. */
