@@ -81,4 +81,18 @@ pub fn build(b: *std.Build) void {
     run.has_side_effects = true;
     const step = b.step("test", "build and run the unit tests");
     step.dependOn(&run.step);
+
+    // Simulation tests: test/sim/*.c plus all of src/ except main.c, many nodes in one
+    // process on a virtual clock (test/sim/scenario.h). `zig build sim -- ARGS` passes
+    // arguments on (a seed, a scenario name).
+    const smod = mk.module(b, target, optimize, sanitize);
+    smod.addCSourceFiles(.{ .files = collect(b, "src", "src/main.c"), .flags = flags.items });
+    smod.addCSourceFiles(.{ .files = collect(b, "test/sim", null), .flags = flags.items });
+    const sexe = b.addExecutable(.{ .name = "orch-sim", .root_module = smod, .linkage = .static });
+    b.installArtifact(sexe);
+    const srun = b.addRunArtifact(sexe);
+    srun.has_side_effects = true;
+    if (b.args) |args| srun.addArgs(args);
+    const sstep = b.step("sim", "build and run the simulation tests");
+    sstep.dependOn(&srun.step);
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Runs orch's tests: the unit tests (zig build test) and every integration test function
-test/integration/test_*.py:test_*, each in its own process with a timeout.
+"""Runs orch's tests: the unit tests (zig build test), the simulation scenarios (zig build
+sim: many nodes in one process on a virtual clock, a few fixed seeds each) and every
+integration test function test/integration/test_*.py:test_*, each in its own process with a
+timeout.
 
-usage: test/run.py [--no-unit] [--list] [-t SECONDS] [NAME...]
+usage: test/run.py [--no-unit] [--no-sim] [--list] [-t SECONDS] [NAME...]
 NAME filters integration tests (a substring of "module.function"); "unit" selects the unit
-tests. Prints "ok NAME" or "FAIL NAME (reason)" per test and ends with "N passed, N failed";
+tests, "sim" the simulation scenarios (ORCH_SIM_SEEDS=N runs seeds 1..N, ORCH_SIM_SEED=S
+one seed). Prints "ok NAME" or "FAIL NAME (reason)" per test and ends with "N passed, N failed";
 exits 1 if anything failed."""
 import ast
 import glob
@@ -118,15 +121,38 @@ def run_unit():
     return passed, failed
 
 
+def run_sim():
+    """zig build sim prints one line per scenario and seed and its own 'N passed, N failed'."""
+    p = subprocess.run([os.path.join(ROOT, "vendor", "zig", "zig"), "build", "-Dwerror=true", "sim"], cwd=ROOT,
+                       capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    for line in out.splitlines():
+        if line.startswith("ok ") or line.startswith("FAIL"):
+            print("sim: %s" % line, flush=True)
+    m = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    if not m:
+        print("FAIL sim (the simulation did not build or run; zig build sim exited %d)" % p.returncode)
+        print("\n".join("    " + l for l in out.splitlines()[-30:]))
+        return 0, 1
+    passed, failed = int(m[-1][0]), int(m[-1][1])
+    if p.returncode and not failed:
+        failed = 1
+        print("FAIL sim (zig build sim exited %d)" % p.returncode)
+    print("sim: %d passed, %d failed" % (passed, failed))
+    return passed, failed
+
+
 def main(argv):
     if argv[:1] == ["--child"]:
         child(argv[1], argv[2])
-    unit, listing, timeout_override, names = True, False, None, []
+    unit, sim, listing, timeout_override, names = True, True, False, None, []
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--no-unit":
             unit = False
+        elif a == "--no-sim":
+            sim = False
         elif a == "--list":
             listing = True
         elif a == "-t":
@@ -141,6 +167,7 @@ def main(argv):
     tests = discover()
     if names:
         unit = unit and "unit" in names
+        sim = sim and "sim" in names
         tests = [t for t in tests if any(n in "%s.%s" % (t[0], t[1]) for n in names)]
     if listing:
         for mod, fn, _ in tests:
@@ -149,6 +176,10 @@ def main(argv):
     passed = failed = 0
     if unit:
         p, f = run_unit()
+        passed += p
+        failed += f
+    if sim:
+        p, f = run_sim()
         passed += p
         failed += f
     for mod, fn, timeout in tests:

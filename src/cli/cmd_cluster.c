@@ -200,14 +200,39 @@ static void tail_log(const char *path)
 		fprintf(stderr, "  %s", lines[i % 8]);
 }
 
+/* What a joined node's ready message ("ok ROLE VOTERS", daemon.c) tells the user. */
+static void print_joined(FILE *out, const struct identity *id, const char *ready)
+{
+	char role[16];
+	unsigned voters = 0;
+	if (sscanf(ready, "ok %15s %u", role, &voters) != 2) {
+		fprintf(out, "joined the cluster as node %s (%016llx)\n", id->name, (unsigned long long)id->id);
+		return;
+	}
+	fprintf(out, "joined the cluster as node %s (%016llx), a %s, caught up with the leader\n", id->name,
+		(unsigned long long)id->id, role);
+	if (voters < 3)
+		fprintf(stderr, "warning: the cluster has %u voter%s and does not survive the loss of one yet; "
+			"it keeps 3 voters once it has 3 nodes\n", voters, voters == 1 ? "" : "s");
+}
+
+static void joined_foreground(const char *msg, const void *arg)
+{
+	print_joined(stderr, arg, msg);
+}
+
 /* Runs the daemon in the foreground, or forks it into the background (--detach) and
- * returns once it serves. `ok_msg` is printed when the node serves. */
-static int run_node(struct cli *cli, struct start_opts *o, const struct identity *id, const char *ok_msg)
+ * returns once it serves. `ok_msg` is printed when the node serves; a joining node says
+ * instead, once caught up, which role it got. */
+static int run_node(struct cli *cli, struct start_opts *o, const struct identity *id, const char *ok_msg, bool joining)
 {
 	char err[ERR_LEN] = "";
 	o->d.data_dir = cli->data_dir;
 	if (!o->detach) {
-		if (ok_msg)
+		if (joining) {
+			o->d.on_ready = joined_foreground;
+			o->d.ready_arg = id;
+		} else if (ok_msg)
 			fprintf(stderr, "%s", ok_msg);
 		int rc = daemon_run(&o->d, id, err);
 		if (rc && err[0])
@@ -275,7 +300,9 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 		tail_log(logp);
 		return EXIT_FAIL;
 	}
-	if (ok_msg)
+	if (joining)
+		print_joined(stdout, id, msg);
+	else if (ok_msg)
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
 	return EXIT_OK;
@@ -319,7 +346,7 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
 	(void)cmd;
 	o->d.bootstrap = false;
-	return run_node(cli, o, &id, msg);
+	return run_node(cli, o, &id, msg, false);
 }
 
 int cmd_init(struct cli *cli, int argc, char **argv)
@@ -350,7 +377,7 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	token_format(&id.tok, tok);
 	snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
 		 id.name, (unsigned long long)id.id, id.advertise, tok);
-	return run_node(cli, &o, &id, msg);
+	return run_node(cli, &o, &id, msg, false);
 }
 
 int cmd_join(struct cli *cli, int argc, char **argv)
@@ -385,7 +412,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		return cli_fail(E_IO, "join: %s", err);
 	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
 	 * locally before the leader accepted. */
-	char target[64];
+	char target[64], seed[64] = "";
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -442,6 +469,10 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 			}
 			continue;
 		}
+		if (!rc && resp.root) {
+			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
+			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
+		}
 		mpr_free(&resp);
 		if (rc)
 			return cli_fail(rc, "join: %s", err);
@@ -449,10 +480,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	}
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
-	char msg[256];
-	snprintf(msg, sizeof msg, "joined the cluster as node %s (%016llx)\n", id.name, (unsigned long long)id.id);
 	o.d.bootstrap = false;
-	return run_node(cli, &o, &id, msg);
+	o.d.seed = seed[0] ? seed : target;
+	return run_node(cli, &o, &id, NULL, true);
 }
 
 /* ---- read commands --------------------------------------------------------------------------- */

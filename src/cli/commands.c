@@ -30,7 +30,8 @@ const struct command commands[] = {
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
 	 "                        make this node the only voter of the cluster, keeping its state\n"},
 	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
-	 "Join the cluster that the node at IP:PORT belongs to, and run this node.\n"
+	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
+	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 "  --token TOKEN         the join token printed by orch init\n" START_OPTS},
 	{"status", cmd_status, "status [-o FORMAT]",

@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/member.h"
 #include "agent/agent.h"
 #include "metrics/scaling.h"
 #include "traffic/mesh.h"
@@ -219,6 +220,24 @@ static int lh_assign(void *data, uint64_t id, enum cons_role role, cons_change_c
 	return cons_assign(&d->cons, id, role, cb, cb_data, err);
 }
 
+static int lh_add(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct daemon *d = data;
+	return cons_add(&d->cons, id, addr, cb, cb_data, err);
+}
+
+static bool lh_is_leader(void *data)
+{
+	struct daemon *d = data;
+	return !d->stopping && cons_is_leader(&d->cons);
+}
+
+static uint64_t lh_commit_index(void *data)
+{
+	struct daemon *d = data;
+	return cons_commit_index(&d->cons);
+}
+
 static void lh_ready(void *data, const char *msg)
 {
 	daemon_ready(data, msg);
@@ -277,6 +296,44 @@ static void on_state(void *data)
 		leader_start(&d->leader);
 		leader_tick(&d->leader);
 	}
+	member_kick(&d->leader); /* joins queued here are refused once this node no longer leads */
+}
+
+static unsigned voters(const struct consensus *c)
+{
+	unsigned v = 0;
+	for (unsigned i = 0; i < cons_nservers(c); i++) {
+		raft_id id;
+		const char *addr;
+		enum cons_role role;
+		cons_server(c, i, &id, &addr, &role);
+		v += role == ROLE_VOTER;
+	}
+	return v;
+}
+
+/* A joined node is ready once it has applied what the leader had committed when it
+ * accepted the join (then it knows every node and its own role), and all it has since
+ * learnt to be committed (so of two joins, the one that returns later knows the other). */
+static void catchup_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = clock_now(d->clock), applied = cons_applied_index(&d->cons);
+	if (d->stopping || applied < d->opts.catch_up_index || applied < cons_commit_index(&d->cons))
+		return;
+	if (!d->caught_up_at) {
+		d->caught_up_at = now;
+		log_info(d->ident.name, "caught up with the cluster: applied index %llu", (unsigned long long)cons_applied_index(&d->cons));
+	}
+	/* From 3 nodes on, the leader promotes voters right after a join: give it a moment,
+	 * so the answer tells whether the cluster now survives a failure. */
+	unsigned v = voters(&d->cons);
+	if (v < 3 && cons_nservers(&d->cons) >= 3 && now - d->caught_up_at < 2000)
+		return;
+	char msg[64];
+	snprintf(msg, sizeof msg, "ok %s %u", cons_role_name(cons_role_of(&d->cons, d->ident.id)), v);
+	uv_timer_stop(t);
+	daemon_ready(d, msg);
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -311,6 +368,7 @@ static void cons_closed(void *data)
 	close_handle((uv_handle_t *)&d->tcp);
 	close_handle((uv_handle_t *)&d->local);
 	close_handle((uv_handle_t *)&d->tick);
+	close_handle((uv_handle_t *)&d->catchup);
 	close_handle((uv_handle_t *)&d->sigint);
 	close_handle((uv_handle_t *)&d->sigterm);
 }
@@ -384,6 +442,11 @@ static int listen_local(struct daemon *d, char *err)
 
 void daemon_ready(struct daemon *d, const char *msg)
 {
+	if (d->ready_sent)
+		return;
+	d->ready_sent = true;
+	if (d->opts.on_ready)
+		d->opts.on_ready(msg, d->opts.ready_arg);
 	if (d->ready_fd >= 0) {
 		ssize_t w = write(d->ready_fd, msg, strlen(msg));
 		(void)w;
@@ -418,6 +481,9 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.nservers = lh_nservers,
 		.server = lh_server,
 		.assign = lh_assign,
+		.add = lh_add,
+		.is_leader = lh_is_leader,
+		.commit_index = lh_commit_index,
 		.ready = lh_ready,
 		.autoscale = lh_autoscale,
 		.watch_push = lh_watch_push,
@@ -479,6 +545,8 @@ int daemon_start(struct daemon *d, char *err)
 	uv_timer_init(d->loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS);
+	uv_timer_init(d->loop, &d->catchup);
+	d->catchup.data = d;
 	uv_signal_init(d->loop, &d->sigint);
 	uv_signal_init(d->loop, &d->sigterm);
 	d->sigint.data = d->sigterm.data = d;
@@ -488,7 +556,9 @@ int daemon_start(struct daemon *d, char *err)
 		return E_IO;
 	log_info(d->ident.name, "node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)d->ident.id,
 		 d->ident.listen, d->ident.advertise, d->data_dir);
-	if (!o->bootstrap)
+	if (o->catch_up_index)
+		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
+	else if (!o->bootstrap)
 		daemon_ready(d, "ok");
 	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
 	return 0;

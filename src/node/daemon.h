@@ -21,6 +21,13 @@ struct daemon_opts {
 	bool bootstrap;      /* orch init on an empty data dir */
 	bool force_new_cluster;
 	int ready_fd;        /* -1, or a pipe to tell the parent (--detach) we serve */
+	/* Called once with the ready message ("ok", or for a join "ok ROLE VOTERS"). */
+	void (*on_ready)(const char *msg, const void *arg);
+	const void *ready_arg;
+	/* orch join: ready once this index (the leader's commit index when it accepted us) is
+	 * applied here; seed is the node that accepted, asked who leads until raft tells. */
+	uint64_t catch_up_index;
+	const char *seed;
 	struct cons_settings raft;
 	uint64_t cpus_milli, memory;
 	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
@@ -30,6 +37,7 @@ struct daemon_opts {
 
 struct conn;
 struct link;
+struct member;
 
 /* A request waiting for an asynchronous answer (raft apply, a forward to the leader).
  * The conn may go away first: it is then NULLed and the answer dropped. */
@@ -80,6 +88,8 @@ struct daemon {
 	uv_tcp_t tcp;
 	uv_pipe_t local;
 	uv_timer_t tick;
+	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
+	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
 	struct link *link;
@@ -107,6 +117,7 @@ struct daemon {
 	bool leaving;        /* wipe identity and raft data once stopped */
 	int exit_code;
 	int ready_fd;
+	bool ready_sent;
 	uint64_t started_ms;
 };
 
@@ -143,6 +154,9 @@ void daemon_ready(struct daemon *d, const char *msg);
 
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull
+/* The assignment document of node_id, a function of the state alone:
+ * {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
+void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);

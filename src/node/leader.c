@@ -1,9 +1,11 @@
 /* Work done on every tick while this node leads: commit the cluster record after
  * bootstrap, track liveness from heartbeats (committing node up/down transitions only),
  * and manage Raft roles: 3 voters once there are 3 nodes, 5 once there are 5, every other
- * node a standby (it receives the log, so promoting it is instant). One membership change
- * at a time, as libraft requires. */
+ * live node a standby (it receives the log, so promoting it is instant), planned by
+ * orchestrator/roles.c and run by node/member.c. */
 #include "node/leader.h"
+#include "node/member.h"
+#include "orchestrator/roles.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -37,6 +39,7 @@ void leader_init(struct leader *l, const struct leader_host *host, const struct 
 
 void leader_free(struct leader *l)
 {
+	member_close(l);
 	free(l->seen);
 	l->seen = NULL;
 	l->nseen = 0;
@@ -46,6 +49,7 @@ void leader_start(struct leader *l)
 {
 	l->leader_since = now(l);
 	l->change_inflight = false;
+	member_leadership(l);
 }
 
 void leader_saw(struct leader *l, uint64_t id)
@@ -80,6 +84,28 @@ static bool seen_recently(const struct leader *l, uint64_t id)
 bool leader_alive(const struct leader *l, uint64_t id)
 {
 	return seen_recently(l, id) || now(l) - l->leader_since < failure_timeout(l);
+}
+
+enum cons_role leader_role_of(const struct leader *l, uint64_t id)
+{
+	const struct leader_host *h = l->host;
+	unsigned n = h->nservers(h->data);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t sid;
+		enum cons_role role;
+		h->server(h->data, i, &sid, &role);
+		if (sid == id)
+			return role;
+	}
+	return ROLE_NONE;
+}
+
+int leader_heartbeat(struct leader *l, uint64_t id, char *err)
+{
+	if (!table_get_u64(&l->host->store->nodes, id) && leader_role_of(l, id) == ROLE_NONE && now(l) - l->leader_since > 5000)
+		return errf(err, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
+	leader_saw(l, id);
+	return 0;
 }
 
 /* ---- bootstrap record ------------------------------------------------------------------ */
@@ -218,72 +244,28 @@ static void liveness(struct leader *l)
 
 /* ---- roles ----------------------------------------------------------------------------------- */
 
-static void role_done(void *data, int status, const char *msg)
-{
-	struct leader *l = data;
-	l->change_inflight = false;
-	if (status)
-		log_warn(l->host->ident->name, "role change failed: %s", msg ? msg : "");
-}
-
-static void assign(struct leader *l, uint64_t id, enum cons_role role, const char *why)
-{
-	const struct leader_host *h = l->host;
-	char err[ERR_LEN];
-	const struct node *n = table_get_u64(&h->store->nodes, id);
-	log_info(l->host->ident->name, "role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)id, cons_role_name(role), why);
-	l->change_inflight = true;
-	if (h->assign(h->data, id, role, role_done, l, err)) {
-		l->change_inflight = false;
-		log_warn(l->host->ident->name, "%s", err);
-	}
-}
-
+/* The whole cluster is planned at once (orchestrator/roles.h) and the plan runs change
+ * after change (node/member.c), so a join storm does not outrun the failure timeout. */
 static void roles(struct leader *l)
 {
 	const struct leader_host *h = l->host;
-	if (l->change_inflight)
-		return;
-	unsigned n = h->nservers(h->data), voters = 0, alive_voters = 0;
-	unsigned target = n >= 5 ? 5 : n >= 3 ? 3 : 1;
-	uint64_t spare_alive = 0, standby_alive = 0, dead_voter = 0, extra_voter = 0;
+	unsigned n = h->nservers(h->data);
+	struct roles_server *s = xcalloc(n ? n : 1, sizeof *s);
+	struct roles_change *out = xcalloc(n ? n : 1, sizeof *out);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id;
 		enum cons_role role;
 		h->server(h->data, i, &id, &role);
-		bool alive = leader_alive(l, id);
-		/* Only nodes that have a record (joined completely) are given a role. */
-		bool known = table_get_u64(&h->store->nodes, id) != NULL;
-		if (role == ROLE_VOTER) {
-			voters++;
-			if (alive) {
-				alive_voters++;
-				if (id != h->ident->id)
-					extra_voter = id;
-			} else
-				dead_voter = id;
-		} else if (role == ROLE_SPARE && alive && known) {
-			spare_alive = id;
-		} else if (role == ROLE_STANDBY && alive && known) {
-			standby_alive = id;
-		}
+		s[i].id = id;
+		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
+		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
+		s[i].record = table_get_u64(&h->store->nodes, id) != NULL;
 	}
-	if (alive_voters < target && standby_alive) {
-		assign(l, standby_alive, ROLE_VOTER, dead_voter ? "replacing a voter that is down" : "growing the voter set");
-		return;
-	}
-	if (voters > target && dead_voter) {
-		assign(l, dead_voter, ROLE_SPARE, "voter is down and has been replaced");
-		return;
-	}
-	if (alive_voters > target && extra_voter) {
-		assign(l, extra_voter, ROLE_STANDBY, "more voters than needed");
-		return;
-	}
-	if (spare_alive) {
-		assign(l, spare_alive, ROLE_STANDBY, "keeping a standby ready for promotion");
-		return;
-	}
+	size_t k = roles_plan(s, n, roles_target(n), h->ident->id, out);
+	if (k)
+		member_plan(l, out, k);
+	free(s);
+	free(out);
 }
 
 /* ---- workloads ------------------------------------------------------------------------------ */

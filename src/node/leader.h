@@ -29,6 +29,10 @@ struct leader_host {
 	unsigned (*nservers)(void *data);
 	void (*server)(void *data, unsigned i, uint64_t *id, enum cons_role *role);
 	int (*assign)(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err);
+	int (*add)(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err);
+	/* Whether this node still leads (and is not stopping), and raft's commit index. */
+	bool (*is_leader)(void *data);
+	uint64_t (*commit_index)(void *data);
 	/* orch init: this node's record is committed, the parent may return. */
 	void (*ready)(void *data, const char *msg);
 	/* Run after the controllers on every tick (NULL: none). */
@@ -50,6 +54,8 @@ struct seen {
 	uint64_t last_ms;
 };
 
+struct member;
+
 struct leader {
 	const struct leader_host *host;
 	struct leader_config cfg;
@@ -58,7 +64,8 @@ struct leader {
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
-	bool change_inflight; /* a raft membership change (here or by the join/remove handlers) */
+	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
+	struct member *member; /* queued joins and the role plan being run */
 };
 
 void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg);
@@ -69,5 +76,12 @@ void leader_tick(struct leader *l);
 /* A heartbeat (or a join) from node id. */
 void leader_saw(struct leader *l, uint64_t id);
 bool leader_alive(const struct leader *l, uint64_t id);
+
+/* A node's heartbeat: 0, or E_NOTFOUND when that node is not a member of the cluster
+ * (removed; it should stop) once this leadership is old enough to know. */
+int leader_heartbeat(struct leader *l, uint64_t id, char *err);
+
+/* The role of server id in the raft configuration (ROLE_NONE: not in it). */
+enum cons_role leader_role_of(const struct leader *l, uint64_t id);
 
 #endif

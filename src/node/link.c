@@ -1,5 +1,8 @@
-/* This node's connection to the current leader: heartbeats (liveness is not replicated)
- * and requests that only the leader can serve, forwarded with their replies relayed. */
+/* This node's connection to the current leader: heartbeats (liveness is not replicated),
+ * the assignment watch, and requests that only the leader can serve, forwarded with their
+ * replies relayed. None of it depends on the raft role: the leader is the one raft names,
+ * or, when raft names none (a spare receives nothing from the leader; a follower may not
+ * have heard from it yet), the one a peer names when asked ("whois"). */
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "metrics/node_stats.h"
@@ -11,6 +14,8 @@
 #include <string.h>
 
 #define HB_MS 500
+#define WHOIS_AFTER_MS 500 /* leaderless for a heartbeat period: ask, one peer per tick */
+#define REMOVED_AFTER_MS 10000 /* leaderless this long: believe a peer saying we were removed */
 
 struct link {
 	struct daemon *d;
@@ -21,10 +26,29 @@ struct link {
 	uint64_t last_hb;
 	uint64_t retry_at;
 	struct buf queue; /* frames sent before the handshake completed */
-	uint64_t leaderless_since, last_whois;
+	uint64_t leaderless_since;
 	struct conn *whois;
 	size_t whois_next;
+	raft_id hint_id;   /* the leader a peer named, used while raft names none */
+	char hint[64];
+	char seed[64];     /* the node that accepted our join */
+	bool dropping;     /* closing on purpose: the hint stays */
+	/* the leader raft names but that said it does not lead: a standby or spare cut off
+	 * from the cluster keeps naming its old leader (it never campaigns, and nobody sends
+	 * it a newer term), so for that term it is asked around instead */
+	raft_id stale;
+	uint64_t stale_term;
 };
+
+/* The leader raft names, unless that one said it does not lead (in the same term). */
+static bool raft_names(struct daemon *d, struct link *l, raft_id *lid, const char **laddr)
+{
+	if (!cons_leader(&d->cons, lid, laddr) && !(*lid == l->stale && cons_term(&d->cons) == l->stale_term))
+		return true;
+	*lid = 0;
+	*laddr = NULL;
+	return false;
+}
 
 /* A reply callback may stop the daemon (leave), which closes the link and fails the
  * remaining requests re-entrantly: each request is unmarked before its callback runs and
@@ -83,6 +107,13 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		if (rc == E_NOTFOUND && !d->stopping) {
 			log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
 			daemon_stop(d, 1);
+		} else if (rc == E_NOLEADER) {
+			TRACE("link", l->addr, "named leader is not the leader (any more): asking again");
+			if (!l->hint[0]) {
+				l->stale = l->leader;
+				l->stale_term = cons_term(&d->cons);
+			}
+			conn_close(c, "not the leader");
 		}
 		return;
 	}
@@ -109,6 +140,8 @@ static void l_close(struct conn *c, const char *why)
 	l->ready = false;
 	l->queue.len = 0;
 	l->retry_at = clock_now(l->d->clock) + 200;
+	if (!l->dropping)
+		l->hint[0] = 0; /* a named leader we cannot reach (or not the leader): ask again */
 	fail_forwarded(l->d);
 }
 
@@ -123,6 +156,7 @@ static struct link *get(struct daemon *d)
 	if (!d->link) {
 		d->link = xcalloc(1, sizeof *d->link);
 		d->link->d = d;
+		snprintf(d->link->seed, sizeof d->link->seed, "%s", d->opts.seed ? d->opts.seed : "");
 	}
 	return d->link;
 }
@@ -131,7 +165,9 @@ static void drop(struct link *l)
 {
 	if (l->conn) {
 		struct conn *c = l->conn;
+		l->dropping = true;
 		conn_close(c, "leader changed");
+		l->dropping = false;
 	}
 	l->conn = NULL;
 	l->ready = false;
@@ -141,9 +177,17 @@ static void drop(struct link *l)
 void link_update(struct daemon *d)
 {
 	struct link *l = get(d);
-	raft_id lid;
-	const char *laddr;
-	if (d->stopping || cons_leader(&d->cons, &lid, &laddr) || lid == d->ident.id) {
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (!d->stopping) {
+		if (raft_names(d, l, &lid, &laddr))
+			l->hint[0] = 0; /* raft knows: it has the last word */
+		else if (l->hint[0]) {
+			lid = l->hint_id;
+			laddr = l->hint;
+		}
+	}
+	if (d->stopping || !lid || lid == d->ident.id) {
 		drop(l);
 		l->leader = 0;
 		return;
@@ -173,7 +217,7 @@ static int send_frame(struct link *l, const void *p, size_t n)
 	return 0;
 }
 
-/* ---- a node without a leader asks its peers whether it is still a member -------------- */
+/* ---- a node without a leader asks its peers who leads --------------------------------- */
 
 static void w_ready(struct conn *c)
 {
@@ -191,14 +235,29 @@ static void w_ready(struct conn *c)
 static void w_frame(struct conn *c, const msgpack_object *resp)
 {
 	struct link *l = c->data;
+	struct daemon *d = l->d;
 	int64_t rc = -1;
 	bool member = true;
+	uint64_t lid = 0;
+	char laddr[64] = "";
+	raft_id rid;
+	const char *raddr;
 	mp_get_i64(resp, "rc", &rc);
 	mp_get_bool(resp, "member", &member);
-	if (rc == 0 && !member && !l->d->stopping) {
-		log_error(l->d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
-			  "remove %s to start afresh, or join again", c->peer, l->d->data_dir);
-		daemon_stop(l->d, 1);
+	mp_get_u64(resp, "leader_id", &lid);
+	mp_get_strbuf(resp, "leader", laddr, sizeof laddr);
+	/* A peer may not have applied our addition yet: "not a member" is believed only
+	 * after a long time without a leader (a removed voter stays a candidate for good). */
+	if (rc == 0 && !member && !d->stopping && l->leaderless_since && clock_now(d->clock) - l->leaderless_since >= REMOVED_AFTER_MS) {
+		log_error(d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
+			  "remove %s to start afresh, or join again", c->peer, d->data_dir);
+		daemon_stop(d, 1);
+	} else if (rc == 0 && lid && lid != d->ident.id && laddr[0] && !raft_names(d, l, &rid, &raddr)) {
+		TRACE("link", c->peer, "says %s (%016llx) leads", laddr, (unsigned long long)lid);
+		l->hint_id = lid;
+		snprintf(l->hint, sizeof l->hint, "%s", laddr);
+		l->retry_at = 0;
+		link_update(d);
 	}
 	conn_close(c, NULL);
 }
@@ -217,25 +276,51 @@ static const struct conn_ops whois_ops = {
 	.on_close = w_close,
 };
 
+/* The i-th address to ask, round robin: the voters of the raft configuration this node
+ * has (a voter always knows the leader), the node that accepted our join, the other
+ * servers, the node records. NULL when entry i is not one to ask. */
+static const char *peer_addr(struct daemon *d, struct link *l, size_t i)
+{
+	const char *addr = NULL;
+	size_t nconf = cons_nservers(&d->cons);
+	raft_id id;
+	enum cons_role role;
+	if (i < nconf) {
+		cons_server(&d->cons, (unsigned)i, &id, &addr, &role);
+		if (role != ROLE_VOTER)
+			return NULL;
+	} else if (i == nconf)
+		addr = l->seed[0] ? l->seed : NULL;
+	else if (i < 2 * nconf + 1) {
+		cons_server(&d->cons, (unsigned)(i - nconf - 1), &id, &addr, &role);
+		if (role == ROLE_VOTER)
+			return NULL;
+	} else
+		addr = ((const struct node *)d->store.nodes.items[i - 2 * nconf - 1])->addr;
+	return addr && strcmp(addr, d->ident.advertise) ? addr : NULL;
+}
+
 static void leaderless(struct daemon *d, struct link *l)
 {
 	raft_id lid;
 	const char *laddr;
-	if (!cons_leader(&d->cons, &lid, &laddr)) {
+	if (raft_names(d, l, &lid, &laddr)) {
 		l->leaderless_since = 0;
 		return;
 	}
 	uint64_t now = clock_now(l->d->clock);
 	if (!l->leaderless_since)
 		l->leaderless_since = now;
-	if (now - l->leaderless_since < 10000 || now - l->last_whois < 3000 || l->whois || !d->store.nodes.n)
+	if (l->conn || l->whois || now - l->leaderless_since < WHOIS_AFTER_MS)
 		return;
-	l->last_whois = now;
-	size_t n = d->store.nodes.n, i = l->whois_next++ % n;
-	const struct node *p = d->store.nodes.items[i];
-	if (p->id == d->ident.id || !p->addr)
-		return;
-	l->whois = conn_connect(d->loop, p->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+	size_t total = 2 * (size_t)cons_nservers(&d->cons) + 1 + d->store.nodes.n;
+	for (size_t tries = 0; tries < total; tries++) {
+		const char *addr = peer_addr(d, l, l->whois_next++ % total);
+		if (addr) {
+			l->whois = conn_connect(d->loop, addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+			return;
+		}
+	}
 }
 
 void link_tick(struct daemon *d)

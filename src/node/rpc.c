@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
+#include "node/member.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -324,65 +325,34 @@ static void op_node_update(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- membership (leader) ----------------------------------------------------------------- */
 
-struct join_ctx {
-	struct pending *p;
-	struct node *n; /* the record to commit */
-};
-
-static void join_committed(struct daemon *d, void *data, int rc, const struct apply_res *res)
+/* A join's end (node/member.h): the reply the orch join client waits for. */
+static void join_replied(void *data, int rc, const char *msg, uint64_t commit_index)
 {
-	struct join_ctx *j = data;
-	struct pending *p = j->p;
+	struct pending *p = data;
+	struct daemon *d = p->d;
 	if (p->conn) {
-		if (rc && rc != E_EXISTS)
-			rpc_reply_err(p->conn, p->req_id, rc, res->msg);
+		if (rc)
+			rpc_reply_err(p->conn, p->req_id, rc, msg);
 		else {
 			char cid[17];
 			token_cluster_hex(&d->ident.tok, cid);
 			struct mpw w;
 			mpw_init(&w);
-			rpc_reply_begin(&w, p->req_id, 0, 2);
+			rpc_reply_begin(&w, p->req_id, 0, 3);
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
+			mpw_ku64(&w, "commit_index", commit_index);
 			conn_send_mpw(p->conn, &w);
 			mpw_free(&w);
 		}
 	}
-	if (!rc)
-		log_info(d->ident.name, "node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
-	schema_free(&node_schema, j->n);
-	free(j->n);
-	free(j);
 	pending_free(p);
 }
 
-static void join_commit(struct daemon *d, struct join_ctx *j)
+static bool join_waiting(void *data)
 {
-	char err[ERR_LEN];
-	struct mpw w;
-	mpw_init(&w);
-	schema_encode(&node_schema, j->n, &w);
-	if (daemon_submit(d, "node.add", w.sb.data, w.sb.size, join_committed, j, err)) {
-		struct apply_res res = {.rc = E_NOLEADER};
-		snprintf(res.msg, sizeof res.msg, "%s", err);
-		join_committed(d, j, E_NOLEADER, &res);
-	}
-	mpw_free(&w);
-}
-
-static void join_added(void *data, int status, const char *msg)
-{
-	struct join_ctx *j = data;
-	struct daemon *d = j->p->d;
-	d->leader.change_inflight = false;
-	if (status) {
-		struct apply_res res = {.rc = E_FAIL};
-		snprintf(res.msg, sizeof res.msg, "adding the node to the raft configuration failed: %s", msg ? msg : "");
-		join_committed(d, j, E_FAIL, &res);
-		return;
-	}
-	leader_saw(&d->leader, j->n->id);
-	join_commit(d, j);
+	const struct pending *p = data;
+	return p->conn != NULL;
 }
 
 static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
@@ -411,8 +381,6 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)
 		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
-	if (!rc && cons_role_of(&d->cons, n->id) == ROLE_NONE && d->leader.change_inflight)
-		rc = errf(err, E_BUSY, "join: another membership change is in progress; retry");
 	if (rc) {
 		rpc_reply_err(c, id, rc, err);
 		schema_free(&node_schema, n);
@@ -424,23 +392,8 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 	free(n->availability);
 	n->availability = xstrdup("active");
 	n->joined_at = clock_wall(d->clock);
-	struct join_ctx *j = xcalloc(1, sizeof *j);
-	j->p = pending_new(d, c, id);
-	j->n = n;
-	if (cons_role_of(&d->cons, n->id) != ROLE_NONE) {
-		leader_saw(&d->leader, n->id);
-		join_commit(d, j); /* known server announcing itself again */
-		return;
-	}
-	d->leader.change_inflight = true;
-	if (cons_add(&d->cons, n->id, n->addr, join_added, j, err)) {
-		d->leader.change_inflight = false;
-		rpc_reply_err(c, id, E_BUSY, err);
-		pending_free(j->p);
-		schema_free(&node_schema, n);
-		free(n);
-		free(j);
-	}
+	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, id)};
+	member_join(&d->leader, n, &r); /* queued behind other membership changes */
 }
 
 struct rm_ctx {
@@ -488,9 +441,9 @@ static void rm_removed(void *data, int status, const char *msg)
 		struct apply_res res = {.rc = E_FAIL};
 		snprintf(res.msg, sizeof res.msg, "removing the node from the raft configuration failed: %s", msg ? msg : "");
 		rm_committed(d, r, E_FAIL, &res);
-		return;
-	}
-	rm_commit(d, r);
+	} else
+		rm_commit(d, r);
+	member_kick(&d->leader); /* joins and role changes waited for the slot */
 }
 
 /* Removes a node from the raft configuration, then from the state (leader only). */
@@ -624,14 +577,13 @@ static void op_hb(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 		rpc_reply_err(c, id, E_NOLEADER, "not the leader");
 		return;
 	}
-	if (!table_get_u64(&d->store.nodes, node) && cons_role_of(&d->cons, node) == ROLE_NONE &&
-	    clock_now(d->clock) - d->leader.leader_since > 5000) {
-		rpc_reply_err(c, id, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
+	char err[ERR_LEN];
+	int rc = leader_heartbeat(&d->leader, node, err);
+	if (rc) {
+		rpc_reply_err(c, id, rc, err);
 		return;
 	}
-	leader_saw(&d->leader, node);
 	const msgpack_object *st = mp_get(req, "stats");
-	char err[ERR_LEN];
 	if (st && cstats_put_msg(&d->cluster_stats, node, st, clock_now(d->clock), err))
 		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)node, err);
 	reply_ok(c, id);
@@ -690,7 +642,8 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		if (!forward_if_follower(d, c, id, req))
 			metrics_op_top(&d->stats, &d->cluster_stats, clock_now(d->clock), c, id);
 	} else if (mp_str_eq(op, "whois") && !local) {
-		/* a node without a leader asks whether it is still a member */
+		/* a node that does not know the leader (a spare gets nothing from it, a follower
+		 * may not have heard yet) asks who leads, and whether it is still a member */
 		uint64_t node = 0;
 		raft_id lid;
 		const char *laddr;
@@ -700,9 +653,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		else {
 			struct mpw w;
 			mpw_init(&w);
-			rpc_reply_begin(&w, id, 0, 2);
+			rpc_reply_begin(&w, id, 0, 3);
 			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
 			mpw_kstr(&w, "leader", laddr);
+			mpw_ku64(&w, "leader_id", lid);
 			conn_send_mpw(c, &w);
 			mpw_free(&w);
 		}

@@ -13,8 +13,7 @@
 #include <string.h>
 
 
-/* {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
-static void build(const struct store *s, uint64_t node_id, struct mpw *w)
+void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 {
 	const struct node *self = table_get_u64(&s->nodes, node_id);
 	uint32_t n = 0;
@@ -146,7 +145,7 @@ void watch_push(struct daemon *d)
 	uint8_t h[32];
 	for (struct watcher *x = wa->watchers; x; x = x->next) {
 		msgpack_sbuffer_clear(&w.sb);
-		build(&d->store, x->node_id, &w);
+		watch_doc(&d->store, x->node_id, &w);
 		SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
 		if (x->sent && !memcmp(h, x->last, 32))
 			continue;
@@ -162,7 +161,7 @@ void watch_push(struct daemon *d)
 	}
 	/* this node's own agent */
 	msgpack_sbuffer_clear(&w.sb);
-	build(&d->store, d->ident.id, &w);
+	watch_doc(&d->store, d->ident.id, &w);
 	SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
 	if (!wa->self_sent || memcmp(h, wa->self_last, 32)) {
 		memcpy(wa->self_last, h, 32);

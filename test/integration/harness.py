@@ -97,9 +97,9 @@ def kill_pid(pid, data_dir, sig=signal.SIGKILL, wait=5.0):
     return not pid_alive(pid)
 
 
-def free_port():
+def free_port(ip="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((ip, 0))
         return s.getsockname()[1]
 
 
@@ -137,11 +137,12 @@ class CliError(Fail):
 
 
 class Node:
-    def __init__(self, cluster, name, port):
+    def __init__(self, cluster, name, port, ip="127.0.0.1"):
         self.cluster = cluster
         self.name = name
         self.port = port
-        self.addr = "127.0.0.1:%d" % port
+        self.ip = ip
+        self.addr = "%s:%d" % (ip, port)
         self.dir = os.path.join(cluster.tmp, name)
         self.pid = None
         self.id = None
@@ -215,12 +216,13 @@ class Cluster:
         with open(os.path.join(os.environ.get("TEST_TMP") or self.tmp, "pids"), "a") as f:
             f.write("%d %s\n" % (node.pid, node.dir))
 
-    def _new_node(self, name=None):
+    def _new_node(self, name=None, ip=None):
         self._count += 1
-        return Node(self, name or "n%d" % self._count, free_port())
+        ip = ip or "127.0.0.1"
+        return Node(self, name or "n%d" % self._count, free_port(ip), ip)
 
-    def init(self, name=None, extra=()):
-        n = self._new_node(name)
+    def init(self, name=None, extra=(), ip=None):
+        n = self._new_node(name, ip)
         args = ["init", "--listen", n.addr, "--data-dir", n.dir, "--name", n.name, "--detach"]
         if self.failure_timeout:
             args += ["--failure-timeout", self.failure_timeout]
@@ -247,6 +249,43 @@ class Cluster:
         self._record(n)
         self.nodes.append(n)
         return n
+
+    def join_many(self, ips, via=None):
+        """Joins one node per address in `ips`, all at once (parallel `orch join --detach`).
+        Returns [(node, seconds its join took, its stdout)] in the order the joins returned;
+        fails if any join failed."""
+        target = (via or self.nodes[0]).addr
+        procs = []
+        for ip in ips:
+            n = self._new_node(None, ip)
+            self.nodes.append(n)  # also when its join fails: teardown kills what it started
+            args = ["join", target, "--token", self.token, "--listen", n.addr, "--data-dir", n.dir,
+                    "--name", n.name, "--detach"]
+            procs.append((n, args, time.time(), subprocess.Popen(
+                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                stdin=subprocess.DEVNULL)))
+        done, failed = [], []
+        pending = list(procs)
+        deadline = time.time() + 120
+        while pending and time.time() < deadline:
+            for item in list(pending):
+                n, args, t0, p = item
+                if p.poll() is None:
+                    continue
+                pending.remove(item)
+                out, errout = p.communicate()
+                if p.returncode:
+                    failed.append("%s: exit %d: %s" % (n.name, p.returncode, (errout or out).strip()[:300]))
+                    continue
+                self._record(n)
+                done.append((n, time.time() - t0, out + errout))
+            time.sleep(0.005)
+        for n, _, _, p in pending:
+            p.kill()
+            p.communicate()
+            failed.append("%s: join did not return" % n.name)
+        check(not failed, "%d of %d joins failed: %s" % (len(failed), len(procs), "; ".join(failed[:5])))
+        return done
 
     def start(self, n):
         self.init()
@@ -409,7 +448,7 @@ class Conn:
 
     @classmethod
     def raw_tcp(cls, node, timeout=10):
-        s = socket.create_connection(("127.0.0.1", node.port), timeout=timeout)
+        s = socket.create_connection((node.ip, node.port), timeout=timeout)
         return cls(s)
 
     @classmethod

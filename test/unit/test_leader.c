@@ -91,6 +91,18 @@ static int h_assign(void *data, uint64_t id, enum cons_role role, cons_change_cb
 	return cons_assign(&s->cons[s->leader_i], id, role, cb, cb_data, err);
 }
 
+static bool h_is_leader(void *data)
+{
+	struct sim *s = data;
+	return cons_is_leader(&s->cons[s->leader_i]);
+}
+
+static uint64_t h_commit_index(void *data)
+{
+	struct sim *s = data;
+	return cons_commit_index(&s->cons[s->leader_i]);
+}
+
 static void h_ready(void *data, const char *msg)
 {
 	struct sim *s = data;
@@ -151,6 +163,8 @@ static void sim_start(struct sim *s)
 		.nservers = h_nservers,
 		.server = h_server,
 		.assign = h_assign,
+		.is_leader = h_is_leader,
+		.commit_index = h_commit_index,
 		.ready = h_ready,
 	};
 	struct leader_config cfg = {.bootstrap = true, .failure_timeout_ms = 3000, .cpus_milli = 1000, .memory = 1 << 30};

@@ -1,0 +1,61 @@
+/* The simulation's fake runtime: a node's agent without containers. It reads the node's
+ * assignment document (node/watch.c's watch_doc) as the real agent does, "starts" each
+ * task assigned to it (reported starting at once, running after a seeded delay), stops
+ * those asked to shut down, forgets those that left the document, and reports every
+ * change to the leader as a task.batch command through the node's write path — a report
+ * that was lost (leader change, broken link) is sent again on a later tick, as the real
+ * agent does. Nothing runs: this exists only for simulation and says so. */
+#ifndef SIM_FAKERT_H
+#define SIM_FAKERT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "codec/mp.h"
+#include "state/store.h"
+
+enum ft_state { FT_STARTING, FT_RUNNING, FT_STOPPED };
+
+struct ftask {
+	uint64_t id, slot, generation;
+	char service[64];
+	enum ft_state st;
+	uint64_t ready_at;      /* FT_STARTING: when it becomes running */
+	const char *want;       /* state to report ("starting", "running", "shutdown") */
+	const char *reported;   /* last state acknowledged by the leader */
+	bool inflight;
+};
+
+struct fakert_anchor {
+	struct fakert *r; /* NULL once freed */
+	unsigned refs;
+};
+
+struct fakert_host {
+	void *data;
+	uint64_t (*now)(void *data);  /* virtual ms */
+	uint64_t (*wall)(void *data);
+	uint64_t (*delay)(void *data, uint64_t lo, uint64_t hi); /* seeded */
+	int (*submit)(void *data, const char *type, const void *body, size_t len,
+		      void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err);
+};
+
+struct fakert {
+	struct fakert_host host;
+	unsigned start_min_ms, start_max_ms;
+	struct ftask *t;
+	size_t n, cap;
+	uint64_t node_id;
+	uint64_t docs, reports, started, stopped;
+	struct fakert_anchor *anchor; /* what report callbacks hold: outlives the runtime */
+};
+
+void fakert_init(struct fakert *r, const struct fakert_host *host, unsigned start_min_ms, unsigned start_max_ms);
+void fakert_free(struct fakert *r);
+/* A new assignment document for this node. */
+void fakert_assign(struct fakert *r, const msgpack_object *doc);
+/* Periodic: tasks whose start delay passed become running; lost reports are resent. */
+void fakert_tick(struct fakert *r);
+/* Tasks running here now (for the invariants). */
+size_t fakert_running(const struct fakert *r);
+
+#endif

@@ -1,0 +1,27 @@
+/* Helpers the scenarios share: a cluster with the suite's settings, the first node and
+ * the joins, deploys and scales as a user makes them, and the closing check. */
+#ifndef SIM_SCN_H
+#define SIM_SCN_H
+#include "check.h"
+#include "simcl.h"
+#include "scenario.h"
+
+/* A cluster of count nodes (not started) with election 500 ms, heartbeat 100 ms,
+ * failure timeout 3 s and tasks running 200-800 ms after assignment. */
+struct simcl *scn_new(uint64_t seed, unsigned count);
+/* orch init on node 0; runs until its node record is committed. */
+int scn_init(struct simcl *c, char *err);
+/* orch join of nodes [from, to) through node `via`, each starting within spread_ms. */
+void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uint64_t spread_ms);
+/* orch deploy of a compose-like YAML document. */
+int scn_deploy(struct simcl *c, const char *yaml, char *err);
+int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);
+/* Waits until the cluster settled (check.h), fills res and frees the cluster. */
+int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int rc, char *err);
+/* A node that is up, not the leader and (voter true) a voter, or -1. */
+int scn_pick(struct simcl *c, bool voter);
+
+/* A line of the story on stdout with -v. */
+void scn_log(const struct simcl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,104 @@
+/* A simulated orch cluster: N nodes in one process on the world's virtual clock. Each
+ * node is made of the real parts — the replicated state (state/store.h), the consensus
+ * module (raft/consensus.h) over libraft on the sim's raft_io, and the leader's
+ * controllers (node/leader.h: liveness, roles, reconciler and scheduler, joins and
+ * heartbeats) — plus the node-to-node traffic a daemon's link and watch carry (joins,
+ * heartbeats, forwarded writes, assignment documents), sent as messages through the
+ * simulated network, and a fake runtime (fakert.h) in place of runc.
+ *
+ * Connections are modelled as TCP ones: ordered and lossless while both ends live and
+ * see each other, broken (and so re-established, with a full document resent) by a
+ * partition or a kill. */
+#ifndef SIM_SIMCL_H
+#define SIM_SIMCL_H
+#include "fakert.h"
+#include "simio.h"
+#include "node/leader.h"
+#include "raft/consensus.h"
+#include "state/store.h"
+
+#define SIMCL_MAX SIMNET_MAX
+
+struct sproc;
+
+/* One machine: what survives a restart (disk, identity) and the running process. */
+struct snode {
+	struct simcl *cl;
+	unsigned host;
+	uint32_t life;          /* incarnation: bumped at every kill and start */
+	struct identity ident;
+	struct simdisk disk;
+	bool joined;            /* has an identity (joined or bootstrapped) */
+	bool seed;              /* orch init */
+	struct sproc *p;        /* the running process, or NULL */
+	/* the join client (orch join), before the process runs */
+	bool joining;
+	unsigned join_target, join_via; /* talking to now; given on the command line */
+	int join_seed;          /* the node that accepted the join (asked who leads), or -1 */
+	uint64_t join_deadline, join_sent;
+	uint32_t join_try;
+	char join_err[ERR_LEN];
+	bool join_failed;
+	bool stopped_self;      /* the process stopped itself (told it was removed) */
+	bool wanted;            /* the story wants it running (joined, not killed) */
+	int64_t wall_skew_ms;   /* this machine's wall clock minus the world's */
+	char stop_why[ERR_LEN];
+};
+
+struct simcl_opts {
+	unsigned election_ms, heartbeat_ms;
+	unsigned failure_timeout_ms;
+	unsigned start_min_ms, start_max_ms; /* fake runtime: assigned -> running */
+};
+
+struct simcl {
+	struct world w;
+	struct simnet net;
+	struct simio_dir dir;
+	struct simcl_opts o;
+	struct token tok;
+	struct snode n[SIMCL_MAX];
+	unsigned count;
+	uint64_t wall0;         /* the wall clock at virtual time 0 */
+	uint64_t procs_closing; /* killed processes whose raft has not closed yet */
+	struct sproc *dirty;    /* processes touched by the current event */
+};
+
+void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct simcl_opts *o);
+void simcl_free(struct simcl *c);
+
+/* orch init on node i. */
+int simcl_init_node(struct simcl *c, unsigned i, char *err);
+/* orch join on node i through node `via`: the join client runs (following redirects,
+ * retrying while busy), then the node starts. */
+void simcl_join(struct simcl *c, unsigned i, unsigned via);
+/* kill -9 of node i's process (its disk and identity stay). */
+void simcl_kill(struct simcl *c, unsigned i);
+/* The node started again on its data (no join). */
+int simcl_restart(struct simcl *c, unsigned i, char *err);
+void simcl_partition(struct simcl *c, const int *groups);
+void simcl_heal(struct simcl *c);
+
+bool simcl_up(const struct simcl *c, unsigned i);
+/* The node that leads now (raft leader with the highest term among live ones), or -1. */
+int simcl_leader(const struct simcl *c);
+const struct store *simcl_store(const struct simcl *c, unsigned i);
+struct consensus *simcl_cons(const struct simcl *c, unsigned i);
+const struct fakert *simcl_runtime(const struct simcl *c, unsigned i);
+uint64_t simcl_wall(const struct simcl *c);
+
+/* A write as a client would make it through node i (forwarded to the leader when i does
+ * not lead): type + msgpack body. 0 when it was sent; cb (may be NULL) gets the outcome. */
+int simcl_submit(struct simcl *c, unsigned i, const char *type, const void *body, size_t len,
+		   void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
+/* Submits until acknowledged (retrying through whichever node leads), running the world;
+ * 0, or an error after the deadline. */
+int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err);
+/* The same through node via (its link forwards it when it does not lead). */
+int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+		    char *err);
+
+/* Runs the world for ms of virtual time. */
+void simcl_run(struct simcl *c, uint64_t ms);
+
+#endif
