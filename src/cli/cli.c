@@ -60,10 +60,25 @@ bool cli_wants_help(int argc, char **argv)
 int cli_rpc_retry(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp, int retry_ms)
 {
 	char err[ERR_LEN] = "";
-	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, retry_ms, err);
+	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, retry_ms, 30000, err);
 	if (!rc)
 		return EXIT_OK;
 	mpr_free(resp);
+	return cli_call_fail(rc, err);
+}
+
+int cli_rpc_wait(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp)
+{
+	char err[ERR_LEN] = "";
+	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, 15000, -1, err);
+	if (!rc)
+		return EXIT_OK;
+	mpr_free(resp);
+	return cli_call_fail(rc, err);
+}
+
+int cli_call_fail(int rc, const char *err)
+{
 	if (rc == E_IO && strstr(err, "no node running"))
 		return fprintf(stderr, "orch: %s\n", err), EXIT_NODE;
 	return cli_fail(rc, "%s", err);

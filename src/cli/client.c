@@ -184,20 +184,12 @@ int client_read(struct client *c, struct mpr *resp, int timeout_ms, char *err)
 	return 0;
 }
 
-int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int timeout_ms, char *err)
+/* Reads frames until the reply to request `want` (frames of other ids are skipped). */
+static int client_reply(struct client *c, uint64_t want, struct mpr *resp, int timeout_ms, char *err)
 {
-	struct mpr r;
-	resp->root = NULL;
-	if (mpr_decode(&r, req->sb.data, req->sb.size))
-		return errf(err, E_INVAL, "bad request");
-	uint64_t want = 0;
-	mp_get_u64(r.root, "id", &want);
-	mpr_free(&r);
-	int rc = client_send(c, req, err);
-	if (rc)
-		return rc;
 	for (;;) {
-		if ((rc = client_read(c, resp, timeout_ms, err)))
+		int rc = client_read(c, resp, timeout_ms, err);
+		if (rc)
 			return rc;
 		uint64_t id = 0;
 		mp_get_u64(resp->root, "id", &id);
@@ -215,25 +207,61 @@ int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int t
 	}
 }
 
+int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int timeout_ms, char *err)
+{
+	struct mpr r;
+	resp->root = NULL;
+	if (mpr_decode(&r, req->sb.data, req->sb.size))
+		return errf(err, E_INVAL, "bad request");
+	uint64_t want = 0;
+	mp_get_u64(r.root, "id", &want);
+	mpr_free(&r);
+	int rc = client_send(c, req, err);
+	if (rc)
+		return rc;
+	return client_reply(c, want, resp, timeout_ms, err);
+}
+
+int cli_request(struct client *c, const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields,
+		char *err)
+{
+	int rc = client_open_local(c, data_dir, err);
+	if (rc)
+		return rc;
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2 + nfields);
+	mpw_kstr(&w, "op", op);
+	mpw_ku64(&w, "id", client_id(c));
+	if (fields && fields->sb.size)
+		mpw_raw(&w, fields->sb.data, fields->sb.size);
+	rc = client_send(c, &w, err);
+	mpw_free(&w);
+	if (rc)
+		client_close(c);
+	return rc;
+}
+
+int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout_ms, char *err)
+{
+	*more = false;
+	int rc = client_reply(c, c->next_id, frame, timeout_ms, err);
+	if (!rc)
+		mp_get_bool(frame->root, "more", more);
+	return rc;
+}
+
 int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-	     int retry_ms, char *err)
+	     int retry_ms, int timeout_ms, char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
-		int rc = client_open_local(&c, data_dir, err);
+		int rc = cli_request(&c, data_dir, op, fields, nfields, err);
 		if (rc)
 			return rc;
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 2 + nfields);
-		mpw_kstr(&w, "op", op);
-		mpw_ku64(&w, "id", client_id(&c));
-		if (fields && fields->sb.size)
-			mpw_raw(&w, fields->sb.data, fields->sb.size);
-		rc = client_call(&c, &w, resp, 30000, err);
-		mpw_free(&w);
+		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);
 		client_close(&c);
 		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
 			mpr_free(resp);

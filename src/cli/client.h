@@ -3,6 +3,7 @@
  * the authenticated handshake). */
 #ifndef ORCH_CLIENT_H
 #define ORCH_CLIENT_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "codec/mp.h"
 #include "net/token.h"
@@ -24,9 +25,18 @@ int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int t
 int client_read(struct client *c, struct mpr *resp, int timeout_ms, char *err);
 int client_send(struct client *c, const struct mpw *req, char *err);
 
-/* Opens the local socket, sends {op, id, ...fields} and returns the reply, retrying while
- * the cluster has no leader (up to retry_ms). `fields` is a packed map body: n pairs. */
+/* Opens the local socket, sends {op, id, ...fields} and returns the reply (waiting up to
+ * timeout_ms for it, < 0: for good), retrying while the cluster has no leader (up to
+ * retry_ms). `fields` is a packed map body: n pairs. */
 int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-	     int retry_ms, char *err);
+	     int retry_ms, int timeout_ms, char *err);
+
+/* For requests answered late or by a stream of frames: opens the local socket and sends
+ * {op, id, ...fields}; then read with cli_stream_next, and client_close. */
+int cli_request(struct client *c, const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields,
+		char *err);
+/* The next frame answering the request sent by cli_request: its rc (err holds the
+ * message), *more = whether more frames follow. timeout_ms < 0 waits for good. */
+int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout_ms, char *err);
 
 #endif

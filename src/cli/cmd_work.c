@@ -1,9 +1,5 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
-#include "image/blobstore.h"
-#include "image/image_load.h"
-#include "node/identity.h"
-#include "image/unpack.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -11,7 +7,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,28 +569,16 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 
 /* ---- logs ------------------------------------------------------------------------------------------ */
 
-struct log_src {
-	struct client c;
-	char prefix[96];
-	struct buf partial;
-	bool done;
-};
-
-static void emit(struct log_src *s, const char *data, size_t n, bool flush)
+/* Prints each line of data as "PREFIX | line" (the node sends whole lines only). */
+static void log_lines(const char *prefix, const msgpack_object *data)
 {
-	buf_append(&s->partial, data, n);
-	size_t start = 0;
-	for (size_t i = 0; i < s->partial.len; i++)
-		if (s->partial.data[i] == '\n') {
-			printf("%s%s%s | %.*s\n", out_dim(), s->prefix, out_reset(), (int)(i - start), (char *)s->partial.data + start);
-			start = i + 1;
-		}
-	buf_consume(&s->partial, start);
-	if (flush && s->partial.len) {
-		printf("%s%s%s | %.*s\n", out_dim(), s->prefix, out_reset(), (int)s->partial.len, (char *)s->partial.data);
-		s->partial.len = 0;
+	const char *p = data->via.str.ptr, *end = p + data->via.str.size;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		printf("%s%s%s | %.*s\n", out_dim(), prefix, out_reset(), (int)n, p);
+		p += n + (nl != NULL);
 	}
-	fflush(stdout);
 }
 
 int cmd_logs(struct cli *cli, int argc, char **argv)
@@ -620,136 +603,45 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 	}
 	if (!what)
 		return cli_usage("logs", "which service or task?");
-	/* a task id, or a service name */
+	/* a task id, or a service name; the local node gathers the output from every node */
 	char *end;
 	uint64_t task_id = strtoull(what, &end, 10);
 	bool by_task = *what && !*end;
-	struct mpr r;
-	int rc = get_tasks(cli, by_task ? NULL : what, true, &r);
-	if (rc)
-		return rc;
+	struct mpw f;
+	mpw_init(&f);
+	if (by_task)
+		mpw_ku64(&f, "task_id", task_id);
+	else
+		mpw_kstr(&f, "service", what);
+	mpw_ki64(&f, "tail", tail);
+	mpw_kbool(&f, "follow", follow);
 	char err[ERR_LEN];
-	/* the node's token, to reach other nodes' agents */
-	struct identity me;
-	if (identity_load(cli->data_dir, &me, err)) {
-		mpr_free(&r);
-		return cli_fail(E_IO, "cannot read the cluster token: %s (are you root?)", err);
-	}
-	const msgpack_object *tl = mp_get(r.root, "tasks");
-	struct log_src *src = xcalloc(tl ? tl->via.array.size + 1 : 1, sizeof *src);
-	size_t n = 0;
-	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
-		const msgpack_object *o = &tl->via.array.ptr[i];
-		uint64_t id = 0, slot = 0;
-		char addr[64], svc[64], state[16];
-		mp_get_u64(o, "id", &id);
-		if (by_task && id != task_id)
-			continue;
-		mp_get_u64(o, "slot", &slot);
-		mp_str_or(o, "service", svc, sizeof svc, "");
-		mp_str_or(o, "state", state, sizeof state, "");
-		if (mp_get_strbuf(o, "node_addr", addr, sizeof addr) || !addr[0] || !strcmp(state, "pending"))
-			continue;
-		struct log_src *s = &src[n];
-		snprintf(s->prefix, sizeof s->prefix, "%s.%llu.%llu", svc, (unsigned long long)slot, (unsigned long long)id);
-		if (client_open_tcp(&s->c, addr, &me.tok, 5000, err)) {
-			fprintf(stderr, "orch: logs of task %llu: %s\n", (unsigned long long)id, err);
-			continue;
-		}
-		struct mpw q;
-		mpw_init(&q);
-		mpw_map(&q, 5);
-		mpw_kstr(&q, "op", "logs");
-		mpw_ku64(&q, "id", client_id(&s->c));
-		mpw_ku64(&q, "task_id", id);
-		mpw_ki64(&q, "tail", tail);
-		mpw_kbool(&q, "follow", follow);
-		client_send(&s->c, &q, err);
-		mpw_free(&q);
-		n++;
-	}
-	mpr_free(&r);
-	if (!n) {
-		free(src);
-		return by_task ? cli_fail(E_NOTFOUND, "no task %s with logs", what) : EXIT_OK;
-	}
-	size_t open_n = n;
-	while (open_n) {
-		struct pollfd *pf = xcalloc(n, sizeof *pf);
-		for (size_t i = 0; i < n; i++) {
-			pf[i].fd = src[i].done ? -1 : src[i].c.fd;
-			pf[i].events = POLLIN;
-		}
-		int pr = poll(pf, (nfds_t)n, follow ? -1 : 30000);
-		if (pr <= 0) {
-			free(pf);
+	struct client c;
+	int rc = cli_request(&c, cli->data_dir, "logs.cluster", &f, 3, err);
+	mpw_free(&f);
+	if (rc)
+		return cli_call_fail(rc, err);
+	for (bool more = true; more;) {
+		struct mpr m;
+		/* a node that stops answering ends a finite read; a followed one may stay quiet */
+		if ((rc = cli_stream_next(&c, &m, &more, follow ? -1 : 30000, err))) {
+			rc = cli_fail(rc, "logs %s: %s", what, err);
 			break;
 		}
-		for (size_t i = 0; i < n; i++) {
-			if (src[i].done || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			struct mpr m;
-			if (client_read(&src[i].c, &m, 30000, err)) {
-				src[i].done = true;
-				open_n--;
-				emit(&src[i], "", 0, true);
-				continue;
-			}
-			int64_t code = 0;
-			bool more = false;
-			mp_get_i64(m.root, "rc", &code);
-			mp_get_bool(m.root, "more", &more);
-			const msgpack_object *data = mp_get(m.root, "data");
-			if (data && mp_is_str(data))
-				emit(&src[i], data->via.str.ptr, data->via.str.size, !more);
-			if (code || !more) {
-				src[i].done = true;
-				open_n--;
-			}
-			mpr_free(&m);
-		}
-		free(pf);
+		char prefix[128], warn[ERR_LEN];
+		const msgpack_object *data = mp_get(m.root, "data");
+		if (!mp_get_strbuf(m.root, "warn", warn, sizeof warn))
+			fprintf(stderr, "orch: %s\n", warn);
+		if (data && mp_is_str(data))
+			log_lines(mp_str_or(m.root, "prefix", prefix, sizeof prefix, "?"), data);
+		fflush(stdout);
+		mpr_free(&m);
 	}
-	for (size_t i = 0; i < n; i++) {
-		client_close(&src[i].c);
-		buf_free(&src[i].partial);
-	}
-	free(src);
-	return EXIT_OK;
+	client_close(&c);
+	return rc;
 }
 
 /* ---- images ---------------------------------------------------------------------------------------- */
-
-/* A layer that would escape the root (.., absolute paths, symlink tricks), or holds a device
- * node, is refused at load time, before the cluster records the image: unpack every layer
- * now (into the node's per-digest layer cache, where the agent would unpack it anyway).
- * A layer that fails is dropped from the blob store so nothing can run it later. */
-static int check_layers(const char *data_dir, const struct image_info *im, char *err)
-{
-	char root[600];
-	struct blobstore bs;
-	int rc = blob_init(&bs, data_dir, err);
-	if (rc)
-		return rc;
-	snprintf(root, sizeof root, "%s/layers", data_dir);
-	mkdir(root, 0700);
-	for (size_t i = 0; !rc && i < im->nlayers; i++) {
-		char *bp = blob_path(&bs, im->layers[i]), *ld = layer_dir(root, im->layers[i]);
-		struct stat st;
-		if (!bp || !ld)
-			rc = errf(err, E_INVAL, "layer %zu: bad digest", i);
-		else if (stat(ld, &st) && (rc = layer_unpack(bp, ld, err)) && stat(ld, &st) == 0)
-			rc = 0; /* unpacked concurrently by the agent: it passed the same checks */
-		else if (rc) {
-			errwrap(err, rc, "layer %zu rejected", i);
-			unlink(bp);
-		}
-		free(bp);
-		free(ld);
-	}
-	blob_fini(&bs);
-	return rc;
-}
 
 int cmd_image(struct cli *cli, int argc, char **argv)
 {
@@ -776,33 +668,31 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 		return cli_usage("image", "unknown subcommand %s", argv[1]);
 	if (argc != 3)
 		return cli_usage("image", "image load FILE|DIR");
-	char err[ERR_LEN];
-	struct image_info im;
-	/* The blobs go straight into the local node's store (same machine, same data dir); the
-	 * cluster learns about the image through raft and other nodes fetch blobs on demand. */
-	if (image_load(cli->data_dir, argv[2], &im, err))
-		return cli_fail(E_INVAL, "image load %s: %s", argv[2], err);
-	if (check_layers(cli->data_dir, &im, err)) {
-		image_info_free(&im);
-		return cli_fail(E_INVAL, "image load %s: %s", argv[2], err);
-	}
+	/* The local node reads the archive (it runs on this machine), verifies and unpacks it
+	 * into its own blob store and records the image; it needs the path from here. */
+	char *abs = realpath(argv[2], NULL);
+	if (!abs)
+		return cli_fail(E_INVAL, "image load %s: %s", argv[2], strerror(errno));
 	struct mpw f;
 	mpw_init(&f);
-	mpw_str(&f, "info");
-	image_info_encode(&im, &f);
+	mpw_kstr(&f, "path", abs);
+	free(abs);
 	struct mpr r;
-	int rc = cli_rpc(cli, "image.put", &f, 1, &r);
+	/* no time limit: a large archive takes as long as its bytes take to hash and unpack */
+	int rc = cli_rpc_wait(cli, "image.load", &f, 1, &r);
 	mpw_free(&f);
-	if (!rc) {
-		char res[64];
-		mp_str_or(r.root, "result", res, sizeof res, "loaded");
-		char size[32];
-		out_bytes(im.size, size, sizeof size);
-		printf("%s %s (%s, %zu layers): %s\n", im.name, im.digest, size, im.nlayers, !strcmp(res, "unchanged") ? "already loaded" : "loaded");
-		mpr_free(&r);
-	}
-	image_info_free(&im);
-	return rc;
+	if (rc)
+		return rc;
+	char res[64], name[256], digest[80], size[32];
+	uint64_t bytes = 0, layers = 0;
+	mp_get_u64(r.root, "size", &bytes);
+	mp_get_u64(r.root, "layers", &layers);
+	out_bytes(bytes, size, sizeof size);
+	printf("%s %s (%s, %llu layers): %s\n", mp_str_or(r.root, "name", name, sizeof name, "?"),
+	       mp_str_or(r.root, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
+	       !strcmp(mp_str_or(r.root, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	mpr_free(&r);
+	return EXIT_OK;
 }
 
 int cmd_images(struct cli *cli, int argc, char **argv)

@@ -7,6 +7,22 @@
 
 #define AUTH_VERSION 1
 
+void auth_node_put(uint64_t id, uint8_t out[AUTH_NODE_LEN])
+{
+	for (int i = 0; i < AUTH_NODE_LEN; i++)
+		out[i] = (uint8_t)(id >> (56 - 8 * i));
+}
+
+uint64_t auth_node_get(const uint8_t *extra, size_t len)
+{
+	uint64_t id = 0;
+	if (!extra || len < AUTH_NODE_LEN)
+		return 0;
+	for (int i = 0; i < AUTH_NODE_LEN; i++)
+		id = id << 8 | extra[i];
+	return id;
+}
+
 void auth_hello(const struct token *t, enum auth_kind kind, uint8_t out[AUTH_HELLO_LEN])
 {
 	memcpy(out, "ORCH", 4);

@@ -25,6 +25,16 @@
 
 enum auth_kind { AUTH_KIND_RAFT = 1, AUTH_KIND_RPC = 2 };
 
+/* The extra a node sends on its RPC connections: its id, 8 bytes big endian (raft
+ * connections start with the same 8 bytes). A leader binds the entries a connection
+ * forwards to that id. The claim is only as strong as the shared cluster secret: any
+ * member, or anyone holding the join token, can claim any id; per-node certificates
+ * (issue 11) will make it a proof. */
+#define AUTH_NODE_LEN 8
+void auth_node_put(uint64_t id, uint8_t out[AUTH_NODE_LEN]);
+/* The node id an extra starts with (len >= 8), else 0. */
+uint64_t auth_node_get(const uint8_t *extra, size_t len);
+
 void auth_hello(const struct token *t, enum auth_kind kind, uint8_t out[AUTH_HELLO_LEN]);
 /* Parses a HELLO: kind and cluster id; -1 if it is not one. */
 int auth_hello_parse(const uint8_t in[AUTH_HELLO_LEN], enum auth_kind *kind, uint8_t cluster_id[CLUSTER_ID_LEN]);

@@ -509,6 +509,11 @@ struct conn *conn_connect(uv_loop_t *loop, const char *addr, enum auth_kind kind
 	return c;
 }
 
+uint64_t conn_peer_node(const struct conn *c)
+{
+	return c->tcp && !c->client && c->extra_len == AUTH_NODE_LEN ? auth_node_get(c->extra, c->extra_len) : 0;
+}
+
 uv_stream_t *conn_detach(struct conn *c)
 {
 	uv_stream_t *s = c->stream;

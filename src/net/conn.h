@@ -64,6 +64,10 @@ void conn_close(struct conn *c, const char *why);
 /* Closes after pending writes are flushed (uv_shutdown). */
 void conn_close_after_write(struct conn *c);
 
+/* Server side, RPC connections: the node id the peer claimed in the handshake (see
+ * auth_node_put), or 0 for a peer that claimed none (a remote CLI) and for local ones. */
+uint64_t conn_peer_node(const struct conn *c);
+
 int parse_ipport(const char *s, struct sockaddr_in *sa, char *err);
 
 #endif

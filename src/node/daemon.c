@@ -111,7 +111,8 @@ static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
 int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
 {
 	size_t n;
-	void *entry = cmd_build(type, d->ident.id, ++d->seq, body, body_len, &n);
+	struct req_id rid = {d->ident.id, d->session, ++d->seq};
+	void *entry = cmd_build(type, &rid, body, body_len, &n);
 	int rc;
 	if (cons_is_leader(&d->cons)) {
 		struct submit *s = xcalloc(1, sizeof *s);
@@ -122,8 +123,8 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 		if (rc)
 			free(s);
 	} else {
-		/* Forward the built entry: the leader applies it as is (same origin and sequence,
-		 * so a retry after a lost reply is applied once). */
+		/* Forward the built entry: the leader applies it as is (same identity, so the same
+		 * entry committed twice is applied once and answers the same). */
 		struct pending *p = pending_new(d, NULL, 0);
 		struct submit *s = xcalloc(1, sizeof *s);
 		s->d = d;
@@ -333,7 +334,12 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 	d->ready_fd = o->ready_fd;
 	d->ident = *id;
 	d->started_ms = now_ms();
-	d->seq = wall_ms() << 10; /* increases across restarts: no clash with applied sequences */
+	/* Requests are identified by (node, session, counter): a fresh random session per
+	 * process start, so neither the clock nor what the log recorded for an earlier run
+	 * can make a new request look like a retry (state/store.h, ORIGIN_FIELDS). */
+	do
+		random_bytes(&d->session, sizeof d->session);
+	while (!d->session);
 	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
 	log_set_name(id->name);
 	signal(SIGPIPE, SIG_IGN);

@@ -44,6 +44,9 @@ struct pending {
 	/* Called with the leader's reply to a forwarded request (NULL resp: link lost).
 	 * Default (NULL): relay the reply to conn. */
 	void (*on_reply)(struct pending *p, const msgpack_object *resp);
+	/* Called (when set) once conn has gone, after it was NULLed: a long-lived request
+	 * (a stream) stops its work; it may free p. */
+	void (*on_gone)(struct pending *p);
 	bool forwarded;
 	struct pending *next, *prev;
 };
@@ -70,7 +73,8 @@ struct daemon {
 	struct member *member; /* membership changes while leader (node/member.h) */
 	struct agent *agent;
 	struct pending *pending;
-	uint64_t seq;        /* request sequence of commands this node originates */
+	uint64_t session;    /* random per process start: request identity (state/store.h) */
+	uint64_t seq;        /* counter of commands this node originates in this session */
 	uint64_t fwd_ids;
 	/* leader state */
 	struct seen *seen;

@@ -180,7 +180,10 @@ void link_update(struct daemon *d)
 		return;
 	l->leader = lid;
 	snprintf(l->addr, sizeof l->addr, "%s", laddr);
-	l->conn = conn_connect(&d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &link_ops, l);
+	/* the leader binds the entries this link forwards to the id sent here */
+	uint8_t me[AUTH_NODE_LEN];
+	auth_node_put(d->ident.id, me);
+	l->conn = conn_connect(&d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)

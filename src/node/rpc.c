@@ -70,9 +70,14 @@ void pending_free(struct pending *p)
 
 void pending_conn_gone(struct daemon *d, struct conn *c)
 {
-	for (struct pending *p = d->pending; p; p = p->next)
-		if (p->conn == c)
+	for (struct pending *p = d->pending, *next; p; p = next) {
+		next = p->next; /* on_gone may free p (only p) */
+		if (p->conn == c) {
 			p->conn = NULL;
+			if (p->on_gone)
+				p->on_gone(p);
+		}
+	}
 }
 
 void rpc_relay(struct pending *p, const msgpack_object *resp)
@@ -220,7 +225,11 @@ static void applied_reply(void *data, int status, const struct apply_res *res)
 	pending_free(p);
 }
 
-/* op apply: a command built by another node, applied as is (leader only). */
+/* op apply: a command built by another node, applied as is (leader only). The entry's
+ * request identity is taken only from the node it names: the connection must be that
+ * node's own link (its id claimed at the handshake, net/auth.h says how strong that is)
+ * and the node a member. Not relayed by followers: a relay would have to vouch for an
+ * origin it is not; the sender retries once it knows the leader. */
 static void op_apply(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
 {
 	const msgpack_object *e = mp_get(req, "entry");
@@ -229,8 +238,20 @@ static void op_apply(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 		rpc_reply_err(c, id, E_INVAL, "apply: entry must be binary, a multiple of 8 bytes");
 		return;
 	}
+	uint64_t peer = conn_peer_node(c);
+	int rc = cmd_check_origin(e->via.bin.ptr, e->via.bin.size, peer, err);
+	if (!rc && !table_get_u64(&d->store.nodes, peer) && cons_role_of(&d->cons, peer) == ROLE_NONE)
+		rc = errf(err, E_AUTH, "apply: node %016llx is not a member of this cluster", (unsigned long long)peer);
+	if (!rc && !cons_is_leader(&d->cons))
+		rc = errf(err, E_NOLEADER, "apply: this node is not the leader; retry");
+	if (rc) {
+		if (rc == E_AUTH)
+			log_warn("refused an entry from %s: %s", c->peer, err);
+		rpc_reply_err(c, id, rc, err);
+		return;
+	}
 	struct pending *p = pending_new(d, c, id);
-	int rc = cons_apply(&d->cons, e->via.bin.ptr, e->via.bin.size, applied_reply, p, err);
+	rc = cons_apply(&d->cons, e->via.bin.ptr, e->via.bin.size, applied_reply, p, err);
 	if (rc) {
 		rpc_reply_err(c, id, rc, err);
 		pending_free(p);
@@ -596,10 +617,9 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		op_join(d, c, id, req);
 	else if (mp_str_eq(op, "leave") && local)
 		op_leave(d, c, id);
-	else if (mp_str_eq(op, "apply")) {
-		if (!forward_if_follower(d, c, id, req))
-			op_apply(d, c, id, req);
-	} else if (mp_str_eq(op, "node.rm")) {
+	else if (mp_str_eq(op, "apply"))
+		op_apply(d, c, id, req);
+	else if (mp_str_eq(op, "node.rm")) {
 		if (!forward_if_follower(d, c, id, req))
 			op_node_rm(d, c, id, req);
 	} else if (mp_str_eq(op, "node.leave")) {

@@ -2,8 +2,9 @@
  * images. Reads come from the local replica; writes are commands submitted through raft
  * (daemon_submit forwards them to the leader). */
 #include "node/daemon.h"
+#include "node/ingest.h"
+#include "node/logfan.h"
 #include "agent/agent.h"
-#include "image/image_load.h"
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
 #include "spec/spec.h"
@@ -356,30 +357,6 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- images ---------------------------------------------------------------------------------- */
 
-static void op_image_put(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
-{
-	char err[ERR_LEN];
-	const msgpack_object *info = mp_get(req, "info");
-	struct image_info im;
-	if (!info || image_info_decode(info, &im, err)) {
-		rpc_reply_err(c, id, E_INVAL, info ? err : "image.put: info required");
-		return;
-	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 6);
-	mpw_kstr(&w, "name", im.name);
-	mpw_kstr(&w, "digest", im.digest);
-	mpw_ku64(&w, "size", im.size);
-	mpw_str(&w, "info");
-	image_info_encode(&im, &w);
-	mpw_ku64(&w, "loaded_at", wall_ms());
-	mpw_ku64(&w, "node_id", d->ident.id);
-	image_info_free(&im);
-	submit(d, c, id, "image.put", &w);
-	mpw_free(&w);
-}
-
 static void op_images(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
@@ -422,8 +399,10 @@ bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *o
 		op_service_get(d, c, id, req);
 	else if (mp_str_eq(op, "tasks"))
 		op_tasks(d, c, id, req);
-	else if (mp_str_eq(op, "image.put") && local)
-		op_image_put(d, c, id, req);
+	else if (mp_str_eq(op, "image.load") && local)
+		ingest_start(d, c, id, req);
+	else if (mp_str_eq(op, "logs.cluster") && local)
+		logfan_start(d, c, id, req);
 	else if (mp_str_eq(op, "images"))
 		op_images(d, c, id);
 	else if (mp_str_eq(op, "image.rm"))

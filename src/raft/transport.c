@@ -72,8 +72,7 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
 		return RAFT_CANCELED;
 	uint8_t extra[8 + 64];
 	size_t alen = strlen(o->address);
-	for (int i = 0; i < 8; i++)
-		extra[i] = (uint8_t)(o->id >> (56 - 8 * i));
+	auth_node_put(o->id, extra);
 	memcpy(extra + 8, o->address, alen);
 	struct pconnect *pc = xcalloc(1, sizeof *pc);
 	pc->o = o;
@@ -125,9 +124,7 @@ void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_
 		uv_close((uv_handle_t *)stream, drop_closed);
 		return;
 	}
-	raft_id id = 0;
-	for (int i = 0; i < 8; i++)
-		id = id << 8 | extra[i];
+	raft_id id = auth_node_get(extra, extra_len);
 	char addr[64];
 	memcpy(addr, extra + 8, extra_len - 8);
 	addr[extra_len - 8] = 0;

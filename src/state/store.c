@@ -45,21 +45,38 @@ void store_free(struct store *s)
 	s->revision = 0;
 }
 
-void *cmd_build(const char *type, uint64_t origin, uint64_t seq, const void *body, size_t body_len, size_t *out_len)
+/* Payload versions: 1 identified a request by origin and a wall-clock sequence (a clock
+ * set back, or any entry with a larger sequence, made later requests look like retries);
+ * 2 adds the session. Both still apply, each under its own rule. */
+#define CMD_V_LEGACY 1
+#define CMD_V_SESSION 2
+
+void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
 {
+	static const struct req_id none;
+	if (!id)
+		id = &none;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
+	mpw_map(&w, 6);
 	mpw_kstr(&w, "t", type);
-	mpw_ku64(&w, "v", 1);
-	mpw_ku64(&w, "o", origin);
-	mpw_ku64(&w, "s", seq);
+	mpw_ku64(&w, "v", CMD_V_SESSION);
+	mpw_ku64(&w, "o", id->origin);
+	mpw_ku64(&w, "n", id->session);
+	mpw_ku64(&w, "s", id->seq);
 	mpw_str(&w, "b");
 	if (body && body_len)
 		mpw_raw(&w, body, body_len);
 	else
 		mpw_map(&w, 0);
-	size_t n = w.sb.size, total = (8 + n + 7) & ~(size_t)7;
+	void *p = cmd_frame(w.sb.data, w.sb.size, out_len);
+	mpw_free(&w);
+	return p;
+}
+
+void *cmd_frame(const void *payload, size_t n, size_t *out_len)
+{
+	size_t total = (8 + n + 7) & ~(size_t)7;
 	uint8_t *p = xcalloc(1, total);
 	p[0] = CMD_MAGIC0;
 	p[1] = CMD_MAGIC1;
@@ -69,8 +86,7 @@ void *cmd_build(const char *type, uint64_t origin, uint64_t seq, const void *bod
 	p[5] = (uint8_t)(n >> 16);
 	p[6] = (uint8_t)(n >> 8);
 	p[7] = (uint8_t)n;
-	memcpy(p + 8, w.sb.data, n);
-	mpw_free(&w);
+	memcpy(p + 8, payload, n);
 	*out_len = total;
 	return p;
 }
@@ -88,59 +104,138 @@ int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *pa
 	return 0;
 }
 
+/* Decodes an entry into r (freed by the caller when this returns 0): type, version and
+ * request identity; the body must be a map. */
+static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_object **type, uint64_t *ver,
+		      struct cmd_ctx *c, char *err)
+{
+	const uint8_t *pl;
+	size_t pn;
+	memset(c, 0, sizeof *c);
+	if (cmd_unframe(buf, len, &pl, &pn) || mpr_decode(r, pl, pn))
+		return errf(err, E_INVAL, "command: malformed entry (%zu bytes)", len);
+	*type = mp_get(r->root, "t");
+	c->body = mp_get(r->root, "b");
+	int rc = 0;
+	if (!mp_is_str(*type) || mp_get_u64(r->root, "v", ver) || mp_get_u64(r->root, "o", &c->req.origin) ||
+	    mp_get_u64(r->root, "s", &c->req.seq) || !c->body || c->body->type != MSGPACK_OBJECT_MAP)
+		rc = errf(err, E_INVAL, "command: missing type, version, origin or body");
+	else if (*ver != CMD_V_LEGACY && *ver != CMD_V_SESSION)
+		rc = errf(err, E_UNSUPP, "command %.*s: version %llu not supported by this node", (int)(*type)->via.str.size,
+			  (*type)->via.str.ptr, (unsigned long long)*ver);
+	else if (*ver == CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
+		rc = errf(err, E_INVAL, "command: missing session");
+	if (rc)
+		mpr_free(r);
+	return rc;
+}
+
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err)
+{
+	struct mpr r;
+	const msgpack_object *t;
+	uint64_t ver;
+	struct cmd_ctx c;
+	int rc = cmd_decode(buf, len, &r, &t, &ver, &c, err);
+	if (rc)
+		return rc;
+	mpr_free(&r);
+	if (!peer)
+		return errf(err, E_AUTH, "apply: only a member node's own link may submit entries");
+	if (c.req.origin != peer)
+		return errf(err, E_AUTH, "apply: entry from node %016llx claims origin %016llx: refused",
+			    (unsigned long long)peer, (unsigned long long)c.req.origin);
+	return 0;
+}
+
+static struct origin *origin_of(struct store *s, uint64_t id)
+{
+	struct origin *o = table_get_u64(&s->origins, id);
+	if (!o) {
+		o = xcalloc(1, sizeof *o);
+		o->id = id;
+		table_put(&s->origins, o);
+	}
+	return o;
+}
+
+/* Is this entry a request already seen? Then res holds the answer (the first one's result
+ * for a true repeat) and the entry must change nothing. */
+static bool seen_before(struct store *s, uint64_t ver, const struct req_id *q, struct apply_res *res)
+{
+	if (!q->origin || !q->seq)
+		return false;
+	struct origin *o = table_get_u64(&s->origins, q->origin);
+	if (ver == CMD_V_LEGACY) {
+		if (!o || q->seq > o->seq)
+			return false;
+		/* not reported as success: whether this request applied is not known */
+		res->rc = errf(res->msg, E_BUSY, "request %016llx/%llu (old format) is not newer than the last one of its node: not applied; retry",
+			       (unsigned long long)q->origin, (unsigned long long)q->seq);
+		return true;
+	}
+	if (!q->session || !o || o->session != q->session || q->seq > o->last)
+		return false;
+	if (q->seq == o->last) {
+		res->rc = (int)o->rc;
+		snprintf(res->msg, sizeof res->msg, "%s", o->msg ? o->msg : "");
+		res->id = o->obj;
+		return true;
+	}
+	/* An older request of the session arriving after a newer one applied: only the last
+	 * result is kept, so it cannot be answered as the original was. The counter grows in
+	 * submission order and the log keeps that order, so this is a reordering on the way
+	 * to the leader; the sender should build a new request. */
+	res->rc = errf(res->msg, E_BUSY, "request %016llx/%llu came after a newer one of its node (%llu): not applied; retry",
+		       (unsigned long long)q->origin, (unsigned long long)q->seq, (unsigned long long)o->last);
+	return true;
+}
+
+static void remember(struct store *s, uint64_t ver, const struct req_id *q, const struct apply_res *res)
+{
+	if (!q->origin || !q->seq)
+		return;
+	struct origin *o = origin_of(s, q->origin);
+	if (ver == CMD_V_LEGACY) {
+		o->seq = q->seq;
+		return;
+	}
+	if (!q->session)
+		return;
+	o->session = q->session;
+	o->last = q->seq;
+	o->rc = res->rc;
+	free(o->msg);
+	o->msg = xstrdup(res->msg);
+	o->obj = res->id;
+}
+
 void store_apply(struct store *s, const void *buf, size_t len, struct apply_res *res)
 {
 	memset(res, 0, sizeof *res);
-	const uint8_t *pl;
-	size_t pn;
 	struct mpr r;
-	if (cmd_unframe(buf, len, &pl, &pn) || mpr_decode(&r, pl, pn)) {
-		res->rc = errf(res->msg, E_INVAL, "command: malformed entry (%zu bytes)", len);
+	struct cmd_ctx c;
+	const msgpack_object *t;
+	uint64_t ver;
+	if ((res->rc = cmd_decode(buf, len, &r, &t, &ver, &c, res->msg)))
 		return;
-	}
-	struct cmd_ctx c = {0};
-	uint64_t ver = 0;
-	const msgpack_object *t = mp_get(r.root, "t");
-	c.body = mp_get(r.root, "b");
-	if (!mp_is_str(t) || mp_get_u64(r.root, "v", &ver) || mp_get_u64(r.root, "o", &c.origin) ||
-	    mp_get_u64(r.root, "s", &c.seq) || !c.body || c.body->type != MSGPACK_OBJECT_MAP) {
-		res->rc = errf(res->msg, E_INVAL, "command: missing type, version, origin or body");
+	if (seen_before(s, ver, &c.req, res))
 		goto out;
-	}
-	if (ver != 1) {
-		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: version %llu not supported by this node",
-			       (int)t->via.str.size, t->via.str.ptr, (unsigned long long)ver);
-		goto out;
-	}
-	/* A retried request (same origin and sequence) is applied once. */
-	if (c.origin && c.seq) {
-		struct origin *o = table_get_u64(&s->origins, c.origin);
-		if (o && c.seq <= o->seq) {
-			res->rc = errf(res->msg, E_EXISTS, "duplicate request %llu/%llu ignored",
-				       (unsigned long long)c.origin, (unsigned long long)c.seq);
-			goto out;
-		}
-		if (!o) {
-			o = xcalloc(1, sizeof *o);
-			o->id = c.origin;
-			table_put(&s->origins, o);
-		}
-		o->seq = c.seq;
-	}
 	const struct cmd_def *d = cmd_defs;
 	while (d->type && !mp_str_eq(t, d->type))
 		d++;
-	if (!d->type) {
+	if (!d->type)
 		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown type", (int)t->via.str.size, t->via.str.ptr);
-		goto out;
-	}
-	res->rc = d->fn(s, &c, res);
+	else
+		res->rc = d->fn(s, &c, res);
 	if (res->rc == 0) {
 		uint64_t at = 0;
 		mp_get_u64(c.body, "at", &at);
 		events_apply(s, mp_get(c.body, "events"), at);
 		s->revision++;
 	}
+	/* a rejected request is remembered too: its retry gets the same error */
+	remember(s, ver, &c.req, res);
 out:
 	mpr_free(&r);
 }

@@ -52,8 +52,15 @@ SCHEMA_DECLARE(image, IMAGE_FIELDS)
 #define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
 SCHEMA_DECLARE(kv, KV_FIELDS)
 
-/* Last request sequence applied per origin node: makes retried commands idempotent. */
-#define ORIGIN_FIELDS(X, S) X(S, U64, id) X(S, U64, seq)
+/* Request identity, per origin node: the last request applied of the node's current
+ * session (a random id drawn at each process start) and its result, so that the same
+ * entry applied again (a retry, or a "lost" entry that committed after all) answers what
+ * the first one did and changes nothing. No clock is involved: a restarted node draws a
+ * new session and counts from 1 again. seq is the high-water mark of format-1 commands
+ * (origin + wall-clock sequence), kept so that old logs replay as they first applied. */
+#define ORIGIN_FIELDS(X, S) \
+	X(S, U64, id) X(S, U64, seq) X(S, U64, session) X(S, U64, last) X(S, I64, rc) X(S, STR, msg) \
+	X(S, U64, obj)
 SCHEMA_DECLARE(origin, ORIGIN_FIELDS)
 
 /* What the cluster decided and why (orch events): kind is "scheduled", "rescheduled",
@@ -91,16 +98,29 @@ void store_snapshot(const struct store *s, struct mpw *w);
 int store_restore(struct store *s, const void *buf, size_t len, char *err);
 void store_hash(const struct store *s, char out[65]);
 
+/* Who asked for a command: the node that built it (origin), that node's process start
+ * (session, random, never 0) and a counter within the session (seq, from 1). A zero
+ * origin, session or seq means "no identity": the command is never taken for a retry. */
+struct req_id {
+	uint64_t origin, session, seq;
+};
+
 /* Builds a log entry: an 8-byte header (magic "OC", format, payload length) followed by
- * the msgpack command, zero-padded to a multiple of 8 bytes (libraft requires it). */
-void *cmd_build(const char *type, uint64_t origin, uint64_t seq, const void *body, size_t body_len, size_t *out_len);
+ * the msgpack command {t, v, o, n, s, b}, zero-padded to a multiple of 8 bytes (libraft
+ * requires it). id may be NULL (no identity). */
+void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len);
+/* Frames an already packed command (what cmd_build does after packing). */
+void *cmd_frame(const void *payload, size_t n, size_t *out_len);
 /* Decodes the header; returns 0 and the payload bounds, or -1. */
 int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *payload_len);
+/* A leader takes an entry built by another node only from that node: 0 when the entry's
+ * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. */
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
 
 /* Command handlers (apply.c). ctx->body is the command's body map. */
 struct cmd_ctx {
 	const msgpack_object *body;
-	uint64_t origin, seq;
+	struct req_id req;
 };
 typedef int (*cmd_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
 struct cmd_def {

@@ -452,8 +452,9 @@ class Conn:
         return cls(s)
 
     @classmethod
-    def tcp(cls, node, token, timeout=10):
-        """TCP connection authenticated like a peer node (HMAC challenge, see src/net/auth.h)."""
+    def tcp(cls, node, token, timeout=10, extra=b""):
+        """TCP connection authenticated like a peer node (HMAC challenge, see src/net/auth.h);
+        extra is what the handshake carries (a node's own links send their 8-byte id)."""
         c = cls.raw_tcp(node, timeout)
         cid, secret = parse_token(token)
         hello = b"ORCH" + bytes([1, 2, 0, 0]) + cid + os.urandom(32)
@@ -461,7 +462,7 @@ class Conn:
         chal = c.recv_exact(64)
         mac = lambda label: hmac.new(secret, label + hello + chal[:32], hashlib.sha256).digest()
         check(hmac.compare_digest(mac(b"srv"), chal[32:]), "node's challenge does not prove the secret")
-        c.s.sendall(mac(b"cli") + b"\0\0")
+        c.s.sendall(mac(b"cli") + struct.pack(">H", len(extra)) + extra)
         check(c.recv_exact(1) == b"K", "handshake not acknowledged")
         return c
 

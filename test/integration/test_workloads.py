@@ -4,13 +4,16 @@ with a reason, spec errors, crafted image tars, image fetch from a peer, logs fr
 replicas, agent restart adopting its containers. Every cluster is torn down with
 `orch debug cleanup` per node and checked for leaks (workload.WorkCluster)."""
 import os
+import queue
 import re
 import socket
+import subprocess
+import threading
 import time
 
-from harness import Fail, check, wait_until
-from workload import (DEMO, WorkCluster, blob_files, docker_archive, http_get, live, net_diag, oci_layout, per_node, runc_ids,
-                      running, tar_bytes, wait_running)
+from harness import BIN, Fail, check, wait_until
+from workload import (DEMO, WorkCluster, blob_files, demo_image, docker_archive, http_get, live, net_diag, oci_layout,
+                      per_node, runc_ids, running, tar_bytes, wait_running)
 
 TIMEOUTS = {"test_deploy_spread_http": 90, "test_scale_and_redeploy_idempotent": 120, "test_restart_policy": 90,
             "test_agent_restart_adopts_containers": 120}
@@ -336,6 +339,119 @@ def test_logs_from_all_replicas():
         one = c.cli(0, "logs", "--tail", "1", str(ts[0]["id"]), json=False).stdout
         check(one.strip().endswith("hello-from-talk-%d-%d" % (ts[0]["slot"], ts[0]["id"])) and len(one.strip().splitlines()) == 1,
               "logs of one task: %r" % one)
+
+
+TICKER = """services:
+  tick:
+    image: %s
+    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo tick-$$(hostname)-$$i; sleep 0.2; done"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: 3
+""" % DEMO
+
+
+def _line_reader(stream):
+    """Lines of a pipe, through a queue (a thread reads, so the test can wait with a deadline)."""
+    q = queue.Queue()
+
+    def pump():
+        for line in stream:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def test_logs_follow_through_the_node():
+    """orch logs -f: the CLI asks only its own node, which reads every replica's output on
+    the node that runs it and streams the lines back merged; new lines keep coming, and the
+    stream ends by itself once the tasks have stopped."""
+    with WorkCluster(3) as c:
+        c.load_demo()
+        c.deploy(0, c.write("tick.yml", TICKER))
+        ts = wait_running(c, "tick", 3)
+        check(len(per_node(ts)) == 3, "3 replicas not on 3 nodes: %r" % per_node(ts))
+        argv = [BIN, "-D", c.nodes[1].dir, "logs", "-f", "--tail", "1", "tick"]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
+        try:
+            lines = _line_reader(p.stdout)
+            counts = {t["id"]: set() for t in ts}
+            pat = re.compile(r"^tick\.(\d+)\.(\d+) \| tick-tick-(\d+)-(\d+)-(\d+)$")
+            deadline = time.time() + 20
+            while any(len(v) < 4 for v in counts.values()):
+                check(time.time() < deadline, "followed lines per task after 20 s: %r" % {k: sorted(v) for k, v in counts.items()})
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.time()))
+                except queue.Empty:
+                    continue
+                if line is None:
+                    raise Fail("orch logs -f ended while the tasks run: %s" % p.stderr.read())
+                m = pat.match(line)
+                check(m and m.group(1) == m.group(3) and m.group(2) == m.group(4) and int(m.group(2)) in counts,
+                      "line %r does not belong to its prefix" % line)
+                counts[int(m.group(2))].add(int(m.group(5)))
+            # once the tasks stop, every node ends its stream and so does the command
+            c.cli(0, "scale", "tick=0", json=False)
+            rest = []
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline + 20 - time.time()))
+                except queue.Empty:
+                    raise Fail("orch logs -f still running 20 s after the tasks were scaled to 0")
+                if line is None:
+                    break
+                rest.append(line)
+            code, err = p.wait(timeout=10), p.stderr.read()
+            check(code == 0 and err == "", "orch logs -f exited %s: %r" % (code, err))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        # a follower that goes away (interrupted) leaves every node serving
+        c.deploy(0, c.write("tick.yml", TICKER))
+        ts = wait_running(c, "tick", 3)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=c.env)
+        lines = _line_reader(p.stdout)
+        check(lines.get(timeout=15), "no line from orch logs -f")
+        p.kill()
+        p.wait()
+
+        def two_each():
+            out = c.cli(2, "logs", "--tail", "2", "tick", json=False).stdout.splitlines()
+            n = [sum(l.startswith("tick.%d.%d | " % (t["slot"], t["id"])) for l in out) for t in ts]
+            return out if n == [2, 2, 2] else None
+        wait_until(two_each, 10, "orch logs --tail 2 after a follower left: two lines of each running task")
+        check(all(n.alive() for n in c.nodes), "a node died: %r" % c.nodes)
+
+
+def test_image_load_errors_change_nothing():
+    """The node ingests the archive the CLI names: a missing file, a file that is no image
+    and a truncated archive get a clear error and record nothing; a relative path works."""
+    with WorkCluster(1) as c:
+        n1 = c.nodes[0]
+        img = demo_image(c.tmp_base())
+        good = os.path.join(img, "demo-docker.tar")
+        junk = c.write("junk.tar", "this is not an image archive\n" * 100)
+        cut = os.path.join(c.tmp, "cut.tar")
+        with open(good, "rb") as f, open(cut, "wb") as g:
+            g.write(f.read()[:len(open(good, "rb").read()) // 2])
+        for path, want in ((os.path.join(c.tmp, "nope.tar"), "No such file"), (junk, "image load"),
+                           (cut, "image load")):
+            p = c.cli(n1, "image", "load", path, json=False, check=False)
+            check(p.returncode == 1 and want in p.stderr, "image load %s: exit %d, %r" % (path, p.returncode, p.stderr))
+            check(p.stderr.startswith("orch: ") and len(p.stderr.strip().splitlines()) == 1, "unclear error %r" % p.stderr)
+        check(c.images(n1) == [], "a refused archive was recorded: %r" % c.images(n1))
+        check(all(not f.startswith(".") for f in blob_files(n1.dir)),
+              "temporary blob files left: %r" % blob_files(n1.dir))
+        # the node needs the path from the CLI's point of view
+        p = subprocess.run([BIN, "-D", n1.dir, "image", "load", "demo-docker.tar"], cwd=img, capture_output=True,
+                           text=True, timeout=60, env=c.env)
+        check(p.returncode == 0 and re.search(r"^demo:latest sha256:\w+ \(.*, 2 layers\): loaded$", p.stdout, re.M),
+              "relative image load: %r %r" % (p.stdout, p.stderr))
+        again = c.cli(n1, "image", "load", os.path.join(img, "demo-oci.tar"), json=False).stdout
+        check("already loaded" in again or "loaded" in again, "OCI load: %r" % again)
+        check([i["name"] for i in c.images(n1)] == [DEMO], "images: %r" % c.images(n1))
 
 
 def test_agent_restart_adopts_containers():

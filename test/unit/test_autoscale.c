@@ -16,7 +16,8 @@ static int apply_body(struct store *s, const char *type, struct mpw *body)
 {
 	size_t n;
 	struct apply_res res;
-	void *e = cmd_build(type, 9, ++seq, body->sb.data, body->sb.size, &n);
+	struct req_id q = {9, 1, ++seq};
+	void *e = cmd_build(type, &q, body->sb.data, body->sb.size, &n);
 	store_apply(s, e, n, &res);
 	free(e);
 	mpw_free(body);

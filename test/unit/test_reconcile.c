@@ -10,7 +10,8 @@ static uint64_t g_seq;
 static void run_cmd(struct store *s, const char *type, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
-	void *e = cmd_build(type, 99, ++g_seq, body->sb.data, body->sb.size, &n);
+	struct req_id q = {99, 1, ++g_seq};
+	void *e = cmd_build(type, &q, body->sb.data, body->sb.size, &n);
 	store_apply(s, e, n, res);
 	free(e);
 }

@@ -2,10 +2,14 @@
 #include "state/store.h"
 #include "util/mem.h"
 
+#define SESSION 0x5e55
+#define ORIGIN 7
+
 static void apply_cmd(struct store *s, const char *type, uint64_t seq, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
-	void *e = cmd_build(type, 7, seq, body->sb.data, body->sb.size, &n);
+	struct req_id q = {ORIGIN, SESSION, seq};
+	void *e = cmd_build(type, &q, body->sb.data, body->sb.size, &n);
 	CHECK(n % 8 == 0);
 	store_apply(s, e, n, res);
 	free(e);
@@ -50,17 +54,241 @@ UNIT(store_apply_snapshot_roundtrip)
 	store_free(&b);
 }
 
-UNIT(store_duplicate_request_applied_once)
+/* ---- request identity ---------------------------------------------------------------- */
+
+static void *kv_entry(const struct req_id *q, const char *key, const char *value, size_t *n)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 2);
+	mpw_kstr(&w, "key", key);
+	mpw_kstr(&w, "value", value);
+	void *e = cmd_build("kv.set", q, w.sb.data, w.sb.size, n);
+	mpw_free(&w);
+	return e;
+}
+
+static void kv_apply(struct store *s, const struct req_id *q, const char *key, const char *value, struct apply_res *res)
+{
+	size_t n;
+	void *e = kv_entry(q, key, value, &n);
+	store_apply(s, e, n, res);
+	free(e);
+}
+
+static const char *kv_value(struct store *s, const char *key)
+{
+	struct kv *kv = table_get_str(&s->kv, key);
+	return kv ? kv->value : "(none)";
+}
+
+/* A format-1 entry, as nodes built them before sessions: {t, v: 1, o, s, b}. */
+static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const char *value, size_t *n)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 5);
+	mpw_kstr(&w, "t", "kv.set");
+	mpw_ku64(&w, "v", 1);
+	mpw_ku64(&w, "o", origin);
+	mpw_ku64(&w, "s", seq);
+	mpw_str(&w, "b");
+	mpw_map(&w, 2);
+	mpw_kstr(&w, "key", key);
+	mpw_kstr(&w, "value", value);
+	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	mpw_free(&w);
+	return p;
+}
+
+UNIT(store_duplicate_request_answers_as_first)
+{
+	struct store s;
+	struct apply_res res, again;
+	store_init(&s);
+	/* the same entry twice (a retry, or a "lost" entry that committed after all) */
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_ku64(&w, "id", 42);
+	mpw_kstr(&w, "name", "n1");
+	mpw_kstr(&w, "addr", "127.0.0.1:7420");
+	struct req_id q = {ORIGIN, SESSION, 5};
+	size_t n;
+	void *e = cmd_build("node.add", &q, w.sb.data, w.sb.size, &n);
+	mpw_free(&w);
+	store_apply(&s, e, n, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(res.id, 42);
+	uint64_t rev = s.revision;
+	char h1[65], h2[65];
+	store_hash(&s, h1);
+	store_apply(&s, e, n, &again);
+	free(e);
+	CHECK_EQ_INT(again.rc, res.rc);
+	CHECK_EQ_INT(again.id, res.id);
+	CHECK_STR(again.msg, res.msg);
+	CHECK_EQ_INT(s.revision, rev);
+	store_hash(&s, h2);
+	CHECK_STR(h2, h1);
+	/* the same identity with another body is still that request: answered, not applied */
+	add_node(&s, 5, 44, "n9", &again);
+	CHECK_EQ_INT(again.rc, 0);
+	CHECK_EQ_INT(again.id, 42);
+	CHECK_EQ_INT(s.nodes.n, 1);
+	/* a rejected request repeated gets its error again, not a success */
+	struct req_id bad = {ORIGIN, SESSION, 6};
+	kv_apply(&s, &bad, "", "empty key", &res);
+	CHECK_EQ_INT(res.rc, E_INVAL);
+	kv_apply(&s, &bad, "", "empty key", &again);
+	CHECK_EQ_INT(again.rc, E_INVAL);
+	CHECK_STR(again.msg, res.msg);
+	/* the remembered answer survives a snapshot (a node restored from one must agree) */
+	struct store t;
+	store_init(&t);
+	mpw_init(&w);
+	store_snapshot(&s, &w);
+	char err[ERR_LEN];
+	CHECK_EQ_INT(store_restore(&t, w.sb.data, w.sb.size, err), 0);
+	mpw_free(&w);
+	kv_apply(&t, &bad, "", "empty key", &again);
+	CHECK_EQ_INT(again.rc, E_INVAL);
+	CHECK_STR(again.msg, res.msg);
+	store_hash(&s, h1);
+	store_hash(&t, h2);
+	CHECK_STR(h2, h1);
+	store_free(&t);
+	store_free(&s);
+}
+
+UNIT(store_older_request_of_session_is_not_a_success)
 {
 	struct store s;
 	struct apply_res res;
 	store_init(&s);
-	add_node(&s, 5, 42, "n1", &res);
+	struct req_id a = {ORIGIN, SESSION, 1}, b = {ORIGIN, SESSION, 2};
+	kv_apply(&s, &a, "k", "1", &res);
 	CHECK_EQ_INT(res.rc, 0);
-	add_node(&s, 5, 44, "n9", &res);
-	CHECK_EQ_INT(res.rc, E_EXISTS);
-	CHECK_EQ_INT(s.nodes.n, 1);
+	kv_apply(&s, &b, "k", "2", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	/* request 1 again after 2: its result is no longer kept, so no answer claims success */
+	uint64_t rev = s.revision;
+	kv_apply(&s, &a, "k", "1", &res);
+	CHECK_EQ_INT(res.rc, E_BUSY);
+	CHECK(strstr(res.msg, "not applied"));
+	CHECK_STR(kv_value(&s, "k"), "2");
+	CHECK_EQ_INT(s.revision, rev);
 	store_free(&s);
+}
+
+UNIT(store_new_session_after_restart_applies_lower_counter)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	/* the node's previous run got far (or something recorded a huge counter for it) */
+	struct req_id before = {ORIGIN, 0x1111, 1ull << 62};
+	kv_apply(&s, &before, "replicas", "1", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	/* restarted: a new session counts from 1 again, and its requests apply */
+	struct req_id after = {ORIGIN, 0x2222, 1};
+	kv_apply(&s, &after, "replicas", "2", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "replicas"), "2");
+	after.seq = 2;
+	kv_apply(&s, &after, "replicas", "3", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "replicas"), "3");
+	/* another node's identity is its own: the same session and counter do not clash */
+	struct req_id other = {ORIGIN + 1, 0x2222, 2};
+	kv_apply(&s, &other, "replicas", "4", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "replicas"), "4");
+	/* no identity: never taken for a retry */
+	kv_apply(&s, NULL, "replicas", "5", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	kv_apply(&s, NULL, "replicas", "6", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "replicas"), "6");
+	store_free(&s);
+}
+
+UNIT(store_request_identity_ignores_the_clock)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	/* format 1 sequences were wall-clock milliseconds << 10: one from a clock set far
+	 * ahead, as the old nodes wrote it */
+	uint64_t ahead = (wall_ms() + 10ull * 365 * 86400 * 1000) << 10;
+	size_t n;
+	void *e = legacy_entry(ORIGIN, ahead, "k", "old", &n);
+	store_apply(&s, e, n, &res);
+	free(e);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "k"), "old");
+	/* old entries still replay under their own rule: a smaller one is not applied, and is
+	 * not reported as a success either */
+	e = legacy_entry(ORIGIN, ahead - 1, "k", "older", &n);
+	store_apply(&s, e, n, &res);
+	free(e);
+	CHECK_EQ_INT(res.rc, E_BUSY);
+	CHECK_STR(kv_value(&s, "k"), "old");
+	/* the recorded high-water mark does not hold back requests with a session */
+	struct req_id q = {ORIGIN, SESSION, 1};
+	kv_apply(&s, &q, "k", "new", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&s, "k"), "new");
+	/* a snapshot written before sessions existed (origins with only id and seq) restores
+	 * and leaves the same behaviour */
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 9);
+	mpw_ku64(&w, "v", 1);
+	mpw_ku64(&w, "revision", 3);
+	mpw_str(&w, "cluster");
+	mpw_nil(&w);
+	const char *empty[] = {"nodes", "kv", "services", "tasks", "images"};
+	for (int i = 0; i < 5; i++) {
+		mpw_str(&w, empty[i]);
+		mpw_arr(&w, 0);
+	}
+	mpw_str(&w, "origins");
+	mpw_arr(&w, 1);
+	mpw_map(&w, 2);
+	mpw_ku64(&w, "id", ORIGIN);
+	mpw_ku64(&w, "seq", ahead);
+	char err[ERR_LEN];
+	struct store old;
+	store_init(&old);
+	CHECK_EQ_INT(store_restore(&old, w.sb.data, w.sb.size, err), 0);
+	mpw_free(&w);
+	kv_apply(&old, &q, "k", "after restore", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_STR(kv_value(&old, "k"), "after restore");
+	store_free(&old);
+	store_free(&s);
+}
+
+UNIT(store_forged_origin_refused)
+{
+	char err[ERR_LEN];
+	size_t n;
+	struct req_id q = {ORIGIN, SESSION, 1};
+	void *e = kv_entry(&q, "k", "v", &n);
+	/* the leader takes an entry only from the node it names */
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, err), 0);
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN + 1, err), E_AUTH);
+	CHECK(strstr(err, "claims origin"));
+	/* a connection that named no node (a remote CLI) submits no entries */
+	CHECK_EQ_INT(cmd_check_origin(e, n, 0, err), E_AUTH);
+	free(e);
+	/* format-1 entries are bound the same way */
+	e = legacy_entry(ORIGIN, 99, "k", "v", &n);
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, err), 0);
+	CHECK_EQ_INT(cmd_check_origin(e, n, 3, err), E_AUTH);
+	free(e);
+	CHECK_EQ_INT(cmd_check_origin("garbage!", 8, ORIGIN, err), E_INVAL);
 }
 
 UNIT(store_rejects_bad_commands_unchanged)
@@ -82,7 +310,7 @@ UNIT(store_rejects_bad_commands_unchanged)
 	CHECK_EQ_INT(res.rc, E_UNSUPP);
 	/* truncated frame: header claims more bytes than present */
 	size_t n;
-	uint8_t *e = cmd_build("kv.set", 0, 0, NULL, 0, &n);
+	uint8_t *e = cmd_build("kv.set", NULL, NULL, 0, &n);
 	e[7] = 200;
 	store_apply(&s, e, n, &res);
 	free(e);

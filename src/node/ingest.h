@@ -1,0 +1,19 @@
+/* orch image load, done by the node the CLI talks to (the CLI never writes the blob store
+ * behind the agent). The CLI names the archive by its absolute path: the node runs on the
+ * same machine. In the loop's thread pool the node verifies every blob into its own blob
+ * store (image/image_load.h) and unpacks every layer once into its layer cache, so that
+ * an entry escaping the root is refused now rather than when a task first starts; back on
+ * the loop it records the image through raft. When any step fails nothing is recorded,
+ * blobs of a refused layer are dropped, and the reply says why. */
+#ifndef ORCH_INGEST_H
+#define ORCH_INGEST_H
+#include <stdint.h>
+#include "codec/mp.h"
+
+struct daemon;
+struct conn;
+
+/* op image.load {path} (local socket only): replies {result, name, digest, size, layers} */
+void ingest_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req);
+
+#endif

@@ -1,0 +1,241 @@
+#include "node/logfan.h"
+#include "node/daemon.h"
+#include "net/conn.h"
+#include "spec/spec.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A line longer than this is passed on in pieces rather than held back. */
+#define LINE_MAX_HELD 65536
+
+struct logfan;
+
+/* One task's log, read from its node. */
+struct logsrc {
+	struct logfan *f;
+	struct conn *conn;
+	uint64_t task;
+	char addr[64];
+	char prefix[96];
+	struct buf partial; /* output after the last newline, until the rest arrives */
+	bool ended;         /* everything was passed on (or the source gave up) */
+	bool closed;        /* the conn has closed: nothing more comes from it */
+};
+
+struct logfan {
+	struct daemon *d;
+	struct pending *p; /* the CLI's request; p->conn is NULL once the CLI has gone */
+	struct logsrc *src;
+	size_t n;
+	size_t open; /* sources not closed yet, plus one while a loop over them runs */
+	int64_t tail;
+	bool follow;
+};
+
+static void frame_begin(struct logfan *f, struct mpw *w, uint32_t extra)
+{
+	mpw_init(w);
+	rpc_reply_begin(w, f->p->req_id, 0, 1 + extra);
+	mpw_kbool(w, "more", true);
+}
+
+static void warn(struct logsrc *s, const char *why)
+{
+	struct logfan *f = s->f;
+	if (!f->p->conn)
+		return;
+	char m[ERR_LEN];
+	snprintf(m, sizeof m, "logs of task %llu (node %s): %s", (unsigned long long)s->task, s->addr, why);
+	struct mpw w;
+	frame_begin(f, &w, 1);
+	mpw_kstr(&w, "warn", m);
+	conn_send_mpw(f->p->conn, &w);
+	mpw_free(&w);
+}
+
+/* Passes on the whole lines received so far (all of it when flushing). */
+static void pass_on(struct logsrc *s, const char *data, size_t n, bool flush)
+{
+	struct logfan *f = s->f;
+	buf_append(&s->partial, data, n);
+	size_t upto = s->partial.len;
+	if (!flush && upto <= LINE_MAX_HELD)
+		while (upto && s->partial.data[upto - 1] != '\n')
+			upto--;
+	if (!upto)
+		return;
+	if (f->p->conn) {
+		struct mpw w;
+		frame_begin(f, &w, 2);
+		mpw_kstr(&w, "prefix", s->prefix);
+		mpw_str(&w, "data");
+		mpw_strn(&w, (const char *)s->partial.data, upto);
+		conn_send_mpw(f->p->conn, &w);
+		mpw_free(&w);
+	}
+	buf_consume(&s->partial, upto);
+}
+
+static void fan_free(struct logfan *f)
+{
+	if (f->p->conn) {
+		struct mpw w;
+		mpw_init(&w);
+		rpc_reply_begin(&w, f->p->req_id, 0, 1);
+		mpw_kbool(&w, "more", false);
+		conn_send_mpw(f->p->conn, &w);
+		mpw_free(&w);
+	}
+	pending_free(f->p);
+	for (size_t i = 0; i < f->n; i++)
+		buf_free(&f->src[i].partial);
+	free(f->src);
+	free(f);
+}
+
+static void fan_release(struct logfan *f)
+{
+	if (--f->open == 0)
+		fan_free(f);
+}
+
+static void src_ready(struct conn *c)
+{
+	struct logsrc *s = c->data;
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 5);
+	mpw_kstr(&w, "op", "logs");
+	mpw_ku64(&w, "id", 1);
+	mpw_ku64(&w, "task_id", s->task);
+	mpw_ki64(&w, "tail", s->f->tail);
+	mpw_kbool(&w, "follow", s->f->follow);
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
+}
+
+static void src_frame(struct conn *c, const msgpack_object *resp)
+{
+	struct logsrc *s = c->data;
+	if (s->ended)
+		return;
+	int64_t rc = 0;
+	bool more = false;
+	mp_get_i64(resp, "rc", &rc);
+	mp_get_bool(resp, "more", &more);
+	const msgpack_object *data = mp_get(resp, "data");
+	/* a task whose node keeps no log for it (never started, or its files are gone with
+	 * it) simply has no output */
+	if (!rc && data && mp_is_str(data))
+		pass_on(s, data->via.str.ptr, data->via.str.size, !more);
+	if (rc || !more) {
+		pass_on(s, "", 0, true);
+		s->ended = true;
+		conn_close(c, NULL);
+	}
+}
+
+static void src_close(struct conn *c, const char *why)
+{
+	struct logsrc *s = c->data;
+	s->closed = true;
+	s->conn = NULL;
+	if (!s->ended) {
+		pass_on(s, "", 0, true);
+		warn(s, why ? why : "the node closed the connection before the end");
+		s->ended = true;
+	}
+	fan_release(s->f);
+}
+
+static const struct conn_ops src_ops = {
+	.on_ready = src_ready,
+	.on_frame = src_frame,
+	.on_close = src_close,
+};
+
+/* The CLI went away (interrupted, or done): stop reading every node. */
+static void fan_gone(struct pending *p)
+{
+	struct logfan *f = p->ctx;
+	f->open++;
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->src[i].closed && f->src[i].conn)
+			conn_close(f->src[i].conn, "the client went away");
+	fan_release(f);
+}
+
+/* The node that holds a task's log, when there is one to read: a pending task never ran,
+ * and the log of a task whose node has left the cluster went with it. */
+static const struct node *log_node(const struct store *st, const struct task *t, bool by_task, uint64_t task_id,
+				   const char *svc)
+{
+	if ((by_task ? t->id != task_id : strcmp(t->service, svc)) || !strcmp(t->state, "pending"))
+		return NULL;
+	const struct node *nd = t->node_id ? table_get_u64(&st->nodes, t->node_id) : NULL;
+	return nd && nd->addr && nd->addr[0] ? nd : NULL;
+}
+
+void logfan_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+{
+	uint64_t task_id = 0;
+	char svc[SPEC_NAME_MAX + 1] = "", m[ERR_LEN];
+	bool by_task = !mp_get_u64(req, "task_id", &task_id);
+	if (!by_task && mp_get_strbuf(req, "service", svc, sizeof svc)) {
+		rpc_reply_err(c, id, E_INVAL, "logs: a service name or a task id is required");
+		return;
+	}
+	size_t n = 0;
+	TABLE_FOREACH(&d->store.tasks, const struct task, t)
+		if (log_node(&d->store, t, by_task, task_id, svc))
+			n++;
+	if (!by_task && !n && !store_service_by_name(&d->store, svc)) {
+		bool any = false;
+		TABLE_FOREACH(&d->store.tasks, const struct task, t)
+			any = any || !strcmp(t->service, svc);
+		if (!any) {
+			snprintf(m, sizeof m, "no service %s (see orch services)", svc);
+			rpc_reply_err(c, id, E_NOTFOUND, m);
+			return;
+		}
+	}
+	if (by_task && !n) {
+		snprintf(m, sizeof m, "no task %llu with logs", (unsigned long long)task_id);
+		rpc_reply_err(c, id, E_NOTFOUND, m);
+		return;
+	}
+	struct logfan *f = xcalloc(1, sizeof *f);
+	f->d = d;
+	f->p = pending_new(d, c, id);
+	f->p->ctx = f;
+	f->p->on_gone = fan_gone;
+	f->tail = -1;
+	mp_get_i64(req, "tail", &f->tail);
+	mp_get_bool(req, "follow", &f->follow);
+	f->src = xcalloc(n ? n : 1, sizeof *f->src);
+	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
+	uint8_t me[AUTH_NODE_LEN];
+	auth_node_put(d->ident.id, me);
+	TABLE_FOREACH(&d->store.tasks, const struct task, t) {
+		const struct node *nd = log_node(&d->store, t, by_task, task_id, svc);
+		if (!nd)
+			continue;
+		struct logsrc *s = &f->src[f->n++];
+		s->f = f;
+		s->task = t->id;
+		snprintf(s->prefix, sizeof s->prefix, "%s.%llu.%llu", t->service, (unsigned long long)t->slot,
+			 (unsigned long long)t->id);
+		snprintf(s->addr, sizeof s->addr, "%s", nd->addr);
+		f->open++;
+		/* every node is dialled the same way, this one included: the agent serves its
+		 * tasks' logs on the node port */
+		struct conn *sc = conn_connect(&d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &src_ops, s);
+		if (!s->closed)
+			s->conn = sc;
+	}
+	TRACE("logs", c->peer, "reading %zu task logs (follow %d)", f->n, f->follow);
+	fan_release(f);
+}
