@@ -6,6 +6,7 @@
 #define ORCH_DAEMON_H
 #include <stdbool.h>
 #include <uv.h>
+#include "node/feed.h"
 #include "node/identity.h"
 #include "node/host.h"
 #include "node/leader.h"
@@ -57,23 +58,6 @@ struct pending {
 	struct pending *next, *prev;
 };
 
-/* watch.c: the assignment watches this node serves while it leads */
-struct watcher {
-	struct conn *conn;
-	uint64_t req_id, node_id;
-	uint8_t last[32];
-	bool sent;
-	struct watcher *next;
-};
-
-struct watch {
-	struct watcher *watchers;
-	uint8_t self_last[32]; /* this node's own document, as last given to its agent */
-	bool self_sent;
-	bool built;            /* documents built at least once, at last_revision */
-	uint64_t last_revision;
-};
-
 /* One node: the value that owns every part of it (consensus and store, leader controllers,
  * agent, mesh, DNS, metrics, link, watches). Several may share a process and a loop.
  * Named daemon, not node: `struct node` is the store's record of a cluster member. */
@@ -99,7 +83,7 @@ struct daemon {
 	struct node_stats_sampler stats; /* this node's figures */
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
-	struct watch watch;
+	struct feed watch;     /* the assignment watches served while leading (watch.c) */
 	struct pending *pending;
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
@@ -154,9 +138,6 @@ void daemon_ready(struct daemon *d, const char *msg);
 
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull
-/* The assignment document of node_id, a function of the state alone:
- * {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
-void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);

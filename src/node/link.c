@@ -1,9 +1,9 @@
 /* This node's connection to the current leader: heartbeats (liveness is not replicated),
  * the assignment watch, and requests that only the leader can serve, forwarded with their
- * replies relayed. None of it depends on the raft role: the leader is the one raft names,
- * or, when raft names none (a spare receives nothing from the leader; a follower may not
- * have heard from it yet), the one a peer names when asked ("whois"). */
+ * replies relayed. Which leader, when to ask peers who leads and what their answers mean
+ * are node/uplink.h's rules; this file applies them on real connections. */
 #include "node/daemon.h"
+#include "node/uplink.h"
 #include "agent/agent.h"
 #include "metrics/node_stats.h"
 #include "net/conn.h"
@@ -13,42 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HB_MS 500
-#define WHOIS_AFTER_MS 500 /* leaderless for a heartbeat period: ask, one peer per tick */
-#define REMOVED_AFTER_MS 10000 /* leaderless this long: believe a peer saying we were removed */
-
 struct link {
 	struct daemon *d;
+	struct uplink up;
 	struct conn *conn;
 	bool ready;
-	raft_id leader;
-	char addr[64];
-	uint64_t last_hb;
-	uint64_t retry_at;
 	struct buf queue; /* frames sent before the handshake completed */
-	uint64_t leaderless_since;
 	struct conn *whois;
-	size_t whois_next;
-	raft_id hint_id;   /* the leader a peer named, used while raft names none */
-	char hint[64];
-	char seed[64];     /* the node that accepted our join */
-	bool dropping;     /* closing on purpose: the hint stays */
-	/* the leader raft names but that said it does not lead: a standby or spare cut off
-	 * from the cluster keeps naming its old leader (it never campaigns, and nobody sends
-	 * it a newer term), so for that term it is asked around instead */
-	raft_id stale;
-	uint64_t stale_term;
+	bool dropping;     /* closing on purpose: the leader a peer named stays */
 };
-
-/* The leader raft names, unless that one said it does not lead (in the same term). */
-static bool raft_names(struct daemon *d, struct link *l, raft_id *lid, const char **laddr)
-{
-	if (!cons_leader(&d->cons, lid, laddr) && !(*lid == l->stale && cons_term(&d->cons) == l->stale_term))
-		return true;
-	*lid = 0;
-	*laddr = NULL;
-	return false;
-}
 
 /* A reply callback may stop the daemon (leave), which closes the link and fails the
  * remaining requests re-entrantly: each request is unmarked before its callback runs and
@@ -74,7 +47,7 @@ static void l_ready(struct conn *c)
 {
 	struct link *l = c->data;
 	l->ready = true;
-	TRACE("link", l->addr, "connected to leader");
+	TRACE("link", l->up.addr, "connected to leader");
 	if (l->queue.len)
 		conn_write_raw(c, l->queue.data, l->queue.len);
 	l->queue.len = 0;
@@ -104,16 +77,19 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */
-		if (rc == E_NOTFOUND && !d->stopping) {
-			log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
-			daemon_stop(d, 1);
-		} else if (rc == E_NOLEADER) {
-			TRACE("link", l->addr, "named leader is not the leader (any more): asking again");
-			if (!l->hint[0]) {
-				l->stale = l->leader;
-				l->stale_term = cons_term(&d->cons);
+		switch (uplink_hb_reply(&l->up, &d->cons, rc)) {
+		case UPLINK_REMOVED:
+			if (!d->stopping) {
+				log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
+				daemon_stop(d, 1);
 			}
+			break;
+		case UPLINK_NOT_LEADER:
+			TRACE("link", l->up.addr, "named leader is not the leader (any more): asking again");
 			conn_close(c, "not the leader");
+			break;
+		default:
+			break;
 		}
 		return;
 	}
@@ -135,13 +111,11 @@ static void l_close(struct conn *c, const char *why)
 	struct link *l = c->data;
 	if (l->conn != c)
 		return;
-	TRACE("link", l->addr, "closed: %s", why ? why : "ok");
+	TRACE("link", l->up.addr, "closed: %s", why ? why : "ok");
 	l->conn = NULL;
 	l->ready = false;
 	l->queue.len = 0;
-	l->retry_at = clock_now(l->d->clock) + 200;
-	if (!l->dropping)
-		l->hint[0] = 0; /* a named leader we cannot reach (or not the leader): ask again */
+	uplink_closed(&l->up, l->dropping, clock_now(l->d->clock));
 	fail_forwarded(l->d);
 }
 
@@ -156,7 +130,7 @@ static struct link *get(struct daemon *d)
 	if (!d->link) {
 		d->link = xcalloc(1, sizeof *d->link);
 		d->link->d = d;
-		snprintf(d->link->seed, sizeof d->link->seed, "%s", d->opts.seed ? d->opts.seed : "");
+		uplink_init(&d->link->up, d->ident.id, d->ident.advertise, d->opts.seed);
 	}
 	return d->link;
 }
@@ -177,32 +151,20 @@ static void drop(struct link *l)
 void link_update(struct daemon *d)
 {
 	struct link *l = get(d);
-	raft_id lid = 0;
-	const char *laddr = NULL;
-	if (!d->stopping) {
-		if (raft_names(d, l, &lid, &laddr))
-			l->hint[0] = 0; /* raft knows: it has the last word */
-		else if (l->hint[0]) {
-			lid = l->hint_id;
-			laddr = l->hint;
-		}
-	}
-	if (d->stopping || !lid || lid == d->ident.id) {
+	switch (uplink_update(&l->up, &d->cons, d->stopping, l->conn != NULL, clock_now(d->clock))) {
+	case UPLINK_KEEP:
+		return;
+	case UPLINK_CLOSE:
 		drop(l);
-		l->leader = 0;
 		return;
+	case UPLINK_CONNECT:
+		break;
 	}
-	if (l->conn && l->leader == lid)
-		return;
 	drop(l);
-	if (clock_now(l->d->clock) < l->retry_at && l->leader == lid)
-		return;
-	l->leader = lid;
-	snprintf(l->addr, sizeof l->addr, "%s", laddr);
 	/* the leader binds the entries this link forwards to the id sent here */
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
-	l->conn = conn_connect(d->loop, l->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
+	l->conn = conn_connect(d->loop, l->up.addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)
@@ -240,24 +202,24 @@ static void w_frame(struct conn *c, const msgpack_object *resp)
 	bool member = true;
 	uint64_t lid = 0;
 	char laddr[64] = "";
-	raft_id rid;
-	const char *raddr;
 	mp_get_i64(resp, "rc", &rc);
 	mp_get_bool(resp, "member", &member);
 	mp_get_u64(resp, "leader_id", &lid);
 	mp_get_strbuf(resp, "leader", laddr, sizeof laddr);
-	/* A peer may not have applied our addition yet: "not a member" is believed only
-	 * after a long time without a leader (a removed voter stays a candidate for good). */
-	if (rc == 0 && !member && !d->stopping && l->leaderless_since && clock_now(d->clock) - l->leaderless_since >= REMOVED_AFTER_MS) {
-		log_error(d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
-			  "remove %s to start afresh, or join again", c->peer, d->data_dir);
-		daemon_stop(d, 1);
-	} else if (rc == 0 && lid && lid != d->ident.id && laddr[0] && !raft_names(d, l, &rid, &raddr)) {
+	switch (uplink_whois_reply(&l->up, &d->cons, rc, member, lid, laddr, clock_now(d->clock))) {
+	case UPLINK_REMOVED:
+		if (!d->stopping) {
+			log_error(d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
+				  "remove %s to start afresh, or join again", c->peer, d->data_dir);
+			daemon_stop(d, 1);
+		}
+		break;
+	case UPLINK_LEADER:
 		TRACE("link", c->peer, "says %s (%016llx) leads", laddr, (unsigned long long)lid);
-		l->hint_id = lid;
-		snprintf(l->hint, sizeof l->hint, "%s", laddr);
-		l->retry_at = 0;
 		link_update(d);
+		break;
+	default:
+		break;
 	}
 	conn_close(c, NULL);
 }
@@ -276,63 +238,18 @@ static const struct conn_ops whois_ops = {
 	.on_close = w_close,
 };
 
-/* The i-th address to ask, round robin: the voters of the raft configuration this node
- * has (a voter always knows the leader), the node that accepted our join, the other
- * servers, the node records. NULL when entry i is not one to ask. */
-static const char *peer_addr(struct daemon *d, struct link *l, size_t i)
-{
-	const char *addr = NULL;
-	size_t nconf = cons_nservers(&d->cons);
-	raft_id id;
-	enum cons_role role;
-	if (i < nconf) {
-		cons_server(&d->cons, (unsigned)i, &id, &addr, &role);
-		if (role != ROLE_VOTER)
-			return NULL;
-	} else if (i == nconf)
-		addr = l->seed[0] ? l->seed : NULL;
-	else if (i < 2 * nconf + 1) {
-		cons_server(&d->cons, (unsigned)(i - nconf - 1), &id, &addr, &role);
-		if (role == ROLE_VOTER)
-			return NULL;
-	} else
-		addr = ((const struct node *)d->store.nodes.items[i - 2 * nconf - 1])->addr;
-	return addr && strcmp(addr, d->ident.advertise) ? addr : NULL;
-}
-
-static void leaderless(struct daemon *d, struct link *l)
-{
-	raft_id lid;
-	const char *laddr;
-	if (raft_names(d, l, &lid, &laddr)) {
-		l->leaderless_since = 0;
-		return;
-	}
-	uint64_t now = clock_now(l->d->clock);
-	if (!l->leaderless_since)
-		l->leaderless_since = now;
-	if (l->conn || l->whois || now - l->leaderless_since < WHOIS_AFTER_MS)
-		return;
-	size_t total = 2 * (size_t)cons_nservers(&d->cons) + 1 + d->store.nodes.n;
-	for (size_t tries = 0; tries < total; tries++) {
-		const char *addr = peer_addr(d, l, l->whois_next++ % total);
-		if (addr) {
-			l->whois = conn_connect(d->loop, addr, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
-			return;
-		}
-	}
-}
-
 void link_tick(struct daemon *d)
 {
 	struct link *l = get(d);
-	leaderless(d, l);
-	node_stats_tick(&d->stats, clock_now(d->clock));
+	uint64_t now = clock_now(d->clock);
+	const char *peer = uplink_whois_peer(&l->up, &d->cons, &d->store, l->conn || l->whois, now);
+	if (peer)
+		l->whois = conn_connect(d->loop, peer, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+	node_stats_tick(&d->stats, now);
 	if (!l->conn)
 		link_update(d);
-	if (!l->conn || clock_now(l->d->clock) - l->last_hb < HB_MS)
+	if (!uplink_hb_due(&l->up, l->conn != NULL, clock_now(d->clock)))
 		return;
-	l->last_hb = clock_now(l->d->clock);
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map(&w, 4);

@@ -112,15 +112,15 @@ int scn_pick(struct simcl *c, bool voter)
 	int l = simcl_leader(c);
 	if (l < 0)
 		return -1;
-	for (unsigned k = 0; k < c->count; k++) {
-		unsigned i = (unsigned)world_range(&c->w, 0, c->count - 1);
+	unsigned cand[SIMCL_MAX], n = 0;
+	for (unsigned i = 0; i < c->count; i++) {
 		if ((int)i == l || !simcl_up(c, i))
 			continue;
 		enum cons_role r = cons_role_of(simcl_cons(c, (unsigned)l), c->n[i].ident.id);
 		if ((r == ROLE_VOTER) == voter)
-			return (int)i;
+			cand[n++] = i;
 	}
-	return -1;
+	return n ? (int)cand[world_range(&c->w, 0, n - 1)] : -1;
 }
 
 void scn_log(const struct simcl *c, const char *fmt, ...)

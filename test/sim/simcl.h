@@ -2,16 +2,14 @@
  * node is made of the real parts — the replicated state (state/store.h), the consensus
  * module (raft/consensus.h) over libraft on the sim's raft_io, and the leader's
  * controllers (node/leader.h: liveness, roles, reconciler and scheduler, joins and
- * heartbeats) — plus the node-to-node traffic a daemon's link and watch carry (joins,
- * heartbeats, forwarded writes, assignment documents), sent as messages through the
- * simulated network, and a fake runtime (fakert.h) in place of runc.
- *
- * Connections are modelled as TCP ones: ordered and lossless while both ends live and
- * see each other, broken (and so re-established, with a full document resent) by a
- * partition or a kill. */
+ * heartbeats), the link to the leader and the assignment feed on the rules node/link.c and
+ * node/watch.c run (node/uplink.h, node/feed.h) — plus the node-to-node traffic they carry
+ * (joins, heartbeats, forwarded writes, assignment documents, whois) on simulated TCP-like
+ * connections (simconn.h), and a fake runtime (fakert.h) in place of runc. */
 #ifndef SIM_SIMCL_H
 #define SIM_SIMCL_H
 #include "fakert.h"
+#include "simconn.h"
 #include "simio.h"
 #include "node/leader.h"
 #include "raft/consensus.h"
@@ -33,6 +31,7 @@ struct snode {
 	struct sproc *p;        /* the running process, or NULL */
 	/* the join client (orch join), before the process runs */
 	bool joining;
+	struct sconn *join_conn;
 	unsigned join_target, join_via; /* talking to now; given on the command line */
 	int join_seed;          /* the node that accepted the join (asked who leads), or -1 */
 	uint64_t join_deadline, join_sent;
@@ -54,6 +53,7 @@ struct simcl_opts {
 struct simcl {
 	struct world w;
 	struct simnet net;
+	struct sconns conns;    /* node-to-node connections */
 	struct simio_dir dir;
 	struct simcl_opts o;
 	struct token tok;

@@ -313,7 +313,7 @@ static void tick_fire(struct world *w, void *arg)
 	if (t->io && s->touched)
 		s->touched(s->touched_arg);
 	if (t->io)
-		world_at(w, s->tick_ms, tick_fire, t, NULL, NULL);
+		world_at(w, s->tick_ms, tick_fire, t, free, NULL);
 	else
 		free(t);
 }
@@ -327,7 +327,7 @@ static int m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raf
 	s->tick = xcalloc(1, sizeof *s->tick);
 	s->tick->io = s;
 	s->dir->io[s->host] = s;
-	world_at(s->w, s->tick_ms, tick_fire, s->tick, NULL, NULL);
+	world_at(s->w, s->tick_ms, tick_fire, s->tick, free, NULL);
 	return 0;
 }
 
