@@ -32,7 +32,7 @@ int adopt_one(const struct rt_info *ci, void *arg)
 	if (t->job.ip[0] && ipam_host_of(t->job.ip))
 		a->ip_used[ipam_host_of(t->job.ip)] = 1;
 	snprintf(t->reported, sizeof t->reported, "running");
-	log_info(a->h->ident->name, "found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
+	log_info(a->h->ident->name, a->h->clock, "found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
 	return 0;
 }
 
@@ -74,6 +74,6 @@ void adopt_all(struct agent *a)
 	struct rt rt = {.runtime = a->env.runtime, .state_dir = a->env.state_dir};
 	char err[ERR_LEN];
 	if (rt_list(&rt, adopt_one, a, err))
-		log_warn(a->h->ident->name, "listing containers: %s", err);
+		log_warn(a->h->ident->name, a->h->clock, "listing containers: %s", err);
 	/* adopted containers are not our children: poll them in the tick */
 }

@@ -160,7 +160,7 @@ void checks_done(struct agent *a, struct atask *t, int idx, const struct check_r
 		t->unhealthy = true;
 		snprintf(t->final_state, sizeof t->final_state, "failed");
 		snprintf(t->final_err, sizeof t->final_err, "unhealthy: %u failed checks, last: %s", c->fails, r->output);
-		log_warn(a->h->ident->name, "task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
+		log_warn(a->h->ident->name, a->h->clock, "task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
 			 (unsigned long long)t->job.slot, r->output);
 		t->phase = P_STOPPING;
 		t->stopped_at = clock_now(a->h->clock);

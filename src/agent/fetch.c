@@ -67,7 +67,7 @@ int fetch_blob(const struct blobstore *bs, const char *digest, const struct run_
 				continue;
 			char e[ERR_LEN];
 			if (!fetch_from(bs, digest, peers[i].addr, tok, e)) {
-				log_info(NULL, "fetched blob %.19s from %s", digest, peers[i].addr);
+				log_info(NULL, NULL, "fetched blob %.19s from %s", digest, peers[i].addr);
 				return 0;
 			}
 			snprintf(last, sizeof last, "%s: %s", peers[i].addr, e);

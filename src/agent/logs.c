@@ -35,7 +35,7 @@ static void rotate_work(uv_work_t *req)
 	if (out >= 0)
 		close(out);
 	if (truncate(j->path, 0))
-		log_warn(NULL, "truncate %s: %s", j->path, strerror(errno));
+		log_warn(NULL, NULL, "truncate %s: %s", j->path, strerror(errno));
 }
 
 static void rotate_done(uv_work_t *req, int status)

@@ -92,7 +92,7 @@ static void after_work(uv_work_t *req, int status)
 	if (w->step == S_NET) {
 		a->net_busy = false;
 		if (w->rc)
-			log_error(a->h->ident->name, "network setup failed: %s", w->err);
+			log_error(a->h->ident->name, a->h->clock, "network setup failed: %s", w->err);
 		else
 			a->net_ready = true;
 		free(w);
@@ -130,7 +130,7 @@ static void after_work(uv_work_t *req, int status)
 			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
 			if (strstr(w->job.err, "set up the node network first"))
 				a->net_ready = false; /* the bridge went away: build it again for the next task */
-			log_warn(a->h->ident->name, "task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
+			log_warn(a->h->ident->name, a->h->clock, "task %llu (%s.%llu) could not start: %s", (unsigned long long)t->id, t->job.service,
 				 (unsigned long long)t->job.slot, w->job.err);
 			t->phase = P_CLEANING;
 			tasks_queue_step(a, t, S_CLEANUP);

@@ -319,7 +319,7 @@ int rootfs_mount(const char **layer_dirs, size_t n, const char *task_dir, char *
 			TRACE("image", task_dir, "rootfs: overlay of %zu layers", n);
 		if (!rc || force_overlay)
 			return rc;
-		log_warn(NULL, "rootfs: %s; falling back to copying the layers", err);
+		log_warn(NULL, NULL, "rootfs: %s; falling back to copying the layers", err);
 	}
 	rc = copy_layers(layer_dirs, n, rootfs_out, err);
 	if (!rc)

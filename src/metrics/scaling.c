@@ -20,7 +20,7 @@ static void scaled(void *data, int rc, const struct apply_res *res)
 	struct scaling *sc = data;
 	sc->inflight = false;
 	if (rc && rc != E_EXISTS)
-		log_warn(sc->host->ident->name, "autoscaler: scale rejected: %s", res->msg);
+		log_warn(sc->host->ident->name, sc->host->clock, "autoscaler: scale rejected: %s", res->msg);
 }
 
 void scaling_tick(struct scaling *sc, uint64_t leader_since)
@@ -40,11 +40,11 @@ void scaling_tick(struct scaling *sc, uint64_t leader_since)
 		struct mpw w;
 		mpw_init(&w);
 		autoscale_body(&dec, wall, &w);
-		log_info(h->ident->name, "autoscaler: %s %llu -> %llu (%s)", dec.service, (unsigned long long)dec.from,
+		log_info(h->ident->name, h->clock, "autoscaler: %s %llu -> %llu (%s)", dec.service, (unsigned long long)dec.from,
 			 (unsigned long long)dec.to, dec.reason);
 		sc->inflight = !host_submit(h, "service.scale", w.sb.data, w.sb.size, scaled, sc, err);
 		if (!sc->inflight)
-			log_warn(h->ident->name, "autoscaler: %s", err);
+			log_warn(h->ident->name, h->clock, "autoscaler: %s", err);
 		mpw_free(&w);
 	}
 	free(loads);

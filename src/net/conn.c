@@ -192,7 +192,7 @@ static void server_proof(struct conn *c)
 		return;
 	}
 	if (!auth_proof_ok(c->tok, c->hello, c->chal, p)) {
-		log_warn(NULL, "rejected connection from %s: bad token proof", c->peer);
+		log_warn(NULL, NULL, "rejected connection from %s: bad token proof", c->peer);
 		conn_close(c, "bad token proof");
 		return;
 	}
@@ -246,7 +246,7 @@ static void server_sniff(struct conn *c)
 		return;
 	}
 	if (memcmp(cid, c->tok->cluster_id, CLUSTER_ID_LEN)) {
-		log_warn(NULL, "rejected connection from %s: token of another cluster", c->peer);
+		log_warn(NULL, NULL, "rejected connection from %s: token of another cluster", c->peer);
 		conn_close(c, "unknown cluster id");
 		return;
 	}

@@ -323,7 +323,7 @@ static void catchup_cb(uv_timer_t *t)
 		return;
 	if (!d->caught_up_at) {
 		d->caught_up_at = now;
-		log_info(d->ident.name, "caught up with the cluster: applied index %llu", (unsigned long long)cons_applied_index(&d->cons));
+		log_info(d->ident.name, d->clock, "caught up with the cluster: applied index %llu", (unsigned long long)cons_applied_index(&d->cons));
 	}
 	/* From 3 nodes on, the leader promotes voters right after a join: give it a moment,
 	 * so the answer tells whether the cluster now survives a failure. */
@@ -379,7 +379,7 @@ void daemon_stop(struct daemon *d, int code)
 		return;
 	d->stopping = true;
 	d->exit_code = code;
-	log_info(d->ident.name, "stopping");
+	log_info(d->ident.name, d->clock, "stopping");
 	agent_stop(d->agent);
 	mesh_stop(d->mesh);
 	dns_stop(d->dns);
@@ -395,7 +395,7 @@ void daemon_stop(struct daemon *d, int code)
 static void signal_cb(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
-	log_info(d->ident.name, "got signal %d", signum);
+	log_info(d->ident.name, d->clock, "got signal %d", signum);
 	daemon_stop(d, 0);
 }
 
@@ -531,12 +531,13 @@ int daemon_start(struct daemon *d, char *err)
 	d->cons_ready = true;
 	cons_set_state_cb(&d->cons, on_state, d);
 	cons_set_name(&d->cons, d->ident.name);
+	cons_set_clock(&d->cons, d->clock);
 	if (o->bootstrap && (rc = cons_bootstrap(&d->cons, err)))
 		return rc;
 	if (o->force_new_cluster) {
 		if ((rc = cons_recover(&d->cons, err)))
 			return rc;
-		log_warn(d->ident.name, "forced a new cluster: this node is now the only voter; the other nodes must join again");
+		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
 	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
 		return rc;
@@ -554,7 +555,7 @@ int daemon_start(struct daemon *d, char *err)
 	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 	if (!(d->agent = agent_start(&d->host, err)))
 		return E_IO;
-	log_info(d->ident.name, "node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)d->ident.id,
+	log_info(d->ident.name, d->clock, "node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)d->ident.id,
 		 d->ident.listen, d->ident.advertise, d->data_dir);
 	if (o->catch_up_index)
 		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
@@ -571,7 +572,7 @@ void daemon_free(struct daemon *d)
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		identity_remove(d->data_dir);
-		log_info(d->ident.name, "left the cluster; identity and raft data removed from %s", d->data_dir);
+		log_info(d->ident.name, d->clock, "left the cluster; identity and raft data removed from %s", d->data_dir);
 	}
 	char sock[600];
 	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);
@@ -600,7 +601,7 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
 		uv_run(&loop, UV_RUN_DEFAULT);
 		rc = d->exit_code;
 	} else if (err[0])
-		log_error(d->ident.name, "%s", err);
+		log_error(d->ident.name, d->clock, "%s", err);
 	uv_walk(&loop, walk_close, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);

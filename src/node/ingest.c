@@ -88,7 +88,7 @@ static void recorded(struct daemon *d, void *data, int rc, const struct apply_re
 		mpw_free(&w);
 	}
 	if (!rc)
-		log_info(d->ident.name, "image %s (%s) loaded from %s", j->im.name, j->im.digest, j->path);
+		log_info(d->ident.name, d->clock, "image %s (%s) loaded from %s", j->im.name, j->im.digest, j->path);
 	ingest_free(j);
 }
 

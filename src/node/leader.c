@@ -115,7 +115,7 @@ static void init_done(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
-		log_error(l->host->ident->name, "committing the cluster record failed: %s", res->msg);
+		log_error(l->host->ident->name, l->host->clock, "committing the cluster record failed: %s", res->msg);
 		return;
 	}
 }
@@ -125,7 +125,7 @@ static void self_added(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->init_inflight = false;
 	if (rc && rc != E_EXISTS) {
-		log_error(l->host->ident->name, "committing this node's record failed: %s", res->msg);
+		log_error(l->host->ident->name, l->host->clock, "committing this node's record failed: %s", res->msg);
 		return;
 	}
 	l->host->ready(l->host->data, "ok");
@@ -235,7 +235,7 @@ static void liveness(struct leader *l)
 		mpw_kstr(&w, "state", want);
 		mpw_ku64(&w, "at", wall(l));
 		liveness_event(l, n, want, &w);
-		log_info(l->host->ident->name, "node %s is %s", n->name, want);
+		log_info(l->host->ident->name, l->host->clock, "node %s is %s", n->name, want);
 		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
 		return; /* one at a time */
@@ -282,7 +282,7 @@ static void reconciled(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	l->reconcile_inflight = false;
 	if (rc && rc != E_EXISTS)
-		log_warn(l->host->ident->name, "reconcile batch rejected: %s", res->msg);
+		log_warn(l->host->ident->name, l->host->clock, "reconcile batch rejected: %s", res->msg);
 }
 
 static void workloads(struct leader *l)

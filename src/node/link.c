@@ -80,7 +80,7 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		switch (uplink_hb_reply(&l->up, &d->cons, rc)) {
 		case UPLINK_REMOVED:
 			if (!d->stopping) {
-				log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
+				log_error(d->ident.name, d->clock, "the leader says this node is no longer a member of the cluster; stopping");
 				daemon_stop(d, 1);
 			}
 			break;
@@ -209,7 +209,7 @@ static void w_frame(struct conn *c, const msgpack_object *resp)
 	switch (uplink_whois_reply(&l->up, &d->cons, rc, member, lid, laddr, clock_now(d->clock))) {
 	case UPLINK_REMOVED:
 		if (!d->stopping) {
-			log_error(d->ident.name, "%s says this node is no longer a member of the cluster (removed): stopping; "
+			log_error(d->ident.name, d->clock, "%s says this node is no longer a member of the cluster (removed): stopping; "
 				  "remove %s to start afresh, or join again", c->peer, d->data_dir);
 			daemon_stop(d, 1);
 		}

@@ -73,7 +73,7 @@ static void record_committed(void *data, int rc, const struct apply_res *res)
 		join_fail(j, rc, res->msg);
 		return;
 	}
-	log_info(j->l->host->ident->name, "node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
+	log_info(j->l->host->ident->name, j->l->host->clock, "node %s (%016llx) joined from %s", j->n->name, (unsigned long long)j->n->id, j->n->addr);
 	join_reply(j);
 }
 
@@ -210,7 +210,7 @@ static void step_done(void *data, int status, const char *msg)
 	l->change_inflight = false;
 	if (status) {
 		/* later steps assumed this one: plan again at the next tick */
-		log_warn(l->host->ident->name, "role change failed: %s", msg ? msg : "");
+		log_warn(l->host->ident->name, l->host->clock, "role change failed: %s", msg ? msg : "");
 		get(l)->next = get(l)->nplan;
 	}
 	member_kick(l);
@@ -230,11 +230,11 @@ static void step(struct leader *l, struct member *m)
 	}
 	char err[ERR_LEN];
 	const struct node *n = table_get_u64(&h->store->nodes, c->id);
-	log_info(h->ident->name, "role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)c->id, roles_role_name(c->to), c->why);
+	log_info(h->ident->name, h->clock, "role: %s %016llx -> %s (%s)", n ? n->name : "node", (unsigned long long)c->id, roles_role_name(c->to), c->why);
 	l->change_inflight = true;
 	if (h->assign(h->data, c->id, cons_of(c->to), step_done, l, err)) {
 		l->change_inflight = false;
-		log_warn(h->ident->name, "%s", err);
+		log_warn(h->ident->name, h->clock, "%s", err);
 		m->next = m->nplan;
 	}
 }

@@ -227,7 +227,7 @@ static void op_apply(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 		rc = errf(err, E_NOLEADER, "apply: this node is not the leader; retry");
 	if (rc) {
 		if (rc == E_AUTH)
-			log_warn(d->ident.name, "refused an entry from %s: %s", c->peer, err);
+			log_warn(d->ident.name, d->clock, "refused an entry from %s: %s", c->peer, err);
 		rpc_reply_err(c, id, rc, err);
 		return;
 	}
@@ -411,7 +411,7 @@ static void rm_committed(struct daemon *d, void *data, int rc, const struct appl
 			reply_ok(r->p->conn, r->p->req_id);
 	}
 	if (!rc)
-		log_info(d->ident.name, "node %016llx removed from the cluster", (unsigned long long)r->node);
+		log_info(d->ident.name, d->clock, "node %016llx removed from the cluster", (unsigned long long)r->node);
 	pending_free(r->p);
 	free(r);
 	(void)d;

@@ -58,10 +58,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	char err[ERR_LEN];
 	int rc = store_restore(c->store, buf->base, buf->len, err);
 	if (rc) {
-		log_error(c->name, "snapshot restore failed: %s", err);
+		log_error(c->name, c->clock, "snapshot restore failed: %s", err);
 		return RAFT_CORRUPT;
 	}
-	log_info(c->name, "restored state from snapshot (%zu bytes, revision %llu)", (size_t)buf->len,
+	log_info(c->name, c->clock, "restored state from snapshot (%zu bytes, revision %llu)", (size_t)buf->len,
 		 (unsigned long long)c->store->revision);
 	raft_free(buf->base);
 	return 0;
@@ -96,7 +96,7 @@ void cons_step(struct consensus *c)
 	uint64_t sig = conf_sig(c);
 	if (st != c->last_state || lid != c->last_leader || sig != c->last_conf_sig) {
 		if (st != c->last_state || lid != c->last_leader)
-			log_info(c->name, "raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
+			log_info(c->name, c->clock, "raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
 				 laddr ? laddr : "-", (unsigned long long)c->raft->current_term);
 		c->last_state = st;
 		c->last_leader = lid;
@@ -225,6 +225,11 @@ int cons_start(struct consensus *c, char *err)
 void cons_set_name(struct consensus *c, const char *name)
 {
 	snprintf(c->name, sizeof c->name, "%s", name);
+}
+
+void cons_set_clock(struct consensus *c, const struct clock *clock)
+{
+	c->clock = clock;
 }
 
 void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data)

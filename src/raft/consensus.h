@@ -14,6 +14,7 @@
 #include <raft/uv.h>
 #include "raft/transport.h"
 #include "state/store.h"
+#include "util/clock.h"
 
 enum cons_role { ROLE_STANDBY = RAFT_STANDBY, ROLE_VOTER = RAFT_VOTER, ROLE_SPARE = RAFT_SPARE, ROLE_NONE = -1 };
 
@@ -61,6 +62,7 @@ struct consensus {
 	raft_id id;
 	char addr[64];
 	char name[64];           /* in log lines: the node's name (its address by default) */
+	const struct clock *clock; /* stamps its log lines (NULL: the system's) */
 	bool started, closing;
 	cons_state_cb on_state;
 	void *state_data;
@@ -95,6 +97,8 @@ int cons_start(struct consensus *c, char *err);
 int cons_recover(struct consensus *c, char *err);
 void cons_set_state_cb(struct consensus *c, cons_state_cb cb, void *data);
 void cons_set_name(struct consensus *c, const char *name);
+/* The clock of the node it belongs to, for its log lines. */
+void cons_set_clock(struct consensus *c, const struct clock *clock);
 void cons_close(struct consensus *c, void (*cb)(void *), void *data);
 
 /* buf is copied. Callback on the leader once applied (or with an error). */

@@ -151,14 +151,14 @@ void dns_sync(struct dns *dn, const char *gw)
 		rc = uv_udp_recv_start(&dn->udp, alloc_cb, recv_cb);
 	dn->open = true;
 	if (rc) {
-		log_warn(h->ident->name, "service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
+		log_warn(h->ident->name, h->clock, "service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
 		uv_close((uv_handle_t *)&dn->udp, NULL);
 		dn->open = false;
 		dn->retry_at = clock_now(h->clock) + 5000;
 		return;
 	}
 	snprintf(dn->gw, sizeof dn->gw, "%s", gw);
-	log_info(h->ident->name, "serving service names on %s:53", gw);
+	log_info(h->ident->name, h->clock, "serving service names on %s:53", gw);
 }
 
 void dns_stop(struct dns *dn)

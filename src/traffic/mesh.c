@@ -703,7 +703,7 @@ static void note_port_error(struct mesh *m, const char *service, const char *msg
 			return;
 	m->errs = xrealloc(m->errs, (m->nerrs + 1) * sizeof *m->errs);
 	m->errs[m->nerrs++] = xstrdup(key);
-	log_warn(m->h->ident->name, "service %s: %s", service, msg);
+	log_warn(m->h->ident->name, m->h->clock, "service %s: %s", service, msg);
 	submit_port_error(m, service, msg);
 }
 

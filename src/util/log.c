@@ -5,20 +5,20 @@
 #include <string.h>
 #include <time.h>
 
-static void stamp(char *buf, size_t n)
+/* The time of day (UTC) of a wall clock reading in ms. */
+static void stamp(char *buf, size_t n, uint64_t wall)
 {
-	struct timespec ts;
 	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, n, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	time_t secs = (time_t)(wall / 1000);
+	gmtime_r(&secs, &tm);
+	snprintf(buf, n, "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(wall % 1000));
 }
 
-void log_msg(const char *who, const char *level, const char *fmt, ...)
+void log_msg(const char *who, const struct clock *clock, const char *level, const char *fmt, ...)
 {
 	char ts[32], line[2048];
 	va_list ap;
-	stamp(ts, sizeof ts);
+	stamp(ts, sizeof ts, clock_wall(clock ? clock : &clock_system));
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
@@ -44,7 +44,7 @@ void trace_msg(const char *area, const char *obj, const char *fmt, ...)
 {
 	char ts[32], line[2048];
 	va_list ap;
-	stamp(ts, sizeof ts);
+	stamp(ts, sizeof ts, clock_wall(&clock_system));
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);

@@ -198,7 +198,7 @@ int check_wait_settled(struct simcl *c, uint64_t within_ms, char hash[65], char 
 	if (rc) {
 		errwrap(err, rc, "not settled after %llu ms", (unsigned long long)within_ms);
 		if (sim_verbose)
-			check_describe(c, stdout);
+			check_describe(c, stderr);
 	}
 	return rc;
 }

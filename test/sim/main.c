@@ -1,12 +1,14 @@
 /* orch-sim: runs the simulation scenarios, each seed in its own child process with a
  * timeout, and prints "ok"/"FAIL" per scenario and seed and a closing "N passed, N failed".
  *
- * usage: orch-sim [-s SEED] [-n COUNT] [-v] [NAME...]
- *   NAME    substring of a scenario name ("determinism" is the same-seed-twice check)
+ * usage: orch-sim [-s SEED] [-n COUNT [-f FIRST]] [-v] [NAME...]
+ *   NAME    a scenario's name (that one only), or a substring of names; "determinism/NAME"
+ *           is the same-seed-twice check of NAME
  *   -s SEED run this seed only (decimal or 0x hex), e.g. the one a failure printed
- *   -n COUNT run seeds 1..COUNT instead of the suite's fixed seeds
- *   -v      node and raft logs on stderr
- * ORCH_SIM_SEED and ORCH_SIM_SEEDS in the environment do what -s and -n do. */
+ *   -n COUNT run seeds FIRST..FIRST+COUNT-1 (FIRST is 1 unless -f) instead of the suite's
+ *   -v      node and raft logs on stderr, in virtual time
+ * ORCH_SIM_SEED and ORCH_SIM_SEEDS in the environment do what -s and -n do. A failure
+ * prints the command that runs it again (scripts/sim-sweep.sh runs many seeds). */
 #include "scenario.h"
 #include <errno.h>
 #include <stdbool.h>
@@ -79,12 +81,25 @@ static void run_child(const struct scenario *s, uint64_t seed, struct outcome *o
 	}
 }
 
+/* An argument naming a scenario (or its determinism check) exactly selects that one
+ * only; any other selects every name it is part of. */
+static bool exact(const char *arg)
+{
+	for (unsigned i = 0; i < nscenarios; i++) {
+		char d[128];
+		snprintf(d, sizeof d, "determinism/%s", scenarios[i].name);
+		if (!strcmp(arg, scenarios[i].name) || !strcmp(arg, d))
+			return true;
+	}
+	return false;
+}
+
 static bool selected(const char *name, int argc, char **argv, int first)
 {
 	if (first >= argc)
 		return true;
 	for (int i = first; i < argc; i++)
-		if (strstr(name, argv[i]))
+		if (exact(argv[i]) ? !strcmp(name, argv[i]) : strstr(name, argv[i]) != NULL)
 			return true;
 	return false;
 }
@@ -98,8 +113,9 @@ static void report(const char *name, uint64_t seed, const struct outcome *o, dou
 		       (unsigned long long)o->res.events, o->res.hash);
 	} else {
 		(*failed)++;
-		printf("FAIL %s seed=%llu: %s (reproduce: orch-sim -s %llu %s)\n", name, (unsigned long long)seed, o->err,
-		       (unsigned long long)seed, name);
+		printf("FAIL %s seed=%llu: %s\n     reproduce (from the repository root; -v for the logs): "
+		       "vendor/zig/zig build sim -- -s %llu %s\n",
+		       name, (unsigned long long)seed, o->err, (unsigned long long)seed, name);
 	}
 	fflush(stdout);
 }
@@ -165,7 +181,7 @@ int main(int argc, char **argv)
 {
 	if (argc == 6 && !strcmp(argv[1], "--child"))
 		return child(argv);
-	uint64_t one = 0, count = 0;
+	uint64_t one = 0, count = 0, first_seed = 1;
 	bool have_one = false;
 	const char *e;
 	if ((e = getenv("ORCH_SIM_SEED")) && *e)
@@ -173,7 +189,7 @@ int main(int argc, char **argv)
 	if ((e = getenv("ORCH_SIM_SEEDS")) && *e && parse_u64(e, &count))
 		count = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "s:n:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:f:vh")) != -1) {
 		switch (opt) {
 		case 's':
 			if (parse_u64(optarg, &one)) {
@@ -188,12 +204,30 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'f':
+			if (parse_u64(optarg, &first_seed)) {
+				fprintf(stderr, "orch-sim: -f wants a number, got %s\n", optarg);
+				return 2;
+			}
+			break;
 		case 'v':
 			sim_verbose = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: orch-sim [-s SEED] [-n COUNT] [-v] [NAME...]\n");
+			fprintf(stderr, "usage: orch-sim [-s SEED] [-n COUNT [-f FIRST]] [-v] [NAME...]\n");
 			return opt == 'h' ? 0 : 2;
+		}
+	}
+	for (int a = optind; a < argc; a++) {
+		bool any = false;
+		for (unsigned i = 0; i < nscenarios && !any; i++) {
+			char d[128];
+			snprintf(d, sizeof d, "determinism/%s", scenarios[i].name);
+			any = strstr(scenarios[i].name, argv[a]) || strstr(d, argv[a]);
+		}
+		if (!any) {
+			fprintf(stderr, "orch-sim: no scenario is named like %s\n", argv[a]);
+			return 2;
 		}
 	}
 	uint64_t *seeds, nseeds;
@@ -204,7 +238,7 @@ int main(int argc, char **argv)
 	} else if (count) {
 		seeds = malloc(count * sizeof *seeds);
 		for (uint64_t i = 0; i < count; i++)
-			seeds[i] = i + 1;
+			seeds[i] = first_seed + i;
 		nseeds = count;
 	} else {
 		nseeds = sizeof suite_seeds / sizeof suite_seeds[0];

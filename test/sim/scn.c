@@ -1,5 +1,6 @@
 #include "scn.h"
 #include "spec/spec.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -127,10 +128,10 @@ void scn_log(const struct simcl *c, const char *fmt, ...)
 {
 	if (!sim_verbose)
 		return;
+	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	printf("[%8.3f] ", (double)c->w.now / 1000.0);
-	vprintf(fmt, ap);
-	printf("\n");
+	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
+	log_info("sim", &c->clock, "%s", line);
 }

@@ -21,7 +21,7 @@ int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int 
 /* A node that is up, not the leader and (voter true) a voter, or -1. */
 int scn_pick(struct simcl *c, bool voter);
 
-/* A line of the story on stdout with -v. */
+/* A line of the story with -v (on stderr, with the node logs, in virtual time). */
 void scn_log(const struct simcl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -39,6 +39,17 @@ uint64_t proc_wall(const struct sproc *p)
 	return simcl_wall(p->cl) + (uint64_t)p->n->wall_skew_ms;
 }
 
+static uint64_t world_mono(void *data)
+{
+	const struct simcl *c = data;
+	return c->w.now;
+}
+
+static uint64_t world_wall(void *data)
+{
+	return simcl_wall(data);
+}
+
 static uint64_t clk_mono(void *data)
 {
 	return proc_now(data);
@@ -212,6 +223,7 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		return rc;
 	}
 	cons_set_name(&p->cons, n->ident.name);
+	cons_set_clock(&p->cons, &p->clock);
 	cons_set_state_cb(&p->cons, on_state, p);
 	if (bootstrap && (rc = cons_bootstrap(&p->cons, err)))
 		return rc;
@@ -307,7 +319,8 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 	c->o = *o;
 	c->count = count;
 	c->dir.n = count;
-	c->wall0 = 1800000000000ull;
+	c->wall0 = 1799971200000ull;
+	c->clock = (struct clock){world_mono, world_wall, c};
 	c->w.after = after_event;
 	c->w.after_arg = c;
 	for (size_t k = 0; k < sizeof c->tok.cluster_id; k++)

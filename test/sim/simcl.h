@@ -59,7 +59,8 @@ struct simcl {
 	struct token tok;
 	struct snode n[SIMCL_MAX];
 	unsigned count;
-	uint64_t wall0;         /* the wall clock at virtual time 0 */
+	uint64_t wall0;         /* the wall clock at virtual time 0 (a midnight: log times read as virtual time) */
+	struct clock clock;     /* the world's: virtual time, wall0 on the wall */
 	uint64_t procs_closing; /* killed processes whose raft has not closed yet */
 	struct sproc *dirty;    /* processes touched by the current event */
 };
