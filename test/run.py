@@ -127,7 +127,7 @@ def run_sim():
                        capture_output=True, text=True)
     out = p.stdout + p.stderr
     for line in out.splitlines():
-        if line.startswith("ok ") or line.startswith("FAIL"):
+        if line.startswith("ok ") or line.startswith("FAIL") or line.startswith("     reproduce"):
             print("sim: %s" % line, flush=True)
     m = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
     if not m:
