@@ -153,6 +153,12 @@ static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons
 	raft_set_pre_vote(c->raft, true);
 	raft_set_snapshot_threshold(c->raft, set->snapshot_threshold);
 	raft_set_snapshot_trailing(c->raft, set->snapshot_trailing);
+	/* libraft waits this long for the answer to an InstallSnapshot before sending it again
+	 * (default 30 s): a snapshot or its answer lost on a broken connection left a new node
+	 * that long without the log, and its join waiting for it (found by the simulation's
+	 * lossy join storm). The state is compact: sending it takes far less. */
+	unsigned install = set->election_ms * 10 > 5000 ? set->election_ms * 10 : 5000;
+	raft_set_install_snapshot_timeout(c->raft, install);
 	return 0;
 }
 

@@ -162,6 +162,21 @@ int check_settled(const struct simcl *c, char hash[65], char *err)
 	return 0;
 }
 
+/* How the leader's raft replicates to server id: "probe", "pipeline" or "snapshot", with the
+ * highest index it knows the server has. */
+static void replication(struct consensus *lc, uint64_t id, char *buf, size_t n)
+{
+	snprintf(buf, n, "-");
+	if (!lc || !cons_is_leader(lc))
+		return;
+	static const char *const names[] = {"probe", "pipeline", "snapshot"};
+	for (unsigned i = 0; i < lc->raft->configuration.n; i++)
+		if (lc->raft->configuration.servers[i].id == id) {
+			const struct raft_progress *pr = &lc->raft->leader_state.progress[i];
+			snprintf(buf, n, "%s/%llu", pr->state < 3 ? names[pr->state] : "?", (unsigned long long)pr->match_index);
+		}
+}
+
 void check_describe(const struct simcl *c, FILE *f)
 {
 	int l = simcl_leader(c);
@@ -180,10 +195,13 @@ void check_describe(const struct simcl *c, FILE *f)
 		for (unsigned j = 0; j < c->count; j++)
 			if (lid && c->n[j].ident.id == lid)
 				lh = (int)j;
-		fprintf(f, "  %s %-9s term %-3llu role %-7s (own view %-7s) record %-5s applied %-6llu leader %-4s runs %zu%s%s\n",
+		char repl[48];
+		replication(lc, n->ident.id, repl, sizeof repl);
+		fprintf(f, "  %s %-9s term %-3llu role %-7s (own view %-7s) record %-5s applied %-6llu last %-6llu repl %-14s leader %-4s runs %zu%s%s\n",
 			n->ident.name, k ? cons_state_name(k) : "stopped", k ? (unsigned long long)cons_term(k) : 0ull,
 			lc ? cons_role_name(cons_role_of(lc, n->ident.id)) : "?", k ? cons_role_name(cons_role_of(k, n->ident.id)) : "-",
-			rec ? rec->state : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull, lh >= 0 ? c->n[lh].ident.name : "-",
+			rec ? rec->state : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull,
+			k ? (unsigned long long)cons_last_index(k) : 0ull, repl, lh >= 0 ? c->n[lh].ident.name : "-",
 			simcl_runtime(c, i) ? fakert_running(simcl_runtime(c, i)) : 0, n->join_failed ? " join failed: " : "",
 			n->join_failed ? n->join_err : "");
 	}

@@ -21,6 +21,14 @@ struct simcl *scn_new(uint64_t seed, unsigned count)
 	return c;
 }
 
+void scn_lossy(struct simcl *c)
+{
+	c->net.drop_pm = 50;
+	c->net.reorder = true;
+	c->net.jitter_ms = 10;
+	c->conns.reset_pm = 30;
+}
+
 static bool has_record(void *arg)
 {
 	const struct simcl *c = arg;
@@ -58,6 +66,44 @@ void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uin
 		*j = (struct join_at){c, i, via};
 		c->n[i].wanted = true;
 		world_at(&c->w, world_range(&c->w, 0, spread_ms), join_fire, j, free, NULL);
+	}
+}
+
+/* A node the story wants joined that has not, and whose join has not failed. */
+static bool join_pending(const struct snode *n)
+{
+	return n->wanted && !n->joined && !n->join_failed;
+}
+
+static bool none_pending(void *arg)
+{
+	const struct simcl *c = arg;
+	for (unsigned i = 0; i < c->count; i++)
+		if (join_pending(&c->n[i]))
+			return false;
+	return true;
+}
+
+int scn_joined(struct simcl *c, uint64_t within_ms, char *err)
+{
+	uint64_t deadline = c->w.now + within_ms;
+	for (;;) {
+		world_run_while_not(&c->w, deadline, none_pending, c);
+		int failed = -1;
+		for (unsigned i = 0; i < c->count; i++)
+			if (c->n[i].wanted && !c->n[i].joined && c->n[i].join_failed)
+				failed = (int)i;
+		if (failed < 0 && none_pending(c))
+			return 0;
+		if (c->w.now >= deadline)
+			return failed >= 0 ? errf(err, E_FAIL, "%s did not join: %s", c->n[failed].ident.name, c->n[failed].join_err)
+					   : errf(err, E_TIMEOUT, "joins still under way after %llu ms", (unsigned long long)within_ms);
+		for (unsigned i = 0; i < c->count; i++)
+			if (c->n[i].wanted && !c->n[i].joined && c->n[i].join_failed) {
+				scn_log(c, "join %s again through %s (%s)", c->n[i].ident.name, c->n[c->n[i].join_via].ident.name,
+					c->n[i].join_err);
+				simcl_join(c, i, c->n[i].join_via);
+			}
 	}
 }
 
@@ -100,6 +146,10 @@ int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int 
 {
 	if (!rc)
 		rc = check_wait_settled(c, within_ms, res->hash, err);
+	scn_log(c, "network: %llu raft messages, %llu lost; %llu connections, %llu reset, %llu messages (%llu delivered), "
+		"%llu stalls", (unsigned long long)c->net.sent, (unsigned long long)c->net.lost, (unsigned long long)c->conns.opened,
+		(unsigned long long)c->conns.resets, (unsigned long long)c->conns.sent, (unsigned long long)c->conns.delivered,
+		(unsigned long long)c->conns.stalled);
 	res->events = c->w.fired;
 	res->end_ms = c->w.now;
 	res->nodes = c->count;

@@ -9,10 +9,16 @@
 /* A cluster of count nodes (not started) with election 500 ms, heartbeat 100 ms,
  * failure timeout 3 s and tasks running 200-800 ms after assignment. */
 struct simcl *scn_new(uint64_t seed, unsigned count);
+/* A network that loses messages: raft's dropped (2 %) and reordered, node connections
+ * reset at random (0.5 % of messages), delays of 2-12 ms. */
+void scn_lossy(struct simcl *c);
 /* orch init on node 0; runs until its node record is committed. */
 int scn_init(struct simcl *c, char *err);
 /* orch join of nodes [from, to) through node `via`, each starting within spread_ms. */
 void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uint64_t spread_ms);
+/* Runs until no join is under way, running orch join again (as an operator would, the
+ * same command line) for every one that failed; 0, or the last failure after within_ms. */
+int scn_joined(struct simcl *c, uint64_t within_ms, char *err);
 /* orch deploy of a compose-like YAML document. */
 int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);

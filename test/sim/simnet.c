@@ -76,7 +76,7 @@ bool simnet_send(struct simnet *n, unsigned src, unsigned dst, bool lossy, world
 	struct flight *f = xmalloc(sizeof *f);
 	*f = (struct flight){n, src, dst, deliver, drop, arg};
 	uint64_t at = n->w->now + n->latency_ms + world_range(n->w, 0, n->jitter_ms);
-	if (at < n->last[src][dst])
+	if (!n->reorder && at < n->last[src][dst])
 		at = n->last[src][dst];
 	n->last[src][dst] = at;
 	world_at(n->w, at - n->w->now, arrive, f, flight_drop, n->life[dst]);

@@ -1,9 +1,11 @@
 /* The simulated network between the hosts of a world: every message (raft RPCs, node
  * RPCs, heartbeats, assignment pushes) takes a per-link delay (base latency plus seeded
- * jitter), links keep order (a later message never overtakes an earlier one on the same
- * link, as on one TCP connection), lossy messages may be dropped at random, and a
- * partition (hosts in different groups) loses everything that crosses it, including
- * messages already in flight when it starts. */
+ * jitter). Messages sent here (raft's) keep order per link unless `reorder` is set (raft
+ * tolerates it: its transport reconnects, so two connections' messages can cross), lossy
+ * ones may be dropped at random, and a partition (hosts in different groups) loses
+ * everything sent here that crosses it, including messages already in flight when it
+ * starts. Node-to-node connections (simconn.h) use the delays and partitions of this
+ * network with TCP's rules instead. */
 #ifndef SIM_SIMNET_H
 #define SIM_SIMNET_H
 #include "world.h"
@@ -14,6 +16,7 @@ struct simnet {
 	struct world *w;
 	unsigned latency_ms, jitter_ms;
 	unsigned drop_pm;                   /* lossy messages dropped, per mille */
+	bool reorder;                       /* messages of a link may overtake each other */
 	int group[SIMNET_MAX];              /* partition group of each host */
 	const uint32_t *life[SIMNET_MAX];   /* each host's incarnation (NULL: not there) */
 	uint64_t last[SIMNET_MAX][SIMNET_MAX]; /* last delivery time per link (order) */
