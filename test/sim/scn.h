@@ -9,8 +9,8 @@
 /* A cluster of count nodes (not started) with election 500 ms, heartbeat 100 ms,
  * failure timeout 3 s and tasks running 200-800 ms after assignment. */
 struct simcl *scn_new(uint64_t seed, unsigned count);
-/* A network that loses messages: raft's dropped (2 %) and reordered, node connections
- * reset at random (0.5 % of messages), delays of 2-12 ms. */
+/* A network that loses messages: raft's dropped (5 %) and reordered, node connections
+ * reset at random (3 % of messages), delays of 2-12 ms. */
 void scn_lossy(struct simcl *c);
 /* orch init on node 0; runs until its node record is committed. */
 int scn_init(struct simcl *c, char *err);

@@ -1,4 +1,5 @@
-/* Faults in a running cluster: a partitioned minority, a voter lost, nodes down. */
+/* Faults in a running cluster: a partitioned minority, a voter lost, nodes down, a rolling
+ * update under node loss, clocks set back; all over a lossy network (scn_lossy). */
 #include "scn.h"
 #include "util/mem.h"
 #include <stdlib.h>
@@ -6,13 +7,12 @@
 
 static const char web[] = "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: 12\n";
 
-/* count nodes joined and settled with the web service running. */
-static struct simcl *settled_cluster(uint64_t seed, unsigned count, bool lossy, int *rc, char *err)
+/* count nodes joined (joins cut short run again) and settled with the web service running. */
+static struct simcl *settled_cluster(uint64_t seed, unsigned count, int *rc, char *err)
 {
 	struct simcl *c = scn_new(seed, count);
 	char hash[65];
-	if (lossy)
-		scn_lossy(c);
+	scn_lossy(c);
 	*rc = scn_init(c, err);
 	if (!*rc) {
 		scn_join_all(c, 1, count, 0, 1000);
@@ -33,7 +33,7 @@ static struct simcl *settled_cluster(uint64_t seed, unsigned count, bool lossy, 
 int scn_partition_minority(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
-	struct simcl *c = settled_cluster(seed, 7, true, &rc, err);
+	struct simcl *c = settled_cluster(seed, 7, &rc, err);
 	if (!rc) {
 		int l = simcl_leader(c), v = -1, s = -1;
 		struct consensus *lc = simcl_cons(c, (unsigned)l);
@@ -65,7 +65,7 @@ int scn_partition_minority(uint64_t seed, struct sim_result *res, char *err)
 int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
-	struct simcl *c = settled_cluster(seed, 8, false, &rc, err);
+	struct simcl *c = settled_cluster(seed, 8, &rc, err);
 	if (!rc) {
 		int v = scn_pick(c, true);
 		if (v < 0)
@@ -81,7 +81,7 @@ int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err)
 int scn_node_down(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
-	struct simcl *c = settled_cluster(seed, 10, false, &rc, err);
+	struct simcl *c = settled_cluster(seed, 10, &rc, err);
 	char hash[65];
 	int a = -1, b = -1;
 	if (!rc) {
@@ -110,7 +110,7 @@ int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err)
 	static const char v2[] = "services:\n  web:\n    image: demo:2\n    deploy:\n      replicas: 12\n"
 				 "      update_config:\n        parallelism: 2\n        monitor: 1s\n";
 	int rc;
-	struct simcl *c = settled_cluster(seed, 10, true, &rc, err);
+	struct simcl *c = settled_cluster(seed, 10, &rc, err);
 	if (!rc)
 		rc = scn_deploy(c, v2, err);
 	if (!rc) {
@@ -170,7 +170,7 @@ static int kv_expect(struct simcl *c, const char *key, const char *value, char *
 int scn_clock_back(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
-	struct simcl *c = settled_cluster(seed, 5, false, &rc, err);
+	struct simcl *c = settled_cluster(seed, 5, &rc, err);
 	int f = -1;
 	if (!rc && (f = scn_pick(c, true)) < 0)
 		rc = errf(err, E_FAIL, "no follower");

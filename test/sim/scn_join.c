@@ -1,4 +1,4 @@
-/* Join storms: many machines run orch join at once. */
+/* Join storms: many machines run orch join at once, over a lossy network (scn_lossy). */
 #include "scn.h"
 #include "util/mem.h"
 #include <stdlib.h>
@@ -66,10 +66,14 @@ static void restart_fire(struct world *w, void *arg)
 int scn_leader_loss_join(uint64_t seed, struct sim_result *res, char *err)
 {
 	struct simcl *c = scn_new(seed, 50);
+	scn_lossy(c);
 	char hash[65];
 	int rc = scn_init(c, err);
 	if (!rc) {
 		scn_join_all(c, 1, 5, 0, 500);
+		rc = scn_joined(c, 30000, err);
+	}
+	if (!rc) {
 		rc = check_wait_settled(c, 20000, hash, err);
 	}
 	if (!rc)
