@@ -1,5 +1,7 @@
 #include "fakert.h"
+#include "util/log.h"
 #include "util/mem.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,15 +72,22 @@ static void report(struct fakert *r, struct ftask *t)
 {
 	if (t->inflight || !t->want || (t->reported && !strcmp(t->want, t->reported)))
 		return;
+	bool rejected = !strcmp(t->want, "rejected"), failed = !strcmp(t->want, "failed");
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map(&w, 2);
-	mpw_ku64(&w, "at", r->host.wall(r->host.data));
+	mpw_ku64(&w, "at", clock_wall(r->host.clock));
 	mpw_str(&w, "update");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map(&w, 2 + rejected + 2 * failed);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", t->want);
+	if (rejected)
+		mpw_kstr(&w, "err", "exec: sim/reject: no such file or directory");
+	if (failed) {
+		mpw_ki64(&w, "exit_code", 1);
+		mpw_kstr(&w, "err", "exited with status 1");
+	}
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
 	ref->a = r->anchor;
 	ref->a->refs++;
@@ -95,6 +104,39 @@ static void report(struct fakert *r, struct ftask *t)
 	mpw_free(&w);
 }
 
+/* What the image says the task does: -1 cannot start, MS runs that long, 0 for good. */
+static int64_t behaviour(const msgpack_object *o)
+{
+	const msgpack_object *spec = mp_get(o, "spec");
+	char image[128] = "";
+	if (spec && spec->type == MSGPACK_OBJECT_MAP)
+		mp_get_strbuf(spec, "image", image, sizeof image);
+	if (!strcmp(image, "sim/reject"))
+		return -1;
+	if (!strncmp(image, "sim/exit:", 9))
+		return strtoll(image + 9, NULL, 10);
+	return 0;
+}
+
+static void begin(struct fakert *r, struct ftask *t)
+{
+	r->started++;
+	if (r->host.started)
+		r->host.started(r->host.data, t);
+	if (t->run_ms < 0) {
+		t->st = FT_ENDED;
+		t->want = "rejected";
+		r->rejected++;
+		log_info(r->host.name, r->host.clock, "fake runtime: task %llu (%s.%llu) cannot start", (unsigned long long)t->id,
+			 t->service, (unsigned long long)t->slot);
+	} else {
+		t->st = FT_STARTING;
+		t->ready_at = clock_now(r->host.clock) + r->host.delay(r->host.data, r->start_min_ms, r->start_max_ms);
+		t->want = "starting";
+	}
+	report(r, t);
+}
+
 static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id, bool run)
 {
 	if (r->n == r->cap) {
@@ -106,16 +148,17 @@ static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id,
 	t->id = id;
 	mp_get_u64(o, "slot", &t->slot);
 	mp_get_u64(o, "generation", &t->generation);
+	mp_get_u64(o, "start_after", &t->start_after);
 	mp_get_strbuf(o, "service", t->service, sizeof t->service);
+	t->run_ms = behaviour(o);
 	if (!run) {
 		t->st = FT_STOPPED;
 		return t;
 	}
-	t->st = FT_STARTING;
-	t->ready_at = r->host.now(r->host.data) + r->host.delay(r->host.data, r->start_min_ms, r->start_max_ms);
-	t->want = "starting";
-	r->started++;
-	report(r, t);
+	/* the real agent does not start a task before its start_after (agent/tasks.c) */
+	t->st = FT_WAITING;
+	if (t->start_after <= clock_wall(r->host.clock))
+		begin(r, t);
 	return t;
 }
 
@@ -157,6 +200,8 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 		if (!strcmp(desired, "shutdown")) {
 			if (!t)
 				t = add(r, o, id, false);
+			else if (t->st == FT_ENDED)
+				continue; /* it ended by itself: that is what it reports */
 			else if (t->st != FT_STOPPED) {
 				t->st = FT_STOPPED;
 				r->stopped++;
@@ -172,12 +217,22 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 
 void fakert_tick(struct fakert *r)
 {
-	uint64_t now = r->host.now(r->host.data);
+	uint64_t now = clock_now(r->host.clock), wall = clock_wall(r->host.clock);
 	for (size_t i = 0; i < r->n; i++) {
 		struct ftask *t = &r->t[i];
+		if (t->st == FT_WAITING && wall >= t->start_after)
+			begin(r, t);
 		if (t->st == FT_STARTING && now >= t->ready_at) {
 			t->st = FT_RUNNING;
 			t->want = "running";
+			t->exit_at = t->run_ms > 0 ? now + (uint64_t)t->run_ms : 0;
+		}
+		if (t->st == FT_RUNNING && t->exit_at && now >= t->exit_at) {
+			t->st = FT_ENDED;
+			t->want = "failed";
+			r->failed++;
+			log_info(r->host.name, r->host.clock, "fake runtime: task %llu (%s.%llu) exited with status 1",
+				 (unsigned long long)t->id, t->service, (unsigned long long)t->slot);
 		}
 		report(r, t);
 	}

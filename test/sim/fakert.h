@@ -1,10 +1,16 @@
 /* The simulation's fake runtime: a node's agent without containers. It reads the node's
- * assignment document (node/watch.c's watch_doc) as the real agent does, "starts" each
- * task assigned to it (reported starting at once, running after a seeded delay), stops
- * those asked to shut down, forgets those that left the document, and reports every
- * change to the leader as a task.batch command through the node's write path — a report
- * that was lost (leader change, broken link) is sent again on a later tick, as the real
- * agent does. Nothing runs: this exists only for simulation and says so. */
+ * assignment document (node/feed.h's feed_doc) as the real agent does, "starts" each task
+ * assigned to it once its start_after has passed (reported starting at once, running
+ * after a seeded delay), stops those asked to shut down, forgets those that left the
+ * document, and reports every change to the leader as a task.batch command through the
+ * node's write path — a report that was lost (leader change, broken link) is sent again on
+ * a later tick, as the real agent does. Nothing runs: this exists only for simulation and
+ * says so.
+ *
+ * What a task does comes from its image's name, so a scenario's spec says it:
+ *   sim/exit:MS     runs MS milliseconds, then exits with status 1 (reported failed);
+ *   sim/reject      cannot start (reported rejected, as a missing command is);
+ *   anything else   runs until stopped. */
 #ifndef SIM_FAKERT_H
 #define SIM_FAKERT_H
 #include <stdbool.h>
@@ -12,15 +18,19 @@
 #include <stdint.h>
 #include "codec/mp.h"
 #include "state/store.h"
+#include "util/clock.h"
 
-enum ft_state { FT_STARTING, FT_RUNNING, FT_STOPPED };
+enum ft_state { FT_WAITING, FT_STARTING, FT_RUNNING, FT_ENDED, FT_STOPPED };
 
 struct ftask {
 	uint64_t id, slot, generation;
 	char service[64];
 	enum ft_state st;
-	uint64_t ready_at;      /* FT_STARTING: when it becomes running */
-	const char *want;       /* state to report ("starting", "running", "shutdown") */
+	uint64_t start_after;   /* FT_WAITING: wall ms it may start at */
+	uint64_t ready_at;      /* FT_STARTING: when it becomes running (mono) */
+	uint64_t exit_at;       /* FT_RUNNING: when it exits by itself (mono; 0: never) */
+	int64_t run_ms;         /* from the image: -1 cannot start, 0 runs for good */
+	const char *want;       /* state to report ("starting", "running", "failed", ...) */
 	const char *reported;   /* last state acknowledged by the leader */
 	bool inflight;
 };
@@ -32,11 +42,13 @@ struct fakert_anchor {
 
 struct fakert_host {
 	void *data;
-	uint64_t (*now)(void *data);  /* virtual ms */
-	uint64_t (*wall)(void *data);
+	const char *name;             /* the node's, for log lines */
+	const struct clock *clock;    /* the node's */
 	uint64_t (*delay)(void *data, uint64_t lo, uint64_t hi); /* seeded */
 	int (*submit)(void *data, const char *type, const void *body, size_t len,
 		      void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err);
+	/* A task starts here now (NULL: nobody listens). */
+	void (*started)(void *data, const struct ftask *t);
 };
 
 struct fakert {
@@ -45,7 +57,7 @@ struct fakert {
 	struct ftask *t;
 	size_t n, cap;
 	uint64_t node_id;
-	uint64_t docs, reports, started, stopped;
+	uint64_t docs, reports, started, stopped, failed, rejected;
 	struct fakert_anchor *anchor; /* what report callbacks hold: outlives the runtime */
 };
 
@@ -53,7 +65,8 @@ void fakert_init(struct fakert *r, const struct fakert_host *host, unsigned star
 void fakert_free(struct fakert *r);
 /* A new assignment document for this node. */
 void fakert_assign(struct fakert *r, const msgpack_object *doc);
-/* Periodic: tasks whose start delay passed become running; lost reports are resent. */
+/* Periodic: waiting tasks start, started ones run, running ones may exit; lost reports
+ * are sent again. */
 void fakert_tick(struct fakert *r);
 /* Tasks running here now (for the invariants). */
 size_t fakert_running(const struct fakert *r);

@@ -37,6 +37,7 @@ int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err);
 int scn_node_down(uint64_t seed, struct sim_result *res, char *err);
 int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err);
 int scn_clock_back(uint64_t seed, struct sim_result *res, char *err);
+int scn_restart_backoff(uint64_t seed, struct sim_result *res, char *err);
 
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;

@@ -10,5 +10,6 @@ const struct scenario scenarios[] = {
 	{"node_down", scn_node_down, false},
 	{"rolling_update", scn_rolling_update, true},
 	{"clock_back", scn_clock_back, false},
+	{"restart_backoff", scn_restart_backoff, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

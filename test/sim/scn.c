@@ -107,6 +107,21 @@ int scn_joined(struct simcl *c, uint64_t within_ms, char *err)
 	}
 }
 
+struct simcl *scn_cluster(uint64_t seed, unsigned count, int *rc, char *err)
+{
+	struct simcl *c = scn_new(seed, count);
+	char hash[65];
+	scn_lossy(c);
+	*rc = scn_init(c, err);
+	if (!*rc) {
+		scn_join_all(c, 1, count, 0, 1000);
+		*rc = scn_joined(c, 30000, err);
+	}
+	if (!*rc)
+		*rc = check_wait_settled(c, 30000, hash, err);
+	return c;
+}
+
 int scn_deploy(struct simcl *c, const char *yaml, char *err)
 {
 	struct spec_file *f;
@@ -156,6 +171,45 @@ int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int 
 	simcl_free(c);
 	free(c);
 	return rc;
+}
+
+struct kill_at {
+	struct simcl *c;
+	unsigned i;
+	uint64_t back_ms;
+};
+
+static void restart_fire(struct world *w, void *arg)
+{
+	struct kill_at *k = arg;
+	char err[ERR_LEN];
+	(void)w;
+	scn_log(k->c, "restart %s", k->c->n[k->i].ident.name);
+	if (simcl_restart(k->c, k->i, err))
+		scn_log(k->c, "restart %s: %s", k->c->n[k->i].ident.name, err);
+	free(k);
+}
+
+static void kill_fire(struct world *w, void *arg)
+{
+	struct kill_at *k = arg;
+	int l = simcl_leader(k->c);
+	if (l < 0) {
+		free(k);
+		return;
+	}
+	scn_log(k->c, "kill the leader %s", k->c->n[l].ident.name);
+	simcl_kill(k->c, (unsigned)l);
+	k->i = (unsigned)l;
+	world_at(w, k->back_ms, restart_fire, k, free, NULL);
+}
+
+void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms)
+{
+	struct kill_at *k = xcalloc(1, sizeof *k);
+	k->c = c;
+	k->back_ms = back_ms;
+	world_at(&c->w, after_ms, kill_fire, k, free, NULL);
 }
 
 int scn_pick(struct simcl *c, bool voter)

@@ -19,11 +19,15 @@ void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uin
 /* Runs until no join is under way, running orch join again (as an operator would, the
  * same command line) for every one that failed; 0, or the last failure after within_ms. */
 int scn_joined(struct simcl *c, uint64_t within_ms, char *err);
+/* count nodes on a lossy network, initialised, joined and settled (rc says whether). */
+struct simcl *scn_cluster(uint64_t seed, unsigned count, int *rc, char *err);
 /* orch deploy of a compose-like YAML document. */
 int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);
 /* Waits until the cluster settled (check.h), fills res and frees the cluster. */
 int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int rc, char *err);
+/* after_ms from now, the leader of the moment is killed; it starts again back_ms later. */
+void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms);
 /* A node that is up, not the leader and (voter true) a voter, or -1. */
 int scn_pick(struct simcl *c, bool voter);
 

@@ -7,19 +7,11 @@
 
 static const char web[] = "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: 12\n";
 
-/* count nodes joined (joins cut short run again) and settled with the web service running. */
+/* count nodes settled with the web service running. */
 static struct simcl *settled_cluster(uint64_t seed, unsigned count, int *rc, char *err)
 {
-	struct simcl *c = scn_new(seed, count);
+	struct simcl *c = scn_cluster(seed, count, rc, err);
 	char hash[65];
-	scn_lossy(c);
-	*rc = scn_init(c, err);
-	if (!*rc) {
-		scn_join_all(c, 1, count, 0, 1000);
-		*rc = scn_joined(c, 30000, err);
-	}
-	if (!*rc)
-		*rc = check_wait_settled(c, 30000, hash, err);
 	if (!*rc)
 		*rc = scn_deploy(c, web, err);
 	if (!*rc)

@@ -24,43 +24,6 @@ int scn_join_storm(uint64_t seed, struct sim_result *res, char *err)
 	return scn_finish(c, 60000, res, rc, err);
 }
 
-struct kill_at {
-	struct simcl *c;
-	bool leader;
-};
-
-/* The leader of the moment dies (its process killed), comes back 5 s later. */
-static void restart_fire(struct world *w, void *arg);
-
-struct restart_at {
-	struct simcl *c;
-	unsigned i;
-};
-
-static void kill_fire(struct world *w, void *arg)
-{
-	struct kill_at *k = arg;
-	int l = simcl_leader(k->c);
-	if (l >= 0) {
-		scn_log(k->c, "kill the leader %s", k->c->n[l].ident.name);
-		simcl_kill(k->c, (unsigned)l);
-		struct restart_at *r = xmalloc(sizeof *r);
-		*r = (struct restart_at){k->c, (unsigned)l};
-		world_at(w, 5000, restart_fire, r, free, NULL);
-	}
-	free(k);
-}
-
-static void restart_fire(struct world *w, void *arg)
-{
-	struct restart_at *r = arg;
-	char err[ERR_LEN];
-	(void)w;
-	scn_log(r->c, "restart %s", r->c->n[r->i].ident.name);
-	simcl_restart(r->c, r->i, err);
-	free(r);
-}
-
 /* Five nodes settled with a service, then 45 join within 2 s through any of them while
  * the leader is killed 1 s into the storm (and restarted 5 s later). */
 int scn_leader_loss_join(uint64_t seed, struct sim_result *res, char *err)
@@ -81,9 +44,7 @@ int scn_leader_loss_join(uint64_t seed, struct sim_result *res, char *err)
 	if (!rc) {
 		for (unsigned i = 5; i < c->count; i++)
 			scn_join_all(c, i, i + 1, (unsigned)world_range(&c->w, 0, 4), 2000);
-		struct kill_at *k = xmalloc(sizeof *k);
-		*k = (struct kill_at){c, true};
-		world_at(&c->w, 1000, kill_fire, k, free, NULL);
+		scn_kill_leader(c, 1000, 5000);
 		simcl_run(c, 35000);
 		rc = scn_joined(c, 60000, err);
 	}

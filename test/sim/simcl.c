@@ -148,16 +148,6 @@ static void lh_watch_push(void *data)
 
 /* ---- the fake runtime's host ---------------------------------------------------------------- */
 
-static uint64_t rt_now(void *data)
-{
-	return proc_now(data);
-}
-
-static uint64_t rt_wall(void *data)
-{
-	return clk_wall(data);
-}
-
 static uint64_t rt_delay(void *data, uint64_t lo, uint64_t hi)
 {
 	struct sproc *p = data;
@@ -168,6 +158,13 @@ static int rt_submit(void *data, const char *type, const void *body, size_t len,
 		     void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err)
 {
 	return proc_submit(data, type, body, len, cb, cbdata, err);
+}
+
+static void rt_started(void *data, const struct ftask *t)
+{
+	struct sproc *p = data;
+	if (p->cl->started)
+		p->cl->started(p->cl->started_arg, p->n->host, t);
 }
 
 /* ---- the process ------------------------------------------------------------------------------ */
@@ -249,7 +246,7 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		.memory = 8ull << 30,
 	};
 	leader_init(&p->leader, &p->lh, &lc);
-	struct fakert_host fh = {p, rt_now, rt_wall, rt_delay, rt_submit};
+	struct fakert_host fh = {p, n->ident.name, &p->clock, rt_delay, rt_submit, rt_started};
 	fakert_init(&p->rt, &fh, c->o.start_min_ms, c->o.start_max_ms);
 	do
 		p->session = world_rand(&c->w);

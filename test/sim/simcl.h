@@ -63,6 +63,9 @@ struct simcl {
 	struct clock clock;     /* the world's: virtual time, wall0 on the wall */
 	uint64_t procs_closing; /* killed processes whose raft has not closed yet */
 	struct sproc *dirty;    /* processes touched by the current event */
+	/* a fake runtime starts a task (NULL: nobody listens) */
+	void (*started)(void *arg, unsigned node, const struct ftask *t);
+	void *started_arg;
 };
 
 void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct simcl_opts *o);
