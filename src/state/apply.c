@@ -56,15 +56,17 @@ static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *
 	if (prev && prev->subnet)
 		n->subnet = prev->subnet;
 	else {
+		/* one of 1..nodes+1 is free: marked in one pass (a rescan per index taken cost
+		 * every node the square of the cluster size at each join) */
+		size_t cap = s->nodes.n + 2;
+		bool *taken = xcalloc(cap, sizeof *taken);
+		TABLE_FOREACH(&s->nodes, struct node, m)
+			if (m->subnet < cap)
+				taken[m->subnet] = true;
 		uint64_t idx = 1;
-		for (bool again = true; again;) {
-			again = false;
-			TABLE_FOREACH(&s->nodes, struct node, m)
-				if (m->subnet == idx) {
-					idx++;
-					again = true;
-				}
-		}
+		while (taken[idx])
+			idx++;
+		free(taken);
 		n->subnet = idx;
 	}
 	if (!n->state)

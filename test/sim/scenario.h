@@ -21,6 +21,7 @@ struct scenario {
 	const char *name;
 	scenario_fn fn;
 	bool twice; /* the whole suite checks this one for determinism */
+	bool heavy; /* seconds of wall time: the suite runs its first seed only */
 };
 
 extern const struct scenario scenarios[];
@@ -38,6 +39,9 @@ int scn_node_down(uint64_t seed, struct sim_result *res, char *err);
 int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err);
 int scn_clock_back(uint64_t seed, struct sim_result *res, char *err);
 int scn_restart_backoff(uint64_t seed, struct sim_result *res, char *err);
+int scn_flapping_partition(uint64_t seed, struct sim_result *res, char *err);
+int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err);
+int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err);
 
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;

@@ -107,14 +107,14 @@ int scn_joined(struct simcl *c, uint64_t within_ms, char *err)
 	}
 }
 
-struct simcl *scn_cluster(uint64_t seed, unsigned count, int *rc, char *err)
+struct simcl *scn_cluster(uint64_t seed, unsigned count, unsigned members, int *rc, char *err)
 {
 	struct simcl *c = scn_new(seed, count);
 	char hash[65];
 	scn_lossy(c);
 	*rc = scn_init(c, err);
 	if (!*rc) {
-		scn_join_all(c, 1, count, 0, 1000);
+		scn_join_all(c, 1, members, 0, 1000);
 		*rc = scn_joined(c, 30000, err);
 	}
 	if (!*rc)

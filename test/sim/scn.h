@@ -19,8 +19,9 @@ void scn_join_all(struct simcl *c, unsigned from, unsigned to, unsigned via, uin
 /* Runs until no join is under way, running orch join again (as an operator would, the
  * same command line) for every one that failed; 0, or the last failure after within_ms. */
 int scn_joined(struct simcl *c, uint64_t within_ms, char *err);
-/* count nodes on a lossy network, initialised, joined and settled (rc says whether). */
-struct simcl *scn_cluster(uint64_t seed, unsigned count, int *rc, char *err);
+/* count machines on a lossy network, the first `members` of them initialised, joined and
+ * settled (rc says whether). */
+struct simcl *scn_cluster(uint64_t seed, unsigned count, unsigned members, int *rc, char *err);
 /* orch deploy of a compose-like YAML document. */
 int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);

@@ -227,7 +227,7 @@ static int check_slot(const struct watch *x, const char *svc, uint64_t slot, uin
 int scn_restart_backoff(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
-	struct simcl *c = scn_cluster(seed, 6, &rc, err);
+	struct simcl *c = scn_cluster(seed, 6, 6, &rc, err);
 	struct watch x = {.c = c};
 	c->started = on_start;
 	c->started_arg = &x;

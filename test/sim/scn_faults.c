@@ -10,7 +10,7 @@ static const char web[] = "services:\n  web:\n    image: demo:1\n    deploy:\n  
 /* count nodes settled with the web service running. */
 static struct simcl *settled_cluster(uint64_t seed, unsigned count, int *rc, char *err)
 {
-	struct simcl *c = scn_cluster(seed, count, rc, err);
+	struct simcl *c = scn_cluster(seed, count, count, rc, err);
 	char hash[65];
 	if (!*rc)
 		*rc = scn_deploy(c, web, err);
@@ -50,6 +50,41 @@ int scn_partition_minority(uint64_t seed, struct sim_result *res, char *err)
 		simcl_heal(c);
 	}
 	return scn_finish(c, 30000, res, rc, err);
+}
+
+/* Nine nodes; for a minute the network flaps: every few seconds (1-5 s) it splits — two
+ * random groups, or one node cut off (the leader, half the time) — and heals for a moment
+ * (0.5-3 s). Connections across a cut stall; messages that crossed it arrive after the
+ * heal. After the last heal the cluster settles: one leader, every node back and ready. */
+int scn_flapping_partition(uint64_t seed, struct sim_result *res, char *err)
+{
+	int rc;
+	struct simcl *c = settled_cluster(seed, 9, &rc, err);
+	uint64_t end = c->w.now + 60000;
+	unsigned cuts = 0;
+	while (!rc && c->w.now < end) {
+		int groups[SIMCL_MAX] = {0};
+		int l = simcl_leader(c);
+		if (world_chance(&c->w, 300)) {
+			int alone = l >= 0 && world_chance(&c->w, 500) ? l : (int)world_range(&c->w, 0, c->count - 1);
+			groups[alone] = 1;
+			scn_log(c, "cut %s off%s", c->n[alone].ident.name, alone == l ? " (the leader)" : "");
+		} else {
+			unsigned ones = 0;
+			for (unsigned i = 0; i < c->count; i++)
+				ones += (unsigned)(groups[i] = (int)world_range(&c->w, 0, 1));
+			if (!ones || ones == c->count)
+				groups[world_range(&c->w, 0, c->count - 1)] ^= 1;
+			scn_log(c, "split the network in two");
+		}
+		simcl_partition(c, groups);
+		cuts++;
+		simcl_run(c, world_range(&c->w, 1000, 5000));
+		simcl_heal(c);
+		simcl_run(c, world_range(&c->w, 500, 3000));
+	}
+	scn_log(c, "healed for good after %u cuts", cuts);
+	return scn_finish(c, 60000, res, rc, err);
 }
 
 /* Eight nodes (5 voters, 3 standbys); a voter that does not lead dies for good: a

@@ -10,7 +10,7 @@
 #define SIM_SIMNET_H
 #include "world.h"
 
-#define SIMNET_MAX 128
+#define SIMNET_MAX 256
 
 struct simnet {
 	struct world *w;
