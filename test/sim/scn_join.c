@@ -1,27 +1,42 @@
 /* Join storms: many machines run orch join at once, over a lossy network (scn_lossy). */
 #include "scn.h"
 #include "util/mem.h"
+#include <stdio.h>
 #include <stdlib.h>
 
 static const char web[] = "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: 24\n";
 
-/* 59 nodes join one initialised node within 2 s while a service is deployed, over a
- * network that loses messages and resets connections (a join cut short is run again, as
- * an operator would): all end as members (5 voters, the rest standbys), ready, with the
- * replicas running. */
-int scn_join_storm(uint64_t seed, struct sim_result *res, char *err)
+/* count-1 nodes join one initialised node within spread_ms while a service of `replicas`
+ * is deployed, over a network that loses messages and resets connections (a join cut
+ * short is run again, as an operator would): all end as members (5 voters, the rest
+ * standbys), ready, with the replicas running. */
+static int storm(uint64_t seed, unsigned count, uint64_t spread_ms, unsigned replicas, struct sim_result *res, char *err)
 {
-	struct simcl *c = scn_new(seed, 60);
+	char yaml[128];
+	snprintf(yaml, sizeof yaml, "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: %u\n", replicas);
+	struct simcl *c = scn_new(seed, count);
 	scn_lossy(c);
 	int rc = scn_init(c, err);
 	if (!rc)
-		rc = scn_deploy(c, web, err);
+		rc = scn_deploy(c, yaml, err);
 	if (!rc) {
-		scn_join_all(c, 1, c->count, 0, 2000);
-		simcl_run(c, 3000);
+		scn_join_all(c, 1, c->count, 0, spread_ms);
+		simcl_run(c, spread_ms + 1000);
 		rc = scn_joined(c, 60000, err);
 	}
 	return scn_finish(c, 60000, res, rc, err);
+}
+
+/* 59 nodes within 2 s. */
+int scn_join_storm(uint64_t seed, struct sim_result *res, char *err)
+{
+	return storm(seed, 60, 2000, 24, res, err);
+}
+
+/* 199 nodes within 5 s. */
+int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err)
+{
+	return storm(seed, 200, 5000, 40, res, err);
 }
 
 /* Five nodes settled with a service, then 45 join within 2 s through any of them while

@@ -1,27 +1,8 @@
-/* Joins at scale: two hundred machines at once, and a node drained while a storm joins. */
+/* A node drained while a join storm runs. */
 #include "scn.h"
 #include "util/mem.h"
 #include <stdio.h>
 #include <string.h>
-
-static const char web[] = "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: 40\n";
-
-/* 199 nodes join one initialised node within 5 s over a lossy network while a service is
- * deployed: all end as members (5 voters, the rest standbys), ready, the replicas running. */
-int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err)
-{
-	struct simcl *c = scn_new(seed, 200);
-	scn_lossy(c);
-	int rc = scn_init(c, err);
-	if (!rc)
-		rc = scn_deploy(c, web, err);
-	if (!rc) {
-		scn_join_all(c, 1, c->count, 0, 5000);
-		simcl_run(c, 6000);
-		rc = scn_joined(c, 60000, err);
-	}
-	return scn_finish(c, 60000, res, rc, err);
-}
 
 static int set_availability(struct simcl *c, uint64_t node, const char *availability, char *err)
 {
