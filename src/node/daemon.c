@@ -226,10 +226,22 @@ static int lh_add(void *data, uint64_t id, const char *addr, cons_change_cb cb, 
 	return cons_add(&d->cons, id, addr, cb, cb_data, err);
 }
 
+static int lh_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct daemon *d = data;
+	return cons_barrier(&d->cons, cb, cb_data, err);
+}
+
 static bool lh_is_leader(void *data)
 {
 	struct daemon *d = data;
 	return !d->stopping && cons_is_leader(&d->cons);
+}
+
+static uint64_t lh_term(void *data)
+{
+	struct daemon *d = data;
+	return cons_term(&d->cons);
 }
 
 static uint64_t lh_commit_index(void *data)
@@ -282,16 +294,13 @@ static void tick_cb(uv_timer_t *t)
 	dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
 	if (cons_is_leader(&d->cons))
 		leader_tick(&d->leader);
-	else
-		d->was_leader = false;
 }
 
 static void on_state(void *data)
 {
 	struct daemon *d = data;
 	link_update(d);
-	if (cons_is_leader(&d->cons) && !d->was_leader) {
-		d->was_leader = true;
+	if (leader_new_term(&d->leader)) {
 		watch_reset_self(d);
 		leader_start(&d->leader);
 		leader_tick(&d->leader);
@@ -482,7 +491,9 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.server = lh_server,
 		.assign = lh_assign,
 		.add = lh_add,
+		.barrier = lh_barrier,
 		.is_leader = lh_is_leader,
+		.term = lh_term,
 		.commit_index = lh_commit_index,
 		.ready = lh_ready,
 		.autoscale = lh_autoscale,

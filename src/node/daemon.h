@@ -93,7 +93,6 @@ struct daemon {
 	/* leader state */
 	struct leader leader;
 	struct leader_host leader_host;
-	bool was_leader;
 	/* lifecycle */
 	bool own_loop;       /* daemon_run's: everything left on it is closed on stop */
 	bool cons_ready;     /* cons initialised: closed on stop */

@@ -45,11 +45,54 @@ void leader_free(struct leader *l)
 	l->nseen = 0;
 }
 
+struct barrier_ref {
+	struct leader *l;
+	uint64_t generation;
+};
+
+static void barrier_applied(void *data, int status, const char *msg)
+{
+	struct barrier_ref *b = data;
+	struct leader *l = b->l;
+	(void)msg;
+	if (!status && b->generation == l->generation && l->host->is_leader(l->host->data)) {
+		l->settled = true;
+		leader_tick(l);
+		member_kick(l);
+	}
+	free(b);
+}
+
+/* A barrier first: the controllers act on a state that holds every entry of the log as
+ * this leadership found it. Without it a new leader, elected with the previous leader's
+ * last reconcile batch in its log but not applied yet, computed the same changes again:
+ * both batches committed and a slot ran two tasks (found by the simulation's flapping
+ * partition). */
+bool leader_new_term(const struct leader *l)
+{
+	const struct leader_host *h = l->host;
+	return h->is_leader(h->data) && h->term(h->data) != l->term;
+}
+
 void leader_start(struct leader *l)
 {
+	const struct leader_host *h = l->host;
+	char err[ERR_LEN];
+	l->term = h->term(h->data);
 	l->leader_since = now(l);
 	l->change_inflight = false;
+	l->settled = false;
+	l->generation++;
 	member_leadership(l);
+	struct barrier_ref *b = xmalloc(sizeof *b);
+	*b = (struct barrier_ref){l, l->generation};
+	if (!h->barrier) {
+		l->settled = true;
+		free(b);
+	} else if (h->barrier(h->data, barrier_applied, b, err)) {
+		TRACE("leader", h->ident->name, "barrier: %s", err);
+		free(b);
+	}
 }
 
 void leader_saw(struct leader *l, uint64_t id)
@@ -304,6 +347,8 @@ void leader_tick(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	leader_saw(l, h->ident->id);
+	if (!l->settled)
+		return;
 	ensure_records(l);
 	if (!h->store->has_cluster)
 		return;

@@ -30,8 +30,11 @@ struct leader_host {
 	void (*server)(void *data, unsigned i, uint64_t *id, enum cons_role *role);
 	int (*assign)(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err);
 	int (*add)(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err);
-	/* Whether this node still leads (and is not stopping), and raft's commit index. */
+	/* A barrier entry: cb once it and everything before it is applied here. */
+	int (*barrier)(void *data, cons_change_cb cb, void *cb_data, char *err);
+	/* Whether this node still leads (and is not stopping), raft's term and commit index. */
 	bool (*is_leader)(void *data);
+	uint64_t (*term)(void *data);
 	uint64_t (*commit_index)(void *data);
 	/* orch init: this node's record is committed, the parent may return. */
 	void (*ready)(void *data, const char *msg);
@@ -62,6 +65,12 @@ struct leader {
 	struct seen *seen; /* last heartbeat of each node (liveness is not replicated) */
 	size_t nseen;
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
+	/* The state holds every entry of the log this leadership started with (its barrier is
+	 * applied): until then the controllers wait, since entries of an earlier term, not yet
+	 * applied here, may still commit (a reconcile batch of the previous leader, say). */
+	bool settled;
+	uint64_t generation;   /* bumped at each leadership: a late barrier answer is ignored */
+	uint64_t term;         /* the term of the last leadership started */
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
@@ -70,6 +79,9 @@ struct leader {
 
 void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg);
 void leader_free(struct leader *l);
+/* This node leads in a term it has not started a leadership for (it may have lost and won
+ * again between two looks: that is a new leadership too). */
+bool leader_new_term(const struct leader *l);
 /* This node has just become leader. */
 void leader_start(struct leader *l);
 void leader_tick(struct leader *l);

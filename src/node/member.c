@@ -266,6 +266,8 @@ void member_kick(struct leader *l)
 			m->next = m->nplan;
 			return;
 		}
+		if (!l->settled)
+			return; /* served once the state holds the whole log (node/leader.h) */
 		/* role changes first: they restore fault tolerance; a plan is a few steps */
 		if (m->next < m->nplan) {
 			step(l, m);

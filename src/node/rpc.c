@@ -5,6 +5,7 @@
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
 #include "node/member.h"
+#include "node/uplink.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -644,17 +645,17 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	} else if (mp_str_eq(op, "whois") && !local) {
 		/* a node that does not know the leader (a spare gets nothing from it, a follower
 		 * may not have heard yet) asks who leads, and whether it is still a member */
-		uint64_t node = 0;
-		raft_id lid;
+		uint64_t node = 0, lid;
 		const char *laddr;
+		bool member;
 		mp_get_u64(req, "node_id", &node);
-		if (cons_leader(&d->cons, &lid, &laddr))
+		if (uplink_whois_answer(&d->cons, &d->store, node, &lid, &laddr, &member))
 			rpc_reply_err(c, id, E_NOLEADER, "no leader known here either");
 		else {
 			struct mpw w;
 			mpw_init(&w);
 			rpc_reply_begin(&w, id, 0, 3);
-			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
+			mpw_kbool(&w, "member", member);
 			mpw_kstr(&w, "leader", laddr);
 			mpw_ku64(&w, "leader_id", lid);
 			conn_send_mpw(c, &w);

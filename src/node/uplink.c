@@ -125,6 +125,17 @@ const char *uplink_whois_peer(struct uplink *u, struct consensus *cons, const st
 	return NULL;
 }
 
+int uplink_whois_answer(struct consensus *cons, const struct store *s, uint64_t asker, uint64_t *leader_id,
+			const char **leader_addr, bool *member)
+{
+	raft_id lid;
+	if (cons_leader(cons, &lid, leader_addr))
+		return E_NOLEADER;
+	*leader_id = lid;
+	*member = cons_role_of(cons, asker) != ROLE_NONE || table_get_u64(&s->nodes, asker);
+	return 0;
+}
+
 enum uplink_reply uplink_whois_reply(struct uplink *u, struct consensus *cons, int64_t rc, bool member,
 				     uint64_t leader_id, const char *leader_addr, uint64_t now)
 {

@@ -73,6 +73,11 @@ enum uplink_reply uplink_hb_reply(struct uplink *u, struct consensus *cons, int6
  * records. Call on every tick: it also tracks how long the node has been leaderless. */
 const char *uplink_whois_peer(struct uplink *u, struct consensus *cons, const struct store *s, bool busy,
 			      uint64_t now);
+/* The answer to a peer asking who leads (asker: its node id): 0 with the leader raft
+ * names and whether the asker is a member (in the raft configuration or the node records),
+ * or E_NOLEADER when this node knows no leader either. */
+int uplink_whois_answer(struct consensus *cons, const struct store *s, uint64_t asker, uint64_t *leader_id,
+			const char **leader_addr, bool *member);
 /* A whois answer: rc, whether the asker is a member, the leader the peer names. */
 enum uplink_reply uplink_whois_reply(struct uplink *u, struct consensus *cons, int64_t rc, bool member,
 				     uint64_t leader_id, const char *leader_addr, uint64_t now);

@@ -544,6 +544,34 @@ int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data
 	return 0;
 }
 
+struct barrier_req {
+	struct raft_barrier req;
+	cons_change_cb cb;
+	void *data;
+};
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+	struct barrier_req *r = req->data;
+	if (r->cb)
+		r->cb(r->data, status ? E_NOLEADER : 0, status ? raft_strerror(status) : NULL);
+	free(r);
+}
+
+int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err)
+{
+	struct barrier_req *r = xcalloc(1, sizeof *r);
+	r->cb = cb;
+	r->data = data;
+	r->req.data = r;
+	int rv = raft_barrier(c->raft, &r->req, barrier_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "barrier");
+	}
+	return 0;
+}
+
 /* ---- queries ---------------------------------------------------------------------- */
 
 bool cons_is_leader(struct consensus *c)

@@ -107,6 +107,9 @@ int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb c
 int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err);
 int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err);
 int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err);
+/* A barrier entry in the leader's term: cb (status 0) once it is applied, and with it every
+ * entry before it (those of earlier terms too); E_NOLEADER when leadership was lost. */
+int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err);
 
 bool cons_is_leader(struct consensus *c);
 const char *cons_state_name(struct consensus *c);

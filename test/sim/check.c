@@ -89,7 +89,15 @@ static int check_services(const struct simcl *c, int l, char *err)
 				continue;
 			if (!task_terminal(t) && !strcmp(t->desired, "running") && ++live[t->slot] > 1) {
 				free(live);
-				return errf(err, E_FAIL, "service %s slot %llu has two live tasks", v->name, (unsigned long long)t->slot);
+				char both[256] = "";
+				TABLE_FOREACH(&s->tasks, const struct task, o)
+					if (o->service_id == v->id && o->slot == t->slot && !task_terminal(o) && !strcmp(o->desired, "running")) {
+						size_t k = strlen(both);
+						snprintf(both + k, sizeof both - k, "%s%llu on %s %s", k ? ", " : "", (unsigned long long)o->id,
+							 name_of(c, o->node_id), o->state);
+					}
+				return errf(err, E_FAIL, "service %s slot %llu has two live tasks (%s)", v->name, (unsigned long long)t->slot,
+					    both);
 			}
 			if (strcmp(t->desired, "running") || strcmp(t->state, "running") || t->generation != v->generation)
 				continue;
@@ -183,6 +191,11 @@ void check_describe(const struct simcl *c, FILE *f)
 	struct consensus *lc = l >= 0 ? simcl_cons(c, (unsigned)l) : NULL;
 	const struct store *ls = l >= 0 ? simcl_store(c, (unsigned)l) : NULL;
 	fprintf(f, "at %.1f s: leader %s\n", (double)c->w.now / 1000.0, l >= 0 ? c->n[l].ident.name : "none");
+	if (ls && getenv("SIMEVENTS"))
+		TABLE_FOREACH(&ls->events, const struct event, e)
+			fprintf(f, "  event %llu at %llu %s %s task %llu node %s: %s\n", (unsigned long long)e->id,
+				(unsigned long long)(e->at - c->wall0), e->kind, e->service ? e->service : "-", (unsigned long long)e->task,
+				name_of(c, e->node), e->message);
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct snode *n = &c->n[i];
 		struct consensus *k = simcl_cons(c, i);

@@ -123,6 +123,19 @@ static int lh_add(void *data, uint64_t id, const char *addr, cons_change_cb cb, 
 	return cons_add(&p->cons, id, addr, cb, cb_data, err);
 }
 
+static int lh_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct sproc *p = data;
+	proc_touch(p);
+	return cons_barrier(&p->cons, cb, cb_data, err);
+}
+
+static uint64_t lh_term(void *data)
+{
+	struct sproc *p = data;
+	return cons_term(&p->cons);
+}
+
 static bool lh_is_leader(void *data)
 {
 	struct sproc *p = data;
@@ -173,8 +186,7 @@ static void on_state(void *data)
 {
 	struct sproc *p = data;
 	plink_update(p);
-	if (cons_is_leader(&p->cons) && !p->was_leader) {
-		p->was_leader = true;
+	if (leader_new_term(&p->leader)) {
 		feed_reset_self(&p->feed);
 		leader_start(&p->leader);
 		leader_tick(&p->leader);
@@ -190,8 +202,6 @@ static void proc_tick(struct world *w, void *arg)
 	fakert_tick(&p->rt);
 	if (cons_is_leader(&p->cons))
 		leader_tick(&p->leader);
-	else
-		p->was_leader = false;
 	world_at(w, SIM_TICK_MS, proc_tick, p, NULL, &p->n->life);
 }
 
@@ -234,7 +244,9 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		.server = lh_server,
 		.assign = lh_assign,
 		.add = lh_add,
+		.barrier = lh_barrier,
 		.is_leader = lh_is_leader,
+		.term = lh_term,
 		.commit_index = lh_commit_index,
 		.ready = lh_ready,
 		.watch_push = lh_watch_push,

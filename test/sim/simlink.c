@@ -314,15 +314,15 @@ static void serve_apply(struct sproc *p, struct sconn *c, const struct smsg *m)
 
 static void serve_whois(struct sproc *p, struct sconn *c, const struct smsg *m)
 {
-	/* who leads, and is the asker still a member */
-	raft_id lid;
+	uint64_t lid;
 	const char *laddr;
-	if (cons_leader(&p->cons, &lid, &laddr)) {
+	bool member;
+	if (uplink_whois_answer(&p->cons, &p->store, m->a, &lid, &laddr, &member)) {
 		reply(c, M_WHOIS_REP, 0, E_NOLEADER, "no leader known here either");
 		return;
 	}
 	struct smsg *r = smsg_new(M_WHOIS_REP);
-	r->member = cons_role_of(&p->cons, m->a) != ROLE_NONE || table_get_u64(&p->store.nodes, m->a);
+	r->member = member;
 	r->res_id = lid;
 	snprintf(r->addr, sizeof r->addr, "%s", laddr);
 	send_msg(c, SCONN_SERVER, r);

@@ -49,7 +49,6 @@ struct sproc {
 	struct leader leader;
 	struct leader_host lh;
 	struct fakert rt;
-	bool was_leader;
 	uint64_t session, seq; /* request identity: random per process start, counter */
 	/* the link to the leader (node/link.c on node/uplink.h's rules) */
 	struct uplink up;

@@ -97,6 +97,18 @@ static bool h_is_leader(void *data)
 	return cons_is_leader(&s->cons[s->leader_i]);
 }
 
+static uint64_t h_term(void *data)
+{
+	struct sim *s = data;
+	return cons_term(&s->cons[s->leader_i]);
+}
+
+static int h_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct sim *s = data;
+	return cons_barrier(&s->cons[s->leader_i], cb, cb_data, err);
+}
+
 static uint64_t h_commit_index(void *data)
 {
 	struct sim *s = data;
@@ -164,6 +176,8 @@ static void sim_start(struct sim *s)
 		.server = h_server,
 		.assign = h_assign,
 		.is_leader = h_is_leader,
+		.term = h_term,
+		.barrier = h_barrier,
 		.commit_index = h_commit_index,
 		.ready = h_ready,
 	};
