@@ -177,6 +177,7 @@ struct kill_at {
 	struct simcl *c;
 	unsigned i;
 	uint64_t back_ms;
+	bool power;
 };
 
 static void restart_fire(struct world *w, void *arg)
@@ -198,17 +199,21 @@ static void kill_fire(struct world *w, void *arg)
 		free(k);
 		return;
 	}
-	scn_log(k->c, "kill the leader %s", k->c->n[l].ident.name);
-	simcl_kill(k->c, (unsigned)l);
+	scn_log(k->c, "%s the leader %s", k->power ? "power off" : "kill", k->c->n[l].ident.name);
+	if (k->power)
+		simcl_power_off(k->c, (unsigned)l);
+	else
+		simcl_kill(k->c, (unsigned)l);
 	k->i = (unsigned)l;
 	world_at(w, k->back_ms, restart_fire, k, free, NULL);
 }
 
-void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms)
+void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms, bool power)
 {
 	struct kill_at *k = xcalloc(1, sizeof *k);
 	k->c = c;
 	k->back_ms = back_ms;
+	k->power = power;
 	world_at(&c->w, after_ms, kill_fire, k, free, NULL);
 }
 

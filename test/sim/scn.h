@@ -27,8 +27,9 @@ int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);
 /* Waits until the cluster settled (check.h), fills res and frees the cluster. */
 int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int rc, char *err);
-/* after_ms from now, the leader of the moment is killed; it starts again back_ms later. */
-void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms);
+/* after_ms from now, the leader of the moment is killed (power: its machine loses power);
+ * it starts again back_ms later. */
+void scn_kill_leader(struct simcl *c, uint64_t after_ms, uint64_t back_ms, bool power);
 /* A node that is up, not the leader and (voter true) a voter, or -1. */
 int scn_pick(struct simcl *c, bool voter);
 

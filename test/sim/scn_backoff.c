@@ -240,7 +240,7 @@ int scn_restart_backoff(uint64_t seed, struct sim_result *res, char *err)
 		index0 = l >= 0 ? cons_commit_index(simcl_cons(c, (unsigned)l)) : 0;
 		run_watching(&x, 100000);
 		x.leader_changed_at = simcl_wall(c);
-		scn_kill_leader(c, 0, 10000);
+		scn_kill_leader(c, 0, 10000, false);
 		run_watching(&x, 500000);
 	}
 	if (!rc && x.err[0])

@@ -87,8 +87,9 @@ int scn_flapping_partition(uint64_t seed, struct sim_result *res, char *err)
 	return scn_finish(c, 60000, res, rc, err);
 }
 
-/* Eight nodes (5 voters, 3 standbys); a voter that does not lead dies for good: a
- * standby is promoted, the dead voter made a spare, its tasks rescheduled. */
+/* Eight nodes (5 voters, 3 standbys); the machine of a voter that does not lead loses
+ * power for good: a standby is promoted, the dead voter made a spare, its tasks
+ * rescheduled. */
 int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
@@ -98,13 +99,14 @@ int scn_voter_lost(uint64_t seed, struct sim_result *res, char *err)
 		if (v < 0)
 			rc = errf(err, E_FAIL, "no voter to kill");
 		else
-			simcl_kill(c, (unsigned)v);
+			simcl_power_off(c, (unsigned)v);
 	}
 	return scn_finish(c, 30000, res, rc, err);
 }
 
-/* Ten nodes; two that are not voters die for good, then one comes back: their tasks
- * run elsewhere, the one back is ready and takes work again. */
+/* Ten nodes; two that are not voters die (one machine loses power, the other's process
+ * is killed), then the first comes back: their tasks run elsewhere, the one back is ready
+ * and takes work again. */
 int scn_node_down(uint64_t seed, struct sim_result *res, char *err)
 {
 	int rc;
@@ -114,7 +116,7 @@ int scn_node_down(uint64_t seed, struct sim_result *res, char *err)
 	if (!rc) {
 		a = scn_pick(c, false);
 		if (a >= 0)
-			simcl_kill(c, (unsigned)a);
+			simcl_power_off(c, (unsigned)a);
 		b = scn_pick(c, false);
 		if (a < 0 || b < 0)
 			rc = errf(err, E_FAIL, "no standby to kill");

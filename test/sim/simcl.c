@@ -282,7 +282,7 @@ static void proc_closed(void *data)
 	free(p);
 }
 
-void proc_end(struct simcl *c, unsigned i)
+void proc_end(struct simcl *c, unsigned i, bool silent)
 {
 	struct snode *n = &c->n[i];
 	struct sproc *p = n->p;
@@ -296,7 +296,7 @@ void proc_end(struct simcl *c, unsigned i)
 			*pp = p->next_dirty;
 			break;
 		}
-	sconns_host_died(&c->conns, i);
+	sconns_host_died(&c->conns, i, silent);
 	p->link = p->whois = NULL;
 	plink_end(p);
 	c->procs_closing++;
@@ -363,7 +363,7 @@ static bool none_closing(void *arg)
 void simcl_free(struct simcl *c)
 {
 	for (unsigned i = 0; i < c->count; i++)
-		proc_end(c, i);
+		proc_end(c, i, false);
 	world_run_while_not(&c->w, c->w.now + 10000, none_closing, c);
 	world_free(&c->w);
 	sconns_free(&c->conns);
@@ -382,7 +382,13 @@ int simcl_init_node(struct simcl *c, unsigned i, char *err)
 void simcl_kill(struct simcl *c, unsigned i)
 {
 	c->n[i].wanted = false;
-	proc_end(c, i);
+	proc_end(c, i, false);
+}
+
+void simcl_power_off(struct simcl *c, unsigned i)
+{
+	c->n[i].wanted = false;
+	proc_end(c, i, true);
 }
 
 int simcl_restart(struct simcl *c, unsigned i, char *err)
@@ -390,6 +396,7 @@ int simcl_restart(struct simcl *c, unsigned i, char *err)
 	if (c->n[i].p)
 		return errf(err, E_EXISTS, "node %u is running", i);
 	c->n[i].wanted = true;
+	sconns_host_up(&c->conns, i);
 	return proc_start(c, i, false, err);
 }
 

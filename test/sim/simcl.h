@@ -76,9 +76,13 @@ int simcl_init_node(struct simcl *c, unsigned i, char *err);
 /* orch join on node i through node `via`: the join client runs (following redirects,
  * retrying while busy), then the node starts. */
 void simcl_join(struct simcl *c, unsigned i, unsigned via);
-/* kill -9 of node i's process (its disk and identity stay). */
+/* kill -9 of node i's process (its disk and identity stay; its peers see its connections
+ * close). */
 void simcl_kill(struct simcl *c, unsigned i);
-/* The node started again on its data (no join). */
+/* Node i's machine loses power: the same, but its peers hear nothing (their messages and
+ * connection attempts go unanswered until it is back). */
+void simcl_power_off(struct simcl *c, unsigned i);
+/* The node started again on its data (no join), its machine on again. */
 int simcl_restart(struct simcl *c, unsigned i, char *err);
 void simcl_partition(struct simcl *c, const int *groups);
 void simcl_heal(struct simcl *c);

@@ -150,8 +150,8 @@ static void deliver(struct sconn *c, int i, struct sframe *f)
 	struct sconns *s = c->set;
 	switch (f->kind) {
 	case F_SYN:
-		if (!c->open[SCONN_CLIENT])
-			break; /* the client gave up */
+		if (!c->open[SCONN_CLIENT] || s->down[c->host[i]])
+			break; /* the client gave up, or nobody is there to answer */
 		if (s->accept[c->host[i]] && s->accept[c->host[i]](s->accept_data[c->host[i]], c))
 			enqueue(c, SCONN_CLIENT, F_SYNACK, NULL, NULL, NULL);
 		else
@@ -186,6 +186,18 @@ static void pump(struct world *w, void *arg)
 	c->pumping[to] = false;
 	struct sframe *f = c->q[to];
 	if (f && c->made[to] && !c->open[to]) {
+		bool reachable = simnet_connected(c->set->net, c->host[1 - to], c->host[to]);
+		if (c->vanished[to] && c->open[1 - to] && (c->set->down[c->host[to]] || !reachable)) {
+			/* a machine that lost power answers nothing: the sender retransmits */
+			c->set->stalled++;
+			schedule(c, to, w->now + c->set->retransmit_ms);
+			return;
+		}
+		if (c->vanished[to] && c->open[1 - to]) {
+			/* it is back: its kernel knows no such connection and resets it */
+			c->vanished[to] = false;
+			reset(c, "connection reset by peer");
+		}
 		/* toward an end that is gone: nothing there to deliver to */
 		while ((f = c->q[to])) {
 			c->q[to] = f->next;
@@ -309,14 +321,23 @@ void sconn_put(struct sconn *c)
 	maybe_free(c);
 }
 
-void sconns_host_died(struct sconns *s, unsigned h)
+void sconns_host_died(struct sconns *s, unsigned h, bool silent)
 {
+	s->down[h] = silent;
 	for (struct sconn *c = s->all, *next; c; c = next) {
 		next = c->next;
 		for (int i = 0; i < 2; i++)
 			if (c->host[i] == h && c->made[i] && c->open[i] && *c->life[i] != c->life_at[i]) {
 				c->open[i] = false; /* the process is gone: no callback */
-				enqueue(c, 1 - i, F_FIN, NULL, NULL, "closed by peer (its process ended)");
+				if (silent)
+					c->vanished[i] = true;
+				else
+					enqueue(c, 1 - i, F_FIN, NULL, NULL, "closed by peer (its process ended)");
 			}
 	}
+}
+
+void sconns_host_up(struct sconns *s, unsigned h)
+{
+	s->down[h] = false;
 }

@@ -9,8 +9,10 @@
  *   - a partition is silent, as a dropped packet is: what crosses it waits (retransmitted)
  *     and arrives after the heal, in order; nothing tells either end;
  *   - a close by one end (or the death of its process) reaches the other end after what
- *     was sent before it, as a FIN does; a message sent to an end that is gone is lost
- *     and resets the connection;
+ *     was sent before it, as a FIN does; a message sent to an end that is gone is lost;
+ *   - a machine that loses power says nothing: its peers' messages and connection attempts
+ *     go unanswered while it is down (their handshakes time out), and are answered with a
+ *     reset once it is up again;
  *   - with reset_pm, a message resets its connection at random (what TCP cannot hide: a
  *     lost path, a middlebox): it and everything still in flight on it are lost and both
  *     ends close. Requests retried after that may then reach their server twice, which is
@@ -47,6 +49,7 @@ struct sconn {
 	const uint32_t *life[2];  /* each end's process incarnation ... */
 	uint32_t life_at[2];      /* ... when the end was made */
 	bool open[2];             /* the end exists and has not closed */
+	bool vanished[2];         /* the end went with its machine, unannounced */
 	bool made[2];             /* the end was made (the server's once accepted) */
 	bool ready;
 	const struct sconn_ops *ops[2];
@@ -65,6 +68,7 @@ struct sconns {
 	unsigned reset_pm;        /* messages that reset their connection, per mille */
 	unsigned handshake_ms;    /* a client not ready by then closes */
 	unsigned retransmit_ms;   /* a stalled queue tries again after this */
+	bool down[SIMNET_MAX];    /* the machine is off: nothing answers there */
 	sconn_accept_fn accept[SIMNET_MAX];
 	void *accept_data[SIMNET_MAX];
 	struct sconn *all;
@@ -77,8 +81,11 @@ void sconns_init(struct sconns *s, struct simnet *net);
 void sconns_free(struct sconns *s);
 /* Who accepts connections at host h (NULL: nobody, they are refused). */
 void sconns_listen(struct sconns *s, unsigned h, sconn_accept_fn fn, void *data);
-/* The process at host h died: its ends close without callbacks, their peers are told. */
-void sconns_host_died(struct sconns *s, unsigned h);
+/* The process at host h died: its ends close without callbacks; their peers are told
+ * (as the kernel does for a process that exits), unless `silent` (the machine lost power:
+ * sconns.down[h] is set until sconns_host_up). */
+void sconns_host_died(struct sconns *s, unsigned h, bool silent);
+void sconns_host_up(struct sconns *s, unsigned h);
 
 /* A connection from host `from` (its process of incarnation *life) to host `to`. */
 struct sconn *sconn_open(struct sconns *s, unsigned from, const uint32_t *life, unsigned to, const struct sconn_ops *ops,

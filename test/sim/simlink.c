@@ -69,7 +69,7 @@ static void l_frame(struct sconn *c, void *data, const void *msg)
 		case UPLINK_REMOVED:
 			p->n->stopped_self = true;
 			snprintf(p->n->stop_why, sizeof p->n->stop_why, "the leader says it is no longer a member: %s", m->msg);
-			proc_end(p->cl, p->n->host);
+			proc_end(p->cl, p->n->host, false);
 			break;
 		case UPLINK_NOT_LEADER:
 			sconn_close(c, SCONN_CLIENT, "not the leader");
@@ -183,7 +183,7 @@ static void w_frame(struct sconn *c, void *data, const void *msg)
 		p->n->stopped_self = true;
 		snprintf(p->n->stop_why, sizeof p->n->stop_why, "%s says this node is no longer a member",
 			 p->cl->n[c->host[SCONN_SERVER]].ident.name);
-		proc_end(p->cl, p->n->host);
+		proc_end(p->cl, p->n->host, false);
 		return;
 	case UPLINK_LEADER:
 		plink_update(p);

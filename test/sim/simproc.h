@@ -69,8 +69,9 @@ void proc_touch(struct sproc *p);
 uint64_t proc_now(const struct sproc *p);
 uint64_t proc_wall(const struct sproc *p);
 int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err);
-/* The process ends (killed, or stopping by itself): its connections close with it. */
-void proc_end(struct simcl *c, unsigned i);
+/* The process ends (killed, or stopping by itself): its connections close with it, their
+ * peers told unless `silent` (its machine lost power). */
+void proc_end(struct simcl *c, unsigned i, bool silent);
 int host_of_addr(const struct simcl *c, const char *addr);
 
 /* simlink.c */
