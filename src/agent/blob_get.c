@@ -46,13 +46,11 @@ static void blob_done(uv_work_t *req, int status)
 		rpc_reply_err(c, j->req_id, E_IO, j->err);
 	else if (c) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, j->req_id, 0, 2);
+		rpc_reply_begin(&w, j->req_id, 0);
 		mpw_ku64(&w, "size", j->size);
-		mpw_str(&w, "data");
+		mpw_key(&w, "data");
 		mpw_bin(&w, j->buf, j->n > 0 ? (size_t)j->n : 0);
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 	}
 	free(j->buf);
 	free(j);

@@ -22,12 +22,13 @@ static int fetch_from(const struct blobstore *bs, const char *digest, const char
 	while (off < total) {
 		struct mpw q;
 		mpw_init(&q);
-		mpw_map(&q, 5);
+		mpw_map_begin(&q);
 		mpw_kstr(&q, "op", "blob.get");
 		mpw_ku64(&q, "id", client_id(&c));
 		mpw_kstr(&q, "digest", digest);
 		mpw_ku64(&q, "offset", off);
 		mpw_ku64(&q, "len", FETCH_CHUNK);
+		mpw_map_end(&q);
 		struct mpr r;
 		rc = client_call(&c, &q, &r, 30000, err);
 		mpw_free(&q);

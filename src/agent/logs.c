@@ -66,13 +66,11 @@ void logs_rotate(struct agent *a)
 static void send_log(struct conn *c, uint64_t id, const char *data, size_t n, bool more)
 {
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
-	mpw_str(&w, "data");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "data");
 	mpw_strn(&w, data, n);
 	mpw_kbool(&w, "more", more);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 /* Sends from off to the end of the file; returns the new offset. */

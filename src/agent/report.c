@@ -40,14 +40,21 @@ static void reported(void *data, int rc, const struct apply_res *res)
 	free(ref);
 }
 
-/* A task.batch body updating one task: {at, update: [{<n fields follow>}]}. */
-static void update_begin(const struct agent *a, struct mpw *w, uint32_t n)
+/* A task.batch body updating one task: {at, update: [{<fields follow>}]}, closed by
+ * update_end. */
+static void update_begin(const struct agent *a, struct mpw *w)
 {
-	mpw_map(w, 2);
+	mpw_map_begin(w);
 	mpw_ku64(w, "at", clock_wall(a->h->clock));
-	mpw_str(w, "update");
+	mpw_key(w, "update");
 	mpw_arr(w, 1);
-	mpw_map(w, n);
+	mpw_map_begin(w);
+}
+
+static void update_end(struct mpw *w)
+{
+	mpw_map_end(w);
+	mpw_map_end(w);
 }
 
 static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
@@ -79,8 +86,7 @@ void report_state(struct agent *a, struct atask *t, const char *state, const cha
 	TRACE("agent", tid, "-> %s%s%s", state, err ? ": " : "", err ? err : "");
 	struct mpw w;
 	mpw_init(&w);
-	uint32_t n = 2 + (err != NULL) + (with_exit ? 2 : 0) + (!strcmp(state, "running") ? 4 : 0);
-	update_begin(a, &w, n);
+	update_begin(a, &w);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", state);
 	if (err)
@@ -106,6 +112,7 @@ void report_state(struct agent *a, struct atask *t, const char *state, const cha
 		mpw_kstr(&w, "endpoint", ep);
 		mpw_kstr(&w, "ip", t->job.host_net ? "" : t->job.ip);
 	}
+	update_end(&w);
 	submit_report(a, t->id, false, &w);
 	mpw_free(&w);
 }
@@ -114,12 +121,13 @@ void report_health(struct agent *a, struct atask *t)
 {
 	struct mpw w;
 	mpw_init(&w);
-	update_begin(a, &w, 4);
+	update_begin(a, &w);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "health", t->health);
 	mpw_kstr(&w, "ready", t->ready);
 	mpw_kstr(&w, "check_output", t->check_out);
 	t->health_lost = false;
+	update_end(&w);
 	submit_report(a, t->id, true, &w);
 	mpw_free(&w);
 }

@@ -227,11 +227,13 @@ int client_send_op(struct client *c, const char *op, const struct mpw *fields, u
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2 + nfields);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "op", op);
 	mpw_ku64(&w, "id", client_id(c));
-	if (fields && fields->sb.size)
-		mpw_raw(&w, fields->sb.data, fields->sb.size);
+	if (fields)
+		mpw_entries(&w, fields);
+	mpw_map_end(&w);
+	(void)nfields;
 	int rc = client_send(c, &w, err);
 	mpw_free(&w);
 	return rc;

@@ -430,11 +430,11 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		/* The node record travels under "node" (its "id" is not the request id). */
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 3);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "op", "join");
 		mpw_ku64(&w, "id", client_id(&c));
-		mpw_str(&w, "node");
-		mpw_map(&w, 6 + (o.d.nlabels ? 1 : 0));
+		mpw_key(&w, "node");
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "id", id.id);
 		mpw_kstr(&w, "name", id.name);
 		mpw_kstr(&w, "addr", id.advertise);
@@ -442,14 +442,17 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_ku64(&w, "memory", o.d.memory);
 		mpw_kstr(&w, "version", ORCH_VERSION);
 		if (o.d.nlabels) {
-			mpw_str(&w, "labels");
-			mpw_map(&w, (uint32_t)o.d.nlabels);
+			mpw_key(&w, "labels");
+			mpw_map_begin(&w);
 			for (size_t i = 0; i < o.d.nlabels; i++) {
 				const char *eq = strchr(o.d.labels[i], '=');
-				mpw_strn(&w, o.d.labels[i], (size_t)(eq - o.d.labels[i]));
+				mpw_keyn(&w, o.d.labels[i], (size_t)(eq - o.d.labels[i]));
 				mpw_str(&w, eq + 1);
 			}
+			mpw_map_end(&w);
 		}
+		mpw_map_end(&w);
+		mpw_map_end(&w);
 		struct mpr resp;
 		rc = client_call(&c, &w, &resp, 15000, err);
 		mpw_free(&w);
@@ -675,22 +678,23 @@ static int node_update(struct cli *cli, const char *verb, int argc, char **argv)
 			mpw_free(&f);
 			return cli_usage("node", "node label: give KEY=VALUE to set or KEY- to remove");
 		}
-		mpw_str(&f, "labels");
-		mpw_map(&f, (uint32_t)(argc - 2));
+		mpw_key(&f, "labels");
+		mpw_map_begin(&f);
 		for (int i = 2; i < argc; i++) {
 			const char *eq = strchr(argv[i], '=');
 			size_t len = strlen(argv[i]);
 			if (eq && eq != argv[i]) {
-				mpw_strn(&f, argv[i], (size_t)(eq - argv[i]));
+				mpw_keyn(&f, argv[i], (size_t)(eq - argv[i]));
 				mpw_str(&f, eq + 1);
 			} else if (len > 1 && argv[i][len - 1] == '-') {
-				mpw_strn(&f, argv[i], len - 1);
+				mpw_keyn(&f, argv[i], len - 1);
 				mpw_nil(&f);
 			} else {
 				mpw_free(&f);
 				return cli_usage("node", "node label: %s is neither KEY=VALUE nor KEY-", argv[i]);
 			}
 		}
+		mpw_map_end(&f);
 	} else {
 		if (argc > 2) {
 			mpw_free(&f);

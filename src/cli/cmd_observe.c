@@ -109,18 +109,19 @@ int cmd_top(struct cli *cli, int argc, char **argv)
 	if (fmt != OUT_TABLE) {
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
-		mpw_str(&w, "services");
+		mpw_map_begin(&w);
+		mpw_key(&w, "services");
 		const msgpack_object *sv = mp_get(r.root, "services"), *tk = mp_get(r.root, "tasks");
 		if (sv)
-			msgpack_pack_object(&w.pk, *sv);
+			mpw_obj(&w, sv);
 		else
 			mpw_arr(&w, 0);
-		mpw_str(&w, "tasks");
+		mpw_key(&w, "tasks");
 		if (tk)
-			msgpack_pack_object(&w.pk, *tk);
+			mpw_obj(&w, tk);
 		else
 			mpw_arr(&w, 0);
+		mpw_map_end(&w);
 		struct mpr doc;
 		if (!mpr_decode(&doc, w.sb.data, w.sb.size)) {
 			out_doc(fmt, doc.root);

@@ -285,7 +285,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		struct mpw f;
 		mpw_init(&f);
 		mpw_kstr(&f, "project", project);
-		mpw_str(&f, "spec");
+		mpw_key(&f, "spec");
 		svc_spec_encode(sp, &f);
 		struct mpr r;
 		rc = cli_rpc(cli, "service.put", &f, 2, &r);

@@ -7,16 +7,40 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Maps count their own entries: mpw_map_begin reserves a header, every key written with
+ * mpw_key (or a mpw_k* helper) counts one entry of the innermost open map, and
+ * mpw_map_end writes the smallest header for the count and closes the gap, so the bytes
+ * are those of a map packed with its size known up front (canonical: snapshots, state
+ * hashes and spec comparisons depend on it). Maps nest up to MPW_DEPTH deep. */
+#define MPW_DEPTH 16
+
 struct mpw {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	unsigned depth;
+	uint32_t loose; /* keys written outside any map: a fragment for mpw_entries */
+	struct {
+		size_t off;  /* where the reserved header starts */
+		uint32_t n;  /* entries so far */
+	} open[MPW_DEPTH];
 };
 
 void mpw_init(struct mpw *w);
 void mpw_free(struct mpw *w);
 /* Hands the packed bytes to the caller (free() them); the writer is reset. */
 char *mpw_take(struct mpw *w, size_t *len);
-void mpw_map(struct mpw *w, uint32_t n);
+void mpw_map_begin(struct mpw *w);
+void mpw_map_end(struct mpw *w);
+/* A key of the innermost open map (counts one entry); the value follows. */
+void mpw_key(struct mpw *w, const char *k);
+void mpw_keyn(struct mpw *w, const char *k, size_t n);
+/* A key given as a decoded object (copying a map): counts one entry. */
+void mpw_key_obj(struct mpw *w, const msgpack_object *k);
+/* Appends a fragment of key/value pairs written outside any map (as entries of the
+ * innermost open map, counted). */
+void mpw_entries(struct mpw *w, const struct mpw *fragment);
+/* A decoded object packed as is (a value). */
+void mpw_obj(struct mpw *w, const msgpack_object *o);
 void mpw_arr(struct mpw *w, uint32_t n);
 void mpw_str(struct mpw *w, const char *s); /* NULL packs nil */
 void mpw_strn(struct mpw *w, const char *s, size_t n);

@@ -157,10 +157,11 @@ static int submit(struct daemon *d, const char *type, const void *body, size_t b
 		p->on_reply = submit_fwd_reply;
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "op", "apply");
-		mpw_str(&w, "entry");
+		mpw_key(&w, "entry");
 		mpw_bin(&w, entry, n);
+		mpw_map_end(&w);
 		rc = link_forward_raw(d, p, w.sb.data, w.sb.size, err);
 		mpw_free(&w);
 		if (rc) {

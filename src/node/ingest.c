@@ -76,16 +76,14 @@ static void recorded(struct daemon *d, void *data, int rc, const struct apply_re
 		rpc_reply_err(c, j->p->req_id, rc, res->msg);
 	else if (c) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, j->p->req_id, 0, 5);
+		rpc_reply_begin(&w, j->p->req_id, 0);
 		/* "unchanged": the same image was loaded before */
 		mpw_kstr(&w, "result", rc == E_EXISTS ? res->msg : "loaded");
 		mpw_kstr(&w, "name", j->im.name);
 		mpw_kstr(&w, "digest", j->im.digest);
 		mpw_ku64(&w, "size", j->im.size);
 		mpw_ku64(&w, "layers", j->im.nlayers);
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 	}
 	if (!rc)
 		log_info(d->ident.name, "image %s (%s) loaded from %s", j->im.name, j->im.digest, j->path);
@@ -107,14 +105,15 @@ static void ingest_done(uv_work_t *req, int status)
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", j->im.name);
 	mpw_kstr(&w, "digest", j->im.digest);
 	mpw_ku64(&w, "size", j->im.size);
-	mpw_str(&w, "info");
+	mpw_key(&w, "info");
 	image_info_encode(&j->im, &w);
 	mpw_ku64(&w, "loaded_at", clock_wall(d->clock));
 	mpw_ku64(&w, "node_id", d->ident.id);
+	mpw_map_end(&w);
 	char err[ERR_LEN];
 	if (daemon_submit(d, "image.put", w.sb.data, w.sb.size, recorded, j, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};

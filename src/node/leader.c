@@ -166,11 +166,12 @@ static void ensure_records(struct leader *l)
 		token_secret_hash(&h->ident->tok, hash);
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 4);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "failure_timeout_ms", l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000);
 		mpw_kstr(&w, "id", cid);
 		mpw_kstr(&w, "secret_hash", hash);
 		mpw_ku64(&w, "created_at", wall(l));
+		mpw_map_end(&w);
 		l->init_inflight = !h->submit(h->data, "cluster.init", w.sb.data, w.sb.size, init_done, l, err);
 		mpw_free(&w);
 		return;
@@ -208,12 +209,13 @@ static void liveness_event(const struct leader *l, const struct node *n, const c
 			 (unsigned long long)failure_timeout(l));
 	else
 		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
-	mpw_str(w, "events");
+	mpw_key(w, "events");
 	mpw_arr(w, 1);
-	mpw_map(w, 3);
+	mpw_map_begin(w);
 	mpw_kstr(w, "kind", !strcmp(want, "down") ? "node_down" : "node_ready");
 	mpw_ku64(w, "node", n->id);
 	mpw_kstr(w, "message", msg);
+	mpw_map_end(w);
 }
 
 static void liveness(struct leader *l)
@@ -230,12 +232,13 @@ static void liveness(struct leader *l)
 		char err[ERR_LEN];
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 4);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "id", n->id);
 		mpw_kstr(&w, "state", want);
 		mpw_ku64(&w, "at", wall(l));
 		liveness_event(l, n, want, &w);
 		log_info(l->host->ident->name, "node %s is %s", n->name, want);
+		mpw_map_end(&w);
 		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
 		return; /* one at a time */

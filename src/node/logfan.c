@@ -37,8 +37,7 @@ struct logfan {
 
 static void frame_begin(struct logfan *f, struct mpw *w, uint32_t extra)
 {
-	mpw_init(w);
-	rpc_reply_begin(w, f->p->req_id, 0, 1 + extra);
+	rpc_reply_begin(w, f->p->req_id, 0);
 	mpw_kbool(w, "more", true);
 }
 
@@ -71,7 +70,7 @@ static void pass_on(struct logsrc *s, const char *data, size_t n, bool flush)
 		struct mpw w;
 		frame_begin(f, &w, 2);
 		mpw_kstr(&w, "prefix", s->prefix);
-		mpw_str(&w, "data");
+		mpw_key(&w, "data");
 		mpw_strn(&w, (const char *)s->partial.data, upto);
 		conn_send_mpw(f->p->conn, &w);
 		mpw_free(&w);
@@ -83,11 +82,9 @@ static void fan_free(struct logfan *f)
 {
 	if (f->p->conn) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, f->p->req_id, 0, 1);
+		rpc_reply_begin(&w, f->p->req_id, 0);
 		mpw_kbool(&w, "more", false);
-		conn_send_mpw(f->p->conn, &w);
-		mpw_free(&w);
+		rpc_reply_send(f->p->conn, &w);
 	}
 	pending_free(f->p);
 	for (size_t i = 0; i < f->n; i++)
@@ -107,12 +104,13 @@ static void src_ready(struct conn *c)
 	struct logsrc *s = c->data;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "op", "logs");
 	mpw_ku64(&w, "id", 1);
 	mpw_ku64(&w, "task_id", s->task);
 	mpw_ki64(&w, "tail", s->f->tail);
 	mpw_kbool(&w, "follow", s->f->follow);
+	mpw_map_end(&w);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }

@@ -19,10 +19,8 @@ static void reply_ok(struct conn *c, uint64_t id)
 	if (!c)
 		return;
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 0);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_begin(&w, id, 0);
+	rpc_reply_send(c, &w);
 }
 
 struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id)
@@ -71,19 +69,18 @@ void rpc_relay(struct pending *p, const msgpack_object *resp)
 	}
 	struct mpw w;
 	mpw_init(&w);
-	uint32_t n = resp->via.map.size;
-	bool has_id = mp_get(resp, "id") != NULL;
-	mpw_map(&w, has_id ? n : n + 1);
-	if (!has_id)
+	mpw_map_begin(&w);
+	if (!mp_get(resp, "id"))
 		mpw_ku64(&w, "id", p->req_id);
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < resp->via.map.size; i++) {
 		const msgpack_object_kv *kv = &resp->via.map.ptr[i];
-		msgpack_pack_object(&w.pk, kv->key);
+		mpw_key_obj(&w, &kv->key);
 		if (mp_str_eq(&kv->key, "id"))
 			mpw_u64(&w, p->req_id);
 		else
-			msgpack_pack_object(&w.pk, kv->val);
+			mpw_obj(&w, &kv->val);
 	}
+	mpw_map_end(&w);
 	conn_send_mpw(p->conn, &w);
 	mpw_free(&w);
 }
@@ -114,7 +111,6 @@ static const char *node_name_of(struct daemon *d, uint64_t id)
 static void op_status(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
-	mpw_init(&w);
 	raft_id lid;
 	const char *laddr;
 	cons_leader(&d->cons, &lid, &laddr);
@@ -124,7 +120,7 @@ static void op_status(struct daemon *d, struct conn *c, uint64_t id)
 	snprintf(lhid, sizeof lhid, "%016llx", (unsigned long long)lid);
 	char cid[17];
 	token_cluster_hex(&d->ident.tok, cid);
-	rpc_reply_begin(&w, id, 0, 17);
+	rpc_reply_begin(&w, id, 0);
 	mpw_kstr(&w, "cluster", cid);
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
@@ -142,25 +138,23 @@ static void op_status(struct daemon *d, struct conn *c, uint64_t id)
 	mpw_kstr(&w, "state_hash", hash);
 	mpw_ku64(&w, "nodes", d->store.nodes.n);
 	mpw_kstr(&w, "version", ORCH_VERSION);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 static void op_nodes(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
-	mpw_init(&w);
 	raft_id lid;
 	const char *laddr;
 	cons_leader(&d->cons, &lid, &laddr);
 	bool leader = cons_is_leader(&d->cons);
-	rpc_reply_begin(&w, id, 0, 1);
-	mpw_str(&w, "nodes");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "nodes");
 	mpw_arr(&w, (uint32_t)d->store.nodes.n);
 	TABLE_FOREACH(&d->store.nodes, struct node, n) {
 		char hid[17];
 		snprintf(hid, sizeof hid, "%016llx", (unsigned long long)n->id);
-		mpw_map(&w, 12);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "id", hid);
 		mpw_kstr(&w, "name", n->name);
 		mpw_kstr(&w, "addr", n->addr);
@@ -171,19 +165,17 @@ static void op_nodes(struct daemon *d, struct conn *c, uint64_t id)
 		mpw_kstr(&w, "availability", n->availability);
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
 		mpw_ku64(&w, "memory", n->memory);
-		mpw_str(&w, "labels");
-		mpw_map(&w, (uint32_t)n->labels.n);
-		for (size_t i = 0; i < n->labels.n; i++)
-			mpw_kstr(&w, n->labels.k[i], n->labels.v[i]);
+		mpw_key(&w, "labels");
+		labels_encode(&n->labels, &w);
 		/* Reachability is only known to the leader (heartbeats are not replicated). */
-		mpw_str(&w, "reachable");
+		mpw_key(&w, "reachable");
 		if (leader)
 			mpw_bool(&w, leader_alive(&d->leader, n->id));
 		else
 			mpw_nil(&w);
+		mpw_map_end(&w);
 	}
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 /* ---- writes ------------------------------------------------------------------------------ */
@@ -194,14 +186,12 @@ static void applied_reply(void *data, int status, const struct apply_res *res)
 	if (p->conn) {
 		int rc = status ? status : res->rc;
 		struct mpw w;
-		mpw_init(&w);
 		char hid[17];
 		snprintf(hid, sizeof hid, "%016llx", (unsigned long long)res->id);
-		rpc_reply_begin(&w, p->req_id, rc, 2);
+		rpc_reply_begin(&w, p->req_id, rc);
 		mpw_kstr(&w, "err", res->msg);
 		mpw_kstr(&w, "obj", hid);
-		conn_send_mpw(p->conn, &w);
-		mpw_free(&w);
+		rpc_reply_send(p->conn, &w);
 	}
 	pending_free(p);
 }
@@ -264,11 +254,12 @@ static void op_kv_set(struct daemon *d, struct conn *c, uint64_t id, const msgpa
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_str(&w, "key");
-	msgpack_pack_object(&w.pk, *k);
-	mpw_str(&w, "value");
-	msgpack_pack_object(&w.pk, *v);
+	mpw_map_begin(&w);
+	mpw_key(&w, "key");
+	mpw_obj(&w, k);
+	mpw_key(&w, "value");
+	mpw_obj(&w, v);
+	mpw_map_end(&w);
 	submit_for(d, c, id, "kv.set", &w);
 	mpw_free(&w);
 }
@@ -286,12 +277,10 @@ static void op_kv_get(struct daemon *d, struct conn *c, uint64_t id, const msgpa
 		return;
 	}
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
+	rpc_reply_begin(&w, id, 0);
 	mpw_kstr(&w, "value", kv->value);
 	mpw_ku64(&w, "rev", kv->rev);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 static void op_node_update(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
@@ -309,16 +298,17 @@ static void op_node_update(struct daemon *d, struct conn *c, uint64_t id, const 
 	const msgpack_object *av = mp_get(req, "availability"), *lb = mp_get(req, "labels");
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1 + (av != NULL) + (lb != NULL));
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", n->id);
 	if (av) {
-		mpw_str(&w, "availability");
-		msgpack_pack_object(&w.pk, *av);
+		mpw_key(&w, "availability");
+		mpw_obj(&w, av);
 	}
 	if (lb) {
-		mpw_str(&w, "labels");
-		msgpack_pack_object(&w.pk, *lb);
+		mpw_key(&w, "labels");
+		mpw_obj(&w, lb);
 	}
+	mpw_map_end(&w);
 	submit_for(d, c, id, "node.update", &w);
 	mpw_free(&w);
 }
@@ -337,13 +327,11 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			char cid[17];
 			token_cluster_hex(&d->ident.tok, cid);
 			struct mpw w;
-			mpw_init(&w);
-			rpc_reply_begin(&w, p->req_id, 0, 3);
+			rpc_reply_begin(&w, p->req_id, 0);
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
 			mpw_ku64(&w, "commit_index", commit_index);
-			conn_send_mpw(p->conn, &w);
-			mpw_free(&w);
+			rpc_reply_send(p->conn, &w);
 		}
 	}
 	pending_free(p);
@@ -362,12 +350,10 @@ static void op_join(struct daemon *d, struct conn *c, uint64_t id, const msgpack
 		const char *laddr;
 		cons_leader(&d->cons, &lid, &laddr);
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, id, E_NOLEADER, 2);
+		rpc_reply_begin(&w, id, E_NOLEADER);
 		mpw_kstr(&w, "err", laddr ? "not the leader" : "no leader elected yet; retry");
 		mpw_kstr(&w, "leader", laddr ? laddr : "");
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 		return;
 	}
 	char err[ERR_LEN];
@@ -422,8 +408,9 @@ static void rm_commit(struct daemon *d, struct rm_ctx *r)
 	char err[ERR_LEN];
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", r->node);
+	mpw_map_end(&w);
 	if (daemon_submit(d, "node.rm", w.sb.data, w.sb.size, rm_committed, r, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};
 		snprintf(res.msg, sizeof res.msg, "%s", err);
@@ -554,9 +541,10 @@ static void op_leave(struct daemon *d, struct conn *c, uint64_t id)
 	p->on_reply = leave_done;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "op", "node.leave");
 	mpw_ku64(&w, "node_id", d->ident.id);
+	mpw_map_end(&w);
 	if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
 		rpc_reply_err(c, id, E_NOLEADER, err);
 		pending_free(p);
@@ -607,11 +595,9 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	}
 	if (mp_str_eq(op, "ping")) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, id, 0, 1);
+		rpc_reply_begin(&w, id, 0);
 		mpw_kstr(&w, "version", ORCH_VERSION);
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 	} else if (mp_str_eq(op, "status"))
 		op_status(d, c, id);
 	else if (mp_str_eq(op, "nodes"))
@@ -652,13 +638,11 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 			rpc_reply_err(c, id, E_NOLEADER, "no leader known here either");
 		else {
 			struct mpw w;
-			mpw_init(&w);
-			rpc_reply_begin(&w, id, 0, 3);
+			rpc_reply_begin(&w, id, 0);
 			mpw_kbool(&w, "member", cons_role_of(&d->cons, node) != ROLE_NONE || table_get_u64(&d->store.nodes, node));
 			mpw_kstr(&w, "leader", laddr);
 			mpw_ku64(&w, "leader_id", lid);
-			conn_send_mpw(c, &w);
-			mpw_free(&w);
+			rpc_reply_send(c, &w);
 		}
 	} else if (mp_str_eq(op, "watch") && !local) {
 		uint64_t node = 0;

@@ -21,13 +21,11 @@ static void submitted(struct daemon *d, void *data, int rc, const struct apply_r
 	(void)d;
 	if (p->conn) {
 		struct mpw w;
-		mpw_init(&w);
 		/* "unchanged" is a success for a declarative write */
-		rpc_reply_begin(&w, p->req_id, rc == E_EXISTS ? 0 : rc, 2);
+		rpc_reply_begin(&w, p->req_id, rc == E_EXISTS ? 0 : rc);
 		mpw_kstr(&w, rc && rc != E_EXISTS ? "err" : "result", res->msg);
 		mpw_ku64(&w, "obj", res->id);
-		conn_send_mpw(p->conn, &w);
-		mpw_free(&w);
+		rpc_reply_send(p->conn, &w);
 	}
 	pending_free(p);
 }
@@ -60,10 +58,11 @@ static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const 
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, with_at ? 2 : 1);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", name);
 	if (with_at)
 		mpw_ku64(&w, "at", clock_wall(d->clock));
+	mpw_map_end(&w);
 	submit(d, c, id, type, &w);
 	mpw_free(&w);
 }
@@ -90,13 +89,14 @@ static void op_service_put(struct daemon *d, struct conn *c, uint64_t id, const 
 	mp_get_strbuf(req, "project", project, sizeof project);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 4);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", sp.name);
 	mpw_kstr(&w, "project", project);
 	mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	svc_spec_encode(&sp, &w);
 	svc_spec_free(&sp);
+	mpw_map_end(&w);
 	submit(d, c, id, "service.put", &w);
 	mpw_free(&w);
 }
@@ -122,13 +122,14 @@ static void op_service_scale(struct daemon *d, struct conn *c, uint64_t id, cons
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 4);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", name);
 	mpw_ku64(&w, "replicas", replicas);
 	mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_str(&w, "events"); /* recorded only if the count changes */
+	mpw_key(&w, "events"); /* recorded only if the count changes */
 	mpw_arr(&w, 1);
 	autoscale_event(&w, name, v->replicas, replicas, "orch scale");
+	mpw_map_end(&w);
 	submit(d, c, id, "service.scale", &w);
 	mpw_free(&w);
 }
@@ -148,13 +149,12 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 	}
 	struct mpw w;
 	mpw_init(&w);
+	mpw_map_begin(&w);
 	if (!strcmp(action, "pause")) {
-		mpw_map(&w, 4);
 		mpw_kstr(&w, "update_state", "paused");
 		mpw_kstr(&w, "update_msg", "paused by an operator");
 	} else if (!strcmp(action, "resume")) {
 		const char *st = v->update_state ? v->update_state : "";
-		mpw_map(&w, 4);
 		mpw_kstr(&w, "update_state", !strcmp(st, "paused") ? "updating" : st[0] ? st : "updating");
 		mpw_kstr(&w, "update_msg", "");
 	} else if (!strcmp(action, "undo")) {
@@ -163,7 +163,6 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 			rpc_reply_err(c, id, E_INVAL, "rollout undo: the service has no previous version");
 			return;
 		}
-		mpw_map(&w, 5);
 		mpw_kstr(&w, "update_state", "rolling_back");
 		mpw_kstr(&w, "update_msg", "undone by an operator");
 		mpw_kbool(&w, "rollback", true);
@@ -174,6 +173,7 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 	}
 	mpw_kstr(&w, "name", name);
 	mpw_ku64(&w, "at", clock_wall(d->clock));
+	mpw_map_end(&w);
 	submit(d, c, id, "service.update", &w);
 	mpw_free(&w);
 }
@@ -208,18 +208,15 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 1);
-	mpw_str(&w, "services");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "services");
 	mpw_arr(&w, (uint32_t)d->store.services.n);
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
 		uint64_t running, live;
 		count_tasks(&d->store, v->id, &running, &live);
-		mpw_map(&w, 12);
-		mpw_str(&w, "port_errors");
-		mpw_map(&w, (uint32_t)v->port_errors.n);
-		for (size_t i = 0; i < v->port_errors.n; i++)
-			mpw_kstr(&w, v->port_errors.k[i], v->port_errors.v[i]);
+		mpw_map_begin(&w);
+		mpw_key(&w, "port_errors");
+		labels_encode(&v->port_errors, &w);
 		mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
 		mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 		mpw_kstr(&w, "name", v->name);
@@ -230,11 +227,11 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 		mpw_ku64(&w, "tasks", live);
 		mpw_ku64(&w, "created_at", v->created_at);
 		mpw_ku64(&w, "updated_at", v->updated_at);
-		mpw_str(&w, "spec");
+		mpw_key(&w, "spec");
 		pack_spec(&w, &v->spec);
+		mpw_map_end(&w);
 	}
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 static void pack_task(struct mpw *w, const struct store *s, const struct task *t, uint64_t now)
@@ -242,7 +239,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)t->node_id);
-	mpw_map(w, 24);
+	mpw_map_begin(w);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
@@ -267,6 +264,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "now", now);
 	mpw_kstr(w, "ready", t->ready ? t->ready : "");
 	mpw_kstr(w, "check_output", t->check_output ? t->check_output : "");
+	mpw_map_end(w);
 }
 
 static bool task_matches(const struct task *t, const char *svc, bool all)
@@ -297,15 +295,13 @@ static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 		if (task_matches(t, svc, all))
 			n++;
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 1);
-	mpw_str(&w, "tasks");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "tasks");
 	mpw_arr(&w, n);
 	TABLE_FOREACH(&d->store.tasks, const struct task, t)
 		if (task_matches(t, svc, all))
 			pack_task(&w, &d->store, t, clock_wall(d->clock));
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
@@ -323,17 +319,14 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 		if (t->service_id == v->id && task_matches(t, "", false))
 			n++;
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 1);
-	mpw_str(&w, "service");
-	mpw_map(&w, 15);
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "service");
+	mpw_map_begin(&w);
 	char vip[16];
 	ipam_service_vip(ipam_cluster_byte(&d->ident.tok), v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
-	mpw_str(&w, "port_errors");
-	mpw_map(&w, (uint32_t)v->port_errors.n);
-	for (size_t i = 0; i < v->port_errors.n; i++)
-		mpw_kstr(&w, v->port_errors.k[i], v->port_errors.v[i]);
+	mpw_key(&w, "port_errors");
+	labels_encode(&v->port_errors, &w);
 	mpw_kstr(&w, "update_state", v->update_state ? v->update_state : "");
 	mpw_kstr(&w, "update_msg", v->update_msg ? v->update_msg : "");
 	mpw_ku64(&w, "id", v->id);
@@ -344,17 +337,17 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_ku64(&w, "running", running);
 	mpw_ku64(&w, "created_at", v->created_at);
 	mpw_ku64(&w, "updated_at", v->updated_at);
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	pack_spec(&w, &v->spec);
-	mpw_str(&w, "previous_spec");
+	mpw_key(&w, "previous_spec");
 	pack_spec(&w, &v->prev_spec);
-	mpw_str(&w, "tasks");
+	mpw_key(&w, "tasks");
 	mpw_arr(&w, n);
 	TABLE_FOREACH(&d->store.tasks, const struct task, t)
 		if (t->service_id == v->id && task_matches(t, "", false))
 			pack_task(&w, &d->store, t, clock_wall(d->clock));
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	mpw_map_end(&w);
+	rpc_reply_send(c, &w);
 }
 
 /* ---- images ---------------------------------------------------------------------------------- */
@@ -362,21 +355,20 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 static void op_images(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 1);
-	mpw_str(&w, "images");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "images");
 	mpw_arr(&w, (uint32_t)d->store.images.n);
 	TABLE_FOREACH(&d->store.images, const struct image, im) {
 		const struct node *n = table_get_u64(&d->store.nodes, im->node_id);
-		mpw_map(&w, 5);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "name", im->name);
 		mpw_kstr(&w, "digest", im->digest);
 		mpw_ku64(&w, "size", im->size);
 		mpw_ku64(&w, "loaded_at", im->loaded_at);
 		mpw_kstr(&w, "node", n ? n->name : "");
+		mpw_map_end(&w);
 	}
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 static void op_image_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)

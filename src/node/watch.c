@@ -20,17 +20,17 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 	TABLE_FOREACH(&s->tasks, const struct task, t)
 		if (t->node_id == node_id)
 			n++;
-	mpw_map(w, 4);
+	mpw_map_begin(w);
 	mpw_ku64(w, "node_id", node_id);
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	mpw_arr(w, n);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->node_id != node_id)
 			continue;
 		const struct service *v = table_get_u64(&s->services, t->service_id);
 		const struct image *im = NULL;
-		mpw_map(w, 11);
+		mpw_map_begin(w);
 		mpw_ku64(w, "id", t->id);
 		mpw_kstr(w, "service", t->service);
 		mpw_ku64(w, "slot", t->slot);
@@ -38,7 +38,7 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 		mpw_kstr(w, "desired", t->desired);
 		mpw_kstr(w, "state", t->state);
 		mpw_ku64(w, "start_after", t->start_after);
-		mpw_str(w, "spec");
+		mpw_key(w, "spec");
 		/* the spec of the task's own generation: current or previous */
 		const struct rawmp *spec = NULL;
 		if (v && t->generation == v->generation)
@@ -58,27 +58,30 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 				mpr_free(&r);
 			}
 		}
-		mpw_str(w, "image");
+		mpw_key(w, "image");
 		if (im && im->info.len)
 			mpw_raw(w, im->info.data, im->info.len);
 		else
 			mpw_nil(w);
 		mpw_ku64(w, "image_node", im ? im->node_id : 0);
 		mpw_kstr(w, "project", v && v->project ? v->project : "");
+		mpw_map_end(w);
 	}
 	uint32_t np = 0;
 	TABLE_FOREACH(&s->nodes, const struct node, nd)
 		if (nd->state && !strcmp(nd->state, "ready"))
 			np++;
-	mpw_str(w, "peers");
+	mpw_key(w, "peers");
 	mpw_arr(w, np);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
 		if (!nd->state || strcmp(nd->state, "ready"))
 			continue;
-		mpw_map(w, 2);
+		mpw_map_begin(w);
 		mpw_ku64(w, "id", nd->id);
 		mpw_kstr(w, "addr", nd->addr);
+		mpw_map_end(w);
 	}
+	mpw_map_end(w);
 }
 
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
@@ -152,12 +155,10 @@ void watch_push(struct daemon *d)
 		memcpy(x->last, h, 32);
 		x->sent = true;
 		struct mpw m;
-		mpw_init(&m);
-		rpc_reply_begin(&m, x->req_id, 0, 1);
-		mpw_str(&m, "doc");
+		rpc_reply_begin(&m, x->req_id, 0);
+		mpw_key(&m, "doc");
 		mpw_raw(&m, w.sb.data, w.sb.size);
-		conn_send_mpw(x->conn, &m);
-		mpw_free(&m);
+		rpc_reply_send(x->conn, &m);
 	}
 	/* this node's own agent */
 	msgpack_sbuffer_clear(&w.sb);

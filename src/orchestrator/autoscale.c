@@ -131,24 +131,26 @@ void autoscale_event(struct mpw *w, const char *service, uint64_t from, uint64_t
 	char msg[512];
 	snprintf(msg, sizeof msg, "%s scaled from %llu to %llu: %s", service, (unsigned long long)from, (unsigned long long)to,
 		 why);
-	mpw_map(w, 3);
+	mpw_map_begin(w);
 	mpw_kstr(w, "kind", "scaled");
 	mpw_kstr(w, "service", service);
 	mpw_kstr(w, "message", msg);
+	mpw_map_end(w);
 }
 
 void autoscale_body(const struct as_decision *d, uint64_t now, struct mpw *w)
 {
 	char why[300];
 	snprintf(why, sizeof why, "autoscaler: %s", d->reason);
-	mpw_map(w, 5);
+	mpw_map_begin(w);
 	mpw_kstr(w, "name", d->service);
 	mpw_ku64(w, "replicas", d->to);
 	mpw_ku64(w, "at", now);
 	mpw_kstr(w, "reason", why);
-	mpw_str(w, "events");
+	mpw_key(w, "events");
 	mpw_arr(w, 1);
 	autoscale_event(w, d->service, d->from, d->to, why);
+	mpw_map_end(w);
 }
 
 int autoscale_check_manual(const struct service *v, uint64_t replicas, char *err)

@@ -9,6 +9,7 @@
 struct batch {
 	struct mpw cr, up, del, svc;
 	uint32_t ncr, nup, ndel, nsvc;
+	bool up_open; /* the last update map takes fields until the next one starts */
 	struct mpw ev; /* "events" of the batch (orch events), see event() */
 	uint32_t nev;
 };
@@ -43,12 +44,13 @@ static void event(struct batch *b, const char *kind, const char *service, uint64
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	mpw_map(&b->ev, 5);
+	mpw_map_begin(&b->ev);
 	mpw_kstr(&b->ev, "kind", kind);
 	mpw_kstr(&b->ev, "service", service ? service : "");
 	mpw_ku64(&b->ev, "task", task);
 	mpw_ku64(&b->ev, "node", node);
 	mpw_kstr(&b->ev, "message", msg);
+	mpw_map_end(&b->ev);
 	b->nev++;
 }
 
@@ -62,7 +64,7 @@ static const char *node_name(const struct node *n)
 static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t failures,
 		   uint64_t start_after, const char *err)
 {
-	mpw_map(&b->cr, 6 + (err != NULL));
+	mpw_map_begin(&b->cr);
 	mpw_ku64(&b->cr, "service_id", sid);
 	mpw_ku64(&b->cr, "slot", slot);
 	mpw_ku64(&b->cr, "generation", gen);
@@ -71,13 +73,17 @@ static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, u
 	mpw_ku64(&b->cr, "start_after", start_after);
 	if (err)
 		mpw_kstr(&b->cr, "err", err);
+	mpw_map_end(&b->cr);
 	b->ncr++;
 }
 
-/* An update map with n fields after the id. */
-static struct mpw *update(struct batch *b, uint64_t id, uint32_t n)
+/* An update map: the caller adds the fields after the id. */
+static struct mpw *update(struct batch *b, uint64_t id)
 {
-	mpw_map(&b->up, 1 + n);
+	if (b->up_open)
+		mpw_map_end(&b->up);
+	mpw_map_begin(&b->up);
+	b->up_open = true;
 	mpw_ku64(&b->up, "id", id);
 	b->nup++;
 	return &b->up;
@@ -229,11 +235,12 @@ static bool task_failed(const struct task *t, const struct svc_spec *sp, const s
 
 static void service_update(struct batch *b, const struct service *v, const char *state, const char *msg, bool rollback)
 {
-	mpw_map(&b->svc, 4);
+	mpw_map_begin(&b->svc);
 	mpw_ku64(&b->svc, "id", v->id);
 	mpw_kstr(&b->svc, "update_state", state);
 	mpw_kstr(&b->svc, "update_msg", msg);
 	mpw_kbool(&b->svc, "rollback", rollback);
+	mpw_map_end(&b->svc);
 	b->nsvc++;
 	event(b, !strcmp(state, "completed") ? "rollout_completed" : state, v->name, 0, 0, "%s rollout of generation %llu: %s%s%s",
 	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
@@ -310,7 +317,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 			last_done_at = nw->t->state_at + uc->monitor_ms;
 		/* start-first: the new task is up, so the old one can go */
 		if (start_first && old && nw && task_done(nw->t, uc, now)) {
-			struct mpw *w = update(b, old->t->id, 1);
+			struct mpw *w = update(b, old->t->id);
 			mpw_kstr(w, "desired", "shutdown");
 			old->stopping = true;
 		}
@@ -329,7 +336,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 			continue;
 		}
 		bool unplaced = task_state_rank(old->t->state) == 0;
-		struct mpw *w = update(b, old->t->id, unplaced ? 2 : 1);
+		struct mpw *w = update(b, old->t->id);
 		mpw_kstr(w, "desired", "shutdown");
 		if (unplaced)
 			mpw_kstr(w, "state", "shutdown");
@@ -367,7 +374,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		bool drained = t->node_id && nd && nd->availability && !strcmp(nd->availability, "drain");
 		if (!x->ended && (node_lost || (drained && !x->stopping))) {
 			if (node_lost) {
-				struct mpw *w = update(b, t->id, 3);
+				struct mpw *w = update(b, t->id);
 				mpw_kstr(w, "state", "orphaned");
 				mpw_kstr(w, "desired", "shutdown");
 				mpw_kstr(w, "err", nd ? "its node is down" : "its node left the cluster");
@@ -392,7 +399,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				}
 				if (strcmp(rep->state, "running"))
 					continue;
-				struct mpw *w = update(b, t->id, 2);
+				struct mpw *w = update(b, t->id);
 				mpw_kstr(w, "desired", "shutdown");
 				mpw_kstr(w, "err", "its node is being drained");
 			}
@@ -402,7 +409,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		if (x->stopping)
 			continue;
 		if (x->ended) { /* ended by itself while wanted running */
-			struct mpw *w = update(b, t->id, 1);
+			struct mpw *w = update(b, t->id);
 			mpw_kstr(w, "desired", "shutdown");
 			x->stopping = true;
 			x->just_ended = true;
@@ -410,7 +417,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		}
 		if (t->slot > R) {
 			bool unplaced = task_state_rank(t->state) == 0;
-			struct mpw *w = update(b, t->id, unplaced ? 2 : 1);
+			struct mpw *w = update(b, t->id);
 			mpw_kstr(w, "desired", "shutdown");
 			if (unplaced)
 				mpw_kstr(w, "state", "shutdown");
@@ -499,7 +506,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		if (task_terminal(t))
 			del(&b, t->id);
 		else if (t->node_id && (!nd || !strcmp(nd->state, "down"))) {
-			struct mpw *u = update(&b, t->id, 2);
+			struct mpw *u = update(&b, t->id);
 			mpw_kstr(u, "state", "orphaned");
 			mpw_kstr(u, "desired", "shutdown");
 		}
@@ -532,7 +539,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		uint64_t node = sched_place(&sc, s, &sp, v->id, same, nsame, reason, sizeof reason);
 		free(same);
 		if (node) {
-			struct mpw *u = update(&b, t->id, 3);
+			struct mpw *u = update(&b, t->id);
 			mpw_ku64(u, "node_id", node);
 			mpw_kstr(u, "state", "assigned");
 			mpw_kstr(u, "err", "");
@@ -544,7 +551,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			placed[2 * nplaced + 1] = node;
 			nplaced++;
 		} else if (!t->err || strcmp(t->err, reason)) {
-			struct mpw *u = update(&b, t->id, 1);
+			struct mpw *u = update(&b, t->id);
 			mpw_kstr(u, "err", reason);
 		}
 		svc_spec_free(&sp);
@@ -554,24 +561,27 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	sched_free(&sc);
 
 	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
+	if (b.up_open)
+		mpw_map_end(&b.up);
 	if (work) {
-		mpw_map(w, 6);
-		mpw_str(w, "events");
+		mpw_map_begin(w);
+		mpw_key(w, "events");
 		mpw_arr(w, b.nev);
 		mpw_raw(w, b.ev.sb.data, b.ev.sb.size);
-		mpw_str(w, "services");
+		mpw_key(w, "services");
 		mpw_arr(w, b.nsvc);
 		mpw_raw(w, b.svc.sb.data, b.svc.sb.size);
 		mpw_ku64(w, "at", now);
-		mpw_str(w, "create");
+		mpw_key(w, "create");
 		mpw_arr(w, b.ncr);
 		mpw_raw(w, b.cr.sb.data, b.cr.sb.size);
-		mpw_str(w, "update");
+		mpw_key(w, "update");
 		mpw_arr(w, b.nup);
 		mpw_raw(w, b.up.sb.data, b.up.sb.size);
-		mpw_str(w, "delete");
+		mpw_key(w, "delete");
 		mpw_arr(w, b.ndel);
 		mpw_raw(w, b.del.sb.data, b.del.sb.size);
+		mpw_map_end(w);
 	}
 	batch_free(&b);
 	return work;

@@ -9,22 +9,17 @@
 
 void schema_encode(const struct schema *s, const void *obj, struct mpw *w)
 {
-	mpw_map(w, (uint32_t)s->nfields);
+	mpw_map_begin(w);
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct field *f = &s->fields[i];
-		mpw_str(w, f->name);
+		mpw_key(w, f->name);
 		switch (f->kind) {
 		case F_U64: mpw_u64(w, *CAT(obj, f, uint64_t)); break;
 		case F_I64: mpw_i64(w, *CAT(obj, f, int64_t)); break;
 		case F_BOOL: mpw_bool(w, *CAT(obj, f, bool)); break;
 		case F_STR: { const char *const *sp = (const char *const *)((const char *)obj + f->off); mpw_str(w, *sp ? *sp : ""); break; }
 		case F_LABELS: {
-			const struct labels *l = CAT(obj, f, struct labels);
-			mpw_map(w, (uint32_t)l->n);
-			for (size_t j = 0; j < l->n; j++) {
-				mpw_str(w, l->k[j]);
-				mpw_str(w, l->v[j]);
-			}
+			labels_encode(CAT(obj, f, struct labels), w);
 			break;
 		}
 		case F_RAW: {
@@ -37,6 +32,7 @@ void schema_encode(const struct schema *s, const void *obj, struct mpw *w)
 		}
 		}
 	}
+	mpw_map_end(w);
 }
 
 int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, char *err)
@@ -158,6 +154,14 @@ void labels_set(struct labels *l, const char *k, const char *v)
 	l->k[i] = xstrdup(k);
 	l->v[i] = xstrdup(v);
 	l->n++;
+}
+
+void labels_encode(const struct labels *l, struct mpw *w)
+{
+	mpw_map_begin(w);
+	for (size_t i = 0; i < l->n; i++)
+		mpw_kstr(w, l->k[i], l->v[i]);
+	mpw_map_end(w);
 }
 
 void labels_free(struct labels *l)

@@ -66,5 +66,6 @@ void *schema_dup(const struct schema *s, const void *obj);
 const char *labels_get(const struct labels *l, const char *k);
 void labels_set(struct labels *l, const char *k, const char *v); /* keeps keys sorted */
 void labels_free(struct labels *l);
+void labels_encode(const struct labels *l, struct mpw *w); /* a map of strings */
 
 #endif

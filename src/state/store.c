@@ -58,17 +58,20 @@ void *cmd_build(const char *type, const struct req_id *id, const void *body, siz
 		id = &none;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "t", type);
 	mpw_ku64(&w, "v", CMD_V_SESSION);
 	mpw_ku64(&w, "o", id->origin);
 	mpw_ku64(&w, "n", id->session);
 	mpw_ku64(&w, "s", id->seq);
-	mpw_str(&w, "b");
+	mpw_key(&w, "b");
 	if (body && body_len)
 		mpw_raw(&w, body, body_len);
-	else
-		mpw_map(&w, 0);
+	else {
+		mpw_map_begin(&w);
+		mpw_map_end(&w);
+	}
+	mpw_map_end(&w);
 	void *p = cmd_frame(w.sb.data, w.sb.size, out_len);
 	mpw_free(&w);
 	return p;
@@ -242,28 +245,29 @@ out:
 
 void store_snapshot(const struct store *s, struct mpw *w)
 {
-	mpw_map(w, 10);
+	mpw_map_begin(w);
 	mpw_ku64(w, "v", SNAP_VERSION);
 	mpw_ku64(w, "revision", s->revision);
-	mpw_str(w, "cluster");
+	mpw_key(w, "cluster");
 	if (s->has_cluster)
 		schema_encode(&cluster_schema, &s->cluster, w);
 	else
 		mpw_nil(w);
-	mpw_str(w, "nodes");
+	mpw_key(w, "nodes");
 	table_encode(&s->nodes, w);
-	mpw_str(w, "kv");
+	mpw_key(w, "kv");
 	table_encode(&s->kv, w);
-	mpw_str(w, "origins");
+	mpw_key(w, "origins");
 	table_encode(&s->origins, w);
-	mpw_str(w, "services");
+	mpw_key(w, "services");
 	table_encode(&s->services, w);
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	table_encode(&s->tasks, w);
-	mpw_str(w, "images");
+	mpw_key(w, "images");
 	table_encode(&s->images, w);
-	mpw_str(w, "events");
+	mpw_key(w, "events");
 	table_encode(&s->events, w);
+	mpw_map_end(w);
 }
 
 int store_restore(struct store *s, const void *buf, size_t len, char *err)

@@ -685,10 +685,11 @@ static void submit_port_error(struct mesh *m, const char *service, const char *m
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", service);
 	mpw_ku64(&w, "node_id", m->h->ident->id);
 	mpw_kstr(&w, "msg", msg);
+	mpw_map_end(&w);
 	char err[ERR_LEN];
 	host_submit(m->h, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
 	mpw_free(&w);

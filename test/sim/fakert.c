@@ -72,13 +72,15 @@ static void report(struct fakert *r, struct ftask *t)
 		return;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "at", r->host.wall(r->host.data));
-	mpw_str(&w, "update");
+	mpw_key(&w, "update");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", t->want);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
 	ref->a = r->anchor;
 	ref->a->refs++;

@@ -963,7 +963,7 @@ static void join_send(struct simcl *c, unsigned i)
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", n->ident.id);
 	mpw_kstr(&w, "name", n->ident.name);
 	mpw_kstr(&w, "addr", n->ident.advertise);
@@ -972,6 +972,7 @@ static void join_send(struct simcl *c, unsigned i)
 	mpw_kstr(&w, "version", ORCH_VERSION);
 	struct smsg *m = msg_new(c, M_JOIN, i, n->join_target);
 	m->a = ++n->join_try;
+	mpw_map_end(&w);
 	m->data = (uint8_t *)mpw_take(&w, &m->len);
 	mpw_free(&w);
 	msg_send(m);

@@ -37,12 +37,13 @@ static void store_with(struct store *s, const char *deploy_yaml, uint64_t at)
 	store_init(s);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "at", at);
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
+	mpw_map_end(&w);
 	CHECK_EQ_INT(apply_body(s, "service.put", &w), 0);
 }
 
@@ -234,25 +235,29 @@ static int kv_with_events(struct store *s, const char *value, unsigned nev, uint
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 4);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", "k");
 	mpw_kstr(&w, "value", value);
 	mpw_ku64(&w, "at", at);
-	mpw_str(&w, "events");
+	mpw_key(&w, "events");
 	mpw_arr(&w, nev + 2);
 	for (unsigned i = 0; i < nev; i++) {
 		char m[32];
 		snprintf(m, sizeof m, "event %u", i);
-		mpw_map(&w, 3);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "kind", "scaled");
 		mpw_kstr(&w, "service", "web");
 		mpw_kstr(&w, "message", m);
+		mpw_map_end(&w);
 	}
-	mpw_map(&w, 1); /* invalid entries are skipped: no message */
+	mpw_map_begin(&w); /* invalid entries are skipped: no message */
 	mpw_kstr(&w, "kind", "scaled");
-	mpw_map(&w, 2);
+	mpw_map_end(&w);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "kind", "Bad Kind");
 	mpw_kstr(&w, "message", "x");
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	return apply_body(s, "kv.set", &w);
 }
 
@@ -294,12 +299,13 @@ UNIT(events_not_recorded_for_rejected_command)
 	store_with(&s, RPS_SPEC, 1000);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "replicas", 2); /* unchanged: E_EXISTS */
-	mpw_str(&w, "events");
+	mpw_key(&w, "events");
 	mpw_arr(&w, 1);
 	autoscale_event(&w, "web", 2, 2, "orch scale");
+	mpw_map_end(&w);
 	CHECK(apply_body(&s, "service.scale", &w) != 0);
 	CHECK_EQ_INT(s.events.n, 0);
 	store_free(&s);
@@ -334,13 +340,15 @@ static void put_task(struct store *s, uint64_t node, const char *state)
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "at", 5);
-	mpw_str(&w, "create");
+	mpw_key(&w, "create");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "service_id", store_service_by_name(s, "web")->id);
 	mpw_ku64(&w, "slot", 1);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	CHECK_EQ_INT(apply_body(s, "task.batch", &w), 0);
 	struct task *t = NULL;
 	TABLE_FOREACH(&s->tasks, struct task, x)
@@ -395,8 +403,9 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 	/* malformed stats are refused */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "svc", "nope");
+	mpw_map_end(&w);
 	struct mpr r;
 	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 	char err[ERR_LEN];

@@ -95,7 +95,7 @@ static void *join_main(void *arg)
 		n.version = ORCH_VERSION;
 		struct mpw w;
 		mpw_init(&w);
-		mpw_str(&w, "node");
+		mpw_key(&w, "node");
 		schema_encode(&node_schema, &n, &w);
 		struct mpr resp;
 		j->rc = client_call_op(&c, "join", &w, 1, &resp, 15000, j->err);
@@ -216,9 +216,10 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	g_sub = &sub;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", "greeting");
 	mpw_kstr(&w, "value", "from the second node");
+	mpw_map_end(&w);
 	CHECK_EQ_INT(daemon_submit_data(t.d[1], "kv.set", w.sb.data, w.sb.size, kv_done, &sub, err), 0);
 	mpw_free(&w);
 	CHECK(run_until(&t, kv_seen, 10000));

@@ -21,12 +21,13 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 5);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", id);
 	mpw_kstr(&w, "name", name);
 	mpw_kstr(&w, "addr", "127.0.0.1:1");
 	mpw_ku64(&w, "cpus_milli", 2000);
 	mpw_ku64(&w, "memory", 4ull << 30);
+	mpw_map_end(&w);
 	run_cmd(s, "node.add", &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
@@ -40,12 +41,13 @@ static void deploy(struct store *s, const char *yaml)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", f->svc[0].name);
 	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
+	mpw_map_end(&w);
 	run_cmd(s, "service.put", &w, &res);
 	mpw_free(&w);
 	CHECK(res.rc == 0 || res.rc == E_EXISTS);
@@ -83,18 +85,20 @@ static void agents(struct store *s, uint64_t now)
 		const char *to = !strcmp(t->desired, "shutdown") ? "shutdown" : !strcmp(t->state, "running") ? NULL : "running";
 		if (!to)
 			continue;
-		mpw_map(&u, 2);
+		mpw_map_begin(&u);
 		mpw_ku64(&u, "id", t->id);
 		mpw_kstr(&u, "state", to);
+		mpw_map_end(&u);
 		n++;
 	}
 	if (n) {
-		mpw_map(&w, 2);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "at", now);
-		mpw_str(&w, "update");
+		mpw_key(&w, "update");
 		mpw_arr(&w, n);
 		mpw_raw(&w, u.sb.data, u.sb.size);
 		struct apply_res res;
+		mpw_map_end(&w);
 		run_cmd(s, "task.batch", &w, &res);
 	}
 	mpw_free(&u);
@@ -145,9 +149,10 @@ UNIT(reconcile_spreads_heals_and_scales)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 3);
 	mpw_kstr(&w, "state", "down");
+	mpw_map_end(&w);
 	run_cmd(&s, "node.update", &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
@@ -155,9 +160,10 @@ UNIT(reconcile_spreads_heals_and_scales)
 	CHECK_EQ_INT(live_on(&s, 1), 3);
 	/* scale down: exactly 2 stay */
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "replicas", 2);
+	mpw_map_end(&w);
 	run_cmd(&s, "service.scale", &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
@@ -224,9 +230,10 @@ UNIT(reconcile_drain_starts_elsewhere_first)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 2);
 	mpw_kstr(&w, "availability", "drain");
+	mpw_map_end(&w);
 	run_cmd(&s, "node.update", &w, &res);
 	mpw_free(&w);
 	/* first pass: replacements are created while the drained tasks keep running */
@@ -300,16 +307,18 @@ static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uin
 	for (size_t i = 0; i < n; i++) {
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "at", now);
-		mpw_str(&w, "update");
+		mpw_key(&w, "update");
 		mpw_arr(&w, 1);
 		bool err = !strcmp(to[i], "rejected") || !strcmp(to[i], "failed");
-		mpw_map(&w, 2 + err);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "id", ids[i]);
 		mpw_kstr(&w, "state", to[i]);
 		if (err)
 			mpw_kstr(&w, "err", !strcmp(to[i], "rejected") ? "exec: no such file" : "exit code 1");
+		mpw_map_end(&w);
+		mpw_map_end(&w);
 		struct apply_res res;
 		run_cmd(s, "task.batch", &w, &res);
 		mpw_free(&w);
@@ -579,9 +588,10 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w); /* a real cluster's record: it carries the id counter across snapshots */
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "id", "c1");
 	mpw_kstr(&w, "secret_hash", "h");
+	mpw_map_end(&w);
 	run_cmd(&s, "cluster.init", &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);

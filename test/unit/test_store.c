@@ -20,10 +20,11 @@ static void add_node(struct store *s, uint64_t seq, uint64_t id, const char *nam
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", id);
 	mpw_kstr(&w, "name", name);
 	mpw_kstr(&w, "addr", "127.0.0.1:7420");
+	mpw_map_end(&w);
 	apply_cmd(s, "node.add", seq, &w, res);
 }
 
@@ -60,9 +61,10 @@ static void *kv_entry(const struct req_id *q, const char *key, const char *value
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
+	mpw_map_end(&w);
 	void *e = cmd_build("kv.set", q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return e;
@@ -87,15 +89,17 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "t", "kv.set");
 	mpw_ku64(&w, "v", 1);
 	mpw_ku64(&w, "o", origin);
 	mpw_ku64(&w, "s", seq);
-	mpw_str(&w, "b");
-	mpw_map(&w, 2);
+	mpw_key(&w, "b");
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	void *p = cmd_frame(w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return p;
@@ -109,12 +113,13 @@ UNIT(store_duplicate_request_answers_as_first)
 	/* the same entry twice (a retry, or a "lost" entry that committed after all) */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "name", "n1");
 	mpw_kstr(&w, "addr", "127.0.0.1:7420");
 	struct req_id q = {ORIGIN, SESSION, 5};
 	size_t n;
+	mpw_map_end(&w);
 	void *e = cmd_build("node.add", &q, w.sb.data, w.sb.size, &n);
 	mpw_free(&w);
 	store_apply(&s, e, n, &res);
@@ -243,24 +248,26 @@ UNIT(store_request_identity_ignores_the_clock)
 	 * and leaves the same behaviour */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 9);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", 1);
 	mpw_ku64(&w, "revision", 3);
-	mpw_str(&w, "cluster");
+	mpw_key(&w, "cluster");
 	mpw_nil(&w);
 	const char *empty[] = {"nodes", "kv", "services", "tasks", "images"};
 	for (int i = 0; i < 5; i++) {
-		mpw_str(&w, empty[i]);
+		mpw_key(&w, empty[i]);
 		mpw_arr(&w, 0);
 	}
-	mpw_str(&w, "origins");
+	mpw_key(&w, "origins");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", ORIGIN);
 	mpw_ku64(&w, "seq", ahead);
 	char err[ERR_LEN];
 	struct store old;
 	store_init(&old);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	CHECK_EQ_INT(store_restore(&old, w.sb.data, w.sb.size, err), 0);
 	mpw_free(&w);
 	kv_apply(&old, &q, "k", "after restore", &res);
@@ -304,8 +311,9 @@ UNIT(store_rejects_bad_commands_unchanged)
 	CHECK_EQ_INT(res.rc, E_INVAL);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "x", 1);
+	mpw_map_end(&w);
 	apply_cmd(&s, "no.such.command", 2, &w, &res);
 	CHECK_EQ_INT(res.rc, E_UNSUPP);
 	/* truncated frame: header claims more bytes than present */
@@ -342,21 +350,24 @@ UNIT(node_update_labels_and_state)
 	add_node(&s, 1, 42, "n1", &res);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "state", "down");
-	mpw_str(&w, "labels");
-	mpw_map(&w, 1);
+	mpw_key(&w, "labels");
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "zone", "a");
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	apply_cmd(&s, "node.update", 2, &w, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct node *n = table_get_u64(&s.nodes, 42);
 	CHECK_STR(n->state, "down");
 	CHECK_STR(labels_get(&n->labels, "zone"), "a");
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "state", "sideways");
+	mpw_map_end(&w);
 	apply_cmd(&s, "node.update", 3, &w, &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
 	CHECK_STR(n->state, "down");
@@ -387,12 +398,13 @@ static void put_service(struct store *s, uint64_t seq, const char *yaml, struct 
 	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", f->svc[0].name);
 	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
+	mpw_map_end(&w);
 	apply_cmd(s, "service.put", seq, &w, res);
 }
 
