@@ -222,17 +222,12 @@ void agent_conn_gone(struct agent *a, struct conn *c)
 	logs_conn_gone(a, c);
 }
 
-bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
-	       bool local)
+void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q)
 {
-	(void)local;
-	if (!a)
-		return false;
-	if (mp_str_eq(op, "logs"))
-		logs_op(a, c, id, req);
-	else if (mp_str_eq(op, "blob.get"))
-		blob_get_op(a, c, id, req);
-	else
-		return false;
-	return true;
+	logs_op(a, c, q);
+}
+
+void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q)
+{
+	blob_get_op(a, c, q);
 }

@@ -103,7 +103,7 @@ int cmd_top(struct cli *cli, int argc, char **argv)
 			return cli_usage("top", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc(cli, "top", NULL, 0, &r);
+	int rc = cli_rpc(cli, OP_TOP, NULL, &r);
 	if (rc)
 		return rc;
 	if (fmt != OUT_TABLE) {
@@ -157,12 +157,9 @@ static void event_line(const msgpack_object *e)
  * when following (a stream), else one list. */
 static int events_batch(struct cli *cli, enum out_fmt fmt, bool follow, uint64_t *since, int retry_ms)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_ku64(&f, "since", *since);
+	struct req_events q = {.since = *since};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "events", &f, 1, &r, retry_ms);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_EVENTS, &q, &r, retry_ms);
 	if (rc)
 		return rc;
 	const msgpack_object *el = mp_get(r.root, "events");

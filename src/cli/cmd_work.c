@@ -68,12 +68,9 @@ static bool restart_waits(const msgpack_object *t)
  * error seen. */
 static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kbool(&f, "all", true);
+	struct req_tasks q = {.all = true};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "tasks", &f, 1, &r, 5000);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_TASKS, &q, &r, 5000);
 	if (rc)
 		return false;
 	bool any_stuck = false;
@@ -113,7 +110,7 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	int stuck_rounds = 0, ok_rounds = 0;
 	for (;;) {
 		struct mpr r;
-		int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 5000);
+		int rc = cli_rpc_retry(cli, OP_SERVICES, NULL, &r, 5000);
 		if (rc)
 			return rc;
 		const msgpack_object *sl = mp_get(r.root, "services");
@@ -234,12 +231,12 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
-	int rc = cli_rpc(cli, "services", NULL, 0, &svcs);
+	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
 	}
-	if ((rc = cli_rpc(cli, "images", NULL, 0, &imgs))) {
+	if ((rc = cli_rpc(cli, OP_IMAGES, NULL, &imgs))) {
 		mpr_free(&svcs);
 		spec_file_free(sf);
 		return rc;
@@ -282,14 +279,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 			printf("%-20s %s\n", sp->name, plan);
 			continue;
 		}
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "project", project);
-		mpw_key(&f, "spec");
-		svc_spec_encode(sp, &f);
+		struct mpw spec;
+		mpw_init(&spec);
+		svc_spec_encode(sp, &spec);
+		struct req_service_put q = {.project = project, .spec = {.raw = spec.sb.data, .len = spec.sb.size}};
 		struct mpr r;
-		rc = cli_rpc(cli, "service.put", &f, 2, &r);
-		mpw_free(&f);
+		rc = cli_rpc(cli, OP_SERVICE_PUT, &q, &r);
+		mpw_free(&spec);
 		if (rc) {
 			failed++;
 			continue;
@@ -320,12 +316,9 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-')
 			return cli_usage("rm", "unknown option %s", argv[i]);
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", argv[i]);
+		struct req_service_rm q = {.name = argv[i]};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.rm", &f, 1, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_RM, &q, &r);
 		if (rc) {
 			worst = rc;
 			continue;
@@ -351,13 +344,9 @@ int cmd_scale(struct cli *cli, int argc, char **argv)
 		const char *eq = strchr(argv[i], '=');
 		char name[128];
 		snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i]), argv[i]);
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", name);
-		mpw_ku64(&f, "replicas", strtoull(eq + 1, NULL, 10));
+		struct req_service_scale q = {.name = name, .replicas = strtoull(eq + 1, NULL, 10)};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.scale", &f, 2, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_SCALE, &q, &r);
 		if (rc) {
 			worst = rc;
 			continue;
@@ -401,7 +390,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 		return cli_usage("services", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 0);
+	int rc = cli_rpc_retry(cli, OP_SERVICES, NULL, &r, 0);
 	if (rc)
 		return rc;
 	const msgpack_object *sl = mp_get(r.root, "services");
@@ -454,12 +443,9 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	}
 	if (!name)
 		return cli_usage("inspect", "which service?");
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "name", name);
+	struct req_service_get q = {.name = name};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 0);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_SERVICE_GET, &q, &r, 0);
 	if (rc)
 		return rc;
 	out_doc(fmt == OUT_TABLE ? OUT_YAML : fmt, mp_get(r.root, "service"));
@@ -471,17 +457,8 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 
 static int get_tasks(struct cli *cli, const char *svc, bool all, struct mpr *r)
 {
-	struct mpw f;
-	mpw_init(&f);
-	uint32_t n = 1;
-	mpw_kbool(&f, "all", all);
-	if (svc) {
-		mpw_kstr(&f, "service", svc);
-		n++;
-	}
-	int rc = cli_rpc_retry(cli, "tasks", &f, n, r, 0);
-	mpw_free(&f);
-	return rc;
+	struct req_tasks q = {.service = svc, .all = all};
+	return cli_rpc_retry(cli, OP_TASKS, &q, r, 0);
 }
 
 /* A restart waiting out its back-off reads "restarting in 40s, 5 failures"; a task on its
@@ -581,7 +558,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	mpr_free(&r);
 	/* problems that belong to a service rather than a task */
 	struct mpr sv;
-	if (!cli_rpc_retry(cli, "services", NULL, 0, &sv, 0)) {
+	if (!cli_rpc_retry(cli, OP_SERVICES, NULL, &sv, 0)) {
 		const msgpack_object *sl = mp_get(sv.root, "services");
 		for (uint32_t i = 0; sl && i < sl->via.array.size; i++) {
 			char name[128];
@@ -639,18 +616,11 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 	char *end;
 	uint64_t task_id = strtoull(what, &end, 10);
 	bool by_task = *what && !*end;
-	struct mpw f;
-	mpw_init(&f);
-	if (by_task)
-		mpw_ku64(&f, "task_id", task_id);
-	else
-		mpw_kstr(&f, "service", what);
-	mpw_ki64(&f, "tail", tail);
-	mpw_kbool(&f, "follow", follow);
+	struct req_logs_cluster q = {.task_id = by_task ? task_id : 0, .service = by_task ? NULL : what, .tail = tail,
+				     .follow = follow};
 	char err[ERR_LEN];
 	struct client c;
-	int rc = cli_request(&c, cli->data_dir, "logs.cluster", &f, 3, err);
-	mpw_free(&f);
+	int rc = cli_request(&c, cli->data_dir, OP_LOGS_CLUSTER, &q, err);
 	if (rc)
 		return cli_call_fail(rc, err);
 	for (bool more = true; more;) {
@@ -684,12 +654,9 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	if (!strcmp(argv[1], "rm")) {
 		if (argc != 3)
 			return cli_usage("image", "image rm NAME");
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", argv[2]);
+		struct req_image_rm q = {.name = argv[2]};
 		struct mpr r;
-		int rc = cli_rpc(cli, "image.rm", &f, 1, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_IMAGE_RM, &q, &r);
 		if (rc)
 			return rc;
 		mpr_free(&r);
@@ -705,14 +672,11 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	char *abs = realpath(argv[2], NULL);
 	if (!abs)
 		return cli_fail(E_INVAL, "image load %s: %s", argv[2], strerror(errno));
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "path", abs);
-	free(abs);
+	struct req_image_load q = {.path = abs};
 	struct mpr r;
 	/* no time limit: a large archive takes as long as its bytes take to hash and unpack */
-	int rc = cli_rpc_wait(cli, "image.load", &f, 1, &r);
-	mpw_free(&f);
+	int rc = cli_rpc_wait(cli, OP_IMAGE_LOAD, &q, &r);
+	free(abs);
 	if (rc)
 		return rc;
 	char res[64], name[256], digest[80], size[32];
@@ -739,7 +703,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 		return cli_usage("images", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "images", NULL, 0, &r, 0);
+	int rc = cli_rpc_retry(cli, OP_IMAGES, NULL, &r, 0);
 	if (rc)
 		return rc;
 	const msgpack_object *il = mp_get(r.root, "images");
@@ -779,12 +743,9 @@ struct rollout_view {
 
 static int rollout_read(struct cli *cli, const char *name, struct rollout_view *rv)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "name", name);
+	struct req_service_get q = {.name = name};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 5000);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_SERVICE_GET, &q, &r, 5000);
 	if (rc)
 		return rc;
 	const msgpack_object *v = mp_get(r.root, "service");
@@ -849,13 +810,9 @@ int cmd_rollout(struct cli *cli, int argc, char **argv)
 			return cli_usage("rollout", "unknown action %s", verb);
 		if (wait)
 			return cli_usage("rollout", "--wait goes with status");
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", name);
-		mpw_kstr(&f, "action", verb);
+		struct req_service_update q = {.name = name, .action = verb};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.update", &f, 2, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_UPDATE, &q, &r);
 		if (rc)
 			return rc;
 		mpr_free(&r);

@@ -7,7 +7,6 @@
 void mpw_init(struct mpw *w)
 {
 	w->depth = 0;
-	w->loose = 0;
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
 }
@@ -22,7 +21,6 @@ char *mpw_take(struct mpw *w, size_t *len)
 	*len = w->sb.size;
 	char *p = w->sb.data ? msgpack_sbuffer_release(&w->sb) : xstrdup("");
 	w->depth = 0;
-	w->loose = 0;
 	return p;
 }
 
@@ -72,8 +70,6 @@ static void count_entry(struct mpw *w)
 {
 	if (w->depth)
 		w->open[w->depth - 1].n++;
-	else
-		w->loose++;
 }
 
 void mpw_key(struct mpw *w, const char *k)
@@ -92,13 +88,6 @@ void mpw_key_obj(struct mpw *w, const msgpack_object *k)
 {
 	count_entry(w);
 	msgpack_pack_object(&w->pk, *k);
-}
-
-void mpw_entries(struct mpw *w, const struct mpw *fragment)
-{
-	if (w->depth)
-		w->open[w->depth - 1].n += fragment->loose;
-	mpw_raw(w, fragment->sb.data, fragment->sb.size);
 }
 
 void mpw_obj(struct mpw *w, const msgpack_object *o)

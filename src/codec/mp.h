@@ -18,7 +18,6 @@ struct mpw {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	unsigned depth;
-	uint32_t loose; /* keys written outside any map: a fragment for mpw_entries */
 	struct {
 		size_t off;  /* where the reserved header starts */
 		uint32_t n;  /* entries so far */
@@ -36,9 +35,6 @@ void mpw_key(struct mpw *w, const char *k);
 void mpw_keyn(struct mpw *w, const char *k, size_t n);
 /* A key given as a decoded object (copying a map): counts one entry. */
 void mpw_key_obj(struct mpw *w, const msgpack_object *k);
-/* Appends a fragment of key/value pairs written outside any map (as entries of the
- * innermost open map, counted). */
-void mpw_entries(struct mpw *w, const struct mpw *fragment);
 /* A decoded object packed as is (a value). */
 void mpw_obj(struct mpw *w, const msgpack_object *o);
 void mpw_arr(struct mpw *w, uint32_t n);

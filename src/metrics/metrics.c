@@ -205,11 +205,9 @@ void metrics_op_top(struct node_stats_sampler *own, struct cstats *view, uint64_
 
 /* ---- op events ------------------------------------------------------------------------------------ */
 
-void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const msgpack_object *req)
+void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, uint64_t since, uint64_t limit)
 {
-	uint64_t since = 0, limit = EVENTS_MAX, last = 0;
-	mp_get_u64(req, "since", &since);
-	mp_get_u64(req, "limit", &limit);
+	uint64_t last = 0;
 	const struct table *ev = &s->events;
 	size_t first = ev->n;
 	while (first > 0 && ((const struct event *)ev->items[first - 1])->id > since && ev->n - first < limit)

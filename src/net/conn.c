@@ -125,7 +125,6 @@ int conn_send_mpw(struct conn *c, struct mpw *w)
 	int rc = conn_send(c, w->sb.data, w->sb.size);
 	msgpack_sbuffer_clear(&w->sb);
 	w->depth = 0;
-	w->loose = 0;
 	return rc;
 }
 

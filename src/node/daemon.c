@@ -155,13 +155,10 @@ static int submit(struct daemon *d, const char *type, const void *body, size_t b
 		struct pending *p = pending_new(d, NULL, 0);
 		p->ctx = s;
 		p->on_reply = submit_fwd_reply;
+		struct req_apply q = {.entry = {entry, n}};
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map_begin(&w);
-		mpw_kstr(&w, "op", "apply");
-		mpw_key(&w, "entry");
-		mpw_bin(&w, entry, n);
-		mpw_map_end(&w);
+		proto_encode(&w, OP_APPLY, 0, &q);
 		rc = link_forward_raw(d, p, w.sb.data, w.sb.size, err);
 		mpw_free(&w);
 		if (rc) {

@@ -123,16 +123,16 @@ static void ingest_done(uv_work_t *req, int status)
 	mpw_free(&w);
 }
 
-void ingest_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a)
 {
-	struct ingest *j = xcalloc(1, sizeof *j);
-	if (mp_get_strbuf(req, "path", j->path, sizeof j->path) || j->path[0] != '/') {
-		free(j);
-		rpc_reply_err(c, id, E_INVAL, "image load: an absolute path of an archive on this machine is required");
+	if (a->path[0] != '/') {
+		rpc_reply_err(c, a->id, E_INVAL, "image load: an absolute path of an archive on this machine is required");
 		return;
 	}
+	struct ingest *j = xcalloc(1, sizeof *j);
+	snprintf(j->path, sizeof j->path, "%s", a->path);
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
-	j->p = pending_new(d, c, id);
+	j->p = pending_new(d, c, a->id);
 	j->req.data = j;
 	uv_queue_work(d->loop, &j->req, ingest_work, ingest_done);
 }

@@ -1,6 +1,7 @@
-/* Requests about workloads: services (deploy, scale, rm, list, inspect), tasks (ps) and
- * images. Reads come from the local replica; writes are commands submitted through raft
- * (daemon_submit forwards them to the leader). */
+/* Requests about workloads (net/proto.h): services (deploy, scale, rm, list, inspect),
+ * tasks (ps), images, and the ops the agent serves (a task's log, an image blob). Reads
+ * come from the local replica; writes are commands submitted through raft (daemon_submit
+ * forwards them to the leader). */
 #include "node/daemon.h"
 #include "node/ingest.h"
 #include "node/logfan.h"
@@ -32,12 +33,7 @@ static void submitted(struct daemon *d, void *data, int rc, const struct apply_r
 
 static void submit(struct daemon *d, struct conn *c, uint64_t id, const char *type, struct mpw *body)
 {
-	char err[ERR_LEN];
-	struct pending *p = pending_new(d, c, id);
-	if (daemon_submit(d, type, body->sb.data, body->sb.size, submitted, p, err)) {
-		rpc_reply_err(c, id, E_NOLEADER, err);
-		pending_free(p);
-	}
+	rpc_submit(d, c, id, type, body, submitted);
 }
 
 static void reply_no_service(struct conn *c, uint64_t id, const char *name)
@@ -47,15 +43,10 @@ static void reply_no_service(struct conn *c, uint64_t id, const char *name)
 	rpc_reply_err(c, id, E_NOTFOUND, m);
 }
 
-/* Commits a command whose body is just {name, at?} taken from the request. */
-static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req, const char *type,
-			   bool with_at, const char *usage)
+/* Commits a command whose body is just {name, at?}. */
+static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const char *name, const char *type,
+			   bool with_at)
 {
-	char name[300];
-	if (mp_get_strbuf(req, "name", name, sizeof name)) {
-		rpc_reply_err(c, id, E_INVAL, usage);
-		return;
-	}
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
@@ -67,100 +58,82 @@ static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const 
 	mpw_free(&w);
 }
 
-static void op_service_put(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_put *a)
 {
-	char err[ERR_LEN], project[SPEC_NAME_MAX + 1] = "";
-	const msgpack_object *spec = mp_get(req, "spec");
+	char err[ERR_LEN];
 	struct svc_spec sp;
-	if (!spec) {
-		rpc_reply_err(c, id, E_INVAL, "service.put: spec required");
-		return;
-	}
-	if (svc_spec_decode(spec, &sp, err)) {
+	if (svc_spec_decode(a->spec.obj, &sp, err)) {
 		svc_spec_free(&sp);
-		rpc_reply_err(c, id, E_INVAL, err);
+		rpc_reply_err(c, a->id, E_INVAL, err);
 		return;
 	}
 	if (!sp.name || !spec_name_valid(sp.name)) {
 		svc_spec_free(&sp);
-		rpc_reply_err(c, id, E_INVAL, "service.put: the spec has no valid name");
+		rpc_reply_err(c, a->id, E_INVAL, "service.put: the spec has no valid name");
 		return;
 	}
-	mp_get_strbuf(req, "project", project, sizeof project);
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", sp.name);
-	mpw_kstr(&w, "project", project);
+	mpw_kstr(&w, "project", a->project ? a->project : "");
 	mpw_ku64(&w, "at", clock_wall(d->clock));
 	mpw_key(&w, "spec");
 	svc_spec_encode(&sp, &w);
 	svc_spec_free(&sp);
 	mpw_map_end(&w);
-	submit(d, c, id, "service.put", &w);
+	submit(d, c, a->id, "service.put", &w);
 	mpw_free(&w);
 }
 
-static void op_service_scale(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_service_scale *a)
 {
-	char name[SPEC_NAME_MAX + 1];
-	uint64_t replicas;
-	if (mp_get_strbuf(req, "name", name, sizeof name) || mp_get_u64(req, "replicas", &replicas)) {
-		rpc_reply_err(c, id, E_INVAL, "scale: name and replicas (a number >= 0) required");
-		return;
-	}
-	const struct service *v = store_service_by_name(&d->store, name);
+	const struct service *v = store_service_by_name(&d->store, a->name);
 	char m[ERR_LEN];
 	if (!v) {
-		snprintf(m, sizeof m, "no service %s (see orch services)", name);
-		rpc_reply_err(c, id, E_NOTFOUND, m);
+		reply_no_service(c, a->id, a->name);
 		return;
 	}
-	if (autoscale_check_manual(v, replicas, m)) {
-		rpc_reply_err(c, id, E_INVAL, m);
+	if (autoscale_check_manual(v, a->replicas, m)) {
+		rpc_reply_err(c, a->id, E_INVAL, m);
 		return;
 	}
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", name);
-	mpw_ku64(&w, "replicas", replicas);
+	mpw_kstr(&w, "name", a->name);
+	mpw_ku64(&w, "replicas", a->replicas);
 	mpw_ku64(&w, "at", clock_wall(d->clock));
 	mpw_key(&w, "events"); /* recorded only if the count changes */
 	mpw_arr(&w, 1);
-	autoscale_event(&w, name, v->replicas, replicas, "orch scale");
+	autoscale_event(&w, a->name, v->replicas, a->replicas, "orch scale");
 	mpw_map_end(&w);
-	submit(d, c, id, "service.scale", &w);
+	submit(d, c, a->id, "service.scale", &w);
 	mpw_free(&w);
 }
 
 /* rollout pause | resume | undo */
-static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_service_update(struct daemon *d, struct conn *c, const struct req_service_update *a)
 {
-	char name[SPEC_NAME_MAX + 1], action[16];
-	const struct service *v;
-	if (mp_get_strbuf(req, "name", name, sizeof name) || mp_get_strbuf(req, "action", action, sizeof action)) {
-		rpc_reply_err(c, id, E_INVAL, "rollout: service name and action required");
-		return;
-	}
-	if (!(v = store_service_by_name(&d->store, name))) {
-		reply_no_service(c, id, name);
+	const struct service *v = store_service_by_name(&d->store, a->name);
+	if (!v) {
+		reply_no_service(c, a->id, a->name);
 		return;
 	}
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
-	if (!strcmp(action, "pause")) {
+	if (!strcmp(a->action, "pause")) {
 		mpw_kstr(&w, "update_state", "paused");
 		mpw_kstr(&w, "update_msg", "paused by an operator");
-	} else if (!strcmp(action, "resume")) {
+	} else if (!strcmp(a->action, "resume")) {
 		const char *st = v->update_state ? v->update_state : "";
 		mpw_kstr(&w, "update_state", !strcmp(st, "paused") ? "updating" : st[0] ? st : "updating");
 		mpw_kstr(&w, "update_msg", "");
-	} else if (!strcmp(action, "undo")) {
+	} else if (!strcmp(a->action, "undo")) {
 		if (!v->prev_spec.len) {
 			mpw_free(&w);
-			rpc_reply_err(c, id, E_INVAL, "rollout undo: the service has no previous version");
+			rpc_reply_err(c, a->id, E_INVAL, "rollout undo: the service has no previous version");
 			return;
 		}
 		mpw_kstr(&w, "update_state", "rolling_back");
@@ -168,19 +141,19 @@ static void op_service_update(struct daemon *d, struct conn *c, uint64_t id, con
 		mpw_kbool(&w, "rollback", true);
 	} else {
 		mpw_free(&w);
-		rpc_reply_err(c, id, E_INVAL, "rollout: action must be pause, resume or undo");
+		rpc_reply_err(c, a->id, E_INVAL, "rollout: action must be pause, resume or undo");
 		return;
 	}
-	mpw_kstr(&w, "name", name);
+	mpw_kstr(&w, "name", a->name);
 	mpw_ku64(&w, "at", clock_wall(d->clock));
 	mpw_map_end(&w);
-	submit(d, c, id, "service.update", &w);
+	submit(d, c, a->id, "service.update", &w);
 	mpw_free(&w);
 }
 
-static void op_service_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_service_rm(struct daemon *d, struct conn *c, const struct req_service_rm *a)
 {
-	submit_by_name(d, c, id, req, "service.rm", true, "rm: service name required");
+	submit_by_name(d, c, a->id, a->name, "service.rm", true);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */
@@ -205,10 +178,10 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 	}
 }
 
-static void op_services(struct daemon *d, struct conn *c, uint64_t id)
+void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a)
 {
 	struct mpw w;
-	rpc_reply_begin(&w, id, 0);
+	rpc_reply_begin(&w, a->id, 0);
 	mpw_key(&w, "services");
 	mpw_arr(&w, (uint32_t)d->store.services.n);
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
@@ -274,12 +247,11 @@ static bool task_matches(const struct task *t, const char *svc, bool all)
 	return all || !strcmp(t->desired, "running") || !task_terminal(t);
 }
 
-static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_tasks(struct daemon *d, struct conn *c, const struct req_tasks *a)
 {
-	char svc[SPEC_NAME_MAX + 1] = "";
-	bool all = false;
-	mp_get_strbuf(req, "service", svc, sizeof svc);
-	mp_get_bool(req, "all", &all);
+	const char *svc = a->service ? a->service : "";
+	bool all = a->all;
+	uint64_t id = a->id;
 	if (svc[0] && !store_service_by_name(&d->store, svc)) {
 		bool any = false;
 		TABLE_FOREACH(&d->store.tasks, const struct task, t)
@@ -304,12 +276,11 @@ static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpac
 	rpc_reply_send(c, &w);
 }
 
-static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_service_get(struct daemon *d, struct conn *c, const struct req_service_get *a)
 {
-	char name[SPEC_NAME_MAX + 1];
-	const struct service *v = NULL;
-	if (mp_get_strbuf(req, "name", name, sizeof name) || !(v = store_service_by_name(&d->store, name))) {
-		reply_no_service(c, id, name);
+	const struct service *v = store_service_by_name(&d->store, a->name);
+	if (!v) {
+		reply_no_service(c, a->id, a->name);
 		return;
 	}
 	uint64_t running, live;
@@ -319,7 +290,7 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 		if (t->service_id == v->id && task_matches(t, "", false))
 			n++;
 	struct mpw w;
-	rpc_reply_begin(&w, id, 0);
+	rpc_reply_begin(&w, a->id, 0);
 	mpw_key(&w, "service");
 	mpw_map_begin(&w);
 	char vip[16];
@@ -352,10 +323,10 @@ static void op_service_get(struct daemon *d, struct conn *c, uint64_t id, const 
 
 /* ---- images ---------------------------------------------------------------------------------- */
 
-static void op_images(struct daemon *d, struct conn *c, uint64_t id)
+void rpc_images(struct daemon *d, struct conn *c, const struct req_images *a)
 {
 	struct mpw w;
-	rpc_reply_begin(&w, id, 0);
+	rpc_reply_begin(&w, a->id, 0);
 	mpw_key(&w, "images");
 	mpw_arr(&w, (uint32_t)d->store.images.n);
 	TABLE_FOREACH(&d->store.images, const struct image, im) {
@@ -371,37 +342,25 @@ static void op_images(struct daemon *d, struct conn *c, uint64_t id)
 	rpc_reply_send(c, &w);
 }
 
-static void op_image_rm(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void rpc_image_rm(struct daemon *d, struct conn *c, const struct req_image_rm *a)
 {
-	submit_by_name(d, c, id, req, "image.rm", false, "image rm: name required");
+	submit_by_name(d, c, a->id, a->name, "image.rm", false);
 }
 
-bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id,
-		       const msgpack_object *req, bool local)
+/* ---- served by the agent --------------------------------------------------------------------- */
+
+void rpc_logs(struct daemon *d, struct conn *c, const struct req_logs *a)
 {
-	if (mp_str_eq(op, "service.put"))
-		op_service_put(d, c, id, req);
-	else if (mp_str_eq(op, "service.scale"))
-		op_service_scale(d, c, id, req);
-	else if (mp_str_eq(op, "service.update"))
-		op_service_update(d, c, id, req);
-	else if (mp_str_eq(op, "service.rm"))
-		op_service_rm(d, c, id, req);
-	else if (mp_str_eq(op, "services"))
-		op_services(d, c, id);
-	else if (mp_str_eq(op, "service.get"))
-		op_service_get(d, c, id, req);
-	else if (mp_str_eq(op, "tasks"))
-		op_tasks(d, c, id, req);
-	else if (mp_str_eq(op, "image.load") && local)
-		ingest_start(d, c, id, req);
-	else if (mp_str_eq(op, "logs.cluster") && local)
-		logfan_start(d, c, id, req);
-	else if (mp_str_eq(op, "images"))
-		op_images(d, c, id);
-	else if (mp_str_eq(op, "image.rm"))
-		op_image_rm(d, c, id, req);
+	if (d->agent)
+		agent_logs(d->agent, c, a);
 	else
-		return agent_rpc(d->agent, c, op, id, req, local);
-	return true;
+		rpc_reply_err(c, a->id, E_UNSUPP, "logs: this node runs no agent");
+}
+
+void rpc_blob_get(struct daemon *d, struct conn *c, const struct req_blob_get *a)
+{
+	if (d->agent)
+		agent_blob_get(d->agent, c, a);
+	else
+		rpc_reply_err(c, a->id, E_UNSUPP, "blob.get: this node runs no agent");
 }

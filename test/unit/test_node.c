@@ -95,10 +95,10 @@ static void *join_main(void *arg)
 		n.version = ORCH_VERSION;
 		struct mpw w;
 		mpw_init(&w);
-		mpw_key(&w, "node");
 		schema_encode(&node_schema, &n, &w);
+		struct req_join q = {.node = {.raw = w.sb.data, .len = w.sb.size}};
 		struct mpr resp;
-		j->rc = client_call_op(&c, "join", &w, 1, &resp, 15000, j->err);
+		j->rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, j->err);
 		mpw_free(&w);
 		mpr_free(&resp);
 		client_close(&c);
