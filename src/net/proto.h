@@ -13,15 +13,13 @@
  *          operator), PEER (the node port: other nodes and remote clients)
  *     run: HERE, LEADER (a follower forwards it to the leader and relays the reply),
  *          LEADER_ONLY (a follower refuses it, naming the leader: the caller goes there)
- *   REQ_<low>(F, S): F(S, kind, field, REQ|OPT, arg)
- *     kinds STR (arg: most bytes, 0 for no limit), U64 and I64 (arg: value when absent),
- *     BOOL, MAP, ARR, ANY (a document: decoded in place, or packed bytes to send), BIN. */
+ *   REQ_<low>(F, S): the request's fields, a field list of codec/fields.h. */
 #ifndef ORCH_PROTO_H
 #define ORCH_PROTO_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "codec/mp.h"
+#include "codec/fields.h"
 
 #define PROTO_OPS(X) \
 	X(PING, ping, "ping", ANY, HERE, rpc_ping) \
@@ -100,29 +98,6 @@
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
 
-/* A document field: decoded, obj points into the request (valid while the handler runs);
- * to send, either obj or raw (packed msgpack bytes); neither: the field is left out. */
-struct proto_doc {
-	const msgpack_object *obj;
-	const void *raw;
-	size_t len;
-};
-
-/* A binary field: decoded, it points into the request. */
-struct proto_bin {
-	const void *p;
-	size_t n;
-};
-
-#define PT_STR const char * /* NULL: absent (left out when sending) */
-#define PT_U64 uint64_t
-#define PT_I64 int64_t
-#define PT_BOOL bool
-#define PT_MAP struct proto_doc
-#define PT_ARR struct proto_doc
-#define PT_ANY struct proto_doc
-#define PT_BIN struct proto_bin
-
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,
 	PROTO_OPS(PROTO_ENUM_)
@@ -132,32 +107,22 @@ enum op {
 
 /* The request structs: the request id first (every struct starts with it), then the
  * fields in table order. */
-#define PROTO_MEMBER_(S, kind, field, presence, arg) PT_##kind field;
 #define PROTO_STRUCT_(ID, low, name, via, run, handler) \
 	struct req_##low { \
 		uint64_t id; \
-		REQ_##low(PROTO_MEMBER_, low) \
+		REQ_##low(FL_MEMBER_, low) \
 	};
 PROTO_OPS(PROTO_STRUCT_)
 #undef PROTO_STRUCT_
 
-enum proto_kind { PK_STR, PK_U64, PK_I64, PK_BOOL, PK_MAP, PK_ARR, PK_ANY, PK_BIN };
 enum proto_via { VIA_ANY, VIA_LOCAL, VIA_PEER };
 enum proto_run { RUN_HERE, RUN_LEADER, RUN_LEADER_ONLY };
-
-struct proto_field {
-	const char *name;
-	enum proto_kind kind;
-	bool required;
-	int64_t arg; /* see the kinds above */
-	size_t off;
-};
 
 struct proto_op {
 	const char *name;
 	enum proto_via via;
 	enum proto_run run;
-	const struct proto_field *fields;
+	const struct fl_field *fields;
 	size_t nfields;
 	size_t size; /* of its request struct */
 };

@@ -17,20 +17,20 @@ uint64_t prng_below(struct prng *g, uint64_t n)
 	return n ? prng_next(g) % n : 0;
 }
 
-static void good_value(struct mpw *w, enum proto_kind k)
+static void good_value(struct mpw *w, enum fl_kind k)
 {
 	switch (k) {
-	case PK_STR: mpw_str(w, "x"); break;
-	case PK_U64: mpw_u64(w, 1); break;
-	case PK_I64: mpw_i64(w, -1); break;
-	case PK_BOOL: mpw_bool(w, true); break;
-	case PK_MAP:
+	case FL_STR: mpw_str(w, "x"); break;
+	case FL_U64: mpw_u64(w, 1); break;
+	case FL_I64: mpw_i64(w, -1); break;
+	case FL_BOOL: mpw_bool(w, true); break;
+	case FL_MAP:
 		mpw_map_begin(w);
 		mpw_map_end(w);
 		break;
-	case PK_ARR: mpw_arr(w, 0); break;
-	case PK_BIN: mpw_bin(w, "12345678", 8); break;
-	case PK_ANY: mpw_nil(w); break;
+	case FL_ARR: mpw_arr(w, 0); break;
+	case FL_BIN: mpw_bin(w, "12345678", 8); break;
+	case FL_ANY: mpw_nil(w); break;
 	}
 }
 
@@ -41,7 +41,7 @@ void reqgen_request(struct mpw *w, enum op op, uint64_t id, size_t bad, bool wro
 	mpw_kstr(w, "op", d->name);
 	mpw_ku64(w, "id", id);
 	for (size_t i = 0; i < d->nfields; i++) {
-		const struct proto_field *f = &d->fields[i];
+		const struct fl_field *f = &d->fields[i];
 		if (i != bad) {
 			mpw_key(w, f->name);
 			good_value(w, f->kind);
@@ -53,7 +53,7 @@ void reqgen_request(struct mpw *w, enum op op, uint64_t id, size_t bad, bool wro
 			free(s);
 		} else if (wrong) {
 			mpw_key(w, f->name);
-			if (f->kind == PK_STR)
+			if (f->kind == FL_STR)
 				mpw_u64(w, 7);
 			else
 				mpw_str(w, "seven");
@@ -140,18 +140,18 @@ void reqgen_random(struct prng *g, struct mpw *w, enum op op, uint64_t id)
 		random_value(g, w, 2);
 	mpw_ku64(w, "id", id);
 	for (size_t i = 0; i < d->nfields; i++) {
-		const struct proto_field *f = &d->fields[i];
+		const struct fl_field *f = &d->fields[i];
 		unsigned pick = (unsigned)prng_below(g, 4);
 		if (pick == 0)
 			continue;
 		mpw_key(w, f->name);
 		if (pick == 1)
 			random_value(g, w, 1);
-		else if (pick == 3 && f->kind == PK_STR)
+		else if (pick == 3 && f->kind == FL_STR)
 			random_str(g, w);
-		else if (pick == 3 && f->kind == PK_U64)
+		else if (pick == 3 && f->kind == FL_U64)
 			mpw_u64(w, prng_below(g, 3) ? prng_below(g, 100) : prng_next(g));
-		else if (pick == 3 && f->kind == PK_MAP)
+		else if (pick == 3 && f->kind == FL_MAP)
 			random_map(g, w, 1);
 		else
 			good_value(w, f->kind);

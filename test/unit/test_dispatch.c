@@ -190,11 +190,11 @@ static void fields_work(struct one *o)
 			mpw_free(&w);
 		}
 		for (size_t i = 0; i < d->nfields; i++) {
-			const struct proto_field *f = &d->fields[i];
+			const struct fl_field *f = &d->fields[i];
 			snprintf(want, sizeof want, "%s: field %s ", d->name, f->name);
 			for (int how = 0; how < 3; how++) {
-				if ((how == 0 && !f->required) || (how == 1 && f->kind == PK_ANY) ||
-				    (how == 2 && (f->kind != PK_STR || !f->arg)))
+				if ((how == 0 && !f->required) || (how == 1 && f->kind == FL_ANY) ||
+				    (how == 2 && (f->kind != FL_STR || !f->arg)))
 					continue;
 				struct mpw w;
 				mpw_init(&w);

@@ -46,7 +46,7 @@ UNIT(proto_every_field_checked_by_name)
 		free(args);
 		mpw_free(&w);
 		for (size_t i = 0; i < d->nfields; i++) {
-			const struct proto_field *f = &d->fields[i];
+			const struct fl_field *f = &d->fields[i];
 			if (f->required) {
 				mpw_init(&w);
 				reqgen_request(&w, (enum op)op, 5, i, false, false);
@@ -54,14 +54,14 @@ UNIT(proto_every_field_checked_by_name)
 				mpw_free(&w);
 				checked++;
 			}
-			if (f->kind != PK_ANY) {
+			if (f->kind != FL_ANY) {
 				mpw_init(&w);
 				reqgen_request(&w, (enum op)op, 5, i, true, false);
 				expect_refused((enum op)op, &w, f->name);
 				mpw_free(&w);
 				checked++;
 			}
-			if (f->kind == PK_STR && f->arg) {
+			if (f->kind == FL_STR && f->arg) {
 				mpw_init(&w);
 				reqgen_request(&w, (enum op)op, 5, i, false, true);
 				expect_refused((enum op)op, &w, f->name);
@@ -197,12 +197,12 @@ UNIT(proto_random_maps_decode_or_refuse)
 			/* every string decoded equals the request's */
 			const struct proto_op *d = &proto_ops[op];
 			for (size_t i = 0; i < d->nfields; i++) {
-				const struct proto_field *f = &d->fields[i];
+				const struct fl_field *f = &d->fields[i];
 				const msgpack_object *o = mp_get(r.root, f->name);
 				const char *s = *(const char *const *)((const char *)args + f->off);
-				if (f->kind == PK_STR && o && o->type == MSGPACK_OBJECT_STR)
+				if (f->kind == FL_STR && o && o->type == MSGPACK_OBJECT_STR)
 					CHECK(s && strlen(s) == o->via.str.size && !memcmp(s, o->via.str.ptr, o->via.str.size));
-				else if (f->kind == PK_STR)
+				else if (f->kind == FL_STR)
 					CHECK(s == NULL);
 			}
 			free(args);
