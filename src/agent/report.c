@@ -40,13 +40,10 @@ static void reported(void *data, int rc, const struct apply_res *res)
 	free(ref);
 }
 
-/* A task.batch body updating one task: {at, update: [{<fields follow>}]}, closed by
- * update_end. */
+/* The update of one task, [{<fields follow>}], closed by update_end. */
 static void update_begin(const struct agent *a, struct mpw *w)
 {
-	mpw_map_begin(w);
-	mpw_ku64(w, "at", clock_wall(a->h->clock));
-	mpw_key(w, "update");
+	(void)a;
 	mpw_arr(w, 1);
 	mpw_map_begin(w);
 }
@@ -54,17 +51,23 @@ static void update_begin(const struct agent *a, struct mpw *w)
 static void update_end(struct mpw *w)
 {
 	mpw_map_end(w);
-	mpw_map_end(w);
 }
 
-static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *w)
+/* Commits the update u as a task.batch. */
+static void submit_report(struct agent *a, uint64_t id, bool health, const struct mpw *u)
 {
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
 	ref->a = a;
 	ref->id = id;
 	ref->health = health;
 	char e[ERR_LEN];
-	if (host_submit(a->h, "task.batch", w->sb.data, w->sb.size, reported, ref, e)) {
+	struct cmd_task_batch b = {.update = {.raw = u->sb.data, .len = u->sb.size}, .at = clock_wall(a->h->clock)};
+	struct mpw w;
+	mpw_init(&w);
+	cmd_body(&w, CMD_TASK_BATCH, &b);
+	int rc = host_submit(a->h, CMD_TASK_BATCH, w.sb.data, w.sb.size, reported, ref, e);
+	mpw_free(&w);
+	if (rc) {
 		TRACE("agent", "report", "task report not sent: %s", e);
 		report_lost(a, ref);
 		free(ref);

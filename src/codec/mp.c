@@ -249,6 +249,18 @@ bool mp_str_eq(const msgpack_object *o, const char *s)
 	return mp_is_str(o) && o->via.str.size == n && !memcmp(o->via.str.ptr, s, n);
 }
 
+int mp_str_find(const msgpack_object *o, const void *table, size_t n, size_t stride)
+{
+	if (!mp_is_str(o))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = *(const char *const *)((const char *)table + i * stride);
+		if (strlen(name) == o->via.str.size && !memcmp(name, o->via.str.ptr, o->via.str.size))
+			return (int)i;
+	}
+	return -1;
+}
+
 const msgpack_object *mp_get(const msgpack_object *map, const char *key)
 {
 	if (!map || map->type != MSGPACK_OBJECT_MAP)

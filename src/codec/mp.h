@@ -78,6 +78,9 @@ int mp_as_u64(const msgpack_object *o, uint64_t *out);
 int mp_as_i64(const msgpack_object *o, int64_t *out);
 char *mp_as_strdup(const msgpack_object *o);
 bool mp_str_eq(const msgpack_object *o, const char *s);
+/* The index of the entry of a table (n entries of stride bytes, each starting with its
+ * name as a const char *) whose name the string o is; -1 when none is. */
+int mp_str_find(const msgpack_object *o, const void *table, size_t n, size_t stride);
 
 /* Writes the object as JSON (for -o json and debugging). */
 struct buf;

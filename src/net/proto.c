@@ -1,5 +1,4 @@
 #include "net/proto.h"
-#include <string.h>
 
 /* each list ends with a sentinel, so that an op without fields still has an array */
 #define PROTO_FIELDS_(ID, low, name, via, run, handler) \
@@ -13,16 +12,10 @@ const struct proto_op proto_ops[OP__COUNT] = {PROTO_OPS(PROTO_OP_)};
 
 int proto_lookup(const msgpack_object *name, enum op *op)
 {
-	if (!mp_is_str(name))
-		return -1;
-	for (int i = 0; i < OP__COUNT; i++) {
-		const char *n = proto_ops[i].name;
-		if (strlen(n) == name->via.str.size && !memcmp(n, name->via.str.ptr, name->via.str.size)) {
-			*op = (enum op)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = mp_str_find(name, proto_ops, OP__COUNT, sizeof proto_ops[0]);
+	if (i >= 0)
+		*op = (enum op)i;
+	return i < 0 ? -1 : 0;
 }
 
 int proto_decode(enum op op, const msgpack_object *req, void **args, char *err)

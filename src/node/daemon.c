@@ -139,7 +139,7 @@ static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
 	submit_done(s, res.rc, &res);
 }
 
-static int submit(struct daemon *d, const char *type, const void *body, size_t body_len, struct submit *s, char *err)
+static int submit(struct daemon *d, enum cmd type, const void *body, size_t body_len, struct submit *s, char *err)
 {
 	size_t n;
 	struct req_id rid = {d->ident.id, d->session, ++d->seq};
@@ -170,7 +170,7 @@ static int submit(struct daemon *d, const char *type, const void *body, size_t b
 	return rc;
 }
 
-int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
+int daemon_submit(struct daemon *d, enum cmd type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
 {
 	struct submit *s = xcalloc(1, sizeof *s);
 	s->d = d;
@@ -179,7 +179,7 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 	return submit(d, type, body, body_len, s, err);
 }
 
-int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
+int daemon_submit_data(struct daemon *d, enum cmd type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	struct submit *s = xcalloc(1, sizeof *s);
@@ -191,7 +191,7 @@ int daemon_submit_data(struct daemon *d, const char *type, const void *body, siz
 
 /* ---- the leader controllers' host (node/leader.h) --------------------------------------- */
 
-static int lh_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int lh_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		     char *err)
 {
 	return daemon_submit_data(data, type, body, len, cb, cb_data, err);
@@ -249,7 +249,7 @@ static void lh_autoscale(void *data)
 
 /* ---- the parts' host (node/host.h) ------------------------------------------------------------- */
 
-static int host_submit_fn(void *node, const char *type, const void *body, size_t len, host_submit_cb cb, void *data,
+static int host_submit_fn(void *node, enum cmd type, const void *body, size_t len, host_submit_cb cb, void *data,
 			  char *err)
 {
 	return daemon_submit_data(node, type, body, len, cb, data, err);

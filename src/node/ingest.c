@@ -103,19 +103,17 @@ static void ingest_done(uv_work_t *req, int status)
 		ingest_free(j);
 		return;
 	}
-	struct mpw w;
+	struct mpw info, w;
+	mpw_init(&info);
+	image_info_encode(&j->im, &info);
+	struct cmd_image_put b = {.name = j->im.name, .digest = j->im.digest, .size = j->im.size,
+				  .info = {.raw = info.sb.data, .len = info.sb.size}, .loaded_at = clock_wall(d->clock),
+				  .node_id = d->ident.id};
 	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", j->im.name);
-	mpw_kstr(&w, "digest", j->im.digest);
-	mpw_ku64(&w, "size", j->im.size);
-	mpw_key(&w, "info");
-	image_info_encode(&j->im, &w);
-	mpw_ku64(&w, "loaded_at", clock_wall(d->clock));
-	mpw_ku64(&w, "node_id", d->ident.id);
-	mpw_map_end(&w);
+	cmd_body(&w, CMD_IMAGE_PUT, &b);
+	mpw_free(&info);
 	char err[ERR_LEN];
-	if (daemon_submit(d, "image.put", w.sb.data, w.sb.size, recorded, j, err)) {
+	if (daemon_submit(d, CMD_IMAGE_PUT, w.sb.data, w.sb.size, recorded, j, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};
 		snprintf(res.msg, sizeof res.msg, "%s", err);
 		recorded(d, j, E_NOLEADER, &res);

@@ -164,15 +164,12 @@ static void ensure_records(struct leader *l)
 		char cid[17], hash[65];
 		token_cluster_hex(&h->ident->tok, cid);
 		token_secret_hash(&h->ident->tok, hash);
+		struct cmd_cluster_init b = {.id = cid, .secret_hash = hash, .created_at = wall(l),
+					     .failure_timeout_ms = l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000};
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map_begin(&w);
-		mpw_ku64(&w, "failure_timeout_ms", l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000);
-		mpw_kstr(&w, "id", cid);
-		mpw_kstr(&w, "secret_hash", hash);
-		mpw_ku64(&w, "created_at", wall(l));
-		mpw_map_end(&w);
-		l->init_inflight = !h->submit(h->data, "cluster.init", w.sb.data, w.sb.size, init_done, l, err);
+		cmd_body(&w, CMD_CLUSTER_INIT, &b);
+		l->init_inflight = !h->submit(h->data, CMD_CLUSTER_INIT, w.sb.data, w.sb.size, init_done, l, err);
 		mpw_free(&w);
 		return;
 	}
@@ -183,7 +180,7 @@ static void ensure_records(struct leader *l)
 		mpw_init(&w);
 		schema_encode(&node_schema, &n, &w);
 		schema_free(&node_schema, &n);
-		l->init_inflight = !h->submit(h->data, "node.add", w.sb.data, w.sb.size, self_added, l, err);
+		l->init_inflight = !h->submit(h->data, CMD_NODE_ADD, w.sb.data, w.sb.size, self_added, l, err);
 		mpw_free(&w);
 		return;
 	}
@@ -200,8 +197,8 @@ static void liveness_done(void *data, int rc, const struct apply_res *res)
 	l->liveness_inflight = false;
 }
 
-/* The "events" entry of a node.update: node_down / node_ready, with why. */
-static void liveness_event(const struct leader *l, const struct node *n, const char *want, struct mpw *w)
+/* The events of a node.update: node_down / node_ready, with why. */
+static void liveness_events(const struct leader *l, const struct node *n, const char *want, struct mpw *w)
 {
 	char msg[256];
 	if (!strcmp(want, "down"))
@@ -209,7 +206,6 @@ static void liveness_event(const struct leader *l, const struct node *n, const c
 			 (unsigned long long)failure_timeout(l));
 	else
 		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
-	mpw_key(w, "events");
 	mpw_arr(w, 1);
 	mpw_map_begin(w);
 	mpw_kstr(w, "kind", !strcmp(want, "down") ? "node_down" : "node_ready");
@@ -230,17 +226,17 @@ static void liveness(struct leader *l)
 		if (!n->state || !strcmp(n->state, want))
 			continue;
 		char err[ERR_LEN];
-		struct mpw w;
+		struct mpw ev, w;
+		mpw_init(&ev);
+		liveness_events(l, n, want, &ev);
+		struct cmd_node_update b = {.id = n->id, .state = want, .at = wall(l),
+					    .events = {.raw = ev.sb.data, .len = ev.sb.size}};
 		mpw_init(&w);
-		mpw_map_begin(&w);
-		mpw_ku64(&w, "id", n->id);
-		mpw_kstr(&w, "state", want);
-		mpw_ku64(&w, "at", wall(l));
-		liveness_event(l, n, want, &w);
+		cmd_body(&w, CMD_NODE_UPDATE, &b);
 		log_info(l->host->ident->name, "node %s is %s", n->name, want);
-		mpw_map_end(&w);
-		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
+		l->liveness_inflight = !h->submit(h->data, CMD_NODE_UPDATE, w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
+		mpw_free(&ev);
 		return; /* one at a time */
 	}
 }
@@ -298,7 +294,7 @@ static void workloads(struct leader *l)
 	if (reconcile_live(h->store, wall(l), &w, placeable, l)) {
 		char err[ERR_LEN];
 		TRACE("sched", h->ident->name, "task batch %zu bytes", (size_t)w.sb.size);
-		l->reconcile_inflight = !h->submit(h->data, "task.batch", w.sb.data, w.sb.size, reconciled, l, err);
+		l->reconcile_inflight = !h->submit(h->data, CMD_TASK_BATCH, w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);
 }

@@ -77,14 +77,18 @@ void rpc_relay(struct pending *p, const msgpack_object *resp)
 	mpw_free(&w);
 }
 
-void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, const char *type, const struct mpw *body, submit_cb cb)
+void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, const void *body, submit_cb cb)
 {
 	char err[ERR_LEN];
+	struct mpw w;
+	mpw_init(&w);
+	cmd_body(&w, type, body);
 	struct pending *p = pending_new(d, c, id);
-	if (daemon_submit(d, type, body->sb.data, body->sb.size, cb, p, err)) {
+	if (daemon_submit(d, type, w.sb.data, w.sb.size, cb, p, err)) {
 		rpc_reply_err(c, id, E_NOLEADER, err);
 		pending_free(p);
 	}
+	mpw_free(&w);
 }
 
 /* ---- where an op runs ----------------------------------------------------------------------- */

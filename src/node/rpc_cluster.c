@@ -196,21 +196,10 @@ static void submitted_reply(struct daemon *d, void *data, int rc, const struct a
 	applied_reply(data, rc, res);
 }
 
-static void submit_for(struct daemon *d, struct conn *c, uint64_t id, const char *type, struct mpw *body)
-{
-	rpc_submit(d, c, id, type, body, submitted_reply);
-}
-
 void rpc_kv_set(struct daemon *d, struct conn *c, const struct req_kv_set *a)
 {
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "key", a->key);
-	mpw_kstr(&w, "value", a->value);
-	mpw_map_end(&w);
-	submit_for(d, c, a->id, "kv.set", &w);
-	mpw_free(&w);
+	struct cmd_kv_set b = {.key = a->key, .value = a->value};
+	rpc_submit(d, c, a->id, CMD_KV_SET, &b, submitted_reply);
 }
 
 void rpc_node_update(struct daemon *d, struct conn *c, const struct req_node_update *a)
@@ -220,19 +209,8 @@ void rpc_node_update(struct daemon *d, struct conn *c, const struct req_node_upd
 		rpc_reply_err(c, a->id, E_NOTFOUND, "no such node (see orch nodes)");
 		return;
 	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", n->id);
-	if (a->availability)
-		mpw_kstr(&w, "availability", a->availability);
-	if (a->labels.obj) {
-		mpw_key(&w, "labels");
-		mpw_obj(&w, a->labels.obj);
-	}
-	mpw_map_end(&w);
-	submit_for(d, c, a->id, "node.update", &w);
-	mpw_free(&w);
+	struct cmd_node_update b = {.id = n->id, .availability = a->availability, .labels = a->labels};
+	rpc_submit(d, c, a->id, CMD_NODE_UPDATE, &b, submitted_reply);
 }
 
 /* ---- membership (leader) ----------------------------------------------------------------- */
@@ -316,12 +294,11 @@ static void rm_committed(struct daemon *d, void *data, int rc, const struct appl
 static void rm_commit(struct daemon *d, struct rm_ctx *r)
 {
 	char err[ERR_LEN];
+	struct cmd_node_rm b = {.id = r->node};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", r->node);
-	mpw_map_end(&w);
-	if (daemon_submit(d, "node.rm", w.sb.data, w.sb.size, rm_committed, r, err)) {
+	cmd_body(&w, CMD_NODE_RM, &b);
+	if (daemon_submit(d, CMD_NODE_RM, w.sb.data, w.sb.size, rm_committed, r, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};
 		snprintf(res.msg, sizeof res.msg, "%s", err);
 		rm_committed(d, r, E_NOLEADER, &res);

@@ -31,31 +31,12 @@ static void submitted(struct daemon *d, void *data, int rc, const struct apply_r
 	pending_free(p);
 }
 
-static void submit(struct daemon *d, struct conn *c, uint64_t id, const char *type, struct mpw *body)
-{
-	rpc_submit(d, c, id, type, body, submitted);
-}
 
 static void reply_no_service(struct conn *c, uint64_t id, const char *name)
 {
 	char m[ERR_LEN];
 	snprintf(m, sizeof m, "no service %s (see orch services)", name);
 	rpc_reply_err(c, id, E_NOTFOUND, m);
-}
-
-/* Commits a command whose body is just {name, at?}. */
-static void submit_by_name(struct daemon *d, struct conn *c, uint64_t id, const char *name, const char *type,
-			   bool with_at)
-{
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", name);
-	if (with_at)
-		mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_map_end(&w);
-	submit(d, c, id, type, &w);
-	mpw_free(&w);
 }
 
 void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_put *a)
@@ -72,18 +53,14 @@ void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_
 		rpc_reply_err(c, a->id, E_INVAL, "service.put: the spec has no valid name");
 		return;
 	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", sp.name);
-	mpw_kstr(&w, "project", a->project ? a->project : "");
-	mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_key(&w, "spec");
-	svc_spec_encode(&sp, &w);
+	struct mpw spec;
+	mpw_init(&spec);
+	svc_spec_encode(&sp, &spec);
+	struct cmd_service_put b = {.name = sp.name, .project = a->project ? a->project : "",
+				    .spec = {.raw = spec.sb.data, .len = spec.sb.size}, .at = clock_wall(d->clock)};
+	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, submitted);
+	mpw_free(&spec);
 	svc_spec_free(&sp);
-	mpw_map_end(&w);
-	submit(d, c, a->id, "service.put", &w);
-	mpw_free(&w);
 }
 
 void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_service_scale *a)
@@ -98,18 +75,14 @@ void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_servic
 		rpc_reply_err(c, a->id, E_INVAL, m);
 		return;
 	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", a->name);
-	mpw_ku64(&w, "replicas", a->replicas);
-	mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_key(&w, "events"); /* recorded only if the count changes */
-	mpw_arr(&w, 1);
-	autoscale_event(&w, a->name, v->replicas, a->replicas, "orch scale");
-	mpw_map_end(&w);
-	submit(d, c, a->id, "service.scale", &w);
-	mpw_free(&w);
+	struct mpw ev; /* recorded only if the count changes */
+	mpw_init(&ev);
+	mpw_arr(&ev, 1);
+	autoscale_event(&ev, a->name, v->replicas, a->replicas, "orch scale");
+	struct cmd_service_scale b = {.name = a->name, .replicas = a->replicas, .at = clock_wall(d->clock),
+				      .events = {.raw = ev.sb.data, .len = ev.sb.size}};
+	rpc_submit(d, c, a->id, CMD_SERVICE_SCALE, &b, submitted);
+	mpw_free(&ev);
 }
 
 /* rollout pause | resume | undo */
@@ -120,40 +93,33 @@ void rpc_service_update(struct daemon *d, struct conn *c, const struct req_servi
 		reply_no_service(c, a->id, a->name);
 		return;
 	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
+	struct cmd_service_update b = {.name = a->name, .at = clock_wall(d->clock)};
 	if (!strcmp(a->action, "pause")) {
-		mpw_kstr(&w, "update_state", "paused");
-		mpw_kstr(&w, "update_msg", "paused by an operator");
+		b.update_state = "paused";
+		b.update_msg = "paused by an operator";
 	} else if (!strcmp(a->action, "resume")) {
 		const char *st = v->update_state ? v->update_state : "";
-		mpw_kstr(&w, "update_state", !strcmp(st, "paused") ? "updating" : st[0] ? st : "updating");
-		mpw_kstr(&w, "update_msg", "");
+		b.update_state = !strcmp(st, "paused") ? "updating" : st[0] ? st : "updating";
+		b.update_msg = "";
 	} else if (!strcmp(a->action, "undo")) {
 		if (!v->prev_spec.len) {
-			mpw_free(&w);
 			rpc_reply_err(c, a->id, E_INVAL, "rollout undo: the service has no previous version");
 			return;
 		}
-		mpw_kstr(&w, "update_state", "rolling_back");
-		mpw_kstr(&w, "update_msg", "undone by an operator");
-		mpw_kbool(&w, "rollback", true);
+		b.update_state = "rolling_back";
+		b.update_msg = "undone by an operator";
+		b.rollback = true;
 	} else {
-		mpw_free(&w);
 		rpc_reply_err(c, a->id, E_INVAL, "rollout: action must be pause, resume or undo");
 		return;
 	}
-	mpw_kstr(&w, "name", a->name);
-	mpw_ku64(&w, "at", clock_wall(d->clock));
-	mpw_map_end(&w);
-	submit(d, c, a->id, "service.update", &w);
-	mpw_free(&w);
+	rpc_submit(d, c, a->id, CMD_SERVICE_UPDATE, &b, submitted);
 }
 
 void rpc_service_rm(struct daemon *d, struct conn *c, const struct req_service_rm *a)
 {
-	submit_by_name(d, c, a->id, a->name, "service.rm", true);
+	struct cmd_service_rm b = {.name = a->name, .at = clock_wall(d->clock)};
+	rpc_submit(d, c, a->id, CMD_SERVICE_RM, &b, submitted);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */
@@ -344,7 +310,8 @@ void rpc_images(struct daemon *d, struct conn *c, const struct req_images *a)
 
 void rpc_image_rm(struct daemon *d, struct conn *c, const struct req_image_rm *a)
 {
-	submit_by_name(d, c, a->id, a->name, "image.rm", false);
+	struct cmd_image_rm b = {.name = a->name};
+	rpc_submit(d, c, a->id, CMD_IMAGE_RM, &b, submitted);
 }
 
 /* ---- served by the agent --------------------------------------------------------------------- */

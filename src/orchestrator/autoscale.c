@@ -142,15 +142,14 @@ void autoscale_body(const struct as_decision *d, uint64_t now, struct mpw *w)
 {
 	char why[300];
 	snprintf(why, sizeof why, "autoscaler: %s", d->reason);
-	mpw_map_begin(w);
-	mpw_kstr(w, "name", d->service);
-	mpw_ku64(w, "replicas", d->to);
-	mpw_ku64(w, "at", now);
-	mpw_kstr(w, "reason", why);
-	mpw_key(w, "events");
-	mpw_arr(w, 1);
-	autoscale_event(w, d->service, d->from, d->to, why);
-	mpw_map_end(w);
+	struct mpw ev;
+	mpw_init(&ev);
+	mpw_arr(&ev, 1);
+	autoscale_event(&ev, d->service, d->from, d->to, why);
+	struct cmd_service_scale b = {.name = d->service, .replicas = d->to, .reason = why, .at = now,
+				      .events = {.raw = ev.sb.data, .len = ev.sb.size}};
+	cmd_body(w, CMD_SERVICE_SCALE, &b);
+	mpw_free(&ev);
 }
 
 int autoscale_check_manual(const struct service *v, uint64_t replicas, char *err)

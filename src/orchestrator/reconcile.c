@@ -33,6 +33,15 @@ static void batch_free(struct batch *b)
 	mpw_free(&b->ev);
 }
 
+/* The n items packed in items, as an array document in out. */
+static struct fl_doc array_of(struct mpw *out, uint32_t n, const struct mpw *items)
+{
+	mpw_init(out);
+	mpw_arr(out, n);
+	mpw_raw(out, items->sb.data, items->sb.size);
+	return (struct fl_doc){.raw = out->sb.data, .len = out->sb.size};
+}
+
 /* ---- events: what this pass decided and why, committed with the batch -------------------- */
 
 static void event(struct batch *b, const char *kind, const char *service, uint64_t task, uint64_t node, const char *fmt, ...)
@@ -564,24 +573,18 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	if (b.up_open)
 		mpw_map_end(&b.up);
 	if (work) {
-		mpw_map_begin(w);
-		mpw_key(w, "events");
-		mpw_arr(w, b.nev);
-		mpw_raw(w, b.ev.sb.data, b.ev.sb.size);
-		mpw_key(w, "services");
-		mpw_arr(w, b.nsvc);
-		mpw_raw(w, b.svc.sb.data, b.svc.sb.size);
-		mpw_ku64(w, "at", now);
-		mpw_key(w, "create");
-		mpw_arr(w, b.ncr);
-		mpw_raw(w, b.cr.sb.data, b.cr.sb.size);
-		mpw_key(w, "update");
-		mpw_arr(w, b.nup);
-		mpw_raw(w, b.up.sb.data, b.up.sb.size);
-		mpw_key(w, "delete");
-		mpw_arr(w, b.ndel);
-		mpw_raw(w, b.del.sb.data, b.del.sb.size);
-		mpw_map_end(w);
+		struct mpw a[5];
+		struct cmd_task_batch body = {
+			.events = array_of(&a[0], b.nev, &b.ev),
+			.services = array_of(&a[1], b.nsvc, &b.svc),
+			.create = array_of(&a[2], b.ncr, &b.cr),
+			.update = array_of(&a[3], b.nup, &b.up),
+			.delete = array_of(&a[4], b.ndel, &b.del),
+			.at = now,
+		};
+		cmd_body(w, CMD_TASK_BATCH, &body);
+		for (int i = 0; i < 5; i++)
+			mpw_free(&a[i]);
 	}
 	batch_free(&b);
 	return work;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	if (s->has_cluster)
 		return errf(res->msg, E_EXISTS, "cluster already initialised");
@@ -36,7 +36,7 @@ static bool valid_name(const char *n)
 }
 
 /* node.add: upsert of a joining node (same id again = the same node re-announcing). */
-static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	struct node *n = xcalloc(1, sizeof *n);
 	int rc = schema_decode(&node_schema, n, c->body, res->msg);
@@ -77,7 +77,7 @@ static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *
 }
 
 /* node.update: {id, state?, availability?, labels?, at} */
-static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t id = 0, at = 0;
 	if (mp_get_u64(c->body, "id", &id))
@@ -135,7 +135,7 @@ static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_re
 	return 0;
 }
 
-static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t id = 0;
 	if (mp_get_u64(c->body, "id", &id))
@@ -146,7 +146,7 @@ static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *r
 	return 0;
 }
 
-static int kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	struct kv *kv = xcalloc(1, sizeof *kv);
 	int rc = schema_decode(&kv_schema, kv, c->body, res->msg);
@@ -161,20 +161,3 @@ static int kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *re
 	table_put(&s->kv, kv);
 	return 0;
 }
-
-const struct cmd_def cmd_defs[] = {
-	{"cluster.init", cluster_init},
-	{"node.add", node_add},
-	{"node.update", node_update},
-	{"node.rm", node_rm},
-	{"kv.set", kv_set},
-	{"service.put", apply_service_put},
-	{"service.scale", apply_service_scale},
-	{"service.rm", apply_service_rm},
-	{"service.update", apply_service_update},
-	{"service.port_error", apply_service_port_error},
-	{"task.batch", apply_task_batch},
-	{"image.put", apply_image_put},
-	{"image.rm", apply_image_rm},
-	{NULL, NULL},
-};

@@ -1,4 +1,5 @@
 #include "state/store.h"
+#include "state/apply.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ void store_free(struct store *s)
 #define CMD_V_LEGACY 1
 #define CMD_V_SESSION 2
 
-void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
+void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
 {
 	static const struct req_id none;
 	if (!id)
@@ -59,7 +60,7 @@ void *cmd_build(const char *type, const struct req_id *id, const void *body, siz
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
-	mpw_kstr(&w, "t", type);
+	mpw_kstr(&w, "t", cmd_name(type));
 	mpw_ku64(&w, "v", CMD_V_SESSION);
 	mpw_ku64(&w, "o", id->origin);
 	mpw_ku64(&w, "n", id->session);
@@ -213,6 +214,10 @@ static void remember(struct store *s, uint64_t ver, const struct req_id *q, cons
 	o->obj = res->id;
 }
 
+typedef int (*apply_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
+#define APPLY_FN_(ID, low, name, fn) [CMD_##ID] = fn,
+static const apply_fn apply_fns[CMD__COUNT] = {CMD_TYPES(APPLY_FN_)};
+
 void store_apply(struct store *s, const void *buf, size_t len, struct apply_res *res)
 {
 	memset(res, 0, sizeof *res);
@@ -224,13 +229,11 @@ void store_apply(struct store *s, const void *buf, size_t len, struct apply_res 
 		return;
 	if (seen_before(s, ver, &c.req, res))
 		goto out;
-	const struct cmd_def *d = cmd_defs;
-	while (d->type && !mp_str_eq(t, d->type))
-		d++;
-	if (!d->type)
+	enum cmd type;
+	if (cmd_lookup(t, &type))
 		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown type", (int)t->via.str.size, t->via.str.ptr);
-	else
-		res->rc = d->fn(s, &c, res);
+	else if (!(res->rc = cmd_check(type, c.body, res->msg)))
+		res->rc = apply_fns[type](s, &c, res);
 	if (res->rc == 0) {
 		uint64_t at = 0;
 		mp_get_u64(c.body, "at", &at);

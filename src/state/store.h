@@ -4,6 +4,7 @@
  * hash (sha256 of the snapshot encoding) lets tests assert that every node agrees. */
 #ifndef ORCH_STORE_H
 #define ORCH_STORE_H
+#include "state/cmd.h"
 #include "state/table.h"
 #include "util/err.h"
 
@@ -113,7 +114,7 @@ struct req_id {
 /* Builds a log entry: an 8-byte header (magic "OC", format, payload length) followed by
  * the msgpack command {t, v, o, n, s, b}, zero-padded to a multiple of 8 bytes (libraft
  * requires it). id may be NULL (no identity). */
-void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len);
+void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len);
 /* Frames an already packed command (what cmd_build does after packing). */
 void *cmd_frame(const void *payload, size_t n, size_t *out_len);
 /* Decodes the header; returns 0 and the payload bounds, or -1. */
@@ -122,17 +123,12 @@ int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *pa
  * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. */
 int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
 
-/* Command handlers (apply.c). ctx->body is the command's body map. */
+/* What a command's apply function (state/cmd.h, state/apply.h) gets: its body map, checked
+ * against the type's fields, and who asked. */
 struct cmd_ctx {
 	const msgpack_object *body;
 	struct req_id req;
 };
-typedef int (*cmd_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-struct cmd_def {
-	const char *type;
-	cmd_fn fn;
-};
-extern const struct cmd_def cmd_defs[];
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);

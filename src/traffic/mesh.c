@@ -683,15 +683,12 @@ static void vip_set(struct mesh *m, const char *vip, bool add)
 /* Records (or, with "", clears) this node's port problem on the service. */
 static void submit_port_error(struct mesh *m, const char *service, const char *msg)
 {
+	struct cmd_service_port_error b = {.name = service, .node_id = m->h->ident->id, .msg = msg};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", service);
-	mpw_ku64(&w, "node_id", m->h->ident->id);
-	mpw_kstr(&w, "msg", msg);
-	mpw_map_end(&w);
+	cmd_body(&w, CMD_SERVICE_PORT_ERROR, &b);
 	char err[ERR_LEN];
-	host_submit(m->h, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
+	host_submit(m->h, CMD_SERVICE_PORT_ERROR, w.sb.data, w.sb.size, NULL, NULL, err);
 	mpw_free(&w);
 }
 

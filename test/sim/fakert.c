@@ -89,7 +89,7 @@ static void report(struct fakert *r, struct ftask *t)
 	char err[ERR_LEN];
 	t->inflight = true;
 	r->reports++;
-	if (r->host.submit(r->host.data, "task.batch", w.sb.data, w.sb.size, reported, ref, err)) {
+	if (r->host.submit(r->host.data, CMD_TASK_BATCH, w.sb.data, w.sb.size, reported, ref, err)) {
 		t->inflight = false;
 		anchor_put(ref->a);
 		free(ref);

@@ -76,7 +76,7 @@ int scn_deploy(struct simcl *c, const char *yaml, char *err)
 		mpw_key(&w, "spec");
 		svc_spec_encode(&f->svc[i], &w);
 		mpw_map_end(&w);
-		rc = simcl_write(c, "service.put", w.sb.data, w.sb.size, 20000, err);
+		rc = simcl_write(c, CMD_SERVICE_PUT, w.sb.data, w.sb.size, 20000, err);
 		mpw_free(&w);
 	}
 	spec_file_free(f);
@@ -92,7 +92,7 @@ int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err
 	mpw_ku64(&w, "replicas", replicas);
 	mpw_ku64(&w, "at", simcl_wall(c));
 	mpw_map_end(&w);
-	int rc = simcl_write(c, "service.scale", w.sb.data, w.sb.size, 20000, err);
+	int rc = simcl_write(c, CMD_SERVICE_SCALE, w.sb.data, w.sb.size, 20000, err);
 	mpw_free(&w);
 	return rc;
 }

@@ -199,7 +199,7 @@ static void write_one(struct rcluster *c, uint64_t k)
 	size_t len;
 	struct req_id rid = {1, 1, ++c->seq};
 	mpw_map_end(&w);
-	void *cmd = cmd_build("kv.set", &rid, w.sb.data, w.sb.size, &len);
+	void *cmd = cmd_build(CMD_KV_SET, &rid, w.sb.data, w.sb.size, &len);
 	mpw_free(&w);
 	struct raft_buffer buf = {.base = raft_malloc(len), .len = len};
 	memcpy(buf.base, cmd, len);

@@ -40,8 +40,14 @@ void reqgen_request(struct mpw *w, enum op op, uint64_t id, size_t bad, bool wro
 	mpw_map_begin(w);
 	mpw_kstr(w, "op", d->name);
 	mpw_ku64(w, "id", id);
-	for (size_t i = 0; i < d->nfields; i++) {
-		const struct fl_field *f = &d->fields[i];
+	reqgen_fields(w, d->fields, d->nfields, bad, wrong, too_long);
+	mpw_map_end(w);
+}
+
+void reqgen_fields(struct mpw *w, const struct fl_field *fields, size_t n, size_t bad, bool wrong, bool too_long)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct fl_field *f = &fields[i];
 		if (i != bad) {
 			mpw_key(w, f->name);
 			good_value(w, f->kind);
@@ -59,7 +65,6 @@ void reqgen_request(struct mpw *w, enum op op, uint64_t id, size_t bad, bool wro
 				mpw_str(w, "seven");
 		}
 	}
-	mpw_map_end(w);
 }
 
 /* Strings that mean something somewhere, and some that mean nothing. */
@@ -139,8 +144,14 @@ void reqgen_random(struct prng *g, struct mpw *w, enum op op, uint64_t id)
 	else
 		random_value(g, w, 2);
 	mpw_ku64(w, "id", id);
-	for (size_t i = 0; i < d->nfields; i++) {
-		const struct fl_field *f = &d->fields[i];
+	reqgen_random_fields(g, w, d->fields, d->nfields);
+	mpw_map_end(w);
+}
+
+void reqgen_random_fields(struct prng *g, struct mpw *w, const struct fl_field *fields, size_t nf)
+{
+	for (size_t i = 0; i < nf; i++) {
+		const struct fl_field *f = &fields[i];
 		unsigned pick = (unsigned)prng_below(g, 4);
 		if (pick == 0)
 			continue;
@@ -160,5 +171,4 @@ void reqgen_random(struct prng *g, struct mpw *w, enum op op, uint64_t id)
 		mpw_key(w, words[prng_below(g, NWORDS)][0] ? "extra" : "");
 		random_value(g, w, 1);
 	}
-	mpw_map_end(w);
 }

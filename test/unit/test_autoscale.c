@@ -12,7 +12,7 @@
 
 static uint64_t seq;
 
-static int apply_body(struct store *s, const char *type, struct mpw *body)
+static int apply_body(struct store *s, enum cmd type, struct mpw *body)
 {
 	size_t n;
 	struct apply_res res;
@@ -44,7 +44,7 @@ static void store_with(struct store *s, const char *deploy_yaml, uint64_t at)
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
 	mpw_map_end(&w);
-	CHECK_EQ_INT(apply_body(s, "service.put", &w), 0);
+	CHECK_EQ_INT(apply_body(s, CMD_SERVICE_PUT, &w), 0);
 }
 
 static const char *RPS_SPEC = "      replicas: 2\n"
@@ -78,7 +78,7 @@ static uint64_t step(struct store *s, const struct as_load *l, uint64_t now, cha
 	struct mpw w;
 	mpw_init(&w);
 	autoscale_body(&d, now, &w);
-	CHECK_EQ_INT(apply_body(s, "service.scale", &w), 0);
+	CHECK_EQ_INT(apply_body(s, CMD_SERVICE_SCALE, &w), 0);
 	CHECK_EQ_INT(replicas(s), d.to);
 	return d.to;
 }
@@ -258,7 +258,7 @@ static int kv_with_events(struct store *s, const char *value, unsigned nev, uint
 	mpw_kstr(&w, "message", "x");
 	mpw_map_end(&w);
 	mpw_map_end(&w);
-	return apply_body(s, "kv.set", &w);
+	return apply_body(s, CMD_KV_SET, &w);
 }
 
 UNIT(events_capped_oldest_dropped)
@@ -306,7 +306,7 @@ UNIT(events_not_recorded_for_rejected_command)
 	mpw_arr(&w, 1);
 	autoscale_event(&w, "web", 2, 2, "orch scale");
 	mpw_map_end(&w);
-	CHECK(apply_body(&s, "service.scale", &w) != 0);
+	CHECK(apply_body(&s, CMD_SERVICE_SCALE, &w) != 0);
 	CHECK_EQ_INT(s.events.n, 0);
 	store_free(&s);
 }
@@ -349,7 +349,7 @@ static void put_task(struct store *s, uint64_t node, const char *state)
 	mpw_ku64(&w, "slot", 1);
 	mpw_map_end(&w);
 	mpw_map_end(&w);
-	CHECK_EQ_INT(apply_body(s, "task.batch", &w), 0);
+	CHECK_EQ_INT(apply_body(s, CMD_TASK_BATCH, &w), 0);
 	struct task *t = NULL;
 	TABLE_FOREACH(&s->tasks, struct task, x)
 		t = x;

@@ -50,7 +50,7 @@ static void sub_applied(void *data, int status, const struct apply_res *res)
 	free(b);
 }
 
-static int h_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int h_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		    char *err)
 {
 	struct sim *s = data;

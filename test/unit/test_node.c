@@ -220,7 +220,7 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	mpw_kstr(&w, "key", "greeting");
 	mpw_kstr(&w, "value", "from the second node");
 	mpw_map_end(&w);
-	CHECK_EQ_INT(daemon_submit_data(t.d[1], "kv.set", w.sb.data, w.sb.size, kv_done, &sub, err), 0);
+	CHECK_EQ_INT(daemon_submit_data(t.d[1], CMD_KV_SET, w.sb.data, w.sb.size, kv_done, &sub, err), 0);
 	mpw_free(&w);
 	CHECK(run_until(&t, kv_seen, 10000));
 	CHECK_EQ_INT(sub.rc, 0);

@@ -7,7 +7,7 @@
 
 static uint64_t g_seq;
 
-static void run_cmd(struct store *s, const char *type, struct mpw *body, struct apply_res *res)
+static void run_cmd(struct store *s, enum cmd type, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
 	struct req_id q = {99, 1, ++g_seq};
@@ -28,7 +28,7 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 	mpw_ku64(&w, "cpus_milli", 2000);
 	mpw_ku64(&w, "memory", 4ull << 30);
 	mpw_map_end(&w);
-	run_cmd(s, "node.add", &w, &res);
+	run_cmd(s, CMD_NODE_ADD, &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
 }
@@ -48,7 +48,7 @@ static void deploy(struct store *s, const char *yaml)
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
 	mpw_map_end(&w);
-	run_cmd(s, "service.put", &w, &res);
+	run_cmd(s, CMD_SERVICE_PUT, &w, &res);
 	mpw_free(&w);
 	CHECK(res.rc == 0 || res.rc == E_EXISTS);
 }
@@ -61,7 +61,7 @@ static bool pass(struct store *s, uint64_t now)
 	bool work = reconcile(s, now, &w);
 	if (work) {
 		struct apply_res res;
-		run_cmd(s, "task.batch", &w, &res);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 		CHECK(res.rc == 0 || res.rc == E_EXISTS);
 	}
 	mpw_free(&w);
@@ -99,7 +99,7 @@ static void agents(struct store *s, uint64_t now)
 		mpw_raw(&w, u.sb.data, u.sb.size);
 		struct apply_res res;
 		mpw_map_end(&w);
-		run_cmd(s, "task.batch", &w, &res);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 	}
 	mpw_free(&u);
 	mpw_free(&w);
@@ -153,7 +153,7 @@ UNIT(reconcile_spreads_heals_and_scales)
 	mpw_ku64(&w, "id", 3);
 	mpw_kstr(&w, "state", "down");
 	mpw_map_end(&w);
-	run_cmd(&s, "node.update", &w, &res);
+	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live_on(&s, 1) + live_on(&s, 2), 6);
@@ -164,7 +164,7 @@ UNIT(reconcile_spreads_heals_and_scales)
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "replicas", 2);
 	mpw_map_end(&w);
-	run_cmd(&s, "service.scale", &w, &res);
+	run_cmd(&s, CMD_SERVICE_SCALE, &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live(&s), 2);
@@ -234,7 +234,7 @@ UNIT(reconcile_drain_starts_elsewhere_first)
 	mpw_ku64(&w, "id", 2);
 	mpw_kstr(&w, "availability", "drain");
 	mpw_map_end(&w);
-	run_cmd(&s, "node.update", &w, &res);
+	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
 	/* first pass: replacements are created while the drained tasks keep running */
 	now += 200;
@@ -320,7 +320,7 @@ static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uin
 		mpw_map_end(&w);
 		mpw_map_end(&w);
 		struct apply_res res;
-		run_cmd(s, "task.batch", &w, &res);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 		mpw_free(&w);
 		sent++;
 	}
@@ -592,7 +592,7 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	mpw_kstr(&w, "id", "c1");
 	mpw_kstr(&w, "secret_hash", "h");
 	mpw_map_end(&w);
-	run_cmd(&s, "cluster.init", &w, &res);
+	run_cmd(&s, CMD_CLUSTER_INIT, &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
 	add_node(&s, 1, "n1");

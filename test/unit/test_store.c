@@ -5,7 +5,7 @@
 #define SESSION 0x5e55
 #define ORIGIN 7
 
-static void apply_cmd(struct store *s, const char *type, uint64_t seq, struct mpw *body, struct apply_res *res)
+static void apply_cmd(struct store *s, enum cmd type, uint64_t seq, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
 	struct req_id q = {ORIGIN, SESSION, seq};
@@ -25,7 +25,7 @@ static void add_node(struct store *s, uint64_t seq, uint64_t id, const char *nam
 	mpw_kstr(&w, "name", name);
 	mpw_kstr(&w, "addr", "127.0.0.1:7420");
 	mpw_map_end(&w);
-	apply_cmd(s, "node.add", seq, &w, res);
+	apply_cmd(s, CMD_NODE_ADD, seq, &w, res);
 }
 
 UNIT(store_apply_snapshot_roundtrip)
@@ -65,7 +65,7 @@ static void *kv_entry(const struct req_id *q, const char *key, const char *value
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
 	mpw_map_end(&w);
-	void *e = cmd_build("kv.set", q, w.sb.data, w.sb.size, n);
+	void *e = cmd_build(CMD_KV_SET, q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return e;
 }
@@ -90,7 +90,7 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
-	mpw_kstr(&w, "t", "kv.set");
+	mpw_kstr(&w, "t", cmd_name(CMD_KV_SET));
 	mpw_ku64(&w, "v", 1);
 	mpw_ku64(&w, "o", origin);
 	mpw_ku64(&w, "s", seq);
@@ -120,7 +120,7 @@ UNIT(store_duplicate_request_answers_as_first)
 	struct req_id q = {ORIGIN, SESSION, 5};
 	size_t n;
 	mpw_map_end(&w);
-	void *e = cmd_build("node.add", &q, w.sb.data, w.sb.size, &n);
+	void *e = cmd_build(CMD_NODE_ADD, &q, w.sb.data, w.sb.size, &n);
 	mpw_free(&w);
 	store_apply(&s, e, n, &res);
 	CHECK_EQ_INT(res.rc, 0);
@@ -309,16 +309,28 @@ UNIT(store_rejects_bad_commands_unchanged)
 	CHECK(res.rc != 0);
 	add_node(&s, 1, 42, "bad name!", &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
+	/* a type this node does not know (a newer node's) */
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
+	mpw_kstr(&w, "t", "no.such.command");
+	mpw_ku64(&w, "v", 2);
+	mpw_ku64(&w, "o", ORIGIN);
+	mpw_ku64(&w, "n", SESSION);
+	mpw_ku64(&w, "s", 2);
+	mpw_key(&w, "b");
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "x", 1);
 	mpw_map_end(&w);
-	apply_cmd(&s, "no.such.command", 2, &w, &res);
+	mpw_map_end(&w);
+	size_t n;
+	uint8_t *e = cmd_frame(w.sb.data, w.sb.size, &n);
+	mpw_free(&w);
+	store_apply(&s, e, n, &res);
+	free(e);
 	CHECK_EQ_INT(res.rc, E_UNSUPP);
 	/* truncated frame: header claims more bytes than present */
-	size_t n;
-	uint8_t *e = cmd_build("kv.set", NULL, NULL, 0, &n);
+	e = cmd_build(CMD_KV_SET, NULL, NULL, 0, &n);
 	e[7] = 200;
 	store_apply(&s, e, n, &res);
 	free(e);
@@ -358,7 +370,7 @@ UNIT(node_update_labels_and_state)
 	mpw_kstr(&w, "zone", "a");
 	mpw_map_end(&w);
 	mpw_map_end(&w);
-	apply_cmd(&s, "node.update", 2, &w, &res);
+	apply_cmd(&s, CMD_NODE_UPDATE, 2, &w, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct node *n = table_get_u64(&s.nodes, 42);
 	CHECK_STR(n->state, "down");
@@ -368,7 +380,7 @@ UNIT(node_update_labels_and_state)
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "state", "sideways");
 	mpw_map_end(&w);
-	apply_cmd(&s, "node.update", 3, &w, &res);
+	apply_cmd(&s, CMD_NODE_UPDATE, 3, &w, &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
 	CHECK_STR(n->state, "down");
 	store_free(&s);
@@ -405,7 +417,7 @@ static void put_service(struct store *s, uint64_t seq, const char *yaml, struct 
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
 	mpw_map_end(&w);
-	apply_cmd(s, "service.put", seq, &w, res);
+	apply_cmd(s, CMD_SERVICE_PUT, seq, &w, res);
 }
 
 UNIT(store_service_generations)
