@@ -3,7 +3,8 @@
  * the enum that names an op everywhere (OP_KV_SET, never "kv.set"), one request struct per
  * op (struct req_kv_set), the decoder the node's dispatch runs before any handler (a
  * missing field or one of the wrong type is refused with a message naming it) and the
- * encoder every client uses (CLI, link, member, log fan-out, blob fetch).
+ * encoder every client uses (the CLI, the link to the leader, the log fan-out, the blob
+ * fetch, the forwarding of entries).
  *
  * A request is a map {op, id, <fields>}; a reply is a map {id, rc, err?, ...} (see
  * net/rpc_reply.h). Unknown fields are ignored, so a newer client may add some.
