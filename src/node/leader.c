@@ -138,8 +138,8 @@ static void self_record(struct leader *l, struct node *n)
 	n->id = id->id;
 	n->name = xstrdup(id->name);
 	n->addr = xstrdup(id->advertise);
-	n->state = xstrdup("ready");
-	n->availability = xstrdup("active");
+	n->state = NS_READY;
+	n->availability = NA_ACTIVE;
 	n->cpus_milli = l->cfg.cpus_milli;
 	n->memory = l->cfg.memory;
 	n->joined_at = wall(l);
@@ -200,10 +200,10 @@ static void liveness_done(void *data, int rc, const struct apply_res *res)
 }
 
 /* The "events" entry of a node.update: node_down / node_ready, with why. */
-static void liveness_event(const struct leader *l, const struct node *n, const char *want, struct mpw *w)
+static void liveness_event(const struct leader *l, const struct node *n, enum node_state want, struct mpw *w)
 {
 	char msg[256];
-	if (!strcmp(want, "down"))
+	if (want == NS_DOWN)
 		snprintf(msg, sizeof msg, "node %s is down: no heartbeat for %llu ms; its tasks are rescheduled", n->name,
 			 (unsigned long long)failure_timeout(l));
 	else
@@ -211,7 +211,7 @@ static void liveness_event(const struct leader *l, const struct node *n, const c
 	mpw_str(w, "events");
 	mpw_arr(w, 1);
 	mpw_map(w, 3);
-	mpw_kstr(w, "kind", !strcmp(want, "down") ? "node_down" : "node_ready");
+	mpw_kstr(w, "kind", want == NS_DOWN ? "node_down" : "node_ready");
 	mpw_ku64(w, "node", n->id);
 	mpw_kstr(w, "message", msg);
 }
@@ -222,20 +222,19 @@ static void liveness(struct leader *l)
 	if (l->liveness_inflight)
 		return;
 	TABLE_FOREACH(&h->store->nodes, const struct node, n) {
-		const char *want = seen_recently(l, n->id) ? "ready" : !leader_alive(l, n->id) ? "down" : NULL;
-		if (!want)
+		enum node_state want = seen_recently(l, n->id) ? NS_READY : !leader_alive(l, n->id) ? NS_DOWN : NS_NONE;
+		if (!want || !n->state || n->state == want)
 			continue;
-		if (!n->state || !strcmp(n->state, want))
-			continue;
+		const char *name = lifecycle_name(&lifecycle_node, (int)want);
 		char err[ERR_LEN];
 		struct mpw w;
 		mpw_init(&w);
 		mpw_map(&w, 4);
 		mpw_ku64(&w, "id", n->id);
-		mpw_kstr(&w, "state", want);
+		mpw_kstr(&w, "state", name);
 		mpw_ku64(&w, "at", wall(l));
 		liveness_event(l, n, want, &w);
-		log_info(l->host->ident->name, "node %s is %s", n->name, want);
+		log_info(l->host->ident->name, "node %s is %s", n->name, name);
 		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
 		return; /* one at a time */

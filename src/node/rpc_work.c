@@ -197,10 +197,10 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 {
 	*running = *live = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->service_id != sid || strcmp(t->desired, "running"))
+		if (t->service_id != sid || t->desired != TD_RUNNING)
 			continue;
 		(*live)++;
-		if (!strcmp(t->state, "running"))
+		if (t->state == TS_RUNNING)
 			(*running)++;
 	}
 }
@@ -250,8 +250,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_kstr(w, "node", n ? n->name : "");
 	mpw_kstr(w, "node_id", t->node_id ? hid : "");
 	mpw_kstr(w, "node_addr", n ? n->addr : "");
-	mpw_kstr(w, "desired", t->desired);
-	mpw_kstr(w, "state", t->state);
+	mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+	mpw_kstr(w, "state", task_state_name(t->state));
 	mpw_kstr(w, "err", t->err ? t->err : "");
 	mpw_ki64(w, "exit_code", t->exit_code);
 	mpw_ku64(w, "restarts", t->restarts);
@@ -273,7 +273,7 @@ static bool task_matches(const struct task *t, const char *svc, bool all)
 {
 	if (svc[0] && strcmp(t->service, svc))
 		return false;
-	return all || !strcmp(t->desired, "running") || !task_terminal(t);
+	return all || t->desired == TD_RUNNING || !task_terminal(t);
 }
 
 static void op_tasks(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)

@@ -35,8 +35,8 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 		mpw_kstr(w, "service", t->service);
 		mpw_ku64(w, "slot", t->slot);
 		mpw_ku64(w, "generation", t->generation);
-		mpw_kstr(w, "desired", t->desired);
-		mpw_kstr(w, "state", t->state);
+		mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+		mpw_kstr(w, "state", task_state_name(t->state));
 		mpw_ku64(w, "start_after", t->start_after);
 		mpw_str(w, "spec");
 		/* the spec of the task's own generation: current or previous */
@@ -68,12 +68,12 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 	}
 	uint32_t np = 0;
 	TABLE_FOREACH(&s->nodes, const struct node, nd)
-		if (nd->state && !strcmp(nd->state, "ready"))
+		if (nd->state == NS_READY)
 			np++;
 	mpw_str(w, "peers");
 	mpw_arr(w, np);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		if (!nd->state || strcmp(nd->state, "ready"))
+		if (nd->state != NS_READY)
 			continue;
 		mpw_map(w, 2);
 		mpw_ku64(w, "id", nd->id);

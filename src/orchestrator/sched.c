@@ -6,7 +6,7 @@
 
 static bool live(const struct task *t)
 {
-	return !task_terminal(t) && t->node_id && !strcmp(t->desired, "running");
+	return !task_terminal(t) && t->node_id && t->desired == TD_RUNNING;
 }
 
 /* Reservations of a task, from its service's spec (tasks of removed services reserve
@@ -98,7 +98,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (!n->state || strcmp(n->state, "ready") || !n->availability || strcmp(n->availability, "active") ||
+		if (n->state != NS_READY || n->availability != NA_ACTIVE ||
 		    (c->reachable && !c->reachable(n->id, c->reachable_arg))) {
 			not_ready++;
 			continue;

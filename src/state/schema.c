@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* F_ENUM fields are C enums, read and written as int */
+_Static_assert(sizeof(enum task_state) == sizeof(int) && sizeof(enum task_desired) == sizeof(int) &&
+		       sizeof(enum node_state) == sizeof(int) && sizeof(enum node_avail) == sizeof(int),
+	       "state enums are int-sized");
+
 #define AT(obj, f, T) ((T *)((char *)(obj) + (f)->off))
 #define CAT(obj, f, T) ((const T *)((const char *)(obj) + (f)->off))
 
@@ -35,6 +40,7 @@ void schema_encode(const struct schema *s, const void *obj, struct mpw *w)
 				mpw_nil(w);
 			break;
 		}
+		case F_ENUM: mpw_str(w, lifecycle_name(f->states, *CAT(obj, f, int))); break;
 		}
 	}
 }
@@ -43,6 +49,9 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 {
 	if (!map || map->type != MSGPACK_OBJECT_MAP)
 		return errf(err, E_INVAL, "%s: expected a map", s->name);
+	/* every field is decoded even after a bad one: the first error is reported, and a
+	 * caller that keeps the object despite it keeps all the good fields */
+	int rc = 0;
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct field *f = &s->fields[i];
 		const msgpack_object *o = mp_get(map, f->name);
@@ -85,6 +94,14 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 			}
 			break;
 		}
+		case F_ENUM: {
+			int v = mp_is_str(o) ? lifecycle_parse(f->states, o->via.str.ptr, o->via.str.size) : -1;
+			if (v < 0 && !rc)
+				rc = errf(err, E_INVAL, "%s: field %s: not a %s", s->name, f->name, f->states->what);
+			if (v >= 0)
+				*AT(obj, f, int) = v;
+			break;
+		}
 		case F_RAW: {
 			/* Re-pack the subtree so the stored bytes are canonical. */
 			struct mpw w;
@@ -97,10 +114,10 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 			break;
 		}
 		}
-		if (bad)
-			return errf(err, E_INVAL, "%s: field %s has the wrong type", s->name, f->name);
+		if (bad && !rc)
+			rc = errf(err, E_INVAL, "%s: field %s has the wrong type", s->name, f->name);
 	}
-	return 0;
+	return rc;
 }
 
 void schema_free(const struct schema *s, void *obj)

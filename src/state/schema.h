@@ -6,13 +6,16 @@
  *   SCHEMA_DEFINE(foo, FOO_FIELDS)       -- in one .c file: the descriptor table
  *
  * The first field is the object's key (U64 or STR). Encodings are msgpack maps keyed by
- * field name, so a newer binary can add fields without breaking older snapshots. */
+ * field name, so a newer binary can add fields without breaking older snapshots. A state
+ * field (TSTATE, DESIRED, NSTATE, AVAIL) is a C enum encoded by its name from its
+ * state/lifecycle.h table. */
 #ifndef ORCH_SCHEMA_H
 #define ORCH_SCHEMA_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "codec/mp.h"
+#include "state/lifecycle.h"
 
 struct labels {
 	size_t n;
@@ -25,7 +28,7 @@ struct rawmp {
 	uint8_t *data;
 };
 
-enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW };
+enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM };
 
 #define CT_U64 uint64_t
 #define CT_I64 int64_t
@@ -33,11 +36,28 @@ enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW };
 #define CT_BOOL bool
 #define CT_LABELS struct labels
 #define CT_RAW struct rawmp
+#define CT_TSTATE enum task_state
+#define CT_DESIRED enum task_desired
+#define CT_NSTATE enum node_state
+#define CT_AVAIL enum node_avail
+
+/* The descriptor of each kind (designated initializers of struct field). */
+#define FK_U64 .kind = F_U64
+#define FK_I64 .kind = F_I64
+#define FK_STR .kind = F_STR
+#define FK_BOOL .kind = F_BOOL
+#define FK_LABELS .kind = F_LABELS
+#define FK_RAW .kind = F_RAW
+#define FK_TSTATE .kind = F_ENUM, .states = &lifecycle_task
+#define FK_DESIRED .kind = F_ENUM, .states = &lifecycle_desired
+#define FK_NSTATE .kind = F_ENUM, .states = &lifecycle_node
+#define FK_AVAIL .kind = F_ENUM, .states = &lifecycle_avail
 
 struct field {
 	const char *name;
 	enum field_kind kind;
 	size_t off;
+	const struct lifecycle *states; /* F_ENUM: its values and names */
 };
 
 struct schema {
@@ -48,7 +68,7 @@ struct schema {
 };
 
 #define SF_MEMBER_(S, kind, fname) CT_##kind fname;
-#define SF_DESC_(S, kind, fname) {#fname, F_##kind, offsetof(struct S, fname)},
+#define SF_DESC_(S, kind, fname) {.name = #fname, FK_##kind, .off = offsetof(struct S, fname)},
 #define SCHEMA_DECLARE(S, FIELDS) \
 	struct S { FIELDS(SF_MEMBER_, S) }; \
 	extern const struct schema S##_schema;

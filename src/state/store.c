@@ -47,9 +47,12 @@ void store_free(struct store *s)
 
 /* Payload versions: 1 identified a request by origin and a wall-clock sequence (a clock
  * set back, or any entry with a larger sequence, made later requests look like retries);
- * 2 adds the session. Both still apply, each under its own rule. */
+ * 2 adds the session; 3 (same identity as 2) checks every state change against the
+ * tables of state/lifecycle.h and carries task endpoints as typed fields. Each still
+ * applies under its own rules, so an old log replays as it first applied. */
 #define CMD_V_LEGACY 1
 #define CMD_V_SESSION 2
+#define CMD_V_STATES 3
 
 void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
 {
@@ -60,7 +63,7 @@ void *cmd_build(const char *type, const struct req_id *id, const void *body, siz
 	mpw_init(&w);
 	mpw_map(&w, 6);
 	mpw_kstr(&w, "t", type);
-	mpw_ku64(&w, "v", CMD_V_SESSION);
+	mpw_ku64(&w, "v", CMD_V_STATES);
 	mpw_ku64(&w, "o", id->origin);
 	mpw_ku64(&w, "n", id->session);
 	mpw_ku64(&w, "s", id->seq);
@@ -120,11 +123,12 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	if (!mp_is_str(*type) || mp_get_u64(r->root, "v", ver) || mp_get_u64(r->root, "o", &c->req.origin) ||
 	    mp_get_u64(r->root, "s", &c->req.seq) || !c->body || c->body->type != MSGPACK_OBJECT_MAP)
 		rc = errf(err, E_INVAL, "command: missing type, version, origin or body");
-	else if (*ver != CMD_V_LEGACY && *ver != CMD_V_SESSION)
+	else if (*ver < CMD_V_LEGACY || *ver > CMD_V_STATES)
 		rc = errf(err, E_UNSUPP, "command %.*s: version %llu not supported by this node", (int)(*type)->via.str.size,
 			  (*type)->via.str.ptr, (unsigned long long)*ver);
-	else if (*ver == CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
+	else if (*ver >= CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
 		rc = errf(err, E_INVAL, "command: missing session");
+	c->tables = *ver >= CMD_V_STATES;
 	if (rc)
 		mpr_free(r);
 	return rc;
@@ -354,22 +358,7 @@ struct service *store_service_by_name(const struct store *s, const char *name)
 	return NULL;
 }
 
-int task_state_rank(const char *st)
-{
-	static const char *const order[] = {"pending", "assigned", "preparing", "starting", "running"};
-	static const char *const terminal[] = {"complete", "failed", "shutdown", "rejected", "orphaned"};
-	if (!st)
-		return -1;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, order[i]))
-			return i;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, terminal[i]))
-			return 5;
-	return -1;
-}
-
 bool task_terminal(const struct task *t)
 {
-	return task_state_rank(t->state) == 5;
+	return task_state_ended(t->state);
 }

@@ -12,9 +12,9 @@
 	X(S, U64, failure_timeout_ms)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
-/* state: "ready" | "down"; availability: "active" | "drain" */
+/* state and availability: see state/lifecycle.h */
 #define NODE_FIELDS(X, S) \
-	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, STR, state) X(S, STR, availability) \
+	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet)
 SCHEMA_DECLARE(node, NODE_FIELDS)
@@ -31,7 +31,7 @@ SCHEMA_DECLARE(node, NODE_FIELDS)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
- * desired: "running" | "shutdown"; state: see task_state_rank(). A restart is a new task
+ * desired and state: see state/lifecycle.h (the moves allowed). A restart is a new task
  * in the same slot (restarts counts them); terminal tasks are kept as history.
  * The newest task of a slot carries the slot's back-off (orchestrator/reconcile.c):
  * failures is how many tasks of the slot ended in a row before it without running for
@@ -40,7 +40,7 @@ SCHEMA_DECLARE(service, SERVICE_FIELDS)
  * became running (its node's clock, as state_at), 0 if it never did. */
 #define TASK_FIELDS(X, S) \
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
-	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
+	X(S, U64, node_id) X(S, DESIRED, desired) X(S, TSTATE, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
 	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
 	X(S, STR, check_output) X(S, U64, failures) X(S, U64, started_at)
@@ -126,6 +126,9 @@ int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
 struct cmd_ctx {
 	const msgpack_object *body;
 	struct req_id req;
+	/* the entry's format checks state changes against state/lifecycle.h (older entries
+	 * replay under the rules they were written for) */
+	bool tables;
 };
 typedef int (*cmd_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
 struct cmd_def {
@@ -136,9 +139,7 @@ extern const struct cmd_def cmd_defs[];
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);
-/* 0 pending, 1 assigned, 2 preparing, 3 starting, 4 running, 5 terminal (complete,
- * failed, shutdown, rejected, orphaned); -1 unknown. States only move forward. */
-int task_state_rank(const char *state);
+/* The task has ended (complete, failed, shutdown, rejected, orphaned). */
 bool task_terminal(const struct task *t);
 /* apply_events.c: records the valid entries of an "events" array (others are skipped),
  * stamped `at` unless they carry their own, then drops the oldest beyond EVENTS_MAX. */

@@ -122,7 +122,7 @@ static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t targ
 {
 	size_t n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->service_id != sid || strcmp(t->desired, "running") || strcmp(t->state, "running") || !t->endpoint)
+		if (t->service_id != sid || t->desired != TD_RUNNING || t->state != TS_RUNNING || !t->endpoint)
 			continue;
 		if (t->ready && t->ready[0] && strcmp(t->ready, "ready"))
 			continue;

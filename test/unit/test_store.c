@@ -351,7 +351,7 @@ UNIT(node_update_labels_and_state)
 	apply_cmd(&s, "node.update", 2, &w, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct node *n = table_get_u64(&s.nodes, 42);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	CHECK_STR(labels_get(&n->labels, "zone"), "a");
 	mpw_init(&w);
 	mpw_map(&w, 2);
@@ -359,7 +359,7 @@ UNIT(node_update_labels_and_state)
 	mpw_kstr(&w, "state", "sideways");
 	apply_cmd(&s, "node.update", 3, &w, &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	store_free(&s);
 }
 
