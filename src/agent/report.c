@@ -3,6 +3,7 @@
 #include "agent/tasks.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,20 @@ static void reported(void *data, int rc, const struct apply_res *res)
 			report_lost(ref->a, ref);
 	}
 	free(ref);
+}
+
+/* The IPv4 address of this node's advertised IP:PORT (host byte order; 0 if it is none). */
+static uint32_t advertised_ipv4(const struct agent *a)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *adv = a->h->ident->advertise, *colon = strrchr(adv, ':');
+	size_t n = colon ? (size_t)(colon - adv) : strlen(adv);
+	struct in_addr in;
+	if (n >= sizeof ip)
+		return 0;
+	memcpy(ip, adv, n);
+	ip[n] = 0;
+	return inet_pton(AF_INET, ip, &in) == 1 ? ntohl(in.s_addr) : 0;
 }
 
 /* A task.batch body updating one task: {at, update: [{<n fields follow>}]}. */
@@ -106,16 +121,17 @@ void report_state(struct agent *a, struct atask *t, enum task_state state, const
 		 * until it passed once */
 		mpw_kstr(&w, "health", t->health);
 		mpw_kstr(&w, "ready", t->ready);
-		char ep[512] = "";
-		const char *host = a->h->ident->advertise;
-		const char *colon = strrchr(host, ':');
+		/* other nodes reach the published ports on this node's advertised address */
+		struct endpoints eps = {0};
+		uint32_t host = advertised_ipv4(a);
 		for (size_t i = 0; i < t->job.nports; i++) {
-			size_t len = strlen(ep);
-			snprintf(ep + len, sizeof ep - len, "%s%.*s:%u->%u/%s", len ? "," : "", (int)(colon - host), host,
-				 t->job.ports[i].host_port, t->job.ports[i].container_port,
-				 t->job.ports[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+			const struct port_map *pm = &t->job.ports[i];
+			struct endpoint ep = {host, pm->host_port, pm->container_port, pm->proto == IPPROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP};
+			endpoints_add(&eps, &ep);
 		}
-		mpw_kstr(&w, "endpoint", ep);
+		mpw_str(&w, "endpoint");
+		endpoints_encode(&eps, &w);
+		endpoints_free(&eps);
 		mpw_kstr(&w, "ip", t->job.host_net ? "" : t->job.ip);
 	}
 	submit_report(a, t->id, false, &w);

@@ -242,7 +242,7 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct node *n = t->node_id ? table_get_u64(&s->nodes, t->node_id) : NULL;
 	char hid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)t->node_id);
-	mpw_map(w, 24);
+	mpw_map(w, 25);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
@@ -260,7 +260,11 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_ku64(w, "failures", t->failures);
 	mpw_ku64(w, "started_at", t->started_at);
-	mpw_kstr(w, "endpoint", t->endpoint ? t->endpoint : "");
+	char ep[512];
+	endpoints_format(&t->endpoint, ep, sizeof ep);
+	mpw_kstr(w, "endpoint", ep); /* the text form, for people and scripts */
+	mpw_str(w, "endpoints");
+	endpoints_encode_display(&t->endpoint, w);
 	mpw_kstr(w, "ip", t->ip ? t->ip : "");
 	mpw_kstr(w, "health", t->health ? t->health : "");
 	mpw_kbool(w, "oom", t->oom);

@@ -387,8 +387,9 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 			} else if (mp_str_eq(k, "exit_code")) {
 				t->exit_code = u.exit_code;
 			} else if (mp_str_eq(k, "endpoint")) {
-				free(t->endpoint);
-				t->endpoint = u.endpoint ? xstrdup(u.endpoint) : NULL;
+				endpoints_free(&t->endpoint);
+				t->endpoint = u.endpoint;
+				memset(&u.endpoint, 0, sizeof u.endpoint);
 			} else if (mp_str_eq(k, "ip")) {
 				free(t->ip);
 				t->ip = u.ip ? xstrdup(u.ip) : NULL;

@@ -41,6 +41,7 @@ void schema_encode(const struct schema *s, const void *obj, struct mpw *w)
 			break;
 		}
 		case F_ENUM: mpw_str(w, lifecycle_name(f->states, *CAT(obj, f, int))); break;
+		case F_ENDPOINTS: endpoints_encode(CAT(obj, f, struct endpoints), w); break;
 		}
 	}
 }
@@ -102,6 +103,12 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 				*AT(obj, f, int) = v;
 			break;
 		}
+		case F_ENDPOINTS: {
+			struct endpoints *e = AT(obj, f, struct endpoints);
+			endpoints_free(e);
+			bad = endpoints_decode(o, e);
+			break;
+		}
 		case F_RAW: {
 			/* Re-pack the subtree so the stored bytes are canonical. */
 			struct mpw w;
@@ -130,6 +137,7 @@ void schema_free(const struct schema *s, void *obj)
 		case F_STR: free(*AT(obj, f, char *)); *AT(obj, f, char *) = NULL; break;
 		case F_LABELS: labels_free(AT(obj, f, struct labels)); break;
 		case F_RAW: free(AT(obj, f, struct rawmp)->data); memset(AT(obj, f, struct rawmp), 0, sizeof(struct rawmp)); break;
+		case F_ENDPOINTS: endpoints_free(AT(obj, f, struct endpoints)); break;
 		default: break;
 		}
 	}

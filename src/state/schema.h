@@ -8,13 +8,14 @@
  * The first field is the object's key (U64 or STR). Encodings are msgpack maps keyed by
  * field name, so a newer binary can add fields without breaking older snapshots. A state
  * field (TSTATE, DESIRED, NSTATE, AVAIL) is a C enum encoded by its name from its
- * state/lifecycle.h table. */
+ * state/lifecycle.h table; ENDPOINTS is a list of typed endpoints (state/endpoint.h). */
 #ifndef ORCH_SCHEMA_H
 #define ORCH_SCHEMA_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "codec/mp.h"
+#include "state/endpoint.h"
 #include "state/lifecycle.h"
 
 struct labels {
@@ -28,7 +29,7 @@ struct rawmp {
 	uint8_t *data;
 };
 
-enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM };
+enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM, F_ENDPOINTS };
 
 #define CT_U64 uint64_t
 #define CT_I64 int64_t
@@ -40,6 +41,7 @@ enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM };
 #define CT_DESIRED enum task_desired
 #define CT_NSTATE enum node_state
 #define CT_AVAIL enum node_avail
+#define CT_ENDPOINTS struct endpoints
 
 /* The descriptor of each kind (designated initializers of struct field). */
 #define FK_U64 .kind = F_U64
@@ -52,6 +54,7 @@ enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM };
 #define FK_DESIRED .kind = F_ENUM, .states = &lifecycle_desired
 #define FK_NSTATE .kind = F_ENUM, .states = &lifecycle_node
 #define FK_AVAIL .kind = F_ENUM, .states = &lifecycle_avail
+#define FK_ENDPOINTS .kind = F_ENDPOINTS
 
 struct field {
 	const char *name;

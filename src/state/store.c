@@ -17,7 +17,10 @@ SCHEMA_DEFINE(event, EVENT_FIELDS)
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
 #define CMD_FORMAT 1
-#define SNAP_VERSION 1
+/* Snapshot versions: 2 encodes task endpoints as typed fields (state/endpoint.h), 1 as
+ * text; both restore (the endpoint decoder reads either form). */
+#define SNAP_VERSION 2
+#define SNAP_VERSION_TEXT_ENDPOINTS 1
 
 void store_init(struct store *s)
 {
@@ -279,7 +282,7 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	struct store n;
 	store_init(&n);
 	int rc = 0;
-	if (mp_get_u64(r.root, "v", &v) || v != SNAP_VERSION) {
+	if (mp_get_u64(r.root, "v", &v) || v < SNAP_VERSION_TEXT_ENDPOINTS || v > SNAP_VERSION) {
 		rc = errf(err, E_UNSUPP, "snapshot: unsupported version %llu", (unsigned long long)v);
 		goto out;
 	}

@@ -37,12 +37,13 @@ SCHEMA_DECLARE(service, SERVICE_FIELDS)
  * failures is how many tasks of the slot ended in a row before it without running for
  * restart_policy.window, start_after the wall-clock time (ms, the leader's, recorded in
  * the command that created it) before which it is not placed; started_at is when it
- * became running (its node's clock, as state_at), 0 if it never did. */
+ * became running (its node's clock, as state_at), 0 if it never did. endpoint: where its
+ * published ports are reached (state/endpoint.h). */
 #define TASK_FIELDS(X, S) \
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
 	X(S, U64, node_id) X(S, DESIRED, desired) X(S, TSTATE, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
-	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
+	X(S, ENDPOINTS, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
 	X(S, STR, check_output) X(S, U64, failures) X(S, U64, started_at)
 SCHEMA_DECLARE(task, TASK_FIELDS)
 

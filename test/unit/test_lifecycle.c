@@ -2,6 +2,7 @@
  * task's state checked, in both directions, against a list of the legal ones written out
  * here; old entries (format 2, string states, no tables) replaying as they first did. */
 #include "unit.h"
+#include "old_entry.h"
 #include "orchestrator/reconcile.h"
 #include "spec/spec.h"
 #include "state/store.h"
@@ -18,20 +19,8 @@ static void apply_v(struct store *s, unsigned format, const char *type, struct m
 	struct req_id q = {5, 0x77, ++seq};
 	if (format == 3)
 		e = cmd_build(type, &q, body->sb.data, body->sb.size, &n);
-	else {
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 6);
-		mpw_kstr(&w, "t", type);
-		mpw_ku64(&w, "v", format);
-		mpw_ku64(&w, "o", q.origin);
-		mpw_ku64(&w, "n", q.session);
-		mpw_ku64(&w, "s", q.seq);
-		mpw_str(&w, "b");
-		mpw_raw(&w, body->sb.data, body->sb.size);
-		e = cmd_frame(w.sb.data, w.sb.size, &n);
-		mpw_free(&w);
-	}
+	else
+		e = old_entry(format, type, &q, body->sb.data, body->sb.size, &n);
 	store_apply(s, e, n, res);
 	free(e);
 	mpw_free(body);
@@ -301,8 +290,8 @@ static void old_snapshot(struct mpw *w, uint32_t with)
 	}
 }
 
-/* A snapshot as the binaries before the enums wrote it (states as strings, version 1)
- * restores to the same states, and encodes them by the same names. */
+/* A snapshot as the binaries before the enums wrote it (states as strings, endpoints as
+ * text, version 1) restores to the same states, and encodes them by the same names. */
 UNIT(lifecycle_old_snapshot_states_restore)
 {
 	struct mpw w;
@@ -323,10 +312,11 @@ UNIT(lifecycle_old_snapshot_states_restore)
 	mpw_kstr(&w, "service", "web");
 	mpw_kstr(&w, "desired", "shutdown");
 	mpw_kstr(&w, "state", "orphaned");
-	mpw_map(&w, 3);
+	mpw_map(&w, 4);
 	mpw_ku64(&w, "id", 11);
 	mpw_kstr(&w, "desired", "running");
 	mpw_kstr(&w, "state", "starting");
+	mpw_kstr(&w, "endpoint", "127.0.0.3:40000->80/tcp"); /* endpoints were text then */
 	struct store s;
 	store_init(&s);
 	char err[ERR_LEN];
@@ -340,6 +330,9 @@ UNIT(lifecycle_old_snapshot_states_restore)
 	CHECK_EQ_INT(task_of(&s, 11)->state, TS_STARTING);
 	CHECK(task_terminal(task_of(&s, 10)));
 	CHECK(!task_terminal(task_of(&s, 11)));
+	CHECK_EQ_INT(task_of(&s, 11)->endpoint.n, 1);
+	CHECK_EQ_INT(task_of(&s, 11)->endpoint.v[0].host_port, 40000);
+	CHECK_EQ_INT(task_of(&s, 10)->endpoint.n, 0);
 	/* and writes the names back */
 	mpw_init(&w);
 	schema_encode(&task_schema, task_of(&s, 10), &w);

@@ -1,4 +1,5 @@
 #include "unit.h"
+#include "old_entry.h"
 #include "state/store.h"
 #include "util/mem.h"
 
@@ -87,16 +88,11 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
-	mpw_kstr(&w, "t", "kv.set");
-	mpw_ku64(&w, "v", 1);
-	mpw_ku64(&w, "o", origin);
-	mpw_ku64(&w, "s", seq);
-	mpw_str(&w, "b");
 	mpw_map(&w, 2);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
-	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	struct req_id q = {origin, 0, seq};
+	void *p = old_entry(1, "kv.set", &q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return p;
 }
