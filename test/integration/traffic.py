@@ -47,9 +47,9 @@ class MeshCluster(WorkCluster):
         self.vips = set()
         super().__init__(n, **kw)
 
-    def _new_node(self, name=None):
-        n = super()._new_node(name)
-        n.ip = "127.0.0.%d" % self._count
+    def _new_node(self, name=None, ip=None):
+        n = super()._new_node(name, ip)
+        n.ip = ip or "127.0.0.%d" % self._count
         n.addr = "%s:%d" % (n.ip, n.port)
         return n
 
