@@ -6,6 +6,7 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
+#include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
@@ -49,15 +50,9 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 			mpw_raw(w, spec->data, spec->len);
 		else
 			mpw_nil(w);
-		if (spec && spec->len) {
-			struct mpr r;
-			if (!mpr_decode(&r, spec->data, spec->len)) {
-				char name[300];
-				if (!mp_get_strbuf(r.root, "image", name, sizeof name))
-					im = table_get_str(&s->images, name);
-				mpr_free(&r);
-			}
-		}
+		const struct svc_spec *sp = spec ? spec->dec : NULL;
+		if (sp && sp->image)
+			im = table_get_str(&s->images, sp->image);
 		mpw_str(w, "image");
 		if (im && im->info.len)
 			mpw_raw(w, im->info.data, im->info.len);

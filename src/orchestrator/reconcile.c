@@ -508,16 +508,9 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	sc.reachable = reachable;
 	sc.reachable_arg = arg;
 
-	TABLE_FOREACH(&s->services, const struct service, v) {
-		struct mpr r;
-		struct svc_spec sp;
-		if (mpr_decode(&r, v->spec.data, v->spec.len))
-			continue;
-		if (!svc_spec_decode(r.root, &sp, NULL))
-			service_pass(s, v, &sp, now, &b);
-		svc_spec_free(&sp);
-		mpr_free(&r);
-	}
+	TABLE_FOREACH(&s->services, const struct service, v)
+		if (service_spec(v))
+			service_pass(s, v, service_spec(v), now, &b);
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (table_get_u64(&s->services, t->service_id))
@@ -539,18 +532,10 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		if (t->node_id || t->state != TS_PENDING || t->desired != TD_RUNNING || t->start_after > now ||
 		    (b.nstopped && bsearch(&t->id, b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64)))
 			continue;
-		struct service *v = table_get_u64(&s->services, t->service_id);
-		if (!v)
+		const struct service *v = table_get_u64(&s->services, t->service_id);
+		const struct svc_spec *sp = v ? service_spec(v) : NULL;
+		if (!sp)
 			continue;
-		struct mpr r;
-		struct svc_spec sp;
-		if (mpr_decode(&r, v->spec.data, v->spec.len))
-			continue;
-		if (svc_spec_decode(r.root, &sp, NULL)) {
-			svc_spec_free(&sp);
-			mpr_free(&r);
-			continue;
-		}
 		/* same-service placements made earlier in this pass count for spreading */
 		uint64_t *same = xcalloc(nplaced + 1, sizeof *same);
 		size_t nsame = 0;
@@ -558,14 +543,14 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			if (placed[2 * i] == v->id)
 				same[nsame++] = placed[2 * i + 1];
 		char reason[ERR_LEN] = "";
-		uint64_t node = sched_place(&sc, s, &sp, v->id, same, nsame, reason, sizeof reason);
+		uint64_t node = sched_place(&sc, s, sp, v->id, same, nsame, reason, sizeof reason);
 		free(same);
 		if (node) {
 			struct mpw *u = update(&b, t->id, 3);
 			mpw_ku64(u, "node_id", node);
 			put_state(u, TS_ASSIGNED);
 			mpw_kstr(u, "err", "");
-			sched_commit(&sc, node, &sp);
+			sched_commit(&sc, node, sp);
 			event(&b, "scheduled", v->name, t->id, node, "task %llu (%s slot %llu) scheduled on node %s",
 			      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(node_of(s, node)));
 			placed = xrealloc(placed, (nplaced + 1) * 2 * sizeof *placed);
@@ -576,8 +561,6 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			struct mpw *u = update(&b, t->id, 1);
 			mpw_kstr(u, "err", reason);
 		}
-		svc_spec_free(&sp);
-		mpr_free(&r);
 	}
 	free(placed);
 	sched_free(&sc);

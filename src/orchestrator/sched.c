@@ -14,19 +14,12 @@ static bool live(const struct task *t)
 static void reserved(const struct store *s, const struct task *t, uint64_t *cpu, uint64_t *mem)
 {
 	*cpu = *mem = 0;
-	struct service *v = table_get_u64(&s->services, t->service_id);
-	if (!v || !v->spec.len)
-		return;
-	struct mpr r;
-	if (mpr_decode(&r, v->spec.data, v->spec.len))
-		return;
-	struct svc_spec sp;
-	if (!svc_spec_decode(r.root, &sp, NULL)) {
-		*cpu = sp.deploy.reservations.cpus_milli;
-		*mem = sp.deploy.reservations.memory_bytes;
+	const struct service *v = table_get_u64(&s->services, t->service_id);
+	const struct svc_spec *sp = v ? service_spec(v) : NULL;
+	if (sp) {
+		*cpu = sp->deploy.reservations.cpus_milli;
+		*mem = sp->deploy.reservations.memory_bytes;
 	}
-	svc_spec_free(&sp);
-	mpr_free(&r);
 }
 
 void sched_init(struct sched_ctx *c, const struct store *s)

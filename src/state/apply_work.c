@@ -18,22 +18,24 @@ static uint64_t next_id(struct store *s)
  * `replicas`? Then a deploy only scales. */
 static bool same_but_replicas(const struct service *v, const struct mpw *w, uint64_t replicas)
 {
-	struct mpr r;
-	struct svc_spec old;
-	if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+	if (!service_spec(v))
 		return false;
-	bool same = false;
-	if (!svc_spec_decode(r.root, &old, NULL)) {
-		old.deploy.replicas = replicas;
-		struct mpw o;
-		mpw_init(&o);
-		svc_spec_encode(&old, &o);
-		same = o.sb.size == w->sb.size && !memcmp(o.sb.data, w->sb.data, o.sb.size);
-		mpw_free(&o);
-	}
-	svc_spec_free(&old);
-	mpr_free(&r);
+	struct svc_spec old = *service_spec(v); /* shallow: only encoded */
+	old.deploy.replicas = replicas;
+	struct mpw o;
+	mpw_init(&o);
+	svc_spec_encode(&old, &o);
+	bool same = o.sb.size == w->sb.size && !memcmp(o.sb.data, w->sb.data, o.sb.size);
+	mpw_free(&o);
 	return same;
+}
+
+/* The service's spec becomes the bytes packed in w (decoded once, here). */
+static void set_spec(struct rawmp *r, struct mpw *w)
+{
+	size_t len;
+	uint8_t *data = (uint8_t *)mpw_take(w, &len);
+	rawmp_set(r, &spec_codec, data, len, NULL);
 }
 
 /* service.put {name, project?, spec, at}: create, or update when the spec changed (new
@@ -74,8 +76,7 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 			mpw_free(&w);
 			return errf(res->msg, E_EXISTS, "unchanged");
 		}
-		free(v->spec.data);
-		v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+		set_spec(&v->spec, &w);
 		mpw_free(&w);
 		v->replicas = replicas;
 		v->updated_at = at;
@@ -90,8 +91,8 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 		table_put(&s->services, v);
 		snprintf(res->msg, sizeof res->msg, "created");
 	} else {
-		free(v->prev_spec.data);
-		v->prev_spec = v->spec;
+		rawmp_clear(&v->prev_spec, &spec_codec);
+		v->prev_spec = v->spec; /* bytes and decoded form move together */
 		memset(&v->spec, 0, sizeof v->spec);
 		snprintf(res->msg, sizeof res->msg, "updated");
 		free(v->update_state);
@@ -102,7 +103,7 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	free(v->project);
 	v->project = xstrdup(project);
-	v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+	set_spec(&v->spec, &w);
 	mpw_free(&w);
 	v->generation++;
 	v->replicas = replicas;

@@ -114,10 +114,10 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 			struct mpw w;
 			mpw_init(&w);
 			msgpack_pack_object(&w.pk, *o);
-			struct rawmp *r = AT(obj, f, struct rawmp);
-			free(r->data);
-			r->data = (uint8_t *)mpw_take(&w, &r->len);
+			size_t len;
+			uint8_t *data = (uint8_t *)mpw_take(&w, &len);
 			mpw_free(&w);
+			rawmp_set(AT(obj, f, struct rawmp), f->codec, data, len, f->codec ? f->codec->decode(o) : NULL);
 			break;
 		}
 		}
@@ -136,7 +136,7 @@ void schema_free(const struct schema *s, void *obj)
 		switch (f->kind) {
 		case F_STR: free(*AT(obj, f, char *)); *AT(obj, f, char *) = NULL; break;
 		case F_LABELS: labels_free(AT(obj, f, struct labels)); break;
-		case F_RAW: free(AT(obj, f, struct rawmp)->data); memset(AT(obj, f, struct rawmp), 0, sizeof(struct rawmp)); break;
+		case F_RAW: rawmp_clear(AT(obj, f, struct rawmp), f->codec); break;
 		case F_ENDPOINTS: endpoints_free(AT(obj, f, struct endpoints)); break;
 		default: break;
 		}
@@ -156,6 +156,29 @@ void *schema_dup(const struct schema *s, const void *obj)
 	}
 	mpw_free(&w);
 	return copy;
+}
+
+void rawmp_clear(struct rawmp *r, const struct raw_codec *c)
+{
+	if (r->dec && c)
+		c->free(r->dec);
+	free(r->data);
+	memset(r, 0, sizeof *r);
+}
+
+void rawmp_set(struct rawmp *r, const struct raw_codec *c, uint8_t *data, size_t len, void *dec)
+{
+	rawmp_clear(r, c);
+	r->data = data;
+	r->len = len;
+	if (!dec && c && len) {
+		struct mpr m;
+		if (!mpr_decode(&m, data, len)) {
+			dec = c->decode(m.root);
+			mpr_free(&m);
+		}
+	}
+	r->dec = c ? dec : NULL;
 }
 
 const char *labels_get(const struct labels *l, const char *k)

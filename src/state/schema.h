@@ -23,10 +23,19 @@ struct labels {
 	char **k, **v;
 };
 
-/* Already-packed msgpack bytes (a nested document such as a service spec). */
+/* Already-packed msgpack bytes (a nested document such as a service spec) and, for a
+ * field whose kind has a codec (SPEC), the document decoded: made whenever the bytes are
+ * set (schema_decode, rawmp_set), freed with them, never encoded. Readers use the decoded
+ * form instead of decoding the bytes again (NULL when they do not decode). */
 struct rawmp {
 	size_t len;
 	uint8_t *data;
+	void *dec;
+};
+
+struct raw_codec {
+	void *(*decode)(const msgpack_object *o); /* NULL when o is not a valid document */
+	void (*free)(void *dec);
 };
 
 enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM, F_ENDPOINTS };
@@ -42,6 +51,7 @@ enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM, F_ENDPOI
 #define CT_NSTATE enum node_state
 #define CT_AVAIL enum node_avail
 #define CT_ENDPOINTS struct endpoints
+#define CT_SPEC struct rawmp
 
 /* The descriptor of each kind (designated initializers of struct field). */
 #define FK_U64 .kind = F_U64
@@ -55,13 +65,18 @@ enum field_kind { F_U64, F_I64, F_STR, F_BOOL, F_LABELS, F_RAW, F_ENUM, F_ENDPOI
 #define FK_NSTATE .kind = F_ENUM, .states = &lifecycle_node
 #define FK_AVAIL .kind = F_ENUM, .states = &lifecycle_avail
 #define FK_ENDPOINTS .kind = F_ENDPOINTS
+#define FK_SPEC .kind = F_RAW, .codec = &spec_codec
 
 struct field {
 	const char *name;
 	enum field_kind kind;
 	size_t off;
 	const struct lifecycle *states; /* F_ENUM: its values and names */
+	const struct raw_codec *codec;  /* F_RAW: how to decode the bytes, if they are kept decoded */
 };
+
+/* A service spec (spec/spec.h), kept decoded next to its bytes (state/store.c). */
+extern const struct raw_codec spec_codec;
 
 struct schema {
 	const char *name;
@@ -85,6 +100,11 @@ void schema_encode(const struct schema *s, const void *obj, struct mpw *w);
 int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, char *err);
 void schema_free(const struct schema *s, void *obj); /* frees members, not obj */
 void *schema_dup(const struct schema *s, const void *obj);
+
+/* Replaces r's bytes with data (taken), and its decoded form with dec (taken) or, when
+ * dec is NULL and there is a codec, with the bytes decoded. */
+void rawmp_set(struct rawmp *r, const struct raw_codec *c, uint8_t *data, size_t len, void *dec);
+void rawmp_clear(struct rawmp *r, const struct raw_codec *c);
 
 const char *labels_get(const struct labels *l, const char *k);
 void labels_set(struct labels *l, const char *k, const char *v); /* keeps keys sorted */

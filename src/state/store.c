@@ -1,9 +1,29 @@
 #include "state/store.h"
+#include "spec/spec.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void *spec_decode(const msgpack_object *o)
+{
+	struct svc_spec *sp = xcalloc(1, sizeof *sp);
+	if (svc_spec_decode(o, sp, NULL)) {
+		svc_spec_free(sp);
+		free(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+static void spec_free(void *dec)
+{
+	svc_spec_free(dec);
+	free(dec);
+}
+
+const struct raw_codec spec_codec = {spec_decode, spec_free};
 
 SCHEMA_DEFINE(cluster, CLUSTER_FIELDS)
 SCHEMA_DEFINE(node, NODE_FIELDS)

@@ -23,10 +23,12 @@ SCHEMA_DECLARE(node, NODE_FIELDS)
  * "rolled_back"; update_msg says why it paused or rolled back. */
 /* A service: its canonical spec (spec/spec.h encoding), the generation that changes with
  * the spec, and the desired replica count (changed by orch scale without a new
- * generation). prev_spec keeps the previous generation for rollback. */
+ * generation). prev_spec keeps the previous generation for rollback. Both are kept
+ * decoded too (service_spec()), rebuilt only when their bytes change: the controllers
+ * read them on every tick. */
 #define SERVICE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
-	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
+	X(S, SPEC, spec) X(S, SPEC, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
 	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at) X(S, LABELS, port_errors)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
@@ -137,6 +139,18 @@ struct cmd_def {
 	cmd_fn fn;
 };
 extern const struct cmd_def cmd_defs[];
+
+/* The service's spec (or the previous generation's), decoded once when it was set; NULL
+ * if it does not decode (never committed so: service.put checks it). */
+struct svc_spec;
+static inline const struct svc_spec *service_spec(const struct service *v)
+{
+	return v->spec.dec;
+}
+static inline const struct svc_spec *service_prev_spec(const struct service *v)
+{
+	return v->prev_spec.dec;
+}
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);

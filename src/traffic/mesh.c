@@ -744,24 +744,18 @@ void mesh_sync(struct mesh *m)
 	char **vips = NULL;
 	size_t nvips = 0;
 	TABLE_FOREACH(&h->store->services, const struct service, v) {
-		struct mpr r;
-		struct svc_spec sp;
-		if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+		const struct svc_spec *sp = service_spec(v);
+		if (!sp)
 			continue;
-		if (svc_spec_decode(r.root, &sp, NULL)) {
-			svc_spec_free(&sp);
-			mpr_free(&r);
-			continue;
-		}
-		const char *lbv = labels_get(&sp.deploy.labels, "orch.lb");
-		const char *ppv = labels_get(&sp.deploy.labels, "orch.proxy-protocol");
+		const char *lbv = labels_get(&sp->deploy.labels, "orch.lb");
+		const char *ppv = labels_get(&sp->deploy.labels, "orch.proxy-protocol");
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
 		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		bool any = false;
-		for (size_t i = 0; i < sp.ports.n; i++) {
-			const struct port_spec *p = &sp.ports.v[i];
+		for (size_t i = 0; i < sp->ports.n; i++) {
+			const struct port_spec *p = &sp->ports.v[i];
 			if (p->protocol != PROTO_TCP)
 				continue;
 			if (p->published && p->mode == PORT_MODE_INGRESS)
@@ -775,12 +769,10 @@ void mesh_sync(struct mesh *m)
 			for (size_t k = 0; k < m->nvips; k++)
 				known |= !strcmp(m->vips[k], vip);
 			if (known) /* the address exists: listen on it */
-				for (size_t i = 0; i < sp.ports.n; i++)
-					if (sp.ports.v[i].protocol == PROTO_TCP)
-						want(m, v, vip, (uint16_t)sp.ports.v[i].target, (uint16_t)sp.ports.v[i].target, true, lb, proxy);
+				for (size_t i = 0; i < sp->ports.n; i++)
+					if (sp->ports.v[i].protocol == PROTO_TCP)
+						want(m, v, vip, (uint16_t)sp->ports.v[i].target, (uint16_t)sp->ports.v[i].target, true, lb, proxy);
 		}
-		svc_spec_free(&sp);
-		mpr_free(&r);
 	}
 	/* virtual addresses: add new ones (listened on from the next sync), drop old ones */
 	for (size_t i = 0; i < nvips; i++) {

@@ -1,7 +1,7 @@
 /* Task endpoints as typed fields (state/endpoint.h): the encoding round trip, the text
  * form of older entries read into the same fields, and the task record fed both ways. */
 #include "unit.h"
-#include "old_entry.h"
+#include "entry.h"
 #include "agent/task_run.h"
 #include "state/store.h"
 #include "util/layout.h"
@@ -147,7 +147,7 @@ static struct task *report(unsigned format, struct endpoints *typed, const char 
 	if (format == 3)
 		e = cmd_build("task.batch", &q, b.sb.data, b.sb.size, &n);
 	else
-		e = old_entry(format, "task.batch", &q, b.sb.data, b.sb.size, &n);
+		e = entry_old(format, "task.batch", &q, b.sb.data, b.sb.size, &n);
 	store_apply(&s, e, n, &res);
 	free(e);
 	mpw_free(&b);

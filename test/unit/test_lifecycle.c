@@ -2,7 +2,7 @@
  * task's state checked, in both directions, against a list of the legal ones written out
  * here; old entries (format 2, string states, no tables) replaying as they first did. */
 #include "unit.h"
-#include "old_entry.h"
+#include "entry.h"
 #include "orchestrator/reconcile.h"
 #include "spec/spec.h"
 #include "state/store.h"
@@ -20,7 +20,7 @@ static void apply_v(struct store *s, unsigned format, const char *type, struct m
 	if (format == 3)
 		e = cmd_build(type, &q, body->sb.data, body->sb.size, &n);
 	else
-		e = old_entry(format, type, &q, body->sb.data, body->sb.size, &n);
+		e = entry_old(format, type, &q, body->sb.data, body->sb.size, &n);
 	store_apply(s, e, n, res);
 	free(e);
 	mpw_free(body);

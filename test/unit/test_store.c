@@ -1,5 +1,5 @@
 #include "unit.h"
-#include "old_entry.h"
+#include "entry.h"
 #include "state/store.h"
 #include "util/mem.h"
 
@@ -92,7 +92,7 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
 	struct req_id q = {origin, 0, seq};
-	void *p = old_entry(1, "kv.set", &q, w.sb.data, w.sb.size, n);
+	void *p = entry_old(1, "kv.set", &q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return p;
 }

@@ -1,0 +1,31 @@
+#include "entry.h"
+#include <stdlib.h>
+
+void *entry_old(unsigned format, const char *type, const struct req_id *q, const void *body, size_t len, size_t *n)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, format >= 2 ? 6 : 5);
+	mpw_kstr(&w, "t", type);
+	mpw_ku64(&w, "v", format);
+	mpw_ku64(&w, "o", q->origin);
+	if (format >= 2)
+		mpw_ku64(&w, "n", q->session);
+	mpw_ku64(&w, "s", q->seq);
+	mpw_str(&w, "b");
+	mpw_raw(&w, body, len);
+	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	mpw_free(&w);
+	return p;
+}
+
+void entry_apply(struct store *s, const char *type, struct mpw *w, struct apply_res *res)
+{
+	static uint64_t seq;
+	size_t n;
+	struct req_id q = {3, 9, ++seq};
+	void *e = cmd_build(type, &q, w->sb.data, w->sb.size, &n);
+	store_apply(s, e, n, res);
+	free(e);
+	mpw_free(w);
+}
