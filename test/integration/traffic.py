@@ -48,10 +48,8 @@ class MeshCluster(WorkCluster):
         super().__init__(n, **kw)
 
     def _new_node(self, name=None, ip=None):
-        n = super()._new_node(name, ip)
-        n.ip = ip or "127.0.0.%d" % self._count
-        n.addr = "%s:%d" % (n.ip, n.port)
-        return n
+        """Each node on its own loopback address (127.0.0.N), so the mesh is reached per node."""
+        return super()._new_node(name, ip or "127.0.0.%d" % (self._count + 1))
 
     def ips(self):
         return [n.ip for n in self.nodes]
