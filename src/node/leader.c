@@ -199,7 +199,7 @@ static void liveness_done(void *data, int rc, const struct apply_res *res)
 	l->liveness_inflight = false;
 }
 
-/* The "events" entry of a node.update: node_down / node_ready, with why. */
+/* One "events" entry of a node.states: node_down / node_ready, with why. */
 static void liveness_event(const struct leader *l, const struct node *n, enum node_state want, struct mpw *w)
 {
 	char msg[256];
@@ -208,37 +208,57 @@ static void liveness_event(const struct leader *l, const struct node *n, enum no
 			 (unsigned long long)failure_timeout(l));
 	else
 		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
-	mpw_str(w, "events");
-	mpw_arr(w, 1);
 	mpw_map(w, 3);
 	mpw_kstr(w, "kind", want == NS_DOWN ? "node_down" : "node_ready");
 	mpw_ku64(w, "node", n->id);
 	mpw_kstr(w, "message", msg);
 }
 
+/* What the failure detector says of node n now (NS_NONE: nothing to change). */
+static enum node_state liveness_want(const struct leader *l, const struct node *n)
+{
+	enum node_state want = seen_recently(l, n->id) ? NS_READY : !leader_alive(l, n->id) ? NS_DOWN : NS_NONE;
+	return !want || !n->state || n->state == want ? NS_NONE : want;
+}
+
+/* Every node whose state changed in this tick, in one node.states command (one event per
+ * node): after a partition heals, all the nodes it cut off are ready again together, not
+ * one per tick. */
 static void liveness(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	if (l->liveness_inflight)
 		return;
-	TABLE_FOREACH(&h->store->nodes, const struct node, n) {
-		enum node_state want = seen_recently(l, n->id) ? NS_READY : !leader_alive(l, n->id) ? NS_DOWN : NS_NONE;
-		if (!want || !n->state || n->state == want)
+	uint32_t n = 0;
+	TABLE_FOREACH(&h->store->nodes, const struct node, nd)
+		n += liveness_want(l, nd) != NS_NONE;
+	if (!n)
+		return;
+	struct mpw w, ev;
+	mpw_init(&w);
+	mpw_init(&ev);
+	mpw_map(&w, 3);
+	mpw_ku64(&w, "at", wall(l));
+	mpw_str(&w, "nodes");
+	mpw_arr(&w, n);
+	TABLE_FOREACH(&h->store->nodes, const struct node, nd) {
+		enum node_state want = liveness_want(l, nd);
+		if (want == NS_NONE)
 			continue;
 		const char *name = lifecycle_name(&lifecycle_node, (int)want);
-		char err[ERR_LEN];
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 4);
-		mpw_ku64(&w, "id", n->id);
+		mpw_map(&w, 2);
+		mpw_ku64(&w, "id", nd->id);
 		mpw_kstr(&w, "state", name);
-		mpw_ku64(&w, "at", wall(l));
-		liveness_event(l, n, want, &w);
-		log_info(l->host->ident->name, "node %s is %s", n->name, name);
-		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
-		mpw_free(&w);
-		return; /* one at a time */
+		liveness_event(l, nd, want, &ev);
+		log_info(l->host->ident->name, "node %s is %s", nd->name, name);
 	}
+	mpw_str(&w, "events");
+	mpw_arr(&w, n);
+	mpw_raw(&w, ev.sb.data, ev.sb.size);
+	char err[ERR_LEN];
+	l->liveness_inflight = !h->submit(h->data, "node.states", w.sb.data, w.sb.size, liveness_done, l, err);
+	mpw_free(&ev);
+	mpw_free(&w);
 }
 
 /* ---- roles ----------------------------------------------------------------------------------- */

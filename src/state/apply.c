@@ -138,6 +138,49 @@ static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_re
 	return 0;
 }
 
+/* node.states {at, nodes: [{id, state}]}: the failure detector's verdicts of one tick,
+ * together (after a partition heals, every node it cut off is ready again at once). Each
+ * must be a move of the node table; a node gone meanwhile refuses the command (the next
+ * tick decides again). Nodes already in that state are left alone. */
+static int node_states(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	uint64_t at = 0;
+	const msgpack_object *ns = mp_get(c->body, "nodes");
+	if (!ns || ns->type != MSGPACK_OBJECT_ARRAY)
+		return errf(res->msg, E_INVAL, "node.states: nodes must be an array");
+	for (uint32_t i = 0; i < ns->via.array.size; i++) {
+		const msgpack_object *o = &ns->via.array.ptr[i], *st = mp_get(o, "state");
+		uint64_t id = 0;
+		int state = mp_is_str(st) ? lifecycle_parse(&lifecycle_node, st->via.str.ptr, st->via.str.size) : -1;
+		if (mp_get_u64(o, "id", &id) || state <= NS_NONE)
+			return errf(res->msg, E_INVAL, "node.states: each entry needs an id and a state (ready or down)");
+		const struct node *n = table_get_u64(&s->nodes, id);
+		if (!n)
+			return errf(res->msg, E_NOTFOUND, "node.states: node %016llx not found", (unsigned long long)id);
+		char obj[32];
+		snprintf(obj, sizeof obj, "node:%016llx", (unsigned long long)id);
+		if (lifecycle_check(&lifecycle_node, obj, (int)n->state, state, res->msg))
+			return errwrap(res->msg, E_STATE, "node.states");
+	}
+	mp_get_u64(c->body, "at", &at);
+	unsigned changed = 0;
+	for (uint32_t i = 0; i < ns->via.array.size; i++) {
+		const msgpack_object *o = &ns->via.array.ptr[i], *st = mp_get(o, "state");
+		uint64_t id = 0;
+		mp_get_u64(o, "id", &id);
+		struct node *n = table_get_u64(&s->nodes, id);
+		enum node_state state = (enum node_state)lifecycle_parse(&lifecycle_node, st->via.str.ptr, st->via.str.size);
+		if (n->state != state) {
+			n->state = state;
+			n->state_at = at;
+			changed++;
+		}
+	}
+	if (!changed)
+		return errf(res->msg, E_EXISTS, "unchanged");
+	return 0;
+}
+
 static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t id = 0;
@@ -169,6 +212,7 @@ const struct cmd_def cmd_defs[] = {
 	{"cluster.init", cluster_init},
 	{"node.add", node_add},
 	{"node.update", node_update},
+	{"node.states", node_states},
 	{"node.rm", node_rm},
 	{"kv.set", kv_set},
 	{"service.put", apply_service_put},
