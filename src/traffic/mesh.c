@@ -126,9 +126,14 @@ struct hp { /* HTTP/1.x request counter for one client stream */
 	size_t hlen;
 };
 
+/* A proxied connection. It copies what it needs of its listener at accept: mesh_sync may
+ * close the listener (the service went, its port changed) while the connection lives on,
+ * retrying backends. */
 struct mconn {
-	struct lsn *l;
 	struct mesh *m;
+	uv_loop_t *loop;
+	uint16_t port; /* the listener's, for the PROXY header */
+	int proxy;
 	char service[64];
 	uv_tcp_t client, backend;
 	uv_connect_t creq;
@@ -381,17 +386,17 @@ static void backend_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void proxy_header(struct mconn *c)
 {
-	if (!c->l->proxy)
+	if (!c->proxy)
 		return;
 	struct sockaddr_storage ss;
 	int len = sizeof ss;
 	char dst[64] = "0.0.0.0";
-	uint16_t dport = c->l->port;
+	uint16_t dport = c->port;
 	if (!uv_tcp_getsockname(&c->client, (struct sockaddr *)&ss, &len) && ss.ss_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, dst, sizeof dst);
 		dport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	if (c->l->proxy == 1) {
+	if (c->proxy == 1) {
 		char *h = xasprintf("PROXY TCP4 %s %s %u %u\r\n", c->client_addr, dst, c->client_port, dport);
 		forward(c, true, h, strlen(h));
 		return;
@@ -496,7 +501,7 @@ static void try_next(struct mconn *c)
 	c->cur_ep = *ep;
 	c->has_cur = true;
 	ep_of(c->m, ep)->active++;
-	uv_tcp_init(c->l->tcp.loop, &c->backend);
+	uv_tcp_init(c->loop, &c->backend);
 	c->backend.data = c;
 	c->backend_inited = true;
 	c->handles++;
@@ -515,8 +520,10 @@ static void on_accept(uv_stream_t *srv, int status)
 	if (status)
 		return;
 	struct mconn *c = xcalloc(1, sizeof *c);
-	c->l = l;
 	c->m = m;
+	c->loop = srv->loop;
+	c->port = l->port;
+	c->proxy = l->proxy;
 	snprintf(c->service, sizeof c->service, "%s", l->service);
 	uv_tcp_init(srv->loop, &c->client);
 	uv_timer_init(srv->loop, &c->timer);
