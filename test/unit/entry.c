@@ -1,4 +1,6 @@
 #include "entry.h"
+#include "spec/spec.h"
+#include "unit.h"
 #include <stdlib.h>
 
 void *entry_old(unsigned format, const char *type, const struct req_id *q, const void *body, size_t len, size_t *n)
@@ -28,4 +30,23 @@ void entry_apply(struct store *s, const char *type, struct mpw *w, struct apply_
 	store_apply(s, e, n, res);
 	free(e);
 	mpw_free(w);
+}
+
+void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
+{
+	struct spec_file *f = NULL;
+	char err[ERR_LEN];
+	if (spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err)) {
+		fprintf(stderr, "  spec: %s\n", err);
+		exit(1);
+	}
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map(&w, 3);
+	mpw_kstr(&w, "name", f->svc[0].name);
+	mpw_ku64(&w, "at", 1);
+	mpw_str(&w, "spec");
+	svc_spec_encode(&f->svc[0], &w);
+	spec_file_free(f);
+	entry_apply(s, "service.put", &w, res);
 }

@@ -10,5 +10,8 @@ void *entry_old(unsigned format, const char *type, const struct req_id *q, const
 /* Applies command `type` with the body in w (freed) as origin 3 of session 9 would, a
  * new request each time. */
 void entry_apply(struct store *s, const char *type, struct mpw *w, struct apply_res *res);
+/* service.put of the first service of a spec file's text (entry_apply); res->id is the
+ * service. */
+void entry_put_service(struct store *s, const char *yaml, struct apply_res *res);
 
 #endif

@@ -31,21 +31,11 @@ static void setup(struct store *s, unsigned ntasks, uint64_t *ids)
 {
 	struct apply_res res;
 	store_init(s);
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	const char *yaml = "services:\n  web:\n    image: demo\n";
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_kstr(&w, "name", "web");
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	apply_v(s, 3, "service.put", &w, &res);
+	entry_put_service(s, "services:\n  web:\n    image: demo\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	uint64_t sid = res.id;
 	for (unsigned i = 0; i < ntasks; i++) {
+		struct mpw w;
 		mpw_init(&w);
 		mpw_map(&w, 1);
 		mpw_str(&w, "create");

@@ -152,18 +152,8 @@ static uint16_t setup(struct mh *x)
 	uint16_t pub = closed_port();
 	char yaml[256];
 	snprintf(yaml, sizeof yaml, "services:\n  web:\n    image: demo\n    ports: [\"%u:80\"]\n", pub);
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_kstr(&w, "name", "web");
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	entry_apply(&x->store, "service.put", &w, &res);
+	entry_put_service(&x->store, yaml, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	for (unsigned i = 0; i < 2; i++) {
 		struct task *t = xcalloc(1, sizeof *t);

@@ -1,6 +1,7 @@
 /* A deterministic simulation of the leader's controllers: the state machine plus the
  * reconciler on a virtual clock, with agents simulated by task.batch reports. No I/O. */
 #include "unit.h"
+#include "entry.h"
 #include "orchestrator/reconcile.h"
 #include "spec/spec.h"
 #include "util/mem.h"
@@ -34,20 +35,8 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 
 static void deploy(struct store *s, const char *yaml)
 {
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	run_cmd(s, "service.put", &w, &res);
-	mpw_free(&w);
+	entry_put_service(s, yaml, &res);
 	CHECK(res.rc == 0 || res.rc == E_EXISTS);
 }
 

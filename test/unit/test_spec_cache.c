@@ -9,21 +9,6 @@
 #include "spec/spec.h"
 #include "util/mem.h"
 
-static void put(struct store *s, const char *yaml, struct apply_res *res)
-{
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 2);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	entry_apply(s, "service.put", &w, res);
-}
-
 static const char *env_a(const struct svc_spec *sp)
 {
 	return labels_get(&sp->env, "A");
@@ -34,7 +19,7 @@ UNIT(spec_cache_follows_the_bytes)
 	struct store s;
 	struct apply_res res;
 	store_init(&s);
-	put(&s, "services:\n  web:\n    image: demo\n    environment: {A: one}\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    environment: {A: one}\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct service *v = store_service_by_name(&s, "web");
 	const struct svc_spec *g1 = service_spec(v);
@@ -53,14 +38,14 @@ UNIT(spec_cache_follows_the_bytes)
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK(service_spec(v) == g1);
 	/* the same spec with other replicas: same generation, new bytes, decoded anew */
-	put(&s, "services:\n  web:\n    image: demo\n    environment: {A: one}\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    environment: {A: one}\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_STR(res.msg, "scaled");
 	CHECK_EQ_INT(v->generation, 1);
 	const struct svc_spec *g1b = service_spec(v);
 	CHECK(g1b != NULL);
 	CHECK_EQ_INT(g1b->deploy.replicas, 5);
 	/* a new generation: the new spec decoded, the old one kept decoded as the previous */
-	put(&s, "services:\n  web:\n    image: demo:2\n    environment: {A: two}\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo:2\n    environment: {A: two}\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_STR(res.msg, "updated");
 	CHECK_EQ_INT(v->generation, 2);
 	const struct svc_spec *g2 = service_spec(v);
@@ -147,7 +132,7 @@ static void converged(struct store *s)
 			 "services:\n  s%u:\n    image: demo\n    ports: [\"%u:80\"]\n    deploy:\n      replicas: %u\n"
 			 "      resources: {reservations: {cpus: '0.01', memory: 1M}}\n",
 			 k, 30000 + k, T_REPLICAS);
-		put(s, yaml, &res);
+		entry_put_service(s, yaml, &res);
 		CHECK_EQ_INT(res.rc, 0);
 		const struct service *v = table_get_u64(&s->services, res.id);
 		for (uint64_t slot = 1; slot <= T_REPLICAS; slot++) {

@@ -376,43 +376,27 @@ UNIT(mp_decode_rejects_lying_container_sizes)
 
 #include "spec/spec.h"
 
-static void put_service(struct store *s, uint64_t seq, const char *yaml, struct apply_res *res)
-{
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	apply_cmd(s, "service.put", seq, &w, res);
-}
-
 UNIT(store_service_generations)
 {
 	struct store s;
 	struct apply_res res;
 	store_init(&s);
-	put_service(&s, 1, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "created");
 	struct service *v = store_service_by_name(&s, "web");
 	CHECK_EQ_INT(v->generation, 1);
 	/* the same file again: nothing */
-	put_service(&s, 2, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, E_EXISTS);
 	/* only replicas changed: a scale, same generation */
-	put_service(&s, 3, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "scaled");
 	CHECK_EQ_INT(v->generation, 1);
 	CHECK_EQ_INT(v->replicas, 5);
 	/* a real change: new generation, previous spec kept, rollout started */
-	put_service(&s, 4, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_STR(res.msg, "updated");
 	CHECK_EQ_INT(v->generation, 2);
 	CHECK(v->prev_spec.len > 0);
