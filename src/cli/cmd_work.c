@@ -54,6 +54,21 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	return eq;
 }
 
+/* A task's state and desired state as a node's reply names them (TS_NONE, TD_NONE when
+ * unknown to this binary). */
+static enum task_state state_of(const msgpack_object *t)
+{
+	const msgpack_object *o = mp_get(t, "state");
+	int v = mp_is_str(o) ? lifecycle_parse(&lifecycle_task, o->via.str.ptr, o->via.str.size) : -1;
+	return v > 0 ? (enum task_state)v : TS_NONE;
+}
+
+static bool wanted_running(const msgpack_object *t)
+{
+	const msgpack_object *o = mp_get(t, "desired");
+	return mp_is_str(o) && lifecycle_parse(&lifecycle_desired, o->via.str.ptr, o->via.str.size) == TD_RUNNING;
+}
+
 /* A restart waiting out its back-off: its error column says why the previous task ended,
  * yet it is on its way. */
 static bool restart_waits(const msgpack_object *t)
@@ -79,19 +94,19 @@ static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t
 		uint64_t running = 0, moving = 0;
 		for (uint32_t k = 0; tl && k < tl->via.array.size; k++) {
 			const msgpack_object *t = &tl->via.array.ptr[k];
-			char svc[128], st[16], de[16], er[256];
+			char svc[128], er[256];
 			mp_str_or(t, "service", svc, sizeof svc, "");
 			if (strcmp(svc, sf->svc[i].name))
 				continue;
-			mp_str_or(t, "state", st, sizeof st, "");
-			mp_str_or(t, "desired", de, sizeof de, "");
+			enum task_state st = state_of(t);
+			bool want = wanted_running(t);
 			mp_str_or(t, "err", er, sizeof er, "");
-			if (!strcmp(de, "running") && !strcmp(st, "running"))
+			if (want && st == TS_RUNNING)
 				running++;
-			else if (!strcmp(de, "running") && task_state_rank(st) >= 0 && task_state_rank(st) < 4 &&
-				 !(task_state_rank(st) == 0 && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
+			else if (want && st != TS_NONE && st < TS_RUNNING &&
+				 !(st == TS_PENDING && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
 				moving++;
-			if (er[0] && (!strcmp(st, "failed") || !strcmp(st, "rejected") || !strcmp(st, "pending")))
+			if (er[0] && (st == TS_FAILED || st == TS_REJECTED || st == TS_PENDING))
 				snprintf(why, n, "%s: %s", svc, er);
 		}
 		if (running < sf->svc[i].deploy.replicas && !moving)
@@ -463,15 +478,15 @@ static int get_tasks(struct cli *cli, const char *svc, bool all, struct mpr *r)
 
 /* A restart waiting out its back-off reads "restarting in 40s, 5 failures"; a task on its
  * way up after failures in a row says how many ("starting, 5 failures"). */
-static void ps_backoff(const msgpack_object *o, const char *desired, uint64_t now, char *state, size_t n)
+static void ps_backoff(const msgpack_object *o, uint64_t now, char *state, size_t n)
 {
 	uint64_t after = 0, failures = 0;
 	mp_get_u64(o, "start_after", &after);
 	mp_get_u64(o, "failures", &failures);
-	int rank = task_state_rank(state);
-	if (strcmp(desired, "running") || rank < 0 || rank > 3)
+	enum task_state st = state_of(o);
+	if (!wanted_running(o) || st == TS_NONE || st >= TS_RUNNING)
 		return;
-	if (rank == 0 && after > now) {
+	if (st == TS_PENDING && after > now) {
 		char in[16];
 		out_age(after - now + 999, in, sizeof in);
 		snprintf(state, n, "restarting in %s", in);
@@ -531,20 +546,21 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mp_str_or(o, "state", state, sizeof state, "-");
 		int64_t code = 0;
 		mp_get_i64(o, "exit_code", &code);
-		if (!strcmp(state, "failed") || !strcmp(state, "complete")) {
+		enum task_state st = state_of(o);
+		if (st == TS_FAILED || st == TS_COMPLETE) {
 			size_t l = strlen(state);
 			snprintf(state + l, sizeof state - l, " (%lld)", (long long)code);
 		}
 		char health[16] = "", ready[16] = "";
 		mp_str_or(o, "health", health, sizeof health, "");
 		mp_str_or(o, "ready", ready, sizeof ready, "");
-		if (!strcmp(state, "running") && (health[0] || ready[0])) {
+		if (st == TS_RUNNING && (health[0] || ready[0])) {
 			size_t l = strlen(state);
 			snprintf(state + l, sizeof state - l, " (%s%s%s)", health, health[0] && ready[0] ? ", " : "", ready);
 		}
 		mp_get_u64(o, "state_at", &sat);
 		mp_get_u64(o, "now", &now);
-		ps_backoff(o, desired, now, state, sizeof state);
+		ps_backoff(o, now, state, sizeof state);
 		out_age(now > sat ? now - sat : 0, age, sizeof age);
 		mp_str_or(o, "endpoint", ep, sizeof ep, "");
 		mp_str_or(o, "err", er, sizeof er, "");
@@ -758,15 +774,13 @@ static int rollout_read(struct cli *cli, const char *name, struct rollout_view *
 	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
 		const msgpack_object *t = &tl->via.array.ptr[i];
 		uint64_t g = 0;
-		char st[16], de[16], h[16], rd[16];
+		char h[16], rd[16];
 		mp_get_u64(t, "generation", &g);
-		mp_str_or(t, "state", st, sizeof st, "");
-		mp_str_or(t, "desired", de, sizeof de, "");
 		mp_str_or(t, "health", h, sizeof h, "");
 		mp_str_or(t, "ready", rd, sizeof rd, "");
-		if (strcmp(de, "running"))
+		if (!wanted_running(t))
 			continue;
-		if (g == rv->generation && !strcmp(st, "running") && (!h[0] || !strcmp(h, "healthy")) && (!rd[0] || !strcmp(rd, "ready")))
+		if (g == rv->generation && state_of(t) == TS_RUNNING && (!h[0] || !strcmp(h, "healthy")) && (!rd[0] || !strcmp(rd, "ready")))
 			rv->updated++;
 		else if (g != rv->generation)
 			rv->old++;

@@ -140,7 +140,7 @@ static void top_services(const struct cstats *view, const struct store *s, uint6
 	TABLE_FOREACH(&s->services, const struct service, v) {
 		uint64_t running = 0;
 		TABLE_FOREACH(&s->tasks, const struct task, t)
-			if (t->service_id == v->id && !strcmp(t->state, "running") && !strcmp(t->desired, "running"))
+			if (t->service_id == v->id && t->state == TS_RUNNING && t->desired == TD_RUNNING)
 				running++;
 		struct svc_sum sum;
 		sum_service(view, v->name, now, s, &sum);

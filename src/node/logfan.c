@@ -164,7 +164,7 @@ static void fan_gone(struct pending *p)
 static const struct node *log_node(const struct store *st, const struct task *t, bool by_task, uint64_t task_id,
 				   const char *svc)
 {
-	if ((by_task ? t->id != task_id : strcmp(t->service, svc)) || !strcmp(t->state, "pending"))
+	if ((by_task ? t->id != task_id : strcmp(t->service, svc)) || t->state == TS_PENDING)
 		return NULL;
 	const struct node *nd = t->node_id ? table_get_u64(&st->nodes, t->node_id) : NULL;
 	return nd && nd->addr && nd->addr[0] ? nd : NULL;

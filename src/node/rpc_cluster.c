@@ -83,8 +83,8 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
 		mpw_kbool(&w, "leader", n->id == lid);
 		mpw_kbool(&w, "self", n->id == d->ident.id);
-		mpw_kstr(&w, "state", n->state);
-		mpw_kstr(&w, "availability", n->availability);
+		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
+		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
 		mpw_ku64(&w, "memory", n->memory);
 		mpw_key(&w, "labels");
@@ -262,10 +262,8 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		free(n);
 		return;
 	}
-	free(n->state);
-	n->state = xstrdup("ready");
-	free(n->availability);
-	n->availability = xstrdup("active");
+	n->state = NS_READY;
+	n->availability = NA_ACTIVE;
 	n->joined_at = clock_wall(d->clock);
 	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, a->id)};
 	member_join(&d->leader, n, &r); /* queued behind other membership changes */

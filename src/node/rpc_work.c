@@ -136,10 +136,10 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 {
 	*running = *live = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->service_id != sid || strcmp(t->desired, "running"))
+		if (t->service_id != sid || t->desired != TD_RUNNING)
 			continue;
 		(*live)++;
-		if (!strcmp(t->state, "running"))
+		if (t->state == TS_RUNNING)
 			(*running)++;
 	}
 }
@@ -186,8 +186,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_kstr(w, "node", n ? n->name : "");
 	mpw_kstr(w, "node_id", t->node_id ? hid : "");
 	mpw_kstr(w, "node_addr", n ? n->addr : "");
-	mpw_kstr(w, "desired", t->desired);
-	mpw_kstr(w, "state", t->state);
+	mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+	mpw_kstr(w, "state", task_state_name(t->state));
 	mpw_kstr(w, "err", t->err ? t->err : "");
 	mpw_ki64(w, "exit_code", t->exit_code);
 	mpw_ku64(w, "restarts", t->restarts);
@@ -196,7 +196,11 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_ku64(w, "failures", t->failures);
 	mpw_ku64(w, "started_at", t->started_at);
-	mpw_kstr(w, "endpoint", t->endpoint ? t->endpoint : "");
+	char ep[512];
+	endpoints_format(&t->endpoint, ep, sizeof ep);
+	mpw_kstr(w, "endpoint", ep); /* the text form, for people and scripts */
+	mpw_key(w, "endpoints");
+	endpoints_encode_display(&t->endpoint, w);
 	mpw_kstr(w, "ip", t->ip ? t->ip : "");
 	mpw_kstr(w, "health", t->health ? t->health : "");
 	mpw_kbool(w, "oom", t->oom);
@@ -210,7 +214,7 @@ static bool task_matches(const struct task *t, const char *svc, bool all)
 {
 	if (svc[0] && strcmp(t->service, svc))
 		return false;
-	return all || !strcmp(t->desired, "running") || !task_terminal(t);
+	return all || t->desired == TD_RUNNING || !task_terminal(t);
 }
 
 void rpc_tasks(struct daemon *d, struct conn *c, const struct req_tasks *a)

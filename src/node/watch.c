@@ -6,6 +6,7 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
+#include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
@@ -35,8 +36,8 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 		mpw_kstr(w, "service", t->service);
 		mpw_ku64(w, "slot", t->slot);
 		mpw_ku64(w, "generation", t->generation);
-		mpw_kstr(w, "desired", t->desired);
-		mpw_kstr(w, "state", t->state);
+		mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+		mpw_kstr(w, "state", task_state_name(t->state));
 		mpw_ku64(w, "start_after", t->start_after);
 		mpw_key(w, "spec");
 		/* the spec of the task's own generation: current or previous */
@@ -49,15 +50,9 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 			mpw_raw(w, spec->data, spec->len);
 		else
 			mpw_nil(w);
-		if (spec && spec->len) {
-			struct mpr r;
-			if (!mpr_decode(&r, spec->data, spec->len)) {
-				char name[300];
-				if (!mp_get_strbuf(r.root, "image", name, sizeof name))
-					im = table_get_str(&s->images, name);
-				mpr_free(&r);
-			}
-		}
+		const struct svc_spec *sp = spec ? spec->dec : NULL;
+		if (sp && sp->image)
+			im = table_get_str(&s->images, sp->image);
 		mpw_key(w, "image");
 		if (im && im->info.len)
 			mpw_raw(w, im->info.data, im->info.len);
@@ -69,12 +64,12 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 	}
 	uint32_t np = 0;
 	TABLE_FOREACH(&s->nodes, const struct node, nd)
-		if (nd->state && !strcmp(nd->state, "ready"))
+		if (nd->state == NS_READY)
 			np++;
 	mpw_key(w, "peers");
 	mpw_arr(w, np);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		if (!nd->state || strcmp(nd->state, "ready"))
+		if (nd->state != NS_READY)
 			continue;
 		mpw_map_begin(w);
 		mpw_ku64(w, "id", nd->id);

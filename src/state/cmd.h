@@ -18,6 +18,7 @@
 	X(CLUSTER_INIT, cluster_init, "cluster.init", apply_cluster_init) \
 	X(NODE_ADD, node_add, "node.add", apply_node_add) \
 	X(NODE_UPDATE, node_update, "node.update", apply_node_update) \
+	X(NODE_STATES, node_states, "node.states", apply_node_states) \
 	X(NODE_RM, node_rm, "node.rm", apply_node_rm) \
 	X(KV_SET, kv_set, "kv.set", apply_kv_set) \
 	X(SERVICE_PUT, service_put, "service.put", apply_service_put) \
@@ -39,6 +40,8 @@
 #define CMDB_node_update(F, S) \
 	F(S, U64, id, REQ, 0) F(S, STR, state, OPT, 0) F(S, STR, availability, OPT, 0) F(S, MAP, labels, OPT, 0) \
 	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
+/* the failure detector's verdicts of one tick: nodes [{id, state}], one event per node */
+#define CMDB_node_states(F, S) F(S, U64, at, OPT, 0) F(S, ARR, nodes, REQ, 0) F(S, ARR, events, OPT, 0)
 #define CMDB_node_rm(F, S) F(S, U64, id, REQ, 0)
 #define CMDB_kv_set(F, S) F(S, STR, key, REQ, 0) F(S, STR, value, REQ, 0)
 /* spec: the service spec (spec/spec.h encoding) */

@@ -1,10 +1,30 @@
 #include "state/store.h"
+#include "spec/spec.h"
 #include "state/apply.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void *spec_decode(const msgpack_object *o)
+{
+	struct svc_spec *sp = xcalloc(1, sizeof *sp);
+	if (svc_spec_decode(o, sp, NULL)) {
+		svc_spec_free(sp);
+		free(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+static void spec_free(void *dec)
+{
+	svc_spec_free(dec);
+	free(dec);
+}
+
+const struct raw_codec spec_codec = {spec_decode, spec_free};
 
 SCHEMA_DEFINE(cluster, CLUSTER_FIELDS)
 SCHEMA_DEFINE(node, NODE_FIELDS)
@@ -18,7 +38,10 @@ SCHEMA_DEFINE(event, EVENT_FIELDS)
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
 #define CMD_FORMAT 1
-#define SNAP_VERSION 1
+/* Snapshot versions: 2 encodes task endpoints as typed fields (state/endpoint.h), 1 as
+ * text; both restore (the endpoint decoder reads either form). */
+#define SNAP_VERSION 2
+#define SNAP_VERSION_TEXT_ENDPOINTS 1
 
 void store_init(struct store *s)
 {
@@ -48,9 +71,12 @@ void store_free(struct store *s)
 
 /* Payload versions: 1 identified a request by origin and a wall-clock sequence (a clock
  * set back, or any entry with a larger sequence, made later requests look like retries);
- * 2 adds the session. Both still apply, each under its own rule. */
+ * 2 adds the session; 3 (same identity as 2) checks every state change against the
+ * tables of state/lifecycle.h and carries task endpoints as typed fields. Each still
+ * applies under its own rules, so an old log replays as it first applied. */
 #define CMD_V_LEGACY 1
 #define CMD_V_SESSION 2
+#define CMD_V_STATES 3
 
 void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
 {
@@ -61,7 +87,7 @@ void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t
 	mpw_init(&w);
 	mpw_map_begin(&w);
 	mpw_kstr(&w, "t", cmd_name(type));
-	mpw_ku64(&w, "v", CMD_V_SESSION);
+	mpw_ku64(&w, "v", CMD_V_STATES);
 	mpw_ku64(&w, "o", id->origin);
 	mpw_ku64(&w, "n", id->session);
 	mpw_ku64(&w, "s", id->seq);
@@ -124,11 +150,12 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	if (!mp_is_str(*type) || mp_get_u64(r->root, "v", ver) || mp_get_u64(r->root, "o", &c->req.origin) ||
 	    mp_get_u64(r->root, "s", &c->req.seq) || !c->body || c->body->type != MSGPACK_OBJECT_MAP)
 		rc = errf(err, E_INVAL, "command: missing type, version, origin or body");
-	else if (*ver != CMD_V_LEGACY && *ver != CMD_V_SESSION)
+	else if (*ver < CMD_V_LEGACY || *ver > CMD_V_STATES)
 		rc = errf(err, E_UNSUPP, "command %.*s: version %llu not supported by this node", (int)(*type)->via.str.size,
 			  (*type)->via.str.ptr, (unsigned long long)*ver);
-	else if (*ver == CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
+	else if (*ver >= CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
 		rc = errf(err, E_INVAL, "command: missing session");
+	c->tables = *ver >= CMD_V_STATES;
 	if (rc)
 		mpr_free(r);
 	return rc;
@@ -282,7 +309,7 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	struct store n;
 	store_init(&n);
 	int rc = 0;
-	if (mp_get_u64(r.root, "v", &v) || v != SNAP_VERSION) {
+	if (mp_get_u64(r.root, "v", &v) || v < SNAP_VERSION_TEXT_ENDPOINTS || v > SNAP_VERSION) {
 		rc = errf(err, E_UNSUPP, "snapshot: unsupported version %llu", (unsigned long long)v);
 		goto out;
 	}
@@ -361,22 +388,7 @@ struct service *store_service_by_name(const struct store *s, const char *name)
 	return NULL;
 }
 
-int task_state_rank(const char *st)
-{
-	static const char *const order[] = {"pending", "assigned", "preparing", "starting", "running"};
-	static const char *const terminal[] = {"complete", "failed", "shutdown", "rejected", "orphaned"};
-	if (!st)
-		return -1;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, order[i]))
-			return i;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, terminal[i]))
-			return 5;
-	return -1;
-}
-
 bool task_terminal(const struct task *t)
 {
-	return task_state_rank(t->state) == 5;
+	return task_state_ended(t->state);
 }

@@ -13,9 +13,9 @@
 	X(S, U64, failure_timeout_ms)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
-/* state: "ready" | "down"; availability: "active" | "drain" */
+/* state and availability: see state/lifecycle.h */
 #define NODE_FIELDS(X, S) \
-	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, STR, state) X(S, STR, availability) \
+	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet)
 SCHEMA_DECLARE(node, NODE_FIELDS)
@@ -24,26 +24,29 @@ SCHEMA_DECLARE(node, NODE_FIELDS)
  * "rolled_back"; update_msg says why it paused or rolled back. */
 /* A service: its canonical spec (spec/spec.h encoding), the generation that changes with
  * the spec, and the desired replica count (changed by orch scale without a new
- * generation). prev_spec keeps the previous generation for rollback. */
+ * generation). prev_spec keeps the previous generation for rollback. Both are kept
+ * decoded too (service_spec()), rebuilt only when their bytes change: the controllers
+ * read them on every tick. */
 #define SERVICE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
-	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
+	X(S, SPEC, spec) X(S, SPEC, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
 	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at) X(S, LABELS, port_errors)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
- * desired: "running" | "shutdown"; state: see task_state_rank(). A restart is a new task
+ * desired and state: see state/lifecycle.h (the moves allowed). A restart is a new task
  * in the same slot (restarts counts them); terminal tasks are kept as history.
  * The newest task of a slot carries the slot's back-off (orchestrator/reconcile.c):
  * failures is how many tasks of the slot ended in a row before it without running for
  * restart_policy.window, start_after the wall-clock time (ms, the leader's, recorded in
  * the command that created it) before which it is not placed; started_at is when it
- * became running (its node's clock, as state_at), 0 if it never did. */
+ * became running (its node's clock, as state_at), 0 if it never did. endpoint: where its
+ * published ports are reached (state/endpoint.h). */
 #define TASK_FIELDS(X, S) \
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
-	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
+	X(S, U64, node_id) X(S, DESIRED, desired) X(S, TSTATE, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
-	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
+	X(S, ENDPOINTS, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
 	X(S, STR, check_output) X(S, U64, failures) X(S, U64, started_at)
 SCHEMA_DECLARE(task, TASK_FIELDS)
 
@@ -128,13 +131,26 @@ int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
 struct cmd_ctx {
 	const msgpack_object *body;
 	struct req_id req;
+	/* the entry's format checks state changes against state/lifecycle.h (older entries
+	 * replay under the rules they were written for) */
+	bool tables;
 };
+
+/* The service's spec (or the previous generation's), decoded once when it was set; NULL
+ * if it does not decode (never committed so: service.put checks it). */
+struct svc_spec;
+static inline const struct svc_spec *service_spec(const struct service *v)
+{
+	return v->spec.dec;
+}
+static inline const struct svc_spec *service_prev_spec(const struct service *v)
+{
+	return v->prev_spec.dec;
+}
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);
-/* 0 pending, 1 assigned, 2 preparing, 3 starting, 4 running, 5 terminal (complete,
- * failed, shutdown, rejected, orphaned); -1 unknown. States only move forward. */
-int task_state_rank(const char *state);
+/* The task has ended (complete, failed, shutdown, rejected, orphaned). */
 bool task_terminal(const struct task *t);
 /* apply_events.c: records the valid entries of an "events" array (others are skipped),
  * stamped `at` unless they carry their own, then drops the oldest beyond EVENTS_MAX. */

@@ -22,6 +22,7 @@ struct ftask {
 	uint64_t ready_at;      /* FT_STARTING: when it becomes running */
 	const char *want;       /* state to report ("starting", "running", "shutdown") */
 	const char *reported;   /* last state acknowledged by the leader */
+	int stored;             /* its state in the last document (enum task_state), 0 unknown */
 	bool inflight;
 };
 

@@ -745,10 +745,8 @@ static void on_join(struct simcl *c, struct sproc *p, const struct smsg *m)
 		reply(c, m, M_JOIN_REP, E_EXISTS, err);
 		return;
 	}
-	free(nd->state);
-	nd->state = xstrdup("ready");
-	free(nd->availability);
-	nd->availability = xstrdup("active");
+	nd->state = NS_READY;
+	nd->availability = NA_ACTIVE;
 	nd->joined_at = clk_wall(p);
 	struct join_ctx *x = xcalloc(1, sizeof *x);
 	*x = (struct join_ctx){c, m->to, m->from, c->n[m->to].life, m->a};

@@ -336,7 +336,7 @@ UNIT(metrics_ratewin_rates)
 	ratewin_free(&w);
 }
 
-static void put_task(struct store *s, uint64_t node, const char *state)
+static void put_task(struct store *s, uint64_t node, enum task_state state)
 {
 	struct mpw w;
 	mpw_init(&w);
@@ -354,8 +354,7 @@ static void put_task(struct store *s, uint64_t node, const char *state)
 	TABLE_FOREACH(&s->tasks, struct task, x)
 		t = x;
 	t->node_id = node;
-	free(t->state);
-	t->state = xstrdup(state);
+	t->state = state;
 }
 
 UNIT(metrics_cluster_loads_from_heartbeats)
@@ -363,9 +362,9 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 	struct store s;
 	struct cstats cs = {0};
 	store_with(&s, CPU_SPEC, 1000);
-	put_task(&s, 11, "running");
-	put_task(&s, 12, "running");
-	put_task(&s, 12, "starting");
+	put_task(&s, 11, TS_RUNNING);
+	put_task(&s, 12, TS_RUNNING);
+	put_task(&s, 12, TS_STARTING);
 	uint64_t t1 = ((struct task *)s.tasks.items[0])->id, t2 = ((struct task *)s.tasks.items[1])->id,
 		 t3 = ((struct task *)s.tasks.items[2])->id;
 	/* node 11 and 12 report over the heartbeat encoding */

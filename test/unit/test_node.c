@@ -122,7 +122,7 @@ static bool converged(struct two *t)
 		if (s->nodes.n != 2)
 			return false;
 		TABLE_FOREACH(&s->nodes, const struct node, n)
-			if (strcmp(n->state, "ready"))
+			if (n->state != NS_READY)
 				return false;
 	}
 	char h0[65], h1[65];

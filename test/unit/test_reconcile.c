@@ -1,6 +1,7 @@
 /* A deterministic simulation of the leader's controllers: the state machine plus the
  * reconciler on a virtual clock, with agents simulated by task.batch reports. No I/O. */
 #include "unit.h"
+#include "entry.h"
 #include "orchestrator/reconcile.h"
 #include "spec/spec.h"
 #include "util/mem.h"
@@ -35,21 +36,8 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 
 static void deploy(struct store *s, const char *yaml)
 {
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_key(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	mpw_map_end(&w);
-	run_cmd(s, CMD_SERVICE_PUT, &w, &res);
-	mpw_free(&w);
+	entry_put_service(s, yaml, &res);
 	CHECK(res.rc == 0 || res.rc == E_EXISTS);
 }
 
@@ -80,9 +68,9 @@ static void agents(struct store *s, uint64_t now)
 		if (!t->node_id || task_terminal(t))
 			continue;
 		const struct node *nd = table_get_u64(&s->nodes, t->node_id);
-		if (nd && !strcmp(nd->state, "down"))
+		if (nd && nd->state == NS_DOWN)
 			continue; /* a dead node reports nothing */
-		const char *to = !strcmp(t->desired, "shutdown") ? "shutdown" : !strcmp(t->state, "running") ? NULL : "running";
+		const char *to = t->desired == TD_SHUTDOWN ? "shutdown" : t->state == TS_RUNNING ? NULL : "running";
 		if (!to)
 			continue;
 		mpw_map_begin(&u);
@@ -118,7 +106,7 @@ static unsigned live_on(const struct store *s, uint64_t node)
 {
 	unsigned n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (t->node_id == node && !strcmp(t->desired, "running") && !strcmp(t->state, "running"))
+		if (t->node_id == node && t->desired == TD_RUNNING && t->state == TS_RUNNING)
 			n++;
 	return n;
 }
@@ -127,7 +115,7 @@ static unsigned live(const struct store *s)
 {
 	unsigned n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (!strcmp(t->desired, "running") && !strcmp(t->state, "running"))
+		if (t->desired == TD_RUNNING && t->state == TS_RUNNING)
 			n++;
 	return n;
 }
@@ -211,7 +199,7 @@ UNIT(reconcile_rolls_out_one_at_a_time)
 	CHECK_STR(v->update_state, "completed");
 	unsigned new_gen = 0;
 	TABLE_FOREACH(&s.tasks, struct task, t)
-		if (!strcmp(t->state, "running") && t->generation == 2)
+		if (t->state == TS_RUNNING && t->generation == 2)
 			new_gen++;
 	CHECK_EQ_INT(new_gen, 4);
 	store_free(&s);
@@ -267,7 +255,7 @@ UNIT(reconcile_rollout_pauses_on_never_ready)
 	for (int i = 0; i < 40; i++) {
 		settle(&s, &now, 1);
 		TABLE_FOREACH(&s.tasks, struct task, t) /* the agent says: running but unready */
-			if (t->generation == 2 && !strcmp(t->state, "running") && !t->ready) {
+			if (t->generation == 2 && t->state == TS_RUNNING && !t->ready) {
 				free(t->ready);
 				t->ready = xstrdup("unready");
 			}
@@ -292,11 +280,11 @@ static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uin
 	TABLE_FOREACH(&s->tasks, struct task, t) {
 		if (!t->node_id || task_terminal(t) || n == 64)
 			continue;
-		if (!strcmp(t->desired, "shutdown"))
+		if (t->desired == TD_SHUTDOWN)
 			to[n] = "shutdown";
 		else if (!strcmp(end, "rejected"))
 			to[n] = "rejected";
-		else if (strcmp(t->state, "running"))
+		else if (t->state != TS_RUNNING)
 			to[n] = "running";
 		else if (now >= t->started_at + run_ms)
 			to[n] = end;
@@ -521,7 +509,7 @@ UNIT(reconcile_rejected_counts_for_max_attempts)
 	CHECK_EQ_INT(r.n, 4);
 	CHECK_EQ_INT(count_tasks(&s, "web"), 4);
 	TABLE_FOREACH(&s.tasks, struct task, t)
-		CHECK_STR(t->state, "rejected");
+		CHECK_EQ_INT(t->state, TS_REJECTED);
 	CHECK_EQ_INT(r.t[3].failures, 3);
 	CHECK_EQ_INT(r.t[3].start_after - r.t[3].prev_end >= 4000, 1);
 	CHECK_EQ_INT(events_of(&s, "restart_limit"), 1);
@@ -574,7 +562,7 @@ UNIT(reconcile_restart_condition)
 	struct task *t = newest(&s, "web", 1);
 	CHECK_EQ_INT(t->failures, 1);
 	CHECK(t->start_after >= t->created_at + 5000);
-	CHECK_STR(t->state, "pending");
+	CHECK_EQ_INT(t->state, TS_PENDING);
 	store_free(&s);
 }
 
@@ -600,7 +588,7 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	struct crash_run r = {0};
 	crash_loop(&s, &now, now + 70 * 1000, "web", "rejected", 0, &r); /* 5 + 10 + 20 s, then 40 s waiting */
 	struct task *wt = newest(&s, "web", 1);
-	CHECK_STR(wt->state, "pending");
+	CHECK_EQ_INT(wt->state, TS_PENDING);
 	CHECK_EQ_INT(wt->failures, 4);
 	CHECK(wt->start_after > now);
 	uint64_t due = wt->start_after, wid = wt->id;

@@ -1,4 +1,5 @@
 #include "unit.h"
+#include "entry.h"
 #include "state/store.h"
 #include "util/mem.h"
 
@@ -90,17 +91,11 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
-	mpw_kstr(&w, "t", cmd_name(CMD_KV_SET));
-	mpw_ku64(&w, "v", 1);
-	mpw_ku64(&w, "o", origin);
-	mpw_ku64(&w, "s", seq);
-	mpw_key(&w, "b");
-	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
 	mpw_map_end(&w);
-	mpw_map_end(&w);
-	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	struct req_id q = {origin, 0, seq};
+	void *p = entry_old(1, CMD_KV_SET, &q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return p;
 }
@@ -373,7 +368,7 @@ UNIT(node_update_labels_and_state)
 	apply_cmd(&s, CMD_NODE_UPDATE, 2, &w, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct node *n = table_get_u64(&s.nodes, 42);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	CHECK_STR(labels_get(&n->labels, "zone"), "a");
 	mpw_init(&w);
 	mpw_map_begin(&w);
@@ -382,7 +377,7 @@ UNIT(node_update_labels_and_state)
 	mpw_map_end(&w);
 	apply_cmd(&s, CMD_NODE_UPDATE, 3, &w, &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	store_free(&s);
 }
 
@@ -403,44 +398,27 @@ UNIT(mp_decode_rejects_lying_container_sizes)
 
 #include "spec/spec.h"
 
-static void put_service(struct store *s, uint64_t seq, const char *yaml, struct apply_res *res)
-{
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_key(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	mpw_map_end(&w);
-	apply_cmd(s, CMD_SERVICE_PUT, seq, &w, res);
-}
-
 UNIT(store_service_generations)
 {
 	struct store s;
 	struct apply_res res;
 	store_init(&s);
-	put_service(&s, 1, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "created");
 	struct service *v = store_service_by_name(&s, "web");
 	CHECK_EQ_INT(v->generation, 1);
 	/* the same file again: nothing */
-	put_service(&s, 2, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, E_EXISTS);
 	/* only replicas changed: a scale, same generation */
-	put_service(&s, 3, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "scaled");
 	CHECK_EQ_INT(v->generation, 1);
 	CHECK_EQ_INT(v->replicas, 5);
 	/* a real change: new generation, previous spec kept, rollout started */
-	put_service(&s, 4, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_STR(res.msg, "updated");
 	CHECK_EQ_INT(v->generation, 2);
 	CHECK(v->prev_spec.len > 0);
