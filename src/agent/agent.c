@@ -106,15 +106,17 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 	for (uint32_t i = 0; tasks && tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++) {
 		const msgpack_object *o = &tasks->via.array.ptr[i];
 		uint64_t id = 0;
-		char desired[16] = "", state[16] = "";
 		if (mp_get_u64(o, "id", &id))
 			continue;
-		mp_get_strbuf(o, "desired", desired, sizeof desired);
-		mp_get_strbuf(o, "state", state, sizeof state);
+		const msgpack_object *so = mp_get(o, "state"), *dso = mp_get(o, "desired");
+		int state = mp_is_str(so) ? lifecycle_parse(&lifecycle_task, so->via.str.ptr, so->via.str.size) : -1;
+		bool run = mp_is_str(dso) && lifecycle_parse(&lifecycle_desired, dso->via.str.ptr, dso->via.str.size) == TD_RUNNING;
 		struct atask *t = tasks_find(a, id);
 		if (!t) {
-			if (task_state_rank(state) == 5 || strcmp(desired, "running"))
-				continue; /* history, or stopped before we ever ran it */
+			/* history, stopped before we ever ran it, or in a state this binary does not
+			 * know (a newer leader's) */
+			if (state <= TS_NONE || task_state_ended((enum task_state)state) || !run)
+				continue;
 			t = tasks_new(a, id);
 			copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 			copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
@@ -122,11 +124,13 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 			mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 			mp_get_u64(o, "slot", &t->job.slot);
 			mp_get_u64(o, "start_after", &t->start_after);
-			snprintf(t->reported, sizeof t->reported, "%s", state);
+			t->reported = (enum task_state)state;
 		}
+		if (state > TS_NONE)
+			t->stored = (enum task_state)state;
 		t->gone = false;
 		mp_get_u64(o, "image_node", &t->job.image_node);
-		if (strcmp(desired, "running"))
+		if (!run)
 			t->want_stop = true;
 		/* the latest peer list for a prepare that has not started yet */
 		if (t->phase == P_NEW) {
@@ -222,17 +226,12 @@ void agent_conn_gone(struct agent *a, struct conn *c)
 	logs_conn_gone(a, c);
 }
 
-bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
-	       bool local)
+void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q)
 {
-	(void)local;
-	if (!a)
-		return false;
-	if (mp_str_eq(op, "logs"))
-		logs_op(a, c, id, req);
-	else if (mp_str_eq(op, "blob.get"))
-		blob_get_op(a, c, id, req);
-	else
-		return false;
-	return true;
+	logs_op(a, c, q);
+}
+
+void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q)
+{
+	blob_get_op(a, c, q);
 }

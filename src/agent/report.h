@@ -5,7 +5,7 @@
 #define ORCH_AGENT_REPORT_H
 #include "agent/agent_state.h"
 
-void report_state(struct agent *a, struct atask *t, const char *state, const char *err, bool with_exit);
+void report_state(struct agent *a, struct atask *t, enum task_state state, const char *err, bool with_exit);
 void report_health(struct agent *a, struct atask *t);
 /* Sends again the reports the leader did not apply. */
 void report_resend_lost(struct agent *a);

@@ -1,4 +1,5 @@
 #include "node/feed.h"
+#include "spec/spec.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -11,25 +12,25 @@ void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 	TABLE_FOREACH(&s->tasks, const struct task, t)
 		if (t->node_id == node_id)
 			n++;
-	mpw_map(w, 4);
+	mpw_map_begin(w);
 	mpw_ku64(w, "node_id", node_id);
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	mpw_arr(w, n);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->node_id != node_id)
 			continue;
 		const struct service *v = table_get_u64(&s->services, t->service_id);
 		const struct image *im = NULL;
-		mpw_map(w, 11);
+		mpw_map_begin(w);
 		mpw_ku64(w, "id", t->id);
 		mpw_kstr(w, "service", t->service);
 		mpw_ku64(w, "slot", t->slot);
 		mpw_ku64(w, "generation", t->generation);
-		mpw_kstr(w, "desired", t->desired);
-		mpw_kstr(w, "state", t->state);
+		mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+		mpw_kstr(w, "state", task_state_name(t->state));
 		mpw_ku64(w, "start_after", t->start_after);
-		mpw_str(w, "spec");
+		mpw_key(w, "spec");
 		/* the spec of the task's own generation: current or previous */
 		const struct rawmp *spec = NULL;
 		if (v && t->generation == v->generation)
@@ -40,36 +41,33 @@ void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 			mpw_raw(w, spec->data, spec->len);
 		else
 			mpw_nil(w);
-		if (spec && spec->len) {
-			struct mpr r;
-			if (!mpr_decode(&r, spec->data, spec->len)) {
-				char name[300];
-				if (!mp_get_strbuf(r.root, "image", name, sizeof name))
-					im = table_get_str(&s->images, name);
-				mpr_free(&r);
-			}
-		}
-		mpw_str(w, "image");
+		const struct svc_spec *sp = spec ? spec->dec : NULL;
+		if (sp && sp->image)
+			im = table_get_str(&s->images, sp->image);
+		mpw_key(w, "image");
 		if (im && im->info.len)
 			mpw_raw(w, im->info.data, im->info.len);
 		else
 			mpw_nil(w);
 		mpw_ku64(w, "image_node", im ? im->node_id : 0);
 		mpw_kstr(w, "project", v && v->project ? v->project : "");
+		mpw_map_end(w);
 	}
 	uint32_t np = 0;
 	TABLE_FOREACH(&s->nodes, const struct node, nd)
-		if (nd->state && !strcmp(nd->state, "ready"))
+		if (nd->state == NS_READY)
 			np++;
-	mpw_str(w, "peers");
+	mpw_key(w, "peers");
 	mpw_arr(w, np);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		if (!nd->state || strcmp(nd->state, "ready"))
+		if (nd->state != NS_READY)
 			continue;
-		mpw_map(w, 2);
+		mpw_map_begin(w);
 		mpw_ku64(w, "id", nd->id);
 		mpw_kstr(w, "addr", nd->addr);
+		mpw_map_end(w);
 	}
+	mpw_map_end(w);
 }
 
 void feed_add(struct feed *f, void *conn, uint64_t req_id, uint64_t node_id)

@@ -23,7 +23,7 @@ struct leader_host {
 	const struct identity *ident;
 	const struct store *store; /* the replicated state, read only */
 	/* A command through raft (this node leads, so it is applied locally). */
-	int (*submit)(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+	int (*submit)(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		      char *err);
 	/* Raft membership: the servers of the current configuration and role changes. */
 	unsigned (*nservers)(void *data);

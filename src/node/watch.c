@@ -34,12 +34,10 @@ static void send_doc(void *arg, const struct feed_watcher *x, const void *doc, s
 {
 	(void)arg;
 	struct mpw m;
-	mpw_init(&m);
-	rpc_reply_begin(&m, x->req_id, 0, 1);
-	mpw_str(&m, "doc");
+	rpc_reply_begin(&m, x->req_id, 0);
+	mpw_key(&m, "doc");
 	mpw_raw(&m, doc, len);
-	conn_send_mpw(x->conn, &m);
-	mpw_free(&m);
+	rpc_reply_send(x->conn, &m);
 }
 
 static void self_doc(void *arg, const msgpack_object *doc)

@@ -6,7 +6,7 @@
 
 static bool live(const struct task *t)
 {
-	return !task_terminal(t) && t->node_id && !strcmp(t->desired, "running");
+	return !task_terminal(t) && t->node_id && t->desired == TD_RUNNING;
 }
 
 /* Reservations of a task, from its service's spec (tasks of removed services reserve
@@ -14,19 +14,12 @@ static bool live(const struct task *t)
 static void reserved(const struct store *s, const struct task *t, uint64_t *cpu, uint64_t *mem)
 {
 	*cpu = *mem = 0;
-	struct service *v = table_get_u64(&s->services, t->service_id);
-	if (!v || !v->spec.len)
-		return;
-	struct mpr r;
-	if (mpr_decode(&r, v->spec.data, v->spec.len))
-		return;
-	struct svc_spec sp;
-	if (!svc_spec_decode(r.root, &sp, NULL)) {
-		*cpu = sp.deploy.reservations.cpus_milli;
-		*mem = sp.deploy.reservations.memory_bytes;
+	const struct service *v = table_get_u64(&s->services, t->service_id);
+	const struct svc_spec *sp = v ? service_spec(v) : NULL;
+	if (sp) {
+		*cpu = sp->deploy.reservations.cpus_milli;
+		*mem = sp->deploy.reservations.memory_bytes;
 	}
-	svc_spec_free(&sp);
-	mpr_free(&r);
 }
 
 void sched_init(struct sched_ctx *c, const struct store *s)
@@ -98,7 +91,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (!n->state || strcmp(n->state, "ready") || !n->availability || strcmp(n->availability, "active") ||
+		if (n->state != NS_READY || n->availability != NA_ACTIVE ||
 		    (c->reachable && !c->reachable(n->id, c->reachable_arg))) {
 			not_ready++;
 			continue;

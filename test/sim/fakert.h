@@ -32,6 +32,7 @@ struct ftask {
 	int64_t run_ms;         /* from the image: -1 cannot start, 0 runs for good */
 	const char *want;       /* state to report ("starting", "running", "failed", ...) */
 	const char *reported;   /* last state acknowledged by the leader */
+	int stored;             /* its state in the last document (enum task_state), 0 unknown */
 	bool inflight;
 };
 
@@ -45,7 +46,7 @@ struct fakert_host {
 	const char *name;             /* the node's, for log lines */
 	const struct clock *clock;    /* the node's */
 	uint64_t (*delay)(void *data, uint64_t lo, uint64_t hi); /* seeded */
-	int (*submit)(void *data, const char *type, const void *body, size_t len,
+	int (*submit)(void *data, enum cmd type, const void *body, size_t len,
 		      void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err);
 	/* A task starts here now (NULL: nobody listens). */
 	void (*started)(void *data, const struct ftask *t);

@@ -108,12 +108,12 @@ static void poll(struct watch *x)
 		t->created_at = tk->created_at;
 		t->start_after = tk->start_after;
 		snprintf(t->service, sizeof t->service, "%s", tk->service);
-		snprintf(t->state, sizeof t->state, "%s", tk->state);
-		if (task_terminal(tk) || strcmp(tk->desired, "running"))
+		snprintf(t->state, sizeof t->state, "%s", task_state_name(tk->state));
+		if (task_terminal(tk) || tk->desired != TD_RUNNING)
 			continue;
 		TABLE_FOREACH(&s->tasks, const struct task, o)
 			if (o->id != tk->id && o->service_id == tk->service_id && o->slot == tk->slot && !task_terminal(o) &&
-			    !strcmp(o->desired, "running") && !x->err[0])
+			    o->desired == TD_RUNNING && !x->err[0])
 				snprintf(x->err, sizeof x->err, "%s slot %llu has two live tasks (%llu, %llu)", tk->service,
 					 (unsigned long long)tk->slot, (unsigned long long)tk->id, (unsigned long long)o->id);
 	}

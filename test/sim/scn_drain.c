@@ -8,11 +8,12 @@ static int set_availability(struct simcl *c, uint64_t node, const char *availabi
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", node);
 	mpw_kstr(&w, "availability", availability);
 	mpw_ku64(&w, "at", simcl_wall(c));
-	int rc = simcl_write(c, "node.update", w.sb.data, w.sb.size, 20000, err);
+	mpw_map_end(&w);
+	int rc = simcl_write(c, CMD_NODE_UPDATE, w.sb.data, w.sb.size, 20000, err);
 	mpw_free(&w);
 	return rc;
 }
@@ -24,7 +25,7 @@ static unsigned live_on(const struct store *s, uint64_t id)
 {
 	unsigned n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t)
-		n += t->node_id == id && !task_terminal(t) && !strcmp(t->desired, "running");
+		n += t->node_id == id && !task_terminal(t) && t->desired == TD_RUNNING;
 	return n;
 }
 
@@ -63,7 +64,7 @@ int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err)
 		const struct store *s = !rc ? simcl_store(c, (unsigned)simcl_leader(c)) : NULL;
 		const struct node *rec = s ? table_get_u64(&s->nodes, c->n[d].ident.id) : NULL;
 		size_t runs = simcl_runtime(c, (unsigned)d) ? fakert_running(simcl_runtime(c, (unsigned)d)) : 0;
-		if (!rc && (!rec || !rec->availability || strcmp(rec->availability, "drain")))
+		if (!rc && (!rec || rec->availability != NA_DRAIN))
 			rc = errf(err, E_FAIL, "%s is not recorded drained", c->n[d].ident.name);
 		else if (!rc && (runs || live_on(s, c->n[d].ident.id)))
 			rc = errf(err, E_FAIL, "drained %s still runs %zu tasks (%u in the state)", c->n[d].ident.name, runs,

@@ -70,7 +70,7 @@ int host_of_addr(const struct simcl *c, const char *addr)
 
 /* ---- writes (node/daemon.c's submit) -------------------------------------------------------------- */
 
-static int proc_submit(struct sproc *p, const char *type, const void *body, size_t len,
+static int proc_submit(struct sproc *p, enum cmd type, const void *body, size_t len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	size_t n;
@@ -88,7 +88,7 @@ static int proc_submit(struct sproc *p, const char *type, const void *body, size
 
 /* ---- the leader's host interface -------------------------------------------------------------- */
 
-static int lh_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int lh_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		     char *err)
 {
 	return proc_submit(data, type, body, len, cb, cb_data, err);
@@ -167,7 +167,7 @@ static uint64_t rt_delay(void *data, uint64_t lo, uint64_t hi)
 	return world_range(&p->cl->w, lo, hi);
 }
 
-static int rt_submit(void *data, const char *type, const void *body, size_t len,
+static int rt_submit(void *data, enum cmd type, const void *body, size_t len,
 		     void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err)
 {
 	return proc_submit(data, type, body, len, cb, cbdata, err);
@@ -444,7 +444,7 @@ const struct fakert *simcl_runtime(const struct simcl *c, unsigned i)
 	return c->n[i].p ? &c->n[i].p->rt : NULL;
 }
 
-int simcl_submit(struct simcl *c, unsigned i, const char *type, const void *body, size_t len,
+int simcl_submit(struct simcl *c, unsigned i, enum cmd type, const void *body, size_t len,
 		   void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	if (!c->n[i].p)
@@ -472,12 +472,12 @@ static bool write_finished(void *arg)
 	return x->done;
 }
 
-int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err)
+int simcl_write(struct simcl *c, enum cmd type, const void *body, size_t len, uint64_t within_ms, char *err)
 {
 	return simcl_write_via(c, -1, type, body, len, within_ms, err);
 }
 
-int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+int simcl_write_via(struct simcl *c, int via, enum cmd type, const void *body, size_t len, uint64_t within_ms,
 		    char *err)
 {
 	uint64_t deadline = c->w.now + within_ms;
@@ -506,10 +506,11 @@ int simcl_write_via(struct simcl *c, int via, const char *type, const void *body
 		if (!rc)
 			return 0;
 		if (rc != E_NOLEADER)
-			return errf(err, rc, "%s: %s", type, last);
+			return errf(err, rc, "%s: %s", cmd_name(type), last);
 		simcl_run(c, 50);
 	}
-	return errf(err, E_TIMEOUT, "%s not acknowledged within %llu ms: %s", type, (unsigned long long)within_ms, last);
+	return errf(err, E_TIMEOUT, "%s not acknowledged within %llu ms: %s", cmd_name(type), (unsigned long long)within_ms,
+		    last);
 }
 
 void simcl_run(struct simcl *c, uint64_t ms)

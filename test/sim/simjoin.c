@@ -85,10 +85,8 @@ void join_serve(struct sproc *p, struct sconn *c, const struct smsg *m)
 		join_refuse(c, m, rc, err, NULL);
 		return;
 	}
-	free(nd->state);
-	nd->state = xstrdup("ready");
-	free(nd->availability);
-	nd->availability = xstrdup("active");
+	nd->state = NS_READY;
+	nd->availability = NA_ACTIVE;
 	nd->joined_at = proc_wall(p);
 	struct join_ctx *x = xcalloc(1, sizeof *x);
 	*x = (struct join_ctx){p->n, p->n->life, c, m->a, ""};
@@ -138,13 +136,14 @@ static void jc_ready(struct sconn *conn, void *data)
 	struct snode *n = data;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", n->ident.id);
 	mpw_kstr(&w, "name", n->ident.name);
 	mpw_kstr(&w, "addr", n->ident.advertise);
 	mpw_ku64(&w, "cpus_milli", 4000);
 	mpw_ku64(&w, "memory", 8ull << 30);
 	mpw_kstr(&w, "version", ORCH_VERSION);
+	mpw_map_end(&w);
 	struct smsg *m = smsg_new(M_JOIN);
 	m->a = n->join_try;
 	m->data = (uint8_t *)mpw_take(&w, &m->len);
