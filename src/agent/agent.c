@@ -123,7 +123,6 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 			mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
 			mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 			mp_get_u64(o, "slot", &t->job.slot);
-			mp_get_u64(o, "start_after", &t->start_after);
 			t->reported = (enum task_state)state;
 		}
 		if (state > TS_NONE)

@@ -42,7 +42,6 @@ struct atask {
 	bool want_stop;         /* desired shutdown or unassigned */
 	bool gone;              /* no longer in the assignment: forget once done */
 	bool adopted;           /* found again after an agent restart: not our child */
-	uint64_t start_after;
 	int pid, status;
 	bool exited;
 	enum task_state reported; /* last state reported */

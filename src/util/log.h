@@ -2,8 +2,8 @@
  * its name; NULL for code that works for no node in particular) and are stamped with that
  * node's wall clock (util/clock.h; NULL: the system's): several nodes may share a process,
  * a simulation runs them on virtual time, so both are passed, never kept here. Trace lines
- * carry an object id
- * ("node:3f2a…", "task:17") so one object's life can be followed across nodes:
+ * (stamped with the system's clock) carry an object id ("node:3f2a…", "task:17") so one
+ * object's life can be followed across nodes:
  *   ORCH_TRACE=1 (everything) or ORCH_TRACE=raft,rpc (named areas). */
 #ifndef ORCH_LOG_H
 #define ORCH_LOG_H

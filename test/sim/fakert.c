@@ -158,17 +158,14 @@ static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id,
 	t->stored = stored;
 	mp_get_u64(o, "slot", &t->slot);
 	mp_get_u64(o, "generation", &t->generation);
-	mp_get_u64(o, "start_after", &t->start_after);
 	mp_get_strbuf(o, "service", t->service, sizeof t->service);
 	t->run_ms = behaviour(o);
 	if (!run) {
 		t->st = FT_STOPPED;
 		return t;
 	}
-	/* the real agent does not start a task before its start_after (agent/tasks.c) */
-	t->st = FT_WAITING;
-	if (t->start_after <= clock_wall(r->host.clock))
-		begin(r, t);
+	/* as the real agent (agent/tasks.c): at once, the leader waited out its start_after */
+	begin(r, t);
 	return t;
 }
 
@@ -230,11 +227,9 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 
 void fakert_tick(struct fakert *r)
 {
-	uint64_t now = clock_now(r->host.clock), wall = clock_wall(r->host.clock);
+	uint64_t now = clock_now(r->host.clock);
 	for (size_t i = 0; i < r->n; i++) {
 		struct ftask *t = &r->t[i];
-		if (t->st == FT_WAITING && wall >= t->start_after)
-			begin(r, t);
 		if (t->st == FT_STARTING && now >= t->ready_at) {
 			t->st = FT_RUNNING;
 			t->want = "running";

@@ -1,7 +1,7 @@
 /* The simulation's fake runtime: a node's agent without containers. It reads the node's
  * assignment document (node/feed.h's feed_doc) as the real agent does, "starts" each task
- * assigned to it once its start_after has passed (reported starting at once, running
- * after a seeded delay), stops those asked to shut down, forgets those that left the
+ * assigned to it (reported starting at once, running after a seeded delay; the leader
+ * assigns a restart only once its back-off is over), stops those asked to shut down, forgets those that left the
  * document, and reports every change to the leader as a task.batch command through the
  * node's write path — a report that was lost (leader change, broken link) is sent again on
  * a later tick, as the real agent does. Nothing runs: this exists only for simulation and
@@ -20,13 +20,12 @@
 #include "state/store.h"
 #include "util/clock.h"
 
-enum ft_state { FT_WAITING, FT_STARTING, FT_RUNNING, FT_ENDED, FT_STOPPED };
+enum ft_state { FT_STARTING, FT_RUNNING, FT_ENDED, FT_STOPPED };
 
 struct ftask {
 	uint64_t id, slot, generation;
 	char service[64];
 	enum ft_state st;
-	uint64_t start_after;   /* FT_WAITING: wall ms it may start at */
 	uint64_t ready_at;      /* FT_STARTING: when it becomes running (mono) */
 	uint64_t exit_at;       /* FT_RUNNING: when it exits by itself (mono; 0: never) */
 	int64_t run_ms;         /* from the image: -1 cannot start, 0 runs for good */
@@ -66,8 +65,7 @@ void fakert_init(struct fakert *r, const struct fakert_host *host, unsigned star
 void fakert_free(struct fakert *r);
 /* A new assignment document for this node. */
 void fakert_assign(struct fakert *r, const msgpack_object *doc);
-/* Periodic: waiting tasks start, started ones run, running ones may exit; lost reports
- * are sent again. */
+/* Periodic: started tasks run, running ones may exit; lost reports are sent again. */
 void fakert_tick(struct fakert *r);
 /* Tasks running here now (for the invariants). */
 size_t fakert_running(const struct fakert *r);
