@@ -68,8 +68,8 @@
 #define REQ_leave(F, S)
 /* node: the joiner's record (state/store.h node schema) */
 #define REQ_join(F, S) F(S, MAP, node, REQ, 0)
-/* stats: the sender's figures (metrics/node_stats.h) */
-#define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0)
+/* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
+#define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_whois(F, S) F(S, U64, node_id, OPT, 0)
 /* entry: a log entry built by the sending node (state/store.h cmd_build) */

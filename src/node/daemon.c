@@ -230,6 +230,18 @@ static int lh_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
 	return cons_barrier(&d->cons, cb, cb_data, err);
 }
 
+static uint64_t lh_match_index(void *data, uint64_t id)
+{
+	struct daemon *d = data;
+	return cons_match_index(&d->cons, id);
+}
+
+static void lh_reprobe(void *data, uint64_t id, uint64_t from)
+{
+	struct daemon *d = data;
+	cons_reprobe(&d->cons, id, from);
+}
+
 static bool lh_is_leader(void *data)
 {
 	struct daemon *d = data;
@@ -490,6 +502,8 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.assign = lh_assign,
 		.add = lh_add,
 		.barrier = lh_barrier,
+		.match_index = lh_match_index,
+		.reprobe = lh_reprobe,
 		.is_leader = lh_is_leader,
 		.term = lh_term,
 		.commit_index = lh_commit_index,

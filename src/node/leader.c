@@ -103,8 +103,7 @@ void leader_saw(struct leader *l, uint64_t id)
 			return;
 		}
 	l->seen = xrealloc(l->seen, (l->nseen + 1) * sizeof *l->seen);
-	l->seen[l->nseen].id = id;
-	l->seen[l->nseen].last_ms = now(l);
+	l->seen[l->nseen] = (struct seen){.id = id, .last_ms = now(l)};
 	l->nseen++;
 }
 
@@ -143,11 +142,49 @@ enum cons_role leader_role_of(const struct leader *l, uint64_t id)
 	return ROLE_NONE;
 }
 
-int leader_heartbeat(struct leader *l, uint64_t id, char *err)
+static struct seen *seen_of(struct leader *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->nseen; i++)
+		if (l->seen[i].id == id)
+			return &l->seen[i];
+	return NULL;
+}
+
+/* A follower that applies nothing of what raft believes it holds (node/leader.h): libraft
+ * 0.15 can take a follower's answer for proof of entries it lacks and then never send
+ * them (found by the simulation's flapping partition, seed 49: three nodes stuck one entry
+ * behind for good). */
+static void check_behind(struct leader *l, uint64_t id, uint64_t applied)
+{
+	const struct leader_host *h = l->host;
+	struct seen *s = seen_of(l, id);
+	if (!s || !applied || !h->match_index || !h->reprobe || id == h->ident->id)
+		return;
+	uint64_t match = h->match_index(h->data, id), commit = h->commit_index(h->data);
+	if (applied >= match || applied >= commit) {
+		s->behind_since = 0;
+		return;
+	}
+	if (!s->behind_since) {
+		s->behind_since = now(l);
+		return;
+	}
+	if (now(l) - s->behind_since < LEADER_STUCK_MS)
+		return;
+	const struct node *n = table_get_u64(&h->store->nodes, id);
+	log_warn(h->ident->name, h->clock, "node %s applies nothing past %llu though raft believes it holds %llu: "
+		 "sending it the log again from there", n ? n->name : "?", (unsigned long long)applied,
+		 (unsigned long long)match);
+	h->reprobe(h->data, id, applied);
+	s->behind_since = now(l);
+}
+
+int leader_heartbeat(struct leader *l, uint64_t id, uint64_t applied, char *err)
 {
 	if (!table_get_u64(&l->host->store->nodes, id) && leader_role_of(l, id) == ROLE_NONE && now(l) - l->leader_since > 5000)
 		return errf(err, E_NOTFOUND, "this node is not a member of the cluster (removed?)");
 	leader_saw(l, id);
+	check_behind(l, id, applied);
 	return 0;
 }
 

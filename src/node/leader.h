@@ -32,6 +32,10 @@ struct leader_host {
 	int (*add)(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err);
 	/* A barrier entry: cb once it and everything before it is applied here. */
 	int (*barrier)(void *data, cons_change_cb cb, void *cb_data, char *err);
+	/* How far raft believes follower id's log matches; the log sent to it again from
+	 * `from` (raft/consensus.h cons_reprobe). NULL: not offered. */
+	uint64_t (*match_index)(void *data, uint64_t id);
+	void (*reprobe)(void *data, uint64_t id, uint64_t from);
 	/* Whether this node still leads (and is not stopping), raft's term and commit index. */
 	bool (*is_leader)(void *data);
 	uint64_t (*term)(void *data);
@@ -55,6 +59,7 @@ struct leader_config {
 struct seen {
 	uint64_t id;
 	uint64_t last_ms;
+	uint64_t behind_since; /* since when its applied index lags what raft believes it has */
 };
 
 struct member;
@@ -89,9 +94,12 @@ void leader_tick(struct leader *l);
 void leader_saw(struct leader *l, uint64_t id);
 bool leader_alive(const struct leader *l, uint64_t id);
 
-/* A node's heartbeat: 0, or E_NOTFOUND when that node is not a member of the cluster
- * (removed; it should stop) once this leadership is old enough to know. */
-int leader_heartbeat(struct leader *l, uint64_t id, char *err);
+/* A node's heartbeat, with the raft index it has applied (0: not said): 0, or E_NOTFOUND
+ * when that node is not a member of the cluster (removed; it should stop) once this
+ * leadership is old enough to know. A node whose applied index stays behind what raft
+ * believes it holds for LEADER_STUCK_MS is sent the log again from its applied index. */
+int leader_heartbeat(struct leader *l, uint64_t id, uint64_t applied, char *err);
+#define LEADER_STUCK_MS 3000
 
 /* The role of server id in the raft configuration (ROLE_NONE: not in it). */
 enum cons_role leader_role_of(const struct leader *l, uint64_t id);

@@ -250,7 +250,8 @@ void link_tick(struct daemon *d)
 	struct mpw stats, w;
 	mpw_init(&stats);
 	node_stats_encode(&d->stats.latest, &stats);
-	struct req_hb q = {.node_id = d->ident.id, .stats = {.raw = stats.sb.data, .len = stats.sb.size}};
+	struct req_hb q = {.node_id = d->ident.id, .stats = {.raw = stats.sb.data, .len = stats.sb.size},
+			   .applied = cons_applied_index(&d->cons)};
 	mpw_init(&w);
 	proto_encode(&w, OP_HB, 0, &q);
 	send_frame(l, w.sb.data, w.sb.size);

@@ -434,7 +434,7 @@ void rpc_leave(struct daemon *d, struct conn *c, const struct req_leave *a)
 void rpc_hb(struct daemon *d, struct conn *c, const struct req_hb *a)
 {
 	char err[ERR_LEN];
-	int rc = leader_heartbeat(&d->leader, a->node_id, err);
+	int rc = leader_heartbeat(&d->leader, a->node_id, a->applied, err);
 	if (rc) {
 		rpc_reply_err(c, a->id, rc, err);
 		return;

@@ -543,7 +543,8 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	/* placement of pending tasks, oldest first */
 	uint64_t *placed = NULL;
 	size_t nplaced = 0;
-	qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
+	if (b.nstopped) /* qsort wants a real array, even empty */
+		qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->node_id || t->state != TS_PENDING || t->desired != TD_RUNNING || t->start_after > now ||
 		    (b.nstopped && bsearch(&t->id, b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64)))

@@ -572,6 +572,37 @@ int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err)
 	return 0;
 }
 
+/* libraft's replication states of a follower (its src/progress.h; struct raft_progress is
+ * public, the names are not) */
+enum { PROGRESS_PROBE = 0, PROGRESS_PIPELINE = 1 };
+
+static struct raft_progress *progress_of(struct consensus *c, raft_id id)
+{
+	if (!cons_is_leader(c) || !c->raft->leader_state.progress)
+		return NULL;
+	for (unsigned i = 0; i < c->raft->configuration.n; i++)
+		if (c->raft->configuration.servers[i].id == id)
+			return &c->raft->leader_state.progress[i];
+	return NULL;
+}
+
+uint64_t cons_match_index(struct consensus *c, raft_id id)
+{
+	const struct raft_progress *p = progress_of(c, id);
+	return p ? p->match_index : 0;
+}
+
+void cons_reprobe(struct consensus *c, raft_id id, uint64_t from)
+{
+	struct raft_progress *p = progress_of(c, id);
+	if (!p || (p->state != PROGRESS_PROBE && p->state != PROGRESS_PIPELINE) || from >= p->match_index)
+		return;
+	/* what libraft's own progressToProbe does, from the index the follower proved it has */
+	p->match_index = from;
+	p->next_index = from + 1;
+	p->state = PROGRESS_PROBE;
+}
+
 /* ---- queries ---------------------------------------------------------------------- */
 
 bool cons_is_leader(struct consensus *c)

@@ -107,6 +107,15 @@ int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb c
 int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err);
 int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err);
 int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err);
+/* Leader only: how far libraft believes follower id's log matches this one (0: unknown). */
+uint64_t cons_match_index(struct consensus *c, raft_id id);
+/* Leader only: follower id has applied `from` but libraft believes it has more: the log is
+ * sent to it again from there. libraft 0.15 takes a follower's answer to an empty
+ * AppendEntries as proof of its whole log: a follower holding a longer tail from a deposed
+ * leader's term is then believed to match entries it does not have, its rejections are
+ * ignored as stale and it is never sent the entries it lacks (its applied index stays
+ * behind for good). Its answers prove only what it applied. */
+void cons_reprobe(struct consensus *c, raft_id id, uint64_t from);
 /* A barrier entry in the leader's term: cb (status 0) once it is applied, and with it every
  * entry before it (those of earlier terms too); E_NOLEADER when leadership was lost. */
 int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err);

@@ -130,6 +130,19 @@ static int lh_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
 	return cons_barrier(&p->cons, cb, cb_data, err);
 }
 
+static uint64_t lh_match_index(void *data, uint64_t id)
+{
+	struct sproc *p = data;
+	return cons_match_index(&p->cons, id);
+}
+
+static void lh_reprobe(void *data, uint64_t id, uint64_t from)
+{
+	struct sproc *p = data;
+	proc_touch(p);
+	cons_reprobe(&p->cons, id, from);
+}
+
 static uint64_t lh_term(void *data)
 {
 	struct sproc *p = data;
@@ -245,6 +258,8 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		.assign = lh_assign,
 		.add = lh_add,
 		.barrier = lh_barrier,
+		.match_index = lh_match_index,
+		.reprobe = lh_reprobe,
 		.is_leader = lh_is_leader,
 		.term = lh_term,
 		.commit_index = lh_commit_index,

@@ -252,6 +252,12 @@ static void op_fire(struct world *w, void *arg)
 	op_free(op);
 }
 
+/* An op whose event never fires (the world ends first). */
+static void op_drop(void *arg)
+{
+	op_free(arg);
+}
+
 /* Queues op; disk operations complete in issue order, a few ms later. */
 static void op_queue(struct simio *s, struct simop *op, bool disk)
 {
@@ -268,7 +274,7 @@ static void op_queue(struct simio *s, struct simop *op, bool disk)
 			at = s->disk_free_at;
 		s->disk_free_at = at;
 	}
-	world_at(s->w, at - s->w->now, op_fire, op, NULL, NULL);
+	world_at(s->w, at - s->w->now, op_fire, op, op_drop, NULL);
 }
 
 static struct simop *op_new(int kind)

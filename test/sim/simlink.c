@@ -217,6 +217,7 @@ void plink_tick(struct sproc *p)
 		return;
 	struct smsg *m = smsg_new(M_HB);
 	m->a = p->n->ident.id;
+	m->res_id = cons_applied_index(&p->cons);
 	send_msg(p->link, SCONN_CLIENT, m);
 }
 
@@ -342,7 +343,7 @@ static void s_frame(struct sconn *c, void *data, const void *msg)
 		if (!cons_is_leader(&p->cons))
 			reply(c, M_HB_REP, 0, E_NOLEADER, "not the leader");
 		else {
-			int rc = leader_heartbeat(&p->leader, m->a, err);
+			int rc = leader_heartbeat(&p->leader, m->a, m->res_id, err);
 			reply(c, M_HB_REP, 0, rc, rc ? err : NULL);
 		}
 		break;

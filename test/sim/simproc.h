@@ -19,7 +19,7 @@ struct smsg {
 	uint64_t a;        /* node id, forward id or join attempt */
 	int rc;
 	char msg[ERR_LEN];
-	uint64_t res_id;   /* apply: the result's id; whois: the leader's id */
+	uint64_t res_id;   /* apply: the result's id; whois: the leader's id; hb: the applied index */
 	char addr[64];     /* join and whois replies: the leader's address ("" when none) */
 	bool member;       /* whois: the asker is a member */
 	uint8_t *data;     /* document, entry or node record */
