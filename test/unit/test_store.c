@@ -56,6 +56,36 @@ UNIT(store_apply_snapshot_roundtrip)
 	store_free(&b);
 }
 
+UNIT(store_node_subnets_are_the_lowest_free_ones)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	uint64_t seq = 0;
+	for (uint64_t i = 1; i <= 6; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "n%llu", (unsigned long long)i);
+		add_node(&s, ++seq, i, name, &res);
+		CHECK_EQ_INT(res.rc, 0);
+		CHECK_EQ_INT(((const struct node *)table_get_u64(&s.nodes, i))->subnet, i);
+	}
+	/* a node announced again keeps its subnet; one removed frees its own */
+	add_node(&s, ++seq, 3, "n3", &res);
+	CHECK_EQ_INT(((const struct node *)table_get_u64(&s.nodes, 3))->subnet, 3);
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "id", 2);
+	mpw_map_end(&w);
+	apply_cmd(&s, CMD_NODE_RM, ++seq, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	add_node(&s, ++seq, 9, "n9", &res);
+	CHECK_EQ_INT(((const struct node *)table_get_u64(&s.nodes, 9))->subnet, 2);
+	add_node(&s, ++seq, 10, "n10", &res);
+	CHECK_EQ_INT(((const struct node *)table_get_u64(&s.nodes, 10))->subnet, 7);
+	store_free(&s);
+}
+
 /* ---- request identity ---------------------------------------------------------------- */
 
 static void *kv_entry(const struct req_id *q, const char *key, const char *value, size_t *n)
