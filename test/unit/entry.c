@@ -33,6 +33,23 @@ void entry_apply(struct store *s, enum cmd type, struct mpw *w, struct apply_res
 	mpw_free(w);
 }
 
+void entry_node_body(struct mpw *w, uint64_t id, const char *name)
+{
+	mpw_init(w);
+	mpw_map_begin(w);
+	mpw_ku64(w, "id", id);
+	mpw_kstr(w, "name", name);
+	mpw_kstr(w, "addr", "127.0.0.1:7420");
+	mpw_map_end(w);
+}
+
+void entry_add_node(struct store *s, uint64_t id, const char *name, struct apply_res *res)
+{
+	struct mpw w;
+	entry_node_body(&w, id, name);
+	entry_apply(s, CMD_NODE_ADD, &w, res);
+}
+
 void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 {
 	struct spec_file *f = NULL;

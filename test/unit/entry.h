@@ -10,6 +10,10 @@ void *entry_old(unsigned format, enum cmd type, const struct req_id *q, const vo
 /* Applies command `type` with the body in w (freed) as origin 3 of session 9 would, a
  * new request each time. */
 void entry_apply(struct store *s, enum cmd type, struct mpw *w, struct apply_res *res);
+/* The body of a node.add of a node with that id and name (w initialised here). */
+void entry_node_body(struct mpw *w, uint64_t id, const char *name);
+/* That node.add applied (entry_apply); res->rc says how it went. */
+void entry_add_node(struct store *s, uint64_t id, const char *name, struct apply_res *res);
 /* service.put of the first service of a spec file's text (entry_apply); res->id is the
  * service. */
 void entry_put_service(struct store *s, const char *yaml, struct apply_res *res);

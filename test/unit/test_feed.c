@@ -31,15 +31,8 @@ static void on_self(void *arg, const msgpack_object *doc)
 
 static void add_node(struct store *s, uint64_t id, const char *name)
 {
-	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", id);
-	mpw_kstr(&w, "name", name);
-	mpw_kstr(&w, "addr", "127.0.0.1:7420");
-	mpw_map_end(&w);
-	entry_apply(s, CMD_NODE_ADD, &w, &res);
+	entry_add_node(s, id, name, &res);
 	CHECK_EQ_INT(res.rc, 0);
 }
 

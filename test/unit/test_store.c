@@ -20,12 +20,7 @@ static void apply_cmd(struct store *s, enum cmd type, uint64_t seq, struct mpw *
 static void add_node(struct store *s, uint64_t seq, uint64_t id, const char *name, struct apply_res *res)
 {
 	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", id);
-	mpw_kstr(&w, "name", name);
-	mpw_kstr(&w, "addr", "127.0.0.1:7420");
-	mpw_map_end(&w);
+	entry_node_body(&w, id, name);
 	apply_cmd(s, CMD_NODE_ADD, seq, &w, res);
 }
 
