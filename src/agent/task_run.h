@@ -8,6 +8,7 @@
 #include "runtime/nat.h"
 #include "runtime/net.h"
 #include "runtime/runc.h"
+#include "net/ipam.h"
 #include "net/token.h"
 #include "util/err.h"
 
@@ -17,8 +18,8 @@ struct run_env {
 	char data_dir[512];
 	char state_dir[600];   /* runc --root */
 	const char *runtime;   /* runc | crun */
-	char tag[8];           /* network tag of this node */
-	char subnet[24];
+	char tag[IPAM_TAG_LEN];     /* network tag of this node (net/ipam.h writes both) */
+	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
 	const struct token *tok;    /* for fetching blobs from peers */
 	uint64_t port_lo, port_hi;
