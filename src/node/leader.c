@@ -55,10 +55,13 @@ static void barrier_applied(void *data, int status, const char *msg)
 	struct barrier_ref *b = data;
 	struct leader *l = b->l;
 	(void)msg;
-	if (!status && b->generation == l->generation && l->host->is_leader(l->host->data)) {
-		l->settled = true;
-		leader_tick(l);
-		member_kick(l);
+	if (b->generation == l->generation) {
+		l->barrier_inflight = false;
+		if (!status && l->host->is_leader(l->host->data)) {
+			l->settled = true;
+			leader_tick(l);
+			member_kick(l);
+		}
 	}
 	free(b);
 }
@@ -67,7 +70,25 @@ static void barrier_applied(void *data, int status, const char *msg)
  * this leadership found it. Without it a new leader, elected with the previous leader's
  * last reconcile batch in its log but not applied yet, computed the same changes again:
  * both batches committed and a slot ran two tasks (found by the simulation's flapping
- * partition). */
+ * partition). One that could not be appended or failed is asked again at the next tick. */
+static void request_barrier(struct leader *l)
+{
+	const struct leader_host *h = l->host;
+	char err[ERR_LEN];
+	if (!h->barrier) {
+		l->settled = true;
+		return;
+	}
+	struct barrier_ref *b = xmalloc(sizeof *b);
+	*b = (struct barrier_ref){l, l->generation};
+	l->barrier_inflight = true;
+	if (h->barrier(h->data, barrier_applied, b, err)) {
+		TRACE("leader", h->ident->name, "barrier: %s", err);
+		l->barrier_inflight = false;
+		free(b);
+	}
+}
+
 bool leader_new_term(const struct leader *l)
 {
 	const struct leader_host *h = l->host;
@@ -77,22 +98,14 @@ bool leader_new_term(const struct leader *l)
 void leader_start(struct leader *l)
 {
 	const struct leader_host *h = l->host;
-	char err[ERR_LEN];
 	l->term = h->term(h->data);
 	l->leader_since = now(l);
 	l->change_inflight = false;
 	l->settled = false;
+	l->barrier_inflight = false;
 	l->generation++;
 	member_leadership(l);
-	struct barrier_ref *b = xmalloc(sizeof *b);
-	*b = (struct barrier_ref){l, l->generation};
-	if (!h->barrier) {
-		l->settled = true;
-		free(b);
-	} else if (h->barrier(h->data, barrier_applied, b, err)) {
-		TRACE("leader", h->ident->name, "barrier: %s", err);
-		free(b);
-	}
+	request_barrier(l);
 }
 
 void leader_saw(struct leader *l, uint64_t id)
@@ -403,8 +416,11 @@ void leader_tick(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	leader_saw(l, h->ident->id);
-	if (!l->settled)
+	if (!l->settled) {
+		if (!l->barrier_inflight)
+			request_barrier(l);
 		return;
+	}
 	ensure_records(l);
 	if (!h->store->has_cluster)
 		return;

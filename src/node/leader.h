@@ -74,6 +74,7 @@ struct leader {
 	 * applied): until then the controllers wait, since entries of an earlier term, not yet
 	 * applied here, may still commit (a reconcile batch of the previous leader, say). */
 	bool settled;
+	bool barrier_inflight;
 	uint64_t generation;   /* bumped at each leadership: a late barrier answer is ignored */
 	uint64_t term;         /* the term of the last leadership started */
 	/* one request of each kind in flight */
