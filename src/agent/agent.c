@@ -8,6 +8,7 @@
 #include "agent/adopt.h"
 #include "agent/logs.h"
 #include "agent/blob_get.h"
+#include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "net/ipam.h"
 #include "runtime/nat.h"
@@ -21,12 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void sigchld_cb(uv_signal_t *h, int sig)
-{
-	(void)sig;
-	tasks_claim_exits(h->data);
-}
 
 static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 {
@@ -48,7 +43,9 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 		return;
 	uint64_t subnet = 0;
 	mp_get_u64(doc, "subnet", &subnet);
-	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
+	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX && a->be->synthetic)
+		a->subnet = subnet; /* no network: nothing to name or address */
+	else if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
 		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
 		 * so several nodes — even of different clusters — can share one machine. */
 		unsigned cb = ipam_cluster_byte(&a->h->ident->tok);
@@ -128,8 +125,9 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 		mp_get_u64(o, "image_node", &t->job.image_node);
 		if (strcmp(desired, "running"))
 			t->want_stop = true;
-		/* the latest peer list for a prepare that has not started yet */
-		if (t->phase == P_NEW) {
+		/* the latest peer list for a prepare that has not started yet (blob fetches;
+		 * a synthetic backend fetches nothing) */
+		if (t->phase == P_NEW && !a->be->synthetic) {
 			free(t->job.peers);
 			t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
 			memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
@@ -146,34 +144,52 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
 
-struct agent *agent_start(const struct host *h, char *err)
+struct agent *agent_start(const struct host *h, const struct agent_config *cfg, char *err)
 {
 	struct agent *a = xcalloc(1, sizeof *a);
 	a->h = h;
+	a->be = cfg && cfg->backend ? cfg->backend : &backend_oci;
+	a->run_delay_ms = cfg ? cfg->run_delay_ms : 0;
 	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", h->data_dir);
 	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
-	adopt_runtime(a);
 	a->env.tok = &h->ident->tok;
-	char tasks[700];
-	layout_path(tasks, sizeof tasks, h->data_dir, LAYOUT_TASKS);
-	mkdir(tasks, 0700);
-	mkdir(a->env.state_dir, 0700);
-	uv_signal_init(h->loop, &a->sigchld);
-	a->sigchld.data = a;
-	uv_signal_start(&a->sigchld, sigchld_cb, SIGCHLD);
-	adopt_all(a);
-	(void)err;
+	if (a->be->start(a, err)) {
+		a->be->free(a);
+		free(a);
+		return NULL;
+	}
 	return a;
 }
 
-void agent_stop(struct agent *a)
+static void check_idle(struct agent *a)
 {
-	if (!a)
+	if (a->stopped && a->idle_cb && !a->jobs) {
+		void (*cb)(void *) = a->idle_cb;
+		a->idle_cb = NULL;
+		cb(a->idle_data);
+	}
+}
+
+void agent_job_done(struct agent *a)
+{
+	a->jobs--;
+	check_idle(a);
+}
+
+void agent_stop(struct agent *a, void (*idle_cb)(void *data), void *data)
+{
+	if (!a) {
+		if (idle_cb)
+			idle_cb(data);
 		return;
+	}
 	/* Containers outlive the node process (found again on restart). */
-	uv_signal_stop(&a->sigchld);
-	uv_close((uv_handle_t *)&a->sigchld, NULL);
+	a->stopped = true;
+	a->idle_cb = idle_cb;
+	a->idle_data = data;
+	a->be->stop(a);
+	check_idle(a);
 }
 
 void agent_free(struct agent *a)
@@ -187,19 +203,51 @@ void agent_free(struct agent *a)
 		tasks_free(t);
 	}
 	logs_free(a);
+	a->be->free(a);
 	free(a->peers);
 	free(a);
+}
+
+const char *agent_runtime(const struct agent *a)
+{
+	return a ? a->runtime : "";
+}
+
+bool agent_synthetic(const struct agent *a)
+{
+	return a && a->be->synthetic;
+}
+
+void agent_sample(void *agent, uint64_t now, struct node_stats *ns)
+{
+	struct agent *a = agent;
+	size_t cap = 0;
+	if (!a->be->figures)
+		return;
+	for (const struct atask *t = a->tasks; t; t = t->next) {
+		if (t->phase != P_RUNNING)
+			continue;
+		if (ns->ntasks == cap)
+			ns->tasks = xrealloc(ns->tasks, (cap = cap ? cap * 2 : 16) * sizeof *ns->tasks);
+		struct task_stat *ts = &ns->tasks[ns->ntasks++];
+		memset(ts, 0, sizeof *ts);
+		ts->task_id = t->id;
+		snprintf(ts->service, sizeof ts->service, "%s", t->job.service);
+		a->be->figures(a, t, now, &ts->cpu_ns, &ts->mem);
+	}
 }
 
 void agent_tick(struct agent *a)
 {
 	if (!a || host_stopping(a->h))
 		return;
-	tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
-	adopt_poll(a);
+	if (!a->be->synthetic) {
+		tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
+		adopt_poll(a);
+	}
 	for (struct atask *t = a->tasks; t; t = t->next)
 		tasks_step(a, t);
-	if (++a->ticks % 25 == 0)
+	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);
 	report_resend_lost(a);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <uv.h>
 #include "agent/agent.h"
+#include "agent/backend.h"
 #include "agent/health.h"
 #include "agent/task_run.h"
 #include "node/host.h"
@@ -80,7 +81,14 @@ struct blob_job {
 
 struct agent {
 	const struct host *h;
-	char runtime[16];       /* the OCI runtime its containers live in */
+	const struct backend *be; /* who carries the steps out (agent/backend.h) */
+	void *be_data;          /* the backend's own */
+	unsigned run_delay_ms;  /* backend_hollow: a start takes this long */
+	char runtime[16];       /* the OCI runtime its containers live in, or "hollow" */
+	unsigned jobs;          /* worker jobs in flight (steps, blob reads) */
+	bool stopped;
+	void (*idle_cb)(void *data); /* agent_stop's: once nothing of the agent is left */
+	void *idle_data;
 	unsigned ticks;
 	struct run_env env;
 	uv_signal_t sigchld;
@@ -95,6 +103,9 @@ struct agent {
 };
 
 enum step { S_NET, S_PREPARE, S_START, S_STOP, S_CLEANUP, S_CHECK };
+
+/* A worker job of the agent ended (agent_stop waits for them all). */
+void agent_job_done(struct agent *a);
 
 struct work {
 	uv_work_t req;

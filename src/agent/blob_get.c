@@ -54,8 +54,10 @@ static void blob_done(uv_work_t *req, int status)
 		conn_send_mpw(c, &w);
 		mpw_free(&w);
 	}
+	struct agent *a = j->a;
 	free(j->buf);
 	free(j);
+	agent_job_done(a);
 }
 
 void blob_get_op(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req)
@@ -78,6 +80,7 @@ void blob_get_op(struct agent *a, struct conn *c, uint64_t id, const msgpack_obj
 	j->next = a->blob_jobs;
 	a->blob_jobs = j;
 	j->req.data = j;
+	a->jobs++;
 	uv_queue_work(a->h->loop, &j->req, blob_work, blob_done);
 }
 

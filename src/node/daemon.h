@@ -16,6 +16,8 @@
 #include "raft/consensus.h"
 #include "state/store.h"
 
+struct daemon;
+
 struct daemon_opts {
 	const char *data_dir;
 	bool bootstrap;      /* orch init on an empty data dir */
@@ -33,6 +35,16 @@ struct daemon_opts {
 	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
 	const char *labels[32];
 	size_t nlabels;
+	/* A hollow node (orch debug hollow, node/hollow.h): its agent runs the hollow backend
+	 * (agent/backend.h: tasks run after run_delay_ms, nothing is started), it has no
+	 * routing mesh and no DNS, and it takes part in raft as a spare only. */
+	bool hollow;
+	unsigned run_delay_ms;
+	bool no_signals;     /* SIGINT/SIGTERM are the caller's (many nodes in one process) */
+	/* Called once the node has stopped: every handle of it closed, no worker job of it in
+	 * flight. On a shared loop, daemon_free may be called from it. */
+	void (*on_stopped)(struct daemon *d, void *arg);
+	void *stopped_arg;
 };
 
 struct conn;
@@ -115,6 +127,8 @@ struct daemon {
 	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
+	unsigned stop_pending; /* parts, handles and jobs still to finish once stopping */
+	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
 	int ready_fd;
 	bool ready_sent;
@@ -124,8 +138,8 @@ struct daemon {
 /* The node of this process: runs it on a loop of its own until it stops; its exit code. */
 int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err);
 /* A node on a caller's loop (several may share one): new, start (on failure, or later,
- * daemon_stop), and once the loop has run every callback of the stopped node (uv_run
- * returned), daemon_free. */
+ * daemon_stop), and once the node has stopped (opts.on_stopped, or uv_run returned),
+ * daemon_free. */
 struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id);
 int daemon_start(struct daemon *d, char *err);
 void daemon_free(struct daemon *d);
@@ -138,6 +152,8 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 void daemon_stop(struct daemon *d, int code);
+/* A worker job of the node (d->jobs) ended. */
+void daemon_job_done(struct daemon *d);
 
 /* rpc.c */
 void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local);

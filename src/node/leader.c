@@ -135,6 +135,8 @@ static void self_record(struct leader *l, struct node *n)
 {
 	const struct identity *id = l->host->ident;
 	memset(n, 0, sizeof *n);
+	if (l->cfg.runtime && l->cfg.runtime[0])
+		n->runtime = xstrdup(l->cfg.runtime);
 	n->id = id->id;
 	n->name = xstrdup(id->name);
 	n->addr = xstrdup(id->advertise);
@@ -252,16 +254,21 @@ static void roles(struct leader *l)
 	unsigned n = h->nservers(h->data);
 	struct roles_server *s = xcalloc(n ? n : 1, sizeof *s);
 	struct roles_change *out = xcalloc(n ? n : 1, sizeof *out);
+	unsigned spares_only = 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id;
 		enum cons_role role;
 		h->server(h->data, i, &id, &role);
+		const struct node *rec = table_get_u64(&h->store->nodes, id);
 		s[i].id = id;
 		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
 		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
-		s[i].record = table_get_u64(&h->store->nodes, id) != NULL;
+		s[i].record = rec != NULL;
+		s[i].keep_spare = node_hollow(rec) || member_joining_hollow(l, id);
+		spares_only += s[i].keep_spare != 0;
 	}
-	size_t k = roles_plan(s, n, roles_target(n), h->ident->id, out);
+	/* the voter count comes from the servers that may vote */
+	size_t k = roles_plan(s, n, roles_target(n - spares_only), h->ident->id, out);
 	if (k)
 		member_plan(l, out, k);
 	free(s);

@@ -47,6 +47,7 @@ struct leader_config {
 	uint64_t cpus_milli, memory; /* this node's record */
 	const char *const *labels;   /* "k=v", for this node's record */
 	size_t nlabels;
+	const char *runtime;         /* for this node's record: runc, crun or hollow */
 };
 
 struct seen {

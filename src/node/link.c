@@ -16,6 +16,7 @@
 #define HB_MS 500
 #define WHOIS_AFTER_MS 500 /* leaderless for a heartbeat period: ask, one peer per tick */
 #define REMOVED_AFTER_MS 10000 /* leaderless this long: believe a peer saying we were removed */
+#define LINK_VOTERS 7
 
 struct link {
 	struct daemon *d;
@@ -38,6 +39,10 @@ struct link {
 	 * it a newer term), so for that term it is asked around instead */
 	raft_id stale;
 	uint64_t stale_term;
+	/* the voters the leader named in its last heartbeat reply (to a spare, which has no
+	 * configuration of its own to ask) */
+	char voters[LINK_VOTERS][64];
+	size_t nvoters;
 };
 
 /* The leader raft names, unless that one said it does not lead (in the same term). */
@@ -104,6 +109,16 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */
+		const msgpack_object *v = mp_get(resp, "voters");
+		if (rc == 0 && v && v->type == MSGPACK_OBJECT_ARRAY) {
+			l->nvoters = 0;
+			for (uint32_t i = 0; i < v->via.array.size && l->nvoters < LINK_VOTERS; i++)
+				if (mp_is_str(&v->via.array.ptr[i]) && v->via.array.ptr[i].via.str.size < sizeof l->voters[0]) {
+					snprintf(l->voters[l->nvoters], sizeof l->voters[0], "%.*s", (int)v->via.array.ptr[i].via.str.size,
+						 v->via.array.ptr[i].via.str.ptr);
+					l->nvoters++;
+				}
+		}
 		if (rc == E_NOTFOUND && !d->stopping) {
 			log_error(d->ident.name, "the leader says this node is no longer a member of the cluster; stopping");
 			daemon_stop(d, 1);
@@ -276,16 +291,19 @@ static const struct conn_ops whois_ops = {
 	.on_close = w_close,
 };
 
-/* The i-th address to ask, round robin: the voters of the raft configuration this node
- * has (a voter always knows the leader), the node that accepted our join, the other
- * servers, the node records. NULL when entry i is not one to ask. */
+/* The i-th address to ask, round robin: the voters the last leader named (to a spare),
+ * the voters of the raft configuration this node has (a voter always knows the leader),
+ * the node that accepted our join, the other servers, the node records. NULL when entry
+ * i is not one to ask. */
 static const char *peer_addr(struct daemon *d, struct link *l, size_t i)
 {
 	const char *addr = NULL;
 	size_t nconf = cons_nservers(&d->cons);
 	raft_id id;
 	enum cons_role role;
-	if (i < nconf) {
+	if (i < l->nvoters)
+		addr = l->voters[i];
+	else if ((i -= l->nvoters) < nconf) {
 		cons_server(&d->cons, (unsigned)i, &id, &addr, &role);
 		if (role != ROLE_VOTER)
 			return NULL;
@@ -313,7 +331,7 @@ static void leaderless(struct daemon *d, struct link *l)
 		l->leaderless_since = now;
 	if (l->conn || l->whois || now - l->leaderless_since < WHOIS_AFTER_MS)
 		return;
-	size_t total = 2 * (size_t)cons_nservers(&d->cons) + 1 + d->store.nodes.n;
+	size_t total = l->nvoters + 2 * (size_t)cons_nservers(&d->cons) + 1 + d->store.nodes.n;
 	for (size_t tries = 0; tries < total; tries++) {
 		const char *addr = peer_addr(d, l, l->whois_next++ % total);
 		if (addr) {

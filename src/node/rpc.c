@@ -160,7 +160,7 @@ static void op_nodes(struct daemon *d, struct conn *c, uint64_t id)
 	TABLE_FOREACH(&d->store.nodes, struct node, n) {
 		char hid[17];
 		snprintf(hid, sizeof hid, "%016llx", (unsigned long long)n->id);
-		mpw_map(&w, 12);
+		mpw_map(&w, 13);
 		mpw_kstr(&w, "id", hid);
 		mpw_kstr(&w, "name", n->name);
 		mpw_kstr(&w, "addr", n->addr);
@@ -171,6 +171,7 @@ static void op_nodes(struct daemon *d, struct conn *c, uint64_t id)
 		mpw_kstr(&w, "availability", n->availability);
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
 		mpw_ku64(&w, "memory", n->memory);
+		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
 		mpw_str(&w, "labels");
 		mpw_map(&w, (uint32_t)n->labels.n);
 		for (size_t i = 0; i < n->labels.n; i++)
@@ -586,7 +587,34 @@ static void op_hb(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 	const msgpack_object *st = mp_get(req, "stats");
 	if (st && cstats_put_msg(&d->cluster_stats, node, st, clock_now(d->clock), err))
 		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)node, err);
-	reply_ok(c, id);
+	enum cons_role role = cons_role_of(&d->cons, node);
+	if (role == ROLE_VOTER || role == ROLE_STANDBY) {
+		reply_ok(c, id);
+		return;
+	}
+	/* a spare hears nothing from raft: the voters are whom it asks who leads once this
+	 * leader is gone (node/link.c) */
+	unsigned nv = 0, n = cons_nservers(&d->cons);
+	for (unsigned i = 0; i < n; i++) {
+		raft_id sid;
+		const char *addr;
+		cons_server(&d->cons, i, &sid, &addr, &role);
+		nv += role == ROLE_VOTER;
+	}
+	struct mpw w;
+	mpw_init(&w);
+	rpc_reply_begin(&w, id, 0, 1);
+	mpw_str(&w, "voters");
+	mpw_arr(&w, nv);
+	for (unsigned i = 0; i < n; i++) {
+		raft_id sid;
+		const char *addr;
+		cons_server(&d->cons, i, &sid, &addr, &role);
+		if (role == ROLE_VOTER)
+			mpw_str(&w, addr);
+	}
+	conn_send_mpw(c, &w);
+	mpw_free(&w);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */

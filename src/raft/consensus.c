@@ -170,6 +170,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
 	c->uv_io = true;
 	raft_uv_set_connect_retry_delay(&c->io, 100);
+	if (set->segment_size)
+		raft_uv_set_segment_size(&c->io, set->segment_size);
 	if ((rv = raft_setup(c, &c->io, set, err)))
 		return rv;
 	uv_check_init(loop, &c->check);
@@ -243,9 +245,12 @@ static void closed(struct consensus *c)
 		c->close_cb(c->close_data);
 }
 
-static void check_closed(uv_handle_t *h)
+/* The owner may free the consensus from its close callback: only once both handles are. */
+static void handle_closed(uv_handle_t *h)
 {
-	closed(h->data);
+	struct consensus *c = h->data;
+	if (--c->closing_handles == 0)
+		closed(c);
 }
 
 static void raft_closed(struct raft *r)
@@ -257,8 +262,9 @@ static void raft_closed(struct raft *r)
 		closed(c);
 		return;
 	}
-	uv_close((uv_handle_t *)&c->idle, NULL);
-	uv_close((uv_handle_t *)&c->check, check_closed);
+	c->closing_handles = 2;
+	uv_close((uv_handle_t *)&c->idle, handle_closed);
+	uv_close((uv_handle_t *)&c->check, handle_closed);
 }
 
 void cons_close(struct consensus *c, void (*cb)(void *), void *data)

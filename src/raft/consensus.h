@@ -33,6 +33,9 @@ struct cons_slot {
 struct cons_settings {
 	unsigned election_ms, heartbeat_ms;
 	unsigned snapshot_threshold, snapshot_trailing;
+	/* raft_uv's open segments (0: libraft's 8 MB, preallocated): small for nodes that
+	 * write little, such as many hollow nodes in one process */
+	size_t segment_size;
 };
 
 struct queued {
@@ -72,6 +75,7 @@ struct consensus {
 	struct cons_slot *ring;
 	void (*close_cb)(void *);
 	void *close_data;
+	int closing_handles;     /* idle and check, closing after raft itself */
 };
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,

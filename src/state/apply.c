@@ -51,20 +51,23 @@ static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *
 		return rc;
 	}
 	/* Each node gets a container subnet index, unique in the cluster (so several nodes can
-	 * share one machine): kept across re-announcements, else the lowest free one. */
+	 * share one machine): kept across re-announcements, else the lowest free one. A hollow
+	 * node has no network: none. */
 	struct node *prev = table_get_u64(&s->nodes, n->id);
-	if (prev && prev->subnet)
+	if (node_hollow(n))
+		n->subnet = 0;
+	else if (prev && prev->subnet)
 		n->subnet = prev->subnet;
 	else {
+		size_t cap = s->nodes.n + 2; /* the lowest free index is at most nodes + 1 */
+		bool *used = xcalloc(cap, sizeof *used);
+		TABLE_FOREACH(&s->nodes, struct node, m)
+			if (m->subnet < cap)
+				used[m->subnet] = true;
 		uint64_t idx = 1;
-		for (bool again = true; again;) {
-			again = false;
-			TABLE_FOREACH(&s->nodes, struct node, m)
-				if (m->subnet == idx) {
-					idx++;
-					again = true;
-				}
-		}
+		while (used[idx])
+			idx++;
+		free(used);
 		n->subnet = idx;
 	}
 	if (!n->state)
