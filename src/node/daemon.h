@@ -73,14 +73,15 @@ struct pending {
 struct watcher {
 	struct conn *conn;
 	uint64_t req_id, node_id;
-	uint8_t last[32];
+	uint64_t fp;           /* fingerprint of the document last sent (watch.c) */
 	bool sent;
 	struct watcher *next;
 };
 
 struct watch {
 	struct watcher *watchers;
-	uint8_t self_last[32]; /* this node's own document, as last given to its agent */
+	size_t nwatchers;
+	uint64_t self_fp;      /* this node's own document, as last given to its agent */
 	bool self_sent;
 	bool built;            /* documents built at least once, at last_revision */
 	uint64_t last_revision;
@@ -171,7 +172,8 @@ void daemon_ready(struct daemon *d, const char *msg);
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull
 /* The assignment document of node_id, a function of the state alone:
- * {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
+ * {node_id, subnet, tasks: [...], peers: [{id, addr}]}: its tasks that have not ended,
+ * and the ready nodes that can hold image blobs (hollow ones cannot). */
 void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);

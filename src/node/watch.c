@@ -1,35 +1,165 @@
 /* Assignments from the leader to the agents: each node's agent holds a watch on the
- * leader (over its link; the leader's own agent directly). On every leader tick the
- * assignment document of each watching node is rebuilt and sent when it changed; a new
- * watch (after a reconnect) always gets the full document first. The document is all a
- * node needs to run its tasks, so agents work whatever their raft role. */
+ * leader (over its link; the leader's own agent directly). A new watch (after a reconnect)
+ * gets its full document at once; after that, on a leader tick whose state changed, each
+ * watched node's document is sent again when what its agent acts on changed: the set of its
+ * live tasks, their desired state, generation (so spec) and start time, the image peers.
+ * A task's progress alone (assigned -> running, reported by the node itself) sends
+ * nothing. The document is all a node needs to run its tasks, so agents work whatever
+ * their raft role.
+ *
+ * Scale: one pass over the tasks per tick sorts them by watched node; a fingerprint per
+ * node decides what to rebuild; the spec and image of each service are looked up once. */
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- what the documents of one pass share ----------------------------------------------- */
 
-void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
+/* A service's specs and images, by generation (its own and the previous one). */
+struct svc_view {
+	const struct service *v;
+	const struct image *im, *prev_im;
+	bool looked_up;
+};
+
+struct docs {
+	const struct store *s;
+	struct svc_view *svc;    /* by position in the services table */
+	struct mpw peers;        /* the "peers" array, packed once */
+	uint64_t peers_fp;
+};
+
+static uint64_t fnv(uint64_t h, uint64_t v)
 {
-	const struct node *self = table_get_u64(&s->nodes, node_id);
-	uint32_t n = 0;
-	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (t->node_id == node_id)
-			n++;
+	for (int i = 0; i < 8; i++, v >>= 8)
+		h = (h ^ (v & 0xff)) * 1099511628211ull;
+	return h;
+}
+
+static const struct image *spec_image(const struct store *s, const struct rawmp *spec)
+{
+	const struct image *im = NULL;
+	struct mpr r;
+	if (spec->len && !mpr_decode(&r, spec->data, spec->len)) {
+		char name[300];
+		if (!mp_get_strbuf(r.root, "image", name, sizeof name))
+			im = table_get_str(&s->images, name);
+		mpr_free(&r);
+	}
+	return im;
+}
+
+static struct svc_view *svc_of(struct docs *d, uint64_t id)
+{
+	const struct table *t = &d->s->services;
+	size_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (((const struct service *)t->items[mid])->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == t->n || ((const struct service *)t->items[lo])->id != id)
+		return NULL;
+	struct svc_view *sv = &d->svc[lo];
+	if (!sv->looked_up) {
+		sv->looked_up = true;
+		sv->v = t->items[lo];
+		sv->im = spec_image(d->s, &sv->v->spec);
+		sv->prev_im = spec_image(d->s, &sv->v->prev_spec);
+	}
+	return sv;
+}
+
+/* Peers for blob fetches: the ready nodes that can hold blobs (not hollow ones). */
+static void docs_init(struct docs *d, const struct store *s)
+{
+	d->s = s;
+	d->svc = xcalloc(s->services.n + 1, sizeof *d->svc);
+	mpw_init(&d->peers);
+	uint32_t np = 0;
+	TABLE_FOREACH(&s->nodes, const struct node, nd)
+		np += nd->state && !strcmp(nd->state, "ready") && !node_hollow(nd);
+	mpw_arr(&d->peers, np);
+	d->peers_fp = 1469598103934665603ull;
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		if (!nd->state || strcmp(nd->state, "ready") || node_hollow(nd))
+			continue;
+		mpw_map(&d->peers, 2);
+		mpw_ku64(&d->peers, "id", nd->id);
+		mpw_kstr(&d->peers, "addr", nd->addr);
+		d->peers_fp = fnv(d->peers_fp, nd->id);
+	}
+}
+
+static void docs_free(struct docs *d)
+{
+	free(d->svc);
+	mpw_free(&d->peers);
+}
+
+/* Tasks a document lists: not ended (history stays out; an agent stops a task that leaves
+ * its document as it does one whose desired state is shutdown). */
+static bool listed(const struct task *t)
+{
+	return !task_terminal(t);
+}
+
+/* The spec of the task's own generation: current or previous. */
+static const struct rawmp *task_spec(const struct svc_view *sv, const struct task *t, const struct image **im)
+{
+	*im = NULL;
+	if (!sv)
+		return NULL;
+	if (t->generation == sv->v->generation) {
+		*im = sv->im;
+		return &sv->v->spec;
+	}
+	if (sv->v->prev_spec.len) {
+		*im = sv->prev_im;
+		return &sv->v->prev_spec;
+	}
+	return NULL;
+}
+
+/* What the agent acts on, for one node: see the top of the file. */
+static uint64_t fingerprint(struct docs *d, const struct node *self, const struct task *const *ts, size_t n)
+{
+	uint64_t h = fnv(d->peers_fp, self ? self->subnet : 0);
+	for (size_t i = 0; i < n; i++) {
+		const struct task *t = ts[i];
+		const struct image *im;
+		const struct svc_view *sv = svc_of(d, t->service_id);
+		const struct rawmp *spec = task_spec(sv, t, &im);
+		h = fnv(h, t->id);
+		h = fnv(h, t->generation);
+		h = fnv(h, strcmp(t->desired, "running") == 0);
+		h = fnv(h, t->start_after);
+		h = fnv(h, spec ? spec->len : 0);
+		h = fnv(h, im ? im->node_id : 0);
+	}
+	return h;
+}
+
+/* {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
+static void doc_write(struct docs *d, uint64_t node_id, const struct task *const *ts, size_t n, struct mpw *w)
+{
+	const struct node *self = table_get_u64(&d->s->nodes, node_id);
 	mpw_map(w, 4);
 	mpw_ku64(w, "node_id", node_id);
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
 	mpw_str(w, "tasks");
-	mpw_arr(w, n);
-	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->node_id != node_id)
-			continue;
-		const struct service *v = table_get_u64(&s->services, t->service_id);
-		const struct image *im = NULL;
+	mpw_arr(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		const struct task *t = ts[i];
+		const struct svc_view *sv = svc_of(d, t->service_id);
+		const struct image *im;
+		const struct rawmp *spec = task_spec(sv, t, &im);
 		mpw_map(w, 11);
 		mpw_ku64(w, "id", t->id);
 		mpw_kstr(w, "service", t->service);
@@ -39,65 +169,97 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 		mpw_kstr(w, "state", t->state);
 		mpw_ku64(w, "start_after", t->start_after);
 		mpw_str(w, "spec");
-		/* the spec of the task's own generation: current or previous */
-		const struct rawmp *spec = NULL;
-		if (v && t->generation == v->generation)
-			spec = &v->spec;
-		else if (v && v->prev_spec.len)
-			spec = &v->prev_spec;
 		if (spec && spec->len)
 			mpw_raw(w, spec->data, spec->len);
 		else
 			mpw_nil(w);
-		if (spec && spec->len) {
-			struct mpr r;
-			if (!mpr_decode(&r, spec->data, spec->len)) {
-				char name[300];
-				if (!mp_get_strbuf(r.root, "image", name, sizeof name))
-					im = table_get_str(&s->images, name);
-				mpr_free(&r);
-			}
-		}
 		mpw_str(w, "image");
 		if (im && im->info.len)
 			mpw_raw(w, im->info.data, im->info.len);
 		else
 			mpw_nil(w);
 		mpw_ku64(w, "image_node", im ? im->node_id : 0);
-		mpw_kstr(w, "project", v && v->project ? v->project : "");
+		mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
 	}
-	uint32_t np = 0;
-	TABLE_FOREACH(&s->nodes, const struct node, nd)
-		if (nd->state && !strcmp(nd->state, "ready"))
-			np++;
 	mpw_str(w, "peers");
-	mpw_arr(w, np);
-	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		if (!nd->state || strcmp(nd->state, "ready"))
+	mpw_raw(w, d->peers.sb.data, d->peers.sb.size);
+}
+
+/* The tasks listed for node_id, in id order. */
+static const struct task **node_tasks(const struct store *s, uint64_t node_id, size_t *n)
+{
+	const struct task **ts = NULL;
+	size_t cap = 0;
+	*n = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (t->node_id != node_id || !listed(t))
 			continue;
-		mpw_map(w, 2);
-		mpw_ku64(w, "id", nd->id);
-		mpw_kstr(w, "addr", nd->addr);
+		if (*n == cap)
+			ts = xrealloc(ts, (cap = cap ? cap * 2 : 16) * sizeof *ts);
+		ts[(*n)++] = t;
 	}
+	return ts;
+}
+
+void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
+{
+	struct docs d;
+	docs_init(&d, s);
+	size_t n;
+	const struct task **ts = node_tasks(s, node_id, &n);
+	doc_write(&d, node_id, ts, n, w);
+	free(ts);
+	docs_free(&d);
+}
+
+/* ---- the watches ------------------------------------------------------------------------- */
+
+static void send_doc(struct watcher *x, const struct mpw *doc)
+{
+	struct mpw m;
+	mpw_init(&m);
+	rpc_reply_begin(&m, x->req_id, 0, 1);
+	mpw_str(&m, "doc");
+	mpw_raw(&m, doc->sb.data, doc->sb.size);
+	conn_send_mpw(x->conn, &m);
+	mpw_free(&m);
+}
+
+/* The document of one watcher, built and sent now (a new or renewed watch). */
+static void push_one(struct daemon *d, struct watcher *x)
+{
+	struct docs dc;
+	docs_init(&dc, &d->store);
+	size_t n;
+	const struct task **ts = node_tasks(&d->store, x->node_id, &n);
+	struct mpw w;
+	mpw_init(&w);
+	doc_write(&dc, x->node_id, ts, n, &w);
+	x->fp = fingerprint(&dc, table_get_u64(&d->store.nodes, x->node_id), ts, n);
+	x->sent = true;
+	send_doc(x, &w);
+	mpw_free(&w);
+	free(ts);
+	docs_free(&dc);
 }
 
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
 {
-	for (struct watcher *x = d->watch.watchers; x; x = x->next)
-		if (x->conn == c && x->node_id == node_id) {
-			x->sent = false;
-			x->req_id = req_id;
-			watch_push(d);
-			return;
-		}
-	struct watcher *x = xcalloc(1, sizeof *x);
-	x->conn = c;
+	struct watcher *x = NULL;
+	for (struct watcher *y = d->watch.watchers; y; y = y->next)
+		if (y->conn == c && y->node_id == node_id)
+			x = y;
+	if (!x) {
+		x = xcalloc(1, sizeof *x);
+		x->conn = c;
+		x->node_id = node_id;
+		x->next = d->watch.watchers;
+		d->watch.watchers = x;
+		d->watch.nwatchers++;
+		TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
+	}
 	x->req_id = req_id;
-	x->node_id = node_id;
-	x->next = d->watch.watchers;
-	d->watch.watchers = x;
-	TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
-	watch_push(d);
+	push_one(d, x);
 }
 
 void watch_conn_gone(struct daemon *d, struct conn *c)
@@ -106,6 +268,7 @@ void watch_conn_gone(struct daemon *d, struct conn *c)
 		if ((*pp)->conn == c) {
 			struct watcher *x = *pp;
 			*pp = x->next;
+			d->watch.nwatchers--;
 			free(x);
 		} else
 			pp = &(*pp)->next;
@@ -124,53 +287,100 @@ void watch_free(struct daemon *d)
 		d->watch.watchers = x->next;
 		free(x);
 	}
+	d->watch.nwatchers = 0;
+}
+
+/* A watched node and the tasks its document lists (a bucket of the pass). */
+struct slot {
+	uint64_t node_id;
+	struct watcher *x;  /* NULL: this node's own agent */
+	const struct task **ts;
+	size_t n, cap;
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+	return x->node_id < y->node_id ? -1 : x->node_id > y->node_id;
+}
+
+static struct slot *slot_find(struct slot *sl, size_t n, uint64_t node_id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (sl[mid].node_id < node_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && sl[lo].node_id == node_id ? &sl[lo] : NULL;
 }
 
 void watch_push(struct daemon *d)
 {
 	if (!cons_is_leader(&d->cons))
 		return;
-	/* the documents are functions of the state: rebuild them only when it changed, or
-	 * for a watcher that has not had its first one */
+	/* the documents are functions of the state: look again only when it changed */
 	struct watch *wa = &d->watch;
-	bool fresh = false;
-	for (struct watcher *x = wa->watchers; x; x = x->next)
-		fresh |= !x->sent;
-	if (wa->built && d->store.revision == wa->last_revision && !fresh && wa->self_sent)
+	if (wa->built && d->store.revision == wa->last_revision && wa->self_sent)
 		return;
 	wa->built = true;
 	wa->last_revision = d->store.revision;
+
+	/* one slot per watched node (a node may watch twice, over two connections: both are
+	 * served from the same bucket), sorted by node id, and this node's own */
+	size_t ns = 0;
+	struct slot *sl = xcalloc(wa->nwatchers + 1, sizeof *sl);
+	sl[ns++].node_id = d->ident.id;
+	for (struct watcher *x = wa->watchers; x; x = x->next) {
+		sl[ns].node_id = x->node_id;
+		sl[ns++].x = x;
+	}
+	qsort(sl, ns, sizeof *sl, slot_cmp);
+	/* a node's tasks go into the first slot of its id */
+	TABLE_FOREACH(&d->store.tasks, const struct task, t) {
+		if (!t->node_id || !listed(t))
+			continue;
+		struct slot *s = slot_find(sl, ns, t->node_id);
+		if (!s)
+			continue;
+		if (s->n == s->cap)
+			s->ts = xrealloc(s->ts, (s->cap = s->cap ? s->cap * 2 : 8) * sizeof *s->ts);
+		s->ts[s->n++] = t;
+	}
+	struct docs dc;
+	docs_init(&dc, &d->store);
 	struct mpw w;
 	mpw_init(&w);
-	uint8_t h[32];
-	for (struct watcher *x = wa->watchers; x; x = x->next) {
-		msgpack_sbuffer_clear(&w.sb);
-		watch_doc(&d->store, x->node_id, &w);
-		SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
-		if (x->sent && !memcmp(h, x->last, 32))
+	const struct slot *bucket = NULL;
+	for (size_t i = 0; i < ns; i++) {
+		struct slot *s = &sl[i];
+		if (!bucket || bucket->node_id != s->node_id)
+			bucket = s;
+		uint64_t fp = fingerprint(&dc, table_get_u64(&d->store.nodes, s->node_id), bucket->ts, bucket->n);
+		bool self = !s->x;
+		if (self ? wa->self_sent && fp == wa->self_fp : s->x->sent && fp == s->x->fp)
 			continue;
-		memcpy(x->last, h, 32);
-		x->sent = true;
-		struct mpw m;
-		mpw_init(&m);
-		rpc_reply_begin(&m, x->req_id, 0, 1);
-		mpw_str(&m, "doc");
-		mpw_raw(&m, w.sb.data, w.sb.size);
-		conn_send_mpw(x->conn, &m);
-		mpw_free(&m);
-	}
-	/* this node's own agent */
-	msgpack_sbuffer_clear(&w.sb);
-	watch_doc(&d->store, d->ident.id, &w);
-	SHA256((const uint8_t *)w.sb.data, w.sb.size, h);
-	if (!wa->self_sent || memcmp(h, wa->self_last, 32)) {
-		memcpy(wa->self_last, h, 32);
-		wa->self_sent = true;
-		struct mpr r;
-		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
-			agent_assignments(d->agent, r.root);
-			mpr_free(&r);
+		msgpack_sbuffer_clear(&w.sb);
+		doc_write(&dc, s->node_id, bucket->ts, bucket->n, &w);
+		if (self) {
+			wa->self_fp = fp;
+			wa->self_sent = true;
+			struct mpr r;
+			if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
+				agent_assignments(d->agent, r.root);
+				mpr_free(&r);
+			}
+		} else {
+			s->x->fp = fp;
+			s->x->sent = true;
+			send_doc(s->x, &w);
 		}
 	}
 	mpw_free(&w);
+	docs_free(&dc);
+	for (size_t i = 0; i < ns; i++)
+		free(sl[i].ts);
+	free(sl);
 }
