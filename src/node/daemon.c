@@ -269,6 +269,20 @@ static void lh_watch_push(void *data)
 	watch_push(data);
 }
 
+static void kick_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	if (!d->stopping)
+		leader_kicked(&d->leader);
+}
+
+static void lh_kick(void *data)
+{
+	struct daemon *d = data;
+	if (d->kick.loop && !d->stopping)
+		uv_timer_start(&d->kick, kick_cb, 0, 0);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void tick_cb(uv_timer_t *t)
@@ -391,6 +405,7 @@ static void cons_closed(void *data)
 	close_handle(d, (uv_handle_t *)&d->local);
 	close_handle(d, (uv_handle_t *)&d->tick);
 	close_handle(d, (uv_handle_t *)&d->catchup);
+	close_handle(d, (uv_handle_t *)&d->kick);
 	close_handle(d, (uv_handle_t *)&d->sigint);
 	close_handle(d, (uv_handle_t *)&d->sigterm);
 	/* alone on its loop, whatever else is still open (raft's leftovers) goes too, so the
@@ -518,6 +533,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.ready = lh_ready,
 		.autoscale = lh_autoscale,
 		.watch_push = lh_watch_push,
+		.kick = lh_kick,
 	};
 	struct leader_config lc = {
 		.bootstrap = o->bootstrap,
@@ -580,6 +596,8 @@ int daemon_start(struct daemon *d, char *err)
 	uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS);
 	uv_timer_init(d->loop, &d->catchup);
 	d->catchup.data = d;
+	uv_timer_init(d->loop, &d->kick);
+	d->kick.data = d;
 	if (!o->no_signals) {
 		uv_signal_init(d->loop, &d->sigint);
 		uv_signal_init(d->loop, &d->sigterm);

@@ -102,6 +102,7 @@ struct daemon {
 	uv_pipe_t local;
 	uv_timer_t tick;
 	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
+	uv_timer_t kick;     /* the leader's workloads again at once (leader_host.kick) */
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */

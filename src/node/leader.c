@@ -42,7 +42,7 @@ void leader_free(struct leader *l)
 	member_close(l);
 	free(l->seen);
 	l->seen = NULL;
-	l->nseen = 0;
+	l->nseen = l->capseen = 0;
 }
 
 void leader_start(struct leader *l)
@@ -52,25 +52,40 @@ void leader_start(struct leader *l)
 	member_leadership(l);
 }
 
+/* The heartbeat table is sorted by node id: a thousand nodes heartbeat twice a second and
+ * the scheduler asks about each of them. */
+static size_t seen_pos(const struct leader *l, uint64_t id)
+{
+	size_t lo = 0, hi = l->nseen;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (l->seen[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 void leader_saw(struct leader *l, uint64_t id)
 {
-	for (size_t i = 0; i < l->nseen; i++)
-		if (l->seen[i].id == id) {
-			l->seen[i].last_ms = now(l);
-			return;
-		}
-	l->seen = xrealloc(l->seen, (l->nseen + 1) * sizeof *l->seen);
-	l->seen[l->nseen].id = id;
-	l->seen[l->nseen].last_ms = now(l);
+	size_t i = seen_pos(l, id);
+	if (i < l->nseen && l->seen[i].id == id) {
+		l->seen[i].last_ms = now(l);
+		return;
+	}
+	if (l->nseen == l->capseen)
+		l->seen = xrealloc(l->seen, (l->capseen = l->capseen ? l->capseen * 2 : 16) * sizeof *l->seen);
+	memmove(l->seen + i + 1, l->seen + i, (l->nseen - i) * sizeof *l->seen);
+	l->seen[i].id = id;
+	l->seen[i].last_ms = now(l);
 	l->nseen++;
 }
 
 static uint64_t seen_at(const struct leader *l, uint64_t id)
 {
-	for (size_t i = 0; i < l->nseen; i++)
-		if (l->seen[i].id == id)
-			return l->seen[i].last_ms;
-	return 0;
+	size_t i = seen_pos(l, id);
+	return i < l->nseen && l->seen[i].id == id ? l->seen[i].last_ms : 0;
 }
 
 static bool seen_recently(const struct leader *l, uint64_t id)
@@ -290,6 +305,8 @@ static void reconciled(void *data, int rc, const struct apply_res *res)
 	l->reconcile_inflight = false;
 	if (rc && rc != E_EXISTS)
 		log_warn(l->host->ident->name, "reconcile batch rejected: %s", res->msg);
+	else if (l->reconcile_more && l->host->kick)
+		l->host->kick(l->host->data); /* a capped pass left work: the next one at once */
 }
 
 static void workloads(struct leader *l)
@@ -299,12 +316,24 @@ static void workloads(struct leader *l)
 		return;
 	struct mpw w;
 	mpw_init(&w);
-	if (reconcile_live(h->store, wall(l), &w, placeable, l)) {
+	uint64_t t0 = now(l);
+	if (reconcile_live(h->store, wall(l), &w, placeable, l, &l->reconcile_more)) {
 		char err[ERR_LEN];
-		TRACE("sched", h->ident->name, "task batch %zu bytes", (size_t)w.sb.size);
+		TRACE("sched", h->ident->name, "task batch %zu bytes, %llu ms%s", (size_t)w.sb.size,
+		      (unsigned long long)(now(l) - t0), l->reconcile_more ? ", more to do" : "");
 		l->reconcile_inflight = !h->submit(h->data, "task.batch", w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);
+}
+
+void leader_kicked(struct leader *l)
+{
+	const struct leader_host *h = l->host;
+	if (!h->is_leader(h->data) || !h->store->has_cluster)
+		return;
+	workloads(l);
+	if (h->watch_push)
+		h->watch_push(h->data);
 }
 
 void leader_tick(struct leader *l)

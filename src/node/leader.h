@@ -38,6 +38,9 @@ struct leader_host {
 	/* Run after the controllers on every tick (NULL: none). */
 	void (*autoscale)(void *data);
 	void (*watch_push)(void *data);
+	/* Calls leader_kicked soon (the next loop turn), not from inside this call; NULL: the
+	 * next tick does the work. */
+	void (*kick)(void *data);
 };
 
 /* From orch init / orch start's options. */
@@ -60,11 +63,12 @@ struct member;
 struct leader {
 	const struct leader_host *host;
 	struct leader_config cfg;
-	struct seen *seen; /* last heartbeat of each node (liveness is not replicated) */
-	size_t nseen;
+	struct seen *seen; /* last heartbeat of each node, by id (liveness is not replicated) */
+	size_t nseen, capseen;
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
+	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
 	struct member *member; /* queued joins and the role plan being run */
 };
@@ -74,6 +78,8 @@ void leader_free(struct leader *l);
 /* This node has just become leader. */
 void leader_start(struct leader *l);
 void leader_tick(struct leader *l);
+/* The workloads again (host->kick): a capped reconcile pass left work. */
+void leader_kicked(struct leader *l);
 /* A heartbeat (or a join) from node id. */
 void leader_saw(struct leader *l, uint64_t id);
 bool leader_alive(const struct leader *l, uint64_t id);
