@@ -239,6 +239,12 @@ static uint64_t lh_commit_index(void *data)
 	return cons_commit_index(&d->cons);
 }
 
+static int lh_barrier(void *data, cons_change_cb cb, void *cb_data, char *err)
+{
+	struct daemon *d = data;
+	return cons_barrier(&d->cons, cb, cb_data, err);
+}
+
 static void lh_ready(void *data, const char *msg)
 {
 	daemon_ready(data, msg);
@@ -534,6 +540,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.autoscale = lh_autoscale,
 		.watch_push = lh_watch_push,
 		.kick = lh_kick,
+		.barrier = lh_barrier,
 	};
 	struct leader_config lc = {
 		.bootstrap = o->bootstrap,

@@ -45,11 +45,36 @@ void leader_free(struct leader *l)
 	l->nseen = l->capseen = 0;
 }
 
+static void barrier_done(void *data, int status, const char *msg)
+{
+	struct leader *l = data;
+	l->barrier_inflight = false;
+	if (status) {
+		TRACE("leader", l->host->ident->name, "barrier failed: %s", msg ? msg : "");
+		return; /* retried on the next tick while this node leads */
+	}
+	l->caught_up = true;
+}
+
+/* Until the barrier of this leadership is applied, nothing is decided from the state. */
+static bool catch_up(struct leader *l)
+{
+	const struct leader_host *h = l->host;
+	if (l->caught_up || !h->barrier)
+		return true;
+	char err[ERR_LEN];
+	if (!l->barrier_inflight)
+		l->barrier_inflight = !h->barrier(h->data, barrier_done, l, err);
+	return false;
+}
+
 void leader_start(struct leader *l)
 {
 	l->leader_since = now(l);
 	l->change_inflight = false;
+	l->caught_up = false;
 	member_leadership(l);
+	catch_up(l);
 }
 
 /* The heartbeat table is sorted by node id: a thousand nodes heartbeat twice a second and
@@ -329,7 +354,7 @@ static void workloads(struct leader *l)
 void leader_kicked(struct leader *l)
 {
 	const struct leader_host *h = l->host;
-	if (!h->is_leader(h->data) || !h->store->has_cluster)
+	if (!h->is_leader(h->data) || !h->store->has_cluster || !l->caught_up)
 		return;
 	workloads(l);
 	if (h->watch_push)
@@ -340,6 +365,8 @@ void leader_tick(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	leader_saw(l, h->ident->id);
+	if (!catch_up(l))
+		return;
 	ensure_records(l);
 	if (!h->store->has_cluster)
 		return;

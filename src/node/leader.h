@@ -41,6 +41,9 @@ struct leader_host {
 	/* Calls leader_kicked soon (the next loop turn), not from inside this call; NULL: the
 	 * next tick does the work. */
 	void (*kick)(void *data);
+	/* A raft barrier: cb once all entries before it are applied here (NULL: none; the
+	 * controllers then start at once). */
+	int (*barrier)(void *data, cons_change_cb cb, void *cb_data, char *err);
 };
 
 /* From orch init / orch start's options. */
@@ -69,6 +72,10 @@ struct leader {
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
 	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
+	/* This leadership has applied what its predecessors committed (its barrier): until
+	 * then the state here may lack entries already committed, and a controller acting on
+	 * it would redo their work (a slot replaced twice, a hollow node made a standby). */
+	bool caught_up, barrier_inflight;
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
 	struct member *member; /* queued joins and the role plan being run */
 };

@@ -205,6 +205,29 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 	}
 }
 
+/* The same for every service, in one pass over the tasks (by position in the services
+ * table): orch services with 100,000 tasks is not a pass per service. */
+static void count_all_tasks(const struct store *s, uint64_t *running, uint64_t *live)
+{
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (strcmp(t->desired, "running"))
+			continue;
+		size_t lo = 0, hi = s->services.n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (((const struct service *)s->services.items[mid])->id < t->service_id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == s->services.n || ((const struct service *)s->services.items[lo])->id != t->service_id)
+			continue;
+		live[lo]++;
+		if (!strcmp(t->state, "running"))
+			running[lo]++;
+	}
+}
+
 static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 {
 	struct mpw w;
@@ -212,9 +235,12 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 	rpc_reply_begin(&w, id, 0, 1);
 	mpw_str(&w, "services");
 	mpw_arr(&w, (uint32_t)d->store.services.n);
+	uint64_t *run = xcalloc(d->store.services.n + 1, sizeof *run), *liv = xcalloc(d->store.services.n + 1, sizeof *liv);
+	count_all_tasks(&d->store, run, liv);
+	size_t k = 0;
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
-		uint64_t running, live;
-		count_tasks(&d->store, v->id, &running, &live);
+		uint64_t running = run[k], live = liv[k];
+		k++;
 		mpw_map(&w, 12);
 		mpw_str(&w, "port_errors");
 		mpw_map(&w, (uint32_t)v->port_errors.n);
@@ -233,6 +259,8 @@ static void op_services(struct daemon *d, struct conn *c, uint64_t id)
 		mpw_str(&w, "spec");
 		pack_spec(&w, &v->spec);
 	}
+	free(run);
+	free(liv);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }

@@ -463,6 +463,7 @@ int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb c
 struct change_req {
 	struct raft_change req;
 	struct raft_transfer treq;
+	struct raft_barrier breq;
 	cons_change_cb cb;
 	void *data;
 	struct consensus *c;
@@ -492,7 +493,27 @@ static struct change_req *mkchange(struct consensus *c, cons_change_cb cb, void 
 	r->c = c;
 	r->req.data = r;
 	r->treq.data = r;
+	r->breq.data = r;
 	return r;
+}
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+	struct change_req *r = req->data;
+	if (r->cb)
+		r->cb(r->data, status ? E_NOLEADER : 0, status ? raft_strerror(status) : NULL);
+	free(r);
+}
+
+int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_barrier(c->raft, &r->breq, barrier_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "barrier");
+	}
+	return 0;
 }
 
 int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb cb, void *data, char *err)

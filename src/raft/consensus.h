@@ -107,6 +107,9 @@ int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb c
 int cons_assign(struct consensus *c, raft_id id, enum cons_role role, cons_change_cb cb, void *data, char *err);
 int cons_remove(struct consensus *c, raft_id id, cons_change_cb cb, void *data, char *err);
 int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data, char *err);
+/* cb once every entry before the barrier is applied here (leader only): a new leader knows
+ * what its predecessor committed only after an entry of its own term commits. */
+int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err);
 
 bool cons_is_leader(struct consensus *c);
 const char *cons_state_name(struct consensus *c);
