@@ -159,6 +159,7 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 		free(a);
 		return NULL;
 	}
+	report_init(a);
 	return a;
 }
 
@@ -188,6 +189,7 @@ void agent_stop(struct agent *a, void (*idle_cb)(void *data), void *data)
 	a->stopped = true;
 	a->idle_cb = idle_cb;
 	a->idle_data = data;
+	report_stop(a);
 	a->be->stop(a);
 	check_idle(a);
 }

@@ -51,6 +51,7 @@ struct atask {
 	bool reported_exit;
 	bool report_lost;       /* the last state report was not applied: send it again */
 	bool health_lost;       /* the same for the last health report */
+	bool report_due, health_due; /* to go in the next batch (agent/report.h) */
 	char final_state[16];
 	char final_err[ERR_LEN];
 	int64_t exit_code;
@@ -99,6 +100,7 @@ struct agent {
 	size_t npeers;
 	struct follower *followers;
 	struct blob_job *blob_jobs; /* blob.get reads in flight (their conn may go away) */
+	uv_timer_t report_timer;    /* the next batch of reports (agent/report.h) */
 	uint8_t ip_used[256];
 };
 

@@ -276,7 +276,7 @@ void tasks_reap_done(struct agent *a)
 		bool checking = false;
 		for (int i = 0; i < t->nchecks; i++)
 			checking |= t->checks[i].busy;
-		if (t->phase == P_DONE && t->gone && !t->busy && !checking) {
+		if (t->phase == P_DONE && t->gone && !t->busy && !checking && !report_pending(t)) {
 			bool followed = false;
 			for (struct follower *f = a->followers; f; f = f->next)
 				if (f->task_id == t->id)

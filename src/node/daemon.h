@@ -114,7 +114,7 @@ struct daemon {
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
 	struct watch watch;
-	struct pending *pending;
+	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
 	uint64_t session;    /* random per process start: request identity (state/store.h) */

@@ -31,6 +31,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	struct consensus *c = fsm->data;
 	struct mpw w;
 	mpw_init(&w);
+	uint64_t t0 = now_ms(); /* the loop is blocked meanwhile: worth a line in the log */
 	store_snapshot(c->store, &w);
 	*bufs = raft_malloc(sizeof **bufs);
 	if (!*bufs) {
@@ -47,8 +48,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	memcpy((*bufs)[0].base, w.sb.data, w.sb.size);
 	*n = 1;
 	mpw_free(&w);
-	TRACE("fsm", c->addr, "snapshot %zu bytes at applied %llu", (size_t)(*bufs)[0].len,
-	      (unsigned long long)raft_last_applied(c->raft));
+	log_info(c->name, "snapshot of the state at index %llu: %zu bytes in %llu ms", (unsigned long long)raft_last_applied(c->raft),
+		 (size_t)(*bufs)[0].len, (unsigned long long)(now_ms() - t0));
 	return 0;
 }
 
