@@ -37,6 +37,43 @@ static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 	mpw_free(&w);
 }
 
+/* One task of an assignment document: taken on when new and meant to run, its desired
+ * state and image holder followed when known. */
+static void assign_one(struct agent *a, const msgpack_object *o)
+{
+	uint64_t id = 0;
+	char desired[16] = "", state[16] = "";
+	if (mp_get_u64(o, "id", &id))
+		return;
+	mp_get_strbuf(o, "desired", desired, sizeof desired);
+	mp_get_strbuf(o, "state", state, sizeof state);
+	struct atask *t = tasks_find(a, id);
+	if (!t) {
+		if (task_state_rank(state) == 5 || strcmp(desired, "running"))
+			return; /* history, or stopped before we ever ran it */
+		t = tasks_new(a, id);
+		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
+		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
+		mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
+		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
+		mp_get_u64(o, "slot", &t->job.slot);
+		mp_get_u64(o, "start_after", &t->start_after);
+		snprintf(t->reported, sizeof t->reported, "%s", state);
+	}
+	t->gone = false;
+	mp_get_u64(o, "image_node", &t->job.image_node);
+	if (strcmp(desired, "running"))
+		t->want_stop = true;
+	/* the latest peer list for a prepare that has not started yet (blob fetches; a
+	 * synthetic backend fetches nothing) */
+	if (t->phase == P_NEW && !a->be->synthetic) {
+		free(t->job.peers);
+		t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
+		memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
+		t->job.npeers = a->npeers;
+	}
+}
+
 void agent_assignments(struct agent *a, const msgpack_object *doc)
 {
 	if (!a || host_stopping(a->h))
@@ -97,41 +134,20 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 			a->npeers++;
 		}
 	}
-	const msgpack_object *tasks = mp_get(doc, "tasks");
-	for (struct atask *t = a->tasks; t; t = t->next)
-		t->gone = true;
-	for (uint32_t i = 0; tasks && tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++) {
-		const msgpack_object *o = &tasks->via.array.ptr[i];
-		uint64_t id = 0;
-		char desired[16] = "", state[16] = "";
-		if (mp_get_u64(o, "id", &id))
-			continue;
-		mp_get_strbuf(o, "desired", desired, sizeof desired);
-		mp_get_strbuf(o, "state", state, sizeof state);
-		struct atask *t = tasks_find(a, id);
-		if (!t) {
-			if (task_state_rank(state) == 5 || strcmp(desired, "running"))
-				continue; /* history, or stopped before we ever ran it */
-			t = tasks_new(a, id);
-			copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
-			copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
-			mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
-			mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
-			mp_get_u64(o, "slot", &t->job.slot);
-			mp_get_u64(o, "start_after", &t->start_after);
-			snprintf(t->reported, sizeof t->reported, "%s", state);
-		}
-		t->gone = false;
-		mp_get_u64(o, "image_node", &t->job.image_node);
-		if (strcmp(desired, "running"))
-			t->want_stop = true;
-		/* the latest peer list for a prepare that has not started yet (blob fetches;
-		 * a synthetic backend fetches nothing) */
-		if (t->phase == P_NEW && !a->be->synthetic) {
-			free(t->job.peers);
-			t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
-			memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
-			t->job.npeers = a->npeers;
+	const msgpack_object *tasks = mp_get(doc, "tasks"), *changed = mp_get(doc, "changed"), *removed = mp_get(doc, "removed");
+	if (tasks) { /* the whole set: what it does not list is gone */
+		for (struct atask *t = a->tasks; t; t = t->next)
+			t->gone = true;
+		for (uint32_t i = 0; tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++)
+			assign_one(a, &tasks->via.array.ptr[i]);
+	} else { /* changes since the last document (node/watch.c) */
+		for (uint32_t i = 0; changed && changed->type == MSGPACK_OBJECT_ARRAY && i < changed->via.array.size; i++)
+			assign_one(a, &changed->via.array.ptr[i]);
+		for (uint32_t i = 0; removed && removed->type == MSGPACK_OBJECT_ARRAY && i < removed->via.array.size; i++) {
+			uint64_t id;
+			struct atask *t = mp_as_u64(&removed->via.array.ptr[i], &id) ? NULL : tasks_find(a, id);
+			if (t)
+				t->gone = true;
 		}
 	}
 	for (struct atask *t = a->tasks; t; t = t->next)
@@ -218,6 +234,11 @@ const char *agent_runtime(const struct agent *a)
 bool agent_synthetic(const struct agent *a)
 {
 	return a && a->be->synthetic;
+}
+
+bool agent_assigned(const struct agent *a)
+{
+	return a && a->have_doc;
 }
 
 void agent_sample(void *agent, uint64_t now, struct node_stats *ns)

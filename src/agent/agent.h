@@ -36,7 +36,11 @@ const char *agent_runtime(const struct agent *a);
  * tasks running here. a is the agent. */
 void agent_sample(void *a, uint64_t now, struct node_stats *ns);
 bool agent_synthetic(const struct agent *a);
+/* The leader's first assignment document has come (the node is linked to it). */
+bool agent_assigned(const struct agent *a);
 void agent_tick(struct agent *a);
+/* An assignment document (node/watch.c): the whole set ("tasks"), or the changes since
+ * the last one ("changed", "removed"). */
 void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);

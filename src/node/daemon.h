@@ -70,10 +70,17 @@ struct pending {
 };
 
 /* watch.c: the assignment watches this node serves while it leads */
+struct watch_sent {
+	uint64_t id, fp;
+};
+
 struct watcher {
 	struct conn *conn;
 	uint64_t req_id, node_id;
-	uint64_t fp;           /* fingerprint of the document last sent (watch.c) */
+	/* what it was last sent (watch.c): subnet and peers, and each task, by id */
+	uint64_t fp;
+	struct watch_sent *sent_tasks;
+	size_t nsent;
 	bool sent;
 	struct watcher *next;
 };
@@ -173,8 +180,9 @@ void daemon_ready(struct daemon *d, const char *msg);
 /* watch.c: assignments pushed from the leader to every node's agent */
 #define WATCH_REQ_ID 0xfffffffffffffff0ull
 /* The assignment document of node_id, a function of the state alone:
- * {node_id, subnet, tasks: [...], peers: [{id, addr}]}: its tasks that have not ended,
- * and the ready nodes that can hold image blobs (hollow ones cannot). */
+ * {node_id, subnet, peers: [{id, addr}], tasks: [...]}: its tasks that have not ended,
+ * and the ready nodes that can hold image blobs (hollow ones cannot). A watch gets it
+ * first, then the changes (watch.c). */
 void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w);
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id);
 void watch_conn_gone(struct daemon *d, struct conn *c);

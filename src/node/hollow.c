@@ -12,6 +12,7 @@
  * moment its join is accepted, so the early ones heartbeat while the later ones join. */
 #include "node/hollow.h"
 #include "node/daemon.h"
+#include "agent/agent.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -102,16 +103,6 @@ static void fleet_fail(struct hollow *h, const char *msg)
 
 /* ---- a node --------------------------------------------------------------------------- */
 
-static void node_ready(const char *msg, const void *arg)
-{
-	struct hnode *hn = (struct hnode *)(uintptr_t)arg; /* ours: given as ready_arg */
-	(void)msg;
-	if (!hn->ready) {
-		hn->ready = true;
-		__atomic_add_fetch(&hn->hl->h->ready, 1, __ATOMIC_SEQ_CST);
-	}
-}
-
 static void node_stopped(struct daemon *d, void *arg)
 {
 	struct hnode *hn = arg;
@@ -132,8 +123,6 @@ static int node_start(struct hnode *hn, char *err)
 	memset(d, 0, sizeof *d);
 	d->data_dir = hn->dir;
 	d->ready_fd = -1;
-	d->on_ready = node_ready;
-	d->ready_arg = hn;
 	d->seed = hn->seed[0] ? hn->seed : o->join;
 	/* a spare applies nothing: its raft log stays a few metadata writes, so small open
 	 * segments (libraft preallocates 8 MB each) and a slow tick do */
@@ -334,11 +323,25 @@ static void walk_close(uv_handle_t *hd, void *arg)
 		uv_close(hd, NULL);
 }
 
+/* A node is ready once its agent has its first assignment document: it is linked to the
+ * leader, heartbeats, and would run what it is given. */
+static void count_ready(struct hloop *hl)
+{
+	for (unsigned i = 0; i < hl->count; i++) {
+		struct hnode *hn = hl->n[i];
+		if (!hn->ready && hn->d && hn->st == HN_RUNNING && agent_assigned(hn->d->agent)) {
+			hn->ready = true;
+			__atomic_add_fetch(&hl->h->ready, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+}
+
 static void timer_cb(uv_timer_t *t)
 {
 	struct hloop *hl = t->data;
 	if (!hl->stopping) {
 		start_joins(hl);
+		count_ready(hl);
 		return;
 	}
 	/* every node freed and every join closed: the loop's own handles go, the loop ends */

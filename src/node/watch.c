@@ -1,14 +1,16 @@
 /* Assignments from the leader to the agents: each node's agent holds a watch on the
  * leader (over its link; the leader's own agent directly). A new watch (after a reconnect)
  * gets its full document at once; after that, on a leader tick whose state changed, each
- * watched node's document is sent again when what its agent acts on changed: the set of its
- * live tasks, their desired state, generation (so spec) and start time, the image peers.
- * A task's progress alone (assigned -> running, reported by the node itself) sends
- * nothing. The document is all a node needs to run its tasks, so agents work whatever
- * their raft role.
+ * watched node gets what changed in what its agent acts on: {node_id, subnet, peers,
+ * changed: [tasks new or changed], removed: [ids]}, a task counting as changed when its
+ * desired state, generation (so spec), start time or image holder did. A task's progress
+ * alone (assigned -> running, reported by the node itself) sends nothing. The documents
+ * are all a node needs to run its tasks, so agents work whatever their raft role.
  *
- * Scale: one pass over the tasks per tick sorts them by watched node; a fingerprint per
- * node decides what to rebuild; the spec and image of each service are looked up once. */
+ * Scale: one pass over the tasks per tick sorts them by watched node; per-task
+ * fingerprints, kept per watch, decide what to send; the spec and image of each service
+ * are looked up once per pass. A node given one more task receives that task, not its
+ * whole set again. */
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
@@ -127,62 +129,126 @@ static const struct rawmp *task_spec(const struct svc_view *sv, const struct tas
 	return NULL;
 }
 
-/* What the agent acts on, for one node: see the top of the file. */
+/* What the agent acts on, for one task: see the top of the file. */
+static uint64_t task_fp(struct docs *d, const struct task *t)
+{
+	const struct image *im;
+	const struct svc_view *sv = svc_of(d, t->service_id);
+	const struct rawmp *spec = task_spec(sv, t, &im);
+	uint64_t h = fnv(1469598103934665603ull, t->generation);
+	h = fnv(h, strcmp(t->desired, "running") == 0);
+	h = fnv(h, t->start_after);
+	h = fnv(h, spec ? spec->len : 0);
+	return fnv(h, im ? im->node_id : 0);
+}
+
+/* The same for a whole document (this node's own). */
 static uint64_t fingerprint(struct docs *d, const struct node *self, const struct task *const *ts, size_t n)
 {
 	uint64_t h = fnv(d->peers_fp, self ? self->subnet : 0);
-	for (size_t i = 0; i < n; i++) {
-		const struct task *t = ts[i];
-		const struct image *im;
-		const struct svc_view *sv = svc_of(d, t->service_id);
-		const struct rawmp *spec = task_spec(sv, t, &im);
-		h = fnv(h, t->id);
-		h = fnv(h, t->generation);
-		h = fnv(h, strcmp(t->desired, "running") == 0);
-		h = fnv(h, t->start_after);
-		h = fnv(h, spec ? spec->len : 0);
-		h = fnv(h, im ? im->node_id : 0);
-	}
+	for (size_t i = 0; i < n; i++)
+		h = fnv(fnv(h, ts[i]->id), task_fp(d, ts[i]));
 	return h;
 }
 
-/* {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
-static void doc_write(struct docs *d, uint64_t node_id, const struct task *const *ts, size_t n, struct mpw *w)
+static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
+{
+	const struct svc_view *sv = svc_of(d, t->service_id);
+	const struct image *im;
+	const struct rawmp *spec = task_spec(sv, t, &im);
+	mpw_map(w, 11);
+	mpw_ku64(w, "id", t->id);
+	mpw_kstr(w, "service", t->service);
+	mpw_ku64(w, "slot", t->slot);
+	mpw_ku64(w, "generation", t->generation);
+	mpw_kstr(w, "desired", t->desired);
+	mpw_kstr(w, "state", t->state);
+	mpw_ku64(w, "start_after", t->start_after);
+	mpw_str(w, "spec");
+	if (spec && spec->len)
+		mpw_raw(w, spec->data, spec->len);
+	else
+		mpw_nil(w);
+	mpw_str(w, "image");
+	if (im && im->info.len)
+		mpw_raw(w, im->info.data, im->info.len);
+	else
+		mpw_nil(w);
+	mpw_ku64(w, "image_node", im ? im->node_id : 0);
+	mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
+}
+
+static void doc_head(struct docs *d, uint64_t node_id, uint32_t n, struct mpw *w)
 {
 	const struct node *self = table_get_u64(&d->s->nodes, node_id);
-	mpw_map(w, 4);
+	mpw_map(w, n);
 	mpw_ku64(w, "node_id", node_id);
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
-	mpw_str(w, "tasks");
-	mpw_arr(w, (uint32_t)n);
-	for (size_t i = 0; i < n; i++) {
-		const struct task *t = ts[i];
-		const struct svc_view *sv = svc_of(d, t->service_id);
-		const struct image *im;
-		const struct rawmp *spec = task_spec(sv, t, &im);
-		mpw_map(w, 11);
-		mpw_ku64(w, "id", t->id);
-		mpw_kstr(w, "service", t->service);
-		mpw_ku64(w, "slot", t->slot);
-		mpw_ku64(w, "generation", t->generation);
-		mpw_kstr(w, "desired", t->desired);
-		mpw_kstr(w, "state", t->state);
-		mpw_ku64(w, "start_after", t->start_after);
-		mpw_str(w, "spec");
-		if (spec && spec->len)
-			mpw_raw(w, spec->data, spec->len);
-		else
-			mpw_nil(w);
-		mpw_str(w, "image");
-		if (im && im->info.len)
-			mpw_raw(w, im->info.data, im->info.len);
-		else
-			mpw_nil(w);
-		mpw_ku64(w, "image_node", im ? im->node_id : 0);
-		mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
-	}
 	mpw_str(w, "peers");
 	mpw_raw(w, d->peers.sb.data, d->peers.sb.size);
+}
+
+/* {node_id, subnet, peers: [{id, addr}], tasks: [...]} */
+static void doc_write(struct docs *d, uint64_t node_id, const struct task *const *ts, size_t n, struct mpw *w)
+{
+	doc_head(d, node_id, 4, w);
+	mpw_str(w, "tasks");
+	mpw_arr(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		doc_task(d, ts[i], w);
+}
+
+/* What a watch was last sent: its tasks' ids and fingerprints, in id order. */
+static void remember(struct docs *d, struct watcher *x, const struct node *self, const struct task *const *ts, size_t n)
+{
+	free(x->sent_tasks);
+	x->sent_tasks = xcalloc(n + 1, sizeof *x->sent_tasks);
+	for (size_t i = 0; i < n; i++)
+		x->sent_tasks[i] = (struct watch_sent){ts[i]->id, task_fp(d, ts[i])};
+	x->nsent = n;
+	x->fp = fnv(d->peers_fp, self ? self->subnet : 0);
+	x->sent = true;
+}
+
+/* The changes since what x was last sent, or false when there are none. */
+static bool doc_delta(struct docs *d, struct watcher *x, const struct task *const *ts, size_t n, struct mpw *w)
+{
+	const struct node *self = table_get_u64(&d->s->nodes, x->node_id);
+	uint64_t head = fnv(d->peers_fp, self ? self->subnet : 0);
+	struct mpw ch, rm;
+	mpw_init(&ch);
+	mpw_init(&rm);
+	uint32_t nch = 0, nrm = 0;
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (j < x->nsent && x->sent_tasks[j].id < ts[i]->id) {
+			mpw_u64(&rm, x->sent_tasks[j++].id);
+			nrm++;
+		}
+		bool known = j < x->nsent && x->sent_tasks[j].id == ts[i]->id;
+		if (!known || x->sent_tasks[j].fp != task_fp(d, ts[i])) {
+			doc_task(d, ts[i], &ch);
+			nch++;
+		}
+		if (known)
+			j++;
+	}
+	for (; j < x->nsent; j++, nrm++)
+		mpw_u64(&rm, x->sent_tasks[j].id);
+	bool any = nch || nrm || head != x->fp;
+	if (any) {
+		doc_head(d, x->node_id, 5, w);
+		mpw_str(w, "changed");
+		mpw_arr(w, nch);
+		mpw_raw(w, ch.sb.data, ch.sb.size);
+		mpw_str(w, "removed");
+		mpw_arr(w, nrm);
+		mpw_raw(w, rm.sb.data, rm.sb.size);
+		remember(d, x, self, ts, n);
+	}
+	mpw_free(&ch);
+	mpw_free(&rm);
+	return any;
 }
 
 /* The tasks listed for node_id, in id order. */
@@ -235,8 +301,7 @@ static void push_one(struct daemon *d, struct watcher *x)
 	struct mpw w;
 	mpw_init(&w);
 	doc_write(&dc, x->node_id, ts, n, &w);
-	x->fp = fingerprint(&dc, table_get_u64(&d->store.nodes, x->node_id), ts, n);
-	x->sent = true;
+	remember(&dc, x, table_get_u64(&d->store.nodes, x->node_id), ts, n);
 	send_doc(x, &w);
 	mpw_free(&w);
 	free(ts);
@@ -269,6 +334,7 @@ void watch_conn_gone(struct daemon *d, struct conn *c)
 			struct watcher *x = *pp;
 			*pp = x->next;
 			d->watch.nwatchers--;
+			free(x->sent_tasks);
 			free(x);
 		} else
 			pp = &(*pp)->next;
@@ -285,6 +351,7 @@ void watch_free(struct daemon *d)
 	while (d->watch.watchers) {
 		struct watcher *x = d->watch.watchers;
 		d->watch.watchers = x->next;
+		free(x->sent_tasks);
 		free(x);
 	}
 	d->watch.nwatchers = 0;
@@ -358,24 +425,23 @@ void watch_push(struct daemon *d)
 		struct slot *s = &sl[i];
 		if (!bucket || bucket->node_id != s->node_id)
 			bucket = s;
-		uint64_t fp = fingerprint(&dc, table_get_u64(&d->store.nodes, s->node_id), bucket->ts, bucket->n);
-		bool self = !s->x;
-		if (self ? wa->self_sent && fp == wa->self_fp : s->x->sent && fp == s->x->fp)
-			continue;
 		msgpack_sbuffer_clear(&w.sb);
+		if (s->x) {
+			if (doc_delta(&dc, s->x, bucket->ts, bucket->n, &w))
+				send_doc(s->x, &w);
+			continue;
+		}
+		/* this node's own agent: the whole document, when it changed */
+		uint64_t fp = fingerprint(&dc, table_get_u64(&d->store.nodes, s->node_id), bucket->ts, bucket->n);
+		if (wa->self_sent && fp == wa->self_fp)
+			continue;
 		doc_write(&dc, s->node_id, bucket->ts, bucket->n, &w);
-		if (self) {
-			wa->self_fp = fp;
-			wa->self_sent = true;
-			struct mpr r;
-			if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
-				agent_assignments(d->agent, r.root);
-				mpr_free(&r);
-			}
-		} else {
-			s->x->fp = fp;
-			s->x->sent = true;
-			send_doc(s->x, &w);
+		wa->self_fp = fp;
+		wa->self_sent = true;
+		struct mpr r;
+		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
+			agent_assignments(d->agent, r.root);
+			mpr_free(&r);
 		}
 	}
 	mpw_free(&w);
