@@ -15,6 +15,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
 	struct consensus *c = fsm->data;
 	uint64_t index = raft_last_applied(c->raft) + 1;
+	if (!c->ring) /* at the first entry: a spare that never applies one needs none (2 MB) */
+		c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
@@ -123,7 +125,6 @@ void cons_init_fsm(struct consensus *c, raft_id id, const char *addr, struct sto
 	c->raft = &c->own;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->name, sizeof c->name, "%s", addr);
-	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	c->fsm.version = 1;
 	c->fsm.data = c;
 	c->fsm.apply = fsm_apply;
