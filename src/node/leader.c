@@ -73,6 +73,7 @@ void leader_start(struct leader *l)
 	l->leader_since = now(l);
 	l->change_inflight = false;
 	l->caught_up = false;
+	l->reconcile_rev = 0;
 	member_leadership(l);
 	catch_up(l);
 }
@@ -339,10 +340,19 @@ static void workloads(struct leader *l)
 	const struct leader_host *h = l->host;
 	if (l->reconcile_inflight)
 		return;
+	/* A pass over 100,000 tasks is not free: when the state did not change since a pass
+	 * that found nothing to do, the next one waits up to RECONCILE_IDLE_MS (what only time
+	 * changes — back-offs, rollout windows, nodes heard again — waits that long). */
+	uint64_t t = now(l);
+	if (!l->reconcile_more && h->store->revision == l->reconcile_rev && t - l->reconcile_at < RECONCILE_IDLE_MS)
+		return;
+	l->reconcile_rev = h->store->revision;
+	l->reconcile_at = t;
 	struct mpw w;
 	mpw_init(&w);
 	uint64_t t0 = now(l);
 	if (reconcile_live(h->store, wall(l), &w, placeable, l, &l->reconcile_more)) {
+		l->reconcile_rev = 0; /* its batch changes the state: look again after it */
 		char err[ERR_LEN];
 		TRACE("sched", h->ident->name, "task batch %zu bytes, %llu ms%s", (size_t)w.sb.size,
 		      (unsigned long long)(now(l) - t0), l->reconcile_more ? ", more to do" : "");

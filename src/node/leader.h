@@ -16,6 +16,9 @@
 
 typedef host_submit_cb leader_submit_cb;
 
+/* An unchanged state is reconciled again after this long (time-only transitions). */
+#define RECONCILE_IDLE_MS 1000
+
 /* What the controllers need from the node that hosts them. Every function gets `data`. */
 struct leader_host {
 	void *data;
@@ -72,6 +75,7 @@ struct leader {
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
 	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
+	uint64_t reconcile_rev, reconcile_at; /* state revision and time of the last pass */
 	/* This leadership has applied what its predecessors committed (its barrier): until
 	 * then the state here may lack entries already committed, and a controller acting on
 	 * it would redo their work (a slot replaced twice, a hollow node made a standby). */
