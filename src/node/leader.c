@@ -350,12 +350,15 @@ static void workloads(struct leader *l)
 	l->reconcile_at = t;
 	struct mpw w;
 	mpw_init(&w);
-	uint64_t t0 = now(l);
-	if (reconcile_live(h->store, wall(l), &w, placeable, l, &l->reconcile_more)) {
+	struct reconcile_out ro = {0};
+	bool work = reconcile_live(h->store, wall(l), &w, placeable, l, &ro);
+	l->reconcile_more = ro.capped;
+	if (work) {
 		l->reconcile_rev = 0; /* its batch changes the state: look again after it */
 		char err[ERR_LEN];
-		TRACE("sched", h->ident->name, "task batch %zu bytes, %llu ms%s", (size_t)w.sb.size,
-		      (unsigned long long)(now(l) - t0), l->reconcile_more ? ", more to do" : "");
+		/* bench/scale.sh reads these lines (ORCH_TRACE=sched) */
+		TRACE("sched", h->ident->name, "task batch %zu bytes: %u created, %u placed in %llu ms%s", (size_t)w.sb.size,
+		      ro.created, ro.placed, (unsigned long long)(now(l) - t), ro.capped ? ", more to do" : "");
 		l->reconcile_inflight = !h->submit(h->data, "task.batch", w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);

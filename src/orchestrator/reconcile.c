@@ -521,7 +521,7 @@ static long service_index(const struct store *s, uint64_t id)
 }
 
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg, bool *capped)
+		    void *arg, struct reconcile_out *out)
 {
 	struct batch b;
 	batch_init(&b);
@@ -604,8 +604,11 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		free(st[i].ts);
 	}
 	free(st);
-	if (capped)
-		*capped = b.capped;
+	if (out) {
+		out->capped = b.capped;
+		out->created = b.ncr;
+		out->placed = b.placed;
+	}
 
 	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
 	if (work) {

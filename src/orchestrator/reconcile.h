@@ -34,8 +34,13 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w);
  * for which reachable() is false (e.g. not heard from since this leader took over). One
  * pass fills at most RECONCILE_CREATE_MAX new slots and places at most RECONCILE_PLACE_MAX
  * tasks, so that a deploy of 100,000 replicas is many entries of a bounded size (each
- * replica applies them on its loop); *capped (may be NULL) tells that work was left. */
+ * replica applies them on its loop); out (may be NULL) tells what the pass did and whether
+ * work was left. */
+struct reconcile_out {
+	bool capped;
+	uint32_t created, placed;
+};
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg, bool *capped);
+		    void *arg, struct reconcile_out *out);
 
 #endif
