@@ -246,7 +246,7 @@ F[svc_json_ms]=$(timed services -o json)
 sleep 2
 c=$(cpu_cs "$LP")
 sleep 10
-F[idle_cpu]=$((($(cpu_cs "$LP") - c) * 10)) # per mille of one CPU
+F[idle_cpu]=$(($(cpu_cs "$LP") - c)) # 1/100 s over 10 s: per mille of one CPU
 log "idle leader: $((F[idle_cpu] / 10))% of one CPU with $NODES nodes and $TOTAL tasks"
 
 # Failover: kill -9 of the leader, then single writes through a survivor until one is acknowledged.
