@@ -239,7 +239,7 @@ static void liveness_done(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	(void)rc;
 	(void)res;
-	l->liveness_inflight = false;
+	l->liveness_inflight--;
 }
 
 /* The "events" entry of a node.update: node_down / node_ready, with why. */
@@ -259,6 +259,9 @@ static void liveness_event(const struct leader *l, const struct node *n, const c
 	mpw_kstr(w, "message", msg);
 }
 
+/* Every transition of this tick at once, one command each (they go to raft in one batch):
+ * a thousand nodes lost with their rack are marked down in one tick, not one per tick. The
+ * next round waits for these to be applied. */
 static void liveness(struct leader *l)
 {
 	const struct leader_host *h = l->host;
@@ -279,9 +282,8 @@ static void liveness(struct leader *l)
 		mpw_ku64(&w, "at", wall(l));
 		liveness_event(l, n, want, &w);
 		log_info(l->host->ident->name, "node %s is %s", n->name, want);
-		l->liveness_inflight = !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
+		l->liveness_inflight += !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
 		mpw_free(&w);
-		return; /* one at a time */
 	}
 }
 

@@ -73,7 +73,8 @@ struct leader {
 	size_t nseen, capseen;
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
 	/* one request of each kind in flight */
-	bool init_inflight, liveness_inflight, reconcile_inflight;
+	bool init_inflight, reconcile_inflight;
+	unsigned liveness_inflight; /* node up/down transitions being committed */
 	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
 	uint64_t reconcile_rev, reconcile_at; /* state revision and time of the last pass */
 	/* This leadership has applied what its predecessors committed (its barrier): until

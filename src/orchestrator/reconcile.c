@@ -550,6 +550,10 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		if (svc_spec_decode(st[i].r.root, &st[i].sp, NULL))
 			continue;
 		st[i].decoded = true;
+		if (b.nup + b.ncr >= RECONCILE_BATCH_MAX) { /* the other services in the next passes */
+			b.capped = true;
+			continue;
+		}
 		service_pass(s, v, &st[i].sp, now, &b, st[i].ts, st[i].n);
 	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
@@ -605,7 +609,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	}
 	free(st);
 	if (out) {
-		out->capped = b.capped;
+		out->capped = b.capped || b.ncr; /* new tasks wait for the next pass to place them */
 		out->created = b.ncr;
 		out->placed = b.placed;
 	}
