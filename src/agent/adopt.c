@@ -31,7 +31,7 @@ int adopt_one(const struct rt_info *ci, void *arg)
 	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
 	if (t->job.ip[0] && ipam_host_of(t->job.ip))
 		a->ip_used[ipam_host_of(t->job.ip)] = 1;
-	snprintf(t->reported, sizeof t->reported, "running");
+	t->reported = TS_RUNNING;
 	log_info(a->h->ident->name, "found container %s of task %llu again (%s, pid %d)", ci->id, (unsigned long long)id, rt_status_name(ci->status), ci->pid);
 	return 0;
 }

@@ -42,15 +42,17 @@ static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 static void assign_one(struct agent *a, const msgpack_object *o)
 {
 	uint64_t id = 0;
-	char desired[16] = "", state[16] = "";
 	if (mp_get_u64(o, "id", &id))
 		return;
-	mp_get_strbuf(o, "desired", desired, sizeof desired);
-	mp_get_strbuf(o, "state", state, sizeof state);
+	const msgpack_object *so = mp_get(o, "state"), *dso = mp_get(o, "desired");
+	int state = mp_is_str(so) ? lifecycle_parse(&lifecycle_task, so->via.str.ptr, so->via.str.size) : -1;
+	bool run = mp_is_str(dso) && lifecycle_parse(&lifecycle_desired, dso->via.str.ptr, dso->via.str.size) == TD_RUNNING;
 	struct atask *t = tasks_find(a, id);
 	if (!t) {
-		if (task_state_rank(state) == 5 || strcmp(desired, "running"))
-			return; /* history, or stopped before we ever ran it */
+		/* history, stopped before we ever ran it, or in a state this binary does not know
+		 * (a newer leader's) */
+		if (state <= TS_NONE || task_state_ended((enum task_state)state) || !run)
+			return;
 		t = tasks_new(a, id);
 		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
@@ -58,11 +60,15 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 		mp_get_u64(o, "slot", &t->job.slot);
 		mp_get_u64(o, "start_after", &t->start_after);
-		snprintf(t->reported, sizeof t->reported, "%s", state);
+		t->reported = (enum task_state)state;
 	}
+	/* as of when the leader last sent this task: documents carry changes in what the agent
+	 * acts on, not every move of the state (node/watch.c), so it may be older */
+	if (state > TS_NONE)
+		t->stored = (enum task_state)state;
 	t->gone = false;
 	mp_get_u64(o, "image_node", &t->job.image_node);
-	if (strcmp(desired, "running"))
+	if (!run)
 		t->want_stop = true;
 	/* the latest peer list for a prepare that has not started yet (blob fetches; a
 	 * synthetic backend fetches nothing) */
@@ -293,17 +299,12 @@ void agent_conn_gone(struct agent *a, struct conn *c)
 	logs_conn_gone(a, c);
 }
 
-bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
-	       bool local)
+void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q)
 {
-	(void)local;
-	if (!a)
-		return false;
-	if (mp_str_eq(op, "logs"))
-		logs_op(a, c, id, req);
-	else if (mp_str_eq(op, "blob.get"))
-		blob_get_op(a, c, id, req);
-	else
-		return false;
-	return true;
+	logs_op(a, c, q);
+}
+
+void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q)
+{
+	blob_get_op(a, c, q);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "codec/mp.h"
+#include "net/proto.h"
 
 #include "node/host.h"
 
@@ -45,8 +46,9 @@ void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);
 void agent_conn_gone(struct agent *a, struct conn *c);
-/* Ops served by the agent: logs (a task's output, optionally followed), blob.get. */
-bool agent_rpc(struct agent *a, struct conn *c, const msgpack_object *op, uint64_t id, const msgpack_object *req,
-	       bool local);
+/* Ops served by the agent (net/proto.h): logs (a task's output, optionally followed),
+ * blob.get (a chunk of an image blob this node holds, for a peer that fetches it). */
+void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q);
+void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q);
 
 #endif

@@ -13,6 +13,7 @@
 #include "agent/task_run.h"
 #include "node/host.h"
 #include "runtime/runc.h"
+#include "state/lifecycle.h"
 #include "util/err.h"
 
 enum phase { P_NEW, P_PREPARING, P_RUNNING, P_STOPPING, P_EXITED, P_CLEANING, P_DONE };
@@ -45,14 +46,16 @@ struct atask {
 	uint64_t start_after;
 	int pid, status;
 	bool exited;
-	char reported[16];      /* last state reported */
+	enum task_state reported; /* last state reported */
+	enum task_state stored; /* its state in the last assignment document: reports ask only
+				 * for moves its table allows from there (state/lifecycle.h) */
 	int port_fds[RUN_MAX_PORTS]; /* host ports held bound while the task has them; 0: none */
 	char reported_err[ERR_LEN];
 	bool reported_exit;
 	bool report_lost;       /* the last state report was not applied: send it again */
 	bool health_lost;       /* the same for the last health report */
 	bool report_due, health_due; /* to go in the next batch (agent/report.h) */
-	char final_state[16];
+	enum task_state final_state;
 	char final_err[ERR_LEN];
 	int64_t exit_code;
 	uint64_t stopped_at;

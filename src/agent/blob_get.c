@@ -46,13 +46,11 @@ static void blob_done(uv_work_t *req, int status)
 		rpc_reply_err(c, j->req_id, E_IO, j->err);
 	else if (c) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, j->req_id, 0, 2);
+		rpc_reply_begin(&w, j->req_id, 0);
 		mpw_ku64(&w, "size", j->size);
-		mpw_str(&w, "data");
+		mpw_key(&w, "data");
 		mpw_bin(&w, j->buf, j->n > 0 ? (size_t)j->n : 0);
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 	}
 	struct agent *a = j->a;
 	free(j->buf);
@@ -60,23 +58,22 @@ static void blob_done(uv_work_t *req, int status)
 	agent_job_done(a);
 }
 
-void blob_get_op(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req)
+void blob_get_op(struct agent *a, struct conn *c, const struct req_blob_get *q)
 {
-	struct blob_job *j = xcalloc(1, sizeof *j);
-	j->len = 1 << 20;
-	if (mp_get_strbuf(req, "digest", j->digest, sizeof j->digest) || !digest_valid(j->digest)) {
-		free(j);
-		rpc_reply_err(c, id, E_INVAL, "blob.get: a sha256 digest is required");
+	if (!digest_valid(q->digest)) {
+		rpc_reply_err(c, q->id, E_INVAL, "blob.get: a sha256 digest is required");
 		return;
 	}
-	mp_get_u64(req, "offset", &j->off);
-	mp_get_u64(req, "len", &j->len);
+	struct blob_job *j = xcalloc(1, sizeof *j);
+	snprintf(j->digest, sizeof j->digest, "%s", q->digest);
+	j->off = q->offset;
+	j->len = q->len ? q->len : 1 << 20;
 	if (j->len > (4u << 20))
 		j->len = 4u << 20;
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", a->h->data_dir);
 	j->a = a;
 	j->conn = c; /* the conn may go away meanwhile: agent_conn_gone */
-	j->req_id = id;
+	j->req_id = q->id;
 	j->next = a->blob_jobs;
 	a->blob_jobs = j;
 	j->req.data = j;

@@ -3,11 +3,11 @@
 #ifndef ORCH_AGENT_BLOB_GET_H
 #define ORCH_AGENT_BLOB_GET_H
 #include "agent/agent_state.h"
-#include "codec/mp.h"
+#include "net/proto.h"
 
 struct conn;
 
-void blob_get_op(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req);
+void blob_get_op(struct agent *a, struct conn *c, const struct req_blob_get *q);
 /* The connection closed: the reads in flight for it answer nobody. */
 void blob_get_conn_gone(struct agent *a, struct conn *c);
 

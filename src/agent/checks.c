@@ -158,7 +158,7 @@ void checks_done(struct agent *a, struct atask *t, int idx, const struct check_r
 	if (c->liveness && failing && !t->want_stop && !t->unhealthy) {
 		/* liveness failure: stop it; the leader replaces it per the restart policy */
 		t->unhealthy = true;
-		snprintf(t->final_state, sizeof t->final_state, "failed");
+		t->final_state = TS_FAILED;
 		snprintf(t->final_err, sizeof t->final_err, "unhealthy: %u failed checks, last: %s", c->fails, r->output);
 		log_warn(a->h->ident->name, "task %llu (%s.%llu) is unhealthy: %s", (unsigned long long)t->id, t->job.service,
 			 (unsigned long long)t->job.slot, r->output);

@@ -20,17 +20,9 @@ static int fetch_from(const struct blobstore *bs, const char *digest, const char
 	}
 	uint64_t off = 0, total = UINT64_MAX;
 	while (off < total) {
-		struct mpw q;
-		mpw_init(&q);
-		mpw_map(&q, 5);
-		mpw_kstr(&q, "op", "blob.get");
-		mpw_ku64(&q, "id", client_id(&c));
-		mpw_kstr(&q, "digest", digest);
-		mpw_ku64(&q, "offset", off);
-		mpw_ku64(&q, "len", FETCH_CHUNK);
+		struct req_blob_get q = {.digest = digest, .offset = off, .len = FETCH_CHUNK};
 		struct mpr r;
-		rc = client_call(&c, &q, &r, 30000, err);
-		mpw_free(&q);
+		rc = client_call_req(&c, OP_BLOB_GET, &q, &r, 30000, err);
 		if (rc) {
 			mpr_free(&r);
 			break;

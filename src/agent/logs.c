@@ -66,13 +66,11 @@ void logs_rotate(struct agent *a)
 static void send_log(struct conn *c, uint64_t id, const char *data, size_t n, bool more)
 {
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
-	mpw_str(&w, "data");
+	rpc_reply_begin(&w, id, 0);
+	mpw_key(&w, "data");
 	mpw_strn(&w, data, n);
 	mpw_kbool(&w, "more", more);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 /* Sends from off to the end of the file; returns the new offset. */
@@ -96,14 +94,11 @@ static off_t pump(struct conn *c, uint64_t id, const char *path, off_t off)
 	return off;
 }
 
-void logs_op(struct agent *a, struct conn *c, uint64_t id, const msgpack_object *req)
+void logs_op(struct agent *a, struct conn *c, const struct req_logs *q)
 {
-	uint64_t tid = 0;
-	int64_t tail = -1;
-	bool follow = false;
-	mp_get_u64(req, "task_id", &tid);
-	mp_get_i64(req, "tail", &tail);
-	mp_get_bool(req, "follow", &follow);
+	uint64_t id = q->id, tid = q->task_id;
+	int64_t tail = q->tail;
+	bool follow = q->follow;
 	char path[700];
 	layout_task_file(path, sizeof path, a->h->data_dir, tid, LAYOUT_TASK_LOG);
 	struct stat st;

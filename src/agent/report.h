@@ -12,7 +12,7 @@
 void report_init(struct agent *a);
 /* Closes its timer (counted in the agent's jobs while it closes). */
 void report_stop(struct agent *a);
-void report_state(struct agent *a, struct atask *t, const char *state, const char *err, bool with_exit);
+void report_state(struct agent *a, struct atask *t, enum task_state state, const char *err, bool with_exit);
 void report_health(struct agent *a, struct atask *t);
 /* Sends again the reports the leader did not apply. */
 void report_resend_lost(struct agent *a);

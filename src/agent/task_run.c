@@ -342,6 +342,32 @@ int run_save_state(const struct run_job *j)
 	return 0;
 }
 
+/* One number of a port line, up to `sep` (or the end when sep is 0). */
+static int port_num(const char **p, char sep, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (**p < '0' || **p > '9')
+		return -1;
+	*out = strtoul(*p, &end, 10);
+	if (*out > max || *end != sep)
+		return -1;
+	*p = sep ? end + 1 : end;
+	return 0;
+}
+
+/* "HOST_PORT:CONTAINER_PORT:PROTO" as run_save_state writes it. */
+static int port_line(const char *p, struct port_map *pm)
+{
+	unsigned long hp, cp, proto;
+	if (port_num(&p, ':', 65535, &hp) || port_num(&p, ':', 65535, &cp) || port_num(&p, 0, 255, &proto) ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+		return -1;
+	pm->host_port = (uint16_t)hp;
+	pm->container_port = (uint16_t)cp;
+	pm->proto = (int)proto;
+	return 0;
+}
+
 int run_load_state(struct run_job *j)
 {
 	char path[700], line[128];
@@ -352,18 +378,13 @@ int run_load_state(struct run_job *j)
 	j->nports = 0;
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\n")] = 0;
-		unsigned hp, cp;
-		int proto, host;
+		int host;
 		if (!strncmp(line, "ip=", 3))
 			snprintf(j->ip, sizeof j->ip, "%s", line + 3);
 		else if (sscanf(line, "host=%d", &host) == 1)
 			j->host_net = host;
-		else if (sscanf(line, "port=%u:%u:%d", &hp, &cp, &proto) == 3 && j->nports < RUN_MAX_PORTS) {
-			j->ports[j->nports].host_port = (uint16_t)hp;
-			j->ports[j->nports].container_port = (uint16_t)cp;
-			j->ports[j->nports].proto = proto;
+		else if (!strncmp(line, "port=", 5) && j->nports < RUN_MAX_PORTS && !port_line(line + 5, &j->ports[j->nports]))
 			j->nports++;
-		}
 	}
 	fclose(f);
 	return 0;

@@ -35,13 +35,14 @@ static void finish(struct agent *a, struct atask *t)
 {
 	t->phase = P_DONE;
 	ports_release_all(a, t);
-	report_state(a, t, t->final_state, t->final_err[0] ? t->final_err : NULL, !strcmp(t->final_state, "complete") || !strcmp(t->final_state, "failed"));
+	report_state(a, t, t->final_state, t->final_err[0] ? t->final_err : NULL,
+		     t->final_state == TS_COMPLETE || t->final_state == TS_FAILED);
 }
 
 static void exit_description(struct atask *t)
 {
 	if (t->adopted && !t->exited) {
-		snprintf(t->final_state, sizeof t->final_state, "failed");
+		t->final_state = TS_FAILED;
 		snprintf(t->final_err, sizeof t->final_err, "exited while the agent was not running (exit status unknown)");
 		t->exit_code = -1;
 		return;
@@ -49,17 +50,17 @@ static void exit_description(struct atask *t)
 	int st = t->status;
 	if (WIFEXITED(st)) {
 		t->exit_code = WEXITSTATUS(st);
-		snprintf(t->final_state, sizeof t->final_state, "%s", t->exit_code ? "failed" : "complete");
+		t->final_state = t->exit_code ? TS_FAILED : TS_COMPLETE;
 		if (t->exit_code)
 			snprintf(t->final_err, sizeof t->final_err, "exit code %lld", (long long)t->exit_code);
 	} else {
 		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 		t->exit_code = 128 + sig;
-		snprintf(t->final_state, sizeof t->final_state, "failed");
+		t->final_state = TS_FAILED;
 		snprintf(t->final_err, sizeof t->final_err, "killed by signal %d", sig);
 	}
 	if (t->job.oom) {
-		snprintf(t->final_state, sizeof t->final_state, "failed");
+		t->final_state = TS_FAILED;
 		snprintf(t->final_err, sizeof t->final_err, "OOM-killed: the memory limit was exceeded (exit code %lld)", (long long)t->exit_code);
 	}
 }
@@ -90,12 +91,12 @@ void tasks_step_done(struct work *w)
 	case S_PREPARE:
 		if (!w->job.rc) {
 			if (t->want_stop) { /* stopped while preparing: nothing runs yet */
-				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+				t->final_state = TS_SHUTDOWN;
 				t->phase = P_CLEANING;
 				tasks_queue_step(a, t, S_CLEANUP);
 				break;
 			}
-			report_state(a, t, "starting", NULL, false);
+			report_state(a, t, TS_STARTING, NULL, false);
 			if (t->job.host_net)
 				ports_release(t); /* host networking: the task binds its ports itself */
 			tasks_queue_step(a, t, S_START);
@@ -105,7 +106,7 @@ void tasks_step_done(struct work *w)
 		__attribute__((fallthrough));
 	case S_START:
 		if (w->job.rc) {
-			snprintf(t->final_state, sizeof t->final_state, "rejected");
+			t->final_state = TS_REJECTED;
 			snprintf(t->final_err, sizeof t->final_err, "%s", w->job.err);
 			if (strstr(w->job.err, "set up the node network first"))
 				a->net_ready = false; /* the bridge went away: build it again for the next task */
@@ -122,7 +123,7 @@ void tasks_step_done(struct work *w)
 			t->exited = true;
 		if (t->exited)
 			t->phase = P_EXITED;
-		report_state(a, t, "running", NULL, false);
+		report_state(a, t, TS_RUNNING, NULL, false);
 		break;
 	case S_STOP:
 		t->phase = P_CLEANING;
@@ -130,15 +131,15 @@ void tasks_step_done(struct work *w)
 		break;
 	case S_CLEANUP:
 		t->job.oom = w->job.oom;
-		if (!t->final_state[0]) {
+		if (!t->final_state) {
 			if (t->want_stop && !(t->exited && !t->stopped_at))
-				snprintf(t->final_state, sizeof t->final_state, "shutdown");
+				t->final_state = TS_SHUTDOWN;
 			else
 				exit_description(t);
-		} else if (t->exited && !strcmp(t->final_state, "failed") && !t->want_stop && !t->unhealthy) {
+		} else if (t->exited && t->final_state == TS_FAILED && !t->want_stop && !t->unhealthy) {
 			exit_description(t);
 		}
-		if (t->job.oom && strcmp(t->final_state, "shutdown") && !t->unhealthy)
+		if (t->job.oom && t->final_state != TS_SHUTDOWN && !t->unhealthy)
 			exit_description(t);
 		if (t->unhealthy && t->exited)
 			t->exit_code = WIFEXITED(t->status) ? WEXITSTATUS(t->status) : 128 + (WIFSIGNALED(t->status) ? WTERMSIG(t->status) : 0);
@@ -176,7 +177,7 @@ static void start_task(struct agent *a, struct atask *t)
 	svc_spec_init(&sp);
 	if (!t->job.spec || mpr_decode(&r, t->job.spec, t->job.spec_len)) {
 		svc_spec_free(&sp);
-		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		t->final_state = TS_REJECTED;
 		snprintf(t->final_err, sizeof t->final_err, "no spec for this task");
 		finish(a, t);
 		return;
@@ -197,13 +198,13 @@ static void start_task(struct agent *a, struct atask *t)
 	}
 	svc_spec_free(&sp);
 	if (rc) {
-		snprintf(t->final_state, sizeof t->final_state, "rejected");
+		t->final_state = TS_REJECTED;
 		snprintf(t->final_err, sizeof t->final_err, "%s", err);
 		finish(a, t);
 		return;
 	}
 	t->phase = P_PREPARING;
-	report_state(a, t, "preparing", NULL, false);
+	report_state(a, t, TS_PREPARING, NULL, false);
 	tasks_queue_step(a, t, S_PREPARE);
 }
 
@@ -214,7 +215,7 @@ void tasks_step(struct agent *a, struct atask *t)
 	switch (t->phase) {
 	case P_NEW:
 		if (t->want_stop) {
-			snprintf(t->final_state, sizeof t->final_state, "shutdown");
+			t->final_state = TS_SHUTDOWN;
 			finish(a, t);
 		} else if (!a->net_ready) {
 			/* the bridge and NAT table are made when the first task needs them */

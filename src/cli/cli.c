@@ -57,20 +57,20 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
-int cli_rpc_retry(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp, int retry_ms)
+int cli_rpc_retry(struct cli *cli, enum op op, const void *args, struct mpr *resp, int retry_ms)
 {
 	char err[ERR_LEN] = "";
-	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, retry_ms, 30000, err);
+	int rc = cli_call(cli->data_dir, op, args, resp, retry_ms, 30000, err);
 	if (!rc)
 		return EXIT_OK;
 	mpr_free(resp);
 	return cli_call_fail(rc, err);
 }
 
-int cli_rpc_wait(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp)
+int cli_rpc_wait(struct cli *cli, enum op op, const void *args, struct mpr *resp)
 {
 	char err[ERR_LEN] = "";
-	int rc = cli_call(cli->data_dir, op, fields, nfields, resp, 15000, -1, err);
+	int rc = cli_call(cli->data_dir, op, args, resp, 15000, -1, err);
 	if (!rc)
 		return EXIT_OK;
 	mpr_free(resp);
@@ -84,9 +84,9 @@ int cli_call_fail(int rc, const char *err)
 	return cli_fail(rc, "%s", err);
 }
 
-int cli_rpc(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp)
+int cli_rpc(struct cli *cli, enum op op, const void *args, struct mpr *resp)
 {
-	return cli_rpc_retry(cli, op, fields, nfields, resp, 15000);
+	return cli_rpc_retry(cli, op, args, resp, 15000);
 }
 
 const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt)

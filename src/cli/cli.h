@@ -42,11 +42,11 @@ int cli_help(const char *cmd);
 bool cli_wants_help(int argc, char **argv);
 /* cli_call on the local node with retries while there is no leader (15 s). Returns an
  * exit code; on 0, resp holds the reply. */
-int cli_rpc(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp);
-int cli_rpc_retry(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp, int retry_ms);
+int cli_rpc(struct cli *cli, enum op op, const void *args, struct mpr *resp);
+int cli_rpc_retry(struct cli *cli, enum op op, const void *args, struct mpr *resp, int retry_ms);
 /* cli_rpc for work that takes as long as it takes (image load): no limit on the wait for
  * the reply. */
-int cli_rpc_wait(struct cli *cli, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp);
+int cli_rpc_wait(struct cli *cli, enum op op, const void *args, struct mpr *resp);
 /* The exit code (and message) for a failed call on the local node. */
 int cli_call_fail(int rc, const char *err);
 const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt);

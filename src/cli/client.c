@@ -223,35 +223,29 @@ int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int t
 	return client_reply(c, want, resp, timeout_ms, err);
 }
 
-int client_send_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, char *err)
+int client_send_req(struct client *c, enum op op, const void *args, char *err)
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2 + nfields);
-	mpw_kstr(&w, "op", op);
-	mpw_ku64(&w, "id", client_id(c));
-	if (fields && fields->sb.size)
-		mpw_raw(&w, fields->sb.data, fields->sb.size);
+	proto_encode(&w, op, client_id(c), args);
 	int rc = client_send(c, &w, err);
 	mpw_free(&w);
 	return rc;
 }
 
-int client_call_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-		   int timeout_ms, char *err)
+int client_call_req(struct client *c, enum op op, const void *args, struct mpr *resp, int timeout_ms, char *err)
 {
 	resp->root = NULL;
-	int rc = client_send_op(c, op, fields, nfields, err);
+	int rc = client_send_req(c, op, args, err);
 	return rc ? rc : client_reply(c, c->next_id, resp, timeout_ms, err);
 }
 
-int cli_request(struct client *c, const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields,
-		char *err)
+int cli_request(struct client *c, const char *data_dir, enum op op, const void *args, char *err)
 {
 	int rc = client_open_local(c, data_dir, err);
 	if (rc)
 		return rc;
-	rc = client_send_op(c, op, fields, nfields, err);
+	rc = client_send_req(c, op, args, err);
 	if (rc)
 		client_close(c);
 	return rc;
@@ -266,14 +260,14 @@ int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout
 	return rc;
 }
 
-int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-	     int retry_ms, int timeout_ms, char *err)
+int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
+	     char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
-		int rc = cli_request(&c, data_dir, op, fields, nfields, err);
+		int rc = cli_request(&c, data_dir, op, args, err);
 		if (rc)
 			return rc;
 		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "codec/mp.h"
+#include "net/proto.h"
 #include "net/token.h"
 
 struct client {
@@ -21,25 +22,23 @@ uint64_t client_id(struct client *c);
 /* Sends a request (a packed map that contains "op" and "id") and waits for the reply with
  * the same id. Returns the reply's rc (err holds its message) or a transport error. */
 int client_call(struct client *c, const struct mpw *req, struct mpr *resp, int timeout_ms, char *err);
-/* Sends {op, id, ...fields} (`fields`: a packed map body of nfields pairs). */
-int client_send_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, char *err);
+/* Sends the request of op (args: its struct req_<op>, NULL for none) with a new id. */
+int client_send_req(struct client *c, enum op op, const void *args, char *err);
 /* The same, then waits for its reply (as client_call). */
-int client_call_op(struct client *c, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-		   int timeout_ms, char *err);
+int client_call_req(struct client *c, enum op op, const void *args, struct mpr *resp, int timeout_ms, char *err);
 /* Reads the next frame (for streams). */
 int client_read(struct client *c, struct mpr *resp, int timeout_ms, char *err);
 int client_send(struct client *c, const struct mpw *req, char *err);
 
-/* Opens the local socket, sends {op, id, ...fields} and returns the reply (waiting up to
+/* Opens the local socket, sends the request of op and returns the reply (waiting up to
  * timeout_ms for it, < 0: for good), retrying while the cluster has no leader (up to
- * retry_ms). `fields` is a packed map body: n pairs. */
-int cli_call(const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields, struct mpr *resp,
-	     int retry_ms, int timeout_ms, char *err);
+ * retry_ms). */
+int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
+	     char *err);
 
 /* For requests answered late or by a stream of frames: opens the local socket and sends
- * {op, id, ...fields}; then read with cli_stream_next, and client_close. */
-int cli_request(struct client *c, const char *data_dir, const char *op, const struct mpw *fields, uint32_t nfields,
-		char *err);
+ * the request of op; then read with cli_stream_next, and client_close. */
+int cli_request(struct client *c, const char *data_dir, enum op op, const void *args, char *err);
 /* The next frame answering the request sent by cli_request: its rc (err holds the
  * message), *more = whether more frames follow. timeout_ms < 0 waits for good. */
 int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout_ms, char *err);

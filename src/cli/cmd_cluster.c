@@ -427,35 +427,26 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 			}
 			return cli_fail(rc, "join: %s", err);
 		}
-		/* The node record travels under "node" (its "id" is not the request id). */
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 3);
-		mpw_kstr(&w, "op", "join");
-		mpw_ku64(&w, "id", client_id(&c));
-		mpw_str(&w, "node");
-		mpw_map(&w, 7 + (o.d.nlabels ? 1 : 0));
-		mpw_ku64(&w, "id", id.id);
+		/* this node's record, in its stored form (state/store.h) */
+		struct node self = {.id = id.id, .name = id.name, .addr = id.advertise, .cpus_milli = o.d.cpus_milli,
+				    .memory = o.d.memory, .version = ORCH_VERSION};
 		/* the runtime the agent will pick on this fresh data directory (agent/adopt.c) */
 		const char *rt = getenv("ORCH_RUNTIME");
-		mpw_kstr(&w, "runtime", rt && *rt ? rt : "runc");
-		mpw_kstr(&w, "name", id.name);
-		mpw_kstr(&w, "addr", id.advertise);
-		mpw_ku64(&w, "cpus_milli", o.d.cpus_milli);
-		mpw_ku64(&w, "memory", o.d.memory);
-		mpw_kstr(&w, "version", ORCH_VERSION);
-		if (o.d.nlabels) {
-			mpw_str(&w, "labels");
-			mpw_map(&w, (uint32_t)o.d.nlabels);
-			for (size_t i = 0; i < o.d.nlabels; i++) {
-				const char *eq = strchr(o.d.labels[i], '=');
-				mpw_strn(&w, o.d.labels[i], (size_t)(eq - o.d.labels[i]));
-				mpw_str(&w, eq + 1);
-			}
+		self.runtime = (char *)(uintptr_t)(rt && *rt ? rt : "runc");
+		for (size_t i = 0; i < o.d.nlabels; i++) {
+			const char *eq = strchr(o.d.labels[i], '=');
+			char k[256];
+			snprintf(k, sizeof k, "%.*s", (int)(eq - o.d.labels[i]), o.d.labels[i]);
+			labels_set(&self.labels, k, eq + 1);
 		}
+		struct mpw rec;
+		mpw_init(&rec);
+		schema_encode(&node_schema, &self, &rec);
+		labels_free(&self.labels);
+		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
 		struct mpr resp;
-		rc = client_call(&c, &w, &resp, 15000, err);
-		mpw_free(&w);
+		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
+		mpw_free(&rec);
 		client_close(&c);
 		if (rc == E_NOLEADER || rc == E_BUSY) {
 			char leader[64] = "";
@@ -517,7 +508,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	if (rest < argc)
 		return cli_usage("status", "unexpected argument %s", argv[rest]);
 	struct mpr r;
-	if ((rc = cli_rpc_retry(cli, "status", NULL, 0, &r, 0)))
+	if ((rc = cli_rpc_retry(cli, OP_STATUS, NULL, &r, 0)))
 		return rc;
 	if (fmt != OUT_TABLE) {
 		out_doc(fmt, r.root);
@@ -557,7 +548,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 	if (rest < argc)
 		return cli_usage("nodes", "unexpected argument %s", argv[rest]);
 	struct mpr r;
-	if ((rc = cli_rpc_retry(cli, "nodes", NULL, 0, &r, 0)))
+	if ((rc = cli_rpc_retry(cli, OP_NODES, NULL, &r, 0)))
 		return rc;
 	const msgpack_object *ns = mp_get(r.root, "nodes");
 	if (fmt != OUT_TABLE) {
@@ -615,7 +606,7 @@ int cmd_leave(struct cli *cli, int argc, char **argv)
 	if (argc > 1)
 		return cli_usage("leave", "unexpected argument %s", argv[1]);
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "leave", NULL, 0, &r, 20000);
+	int rc = cli_rpc_retry(cli, OP_LEAVE, NULL, &r, 20000);
 	if (rc)
 		return rc;
 	mpr_free(&r);
@@ -654,13 +645,9 @@ static int node_rm(struct cli *cli, int argc, char **argv)
 	}
 	if (!ref)
 		return cli_usage("node", "node rm: which node? (name or id, see orch nodes)");
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "node", ref);
-	mpw_kbool(&f, "force", force);
+	struct req_node_rm q = {.node = ref, .force = force};
 	struct mpr r;
-	int rc = cli_rpc(cli, "node.rm", &f, 2, &r);
-	mpw_free(&f);
+	int rc = cli_rpc(cli, OP_NODE_RM, &q, &r);
 	if (rc)
 		return rc;
 	mpr_free(&r);
@@ -672,39 +659,41 @@ static int node_update(struct cli *cli, const char *verb, int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage("node", "node %s: which node?", verb);
-	struct mpw f;
+	struct req_node_update q = {.node = argv[1]};
+	struct mpw f; /* the labels */
 	mpw_init(&f);
-	mpw_kstr(&f, "node", argv[1]);
 	if (!strcmp(verb, "label")) {
 		if (argc < 3) {
 			mpw_free(&f);
 			return cli_usage("node", "node label: give KEY=VALUE to set or KEY- to remove");
 		}
-		mpw_str(&f, "labels");
-		mpw_map(&f, (uint32_t)(argc - 2));
+		mpw_map_begin(&f);
 		for (int i = 2; i < argc; i++) {
 			const char *eq = strchr(argv[i], '=');
 			size_t len = strlen(argv[i]);
 			if (eq && eq != argv[i]) {
-				mpw_strn(&f, argv[i], (size_t)(eq - argv[i]));
+				mpw_keyn(&f, argv[i], (size_t)(eq - argv[i]));
 				mpw_str(&f, eq + 1);
 			} else if (len > 1 && argv[i][len - 1] == '-') {
-				mpw_strn(&f, argv[i], len - 1);
+				mpw_keyn(&f, argv[i], len - 1);
 				mpw_nil(&f);
 			} else {
 				mpw_free(&f);
 				return cli_usage("node", "node label: %s is neither KEY=VALUE nor KEY-", argv[i]);
 			}
 		}
+		mpw_map_end(&f);
+		q.labels.raw = f.sb.data;
+		q.labels.len = f.sb.size;
 	} else {
 		if (argc > 2) {
 			mpw_free(&f);
 			return cli_usage("node", "node %s: unexpected argument %s", verb, argv[2]);
 		}
-		mpw_kstr(&f, "availability", !strcmp(verb, "drain") ? "drain" : !strcmp(verb, "pause") ? "pause" : "active");
+		q.availability = !strcmp(verb, "drain") ? "drain" : !strcmp(verb, "pause") ? "pause" : "active";
 	}
 	struct mpr r;
-	int rc = cli_rpc(cli, "node.update", &f, 2, &r);
+	int rc = cli_rpc(cli, OP_NODE_UPDATE, &q, &r);
 	mpw_free(&f);
 	if (rc)
 		return rc;

@@ -82,11 +82,8 @@ static int write_bench(struct cli *cli, int argc, char **argv)
 			mpw_init(&w);
 			char key[64];
 			snprintf(key, sizeof key, "bench/%ld", sent % 1000);
-			mpw_map(&w, 4);
-			mpw_kstr(&w, "op", "kv.set");
-			mpw_ku64(&w, "id", (uint64_t)sent + 1);
-			mpw_kstr(&w, "key", key);
-			mpw_kstr(&w, "value", val);
+			struct req_kv_set q = {.key = key, .value = val};
+			proto_encode(&w, OP_KV_SET, (uint64_t)sent + 1, &q);
 			sent_at[sent + 1] = now_us();
 			if (client_send(&c, &w, err)) {
 				mpw_free(&w);

@@ -103,24 +103,25 @@ int cmd_top(struct cli *cli, int argc, char **argv)
 			return cli_usage("top", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc(cli, "top", NULL, 0, &r);
+	int rc = cli_rpc(cli, OP_TOP, NULL, &r);
 	if (rc)
 		return rc;
 	if (fmt != OUT_TABLE) {
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
-		mpw_str(&w, "services");
+		mpw_map_begin(&w);
+		mpw_key(&w, "services");
 		const msgpack_object *sv = mp_get(r.root, "services"), *tk = mp_get(r.root, "tasks");
 		if (sv)
-			msgpack_pack_object(&w.pk, *sv);
+			mpw_obj(&w, sv);
 		else
 			mpw_arr(&w, 0);
-		mpw_str(&w, "tasks");
+		mpw_key(&w, "tasks");
 		if (tk)
-			msgpack_pack_object(&w.pk, *tk);
+			mpw_obj(&w, tk);
 		else
 			mpw_arr(&w, 0);
+		mpw_map_end(&w);
 		struct mpr doc;
 		if (!mpr_decode(&doc, w.sb.data, w.sb.size)) {
 			out_doc(fmt, doc.root);
@@ -156,12 +157,9 @@ static void event_line(const msgpack_object *e)
  * when following (a stream), else one list. */
 static int events_batch(struct cli *cli, enum out_fmt fmt, bool follow, uint64_t *since, int retry_ms)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_ku64(&f, "since", *since);
+	struct req_events q = {.since = *since};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "events", &f, 1, &r, retry_ms);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_EVENTS, &q, &r, retry_ms);
 	if (rc)
 		return rc;
 	const msgpack_object *el = mp_get(r.root, "events");

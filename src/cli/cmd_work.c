@@ -54,6 +54,21 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	return eq;
 }
 
+/* A task's state and desired state as a node's reply names them (TS_NONE, TD_NONE when
+ * unknown to this binary). */
+static enum task_state state_of(const msgpack_object *t)
+{
+	const msgpack_object *o = mp_get(t, "state");
+	int v = mp_is_str(o) ? lifecycle_parse(&lifecycle_task, o->via.str.ptr, o->via.str.size) : -1;
+	return v > 0 ? (enum task_state)v : TS_NONE;
+}
+
+static bool wanted_running(const msgpack_object *t)
+{
+	const msgpack_object *o = mp_get(t, "desired");
+	return mp_is_str(o) && lifecycle_parse(&lifecycle_desired, o->via.str.ptr, o->via.str.size) == TD_RUNNING;
+}
+
 /* A restart waiting out its back-off: its error column says why the previous task ended,
  * yet it is on its way. */
 static bool restart_waits(const msgpack_object *t)
@@ -68,12 +83,9 @@ static bool restart_waits(const msgpack_object *t)
  * error seen. */
 static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kbool(&f, "all", true);
+	struct req_tasks q = {.all = true};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "tasks", &f, 1, &r, 5000);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_TASKS, &q, &r, 5000);
 	if (rc)
 		return false;
 	bool any_stuck = false;
@@ -82,19 +94,19 @@ static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t
 		uint64_t running = 0, moving = 0;
 		for (uint32_t k = 0; tl && k < tl->via.array.size; k++) {
 			const msgpack_object *t = &tl->via.array.ptr[k];
-			char svc[128], st[16], de[16], er[256];
+			char svc[128], er[256];
 			mp_str_or(t, "service", svc, sizeof svc, "");
 			if (strcmp(svc, sf->svc[i].name))
 				continue;
-			mp_str_or(t, "state", st, sizeof st, "");
-			mp_str_or(t, "desired", de, sizeof de, "");
+			enum task_state st = state_of(t);
+			bool want = wanted_running(t);
 			mp_str_or(t, "err", er, sizeof er, "");
-			if (!strcmp(de, "running") && !strcmp(st, "running"))
+			if (want && st == TS_RUNNING)
 				running++;
-			else if (!strcmp(de, "running") && task_state_rank(st) >= 0 && task_state_rank(st) < 4 &&
-				 !(task_state_rank(st) == 0 && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
+			else if (want && st != TS_NONE && st < TS_RUNNING &&
+				 !(st == TS_PENDING && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
 				moving++;
-			if (er[0] && (!strcmp(st, "failed") || !strcmp(st, "rejected") || !strcmp(st, "pending")))
+			if (er[0] && (st == TS_FAILED || st == TS_REJECTED || st == TS_PENDING))
 				snprintf(why, n, "%s: %s", svc, er);
 		}
 		if (running < sf->svc[i].deploy.replicas && !moving)
@@ -113,7 +125,7 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	int stuck_rounds = 0, ok_rounds = 0;
 	for (;;) {
 		struct mpr r;
-		int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 5000);
+		int rc = cli_rpc_retry(cli, OP_SERVICES, NULL, &r, 5000);
 		if (rc)
 			return rc;
 		const msgpack_object *sl = mp_get(r.root, "services");
@@ -234,12 +246,12 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
-	int rc = cli_rpc(cli, "services", NULL, 0, &svcs);
+	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
 	}
-	if ((rc = cli_rpc(cli, "images", NULL, 0, &imgs))) {
+	if ((rc = cli_rpc(cli, OP_IMAGES, NULL, &imgs))) {
 		mpr_free(&svcs);
 		spec_file_free(sf);
 		return rc;
@@ -282,14 +294,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 			printf("%-20s %s\n", sp->name, plan);
 			continue;
 		}
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "project", project);
-		mpw_str(&f, "spec");
-		svc_spec_encode(sp, &f);
+		struct mpw spec;
+		mpw_init(&spec);
+		svc_spec_encode(sp, &spec);
+		struct req_service_put q = {.project = project, .spec = {.raw = spec.sb.data, .len = spec.sb.size}};
 		struct mpr r;
-		rc = cli_rpc(cli, "service.put", &f, 2, &r);
-		mpw_free(&f);
+		rc = cli_rpc(cli, OP_SERVICE_PUT, &q, &r);
+		mpw_free(&spec);
 		if (rc) {
 			failed++;
 			continue;
@@ -320,12 +331,9 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-')
 			return cli_usage("rm", "unknown option %s", argv[i]);
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", argv[i]);
+		struct req_service_rm q = {.name = argv[i]};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.rm", &f, 1, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_RM, &q, &r);
 		if (rc) {
 			worst = rc;
 			continue;
@@ -351,13 +359,9 @@ int cmd_scale(struct cli *cli, int argc, char **argv)
 		const char *eq = strchr(argv[i], '=');
 		char name[128];
 		snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i]), argv[i]);
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", name);
-		mpw_ku64(&f, "replicas", strtoull(eq + 1, NULL, 10));
+		struct req_service_scale q = {.name = name, .replicas = strtoull(eq + 1, NULL, 10)};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.scale", &f, 2, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_SCALE, &q, &r);
 		if (rc) {
 			worst = rc;
 			continue;
@@ -401,7 +405,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 		return cli_usage("services", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "services", NULL, 0, &r, 0);
+	int rc = cli_rpc_retry(cli, OP_SERVICES, NULL, &r, 0);
 	if (rc)
 		return rc;
 	const msgpack_object *sl = mp_get(r.root, "services");
@@ -454,12 +458,9 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	}
 	if (!name)
 		return cli_usage("inspect", "which service?");
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "name", name);
+	struct req_service_get q = {.name = name};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 0);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_SERVICE_GET, &q, &r, 0);
 	if (rc)
 		return rc;
 	out_doc(fmt == OUT_TABLE ? OUT_YAML : fmt, mp_get(r.root, "service"));
@@ -471,30 +472,21 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 
 static int get_tasks(struct cli *cli, const char *svc, bool all, struct mpr *r)
 {
-	struct mpw f;
-	mpw_init(&f);
-	uint32_t n = 1;
-	mpw_kbool(&f, "all", all);
-	if (svc) {
-		mpw_kstr(&f, "service", svc);
-		n++;
-	}
-	int rc = cli_rpc_retry(cli, "tasks", &f, n, r, 0);
-	mpw_free(&f);
-	return rc;
+	struct req_tasks q = {.service = svc, .all = all};
+	return cli_rpc_retry(cli, OP_TASKS, &q, r, 0);
 }
 
 /* A restart waiting out its back-off reads "restarting in 40s, 5 failures"; a task on its
  * way up after failures in a row says how many ("starting, 5 failures"). */
-static void ps_backoff(const msgpack_object *o, const char *desired, uint64_t now, char *state, size_t n)
+static void ps_backoff(const msgpack_object *o, uint64_t now, char *state, size_t n)
 {
 	uint64_t after = 0, failures = 0;
 	mp_get_u64(o, "start_after", &after);
 	mp_get_u64(o, "failures", &failures);
-	int rank = task_state_rank(state);
-	if (strcmp(desired, "running") || rank < 0 || rank > 3)
+	enum task_state st = state_of(o);
+	if (!wanted_running(o) || st == TS_NONE || st >= TS_RUNNING)
 		return;
-	if (rank == 0 && after > now) {
+	if (st == TS_PENDING && after > now) {
 		char in[16];
 		out_age(after - now + 999, in, sizeof in);
 		snprintf(state, n, "restarting in %s", in);
@@ -554,20 +546,21 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mp_str_or(o, "state", state, sizeof state, "-");
 		int64_t code = 0;
 		mp_get_i64(o, "exit_code", &code);
-		if (!strcmp(state, "failed") || !strcmp(state, "complete")) {
+		enum task_state st = state_of(o);
+		if (st == TS_FAILED || st == TS_COMPLETE) {
 			size_t l = strlen(state);
 			snprintf(state + l, sizeof state - l, " (%lld)", (long long)code);
 		}
 		char health[16] = "", ready[16] = "";
 		mp_str_or(o, "health", health, sizeof health, "");
 		mp_str_or(o, "ready", ready, sizeof ready, "");
-		if (!strcmp(state, "running") && (health[0] || ready[0])) {
+		if (st == TS_RUNNING && (health[0] || ready[0])) {
 			size_t l = strlen(state);
 			snprintf(state + l, sizeof state - l, " (%s%s%s)", health, health[0] && ready[0] ? ", " : "", ready);
 		}
 		mp_get_u64(o, "state_at", &sat);
 		mp_get_u64(o, "now", &now);
-		ps_backoff(o, desired, now, state, sizeof state);
+		ps_backoff(o, now, state, sizeof state);
 		out_age(now > sat ? now - sat : 0, age, sizeof age);
 		mp_str_or(o, "endpoint", ep, sizeof ep, "");
 		mp_str_or(o, "err", er, sizeof er, "");
@@ -581,7 +574,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	mpr_free(&r);
 	/* problems that belong to a service rather than a task */
 	struct mpr sv;
-	if (!cli_rpc_retry(cli, "services", NULL, 0, &sv, 0)) {
+	if (!cli_rpc_retry(cli, OP_SERVICES, NULL, &sv, 0)) {
 		const msgpack_object *sl = mp_get(sv.root, "services");
 		for (uint32_t i = 0; sl && i < sl->via.array.size; i++) {
 			char name[128];
@@ -639,18 +632,11 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 	char *end;
 	uint64_t task_id = strtoull(what, &end, 10);
 	bool by_task = *what && !*end;
-	struct mpw f;
-	mpw_init(&f);
-	if (by_task)
-		mpw_ku64(&f, "task_id", task_id);
-	else
-		mpw_kstr(&f, "service", what);
-	mpw_ki64(&f, "tail", tail);
-	mpw_kbool(&f, "follow", follow);
+	struct req_logs_cluster q = {.task_id = by_task ? task_id : 0, .service = by_task ? NULL : what, .tail = tail,
+				     .follow = follow};
 	char err[ERR_LEN];
 	struct client c;
-	int rc = cli_request(&c, cli->data_dir, "logs.cluster", &f, 3, err);
-	mpw_free(&f);
+	int rc = cli_request(&c, cli->data_dir, OP_LOGS_CLUSTER, &q, err);
 	if (rc)
 		return cli_call_fail(rc, err);
 	for (bool more = true; more;) {
@@ -684,12 +670,9 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	if (!strcmp(argv[1], "rm")) {
 		if (argc != 3)
 			return cli_usage("image", "image rm NAME");
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", argv[2]);
+		struct req_image_rm q = {.name = argv[2]};
 		struct mpr r;
-		int rc = cli_rpc(cli, "image.rm", &f, 1, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_IMAGE_RM, &q, &r);
 		if (rc)
 			return rc;
 		mpr_free(&r);
@@ -705,14 +688,11 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	char *abs = realpath(argv[2], NULL);
 	if (!abs)
 		return cli_fail(E_INVAL, "image load %s: %s", argv[2], strerror(errno));
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "path", abs);
-	free(abs);
+	struct req_image_load q = {.path = abs};
 	struct mpr r;
 	/* no time limit: a large archive takes as long as its bytes take to hash and unpack */
-	int rc = cli_rpc_wait(cli, "image.load", &f, 1, &r);
-	mpw_free(&f);
+	int rc = cli_rpc_wait(cli, OP_IMAGE_LOAD, &q, &r);
+	free(abs);
 	if (rc)
 		return rc;
 	char res[64], name[256], digest[80], size[32];
@@ -739,7 +719,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 		return cli_usage("images", "unexpected argument %s", argv[i]);
 	}
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "images", NULL, 0, &r, 0);
+	int rc = cli_rpc_retry(cli, OP_IMAGES, NULL, &r, 0);
 	if (rc)
 		return rc;
 	const msgpack_object *il = mp_get(r.root, "images");
@@ -779,12 +759,9 @@ struct rollout_view {
 
 static int rollout_read(struct cli *cli, const char *name, struct rollout_view *rv)
 {
-	struct mpw f;
-	mpw_init(&f);
-	mpw_kstr(&f, "name", name);
+	struct req_service_get q = {.name = name};
 	struct mpr r;
-	int rc = cli_rpc_retry(cli, "service.get", &f, 1, &r, 5000);
-	mpw_free(&f);
+	int rc = cli_rpc_retry(cli, OP_SERVICE_GET, &q, &r, 5000);
 	if (rc)
 		return rc;
 	const msgpack_object *v = mp_get(r.root, "service");
@@ -797,15 +774,13 @@ static int rollout_read(struct cli *cli, const char *name, struct rollout_view *
 	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
 		const msgpack_object *t = &tl->via.array.ptr[i];
 		uint64_t g = 0;
-		char st[16], de[16], h[16], rd[16];
+		char h[16], rd[16];
 		mp_get_u64(t, "generation", &g);
-		mp_str_or(t, "state", st, sizeof st, "");
-		mp_str_or(t, "desired", de, sizeof de, "");
 		mp_str_or(t, "health", h, sizeof h, "");
 		mp_str_or(t, "ready", rd, sizeof rd, "");
-		if (strcmp(de, "running"))
+		if (!wanted_running(t))
 			continue;
-		if (g == rv->generation && !strcmp(st, "running") && (!h[0] || !strcmp(h, "healthy")) && (!rd[0] || !strcmp(rd, "ready")))
+		if (g == rv->generation && state_of(t) == TS_RUNNING && (!h[0] || !strcmp(h, "healthy")) && (!rd[0] || !strcmp(rd, "ready")))
 			rv->updated++;
 		else if (g != rv->generation)
 			rv->old++;
@@ -849,13 +824,9 @@ int cmd_rollout(struct cli *cli, int argc, char **argv)
 			return cli_usage("rollout", "unknown action %s", verb);
 		if (wait)
 			return cli_usage("rollout", "--wait goes with status");
-		struct mpw f;
-		mpw_init(&f);
-		mpw_kstr(&f, "name", name);
-		mpw_kstr(&f, "action", verb);
+		struct req_service_update q = {.name = name, .action = verb};
 		struct mpr r;
-		int rc = cli_rpc(cli, "service.update", &f, 2, &r);
-		mpw_free(&f);
+		int rc = cli_rpc(cli, OP_SERVICE_UPDATE, &q, &r);
 		if (rc)
 			return rc;
 		mpr_free(&r);

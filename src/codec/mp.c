@@ -6,6 +6,7 @@
 
 void mpw_init(struct mpw *w)
 {
+	w->depth = 0;
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
 }
@@ -18,6 +19,7 @@ void mpw_free(struct mpw *w)
 char *mpw_take(struct mpw *w, size_t *len)
 {
 	*len = w->sb.size;
+	w->depth = 0;
 	if (!w->sb.data)
 		return xstrdup("");
 	/* trimmed: the buffer grows in 8 KB steps, and what is taken is often kept (an agent
@@ -26,7 +28,77 @@ char *mpw_take(struct mpw *w, size_t *len)
 	return xrealloc(p, *len ? *len : 1);
 }
 
-void mpw_map(struct mpw *w, uint32_t n) { msgpack_pack_map(&w->pk, n); }
+void mpw_map_begin(struct mpw *w)
+{
+	static const char reserved[5] = {(char)0xdf, 0, 0, 0, 0};
+	if (w->depth == MPW_DEPTH)
+		abort(); /* nesting is fixed by the code that writes, never by input */
+	w->open[w->depth].off = w->sb.size;
+	w->open[w->depth].n = 0;
+	w->depth++;
+	msgpack_sbuffer_write(&w->sb, reserved, sizeof reserved);
+}
+
+void mpw_map_end(struct mpw *w)
+{
+	if (!w->depth)
+		abort();
+	w->depth--;
+	size_t off = w->open[w->depth].off, body = w->sb.size - off - 5;
+	uint32_t n = w->open[w->depth].n;
+	uint8_t *p = (uint8_t *)w->sb.data + off;
+	size_t h;
+	if (n < 16) {
+		p[0] = (uint8_t)(0x80 | n);
+		h = 1;
+	} else if (n < 65536) {
+		p[0] = 0xde;
+		p[1] = (uint8_t)(n >> 8);
+		p[2] = (uint8_t)n;
+		h = 3;
+	} else {
+		p[0] = 0xdf;
+		p[1] = (uint8_t)(n >> 24);
+		p[2] = (uint8_t)(n >> 16);
+		p[3] = (uint8_t)(n >> 8);
+		p[4] = (uint8_t)n;
+		h = 5;
+	}
+	if (h < 5) {
+		memmove(p + h, p + 5, body);
+		w->sb.size -= 5 - h;
+	}
+}
+
+static void count_entry(struct mpw *w)
+{
+	if (w->depth)
+		w->open[w->depth - 1].n++;
+}
+
+void mpw_key(struct mpw *w, const char *k)
+{
+	count_entry(w);
+	mpw_str(w, k);
+}
+
+void mpw_keyn(struct mpw *w, const char *k, size_t n)
+{
+	count_entry(w);
+	mpw_strn(w, k, n);
+}
+
+void mpw_key_obj(struct mpw *w, const msgpack_object *k)
+{
+	count_entry(w);
+	msgpack_pack_object(&w->pk, *k);
+}
+
+void mpw_obj(struct mpw *w, const msgpack_object *o)
+{
+	msgpack_pack_object(&w->pk, *o);
+}
+
 void mpw_arr(struct mpw *w, uint32_t n) { msgpack_pack_array(&w->pk, n); }
 void mpw_u64(struct mpw *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
 void mpw_i64(struct mpw *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
@@ -60,10 +132,10 @@ void mpw_raw(struct mpw *w, const void *p, size_t n)
 	msgpack_sbuffer_write(&w->sb, p, n);
 }
 
-void mpw_kstr(struct mpw *w, const char *k, const char *v) { mpw_str(w, k); mpw_str(w, v); }
-void mpw_ku64(struct mpw *w, const char *k, uint64_t v) { mpw_str(w, k); mpw_u64(w, v); }
-void mpw_ki64(struct mpw *w, const char *k, int64_t v) { mpw_str(w, k); mpw_i64(w, v); }
-void mpw_kbool(struct mpw *w, const char *k, bool v) { mpw_str(w, k); mpw_bool(w, v); }
+void mpw_kstr(struct mpw *w, const char *k, const char *v) { mpw_key(w, k); mpw_str(w, v); }
+void mpw_ku64(struct mpw *w, const char *k, uint64_t v) { mpw_key(w, k); mpw_u64(w, v); }
+void mpw_ki64(struct mpw *w, const char *k, int64_t v) { mpw_key(w, k); mpw_i64(w, v); }
+void mpw_kbool(struct mpw *w, const char *k, bool v) { mpw_key(w, k); mpw_bool(w, v); }
 
 /* Walks the encoding without allocating and checks that every container's declared
  * size fits in the bytes that remain (each element takes at least one byte). msgpack-c
@@ -179,6 +251,18 @@ bool mp_str_eq(const msgpack_object *o, const char *s)
 {
 	size_t n = strlen(s);
 	return mp_is_str(o) && o->via.str.size == n && !memcmp(o->via.str.ptr, s, n);
+}
+
+int mp_str_find(const msgpack_object *o, const void *table, size_t n, size_t stride)
+{
+	if (!mp_is_str(o))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = *(const char *const *)((const char *)table + i * stride);
+		if (strlen(name) == o->via.str.size && !memcmp(name, o->via.str.ptr, o->via.str.size))
+			return (int)i;
+	}
+	return -1;
 }
 
 const msgpack_object *mp_get(const msgpack_object *map, const char *key)

@@ -7,16 +7,36 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Maps count their own entries: mpw_map_begin reserves a header, every key written with
+ * mpw_key (or a mpw_k* helper) counts one entry of the innermost open map, and
+ * mpw_map_end writes the smallest header for the count and closes the gap, so the bytes
+ * are those of a map packed with its size known up front (canonical: snapshots, state
+ * hashes and spec comparisons depend on it). Maps nest up to MPW_DEPTH deep. */
+#define MPW_DEPTH 16
+
 struct mpw {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	unsigned depth;
+	struct {
+		size_t off;  /* where the reserved header starts */
+		uint32_t n;  /* entries so far */
+	} open[MPW_DEPTH];
 };
 
 void mpw_init(struct mpw *w);
 void mpw_free(struct mpw *w);
 /* Hands the packed bytes to the caller (free() them); the writer is reset. */
 char *mpw_take(struct mpw *w, size_t *len);
-void mpw_map(struct mpw *w, uint32_t n);
+void mpw_map_begin(struct mpw *w);
+void mpw_map_end(struct mpw *w);
+/* A key of the innermost open map (counts one entry); the value follows. */
+void mpw_key(struct mpw *w, const char *k);
+void mpw_keyn(struct mpw *w, const char *k, size_t n);
+/* A key given as a decoded object (copying a map): counts one entry. */
+void mpw_key_obj(struct mpw *w, const msgpack_object *k);
+/* A decoded object packed as is (a value). */
+void mpw_obj(struct mpw *w, const msgpack_object *o);
 void mpw_arr(struct mpw *w, uint32_t n);
 void mpw_str(struct mpw *w, const char *s); /* NULL packs nil */
 void mpw_strn(struct mpw *w, const char *s, size_t n);
@@ -58,6 +78,9 @@ int mp_as_u64(const msgpack_object *o, uint64_t *out);
 int mp_as_i64(const msgpack_object *o, int64_t *out);
 char *mp_as_strdup(const msgpack_object *o);
 bool mp_str_eq(const msgpack_object *o, const char *s);
+/* The index of the entry of a table (n entries of stride bytes, each starting with its
+ * name as a const char *) whose name the string o is; -1 when none is. */
+int mp_str_find(const msgpack_object *o, const void *table, size_t n, size_t stride);
 
 /* Writes the object as JSON (for -o json and debugging). */
 struct buf;

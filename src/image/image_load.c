@@ -736,7 +736,7 @@ void image_info_free(struct image_info *im)
 
 static void enc_strv(struct mpw *w, const char *key, char **v)
 {
-	mpw_str(w, key);
+	mpw_key(w, key);
 	if (!v) {
 		mpw_nil(w);
 		return;
@@ -751,7 +751,7 @@ static void enc_strv(struct mpw *w, const char *key, char **v)
 
 void image_info_encode(const struct image_info *im, struct mpw *w)
 {
-	mpw_map(w, im->health_test ? 16 : 11);
+	mpw_map_begin(w);
 	mpw_ku64(w, "v", 1);
 	mpw_kstr(w, "name", im->name);
 	mpw_kstr(w, "digest", im->digest);
@@ -770,6 +770,7 @@ void image_info_encode(const struct image_info *im, struct mpw *w)
 		mpw_ku64(w, "health_start_ms", im->health_start_ms);
 		mpw_ku64(w, "health_retries", im->health_retries);
 	}
+	mpw_map_end(w);
 }
 
 /* NULL/nil → absent (ok); an array of strings → copy; anything else → error. */

@@ -86,8 +86,8 @@ size_t cstats_loads(const struct cstats *cs, const struct store *s, uint64_t now
 			const struct task_stat *ts = &e->st.tasks[k];
 			const struct task *t = table_get_u64(&s->tasks, ts->task_id);
 			/* only tasks the state says run here and now count */
-			if (!ts->has_rate || !t || t->node_id != e->node || strcmp(t->state, "running") ||
-			    strcmp(t->desired, "running") || !t->service)
+			if (!ts->has_rate || !t || t->node_id != e->node || t->state != TS_RUNNING ||
+			    t->desired != TD_RUNNING || !t->service)
 				continue;
 			struct as_load *l = load_for(&v, &n, t->service);
 			l->has_cpu = true;

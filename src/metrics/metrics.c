@@ -135,16 +135,16 @@ static void sum_service(const struct cstats *view, const char *name, uint64_t no
 
 static void top_services(const struct cstats *view, const struct store *s, uint64_t now, struct mpw *w)
 {
-	mpw_str(w, "services");
+	mpw_key(w, "services");
 	mpw_arr(w, (uint32_t)s->services.n);
 	TABLE_FOREACH(&s->services, const struct service, v) {
 		uint64_t running = 0;
 		TABLE_FOREACH(&s->tasks, const struct task, t)
-			if (t->service_id == v->id && !strcmp(t->state, "running") && !strcmp(t->desired, "running"))
+			if (t->service_id == v->id && t->state == TS_RUNNING && t->desired == TD_RUNNING)
 				running++;
 		struct svc_sum sum;
 		sum_service(view, v->name, now, s, &sum);
-		mpw_map(w, 12);
+		mpw_map_begin(w);
 		mpw_kstr(w, "name", v->name);
 		mpw_ku64(w, "replicas", v->replicas);
 		mpw_ku64(w, "running", running);
@@ -152,12 +152,13 @@ static void top_services(const struct cstats *view, const struct store *s, uint6
 		mpw_ku64(w, "connections", sum.conn);
 		mpw_ku64(w, "active", sum.active);
 		mpw_ku64(w, "requests", sum.req);
-		mpw_str(w, "rps");
+		mpw_key(w, "rps");
 		msgpack_pack_double(&w->pk, sum.rps);
 		mpw_ku64(w, "bytes_in", sum.in);
 		mpw_ku64(w, "bytes_out", sum.out);
 		mpw_ku64(w, "backend_errors", sum.err);
 		mpw_kbool(w, "rate", sum.rate);
+		mpw_map_end(w);
 	}
 }
 
@@ -168,24 +169,25 @@ static void top_tasks(const struct cstats *view, const struct store *s, uint64_t
 		const struct node_stats *ns = cstats_node(view, nd->id, now);
 		n += ns ? (uint32_t)ns->ntasks : 0;
 	}
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	mpw_arr(w, n);
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
 		const struct node_stats *ns = cstats_node(view, nd->id, now);
 		for (size_t i = 0; ns && i < ns->ntasks; i++) {
 			const struct task_stat *t = &ns->tasks[i];
 			const struct task *tk = table_get_u64(&s->tasks, t->task_id);
-			mpw_map(w, 8);
+			mpw_map_begin(w);
 			mpw_ku64(w, "id", t->task_id);
 			mpw_kstr(w, "service", t->service);
 			mpw_ku64(w, "slot", tk ? tk->slot : 0);
 			mpw_kstr(w, "node", nd->name);
-			mpw_str(w, "cpu_pct");
+			mpw_key(w, "cpu_pct");
 			msgpack_pack_double(&w->pk, t->has_rate ? t->cpu_milli / 10.0 : 0);
 			mpw_kbool(w, "cpu_known", t->has_rate);
-			mpw_str(w, "cpu_seconds");
+			mpw_key(w, "cpu_seconds");
 			msgpack_pack_double(&w->pk, (double)t->cpu_ns / 1e9);
 			mpw_ku64(w, "memory", t->mem);
+			mpw_map_end(w);
 		}
 	}
 }
@@ -195,21 +197,17 @@ void metrics_op_top(struct node_stats_sampler *own, struct cstats *view, uint64_
 	node_stats_tick(own, now);
 	cstats_put(view, own->node_id, &own->latest, now);
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
+	rpc_reply_begin(&w, id, 0);
 	top_services(view, own->store, now, &w);
 	top_tasks(view, own->store, now, &w);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }
 
 /* ---- op events ------------------------------------------------------------------------------------ */
 
-void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const msgpack_object *req)
+void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, uint64_t since, uint64_t limit)
 {
-	uint64_t since = 0, limit = EVENTS_MAX, last = 0;
-	mp_get_u64(req, "since", &since);
-	mp_get_u64(req, "limit", &limit);
+	uint64_t last = 0;
 	const struct table *ev = &s->events;
 	size_t first = ev->n;
 	while (first > 0 && ((const struct event *)ev->items[first - 1])->id > since && ev->n - first < limit)
@@ -217,10 +215,9 @@ void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const
 	if (ev->n)
 		last = ((const struct event *)ev->items[ev->n - 1])->id;
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, 0, 2);
+	rpc_reply_begin(&w, id, 0);
 	mpw_ku64(&w, "last", last);
-	mpw_str(&w, "events");
+	mpw_key(&w, "events");
 	mpw_arr(&w, (uint32_t)(ev->n - first));
 	for (size_t i = first; i < ev->n; i++) {
 		const struct event *e = ev->items[i];
@@ -228,7 +225,7 @@ void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const
 		char hid[17] = "";
 		if (e->node)
 			snprintf(hid, sizeof hid, "%016llx", (unsigned long long)e->node);
-		mpw_map(&w, 8);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "id", e->id);
 		mpw_ku64(&w, "at", e->at);
 		mpw_kstr(&w, "kind", e->kind);
@@ -237,7 +234,7 @@ void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const
 		mpw_kstr(&w, "node_id", hid);
 		mpw_kstr(&w, "node", nd && nd->name ? nd->name : "");
 		mpw_kstr(&w, "message", e->message);
+		mpw_map_end(&w);
 	}
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
 }

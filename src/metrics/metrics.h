@@ -23,7 +23,7 @@ void metrics_page(struct node_stats_sampler *own, uint64_t now, const struct met
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* Answers op "events" {since?, limit?}: the events with an id above since, oldest first,
  * from this node's replica of the state, and "last", the newest id. */
-void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, const msgpack_object *req);
+void metrics_op_events(const struct store *s, struct conn *c, uint64_t id, uint64_t since, uint64_t limit);
 /* Answers op "top" (leader only: the caller forwards it otherwise) from the cluster view,
  * with this node's own figures folded in first. */
 void metrics_op_top(struct node_stats_sampler *own, struct cstats *view, uint64_t now, struct conn *c, uint64_t id);

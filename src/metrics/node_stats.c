@@ -141,12 +141,12 @@ void node_stats_tick(struct node_stats_sampler *s, uint64_t now)
 
 void node_stats_encode(const struct node_stats *ns, struct mpw *w)
 {
-	mpw_map(w, 2);
-	mpw_str(w, "svc");
+	mpw_map_begin(w);
+	mpw_key(w, "svc");
 	mpw_arr(w, (uint32_t)ns->nsvc);
 	for (size_t i = 0; i < ns->nsvc; i++) {
 		const struct svc_stat *s = &ns->svc[i];
-		mpw_map(w, s->has_rate ? 8 : 7);
+		mpw_map_begin(w);
 		mpw_kstr(w, "name", s->t.service);
 		mpw_ku64(w, "conn", s->t.connections);
 		mpw_ku64(w, "active", s->t.active);
@@ -156,19 +156,22 @@ void node_stats_encode(const struct node_stats *ns, struct mpw *w)
 		mpw_ku64(w, "err", s->t.backend_errors);
 		if (s->has_rate)
 			mpw_ku64(w, "rps_m", (uint64_t)(s->rps * 1000.0 + 0.5));
+		mpw_map_end(w);
 	}
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	mpw_arr(w, (uint32_t)ns->ntasks);
 	for (size_t i = 0; i < ns->ntasks; i++) {
 		const struct task_stat *t = &ns->tasks[i];
-		mpw_map(w, t->has_rate ? 5 : 4);
+		mpw_map_begin(w);
 		mpw_ku64(w, "id", t->task_id);
 		mpw_kstr(w, "service", t->service);
 		mpw_ku64(w, "cpu_ns", t->cpu_ns);
 		mpw_ku64(w, "mem", t->mem);
 		if (t->has_rate)
 			mpw_ku64(w, "cpu_um", (uint64_t)(t->cpu_milli * 1000.0 + 0.5));
+		mpw_map_end(w);
 	}
+	mpw_map_end(w);
 }
 
 static int decode_svc(const msgpack_object *o, struct svc_stat *s, char *err)

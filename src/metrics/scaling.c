@@ -43,7 +43,7 @@ void scaling_tick(struct scaling *sc, uint64_t leader_since)
 		autoscale_body(&dec, wall, &w);
 		log_info(h->ident->name, "autoscaler: %s %llu -> %llu (%s)", dec.service, (unsigned long long)dec.from,
 			 (unsigned long long)dec.to, dec.reason);
-		sc->inflight = !host_submit(h, "service.scale", w.sb.data, w.sb.size, scaled, sc, err);
+		sc->inflight = !host_submit(h, CMD_SERVICE_SCALE, w.sb.data, w.sb.size, scaled, sc, err);
 		if (!sc->inflight)
 			log_warn(h->ident->name, "autoscaler: %s", err);
 		mpw_free(&w);

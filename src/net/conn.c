@@ -124,6 +124,7 @@ int conn_send_mpw(struct conn *c, struct mpw *w)
 {
 	int rc = conn_send(c, w->sb.data, w->sb.size);
 	msgpack_sbuffer_clear(&w->sb);
+	w->depth = 0;
 	return rc;
 }
 
@@ -164,9 +165,10 @@ static void send_err_and_close(struct conn *c, const char *msg)
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ki64(&w, "rc", E_INVAL);
 	mpw_kstr(&w, "err", msg);
+	mpw_map_end(&w);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 	snprintf(c->why, sizeof c->why, "%s", msg);

@@ -1,11 +1,20 @@
 #include "net/rpc_reply.h"
 #include "net/conn.h"
 
-void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra)
+void rpc_reply_begin(struct mpw *w, uint64_t id, int rc)
 {
-	mpw_map(w, 2 + extra);
+	mpw_init(w);
+	mpw_map_begin(w);
 	mpw_ku64(w, "id", id);
 	mpw_ki64(w, "rc", rc);
+}
+
+void rpc_reply_send(struct conn *c, struct mpw *w)
+{
+	mpw_map_end(w);
+	if (c)
+		conn_send_mpw(c, w);
+	mpw_free(w);
 }
 
 void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg)
@@ -13,9 +22,16 @@ void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg)
 	if (!c)
 		return;
 	struct mpw w;
-	mpw_init(&w);
-	rpc_reply_begin(&w, id, rc, 1);
+	rpc_reply_begin(&w, id, rc);
 	mpw_kstr(&w, "err", msg);
-	conn_send_mpw(c, &w);
-	mpw_free(&w);
+	rpc_reply_send(c, &w);
+}
+
+void rpc_reply_ok(struct conn *c, uint64_t id)
+{
+	if (!c)
+		return;
+	struct mpw w;
+	rpc_reply_begin(&w, id, 0);
+	rpc_reply_send(c, &w);
 }

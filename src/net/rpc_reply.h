@@ -7,9 +7,14 @@
 
 struct conn;
 
-/* Starts a reply map {id, rc, ...}: the caller adds `extra` more key/value pairs. */
-void rpc_reply_begin(struct mpw *w, uint64_t id, int rc, uint32_t extra);
+/* Starts a reply map {id, rc, ...} in a fresh writer: the caller adds its entries, then
+ * rpc_reply_send. */
+void rpc_reply_begin(struct mpw *w, uint64_t id, int rc);
+/* Closes the reply map, sends it on c (nothing when c is NULL) and frees w. */
+void rpc_reply_send(struct conn *c, struct mpw *w);
 /* Sends {id, rc, err: msg} (nothing when c is NULL). */
 void rpc_reply_err(struct conn *c, uint64_t id, int rc, const char *msg);
+/* Sends {id, rc: 0}. */
+void rpc_reply_ok(struct conn *c, uint64_t id);
 
 #endif

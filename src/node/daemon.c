@@ -140,7 +140,7 @@ static void submit_fwd_reply(struct pending *p, const msgpack_object *resp)
 	submit_done(s, res.rc, &res);
 }
 
-static int submit(struct daemon *d, const char *type, const void *body, size_t body_len, struct submit *s, char *err)
+static int submit(struct daemon *d, enum cmd type, const void *body, size_t body_len, struct submit *s, char *err)
 {
 	size_t n;
 	struct req_id rid = {d->ident.id, d->session, ++d->seq};
@@ -156,12 +156,10 @@ static int submit(struct daemon *d, const char *type, const void *body, size_t b
 		struct pending *p = pending_new(d, NULL, 0);
 		p->ctx = s;
 		p->on_reply = submit_fwd_reply;
+		struct req_apply q = {.entry = {entry, n}};
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
-		mpw_kstr(&w, "op", "apply");
-		mpw_str(&w, "entry");
-		mpw_bin(&w, entry, n);
+		proto_encode(&w, OP_APPLY, 0, &q);
 		rc = link_forward_raw(d, p, w.sb.data, w.sb.size, err);
 		mpw_free(&w);
 		if (rc) {
@@ -173,7 +171,7 @@ static int submit(struct daemon *d, const char *type, const void *body, size_t b
 	return rc;
 }
 
-int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
+int daemon_submit(struct daemon *d, enum cmd type, const void *body, size_t body_len, submit_cb cb, void *data, char *err)
 {
 	struct submit *s = xcalloc(1, sizeof *s);
 	s->d = d;
@@ -182,7 +180,7 @@ int daemon_submit(struct daemon *d, const char *type, const void *body, size_t b
 	return submit(d, type, body, body_len, s, err);
 }
 
-int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
+int daemon_submit_data(struct daemon *d, enum cmd type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	struct submit *s = xcalloc(1, sizeof *s);
@@ -194,7 +192,7 @@ int daemon_submit_data(struct daemon *d, const char *type, const void *body, siz
 
 /* ---- the leader controllers' host (node/leader.h) --------------------------------------- */
 
-static int lh_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int lh_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		     char *err)
 {
 	return daemon_submit_data(data, type, body, len, cb, cb_data, err);
@@ -258,7 +256,7 @@ static void lh_autoscale(void *data)
 
 /* ---- the parts' host (node/host.h) ------------------------------------------------------------- */
 
-static int host_submit_fn(void *node, const char *type, const void *body, size_t len, host_submit_cb cb, void *data,
+static int host_submit_fn(void *node, enum cmd type, const void *body, size_t len, host_submit_cb cb, void *data,
 			  char *err)
 {
 	return daemon_submit_data(node, type, body, len, cb, data, err);

@@ -12,6 +12,7 @@
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
+#include "net/proto.h"
 #include "net/rpc_reply.h"
 #include "raft/consensus.h"
 #include "state/store.h"
@@ -156,23 +157,31 @@ void daemon_free(struct daemon *d);
 /* Submits a command (type + msgpack body) through raft: locally when leader, otherwise
  * forwarded to the leader. cb gets the result. */
 typedef void (*submit_cb)(struct daemon *d, void *data, int rc, const struct apply_res *res);
-int daemon_submit(struct daemon *d, const char *type, const void *body, size_t body_len, submit_cb cb, void *data, char *err);
+int daemon_submit(struct daemon *d, enum cmd type, const void *body, size_t body_len, submit_cb cb, void *data, char *err);
 /* The same with a callback that does not need the daemon (the host interfaces' form). */
-int daemon_submit_data(struct daemon *d, const char *type, const void *body, size_t body_len,
+int daemon_submit_data(struct daemon *d, enum cmd type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 void daemon_stop(struct daemon *d, int code);
 /* A worker job of the node (d->jobs) ended. */
 void daemon_job_done(struct daemon *d);
 
-/* rpc.c */
+/* rpc.c: a request from the local socket (local) or the node port, dispatched from the
+ * protocol table to its handler below */
 void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local);
 struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
-/* rpc_work.c: services, tasks, images (true when op was one of them) */
-bool rpc_work_dispatch(struct daemon *d, struct conn *c, const msgpack_object *op, uint64_t id,
-		       const msgpack_object *req, bool local);
+/* The handlers of the protocol's ops (rpc_cluster.c, rpc_work.c, logfan.c, ingest.c): each
+ * gets its request decoded and checked, and answers on c (now or later). */
+#define RPC_HANDLER_(ID, low, name, via, run, handler) \
+	void handler(struct daemon *d, struct conn *c, const struct req_##low *a);
+PROTO_OPS(RPC_HANDLER_)
+#undef RPC_HANDLER_
+/* Submits a command (body: its struct cmd_<type>) for request id on c; cb gets a pending
+ * (data) to answer it with, and frees it. When it cannot be submitted, c is told why at
+ * once. */
+void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, const void *body, submit_cb cb);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);

@@ -14,6 +14,7 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
+#include "net/proto.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -176,16 +177,16 @@ static void j_ready(struct conn *c)
 		labels_set(&n.labels, k, eq + 1);
 		free(k);
 	}
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "op", "join");
-	mpw_ku64(&w, "id", 1);
-	mpw_str(&w, "node");
-	schema_encode(&node_schema, &n, &w);
+	struct mpw rec, w;
+	mpw_init(&rec);
+	schema_encode(&node_schema, &n, &rec);
 	labels_free(&n.labels);
+	struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
+	mpw_init(&w);
+	proto_encode(&w, OP_JOIN, 1, &q);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
+	mpw_free(&rec);
 }
 
 static void j_frame(struct conn *c, const msgpack_object *resp)

@@ -24,13 +24,13 @@ struct host {
 	const struct store *store; /* this node's replica of the state, read only */
 	/* A command through raft: applied here when this node leads, forwarded otherwise.
 	 * cb (may be NULL) gets the result. */
-	int (*submit)(void *node, const char *type, const void *body, size_t len, host_submit_cb cb, void *data,
+	int (*submit)(void *node, enum cmd type, const void *body, size_t len, host_submit_cb cb, void *data,
 		      char *err);
 	/* True once the node is shutting down: start nothing new. */
 	bool (*stopping)(void *node);
 };
 
-static inline int host_submit(const struct host *h, const char *type, const void *body, size_t len, host_submit_cb cb,
+static inline int host_submit(const struct host *h, enum cmd type, const void *body, size_t len, host_submit_cb cb,
 			      void *data, char *err)
 {
 	return h->submit(h->node, type, body, len, cb, data, err);

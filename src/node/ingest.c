@@ -76,16 +76,14 @@ static void recorded(struct daemon *d, void *data, int rc, const struct apply_re
 		rpc_reply_err(c, j->p->req_id, rc, res->msg);
 	else if (c) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, j->p->req_id, 0, 5);
+		rpc_reply_begin(&w, j->p->req_id, 0);
 		/* "unchanged": the same image was loaded before */
 		mpw_kstr(&w, "result", rc == E_EXISTS ? res->msg : "loaded");
 		mpw_kstr(&w, "name", j->im.name);
 		mpw_kstr(&w, "digest", j->im.digest);
 		mpw_ku64(&w, "size", j->im.size);
 		mpw_ku64(&w, "layers", j->im.nlayers);
-		conn_send_mpw(c, &w);
-		mpw_free(&w);
+		rpc_reply_send(c, &w);
 	}
 	if (!rc)
 		log_info(d->ident.name, "image %s (%s) loaded from %s", j->im.name, j->im.digest, j->path);
@@ -106,18 +104,17 @@ static void ingest_done(uv_work_t *req, int status)
 		daemon_job_done(d);
 		return;
 	}
-	struct mpw w;
+	struct mpw info, w;
+	mpw_init(&info);
+	image_info_encode(&j->im, &info);
+	struct cmd_image_put b = {.name = j->im.name, .digest = j->im.digest, .size = j->im.size,
+				  .info = {.raw = info.sb.data, .len = info.sb.size}, .loaded_at = clock_wall(d->clock),
+				  .node_id = d->ident.id};
 	mpw_init(&w);
-	mpw_map(&w, 6);
-	mpw_kstr(&w, "name", j->im.name);
-	mpw_kstr(&w, "digest", j->im.digest);
-	mpw_ku64(&w, "size", j->im.size);
-	mpw_str(&w, "info");
-	image_info_encode(&j->im, &w);
-	mpw_ku64(&w, "loaded_at", clock_wall(d->clock));
-	mpw_ku64(&w, "node_id", d->ident.id);
+	cmd_body(&w, CMD_IMAGE_PUT, &b);
+	mpw_free(&info);
 	char err[ERR_LEN];
-	if (daemon_submit(d, "image.put", w.sb.data, w.sb.size, recorded, j, err)) {
+	if (daemon_submit(d, CMD_IMAGE_PUT, w.sb.data, w.sb.size, recorded, j, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};
 		snprintf(res.msg, sizeof res.msg, "%s", err);
 		recorded(d, j, E_NOLEADER, &res);
@@ -126,16 +123,16 @@ static void ingest_done(uv_work_t *req, int status)
 	daemon_job_done(d);
 }
 
-void ingest_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a)
 {
-	struct ingest *j = xcalloc(1, sizeof *j);
-	if (mp_get_strbuf(req, "path", j->path, sizeof j->path) || j->path[0] != '/') {
-		free(j);
-		rpc_reply_err(c, id, E_INVAL, "image load: an absolute path of an archive on this machine is required");
+	if (a->path[0] != '/') {
+		rpc_reply_err(c, a->id, E_INVAL, "image load: an absolute path of an archive on this machine is required");
 		return;
 	}
+	struct ingest *j = xcalloc(1, sizeof *j);
+	snprintf(j->path, sizeof j->path, "%s", a->path);
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
-	j->p = pending_new(d, c, id);
+	j->p = pending_new(d, c, a->id);
 	j->req.data = j;
 	d->jobs++;
 	uv_queue_work(d->loop, &j->req, ingest_work, ingest_done);

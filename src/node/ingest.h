@@ -8,12 +8,12 @@
 #ifndef ORCH_INGEST_H
 #define ORCH_INGEST_H
 #include <stdint.h>
-#include "codec/mp.h"
+#include "net/proto.h"
 
 struct daemon;
 struct conn;
 
-/* op image.load {path} (local socket only): replies {result, name, digest, size, layers} */
-void ingest_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req);
+/* op image.load (net/proto.h): replies {result, name, digest, size, layers} */
+void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a);
 
 #endif

@@ -181,8 +181,8 @@ static void self_record(struct leader *l, struct node *n)
 	n->id = id->id;
 	n->name = xstrdup(id->name);
 	n->addr = xstrdup(id->advertise);
-	n->state = xstrdup("ready");
-	n->availability = xstrdup("active");
+	n->state = NS_READY;
+	n->availability = NA_ACTIVE;
 	n->cpus_milli = l->cfg.cpus_milli;
 	n->memory = l->cfg.memory;
 	n->joined_at = wall(l);
@@ -207,14 +207,12 @@ static void ensure_records(struct leader *l)
 		char cid[17], hash[65];
 		token_cluster_hex(&h->ident->tok, cid);
 		token_secret_hash(&h->ident->tok, hash);
+		struct cmd_cluster_init b = {.id = cid, .secret_hash = hash, .created_at = wall(l),
+					     .failure_timeout_ms = l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000};
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 4);
-		mpw_ku64(&w, "failure_timeout_ms", l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000);
-		mpw_kstr(&w, "id", cid);
-		mpw_kstr(&w, "secret_hash", hash);
-		mpw_ku64(&w, "created_at", wall(l));
-		l->init_inflight = !h->submit(h->data, "cluster.init", w.sb.data, w.sb.size, init_done, l, err);
+		cmd_body(&w, CMD_CLUSTER_INIT, &b);
+		l->init_inflight = !h->submit(h->data, CMD_CLUSTER_INIT, w.sb.data, w.sb.size, init_done, l, err);
 		mpw_free(&w);
 		return;
 	}
@@ -225,7 +223,7 @@ static void ensure_records(struct leader *l)
 		mpw_init(&w);
 		schema_encode(&node_schema, &n, &w);
 		schema_free(&node_schema, &n);
-		l->init_inflight = !h->submit(h->data, "node.add", w.sb.data, w.sb.size, self_added, l, err);
+		l->init_inflight = !h->submit(h->data, CMD_NODE_ADD, w.sb.data, w.sb.size, self_added, l, err);
 		mpw_free(&w);
 		return;
 	}
@@ -239,52 +237,71 @@ static void liveness_done(void *data, int rc, const struct apply_res *res)
 	struct leader *l = data;
 	(void)rc;
 	(void)res;
-	l->liveness_inflight--;
+	l->liveness_inflight = false;
 }
 
-/* The "events" entry of a node.update: node_down / node_ready, with why. */
-static void liveness_event(const struct leader *l, const struct node *n, const char *want, struct mpw *w)
+/* One "events" entry of a node.states: node_down / node_ready, with why. */
+static void liveness_event(const struct leader *l, const struct node *n, enum node_state want, struct mpw *w)
 {
 	char msg[256];
-	if (!strcmp(want, "down"))
+	if (want == NS_DOWN)
 		snprintf(msg, sizeof msg, "node %s is down: no heartbeat for %llu ms; its tasks are rescheduled", n->name,
 			 (unsigned long long)failure_timeout(l));
 	else
 		snprintf(msg, sizeof msg, "node %s is ready: heartbeats resumed", n->name);
-	mpw_str(w, "events");
-	mpw_arr(w, 1);
-	mpw_map(w, 3);
-	mpw_kstr(w, "kind", !strcmp(want, "down") ? "node_down" : "node_ready");
+	mpw_map_begin(w);
+	mpw_kstr(w, "kind", want == NS_DOWN ? "node_down" : "node_ready");
 	mpw_ku64(w, "node", n->id);
 	mpw_kstr(w, "message", msg);
+	mpw_map_end(w);
 }
 
-/* Every transition of this tick at once, one command each (they go to raft in one batch):
- * a thousand nodes lost with their rack are marked down in one tick, not one per tick. The
- * next round waits for these to be applied. */
+/* What the failure detector says of node n now (NS_NONE: nothing to change). */
+static enum node_state liveness_want(const struct leader *l, const struct node *n)
+{
+	enum node_state want = seen_recently(l, n->id) ? NS_READY : !leader_alive(l, n->id) ? NS_DOWN : NS_NONE;
+	return !want || !n->state || n->state == want ? NS_NONE : want;
+}
+
+/* Every node whose state changed in this tick, in one node.states command (one event per
+ * node): after a partition heals, all the nodes it cut off are ready again together, not
+ * one per tick. */
 static void liveness(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	if (l->liveness_inflight)
 		return;
-	TABLE_FOREACH(&h->store->nodes, const struct node, n) {
-		const char *want = seen_recently(l, n->id) ? "ready" : !leader_alive(l, n->id) ? "down" : NULL;
-		if (!want)
+	uint32_t n = 0;
+	TABLE_FOREACH(&h->store->nodes, const struct node, nd)
+		n += liveness_want(l, nd) != NS_NONE;
+	if (!n)
+		return;
+	struct mpw nodes, ev, w;
+	mpw_init(&nodes);
+	mpw_init(&ev);
+	mpw_arr(&nodes, n);
+	mpw_arr(&ev, n);
+	TABLE_FOREACH(&h->store->nodes, const struct node, nd) {
+		enum node_state want = liveness_want(l, nd);
+		if (want == NS_NONE)
 			continue;
-		if (!n->state || !strcmp(n->state, want))
-			continue;
-		char err[ERR_LEN];
-		struct mpw w;
-		mpw_init(&w);
-		mpw_map(&w, 4);
-		mpw_ku64(&w, "id", n->id);
-		mpw_kstr(&w, "state", want);
-		mpw_ku64(&w, "at", wall(l));
-		liveness_event(l, n, want, &w);
-		log_info(l->host->ident->name, "node %s is %s", n->name, want);
-		l->liveness_inflight += !h->submit(h->data, "node.update", w.sb.data, w.sb.size, liveness_done, l, err);
-		mpw_free(&w);
+		const char *name = lifecycle_name(&lifecycle_node, (int)want);
+		mpw_map_begin(&nodes);
+		mpw_ku64(&nodes, "id", nd->id);
+		mpw_kstr(&nodes, "state", name);
+		mpw_map_end(&nodes);
+		liveness_event(l, nd, want, &ev);
+		log_info(l->host->ident->name, "node %s is %s", nd->name, name);
 	}
+	struct cmd_node_states b = {.at = wall(l), .nodes = {.raw = nodes.sb.data, .len = nodes.sb.size},
+				    .events = {.raw = ev.sb.data, .len = ev.sb.size}};
+	mpw_init(&w);
+	cmd_body(&w, CMD_NODE_STATES, &b);
+	char err[ERR_LEN];
+	l->liveness_inflight = !h->submit(h->data, CMD_NODE_STATES, w.sb.data, w.sb.size, liveness_done, l, err);
+	mpw_free(&w);
+	mpw_free(&ev);
+	mpw_free(&nodes);
 }
 
 /* ---- roles ----------------------------------------------------------------------------------- */
@@ -361,7 +378,7 @@ static void workloads(struct leader *l)
 		/* bench/scale.sh reads these lines (ORCH_TRACE=sched) */
 		TRACE("sched", h->ident->name, "task batch %zu bytes: %u created, %u placed in %llu ms%s", (size_t)w.sb.size,
 		      ro.created, ro.placed, (unsigned long long)(now(l) - t), ro.capped ? ", more to do" : "");
-		l->reconcile_inflight = !h->submit(h->data, "task.batch", w.sb.data, w.sb.size, reconciled, l, err);
+		l->reconcile_inflight = !h->submit(h->data, CMD_TASK_BATCH, w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);
 }

@@ -26,7 +26,7 @@ struct leader_host {
 	const struct identity *ident;
 	const struct store *store; /* the replicated state, read only */
 	/* A command through raft (this node leads, so it is applied locally). */
-	int (*submit)(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+	int (*submit)(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		      char *err);
 	/* Raft membership: the servers of the current configuration and role changes. */
 	unsigned (*nservers)(void *data);
@@ -73,8 +73,7 @@ struct leader {
 	size_t nseen, capseen;
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
 	/* one request of each kind in flight */
-	bool init_inflight, reconcile_inflight;
-	unsigned liveness_inflight; /* node up/down transitions being committed */
+	bool init_inflight, liveness_inflight, reconcile_inflight;
 	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
 	uint64_t reconcile_rev, reconcile_at; /* state revision and time of the last pass */
 	/* This leadership has applied what its predecessors committed (its barrier): until

@@ -84,12 +84,10 @@ static void l_ready(struct conn *c)
 		conn_write_raw(c, l->queue.data, l->queue.len);
 	l->queue.len = 0;
 	/* (re)subscribe to this node's assignments: the leader answers with the full set */
+	struct req_watch q = {.node_id = l->d->ident.id};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "op", "watch");
-	mpw_ku64(&w, "id", WATCH_REQ_ID);
-	mpw_ku64(&w, "node_id", l->d->ident.id);
+	proto_encode(&w, OP_WATCH, WATCH_REQ_ID, &q);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
@@ -237,12 +235,10 @@ static int send_frame(struct link *l, const void *p, size_t n)
 static void w_ready(struct conn *c)
 {
 	struct link *l = c->data;
+	struct req_whois q = {.node_id = l->d->ident.id};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "op", "whois");
-	mpw_ku64(&w, "id", 1);
-	mpw_ku64(&w, "node_id", l->d->ident.id);
+	proto_encode(&w, OP_WHOIS, 1, &q);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
@@ -351,17 +347,16 @@ void link_tick(struct daemon *d)
 	if (!l->conn || clock_now(l->d->clock) - l->last_hb < HB_MS)
 		return;
 	l->last_hb = clock_now(l->d->clock);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 4);
-	mpw_kstr(&w, "op", "hb");
-	mpw_ku64(&w, "id", 0);
-	mpw_ku64(&w, "node_id", d->ident.id);
 	/* this node's traffic and task figures ride along (metrics/node_stats.h) */
-	mpw_str(&w, "stats");
-	node_stats_encode(&d->stats.latest, &w);
+	struct mpw stats, w;
+	mpw_init(&stats);
+	node_stats_encode(&d->stats.latest, &stats);
+	struct req_hb q = {.node_id = d->ident.id, .stats = {.raw = stats.sb.data, .len = stats.sb.size}};
+	mpw_init(&w);
+	proto_encode(&w, OP_HB, 0, &q);
 	send_frame(l, w.sb.data, w.sb.size);
 	mpw_free(&w);
+	mpw_free(&stats);
 }
 
 /* Re-packs the request with a link-local id. */
@@ -369,19 +364,18 @@ int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req,
 {
 	struct mpw w;
 	mpw_init(&w);
-	uint32_t n = req->via.map.size;
-	bool has_id = mp_get(req, "id") != NULL;
-	mpw_map(&w, has_id ? n : n + 1);
+	mpw_map_begin(&w);
 	uint64_t fid = ++d->fwd_ids;
-	if (!has_id)
+	if (!mp_get(req, "id"))
 		mpw_ku64(&w, "id", fid);
-	for (uint32_t i = 0; i < n; i++) {
-		msgpack_pack_object(&w.pk, req->via.map.ptr[i].key);
+	for (uint32_t i = 0; i < req->via.map.size; i++) {
+		mpw_key_obj(&w, &req->via.map.ptr[i].key);
 		if (mp_str_eq(&req->via.map.ptr[i].key, "id"))
 			mpw_u64(&w, fid);
 		else
-			msgpack_pack_object(&w.pk, req->via.map.ptr[i].val);
+			mpw_obj(&w, &req->via.map.ptr[i].val);
 	}
+	mpw_map_end(&w);
 	struct link *l = get(d);
 	if (!l->conn)
 		link_update(d);

@@ -35,10 +35,9 @@ struct logfan {
 	bool follow;
 };
 
-static void frame_begin(struct logfan *f, struct mpw *w, uint32_t extra)
+static void frame_begin(struct logfan *f, struct mpw *w)
 {
-	mpw_init(w);
-	rpc_reply_begin(w, f->p->req_id, 0, 1 + extra);
+	rpc_reply_begin(w, f->p->req_id, 0);
 	mpw_kbool(w, "more", true);
 }
 
@@ -50,10 +49,9 @@ static void warn(struct logsrc *s, const char *why)
 	char m[ERR_LEN];
 	snprintf(m, sizeof m, "logs of task %llu (node %s): %s", (unsigned long long)s->task, s->addr, why);
 	struct mpw w;
-	frame_begin(f, &w, 1);
+	frame_begin(f, &w);
 	mpw_kstr(&w, "warn", m);
-	conn_send_mpw(f->p->conn, &w);
-	mpw_free(&w);
+	rpc_reply_send(f->p->conn, &w);
 }
 
 /* Passes on the whole lines received so far (all of it when flushing). */
@@ -69,12 +67,11 @@ static void pass_on(struct logsrc *s, const char *data, size_t n, bool flush)
 		return;
 	if (f->p->conn) {
 		struct mpw w;
-		frame_begin(f, &w, 2);
+		frame_begin(f, &w);
 		mpw_kstr(&w, "prefix", s->prefix);
-		mpw_str(&w, "data");
+		mpw_key(&w, "data");
 		mpw_strn(&w, (const char *)s->partial.data, upto);
-		conn_send_mpw(f->p->conn, &w);
-		mpw_free(&w);
+		rpc_reply_send(f->p->conn, &w);
 	}
 	buf_consume(&s->partial, upto);
 }
@@ -83,11 +80,9 @@ static void fan_free(struct logfan *f)
 {
 	if (f->p->conn) {
 		struct mpw w;
-		mpw_init(&w);
-		rpc_reply_begin(&w, f->p->req_id, 0, 1);
+		rpc_reply_begin(&w, f->p->req_id, 0);
 		mpw_kbool(&w, "more", false);
-		conn_send_mpw(f->p->conn, &w);
-		mpw_free(&w);
+		rpc_reply_send(f->p->conn, &w);
 	}
 	pending_free(f->p);
 	for (size_t i = 0; i < f->n; i++)
@@ -105,14 +100,10 @@ static void fan_release(struct logfan *f)
 static void src_ready(struct conn *c)
 {
 	struct logsrc *s = c->data;
+	struct req_logs q = {.task_id = s->task, .tail = s->f->tail, .follow = s->f->follow};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
-	mpw_kstr(&w, "op", "logs");
-	mpw_ku64(&w, "id", 1);
-	mpw_ku64(&w, "task_id", s->task);
-	mpw_ki64(&w, "tail", s->f->tail);
-	mpw_kbool(&w, "follow", s->f->follow);
+	proto_encode(&w, OP_LOGS, 1, &q);
 	conn_send_mpw(c, &w);
 	mpw_free(&w);
 }
@@ -173,18 +164,19 @@ static void fan_gone(struct pending *p)
 static const struct node *log_node(const struct store *st, const struct task *t, bool by_task, uint64_t task_id,
 				   const char *svc)
 {
-	if ((by_task ? t->id != task_id : strcmp(t->service, svc)) || !strcmp(t->state, "pending"))
+	if ((by_task ? t->id != task_id : strcmp(t->service, svc)) || t->state == TS_PENDING)
 		return NULL;
 	const struct node *nd = t->node_id ? table_get_u64(&st->nodes, t->node_id) : NULL;
 	return nd && nd->addr && nd->addr[0] ? nd : NULL;
 }
 
-void logfan_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req)
+void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluster *a)
 {
-	uint64_t task_id = 0;
-	char svc[SPEC_NAME_MAX + 1] = "", m[ERR_LEN];
-	bool by_task = !mp_get_u64(req, "task_id", &task_id);
-	if (!by_task && mp_get_strbuf(req, "service", svc, sizeof svc)) {
+	uint64_t id = a->id, task_id = a->task_id;
+	const char *svc = a->service ? a->service : "";
+	char m[ERR_LEN];
+	bool by_task = task_id != 0;
+	if (!by_task && !svc[0]) {
 		rpc_reply_err(c, id, E_INVAL, "logs: a service name or a task id is required");
 		return;
 	}
@@ -212,9 +204,8 @@ void logfan_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_o
 	f->p = pending_new(d, c, id);
 	f->p->ctx = f;
 	f->p->on_gone = fan_gone;
-	f->tail = -1;
-	mp_get_i64(req, "tail", &f->tail);
-	mp_get_bool(req, "follow", &f->follow);
+	f->tail = a->tail;
+	f->follow = a->follow;
 	f->src = xcalloc(n ? n : 1, sizeof *f->src);
 	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
 	uint8_t me[AUTH_NODE_LEN];

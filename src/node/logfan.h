@@ -12,12 +12,12 @@
 #ifndef ORCH_LOGFAN_H
 #define ORCH_LOGFAN_H
 #include <stdint.h>
-#include "codec/mp.h"
+#include "net/proto.h"
 
 struct daemon;
 struct conn;
 
-/* op logs.cluster {service | task_id, tail (-1: all), follow} */
-void logfan_start(struct daemon *d, struct conn *c, uint64_t id, const msgpack_object *req);
+/* op logs.cluster (net/proto.h) */
+void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluster *a);
 
 #endif

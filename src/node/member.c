@@ -88,7 +88,7 @@ static void commit_record(struct mjoin *j)
 	struct mpw w;
 	mpw_init(&w);
 	schema_encode(&node_schema, j->n, &w);
-	if (h->submit(h->data, "node.add", w.sb.data, w.sb.size, record_committed, j, err)) {
+	if (h->submit(h->data, CMD_NODE_ADD, w.sb.data, w.sb.size, record_committed, j, err)) {
 		struct apply_res res = {.rc = E_NOLEADER};
 		snprintf(res.msg, sizeof res.msg, "%s", err);
 		record_committed(j, E_NOLEADER, &res);

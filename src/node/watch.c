@@ -14,6 +14,7 @@
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
+#include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdlib.h>
@@ -44,15 +45,8 @@ static uint64_t fnv(uint64_t h, uint64_t v)
 
 static const struct image *spec_image(const struct store *s, const struct rawmp *spec)
 {
-	const struct image *im = NULL;
-	struct mpr r;
-	if (spec->len && !mpr_decode(&r, spec->data, spec->len)) {
-		char name[300];
-		if (!mp_get_strbuf(r.root, "image", name, sizeof name))
-			im = table_get_str(&s->images, name);
-		mpr_free(&r);
-	}
-	return im;
+	const struct svc_spec *sp = spec->len ? spec->dec : NULL;
+	return sp && sp->image ? table_get_str(&s->images, sp->image) : NULL;
 }
 
 static struct svc_view *svc_of(struct docs *d, uint64_t id)
@@ -86,15 +80,16 @@ static void docs_init(struct docs *d, const struct store *s)
 	mpw_init(&d->peers);
 	uint32_t np = 0;
 	TABLE_FOREACH(&s->nodes, const struct node, nd)
-		np += nd->state && !strcmp(nd->state, "ready") && !node_hollow(nd);
+		np += nd->state == NS_READY && !node_hollow(nd);
 	mpw_arr(&d->peers, np);
 	d->peers_fp = 1469598103934665603ull;
 	TABLE_FOREACH(&s->nodes, const struct node, nd) {
-		if (!nd->state || strcmp(nd->state, "ready") || node_hollow(nd))
+		if (nd->state != NS_READY || node_hollow(nd))
 			continue;
-		mpw_map(&d->peers, 2);
+		mpw_map_begin(&d->peers);
 		mpw_ku64(&d->peers, "id", nd->id);
 		mpw_kstr(&d->peers, "addr", nd->addr);
+		mpw_map_end(&d->peers);
 		d->peers_fp = fnv(d->peers_fp, nd->id);
 	}
 }
@@ -136,7 +131,7 @@ static uint64_t task_fp(struct docs *d, const struct task *t)
 	const struct svc_view *sv = svc_of(d, t->service_id);
 	const struct rawmp *spec = task_spec(sv, t, &im);
 	uint64_t h = fnv(1469598103934665603ull, t->generation);
-	h = fnv(h, strcmp(t->desired, "running") == 0);
+	h = fnv(h, t->desired == TD_RUNNING);
 	h = fnv(h, t->start_after);
 	h = fnv(h, spec ? spec->len : 0);
 	return fnv(h, im ? im->node_id : 0);
@@ -156,46 +151,50 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	const struct svc_view *sv = svc_of(d, t->service_id);
 	const struct image *im;
 	const struct rawmp *spec = task_spec(sv, t, &im);
-	mpw_map(w, 11);
+	mpw_map_begin(w);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
 	mpw_ku64(w, "generation", t->generation);
-	mpw_kstr(w, "desired", t->desired);
-	mpw_kstr(w, "state", t->state);
+	mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)t->desired));
+	mpw_kstr(w, "state", task_state_name(t->state));
 	mpw_ku64(w, "start_after", t->start_after);
-	mpw_str(w, "spec");
+	mpw_key(w, "spec");
 	if (spec && spec->len)
 		mpw_raw(w, spec->data, spec->len);
 	else
 		mpw_nil(w);
-	mpw_str(w, "image");
+	mpw_key(w, "image");
 	if (im && im->info.len)
 		mpw_raw(w, im->info.data, im->info.len);
 	else
 		mpw_nil(w);
 	mpw_ku64(w, "image_node", im ? im->node_id : 0);
 	mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
+	mpw_map_end(w);
 }
 
-static void doc_head(struct docs *d, uint64_t node_id, uint32_t n, struct mpw *w)
+/* Opens the document's map with what every form has; the caller adds the rest and closes
+ * it. */
+static void doc_head(struct docs *d, uint64_t node_id, struct mpw *w)
 {
 	const struct node *self = table_get_u64(&d->s->nodes, node_id);
-	mpw_map(w, n);
+	mpw_map_begin(w);
 	mpw_ku64(w, "node_id", node_id);
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
-	mpw_str(w, "peers");
+	mpw_key(w, "peers");
 	mpw_raw(w, d->peers.sb.data, d->peers.sb.size);
 }
 
 /* {node_id, subnet, peers: [{id, addr}], tasks: [...]} */
 static void doc_write(struct docs *d, uint64_t node_id, const struct task *const *ts, size_t n, struct mpw *w)
 {
-	doc_head(d, node_id, 4, w);
-	mpw_str(w, "tasks");
+	doc_head(d, node_id, w);
+	mpw_key(w, "tasks");
 	mpw_arr(w, (uint32_t)n);
 	for (size_t i = 0; i < n; i++)
 		doc_task(d, ts[i], w);
+	mpw_map_end(w);
 }
 
 /* What a watch was last sent: its tasks' ids and fingerprints, in id order. */
@@ -237,13 +236,14 @@ static bool doc_delta(struct docs *d, struct watcher *x, const struct task *cons
 		mpw_u64(&rm, x->sent_tasks[j].id);
 	bool any = nch || nrm || head != x->fp;
 	if (any) {
-		doc_head(d, x->node_id, 5, w);
-		mpw_str(w, "changed");
+		doc_head(d, x->node_id, w);
+		mpw_key(w, "changed");
 		mpw_arr(w, nch);
 		mpw_raw(w, ch.sb.data, ch.sb.size);
-		mpw_str(w, "removed");
+		mpw_key(w, "removed");
 		mpw_arr(w, nrm);
 		mpw_raw(w, rm.sb.data, rm.sb.size);
+		mpw_map_end(w);
 		remember(d, x, self, ts, n);
 	}
 	mpw_free(&ch);
@@ -283,12 +283,10 @@ void watch_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 static void send_doc(struct watcher *x, const struct mpw *doc)
 {
 	struct mpw m;
-	mpw_init(&m);
-	rpc_reply_begin(&m, x->req_id, 0, 1);
-	mpw_str(&m, "doc");
+	rpc_reply_begin(&m, x->req_id, 0);
+	mpw_key(&m, "doc");
 	mpw_raw(&m, doc->sb.data, doc->sb.size);
-	conn_send_mpw(x->conn, &m);
-	mpw_free(&m);
+	rpc_reply_send(x->conn, &m);
 }
 
 /* The document of one watcher, built and sent now (a new or renewed watch). */

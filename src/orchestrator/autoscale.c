@@ -128,15 +128,10 @@ size_t autoscale_decide(const struct store *s, const struct as_load *loads, size
 	TABLE_FOREACH(&s->services, const struct service, v) {
 		if (n == max)
 			break;
-		struct mpr r;
-		struct svc_spec sp;
-		if (mpr_decode(&r, v->spec.data, v->spec.len))
-			continue;
-		if (!svc_spec_decode(r.root, &sp, NULL) && sp.deploy.autoscale.enabled &&
-		    decide_one(v, &sp, load_of(loads, nloads, v->name), autoscale_last_scaled(s, v->name), now, &out[n]))
+		const struct svc_spec *sp = service_spec(v);
+		if (sp && sp->deploy.autoscale.enabled &&
+		    decide_one(v, sp, load_of(loads, nloads, v->name), autoscale_last_scaled(s, v->name), now, &out[n]))
 			n++;
-		svc_spec_free(&sp);
-		mpr_free(&r);
 	}
 	return n;
 }
@@ -146,41 +141,35 @@ void autoscale_event(struct mpw *w, const char *service, uint64_t from, uint64_t
 	char msg[512];
 	snprintf(msg, sizeof msg, "%s scaled from %llu to %llu: %s", service, (unsigned long long)from, (unsigned long long)to,
 		 why);
-	mpw_map(w, 3);
+	mpw_map_begin(w);
 	mpw_kstr(w, "kind", "scaled");
 	mpw_kstr(w, "service", service);
 	mpw_kstr(w, "message", msg);
+	mpw_map_end(w);
 }
 
 void autoscale_body(const struct as_decision *d, uint64_t now, struct mpw *w)
 {
 	char why[300];
 	snprintf(why, sizeof why, "autoscaler: %s", d->reason);
-	mpw_map(w, 5);
-	mpw_kstr(w, "name", d->service);
-	mpw_ku64(w, "replicas", d->to);
-	mpw_ku64(w, "at", now);
-	mpw_kstr(w, "reason", why);
-	mpw_str(w, "events");
-	mpw_arr(w, 1);
-	autoscale_event(w, d->service, d->from, d->to, why);
+	struct mpw ev;
+	mpw_init(&ev);
+	mpw_arr(&ev, 1);
+	autoscale_event(&ev, d->service, d->from, d->to, why);
+	struct cmd_service_scale b = {.name = d->service, .replicas = d->to, .reason = why, .at = now,
+				      .events = {.raw = ev.sb.data, .len = ev.sb.size}};
+	cmd_body(w, CMD_SERVICE_SCALE, &b);
+	mpw_free(&ev);
 }
 
 int autoscale_check_manual(const struct service *v, uint64_t replicas, char *err)
 {
-	struct mpr r;
-	struct svc_spec sp;
-	int rc = 0;
-	if (mpr_decode(&r, v->spec.data, v->spec.len))
-		return 0;
-	if (!svc_spec_decode(r.root, &sp, NULL) && sp.deploy.autoscale.enabled &&
-	    (replicas < sp.deploy.autoscale.min || replicas > sp.deploy.autoscale.max))
-		rc = errf(err, E_INVAL,
+	const struct svc_spec *sp = service_spec(v);
+	if (sp && sp->deploy.autoscale.enabled && (replicas < sp->deploy.autoscale.min || replicas > sp->deploy.autoscale.max))
+		return errf(err, E_INVAL,
 			  "scale %s: %llu replicas is outside its autoscaling range: min %llu, max %llu "
 			  "(change deploy.x-orch-autoscale in its spec to go beyond)",
-			  v->name, (unsigned long long)replicas, (unsigned long long)sp.deploy.autoscale.min,
-			  (unsigned long long)sp.deploy.autoscale.max);
-	svc_spec_free(&sp);
-	mpr_free(&r);
-	return rc;
+			  v->name, (unsigned long long)replicas, (unsigned long long)sp->deploy.autoscale.min,
+			  (unsigned long long)sp->deploy.autoscale.max);
+	return 0;
 }

@@ -11,8 +11,11 @@ struct batch {
 	uint32_t ncr, nup, ndel, nsvc;
 	uint32_t fresh, placed; /* slots filled and tasks placed in this pass (capped) */
 	bool capped;            /* work was left for the next pass */
+	bool up_open; /* the last update map takes fields until the next one starts */
 	struct mpw ev; /* "events" of the batch (orch events), see event() */
 	uint32_t nev;
+	uint64_t *stopped; /* tasks asked to stop in this pass: not placed in it (stop()) */
+	size_t nstopped;
 };
 
 static void batch_init(struct batch *b)
@@ -32,6 +35,16 @@ static void batch_free(struct batch *b)
 	mpw_free(&b->del);
 	mpw_free(&b->svc);
 	mpw_free(&b->ev);
+	free(b->stopped);
+}
+
+/* The n items packed in items, as an array document in out. */
+static struct fl_doc array_of(struct mpw *out, uint32_t n, const struct mpw *items)
+{
+	mpw_init(out);
+	mpw_arr(out, n);
+	mpw_raw(out, items->sb.data, items->sb.size);
+	return (struct fl_doc){.raw = out->sb.data, .len = out->sb.size};
 }
 
 /* ---- events: what this pass decided and why, committed with the batch -------------------- */
@@ -45,12 +58,13 @@ static void event(struct batch *b, const char *kind, const char *service, uint64
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	mpw_map(&b->ev, 5);
+	mpw_map_begin(&b->ev);
 	mpw_kstr(&b->ev, "kind", kind);
 	mpw_kstr(&b->ev, "service", service ? service : "");
 	mpw_ku64(&b->ev, "task", task);
 	mpw_ku64(&b->ev, "node", node);
 	mpw_kstr(&b->ev, "message", msg);
+	mpw_map_end(&b->ev);
 	b->nev++;
 }
 
@@ -64,7 +78,7 @@ static const char *node_name(const struct node *n)
 static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, uint64_t restarts, uint64_t failures,
 		   uint64_t start_after, const char *err)
 {
-	mpw_map(&b->cr, 6 + (err != NULL));
+	mpw_map_begin(&b->cr);
 	mpw_ku64(&b->cr, "service_id", sid);
 	mpw_ku64(&b->cr, "slot", slot);
 	mpw_ku64(&b->cr, "generation", gen);
@@ -73,16 +87,56 @@ static void create(struct batch *b, uint64_t sid, uint64_t slot, uint64_t gen, u
 	mpw_ku64(&b->cr, "start_after", start_after);
 	if (err)
 		mpw_kstr(&b->cr, "err", err);
+	mpw_map_end(&b->cr);
 	b->ncr++;
 }
 
-/* An update map with n fields after the id. */
-static struct mpw *update(struct batch *b, uint64_t id, uint32_t n)
+/* An update map: the caller adds the fields after the id. */
+static struct mpw *update(struct batch *b, uint64_t id)
 {
-	mpw_map(&b->up, 1 + n);
+	if (b->up_open)
+		mpw_map_end(&b->up);
+	mpw_map_begin(&b->up);
+	b->up_open = true;
 	mpw_ku64(&b->up, "id", id);
 	b->nup++;
 	return &b->up;
+}
+
+/* The names of the states written come from their tables (state/lifecycle.h). */
+static void put_state(struct mpw *w, enum task_state st)
+{
+	mpw_kstr(w, "state", task_state_name(st));
+}
+
+static void put_desired(struct mpw *w, enum task_desired d)
+{
+	mpw_kstr(w, "desired", lifecycle_name(&lifecycle_desired, (int)d));
+}
+
+/* Asks task t to stop; more fields of its update may follow in *w (w may be NULL). A task
+ * never placed has nothing to stop: it ends at once (pending -> shutdown). Either way the
+ * placement of this pass leaves it alone: placing it too would ask for a move its state
+ * table refuses (shutdown -> assigned), and the whole batch with it. Returns whether it
+ * ended. */
+static bool stop(struct batch *b, const struct task *t, struct mpw **w)
+{
+	bool unplaced = t->state == TS_PENDING;
+	struct mpw *u = update(b, t->id);
+	put_desired(u, TD_SHUTDOWN);
+	if (unplaced)
+		put_state(u, TS_SHUTDOWN);
+	if (w)
+		*w = u;
+	b->stopped = xrealloc(b->stopped, (b->nstopped + 1) * sizeof *b->stopped);
+	b->stopped[b->nstopped++] = t->id;
+	return unplaced;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 static void del(struct batch *b, uint64_t id)
@@ -93,7 +147,7 @@ static void del(struct batch *b, uint64_t id)
 
 static bool running_wanted(const struct task *t)
 {
-	return !strcmp(t->desired, "running");
+	return t->desired == TD_RUNNING;
 }
 
 /* Per-task decisions made in this pass (the store itself is read-only). */
@@ -123,7 +177,7 @@ static const struct node *node_of(const struct store *s, uint64_t id)
  * (shutdown) or lost with its node (orphaned), which are replaced at once. */
 static bool own_end(const struct task *t)
 {
-	return !strcmp(t->state, "complete") || !strcmp(t->state, "failed") || !strcmp(t->state, "rejected");
+	return t->state == TS_COMPLETE || t->state == TS_FAILED || t->state == TS_REJECTED;
 }
 
 static uint64_t window_ms(const struct svc_spec *sp)
@@ -163,7 +217,7 @@ static bool condition_restarts(const struct svc_spec *sp, const struct task *t)
 {
 	switch (sp->deploy.restart.condition) {
 	case RESTART_NONE: return false;
-	case RESTART_ON_FAILURE: return strcmp(t->state, "complete") != 0;
+	case RESTART_ON_FAILURE: return t->state != TS_COMPLETE;
 	default: return true;
 	}
 }
@@ -187,17 +241,17 @@ static void restart_slot(struct batch *b, const struct service *v, const struct 
 		if (just_ended)
 			event(b, "restart_limit", v->name, last->id, last->node_id,
 			      "%s slot %llu: task %llu %s%s%s; not restarted: max_attempts (%llu) restarts in a row failed",
-			      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, last->state,
+			      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, task_state_name(last->state),
 			      last->err && last->err[0] ? ": " : "", last->err ? last->err : "", (unsigned long long)max);
 		return;
 	}
 	uint64_t wait = backoff_ms(sp->deploy.restart.delay_ms, failures);
 	char why[ERR_LEN + 32]; /* the previous error whole, with its prefix */
-	snprintf(why, sizeof why, "previous task %s%s%s", last->state, last->err && last->err[0] ? ": " : "",
+	snprintf(why, sizeof why, "previous task %s%s%s", task_state_name(last->state), last->err && last->err[0] ? ": " : "",
 		 last->err ? last->err : "");
 	create(b, v->id, last->slot, v->generation, last->restarts + 1, failures, now + wait, why);
 	event(b, "restarting", v->name, last->id, last->node_id, "%s slot %llu: task %llu %s%s%s; restart in %llu%s (%llu failure%s in a row)",
-	      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, last->state,
+	      v->name, (unsigned long long)last->slot, (unsigned long long)last->id, task_state_name(last->state),
 	      last->err && last->err[0] ? ": " : "", last->err ? last->err : "",
 	      (unsigned long long)(wait % 1000 ? wait : wait / 1000), wait % 1000 ? " ms" : " s", (unsigned long long)failures,
 	      failures == 1 ? "" : "s");
@@ -206,7 +260,7 @@ static void restart_slot(struct batch *b, const struct service *v, const struct 
 /* Running, passing its liveness and readiness checks, for at least `monitor` ms. */
 static bool task_done(const struct task *t, const struct update_config *uc, uint64_t now)
 {
-	if (strcmp(t->state, "running") || strcmp(t->desired, "running"))
+	if (t->state != TS_RUNNING || t->desired != TD_RUNNING)
 		return false;
 	if (t->health && t->health[0] && strcmp(t->health, "healthy"))
 		return false;
@@ -220,9 +274,9 @@ static bool task_done(const struct task *t, const struct update_config *uc, uint
  * forever. */
 static bool task_failed(const struct task *t, const struct svc_spec *sp, const struct update_config *uc, uint64_t now)
 {
-	if (!strcmp(t->state, "failed") || !strcmp(t->state, "rejected") || (t->health && !strcmp(t->health, "unhealthy")))
+	if (t->state == TS_FAILED || t->state == TS_REJECTED || (t->health && !strcmp(t->health, "unhealthy")))
 		return true;
-	if (sp->probe.enabled && !strcmp(t->state, "running") && t->ready && !strcmp(t->ready, "unready")) {
+	if (sp->probe.enabled && t->state == TS_RUNNING && t->ready && !strcmp(t->ready, "unready")) {
 		uint64_t patience = sp->probe.start_period_ms + sp->probe.interval_ms * (sp->probe.retries + 2) + uc->monitor_ms;
 		return now > t->state_at + patience;
 	}
@@ -231,11 +285,12 @@ static bool task_failed(const struct task *t, const struct svc_spec *sp, const s
 
 static void service_update(struct batch *b, const struct service *v, const char *state, const char *msg, bool rollback)
 {
-	mpw_map(&b->svc, 4);
+	mpw_map_begin(&b->svc);
 	mpw_ku64(&b->svc, "id", v->id);
 	mpw_kstr(&b->svc, "update_state", state);
 	mpw_kstr(&b->svc, "update_msg", msg);
 	mpw_kbool(&b->svc, "rollback", rollback);
+	mpw_map_end(&b->svc);
 	b->nsvc++;
 	event(b, !strcmp(state, "completed") ? "rollout_completed" : state, v->name, 0, 0, "%s rollout of generation %llu: %s%s%s",
 	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
@@ -334,8 +389,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 			last_done_at = nw->t->state_at + uc->monitor_ms;
 		/* start-first: the new task is up, so the old one can go */
 		if (start_first && old && nw && task_done(nw->t, uc, now)) {
-			struct mpw *w = update(b, old->t->id, 1);
-			mpw_kstr(w, "desired", "shutdown");
+			old->ended = stop(b, old->t, NULL);
 			old->stopping = true;
 		}
 	}
@@ -352,13 +406,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 			}
 			continue;
 		}
-		bool unplaced = task_state_rank(old->t->state) == 0;
-		struct mpw *w = update(b, old->t->id, unplaced ? 2 : 1);
-		mpw_kstr(w, "desired", "shutdown");
-		if (unplaced)
-			mpw_kstr(w, "state", "shutdown");
+		old->ended = stop(b, old->t, NULL);
 		old->stopping = true;
-		old->ended = unplaced;
 		busy++;
 	}
 }
@@ -384,13 +433,13 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		struct view *x = &vs[i];
 		const struct task *t = x->t;
 		const struct node *nd = node_of(s, t->node_id);
-		bool node_lost = t->node_id && (!nd || !strcmp(nd->state, "down"));
-		bool drained = t->node_id && nd && nd->availability && !strcmp(nd->availability, "drain");
+		bool node_lost = t->node_id && (!nd || nd->state == NS_DOWN);
+		bool drained = t->node_id && nd && nd->availability == NA_DRAIN;
 		if (!x->ended && (node_lost || (drained && !x->stopping))) {
 			if (node_lost) {
-				struct mpw *w = update(b, t->id, 3);
-				mpw_kstr(w, "state", "orphaned");
-				mpw_kstr(w, "desired", "shutdown");
+				struct mpw *w = update(b, t->id);
+				put_state(w, TS_ORPHANED);
+				put_desired(w, TD_SHUTDOWN);
 				mpw_kstr(w, "err", nd ? "its node is down" : "its node left the cluster");
 				event(b, "rescheduled", v->name, t->id, t->node_id, "task %llu (%s slot %llu) lost with node %s (%s); replaced",
 				      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(nd),
@@ -405,18 +454,17 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				for (size_t k = lo; k < hi; k++) {
 					const struct task *o = vs[k].t;
 					const struct node *on = node_of(s, o->node_id);
-					if (o != t && !vs[k].stopping && !vs[k].ended &&
-					    !(on && on->availability && !strcmp(on->availability, "drain")))
+					if (o != t && !vs[k].stopping && !vs[k].ended && !(on && on->availability == NA_DRAIN))
 						rep = o;
 				}
 				if (!rep) {
 					create(b, v->id, t->slot, v->generation, t->restarts, t->failures, 0, NULL);
 					continue;
 				}
-				if (strcmp(rep->state, "running"))
+				if (rep->state != TS_RUNNING)
 					continue;
-				struct mpw *w = update(b, t->id, 2);
-				mpw_kstr(w, "desired", "shutdown");
+				struct mpw *w;
+				x->ended = stop(b, t, &w);
 				mpw_kstr(w, "err", "its node is being drained");
 			}
 			x->stopping = true;
@@ -425,20 +473,14 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		if (x->stopping)
 			continue;
 		if (x->ended) { /* ended by itself while wanted running */
-			struct mpw *w = update(b, t->id, 1);
-			mpw_kstr(w, "desired", "shutdown");
+			stop(b, t, NULL);
 			x->stopping = true;
 			x->just_ended = true;
 			continue;
 		}
 		if (t->slot > R) {
-			bool unplaced = task_state_rank(t->state) == 0;
-			struct mpw *w = update(b, t->id, unplaced ? 2 : 1);
-			mpw_kstr(w, "desired", "shutdown");
-			if (unplaced)
-				mpw_kstr(w, "state", "shutdown");
+			x->ended = stop(b, t, NULL);
 			x->stopping = true;
-			x->ended = unplaced;
 		}
 	}
 
@@ -498,13 +540,10 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 	return reconcile_live(s, now, w, NULL, NULL, NULL);
 }
 
-/* A service's tasks and decoded spec, for one pass. */
+/* A service's tasks, for one pass. */
 struct svc_tasks {
 	const struct task **ts;
 	size_t n, cap;
-	struct mpr r;
-	struct svc_spec sp;
-	bool have_r, decoded;
 };
 
 static long service_index(const struct store *s, uint64_t id)
@@ -530,7 +569,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	sc.reachable = reachable;
 	sc.reachable_arg = arg;
 
-	/* each service's spec decoded once, its tasks found in one pass over all tasks */
+	/* each service's tasks found in one pass over all tasks */
 	size_t nsv = s->services.n;
 	struct svc_tasks *st = xcalloc(nsv + 1, sizeof *st);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -544,17 +583,13 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	}
 	for (size_t i = 0; i < nsv; i++) {
 		const struct service *v = s->services.items[i];
-		if (mpr_decode(&st[i].r, v->spec.data, v->spec.len))
+		if (!service_spec(v))
 			continue;
-		st[i].have_r = true;
-		if (svc_spec_decode(st[i].r.root, &st[i].sp, NULL))
-			continue;
-		st[i].decoded = true;
 		if (b.nup + b.ncr >= RECONCILE_BATCH_MAX) { /* the other services in the next passes */
 			b.capped = true;
 			continue;
 		}
-		service_pass(s, v, &st[i].sp, now, &b, st[i].ts, st[i].n);
+		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n);
 	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -563,50 +598,47 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		const struct node *nd = node_of(s, t->node_id);
 		if (task_terminal(t))
 			del(&b, t->id);
-		else if (t->node_id && (!nd || !strcmp(nd->state, "down"))) {
-			struct mpw *u = update(&b, t->id, 2);
-			mpw_kstr(u, "state", "orphaned");
-			mpw_kstr(u, "desired", "shutdown");
+		else if (t->node_id && (!nd || nd->state == NS_DOWN)) {
+			struct mpw *u = update(&b, t->id);
+			put_state(u, TS_ORPHANED);
+			put_desired(u, TD_SHUTDOWN);
 		}
 	}
 	/* placement of pending tasks, oldest first (same-service placements of this pass
 	 * count for spreading: sched_commit) */
+	qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->node_id || strcmp(t->state, "pending") || strcmp(t->desired, "running") || t->start_after > now)
+		if (t->node_id || t->state != TS_PENDING || t->desired != TD_RUNNING || t->start_after > now ||
+		    (b.nstopped && bsearch(&t->id, b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64)))
 			continue;
 		long i = service_index(s, t->service_id);
-		if (i < 0 || !st[i].decoded)
+		const struct service *v = i < 0 ? NULL : s->services.items[i];
+		const struct svc_spec *sp = v ? service_spec(v) : NULL;
+		if (!sp)
 			continue;
 		if (b.placed >= RECONCILE_PLACE_MAX) { /* the rest in the next passes */
 			b.capped = true;
 			break;
 		}
-		const struct service *v = s->services.items[i];
-		const struct svc_spec *sp = &st[i].sp;
 		char reason[ERR_LEN] = "";
 		uint64_t node = sched_place(&sc, sp, v->id, reason, sizeof reason);
 		if (node) {
-			struct mpw *u = update(&b, t->id, 3);
+			struct mpw *u = update(&b, t->id);
 			mpw_ku64(u, "node_id", node);
-			mpw_kstr(u, "state", "assigned");
+			put_state(u, TS_ASSIGNED);
 			mpw_kstr(u, "err", "");
 			sched_commit(&sc, node, v->id, sp);
 			b.placed++;
 			event(&b, "scheduled", v->name, t->id, node, "task %llu (%s slot %llu) scheduled on node %s",
 			      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(node_of(s, node)));
 		} else if (!t->err || strcmp(t->err, reason)) {
-			struct mpw *u = update(&b, t->id, 1);
+			struct mpw *u = update(&b, t->id);
 			mpw_kstr(u, "err", reason);
 		}
 	}
 	sched_free(&sc);
-	for (size_t i = 0; i < nsv; i++) {
-		if (st[i].have_r) { /* decoded, or its decoding left it freeable */
-			svc_spec_free(&st[i].sp);
-			mpr_free(&st[i].r);
-		}
+	for (size_t i = 0; i < nsv; i++)
 		free(st[i].ts);
-	}
 	free(st);
 	if (out) {
 		out->capped = b.capped || b.ncr; /* new tasks wait for the next pass to place them */
@@ -615,24 +647,21 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	}
 
 	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
+	if (b.up_open)
+		mpw_map_end(&b.up);
 	if (work) {
-		mpw_map(w, 6);
-		mpw_str(w, "events");
-		mpw_arr(w, b.nev);
-		mpw_raw(w, b.ev.sb.data, b.ev.sb.size);
-		mpw_str(w, "services");
-		mpw_arr(w, b.nsvc);
-		mpw_raw(w, b.svc.sb.data, b.svc.sb.size);
-		mpw_ku64(w, "at", now);
-		mpw_str(w, "create");
-		mpw_arr(w, b.ncr);
-		mpw_raw(w, b.cr.sb.data, b.cr.sb.size);
-		mpw_str(w, "update");
-		mpw_arr(w, b.nup);
-		mpw_raw(w, b.up.sb.data, b.up.sb.size);
-		mpw_str(w, "delete");
-		mpw_arr(w, b.ndel);
-		mpw_raw(w, b.del.sb.data, b.del.sb.size);
+		struct mpw a[5];
+		struct cmd_task_batch body = {
+			.events = array_of(&a[0], b.nev, &b.ev),
+			.services = array_of(&a[1], b.nsvc, &b.svc),
+			.create = array_of(&a[2], b.ncr, &b.cr),
+			.update = array_of(&a[3], b.nup, &b.up),
+			.delete = array_of(&a[4], b.ndel, &b.del),
+			.at = now,
+		};
+		cmd_body(w, CMD_TASK_BATCH, &body);
+		for (int i = 0; i < 5; i++)
+			mpw_free(&a[i]);
 	}
 	batch_free(&b);
 	return work;

@@ -6,7 +6,7 @@
 
 static bool live(const struct task *t)
 {
-	return !task_terminal(t) && t->node_id && !strcmp(t->desired, "running");
+	return !task_terminal(t) && t->node_id && t->desired == TD_RUNNING;
 }
 
 /* Index of the item with key id in a table sorted by a U64 key, or -1. */
@@ -31,16 +31,10 @@ static struct sched_svc *svc_at(struct sched_ctx *c, size_t i)
 	struct sched_svc *sv = &c->svcs[i];
 	if (!sv->reserved_known) {
 		sv->reserved_known = true;
-		const struct service *v = c->s->services.items[i];
-		struct mpr r;
-		if (v->spec.len && !mpr_decode(&r, v->spec.data, v->spec.len)) {
-			struct svc_spec sp;
-			if (!svc_spec_decode(r.root, &sp, NULL)) {
-				sv->cpu = sp.deploy.reservations.cpus_milli;
-				sv->mem = sp.deploy.reservations.memory_bytes;
-			}
-			svc_spec_free(&sp);
-			mpr_free(&r);
+		const struct svc_spec *sp = service_spec(c->s->services.items[i]);
+		if (sp) {
+			sv->cpu = sp->deploy.reservations.cpus_milli;
+			sv->mem = sp->deploy.reservations.memory_bytes;
 		}
 	}
 	return sv;
@@ -124,8 +118,7 @@ static void eligibility(struct sched_ctx *c)
 	c->eligible_known = true;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct node *n = c->nodes[i].n;
-		c->nodes[i].eligible = n->state && !strcmp(n->state, "ready") && n->availability &&
-				       !strcmp(n->availability, "active") &&
+		c->nodes[i].eligible = n->state == NS_READY && n->availability == NA_ACTIVE &&
 				       (!c->reachable || c->reachable(n->id, c->reachable_arg));
 	}
 }

@@ -25,7 +25,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	*result = slot;
 	if (c->batches)
 		batch_entry_applied(c, index, &slot->res);
-	return 0; /* never non-zero: that would wedge the state machine (RAFT.md §2) */
+	return 0; /* never non-zero: that would wedge the state machine (libraft 0.15: a non-zero return stops applying at that entry without a word) */
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)

@@ -1,4 +1,4 @@
-/* cgroup v1 "hybrid" (PLATFORM.md): one hierarchy per controller under /sys/fs/cgroup,
+/* cgroup v1 "hybrid" (the layout of the hosts we run on): one hierarchy per controller under /sys/fs/cgroup,
  * plus the named "systemd" and the cgroup2 "unified" mounts where runc also creates
  * the container's directory. */
 #include "runtime/cgroup_stats.h"

@@ -1,5 +1,6 @@
 /* The OCI runtime as an external program (runc, or crun with the hybrid-cgroup
- * workaround from PLATFORM.md). Every call is synchronous and thread-safe: run it on a
+ * workaround: on a cgroup v1 "hybrid" host crun runs in a private mount namespace without
+ * the cgroup2 mount). Every call is synchronous and thread-safe: run it on a
  * libuv worker. Each node passes its own state_dir (runc --root).
  *
  * Reaping: the agent sets PR_SET_CHILD_SUBREAPER so a container's init is re-parented to

@@ -22,7 +22,7 @@ struct runproc {
 	struct buf *out, *errout;  /* captures; NULL discards */
 	int timeout_ms;            /* 0: wait forever */
 	const char *kill_pid_file; /* on timeout, SIGKILL the pid written here first (runc exec) */
-	bool crun_workaround;      /* private mount ns without cgroup2 (PLATFORM.md: crun on hybrid) */
+	bool crun_workaround;      /* private mount ns without cgroup2 (crun on a cgroup v1 hybrid host: see runc.h) */
 };
 
 /* Runs rp; 0 when the program ran to completion (its wait status in *status),

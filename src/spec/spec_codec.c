@@ -118,13 +118,7 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 		break;
 	}
 	case SF_ENV:
-	case SF_LABELS: {
-		const struct labels *l = CAT(obj, f, struct labels);
-		mpw_map(w, (uint32_t)l->n);
-		for (size_t i = 0; i < l->n; i++)
-			mpw_kstr(w, l->k[i], l->v[i]);
-		break;
-	}
+	case SF_LABELS: labels_encode(CAT(obj, f, struct labels), w); break;
 	case SF_PORTS: {
 		const struct port_list *l = CAT(obj, f, struct port_list);
 		mpw_arr(w, (uint32_t)l->n);
@@ -160,21 +154,23 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 
 static void table_encode(const struct sf_table *t, const void *obj, struct mpw *w)
 {
-	mpw_map(w, (uint32_t)t->n);
+	mpw_map_begin(w);
 	for (size_t i = 0; i < t->n; i++) {
-		mpw_str(w, t->f[i].key);
+		mpw_key(w, t->f[i].key);
 		field_encode(&t->f[i], obj, w);
 	}
+	mpw_map_end(w);
 }
 
 void svc_spec_encode(const struct svc_spec *s, struct mpw *w)
 {
-	mpw_map(w, (uint32_t)svc_table.n + 1);
+	mpw_map_begin(w);
 	mpw_ku64(w, "v", SPEC_ENCODING_VERSION);
 	for (size_t i = 0; i < svc_table.n; i++) {
-		mpw_str(w, svc_table.f[i].key);
+		mpw_key(w, svc_table.f[i].key);
 		field_encode(&svc_table.f[i], s, w);
 	}
+	mpw_map_end(w);
 }
 
 int svc_spec_equal(const struct svc_spec *a, const struct svc_spec *b)

@@ -2,10 +2,11 @@
  * anything, so a rejected command leaves the store untouched. */
 #include "state/apply.h"
 #include "util/mem.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	if (s->has_cluster)
 		return errf(res->msg, E_EXISTS, "cluster already initialised");
@@ -36,7 +37,7 @@ static bool valid_name(const char *n)
 }
 
 /* node.add: upsert of a joining node (same id again = the same node re-announcing). */
-static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	struct node *n = xcalloc(1, sizeof *n);
 	int rc = schema_decode(&node_schema, n, c->body, res->msg);
@@ -71,16 +72,16 @@ static int node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *
 		n->subnet = idx;
 	}
 	if (!n->state)
-		n->state = xstrdup("ready");
+		n->state = NS_READY;
 	if (!n->availability)
-		n->availability = xstrdup("active");
+		n->availability = NA_ACTIVE;
 	res->id = n->id;
 	table_put(&s->nodes, n);
 	return 0;
 }
 
 /* node.update: {id, state?, availability?, labels?, at} */
-static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t id = 0, at = 0;
 	if (mp_get_u64(c->body, "id", &id))
@@ -88,12 +89,13 @@ static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_re
 	struct node *n = table_get_u64(&s->nodes, id);
 	if (!n)
 		return errf(res->msg, E_NOTFOUND, "node %016llx not found", (unsigned long long)id);
-	char state[16] = "", avail[16] = "";
 	const msgpack_object *st = mp_get(c->body, "state"), *av = mp_get(c->body, "availability");
 	const msgpack_object *lb = mp_get(c->body, "labels");
-	if (st && (mp_get_strbuf(c->body, "state", state, sizeof state) || (strcmp(state, "ready") && strcmp(state, "down"))))
+	int state = st && mp_is_str(st) ? lifecycle_parse(&lifecycle_node, st->via.str.ptr, st->via.str.size) : -1;
+	int avail = av && mp_is_str(av) ? lifecycle_parse(&lifecycle_avail, av->via.str.ptr, av->via.str.size) : -1;
+	if (st && state <= NS_NONE)
 		return errf(res->msg, E_INVAL, "node.update: state must be ready or down");
-	if (av && (mp_get_strbuf(c->body, "availability", avail, sizeof avail) || (strcmp(avail, "active") && strcmp(avail, "drain") && strcmp(avail, "pause"))))
+	if (av && avail <= NA_NONE)
 		return errf(res->msg, E_INVAL, "node.update: availability must be active, pause or drain");
 	if (lb && lb->type != MSGPACK_OBJECT_MAP)
 		return errf(res->msg, E_INVAL, "node.update: labels must be a map");
@@ -102,16 +104,17 @@ static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_re
 			if (!mp_is_str(&lb->via.map.ptr[i].key) ||
 			    (!mp_is_str(&lb->via.map.ptr[i].val) && lb->via.map.ptr[i].val.type != MSGPACK_OBJECT_NIL))
 				return errf(res->msg, E_INVAL, "node.update: labels must map strings to strings (nil removes)");
+	char obj[32];
+	snprintf(obj, sizeof obj, "node %016llx", (unsigned long long)id);
+	if (c->tables && st && lifecycle_check(&lifecycle_node, obj, (int)n->state, state, res->msg))
+		return E_STATE;
 	mp_get_u64(c->body, "at", &at);
-	if (st && strcmp(n->state, state)) {
-		free(n->state);
-		n->state = xstrdup(state);
+	if (st && (int)n->state != state) {
+		n->state = (enum node_state)state;
 		n->state_at = at;
 	}
-	if (av) {
-		free(n->availability);
-		n->availability = xstrdup(avail);
-	}
+	if (av)
+		n->availability = (enum node_avail)avail;
 	if (lb) {
 		struct labels nl = {0};
 		for (size_t i = 0; i < n->labels.n; i++)
@@ -138,7 +141,50 @@ static int node_update(struct store *s, const struct cmd_ctx *c, struct apply_re
 	return 0;
 }
 
-static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+/* node.states {at, nodes: [{id, state}], events}: the failure detector's verdicts of one tick,
+ * together (after a partition heals, every node it cut off is ready again at once). Each
+ * must be a move of the node table; a node gone meanwhile refuses the command (the next
+ * tick decides again). Nodes already in that state are left alone. */
+int apply_node_states(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	uint64_t at = 0;
+	const msgpack_object *ns = mp_get(c->body, "nodes");
+	if (!ns || ns->type != MSGPACK_OBJECT_ARRAY)
+		return errf(res->msg, E_INVAL, "node.states: nodes must be an array");
+	for (uint32_t i = 0; i < ns->via.array.size; i++) {
+		const msgpack_object *o = &ns->via.array.ptr[i], *st = mp_get(o, "state");
+		uint64_t id = 0;
+		int state = mp_is_str(st) ? lifecycle_parse(&lifecycle_node, st->via.str.ptr, st->via.str.size) : -1;
+		if (mp_get_u64(o, "id", &id) || state <= NS_NONE)
+			return errf(res->msg, E_INVAL, "node.states: each entry needs an id and a state (ready or down)");
+		const struct node *n = table_get_u64(&s->nodes, id);
+		if (!n)
+			return errf(res->msg, E_NOTFOUND, "node.states: node %016llx not found", (unsigned long long)id);
+		char obj[32];
+		snprintf(obj, sizeof obj, "node:%016llx", (unsigned long long)id);
+		if (lifecycle_check(&lifecycle_node, obj, (int)n->state, state, res->msg))
+			return errwrap(res->msg, E_STATE, "%s", cmd_name(CMD_NODE_STATES));
+	}
+	mp_get_u64(c->body, "at", &at);
+	unsigned changed = 0;
+	for (uint32_t i = 0; i < ns->via.array.size; i++) {
+		const msgpack_object *o = &ns->via.array.ptr[i], *st = mp_get(o, "state");
+		uint64_t id = 0;
+		mp_get_u64(o, "id", &id);
+		struct node *n = table_get_u64(&s->nodes, id);
+		enum node_state state = (enum node_state)lifecycle_parse(&lifecycle_node, st->via.str.ptr, st->via.str.size);
+		if (n->state != state) {
+			n->state = state;
+			n->state_at = at;
+			changed++;
+		}
+	}
+	if (!changed)
+		return errf(res->msg, E_EXISTS, "unchanged");
+	return 0;
+}
+
+int apply_node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t id = 0;
 	if (mp_get_u64(c->body, "id", &id))
@@ -149,7 +195,7 @@ static int node_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *r
 	return 0;
 }
 
-static int kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+int apply_kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	struct kv *kv = xcalloc(1, sizeof *kv);
 	int rc = schema_decode(&kv_schema, kv, c->body, res->msg);
@@ -164,20 +210,3 @@ static int kv_set(struct store *s, const struct cmd_ctx *c, struct apply_res *re
 	table_put(&s->kv, kv);
 	return 0;
 }
-
-const struct cmd_def cmd_defs[] = {
-	{"cluster.init", cluster_init},
-	{"node.add", node_add},
-	{"node.update", node_update},
-	{"node.rm", node_rm},
-	{"kv.set", kv_set},
-	{"service.put", apply_service_put},
-	{"service.scale", apply_service_scale},
-	{"service.rm", apply_service_rm},
-	{"service.update", apply_service_update},
-	{"service.port_error", apply_service_port_error},
-	{"task.batch", apply_task_batch},
-	{"image.put", apply_image_put},
-	{"image.rm", apply_image_rm},
-	{NULL, NULL},
-};

@@ -3,13 +3,11 @@
 #define ORCH_APPLY_H
 #include "state/store.h"
 
-int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_service_scale(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_service_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_service_update(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_service_port_error(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_image_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-int apply_image_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
+/* The apply function of every command type (state/cmd.h): apply.c (the cluster, nodes,
+ * settings) and apply_work.c (services, tasks, images). Each validates its whole body
+ * before changing anything. */
+#define APPLY_DECLARE_(ID, low, name, fn) int fn(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
+CMD_TYPES(APPLY_DECLARE_)
+#undef APPLY_DECLARE_
 
 #endif

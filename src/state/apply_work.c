@@ -18,22 +18,24 @@ static uint64_t next_id(struct store *s)
  * `replicas`? Then a deploy only scales. */
 static bool same_but_replicas(const struct service *v, const struct mpw *w, uint64_t replicas)
 {
-	struct mpr r;
-	struct svc_spec old;
-	if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+	if (!service_spec(v))
 		return false;
-	bool same = false;
-	if (!svc_spec_decode(r.root, &old, NULL)) {
-		old.deploy.replicas = replicas;
-		struct mpw o;
-		mpw_init(&o);
-		svc_spec_encode(&old, &o);
-		same = o.sb.size == w->sb.size && !memcmp(o.sb.data, w->sb.data, o.sb.size);
-		mpw_free(&o);
-	}
-	svc_spec_free(&old);
-	mpr_free(&r);
+	struct svc_spec old = *service_spec(v); /* shallow: only encoded */
+	old.deploy.replicas = replicas;
+	struct mpw o;
+	mpw_init(&o);
+	svc_spec_encode(&old, &o);
+	bool same = o.sb.size == w->sb.size && !memcmp(o.sb.data, w->sb.data, o.sb.size);
+	mpw_free(&o);
 	return same;
+}
+
+/* The service's spec becomes the bytes packed in w (decoded once, here). */
+static void set_spec(struct rawmp *r, struct mpw *w)
+{
+	size_t len;
+	uint8_t *data = (uint8_t *)mpw_take(w, &len);
+	rawmp_set(r, &spec_codec, data, len, NULL);
 }
 
 /* service.put {name, project?, spec, at}: create, or update when the spec changed (new
@@ -74,8 +76,7 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 			mpw_free(&w);
 			return errf(res->msg, E_EXISTS, "unchanged");
 		}
-		free(v->spec.data);
-		v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+		set_spec(&v->spec, &w);
 		mpw_free(&w);
 		v->replicas = replicas;
 		v->updated_at = at;
@@ -90,8 +91,8 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 		table_put(&s->services, v);
 		snprintf(res->msg, sizeof res->msg, "created");
 	} else {
-		free(v->prev_spec.data);
-		v->prev_spec = v->spec;
+		rawmp_clear(&v->prev_spec, &spec_codec);
+		v->prev_spec = v->spec; /* bytes and decoded form move together */
 		memset(&v->spec, 0, sizeof v->spec);
 		snprintf(res->msg, sizeof res->msg, "updated");
 		free(v->update_state);
@@ -102,7 +103,7 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	free(v->project);
 	v->project = xstrdup(project);
-	v->spec.data = (uint8_t *)mpw_take(&w, &v->spec.len);
+	set_spec(&v->spec, &w);
 	mpw_free(&w);
 	v->generation++;
 	v->replicas = replicas;
@@ -145,13 +146,11 @@ int apply_service_rm(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	mp_get_u64(c->body, "at", &at);
 	uint64_t id = v->id;
 	TABLE_FOREACH(&s->tasks, struct task, t) {
-		if (t->service_id != id || !strcmp(t->desired, "shutdown"))
+		if (t->service_id != id || t->desired == TD_SHUTDOWN)
 			continue;
-		free(t->desired);
-		t->desired = xstrdup("shutdown");
-		if (task_state_rank(t->state) == 0) { /* never placed: nothing to stop */
-			free(t->state);
-			t->state = xstrdup("shutdown");
+		t->desired = TD_SHUTDOWN;
+		if (t->state == TS_PENDING) { /* never placed: nothing to stop */
+			t->state = TS_SHUTDOWN;
 			t->state_at = at;
 		}
 	}
@@ -215,16 +214,70 @@ int apply_service_update(struct store *s, const struct cmd_ctx *c, struct apply_
 	return service_set_update(v, c->body, at, res->msg);
 }
 
-static bool valid_desired(const char *d)
+/* A change of state or desired state asked for by one update of a task.batch. */
+struct move {
+	uint64_t id;
+	uint32_t idx; /* its place in the batch: moves of one task apply in batch order */
+	int state, desired; /* -1: not changed */
+};
+
+static int by_task_then_order(const void *a, const void *b)
 {
-	return d && (!strcmp(d, "running") || !strcmp(d, "shutdown"));
+	const struct move *x = a, *y = b;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Every move of the batch, in the order apply makes them, checked against the tables
+ * (state/lifecycle.h): 0, or E_STATE naming the first illegal one. Tasks already
+ * collected are skipped (a late report), as apply skips them. */
+static int check_moves(const struct store *s, struct move *mv, size_t n, char *msg)
+{
+	qsort(mv, n, sizeof *mv, by_task_then_order);
+	for (size_t i = 0; i < n;) {
+		const struct task *t = table_get_u64(&s->tasks, mv[i].id);
+		int st = t ? (int)t->state : 0, de = t ? (int)t->desired : 0;
+		char obj[32];
+		snprintf(obj, sizeof obj, "task:%llu", (unsigned long long)mv[i].id);
+		size_t j = i;
+		for (; j < n && mv[j].id == mv[i].id; j++) {
+			if (!t)
+				continue;
+			if (mv[j].state >= 0 && lifecycle_check(&lifecycle_task, obj, st, mv[j].state, msg))
+				return errwrap(msg, E_STATE, "%s", cmd_name(CMD_TASK_BATCH));
+			if (mv[j].desired >= 0 && lifecycle_check(&lifecycle_desired, obj, de, mv[j].desired, msg))
+				return errwrap(msg, E_STATE, "%s", cmd_name(CMD_TASK_BATCH));
+			st = mv[j].state >= 0 ? mv[j].state : st;
+			de = mv[j].desired >= 0 ? mv[j].desired : de;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/* Entries written before the tables (format < 3) moved a task's state by rank only and
+ * skipped a report that would move it back, or from one ended state to another; they
+ * replay under that rule. */
+static bool legacy_stale(const struct task *t, enum task_state to)
+{
+	int old = task_state_rank(t->state), nw = task_state_rank(to);
+	return nw < old || (old == 5 && to != t->state);
+}
+
+/* The named value of a state field of an update, or -1 when it is not a name of the set. */
+static int parse_state(const struct lifecycle *l, const msgpack_object *o)
+{
+	int v = mp_is_str(o) ? lifecycle_parse(l, o->via.str.ptr, o->via.str.size) : -1;
+	return v > 0 ? v : -1;
 }
 
 /* task.batch {at, create: [{service_id, slot, generation, restarts, failures, start_after,
  *                           err?}],
  *             update: [{id, <task fields>}], delete: [id]}
- * Updates only move a task's state forward; stale reports (an agent telling "running"
- * about a task already terminal) are skipped, not errors. */
+ * Every change of a task's state or desired state must be a move of its table
+ * (state/lifecycle.h): one that is not refuses the whole batch (E_STATE). A task already
+ * collected is skipped (a late report), not an error. */
 int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
 	uint64_t at = 0;
@@ -245,32 +298,36 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 		if (!table_get_u64(&s->services, sid))
 			return errf(res->msg, E_NOTFOUND, "task.batch: service %llu is gone", (unsigned long long)sid);
 	}
-	for (uint32_t i = 0; up && i < up->via.array.size; i++) {
+	uint32_t nup = up ? up->via.array.size : 0;
+	struct move *mv = xcalloc(nup ? nup : 1, sizeof *mv);
+	size_t nmv = 0;
+	int rc = 0;
+	for (uint32_t i = 0; i < nup && !rc; i++) {
 		const msgpack_object *o = &up->via.array.ptr[i];
 		uint64_t id = 0;
-		if (mp_get_u64(o, "id", &id))
-			return errf(res->msg, E_INVAL, "task.batch: update needs an id");
+		if (mp_get_u64(o, "id", &id)) {
+			rc = errf(res->msg, E_INVAL, "task.batch: update needs an id");
+			break;
+		}
 		const msgpack_object *st = mp_get(o, "state"), *de = mp_get(o, "desired");
-		if (st) {
-			char *v = mp_as_strdup(st);
-			int rank = task_state_rank(v);
-			free(v);
-			if (rank < 0)
-				return errf(res->msg, E_INVAL, "task.batch: unknown state");
-		}
-		if (de) {
-			char *v = mp_as_strdup(de);
-			bool ok = valid_desired(v);
-			free(v);
-			if (!ok)
-				return errf(res->msg, E_INVAL, "task.batch: desired must be running or shutdown");
-		}
-		struct task probe = {0};
-		int rc = schema_decode(&task_schema, &probe, o, res->msg);
-		schema_free(&task_schema, &probe);
+		struct move m = {id, i, st ? parse_state(&lifecycle_task, st) : -1, de ? parse_state(&lifecycle_desired, de) : -1};
+		if (st && m.state < 0)
+			rc = errf(res->msg, E_INVAL, "task.batch: unknown state");
+		else if (de && m.desired < 0)
+			rc = errf(res->msg, E_INVAL, "task.batch: desired must be running or shutdown");
 		if (rc)
-			return rc;
+			break;
+		struct task probe = {0};
+		rc = schema_decode(&task_schema, &probe, o, res->msg);
+		schema_free(&task_schema, &probe);
+		if (st || de)
+			mv[nmv++] = m;
 	}
+	if (!rc && c->tables)
+		rc = check_moves(s, mv, nmv, res->msg);
+	free(mv);
+	if (rc)
+		return rc;
 	/* apply */
 	unsigned changed = 0;
 	for (uint32_t i = 0; sv && i < sv->via.array.size; i++) {
@@ -291,10 +348,8 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 		t->service = xstrdup(v->name);
 		if (!t->generation)
 			t->generation = v->generation;
-		free(t->desired);
-		t->desired = xstrdup("running");
-		free(t->state);
-		t->state = xstrdup("pending");
+		t->desired = TD_RUNNING;
+		t->state = TS_PENDING;
 		t->node_id = 0;
 		t->started_at = 0;
 		t->created_at = t->state_at = at;
@@ -302,7 +357,7 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 		res->id = t->id;
 		changed++;
 	}
-	for (uint32_t i = 0; up && i < up->via.array.size; i++) {
+	for (uint32_t i = 0; i < nup; i++) {
 		const msgpack_object *o = &up->via.array.ptr[i];
 		uint64_t id = 0;
 		mp_get_u64(o, "id", &id);
@@ -311,26 +366,20 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 			continue; /* already collected: a late report */
 		struct task u = {0};
 		schema_decode(&task_schema, &u, o, NULL);
-		int old = task_state_rank(t->state);
-		if (u.state) {
-			int nw = task_state_rank(u.state);
-			if (nw < old || (old == 5 && strcmp(u.state, t->state))) {
-				schema_free(&task_schema, &u);
-				continue; /* stale */
-			}
+		if (!c->tables && u.state && legacy_stale(t, u.state)) {
+			schema_free(&task_schema, &u);
+			continue;
 		}
 		const msgpack_object_kv *kv = o->via.map.ptr;
 		for (uint32_t j = 0; j < o->via.map.size; j++) {
 			const msgpack_object *k = &kv[j].key;
-			if (mp_str_eq(k, "state") && u.state && strcmp(u.state, t->state)) {
-				free(t->state);
-				t->state = xstrdup(u.state);
+			if (mp_str_eq(k, "state") && u.state && u.state != t->state) {
+				t->state = u.state;
 				t->state_at = at;
-				if (!strcmp(t->state, "running"))
+				if (t->state == TS_RUNNING)
 					t->started_at = at; /* how long it ran decides its slot's back-off */
 			} else if (mp_str_eq(k, "desired") && u.desired) {
-				free(t->desired);
-				t->desired = xstrdup(u.desired);
+				t->desired = u.desired;
 			} else if (mp_str_eq(k, "node_id")) {
 				t->node_id = u.node_id;
 			} else if (mp_str_eq(k, "err")) {
@@ -339,8 +388,9 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 			} else if (mp_str_eq(k, "exit_code")) {
 				t->exit_code = u.exit_code;
 			} else if (mp_str_eq(k, "endpoint")) {
-				free(t->endpoint);
-				t->endpoint = u.endpoint ? xstrdup(u.endpoint) : NULL;
+				endpoints_free(&t->endpoint);
+				t->endpoint = u.endpoint;
+				memset(&u.endpoint, 0, sizeof u.endpoint);
 			} else if (mp_str_eq(k, "ip")) {
 				free(t->ip);
 				t->ip = u.ip ? xstrdup(u.ip) : NULL;

@@ -1,9 +1,30 @@
 #include "state/store.h"
+#include "spec/spec.h"
+#include "state/apply.h"
 #include "util/mem.h"
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void *spec_decode(const msgpack_object *o)
+{
+	struct svc_spec *sp = xcalloc(1, sizeof *sp);
+	if (svc_spec_decode(o, sp, NULL)) {
+		svc_spec_free(sp);
+		free(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+static void spec_free(void *dec)
+{
+	svc_spec_free(dec);
+	free(dec);
+}
+
+const struct raw_codec spec_codec = {spec_decode, spec_free};
 
 SCHEMA_DEFINE(cluster, CLUSTER_FIELDS)
 SCHEMA_DEFINE(node, NODE_FIELDS)
@@ -17,7 +38,10 @@ SCHEMA_DEFINE(event, EVENT_FIELDS)
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
 #define CMD_FORMAT 1
-#define SNAP_VERSION 1
+/* Snapshot versions: 2 encodes task endpoints as typed fields (state/endpoint.h), 1 as
+ * text; both restore (the endpoint decoder reads either form). */
+#define SNAP_VERSION 2
+#define SNAP_VERSION_TEXT_ENDPOINTS 1
 
 void store_init(struct store *s)
 {
@@ -47,28 +71,34 @@ void store_free(struct store *s)
 
 /* Payload versions: 1 identified a request by origin and a wall-clock sequence (a clock
  * set back, or any entry with a larger sequence, made later requests look like retries);
- * 2 adds the session. Both still apply, each under its own rule. */
+ * 2 adds the session; 3 (same identity as 2) checks every state change against the
+ * tables of state/lifecycle.h and carries task endpoints as typed fields. Each still
+ * applies under its own rules, so an old log replays as it first applied. */
 #define CMD_V_LEGACY 1
 #define CMD_V_SESSION 2
+#define CMD_V_STATES 3
 
-void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
+void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len)
 {
 	static const struct req_id none;
 	if (!id)
 		id = &none;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
-	mpw_kstr(&w, "t", type);
-	mpw_ku64(&w, "v", CMD_V_SESSION);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "t", cmd_name(type));
+	mpw_ku64(&w, "v", CMD_V_STATES);
 	mpw_ku64(&w, "o", id->origin);
 	mpw_ku64(&w, "n", id->session);
 	mpw_ku64(&w, "s", id->seq);
-	mpw_str(&w, "b");
+	mpw_key(&w, "b");
 	if (body && body_len)
 		mpw_raw(&w, body, body_len);
-	else
-		mpw_map(&w, 0);
+	else {
+		mpw_map_begin(&w);
+		mpw_map_end(&w);
+	}
+	mpw_map_end(&w);
 	void *p = cmd_frame(w.sb.data, w.sb.size, out_len);
 	mpw_free(&w);
 	return p;
@@ -120,11 +150,12 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	if (!mp_is_str(*type) || mp_get_u64(r->root, "v", ver) || mp_get_u64(r->root, "o", &c->req.origin) ||
 	    mp_get_u64(r->root, "s", &c->req.seq) || !c->body || c->body->type != MSGPACK_OBJECT_MAP)
 		rc = errf(err, E_INVAL, "command: missing type, version, origin or body");
-	else if (*ver != CMD_V_LEGACY && *ver != CMD_V_SESSION)
+	else if (*ver < CMD_V_LEGACY || *ver > CMD_V_STATES)
 		rc = errf(err, E_UNSUPP, "command %.*s: version %llu not supported by this node", (int)(*type)->via.str.size,
 			  (*type)->via.str.ptr, (unsigned long long)*ver);
-	else if (*ver == CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
+	else if (*ver >= CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
 		rc = errf(err, E_INVAL, "command: missing session");
+	c->tables = *ver >= CMD_V_STATES;
 	if (rc)
 		mpr_free(r);
 	return rc;
@@ -210,6 +241,10 @@ static void remember(struct store *s, uint64_t ver, const struct req_id *q, cons
 	o->obj = res->id;
 }
 
+typedef int (*apply_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
+#define APPLY_FN_(ID, low, name, fn) [CMD_##ID] = fn,
+static const apply_fn apply_fns[CMD__COUNT] = {CMD_TYPES(APPLY_FN_)};
+
 void store_apply(struct store *s, const void *buf, size_t len, struct apply_res *res)
 {
 	memset(res, 0, sizeof *res);
@@ -221,13 +256,11 @@ void store_apply(struct store *s, const void *buf, size_t len, struct apply_res 
 		return;
 	if (seen_before(s, ver, &c.req, res))
 		goto out;
-	const struct cmd_def *d = cmd_defs;
-	while (d->type && !mp_str_eq(t, d->type))
-		d++;
-	if (!d->type)
+	enum cmd type;
+	if (cmd_lookup(t, &type))
 		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown type", (int)t->via.str.size, t->via.str.ptr);
-	else
-		res->rc = d->fn(s, &c, res);
+	else if (!(res->rc = cmd_check(type, c.body, res->msg)))
+		res->rc = apply_fns[type](s, &c, res);
 	if (res->rc == 0) {
 		uint64_t at = 0;
 		mp_get_u64(c.body, "at", &at);
@@ -242,28 +275,29 @@ out:
 
 void store_snapshot(const struct store *s, struct mpw *w)
 {
-	mpw_map(w, 10);
+	mpw_map_begin(w);
 	mpw_ku64(w, "v", SNAP_VERSION);
 	mpw_ku64(w, "revision", s->revision);
-	mpw_str(w, "cluster");
+	mpw_key(w, "cluster");
 	if (s->has_cluster)
 		schema_encode(&cluster_schema, &s->cluster, w);
 	else
 		mpw_nil(w);
-	mpw_str(w, "nodes");
+	mpw_key(w, "nodes");
 	table_encode(&s->nodes, w);
-	mpw_str(w, "kv");
+	mpw_key(w, "kv");
 	table_encode(&s->kv, w);
-	mpw_str(w, "origins");
+	mpw_key(w, "origins");
 	table_encode(&s->origins, w);
-	mpw_str(w, "services");
+	mpw_key(w, "services");
 	table_encode(&s->services, w);
-	mpw_str(w, "tasks");
+	mpw_key(w, "tasks");
 	table_encode(&s->tasks, w);
-	mpw_str(w, "images");
+	mpw_key(w, "images");
 	table_encode(&s->images, w);
-	mpw_str(w, "events");
+	mpw_key(w, "events");
 	table_encode(&s->events, w);
+	mpw_map_end(w);
 }
 
 int store_restore(struct store *s, const void *buf, size_t len, char *err)
@@ -275,7 +309,7 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	struct store n;
 	store_init(&n);
 	int rc = 0;
-	if (mp_get_u64(r.root, "v", &v) || v != SNAP_VERSION) {
+	if (mp_get_u64(r.root, "v", &v) || v < SNAP_VERSION_TEXT_ENDPOINTS || v > SNAP_VERSION) {
 		rc = errf(err, E_UNSUPP, "snapshot: unsupported version %llu", (unsigned long long)v);
 		goto out;
 	}
@@ -359,22 +393,7 @@ struct service *store_service_by_name(const struct store *s, const char *name)
 	return NULL;
 }
 
-int task_state_rank(const char *st)
-{
-	static const char *const order[] = {"pending", "assigned", "preparing", "starting", "running"};
-	static const char *const terminal[] = {"complete", "failed", "shutdown", "rejected", "orphaned"};
-	if (!st)
-		return -1;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, order[i]))
-			return i;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, terminal[i]))
-			return 5;
-	return -1;
-}
-
 bool task_terminal(const struct task *t)
 {
-	return task_state_rank(t->state) == 5;
+	return task_state_ended(t->state);
 }

@@ -4,6 +4,7 @@
  * hash (sha256 of the snapshot encoding) lets tests assert that every node agrees. */
 #ifndef ORCH_STORE_H
 #define ORCH_STORE_H
+#include "state/cmd.h"
 #include "state/table.h"
 #include "util/err.h"
 
@@ -12,11 +13,11 @@
 	X(S, U64, failure_timeout_ms)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
-/* state: "ready" | "down"; availability: "active" | "drain"; runtime: what runs its tasks,
- * "runc" | "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft
- * spare and takes no container subnet), NULL for records of older versions. */
+/* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
+ * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
+ * takes no container subnet), NULL for records of older versions. */
 #define NODE_FIELDS(X, S) \
-	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, STR, state) X(S, STR, availability) \
+	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime)
 SCHEMA_DECLARE(node, NODE_FIELDS)
@@ -25,26 +26,29 @@ SCHEMA_DECLARE(node, NODE_FIELDS)
  * "rolled_back"; update_msg says why it paused or rolled back. */
 /* A service: its canonical spec (spec/spec.h encoding), the generation that changes with
  * the spec, and the desired replica count (changed by orch scale without a new
- * generation). prev_spec keeps the previous generation for rollback. */
+ * generation). prev_spec keeps the previous generation for rollback. Both are kept
+ * decoded too (service_spec()), rebuilt only when their bytes change: the controllers
+ * read them on every tick. */
 #define SERVICE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, project) X(S, U64, generation) X(S, U64, replicas) \
-	X(S, RAW, spec) X(S, RAW, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
+	X(S, SPEC, spec) X(S, SPEC, prev_spec) X(S, U64, created_at) X(S, U64, updated_at) \
 	X(S, STR, update_state) X(S, STR, update_msg) X(S, U64, update_at) X(S, LABELS, port_errors)
 SCHEMA_DECLARE(service, SERVICE_FIELDS)
 
 /* A task: one replica (slot) of one generation of a service, placed on one node.
- * desired: "running" | "shutdown"; state: see task_state_rank(). A restart is a new task
+ * desired and state: see state/lifecycle.h (the moves allowed). A restart is a new task
  * in the same slot (restarts counts them); terminal tasks are kept as history.
  * The newest task of a slot carries the slot's back-off (orchestrator/reconcile.c):
  * failures is how many tasks of the slot ended in a row before it without running for
  * restart_policy.window, start_after the wall-clock time (ms, the leader's, recorded in
  * the command that created it) before which it is not placed; started_at is when it
- * became running (its node's clock, as state_at), 0 if it never did. */
+ * became running (its node's clock, as state_at), 0 if it never did. endpoint: where its
+ * published ports are reached (state/endpoint.h). */
 #define TASK_FIELDS(X, S) \
 	X(S, U64, id) X(S, U64, service_id) X(S, STR, service) X(S, U64, slot) X(S, U64, generation) \
-	X(S, U64, node_id) X(S, STR, desired) X(S, STR, state) X(S, STR, err) X(S, I64, exit_code) \
+	X(S, U64, node_id) X(S, DESIRED, desired) X(S, TSTATE, state) X(S, STR, err) X(S, I64, exit_code) \
 	X(S, U64, restarts) X(S, U64, created_at) X(S, U64, state_at) X(S, U64, start_after) \
-	X(S, STR, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
+	X(S, ENDPOINTS, endpoint) X(S, STR, ip) X(S, STR, health) X(S, BOOL, oom) X(S, STR, ready) \
 	X(S, STR, check_output) X(S, U64, failures) X(S, U64, started_at)
 SCHEMA_DECLARE(task, TASK_FIELDS)
 
@@ -115,7 +119,7 @@ struct req_id {
 /* Builds a log entry: an 8-byte header (magic "OC", format, payload length) followed by
  * the msgpack command {t, v, o, n, s, b}, zero-padded to a multiple of 8 bytes (libraft
  * requires it). id may be NULL (no identity). */
-void *cmd_build(const char *type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len);
+void *cmd_build(enum cmd type, const struct req_id *id, const void *body, size_t body_len, size_t *out_len);
 /* Frames an already packed command (what cmd_build does after packing). */
 void *cmd_frame(const void *payload, size_t n, size_t *out_len);
 /* Decodes the header; returns 0 and the payload bounds, or -1. */
@@ -124,23 +128,31 @@ int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *pa
  * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. */
 int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
 
-/* Command handlers (apply.c). ctx->body is the command's body map. */
+/* What a command's apply function (state/cmd.h, state/apply.h) gets: its body map, checked
+ * against the type's fields, and who asked. */
 struct cmd_ctx {
 	const msgpack_object *body;
 	struct req_id req;
+	/* the entry's format checks state changes against state/lifecycle.h (older entries
+	 * replay under the rules they were written for) */
+	bool tables;
 };
-typedef int (*cmd_fn)(struct store *s, const struct cmd_ctx *c, struct apply_res *res);
-struct cmd_def {
-	const char *type;
-	cmd_fn fn;
-};
-extern const struct cmd_def cmd_defs[];
+
+/* The service's spec (or the previous generation's), decoded once when it was set; NULL
+ * if it does not decode (never committed so: service.put checks it). */
+struct svc_spec;
+static inline const struct svc_spec *service_spec(const struct service *v)
+{
+	return v->spec.dec;
+}
+static inline const struct svc_spec *service_prev_spec(const struct service *v)
+{
+	return v->prev_spec.dec;
+}
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);
-/* 0 pending, 1 assigned, 2 preparing, 3 starting, 4 running, 5 terminal (complete,
- * failed, shutdown, rejected, orphaned); -1 unknown. States only move forward. */
-int task_state_rank(const char *state);
+/* The task has ended (complete, failed, shutdown, rejected, orphaned). */
 bool task_terminal(const struct task *t);
 /* apply_events.c: records the valid entries of an "events" array (others are skipped),
  * stamped `at` unless they carry their own, then drops the oldest beyond EVENTS_MAX. */

@@ -23,8 +23,10 @@ struct mstat {
 	struct svc_traffic t;
 };
 
+/* Connections open to one backend (host and host port), for least-connections. */
 struct epcount {
-	char ep[48];
+	uint32_t host;
+	uint16_t port;
 	unsigned active;
 };
 
@@ -71,15 +73,16 @@ static struct mstat *stat_of(struct mesh *m, const char *svc)
 	return s;
 }
 
-static struct epcount *ep_of(struct mesh *m, const char *ep)
+static struct epcount *ep_of(struct mesh *m, const struct endpoint *ep)
 {
 	for (size_t i = 0; i < m->neps; i++)
-		if (!strcmp(m->eps[i].ep, ep))
+		if (m->eps[i].host == ep->host && m->eps[i].port == ep->host_port)
 			return &m->eps[i];
 	m->eps = xrealloc(m->eps, (m->neps + 1) * sizeof *m->eps);
 	struct epcount *e = &m->eps[m->neps++];
 	memset(e, 0, sizeof *e);
-	snprintf(e->ep, sizeof e->ep, "%s", ep);
+	e->host = ep->host;
+	e->port = ep->host_port;
 	return e;
 }
 
@@ -94,42 +97,21 @@ size_t traffic_stats(const struct mesh *m, struct svc_traffic *out, size_t max)
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
-/* "127.0.0.1:23521->80/tcp,..." -> "127.0.0.1:23521" for the given container port. */
-static bool endpoint_for(const char *eps, uint16_t target, char *out, size_t n)
-{
-	const char *p = eps;
-	while (p && *p) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		char one[96];
-		snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one - 1 ? len : sizeof one - 1), p);
-		char *arrow = strstr(one, "->");
-		if (arrow) {
-			unsigned cp = 0;
-			char proto[8] = "";
-			if (sscanf(arrow + 2, "%u/%7s", &cp, proto) == 2 && cp == target && !strcmp(proto, "tcp")) {
-				*arrow = 0;
-				snprintf(out, n, "%s", one);
-				return true;
-			}
-		}
-		p = comma ? comma + 1 : NULL;
-	}
-	return false;
-}
-
-static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t target, char (*out)[48], size_t max)
+/* The backends of a service's container port (TCP) on the tasks that run, are ready and
+ * not unhealthy. */
+static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t target, struct endpoint *out, size_t max)
 {
 	size_t n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->service_id != sid || strcmp(t->desired, "running") || strcmp(t->state, "running") || !t->endpoint)
+		if (t->service_id != sid || t->desired != TD_RUNNING || t->state != TS_RUNNING)
 			continue;
 		if (t->ready && t->ready[0] && strcmp(t->ready, "ready"))
 			continue;
 		if (t->health && !strcmp(t->health, "unhealthy"))
 			continue;
-		if (n < max && endpoint_for(t->endpoint, target, out[n], sizeof out[n]))
-			n++;
+		const struct endpoint *ep = endpoints_find(&t->endpoint, target, IPPROTO_TCP);
+		if (n < max && ep)
+			out[n++] = *ep;
 	}
 	return n;
 }
@@ -144,9 +126,14 @@ struct hp { /* HTTP/1.x request counter for one client stream */
 	size_t hlen;
 };
 
+/* A proxied connection. It copies what it needs of its listener at accept: mesh_sync may
+ * close the listener (the service went, its port changed) while the connection lives on,
+ * retrying backends. */
 struct mconn {
-	struct lsn *l;
 	struct mesh *m;
+	uv_loop_t *loop;
+	uint16_t port; /* the listener's, for the PROXY header */
+	int proxy;
 	char service[64];
 	uv_tcp_t client, backend;
 	uv_connect_t creq;
@@ -154,9 +141,10 @@ struct mconn {
 	int handles;
 	bool backend_ready, closing, client_eof, backend_eof, backend_inited;
 	struct buf pending; /* client bytes before the backend is connected */
-	char eps[MAX_EP][48];
+	struct endpoint eps[MAX_EP];
 	size_t neps, next_try, tries;
-	char cur_ep[48];
+	struct endpoint cur_ep; /* the backend being connected or used */
+	bool has_cur;
 	struct hp hp;
 	char client_addr[64];
 	uint16_t client_port;
@@ -186,8 +174,8 @@ static void mc_close(struct mconn *c)
 	struct mstat *s = stat_of(c->m, c->service);
 	if (s->t.active)
 		s->t.active--;
-	if (c->cur_ep[0]) {
-		struct epcount *e = ep_of(c->m, c->cur_ep);
+	if (c->has_cur) {
+		struct epcount *e = ep_of(c->m, &c->cur_ep);
 		if (e->active)
 			e->active--;
 	}
@@ -398,17 +386,17 @@ static void backend_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void proxy_header(struct mconn *c)
 {
-	if (!c->l->proxy)
+	if (!c->proxy)
 		return;
 	struct sockaddr_storage ss;
 	int len = sizeof ss;
 	char dst[64] = "0.0.0.0";
-	uint16_t dport = c->l->port;
+	uint16_t dport = c->port;
 	if (!uv_tcp_getsockname(&c->client, (struct sockaddr *)&ss, &len) && ss.ss_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, dst, sizeof dst);
 		dport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	if (c->l->proxy == 1) {
+	if (c->proxy == 1) {
 		char *h = xasprintf("PROXY TCP4 %s %s %u %u\r\n", c->client_addr, dst, c->client_port, dport);
 		forward(c, true, h, strlen(h));
 		return;
@@ -453,11 +441,13 @@ static void connect_failed(struct mconn *c)
 {
 	struct mstat *s = stat_of(c->m, c->service);
 	s->t.backend_errors++;
-	struct epcount *e = ep_of(c->m, c->cur_ep);
+	struct epcount *e = ep_of(c->m, &c->cur_ep);
 	if (e->active)
 		e->active--;
-	TRACE("mesh", c->service, "backend %s unreachable, trying another", c->cur_ep);
-	c->cur_ep[0] = 0;
+	char a[ENDPOINT_ADDR_LEN];
+	endpoint_addr(&c->cur_ep, a);
+	TRACE("mesh", c->service, "backend %s unreachable, trying another", a);
+	c->has_cur = false;
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->backend, backend_closed_for_retry);
 }
@@ -505,27 +495,13 @@ static void try_next(struct mconn *c)
 		mc_close(c);
 		return;
 	}
-	const char *ep = c->eps[(c->next_try + c->tries) % c->neps];
+	const struct endpoint *ep = &c->eps[(c->next_try + c->tries) % c->neps];
 	c->tries++;
-	struct sockaddr_in sa;
-	char ip[48];
-	snprintf(ip, sizeof ip, "%s", ep);
-	char *colon = strrchr(ip, ':');
-	if (!colon) {
-		try_next(c);
-		return;
-	}
-	*colon = 0;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) {
-		try_next(c);
-		return;
-	}
-	snprintf(c->cur_ep, sizeof c->cur_ep, "%s", ep);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ep->host_port), .sin_addr.s_addr = htonl(ep->host)};
+	c->cur_ep = *ep;
+	c->has_cur = true;
 	ep_of(c->m, ep)->active++;
-	uv_tcp_init(c->l->tcp.loop, &c->backend);
+	uv_tcp_init(c->loop, &c->backend);
 	c->backend.data = c;
 	c->backend_inited = true;
 	c->handles++;
@@ -544,8 +520,10 @@ static void on_accept(uv_stream_t *srv, int status)
 	if (status)
 		return;
 	struct mconn *c = xcalloc(1, sizeof *c);
-	c->l = l;
 	c->m = m;
+	c->loop = srv->loop;
+	c->port = l->port;
+	c->proxy = l->proxy;
 	snprintf(c->service, sizeof c->service, "%s", l->service);
 	uv_tcp_init(srv->loop, &c->client);
 	uv_timer_init(srv->loop, &c->timer);
@@ -584,7 +562,7 @@ static void on_accept(uv_stream_t *srv, int status)
 		size_t start = (size_t)(l->rr++ % c->neps);
 		for (size_t k = 0; k < c->neps; k++) {
 			size_t i = (start + k) % c->neps;
-			unsigned a = ep_of(m, c->eps[i])->active;
+			unsigned a = ep_of(m, &c->eps[i])->active;
 			if (a < best_n) {
 				best_n = a;
 				best = i;
@@ -683,14 +661,12 @@ static void vip_set(struct mesh *m, const char *vip, bool add)
 /* Records (or, with "", clears) this node's port problem on the service. */
 static void submit_port_error(struct mesh *m, const char *service, const char *msg)
 {
+	struct cmd_service_port_error b = {.name = service, .node_id = m->h->ident->id, .msg = msg};
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", service);
-	mpw_ku64(&w, "node_id", m->h->ident->id);
-	mpw_kstr(&w, "msg", msg);
+	cmd_body(&w, CMD_SERVICE_PORT_ERROR, &b);
 	char err[ERR_LEN];
-	host_submit(m->h, "service.port_error", w.sb.data, w.sb.size, NULL, NULL, err);
+	host_submit(m->h, CMD_SERVICE_PORT_ERROR, w.sb.data, w.sb.size, NULL, NULL, err);
 	mpw_free(&w);
 }
 
@@ -773,24 +749,18 @@ void mesh_sync(struct mesh *m)
 	char **vips = NULL;
 	size_t nvips = 0;
 	TABLE_FOREACH(&h->store->services, const struct service, v) {
-		struct mpr r;
-		struct svc_spec sp;
-		if (!v->spec.len || mpr_decode(&r, v->spec.data, v->spec.len))
+		const struct svc_spec *sp = service_spec(v);
+		if (!sp)
 			continue;
-		if (svc_spec_decode(r.root, &sp, NULL)) {
-			svc_spec_free(&sp);
-			mpr_free(&r);
-			continue;
-		}
-		const char *lbv = labels_get(&sp.deploy.labels, "orch.lb");
-		const char *ppv = labels_get(&sp.deploy.labels, "orch.proxy-protocol");
+		const char *lbv = labels_get(&sp->deploy.labels, "orch.lb");
+		const char *ppv = labels_get(&sp->deploy.labels, "orch.proxy-protocol");
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
 		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
 		bool any = false;
-		for (size_t i = 0; i < sp.ports.n; i++) {
-			const struct port_spec *p = &sp.ports.v[i];
+		for (size_t i = 0; i < sp->ports.n; i++) {
+			const struct port_spec *p = &sp->ports.v[i];
 			if (p->protocol != PROTO_TCP)
 				continue;
 			if (p->published && p->mode == PORT_MODE_INGRESS)
@@ -804,12 +774,10 @@ void mesh_sync(struct mesh *m)
 			for (size_t k = 0; k < m->nvips; k++)
 				known |= !strcmp(m->vips[k], vip);
 			if (known) /* the address exists: listen on it */
-				for (size_t i = 0; i < sp.ports.n; i++)
-					if (sp.ports.v[i].protocol == PROTO_TCP)
-						want(m, v, vip, (uint16_t)sp.ports.v[i].target, (uint16_t)sp.ports.v[i].target, true, lb, proxy);
+				for (size_t i = 0; i < sp->ports.n; i++)
+					if (sp->ports.v[i].protocol == PROTO_TCP)
+						want(m, v, vip, (uint16_t)sp->ports.v[i].target, (uint16_t)sp->ports.v[i].target, true, lb, proxy);
 		}
-		svc_spec_free(&sp);
-		mpr_free(&r);
 	}
 	/* virtual addresses: add new ones (listened on from the next sync), drop old ones */
 	for (size_t i = 0; i < nvips; i++) {

@@ -41,6 +41,7 @@ const char *err_name(int code)
 	case E_BUSY: return "busy";
 	case E_TIMEOUT: return "timeout";
 	case E_UNSUPP: return "unsupported";
+	case E_STATE: return "illegal state change";
 	default: return "failed";
 	}
 }

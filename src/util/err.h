@@ -18,6 +18,7 @@ enum {
 	E_BUSY = -8,
 	E_TIMEOUT = -9,
 	E_UNSUPP = -10,
+	E_STATE = -11,   /* a move its object's state table does not allow (state/lifecycle.h) */
 };
 
 /* Formats into err (ERR_LEN bytes) and returns code. err may be NULL. */

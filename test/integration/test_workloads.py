@@ -520,7 +520,7 @@ def _try_get(endpoint):
 
 
 def test_crun_runtime_remembered():
-    """--runtime crun (with PLATFORM.md's cgroup workaround): tasks run under crun, and a
+    """--runtime crun (with the hybrid-cgroup workaround of src/runtime/runc.h): tasks run under crun, and a
     node resumed without the flag keeps using crun and finds its containers again."""
     import shutil
     import subprocess

@@ -47,11 +47,9 @@ class MeshCluster(WorkCluster):
         self.vips = set()
         super().__init__(n, **kw)
 
-    def _new_node(self, name=None):
-        n = super()._new_node(name)
-        n.ip = "127.0.0.%d" % self._count
-        n.addr = "%s:%d" % (n.ip, n.port)
-        return n
+    def _new_node(self, name=None, ip=None):
+        """Each node on its own loopback address (127.0.0.N), so the mesh is reached per node."""
+        return super()._new_node(name, ip or "127.0.0.%d" % (self._count + 1))
 
     def ips(self):
         return [n.ip for n in self.nodes]

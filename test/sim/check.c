@@ -61,8 +61,9 @@ static int check_nodes(const struct simcl *c, int l, char *err)
 		const struct node *rec = table_get_u64(&ls->nodes, n->ident.id);
 		if (!rec)
 			return errf(err, E_FAIL, "running node %s has no node record", n->ident.name);
-		if (!rec->state || strcmp(rec->state, "ready"))
-			return errf(err, E_FAIL, "running node %s is marked %s", n->ident.name, rec->state ? rec->state : "(none)");
+		if (rec->state != NS_READY)
+			return errf(err, E_FAIL, "running node %s is marked %s", n->ident.name,
+				    rec->state ? lifecycle_name(&lifecycle_node, (int)rec->state) : "(none)");
 	}
 	return 0;
 }
@@ -87,11 +88,11 @@ static int check_services(const struct simcl *c, int l, char *err)
 		TABLE_FOREACH(&s->tasks, const struct task, t) {
 			if (t->service_id != v->id)
 				continue;
-			if (!task_terminal(t) && !strcmp(t->desired, "running") && ++live[t->slot] > 1) {
+			if (!task_terminal(t) && t->desired == TD_RUNNING && ++live[t->slot] > 1) {
 				free(live);
 				return errf(err, E_FAIL, "service %s slot %llu has two live tasks", v->name, (unsigned long long)t->slot);
 			}
-			if (strcmp(t->desired, "running") || strcmp(t->state, "running") || t->generation != v->generation)
+			if (t->desired != TD_RUNNING || t->state != TS_RUNNING || t->generation != v->generation)
 				continue;
 			int h = host_of_id(c, t->node_id);
 			if (h < 0 || !simcl_up(c, (unsigned)h))
@@ -115,7 +116,7 @@ static int check_services(const struct simcl *c, int l, char *err)
 			if (r->t[k].st != FT_RUNNING)
 				continue;
 			const struct task *t = table_get_u64(&s->tasks, r->t[k].id);
-			if (!t || task_terminal(t) || strcmp(t->desired, "running"))
+			if (!t || task_terminal(t) || t->desired != TD_RUNNING)
 				return errf(err, E_FAIL, "%s runs task %llu that the state says %s", c->n[i].ident.name,
 					    (unsigned long long)r->t[k].id, !t ? "is gone" : task_terminal(t) ? "ended" : "must stop");
 			for (unsigned j = i + 1; j < c->count; j++) {
@@ -183,7 +184,7 @@ void check_describe(const struct simcl *c, FILE *f)
 		fprintf(f, "  %s %-9s term %-3llu role %-7s (own view %-7s) record %-5s applied %-6llu leader %-4s runs %zu%s%s\n",
 			n->ident.name, k ? cons_state_name(k) : "stopped", k ? (unsigned long long)cons_term(k) : 0ull,
 			lc ? cons_role_name(cons_role_of(lc, n->ident.id)) : "?", k ? cons_role_name(cons_role_of(k, n->ident.id)) : "-",
-			rec ? rec->state : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull, lh >= 0 ? c->n[lh].ident.name : "-",
+			rec ? lifecycle_name(&lifecycle_node, (int)rec->state) : "-", k ? (unsigned long long)cons_applied_index(k) : 0ull, lh >= 0 ? c->n[lh].ident.name : "-",
 			simcl_runtime(c, i) ? fakert_running(simcl_runtime(c, i)) : 0, n->join_failed ? " join failed: " : "",
 			n->join_failed ? n->join_err : "");
 	}

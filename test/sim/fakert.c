@@ -57,7 +57,8 @@ static void reported(void *data, int rc, const struct apply_res *res)
 	(void)res;
 	if (t) {
 		t->inflight = false;
-		if (!rc || rc == E_EXISTS)
+		/* E_STATE: the cluster moved the task on meanwhile; asking again is refused again */
+		if (!rc || rc == E_EXISTS || rc == E_STATE)
 			t->reported = ref->state;
 	}
 	anchor_put(ref->a);
@@ -70,15 +71,24 @@ static void report(struct fakert *r, struct ftask *t)
 {
 	if (t->inflight || !t->want || (t->reported && !strcmp(t->want, t->reported)))
 		return;
+	/* as the real agent: only moves the task's table allows from where the cluster has it
+	 * (a node restarted finds its tasks running there already) */
+	int to = lifecycle_parse(&lifecycle_task, t->want, strlen(t->want));
+	if (t->stored > 0 && !lifecycle_allows(&lifecycle_task, t->stored, to)) {
+		t->reported = t->want;
+		return;
+	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "at", r->host.wall(r->host.data));
-	mpw_str(&w, "update");
+	mpw_key(&w, "update");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", t->id);
 	mpw_kstr(&w, "state", t->want);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	struct report_ref *ref = xcalloc(1, sizeof *ref);
 	ref->a = r->anchor;
 	ref->a->refs++;
@@ -87,7 +97,7 @@ static void report(struct fakert *r, struct ftask *t)
 	char err[ERR_LEN];
 	t->inflight = true;
 	r->reports++;
-	if (r->host.submit(r->host.data, "task.batch", w.sb.data, w.sb.size, reported, ref, err)) {
+	if (r->host.submit(r->host.data, CMD_TASK_BATCH, w.sb.data, w.sb.size, reported, ref, err)) {
 		t->inflight = false;
 		anchor_put(ref->a);
 		free(ref);
@@ -95,7 +105,7 @@ static void report(struct fakert *r, struct ftask *t)
 	mpw_free(&w);
 }
 
-static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id, bool run)
+static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id, bool run, int stored)
 {
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 16;
@@ -104,6 +114,7 @@ static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id,
 	struct ftask *t = &r->t[r->n++];
 	memset(t, 0, sizeof *t);
 	t->id = id;
+	t->stored = stored;
 	mp_get_u64(o, "slot", &t->slot);
 	mp_get_u64(o, "generation", &t->generation);
 	mp_get_strbuf(o, "service", t->service, sizeof t->service);
@@ -146,7 +157,10 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 		    mp_get_strbuf(o, "state", state, sizeof state))
 			continue;
 		struct ftask *t = find(r, id);
-		bool terminal = task_state_rank(state) == 5;
+		int st = lifecycle_parse(&lifecycle_task, state, strlen(state));
+		if (t)
+			t->stored = st;
+		bool terminal = st > 0 && task_state_ended((enum task_state)st);
 		if (terminal) {
 			/* ended in the leader's view (orphaned while this node was away, say): the
 			 * container goes, nothing more to tell */
@@ -156,7 +170,7 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 		}
 		if (!strcmp(desired, "shutdown")) {
 			if (!t)
-				t = add(r, o, id, false);
+				t = add(r, o, id, false, st);
 			else if (t->st != FT_STOPPED) {
 				t->st = FT_STOPPED;
 				r->stopped++;
@@ -166,7 +180,7 @@ void fakert_assign(struct fakert *r, const msgpack_object *doc)
 			continue;
 		}
 		if (!t)
-			add(r, o, id, true);
+			add(r, o, id, true, st);
 	}
 }
 

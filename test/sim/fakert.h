@@ -22,6 +22,7 @@ struct ftask {
 	uint64_t ready_at;      /* FT_STARTING: when it becomes running */
 	const char *want;       /* state to report ("starting", "running", "shutdown") */
 	const char *reported;   /* last state acknowledged by the leader */
+	int stored;             /* its state in the last document (enum task_state), 0 unknown */
 	bool inflight;
 };
 
@@ -35,7 +36,7 @@ struct fakert_host {
 	uint64_t (*now)(void *data);  /* virtual ms */
 	uint64_t (*wall)(void *data);
 	uint64_t (*delay)(void *data, uint64_t lo, uint64_t hi); /* seeded */
-	int (*submit)(void *data, const char *type, const void *body, size_t len,
+	int (*submit)(void *data, enum cmd type, const void *body, size_t len,
 		      void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err);
 };
 

@@ -69,13 +69,14 @@ int scn_deploy(struct simcl *c, const char *yaml, char *err)
 	for (size_t i = 0; i < f->nsvc && !rc; i++) {
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 4);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "name", f->svc[i].name);
 		mpw_kstr(&w, "project", "sim");
 		mpw_ku64(&w, "at", simcl_wall(c));
-		mpw_str(&w, "spec");
+		mpw_key(&w, "spec");
 		svc_spec_encode(&f->svc[i], &w);
-		rc = simcl_write(c, "service.put", w.sb.data, w.sb.size, 20000, err);
+		mpw_map_end(&w);
+		rc = simcl_write(c, CMD_SERVICE_PUT, w.sb.data, w.sb.size, 20000, err);
 		mpw_free(&w);
 	}
 	spec_file_free(f);
@@ -86,11 +87,12 @@ int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", service);
 	mpw_ku64(&w, "replicas", replicas);
 	mpw_ku64(&w, "at", simcl_wall(c));
-	int rc = simcl_write(c, "service.scale", w.sb.data, w.sb.size, 20000, err);
+	mpw_map_end(&w);
+	int rc = simcl_write(c, CMD_SERVICE_SCALE, w.sb.data, w.sb.size, 20000, err);
 	mpw_free(&w);
 	return rc;
 }

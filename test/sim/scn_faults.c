@@ -144,10 +144,11 @@ static int kv_set_via(struct simcl *c, int via, const char *key, const char *val
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
-	int rc = simcl_write_via(c, via, "kv.set", w.sb.data, w.sb.size, 20000, err);
+	mpw_map_end(&w);
+	int rc = simcl_write_via(c, via, CMD_KV_SET, w.sb.data, w.sb.size, 20000, err);
 	mpw_free(&w);
 	return rc;
 }

@@ -191,14 +191,15 @@ static void write_one(struct rcluster *c, uint64_t k)
 	char body[96];
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	snprintf(body, sizeof body, "key-%llu", (unsigned long long)(k % 40));
 	mpw_kstr(&w, "key", body);
 	snprintf(body, sizeof body, "value-%llu", (unsigned long long)k);
 	mpw_kstr(&w, "value", body);
 	size_t len;
 	struct req_id rid = {1, 1, ++c->seq};
-	void *cmd = cmd_build("kv.set", &rid, w.sb.data, w.sb.size, &len);
+	mpw_map_end(&w);
+	void *cmd = cmd_build(CMD_KV_SET, &rid, w.sb.data, w.sb.size, &len);
 	mpw_free(&w);
 	struct raft_buffer buf = {.base = raft_malloc(len), .len = len};
 	memcpy(buf.base, cmd, len);

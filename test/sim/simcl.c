@@ -328,7 +328,7 @@ static bool plink_open(const struct simcl *c, unsigned from, unsigned to, uint32
 
 /* ---- writes (node/daemon.c's submit) -------------------------------------------------------------- */
 
-static int proc_submit(struct sproc *p, const char *type, const void *body, size_t len,
+static int proc_submit(struct sproc *p, enum cmd type, const void *body, size_t len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	size_t n;
@@ -430,7 +430,7 @@ static void watch_add_sim(struct sproc *p, uint64_t node_id, unsigned host, uint
 
 /* ---- the leader's host interface -------------------------------------------------------------- */
 
-static int lh_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int lh_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		     char *err)
 {
 	return proc_submit(data, type, body, len, cb, cb_data, err);
@@ -507,7 +507,7 @@ static uint64_t rt_delay(void *data, uint64_t lo, uint64_t hi)
 	return world_range(&p->cl->w, lo, hi);
 }
 
-static int rt_submit(void *data, const char *type, const void *body, size_t len,
+static int rt_submit(void *data, enum cmd type, const void *body, size_t len,
 		     void (*cb)(void *cbdata, int rc, const struct apply_res *res), void *cbdata, char *err)
 {
 	return proc_submit(data, type, body, len, cb, cbdata, err);
@@ -745,10 +745,8 @@ static void on_join(struct simcl *c, struct sproc *p, const struct smsg *m)
 		reply(c, m, M_JOIN_REP, E_EXISTS, err);
 		return;
 	}
-	free(nd->state);
-	nd->state = xstrdup("ready");
-	free(nd->availability);
-	nd->availability = xstrdup("active");
+	nd->state = NS_READY;
+	nd->availability = NA_ACTIVE;
 	nd->joined_at = clk_wall(p);
 	struct join_ctx *x = xcalloc(1, sizeof *x);
 	*x = (struct join_ctx){c, m->to, m->from, c->n[m->to].life, m->a};
@@ -963,7 +961,7 @@ static void join_send(struct simcl *c, unsigned i)
 	}
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 6);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", n->ident.id);
 	mpw_kstr(&w, "name", n->ident.name);
 	mpw_kstr(&w, "addr", n->ident.advertise);
@@ -972,6 +970,7 @@ static void join_send(struct simcl *c, unsigned i)
 	mpw_kstr(&w, "version", ORCH_VERSION);
 	struct smsg *m = msg_new(c, M_JOIN, i, n->join_target);
 	m->a = ++n->join_try;
+	mpw_map_end(&w);
 	m->data = (uint8_t *)mpw_take(&w, &m->len);
 	mpw_free(&w);
 	msg_send(m);
@@ -1156,7 +1155,7 @@ const struct fakert *simcl_runtime(const struct simcl *c, unsigned i)
 	return c->n[i].p ? &c->n[i].p->rt : NULL;
 }
 
-int simcl_submit(struct simcl *c, unsigned i, const char *type, const void *body, size_t len,
+int simcl_submit(struct simcl *c, unsigned i, enum cmd type, const void *body, size_t len,
 		   void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err)
 {
 	if (!c->n[i].p)
@@ -1184,12 +1183,12 @@ static bool write_finished(void *arg)
 	return x->done;
 }
 
-int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err)
+int simcl_write(struct simcl *c, enum cmd type, const void *body, size_t len, uint64_t within_ms, char *err)
 {
 	return simcl_write_via(c, -1, type, body, len, within_ms, err);
 }
 
-int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+int simcl_write_via(struct simcl *c, int via, enum cmd type, const void *body, size_t len, uint64_t within_ms,
 		    char *err)
 {
 	uint64_t deadline = now_of(c) + within_ms;
@@ -1218,10 +1217,11 @@ int simcl_write_via(struct simcl *c, int via, const char *type, const void *body
 		if (!rc)
 			return 0;
 		if (rc != E_NOLEADER)
-			return errf(err, rc, "%s: %s", type, last);
+			return errf(err, rc, "%s: %s", cmd_name(type), last);
 		simcl_run(c, 50);
 	}
-	return errf(err, E_TIMEOUT, "%s not acknowledged within %llu ms: %s", type, (unsigned long long)within_ms, last);
+	return errf(err, E_TIMEOUT, "%s not acknowledged within %llu ms: %s", cmd_name(type), (unsigned long long)within_ms,
+		    last);
 }
 
 void simcl_run(struct simcl *c, uint64_t ms)

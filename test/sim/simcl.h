@@ -89,13 +89,13 @@ uint64_t simcl_wall(const struct simcl *c);
 
 /* A write as a client would make it through node i (forwarded to the leader when i does
  * not lead): type + msgpack body. 0 when it was sent; cb (may be NULL) gets the outcome. */
-int simcl_submit(struct simcl *c, unsigned i, const char *type, const void *body, size_t len,
+int simcl_submit(struct simcl *c, unsigned i, enum cmd type, const void *body, size_t len,
 		   void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 /* Submits until acknowledged (retrying through whichever node leads), running the world;
  * 0, or an error after the deadline. */
-int simcl_write(struct simcl *c, const char *type, const void *body, size_t len, uint64_t within_ms, char *err);
+int simcl_write(struct simcl *c, enum cmd type, const void *body, size_t len, uint64_t within_ms, char *err);
 /* The same through node via (its link forwards it when it does not lead). */
-int simcl_write_via(struct simcl *c, int via, const char *type, const void *body, size_t len, uint64_t within_ms,
+int simcl_write_via(struct simcl *c, int via, enum cmd type, const void *body, size_t len, uint64_t within_ms,
 		    char *err);
 
 /* Runs the world for ms of virtual time. */

@@ -12,7 +12,7 @@
 
 static uint64_t seq;
 
-static int apply_body(struct store *s, const char *type, struct mpw *body)
+static int apply_body(struct store *s, enum cmd type, struct mpw *body)
 {
 	size_t n;
 	struct apply_res res;
@@ -37,13 +37,14 @@ static void store_with(struct store *s, const char *deploy_yaml, uint64_t at)
 	store_init(s);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "at", at);
-	mpw_str(&w, "spec");
+	mpw_key(&w, "spec");
 	svc_spec_encode(&f->svc[0], &w);
 	spec_file_free(f);
-	CHECK_EQ_INT(apply_body(s, "service.put", &w), 0);
+	mpw_map_end(&w);
+	CHECK_EQ_INT(apply_body(s, CMD_SERVICE_PUT, &w), 0);
 }
 
 static const char *RPS_SPEC = "      replicas: 2\n"
@@ -77,7 +78,7 @@ static uint64_t step(struct store *s, const struct as_load *l, uint64_t now, cha
 	struct mpw w;
 	mpw_init(&w);
 	autoscale_body(&d, now, &w);
-	CHECK_EQ_INT(apply_body(s, "service.scale", &w), 0);
+	CHECK_EQ_INT(apply_body(s, CMD_SERVICE_SCALE, &w), 0);
 	CHECK_EQ_INT(replicas(s), d.to);
 	return d.to;
 }
@@ -234,26 +235,30 @@ static int kv_with_events(struct store *s, const char *value, unsigned nev, uint
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 4);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", "k");
 	mpw_kstr(&w, "value", value);
 	mpw_ku64(&w, "at", at);
-	mpw_str(&w, "events");
+	mpw_key(&w, "events");
 	mpw_arr(&w, nev + 2);
 	for (unsigned i = 0; i < nev; i++) {
 		char m[32];
 		snprintf(m, sizeof m, "event %u", i);
-		mpw_map(&w, 3);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "kind", "scaled");
 		mpw_kstr(&w, "service", "web");
 		mpw_kstr(&w, "message", m);
+		mpw_map_end(&w);
 	}
-	mpw_map(&w, 1); /* invalid entries are skipped: no message */
+	mpw_map_begin(&w); /* invalid entries are skipped: no message */
 	mpw_kstr(&w, "kind", "scaled");
-	mpw_map(&w, 2);
+	mpw_map_end(&w);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "kind", "Bad Kind");
 	mpw_kstr(&w, "message", "x");
-	return apply_body(s, "kv.set", &w);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	return apply_body(s, CMD_KV_SET, &w);
 }
 
 UNIT(events_capped_oldest_dropped)
@@ -294,13 +299,14 @@ UNIT(events_not_recorded_for_rejected_command)
 	store_with(&s, RPS_SPEC, 1000);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "replicas", 2); /* unchanged: E_EXISTS */
-	mpw_str(&w, "events");
+	mpw_key(&w, "events");
 	mpw_arr(&w, 1);
 	autoscale_event(&w, "web", 2, 2, "orch scale");
-	CHECK(apply_body(&s, "service.scale", &w) != 0);
+	mpw_map_end(&w);
+	CHECK(apply_body(&s, CMD_SERVICE_SCALE, &w) != 0);
 	CHECK_EQ_INT(s.events.n, 0);
 	store_free(&s);
 }
@@ -330,24 +336,25 @@ UNIT(metrics_ratewin_rates)
 	ratewin_free(&w);
 }
 
-static void put_task(struct store *s, uint64_t node, const char *state)
+static void put_task(struct store *s, uint64_t node, enum task_state state)
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "at", 5);
-	mpw_str(&w, "create");
+	mpw_key(&w, "create");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "service_id", store_service_by_name(s, "web")->id);
 	mpw_ku64(&w, "slot", 1);
-	CHECK_EQ_INT(apply_body(s, "task.batch", &w), 0);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	CHECK_EQ_INT(apply_body(s, CMD_TASK_BATCH, &w), 0);
 	struct task *t = NULL;
 	TABLE_FOREACH(&s->tasks, struct task, x)
 		t = x;
 	t->node_id = node;
-	free(t->state);
-	t->state = xstrdup(state);
+	t->state = state;
 }
 
 UNIT(metrics_cluster_loads_from_heartbeats)
@@ -355,9 +362,9 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 	struct store s;
 	struct cstats cs = {0};
 	store_with(&s, CPU_SPEC, 1000);
-	put_task(&s, 11, "running");
-	put_task(&s, 12, "running");
-	put_task(&s, 12, "starting");
+	put_task(&s, 11, TS_RUNNING);
+	put_task(&s, 12, TS_RUNNING);
+	put_task(&s, 12, TS_STARTING);
 	uint64_t t1 = ((struct task *)s.tasks.items[0])->id, t2 = ((struct task *)s.tasks.items[1])->id,
 		 t3 = ((struct task *)s.tasks.items[2])->id;
 	/* node 11 and 12 report over the heartbeat encoding */
@@ -395,8 +402,9 @@ UNIT(metrics_cluster_loads_from_heartbeats)
 	/* malformed stats are refused */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "svc", "nope");
+	mpw_map_end(&w);
 	struct mpr r;
 	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 	char err[ERR_LEN];

@@ -463,10 +463,11 @@ UNIT(image_info_decode_rejects_garbage)
 	struct image_info im;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", 1);
 	mpw_kstr(&w, "digest", "sha256:nothex");
 	mpw_kstr(&w, "name", "x");
+	mpw_map_end(&w);
 	struct mpr r;
 	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 	CHECK(image_info_decode(r.root, &im, err) == E_INVAL);
@@ -474,8 +475,9 @@ UNIT(image_info_decode_rejects_garbage)
 	mpr_free(&r);
 	mpw_free(&w);
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", 9);
+	mpw_map_end(&w);
 	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
 	CHECK(image_info_decode(r.root, &im, err) == E_UNSUPP);
 	mpr_free(&r);

@@ -50,7 +50,7 @@ static void sub_applied(void *data, int status, const struct apply_res *res)
 	free(b);
 }
 
-static int h_submit(void *data, const char *type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
+static int h_submit(void *data, enum cmd type, const void *body, size_t len, leader_submit_cb cb, void *cb_data,
 		    char *err)
 {
 	struct sim *s = data;
@@ -224,5 +224,72 @@ UNIT(leader_value_liveness_follows_the_virtual_clock)
 	/* a new leadership starts a new grace period */
 	leader_start(&s.leader);
 	CHECK(leader_alive(&s.leader, other));
+	sim_stop(&s);
+}
+
+static unsigned nodes_in(const struct store *st, enum node_state want)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&st->nodes, const struct node, nd)
+		n += nd->state == want;
+	return n;
+}
+
+static unsigned events_of(const struct store *st, const char *kind)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&st->events, const struct event, e)
+		n += e->kind && !strcmp(e->kind, kind);
+	return n;
+}
+
+/* After a partition heals, every node it cut off is ready again in the same tick: one
+ * command for all the transitions of a tick, one event per node. */
+UNIT(leader_value_liveness_commits_a_tick_at_once)
+{
+	static struct sim s;
+	sim_start(&s);
+	run(&s, 1000);
+	enum { MORE = 20 };
+	for (unsigned i = 0; i < MORE; i++) {
+		struct mpw w;
+		char name[16];
+		snprintf(name, sizeof name, "m%u", i);
+		mpw_init(&w);
+		mpw_map_begin(&w);
+		mpw_ku64(&w, "id", 100 + i);
+		mpw_kstr(&w, "name", name);
+		mpw_kstr(&w, "addr", "127.0.0.1:1");
+		mpw_map_end(&w);
+		char err[ERR_LEN];
+		CHECK_EQ_INT(h_submit(&s, CMD_NODE_ADD, w.sb.data, w.sb.size, NULL, NULL, err), 0);
+		mpw_free(&w);
+	}
+	const struct store *st = &s.store[s.leader_i];
+	run(&s, 200);
+	CHECK_EQ_INT(nodes_in(st, NS_READY), MORE + 1);
+	/* nobody heartbeats: past the failure timeout, all are down after one tick */
+	while (!nodes_in(st, NS_DOWN))
+		run(&s, 50);
+	run(&s, 50);
+	CHECK_EQ_INT(nodes_in(st, NS_DOWN), MORE);
+	CHECK_EQ_INT(events_of(st, "node_down"), MORE);
+	uint64_t at = ((const struct node *)table_get_u64(&st->nodes, 100))->state_at;
+	TABLE_FOREACH(&st->nodes, const struct node, nd)
+		if (nd->id >= 100)
+			CHECK_EQ_INT(nd->state_at, at);
+	/* the partition heals: all heartbeat again, all ready within a tick */
+	for (unsigned i = 0; i < MORE; i++)
+		leader_saw(&s.leader, 100 + i);
+	run(&s, 250);
+	CHECK_EQ_INT(nodes_in(st, NS_READY), MORE + 1);
+	CHECK_EQ_INT(events_of(st, "node_ready"), MORE);
+	/* every replica agrees */
+	char h0[65], h[65];
+	store_hash(&s.store[0], h0);
+	for (unsigned i = 1; i < N; i++) {
+		store_hash(&s.store[i], h);
+		CHECK_STR(h, h0);
+	}
 	sim_stop(&s);
 }

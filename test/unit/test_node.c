@@ -95,10 +95,10 @@ static void *join_main(void *arg)
 		n.version = ORCH_VERSION;
 		struct mpw w;
 		mpw_init(&w);
-		mpw_str(&w, "node");
 		schema_encode(&node_schema, &n, &w);
+		struct req_join q = {.node = {.raw = w.sb.data, .len = w.sb.size}};
 		struct mpr resp;
-		j->rc = client_call_op(&c, "join", &w, 1, &resp, 15000, j->err);
+		j->rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, j->err);
 		mpw_free(&w);
 		mpr_free(&resp);
 		client_close(&c);
@@ -122,7 +122,7 @@ static bool converged(struct two *t)
 		if (s->nodes.n != 2)
 			return false;
 		TABLE_FOREACH(&s->nodes, const struct node, n)
-			if (strcmp(n->state, "ready"))
+			if (n->state != NS_READY)
 				return false;
 	}
 	char h0[65], h1[65];
@@ -216,10 +216,11 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	g_sub = &sub;
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", "greeting");
 	mpw_kstr(&w, "value", "from the second node");
-	CHECK_EQ_INT(daemon_submit_data(t.d[1], "kv.set", w.sb.data, w.sb.size, kv_done, &sub, err), 0);
+	mpw_map_end(&w);
+	CHECK_EQ_INT(daemon_submit_data(t.d[1], CMD_KV_SET, w.sb.data, w.sb.size, kv_done, &sub, err), 0);
 	mpw_free(&w);
 	CHECK(run_until(&t, kv_seen, 10000));
 	CHECK_EQ_INT(sub.rc, 0);

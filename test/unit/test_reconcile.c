@@ -1,13 +1,14 @@
 /* A deterministic simulation of the leader's controllers: the state machine plus the
  * reconciler on a virtual clock, with agents simulated by task.batch reports. No I/O. */
 #include "unit.h"
+#include "entry.h"
 #include "orchestrator/reconcile.h"
 #include "spec/spec.h"
 #include "util/mem.h"
 
 static uint64_t g_seq;
 
-static void run_cmd(struct store *s, const char *type, struct mpw *body, struct apply_res *res)
+static void run_cmd(struct store *s, enum cmd type, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
 	struct req_id q = {99, 1, ++g_seq};
@@ -21,33 +22,22 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 5);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", id);
 	mpw_kstr(&w, "name", name);
 	mpw_kstr(&w, "addr", "127.0.0.1:1");
 	mpw_ku64(&w, "cpus_milli", 2000);
 	mpw_ku64(&w, "memory", 4ull << 30);
-	run_cmd(s, "node.add", &w, &res);
+	mpw_map_end(&w);
+	run_cmd(s, CMD_NODE_ADD, &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
 }
 
 static void deploy(struct store *s, const char *yaml)
 {
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	run_cmd(s, "service.put", &w, &res);
-	mpw_free(&w);
+	entry_put_service(s, yaml, &res);
 	CHECK(res.rc == 0 || res.rc == E_EXISTS);
 }
 
@@ -59,7 +49,7 @@ static bool pass(struct store *s, uint64_t now)
 	bool work = reconcile(s, now, &w);
 	if (work) {
 		struct apply_res res;
-		run_cmd(s, "task.batch", &w, &res);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 		CHECK(res.rc == 0 || res.rc == E_EXISTS);
 	}
 	mpw_free(&w);
@@ -78,24 +68,26 @@ static void agents(struct store *s, uint64_t now)
 		if (!t->node_id || task_terminal(t))
 			continue;
 		const struct node *nd = table_get_u64(&s->nodes, t->node_id);
-		if (nd && !strcmp(nd->state, "down"))
+		if (nd && nd->state == NS_DOWN)
 			continue; /* a dead node reports nothing */
-		const char *to = !strcmp(t->desired, "shutdown") ? "shutdown" : !strcmp(t->state, "running") ? NULL : "running";
+		const char *to = t->desired == TD_SHUTDOWN ? "shutdown" : t->state == TS_RUNNING ? NULL : "running";
 		if (!to)
 			continue;
-		mpw_map(&u, 2);
+		mpw_map_begin(&u);
 		mpw_ku64(&u, "id", t->id);
 		mpw_kstr(&u, "state", to);
+		mpw_map_end(&u);
 		n++;
 	}
 	if (n) {
-		mpw_map(&w, 2);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "at", now);
-		mpw_str(&w, "update");
+		mpw_key(&w, "update");
 		mpw_arr(&w, n);
 		mpw_raw(&w, u.sb.data, u.sb.size);
 		struct apply_res res;
-		run_cmd(s, "task.batch", &w, &res);
+		mpw_map_end(&w);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 	}
 	mpw_free(&u);
 	mpw_free(&w);
@@ -114,7 +106,7 @@ static unsigned live_on(const struct store *s, uint64_t node)
 {
 	unsigned n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (t->node_id == node && !strcmp(t->desired, "running") && !strcmp(t->state, "running"))
+		if (t->node_id == node && t->desired == TD_RUNNING && t->state == TS_RUNNING)
 			n++;
 	return n;
 }
@@ -123,7 +115,7 @@ static unsigned live(const struct store *s)
 {
 	unsigned n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (!strcmp(t->desired, "running") && !strcmp(t->state, "running"))
+		if (t->desired == TD_RUNNING && t->state == TS_RUNNING)
 			n++;
 	return n;
 }
@@ -145,20 +137,22 @@ UNIT(reconcile_spreads_heals_and_scales)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 3);
 	mpw_kstr(&w, "state", "down");
-	run_cmd(&s, "node.update", &w, &res);
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live_on(&s, 1) + live_on(&s, 2), 6);
 	CHECK_EQ_INT(live_on(&s, 1), 3);
 	/* scale down: exactly 2 stay */
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "web");
 	mpw_ku64(&w, "replicas", 2);
-	run_cmd(&s, "service.scale", &w, &res);
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_SERVICE_SCALE, &w, &res);
 	mpw_free(&w);
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live(&s), 2);
@@ -205,7 +199,7 @@ UNIT(reconcile_rolls_out_one_at_a_time)
 	CHECK_STR(v->update_state, "completed");
 	unsigned new_gen = 0;
 	TABLE_FOREACH(&s.tasks, struct task, t)
-		if (!strcmp(t->state, "running") && t->generation == 2)
+		if (t->state == TS_RUNNING && t->generation == 2)
 			new_gen++;
 	CHECK_EQ_INT(new_gen, 4);
 	store_free(&s);
@@ -224,10 +218,11 @@ UNIT(reconcile_drain_starts_elsewhere_first)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 2);
 	mpw_kstr(&w, "availability", "drain");
-	run_cmd(&s, "node.update", &w, &res);
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
 	/* first pass: replacements are created while the drained tasks keep running */
 	now += 200;
@@ -260,7 +255,7 @@ UNIT(reconcile_rollout_pauses_on_never_ready)
 	for (int i = 0; i < 40; i++) {
 		settle(&s, &now, 1);
 		TABLE_FOREACH(&s.tasks, struct task, t) /* the agent says: running but unready */
-			if (t->generation == 2 && !strcmp(t->state, "running") && !t->ready) {
+			if (t->generation == 2 && t->state == TS_RUNNING && !t->ready) {
 				free(t->ready);
 				t->ready = xstrdup("unready");
 			}
@@ -285,11 +280,11 @@ static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uin
 	TABLE_FOREACH(&s->tasks, struct task, t) {
 		if (!t->node_id || task_terminal(t) || n == 64)
 			continue;
-		if (!strcmp(t->desired, "shutdown"))
+		if (t->desired == TD_SHUTDOWN)
 			to[n] = "shutdown";
 		else if (!strcmp(end, "rejected"))
 			to[n] = "rejected";
-		else if (strcmp(t->state, "running"))
+		else if (t->state != TS_RUNNING)
 			to[n] = "running";
 		else if (now >= t->started_at + run_ms)
 			to[n] = end;
@@ -300,18 +295,20 @@ static unsigned crash_agents(struct store *s, uint64_t now, const char *end, uin
 	for (size_t i = 0; i < n; i++) {
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 2);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "at", now);
-		mpw_str(&w, "update");
+		mpw_key(&w, "update");
 		mpw_arr(&w, 1);
 		bool err = !strcmp(to[i], "rejected") || !strcmp(to[i], "failed");
-		mpw_map(&w, 2 + err);
+		mpw_map_begin(&w);
 		mpw_ku64(&w, "id", ids[i]);
 		mpw_kstr(&w, "state", to[i]);
 		if (err)
 			mpw_kstr(&w, "err", !strcmp(to[i], "rejected") ? "exec: no such file" : "exit code 1");
+		mpw_map_end(&w);
+		mpw_map_end(&w);
 		struct apply_res res;
-		run_cmd(s, "task.batch", &w, &res);
+		run_cmd(s, CMD_TASK_BATCH, &w, &res);
 		mpw_free(&w);
 		sent++;
 	}
@@ -512,7 +509,7 @@ UNIT(reconcile_rejected_counts_for_max_attempts)
 	CHECK_EQ_INT(r.n, 4);
 	CHECK_EQ_INT(count_tasks(&s, "web"), 4);
 	TABLE_FOREACH(&s.tasks, struct task, t)
-		CHECK_STR(t->state, "rejected");
+		CHECK_EQ_INT(t->state, TS_REJECTED);
 	CHECK_EQ_INT(r.t[3].failures, 3);
 	CHECK_EQ_INT(r.t[3].start_after - r.t[3].prev_end >= 4000, 1);
 	CHECK_EQ_INT(events_of(&s, "restart_limit"), 1);
@@ -565,7 +562,7 @@ UNIT(reconcile_restart_condition)
 	struct task *t = newest(&s, "web", 1);
 	CHECK_EQ_INT(t->failures, 1);
 	CHECK(t->start_after >= t->created_at + 5000);
-	CHECK_STR(t->state, "pending");
+	CHECK_EQ_INT(t->state, TS_PENDING);
 	store_free(&s);
 }
 
@@ -579,10 +576,11 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w); /* a real cluster's record: it carries the id counter across snapshots */
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "id", "c1");
 	mpw_kstr(&w, "secret_hash", "h");
-	run_cmd(&s, "cluster.init", &w, &res);
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_CLUSTER_INIT, &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
 	add_node(&s, 1, "n1");
@@ -590,7 +588,7 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	struct crash_run r = {0};
 	crash_loop(&s, &now, now + 70 * 1000, "web", "rejected", 0, &r); /* 5 + 10 + 20 s, then 40 s waiting */
 	struct task *wt = newest(&s, "web", 1);
-	CHECK_STR(wt->state, "pending");
+	CHECK_EQ_INT(wt->state, TS_PENDING);
 	CHECK_EQ_INT(wt->failures, 4);
 	CHECK(wt->start_after > now);
 	uint64_t due = wt->start_after, wid = wt->id;
@@ -651,7 +649,7 @@ UNIT(reconcile_big_deploy_is_capped_per_pass)
 		bool work = reconcile_live(&s, now, &w, NULL, NULL, &out);
 		if (work) {
 			struct apply_res res;
-			run_cmd(&s, "task.batch", &w, &res);
+			run_cmd(&s, CMD_TASK_BATCH, &w, &res);
 			CHECK_EQ_INT(res.rc, 0);
 		}
 		mpw_free(&w);

@@ -607,8 +607,9 @@ UNIT(spec_decode_rejects_bad_input)
 	free(p);
 	/* newer version */
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", 99);
+	mpw_map_end(&w);
 	p = mpw_take(&w, &n);
 	CHECK_EQ_INT(mpr_decode(&r, p, n), 0);
 	CHECK_EQ_INT(svc_spec_decode(r.root, &s, err), E_UNSUPP);
@@ -618,12 +619,14 @@ UNIT(spec_decode_rejects_bad_input)
 	free(p);
 	/* wrong types and out-of-range values, with missing keys defaulted */
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", SPEC_ENCODING_VERSION);
 	mpw_kstr(&w, "image", "x");
-	mpw_str(&w, "deploy");
-	mpw_map(&w, 1);
+	mpw_key(&w, "deploy");
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "replicas", "three");
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	p = mpw_take(&w, &n);
 	CHECK_EQ_INT(mpr_decode(&r, p, n), 0);
 	CHECK(svc_spec_decode(r.root, &s, err) < 0);
@@ -632,12 +635,14 @@ UNIT(spec_decode_rejects_bad_input)
 	mpr_free(&r);
 	free(p);
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", SPEC_ENCODING_VERSION);
-	mpw_str(&w, "ports");
+	mpw_key(&w, "ports");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "target", 70000);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	p = mpw_take(&w, &n);
 	CHECK_EQ_INT(mpr_decode(&r, p, n), 0);
 	CHECK(svc_spec_decode(r.root, &s, err) < 0);
@@ -722,14 +727,16 @@ UNIT(spec_yaml_output)
 	{
 		struct mpw w;
 		mpw_init(&w);
-		mpw_map(&w, 5);
+		mpw_map_begin(&w);
 		mpw_kstr(&w, "empty", "");
 		mpw_kstr(&w, "port", "8080:80");
 		mpw_kstr(&w, "dur", "1m30s");
-		mpw_str(&w, "m");
-		mpw_map(&w, 0);
-		mpw_str(&w, "bin");
+		mpw_key(&w, "m");
+		mpw_map_begin(&w);
+		mpw_map_end(&w);
+		mpw_key(&w, "bin");
 		mpw_bin(&w, "\x01\xff", 2);
+		mpw_map_end(&w);
 		size_t m;
 		char *q = mpw_take(&w, &m);
 		mpw_free(&w);

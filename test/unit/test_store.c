@@ -1,11 +1,12 @@
 #include "unit.h"
+#include "entry.h"
 #include "state/store.h"
 #include "util/mem.h"
 
 #define SESSION 0x5e55
 #define ORIGIN 7
 
-static void apply_cmd(struct store *s, const char *type, uint64_t seq, struct mpw *body, struct apply_res *res)
+static void apply_cmd(struct store *s, enum cmd type, uint64_t seq, struct mpw *body, struct apply_res *res)
 {
 	size_t n;
 	struct req_id q = {ORIGIN, SESSION, seq};
@@ -20,11 +21,12 @@ static void add_node(struct store *s, uint64_t seq, uint64_t id, const char *nam
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", id);
 	mpw_kstr(&w, "name", name);
 	mpw_kstr(&w, "addr", "127.0.0.1:7420");
-	apply_cmd(s, "node.add", seq, &w, res);
+	mpw_map_end(&w);
+	apply_cmd(s, CMD_NODE_ADD, seq, &w, res);
 }
 
 UNIT(store_apply_snapshot_roundtrip)
@@ -60,10 +62,11 @@ static void *kv_entry(const struct req_id *q, const char *key, const char *value
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
-	void *e = cmd_build("kv.set", q, w.sb.data, w.sb.size, n);
+	mpw_map_end(&w);
+	void *e = cmd_build(CMD_KV_SET, q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return e;
 }
@@ -87,16 +90,12 @@ static void *legacy_entry(uint64_t origin, uint64_t seq, const char *key, const 
 {
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 5);
-	mpw_kstr(&w, "t", "kv.set");
-	mpw_ku64(&w, "v", 1);
-	mpw_ku64(&w, "o", origin);
-	mpw_ku64(&w, "s", seq);
-	mpw_str(&w, "b");
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "key", key);
 	mpw_kstr(&w, "value", value);
-	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	mpw_map_end(&w);
+	struct req_id q = {origin, 0, seq};
+	void *p = entry_old(1, CMD_KV_SET, &q, w.sb.data, w.sb.size, n);
 	mpw_free(&w);
 	return p;
 }
@@ -109,13 +108,14 @@ UNIT(store_duplicate_request_answers_as_first)
 	/* the same entry twice (a retry, or a "lost" entry that committed after all) */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "name", "n1");
 	mpw_kstr(&w, "addr", "127.0.0.1:7420");
 	struct req_id q = {ORIGIN, SESSION, 5};
 	size_t n;
-	void *e = cmd_build("node.add", &q, w.sb.data, w.sb.size, &n);
+	mpw_map_end(&w);
+	void *e = cmd_build(CMD_NODE_ADD, &q, w.sb.data, w.sb.size, &n);
 	mpw_free(&w);
 	store_apply(&s, e, n, &res);
 	CHECK_EQ_INT(res.rc, 0);
@@ -243,24 +243,26 @@ UNIT(store_request_identity_ignores_the_clock)
 	 * and leaves the same behaviour */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 9);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "v", 1);
 	mpw_ku64(&w, "revision", 3);
-	mpw_str(&w, "cluster");
+	mpw_key(&w, "cluster");
 	mpw_nil(&w);
 	const char *empty[] = {"nodes", "kv", "services", "tasks", "images"};
 	for (int i = 0; i < 5; i++) {
-		mpw_str(&w, empty[i]);
+		mpw_key(&w, empty[i]);
 		mpw_arr(&w, 0);
 	}
-	mpw_str(&w, "origins");
+	mpw_key(&w, "origins");
 	mpw_arr(&w, 1);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", ORIGIN);
 	mpw_ku64(&w, "seq", ahead);
 	char err[ERR_LEN];
 	struct store old;
 	store_init(&old);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
 	CHECK_EQ_INT(store_restore(&old, w.sb.data, w.sb.size, err), 0);
 	mpw_free(&w);
 	kv_apply(&old, &q, "k", "after restore", &res);
@@ -302,15 +304,28 @@ UNIT(store_rejects_bad_commands_unchanged)
 	CHECK(res.rc != 0);
 	add_node(&s, 1, 42, "bad name!", &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
+	/* a type this node does not know (a newer node's) */
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 1);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "t", "no.such.command");
+	mpw_ku64(&w, "v", 2);
+	mpw_ku64(&w, "o", ORIGIN);
+	mpw_ku64(&w, "n", SESSION);
+	mpw_ku64(&w, "s", 2);
+	mpw_key(&w, "b");
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "x", 1);
-	apply_cmd(&s, "no.such.command", 2, &w, &res);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	size_t n;
+	uint8_t *e = cmd_frame(w.sb.data, w.sb.size, &n);
+	mpw_free(&w);
+	store_apply(&s, e, n, &res);
+	free(e);
 	CHECK_EQ_INT(res.rc, E_UNSUPP);
 	/* truncated frame: header claims more bytes than present */
-	size_t n;
-	uint8_t *e = cmd_build("kv.set", NULL, NULL, 0, &n);
+	e = cmd_build(CMD_KV_SET, NULL, NULL, 0, &n);
 	e[7] = 200;
 	store_apply(&s, e, n, &res);
 	free(e);
@@ -342,24 +357,27 @@ UNIT(node_update_labels_and_state)
 	add_node(&s, 1, 42, "n1", &res);
 	struct mpw w;
 	mpw_init(&w);
-	mpw_map(&w, 3);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "state", "down");
-	mpw_str(&w, "labels");
-	mpw_map(&w, 1);
+	mpw_key(&w, "labels");
+	mpw_map_begin(&w);
 	mpw_kstr(&w, "zone", "a");
-	apply_cmd(&s, "node.update", 2, &w, &res);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	apply_cmd(&s, CMD_NODE_UPDATE, 2, &w, &res);
 	CHECK_EQ_INT(res.rc, 0);
 	struct node *n = table_get_u64(&s.nodes, 42);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	CHECK_STR(labels_get(&n->labels, "zone"), "a");
 	mpw_init(&w);
-	mpw_map(&w, 2);
+	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", 42);
 	mpw_kstr(&w, "state", "sideways");
-	apply_cmd(&s, "node.update", 3, &w, &res);
+	mpw_map_end(&w);
+	apply_cmd(&s, CMD_NODE_UPDATE, 3, &w, &res);
 	CHECK_EQ_INT(res.rc, E_INVAL);
-	CHECK_STR(n->state, "down");
+	CHECK_EQ_INT(n->state, NS_DOWN);
 	store_free(&s);
 }
 
@@ -380,43 +398,27 @@ UNIT(mp_decode_rejects_lying_container_sizes)
 
 #include "spec/spec.h"
 
-static void put_service(struct store *s, uint64_t seq, const char *yaml, struct apply_res *res)
-{
-	struct spec_file *f = NULL;
-	char err[ERR_LEN];
-	CHECK(spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err) == 0);
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map(&w, 3);
-	mpw_kstr(&w, "name", f->svc[0].name);
-	mpw_ku64(&w, "at", 1);
-	mpw_str(&w, "spec");
-	svc_spec_encode(&f->svc[0], &w);
-	spec_file_free(f);
-	apply_cmd(s, "service.put", seq, &w, res);
-}
-
 UNIT(store_service_generations)
 {
 	struct store s;
 	struct apply_res res;
 	store_init(&s);
-	put_service(&s, 1, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "created");
 	struct service *v = store_service_by_name(&s, "web");
 	CHECK_EQ_INT(v->generation, 1);
 	/* the same file again: nothing */
-	put_service(&s, 2, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 3\n", &res);
 	CHECK_EQ_INT(res.rc, E_EXISTS);
 	/* only replicas changed: a scale, same generation */
-	put_service(&s, 3, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK_STR(res.msg, "scaled");
 	CHECK_EQ_INT(v->generation, 1);
 	CHECK_EQ_INT(v->replicas, 5);
 	/* a real change: new generation, previous spec kept, rollout started */
-	put_service(&s, 4, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
+	entry_put_service(&s, "services:\n  web:\n    image: demo\n    environment: {A: b}\n    deploy:\n      replicas: 5\n", &res);
 	CHECK_STR(res.msg, "updated");
 	CHECK_EQ_INT(v->generation, 2);
 	CHECK(v->prev_spec.len > 0);

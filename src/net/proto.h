@@ -1,0 +1,147 @@
+/* The RPC protocol, written once: every operation a node serves, with its request fields
+ * (typed, required or not), where it is served and by which handler. From this list come
+ * the enum that names an op everywhere (OP_KV_SET, never "kv.set"), one request struct per
+ * op (struct req_kv_set), the decoder the node's dispatch runs before any handler (a
+ * missing field or one of the wrong type is refused with a message naming it) and the
+ * encoder every client uses (the CLI, the link to the leader, the log fan-out, the blob
+ * fetch, the forwarding of entries).
+ *
+ * A request is a map {op, id, <fields>}; a reply is a map {id, rc, err?, ...} (see
+ * net/rpc_reply.h). Unknown fields are ignored, so a newer client may add some.
+ *
+ *   X(ID, low, "name", via, run, handler)
+ *     via: ANY (local socket or node port), LOCAL (the local socket: this machine's
+ *          operator), PEER (the node port: other nodes and remote clients)
+ *     run: HERE, LEADER (a follower forwards it to the leader and relays the reply),
+ *          LEADER_ONLY (a follower refuses it, naming the leader: the caller goes there)
+ *   REQ_<low>(F, S): the request's fields, a field list of codec/fields.h. */
+#ifndef ORCH_PROTO_H
+#define ORCH_PROTO_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "codec/fields.h"
+
+#define PROTO_OPS(X) \
+	X(PING, ping, "ping", ANY, HERE, rpc_ping) \
+	X(STATUS, status, "status", ANY, HERE, rpc_status) \
+	X(NODES, nodes, "nodes", ANY, HERE, rpc_nodes) \
+	X(KV_GET, kv_get, "kv.get", ANY, HERE, rpc_kv_get) \
+	X(KV_SET, kv_set, "kv.set", ANY, HERE, rpc_kv_set) \
+	X(NODE_UPDATE, node_update, "node.update", ANY, HERE, rpc_node_update) \
+	X(NODE_RM, node_rm, "node.rm", ANY, LEADER, rpc_node_rm) \
+	X(NODE_LEAVE, node_leave, "node.leave", ANY, LEADER, rpc_node_leave) \
+	X(LEAVE, leave, "leave", LOCAL, HERE, rpc_leave) \
+	X(JOIN, join, "join", PEER, LEADER_ONLY, rpc_join) \
+	X(HB, hb, "hb", PEER, LEADER_ONLY, rpc_hb) \
+	X(WATCH, watch, "watch", PEER, LEADER_ONLY, rpc_watch) \
+	X(WHOIS, whois, "whois", PEER, HERE, rpc_whois) \
+	X(APPLY, apply, "apply", PEER, LEADER_ONLY, rpc_apply) \
+	X(EVENTS, events, "events", ANY, HERE, rpc_events) \
+	X(TOP, top, "top", ANY, LEADER, rpc_top) \
+	X(SERVICE_PUT, service_put, "service.put", ANY, HERE, rpc_service_put) \
+	X(SERVICE_SCALE, service_scale, "service.scale", ANY, HERE, rpc_service_scale) \
+	X(SERVICE_UPDATE, service_update, "service.update", ANY, HERE, rpc_service_update) \
+	X(SERVICE_RM, service_rm, "service.rm", ANY, HERE, rpc_service_rm) \
+	X(SERVICES, services, "services", ANY, HERE, rpc_services) \
+	X(SERVICE_GET, service_get, "service.get", ANY, HERE, rpc_service_get) \
+	X(TASKS, tasks, "tasks", ANY, HERE, rpc_tasks) \
+	X(IMAGES, images, "images", ANY, HERE, rpc_images) \
+	X(IMAGE_RM, image_rm, "image.rm", ANY, HERE, rpc_image_rm) \
+	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, ingest_start) \
+	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
+	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
+	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get)
+
+#define PROTO_NAME_MAX 63 /* service, project and node names */
+
+#define REQ_ping(F, S)
+#define REQ_status(F, S)
+#define REQ_nodes(F, S)
+#define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
+#define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
+/* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
+#define REQ_node_update(F, S) \
+	F(S, STR, node, REQ, 127) F(S, STR, availability, OPT, 15) F(S, MAP, labels, OPT, 0)
+#define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
+#define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
+#define REQ_leave(F, S)
+/* node: the joiner's record (state/store.h node schema) */
+#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* stats: the sender's figures (metrics/node_stats.h) */
+#define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0)
+#define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
+#define REQ_whois(F, S) F(S, U64, node_id, OPT, 0)
+/* entry: a log entry built by the sending node (state/store.h cmd_build) */
+#define REQ_apply(F, S) F(S, BIN, entry, REQ, 0)
+/* limit 0: as many as are kept */
+#define REQ_events(F, S) F(S, U64, since, OPT, 0) F(S, U64, limit, OPT, 0)
+#define REQ_top(F, S)
+/* spec: a service spec (spec/spec.h encoding) */
+#define REQ_service_put(F, S) F(S, MAP, spec, REQ, 0) F(S, STR, project, OPT, PROTO_NAME_MAX)
+#define REQ_service_scale(F, S) F(S, STR, name, REQ, PROTO_NAME_MAX) F(S, U64, replicas, REQ, 0)
+/* action: pause, resume or undo */
+#define REQ_service_update(F, S) F(S, STR, name, REQ, PROTO_NAME_MAX) F(S, STR, action, REQ, 15)
+#define REQ_service_rm(F, S) F(S, STR, name, REQ, PROTO_NAME_MAX)
+#define REQ_services(F, S)
+#define REQ_service_get(F, S) F(S, STR, name, REQ, PROTO_NAME_MAX)
+/* all: terminal tasks too */
+#define REQ_tasks(F, S) F(S, STR, service, OPT, PROTO_NAME_MAX) F(S, BOOL, all, OPT, 0)
+#define REQ_images(F, S)
+#define REQ_image_rm(F, S) F(S, STR, name, REQ, 299)
+/* path: an archive on the node's machine (absolute) */
+#define REQ_image_load(F, S) F(S, STR, path, REQ, 4095)
+/* a task (task_id not 0) or a service's tasks; tail -1: all lines */
+#define REQ_logs_cluster(F, S) \
+	F(S, U64, task_id, OPT, 0) F(S, STR, service, OPT, PROTO_NAME_MAX) F(S, I64, tail, OPT, -1) \
+	F(S, BOOL, follow, OPT, 0)
+#define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
+/* len 0: 1 MiB */
+#define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
+
+enum op {
+#define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,
+	PROTO_OPS(PROTO_ENUM_)
+#undef PROTO_ENUM_
+	OP__COUNT
+};
+
+/* The request structs: the request id first (every struct starts with it), then the
+ * fields in table order. */
+#define PROTO_STRUCT_(ID, low, name, via, run, handler) \
+	struct req_##low { \
+		uint64_t id; \
+		REQ_##low(FL_MEMBER_, low) \
+	};
+PROTO_OPS(PROTO_STRUCT_)
+#undef PROTO_STRUCT_
+
+enum proto_via { VIA_ANY, VIA_LOCAL, VIA_PEER };
+enum proto_run { RUN_HERE, RUN_LEADER, RUN_LEADER_ONLY };
+
+struct proto_op {
+	const char *name;
+	enum proto_via via;
+	enum proto_run run;
+	const struct fl_field *fields;
+	size_t nfields;
+	size_t size; /* of its request struct */
+};
+
+extern const struct proto_op proto_ops[OP__COUNT];
+
+static inline const char *proto_name(enum op op)
+{
+	return proto_ops[op].name;
+}
+
+/* The op a request names; -1 when it names none. */
+int proto_lookup(const msgpack_object *name, enum op *op);
+/* Checks a request map against the op's fields and decodes it into a new request struct
+ * (*args, one allocation: free() it; its strings and documents live as long as it and the
+ * request). E_INVAL with a message naming the field when one is missing or wrong. */
+int proto_decode(enum op op, const msgpack_object *req, void **args, char *err);
+/* Packs the request {op, id, fields...} of args (a struct req_<op>; its id is not used). */
+void proto_encode(struct mpw *w, enum op op, uint64_t id, const void *args);
+
+#endif

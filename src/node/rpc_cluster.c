@@ -1,0 +1,474 @@
+/* Requests about the cluster and its members (net/proto.h): status and node listings,
+ * the key/value settings, node updates, joins, leaves and removals, heartbeats, the
+ * assignment watch, who leads, entries built by other nodes, and the metrics views.
+ * Reads are answered from this node's replica; writes are commands through raft. */
+#include "node/daemon.h"
+#include "metrics/cluster_stats.h"
+#include "metrics/metrics.h"
+#include "node/member.h"
+#include "net/conn.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reads ------------------------------------------------------------------------------ */
+
+void rpc_ping(struct daemon *d, struct conn *c, const struct req_ping *a)
+{
+	(void)d;
+	struct mpw w;
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_kstr(&w, "version", ORCH_VERSION);
+	rpc_reply_send(c, &w);
+}
+
+static const char *node_name_of(struct daemon *d, uint64_t id)
+{
+	struct node *n = table_get_u64(&d->store.nodes, id);
+	return n && n->name ? n->name : "";
+}
+
+void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
+{
+	struct mpw w;
+	raft_id lid;
+	const char *laddr;
+	cons_leader(&d->cons, &lid, &laddr);
+	char hash[65], hid[17], lhid[17];
+	store_hash(&d->store, hash);
+	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)d->ident.id);
+	snprintf(lhid, sizeof lhid, "%016llx", (unsigned long long)lid);
+	char cid[17];
+	token_cluster_hex(&d->ident.tok, cid);
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_kstr(&w, "cluster", cid);
+	mpw_kstr(&w, "node_id", hid);
+	mpw_kstr(&w, "name", d->ident.name);
+	mpw_kstr(&w, "addr", d->ident.advertise);
+	mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
+	mpw_kstr(&w, "leader_id", lid ? lhid : "");
+	mpw_kstr(&w, "leader_addr", laddr ? laddr : "");
+	mpw_kstr(&w, "leader_name", lid ? node_name_of(d, lid) : "");
+	mpw_ku64(&w, "term", cons_term(&d->cons));
+	mpw_ku64(&w, "commit_index", cons_commit_index(&d->cons));
+	mpw_ku64(&w, "applied_index", cons_applied_index(&d->cons));
+	mpw_ku64(&w, "last_index", cons_last_index(&d->cons));
+	mpw_ku64(&w, "revision", d->store.revision);
+	mpw_kstr(&w, "state_hash", hash);
+	mpw_ku64(&w, "nodes", d->store.nodes.n);
+	mpw_kstr(&w, "version", ORCH_VERSION);
+	rpc_reply_send(c, &w);
+}
+
+void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
+{
+	struct mpw w;
+	raft_id lid;
+	const char *laddr;
+	cons_leader(&d->cons, &lid, &laddr);
+	bool leader = cons_is_leader(&d->cons);
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_key(&w, "nodes");
+	mpw_arr(&w, (uint32_t)d->store.nodes.n);
+	TABLE_FOREACH(&d->store.nodes, struct node, n) {
+		char hid[17];
+		snprintf(hid, sizeof hid, "%016llx", (unsigned long long)n->id);
+		mpw_map_begin(&w);
+		mpw_kstr(&w, "id", hid);
+		mpw_kstr(&w, "name", n->name);
+		mpw_kstr(&w, "addr", n->addr);
+		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
+		mpw_kbool(&w, "leader", n->id == lid);
+		mpw_kbool(&w, "self", n->id == d->ident.id);
+		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
+		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
+		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
+		mpw_ku64(&w, "memory", n->memory);
+		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
+		mpw_key(&w, "labels");
+		labels_encode(&n->labels, &w);
+		/* Reachability is only known to the leader (heartbeats are not replicated). */
+		mpw_key(&w, "reachable");
+		if (leader)
+			mpw_bool(&w, leader_alive(&d->leader, n->id));
+		else
+			mpw_nil(&w);
+		mpw_map_end(&w);
+	}
+	rpc_reply_send(c, &w);
+}
+
+void rpc_kv_get(struct daemon *d, struct conn *c, const struct req_kv_get *a)
+{
+	struct kv *kv = table_get_str(&d->store.kv, a->key);
+	if (!kv) {
+		rpc_reply_err(c, a->id, E_NOTFOUND, "no such key");
+		return;
+	}
+	struct mpw w;
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_kstr(&w, "value", kv->value);
+	mpw_ku64(&w, "rev", kv->rev);
+	rpc_reply_send(c, &w);
+}
+
+/* a node that does not know the leader (a spare gets nothing from it, a follower may not
+ * have heard yet) asks who leads, and whether it is still a member */
+void rpc_whois(struct daemon *d, struct conn *c, const struct req_whois *a)
+{
+	raft_id lid;
+	const char *laddr;
+	if (cons_leader(&d->cons, &lid, &laddr)) {
+		rpc_reply_err(c, a->id, E_NOLEADER, "no leader known here either");
+		return;
+	}
+	struct mpw w;
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_kbool(&w, "member", cons_role_of(&d->cons, a->node_id) != ROLE_NONE || table_get_u64(&d->store.nodes, a->node_id));
+	mpw_kstr(&w, "leader", laddr);
+	mpw_ku64(&w, "leader_id", lid);
+	rpc_reply_send(c, &w);
+}
+
+void rpc_events(struct daemon *d, struct conn *c, const struct req_events *a)
+{
+	metrics_op_events(&d->store, c, a->id, a->since, a->limit ? a->limit : EVENTS_MAX);
+}
+
+void rpc_top(struct daemon *d, struct conn *c, const struct req_top *a)
+{
+	metrics_op_top(&d->stats, &d->cluster_stats, clock_now(d->clock), c, a->id);
+}
+
+/* ---- writes ------------------------------------------------------------------------------ */
+
+static void applied_reply(void *data, int status, const struct apply_res *res)
+{
+	struct pending *p = data;
+	if (p->conn) {
+		int rc = status ? status : res->rc;
+		struct mpw w;
+		char hid[17];
+		snprintf(hid, sizeof hid, "%016llx", (unsigned long long)res->id);
+		rpc_reply_begin(&w, p->req_id, rc);
+		mpw_kstr(&w, "err", res->msg);
+		mpw_kstr(&w, "obj", hid);
+		rpc_reply_send(p->conn, &w);
+	}
+	pending_free(p);
+}
+
+/* A command built by another node, applied as is (leader only). The entry's request
+ * identity is taken only from the node it names: the connection must be that node's own
+ * link (its id claimed at the handshake, net/auth.h says how strong that is) and the node
+ * a member. Not relayed by followers: a relay would have to vouch for an origin it is
+ * not; the sender retries once it knows the leader. */
+void rpc_apply(struct daemon *d, struct conn *c, const struct req_apply *a)
+{
+	char err[ERR_LEN];
+	if (a->entry.n % 8 || a->entry.n > (1u << 24)) {
+		rpc_reply_err(c, a->id, E_INVAL, "apply: entry must be binary, a multiple of 8 bytes");
+		return;
+	}
+	uint64_t peer = conn_peer_node(c);
+	int rc = cmd_check_origin(a->entry.p, a->entry.n, peer, err);
+	if (!rc && !table_get_u64(&d->store.nodes, peer) && cons_role_of(&d->cons, peer) == ROLE_NONE)
+		rc = errf(err, E_AUTH, "apply: node %016llx is not a member of this cluster", (unsigned long long)peer);
+	if (rc) {
+		if (rc == E_AUTH)
+			log_warn(d->ident.name, "refused an entry from %s: %s", c->peer, err);
+		rpc_reply_err(c, a->id, rc, err);
+		return;
+	}
+	struct pending *p = pending_new(d, c, a->id);
+	rc = cons_apply(&d->cons, a->entry.p, a->entry.n, applied_reply, p, err);
+	if (rc) {
+		rpc_reply_err(c, a->id, rc, err);
+		pending_free(p);
+	}
+}
+
+static void submitted_reply(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)d;
+	applied_reply(data, rc, res);
+}
+
+void rpc_kv_set(struct daemon *d, struct conn *c, const struct req_kv_set *a)
+{
+	struct cmd_kv_set b = {.key = a->key, .value = a->value};
+	rpc_submit(d, c, a->id, CMD_KV_SET, &b, submitted_reply);
+}
+
+void rpc_node_update(struct daemon *d, struct conn *c, const struct req_node_update *a)
+{
+	struct node *n = store_node_find(&d->store, a->node);
+	if (!n) {
+		rpc_reply_err(c, a->id, E_NOTFOUND, "no such node (see orch nodes)");
+		return;
+	}
+	struct cmd_node_update b = {.id = n->id, .availability = a->availability, .labels = a->labels};
+	rpc_submit(d, c, a->id, CMD_NODE_UPDATE, &b, submitted_reply);
+}
+
+/* ---- membership (leader) ----------------------------------------------------------------- */
+
+/* A join's end (node/member.h): the reply the orch join client waits for. */
+static void join_replied(void *data, int rc, const char *msg, uint64_t commit_index)
+{
+	struct pending *p = data;
+	struct daemon *d = p->d;
+	if (p->conn) {
+		if (rc)
+			rpc_reply_err(p->conn, p->req_id, rc, msg);
+		else {
+			char cid[17];
+			token_cluster_hex(&d->ident.tok, cid);
+			struct mpw w;
+			rpc_reply_begin(&w, p->req_id, 0);
+			mpw_kstr(&w, "cluster", cid);
+			mpw_kstr(&w, "leader", d->ident.advertise);
+			mpw_ku64(&w, "commit_index", commit_index);
+			rpc_reply_send(p->conn, &w);
+		}
+	}
+	pending_free(p);
+}
+
+static bool join_waiting(void *data)
+{
+	const struct pending *p = data;
+	return p->conn != NULL;
+}
+
+void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
+{
+	char err[ERR_LEN];
+	struct node *n = xcalloc(1, sizeof *n);
+	struct sockaddr_in sa;
+	int rc = schema_decode(&node_schema, n, a->node.obj, err);
+	if (!rc && (!n->id || !n->name || !n->addr))
+		rc = errf(err, E_INVAL, "join: id, name and addr required");
+	if (!rc && parse_ipport(n->addr, &sa, err))
+		rc = E_INVAL;
+	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
+	if (!rc && same && same->id != n->id)
+		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
+	if (rc) {
+		rpc_reply_err(c, a->id, rc, err);
+		schema_free(&node_schema, n);
+		free(n);
+		return;
+	}
+	n->state = NS_READY;
+	n->availability = NA_ACTIVE;
+	n->joined_at = clock_wall(d->clock);
+	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, a->id)};
+	member_join(&d->leader, n, &r); /* queued behind other membership changes */
+}
+
+struct rm_ctx {
+	struct pending *p;
+	uint64_t node;
+};
+
+static void rm_committed(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	struct rm_ctx *r = data;
+	if (r->p->conn) {
+		if (rc && rc != E_NOTFOUND)
+			rpc_reply_err(r->p->conn, r->p->req_id, rc, res->msg);
+		else
+			rpc_reply_ok(r->p->conn, r->p->req_id);
+	}
+	if (!rc)
+		log_info(d->ident.name, "node %016llx removed from the cluster", (unsigned long long)r->node);
+	pending_free(r->p);
+	free(r);
+}
+
+static void rm_commit(struct daemon *d, struct rm_ctx *r)
+{
+	char err[ERR_LEN];
+	struct cmd_node_rm b = {.id = r->node};
+	struct mpw w;
+	mpw_init(&w);
+	cmd_body(&w, CMD_NODE_RM, &b);
+	if (daemon_submit(d, CMD_NODE_RM, w.sb.data, w.sb.size, rm_committed, r, err)) {
+		struct apply_res res = {.rc = E_NOLEADER};
+		snprintf(res.msg, sizeof res.msg, "%s", err);
+		rm_committed(d, r, E_NOLEADER, &res);
+	}
+	mpw_free(&w);
+}
+
+static void rm_removed(void *data, int status, const char *msg)
+{
+	struct rm_ctx *r = data;
+	struct daemon *d = r->p->d;
+	d->leader.change_inflight = false;
+	if (status) {
+		struct apply_res res = {.rc = E_FAIL};
+		snprintf(res.msg, sizeof res.msg, "removing the node from the raft configuration failed: %s", msg ? msg : "");
+		rm_committed(d, r, E_FAIL, &res);
+	} else
+		rm_commit(d, r);
+	member_kick(&d->leader); /* joins and role changes waited for the slot */
+}
+
+/* Removes a node from the raft configuration, then from the state (leader only). */
+static void remove_node(struct daemon *d, struct conn *c, uint64_t id, uint64_t node)
+{
+	char err[ERR_LEN];
+	struct rm_ctx *r = xcalloc(1, sizeof *r);
+	r->p = pending_new(d, c, id);
+	r->node = node;
+	if (cons_role_of(&d->cons, node) == ROLE_NONE) {
+		rm_commit(d, r);
+		return;
+	}
+	if (d->leader.change_inflight) {
+		rpc_reply_err(c, id, E_BUSY, "another membership change is in progress; retry");
+		pending_free(r->p);
+		free(r);
+		return;
+	}
+	d->leader.change_inflight = true;
+	if (cons_remove(&d->cons, node, rm_removed, r, err)) {
+		d->leader.change_inflight = false;
+		rpc_reply_err(c, id, E_BUSY, err);
+		pending_free(r->p);
+		free(r);
+	}
+}
+
+void rpc_node_rm(struct daemon *d, struct conn *c, const struct req_node_rm *a)
+{
+	struct node *n = store_node_find(&d->store, a->node);
+	if (!n) {
+		rpc_reply_err(c, a->id, E_NOTFOUND, "node rm: no such node (see orch nodes)");
+		return;
+	}
+	if (n->id == d->ident.id) {
+		rpc_reply_err(c, a->id, E_INVAL, "node rm: that is the leader; run orch leave on it instead");
+		return;
+	}
+	if (leader_alive(&d->leader, n->id) && !a->force) {
+		char m[ERR_LEN];
+		snprintf(m, sizeof m, "node rm: node %s is up; run orch leave on it, or use --force", n->name);
+		rpc_reply_err(c, a->id, E_INVAL, m); /* not retried: waiting will not change it */
+		return;
+	}
+	remove_node(d, c, a->id, n->id);
+}
+
+void rpc_node_leave(struct daemon *d, struct conn *c, const struct req_node_leave *a)
+{
+	if (!table_get_u64(&d->store.nodes, a->node_id)) {
+		rpc_reply_err(c, a->id, E_NOTFOUND, "leave: unknown node");
+		return;
+	}
+	if (a->node_id == d->ident.id) {
+		rpc_reply_err(c, a->id, E_BUSY, "leave: the leader cannot remove itself; transfer leadership first");
+		return;
+	}
+	remove_node(d, c, a->id, a->node_id);
+}
+
+/* ---- leave (local) ----------------------------------------------------------------------- */
+
+static void leave_done(struct pending *p, const msgpack_object *resp)
+{
+	struct daemon *d = p->d;
+	int64_t rc = E_NOLEADER;
+	if (resp)
+		mp_get_i64(resp, "rc", &rc);
+	rpc_relay(p, resp);
+	if (resp && rc == 0) {
+		d->leaving = true;
+		daemon_stop(d, 0);
+	}
+}
+
+static void transferred(void *data, int status, const char *msg)
+{
+	(void)data;
+	(void)status;
+	(void)msg;
+}
+
+void rpc_leave(struct daemon *d, struct conn *c, const struct req_leave *a)
+{
+	char err[ERR_LEN];
+	if (cons_nservers(&d->cons) <= 1) {
+		rpc_reply_err(c, a->id, E_INVAL, "leave: this is the only node of the cluster; stop it instead (and remove its data directory)");
+		return;
+	}
+	if (cons_is_leader(&d->cons)) {
+		/* Hand leadership over first; the CLI retries until another node leads. */
+		if (cons_transfer(&d->cons, 0, transferred, NULL, err))
+			rpc_reply_err(c, a->id, E_BUSY, err);
+		else
+			rpc_reply_err(c, a->id, E_NOLEADER, "handing leadership over; retry");
+		return;
+	}
+	struct pending *p = pending_new(d, c, a->id);
+	p->on_reply = leave_done;
+	struct req_node_leave q = {.node_id = d->ident.id};
+	struct mpw w;
+	mpw_init(&w);
+	proto_encode(&w, OP_NODE_LEAVE, 0, &q);
+	if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
+		rpc_reply_err(c, a->id, E_NOLEADER, err);
+		pending_free(p);
+	}
+	mpw_free(&w);
+}
+
+/* ---- from the other nodes (leader) -------------------------------------------------------- */
+
+void rpc_hb(struct daemon *d, struct conn *c, const struct req_hb *a)
+{
+	char err[ERR_LEN];
+	int rc = leader_heartbeat(&d->leader, a->node_id, err);
+	if (rc) {
+		rpc_reply_err(c, a->id, rc, err);
+		return;
+	}
+	if (a->stats.obj && cstats_put_msg(&d->cluster_stats, a->node_id, a->stats.obj, clock_now(d->clock), err))
+		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)a->node_id, err);
+	enum cons_role role = cons_role_of(&d->cons, a->node_id);
+	if (role == ROLE_VOTER || role == ROLE_STANDBY) {
+		rpc_reply_ok(c, a->id);
+		return;
+	}
+	/* a spare hears nothing from raft: the voters are whom it asks who leads once this
+	 * leader is gone (node/link.c) */
+	unsigned nv = 0, n = cons_nservers(&d->cons);
+	for (unsigned i = 0; i < n; i++) {
+		raft_id sid;
+		const char *addr;
+		cons_server(&d->cons, i, &sid, &addr, &role);
+		nv += role == ROLE_VOTER;
+	}
+	struct mpw w;
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_key(&w, "voters");
+	mpw_arr(&w, nv);
+	for (unsigned i = 0; i < n; i++) {
+		raft_id sid;
+		const char *addr;
+		cons_server(&d->cons, i, &sid, &addr, &role);
+		if (role == ROLE_VOTER)
+			mpw_str(&w, addr);
+	}
+	rpc_reply_send(c, &w);
+}
+
+void rpc_watch(struct daemon *d, struct conn *c, const struct req_watch *a)
+{
+	watch_add(d, c, a->id, a->node_id);
+}

@@ -1,0 +1,54 @@
+#include "entry.h"
+#include "spec/spec.h"
+#include "unit.h"
+#include <stdlib.h>
+
+void *entry_old(unsigned format, enum cmd type, const struct req_id *q, const void *body, size_t len, size_t *n)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "t", cmd_name(type));
+	mpw_ku64(&w, "v", format);
+	mpw_ku64(&w, "o", q->origin);
+	if (format >= 2)
+		mpw_ku64(&w, "n", q->session);
+	mpw_ku64(&w, "s", q->seq);
+	mpw_key(&w, "b");
+	mpw_raw(&w, body, len);
+	mpw_map_end(&w);
+	void *p = cmd_frame(w.sb.data, w.sb.size, n);
+	mpw_free(&w);
+	return p;
+}
+
+void entry_apply(struct store *s, enum cmd type, struct mpw *w, struct apply_res *res)
+{
+	static uint64_t seq;
+	size_t n;
+	struct req_id q = {3, 9, ++seq};
+	void *e = cmd_build(type, &q, w->sb.data, w->sb.size, &n);
+	store_apply(s, e, n, res);
+	free(e);
+	mpw_free(w);
+}
+
+void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
+{
+	struct spec_file *f = NULL;
+	char err[ERR_LEN];
+	if (spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err)) {
+		fprintf(stderr, "  spec: %s\n", err);
+		exit(1);
+	}
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", f->svc[0].name);
+	mpw_ku64(&w, "at", 1);
+	mpw_key(&w, "spec");
+	svc_spec_encode(&f->svc[0], &w);
+	spec_file_free(f);
+	mpw_map_end(&w);
+	entry_apply(s, CMD_SERVICE_PUT, &w, res);
+}

@@ -1,0 +1,17 @@
+/* Log entries for tests that apply commands: as this binary writes them, or as older
+ * binaries did — format 1 (origin and sequence, no session) or 2 (with the session;
+ * states as text, no state tables). */
+#ifndef ORCH_UNIT_ENTRY_H
+#define ORCH_UNIT_ENTRY_H
+#include "state/store.h"
+
+/* A framed entry (free() it) of command `type` with the packed body map, in `format`. */
+void *entry_old(unsigned format, enum cmd type, const struct req_id *q, const void *body, size_t len, size_t *n);
+/* Applies command `type` with the body in w (freed) as origin 3 of session 9 would, a
+ * new request each time. */
+void entry_apply(struct store *s, enum cmd type, struct mpw *w, struct apply_res *res);
+/* service.put of the first service of a spec file's text (entry_apply); res->id is the
+ * service. */
+void entry_put_service(struct store *s, const char *yaml, struct apply_res *res);
+
+#endif
