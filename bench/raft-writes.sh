@@ -26,12 +26,8 @@ O=$WORK/bin/orch
 EPB=$WORK/etcd_put_bench
 declare -a ETCD_PID=() ETCD_EP=() PICKED=()
 
-log() { printf '[%3ds] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
-die() {
-	log "FAILED: $*"
-	exit 1
-}
-budget() { (($(date +%s) - START_S < BUDGET)) || die "time budget of ${BUDGET}s exceeded"; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # Kills only what this script started: orch nodes by the pid file in their data dir (checked
 # against the process's command line), etcd members by the pid recorded at spawn.
@@ -51,34 +47,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# pick_port VAR: a free TCP port on 127.0.0.1 not handed out before in this run.
-pick_port() {
-	local p tries
-	for tries in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		[[ " ${PICKED[*]} " == *" $p "* ]] && continue
-		ss -Htan "sport = :$p" | grep -q . && continue
-		PICKED+=("$p")
-		printf -v "$1" '%s' "$p"
-		return 0
-	done
-	die "no free port found"
-}
-
-# field "k1=v1 k2=v2" k2 -> v2
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-	if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # median min max of a list of numbers
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	if (NR == 0) { print "- - -"; exit }
 	m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 	printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'; }
 
-# Flat JSON field extraction (the outputs parsed here are single-line objects).
-jstr() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
-jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 ostatus() { timeout 5 "$O" -D "$1" status -o json 2>/dev/null || true; }
 alive() { local p; p=$(cat "$1/orch.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
 declare -a OPORT=() OFAIL=() EFAIL=()

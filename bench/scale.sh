@@ -30,18 +30,8 @@ HOLLOW_PID=""
 declare -a PICKED=() ETCD_PID=() ETCD_EP=()
 declare -A F=() # figures, by name
 
-log() { printf '[%3ds] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
-die() {
-	log "FAILED: $*"
-	exit 1
-}
-budget() { (($(date +%s) - START_S < BUDGET)) || die "time budget of ${BUDGET}s exceeded"; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-	if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-jstr() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
-jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 node_pid() { # DIR -> pid of the orch daemon on DIR, if it is one
 	local pid
@@ -71,18 +61,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pick_port() { # VAR: a port nobody listens on (any address), not picked before in this run
-	local p tries
-	for tries in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		[[ " ${PICKED[*]} " == *" $p "* ]] && continue
-		ss -Htan "sport = :$p" | grep -q . && continue
-		PICKED+=("$p")
-		printf -v "$1" '%s' "$p"
-		return 0
-	done
-	die "no free port found"
-}
 cpu_cs() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, in 1/100 s
 rss_mb() { awk -v k="$2" '$1 == k":" { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 

@@ -151,19 +151,12 @@ static void count_all_tasks(const struct store *s, uint64_t *running, uint64_t *
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->desired != TD_RUNNING)
 			continue;
-		size_t lo = 0, hi = s->services.n;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (((const struct service *)s->services.items[mid])->id < t->service_id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == s->services.n || ((const struct service *)s->services.items[lo])->id != t->service_id)
+		long i = table_index_u64(&s->services, t->service_id);
+		if (i < 0)
 			continue;
-		live[lo]++;
+		live[i]++;
 		if (t->state == TS_RUNNING)
-			running[lo]++;
+			running[i]++;
 	}
 }
 

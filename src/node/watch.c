@@ -51,21 +51,13 @@ static const struct image *spec_image(const struct store *s, const struct rawmp 
 
 static struct svc_view *svc_of(struct docs *d, uint64_t id)
 {
-	const struct table *t = &d->s->services;
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (((const struct service *)t->items[mid])->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == t->n || ((const struct service *)t->items[lo])->id != id)
+	long i = table_index_u64(&d->s->services, id);
+	if (i < 0)
 		return NULL;
-	struct svc_view *sv = &d->svc[lo];
+	struct svc_view *sv = &d->svc[i];
 	if (!sv->looked_up) {
 		sv->looked_up = true;
-		sv->v = t->items[lo];
+		sv->v = d->s->services.items[i];
 		sv->im = spec_image(d->s, &sv->v->spec);
 		sv->prev_im = spec_image(d->s, &sv->v->prev_spec);
 	}

@@ -546,19 +546,6 @@ struct svc_tasks {
 	size_t n, cap;
 };
 
-static long service_index(const struct store *s, uint64_t id)
-{
-	size_t lo = 0, hi = s->services.n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (((const struct service *)s->services.items[mid])->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < s->services.n && ((const struct service *)s->services.items[lo])->id == id ? (long)lo : -1;
-}
-
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
 		    void *arg, struct reconcile_out *out)
 {
@@ -573,7 +560,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	size_t nsv = s->services.n;
 	struct svc_tasks *st = xcalloc(nsv + 1, sizeof *st);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		long i = service_index(s, t->service_id);
+		long i = table_index_u64(&s->services, t->service_id);
 		if (i < 0)
 			continue;
 		struct svc_tasks *x = &st[i];
@@ -611,7 +598,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		if (t->node_id || t->state != TS_PENDING || t->desired != TD_RUNNING || t->start_after > now ||
 		    (b.nstopped && bsearch(&t->id, b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64)))
 			continue;
-		long i = service_index(s, t->service_id);
+		long i = table_index_u64(&s->services, t->service_id);
 		const struct service *v = i < 0 ? NULL : s->services.items[i];
 		const struct svc_spec *sp = v ? service_spec(v) : NULL;
 		if (!sp)

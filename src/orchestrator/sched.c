@@ -9,22 +9,6 @@ static bool live(const struct task *t)
 	return !task_terminal(t) && t->node_id && t->desired == TD_RUNNING;
 }
 
-/* Index of the item with key id in a table sorted by a U64 key, or -1. */
-static long find_u64(const struct table *t, uint64_t id)
-{
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (*(const uint64_t *)((const char *)t->items[mid] + t->schema->fields[0].off) < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < t->n && *(const uint64_t *)((const char *)t->items[lo] + t->schema->fields[0].off) == id)
-		return (long)lo;
-	return -1;
-}
-
 /* The service at position i of the services table, with its reservations known. */
 static struct sched_svc *svc_at(struct sched_ctx *c, size_t i)
 {
@@ -62,12 +46,12 @@ void sched_init(struct sched_ctx *c, const struct store *s)
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (!live(t))
 			continue;
-		long ni = find_u64(&s->nodes, t->node_id);
+		long ni = table_index_u64(&s->nodes, t->node_id);
 		if (ni < 0)
 			continue;
 		struct sched_node *sn = &c->nodes[ni];
 		sn->tasks++;
-		long si = find_u64(&s->services, t->service_id);
+		long si = table_index_u64(&s->services, t->service_id);
 		if (si < 0)
 			continue;
 		struct sched_svc *sv = svc_at(c, (size_t)si);
@@ -139,7 +123,7 @@ static bool fits(struct sched_ctx *c, struct sched_svc *sv, const struct svc_spe
 uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t service_id, char *reason, size_t rlen)
 {
 	eligibility(c);
-	long si = find_u64(&c->s->services, service_id);
+	long si = table_index_u64(&c->s->services, service_id);
 	struct sched_svc none = {0}, *sv = si < 0 ? &none : &c->svcs[si];
 	uint64_t best = 0, best_same = 0, best_load = 0;
 	size_t checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0;
@@ -202,13 +186,13 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 
 void sched_commit(struct sched_ctx *c, uint64_t node_id, uint64_t service_id, const struct svc_spec *spec)
 {
-	long ni = find_u64(&c->s->nodes, node_id);
+	long ni = table_index_u64(&c->s->nodes, node_id);
 	if (ni < 0)
 		return;
 	c->nodes[ni].cpu_used += spec->deploy.reservations.cpus_milli;
 	c->nodes[ni].mem_used += spec->deploy.reservations.memory_bytes;
 	c->nodes[ni].tasks++;
-	long si = find_u64(&c->s->services, service_id);
+	long si = table_index_u64(&c->s->services, service_id);
 	if (si >= 0)
 		count_on(c, &c->svcs[si], (size_t)ni);
 }
