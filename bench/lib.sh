@@ -32,3 +32,32 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # Flat JSON field extraction (the outputs parsed here are single-line objects).
 jstr() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
 jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
+
+# etcd, the peer (needs WORK, and the arrays EPEER, ECLI, ETCD_PID, ETCD_EP declared): member
+# I (1-3) of a 3-member cluster on 127.0.0.1 with orch's timings (election 500 ms, heartbeat
+# 100 ms, pre-vote on), so failovers compare on equal settings; its data in WORK/eI. The
+# caller picks the ports (EPEER, ECLI) first and starts all three.
+etcd_start() {
+	local i=$1
+	local cluster="e1=http://127.0.0.1:${EPEER[1]},e2=http://127.0.0.1:${EPEER[2]},e3=http://127.0.0.1:${EPEER[3]}"
+	etcd --name "e$i" --data-dir "$WORK/e$i" \
+		--listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
+		--listen-client-urls "http://127.0.0.1:${ECLI[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLI[$i]}" \
+		--initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token orch-bench \
+		--heartbeat-interval 100 --election-timeout 500 --pre-vote=true \
+		>>"$WORK/e$i.log" 2>&1 &
+	ETCD_PID[$i]=$!
+	disown "$!" # killed on purpose: no "Killed" job notices
+	ETCD_EP[$i]=127.0.0.1:${ECLI[$i]}
+}
+# Status of one member through the gateway: member_id, leader, raftIndex (strings).
+estatus() { curl -s -m 2 -X POST "http://$1/v3/maintenance/status" -d '{}' 2>/dev/null || true; }
+# The index (1-3) of the member that leads, or nothing.
+etcd_leader_idx() {
+	local i s
+	for i in 1 2 3; do
+		kill -0 "${ETCD_PID[$i]}" 2>/dev/null || continue
+		s=$(estatus "${ETCD_EP[$i]}")
+		[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
+	done
+}

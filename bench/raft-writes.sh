@@ -179,30 +179,7 @@ if [[ $ONLY != orch ]]; then
 	log "starting 3 etcd members"
 	declare -a EPEER=() ECLI=()
 	for i in 1 2 3; do pick_port "EPEER[$i]"; pick_port "ECLI[$i]"; done
-	CLUSTER="e1=http://127.0.0.1:${EPEER[1]},e2=http://127.0.0.1:${EPEER[2]},e3=http://127.0.0.1:${EPEER[3]}"
-	etcd_start() {
-		local i=$1
-		etcd --name "e$i" --data-dir "$WORK/e$i" \
-			--listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
-			--listen-client-urls "http://127.0.0.1:${ECLI[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLI[$i]}" \
-			--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token orch-bench \
-			--heartbeat-interval 100 --election-timeout 500 --pre-vote=true \
-			>>"$WORK/e$i.log" 2>&1 &
-		ETCD_PID[$i]=$!
-		disown "$!" # killed on purpose: no "Killed" job notices
-		ETCD_EP[$i]=127.0.0.1:${ECLI[$i]}
-	}
 	for i in 1 2 3; do etcd_start "$i"; done
-	# Status of one member through the gateway: member_id, leader, raftIndex (strings).
-	estatus() { curl -s -m 2 -X POST "http://$1/v3/maintenance/status" -d '{}' 2>/dev/null || true; }
-	etcd_leader_idx() {
-		local i s
-		for i in 1 2 3; do
-			kill -0 "${ETCD_PID[$i]}" 2>/dev/null || continue
-			s=$(estatus "${ETCD_EP[$i]}")
-			[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
-		done
-	}
 	deadline=$(($(date +%s) + 30))
 	until [[ -n $(etcd_leader_idx) ]] && [[ $(curl -s -m 2 -X POST "http://${ETCD_EP[1]}/v3/cluster/member/list" -d '{}' | grep -o '"clientURLs"' | wc -l) == 3 ]]; do
 		(($(date +%s) < deadline)) || die "etcd: no 3-member cluster with a leader in 30 s (see $WORK/e1.log)"

@@ -262,32 +262,13 @@ if [[ $ETCD == 1 ]]; then
 	log "etcd: 3 members, $TOTAL puts of $VSIZE-byte values under distinct keys, 256 in flight"
 	declare -a EPEER=() ECLI=()
 	for i in 1 2 3; do pick_port "EPEER[$i]"; pick_port "ECLI[$i]"; done
-	CLUSTER="e1=http://127.0.0.1:${EPEER[1]},e2=http://127.0.0.1:${EPEER[2]},e3=http://127.0.0.1:${EPEER[3]}"
-	for i in 1 2 3; do
-		etcd --name "e$i" --data-dir "$WORK/e$i" \
-			--listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
-			--listen-client-urls "http://127.0.0.1:${ECLI[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLI[$i]}" \
-			--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token orch-scale \
-			--heartbeat-interval 100 --election-timeout 500 --pre-vote=true >>"$WORK/e$i.log" 2>&1 &
-		ETCD_PID[$i]=$!
-		disown "$!"
-		ETCD_EP[$i]=127.0.0.1:${ECLI[$i]}
-	done
-	estatus() { curl -s -m 2 -X POST "http://$1/v3/maintenance/status" -d '{}' 2>/dev/null || true; }
-	etcd_leader() {
-		local i s
-		for i in 1 2 3; do
-			kill -0 "${ETCD_PID[$i]}" 2>/dev/null || continue
-			s=$(estatus "${ETCD_EP[$i]}")
-			[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
-		done
-	}
+	for i in 1 2 3; do etcd_start "$i"; done
 	deadline=$(($(date +%s) + 30))
-	until [[ -n $(etcd_leader) ]]; do
+	until [[ -n $(etcd_leader_idx) ]]; do
 		(($(date +%s) < deadline)) || die "etcd: no leader in 30 s (see $WORK/e1.log)"
 		sleep 0.2
 	done
-	EL=$(etcd_leader)
+	EL=$(etcd_leader_idx)
 	line=$(timeout 600 "$EPB" --endpoint "${ETCD_EP[$EL]}" --count "$TOTAL" --inflight 256 --value-size "$VSIZE" --keys "$TOTAL") ||
 		die "etcd puts failed: $line"
 	F[etcd_rate]=$(field "$line" ops_per_sec)
