@@ -4,7 +4,9 @@
  * connection, so K requests in flight means K connections, each with one outstanding put.
  * Output uses the same fields as write-bench so bench/raft-writes.sh can parse both alike.
  *
- *   etcd_put_bench --endpoint IP:PORT [--count N] [--inflight K] [--value-size B]
+ *   etcd_put_bench --endpoint IP:PORT [--count N] [--inflight K] [--value-size B] [--keys N]
+ *       (--keys: the puts cycle over N distinct keys, default 1000; bench/scale.sh gives
+ *        as many keys as puts, to hold as many objects as orch holds tasks)
  *   etcd_put_bench --until-ok IP:PORT[,IP:PORT...] --since-ns T0 [--deadline-ms D]
  *       (failover probe: starts a put every 10 ms, round robin over the endpoints, until
  *        one is acknowledged; prints the milliseconds from T0 (CLOCK_REALTIME ns) to it)
@@ -106,10 +108,10 @@ static int dial(const struct sockaddr_in *sa)
 	return fd;
 }
 
-static void build_req(struct conn *c, const char *ep, long seq, const char *val_b64)
+static void build_req(struct conn *c, const char *ep, long seq, long keys, const char *val_b64)
 {
 	char key[64], kb64[100], body[800];
-	snprintf(key, sizeof key, "bench/%ld", seq % 1000);
+	snprintf(key, sizeof key, "bench/%ld", seq % keys);
 	b64((const unsigned char *)key, strlen(key), kb64);
 	int bl = snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", kb64, val_b64);
 	int n = snprintf(c->req, sizeof c->req,
@@ -179,7 +181,7 @@ static int resp_status(const struct conn *c, size_t *consumed)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: etcd_put_bench --endpoint IP:PORT [--count N] [--inflight K] [--value-size B]\n"
+	fprintf(stderr, "usage: etcd_put_bench --endpoint IP:PORT [--count N] [--inflight K] [--value-size B] [--keys N]\n"
 			"       etcd_put_bench --until-ok IP:PORT[,...] --since-ns T0 [--deadline-ms D]\n");
 	return 2;
 }
@@ -217,7 +219,7 @@ static int until_ok(char *eps, uint64_t since_ns, long deadline_ms, const char *
 			ep_of[started] = started % n;
 			c->fd = dial(&sas[ep_of[started]]); /* refused: stays -1, counted as an attempt */
 			if (c->fd >= 0) {
-				build_req(c, names[ep_of[started]], started, vb64);
+				build_req(c, names[ep_of[started]], started, 1000, vb64);
 				c->busy = 1;
 			}
 			started++;
@@ -275,7 +277,7 @@ int main(int argc, char **argv)
 {
 	const char *ep = NULL;
 	char *probe = NULL;
-	long count = 2000, inflight = 1, vsize = 100, deadline_ms = 10000;
+	long count = 2000, inflight = 1, vsize = 100, deadline_ms = 10000, keys = 1000;
 	uint64_t since_ns = 0;
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 >= argc)
@@ -294,10 +296,12 @@ int main(int argc, char **argv)
 			since_ns = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--deadline-ms"))
 			deadline_ms = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--keys"))
+			keys = strtol(argv[++i], NULL, 10);
 		else
 			return usage();
 	}
-	if (count <= 0 || inflight <= 0 || inflight > 1000 || vsize < 1 || vsize > 300)
+	if (count <= 0 || inflight <= 0 || inflight > 1000 || vsize < 1 || vsize > 300 || keys < 1)
 		return usage();
 	char val[301], vb64[410];
 	memset(val, 'x', (size_t)vsize);
@@ -325,7 +329,7 @@ int main(int argc, char **argv)
 		for (long i = 0; i < inflight; i++) {
 			struct conn *c = &cs[i];
 			if (!c->busy && sent < count) {
-				build_req(c, ep, sent++, vb64);
+				build_req(c, ep, sent++, keys, vb64);
 				c->busy = 1;
 				c->sent_at = now_us();
 			}

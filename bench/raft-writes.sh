@@ -26,12 +26,8 @@ O=$WORK/bin/orch
 EPB=$WORK/etcd_put_bench
 declare -a ETCD_PID=() ETCD_EP=() PICKED=()
 
-log() { printf '[%3ds] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
-die() {
-	log "FAILED: $*"
-	exit 1
-}
-budget() { (($(date +%s) - START_S < BUDGET)) || die "time budget of ${BUDGET}s exceeded"; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # Kills only what this script started: orch nodes by the pid file in their data dir (checked
 # against the process's command line), etcd members by the pid recorded at spawn.
@@ -51,34 +47,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# pick_port VAR: a free TCP port on 127.0.0.1 not handed out before in this run.
-pick_port() {
-	local p tries
-	for tries in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		[[ " ${PICKED[*]} " == *" $p "* ]] && continue
-		ss -Htan "sport = :$p" | grep -q . && continue
-		PICKED+=("$p")
-		printf -v "$1" '%s' "$p"
-		return 0
-	done
-	die "no free port found"
-}
-
-# field "k1=v1 k2=v2" k2 -> v2
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-	if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # median min max of a list of numbers
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	if (NR == 0) { print "- - -"; exit }
 	m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 	printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'; }
 
-# Flat JSON field extraction (the outputs parsed here are single-line objects).
-jstr() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
-jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 ostatus() { timeout 5 "$O" -D "$1" status -o json 2>/dev/null || true; }
 alive() { local p; p=$(cat "$1/orch.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
 declare -a OPORT=() OFAIL=() EFAIL=()
@@ -205,30 +179,7 @@ if [[ $ONLY != orch ]]; then
 	log "starting 3 etcd members"
 	declare -a EPEER=() ECLI=()
 	for i in 1 2 3; do pick_port "EPEER[$i]"; pick_port "ECLI[$i]"; done
-	CLUSTER="e1=http://127.0.0.1:${EPEER[1]},e2=http://127.0.0.1:${EPEER[2]},e3=http://127.0.0.1:${EPEER[3]}"
-	etcd_start() {
-		local i=$1
-		etcd --name "e$i" --data-dir "$WORK/e$i" \
-			--listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
-			--listen-client-urls "http://127.0.0.1:${ECLI[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLI[$i]}" \
-			--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token orch-bench \
-			--heartbeat-interval 100 --election-timeout 500 --pre-vote=true \
-			>>"$WORK/e$i.log" 2>&1 &
-		ETCD_PID[$i]=$!
-		disown "$!" # killed on purpose: no "Killed" job notices
-		ETCD_EP[$i]=127.0.0.1:${ECLI[$i]}
-	}
 	for i in 1 2 3; do etcd_start "$i"; done
-	# Status of one member through the gateway: member_id, leader, raftIndex (strings).
-	estatus() { curl -s -m 2 -X POST "http://$1/v3/maintenance/status" -d '{}' 2>/dev/null || true; }
-	etcd_leader_idx() {
-		local i s
-		for i in 1 2 3; do
-			kill -0 "${ETCD_PID[$i]}" 2>/dev/null || continue
-			s=$(estatus "${ETCD_EP[$i]}")
-			[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
-		done
-	}
 	deadline=$(($(date +%s) + 30))
 	until [[ -n $(etcd_leader_idx) ]] && [[ $(curl -s -m 2 -X POST "http://${ETCD_EP[1]}/v3/cluster/member/list" -d '{}' | grep -o '"clientURLs"' | wc -l) == 3 ]]; do
 		(($(date +%s) < deadline)) || die "etcd: no 3-member cluster with a leader in 30 s (see $WORK/e1.log)"

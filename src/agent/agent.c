@@ -8,6 +8,7 @@
 #include "agent/adopt.h"
 #include "agent/logs.h"
 #include "agent/blob_get.h"
+#include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "net/ipam.h"
 #include "runtime/nat.h"
@@ -21,12 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void sigchld_cb(uv_signal_t *h, int sig)
-{
-	(void)sig;
-	tasks_claim_exits(h->data);
-}
 
 static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 {
@@ -42,13 +37,57 @@ static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 	mpw_free(&w);
 }
 
+/* One task of an assignment document: taken on when new and meant to run, its desired
+ * state and image holder followed when known. */
+static void assign_one(struct agent *a, const msgpack_object *o)
+{
+	uint64_t id = 0;
+	if (mp_get_u64(o, "id", &id))
+		return;
+	const msgpack_object *so = mp_get(o, "state"), *dso = mp_get(o, "desired");
+	int state = mp_is_str(so) ? lifecycle_parse(&lifecycle_task, so->via.str.ptr, so->via.str.size) : -1;
+	bool run = mp_is_str(dso) && lifecycle_parse(&lifecycle_desired, dso->via.str.ptr, dso->via.str.size) == TD_RUNNING;
+	struct atask *t = tasks_find(a, id);
+	if (!t) {
+		/* history, stopped before we ever ran it, or in a state this binary does not know
+		 * (a newer leader's) */
+		if (state <= TS_NONE || task_state_ended((enum task_state)state) || !run)
+			return;
+		t = tasks_new(a, id);
+		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
+		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
+		mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
+		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
+		mp_get_u64(o, "slot", &t->job.slot);
+		t->reported = (enum task_state)state;
+	}
+	/* as of when the leader last sent this task: documents carry changes in what the agent
+	 * acts on, not every move of the state (node/watch.c), so it may be older */
+	if (state > TS_NONE)
+		t->stored = (enum task_state)state;
+	t->gone = false;
+	mp_get_u64(o, "image_node", &t->job.image_node);
+	if (!run)
+		t->want_stop = true;
+	/* the latest peer list for a prepare that has not started yet (blob fetches; a
+	 * synthetic backend fetches nothing) */
+	if (t->phase == P_NEW && !a->be->synthetic) {
+		free(t->job.peers);
+		t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
+		memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
+		t->job.npeers = a->npeers;
+	}
+}
+
 void agent_assignments(struct agent *a, const msgpack_object *doc)
 {
 	if (!a || host_stopping(a->h))
 		return;
 	uint64_t subnet = 0;
 	mp_get_u64(doc, "subnet", &subnet);
-	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
+	if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX && a->be->synthetic)
+		a->subnet = subnet; /* no network: nothing to name or address */
+	else if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
 		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
 		 * so several nodes — even of different clusters — can share one machine. */
 		unsigned cb = ipam_cluster_byte(&a->h->ident->tok);
@@ -100,43 +139,20 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 			a->npeers++;
 		}
 	}
-	const msgpack_object *tasks = mp_get(doc, "tasks");
-	for (struct atask *t = a->tasks; t; t = t->next)
-		t->gone = true;
-	for (uint32_t i = 0; tasks && tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++) {
-		const msgpack_object *o = &tasks->via.array.ptr[i];
-		uint64_t id = 0;
-		if (mp_get_u64(o, "id", &id))
-			continue;
-		const msgpack_object *so = mp_get(o, "state"), *dso = mp_get(o, "desired");
-		int state = mp_is_str(so) ? lifecycle_parse(&lifecycle_task, so->via.str.ptr, so->via.str.size) : -1;
-		bool run = mp_is_str(dso) && lifecycle_parse(&lifecycle_desired, dso->via.str.ptr, dso->via.str.size) == TD_RUNNING;
-		struct atask *t = tasks_find(a, id);
-		if (!t) {
-			/* history, stopped before we ever ran it, or in a state this binary does not
-			 * know (a newer leader's) */
-			if (state <= TS_NONE || task_state_ended((enum task_state)state) || !run)
-				continue;
-			t = tasks_new(a, id);
-			copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
-			copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
-			mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
-			mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
-			mp_get_u64(o, "slot", &t->job.slot);
-			t->reported = (enum task_state)state;
-		}
-		if (state > TS_NONE)
-			t->stored = (enum task_state)state;
-		t->gone = false;
-		mp_get_u64(o, "image_node", &t->job.image_node);
-		if (!run)
-			t->want_stop = true;
-		/* the latest peer list for a prepare that has not started yet */
-		if (t->phase == P_NEW) {
-			free(t->job.peers);
-			t->job.peers = xcalloc(a->npeers + 1, sizeof *t->job.peers);
-			memcpy(t->job.peers, a->peers, a->npeers * sizeof *a->peers);
-			t->job.npeers = a->npeers;
+	const msgpack_object *tasks = mp_get(doc, "tasks"), *changed = mp_get(doc, "changed"), *removed = mp_get(doc, "removed");
+	if (tasks) { /* the whole set: what it does not list is gone */
+		for (struct atask *t = a->tasks; t; t = t->next)
+			t->gone = true;
+		for (uint32_t i = 0; tasks->type == MSGPACK_OBJECT_ARRAY && i < tasks->via.array.size; i++)
+			assign_one(a, &tasks->via.array.ptr[i]);
+	} else { /* changes since the last document (node/watch.c) */
+		for (uint32_t i = 0; changed && changed->type == MSGPACK_OBJECT_ARRAY && i < changed->via.array.size; i++)
+			assign_one(a, &changed->via.array.ptr[i]);
+		for (uint32_t i = 0; removed && removed->type == MSGPACK_OBJECT_ARRAY && i < removed->via.array.size; i++) {
+			uint64_t id;
+			struct atask *t = mp_as_u64(&removed->via.array.ptr[i], &id) ? NULL : tasks_find(a, id);
+			if (t)
+				t->gone = true;
 		}
 	}
 	for (struct atask *t = a->tasks; t; t = t->next)
@@ -149,34 +165,54 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
 
-struct agent *agent_start(const struct host *h, char *err)
+struct agent *agent_start(const struct host *h, const struct agent_config *cfg, char *err)
 {
 	struct agent *a = xcalloc(1, sizeof *a);
 	a->h = h;
+	a->be = cfg && cfg->backend ? cfg->backend : &backend_oci;
+	a->run_delay_ms = cfg ? cfg->run_delay_ms : 0;
 	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", h->data_dir);
 	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
-	adopt_runtime(a);
 	a->env.tok = &h->ident->tok;
-	char tasks[700];
-	layout_path(tasks, sizeof tasks, h->data_dir, LAYOUT_TASKS);
-	mkdir(tasks, 0700);
-	mkdir(a->env.state_dir, 0700);
-	uv_signal_init(h->loop, &a->sigchld);
-	a->sigchld.data = a;
-	uv_signal_start(&a->sigchld, sigchld_cb, SIGCHLD);
-	adopt_all(a);
-	(void)err;
+	if (a->be->start(a, err)) {
+		a->be->free(a);
+		free(a);
+		return NULL;
+	}
+	report_init(a);
 	return a;
 }
 
-void agent_stop(struct agent *a)
+static void check_idle(struct agent *a)
 {
-	if (!a)
+	if (a->stopped && a->idle_cb && !a->jobs) {
+		void (*cb)(void *) = a->idle_cb;
+		a->idle_cb = NULL;
+		cb(a->idle_data);
+	}
+}
+
+void agent_job_done(struct agent *a)
+{
+	a->jobs--;
+	check_idle(a);
+}
+
+void agent_stop(struct agent *a, void (*idle_cb)(void *data), void *data)
+{
+	if (!a) {
+		if (idle_cb)
+			idle_cb(data);
 		return;
+	}
 	/* Containers outlive the node process (found again on restart). */
-	uv_signal_stop(&a->sigchld);
-	uv_close((uv_handle_t *)&a->sigchld, NULL);
+	a->stopped = true;
+	a->idle_cb = idle_cb;
+	a->idle_data = data;
+	report_stop(a);
+	a->be->stop(a);
+	check_idle(a);
 }
 
 void agent_free(struct agent *a)
@@ -190,19 +226,56 @@ void agent_free(struct agent *a)
 		tasks_free(t);
 	}
 	logs_free(a);
+	a->be->free(a);
 	free(a->peers);
 	free(a);
+}
+
+const char *agent_runtime(const struct agent *a)
+{
+	return a ? a->runtime : "";
+}
+
+bool agent_synthetic(const struct agent *a)
+{
+	return a && a->be->synthetic;
+}
+
+bool agent_assigned(const struct agent *a)
+{
+	return a && a->have_doc;
+}
+
+void agent_sample(void *agent, uint64_t now, struct node_stats *ns)
+{
+	struct agent *a = agent;
+	size_t cap = 0;
+	if (!a->be->figures)
+		return;
+	for (const struct atask *t = a->tasks; t; t = t->next) {
+		if (t->phase != P_RUNNING)
+			continue;
+		if (ns->ntasks == cap)
+			ns->tasks = xrealloc(ns->tasks, (cap = cap ? cap * 2 : 16) * sizeof *ns->tasks);
+		struct task_stat *ts = &ns->tasks[ns->ntasks++];
+		memset(ts, 0, sizeof *ts);
+		ts->task_id = t->id;
+		snprintf(ts->service, sizeof ts->service, "%s", t->job.service);
+		a->be->figures(a, t, now, &ts->cpu_ns, &ts->mem);
+	}
 }
 
 void agent_tick(struct agent *a)
 {
 	if (!a || host_stopping(a->h))
 		return;
-	tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
-	adopt_poll(a);
+	if (!a->be->synthetic) {
+		tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
+		adopt_poll(a);
+	}
 	for (struct atask *t = a->tasks; t; t = t->next)
 		tasks_step(a, t);
-	if (++a->ticks % 25 == 0)
+	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);
 	report_resend_lost(a);

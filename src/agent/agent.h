@@ -15,14 +15,33 @@
 #include "node/host.h"
 
 struct agent;
+struct backend;
 struct conn;
+struct node_stats;
+
+struct agent_config {
+	const struct backend *backend; /* agent/backend.h; NULL: the OCI runtime (runc, crun) */
+	unsigned run_delay_ms;         /* backend_hollow: how long a task takes to start */
+};
 
 /* Starts the agent of the node behind h (NULL on failure, err says why). */
-struct agent *agent_start(const struct host *h, char *err);
-void agent_stop(struct agent *a);
-/* After the loop has closed its handles. */
+struct agent *agent_start(const struct host *h, const struct agent_config *cfg, char *err);
+/* Stops it; idle_cb(data) is called once no handle of the agent is open and no worker job
+ * of it is in flight (at once when that is already so). */
+void agent_stop(struct agent *a, void (*idle_cb)(void *data), void *data);
+/* After idle_cb. */
 void agent_free(struct agent *a);
+/* What runs this node's tasks: "runc", "crun" or "hollow". */
+const char *agent_runtime(const struct agent *a);
+/* node_stats' sampler for a synthetic backend (metrics/node_stats.h): the figures of the
+ * tasks running here. a is the agent. */
+void agent_sample(void *a, uint64_t now, struct node_stats *ns);
+bool agent_synthetic(const struct agent *a);
+/* The leader's first assignment document has come (the node is linked to it). */
+bool agent_assigned(const struct agent *a);
 void agent_tick(struct agent *a);
+/* An assignment document (node/watch.c): the whole set ("tasks"), or the changes since
+ * the last one ("changed", "removed"). */
 void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <uv.h>
 #include "agent/agent.h"
+#include "agent/backend.h"
 #include "agent/health.h"
 #include "agent/task_run.h"
 #include "node/host.h"
@@ -52,6 +53,7 @@ struct atask {
 	bool reported_exit;
 	bool report_lost;       /* the last state report was not applied: send it again */
 	bool health_lost;       /* the same for the last health report */
+	bool report_due, health_due; /* to go in the next batch (agent/report.h) */
 	enum task_state final_state;
 	char final_err[ERR_LEN];
 	int64_t exit_code;
@@ -82,7 +84,14 @@ struct blob_job {
 
 struct agent {
 	const struct host *h;
-	char runtime[16];       /* the OCI runtime its containers live in */
+	const struct backend *be; /* who carries the steps out (agent/backend.h) */
+	void *be_data;          /* the backend's own */
+	unsigned run_delay_ms;  /* backend_hollow: a start takes this long */
+	char runtime[16];       /* the OCI runtime its containers live in, or "hollow" */
+	unsigned jobs;          /* worker jobs in flight (steps, blob reads) */
+	bool stopped;
+	void (*idle_cb)(void *data); /* agent_stop's: once nothing of the agent is left */
+	void *idle_data;
 	unsigned ticks;
 	struct run_env env;
 	uv_signal_t sigchld;
@@ -93,10 +102,14 @@ struct agent {
 	size_t npeers;
 	struct follower *followers;
 	struct blob_job *blob_jobs; /* blob.get reads in flight (their conn may go away) */
+	uv_timer_t report_timer;    /* the next batch of reports (agent/report.h) */
 	uint8_t ip_used[256];
 };
 
 enum step { S_NET, S_PREPARE, S_START, S_STOP, S_CLEANUP, S_CHECK };
+
+/* A worker job of the agent ended (agent_stop waits for them all). */
+void agent_job_done(struct agent *a);
 
 struct work {
 	uv_work_t req;

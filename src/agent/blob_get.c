@@ -52,8 +52,10 @@ static void blob_done(uv_work_t *req, int status)
 		mpw_bin(&w, j->buf, j->n > 0 ? (size_t)j->n : 0);
 		rpc_reply_send(c, &w);
 	}
+	struct agent *a = j->a;
 	free(j->buf);
 	free(j);
+	agent_job_done(a);
 }
 
 void blob_get_op(struct agent *a, struct conn *c, const struct req_blob_get *q)
@@ -75,6 +77,7 @@ void blob_get_op(struct agent *a, struct conn *c, const struct req_blob_get *q)
 	j->next = a->blob_jobs;
 	a->blob_jobs = j;
 	j->req.data = j;
+	a->jobs++;
 	uv_queue_work(a->h->loop, &j->req, blob_work, blob_done);
 }
 

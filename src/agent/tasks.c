@@ -17,25 +17,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static void after_work(uv_work_t *req, int status);
-
-static void work_run(uv_work_t *req)
-{
-	struct work *w = req->data;
-	switch (w->step) {
-	case S_NET: {
-		struct net_node nn = {.tag = w->a->env.tag, .subnet = w->a->env.subnet};
-		w->rc = net_node_setup(&nn, w->err);
-		break;
-	}
-	case S_PREPARE: run_prepare(&w->job); break;
-	case S_START: run_start(&w->job); break;
-	case S_STOP: run_stop(&w->job); break;
-	case S_CLEANUP: run_cleanup(&w->job); break;
-	case S_CHECK: health_run(&w->creq); break;
-	}
-}
-
 void tasks_queue_step(struct agent *a, struct atask *t, enum step step)
 {
 	struct work *w = xcalloc(1, sizeof *w);
@@ -84,12 +65,10 @@ static void exit_description(struct atask *t)
 	}
 }
 
-static void after_work(uv_work_t *req, int status)
+void tasks_step_done(struct work *w)
 {
-	struct work *w = req->data;
 	struct agent *a = w->a;
 	struct atask *t = w->t;
-	(void)status;
 	if (w->step == S_NET) {
 		a->net_busy = false;
 		if (w->rc)
@@ -212,8 +191,9 @@ static void start_task(struct agent *a, struct atask *t)
 		t->job.stop_signal = SIGTERM;
 		if (sp.stop_signal && spec_signal(sp.stop_signal))
 			t->job.stop_signal = spec_signal(sp.stop_signal);
-		rc = ports_alloc(a, t, &sp, err);
-		if (!rc && !t->job.host_net && ports_alloc_ip(a, t->job.ip))
+		/* a synthetic backend holds no port and takes no address: nothing would answer */
+		rc = a->be->synthetic ? 0 : ports_alloc(a, t, &sp, err);
+		if (!rc && !t->job.host_net && !a->be->synthetic && ports_alloc_ip(a, t->job.ip))
 			rc = errf(err, E_BUSY, "no free address in this node's subnet");
 	}
 	svc_spec_free(&sp);
@@ -302,7 +282,7 @@ void tasks_reap_done(struct agent *a)
 		bool checking = false;
 		for (int i = 0; i < t->nchecks; i++)
 			checking |= t->checks[i].busy;
-		if (t->phase == P_DONE && t->gone && !t->busy && !checking) {
+		if (t->phase == P_DONE && t->gone && !t->busy && !checking && !report_pending(t)) {
 			bool followed = false;
 			for (struct follower *f = a->followers; f; f = f->next)
 				if (f->task_id == t->id)
@@ -312,7 +292,8 @@ void tasks_reap_done(struct agent *a)
 				continue;
 			}
 			*pp = t->next;
-			nftw(t->job.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+			if (!a->be->synthetic)
+				nftw(t->job.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 			checks_free(t);
 			tasks_free(t);
 		} else
@@ -344,5 +325,12 @@ struct atask *tasks_new(struct agent *a, uint64_t id)
 
 void tasks_queue_work(struct agent *a, struct work *w)
 {
-	uv_queue_work(a->h->loop, &w->req, work_run, after_work);
+	if (a->stopped) { /* the node is going: what runs stays as it is (found again on restart) */
+		for (size_t i = 0; w->creq.argv && w->creq.argv[i]; i++)
+			free(w->creq.argv[i]);
+		free(w->creq.argv);
+		free(w);
+		return;
+	}
+	a->be->queue(a, w);
 }

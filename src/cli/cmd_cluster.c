@@ -430,6 +430,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		/* this node's record, in its stored form (state/store.h) */
 		struct node self = {.id = id.id, .name = id.name, .addr = id.advertise, .cpus_milli = o.d.cpus_milli,
 				    .memory = o.d.memory, .version = ORCH_VERSION};
+		/* the runtime the agent will pick on this fresh data directory (agent/adopt.c) */
+		const char *rt = getenv("ORCH_RUNTIME");
+		self.runtime = (char *)(uintptr_t)(rt && *rt ? rt : "runc");
 		for (size_t i = 0; i < o.d.nlabels; i++) {
 			const char *eq = strchr(o.d.labels[i], '=');
 			char k[256];
@@ -553,12 +556,12 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "CPUS", "MEMORY", "LABELS"};
+	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
 	struct out_table t;
-	out_table_init(&t, 9, hdr);
+	out_table_init(&t, 10, hdr);
 	for (uint32_t i = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && i < ns->via.array.size; i++) {
 		const msgpack_object *n = &ns->via.array.ptr[i];
-		char id[20], name[80], addr[64], role[32], state[32], avail[32], cpus[32], mem[32], labels[256] = "";
+		char id[20], name[80], addr[64], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
 		mp_str_or(n, "id", id, sizeof id, "-");
 		id[12] = 0;
 		mp_str_or(n, "name", name, sizeof name, "-");
@@ -566,6 +569,8 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mp_str_or(n, "role", role, sizeof role, "-");
 		mp_str_or(n, "state", state, sizeof state, "-");
 		mp_str_or(n, "availability", avail, sizeof avail, "-");
+		if (!mp_str_or(n, "runtime", runtime, sizeof runtime, "-")[0])
+			snprintf(runtime, sizeof runtime, "-");
 		bool leader = false, self = false;
 		mp_get_bool(n, "leader", &leader);
 		mp_get_bool(n, "self", &self);
@@ -587,7 +592,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 			snprintf(labels + len, sizeof labels - len, "%s%.*s=%.*s", len ? "," : "", (int)kk->via.str.size, kk->via.str.ptr,
 				 (int)vv->via.str.size, vv->via.str.ptr);
 		}
-		const char *row[] = {id, name, addr, role, state, avail, cpus, mem, labels};
+		const char *row[] = {id, name, addr, role, state, avail, runtime, cpus, mem, labels};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);

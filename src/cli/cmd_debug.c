@@ -1,11 +1,17 @@
 /* orch debug: developer tools. write-bench drives replicated writes (kv.set) through the
  * local node — the same path as every orch write: Unix socket, forwarding to the leader,
- * raft commit, apply — and prints throughput and latency percentiles. */
+ * raft commit, apply — and prints throughput and latency percentiles. hollow runs many
+ * hollow nodes in this process for scale benchmarks (node/hollow.h). */
 #include "cli/cli.h"
 #include "util/layout.h"
 #include "image/rootfs.h"
 #include "net/ipam.h"
+#include "node/hollow.h"
 #include "node/identity.h"
+#include "net/conn.h"
+#include "spec/units.h"
+#include <arpa/inet.h>
+#include <errno.h>
 #include "runtime/cgroup_stats.h"
 #include "runtime/net.h"
 #include "runtime/runc.h"
@@ -277,13 +283,107 @@ static int cleanup(struct cli *cli)
 	return problems ? EXIT_FAIL : EXIT_OK;
 }
 
+/* Parses a number in [lo, hi]; false when it is not one. */
+static bool uint_arg(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* orch debug hollow: N hollow nodes in this process (node/hollow.h). */
+static int hollow(struct cli *cli, int argc, char **argv)
+{
+	struct hollow_opts o = {
+		.data_dir = cli->data_dir,
+		.name_prefix = "hollow",
+		.port = 7420,
+		.run_delay_ms = 500,
+		.parallel = 16,
+		.cpus_milli = 4000,
+		.memory = 8ull << 30,
+	};
+	const char *token = NULL, *base = "127.0.10.1";
+	unsigned long v;
+	char err[ERR_LEN];
+	struct sockaddr_in sa;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (a[0] != '-')
+			return cli_usage("debug", "hollow: unexpected argument %s", a);
+		if (!val)
+			return cli_usage("debug", "hollow: %s needs a value", a);
+		i++;
+		if (!strcmp(a, "--join")) {
+			if (parse_ipport(val, &sa, err))
+				return cli_usage("debug", "hollow: --join %s: %s", val, err);
+			o.join = val;
+		} else if (!strcmp(a, "--token"))
+			token = val;
+		else if (!strcmp(a, "--nodes")) {
+			if (!uint_arg(val, 1, 10000, &v))
+				return cli_usage("debug", "hollow: --nodes %s: expected 1 to 10000", val);
+			o.nodes = (unsigned)v;
+		} else if (!strcmp(a, "--listen-base"))
+			base = val;
+		else if (!strcmp(a, "--port")) {
+			if (!uint_arg(val, 1, 65535, &v))
+				return cli_usage("debug", "hollow: --port %s: expected 1 to 65535", val);
+			o.port = (unsigned)v;
+		} else if (!strcmp(a, "--run-delay")) {
+			if (!uint_arg(val, 0, 3600000, &v))
+				return cli_usage("debug", "hollow: --run-delay %s: expected milliseconds (0 to 3600000)", val);
+			o.run_delay_ms = (unsigned)v;
+		} else if (!strcmp(a, "--name-prefix")) {
+			size_t n = strlen(val);
+			bool ok = n >= 1 && n <= 40;
+			for (const char *p = val; *p && ok; p++)
+				ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
+			if (!ok)
+				return cli_usage("debug", "hollow: --name-prefix %s: 1 to 40 letters, digits, '-', '_' or '.'", val);
+			o.name_prefix = val;
+		} else if (!strcmp(a, "--cpus")) {
+			if (parse_cpus_milli(val, &o.cpus_milli) || !o.cpus_milli)
+				return cli_usage("debug", "hollow: --cpus %s: expected a positive number of CPUs like 4 or 0.5", val);
+		} else if (!strcmp(a, "--memory")) {
+			if (parse_bytes(val, &o.memory) || !o.memory)
+				return cli_usage("debug", "hollow: --memory %s: expected a size like 8g or 512m", val);
+		} else if (!strcmp(a, "--label")) {
+			if (!strchr(val, '=') || val[0] == '=' || o.nlabels == 32)
+				return cli_usage("debug", "hollow: --label %s: expected KEY=VALUE (at most 32)", val);
+			o.labels[o.nlabels++] = val;
+		} else
+			return cli_usage("debug", "hollow: unknown option %s", a);
+	}
+	if (!o.join || !token || !o.nodes)
+		return cli_usage("debug", "hollow: --join ADDR, --token TOKEN and --nodes N are required");
+	if (token_parse(token, &o.tok, err))
+		return cli_fail(E_INVAL, "hollow: %s", err);
+	struct in_addr ia;
+	if (inet_pton(AF_INET, base, &ia) != 1)
+		return cli_usage("debug", "hollow: --listen-base %s: expected an IPv4 address like 127.0.10.1", base);
+	o.listen_base = ntohl(ia.s_addr);
+	if ((uint64_t)o.listen_base + o.nodes - 1 > 0xffffffffull || (o.listen_base >> 24) != ((o.listen_base + o.nodes - 1) >> 24))
+		return cli_usage("debug", "hollow: --listen-base %s: %u addresses from there leave its /8", base, o.nodes);
+	int rc = hollow_run(&o, err);
+	if (rc)
+		return cli_fail(rc, "hollow: %s", err);
+	return EXIT_OK;
+}
+
 int cmd_debug(struct cli *cli, int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "cleanup"))
 		return cleanup(cli);
 	if (argc < 2)
-		return cli_usage("debug", "missing subcommand (write-bench, cleanup)");
+		return cli_usage("debug", "missing subcommand (write-bench, cleanup, hollow)");
 	if (!strcmp(argv[1], "write-bench"))
 		return write_bench(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "hollow"))
+		return hollow(cli, argc - 1, argv + 1);
 	return cli_usage("debug", "unknown subcommand %s", argv[1]);
 }

@@ -84,11 +84,25 @@ const struct command commands[] = {
 	 "/etc/bash_completion.d/orch.", ""},
 	{"version", cmd_version, "version", "Print the version.", ""},
 	{"help", cmd_help, "help [COMMAND]", "Show the manual page of COMMAND (or the overview).", ""},
-	{"debug", cmd_debug, "debug write-bench [--count N] [--inflight K] | cleanup",
+	{"debug", cmd_debug,
+	 "debug write-bench [--count N] [--inflight K] | cleanup | hollow --join ADDR --token TOKEN --nodes N "
+	 "[--listen-base IP] [--port PORT] [--run-delay MS] [--name-prefix NAME] [--cpus N] [--memory SIZE] "
+	 "[--label KEY=VALUE]",
 	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
-	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.",
-	 "  --count N             number of writes (default 2000)\n"
-	 "  --inflight K          writes in flight (default 1)\n"},
+	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.\n"
+	 "hollow: run N hollow nodes in this process, joined to a real cluster, for scale benchmarks:\n"
+	 "real nodes (raft spares, heartbeats, watch, agent) whose runtime runs nothing.",
+	 "  --count N             write-bench: number of writes (default 2000)\n"
+	 "  --inflight K          write-bench: writes in flight (default 1)\n"
+	 "  --join ADDR           hollow: a node of the cluster (IP:PORT)\n"
+	 "  --token TOKEN         hollow: the cluster's join token\n"
+	 "  --nodes N             hollow: how many nodes (1 to 10000)\n"
+	 "  --listen-base IP      hollow: the first node's address, the next ones follow (default 127.0.10.1)\n"
+	 "  --port PORT           hollow: every node's port (default 7420)\n"
+	 "  --run-delay MS        hollow: a task runs this long after it was assigned (default 500)\n"
+	 "  --name-prefix NAME    hollow: nodes are named NAME-0001, ... (default hollow)\n"
+	 "  --cpus N, --memory SIZE  hollow: each node's capacity (default 4 CPUs, 8g)\n"
+	 "  --label KEY=VALUE     hollow: a label of every node (repeatable)\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -19,9 +19,13 @@ void mpw_free(struct mpw *w)
 char *mpw_take(struct mpw *w, size_t *len)
 {
 	*len = w->sb.size;
-	char *p = w->sb.data ? msgpack_sbuffer_release(&w->sb) : xstrdup("");
 	w->depth = 0;
-	return p;
+	if (!w->sb.data)
+		return xstrdup("");
+	/* trimmed: the buffer grows in 8 KB steps, and what is taken is often kept (an agent
+	 * keeps each task's spec and image, a hundred tasks a node) */
+	char *p = msgpack_sbuffer_release(&w->sb);
+	return xrealloc(p, *len ? *len : 1);
 }
 
 void mpw_map_begin(struct mpw *w)

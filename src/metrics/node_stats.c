@@ -88,7 +88,10 @@ static void sample_tasks(const struct node_stats_sampler *s, struct node_stats *
 static void sample(struct node_stats_sampler *s, uint64_t now)
 {
 	struct node_stats ns = {.at = now};
-	sample_tasks(s, &ns);
+	if (s->sample_tasks)
+		s->sample_tasks(s->sample_arg, now, &ns);
+	else
+		sample_tasks(s, &ns);
 	struct svc_traffic tr[MAX_SVC];
 	size_t n = s->mesh ? traffic_stats(s->mesh, tr, MAX_SVC) : 0;
 	if (n > MAX_SVC)

@@ -42,6 +42,10 @@ struct node_stats_sampler {
 	uint64_t node_id;          /* its containers' cgroups are /orch/<node_id>/<task> */
 	const struct store *store; /* which service a task belongs to */
 	const struct mesh *mesh;   /* traffic counters (NULL: none) */
+	/* Where the per-task figures come from: NULL reads each container's cgroup; a
+	 * synthetic runtime gives its own (agent/agent.h, agent_sample). */
+	void (*sample_tasks)(void *arg, uint64_t now, struct node_stats *ns);
+	void *sample_arg;
 	struct node_stats latest;  /* empty before the first sample */
 	struct ratewin window;
 	bool window_ready;

@@ -29,7 +29,8 @@ void scaling_tick(struct scaling *sc, uint64_t leader_since)
 	uint64_t now = clock_now(h->clock);
 	node_stats_tick(sc->own, now);
 	cstats_put(sc->view, h->ident->id, &sc->own->latest, now);
-	if (sc->inflight || now - leader_since < WARMUP_MS)
+	/* loads come from every task's figures: gathered only when a service autoscales */
+	if (sc->inflight || now - leader_since < WARMUP_MS || !autoscale_wanted(h->store))
 		return;
 	struct as_load *loads = NULL;
 	size_t nl = cstats_loads(sc->view, h->store, now, &loads);

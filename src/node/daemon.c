@@ -1,6 +1,7 @@
 #include "node/daemon.h"
 #include "node/member.h"
 #include "agent/agent.h"
+#include "agent/backend.h"
 #include "metrics/scaling.h"
 #include "traffic/mesh.h"
 #include "traffic/dns.h"
@@ -290,6 +291,20 @@ static void lh_watch_push(void *data)
 	watch_push(data);
 }
 
+static void kick_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	if (!d->stopping)
+		leader_kicked(&d->leader);
+}
+
+static void lh_kick(void *data)
+{
+	struct daemon *d = data;
+	if (d->kick.loop && !d->stopping)
+		uv_timer_start(&d->kick, kick_cb, 0, 0);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void tick_cb(uv_timer_t *t)
@@ -299,9 +314,11 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	link_tick(d);
 	agent_tick(d->agent);
-	mesh_sync(d->mesh);
+	if (d->mesh)
+		mesh_sync(d->mesh);
 	char gw[16];
-	dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
+	if (d->dns)
+		dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
 	if (cons_is_leader(&d->cons))
 		leader_tick(&d->leader);
 }
@@ -363,12 +380,35 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 	return remove(p);
 }
 
-/* A handle of the daemon struct: closed if it was ever initialised (the struct starts
- * zeroed, libuv sets loop on init). */
-static void close_handle(uv_handle_t *h)
+/* ---- stopping: the node has stopped once every part, handle and job has finished ------- */
+
+static void part_stopped(void *data)
 {
-	if (h && h->loop && !uv_is_closing(h))
-		uv_close(h, NULL);
+	struct daemon *d = data;
+	if (--d->stop_pending == 0 && d->opts.on_stopped)
+		d->opts.on_stopped(d, d->opts.stopped_arg);
+}
+
+void daemon_job_done(struct daemon *d)
+{
+	d->jobs--;
+	if (d->stopping)
+		part_stopped(d);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	part_stopped(h->data);
+}
+
+/* A handle of the daemon struct (its data is the daemon): closed if it was ever
+ * initialised (the struct starts zeroed, libuv sets loop on init). */
+static void close_handle(struct daemon *d, uv_handle_t *h)
+{
+	if (h && h->loop && !uv_is_closing(h)) {
+		d->stop_pending++;
+		uv_close(h, handle_closed);
+	}
 }
 
 static void walk_close(uv_handle_t *h, void *arg);
@@ -380,16 +420,18 @@ static void cons_closed(void *data)
 	 * shared with other nodes: only this node's) */
 	while (d->nconns)
 		conn_close(d->conns[d->nconns - 1], "node stopping");
+	close_handle(d, (uv_handle_t *)&d->tcp);
+	close_handle(d, (uv_handle_t *)&d->local);
+	close_handle(d, (uv_handle_t *)&d->tick);
+	close_handle(d, (uv_handle_t *)&d->catchup);
+	close_handle(d, (uv_handle_t *)&d->kick);
+	close_handle(d, (uv_handle_t *)&d->sigint);
+	close_handle(d, (uv_handle_t *)&d->sigterm);
 	/* alone on its loop, whatever else is still open (raft's leftovers) goes too, so the
 	 * loop ends */
 	if (d->own_loop)
 		uv_walk(d->loop, walk_close, NULL);
-	close_handle((uv_handle_t *)&d->tcp);
-	close_handle((uv_handle_t *)&d->local);
-	close_handle((uv_handle_t *)&d->tick);
-	close_handle((uv_handle_t *)&d->catchup);
-	close_handle((uv_handle_t *)&d->sigint);
-	close_handle((uv_handle_t *)&d->sigterm);
+	part_stopped(d); /* the stop sequence itself */
 }
 
 void daemon_stop(struct daemon *d, int code)
@@ -399,9 +441,13 @@ void daemon_stop(struct daemon *d, int code)
 	d->stopping = true;
 	d->exit_code = code;
 	log_info(d->ident.name, d->clock, "stopping");
-	agent_stop(d->agent);
-	mesh_stop(d->mesh);
-	dns_stop(d->dns);
+	/* one for the stop sequence (until cons_closed), one per part, one per worker job */
+	d->stop_pending = 2 + d->jobs + (d->dns != NULL);
+	agent_stop(d->agent, part_stopped, d);
+	if (d->mesh)
+		mesh_stop(d->mesh); /* its listeners and connections free themselves */
+	if (d->dns)
+		dns_stop(d->dns, part_stopped, d);
 	link_close(d);
 	if (d->tick.loop)
 		uv_timer_stop(&d->tick);
@@ -510,6 +556,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.ready = lh_ready,
 		.autoscale = lh_autoscale,
 		.watch_push = lh_watch_push,
+		.kick = lh_kick,
 	};
 	struct leader_config lc = {
 		.bootstrap = o->bootstrap,
@@ -530,8 +577,10 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.submit = host_submit_fn,
 		.stopping = host_stopping_fn,
 	};
-	d->mesh = mesh_new(&d->host, true);
-	d->dns = dns_new(&d->host);
+	if (!o->hollow) { /* a hollow node's tasks take no traffic and resolve no names */
+		d->mesh = mesh_new(&d->host, true);
+		d->dns = dns_new(&d->host);
+	}
 	node_stats_init(&d->stats, d->ident.id, &d->store, d->mesh);
 	scaling_init(&d->scaling, &d->host, &d->cluster_stats, &d->stats);
 	return d;
@@ -571,13 +620,23 @@ int daemon_start(struct daemon *d, char *err)
 	uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS);
 	uv_timer_init(d->loop, &d->catchup);
 	d->catchup.data = d;
-	uv_signal_init(d->loop, &d->sigint);
-	uv_signal_init(d->loop, &d->sigterm);
-	d->sigint.data = d->sigterm.data = d;
-	uv_signal_start(&d->sigint, signal_cb, SIGINT);
-	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	if (!(d->agent = agent_start(&d->host, err)))
+	uv_timer_init(d->loop, &d->kick);
+	d->kick.data = d;
+	if (!o->no_signals) {
+		uv_signal_init(d->loop, &d->sigint);
+		uv_signal_init(d->loop, &d->sigterm);
+		d->sigint.data = d->sigterm.data = d;
+		uv_signal_start(&d->sigint, signal_cb, SIGINT);
+		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	}
+	struct agent_config ac = {.backend = o->hollow ? &backend_hollow : NULL, .run_delay_ms = o->run_delay_ms};
+	if (!(d->agent = agent_start(&d->host, &ac, err)))
 		return E_IO;
+	d->leader.cfg.runtime = agent_runtime(d->agent); /* for its record, if it bootstraps */
+	if (agent_synthetic(d->agent)) {
+		d->stats.sample_tasks = agent_sample;
+		d->stats.sample_arg = d->agent;
+	}
 	log_info(d->ident.name, d->clock, "node %016llx serving on %s (advertised %s), data in %s", (unsigned long long)d->ident.id,
 		 d->ident.listen, d->ident.advertise, d->data_dir);
 	if (o->catch_up_index)

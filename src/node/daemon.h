@@ -18,6 +18,8 @@
 #include "raft/consensus.h"
 #include "state/store.h"
 
+struct daemon;
+
 struct daemon_opts {
 	const char *data_dir;
 	bool bootstrap;      /* orch init on an empty data dir */
@@ -35,6 +37,16 @@ struct daemon_opts {
 	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
 	const char *labels[32];
 	size_t nlabels;
+	/* A hollow node (orch debug hollow, node/hollow.h): its agent runs the hollow backend
+	 * (agent/backend.h: tasks run after run_delay_ms, nothing is started), it has no
+	 * routing mesh and no DNS, and it takes part in raft as a spare only. */
+	bool hollow;
+	unsigned run_delay_ms;
+	bool no_signals;     /* SIGINT/SIGTERM are the caller's (many nodes in one process) */
+	/* Called once the node has stopped: every handle of it closed, no worker job of it in
+	 * flight. On a shared loop, daemon_free may be called from it. */
+	void (*on_stopped)(struct daemon *d, void *arg);
+	void *stopped_arg;
 };
 
 struct conn;
@@ -74,6 +86,7 @@ struct daemon {
 	uv_pipe_t local;
 	uv_timer_t tick;
 	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
+	uv_timer_t kick;     /* the leader's workloads again at once (leader_host.kick) */
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
@@ -85,7 +98,7 @@ struct daemon {
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
-	struct pending *pending;
+	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
 	uint64_t session;    /* random per process start: request identity (state/store.h) */
@@ -99,6 +112,8 @@ struct daemon {
 	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
+	unsigned stop_pending; /* parts, handles and jobs still to finish once stopping */
+	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
 	int ready_fd;
 	bool ready_sent;
@@ -108,8 +123,8 @@ struct daemon {
 /* The node of this process: runs it on a loop of its own until it stops; its exit code. */
 int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err);
 /* A node on a caller's loop (several may share one): new, start (on failure, or later,
- * daemon_stop), and once the loop has run every callback of the stopped node (uv_run
- * returned), daemon_free. */
+ * daemon_stop), and once the node has stopped (opts.on_stopped, or uv_run returned),
+ * daemon_free. */
 struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id);
 int daemon_start(struct daemon *d, char *err);
 void daemon_free(struct daemon *d);
@@ -122,6 +137,8 @@ int daemon_submit(struct daemon *d, enum cmd type, const void *body, size_t body
 int daemon_submit_data(struct daemon *d, enum cmd type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 void daemon_stop(struct daemon *d, int code);
+/* A worker job of the node (d->jobs) ended. */
+void daemon_job_done(struct daemon *d);
 
 /* rpc.c: a request from the local socket (local) or the node port, dispatched from the
  * protocol table to its handler below */

@@ -1,7 +1,18 @@
-/* The assignment documents a leader feeds to the nodes that watch theirs, as a value: the
- * document of a node (a function of the replicated state alone), which watcher gets a
- * document when (each new watch, or a watch made again after a reconnect, gets the full
- * document first; later ones only when it changed), and the leader's own node's document.
+/* The assignment documents a leader feeds to the nodes that watch theirs, as a value: each
+ * node's agent holds a watch on the leader (over its link; the leader's own agent gets its
+ * document directly). A new watch (after a reconnect too) gets its full document at once;
+ * after that, when the state changed, each watched node gets what changed in what its agent
+ * acts on: {node_id, subnet, peers, changed: [tasks new or changed], removed: [ids]}, a task
+ * counting as changed when its desired state, generation (so spec), start time or image
+ * holder did. A task's progress alone (assigned -> running, reported by the node itself)
+ * sends nothing. The documents are all a node needs to run its tasks, so agents work
+ * whatever their raft role.
+ *
+ * Scale: one pass over the tasks per push sorts them by watched node; per-task
+ * fingerprints, kept per watch, decide what to send; the spec and image of each service
+ * are looked up once per pass. A node given one more task receives that task, not its
+ * whole set again.
+ *
  * No I/O: node/watch.c sends the documents on real connections and the simulation
  * (test/sim) on simulated ones, so both run the same rules. */
 #ifndef ORCH_FEED_H
@@ -11,42 +22,53 @@
 #include "codec/mp.h"
 #include "state/store.h"
 
-/* The assignment document of node_id:
- * {node_id, subnet, tasks: [...], peers: [{id, addr}]} */
+/* The full assignment document of node_id, a function of the state alone:
+ * {node_id, subnet, peers: [{id, addr}], tasks: [...]}: its tasks that have not ended,
+ * and the ready nodes that can hold image blobs (hollow ones cannot). */
 void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w);
+
+/* What a watch was last sent, per task. */
+struct feed_sent {
+	uint64_t id, fp;
+};
 
 struct feed_watcher {
 	void *conn; /* the caller's handle of the connection the watch came on */
 	uint64_t req_id, node_id;
-	uint8_t last[32]; /* hash of the document last sent */
+	/* what it was last sent: subnet and peers, and each task, by id */
+	uint64_t fp;
+	struct feed_sent *sent_tasks;
+	size_t nsent;
 	bool sent;
 	struct feed_watcher *next;
 };
 
 struct feed {
 	struct feed_watcher *watchers;
-	uint8_t self_last[32]; /* this node's own document, as last given to its agent */
+	size_t nwatchers;
+	uint64_t self_fp;      /* this node's own document, as last given to its agent */
 	bool self_sent;
 	bool built;            /* documents built at least once, at last_revision */
 	uint64_t last_revision;
 };
 
-/* Where feed_push puts the documents: a watcher's (doc: its msgpack bytes), and this
- * node's own (decoded). */
+/* Where the documents go: a watcher's (doc: its msgpack bytes), and this node's own
+ * (decoded, always whole). */
 struct feed_out {
 	void (*send)(void *arg, const struct feed_watcher *x, const void *doc, size_t len);
 	void (*self)(void *arg, const msgpack_object *doc);
 	void *arg;
 };
 
-/* A watch of node_id's assignments on conn (again on the same conn: a re-subscription). */
-void feed_add(struct feed *f, void *conn, uint64_t req_id, uint64_t node_id);
+/* A watch of node_id's assignments on conn (again on the same conn: a re-subscription);
+ * its full document goes out now. True for a new watch. */
+bool feed_add(struct feed *f, void *conn, uint64_t req_id, uint64_t node_id, const struct store *s,
+	      const struct feed_out *out);
 /* The watches made on conn end with it. */
 void feed_conn_gone(struct feed *f, const void *conn);
 /* This node just became leader: its own agent gets its document again. */
 void feed_reset_self(struct feed *f);
-/* The documents due now, to out: nothing when the state did not change since the last
- * push and every watcher has had its first document. */
+/* The changes due now, to out: nothing when the state did not change since the last push. */
 void feed_push(struct feed *f, const struct store *s, uint64_t self_id, const struct feed_out *out);
 void feed_free(struct feed *f);
 

@@ -101,6 +101,7 @@ static void ingest_done(uv_work_t *req, int status)
 		snprintf(m, sizeof m, "image load %s: %s", j->path, j->err);
 		rpc_reply_err(j->p->conn, j->p->req_id, j->rc == E_BUSY ? E_BUSY : E_INVAL, m);
 		ingest_free(j);
+		daemon_job_done(d);
 		return;
 	}
 	struct mpw info, w;
@@ -119,6 +120,7 @@ static void ingest_done(uv_work_t *req, int status)
 		recorded(d, j, E_NOLEADER, &res);
 	}
 	mpw_free(&w);
+	daemon_job_done(d);
 }
 
 void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a)
@@ -132,5 +134,6 @@ void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load 
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
 	j->p = pending_new(d, c, a->id);
 	j->req.data = j;
+	d->jobs++;
 	uv_queue_work(d->loop, &j->req, ingest_work, ingest_done);
 }

@@ -42,51 +42,34 @@ void leader_free(struct leader *l)
 	member_close(l);
 	free(l->seen);
 	l->seen = NULL;
-	l->nseen = 0;
+	l->nseen = l->capseen = 0;
 }
 
-struct barrier_ref {
-	struct leader *l;
-	uint64_t generation;
-};
-
-static void barrier_applied(void *data, int status, const char *msg)
+static void barrier_done(void *data, int status, const char *msg)
 {
-	struct barrier_ref *b = data;
-	struct leader *l = b->l;
-	(void)msg;
-	if (b->generation == l->generation) {
-		l->barrier_inflight = false;
-		if (!status && l->host->is_leader(l->host->data)) {
-			l->settled = true;
-			leader_tick(l);
-			member_kick(l);
-		}
+	struct leader *l = data;
+	l->barrier_inflight = false;
+	if (status) {
+		TRACE("leader", l->host->ident->name, "barrier failed: %s", msg ? msg : "");
+		return; /* retried on the next tick while this node leads */
 	}
-	free(b);
+	l->caught_up = true;
+	member_kick(l); /* joins queued meanwhile */
 }
 
-/* A barrier first: the controllers act on a state that holds every entry of the log as
- * this leadership found it. Without it a new leader, elected with the previous leader's
- * last reconcile batch in its log but not applied yet, computed the same changes again:
- * both batches committed and a slot ran two tasks (found by the simulation's flapping
- * partition). One that could not be appended or failed is asked again at the next tick. */
-static void request_barrier(struct leader *l)
+/* Until the barrier of this leadership is applied, nothing is decided from the state (a
+ * new leader elected with its predecessor's last reconcile batch in its log, not applied
+ * yet, computed it again: a slot ran two tasks; found by the simulation's flapping
+ * partition too). */
+static bool catch_up(struct leader *l)
 {
 	const struct leader_host *h = l->host;
+	if (l->caught_up || !h->barrier)
+		return true;
 	char err[ERR_LEN];
-	if (!h->barrier) {
-		l->settled = true;
-		return;
-	}
-	struct barrier_ref *b = xmalloc(sizeof *b);
-	*b = (struct barrier_ref){l, l->generation};
-	l->barrier_inflight = true;
-	if (h->barrier(h->data, barrier_applied, b, err)) {
-		TRACE("leader", h->ident->name, "barrier: %s", err);
-		l->barrier_inflight = false;
-		free(b);
-	}
+	if (!l->barrier_inflight)
+		l->barrier_inflight = !h->barrier(h->data, barrier_done, l, err);
+	return false;
 }
 
 bool leader_new_term(const struct leader *l)
@@ -97,35 +80,48 @@ bool leader_new_term(const struct leader *l)
 
 void leader_start(struct leader *l)
 {
-	const struct leader_host *h = l->host;
-	l->term = h->term(h->data);
+	l->term = l->host->term(l->host->data);
 	l->leader_since = now(l);
 	l->change_inflight = false;
-	l->settled = false;
-	l->barrier_inflight = false;
-	l->generation++;
+	l->caught_up = false;
+	l->reconcile_rev = 0;
 	member_leadership(l);
-	request_barrier(l);
+	catch_up(l);
+}
+
+/* The heartbeat table is sorted by node id: a thousand nodes heartbeat twice a second and
+ * the scheduler asks about each of them. */
+static size_t seen_pos(const struct leader *l, uint64_t id)
+{
+	size_t lo = 0, hi = l->nseen;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (l->seen[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 void leader_saw(struct leader *l, uint64_t id)
 {
-	for (size_t i = 0; i < l->nseen; i++)
-		if (l->seen[i].id == id) {
-			l->seen[i].last_ms = now(l);
-			return;
-		}
-	l->seen = xrealloc(l->seen, (l->nseen + 1) * sizeof *l->seen);
-	l->seen[l->nseen] = (struct seen){.id = id, .last_ms = now(l)};
+	size_t i = seen_pos(l, id);
+	if (i < l->nseen && l->seen[i].id == id) {
+		l->seen[i].last_ms = now(l);
+		return;
+	}
+	if (l->nseen == l->capseen)
+		l->seen = xrealloc(l->seen, (l->capseen = l->capseen ? l->capseen * 2 : 16) * sizeof *l->seen);
+	memmove(l->seen + i + 1, l->seen + i, (l->nseen - i) * sizeof *l->seen);
+	l->seen[i] = (struct seen){.id = id, .last_ms = now(l)};
 	l->nseen++;
 }
 
 static uint64_t seen_at(const struct leader *l, uint64_t id)
 {
-	for (size_t i = 0; i < l->nseen; i++)
-		if (l->seen[i].id == id)
-			return l->seen[i].last_ms;
-	return 0;
+	size_t i = seen_pos(l, id);
+	return i < l->nseen && l->seen[i].id == id ? l->seen[i].last_ms : 0;
 }
 
 static bool seen_recently(const struct leader *l, uint64_t id)
@@ -155,14 +151,6 @@ enum cons_role leader_role_of(const struct leader *l, uint64_t id)
 	return ROLE_NONE;
 }
 
-static struct seen *seen_of(struct leader *l, uint64_t id)
-{
-	for (size_t i = 0; i < l->nseen; i++)
-		if (l->seen[i].id == id)
-			return &l->seen[i];
-	return NULL;
-}
-
 /* A follower that applies nothing of what raft believes it holds (node/leader.h): libraft
  * 0.15 can take a follower's answer for proof of entries it lacks and then never send
  * them (found by the simulation's flapping partition, seed 49: three nodes stuck one entry
@@ -170,9 +158,10 @@ static struct seen *seen_of(struct leader *l, uint64_t id)
 static void check_behind(struct leader *l, uint64_t id, uint64_t applied)
 {
 	const struct leader_host *h = l->host;
-	struct seen *s = seen_of(l, id);
-	if (!s || !applied || !h->match_index || !h->reprobe || id == h->ident->id)
+	size_t i = seen_pos(l, id);
+	if (i >= l->nseen || l->seen[i].id != id || !applied || !h->match_index || !h->reprobe || id == h->ident->id)
 		return;
+	struct seen *s = &l->seen[i];
 	uint64_t match = h->match_index(h->data, id), commit = h->commit_index(h->data);
 	if (applied >= match || applied >= commit) {
 		s->behind_since = 0;
@@ -228,6 +217,8 @@ static void self_record(struct leader *l, struct node *n)
 {
 	const struct identity *id = l->host->ident;
 	memset(n, 0, sizeof *n);
+	if (l->cfg.runtime && l->cfg.runtime[0])
+		n->runtime = xstrdup(l->cfg.runtime);
 	n->id = id->id;
 	n->name = xstrdup(id->name);
 	n->addr = xstrdup(id->advertise);
@@ -364,16 +355,21 @@ static void roles(struct leader *l)
 	unsigned n = h->nservers(h->data);
 	struct roles_server *s = xcalloc(n ? n : 1, sizeof *s);
 	struct roles_change *out = xcalloc(n ? n : 1, sizeof *out);
+	unsigned spares_only = 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id;
 		enum cons_role role;
 		h->server(h->data, i, &id, &role);
+		const struct node *rec = table_get_u64(&h->store->nodes, id);
 		s[i].id = id;
 		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
 		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
-		s[i].record = table_get_u64(&h->store->nodes, id) != NULL;
+		s[i].record = rec != NULL;
+		s[i].keep_spare = node_hollow(rec) || member_joining_hollow(l, id);
+		spares_only += s[i].keep_spare != 0;
 	}
-	size_t k = roles_plan(s, n, roles_target(n), h->ident->id, out);
+	/* the voter count comes from the servers that may vote */
+	size_t k = roles_plan(s, n, roles_target(n - spares_only), h->ident->id, out);
 	if (k)
 		member_plan(l, out, k);
 	free(s);
@@ -395,6 +391,8 @@ static void reconciled(void *data, int rc, const struct apply_res *res)
 	l->reconcile_inflight = false;
 	if (rc && rc != E_EXISTS)
 		log_warn(l->host->ident->name, l->host->clock, "reconcile batch rejected: %s", res->msg);
+	else if (l->reconcile_more && l->host->kick)
+		l->host->kick(l->host->data); /* a capped pass left work: the next one at once */
 }
 
 static void workloads(struct leader *l)
@@ -402,25 +400,46 @@ static void workloads(struct leader *l)
 	const struct leader_host *h = l->host;
 	if (l->reconcile_inflight)
 		return;
+	/* A pass over 100,000 tasks is not free: when the state did not change since a pass
+	 * that found nothing to do, the next one waits up to RECONCILE_IDLE_MS (what only time
+	 * changes — back-offs, rollout windows, nodes heard again — waits that long). */
+	uint64_t t = now(l);
+	if (!l->reconcile_more && h->store->revision == l->reconcile_rev && t - l->reconcile_at < RECONCILE_IDLE_MS)
+		return;
+	l->reconcile_rev = h->store->revision;
+	l->reconcile_at = t;
 	struct mpw w;
 	mpw_init(&w);
-	if (reconcile_live(h->store, wall(l), &w, placeable, l)) {
+	struct reconcile_out ro = {0};
+	bool work = reconcile_live(h->store, wall(l), &w, placeable, l, &ro);
+	l->reconcile_more = ro.capped;
+	if (work) {
+		l->reconcile_rev = 0; /* its batch changes the state: look again after it */
 		char err[ERR_LEN];
-		TRACE("sched", h->ident->name, "task batch %zu bytes", (size_t)w.sb.size);
+		/* bench/scale.sh reads these lines (ORCH_TRACE=sched) */
+		TRACE("sched", h->ident->name, "task batch %zu bytes: %u created, %u placed in %llu ms%s", (size_t)w.sb.size,
+		      ro.created, ro.placed, (unsigned long long)(now(l) - t), ro.capped ? ", more to do" : "");
 		l->reconcile_inflight = !h->submit(h->data, CMD_TASK_BATCH, w.sb.data, w.sb.size, reconciled, l, err);
 	}
 	mpw_free(&w);
+}
+
+void leader_kicked(struct leader *l)
+{
+	const struct leader_host *h = l->host;
+	if (!h->is_leader(h->data) || !h->store->has_cluster || !l->caught_up)
+		return;
+	workloads(l);
+	if (h->watch_push)
+		h->watch_push(h->data);
 }
 
 void leader_tick(struct leader *l)
 {
 	const struct leader_host *h = l->host;
 	leader_saw(l, h->ident->id);
-	if (!l->settled) {
-		if (!l->barrier_inflight)
-			request_barrier(l);
+	if (!catch_up(l))
 		return;
-	}
 	ensure_records(l);
 	if (!h->store->has_cluster)
 		return;

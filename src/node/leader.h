@@ -16,6 +16,9 @@
 
 typedef host_submit_cb leader_submit_cb;
 
+/* An unchanged state is reconciled again after this long (time-only transitions). */
+#define RECONCILE_IDLE_MS 1000
+
 /* What the controllers need from the node that hosts them. Every function gets `data`. */
 struct leader_host {
 	void *data;
@@ -30,8 +33,6 @@ struct leader_host {
 	void (*server)(void *data, unsigned i, uint64_t *id, enum cons_role *role);
 	int (*assign)(void *data, uint64_t id, enum cons_role role, cons_change_cb cb, void *cb_data, char *err);
 	int (*add)(void *data, uint64_t id, const char *addr, cons_change_cb cb, void *cb_data, char *err);
-	/* A barrier entry: cb once it and everything before it is applied here. */
-	int (*barrier)(void *data, cons_change_cb cb, void *cb_data, char *err);
 	/* How far raft believes follower id's log matches; the log sent to it again from
 	 * `from` (raft/consensus.h cons_reprobe). NULL: not offered. */
 	uint64_t (*match_index)(void *data, uint64_t id);
@@ -45,6 +46,12 @@ struct leader_host {
 	/* Run after the controllers on every tick (NULL: none). */
 	void (*autoscale)(void *data);
 	void (*watch_push)(void *data);
+	/* Calls leader_kicked soon (the next loop turn), not from inside this call; NULL: the
+	 * next tick does the work. */
+	void (*kick)(void *data);
+	/* A raft barrier: cb once all entries before it are applied here (NULL: none; the
+	 * controllers then start at once). */
+	int (*barrier)(void *data, cons_change_cb cb, void *cb_data, char *err);
 };
 
 /* From orch init / orch start's options. */
@@ -54,6 +61,7 @@ struct leader_config {
 	uint64_t cpus_milli, memory; /* this node's record */
 	const char *const *labels;   /* "k=v", for this node's record */
 	size_t nlabels;
+	const char *runtime;         /* for this node's record: runc, crun or hollow */
 };
 
 struct seen {
@@ -67,18 +75,19 @@ struct member;
 struct leader {
 	const struct leader_host *host;
 	struct leader_config cfg;
-	struct seen *seen; /* last heartbeat of each node (liveness is not replicated) */
-	size_t nseen;
+	struct seen *seen; /* last heartbeat of each node, by id (liveness is not replicated) */
+	size_t nseen, capseen;
 	uint64_t leader_since; /* monotonic ms when this node last became leader */
-	/* The state holds every entry of the log this leadership started with (its barrier is
-	 * applied): until then the controllers wait, since entries of an earlier term, not yet
-	 * applied here, may still commit (a reconcile batch of the previous leader, say). */
-	bool settled;
-	bool barrier_inflight;
-	uint64_t generation;   /* bumped at each leadership: a late barrier answer is ignored */
 	uint64_t term;         /* the term of the last leadership started */
 	/* one request of each kind in flight */
 	bool init_inflight, liveness_inflight, reconcile_inflight;
+	bool reconcile_more;  /* the last reconcile pass was capped: run the next one at once */
+	uint64_t reconcile_rev, reconcile_at; /* state revision and time of the last pass */
+	/* This leadership has applied what its predecessors committed (its barrier): until
+	 * then the state here may lack entries already committed, and a controller acting on
+	 * it would redo their work (a slot replaced twice, a hollow node made a standby);
+	 * joins wait too. */
+	bool caught_up, barrier_inflight;
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
 	struct member *member; /* queued joins and the role plan being run */
 };
@@ -91,6 +100,8 @@ bool leader_new_term(const struct leader *l);
 /* This node has just become leader. */
 void leader_start(struct leader *l);
 void leader_tick(struct leader *l);
+/* The workloads again (host->kick): a capped reconcile pass left work. */
+void leader_kicked(struct leader *l);
 /* A heartbeat (or a join) from node id. */
 void leader_saw(struct leader *l, uint64_t id);
 bool leader_alive(const struct leader *l, uint64_t id);

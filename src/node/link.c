@@ -75,6 +75,13 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */
+		const msgpack_object *v = mp_get(resp, "voters");
+		if (rc == 0 && v && v->type == MSGPACK_OBJECT_ARRAY) {
+			uplink_voters_clear(&l->up);
+			for (uint32_t i = 0; i < v->via.array.size; i++)
+				if (mp_is_str(&v->via.array.ptr[i]))
+					uplink_voter_add(&l->up, v->via.array.ptr[i].via.str.ptr, v->via.array.ptr[i].via.str.size);
+		}
 		switch (uplink_hb_reply(&l->up, &d->cons, rc)) {
 		case UPLINK_REMOVED:
 			if (!d->stopping) {

@@ -18,6 +18,7 @@ struct mjoin {
 struct member {
 	struct mjoin *queue, **tail; /* waiting for the slot, in arrival order */
 	struct mjoin *committing;    /* records in flight: their names are taken */
+	struct mjoin *serving;       /* the join holding the change slot */
 	struct roles_change *plan;
 	size_t nplan, next;
 };
@@ -106,6 +107,7 @@ static void standby_assigned(void *data, int status, const char *msg)
 	struct mjoin *j = data;
 	struct leader *l = j->l;
 	l->change_inflight = false;
+	get(l)->serving = NULL;
 	if (status) {
 		char m[ERR_LEN];
 		snprintf(m, sizeof m, "join: making the node a standby failed: %s; retry", msg ? msg : "");
@@ -123,9 +125,18 @@ static void added(void *data, int status, const char *msg)
 	struct leader *l = j->l;
 	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
+	if (!status && node_hollow(j->n)) { /* a hollow node stays a spare (orchestrator/roles.h) */
+		l->change_inflight = false;
+		get(l)->serving = NULL;
+		leader_saw(l, j->n->id);
+		commit_record(j);
+		member_kick(l);
+		return;
+	}
 	if (!status && !h->assign(h->data, j->n->id, ROLE_STANDBY, standby_assigned, j, err))
 		return; /* the slot stays taken: add and assign are one step for the queue */
 	l->change_inflight = false;
+	get(l)->serving = NULL;
 	char m[ERR_LEN];
 	snprintf(m, sizeof m, "join: adding the node to the raft configuration failed: %s; retry", status ? (msg ? msg : "") : err);
 	join_fail(j, change_rc(l), m);
@@ -162,7 +173,7 @@ static void serve(struct leader *l, struct member *m, struct mjoin *j)
 	int rc = 0;
 	if (role == ROLE_NONE)
 		rc = h->add(h->data, j->n->id, j->n->addr, added, j, err);
-	else if (role == ROLE_SPARE) /* a join cut short by a leader change, announced again */
+	else if (role == ROLE_SPARE && !node_hollow(j->n)) /* a join cut short by a leader change, announced again */
 		rc = h->assign(h->data, j->n->id, ROLE_STANDBY, standby_assigned, j, err);
 	else {
 		leader_saw(l, j->n->id);
@@ -171,8 +182,23 @@ static void serve(struct leader *l, struct member *m, struct mjoin *j)
 	}
 	if (rc)
 		join_fail(j, rc == E_NOLEADER ? E_NOLEADER : E_FAIL, err);
-	else
+	else {
 		l->change_inflight = true;
+		m->serving = j;
+	}
+}
+
+bool member_joining_hollow(const struct leader *l, uint64_t id)
+{
+	const struct member *m = l->member;
+	if (!m)
+		return false;
+	if (m->serving && m->serving->n->id == id)
+		return node_hollow(m->serving->n);
+	for (const struct mjoin *j = m->committing; j; j = j->next)
+		if (j->n->id == id)
+			return node_hollow(j->n);
+	return false;
 }
 
 void member_join(struct leader *l, struct node *n, const struct member_reply *r)
@@ -266,7 +292,7 @@ void member_kick(struct leader *l)
 			m->next = m->nplan;
 			return;
 		}
-		if (!l->settled)
+		if (!l->caught_up)
 			return; /* served once the state holds the whole log (node/leader.h) */
 		/* role changes first: they restore fault tolerance; a plan is a few steps */
 		if (m->next < m->nplan) {

@@ -1,8 +1,8 @@
 /* Membership changes on the leader. libraft allows one configuration change at a time, so
  * every change goes through one slot (struct leader's change_inflight): joins wait in a
  * queue, in arrival order, and are served back to back (raft add as a spare, then assign
- * standby, chained from the add's callback; then the node record is committed and the
- * joiner told the commit index to catch up to); the role plan of orchestrator/roles.h runs
+ * standby, chained from the add's callback — a hollow node stays a spare; then the node
+ * record is committed and the joiner told the commit index to catch up to); the role plan of orchestrator/roles.h runs
  * the same way, each change issued from the previous one's callback, before any queued
  * join. Part of the leader value (node/leader.h): it reaches the node only through the
  * leader's host interface. */
@@ -31,6 +31,9 @@ void member_join(struct leader *l, struct node *n, const struct member_reply *r)
 bool member_plan(struct leader *l, const struct roles_change *c, size_t n);
 /* The change slot may be free: runs the next plan step or queued join. */
 void member_kick(struct leader *l);
+/* A join of a hollow node (it stays a raft spare) is being served for server id: its
+ * record is not committed yet. */
+bool member_joining_hollow(const struct leader *l, uint64_t id);
 /* Leadership gained or lost: queued joins are answered "retry", the plan is dropped. */
 void member_leadership(struct leader *l);
 void member_close(struct leader *l);

@@ -21,10 +21,14 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id)
 	p->d = d;
 	p->conn = c;
 	p->req_id = req_id;
-	p->next = d->pending;
-	if (d->pending)
-		d->pending->prev = p;
-	d->pending = p;
+	/* oldest first: replies mostly come in order, and the link looks them up from the
+	 * head (node/link.c) */
+	p->prev = d->pending_tail;
+	if (d->pending_tail)
+		d->pending_tail->next = p;
+	else
+		d->pending = p;
+	d->pending_tail = p;
 	return p;
 }
 
@@ -36,6 +40,8 @@ void pending_free(struct pending *p)
 		p->d->pending = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	else if (p->d->pending_tail == p)
+		p->d->pending_tail = p->prev;
 	free(p);
 }
 

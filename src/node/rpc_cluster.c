@@ -88,6 +88,7 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
 		mpw_ku64(&w, "memory", n->memory);
+		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
 		mpw_key(&w, "labels");
 		labels_encode(&n->labels, &w);
 		/* Reachability is only known to the leader (heartbeats are not replicated). */
@@ -441,7 +442,21 @@ void rpc_hb(struct daemon *d, struct conn *c, const struct req_hb *a)
 	}
 	if (a->stats.obj && cstats_put_msg(&d->cluster_stats, a->node_id, a->stats.obj, clock_now(d->clock), err))
 		TRACE("metrics", c->peer, "heartbeat stats of %016llx ignored: %s", (unsigned long long)a->node_id, err);
-	rpc_reply_ok(c, a->id);
+	/* a spare hears nothing from raft: the voters are whom it asks who leads once this
+	 * leader is gone (node/uplink.h) */
+	const char *voters[UPLINK_VOTERS];
+	size_t nv = uplink_voters_for(&d->cons, a->node_id, voters);
+	if (!nv) {
+		rpc_reply_ok(c, a->id);
+		return;
+	}
+	struct mpw w;
+	rpc_reply_begin(&w, a->id, 0);
+	mpw_key(&w, "voters");
+	mpw_arr(&w, (uint32_t)nv);
+	for (size_t i = 0; i < nv; i++)
+		mpw_str(&w, voters[i]);
+	rpc_reply_send(c, &w);
 }
 
 void rpc_watch(struct daemon *d, struct conn *c, const struct req_watch *a)

@@ -144,15 +144,34 @@ static void count_tasks(const struct store *s, uint64_t sid, uint64_t *running, 
 	}
 }
 
+/* The same for every service, in one pass over the tasks (by position in the services
+ * table): orch services with 100,000 tasks is not a pass per service. */
+static void count_all_tasks(const struct store *s, uint64_t *running, uint64_t *live)
+{
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		if (t->desired != TD_RUNNING)
+			continue;
+		long i = table_index_u64(&s->services, t->service_id);
+		if (i < 0)
+			continue;
+		live[i]++;
+		if (t->state == TS_RUNNING)
+			running[i]++;
+	}
+}
+
 void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a)
 {
 	struct mpw w;
 	rpc_reply_begin(&w, a->id, 0);
 	mpw_key(&w, "services");
 	mpw_arr(&w, (uint32_t)d->store.services.n);
+	uint64_t *run = xcalloc(d->store.services.n + 1, sizeof *run), *liv = xcalloc(d->store.services.n + 1, sizeof *liv);
+	count_all_tasks(&d->store, run, liv);
+	size_t k = 0;
 	TABLE_FOREACH(&d->store.services, const struct service, v) {
-		uint64_t running, live;
-		count_tasks(&d->store, v->id, &running, &live);
+		uint64_t running = run[k], live = liv[k];
+		k++;
 		mpw_map_begin(&w);
 		mpw_key(&w, "port_errors");
 		labels_encode(&v->port_errors, &w);
@@ -170,6 +189,8 @@ void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a
 		pack_spec(&w, &v->spec);
 		mpw_map_end(&w);
 	}
+	free(run);
+	free(liv);
 	rpc_reply_send(c, &w);
 }
 

@@ -80,6 +80,33 @@ enum uplink_reply uplink_hb_reply(struct uplink *u, struct consensus *cons, int6
 	return UPLINK_NOT_LEADER;
 }
 
+void uplink_voters_clear(struct uplink *u)
+{
+	u->nvoters = 0;
+}
+
+void uplink_voter_add(struct uplink *u, const char *addr, size_t len)
+{
+	if (u->nvoters < UPLINK_VOTERS && len < sizeof u->voters[0])
+		snprintf(u->voters[u->nvoters++], sizeof u->voters[0], "%.*s", (int)len, addr);
+}
+
+size_t uplink_voters_for(struct consensus *cons, uint64_t asker, const char *addrs[UPLINK_VOTERS])
+{
+	enum cons_role role = cons_role_of(cons, asker);
+	if (role == ROLE_VOTER || role == ROLE_STANDBY)
+		return 0;
+	size_t nv = 0;
+	for (unsigned i = 0; i < cons_nservers(cons) && nv < UPLINK_VOTERS; i++) {
+		raft_id id;
+		const char *addr;
+		cons_server(cons, i, &id, &addr, &role);
+		if (role == ROLE_VOTER)
+			addrs[nv++] = addr;
+	}
+	return nv;
+}
+
 /* The i-th address to ask, in the order uplink_whois_peer gives; NULL when entry i is not
  * one to ask. */
 static const char *peer_addr(const struct uplink *u, struct consensus *cons, const struct store *s, size_t i)
@@ -88,7 +115,9 @@ static const char *peer_addr(const struct uplink *u, struct consensus *cons, con
 	size_t nconf = cons_nservers(cons);
 	raft_id id;
 	enum cons_role role;
-	if (i < nconf) {
+	if (i < u->nvoters)
+		addr = u->voters[i];
+	else if ((i -= u->nvoters) < nconf) {
 		cons_server(cons, (unsigned)i, &id, &addr, &role);
 		if (role != ROLE_VOTER)
 			return NULL;
@@ -116,7 +145,7 @@ const char *uplink_whois_peer(struct uplink *u, struct consensus *cons, const st
 		u->leaderless_since = now;
 	if (busy || now - u->leaderless_since < UPLINK_WHOIS_AFTER_MS)
 		return NULL;
-	size_t total = 2 * (size_t)cons_nservers(cons) + 1 + s->nodes.n;
+	size_t total = u->nvoters + 2 * (size_t)cons_nservers(cons) + 1 + s->nodes.n;
 	for (size_t tries = 0; tries < total; tries++) {
 		const char *addr = peer_addr(u, cons, s, u->whois_next++ % total);
 		if (addr)

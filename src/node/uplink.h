@@ -21,6 +21,7 @@
 #define UPLINK_RETRY_MS 200       /* a closed link reconnects to the same leader after this */
 #define UPLINK_WHOIS_AFTER_MS 500 /* leaderless for a heartbeat period: ask, one peer per tick */
 #define UPLINK_REMOVED_AFTER_MS 10000 /* leaderless this long: believe a peer saying we were removed */
+#define UPLINK_VOTERS 7           /* voters a heartbeat reply names, at most */
 
 struct uplink {
 	uint64_t self_id;
@@ -36,6 +37,10 @@ struct uplink {
 	char hint[64];
 	uint64_t stale;          /* the leader raft names that said it does not lead ... */
 	uint64_t stale_term;     /* ... in this term */
+	/* the voters the leader named in its last heartbeat reply (to a spare, which has no
+	 * configuration of its own to ask) */
+	char voters[UPLINK_VOTERS][64];
+	size_t nvoters;
 };
 
 void uplink_init(struct uplink *u, uint64_t self_id, const char *self_addr, const char *seed);
@@ -66,11 +71,22 @@ enum uplink_reply {
 /* A heartbeat's answer (rc from the leader's reply). */
 enum uplink_reply uplink_hb_reply(struct uplink *u, struct consensus *cons, int64_t rc);
 
+/* The voters a heartbeat reply named: the list starts again (clear), then one address of
+ * len bytes per voter (one too long is skipped). */
+void uplink_voters_clear(struct uplink *u);
+void uplink_voter_add(struct uplink *u, const char *addr, size_t len);
+/* What the leader tells node `asker` in a heartbeat reply: the voters' addresses (into
+ * addrs, at most UPLINK_VOTERS) when it is neither a voter nor a standby (a spare hears
+ * nothing from raft: these are whom it asks who leads once this leader is gone); the
+ * count, 0 for nothing to tell. */
+size_t uplink_voters_for(struct consensus *cons, uint64_t asker, const char *addrs[UPLINK_VOTERS]);
+
 /* The peer to ask who leads now, or NULL: raft names none (or an ignored one) for
  * UPLINK_WHOIS_AFTER_MS, and neither the link nor an earlier question is open. Peers are
- * taken round robin, one per call: the voters of this node's raft configuration (a voter
- * always knows the leader), the node that accepted the join, the other servers, the node
- * records. Call on every tick: it also tracks how long the node has been leaderless. */
+ * taken round robin, one per call: the voters the last leader named, the voters of this
+ * node's raft configuration (a voter always knows the leader), the node that accepted the
+ * join, the other servers, the node records. Call on every tick: it also tracks how long
+ * the node has been leaderless. */
 const char *uplink_whois_peer(struct uplink *u, struct consensus *cons, const struct store *s, bool busy,
 			      uint64_t now);
 /* The answer to a peer asking who leads (asker: its node id): 0 with the leader raft

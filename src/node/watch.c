@@ -1,34 +1,9 @@
-/* Assignments from the leader to the agents: each node's agent holds a watch on the
- * leader (over its link; the leader's own agent directly). On every leader tick the
- * documents due (node/feed.h: rebuilt when the state changed, the full one first after a
- * reconnect) are sent on the watches' connections. The document is all a node needs to run
- * its tasks, so agents work whatever their raft role. */
+/* Assignments from the leader to the agents, by node/feed.h's rules: the documents due go
+ * out on the watches' connections, this node's own to its agent. */
 #include "node/daemon.h"
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "util/log.h"
-
-void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
-{
-	feed_add(&d->watch, c, req_id, node_id);
-	TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
-	watch_push(d);
-}
-
-void watch_conn_gone(struct daemon *d, struct conn *c)
-{
-	feed_conn_gone(&d->watch, c);
-}
-
-void watch_reset_self(struct daemon *d)
-{
-	feed_reset_self(&d->watch);
-}
-
-void watch_free(struct daemon *d)
-{
-	feed_free(&d->watch);
-}
 
 static void send_doc(void *arg, const struct feed_watcher *x, const void *doc, size_t len)
 {
@@ -44,6 +19,28 @@ static void self_doc(void *arg, const msgpack_object *doc)
 {
 	struct daemon *d = arg;
 	agent_assignments(d->agent, doc);
+}
+
+void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
+{
+	struct feed_out out = {send_doc, self_doc, d};
+	if (feed_add(&d->watch, c, req_id, node_id, &d->store, &out))
+		TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
+}
+
+void watch_conn_gone(struct daemon *d, struct conn *c)
+{
+	feed_conn_gone(&d->watch, c);
+}
+
+void watch_reset_self(struct daemon *d)
+{
+	feed_reset_self(&d->watch);
+}
+
+void watch_free(struct daemon *d)
+{
+	feed_free(&d->watch);
 }
 
 void watch_push(struct daemon *d)

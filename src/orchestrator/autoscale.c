@@ -106,6 +106,21 @@ static bool decide_one(const struct service *v, const struct svc_spec *sp, const
 	return true;
 }
 
+bool autoscale_wanted(const struct store *s)
+{
+	bool any = false;
+	TABLE_FOREACH(&s->services, const struct service, v) {
+		struct mpr r;
+		struct svc_spec sp;
+		if (any || mpr_decode(&r, v->spec.data, v->spec.len))
+			continue;
+		any = !svc_spec_decode(r.root, &sp, NULL) && sp.deploy.autoscale.enabled;
+		svc_spec_free(&sp);
+		mpr_free(&r);
+	}
+	return any;
+}
+
 size_t autoscale_decide(const struct store *s, const struct as_load *loads, size_t nloads, uint64_t now,
 			struct as_decision *out, size_t max)
 {

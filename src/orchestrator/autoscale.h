@@ -43,6 +43,8 @@ struct as_decision {
 };
 
 /* Fills up to max decisions; returns how many. */
+/* Whether any service autoscales (else there is nothing to gather loads for). */
+bool autoscale_wanted(const struct store *s);
 size_t autoscale_decide(const struct store *s, const struct as_load *loads, size_t nloads, uint64_t now,
 			struct as_decision *out, size_t max);
 /* Time of the newest "scaled" event of the service, 0 if none. */

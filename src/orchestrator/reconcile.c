@@ -9,6 +9,8 @@
 struct batch {
 	struct mpw cr, up, del, svc;
 	uint32_t ncr, nup, ndel, nsvc;
+	uint32_t fresh, placed; /* slots filled and tasks placed in this pass (capped) */
+	bool capped;            /* work was left for the next pass */
 	bool up_open; /* the last update map takes fields until the next one starts */
 	struct mpw ev; /* "events" of the batch (orch events), see event() */
 	uint32_t nev;
@@ -294,11 +296,31 @@ static void service_update(struct batch *b, const struct service *v, const char 
 	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
 }
 
+/* The views of one slot, [*lo, *hi) of vs (sorted by slot): a service of R replicas is
+ * R lookups, not R scans of its tasks. */
+static void slot_range(const struct view *vs, size_t n, uint64_t slot, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = n;
+	while (a < b) {
+		size_t mid = (a + b) / 2;
+		if (vs[mid].t->slot < slot)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	while (b < n && vs[b].t->slot == slot)
+		b++;
+	*hi = b > a ? b : a;
+}
+
 static struct view *slot_task(struct view *vs, size_t n, uint64_t slot, bool new_gen, uint64_t G)
 {
 	struct view *hit = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (vs[i].t->slot == slot && !vs[i].stopping && (vs[i].t->generation == G) == new_gen)
+	size_t lo, hi;
+	slot_range(vs, n, slot, &lo, &hi);
+	for (size_t i = lo; i < hi; i++)
+		if (!vs[i].stopping && (vs[i].t->generation == G) == new_gen)
 			hit = &vs[i];
 	return hit;
 }
@@ -354,8 +376,10 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	uint64_t last_done_at = 0;
 	for (uint64_t slot = 1; slot <= R; slot++) {
 		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
-		for (size_t i = 0; i < n; i++) /* an old task of this slot still stopping */
-			if (vs[i].t->slot == slot && vs[i].stopping && !vs[i].ended && vs[i].t->generation < G)
+		size_t lo, hi;
+		slot_range(vs, n, slot, &lo, &hi);
+		for (size_t i = lo; i < hi; i++) /* an old task of this slot still stopping */
+			if (vs[i].stopping && !vs[i].ended && vs[i].t->generation < G)
 				busy++;
 		if (nw && !task_done(nw->t, uc, now) && (old || nw->t->restarts == 0))
 			busy++;
@@ -389,15 +413,12 @@ static void rollout(const struct store *s, const struct service *v, const struct
 }
 
 static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
-			 struct batch *b)
+			 struct batch *b, const struct task *const *ts, size_t nts)
 {
-	size_t n = 0, cap = 16;
-	struct view *vs = xmalloc(cap * sizeof *vs);
-	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (t->service_id != v->id)
-			continue;
-		if (n == cap)
-			vs = xrealloc(vs, (cap *= 2) * sizeof *vs);
+	size_t n = 0;
+	struct view *vs = xmalloc((nts + 1) * sizeof *vs);
+	for (size_t k = 0; k < nts; k++) {
+		const struct task *t = ts[k];
 		vs[n].t = t;
 		vs[n].stopping = !running_wanted(t);
 		vs[n].ended = task_terminal(t);
@@ -428,11 +449,12 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				/* drain: start the replacement elsewhere first, stop this one once it runs;
 				 * while no other node can take it, this one keeps serving */
 				const struct task *rep = NULL;
-				for (size_t k = 0; k < n; k++) {
+				size_t lo, hi;
+				slot_range(vs, n, t->slot, &lo, &hi);
+				for (size_t k = lo; k < hi; k++) {
 					const struct task *o = vs[k].t;
 					const struct node *on = node_of(s, o->node_id);
-					if (o != t && o->slot == t->slot && !vs[k].stopping && !vs[k].ended &&
-					    !(on && on->availability == NA_DRAIN))
+					if (o != t && !vs[k].stopping && !vs[k].ended && !(on && on->availability == NA_DRAIN))
 						rep = o;
 				}
 				if (!rep) {
@@ -471,9 +493,9 @@ static void service_pass(const struct store *s, const struct service *v, const s
 	for (uint64_t slot = 1; slot <= R; slot++) {
 		const struct view *last = NULL;
 		bool live = false, draining = false;
-		for (size_t i = 0; i < n; i++) {
-			if (vs[i].t->slot != slot)
-				continue;
+		size_t lo, hi;
+		slot_range(vs, n, slot, &lo, &hi);
+		for (size_t i = lo; i < hi; i++) {
 			last = &vs[i];
 			if (!vs[i].stopping)
 				live = true;
@@ -483,7 +505,11 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		if (live || draining) /* stop-first: wait for the old task to end */
 			continue;
 		if (!last) {
-			create(b, v->id, slot, G, 0, 0, 0, NULL);
+			if (b->fresh < RECONCILE_CREATE_MAX) { /* the rest in the next passes */
+				create(b, v->id, slot, G, 0, 0, 0, NULL);
+				b->fresh++;
+			} else
+				b->capped = true;
 			continue;
 		}
 		if (last->t->generation < G)
@@ -511,11 +537,17 @@ static void service_pass(const struct store *s, const struct service *v, const s
 
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 {
-	return reconcile_live(s, now, w, NULL, NULL);
+	return reconcile_live(s, now, w, NULL, NULL, NULL);
 }
 
+/* A service's tasks, for one pass. */
+struct svc_tasks {
+	const struct task **ts;
+	size_t n, cap;
+};
+
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg)
+		    void *arg, struct reconcile_out *out)
 {
 	struct batch b;
 	batch_init(&b);
@@ -524,9 +556,28 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	sc.reachable = reachable;
 	sc.reachable_arg = arg;
 
-	TABLE_FOREACH(&s->services, const struct service, v)
-		if (service_spec(v))
-			service_pass(s, v, service_spec(v), now, &b);
+	/* each service's tasks found in one pass over all tasks */
+	size_t nsv = s->services.n;
+	struct svc_tasks *st = xcalloc(nsv + 1, sizeof *st);
+	TABLE_FOREACH(&s->tasks, const struct task, t) {
+		long i = table_index_u64(&s->services, t->service_id);
+		if (i < 0)
+			continue;
+		struct svc_tasks *x = &st[i];
+		if (x->n == x->cap)
+			x->ts = xrealloc(x->ts, (x->cap = x->cap ? x->cap * 2 : 16) * sizeof *x->ts);
+		x->ts[x->n++] = t;
+	}
+	for (size_t i = 0; i < nsv; i++) {
+		const struct service *v = s->services.items[i];
+		if (!service_spec(v))
+			continue;
+		if (b.nup + b.ncr >= RECONCILE_BATCH_MAX) { /* the other services in the next passes */
+			b.capped = true;
+			continue;
+		}
+		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n);
+	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (table_get_u64(&s->services, t->service_id))
@@ -540,47 +591,48 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			put_desired(u, TD_SHUTDOWN);
 		}
 	}
-	/* placement of pending tasks, oldest first */
-	uint64_t *placed = NULL;
-	size_t nplaced = 0;
+	/* placement of pending tasks, oldest first (same-service placements of this pass
+	 * count for spreading: sched_commit) */
 	if (b.nstopped) /* qsort wants a real array, even empty */
 		qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (t->node_id || t->state != TS_PENDING || t->desired != TD_RUNNING || t->start_after > now ||
 		    (b.nstopped && bsearch(&t->id, b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64)))
 			continue;
-		const struct service *v = table_get_u64(&s->services, t->service_id);
+		long i = table_index_u64(&s->services, t->service_id);
+		const struct service *v = i < 0 ? NULL : s->services.items[i];
 		const struct svc_spec *sp = v ? service_spec(v) : NULL;
 		if (!sp)
 			continue;
-		/* same-service placements made earlier in this pass count for spreading */
-		uint64_t *same = xcalloc(nplaced + 1, sizeof *same);
-		size_t nsame = 0;
-		for (size_t i = 0; i < nplaced; i++)
-			if (placed[2 * i] == v->id)
-				same[nsame++] = placed[2 * i + 1];
+		if (b.placed >= RECONCILE_PLACE_MAX) { /* the rest in the next passes */
+			b.capped = true;
+			break;
+		}
 		char reason[ERR_LEN] = "";
-		uint64_t node = sched_place(&sc, s, sp, v->id, same, nsame, reason, sizeof reason);
-		free(same);
+		uint64_t node = sched_place(&sc, sp, v->id, reason, sizeof reason);
 		if (node) {
 			struct mpw *u = update(&b, t->id);
 			mpw_ku64(u, "node_id", node);
 			put_state(u, TS_ASSIGNED);
 			mpw_kstr(u, "err", "");
-			sched_commit(&sc, node, sp);
+			sched_commit(&sc, node, v->id, sp);
+			b.placed++;
 			event(&b, "scheduled", v->name, t->id, node, "task %llu (%s slot %llu) scheduled on node %s",
 			      (unsigned long long)t->id, v->name, (unsigned long long)t->slot, node_name(node_of(s, node)));
-			placed = xrealloc(placed, (nplaced + 1) * 2 * sizeof *placed);
-			placed[2 * nplaced] = v->id;
-			placed[2 * nplaced + 1] = node;
-			nplaced++;
 		} else if (!t->err || strcmp(t->err, reason)) {
 			struct mpw *u = update(&b, t->id);
 			mpw_kstr(u, "err", reason);
 		}
 	}
-	free(placed);
 	sched_free(&sc);
+	for (size_t i = 0; i < nsv; i++)
+		free(st[i].ts);
+	free(st);
+	if (out) {
+		out->capped = b.capped || b.ncr; /* new tasks wait for the next pass to place them */
+		out->created = b.ncr;
+		out->placed = b.placed;
+	}
 
 	bool work = b.ncr || b.nup || b.ndel || b.nsvc;
 	if (b.up_open)

@@ -19,6 +19,11 @@
 #include "state/store.h"
 
 #define TASK_HISTORY 4 /* terminal tasks kept per slot */
+#define RECONCILE_CREATE_MAX 5000
+#define RECONCILE_PLACE_MAX 5000
+/* Services are looked at until a pass holds this many creations and updates (a node lost
+ * with 100 tasks, or a thousand, is many passes, not one entry of megabytes). */
+#define RECONCILE_BATCH_MAX 10000
 /* The restart back-off stops doubling here: a slot that keeps failing costs a few raft
  * entries every 5 minutes. */
 #define RESTART_DELAY_CAP_MS (5 * 60 * 1000ull)
@@ -29,8 +34,16 @@
 /* Returns true (and the body in w: {at, create, update, delete}) when there is work. */
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w);
 /* Same, with the leader's view of which nodes answer: new tasks are not placed on a node
- * for which reachable() is false (e.g. not heard from since this leader took over). */
+ * for which reachable() is false (e.g. not heard from since this leader took over). One
+ * pass fills at most RECONCILE_CREATE_MAX new slots and places at most RECONCILE_PLACE_MAX
+ * tasks, so that a deploy of 100,000 replicas is many entries of a bounded size (each
+ * replica applies them on its loop); out (may be NULL) tells what the pass did and whether
+ * work was left. */
+struct reconcile_out {
+	bool capped; /* the next pass has work at once (left by a cap, or tasks to place) */
+	uint32_t created, placed;
+};
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg);
+		    void *arg, struct reconcile_out *out);
 
 #endif

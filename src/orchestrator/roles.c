@@ -47,7 +47,7 @@ size_t roles_plan(const struct roles_server *s, size_t n, unsigned target, uint6
 	const enum roles_role from[2] = {ROLES_STANDBY, ROLES_SPARE};
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n && live_voters + promoted < target; i++) {
-			if (s[i].role != from[pass] || s[i].live != ROLES_UP || !s[i].record)
+			if (s[i].role != from[pass] || s[i].live != ROLES_UP || !s[i].record || s[i].keep_spare)
 				continue;
 			put(out, &k, &s[i], ROLES_VOTER, replaced < dead_voters ? "replacing a voter that is down" : "growing the voter set");
 			promoted++;
@@ -71,15 +71,17 @@ size_t roles_plan(const struct roles_server *s, size_t n, unsigned target, uint6
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = n; i-- > 0 && live > target;)
 			if (s[i].role == ROLES_VOTER && s[i].live == order[pass] && s[i].id != leader) {
-				put(out, &k, &s[i], ROLES_STANDBY, "more voters than needed");
+				put(out, &k, &s[i], s[i].keep_spare ? ROLES_SPARE : ROLES_STANDBY, "more voters than needed");
 				live--;
 			}
 
 	for (size_t i = 0; i < n; i++)
-		if (s[i].role == ROLES_SPARE && s[i].live == ROLES_UP && !planned(out, k, s[i].id))
+		if (s[i].role == ROLES_SPARE && s[i].live == ROLES_UP && !s[i].keep_spare && !planned(out, k, s[i].id))
 			put(out, &k, &s[i], ROLES_STANDBY, "live node: a standby gets the log, ready for promotion");
 	for (size_t i = 0; i < n; i++)
 		if (s[i].role == ROLES_STANDBY && s[i].live == ROLES_DOWN && s[i].id != leader)
 			put(out, &k, &s[i], ROLES_SPARE, "node is down: no log traffic to it until it is back");
+		else if (s[i].role == ROLES_STANDBY && s[i].keep_spare && s[i].id != leader)
+			put(out, &k, &s[i], ROLES_SPARE, "hollow node: it takes part in raft as a spare only");
 	return k;
 }

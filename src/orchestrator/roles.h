@@ -23,6 +23,10 @@ struct roles_server {
 	enum roles_role role;
 	enum roles_live live;
 	int record; /* its node record is committed (it joined completely) */
+	/* a hollow node (orch debug hollow): it stays a spare. Every voter and standby costs
+	 * the leader a replication stream, and a hollow node needs none: heartbeats and its
+	 * assignments go over its link and watch whatever its role. */
+	int keep_spare;
 };
 
 struct roles_change {
@@ -38,7 +42,8 @@ unsigned roles_target(size_t n);
  * voters; `leader` is never demoted. Writes at most n changes to out (sized n) and returns
  * how many, in the order they must run: promotions first (the number of live voters never
  * drops on the way), then dead voters made spares, extra voters made standbys, live spares
- * made standbys, dead standbys made spares. */
+ * made standbys, dead standbys made spares. Servers marked keep_spare are never promoted; one
+ * that is a standby is made a spare. */
 size_t roles_plan(const struct roles_server *s, size_t n, unsigned target, uint64_t leader, struct roles_change *out);
 
 const char *roles_role_name(enum roles_role r);

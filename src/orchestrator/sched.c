@@ -9,55 +9,68 @@ static bool live(const struct task *t)
 	return !task_terminal(t) && t->node_id && t->desired == TD_RUNNING;
 }
 
-/* Reservations of a task, from its service's spec (tasks of removed services reserve
- * nothing: they are being stopped). */
-static void reserved(const struct store *s, const struct task *t, uint64_t *cpu, uint64_t *mem)
+/* The service at position i of the services table, with its reservations known. */
+static struct sched_svc *svc_at(struct sched_ctx *c, size_t i)
 {
-	*cpu = *mem = 0;
-	const struct service *v = table_get_u64(&s->services, t->service_id);
-	const struct svc_spec *sp = v ? service_spec(v) : NULL;
-	if (sp) {
-		*cpu = sp->deploy.reservations.cpus_milli;
-		*mem = sp->deploy.reservations.memory_bytes;
+	struct sched_svc *sv = &c->svcs[i];
+	if (!sv->reserved_known) {
+		sv->reserved_known = true;
+		const struct svc_spec *sp = service_spec(c->s->services.items[i]);
+		if (sp) {
+			sv->cpu = sp->deploy.reservations.cpus_milli;
+			sv->mem = sp->deploy.reservations.memory_bytes;
+		}
 	}
+	return sv;
+}
+
+static void count_on(struct sched_ctx *c, struct sched_svc *sv, size_t node)
+{
+	if (!sv->on)
+		sv->on = xcalloc(c->nnodes + 1, sizeof *sv->on);
+	sv->on[node]++;
 }
 
 void sched_init(struct sched_ctx *c, const struct store *s)
 {
+	memset(c, 0, sizeof *c);
+	c->s = s;
 	c->nnodes = s->nodes.n;
-	c->reachable = NULL;
-	c->reachable_arg = NULL;
-	c->nodes = xcalloc(c->nnodes ? c->nnodes : 1, sizeof *c->nodes);
+	c->nodes = xcalloc(c->nnodes + 1, sizeof *c->nodes);
 	for (size_t i = 0; i < s->nodes.n; i++)
 		c->nodes[i].n = s->nodes.items[i];
+	c->nsvcs = s->services.n;
+	c->svcs = xcalloc(c->nsvcs + 1, sizeof *c->svcs);
+	/* Reservations of each live task come from its service's spec (tasks of removed
+	 * services reserve nothing: they are being stopped). */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
 		if (!live(t))
 			continue;
-		for (size_t i = 0; i < c->nnodes; i++) {
-			if (c->nodes[i].n->id != t->node_id)
-				continue;
-			uint64_t cpu, mem;
-			reserved(s, t, &cpu, &mem);
-			c->nodes[i].cpu_used += cpu;
-			c->nodes[i].mem_used += mem;
-			c->nodes[i].tasks++;
-		}
+		long ni = table_index_u64(&s->nodes, t->node_id);
+		if (ni < 0)
+			continue;
+		struct sched_node *sn = &c->nodes[ni];
+		sn->tasks++;
+		long si = table_index_u64(&s->services, t->service_id);
+		if (si < 0)
+			continue;
+		struct sched_svc *sv = svc_at(c, (size_t)si);
+		sn->cpu_used += sv->cpu;
+		sn->mem_used += sv->mem;
+		count_on(c, sv, (size_t)ni);
 	}
 }
 
 void sched_free(struct sched_ctx *c)
 {
+	for (size_t i = 0; i < c->nsvcs; i++) {
+		free(c->svcs[i].on);
+		free(c->svcs[i].fits);
+	}
+	free(c->svcs);
 	free(c->nodes);
+	c->svcs = NULL;
 	c->nodes = NULL;
-}
-
-uint64_t sched_service_on(const struct store *s, uint64_t service_id, uint64_t node_id)
-{
-	uint64_t n = 0;
-	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (t->service_id == service_id && t->node_id == node_id && live(t))
-			n++;
-	return n;
 }
 
 static bool constraint_ok(const struct constraint *k, const struct node *n)
@@ -81,25 +94,48 @@ static void human(uint64_t b, char *out, size_t n)
 		snprintf(out, n, "%llu MiB", (unsigned long long)(b >> 20));
 }
 
-uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct svc_spec *spec, uint64_t service_id,
-		     const uint64_t *extra_ids, size_t nextra, char *reason, size_t rlen)
+/* Which nodes take new tasks at all: once per pass (reachability asks the leader). */
+static void eligibility(struct sched_ctx *c)
 {
+	if (c->eligible_known)
+		return;
+	c->eligible_known = true;
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const struct node *n = c->nodes[i].n;
+		c->nodes[i].eligible = n->state == NS_READY && n->availability == NA_ACTIVE &&
+				       (!c->reachable || c->reachable(n->id, c->reachable_arg));
+	}
+}
+
+static bool fits(struct sched_ctx *c, struct sched_svc *sv, const struct svc_spec *spec, size_t i)
+{
+	if (!sv->fits)
+		sv->fits = xcalloc(c->nnodes + 1, 1);
+	if (!sv->fits[i]) {
+		bool ok = true;
+		for (size_t k = 0; k < spec->deploy.placement.constraints.n && ok; k++)
+			ok = constraint_ok(&spec->deploy.placement.constraints.v[k], c->nodes[i].n);
+		sv->fits[i] = ok ? 1 : 2;
+	}
+	return sv->fits[i] == 1;
+}
+
+uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t service_id, char *reason, size_t rlen)
+{
+	eligibility(c);
+	long si = table_index_u64(&c->s->services, service_id);
+	struct sched_svc none = {0}, *sv = si < 0 ? &none : &c->svcs[si];
 	uint64_t best = 0, best_same = 0, best_load = 0;
-	size_t checked = 0, not_ready = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0;
+	size_t checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0;
 	uint64_t want_cpu = spec->deploy.reservations.cpus_milli, want_mem = spec->deploy.reservations.memory_bytes;
+	uint64_t max = spec->deploy.placement.max_replicas_per_node;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (n->state != NS_READY || n->availability != NA_ACTIVE ||
-		    (c->reachable && !c->reachable(n->id, c->reachable_arg))) {
-			not_ready++;
+		if (!sn->eligible)
 			continue;
-		}
-		bool ok = true;
-		for (size_t k = 0; k < spec->deploy.placement.constraints.n && ok; k++)
-			ok = constraint_ok(&spec->deploy.placement.constraints.v[k], n);
-		if (!ok) {
+		if (!fits(c, sv, spec, i)) {
 			by_constraint++;
 			continue;
 		}
@@ -111,11 +147,8 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 			by_mem++;
 			continue;
 		}
-		uint64_t same = sched_service_on(s, service_id, n->id);
-		for (size_t k = 0; k < nextra; k++)
-			if (extra_ids[k] == n->id)
-				same++;
-		if (spec->deploy.placement.max_replicas_per_node && same >= spec->deploy.placement.max_replicas_per_node) {
+		uint64_t same = sv->on ? sv->on[i] : 0;
+		if (max && same >= max) {
 			by_max++;
 			continue;
 		}
@@ -130,6 +163,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 			best_load = load;
 		}
 	}
+	free(none.fits);
 	if (best)
 		return best;
 	char need[64] = "";
@@ -140,23 +174,25 @@ uint64_t sched_place(struct sched_ctx *c, const struct store *s, const struct sv
 		snprintf(reason, rlen, "no node with %.1f CPUs free: %zu nodes checked", (double)want_cpu / 1000, checked);
 	else if (by_max)
 		snprintf(reason, rlen, "max_replicas_per_node %llu reached on every eligible node: %zu nodes checked",
-			 (unsigned long long)spec->deploy.placement.max_replicas_per_node, checked);
+			 (unsigned long long)max, checked);
 	else if (by_constraint)
 		snprintf(reason, rlen, "no node satisfies the placement constraints: %zu nodes checked", checked);
 	else if (checked)
 		snprintf(reason, rlen, "no node is ready and active: %zu nodes checked", checked);
 	else
 		snprintf(reason, rlen, "no nodes");
-	(void)not_ready;
 	return 0;
 }
 
-void sched_commit(struct sched_ctx *c, uint64_t node_id, const struct svc_spec *spec)
+void sched_commit(struct sched_ctx *c, uint64_t node_id, uint64_t service_id, const struct svc_spec *spec)
 {
-	for (size_t i = 0; i < c->nnodes; i++)
-		if (c->nodes[i].n->id == node_id) {
-			c->nodes[i].cpu_used += spec->deploy.reservations.cpus_milli;
-			c->nodes[i].mem_used += spec->deploy.reservations.memory_bytes;
-			c->nodes[i].tasks++;
-		}
+	long ni = table_index_u64(&c->s->nodes, node_id);
+	if (ni < 0)
+		return;
+	c->nodes[ni].cpu_used += spec->deploy.reservations.cpus_milli;
+	c->nodes[ni].mem_used += spec->deploy.reservations.memory_bytes;
+	c->nodes[ni].tasks++;
+	long si = table_index_u64(&c->s->services, service_id);
+	if (si >= 0)
+		count_on(c, &c->svcs[si], (size_t)ni);
 }

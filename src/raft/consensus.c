@@ -15,6 +15,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
 	struct consensus *c = fsm->data;
 	uint64_t index = raft_last_applied(c->raft) + 1;
+	if (!c->ring) /* at the first entry: a spare that never applies one needs none (2 MB) */
+		c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
@@ -31,6 +33,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	struct consensus *c = fsm->data;
 	struct mpw w;
 	mpw_init(&w);
+	uint64_t t0 = now_ms(); /* the loop is blocked meanwhile: worth a line in the log */
 	store_snapshot(c->store, &w);
 	*bufs = raft_malloc(sizeof **bufs);
 	if (!*bufs) {
@@ -47,8 +50,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	memcpy((*bufs)[0].base, w.sb.data, w.sb.size);
 	*n = 1;
 	mpw_free(&w);
-	TRACE("fsm", c->addr, "snapshot %zu bytes at applied %llu", (size_t)(*bufs)[0].len,
-	      (unsigned long long)raft_last_applied(c->raft));
+	log_info(c->name, c->clock, "snapshot of the state at index %llu: %zu bytes in %llu ms", (unsigned long long)raft_last_applied(c->raft),
+		 (size_t)(*bufs)[0].len, (unsigned long long)(now_ms() - t0));
 	return 0;
 }
 
@@ -122,7 +125,6 @@ void cons_init_fsm(struct consensus *c, raft_id id, const char *addr, struct sto
 	c->raft = &c->own;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->name, sizeof c->name, "%s", addr);
-	c->ring = xcalloc(CONS_RESULT_RING, sizeof *c->ring);
 	c->fsm.version = 1;
 	c->fsm.data = c;
 	c->fsm.apply = fsm_apply;
@@ -176,6 +178,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
 	c->uv_io = true;
 	raft_uv_set_connect_retry_delay(&c->io, 100);
+	if (set->segment_size)
+		raft_uv_set_segment_size(&c->io, set->segment_size);
 	if ((rv = raft_setup(c, &c->io, set, err)))
 		return rv;
 	uv_check_init(loop, &c->check);
@@ -254,9 +258,12 @@ static void closed(struct consensus *c)
 		c->close_cb(c->close_data);
 }
 
-static void check_closed(uv_handle_t *h)
+/* The owner may free the consensus from its close callback: only once both handles are. */
+static void handle_closed(uv_handle_t *h)
 {
-	closed(h->data);
+	struct consensus *c = h->data;
+	if (--c->closing_handles == 0)
+		closed(c);
 }
 
 static void raft_closed(struct raft *r)
@@ -268,8 +275,9 @@ static void raft_closed(struct raft *r)
 		closed(c);
 		return;
 	}
-	uv_close((uv_handle_t *)&c->idle, NULL);
-	uv_close((uv_handle_t *)&c->check, check_closed);
+	c->closing_handles = 2;
+	uv_close((uv_handle_t *)&c->idle, handle_closed);
+	uv_close((uv_handle_t *)&c->check, handle_closed);
 }
 
 void cons_close(struct consensus *c, void (*cb)(void *), void *data)
@@ -468,6 +476,7 @@ int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb c
 struct change_req {
 	struct raft_change req;
 	struct raft_transfer treq;
+	struct raft_barrier breq;
 	cons_change_cb cb;
 	void *data;
 	struct consensus *c;
@@ -497,7 +506,27 @@ static struct change_req *mkchange(struct consensus *c, cons_change_cb cb, void 
 	r->c = c;
 	r->req.data = r;
 	r->treq.data = r;
+	r->breq.data = r;
 	return r;
+}
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+	struct change_req *r = req->data;
+	if (r->cb)
+		r->cb(r->data, status ? E_NOLEADER : 0, status ? raft_strerror(status) : NULL);
+	free(r);
+}
+
+int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err)
+{
+	struct change_req *r = mkchange(c, cb, data);
+	int rv = raft_barrier(c->raft, &r->breq, barrier_done);
+	if (rv) {
+		free(r);
+		return rerr(c, rv, err, "barrier");
+	}
+	return 0;
 }
 
 int cons_add(struct consensus *c, raft_id id, const char *addr, cons_change_cb cb, void *data, char *err)
@@ -540,34 +569,6 @@ int cons_transfer(struct consensus *c, raft_id to, cons_change_cb cb, void *data
 	if (rv) {
 		free(r);
 		return rerr(c, rv, err, "transfer leadership");
-	}
-	return 0;
-}
-
-struct barrier_req {
-	struct raft_barrier req;
-	cons_change_cb cb;
-	void *data;
-};
-
-static void barrier_done(struct raft_barrier *req, int status)
-{
-	struct barrier_req *r = req->data;
-	if (r->cb)
-		r->cb(r->data, status ? E_NOLEADER : 0, status ? raft_strerror(status) : NULL);
-	free(r);
-}
-
-int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err)
-{
-	struct barrier_req *r = xcalloc(1, sizeof *r);
-	r->cb = cb;
-	r->data = data;
-	r->req.data = r;
-	int rv = raft_barrier(c->raft, &r->req, barrier_done);
-	if (rv) {
-		free(r);
-		return rerr(c, rv, err, "barrier");
 	}
 	return 0;
 }

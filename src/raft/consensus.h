@@ -34,6 +34,9 @@ struct cons_slot {
 struct cons_settings {
 	unsigned election_ms, heartbeat_ms;
 	unsigned snapshot_threshold, snapshot_trailing;
+	/* raft_uv's open segments (0: libraft's 8 MB, preallocated): small for nodes that
+	 * write little, such as many hollow nodes in one process */
+	size_t segment_size;
 };
 
 struct queued {
@@ -74,6 +77,7 @@ struct consensus {
 	struct cons_slot *ring;
 	void (*close_cb)(void *);
 	void *close_data;
+	int closing_handles;     /* idle and check, closing after raft itself */
 };
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
@@ -116,8 +120,8 @@ uint64_t cons_match_index(struct consensus *c, raft_id id);
  * ignored as stale and it is never sent the entries it lacks (its applied index stays
  * behind for good). Its answers prove only what it applied. */
 void cons_reprobe(struct consensus *c, raft_id id, uint64_t from);
-/* A barrier entry in the leader's term: cb (status 0) once it is applied, and with it every
- * entry before it (those of earlier terms too); E_NOLEADER when leadership was lost. */
+/* cb once every entry before the barrier is applied here (leader only): a new leader knows
+ * what its predecessor committed only after an entry of its own term commits. */
 int cons_barrier(struct consensus *c, cons_change_cb cb, void *data, char *err);
 
 bool cons_is_leader(struct consensus *c);

@@ -52,22 +52,23 @@ int apply_node_add(struct store *s, const struct cmd_ctx *c, struct apply_res *r
 		return rc;
 	}
 	/* Each node gets a container subnet index, unique in the cluster (so several nodes can
-	 * share one machine): kept across re-announcements, else the lowest free one. */
+	 * share one machine): kept across re-announcements, else the lowest free one. A hollow
+	 * node has no network: none. */
 	struct node *prev = table_get_u64(&s->nodes, n->id);
-	if (prev && prev->subnet)
+	if (node_hollow(n))
+		n->subnet = 0;
+	else if (prev && prev->subnet)
 		n->subnet = prev->subnet;
 	else {
-		/* one of 1..nodes+1 is free: marked in one pass (a rescan per index taken cost
-		 * every node the square of the cluster size at each join) */
-		size_t cap = s->nodes.n + 2;
-		bool *taken = xcalloc(cap, sizeof *taken);
+		size_t cap = s->nodes.n + 2; /* the lowest free index is at most nodes + 1 */
+		bool *used = xcalloc(cap, sizeof *used);
 		TABLE_FOREACH(&s->nodes, struct node, m)
 			if (m->subnet < cap)
-				taken[m->subnet] = true;
+				used[m->subnet] = true;
 		uint64_t idx = 1;
-		while (taken[idx])
+		while (used[idx])
 			idx++;
-		free(taken);
+		free(used);
 		n->subnet = idx;
 	}
 	if (!n->state)

@@ -360,6 +360,11 @@ struct node *store_node_by_name(const struct store *s, const char *name)
 	return NULL;
 }
 
+bool node_hollow(const struct node *n)
+{
+	return n && n->runtime && !strcmp(n->runtime, "hollow");
+}
+
 struct node *store_node_find(const struct store *s, const char *ref)
 {
 	struct node *n = store_node_by_name(s, ref), *hit = NULL;

@@ -13,11 +13,13 @@
 	X(S, U64, failure_timeout_ms)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
-/* state and availability: see state/lifecycle.h */
+/* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
+ * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
+ * takes no container subnet), NULL for records of older versions. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
@@ -155,6 +157,8 @@ bool task_terminal(const struct task *t);
 /* apply_events.c: records the valid entries of an "events" array (others are skipped),
  * stamped `at` unless they carry their own, then drops the oldest beyond EVENTS_MAX. */
 void events_apply(struct store *s, const msgpack_object *events, uint64_t at);
+/* A node of orch debug hollow (runtime "hollow"): nothing runs on it. */
+bool node_hollow(const struct node *n);
 /* Resolves a node by name, full id in hex, or unique id prefix. */
 struct node *store_node_find(const struct store *s, const char *ref);
 

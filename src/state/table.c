@@ -59,6 +59,13 @@ void *table_get_u64(const struct table *t, uint64_t key)
 	return f ? t->items[i] : NULL;
 }
 
+long table_index_u64(const struct table *t, uint64_t key)
+{
+	bool f;
+	size_t i = lower(t, key, NULL, &f);
+	return f ? (long)i : -1;
+}
+
 void *table_get_str(const struct table *t, const char *key)
 {
 	bool f;

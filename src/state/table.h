@@ -13,6 +13,9 @@ struct table {
 void table_init(struct table *t, const struct schema *s);
 void table_clear(struct table *t);
 void *table_get_u64(const struct table *t, uint64_t key);
+/* The position of the object with that key (U64 keys), or -1: for callers that keep
+ * something per object in an array of the table's size. */
+long table_index_u64(const struct table *t, uint64_t key);
 void *table_get_str(const struct table *t, const char *key);
 /* Inserts obj (taking ownership) or replaces the object with the same key (freed). */
 void table_put(struct table *t, void *obj);

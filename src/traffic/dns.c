@@ -69,7 +69,9 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint3
 struct dns {
 	const struct host *h;
 	uv_udp_t udp;
-	bool open;
+	bool open, closing;
+	void (*closed_cb)(void *data); /* dns_stop's */
+	void *closed_data;
 	uint64_t retry_at;
 	char gw[16];
 	char rbuf[600]; /* one query at a time: libuv reads into it and recv_cb answers at once */
@@ -129,6 +131,14 @@ static void recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sock
 		free(s);
 }
 
+static void udp_closed(uv_handle_t *h)
+{
+	struct dns *dn = h->data;
+	dn->closing = false;
+	if (dn->closed_cb)
+		dn->closed_cb(dn->closed_data);
+}
+
 struct dns *dns_new(const struct host *h)
 {
 	struct dns *dn = xcalloc(1, sizeof *dn);
@@ -139,7 +149,7 @@ struct dns *dns_new(const struct host *h)
 void dns_sync(struct dns *dn, const char *gw)
 {
 	const struct host *h = dn->h;
-	if (dn->open || host_stopping(h) || clock_now(h->clock) < dn->retry_at || !gw)
+	if (dn->open || dn->closing || host_stopping(h) || clock_now(h->clock) < dn->retry_at || !gw)
 		return;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 	if (inet_pton(AF_INET, gw, &sa.sin_addr) != 1)
@@ -152,8 +162,9 @@ void dns_sync(struct dns *dn, const char *gw)
 	dn->open = true;
 	if (rc) {
 		log_warn(h->ident->name, h->clock, "service names: cannot serve DNS on %s:53: %s (retrying)", gw, uv_strerror(rc));
-		uv_close((uv_handle_t *)&dn->udp, NULL);
 		dn->open = false;
+		dn->closing = true;
+		uv_close((uv_handle_t *)&dn->udp, udp_closed);
 		dn->retry_at = clock_now(h->clock) + 5000;
 		return;
 	}
@@ -161,10 +172,16 @@ void dns_sync(struct dns *dn, const char *gw)
 	log_info(h->ident->name, h->clock, "serving service names on %s:53", gw);
 }
 
-void dns_stop(struct dns *dn)
+void dns_stop(struct dns *dn, void (*closed)(void *data), void *data)
 {
-	if (dn->open && !uv_is_closing((uv_handle_t *)&dn->udp))
-		uv_close((uv_handle_t *)&dn->udp, NULL);
+	dn->closed_cb = closed;
+	dn->closed_data = data;
+	if (dn->open) {
+		dn->open = false;
+		dn->closing = true;
+		uv_close((uv_handle_t *)&dn->udp, udp_closed);
+	} else if (!dn->closing && closed)
+		closed(data);
 }
 
 void dns_free(struct dns *dn)

@@ -12,8 +12,9 @@
 struct dns *dns_new(const struct host *h);
 /* Starts serving on the node's bridge gateway once it exists (gw NULL before). */
 void dns_sync(struct dns *dn, const char *gw);
-void dns_stop(struct dns *dn);
-/* After the loop has closed its handle. */
+/* Closes its socket; closed(data) follows once it is closed (at once when none is open). */
+void dns_stop(struct dns *dn, void (*closed)(void *data), void *data);
+/* After closed. */
 void dns_free(struct dns *dn);
 /* Pure: builds the answer to one query packet into out; returns its length, or 0 to drop
  * the packet. lookup(name) returns the IPv4 address in network order, or 0. */

@@ -169,59 +169,76 @@ static struct ftask *add(struct fakert *r, const msgpack_object *o, uint64_t id,
 	return t;
 }
 
+/* One task of a document (whole or changes). */
+static void assign_one(struct fakert *r, const msgpack_object *o)
+{
+	uint64_t id = 0;
+	char desired[16] = "", state[16] = "";
+	if (mp_get_u64(o, "id", &id) || mp_get_strbuf(o, "desired", desired, sizeof desired) ||
+	    mp_get_strbuf(o, "state", state, sizeof state))
+		return;
+	struct ftask *t = find(r, id);
+	int st = lifecycle_parse(&lifecycle_task, state, strlen(state));
+	/* as of when the leader last sent it: documents carry what the agent acts on, not
+	 * every move of the state (node/feed.h) */
+	if (t)
+		t->stored = st;
+	bool terminal = st > 0 && task_state_ended((enum task_state)st);
+	if (terminal) {
+		/* ended in the leader's view (orphaned while this node was away, say): the
+		 * container goes, nothing more to tell */
+		if (t)
+			forget(r, t);
+		return;
+	}
+	if (!strcmp(desired, "shutdown")) {
+		if (!t)
+			t = add(r, o, id, false, st);
+		else if (t->st == FT_ENDED)
+			return; /* it ended by itself: that is what it reports */
+		else if (t->st != FT_STOPPED) {
+			t->st = FT_STOPPED;
+			r->stopped++;
+		}
+		t->want = "shutdown";
+		report(r, t);
+		return;
+	}
+	if (!t)
+		add(r, o, id, true, st);
+}
+
 void fakert_assign(struct fakert *r, const msgpack_object *doc)
 {
-	const msgpack_object *tasks = mp_get(doc, "tasks");
-	if (!tasks || tasks->type != MSGPACK_OBJECT_ARRAY)
-		return;
+	const msgpack_object *tasks = mp_get(doc, "tasks"), *changed = mp_get(doc, "changed"),
+			     *removed = mp_get(doc, "removed");
 	r->docs++;
 	mp_get_u64(doc, "node_id", &r->node_id);
-	/* tasks that left the document are stopped and forgotten */
-	for (size_t i = 0; i < r->n;) {
-		bool listed = false;
-		for (uint32_t k = 0; k < tasks->via.array.size && !listed; k++) {
-			uint64_t id = 0;
-			listed = !mp_get_u64(&tasks->via.array.ptr[k], "id", &id) && id == r->t[i].id;
-		}
-		if (listed)
-			i++;
-		else
-			forget(r, &r->t[i]);
-	}
-	for (uint32_t k = 0; k < tasks->via.array.size; k++) {
-		const msgpack_object *o = &tasks->via.array.ptr[k];
-		uint64_t id = 0;
-		char desired[16] = "", state[16] = "";
-		if (mp_get_u64(o, "id", &id) || mp_get_strbuf(o, "desired", desired, sizeof desired) ||
-		    mp_get_strbuf(o, "state", state, sizeof state))
-			continue;
-		struct ftask *t = find(r, id);
-		int st = lifecycle_parse(&lifecycle_task, state, strlen(state));
-		if (t)
-			t->stored = st;
-		bool terminal = st > 0 && task_state_ended((enum task_state)st);
-		if (terminal) {
-			/* ended in the leader's view (orphaned while this node was away, say): the
-			 * container goes, nothing more to tell */
-			if (t)
-				forget(r, t);
-			continue;
-		}
-		if (!strcmp(desired, "shutdown")) {
-			if (!t)
-				t = add(r, o, id, false, st);
-			else if (t->st == FT_ENDED)
-				continue; /* it ended by itself: that is what it reports */
-			else if (t->st != FT_STOPPED) {
-				t->st = FT_STOPPED;
-				r->stopped++;
+	if (tasks && tasks->type == MSGPACK_OBJECT_ARRAY) {
+		/* the whole set: tasks it does not list are stopped and forgotten */
+		for (size_t i = 0; i < r->n;) {
+			bool listed = false;
+			for (uint32_t k = 0; k < tasks->via.array.size && !listed; k++) {
+				uint64_t id = 0;
+				listed = !mp_get_u64(&tasks->via.array.ptr[k], "id", &id) && id == r->t[i].id;
 			}
-			t->want = "shutdown";
-			report(r, t);
-			continue;
+			if (listed)
+				i++;
+			else
+				forget(r, &r->t[i]);
 		}
-		if (!t)
-			add(r, o, id, true, st);
+		for (uint32_t k = 0; k < tasks->via.array.size; k++)
+			assign_one(r, &tasks->via.array.ptr[k]);
+		return;
+	}
+	/* the changes since the last document */
+	for (uint32_t k = 0; changed && changed->type == MSGPACK_OBJECT_ARRAY && k < changed->via.array.size; k++)
+		assign_one(r, &changed->via.array.ptr[k]);
+	for (uint32_t k = 0; removed && removed->type == MSGPACK_OBJECT_ARRAY && k < removed->via.array.size; k++) {
+		uint64_t id;
+		struct ftask *t = mp_as_u64(&removed->via.array.ptr[k], &id) ? NULL : find(r, id);
+		if (t)
+			forget(r, t);
 	}
 }
 

@@ -1,11 +1,11 @@
 /* The simulation's fake runtime: a node's agent without containers. It reads the node's
- * assignment document (node/feed.h's feed_doc) as the real agent does, "starts" each task
- * assigned to it (reported starting at once, running after a seeded delay; the leader
- * assigns a restart only once its back-off is over), stops those asked to shut down, forgets those that left the
- * document, and reports every change to the leader as a task.batch command through the
- * node's write path — a report that was lost (leader change, broken link) is sent again on
- * a later tick, as the real agent does. Nothing runs: this exists only for simulation and
- * says so.
+ * assignment documents (node/feed.h: the whole set first, then the changes) as the real
+ * agent does, "starts" each task assigned to it (reported starting at once, running after
+ * a seeded delay; the leader assigns a restart only once its back-off is over), stops those
+ * asked to shut down, forgets those that left the documents, and reports every change to
+ * the leader as a task.batch command through the node's write path — a report that was
+ * lost (leader change, broken link) is sent again on a later tick, as the real agent does.
+ * Nothing runs: this exists only for simulation and says so.
  *
  * What a task does comes from its image's name, so a scenario's spec says it:
  *   sim/exit:MS     runs MS milliseconds, then exits with status 1 (reported failed);

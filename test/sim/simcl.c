@@ -143,6 +143,21 @@ static void lh_reprobe(void *data, uint64_t id, uint64_t from)
 	cons_reprobe(&p->cons, id, from);
 }
 
+static void kick_fire(struct world *w, void *arg)
+{
+	struct sproc *p = arg;
+	(void)w;
+	proc_touch(p);
+	leader_kicked(&p->leader);
+}
+
+/* node/daemon.c's kick: the next loop turn (an event now, of this process's life) */
+static void lh_kick(void *data)
+{
+	struct sproc *p = data;
+	world_at(&p->cl->w, 0, kick_fire, p, NULL, &p->n->life);
+}
+
 static uint64_t lh_term(void *data)
 {
 	struct sproc *p = data;
@@ -265,6 +280,7 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 		.commit_index = lh_commit_index,
 		.ready = lh_ready,
 		.watch_push = lh_watch_push,
+		.kick = lh_kick,
 	};
 	struct leader_config lc = {
 		.bootstrap = bootstrap,

@@ -65,6 +65,11 @@ static void l_frame(struct sconn *c, void *data, const void *msg)
 		break;
 	}
 	case M_HB_REP:
+		if (m->rc == 0 && m->nvoters) {
+			uplink_voters_clear(&p->up);
+			for (size_t i = 0; i < m->nvoters; i++)
+				uplink_voter_add(&p->up, m->voters[i], strlen(m->voters[i]));
+		}
 		switch (uplink_hb_reply(&p->up, &p->cons, m->rc)) {
 		case UPLINK_REMOVED:
 			p->n->stopped_self = true;
@@ -344,15 +349,22 @@ static void s_frame(struct sconn *c, void *data, const void *msg)
 			reply(c, M_HB_REP, 0, E_NOLEADER, "not the leader");
 		else {
 			int rc = leader_heartbeat(&p->leader, m->a, m->res_id, err);
-			reply(c, M_HB_REP, 0, rc, rc ? err : NULL);
+			struct smsg *r = smsg_new(M_HB_REP);
+			r->rc = rc;
+			snprintf(r->msg, sizeof r->msg, "%s", rc ? err : "");
+			const char *voters[UPLINK_VOTERS];
+			r->nvoters = rc ? 0 : uplink_voters_for(&p->cons, m->a, voters);
+			for (size_t i = 0; i < r->nvoters; i++)
+				snprintf(r->voters[i], sizeof r->voters[i], "%s", voters[i]);
+			send_msg(c, SCONN_SERVER, r);
 		}
 		break;
 	case M_WATCH:
 		if (!cons_is_leader(&p->cons))
 			reply(c, M_DOC, 0, E_NOLEADER, "watch: not the leader");
 		else {
-			feed_add(&p->feed, c, 0, m->a);
-			plink_feed(p);
+			struct feed_out out = {feed_send, feed_self, p};
+			feed_add(&p->feed, c, 0, m->a, &p->store, &out);
 		}
 		break;
 	case M_APPLY:

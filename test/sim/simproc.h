@@ -22,6 +22,8 @@ struct smsg {
 	uint64_t res_id;   /* apply: the result's id; whois: the leader's id; hb: the applied index */
 	char addr[64];     /* join and whois replies: the leader's address ("" when none) */
 	bool member;       /* whois: the asker is a member */
+	char voters[UPLINK_VOTERS][64]; /* hb reply to a spare: the voters */
+	size_t nvoters;
 	uint8_t *data;     /* document, entry or node record */
 	size_t len;
 };

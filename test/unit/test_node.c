@@ -15,7 +15,21 @@ struct two {
 	struct identity id[2];
 	struct daemon_opts opts[2];
 	struct daemon *d[2];
+	int freed;
 };
+
+/* on_stopped: every handle and job of the node is done, so it is freed right here, while
+ * the loop still runs the other node's callbacks. */
+static void stopped(struct daemon *d, void *arg)
+{
+	struct two *t = arg;
+	for (int i = 0; i < 2; i++)
+		if (t->d[i] == d) {
+			t->d[i] = NULL;
+			t->freed++;
+		}
+	daemon_free(d);
+}
 
 static void opts_for(struct two *t, int i, bool bootstrap, char *dir, size_t cap)
 {
@@ -33,6 +47,8 @@ static void opts_for(struct two *t, int i, bool bootstrap, char *dir, size_t cap
 	o->cpus_milli = 1000;
 	o->memory = 1ull << 30;
 	o->failure_timeout_ms = 5000;
+	o->on_stopped = stopped;
+	o->stopped_arg = t;
 }
 
 static void start_node(struct two *t, int i, bool bootstrap, char *dir, size_t cap)
@@ -225,12 +241,13 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	CHECK(run_until(&t, kv_seen, 10000));
 	CHECK_EQ_INT(sub.rc, 0);
 
-	/* both stop; the shared loop ends once every handle of both is closed */
+	/* both stop; each is freed from its on_stopped callback, and then nothing of either is
+	 * left on the shared loop: it ends and closes */
 	daemon_stop(t.d[1], 0);
 	daemon_stop(t.d[0], 0);
 	uv_run(&t.loop, UV_RUN_DEFAULT);
+	CHECK_EQ_INT(t.freed, 2);
+	CHECK(!t.d[0] && !t.d[1]);
 	CHECK_EQ_INT(uv_loop_close(&t.loop), 0);
-	daemon_free(t.d[0]);
-	daemon_free(t.d[1]);
 	CHECK_EQ_INT(rm_tree(t.dir), 0);
 }

@@ -618,3 +618,58 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	CHECK(r2.t[2].start_after - r2.t[2].prev_end >= 160 * 1000);
 	store_free(&s2);
 }
+
+static unsigned count_all(const struct store *s, bool placed)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		n += !placed || t->node_id != 0;
+	return n;
+}
+
+/* A pass is bounded (reconcile.h): 12,000 replicas are created and placed over several
+ * entries, the pass tells that work is left until none is, every slot gets exactly one
+ * task, and the scheduler spreads them evenly over the nodes. */
+UNIT(reconcile_big_deploy_is_capped_per_pass)
+{
+	struct store s;
+	store_init(&s);
+	char name[16];
+	for (uint64_t i = 1; i <= 40; i++) {
+		snprintf(name, sizeof name, "n%llu", (unsigned long long)i);
+		add_node(&s, i, name);
+	}
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 12000\n");
+	uint64_t now = 1000;
+	unsigned passes = 0;
+	struct reconcile_out out;
+	do {
+		struct mpw w;
+		mpw_init(&w);
+		bool work = reconcile_live(&s, now, &w, NULL, NULL, &out);
+		if (work) {
+			struct apply_res res;
+			run_cmd(&s, CMD_TASK_BATCH, &w, &res);
+			CHECK_EQ_INT(res.rc, 0);
+		}
+		mpw_free(&w);
+		CHECK(out.created <= RECONCILE_CREATE_MAX && out.placed <= RECONCILE_PLACE_MAX);
+		passes++;
+	} while (out.capped && passes < 20);
+	CHECK(!out.capped);
+	CHECK(passes >= 4); /* 12,000 creations and placements at 5,000 a pass */
+	CHECK_EQ_INT(count_all(&s, false), 12000);
+	CHECK_EQ_INT(count_all(&s, true), 12000);
+	bool slot_seen[12001] = {false};
+	TABLE_FOREACH(&s.tasks, const struct task, t) {
+		CHECK(t->slot >= 1 && t->slot <= 12000 && !slot_seen[t->slot]);
+		slot_seen[t->slot] = true;
+	}
+	for (uint64_t i = 1; i <= 40; i++) {
+		unsigned n = 0;
+		TABLE_FOREACH(&s.tasks, const struct task, t)
+			n += t->node_id == i;
+		CHECK_EQ_INT(n, 300);
+	}
+	store_free(&s);
+}

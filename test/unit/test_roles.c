@@ -57,9 +57,9 @@ UNIT(roles_target_counts)
 UNIT(roles_join_storm_promotes_four_at_once)
 {
 	struct roles_server s[50];
-	s[0] = (struct roles_server){1, V, UP, 1};
+	s[0] = (struct roles_server){1, V, UP, 1, 0};
 	for (int i = 1; i < 50; i++)
-		s[i] = (struct roles_server){(uint64_t)(100 + i), S, UP, 1};
+		s[i] = (struct roles_server){(uint64_t)(100 + i), S, UP, 1, 0};
 	EXPECT(s, {101, S, V}, {102, S, V}, {103, S, V}, {104, S, V});
 }
 
@@ -68,7 +68,7 @@ UNIT(roles_join_storm_promotes_four_at_once)
 UNIT(roles_promotes_only_joined_and_heard)
 {
 	struct roles_server s[] = {
-		{1, V, UP, 1}, {2, S, UP, 0}, {3, S, UNK, 1}, {4, S, DOWN, 1}, {5, S, UP, 1}, {6, S, UP, 1},
+		{1, V, UP, 1, 0}, {2, S, UP, 0, 0}, {3, S, UNK, 1, 0}, {4, S, DOWN, 1, 0}, {5, S, UP, 1, 0}, {6, S, UP, 1, 0},
 	};
 	EXPECT(s, {5, S, V}, {6, S, V}, {4, S, P});
 }
@@ -77,21 +77,29 @@ UNIT(roles_promotes_only_joined_and_heard)
  * voters are missing, standbys otherwise; a spare without a record still gets the log. */
 UNIT(roles_live_spares_are_not_left_spares)
 {
-	struct roles_server s[] = {{1, V, UP, 1}, {2, P, UP, 1}, {3, P, UP, 1}, {4, P, UP, 0}, {5, P, DOWN, 1}};
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, P, UP, 1, 0}, {3, P, UP, 1, 0}, {4, P, UP, 0, 0}, {5, P, DOWN, 1, 0}};
 	EXPECT(s, {2, P, V}, {3, P, V}, {4, P, S});
 }
 
 UNIT(roles_standbys_preferred_over_spares)
 {
-	struct roles_server s[] = {{1, V, UP, 1}, {2, P, UP, 1}, {3, S, UP, 1}, {4, S, UP, 1}};
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, P, UP, 1, 0}, {3, S, UP, 1, 0}, {4, S, UP, 1, 0}};
 	EXPECT(s, {3, S, V}, {4, S, V}, {2, P, S});
+}
+
+/* Hollow nodes (keep_spare) are never promoted, and one made a standby goes back to
+ * spare; the real servers get the voter set. */
+UNIT(roles_hollow_nodes_stay_spares)
+{
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, P, UP, 1, 1}, {3, S, UP, 1, 1}, {4, P, UP, 1, 0}, {5, P, UP, 0, 1}};
+	EXPECT(s, {4, P, V}, {3, S, P});
 }
 
 /* A dead voter is replaced by a live standby: promotion first, then the dead one leaves. */
 UNIT(roles_dead_voter_replaced)
 {
 	struct roles_server s[] = {
-		{1, V, UP, 1}, {2, V, DOWN, 1}, {3, V, UP, 1}, {4, V, UP, 1}, {5, V, UP, 1}, {6, S, UP, 1}, {7, S, UP, 1},
+		{1, V, UP, 1, 0}, {2, V, DOWN, 1, 0}, {3, V, UP, 1, 0}, {4, V, UP, 1, 0}, {5, V, UP, 1, 0}, {6, S, UP, 1, 0}, {7, S, UP, 1, 0},
 	};
 	EXPECT(s, {6, S, V}, {2, V, P});
 	struct roles_change out[7];
@@ -103,8 +111,8 @@ UNIT(roles_dead_voter_replaced)
  * a standby only in its grace period is no replacement either. */
 UNIT(roles_dead_voter_kept_without_replacement)
 {
-	struct roles_server s[] = {{1, V, UP, 1}, {2, V, DOWN, 1}, {3, V, UP, 1}};
-	struct roles_server t[] = {{1, V, UP, 1}, {2, V, DOWN, 1}, {3, V, UP, 1}, {4, S, UNK, 1}};
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, V, DOWN, 1, 0}, {3, V, UP, 1, 0}};
+	struct roles_server t[] = {{1, V, UP, 1, 0}, {2, V, DOWN, 1, 0}, {3, V, UP, 1, 0}, {4, S, UNK, 1, 0}};
 	struct roles_change out[4];
 	CHECK_EQ_INT(plan(s, 3, out), 0);
 	CHECK_EQ_INT(plan(t, 4, out), 0);
@@ -113,7 +121,7 @@ UNIT(roles_dead_voter_kept_without_replacement)
 /* A new leader has not heard from anyone yet: nobody is replaced or demoted for that. */
 UNIT(roles_grace_period_changes_nothing)
 {
-	struct roles_server s[] = {{7, V, UP, 1}, {2, V, UNK, 1}, {3, V, UNK, 1}, {4, S, UNK, 1}, {5, S, UNK, 1}, {6, P, UNK, 1}};
+	struct roles_server s[] = {{7, V, UP, 1, 0}, {2, V, UNK, 1, 0}, {3, V, UNK, 1, 0}, {4, S, UNK, 1, 0}, {5, S, UNK, 1, 0}, {6, P, UNK, 1, 0}};
 	struct roles_change out[6];
 	CHECK_EQ_INT(roles_plan(s, 6, 5, 7, out), 0);
 }
@@ -122,15 +130,15 @@ UNIT(roles_grace_period_changes_nothing)
  * youngest, never the leader. */
 UNIT(roles_extra_voters_demoted)
 {
-	struct roles_server s[] = {{5, V, UP, 1}, {1, V, UP, 1}, {2, V, UNK, 1}, {3, V, UP, 1}, {9, V, UP, 1}};
+	struct roles_server s[] = {{5, V, UP, 1, 0}, {1, V, UP, 1, 0}, {2, V, UNK, 1, 0}, {3, V, UP, 1, 0}, {9, V, UP, 1, 0}};
 	const struct want w[] = {{2, V, S}, {9, V, S}};
 	expect(s, 5, 3, w, 2);
 }
 
 UNIT(roles_two_nodes_one_voter)
 {
-	struct roles_server s[] = {{1, V, UP, 1}, {2, P, UP, 1}};
-	struct roles_server one[] = {{1, V, UP, 1}};
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, P, UP, 1, 0}};
+	struct roles_server one[] = {{1, V, UP, 1, 0}};
 	struct roles_change out[1];
 	EXPECT(s, {2, P, S});
 	CHECK_EQ_INT(plan(one, 1, out), 0);
@@ -167,14 +175,16 @@ UNIT(roles_random_plans_settle)
 			s[i].role = (enum roles_role)rnd(3);
 			s[i].live = (enum roles_live)rnd(3);
 			s[i].record = rnd(5) != 0;
+			s[i].keep_spare = rnd(8) == 0;
 		}
 		size_t li = rnd((unsigned)n);
 		s[li].role = V; /* the leader is a live voter */
 		s[li].live = UP;
 		s[li].record = 1;
+		s[li].keep_spare = 0;
 		unsigned target = roles_target(n), eligible = 0, before = live_voters(s, n);
 		for (size_t i = 0; i < n; i++)
-			eligible += s[i].role != V && s[i].live == UP && s[i].record;
+			eligible += s[i].role != V && s[i].live == UP && s[i].record && !s[i].keep_spare;
 		size_t k = roles_plan(s, n, target, s[li].id, out);
 		CHECK(k <= n);
 		/* apply in order: each change starts from the role it was planned from, touches a
@@ -199,7 +209,8 @@ UNIT(roles_random_plans_settle)
 		unsigned want = before >= target ? target : (before + eligible < target ? before + eligible : target);
 		CHECK_EQ_INT(after, want);
 		for (size_t i = 0; i < n; i++) {
-			CHECK(!(s[i].role == P && s[i].live == UP));      /* no live node left a spare */
+			CHECK(!(s[i].role == P && s[i].live == UP && !s[i].keep_spare)); /* no live node left a spare */
+			CHECK(!(s[i].role == S && s[i].keep_spare));      /* hollow nodes stay spares */
 			CHECK(!(s[i].role == S && s[i].live == DOWN));    /* no log traffic to dead nodes */
 		}
 		CHECK_EQ_INT(roles_plan(s, n, target, s[li].id, out), 0); /* settled */
