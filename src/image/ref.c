@@ -117,7 +117,7 @@ int image_ref_parse(const char *s, struct image_ref *r, char *err)
 	if (at) {
 		*at = 0;
 		if (!image_digest_valid(at + 1))
-			return errf(err, E_INVAL, "image reference \"%s\": digest \"%.80s\" is not sha256:<64 lowercase hex>", s, at + 1);
+			return errf(err, E_INVAL, "image reference \"%.80s\": digest \"%.80s\" is not sha256:<64 lowercase hex>", s, at + 1);
 		memcpy(r->digest, at + 1, 72);
 	}
 	char *slash = strrchr(buf, '/');
@@ -125,7 +125,7 @@ int image_ref_parse(const char *s, struct image_ref *r, char *err)
 	if (colon && (!slash || colon > slash)) {
 		*colon = 0;
 		if (!tag_ok(colon + 1))
-			return errf(err, E_INVAL, "image reference \"%s\": tag \"%.130s\" is not valid (letters, digits, '_', '.', '-'; at most %d)", s, colon + 1, REF_TAG_MAX);
+			return errf(err, E_INVAL, "image reference \"%.80s\": tag \"%.130s\" is not valid (letters, digits, '_', '.', '-'; at most %d)", s, colon + 1, REF_TAG_MAX);
 		snprintf(r->tag, sizeof r->tag, "%s", colon + 1);
 	}
 	const char *name = buf;
@@ -134,7 +134,7 @@ int image_ref_parse(const char *s, struct image_ref *r, char *err)
 	if (first_slash && looks_like_domain(name, (size_t)(first_slash - name))) {
 		size_t dn = (size_t)(first_slash - name);
 		if (dn > REF_DOMAIN_MAX || !domain_ok(name, dn))
-			return errf(err, E_INVAL, "image reference \"%s\": registry \"%.*s\" is not a valid host[:port]", s, (int)(dn > 200 ? 200 : dn), name);
+			return errf(err, E_INVAL, "image reference \"%.80s\": registry \"%.*s\" is not a valid host[:port]", s, (int)(dn > 200 ? 200 : dn), name);
 		memcpy(r->domain, name, dn);
 		path = first_slash + 1;
 	} else {
@@ -143,22 +143,22 @@ int image_ref_parse(const char *s, struct image_ref *r, char *err)
 	if (!strcmp(r->domain, "index.docker.io"))
 		strcpy(r->domain, REF_DEFAULT_DOMAIN);
 	if (!*path)
-		return errf(err, E_INVAL, "image reference \"%s\": no repository name", s);
+		return errf(err, E_INVAL, "image reference \"%.80s\": no repository name", s);
 	for (const char *p = path; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
-			return errf(err, E_INVAL, "image reference \"%s\": repository name must be lowercase", s);
+			return errf(err, E_INVAL, "image reference \"%.80s\": repository name must be lowercase", s);
 	for (const char *c = path;;) {
 		const char *e = strchr(c, '/');
 		size_t cn = e ? (size_t)(e - c) : strlen(c);
 		if (!path_component_ok(c, cn))
-			return errf(err, E_INVAL, "image reference \"%s\": \"%.*s\" is not a valid repository path part", s, (int)(cn > 200 ? 200 : cn), c);
+			return errf(err, E_INVAL, "image reference \"%.80s\": \"%.*s\" is not a valid repository path part", s, (int)(cn > 200 ? 200 : cn), c);
 		if (!e)
 			break;
 		c = e + 1;
 	}
 	bool library = !strcmp(r->domain, REF_DEFAULT_DOMAIN) && !strchr(path, '/');
 	if (strlen(path) + (library ? 8 : 0) + strlen(r->domain) + 1 > REF_PATH_MAX)
-		return errf(err, E_INVAL, "image reference \"%s\": name is longer than %d characters", s, REF_PATH_MAX);
+		return errf(err, E_INVAL, "image reference \"%.80s\": name is longer than %d characters", s, REF_PATH_MAX);
 	snprintf(r->path, sizeof r->path, "%s%s", library ? "library/" : "", path);
 	if (!r->tag[0] && !r->digest[0])
 		strcpy(r->tag, "latest");
