@@ -27,9 +27,11 @@ struct start_opts {
 	const char *listen, *advertise, *name, *token;
 	bool detach;
 	struct daemon_opts d;
+	struct regopts reg;
 };
 
-enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME };
+enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -45,6 +47,10 @@ static const struct option start_longopts[] = {
 	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
 	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW},
 	{"runtime", required_argument, NULL, O_RUNTIME},
+	{"insecure-registry", required_argument, NULL, O_INSECURE_REG},
+	{"registry-mirror", required_argument, NULL, O_REG_MIRROR},
+	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
+	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -65,6 +71,9 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	o->d.raft.snapshot_trailing = env_uint("ORCH_SNAPSHOT_TRAILING", 2048);
 	o->d.cpus_milli = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	o->d.memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	regopts_init(&o->reg);
+	o->d.registry = &o->reg;
+	char rerr[ERR_LEN];
 	optind = 1;
 	opterr = 0;
 	int ch;
@@ -81,6 +90,13 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
 				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
 			setenv("ORCH_RUNTIME", optarg, 1); /* read by the agent */
+			break;
+		case O_INSECURE_REG:
+		case O_REG_MIRROR:
+		case O_REG_CA_DIR:
+		case O_GC_GRACE:
+			if (regopts_set(&o->reg, (enum regopt)(RO_INSECURE + ch - O_INSECURE_REG), optarg, rerr))
+				return cli_usage(cmd, "%s", rerr);
 			break;
 		case O_CPUS:
 			if (parse_cpus_milli(optarg, &o->d.cpus_milli) || !o->d.cpus_milli)

@@ -18,7 +18,13 @@
 	"  --label KEY=VALUE     node label for placement constraints (repeatable)\n" \
 	"  --election-timeout D  raft election timeout (default 500ms)\n" \
 	"  --heartbeat D         raft heartbeat interval (default 100ms)\n" \
-	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n"
+	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n" \
+	"  --insecure-registry HOST[:PORT]  pull from this registry over plain HTTP (repeatable)\n" \
+	"  --registry-mirror HOST[:PORT]    tried first for docker.io images\n" \
+	"  --registry-ca-dir DIR  per-registry CA files, DIR/HOST[:PORT]/ca.crt\n" \
+	"                        (default /etc/orch/certs.d)\n" \
+	"  --image-gc-grace D    unused images and layers are removed after D (default 1h)\n" \
+	"                        (the registry options are kept with the node)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 

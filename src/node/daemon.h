@@ -10,6 +10,7 @@
 #include "node/identity.h"
 #include "node/host.h"
 #include "node/leader.h"
+#include "node/regopts.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -43,6 +44,9 @@ struct daemon_opts {
 	bool hollow;
 	unsigned run_delay_ms;
 	bool no_signals;     /* SIGINT/SIGTERM are the caller's (many nodes in one process) */
+	/* registry options given on the command line (NULL: none): they replace the kept
+	 * ones of their kind (node/regopts.h) */
+	const struct regopts *registry;
 	/* Called once the node has stopped: every handle of it closed, no worker job of it in
 	 * flight. On a shared loop, daemon_free may be called from it. */
 	void (*on_stopped)(struct daemon *d, void *arg);
@@ -90,6 +94,7 @@ struct daemon {
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
+	struct regopts reg;    /* its registry options, kept and given */
 	struct link *link;
 	struct agent *agent;
 	struct mesh *mesh;

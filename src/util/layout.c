@@ -13,6 +13,7 @@ static const char *const names[] = {
 	[LAYOUT_TASKS] = "tasks",
 	[LAYOUT_LAYERS] = "layers",
 	[LAYOUT_BLOBS] = "blobs/sha256",
+	[LAYOUT_REGISTRY] = "registry",
 };
 
 static const char *const task_names[] = {

@@ -13,6 +13,7 @@
  *                    resolv.conf
  *   layers/          image layers, unpacked once per digest
  *   blobs/sha256/    image blobs by digest (image/blobstore.c)
+ *   registry         the node's registry options, kept across restarts (node/regopts.h)
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -34,6 +35,7 @@ enum layout_item {
 	LAYOUT_TASKS,
 	LAYOUT_LAYERS,
 	LAYOUT_BLOBS,
+	LAYOUT_REGISTRY,
 };
 
 enum layout_task_item {
