@@ -1,5 +1,6 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/ref.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -47,6 +48,13 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	msgpack_pack_object(&a.pk, *stored);
 	struct svc_spec same = *sp; /* shallow: only encoded, never freed */
 	mp_get_u64(mp_get(stored, "deploy"), "replicas", &same.deploy.replicas);
+	/* the leader pinned a registry image to its digest (node/resolve.h): the same name is
+	 * the same image for the plan (the deploy itself asks the registry again) */
+	char img[600], want[600], e[ERR_LEN];
+	if (!mp_get_strbuf(stored, "image", img, sizeof img) && strchr(img, '@') && sp->image &&
+	    !image_ref_normalise(sp->image, want, sizeof want, e) && !strncmp(img, want, strlen(want)) &&
+	    img[strlen(want)] == '@')
+		same.image = img;
 	svc_spec_encode(&same, &b);
 	bool eq = a.sb.size == b.sb.size && !memcmp(a.sb.data, b.sb.data, a.sb.size);
 	mpw_free(&a);
@@ -244,35 +252,16 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
 		project = projbuf;
 	}
-	/* Check images and compute the plan against the current state. */
-	struct mpr svcs, imgs;
+	/* The plan against the current state. Images are not checked here: one loaded into
+	 * the cluster is used as is, any other is resolved in its registry by the leader,
+	 * which refuses the service with the registry's answer (node/resolve.h). */
+	struct mpr svcs;
 	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
 	}
-	if ((rc = cli_rpc(cli, OP_IMAGES, NULL, &imgs))) {
-		mpr_free(&svcs);
-		spec_file_free(sf);
-		return rc;
-	}
-	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
-	for (size_t i = 0; i < sf->nsvc; i++) {
-		bool found = false;
-		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
-			char n[300];
-			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && !strcmp(n, sf->svc[i].image))
-				found = true;
-		}
-		if (!found) {
-			fprintf(stderr, "orch: %s: service %s uses image %s, which is not loaded in the cluster; run orch image load first (nothing was deployed)\n",
-				file, sf->svc[i].name, sf->svc[i].image);
-			mpr_free(&svcs);
-			mpr_free(&imgs);
-			spec_file_free(sf);
-			return EXIT_FAIL;
-		}
-	}
+	const msgpack_object *sl = mp_get(svcs.root, "services");
 	int failed = 0;
 	for (size_t i = 0; i < sf->nsvc; i++) {
 		const struct svc_spec *sp = &sf->svc[i];
@@ -313,7 +302,6 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (dry)
 		printf("(dry run: nothing changed)\n");
 	mpr_free(&svcs);
-	mpr_free(&imgs);
 	int rc2 = failed ? EXIT_FAIL : EXIT_OK;
 	if (wait && !dry && !failed)
 		rc2 = wait_running(cli, sf);

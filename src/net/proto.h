@@ -39,7 +39,7 @@
 	X(APPLY, apply, "apply", PEER, LEADER_ONLY, rpc_apply) \
 	X(EVENTS, events, "events", ANY, HERE, rpc_events) \
 	X(TOP, top, "top", ANY, LEADER, rpc_top) \
-	X(SERVICE_PUT, service_put, "service.put", ANY, HERE, rpc_service_put) \
+	X(SERVICE_PUT, service_put, "service.put", ANY, LEADER, rpc_service_put) \
 	X(SERVICE_SCALE, service_scale, "service.scale", ANY, HERE, rpc_service_scale) \
 	X(SERVICE_UPDATE, service_update, "service.update", ANY, HERE, rpc_service_update) \
 	X(SERVICE_RM, service_rm, "service.rm", ANY, HERE, rpc_service_rm) \

@@ -162,6 +162,9 @@ PROTO_OPS(RPC_HANDLER_)
  * (data) to answer it with, and frees it. When it cannot be submitted, c is told why at
  * once. */
 void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, const void *body, submit_cb cb);
+/* The usual answer to a write submitted that way: {result} (E_EXISTS, "unchanged", is a
+ * success) or the error. */
+void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);

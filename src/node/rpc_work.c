@@ -5,6 +5,7 @@
 #include "node/daemon.h"
 #include "node/ingest.h"
 #include "node/logfan.h"
+#include "node/resolve.h"
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void submitted(struct daemon *d, void *data, int rc, const struct apply_res *res)
+void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct pending *p = data;
 	(void)d;
@@ -53,12 +54,17 @@ void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_
 		rpc_reply_err(c, a->id, E_INVAL, "service.put: the spec has no valid name");
 		return;
 	}
+	if (resolve_needed(&d->store, &sp)) {
+		resolve_start(d, c, a->id, &sp, a->project);
+		svc_spec_free(&sp);
+		return;
+	}
 	struct mpw spec;
 	mpw_init(&spec);
 	svc_spec_encode(&sp, &spec);
 	struct cmd_service_put b = {.name = sp.name, .project = a->project ? a->project : "",
 				    .spec = {.raw = spec.sb.data, .len = spec.sb.size}, .at = clock_wall(d->clock)};
-	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, rpc_submitted);
 	mpw_free(&spec);
 	svc_spec_free(&sp);
 }
@@ -81,7 +87,7 @@ void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_servic
 	autoscale_event(&ev, a->name, v->replicas, a->replicas, "orch scale");
 	struct cmd_service_scale b = {.name = a->name, .replicas = a->replicas, .at = clock_wall(d->clock),
 				      .events = {.raw = ev.sb.data, .len = ev.sb.size}};
-	rpc_submit(d, c, a->id, CMD_SERVICE_SCALE, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_SCALE, &b, rpc_submitted);
 	mpw_free(&ev);
 }
 
@@ -113,13 +119,13 @@ void rpc_service_update(struct daemon *d, struct conn *c, const struct req_servi
 		rpc_reply_err(c, a->id, E_INVAL, "rollout: action must be pause, resume or undo");
 		return;
 	}
-	rpc_submit(d, c, a->id, CMD_SERVICE_UPDATE, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_UPDATE, &b, rpc_submitted);
 }
 
 void rpc_service_rm(struct daemon *d, struct conn *c, const struct req_service_rm *a)
 {
 	struct cmd_service_rm b = {.name = a->name, .at = clock_wall(d->clock)};
-	rpc_submit(d, c, a->id, CMD_SERVICE_RM, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_RM, &b, rpc_submitted);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */
@@ -336,7 +342,7 @@ void rpc_images(struct daemon *d, struct conn *c, const struct req_images *a)
 void rpc_image_rm(struct daemon *d, struct conn *c, const struct req_image_rm *a)
 {
 	struct cmd_image_rm b = {.name = a->name};
-	rpc_submit(d, c, a->id, CMD_IMAGE_RM, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_IMAGE_RM, &b, rpc_submitted);
 }
 
 /* ---- served by the agent --------------------------------------------------------------------- */
