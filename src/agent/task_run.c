@@ -3,6 +3,8 @@
 #include "agent/fetch.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
+#include "image/ref.h"
+#include "registry/registry.h"
 #include "image/rootfs.h"
 #include "image/unpack.h"
 #include "net/ipam.h"
@@ -126,6 +128,39 @@ static int ensure_image(struct run_job *j, const struct image_info *im, const st
 	return 0;
 }
 
+/* The image from its registry, when the spec pins one (node/resolve.h): blobs the store
+ * holds already are not downloaded again. */
+static int pull_image(struct run_job *j, const char *name, const struct blobstore *bs, struct image_info *im)
+{
+	struct image_ref ref;
+	int rc = image_ref_parse(name, &ref, j->err);
+	if (rc)
+		return rc;
+	if (!j->env->reg)
+		return errf(j->err, E_UNSUPP, "image %s: this node does not pull from registries", name);
+	image_info_free(im);
+	memset(im, 0, sizeof *im);
+	if ((rc = registry_pull(j->env->reg, bs, &ref, im, NULL, NULL, j->err)))
+		return errwrap(j->err, rc, "pull %s", name);
+	free(im->name);
+	im->name = xstrdup(name);
+	struct mpw w;
+	mpw_init(&w);
+	image_info_encode(im, &w);
+	j->pulled = (uint8_t *)mpw_take(&w, &j->pulled_len);
+	mpw_free(&w);
+	return 0;
+}
+
+/* A spec image pinned to a digest by the leader: the only kind a registry can serve again
+ * byte for byte. */
+static bool pinned(const char *name)
+{
+	struct image_ref ref;
+	char e[ERR_LEN];
+	return name && !image_ref_parse(name, &ref, e) && ref.digest[0];
+}
+
 void run_prepare(struct run_job *j)
 {
 	struct svc_spec sp;
@@ -146,15 +181,24 @@ void run_prepare(struct run_job *j)
 	mpr_free(&r);
 	if (j->rc)
 		goto out;
-	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
-		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
-		goto out;
+	bool known = j->image && !mpr_decode(&r, j->image, j->image_len);
+	if (known) {
+		j->rc = image_info_decode(r.root, &im, j->err);
+		mpr_free(&r);
+		if (j->rc)
+			goto out;
 	}
-	j->rc = image_info_decode(r.root, &im, j->err);
-	mpr_free(&r);
-	if (j->rc)
+	if ((j->rc = blob_init(&bs, j->env->data_dir, j->err)))
 		goto out;
-	if ((j->rc = blob_init(&bs, j->env->data_dir, j->err)) || (j->rc = ensure_image(j, &im, &bs)))
+	/* peers that hold the blobs first (a registry may be slow, far or rate-limited), then
+	 * the registry */
+	if (known)
+		j->rc = ensure_image(j, &im, &bs);
+	if ((!known || j->rc) && pinned(sp.image))
+		j->rc = pull_image(j, sp.image, &bs, &im);
+	else if (!known)
+		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
+	if (j->rc)
 		goto out;
 
 	/* layers, unpacked once per digest */

@@ -12,6 +12,8 @@
 #include "net/token.h"
 #include "util/err.h"
 
+struct reg_config;
+
 #define RUN_MAX_PORTS 16
 
 struct run_env {
@@ -22,6 +24,7 @@ struct run_env {
 	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
 	const struct token *tok;    /* for fetching blobs from peers */
+	const struct reg_config *reg; /* for pulling from registries (registry/registry.h) */
 	uint64_t port_lo, port_hi;
 };
 
@@ -50,6 +53,10 @@ struct run_job {
 	char err[ERR_LEN];
 	int pid;
 	bool oom;
+	/* prepare pulled the image from its registry: image_info_encode() of it, named as the
+	 * spec names it (the node records it: node/imgrec.h); the step's owner frees it */
+	uint8_t *pulled;
+	size_t pulled_len;
 };
 
 /* Image, layers, rootfs, network, bundle: everything but the container itself. */

@@ -3,6 +3,7 @@
 #include "agent/report.h"
 #include "agent/ports.h"
 #include "agent/checks.h"
+#include "node/imgrec.h"
 #include "runtime/runproc.h"
 #include "runtime/net.h"
 #include "spec/spec.h"
@@ -87,6 +88,13 @@ void tasks_step_done(struct work *w)
 		return;
 	}
 	t->busy = false;
+	if (w->job.pulled) {
+		char err[ERR_LEN];
+		if (imgrec_submit(a->h, w->job.pulled, w->job.pulled_len, err))
+			log_warn(a->h->ident->name, a->h->clock, "task %llu: pulled image not recorded: %s", (unsigned long long)t->id, err);
+		free(w->job.pulled);
+		w->job.pulled = NULL;
+	}
 	switch (w->step) {
 	case S_PREPARE:
 		if (!w->job.rc) {
@@ -185,7 +193,12 @@ static void start_task(struct agent *a, struct atask *t)
 	svc_spec_free(&sp);
 	int rc = svc_spec_decode(r.root, &sp, err);
 	mpr_free(&r);
+	char pulling[ERR_LEN] = "";
 	if (!rc) {
+		/* an image the cluster does not hold yet comes from its registry: say so while
+		 * it downloads (orch ps) */
+		if (!t->job.image && sp.image && strchr(sp.image, '@'))
+			snprintf(pulling, sizeof pulling, "pulling %.200s", sp.image);
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
 		t->job.stop_signal = SIGTERM;
@@ -204,7 +217,7 @@ static void start_task(struct agent *a, struct atask *t)
 		return;
 	}
 	t->phase = P_PREPARING;
-	report_state(a, t, TS_PREPARING, NULL, false);
+	report_state(a, t, TS_PREPARING, pulling[0] ? pulling : NULL, false);
 	tasks_queue_step(a, t, S_PREPARE);
 }
 

@@ -485,6 +485,26 @@ static void ps_backoff(const msgpack_object *o, uint64_t now, char *state, size_
 	}
 }
 
+/* A task's image in Docker's short form, a pinned digest cut to 12 hex digits: the column
+ * says which bytes run, -o json has it whole. */
+static void ps_image(const msgpack_object *o, char *out, size_t n)
+{
+	char full[600], e[ERR_LEN];
+	struct image_ref r;
+	mp_str_or(o, "image", full, sizeof full, "-");
+	if (image_ref_parse(full, &r, e)) {
+		snprintf(out, n, "%s", full);
+		return;
+	}
+	char dg[REF_DIGEST_MAX + 1];
+	snprintf(dg, sizeof dg, "%s", r.digest);
+	r.digest[0] = 0;
+	image_ref_familiar(&r, out, n);
+	size_t l = strlen(out);
+	if (dg[0])
+		snprintf(out + l, n - l, "@%.19s", dg);
+}
+
 int cmd_ps(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
@@ -515,12 +535,12 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"TASK", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE", "AGE", "ENDPOINT", "ERROR"};
+	const char *hdr[] = {"TASK", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE", "AGE", "IMAGE", "ENDPOINT", "ERROR"};
 	struct out_table t;
-	out_table_init(&t, 9, hdr);
+	out_table_init(&t, 10, hdr);
 	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
 		const msgpack_object *o = &tl->via.array.ptr[i];
-		char id[32], service[128], slot[16], node[80], desired[16], state[64], age[16], ep[256], er[300];
+		char id[32], service[128], slot[16], node[80], desired[16], state[64], age[16], ep[256], er[300], img[600];
 		uint64_t v = 0, sat = 0, now = 0;
 		mp_get_u64(o, "id", &v);
 		snprintf(id, sizeof id, "%llu", (unsigned long long)v);
@@ -554,7 +574,8 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mp_str_or(o, "err", er, sizeof er, "");
 		bool oom = false;
 		mp_get_bool(o, "oom", &oom);
-		const char *row[] = {id, service, slot, node, desired, state, age, ep, er};
+		ps_image(o, img, sizeof img);
+		const char *row[] = {id, service, slot, node, desired, state, age, img, ep, er};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);

@@ -223,6 +223,10 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_ku64(w, "failures", t->failures);
 	mpw_ku64(w, "started_at", t->started_at);
+	/* the image of the task's generation, as the leader pinned it (node/resolve.h) */
+	const struct service *v = table_get_u64(&s->services, t->service_id);
+	const struct svc_spec *sp = !v ? NULL : t->generation == v->generation ? service_spec(v) : service_prev_spec(v);
+	mpw_kstr(w, "image", sp && sp->image ? sp->image : "");
 	char ep[512];
 	endpoints_format(&t->endpoint, ep, sizeof ep);
 	mpw_kstr(w, "endpoint", ep); /* the text form, for people and scripts */
