@@ -673,9 +673,13 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 int cmd_image(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage("image", "missing subcommand: load, ls or rm");
+		return cli_usage("image", "missing subcommand: load, pull, prune, ls or rm");
 	if (!strcmp(argv[1], "ls"))
 		return cmd_images(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "pull"))
+		return argc == 3 ? cmd_image_pull(cli, argv[2]) : cli_usage("image", "image pull REF");
+	if (!strcmp(argv[1], "prune"))
+		return argc == 2 ? cmd_image_prune(cli) : cli_usage("image", "image prune takes no argument");
 	if (!strcmp(argv[1], "rm")) {
 		if (argc != 3)
 			return cli_usage("image", "image rm NAME");
@@ -737,24 +741,65 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"NAME", "DIGEST", "SIZE", "LOADED ON"};
+	/* what each node holds on disk, asked of every ready node */
+	struct mpr disk = {0};
+	bool have_disk = cli_image_disk(cli, &disk) == EXIT_OK && disk.root;
+	const msgpack_object *dl = have_disk ? disk.root : NULL;
+	const char *hdr[] = {"NAME", "DIGEST", "SIZE", "LOADED ON", "ON DISK", "NODES"};
 	struct out_table t;
-	out_table_init(&t, 4, hdr);
+	out_table_init(&t, 6, hdr);
 	for (uint32_t i = 0; il && i < il->via.array.size; i++) {
 		const msgpack_object *o = &il->via.array.ptr[i];
-		char name[256], dg[80], size[32], node[80];
-		uint64_t sz = 0;
+		char name[600], dg[80], size[32], node[80], on[32] = "-", nn[16] = "-";
+		uint64_t sz = 0, bytes = 0, holders = 0;
 		mp_str_or(o, "name", name, sizeof name, "-");
 		mp_str_or(o, "digest", dg, sizeof dg, "-");
 		dg[19] = 0;
 		mp_get_u64(o, "size", &sz);
 		out_bytes(sz, size, sizeof size);
 		mp_str_or(o, "node", node, sizeof node, "-");
-		const char *row[] = {name, dg, size, node};
+		for (uint32_t k = 0; dl && dl->type == MSGPACK_OBJECT_ARRAY && k < dl->via.array.size; k++) {
+			const msgpack_object *ims = mp_get(&dl->via.array.ptr[k], "images");
+			for (uint32_t m = 0; ims && ims->type == MSGPACK_OBJECT_ARRAY && m < ims->via.array.size; m++) {
+				char n2[600];
+				uint64_t b = 0;
+				if (mp_get_strbuf(&ims->via.array.ptr[m], "name", n2, sizeof n2) || strcmp(n2, name))
+					continue;
+				mp_get_u64(&ims->via.array.ptr[m], "bytes", &b);
+				bytes += b;
+				holders += b > 0;
+			}
+		}
+		if (dl) {
+			out_bytes(bytes, on, sizeof on);
+			snprintf(nn, sizeof nn, "%llu", (unsigned long long)holders);
+		}
+		const char *row[] = {name, dg, size, node, on, nn};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);
 	out_table_free(&t);
+	if (dl && dl->type == MSGPACK_OBJECT_ARRAY && dl->via.array.size) {
+		const char *h2[] = {"NODE", "BLOBS", "LAYERS", "TOTAL"};
+		out_table_init(&t, 4, h2);
+		for (uint32_t k = 0; k < dl->via.array.size; k++) {
+			const msgpack_object *o = &dl->via.array.ptr[k];
+			char node[80], b1[32], b2[32], b3[32];
+			uint64_t bb = 0, lb = 0;
+			mp_get_u64(o, "blob_bytes", &bb);
+			mp_get_u64(o, "layer_bytes", &lb);
+			out_bytes(bb, b1, sizeof b1);
+			out_bytes(lb, b2, sizeof b2);
+			out_bytes(bb + lb, b3, sizeof b3);
+			const char *row[] = {mp_str_or(o, "node", node, sizeof node, "?"), b1, b2, b3};
+			out_table_row(&t, row);
+		}
+		printf("\n");
+		out_table_print(&t);
+		out_table_free(&t);
+	}
+	if (have_disk)
+		mpr_free(&disk);
 	mpr_free(&r);
 	return EXIT_OK;
 }

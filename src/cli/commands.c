@@ -79,10 +79,16 @@ const struct command commands[] = {
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
-	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
-	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
-	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
-	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
+	{"image", cmd_image, "image load FILE|DIR | pull REF | prune | ls | rm NAME",
+	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; pull one\n"
+	 "from its registry on every ready node; remove what no service uses; list or forget\n"
+	 "images. Nodes fetch the blobs they lack from their peers, then from the registry.",
+	 "  pull REF              resolve REF once, pull it on every ready node with progress;\n"
+	 "                        exit 1 if any node failed\n"
+	 "  prune                 forget pulled images no service uses, and on every node remove\n"
+	 "                        the blobs and layers no image uses; prints what each node freed\n"},
+	{"images", cmd_images, "images [-o FORMAT]",
+	 "List the images of the cluster (loaded and pulled) with the disk they take on each node.", OUTPUT_OPT},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",

@@ -51,7 +51,11 @@
 	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, ingest_start) \
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
-	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get)
+	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get) \
+	X(IMAGE_PULL, image_pull, "image.pull", LOCAL, HERE, imagefan_pull) \
+	X(IMAGE_PRUNE, image_prune, "image.prune", LOCAL, HERE, imagefan_prune) \
+	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
+	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -98,6 +102,14 @@
 #define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
+/* ref: an image reference (node/imagefan.h: pulled on every ready node, progress streamed) */
+#define REQ_image_pull(F, S) F(S, STR, ref, REQ, 600)
+#define REQ_image_prune(F, S)
+#define REQ_image_disk(F, S)
+/* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
+ * names no longer kept) or disk */
+#define REQ_image_node(F, S) \
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

@@ -314,6 +314,7 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	link_tick(d);
 	agent_tick(d->agent);
+	imagework_tick(d);
 	if (d->mesh)
 		mesh_sync(d->mesh);
 	char gw[16];
@@ -673,6 +674,7 @@ void daemon_free(struct daemon *d)
 	watch_free(d);
 	agent_free(d->agent);
 	regopts_free(&d->reg);
+	imagework_free(d);
 	mesh_free(d->mesh);
 	dns_free(d->dns);
 	node_stats_sampler_free(&d->stats);

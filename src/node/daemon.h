@@ -11,6 +11,7 @@
 #include "node/host.h"
 #include "node/leader.h"
 #include "node/regopts.h"
+#include "node/imagework.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -95,6 +96,7 @@ struct daemon {
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
 	struct regopts reg;    /* its registry options, kept and given */
+	struct imagework_state imgw; /* image pulls and garbage (node/imagework.h) */
 	struct link *link;
 	struct agent *agent;
 	struct mesh *mesh;

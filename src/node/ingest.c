@@ -25,7 +25,7 @@ struct ingest {
 
 /* Unpacks every layer into the node's layer cache (where the agent would unpack it anyway).
  * A layer that fails is dropped from the blob store so nothing can run it later. */
-static int check_layers(const char *data_dir, const struct image_info *im, char *err)
+int ingest_check_layers(const char *data_dir, const struct image_info *im, char *err)
 {
 	char root[600];
 	struct blobstore bs;
@@ -58,7 +58,7 @@ static void ingest_work(uv_work_t *req)
 	struct ingest *j = req->data;
 	j->rc = image_load(j->data_dir, j->path, &j->im, j->err);
 	if (!j->rc)
-		j->rc = check_layers(j->data_dir, &j->im, j->err);
+		j->rc = ingest_check_layers(j->data_dir, &j->im, j->err);
 }
 
 static void ingest_free(struct ingest *j)

@@ -13,6 +13,12 @@
 struct daemon;
 struct conn;
 
+struct image_info;
+
+/* Unpacks every layer of im into the node's layer cache (a worker thread's work); a layer
+ * refused is dropped from the blob store so nothing can run it later. Pulls do it too. */
+int ingest_check_layers(const char *data_dir, const struct image_info *im, char *err);
+
 /* op image.load (net/proto.h): replies {result, name, digest, size, layers} */
 void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a);
 
