@@ -429,6 +429,9 @@ static int answer_error(struct sess *s, struct http_conn *c, struct http_resp *r
 	snprintf(full, sizeof full, "%s: %s", s->what, what);
 	int rc = regwire_status_error(st, (const char *)body.data, body.len, ra[0] ? ra : NULL, full, err);
 	buf_free(&body);
+	if ((st == 401 || st == 403) && s->have_creds)
+		rc = errf(err, E_AUTH, "%s: unauthorised: the registry refused user %.60s (wrong password, or no access)",
+			  full, s->user);
 	*transient = regwire_transient(st);
 	if (st == 429) {
 		char *e;
