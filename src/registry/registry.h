@@ -33,6 +33,8 @@ struct reg_config {
 	/* Directory of per-registry CA files, "<dir>/<host[:port]>/ca.crt" (NULL: none); the
 	 * system CAs are always trusted too. */
 	char *ca_dir;
+	/* One more CA file trusted for every registry (NULL: none): `orch debug pull --ca-file`. */
+	char *ca_file;
 	/* Platform to pick from an image index: "linux/amd64" (NULL: the node's own). */
 	const char *platform;
 	reg_creds_fn creds;

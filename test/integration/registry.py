@@ -23,6 +23,7 @@ import http.server
 import json
 import os
 import shutil
+import random
 import signal
 import ssl
 import subprocess
@@ -402,11 +403,6 @@ def small_layers(name, n=2, size=0):
     for i in range(n):
         data = ("%s layer %d\n" % (name, i)).encode()
         if size:
-            seed = hashlib.sha256(data).digest()
-            chunks, h = [], seed
-            while sum(len(c) for c in chunks) < size:
-                h = hashlib.sha256(h).digest()
-                chunks.append(h * 64)
-            data = b"".join(chunks)[:size]
+            data = random.Random(data).randbytes(size)
         out.append(tar_bytes([(name + "/", "dir", None), ("%s/f%d" % (name, i), "file", data)]))
     return out
