@@ -33,7 +33,7 @@ struct resolve {
 	const struct reg_config *cfg; /* the node's: read only while it runs */
 	uint8_t *spec;
 	size_t spec_len;
-	char *project;
+	char *project, *name;
 	struct image_ref ref;
 	char digest[DIGEST_LEN];
 	int rc;
@@ -51,6 +51,7 @@ static void resolve_free(struct resolve *j)
 	pending_free(j->p);
 	free(j->spec);
 	free(j->project);
+	free(j->name);
 	free(j);
 }
 
@@ -72,7 +73,7 @@ static void resolve_done(uv_work_t *req, int status)
 		mpr_free(&r);
 	}
 	if (j->rc) {
-		snprintf(m, sizeof m, "service %s: image %s: %s", sp.name ? sp.name : "?", ref, j->err);
+		snprintf(m, sizeof m, "service %s: image %s: %s", j->name, ref, j->err);
 		log_warn(d->ident.name, d->clock, "deploy: %s", m);
 		rpc_reply_err(j->p->conn, j->p->req_id, j->rc == E_BUSY ? E_BUSY : j->rc, m);
 		svc_spec_free(&sp);
@@ -114,6 +115,7 @@ void resolve_start(struct daemon *d, struct conn *c, uint64_t req_id, const stru
 	j->spec = (uint8_t *)mpw_take(&w, &j->spec_len);
 	mpw_free(&w);
 	j->project = xstrdup(project ? project : "");
+	j->name = xstrdup(sp->name);
 	j->cfg = &d->reg.cfg;
 	j->p = pending_new(d, c, req_id);
 	j->req.data = j;

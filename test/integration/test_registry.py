@@ -1,0 +1,134 @@
+"""Issue 10, images from registries, the cluster's side: a real docker-registry on
+127.0.0.1 (test/integration/registry.py), three nodes started with --insecure-registry and
+--registry-mirror pointing at it. A tag is resolved once by the leader and every replica
+runs that digest (orch ps shows it); the tag moved in the registry and deployed again
+rolls the service; a Docker Hub style name comes through the mirror; an image the registry
+does not have is refused at deploy; orch image pull on every node; orch image prune frees
+what no service uses; orch images shows disk use."""
+import gzip
+import json
+import os
+import re
+
+from harness import check, wait_until
+from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
+from workload import WorkCluster, demo_image, tar_bytes, wait_running
+
+TIMEOUTS = {"test_registry_deploy_pull_prune": 150}
+
+SVC = """services:
+  %s:
+    image: %s
+    stop_grace_period: 1s
+    deploy:
+      replicas: %d
+"""
+
+
+def demo_variant(reg, repo, tag, note):
+    """Pushes the demo image plus one small layer of its own (/www/note) as repo:tag; returns
+    the manifest digest: other bytes, same program."""
+    lay = os.path.join(demo_image(WorkCluster.tmp_base()), "demo-oci")
+    with open(os.path.join(lay, "index.json")) as f:
+        top = json.load(f)["manifests"][0]["digest"]
+
+    def blob(d):
+        with open(os.path.join(lay, "blobs", "sha256", d[7:]), "rb") as f:
+            return f.read()
+    man = json.loads(blob(top))
+    cfg = json.loads(blob(man["config"]["digest"]))
+    layers = [blob(x["digest"]) for x in man["layers"]]
+    extra = tar_bytes([("www/", "dir", None), ("www/note", "file", note.encode())])
+    gz = gzip.compress(extra, mtime=0)
+    cfg["rootfs"]["diff_ids"].append(sha(extra))
+    cfg_b = json.dumps(cfg, sort_keys=True).encode()
+    m = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg_b), "size": len(cfg_b)},
+         "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]} for x in man["layers"]]
+         + [{"mediaType": MT_LAYER_GZIP, "digest": sha(gz), "size": len(gz)}]}
+    mb = json.dumps(m, sort_keys=True).encode()
+    return reg.push_raw(repo, tag, mb, MT_OCI_MANIFEST, layers + [gz, cfg_b]), sha(gz)
+
+
+def images_of(c, service):
+    return sorted({t["image"] for t in c.ps(0, service) if t["state"] == "running"})
+
+
+def test_registry_deploy_pull_prune():
+    with Registry(WorkCluster.tmp_base()) as reg, WorkCluster() as c:
+        h = reg.host
+        opts = ["--insecure-registry", h, "--registry-mirror", h]
+        c.init(extra=opts)
+        c.join(extra=opts)
+        c.join(extra=opts)
+        # the options are kept with the node (a restart on the data dir keeps them)
+        with open(os.path.join(c.nodes[1].dir, "registry")) as f:
+            kept = f.read()
+        check("insecure-registry %s\n" % h in kept and "registry-mirror %s\n" % h in kept, "kept options: %r" % kept)
+
+        d1, _ = demo_variant(reg, "app", "v1", "one")
+        # a tag resolved once by the leader: three replicas, one digest, shown by orch ps
+        out = c.deploy(1, c.write("app.yml", SVC % ("app", h + "/app:v1", 3))).stdout
+        check(re.search(r"^app\s+created", out, re.M), "deploy: %r" % out)
+        ts = wait_running(c, "app", 3, timeout=60)
+        check({t["image"] for t in ts} == {"%s/app:v1@%s" % (h, d1)}, "replicas' images: %r" % [t["image"] for t in ts])
+        check(len({t["node"] for t in ts}) == 3, "not one replica per node: %r" % [t["node"] for t in ts])
+        table = c.cli(0, "ps", "app", json=False).stdout
+        check(("%s/app:v1@%s" % (h, d1[:19])) in table, "orch ps shows no digest: %r" % table)
+        insp = c.cli(0, "inspect", "app", json=False).stdout
+        check(d1 in insp, "orch inspect shows no digest: %r" % insp[:600])
+        # the same file again: the tag still names the same bytes, nothing changes
+        out = c.deploy(0, c.write("app.yml", SVC % ("app", h + "/app:v1", 3))).stdout
+        check(re.search(r"^app\s+unchanged", out, re.M), "redeploy of an unmoved tag: %r" % out)
+
+        # the tag moved: deploying again rolls the service to the new digest
+        d2, _ = demo_variant(reg, "app", "v1", "two")
+        check(d2 != d1, "the variant did not change the digest")
+        out = c.deploy(2, c.write("app.yml", SVC % ("app", h + "/app:v1", 3))).stdout
+        check(re.search(r"^app\s+updated", out, re.M), "deploy after the tag moved: %r" % out)
+        wait_until(lambda: images_of(c, "app") == ["%s/app:v1@%s" % (h, d2)] and len(wait_running(c, "app", 3, 5)) == 3,
+                   60, "app rolled to %s" % d2, interval=0.3)
+
+        # a Docker Hub name through the mirror
+        dh, hub_layer = demo_variant(reg, "library/busybox", "latest", "hub")
+        c.deploy(0, c.write("hub.yml", SVC % ("hub", "busybox", 1)))
+        ts = wait_running(c, "hub", 1, timeout=60)
+        check(ts[0]["image"] == "docker.io/library/busybox:latest@" + dh, "hub image: %r" % ts[0]["image"])
+
+        # not in the registry: refused at deploy, with the registry's answer
+        p = c.deploy(0, c.write("nope.yml", SVC % ("nope", h + "/nope:v1", 1)), check_rc=False)
+        check(p.returncode != 0, "deploy of a missing image succeeded: %r" % p.stdout)
+        check("nope" in p.stderr and re.search(r"not found|unknown", p.stderr, re.I), "error: %r" % p.stderr)
+        check(all(s["name"] != "nope" for s in c.services(0)), "a service was created for a missing image")
+
+        # pre-pull on every node, with a line per node
+        d3, _ = demo_variant(reg, "app", "v3", "three")
+        p = c.cli(0, "image", "pull", h + "/app:v3", json=False)
+        for n in c.nodes:
+            check(re.search(r"^%s: pulled %s" % (n.name, re.escape(d3)), p.stdout, re.M),
+                  "no pulled line for %s: %r" % (n.name, p.stdout))
+        p = c.cli(0, "image", "pull", h + "/missing:v9", json=False, check=False)
+        check(p.returncode != 0 and "missing" in p.stderr, "pull of a missing image: rc %d %r" % (p.returncode, p.stderr))
+
+        # disk use per image and per node
+        out = c.cli(0, "images", json=False).stdout
+        check("ON DISK" in out and re.search(r"^NODE\s+BLOBS\s+LAYERS\s+TOTAL", out, re.M), "orch images: %r" % out)
+
+        # prune: the hub service gone, its image's own layer is freed where it ran
+        hub_node = [n for n in c.nodes if n.name == ts[0]["node"]][0]
+        blob = os.path.join(hub_node.dir, "blobs", "sha256", hub_layer[7:])
+        check(os.path.exists(blob), "the hub image's layer is not on %s" % hub_node.name)
+        c.cli(0, "rm", "hub", json=False)
+        wait_until(lambda: not [t for t in c.ps(0, all_tasks=True) if t["service"] == "hub" and t["state"] not in
+                                ("complete", "failed", "shutdown", "rejected", "orphaned")], 30, "hub tasks ended")
+        p = wait_until(lambda: (lambda q: q if q.returncode == 0 else None)(c.cli(0, "image", "prune", json=False,
+                                                                                   check=False)),
+                       30, "a prune no pull holds back")
+        check("removed image docker.io/library/busybox:latest@" + dh in p.stdout, "prune output: %r" % p.stdout)
+        check(re.search(r"^%s: freed [1-9]" % hub_node.name, p.stdout, re.M), "nothing freed on %s: %r" % (hub_node.name, p.stdout))
+        check(not os.path.exists(blob), "the hub layer is still on %s after prune" % hub_node.name)
+        names = [i["name"] for i in c.images(0)]
+        check(not any("busybox" in n for n in names), "the hub image is still recorded: %r" % names)
+        # what services use stays
+        check(any(n == "%s/app:v1@%s" % (h, d2) for n in names), "the running image went: %r" % names)
+        check(len(wait_running(c, "app", 3, 10)) == 3, "app no longer runs")
