@@ -9,7 +9,9 @@
 #ifndef ORCH_SECRETS_H
 #define ORCH_SECRETS_H
 #include <stddef.h>
+#include <stdint.h>
 #include "node/host.h"
+#include "util/mem.h"
 
 /* The credentials `orch registry login HOST` stored for a registry host ("ghcr.io",
  * "127.0.0.1:5000"; compared as given, without a scheme): 0 with user and pass filled,
@@ -20,5 +22,17 @@
  * job; never log pass. */
 int secrets_registry_creds(const struct host *h, const char *host, char *user, size_t user_cap, char *pass,
 			   size_t pass_cap, char *err);
+
+/* Seals value for the secret (kind, name) under this node's data key (appended to out). */
+int secrets_seal(const char *data_dir, const char *kind, const char *name, const void *value, size_t n,
+		 struct buf *out, char *err);
+/* Opens a sealed value of (kind, name) with this node's data key, into out (the caller
+ * wipes and frees it: secrets_wipe). */
+int secrets_open(const char *data_dir, const char *kind, const char *name, const void *blob, size_t n,
+		 struct buf *out, char *err);
+/* The value of a stored version (0: the newest) from a replica of the state, opened. */
+int secrets_open_stored(const struct store *s, const char *data_dir, const char *kind, const char *name,
+			uint64_t version, struct buf *out, char *err);
+void secrets_wipe(struct buf *b);
 
 #endif

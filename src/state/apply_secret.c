@@ -49,8 +49,7 @@ static const struct file_ref_list *refs_of(const struct svc_spec *sp, const char
 	return is_config(kind) ? &sp->configs : &sp->secrets;
 }
 
-/* Does spec name (kind, name), at `version` (0: any)? */
-static bool spec_names(const struct svc_spec *sp, const char *kind, const char *name, uint64_t version)
+bool store_spec_uses_secret(const struct svc_spec *sp, const char *kind, const char *name, uint64_t version)
 {
 	const struct file_ref_list *l = refs_of(sp, kind);
 	for (size_t i = 0; i < l->n; i++)
@@ -102,7 +101,7 @@ static int kind_name(const struct cmd_ctx *c, char *kind, char *name, const char
 }
 
 /* A service named in a spec rolls to the new version: its spec again, pinned anew. */
-static void roll(struct store *s, struct service *v, const char *kind, uint64_t at)
+static void roll(struct store *s, struct service *v, uint64_t at)
 {
 	struct svc_spec sp;
 	svc_spec_copy(&sp, service_spec(v));
@@ -115,7 +114,6 @@ static void roll(struct store *s, struct service *v, const char *kind, uint64_t 
 		mpw_free(&w);
 	}
 	svc_spec_free(&sp);
-	(void)kind;
 }
 
 /* Drops the versions of (kind, name) that are not the newest and no spec names. */
@@ -125,8 +123,8 @@ static void prune(struct store *s, const char *kind, const char *name, uint64_t 
 		struct secret *x = s->secrets.items[i];
 		bool keep = x->version == newest || strcmp(x->kind, kind) || strcmp(x->name, name);
 		TABLE_FOREACH(&s->services, const struct service, v)
-			keep = keep || spec_names(service_spec(v), kind, name, x->version) ||
-			       spec_names(service_prev_spec(v), kind, name, x->version);
+			keep = keep || store_spec_uses_secret(service_spec(v), kind, name, x->version) ||
+			       store_spec_uses_secret(service_prev_spec(v), kind, name, x->version);
 		if (keep)
 			i++;
 		else
@@ -168,8 +166,8 @@ int apply_secret_put(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	uint64_t version = x->version;
 	table_put(&s->secrets, x);
 	TABLE_FOREACH(&s->services, struct service, v)
-		if (spec_names(service_spec(v), kind, name, 0))
-			roll(s, v, kind, at);
+		if (store_spec_uses_secret(service_spec(v), kind, name, 0))
+			roll(s, v, at);
 	prune(s, kind, name, version);
 	res->id = x->id;
 	snprintf(res->msg, sizeof res->msg, "%s %s version %llu", kind, name, (unsigned long long)version);
@@ -186,7 +184,7 @@ int apply_secret_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *
 	if (!store_secret_latest(s, kind, name))
 		return errf(res->msg, E_NOTFOUND, "no %s %s (see orch %s ls)", kind, name, is_config(kind) ? "config" : "secret");
 	TABLE_FOREACH(&s->services, const struct service, v)
-		if (spec_names(service_spec(v), kind, name, 0))
+		if (store_spec_uses_secret(service_spec(v), kind, name, 0))
 			return errf(res->msg, E_BUSY, "%s %s is in use by service %s: remove it from the service first", kind,
 				    name, v->name);
 	for (size_t i = 0; i < s->secrets.n;) {

@@ -176,5 +176,7 @@ struct node *store_node_find(const struct store *s, const char *ref);
  * or a given version; NULL when there is none. */
 struct secret *store_secret_latest(const struct store *s, const char *kind, const char *name);
 struct secret *store_secret_version(const struct store *s, const char *kind, const char *name, uint64_t version);
+/* Does the spec name (kind, name), at version (0: any)? */
+bool store_spec_uses_secret(const struct svc_spec *sp, const char *kind, const char *name, uint64_t version);
 
 #endif
