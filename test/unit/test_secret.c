@@ -5,6 +5,7 @@
  * snapshot. */
 #include "unit.h"
 #include "entry.h"
+#include "node/feed.h"
 #include "secret/datakey.h"
 #include "secret/seal.h"
 #include "secret/secrets.h"
@@ -302,5 +303,60 @@ UNIT(store_secret_versions_roll_and_rm)
 	CHECK_EQ_INT(res.rc, 0);
 	CHECK(store_secret_latest(&s, "secret", "db") == NULL);
 	CHECK(store_secret_latest(&s, "registry", "ghcr.io") != NULL);
+	store_free(&s);
+}
+
+/* The assignment feed: a task's sealed values go to the node that runs it, nowhere else. */
+UNIT(feed_sends_values_only_to_the_task_node)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	entry_add_node(&s, 2, "n2", &res);
+	entry_add_node(&s, 3, "n3", &res);
+	put(&s, "secret", "db", "the-value", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	entry_put_service(&s, "secrets:\n  db:\n    external: true\nservices:\n  web:\n    image: demo\n"
+			      "    secrets:\n      - source: db\n        mode: 0400\n", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_key(&w, "create");
+	mpw_arr(&w, 1);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "service_id", store_service_by_name(&s, "web")->id);
+	mpw_ku64(&w, "slot", 1);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	entry_apply(&s, CMD_TASK_BATCH, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	struct task *t = table_get_u64(&s.tasks, res.id);
+	t->node_id = 2;
+	t->state = TS_ASSIGNED;
+	const struct secret *x = store_secret_latest(&s, "secret", "db");
+	struct mpw d2, d3;
+	mpw_init(&d2);
+	mpw_init(&d3);
+	feed_doc(&s, 2, &d2);
+	feed_doc(&s, 3, &d3);
+	CHECK(memmem(d2.sb.data, d2.sb.size, x->data.data, x->data.len) != NULL);
+	CHECK(!memmem(d3.sb.data, d3.sb.size, x->data.data, x->data.len));
+	CHECK(!memmem(d2.sb.data, d2.sb.size, "the-value", 9));
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, d2.sb.data, d2.sb.size), 0);
+	const msgpack_object *f = mp_get(&mp_get(r.root, "tasks")->via.array.ptr[0], "files");
+	CHECK(f && f->type == MSGPACK_OBJECT_ARRAY && f->via.array.size == 1);
+	char target[64];
+	uint64_t mode = 0, ver = 0;
+	CHECK_EQ_INT(mp_get_strbuf(&f->via.array.ptr[0], "target", target, sizeof target), 0);
+	CHECK_STR(target, "/run/secrets/db");
+	mp_get_u64(&f->via.array.ptr[0], "mode", &mode);
+	mp_get_u64(&f->via.array.ptr[0], "version", &ver);
+	CHECK_EQ_INT(mode, 0400);
+	CHECK_EQ_INT(ver, 1);
+	mpr_free(&r);
+	mpw_free(&d2);
+	mpw_free(&d3);
 	store_free(&s);
 }
