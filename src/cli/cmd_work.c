@@ -17,7 +17,7 @@
 
 /* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
  * 0 when not an output option, or an exit code (> 1) on a bad value. */
-static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
+int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
 	const char *a = argv[*i], *v = NULL;
 	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -252,11 +252,17 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
 		project = projbuf;
 	}
+	/* secrets and configs first: the services' specs name the cluster's ones */
+	int rc = deploy_secrets(cli, file, project, sf, dry);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
 	/* The plan against the current state. Images are not checked here: one loaded into
 	 * the cluster is used as is, any other is resolved in its registry by the leader,
 	 * which refuses the service with the registry's answer (node/resolve.h). */
 	struct mpr svcs;
-	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
@@ -385,7 +391,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("services", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("services", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -432,7 +438,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("inspect", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("inspect", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -511,7 +517,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	const char *svc = NULL;
 	bool all = false;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("ps", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("ps", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -724,7 +730,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("images", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)

@@ -89,6 +89,24 @@ const struct command commands[] = {
 	 "                        the blobs and layers no image uses; prints what each node freed\n"},
 	{"images", cmd_images, "images [-o FORMAT]",
 	 "List the images of the cluster (loaded and pulled) with the disk they take on each node.", OUTPUT_OPT},
+	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Manage secrets: values sealed in the raft log under the cluster data key and given only\n"
+	 "to the tasks that use them, as files on a tmpfs (/run/secrets/NAME by default). A new\n"
+	 "value under the same name is a new version: the services using it roll to it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only (id, version, size, services); never the value\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"config", cmd_config, "config create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Manage configs: files given to the tasks that use them (at their target, /NAME by\n"
+	 "default), stored and delivered as secrets are. A new value rolls the services using it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"registry", cmd_registry, "registry login HOST [-u USER] [--password-stdin] | logout HOST",
+	 "Store (or forget) the credentials of a registry, sealed in the cluster; every node uses\n"
+	 "them to pull from HOST.",
+	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
+	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
@@ -185,6 +203,8 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
+	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
 	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)

@@ -55,7 +55,11 @@
 	X(IMAGE_PULL, image_pull, "image.pull", LOCAL, HERE, imagefan_pull) \
 	X(IMAGE_PRUNE, image_prune, "image.prune", LOCAL, HERE, imagefan_prune) \
 	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
-	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start)
+	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start) \
+	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
+	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
+	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -110,6 +114,14 @@
  * names no longer kept) or disk */
 #define REQ_image_node(F, S) \
 	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+
+/* kind: secret (default), config or registry; value: in clear, sealed by the node that
+ * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
+ * nothing */
+#define REQ_secret_create(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255) F(S, BIN, value, REQ, 0)
+#define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
+#define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+#define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

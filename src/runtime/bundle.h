@@ -8,6 +8,11 @@
 
 #define BUNDLE_NETNS_HOST "host"
 
+/* A file or directory of the host bind-mounted read-only into the container. */
+struct bundle_bind {
+	const char *src, *dst; /* absolute */
+};
+
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
 	const char *bundle_dir; /* config.json goes here (created if missing) */
@@ -29,6 +34,8 @@ struct run_spec {
 	bool readonly_rootfs;
 	const char *resolv_conf;             /* bind-mounted read-only over /etc/resolv.conf if set */
 	const char *hosts_file;              /* likewise /etc/hosts */
+	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
+	size_t nfile_binds;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */
