@@ -176,7 +176,7 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	a->env.tok = &h->ident->tok;
-	a->env.reg = h->registry ? &h->registry->cfg : NULL;
+	a->env.reg = h->registry;
 	if (a->be->start(a, err)) {
 		a->be->free(a);
 		free(a);

@@ -141,7 +141,9 @@ static int pull_image(struct run_job *j, const char *name, const struct blobstor
 		return errf(j->err, E_UNSUPP, "image %s: this node does not pull from registries", name);
 	image_info_free(im);
 	memset(im, 0, sizeof *im);
-	if ((rc = registry_pull(j->env->reg, bs, &ref, im, NULL, NULL, j->err)))
+	struct reg_config cfg;
+	regopts_bind(&cfg, j->env->reg, &j->login);
+	if ((rc = registry_pull(&cfg, bs, &ref, im, NULL, NULL, j->err)))
 		return errwrap(j->err, rc, "pull %s", name);
 	free(im->name);
 	im->name = xstrdup(name);

@@ -10,9 +10,8 @@
 #include "runtime/runc.h"
 #include "net/ipam.h"
 #include "net/token.h"
+#include "node/regopts.h"
 #include "util/err.h"
-
-struct reg_config;
 
 #define RUN_MAX_PORTS 16
 
@@ -24,7 +23,7 @@ struct run_env {
 	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
 	const struct token *tok;    /* for fetching blobs from peers */
-	const struct reg_config *reg; /* for pulling from registries (registry/registry.h) */
+	const struct regopts *reg;  /* for pulling from registries (node/regopts.h) */
 	uint64_t port_lo, port_hi;
 };
 
@@ -42,6 +41,7 @@ struct run_job {
 	uint64_t slot;
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
+	struct reg_login login; /* for a pull: looked up on the loop, wiped once prepared */
 	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */
 	struct run_peer *peers; size_t npeers; uint64_t image_node;
 	char ip[16];

@@ -4,6 +4,7 @@
 #include "agent/ports.h"
 #include "agent/checks.h"
 #include "node/imgrec.h"
+#include "image/ref.h"
 #include "runtime/runproc.h"
 #include "runtime/net.h"
 #include "spec/spec.h"
@@ -94,6 +95,10 @@ void tasks_step_done(struct work *w)
 			log_warn(a->h->ident->name, a->h->clock, "task %llu: pulled image not recorded: %s", (unsigned long long)t->id, err);
 		free(w->job.pulled);
 		w->job.pulled = NULL;
+	}
+	if (w->step == S_PREPARE) { /* credentials live no longer than the pull */
+		regopts_wipe(&w->job.login);
+		regopts_wipe(&t->job.login);
 	}
 	switch (w->step) {
 	case S_PREPARE:
@@ -197,8 +202,11 @@ static void start_task(struct agent *a, struct atask *t)
 	if (!rc) {
 		/* an image the cluster does not hold yet comes from its registry: say so while
 		 * it downloads (orch ps) */
-		if (!t->job.image && sp.image && strchr(sp.image, '@'))
+		struct image_ref ref;
+		if (!t->job.image && sp.image && !image_ref_parse(sp.image, &ref, err) && ref.digest[0] && a->h->registry) {
 			snprintf(pulling, sizeof pulling, "pulling %.200s", sp.image);
+			regopts_login(a->h, a->h->registry, &ref, &t->job.login);
+		}
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
 		t->job.stop_signal = SIGTERM;

@@ -32,7 +32,8 @@ struct imagefan {
 	uint32_t ndrop;
 	/* pull: the tag resolved on a worker thread first */
 	uv_work_t req;
-	const struct reg_config *cfg;
+	struct reg_config cfg; /* the node's options, with login's credentials */
+	struct reg_login login;
 	struct image_ref iref;
 	char digest[DIGEST_LEN];
 	int rc;
@@ -209,7 +210,7 @@ static void fan_out(struct imagefan *f)
 static void resolve_work(uv_work_t *req)
 {
 	struct imagefan *f = req->data;
-	f->rc = registry_resolve(f->cfg, &f->iref, f->digest, NULL, 0, f->err);
+	f->rc = registry_resolve(&f->cfg, &f->iref, f->digest, NULL, 0, f->err);
 }
 
 static void resolve_done(uv_work_t *req, int status)
@@ -218,6 +219,7 @@ static void resolve_done(uv_work_t *req, int status)
 	struct daemon *d = f->d;
 	if (!f->rc && (status || d->stopping))
 		f->rc = errf(f->err, E_BUSY, "the node is stopping");
+	regopts_wipe(&f->login);
 	if (f->rc) {
 		char m[ERR_LEN + 600], fam[REF_STR_MAX + 1];
 		image_ref_familiar(&f->iref, fam, sizeof fam);
@@ -259,7 +261,8 @@ void imagefan_pull(struct daemon *d, struct conn *c, const struct req_image_pull
 		return;
 	}
 	f->p->on_gone = resolve_gone; /* until the nodes are asked */
-	f->cfg = &d->reg.cfg;
+	regopts_login(&d->host, &d->reg, &f->iref, &f->login);
+	regopts_bind(&f->cfg, &d->reg, &f->login);
 	d->jobs++;
 	uv_queue_work(d->loop, &f->req, resolve_work, resolve_done);
 }

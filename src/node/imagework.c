@@ -36,7 +36,8 @@ struct iwjob {
 	struct pending *p; /* NULL: the node's own collector */
 	enum iw_action action;
 	char data_dir[512];
-	const struct reg_config *cfg;
+	struct reg_config cfg; /* pull: the node's options, with login's credentials */
+	struct reg_login login;
 	struct image_ref ref;
 	char name[REF_STR_MAX + 1]; /* the pinned name a pull is recorded under */
 	char **keep;
@@ -133,6 +134,7 @@ static void job_free(struct iwjob *j)
 	free(j->imgs);
 	free(j->keep); /* its strings are the images' */
 	image_info_free(&j->im);
+	regopts_wipe(&j->login);
 	if (j->p)
 		pending_free(j->p);
 	uv_mutex_destroy(&j->mu);
@@ -160,7 +162,7 @@ static void iw_work(uv_work_t *req)
 	switch (j->action) {
 	case A_PULL:
 		if (!(j->rc = blob_init(&bs, j->data_dir, j->err)))
-			j->rc = registry_pull(j->cfg, &bs, &j->ref, &j->im, on_progress, j, j->err);
+			j->rc = registry_pull(&j->cfg, &bs, &j->ref, &j->im, on_progress, j, j->err);
 		if (!j->rc)
 			j->rc = ingest_check_layers(j->data_dir, &j->im, j->err);
 		blob_fini(&bs);
@@ -293,7 +295,6 @@ static struct iwjob *job_new(struct daemon *d, struct conn *c, uint64_t req_id, 
 	j->action = action;
 	j->p = c ? pending_new(d, c, req_id) : NULL;
 	j->req.data = j->async.data = j;
-	j->cfg = &d->reg.cfg;
 	j->now_s = clock_wall(d->clock) / 1000;
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);
 	uv_mutex_init(&j->mu);
@@ -344,6 +345,8 @@ void imagework_start(struct daemon *d, struct conn *c, const struct req_image_no
 			return;
 		}
 		image_ref_canonical(&j->ref, j->name, sizeof j->name);
+		regopts_login(&d->host, &d->reg, &j->ref, &j->login);
+		regopts_bind(&j->cfg, &d->reg, &j->login);
 		uv_async_init(d->loop, &j->async, send_progress);
 		j->async_on = true;
 		d->imgw.pulls++;

@@ -1,4 +1,6 @@
 #include "node/regopts.h"
+#include "node/host.h"
+#include "secret/secrets.h"
 #include "spec/units.h"
 #include "util/err.h"
 #include "util/layout.h"
@@ -171,4 +173,49 @@ void regopts_merge(struct regopts *o, const struct regopts *given)
 		o->gc_grace_ms = given->gc_grace_ms;
 	for (int k = 0; k < RO__COUNT; k++)
 		o->given[k] |= given->given[k];
+}
+
+void regopts_login(const struct host *h, const struct regopts *o, const struct image_ref *ref, struct reg_login *login)
+{
+	memset(login, 0, sizeof *login);
+	const char *hosts[2] = {ref->domain, NULL};
+	const char *m = o->cfg.mirror;
+	if (m && !strcmp(ref->domain, REF_DEFAULT_DOMAIN)) /* the mirror is asked as itself */
+		hosts[1] = !strncmp(m, "http://", 7) ? m + 7 : !strncmp(m, "https://", 8) ? m + 8 : m;
+	for (size_t i = 0; i < 2 && hosts[i]; i++) {
+		char err[ERR_LEN];
+		struct reg_cred *w = &login->who[login->n];
+		/* none stored (or not readable here): the pull goes anonymously and the registry
+		 * says what it refuses */
+		if (secrets_registry_creds(h, hosts[i], w->user, sizeof w->user, w->pass, sizeof w->pass, err))
+			continue;
+		snprintf(w->host, sizeof w->host, "%s", hosts[i]);
+		login->n++;
+	}
+}
+
+static int login_creds(void *ctx, const char *host, char *user, size_t usize, char *pass, size_t psize, char *err)
+{
+	const struct reg_login *l = ctx;
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->who[i].host, host)) {
+			if (strlen(l->who[i].user) >= usize || strlen(l->who[i].pass) >= psize)
+				return errf(err, E_INVAL, "the credentials stored for %s are too long", host);
+			snprintf(user, usize, "%s", l->who[i].user);
+			snprintf(pass, psize, "%s", l->who[i].pass);
+			return 0;
+		}
+	return E_NOTFOUND;
+}
+
+void regopts_bind(struct reg_config *cfg, const struct regopts *o, struct reg_login *login)
+{
+	*cfg = o->cfg;
+	cfg->creds = login_creds;
+	cfg->creds_ctx = login;
+}
+
+void regopts_wipe(struct reg_login *login)
+{
+	explicit_bzero(login, sizeof *login);
 }

@@ -30,4 +30,22 @@ int regopts_save(const struct regopts *o, const char *data_dir, char *err);
 /* Kinds given in `given` replace those of o. */
 void regopts_merge(struct regopts *o, const struct regopts *given);
 
+/* The credentials one pull may use (`orch registry login`, secret/secrets.h): looked up on
+ * the loop thread, which alone may read the node's replica and data key, and carried to
+ * the pulling thread with its job. At most two hosts: the image's registry and, for a
+ * Docker Hub image, the mirror. Wipe it once the pull is done. */
+struct reg_cred {
+	char host[REF_DOMAIN_MAX + 1], user[256], pass[512];
+};
+struct reg_login {
+	struct reg_cred who[2];
+	size_t n;
+};
+struct host;
+/* Fills login for pulling ref with the node's options o. */
+void regopts_login(const struct host *h, const struct regopts *o, const struct image_ref *ref, struct reg_login *login);
+/* cfg: a copy of the node's options whose credentials are login's (cfg points into it). */
+void regopts_bind(struct reg_config *cfg, const struct regopts *o, struct reg_login *login);
+void regopts_wipe(struct reg_login *login);
+
 #endif

@@ -30,7 +30,8 @@ bool resolve_needed(const struct store *s, const struct svc_spec *sp)
 struct resolve {
 	uv_work_t req;
 	struct pending *p;
-	const struct reg_config *cfg; /* the node's: read only while it runs */
+	struct reg_config cfg; /* the node's options, with login's credentials */
+	struct reg_login login;
 	uint8_t *spec;
 	size_t spec_len;
 	char *project, *name;
@@ -43,12 +44,13 @@ struct resolve {
 static void resolve_work(uv_work_t *req)
 {
 	struct resolve *j = req->data;
-	j->rc = registry_resolve(j->cfg, &j->ref, j->digest, NULL, 0, j->err);
+	j->rc = registry_resolve(&j->cfg, &j->ref, j->digest, NULL, 0, j->err);
 }
 
 static void resolve_free(struct resolve *j)
 {
 	pending_free(j->p);
+	regopts_wipe(&j->login);
 	free(j->spec);
 	free(j->project);
 	free(j->name);
@@ -116,7 +118,8 @@ void resolve_start(struct daemon *d, struct conn *c, uint64_t req_id, const stru
 	mpw_free(&w);
 	j->project = xstrdup(project ? project : "");
 	j->name = xstrdup(sp->name);
-	j->cfg = &d->reg.cfg;
+	regopts_login(&d->host, &d->reg, &j->ref, &j->login);
+	regopts_bind(&j->cfg, &d->reg, &j->login);
 	j->p = pending_new(d, c, req_id);
 	j->req.data = j;
 	d->jobs++;

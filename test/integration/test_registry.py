@@ -9,12 +9,13 @@ import gzip
 import json
 import os
 import re
+import subprocess
 
-from harness import check, wait_until
+from harness import BIN, check, wait_until
 from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
 from workload import WorkCluster, demo_image, tar_bytes, wait_running
 
-TIMEOUTS = {"test_registry_deploy_pull_prune": 150}
+TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90}
 
 SVC = """services:
   %s:
@@ -132,3 +133,37 @@ def test_registry_deploy_pull_prune():
         # what services use stays
         check(any(n == "%s/app:v1@%s" % (h, d2) for n in names), "the running image went: %r" % names)
         check(len(wait_running(c, "app", 3, 10)) == 3, "app no longer runs")
+
+
+def login(c, host, user, pw):
+    r = subprocess.run([BIN, "-D", c.nodes[0].dir, "registry", "login", host, "-u", user, "--password-stdin"],
+                       input=pw + "\n", capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "registry login: %r %r" % (r.stdout, r.stderr))
+
+
+def test_registry_login():
+    """A registry that wants basic auth: no credentials, then wrong ones, are refused at
+    deploy with the registry's reason; after orch registry login with the right ones every
+    node pulls (credentials sealed in the cluster, looked up by each node)."""
+    with Registry(WorkCluster.tmp_base(), auth="basic", users={"alice": "wonderland"}) as reg, WorkCluster() as c:
+        h = reg.host
+        opts = ["--insecure-registry", h]
+        c.init(extra=opts)
+        c.join(extra=opts)
+        d1, _ = demo_variant(reg, "private/app", "v1", "secret sauce")
+        spec = c.write("app.yml", SVC % ("app", h + "/private/app:v1", 2))
+        p = c.deploy(0, spec, check_rc=False)
+        check(p.returncode != 0 and re.search(r"unauthori[sz]ed.*none are stored", p.stderr), "anonymous: %r" % p.stderr)
+        login(c, h, "alice", "not-the-password")
+        p = c.deploy(1, spec, check_rc=False)
+        check(p.returncode != 0 and re.search(r"unauthori[sz]ed.*refused.*alice", p.stderr),
+              "wrong password: %r" % p.stderr)
+        check("not-the-password" not in p.stderr, "the password is in the error")
+        check(all(s["name"] != "app" for s in c.services(0)), "a service was created with wrong credentials")
+        login(c, h, "alice", "wonderland")
+        c.deploy(1, spec)
+        ts = wait_running(c, "app", 2, timeout=60)
+        check({t["image"] for t in ts} == {"%s/private/app:v1@%s" % (h, d1)}, "images: %r" % [t["image"] for t in ts])
+        check(len({t["node"] for t in ts}) == 2, "not one replica per node: %r" % [t["node"] for t in ts])
+        for n in c.nodes:
+            check("wonderland" not in n.log_text(), "the password is in the log of %s" % n.name)
