@@ -372,7 +372,8 @@ static char *build_demo(void)
 
 static void check_demo(const struct image_info *im)
 {
-	CHECK_STR(im->name, "demo:latest");
+	CHECK_STR(im->name, "docker.io/library/demo:latest");
+	CHECK(im->names && !strcmp(im->names[0], im->name) && !im->names[1]);
 	CHECK_EQ_INT(im->nlayers, 2);
 	CHECK(digest_valid(im->digest) && digest_valid(im->config_digest));
 	CHECK(im->entrypoint == NULL);
@@ -1234,4 +1235,155 @@ UNIT(image_tar_sparse_bad_maps)
 		free(p);
 	}
 	free(d);
+}
+
+/* ---- archives holding several images and names ---- */
+
+static bool first_bytes(const char *store, const char *digest, const char *magic, size_t n)
+{
+	char err[ERR_LEN];
+	struct blobstore bs;
+	CHECK_EQ_INT(blob_init(&bs, store, err), 0);
+	int fd = blob_open(&bs, digest, err);
+	CHECK(fd >= 0);
+	char b[8] = {0};
+	CHECK(read(fd, b, n) == (ssize_t)n);
+	close(fd);
+	blob_fini(&bs);
+	return !memcmp(b, magic, n);
+}
+
+static void check_names(const struct image_info *im, const char *const *want)
+{
+	size_t i = 0;
+	for (; want[i]; i++) {
+		CHECK(im->names && im->names[i]);
+		CHECK_STR(im->names[i], want[i]);
+	}
+	CHECK(!im->names[i]);
+	CHECK_STR(im->name, want[0]);
+}
+
+UNIT(image_load_tags_indexes_zstd)
+{
+	need_root();
+	char *d = build_demo(), err[ERR_LEN];
+	char *store = xasprintf("%s/store", d);
+	/* skopeo writes every tag into a docker-archive, and zstd layers and several images
+	 * into one OCI layout; a multi-platform index is written here by hand around them */
+	CHECK_EQ_INT(sh("cd %s/img && skopeo copy -q oci:demo-oci:demo:latest docker-archive:multi.tar:foo/bar:1 "
+			"--additional-tag foo/bar:latest --additional-tag demo:v2 && "
+			"skopeo copy -q --dest-compress-format zstd oci:demo-oci:demo:latest oci:many:first:1 && "
+			"skopeo copy -q oci:demo-oci:demo:latest oci:many:second:2 && tar -C many -cf - . | zstd -q -c > many.tar.zst", d), 0);
+	/* the docker-archive again with its layers zstd'd in place (as docker 25 may write them) */
+	CHECK_EQ_INT(sh("cd %s/img && mkdir dz && tar -C dz -xf multi.tar && for l in dz/*.tar; do zstd -q -f $l -o $l.z && mv $l.z $l; done && "
+			"tar -C dz -cf multi-zstd.tar .", d), 0);
+	const char *arches[] = {"amd64", "s390x"};
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ_INT(sh("cd %s/img && cp -r many multi-%s && cd multi-%s && "
+				"a=$(grep -o 'sha256:[0-9a-f]*' index.json | sed -n 1p) && b=$(grep -o 'sha256:[0-9a-f]*' index.json | sed -n 2p) && "
+				"sa=$(wc -c < blobs/sha256/${a#sha256:}) && sb=$(wc -c < blobs/sha256/${b#sha256:}) && "
+				"m=application/vnd.oci.image.manifest.v1+json && "
+				"printf '{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+				"{\"mediaType\":\"%%s\",\"digest\":\"%%s\",\"size\":%%s,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
+				"{\"mediaType\":\"%%s\",\"digest\":\"%%s\",\"size\":%%s,\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}}]}' "
+				"$m $b $sb $m $a $sa > nested && n=$(sha256sum nested | cut -c1-64) && sn=$(wc -c < nested) && mv nested blobs/sha256/$n && "
+				"printf '{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+				"\"digest\":\"sha256:%%s\",\"size\":%%s,\"annotations\":{\"org.opencontainers.image.ref.name\":\"multi:1\"}}]}' "
+				"$n $sn > index.json && echo $a > ../amd64-digest", d, arches[i], arches[i], arches[i]), 0);
+	struct image_info *v;
+	size_t n;
+	/* every tag of a docker-archive, canonical; plain and zstd'd layers give one image */
+	const char *tags[] = {"docker.io/foo/bar:1", "docker.io/foo/bar:latest", "docker.io/library/demo:v2", NULL};
+	const char *das[] = {"multi.tar", "multi-zstd.tar"};
+	char *plain_layer = NULL;
+	for (int i = 0; i < 2; i++) {
+		char *p = xasprintf("%s/img/%s", d, das[i]);
+		int rc = image_load_all(store, p, &v, &n, err);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", das[i], err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(n, 1);
+		check_names(&v[0], tags);
+		CHECK_EQ_INT(v[0].nlayers, 2);
+		CHECK(first_bytes(store, v[0].layers[0], i ? "\x28\xb5\x2f\xfd" : "./", i ? 4 : 2));
+		char *bp = xasprintf("%s/blobs/sha256/%s", store, v[0].layers[1] + 7);
+		char *ld = xasprintf("%s/layers/%d", d, i);
+		CHECK_EQ_INT(layer_unpack(bp, ld, err), 0);
+		char *l = listing(ld);
+		CHECK(strstr(l, "./www/cgi-bin/id 755 0 0 f"));
+		if (i)
+			CHECK_STR(l, plain_layer);
+		else
+			plain_layer = xstrdup(l);
+		free(l);
+		free(bp);
+		free(ld);
+		image_list_free(v, n);
+		free(p);
+	}
+	free(plain_layer);
+	/* several images in one layout, each under its ref.name; the layout as a zstd'd tar too */
+	const char *lays[] = {"many", "many.tar.zst"};
+	for (int i = 0; i < 2; i++) {
+		char *p = xasprintf("%s/img/%s", d, lays[i]);
+		int rc = image_load_all(store, p, &v, &n, err);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", lays[i], err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(n, 2);
+		const char *first[] = {"docker.io/library/first:1", NULL}, *second[] = {"docker.io/library/second:2", NULL};
+		check_names(&v[0], first);
+		check_names(&v[1], second);
+		CHECK(strcmp(v[0].digest, v[1].digest));
+		CHECK_STR(v[0].config_digest, v[1].config_digest);
+		CHECK(first_bytes(store, v[0].layers[0], "\x28\xb5\x2f\xfd", 4)); /* zstd */
+		CHECK(first_bytes(store, v[1].layers[0], "\x1f\x8b", 2));           /* gzip */
+		image_list_free(v, n);
+		free(p);
+	}
+	/* a multi-platform index: linux/amd64 picked, the index's name kept */
+	char *p = xasprintf("%s/img/multi-amd64", d);
+	CHECK_EQ_INT(image_load_all(store, p, &v, &n, err), 0);
+	CHECK_EQ_INT(n, 1);
+	const char *multi[] = {"docker.io/library/multi:1", NULL};
+	check_names(&v[0], multi);
+	char want[80] = "";
+	char *dp = xasprintf("%s/img/amd64-digest", d);
+	FILE *f = fopen(dp, "r");
+	CHECK(f && fscanf(f, "%79s", want) == 1);
+	fclose(f);
+	CHECK_STR(v[0].digest, want);
+	image_list_free(v, n);
+	/* no linux/amd64 in it: a clear error */
+	free(p);
+	p = xasprintf("%s/img/multi-s390x", d);
+	CHECK(image_load_all(store, p, &v, &n, err) == E_NOTFOUND);
+	CHECK(strstr(err, "multi-s390x: no manifest for linux/amd64"));
+	free(dp);
+	free(p);
+	free(store);
+}
+
+UNIT(image_names_as_docker_compares_them)
+{
+	const char *cases[][3] = {
+		{"nginx", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"nginx:1.27", "docker.io/library/nginx:1.27", "nginx:1.27"},
+		{"docker.io/library/nginx:latest", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"index.docker.io/library/nginx", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"foo/bar:1", "docker.io/foo/bar:1", "foo/bar:1"},
+		{"ghcr.io/org/app:tag", "ghcr.io/org/app:tag", "ghcr.io/org/app:tag"},
+		{"127.0.0.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000/app:latest"},
+		/* not references: kept as they are */
+		{"sha256:2c1d1a6932e2", "sha256:2c1d1a6932e2", "sha256:2c1d1a6932e2"},
+		{"Bad Name", "Bad Name", "Bad Name"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char key[IMAGE_NAME_MAX], shown[IMAGE_NAME_MAX];
+		image_name_key(cases[i][0], key, sizeof key);
+		CHECK_STR(key, cases[i][1]);
+		image_name_show(key, shown, sizeof shown);
+		CHECK_STR(shown, cases[i][2]);
+	}
 }
