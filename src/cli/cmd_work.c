@@ -1,6 +1,7 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
 #include "image/ref.h"
+#include "image/image_load.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -714,14 +715,21 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	free(abs);
 	if (rc)
 		return rc;
-	char res[64], name[256], digest[80], size[32];
-	uint64_t bytes = 0, layers = 0;
-	mp_get_u64(r.root, "size", &bytes);
-	mp_get_u64(r.root, "layers", &layers);
-	out_bytes(bytes, size, sizeof size);
-	printf("%s %s (%s, %llu layers): %s\n", mp_str_or(r.root, "name", name, sizeof name, "?"),
-	       mp_str_or(r.root, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
-	       !strcmp(mp_str_or(r.root, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	/* one line per name recorded (every tag of every image in the archive); a node
+	 * without "images" answered for its one image at the top level */
+	const msgpack_object *il = mp_get(r.root, "images");
+	uint32_t n = il && il->type == MSGPACK_OBJECT_ARRAY ? il->via.array.size : 0;
+	for (uint32_t i = 0; i < (n ? n : 1); i++) {
+		const msgpack_object *o = n ? &il->via.array.ptr[i] : r.root;
+		char res[64], name[IMAGE_NAME_MAX], digest[80], size[32];
+		uint64_t bytes = 0, layers = 0;
+		mp_get_u64(o, "size", &bytes);
+		mp_get_u64(o, "layers", &layers);
+		out_bytes(bytes, size, sizeof size);
+		printf("%s %s (%s, %llu layers): %s\n", mp_str_or(o, "name", name, sizeof name, "?"),
+		       mp_str_or(o, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
+		       !strcmp(mp_str_or(o, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	}
 	mpr_free(&r);
 	return EXIT_OK;
 }
@@ -756,9 +764,10 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 	out_table_init(&t, 6, hdr);
 	for (uint32_t i = 0; il && i < il->via.array.size; i++) {
 		const msgpack_object *o = &il->via.array.ptr[i];
-		char name[600], dg[80], size[32], node[80], on[32] = "-", nn[16] = "-";
+		char name[600], key[600], dg[80], size[32], node[80], on[32] = "-", nn[16] = "-";
 		uint64_t sz = 0, bytes = 0, holders = 0;
 		mp_str_or(o, "name", name, sizeof name, "-");
+		mp_str_or(o, "ref", key, sizeof key, name); /* what the nodes name it by */
 		mp_str_or(o, "digest", dg, sizeof dg, "-");
 		dg[19] = 0;
 		mp_get_u64(o, "size", &sz);
@@ -769,7 +778,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 			for (uint32_t m = 0; ims && ims->type == MSGPACK_OBJECT_ARRAY && m < ims->via.array.size; m++) {
 				char n2[600];
 				uint64_t b = 0;
-				if (mp_get_strbuf(&ims->via.array.ptr[m], "name", n2, sizeof n2) || strcmp(n2, name))
+				if (mp_get_strbuf(&ims->via.array.ptr[m], "name", n2, sizeof n2) || strcmp(n2, key))
 					continue;
 				mp_get_u64(&ims->via.array.ptr[m], "bytes", &b);
 				bytes += b;

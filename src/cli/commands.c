@@ -80,9 +80,11 @@ const struct command commands[] = {
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | pull REF | prune | ls | rm NAME",
-	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; pull one\n"
-	 "from its registry on every ready node; remove what no service uses; list or forget\n"
-	 "images. Nodes fetch the blobs they lack from their peers, then from the registry.",
+	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
+	 "gzip, zstd or plain layers) into the cluster; pull one from its registry on every ready\n"
+	 "node; remove what no service uses; list or forget images. Names compare as Docker's do\n"
+	 "(nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack from their\n"
+	 "peers, then from the registry.",
 	 "  pull REF              resolve REF once, pull it on every ready node with progress;\n"
 	 "                        exit 1 if any node failed\n"
 	 "  prune                 forget pulled images no service uses, and on every node remove\n"

@@ -10,21 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const struct image *resolve_loaded(const struct store *s, const char *image)
-{
-	const struct image *im = table_get_str(&s->images, image);
-	char want[REF_STR_MAX + 1], have[REF_STR_MAX + 1], err[ERR_LEN];
-	if (im || image_ref_normalise(image, want, sizeof want, err))
-		return im;
-	TABLE_FOREACH(&s->images, const struct image, x)
-		if (!image_ref_normalise(x->name, have, sizeof have, err) && !strcmp(have, want))
-			return x;
-	return NULL;
-}
-
 bool resolve_needed(const struct store *s, const struct svc_spec *sp)
 {
-	return sp->image && !resolve_loaded(s, sp->image);
+	return sp->image && !store_image_by_name(s, sp->image);
 }
 
 struct resolve {

@@ -19,9 +19,8 @@ struct daemon;
 struct conn;
 struct svc_spec;
 
-/* The image record a spec's image names (exactly, or by the normalised name), or NULL. */
-const struct image *resolve_loaded(const struct store *s, const char *image);
-/* Whether a deploy of sp must ask the registry (no loaded image matches its name). */
+/* Whether a deploy of sp must ask the registry: no image of the cluster has its name
+ * (normalised: state/store.h store_image_by_name). */
 bool resolve_needed(const struct store *s, const struct svc_spec *sp);
 /* Resolves sp's image on a worker thread, then submits the service with the image pinned
  * and answers the request on c as service.put does. The spec is copied. */

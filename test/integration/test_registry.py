@@ -128,7 +128,7 @@ def test_registry_deploy_pull_prune():
         check("removed image docker.io/library/busybox:latest@" + dh in p.stdout, "prune output: %r" % p.stdout)
         check(re.search(r"^%s: freed [1-9]" % hub_node.name, p.stdout, re.M), "nothing freed on %s: %r" % (hub_node.name, p.stdout))
         check(not os.path.exists(blob), "the hub layer is still on %s after prune" % hub_node.name)
-        names = [i["name"] for i in c.images(0)]
+        names = [i["ref"] for i in c.images(0)]
         check(not any("busybox" in n for n in names), "the hub image is still recorded: %r" % names)
         # what services use stays
         check(any(n == "%s/app:v1@%s" % (h, d2) for n in names), "the running image went: %r" % names)
