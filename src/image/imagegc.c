@@ -77,7 +77,7 @@ static int scan(const char *dir, bool layers, char *const *keep, size_t nkeep, b
 		if (lstat(p, &st))
 			continue;
 		uint64_t bytes = layers && S_ISDIR(st.st_mode) ? tree_bytes(p) : (uint64_t)st.st_blocks * 512;
-		bool old = (uint64_t)st.st_mtime < cutoff;
+		bool old = (uint64_t)st.st_mtime <= cutoff; /* no grace: whatever it is, however new */
 		if (remove && old && (tmp || !kept(keep, nkeep, e->d_name))) {
 			int rc = layers ? fs_rm_rf(p) : unlink(p) ? -errno : 0;
 			if (rc == 0) {

@@ -16,7 +16,7 @@ struct imagegc_res {
 };
 
 /* keep: the digests in use, sorted by strcmp (imagegc_sort). remove false: measure only.
- * A blob or layer counts as unused only when its mtime is older than now_s - grace_s. */
+ * A blob or layer counts as unused only when its mtime is at least grace_s before now_s. */
 int imagegc_run(const char *data_dir, char *const *keep, size_t nkeep, bool remove, uint64_t grace_s, uint64_t now_s,
 		struct imagegc_res *res, char *err);
 void imagegc_sort(char **keep, size_t n);
