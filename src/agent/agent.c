@@ -319,3 +319,22 @@ void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *
 {
 	blob_get_op(a, c, q);
 }
+
+void agent_used_blobs(const struct agent *a, void (*add)(void *ctx, const char *digest), void *ctx)
+{
+	for (const struct atask *t = a ? a->tasks : NULL; t; t = t->next) {
+		struct mpr r;
+		struct image_info im;
+		if (t->phase == P_DONE || !t->job.image || mpr_decode(&r, t->job.image, t->job.image_len))
+			continue;
+		if (!image_info_decode(r.root, &im, NULL)) {
+			add(ctx, im.digest);
+			if (im.config_digest)
+				add(ctx, im.config_digest);
+			for (size_t i = 0; i < im.nlayers; i++)
+				add(ctx, im.layers[i]);
+			image_info_free(&im);
+		}
+		mpr_free(&r);
+	}
+}

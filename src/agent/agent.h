@@ -45,6 +45,10 @@ void agent_tick(struct agent *a);
 void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);
+/* The blobs (config and layers) of the images this node's tasks run or are about to run,
+ * whatever the cluster's records say now: the image garbage collector keeps them
+ * (node/imagework.h), so a container's layers never go from under it. */
+void agent_used_blobs(const struct agent *a, void (*add)(void *ctx, const char *digest), void *ctx);
 void agent_conn_gone(struct agent *a, struct conn *c);
 /* Ops served by the agent (net/proto.h): logs (a task's output, optionally followed),
  * blob.get (a chunk of an image blob this node holds, for a peer that fetches it). */

@@ -2,6 +2,7 @@
 #include "node/daemon.h"
 #include "node/imgrec.h"
 #include "node/ingest.h"
+#include "agent/agent.h"
 #include "image/imagegc.h"
 #include "image/image_load.h"
 #include "image/ref.h"
@@ -42,6 +43,8 @@ struct iwjob {
 	char name[REF_STR_MAX + 1]; /* the pinned name a pull is recorded under */
 	char **keep;
 	size_t nkeep;
+	char **keep_extra; /* digests of keep that are the job's own */
+	size_t nextra;
 	struct iwimg *imgs;
 	size_t nimgs;
 	uint64_t grace_s, now_s;
@@ -120,6 +123,25 @@ static void collect(struct iwjob *j, const struct store *s, const msgpack_object
 		for (size_t i = 0; i < m->n; i++)
 			j->keep[j->nkeep++] = m->dg[i];
 	}
+}
+
+/* What this node's own tasks use is kept too: an image forgotten by the cluster (orch
+ * image rm) may still be running here. Its strings are owned by keep_extra. */
+static void add_used(void *ctx, const char *digest)
+{
+	struct iwjob *j = ctx;
+	if (!digest || !digest_valid(digest))
+		return;
+	j->keep_extra = xrealloc(j->keep_extra, (j->nextra + 1) * sizeof *j->keep_extra);
+	j->keep_extra[j->nextra++] = xstrdup(digest);
+	j->keep = xrealloc(j->keep, (j->nkeep + 1) * sizeof *j->keep);
+	j->keep[j->nkeep++] = j->keep_extra[j->nextra - 1];
+}
+
+static void collect_all(struct iwjob *j, struct daemon *d, const msgpack_object *drop)
+{
+	collect(j, &d->store, drop);
+	agent_used_blobs(d->agent, add_used, j);
 	imagegc_sort(j->keep, j->nkeep);
 }
 
@@ -132,7 +154,10 @@ static void job_free(struct iwjob *j)
 		free(j->imgs[i].name);
 	}
 	free(j->imgs);
-	free(j->keep); /* its strings are the images' */
+	free(j->keep); /* its strings are the images' and keep_extra's */
+	for (size_t i = 0; i < j->nextra; i++)
+		free(j->keep_extra[i]);
+	free(j->keep_extra);
 	image_info_free(&j->im);
 	regopts_wipe(&j->login);
 	if (j->p)
@@ -351,7 +376,7 @@ void imagework_start(struct daemon *d, struct conn *c, const struct req_image_no
 		j->async_on = true;
 		d->imgw.pulls++;
 	} else {
-		collect(j, &d->store, a->drop.obj);
+		collect_all(j, d, a->drop.obj);
 		j->grace_s = a->grace_s;
 	}
 	job_queue(j);
@@ -407,7 +432,10 @@ static void expire_records(struct daemon *d, uint64_t now, uint64_t grace_ms)
 void imagework_tick(struct daemon *d)
 {
 	uint64_t mono = clock_now(d->clock);
-	if (d->opts.hollow || (d->imgw.last_ms && mono - d->imgw.last_ms < GC_EVERY_MS))
+	/* not at start: a node replaying its log does not know every image yet */
+	if (!d->imgw.last_ms)
+		d->imgw.last_ms = mono;
+	if (d->opts.hollow || mono - d->imgw.last_ms < GC_EVERY_MS || !d->store.has_cluster)
 		return;
 	d->imgw.last_ms = mono;
 	if (cons_is_leader(&d->cons))
@@ -417,7 +445,7 @@ void imagework_tick(struct daemon *d)
 	if (d->imgw.busy || pulling(d))
 		return;
 	struct iwjob *j = job_new(d, NULL, 0, A_GC);
-	collect(j, &d->store, NULL);
+	collect_all(j, d, NULL);
 	j->grace_s = d->reg.gc_grace_ms / 1000;
 	d->imgw.busy = true;
 	job_queue(j);

@@ -15,7 +15,7 @@ from harness import BIN, check, wait_until
 from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
 from workload import WorkCluster, demo_image, tar_bytes, wait_running
 
-TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90}
+TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90, "test_registry_pull_failure": 60}
 
 SVC = """services:
   %s:
@@ -167,3 +167,29 @@ def test_registry_login():
         check(len({t["node"] for t in ts}) == 2, "not one replica per node: %r" % [t["node"] for t in ts])
         for n in c.nodes:
             check("wonderland" not in n.log_text(), "the password is in the log of %s" % n.name)
+
+
+def test_registry_pull_failure():
+    """The tag resolves but a layer is gone from the registry: the node's pull fails, the task
+    is rejected with the registry's reason, and the slot backs off as for any failed start."""
+    with Registry(WorkCluster.tmp_base()) as reg, WorkCluster() as c:
+        h = reg.host
+        c.init(extra=["--insecure-registry", h])
+        d, layer = demo_variant(reg, "broken", "v1", "gone")
+        reg._request("DELETE", "/v2/broken/blobs/%s" % layer, "broken")
+        c.deploy(0, c.write("b.yml", SVC % ("broken", h + "/broken:v1", 1)))
+
+        def rejected():
+            ts = [t for t in c.ps(0, all_tasks=True) if t["service"] == "broken" and t["state"] == "rejected"]
+            return ts if len(ts) >= 2 else None
+        ts = wait_until(rejected, 40, "two rejected pulls of broken", interval=0.3)
+        for t in ts:
+            check(t["image"] == "%s/broken:v1@%s" % (h, d), "image of the task: %r" % t["image"])
+            check(re.search(r"pull %s/broken:v1@%s: .*(not found|unknown)" % (re.escape(h), re.escape(d)), t["err"], re.I),
+                  "rejection reason: %r" % t["err"])
+        # the restart back-off applies: the slot waits before its next try
+        live = [t for t in c.ps(0, "broken")]
+        check(live and (live[0].get("failures", 0) >= 1 or live[0]["start_after"] > 0),
+              "no back-off after failed pulls: %r" % live)
+        table = c.cli(0, "ps", "broken", json=False).stdout
+        check(re.search(r"restarting in|pulling|preparing|rejected", table), "ps: %r" % table)
