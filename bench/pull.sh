@@ -145,7 +145,9 @@ pull_runs() { # ARRAY-NAME NODES
 	local r t0 out
 	for r in $(seq 1 "$RUNS"); do
 		budget
-		timeout 120 "$O" -D "$WORK/n1" image prune >/dev/null || die "orch image prune failed"
+		out=$(timeout 120 "$O" -D "$WORK/n1" image prune 2>&1) || die "orch image prune failed: $out"
+		# every run after the first must start from an empty store: the previous one freed
+		((r == 1)) || grep -q "^total freed: [1-9]" <<<"$out" || die "prune freed nothing: $out"
 		t0=$(date +%s%N)
 		out=$(timeout 300 "$O" -D "$WORK/n1" image pull "$REG/bench:1" 2>&1) || die "orch image pull failed: $out"
 		acc+=("$(ms_since "$t0")")
