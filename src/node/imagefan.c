@@ -186,6 +186,7 @@ static void fan_out(struct imagefan *f)
 	TABLE_FOREACH(&d->store.nodes, const struct node, nd)
 		n += nd->state == NS_READY && !node_hollow(nd) && nd->addr && nd->addr[0];
 	f->src = xcalloc(n + 1, sizeof *f->src);
+	f->p->on_gone = fan_gone;
 	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
@@ -243,11 +244,6 @@ static void resolve_done(uv_work_t *req, int status)
 	daemon_job_done(d);
 }
 
-static void resolve_gone(struct pending *p)
-{
-	(void)p; /* the resolve finishes and finds p->conn NULL */
-}
-
 void imagefan_pull(struct daemon *d, struct conn *c, const struct req_image_pull *a)
 {
 	char err[ERR_LEN];
@@ -260,7 +256,7 @@ void imagefan_pull(struct daemon *d, struct conn *c, const struct req_image_pull
 		free(f);
 		return;
 	}
-	f->p->on_gone = resolve_gone; /* until the nodes are asked */
+	f->p->on_gone = NULL; /* the resolve runs to its end and finds p->conn NULL */
 	regopts_login(&d->host, &d->reg, &f->iref, &f->login);
 	regopts_bind(&f->cfg, &d->reg, &f->login);
 	d->jobs++;
