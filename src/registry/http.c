@@ -64,6 +64,9 @@ int http_url_parse(const char *s, const struct http_url *base, struct http_url *
 	}
 	if (!u->host[0])
 		return errf(err, E_INVAL, "url \"%.80s\": no host", s);
+	for (const char *h = u->host; *h; h++)
+		if (!isalnum((unsigned char)*h) && !strchr("-._:%", *h))
+			return errf(err, E_INVAL, "url \"%.80s\": bad character in the host", s);
 	p = hend;
 	if (*p == ':') {
 		char *e;
