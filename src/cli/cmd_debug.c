@@ -402,6 +402,16 @@ static void pull_progress(void *ctx, const struct reg_progress *p)
 			(unsigned long long)p->bytes_done, (unsigned long long)p->bytes_total);
 }
 
+static void print_strv(const char *key, char **v)
+{
+	if (!v)
+		return;
+	printf("%s\t", key);
+	for (size_t i = 0; v[i]; i++)
+		printf("%s%s", i ? " " : "", v[i]);
+	printf("\n");
+}
+
 static int pull(int argc, char **argv)
 {
 	struct reg_config cfg = {0};
@@ -481,6 +491,9 @@ static int pull(int argc, char **argv)
 	printf("name\t%s\ndigest\t%s\nconfig\t%s\nlayers\t%zu\n", im.name, im.digest, im.config_digest, im.nlayers);
 	for (size_t i = 0; i < im.nlayers; i++)
 		printf("layer\t%s\n", im.layers[i]);
+	print_strv("entrypoint", im.entrypoint);
+	print_strv("cmd", im.cmd);
+	print_strv("env", im.env);
 	printf("bytes\t%llu\nseconds\t%.3f\n", (unsigned long long)im.size, secs);
 	image_info_free(&im);
 	return EXIT_OK;

@@ -1,0 +1,290 @@
+"""Pulls from Debian's real docker-registry (test/integration/registry.py) with `orch debug
+pull`, which runs the node's registry client (src/registry/) into a blob store: plain HTTP,
+basic auth, bearer tokens, TLS with the fixture's CA, a multi-platform index, zstd and
+uncompressed layers, digest references, errors that say what failed, and a download
+cut halfway that resumes with a Range request."""
+import hashlib
+import http.client
+import http.server
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+from harness import BIN, check
+from registry import MT_OCI_MANIFEST, Registry, image_parts, oci_image, oci_index, sha, small_layers
+
+TIMEOUTS = {
+    "test_pull_plain_http": 60,
+    "test_pull_basic_auth_and_tls": 60,
+    "test_pull_bearer_token": 60,
+    "test_pull_resumes_and_retries_through_faults": 60,
+}
+
+
+def _tmp():
+    return tempfile.mkdtemp(prefix="regpull-", dir=os.environ.get("TEST_TMP") or "/tmp")
+
+
+def pull(store, ref, *opts, password=None, expect_ok=True):
+    args = [BIN, "debug", "pull", "--dir", store] + list(opts)
+    if password is not None:
+        args += ["--password-stdin"]
+    p = subprocess.run(args + [ref], capture_output=True, text=True, timeout=60,
+                       input=(password + "\n") if password is not None else None)
+    if expect_ok:
+        check(p.returncode == 0, "orch debug pull %s failed (%d): %s" % (ref, p.returncode, p.stderr.strip()))
+    else:
+        check(p.returncode != 0, "orch debug pull %s succeeded but should have failed:\n%s" % (ref, p.stdout))
+    out = {}
+    for line in p.stdout.splitlines():
+        k, _, v = line.partition("\t")
+        out.setdefault(k, []).append(v)
+    return p, out
+
+
+def check_store(store, layers):
+    """Every blob the pull reports is in the store and hashes to its name."""
+    for d in layers:
+        path = os.path.join(store, "blobs", "sha256", d[7:])
+        check(os.path.isfile(path), "blob %s missing from the store" % d)
+        with open(path, "rb") as f:
+            check(sha(f.read()) == d, "blob %s in the store does not hash to its name" % d)
+
+
+def manifest_layers(man):
+    import json
+    return [l["digest"] for l in json.loads(man)["layers"]]
+
+
+def test_pull_plain_http():
+    tmp = _tmp()
+    try:
+        with Registry(tmp) as reg:
+            h = reg.host
+            ins = ("--insecure-registry", h)
+            # a single-platform image, pushed by skopeo
+            path, mdig = oci_image(os.path.join(tmp, "one"), "v1", small_layers("one", 3, 200000),
+                                   extra={"Entrypoint": ["/bin/echo"], "WorkingDir": "/srv"})
+            reg.push("oci:%s:v1" % path, "team/one:v1")
+            store = os.path.join(tmp, "store")
+            p, out = pull(store, h + "/team/one:v1", *ins)
+            check(out["digest"] == [mdig], "pulled digest %s, pushed %s" % (out.get("digest"), mdig))
+            check(out["layers"] == ["3"] and len(out["layer"]) == 3, "expected 3 layers: %s" % p.stdout)
+            check(out["entrypoint"] == ["/bin/echo"] and out["cmd"] == ["/bin/sh"] and out["env"] == ["PATH=/bin"],
+                  "image config not read: %s" % p.stdout)
+            check(out["name"] == [h + "/team/one:v1"], "name: %s" % out.get("name"))
+            check_store(store, out["layer"] + out["config"] + out["digest"][:0])
+            first = {d: os.stat(os.path.join(store, "blobs", "sha256", d[7:])).st_mtime_ns for d in out["layer"]}
+
+            # by digest; blobs already held are not fetched again
+            p, out2 = pull(store, "%s/team/one@%s" % (h, mdig), *ins)
+            check(out2["digest"] == [mdig] and out2["layer"] == out["layer"], "digest pull differs: %s" % p.stdout)
+            again = {d: os.stat(os.path.join(store, "blobs", "sha256", d[7:])).st_mtime_ns for d in out["layer"]}
+            check(first == again, "layers already in the store were written again")
+
+            # a multi-platform index: amd64 chosen by default, arm64 on request, none for s390x
+            ipath, idig, plats = oci_index(os.path.join(tmp, "multi"), "v1", [
+                ("linux/amd64", small_layers("amd", 2)), ("linux/arm64/v8", small_layers("arm", 2))])
+            reg.push("oci:%s:v1" % ipath, "team/multi:v1", "--all")
+            p, out = pull(store, h + "/team/multi:v1", *ins)
+            check(out["digest"] == [plats["linux/amd64"]], "index resolved to %s, not the amd64 manifest %s"
+                  % (out.get("digest"), plats["linux/amd64"]))
+            check_store(store, out["layer"])
+            p, out = pull(store, h + "/team/multi:v1", "--platform", "linux/arm64", *ins)
+            check(out["digest"] == [plats["linux/arm64/v8"]], "arm64 resolved to %s" % out.get("digest"))
+            p, _ = pull(store, h + "/team/multi:v1", "--platform", "linux/s390x", *ins, expect_ok=False)
+            check("no image for platform linux/s390x" in p.stderr and "linux/amd64, linux/arm64" in p.stderr,
+                  "no-platform error should list the offered ones: %s" % p.stderr.strip())
+            p, out = pull(store, "%s/team/multi@%s" % (h, idig), *ins)
+            check(out["digest"] == [plats["linux/amd64"]], "index digest ref resolved to %s" % out.get("digest"))
+
+            # zstd layers: skopeo compresses uncompressed sources with the format asked for
+            zpath, _ = oci_image(os.path.join(tmp, "zsrc"), "v1", small_layers("zst", 2, 100000), compress=False)
+            reg.push("oci:%s:v1" % zpath, "team/zstd:v1", "--dest-compress-format", "zstd")
+            p, out = pull(store, h + "/team/zstd:v1", *ins)
+            check_store(store, out["layer"])
+            for d in out["layer"]:
+                with open(os.path.join(store, "blobs", "sha256", d[7:]), "rb") as f:
+                    check(f.read(4) == b"\x28\xb5\x2f\xfd", "layer %s is not stored as pushed (zstd)" % d)
+
+            # uncompressed layers, put with the registry API (skopeo compresses for docker://)
+            man, cfg, blobs = image_parts(small_layers("raw", 2), compress=False)
+            udig = reg.push_raw("team/raw", "v1", man, MT_OCI_MANIFEST, [cfg] + blobs)
+            p, out = pull(store, h + "/team/raw:v1", *ins)
+            check(out["digest"] == [udig] and out["layer"] == manifest_layers(man), "raw image: %s" % p.stdout)
+            check_store(store, out["layer"])
+
+            # a layer whose content does not match the config's diff_id is refused
+            lay = small_layers("bad", 1)
+            man, cfg, blobs = image_parts(lay, compress=False)
+            import json
+            c = json.loads(cfg)
+            c["rootfs"]["diff_ids"] = [sha(b"something else")]
+            cfg2 = json.dumps(c).encode()
+            m = json.loads(man)
+            m["config"] = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg2),
+                           "size": len(cfg2)}
+            man2 = json.dumps(m).encode()
+            reg.push_raw("team/bad", "v1", man2, MT_OCI_MANIFEST, [cfg2] + blobs)
+            p, _ = pull(os.path.join(tmp, "store-bad"), h + "/team/bad:v1", *ins, expect_ok=False)
+            check("diff_id" in p.stderr or "config says" in p.stderr, "diff_id mismatch not named: %s" % p.stderr)
+
+            # not found: a tag and a repository that do not exist
+            p, _ = pull(store, h + "/team/one:nope", *ins, expect_ok=False)
+            check(p.returncode == 4 and "not found" in p.stderr and "MANIFEST_UNKNOWN" in p.stderr,
+                  "missing tag: %d %s" % (p.returncode, p.stderr.strip()))
+            p, _ = pull(store, h + "/team/nobody:v1", *ins, expect_ok=False)
+            check("not found" in p.stderr, "missing repository: %s" % p.stderr.strip())
+
+            # the registry mirror answers for docker.io names
+            reg.push("oci:%s:v1" % path, "library/mirrored:v1")
+            p, out = pull(os.path.join(tmp, "store-m"), "mirrored:v1", "--registry-mirror", "http://" + h, *ins)
+            check(out["digest"] == [mdig] and out["name"] == ["mirrored:v1"], "mirror pull: %s" % p.stdout)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_pull_basic_auth_and_tls():
+    tmp = _tmp()
+    try:
+        with Registry(tmp, auth="basic", tls=True, users={"alice": "wonderland"}) as reg:
+            path, mdig = oci_image(os.path.join(tmp, "img"), "v1", small_layers("sec", 2, 50000))
+            reg.push("oci:%s:v1" % path, "team/sec:v1")
+            ref = reg.host + "/team/sec:v1"
+            store = os.path.join(tmp, "store")
+            ca = ("--ca-file", reg.ca_file)
+            p, _ = pull(store, ref, *ca, expect_ok=False)
+            check("unauthorised" in p.stderr and "none are stored" in p.stderr,
+                  "no credentials: %s" % p.stderr.strip())
+            p, _ = pull(store, ref, *ca, "--user", "alice", password="xyzzy-not-it", expect_ok=False)
+            check("unauthorised" in p.stderr and "alice" in p.stderr and "xyzzy" not in p.stderr,
+                  "wrong password: %s" % p.stderr.strip())
+            p, _ = pull(store, ref, "--user", "alice", password="wonderland", expect_ok=False)
+            check("certificate not trusted" in p.stderr, "without the CA: %s" % p.stderr.strip())
+            p, _ = pull(store, ref, "--insecure-registry", reg.host, expect_ok=False)  # plain HTTP to a TLS port
+            p, out = pull(store, ref, *ca, "--user", "alice", password="wonderland")
+            check(out["digest"] == [mdig], "TLS + basic pull: %s" % p.stdout)
+            check_store(store, out["layer"] + out["config"])
+            check(not [f for f in os.listdir(os.path.join(store, "blobs", "sha256")) if not f[0].isalnum()],
+                  "temp files left in the store")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_pull_bearer_token():
+    tmp = _tmp()
+    try:
+        with Registry(tmp, auth="token", users={"bob": "builder"}, anonymous=False) as reg:
+            path, mdig = oci_image(os.path.join(tmp, "img"), "v1", small_layers("tok", 2))
+            reg.push("oci:%s:v1" % path, "team/tok:v1")
+            ref = reg.host + "/team/tok:v1"
+            ins = ("--insecure-registry", reg.host)
+            store = os.path.join(tmp, "store")
+            p, _ = pull(store, ref, *ins, expect_ok=False)
+            check("unauthorised" in p.stderr, "anonymous pull of a private repository: %s" % p.stderr.strip())
+            p, _ = pull(store, ref, *ins, "--user", "bob", password="nope", expect_ok=False)
+            check("refused" in p.stderr and "bob" in p.stderr, "wrong password: %s" % p.stderr.strip())
+            reg.tokens.requests.clear()
+            p, out = pull(store, ref, *ins, "--user", "bob", password="builder")
+            check(out["digest"] == [mdig], "bearer pull: %s" % p.stdout)
+            issued = [r for r in reg.tokens.requests if r[2] == "issued"]
+            check(issued and all(r[0] == "bob" and r[1] == ["repository:team/tok:pull"] for r in issued),
+                  "token requests: %s" % reg.tokens.requests)
+            # one token serves the whole pull (config and layers in parallel)
+            check(len(issued) <= 2, "a token per request instead of per pull: %d" % len(issued))
+        with Registry(tmp, auth="token", anonymous=True) as reg:
+            path, mdig = oci_image(os.path.join(tmp, "img2"), "v1", small_layers("anon", 1))
+            reg.push("oci:%s:v1" % path, "pub/anon:v1")
+            p, out = pull(os.path.join(tmp, "store2"), reg.host + "/pub/anon:v1", "--insecure-registry", reg.host)
+            check(out["digest"] == [mdig], "anonymous bearer pull: %s" % p.stdout)
+            check(any(r[0] is None and r[2] == "issued" for r in reg.tokens.requests), "no anonymous token asked")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class FaultProxy:
+    """An HTTP proxy in front of the registry that answers the first manifest request with
+    503 and cuts the first response for one blob after half its body, recording the
+    requests (path, Range) it forwards."""
+
+    def __init__(self, upstream, cut_digest):
+        self.upstream, self.cut_digest = upstream, cut_digest
+        self.seen, self.failed_manifest, self.cut_done = [], False, False
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                proxy.handle(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.host = "127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def handle(self, h):
+        self.seen.append((h.path, h.headers.get("Range")))
+        if "/manifests/" in h.path and not self.failed_manifest:
+            self.failed_manifest = True
+            h.send_response(503)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        c = http.client.HTTPConnection(self.upstream, timeout=20)
+        hdrs = {k: v for k, v in h.headers.items() if k.lower() in ("accept", "range", "authorization")}
+        c.request("GET", h.path, headers=hdrs)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        h.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding", "content-length", "date"):
+                h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if self.cut_digest in h.path and not self.cut_done and r.status == 200:
+            self.cut_done = True
+            h.wfile.write(body[:len(body) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(2)
+            return
+        h.wfile.write(body)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_pull_resumes_and_retries_through_faults():
+    tmp = _tmp()
+    proxy = None
+    try:
+        with Registry(tmp) as reg:
+            layers = small_layers("big", 2, 1000000)
+            path, mdig = oci_image(os.path.join(tmp, "img"), "v1", layers)
+            reg.push("oci:%s:v1" % path, "team/big:v1")
+            man = open(os.path.join(path, "blobs", "sha256", mdig[7:]), "rb").read()
+            cut = manifest_layers(man)[0]
+            proxy = FaultProxy(reg.host, cut)
+            store = os.path.join(tmp, "store")
+            p, out = pull(store, proxy.host + "/team/big:v1", "--insecure-registry", proxy.host)
+            check(out["digest"] == [mdig], "pull through faults: %s" % p.stdout)
+            check_store(store, out["layer"])
+            check(proxy.failed_manifest, "the 503 was never served")
+            manifests = [s for s in proxy.seen if "/manifests/" in s[0]]
+            check(len(manifests) >= 2, "the manifest was not asked again after a 503: %s" % proxy.seen)
+            blob = [s for s in proxy.seen if cut in s[0]]
+            check(proxy.cut_done and len(blob) == 2, "the cut blob was fetched %d times: %s" % (len(blob), proxy.seen))
+            size = len(open(os.path.join(store, "blobs", "sha256", cut[7:]), "rb").read())
+            check(blob[1][1] == "bytes=%d-" % (size // 2),
+                  "the second request should resume at byte %d: Range %s" % (size // 2, blob[1][1]))
+    finally:
+        if proxy:
+            proxy.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
