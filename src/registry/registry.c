@@ -1,5 +1,6 @@
 #include "registry/registry.h"
 #include "codec/json.h"
+#include "registry/diffid.h"
 #include "registry/http.h"
 #include "registry/wire.h"
 #include "util/err.h"
@@ -550,7 +551,22 @@ struct blob_job {
 	bool is_layer;
 	struct blob_writer w;
 	bool open;
+	/* the diff_id computed on the way in: diff_rc as diffid_final returns it, or
+	 * E_NOTFOUND when the blob was already in the store */
+	struct diffid dh;
+	int diff_rc;
+	char diff[DIGEST_LEN];
 };
+
+/* Starts a blob's download afresh (first try, or the server ignored the range). */
+static void job_restart(struct blob_job *j)
+{
+	if (j->open)
+		blob_writer_abort(&j->w);
+	j->open = false;
+	diffid_free(&j->dh);
+	diffid_init(&j->dh);
+}
 
 /* The shared state of one image pull: the jobs, the progress counters, the first error. */
 struct pull {
@@ -609,21 +625,20 @@ static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *tr
 	} else if (r.status == 200) {
 		if (j->open && j->w.size) { /* the server ignored the range: start over */
 			progress(p, -(int64_t)j->w.size, false, NULL);
-			blob_writer_abort(&j->w);
-			j->open = false;
+			job_restart(j);
 		}
 	} else if (r.status == 206 || r.status == 416) {
 		finish(c, &r);
 		if (j->open) {
 			progress(p, -(int64_t)j->w.size, false, NULL);
-			blob_writer_abort(&j->w);
-			j->open = false;
+			job_restart(j);
 		}
 		*transient = true;
 		return errf(err, E_IO, "%s: %s: the registry answered a resumed download with the wrong range", s->what, what);
 	} else
 		return answer_error(s, c, &r, what, transient, wait_ms, err);
 	if (!j->open) {
+		job_restart(j);
 		if ((rc = blob_writer_begin(&j->w, p->bs, err))) {
 			finish(c, &r);
 			return rc;
@@ -642,6 +657,8 @@ static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *tr
 			n = rc;
 			break;
 		}
+		if (j->is_layer)
+			diffid_feed(&j->dh, b, (size_t)n);
 		progress(p, n, false, NULL);
 		if (p->rc) { /* another layer failed: stop early */
 			n = errf(err, E_FAIL, "%s: stopped", s->what);
@@ -652,10 +669,8 @@ static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *tr
 	finish(c, &r);
 	if (n < 0) {
 		/* A network fault keeps what was written, for the Range of the next attempt. */
-		if (n != E_IO && n != E_TIMEOUT) {
-			blob_writer_abort(&j->w);
-			j->open = false;
-		}
+		if (n != E_IO && n != E_TIMEOUT)
+			job_restart(j);
 		return (int)(n == E_IO || n == E_TIMEOUT ? errwrap(err, (int)n, "%s: %s", s->what, what) : n);
 	}
 	char got[DIGEST_LEN];
@@ -663,21 +678,27 @@ static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *tr
 	rc = blob_writer_commit(&j->w, j->digest, got, NULL, err);
 	if (rc)
 		return errf(err, rc, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest", s->what, what);
+	if (j->is_layer) {
+		char derr[ERR_LEN];
+		j->diff_rc = diffid_final(&j->dh, j->diff, derr);
+		if (j->diff_rc == 1)
+			memcpy(j->diff, j->digest, DIGEST_LEN);
+	}
 	return 0;
 }
 
 /* Downloads one blob unless the store already has it. */
 static int fetch_blob(struct sess *s, struct http_conn *c, struct blob_job *j, char *err)
 {
+	j->diff_rc = E_NOTFOUND;
 	if (blob_has(j->p->bs, j->digest)) {
 		progress(j->p, (int64_t)j->size, j->is_layer, NULL);
 		return 0;
 	}
 	int rc = with_retries(s, c, blob_attempt, j, err);
-	if (j->open) {
-		blob_writer_abort(&j->w);
-		j->open = false;
-	}
+	if (j->open)
+		job_restart(j);
+	diffid_free(&j->dh);
 	if (!rc && j->is_layer)
 		progress(j->p, 0, true, NULL);
 	return rc;
@@ -765,6 +786,35 @@ static int resolve_platform(struct sess *s, struct http_conn *c, struct manifest
 		m->reference = NULL;
 	}
 	return 0;
+}
+
+/* Checks layer i against the config's diff_id: from the hash taken while it downloaded,
+ * else (a blob already held) by reading it back. blob_diff_id reads gzip and plain tars
+ * only: a zstd layer is checked by its blob digest alone until the store learns zstd
+ * (image/unpack.c decodes it). */
+static int check_layer(struct sess *s, const struct blobstore *bs, const struct pull *p, size_t i, const char *dig,
+		       const char *mt, const char *want, char *err)
+{
+	const struct blob_job *j = NULL;
+	for (size_t k = 0; k < p->njobs && !j; k++)
+		if (!strcmp(p->jobs[1 + k].digest, dig))
+			j = &p->jobs[1 + k];
+	if (j && (j->diff_rc == 0 || j->diff_rc == 1)) {
+		if (!strcmp(j->diff, want))
+			return 0;
+		char sg[32], sw[32];
+		digest_short(j->diff, sg, sizeof sg);
+		digest_short(want, sw, sizeof sw);
+		return errf(err, E_INVAL, "%s: layer %zu content hashes to %s but the config says %s: corrupt or tampered "
+			    "layer rejected", s->what, i, sg, sw);
+	}
+	if (j && j->diff_rc == E_INVAL)
+		return errf(err, E_INVAL, "%s: layer %zu: corrupt or truncated gzip data", s->what, i);
+	if (mt && strstr(mt, "zstd"))
+		return 0;
+	char what[32];
+	snprintf(what, sizeof what, "layer %zu", i);
+	return image_layer_check(bs, s->what, i, what, dig, want, err);
 }
 
 static int pull_from(struct sess *s, const struct blobstore *bs, const struct image_ref *ref, struct image_info *out,
@@ -865,12 +915,7 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 		for (size_t i = 0; !rc && i < layers->n; i++) {
 			const struct json *d = layers->items[i];
 			const char *dig = json_get_str(d, "digest"), *mt = json_get_str(d, "mediaType");
-			char what[32];
-			snprintf(what, sizeof what, "layer %zu", i);
-			/* blob_diff_id reads gzip and plain tars; a zstd layer is checked by its blob
-			 * digest only until the store learns zstd (image/unpack.c decodes it). */
-			if (!(mt && strstr(mt, "zstd")))
-				rc = image_layer_check(bs, s->what, i, what, dig, json_str(diff_ids->items[i]), err);
+			rc = check_layer(s, bs, &p, i, dig, mt, json_str(diff_ids->items[i]), err);
 			if (!rc) {
 				image_info_add_layer(out, dig);
 				out->size += stored_size(bs, dig);
