@@ -41,9 +41,11 @@ static void inflate_some(struct diffid *d, const uint8_t *p, size_t n)
 {
 	d->zs.next_in = (Bytef *)(uintptr_t)p;
 	d->zs.avail_in = (uInt)n;
-	while (d->zs.avail_in && !d->bad) {
-		if (d->ended) { /* gzip members may follow one another */
-			inflateReset(&d->zs);
+	while (!d->bad) {
+		if (d->ended) {
+			if (!d->zs.avail_in)
+				return;
+			inflateReset(&d->zs); /* gzip members may follow one another */
 			d->ended = false;
 		}
 		d->zs.next_out = d->out;
@@ -52,20 +54,9 @@ static void inflate_some(struct diffid *d, const uint8_t *p, size_t n)
 		EVP_DigestUpdate(d->md, d->out, OUT_CHUNK - d->zs.avail_out);
 		if (r == Z_STREAM_END)
 			d->ended = true;
-		else if (r == Z_BUF_ERROR)
-			break; /* no progress possible: cannot happen with input and room, but never spin */
+		else if (r == Z_BUF_ERROR || (r == Z_OK && !d->zs.avail_in && d->zs.avail_out))
+			return; /* all input taken and no output pending */
 		else if (r != Z_OK)
-			d->bad = true;
-	}
-	/* Output may be pending with no input left. */
-	while (!d->bad && !d->ended && d->zs.avail_out == 0) {
-		d->zs.next_out = d->out;
-		d->zs.avail_out = OUT_CHUNK;
-		int r = inflate(&d->zs, Z_NO_FLUSH);
-		EVP_DigestUpdate(d->md, d->out, OUT_CHUNK - d->zs.avail_out);
-		if (r == Z_STREAM_END)
-			d->ended = true;
-		else if (r != Z_OK && r != Z_BUF_ERROR)
 			d->bad = true;
 	}
 }
