@@ -206,12 +206,13 @@ def test_pull_bearer_token():
 
 class FaultProxy:
     """An HTTP proxy in front of the registry that answers the first manifest request with
-    503 and cuts the first response for one blob after half its body, recording the
-    requests (path, Range) it forwards."""
+    503, the first request for the config blob with 429 (Retry-After: 1), every request
+    under a repository named "limited" with 429 (Retry-After: 120), and cuts the first
+    response for one blob after half its body, recording the requests (path, Range)."""
 
-    def __init__(self, upstream, cut_digest):
-        self.upstream, self.cut_digest = upstream, cut_digest
-        self.seen, self.failed_manifest, self.cut_done = [], False, False
+    def __init__(self, upstream, cut_digest, config_digest):
+        self.upstream, self.cut_digest, self.config_digest = upstream, cut_digest, config_digest
+        self.seen, self.failed_manifest, self.cut_done, self.limited_config = [], False, False, False
         proxy = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -231,10 +232,12 @@ class FaultProxy:
         self.seen.append((h.path, h.headers.get("Range")))
         if "/manifests/" in h.path and not self.failed_manifest:
             self.failed_manifest = True
-            h.send_response(503)
-            h.send_header("Content-Length", "0")
-            h.end_headers()
-            return
+            return self.refuse(h, 503)
+        if self.config_digest in h.path and not self.limited_config:
+            self.limited_config = True
+            return self.refuse(h, 429, "1")
+        if "/limited/" in h.path:
+            return self.refuse(h, 429, "120")
         c = http.client.HTTPConnection(self.upstream, timeout=20)
         hdrs = {k: v for k, v in h.headers.items() if k.lower() in ("accept", "range", "authorization")}
         c.request("GET", h.path, headers=hdrs)
@@ -256,6 +259,16 @@ class FaultProxy:
             return
         h.wfile.write(body)
 
+    @staticmethod
+    def refuse(h, status, retry_after=None):
+        body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' if status == 429 else b""
+        h.send_response(status)
+        if retry_after:
+            h.send_header("Retry-After", retry_after)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -271,7 +284,8 @@ def test_pull_resumes_and_retries_through_faults():
             reg.push("oci:%s:v1" % path, "team/big:v1")
             man = open(os.path.join(path, "blobs", "sha256", mdig[7:]), "rb").read()
             cut = manifest_layers(man)[0]
-            proxy = FaultProxy(reg.host, cut)
+            import json
+            proxy = FaultProxy(reg.host, cut, json.loads(man)["config"]["digest"])
             store = os.path.join(tmp, "store")
             p, out = pull(store, proxy.host + "/team/big:v1", "--insecure-registry", proxy.host)
             check(out["digest"] == [mdig], "pull through faults: %s" % p.stdout)
@@ -284,6 +298,14 @@ def test_pull_resumes_and_retries_through_faults():
             size = len(open(os.path.join(store, "blobs", "sha256", cut[7:]), "rb").read())
             check(blob[1][1] == "bytes=%d-" % (size // 2),
                   "the second request should resume at byte %d: Range %s" % (size // 2, blob[1][1]))
+            cfg = [s for s in proxy.seen if json.loads(man)["config"]["digest"] in s[0]]
+            check(proxy.limited_config and len(cfg) == 2, "the config was not asked again after a 429: %s" % cfg)
+            # a long Retry-After is reported, not slept through
+            reg.push("oci:%s:v1" % path, "limited/big:v1")
+            p, _ = pull(os.path.join(tmp, "store2"), proxy.host + "/limited/big:v1", "--insecure-registry", proxy.host,
+                        expect_ok=False)
+            check("rate limited" in p.stderr and "retry after 120 s" in p.stderr and "TOOMANYREQUESTS" in p.stderr,
+                  "rate limit error: %s" % p.stderr.strip())
     finally:
         if proxy:
             proxy.stop()
