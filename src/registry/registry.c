@@ -1,6 +1,6 @@
 #include "registry/registry.h"
 #include "codec/json.h"
-#include "registry/diffid.h"
+#include "image/zsrc.h"
 #include "registry/http.h"
 #include "registry/wire.h"
 #include "util/err.h"
@@ -544,29 +544,26 @@ static void manifest_free(struct manifest *m)
 
 struct pull;
 
+/* One blob to download. Its body streams through the job (layer_read): written to the store
+ * as it passes and, for a layer, decoded on the way (image/zsrc.h) to hash its diff_id. */
 struct blob_job {
 	struct pull *p;
 	char digest[DIGEST_LEN];
+	char what[48]; /* "blob sha256:ab12cd34ef56" */
 	uint64_t size; /* from the descriptor */
 	bool is_layer;
 	struct blob_writer w;
-	bool open;
-	/* the diff_id computed on the way in: diff_rc as diffid_final returns it, or
-	 * E_NOTFOUND when the blob was already in the store */
-	struct diffid dh;
+	bool open; /* w holds a download in progress */
+	struct http_conn *c;
+	struct http_resp r;
+	bool live; /* r's body is being read */
+	bool restart; /* the server cannot resume: download again from the start */
+	unsigned cuts;
+	/* diff_rc: 0 when diff holds the diff_id hashed on the way in; E_NOTFOUND when the
+	 * blob was in the store already */
 	int diff_rc;
 	char diff[DIGEST_LEN];
 };
-
-/* Starts a blob's download afresh (first try, or the server ignored the range). */
-static void job_restart(struct blob_job *j)
-{
-	if (j->open)
-		blob_writer_abort(&j->w);
-	j->open = false;
-	diffid_free(&j->dh);
-	diffid_init(&j->dh);
-}
 
 /* The shared state of one image pull: the jobs, the progress counters, the first error. */
 struct pull {
@@ -595,6 +592,16 @@ static void progress(struct pull *p, int64_t bytes, bool layer_done, const char 
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Drops what was written so far (the server ignored a range, or the data was bad). */
+static void job_discard(struct blob_job *j)
+{
+	if (!j->open)
+		return;
+	progress(j->p, -(int64_t)j->w.size, false, NULL);
+	blob_writer_abort(&j->w);
+	j->open = false;
+}
+
 /* Parses "bytes START-END/TOTAL" and checks START. */
 static bool range_starts_at(const char *cr, uint64_t at)
 {
@@ -602,103 +609,163 @@ static bool range_starts_at(const char *cr, uint64_t at)
 	return cr && sscanf(cr, "bytes %llu-", &start) == 1 && start == at;
 }
 
-static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms, char *err)
+/* Asks for the blob, from where the last cut left it when part is written already, and
+ * leaves the answer's body to be read. */
+static int blob_open_attempt(struct sess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms,
+			     char *err)
 {
 	struct blob_job *j = arg;
-	struct pull *p = j->p;
-	char sd[32], what[48];
-	digest_short(j->digest, sd, sizeof sd);
-	snprintf(what, sizeof what, "blob %s", sd);
 	char target[REF_PATH_MAX + DIGEST_LEN + 16], range[48];
 	snprintf(target, sizeof target, "/v2/%s/blobs/%s", s->repo, j->digest);
 	const char *hdrs[2] = {NULL, NULL};
-	if (j->open && j->w.size > 0) { /* resume where the cut connection left off */
+	if (j->open && j->w.size > 0) {
 		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)j->w.size);
 		hdrs[0] = range;
 	}
-	struct http_resp r;
-	int rc = request(s, c, "GET", target, hdrs, &r, err);
+	int rc = request(s, c, "GET", target, hdrs, &j->r, err);
 	if (rc)
 		return rc;
-	if (r.status == 206 && j->open && range_starts_at(http_header(&r, "Content-Range"), j->w.size)) {
+	if (j->r.status == 206 && j->open && range_starts_at(http_header(&j->r, "Content-Range"), j->w.size)) {
 		TRACE("registry", j->digest, "resuming at byte %llu", (unsigned long long)j->w.size);
-	} else if (r.status == 200) {
-		if (j->open && j->w.size) { /* the server ignored the range: start over */
-			progress(p, -(int64_t)j->w.size, false, NULL);
-			job_restart(j);
+	} else if (j->r.status == 200) {
+		if (j->open && j->w.size) { /* the server ignored the range: fetch_blob starts over */
+			finish(c, &j->r);
+			j->restart = true;
+			return errf(err, E_BUSY, "%s: %s: the registry cannot resume a download", s->what, j->what);
 		}
-	} else if (r.status == 206 || r.status == 416) {
-		finish(c, &r);
-		if (j->open) {
-			progress(p, -(int64_t)j->w.size, false, NULL);
-			job_restart(j);
-		}
+	} else if (j->r.status == 206 || j->r.status == 416) {
+		finish(c, &j->r);
+		job_discard(j);
 		*transient = true;
-		return errf(err, E_IO, "%s: %s: the registry answered a resumed download with the wrong range", s->what, what);
+		return errf(err, E_IO, "%s: %s: the registry answered a resumed download with the wrong range", s->what,
+			    j->what);
 	} else
-		return answer_error(s, c, &r, what, transient, wait_ms, err);
+		return answer_error(s, c, &j->r, j->what, transient, wait_ms, err);
 	if (!j->open) {
-		job_restart(j);
-		if ((rc = blob_writer_begin(&j->w, p->bs, err))) {
-			finish(c, &r);
+		if ((rc = blob_writer_begin(&j->w, j->p->bs, err))) {
+			finish(c, &j->r);
 			return rc;
 		}
 		j->open = true;
 	}
+	j->live = true;
+	return 0;
+}
+
+/* The raw bytes of a blob, for zsrc or a plain copy: each piece is stored as it passes. A
+ * connection cut mid-body is resumed with a range request (cfg->attempts in all). */
+static ssize_t blob_read(void *ctx, void *buf, size_t n, char *err)
+{
+	struct blob_job *j = ctx;
+	struct pull *p = j->p;
+	struct sess *s = p->s;
+	unsigned attempts = s->cfg->attempts ? s->cfg->attempts : 4;
+	for (;;) {
+		if (p->rc) /* another layer failed: stop early */
+			return errf(err, E_FAIL, "%s: stopped", s->what);
+		if (!j->live) {
+			int rc = with_retries(s, j->c, blob_open_attempt, j, err);
+			if (rc)
+				return rc;
+		}
+		ssize_t got = http_read_body(j->c, &j->r, buf, n, err);
+		if (got > 0) {
+			if (j->size && j->w.size + (uint64_t)got > j->size)
+				return errf(err, E_INVAL, "%s: %s is larger than the %llu bytes its descriptor says", s->what,
+					    j->what, (unsigned long long)j->size);
+			int rc = blob_writer_write(&j->w, buf, (size_t)got, err);
+			if (rc)
+				return rc;
+			progress(p, got, false, NULL);
+			return got;
+		}
+		finish(j->c, &j->r);
+		j->live = false;
+		if (got == 0)
+			return 0;
+		if ((got != E_IO && got != E_TIMEOUT) || ++j->cuts >= attempts)
+			return errwrap(err, (int)got, "%s: %s", s->what, j->what);
+		TRACE("registry", j->digest, "cut after %llu bytes, resuming: %s", (unsigned long long)j->w.size, err);
+		sleep_ms(BACKOFF_FIRST_MS << (j->cuts - 1));
+	}
+}
+
+/* Reads the blob to its end: through zsrc for a layer (its diff_id hashed on the way),
+ * as is for the config. */
+static int blob_stream(struct blob_job *j, char *err)
+{
 	uint8_t *b = xmalloc(1 << 18);
 	ssize_t n;
-	while ((n = http_read_body(c, &r, b, 1 << 18, err)) > 0) {
-		if (j->size && j->w.size + (uint64_t)n > j->size) {
-			n = errf(err, E_INVAL, "%s: %s is larger than the %llu bytes its descriptor says", s->what, what,
-				 (unsigned long long)j->size);
-			break;
-		}
-		if ((rc = blob_writer_write(&j->w, b, (size_t)n, err))) {
-			n = rc;
-			break;
-		}
-		if (j->is_layer)
-			diffid_feed(&j->dh, b, (size_t)n);
-		progress(p, n, false, NULL);
-		if (p->rc) { /* another layer failed: stop early */
-			n = errf(err, E_FAIL, "%s: stopped", s->what);
-			break;
-		}
+	int rc = 0;
+	if (!j->is_layer) {
+		while ((n = blob_read(j, b, 1 << 18, err)) > 0)
+			;
+		free(b);
+		return (int)n;
+	}
+	struct zsrc z;
+	if ((rc = zsrc_open(&z, blob_read, j, j->what, true, err))) {
+		free(b);
+		return rc;
+	}
+	while ((n = zsrc_read(&z, b, 1 << 18, err)) > 0)
+		;
+	if (!n && !(rc = zsrc_drain(&z, err)) && !(rc = zsrc_diff_id(&z, j->diff, err)))
+		j->diff_rc = 0;
+	if (n < 0)
+		rc = (int)n;
+	zsrc_close(&z);
+	if (rc == E_INVAL && j->open) {
+		/* Undecodable: read the rest as is, so a digest mismatch (the likelier cause)
+		 * is what gets reported. */
+		char e2[ERR_LEN];
+		while (blob_read(j, b, 1 << 18, e2) > 0)
+			;
+		if (blob_writer_commit(&j->w, j->digest, j->diff, NULL, e2))
+			rc = errf(err, E_INVAL, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest",
+				  j->p->s->what, j->what);
+		j->open = false;
 	}
 	free(b);
-	finish(c, &r);
-	if (n < 0) {
-		/* A network fault keeps what was written, for the Range of the next attempt. */
-		if (n != E_IO && n != E_TIMEOUT)
-			job_restart(j);
-		return (int)(n == E_IO || n == E_TIMEOUT ? errwrap(err, (int)n, "%s: %s", s->what, what) : n);
-	}
-	char got[DIGEST_LEN];
-	j->open = false;
-	rc = blob_writer_commit(&j->w, j->digest, got, NULL, err);
-	if (rc)
-		return errf(err, rc, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest", s->what, what);
-	if (j->is_layer) {
-		char derr[ERR_LEN];
-		j->diff_rc = diffid_final(&j->dh, j->diff, derr);
-		if (j->diff_rc == 1)
-			memcpy(j->diff, j->digest, DIGEST_LEN);
-	}
-	return 0;
+	return rc;
 }
 
 /* Downloads one blob unless the store already has it. */
 static int fetch_blob(struct sess *s, struct http_conn *c, struct blob_job *j, char *err)
 {
+	char sd[32];
+	digest_short(j->digest, sd, sizeof sd);
+	snprintf(j->what, sizeof j->what, "blob %s", sd);
 	j->diff_rc = E_NOTFOUND;
 	if (blob_has(j->p->bs, j->digest)) {
 		progress(j->p, (int64_t)j->size, j->is_layer, NULL);
 		return 0;
 	}
-	int rc = with_retries(s, c, blob_attempt, j, err);
-	if (j->open)
-		job_restart(j);
-	diffid_free(&j->dh);
+	j->c = c;
+	int rc;
+	for (int round = 0;; round++) {
+		j->restart = false;
+		rc = blob_stream(j, err);
+		if (j->live) {
+			finish(c, &j->r);
+			j->live = false;
+		}
+		if (!rc || !j->restart || round > 0)
+			break;
+		job_discard(j);
+		j->cuts = 0;
+	}
+	if (!rc && j->open) {
+		char got[DIGEST_LEN];
+		j->open = false;
+		if (blob_writer_commit(&j->w, j->digest, got, NULL, err))
+			rc = errf(err, E_INVAL, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest",
+				  s->what, j->what);
+	}
+	if (j->open) {
+		blob_writer_abort(&j->w);
+		j->open = false;
+	}
 	if (!rc && j->is_layer)
 		progress(j->p, 0, true, NULL);
 	return rc;
@@ -788,33 +855,26 @@ static int resolve_platform(struct sess *s, struct http_conn *c, struct manifest
 	return 0;
 }
 
-/* Checks layer i against the config's diff_id: from the hash taken while it downloaded,
- * else (a blob already held) by reading it back. blob_diff_id reads gzip and plain tars
- * only: a zstd layer is checked by its blob digest alone until the store learns zstd
- * (image/unpack.c decodes it). */
+/* Checks layer i against the config's diff_id: the one hashed while it downloaded, else
+ * (a blob already held) read back from the store. */
 static int check_layer(struct sess *s, const struct blobstore *bs, const struct pull *p, size_t i, const char *dig,
-		       const char *mt, const char *want, char *err)
+		       const char *want, char *err)
 {
 	const struct blob_job *j = NULL;
 	for (size_t k = 0; k < p->njobs && !j; k++)
 		if (!strcmp(p->jobs[1 + k].digest, dig))
 			j = &p->jobs[1 + k];
-	if (j && (j->diff_rc == 0 || j->diff_rc == 1)) {
-		if (!strcmp(j->diff, want))
-			return 0;
-		char sg[32], sw[32];
-		digest_short(j->diff, sg, sizeof sg);
-		digest_short(want, sw, sizeof sw);
-		return errf(err, E_INVAL, "%s: layer %zu content hashes to %s but the config says %s: corrupt or tampered "
-			    "layer rejected", s->what, i, sg, sw);
-	}
-	if (j && j->diff_rc == E_INVAL)
-		return errf(err, E_INVAL, "%s: layer %zu: corrupt or truncated gzip data", s->what, i);
-	if (mt && strstr(mt, "zstd"))
-		return 0;
 	char what[32];
 	snprintf(what, sizeof what, "layer %zu", i);
-	return image_layer_check(bs, s->what, i, what, dig, want, err);
+	if (!j || j->diff_rc != 0)
+		return image_layer_check(bs, s->what, i, what, dig, want, err);
+	if (!strcmp(j->diff, want))
+		return 0;
+	char sg[32], sw[32];
+	digest_short(j->diff, sg, sizeof sg);
+	digest_short(want, sw, sizeof sw);
+	return errf(err, E_INVAL, "%s: %s content hashes to %s but the config says %s: corrupt or tampered layer rejected",
+		    s->what, what, sg, sw);
 }
 
 static int pull_from(struct sess *s, const struct blobstore *bs, const struct image_ref *ref, struct image_info *out,
@@ -914,8 +974,8 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 		out->size = m.body.len + cb_bytes.len;
 		for (size_t i = 0; !rc && i < layers->n; i++) {
 			const struct json *d = layers->items[i];
-			const char *dig = json_get_str(d, "digest"), *mt = json_get_str(d, "mediaType");
-			rc = check_layer(s, bs, &p, i, dig, mt, json_str(diff_ids->items[i]), err);
+			const char *dig = json_get_str(d, "digest");
+			rc = check_layer(s, bs, &p, i, dig, json_str(diff_ids->items[i]), err);
 			if (!rc) {
 				image_info_add_layer(out, dig);
 				out->size += stored_size(bs, dig);
@@ -925,9 +985,11 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 	if (!rc) {
 		memcpy(out->digest, m.digest, DIGEST_LEN);
 		out->config_digest = xstrdup(p.jobs[0].digest);
-		char fam[REF_STR_MAX];
-		image_ref_familiar(ref, fam, sizeof fam);
-		out->name = xstrdup(fam);
+		char key[REF_STR_MAX];
+		image_ref_canonical(ref, key, sizeof key);
+		out->name = xstrdup(key); /* recorded as image_load records names (image_name_key) */
+		out->names = xcalloc(2, sizeof *out->names);
+		out->names[0] = xstrdup(key);
 		progress(&p, 0, false, "done");
 	}
 	free(p.jobs);

@@ -141,7 +141,7 @@ def test_pull_plain_http():
             # the registry mirror answers for docker.io names
             reg.push("oci:%s:v1" % path, "library/mirrored:v1")
             p, out = pull(os.path.join(tmp, "store-m"), "mirrored:v1", "--registry-mirror", "http://" + h, *ins)
-            check(out["digest"] == [mdig] and out["name"] == ["mirrored:v1"], "mirror pull: %s" % p.stdout)
+            check(out["digest"] == [mdig] and out["name"] == ["docker.io/library/mirrored:v1"], "mirror pull: %s" % p.stdout)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

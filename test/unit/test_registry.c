@@ -1,10 +1,8 @@
 /* The registry client's pure parts and its HTTP framing (registry/http.h, registry/wire.h):
  * response heads, chunked and length-framed bodies read over a socketpair, URLs and
  * redirects, WWW-Authenticate challenges, platform choice in an index and the mapping of
- * registry answers to errors, and diff_ids hashed while a layer streams in. */
+ * registry answers to errors. */
 #include "unit.h"
-#include "image/blobstore.h"
-#include "registry/diffid.h"
 #include "registry/http.h"
 #include "registry/wire.h"
 #include "util/err.h"
@@ -338,63 +336,4 @@ UNIT(registry_media_types_and_errors)
 	CHECK_EQ_INT(regwire_status_error(503, NULL, 0, NULL, "x", err), E_IO);
 	has(err, "registry error 503");
 	CHECK_EQ_INT(regwire_status_error(418, NULL, 0, NULL, "x", err), E_FAIL);
-}
-
-static size_t gzip_of(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
-{
-	z_stream z;
-	memset(&z, 0, sizeof z);
-	CHECK(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)n;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
-	size_t len = cap - z.avail_out;
-	deflateEnd(&z);
-	return len;
-}
-
-/* Feeds in pieces of step bytes; returns what diffid_final says. */
-static int diff_of(const uint8_t *p, size_t n, size_t step, char *out)
-{
-	char err[ERR_LEN];
-	struct diffid d;
-	diffid_init(&d);
-	for (size_t o = 0; o < n; o += step)
-		diffid_feed(&d, p + o, n - o < step ? n - o : step);
-	int rc = diffid_final(&d, out, err);
-	diffid_free(&d);
-	return rc;
-}
-
-UNIT(registry_diffid_while_streaming)
-{
-	size_t n = 300000;
-	uint8_t *plain = malloc(n), *gz = malloc(2 * n + 1024);
-	for (size_t i = 0; i < n; i++)
-		plain[i] = (uint8_t)((i * 2654435761u) >> 13);
-	char want[DIGEST_LEN], got[DIGEST_LEN];
-	sha256_digest(plain, n, want);
-	/* two gzip members back to back (as pigz and some tools write) hash as one stream */
-	size_t g1 = gzip_of(plain, n / 3, gz, 2 * n);
-	size_t g2 = gzip_of(plain + n / 3, n - n / 3, gz + g1, 2 * n + 1024 - g1);
-	size_t steps[] = {1, 3, 4096, 1 << 20};
-	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
-		if (steps[s] == 1 && g1 + g2 > 400000)
-			continue;
-		memset(got, 0, sizeof got);
-		CHECK_EQ_INT(diff_of(gz, g1 + g2, steps[s], got), 0);
-		CHECK_STR(got, want);
-	}
-	CHECK_EQ_INT(diff_of(plain, n, 7, got), 1); /* a plain tar: its diff_id is its digest */
-	CHECK_EQ_INT(diff_of(plain, 2, 1, got), 1);
-	static const uint8_t zstd[] = {0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0};
-	CHECK_EQ_INT(diff_of(zstd, sizeof zstd, 2, got), E_UNSUPP);
-	CHECK_EQ_INT(diff_of(gz, g1 / 2, 4096, got), E_INVAL); /* cut short */
-	gz[g1 / 2] ^= 0x55;
-	gz[g1 / 2 + 1] ^= 0x55;
-	CHECK_EQ_INT(diff_of(gz, g1, 4096, got) == 0 && !strcmp(got, want), 0); /* corrupted */
-	free(plain);
-	free(gz);
 }
