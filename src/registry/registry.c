@@ -904,6 +904,9 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 		struct blob_job *cj = &p.jobs[0];
 		cj->p = &p;
 		rc = desc_of(s, json_get(m.doc, "config"), "config", cj->digest, &cj->size, err);
+		if (!rc && cj->size > JSON_MAX_SIZE)
+			rc = errf(err, E_INVAL, "%s: the config is %llu bytes, too large for image metadata", s->what,
+				  (unsigned long long)cj->size);
 		p.prog.bytes_total = cj->size;
 	}
 	for (size_t i = 0; !rc && i < layers->n; i++) {
