@@ -90,7 +90,8 @@ const struct command commands[] = {
 	 "debug write-bench [--count N] [--inflight K] | cleanup | hollow --join ADDR --token TOKEN --nodes N "
 	 "[--listen-base IP] [--port PORT] [--run-delay MS] [--name-prefix NAME] [--cpus N] [--memory SIZE] "
 	 "[--label KEY=VALUE] | pull [--insecure-registry HOST] [--registry-mirror URL] [--ca-file FILE] "
-	 "[--user USER --password-stdin] [--platform OS/ARCH] [--parallel N] [--attempts N] --dir DIR REF",
+	 "[--user USER --password-stdin] [--platform OS/ARCH] [--parallel N] [--attempts N] [--progress] "
+	 "(--dir DIR | --resolve) REF",
 	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
 	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.\n"
 	 "hollow: run N hollow nodes in this process, joined to a real cluster, for scale benchmarks:\n"
@@ -113,7 +114,9 @@ const struct command commands[] = {
 	 "  --user USER --password-stdin  pull: credentials, the password read from standard input\n"
 	 "  --platform OS/ARCH    pull: the platform picked from an image index (default: this machine's)\n"
 	 "  --parallel N, --attempts N  pull: layers at once (default 3), tries per request (default 4)\n"
-	 "  --dir DIR             pull: the blob store's root (blobs go to DIR/blobs/sha256)\n"},
+	 "  --progress            pull: a progress line per phase and layer on standard output\n"
+	 "  --dir DIR             pull: the blob store's root (blobs go to DIR/blobs/sha256)\n"
+	 "  --resolve             pull: only resolve REF to the digest the registry serves, and print it\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

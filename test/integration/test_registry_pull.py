@@ -69,7 +69,10 @@ def test_pull_plain_http():
                                    extra={"Entrypoint": ["/bin/echo"], "WorkingDir": "/srv"})
             reg.push("oci:%s:v1" % path, "team/one:v1")
             store = os.path.join(tmp, "store")
-            p, out = pull(store, h + "/team/one:v1", *ins)
+            p, out = pull(store, h + "/team/one:v1", "--progress", *ins)
+            prog = out.get("progress", [])
+            check(prog and prog[0].startswith("resolving") and prog[-1].startswith("done 3/3 layers")
+                  and any(l.startswith("downloading") for l in prog), "progress: %s" % prog)
             check(out["digest"] == [mdig], "pulled digest %s, pushed %s" % (out.get("digest"), mdig))
             check(out["layers"] == ["3"] and len(out["layer"]) == 3, "expected 3 layers: %s" % p.stdout)
             check(out["entrypoint"] == ["/bin/echo"] and out["cmd"] == ["/bin/sh"] and out["env"] == ["PATH=/bin"],
@@ -99,6 +102,12 @@ def test_pull_plain_http():
                   "no-platform error should list the offered ones: %s" % p.stderr.strip())
             p, out = pull(store, "%s/team/multi@%s" % (h, idig), *ins)
             check(out["digest"] == [plats["linux/amd64"]], "index digest ref resolved to %s" % out.get("digest"))
+            # what the leader pins at deploy: the index's digest, and a single manifest's
+            p, out = pull(store, h + "/team/multi:v1", "--resolve", *ins)
+            check(out["digest"] == [idig] and out["media_type"] == ["application/vnd.oci.image.index.v1+json"],
+                  "resolve of an index: %s" % p.stdout)
+            p, out = pull(store, h + "/team/one:v1", "--resolve", *ins)
+            check(out["digest"] == [mdig] and out["media_type"] == [MT_OCI_MANIFEST], "resolve: %s" % p.stdout)
 
             # zstd layers: skopeo compresses uncompressed sources with the format asked for
             zpath, _ = oci_image(os.path.join(tmp, "zsrc"), "v1", small_layers("zst", 2, 100000), compress=False)
