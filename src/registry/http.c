@@ -284,8 +284,12 @@ static ssize_t raw_read(struct http_conn *c, void *p, size_t n, char *err)
 				return 0;
 			if (e == SSL_ERROR_SYSCALL && errno == EINTR)
 				continue;
-			if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+			/* SO_RCVTIMEO expiring surfaces as a retry request from the socket BIO */
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+			    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+				ERR_clear_error();
 				return errf(err, E_TIMEOUT, "read from %s: no data for %d ms", c->host, c->timeout_ms);
+			}
 			return ssl_errf(err, E_IO, "tls read failed");
 		}
 		ssize_t r = recv(c->fd, p, n, 0);

@@ -20,6 +20,7 @@ TIMEOUTS = {
     "test_pull_basic_auth_and_tls": 60,
     "test_pull_bearer_token": 60,
     "test_pull_resumes_and_retries_through_faults": 60,
+    "test_pull_follows_blob_redirects_without_credentials": 60,
 }
 
 
@@ -213,6 +214,46 @@ def test_pull_bearer_token():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def serve(handle):
+    """A threaded HTTP/1.1 server on 127.0.0.1 calling handle(request_handler) for each GET."""
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            handle(self)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, "127.0.0.1:%d" % httpd.server_address[1]
+
+
+def forward(upstream, path, headers, auth=None):
+    """GET path from the registry at upstream; (status, [(header, value)], body)."""
+    c = http.client.HTTPConnection(upstream, timeout=20)
+    hdrs = {k: v for k, v in headers.items() if k.lower() in ("accept", "range", "authorization")}
+    if auth:
+        hdrs["Authorization"] = auth
+    c.request("GET", path, headers=hdrs)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, [(k, v) for k, v in r.getheaders()
+                      if k.lower() not in ("connection", "transfer-encoding", "content-length", "date")], body
+
+
+def send(h, status, headers, body, body_now=True):
+    h.send_response(status)
+    for k, v in headers:
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    if body_now:
+        h.wfile.write(body)
+
+
 class FaultProxy:
     """An HTTP proxy in front of the registry that answers the first manifest request with
     503, the first request for the config blob with 429 (Retry-After: 1), every request
@@ -222,20 +263,7 @@ class FaultProxy:
     def __init__(self, upstream, cut_digest, config_digest):
         self.upstream, self.cut_digest, self.config_digest = upstream, cut_digest, config_digest
         self.seen, self.failed_manifest, self.cut_done, self.limited_config = [], False, False, False
-        proxy = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                proxy.handle(self)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.host = "127.0.0.1:%d" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.host = serve(self.handle)
 
     def handle(self, h):
         self.seen.append((h.path, h.headers.get("Range")))
@@ -247,19 +275,9 @@ class FaultProxy:
             return self.refuse(h, 429, "1")
         if "/limited/" in h.path:
             return self.refuse(h, 429, "120")
-        c = http.client.HTTPConnection(self.upstream, timeout=20)
-        hdrs = {k: v for k, v in h.headers.items() if k.lower() in ("accept", "range", "authorization")}
-        c.request("GET", h.path, headers=hdrs)
-        r = c.getresponse()
-        body = r.read()
-        c.close()
-        h.send_response(r.status)
-        for k, v in r.getheaders():
-            if k.lower() not in ("connection", "transfer-encoding", "content-length", "date"):
-                h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if self.cut_digest in h.path and not self.cut_done and r.status == 200:
+        status, headers, body = forward(self.upstream, h.path, h.headers)
+        send(h, status, headers, body, body_now=False)
+        if self.cut_digest in h.path and not self.cut_done and status == 200:
             self.cut_done = True
             h.wfile.write(body[:len(body) // 2])
             h.wfile.flush()
@@ -271,12 +289,7 @@ class FaultProxy:
     @staticmethod
     def refuse(h, status, retry_after=None):
         body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' if status == 429 else b""
-        h.send_response(status)
-        if retry_after:
-            h.send_header("Retry-After", retry_after)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send(h, status, [("Retry-After", retry_after)] if retry_after else [], body)
 
     def stop(self):
         self.httpd.shutdown()
@@ -318,4 +331,51 @@ def test_pull_resumes_and_retries_through_faults():
     finally:
         if proxy:
             proxy.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_pull_follows_blob_redirects_without_credentials():
+    """Registries send blob GETs to storage elsewhere: a front for a basic-auth registry
+    answers each authorised blob GET with 307 to a storage server on another port (another
+    origin), which records whether credentials came along."""
+    tmp = _tmp()
+    fronts = []
+    try:
+        with Registry(tmp, auth="basic", users={"carol": "tr0ub4dor"}) as reg:
+            path, mdig = oci_image(os.path.join(tmp, "img"), "v1", small_layers("redir", 2, 30000))
+            reg.push("oci:%s:v1" % path, "team/redir:v1")
+            import base64
+            auth = "Basic " + base64.b64encode(b"carol:tr0ub4dor").decode()
+            storage_seen = []
+
+            def storage(h):
+                storage_seen.append((h.path, h.headers.get("Authorization")))
+                repo_digest = h.path.split("?")[0][len("/store/"):]
+                send(h, *forward(reg.host, "/v2/%s" % repo_digest.replace("@", "/blobs/"), {}, auth))
+
+            st_httpd, st_host = serve(storage)
+            fronts.append(st_httpd)
+
+            def front(h):
+                status, headers, body = forward(reg.host, h.path, h.headers)
+                if "/blobs/" in h.path and status == 200:
+                    repo, digest = h.path[len("/v2/"):].split("/blobs/")
+                    headers = [("Location", "http://%s/store/%s@%s?sig=abc" % (st_host, repo, digest))]
+                    status, body = 307, b""
+                send(h, status, headers, body)
+
+            fr_httpd, fr_host = serve(front)
+            fronts.append(fr_httpd)
+            store = os.path.join(tmp, "store")
+            p, out = pull(store, fr_host + "/team/redir:v1", "--insecure-registry", fr_host, "--insecure-registry",
+                          st_host, "--user", "carol", password="tr0ub4dor")
+            check(out["digest"] == [mdig], "pull through redirects: %s" % p.stdout)
+            check_store(store, out["layer"] + out["config"])
+            check(len(storage_seen) == 3, "config and 2 layers should come from storage: %s" % storage_seen)
+            check(all(a is None for _, a in storage_seen),
+                  "credentials were sent to the storage host: %s" % storage_seen)
+    finally:
+        for f in fronts:
+            f.shutdown()
+            f.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
