@@ -464,6 +464,8 @@ static int pull(int argc, char **argv)
 			cfg.mirror = (char *)(uintptr_t)val;
 		else if (!strcmp(a, "--ca-file"))
 			cfg.ca_file = (char *)(uintptr_t)val;
+		else if (!strcmp(a, "--ca-dir"))
+			cfg.ca_dir = (char *)(uintptr_t)val;
 		else if (!strcmp(a, "--user"))
 			pc.user = val;
 		else if (!strcmp(a, "--platform"))

@@ -90,6 +90,7 @@ const struct command commands[] = {
 	 "debug write-bench [--count N] [--inflight K] | cleanup | hollow --join ADDR --token TOKEN --nodes N "
 	 "[--listen-base IP] [--port PORT] [--run-delay MS] [--name-prefix NAME] [--cpus N] [--memory SIZE] "
 	 "[--label KEY=VALUE] | pull [--insecure-registry HOST] [--registry-mirror URL] [--ca-file FILE] "
+	 "[--ca-dir DIR] "
 	 "[--user USER --password-stdin] [--platform OS/ARCH] [--parallel N] [--attempts N] [--progress] "
 	 "(--dir DIR | --resolve) REF",
 	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
@@ -111,6 +112,7 @@ const struct command commands[] = {
 	 "  --insecure-registry HOST  pull: speak plain HTTP to HOST[:PORT] (repeatable)\n"
 	 "  --registry-mirror URL pull: try this registry first for docker.io images\n"
 	 "  --ca-file FILE        pull: trust this CA too (the system CAs always are)\n"
+	 "  --ca-dir DIR          pull: trust DIR/HOST:PORT/ca.crt for that registry, as a node does\n"
 	 "  --user USER --password-stdin  pull: credentials, the password read from standard input\n"
 	 "  --platform OS/ARCH    pull: the platform picked from an image index (default: this machine's)\n"
 	 "  --parallel N, --attempts N  pull: layers at once (default 3), tries per request (default 4)\n"

@@ -176,6 +176,12 @@ def test_pull_basic_auth_and_tls():
             p, _ = pull(store, ref, "--insecure-registry", reg.host, expect_ok=False)  # plain HTTP to a TLS port
             p, out = pull(store, ref, *ca, "--user", "alice", password="wonderland")
             check(out["digest"] == [mdig], "TLS + basic pull: %s" % p.stdout)
+            # the per-registry CA file, as a node finds it: DIR/HOST:PORT/ca.crt
+            cadir = os.path.join(tmp, "certs.d")
+            os.makedirs(os.path.join(cadir, reg.host))
+            shutil.copy(reg.ca_file, os.path.join(cadir, reg.host, "ca.crt"))
+            p, out = pull(os.path.join(tmp, "store2"), ref, "--ca-dir", cadir, "--user", "alice", password="wonderland")
+            check(out["digest"] == [mdig], "TLS with --ca-dir: %s" % p.stdout)
             check_store(store, out["layer"] + out["config"])
             check(not [f for f in os.listdir(os.path.join(store, "blobs", "sha256")) if not f[0].isalnum()],
                   "temp files left in the store")
