@@ -194,12 +194,19 @@ UNIT(http_urls_and_redirect_targets)
 	CHECK_EQ_INT(http_url_parse("https://cdn.example.net/b", &u, &v, err), 0);
 	CHECK_STR(v.host, "cdn.example.net");
 	CHECK(v.tls);
+	CHECK_EQ_INT(http_url_parse("//other.example:8080/b", &u, &v, err), 0);
+	CHECK_STR(v.host, "other.example");
+	CHECK(v.port == 8080 && v.tls);
 	CHECK_EQ_INT(http_url_parse("ftp://x/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://:80/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://h:0/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://h:99999/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://h x/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://[::1/", NULL, &u, err), E_INVAL);
+	/* a Location cannot smuggle a header into the next request line */
+	CHECK_EQ_INT(http_url_parse("http://h/a b", NULL, &u, err), E_INVAL);
+	CHECK_EQ_INT(http_url_parse("/a\r\nX-Injected: 1", &v, &u, err), E_INVAL);
+	CHECK_EQ_INT(http_url_parse("https://h/a\tb", NULL, &u, err), E_INVAL);
 }
 
 UNIT(registry_challenges)
