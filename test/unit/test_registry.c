@@ -196,7 +196,7 @@ UNIT(http_urls_and_redirect_targets)
 	CHECK(v.tls);
 	CHECK_EQ_INT(http_url_parse("//other.example:8080/b", &u, &v, err), 0);
 	CHECK_STR(v.host, "other.example");
-	CHECK(v.port == 8080 && v.tls);
+	CHECK(v.port == 8080 && !v.tls); /* the scheme of the page it came from */
 	CHECK_EQ_INT(http_url_parse("ftp://x/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://:80/", NULL, &u, err), E_INVAL);
 	CHECK_EQ_INT(http_url_parse("http://h:0/", NULL, &u, err), E_INVAL);
