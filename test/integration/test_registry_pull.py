@@ -1,7 +1,8 @@
 """Pulls from Debian's real docker-registry (test/integration/registry.py) with `orch debug
 pull`, which runs the node's registry client (src/registry/) into a blob store: plain HTTP,
 basic auth, bearer tokens, TLS with the fixture's CA, a multi-platform index, zstd and
-uncompressed layers, digest references, errors that say what failed, and a download
+uncompressed layers, digest references, errors that say what failed (tampered manifests and
+layers refused as digest mismatches), blob redirects to another host, and a download
 cut halfway that resumes with a Range request."""
 import hashlib
 import http.client
@@ -21,6 +22,7 @@ TIMEOUTS = {
     "test_pull_bearer_token": 60,
     "test_pull_resumes_and_retries_through_faults": 60,
     "test_pull_follows_blob_redirects_without_credentials": 60,
+    "test_pull_refuses_tampered_content": 60,
 }
 
 
@@ -384,4 +386,45 @@ def test_pull_follows_blob_redirects_without_credentials():
         for f in fronts:
             f.shutdown()
             f.server_close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_pull_refuses_tampered_content():
+    """A front that alters what the registry sends: a manifest whose bytes no longer match
+    the Docker-Content-Digest the registry vouches for (or the digest the reference names),
+    and a layer whose bytes no longer match its digest. Each is refused as a digest
+    mismatch and nothing unverified lands in the store."""
+    tmp = _tmp()
+    front = None
+    try:
+        with Registry(tmp) as reg:
+            path, mdig = oci_image(os.path.join(tmp, "img"), "v1", small_layers("tamper", 2, 20000))
+            reg.push("oci:%s:v1" % path, "man/img:v1")
+            reg.push("oci:%s:v1" % path, "blob/img:v1")
+
+            def handle(h):
+                status, headers, body = forward(reg.host, h.path, h.headers)
+                if status == 200 and h.path.startswith("/v2/man/") and "/manifests/" in h.path:
+                    body = body + b" "  # still valid JSON, other bytes
+                if status == 200 and h.path.startswith("/v2/blob/") and "/blobs/" in h.path and len(body) > 1000:
+                    body = body[:500] + bytes([body[500] ^ 1]) + body[501:]
+                send(h, status, headers, body)
+
+            front, host = serve(handle)
+            ins = ("--insecure-registry", host)
+            store = os.path.join(tmp, "store")
+            p, _ = pull(store, host + "/man/img:v1", *ins, expect_ok=False)
+            check("digest mismatch" in p.stderr, "altered manifest (tag): %s" % p.stderr.strip())
+            p, _ = pull(store, "%s/man/img@%s" % (host, mdig), *ins, expect_ok=False)
+            check("digest mismatch" in p.stderr, "altered manifest (digest ref): %s" % p.stderr.strip())
+            p, _ = pull(store, host + "/blob/img:v1", *ins, expect_ok=False)
+            check("digest mismatch" in p.stderr, "altered layer: %s" % p.stderr.strip())
+            held = os.listdir(os.path.join(store, "blobs", "sha256")) if os.path.isdir(store) else []
+            for name in held:
+                with open(os.path.join(store, "blobs", "sha256", name), "rb") as f:
+                    check(sha(f.read()) == "sha256:" + name, "an unverified blob %s is in the store" % name)
+    finally:
+        if front:
+            front.shutdown()
+            front.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
