@@ -5,7 +5,7 @@ import os
 import time
 
 from harness import check, wait_until
-from workload import DEMO, WorkCluster, runc_ids
+from workload import DEMO, WorkCluster, node_cgroups, runc_ids
 
 TIMEOUTS = {"test_rm_of_service_failing_to_start": 90}
 
@@ -21,10 +21,8 @@ BROKEN = """services:
 
 
 def task_cgroups(c, node):
-    nid = c.node_ids[node.name]
     out = []
-    for ctl in ("memory", "pids"):
-        d = "/sys/fs/cgroup/%s/orch/%s" % (ctl, nid)
+    for d in node_cgroups(c.node_ids[node.name]):
         if os.path.isdir(d):
             out += [os.path.join(d, x) for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))]
     return out

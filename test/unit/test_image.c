@@ -857,6 +857,18 @@ UNIT(image_rootfs_many_layers)
 
 /* Random corruption of a layer (plain and gzip'd) and of a manifest: errors, never a
  * crash, and never a half-unpacked layer left behind. */
+/* A damaged layer either unpacks or is refused with a message, leaving nothing behind. */
+static void unpack_or_refuse(const char *blob, const char *dest, const char *layers)
+{
+	char err[ERR_LEN] = "";
+	int rc = layer_unpack(blob, dest, err);
+	CHECK(rc <= 0);
+	CHECK(rc == 0 || strlen(err) > 0);
+	if (rc == 0)
+		fs_rm_rf(dest);
+	CHECK_EQ_INT(count_entries(layers), 0);
+}
+
 UNIT(image_fuzz_never_crashes)
 {
 	need_root();
@@ -891,12 +903,7 @@ UNIT(image_fuzz_never_crashes)
 			write_file(blob, m, len);
 		else
 			gz_file(blob, m, len);
-		int rc = layer_unpack(blob, dest, err);
-		CHECK(rc <= 0);
-		CHECK(rc == 0 || strlen(err) > 0);
-		if (rc == 0)
-			fs_rm_rf(dest);
-		CHECK_EQ_INT(count_entries(layers), 0);
+		unpack_or_refuse(blob, dest, layers);
 	}
 	free(m);
 	const char *man = "[{\"Config\":\"c.json\",\"RepoTags\":[\"a:b\"],\"Layers\":[\"l/layer.tar\",\"\\u00e9\"]}]";
@@ -1386,4 +1393,37 @@ UNIT(image_names_as_docker_compares_them)
 		image_name_show(key, shown, sizeof shown);
 		CHECK_STR(shown, cases[i][2]);
 	}
+}
+
+/* Sparse archives of both kinds with random damage: an error or a clean unpack, never a
+ * crash or a stray file. */
+UNIT(image_tar_sparse_fuzz)
+{
+	need_root();
+	char *d = mktmp();
+	make_sparse(d, 12);
+	const char *fmts[] = {"--format=gnu", "--format=pax --sparse-version=1.0", "--format=pax --sparse-version=0.1"};
+	char *blob = xasprintf("%s/blob", d), *layers = xasprintf("%s/layers", d), *dest = xasprintf("%s/layers/L", d);
+	srand(7);
+	for (int f = 0; f < 3; f++) {
+		CHECK_EQ_INT(sh("cd %s/sp && tar --sparse %s -cf ../s.tar f", d, fmts[f]), 0);
+		char *p = xasprintf("%s/s.tar", d);
+		struct buf t = slurp(p);
+		uint8_t *m = xmalloc(t.len);
+		for (int it = 0; it < 150; it++) {
+			memcpy(m, t.data, t.len);
+			/* aim at the headers and the map, where the sparse code reads */
+			for (int k = 0; k < 1 + rand() % 4; k++)
+				m[rand() % 2048] = (uint8_t)(it % 3 ? rand() : '0' + rand() % 10);
+			write_file(blob, m, t.len);
+			unpack_or_refuse(blob, dest, layers);
+		}
+		free(m);
+		buf_free(&t);
+		free(p);
+	}
+	free(blob);
+	free(layers);
+	free(dest);
+	free(d);
 }
