@@ -176,6 +176,11 @@ def test_pull_basic_auth_and_tls():
             p, _ = pull(store, ref, "--user", "alice", password="wonderland", expect_ok=False)
             check("certificate not trusted" in p.stderr, "without the CA: %s" % p.stderr.strip())
             p, _ = pull(store, ref, "--insecure-registry", reg.host, expect_ok=False)  # plain HTTP to a TLS port
+            # the certificate names 127.0.0.1 only: the same server reached as localhost is refused
+            p, _ = pull(store, "localhost:%d/team/sec:v1" % reg.port, *ca, "--user", "alice", password="wonderland",
+                        expect_ok=False)
+            check("certificate not trusted" in p.stderr and "mismatch" in p.stderr,
+                  "host name check: %s" % p.stderr.strip())
             p, out = pull(store, ref, *ca, "--user", "alice", password="wonderland")
             check(out["digest"] == [mdig], "TLS + basic pull: %s" % p.stdout)
             # the per-registry CA file, as a node finds it: DIR/HOST:PORT/ca.crt
