@@ -31,12 +31,23 @@
 int http_url_parse(const char *s, const struct http_url *base, struct http_url *u, char *err)
 {
 	memset(u, 0, sizeof *u);
-	if (s[0] == '/' && base) {
-		*u = *base;
-		if (strlen(s) >= sizeof u->target)
+	if (s[0] == '/' && s[1] != '/' && base) {
+		char abs[HTTP_TARGET_MAX + HTTP_HOST_MAX + 32], hp[HTTP_HOST_MAX + 16];
+		http_url_hostport(base, hp, sizeof hp);
+		if (strlen(s) >= HTTP_TARGET_MAX)
 			return errf(err, E_INVAL, "url path too long");
-		snprintf(u->target, sizeof u->target, "%s", s);
-		return 0;
+		snprintf(abs, sizeof abs, "%s://%s%s", base->tls ? "https" : "http", hp, s);
+		int rc = http_url_parse(abs, NULL, u, err);
+		if (!rc)
+			u->port = base->port;
+		return rc;
+	}
+	if (s[0] == '/' && s[1] == '/' && base) { /* scheme-relative */
+		char abs[HTTP_TARGET_MAX + HTTP_HOST_MAX + 32];
+		if (strlen(s) >= sizeof abs - 8)
+			return errf(err, E_INVAL, "url too long");
+		snprintf(abs, sizeof abs, "%s:%s", base->tls ? "https" : "http", s);
+		return http_url_parse(abs, NULL, u, err);
 	}
 	const char *p;
 	if (!strncasecmp(s, "https://", 8)) {
@@ -64,6 +75,9 @@ int http_url_parse(const char *s, const struct http_url *base, struct http_url *
 	}
 	if (!u->host[0])
 		return errf(err, E_INVAL, "url \"%.80s\": no host", s);
+	for (const char *h = u->host; *h; h++)
+		if (!isalnum((unsigned char)*h) && !strchr("-._:%", *h))
+			return errf(err, E_INVAL, "url \"%.80s\": bad character in the host", s);
 	p = hend;
 	if (*p == ':') {
 		char *e;
@@ -78,6 +92,9 @@ int http_url_parse(const char *s, const struct http_url *base, struct http_url *
 	size_t tl = strcspn(p, "#");
 	if (tl + 2 > sizeof u->target)
 		return errf(err, E_INVAL, "url \"%.80s\": path too long", s);
+	for (size_t i = 0; i < tl; i++) /* it goes into a request line as is */
+		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
+			return errf(err, E_INVAL, "url \"%.80s\": space or control character in the path", s);
 	snprintf(u->target, sizeof u->target, "%s%.*s", *p == '/' ? "" : "/", (int)tl, p);
 	return 0;
 }
@@ -281,8 +298,12 @@ static ssize_t raw_read(struct http_conn *c, void *p, size_t n, char *err)
 				return 0;
 			if (e == SSL_ERROR_SYSCALL && errno == EINTR)
 				continue;
-			if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+			/* SO_RCVTIMEO expiring surfaces as a retry request from the socket BIO */
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+			    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+				ERR_clear_error();
 				return errf(err, E_TIMEOUT, "read from %s: no data for %d ms", c->host, c->timeout_ms);
+			}
 			return ssl_errf(err, E_IO, "tls read failed");
 		}
 		ssize_t r = recv(c->fd, p, n, 0);

@@ -1,475 +1,21 @@
 #include "registry/registry.h"
 #include "codec/json.h"
+#include "image/zsrc.h"
 #include "registry/http.h"
+#include "registry/session.h"
 #include "registry/wire.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include <errno.h>
-#include <limits.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#define TIMEOUT_MS 30000
-#define REDIRECTS_MAX 5
 #define MANIFEST_MAX (4u << 20)
-#define ERRBODY_MAX (64u << 10)
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 8000
-#define RETRY_AFTER_MAX_S 30 /* a longer wait is reported, not slept through */
 #define PARALLEL_MAX 16
 #define HUB_DOMAIN "docker.io"
-#define HUB_ENDPOINT "registry-1.docker.io"
-
-/* One registry endpoint and repository for the length of a pull: the TLS context, the
- * credentials (looked up once) and the Authorization header in force, which pulling
- * threads share; gen counts its renewals so that threads that all saw one 401 renew once. */
-struct sess {
-	const struct reg_config *cfg;
-	char what[REF_STR_MAX + 8]; /* "pull nginx:1.27": the prefix of messages */
-	char domain[REF_DOMAIN_MAX + 1]; /* whose credentials ("docker.io") */
-	char repo[REF_PATH_MAX + 1];
-	struct http_url base;
-	struct http_tls *tls;
-	pthread_mutex_t mu;
-	char *authz;
-	unsigned gen;
-	bool creds_looked, have_creds, basic_sent;
-	char user[256], pass[512];
-};
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* ==== endpoints ==== */
-
-static bool is_insecure(const struct reg_config *cfg, const char *hostport)
-{
-	size_t hl = strcspn(hostport, ":");
-	for (size_t i = 0; i < cfg->ninsecure; i++) {
-		const char *h = cfg->insecure[i];
-		if (!strcasecmp(h, hostport) || (!strchr(h, ':') && strlen(h) == hl && !strncasecmp(h, hostport, hl)))
-			return true;
-	}
-	return false;
-}
-
-/* "host[:port]" or "http(s)://host[:port]" → the registry's base URL. */
-static int endpoint(const struct reg_config *cfg, const char *spec, struct http_url *u, char *err)
-{
-	char url[REF_DOMAIN_MAX + 16];
-	if (strstr(spec, "://"))
-		snprintf(url, sizeof url, "%s", spec);
-	else
-		snprintf(url, sizeof url, "%s://%s", is_insecure(cfg, spec) ? "http" : "https", spec);
-	int rc = http_url_parse(url, NULL, u, err);
-	if (rc)
-		return errwrap(err, rc, "registry %.100s", spec);
-	snprintf(u->target, sizeof u->target, "/");
-	return 0;
-}
-
-static void ca_path_for(const struct reg_config *cfg, const char *hostport, char *out, size_t n)
-{
-	out[0] = 0;
-	if (!cfg->ca_dir)
-		return;
-	snprintf(out, n, "%s/%s/ca.crt", cfg->ca_dir, hostport);
-	if (access(out, R_OK))
-		out[0] = 0;
-}
-
-static int sess_init(struct sess *s, const struct reg_config *cfg, const struct image_ref *ref, const char *spec,
-		     char *err)
-{
-	memset(s, 0, sizeof *s);
-	s->cfg = cfg;
-	char fam[REF_STR_MAX];
-	image_ref_familiar(ref, fam, sizeof fam);
-	snprintf(s->what, sizeof s->what, "pull %s", fam);
-	snprintf(s->domain, sizeof s->domain, "%s", ref->domain);
-	snprintf(s->repo, sizeof s->repo, "%s", ref->path);
-	int rc = endpoint(cfg, spec, &s->base, err);
-	if (rc)
-		return rc;
-	char hp[HTTP_HOST_MAX + 16], ca[PATH_MAX];
-	http_url_hostport(&s->base, hp, sizeof hp);
-	if (strcmp(spec, HUB_ENDPOINT) && strcmp(spec, ref->domain)) /* a mirror has its own credentials */
-		snprintf(s->domain, sizeof s->domain, "%s", hp);
-	ca_path_for(cfg, hp, ca, sizeof ca);
-	const char *files[3] = {0};
-	size_t nf = 0;
-	if (ca[0])
-		files[nf++] = ca;
-	if (cfg->ca_file)
-		files[nf++] = cfg->ca_file;
-	if ((rc = http_tls_new(&s->tls, files, err)))
-		return rc;
-	pthread_mutex_init(&s->mu, NULL);
-	return 0;
-}
-
-static void sess_fini(struct sess *s)
-{
-	http_tls_free(s->tls);
-	free(s->authz);
-	explicit_bzero(s->pass, sizeof s->pass);
-	if (s->tls)
-		pthread_mutex_destroy(&s->mu);
-	s->tls = NULL;
-}
-
-/* ==== requests ==== */
-
-/* Connects (or reuses c when it already talks to u's host), sends and reads the head. A
- * kept-alive connection the server has meanwhile closed gets one fresh try. */
-static int exchange(struct sess *s, struct http_conn *c, const char *method, const struct http_url *u,
-		    const char *const *hdrs, struct http_resp *r, char *err)
-{
-	for (int tries = 0;; tries++) {
-		bool reused = http_conn_matches(c, u);
-		int rc = 0;
-		if (!reused) {
-			http_close(c);
-			rc = http_connect(c, u, u->tls ? s->tls : NULL, TIMEOUT_MS, err);
-		}
-		if (!rc)
-			rc = http_send(c, method, u, hdrs, err);
-		if (!rc)
-			rc = http_read_head(c, r, !strcmp(method, "HEAD"), err);
-		if (!rc)
-			return 0;
-		http_close(c);
-		if (!reused || tries > 0)
-			return rc;
-	}
-}
-
-/* Ends a response: the connection stays for the next request only when the body was read
- * to its end and the server keeps it alive. */
-static void finish(struct http_conn *c, struct http_resp *r)
-{
-	if (!r->done || !r->keep_alive)
-		http_close(c);
-	http_resp_free(r);
-}
-
-/* Reads a small body (an error document, a redirect's page) and ends the response. */
-static void slurp(struct http_conn *c, struct http_resp *r, struct buf *out)
-{
-	char err[ERR_LEN];
-	struct buf tmp = {0};
-	if (r->length < 0 || r->length <= (int64_t)ERRBODY_MAX)
-		if (http_read_all(c, r, ERRBODY_MAX, out ? out : &tmp, err))
-			http_close(c);
-	buf_free(&tmp);
-	finish(c, r);
-}
-
-static void url_escape(struct buf *b, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch))
-			buf_append(b, s, 1);
-		else
-			buf_printf(b, "%%%02X", ch);
-	}
-}
-
-static char *basic_header(const char *user, const char *pass)
-{
-	char *plain = xasprintf("%s:%s", user, pass);
-	size_t n = strlen(plain);
-	char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
-	explicit_bzero(plain, n);
-	free(plain);
-	char *h = xasprintf("Authorization: Basic %s", b64);
-	free(b64);
-	return h;
-}
-
-static void lookup_creds(struct sess *s)
-{
-	if (s->creds_looked)
-		return;
-	s->creds_looked = true;
-	char err[ERR_LEN];
-	if (s->cfg->creds &&
-	    s->cfg->creds(s->cfg->creds_ctx, s->domain, s->user, sizeof s->user, s->pass, sizeof s->pass, err) == 0)
-		s->have_creds = true;
-	else if (s->cfg->creds)
-		explicit_bzero(s->pass, sizeof s->pass);
-}
-
-/* Asks the challenge's token server for a token of scope (with the credentials when there
- * are any). Called with s->mu held. */
-static int fetch_token(struct sess *s, const struct regwire_challenge *ch, char **token, char *err)
-{
-	struct buf q = {0};
-	buf_printf(&q, "%s%c", ch->realm, strchr(ch->realm, '?') ? '&' : '?');
-	if (ch->service[0]) {
-		buf_printf(&q, "service=");
-		url_escape(&q, ch->service);
-		buf_printf(&q, "&");
-	}
-	buf_printf(&q, "scope=");
-	if (ch->scope[0])
-		url_escape(&q, ch->scope);
-	else {
-		char *sc = xasprintf("repository:%s:pull", s->repo);
-		url_escape(&q, sc);
-		free(sc);
-	}
-	buf_append(&q, "", 1);
-	struct http_url u;
-	int rc = http_url_parse((const char *)q.data, NULL, &u, err);
-	buf_free(&q);
-	if (rc)
-		return errwrap(err, rc, "%s: token realm", s->what);
-	char *auth = s->have_creds ? basic_header(s->user, s->pass) : NULL;
-	const char *hdrs[] = {auth, NULL};
-	struct http_conn c;
-	memset(&c, 0, sizeof c);
-	c.fd = -1;
-	struct http_resp r;
-	struct buf body = {0};
-	rc = exchange(s, &c, "GET", &u, hdrs, &r, err);
-	if (auth) {
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
-	if (rc) {
-		http_close(&c);
-		return errwrap(err, rc, "%s: token server", s->what);
-	}
-	int status = r.status;
-	if (status == 200)
-		rc = http_read_all(&c, &r, ERRBODY_MAX, &body, err);
-	else
-		slurp(&c, &r, &body);
-	if (status == 200)
-		http_resp_free(&r);
-	http_close(&c);
-	if (rc) {
-		buf_free(&body);
-		return errwrap(err, rc, "%s: token server", s->what);
-	}
-	if (status == 401 || status == 403) {
-		buf_free(&body);
-		if (s->have_creds)
-			return errf(err, E_AUTH, "%s: unauthorised: the registry refused the credentials of user %.60s", s->what,
-				    s->user);
-		return errf(err, E_AUTH, "%s: unauthorised: the registry requires credentials and none are stored for %s",
-			    s->what, s->domain);
-	}
-	if (status != 200) {
-		rc = regwire_status_error(status, (const char *)body.data, body.len, NULL, "token server", err);
-		buf_free(&body);
-		return errwrap(err, rc, "%s", s->what);
-	}
-	struct json *doc = NULL;
-	rc = json_parse((const char *)body.data, body.len, &doc, err);
-	buf_free(&body);
-	if (rc)
-		return errwrap(err, rc, "%s: token server answer", s->what);
-	const char *t = json_get_str(doc, "token");
-	if (!t || !t[0])
-		t = json_get_str(doc, "access_token");
-	if (!t || !t[0] || strpbrk(t, "\r\n")) {
-		json_free(doc);
-		return errf(err, E_INVAL, "%s: the token server's answer holds no token", s->what);
-	}
-	*token = xstrdup(t);
-	json_free(doc);
-	return 0;
-}
-
-/* Answers a 401: a Bearer challenge gets a token, a Basic one the stored credentials. gen
- * is the renewal the failed request used: when another thread renewed since, its header
- * is tried instead. */
-static int authenticate(struct sess *s, const char *challenge, unsigned gen, char *err)
-{
-	pthread_mutex_lock(&s->mu);
-	int rc = 0;
-	if (s->gen != gen)
-		goto out;
-	struct regwire_challenge ch;
-	if ((rc = regwire_challenge_parse(challenge, &ch, err))) {
-		rc = errwrap(err, E_AUTH, "%s: unauthorised", s->what);
-		goto out;
-	}
-	lookup_creds(s);
-	char *h = NULL;
-	if (!strcasecmp(ch.scheme, "basic")) {
-		if (!s->have_creds) {
-			rc = errf(err, E_AUTH, "%s: unauthorised: the registry requires credentials and none are stored for %s",
-				  s->what, s->domain);
-			goto out;
-		}
-		if (s->basic_sent) {
-			rc = errf(err, E_AUTH, "%s: unauthorised: the registry refused the credentials of user %.60s", s->what,
-				  s->user);
-			goto out;
-		}
-		s->basic_sent = true;
-		h = basic_header(s->user, s->pass);
-	} else if (!strcasecmp(ch.scheme, "bearer")) {
-		char *tok = NULL;
-		if ((rc = fetch_token(s, &ch, &tok, err)))
-			goto out;
-		h = xasprintf("Authorization: Bearer %s", tok);
-		free(tok);
-	} else {
-		rc = errf(err, E_UNSUPP, "%s: the registry asks for %.20s authentication, which orch does not speak", s->what,
-			  ch.scheme);
-		goto out;
-	}
-	free(s->authz);
-	s->authz = h;
-	s->gen++;
-out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-static bool same_origin(const struct http_url *a, const struct http_url *b)
-{
-	return a->tls == b->tls && a->port == b->port && !strcasecmp(a->host, b->host);
-}
-
-/* One request to the registry (target relative to it): authenticates on a 401 and follows
- * redirects, sending credentials only to the registry itself, never to the storage host a
- * blob is redirected to. Returns with the final response's head read (any status). */
-static int request(struct sess *s, struct http_conn *c, const char *method, const char *target,
-		   const char *const *extra, struct http_resp *r, char *err)
-{
-	struct http_url u = s->base;
-	snprintf(u.target, sizeof u.target, "%s", target);
-	bool authed = false;
-	for (int hops = 0;;) {
-		const char *hdrs[8];
-		size_t nh = 0;
-		for (size_t i = 0; extra && extra[i] && nh < 6; i++)
-			hdrs[nh++] = extra[i];
-		char *authz = NULL;
-		unsigned gen = 0;
-		bool mine = same_origin(&u, &s->base);
-		if (mine) {
-			pthread_mutex_lock(&s->mu);
-			authz = s->authz ? xstrdup(s->authz) : NULL;
-			gen = s->gen;
-			pthread_mutex_unlock(&s->mu);
-			if (authz)
-				hdrs[nh++] = authz;
-		}
-		hdrs[nh] = NULL;
-		int rc = exchange(s, c, method, &u, hdrs, r, err);
-		free(authz);
-		if (rc)
-			return errwrap(err, rc, "%s", s->what);
-		if (r->status == 401 && mine && !authed) {
-			const char *wa = http_header(r, "WWW-Authenticate");
-			char *ch = wa ? xstrdup(wa) : NULL;
-			slurp(c, r, NULL);
-			authed = true;
-			rc = ch ? authenticate(s, ch, gen, err)
-				: errf(err, E_AUTH, "%s: unauthorised, and the registry names no way to authenticate", s->what);
-			free(ch);
-			if (rc)
-				return rc;
-			continue;
-		}
-		int st = r->status;
-		const char *loc = http_header(r, "Location");
-		if ((st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && loc) {
-			char *l = xstrdup(loc);
-			slurp(c, r, NULL);
-			struct http_url nu;
-			rc = http_url_parse(l, &u, &nu, err);
-			free(l);
-			if (rc)
-				return errwrap(err, rc, "%s: redirect", s->what);
-			if (u.tls && !nu.tls)
-				return errf(err, E_AUTH, "%s: redirect from https to plain http refused", s->what);
-			if (++hops > REDIRECTS_MAX)
-				return errf(err, E_IO, "%s: more than %d redirects", s->what, REDIRECTS_MAX);
-			u = nu;
-			continue;
-		}
-		return 0;
-	}
-}
-
-/* A failed answer as an error; *transient when another attempt may succeed and *wait_ms
- * what the registry asked to wait. Ends the response. */
-static int answer_error(struct sess *s, struct http_conn *c, struct http_resp *r, const char *what, bool *transient,
-			unsigned *wait_ms, char *err)
-{
-	struct buf body = {0};
-	int st = r->status;
-	char ra[24] = "";
-	const char *h = http_header(r, "Retry-After");
-	if (h)
-		snprintf(ra, sizeof ra, "%s", h);
-	slurp(c, r, &body);
-	char full[ERR_LEN];
-	snprintf(full, sizeof full, "%s: %s", s->what, what);
-	int rc = regwire_status_error(st, (const char *)body.data, body.len, ra[0] ? ra : NULL, full, err);
-	buf_free(&body);
-	if ((st == 401 || st == 403) && s->have_creds)
-		rc = errf(err, E_AUTH, "%s: unauthorised: the registry refused user %.60s (wrong password, or no access)",
-			  full, s->user);
-	*transient = regwire_transient(st);
-	if (st == 429) {
-		char *e;
-		long secs = ra[0] ? strtol(ra, &e, 10) : 1;
-		if (ra[0] && (*e || secs < 0))
-			secs = 1; /* an HTTP date: wait the usual backoff */
-		if (secs > RETRY_AFTER_MAX_S)
-			*transient = false;
-		else
-			*wait_ms = (unsigned)secs * 1000;
-	}
-	return rc;
-}
-
-typedef int (*attempt_fn)(struct sess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms,
-			  char *err);
-
-/* Runs fn until it succeeds, fails for good, or has had cfg->attempts tries, sleeping an
- * exponential backoff (or what the registry asked) between tries. */
-static int with_retries(struct sess *s, struct http_conn *c, attempt_fn fn, void *arg, char *err)
-{
-	unsigned n = s->cfg->attempts ? s->cfg->attempts : 4, delay = BACKOFF_FIRST_MS;
-	for (unsigned i = 0;; i++) {
-		bool transient = false;
-		unsigned wait = 0;
-		int rc = fn(s, c, arg, &transient, &wait, err);
-		if (!rc)
-			return 0;
-		if (rc == E_IO || rc == E_TIMEOUT) /* a network fault (an untrusted peer is E_AUTH) */
-			transient = true;
-		if (!transient || i + 1 >= n)
-			return rc;
-		TRACE("registry", s->repo, "attempt %u failed, retrying in %u ms: %s", i + 1, wait > delay ? wait : delay, err);
-		http_close(c);
-		sleep_ms(wait > delay ? wait : delay);
-		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	}
-}
 
 /* ==== manifests ==== */
 
@@ -481,7 +27,7 @@ struct manifest {
 	struct json *doc;
 };
 
-static int manifest_attempt(struct sess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms,
+static int manifest_attempt(struct regsess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms,
 			    char *err)
 {
 	struct manifest *m = arg;
@@ -489,13 +35,13 @@ static int manifest_attempt(struct sess *s, struct http_conn *c, void *arg, bool
 	snprintf(target, sizeof target, "/v2/%s/manifests/%s", s->repo, m->reference);
 	const char *hdrs[] = {REGWIRE_ACCEPT, NULL};
 	struct http_resp r;
-	int rc = request(s, c, "GET", target, hdrs, &r, err);
+	int rc = regsess_request(s, c, "GET", target, hdrs, &r, err);
 	if (rc)
 		return rc;
 	char what[REF_TAG_MAX + REF_DIGEST_MAX + 16];
 	snprintf(what, sizeof what, "manifest %s", m->reference);
 	if (r.status != 200)
-		return answer_error(s, c, &r, what, transient, wait_ms, err);
+		return regsess_answer_error(s, c, &r, what, transient, wait_ms, err);
 	char ct[128] = "", dcd[DIGEST_LEN] = "";
 	const char *h = http_header(&r, "Content-Type");
 	snprintf(ct, sizeof ct, "%s", h ? h : "");
@@ -503,7 +49,7 @@ static int manifest_attempt(struct sess *s, struct http_conn *c, void *arg, bool
 	snprintf(dcd, sizeof dcd, "%s", h ? h : "");
 	m->body.len = 0;
 	rc = http_read_all(c, &r, MANIFEST_MAX, &m->body, err);
-	finish(c, &r);
+	regsess_finish(c, &r);
 	if (rc)
 		return errwrap(err, rc, "%s: %s", s->what, what);
 	sha256_digest(m->body.data, m->body.len, m->digest);
@@ -526,10 +72,10 @@ static int manifest_attempt(struct sess *s, struct http_conn *c, void *arg, bool
 	return 0;
 }
 
-static int get_manifest(struct sess *s, struct http_conn *c, const char *reference, struct manifest *m, char *err)
+static int get_manifest(struct regsess *s, struct http_conn *c, const char *reference, struct manifest *m, char *err)
 {
 	m->reference = reference;
-	return with_retries(s, c, manifest_attempt, m, err);
+	return regsess_retry(s, c, manifest_attempt, m, err);
 }
 
 static void manifest_free(struct manifest *m)
@@ -543,18 +89,30 @@ static void manifest_free(struct manifest *m)
 
 struct pull;
 
+/* One blob to download. Its body streams through the job (layer_read): written to the store
+ * as it passes and, for a layer, decoded on the way (image/zsrc.h) to hash its diff_id. */
 struct blob_job {
 	struct pull *p;
 	char digest[DIGEST_LEN];
+	char what[48]; /* "blob sha256:ab12cd34ef56" */
 	uint64_t size; /* from the descriptor */
 	bool is_layer;
 	struct blob_writer w;
-	bool open;
+	bool open; /* w holds a download in progress */
+	struct http_conn *c;
+	struct http_resp r;
+	bool live; /* r's body is being read */
+	bool restart; /* the server cannot resume: download again from the start */
+	unsigned cuts;
+	/* diff_rc: 0 when diff holds the diff_id hashed on the way in; E_NOTFOUND when the
+	 * blob was in the store already */
+	int diff_rc;
+	char diff[DIGEST_LEN];
 };
 
 /* The shared state of one image pull: the jobs, the progress counters, the first error. */
 struct pull {
-	struct sess *s;
+	struct regsess *s;
 	const struct blobstore *bs;
 	struct blob_job *jobs;
 	size_t njobs, next;
@@ -579,6 +137,16 @@ static void progress(struct pull *p, int64_t bytes, bool layer_done, const char 
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Drops what was written so far (the server ignored a range, or the data was bad). */
+static void job_discard(struct blob_job *j)
+{
+	if (!j->open)
+		return;
+	progress(j->p, -(int64_t)j->w.size, false, NULL);
+	blob_writer_abort(&j->w);
+	j->open = false;
+}
+
 /* Parses "bytes START-END/TOTAL" and checks START. */
 static bool range_starts_at(const char *cr, uint64_t at)
 {
@@ -586,94 +154,159 @@ static bool range_starts_at(const char *cr, uint64_t at)
 	return cr && sscanf(cr, "bytes %llu-", &start) == 1 && start == at;
 }
 
-static int blob_attempt(struct sess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms, char *err)
+/* Asks for the blob, from where the last cut left it when part is written already, and
+ * leaves the answer's body to be read. */
+static int blob_open_attempt(struct regsess *s, struct http_conn *c, void *arg, bool *transient, unsigned *wait_ms,
+			     char *err)
 {
 	struct blob_job *j = arg;
-	struct pull *p = j->p;
-	char sd[32], what[48];
-	digest_short(j->digest, sd, sizeof sd);
-	snprintf(what, sizeof what, "blob %s", sd);
 	char target[REF_PATH_MAX + DIGEST_LEN + 16], range[48];
 	snprintf(target, sizeof target, "/v2/%s/blobs/%s", s->repo, j->digest);
 	const char *hdrs[2] = {NULL, NULL};
-	if (j->open && j->w.size > 0) { /* resume where the cut connection left off */
+	if (j->open && j->w.size > 0) {
 		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)j->w.size);
 		hdrs[0] = range;
 	}
-	struct http_resp r;
-	int rc = request(s, c, "GET", target, hdrs, &r, err);
+	int rc = regsess_request(s, c, "GET", target, hdrs, &j->r, err);
 	if (rc)
 		return rc;
-	if (r.status == 206 && j->open && range_starts_at(http_header(&r, "Content-Range"), j->w.size)) {
+	if (j->r.status == 206 && j->open && range_starts_at(http_header(&j->r, "Content-Range"), j->w.size)) {
 		TRACE("registry", j->digest, "resuming at byte %llu", (unsigned long long)j->w.size);
-	} else if (r.status == 200) {
-		if (j->open && j->w.size) { /* the server ignored the range: start over */
-			progress(p, -(int64_t)j->w.size, false, NULL);
-			blob_writer_abort(&j->w);
-			j->open = false;
+	} else if (j->r.status == 200) {
+		if (j->open && j->w.size) { /* the server ignored the range: fetch_blob starts over */
+			regsess_finish(c, &j->r);
+			j->restart = true;
+			return errf(err, E_BUSY, "%s: %s: the registry cannot resume a download", s->what, j->what);
 		}
-	} else if (r.status == 206 || r.status == 416) {
-		finish(c, &r);
-		if (j->open) {
-			progress(p, -(int64_t)j->w.size, false, NULL);
-			blob_writer_abort(&j->w);
-			j->open = false;
-		}
+	} else if (j->r.status == 206 || j->r.status == 416) {
+		regsess_finish(c, &j->r);
+		job_discard(j);
 		*transient = true;
-		return errf(err, E_IO, "%s: %s: the registry answered a resumed download with the wrong range", s->what, what);
+		return errf(err, E_IO, "%s: %s: the registry answered a resumed download with the wrong range", s->what,
+			    j->what);
 	} else
-		return answer_error(s, c, &r, what, transient, wait_ms, err);
+		return regsess_answer_error(s, c, &j->r, j->what, transient, wait_ms, err);
 	if (!j->open) {
-		if ((rc = blob_writer_begin(&j->w, p->bs, err))) {
-			finish(c, &r);
+		if ((rc = blob_writer_begin(&j->w, j->p->bs, err))) {
+			regsess_finish(c, &j->r);
 			return rc;
 		}
 		j->open = true;
 	}
-	uint8_t *b = xmalloc(1 << 18);
-	ssize_t n;
-	while ((n = http_read_body(c, &r, b, 1 << 18, err)) > 0) {
-		if (j->size && j->w.size + (uint64_t)n > j->size) {
-			n = errf(err, E_INVAL, "%s: %s is larger than the %llu bytes its descriptor says", s->what, what,
-				 (unsigned long long)j->size);
-			break;
-		}
-		if ((rc = blob_writer_write(&j->w, b, (size_t)n, err))) {
-			n = rc;
-			break;
-		}
-		progress(p, n, false, NULL);
-		if (p->rc) { /* another layer failed: stop early */
-			n = errf(err, E_FAIL, "%s: stopped", s->what);
-			break;
-		}
-	}
-	free(b);
-	finish(c, &r);
-	if (n < 0) {
-		/* A network fault keeps what was written, for the Range of the next attempt. */
-		if (n != E_IO && n != E_TIMEOUT) {
-			blob_writer_abort(&j->w);
-			j->open = false;
-		}
-		return (int)(n == E_IO || n == E_TIMEOUT ? errwrap(err, (int)n, "%s: %s", s->what, what) : n);
-	}
-	char got[DIGEST_LEN];
-	j->open = false;
-	rc = blob_writer_commit(&j->w, j->digest, got, NULL, err);
-	if (rc)
-		return errf(err, rc, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest", s->what, what);
+	j->live = true;
 	return 0;
 }
 
-/* Downloads one blob unless the store already has it. */
-static int fetch_blob(struct sess *s, struct http_conn *c, struct blob_job *j, char *err)
+/* The raw bytes of a blob, for zsrc or a plain copy: each piece is stored as it passes. A
+ * connection cut mid-body is resumed with a range request (cfg->attempts in all). */
+static ssize_t blob_read(void *ctx, void *buf, size_t n, char *err)
 {
+	struct blob_job *j = ctx;
+	struct pull *p = j->p;
+	struct regsess *s = p->s;
+	unsigned attempts = s->cfg->attempts ? s->cfg->attempts : 4;
+	for (;;) {
+		if (p->rc) /* another layer failed: stop early */
+			return errf(err, E_FAIL, "%s: stopped", s->what);
+		if (!j->live) {
+			int rc = regsess_retry(s, j->c, blob_open_attempt, j, err);
+			if (rc)
+				return rc;
+		}
+		ssize_t got = http_read_body(j->c, &j->r, buf, n, err);
+		if (got > 0) {
+			if (j->size && j->w.size + (uint64_t)got > j->size)
+				return errf(err, E_INVAL, "%s: %s is larger than the %llu bytes its descriptor says", s->what,
+					    j->what, (unsigned long long)j->size);
+			int rc = blob_writer_write(&j->w, buf, (size_t)got, err);
+			if (rc)
+				return rc;
+			progress(p, got, false, NULL);
+			return got;
+		}
+		regsess_finish(j->c, &j->r);
+		j->live = false;
+		if (got == 0)
+			return 0;
+		if ((got != E_IO && got != E_TIMEOUT) || ++j->cuts >= attempts)
+			return errwrap(err, (int)got, "%s: %s", s->what, j->what);
+		TRACE("registry", j->digest, "cut after %llu bytes, resuming: %s", (unsigned long long)j->w.size, err);
+		regsess_sleep_ms(REGSESS_BACKOFF_FIRST_MS << (j->cuts - 1));
+	}
+}
+
+/* Reads the blob to its end: through zsrc for a layer (its diff_id hashed on the way),
+ * as is for the config. */
+static int blob_stream(struct blob_job *j, char *err)
+{
+	uint8_t *b = xmalloc(1 << 18);
+	ssize_t n;
+	int rc = 0;
+	if (!j->is_layer) {
+		while ((n = blob_read(j, b, 1 << 18, err)) > 0)
+			;
+		free(b);
+		return (int)n;
+	}
+	struct zsrc z;
+	if ((rc = zsrc_open(&z, blob_read, j, j->what, true, err))) {
+		free(b);
+		return rc;
+	}
+	while ((n = zsrc_read(&z, b, 1 << 18, err)) > 0)
+		;
+	if (!n && !(rc = zsrc_drain(&z, err)) && !(rc = zsrc_diff_id(&z, j->diff, err)))
+		j->diff_rc = 0;
+	if (n < 0)
+		rc = (int)n;
+	zsrc_close(&z);
+	if (rc == E_INVAL && j->open) {
+		/* Undecodable: read the rest as is, so a digest mismatch (the likelier cause)
+		 * is what gets reported. */
+		char e2[ERR_LEN];
+		while (blob_read(j, b, 1 << 18, e2) > 0)
+			;
+		if (blob_writer_commit(&j->w, j->digest, j->diff, NULL, e2))
+			rc = errf(err, E_INVAL, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest",
+				  j->p->s->what, j->what);
+		j->open = false;
+	}
+	free(b);
+	return rc;
+}
+
+/* Downloads one blob unless the store already has it. */
+static int fetch_blob(struct regsess *s, struct http_conn *c, struct blob_job *j, char *err)
+{
+	char sd[32];
+	digest_short(j->digest, sd, sizeof sd);
+	snprintf(j->what, sizeof j->what, "blob %s", sd);
+	j->diff_rc = E_NOTFOUND;
 	if (blob_has(j->p->bs, j->digest)) {
 		progress(j->p, (int64_t)j->size, j->is_layer, NULL);
 		return 0;
 	}
-	int rc = with_retries(s, c, blob_attempt, j, err);
+	j->c = c;
+	int rc;
+	for (int round = 0;; round++) {
+		j->restart = false;
+		rc = blob_stream(j, err);
+		if (j->live) {
+			regsess_finish(c, &j->r);
+			j->live = false;
+		}
+		if (!rc || !j->restart || round > 0)
+			break;
+		job_discard(j);
+		j->cuts = 0;
+	}
+	if (!rc && j->open) {
+		char got[DIGEST_LEN];
+		j->open = false;
+		if (blob_writer_commit(&j->w, j->digest, got, NULL, err))
+			rc = errf(err, E_INVAL, "%s: %s: digest mismatch: the downloaded bytes do not hash to their digest",
+				  s->what, j->what);
+	}
 	if (j->open) {
 		blob_writer_abort(&j->w);
 		j->open = false;
@@ -726,7 +359,7 @@ static uint64_t stored_size(const struct blobstore *bs, const char *digest)
 	return n;
 }
 
-static int desc_of(struct sess *s, const struct json *d, const char *what, char *digest, uint64_t *size, char *err)
+static int desc_of(struct regsess *s, const struct json *d, const char *what, char *digest, uint64_t *size, char *err)
 {
 	const char *dig = json_get_str(d, "digest");
 	if (!digest_valid(dig))
@@ -739,7 +372,7 @@ static int desc_of(struct sess *s, const struct json *d, const char *what, char 
 }
 
 /* Follows an index to the manifest of the wanted platform (one level of nesting). */
-static int resolve_platform(struct sess *s, struct http_conn *c, struct manifest *m, char *err)
+static int resolve_platform(struct regsess *s, struct http_conn *c, struct manifest *m, char *err)
 {
 	struct regwire_platform want;
 	int rc = 0;
@@ -767,7 +400,29 @@ static int resolve_platform(struct sess *s, struct http_conn *c, struct manifest
 	return 0;
 }
 
-static int pull_from(struct sess *s, const struct blobstore *bs, const struct image_ref *ref, struct image_info *out,
+/* Checks layer i against the config's diff_id: the one hashed while it downloaded, else
+ * (a blob already held) read back from the store. */
+static int check_layer(struct regsess *s, const struct blobstore *bs, const struct pull *p, size_t i, const char *dig,
+		       const char *want, char *err)
+{
+	const struct blob_job *j = NULL;
+	for (size_t k = 0; k < p->njobs && !j; k++)
+		if (!strcmp(p->jobs[1 + k].digest, dig))
+			j = &p->jobs[1 + k];
+	char what[32];
+	snprintf(what, sizeof what, "layer %zu", i);
+	if (!j || j->diff_rc != 0)
+		return image_layer_check(bs, s->what, i, what, dig, want, err);
+	if (!strcmp(j->diff, want))
+		return 0;
+	char sg[32], sw[32];
+	digest_short(j->diff, sg, sizeof sg);
+	digest_short(want, sw, sizeof sw);
+	return errf(err, E_INVAL, "%s: %s content hashes to %s but the config says %s: corrupt or tampered layer rejected",
+		    s->what, what, sg, sw);
+}
+
+static int pull_from(struct regsess *s, const struct blobstore *bs, const struct image_ref *ref, struct image_info *out,
 		     reg_progress_fn cb, void *cbctx, char *err)
 {
 	struct http_conn c;
@@ -794,6 +449,9 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 		struct blob_job *cj = &p.jobs[0];
 		cj->p = &p;
 		rc = desc_of(s, json_get(m.doc, "config"), "config", cj->digest, &cj->size, err);
+		if (!rc && cj->size > JSON_MAX_SIZE)
+			rc = errf(err, E_INVAL, "%s: the config is %llu bytes, too large for image metadata", s->what,
+				  (unsigned long long)cj->size);
 		p.prog.bytes_total = cj->size;
 	}
 	for (size_t i = 0; !rc && i < layers->n; i++) {
@@ -864,13 +522,8 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 		out->size = m.body.len + cb_bytes.len;
 		for (size_t i = 0; !rc && i < layers->n; i++) {
 			const struct json *d = layers->items[i];
-			const char *dig = json_get_str(d, "digest"), *mt = json_get_str(d, "mediaType");
-			char what[32];
-			snprintf(what, sizeof what, "layer %zu", i);
-			/* blob_diff_id reads gzip and plain tars; a zstd layer is checked by its blob
-			 * digest only until the store learns zstd (image/unpack.c decodes it). */
-			if (!(mt && strstr(mt, "zstd")))
-				rc = image_layer_check(bs, s->what, i, what, dig, json_str(diff_ids->items[i]), err);
+			const char *dig = json_get_str(d, "digest");
+			rc = check_layer(s, bs, &p, i, dig, json_str(diff_ids->items[i]), err);
 			if (!rc) {
 				image_info_add_layer(out, dig);
 				out->size += stored_size(bs, dig);
@@ -880,9 +533,11 @@ static int pull_from(struct sess *s, const struct blobstore *bs, const struct im
 	if (!rc) {
 		memcpy(out->digest, m.digest, DIGEST_LEN);
 		out->config_digest = xstrdup(p.jobs[0].digest);
-		char fam[REF_STR_MAX];
-		image_ref_familiar(ref, fam, sizeof fam);
-		out->name = xstrdup(fam);
+		char key[REF_STR_MAX];
+		image_ref_canonical(ref, key, sizeof key);
+		out->name = xstrdup(key); /* recorded as image_load records names (image_name_key) */
+		out->names = xcalloc(2, sizeof *out->names);
+		out->names[0] = xstrdup(key);
 		progress(&p, 0, false, "done");
 	}
 	free(p.jobs);
@@ -902,7 +557,7 @@ static size_t endpoints_of(const struct reg_config *cfg, const struct image_ref 
 	bool hub = !strcmp(ref->domain, HUB_DOMAIN);
 	if (hub && cfg->mirror && cfg->mirror[0])
 		out[n++] = cfg->mirror;
-	out[n++] = hub ? HUB_ENDPOINT : ref->domain;
+	out[n++] = hub ? REG_HUB_ENDPOINT : ref->domain;
 	return n;
 }
 
@@ -913,12 +568,12 @@ int registry_resolve(const struct reg_config *cfg, const struct image_ref *ref, 
 	size_t n = endpoints_of(cfg, ref, eps);
 	int rc = E_FAIL;
 	for (size_t i = 0; i < n; i++) {
-		struct sess s;
+		struct regsess s;
 		struct http_conn c;
 		memset(&c, 0, sizeof c);
 		c.fd = -1;
 		struct manifest m = {0};
-		rc = sess_init(&s, cfg, ref, eps[i], err);
+		rc = regsess_init(&s, cfg, ref, eps[i], err);
 		if (!rc)
 			rc = get_manifest(&s, &c, ref->digest[0] ? ref->digest : ref->tag, &m, err);
 		if (!rc) {
@@ -928,7 +583,7 @@ int registry_resolve(const struct reg_config *cfg, const struct image_ref *ref, 
 		}
 		http_close(&c);
 		manifest_free(&m);
-		sess_fini(&s);
+		regsess_fini(&s);
 		if (!rc || i + 1 == n)
 			break;
 		TRACE("registry", ref->path, "mirror %s failed, trying Docker Hub: %s", eps[i], err);
@@ -944,11 +599,11 @@ int registry_pull(const struct reg_config *cfg, const struct blobstore *bs, cons
 	size_t n = endpoints_of(cfg, ref, eps);
 	int rc = E_FAIL;
 	for (size_t i = 0; i < n; i++) {
-		struct sess s;
-		rc = sess_init(&s, cfg, ref, eps[i], err);
+		struct regsess s;
+		rc = regsess_init(&s, cfg, ref, eps[i], err);
 		if (!rc)
 			rc = pull_from(&s, bs, ref, out, progress_cb, pctx, err);
-		sess_fini(&s);
+		regsess_fini(&s);
 		if (!rc)
 			break;
 		image_info_free(out);
