@@ -9,13 +9,15 @@ import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 
 from harness import BIN, check, wait_until
 from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
 from workload import WorkCluster, demo_image, tar_bytes, wait_running
 
-TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90, "test_registry_pull_failure": 60}
+TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90, "test_registry_pull_failure": 60,
+            "test_registry_tls_ca_dir": 60}
 
 SVC = """services:
   %s:
@@ -193,3 +195,24 @@ def test_registry_pull_failure():
               "no back-off after failed pulls: %r" % live)
         table = c.cli(0, "ps", "broken", json=False).stdout
         check(re.search(r"restarting in|pulling|preparing|rejected", table), "ps: %r" % table)
+
+
+def test_registry_tls_ca_dir():
+    """A registry over TLS with a certificate of a private CA: trusted by a node through its
+    --registry-ca-dir (DIR/HOST:PORT/ca.crt), kept with the node; without the CA the deploy
+    is refused naming the certificate problem."""
+    with Registry(WorkCluster.tmp_base(), tls=True) as reg, WorkCluster() as c:
+        h = reg.host
+        cas = os.path.join(c.tmp, "certs.d")
+        os.makedirs(os.path.join(cas, h))
+        c.init(extra=["--registry-ca-dir", cas])
+        d, _ = demo_variant(reg, "tls/app", "v1", "over tls")
+        spec = c.write("t.yml", SVC % ("tlsapp", h + "/tls/app:v1", 1))
+        p = c.deploy(0, spec, check_rc=False)
+        check(p.returncode != 0 and re.search(r"certificate|tls|ssl", p.stderr, re.I), "untrusted CA: %r" % p.stderr)
+        shutil.copy(reg.ca_file, os.path.join(cas, h, "ca.crt"))
+        c.deploy(0, spec)
+        ts = wait_running(c, "tlsapp", 1, timeout=40)
+        check(ts[0]["image"] == "%s/tls/app:v1@%s" % (h, d), "image: %r" % ts[0]["image"])
+        with open(os.path.join(c.nodes[0].dir, "registry")) as f:
+            check("registry-ca-dir %s\n" % cas in f.read(), "the CA dir is not kept with the node")
