@@ -13,11 +13,11 @@ import shutil
 import subprocess
 
 from harness import BIN, check, wait_until
-from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
+from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, oci_index, sha, small_layers
 from workload import WorkCluster, demo_image, tar_bytes, wait_running
 
 TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90, "test_registry_pull_failure": 60,
-            "test_registry_tls_ca_dir": 60}
+            "test_registry_tls_ca_dir": 60, "test_registry_index_picks_platform": 60}
 
 SVC = """services:
   %s:
@@ -216,3 +216,39 @@ def test_registry_tls_ca_dir():
         check(ts[0]["image"] == "%s/tls/app:v1@%s" % (h, d), "image: %r" % ts[0]["image"])
         with open(os.path.join(c.nodes[0].dir, "registry")) as f:
             check("registry-ca-dir %s\n" % cas in f.read(), "the CA dir is not kept with the node")
+
+
+def demo_tars():
+    """The demo image's layers as plain tars."""
+    lay = os.path.join(demo_image(WorkCluster.tmp_base()), "demo-oci")
+    with open(os.path.join(lay, "index.json")) as f:
+        top = json.load(f)["manifests"][0]["digest"]
+    with open(os.path.join(lay, "blobs", "sha256", top[7:]), "rb") as f:
+        man = json.load(f)
+    out = []
+    for x in man["layers"]:
+        with open(os.path.join(lay, "blobs", "sha256", x["digest"][7:]), "rb") as f:
+            out.append(gzip.decompress(f.read()))
+    return out
+
+
+def test_registry_index_picks_platform():
+    """A multi-platform index: the service is pinned to the index's digest and the node runs
+    the image of its own platform (linux/amd64 here; the arm64 one could not run)."""
+    with Registry(WorkCluster.tmp_base()) as reg, WorkCluster() as c:
+        h = reg.host
+        c.init(extra=["--insecure-registry", h])
+        path, idx, mans = oci_index(os.path.join(c.tmp, "idx"), "1", [("linux/arm64", small_layers("arm", 1)),
+                                                                      ("linux/amd64", demo_tars())])
+        reg.push("oci:%s:1" % path, "multi:1", "--all")
+        c.deploy(0, c.write("m.yml", """services:
+  multi:
+    image: %s/multi:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    stop_grace_period: 1s
+""" % h))
+        ts = wait_running(c, "multi", 1, timeout=40)
+        check(ts[0]["image"] == "%s/multi:1@%s" % (h, idx), "pinned to %r, index %s" % (ts[0]["image"], idx))
+        rec = [i for i in c.images(0) if i["ref"].startswith(h + "/multi:1@")]
+        check(len(rec) == 1 and rec[0]["digest"] == mans["linux/amd64"], "record: %r (amd64 manifest %s)" %
+              (rec, mans["linux/amd64"]))
