@@ -207,6 +207,32 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	}
 }
 
+/* Asks the leader what each image of the file would run (node/resolve.h): the error of
+ * the first that none would, before anything is deployed. The leader asks again at each
+ * service.put: what runs is what the registry serves then. */
+static int deploy_images(struct cli *cli, const char *file, const struct spec_file *sf)
+{
+	for (size_t i = 0; i < sf->nsvc; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen = seen || !strcmp(sf->svc[k].image, sf->svc[i].image);
+		if (seen)
+			continue;
+		struct req_image_resolve q = {.ref = sf->svc[i].image};
+		struct mpr r;
+		char err[ERR_LEN] = "";
+		int rc = cli_call(cli->data_dir, OP_IMAGE_RESOLVE, &q, &r, 15000, 60000, err);
+		if (rc == E_IO && strstr(err, "no node running"))
+			return cli_call_fail(rc, err);
+		if (rc) {
+			fprintf(stderr, "orch: %s: service %s: %s (nothing was deployed)\n", file, sf->svc[i].name, err);
+			return EXIT_FAIL;
+		}
+		mpr_free(&r);
+	}
+	return EXIT_OK;
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
 	const char *file = NULL, *project = NULL;
@@ -253,8 +279,15 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
 		project = projbuf;
 	}
+	/* every image first: one loaded or one its registry serves (and lets us pull), else
+	 * nothing changes */
+	int rc = deploy_images(cli, file, sf);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
 	/* secrets and configs first: the services' specs name the cluster's ones */
-	int rc = deploy_secrets(cli, file, project, sf, dry);
+	rc = deploy_secrets(cli, file, project, sf, dry);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;

@@ -56,6 +56,7 @@
 	X(IMAGE_PRUNE, image_prune, "image.prune", LOCAL, HERE, imagefan_prune) \
 	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
 	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start) \
+	X(IMAGE_RESOLVE, image_resolve, "image.resolve", ANY, LEADER, resolve_check) \
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
@@ -108,6 +109,8 @@
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
 /* ref: an image reference (node/imagefan.h: pulled on every ready node, progress streamed) */
 #define REQ_image_pull(F, S) F(S, STR, ref, REQ, 600)
+/* ref: what a deploy would run for it (node/resolve.h), resolved by the leader */
+#define REQ_image_resolve(F, S) F(S, STR, ref, REQ, 600)
 #define REQ_image_prune(F, S)
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image

@@ -53,6 +53,25 @@ static void resolve_done(uv_work_t *req, int status)
 	image_ref_familiar(&j->ref, ref, sizeof ref);
 	if (!j->rc && (status || d->stopping))
 		j->rc = errf(j->err, E_BUSY, "the node is stopping");
+	if (!j->spec) { /* image.resolve: the answer only */
+		if (j->rc) {
+			snprintf(m, sizeof m, "image %s: %s", ref, j->err);
+			rpc_reply_err(j->p->conn, j->p->req_id, j->rc, m);
+		} else {
+			struct mpw w;
+			char pinned[REF_STR_MAX + 1];
+			snprintf(j->ref.digest, sizeof j->ref.digest, "%s", j->digest);
+			image_ref_canonical(&j->ref, pinned, sizeof pinned);
+			rpc_reply_begin(&w, j->p->req_id, 0);
+			mpw_kstr(&w, "ref", pinned);
+			mpw_kstr(&w, "digest", j->digest);
+			mpw_kbool(&w, "loaded", false);
+			rpc_reply_send(j->p->conn, &w);
+		}
+		resolve_free(j);
+		daemon_job_done(d);
+		return;
+	}
 	struct svc_spec sp;
 	struct mpr r;
 	svc_spec_init(&sp);
@@ -89,6 +108,16 @@ static void resolve_done(uv_work_t *req, int status)
 	daemon_job_done(d);
 }
 
+static void job_queue(struct daemon *d, struct conn *c, uint64_t req_id, struct resolve *j)
+{
+	regopts_login(&d->host, &d->reg, &j->ref, &j->login);
+	regopts_bind(&j->cfg, &d->reg, &j->login);
+	j->p = pending_new(d, c, req_id);
+	j->req.data = j;
+	d->jobs++;
+	uv_queue_work(d->loop, &j->req, resolve_work, resolve_done);
+}
+
 void resolve_start(struct daemon *d, struct conn *c, uint64_t req_id, const struct svc_spec *sp, const char *project)
 {
 	char err[ERR_LEN], m[ERR_LEN + 80];
@@ -106,10 +135,28 @@ void resolve_start(struct daemon *d, struct conn *c, uint64_t req_id, const stru
 	mpw_free(&w);
 	j->project = xstrdup(project ? project : "");
 	j->name = xstrdup(sp->name);
-	regopts_login(&d->host, &d->reg, &j->ref, &j->login);
-	regopts_bind(&j->cfg, &d->reg, &j->login);
-	j->p = pending_new(d, c, req_id);
-	j->req.data = j;
-	d->jobs++;
-	uv_queue_work(d->loop, &j->req, resolve_work, resolve_done);
+	job_queue(d, c, req_id, j);
+}
+
+void resolve_check(struct daemon *d, struct conn *c, const struct req_image_resolve *a)
+{
+	const struct image *im = store_image_by_name(&d->store, a->ref);
+	if (im) {
+		struct mpw w;
+		rpc_reply_begin(&w, a->id, 0);
+		mpw_kstr(&w, "ref", im->name);
+		mpw_kstr(&w, "digest", im->digest);
+		mpw_kbool(&w, "loaded", true);
+		rpc_reply_send(c, &w);
+		return;
+	}
+	char err[ERR_LEN];
+	struct resolve *j = xcalloc(1, sizeof *j);
+	if (image_ref_parse(a->ref, &j->ref, err)) {
+		rpc_reply_err(c, a->id, E_INVAL, err);
+		free(j);
+		return;
+	}
+	j->name = xstrdup("");
+	job_queue(d, c, a->id, j);
 }

@@ -25,5 +25,9 @@ bool resolve_needed(const struct store *s, const struct svc_spec *sp);
 /* Resolves sp's image on a worker thread, then submits the service with the image pinned
  * and answers the request on c as service.put does. The spec is copied. */
 void resolve_start(struct daemon *d, struct conn *c, uint64_t req_id, const struct svc_spec *sp, const char *project);
+/* op image.resolve: what a deploy of ref would run, asked before the deploy changes
+ * anything: {ref, digest, loaded} (ref: the name of the loaded image, or ref pinned to the
+ * digest its registry serves now), or the registry's refusal. */
+void resolve_check(struct daemon *d, struct conn *c, const struct req_image_resolve *a);
 
 #endif

@@ -98,11 +98,14 @@ def test_registry_deploy_pull_prune():
         ts = wait_running(c, "hub", 1, timeout=60)
         check(ts[0]["image"] == "docker.io/library/busybox:latest@" + dh, "hub image: %r" % ts[0]["image"])
 
-        # not in the registry: refused at deploy, with the registry's answer
-        p = c.deploy(0, c.write("nope.yml", SVC % ("nope", h + "/nope:v1", 1)), check_rc=False)
+        # not in the registry: refused at deploy, with the registry's answer, and the file's
+        # other service (a good image) is not deployed either
+        p = c.deploy(0, c.write("nope.yml", SVC % ("fine", h + "/app:v1", 1) + (SVC % ("nope", h + "/nope:v1", 1))
+                                .replace("services:\n", "")), check_rc=False)
         check(p.returncode != 0, "deploy of a missing image succeeded: %r" % p.stdout)
-        check("nope" in p.stderr and re.search(r"not found|unknown", p.stderr, re.I), "error: %r" % p.stderr)
-        check(all(s["name"] != "nope" for s in c.services(0)), "a service was created for a missing image")
+        check("service nope: image %s/nope:v1" % h in p.stderr and re.search(r"not found|unknown", p.stderr, re.I)
+              and "nothing was deployed" in p.stderr, "error: %r" % p.stderr)
+        check(all(s["name"] not in ("nope", "fine") for s in c.services(0)), "a service of the refused file was created")
 
         # pre-pull on every node, with a line per node
         d3, _ = demo_variant(reg, "app", "v3", "three")
