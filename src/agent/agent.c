@@ -285,8 +285,11 @@ void agent_tick(struct agent *a)
 		tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
 		adopt_poll(a);
 	}
-	for (struct atask *t = a->tasks; t; t = t->next)
+	for (struct atask *t = a->tasks; t; t = t->next) {
 		tasks_step(a, t);
+		if (t->preparing)
+			tasks_pull_progress(a, t);
+	}
 	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);

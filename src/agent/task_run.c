@@ -129,6 +129,19 @@ static int ensure_image(struct run_job *j, const struct image_info *im, const st
 	return 0;
 }
 
+static void pull_progress(void *ctx, const struct reg_progress *p)
+{
+	struct run_job *j = ctx;
+	if (!j->progress)
+		return;
+	pthread_mutex_lock(&j->progress->mu);
+	snprintf(j->progress->msg, sizeof j->progress->msg, "pulling %.100s: %s, %u/%u layers, %.1f/%.1f MB", j->pulling,
+		 p->phase ? p->phase : "", p->layers_done, p->layers_total, (double)p->bytes_done / 1e6,
+		 (double)p->bytes_total / 1e6);
+	j->progress->fresh = true;
+	pthread_mutex_unlock(&j->progress->mu);
+}
+
 /* The image from its registry, when the spec pins one (node/resolve.h): blobs the store
  * holds already are not downloaded again. */
 static int pull_image(struct run_job *j, const char *name, const struct blobstore *bs, struct image_info *im)
@@ -143,7 +156,10 @@ static int pull_image(struct run_job *j, const char *name, const struct blobstor
 	memset(im, 0, sizeof *im);
 	struct reg_config cfg;
 	regopts_bind(&cfg, j->env->reg, &j->login);
-	if ((rc = registry_pull(&cfg, bs, &ref, im, NULL, NULL, j->err)))
+	j->pulling = name;
+	rc = registry_pull(&cfg, bs, &ref, im, pull_progress, j, j->err);
+	j->pulling = NULL;
+	if (rc)
 		return errwrap(j->err, rc, "pull %s", name);
 	free(im->name);
 	im->name = xstrdup(name);

@@ -4,6 +4,7 @@
 #ifndef ORCH_TASK_RUN_H
 #define ORCH_TASK_RUN_H
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include "runtime/nat.h"
 #include "runtime/net.h"
@@ -27,6 +28,14 @@ struct run_env {
 	uint64_t port_lo, port_hi;
 };
 
+/* A prepare's pull progress: written by the worker thread, read by the agent's tick, which
+ * reports it as the task's message while it prepares (orch ps). */
+struct run_progress {
+	pthread_mutex_t mu;
+	char msg[200];
+	bool fresh;
+};
+
 struct run_peer {
 	uint64_t id;
 	char addr[64];
@@ -42,6 +51,8 @@ struct run_job {
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
 	struct reg_login login; /* for a pull: looked up on the loop, wiped once prepared */
+	struct run_progress *progress; /* prepare: where a pull says how far it is (or NULL) */
+	const char *pulling;    /* while pull_image runs: the image */
 	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */
 	struct run_peer *peers; size_t npeers; uint64_t image_node;
 	char ip[16];

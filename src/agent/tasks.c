@@ -30,6 +30,10 @@ void tasks_queue_step(struct agent *a, struct atask *t, enum step step)
 		w->job = t->job;
 		t->busy = true;
 	}
+	if (step == S_PREPARE) {
+		pthread_mutex_init(&w->prog.mu, NULL);
+		w->job.progress = &w->prog;
+	}
 	tasks_queue_work(a, w);
 }
 
@@ -99,6 +103,8 @@ void tasks_step_done(struct work *w)
 	if (w->step == S_PREPARE) { /* credentials live no longer than the pull */
 		regopts_wipe(&w->job.login);
 		regopts_wipe(&t->job.login);
+		t->preparing = NULL;
+		pthread_mutex_destroy(&w->prog.mu);
 	}
 	switch (w->step) {
 	case S_PREPARE:
@@ -354,5 +360,26 @@ void tasks_queue_work(struct agent *a, struct work *w)
 		free(w);
 		return;
 	}
+	if (w->t && w->step == S_PREPARE)
+		w->t->preparing = w;
 	a->be->queue(a, w);
+}
+
+void tasks_pull_progress(struct agent *a, struct atask *t)
+{
+	char msg[sizeof t->preparing->prog.msg];
+	struct run_progress *p = &t->preparing->prog;
+	uint64_t now = clock_now(a->h->clock);
+	/* a report is a raft write: once a second is plenty for a person watching orch ps */
+	if (now - t->progress_at < 1000)
+		return;
+	pthread_mutex_lock(&p->mu);
+	bool fresh = p->fresh;
+	p->fresh = false;
+	memcpy(msg, p->msg, sizeof msg);
+	pthread_mutex_unlock(&p->mu);
+	if (!fresh)
+		return;
+	t->progress_at = now;
+	report_state(a, t, TS_PREPARING, msg, false);
 }
