@@ -2,6 +2,7 @@
  * resolved); this file walks it against the field lists in spec_table.c, so every key is
  * either known or an error naming file:line:column, and nothing is silently ignored
  * except Compose's x-* extensions (x-orch-* keys are ours and are checked). */
+#include "spec/compose.h"
 #include "spec/spec_table.h"
 #include "spec/units.h"
 #include "util/err.h"
@@ -14,41 +15,54 @@
 #include <yaml.h>
 
 #define AT(obj, f, T) ((T *)((char *)(obj) + (f)->off))
-#define SPEC_FILE_MAX (16u << 20)
 /* Merge keys and aliases can multiply work; a spec never needs more than this many
  * mapping entries visited. */
 #define WORK_MAX 1000000
 #define MERGE_DEPTH_MAX 8
 
 struct yctx {
-	const char *file;
+	const struct spec_src *src;
 	yaml_document_t *doc;
 	char *err;
 	size_t work;
 };
 
-struct pair {
-	yaml_node_t *k, *v;
-	const char *key;
-};
-struct pairs {
-	size_t n;
-	struct pair *v;
-};
+static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 5, 0)));
+static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
+		     va_list ap)
+{
+	char msg[ERR_LEN];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t fi = n->start_mark.index, line = n->start_mark.line + 1, col = n->start_mark.column + 1;
+	const char *file = fi < src->nfiles ? src->files[fi] : "?";
+	const char *note = NULL;
+	for (size_t i = 0; i < src->nnotes && !note; i++)
+		if (src->notes[i].file == fi && src->notes[i].line == n->start_mark.line &&
+		    src->notes[i].col == n->start_mark.column)
+			note = src->notes[i].text;
+	return errf(err, E_INVAL, "%s:%zu:%zu: %s%s%s%s%s", file, line, col, path, *path ? ": " : "", msg,
+		    note ? "; " : "", note ? note : "");
+}
+
+int spec_node_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vnode_err(src, n, path, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
 
 static int yerr(struct yctx *c, const yaml_node_t *n, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int yerr(struct yctx *c, const yaml_node_t *n, const char *path, const char *fmt, ...)
 {
-	char msg[ERR_LEN];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int rc = vnode_err(c->src, n, path, c->err, fmt, ap);
 	va_end(ap);
-	size_t line = n->start_mark.line + 1, col = n->start_mark.column + 1;
-	if (*path)
-		return errf(c->err, E_INVAL, "%s:%zu:%zu: %s: %s", c->file, line, col, path, msg);
-	return errf(c->err, E_INVAL, "%s:%zu:%zu: %s", c->file, line, col, msg);
+	return rc;
 }
 
 /* ---- node helpers ---- */
@@ -101,25 +115,6 @@ static int want_text(struct yctx *c, const yaml_node_t *n, const char *path, con
 	return 0;
 }
 
-/* Compose writes a literal "$" as "$$" (orch does no ${VAR} interpolation: other "$"
- * are kept as written). */
-static void unescape_dollars(yaml_document_t *doc)
-{
-	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
-		if (n->type != YAML_SCALAR_NODE || !n->data.scalar.value)
-			continue;
-		unsigned char *v = n->data.scalar.value;
-		size_t r = 0, w = 0, len = n->data.scalar.length;
-		for (; r < len; r++, w++) {
-			v[w] = v[r];
-			if (v[r] == '$' && r + 1 < len && v[r + 1] == '$')
-				r++;
-		}
-		v[w] = 0;
-		n->data.scalar.length = w;
-	}
-}
-
 static void join(char *out, size_t size, const char *path, const char *key)
 {
 	snprintf(out, size, "%s%s%s", path, *path ? "." : "", key);
@@ -133,29 +128,73 @@ static bool is_merge(const yaml_node_t *k)
 	       !strcmp(stext(k), "<<");
 }
 
-static const struct pair *pairs_find(const struct pairs *p, const char *key)
+static size_t key_hash(const char *s)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->v[i].key, key))
-			return &p->v[i];
-	return NULL;
+	size_t h = 14695981039346656037ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
 }
 
-static void pairs_add(struct pairs *p, const struct pair *x)
+const struct spec_pair *spec_pairs_find(const struct spec_pairs *p, const char *key)
 {
-	p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
-	p->v[p->n++] = *x;
+	if (!p->nslots)
+		return NULL;
+	for (size_t i = key_hash(key) & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
+		size_t at = p->slots[i];
+		if (!at)
+			return NULL;
+		if (!strcmp(p->v[at - 1].key, key))
+			return &p->v[at - 1];
+	}
 }
+
+static void slot_put(struct spec_pairs *p, size_t at)
+{
+	size_t i = key_hash(p->v[at].key) & (p->nslots - 1);
+	while (p->slots[i])
+		i = (i + 1) & (p->nslots - 1);
+	p->slots[i] = at + 1;
+}
+
+/* Duplicate keys are found through a hash so that a mapping of n keys costs O(n), not
+ * O(n^2) (a 200,000-key mapping would otherwise take minutes). */
+static void pairs_add(struct spec_pairs *p, const struct spec_pair *x)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n++] = *x;
+	if (p->n * 2 > p->nslots) {
+		free(p->slots);
+		p->nslots = p->nslots ? p->nslots * 4 : 64;
+		p->slots = xcalloc(p->nslots, sizeof *p->slots);
+		for (size_t i = 0; i < p->n; i++)
+			slot_put(p, i);
+	} else {
+		slot_put(p, p->n - 1);
+	}
+}
+
+void spec_pairs_free(struct spec_pairs *p)
+{
+	free(p->v);
+	free(p->slots);
+	memset(p, 0, sizeof *p);
+}
+
+#define pairs_find spec_pairs_find
 
 /* The entries of a mapping in file order; keys merged with << come after, and explicit
  * keys win over merged ones, as YAML's merge key type says. */
-static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, struct pairs *out, int depth)
+static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, struct spec_pairs *out, int depth)
 {
 	char d[64];
 	if (depth > MERGE_DEPTH_MAX)
 		return yerr(c, map, path, "merge keys (<<) nested too deeply");
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		struct pair x = {node(c, p->key), node(c, p->value), NULL};
+		struct spec_pair x = {node(c, p->key), node(c, p->value), p->key, p->value, NULL};
 		if (!x.k || !x.v)
 			return yerr(c, map, path, "malformed mapping");
 		if (++c->work > WORK_MAX)
@@ -167,7 +206,7 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 		if (strlen(stext(x.k)) != x.k->data.scalar.length)
 			return yerr(c, x.k, path, "key contains a NUL character");
 		x.key = stext(x.k);
-		const struct pair *dup = pairs_find(out, x.key);
+		const struct spec_pair *dup = pairs_find(out, x.key);
 		if (dup)
 			return yerr(c, x.k, path, "duplicate key \"%s\" (first at line %zu)", x.key,
 				    dup->k->start_mark.line + 1);
@@ -190,17 +229,24 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 			yaml_node_t *src = node(c, *it);
 			if (!src || src->type != YAML_MAPPING_NODE)
 				return yerr(c, src ? src : v, path, "<< must merge a mapping or a list of mappings");
-			struct pairs tmp = {0};
+			struct spec_pairs tmp = {0};
 			int rc = collect_pairs(c, src, path, &tmp, depth + 1);
 			for (size_t i = 0; !rc && i < tmp.n; i++)
 				if (!pairs_find(out, tmp.v[i].key))
 					pairs_add(out, &tmp.v[i]);
-			free(tmp.v);
+			spec_pairs_free(&tmp);
 			if (rc)
 				return rc;
 		}
 	}
 	return 0;
+}
+
+int spec_map_pairs(const struct spec_src *src, yaml_document_t *doc, yaml_node_t *map, const char *path,
+		   struct spec_pairs *out, char *err)
+{
+	struct yctx c = {src, doc, err, 0};
+	return collect_pairs(&c, map, path, out, 0);
 }
 
 /* ---- unknown keys ---- */
@@ -439,7 +485,7 @@ static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, 
 	if (is_null(n))
 		return 0;
 	if (n->type == YAML_MAPPING_NODE) {
-		struct pairs ps = {0};
+		struct spec_pairs ps = {0};
 		int rc = collect_pairs(c, n, path, &ps, 0);
 		for (size_t i = 0; !rc && i < ps.n; i++) {
 			join(ipath, sizeof ipath, path, ps.v[i].key);
@@ -452,7 +498,7 @@ static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, 
 			else if (!(rc = want_text(c, ps.v[i].v, ipath, "a string, number or boolean", &s)))
 				labels_set(l, ps.v[i].key, s);
 		}
-		free(ps.v);
+		spec_pairs_free(&ps);
 		return rc;
 	}
 	yaml_node_t *it;
@@ -599,7 +645,7 @@ static int parse_table(struct yctx *c, const struct sf_table *t, void *obj, yaml
 	for (size_t i = 0; i < t->n && nknown < 64; i++)
 		if (!(t->f[i].flags & SFF_NOYAML))
 			known[nknown++] = t->f[i].key;
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	int rc = n->type == YAML_MAPPING_NODE ? collect_pairs(c, n, path, &ps, 0) : 0;
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		size_t j = 0;
@@ -614,7 +660,7 @@ static int parse_table(struct yctx *c, const struct sf_table *t, void *obj, yaml
 		join(sub, sizeof sub, path, ps.v[i].key);
 		rc = parse_field(c, &t->f[j], obj, ps.v[i].v, sub);
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	for (size_t j = 0; !rc && j < t->n; j++)
 		if ((t->f[j].flags & SFF_REQUIRED) && !(seen & (1ULL << j)))
 			rc = yerr(c, n, path, "missing required key \"%s\"", t->f[j].key);
@@ -632,7 +678,7 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		return yerr(c, n, "services", "no services defined");
 	if (n->type != YAML_MAPPING_NODE)
 		return yerr(c, n, "services", "expected a mapping of service names, got %s", describe(n, d, sizeof d));
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	int rc = collect_pairs(c, n, "services", &ps, 0);
 	if (!rc)
 		f->svc = xcalloc(ps.n, sizeof *f->svc);
@@ -650,7 +696,7 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		snprintf(path, sizeof path, "services.%s", name);
 		rc = parse_table(c, &svc_table, s, ps.v[i].v, path);
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	return rc;
 }
 
@@ -662,7 +708,7 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 	if (root->type != YAML_MAPPING_NODE)
 		return yerr(c, root, "", "expected a mapping with \"services:\" at the top level, got %s",
 			    describe(root, d, sizeof d));
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	yaml_node_t *services = NULL;
 	int rc = collect_pairs(c, root, "", &ps, 0);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
@@ -682,7 +728,7 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 			rc = unknown_key(c, ps.v[i].k, "", key, top, 3);
 		}
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	if (!rc && !services)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
@@ -690,57 +736,15 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 	return rc;
 }
 
-static int yaml_syntax_error(const yaml_parser_t *p, const char *file, const char *data, size_t len, char *err)
+int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err)
 {
-	if (p->error == YAML_MEMORY_ERROR)
-		return errf(err, E_FAIL, "%s: out of memory while parsing yaml", file);
-	if (p->error == YAML_READER_ERROR)
-		return errf(err, E_INVAL, "%s: invalid yaml: %s at byte %zu (files must be utf-8 text)", file,
-			    p->problem ? p->problem : "unreadable input", p->problem_offset);
-	const yaml_mark_t *m = &p->problem_mark;
-	const char *problem = p->problem ? p->problem : "malformed document";
-	if (m->index < len && data[m->index] == '\t' && strstr(problem, "cannot start any token"))
-		return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: tab character; yaml indentation must use spaces",
-			    file, m->line + 1, m->column + 1);
-	if (p->context)
-		return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: %s (%s at line %zu column %zu)", file,
-			    m->line + 1, m->column + 1, problem, p->context, p->context_mark.line + 1,
-			    p->context_mark.column + 1);
-	return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: %s", file, m->line + 1, m->column + 1, problem);
-}
-
-int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err)
-{
-	yaml_parser_t p;
-	yaml_document_t doc, extra;
-	int rc;
+	struct yctx c = {src, doc, err, 0};
+	yaml_node_t *root = yaml_document_get_root_node(doc);
 	*out = NULL;
-	if (!yaml_parser_initialize(&p))
-		return errf(err, E_FAIL, "%s: cannot initialise the yaml parser", name);
-	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&p, &doc)) {
-		rc = yaml_syntax_error(&p, name, data, len, err);
-		yaml_parser_delete(&p);
-		return rc;
-	}
-	struct yctx c = {name, &doc, err, 0};
-	unescape_dollars(&doc);
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root || is_null(root))
+		return errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", src->nfiles ? src->files[0] : "?");
 	struct spec_file *f = xcalloc(1, sizeof *f);
-	if (!root || is_null(root)) {
-		rc = errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", name);
-	} else if (!yaml_parser_load(&p, &extra)) {
-		rc = yaml_syntax_error(&p, name, data, len, err);
-	} else {
-		yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-		if (r2)
-			rc = yerr(&c, r2, "", "more than one yaml document; put all services in one document");
-		else
-			rc = parse_root(&c, root, f);
-		yaml_document_delete(&extra);
-	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&p);
+	int rc = parse_root(&c, root, f);
 	if (rc) {
 		spec_file_free(f);
 		return rc;
@@ -749,30 +753,18 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 	return 0;
 }
 
+int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err)
+{
+	const char *files[] = {name};
+	struct compose_opts o = {.files = files, .nfiles = 1, .data = data, .data_len = len, .no_dotenv = true};
+	return compose_load(&o, out, NULL, err);
+}
+
 int spec_parse_file(const char *path, struct spec_file **out, char *err)
 {
-	*out = NULL;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return errf(err, E_IO, "open %s: %s", path, strerror(errno));
-	struct buf b = {0};
-	char chunk[65536];
-	size_t n;
-	int rc = 0;
-	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-		if (b.len + n > SPEC_FILE_MAX) {
-			rc = errf(err, E_INVAL, "%s: file is larger than %u MiB; not a spec file?", path, SPEC_FILE_MAX >> 20);
-			break;
-		}
-		buf_append(&b, chunk, n);
-	}
-	if (!rc && ferror(fp))
-		rc = errf(err, E_IO, "read %s: %s", path, strerror(errno));
-	fclose(fp);
-	if (!rc)
-		rc = spec_parse_buf(path, b.data ? (const char *)b.data : "", b.len, out, err);
-	buf_free(&b);
-	return rc;
+	const char *files[] = {path};
+	struct compose_opts o = {.files = files, .nfiles = 1, .no_dotenv = true};
+	return compose_load(&o, out, NULL, err);
 }
 
 void spec_file_free(struct spec_file *f)
