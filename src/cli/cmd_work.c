@@ -1,5 +1,7 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/ref.h"
+#include "spec/compose.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -198,12 +200,26 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	}
 }
 
+extern char **environ;
+
+/* Whether two references name one image once normalised ("nginx" = "docker.io/library/nginx:latest"). */
+static bool image_same(const char *a, const char *b)
+{
+	char na[REF_STR_MAX + 1], nb[REF_STR_MAX + 1], e[ERR_LEN];
+	if (!strcmp(a, b))
+		return true;
+	return !image_ref_normalise(a, na, sizeof na, e) && !image_ref_normalise(b, nb, sizeof nb, e) && !strcmp(na, nb);
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
-	const char *file = NULL, *project = NULL;
+	const char *project = NULL;
+	const char *files[32], *envs[32], *profiles[32];
+	size_t nfiles = 0, nenvs = 0, nprofiles = 0;
 	bool dry = false, wait = false;
 	static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
 					   {"project", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
+					   {"env-file", required_argument, NULL, 'e'}, {"profile", required_argument, NULL, 'P'},
 					   {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
@@ -211,9 +227,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "f:np:w", lo, NULL)) != -1) {
 		if (ch == 'w')
 			wait = true;
-		else if (ch == 'f')
-			file = optarg;
-		else if (ch == 'n')
+		else if (ch == 'f' || ch == 'e' || ch == 'P') {
+			const char **l = ch == 'f' ? files : ch == 'e' ? envs : profiles;
+			size_t *n = ch == 'f' ? &nfiles : ch == 'e' ? &nenvs : &nprofiles;
+			if (*n == 32)
+				return cli_usage("deploy", "at most 32 of %s", argv[optind - 1]);
+			l[(*n)++] = optarg;
+		} else if (ch == 'n')
 			dry = true;
 		else if (ch == 'p')
 			project = optarg;
@@ -222,28 +242,17 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("deploy", "unexpected argument %s", argv[optind]);
-	if (!file)
+	if (!nfiles)
 		return cli_usage("deploy", "missing -f FILE");
-	char err[ERR_LEN];
+	const char *file = files[0];
+	char err[ERR_LEN], projbuf[64];
 	struct spec_file *sf = NULL;
-	if (spec_parse_file(file, &sf, err))
+	struct compose_opts co = {.files = files, .nfiles = nfiles, .env_files = envs, .nenv_files = nenvs,
+				  .profiles = profiles, .nprofiles = nprofiles, .project = project,
+				  .environ = environ, .warn = stderr};
+	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
-	char projbuf[128];
-	if (!project)
-		project = sf->name;
-	if (!project) { /* Compose's default: the directory holding the file */
-		char tmp[512];
-		snprintf(tmp, sizeof tmp, "%s", file);
-		char *dir = dirname(tmp);
-		char abs[4096];
-		if (!realpath(dir, abs))
-			snprintf(abs, sizeof abs, "%s", dir);
-		snprintf(projbuf, sizeof projbuf, "%s", basename(abs));
-		for (char *p = projbuf; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
-		project = projbuf;
-	}
+	project = projbuf;
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
 	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
@@ -261,7 +270,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		bool found = false;
 		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
 			char n[300];
-			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && !strcmp(n, sf->svc[i].image))
+			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && image_same(n, sf->svc[i].image))
 				found = true;
 		}
 		if (!found) {

@@ -42,10 +42,14 @@ const struct command commands[] = {
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
 	 "  label NODE K=V | K-   set or remove labels\n"
 	 "  drain | pause | activate NODE   set the node's availability\n"},
-	{"deploy", cmd_deploy, "deploy -f FILE [--dry-run] [--wait] [--project NAME]",
+	{"deploy", cmd_deploy, "deploy -f FILE... [--env-file FILE]... [--profile NAME]... [--dry-run] [--wait] [--project NAME]",
 	 "Create or update the services of a Compose-style file (declarative: the same file twice\n"
 	 "changes nothing).",
-	 "  -f, --file FILE       the spec file (see orch-compose(5))\n"
+	 "  -f, --file FILE       a Compose file (see orch-compose(5)); several are merged in\n"
+	 "                        order; - reads standard input\n"
+	 "      --env-file FILE   variables for ${VAR} instead of the .env beside the first file\n"
+	 "                        (repeatable; the shell's variables still win)\n"
+	 "      --profile NAME    also deploy the services of profile NAME (repeatable)\n"
 	 "  -n, --dry-run         show what would change, change nothing\n"
 	 "  -w, --wait            wait until every replica runs (progress on a terminal)\n"
 	 "  -p, --project NAME    project name (default: the file's name: key, else its directory)\n"},
@@ -173,7 +177,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
-	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
+	       "    deploy) COMPREPLY=($(compgen -W \"-f --env-file --profile --dry-run --wait --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)
 		printf("%s ", c->name);

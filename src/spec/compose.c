@@ -636,9 +636,13 @@ static int environment(struct cl *c, int envf, int envv, const char *path, int l
 					return spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, *it), epath, c->err,
 							     "expected a string KEY=value");
 				const char *eq = strchr(s, '=');
-				char *k = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s));
+				char *k = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s)), ipath[400];
 				const char *v = eq ? eq + 1 : interp_lookup(&c->env, k);
-				if (*k && v)
+				snprintf(ipath, sizeof ipath, "%s[%zu]", epath, (size_t)(it - nd.data.sequence.items.start));
+				if (!*k)
+					rc = spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, *it), ipath, c->err,
+							   "missing name before '='");
+				else if (v)
 					labels_set(&vars, k, v);
 				free(k);
 			}

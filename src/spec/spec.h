@@ -79,6 +79,7 @@ struct resources {
 struct restart_policy {
 	int condition; /* RESTART_* */
 	uint64_t delay_ms, max_attempts, window_ms; /* max_attempts 0 = unlimited */
+	bool given; /* parse only: written in the file (then it wins over the service's restart:) */
 };
 
 struct update_config {
@@ -124,6 +125,12 @@ struct svc_spec {
 	struct healthcheck healthcheck;
 	struct probe probe;
 	struct deploy deploy;
+	/* Compose keys beside deploy: (spec_table.c says which are encoded) */
+	char *restart;                /* parse only: folded into deploy.restart */
+	struct strv expose;           /* parse only: checked, informative (tasks reach any port) */
+	struct labels extra_hosts;    /* host -> address, added to the task's /etc/hosts */
+	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
+	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
 };
 
 struct spec_file {

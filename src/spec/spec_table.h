@@ -26,6 +26,8 @@ enum sf_kind {
 enum {
 	SFF_REQUIRED = 1, /* must appear in the YAML mapping */
 	SFF_NOYAML = 2,   /* encoded, but not a YAML key (set by the parser itself) */
+	SFF_NOCODEC = 4,  /* read from YAML and folded into other fields; never encoded */
+	SFF_HOSTS = 8,    /* SF_LABELS written as Compose's extra_hosts: "host:ip", "host=ip" */
 };
 
 struct sf_table;
@@ -85,6 +87,10 @@ int spec_node_err(const struct spec_src *src, const yaml_node_t *n, const char *
 	__attribute__((format(printf, 5, 6)));
 /* The spec parse of a loaded (and interpolated, merged) document. */
 int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err);
+
+/* The Compose keys beside deploy: checked and folded in (restart: into deploy.restart
+ * unless restart_policy was given; the image reference checked); spec_values.c. */
+int spec_compose_keys(struct svc_spec *s, char *msg);
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;

@@ -280,21 +280,22 @@ static size_t edit_distance(const char *a, const char *b)
 static const struct {
 	const char *key, *hint;
 } compose_unsupported[] = {
-	{"build", "build the image elsewhere and load it with `orch image load`"},
-	{"restart", "use deploy.restart_policy.condition"},
+	{"develop", "it watches a local source tree, which a cluster does not have"},
+	{"runtime", "tasks run with runc"}, {"volumes_from", NULL}, {"ipc", NULL}, {"pid", NULL},
+	{"cgroup_parent", NULL}, {"userns_mode", NULL}, {"uts", NULL}, {"isolation", NULL},
 	{"mem_limit", "use deploy.resources.limits.memory"},
 	{"cpus", "use deploy.resources.limits.cpus"},
 	{"scale", "use deploy.replicas"},
 	{"container_name", "tasks are named after their service"},
 	{"volumes", NULL}, {"networks", NULL}, {"secrets", NULL}, {"configs", NULL},
-	{"depends_on", NULL}, {"env_file", NULL}, {"expose", NULL}, {"links", NULL},
-	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL}, {"dns", NULL},
-	{"extra_hosts", NULL}, {"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
-	{"tmpfs", NULL}, {"ulimits", NULL}, {"init", NULL}, {"profiles", NULL},
+	{"depends_on", NULL},
+	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL},
+	{"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
+	{"tmpfs", NULL}, {"ulimits", NULL}, {"init", NULL},
 	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
-	{"stdin_open", NULL}, {"platform", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
+	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
 	{"preferences", NULL}, {"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
-	{"generic_resources", NULL}, {"include", NULL},
+	{"generic_resources", NULL},
 };
 
 static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, const char *key,
@@ -309,8 +310,6 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 			bestd = dist;
 		}
 	}
-	if (best)
-		return yerr(c, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
 	for (size_t i = 0; i < sizeof compose_unsupported / sizeof compose_unsupported[0]; i++) {
 		if (strcmp(compose_unsupported[i].key, key))
 			continue;
@@ -318,6 +317,8 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 			return yerr(c, k, path, "key \"%s\" is not supported by orch; %s", key, compose_unsupported[i].hint);
 		return yerr(c, k, path, "key \"%s\" is not supported by orch", key);
 	}
+	if (best)
+		return yerr(c, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
 	if (!strncmp(key, "x-orch-", 7))
 		return yerr(c, k, path, "unknown orch extension \"%s\"", key);
 	return yerr(c, k, path, "unknown key \"%s\"", key);
@@ -473,20 +474,72 @@ static bool env_name_ok(const char *k)
 	return *k && !strchr(k, '=');
 }
 
-#define NOVALUE "\"%s\" has no value; orch does not read the deploying shell's environment, " \
-		"write %s: \"\" for an empty value"
+#define NOVALUE "\"%s\" has no value and no variable of that name is set; write %s: \"\" for an empty value"
 
-/* environment (values required) and labels (a missing value is ""). */
-static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, const char *path)
+/* Entries collected unsorted, then sorted once (labels_set per entry would be quadratic in
+ * a mapping of 200,000 keys); for a repeated key the last one wins. */
+struct kvs {
+	size_t n;
+	const char **k, **v;
+	size_t *ord;
+};
+
+static void kvs_add(struct kvs *x, const char *k, const char *v)
+{
+	if (!(x->n & (x->n - 1)) || !x->n) {
+		size_t cap = x->n ? 2 * x->n : 16;
+		x->k = xrealloc(x->k, cap * sizeof *x->k);
+		x->v = xrealloc(x->v, cap * sizeof *x->v);
+	}
+	x->k[x->n] = k;
+	x->v[x->n++] = v;
+}
+
+static const struct kvs *kvs_sorting;
+static int kvs_cmp(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(kvs_sorting->k[i], kvs_sorting->k[j]);
+	return c ? c : (i > j) - (i < j);
+}
+
+static void kvs_finish(struct kvs *x, struct labels *l)
+{
+	size_t *ord = xcalloc(x->n + 1, sizeof *ord);
+	for (size_t i = 0; i < x->n; i++)
+		ord[i] = i;
+	kvs_sorting = x;
+	qsort(ord, x->n, sizeof *ord, kvs_cmp);
+	l->k = xcalloc(x->n + 1, sizeof *l->k);
+	l->v = xcalloc(x->n + 1, sizeof *l->v);
+	l->n = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		if (i + 1 < x->n && !strcmp(x->k[ord[i]], x->k[ord[i + 1]]))
+			continue; /* a later entry of the same key wins */
+		l->k[l->n] = xstrdup(x->k[ord[i]]);
+		l->v[l->n++] = xstrdup(x->v[ord[i]]);
+	}
+	free(ord);
+	free(x->k);
+	free(x->v);
+}
+
+/* environment (values required), labels (a missing value is "") and extra_hosts (list
+ * items "host:address" or "host=address"). */
+static int parse_kv(struct yctx *c, bool env, bool hosts, struct labels *l, yaml_node_t *n, const char *path)
 {
 	const char *s;
 	char ipath[300];
 	labels_free(l);
 	if (is_null(n))
 		return 0;
+	struct kvs x = {0};
+	char **owned = NULL;
+	size_t nowned = 0;
+	int rc = 0;
 	if (n->type == YAML_MAPPING_NODE) {
 		struct spec_pairs ps = {0};
-		int rc = collect_pairs(c, n, path, &ps, 0);
+		rc = collect_pairs(c, n, path, &ps, 0);
 		for (size_t i = 0; !rc && i < ps.n; i++) {
 			join(ipath, sizeof ipath, path, ps.v[i].key);
 			if (env && !env_name_ok(ps.v[i].key))
@@ -494,32 +547,42 @@ static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, 
 			else if (is_null(ps.v[i].v) && env)
 				rc = yerr(c, ps.v[i].v, path, NOVALUE, ps.v[i].key, ps.v[i].key);
 			else if (is_null(ps.v[i].v))
-				labels_set(l, ps.v[i].key, "");
+				kvs_add(&x, ps.v[i].key, "");
 			else if (!(rc = want_text(c, ps.v[i].v, ipath, "a string, number or boolean", &s)))
-				labels_set(l, ps.v[i].key, s);
+				kvs_add(&x, ps.v[i].key, s);
 		}
 		spec_pairs_free(&ps);
-		return rc;
-	}
-	yaml_node_t *it;
-	if (want_list(c, n, path, env ? "a mapping or a list of KEY=value" : "a mapping or a list of key=value"))
+	} else if (want_list(c, n, path, env ? "a mapping or a list of KEY=value" : "a mapping or a list of key=value")) {
 		return E_INVAL;
-	FOR_ITEMS(c, n, it, i) {
-		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
-		if (want_text(c, it, ipath, "a string", &s))
-			return E_INVAL;
-		const char *eq = strchr(s, '=');
-		char *k = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s));
-		int rc = 0;
-		if (!*k || (env && !eq))
-			rc = !*k ? yerr(c, it, ipath, "missing name before '='") : yerr(c, it, ipath, NOVALUE, k, k);
-		else
-			labels_set(l, k, eq ? eq + 1 : "");
-		free(k);
-		if (rc)
-			return rc;
+	} else {
+		yaml_node_t *it;
+		size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+		owned = xcalloc(cnt + 1, sizeof *owned);
+		FOR_ITEMS(c, n, it, i) {
+			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+			if ((rc = want_text(c, it, ipath, "a string", &s)))
+				break;
+			const char *eq = strchr(s, '=');
+			if (hosts && !eq)
+				eq = strchr(s, ':');
+			char *k = owned[nowned++] = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s));
+			if (!*k || (env && !eq)) {
+				rc = !*k ? yerr(c, it, ipath, "missing name before '='") : yerr(c, it, ipath, NOVALUE, k, k);
+				break;
+			}
+			kvs_add(&x, k, eq ? eq + 1 : "");
+		}
 	}
-	return 0;
+	if (!rc)
+		kvs_finish(&x, l);
+	else {
+		free(x.k);
+		free(x.v);
+	}
+	for (size_t i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	return rc;
 }
 
 static int parse_ports(struct yctx *c, struct port_list *l, yaml_node_t *n, const char *path)
@@ -623,8 +686,8 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 {
 	switch (f->kind) {
 	case SF_ARGV: return parse_argv(c, AT(obj, f, struct strv), n, path);
-	case SF_ENV: return parse_kv(c, true, AT(obj, f, struct labels), n, path);
-	case SF_LABELS: return parse_kv(c, false, AT(obj, f, struct labels), n, path);
+	case SF_ENV: return parse_kv(c, true, false, AT(obj, f, struct labels), n, path);
+	case SF_LABELS: return parse_kv(c, false, f->flags & SFF_HOSTS, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);

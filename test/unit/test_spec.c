@@ -292,8 +292,8 @@ UNIT(spec_typo_key_position)
 		     "(did you mean \"memory\"?)");
 	e = parse_err("services:\n  web:\n    image: nginx\n    frobnicate: 1\n");
 	CHECK_STR(e, "app.yml:4:5: services.web: unknown key \"frobnicate\"");
-	e = parse_err("services:\n  web:\n    image: nginx\n    restart: always\n");
-	CHECK_HAS(e, "app.yml:4:5: services.web: key \"restart\" is not supported by orch; use deploy.restart_policy");
+	e = parse_err("services:\n  web:\n    image: nginx\n    volumes_from: [db]\n");
+	CHECK_HAS(e, "app.yml:4:5: services.web: key \"volumes_from\" is not supported by orch");
 	e = parse_err("services:\n  web:\n    image: nginx\n    x-orch-autoscale: {max: 3}\n");
 	CHECK_HAS(e, "app.yml:4:5: services.web: unknown orch extension \"x-orch-autoscale\"");
 	/* the same key twice is an error, not "last one wins" */
@@ -317,8 +317,8 @@ UNIT(spec_wrong_type_position)
 	CHECK_STR(e, "app.yml:4:13: services.web.deploy: expected a mapping, got \"3\"");
 	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      A: [1]\n");
 	CHECK_HAS(e, "app.yml:5:10: services.web.environment.A: expected a string, number or boolean, got a list");
-	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      - NOVALUE\n");
-	CHECK_HAS(e, "app.yml:5:9: services.web.environment[0]: \"NOVALUE\" has no value");
+	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      - =x\n");
+	CHECK_HAS(e, "app.yml:5:9: services.web.environment[0]: missing name before '='");
 	e = parse_err("services:\n  web:\n    image: x\n    healthcheck:\n      disable: maybe\n");
 	CHECK_HAS(e, "app.yml:5:16: services.web.healthcheck.disable: expected true or false");
 	e = parse_err("services:\n  web:\n    image: x\n    healthcheck:\n      test: [\"CMD\"]\n");
