@@ -222,18 +222,37 @@ void run_prepare(struct run_job *j)
 	/* the node's DNS (service names) is the gateway of its bridge */
 	char resolv[700] = "";
 	if (!j->host_net) {
-		char text[200];
 		char gw[IPAM_ADDR_LEN] = "";
 		layout_task_path(resolv, sizeof resolv, j->dir, LAYOUT_TASK_RESOLV);
 		ipam_host(j->env->subnet, 1, gw);
-		snprintf(text, sizeof text, "nameserver %s\noptions ndots:1 timeout:2 attempts:2\n", gw);
-		if ((j->rc = write_file(resolv, text, j->err)))
+		/* dns: servers come after the node's, which answers the service names */
+		struct buf rt = {0};
+		buf_printf(&rt, "nameserver %s\n", gw);
+		for (size_t i = 0; i < sp.dns.n; i++)
+			buf_printf(&rt, "nameserver %s\n", sp.dns.v[i]);
+		if (sp.dns_search.n) {
+			buf_printf(&rt, "search");
+			for (size_t i = 0; i < sp.dns_search.n; i++)
+				buf_printf(&rt, " %s", sp.dns_search.v[i]);
+			buf_printf(&rt, "\n");
+		}
+		buf_printf(&rt, "options ndots:1 timeout:2 attempts:2\n");
+		buf_append(&rt, "", 1);
+		j->rc = write_file(resolv, (char *)rt.data, j->err);
+		buf_free(&rt);
+		if (j->rc)
 			goto out;
 	}
-	char hosts[700], hosts_text[400];
+	char hosts[700];
 	layout_task_path(hosts, sizeof hosts, j->dir, LAYOUT_TASK_HOSTS);
-	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
-	if ((j->rc = write_file(hosts, hosts_text, j->err)))
+	struct buf ht = {0};
+	buf_printf(&ht, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
+	for (size_t i = 0; i < sp.extra_hosts.n; i++) /* extra_hosts: */
+		buf_printf(&ht, "%s\t%s\n", sp.extra_hosts.v[i], sp.extra_hosts.k[i]);
+	buf_append(&ht, "", 1);
+	j->rc = write_file(hosts, (char *)ht.data, j->err);
+	buf_free(&ht);
+	if (j->rc)
 		goto out;
 	uint32_t uid = 0, gid = 0;
 	const char *user = sp.user ? sp.user : im.user;
