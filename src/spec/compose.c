@@ -580,9 +580,37 @@ static bool profile_active(struct cl *c, const char *p)
 /* env_file: entries (string, list, or {path, required}) read in order, then environment:
  * on top; names without a value take the deploying side's variable or are left out, as
  * in Compose. The result is one environment mapping. */
+struct kv {
+	size_t n, cap;
+	const char **k, **v;
+	char **own; /* strings made here */
+	size_t nown, capown;
+};
+
+static void kv_add(struct kv *x, const char *k, const char *v)
+{
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 16;
+		x->k = xrealloc(x->k, x->cap * sizeof *x->k);
+		x->v = xrealloc(x->v, x->cap * sizeof *x->v);
+	}
+	x->k[x->n] = k;
+	x->v[x->n++] = v;
+}
+
+static const char *kv_own(struct kv *x, char *s)
+{
+	if (x->nown == x->capown) {
+		x->capown = x->capown ? 2 * x->capown : 16;
+		x->own = xrealloc(x->own, x->capown * sizeof *x->own);
+	}
+	return x->own[x->nown++] = s;
+}
+
 static int environment(struct cl *c, int envf, int envv, const char *path, int like, int *res)
 {
 	struct labels vars = {0};
+	struct kv all = {0};
 	int *items = NULL;
 	size_t n = 0;
 	char epath[320];
@@ -643,7 +671,7 @@ static int environment(struct cl *c, int envf, int envv, const char *path, int l
 					rc = spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, *it), ipath, c->err,
 							   "missing name before '='");
 				else if (v)
-					labels_set(&vars, k, v);
+					kv_add(&all, kv_own(&all, k), v), k = NULL;
 				free(k);
 			}
 		} else if (nd.type == YAML_MAPPING_NODE) {
@@ -661,7 +689,7 @@ static int environment(struct cl *c, int envf, int envv, const char *path, int l
 					rc = spec_node_err(&c->src, vn, kpath, c->err, "expected a string, number or boolean, got %s",
 							   vn->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping");
 				else if (v)
-					labels_set(&vars, ps.v[i].key, v);
+					kv_add(&all, ps.v[i].key, v);
 			}
 			spec_pairs_free(&ps);
 		} else if (!(nd.type == YAML_SCALAR_NODE && !nd.data.scalar.length)) {
@@ -669,6 +697,18 @@ static int environment(struct cl *c, int envf, int envv, const char *path, int l
 		}
 	}
 	if (!rc) {
+		/* env_file: first, so environment: wins */
+		struct kv merged = {0};
+		for (size_t i = 0; i < vars.n; i++)
+			kv_add(&merged, vars.k[i], vars.v[i]);
+		for (size_t i = 0; i < all.n; i++)
+			kv_add(&merged, all.k[i], all.v[i]);
+		struct labels l = {0};
+		spec_labels_build(&l, merged.k, merged.v, merged.n);
+		free(merged.k);
+		free(merged.v);
+		labels_free(&vars);
+		vars = l;
 		int *kv = xcalloc(2 * vars.n + 1, sizeof *kv);
 		int at = envv ? envv : envf ? envf : like;
 		for (size_t i = 0; i < vars.n; i++) {
@@ -679,6 +719,11 @@ static int environment(struct cl *c, int envf, int envv, const char *path, int l
 		free(kv);
 	}
 	labels_free(&vars);
+	for (size_t i = 0; i < all.nown; i++)
+		free(all.own[i]);
+	free(all.own);
+	free(all.k);
+	free(all.v);
 	return rc;
 }
 

@@ -85,6 +85,8 @@ void spec_pairs_free(struct spec_pairs *p);
 /* "file:line:col: path: message" for node n. */
 int spec_node_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Sorted labels from n entries in one sort; of a repeated key the last entry wins. */
+void spec_labels_build(struct labels *l, const char *const *k, const char *const *v, size_t n);
 /* The spec parse of a loaded (and interpolated, merged) document. */
 int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err);
 

@@ -481,7 +481,6 @@ static bool env_name_ok(const char *k)
 struct kvs {
 	size_t n;
 	const char **k, **v;
-	size_t *ord;
 };
 
 static void kvs_add(struct kvs *x, const char *k, const char *v)
@@ -495,31 +494,36 @@ static void kvs_add(struct kvs *x, const char *k, const char *v)
 	x->v[x->n++] = v;
 }
 
-static const struct kvs *kvs_sorting;
+static const char *const *sort_keys;
 static int kvs_cmp(const void *a, const void *b)
 {
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = strcmp(kvs_sorting->k[i], kvs_sorting->k[j]);
+	int c = strcmp(sort_keys[i], sort_keys[j]);
 	return c ? c : (i > j) - (i < j);
+}
+
+void spec_labels_build(struct labels *l, const char *const *k, const char *const *v, size_t n)
+{
+	size_t *ord = xcalloc(n + 1, sizeof *ord);
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	sort_keys = k;
+	qsort(ord, n, sizeof *ord, kvs_cmp);
+	labels_free(l);
+	l->k = xcalloc(n + 1, sizeof *l->k);
+	l->v = xcalloc(n + 1, sizeof *l->v);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(k[ord[i]], k[ord[i + 1]]))
+			continue; /* a later entry of the same key wins */
+		l->k[l->n] = xstrdup(k[ord[i]]);
+		l->v[l->n++] = xstrdup(v[ord[i]]);
+	}
+	free(ord);
 }
 
 static void kvs_finish(struct kvs *x, struct labels *l)
 {
-	size_t *ord = xcalloc(x->n + 1, sizeof *ord);
-	for (size_t i = 0; i < x->n; i++)
-		ord[i] = i;
-	kvs_sorting = x;
-	qsort(ord, x->n, sizeof *ord, kvs_cmp);
-	l->k = xcalloc(x->n + 1, sizeof *l->k);
-	l->v = xcalloc(x->n + 1, sizeof *l->v);
-	l->n = 0;
-	for (size_t i = 0; i < x->n; i++) {
-		if (i + 1 < x->n && !strcmp(x->k[ord[i]], x->k[ord[i + 1]]))
-			continue; /* a later entry of the same key wins */
-		l->k[l->n] = xstrdup(x->k[ord[i]]);
-		l->v[l->n++] = xstrdup(x->v[ord[i]]);
-	}
-	free(ord);
+	spec_labels_build(l, x->k, x->v, x->n);
 	free(x->k);
 	free(x->v);
 }
@@ -746,11 +750,21 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 	if (!rc)
 		f->svc = xcalloc(ps.n, sizeof *f->svc);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
-		const char *name = ps.v[i].key;
-		if (!spec_name_valid(name)) {
+		/* Compose allows upper case; DNS ignores it, so a service is named in lower case */
+		char name[SPEC_NAME_MAX + 2];
+		snprintf(name, sizeof name, "%s", ps.v[i].key);
+		for (char *p = name; *p; p++)
+			*p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+		const struct svc_spec *same = strlen(ps.v[i].key) <= SPEC_NAME_MAX ? spec_file_find(f, name) : NULL;
+		if (same) {
+			rc = yerr(c, ps.v[i].k, "services", "\"%s\" and \"%s\" are one name: service names ignore case, "
+				  "as DNS names do", ps.v[i].key, same->name);
+			break;
+		}
+		if (strlen(ps.v[i].key) > SPEC_NAME_MAX || !spec_name_valid(name)) {
 			rc = yerr(c, ps.v[i].k, "services",
-				  "invalid service name \"%s\": use lowercase letters, digits, '_' and '-', starting "
-				  "with a letter or digit, at most %d characters", name, SPEC_NAME_MAX);
+				  "invalid service name \"%s\": use letters, digits, '_' and '-', starting "
+				  "with a letter or digit, at most %d characters", ps.v[i].key, SPEC_NAME_MAX);
 			break;
 		}
 		struct svc_spec *s = &f->svc[f->nsvc++];

@@ -365,7 +365,7 @@ UNIT(spec_top_level_keys)
 
 UNIT(spec_service_names)
 {
-	const char *bad[] = {"Web", "_web", "-web", "web.1", "we b",
+	const char *bad[] = {"_web", "-web", "web.1", "we b",
 			     "a1234567890123456789012345678901234567890123456789012345678901234"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char yml[256];
@@ -378,6 +378,9 @@ UNIT(spec_service_names)
 	CHECK(!spec_name_valid(""));
 	struct spec_file *f = parse_ok("services:\n  web-1: {image: x}\n  web_2: {image: y}\n");
 	CHECK_STR(f->svc[1].name, "web_2");
+	spec_file_free(f);
+	f = parse_ok("services:\n  WebApp: {image: x}\n"); /* Compose allows upper case; DNS ignores it */
+	CHECK_STR(f->svc[0].name, "webapp");
 	spec_file_free(f);
 }
 
