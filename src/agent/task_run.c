@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -195,6 +196,19 @@ void run_prepare(struct run_job *j)
 		j->rc = errf(j->err, E_INVAL, "nothing to run: neither the service nor image %s gives a command", im.name);
 		goto out;
 	}
+	char self[PATH_MAX] = "";
+	if (sp.init) { /* init: true: this very (static) binary as the container's PID 1 */
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0) {
+			j->rc = errf(j->err, E_IO, "init: cannot find the orch binary: %s", strerror(errno));
+			goto out;
+		}
+		self[n] = 0;
+		char *pre[] = {BUNDLE_INIT_PATH, "--", NULL};
+		char **with = strv_cat(pre, args);
+		argv_free(args);
+		args = with;
+	}
 	env = argv_dup(im.env);
 	if (!env[0])
 		env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -288,6 +302,7 @@ void run_prepare(struct run_job *j)
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
+		.init_binary = self[0] ? self : NULL,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))

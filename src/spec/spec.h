@@ -131,6 +131,7 @@ struct svc_spec {
 	struct labels extra_hosts;    /* host -> address, added to the task's /etc/hosts */
 	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
 	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
+	bool init;                    /* run the command under orch's init (runtime/pid1.h) */
 };
 
 struct spec_file {

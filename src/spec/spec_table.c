@@ -218,5 +218,6 @@ static const struct sf svc_f[] = {
 	{.key = "dns", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns), .flags = 0},
 	{.key = "dns_search", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns_search), .flags = 0},
 	{.key = "platform", .kind = SF_STR, .off = offsetof(struct svc_spec, platform), .flags = 0},
+	{.key = "init", .kind = SF_BOOL, .off = offsetof(struct svc_spec, init), .flags = 0},
 };
 const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};

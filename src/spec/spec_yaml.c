@@ -291,7 +291,7 @@ static const struct {
 	{"depends_on", NULL},
 	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL},
 	{"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
-	{"tmpfs", NULL}, {"ulimits", NULL}, {"init", NULL},
+	{"tmpfs", NULL}, {"ulimits", NULL},
 	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
 	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
 	{"preferences", NULL}, {"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
