@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static void rt_of(const struct run_job *j, struct rt *rt)
@@ -147,6 +148,12 @@ void run_prepare(struct run_job *j)
 	mpr_free(&r);
 	if (j->rc)
 		goto out;
+	struct utsname un;
+	char here[64];
+	if (sp.platform && !uname(&un) && !spec_platform_matches(sp.platform, un.machine, here, sizeof here)) {
+		j->rc = errf(j->err, E_UNSUPP, "platform %s: this node is %s", sp.platform, here);
+		goto out;
+	}
 	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
 		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
 		goto out;

@@ -172,6 +172,9 @@ int spec_parse_port(const char *s, struct port_spec *p, char *msg); /* "8080:80/
 int spec_parse_constraint(const char *s, struct constraint *c, char *msg);
 /* "node.labels.zone == east"; out must hold 512 bytes. */
 void spec_format_constraint(const struct constraint *c, char *out, size_t size);
+/* Whether a service's platform: ("linux/arm64/v8") can run on a node whose kernel says
+ * machine ("aarch64"); here (n bytes) gets the node's platform for messages. */
+bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n);
 void strv_free(struct strv *v);
 void strv_push(struct strv *v, const char *s);
 

@@ -306,3 +306,26 @@ int spec_compose_keys(struct svc_spec *s, char *msg)
 	}
 	return 0;
 }
+
+/* The Go-style architecture names images use, for the kernel's machine names. */
+static const char *arch_of_machine(const char *m)
+{
+	static const char *const map[][2] = {{"x86_64", "amd64"}, {"aarch64", "arm64"}, {"armv7l", "arm"},
+					     {"armv6l", "arm"}, {"i686", "386"}, {"i386", "386"},
+					     {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"}};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strcmp(m, map[i][0]))
+			return map[i][1];
+	return m;
+}
+
+bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n)
+{
+	const char *arch = arch_of_machine(machine);
+	snprintf(here, n, "linux/%s", arch);
+	if (strncmp(platform, "linux/", 6))
+		return false;
+	const char *a = platform + 6, *slash = strchr(a, '/');
+	size_t len = slash ? (size_t)(slash - a) : strlen(a);
+	return len == strlen(arch) && !strncmp(a, arch, len); /* a variant (v7, v8) is not checked */
+}

@@ -344,6 +344,52 @@ UNIT(compose_extends_include_profiles_ignored_keys)
 	scratch_rm();
 }
 
+UNIT(compose_warnings_name_their_place)
+{
+	scratch();
+	put("compose.yaml",
+	    "services:\n"
+	    "  web:\n"
+	    "    build: .\n"
+	    "    image: web${WEB_TAG}\n"
+	    "    container_name: w1\n"
+	    "  job:\n"
+	    "    build: {context: ./job}\n"
+	    "    links: [web]\n");
+	char *text = NULL, err[ERR_LEN];
+	size_t len = 0;
+	FILE *w = open_memstream(&text, &len);
+	char *path = xasprintf("%s/compose.yaml", dir);
+	const char *files[] = {path};
+	struct compose_opts o = {.files = files, .nfiles = 1, .warn = w, .project = "Shop"};
+	struct spec_file *f = NULL;
+	char project[64];
+	CHECK_EQ_INT(compose_load(&o, &f, project, err), 0);
+	fclose(w);
+	CHECK_STR(project, "shop");
+	CHECK_HAS(text, "compose.yaml:4:12: variable WEB_TAG is not set; using an empty string");
+	CHECK_HAS(text, "compose.yaml:3:5: services.web: build is ignored; the image comes from image: web");
+	CHECK_HAS(text, "compose.yaml:5:5: services.web: container_name is ignored");
+	CHECK_HAS(text, "compose.yaml:7:5: services.job: build is ignored; the service uses image shop-job");
+	CHECK_HAS(text, "compose.yaml:8:5: services.job: links is ignored");
+	CHECK_STR(spec_file_find(f, "job")->image, "shop-job");
+	spec_file_free(f);
+	free(text);
+	free(path);
+	scratch_rm();
+}
+
+UNIT(compose_platform_against_the_node)
+{
+	char here[64];
+	CHECK(spec_platform_matches("linux/amd64", "x86_64", here, sizeof here));
+	CHECK_STR(here, "linux/amd64");
+	CHECK(spec_platform_matches("linux/arm64/v8", "aarch64", here, sizeof here));
+	CHECK(!spec_platform_matches("linux/arm64", "x86_64", here, sizeof here));
+	CHECK(!spec_platform_matches("linux/amd", "x86_64", here, sizeof here));
+	CHECK(!spec_platform_matches("windows/amd64", "x86_64", here, sizeof here));
+}
+
 /* ---- linear parsing ---- */
 
 static double secs(void)
