@@ -44,7 +44,7 @@ static void warn(struct cl *c, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(c->o->warn, "warning: ");
+	fprintf(c->o->warn, "orch: warning: ");
 	vfprintf(c->o->warn, fmt, ap);
 	fprintf(c->o->warn, "\n");
 	va_end(ap);
