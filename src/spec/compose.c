@@ -258,7 +258,7 @@ static const char *file_of(struct cl *c, int id)
 static const char *text_of(struct cl *c, int id)
 {
 	yaml_node_t *n = ydoc_node(&c->y, YDOC_SELF, id);
-	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
 /* A string or a list of strings: the strings' node ids (malloc'd). */
@@ -399,6 +399,8 @@ static int include_one(struct cl *c, int root, int entry, int depth, int *res)
 	int *paths = NULL, *envs = NULL;
 	size_t np = 0, ne = 0;
 	int rc = str_list(c, pathid, "include", &paths, &np);
+	if (!rc && !np)
+		rc = spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, pathid), "include", c->err, "expected a file path");
 	if (!rc && envid)
 		rc = str_list(c, envid, "include.env_file", &envs, &ne);
 	struct labels saved = c->env, scoped = {0};
@@ -448,7 +450,7 @@ static int include_one(struct cl *c, int root, int entry, int depth, int *res)
 static int root_of(struct cl *c, const char *name, int depth, int *root)
 {
 	if (depth > CHAIN_MAX)
-		return errf(c->err, E_INVAL, "%s: include: nested more than %d files deep (a loop?)", name, CHAIN_MAX);
+		return errf(c->err, E_INVAL, "%s: include: or extends: more than %d files deep (a loop?)", name, CHAIN_MAX);
 	int k = 0;
 	int rc = load(c, name, &k);
 	if (rc)
@@ -526,9 +528,10 @@ static int resolve(struct cl *c, int svcs, const char *name, int at, int depth, 
 		for (size_t i = 0; !rc && i < xs.n; i++) {
 			if (!strcmp(xs.v[i].key, "service"))
 				base = text_of(c, xs.v[i].vid);
-			else if (!strcmp(xs.v[i].key, "file"))
-				file = text_of(c, fileid = xs.v[i].vid);
-			else
+			else if (!strcmp(xs.v[i].key, "file")) {
+				if (!(file = text_of(c, fileid = xs.v[i].vid)))
+					rc = spec_node_err(&c->src, xs.v[i].v, epath, c->err, "file: expected a path");
+			} else
 				rc = spec_node_err(&c->src, xs.v[i].k, epath, c->err, "unknown key \"%s\" (expected service or file)",
 						   xs.v[i].key);
 		}

@@ -278,7 +278,19 @@ static int merge_seqs(struct ydoc *y, int base, int k, int over, const char *lea
 	return 0;
 }
 
+static int merge(struct ydoc *y, int base, int k, int over, const char *path, int *res);
+
 int ydoc_merge(struct ydoc *y, int base, int k, int over, const char *path, int *res)
+{
+	if (y->depth >= 64)
+		return spec_node_err(y->src, ydoc_node(y, k, over), path, y->err, "merged more than 64 levels deep");
+	y->depth++;
+	int rc = merge(y, base, k, over, path, res);
+	y->depth--;
+	return rc;
+}
+
+static int merge(struct ydoc *y, int base, int k, int over, const char *path, int *res)
 {
 	yaml_node_t *o = ydoc_node(y, k, over), *b = ydoc_node(y, YDOC_SELF, base);
 	if (tagged(o, "!reset")) {

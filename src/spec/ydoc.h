@@ -15,6 +15,7 @@ struct ydoc {
 	yaml_document_t *docs[YDOC_MAX];
 	int *memo[YDOC_MAX]; /* per loaded document: its node id -> the copy's id, 0 = not copied */
 	size_t ndocs;
+	int depth; /* of ydoc_merge's recursion: aliases can make a mapping contain itself */
 	const struct spec_src *src;
 	char *err;
 };
