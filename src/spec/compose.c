@@ -763,12 +763,13 @@ static int service(struct cl *c, const char *name, int sid, bool *keep, int *res
 	}
 	/* keys of a single-host Compose that mean nothing to a cluster: said and dropped, as
 	 * docker stack deploy does */
-	static const char *const ignored[] = {"container_name", "links"};
-	for (size_t i = 0; !rc && *keep && i < 2; i++) {
-		const struct spec_pair *p = spec_pairs_find(&ps, ignored[i]);
+	static const char *const ignored[][2] = {{"container_name", "tasks are named after their service"},
+						 {"links", "services reach each other by service name"},
+						 {"external_links", "services reach each other by service name"}};
+	for (size_t i = 0; !rc && *keep && i < 3; i++) {
+		const struct spec_pair *p = spec_pairs_find(&ps, ignored[i][0]);
 		if (p)
-			warn_at(c, p->kid, path, "%s is ignored: %s", ignored[i],
-				i ? "services reach each other by service name" : "tasks are named after their service");
+			warn_at(c, p->kid, path, "%s is ignored: %s", ignored[i][0], ignored[i][1]);
 	}
 	const struct spec_pair *build = spec_pairs_find(&ps, "build");
 	int add[4], nadd = 0;
@@ -793,9 +794,10 @@ static int service(struct cl *c, const char *name, int sid, bool *keep, int *res
 		}
 	}
 	spec_pairs_free(&ps);
-	static const char *const drop[] = {"profiles", "container_name", "links", "build", "env_file", "environment"};
+	static const char *const drop[] = {"profiles", "container_name", "links", "external_links", "build", "env_file",
+					   "environment"};
 	if (!rc && *keep)
-		rc = map_edit(c, sid, path, drop, 6, add, (size_t)nadd / 2, res);
+		rc = map_edit(c, sid, path, drop, 7, add, (size_t)nadd / 2, res);
 	return rc;
 }
 

@@ -296,6 +296,17 @@ static const struct {
 	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
 	{"preferences", NULL}, {"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
 	{"generic_resources", NULL},
+	{"pids_limit", "use deploy.resources.limits.pids"},
+	{"mem_reservation", "use deploy.resources.reservations.memory"},
+	{"cpu_shares", "use deploy.resources.reservations.cpus"},
+	{"cpu_quota", "use deploy.resources.limits.cpus"}, {"cpu_period", "use deploy.resources.limits.cpus"},
+	{"cpu_count", "use deploy.resources.limits.cpus"}, {"cpu_percent", "use deploy.resources.limits.cpus"},
+	{"cpuset", NULL}, {"cpu_rt_runtime", NULL}, {"cpu_rt_period", NULL}, {"memswap_limit", NULL},
+	{"mem_swappiness", NULL}, {"oom_kill_disable", NULL}, {"oom_score_adj", NULL}, {"blkio_config", NULL},
+	{"device_cgroup_rules", NULL}, {"gpus", NULL}, {"group_add", NULL}, {"cgroup", NULL},
+	{"credential_spec", NULL}, {"domainname", NULL}, {"dns_opt", NULL}, {"mac_address", NULL},
+	{"storage_opt", NULL}, {"annotations", NULL}, {"attach", NULL}, {"label_file", NULL},
+	{"post_start", NULL}, {"pre_stop", NULL}, {"provider", NULL}, {"use_api_socket", NULL},
 };
 
 static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, const char *key,

@@ -379,6 +379,22 @@ UNIT(compose_warnings_name_their_place)
 	scratch_rm();
 }
 
+UNIT(compose_keys_that_cannot_apply_say_so)
+{
+	const char *keys[] = {"develop: {}", "runtime: runsc", "volumes_from: [db]", "ipc: host", "pid: host",
+			      "privileged: true", "pids_limit: 10", "cgroup_parent: x", "userns_mode: host", "gpus: all",
+			      "mem_limit: 1g", "ulimits: {}", "depends_on: [db]"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char y[256], err[ERR_LEN], want[128];
+		snprintf(y, sizeof y, "services:\n  web:\n    image: x\n    %s\n", keys[i]);
+		struct spec_file *f = NULL;
+		CHECK(spec_parse_buf("app.yml", y, strlen(y), &f, err) < 0);
+		snprintf(want, sizeof want, "app.yml:4:5: services.web: key \"%.*s\" is not supported by orch",
+			 (int)strcspn(keys[i], ":"), keys[i]);
+		CHECK_HAS(err, want);
+	}
+}
+
 UNIT(compose_platform_against_the_node)
 {
 	char here[64];
