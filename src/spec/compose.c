@@ -30,6 +30,7 @@ struct cl {
 	struct labels env;    /* what ${VAR} reads */
 	struct labels warned; /* variables already warned about */
 	char *names[YDOC_MAX];
+	bool override[YDOC_MAX]; /* a second or later -f file */
 	struct spec_note *notes;
 	size_t nnotes;
 	struct spec_src src;
@@ -249,9 +250,13 @@ static char *rel_path(const char *file, const char *p)
 	return (char *)b.data;
 }
 
+/* The file relative paths in node id are relative to: its own, except in a second or later
+ * -f file, whose paths are relative to the first, as Compose reads overrides. */
 static const char *file_of(struct cl *c, int id)
 {
 	size_t fi = ydoc_node(&c->y, YDOC_SELF, id)->start_mark.index;
+	if (fi < c->y.ndocs && c->override[fi])
+		return c->o->files[0];
 	return fi < c->y.ndocs ? c->names[fi] : "-";
 }
 
@@ -905,6 +910,8 @@ int compose_load(const struct compose_opts *o, struct spec_file **out, char *pro
 	int root = 0;
 	for (size_t i = 0; !rc && i < o->nfiles; i++) {
 		int r = 0;
+		if (i)
+			c.override[c.y.ndocs] = true;
 		if (!(rc = root_of(&c, o->files[i], 0, &r)))
 			rc = i ? ydoc_merge(&c.y, root, YDOC_SELF, r, "", &root) : (root = r, 0);
 	}

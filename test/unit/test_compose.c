@@ -219,7 +219,7 @@ UNIT(compose_files_merged_in_order)
 	    "    dns: [10.0.0.1]\n"
 	    "  db:\n"
 	    "    image: postgres:16\n");
-	put("prod.yaml",
+	put("sub/prod.yaml",
 	    "services:\n"
 	    "  web:\n"
 	    "    image: web:2\n"
@@ -228,11 +228,13 @@ UNIT(compose_files_merged_in_order)
 	    "    environment: {B: \"20\", C: \"3\"}\n"
 	    "    dns: [10.0.0.2]\n"
 	    "    deploy: {replicas: 3}\n"
+	    "    env_file: sub/prod.env\n"
 	    "  db:\n"
 	    "    labels: !reset {}\n"
 	    "  cache:\n"
 	    "    image: redis\n");
-	const char *files[] = {"compose.yaml", "prod.yaml"};
+	put("sub/prod.env", "FROM_PROD_ENV=1\n");
+	const char *files[] = {"compose.yaml", "sub/prod.yaml"};
 	char err[ERR_LEN];
 	struct spec_file *f = NULL;
 	CHECK_EQ_INT(load(files, 2, NULL, NULL, 0, &f, err), 0);
@@ -247,6 +249,8 @@ UNIT(compose_files_merged_in_order)
 	CHECK_STR(env_of(w, "C"), "3");
 	CHECK(w->dns.n == 2); /* other lists are appended */
 	CHECK(w->deploy.replicas == 3);
+	/* an override file's paths are relative to the first file, as in Compose */
+	CHECK_STR(env_of(w, "FROM_PROD_ENV"), "1");
 	CHECK(spec_file_find(f, "cache") != NULL);
 	spec_file_free(f);
 	/* standard input as a later file */
