@@ -25,6 +25,7 @@ struct yctx {
 	yaml_document_t *doc;
 	char *err;
 	size_t work;
+	const char *file; /* the first file; a node's own is src->files[n->start_mark.index] */
 };
 
 static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
@@ -245,7 +246,7 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 int spec_map_pairs(const struct spec_src *src, yaml_document_t *doc, yaml_node_t *map, const char *path,
 		   struct spec_pairs *out, char *err)
 {
-	struct yctx c = {src, doc, err, 0};
+	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
 	return collect_pairs(&c, map, path, out, 0);
 }
 
@@ -826,7 +827,7 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 
 int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err)
 {
-	struct yctx c = {src, doc, err, 0};
+	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	*out = NULL;
 	if (!root || is_null(root))
