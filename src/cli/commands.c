@@ -78,8 +78,10 @@ const struct command commands[] = {
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
-	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
-	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
+	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
+	 "gzip, zstd or plain layers) into the cluster; list or forget images. Names compare as\n"
+	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
+	 "from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},

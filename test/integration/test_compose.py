@@ -1,6 +1,6 @@
 """Compose as people write it, through the real CLI and a real container: .env and shell
 variables, a second file from standard input, env_file, profiles, build:/container_name
-warnings, and in the running task extra_hosts in /etc/hosts, dns_search in resolv.conf and
+warnings, an image named in another spelling than the one loaded (demo:latest), and in the running task extra_hosts in /etc/hosts, dns_search in resolv.conf and
 init: true putting orch's init at PID 1. An unset variable behind a bad port is named
 and nothing is deployed."""
 import os
@@ -15,7 +15,7 @@ BASE = """name: shop
 services:
   web:
     build: ./web
-    image: demo:${TAG}
+    image: ${REGISTRY:-docker.io}/library/demo
     container_name: shop_web
     command: ["sh", "-c", "echo GREETING=$$GREETING MODE=$$MODE EXTRA=$$EXTRA; cat /etc/hosts /etc/resolv.conf; echo PID1=$$(tr '\\\\0' ' ' </proc/1/cmdline); exec sleep 1000"]
     env_file: web.env
@@ -59,7 +59,7 @@ def test_compose_file_deploys_as_written():
         p = deploy(c, ["-f", os.path.join(d, "compose.yaml"), "-f", "-"], stdin=OVERRIDE,
                    env_extra={"GREETING": "hello from the shell"})
         check(p.returncode == 0, "deploy failed: %s %s" % (p.stdout, p.stderr))
-        check("compose.yaml:4:5: services.web: build is ignored; the image comes from image: demo:latest" in p.stderr,
+        check("compose.yaml:4:5: services.web: build is ignored; the image comes from image: docker.io/library/demo" in p.stderr,
               "no located build warning: %r" % p.stderr)
         check("container_name is ignored" in p.stderr, "no container_name warning: %r" % p.stderr)
         names = sorted(s["name"] for s in c.services())
