@@ -52,7 +52,8 @@ const struct command commands[] = {
 	 "      --profile NAME    also deploy the services of profile NAME (repeatable)\n"
 	 "  -n, --dry-run         show what would change, change nothing\n"
 	 "  -w, --wait            wait until every replica runs (progress on a terminal)\n"
-	 "  -p, --project NAME    project name (default: the file's name: key, else its directory)\n"},
+	 "  -p, --project NAME    project name (default: COMPOSE_PROJECT_NAME, the file's name:\n"
+	 "                        key, else its directory)\n"},
 	{"services", cmd_services, "services [-o FORMAT]", "List services: image, replicas running/desired, ports.", OUTPUT_OPT},
 	{"inspect", cmd_inspect, "inspect SERVICE [-o FORMAT]", "Show a service: its spec, generation and tasks (YAML by default).",
 	 "  -o, --output FORMAT   yaml (default) or json\n"},

@@ -472,7 +472,7 @@ int compose_root_of(struct compose_ctx *c, const char *name, int depth, int *roo
 
 static void project_name(struct compose_ctx *c, int root)
 {
-	const char *name = c->o->project;
+	const char *name = c->o->project ? c->o->project : interp_lookup(&c->env, "COMPOSE_PROJECT_NAME");
 	struct spec_pairs ps = {0};
 	if (!name && ydoc_node(&c->y, YDOC_SELF, root)->type == YAML_MAPPING_NODE &&
 	    !spec_map_pairs(&c->src, &c->y.out, ydoc_node(&c->y, YDOC_SELF, root), "", &ps, c->err)) {

@@ -328,6 +328,10 @@ UNIT(compose_extends_include_profiles_ignored_keys)
 	CHECK_EQ_INT(load(files, 1, envp, NULL, 0, &f, err), 0);
 	CHECK(spec_file_find(f, "debug") != NULL);
 	spec_file_free(f);
+	char *named[] = {"COMPOSE_PROJECT_NAME=Acme", NULL};
+	CHECK_EQ_INT(load(files, 1, named, NULL, 0, &f, err), 0);
+	CHECK_STR(spec_file_find(f, "admin")->image, "acme-admin");
+	spec_file_free(f);
 	/* restart_policy wins over restart: */
 	put("compose.yaml", "services:\n  a:\n    image: x\n    restart: \"no\"\n    deploy:\n      restart_policy: {condition: any}\n");
 	CHECK_EQ_INT(load(files, 1, NULL, NULL, 0, &f, err), 0);
