@@ -166,6 +166,13 @@ static int environment(struct compose_ctx *c, int envf, int envv, const char *pa
 			pid = p ? p->vid : 0;
 			const char *rt = r ? compose_text_of(c, r->vid) : NULL;
 			required = !rt || strcmp(rt, "false");
+			if (rt && strcmp(rt, "true") && strcmp(rt, "false"))
+				rc = spec_node_err(&c->src, r->v, epath, c->err, "required: expected true or false");
+			for (size_t j = 0; !rc && j < ps.n; j++)
+				if (strcmp(ps.v[j].key, "path") && strcmp(ps.v[j].key, "required"))
+					rc = spec_node_err(&c->src, ps.v[j].k, epath, c->err, "key \"%s\" is %s", ps.v[j].key,
+							   strcmp(ps.v[j].key, "format") ? "unknown (expected path or required)"
+											 : "not supported by orch");
 			spec_pairs_free(&ps);
 			if (!rc && !pid)
 				rc = spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, items[i]), epath, c->err,
