@@ -39,6 +39,7 @@ struct member {
 
 struct src {
 	const char *path;
+	char label[300]; /* "image <path>", the prefix of messages */
 	char *dir;           /* directory source */
 	struct member *m;    /* tar source */
 	size_t n, cap;
@@ -193,6 +194,7 @@ static int src_open(struct src *s, const char *path, struct blobstore *bs, char 
 {
 	memset(s, 0, sizeof *s);
 	s->path = path;
+	snprintf(s->label, sizeof s->label, "image %.290s", path);
 	s->bs = bs;
 	struct stat st;
 	if (stat(path, &st))
@@ -371,11 +373,11 @@ static char *opt_str(const struct json *o, const char *key)
 	return v && v[0] ? xstrdup(v) : NULL;
 }
 
-/* Fills the runtime fields of out from an image config and returns its diff_ids. */
-static int parse_config(struct src *s, const struct json *cfg, struct image_info *out, const struct json **diff_ids, char *err)
+int image_config_parse(const struct json *cfg, const char *label, struct image_info *out, const struct json **diff_ids,
+		       char *err)
 {
 	if (!json_is(cfg, JSON_OBJ))
-		return errf(err, E_INVAL, "image %s: config is not a JSON object", s->path);
+		return errf(err, E_INVAL, "%s: config is not a JSON object", label);
 	const struct json *c = json_get(cfg, "config");
 	if (!c)
 		c = json_get(cfg, "Config"); /* very old docker */
@@ -400,35 +402,35 @@ static int parse_config(struct src *s, const struct json *cfg, struct image_info
 		}
 	}
 	if (bad)
-		return errf(err, E_INVAL, "image %s: config: Entrypoint, Cmd and Env must be arrays of strings", s->path);
+		return errf(err, E_INVAL, "%s: config: Entrypoint, Cmd and Env must be arrays of strings", label);
 	const struct json *ids = json_get(json_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is(ids, JSON_ARR))
-		return errf(err, E_INVAL, "image %s: config has no rootfs.diff_ids", s->path);
+		return errf(err, E_INVAL, "%s: config has no rootfs.diff_ids", label);
 	for (size_t i = 0; i < ids->n; i++)
 		if (!digest_valid(json_str(ids->items[i])))
-			return errf(err, E_INVAL, "image %s: config: rootfs.diff_ids[%zu] is not a sha256 digest", s->path, i);
+			return errf(err, E_INVAL, "%s: config: rootfs.diff_ids[%zu] is not a sha256 digest", label, i);
 	*diff_ids = ids;
 	return 0;
 }
 
-/* Checks that a stored layer blob uncompresses to the content the config names. */
-static int check_diff_id(struct src *s, size_t i, const char *name, const char *blob, const char *want, char *err)
+int image_layer_check(const struct blobstore *bs, const char *label, size_t i, const char *name, const char *blob,
+		      const char *want, char *err)
 {
 	char got[DIGEST_LEN];
-	int rc = blob_diff_id(s->bs, blob, got, err);
+	int rc = blob_diff_id(bs, blob, got, err);
 	if (rc)
-		return errwrap(err, rc, "image %s: layer %zu (%s)", s->path, i, name);
+		return errwrap(err, rc, "%s: layer %zu (%s)", label, i, name);
 	if (strcmp(got, want)) {
 		char sg[32], sw[32];
 		digest_short(got, sg, sizeof sg);
 		digest_short(want, sw, sizeof sw);
-		return errf(err, E_INVAL, "image %s: layer %zu (%s) content hashes to %s but the config says %s: "
-			    "corrupt or tampered layer rejected", s->path, i, name, sg, sw);
+		return errf(err, E_INVAL, "%s: layer %zu (%s) content hashes to %s but the config says %s: "
+			    "corrupt or tampered layer rejected", label, i, name, sg, sw);
 	}
 	return 0;
 }
 
-static void add_layer(struct image_info *out, const char *digest)
+void image_info_add_layer(struct image_info *out, const char *digest)
 {
 	out->layers = xrealloc(out->layers, (out->nlayers + 2) * sizeof *out->layers);
 	out->layers[out->nlayers++] = xstrdup(digest);
@@ -508,7 +510,7 @@ static int load_docker_one(struct src *s, const struct json *ent, struct image_i
 		rc = parse_doc(s, cfgname, &cb, &cfg, err);
 	const struct json *diff_ids = NULL;
 	if (!rc)
-		rc = parse_config(s, cfg, out, &diff_ids, err);
+		rc = image_config_parse(cfg, s->label, out, &diff_ids, err);
 	if (!rc && diff_ids->n != layers->n)
 		rc = errf(err, E_INVAL, "image %s: manifest lists %zu layers but the config has %zu diff_ids", s->path,
 			  layers->n, diff_ids->n);
@@ -533,9 +535,9 @@ static int load_docker_one(struct src *s, const struct json *ent, struct image_i
 		}
 		if ((rc = src_blob(s, ln, NULL, dig, err)))
 			break;
-		if ((rc = check_diff_id(s, i, ln, dig, json_str(diff_ids->items[i]), err)))
+		if ((rc = image_layer_check(s->bs, s->label, i, ln, dig, json_str(diff_ids->items[i]), err)))
 			break;
-		add_layer(out, dig);
+		image_info_add_layer(out, dig);
 		out->size += blob_size(s, dig);
 	}
 	json_free(cfg);
@@ -677,7 +679,7 @@ static int load_oci_one(struct src *s, const struct json *desc, struct image_inf
 		rc = parse_doc(s, "config", &cb, &cfg, err);
 	const struct json *diff_ids = NULL;
 	if (!rc)
-		rc = parse_config(s, cfg, out, &diff_ids, err);
+		rc = image_config_parse(cfg, s->label, out, &diff_ids, err);
 	if (!rc && diff_ids->n != layers->n)
 		rc = errf(err, E_INVAL, "image %s: manifest lists %zu layers but the config has %zu diff_ids", s->path,
 			  layers->n, diff_ids->n);
@@ -700,9 +702,9 @@ static int load_oci_one(struct src *s, const struct json *desc, struct image_inf
 		}
 		if ((rc = fetch_desc(s, d, what, dig, NULL, err)))
 			break;
-		if ((rc = check_diff_id(s, i, what, dig, json_str(diff_ids->items[i]), err)))
+		if ((rc = image_layer_check(s->bs, s->label, i, what, dig, json_str(diff_ids->items[i]), err)))
 			break;
-		add_layer(out, dig);
+		image_info_add_layer(out, dig);
 		out->size += blob_size(s, dig);
 	}
 	json_free(man);

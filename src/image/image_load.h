@@ -53,6 +53,19 @@ void image_name_key(const char *name, char *out, size_t n);
 /* What is shown for a key: Docker's short form ("nginx:latest", "ghcr.io/o/a:1"). */
 void image_name_show(const char *key, char *out, size_t n);
 
+/* Shared with registry pulls (registry/registry.c), so an image is read the same way
+ * whatever brought it. label prefixes messages ("image x.tar", "pull nginx:1").
+ * image_config_parse fills the runtime fields of out from an image config document and
+ * points *diff_ids into it; image_layer_check checks that stored layer blob i
+ * uncompresses to the content want (a diff_id) names; image_info_add_layer appends one. */
+struct json;
+struct blobstore;
+int image_config_parse(const struct json *cfg, const char *label, struct image_info *out, const struct json **diff_ids,
+		       char *err);
+int image_layer_check(const struct blobstore *bs, const char *label, size_t i, const char *name, const char *blob,
+		      const char *want, char *err);
+void image_info_add_layer(struct image_info *out, const char *digest);
+
 /* For the replicated state: a versioned map {v, name, digest, size, layers, config, ...}. */
 void image_info_encode(const struct image_info *im, struct mpw *w);
 int image_info_decode(const msgpack_object *o, struct image_info *out, char *err);
