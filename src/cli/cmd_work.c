@@ -202,6 +202,31 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 
 extern char **environ;
 
+/* No -f: the files Compose would read: those of COMPOSE_FILE (separated by ':'), else the
+ * first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml in the working
+ * directory and its override file beside it. buf holds the names (size bytes). */
+static size_t default_files(const char **files, size_t max, char *buf, size_t size)
+{
+	static const char *const base[] = {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"};
+	static const char *const over[] = {"compose.override.yaml", "compose.override.yml",
+					   "docker-compose.override.yaml", "docker-compose.override.yml"};
+	const char *cf = getenv("COMPOSE_FILE");
+	size_t n = 0;
+	if (cf && *cf) {
+		snprintf(buf, size, "%s", cf);
+		for (char *save = NULL, *t = strtok_r(buf, ":", &save); t && n < max; t = strtok_r(NULL, ":", &save))
+			files[n++] = t;
+		return n;
+	}
+	for (size_t i = 0; i < 4 && !n; i++)
+		if (!access(base[i], R_OK))
+			files[n++] = base[i];
+	for (size_t i = 0; i < 4 && n == 1; i++)
+		if (!access(over[i], R_OK))
+			files[n++] = over[i];
+	return n;
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
 	const char *project = NULL;
@@ -233,8 +258,10 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("deploy", "unexpected argument %s", argv[optind]);
-	if (!nfiles)
-		return cli_usage("deploy", "missing -f FILE");
+	char defbuf[4096];
+	if (!nfiles && !(nfiles = default_files(files, 32, defbuf, sizeof defbuf)))
+		return cli_usage("deploy", "missing -f FILE (and no compose.yaml, compose.yml, docker-compose.yaml or "
+				 "docker-compose.yml here)");
 	const char *file = files[0];
 	char err[ERR_LEN], projbuf[64];
 	struct spec_file *sf = NULL;

@@ -42,11 +42,12 @@ const struct command commands[] = {
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
 	 "  label NODE K=V | K-   set or remove labels\n"
 	 "  drain | pause | activate NODE   set the node's availability\n"},
-	{"deploy", cmd_deploy, "deploy -f FILE ... [--env-file FILE ...] [--profile NAME ...] [--dry-run] [--wait] [--project NAME]",
+	{"deploy", cmd_deploy, "deploy [-f FILE ...] [--env-file FILE ...] [--profile NAME ...] [--dry-run] [--wait] [--project NAME]",
 	 "Create or update the services of a Compose-style file (declarative: the same file twice\n"
 	 "changes nothing).",
 	 "  -f, --file FILE       a Compose file (see orch-compose(5)); several are merged in\n"
-	 "                        order; - reads standard input\n"
+	 "                        order; - reads standard input; default: COMPOSE_FILE, else\n"
+	 "                        compose.yaml (or .yml, docker-compose.y[a]ml) and its override\n"
 	 "      --env-file FILE   variables for ${VAR} instead of the .env beside the first file\n"
 	 "                        (repeatable; the shell's variables still win)\n"
 	 "      --profile NAME    also deploy the services of profile NAME (repeatable)\n"

@@ -1,8 +1,9 @@
 """Compose as people write it, through the real CLI and a real container: .env and shell
 variables, a second file from standard input, env_file, profiles, build:/container_name
-warnings, an image named in another spelling than the one loaded (demo:latest), and in the running task extra_hosts in /etc/hosts, dns_search in resolv.conf and
-init: true putting orch's init at PID 1. An unset variable behind a bad port is named
-and nothing is deployed."""
+warnings, an image named in another spelling than the one loaded (demo:latest); in the
+running task extra_hosts in /etc/hosts, dns_search in resolv.conf and init: true putting
+orch's init at PID 1; compose.yaml and its override read when no -f is given. An unset
+variable behind a bad port is named and nothing is deployed."""
 import os
 import subprocess
 
@@ -39,11 +40,11 @@ OVERRIDE = """services:
 """
 
 
-def deploy(c, args, stdin=None, env_extra=None):
+def deploy(c, args, stdin=None, env_extra=None, cwd=None):
     env = dict(c.env)
     env.update(env_extra or {})
     return subprocess.run([BIN, "-D", c.nodes[0].dir, "deploy"] + args, input=stdin, capture_output=True, text=True,
-                          timeout=30, env=env)
+                          timeout=30, env=env, cwd=cwd)
 
 
 def test_compose_file_deploys_as_written():
@@ -77,6 +78,15 @@ def test_compose_file_deploys_as_written():
         spec = c.cli(0, "inspect", "web")
         text = str(spec)
         check("db.internal" in text and "corp.example" in text, "inspect does not show the new keys: %r" % text[:600])
+
+        # no -f: compose.yaml of the working directory, and its override file when there is one
+        shell = {"GREETING": "hello from the shell"}
+        p = deploy(c, ["--dry-run"], env_extra=shell, cwd=d)
+        check(p.returncode == 0 and "web                  update" in p.stdout, "without the override: %r %r" % (p.stdout, p.stderr))
+        with open(os.path.join(d, "compose.override.yaml"), "w") as f:
+            f.write(OVERRIDE)
+        p = deploy(c, ["--dry-run"], env_extra=shell, cwd=d)
+        check(p.returncode == 0 and "web                  unchanged" in p.stdout, "with the override: %r %r" % (p.stdout, p.stderr))
 
         # an unset variable behind a bad port: named, located, nothing changes
         bad = os.path.join(d, "bad.yaml")
