@@ -507,6 +507,19 @@ static void corpus_case(const char *path)
 		fprintf(stderr, "  %s: expected %s, got %s\n", path, expect, rc ? err : "ok");
 		exit(1);
 	}
+	/* nothing of a reference survives interpolation */
+	for (size_t i = 0; !rc && i < f->nsvc; i++) {
+		const struct svc_spec *sv = &f->svc[i];
+		bool left = strstr(sv->image, "${") != NULL;
+		for (size_t j = 0; j < sv->env.n; j++)
+			left |= strstr(sv->env.v[j], "${") != NULL;
+		for (size_t j = 0; j < sv->command.n; j++)
+			left |= strstr(sv->command.v[j], "${") != NULL;
+		if (left) {
+			fprintf(stderr, "  %s: service %s keeps a ${...} reference\n", path, sv->name);
+			exit(1);
+		}
+	}
 	printf("  %-60s %s\n", strstr(path, "corpus/") ? strstr(path, "corpus/") + 7 : path, rc ? "error (as expected)" : "ok");
 	spec_file_free(f);
 	for (size_t i = 0; i < ne; i++)
