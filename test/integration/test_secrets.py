@@ -138,6 +138,18 @@ def test_secret_and_config_in_task():
                    40, "the service rolled to the new secret version")
         check(c.cli(0, "inspect", "app")["generation"] == gen + 1, "no new generation after the new value")
 
+        # the same file again: nothing changes; a new content of a file: a new version, a roll
+        out = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check(re.search(r"^app\s+unchanged", out, re.M), "dry run of the same file: %r" % out)
+        out = c.deploy(0, spec).stdout
+        check("app_app_conf version 1 unchanged" in out and re.search(r"^app\s+unchanged", out, re.M), "same deploy: %r" % out)
+        conf2 = "conf-" + uuid.uuid4().hex
+        c.write("app.conf", conf2 + "\n")
+        out = c.deploy(0, spec).stdout
+        check("config app_app_conf version 2" in out, "changed config at deploy: %r" % out)
+        wait_until(lambda: "conf=" + sha(conf2 + "\n") in logs_of(c, "app") and
+                   c.cli(0, "inspect", "app")["generation"] == gen + 2, 40, "the service rolled to the new config")
+
         # registry credentials: stored sealed, not listed among secrets
         r = subprocess.run([BIN, "-D", c.nodes[0].dir, "registry", "login", "127.0.0.1:5999", "-u", "alice", "--password-stdin"],
                            input=regpw + "\n", capture_output=True, text=True, timeout=30)
@@ -148,9 +160,9 @@ def test_secret_and_config_in_task():
         c.converged()  # every replica applied the sealed values and the rolls alike
         for n in c.nodes:
             log = n.log_text()
-            for v in (pw1, pw2, conf, regpw):
+            for v in (pw1, pw2, conf, conf2, regpw):
                 check(v not in log, "value %r in the log of %s" % (v, n.name))
-        assert_nowhere_on_disk(c, [pw1, pw2, conf, regpw])
+        assert_nowhere_on_disk(c, [pw1, pw2, conf, conf2, regpw])
         for n in c.nodes:
             st = os.stat(os.path.join(n.dir, "datakey"))
             check(st.st_mode & 0o777 == 0o600, "%s datakey mode %o" % (n.name, st.st_mode & 0o777))
