@@ -360,3 +360,43 @@ UNIT(feed_sends_values_only_to_the_task_node)
 	mpw_free(&d3);
 	store_free(&s);
 }
+
+/* What the registry helper calls when it pulls: the credentials of orch registry login. */
+UNIT(registry_creds_from_the_replica)
+{
+	char dir[] = "/tmp/orch-unit-reg-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char err[ERR_LEN], user[64], pass[64];
+	struct datakey k;
+	datakey_generate(&k);
+	CHECK_EQ_INT(datakey_save(dir, &k, err), 0);
+	struct store s;
+	store_init(&s);
+	struct host h = {.store = &s, .data_dir = dir};
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), E_NOTFOUND);
+	/* stored as orch registry login does: user, NUL, password, sealed by this node */
+	struct buf b = {0};
+	CHECK_EQ_INT(secrets_seal(dir, "registry", "127.0.0.1:5000", "alice\0pa:ss", 11, &b, err), 0);
+	struct mpw w;
+	mpw_init(&w);
+	struct cmd_secret_put body = {.kind = "registry", .name = "127.0.0.1:5000", .data = {b.data, b.len}, .size = 11};
+	cmd_body(&w, CMD_SECRET_PUT, &body);
+	struct apply_res res;
+	entry_apply(&s, CMD_SECRET_PUT, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), 0);
+	CHECK_STR(user, "alice");
+	CHECK_STR(pass, "pa:ss");
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5001", user, sizeof user, pass, sizeof pass, err), E_NOTFOUND);
+	/* too small a buffer is an error, not a cut password */
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, 4, err), E_INVAL);
+	/* another node's key cannot open them */
+	struct datakey other;
+	datakey_generate(&other);
+	CHECK_EQ_INT(datakey_save(dir, &other, err), 0);
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), E_AUTH);
+	buf_free(&b);
+	store_free(&s);
+	datakey_remove(dir);
+	rmdir(dir);
+}
