@@ -395,6 +395,20 @@ UNIT(registry_creds_from_the_replica)
 	datakey_generate(&other);
 	CHECK_EQ_INT(datakey_save(dir, &other, err), 0);
 	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), E_AUTH);
+	CHECK_EQ_INT(datakey_save(dir, &k, err), 0);
+	/* the copy for a worker thread answers the same, whatever the store does after */
+	struct secrets_creds *copy = secrets_creds_take(&h);
+	struct mpw rmw;
+	mpw_init(&rmw);
+	struct cmd_secret_rm rb = {.kind = "registry", .name = "127.0.0.1:5000"};
+	cmd_body(&rmw, CMD_SECRET_RM, &rb);
+	entry_apply(&s, CMD_SECRET_RM, &rmw, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(secrets_registry_creds(&h, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), E_NOTFOUND);
+	memset(pass, 0, sizeof pass);
+	CHECK_EQ_INT(secrets_creds_get(copy, "127.0.0.1:5000", user, sizeof user, pass, sizeof pass, err), 0);
+	CHECK_STR(pass, "pa:ss");
+	secrets_creds_free(copy);
 	buf_free(&b);
 	store_free(&s);
 	datakey_remove(dir);
