@@ -145,7 +145,8 @@ int apply_secret_put(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	mp_get_u64(c->body, "at", &at);
 	if (!data || data->type != MSGPACK_OBJECT_BIN || !data->via.bin.size)
 		return errf(res->msg, E_INVAL, "secret.put: data must be a sealed value");
-	if (size > SECRET_VALUE_MAX)
+	/* a sealed value is its size plus a fixed overhead (secret/seal.h): far more is a lie */
+	if (size > SECRET_VALUE_MAX || data->via.bin.size > size + 1024)
 		return errf(res->msg, E_INVAL, "%s %s: %llu bytes is more than the %d allowed", kind, name,
 			    (unsigned long long)size, SECRET_VALUE_MAX);
 	const struct secret *cur = store_secret_latest(s, kind, name);
