@@ -15,7 +15,7 @@ import uuid
 from harness import BIN, Fail, check, wait_until
 from workload import DEMO, WorkCluster, running
 
-TIMEOUTS = {"test_secret_and_config_in_task": 90}
+TIMEOUTS = {"test_secret_and_config_in_task": 90, "test_data_key_on_every_node": 60}
 
 STACK = """name: app
 secrets:
@@ -174,3 +174,43 @@ def test_secret_and_config_in_task():
         wait_until(lambda: c.cli(0, "secret", "rm", "db_password", json=False, check=False).returncode == 0, 10,
                    "secret rm once no service uses it")
         check(c.cli(0, "secret", "ls") == [], "secret ls after rm: %r" % c.cli(0, "secret", "ls"))
+
+
+def write_tmp(c, name, text):
+    path = os.path.join(c.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_data_key_on_every_node():
+    """orch init makes the key, each join hands it over (wrapped), every node can seal and
+    open, orch leave takes the key away, a new leader carries on; no containers involved."""
+    from harness import Cluster
+    with Cluster(4) as c:
+        keys = set()
+        for n in c.nodes:
+            p = os.path.join(n.dir, "datakey")
+            check(os.stat(p).st_mode & 0o777 == 0o600, "%s: datakey mode %o" % (n.name, os.stat(p).st_mode & 0o777))
+            with open(p) as f:
+                keys.add(f.read())
+        check(len(keys) == 1, "the nodes hold %d different data keys" % len(keys))
+        v1 = "v-" + uuid.uuid4().hex
+        out = c.cli(3, "secret", "create", "k", write_tmp(c, "k1", v1), json=False).stdout
+        check("version 1" in out, "secret create on n4: %r" % out)
+        lead = c.leader()
+        gone = next(n for n in c.nodes[:3] if n is not lead)
+        c.cli(gone, "leave", json=False)
+        check(not os.path.exists(os.path.join(gone.dir, "datakey")), "orch leave kept the data key")
+        wait_until(lambda: not gone.alive(), 10, "the leaving node to stop")
+        rest = [n for n in c.nodes if n is not gone]
+        c.wait_members(rest)
+        c.kill9(lead)
+        rest = [n for n in rest if n is not lead]
+        c.leader(among=rest, timeout=15)
+        # another node opens what n4 sealed (the same value again is recognised) and seals anew
+        out = c.cli(rest[0], "secret", "create", "k", write_tmp(c, "k1b", v1), json=False).stdout
+        check("unchanged" in out, "the same value through %s: %r" % (rest[0].name, out))
+        out = c.cli(rest[1], "secret", "create", "k", write_tmp(c, "k2", "v2-" + v1), json=False).stdout
+        check("version 2" in out, "a new value after the failover: %r" % out)
+        c.converged(rest)
