@@ -84,7 +84,7 @@ def test_secret_and_config_in_task():
     pw2 = "pw-" + uuid.uuid4().hex
     conf = "conf-" + uuid.uuid4().hex
     regpw = "reg-" + uuid.uuid4().hex
-    with WorkCluster(2) as c:
+    with WorkCluster(2, env={"ORCH_TRACE": "1"}) as c:  # traces go to the logs searched below
         c.load_demo()
         # external: must exist before the deploy
         spec = c.write("stack.yml", STACK % DEMO)
@@ -160,6 +160,7 @@ def test_secret_and_config_in_task():
         c.converged()  # every replica applied the sealed values and the rolls alike
         for n in c.nodes:
             log = n.log_text()
+            check(" TRACE " in log, "%s: no trace lines in its log (ORCH_TRACE=1)" % n.name)
             for v in (pw1, pw2, conf, conf2, regpw):
                 check(v not in log, "value %r in the log of %s" % (v, n.name))
         assert_nowhere_on_disk(c, [pw1, pw2, conf, conf2, regpw])
