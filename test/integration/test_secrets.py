@@ -15,7 +15,7 @@ import uuid
 from harness import BIN, Fail, check, wait_until
 from workload import DEMO, WorkCluster, running
 
-TIMEOUTS = {"test_secret_and_config_in_task": 90, "test_data_key_on_every_node": 60}
+TIMEOUTS = {"test_secret_and_config_in_task": 60, "test_data_key_on_every_node": 30}
 
 STACK = """name: app
 secrets:
