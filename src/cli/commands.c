@@ -78,21 +78,23 @@ const struct command commands[] = {
 	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
 	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
-	 "Manage secrets: values sealed in the raft log under the cluster data key and given only\n"
-	 "to the tasks that use them, as files on a tmpfs (/run/secrets/NAME by default). A new\n"
-	 "value under the same name is a new version: the services using it roll to it.",
+	 "Store secrets; the tasks that use them get them as files on a tmpfs.\n"
+	 "Values are sealed in the raft log under the cluster data key and sent only to the nodes\n"
+	 "that run such tasks (/run/secrets/NAME by default). A new value under the same name is a\n"
+	 "new version: the services using it roll to it.",
 	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
 	 "  ls, inspect NAME      metadata only (id, version, size, services); never the value\n"
 	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
 	{"config", cmd_config, "config create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
-	 "Manage configs: files given to the tasks that use them (at their target, /NAME by\n"
-	 "default), stored and delivered as secrets are. A new value rolls the services using it.",
+	 "Store configuration files; the tasks that use them get them at their target.\n"
+	 "Stored and delivered as secrets are (/NAME by default). A new value rolls the services\n"
+	 "using it.",
 	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
 	 "  ls, inspect NAME      metadata only\n"
 	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
 	{"registry", cmd_registry, "registry login HOST [-u USER] [--password-stdin] | logout HOST",
-	 "Store (or forget) the credentials of a registry, sealed in the cluster; every node uses\n"
-	 "them to pull from HOST.",
+	 "Store or forget the credentials of a registry, sealed in the cluster.\n"
+	 "Every node uses them to pull from HOST.",
 	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
 	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
