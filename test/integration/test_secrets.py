@@ -149,6 +149,16 @@ def test_secret_and_config_in_task():
         check("config app_app_conf version 2" in out, "changed config at deploy: %r" % out)
         wait_until(lambda: "conf=" + sha(conf2 + "\n") in logs_of(c, "app") and
                    c.cli(0, "inspect", "app")["generation"] == gen + 2, 40, "the service rolled to the new config")
+        # rollback: the previous generation runs again with the version it pinned (kept)
+        c.cli(0, "rollout", "undo", "app", json=False)
+
+        def back_on_conf1():
+            for x in running(c.ps(0, "app")):
+                own = c.cli(0, "logs", str(x["id"]), json=False).stdout
+                if "conf=" + sha(conf + "\n") in own and "pw=" + sha(pw2) in own:
+                    return x
+            return None
+        wait_until(back_on_conf1, 40, "the rollback to the previous config version")
 
         # registry credentials: stored sealed, not listed among secrets
         r = subprocess.run([BIN, "-D", c.nodes[0].dir, "registry", "login", "127.0.0.1:5999", "-u", "alice", "--password-stdin"],
