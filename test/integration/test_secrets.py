@@ -137,6 +137,8 @@ def test_secret_and_config_in_task():
         wait_until(lambda: any(x["id"] != t["id"] for x in running(c.ps(0, "app"))) and "pw=" + sha(pw2) in logs_of(c, "app"),
                    40, "the service rolled to the new secret version")
         check(c.cli(0, "inspect", "app")["generation"] == gen + 1, "no new generation after the new value")
+        evs = [e for e in c.cli(0, "events") if e["kind"] == "secret_updated"]
+        check(len(evs) == 1 and evs[0]["service"] == "app" and "version 2" in evs[0]["message"], "events: %r" % evs)
 
         # the same file again: nothing changes; a new content of a file: a new version, a roll
         out = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
