@@ -18,7 +18,7 @@
 
 /* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
  * 0 when not an output option, or an exit code (> 1) on a bad value. */
-static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
+int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
 	const char *a = argv[*i], *v = NULL;
 	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -271,9 +271,15 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
 	project = projbuf;
+	/* secrets and configs first: the services' specs name the cluster's ones */
+	int rc = deploy_secrets(cli, file, project, sf, dry);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
-	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
@@ -430,7 +436,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("services", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("services", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -477,7 +483,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("inspect", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("inspect", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -536,7 +542,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	const char *svc = NULL;
 	bool all = false;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("ps", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("ps", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -751,7 +757,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("images", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)

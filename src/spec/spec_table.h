@@ -21,6 +21,8 @@ enum sf_kind {
 	SF_CONSTRAINTS, /* struct constraint_list: encoded as canonical strings */
 	SF_HCTEST,      /* struct healthcheck (kind + test): ["CMD", ...] etc. */
 	SF_SUB,         /* nested struct described by sub */
+	SF_MODE,        /* uint64_t file mode: octal as Compose writes it (0400, 0o400) or decimal */
+	SF_FILES,       /* struct file_ref_list: short "name" or long syntax (sub: the item's table) */
 };
 
 enum {
@@ -96,5 +98,6 @@ int spec_compose_keys(struct svc_spec *s, char *msg);
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;
+extern const struct sf_table secret_ref_table, config_ref_table;
 
 #endif
