@@ -387,13 +387,14 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return rc;
 	token_generate(&id.tok);
 	char err[ERR_LEN];
-	if (identity_save(cli->data_dir, &id, err))
-		return cli_fail(E_IO, "%s", err);
+	/* the key first: a data directory with an identity has its key */
 	struct datakey dk;
 	datakey_generate(&dk);
 	rc = datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
 	if (rc)
+		return cli_fail(E_IO, "%s", err);
+	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
 	char tok[TOKEN_STR_LEN + 1], msg[512];
@@ -504,11 +505,11 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
-	if (identity_save(cli->data_dir, &id, err))
-		return cli_fail(E_IO, "%s", err);
 	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
 	datakey_wipe(&dk);
 	if (rc)
+		return cli_fail(E_IO, "%s", err);
+	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = false;
 	o.d.seed = seed[0] ? seed : target;

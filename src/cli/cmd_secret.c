@@ -325,6 +325,9 @@ int deploy_secrets(struct cli *cli, const char *file, const char *project, struc
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s", strcmp(file, "-") ? file : "./-");
 	const char *dir = dirname(tmp);
+	/* pass 0 reads every file and checks every external one before pass 1 stores
+	 * anything: a missing file changes nothing in the cluster */
+	for (int pass = 0; pass < 2; pass++)
 	for (int k = 0; k < 2; k++) {
 		const char *kind = k ? "config" : "secret";
 		struct file_def_list *defs = k ? &sf->configs : &sf->secrets;
@@ -334,24 +337,8 @@ int deploy_secrets(struct cli *cli, const char *file, const char *project, struc
 				continue; /* as Compose: only what a service uses is created */
 			char name[256];
 			cluster_name(fd, project, name, sizeof name);
-			int rc;
-			if (fd->external) {
-				struct req_secret_get q = {.kind = kind, .name = name};
-				struct mpr r;
-				char err[ERR_LEN];
-				struct client c;
-				rc = client_open_local(&c, cli->data_dir, err);
-				if (rc)
-					return cli_call_fail(rc, err);
-				rc = client_call_req(&c, OP_SECRET_GET, &q, &r, 15000, err);
-				client_close(&c);
-				if (rc == E_NOTFOUND)
-					return cli_fail(rc, "%s: %s %s is external but does not exist in the cluster; create it first with orch %s create %s FILE (nothing was deployed)",
-							file, kind, name, kind, name);
-				if (rc)
-					return cli_call_fail(rc, err);
-				mpr_free(&r);
-			} else {
+			int rc = EXIT_OK;
+			if (!fd->external) {
 				char path[4096 + 300];
 				if (fd->file[0] == '/')
 					snprintf(path, sizeof path, "%s", fd->file);
@@ -359,11 +346,36 @@ int deploy_secrets(struct cli *cli, const char *file, const char *project, struc
 					snprintf(path, sizeof path, "%s/%s", dir, fd->file);
 				struct buf v = {0};
 				rc = read_value(file, path, &v);
-				if (!rc && !dry)
+				if (!rc && !dry && pass)
 					rc = put(cli, kind, name, &v, false);
 				wipe(&v);
 				if (rc)
 					return rc;
+			}
+			/* the version now current: the state machine pins it again when it stores the
+			 * spec, this only lets the plan compare like with like */
+			uint64_t version = 0;
+			struct req_secret_get q = {.kind = kind, .name = name};
+			struct mpr r;
+			char err[ERR_LEN];
+			struct client c;
+			if ((rc = client_open_local(&c, cli->data_dir, err)))
+				return cli_call_fail(rc, err);
+			rc = client_call_req(&c, OP_SECRET_GET, &q, &r, 15000, err);
+			client_close(&c);
+			if (rc == E_NOTFOUND && fd->external)
+				return cli_fail(rc, "%s: %s %s is external but does not exist in the cluster; create it first with orch %s create %s FILE (nothing was deployed)",
+						file, kind, name, kind, name);
+			if (rc && rc != E_NOTFOUND)
+				return cli_call_fail(rc, err);
+			if (!pass) {
+				if (!rc)
+					mpr_free(&r);
+				continue;
+			}
+			if (!rc) {
+				mp_get_u64(mp_get(r.root, "secret"), "version", &version);
+				mpr_free(&r);
 			}
 			for (size_t s = 0; s < sf->nsvc; s++) {
 				struct file_ref_list *l = k ? &sf->svc[s].configs : &sf->svc[s].secrets;
@@ -371,6 +383,7 @@ int deploy_secrets(struct cli *cli, const char *file, const char *project, struc
 					if (!strcmp(l->v[j].source, fd->key)) {
 						free(l->v[j].source);
 						l->v[j].source = xstrdup(name);
+						l->v[j].version = version;
 					}
 			}
 		}

@@ -56,9 +56,29 @@ void rpc_secret_create(struct daemon *d, struct conn *c, const struct req_secret
 		buf_free(&sealed);
 		return;
 	}
+	/* one event per service that rolls to the new value (orch events) */
+	struct mpw ev;
+	mpw_init(&ev);
+	uint32_t nev = 0;
+	TABLE_FOREACH(&d->store.services, const struct service, v)
+		nev += store_spec_uses_secret(service_spec(v), kind, a->name, 0);
+	mpw_arr(&ev, nev);
+	TABLE_FOREACH(&d->store.services, const struct service, v) {
+		if (!store_spec_uses_secret(service_spec(v), kind, a->name, 0))
+			continue;
+		char m[ERR_LEN];
+		snprintf(m, sizeof m, "%s %s version %llu: the service rolls to it", kind, a->name,
+			 (unsigned long long)(cur ? cur->version + 1 : 1));
+		mpw_map_begin(&ev);
+		mpw_kstr(&ev, "kind", !strcmp(kind, "config") ? "config_updated" : "secret_updated");
+		mpw_kstr(&ev, "service", v->name);
+		mpw_kstr(&ev, "message", m);
+		mpw_map_end(&ev);
+	}
 	struct cmd_secret_put b = {.kind = kind, .name = a->name, .data = {sealed.data, sealed.len}, .size = a->value.n,
-				   .at = clock_wall(d->clock)};
+				   .at = clock_wall(d->clock), .events = {.raw = ev.sb.data, .len = ev.sb.size}};
 	rpc_submit(d, c, a->id, CMD_SECRET_PUT, &b, put_done);
+	mpw_free(&ev);
 	buf_free(&sealed);
 }
 

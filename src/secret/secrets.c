@@ -63,14 +63,65 @@ void secrets_wipe(struct buf *b)
 	buf_free(b);
 }
 
-/* The value of registry credentials: user, a NUL, password (cmd_registry.c writes it). */
-int secrets_registry_creds(const struct host *h, const char *host, char *user, size_t user_cap, char *pass,
-			   size_t pass_cap, char *err)
+/* Registry credentials as stored: sealed, by host. */
+struct secrets_creds {
+	char *data_dir;
+	size_t n;
+	struct cred_copy {
+		char *host;
+		uint8_t *sealed;
+		size_t len;
+	} *v;
+};
+
+struct secrets_creds *secrets_creds_take(const struct host *h)
 {
-	if (!store_secret_latest(h->store, "registry", host))
+	struct secrets_creds *c = xcalloc(1, sizeof *c);
+	c->data_dir = xstrdup(h->data_dir);
+	c->v = xcalloc(h->store->secrets.n + 1, sizeof *c->v);
+	TABLE_FOREACH(&h->store->secrets, const struct secret, x) {
+		struct mpr r;
+		if (strcmp(x->kind, "registry") || store_secret_latest(h->store, "registry", x->name) != x || !x->data.len ||
+		    mpr_decode(&r, x->data.data, x->data.len))
+			continue;
+		if (r.root->type == MSGPACK_OBJECT_BIN) {
+			struct cred_copy *cc = &c->v[c->n++];
+			cc->host = xstrdup(x->name);
+			cc->len = r.root->via.bin.size;
+			cc->sealed = xmalloc(cc->len ? cc->len : 1);
+			memcpy(cc->sealed, r.root->via.bin.ptr, cc->len);
+		}
+		mpr_free(&r);
+	}
+	return c;
+}
+
+void secrets_creds_free(struct secrets_creds *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].host);
+		free(c->v[i].sealed);
+	}
+	free(c->v);
+	free(c->data_dir);
+	free(c);
+}
+
+/* The value of registry credentials: user, a NUL, password (cmd_secret.c writes it). */
+int secrets_creds_get(void *creds, const char *host, char *user, size_t user_cap, char *pass, size_t pass_cap,
+		      char *err)
+{
+	const struct secrets_creds *c = creds;
+	const struct cred_copy *cc = NULL;
+	for (size_t i = 0; c && i < c->n && !cc; i++)
+		if (!strcmp(c->v[i].host, host))
+			cc = &c->v[i];
+	if (!cc)
 		return E_NOTFOUND;
 	struct buf b = {0};
-	int rc = secrets_open_stored(h->store, h->data_dir, "registry", host, 0, &b, err);
+	int rc = secrets_open(c->data_dir, "registry", host, cc->sealed, cc->len, &b, err);
 	if (!rc) {
 		const uint8_t *nul = memchr(b.data, 0, b.len);
 		size_t ul = nul ? (size_t)(nul - b.data) : 0, pl = nul ? b.len - ul - 1 : 0;
@@ -86,5 +137,14 @@ int secrets_registry_creds(const struct host *h, const char *host, char *user, s
 		}
 	}
 	secrets_wipe(&b);
+	return rc;
+}
+
+int secrets_registry_creds(const struct host *h, const char *host, char *user, size_t user_cap, char *pass,
+			   size_t pass_cap, char *err)
+{
+	struct secrets_creds *c = secrets_creds_take(h);
+	int rc = secrets_creds_get(c, host, user, user_cap, pass, pass_cap, err);
+	secrets_creds_free(c);
 	return rc;
 }

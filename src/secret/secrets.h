@@ -23,6 +23,16 @@
 int secrets_registry_creds(const struct host *h, const char *host, char *user, size_t user_cap, char *pass,
 			   size_t pass_cap, char *err);
 
+/* The same from any thread: a copy of every registry credential, still sealed, taken on
+ * the loop thread (secrets_creds_take) and handed to a worker job; secrets_creds_get has
+ * the signature of registry/registry.h's reg_creds_fn (ctx: the copy) and opens the one
+ * asked for with the node's data key, on the calling thread. */
+struct secrets_creds;
+struct secrets_creds *secrets_creds_take(const struct host *h);
+int secrets_creds_get(void *creds, const char *host, char *user, size_t user_cap, char *pass, size_t pass_cap,
+		      char *err);
+void secrets_creds_free(struct secrets_creds *c);
+
 /* Seals value for the secret (kind, name) under this node's data key (appended to out). */
 int secrets_seal(const char *data_dir, const char *kind, const char *name, const void *value, size_t n,
 		 struct buf *out, char *err);

@@ -145,7 +145,8 @@ int apply_secret_put(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	mp_get_u64(c->body, "at", &at);
 	if (!data || data->type != MSGPACK_OBJECT_BIN || !data->via.bin.size)
 		return errf(res->msg, E_INVAL, "secret.put: data must be a sealed value");
-	if (size > SECRET_VALUE_MAX)
+	/* a sealed value is its size plus a fixed overhead (secret/seal.h): far more is a lie */
+	if (size > SECRET_VALUE_MAX || data->via.bin.size > size + 1024)
 		return errf(res->msg, E_INVAL, "%s %s: %llu bytes is more than the %d allowed", kind, name,
 			    (unsigned long long)size, SECRET_VALUE_MAX);
 	const struct secret *cur = store_secret_latest(s, kind, name);
@@ -183,9 +184,11 @@ int apply_secret_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *
 		return rc;
 	if (!store_secret_latest(s, kind, name))
 		return errf(res->msg, E_NOTFOUND, "no %s %s (see orch %s ls)", kind, name, is_config(kind) ? "config" : "secret");
+	/* E_FAIL, not E_BUSY: clients retry E_BUSY, and this answer stands until the
+	 * service changes */
 	TABLE_FOREACH(&s->services, const struct service, v)
 		if (store_spec_uses_secret(service_spec(v), kind, name, 0))
-			return errf(res->msg, E_BUSY, "%s %s is in use by service %s: remove it from the service first", kind,
+			return errf(res->msg, E_FAIL, "%s %s is in use by service %s: remove it from the service first", kind,
 				    name, v->name);
 	for (size_t i = 0; i < s->secrets.n;) {
 		struct secret *x = s->secrets.items[i];

@@ -71,10 +71,11 @@
 #define CMDB_image_rm(F, S) F(S, STR, name, REQ, 0)
 
 /* a new version of a secret, config or registry credentials (state/store.h): data sealed
- * by the node that built the command (secret/seal.h); the services that use it roll */
+ * by the node that built the command (secret/seal.h); the services that use it roll
+ * (events: "secret_updated" or "config_updated", one per such service) */
 #define CMDB_secret_put(F, S) \
 	F(S, STR, kind, REQ, 0) F(S, STR, name, REQ, 0) F(S, BIN, data, REQ, 0) F(S, U64, size, REQ, 0) \
-	F(S, U64, at, OPT, 0)
+	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
 /* every version; refused while a service's spec uses it */
 #define CMDB_secret_rm(F, S) F(S, STR, kind, REQ, 0) F(S, STR, name, REQ, 0)
 

@@ -15,7 +15,7 @@ import uuid
 from harness import BIN, Fail, check, wait_until
 from workload import DEMO, WorkCluster, running
 
-TIMEOUTS = {"test_secret_and_config_in_task": 90}
+TIMEOUTS = {"test_secret_and_config_in_task": 60, "test_data_key_on_every_node": 30}
 
 STACK = """name: app
 secrets:
@@ -84,7 +84,7 @@ def test_secret_and_config_in_task():
     pw2 = "pw-" + uuid.uuid4().hex
     conf = "conf-" + uuid.uuid4().hex
     regpw = "reg-" + uuid.uuid4().hex
-    with WorkCluster(2) as c:
+    with WorkCluster(2, env={"ORCH_TRACE": "1"}) as c:  # traces go to the logs searched below
         c.load_demo()
         # external: must exist before the deploy
         spec = c.write("stack.yml", STACK % DEMO)
@@ -137,6 +137,30 @@ def test_secret_and_config_in_task():
         wait_until(lambda: any(x["id"] != t["id"] for x in running(c.ps(0, "app"))) and "pw=" + sha(pw2) in logs_of(c, "app"),
                    40, "the service rolled to the new secret version")
         check(c.cli(0, "inspect", "app")["generation"] == gen + 1, "no new generation after the new value")
+        evs = [e for e in c.cli(0, "events") if e["kind"] == "secret_updated"]
+        check(len(evs) == 1 and evs[0]["service"] == "app" and "version 2" in evs[0]["message"], "events: %r" % evs)
+
+        # the same file again: nothing changes; a new content of a file: a new version, a roll
+        out = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check(re.search(r"^app\s+unchanged", out, re.M), "dry run of the same file: %r" % out)
+        out = c.deploy(0, spec).stdout
+        check("app_app_conf version 1 unchanged" in out and re.search(r"^app\s+unchanged", out, re.M), "same deploy: %r" % out)
+        conf2 = "conf-" + uuid.uuid4().hex
+        c.write("app.conf", conf2 + "\n")
+        out = c.deploy(0, spec).stdout
+        check("config app_app_conf version 2" in out, "changed config at deploy: %r" % out)
+        wait_until(lambda: "conf=" + sha(conf2 + "\n") in logs_of(c, "app") and
+                   c.cli(0, "inspect", "app")["generation"] == gen + 2, 40, "the service rolled to the new config")
+        # rollback: the previous generation runs again with the version it pinned (kept)
+        c.cli(0, "rollout", "undo", "app", json=False)
+
+        def back_on_conf1():
+            for x in running(c.ps(0, "app")):
+                own = c.cli(0, "logs", str(x["id"]), json=False).stdout
+                if "conf=" + sha(conf + "\n") in own and "pw=" + sha(pw2) in own:
+                    return x
+            return None
+        wait_until(back_on_conf1, 40, "the rollback to the previous config version")
 
         # registry credentials: stored sealed, not listed among secrets
         r = subprocess.run([BIN, "-D", c.nodes[0].dir, "registry", "login", "127.0.0.1:5999", "-u", "alice", "--password-stdin"],
@@ -148,9 +172,10 @@ def test_secret_and_config_in_task():
         c.converged()  # every replica applied the sealed values and the rolls alike
         for n in c.nodes:
             log = n.log_text()
-            for v in (pw1, pw2, conf, regpw):
+            check(" TRACE " in log, "%s: no trace lines in its log (ORCH_TRACE=1)" % n.name)
+            for v in (pw1, pw2, conf, conf2, regpw):
                 check(v not in log, "value %r in the log of %s" % (v, n.name))
-        assert_nowhere_on_disk(c, [pw1, pw2, conf, regpw])
+        assert_nowhere_on_disk(c, [pw1, pw2, conf, conf2, regpw])
         for n in c.nodes:
             st = os.stat(os.path.join(n.dir, "datakey"))
             check(st.st_mode & 0o777 == 0o600, "%s datakey mode %o" % (n.name, st.st_mode & 0o777))
@@ -162,3 +187,43 @@ def test_secret_and_config_in_task():
         wait_until(lambda: c.cli(0, "secret", "rm", "db_password", json=False, check=False).returncode == 0, 10,
                    "secret rm once no service uses it")
         check(c.cli(0, "secret", "ls") == [], "secret ls after rm: %r" % c.cli(0, "secret", "ls"))
+
+
+def write_tmp(c, name, text):
+    path = os.path.join(c.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_data_key_on_every_node():
+    """orch init makes the key, each join hands it over (wrapped), every node can seal and
+    open, orch leave takes the key away, a new leader carries on; no containers involved."""
+    from harness import Cluster
+    with Cluster(4) as c:
+        keys = set()
+        for n in c.nodes:
+            p = os.path.join(n.dir, "datakey")
+            check(os.stat(p).st_mode & 0o777 == 0o600, "%s: datakey mode %o" % (n.name, os.stat(p).st_mode & 0o777))
+            with open(p) as f:
+                keys.add(f.read())
+        check(len(keys) == 1, "the nodes hold %d different data keys" % len(keys))
+        v1 = "v-" + uuid.uuid4().hex
+        out = c.cli(3, "secret", "create", "k", write_tmp(c, "k1", v1), json=False).stdout
+        check("version 1" in out, "secret create on n4: %r" % out)
+        lead = c.leader()
+        gone = next(n for n in c.nodes[:3] if n is not lead)
+        c.cli(gone, "leave", json=False)
+        check(not os.path.exists(os.path.join(gone.dir, "datakey")), "orch leave kept the data key")
+        wait_until(lambda: not gone.alive(), 10, "the leaving node to stop")
+        rest = [n for n in c.nodes if n is not gone]
+        c.wait_members(rest)
+        c.kill9(lead)
+        rest = [n for n in rest if n is not lead]
+        c.leader(among=rest, timeout=15)
+        # another node opens what n4 sealed (the same value again is recognised) and seals anew
+        out = c.cli(rest[0], "secret", "create", "k", write_tmp(c, "k1b", v1), json=False).stdout
+        check("unchanged" in out, "the same value through %s: %r" % (rest[0].name, out))
+        out = c.cli(rest[1], "secret", "create", "k", write_tmp(c, "k2", "v2-" + v1), json=False).stdout
+        check("version 2" in out, "a new value after the failover: %r" % out)
+        c.converged(rest)
