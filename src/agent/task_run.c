@@ -146,7 +146,8 @@ static void pull_progress(void *ctx, const struct reg_progress *p)
 
 /* The image from its registry, when the spec pins one (node/resolve.h): blobs the store
  * holds already are not downloaded again. */
-static int pull_image(struct run_job *j, const char *name, const struct blobstore *bs, struct image_info *im)
+static int pull_image(struct run_job *j, const char *name, const char *platform, const struct blobstore *bs,
+		      struct image_info *im)
 {
 	struct image_ref ref;
 	int rc = image_ref_parse(name, &ref, j->err);
@@ -158,6 +159,7 @@ static int pull_image(struct run_job *j, const char *name, const struct blobstor
 	memset(im, 0, sizeof *im);
 	struct reg_config cfg;
 	regopts_bind(&cfg, j->env->reg, &j->login);
+	cfg.platform = platform; /* the service's platform: (checked against this node), or the node's */
 	j->pulling = name;
 	rc = registry_pull(&cfg, bs, &ref, im, pull_progress, j, j->err);
 	j->pulling = NULL;
@@ -224,7 +226,7 @@ void run_prepare(struct run_job *j)
 	if (known)
 		j->rc = ensure_image(j, &im, &bs);
 	if ((!known || j->rc) && pinned(sp.image))
-		j->rc = pull_image(j, sp.image, &bs, &im);
+		j->rc = pull_image(j, sp.image, sp.platform, &bs, &im);
 	else if (!known)
 		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
 	if (j->rc)
