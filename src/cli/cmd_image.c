@@ -1,4 +1,4 @@
-/* orch image pull | prune and the disk figures of orch images: each asks the local node,
+/* orch image pull | prune and orch images with the disk figures: each asks the local node,
  * which asks every ready node and streams their answers back (node/imagefan.h). */
 #include "cli/cli.h"
 #include "cli/output.h"
@@ -208,4 +208,133 @@ int cli_image_disk(struct cli *cli, struct mpr *nodes)
 	int drc = mpr_decode(nodes, bytes, len);
 	free(bytes);
 	return rc ? rc : drc ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- orch images ------------------------------------------------------------------------------ */
+
+/* What the nodes' disk answers (cli_image_disk) say of the image recorded as key. */
+static void disk_of(const msgpack_object *dl, const char *key, uint64_t *bytes, uint64_t *holders)
+{
+	*bytes = *holders = 0;
+	for (uint32_t k = 0; dl && dl->type == MSGPACK_OBJECT_ARRAY && k < dl->via.array.size; k++) {
+		const msgpack_object *ims = mp_get(&dl->via.array.ptr[k], "images");
+		for (uint32_t m = 0; ims && ims->type == MSGPACK_OBJECT_ARRAY && m < ims->via.array.size; m++) {
+			char n2[600];
+			uint64_t b = 0;
+			if (mp_get_strbuf(&ims->via.array.ptr[m], "name", n2, sizeof n2) || strcmp(n2, key))
+				continue;
+			mp_get_u64(&ims->via.array.ptr[m], "bytes", &b);
+			*bytes += b;
+			*holders += b > 0;
+		}
+	}
+}
+
+/* -o json|yaml: the records as the node gives them, each with disk_bytes and disk_nodes
+ * when the nodes answered. */
+static void images_doc(enum out_fmt fmt, const msgpack_object *il, const msgpack_object *dl)
+{
+	struct mpw w;
+	struct mpr doc;
+	mpw_init(&w);
+	uint32_t n = il && il->type == MSGPACK_OBJECT_ARRAY ? il->via.array.size : 0;
+	mpw_arr(&w, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *o = &il->via.array.ptr[i];
+		char name[600], key[600];
+		mpw_map_begin(&w);
+		for (uint32_t k = 0; o->type == MSGPACK_OBJECT_MAP && k < o->via.map.size; k++) {
+			mpw_key_obj(&w, &o->via.map.ptr[k].key);
+			msgpack_pack_object(&w.pk, o->via.map.ptr[k].val);
+		}
+		if (dl) {
+			uint64_t bytes, holders;
+			mp_str_or(o, "name", name, sizeof name, "-");
+			disk_of(dl, mp_str_or(o, "ref", key, sizeof key, name), &bytes, &holders);
+			mpw_ku64(&w, "disk_bytes", bytes);
+			mpw_ku64(&w, "disk_nodes", holders);
+		}
+		mpw_map_end(&w);
+	}
+	if (!mpr_decode(&doc, w.sb.data, w.sb.size)) {
+		out_doc(fmt, doc.root);
+		mpr_free(&doc);
+	}
+	mpw_free(&w);
+}
+
+int cmd_images(struct cli *cli, int argc, char **argv)
+{
+	enum out_fmt fmt = OUT_TABLE;
+	for (int i = 1; i < argc; i++) {
+		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
+		if (orc > 1)
+			return orc;
+		if (orc == 1)
+			continue;
+		return cli_usage("images", "unexpected argument %s", argv[i]);
+	}
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, OP_IMAGES, NULL, &r, 0);
+	if (rc)
+		return rc;
+	const msgpack_object *il = mp_get(r.root, "images");
+	/* what each node holds on disk, asked of every ready node */
+	struct mpr disk = {0};
+	bool have_disk = cli_image_disk(cli, &disk) == EXIT_OK && disk.root;
+	const msgpack_object *dl = have_disk ? disk.root : NULL;
+	if (fmt != OUT_TABLE) {
+		images_doc(fmt, il, dl);
+		if (have_disk)
+			mpr_free(&disk);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	const char *hdr[] = {"NAME", "DIGEST", "SIZE", "LOADED ON", "ON DISK", "NODES"};
+	struct out_table t;
+	out_table_init(&t, 6, hdr);
+	for (uint32_t i = 0; il && i < il->via.array.size; i++) {
+		const msgpack_object *o = &il->via.array.ptr[i];
+		char name[600], key[600], dg[80], size[32], node[80], on[32] = "-", nn[16] = "-";
+		uint64_t sz = 0, bytes = 0, holders = 0;
+		mp_str_or(o, "name", name, sizeof name, "-");
+		mp_str_or(o, "ref", key, sizeof key, name); /* what the nodes name it by */
+		mp_str_or(o, "digest", dg, sizeof dg, "-");
+		dg[19] = 0;
+		mp_get_u64(o, "size", &sz);
+		out_bytes(sz, size, sizeof size);
+		mp_str_or(o, "node", node, sizeof node, "-");
+		disk_of(dl, key, &bytes, &holders);
+		if (dl) {
+			out_bytes(bytes, on, sizeof on);
+			snprintf(nn, sizeof nn, "%llu", (unsigned long long)holders);
+		}
+		const char *row[] = {name, dg, size, node, on, nn};
+		out_table_row(&t, row);
+	}
+	out_table_print(&t);
+	out_table_free(&t);
+	if (dl && dl->type == MSGPACK_OBJECT_ARRAY && dl->via.array.size) {
+		const char *h2[] = {"NODE", "BLOBS", "LAYERS", "TOTAL"};
+		out_table_init(&t, 4, h2);
+		for (uint32_t k = 0; k < dl->via.array.size; k++) {
+			const msgpack_object *o = &dl->via.array.ptr[k];
+			char node[80], b1[32], b2[32], b3[32];
+			uint64_t bb = 0, lb = 0;
+			mp_get_u64(o, "blob_bytes", &bb);
+			mp_get_u64(o, "layer_bytes", &lb);
+			out_bytes(bb, b1, sizeof b1);
+			out_bytes(lb, b2, sizeof b2);
+			out_bytes(bb + lb, b3, sizeof b3);
+			const char *row[] = {mp_str_or(o, "node", node, sizeof node, "?"), b1, b2, b3};
+			out_table_row(&t, row);
+		}
+		printf("\n");
+		out_table_print(&t);
+		out_table_free(&t);
+	}
+	if (have_disk)
+		mpr_free(&disk);
+	mpr_free(&r);
+	return EXIT_OK;
 }

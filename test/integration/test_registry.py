@@ -119,6 +119,8 @@ def test_registry_deploy_pull_prune():
         # disk use per image and per node
         out = c.cli(0, "images", json=False).stdout
         check("ON DISK" in out and re.search(r"^NODE\s+BLOBS\s+LAYERS\s+TOTAL", out, re.M), "orch images: %r" % out)
+        v3 = [i for i in c.images(0) if i["ref"] == "%s/app:v3@%s" % (h, d3)]
+        check(len(v3) == 1 and v3[0]["disk_nodes"] == 3 and v3[0]["disk_bytes"] > 1000000, "v3 on disk: %r" % v3)
 
         # prune: the hub service gone, its image's own layer is freed where it ran
         hub_node = [n for n in c.nodes if n.name == ts[0]["node"]][0]
