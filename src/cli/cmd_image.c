@@ -266,14 +266,12 @@ static void images_doc(enum out_fmt fmt, const msgpack_object *il, const msgpack
 int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
-	for (int i = 1; i < argc; i++) {
-		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
-		if (orc > 1)
-			return orc;
-		if (orc == 1)
-			continue;
-		return cli_usage("images", "unexpected argument %s", argv[i]);
-	}
+	int orc = 1;
+	for (int i = 1; i < argc && orc <= 1; i++)
+		if ((orc = cli_output_opt("images", argc, argv, &i, &fmt)) == 0)
+			orc = cli_usage("images", "unexpected argument %s", argv[i]);
+	if (orc > 1)
+		return orc;
 	struct mpr r;
 	int rc = cli_rpc_retry(cli, OP_IMAGES, NULL, &r, 0);
 	if (rc)
