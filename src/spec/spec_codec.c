@@ -14,7 +14,7 @@
 
 static bool is_u64_kind(enum sf_kind k)
 {
-	return k == SF_U64 || k == SF_DUR || k == SF_BYTES || k == SF_CPUS;
+	return k == SF_U64 || k == SF_DUR || k == SF_BYTES || k == SF_CPUS || k == SF_MODE;
 }
 
 static void table_defaults(const struct sf_table *t, void *obj)
@@ -40,6 +40,15 @@ void svc_spec_init(struct svc_spec *s)
 	table_defaults(&svc_table, s);
 }
 
+static void table_free_mounts(struct mount_list *l)
+{
+	for (size_t j = 0; j < l->n; j++)
+		mount_spec_free(&l->v[j]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 static void table_free(const struct sf_table *t, void *obj)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -61,6 +70,7 @@ static void table_free(const struct sf_table *t, void *obj)
 			l->n = 0;
 			break;
 		}
+		case SF_MOUNTS: table_free_mounts(AT(obj, f, struct mount_list)); break;
 		case SF_CONSTRAINTS: {
 			struct constraint_list *l = AT(obj, f, struct constraint_list);
 			for (size_t j = 0; j < l->n; j++) {
@@ -96,6 +106,12 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 	case SF_STR: mpw_str(w, *(char *const *)((const char *)obj + f->off)); break;
 	case SF_U64:
 	case SF_BYTES: mpw_u64(w, *CAT(obj, f, uint64_t)); break;
+	case SF_MODE: {
+		char t[16];
+		snprintf(t, sizeof t, "%04llo", (unsigned long long)*CAT(obj, f, uint64_t));
+		mpw_str(w, t);
+		break;
+	}
 	/* Text with units, so `inspect -o yaml` output means the same thing in a spec file. */
 	case SF_DUR:
 	case SF_CPUS: {
@@ -124,6 +140,13 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 		mpw_arr(w, (uint32_t)l->n);
 		for (size_t i = 0; i < l->n; i++)
 			table_encode(&port_table, &l->v[i], w);
+		break;
+	}
+	case SF_MOUNTS: {
+		const struct mount_list *l = CAT(obj, f, struct mount_list);
+		mpw_arr(w, (uint32_t)l->n);
+		for (size_t i = 0; i < l->n; i++)
+			table_encode(&mount_table, &l->v[i], w);
 		break;
 	}
 	case SF_CONSTRAINTS: {
@@ -206,6 +229,7 @@ static int enum_index(const char *const *names, const msgpack_object *o)
 
 static int table_decode(const struct sf_table *t, void *obj, const msgpack_object *map, const char *path, char *err);
 
+
 static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, const char *path, char *err)
 {
 	switch (f->kind) {
@@ -217,6 +241,18 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 			return 0;
 		if (!(*p = str_dup(o)))
 			goto bad;
+		return 0;
+	}
+	case SF_MODE: {
+		char t[16], *end;
+		if (!mp_is_str(o) || !o->via.str.size || o->via.str.size >= sizeof t)
+			goto bad;
+		memcpy(t, o->via.str.ptr, o->via.str.size);
+		t[o->via.str.size] = 0;
+		unsigned long v = strtoul(t, &end, 8);
+		if (*end || v > f->hi)
+			goto bad;
+		*AT(obj, f, uint64_t) = v;
 		return 0;
 	}
 	case SF_U64:
@@ -313,6 +349,23 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 		}
 		return 0;
 	}
+	case SF_MOUNTS: {
+		struct mount_list *l = AT(obj, f, struct mount_list);
+		table_free_mounts(l);
+		if (o->type != MSGPACK_OBJECT_ARRAY)
+			goto bad;
+		l->v = xcalloc(o->via.array.size ? o->via.array.size : 1, sizeof *l->v);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			table_defaults(&mount_table, &l->v[i]);
+			l->n++;
+			int rc = table_decode(&mount_table, &l->v[i], &o->via.array.ptr[i], path, err);
+			if (rc)
+				return rc;
+			if (!l->v[i].target || l->v[i].target[0] != '/')
+				goto bad;
+		}
+		return 0;
+	}
 	case SF_CONSTRAINTS: {
 		struct constraint_list *l = AT(obj, f, struct constraint_list);
 		if (o->type != MSGPACK_OBJECT_ARRAY)
@@ -371,7 +424,7 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 			continue; /* written by an older version: keep the default */
 		char sub[256];
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f->key);
-		int rc = field_decode(f, obj, o, f->kind == SF_SUB || f->kind == SF_PORTS ? sub : path, err);
+		int rc = field_decode(f, obj, o, f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_MOUNTS ? sub : path, err);
 		if (rc)
 			return rc;
 	}

@@ -19,6 +19,8 @@ enum sf_kind {
 	SF_PORTS,       /* struct port_list: short "8080:80/tcp" or long (port_table) */
 	SF_CONSTRAINTS, /* struct constraint_list: encoded as canonical strings */
 	SF_HCTEST,      /* struct healthcheck (kind + test): ["CMD", ...] etc. */
+	SF_MODE,        /* uint64_t permission bits, written in octal ("0700", "1777") */
+	SF_MOUNTS,      /* struct mount_list: short "src:/dst:ro" or long (mount_table) */
 	SF_SUB,         /* nested struct described by sub */
 };
 
@@ -51,5 +53,10 @@ struct sf_table {
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;
+extern const struct sf_table mount_table;
+
+/* A mount's source as parsed: a bind's host path made absolute (relative to dir, the
+ * spec file's directory), a volume's slot template normalised and its name checked. */
+int spec_mount_source(struct mount_spec *m, const char *dir, char *msg);
 
 #endif

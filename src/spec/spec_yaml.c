@@ -25,6 +25,8 @@ struct yctx {
 	yaml_document_t *doc;
 	char *err;
 	size_t work;
+	struct spec_file *f; /* its top-level volumes, for the services' mounts */
+	char *dir;           /* the file's directory (relative bind sources), NULL: cwd */
 };
 
 struct pair {
@@ -318,6 +320,17 @@ static int parse_scalar(struct yctx *c, const struct sf *f, void *obj, const yam
 		*AT(obj, f, char *) = xstrdup(s);
 		return 0;
 	case SF_U64: return parse_u64(c, f, n, path, AT(obj, f, uint64_t));
+	case SF_MODE: {
+		/* YAML 1.1 (Compose's) reads 0700 as octal; orch reads every mode so */
+		if ((rc = want_text(c, n, path, "an octal mode", &s)))
+			return rc;
+		bool octal = *s && strspn(s, "01234567") == strlen(s) && strlen(s) <= 5;
+		unsigned long v = octal ? strtoul(s, NULL, 8) : 0;
+		if (!octal || v > f->hi)
+			return yerr(c, n, path, "expected an octal mode such as 0755 or 1777, got %s", describe(n, d, sizeof d));
+		*AT(obj, f, uint64_t) = v;
+		return 0;
+	}
 	case SF_BOOL:
 		if ((rc = want_text(c, n, path, "true or false", &s)))
 			return rc;
@@ -506,6 +519,52 @@ static int parse_ports(struct yctx *c, struct port_list *l, yaml_node_t *n, cons
 	return 0;
 }
 
+static const struct volume_decl *volume_find(const struct spec_file *f, const char *key)
+{
+	for (size_t i = 0; i < f->nvol; i++)
+		if (!strcmp(f->vol[i].key, key))
+			return &f->vol[i];
+	return NULL;
+}
+
+static int parse_mounts(struct yctx *c, struct mount_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char msg[ERR_LEN], ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of volumes"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		struct mount_spec m;
+		if (it->type == YAML_MAPPING_NODE) {
+			memset(&m, 0, sizeof m);
+			int rc = parse_table(c, &mount_table, &m, it, ipath);
+			if (!rc && spec_mount_source(&m, c->dir, msg))
+				rc = yerr(c, it, ipath, "%s", msg);
+			if (rc) {
+				mount_spec_free(&m);
+				return rc;
+			}
+		} else {
+			if (want_text(c, it, ipath, "\"source:target[:ro]\" or a mapping with type and target", &s))
+				return E_INVAL;
+			if (spec_parse_mount(s, c->dir, &m, msg))
+				return yerr(c, it, ipath, "%s", msg);
+		}
+		if (m.type == MOUNT_VOLUME && m.source && !volume_find(c->f, m.source)) {
+			int rc = yerr(c, it, ipath, "volume \"%s\" is not declared in the top-level volumes: key", m.source);
+			mount_spec_free(&m);
+			return rc;
+		}
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		l->v[l->n++] = m;
+	}
+	return 0;
+}
+
 static int parse_constraints(struct yctx *c, struct constraint_list *l, yaml_node_t *n, const char *path)
 {
 	const char *s;
@@ -580,6 +639,7 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 	case SF_ENV: return parse_kv(c, true, AT(obj, f, struct labels), n, path);
 	case SF_LABELS: return parse_kv(c, false, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
+	case SF_MOUNTS: return parse_mounts(c, AT(obj, f, struct mount_list), n, path);
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
 	case SF_SUB: return parse_table(c, f->sub, AT(obj, f, char), n, path);
@@ -654,16 +714,89 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 	return rc;
 }
 
+/* One top-level volumes: entry; only the local driver (a directory on the node). */
+static int parse_volume_decl(struct yctx *c, const struct pair *e, struct volume_decl *v)
+{
+	static const char *const keys[] = {"driver", "driver_opts", "external", "labels", "name"};
+	char path[300], sub[300], msg[ERR_LEN], d[64];
+	const char *s;
+	snprintf(path, sizeof path, "volumes.%s", e->key);
+	struct mount_spec m = {.type = MOUNT_VOLUME, .source = xstrdup(e->key)};
+	int rc = spec_mount_source(&m, NULL, msg);
+	v->key = m.source;
+	m.source = NULL;
+	mount_spec_free(&m);
+	if (rc)
+		return yerr(c, e->k, "volumes", "%s", msg);
+	if (is_null(e->v))
+		return 0;
+	if (e->v->type != YAML_MAPPING_NODE)
+		return yerr(c, e->v, path, "expected a mapping, got %s", describe(e->v, d, sizeof d));
+	struct pairs ps = {0};
+	rc = collect_pairs(c, e->v, path, &ps, 0);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		const char *k = ps.v[i].key;
+		yaml_node_t *n = ps.v[i].v;
+		join(sub, sizeof sub, path, k);
+		if (!strcmp(k, "driver")) {
+			if (!(rc = want_text(c, n, sub, "a string", &s)) && strcmp(s, "local"))
+				rc = yerr(c, n, sub, "volume driver \"%s\" is not supported by orch (only local: a directory on the node)", s);
+		} else if (!strcmp(k, "driver_opts")) {
+			if (!is_null(n) && (n->type != YAML_MAPPING_NODE || n->data.mapping.pairs.top != n->data.mapping.pairs.start))
+				rc = yerr(c, n, sub, "driver_opts are not supported by orch: a local volume is a plain directory on its node");
+		} else if (!strcmp(k, "external")) {
+			if (!(rc = want_text(c, n, sub, "true or false", &s))) {
+				if (!strcmp(s, "true") || !strcmp(s, "True"))
+					v->external = true;
+				else if (strcmp(s, "false") && strcmp(s, "False"))
+					rc = yerr(c, n, sub, "expected true or false, got %s", describe(n, d, sizeof d));
+			}
+		} else if (!strcmp(k, "labels")) {
+			rc = parse_kv(c, false, &v->labels, n, sub);
+		} else if (!strcmp(k, "name")) {
+			if (!(rc = want_text(c, n, sub, "a string", &s))) {
+				struct mount_spec nm = {.type = MOUNT_VOLUME, .source = xstrdup(s)};
+				if (spec_mount_source(&nm, NULL, msg))
+					rc = yerr(c, n, sub, "%s", msg);
+				else
+					v->name = nm.source, nm.source = NULL;
+				mount_spec_free(&nm);
+			}
+		} else if (!ignored_extension(k)) {
+			rc = unknown_key(c, ps.v[i].k, path, k, keys, sizeof keys / sizeof keys[0]);
+		}
+	}
+	free(ps.v);
+	return rc;
+}
+
+static int parse_volumes(struct yctx *c, yaml_node_t *n, struct spec_file *f)
+{
+	char d[64];
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, "volumes", "expected a mapping of volume names, got %s", describe(n, d, sizeof d));
+	struct pairs ps = {0};
+	int rc = collect_pairs(c, n, "volumes", &ps, 0);
+	if (!rc)
+		f->vol = xcalloc(ps.n + 1, sizeof *f->vol);
+	for (size_t i = 0; !rc && i < ps.n; i++)
+		rc = parse_volume_decl(c, &ps.v[i], &f->vol[f->nvol++]);
+	free(ps.v);
+	return rc;
+}
+
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services"};
+	static const char *const top[] = {"version", "name", "services", "volumes"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
 		return yerr(c, root, "", "expected a mapping with \"services:\" at the top level, got %s",
 			    describe(root, d, sizeof d));
 	struct pairs ps = {0};
-	yaml_node_t *services = NULL;
+	yaml_node_t *services = NULL, *volumes = NULL;
 	int rc = collect_pairs(c, root, "", &ps, 0);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		const char *key = ps.v[i].key;
@@ -678,11 +811,15 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 				f->name = xstrdup(s);
 		} else if (!strcmp(key, "services")) {
 			services = v;
+		} else if (!strcmp(key, "volumes")) {
+			volumes = v;
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 3);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 4);
 		}
 	}
 	free(ps.v);
+	if (!rc && volumes) /* first: the services' mounts refer to them */
+		rc = parse_volumes(c, volumes, f);
 	if (!rc && !services)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
@@ -723,10 +860,11 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 		yaml_parser_delete(&p);
 		return rc;
 	}
-	struct yctx c = {name, &doc, err, 0};
+	struct spec_file *f = xcalloc(1, sizeof *f);
+	const char *slash = strrchr(name, '/');
+	struct yctx c = {name, &doc, err, 0, f, slash ? xstrndup(name, (size_t)(slash - name) + 1) : NULL};
 	unescape_dollars(&doc);
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	struct spec_file *f = xcalloc(1, sizeof *f);
 	if (!root || is_null(root)) {
 		rc = errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", name);
 	} else if (!yaml_parser_load(&p, &extra)) {
@@ -741,6 +879,7 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&p);
+	free(c.dir);
 	if (rc) {
 		spec_file_free(f);
 		return rc;
@@ -782,8 +921,34 @@ void spec_file_free(struct spec_file *f)
 	for (size_t i = 0; i < f->nsvc; i++)
 		svc_spec_free(&f->svc[i]);
 	free(f->svc);
+	for (size_t i = 0; i < f->nvol; i++) {
+		free(f->vol[i].key);
+		free(f->vol[i].name);
+		labels_free(&f->vol[i].labels);
+	}
+	free(f->vol);
 	free(f->name);
 	free(f);
+}
+
+void spec_file_qualify(struct spec_file *f, const char *project)
+{
+	for (size_t i = 0; i < f->nsvc; i++)
+		for (size_t j = 0; j < f->svc[i].mounts.n; j++) {
+			struct mount_spec *m = &f->svc[i].mounts.v[j];
+			const struct volume_decl *v = m->type == MOUNT_VOLUME && m->source ? volume_find(f, m->source) : NULL;
+			if (!v)
+				continue;
+			char *name = v->name ? xstrdup(v->name) : v->external || !project || !*project
+									   ? xstrdup(v->key)
+									   : xasprintf("%s_%s", project, v->key);
+			free(m->source);
+			m->source = name;
+			m->external = v->external;
+			labels_free(&m->labels);
+			for (size_t k = 0; k < v->labels.n; k++)
+				labels_set(&m->labels, v->labels.k[k], v->labels.v[k]);
+		}
 }
 
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc)

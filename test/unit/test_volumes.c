@@ -1,0 +1,233 @@
+/* Service volumes in spec files: short and long syntax, top-level declarations, the slot
+ * template, project names, errors with their positions, and the canonical encoding. */
+#include "unit.h"
+#include "spec/spec.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+static struct spec_file *vparse(const char *yml, char *err)
+{
+	struct spec_file *f = NULL;
+	err[0] = 0;
+	int rc = spec_parse_buf("/srv/app/app.yml", yml, strlen(yml), &f, err);
+	if (rc) {
+		CHECK(f == NULL);
+		CHECK(err[0] != 0);
+		return NULL;
+	}
+	return f;
+}
+
+static struct spec_file *vok(const char *yml)
+{
+	char err[ERR_LEN];
+	struct spec_file *f = vparse(yml, err);
+	if (!f)
+		fprintf(stderr, "  unexpected error: %s\n", err);
+	CHECK(f != NULL);
+	return f;
+}
+
+static void verr(const char *yml, const char *want)
+{
+	char err[ERR_LEN];
+	struct spec_file *f = vparse(yml, err);
+	if (f || !strstr(err, want))
+		fprintf(stderr, "  expected an error containing \"%s\", got \"%s\"\n", want, f ? "(parsed)" : err);
+	CHECK(f == NULL);
+	CHECK(strstr(err, want) != NULL);
+}
+
+UNIT(volumes_short_syntax)
+{
+	struct spec_file *f = vok("services:\n"
+				  "  db:\n"
+				  "    image: busybox\n"
+				  "    volumes:\n"
+				  "      - data:/var/lib/db\n"
+				  "      - /srv/conf:/etc/conf:ro\n"
+				  "      - ./html:/www:rw\n"
+				  "      - ../shared/x:/x\n"
+				  "      - /cache\n"
+				  "      - seed:/seed:ro,nocopy\n"
+				  "volumes:\n"
+				  "  data:\n"
+				  "  seed: {}\n");
+	const struct svc_spec *s = spec_file_find(f, "db");
+	CHECK(s && s->mounts.n == 6);
+	const struct mount_spec *m = s->mounts.v;
+	CHECK_EQ_INT(m[0].type, MOUNT_VOLUME);
+	CHECK_STR(m[0].source, "data");
+	CHECK_STR(m[0].target, "/var/lib/db");
+	CHECK(!m[0].read_only && !m[0].nocopy);
+	CHECK_EQ_INT(m[1].type, MOUNT_BIND);
+	CHECK_STR(m[1].source, "/srv/conf");
+	CHECK(m[1].read_only && m[1].create_host_path);
+	CHECK_EQ_INT(m[2].type, MOUNT_BIND);
+	CHECK_STR(m[2].source, "/srv/app/html"); /* relative to the file's directory */
+	CHECK(!m[2].read_only);
+	CHECK_STR(m[3].source, "/srv/shared/x");
+	CHECK_EQ_INT(m[4].type, MOUNT_VOLUME); /* anonymous */
+	CHECK(m[4].source == NULL);
+	CHECK_STR(m[4].target, "/cache");
+	CHECK(m[5].read_only && m[5].nocopy);
+	/* Compose's names: <project>_<key> */
+	spec_file_qualify(f, "shop");
+	CHECK_STR(m[0].source, "shop_data");
+	CHECK_STR(m[5].source, "shop_seed");
+	CHECK_STR(m[1].source, "/srv/conf");
+	CHECK(m[4].source == NULL);
+	spec_file_free(f);
+}
+
+UNIT(volumes_long_syntax)
+{
+	struct spec_file *f = vok("services:\n"
+				  "  db:\n"
+				  "    image: busybox\n"
+				  "    volumes:\n"
+				  "      - type: volume\n"
+				  "        source: data\n"
+				  "        target: /data\n"
+				  "        volume:\n"
+				  "          nocopy: true\n"
+				  "      - type: bind\n"
+				  "        source: /srv/www\n"
+				  "        target: /www\n"
+				  "        read_only: true\n"
+				  "        bind:\n"
+				  "          create_host_path: false\n"
+				  "      - type: tmpfs\n"
+				  "        target: /scratch\n"
+				  "        tmpfs:\n"
+				  "          size: 16m\n"
+				  "          mode: 0700\n"
+				  "volumes:\n"
+				  "  data:\n"
+				  "    driver: local\n"
+				  "    name: pgdata\n"
+				  "    labels:\n"
+				  "      team: db\n");
+	const struct svc_spec *s = spec_file_find(f, "db");
+	CHECK(s && s->mounts.n == 3);
+	const struct mount_spec *m = s->mounts.v;
+	CHECK_EQ_INT(m[0].type, MOUNT_VOLUME);
+	CHECK(m[0].nocopy);
+	CHECK_EQ_INT(m[1].type, MOUNT_BIND);
+	CHECK(m[1].read_only && !m[1].create_host_path);
+	CHECK_EQ_INT(m[2].type, MOUNT_TMPFS);
+	CHECK_EQ_INT(m[2].tmpfs_size, 16ull << 20);
+	CHECK_EQ_INT(m[2].tmpfs_mode, 0700);
+	spec_file_qualify(f, "shop");
+	CHECK_STR(m[0].source, "pgdata"); /* name: is used as is */
+	CHECK_STR(labels_get(&m[0].labels, "team"), "db");
+
+	/* the canonical encoding keeps every field and decodes to the same spec */
+	struct svc_spec copy;
+	svc_spec_copy(&copy, s);
+	CHECK(svc_spec_equal(&copy, s));
+	CHECK_EQ_INT(copy.mounts.n, 3);
+	CHECK_STR(copy.mounts.v[0].source, "pgdata");
+	CHECK(copy.mounts.v[0].nocopy);
+	CHECK_EQ_INT(copy.mounts.v[2].tmpfs_size, 16ull << 20);
+	CHECK_STR(labels_get(&copy.mounts.v[0].labels, "team"), "db");
+	svc_spec_free(&copy);
+	spec_file_free(f);
+}
+
+UNIT(volumes_slot_template)
+{
+	struct spec_file *f = vok("services:\n"
+				  "  db:\n"
+				  "    image: busybox\n"
+				  "    volumes:\n"
+				  "      - \"data-{{.Task.Slot}}:/data\"\n"
+				  "      - logs-{slot}:/logs\n"
+				  "volumes:\n"
+				  "  \"data-{{ .Task.Slot }}\":\n"
+				  "  logs-{slot}:\n"
+				  "    external: true\n");
+	const struct mount_spec *m = spec_file_find(f, "db")->mounts.v;
+	CHECK_STR(m[0].source, "data-{slot}");
+	spec_file_qualify(f, "p");
+	CHECK_STR(m[0].source, "p_data-{slot}");
+	CHECK_STR(m[1].source, "logs-{slot}"); /* external: not prefixed */
+	CHECK(m[1].external);
+	char name[128];
+	CHECK(spec_volume_name(m[0].source, 2, name, sizeof name));
+	CHECK_STR(name, "p_data-2");
+	CHECK(spec_volume_name("a{slot}b{slot}", 12, name, sizeof name));
+	CHECK_STR(name, "a12b12");
+	CHECK(!spec_volume_name("bad/name", 1, name, sizeof name));
+	CHECK(!spec_volume_name("x", 1, name, 1)); /* does not fit */
+	spec_file_free(f);
+}
+
+UNIT(volumes_errors_located)
+{
+	/* not declared at the top level */
+	verr("services:\n  db:\n    image: busybox\n    volumes:\n      - data:/data\n",
+	     "app.yml:5:9: services.db.volumes[0]: volume \"data\" is not declared in the top-level volumes: key");
+	/* a driver other than local */
+	verr("services:\n  db:\n    image: x\nvolumes:\n  data:\n    driver: rexray\n",
+	     "app.yml:6:13: volumes.data.driver: volume driver \"rexray\" is not supported by orch");
+	verr("services:\n  db:\n    image: x\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n",
+	     "app.yml:7:7: volumes.data.driver_opts: driver_opts are not supported");
+	verr("services:\n  db:\n    image: x\nvolumes:\n  data:\n    drivr: local\n",
+	     "app.yml:6:5: volumes.data: unknown key \"drivr\" (did you mean \"driver\"?)");
+	/* short syntax */
+	verr("services:\n  db:\n    image: x\n    volumes: [\"data:rel\"]\n",
+	     "app.yml:4:15: services.db.volumes[0]: volume \"data:rel\": the target must be an absolute path");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"d:/x:rel\"]\n", "mode \"rel\" is not supported");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: tmpfs\n        target: /x\n        tmpfs: {mode: 0800}\n",
+	     "expected an octal mode");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:/b:rshared\"]\n", "mode \"rshared\" is not supported");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:/b:c:d\"]\n", "expected \"source:target[:mode]\"");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:b\"]\n", "mode \"b\" is not supported");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"bad name:/b\"]\n", "invalid volume name \"bad name\"");
+	/* long syntax */
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: volume\n        source: d\n",
+	     "app.yml:5:9: services.db.volumes[0]: missing required key \"target\"");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: npipe\n        target: /x\n",
+	     "app.yml:5:15: services.db.volumes[0].type: \"npipe\" is not supported by orch");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: tmpfs\n        source: a\n        target: /x\n",
+	     "a tmpfs mount takes no source");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: bind\n        source: data\n        target: /x\n",
+	     "bind source \"data\" must be a host path");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: volume\n        target: /x\n        tmpfs: {size: 1m}\n",
+	     "tmpfs options apply to type tmpfs only");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: tmpfs\n        target: /x\n        tmpfs: {size: lots}\n",
+	     "services.db.volumes[0].tmpfs.size: invalid size");
+	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: volume\n        target: x\n",
+	     "target must be an absolute path");
+	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:/x\", \"/b:/x\"]\n", "two mounts on /x");
+	verr("services:\n  db:\n    image: x\nvolumes: [a]\n", "app.yml:4:10: volumes: expected a mapping of volume names");
+	verr("services:\n  db:\n    image: x\nvolumes:\n  data:\n    name: \"a b\"\n", "invalid volume name \"a b\"");
+}
+
+UNIT(volumes_decode_rejects_bad)
+{
+	/* a spec whose mount has no absolute target does not decode */
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "v", SPEC_ENCODING_VERSION);
+	mpw_kstr(&w, "name", "db");
+	mpw_kstr(&w, "image", "x");
+	mpw_key(&w, "volumes");
+	mpw_arr(&w, 1);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "type", "volume");
+	mpw_kstr(&w, "target", "relative");
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+	struct svc_spec s;
+	char err[ERR_LEN];
+	CHECK(svc_spec_decode(r.root, &s, err) < 0);
+	CHECK(strstr(err, "volumes") != NULL);
+	svc_spec_free(&s);
+	mpr_free(&r);
+	mpw_free(&w);
+}
