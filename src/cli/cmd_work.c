@@ -244,6 +244,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
 		project = projbuf;
 	}
+	spec_file_qualify(sf, project);
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
 	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);

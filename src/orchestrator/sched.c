@@ -133,7 +133,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (!sn->eligible)
+		if (!sn->eligible || (c->pin && n->id != c->pin))
 			continue;
 		if (!fits(c, sv, spec, i)) {
 			by_constraint++;

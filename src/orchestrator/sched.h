@@ -39,6 +39,7 @@ struct sched_ctx {
 	bool eligible_known;
 	bool (*reachable)(uint64_t node, void *arg); /* NULL: every ready node is */
 	void *reachable_arg;
+	uint64_t pin; /* when set, the only node sched_place may pick (a task's volume lives there) */
 };
 
 /* Builds the view from the store (live tasks only). */

@@ -10,4 +10,9 @@
 CMD_TYPES(APPLY_DECLARE_)
 #undef APPLY_DECLARE_
 
+/* apply_volumes.c: the "volumes" of a task.batch: checked (0 or E_INVAL with msg), then
+ * added where no record of that name exists; returns how many were added. */
+int volumes_check(const struct store *s, const msgpack_object *vols, char *msg);
+unsigned volumes_add(struct store *s, const msgpack_object *vols, uint64_t at);
+
 #endif

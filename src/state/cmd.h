@@ -28,7 +28,8 @@
 	X(SERVICE_PORT_ERROR, service_port_error, "service.port_error", apply_service_port_error) \
 	X(TASK_BATCH, task_batch, "task.batch", apply_task_batch) \
 	X(IMAGE_PUT, image_put, "image.put", apply_image_put) \
-	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm)
+	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm) \
+	X(VOLUME_RM, volume_rm, "volume.rm", apply_volume_rm)
 
 /* the cluster record (state/store.h) */
 #define CMDB_cluster_init(F, S) \
@@ -58,15 +59,19 @@
 /* msg: why the node could not publish a port of the service ("" clears it) */
 #define CMDB_service_port_error(F, S) F(S, STR, name, REQ, 0) F(S, U64, node_id, REQ, 0) F(S, STR, msg, OPT, 0)
 /* services: rollout states [{id, update_state, update_msg, rollback}]; create: new tasks
- * [{service_id, slot, ...}]; update: [{id, <task fields>}]; delete: [task id] */
+ * [{service_id, slot, ...}]; update: [{id, <task fields>}]; delete: [task id];
+ * volumes: volume records made by this batch's placements [{name, node_id, service,
+ * labels}] (kept when one of that name exists) */
 #define CMDB_task_batch(F, S) \
 	F(S, ARR, services, OPT, 0) F(S, ARR, create, OPT, 0) F(S, ARR, update, OPT, 0) F(S, ARR, delete, OPT, 0) \
-	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
+	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, ARR, volumes, OPT, 0)
 /* the image record (state/store.h): info is image_info_encode() (image/image_load.h) */
 #define CMDB_image_put(F, S) \
 	F(S, STR, name, REQ, 0) F(S, STR, digest, REQ, 0) F(S, MAP, info, REQ, 0) F(S, U64, size, OPT, 0) \
 	F(S, U64, loaded_at, OPT, 0) F(S, U64, node_id, OPT, 0)
 #define CMDB_image_rm(F, S) F(S, STR, name, REQ, 0)
+/* forgets a volume record (its directory was removed on its node, or the node is gone) */
+#define CMDB_volume_rm(F, S) F(S, STR, name, REQ, 0) F(S, U64, at, OPT, 0)
 
 enum cmd {
 #define CMD_ENUM_(ID, low, name, fn) CMD_##ID,

@@ -34,6 +34,7 @@ SCHEMA_DEFINE(service, SERVICE_FIELDS)
 SCHEMA_DEFINE(task, TASK_FIELDS)
 SCHEMA_DEFINE(image, IMAGE_FIELDS)
 SCHEMA_DEFINE(event, EVENT_FIELDS)
+SCHEMA_DEFINE(volume, VOLUME_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -53,6 +54,7 @@ void store_init(struct store *s)
 	table_init(&s->tasks, &task_schema);
 	table_init(&s->images, &image_schema);
 	table_init(&s->events, &event_schema);
+	table_init(&s->volumes, &volume_schema);
 }
 
 void store_free(struct store *s)
@@ -65,6 +67,7 @@ void store_free(struct store *s)
 	table_clear(&s->tasks);
 	table_clear(&s->images);
 	table_clear(&s->events);
+	table_clear(&s->volumes);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -297,6 +300,8 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->images, w);
 	mpw_key(w, "events");
 	table_encode(&s->events, w);
+	mpw_key(w, "volumes");
+	table_encode(&s->volumes, w);
 	mpw_map_end(w);
 }
 
@@ -329,6 +334,8 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 		goto out;
 	/* snapshots from before the events table have none */
 	if (mp_get(r.root, "events") && (rc = table_decode(&n.events, mp_get(r.root, "events"), err)))
+		goto out;
+	if (mp_get(r.root, "volumes") && (rc = table_decode(&n.volumes, mp_get(r.root, "volumes"), err)))
 		goto out;
 out:
 	mpr_free(&r);

@@ -59,6 +59,14 @@ SCHEMA_DECLARE(task, TASK_FIELDS)
 	X(S, U64, node_id)
 SCHEMA_DECLARE(image, IMAGE_FIELDS)
 
+/* A named volume (orch-volume(1)): a directory on one node, created there when the
+ * first task using it was placed (orchestrator/reconcile.c); every later task using it
+ * is placed on that node only, as Swarm's local driver behaves. service: the service
+ * whose task created it; labels: its top-level declaration's. */
+#define VOLUME_FIELDS(X, S) \
+	X(S, STR, name) X(S, U64, node_id) X(S, U64, created_at) X(S, STR, service) X(S, LABELS, labels)
+SCHEMA_DECLARE(volume, VOLUME_FIELDS)
+
 /* Small cluster-wide key/value settings (also what the write benchmark writes). */
 #define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
 SCHEMA_DECLARE(kv, KV_FIELDS)
@@ -88,7 +96,7 @@ SCHEMA_DECLARE(event, EVENT_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images, events;
+	struct table nodes, kv, origins, services, tasks, images, events, volumes;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 

@@ -58,6 +58,7 @@ void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 		fprintf(stderr, "  spec: %s\n", err);
 		exit(1);
 	}
+	spec_file_qualify(f, NULL);
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);

@@ -673,3 +673,116 @@ UNIT(reconcile_big_deploy_is_capped_per_pass)
 	}
 	store_free(&s);
 }
+
+static void node_state(struct store *s, uint64_t id, const char *state)
+{
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "id", id);
+	mpw_kstr(&w, "state", state);
+	mpw_map_end(&w);
+	run_cmd(s, CMD_NODE_UPDATE, &w, &res);
+	mpw_free(&w);
+	CHECK_EQ_INT(res.rc, 0);
+}
+
+/* The live task of a service's slot, or NULL. */
+static const struct task *slot_live(const struct store *s, const char *svc, uint64_t slot)
+{
+	const struct task *hit = NULL;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		if (!strcmp(t->service, svc) && t->slot == slot && t->desired == TD_RUNNING && !task_terminal(t))
+			hit = t;
+	return hit;
+}
+
+UNIT(reconcile_volumes_pin_tasks)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	add_node(&s, 3, "n3");
+	/* one volume per slot: the replicas spread, each volume where its slot first ran */
+	deploy(&s, "services:\n  db:\n    image: demo\n    volumes: [\"data-{slot}:/data\"]\n"
+		   "    deploy:\n      replicas: 3\nvolumes:\n  data-{slot}:\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(live(&s), 3);
+	CHECK_EQ_INT(s.volumes.n, 3);
+	for (uint64_t slot = 1; slot <= 3; slot++) {
+		char name[32];
+		snprintf(name, sizeof name, "data-%llu", (unsigned long long)slot);
+		const struct volume *v = table_get_str(&s.volumes, name);
+		const struct task *t = slot_live(&s, "db", slot);
+		CHECK(v && t);
+		CHECK_EQ_INT(t->node_id, v->node_id);
+		CHECK_STR(v->service, "db");
+	}
+	const struct volume *v2 = table_get_str(&s.volumes, "data-2");
+	uint64_t home = v2->node_id;
+	/* its node goes down: slot 2 waits for it, with the reason, instead of moving */
+	node_state(&s, home, "down");
+	settle(&s, &now, 5);
+	const struct task *t2 = slot_live(&s, "db", 2);
+	CHECK(t2 && t2->state == TS_PENDING && !t2->node_id);
+	CHECK(t2->err && strstr(t2->err, "volume data-2 is on node") && strstr(t2->err, "down"));
+	CHECK_EQ_INT(live(&s), 2);
+	/* back: slot 2 runs there again, on the same volume */
+	node_state(&s, home, "ready");
+	settle(&s, &now, 5);
+	t2 = slot_live(&s, "db", 2);
+	CHECK(t2 && t2->state == TS_RUNNING);
+	CHECK_EQ_INT(t2->node_id, home);
+	CHECK_EQ_INT(s.volumes.n, 3);
+
+	/* a plain named volume shared by replicas: all of them on its node */
+	deploy(&s, "services:\n  cache:\n    image: demo\n    volumes: [\"shared:/s\"]\n"
+		   "    deploy:\n      replicas: 3\nvolumes:\n  shared:\n");
+	settle(&s, &now, 5);
+	const struct volume *sh = table_get_str(&s.volumes, "shared");
+	CHECK(sh != NULL);
+	for (uint64_t slot = 1; slot <= 3; slot++) {
+		const struct task *t = slot_live(&s, "cache", slot);
+		CHECK(t && t->state == TS_RUNNING);
+		CHECK_EQ_INT(t->node_id, sh->node_id);
+	}
+	/* an external volume that does not exist: pending, saying so */
+	deploy(&s, "services:\n  ext:\n    image: demo\n    volumes: [\"outside:/o\"]\n"
+		   "volumes:\n  outside:\n    external: true\n");
+	settle(&s, &now, 3);
+	const struct task *te = slot_live(&s, "ext", 1);
+	CHECK(te && te->state == TS_PENDING);
+	CHECK(te->err && strstr(te->err, "external volume outside does not exist"));
+	/* forgetting a volume: volume.rm */
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", "data-3");
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_VOLUME_RM, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK(table_get_str(&s.volumes, "data-3") == NULL);
+	run_cmd(&s, CMD_VOLUME_RM, &w, &res); /* gone: a second rm says so and changes nothing */
+	CHECK_EQ_INT(res.rc, E_NOTFOUND);
+	mpw_free(&w);
+	/* the state survives a snapshot */
+	struct mpw snap;
+	mpw_init(&snap);
+	store_snapshot(&s, &snap);
+	struct store r;
+	store_init(&r);
+	char err[ERR_LEN];
+	CHECK_EQ_INT(store_restore(&r, snap.sb.data, snap.sb.size, err), 0);
+	CHECK_EQ_INT(r.volumes.n, s.volumes.n);
+	char h1[65], h2[65];
+	store_hash(&s, h1);
+	store_hash(&r, h2);
+	CHECK_STR(h1, h2);
+	store_free(&r);
+	mpw_free(&snap);
+	store_free(&s);
+}
