@@ -1,6 +1,7 @@
 #include "agent/task_run.h"
 #include "util/layout.h"
 #include "agent/fetch.h"
+#include "agent/volumes.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
 #include "image/rootfs.h"
@@ -134,6 +135,7 @@ void run_prepare(struct run_job *j)
 	struct blobstore bs = {0};
 	char **args = NULL, **env = NULL;
 	const char **layers = NULL;
+	struct volumes_set vols = {0};
 	memset(&im, 0, sizeof im);
 	svc_spec_init(&sp);
 	j->rc = 0;
@@ -181,6 +183,8 @@ void run_prepare(struct run_job *j)
 	mkdir(j->dir, 0700);
 	char rootfs[ROOTFS_PATH_LEN];
 	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
+		goto out;
+	if ((j->rc = volumes_prepare(j->env->data_dir, j->dir, rootfs, &sp, j->slot, &vols, j->err)))
 		goto out;
 
 	/* network */
@@ -270,6 +274,8 @@ void run_prepare(struct run_job *j)
 		.netns_path = netns,
 		.hosts_file = hosts,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+		.vol_mounts = vols.bm,
+		.nvol_mounts = vols.n,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -281,6 +287,7 @@ out:
 	free(layers);
 	argv_free(args);
 	argv_free(env);
+	volumes_set_free(&vols);
 	svc_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
@@ -323,6 +330,7 @@ void run_cleanup(struct run_job *j)
 		net_task_teardown(&nn, j->task_tag, j->ports, j->nports, e2);
 	}
 	rootfs_unmount(j->dir, e2);
+	volumes_task_cleanup(j->dir);
 	cgroup_remove(cg, e2);
 	j->rc = 0;
 }

@@ -50,6 +50,9 @@ int cli_rpc_wait(struct cli *cli, enum op op, const void *args, struct mpr *resp
 /* The exit code (and message) for a failed call on the local node. */
 int cli_call_fail(int rc, const char *err);
 const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt);
+/* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
+ * 0 when not an output option, or an exit code (> 1) on a bad value (cmd_work.c). */
+int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt);
 
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_join(struct cli *cli, int argc, char **argv);
@@ -73,5 +76,6 @@ int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
+int cmd_volume(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -14,9 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
- * 0 when not an output option, or an exit code (> 1) on a bad value. */
-static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
+int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
 	const char *a = argv[*i], *v = NULL;
 	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {

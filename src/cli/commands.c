@@ -18,7 +18,9 @@
 	"  --label KEY=VALUE     node label for placement constraints (repeatable)\n" \
 	"  --election-timeout D  raft election timeout (default 500ms)\n" \
 	"  --heartbeat D         raft heartbeat interval (default 100ms)\n" \
-	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n"
+	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n" \
+	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
+	"                        (repeatable; kept with the node; none by default)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
@@ -77,6 +79,13 @@ const struct command commands[] = {
 	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
 	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
+	{"volume", cmd_volume, "volume ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm [--force] NAME...",
+	 "List, inspect or remove named volumes: directories on the node that holds each, where the\n"
+	 "tasks using it are placed.",
+	 "  ls                    every volume: its node, the tasks using it, who created it\n"
+	 "  inspect NAME          one volume (YAML by default)\n"
+	 "  rm NAME...            remove volumes no task uses, their directories with them\n"
+	 "  -f, --force           (rm) forget a volume whose node is down (its data stays there)\n" OUTPUT_OPT},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
@@ -172,6 +181,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    node) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls rm label drain pause activate\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_nodes)\" -- \"$cur\")); fi;;\n"
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");

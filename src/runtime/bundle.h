@@ -8,6 +8,12 @@
 
 #define BUNDLE_NETNS_HOST "host"
 
+/* A mount beyond the defaults (a task's volumes, agent/volumes.h). */
+struct bundle_mount {
+	const char *destination, *type, *source;
+	const char *const *options; /* NULL-terminated */
+};
+
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
 	const char *bundle_dir; /* config.json goes here (created if missing) */
@@ -29,6 +35,8 @@ struct run_spec {
 	bool readonly_rootfs;
 	const char *resolv_conf;             /* bind-mounted read-only over /etc/resolv.conf if set */
 	const char *hosts_file;              /* likewise /etc/hosts */
+	const struct bundle_mount *vol_mounts; /* the task's volumes, after the defaults */
+	size_t nvol_mounts;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */
