@@ -13,15 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The live tasks that mount volume `name` (the first one's "service.slot" in who). */
-static size_t volume_users(const struct store *s, const char *name, char *who, size_t wlen)
+/* The tasks that mount volume `name` (the first one's "service.slot" in who): those
+ * that have not ended, but not the ones still waiting for it while its node is down or
+ * gone (they could never start: removing the volume lets them start afresh). */
+static size_t volume_users(const struct store *s, const struct volume *vol, char *who, size_t wlen)
 {
 	size_t n = 0;
 	char vn[128];
+	const char *name = vol->name;
+	const struct node *home = table_get_u64(&s->nodes, vol->node_id);
+	bool reachable = home && home->state == NS_READY;
 	if (wlen)
 		who[0] = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
-		if (task_terminal(t))
+		if (task_terminal(t) || (!t->node_id && !reachable))
 			continue;
 		const struct service *v = table_get_u64(&s->services, t->service_id);
 		const struct svc_spec *sp = v ? service_spec(v) : NULL;
@@ -44,7 +49,7 @@ static void pack_volume(struct mpw *w, const struct store *s, const struct volum
 	const struct node *n = table_get_u64(&s->nodes, v->node_id);
 	char hid[17], who[160];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)v->node_id);
-	size_t users = volume_users(s, v->name, who, sizeof who);
+	size_t users = volume_users(s, v, who, sizeof who);
 	mpw_map_begin(w);
 	mpw_kstr(w, "name", v->name);
 	mpw_kstr(w, "driver", "local");
@@ -198,7 +203,7 @@ void rpc_volume_rm(struct daemon *d, struct conn *c, const struct req_volume_rm 
 		reply_no_volume(c, a->id, a->name);
 		return;
 	}
-	size_t users = volume_users(&d->store, v->name, who, sizeof who);
+	size_t users = volume_users(&d->store, v, who, sizeof who);
 	if (users) {
 		snprintf(m, sizeof m, "volume %s is in use by %zu task%s (%s%s); remove or change the service first", v->name,
 			 users, users == 1 ? "" : "s", who, users > 1 ? ", ..." : "");
