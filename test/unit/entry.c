@@ -70,3 +70,17 @@ void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 	mpw_map_end(&w);
 	entry_apply(s, CMD_SERVICE_PUT, &w, res);
 }
+
+void entry_restore_copy(const struct store *s, struct store *out)
+{
+	struct mpw snap;
+	char err[ERR_LEN];
+	mpw_init(&snap);
+	store_snapshot(s, &snap);
+	store_init(out);
+	if (store_restore(out, snap.sb.data, snap.sb.size, err)) {
+		fprintf(stderr, "  restore: %s\n", err);
+		exit(1);
+	}
+	mpw_free(&snap);
+}

@@ -17,5 +17,7 @@ void entry_add_node(struct store *s, uint64_t id, const char *name, struct apply
 /* service.put of the first service of a spec file's text (entry_apply); res->id is the
  * service. */
 void entry_put_service(struct store *s, const char *yaml, struct apply_res *res);
+/* A new store (out, initialised here) restored from a snapshot of s. */
+void entry_restore_copy(const struct store *s, struct store *out);
 
 #endif
