@@ -52,17 +52,23 @@ int volumes_allow_save(const char *data_dir, const struct strv *prefixes, char *
 
 bool volumes_bind_allowed(const struct strv *allow, const char *path)
 {
-	for (size_t i = 0; i < allow->n; i++) {
-		const char *p = allow->v[i];
-		size_t n = strlen(p);
-		while (n > 1 && p[n - 1] == '/')
-			n--;
-		if (n == 1 && p[0] == '/')
+	for (size_t i = 0; i < allow->n; i++)
+		if (spec_path_allowed(allow->v[i], path))
 			return true;
-		if (!strncmp(path, p, n) && (path[n] == 0 || path[n] == '/'))
-			return true;
-	}
 	return false;
+}
+
+/* The prefixes as one text, a line each (a node's record, state/store.h): "" for none. */
+char *volumes_allow_text(const struct strv *allow)
+{
+	struct buf b = {0};
+	for (size_t i = 0; i < allow->n; i++) {
+		if (i)
+			buf_append(&b, "\n", 1);
+		buf_append(&b, allow->v[i], strlen(allow->v[i]));
+	}
+	buf_append(&b, "", 1);
+	return (char *)b.data;
 }
 
 /* ---- one task's mounts ---- */

@@ -28,6 +28,8 @@ int volumes_allow_load(const char *data_dir, struct strv *out, char *err);
 int volumes_allow_save(const char *data_dir, const struct strv *prefixes, char *err);
 /* path (absolute, clean) equals a prefix or lies below one. Pure. */
 bool volumes_bind_allowed(const struct strv *allow, const char *path);
+/* The prefixes as one text, a line each, as a node's record keeps them ("" for none). */
+char *volumes_allow_text(const struct strv *allow);
 
 int volumes_prepare(const char *data_dir, const char *task_dir, const char *rootfs, const struct svc_spec *sp,
 		    uint64_t slot, struct volumes_set *out, char *err);

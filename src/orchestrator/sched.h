@@ -1,5 +1,5 @@
 /* Placement of one task on a node: filter nodes (ready, active, reachable, constraints,
- * resources reserved vs capacity, max_replicas_per_node), then prefer the node with the
+ * bind mounts allowed, resources reserved vs capacity, max_replicas_per_node), then prefer the node with the
  * fewest tasks of the same service, then the least loaded one. Pure.
  *
  * Built for many nodes and tasks: sched_init looks at every task once (its node and its

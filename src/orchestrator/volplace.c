@@ -114,3 +114,28 @@ void volplace_commit(struct volplace *vp, const struct store *s, const struct sv
 		mpw_map_end(&vp->w);
 	}
 }
+
+bool volplace_binds_ok(const struct svc_spec *sp, const struct node *n)
+{
+	for (size_t i = 0; i < sp->mounts.n; i++) {
+		const struct mount_spec *m = &sp->mounts.v[i];
+		if (m->type == MOUNT_BIND && m->source && !spec_path_allowed(n->binds, m->source))
+			return false;
+	}
+	return true;
+}
+
+const char *volplace_bind_nowhere(const struct store *s, const struct svc_spec *sp)
+{
+	for (size_t i = 0; i < sp->mounts.n; i++) {
+		const struct mount_spec *m = &sp->mounts.v[i];
+		bool somewhere = false;
+		if (m->type != MOUNT_BIND || !m->source)
+			continue;
+		TABLE_FOREACH(&s->nodes, const struct node, n)
+			somewhere = somewhere || spec_path_allowed(n->binds, m->source);
+		if (!somewhere)
+			return m->source;
+	}
+	return NULL;
+}

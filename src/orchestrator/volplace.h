@@ -30,6 +30,12 @@ int volplace_pin(const struct volplace *vp, const struct store *s, const struct 
  * sched_reason (the scheduler's) is added when the node itself is up. */
 void volplace_reason(const struct store *s, const struct svc_spec *sp, uint64_t slot, uint64_t pin,
 		     const char *sched_reason, char *reason, size_t rlen);
+/* Every bind mount of the spec lies under a prefix node n allows (its record's binds):
+ * the scheduler places such a task only there. */
+bool volplace_binds_ok(const struct svc_spec *sp, const struct node *n);
+/* The first bind source of the spec that no node of the cluster allows, or NULL: a
+ * service.put naming one is refused. */
+const char *volplace_bind_nowhere(const struct store *s, const struct svc_spec *sp);
 /* The task was placed on `node`: records the volumes it creates there. */
 void volplace_commit(struct volplace *vp, const struct store *s, const struct svc_spec *sp, const char *service,
 		     uint64_t slot, uint64_t node);

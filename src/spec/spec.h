@@ -187,6 +187,9 @@ bool spec_volume_name_valid(const char *s);
  * directory). Named sources are left as written (the caller checks them). */
 int spec_parse_mount(const char *s, const char *dir, struct mount_spec *m, char *msg);
 void mount_spec_free(struct mount_spec *m);
+/* path (absolute, clean) equals one of the prefixes or lies below one; prefixes is a list
+ * of absolute paths separated by newlines (a node's --allow-bind, state/store.h). */
+bool spec_path_allowed(const char *prefixes, const char *path);
 
 /* stop_signal: "SIGTERM", "TERM" or a number 1-31 -> the signal number, 0 if unknown. */
 int spec_signal(const char *name);

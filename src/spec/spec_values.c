@@ -453,3 +453,16 @@ void mount_spec_free(struct mount_spec *m)
 	labels_free(&m->labels);
 	m->source = m->target = NULL;
 }
+
+bool spec_path_allowed(const char *prefixes, const char *path)
+{
+	for (const char *p = prefixes; p && *p;) {
+		size_t n = strcspn(p, "\n"), end = n;
+		while (n > 1 && p[n - 1] == '/')
+			n--;
+		if (p[0] == '/' && ((n == 1) || (!strncmp(path, p, n) && (path[n] == 0 || path[n] == '/'))))
+			return true;
+		p += end + (p[end] == '\n');
+	}
+	return false;
+}

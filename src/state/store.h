@@ -15,11 +15,13 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
  * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
- * takes no container subnet), NULL for records of older versions. */
+ * takes no container subnet), NULL for records of older versions. binds: the host path
+ * prefixes its tasks may bind-mount (--allow-bind), a line each, as the node itself
+ * reported them (node/nodecfg.c); NULL or "": none. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",

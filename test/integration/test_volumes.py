@@ -172,11 +172,18 @@ def test_volumes_end_to_end():
         check(lines[:2] == ["start gen=1 slot=1"] * 2 and "start gen=2 slot=1" in lines,
               "slot 1's data after the node restart: %r" % lines)
 
-        # a bind mount outside the allowed prefixes: the task fails, saying why
-        c.deploy(ask, c.write("bad.yml", BAD % (DEMO, "/etc")))
+        # a bind mount outside every node's allowed prefixes: the deploy is refused
+        p = c.deploy(ask, c.write("bad.yml", BAD % (DEMO, "/etc")), check_rc=False)
+        check(p.returncode != 0 and "bind mount /etc: no node of the cluster allows it" in p.stderr,
+              "deploy of a bind of /etc: exit %d %r" % (p.returncode, p.stderr))
+        check("peek" not in [s["name"] for s in c.services(ask)], "the refused service was created")
+        # one that only a symbolic link takes out of them: its task fails, saying why
+        escape = os.path.join(allowed, "escape")
+        os.symlink("/etc", escape)
+        c.deploy(ask, c.write("bad.yml", BAD % (DEMO, escape)))
         t = wait_until(lambda: next((t for t in c.ps(ask, "peek", all_tasks=True) if "refused" in t["err"]), None), 30,
-                       "the bind outside --allow-bind refused")
-        check("bind mount /etc refused: not under a prefix this node allows (%s)" % allowed in t["err"],
+                       "the bind escaping --allow-bind refused")
+        check("bind mount %s refused: not under a prefix this node allows (%s)" % (escape, allowed) in t["err"],
               "reason: %r" % t["err"])
         check(t["state"] in ("failed", "rejected"), "task state %r" % t["state"])
         c.cli(ask, "rm", "peek", json=False)

@@ -3,6 +3,7 @@
 #include "unit.h"
 #include "entry.h"
 #include "orchestrator/reconcile.h"
+#include "orchestrator/volplace.h"
 #include "spec/spec.h"
 #include "util/mem.h"
 
@@ -740,6 +741,22 @@ UNIT(reconcile_volumes_pin_tasks)
 	const struct task *te = slot_live(&s, "ext", 1);
 	CHECK(te && te->state == TS_PENDING);
 	CHECK(te->err && strstr(te->err, "external volume outside does not exist"));
+	/* bind mounts: placed only on a node that allows them, pending where none does */
+	node_set(&s, 3, "binds", "/srv/app\n/var/log/");
+	deploy(&s, "services:\n  logger:\n    image: demo\n    volumes: [\"/var/log/app:/logs\", \"/srv/app/conf:/conf:ro\"]\n"
+		   "    deploy:\n      replicas: 2\n");
+	settle(&s, &now, 3);
+	for (uint64_t slot = 1; slot <= 2; slot++) {
+		const struct task *t = slot_live(&s, "logger", slot);
+		CHECK(t && t->state == TS_RUNNING && t->node_id == 3);
+	}
+	const struct service *lg = store_service_by_name(&s, "logger");
+	CHECK(volplace_bind_nowhere(&s, service_spec(lg)) == NULL);
+	deploy(&s, "services:\n  peek:\n    image: demo\n    volumes: [\"/srv/application:/x\"]\n");
+	settle(&s, &now, 3);
+	const struct task *tp = slot_live(&s, "peek", 1);
+	CHECK(tp && tp->state == TS_PENDING && tp->err && strstr(tp->err, "no node allows the service's bind mounts"));
+	CHECK_STR(volplace_bind_nowhere(&s, service_spec(store_service_by_name(&s, "peek"))), "/srv/application");
 	/* forgetting a volume: volume.rm */
 	struct mpw w;
 	struct apply_res res;

@@ -231,3 +231,18 @@ UNIT(volumes_decode_rejects_bad)
 	mpr_free(&r);
 	mpw_free(&w);
 }
+
+UNIT(volumes_bind_prefixes)
+{
+	CHECK(spec_path_allowed("/srv", "/srv"));
+	CHECK(spec_path_allowed("/srv", "/srv/a/b"));
+	CHECK(!spec_path_allowed("/srv", "/srvx"));
+	CHECK(!spec_path_allowed("/srv/app", "/srv/application"));
+	CHECK(spec_path_allowed("/a\n/var/log/", "/var/log/app"));
+	CHECK(spec_path_allowed("/a\n/var/log/", "/a"));
+	CHECK(!spec_path_allowed("/a\n/var/log/", "/var"));
+	CHECK(spec_path_allowed("/", "/etc"));
+	CHECK(!spec_path_allowed("", "/etc"));
+	CHECK(!spec_path_allowed(NULL, "/etc"));
+	CHECK(!spec_path_allowed("relative\n", "relative/x"));
+}
