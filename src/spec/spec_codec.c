@@ -361,7 +361,8 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 			int rc = table_decode(&mount_table, &l->v[i], &o->via.array.ptr[i], path, err);
 			if (rc)
 				return rc;
-			if (!l->v[i].target || l->v[i].target[0] != '/')
+			char msg[ERR_LEN];
+			if (spec_mount_valid(&l->v[i], msg))
 				goto bad;
 		}
 		return 0;

@@ -58,5 +58,8 @@ extern const struct sf_table mount_table;
 /* A mount's source as parsed: a bind's host path made absolute (relative to dir, the
  * spec file's directory), a volume's slot template normalised and its name checked. */
 int spec_mount_source(struct mount_spec *m, const char *dir, char *msg);
+/* A decoded mount (from the network or the log) in the form the parser leaves: an
+ * absolute target, a bind's absolute source, a volume's valid name, no tmpfs source. */
+int spec_mount_valid(const struct mount_spec *m, char *msg);
 
 #endif

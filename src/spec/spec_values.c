@@ -381,6 +381,19 @@ int spec_mount_source(struct mount_spec *m, const char *dir, char *msg)
 	return 0;
 }
 
+int spec_mount_valid(const struct mount_spec *m, char *msg)
+{
+	if (!m->target || m->target[0] != '/')
+		return errf(msg, E_INVAL, "a mount target must be an absolute path");
+	if (m->type == MOUNT_TMPFS && m->source)
+		return errf(msg, E_INVAL, "a tmpfs mount takes no source");
+	if (m->type == MOUNT_BIND && (!m->source || m->source[0] != '/'))
+		return errf(msg, E_INVAL, "a bind mount needs an absolute source");
+	if (m->type == MOUNT_VOLUME && m->source && !spec_volume_name_valid(m->source))
+		return errf(msg, E_INVAL, "invalid volume name");
+	return 0;
+}
+
 int spec_parse_mount(const char *s, const char *dir, struct mount_spec *m, char *msg)
 {
 	memset(m, 0, sizeof *m);

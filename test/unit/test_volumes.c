@@ -230,6 +230,27 @@ UNIT(volumes_decode_rejects_bad)
 	svc_spec_free(&s);
 	mpr_free(&r);
 	mpw_free(&w);
+	/* nor one that names a path where a volume name belongs, or a relative bind */
+	const char *bad[][2] = {{"volume", "../../etc"}, {"bind", "relative"}, {"tmpfs", "/x"}};
+	for (size_t i = 0; i < 3; i++) {
+		mpw_init(&w);
+		mpw_map_begin(&w);
+		mpw_ku64(&w, "v", SPEC_ENCODING_VERSION);
+		mpw_kstr(&w, "image", "x");
+		mpw_key(&w, "volumes");
+		mpw_arr(&w, 1);
+		mpw_map_begin(&w);
+		mpw_kstr(&w, "type", bad[i][0]);
+		mpw_kstr(&w, "source", bad[i][1]);
+		mpw_kstr(&w, "target", "/t");
+		mpw_map_end(&w);
+		mpw_map_end(&w);
+		CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+		CHECK(svc_spec_decode(r.root, &s, err) < 0);
+		svc_spec_free(&s);
+		mpr_free(&r);
+		mpw_free(&w);
+	}
 }
 
 UNIT(volumes_bind_prefixes)
