@@ -165,6 +165,8 @@ def test_volumes_end_to_end():
             return t if t and t["state"] == "pending" and "shop_data-1" in t["err"] and "down" in t["err"] else None
         t = wait_until(waiting, 30, "slot 1 pending, pinned to its volume's node")
         check("volume shop_data-1 is on node %s" % n.name in t["err"], "reason: %r" % t["err"])
+        shown = c.cli(ask, "inspect", "db", json=False).stdout
+        check("volume shop_data-1 is on node %s, which is down" % n.name in shown, "orch inspect db: %r" % shown[-800:])
         c.restart(n)
         wait_until(lambda: (lambda x: x and x["state"] == "running" and x["node"] == n.name and x)(
             next((t for t in running(c.ps(ask, "db")) if t["slot"] == 1), None)), 40, "slot 1 back on %s" % n.name)
