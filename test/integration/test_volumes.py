@@ -104,6 +104,8 @@ def test_volumes_end_to_end():
         for node in c.nodes:
             c.node_ids[node.name] = c.status(node)["node_id"]
         c.load_demo()
+        # every node reports its prefixes into its record (what placement reads)
+        wait_until(lambda: all(x["allow_bind"] == allowed for x in c.cli(0, "nodes")), 10, "allow_bind in every record")
         spec = lambda gen: c.write("db.yml", DB % {"image": DEMO, "gen": gen, "conf": conf})
         c.deploy(0, spec(1))
         ts = wait_db(c, 1)
@@ -167,7 +169,8 @@ def test_volumes_end_to_end():
         check("volume shop_data-1 is on node %s" % n.name in t["err"], "reason: %r" % t["err"])
         shown = c.cli(ask, "inspect", "db", json=False).stdout
         check("volume shop_data-1 is on node %s, which is down" % n.name in shown, "orch inspect db: %r" % shown[-800:])
-        c.restart(n)
+        c.restart(n)  # without --allow-bind: the node keeps its list
+        check(open(os.path.join(n.dir, "allow-bind")).read() == allowed + "\n", "allow-bind not kept across the restart")
         wait_until(lambda: (lambda x: x and x["state"] == "running" and x["node"] == n.name and x)(
             next((t for t in running(c.ps(ask, "db")) if t["slot"] == 1), None)), 40, "slot 1 back on %s" % n.name)
         lines = log_lines(n, "shop_data-1")
