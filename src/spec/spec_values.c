@@ -444,6 +444,9 @@ int spec_parse_mount(const char *s, const char *dir, struct mount_spec *m, char 
 			m->read_only = false;
 		else if (len == 6 && !strncmp(mode, "nocopy", 6) && m->type == MOUNT_VOLUME)
 			m->nocopy = true;
+		else if ((len == 6 && !strncmp(mode, "cached", 6)) || (len == 9 && !strncmp(mode, "delegated", 9)) ||
+			 (len == 10 && !strncmp(mode, "consistent", 10)))
+			; /* file sharing hints of Docker Desktop: no effect on Linux, there or here */
 		else {
 			rc = errf(msg, E_INVAL, "volume \"%s\": mode \"%.*s\" is not supported (use ro, rw%s)", s, (int)len, mode,
 				  m->type == MOUNT_VOLUME ? " or nocopy" : "");

@@ -50,11 +50,12 @@ UNIT(volumes_short_syntax)
 				  "      - ../shared/x:/x\n"
 				  "      - /cache\n"
 				  "      - seed:/seed:ro,nocopy\n"
+				  "      - ./src:/app:cached\n"
 				  "volumes:\n"
 				  "  data:\n"
 				  "  seed: {}\n");
 	const struct svc_spec *s = spec_file_find(f, "db");
-	CHECK(s && s->mounts.n == 6);
+	CHECK(s && s->mounts.n == 7);
 	const struct mount_spec *m = s->mounts.v;
 	CHECK_EQ_INT(m[0].type, MOUNT_VOLUME);
 	CHECK_STR(m[0].source, "data");
@@ -71,6 +72,8 @@ UNIT(volumes_short_syntax)
 	CHECK(m[4].source == NULL);
 	CHECK_STR(m[4].target, "/cache");
 	CHECK(m[5].read_only && m[5].nocopy);
+	CHECK_STR(m[6].source, "/srv/app/src"); /* :cached is a hint of Docker Desktop: no effect */
+	CHECK(!m[6].read_only);
 	/* Compose's names: <project>_<key> */
 	spec_file_qualify(f, "shop");
 	CHECK_STR(m[0].source, "shop_data");
