@@ -270,3 +270,155 @@ UNIT(volumes_bind_prefixes)
 	CHECK(!spec_path_allowed(NULL, "/etc"));
 	CHECK(!spec_path_allowed("relative\n", "relative/x"));
 }
+
+/* ---- on the node: directories, filling, bind prefixes, the bundle ---- */
+
+#include "agent/volumes.h"
+#include "image/fsutil.h"
+#include "runtime/rtjson.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The options of mount i of the set, joined by commas. */
+static void opts_of(const struct volumes_set *s, size_t i, char *out, size_t n)
+{
+	out[0] = 0;
+	for (const char *const *o = s->bm[i].options; *o; o++)
+		snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? "," : "", *o);
+}
+
+UNIT(volumes_prepare_on_node)
+{
+	char tmp[] = "/tmp/orch-unit-vol-XXXXXX", p[512], err[ERR_LEN], o[256];
+	CHECK(mkdtemp(tmp) != NULL);
+	char *data = xasprintf("%s/data", tmp), *task = xasprintf("%s/task", tmp), *root = xasprintf("%s/rootfs", tmp);
+	char *allowed = xasprintf("%s/allowed", tmp);
+	CHECK_EQ_INT(fs_mkdir_p(data, 0700, err), 0);
+	CHECK_EQ_INT(fs_mkdir_p(task, 0700, err), 0);
+	snprintf(p, sizeof p, "%s/www/sub", root);
+	CHECK_EQ_INT(fs_mkdir_p(p, 0755, err), 0);
+	snprintf(p, sizeof p, "%s/www/index.html", root);
+	put_file(p, "<html>");
+	snprintf(p, sizeof p, "%s/www/sub/inner.txt", root);
+	put_file(p, "inner");
+	snprintf(p, sizeof p, "%s/cfg", root);
+	CHECK_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/cfg/a.txt", root);
+	put_file(p, "a");
+	snprintf(p, sizeof p, "%s/www", root);
+	CHECK_EQ_INT(chmod(p, 0750), 0);
+	snprintf(p, sizeof p, "%s/link", root); /* an image's symlink out of its root */
+	CHECK_EQ_INT(symlink("/etc", p), 0);
+	CHECK_EQ_INT(fs_mkdir_p(allowed, 0755, err), 0);
+	struct strv allow = {0};
+	strv_push(&allow, allowed);
+	CHECK_EQ_INT(volumes_allow_save(data, &allow, err), 0);
+	strv_free(&allow);
+
+	char *yml = xasprintf("services:\n  db:\n    image: x\n    volumes:\n"
+			      "      - web-{slot}:/www\n"
+			      "      - /www/sub\n"
+			      "      - seed:/link\n"
+			      "      - quiet:/cfg:nocopy\n"
+			      "      - %s/new/dir:/conf:ro\n"
+			      "      - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: \"0700\"}}\n"
+			      "volumes:\n  web-{slot}:\n  seed:\n  quiet:\n", allowed);
+	struct spec_file *f = vok(yml);
+	spec_file_qualify(f, "p");
+	struct volumes_set set;
+	CHECK_EQ_INT(volumes_prepare(data, task, root, spec_file_find(f, "db"), 3, &set, err), 0);
+	CHECK_EQ_INT(set.n, 6);
+	/* the named volume of slot 3, filled from the image with the target's mode */
+	snprintf(p, sizeof p, "%s/volumes/p_web-3/data", data);
+	CHECK_STR(set.bm[0].source, p);
+	CHECK_STR(set.bm[0].destination, "/www");
+	CHECK_STR(set.bm[0].type, "bind");
+	opts_of(&set, 0, o, sizeof o);
+	CHECK_STR(o, "rbind,rprivate,rw");
+	struct stat st;
+	CHECK_EQ_INT(stat(p, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0750);
+	snprintf(p, sizeof p, "%s/volumes/p_web-3/data/index.html", data);
+	CHECK_EQ_INT(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/volumes/p_web-3/data/sub", data);
+	CHECK(fs_is_dir(p));
+	/* the anonymous one: the task's, filled too */
+	snprintf(p, sizeof p, "%s/volumes/1/inner.txt", task);
+	CHECK_EQ_INT(access(p, F_OK), 0);
+	/* never filled through a symlink of the image, nor with nocopy */
+	snprintf(p, sizeof p, "%s/volumes/p_seed/data/passwd", data);
+	CHECK(access(p, F_OK) != 0);
+	snprintf(p, sizeof p, "%s/volumes/p_quiet/data/a.txt", data);
+	CHECK(access(p, F_OK) != 0);
+	/* the bind, created under the allowed prefix, read-only */
+	snprintf(p, sizeof p, "%s/new/dir", allowed);
+	CHECK(fs_is_dir(p));
+	CHECK_STR(set.bm[4].source, p);
+	opts_of(&set, 4, o, sizeof o);
+	CHECK_STR(o, "rbind,rprivate,ro");
+	CHECK_STR(set.bm[5].type, "tmpfs");
+	opts_of(&set, 5, o, sizeof o);
+	CHECK_STR(o, "nosuid,nodev,mode=0700,rw,size=1048576");
+
+	/* the mounts land in config.json after the defaults */
+	char *args[] = {"sh", NULL};
+	struct run_spec rs = {.id = "c1", .bundle_dir = "/tmp/b", .rootfs = "/tmp/b/rootfs", .args = args,
+			      .cgroups_path = "/orch/n/1", .vol_mounts = set.bm, .nvol_mounts = set.n};
+	struct buf b = {0};
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	struct rtjson_v v, ms, m;
+	CHECK_EQ_INT(rtjson_parse((char *)b.data, b.len, &v), 0);
+	CHECK_EQ_INT(rtjson_get(&v, "mounts", &ms), 0);
+	size_t pos = 0, n = 0;
+	char dst[64] = "";
+	while (rtjson_next(&ms, &pos, &m) == 1) {
+		n++;
+		rtjson_get_str(&m, "destination", dst, sizeof dst);
+	}
+	CHECK_STR(dst, "/scratch");
+	CHECK(n > 5);
+	buf_free(&b);
+	volumes_set_free(&set);
+	spec_file_free(f);
+	free(yml);
+
+	/* the data stays for the next task of the slot; the task's own volume goes with it */
+	volumes_task_cleanup(task);
+	snprintf(p, sizeof p, "%s/volumes", task);
+	CHECK(!fs_is_dir(p));
+	snprintf(p, sizeof p, "%s/volumes/p_web-3/data/index.html", data);
+	CHECK_EQ_INT(access(p, F_OK), 0);
+
+	/* binds outside the prefixes, or led out by a symlink, are refused */
+	snprintf(p, sizeof p, "%s/escape", allowed);
+	CHECK_EQ_INT(symlink("/etc", p), 0);
+	const char *bad[] = {"/etc", p};
+	for (int i = 0; i < 2; i++) {
+		yml = xasprintf("services:\n  db:\n    image: x\n    volumes: [\"%s:/x\"]\n", bad[i]);
+		f = vok(yml);
+		CHECK(volumes_prepare(data, task, root, spec_file_find(f, "db"), 1, &set, err) < 0);
+		CHECK(strstr(err, "refused: not under a prefix this node allows") != NULL);
+		spec_file_free(f);
+		free(yml);
+	}
+	/* rm: the directory goes; names that are not volume names are refused */
+	CHECK_EQ_INT(volumes_remove(data, "p_web-3", err), 0);
+	snprintf(p, sizeof p, "%s/volumes/p_web-3", data);
+	CHECK(!fs_is_dir(p));
+	CHECK_EQ_INT(volumes_remove(data, "p_web-3", err), E_NOTFOUND);
+	CHECK(volumes_remove(data, "..", err) == E_INVAL);
+	CHECK(volumes_remove(data, "a/../../x", err) == E_INVAL);
+	fs_rm_rf(tmp);
+	free(data);
+	free(task);
+	free(root);
+	free(allowed);
+}
