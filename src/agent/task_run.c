@@ -9,6 +9,7 @@
 #include "net/ipam.h"
 #include "runtime/bundle.h"
 #include "runtime/cgroup_stats.h"
+#include "secret/secfs.h"
 #include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -136,6 +137,8 @@ void run_prepare(struct run_job *j)
 	char **args = NULL, **env = NULL;
 	const char **layers = NULL;
 	struct volumes_set vols = {0};
+	struct bundle_bind *binds = NULL;
+	size_t nbinds = 0;
 	memset(&im, 0, sizeof im);
 	svc_spec_init(&sp);
 	j->rc = 0;
@@ -251,6 +254,8 @@ void run_prepare(struct run_job *j)
 		uid = (uint32_t)u;
 		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
 	}
+	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
+		goto out;
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -276,6 +281,8 @@ void run_prepare(struct run_job *j)
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
 		.vol_mounts = vols.bm,
 		.nvol_mounts = vols.n,
+		.file_binds = binds,
+		.nfile_binds = nbinds,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -285,6 +292,7 @@ out:
 		for (size_t i = 0; i < im.nlayers; i++)
 			free((void *)(uintptr_t)layers[i]);
 	free(layers);
+	secfs_binds_free(binds, nbinds);
 	argv_free(args);
 	argv_free(env);
 	volumes_set_free(&vols);
@@ -331,6 +339,7 @@ void run_cleanup(struct run_job *j)
 	}
 	rootfs_unmount(j->dir, e2);
 	volumes_task_cleanup(j->dir);
+	secfs_teardown(j->dir);
 	cgroup_remove(cg, e2);
 	j->rc = 0;
 }

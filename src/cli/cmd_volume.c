@@ -9,7 +9,7 @@ static int volume_ls(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("volume", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("volume", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 0)
@@ -53,7 +53,7 @@ static int volume_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("volume", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("volume", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)

@@ -1,5 +1,6 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/image_load.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -14,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
+/* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
+ * 0 when not an output option, or an exit code (> 1) on a bad value. */
+int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
 	const char *a = argv[*i], *v = NULL;
 	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -243,9 +246,15 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		project = projbuf;
 	}
 	spec_file_qualify(sf, project);
+	/* secrets and configs first: the services' specs name the cluster's ones */
+	int rc = deploy_secrets(cli, file, project, sf, dry);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
-	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
@@ -257,10 +266,16 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
 	for (size_t i = 0; i < sf->nsvc; i++) {
+		/* as the node looks it up (state/store.h store_image_by_name): by the canonical
+		 * reference, or the exact name of an older record */
 		bool found = false;
+		char key[IMAGE_NAME_MAX];
+		image_name_key(sf->svc[i].image, key, sizeof key);
 		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
-			char n[300];
-			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && !strcmp(n, sf->svc[i].image))
+			char n[IMAGE_NAME_MAX], ref[IMAGE_NAME_MAX];
+			const msgpack_object *o = &il->via.array.ptr[k];
+			if ((!mp_get_strbuf(o, "ref", ref, sizeof ref) && !strcmp(ref, key)) ||
+			    (!mp_get_strbuf(o, "name", n, sizeof n) && !strcmp(n, sf->svc[i].image)))
 				found = true;
 		}
 		if (!found) {
@@ -396,7 +411,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("services", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("services", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -443,7 +458,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("inspect", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("inspect", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -502,7 +517,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	const char *svc = NULL;
 	bool all = false;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("ps", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("ps", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -694,14 +709,21 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	free(abs);
 	if (rc)
 		return rc;
-	char res[64], name[256], digest[80], size[32];
-	uint64_t bytes = 0, layers = 0;
-	mp_get_u64(r.root, "size", &bytes);
-	mp_get_u64(r.root, "layers", &layers);
-	out_bytes(bytes, size, sizeof size);
-	printf("%s %s (%s, %llu layers): %s\n", mp_str_or(r.root, "name", name, sizeof name, "?"),
-	       mp_str_or(r.root, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
-	       !strcmp(mp_str_or(r.root, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	/* one line per name recorded (every tag of every image in the archive); a node
+	 * without "images" answered for its one image at the top level */
+	const msgpack_object *il = mp_get(r.root, "images");
+	uint32_t n = il && il->type == MSGPACK_OBJECT_ARRAY ? il->via.array.size : 0;
+	for (uint32_t i = 0; i < (n ? n : 1); i++) {
+		const msgpack_object *o = n ? &il->via.array.ptr[i] : r.root;
+		char res[64], name[IMAGE_NAME_MAX], digest[80], size[32];
+		uint64_t bytes = 0, layers = 0;
+		mp_get_u64(o, "size", &bytes);
+		mp_get_u64(o, "layers", &layers);
+		out_bytes(bytes, size, sizeof size);
+		printf("%s %s (%s, %llu layers): %s\n", mp_str_or(o, "name", name, sizeof name, "?"),
+		       mp_str_or(o, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
+		       !strcmp(mp_str_or(o, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	}
 	mpr_free(&r);
 	return EXIT_OK;
 }
@@ -710,7 +732,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("images", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)

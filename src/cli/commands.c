@@ -76,8 +76,10 @@ const struct command commands[] = {
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
-	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
-	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
+	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
+	 "gzip, zstd or plain layers) into the cluster; list or forget images. Names compare as\n"
+	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
+	 "from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
 	{"volume", cmd_volume, "volume ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm [--force] NAME...",
 	 "List, inspect or remove named volumes: directories on the node that holds each, where the\n"
@@ -86,6 +88,26 @@ const struct command commands[] = {
 	 "  inspect NAME          one volume (YAML by default)\n"
 	 "  rm NAME...            remove volumes no task uses, their directories with them\n"
 	 "  -f, --force           (rm) forget a volume whose node is down (its data stays there)\n" OUTPUT_OPT},
+	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Store secrets; the tasks that use them get them as files on a tmpfs.\n"
+	 "Values are sealed in the raft log under the cluster data key and sent only to the nodes\n"
+	 "that run such tasks (/run/secrets/NAME by default). A new value under the same name is a\n"
+	 "new version: the services using it roll to it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only (id, version, size, services); never the value\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"config", cmd_config, "config create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Store configuration files; the tasks that use them get them at their target.\n"
+	 "Stored and delivered as secrets are (/NAME by default). A new value rolls the services\n"
+	 "using it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"registry", cmd_registry, "registry login HOST [-u USER] [--password-stdin] | logout HOST",
+	 "Store or forget the credentials of a registry, sealed in the cluster.\n"
+	 "Every node uses them to pull from HOST.",
+	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
+	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
@@ -96,11 +118,15 @@ const struct command commands[] = {
 	{"debug", cmd_debug,
 	 "debug write-bench [--count N] [--inflight K] | cleanup | hollow --join ADDR --token TOKEN --nodes N "
 	 "[--listen-base IP] [--port PORT] [--run-delay MS] [--name-prefix NAME] [--cpus N] [--memory SIZE] "
-	 "[--label KEY=VALUE]",
+	 "[--label KEY=VALUE] | pull [--insecure-registry HOST] [--registry-mirror URL] [--ca-file FILE] "
+	 "[--ca-dir DIR] "
+	 "[--user USER --password-stdin] [--platform OS/ARCH] [--parallel N] [--attempts N] [--progress] "
+	 "(--dir DIR | --resolve) REF",
 	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
 	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.\n"
 	 "hollow: run N hollow nodes in this process, joined to a real cluster, for scale benchmarks:\n"
-	 "real nodes (raft spares, heartbeats, watch, agent) whose runtime runs nothing.",
+	 "real nodes (raft spares, heartbeats, watch, agent) whose runtime runs nothing.\n"
+	 "pull: pull an image from a registry into a blob store at DIR, as a node does, and print it.",
 	 "  --count N             write-bench: number of writes (default 2000)\n"
 	 "  --inflight K          write-bench: writes in flight (default 1)\n"
 	 "  --join ADDR           hollow: a node of the cluster (IP:PORT)\n"
@@ -111,7 +137,17 @@ const struct command commands[] = {
 	 "  --run-delay MS        hollow: a task runs this long after it was assigned (default 500)\n"
 	 "  --name-prefix NAME    hollow: nodes are named NAME-0001, ... (default hollow)\n"
 	 "  --cpus N, --memory SIZE  hollow: each node's capacity (default 4 CPUs, 8g)\n"
-	 "  --label KEY=VALUE     hollow: a label of every node (repeatable)\n"},
+	 "  --label KEY=VALUE     hollow: a label of every node (repeatable)\n"
+	 "  --insecure-registry HOST  pull: speak plain HTTP to HOST[:PORT] (repeatable)\n"
+	 "  --registry-mirror URL pull: try this registry first for docker.io images\n"
+	 "  --ca-file FILE        pull: trust this CA too (the system CAs always are)\n"
+	 "  --ca-dir DIR          pull: trust DIR/HOST:PORT/ca.crt for that registry, as a node does\n"
+	 "  --user USER --password-stdin  pull: credentials, the password read from standard input\n"
+	 "  --platform OS/ARCH    pull: the platform picked from an image index (default: this machine's)\n"
+	 "  --parallel N, --attempts N  pull: layers at once (default 3), tries per request (default 4)\n"
+	 "  --progress            pull: a progress line per phase and layer on standard output\n"
+	 "  --dir DIR             pull: the blob store's root (blobs go to DIR/blobs/sha256)\n"
+	 "  --resolve             pull: only resolve REF to the digest the registry serves, and print it\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -183,6 +219,8 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
+	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
 	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)

@@ -55,7 +55,11 @@
 	X(VOLUMES, volumes, "volumes", ANY, HERE, rpc_volumes) \
 	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, rpc_volume_get) \
 	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, rpc_volume_rm) \
-	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop)
+	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop) \
+	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
+	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
+	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -108,7 +112,14 @@
 /* force: forget the volume although its node is down (its directory stays there) */
 #define REQ_volume_rm(F, S) F(S, STR, name, REQ, 127) F(S, BOOL, force, OPT, 0)
 /* the leader asks the node that holds a volume to delete its directory */
-#define REQ_volume_drop(F, S) F(S, STR, name, REQ, 127)
+#define REQ_volume_drop(F, S) F(S, STR, name, REQ, 127) \
+/* kind: secret (default), config or registry; value: in clear, sealed by the node that
+ * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
+ * nothing */
+#define REQ_secret_create(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255) F(S, BIN, value, REQ, 0)
+#define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
+#define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+#define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

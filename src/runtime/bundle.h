@@ -14,6 +14,11 @@ struct bundle_mount {
 	const char *const *options; /* NULL-terminated */
 };
 
+/* A file or directory of the host bind-mounted read-only into the container. */
+struct bundle_bind {
+	const char *src, *dst; /* absolute */
+};
+
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
 	const char *bundle_dir; /* config.json goes here (created if missing) */
@@ -37,6 +42,8 @@ struct run_spec {
 	const char *hosts_file;              /* likewise /etc/hosts */
 	const struct bundle_mount *vol_mounts; /* the task's volumes, after the defaults */
 	size_t nvol_mounts;
+	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
+	size_t nfile_binds;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */

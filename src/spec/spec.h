@@ -136,6 +136,21 @@ struct deploy {
 	struct autoscale autoscale;
 };
 
+/* A secret or config a service's tasks get as a file (secrets:, configs:). source: the
+ * cluster secret's or config's name (orch deploy maps a file's top-level key to it);
+ * target: absolute path in the container (default /run/secrets/<key> for a secret, /<key>
+ * for a config); mode in octal as Compose writes it (default 0444). version: which
+ * version of the value, pinned by the state machine when the spec is stored
+ * (state/apply_secret.c), 0 in a file. */
+struct file_ref {
+	char *source, *target;
+	uint64_t uid, gid, mode, version;
+};
+struct file_ref_list {
+	size_t n;
+	struct file_ref *v;
+};
+
 struct svc_spec {
 	char *name;
 	char *image;
@@ -149,6 +164,7 @@ struct svc_spec {
 	struct probe probe;
 	struct deploy deploy;
 	struct mount_list mounts; /* the service's volumes: key */
+	struct file_ref_list secrets, configs;
 };
 
 /* A top-level volumes: entry. */
@@ -159,7 +175,21 @@ struct volume_decl {
 	struct labels labels;
 };
 
+/* A top-level secrets: or configs: entry: where its value comes from at deploy. file:
+ * read by the CLI (relative to the spec file's directory), or external: true (it must
+ * exist in the cluster already). name: the cluster's name for it (default: for a file,
+ * <project>_<key>, as docker stack deploy names them; for an external one, the key). */
+struct file_def {
+	char *key, *file, *name;
+	bool external;
+};
+struct file_def_list {
+	size_t n;
+	struct file_def *v;
+};
+
 struct spec_file {
+	struct file_def_list secrets, configs; /* top-level secrets:, configs: */
 	char *name; /* top-level name:, NULL when absent */
 	size_t nvol;
 	struct volume_decl *vol;
@@ -217,6 +247,8 @@ int spec_parse_constraint(const char *s, struct constraint *c, char *msg);
 /* "node.labels.zone == east"; out must hold 512 bytes. */
 void spec_format_constraint(const struct constraint *c, char *out, size_t size);
 void strv_free(struct strv *v);
+/* The top-level entry of key, NULL when the file declares none. */
+const struct file_def *spec_file_def(const struct file_def_list *l, const char *key);
 void strv_push(struct strv *v, const char *s);
 
 #endif

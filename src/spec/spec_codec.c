@@ -84,6 +84,15 @@ static void table_free(const struct sf_table *t, void *obj)
 		}
 		case SF_HCTEST: strv_free(&AT(obj, f, struct healthcheck)->test); break;
 		case SF_SUB: table_free(f->sub, AT(obj, f, char)); break;
+		case SF_FILES: {
+			struct file_ref_list *l = AT(obj, f, struct file_ref_list);
+			for (size_t j = 0; j < l->n; j++)
+				table_free(f->sub, &l->v[j]);
+			free(l->v);
+			l->v = NULL;
+			l->n = 0;
+			break;
+		}
 		default: break;
 		}
 	}
@@ -105,11 +114,13 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 	switch (f->kind) {
 	case SF_STR: mpw_str(w, *(char *const *)((const char *)obj + f->off)); break;
 	case SF_U64:
+	case SF_MODE:
 	case SF_BYTES: mpw_u64(w, *CAT(obj, f, uint64_t)); break;
-	case SF_MODE: {
-		char t[16];
-		snprintf(t, sizeof t, "%04llo", (unsigned long long)*CAT(obj, f, uint64_t));
-		mpw_str(w, t);
+	case SF_FILES: {
+		const struct file_ref_list *l = CAT(obj, f, struct file_ref_list);
+		mpw_arr(w, (uint32_t)l->n);
+		for (size_t i = 0; i < l->n; i++)
+			table_encode(f->sub, &l->v[i], w);
 		break;
 	}
 	/* Text with units, so `inspect -o yaml` output means the same thing in a spec file. */
@@ -243,19 +254,26 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 			goto bad;
 		return 0;
 	}
-	case SF_MODE: {
-		char t[16], *end;
-		if (!mp_is_str(o) || !o->via.str.size || o->via.str.size >= sizeof t)
+	case SF_FILES: {
+		struct file_ref_list *l = AT(obj, f, struct file_ref_list);
+		if (o->type != MSGPACK_OBJECT_ARRAY)
 			goto bad;
-		memcpy(t, o->via.str.ptr, o->via.str.size);
-		t[o->via.str.size] = 0;
-		unsigned long v = strtoul(t, &end, 8);
-		if (*end || v > f->hi)
-			goto bad;
-		*AT(obj, f, uint64_t) = v;
+		for (size_t j = 0; j < l->n; j++)
+			table_free(f->sub, &l->v[j]);
+		free(l->v);
+		l->n = 0;
+		l->v = xcalloc(o->via.array.size ? o->via.array.size : 1, sizeof *l->v);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			table_defaults(f->sub, &l->v[i]);
+			l->n++;
+			int rc = table_decode(f->sub, &l->v[i], &o->via.array.ptr[i], path, err);
+			if (rc)
+				return rc;
+		}
 		return 0;
 	}
 	case SF_U64:
+	case SF_MODE:
 	case SF_BYTES: {
 		uint64_t v;
 		if (mp_as_u64(o, &v) < 0 || v < f->lo || (f->hi && v > f->hi))
@@ -425,7 +443,8 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 			continue; /* written by an older version: keep the default */
 		char sub[256];
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f->key);
-		int rc = field_decode(f, obj, o, f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_MOUNTS ? sub : path, err);
+		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_MOUNTS;
+		int rc = field_decode(f, obj, o, nested ? sub : path, err);
 		if (rc)
 			return rc;
 	}

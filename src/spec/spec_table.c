@@ -218,6 +218,49 @@ static const struct sf deploy_f[] = {
 };
 static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, NULL};
 
+/* ---- secrets and configs (short syntax: the source alone) ---- */
+
+/* The target a reference gets when it names none, or names a relative one: under
+ * /run/secrets for a secret (as Compose), under / for a config. */
+static int ref_target(struct file_ref *r, const char *dir, char *msg)
+{
+	if (!r->source || !*r->source)
+		return errf(msg, E_INVAL, "source must name a secret or config");
+	const char *t = r->target && *r->target ? r->target : r->source;
+	if (t[0] != '/') {
+		char *abs = xasprintf("%s/%s", dir, t);
+		free(r->target);
+		r->target = abs;
+	}
+	size_t len = strlen(r->target);
+	if (strstr(r->target, "/../") || (len >= 3 && !strcmp(r->target + len - 3, "/..")))
+		return errf(msg, E_INVAL, "target %s must not contain \"..\"", r->target);
+	if (r->target[len - 1] == '/')
+		return errf(msg, E_INVAL, "target %s must name a file", r->target);
+	return 0;
+}
+
+static int secret_ref_check(void *obj, char *msg)
+{
+	return ref_target(obj, "/run/secrets", msg);
+}
+
+static int config_ref_check(void *obj, char *msg)
+{
+	return ref_target(obj, "", msg);
+}
+
+static const struct sf file_ref_f[] = {
+	{.key = "source", .kind = SF_STR, .off = offsetof(struct file_ref, source), .flags = SFF_REQUIRED},
+	{.key = "target", .kind = SF_STR, .off = offsetof(struct file_ref, target), .flags = 0},
+	{.key = "uid", .kind = SF_U64, .off = offsetof(struct file_ref, uid), .flags = 0, .hi = 0xffffffffu},
+	{.key = "gid", .kind = SF_U64, .off = offsetof(struct file_ref, gid), .flags = 0, .hi = 0xffffffffu},
+	{.key = "mode", .kind = SF_MODE, .off = offsetof(struct file_ref, mode), .flags = 0, .def = 0444, .hi = 0777},
+	{.key = "version", .kind = SF_U64, .off = offsetof(struct file_ref, version), .flags = SFF_NOYAML},
+};
+const struct sf_table secret_ref_table = {"secret", N(file_ref_f), file_ref_f, secret_ref_check};
+const struct sf_table config_ref_table = {"config", N(file_ref_f), file_ref_f, config_ref_check};
+
 /* ---- service ---- */
 
 static int svc_check(void *obj, char *msg)
@@ -240,6 +283,15 @@ static int svc_check(void *obj, char *msg)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->mounts.v[i].target, s->mounts.v[j].target))
 				return errf(msg, E_INVAL, "volumes: two mounts on %s", s->mounts.v[i].target);
+	/* two files at one path would hide one another */
+	for (size_t i = 0; i < s->secrets.n + s->configs.n; i++) {
+		const struct file_ref *a = i < s->secrets.n ? &s->secrets.v[i] : &s->configs.v[i - s->secrets.n];
+		for (size_t j = 0; j < i; j++) {
+			const struct file_ref *b = j < s->secrets.n ? &s->secrets.v[j] : &s->configs.v[j - s->secrets.n];
+			if (a->target && b->target && !strcmp(a->target, b->target))
+				return errf(msg, E_INVAL, "%s and %s are both mounted at %s", b->source, a->source, a->target);
+		}
+	}
 	return 0;
 }
 
@@ -261,6 +313,8 @@ static const struct sf svc_f[] = {
 	{.key = "healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, healthcheck), .flags = 0, .sub = &hc_table},
 	{.key = "x-orch-healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, probe), .flags = 0, .sub = &probe_table},
 	{.key = "deploy", .kind = SF_SUB, .off = offsetof(struct svc_spec, deploy), .flags = 0, .sub = &deploy_table},
+	{.key = "secrets", .kind = SF_FILES, .off = offsetof(struct svc_spec, secrets), .flags = 0, .sub = &secret_ref_table},
+	{.key = "configs", .kind = SF_FILES, .off = offsetof(struct svc_spec, configs), .flags = 0, .sub = &config_ref_table},
 	{.key = "volumes", .kind = SF_MOUNTS, .off = offsetof(struct svc_spec, mounts), .flags = 0},
 };
 const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};

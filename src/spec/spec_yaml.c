@@ -320,17 +320,6 @@ static int parse_scalar(struct yctx *c, const struct sf *f, void *obj, const yam
 		*AT(obj, f, char *) = xstrdup(s);
 		return 0;
 	case SF_U64: return parse_u64(c, f, n, path, AT(obj, f, uint64_t));
-	case SF_MODE: {
-		/* YAML 1.1 (Compose's) reads 0700 as octal; orch reads every mode so */
-		if ((rc = want_text(c, n, path, "an octal mode", &s)))
-			return rc;
-		bool octal = *s && strspn(s, "01234567") == strlen(s) && strlen(s) <= 5;
-		unsigned long v = octal ? strtoul(s, NULL, 8) : 0;
-		if (!octal || v > f->hi)
-			return yerr(c, n, path, "expected an octal mode such as 0755 or 1777, got %s", describe(n, d, sizeof d));
-		*AT(obj, f, uint64_t) = v;
-		return 0;
-	}
 	case SF_BOOL:
 		if ((rc = want_text(c, n, path, "true or false", &s)))
 			return rc;
@@ -388,6 +377,20 @@ static int parse_scalar(struct yctx *c, const struct sf *f, void *obj, const yam
 			if (!strcmp(s, f->unsupported[i]))
 				return yerr(c, n, path, "\"%s\" is not supported by orch (supported: %s)", s, list);
 		return yerr(c, n, path, "expected one of %s, got %s", list, describe(n, d, sizeof d));
+	}
+	case SF_MODE: {
+		if ((rc = want_text(c, n, path, "a file mode such as 0400", &s)))
+			return rc;
+		/* YAML 1.1 (what Compose reads) takes a leading 0 as octal; 0o is YAML 1.2's */
+		const char *dg = !strncmp(s, "0o", 2) ? s + 2 : s;
+		int base = dg != s || (s[0] == '0' && s[1]) ? 8 : 10;
+		bool ok = *dg && strspn(dg, base == 8 ? "01234567" : "0123456789") == strlen(dg) && strlen(dg) <= 6;
+		unsigned long v = ok ? strtoul(dg, NULL, base) : 0;
+		if (!ok || v > f->hi)
+			return yerr(c, n, path, "expected a file mode from 0 to 0%llo (octal, e.g. 0400), got %s",
+				    (unsigned long long)f->hi, describe(n, d, sizeof d));
+		*AT(obj, f, uint64_t) = v;
+		return 0;
 	}
 	default: return yerr(c, n, path, "internal: not a scalar field");
 	}
@@ -519,6 +522,36 @@ static int parse_ports(struct yctx *c, struct port_list *l, yaml_node_t *n, cons
 	return 0;
 }
 
+/* secrets: / configs: of a service: "- name" or {source, target, uid, gid, mode} */
+static int parse_files(struct yctx *c, const struct sf_table *t, struct file_ref_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char msg[ERR_LEN], ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of names or mappings with source"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		struct file_ref *r = &l->v[l->n++];
+		memset(r, 0, sizeof *r);
+		r->mode = 0444;
+		if (it->type == YAML_MAPPING_NODE) {
+			if (parse_table(c, t, r, it, ipath))
+				return E_INVAL;
+			continue;
+		}
+		if (want_text(c, it, ipath, "a name or a mapping with source", &s))
+			return E_INVAL;
+		r->source = xstrdup(s);
+		if (t->check(r, msg))
+			return yerr(c, it, ipath, "%s", msg);
+	}
+	return 0;
+}
+
 static const struct volume_decl *volume_find(const struct spec_file *f, const char *key)
 {
 	for (size_t i = 0; i < f->nvol; i++)
@@ -640,6 +673,7 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 	case SF_LABELS: return parse_kv(c, false, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
 	case SF_MOUNTS: return parse_mounts(c, AT(obj, f, struct mount_list), n, path);
+	case SF_FILES: return parse_files(c, f->sub, AT(obj, f, struct file_ref_list), n, path);
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
 	case SF_SUB: return parse_table(c, f->sub, AT(obj, f, char), n, path);
@@ -712,6 +746,78 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 	}
 	free(ps.v);
 	return rc;
+}
+
+/* Top-level secrets: / configs: {key: {file: PATH} | {external: true} , name: NAME} */
+static int parse_defs(struct yctx *c, yaml_node_t *n, const char *what, struct file_def_list *l)
+{
+	static const char *const keys[] = {"file", "external", "name"};
+	char d[64], path[300];
+	const char *s;
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, what, "expected a mapping of %s, got %s", what, describe(n, d, sizeof d));
+	struct pairs ps = {0};
+	int rc = collect_pairs(c, n, what, &ps, 0);
+	if (!rc)
+		l->v = xcalloc(ps.n + 1, sizeof *l->v);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		struct file_def *fd = &l->v[l->n++];
+		fd->key = xstrdup(ps.v[i].key);
+		snprintf(path, sizeof path, "%s.%s", what, ps.v[i].key);
+		yaml_node_t *v = ps.v[i].v;
+		if (v->type != YAML_MAPPING_NODE) {
+			rc = yerr(c, v, path, "expected a mapping with file: or external:, got %s", describe(v, d, sizeof d));
+			break;
+		}
+		struct pairs kp = {0};
+		rc = collect_pairs(c, v, path, &kp, 0);
+		for (size_t k = 0; !rc && k < kp.n; k++) {
+			char sub[340];
+			snprintf(sub, sizeof sub, "%s.%s", path, kp.v[k].key);
+			if (!strcmp(kp.v[k].key, "file")) {
+				if (!(rc = want_text(c, kp.v[k].v, sub, "a path", &s)))
+					fd->file = xstrdup(s);
+			} else if (!strcmp(kp.v[k].key, "name")) {
+				if (!(rc = want_text(c, kp.v[k].v, sub, "a name", &s)))
+					fd->name = xstrdup(s);
+			} else if (!strcmp(kp.v[k].key, "external")) {
+				if (kp.v[k].v->type == YAML_MAPPING_NODE) /* the old form external: {name: N} */
+					rc = yerr(c, kp.v[k].v, sub, "use external: true with name: NAME");
+				else if (!(rc = want_text(c, kp.v[k].v, sub, "true or false", &s)))
+					fd->external = !strcmp(s, "true") || !strcmp(s, "True");
+			} else if (!strcmp(kp.v[k].key, "environment") || !strcmp(kp.v[k].key, "content") ||
+				   !strcmp(kp.v[k].key, "driver") || !strcmp(kp.v[k].key, "template_driver")) {
+				rc = yerr(c, kp.v[k].k, sub, "not supported by orch (use file: or external: true)");
+			} else if (!ignored_extension(kp.v[k].key)) {
+				rc = unknown_key(c, kp.v[k].k, path, kp.v[k].key, keys, 3);
+			}
+		}
+		free(kp.v);
+		if (!rc && !fd->external == !fd->file)
+			rc = yerr(c, v, path, "give exactly one of file: and external: true");
+	}
+	free(ps.v);
+	return rc;
+}
+
+/* Every secret and config a service names is declared at the top level. */
+static int check_refs(struct yctx *c, yaml_node_t *root, const struct spec_file *f)
+{
+	for (size_t i = 0; i < f->nsvc; i++) {
+		const struct svc_spec *sp = &f->svc[i];
+		for (size_t k = 0; k < sp->secrets.n + sp->configs.n; k++) {
+			bool sec = k < sp->secrets.n;
+			const struct file_ref *r = sec ? &sp->secrets.v[k] : &sp->configs.v[k - sp->secrets.n];
+			char path[300];
+			snprintf(path, sizeof path, "services.%s.%s", sp->name, sec ? "secrets" : "configs");
+			if (!spec_file_def(sec ? &f->secrets : &f->configs, r->source))
+				return yerr(c, root, path, "%s %s is not declared under the top-level %s: key", sec ? "secret" : "config",
+					    r->source, sec ? "secrets" : "configs");
+		}
+	}
+	return 0;
 }
 
 /* One top-level volumes: entry; only the local driver (a directory on the node). */
@@ -789,7 +895,7 @@ static int parse_volumes(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services", "volumes"};
+	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "volumes"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
@@ -811,10 +917,14 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 				f->name = xstrdup(s);
 		} else if (!strcmp(key, "services")) {
 			services = v;
+		} else if (!strcmp(key, "secrets")) {
+			rc = parse_defs(c, v, "secrets", &f->secrets);
+		} else if (!strcmp(key, "configs")) {
+			rc = parse_defs(c, v, "configs", &f->configs);
 		} else if (!strcmp(key, "volumes")) {
 			volumes = v;
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 4);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 6);
 		}
 	}
 	free(ps.v);
@@ -824,6 +934,8 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
 		rc = parse_services(c, services, f);
+	if (!rc)
+		rc = check_refs(c, root, f);
 	return rc;
 }
 
@@ -921,14 +1033,39 @@ void spec_file_free(struct spec_file *f)
 	for (size_t i = 0; i < f->nsvc; i++)
 		svc_spec_free(&f->svc[i]);
 	free(f->svc);
+	free(f->name);
+	for (int k = 0; k < 2; k++) {
+		struct file_def_list *l = k ? &f->configs : &f->secrets;
+		for (size_t i = 0; i < l->n; i++) {
+			free(l->v[i].key);
+			free(l->v[i].file);
+			free(l->v[i].name);
+		}
+		free(l->v);
+	}
 	for (size_t i = 0; i < f->nvol; i++) {
 		free(f->vol[i].key);
 		free(f->vol[i].name);
 		labels_free(&f->vol[i].labels);
 	}
 	free(f->vol);
-	free(f->name);
 	free(f);
+}
+
+const struct file_def *spec_file_def(const struct file_def_list *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].key, key))
+			return &l->v[i];
+	return NULL;
+}
+
+const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc)
+{
+	for (size_t i = 0; i < f->nsvc; i++)
+		if (!strcmp(f->svc[i].name, svc))
+			return &f->svc[i];
+	return NULL;
 }
 
 void spec_file_qualify(struct spec_file *f, const char *project)
@@ -949,12 +1086,4 @@ void spec_file_qualify(struct spec_file *f, const char *project)
 			for (size_t k = 0; k < v->labels.n; k++)
 				labels_set(&m->labels, v->labels.k[k], v->labels.v[k]);
 		}
-}
-
-const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc)
-{
-	for (size_t i = 0; i < f->nsvc; i++)
-		if (!strcmp(f->svc[i].name, svc))
-			return &f->svc[i];
-	return NULL;
 }

@@ -14,5 +14,13 @@ CMD_TYPES(APPLY_DECLARE_)
  * added where no record of that name exists; returns how many were added. */
 int volumes_check(const struct store *s, const msgpack_object *vols, char *msg);
 unsigned volumes_add(struct store *s, const msgpack_object *vols, uint64_t at);
+/* apply_work.c: a new object id; the service's spec becomes the one packed in w (taken)
+ * as a new generation, the current one kept as the previous (a rolling update follows). */
+uint64_t apply_next_id(struct store *s);
+void service_next_generation(struct service *v, struct mpw *w, uint64_t at);
+/* apply_secret.c: sets the version of every secret and config sp names to the newest one
+ * (E_NOTFOUND naming the first that does not exist). */
+struct svc_spec;
+int secret_pin(const struct store *s, struct svc_spec *sp, char *msg);
 
 #endif

@@ -1,4 +1,5 @@
 #include "state/store.h"
+#include "image/image_load.h"
 #include "spec/spec.h"
 #include "state/apply.h"
 #include "util/mem.h"
@@ -35,6 +36,7 @@ SCHEMA_DEFINE(task, TASK_FIELDS)
 SCHEMA_DEFINE(image, IMAGE_FIELDS)
 SCHEMA_DEFINE(event, EVENT_FIELDS)
 SCHEMA_DEFINE(volume, VOLUME_FIELDS)
+SCHEMA_DEFINE(secret, SECRET_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -55,6 +57,7 @@ void store_init(struct store *s)
 	table_init(&s->images, &image_schema);
 	table_init(&s->events, &event_schema);
 	table_init(&s->volumes, &volume_schema);
+	table_init(&s->secrets, &secret_schema);
 }
 
 void store_free(struct store *s)
@@ -68,6 +71,7 @@ void store_free(struct store *s)
 	table_clear(&s->images);
 	table_clear(&s->events);
 	table_clear(&s->volumes);
+	table_clear(&s->secrets);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -302,6 +306,8 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->events, w);
 	mpw_key(w, "volumes");
 	table_encode(&s->volumes, w);
+	mpw_key(w, "secrets");
+	table_encode(&s->secrets, w);
 	mpw_map_end(w);
 }
 
@@ -335,7 +341,11 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 	/* snapshots from before the events table have none */
 	if (mp_get(r.root, "events") && (rc = table_decode(&n.events, mp_get(r.root, "events"), err)))
 		goto out;
+	/* nor from before volumes */
 	if (mp_get(r.root, "volumes") && (rc = table_decode(&n.volumes, mp_get(r.root, "volumes"), err)))
+		goto out;
+	/* nor from before secrets */
+	if (mp_get(r.root, "secrets") && (rc = table_decode(&n.secrets, mp_get(r.root, "secrets"), err)))
 		goto out;
 out:
 	mpr_free(&r);
@@ -398,6 +408,14 @@ struct service *store_service_by_name(const struct store *s, const char *name)
 		if (v->name && !strcmp(v->name, name))
 			return v;
 	return NULL;
+}
+
+struct image *store_image_by_name(const struct store *s, const char *name)
+{
+	char key[IMAGE_NAME_MAX];
+	image_name_key(name, key, sizeof key);
+	struct image *im = table_get_str(&s->images, key);
+	return im ? im : table_get_str(&s->images, name);
 }
 
 bool task_terminal(const struct task *t)

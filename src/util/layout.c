@@ -15,6 +15,7 @@ static const char *const names[] = {
 	[LAYOUT_BLOBS] = "blobs/sha256",
 	[LAYOUT_VOLUMES] = "volumes",
 	[LAYOUT_ALLOW_BIND] = "allow-bind",
+	[LAYOUT_DATAKEY] = "datakey",
 };
 
 static const char *const task_names[] = {
@@ -23,6 +24,7 @@ static const char *const task_names[] = {
 	[LAYOUT_TASK_BUNDLE] = "bundle",
 	[LAYOUT_TASK_HOSTS] = "hosts",
 	[LAYOUT_TASK_RESOLV] = "resolv.conf",
+	[LAYOUT_TASK_SECRETS] = "secrets",
 };
 
 static bool join(char *out, size_t cap, const char *dir, const char *name)

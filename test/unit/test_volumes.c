@@ -183,7 +183,7 @@ UNIT(volumes_errors_located)
 	     "app.yml:4:15: services.db.volumes[0]: volume \"data:rel\": the target must be an absolute path");
 	verr("services:\n  db:\n    image: x\n    volumes: [\"d:/x:rel\"]\n", "mode \"rel\" is not supported");
 	verr("services:\n  db:\n    image: x\n    volumes:\n      - type: tmpfs\n        target: /x\n        tmpfs: {mode: 0800}\n",
-	     "expected an octal mode");
+	     "expected a file mode from 0 to 07777");
 	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:/b:rshared\"]\n", "mode \"rshared\" is not supported");
 	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:/b:c:d\"]\n", "expected \"source:target[:mode]\"");
 	verr("services:\n  db:\n    image: x\n    volumes: [\"/a:b\"]\n", "mode \"b\" is not supported");
