@@ -1,6 +1,7 @@
 /* Service volumes in spec files: short and long syntax, top-level declarations, the slot
  * template, project names, errors with their positions, and the canonical encoding. */
 #include "unit.h"
+#include "entry.h"
 #include "spec/spec.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -421,4 +422,14 @@ UNIT(volumes_prepare_on_node)
 	free(task);
 	free(root);
 	free(allowed);
+}
+
+/* Every byte of a file with volumes mangled, and every truncation: a spec that survives
+ * the codec, or a located error; never a crash. */
+UNIT(volumes_every_byte_mangled)
+{
+	entry_spec_mangle("services:\n  db:\n    image: demo\n    volumes:\n      - data-{slot}:/data:ro\n"
+			  "      - /srv/x:/x\n      - type: tmpfs\n        target: /t\n        tmpfs: {size: 1m, mode: 0700}\n"
+			  "      - {type: volume, source: seed, target: /s, volume: {nocopy: true}}\n"
+			  "volumes:\n  data-{slot}:\n  seed:\n    name: s\n    labels: [a=b]\n");
 }
