@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static void rt_of(const struct run_job *j, struct rt *rt)
@@ -151,6 +153,12 @@ void run_prepare(struct run_job *j)
 	mpr_free(&r);
 	if (j->rc)
 		goto out;
+	struct utsname un;
+	char here[64];
+	if (sp.platform && !uname(&un) && !spec_platform_matches(sp.platform, un.machine, here, sizeof here)) {
+		j->rc = errf(j->err, E_UNSUPP, "platform %s: this node is %s", sp.platform, here);
+		goto out;
+	}
 	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
 		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
 		goto out;
@@ -202,6 +210,19 @@ void run_prepare(struct run_job *j)
 		j->rc = errf(j->err, E_INVAL, "nothing to run: neither the service nor image %s gives a command", im.name);
 		goto out;
 	}
+	char self[PATH_MAX] = "";
+	if (sp.init) { /* init: true: this very (static) binary as the container's PID 1 */
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0) {
+			j->rc = errf(j->err, E_IO, "init: cannot find the orch binary: %s", strerror(errno));
+			goto out;
+		}
+		self[n] = 0;
+		char *pre[] = {BUNDLE_INIT_PATH, "--", NULL};
+		char **with = strv_cat(pre, args);
+		argv_free(args);
+		args = with;
+	}
 	env = argv_dup(im.env);
 	if (!env[0])
 		env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -229,18 +250,37 @@ void run_prepare(struct run_job *j)
 	/* the node's DNS (service names) is the gateway of its bridge */
 	char resolv[700] = "";
 	if (!j->host_net) {
-		char text[200];
 		char gw[IPAM_ADDR_LEN] = "";
 		layout_task_path(resolv, sizeof resolv, j->dir, LAYOUT_TASK_RESOLV);
 		ipam_host(j->env->subnet, 1, gw);
-		snprintf(text, sizeof text, "nameserver %s\noptions ndots:1 timeout:2 attempts:2\n", gw);
-		if ((j->rc = write_file(resolv, text, j->err)))
+		/* dns: servers come after the node's, which answers the service names */
+		struct buf rt = {0};
+		buf_printf(&rt, "nameserver %s\n", gw);
+		for (size_t i = 0; i < sp.dns.n; i++)
+			buf_printf(&rt, "nameserver %s\n", sp.dns.v[i]);
+		if (sp.dns_search.n) {
+			buf_printf(&rt, "search");
+			for (size_t i = 0; i < sp.dns_search.n; i++)
+				buf_printf(&rt, " %s", sp.dns_search.v[i]);
+			buf_printf(&rt, "\n");
+		}
+		buf_printf(&rt, "options ndots:1 timeout:2 attempts:2\n");
+		buf_append(&rt, "", 1);
+		j->rc = write_file(resolv, (char *)rt.data, j->err);
+		buf_free(&rt);
+		if (j->rc)
 			goto out;
 	}
-	char hosts[700], hosts_text[400];
+	char hosts[700];
 	layout_task_path(hosts, sizeof hosts, j->dir, LAYOUT_TASK_HOSTS);
-	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
-	if ((j->rc = write_file(hosts, hosts_text, j->err)))
+	struct buf ht = {0};
+	buf_printf(&ht, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
+	for (size_t i = 0; i < sp.extra_hosts.n; i++) /* extra_hosts: */
+		buf_printf(&ht, "%s\t%s\n", sp.extra_hosts.v[i], sp.extra_hosts.k[i]);
+	buf_append(&ht, "", 1);
+	j->rc = write_file(hosts, (char *)ht.data, j->err);
+	buf_free(&ht);
+	if (j->rc)
 		goto out;
 	uint32_t uid = 0, gid = 0;
 	const char *user = sp.user ? sp.user : im.user;
@@ -278,6 +318,7 @@ void run_prepare(struct run_job *j)
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
+		.init_binary = self[0] ? self : NULL,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
 		.vol_mounts = vols.bm,
 		.nvol_mounts = vols.n,

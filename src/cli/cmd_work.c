@@ -1,6 +1,7 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
 #include "image/image_load.h"
+#include "spec/compose.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -199,12 +200,42 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	}
 }
 
+extern char **environ;
+
+/* No -f: the files Compose would read: those of COMPOSE_FILE (separated by ':'), else the
+ * first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml in the working
+ * directory and its override file beside it. buf holds the names (size bytes). */
+static size_t default_files(const char **files, size_t max, char *buf, size_t size)
+{
+	static const char *const base[] = {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"};
+	static const char *const over[] = {"compose.override.yaml", "compose.override.yml",
+					   "docker-compose.override.yaml", "docker-compose.override.yml"};
+	const char *cf = getenv("COMPOSE_FILE");
+	size_t n = 0;
+	if (cf && *cf) {
+		snprintf(buf, size, "%s", cf);
+		for (char *save = NULL, *t = strtok_r(buf, ":", &save); t && n < max; t = strtok_r(NULL, ":", &save))
+			files[n++] = t;
+		return n;
+	}
+	for (size_t i = 0; i < 4 && !n; i++)
+		if (!access(base[i], R_OK))
+			files[n++] = base[i];
+	for (size_t i = 0; i < 4 && n == 1; i++)
+		if (!access(over[i], R_OK))
+			files[n++] = over[i];
+	return n;
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
-	const char *file = NULL, *project = NULL;
+	const char *project = NULL;
+	const char *files[32], *envs[32], *profiles[32];
+	size_t nfiles = 0, nenvs = 0, nprofiles = 0;
 	bool dry = false, wait = false;
 	static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
 					   {"project", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
+					   {"env-file", required_argument, NULL, 'e'}, {"profile", required_argument, NULL, 'P'},
 					   {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
@@ -212,9 +243,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "f:np:w", lo, NULL)) != -1) {
 		if (ch == 'w')
 			wait = true;
-		else if (ch == 'f')
-			file = optarg;
-		else if (ch == 'n')
+		else if (ch == 'f' || ch == 'e' || ch == 'P') {
+			const char **l = ch == 'f' ? files : ch == 'e' ? envs : profiles;
+			size_t *n = ch == 'f' ? &nfiles : ch == 'e' ? &nenvs : &nprofiles;
+			if (*n == 32)
+				return cli_usage("deploy", "at most 32 of %s", argv[optind - 1]);
+			l[(*n)++] = optarg;
+		} else if (ch == 'n')
 			dry = true;
 		else if (ch == 'p')
 			project = optarg;
@@ -223,28 +258,19 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("deploy", "unexpected argument %s", argv[optind]);
-	if (!file)
-		return cli_usage("deploy", "missing -f FILE");
-	char err[ERR_LEN];
+	char defbuf[4096];
+	if (!nfiles && !(nfiles = default_files(files, 32, defbuf, sizeof defbuf)))
+		return cli_usage("deploy", "missing -f FILE (and no compose.yaml, compose.yml, docker-compose.yaml or "
+				 "docker-compose.yml here)");
+	const char *file = files[0];
+	char err[ERR_LEN], projbuf[64];
 	struct spec_file *sf = NULL;
-	if (spec_parse_file(file, &sf, err))
+	struct compose_opts co = {.files = files, .nfiles = nfiles, .env_files = envs, .nenv_files = nenvs,
+				  .profiles = profiles, .nprofiles = nprofiles, .project = project,
+				  .environ = environ, .warn = stderr};
+	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
-	char projbuf[128];
-	if (!project)
-		project = sf->name;
-	if (!project) { /* Compose's default: the directory holding the file */
-		char tmp[512];
-		snprintf(tmp, sizeof tmp, "%s", file);
-		char *dir = dirname(tmp);
-		char abs[4096];
-		if (!realpath(dir, abs))
-			snprintf(abs, sizeof abs, "%s", dir);
-		snprintf(projbuf, sizeof projbuf, "%s", basename(abs));
-		for (char *p = projbuf; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
-		project = projbuf;
-	}
+	project = projbuf;
 	spec_file_qualify(sf, project);
 	/* secrets and configs first: the services' specs name the cluster's ones */
 	int rc = deploy_secrets(cli, file, project, sf, dry);

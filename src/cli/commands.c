@@ -44,13 +44,19 @@ const struct command commands[] = {
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
 	 "  label NODE K=V | K-   set or remove labels\n"
 	 "  drain | pause | activate NODE   set the node's availability\n"},
-	{"deploy", cmd_deploy, "deploy -f FILE [--dry-run] [--wait] [--project NAME]",
+	{"deploy", cmd_deploy, "deploy [-f FILE ...] [--env-file FILE ...] [--profile NAME ...] [--dry-run] [--wait] [--project NAME]",
 	 "Create or update the services of a Compose-style file (declarative: the same file twice\n"
 	 "changes nothing).",
-	 "  -f, --file FILE       the spec file (see orch-compose(5))\n"
+	 "  -f, --file FILE       a Compose file (see orch-compose(5)); several are merged in\n"
+	 "                        order; - reads standard input; default: COMPOSE_FILE, else\n"
+	 "                        compose.yaml (or .yml, docker-compose.y[a]ml) and its override\n"
+	 "      --env-file FILE   variables for ${VAR} instead of the .env beside the first file\n"
+	 "                        (repeatable; the shell's variables still win)\n"
+	 "      --profile NAME    also deploy the services of profile NAME (repeatable)\n"
 	 "  -n, --dry-run         show what would change, change nothing\n"
 	 "  -w, --wait            wait until every replica runs (progress on a terminal)\n"
-	 "  -p, --project NAME    project name (default: the file's name: key, else its directory)\n"},
+	 "  -p, --project NAME    project name (default: COMPOSE_PROJECT_NAME, the file's name:\n"
+	 "                        key, else its directory)\n"},
 	{"services", cmd_services, "services [-o FORMAT]", "List services: image, replicas running/desired, ports.", OUTPUT_OPT},
 	{"inspect", cmd_inspect, "inspect SERVICE [-o FORMAT]", "Show a service: its spec, generation and tasks (YAML by default).",
 	 "  -o, --output FORMAT   yaml (default) or json\n"},
@@ -221,7 +227,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
-	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
+	       "    deploy) COMPREPLY=($(compgen -W \"-f --env-file --profile --dry-run --wait --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)
 		printf("%s ", c->name);

@@ -71,6 +71,8 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 		const struct bundle_mount *m = &rs->vol_mounts[i];
 		mount_(w, m->destination, m->type, m->source, m->options);
 	}
+	if (rs->init_binary)
+		mount_(w, BUNDLE_INIT_PATH, "bind", rs->init_binary, bind_ro);
 	for (size_t i = 0; i < rs->nfile_binds; i++)
 		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, bind_ro);
 	rtjson_arr_end(w);

@@ -7,6 +7,7 @@
 #include "util/mem.h"
 
 #define BUNDLE_NETNS_HOST "host"
+#define BUNDLE_INIT_PATH "/.orch-init" /* where init_binary appears in the container */
 
 /* A mount beyond the defaults (a task's volumes, agent/volumes.h). */
 struct bundle_mount {
@@ -44,6 +45,7 @@ struct run_spec {
 	size_t nvol_mounts;
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
+	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */

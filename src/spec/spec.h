@@ -103,6 +103,7 @@ struct resources {
 struct restart_policy {
 	int condition; /* RESTART_* */
 	uint64_t delay_ms, max_attempts, window_ms; /* max_attempts 0 = unlimited */
+	bool given; /* parse only: written in the file (then it wins over the service's restart:) */
 };
 
 struct update_config {
@@ -165,6 +166,13 @@ struct svc_spec {
 	struct deploy deploy;
 	struct mount_list mounts; /* the service's volumes: key */
 	struct file_ref_list secrets, configs;
+	/* Compose keys beside deploy: (spec_table.c says which are encoded) */
+	char *restart;                /* parse only: folded into deploy.restart */
+	struct strv expose;           /* parse only: checked, informative (tasks reach any port) */
+	struct labels extra_hosts;    /* host -> address, added to the task's /etc/hosts */
+	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
+	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
+	bool init;                    /* run the command under orch's init (runtime/pid1.h) */
 };
 
 /* A top-level volumes: entry. */
@@ -246,6 +254,9 @@ int spec_parse_port(const char *s, struct port_spec *p, char *msg); /* "8080:80/
 int spec_parse_constraint(const char *s, struct constraint *c, char *msg);
 /* "node.labels.zone == east"; out must hold 512 bytes. */
 void spec_format_constraint(const struct constraint *c, char *out, size_t size);
+/* Whether a service's platform: ("linux/arm64/v8") can run on a node whose kernel says
+ * machine ("aarch64"); here (n bytes) gets the node's platform for messages. */
+bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n);
 void strv_free(struct strv *v);
 /* The top-level entry of key, NULL when the file declares none. */
 const struct file_def *spec_file_def(const struct file_def_list *l, const char *key);

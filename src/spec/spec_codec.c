@@ -190,6 +190,8 @@ static void table_encode(const struct sf_table *t, const void *obj, struct mpw *
 {
 	mpw_map_begin(w);
 	for (size_t i = 0; i < t->n; i++) {
+		if (t->f[i].flags & SFF_NOCODEC)
+			continue;
 		mpw_key(w, t->f[i].key);
 		field_encode(&t->f[i], obj, w);
 	}
@@ -201,6 +203,8 @@ void svc_spec_encode(const struct svc_spec *s, struct mpw *w)
 	mpw_map_begin(w);
 	mpw_ku64(w, "v", SPEC_ENCODING_VERSION);
 	for (size_t i = 0; i < svc_table.n; i++) {
+		if (svc_table.f[i].flags & SFF_NOCODEC)
+			continue;
 		mpw_key(w, svc_table.f[i].key);
 		field_encode(&svc_table.f[i], s, w);
 	}
@@ -438,7 +442,7 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 		return errf(err, E_INVAL, "service spec: %s is not a map", *path ? path : "document");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct sf *f = &t->f[i];
-		const msgpack_object *o = mp_get(map, f->key);
+		const msgpack_object *o = (f->flags & SFF_NOCODEC) ? NULL : mp_get(map, f->key);
 		if (!o)
 			continue; /* written by an older version: keep the default */
 		char sub[256];

@@ -155,13 +155,20 @@ static const struct sf resources_f[] = {
 };
 static const struct sf_table resources_table = {"resources", N(resources_f), resources_f, NULL};
 
+static int restart_given(void *obj, char *msg)
+{
+	((struct restart_policy *)obj)->given = true;
+	return 0;
+}
+
 static const struct sf restart_f[] = {
 	{.key = "condition", .kind = SF_ENUM, .off = offsetof(struct restart_policy, condition), .flags = 0, .def = RESTART_ANY, .names = restart_names},
 	{.key = "delay", .kind = SF_DUR, .off = offsetof(struct restart_policy, delay_ms), .flags = 0, .def = S(5)},
 	{.key = "max_attempts", .kind = SF_U64, .off = offsetof(struct restart_policy, max_attempts), .flags = 0},
 	{.key = "window", .kind = SF_DUR, .off = offsetof(struct restart_policy, window_ms), .flags = 0},
+	{.key = "given", .kind = SF_BOOL, .off = offsetof(struct restart_policy, given), .flags = SFF_NOYAML | SFF_NOCODEC},
 };
-static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, NULL};
+static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, restart_given};
 
 static const struct sf placement_f[] = {
 	{.key = "constraints", .kind = SF_CONSTRAINTS, .off = offsetof(struct placement, constraints), .flags = 0},
@@ -270,6 +277,8 @@ static int svc_check(void *obj, char *msg)
 		return errf(msg, E_INVAL, "working_dir must be an absolute path");
 	if (s->stop_signal && !spec_signal(s->stop_signal))
 		return errf(msg, E_INVAL, "stop_signal %s: expected a signal name like SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or a number", s->stop_signal);
+	if (spec_compose_keys(s, msg))
+		return E_INVAL;
 	for (size_t i = 0; i < s->ports.n; i++) {
 		const struct port_spec *a = &s->ports.v[i];
 		for (size_t j = 0; a->published && j < i; j++) {
@@ -315,6 +324,13 @@ static const struct sf svc_f[] = {
 	{.key = "deploy", .kind = SF_SUB, .off = offsetof(struct svc_spec, deploy), .flags = 0, .sub = &deploy_table},
 	{.key = "secrets", .kind = SF_FILES, .off = offsetof(struct svc_spec, secrets), .flags = 0, .sub = &secret_ref_table},
 	{.key = "configs", .kind = SF_FILES, .off = offsetof(struct svc_spec, configs), .flags = 0, .sub = &config_ref_table},
+	{.key = "restart", .kind = SF_STR, .off = offsetof(struct svc_spec, restart), .flags = SFF_NOCODEC},
+	{.key = "expose", .kind = SF_ARGV, .off = offsetof(struct svc_spec, expose), .flags = SFF_NOCODEC},
+	{.key = "extra_hosts", .kind = SF_LABELS, .off = offsetof(struct svc_spec, extra_hosts), .flags = SFF_HOSTS},
+	{.key = "dns", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns), .flags = 0},
+	{.key = "dns_search", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns_search), .flags = 0},
+	{.key = "platform", .kind = SF_STR, .off = offsetof(struct svc_spec, platform), .flags = 0},
+	{.key = "init", .kind = SF_BOOL, .off = offsetof(struct svc_spec, init), .flags = 0},
 	{.key = "volumes", .kind = SF_MOUNTS, .off = offsetof(struct svc_spec, mounts), .flags = 0},
 };
 const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};
