@@ -271,6 +271,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
 	project = projbuf;
+	spec_file_qualify(sf, project);
 	/* secrets and configs first: the services' specs name the cluster's ones */
 	int rc = deploy_secrets(cli, file, project, sf, dry);
 	if (rc) {

@@ -18,7 +18,9 @@
 	"  --label KEY=VALUE     node label for placement constraints (repeatable)\n" \
 	"  --election-timeout D  raft election timeout (default 500ms)\n" \
 	"  --heartbeat D         raft heartbeat interval (default 100ms)\n" \
-	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n"
+	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n" \
+	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
+	"                        (repeatable; kept with the node; none by default)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
@@ -85,6 +87,13 @@ const struct command commands[] = {
 	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
 	 "from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
+	{"volume", cmd_volume, "volume ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm [--force] NAME...",
+	 "List, inspect or remove named volumes: directories on the node that holds each, where the\n"
+	 "tasks using it are placed.",
+	 "  ls                    every volume: its node, the tasks using it, who created it\n"
+	 "  inspect NAME          one volume (YAML by default)\n"
+	 "  rm NAME...            remove volumes no task uses, their directories with them\n"
+	 "  -f, --force           (rm) forget a volume whose node is down (its data stays there)\n" OUTPUT_OPT},
 	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
 	 "Store secrets; the tasks that use them get them as files on a tmpfs.\n"
 	 "Values are sealed in the raft log under the cluster data key and sent only to the nodes\n"
@@ -214,6 +223,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    node) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls rm label drain pause activate\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_nodes)\" -- \"$cur\")); fi;;\n"
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"

@@ -52,6 +52,10 @@
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
 	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get) \
+	X(VOLUMES, volumes, "volumes", ANY, HERE, rpc_volumes) \
+	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, rpc_volume_get) \
+	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, rpc_volume_rm) \
+	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop) \
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
@@ -103,6 +107,12 @@
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
 
+#define REQ_volumes(F, S)
+#define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
+/* force: forget the volume although its node is down (its directory stays there) */
+#define REQ_volume_rm(F, S) F(S, STR, name, REQ, 127) F(S, BOOL, force, OPT, 0)
+/* the leader asks the node that holds a volume to delete its directory */
+#define REQ_volume_drop(F, S) F(S, STR, name, REQ, 127) \
 /* kind: secret (default), config or registry; value: in clear, sealed by the node that
  * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
  * nothing */
