@@ -1,6 +1,7 @@
 #include "agent/task_run.h"
 #include "util/layout.h"
 #include "agent/fetch.h"
+#include "agent/volumes.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
 #include "image/ref.h"
@@ -192,6 +193,7 @@ void run_prepare(struct run_job *j)
 	struct blobstore bs = {0};
 	char **args = NULL, **env = NULL;
 	const char **layers = NULL;
+	struct volumes_set vols = {0};
 	struct bundle_bind *binds = NULL;
 	size_t nbinds = 0;
 	memset(&im, 0, sizeof im);
@@ -256,6 +258,8 @@ void run_prepare(struct run_job *j)
 	mkdir(j->dir, 0700);
 	char rootfs[ROOTFS_PATH_LEN];
 	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
+		goto out;
+	if ((j->rc = volumes_prepare(j->env->data_dir, j->dir, rootfs, &sp, j->slot, &vols, j->err)))
 		goto out;
 
 	/* network */
@@ -380,6 +384,8 @@ void run_prepare(struct run_job *j)
 		.hosts_file = hosts,
 		.init_binary = self[0] ? self : NULL,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+		.vol_mounts = vols.bm,
+		.nvol_mounts = vols.n,
 		.file_binds = binds,
 		.nfile_binds = nbinds,
 	};
@@ -394,6 +400,7 @@ out:
 	secfs_binds_free(binds, nbinds);
 	argv_free(args);
 	argv_free(env);
+	volumes_set_free(&vols);
 	svc_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
@@ -436,6 +443,7 @@ void run_cleanup(struct run_job *j)
 		net_task_teardown(&nn, j->task_tag, j->ports, j->nports, e2);
 	}
 	rootfs_unmount(j->dir, e2);
+	volumes_task_cleanup(j->dir);
 	secfs_teardown(j->dir);
 	cgroup_remove(cg, e2);
 	j->rc = 0;

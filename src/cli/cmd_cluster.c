@@ -3,6 +3,7 @@
 #include "secret/datakey.h"
 #include "util/layout.h"
 #include "node/daemon.h"
+#include "agent/volumes.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -29,10 +30,11 @@ struct start_opts {
 	bool detach;
 	struct daemon_opts d;
 	struct regopts reg;
+	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -52,6 +54,7 @@ static const struct option start_longopts[] = {
 	{"registry-mirror", required_argument, NULL, O_REG_MIRROR},
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
+	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{NULL, 0, NULL, 0},
 };
 
@@ -107,6 +110,15 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (parse_bytes(optarg, &o->d.memory) || !o->d.memory)
 				return cli_usage(cmd, "--memory %s: expected a size like 2g or 512m", optarg);
 			break;
+		case O_ALLOW_BIND: {
+			char *clean = optarg[0] == '/' ? realpath(optarg, NULL) : NULL;
+			if (optarg[0] != '/' || o->allow_bind.n == VOLUMES_ALLOW_MAX)
+				return cli_usage(cmd, "--allow-bind %s: expected an absolute path (at most %d)", optarg, VOLUMES_ALLOW_MAX);
+			/* kept as resolved, so a symlinked prefix still matches the paths binds resolve to */
+			strv_push(&o->allow_bind, clean ? clean : optarg);
+			free(clean);
+			break;
+		}
 		case O_LABEL:
 			if (!strchr(optarg, '=') || optarg[0] == '=' || o->d.nlabels == 32)
 				return cli_usage(cmd, "--label %s: expected KEY=VALUE (at most 32)", optarg);
@@ -245,6 +257,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 {
 	char err[ERR_LEN] = "";
 	o->d.data_dir = cli->data_dir;
+	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
+		return cli_fail(E_IO, "--allow-bind: %s", err);
 	if (!o->detach) {
 		if (joining) {
 			o->d.on_ready = joined_foreground;

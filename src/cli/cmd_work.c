@@ -305,6 +305,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
 	project = projbuf;
+	spec_file_qualify(sf, project);
 	/* every image first: one loaded or one its registry serves (and lets us pull), else
 	 * nothing changes */
 	int rc = deploy_images(cli, file, sf);

@@ -57,6 +57,10 @@
 	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
 	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start) \
 	X(IMAGE_RESOLVE, image_resolve, "image.resolve", ANY, LEADER, resolve_check) \
+	X(VOLUMES, volumes, "volumes", ANY, HERE, rpc_volumes) \
+	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, rpc_volume_get) \
+	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, rpc_volume_rm) \
+	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop) \
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
@@ -118,6 +122,12 @@
 #define REQ_image_node(F, S) \
 	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
 
+#define REQ_volumes(F, S)
+#define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
+/* force: forget the volume although its node is down (its directory stays there) */
+#define REQ_volume_rm(F, S) F(S, STR, name, REQ, 127) F(S, BOOL, force, OPT, 0)
+/* the leader asks the node that holds a volume to delete its directory */
+#define REQ_volume_drop(F, S) F(S, STR, name, REQ, 127) \
 /* kind: secret (default), config or registry; value: in clear, sealed by the node that
  * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
  * nothing */

@@ -314,6 +314,7 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
+	nodecfg_tick(d);
 	agent_tick(d->agent);
 	imagework_tick(d);
 	if (d->mesh)
@@ -643,6 +644,8 @@ int daemon_start(struct daemon *d, char *err)
 	if (!(d->agent = agent_start(&d->host, &ac, err)))
 		return E_IO;
 	d->leader.cfg.runtime = agent_runtime(d->agent); /* for its record, if it bootstraps */
+	if (nodecfg_load(d, err))
+		return E_IO;
 	if (agent_synthetic(d->agent)) {
 		d->stats.sample_tasks = agent_sample;
 		d->stats.sample_arg = d->agent;
@@ -672,6 +675,7 @@ void daemon_free(struct daemon *d)
 	if (d->local.loop)
 		unlink(sock);
 	store_free(&d->store);
+	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);
 	watch_free(d);
 	agent_free(d->agent);

@@ -12,6 +12,7 @@
 #include "node/leader.h"
 #include "node/regopts.h"
 #include "node/imagework.h"
+#include "node/nodecfg.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -104,6 +105,7 @@ struct daemon {
 	struct node_stats_sampler stats; /* this node's figures */
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
+	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */

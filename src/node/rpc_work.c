@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
+#include "orchestrator/volplace.h"
 #include "spec/spec.h"
 #include "net/ipam.h"
 #include "util/log.h"
@@ -53,6 +54,14 @@ void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_
 	if (!sp.name || !spec_name_valid(sp.name)) {
 		svc_spec_free(&sp);
 		rpc_reply_err(c, a->id, E_INVAL, "service.put: the spec has no valid name");
+		return;
+	}
+	const char *nowhere = volplace_bind_nowhere(&d->store, &sp);
+	if (nowhere) { /* no task of it could ever start */
+		snprintf(err, sizeof err, "service %s: bind mount %s: no node of the cluster allows it; start nodes "
+			 "with --allow-bind PREFIX (orch(8))", sp.name, nowhere);
+		svc_spec_free(&sp);
+		rpc_reply_err(c, a->id, E_INVAL, err);
 		return;
 	}
 	if (resolve_needed(&d->store, &sp)) {

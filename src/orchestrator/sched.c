@@ -1,4 +1,5 @@
 #include "orchestrator/sched.h"
+#include "orchestrator/volplace.h"
 #include "util/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,17 +127,21 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 	long si = table_index_u64(&c->s->services, service_id);
 	struct sched_svc none = {0}, *sv = si < 0 ? &none : &c->svcs[si];
 	uint64_t best = 0, best_same = 0, best_load = 0;
-	size_t checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0;
+	size_t checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0, by_bind = 0;
 	uint64_t want_cpu = spec->deploy.reservations.cpus_milli, want_mem = spec->deploy.reservations.memory_bytes;
 	uint64_t max = spec->deploy.placement.max_replicas_per_node;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct sched_node *sn = &c->nodes[i];
 		const struct node *n = sn->n;
 		checked++;
-		if (!sn->eligible)
+		if (!sn->eligible || (c->pin && n->id != c->pin))
 			continue;
 		if (!fits(c, sv, spec, i)) {
 			by_constraint++;
+			continue;
+		}
+		if (spec->mounts.n && !volplace_binds_ok(spec, n)) {
+			by_bind++;
 			continue;
 		}
 		if (want_cpu && sn->cpu_used + want_cpu > n->cpus_milli) {
@@ -175,6 +180,8 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 	else if (by_max)
 		snprintf(reason, rlen, "max_replicas_per_node %llu reached on every eligible node: %zu nodes checked",
 			 (unsigned long long)max, checked);
+	else if (by_bind)
+		snprintf(reason, rlen, "no node allows the service's bind mounts (--allow-bind, orch(8)): %zu nodes checked", checked);
 	else if (by_constraint)
 		snprintf(reason, rlen, "no node satisfies the placement constraints: %zu nodes checked", checked);
 	else if (checked)

@@ -1,6 +1,7 @@
-/* Placement of one task on a node: filter nodes (ready, active, reachable, constraints,
- * resources reserved vs capacity, max_replicas_per_node), then prefer the node with the
- * fewest tasks of the same service, then the least loaded one. Pure.
+/* Placement of one task on a node: filter nodes (ready, active, reachable, the pin of a
+ * task's volume, constraints, bind mounts allowed, resources reserved vs capacity,
+ * max_replicas_per_node), then prefer the node with the fewest tasks of the same
+ * service, then the least loaded one. Pure.
  *
  * Built for many nodes and tasks: sched_init looks at every task once (its node and its
  * service found by binary search, each service's reservations decoded once), and a
@@ -39,6 +40,7 @@ struct sched_ctx {
 	bool eligible_known;
 	bool (*reachable)(uint64_t node, void *arg); /* NULL: every ready node is */
 	void *reachable_arg;
+	uint64_t pin; /* when set, the only node sched_place may pick (a task's volume lives there) */
 };
 
 /* Builds the view from the store (live tasks only). */
