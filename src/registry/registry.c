@@ -550,7 +550,10 @@ static int pull_from(struct regsess *s, const struct blobstore *bs, const struct
 
 /* ==== entry points ==== */
 
-/* The endpoints to try for ref, in order: the mirror first for Docker Hub. */
+/* The endpoints to try for ref, in order: the mirror first for Docker Hub. A mirror is a
+ * pull-through cache that asks Docker Hub itself, so its "not found" is final (and keeps a
+ * cluster whose mirror holds every image from ever reaching out); any other failure of the
+ * mirror falls back to Docker Hub as Docker does. */
 static size_t endpoints_of(const struct reg_config *cfg, const struct image_ref *ref, const char *out[2])
 {
 	size_t n = 0;
@@ -584,7 +587,7 @@ int registry_resolve(const struct reg_config *cfg, const struct image_ref *ref, 
 		http_close(&c);
 		manifest_free(&m);
 		regsess_fini(&s);
-		if (!rc || i + 1 == n)
+		if (!rc || i + 1 == n || rc == E_NOTFOUND)
 			break;
 		TRACE("registry", ref->path, "mirror %s failed, trying Docker Hub: %s", eps[i], err);
 	}
@@ -607,6 +610,8 @@ int registry_pull(const struct reg_config *cfg, const struct blobstore *bs, cons
 		if (!rc)
 			break;
 		image_info_free(out);
+		if (rc == E_NOTFOUND)
+			break;
 		if (i + 1 < n)
 			TRACE("registry", ref->path, "mirror %s failed, trying Docker Hub: %s", eps[i], err);
 	}

@@ -238,8 +238,8 @@ class Cluster:
         self.nodes.append(n)
         return n
 
-    def join(self, name=None, via=None, token=None, extra=()):
-        n = self._new_node(name)
+    def join(self, name=None, via=None, token=None, extra=(), ip=None):
+        n = self._new_node(name, ip)
         target = (via or self.nodes[0]).addr
         args = ["join", target, "--token", token or self.token, "--listen", n.addr, "--data-dir", n.dir,
                 "--name", n.name, "--detach"] + list(extra)
