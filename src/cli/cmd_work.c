@@ -79,6 +79,19 @@ static bool restart_waits(const msgpack_object *t)
 	return after > now;
 }
 
+/* A pending task held by its service's depends_on (orchestrator/depends.h) is on its way. */
+static bool depends_waits(const char *err)
+{
+	return !strncmp(err, "waiting for ", 12);
+}
+
+/* A global service's desired count is its live tasks (one per eligible node). */
+static bool spec_global(const msgpack_object *spec)
+{
+	char mode[32];
+	return !mp_get_strbuf(mp_get(spec, "deploy"), "mode", mode, sizeof mode) && !strcmp(mode, "global");
+}
+
 /* Is some service of the file short of replicas with no task in progress? why: the last
  * error seen. */
 static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
@@ -104,7 +117,7 @@ static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t
 			if (want && st == TS_RUNNING)
 				running++;
 			else if (want && st != TS_NONE && st < TS_RUNNING &&
-				 !(st == TS_PENDING && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
+				 !(st == TS_PENDING && er[0] && !restart_waits(t) && !depends_waits(er))) /* pending with a reason: unschedulable */
 				moving++;
 			if (er[0] && (st == TS_FAILED || st == TS_REJECTED || st == TS_PENDING))
 				snprintf(why, n, "%s: %s", svc, er);
@@ -139,6 +152,8 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 					continue;
 				uint64_t rep = 0, run = 0;
 				mp_get_u64(o, "replicas", &rep);
+				if (sf->svc[i].deploy.mode == DEPLOY_GLOBAL)
+					mp_get_u64(o, "tasks", &rep);
 				mp_get_u64(o, "running", &run);
 				mp_str_or(o, "update_state", st, sizeof st, "");
 				want += rep;
@@ -426,7 +441,11 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 		mp_get_u64(o, "running", &running);
 		mp_get_u64(o, "replicas", &replicas);
 		mp_get_u64(o, "generation", &g);
-		snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
+		if (spec_global(spec)) {
+			mp_get_u64(o, "tasks", &replicas);
+			snprintf(reps, sizeof reps, "global %llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
+		} else
+			snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
 		snprintf(gen, sizeof gen, "%llu", (unsigned long long)g);
 		ports_text(spec, ports, sizeof ports);
 		mp_str_or(o, "project", proj, sizeof proj, "");
@@ -538,7 +557,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		snprintf(id, sizeof id, "%llu", (unsigned long long)v);
 		mp_str_or(o, "service", service, sizeof service, "-");
 		mp_get_u64(o, "slot", &v);
-		snprintf(slot, sizeof slot, "%llu", (unsigned long long)v);
+		bool global = false;
+		mp_get_bool(o, "global", &global);
+		snprintf(slot, sizeof slot, global ? "global" : "%llu", (unsigned long long)v);
 		mp_str_or(o, "node", node, sizeof node, "-");
 		if (!node[0])
 			snprintf(node, sizeof node, "-");

@@ -203,6 +203,9 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
+	const struct service *sv = table_get_u64(&s->services, t->service_id);
+	const struct svc_spec *sp = sv ? service_spec(sv) : NULL;
+	mpw_kbool(w, "global", sp && sp->deploy.mode == DEPLOY_GLOBAL); /* its slot is its node's id */
 	mpw_ku64(w, "generation", t->generation);
 	mpw_kstr(w, "node", n ? n->name : "");
 	mpw_kstr(w, "node_id", t->node_id ? hid : "");

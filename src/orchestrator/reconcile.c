@@ -1,4 +1,5 @@
 #include "orchestrator/reconcile.h"
+#include "orchestrator/depends.h"
 #include "orchestrator/sched.h"
 #include "util/mem.h"
 #include <stdarg.h>
@@ -296,6 +297,26 @@ static void service_update(struct batch *b, const struct service *v, const char 
 	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
 }
 
+/* The slots a service wants filled: 1..replicas, or for a global service the ids of the
+ * nodes that should run it (sorted), a task's slot being its node's id. */
+struct slots {
+	uint64_t R;           /* replicated: slots 1..R */
+	const uint64_t *ids;  /* global: NULL for replicated */
+	size_t n;             /* how many slots */
+};
+
+static uint64_t slot_at(const struct slots *sl, size_t k)
+{
+	return sl->ids ? sl->ids[k] : k + 1;
+}
+
+static bool slot_wanted(const struct slots *sl, uint64_t slot)
+{
+	if (!sl->ids)
+		return slot >= 1 && slot <= sl->R;
+	return sl->n && bsearch(&slot, sl->ids, sl->n, sizeof *sl->ids, cmp_u64);
+}
+
 /* The views of one slot, [*lo, *hi) of vs (sorted by slot): a service of R replicas is
  * R lookups, not R scans of its tasks. */
 static void slot_range(const struct view *vs, size_t n, uint64_t slot, size_t *lo, size_t *hi)
@@ -326,10 +347,10 @@ static struct view *slot_task(struct view *vs, size_t n, uint64_t slot, bool new
 }
 
 static void rollout(const struct store *s, const struct service *v, const struct svc_spec *sp, struct view *vs, size_t n,
-		    uint64_t now, struct batch *b)
+		    const struct slots *sl, uint64_t now, struct batch *b)
 {
 	(void)s;
-	uint64_t R = v->replicas, G = v->generation;
+	uint64_t R = sl->n, G = v->generation;
 	const char *st = v->update_state ? v->update_state : "";
 	bool rolling_back = !strcmp(st, "rolling_back");
 	bool active = !strcmp(st, "updating") || rolling_back;
@@ -338,7 +359,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	const char *last_err = "";
 	for (size_t i = 0; i < n; i++) {
 		const struct task *t = vs[i].t;
-		if (t->slot > R)
+		if (!slot_wanted(sl, t->slot))
 			continue;
 		if (t->generation < G && !vs[i].stopping)
 			old_live++;
@@ -374,7 +395,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	uint64_t par = uc->parallelism ? uc->parallelism : UINT64_MAX, busy = 0;
 	bool start_first = uc->order == ORDER_START_FIRST;
 	uint64_t last_done_at = 0;
-	for (uint64_t slot = 1; slot <= R; slot++) {
+	for (size_t k = 0; k < sl->n; k++) {
+		uint64_t slot = slot_at(sl, k);
 		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
 		size_t lo, hi;
 		slot_range(vs, n, slot, &lo, &hi);
@@ -395,7 +417,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	}
 	if (uc->delay_ms && last_done_at && now < last_done_at + uc->delay_ms)
 		return;
-	for (uint64_t slot = 1; slot <= R && busy < par; slot++) {
+	for (size_t k = 0; k < sl->n && busy < par; k++) {
+		uint64_t slot = slot_at(sl, k);
 		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
 		if (!old)
 			continue;
@@ -412,9 +435,29 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	}
 }
 
-static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
-			 struct batch *b, const struct task *const *ts, size_t nts)
+/* A global service's slots: the nodes up, not drained, that satisfy its constraints. */
+static size_t global_slots(const struct store *s, struct sched_ctx *sc, const struct svc_spec *sp, uint64_t *ids)
 {
+	size_t n = 0;
+	TABLE_FOREACH(&s->nodes, const struct node, nd) /* by id: ids come out sorted */
+		if (nd->state != NS_DOWN && nd->availability != NA_DRAIN && sched_constraints_ok(sc, sp, nd))
+			ids[n++] = nd->id;
+	return n;
+}
+
+/* The task's node no longer satisfies the service's constraints (a label changed, say):
+ * it moves as from a drained node. */
+static bool misplaced(struct sched_ctx *sc, const struct svc_spec *sp, const struct node *nd)
+{
+	return nd && sp->deploy.placement.constraints.n && !sched_constraints_ok(sc, sp, nd);
+}
+
+static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
+			 struct batch *b, const struct task *const *ts, size_t nts, struct sched_ctx *sc)
+{
+	bool global = sp->deploy.mode == DEPLOY_GLOBAL;
+	uint64_t *gids = global ? xmalloc((s->nodes.n + 1) * sizeof *gids) : NULL;
+	struct slots sl = {.R = v->replicas, .ids = gids, .n = global ? global_slots(s, sc, sp, gids) : v->replicas};
 	size_t n = 0;
 	struct view *vs = xmalloc((nts + 1) * sizeof *vs);
 	for (size_t k = 0; k < nts; k++) {
@@ -426,7 +469,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		n++;
 	}
 	qsort(vs, n, sizeof *vs, by_slot_id);
-	uint64_t R = v->replicas, G = v->generation;
+	uint64_t G = v->generation;
 
 	/* 1. per task: ended, lost nodes, surplus slots */
 	for (size_t i = 0; i < n; i++) {
@@ -434,7 +477,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		const struct task *t = x->t;
 		const struct node *nd = node_of(s, t->node_id);
 		bool node_lost = t->node_id && (!nd || nd->state == NS_DOWN);
-		bool drained = t->node_id && nd && nd->availability == NA_DRAIN;
+		/* a global task has nowhere else to go: its slot is no longer wanted (below) */
+		bool drained = !global && t->node_id && nd && (nd->availability == NA_DRAIN || misplaced(sc, sp, nd));
 		if (!x->ended && (node_lost || (drained && !x->stopping))) {
 			if (node_lost) {
 				struct mpw *w = update(b, t->id);
@@ -454,7 +498,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				for (size_t k = lo; k < hi; k++) {
 					const struct task *o = vs[k].t;
 					const struct node *on = node_of(s, o->node_id);
-					if (o != t && !vs[k].stopping && !vs[k].ended && !(on && on->availability == NA_DRAIN))
+					if (o != t && !vs[k].stopping && !vs[k].ended &&
+					    !(on && (on->availability == NA_DRAIN || misplaced(sc, sp, on))))
 						rep = o;
 				}
 				if (!rep) {
@@ -465,7 +510,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 					continue;
 				struct mpw *w;
 				x->ended = stop(b, t, &w);
-				mpw_kstr(w, "err", "its node is being drained");
+				mpw_kstr(w, "err", nd->availability == NA_DRAIN ? "its node is being drained"
+								   : "its node no longer satisfies the placement constraints");
 			}
 			x->stopping = true;
 			continue;
@@ -478,7 +524,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 			x->just_ended = true;
 			continue;
 		}
-		if (t->slot > R) {
+		if (!slot_wanted(&sl, t->slot)) {
 			x->ended = stop(b, t, NULL);
 			x->stopping = true;
 		}
@@ -487,10 +533,11 @@ static void service_pass(const struct store *s, const struct service *v, const s
 	/* 2. rolling update (or rollback): replace old-generation tasks, parallelism at a time,
 	 * a new task counting as updated once running, healthy, ready and monitored; failures
 	 * beyond max_failure_ratio pause or roll back per failure_action. */
-	rollout(s, v, sp, vs, n, now, b);
+	rollout(s, v, sp, vs, n, &sl, now, b);
 
-	/* 3. every slot 1..R has a live task, or gets one */
-	for (uint64_t slot = 1; slot <= R; slot++) {
+	/* 3. every slot wanted has a live task, or gets one */
+	for (size_t k = 0; k < sl.n; k++) {
+		uint64_t slot = slot_at(&sl, k);
 		const struct view *last = NULL;
 		bool live = false, draining = false;
 		size_t lo, hi;
@@ -527,17 +574,18 @@ static void service_pass(const struct store *s, const struct service *v, const s
 			const struct view *x = &vs[k];
 			if (!x->ended || !x->stopping || !task_terminal(x->t))
 				continue;
-			if (++kept > TASK_HISTORY || x->t->slot > R)
+			if (++kept > TASK_HISTORY || !slot_wanted(&sl, x->t->slot))
 				del(b, x->t->id);
 		}
 		i = j;
 	}
 	free(vs);
+	free(gids);
 }
 
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 {
-	return reconcile_live(s, now, w, NULL, NULL, NULL);
+	return reconcile_live(s, now, w, NULL, NULL, NULL, NULL);
 }
 
 /* A service's tasks, for one pass. */
@@ -547,13 +595,14 @@ struct svc_tasks {
 };
 
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg, struct reconcile_out *out)
+		    bool (*manager)(uint64_t node, void *arg), void *arg, struct reconcile_out *out)
 {
 	struct batch b;
 	batch_init(&b);
 	struct sched_ctx sc;
 	sched_init(&sc, s);
 	sc.reachable = reachable;
+	sc.manager = manager;
 	sc.reachable_arg = arg;
 
 	/* each service's tasks found in one pass over all tasks */
@@ -576,7 +625,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			b.capped = true;
 			continue;
 		}
-		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n);
+		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n, &sc);
 	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -609,7 +658,13 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			break;
 		}
 		char reason[ERR_LEN] = "";
-		uint64_t node = sched_place(&sc, sp, v->id, reason, sizeof reason);
+		uint64_t node = 0;
+		if (depends_waiting(s, v, sp, st[i].ts, st[i].n, reason, sizeof reason))
+			node = 0;
+		else if (sp->deploy.mode == DEPLOY_GLOBAL)
+			node = sched_place_on(&sc, sp, v->id, t->slot, reason, sizeof reason);
+		else
+			node = sched_place(&sc, sp, v->id, reason, sizeof reason);
 		if (node) {
 			struct mpw *u = update(&b, t->id);
 			mpw_ku64(u, "node_id", node);

@@ -20,6 +20,11 @@ enum sf_kind {
 	SF_CONSTRAINTS, /* struct constraint_list: encoded as canonical strings */
 	SF_HCTEST,      /* struct healthcheck (kind + test): ["CMD", ...] etc. */
 	SF_SUB,         /* nested struct described by sub */
+	/* a list {size_t n; T *v;} of sub structs of `size` bytes: */
+	SF_LIST,        /* YAML: a list of mappings */
+	SF_NAMED,       /* YAML: a list of names, or a mapping name -> mapping (or null); the
+			 * sub table's first field is the name (SF_STR, SFF_NOYAML); encoded
+			 * sorted by name */
 };
 
 enum {
@@ -37,7 +42,12 @@ struct sf {
 	uint64_t lo, hi;
 	const char *const *names;       /* SF_ENUM: accepted values */
 	const char *const *unsupported; /* SF_ENUM: known values orch rejects */
-	const struct sf_table *sub;     /* SF_SUB */
+	const struct sf_table *sub;     /* SF_SUB, SF_LIST, SF_NAMED */
+	size_t size;                    /* SF_LIST, SF_NAMED: bytes of one element */
+	/* SF_LIST, SF_NAMED: where the parser records each element's position (a struct
+	 * spec_pos at pos_off), for errors found across services */
+	bool has_pos;
+	size_t pos_off;
 };
 
 struct sf_table {
@@ -51,5 +61,14 @@ struct sf_table {
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;
+extern const struct sf_table network_table; /* top-level networks: (struct spec_network) */
+
+/* The layout every list field shares (port_list, constraint_list, dep_list, ...). */
+struct sf_list {
+	size_t n;
+	void *v;
+};
+void sf_table_defaults(const struct sf_table *t, void *obj);
+void sf_table_free(const struct sf_table *t, void *obj);
 
 #endif

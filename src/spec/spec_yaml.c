@@ -240,15 +240,18 @@ static const struct {
 	{"cpus", "use deploy.resources.limits.cpus"},
 	{"scale", "use deploy.replicas"},
 	{"container_name", "tasks are named after their service"},
-	{"volumes", NULL}, {"networks", NULL}, {"secrets", NULL}, {"configs", NULL},
-	{"depends_on", NULL}, {"env_file", NULL}, {"expose", NULL}, {"links", NULL},
+	{"volumes", NULL}, {"secrets", NULL}, {"configs", NULL},
+	{"env_file", NULL}, {"expose", NULL}, {"links", NULL},
 	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL}, {"dns", NULL},
 	{"extra_hosts", NULL}, {"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
 	{"tmpfs", NULL}, {"ulimits", NULL}, {"init", NULL}, {"profiles", NULL},
 	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
 	{"stdin_open", NULL}, {"platform", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
-	{"preferences", NULL}, {"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
+	{"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
 	{"generic_resources", NULL}, {"include", NULL},
+	{"ipv4_address", "orch assigns task addresses itself"}, {"ipv6_address", "orch assigns task addresses itself"},
+	{"link_local_ips", NULL}, {"mac_address", NULL}, {"priority", NULL}, {"internal", NULL}, {"ipam", NULL},
+	{"driver_opts", NULL}, {"enable_ipv6", NULL},
 };
 
 static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, const char *key,
@@ -573,6 +576,80 @@ static int parse_hctest(struct yctx *c, struct healthcheck *h, yaml_node_t *n, c
 	return 0;
 }
 
+/* One more element of a list field, defaults filled, its position recorded. */
+static void *list_add(const struct sf *f, struct sf_list *l, const yaml_node_t *at)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * f->size);
+	void *e = (char *)l->v + l->n++ * f->size;
+	memset(e, 0, f->size);
+	sf_table_defaults(f->sub, e);
+	if (f->has_pos)
+		*(struct spec_pos *)((char *)e + f->pos_off) =
+			(struct spec_pos){(unsigned)at->start_mark.line + 1, (unsigned)at->start_mark.column + 1};
+	return e;
+}
+
+static int parse_list(struct yctx *c, const struct sf *f, struct sf_list *l, yaml_node_t *n, const char *path)
+{
+	char ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of mappings"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		if (parse_table(c, f->sub, list_add(f, l, it), it, ipath))
+			return E_INVAL;
+	}
+	return 0;
+}
+
+static int by_first_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* depends_on, networks: [a, b] or {a: {...}, b: null}. The name is the sub table's
+ * first field; entries are kept sorted by it (the canonical order). */
+static int parse_named(struct yctx *c, const struct sf *f, struct sf_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char ipath[300];
+	size_t name_off = f->sub->f[0].off;
+	if (is_null(n))
+		return 0;
+	if (n->type == YAML_MAPPING_NODE) {
+		struct pairs ps = {0};
+		int rc = collect_pairs(c, n, path, &ps, 0);
+		for (size_t i = 0; !rc && i < ps.n; i++) {
+			join(ipath, sizeof ipath, path, ps.v[i].key);
+			char *e = list_add(f, l, ps.v[i].k);
+			*(char **)(e + name_off) = xstrdup(ps.v[i].key);
+			rc = parse_table(c, f->sub, e, ps.v[i].v, ipath);
+		}
+		free(ps.v);
+		if (rc)
+			return rc;
+	} else {
+		yaml_node_t *it;
+		if (want_list(c, n, path, "a list of names or a mapping"))
+			return E_INVAL;
+		FOR_ITEMS(c, n, it, i) {
+			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+			if (want_text(c, it, ipath, "a name", &s))
+				return E_INVAL;
+			for (size_t k = 0; k < l->n; k++)
+				if (!strcmp(*(char **)((char *)l->v + k * f->size + name_off), s))
+					return yerr(c, it, ipath, "\"%s\" is listed twice", s);
+			*(char **)((char *)list_add(f, l, it) + name_off) = xstrdup(s);
+		}
+	}
+	if (name_off == 0 && l->n)
+		qsort(l->v, l->n, f->size, by_first_str);
+	return 0;
+}
+
 static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_t *n, const char *path)
 {
 	switch (f->kind) {
@@ -583,6 +660,8 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
 	case SF_SUB: return parse_table(c, f->sub, AT(obj, f, char), n, path);
+	case SF_LIST: return parse_list(c, f, AT(obj, f, struct sf_list), n, path);
+	case SF_NAMED: return parse_named(c, f, AT(obj, f, struct sf_list), n, path);
 	default: return parse_scalar(c, f, obj, n, path);
 	}
 }
@@ -654,9 +733,38 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 	return rc;
 }
 
+/* Top-level networks: name -> mapping or null. */
+static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
+{
+	char d[64], path[300];
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, "networks", "expected a mapping of network names, got %s", describe(n, d, sizeof d));
+	struct pairs ps = {0};
+	int rc = collect_pairs(c, n, "networks", &ps, 0);
+	if (!rc)
+		f->net = xcalloc(ps.n + 1, sizeof *f->net);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		struct spec_network *net = &f->net[f->nnet++];
+		sf_table_defaults(&network_table, net);
+		net->key = xstrdup(ps.v[i].key);
+		snprintf(path, sizeof path, "networks.%s", ps.v[i].key);
+		if (!spec_name_valid(net->key))
+			rc = yerr(c, ps.v[i].k, "networks", "invalid network name \"%s\": use lowercase letters, digits, "
+				  "'_' and '-'", net->key);
+		else
+			rc = parse_table(c, &network_table, net, ps.v[i].v, path);
+		if (!rc && net->name && !spec_name_valid(net->name))
+			rc = yerr(c, ps.v[i].v, path, "invalid name \"%s\": use lowercase letters, digits, '_' and '-'", net->name);
+	}
+	free(ps.v);
+	return rc;
+}
+
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services"};
+	static const char *const top[] = {"version", "name", "services", "networks"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
@@ -678,8 +786,10 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 				f->name = xstrdup(s);
 		} else if (!strcmp(key, "services")) {
 			services = v;
+		} else if (!strcmp(key, "networks")) {
+			rc = parse_networks(c, v, f);
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 3);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 4);
 		}
 	}
 	free(ps.v);
@@ -687,6 +797,8 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
 		rc = parse_services(c, services, f);
+	if (!rc)
+		rc = spec_check_refs(f, c->file, c->err);
 	return rc;
 }
 
@@ -782,6 +894,9 @@ void spec_file_free(struct spec_file *f)
 	for (size_t i = 0; i < f->nsvc; i++)
 		svc_spec_free(&f->svc[i]);
 	free(f->svc);
+	for (size_t i = 0; i < f->nnet; i++)
+		sf_table_free(&network_table, &f->net[i]);
+	free(f->net);
 	free(f->name);
 	free(f);
 }

@@ -1,13 +1,15 @@
 /* Service discovery inside containers: a small DNS server on the node's bridge gateway
  * (the nameserver of every task's resolv.conf) that answers A queries for `service` and
- * `service.project` with the service's virtual address. Other names get REFUSED: orch
- * does not forward queries. */
+ * `service.project` (and a service's network aliases) with the service's virtual
+ * address, to tasks of services that share a network with it (Compose's networks: each
+ * one an isolation group). Other names get REFUSED: orch does not forward queries. */
 #ifndef ORCH_DNS_H
 #define ORCH_DNS_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "node/host.h"
+#include "state/store.h"
 
 struct dns *dns_new(const struct host *h);
 /* Starts serving on the node's bridge gateway once it exists (gw NULL before). */
@@ -20,5 +22,10 @@ void dns_free(struct dns *dn);
  * the packet. lookup(name) returns the IPv4 address in network order, or 0. */
 size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint32_t (*lookup)(const char *name, void *arg),
 		  void *arg);
+
+/* Pure: the service that name means to the task of node `node` at address src_ip (NULL
+ * when the name is unknown or on no network the task is on). A query from an address
+ * that is no task of this node sees every service name (no aliases). */
+const struct service *dns_resolve(const struct store *s, uint64_t node, const char *src_ip, const char *name);
 
 #endif

@@ -646,7 +646,7 @@ UNIT(reconcile_big_deploy_is_capped_per_pass)
 	do {
 		struct mpw w;
 		mpw_init(&w);
-		bool work = reconcile_live(&s, now, &w, NULL, NULL, &out);
+		bool work = reconcile_live(&s, now, &w, NULL, NULL, NULL, &out);
 		if (work) {
 			struct apply_res res;
 			run_cmd(&s, CMD_TASK_BATCH, &w, &res);
