@@ -168,7 +168,7 @@ int spec_parse_constraint(const char *s, struct constraint *c, char *msg)
 	char *lhs = trimdup(s, (size_t)(op - s));
 	char *rhs = trimdup(op + 2, strlen(op + 2));
 	int rc = 0;
-	if (!*rhs || strstr(rhs, "==") || strstr(rhs, "!=")) {
+	if (!*rhs || *rhs == '=' || strstr(rhs, "==") || strstr(rhs, "!=")) {
 		rc = errf(msg, E_INVAL, "constraint \"%s\": missing or malformed value after the operator", s);
 	} else if (!strcmp(lhs, "node.name")) {
 		c->what = CON_NODE_NAME;

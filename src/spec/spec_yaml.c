@@ -259,6 +259,11 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 {
 	const char *best = NULL;
 	size_t bestd = 3;
+	/* a key orch knowingly lacks is named as such, not taken for a typo of a near one
+	 * (networks' "internal" is not "external") */
+	for (size_t i = 0; i < sizeof compose_unsupported / sizeof compose_unsupported[0]; i++)
+		if (!strcmp(compose_unsupported[i].key, key))
+			nknown = 0;
 	for (size_t i = 0; i < nknown; i++) {
 		size_t dist = edit_distance(key, known[i]);
 		if (dist < bestd && dist < strlen(key)) {
