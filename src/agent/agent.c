@@ -290,6 +290,14 @@ bool agent_gateway(const struct agent *a, char out[16])
 	return ipam_host(a->env.subnet, 1, out);
 }
 
+uint64_t agent_task_at(const struct agent *a, const char *ip)
+{
+	for (const struct atask *t = a ? a->tasks : NULL; t && ip && ip[0]; t = t->next)
+		if (!strcmp(t->job.ip, ip))
+			return t->id;
+	return 0;
+}
+
 void agent_conn_gone(struct agent *a, struct conn *c)
 {
 	if (!a)

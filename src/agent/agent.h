@@ -45,6 +45,9 @@ void agent_tick(struct agent *a);
 void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);
+/* The task this agent runs at address ip (its own subnet), 0 if none: known from the
+ * moment its address is taken, before the state records it. */
+uint64_t agent_task_at(const struct agent *a, const char *ip);
 void agent_conn_gone(struct agent *a, struct conn *c);
 /* Ops served by the agent (net/proto.h): logs (a task's output, optionally followed),
  * blob.get (a chunk of an image blob this node holds, for a peer that fetches it). */

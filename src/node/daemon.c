@@ -586,6 +586,12 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	return d;
 }
 
+/* Who asks the DNS server: the agent knows its tasks' addresses before the state does. */
+static uint64_t dns_task_at(void *agent, const char *ip)
+{
+	return agent_task_at(agent, ip);
+}
+
 int daemon_start(struct daemon *d, char *err)
 {
 	const struct daemon_opts *o = &d->opts;
@@ -633,6 +639,8 @@ int daemon_start(struct daemon *d, char *err)
 	if (!(d->agent = agent_start(&d->host, &ac, err)))
 		return E_IO;
 	d->leader.cfg.runtime = agent_runtime(d->agent); /* for its record, if it bootstraps */
+	if (d->dns)
+		dns_set_tasks(d->dns, dns_task_at, d->agent);
 	if (agent_synthetic(d->agent)) {
 		d->stats.sample_tasks = agent_sample;
 		d->stats.sample_arg = d->agent;

@@ -76,6 +76,8 @@ struct dns {
 	uint64_t retry_at;
 	char gw[16];
 	char asker[16]; /* the source address of the query being answered */
+	uint64_t (*task_at)(void *arg, const char *ip);
+	void *task_at_arg;
 	char rbuf[600]; /* one query at a time: libuv reads into it and recv_cb answers at once */
 };
 
@@ -109,9 +111,11 @@ static bool alias_of(const char *pa, const struct svc_spec *a, const char *pb, c
 	return false;
 }
 
-const struct service *dns_resolve(const struct store *s, uint64_t node, const char *src_ip, const char *name)
+const struct service *dns_resolve(const struct store *s, uint64_t node, uint64_t task, const char *src_ip, const char *name)
 {
-	const struct task *at = asker_of(s, node, src_ip);
+	const struct task *at = task ? table_get_u64(&s->tasks, task) : NULL;
+	if (!at)
+		at = asker_of(s, node, src_ip);
 	const struct service *av = at ? table_get_u64(&s->services, at->service_id) : NULL;
 	const struct svc_spec *asp = av ? service_spec(av) : NULL;
 	TABLE_FOREACH(&s->services, const struct service, v) {
@@ -136,7 +140,8 @@ static uint32_t lookup(const char *name, void *arg)
 {
 	const struct dns *dn = arg;
 	const struct host *h = dn->h;
-	const struct service *v = dns_resolve(h->store, h->ident->id, dn->asker, name);
+	uint64_t task = dn->task_at ? dn->task_at(dn->task_at_arg, dn->asker) : 0;
+	const struct service *v = dns_resolve(h->store, h->ident->id, task, dn->asker, name);
 	if (!v)
 		return 0;
 	char vip[16];
@@ -197,6 +202,12 @@ struct dns *dns_new(const struct host *h)
 	struct dns *dn = xcalloc(1, sizeof *dn);
 	dn->h = h;
 	return dn;
+}
+
+void dns_set_tasks(struct dns *dn, uint64_t (*task_at)(void *arg, const char *ip), void *arg)
+{
+	dn->task_at = task_at;
+	dn->task_at_arg = arg;
 }
 
 void dns_sync(struct dns *dn, const char *gw)

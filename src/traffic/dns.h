@@ -23,9 +23,13 @@ void dns_free(struct dns *dn);
 size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint32_t (*lookup)(const char *name, void *arg),
 		  void *arg);
 
-/* Pure: the service that name means to the task of node `node` at address src_ip (NULL
- * when the name is unknown or on no network the task is on). A query from an address
- * that is no task of this node sees every service name (no aliases). */
-const struct service *dns_resolve(const struct store *s, uint64_t node, const char *src_ip, const char *name);
+/* Who asks, by source address: the node's own view of its tasks (the state learns a
+ * task's address only once its report is applied, after the task may already ask). */
+void dns_set_tasks(struct dns *dn, uint64_t (*task_at)(void *arg, const char *ip), void *arg);
+/* Pure: the service that name means to the task asking (task, else the task of node
+ * `node` at address src_ip in the state); NULL when the name is unknown or on no network
+ * the task is on. A query from an address that is no task sees every service name (no
+ * aliases). */
+const struct service *dns_resolve(const struct store *s, uint64_t node, uint64_t task, const char *src_ip, const char *name);
 
 #endif

@@ -309,7 +309,7 @@ static const char *ip_of(const struct store *s, const char *svc, char *buf)
 static const char *resolved(const struct store *s, const char *from, const char *name)
 {
 	char ip[16];
-	const struct service *v = dns_resolve(s, 1, from ? ip_of(s, from, ip) : "10.9.9.9", name);
+	const struct service *v = dns_resolve(s, 1, 0, from ? ip_of(s, from, ip) : "10.9.9.9", name);
 	return v ? v->name : "-";
 }
 
@@ -340,5 +340,12 @@ UNIT(placement_dns_scoped_by_networks)
 	CHECK_STR(resolved(&s, "wp", "wp"), "wp");
 	CHECK_STR(resolved(&s, NULL, "db"), "db");             /* not a task: names, unscoped */
 	CHECK_STR(resolved(&s, NULL, "database"), "-");
+	/* the asker named by the node's agent, before the state has its address */
+	uint64_t proxy_task = 0;
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		if (!strcmp(t->service, "proxy"))
+			proxy_task = t->id;
+	CHECK(dns_resolve(&s, 1, proxy_task, "10.255.0.1", "db") == NULL);
+	CHECK(dns_resolve(&s, 1, proxy_task, "10.255.0.1", "web") == store_service_by_name(&s, "web"));
 	store_free(&s);
 }
