@@ -50,7 +50,7 @@ def test_global_constraints_and_spread():
                  "      placement:\n        constraints: [\"node.labels.zone == b\", \"node.role != boss\"]\n" % (DEMO, DEMO))
         bad = c.write("bad.yml", spec)
         p = c.deploy(0, bad, check_rc=False)
-        check(p.returncode != 0 and "bad.yml:18:" in p.stderr and "node.role is manager or worker" in p.stderr,
+        check(p.returncode != 0 and "bad.yml:21:48: services.bylabel.deploy.placement.constraints[1]" in p.stderr and "node.role is manager or worker" in p.stderr,
               "a bad constraint is refused with its position: %r" % p.stderr)
         spec = spec.replace("node.role != boss", "node.platform.os == linux")
         spec += ("  spread:\n    image: %s\n    stop_grace_period: 1s\n    deploy:\n      replicas: 4\n"
