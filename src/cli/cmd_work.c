@@ -213,6 +213,60 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 	}
 }
 
+/* Does a service deployed by another project use the network called ref? */
+static bool network_exists(const msgpack_object *sl, const char *project, const char *ref)
+{
+	for (uint32_t k = 0; sl && k < sl->via.array.size; k++) {
+		const msgpack_object *o = &sl->via.array.ptr[k];
+		char proj[128];
+		struct svc_spec sp;
+		char err[ERR_LEN];
+		mp_str_or(o, "project", proj, sizeof proj, "");
+		const msgpack_object *spec = mp_get(o, "spec");
+		if (!spec || !strcmp(proj, project))
+			continue;
+		if (svc_spec_decode(spec, &sp, err)) {
+			svc_spec_free(&sp);
+			continue;
+		}
+		struct svc_net def = {.name = (char *)(uintptr_t)"default"};
+		bool found = false;
+		for (size_t i = 0; i < (sp.networks.n ? sp.networks.n : 1) && !found; i++) {
+			char id[160];
+			spec_network_id(proj, sp.networks.n ? &sp.networks.v[i] : &def, id, sizeof id);
+			found = !strcmp(id, ref);
+		}
+		svc_spec_free(&sp);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* An external network must exist: some service of another project is on it (Compose
+ * refuses an external network that was never created). Prints the error. */
+static bool external_networks_missing(const char *file, const struct spec_file *sf, const char *project,
+				      const msgpack_object *sl)
+{
+	for (size_t i = 0; i < sf->nnet; i++) {
+		const struct spec_network *n = &sf->net[i];
+		const char *ref = n->name ? n->name : n->key;
+		if (!n->external || network_exists(sl, project, ref))
+			continue;
+		bool used = false;
+		for (size_t k = 0; k < sf->nsvc && !used; k++)
+			for (size_t j = 0; j < sf->svc[k].networks.n; j++)
+				used |= !strcmp(sf->svc[k].networks.v[j].name, n->key);
+		if (!used && strcmp(n->key, "default"))
+			continue;
+		fprintf(stderr, "orch: %s:%u:%u: networks.%s: external network \"%s\" does not exist: no service of another "
+			"project is on it (deploy the project that creates it first; nothing was deployed)\n",
+			file, n->pos.line, n->pos.col, n->key, ref);
+		return true;
+	}
+	return false;
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
 	const char *file = NULL, *project = NULL;
@@ -272,6 +326,12 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
+	if (external_networks_missing(file, sf, project, sl)) {
+		mpr_free(&svcs);
+		mpr_free(&imgs);
+		spec_file_free(sf);
+		return EXIT_FAIL;
+	}
 	for (size_t i = 0; i < sf->nsvc; i++) {
 		bool found = false;
 		for (uint32_t k = 0; il && k < il->via.array.size; k++) {

@@ -182,6 +182,7 @@ struct spec_network {
 	bool external, attachable;
 	char *name; /* name: (cluster-wide), NULL when absent */
 	struct labels labels;
+	struct spec_pos pos; /* of its key */
 };
 
 struct spec_file {

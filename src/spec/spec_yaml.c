@@ -754,6 +754,7 @@ static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		struct spec_network *net = &f->net[f->nnet++];
 		sf_table_defaults(&network_table, net);
 		net->key = xstrdup(ps.v[i].key);
+		net->pos = (struct spec_pos){(unsigned)ps.v[i].k->start_mark.line + 1, (unsigned)ps.v[i].k->start_mark.column + 1};
 		snprintf(path, sizeof path, "networks.%s", ps.v[i].key);
 		if (!spec_name_valid(net->key))
 			rc = yerr(c, ps.v[i].k, "networks", "invalid network name \"%s\": use lowercase letters, digits, "

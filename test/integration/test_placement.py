@@ -123,8 +123,18 @@ def test_depends_on_healthy_and_network_scoping():
                 if len(parts) == 3 and parts[0] == "resolve":
                     seen[parts[1]] = parts[2]
             return seen
+        # another project joins deps' back network as an external one; a name that no
+        # project created is refused
+        other = ("name: other\nservices:\n  peer:\n    image: %s\n    command: %s\n    stop_grace_period: 1s\n"
+                 "    networks: [shared]\nnetworks:\n  shared:\n    external: true\n    name: %%s\n") % (DEMO, LOOKUP_CMD)
+        p = c.deploy(0, c.write("nope.yml", other % "nope"), check_rc=False)
+        check(p.returncode != 0 and "nope.yml:9:3: networks.shared: external network \"nope\" does not exist" in p.stderr,
+              "an unknown external network is refused: %r" % p.stderr)
+        c.deploy(0, c.write("other.yml", other % "deps_back"))
+        wait_running(c, "peer", 1, timeout=30)
         want = {"app": {"app": "yes", "db": "yes", "database": "yes", "front": "yes"},
-                "front": {"app": "yes", "db": "no", "database": "no", "front": "yes"}}
+                "front": {"app": "yes", "db": "no", "database": "no", "front": "yes"},
+                "peer": {"app": "yes", "db": "yes", "database": "yes", "front": "no"}}
         for svc, names in want.items():
             got = wait_until(lambda: (lambda s: s if len(s) == 4 else None)(answers(svc)), 30,
                              "lookups logged by %s" % svc, interval=0.5)
