@@ -586,8 +586,9 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	return d;
 }
 
-/* Who asks the DNS server: the agent knows its tasks' addresses before the state does. */
-static uint64_t dns_task_at(void *agent, const char *ip)
+/* Who asks the DNS server or connects to a service address: the agent knows its tasks'
+ * addresses before the state does. */
+static uint64_t task_at(void *agent, const char *ip)
 {
 	return agent_task_at(agent, ip);
 }
@@ -640,7 +641,9 @@ int daemon_start(struct daemon *d, char *err)
 		return E_IO;
 	d->leader.cfg.runtime = agent_runtime(d->agent); /* for its record, if it bootstraps */
 	if (d->dns)
-		dns_set_tasks(d->dns, dns_task_at, d->agent);
+		dns_set_tasks(d->dns, task_at, d->agent);
+	if (d->mesh)
+		mesh_set_tasks(d->mesh, task_at, d->agent);
 	if (agent_synthetic(d->agent)) {
 		d->stats.sample_tasks = agent_sample;
 		d->stats.sample_arg = d->agent;

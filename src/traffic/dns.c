@@ -1,6 +1,7 @@
 #include "traffic/dns.h"
 #include "net/ipam.h"
 #include "spec/spec.h"
+#include "traffic/scope.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -76,21 +77,10 @@ struct dns {
 	uint64_t retry_at;
 	char gw[16];
 	char asker[16]; /* the source address of the query being answered */
-	uint64_t (*task_at)(void *arg, const char *ip);
+	scope_task_at_fn task_at;
 	void *task_at_arg;
 	char rbuf[600]; /* one query at a time: libuv reads into it and recv_cb answers at once */
 };
-
-/* The live task of this node at address ip: who asks. */
-static const struct task *asker_of(const struct store *s, uint64_t node, const char *ip)
-{
-	if (!ip || !ip[0])
-		return NULL;
-	TABLE_FOREACH(&s->tasks, const struct task, t)
-		if (t->node_id == node && t->ip && !strcmp(t->ip, ip) && !task_terminal(t))
-			return t;
-	return NULL;
-}
 
 /* name is an alias of b on a network that a shares. */
 static bool alias_of(const char *pa, const struct svc_spec *a, const char *pb, const struct svc_spec *b, const char *name)
@@ -113,10 +103,7 @@ static bool alias_of(const char *pa, const struct svc_spec *a, const char *pb, c
 
 const struct service *dns_resolve(const struct store *s, uint64_t node, uint64_t task, const char *src_ip, const char *name)
 {
-	const struct task *at = task ? table_get_u64(&s->tasks, task) : NULL;
-	if (!at)
-		at = asker_of(s, node, src_ip);
-	const struct service *av = at ? table_get_u64(&s->services, at->service_id) : NULL;
+	const struct service *av = scope_service(s, scope_asker(s, node, task, src_ip));
 	const struct svc_spec *asp = av ? service_spec(av) : NULL;
 	TABLE_FOREACH(&s->services, const struct service, v) {
 		char full[200];
@@ -128,7 +115,7 @@ const struct service *dns_resolve(const struct store *s, uint64_t node, uint64_t
 				return v;
 			continue;
 		}
-		if (by_name && spec_share_network(av->project, asp, v->project, vsp))
+		if (by_name && scope_allowed(av, v))
 			return v;
 		if (!by_name && alias_of(av->project, asp, v->project, vsp, name))
 			return v;
@@ -204,7 +191,7 @@ struct dns *dns_new(const struct host *h)
 	return dn;
 }
 
-void dns_set_tasks(struct dns *dn, uint64_t (*task_at)(void *arg, const char *ip), void *arg)
+void dns_set_tasks(struct dns *dn, scope_task_at_fn task_at, void *arg)
 {
 	dn->task_at = task_at;
 	dn->task_at_arg = arg;

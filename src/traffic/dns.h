@@ -10,6 +10,7 @@
 
 #include "node/host.h"
 #include "state/store.h"
+#include "traffic/scope.h"
 
 struct dns *dns_new(const struct host *h);
 /* Starts serving on the node's bridge gateway once it exists (gw NULL before). */
@@ -25,7 +26,7 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, uint3
 
 /* Who asks, by source address: the node's own view of its tasks (the state learns a
  * task's address only once its report is applied, after the task may already ask). */
-void dns_set_tasks(struct dns *dn, uint64_t (*task_at)(void *arg, const char *ip), void *arg);
+void dns_set_tasks(struct dns *dn, scope_task_at_fn task_at, void *arg);
 /* Pure: the service that name means to the task asking (task, else the task of node
  * `node` at address src_ip in the state); NULL when the name is unknown or on no network
  * the task is on. A query from an address that is no task sees every service name (no

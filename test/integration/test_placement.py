@@ -4,7 +4,7 @@ with a health condition orders the first start, and networks scope service names
 import time
 
 from harness import check, wait_until
-from traffic import MeshCluster
+from traffic import MeshCluster, container, runc_exec
 from workload import DEMO, live, running, wait_running
 
 TIMEOUTS = {"test_global_constraints_and_spread": 150, "test_depends_on_healthy_and_network_scoping": 120}
@@ -72,7 +72,7 @@ def test_global_constraints_and_spread():
                    "bylabel moved to n1 with the label")
 
 
-DB_CMD = '["sh", "-c", "trap \'exit 0\' TERM; sleep 3; touch /tmp/ready; while :; do sleep 1; done"]'
+DB_CMD = '["sh", "-c", "trap \'exit 0\' TERM; sleep 3; touch /tmp/ready; exec httpd -f -p 80 -h /www"]'
 # Each task says which names resolve for it, every second.
 LOOKUP_CMD = ('["sh", "-c", "trap \'exit 0\' TERM; while :; do for n in app db database front; do '
               'if nslookup $n >/dev/null 2>&1; then echo resolve $n yes; else echo resolve $n no; fi; done; '
@@ -83,7 +83,7 @@ def test_depends_on_healthy_and_network_scoping():
     spec = ("name: deps\nservices:\n"
             "  app:\n    image: %s\n    command: %s\n    stop_grace_period: 1s\n"
             "    depends_on:\n      db:\n        condition: service_healthy\n    networks: [back, front]\n"
-            "  db:\n    image: %s\n    command: %s\n    stop_grace_period: 1s\n"
+            "  db:\n    image: %s\n    command: %s\n    stop_grace_period: 1s\n    ports: [\"80\"]\n"
             "    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n"
             "      timeout: 2s\n      retries: 2\n      start_period: 10s\n"
             "    networks:\n      back:\n        aliases: [database]\n"
@@ -140,3 +140,11 @@ def test_depends_on_healthy_and_network_scoping():
                              "lookups logged by %s" % svc, interval=0.5)
             print("%s resolves %s" % (svc, got))
             check(got == names, "names as %s sees them: %s, want %s" % (svc, got, names))
+        # db's service address answers app (network back), not front (no network in common)
+        vip = c.inspect("db")["virtual_ip"]
+        req = "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s 80; true" % vip
+        for svc, answers_it in (("app", True), ("front", False), ("app", True)):
+            t = running(c.ps(0, svc))[0]
+            out = runc_exec(c, "n1", container(c, "n1", t["id"]), "sh", "-c", req)
+            print("%s -> %s:80: %r" % (svc, vip, out[:40]))
+            check(("200 OK" in out) == answers_it, "%s reaching db at %s:80 got %r" % (svc, vip, out[:200]))
