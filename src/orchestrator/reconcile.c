@@ -592,7 +592,25 @@ bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 struct svc_tasks {
 	const struct task **ts;
 	size_t n, cap;
+	/* depends_on, looked at once per pass: 0 not yet, 1 free to start, 2 waiting (why) */
+	int deps;
+	char *deps_why;
 };
+
+/* Does the service's first start still wait for its dependencies (depends.h)? */
+static bool deps_wait(const struct store *s, const struct service *v, const struct svc_spec *sp, struct svc_tasks *x,
+		      char *why, size_t n)
+{
+	if (!x->deps) {
+		char w[ERR_LEN] = "";
+		x->deps = depends_waiting(s, v, sp, x->ts, x->n, w, sizeof w) ? 2 : 1;
+		if (x->deps == 2)
+			x->deps_why = xstrdup(w);
+	}
+	if (x->deps == 2)
+		snprintf(why, n, "%s", x->deps_why);
+	return x->deps == 2;
+}
 
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
 		    bool (*manager)(uint64_t node, void *arg), void *arg, struct reconcile_out *out)
@@ -659,7 +677,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		}
 		char reason[ERR_LEN] = "";
 		uint64_t node = 0;
-		if (depends_waiting(s, v, sp, st[i].ts, st[i].n, reason, sizeof reason))
+		if (deps_wait(s, v, sp, &st[i], reason, sizeof reason))
 			node = 0;
 		else if (sp->deploy.mode == DEPLOY_GLOBAL)
 			node = sched_place_on(&sc, sp, v->id, t->slot, reason, sizeof reason);
@@ -680,8 +698,10 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		}
 	}
 	sched_free(&sc);
-	for (size_t i = 0; i < nsv; i++)
+	for (size_t i = 0; i < nsv; i++) {
 		free(st[i].ts);
+		free(st[i].deps_why);
+	}
 	free(st);
 	if (out) {
 		out->capped = b.capped || b.ncr; /* new tasks wait for the next pass to place them */
