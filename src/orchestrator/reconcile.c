@@ -435,13 +435,24 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	}
 }
 
-/* A global service's slots: the nodes up, not drained, that satisfy its constraints. */
-static size_t global_slots(const struct store *s, struct sched_ctx *sc, const struct svc_spec *sp, uint64_t *ids)
+/* A global service's slots: the nodes up, not drained, that satisfy its constraints; a
+ * paused node keeps the task it has but gets none (as in Swarm). vs: the service's tasks,
+ * sorted by slot. */
+static size_t global_slots(const struct store *s, struct sched_ctx *sc, const struct svc_spec *sp, const struct view *vs,
+			   size_t nvs, uint64_t *ids)
 {
 	size_t n = 0;
-	TABLE_FOREACH(&s->nodes, const struct node, nd) /* by id: ids come out sorted */
-		if (nd->state != NS_DOWN && nd->availability != NA_DRAIN && sched_constraints_ok(sc, sp, nd))
+	TABLE_FOREACH(&s->nodes, const struct node, nd) { /* by id: ids come out sorted */
+		if (nd->state == NS_DOWN || nd->availability == NA_DRAIN || !sched_constraints_ok(sc, sp, nd))
+			continue;
+		bool has = nd->availability != NA_PAUSE;
+		size_t lo, hi;
+		slot_range(vs, nvs, nd->id, &lo, &hi);
+		for (size_t i = lo; i < hi && !has; i++)
+			has = !vs[i].stopping;
+		if (has)
 			ids[n++] = nd->id;
+	}
 	return n;
 }
 
@@ -457,7 +468,6 @@ static void service_pass(const struct store *s, const struct service *v, const s
 {
 	bool global = sp->deploy.mode == DEPLOY_GLOBAL;
 	uint64_t *gids = global ? xmalloc((s->nodes.n + 1) * sizeof *gids) : NULL;
-	struct slots sl = {.R = v->replicas, .ids = gids, .n = global ? global_slots(s, sc, sp, gids) : v->replicas};
 	size_t n = 0;
 	struct view *vs = xmalloc((nts + 1) * sizeof *vs);
 	for (size_t k = 0; k < nts; k++) {
@@ -469,6 +479,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		n++;
 	}
 	qsort(vs, n, sizeof *vs, by_slot_id);
+	struct slots sl = {.R = v->replicas, .ids = gids, .n = global ? global_slots(s, sc, sp, vs, n, gids) : v->replicas};
 	uint64_t G = v->generation;
 
 	/* 1. per task: ended, lost nodes, surplus slots */

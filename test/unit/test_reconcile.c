@@ -746,6 +746,21 @@ UNIT(reconcile_global_follows_nodes)
 	CHECK_EQ_INT(live(&s), 4);
 	for (uint64_t n = 1; n <= 4; n++)
 		CHECK_EQ_INT(live_on(&s, n), 1);
+	/* a paused node keeps its task, and one without gets none */
+	node_set(&s, 4, "availability", "pause");
+	node_set(&s, 2, "availability", "drain");
+	settle(&s, &now, 4);
+	node_set(&s, 2, "availability", "pause");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 4), 1);
+	CHECK_EQ_INT(live_on(&s, 2), 0);
+	unsigned pending = 0;
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		pending += t->state == TS_PENDING;
+	CHECK_EQ_INT(pending, 0);
+	node_set(&s, 2, "availability", "active");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 2), 1);
 	/* orch scale is refused */
 	struct mpw w;
 	struct apply_res res;
