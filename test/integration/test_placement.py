@@ -29,6 +29,9 @@ def test_global_constraints_and_spread():
         print(table)
         check("global 3/3" in table, "orch services should show agent as global 3/3:\n%s" % table)
         check(row["tasks"] == 3 and row["running"] == 3, "services row: %r" % row)
+        top = c.cli(0, "top", json=False).stdout
+        check(any(l.split()[:3] == ["agent", "global", "3/3"] for l in top.splitlines()),
+              "orch top should show agent as global 3/3:\n%s" % top)
         ps = c.cli(0, "ps", "agent", json=False).stdout
         check(ps.count("global") == 3, "orch ps should show the global slot of each task:\n%s" % ps)
         p = c.cli(0, "scale", "agent=5", json=False, check=False)
