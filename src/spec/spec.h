@@ -114,6 +114,9 @@ struct dep {
 	char *service;
 	int condition; /* DEP_* */
 	bool required, restart;
+	/* restart: a digest of the dependency's spec (spec_refs.c), so that a change of the
+	 * dependency is a change of this service too: both roll out */
+	char *digest;
 	struct spec_pos pos; /* not encoded */
 };
 struct dep_list {

@@ -132,10 +132,49 @@ static int check_depends(const struct spec_file *f, const char *file, char *err)
 	return rc;
 }
 
+/* FNV-1a over the canonical encoding: it only has to change when the spec does. */
+static void spec_digest(const struct svc_spec *s, char out[17])
+{
+	struct mpw w;
+	mpw_init(&w);
+	svc_spec_encode(s, &w);
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < w.sb.size; i++)
+		h = (h ^ (uint8_t)w.sb.data[i]) * 0x100000001b3ull;
+	mpw_free(&w);
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* depends_on restart: true, for service i after its dependencies (no cycles by now). */
+static void link_restarts(struct spec_file *f, size_t i, unsigned char *done)
+{
+	if (done[i])
+		return;
+	done[i] = 1;
+	struct svc_spec *s = &f->svc[i];
+	for (size_t k = 0; k < s->depends_on.n; k++) {
+		struct dep *d = &s->depends_on.v[k];
+		long j = svc_index(f, d->service);
+		if (!d->restart || j < 0)
+			continue;
+		link_restarts(f, (size_t)j, done);
+		char hex[17];
+		spec_digest(&f->svc[j], hex);
+		free(d->digest);
+		d->digest = xstrdup(hex);
+	}
+}
+
 int spec_check_refs(struct spec_file *f, const char *file, char *err)
 {
 	int rc = resolve_networks(f, file, err);
-	return rc ? rc : check_depends(f, file, err);
+	if (!rc)
+		rc = check_depends(f, file, err);
+	unsigned char *done = rc ? NULL : xcalloc(f->nsvc + 1, 1);
+	for (size_t i = 0; !rc && i < f->nsvc; i++)
+		link_restarts(f, i, done);
+	free(done);
+	return rc;
 }
 
 void spec_network_id(const char *project, const struct svc_net *n, char *out, size_t size)

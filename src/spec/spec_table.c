@@ -196,22 +196,14 @@ static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, de
 
 /* ---- depends_on and networks ---- */
 
-static int dep_check(void *obj, char *msg)
-{
-	const struct dep *d = obj;
-	if (d->restart)
-		return errf(msg, E_INVAL, "restart: true is not supported by orch (after their first start, services run "
-			    "independently; a dependency's update does not restart its dependents)");
-	return 0;
-}
-
 static const struct sf dep_f[] = {
 	{.key = "service", .kind = SF_STR, .off = offsetof(struct dep, service), .flags = SFF_NOYAML},
 	{.key = "condition", .kind = SF_ENUM, .off = offsetof(struct dep, condition), .flags = 0, .def = DEP_STARTED, .names = dep_names},
 	{.key = "required", .kind = SF_BOOL, .off = offsetof(struct dep, required), .flags = 0, .def = 1},
 	{.key = "restart", .kind = SF_BOOL, .off = offsetof(struct dep, restart), .flags = 0},
+	{.key = "digest", .kind = SF_STR, .off = offsetof(struct dep, digest), .flags = SFF_NOYAML},
 };
-static const struct sf_table dep_table = {"depends_on", N(dep_f), dep_f, dep_check};
+static const struct sf_table dep_table = {"depends_on", N(dep_f), dep_f, NULL};
 
 static bool alias_valid(const char *a)
 {

@@ -158,6 +158,52 @@ UNIT(placement_keys_errors_are_located)
 		   "app.yml:5:16: services.a.networks: networks do not apply with network_mode: host");
 }
 
+/* The encoding of service `svc` in the file. */
+static char *encoded(const char *yml, const char *svc, size_t *len)
+{
+	char err[ERR_LEN];
+	struct spec_file *f = parse(yml, err);
+	if (!f)
+		fprintf(stderr, "  %s\n", err);
+	CHECK(f != NULL);
+	struct mpw w;
+	mpw_init(&w);
+	svc_spec_encode(spec_file_find(f, svc), &w);
+	char *out = xmalloc(w.sb.size);
+	memcpy(out, w.sb.data, w.sb.size);
+	*len = w.sb.size;
+	mpw_free(&w);
+	spec_file_free(f);
+	return out;
+}
+
+static bool same_app(const char *a, const char *b)
+{
+	size_t na, nb;
+	char *x = encoded(a, "app", &na), *y = encoded(b, "app", &nb);
+	bool eq = na == nb && !memcmp(x, y, na);
+	free(x);
+	free(y);
+	return eq;
+}
+
+UNIT(placement_depends_restart_follows_the_dependency)
+{
+	static const char v1[] = "services:\n  app:\n    image: a\n    depends_on:\n      db: {restart: %s}\n"
+				 "  db:\n    image: db:%d\n";
+	char a[256], b[256];
+	/* restart: true: a new db spec is a new app spec (app rolls too) */
+	snprintf(a, sizeof a, v1, "true", 1);
+	snprintf(b, sizeof b, v1, "true", 2);
+	CHECK(!same_app(a, b));
+	snprintf(b, sizeof b, v1, "true", 1);
+	CHECK(same_app(a, b));
+	/* without it, app does not change */
+	snprintf(a, sizeof a, v1, "false", 1);
+	snprintf(b, sizeof b, v1, "false", 2);
+	CHECK(same_app(a, b));
+}
+
 UNIT(placement_external_and_named_networks)
 {
 	char err[ERR_LEN];
