@@ -3,7 +3,7 @@
 const std = @import("std");
 
 const libdir = "/usr/lib/x86_64-linux-gnu";
-const archives = [_][]const u8{ "raft", "uv_a", "lz4", "msgpackc", "yaml", "z", "crypto" };
+const archives = [_][]const u8{ "raft", "uv_a", "lz4", "msgpackc", "yaml", "z", "zstd", "ssl", "crypto" };
 
 fn collect(b: *std.Build, dir: []const u8, skip: ?[]const u8) []const []const u8 {
     var list: std.ArrayList([]const u8) = .empty;

@@ -49,10 +49,14 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 	bool run = mp_is_str(dso) && lifecycle_parse(&lifecycle_desired, dso->via.str.ptr, dso->via.str.size) == TD_RUNNING;
 	struct atask *t = tasks_find(a, id);
 	if (!t) {
-		/* history, stopped before we ever ran it, or in a state this binary does not know
-		 * (a newer leader's) */
-		if (state <= TS_NONE || task_state_ended((enum task_state)state) || !run)
+		/* history, or in a state this binary does not know (a newer leader's) */
+		if (state <= TS_NONE || task_state_ended((enum task_state)state))
 			return;
+		/* Stopped before this agent ever saw it run (a service removed right after its
+		 * tasks were placed, before the document reached us): the task is ours and only
+		 * we may end it, so it is taken on to be ended as shutdown — ignored, it stayed
+		 * "assigned" forever. Past assigned, a run before a restart may have left a task
+		 * directory behind: cleaned up first (containers were adopted at start). */
 		t = tasks_new(a, id);
 		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
@@ -60,6 +64,12 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 		mp_get_u64(o, "slot", &t->job.slot);
 		t->reported = (enum task_state)state;
+		if (!run && state > TS_ASSIGNED) {
+			t->want_stop = true;
+			t->final_state = TS_SHUTDOWN;
+			t->phase = P_CLEANING;
+			tasks_queue_step(a, t, S_CLEANUP);
+		}
 	}
 	/* as of when the leader last sent this task: documents carry changes in what the agent
 	 * acts on, not every move of the state (node/watch.c), so it may be older */

@@ -8,6 +8,7 @@
 #include "net/ipam.h"
 #include "node/hollow.h"
 #include "node/identity.h"
+#include "registry/registry.h"
 #include "net/conn.h"
 #include "spec/units.h"
 #include <arpa/inet.h>
@@ -375,15 +376,173 @@ static int hollow(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ==== pull: registry_pull into a blob store, for tests and benchmarks ==== */
+
+struct pull_creds {
+	const char *user;
+	char pass[512];
+};
+
+/* The one user given applies to whatever registry the reference names. */
+static int pull_creds_fn(void *ctx, const char *host, char *user, size_t usize, char *pass, size_t psize, char *err)
+{
+	const struct pull_creds *pc = ctx;
+	if (!pc->user)
+		return E_NOTFOUND;
+	snprintf(user, usize, "%s", pc->user);
+	snprintf(pass, psize, "%s", pc->pass);
+	return 0;
+}
+
+/* A terminal gets one line rewritten in place; --progress prints a line per change of
+ * phase or layer count (for tests), never one per read. */
+struct pull_view {
+	bool tty, lines;
+	const char *phase;
+	unsigned layers;
+};
+
+static void pull_progress(void *ctx, const struct reg_progress *p)
+{
+	struct pull_view *v = ctx;
+	if (v->tty)
+		fprintf(stderr, "\r%-11s %u/%u layers, %llu/%llu bytes", p->phase, p->layers_done, p->layers_total,
+			(unsigned long long)p->bytes_done, (unsigned long long)p->bytes_total);
+	if (v->lines && (p->phase != v->phase || p->layers_done != v->layers))
+		printf("progress\t%s %u/%u layers %llu/%llu bytes\n", p->phase, p->layers_done, p->layers_total,
+		       (unsigned long long)p->bytes_done, (unsigned long long)p->bytes_total);
+	v->phase = p->phase;
+	v->layers = p->layers_done;
+}
+
+static void print_strv(const char *key, char **v)
+{
+	if (!v)
+		return;
+	printf("%s\t", key);
+	for (size_t i = 0; v[i]; i++)
+		printf("%s%s", i ? " " : "", v[i]);
+	printf("\n");
+}
+
+static int pull(int argc, char **argv)
+{
+	struct reg_config cfg = {0};
+	struct pull_creds pc = {0};
+	const char *dir = NULL, *refs = NULL;
+	bool pw_stdin = false, resolve = false;
+	struct pull_view view = {0};
+	unsigned long v;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (a[0] != '-') {
+			if (refs)
+				return cli_usage("debug", "pull: one image reference only");
+			refs = a;
+			continue;
+		}
+		if (!strcmp(a, "--password-stdin")) {
+			pw_stdin = true;
+			continue;
+		}
+		if (!strcmp(a, "--progress")) {
+			view.lines = true;
+			continue;
+		}
+		if (!strcmp(a, "--resolve")) {
+			resolve = true;
+			continue;
+		}
+		if (!val)
+			return cli_usage("debug", "pull: %s needs a value", a);
+		i++;
+		if (!strcmp(a, "--insecure-registry")) {
+			if (cfg.ninsecure == REG_HOSTS_MAX)
+				return cli_usage("debug", "pull: at most %d --insecure-registry", REG_HOSTS_MAX);
+			cfg.insecure[cfg.ninsecure++] = (char *)(uintptr_t)val;
+		} else if (!strcmp(a, "--registry-mirror"))
+			cfg.mirror = (char *)(uintptr_t)val;
+		else if (!strcmp(a, "--ca-file"))
+			cfg.ca_file = (char *)(uintptr_t)val;
+		else if (!strcmp(a, "--ca-dir"))
+			cfg.ca_dir = (char *)(uintptr_t)val;
+		else if (!strcmp(a, "--user"))
+			pc.user = val;
+		else if (!strcmp(a, "--platform"))
+			cfg.platform = val;
+		else if (!strcmp(a, "--dir"))
+			dir = val;
+		else if (!strcmp(a, "--parallel")) {
+			if (!uint_arg(val, 1, 16, &v))
+				return cli_usage("debug", "pull: --parallel %s: expected 1 to 16", val);
+			cfg.parallel = (unsigned)v;
+		} else if (!strcmp(a, "--attempts")) {
+			if (!uint_arg(val, 1, 20, &v))
+				return cli_usage("debug", "pull: --attempts %s: expected 1 to 20", val);
+			cfg.attempts = (unsigned)v;
+		} else
+			return cli_usage("debug", "pull: unknown option %s", a);
+	}
+	if ((!dir && !resolve) || !refs)
+		return cli_usage("debug", "pull: --dir DIR (or --resolve) and an image reference are required");
+	if (pw_stdin != (pc.user != NULL))
+		return cli_usage("debug", "pull: --user and --password-stdin go together");
+	if (pw_stdin) {
+		if (!fgets(pc.pass, sizeof pc.pass, stdin))
+			return cli_fail(E_INVAL, "pull: no password on standard input");
+		pc.pass[strcspn(pc.pass, "\r\n")] = 0;
+		cfg.creds = pull_creds_fn;
+		cfg.creds_ctx = &pc;
+	}
+	char err[ERR_LEN];
+	struct image_ref ref;
+	if (image_ref_parse(refs, &ref, err))
+		return cli_usage("debug", "pull: %s", err);
+	if (resolve) {
+		char dig[DIGEST_LEN], mt[128];
+		int rc = registry_resolve(&cfg, &ref, dig, mt, sizeof mt, err);
+		explicit_bzero(pc.pass, sizeof pc.pass);
+		if (rc)
+			return cli_fail(rc, "%s", err);
+		printf("digest\t%s\nmedia_type\t%s\n", dig, mt);
+		return EXIT_OK;
+	}
+	struct blobstore bs;
+	if (blob_init(&bs, dir, err))
+		return cli_fail(E_IO, "pull: %s", err);
+	view.tty = isatty(2);
+	struct image_info im;
+	uint64_t t0 = now_us();
+	int rc = registry_pull(&cfg, &bs, &ref, &im, pull_progress, &view, err);
+	double secs = (double)(now_us() - t0) / 1e6;
+	if (view.tty)
+		fprintf(stderr, "\n");
+	explicit_bzero(pc.pass, sizeof pc.pass);
+	blob_fini(&bs);
+	if (rc)
+		return cli_fail(rc, "%s", err);
+	printf("name\t%s\ndigest\t%s\nconfig\t%s\nlayers\t%zu\n", im.name, im.digest, im.config_digest, im.nlayers);
+	for (size_t i = 0; i < im.nlayers; i++)
+		printf("layer\t%s\n", im.layers[i]);
+	print_strv("entrypoint", im.entrypoint);
+	print_strv("cmd", im.cmd);
+	print_strv("env", im.env);
+	printf("bytes\t%llu\nseconds\t%.3f\n", (unsigned long long)im.size, secs);
+	image_info_free(&im);
+	return EXIT_OK;
+}
+
 int cmd_debug(struct cli *cli, int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "cleanup"))
 		return cleanup(cli);
 	if (argc < 2)
-		return cli_usage("debug", "missing subcommand (write-bench, cleanup, hollow)");
+		return cli_usage("debug", "missing subcommand (write-bench, cleanup, hollow, pull)");
 	if (!strcmp(argv[1], "write-bench"))
 		return write_bench(cli, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "hollow"))
 		return hollow(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "pull"))
+		return pull(argc - 1, argv + 1);
 	return cli_usage("debug", "unknown subcommand %s", argv[1]);
 }

@@ -1,5 +1,6 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/image_load.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -333,10 +334,16 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	for (size_t i = 0; i < sf->nsvc; i++) {
+		/* as the node looks it up (state/store.h store_image_by_name): by the canonical
+		 * reference, or the exact name of an older record */
 		bool found = false;
+		char key[IMAGE_NAME_MAX];
+		image_name_key(sf->svc[i].image, key, sizeof key);
 		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
-			char n[300];
-			if (!mp_get_strbuf(&il->via.array.ptr[k], "name", n, sizeof n) && !strcmp(n, sf->svc[i].image))
+			char n[IMAGE_NAME_MAX], ref[IMAGE_NAME_MAX];
+			const msgpack_object *o = &il->via.array.ptr[k];
+			if ((!mp_get_strbuf(o, "ref", ref, sizeof ref) && !strcmp(ref, key)) ||
+			    (!mp_get_strbuf(o, "name", n, sizeof n) && !strcmp(n, sf->svc[i].image)))
 				found = true;
 		}
 		if (!found) {
@@ -776,14 +783,21 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 	free(abs);
 	if (rc)
 		return rc;
-	char res[64], name[256], digest[80], size[32];
-	uint64_t bytes = 0, layers = 0;
-	mp_get_u64(r.root, "size", &bytes);
-	mp_get_u64(r.root, "layers", &layers);
-	out_bytes(bytes, size, sizeof size);
-	printf("%s %s (%s, %llu layers): %s\n", mp_str_or(r.root, "name", name, sizeof name, "?"),
-	       mp_str_or(r.root, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
-	       !strcmp(mp_str_or(r.root, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	/* one line per name recorded (every tag of every image in the archive); a node
+	 * without "images" answered for its one image at the top level */
+	const msgpack_object *il = mp_get(r.root, "images");
+	uint32_t n = il && il->type == MSGPACK_OBJECT_ARRAY ? il->via.array.size : 0;
+	for (uint32_t i = 0; i < (n ? n : 1); i++) {
+		const msgpack_object *o = n ? &il->via.array.ptr[i] : r.root;
+		char res[64], name[IMAGE_NAME_MAX], digest[80], size[32];
+		uint64_t bytes = 0, layers = 0;
+		mp_get_u64(o, "size", &bytes);
+		mp_get_u64(o, "layers", &layers);
+		out_bytes(bytes, size, sizeof size);
+		printf("%s %s (%s, %llu layers): %s\n", mp_str_or(o, "name", name, sizeof name, "?"),
+		       mp_str_or(o, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
+		       !strcmp(mp_str_or(o, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
+	}
 	mpr_free(&r);
 	return EXIT_OK;
 }

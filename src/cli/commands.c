@@ -74,8 +74,10 @@ const struct command commands[] = {
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
-	 "Load an image (docker-archive or OCI layout, directory or tar) into the cluster; list or\n"
-	 "forget images. Nodes fetch the blobs they lack from their peers.", ""},
+	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
+	 "gzip, zstd or plain layers) into the cluster; list or forget images. Names compare as\n"
+	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
+	 "from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
@@ -87,11 +89,15 @@ const struct command commands[] = {
 	{"debug", cmd_debug,
 	 "debug write-bench [--count N] [--inflight K] | cleanup | hollow --join ADDR --token TOKEN --nodes N "
 	 "[--listen-base IP] [--port PORT] [--run-delay MS] [--name-prefix NAME] [--cpus N] [--memory SIZE] "
-	 "[--label KEY=VALUE]",
+	 "[--label KEY=VALUE] | pull [--insecure-registry HOST] [--registry-mirror URL] [--ca-file FILE] "
+	 "[--ca-dir DIR] "
+	 "[--user USER --password-stdin] [--platform OS/ARCH] [--parallel N] [--attempts N] [--progress] "
+	 "(--dir DIR | --resolve) REF",
 	 "Developer tools. write-bench: replicated writes through the local node (used by bench/).\n"
 	 "cleanup: remove the containers, mounts, cgroups and network a stopped node left behind.\n"
 	 "hollow: run N hollow nodes in this process, joined to a real cluster, for scale benchmarks:\n"
-	 "real nodes (raft spares, heartbeats, watch, agent) whose runtime runs nothing.",
+	 "real nodes (raft spares, heartbeats, watch, agent) whose runtime runs nothing.\n"
+	 "pull: pull an image from a registry into a blob store at DIR, as a node does, and print it.",
 	 "  --count N             write-bench: number of writes (default 2000)\n"
 	 "  --inflight K          write-bench: writes in flight (default 1)\n"
 	 "  --join ADDR           hollow: a node of the cluster (IP:PORT)\n"
@@ -102,7 +108,17 @@ const struct command commands[] = {
 	 "  --run-delay MS        hollow: a task runs this long after it was assigned (default 500)\n"
 	 "  --name-prefix NAME    hollow: nodes are named NAME-0001, ... (default hollow)\n"
 	 "  --cpus N, --memory SIZE  hollow: each node's capacity (default 4 CPUs, 8g)\n"
-	 "  --label KEY=VALUE     hollow: a label of every node (repeatable)\n"},
+	 "  --label KEY=VALUE     hollow: a label of every node (repeatable)\n"
+	 "  --insecure-registry HOST  pull: speak plain HTTP to HOST[:PORT] (repeatable)\n"
+	 "  --registry-mirror URL pull: try this registry first for docker.io images\n"
+	 "  --ca-file FILE        pull: trust this CA too (the system CAs always are)\n"
+	 "  --ca-dir DIR          pull: trust DIR/HOST:PORT/ca.crt for that registry, as a node does\n"
+	 "  --user USER --password-stdin  pull: credentials, the password read from standard input\n"
+	 "  --platform OS/ARCH    pull: the platform picked from an image index (default: this machine's)\n"
+	 "  --parallel N, --attempts N  pull: layers at once (default 3), tries per request (default 4)\n"
+	 "  --progress            pull: a progress line per phase and layer on standard output\n"
+	 "  --dir DIR             pull: the blob store's root (blobs go to DIR/blobs/sha256)\n"
+	 "  --resolve             pull: only resolve REF to the digest the registry serves, and print it\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 #include "image/blobstore.h"
 #include "util/layout.h"
 #include "image/fsutil.h"
+#include "image/zsrc.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define PREFIX "sha256:"
 #define PREFIX_LEN 7
@@ -274,48 +274,19 @@ int blob_diff_id(const struct blobstore *s, const char *digest, char *out_digest
 	int fd = blob_open(s, digest, err);
 	if (fd < 0)
 		return fd;
-	char sd[32];
-	digest_short(digest, sd, sizeof sd);
-	uint8_t magic[2];
-	ssize_t m = pread(fd, magic, 2, 0);
-	if (m < 2 || magic[0] != 0x1f || magic[1] != 0x8b) {
-		close(fd);
-		memcpy(out_digest, digest, strlen(digest) + 1);
-		return 0;
+	char label[40];
+	snprintf(label, sizeof label, "blob ");
+	digest_short(digest, label + 5, sizeof label - 5);
+	struct zsrc z;
+	int rc = zsrc_open_fd(&z, fd, label, true, err);
+	if (!rc && z.kind == ZSRC_PLAIN) {
+		memcpy(out_digest, digest, strlen(digest) + 1); /* its own digest: no second read */
+	} else if (!rc) {
+		rc = zsrc_drain(&z, err);
+		if (!rc)
+			rc = zsrc_diff_id(&z, out_digest, err);
 	}
-	gzFile gz = gzdopen(fd, "rb");
-	if (!gz) {
-		close(fd);
-		return errf(err, E_IO, "blob %s: cannot open gzip stream", sd);
-	}
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md)
-		abort();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	uint8_t *b = xmalloc(1 << 16);
-	int rc = 0;
-	for (;;) {
-		int r = gzread(gz, b, 1 << 16);
-		if (r < 0) {
-			int zerr;
-			const char *msg = gzerror(gz, &zerr);
-			rc = errf(err, E_INVAL, "blob %s: corrupt gzip data: %s", sd, msg);
-			break;
-		}
-		if (r == 0) {
-			/* gzread returns 0 both at a clean end and at a truncated stream */
-			int zerr;
-			const char *msg = gzerror(gz, &zerr);
-			if (zerr != Z_OK && zerr != Z_STREAM_END)
-				rc = errf(err, E_INVAL, "blob %s: corrupt gzip data: %s", sd, msg);
-			break;
-		}
-		EVP_DigestUpdate(md, b, (size_t)r);
-	}
-	free(b);
-	gzclose(gz);
-	if (rc == 0)
-		md_hex(md, out_digest);
-	EVP_MD_CTX_free(md);
+	zsrc_close(&z);
+	close(fd);
 	return rc;
 }

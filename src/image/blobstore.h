@@ -55,8 +55,8 @@ int blob_put_mem(const struct blobstore *s, const char *expected, const void *p,
 
 /* sha256 of a byte range, as "sha256:<hex>". */
 void sha256_digest(const void *p, size_t n, char *out_digest);
-/* sha256 of the uncompressed content of a blob (gunzipped when it starts with the gzip
- * magic): what an image config's rootfs.diff_ids name. */
+/* sha256 of the uncompressed content of a blob (gzip and zstd told by their magic,
+ * image/zsrc.h): what an image config's rootfs.diff_ids name. */
 int blob_diff_id(const struct blobstore *s, const char *digest, char *out_digest, char *err);
 
 #endif

@@ -2,6 +2,7 @@
 #include "codec/json.h"
 #include "image/blobstore.h"
 #include "image/fsutil.h"
+#include "image/ref.h"
 #include "image/tar.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -38,6 +39,7 @@ struct member {
 
 struct src {
 	const char *path;
+	char label[300]; /* "image <path>", the prefix of messages */
 	char *dir;           /* directory source */
 	struct member *m;    /* tar source */
 	size_t n, cap;
@@ -192,6 +194,7 @@ static int src_open(struct src *s, const char *path, struct blobstore *bs, char 
 {
 	memset(s, 0, sizeof *s);
 	s->path = path;
+	snprintf(s->label, sizeof s->label, "image %.290s", path);
 	s->bs = bs;
 	struct stat st;
 	if (stat(path, &st))
@@ -370,11 +373,11 @@ static char *opt_str(const struct json *o, const char *key)
 	return v && v[0] ? xstrdup(v) : NULL;
 }
 
-/* Fills the runtime fields of out from an image config and returns its diff_ids. */
-static int parse_config(struct src *s, const struct json *cfg, struct image_info *out, const struct json **diff_ids, char *err)
+int image_config_parse(const struct json *cfg, const char *label, struct image_info *out, const struct json **diff_ids,
+		       char *err)
 {
 	if (!json_is(cfg, JSON_OBJ))
-		return errf(err, E_INVAL, "image %s: config is not a JSON object", s->path);
+		return errf(err, E_INVAL, "%s: config is not a JSON object", label);
 	const struct json *c = json_get(cfg, "config");
 	if (!c)
 		c = json_get(cfg, "Config"); /* very old docker */
@@ -399,35 +402,35 @@ static int parse_config(struct src *s, const struct json *cfg, struct image_info
 		}
 	}
 	if (bad)
-		return errf(err, E_INVAL, "image %s: config: Entrypoint, Cmd and Env must be arrays of strings", s->path);
+		return errf(err, E_INVAL, "%s: config: Entrypoint, Cmd and Env must be arrays of strings", label);
 	const struct json *ids = json_get(json_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is(ids, JSON_ARR))
-		return errf(err, E_INVAL, "image %s: config has no rootfs.diff_ids", s->path);
+		return errf(err, E_INVAL, "%s: config has no rootfs.diff_ids", label);
 	for (size_t i = 0; i < ids->n; i++)
 		if (!digest_valid(json_str(ids->items[i])))
-			return errf(err, E_INVAL, "image %s: config: rootfs.diff_ids[%zu] is not a sha256 digest", s->path, i);
+			return errf(err, E_INVAL, "%s: config: rootfs.diff_ids[%zu] is not a sha256 digest", label, i);
 	*diff_ids = ids;
 	return 0;
 }
 
-/* Checks that a stored layer blob uncompresses to the content the config names. */
-static int check_diff_id(struct src *s, size_t i, const char *name, const char *blob, const char *want, char *err)
+int image_layer_check(const struct blobstore *bs, const char *label, size_t i, const char *name, const char *blob,
+		      const char *want, char *err)
 {
 	char got[DIGEST_LEN];
-	int rc = blob_diff_id(s->bs, blob, got, err);
+	int rc = blob_diff_id(bs, blob, got, err);
 	if (rc)
-		return errwrap(err, rc, "image %s: layer %zu (%s)", s->path, i, name);
+		return errwrap(err, rc, "%s: layer %zu (%s)", label, i, name);
 	if (strcmp(got, want)) {
 		char sg[32], sw[32];
 		digest_short(got, sg, sizeof sg);
 		digest_short(want, sw, sizeof sw);
-		return errf(err, E_INVAL, "image %s: layer %zu (%s) content hashes to %s but the config says %s: "
-			    "corrupt or tampered layer rejected", s->path, i, name, sg, sw);
+		return errf(err, E_INVAL, "%s: layer %zu (%s) content hashes to %s but the config says %s: "
+			    "corrupt or tampered layer rejected", label, i, name, sg, sw);
 	}
 	return 0;
 }
 
-static void add_layer(struct image_info *out, const char *digest)
+void image_info_add_layer(struct image_info *out, const char *digest)
 {
 	out->layers = xrealloc(out->layers, (out->nlayers + 2) * sizeof *out->layers);
 	out->layers[out->nlayers++] = xstrdup(digest);
@@ -443,26 +446,49 @@ static uint64_t blob_size(struct src *s, const char *digest)
 	return n;
 }
 
+struct image_list {
+	struct image_info *v;
+	size_t n;
+};
+
+static struct image_info *list_add(struct image_list *l)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+	memset(&l->v[l->n], 0, sizeof *l->v);
+	return &l->v[l->n++];
+}
+
+/* Records a name in its canonical form (image_name_key), once. */
+static void add_name(struct image_info *im, const char *name)
+{
+	char key[IMAGE_NAME_MAX];
+	image_name_key(name, key, sizeof key);
+	size_t n = 0;
+	for (; im->names && im->names[n]; n++)
+		if (!strcmp(im->names[n], key))
+			return;
+	im->names = xrealloc(im->names, (n + 2) * sizeof *im->names);
+	im->names[n] = xstrdup(key);
+	im->names[n + 1] = NULL;
+	if (!im->name)
+		im->name = xstrdup(key);
+}
+
 /* ==== docker-archive ==== */
 
-static int load_docker(struct src *s, struct image_info *out, char *err)
+/* One entry of manifest.json: {"Config", "RepoTags", "Layers"}. */
+static int load_docker_one(struct src *s, const struct json *ent, struct image_info *out, char *err)
 {
-	struct buf b = {0}, cb = {0};
-	struct json *man = NULL, *cfg = NULL;
-	int rc = src_bytes(s, "manifest.json", &b, err);
-	if (!rc)
-		rc = parse_doc(s, "manifest.json", &b, &man, err);
-	const struct json *ent = json_at(man, 0);
+	struct buf cb = {0};
+	struct json *cfg = NULL;
 	const char *cfgname = json_get_str(ent, "Config");
 	const struct json *layers = json_get(ent, "Layers");
-	if (!rc && (!json_is(ent, JSON_OBJ) || !cfgname || !json_is(layers, JSON_ARR)))
-		rc = errf(err, E_INVAL, "image %s: manifest.json: expected [{\"Config\", \"RepoTags\", \"Layers\"}]", s->path);
-	if (!rc && man->n > 1)
-		rc = errf(err, E_UNSUPP, "image %s: archive holds %zu images: save one image per archive", s->path, man->n);
-	if (!rc && layers->n > IMAGE_MAX_LAYERS)
-		rc = errf(err, E_UNSUPP, "image %s: %zu layers exceed the limit of %d", s->path, layers->n, IMAGE_MAX_LAYERS);
-	if (!rc)
-		rc = src_bytes(s, cfgname, &cb, err);
+	int rc = 0;
+	if (!json_is(ent, JSON_OBJ) || !cfgname || !json_is(layers, JSON_ARR))
+		return errf(err, E_INVAL, "image %s: manifest.json: expected [{\"Config\", \"RepoTags\", \"Layers\"}]", s->path);
+	if (layers->n > IMAGE_MAX_LAYERS)
+		return errf(err, E_UNSUPP, "image %s: %zu layers exceed the limit of %d", s->path, layers->n, IMAGE_MAX_LAYERS);
+	rc = src_bytes(s, cfgname, &cb, err);
 	char cdig[DIGEST_LEN];
 	if (!rc) {
 		/* The config's name is its digest ("<hex>.json" or "blobs/sha256/<hex>"). */
@@ -484,7 +510,7 @@ static int load_docker(struct src *s, struct image_info *out, char *err)
 		rc = parse_doc(s, cfgname, &cb, &cfg, err);
 	const struct json *diff_ids = NULL;
 	if (!rc)
-		rc = parse_config(s, cfg, out, &diff_ids, err);
+		rc = image_config_parse(cfg, s->label, out, &diff_ids, err);
 	if (!rc && diff_ids->n != layers->n)
 		rc = errf(err, E_INVAL, "image %s: manifest lists %zu layers but the config has %zu diff_ids", s->path,
 			  layers->n, diff_ids->n);
@@ -492,9 +518,13 @@ static int load_docker(struct src *s, struct image_info *out, char *err)
 		out->config_digest = xstrdup(cdig);
 		memcpy(out->digest, cdig, sizeof cdig);
 		out->size = cb.len;
-		const char *tag = json_str(json_at(json_get(ent, "RepoTags"), 0));
-		if (tag && tag[0])
-			out->name = xstrdup(tag);
+		/* every tag: skopeo and buildah write several */
+		const struct json *tags = json_get(ent, "RepoTags");
+		for (size_t i = 0; json_is(tags, JSON_ARR) && i < tags->n; i++) {
+			const char *tag = json_str(tags->items[i]);
+			if (tag && tag[0])
+				add_name(out, tag);
+		}
 	}
 	for (size_t i = 0; !rc && i < layers->n; i++) {
 		const char *ln = json_str(layers->items[i]);
@@ -505,15 +535,32 @@ static int load_docker(struct src *s, struct image_info *out, char *err)
 		}
 		if ((rc = src_blob(s, ln, NULL, dig, err)))
 			break;
-		if ((rc = check_diff_id(s, i, ln, dig, json_str(diff_ids->items[i]), err)))
+		if ((rc = image_layer_check(s->bs, s->label, i, ln, dig, json_str(diff_ids->items[i]), err)))
 			break;
-		add_layer(out, dig);
+		image_info_add_layer(out, dig);
 		out->size += blob_size(s, dig);
 	}
-	json_free(man);
 	json_free(cfg);
-	buf_free(&b);
 	buf_free(&cb);
+	return rc;
+}
+
+static int load_docker(struct src *s, struct image_list *out, char *err)
+{
+	struct buf b = {0};
+	struct json *man = NULL;
+	int rc = src_bytes(s, "manifest.json", &b, err);
+	if (!rc)
+		rc = parse_doc(s, "manifest.json", &b, &man, err);
+	if (!rc && (!json_is(man, JSON_ARR) || man->n == 0))
+		rc = errf(err, E_INVAL, "image %s: manifest.json: expected [{\"Config\", \"RepoTags\", \"Layers\"}]", s->path);
+	if (!rc && man->n > IMAGE_MAX_PER_ARCHIVE)
+		rc = errf(err, E_UNSUPP, "image %s: %zu images exceed the limit of %d per archive", s->path, man->n,
+			  IMAGE_MAX_PER_ARCHIVE);
+	for (size_t i = 0; !rc && i < man->n; i++)
+		rc = load_docker_one(s, man->items[i], list_add(out), err);
+	json_free(man);
+	buf_free(&b);
 	return rc;
 }
 
@@ -612,25 +659,13 @@ static char *oci_name(struct src *s, const struct json *d)
 	return l ? xasprintf("%.*s:%s", (int)l, b, ref) : xstrdup(ref);
 }
 
-static int load_oci(struct src *s, struct image_info *out, char *err)
+/* One image: the manifest desc names (already the platform's), loaded into out. */
+static int load_oci_one(struct src *s, const struct json *desc, struct image_info *out, char *err)
 {
-	struct buf lb = {0}, ib = {0}, mb = {0}, cb = {0};
-	struct json *layout = NULL, *index = NULL, *nested = NULL, *man = NULL, *cfg = NULL;
-	const struct json *desc = NULL;
+	struct buf mb = {0}, cb = {0};
+	struct json *man = NULL, *cfg = NULL;
 	char mdig[DIGEST_LEN], cdig[DIGEST_LEN];
-	int rc = src_bytes(s, "oci-layout", &lb, err);
-	if (!rc)
-		rc = parse_doc(s, "oci-layout", &lb, &layout, err);
-	if (!rc && !json_get_str(layout, "imageLayoutVersion"))
-		rc = errf(err, E_INVAL, "image %s: oci-layout has no imageLayoutVersion", s->path);
-	if (!rc)
-		rc = src_bytes(s, "index.json", &ib, err);
-	if (!rc)
-		rc = parse_doc(s, "index.json", &ib, &index, err);
-	if (!rc)
-		rc = pick_manifest(s, index, 0, &nested, &desc, err);
-	if (!rc)
-		rc = fetch_desc(s, desc, "manifest", mdig, &mb, err);
+	int rc = fetch_desc(s, desc, "manifest", mdig, &mb, err);
 	if (!rc)
 		rc = parse_doc(s, "manifest", &mb, &man, err);
 	const struct json *layers = json_get(man, "layers");
@@ -644,14 +679,13 @@ static int load_oci(struct src *s, struct image_info *out, char *err)
 		rc = parse_doc(s, "config", &cb, &cfg, err);
 	const struct json *diff_ids = NULL;
 	if (!rc)
-		rc = parse_config(s, cfg, out, &diff_ids, err);
+		rc = image_config_parse(cfg, s->label, out, &diff_ids, err);
 	if (!rc && diff_ids->n != layers->n)
 		rc = errf(err, E_INVAL, "image %s: manifest lists %zu layers but the config has %zu diff_ids", s->path,
 			  layers->n, diff_ids->n);
 	if (!rc) {
 		memcpy(out->digest, mdig, sizeof mdig);
 		out->config_digest = xstrdup(cdig);
-		out->name = oci_name(s, desc);
 		out->size = mb.len + cb.len;
 	}
 	for (size_t i = 0; !rc && i < layers->n; i++) {
@@ -659,68 +693,187 @@ static int load_oci(struct src *s, struct image_info *out, char *err)
 		const char *mt = json_get_str(d, "mediaType");
 		char what[64], dig[DIGEST_LEN];
 		snprintf(what, sizeof what, "layer %zu", i);
-		if (mt && (strstr(mt, "zstd") || (!strstr(mt, "tar") && !strstr(mt, "rootfs")))) {
-			rc = errf(err, E_UNSUPP, "image %s: layer %zu has media type %.100s: only tar and tar+gzip layers are supported",
+		/* The compression is told by the bytes (image/zsrc.h); the media type only has
+		 * to name a tar (foreign and encrypted layers are refused). */
+		if (mt && ((!strstr(mt, "tar") && !strstr(mt, "rootfs")) || strstr(mt, "encrypted"))) {
+			rc = errf(err, E_UNSUPP, "image %s: layer %zu has media type %.100s: only tar layers (plain, gzip or zstd) are supported",
 				  s->path, i, mt);
 			break;
 		}
 		if ((rc = fetch_desc(s, d, what, dig, NULL, err)))
 			break;
-		if ((rc = check_diff_id(s, i, what, dig, json_str(diff_ids->items[i]), err)))
+		if ((rc = image_layer_check(s->bs, s->label, i, what, dig, json_str(diff_ids->items[i]), err)))
 			break;
-		add_layer(out, dig);
+		image_info_add_layer(out, dig);
 		out->size += blob_size(s, dig);
 	}
-	json_free(layout);
-	json_free(index);
-	json_free(nested);
 	json_free(man);
 	json_free(cfg);
-	buf_free(&lb);
-	buf_free(&ib);
 	buf_free(&mb);
 	buf_free(&cb);
 	return rc;
 }
 
+static bool is_index(const struct json *d)
+{
+	const char *mt = json_get_str(d, "mediaType");
+	return mt && (!strcmp(mt, MT_OCI_INDEX) || !strcmp(mt, MT_DOCKER_LIST));
+}
+
+/* Every image of index.json: each entry is an image manifest or a multi-platform index
+ * (this node's platform picked from it), named by the entry's annotations; entries for
+ * other platforms are skipped, and a name met twice keeps its first image. */
+static int load_oci(struct src *s, struct image_list *out, char *err)
+{
+	struct buf lb = {0}, ib = {0};
+	struct json *layout = NULL, *index = NULL;
+	int rc = src_bytes(s, "oci-layout", &lb, err);
+	if (!rc)
+		rc = parse_doc(s, "oci-layout", &lb, &layout, err);
+	if (!rc && !json_get_str(layout, "imageLayoutVersion"))
+		rc = errf(err, E_INVAL, "image %s: oci-layout has no imageLayoutVersion", s->path);
+	if (!rc)
+		rc = src_bytes(s, "index.json", &ib, err);
+	if (!rc)
+		rc = parse_doc(s, "index.json", &ib, &index, err);
+	const struct json *ms = json_get(index, "manifests");
+	if (!rc && (!json_is(ms, JSON_ARR) || ms->n == 0))
+		rc = errf(err, E_INVAL, "image %s: index lists no manifests", s->path);
+	if (!rc && ms->n > IMAGE_MAX_PER_ARCHIVE)
+		rc = errf(err, E_UNSUPP, "image %s: %zu images exceed the limit of %d per archive", s->path, ms->n,
+			  IMAGE_MAX_PER_ARCHIVE);
+	size_t first = out->n;
+	for (size_t i = 0; !rc && i < ms->n; i++) {
+		const struct json *d = ms->items[i], *desc = d;
+		if (!platform_ok(d))
+			continue;
+		char *name = oci_name(s, d);
+		bool dup = false;
+		for (size_t k = first; name && k < out->n; k++)
+			dup |= out->v[k].names && !strcmp(out->v[k].names[0], name);
+		if (dup) {
+			free(name);
+			continue;
+		}
+		struct json *nested = NULL, *owned = NULL;
+		if (is_index(d)) {
+			char dig[DIGEST_LEN];
+			struct buf b = {0};
+			rc = fetch_desc(s, d, "nested index", dig, &b, err);
+			if (!rc)
+				rc = parse_doc(s, "nested index", &b, &nested, err);
+			buf_free(&b);
+			if (!rc)
+				rc = pick_manifest(s, nested, 1, &owned, &desc, err);
+		}
+		if (!rc) {
+			struct image_info *im = list_add(out);
+			if (name)
+				add_name(im, name);
+			rc = load_oci_one(s, desc, im, err);
+		}
+		json_free(owned);
+		json_free(nested);
+		free(name);
+	}
+	if (!rc && out->n == first)
+		rc = errf(err, E_NOTFOUND, "image %s: no manifest for linux/amd64", s->path);
+	json_free(layout);
+	json_free(index);
+	buf_free(&lb);
+	buf_free(&ib);
+	return rc;
+}
+
 /* ==== entry points ==== */
 
-int image_load(const char *blobdir, const char *path, struct image_info *out, char *err)
+int image_load_all(const char *blobdir, const char *path, struct image_info **out, size_t *n, char *err)
 {
-	memset(out, 0, sizeof *out);
+	*out = NULL;
+	*n = 0;
 	struct blobstore bs;
 	int rc = blob_init(&bs, blobdir, err);
 	if (rc)
 		return rc;
+	struct image_list l = {0};
 	struct src s;
 	rc = src_open(&s, path, &bs, err);
 	if (!rc) {
-		/* docker save (v25+) writes both formats; manifest.json carries the tag. */
+		/* docker save (v25+) writes both formats; manifest.json carries the tags. */
 		if (src_has(&s, "manifest.json"))
-			rc = load_docker(&s, out, err);
+			rc = load_docker(&s, &l, err);
 		else if (src_has(&s, "index.json"))
-			rc = load_oci(&s, out, err);
+			rc = load_oci(&s, &l, err);
 		else
 			rc = errf(err, E_INVAL, "image %s: neither a docker-archive (manifest.json) nor an OCI layout (index.json)", path);
 	}
-	if (!rc && !out->name) {
-		char sd[32];
-		digest_short(out->digest, sd, sizeof sd);
-		out->name = xstrdup(sd);
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		struct image_info *im = &l.v[i];
+		if (!im->name) {
+			char sd[32];
+			digest_short(im->digest, sd, sizeof sd);
+			add_name(im, sd);
+		}
+		TRACE("image", im->digest, "loaded %s from %s: %zu layers, %llu bytes", im->name, path, im->nlayers,
+		      (unsigned long long)im->size);
 	}
 	src_close(&s, rc != 0);
 	blob_fini(&bs);
-	if (!rc)
-		TRACE("image", out->digest, "loaded %s from %s: %zu layers, %llu bytes", out->name, path, out->nlayers,
-		      (unsigned long long)out->size);
+	if (rc) {
+		image_list_free(l.v, l.n);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+int image_load(const char *blobdir, const char *path, struct image_info *out, char *err)
+{
+	memset(out, 0, sizeof *out);
+	struct image_info *v;
+	size_t n;
+	int rc = image_load_all(blobdir, path, &v, &n, err);
 	if (rc)
-		image_info_free(out);
-	return rc;
+		return rc;
+	*out = v[0];
+	for (size_t i = 1; i < n; i++)
+		image_info_free(&v[i]);
+	free(v);
+	return 0;
+}
+
+void image_list_free(struct image_info *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		image_info_free(&v[i]);
+	free(v);
+}
+
+/* Names that are not references (the short digest an unnamed image gets) stay as they
+ * are: "sha256:ab12…" would otherwise read as repository "sha256", tag "ab12…". */
+void image_name_key(const char *name, char *out, size_t n)
+{
+	char err[ERR_LEN];
+	if (strncmp(name, "sha256:", 7) && image_ref_normalise(name, out, n, err) == 0)
+		return;
+	snprintf(out, n, "%s", name);
+}
+
+void image_name_show(const char *key, char *out, size_t n)
+{
+	struct image_ref r;
+	char err[ERR_LEN];
+	if (strncmp(key, "sha256:", 7) && image_ref_parse(key, &r, err) == 0)
+		image_ref_familiar(&r, out, n);
+	else
+		snprintf(out, n, "%s", key);
 }
 
 void image_info_free(struct image_info *im)
 {
 	free(im->name);
+	strv_free(im->names);
 	strv_free(im->layers);
 	free(im->config_digest);
 	strv_free(im->entrypoint);

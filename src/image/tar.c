@@ -11,75 +11,12 @@
 #define MAX_LONGNAME (64 * 1024) /* GNU 'L'/'K' bodies: far above PATH_MAX */
 #define MAX_PAX (1024 * 1024)
 
-/* ---- raw byte source: the fd, through zlib when gzip'd ---- */
+#define MAX_SPANS (1u << 18)  /* stretches of one sparse file: 4 MiB of map */
+#define MAX_MAP_BYTES (MAX_SPANS * 44u) /* a pax 1.0 map in the data: two 20-digit numbers per span */
 
-static int fill_in(struct tar_reader *r, char *err)
-{
-	if (r->in_pos < r->in_len || r->eof)
-		return 0;
-	for (;;) {
-		ssize_t n = read(r->fd, r->in, TAR_INBUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errf(err, E_IO, "%s: read: %s", r->label, strerror(errno));
-		r->in_pos = 0;
-		r->in_len = (size_t)n;
-		if (n == 0)
-			r->eof = true;
-		return 0;
-	}
-}
-
-/* Reads up to n bytes of the tar stream; 0 only at the end of input. */
 static ssize_t raw_read(struct tar_reader *r, uint8_t *p, size_t n, char *err)
 {
-	int rc;
-	if (!r->gz) {
-		if ((rc = fill_in(r, err)))
-			return rc;
-		size_t k = r->in_len - r->in_pos;
-		if (k > n)
-			k = n;
-		memcpy(p, r->in + r->in_pos, k);
-		r->in_pos += k;
-		return (ssize_t)k;
-	}
-	for (;;) {
-		if (r->gz_end) {
-			/* Concatenated gzip members are one stream (as gzip -d treats them). */
-			if ((rc = fill_in(r, err)))
-				return rc;
-			if (r->in_pos == r->in_len)
-				return 0;
-			if (inflateReset(&r->zs) != Z_OK)
-				return errf(err, E_INVAL, "%s: corrupt gzip data", r->label);
-			r->gz_end = false;
-		}
-		if ((rc = fill_in(r, err)))
-			return rc;
-		r->zs.next_in = r->in + r->in_pos;
-		r->zs.avail_in = (uInt)(r->in_len - r->in_pos);
-		r->zs.next_out = p;
-		r->zs.avail_out = (uInt)(n > (1u << 30) ? (1u << 30) : n);
-		uInt before = r->zs.avail_out;
-		int z = inflate(&r->zs, Z_NO_FLUSH);
-		r->in_pos = r->in_len - r->zs.avail_in;
-		size_t got = before - r->zs.avail_out;
-		if (z == Z_STREAM_END)
-			r->gz_end = true;
-		else if (z == Z_BUF_ERROR && r->eof && r->in_pos == r->in_len)
-			return errf(err, E_INVAL, "%s: truncated gzip stream near tar offset %llu", r->label,
-				    (unsigned long long)r->off);
-		else if (z != Z_OK && z != Z_BUF_ERROR)
-			return errf(err, E_INVAL, "%s: corrupt gzip data near tar offset %llu: %s", r->label,
-				    (unsigned long long)r->off, r->zs.msg ? r->zs.msg : "inflate failed");
-		if (got)
-			return (ssize_t)got;
-		if (!r->gz_end && r->eof && r->in_pos == r->in_len)
-			return errf(err, E_INVAL, "%s: truncated gzip stream near tar offset %llu", r->label,
-				    (unsigned long long)r->off);
-	}
+	return zsrc_read(&r->src, p, n, err);
 }
 
 /* Exactly n bytes, or an error saying the archive is truncated. */
@@ -112,38 +49,41 @@ static int skip_bytes(struct tar_reader *r, uint64_t n, uint64_t entry_off, char
 	return 0;
 }
 
-int tar_open(struct tar_reader *r, int fd, const char *label, char *err)
+static void reader_init(struct tar_reader *r, const char *label)
 {
 	memset(r, 0, sizeof *r);
-	r->fd = fd;
 	r->label = xstrdup(label ? label : "tar");
-	r->in = xmalloc(TAR_INBUF);
 	r->ent.path = xstrdup("");
 	r->ent.linkpath = xstrdup("");
-	int rc = fill_in(r, err);
-	if (rc)
-		return rc;
-	/* Gzip by magic; a first short read of 1 byte cannot hold a valid tar anyway. */
-	if (r->in_len >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
-		if (inflateInit2(&r->zs, 15 + 16) != Z_OK)
-			return errf(err, E_FAIL, "%s: cannot start gzip decoder", r->label);
-		r->gz = true;
-	}
-	return 0;
+}
+
+int tar_open(struct tar_reader *r, int fd, const char *label, char *err)
+{
+	reader_init(r, label);
+	return zsrc_open_fd(&r->src, fd, r->label, false, err);
+}
+
+int tar_open_stream(struct tar_reader *r, zsrc_read_fn fn, void *ctx, const char *label, bool hash, char *err)
+{
+	reader_init(r, label);
+	return zsrc_open(&r->src, fn, ctx, r->label, hash, err);
+}
+
+int tar_diff_id(struct tar_reader *r, char *out, char *err)
+{
+	return zsrc_diff_id(&r->src, out, err);
 }
 
 void tar_close(struct tar_reader *r)
 {
-	if (r->gz)
-		inflateEnd(&r->zs);
-	free(r->in);
+	zsrc_close(&r->src);
 	free(r->label);
 	free(r->ent.path);
 	free(r->ent.linkpath);
+	free(r->ent.spans);
 	free(r->g_path);
 	free(r->g_link);
 	memset(r, 0, sizeof *r);
-	r->fd = -1;
 }
 
 /* ---- header fields ---- */
@@ -232,17 +172,31 @@ static int read_body(struct tar_reader *r, uint64_t size, uint64_t max, uint64_t
 	return 0;
 }
 
+/* GNU tar's sparse files in pax form: 0.0 lists GNU.sparse.offset/numbytes pairs, 0.1 one
+ * GNU.sparse.map, 1.0 puts the map at the start of the data; 0.1 and 1.0 move the real
+ * name to GNU.sparse.name (the header names "GNUSparseFile.<pid>/<name>"). */
+struct pax_sparse {
+	bool any, has_size, has_blocks, want_len;
+	uint64_t major, minor, size, blocks;
+	char *name;
+	struct tar_span *spans;
+	size_t n, cap;
+};
+
 struct pax {
 	char *path, *link;
 	bool has_size, has_mtime, has_uid, has_gid;
 	uint64_t size, uid, gid;
 	int64_t mtime;
+	struct pax_sparse sp;
 };
 
 static void pax_free(struct pax *p)
 {
 	free(p->path);
 	free(p->link);
+	free(p->sp.name);
+	free(p->sp.spans);
 	memset(p, 0, sizeof *p);
 }
 
@@ -258,6 +212,88 @@ static int dec_u64(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return *s ? -1 : 0;
+}
+
+static int span_add(struct pax_sparse *sp, uint64_t off, uint64_t len)
+{
+	if (sp->n >= MAX_SPANS)
+		return -1;
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? sp->cap * 2 : 16;
+		sp->spans = xrealloc(sp->spans, sp->cap * sizeof *sp->spans);
+	}
+	sp->spans[sp->n++] = (struct tar_span){off, len};
+	return 0;
+}
+
+/* GNU.sparse.map: "off,len,off,len,..." */
+static int sparse_map_parse(struct pax_sparse *sp, const char *v)
+{
+	uint64_t nums[2];
+	int k = 0;
+	while (*v) {
+		const char *c = strchr(v, ',');
+		size_t l = c ? (size_t)(c - v) : strlen(v);
+		char num[24];
+		if (l == 0 || l >= sizeof num)
+			return -1;
+		memcpy(num, v, l);
+		num[l] = 0;
+		if (dec_u64(num, &nums[k]))
+			return -1;
+		if (++k == 2) {
+			if (span_add(sp, nums[0], nums[1]))
+				return -1;
+			k = 0;
+		}
+		v += l;
+		if (*v == ',' && !*++v)
+			return -1;
+	}
+	return k ? -1 : 0;
+}
+
+static int sparse_key(struct pax_sparse *sp, const char *key, char **val)
+{
+	const char *k = key + strlen("GNU.sparse.");
+	const char *v = *val;
+	sp->any = true;
+	if (!strcmp(k, "size") || !strcmp(k, "realsize")) {
+		sp->has_size = true;
+		return dec_u64(v, &sp->size);
+	}
+	if (!strcmp(k, "numblocks")) {
+		sp->has_blocks = true;
+		return dec_u64(v, &sp->blocks) || sp->blocks > MAX_SPANS;
+	}
+	if (!strcmp(k, "major"))
+		return dec_u64(v, &sp->major);
+	if (!strcmp(k, "minor"))
+		return dec_u64(v, &sp->minor);
+	if (!strcmp(k, "name")) {
+		free(sp->name);
+		sp->name = *val;
+		*val = NULL;
+		return 0;
+	}
+	if (!strcmp(k, "map"))
+		return sparse_map_parse(sp, v);
+	/* 0.0: each offset is followed by its numbytes */
+	uint64_t x;
+	if (!strcmp(k, "offset")) {
+		if (sp->want_len || dec_u64(v, &x) || span_add(sp, x, 0))
+			return -1;
+		sp->want_len = true;
+		return 0;
+	}
+	if (!strcmp(k, "numbytes")) {
+		if (!sp->want_len || dec_u64(v, &x))
+			return -1;
+		sp->spans[sp->n - 1].len = x;
+		sp->want_len = false;
+		return 0;
+	}
+	return 0;
 }
 
 /* "<len> key=value\n" records. Unknown keys (xattrs, atime, names) are ignored. */
@@ -306,6 +342,8 @@ static int pax_parse(struct tar_reader *r, const char *b, size_t n, uint64_t hof
 			bad = dec_u64(v, &m) || m > INT64_MAX;
 			p->mtime = val[0] == '-' ? -(int64_t)m : (int64_t)m;
 			p->has_mtime = true;
+		} else if (!strncmp(key, "GNU.sparse.", 11)) {
+			bad = sparse_key(&p->sp, key, &val);
 		}
 		free(key);
 		free(val);
@@ -313,6 +351,126 @@ static int pax_parse(struct tar_reader *r, const char *b, size_t n, uint64_t hof
 			return errf(err, E_INVAL, "%s: bad pax value at offset %llu", r->label, (unsigned long long)hoff);
 		i += len;
 	}
+	return 0;
+}
+
+/* ---- sparse files ---- */
+
+static int bad_sparse(struct tar_reader *r, uint64_t hoff, const char *why, char *err)
+{
+	return errf(err, E_INVAL, "%s: sparse file at offset %llu: %s", r->label, (unsigned long long)hoff, why);
+}
+
+/* Old GNU 'S' entry: 4 map slots in the header (offset and length, 12 bytes each, from
+ * byte 386), a continuation flag at 482 and the real size at 483; each extension block
+ * after the header holds 21 more slots and its own flag at 504. */
+static int gnu_sparse(struct tar_reader *r, const uint8_t *h, uint64_t hoff, struct pax_sparse *sp, char *err)
+{
+	uint8_t blk[BLOCK];
+	const uint8_t *slots = h + 386;
+	int nslots = 4;
+	bool more = h[482] != 0;
+	if (parse_num(h + 483, 12, &sp->size))
+		return bad_sparse(r, hoff, "bad real size", err);
+	sp->has_size = true;
+	for (uint64_t blocks = 0;; blocks++) {
+		for (int i = 0; i < nslots && slots[i * 24]; i++) {
+			uint64_t off, len;
+			if (parse_num(slots + i * 24, 12, &off) || parse_num(slots + i * 24 + 12, 12, &len) ||
+			    span_add(sp, off, len))
+				return bad_sparse(r, hoff, "bad or oversized map", err);
+		}
+		if (!more)
+			return 0;
+		if (blocks > MAX_SPANS / 21)
+			return bad_sparse(r, hoff, "too many map blocks", err);
+		int rc = read_full(r, blk, BLOCK, hoff, err);
+		if (rc)
+			return rc;
+		slots = blk;
+		nslots = 21;
+		more = blk[504] != 0;
+	}
+}
+
+/* pax 1.0: the map heads the stored data as decimal lines (the count, then offset and
+ * length of each stretch), padded to whole blocks; *stored loses those blocks. */
+static int sparse_map_data(struct tar_reader *r, struct pax_sparse *sp, uint64_t *stored, uint64_t hoff, char *err)
+{
+	uint8_t blk[BLOCK];
+	size_t pos = BLOCK, nl = 0;
+	uint64_t used = 0, count = 0, seen = 0, pair[2];
+	char num[24];
+	for (;;) {
+		if (pos == BLOCK) {
+			if (used + BLOCK > *stored || used >= MAX_MAP_BYTES)
+				return bad_sparse(r, hoff, "map runs past the stored data", err);
+			int rc = read_full(r, blk, BLOCK, hoff, err);
+			if (rc)
+				return rc;
+			used += BLOCK;
+			pos = 0;
+		}
+		uint8_t c = blk[pos++];
+		if (c >= '0' && c <= '9' && nl < 20) {
+			num[nl++] = (char)c;
+			continue;
+		}
+		uint64_t v;
+		num[nl] = 0;
+		if (c != '\n' || dec_u64(num, &v))
+			return bad_sparse(r, hoff, "malformed map", err);
+		nl = 0;
+		if (seen == 0) {
+			if (v > MAX_SPANS)
+				return bad_sparse(r, hoff, "too many stretches", err);
+			count = v;
+		} else {
+			pair[(seen - 1) % 2] = v;
+			if ((seen - 1) % 2 && span_add(sp, pair[0], pair[1]))
+				return bad_sparse(r, hoff, "too many stretches", err);
+		}
+		if (++seen == 1 + 2 * count)
+			break;
+	}
+	*stored -= used;
+	return 0;
+}
+
+/* Checks a map against the real size and the stored bytes: ascending, not overlapping,
+ * inside the file, and covering exactly the data stored. */
+static int spans_check(struct tar_reader *r, const struct pax_sparse *sp, uint64_t stored, uint64_t hoff, char *err)
+{
+	uint64_t end = 0, sum = 0;
+	for (size_t i = 0; i < sp->n; i++) {
+		const struct tar_span *s = &sp->spans[i];
+		if (s->off < end || s->len > sp->size || s->off > sp->size - s->len)
+			return bad_sparse(r, hoff, "map out of order or beyond the file's size", err);
+		end = s->off + s->len;
+		sum += s->len;
+	}
+	if (sum != stored)
+		return bad_sparse(r, hoff, "map does not match the stored data", err);
+	return 0;
+}
+
+/* Turns the sparse fields gathered for a regular entry into its map. */
+static int sparse_finish(struct tar_reader *r, struct pax_sparse *sp, bool pax_1, uint64_t *stored, uint64_t hoff, char *err)
+{
+	int rc;
+	if (sp->major > 1 || (sp->major == 1 && sp->minor > 0))
+		return errf(err, E_UNSUPP, "%s: sparse file at offset %llu: format %llu.%llu is not supported",
+			    r->label, (unsigned long long)hoff, (unsigned long long)sp->major, (unsigned long long)sp->minor);
+	if (pax_1 && (rc = sparse_map_data(r, sp, stored, hoff, err)))
+		return rc;
+	if (!sp->has_size)
+		return bad_sparse(r, hoff, "no real size", err);
+	if (sp->want_len || (sp->has_blocks && sp->blocks != sp->n))
+		return bad_sparse(r, hoff, "map incomplete", err);
+	if ((rc = spans_check(r, sp, *stored, hoff, err)))
+		return rc;
+	if (sp->n == 0 && span_add(sp, sp->size, 0)) /* all hole: still a sparse file */
+		return bad_sparse(r, hoff, "map incomplete", err);
 	return 0;
 }
 
@@ -338,23 +496,16 @@ int tar_next(struct tar_reader *r, struct tar_entry **out, char *err)
 			goto fail;
 		if (zero_block(h)) {
 			/* End of archive. A second zero block normally follows; some writers stop
-			 * after one, so its absence at EOF is tolerated. Drain a gzip stream so its
-			 * CRC is still checked. */
+			 * after one, so its absence at EOF is tolerated. The input is read to its
+			 * end so that a gzip CRC, a truncated zstd frame or a source's own digest
+			 * check still fails the archive. */
 			if (gnu_name || gnu_link || px.path || px.link || px.has_size) {
 				rc = errf(err, E_INVAL, "%s: extended header without an entry at offset %llu", r->label,
 					  (unsigned long long)hoff);
 				goto fail;
 			}
-			if (r->gz) {
-				uint8_t tmp[4096];
-				ssize_t k;
-				while ((k = raw_read(r, tmp, sizeof tmp, err)) > 0 && !r->gz_end)
-					;
-				if (k < 0) {
-					rc = (int)k;
-					goto fail;
-				}
-			}
+			if ((rc = zsrc_drain(&r->src, err)))
+				goto fail;
 			return 0;
 		}
 		if (!checksum_ok(h)) {
@@ -412,7 +563,17 @@ int tar_next(struct tar_reader *r, struct tar_entry **out, char *err)
 			continue;
 		}
 
+		if (type == 'S') {
+			if ((rc = gnu_sparse(r, h, hoff, &px.sp, err)))
+				goto fail;
+			px.sp.any = true;
+			type = '0';
+		}
+
 		struct tar_entry *e = &r->ent;
+		free(e->spans);
+		e->spans = NULL;
+		e->nspans = 0;
 		free(e->path);
 		free(e->linkpath);
 		if (px.path || gnu_name) {
@@ -434,6 +595,11 @@ int tar_next(struct tar_reader *r, struct tar_entry **out, char *err)
 			} else {
 				e->path = name;
 			}
+		}
+		if (px.sp.name) { /* the real name of a sparse file (pax 0.1, 1.0) */
+			free(e->path);
+			e->path = px.sp.name;
+			px.sp.name = NULL;
 		}
 		if (px.link) {
 			e->linkpath = px.link;
@@ -483,6 +649,17 @@ int tar_next(struct tar_reader *r, struct tar_entry **out, char *err)
 		e->size = type == TAR_REG ? size : 0;
 		r->remain = e->size;
 		r->pad = (BLOCK - e->size % BLOCK) % BLOCK;
+		r->pos = r->span_done = 0;
+		r->span = 0;
+		if (type == TAR_REG && px.sp.any) {
+			bool pax_1 = px.sp.major == 1 && h[156] != 'S';
+			if ((rc = sparse_finish(r, &px.sp, pax_1, &r->remain, hoff, err)))
+				goto fail;
+			e->size = px.sp.size;
+			e->spans = px.sp.spans;
+			e->nspans = px.sp.n;
+			px.sp.spans = NULL;
+		}
 		pax_free(&px);
 		free(gnu_name);
 		free(gnu_link);
@@ -496,15 +673,63 @@ fail:
 	return rc;
 }
 
-ssize_t tar_read(struct tar_reader *r, void *p, size_t n, char *err)
+/* Stored data: at most n bytes of the current stretch (the whole entry when not sparse). */
+static ssize_t read_stored(struct tar_reader *r, void *p, size_t n, uint64_t *at, char *err)
 {
-	if (r->remain == 0)
+	const struct tar_entry *e = &r->ent;
+	uint64_t left = r->remain;
+	if (e->spans) {
+		while (r->span < e->nspans && r->span_done == e->spans[r->span].len) {
+			r->span++;
+			r->span_done = 0;
+		}
+		if (r->span == e->nspans)
+			return 0;
+		left = e->spans[r->span].len - r->span_done;
+		*at = e->spans[r->span].off + r->span_done;
+	} else {
+		*at = r->pos;
+	}
+	if (left == 0)
 		return 0;
-	if (n > r->remain)
-		n = (size_t)r->remain;
-	int rc = read_full(r, p, n, r->ent.offset, err);
+	if (n > left)
+		n = (size_t)left;
+	int rc = read_full(r, p, n, e->offset, err);
 	if (rc)
 		return rc;
 	r->remain -= n;
+	r->span_done += n;
+	r->pos = *at + n;
 	return (ssize_t)n;
+}
+
+ssize_t tar_read_at(struct tar_reader *r, void *p, size_t n, uint64_t *at, char *err)
+{
+	return read_stored(r, p, n, at, err);
+}
+
+ssize_t tar_read(struct tar_reader *r, void *p, size_t n, char *err)
+{
+	const struct tar_entry *e = &r->ent;
+	if (!e->spans || n == 0) {
+		uint64_t at;
+		return read_stored(r, p, n, &at, err);
+	}
+	if (r->pos >= e->size)
+		return 0;
+	while (r->span < e->nspans && r->span_done == e->spans[r->span].len) {
+		r->span++;
+		r->span_done = 0;
+	}
+	uint64_t next = r->span < e->nspans ? e->spans[r->span].off : e->size;
+	if (r->pos < next) { /* inside a hole */
+		uint64_t k = next - r->pos;
+		if (k > n)
+			k = n;
+		memset(p, 0, (size_t)k);
+		r->pos += k;
+		return (ssize_t)k;
+	}
+	uint64_t at;
+	return read_stored(r, p, n, &at, err);
 }

@@ -148,7 +148,9 @@ static int write_file(struct unpacker *u, int dfd, const char *name, const struc
 	uint8_t *b = xmalloc(1 << 16);
 	int rc = 0;
 	for (;;) {
-		ssize_t n = tar_read(u->tr, b, 1 << 16, u->err);
+		/* Each piece says where it goes: the holes of a sparse file are never written. */
+		uint64_t at;
+		ssize_t n = tar_read_at(u->tr, b, 1 << 16, &at, u->err);
 		if (n < 0) {
 			rc = (int)n;
 			break;
@@ -156,7 +158,7 @@ static int write_file(struct unpacker *u, int dfd, const char *name, const struc
 		if (n == 0)
 			break;
 		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(fd, b + off, (size_t)(n - off));
+			ssize_t w = pwrite(fd, b + off, (size_t)(n - off), (off_t)(at + (uint64_t)off));
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
@@ -169,6 +171,8 @@ static int write_file(struct unpacker *u, int dfd, const char *name, const struc
 			break;
 	}
 	free(b);
+	if (!rc && e->spans && ftruncate(fd, (off_t)e->size)) /* a trailing hole */
+		rc = errf(u->err, E_IO, "%s: size \"%.200s\": %s", u->label, e->path, strerror(errno));
 	if (!rc)
 		rc = set_meta(u, fd, e);
 	if (!rc) {
@@ -353,12 +357,9 @@ static void layer_label(const char *blob_path, char *out, size_t size)
 		snprintf(out, size, "layer %.100s", b);
 }
 
-int layer_unpack(const char *blob_path, const char *dest_dir, char *err)
+/* Unpacks from an opened reader into dest_dir (through a temp dir renamed into place). */
+static int unpack_from(struct tar_reader *tr, const char *label, const char *dest_dir, char *diff_id, char *err)
 {
-	char label[128];
-	layer_label(blob_path, label, sizeof label);
-	if (fs_is_dir(dest_dir))
-		return 0;
 	char *parent = xstrdup(dest_dir);
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
@@ -370,36 +371,28 @@ int layer_unpack(const char *blob_path, const char *dest_dir, char *err)
 		}
 	}
 	free(parent);
-	int bfd = open(blob_path, O_RDONLY | O_CLOEXEC);
-	if (bfd < 0)
-		return errf(err, errno == ENOENT ? E_NOTFOUND : E_IO, "%s: open %s: %s", label, blob_path, strerror(errno));
 	char *tmp = xasprintf("%s.tmp-XXXXXX", dest_dir);
 	if (!mkdtemp(tmp)) {
 		int e = errno;
-		close(bfd);
 		free(tmp);
 		return errf(err, E_IO, "%s: create temp dir beside %s: %s", label, dest_dir, strerror(e));
 	}
-	struct tar_reader tr;
-	memset(&tr, 0, sizeof tr);
-	struct unpacker u = {.label = label, .tr = &tr, .err = err};
+	struct unpacker u = {.label = label, .tr = tr, .err = err};
 	u.root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = u.root < 0 ? errf(err, E_IO, "%s: open %s: %s", label, tmp, strerror(errno)) : 0;
 	if (!rc && fchmod(u.root, 0755))
 		rc = errf(err, E_IO, "%s: chmod %s: %s", label, tmp, strerror(errno));
-	if (!rc)
-		rc = tar_open(&tr, bfd, label, err);
 	if (!rc) {
 		struct tar_entry *e;
 		int n;
-		while ((n = tar_next(&tr, &e, err)) > 0)
+		while ((n = tar_next(tr, &e, err)) > 0)
 			if ((rc = apply_entry(&u, e)))
 				break;
 		if (n < 0)
 			rc = n;
 	}
-	tar_close(&tr);
-	close(bfd);
+	if (!rc && diff_id)
+		rc = tar_diff_id(tr, diff_id, err);
 	if (!rc) {
 		set_dir_times(&u);
 		if (syncfs(u.root)) /* the rename below must not land before the data */
@@ -419,7 +412,37 @@ int layer_unpack(const char *blob_path, const char *dest_dir, char *err)
 		fs_rm_rf(tmp);
 	}
 	if (!rc)
-		TRACE("image", label, "unpacked into %s", dest_dir);
+		TRACE("image", label, "unpacked %s layer into %s", zsrc_kind_name(tr->src.kind), dest_dir);
 	free(tmp);
+	return rc;
+}
+
+int layer_unpack(const char *blob_path, const char *dest_dir, char *err)
+{
+	char label[128];
+	layer_label(blob_path, label, sizeof label);
+	if (fs_is_dir(dest_dir))
+		return 0;
+	int bfd = open(blob_path, O_RDONLY | O_CLOEXEC);
+	if (bfd < 0)
+		return errf(err, errno == ENOENT ? E_NOTFOUND : E_IO, "%s: open %s: %s", label, blob_path, strerror(errno));
+	struct tar_reader tr;
+	int rc = tar_open(&tr, bfd, label, err);
+	if (!rc)
+		rc = unpack_from(&tr, label, dest_dir, NULL, err);
+	tar_close(&tr);
+	close(bfd);
+	return rc;
+}
+
+int layer_unpack_stream(zsrc_read_fn fn, void *ctx, const char *label, const char *dest_dir, char *diff_id, char *err)
+{
+	if (fs_is_dir(dest_dir))
+		return errf(err, E_EXISTS, "%s: %s is already unpacked", label, dest_dir);
+	struct tar_reader tr;
+	int rc = tar_open_stream(&tr, fn, ctx, label, diff_id != NULL, err);
+	if (!rc)
+		rc = unpack_from(&tr, label, dest_dir, diff_id, err);
+	tar_close(&tr);
 	return rc;
 }

@@ -65,7 +65,7 @@ static void page_tasks(const struct node_stats *ns, struct buf *b)
 		prom_double(b, "orch_task_cpu_seconds_total", (const char *[]){"service", ns->tasks[i].service, "task", ids, NULL},
 			    (double)ns->tasks[i].cpu_ns / 1e9);
 	}
-	prom_family(b, "orch_task_memory_bytes", "gauge", "Memory used by the task's container (cgroup memory.usage_in_bytes).");
+	prom_family(b, "orch_task_memory_bytes", "gauge", "Memory used by the task's container (cgroup v1 memory.usage_in_bytes, v2 memory.current).");
 	for (size_t i = 0; i < ns->ntasks; i++) {
 		snprintf(ids, sizeof ids, "%llu", (unsigned long long)ns->tasks[i].task_id);
 		prom_u64(b, "orch_task_memory_bytes", (const char *[]){"service", ns->tasks[i].service, "task", ids, NULL},

@@ -55,8 +55,10 @@ void node_stats_sampler_free(struct node_stats_sampler *s)
  * really runs, whatever the replicated state says. */
 static void sample_tasks(const struct node_stats_sampler *s, struct node_stats *ns)
 {
-	char dir[128];
-	snprintf(dir, sizeof dir, CGROUP_ROOT "/memory/orch/%016llx", (unsigned long long)s->node_id);
+	char dir[256], node_cg[64];
+	snprintf(node_cg, sizeof node_cg, "/orch/%016llx", (unsigned long long)s->node_id);
+	enum cgroup_layout layout = cgroup_layout_of(CGROUP_ROOT);
+	cgroup_dir(dir, sizeof dir, CGROUP_ROOT, layout, "memory", node_cg);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return;
@@ -70,7 +72,7 @@ static void sample_tasks(const struct node_stats_sampler *s, struct node_stats *
 		char path[128], err[ERR_LEN];
 		struct cgroup_stats st;
 		snprintf(path, sizeof path, "/orch/%016llx/%llu", (unsigned long long)s->node_id, (unsigned long long)id);
-		if (cgroup_stats_read(path, &st, err))
+		if (cgroup_stats_read_at(CGROUP_ROOT, layout, path, &st, err))
 			continue;
 		if (ns->ntasks == cap)
 			ns->tasks = xrealloc(ns->tasks, (cap = cap ? cap * 2 : 16) * sizeof *ns->tasks);

@@ -17,7 +17,7 @@ struct task_stat {
 	uint64_t task_id;
 	char service[64];
 	uint64_t cpu_ns;     /* cpuacct.usage */
-	uint64_t mem;        /* memory.usage_in_bytes */
+	uint64_t mem;        /* memory.usage_in_bytes (v1), memory.current (v2) */
 	bool has_rate;
 	double cpu_milli;    /* CPU used over the window, in millicores */
 };

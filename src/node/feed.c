@@ -30,7 +30,7 @@ static uint64_t fnv(uint64_t h, uint64_t v)
 static const struct image *spec_image(const struct store *s, const struct rawmp *spec)
 {
 	const struct svc_spec *sp = spec->len ? spec->dec : NULL;
-	return sp && sp->image ? table_get_str(&s->images, sp->image) : NULL;
+	return sp && sp->image ? store_image_by_name(s, sp->image) : NULL;
 }
 
 static struct svc_view *svc_of(struct docs *d, uint64_t id)

@@ -13,7 +13,10 @@
 struct daemon;
 struct conn;
 
-/* op image.load (net/proto.h): replies {result, name, digest, size, layers} */
+/* op image.load (net/proto.h): every image of the archive, under every tag it carries
+ * (names recorded canonical, image/image_load.h image_name_key). Replies {result, name,
+ * digest, size, layers} of the first image and "images": [{name, ref, digest, size,
+ * layers, result}], one per record (name shown short, ref canonical). */
 void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load *a);
 
 #endif

@@ -4,6 +4,7 @@
  * forwards them to the leader). */
 #include "node/daemon.h"
 #include "node/ingest.h"
+#include "image/image_load.h"
 #include "node/logfan.h"
 #include "agent/agent.h"
 #include "net/conn.h"
@@ -325,8 +326,11 @@ void rpc_images(struct daemon *d, struct conn *c, const struct req_images *a)
 	mpw_arr(&w, (uint32_t)d->store.images.n);
 	TABLE_FOREACH(&d->store.images, const struct image, im) {
 		const struct node *n = table_get_u64(&d->store.nodes, im->node_id);
+		char shown[IMAGE_NAME_MAX];
+		image_name_show(im->name, shown, sizeof shown);
 		mpw_map_begin(&w);
-		mpw_kstr(&w, "name", im->name);
+		mpw_kstr(&w, "name", shown); /* as Docker shows it; ref: the key it is recorded under */
+		mpw_kstr(&w, "ref", im->name);
 		mpw_kstr(&w, "digest", im->digest);
 		mpw_ku64(&w, "size", im->size);
 		mpw_ku64(&w, "loaded_at", im->loaded_at);

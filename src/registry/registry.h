@@ -33,6 +33,8 @@ struct reg_config {
 	/* Directory of per-registry CA files, "<dir>/<host[:port]>/ca.crt" (NULL: none); the
 	 * system CAs are always trusted too. */
 	char *ca_dir;
+	/* One more CA file trusted for every registry (NULL: none): `orch debug pull --ca-file`. */
+	char *ca_file;
 	/* Platform to pick from an image index: "linux/amd64" (NULL: the node's own). */
 	const char *platform;
 	reg_creds_fn creds;
@@ -58,7 +60,8 @@ int registry_resolve(const struct reg_config *cfg, const struct image_ref *ref, 
 /* Pulls ref (a digest from registry_resolve, or a tag) into the blob store: the manifest for
  * cfg->platform, the config and every layer (gzip, zstd or plain), each checked against its
  * digest; blobs already in the store are not downloaded again, partial downloads resume.
- * out is filled as image_load fills it (name = the familiar form of ref). progress may be
+ * out is filled as image_load fills it (name and names[0] = the canonical form of ref, as
+ * image_name_key gives it; digest = the image manifest's, for the platform). progress may be
  * NULL. Errors name what failed: unauthorised, not found, no matching platform, rate
  * limited, digest mismatch, the network. */
 int registry_pull(const struct reg_config *cfg, const struct blobstore *bs, const struct image_ref *ref,

@@ -447,6 +447,22 @@ int apply_image_put(struct store *s, const struct cmd_ctx *c, struct apply_res *
 		free(im);
 		return rc;
 	}
+	/* Recorded under the canonical name whoever submits it (image_name_key), so "nginx",
+	 * "nginx:latest" and "docker.io/library/nginx:latest" are one record; a record an
+	 * older binary wrote under the short spelling gives way to it. */
+	char key[IMAGE_NAME_MAX];
+	image_name_key(im->name, key, sizeof key);
+	free(im->name);
+	im->name = xstrdup(key);
+	for (size_t i = 0; i < s->images.n;) {
+		const struct image *o = s->images.items[i];
+		char ok[IMAGE_NAME_MAX];
+		image_name_key(o->name, ok, sizeof ok);
+		if (strcmp(o->name, key) && !strcmp(ok, key))
+			table_del_str(&s->images, o->name);
+		else
+			i++;
+	}
 	struct image *old = table_get_str(&s->images, im->name);
 	if (old && old->digest && !strcmp(old->digest, im->digest)) {
 		schema_free(&image_schema, im);
@@ -459,11 +475,13 @@ int apply_image_put(struct store *s, const struct cmd_ctx *c, struct apply_res *
 
 int apply_image_rm(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
 {
-	char name[300];
+	char name[IMAGE_NAME_MAX];
 	if (mp_get_strbuf(c->body, "name", name, sizeof name))
 		return errf(res->msg, E_INVAL, "image.rm: name required");
-	if (table_del_str(&s->images, name))
-		return errf(res->msg, E_NOTFOUND, "no image %s (see orch images)", name);
+	const struct image *im = store_image_by_name(s, name);
+	if (!im)
+		return errf(res->msg, E_NOTFOUND, "no image %.300s (see orch images)", name);
+	table_del_str(&s->images, im->name);
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "state/store.h"
+#include "image/image_load.h"
 #include "spec/spec.h"
 #include "state/apply.h"
 #include "util/mem.h"
@@ -391,6 +392,14 @@ struct service *store_service_by_name(const struct store *s, const char *name)
 		if (v->name && !strcmp(v->name, name))
 			return v;
 	return NULL;
+}
+
+struct image *store_image_by_name(const struct store *s, const char *name)
+{
+	char key[IMAGE_NAME_MAX];
+	image_name_key(name, key, sizeof key);
+	struct image *im = table_get_str(&s->images, key);
+	return im ? im : table_get_str(&s->images, name);
 }
 
 bool task_terminal(const struct task *t)

@@ -152,6 +152,9 @@ static inline const struct svc_spec *service_prev_spec(const struct service *v)
 
 struct node *store_node_by_name(const struct store *s, const char *name);
 struct service *store_service_by_name(const struct store *s, const char *name);
+/* The image a spec's image: names, spelled as Docker allows ("nginx" finds
+ * docker.io/library/nginx:latest), or recorded under that exact name by an older binary. */
+struct image *store_image_by_name(const struct store *s, const char *name);
 /* The task has ended (complete, failed, shutdown, rejected, orphaned). */
 bool task_terminal(const struct task *t);
 /* apply_events.c: records the valid entries of an "events" array (others are skipped),

@@ -69,6 +69,14 @@ def mounts_under(path):
     return out
 
 
+def node_cgroups(node_id):
+    """The cgroup directories of a node's tasks: one per controller on a cgroup v1 host,
+    one in the unified hierarchy on a v2 host (runtime/cgroup_stats.h)."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return ["/sys/fs/cgroup/orch/%s" % node_id]
+    return ["/sys/fs/cgroup/%s/orch/%s" % (ctl, node_id) for ctl in ("memory", "pids", "cpu,cpuacct")]
+
+
 class WorkCluster(Cluster):
     """A Cluster whose nodes run containers; teardown cleans up and checks for leaks."""
 
@@ -132,8 +140,7 @@ class WorkCluster(Cluster):
                 leaks.append("%s: mounts left: %s" % (n.name, m[:5]))
             nid = self.node_ids.get(n.name)
             if nid:
-                for ctl in ("memory", "pids", "cpu,cpuacct"):
-                    cg = "/sys/fs/cgroup/%s/orch/%s" % (ctl, nid)
+                for cg in node_cgroups(nid):
                     if os.path.exists(cg):
                         leaks.append("%s: cgroup %s left" % (n.name, cg))
             tag = self._net_tag(n)

@@ -9,6 +9,7 @@
 #include "image/rootfs.h"
 #include "image/tar.h"
 #include "image/unpack.h"
+#include "image/zsrc.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
@@ -371,7 +372,8 @@ static char *build_demo(void)
 
 static void check_demo(const struct image_info *im)
 {
-	CHECK_STR(im->name, "demo:latest");
+	CHECK_STR(im->name, "docker.io/library/demo:latest");
+	CHECK(im->names && !strcmp(im->names[0], im->name) && !im->names[1]);
 	CHECK_EQ_INT(im->nlayers, 2);
 	CHECK(digest_valid(im->digest) && digest_valid(im->config_digest));
 	CHECK(im->entrypoint == NULL);
@@ -855,6 +857,18 @@ UNIT(image_rootfs_many_layers)
 
 /* Random corruption of a layer (plain and gzip'd) and of a manifest: errors, never a
  * crash, and never a half-unpacked layer left behind. */
+/* A damaged layer either unpacks or is refused with a message, leaving nothing behind. */
+static void unpack_or_refuse(const char *blob, const char *dest, const char *layers)
+{
+	char err[ERR_LEN] = "";
+	int rc = layer_unpack(blob, dest, err);
+	CHECK(rc <= 0);
+	CHECK(rc == 0 || strlen(err) > 0);
+	if (rc == 0)
+		fs_rm_rf(dest);
+	CHECK_EQ_INT(count_entries(layers), 0);
+}
+
 UNIT(image_fuzz_never_crashes)
 {
 	need_root();
@@ -889,12 +903,7 @@ UNIT(image_fuzz_never_crashes)
 			write_file(blob, m, len);
 		else
 			gz_file(blob, m, len);
-		int rc = layer_unpack(blob, dest, err);
-		CHECK(rc <= 0);
-		CHECK(rc == 0 || strlen(err) > 0);
-		if (rc == 0)
-			fs_rm_rf(dest);
-		CHECK_EQ_INT(count_entries(layers), 0);
+		unpack_or_refuse(blob, dest, layers);
 	}
 	free(m);
 	const char *man = "[{\"Config\":\"c.json\",\"RepoTags\":[\"a:b\"],\"Layers\":[\"l/layer.tar\",\"\\u00e9\"]}]";
@@ -910,6 +919,509 @@ UNIT(image_fuzz_never_crashes)
 	}
 	free(mm);
 	buf_free(&t);
+	free(blob);
+	free(layers);
+	free(dest);
+	free(d);
+}
+
+/* ---- compressed streams: gzip, zstd, plain ---- */
+
+/* A source that hands over its bytes a few at a time and can fail at its end, as a
+ * network body checked against its digest does. */
+struct dribble {
+	const uint8_t *p;
+	size_t len, pos, step;
+	bool fail_at_end;
+};
+
+static ssize_t dribble_read(void *ctx, void *p, size_t n, char *err)
+{
+	struct dribble *d = ctx;
+	if (d->pos == d->len)
+		return d->fail_at_end ? errf(err, E_INVAL, "source: digest mismatch") : 0;
+	size_t k = d->len - d->pos;
+	if (k > d->step)
+		k = d->step;
+	if (k > n)
+		k = n;
+	memcpy(p, d->p + d->pos, k);
+	d->pos += k;
+	return (ssize_t)k;
+}
+
+static struct buf slurp(const char *path)
+{
+	struct buf b = {0};
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	for (;;) {
+		buf_reserve(&b, 65536);
+		ssize_t n = read(fd, b.data + b.len, 65536);
+		CHECK(n >= 0);
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+	}
+	close(fd);
+	return b;
+}
+
+/* Builds <d>/src (a small tree), its tar, and the tar as .gz, .zst and a two-frame .zst. */
+static void make_compressed(const char *d)
+{
+	CHECK_EQ_INT(sh("cd %s && mkdir -p src/etc src/bin && printf 'hello zstd' > src/etc/motd && "
+			"head -c 300000 /dev/urandom > src/bin/blob && ln -s ../etc/motd src/bin/lnk && "
+			"tar --format=pax --sort=name -C src -cf t.tar . && gzip -kf t.tar && zstd -q -f -19 t.tar -o t.tar.zst && "
+			"head -c 100000 t.tar | zstd -q -c > two.zst && tail -c +100001 t.tar | zstd -q -c >> two.zst", d), 0);
+}
+
+UNIT(image_zsrc_gzip_zstd_plain)
+{
+	char *d = mktmp(), err[ERR_LEN];
+	make_compressed(d);
+	char *plain = xasprintf("%s/t.tar", d);
+	struct buf want = slurp(plain);
+	char want_id[DIGEST_LEN];
+	sha256_digest(want.data, want.len, want_id);
+	const char *names[] = {"t.tar", "t.tar.gz", "t.tar.zst", "two.zst"};
+	const enum zsrc_kind kinds[] = {ZSRC_PLAIN, ZSRC_GZIP, ZSRC_ZSTD, ZSRC_ZSTD};
+	for (int i = 0; i < 4; i++) {
+		char *p = xasprintf("%s/%s", d, names[i]);
+		struct buf raw = slurp(p);
+		/* one byte at a time, then in large reads: the same decoded bytes */
+		for (size_t step = 1; step <= 1 << 20; step <<= 20) {
+			struct dribble src = {raw.data, raw.len, 0, step, false};
+			struct zsrc z;
+			CHECK_EQ_INT(zsrc_open(&z, dribble_read, &src, "t", true, err), 0);
+			CHECK_EQ_INT(z.kind, kinds[i]);
+			struct buf got = {0};
+			ssize_t n;
+			for (;;) {
+				buf_reserve(&got, 4096);
+				n = zsrc_read(&z, got.data + got.len, 4096, err);
+				if (n <= 0)
+					break;
+				got.len += (size_t)n;
+			}
+			if (n < 0)
+				fprintf(stderr, "  %s: %s\n", names[i], err);
+			CHECK_EQ_INT(n, 0);
+			CHECK(got.len == want.len && !memcmp(got.data, want.data, want.len));
+			char id[DIGEST_LEN];
+			CHECK_EQ_INT(zsrc_diff_id(&z, id, err), 0);
+			CHECK_STR(id, want_id);
+			zsrc_close(&z);
+			buf_free(&got);
+		}
+		/* the blob store's diff_id agrees (it is what image_load checks) */
+		struct blobstore bs;
+		char *store = xasprintf("%s/store", d), dig[DIGEST_LEN], id[DIGEST_LEN];
+		CHECK_EQ_INT(blob_init(&bs, store, err), 0);
+		CHECK_EQ_INT(blob_put_mem(&bs, NULL, raw.data, raw.len, dig, err), 0);
+		CHECK_EQ_INT(blob_diff_id(&bs, dig, id, err), 0);
+		CHECK_STR(id, want_id);
+		blob_fini(&bs);
+		/* the tar reader lists the same entries whatever the compression */
+		struct buf l = {0};
+		CHECK_EQ_INT(tar_list(p, &l, err), 0);
+		CHECK(strstr((char *)l.data, "0 ./etc/motd ->  10 644|hello zstd|"));
+		CHECK(strstr((char *)l.data, "2 ./bin/lnk -> ../etc/motd 0"));
+		buf_free(&l);
+		free(store);
+		buf_free(&raw);
+		free(p);
+	}
+	buf_free(&want);
+	free(plain);
+}
+
+UNIT(image_zsrc_zstd_corrupt)
+{
+	char *d = mktmp(), err[ERR_LEN];
+	make_compressed(d);
+	char *p = xasprintf("%s/t.tar.zst", d);
+	struct buf raw = slurp(p);
+	struct buf l = {0};
+	/* cut short: the frame never ends */
+	write_file(p, raw.data, raw.len - 50);
+	CHECK(tar_list(p, &l, err) == E_INVAL);
+	CHECK(strstr(err, "test: truncated zstd stream") || strstr(err, "truncated tar entry"));
+	/* cut right after the tar's end blocks were decoded but before the frame ended: the
+	 * drain at the end of the archive still notices */
+	write_file(p, raw.data, raw.len - 4);
+	l.len = 0;
+	CHECK(tar_list(p, &l, err) < 0);
+	CHECK(strstr(err, "zstd"));
+	/* flipped bytes in the compressed data */
+	struct buf bad = {0};
+	buf_append(&bad, raw.data, raw.len);
+	for (size_t i = 100; i < bad.len - 20; i += 997)
+		bad.data[i] ^= 0x5a;
+	write_file(p, bad.data, bad.len);
+	l.len = 0;
+	CHECK(tar_list(p, &l, err) < 0);
+	CHECK(strstr(err, "zstd") || strstr(err, "checksum") || strstr(err, "tar"));
+	/* a frame asking for a window beyond the limit is refused, not given the memory */
+	CHECK_EQ_INT(sh("cd %s && head -c 1000 /dev/zero | zstd -q -c --long=30 --zstd=wlog=30 > big.zst 2>/dev/null", d), 0);
+	char *big = xasprintf("%s/big.zst", d);
+	struct buf bb = slurp(big);
+	struct dribble src = {bb.data, bb.len, 0, 1 << 20, false};
+	struct zsrc z;
+	uint8_t out[4096];
+	CHECK_EQ_INT(zsrc_open(&z, dribble_read, &src, "big", false, err), 0);
+	CHECK(zsrc_read(&z, out, sizeof out, err) == E_INVAL);
+	CHECK(strstr(err, "big: corrupt zstd data"));
+	zsrc_close(&z);
+	buf_free(&bb);
+	free(big);
+	buf_free(&bad);
+	buf_free(&raw);
+	buf_free(&l);
+	free(p);
+}
+
+UNIT(image_unpack_zstd_and_stream)
+{
+	need_root();
+	char *d = mktmp(), err[ERR_LEN];
+	make_compressed(d);
+	char *ref = xasprintf("%s/layers/ref", d);
+	char *plain = xasprintf("%s/t.tar", d);
+	CHECK_EQ_INT(layer_unpack(plain, ref, err), 0);
+	char *want = listing(ref);
+	const char *names[] = {"t.tar.gz", "t.tar.zst", "two.zst"};
+	for (int i = 0; i < 3; i++) {
+		char *p = xasprintf("%s/%s", d, names[i]), *dest = xasprintf("%s/layers/L%d", d, i);
+		CHECK_EQ_INT(layer_unpack(p, dest, err), 0);
+		char *got = listing(dest);
+		CHECK_STR(got, want);
+		CHECK_EQ_INT(sh("cmp -s %s/src/bin/blob %s/bin/blob", d, dest), 0);
+		free(got);
+		free(p);
+		free(dest);
+	}
+	/* from a stream: the diff_id comes out, and a source failing at its end leaves nothing */
+	char *zp = xasprintf("%s/t.tar.zst", d);
+	struct buf raw = slurp(zp), tarb = slurp(plain);
+	char want_id[DIGEST_LEN], id[DIGEST_LEN];
+	sha256_digest(tarb.data, tarb.len, want_id);
+	char *sdest = xasprintf("%s/layers/S", d);
+	struct dribble src = {raw.data, raw.len, 0, 777, true};
+	CHECK(layer_unpack_stream(dribble_read, &src, "layer x", sdest, id, err) == E_INVAL);
+	CHECK_STR(err, "source: digest mismatch");
+	CHECK(!exists(sdest));
+	char *layers = xasprintf("%s/layers", d);
+	CHECK_EQ_INT(count_entries(layers), 4); /* ref, L0..L2: no temp dir left */
+	free(layers);
+	src = (struct dribble){raw.data, raw.len, 0, 777, false};
+	CHECK_EQ_INT(layer_unpack_stream(dribble_read, &src, "layer x", sdest, id, err), 0);
+	CHECK_STR(id, want_id);
+	char *got = listing(sdest);
+	CHECK_STR(got, want);
+	free(got);
+	src.pos = 0;
+	CHECK(layer_unpack_stream(dribble_read, &src, "layer x", sdest, NULL, err) == E_EXISTS);
+	buf_free(&raw);
+	buf_free(&tarb);
+	free(sdest);
+	free(zp);
+	free(want);
+	free(plain);
+	free(ref);
+}
+
+/* ---- sparse files ---- */
+
+/* <d>/sp/f: 3 MiB with data at 0, 1 MiB and 2 MiB (more stretches with many). */
+static void make_sparse(const char *d, int stretches)
+{
+	CHECK_EQ_INT(sh("mkdir -p %s/sp && cd %s/sp && rm -f f && truncate -s 3M f", d, d), 0);
+	for (int i = 0; i < stretches; i++)
+		CHECK_EQ_INT(sh("cd %s/sp && printf 'data%d' | dd of=f bs=1 seek=%d conv=notrunc 2>/dev/null", d, i,
+				i * (3 << 20) / stretches + (i ? 5 : 0)), 0);
+}
+
+UNIT(image_tar_sparse_formats)
+{
+	need_root();
+	char *d = mktmp(), err[ERR_LEN];
+	/* 3 stretches fit the old GNU header; 40 need extension blocks and long pax maps */
+	const int stretches[] = {3, 40};
+	const char *fmts[] = {"--format=pax --sparse-version=0.0", "--format=pax --sparse-version=0.1",
+			      "--format=pax --sparse-version=1.0", "--format=gnu", "--format=oldgnu"};
+	for (int s = 0; s < 2; s++) {
+		make_sparse(d, stretches[s]);
+		for (int i = 0; i < 5; i++) {
+			CHECK_EQ_INT(sh("cd %s/sp && tar --sparse %s -cf ../s.tar f && mkdir -p ../x && cp f ../x/", d, fmts[i]), 0);
+			char *p = xasprintf("%s/s.tar", d), *dest = xasprintf("%s/layers/L", d);
+			/* the reader: real name, real size, holes read back as zeros */
+			int fd = open(p, O_RDONLY);
+			struct tar_reader r;
+			struct tar_entry *e;
+			CHECK_EQ_INT(tar_open(&r, fd, "t", err), 0);
+			int k = tar_next(&r, &e, err);
+			if (k != 1)
+				fprintf(stderr, "  %s: %s\n", fmts[i], err);
+			CHECK_EQ_INT(k, 1);
+			CHECK_STR(e->path, "f");
+			CHECK_EQ_INT(e->type, TAR_REG);
+			CHECK_EQ_INT(e->size, 3 << 20);
+			CHECK(e->nspans >= (size_t)stretches[s]);
+			struct buf got = {0};
+			ssize_t n;
+			for (;;) {
+				buf_reserve(&got, 100000);
+				n = tar_read(&r, got.data + got.len, 100000, err);
+				if (n <= 0)
+					break;
+				got.len += (size_t)n;
+			}
+			CHECK_EQ_INT(n, 0);
+			char *fp = xasprintf("%s/sp/f", d);
+			struct buf orig = slurp(fp);
+			CHECK(got.len == orig.len && !memcmp(got.data, orig.data, orig.len));
+			CHECK_EQ_INT(tar_next(&r, &e, err), 0);
+			tar_close(&r);
+			close(fd);
+			/* the unpacker: the file at its real name, same bytes, holes kept */
+			CHECK_EQ_INT(layer_unpack(p, dest, err), 0);
+			char *out = xasprintf("%s/f", dest);
+			struct stat st;
+			CHECK(stat(out, &st) == 0);
+			CHECK_EQ_INT(st.st_size, 3 << 20);
+			CHECK(st.st_blocks * 512 < 1 << 20);
+			CHECK_EQ_INT(count_entries(dest), 1); /* no GNUSparseFile.NNN directory */
+			CHECK_EQ_INT(sh("cmp -s %s %s", fp, out), 0);
+			fs_rm_rf(dest);
+			free(out);
+			free(fp);
+			buf_free(&orig);
+			buf_free(&got);
+			free(p);
+			free(dest);
+		}
+	}
+	free(d);
+}
+
+UNIT(image_tar_sparse_bad_maps)
+{
+	char *d = mktmp(), err[ERR_LEN];
+	/* pax 0.1 maps that lie about the data: each is an error, none a crash */
+	const char *maps[][2] = {
+		{"10,4,0,4", "out of order"},          /* descending */
+		{"0,4,2,4", "out of order"},           /* overlapping */
+		{"0,4,100,4", "beyond the file's size"},
+		{"0,3", "does not match the stored data"},
+		{"0,4,", "bad pax value"},
+		{"0,x", "bad pax value"},
+	};
+	for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) {
+		struct buf t = {0}, l = {0};
+		char pax[256], rec[200];
+		snprintf(rec, sizeof rec, "GNU.sparse.map=%s\n", maps[i][0]);
+		int len = (int)strlen(rec) + 3;
+		if (len >= 100)
+			len += 1;
+		int w = snprintf(pax, sizeof pax, "%d %s", len, rec);
+		const char *sz = "22 GNU.sparse.size=20\n";
+		strcat(pax, sz);
+		tw(&t, "PaxHeader", 'x', 0644, NULL, pax, (size_t)w + strlen(sz), 0, 0);
+		tw(&t, "f", '0', 0644, NULL, "abcdefgh", 8, 0, 0);
+		tw_end(&t);
+		char *p = xasprintf("%s/bad.tar", d);
+		write_file(p, t.data, t.len);
+		int rc = tar_list(p, &l, err);
+		if (rc >= 0 || !strstr(err, maps[i][1]))
+			fprintf(stderr, "  map %s: rc %d: %s\n", maps[i][0], rc, err);
+		CHECK(rc < 0);
+		CHECK(strstr(err, maps[i][1]));
+		buf_free(&t);
+		buf_free(&l);
+		free(p);
+	}
+	free(d);
+}
+
+/* ---- archives holding several images and names ---- */
+
+static bool first_bytes(const char *store, const char *digest, const char *magic, size_t n)
+{
+	char err[ERR_LEN];
+	struct blobstore bs;
+	CHECK_EQ_INT(blob_init(&bs, store, err), 0);
+	int fd = blob_open(&bs, digest, err);
+	CHECK(fd >= 0);
+	char b[8] = {0};
+	CHECK(read(fd, b, n) == (ssize_t)n);
+	close(fd);
+	blob_fini(&bs);
+	return !memcmp(b, magic, n);
+}
+
+static void check_names(const struct image_info *im, const char *const *want)
+{
+	size_t i = 0;
+	for (; want[i]; i++) {
+		CHECK(im->names && im->names[i]);
+		CHECK_STR(im->names[i], want[i]);
+	}
+	CHECK(!im->names[i]);
+	CHECK_STR(im->name, want[0]);
+}
+
+UNIT(image_load_tags_indexes_zstd)
+{
+	need_root();
+	char *d = build_demo(), err[ERR_LEN];
+	char *store = xasprintf("%s/store", d);
+	/* skopeo writes every tag into a docker-archive, and zstd layers and several images
+	 * into one OCI layout; a multi-platform index is written here by hand around them */
+	CHECK_EQ_INT(sh("cd %s/img && skopeo copy -q oci:demo-oci:demo:latest docker-archive:multi.tar:foo/bar:1 "
+			"--additional-tag foo/bar:latest --additional-tag demo:v2 && "
+			"skopeo copy -q --dest-compress-format zstd oci:demo-oci:demo:latest oci:many:first:1 && "
+			"skopeo copy -q oci:demo-oci:demo:latest oci:many:second:2 && tar -C many -cf - . | zstd -q -c > many.tar.zst", d), 0);
+	/* the docker-archive again with its layers zstd'd in place (as docker 25 may write them) */
+	CHECK_EQ_INT(sh("cd %s/img && mkdir dz && tar -C dz -xf multi.tar && for l in dz/*.tar; do zstd -q -f $l -o $l.z && mv $l.z $l; done && "
+			"tar -C dz -cf multi-zstd.tar .", d), 0);
+	const char *arches[] = {"amd64", "s390x"};
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ_INT(sh("cd %s/img && cp -r many multi-%s && cd multi-%s && "
+				"a=$(grep -o 'sha256:[0-9a-f]*' index.json | sed -n 1p) && b=$(grep -o 'sha256:[0-9a-f]*' index.json | sed -n 2p) && "
+				"sa=$(wc -c < blobs/sha256/${a#sha256:}) && sb=$(wc -c < blobs/sha256/${b#sha256:}) && "
+				"m=application/vnd.oci.image.manifest.v1+json && "
+				"printf '{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+				"{\"mediaType\":\"%%s\",\"digest\":\"%%s\",\"size\":%%s,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
+				"{\"mediaType\":\"%%s\",\"digest\":\"%%s\",\"size\":%%s,\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}}]}' "
+				"$m $b $sb $m $a $sa > nested && n=$(sha256sum nested | cut -c1-64) && sn=$(wc -c < nested) && mv nested blobs/sha256/$n && "
+				"printf '{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+				"\"digest\":\"sha256:%%s\",\"size\":%%s,\"annotations\":{\"org.opencontainers.image.ref.name\":\"multi:1\"}}]}' "
+				"$n $sn > index.json && echo $a > ../amd64-digest", d, arches[i], arches[i], arches[i]), 0);
+	struct image_info *v;
+	size_t n;
+	/* every tag of a docker-archive, canonical; plain and zstd'd layers give one image */
+	const char *tags[] = {"docker.io/foo/bar:1", "docker.io/foo/bar:latest", "docker.io/library/demo:v2", NULL};
+	const char *das[] = {"multi.tar", "multi-zstd.tar"};
+	char *plain_layer = NULL;
+	for (int i = 0; i < 2; i++) {
+		char *p = xasprintf("%s/img/%s", d, das[i]);
+		int rc = image_load_all(store, p, &v, &n, err);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", das[i], err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(n, 1);
+		check_names(&v[0], tags);
+		CHECK_EQ_INT(v[0].nlayers, 2);
+		CHECK(first_bytes(store, v[0].layers[0], i ? "\x28\xb5\x2f\xfd" : "./", i ? 4 : 2));
+		char *bp = xasprintf("%s/blobs/sha256/%s", store, v[0].layers[1] + 7);
+		char *ld = xasprintf("%s/layers/%d", d, i);
+		CHECK_EQ_INT(layer_unpack(bp, ld, err), 0);
+		char *l = listing(ld);
+		CHECK(strstr(l, "./www/cgi-bin/id 755 0 0 f"));
+		if (i)
+			CHECK_STR(l, plain_layer);
+		else
+			plain_layer = xstrdup(l);
+		free(l);
+		free(bp);
+		free(ld);
+		image_list_free(v, n);
+		free(p);
+	}
+	free(plain_layer);
+	/* several images in one layout, each under its ref.name; the layout as a zstd'd tar too */
+	const char *lays[] = {"many", "many.tar.zst"};
+	for (int i = 0; i < 2; i++) {
+		char *p = xasprintf("%s/img/%s", d, lays[i]);
+		int rc = image_load_all(store, p, &v, &n, err);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", lays[i], err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(n, 2);
+		const char *first[] = {"docker.io/library/first:1", NULL}, *second[] = {"docker.io/library/second:2", NULL};
+		check_names(&v[0], first);
+		check_names(&v[1], second);
+		CHECK(strcmp(v[0].digest, v[1].digest));
+		CHECK_STR(v[0].config_digest, v[1].config_digest);
+		CHECK(first_bytes(store, v[0].layers[0], "\x28\xb5\x2f\xfd", 4)); /* zstd */
+		CHECK(first_bytes(store, v[1].layers[0], "\x1f\x8b", 2));           /* gzip */
+		image_list_free(v, n);
+		free(p);
+	}
+	/* a multi-platform index: linux/amd64 picked, the index's name kept */
+	char *p = xasprintf("%s/img/multi-amd64", d);
+	CHECK_EQ_INT(image_load_all(store, p, &v, &n, err), 0);
+	CHECK_EQ_INT(n, 1);
+	const char *multi[] = {"docker.io/library/multi:1", NULL};
+	check_names(&v[0], multi);
+	char want[80] = "";
+	char *dp = xasprintf("%s/img/amd64-digest", d);
+	FILE *f = fopen(dp, "r");
+	CHECK(f && fscanf(f, "%79s", want) == 1);
+	fclose(f);
+	CHECK_STR(v[0].digest, want);
+	image_list_free(v, n);
+	/* no linux/amd64 in it: a clear error */
+	free(p);
+	p = xasprintf("%s/img/multi-s390x", d);
+	CHECK(image_load_all(store, p, &v, &n, err) == E_NOTFOUND);
+	CHECK(strstr(err, "multi-s390x: no manifest for linux/amd64"));
+	free(dp);
+	free(p);
+	free(store);
+}
+
+UNIT(image_names_as_docker_compares_them)
+{
+	const char *cases[][3] = {
+		{"nginx", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"nginx:1.27", "docker.io/library/nginx:1.27", "nginx:1.27"},
+		{"docker.io/library/nginx:latest", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"index.docker.io/library/nginx", "docker.io/library/nginx:latest", "nginx:latest"},
+		{"foo/bar:1", "docker.io/foo/bar:1", "foo/bar:1"},
+		{"ghcr.io/org/app:tag", "ghcr.io/org/app:tag", "ghcr.io/org/app:tag"},
+		{"127.0.0.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000/app:latest"},
+		/* not references: kept as they are */
+		{"sha256:2c1d1a6932e2", "sha256:2c1d1a6932e2", "sha256:2c1d1a6932e2"},
+		{"Bad Name", "Bad Name", "Bad Name"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char key[IMAGE_NAME_MAX], shown[IMAGE_NAME_MAX];
+		image_name_key(cases[i][0], key, sizeof key);
+		CHECK_STR(key, cases[i][1]);
+		image_name_show(key, shown, sizeof shown);
+		CHECK_STR(shown, cases[i][2]);
+	}
+}
+
+/* Sparse archives of both kinds with random damage: an error or a clean unpack, never a
+ * crash or a stray file. */
+UNIT(image_tar_sparse_fuzz)
+{
+	need_root();
+	char *d = mktmp();
+	make_sparse(d, 12);
+	const char *fmts[] = {"--format=gnu", "--format=pax --sparse-version=1.0", "--format=pax --sparse-version=0.1"};
+	char *blob = xasprintf("%s/blob", d), *layers = xasprintf("%s/layers", d), *dest = xasprintf("%s/layers/L", d);
+	srand(7);
+	for (int f = 0; f < 3; f++) {
+		CHECK_EQ_INT(sh("cd %s/sp && tar --sparse %s -cf ../s.tar f", d, fmts[f]), 0);
+		char *p = xasprintf("%s/s.tar", d);
+		struct buf t = slurp(p);
+		uint8_t *m = xmalloc(t.len);
+		for (int it = 0; it < 150; it++) {
+			memcpy(m, t.data, t.len);
+			/* aim at the headers and the map, where the sparse code reads */
+			for (int k = 0; k < 1 + rand() % 4; k++)
+				m[rand() % 2048] = (uint8_t)(it % 3 ? rand() : '0' + rand() % 10);
+			write_file(blob, m, t.len);
+			unpack_or_refuse(blob, dest, layers);
+		}
+		free(m);
+		buf_free(&t);
+		free(p);
+	}
 	free(blob);
 	free(layers);
 	free(dest);

@@ -950,3 +950,51 @@ UNIT(runtime_cgroup_remove)
 	CHECK_EQ_INT(cgroup_remove("/", err), E_INVAL);
 	CHECK_EQ_INT(cgroup_remove("relative", err), E_INVAL);
 }
+
+/* Task figures and OOM kills from captured trees of both layouts (test/fixtures/cgroup):
+ * the same two tasks must read the same on a v1 and a v2 host. */
+UNIT(runtime_cgroup_stats_layouts)
+{
+	const char *roots[] = {"test/fixtures/cgroup/v1", "test/fixtures/cgroup/v2"};
+	const enum cgroup_layout want[] = {CGROUP_V1, CGROUP_V2};
+	char err[ERR_LEN];
+	for (int i = 0; i < 2; i++) {
+		enum cgroup_layout l = cgroup_layout_of(roots[i]);
+		CHECK_EQ_INT(l, want[i]);
+		struct cgroup_stats st;
+		/* 42: killed at its 16 MiB limit */
+		CHECK_EQ_INT(cgroup_stats_read_at(roots[i], l, "/orch/00000000000000ab/42", &st, err), 0);
+		CHECK_EQ_INT(st.oom_kills, 1);
+		CHECK(st.mem_usage > 16700000 && st.mem_usage <= 16777216);
+		CHECK_EQ_INT(st.mem_max_usage, 16777216);
+		CHECK_EQ_INT(st.mem_limit, 16777216);
+		CHECK(st.cpu_ns / 1000 == 38219);
+		CHECK_EQ_INT(st.pids, 1);
+		/* 43: running, unlimited */
+		CHECK_EQ_INT(cgroup_stats_read_at(roots[i], l, "/orch/00000000000000ab/43", &st, err), 0);
+		CHECK_EQ_INT(st.oom_kills, 0);
+		CHECK(st.mem_usage > 1300000 && st.mem_usage < 1500000);
+		CHECK(st.mem_limit > (1ull << 62));
+		CHECK(st.cpu_ns / 1000000 == 1250);
+		CHECK_EQ_INT(st.pids, 3);
+		CHECK_EQ_INT(cgroup_stats_read_at(roots[i], l, "/orch/00000000000000ab/44", &st, err), E_NOTFOUND);
+		CHECK(strstr(err, "no memory cgroup /orch/00000000000000ab/44"));
+		CHECK_EQ_INT(cgroup_stats_read_at(roots[i], l, "/orch/../etc", &st, err), E_INVAL);
+		char dir[256];
+		cgroup_dir(dir, sizeof dir, roots[i], l, "memory", "/orch/00000000000000ab");
+		CHECK_STR(dir, i ? "test/fixtures/cgroup/v2/orch/00000000000000ab"
+				 : "test/fixtures/cgroup/v1/memory/orch/00000000000000ab");
+	}
+	/* the host's layout is one of the two, and the same as its mount says */
+	enum cgroup_layout host = cgroup_layout_of(CGROUP_ROOT);
+	CHECK(host == CGROUP_V1 || host == CGROUP_V2);
+	FILE *f = fopen("/proc/self/mounts", "r");
+	CHECK(f);
+	char line[1024];
+	bool unified_root = false;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, " " CGROUP_ROOT " cgroup2 "))
+			unified_root = true;
+	fclose(f);
+	CHECK_EQ_INT(host == CGROUP_V2, unified_root);
+}

@@ -1,6 +1,8 @@
 #include "unit.h"
 #include "entry.h"
 #include "state/store.h"
+#include "image/image_load.h"
+#include <stdio.h>
 #include "util/mem.h"
 
 #define SESSION 0x5e55
@@ -474,4 +476,70 @@ UNIT(spec_stop_signal_checked)
 	CHECK_EQ_INT(spec_signal("9"), 9);
 	CHECK_EQ_INT(spec_signal("99"), 0);
 	spec_file_free(f);
+}
+
+/* image.put records under the canonical name whatever the spelling, replaces a record an
+ * older binary kept under the short one, and lookups and image.rm accept every spelling. */
+static void put_image(struct store *s, const char *name, const char *digest, struct apply_res *res)
+{
+	struct image_info im = {0};
+	im.name = xstrdup(name);
+	snprintf(im.digest, sizeof im.digest, "%s", digest);
+	im.config_digest = xstrdup(digest);
+	im.layers = xcalloc(2, sizeof *im.layers);
+	im.layers[0] = xstrdup(digest);
+	im.nlayers = 1;
+	struct mpw info, w;
+	mpw_init(&info);
+	image_info_encode(&im, &info);
+	image_info_free(&im);
+	struct cmd_image_put b = {.name = name, .digest = digest, .size = 1,
+				  .info = {.raw = info.sb.data, .len = info.sb.size}, .node_id = 1};
+	mpw_init(&w);
+	cmd_body(&w, CMD_IMAGE_PUT, &b);
+	mpw_free(&info);
+	entry_apply(s, CMD_IMAGE_PUT, &w, res);
+}
+
+UNIT(store_images_by_normalised_name)
+{
+	struct store s;
+	store_init(&s);
+	struct apply_res res;
+	const char *d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+	const char *d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+	/* a record as an older binary wrote it: the short spelling as key */
+	struct image *old = xcalloc(1, sizeof *old);
+	old->name = xstrdup("nginx:latest");
+	old->digest = xstrdup(d1);
+	table_put(&s.images, old);
+	CHECK(store_image_by_name(&s, "nginx:latest") == old);
+	CHECK(store_image_by_name(&s, "nginx") == NULL); /* not the same spelling, not canonical */
+	/* now put under any spelling: one canonical record, the old one gone */
+	put_image(&s, "nginx", d2, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(s.images.n, 1);
+	const struct image *im = store_image_by_name(&s, "nginx");
+	CHECK(im);
+	CHECK_STR(im->name, "docker.io/library/nginx:latest");
+	CHECK_STR(im->digest, d2);
+	CHECK(store_image_by_name(&s, "docker.io/library/nginx:latest") == im);
+	CHECK(store_image_by_name(&s, "index.docker.io/library/nginx:latest") == im);
+	CHECK(store_image_by_name(&s, "nginx:1.27") == NULL);
+	put_image(&s, "docker.io/library/nginx:latest", d2, &res);
+	CHECK_EQ_INT(res.rc, E_EXISTS); /* the same image again: unchanged */
+	put_image(&s, "ghcr.io/org/app:1", d1, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(s.images.n, 2);
+	/* image.rm by a short spelling */
+	struct mpw w;
+	mpw_init(&w);
+	struct cmd_image_rm rm = {.name = "nginx"};
+	cmd_body(&w, CMD_IMAGE_RM, &rm);
+	entry_apply(&s, CMD_IMAGE_RM, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK_EQ_INT(s.images.n, 1);
+	CHECK(store_image_by_name(&s, "nginx") == NULL);
+	CHECK(store_image_by_name(&s, "ghcr.io/org/app:1"));
+	store_free(&s);
 }
