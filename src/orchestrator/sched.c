@@ -258,7 +258,10 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 	uint64_t want_cpu = spec->deploy.reservations.cpus_milli, want_mem = spec->deploy.reservations.memory_bytes;
 	uint64_t max = spec->deploy.placement.max_replicas_per_node;
 	const struct pref_list *prefs = &spec->deploy.placement.preferences;
+	/* with preferences, a first pass finds the nodes that can take the task (ok, and why
+	 * not), the groups are counted over them, and the second pass picks */
 	bool *ok = prefs->n ? xcalloc(c->nnodes + 1, sizeof *ok) : NULL;
+	unsigned char *why_not = prefs->n ? xcalloc(c->nnodes + 1, 1) : NULL;
 	uint64_t *groups = NULL;
 	for (int pass = prefs->n ? 0 : 1; pass < 2; pass++) {
 		if (pass == 1 && ok) {
@@ -268,9 +271,10 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 		for (size_t i = 0; i < c->nnodes; i++) {
 			const struct sched_node *sn = &c->nodes[i];
 			const struct node *n = sn->n;
-			enum no_fit why = ok && pass == 1 ? (ok[i] ? NO_FIT_NONE : NO_FIT_INELIGIBLE) : node_check(c, sv, spec, i);
+			enum no_fit why = ok && pass == 1 ? (enum no_fit)why_not[i] : node_check(c, sv, spec, i);
 			if (pass == 0) {
 				ok[i] = why == NO_FIT_NONE;
+				why_not[i] = (unsigned char)why;
 				continue;
 			}
 			checked++;
@@ -300,6 +304,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 		}
 	}
 	free(ok);
+	free(why_not);
 	free(groups);
 	free(none.fits);
 	if (best)

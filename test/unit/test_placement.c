@@ -265,6 +265,21 @@ UNIT(placement_constraints_match_nodes)
 			CHECK(strstr(reason, "no node satisfies the placement constraints") != NULL);
 		svc_spec_free(&sp);
 	}
+	/* with a spread preference, the reason is still the constraints */
+	{
+		char msg[ERR_LEN], reason[ERR_LEN];
+		struct svc_spec sp;
+		svc_spec_init(&sp);
+		sp.deploy.placement.constraints.v = xcalloc(1, sizeof(struct constraint));
+		CHECK_EQ_INT(spec_parse_constraint("node.labels.zone == mars", &sp.deploy.placement.constraints.v[0], msg), 0);
+		sp.deploy.placement.constraints.n = 1;
+		sp.deploy.placement.preferences.v = xcalloc(1, sizeof(struct pref));
+		sp.deploy.placement.preferences.v[0].spread = xstrdup("node.labels.zone");
+		sp.deploy.placement.preferences.n = 1;
+		CHECK_EQ_INT(sched_place(&c, &sp, 99, reason, sizeof reason), 0);
+		CHECK(strstr(reason, "no node satisfies the placement constraints: 3 nodes checked") != NULL);
+		svc_spec_free(&sp);
+	}
 	/* worker: every node but the manager */
 	struct svc_spec sp;
 	char msg[ERR_LEN];
