@@ -92,8 +92,6 @@ static bool alias_of(const char *pa, const struct svc_spec *a, const char *pb, c
 			named = !strcmp(bn->aliases.v[j], name);
 		if (!named)
 			continue;
-		char idb[160];
-		spec_network_id(pb, bn, idb, sizeof idb);
 		struct svc_spec one = {.network_mode = NET_BRIDGE, .networks = {1, (struct svc_net *)(uintptr_t)bn}};
 		if (spec_share_network(pa, a, pb, &one))
 			return true;
