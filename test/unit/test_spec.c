@@ -781,14 +781,27 @@ static uint64_t rnd(void)
 	return rnd_state;
 }
 
+/* The placement and ordering keys, for the fuzzing below. */
+static const char placement_yml[] =
+	"services:\n"
+	"  app:\n    image: a\n    depends_on:\n      db: {condition: service_healthy, restart: true}\n"
+	"    networks:\n      back:\n        aliases: [api]\n      front:\n"
+	"    deploy:\n      placement:\n        constraints: [\"node.role == worker\", \"node.labels.z != x\"]\n"
+	"        preferences:\n          - spread: node.labels.zone\n"
+	"  db:\n    image: d\n    networks: [back]\n    depends_on: [cache]\n"
+	"  cache:\n    image: c\n    deploy: {mode: global}\n"
+	"networks:\n  back:\n    driver: overlay\n  front: {external: true, name: shared}\n";
+
 UNIT(spec_fuzz_never_crashes)
 {
 	static const char noise[] = ":-[]{}'\"\t\n #&*!|>%@`,?\\0aZ9.=<~\xff";
-	size_t len = strlen(compose_yml);
-	char *buf = xmalloc(len + 64);
+	spec_file_free(parse_ok(placement_yml)); /* both seeds parse as they are */
+	size_t lens[2] = {strlen(compose_yml), strlen(placement_yml)};
+	char *buf = xmalloc(lens[0] + lens[1] + 64);
 	int parsed = 0, failed = 0;
 	for (int iter = 0; iter < 2000; iter++) {
-		memcpy(buf, compose_yml, len);
+		size_t len = lens[iter % 2];
+		memcpy(buf, iter % 2 ? placement_yml : compose_yml, len);
 		size_t n = len;
 		int kind = (int)(rnd() % 4);
 		int edits = 1 + (int)(rnd() % 4);
