@@ -385,6 +385,11 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 			int rc = table_decode(f->sub, e, &o->via.array.ptr[i], path, err);
 			if (rc)
 				return rc;
+			/* list elements' rules are checks only (a spread names a label, aliases are
+			 * names): what the parser refuses, a decoded spec does not carry either */
+			char msg[ERR_LEN];
+			if (f->sub->check && f->sub->check(e, msg))
+				goto bad;
 		}
 		/* the name is what identifies an entry: a document without it is not ours */
 		for (size_t i = 0; f->kind == SF_NAMED && i < l->n; i++)

@@ -115,8 +115,8 @@ static const struct sf_table restart_table = {"restart_policy", N(restart_f), re
 static int pref_check(void *obj, char *msg)
 {
 	const struct pref *p = obj;
-	if (strncmp(p->spread, "node.labels.", 12) || !p->spread[12])
-		return errf(msg, E_INVAL, "spread \"%s\": expected node.labels.<key>", p->spread);
+	if (!p->spread || strncmp(p->spread, "node.labels.", 12) || !p->spread[12])
+		return errf(msg, E_INVAL, "spread \"%s\": expected node.labels.<key>", p->spread ? p->spread : "");
 	return 0;
 }
 

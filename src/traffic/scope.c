@@ -25,5 +25,8 @@ bool scope_allowed(const struct service *from, const struct service *to)
 {
 	if (!from || !to || !service_spec(from) || !service_spec(to))
 		return true;
+	/* a service on the host's network is on no Compose network: reachable as the host is */
+	if (service_spec(from)->network_mode == NET_HOST || service_spec(to)->network_mode == NET_HOST)
+		return true;
 	return spec_share_network(from->project, service_spec(from), to->project, service_spec(to));
 }

@@ -15,8 +15,8 @@ typedef uint64_t (*scope_task_at_fn)(void *arg, const char *ip);
 const struct task *scope_asker(const struct store *s, uint64_t node, uint64_t task, const char *ip);
 /* The service of asker, with its spec (NULL if it has none decoded). */
 const struct service *scope_service(const struct store *s, const struct task *asker);
-/* May the task of service `from` reach service `to`? (Both with specs: they share a
- * network; otherwise yes.) */
+/* May the task of service `from` reach service `to`? Yes when they share a network, or
+ * either runs on the host's network (it is on none), or either has no spec. */
 bool scope_allowed(const struct service *from, const struct service *to);
 
 #endif

@@ -386,6 +386,7 @@ UNIT(placement_dns_scoped_by_networks)
 	    "  db:\n    image: x\n    networks:\n      back:\n        aliases: [database]\n"
 	    "  proxy:\n    image: x\n    networks: [front]\n"
 	    "  cron:\n    image: x\n"
+	    "  hostsvc:\n    image: x\n    network_mode: host\n"
 	    "networks:\n  front:\n  back:\n");
 	put(&s, "blog", "services:\n  wp:\n    image: x\n");
 	place_all(&s);
@@ -399,6 +400,7 @@ UNIT(placement_dns_scoped_by_networks)
 	CHECK_STR(resolved(&s, "cron", "web"), "-");           /* cron is on default only */
 	CHECK_STR(resolved(&s, "wp", "cron"), "-");            /* another project's default */
 	CHECK_STR(resolved(&s, "wp", "wp"), "wp");
+	CHECK_STR(resolved(&s, "proxy", "hostsvc"), "hostsvc"); /* on the host's network: as the host */
 	CHECK_STR(resolved(&s, NULL, "db"), "db");             /* not a task: names, unscoped */
 	CHECK_STR(resolved(&s, NULL, "database"), "-");
 	/* the asker named by the node's agent, before the state has its address */
@@ -409,4 +411,42 @@ UNIT(placement_dns_scoped_by_networks)
 	CHECK(dns_resolve(&s, 1, proxy_task, "10.255.0.1", "db") == NULL);
 	CHECK(dns_resolve(&s, 1, proxy_task, "10.255.0.1", "web") == store_service_by_name(&s, "web"));
 	store_free(&s);
+}
+
+/* A spec that the parser would refuse, crafted in its encoding (a service.put from a
+ * client that is not the CLI), does not decode: the scheduler never sees it. */
+UNIT(placement_crafted_encodings_refused)
+{
+	char err[ERR_LEN];
+	struct spec_file *f = parse("services:\n  a:\n    image: x\n    depends_on: [b]\n    networks:\n      default:\n"
+				    "        aliases: [api]\n    deploy:\n      placement:\n        preferences:\n"
+				    "          - spread: node.labels.zone\n  b:\n    image: x\n", err);
+	CHECK(f != NULL);
+	struct svc_spec *s = &f->svc[0];
+	for (int bad = 0; bad < 4; bad++) {
+		char *keep_spread = s->deploy.placement.preferences.v[0].spread, *keep_dep = s->depends_on.v[0].service;
+		char *keep_alias = s->networks.v[0].aliases.v[0];
+		if (bad == 0)
+			s->deploy.placement.preferences.v[0].spread = (char *)(uintptr_t)"zone";
+		else if (bad == 1)
+			s->deploy.placement.preferences.v[0].spread = NULL;
+		else if (bad == 2)
+			s->depends_on.v[0].service = NULL;
+		else
+			s->networks.v[0].aliases.v[0] = (char *)(uintptr_t)"Not An Alias";
+		struct mpw w;
+		struct mpr r;
+		mpw_init(&w);
+		svc_spec_encode(s, &w);
+		s->deploy.placement.preferences.v[0].spread = keep_spread;
+		s->depends_on.v[0].service = keep_dep;
+		s->networks.v[0].aliases.v[0] = keep_alias;
+		CHECK_EQ_INT(mpr_decode(&r, w.sb.data, w.sb.size), 0);
+		struct svc_spec back;
+		CHECK(svc_spec_decode(r.root, &back, err) < 0);
+		svc_spec_free(&back);
+		mpr_free(&r);
+		mpw_free(&w);
+	}
+	spec_file_free(f);
 }
