@@ -8,6 +8,7 @@
 #include "agent/adopt.h"
 #include "agent/logs.h"
 #include "agent/blob_get.h"
+#include "agent/isolation.h"
 #include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "net/ipam.h"
@@ -236,6 +237,7 @@ void agent_free(struct agent *a)
 		tasks_free(t);
 	}
 	logs_free(a);
+	isolation_free(a);
 	a->be->free(a);
 	free(a->peers);
 	free(a);
@@ -288,6 +290,7 @@ void agent_tick(struct agent *a)
 	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);
+	isolation_sync(a);
 	report_resend_lost(a);
 	logs_followers_tick(a);
 	tasks_reap_done(a);

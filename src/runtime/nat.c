@@ -112,6 +112,29 @@ void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *b)
 		   nm.bridge);
 }
 
+void nat_bridge_ruleset(const char *tag, struct buf *b)
+{
+	struct nat_names nm;
+	nat_names(tag, NULL, &nm);
+	const char *t = nm.table;
+	buf_printf(b, "add table bridge %s\n", t);
+	buf_printf(b, "add set bridge %s isolated { type ipv4_addr . ipv4_addr; }\n", t);
+	/* forward: frames between two ports of the bridge, i.e. task to task on this node
+	 * (traffic through the host, the mesh included, is routed, not forwarded) */
+	buf_printf(b, "add chain bridge %s forward { type filter hook forward priority 0; policy accept; }\n", t);
+	buf_printf(b, "flush chain bridge %s forward\n", t);
+	buf_printf(b, "add rule bridge %s forward ip saddr . ip daddr @isolated drop\n", t);
+}
+
+void nat_isolated(const char *tag, const char *pairs, struct buf *b)
+{
+	struct nat_names nm;
+	nat_names(tag, NULL, &nm);
+	buf_printf(b, "flush set bridge %s isolated\n", nm.table);
+	if (pairs && *pairs)
+		buf_printf(b, "add element bridge %s isolated { %s }\n", nm.table, pairs);
+}
+
 void nat_elements(const char *tag, const char *ip, const struct port_map *ports, size_t n, bool add, struct buf *b)
 {
 	if (n == 0)
