@@ -116,14 +116,15 @@ void nat_bridge_ruleset(const char *tag, struct buf *b)
 {
 	struct nat_names nm;
 	nat_names(tag, NULL, &nm);
-	const char *t = nm.table;
-	buf_printf(b, "add table bridge %s\n", t);
-	buf_printf(b, "add set bridge %s isolated { type ipv4_addr . ipv4_addr; }\n", t);
 	/* forward: frames between two ports of the bridge, i.e. task to task on this node
 	 * (traffic through the host, the mesh included, is routed, not forwarded) */
-	buf_printf(b, "add chain bridge %s forward { type filter hook forward priority 0; policy accept; }\n", t);
-	buf_printf(b, "flush chain bridge %s forward\n", t);
-	buf_printf(b, "add rule bridge %s forward ip saddr . ip daddr @isolated drop\n", t);
+	buf_printf(b,
+		   "add table bridge %1$s\n"
+		   "add set bridge %1$s isolated { type ipv4_addr . ipv4_addr; }\n"
+		   "add chain bridge %1$s forward { type filter hook forward priority 0; policy accept; }\n"
+		   "flush chain bridge %1$s forward\n"
+		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n",
+		   nm.table);
 }
 
 void nat_isolated(const char *tag, const char *pairs, struct buf *b)
