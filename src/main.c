@@ -1,5 +1,6 @@
 /* orch: one binary for the node daemon and the command-line interface. */
 #include "cli/cli.h"
+#include "runtime/pid1.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,9 @@
 
 int main(int argc, char **argv)
 {
+	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (!strcmp(self, PID1_ARGV0))
+		return pid1_main(argc, argv);
 	struct cli cli = {.prog = argv[0]};
 	cli.data_dir = getenv("ORCH_DATA_DIR");
 	/* --data-dir is accepted anywhere on the line. */

@@ -8,10 +8,12 @@
 #include "net/ipam.h"
 #include "runtime/bundle.h"
 #include "runtime/cgroup_stats.h"
+#include "secret/secfs.h"
 #include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static void rt_of(const struct run_job *j, struct rt *rt)
@@ -134,6 +137,8 @@ void run_prepare(struct run_job *j)
 	struct blobstore bs = {0};
 	char **args = NULL, **env = NULL;
 	const char **layers = NULL;
+	struct bundle_bind *binds = NULL;
+	size_t nbinds = 0;
 	memset(&im, 0, sizeof im);
 	svc_spec_init(&sp);
 	j->rc = 0;
@@ -146,6 +151,12 @@ void run_prepare(struct run_job *j)
 	mpr_free(&r);
 	if (j->rc)
 		goto out;
+	struct utsname un;
+	char here[64];
+	if (sp.platform && !uname(&un) && !spec_platform_matches(sp.platform, un.machine, here, sizeof here)) {
+		j->rc = errf(j->err, E_UNSUPP, "platform %s: this node is %s", sp.platform, here);
+		goto out;
+	}
 	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
 		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
 		goto out;
@@ -195,6 +206,19 @@ void run_prepare(struct run_job *j)
 		j->rc = errf(j->err, E_INVAL, "nothing to run: neither the service nor image %s gives a command", im.name);
 		goto out;
 	}
+	char self[PATH_MAX] = "";
+	if (sp.init) { /* init: true: this very (static) binary as the container's PID 1 */
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0) {
+			j->rc = errf(j->err, E_IO, "init: cannot find the orch binary: %s", strerror(errno));
+			goto out;
+		}
+		self[n] = 0;
+		char *pre[] = {BUNDLE_INIT_PATH, "--", NULL};
+		char **with = strv_cat(pre, args);
+		argv_free(args);
+		args = with;
+	}
 	env = argv_dup(im.env);
 	if (!env[0])
 		env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -222,18 +246,37 @@ void run_prepare(struct run_job *j)
 	/* the node's DNS (service names) is the gateway of its bridge */
 	char resolv[700] = "";
 	if (!j->host_net) {
-		char text[200];
 		char gw[IPAM_ADDR_LEN] = "";
 		layout_task_path(resolv, sizeof resolv, j->dir, LAYOUT_TASK_RESOLV);
 		ipam_host(j->env->subnet, 1, gw);
-		snprintf(text, sizeof text, "nameserver %s\noptions ndots:1 timeout:2 attempts:2\n", gw);
-		if ((j->rc = write_file(resolv, text, j->err)))
+		/* dns: servers come after the node's, which answers the service names */
+		struct buf rt = {0};
+		buf_printf(&rt, "nameserver %s\n", gw);
+		for (size_t i = 0; i < sp.dns.n; i++)
+			buf_printf(&rt, "nameserver %s\n", sp.dns.v[i]);
+		if (sp.dns_search.n) {
+			buf_printf(&rt, "search");
+			for (size_t i = 0; i < sp.dns_search.n; i++)
+				buf_printf(&rt, " %s", sp.dns_search.v[i]);
+			buf_printf(&rt, "\n");
+		}
+		buf_printf(&rt, "options ndots:1 timeout:2 attempts:2\n");
+		buf_append(&rt, "", 1);
+		j->rc = write_file(resolv, (char *)rt.data, j->err);
+		buf_free(&rt);
+		if (j->rc)
 			goto out;
 	}
-	char hosts[700], hosts_text[400];
+	char hosts[700];
 	layout_task_path(hosts, sizeof hosts, j->dir, LAYOUT_TASK_HOSTS);
-	snprintf(hosts_text, sizeof hosts_text, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
-	if ((j->rc = write_file(hosts, hosts_text, j->err)))
+	struct buf ht = {0};
+	buf_printf(&ht, "127.0.0.1\tlocalhost\n%s\t%s\n", j->host_net ? "127.0.1.1" : j->ip, hostname);
+	for (size_t i = 0; i < sp.extra_hosts.n; i++) /* extra_hosts: */
+		buf_printf(&ht, "%s\t%s\n", sp.extra_hosts.v[i], sp.extra_hosts.k[i]);
+	buf_append(&ht, "", 1);
+	j->rc = write_file(hosts, (char *)ht.data, j->err);
+	buf_free(&ht);
+	if (j->rc)
 		goto out;
 	uint32_t uid = 0, gid = 0;
 	const char *user = sp.user ? sp.user : im.user;
@@ -247,6 +290,8 @@ void run_prepare(struct run_job *j)
 		uid = (uint32_t)u;
 		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
 	}
+	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
+		goto out;
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -269,7 +314,10 @@ void run_prepare(struct run_job *j)
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
+		.init_binary = self[0] ? self : NULL,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+		.file_binds = binds,
+		.nfile_binds = nbinds,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -279,6 +327,7 @@ out:
 		for (size_t i = 0; i < im.nlayers; i++)
 			free((void *)(uintptr_t)layers[i]);
 	free(layers);
+	secfs_binds_free(binds, nbinds);
 	argv_free(args);
 	argv_free(env);
 	svc_spec_free(&sp);
@@ -323,6 +372,7 @@ void run_cleanup(struct run_job *j)
 		net_task_teardown(&nn, j->task_tag, j->ports, j->nports, e2);
 	}
 	rootfs_unmount(j->dir, e2);
+	secfs_teardown(j->dir);
 	cgroup_remove(cg, e2);
 	j->rc = 0;
 }

@@ -39,6 +39,7 @@ struct run_job {
 	uint64_t slot;
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
+	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */
 	struct run_peer *peers; size_t npeers; uint64_t image_node;
 	char ip[16];
 	struct port_map ports[RUN_MAX_PORTS];

@@ -263,6 +263,7 @@ void tasks_free(struct atask *t)
 {
 	free(t->job.spec);
 	free(t->job.image);
+	free(t->job.files);
 	free(t->job.peers);
 	free(t);
 }

@@ -49,6 +49,9 @@ int cli_rpc_retry(struct cli *cli, enum op op, const void *args, struct mpr *res
 int cli_rpc_wait(struct cli *cli, enum op op, const void *args, struct mpr *resp);
 /* The exit code (and message) for a failed call on the local node. */
 int cli_call_fail(int rc, const char *err);
+/* -o FORMAT / --output=FORMAT at argv[*i]: 1 taken (i advanced), 0 not an output option,
+ * else an exit code. */
+int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt);
 const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt);
 
 int cmd_init(struct cli *cli, int argc, char **argv);
@@ -73,5 +76,13 @@ int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
+int cmd_secret(struct cli *cli, int argc, char **argv);
+int cmd_config(struct cli *cli, int argc, char **argv);
+int cmd_registry(struct cli *cli, int argc, char **argv);
+/* cmd_secret.c: orch deploy's part: creates (or updates) the file-backed secrets and
+ * configs of sf and checks the external ones, then makes every service reference name the
+ * cluster's secret. 0 or an exit code. */
+struct spec_file;
+int deploy_secrets(struct cli *cli, const char *file, const char *project, struct spec_file *sf, bool dry);
 
 #endif

@@ -1,5 +1,6 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "secret/datakey.h"
 #include "util/layout.h"
 #include "node/daemon.h"
 #include "spec/units.h"
@@ -370,6 +371,13 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return rc;
 	token_generate(&id.tok);
 	char err[ERR_LEN];
+	/* the key first: a data directory with an identity has its key */
+	struct datakey dk;
+	datakey_generate(&dk);
+	rc = datakey_save(cli->data_dir, &dk, err);
+	datakey_wipe(&dk);
+	if (rc)
+		return cli_fail(E_IO, "%s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
@@ -413,6 +421,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
+	struct datakey dk = {{0}};
+	bool have_dk = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -466,12 +476,23 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		if (!rc && resp.root) {
 			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
 			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
+			const msgpack_object *wk = mp_get(resp.root, "datakey");
+			if (wk && wk->type == MSGPACK_OBJECT_BIN) {
+				if (datakey_unwrap(wk->via.bin.ptr, wk->via.bin.size, &tok, &dk, err))
+					fprintf(stderr, "orch: join: the cluster's data key could not be read (%s); this node cannot serve secrets\n", err);
+				else
+					have_dk = true;
+			}
 		}
 		mpr_free(&resp);
 		if (rc)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
+	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
+	datakey_wipe(&dk);
+	if (rc)
+		return cli_fail(E_IO, "%s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = false;

@@ -3,6 +3,7 @@
  * raft commit, apply — and prints throughput and latency percentiles. hollow runs many
  * hollow nodes in this process for scale benchmarks (node/hollow.h). */
 #include "cli/cli.h"
+#include "secret/secfs.h"
 #include "util/layout.h"
 #include "image/rootfs.h"
 #include "net/ipam.h"
@@ -227,6 +228,7 @@ static int cleanup(struct cli *cli)
 			fprintf(stderr, "orch: %s\n", err);
 			problems++;
 		}
+		secfs_teardown(td);
 		char cg[128];
 		snprintf(cg, sizeof cg, "/orch/%016llx/%s", (unsigned long long)id.id, de->d_name);
 		cgroup_remove(cg, err);

@@ -1,6 +1,7 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
 #include "image/image_load.h"
+#include "spec/compose.h"
 #include "spec/spec.h"
 #include "state/store.h"
 #include "util/err.h"
@@ -17,7 +18,7 @@
 
 /* -o FMT, -oFMT, --output FMT, --output=FMT at argv[*i]: 1 when consumed (i advanced),
  * 0 when not an output option, or an exit code (> 1) on a bad value. */
-static int output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
+int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt)
 {
 	const char *a = argv[*i], *v = NULL;
 	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -245,11 +246,22 @@ static bool network_exists(const msgpack_object *sl, const char *project, const 
 }
 
 /* An external network must exist: some service of another project is on it (Compose
- * refuses an external network that was never created). Prints the error. */
-static bool external_networks_missing(const char *file, const struct spec_file *sf, const char *project,
-				      const msgpack_object *sl)
+ * refuses an external network that was never created). 0, or an exit code with the
+ * error printed, before anything is deployed. */
+static int external_networks_missing(struct cli *cli, const char *const *files, size_t nfiles, const struct spec_file *sf,
+				     const char *project)
 {
-	for (size_t i = 0; i < sf->nnet; i++) {
+	bool any = false;
+	for (size_t i = 0; i < sf->nnet; i++)
+		any |= sf->net[i].external;
+	if (!any)
+		return 0;
+	struct mpr svcs;
+	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	if (rc)
+		return rc;
+	const msgpack_object *sl = mp_get(svcs.root, "services");
+	for (size_t i = 0; i < sf->nnet && !rc; i++) {
 		const struct spec_network *n = &sf->net[i];
 		const char *ref = n->name ? n->name : n->key;
 		if (!n->external || network_exists(sl, project, ref))
@@ -262,18 +274,49 @@ static bool external_networks_missing(const char *file, const struct spec_file *
 			continue;
 		fprintf(stderr, "orch: %s:%u:%u: networks.%s: external network \"%s\" does not exist: no service of another "
 			"project is on it (deploy the project that creates it first; nothing was deployed)\n",
-			file, n->pos.line, n->pos.col, n->key, ref);
-		return true;
+			n->pos.file < nfiles ? files[n->pos.file] : "?", n->pos.line, n->pos.col, n->key, ref);
+		rc = EXIT_FAIL;
 	}
-	return false;
+	mpr_free(&svcs);
+	return rc;
+}
+
+extern char **environ;
+
+/* No -f: the files Compose would read: those of COMPOSE_FILE (separated by ':'), else the
+ * first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml in the working
+ * directory and its override file beside it. buf holds the names (size bytes). */
+static size_t default_files(const char **files, size_t max, char *buf, size_t size)
+{
+	static const char *const base[] = {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"};
+	static const char *const over[] = {"compose.override.yaml", "compose.override.yml",
+					   "docker-compose.override.yaml", "docker-compose.override.yml"};
+	const char *cf = getenv("COMPOSE_FILE");
+	size_t n = 0;
+	if (cf && *cf) {
+		snprintf(buf, size, "%s", cf);
+		for (char *save = NULL, *t = strtok_r(buf, ":", &save); t && n < max; t = strtok_r(NULL, ":", &save))
+			files[n++] = t;
+		return n;
+	}
+	for (size_t i = 0; i < 4 && !n; i++)
+		if (!access(base[i], R_OK))
+			files[n++] = base[i];
+	for (size_t i = 0; i < 4 && n == 1; i++)
+		if (!access(over[i], R_OK))
+			files[n++] = over[i];
+	return n;
 }
 
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
-	const char *file = NULL, *project = NULL;
+	const char *project = NULL;
+	const char *files[32], *envs[32], *profiles[32];
+	size_t nfiles = 0, nenvs = 0, nprofiles = 0;
 	bool dry = false, wait = false;
 	static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
 					   {"project", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
+					   {"env-file", required_argument, NULL, 'e'}, {"profile", required_argument, NULL, 'P'},
 					   {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
@@ -281,9 +324,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "f:np:w", lo, NULL)) != -1) {
 		if (ch == 'w')
 			wait = true;
-		else if (ch == 'f')
-			file = optarg;
-		else if (ch == 'n')
+		else if (ch == 'f' || ch == 'e' || ch == 'P') {
+			const char **l = ch == 'f' ? files : ch == 'e' ? envs : profiles;
+			size_t *n = ch == 'f' ? &nfiles : ch == 'e' ? &nenvs : &nprofiles;
+			if (*n == 32)
+				return cli_usage("deploy", "at most 32 of %s", argv[optind - 1]);
+			l[(*n)++] = optarg;
+		} else if (ch == 'n')
 			dry = true;
 		else if (ch == 'p')
 			project = optarg;
@@ -292,31 +339,30 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("deploy", "unexpected argument %s", argv[optind]);
-	if (!file)
-		return cli_usage("deploy", "missing -f FILE");
-	char err[ERR_LEN];
+	char defbuf[4096];
+	if (!nfiles && !(nfiles = default_files(files, 32, defbuf, sizeof defbuf)))
+		return cli_usage("deploy", "missing -f FILE (and no compose.yaml, compose.yml, docker-compose.yaml or "
+				 "docker-compose.yml here)");
+	const char *file = files[0];
+	char err[ERR_LEN], projbuf[64];
 	struct spec_file *sf = NULL;
-	if (spec_parse_file(file, &sf, err))
+	struct compose_opts co = {.files = files, .nfiles = nfiles, .env_files = envs, .nenv_files = nenvs,
+				  .profiles = profiles, .nprofiles = nprofiles, .project = project,
+				  .environ = environ, .warn = stderr};
+	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
-	char projbuf[128];
-	if (!project)
-		project = sf->name;
-	if (!project) { /* Compose's default: the directory holding the file */
-		char tmp[512];
-		snprintf(tmp, sizeof tmp, "%s", file);
-		char *dir = dirname(tmp);
-		char abs[4096];
-		if (!realpath(dir, abs))
-			snprintf(abs, sizeof abs, "%s", dir);
-		snprintf(projbuf, sizeof projbuf, "%s", basename(abs));
-		for (char *p = projbuf; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-				*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
-		project = projbuf;
+	project = projbuf;
+	int rc = external_networks_missing(cli, files, nfiles, sf, project);
+	/* secrets and configs first: the services' specs name the cluster's ones */
+	if (!rc)
+		rc = deploy_secrets(cli, file, project, sf, dry);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
 	}
 	/* Check images and compute the plan against the current state. */
 	struct mpr svcs, imgs;
-	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
@@ -327,12 +373,6 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
-	if (external_networks_missing(file, sf, project, sl)) {
-		mpr_free(&svcs);
-		mpr_free(&imgs);
-		spec_file_free(sf);
-		return EXIT_FAIL;
-	}
 	for (size_t i = 0; i < sf->nsvc; i++) {
 		/* as the node looks it up (state/store.h store_image_by_name): by the canonical
 		 * reference, or the exact name of an older record */
@@ -479,7 +519,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("services", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("services", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -530,7 +570,7 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 	enum out_fmt fmt = OUT_YAML;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("inspect", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("inspect", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -589,7 +629,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	const char *svc = NULL;
 	bool all = false;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("ps", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("ps", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)
@@ -806,7 +846,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
 	for (int i = 1; i < argc; i++) {
-		int orc = output_opt("images", argc, argv, &i, &fmt);
+		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
 		if (orc > 1)
 			return orc;
 		if (orc == 1)

@@ -42,13 +42,19 @@ const struct command commands[] = {
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
 	 "  label NODE K=V | K-   set or remove labels\n"
 	 "  drain | pause | activate NODE   set the node's availability\n"},
-	{"deploy", cmd_deploy, "deploy -f FILE [--dry-run] [--wait] [--project NAME]",
+	{"deploy", cmd_deploy, "deploy [-f FILE ...] [--env-file FILE ...] [--profile NAME ...] [--dry-run] [--wait] [--project NAME]",
 	 "Create or update the services of a Compose-style file (declarative: the same file twice\n"
 	 "changes nothing).",
-	 "  -f, --file FILE       the spec file (see orch-compose(5))\n"
+	 "  -f, --file FILE       a Compose file (see orch-compose(5)); several are merged in\n"
+	 "                        order; - reads standard input; default: COMPOSE_FILE, else\n"
+	 "                        compose.yaml (or .yml, docker-compose.y[a]ml) and its override\n"
+	 "      --env-file FILE   variables for ${VAR} instead of the .env beside the first file\n"
+	 "                        (repeatable; the shell's variables still win)\n"
+	 "      --profile NAME    also deploy the services of profile NAME (repeatable)\n"
 	 "  -n, --dry-run         show what would change, change nothing\n"
 	 "  -w, --wait            wait until every replica runs (progress on a terminal)\n"
-	 "  -p, --project NAME    project name (default: the file's name: key, else its directory)\n"},
+	 "  -p, --project NAME    project name (default: COMPOSE_PROJECT_NAME, the file's name:\n"
+	 "                        key, else its directory)\n"},
 	{"services", cmd_services, "services [-o FORMAT]", "List services: image, replicas running/desired, ports.", OUTPUT_OPT},
 	{"inspect", cmd_inspect, "inspect SERVICE [-o FORMAT]", "Show a service: its spec, generation and tasks (YAML by default).",
 	 "  -o, --output FORMAT   yaml (default) or json\n"},
@@ -79,6 +85,26 @@ const struct command commands[] = {
 	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
 	 "from their peers.", ""},
 	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
+	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Store secrets; the tasks that use them get them as files on a tmpfs.\n"
+	 "Values are sealed in the raft log under the cluster data key and sent only to the nodes\n"
+	 "that run such tasks (/run/secrets/NAME by default). A new value under the same name is a\n"
+	 "new version: the services using it roll to it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only (id, version, size, services); never the value\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"config", cmd_config, "config create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
+	 "Store configuration files; the tasks that use them get them at their target.\n"
+	 "Stored and delivered as secrets are (/NAME by default). A new value rolls the services\n"
+	 "using it.",
+	 "  create NAME FILE|-    store the content of FILE (- : standard input), at most 500 KiB\n"
+	 "  ls, inspect NAME      metadata only\n"
+	 "  rm NAME...            remove every version; refused while a service uses it\n" OUTPUT_OPT},
+	{"registry", cmd_registry, "registry login HOST [-u USER] [--password-stdin] | logout HOST",
+	 "Store or forget the credentials of a registry, sealed in the cluster.\n"
+	 "Every node uses them to pull from HOST.",
+	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
+	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
@@ -189,7 +215,9 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
-	       "    deploy) COMPREPLY=($(compgen -W \"-f --dry-run --project\" -- \"$cur\"));;\n"
+	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
+	       "    deploy) COMPREPLY=($(compgen -W \"-f --env-file --profile --dry-run --wait --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)
 		printf("%s ", c->name);

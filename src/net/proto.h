@@ -51,7 +51,11 @@
 	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, ingest_start) \
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
-	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get)
+	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get) \
+	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
+	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
+	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -98,6 +102,14 @@
 #define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
+
+/* kind: secret (default), config or registry; value: in clear, sealed by the node that
+ * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
+ * nothing */
+#define REQ_secret_create(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255) F(S, BIN, value, REQ, 0)
+#define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
+#define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+#define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "secret/datakey.h"
 #include "node/member.h"
 #include "agent/agent.h"
 #include "agent/backend.h"
@@ -664,8 +665,9 @@ void daemon_free(struct daemon *d)
 		char raftdir[600];
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
 		identity_remove(d->data_dir);
-		log_info(d->ident.name, d->clock, "left the cluster; identity and raft data removed from %s", d->data_dir);
+		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);
 	}
 	char sock[600];
 	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);

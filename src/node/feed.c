@@ -122,6 +122,36 @@ static uint64_t fingerprint(struct docs *d, const struct node *self, const struc
 	return h;
 }
 
+/* The secrets and configs of a task's spec, each with its value still sealed as the log
+ * holds it (the agent opens it, secret/secrets.h): only the node that runs the task is
+ * sent it. data is nil when the version is gone (the agent fails the task, saying so). */
+static void doc_files(struct docs *d, const struct rawmp *spec, struct mpw *w)
+{
+	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
+	size_t n = sp ? sp->secrets.n + sp->configs.n : 0;
+	mpw_arr(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		bool sec = i < sp->secrets.n;
+		const struct file_ref *r = sec ? &sp->secrets.v[i] : &sp->configs.v[i - sp->secrets.n];
+		const char *kind = sec ? "secret" : "config";
+		const struct secret *x = store_secret_version(d->s, kind, r->source, r->version);
+		mpw_map_begin(w);
+		mpw_kstr(w, "kind", kind);
+		mpw_kstr(w, "name", r->source);
+		mpw_ku64(w, "version", r->version);
+		mpw_kstr(w, "target", r->target);
+		mpw_ku64(w, "uid", r->uid);
+		mpw_ku64(w, "gid", r->gid);
+		mpw_ku64(w, "mode", r->mode);
+		mpw_key(w, "data");
+		if (x && x->data.len)
+			mpw_raw(w, x->data.data, x->data.len);
+		else
+			mpw_nil(w);
+		mpw_map_end(w);
+	}
+}
+
 static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 {
 	const struct svc_view *sv = svc_of(d, t->service_id);
@@ -147,6 +177,8 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 		mpw_nil(w);
 	mpw_ku64(w, "image_node", im ? im->node_id : 0);
 	mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
+	mpw_key(w, "files");
+	doc_files(d, spec, w);
 	mpw_map_end(w);
 }
 

@@ -13,6 +13,14 @@
  * are looked up once per pass. A node given one more task receives that task, not its
  * whole set again.
  *
+ * Secrets and configs: each task carries the values its spec names ("files": kind, name,
+ * pinned version, target, uid, gid, mode and the value still sealed as the log holds it),
+ * so a value goes only to the node that runs a task using it, and is opened there
+ * (secret/secfs.h). The leader opens nothing: the feed stays a pure function of the
+ * state. Today every node that runs tasks also holds the log and the data key; once
+ * worker-only nodes hold neither (issue 11), this is where the leader opens the values
+ * for them and the watch's TLS stream carries them.
+ *
  * No I/O: node/watch.c sends the documents on real connections and the simulation
  * (test/sim) on simulated ones, so both run the same rules. */
 #ifndef ORCH_FEED_H

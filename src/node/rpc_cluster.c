@@ -3,6 +3,7 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "secret/datakey.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
 #include "node/member.h"
@@ -234,6 +235,17 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
 			mpw_ku64(&w, "commit_index", commit_index);
+			/* the data key, wrapped under the token (secret/datakey.h): every joiner may
+			 * become a voter, so every joiner holds the log and the key */
+			struct datakey k;
+			struct buf wk = {0};
+			char e2[ERR_LEN];
+			if (!datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &d->ident.tok, &wk, e2)) {
+				mpw_key(&w, "datakey");
+				mpw_bin(&w, wk.data, wk.len);
+			}
+			datakey_wipe(&k);
+			buf_free(&wk);
 			rpc_reply_send(p->conn, &w);
 		}
 	}

@@ -67,6 +67,10 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 		mount_(w, "/etc/resolv.conf", "bind", rs->resolv_conf, bind_ro);
 	if (rs->hosts_file)
 		mount_(w, "/etc/hosts", "bind", rs->hosts_file, bind_ro);
+	if (rs->init_binary)
+		mount_(w, BUNDLE_INIT_PATH, "bind", rs->init_binary, bind_ro);
+	for (size_t i = 0; i < rs->nfile_binds; i++)
+		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, bind_ro);
 	rtjson_arr_end(w);
 }
 

@@ -7,6 +7,12 @@
 #include "util/mem.h"
 
 #define BUNDLE_NETNS_HOST "host"
+#define BUNDLE_INIT_PATH "/.orch-init" /* where init_binary appears in the container */
+
+/* A file or directory of the host bind-mounted read-only into the container. */
+struct bundle_bind {
+	const char *src, *dst; /* absolute */
+};
 
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
@@ -29,6 +35,9 @@ struct run_spec {
 	bool readonly_rootfs;
 	const char *resolv_conf;             /* bind-mounted read-only over /etc/resolv.conf if set */
 	const char *hosts_file;              /* likewise /etc/hosts */
+	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
+	size_t nfile_binds;
+	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */

@@ -82,6 +82,7 @@ struct resources {
 struct restart_policy {
 	int condition; /* RESTART_* */
 	uint64_t delay_ms, max_attempts, window_ms; /* max_attempts 0 = unlimited */
+	bool given; /* parse only: written in the file (then it wins over the service's restart:) */
 };
 
 struct update_config {
@@ -93,9 +94,10 @@ struct update_config {
 	int order; /* ORDER_* */
 };
 
-/* Where an entry was written (line 0: not from a file), for errors found later. */
+/* Where an entry was written (line 0: not from a file), for errors found later: file is
+ * the index of its file among those loaded (spec/compose.h). */
 struct spec_pos {
-	unsigned line, col;
+	unsigned file, line, col;
 };
 
 /* preferences: - spread: node.labels.KEY (the whole text is kept) */
@@ -161,6 +163,21 @@ struct deploy {
 	struct autoscale autoscale;
 };
 
+/* A secret or config a service's tasks get as a file (secrets:, configs:). source: the
+ * cluster secret's or config's name (orch deploy maps a file's top-level key to it);
+ * target: absolute path in the container (default /run/secrets/<key> for a secret, /<key>
+ * for a config); mode in octal as Compose writes it (default 0444). version: which
+ * version of the value, pinned by the state machine when the spec is stored
+ * (state/apply_secret.c), 0 in a file. */
+struct file_ref {
+	char *source, *target;
+	uint64_t uid, gid, mode, version;
+};
+struct file_ref_list {
+	size_t n;
+	struct file_ref *v;
+};
+
 struct svc_spec {
 	char *name;
 	char *image;
@@ -175,6 +192,14 @@ struct svc_spec {
 	struct deploy deploy;
 	struct dep_list depends_on;
 	struct svc_net_list networks; /* empty: the project's "default" network */
+	struct file_ref_list secrets, configs;
+	/* Compose keys beside deploy: (spec_table.c says which are encoded) */
+	char *restart;                /* parse only: folded into deploy.restart */
+	struct strv expose;           /* parse only: checked, informative (tasks reach any port) */
+	struct labels extra_hosts;    /* host -> address, added to the task's /etc/hosts */
+	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
+	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
+	bool init;                    /* run the command under orch's init (runtime/pid1.h) */
 };
 
 /* A top-level networks: entry (only its name matters once resolved). */
@@ -188,7 +213,21 @@ struct spec_network {
 	struct spec_pos pos; /* of its key */
 };
 
+/* A top-level secrets: or configs: entry: where its value comes from at deploy. file:
+ * read by the CLI (relative to the spec file's directory), or external: true (it must
+ * exist in the cluster already). name: the cluster's name for it (default: for a file,
+ * <project>_<key>, as docker stack deploy names them; for an external one, the key). */
+struct file_def {
+	char *key, *file, *name;
+	bool external;
+};
+struct file_def_list {
+	size_t n;
+	struct file_def *v;
+};
+
 struct spec_file {
+	struct file_def_list secrets, configs; /* top-level secrets:, configs: */
 	char *name; /* top-level name:, NULL when absent */
 	size_t nsvc;
 	struct svc_spec *svc; /* in file order */
@@ -203,7 +242,7 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 void spec_file_free(struct spec_file *f);
 /* Cross-service rules of a parsed file (spec_refs.c): networks resolved against the
  * top-level networks:, depends_on naming known services without cycles. */
-int spec_check_refs(struct spec_file *f, const char *file, char *err);
+int spec_check_refs(struct spec_file *f, const char *const *files, size_t nfiles, char *err);
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc);
 
 /* stop_signal: "SIGTERM", "TERM" or a number 1-31 -> the signal number, 0 if unknown. */
@@ -235,7 +274,12 @@ void spec_format_constraint(const struct constraint *c, char *out, size_t size);
 void spec_network_id(const char *project, const struct svc_net *n, char *out, size_t size);
 /* Whether two services (of projects pa, pb) share a network. */
 bool spec_share_network(const char *pa, const struct svc_spec *a, const char *pb, const struct svc_spec *b);
+/* Whether a service's platform: ("linux/arm64/v8") can run on a node whose kernel says
+ * machine ("aarch64"); here (n bytes) gets the node's platform for messages. */
+bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n);
 void strv_free(struct strv *v);
+/* The top-level entry of key, NULL when the file declares none. */
+const struct file_def *spec_file_def(const struct file_def_list *l, const char *key);
 void strv_push(struct strv *v, const char *s);
 
 #endif

@@ -14,7 +14,7 @@
 
 static bool is_u64_kind(enum sf_kind k)
 {
-	return k == SF_U64 || k == SF_DUR || k == SF_BYTES || k == SF_CPUS;
+	return k == SF_U64 || k == SF_DUR || k == SF_BYTES || k == SF_CPUS || k == SF_MODE;
 }
 
 static void table_defaults(const struct sf_table *t, void *obj)
@@ -84,6 +84,15 @@ static void table_free(const struct sf_table *t, void *obj)
 			l->n = 0;
 			break;
 		}
+		case SF_FILES: {
+			struct file_ref_list *l = AT(obj, f, struct file_ref_list);
+			for (size_t j = 0; j < l->n; j++)
+				table_free(f->sub, &l->v[j]);
+			free(l->v);
+			l->v = NULL;
+			l->n = 0;
+			break;
+		}
 		default: break;
 		}
 	}
@@ -105,7 +114,15 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 	switch (f->kind) {
 	case SF_STR: mpw_str(w, *(char *const *)((const char *)obj + f->off)); break;
 	case SF_U64:
+	case SF_MODE:
 	case SF_BYTES: mpw_u64(w, *CAT(obj, f, uint64_t)); break;
+	case SF_FILES: {
+		const struct file_ref_list *l = CAT(obj, f, struct file_ref_list);
+		mpw_arr(w, (uint32_t)l->n);
+		for (size_t i = 0; i < l->n; i++)
+			table_encode(f->sub, &l->v[i], w);
+		break;
+	}
 	/* Text with units, so `inspect -o yaml` output means the same thing in a spec file. */
 	case SF_DUR:
 	case SF_CPUS: {
@@ -174,6 +191,8 @@ static void table_encode(const struct sf_table *t, const void *obj, struct mpw *
 {
 	mpw_map_begin(w);
 	for (size_t i = 0; i < t->n; i++) {
+		if (t->f[i].flags & SFF_NOCODEC)
+			continue;
 		mpw_key(w, t->f[i].key);
 		field_encode(&t->f[i], obj, w);
 	}
@@ -185,6 +204,8 @@ void svc_spec_encode(const struct svc_spec *s, struct mpw *w)
 	mpw_map_begin(w);
 	mpw_ku64(w, "v", SPEC_ENCODING_VERSION);
 	for (size_t i = 0; i < svc_table.n; i++) {
+		if (svc_table.f[i].flags & SFF_NOCODEC)
+			continue;
 		mpw_key(w, svc_table.f[i].key);
 		field_encode(&svc_table.f[i], s, w);
 	}
@@ -237,7 +258,26 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 			goto bad;
 		return 0;
 	}
+	case SF_FILES: {
+		struct file_ref_list *l = AT(obj, f, struct file_ref_list);
+		if (o->type != MSGPACK_OBJECT_ARRAY)
+			goto bad;
+		for (size_t j = 0; j < l->n; j++)
+			table_free(f->sub, &l->v[j]);
+		free(l->v);
+		l->n = 0;
+		l->v = xcalloc(o->via.array.size ? o->via.array.size : 1, sizeof *l->v);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			table_defaults(f->sub, &l->v[i]);
+			l->n++;
+			int rc = table_decode(f->sub, &l->v[i], &o->via.array.ptr[i], path, err);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
 	case SF_U64:
+	case SF_MODE:
 	case SF_BYTES: {
 		uint64_t v;
 		if (mp_as_u64(o, &v) < 0 || v < f->lo || (f->hi && v > f->hi))
@@ -409,12 +449,13 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 		return errf(err, E_INVAL, "service spec: %s is not a map", *path ? path : "document");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct sf *f = &t->f[i];
-		const msgpack_object *o = mp_get(map, f->key);
+		const msgpack_object *o = (f->flags & SFF_NOCODEC) ? NULL : mp_get(map, f->key);
 		if (!o)
 			continue; /* written by an older version: keep the default */
 		char sub[256];
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f->key);
-		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_LIST || f->kind == SF_NAMED;
+		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_LIST ||
+			      f->kind == SF_NAMED;
 		int rc = field_decode(f, obj, o, nested ? sub : path, err);
 		if (rc)
 			return rc;

@@ -10,15 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int at(char *err, const char *file, const struct spec_pos *p, const char *path, const char *fmt, ...)
+/* The files a spec was loaded from, to name where an entry was written. */
+struct files {
+	const char *const *v;
+	size_t n;
+};
+
+static int at(char *err, const struct files *fs, const struct spec_pos *p, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-static int at(char *err, const char *file, const struct spec_pos *p, const char *path, const char *fmt, ...)
+static int at(char *err, const struct files *fs, const struct spec_pos *p, const char *path, const char *fmt, ...)
 {
 	char msg[ERR_LEN];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	const char *file = p->file < fs->n ? fs->v[p->file] : "?";
 	return errf(err, E_INVAL, "%s:%u:%u: %s: %s", file, p->line, p->col, path, msg);
 }
 
@@ -38,7 +45,7 @@ static const char *net_ref(const struct spec_network *n)
 	return n->external ? n->key : NULL;
 }
 
-static int resolve_networks(struct spec_file *f, const char *file, char *err)
+static int resolve_networks(struct spec_file *f, const struct files *file, char *err)
 {
 	const struct spec_network *def = net_find(f, "default");
 	for (size_t i = 0; i < f->nsvc; i++) {
@@ -76,7 +83,7 @@ static long svc_index(const struct spec_file *f, const char *name)
 }
 
 /* Depth-first search from service i; state 1 = on the path, 2 = done. */
-static int visit(const struct spec_file *f, size_t i, unsigned char *state, size_t *stack, size_t depth, const char *file,
+static int visit(const struct spec_file *f, size_t i, unsigned char *state, size_t *stack, size_t depth, const struct files *file,
 		 char *err)
 {
 	state[i] = 1;
@@ -105,7 +112,7 @@ static int visit(const struct spec_file *f, size_t i, unsigned char *state, size
 	return 0;
 }
 
-static int check_depends(const struct spec_file *f, const char *file, char *err)
+static int check_depends(const struct spec_file *f, const struct files *file, char *err)
 {
 	for (size_t i = 0; i < f->nsvc; i++) {
 		const struct svc_spec *s = &f->svc[i];
@@ -165,11 +172,12 @@ static void link_restarts(struct spec_file *f, size_t i, unsigned char *done)
 	}
 }
 
-int spec_check_refs(struct spec_file *f, const char *file, char *err)
+int spec_check_refs(struct spec_file *f, const char *const *files, size_t nfiles, char *err)
 {
-	int rc = resolve_networks(f, file, err);
+	struct files fs = {files, nfiles};
+	int rc = resolve_networks(f, &fs, err);
 	if (!rc)
-		rc = check_depends(f, file, err);
+		rc = check_depends(f, &fs, err);
 	unsigned char *done = rc ? NULL : xcalloc(f->nsvc + 1, 1);
 	for (size_t i = 0; !rc && i < f->nsvc; i++)
 		link_restarts(f, i, done);

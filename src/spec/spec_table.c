@@ -103,13 +103,20 @@ static const struct sf resources_f[] = {
 };
 static const struct sf_table resources_table = {"resources", N(resources_f), resources_f, NULL};
 
+static int restart_given(void *obj, char *msg)
+{
+	((struct restart_policy *)obj)->given = true;
+	return 0;
+}
+
 static const struct sf restart_f[] = {
 	{.key = "condition", .kind = SF_ENUM, .off = offsetof(struct restart_policy, condition), .flags = 0, .def = RESTART_ANY, .names = restart_names},
 	{.key = "delay", .kind = SF_DUR, .off = offsetof(struct restart_policy, delay_ms), .flags = 0, .def = S(5)},
 	{.key = "max_attempts", .kind = SF_U64, .off = offsetof(struct restart_policy, max_attempts), .flags = 0},
 	{.key = "window", .kind = SF_DUR, .off = offsetof(struct restart_policy, window_ms), .flags = 0},
+	{.key = "given", .kind = SF_BOOL, .off = offsetof(struct restart_policy, given), .flags = SFF_NOYAML | SFF_NOCODEC},
 };
-static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, NULL};
+static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, restart_given};
 
 /* Swarm spreads over node labels only. */
 static int pref_check(void *obj, char *msg)
@@ -245,6 +252,49 @@ static const struct sf network_f[] = {
 };
 const struct sf_table network_table = {"network", N(network_f), network_f, NULL};
 
+/* ---- secrets and configs (short syntax: the source alone) ---- */
+
+/* The target a reference gets when it names none, or names a relative one: under
+ * /run/secrets for a secret (as Compose), under / for a config. */
+static int ref_target(struct file_ref *r, const char *dir, char *msg)
+{
+	if (!r->source || !*r->source)
+		return errf(msg, E_INVAL, "source must name a secret or config");
+	const char *t = r->target && *r->target ? r->target : r->source;
+	if (t[0] != '/') {
+		char *abs = xasprintf("%s/%s", dir, t);
+		free(r->target);
+		r->target = abs;
+	}
+	size_t len = strlen(r->target);
+	if (strstr(r->target, "/../") || (len >= 3 && !strcmp(r->target + len - 3, "/..")))
+		return errf(msg, E_INVAL, "target %s must not contain \"..\"", r->target);
+	if (r->target[len - 1] == '/')
+		return errf(msg, E_INVAL, "target %s must name a file", r->target);
+	return 0;
+}
+
+static int secret_ref_check(void *obj, char *msg)
+{
+	return ref_target(obj, "/run/secrets", msg);
+}
+
+static int config_ref_check(void *obj, char *msg)
+{
+	return ref_target(obj, "", msg);
+}
+
+static const struct sf file_ref_f[] = {
+	{.key = "source", .kind = SF_STR, .off = offsetof(struct file_ref, source), .flags = SFF_REQUIRED},
+	{.key = "target", .kind = SF_STR, .off = offsetof(struct file_ref, target), .flags = 0},
+	{.key = "uid", .kind = SF_U64, .off = offsetof(struct file_ref, uid), .flags = 0, .hi = 0xffffffffu},
+	{.key = "gid", .kind = SF_U64, .off = offsetof(struct file_ref, gid), .flags = 0, .hi = 0xffffffffu},
+	{.key = "mode", .kind = SF_MODE, .off = offsetof(struct file_ref, mode), .flags = 0, .def = 0444, .hi = 0777},
+	{.key = "version", .kind = SF_U64, .off = offsetof(struct file_ref, version), .flags = SFF_NOYAML},
+};
+const struct sf_table secret_ref_table = {"secret", N(file_ref_f), file_ref_f, secret_ref_check};
+const struct sf_table config_ref_table = {"config", N(file_ref_f), file_ref_f, config_ref_check};
+
 /* ---- service ---- */
 
 static int svc_check(void *obj, char *msg)
@@ -254,6 +304,8 @@ static int svc_check(void *obj, char *msg)
 		return errf(msg, E_INVAL, "working_dir must be an absolute path");
 	if (s->stop_signal && !spec_signal(s->stop_signal))
 		return errf(msg, E_INVAL, "stop_signal %s: expected a signal name like SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or a number", s->stop_signal);
+	if (spec_compose_keys(s, msg))
+		return E_INVAL;
 	for (size_t i = 0; i < s->ports.n; i++) {
 		const struct port_spec *a = &s->ports.v[i];
 		for (size_t j = 0; a->published && j < i; j++) {
@@ -261,6 +313,15 @@ static int svc_check(void *obj, char *msg)
 			if (a->published == b->published && a->protocol == b->protocol)
 				return errf(msg, E_INVAL, "port %llu/%s is published twice",
 					    (unsigned long long)a->published, port_proto_names[a->protocol]);
+		}
+	}
+	/* two files at one path would hide one another */
+	for (size_t i = 0; i < s->secrets.n + s->configs.n; i++) {
+		const struct file_ref *a = i < s->secrets.n ? &s->secrets.v[i] : &s->configs.v[i - s->secrets.n];
+		for (size_t j = 0; j < i; j++) {
+			const struct file_ref *b = j < s->secrets.n ? &s->secrets.v[j] : &s->configs.v[j - s->secrets.n];
+			if (a->target && b->target && !strcmp(a->target, b->target))
+				return errf(msg, E_INVAL, "%s and %s are both mounted at %s", b->source, a->source, a->target);
 		}
 	}
 	return 0;
@@ -284,6 +345,15 @@ static const struct sf svc_f[] = {
 	{.key = "healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, healthcheck), .flags = 0, .sub = &hc_table},
 	{.key = "x-orch-healthcheck", .kind = SF_SUB, .off = offsetof(struct svc_spec, probe), .flags = 0, .sub = &probe_table},
 	{.key = "deploy", .kind = SF_SUB, .off = offsetof(struct svc_spec, deploy), .flags = 0, .sub = &deploy_table},
+	{.key = "secrets", .kind = SF_FILES, .off = offsetof(struct svc_spec, secrets), .flags = 0, .sub = &secret_ref_table},
+	{.key = "configs", .kind = SF_FILES, .off = offsetof(struct svc_spec, configs), .flags = 0, .sub = &config_ref_table},
+	{.key = "restart", .kind = SF_STR, .off = offsetof(struct svc_spec, restart), .flags = SFF_NOCODEC},
+	{.key = "expose", .kind = SF_ARGV, .off = offsetof(struct svc_spec, expose), .flags = SFF_NOCODEC},
+	{.key = "extra_hosts", .kind = SF_LABELS, .off = offsetof(struct svc_spec, extra_hosts), .flags = SFF_HOSTS},
+	{.key = "dns", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns), .flags = 0},
+	{.key = "dns_search", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns_search), .flags = 0},
+	{.key = "platform", .kind = SF_STR, .off = offsetof(struct svc_spec, platform), .flags = 0},
+	{.key = "init", .kind = SF_BOOL, .off = offsetof(struct svc_spec, init), .flags = 0},
 	{.key = "depends_on", .kind = SF_NAMED, .off = offsetof(struct svc_spec, depends_on), .flags = 0, .sub = &dep_table,
 	 .size = sizeof(struct dep), .has_pos = true, .pos_off = offsetof(struct dep, pos)},
 	{.key = "networks", .kind = SF_NAMED, .off = offsetof(struct svc_spec, networks), .flags = 0, .sub = &svc_net_table,

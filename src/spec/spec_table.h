@@ -3,6 +3,7 @@
 #ifndef ORCH_SPEC_TABLE_H
 #define ORCH_SPEC_TABLE_H
 #include "spec/spec.h"
+#include <yaml.h>
 
 enum sf_kind {
 	SF_STR,         /* char *; NULL = unset */
@@ -20,6 +21,8 @@ enum sf_kind {
 	SF_CONSTRAINTS, /* struct constraint_list: encoded as canonical strings */
 	SF_HCTEST,      /* struct healthcheck (kind + test): ["CMD", ...] etc. */
 	SF_SUB,         /* nested struct described by sub */
+	SF_MODE,        /* uint64_t file mode: octal as Compose writes it (0400, 0o400) or decimal */
+	SF_FILES,       /* struct file_ref_list: short "name" or long syntax (sub: the item's table) */
 	/* a list {size_t n; T *v;} of sub structs of `size` bytes: */
 	SF_LIST,        /* YAML: a list of mappings */
 	SF_NAMED,       /* YAML: a list of names, or a mapping name -> mapping (or null); the
@@ -30,6 +33,8 @@ enum sf_kind {
 enum {
 	SFF_REQUIRED = 1, /* must appear in the YAML mapping */
 	SFF_NOYAML = 2,   /* encoded, but not a YAML key (set by the parser itself) */
+	SFF_NOCODEC = 4,  /* read from YAML and folded into other fields; never encoded */
+	SFF_HOSTS = 8,    /* SF_LABELS written as Compose's extra_hosts: "host:ip", "host=ip" */
 };
 
 struct sf_table;
@@ -59,8 +64,51 @@ struct sf_table {
 	int (*check)(void *obj, char *msg);
 };
 
+/* Where the nodes of a document came from: a node's start_mark.index is the index of its
+ * file in files (the loaders in compose.c set it, so one document may hold nodes of several
+ * files), and notes tell which values came out of interpolation with a variable unset, so an
+ * error in such a value names the variable rather than only the bad result. */
+struct spec_note {
+	size_t file, line, col; /* the node's start_mark */
+	char *text;             /* "PUBLIC_PORT is not set (from \"${PUBLIC_PORT}:80\")" */
+};
+struct spec_src {
+	const char *const *files;
+	size_t nfiles;
+	const struct spec_note *notes;
+	size_t nnotes;
+};
+
+/* The entries of a mapping, merge keys (<<) resolved, duplicates refused; found by a hash. */
+struct spec_pair {
+	yaml_node_t *k, *v;
+	int kid, vid; /* node ids, for callers that add nodes (which moves the pointers) */
+	const char *key;
+};
+struct spec_pairs {
+	size_t n, cap, nslots;
+	struct spec_pair *v;
+	size_t *slots; /* open addressing: index + 1, 0 = empty */
+};
+int spec_map_pairs(const struct spec_src *src, yaml_document_t *doc, yaml_node_t *map, const char *path,
+		   struct spec_pairs *out, char *err);
+const struct spec_pair *spec_pairs_find(const struct spec_pairs *p, const char *key);
+void spec_pairs_free(struct spec_pairs *p);
+/* "file:line:col: path: message" for node n. */
+int spec_node_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Sorted labels from n entries in one sort; of a repeated key the last entry wins. */
+void spec_labels_build(struct labels *l, const char *const *k, const char *const *v, size_t n);
+/* The spec parse of a loaded (and interpolated, merged) document. */
+int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err);
+
+/* The Compose keys beside deploy: checked and folded in (restart: into deploy.restart
+ * unless restart_policy was given; the image reference checked); spec_values.c. */
+int spec_compose_keys(struct svc_spec *s, char *msg);
+
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;
+extern const struct sf_table secret_ref_table, config_ref_table;
 extern const struct sf_table network_table; /* top-level networks: (struct spec_network) */
 
 /* The layout every list field shares (port_list, constraint_list, dep_list, ...). */

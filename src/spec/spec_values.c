@@ -1,6 +1,8 @@
 /* The small value syntaxes inside a spec: shell-like words, port short syntax,
  * placement constraints and names. Pure string functions, no YAML. */
-#include "spec/spec.h"
+#include "spec/spec_table.h"
+#include "image/ref.h"
+#include <arpa/inet.h>
 #include "util/err.h"
 #include "util/mem.h"
 #include <ctype.h>
@@ -232,4 +234,112 @@ int spec_signal(const char *name)
 		if (!strcmp(n, sigs[i].n))
 			return sigs[i].v;
 	return 0;
+}
+
+/* ---- Compose's service keys beside deploy: (restart, expose, extra_hosts, dns, platform,
+ * image references) ---- */
+
+static bool ip_literal(const char *s)
+{
+	unsigned char b[16];
+	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+/* "80", "80/udp", "8000-8010/tcp" */
+static bool expose_ok(const char *s)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b = a;
+	if (end == s || !isdigit((unsigned char)*s))
+		return false;
+	if (*end == '-') {
+		const char *t = end + 1;
+		b = strtoul(t, &end, 10);
+		if (end == t || !isdigit((unsigned char)*t))
+			return false;
+	}
+	return a >= 1 && b <= 65535 && a <= b && (!*end || !strcmp(end, "/tcp") || !strcmp(end, "/udp"));
+}
+
+int spec_compose_keys(struct svc_spec *s, char *msg)
+{
+	if (s->restart) {
+		/* Compose's restart: mapped to the restart policy; deploy.restart_policy, the
+		 * cluster form, wins when both are written (docker stack deploy reads only it) */
+		const char *r = s->restart;
+		struct restart_policy *p = &s->deploy.restart;
+		int cond = -1;
+		uint64_t max = 0;
+		if (!strcmp(r, "no") || !strcmp(r, "false"))
+			cond = RESTART_NONE;
+		else if (!strcmp(r, "always") || !strcmp(r, "unless-stopped"))
+			cond = RESTART_ANY;
+		else if (!strcmp(r, "on-failure"))
+			cond = RESTART_ON_FAILURE;
+		else if (!strncmp(r, "on-failure:", 11) && isdigit((unsigned char)r[11]) &&
+			 strspn(r + 11, "0123456789") == strlen(r + 11) && strlen(r + 11) < 10) {
+			cond = RESTART_ON_FAILURE;
+			max = strtoull(r + 11, NULL, 10);
+		}
+		if (cond < 0)
+			return errf(msg, E_INVAL, "restart \"%s\": expected no, always, on-failure[:N] or unless-stopped", r);
+		if (!p->given) {
+			p->condition = cond;
+			p->max_attempts = max;
+		}
+	}
+	for (size_t i = 0; i < s->expose.n; i++)
+		if (!expose_ok(s->expose.v[i]))
+			return errf(msg, E_INVAL, "expose \"%s\": expected a port such as 80, 80/udp or 8000-8010", s->expose.v[i]);
+	for (size_t i = 0; i < s->extra_hosts.n; i++) {
+		if (!ip_literal(s->extra_hosts.v[i]))
+			return errf(msg, E_INVAL, "extra_hosts %s: \"%s\" is not an IP address", s->extra_hosts.k[i],
+				    s->extra_hosts.v[i]);
+		if (strpbrk(s->extra_hosts.k[i], " \t\n#"))
+			return errf(msg, E_INVAL, "extra_hosts: \"%s\" is not a host name", s->extra_hosts.k[i]);
+	}
+	for (size_t i = 0; i < s->dns.n; i++)
+		if (!ip_literal(s->dns.v[i]))
+			return errf(msg, E_INVAL, "dns \"%s\": expected the IP address of a name server", s->dns.v[i]);
+	for (size_t i = 0; i < s->dns_search.n; i++)
+		if (!*s->dns_search.v[i] || strpbrk(s->dns_search.v[i], " \t\n#"))
+			return errf(msg, E_INVAL, "dns_search \"%s\": expected a domain name", s->dns_search.v[i]);
+	if (s->platform) {
+		const char *p = s->platform, *slash = strchr(p, '/');
+		bool ok = slash && slash > p && slash[1] && strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_/") == strlen(p);
+		if (!ok)
+			return errf(msg, E_INVAL, "platform \"%s\": expected os/arch[/variant] such as linux/amd64", p);
+		if (strncmp(p, "linux/", 6))
+			return errf(msg, E_INVAL, "platform \"%s\": orch runs linux containers only", p);
+	}
+	if (s->image) { /* kept as written: lookups compare normalised forms (image/ref.h) */
+		struct image_ref ref;
+		char err[ERR_LEN];
+		if (image_ref_parse(s->image, &ref, err))
+			return errf(msg, E_INVAL, "%s", err);
+	}
+	return 0;
+}
+
+/* The Go-style architecture names images use, for the kernel's machine names. */
+static const char *arch_of_machine(const char *m)
+{
+	static const char *const map[][2] = {{"x86_64", "amd64"}, {"aarch64", "arm64"}, {"armv7l", "arm"},
+					     {"armv6l", "arm"}, {"i686", "386"}, {"i386", "386"},
+					     {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"}};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strcmp(m, map[i][0]))
+			return map[i][1];
+	return m;
+}
+
+bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n)
+{
+	const char *arch = arch_of_machine(machine);
+	snprintf(here, n, "linux/%s", arch);
+	if (strncmp(platform, "linux/", 6))
+		return false;
+	const char *a = platform + 6, *slash = strchr(a, '/');
+	size_t len = slash ? (size_t)(slash - a) : strlen(a);
+	return len == strlen(arch) && !strncmp(a, arch, len); /* a variant (v7, v8) is not checked */
 }

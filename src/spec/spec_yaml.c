@@ -2,6 +2,7 @@
  * resolved); this file walks it against the field lists in spec_table.c, so every key is
  * either known or an error naming file:line:column, and nothing is silently ignored
  * except Compose's x-* extensions (x-orch-* keys are ours and are checked). */
+#include "spec/compose.h"
 #include "spec/spec_table.h"
 #include "spec/units.h"
 #include "util/err.h"
@@ -14,41 +15,55 @@
 #include <yaml.h>
 
 #define AT(obj, f, T) ((T *)((char *)(obj) + (f)->off))
-#define SPEC_FILE_MAX (16u << 20)
 /* Merge keys and aliases can multiply work; a spec never needs more than this many
  * mapping entries visited. */
 #define WORK_MAX 1000000
 #define MERGE_DEPTH_MAX 8
 
 struct yctx {
-	const char *file;
+	const struct spec_src *src;
 	yaml_document_t *doc;
 	char *err;
 	size_t work;
+	const char *file; /* the first file; a node's own is src->files[n->start_mark.index] */
 };
 
-struct pair {
-	yaml_node_t *k, *v;
-	const char *key;
-};
-struct pairs {
-	size_t n;
-	struct pair *v;
-};
+static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 5, 0)));
+static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
+		     va_list ap)
+{
+	char msg[ERR_LEN];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t fi = n->start_mark.index, line = n->start_mark.line + 1, col = n->start_mark.column + 1;
+	const char *file = fi < src->nfiles ? src->files[fi] : "?";
+	const char *note = NULL;
+	for (size_t i = 0; i < src->nnotes && !note; i++)
+		if (src->notes[i].file == fi && src->notes[i].line == n->start_mark.line &&
+		    src->notes[i].col == n->start_mark.column)
+			note = src->notes[i].text;
+	return errf(err, E_INVAL, "%s:%zu:%zu: %s%s%s%s%s", file, line, col, path, *path ? ": " : "", msg,
+		    note ? "; " : "", note ? note : "");
+}
+
+int spec_node_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vnode_err(src, n, path, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
 
 static int yerr(struct yctx *c, const yaml_node_t *n, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int yerr(struct yctx *c, const yaml_node_t *n, const char *path, const char *fmt, ...)
 {
-	char msg[ERR_LEN];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int rc = vnode_err(c->src, n, path, c->err, fmt, ap);
 	va_end(ap);
-	size_t line = n->start_mark.line + 1, col = n->start_mark.column + 1;
-	if (*path)
-		return errf(c->err, E_INVAL, "%s:%zu:%zu: %s: %s", c->file, line, col, path, msg);
-	return errf(c->err, E_INVAL, "%s:%zu:%zu: %s", c->file, line, col, msg);
+	return rc;
 }
 
 /* ---- node helpers ---- */
@@ -101,25 +116,6 @@ static int want_text(struct yctx *c, const yaml_node_t *n, const char *path, con
 	return 0;
 }
 
-/* Compose writes a literal "$" as "$$" (orch does no ${VAR} interpolation: other "$"
- * are kept as written). */
-static void unescape_dollars(yaml_document_t *doc)
-{
-	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
-		if (n->type != YAML_SCALAR_NODE || !n->data.scalar.value)
-			continue;
-		unsigned char *v = n->data.scalar.value;
-		size_t r = 0, w = 0, len = n->data.scalar.length;
-		for (; r < len; r++, w++) {
-			v[w] = v[r];
-			if (v[r] == '$' && r + 1 < len && v[r + 1] == '$')
-				r++;
-		}
-		v[w] = 0;
-		n->data.scalar.length = w;
-	}
-}
-
 static void join(char *out, size_t size, const char *path, const char *key)
 {
 	snprintf(out, size, "%s%s%s", path, *path ? "." : "", key);
@@ -133,29 +129,73 @@ static bool is_merge(const yaml_node_t *k)
 	       !strcmp(stext(k), "<<");
 }
 
-static const struct pair *pairs_find(const struct pairs *p, const char *key)
+static size_t key_hash(const char *s)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->v[i].key, key))
-			return &p->v[i];
-	return NULL;
+	size_t h = 14695981039346656037ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
 }
 
-static void pairs_add(struct pairs *p, const struct pair *x)
+const struct spec_pair *spec_pairs_find(const struct spec_pairs *p, const char *key)
 {
-	p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
-	p->v[p->n++] = *x;
+	if (!p->nslots)
+		return NULL;
+	for (size_t i = key_hash(key) & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
+		size_t at = p->slots[i];
+		if (!at)
+			return NULL;
+		if (!strcmp(p->v[at - 1].key, key))
+			return &p->v[at - 1];
+	}
 }
+
+static void slot_put(struct spec_pairs *p, size_t at)
+{
+	size_t i = key_hash(p->v[at].key) & (p->nslots - 1);
+	while (p->slots[i])
+		i = (i + 1) & (p->nslots - 1);
+	p->slots[i] = at + 1;
+}
+
+/* Duplicate keys are found through a hash so that a mapping of n keys costs O(n), not
+ * O(n^2) (a 200,000-key mapping would otherwise take minutes). */
+static void pairs_add(struct spec_pairs *p, const struct spec_pair *x)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n++] = *x;
+	if (p->n * 2 > p->nslots) {
+		free(p->slots);
+		p->nslots = p->nslots ? p->nslots * 4 : 64;
+		p->slots = xcalloc(p->nslots, sizeof *p->slots);
+		for (size_t i = 0; i < p->n; i++)
+			slot_put(p, i);
+	} else {
+		slot_put(p, p->n - 1);
+	}
+}
+
+void spec_pairs_free(struct spec_pairs *p)
+{
+	free(p->v);
+	free(p->slots);
+	memset(p, 0, sizeof *p);
+}
+
+#define pairs_find spec_pairs_find
 
 /* The entries of a mapping in file order; keys merged with << come after, and explicit
  * keys win over merged ones, as YAML's merge key type says. */
-static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, struct pairs *out, int depth)
+static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, struct spec_pairs *out, int depth)
 {
 	char d[64];
 	if (depth > MERGE_DEPTH_MAX)
 		return yerr(c, map, path, "merge keys (<<) nested too deeply");
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		struct pair x = {node(c, p->key), node(c, p->value), NULL};
+		struct spec_pair x = {node(c, p->key), node(c, p->value), p->key, p->value, NULL};
 		if (!x.k || !x.v)
 			return yerr(c, map, path, "malformed mapping");
 		if (++c->work > WORK_MAX)
@@ -167,7 +207,7 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 		if (strlen(stext(x.k)) != x.k->data.scalar.length)
 			return yerr(c, x.k, path, "key contains a NUL character");
 		x.key = stext(x.k);
-		const struct pair *dup = pairs_find(out, x.key);
+		const struct spec_pair *dup = pairs_find(out, x.key);
 		if (dup)
 			return yerr(c, x.k, path, "duplicate key \"%s\" (first at line %zu)", x.key,
 				    dup->k->start_mark.line + 1);
@@ -190,17 +230,24 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 			yaml_node_t *src = node(c, *it);
 			if (!src || src->type != YAML_MAPPING_NODE)
 				return yerr(c, src ? src : v, path, "<< must merge a mapping or a list of mappings");
-			struct pairs tmp = {0};
+			struct spec_pairs tmp = {0};
 			int rc = collect_pairs(c, src, path, &tmp, depth + 1);
 			for (size_t i = 0; !rc && i < tmp.n; i++)
 				if (!pairs_find(out, tmp.v[i].key))
 					pairs_add(out, &tmp.v[i]);
-			free(tmp.v);
+			spec_pairs_free(&tmp);
 			if (rc)
 				return rc;
 		}
 	}
 	return 0;
+}
+
+int spec_map_pairs(const struct spec_src *src, yaml_document_t *doc, yaml_node_t *map, const char *path,
+		   struct spec_pairs *out, char *err)
+{
+	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
+	return collect_pairs(&c, map, path, out, 0);
 }
 
 /* ---- unknown keys ---- */
@@ -234,23 +281,34 @@ static size_t edit_distance(const char *a, const char *b)
 static const struct {
 	const char *key, *hint;
 } compose_unsupported[] = {
-	{"build", "build the image elsewhere and load it with `orch image load`"},
-	{"restart", "use deploy.restart_policy.condition"},
+	{"develop", "it watches a local source tree, which a cluster does not have"},
+	{"runtime", "tasks run with runc"}, {"volumes_from", NULL}, {"ipc", NULL}, {"pid", NULL},
+	{"cgroup_parent", NULL}, {"userns_mode", NULL}, {"uts", NULL}, {"isolation", NULL},
 	{"mem_limit", "use deploy.resources.limits.memory"},
 	{"cpus", "use deploy.resources.limits.cpus"},
 	{"scale", "use deploy.replicas"},
 	{"container_name", "tasks are named after their service"},
 	{"volumes", NULL}, {"secrets", NULL}, {"configs", NULL},
-	{"env_file", NULL}, {"expose", NULL}, {"links", NULL},
-	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL}, {"dns", NULL},
-	{"extra_hosts", NULL}, {"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
-	{"tmpfs", NULL}, {"ulimits", NULL}, {"init", NULL}, {"profiles", NULL},
+	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL},
+	{"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
+	{"tmpfs", NULL}, {"ulimits", NULL},
 	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
-	{"stdin_open", NULL}, {"platform", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
+	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
 	{"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
-	{"generic_resources", NULL}, {"include", NULL},
+	{"generic_resources", NULL},
+	{"pids_limit", "use deploy.resources.limits.pids"},
+	{"mem_reservation", "use deploy.resources.reservations.memory"},
+	{"cpu_shares", "use deploy.resources.reservations.cpus"},
+	{"cpu_quota", "use deploy.resources.limits.cpus"}, {"cpu_period", "use deploy.resources.limits.cpus"},
+	{"cpu_count", "use deploy.resources.limits.cpus"}, {"cpu_percent", "use deploy.resources.limits.cpus"},
+	{"cpuset", NULL}, {"cpu_rt_runtime", NULL}, {"cpu_rt_period", NULL}, {"memswap_limit", NULL},
+	{"mem_swappiness", NULL}, {"oom_kill_disable", NULL}, {"oom_score_adj", NULL}, {"blkio_config", NULL},
+	{"device_cgroup_rules", NULL}, {"gpus", NULL}, {"group_add", NULL}, {"cgroup", NULL},
+	{"credential_spec", NULL}, {"domainname", NULL}, {"dns_opt", NULL}, {"mac_address", NULL},
+	{"storage_opt", NULL}, {"annotations", NULL}, {"attach", NULL}, {"label_file", NULL},
+	{"post_start", NULL}, {"pre_stop", NULL}, {"provider", NULL}, {"use_api_socket", NULL},
 	{"ipv4_address", "orch assigns task addresses itself"}, {"ipv6_address", "orch assigns task addresses itself"},
-	{"link_local_ips", NULL}, {"mac_address", NULL}, {"priority", NULL}, {"internal", NULL}, {"ipam", NULL},
+	{"link_local_ips", NULL}, {"priority", NULL}, {"internal", NULL}, {"ipam", NULL},
 	{"driver_opts", NULL}, {"enable_ipv6", NULL},
 };
 
@@ -271,8 +329,6 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 			bestd = dist;
 		}
 	}
-	if (best)
-		return yerr(c, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
 	for (size_t i = 0; i < sizeof compose_unsupported / sizeof compose_unsupported[0]; i++) {
 		if (strcmp(compose_unsupported[i].key, key))
 			continue;
@@ -280,6 +336,8 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 			return yerr(c, k, path, "key \"%s\" is not supported by orch; %s", key, compose_unsupported[i].hint);
 		return yerr(c, k, path, "key \"%s\" is not supported by orch", key);
 	}
+	if (best)
+		return yerr(c, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
 	if (!strncmp(key, "x-orch-", 7))
 		return yerr(c, k, path, "unknown orch extension \"%s\"", key);
 	return yerr(c, k, path, "unknown key \"%s\"", key);
@@ -384,6 +442,19 @@ static int parse_scalar(struct yctx *c, const struct sf *f, void *obj, const yam
 				return yerr(c, n, path, "\"%s\" is not supported by orch (supported: %s)", s, list);
 		return yerr(c, n, path, "expected one of %s, got %s", list, describe(n, d, sizeof d));
 	}
+	case SF_MODE: {
+		if ((rc = want_text(c, n, path, "a file mode such as 0400", &s)))
+			return rc;
+		/* YAML 1.1 (what Compose reads) takes a leading 0 as octal; 0o is YAML 1.2's */
+		const char *dg = !strncmp(s, "0o", 2) ? s + 2 : s;
+		int base = dg != s || (s[0] == '0' && s[1]) ? 8 : 10;
+		bool ok = *dg && strspn(dg, base == 8 ? "01234567" : "0123456789") == strlen(dg) && strlen(dg) <= 6;
+		unsigned long v = ok ? strtoul(dg, NULL, base) : 0;
+		if (!ok || v > f->hi)
+			return yerr(c, n, path, "expected a file mode from 0 to 0777 (octal, e.g. 0400), got %s", describe(n, d, sizeof d));
+		*AT(obj, f, uint64_t) = v;
+		return 0;
+	}
 	default: return yerr(c, n, path, "internal: not a scalar field");
 	}
 }
@@ -435,20 +506,76 @@ static bool env_name_ok(const char *k)
 	return *k && !strchr(k, '=');
 }
 
-#define NOVALUE "\"%s\" has no value; orch does not read the deploying shell's environment, " \
-		"write %s: \"\" for an empty value"
+#define NOVALUE "\"%s\" has no value and no variable of that name is set; write %s: \"\" for an empty value"
 
-/* environment (values required) and labels (a missing value is ""). */
-static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, const char *path)
+/* Entries collected unsorted, then sorted once (labels_set per entry would be quadratic in
+ * a mapping of 200,000 keys); for a repeated key the last one wins. */
+struct kvs {
+	size_t n;
+	const char **k, **v;
+};
+
+static void kvs_add(struct kvs *x, const char *k, const char *v)
+{
+	if (!(x->n & (x->n - 1)) || !x->n) {
+		size_t cap = x->n ? 2 * x->n : 16;
+		x->k = xrealloc(x->k, cap * sizeof *x->k);
+		x->v = xrealloc(x->v, cap * sizeof *x->v);
+	}
+	x->k[x->n] = k;
+	x->v[x->n++] = v;
+}
+
+static const char *const *sort_keys;
+static int kvs_cmp(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(sort_keys[i], sort_keys[j]);
+	return c ? c : (i > j) - (i < j);
+}
+
+void spec_labels_build(struct labels *l, const char *const *k, const char *const *v, size_t n)
+{
+	size_t *ord = xcalloc(n + 1, sizeof *ord);
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	sort_keys = k;
+	qsort(ord, n, sizeof *ord, kvs_cmp);
+	labels_free(l);
+	l->k = xcalloc(n + 1, sizeof *l->k);
+	l->v = xcalloc(n + 1, sizeof *l->v);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(k[ord[i]], k[ord[i + 1]]))
+			continue; /* a later entry of the same key wins */
+		l->k[l->n] = xstrdup(k[ord[i]]);
+		l->v[l->n++] = xstrdup(v[ord[i]]);
+	}
+	free(ord);
+}
+
+static void kvs_finish(struct kvs *x, struct labels *l)
+{
+	spec_labels_build(l, x->k, x->v, x->n);
+	free(x->k);
+	free(x->v);
+}
+
+/* environment (values required), labels (a missing value is "") and extra_hosts (list
+ * items "host:address" or "host=address"). */
+static int parse_kv(struct yctx *c, bool env, bool hosts, struct labels *l, yaml_node_t *n, const char *path)
 {
 	const char *s;
 	char ipath[300];
 	labels_free(l);
 	if (is_null(n))
 		return 0;
+	struct kvs x = {0};
+	char **owned = NULL;
+	size_t nowned = 0;
+	int rc = 0;
 	if (n->type == YAML_MAPPING_NODE) {
-		struct pairs ps = {0};
-		int rc = collect_pairs(c, n, path, &ps, 0);
+		struct spec_pairs ps = {0};
+		rc = collect_pairs(c, n, path, &ps, 0);
 		for (size_t i = 0; !rc && i < ps.n; i++) {
 			join(ipath, sizeof ipath, path, ps.v[i].key);
 			if (env && !env_name_ok(ps.v[i].key))
@@ -456,32 +583,42 @@ static int parse_kv(struct yctx *c, bool env, struct labels *l, yaml_node_t *n, 
 			else if (is_null(ps.v[i].v) && env)
 				rc = yerr(c, ps.v[i].v, path, NOVALUE, ps.v[i].key, ps.v[i].key);
 			else if (is_null(ps.v[i].v))
-				labels_set(l, ps.v[i].key, "");
+				kvs_add(&x, ps.v[i].key, "");
 			else if (!(rc = want_text(c, ps.v[i].v, ipath, "a string, number or boolean", &s)))
-				labels_set(l, ps.v[i].key, s);
+				kvs_add(&x, ps.v[i].key, s);
 		}
-		free(ps.v);
-		return rc;
-	}
-	yaml_node_t *it;
-	if (want_list(c, n, path, env ? "a mapping or a list of KEY=value" : "a mapping or a list of key=value"))
+		spec_pairs_free(&ps);
+	} else if (want_list(c, n, path, env ? "a mapping or a list of KEY=value" : "a mapping or a list of key=value")) {
 		return E_INVAL;
-	FOR_ITEMS(c, n, it, i) {
-		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
-		if (want_text(c, it, ipath, "a string", &s))
-			return E_INVAL;
-		const char *eq = strchr(s, '=');
-		char *k = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s));
-		int rc = 0;
-		if (!*k || (env && !eq))
-			rc = !*k ? yerr(c, it, ipath, "missing name before '='") : yerr(c, it, ipath, NOVALUE, k, k);
-		else
-			labels_set(l, k, eq ? eq + 1 : "");
-		free(k);
-		if (rc)
-			return rc;
+	} else {
+		yaml_node_t *it;
+		size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+		owned = xcalloc(cnt + 1, sizeof *owned);
+		FOR_ITEMS(c, n, it, i) {
+			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+			if ((rc = want_text(c, it, ipath, "a string", &s)))
+				break;
+			const char *eq = strchr(s, '=');
+			if (hosts && !eq)
+				eq = strchr(s, ':');
+			char *k = owned[nowned++] = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s));
+			if (!*k || (env && !eq)) {
+				rc = !*k ? yerr(c, it, ipath, "missing name before '='") : yerr(c, it, ipath, NOVALUE, k, k);
+				break;
+			}
+			kvs_add(&x, k, eq ? eq + 1 : "");
+		}
 	}
-	return 0;
+	if (!rc)
+		kvs_finish(&x, l);
+	else {
+		free(x.k);
+		free(x.v);
+	}
+	for (size_t i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	return rc;
 }
 
 static int parse_ports(struct yctx *c, struct port_list *l, yaml_node_t *n, const char *path)
@@ -510,6 +647,36 @@ static int parse_ports(struct yctx *c, struct port_list *l, yaml_node_t *n, cons
 		}
 		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
 		l->v[l->n++] = p;
+	}
+	return 0;
+}
+
+/* secrets: / configs: of a service: "- name" or {source, target, uid, gid, mode} */
+static int parse_files(struct yctx *c, const struct sf_table *t, struct file_ref_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char msg[ERR_LEN], ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of names or mappings with source"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		struct file_ref *r = &l->v[l->n++];
+		memset(r, 0, sizeof *r);
+		r->mode = 0444;
+		if (it->type == YAML_MAPPING_NODE) {
+			if (parse_table(c, t, r, it, ipath))
+				return E_INVAL;
+			continue;
+		}
+		if (want_text(c, it, ipath, "a name or a mapping with source", &s))
+			return E_INVAL;
+		r->source = xstrdup(s);
+		if (t->check(r, msg))
+			return yerr(c, it, ipath, "%s", msg);
 	}
 	return 0;
 }
@@ -582,6 +749,13 @@ static int parse_hctest(struct yctx *c, struct healthcheck *h, yaml_node_t *n, c
 }
 
 /* One more element of a list field, defaults filled, its position recorded. */
+/* A node's place, kept for errors found once the whole file is parsed (spec_refs.c). */
+static struct spec_pos node_pos(const yaml_node_t *n)
+{
+	return (struct spec_pos){(unsigned)n->start_mark.index, (unsigned)n->start_mark.line + 1,
+				 (unsigned)n->start_mark.column + 1};
+}
+
 static void *list_add(const struct sf *f, struct sf_list *l, const yaml_node_t *at)
 {
 	l->v = xrealloc(l->v, (l->n + 1) * f->size);
@@ -589,8 +763,7 @@ static void *list_add(const struct sf *f, struct sf_list *l, const yaml_node_t *
 	memset(e, 0, f->size);
 	sf_table_defaults(f->sub, e);
 	if (f->has_pos)
-		*(struct spec_pos *)((char *)e + f->pos_off) =
-			(struct spec_pos){(unsigned)at->start_mark.line + 1, (unsigned)at->start_mark.column + 1};
+		*(struct spec_pos *)((char *)e + f->pos_off) = node_pos(at);
 	return e;
 }
 
@@ -625,7 +798,7 @@ static int parse_named(struct yctx *c, const struct sf *f, struct sf_list *l, ya
 	if (is_null(n))
 		return 0;
 	if (n->type == YAML_MAPPING_NODE) {
-		struct pairs ps = {0};
+		struct spec_pairs ps = {0};
 		int rc = collect_pairs(c, n, path, &ps, 0);
 		for (size_t i = 0; !rc && i < ps.n; i++) {
 			join(ipath, sizeof ipath, path, ps.v[i].key);
@@ -633,7 +806,7 @@ static int parse_named(struct yctx *c, const struct sf *f, struct sf_list *l, ya
 			*(char **)(e + name_off) = xstrdup(ps.v[i].key);
 			rc = parse_table(c, f->sub, e, ps.v[i].v, ipath);
 		}
-		free(ps.v);
+		spec_pairs_free(&ps);
 		if (rc)
 			return rc;
 	} else {
@@ -659,9 +832,10 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 {
 	switch (f->kind) {
 	case SF_ARGV: return parse_argv(c, AT(obj, f, struct strv), n, path);
-	case SF_ENV: return parse_kv(c, true, AT(obj, f, struct labels), n, path);
-	case SF_LABELS: return parse_kv(c, false, AT(obj, f, struct labels), n, path);
+	case SF_ENV: return parse_kv(c, true, false, AT(obj, f, struct labels), n, path);
+	case SF_LABELS: return parse_kv(c, false, f->flags & SFF_HOSTS, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
+	case SF_FILES: return parse_files(c, f->sub, AT(obj, f, struct file_ref_list), n, path);
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
 	case SF_SUB: return parse_table(c, f->sub, AT(obj, f, char), n, path);
@@ -683,7 +857,7 @@ static int parse_table(struct yctx *c, const struct sf_table *t, void *obj, yaml
 	for (size_t i = 0; i < t->n && nknown < 64; i++)
 		if (!(t->f[i].flags & SFF_NOYAML))
 			known[nknown++] = t->f[i].key;
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	int rc = n->type == YAML_MAPPING_NODE ? collect_pairs(c, n, path, &ps, 0) : 0;
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		size_t j = 0;
@@ -698,7 +872,7 @@ static int parse_table(struct yctx *c, const struct sf_table *t, void *obj, yaml
 		join(sub, sizeof sub, path, ps.v[i].key);
 		rc = parse_field(c, &t->f[j], obj, ps.v[i].v, sub);
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	for (size_t j = 0; !rc && j < t->n; j++)
 		if ((t->f[j].flags & SFF_REQUIRED) && !(seen & (1ULL << j)))
 			rc = yerr(c, n, path, "missing required key \"%s\"", t->f[j].key);
@@ -716,16 +890,26 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		return yerr(c, n, "services", "no services defined");
 	if (n->type != YAML_MAPPING_NODE)
 		return yerr(c, n, "services", "expected a mapping of service names, got %s", describe(n, d, sizeof d));
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	int rc = collect_pairs(c, n, "services", &ps, 0);
 	if (!rc)
 		f->svc = xcalloc(ps.n, sizeof *f->svc);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
-		const char *name = ps.v[i].key;
-		if (!spec_name_valid(name)) {
+		/* Compose allows upper case; DNS ignores it, so a service is named in lower case */
+		char name[SPEC_NAME_MAX + 2];
+		snprintf(name, sizeof name, "%s", ps.v[i].key);
+		for (char *p = name; *p; p++)
+			*p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+		const struct svc_spec *same = strlen(ps.v[i].key) <= SPEC_NAME_MAX ? spec_file_find(f, name) : NULL;
+		if (same) {
+			rc = yerr(c, ps.v[i].k, "services", "\"%s\" and \"%s\" are one name: service names ignore case, "
+				  "as DNS names do", ps.v[i].key, same->name);
+			break;
+		}
+		if (strlen(ps.v[i].key) > SPEC_NAME_MAX || !spec_name_valid(name)) {
 			rc = yerr(c, ps.v[i].k, "services",
-				  "invalid service name \"%s\": use lowercase letters, digits, '_' and '-', starting "
-				  "with a letter or digit, at most %d characters", name, SPEC_NAME_MAX);
+				  "invalid service name \"%s\": use letters, digits, '_' and '-', starting "
+				  "with a letter or digit, at most %d characters", ps.v[i].key, SPEC_NAME_MAX);
 			break;
 		}
 		struct svc_spec *s = &f->svc[f->nsvc++];
@@ -734,7 +918,7 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		snprintf(path, sizeof path, "services.%s", name);
 		rc = parse_table(c, &svc_table, s, ps.v[i].v, path);
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	return rc;
 }
 
@@ -746,7 +930,7 @@ static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		return 0;
 	if (n->type != YAML_MAPPING_NODE)
 		return yerr(c, n, "networks", "expected a mapping of network names, got %s", describe(n, d, sizeof d));
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	int rc = collect_pairs(c, n, "networks", &ps, 0);
 	if (!rc)
 		f->net = xcalloc(ps.n + 1, sizeof *f->net);
@@ -754,7 +938,7 @@ static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		struct spec_network *net = &f->net[f->nnet++];
 		sf_table_defaults(&network_table, net);
 		net->key = xstrdup(ps.v[i].key);
-		net->pos = (struct spec_pos){(unsigned)ps.v[i].k->start_mark.line + 1, (unsigned)ps.v[i].k->start_mark.column + 1};
+		net->pos = node_pos(ps.v[i].k);
 		snprintf(path, sizeof path, "networks.%s", ps.v[i].key);
 		if (!spec_name_valid(net->key))
 			rc = yerr(c, ps.v[i].k, "networks", "invalid network name \"%s\": use lowercase letters, digits, "
@@ -764,19 +948,91 @@ static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		if (!rc && net->name && !spec_name_valid(net->name))
 			rc = yerr(c, ps.v[i].v, path, "invalid name \"%s\": use lowercase letters, digits, '_' and '-'", net->name);
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	return rc;
+}
+
+/* Top-level secrets: / configs: {key: {file: PATH} | {external: true} , name: NAME} */
+static int parse_defs(struct yctx *c, yaml_node_t *n, const char *what, struct file_def_list *l)
+{
+	static const char *const keys[] = {"file", "external", "name"};
+	char d[64], path[300];
+	const char *s;
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, what, "expected a mapping of %s, got %s", what, describe(n, d, sizeof d));
+	struct spec_pairs ps = {0};
+	int rc = collect_pairs(c, n, what, &ps, 0);
+	if (!rc)
+		l->v = xcalloc(ps.n + 1, sizeof *l->v);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		struct file_def *fd = &l->v[l->n++];
+		fd->key = xstrdup(ps.v[i].key);
+		snprintf(path, sizeof path, "%s.%s", what, ps.v[i].key);
+		yaml_node_t *v = ps.v[i].v;
+		if (v->type != YAML_MAPPING_NODE) {
+			rc = yerr(c, v, path, "expected a mapping with file: or external:, got %s", describe(v, d, sizeof d));
+			break;
+		}
+		struct spec_pairs kp = {0};
+		rc = collect_pairs(c, v, path, &kp, 0);
+		for (size_t k = 0; !rc && k < kp.n; k++) {
+			char sub[340];
+			snprintf(sub, sizeof sub, "%s.%s", path, kp.v[k].key);
+			if (!strcmp(kp.v[k].key, "file")) {
+				if (!(rc = want_text(c, kp.v[k].v, sub, "a path", &s)))
+					fd->file = xstrdup(s);
+			} else if (!strcmp(kp.v[k].key, "name")) {
+				if (!(rc = want_text(c, kp.v[k].v, sub, "a name", &s)))
+					fd->name = xstrdup(s);
+			} else if (!strcmp(kp.v[k].key, "external")) {
+				if (kp.v[k].v->type == YAML_MAPPING_NODE) /* the old form external: {name: N} */
+					rc = yerr(c, kp.v[k].v, sub, "use external: true with name: NAME");
+				else if (!(rc = want_text(c, kp.v[k].v, sub, "true or false", &s)))
+					fd->external = !strcmp(s, "true") || !strcmp(s, "True");
+			} else if (!strcmp(kp.v[k].key, "environment") || !strcmp(kp.v[k].key, "content") ||
+				   !strcmp(kp.v[k].key, "driver") || !strcmp(kp.v[k].key, "template_driver")) {
+				rc = yerr(c, kp.v[k].k, sub, "not supported by orch (use file: or external: true)");
+			} else if (!ignored_extension(kp.v[k].key)) {
+				rc = unknown_key(c, kp.v[k].k, path, kp.v[k].key, keys, 3);
+			}
+		}
+		spec_pairs_free(&kp);
+		if (!rc && !fd->external == !fd->file)
+			rc = yerr(c, v, path, "give exactly one of file: and external: true");
+	}
+	spec_pairs_free(&ps);
+	return rc;
+}
+
+/* Every secret and config a service names is declared at the top level. */
+static int check_refs(struct yctx *c, yaml_node_t *root, const struct spec_file *f)
+{
+	for (size_t i = 0; i < f->nsvc; i++) {
+		const struct svc_spec *sp = &f->svc[i];
+		for (size_t k = 0; k < sp->secrets.n + sp->configs.n; k++) {
+			bool sec = k < sp->secrets.n;
+			const struct file_ref *r = sec ? &sp->secrets.v[k] : &sp->configs.v[k - sp->secrets.n];
+			char path[300];
+			snprintf(path, sizeof path, "services.%s.%s", sp->name, sec ? "secrets" : "configs");
+			if (!spec_file_def(sec ? &f->secrets : &f->configs, r->source))
+				return yerr(c, root, path, "%s %s is not declared under the top-level %s: key", sec ? "secret" : "config",
+					    r->source, sec ? "secrets" : "configs");
+		}
+	}
+	return 0;
 }
 
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services", "networks"};
+	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "networks"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
 		return yerr(c, root, "", "expected a mapping with \"services:\" at the top level, got %s",
 			    describe(root, d, sizeof d));
-	struct pairs ps = {0};
+	struct spec_pairs ps = {0};
 	yaml_node_t *services = NULL;
 	int rc = collect_pairs(c, root, "", &ps, 0);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
@@ -792,73 +1048,37 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 				f->name = xstrdup(s);
 		} else if (!strcmp(key, "services")) {
 			services = v;
+		} else if (!strcmp(key, "secrets")) {
+			rc = parse_defs(c, v, "secrets", &f->secrets);
+		} else if (!strcmp(key, "configs")) {
+			rc = parse_defs(c, v, "configs", &f->configs);
 		} else if (!strcmp(key, "networks")) {
 			rc = parse_networks(c, v, f);
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 4);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 6);
 		}
 	}
-	free(ps.v);
+	spec_pairs_free(&ps);
 	if (!rc && !services)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
 		rc = parse_services(c, services, f);
 	if (!rc)
-		rc = spec_check_refs(f, c->file, c->err);
+		rc = check_refs(c, root, f);
+	if (!rc)
+		rc = spec_check_refs(f, c->src->files, c->src->nfiles, c->err);
 	return rc;
 }
 
-static int yaml_syntax_error(const yaml_parser_t *p, const char *file, const char *data, size_t len, char *err)
+int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err)
 {
-	if (p->error == YAML_MEMORY_ERROR)
-		return errf(err, E_FAIL, "%s: out of memory while parsing yaml", file);
-	if (p->error == YAML_READER_ERROR)
-		return errf(err, E_INVAL, "%s: invalid yaml: %s at byte %zu (files must be utf-8 text)", file,
-			    p->problem ? p->problem : "unreadable input", p->problem_offset);
-	const yaml_mark_t *m = &p->problem_mark;
-	const char *problem = p->problem ? p->problem : "malformed document";
-	if (m->index < len && data[m->index] == '\t' && strstr(problem, "cannot start any token"))
-		return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: tab character; yaml indentation must use spaces",
-			    file, m->line + 1, m->column + 1);
-	if (p->context)
-		return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: %s (%s at line %zu column %zu)", file,
-			    m->line + 1, m->column + 1, problem, p->context, p->context_mark.line + 1,
-			    p->context_mark.column + 1);
-	return errf(err, E_INVAL, "%s:%zu:%zu: yaml syntax error: %s", file, m->line + 1, m->column + 1, problem);
-}
-
-int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err)
-{
-	yaml_parser_t p;
-	yaml_document_t doc, extra;
-	int rc;
+	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
+	yaml_node_t *root = yaml_document_get_root_node(doc);
 	*out = NULL;
-	if (!yaml_parser_initialize(&p))
-		return errf(err, E_FAIL, "%s: cannot initialise the yaml parser", name);
-	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&p, &doc)) {
-		rc = yaml_syntax_error(&p, name, data, len, err);
-		yaml_parser_delete(&p);
-		return rc;
-	}
-	struct yctx c = {name, &doc, err, 0};
-	unescape_dollars(&doc);
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root || is_null(root))
+		return errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", src->nfiles ? src->files[0] : "?");
 	struct spec_file *f = xcalloc(1, sizeof *f);
-	if (!root || is_null(root)) {
-		rc = errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", name);
-	} else if (!yaml_parser_load(&p, &extra)) {
-		rc = yaml_syntax_error(&p, name, data, len, err);
-	} else {
-		yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-		if (r2)
-			rc = yerr(&c, r2, "", "more than one yaml document; put all services in one document");
-		else
-			rc = parse_root(&c, root, f);
-		yaml_document_delete(&extra);
-	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&p);
+	int rc = parse_root(&c, root, f);
 	if (rc) {
 		spec_file_free(f);
 		return rc;
@@ -867,30 +1087,18 @@ int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_f
 	return 0;
 }
 
+int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err)
+{
+	const char *files[] = {name};
+	struct compose_opts o = {.files = files, .nfiles = 1, .data = data, .data_len = len, .no_dotenv = true};
+	return compose_load(&o, out, NULL, err);
+}
+
 int spec_parse_file(const char *path, struct spec_file **out, char *err)
 {
-	*out = NULL;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return errf(err, E_IO, "open %s: %s", path, strerror(errno));
-	struct buf b = {0};
-	char chunk[65536];
-	size_t n;
-	int rc = 0;
-	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-		if (b.len + n > SPEC_FILE_MAX) {
-			rc = errf(err, E_INVAL, "%s: file is larger than %u MiB; not a spec file?", path, SPEC_FILE_MAX >> 20);
-			break;
-		}
-		buf_append(&b, chunk, n);
-	}
-	if (!rc && ferror(fp))
-		rc = errf(err, E_IO, "read %s: %s", path, strerror(errno));
-	fclose(fp);
-	if (!rc)
-		rc = spec_parse_buf(path, b.data ? (const char *)b.data : "", b.len, out, err);
-	buf_free(&b);
-	return rc;
+	const char *files[] = {path};
+	struct compose_opts o = {.files = files, .nfiles = 1, .no_dotenv = true};
+	return compose_load(&o, out, NULL, err);
 }
 
 void spec_file_free(struct spec_file *f)
@@ -904,7 +1112,24 @@ void spec_file_free(struct spec_file *f)
 		sf_table_free(&network_table, &f->net[i]);
 	free(f->net);
 	free(f->name);
+	for (int k = 0; k < 2; k++) {
+		struct file_def_list *l = k ? &f->configs : &f->secrets;
+		for (size_t i = 0; i < l->n; i++) {
+			free(l->v[i].key);
+			free(l->v[i].file);
+			free(l->v[i].name);
+		}
+		free(l->v);
+	}
 	free(f);
+}
+
+const struct file_def *spec_file_def(const struct file_def_list *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].key, key))
+			return &l->v[i];
+	return NULL;
 }
 
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc)

@@ -10,4 +10,13 @@
 CMD_TYPES(APPLY_DECLARE_)
 #undef APPLY_DECLARE_
 
+/* apply_work.c: a new object id; the service's spec becomes the one packed in w (taken)
+ * as a new generation, the current one kept as the previous (a rolling update follows). */
+uint64_t apply_next_id(struct store *s);
+void service_next_generation(struct service *v, struct mpw *w, uint64_t at);
+/* apply_secret.c: sets the version of every secret and config sp names to the newest one
+ * (E_NOTFOUND naming the first that does not exist). */
+struct svc_spec;
+int secret_pin(const struct store *s, struct svc_spec *sp, char *msg);
+
 #endif

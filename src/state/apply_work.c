@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t next_id(struct store *s)
+uint64_t apply_next_id(struct store *s)
 {
 	if (!s->cluster.next_id)
 		s->cluster.next_id = 1;
@@ -38,6 +38,21 @@ static void set_spec(struct rawmp *r, struct mpw *w)
 	rawmp_set(r, &spec_codec, data, len, NULL);
 }
 
+void service_next_generation(struct service *v, struct mpw *w, uint64_t at)
+{
+	rawmp_clear(&v->prev_spec, &spec_codec);
+	v->prev_spec = v->spec; /* bytes and decoded form move together */
+	memset(&v->spec, 0, sizeof v->spec);
+	free(v->update_state);
+	v->update_state = xstrdup("updating");
+	free(v->update_msg);
+	v->update_msg = xstrdup("");
+	v->update_at = at;
+	set_spec(&v->spec, w);
+	v->generation++;
+	v->updated_at = at;
+}
+
 /* service.put {name, project?, spec, at}: create, or update when the spec changed (new
  * generation), or set replicas back to the spec's when only they differ. */
 int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
@@ -53,6 +68,8 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	int rc = svc_spec_decode(spec, &sp, res->msg);
 	if (!rc && (!sp.name || strcmp(sp.name, name)))
 		rc = errf(res->msg, E_INVAL, "service.put: spec names another service");
+	if (!rc)
+		rc = secret_pin(s, &sp, res->msg);
 	if (rc) {
 		svc_spec_free(&sp);
 		return rc;
@@ -85,27 +102,20 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	if (!v) {
 		v = xcalloc(1, sizeof *v);
-		v->id = next_id(s);
+		v->id = apply_next_id(s);
 		v->name = xstrdup(name);
 		v->created_at = at;
 		table_put(&s->services, v);
 		snprintf(res->msg, sizeof res->msg, "created");
+		set_spec(&v->spec, &w);
+		v->generation++;
 	} else {
-		rawmp_clear(&v->prev_spec, &spec_codec);
-		v->prev_spec = v->spec; /* bytes and decoded form move together */
-		memset(&v->spec, 0, sizeof v->spec);
+		service_next_generation(v, &w, at);
 		snprintf(res->msg, sizeof res->msg, "updated");
-		free(v->update_state);
-		v->update_state = xstrdup("updating");
-		free(v->update_msg);
-		v->update_msg = xstrdup("");
-		v->update_at = at;
 	}
 	free(v->project);
 	v->project = xstrdup(project);
-	set_spec(&v->spec, &w);
 	mpw_free(&w);
-	v->generation++;
 	v->replicas = replicas;
 	v->updated_at = at;
 	res->id = v->id;
@@ -347,7 +357,7 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 		struct task *t = xcalloc(1, sizeof *t);
 		schema_decode(&task_schema, t, o, NULL);
 		struct service *v = table_get_u64(&s->services, t->service_id);
-		t->id = next_id(s);
+		t->id = apply_next_id(s);
 		free(t->service);
 		t->service = xstrdup(v->name);
 		if (!t->generation)

@@ -28,7 +28,9 @@
 	X(SERVICE_PORT_ERROR, service_port_error, "service.port_error", apply_service_port_error) \
 	X(TASK_BATCH, task_batch, "task.batch", apply_task_batch) \
 	X(IMAGE_PUT, image_put, "image.put", apply_image_put) \
-	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm)
+	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm) \
+	X(SECRET_PUT, secret_put, "secret.put", apply_secret_put) \
+	X(SECRET_RM, secret_rm, "secret.rm", apply_secret_rm)
 
 /* the cluster record (state/store.h) */
 #define CMDB_cluster_init(F, S) \
@@ -67,6 +69,15 @@
 	F(S, STR, name, REQ, 0) F(S, STR, digest, REQ, 0) F(S, MAP, info, REQ, 0) F(S, U64, size, OPT, 0) \
 	F(S, U64, loaded_at, OPT, 0) F(S, U64, node_id, OPT, 0)
 #define CMDB_image_rm(F, S) F(S, STR, name, REQ, 0)
+
+/* a new version of a secret, config or registry credentials (state/store.h): data sealed
+ * by the node that built the command (secret/seal.h); the services that use it roll
+ * (events: "secret_updated" or "config_updated", one per such service) */
+#define CMDB_secret_put(F, S) \
+	F(S, STR, kind, REQ, 0) F(S, STR, name, REQ, 0) F(S, BIN, data, REQ, 0) F(S, U64, size, REQ, 0) \
+	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
+/* every version; refused while a service's spec uses it */
+#define CMDB_secret_rm(F, S) F(S, STR, kind, REQ, 0) F(S, STR, name, REQ, 0)
 
 enum cmd {
 #define CMD_ENUM_(ID, low, name, fn) CMD_##ID,

@@ -63,6 +63,17 @@ SCHEMA_DECLARE(image, IMAGE_FIELDS)
 #define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
 SCHEMA_DECLARE(kv, KV_FIELDS)
 
+/* A secret, a config or registry credentials (kind "secret", "config", "registry": the
+ * last named by registry host, made by orch registry login), one object per version:
+ * versions count from 1 per kind and name, the newest is the current one, older ones stay
+ * while a service's spec or previous spec names them (state/apply_secret.c). data is the
+ * value sealed under the cluster data key (secret/seal.h), a msgpack bin: the value is
+ * never in the log or a snapshot in clear. size: of the value. */
+#define SECRET_FIELDS(X, S) \
+	X(S, U64, id) X(S, STR, kind) X(S, STR, name) X(S, U64, version) X(S, U64, size) X(S, U64, created_at) \
+	X(S, RAW, data)
+SCHEMA_DECLARE(secret, SECRET_FIELDS)
+
 /* Request identity, per origin node: the last request applied of the node's current
  * session (a random id drawn at each process start) and its result, so that the same
  * entry applied again (a retry, or a "lost" entry that committed after all) answers what
@@ -88,7 +99,7 @@ SCHEMA_DECLARE(event, EVENT_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images, events;
+	struct table nodes, kv, origins, services, tasks, images, events, secrets;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 
@@ -164,5 +175,11 @@ void events_apply(struct store *s, const msgpack_object *events, uint64_t at);
 bool node_hollow(const struct node *n);
 /* Resolves a node by name, full id in hex, or unique id prefix. */
 struct node *store_node_find(const struct store *s, const char *ref);
+/* apply_secret.c: the newest version of a secret (kind "secret", "config", "registry"),
+ * or a given version; NULL when there is none. */
+struct secret *store_secret_latest(const struct store *s, const char *kind, const char *name);
+struct secret *store_secret_version(const struct store *s, const char *kind, const char *name, uint64_t version);
+/* Does the spec name (kind, name), at version (0: any)? */
+bool store_spec_uses_secret(const struct svc_spec *sp, const char *kind, const char *name, uint64_t version);
 
 #endif

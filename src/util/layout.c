@@ -13,6 +13,7 @@ static const char *const names[] = {
 	[LAYOUT_TASKS] = "tasks",
 	[LAYOUT_LAYERS] = "layers",
 	[LAYOUT_BLOBS] = "blobs/sha256",
+	[LAYOUT_DATAKEY] = "datakey",
 };
 
 static const char *const task_names[] = {
@@ -21,6 +22,7 @@ static const char *const task_names[] = {
 	[LAYOUT_TASK_BUNDLE] = "bundle",
 	[LAYOUT_TASK_HOSTS] = "hosts",
 	[LAYOUT_TASK_RESOLV] = "resolv.conf",
+	[LAYOUT_TASK_SECRETS] = "secrets",
 };
 
 static bool join(char *out, size_t cap, const char *dir, const char *name)

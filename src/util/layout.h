@@ -5,12 +5,15 @@
  *   orch.pid         pid of a node started with --detach
  *   orch.log         its log
  *   identity         node id, name, addresses and cluster token (mode 0600)
+ *   datakey          the cluster data key that seals secrets in the raft log (mode 0600,
+ *                    secret/datakey.h)
  *   raft/            libraft's log segments and snapshots
  *   runc/            the OCI runtime's state (its --root)
  *   runtime          which runtime the node's containers live in ("runc" or "crun")
  *   net-tag          the node network's tag and subnet, kept from its first setup
  *   tasks/<id>/      one task: bundle/, rootfs (image/rootfs.c), log, state, hosts,
- *                    resolv.conf
+ *                    resolv.conf, secrets/ (a tmpfs while the task lives: its secrets
+ *                    and configs, secret/secfs.h)
  *   layers/          image layers, unpacked once per digest
  *   blobs/sha256/    image blobs by digest (image/blobstore.c)
  */
@@ -34,6 +37,7 @@ enum layout_item {
 	LAYOUT_TASKS,
 	LAYOUT_LAYERS,
 	LAYOUT_BLOBS,
+	LAYOUT_DATAKEY,
 };
 
 enum layout_task_item {
@@ -42,6 +46,7 @@ enum layout_task_item {
 	LAYOUT_TASK_BUNDLE,
 	LAYOUT_TASK_HOSTS,
 	LAYOUT_TASK_RESOLV,
+	LAYOUT_TASK_SECRETS,
 };
 
 /* <data_dir>/<item> into out; false (out truncated) when it does not fit in cap. */

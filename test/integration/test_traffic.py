@@ -170,8 +170,8 @@ def test_service_name_resolves_and_spreads():
     with MeshCluster(3) as c:
         port = free_published_port(c.ips())
         client = ("  client:\n    image: %s\n    stop_grace_period: 1s\n"
-                  "    command: [\"sh\", \"-c\", \"while :; do for n in web web.shop; do echo \\\"got $n "
-                  "$(timeout 3 wget -q -O - http://$n/cgi-bin/id)\\\"; done; sleep 0.1; done\"]\n" % DEMO)
+                  "    command: [\"sh\", \"-c\", \"while :; do for n in web web.shop; do echo \\\"got $$n "
+                  "$(timeout 3 wget -q -O - http://$$n/cgi-bin/id)\\\"; done; sleep 0.1; done\"]\n" % DEMO)
         # web first and serving, then the client: a call made before any replica runs
         # fails for a good reason and is not what this test is about.
         setup(c, web(port))

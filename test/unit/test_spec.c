@@ -292,8 +292,8 @@ UNIT(spec_typo_key_position)
 		     "(did you mean \"memory\"?)");
 	e = parse_err("services:\n  web:\n    image: nginx\n    frobnicate: 1\n");
 	CHECK_STR(e, "app.yml:4:5: services.web: unknown key \"frobnicate\"");
-	e = parse_err("services:\n  web:\n    image: nginx\n    restart: always\n");
-	CHECK_HAS(e, "app.yml:4:5: services.web: key \"restart\" is not supported by orch; use deploy.restart_policy");
+	e = parse_err("services:\n  web:\n    image: nginx\n    volumes_from: [db]\n");
+	CHECK_HAS(e, "app.yml:4:5: services.web: key \"volumes_from\" is not supported by orch");
 	e = parse_err("services:\n  web:\n    image: nginx\n    x-orch-autoscale: {max: 3}\n");
 	CHECK_HAS(e, "app.yml:4:5: services.web: unknown orch extension \"x-orch-autoscale\"");
 	/* the same key twice is an error, not "last one wins" */
@@ -317,8 +317,8 @@ UNIT(spec_wrong_type_position)
 	CHECK_STR(e, "app.yml:4:13: services.web.deploy: expected a mapping, got \"3\"");
 	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      A: [1]\n");
 	CHECK_HAS(e, "app.yml:5:10: services.web.environment.A: expected a string, number or boolean, got a list");
-	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      - NOVALUE\n");
-	CHECK_HAS(e, "app.yml:5:9: services.web.environment[0]: \"NOVALUE\" has no value");
+	e = parse_err("services:\n  web:\n    image: x\n    environment:\n      - =x\n");
+	CHECK_HAS(e, "app.yml:5:9: services.web.environment[0]: missing name before '='");
 	e = parse_err("services:\n  web:\n    image: x\n    healthcheck:\n      disable: maybe\n");
 	CHECK_HAS(e, "app.yml:5:16: services.web.healthcheck.disable: expected true or false");
 	e = parse_err("services:\n  web:\n    image: x\n    healthcheck:\n      test: [\"CMD\"]\n");
@@ -369,7 +369,7 @@ UNIT(spec_top_level_keys)
 
 UNIT(spec_service_names)
 {
-	const char *bad[] = {"Web", "_web", "-web", "web.1", "we b",
+	const char *bad[] = {"_web", "-web", "web.1", "we b",
 			     "a1234567890123456789012345678901234567890123456789012345678901234"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char yml[256];
@@ -382,6 +382,9 @@ UNIT(spec_service_names)
 	CHECK(!spec_name_valid(""));
 	struct spec_file *f = parse_ok("services:\n  web-1: {image: x}\n  web_2: {image: y}\n");
 	CHECK_STR(f->svc[1].name, "web_2");
+	spec_file_free(f);
+	f = parse_ok("services:\n  WebApp: {image: x}\n"); /* Compose allows upper case; DNS ignores it */
+	CHECK_STR(f->svc[0].name, "webapp");
 	spec_file_free(f);
 }
 

@@ -1,0 +1,38 @@
+/* The cluster data key: 32 random bytes made by `orch init`, under which every secret,
+ * config and registry credential is sealed (secret/seal.h) before it enters the raft log.
+ * It lives in <data-dir>/datakey (mode 0600, util/layout.h) on every node that holds the
+ * raft log — today every node that joins, since any may become a voter or leader — and
+ * nowhere in the log, snapshots or any other file.
+ *
+ * A joining node gets it in the leader's reply to its join, wrapped (sealed) under a key
+ * derived from the join token's secret, so it does not cross the network in clear while
+ * the node port has no TLS. Issue 11 plugs in here: with mutual TLS the join reply rides
+ * on TLS and the wrap becomes a second layer; with worker-only nodes (never voters) the
+ * reply carries the key only to manager-capable joiners; with autolock the file holds the
+ * key sealed under the operator's unlock key (datakey_load then needs the unlock key). */
+#ifndef ORCH_DATAKEY_H
+#define ORCH_DATAKEY_H
+#include <stddef.h>
+#include <stdint.h>
+#include "net/token.h"
+#include "secret/seal.h"
+#include "util/mem.h"
+
+struct datakey {
+	uint8_t k[SEAL_KEY_LEN];
+};
+
+void datakey_generate(struct datakey *k);
+/* 0, E_NOTFOUND when the data dir has no key (a node from before secrets existed), other
+ * codes on an unreadable or malformed file. */
+int datakey_load(const char *data_dir, struct datakey *k, char *err);
+/* Written atomically with mode 0600. */
+int datakey_save(const char *data_dir, const struct datakey *k, char *err);
+void datakey_remove(const char *data_dir);
+void datakey_wipe(struct datakey *k);
+
+/* The key sealed for a joiner that holds the token (appended to out), and back. */
+int datakey_wrap(const struct datakey *k, const struct token *t, struct buf *out, char *err);
+int datakey_unwrap(const void *blob, size_t n, const struct token *t, struct datakey *k, char *err);
+
+#endif
