@@ -77,8 +77,9 @@ def test_global_constraints_and_spread():
 
 DB_CMD = '["sh", "-c", "trap \'exit 0\' TERM; sleep 3; touch /tmp/ready; exec httpd -f -p 80 -h /www"]'
 # Each task says which names resolve for it, every second.
+# (Compose interpolates $VAR: a shell variable is written $$n)
 LOOKUP_CMD = ('["sh", "-c", "trap \'exit 0\' TERM; while :; do for n in app db database front; do '
-              'if nslookup $n >/dev/null 2>&1; then echo resolve $n yes; else echo resolve $n no; fi; done; '
+              'if nslookup $$n >/dev/null 2>&1; then echo resolve $$n yes; else echo resolve $$n no; fi; done; '
               'sleep 1; done"]')
 
 
