@@ -1,6 +1,7 @@
 """Placement and ordering keys (issue 10) with real containers: deploy.mode global follows a
 join and a drain, constraints by label and hostname, spread over two zones, depends_on
-with a health condition orders the first start, and networks scope service names."""
+with a health condition orders the first start, and networks (also an external one of
+another project) scope service names, service addresses and direct traffic on a node."""
 import subprocess
 import time
 
