@@ -187,6 +187,7 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	a->env.tok = &h->ident->tok;
+	a->env.reg = h->registry;
 	if (a->be->start(a, err)) {
 		a->be->free(a);
 		free(a);
@@ -286,8 +287,11 @@ void agent_tick(struct agent *a)
 		tasks_claim_exits(a); /* in case a SIGCHLD was coalesced */
 		adopt_poll(a);
 	}
-	for (struct atask *t = a->tasks; t; t = t->next)
+	for (struct atask *t = a->tasks; t; t = t->next) {
 		tasks_step(a, t);
+		if (t->preparing)
+			tasks_pull_progress(a, t);
+	}
 	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);
@@ -328,4 +332,23 @@ void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q)
 void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q)
 {
 	blob_get_op(a, c, q);
+}
+
+void agent_used_blobs(const struct agent *a, void (*add)(void *ctx, const char *digest), void *ctx)
+{
+	for (const struct atask *t = a ? a->tasks : NULL; t; t = t->next) {
+		struct mpr r;
+		struct image_info im;
+		if (t->phase == P_DONE || !t->job.image || mpr_decode(&r, t->job.image, t->job.image_len))
+			continue;
+		if (!image_info_decode(r.root, &im, NULL)) {
+			add(ctx, im.digest);
+			if (im.config_digest)
+				add(ctx, im.config_digest);
+			for (size_t i = 0; i < im.nlayers; i++)
+				add(ctx, im.layers[i]);
+			image_info_free(&im);
+		}
+		mpr_free(&r);
+	}
 }

@@ -48,6 +48,10 @@ bool agent_gateway(const struct agent *a, char out[16]);
 /* The task this agent runs at address ip (its own subnet), 0 if none: known from the
  * moment its address is taken, before the state records it. */
 uint64_t agent_task_at(const struct agent *a, const char *ip);
+/* The blobs (config and layers) of the images this node's tasks run or are about to run,
+ * whatever the cluster's records say now: the image garbage collector keeps them
+ * (node/imagework.h), so a container's layers never go from under it. */
+void agent_used_blobs(const struct agent *a, void (*add)(void *ctx, const char *digest), void *ctx);
 void agent_conn_gone(struct agent *a, struct conn *c);
 /* Ops served by the agent (net/proto.h): logs (a task's output, optionally followed),
  * blob.get (a chunk of an image blob this node holds, for a peer that fetches it). */

@@ -40,6 +40,8 @@ struct atask {
 	struct run_job job;     /* identity, resources; copied for every worker step */
 	enum phase phase;
 	bool busy;              /* a worker step is in flight */
+	struct work *preparing; /* its S_PREPARE in flight (its pull's progress), or NULL */
+	uint64_t progress_at;   /* when that progress was last reported */
 	bool want_stop;         /* desired shutdown or unassigned */
 	bool gone;              /* no longer in the assignment: forget once done */
 	bool adopted;           /* found again after an agent restart: not our child */
@@ -120,6 +122,7 @@ struct work {
 	struct atask *t;
 	enum step step;
 	struct run_job job;
+	struct run_progress prog; /* S_PREPARE: the pull's (job.progress points here) */
 	char err[ERR_LEN];
 	int rc;
 	int check;

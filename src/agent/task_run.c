@@ -1,8 +1,11 @@
 #include "agent/task_run.h"
 #include "util/layout.h"
 #include "agent/fetch.h"
+#include "agent/volumes.h"
 #include "image/blobstore.h"
 #include "image/image_load.h"
+#include "image/ref.h"
+#include "registry/registry.h"
 #include "image/rootfs.h"
 #include "image/unpack.h"
 #include "net/ipam.h"
@@ -129,6 +132,59 @@ static int ensure_image(struct run_job *j, const struct image_info *im, const st
 	return 0;
 }
 
+static void pull_progress(void *ctx, const struct reg_progress *p)
+{
+	struct run_job *j = ctx;
+	if (!j->progress)
+		return;
+	pthread_mutex_lock(&j->progress->mu);
+	snprintf(j->progress->msg, sizeof j->progress->msg, "pulling %.100s: %s, %u/%u layers, %.1f/%.1f MB", j->pulling,
+		 p->phase ? p->phase : "", p->layers_done, p->layers_total, (double)p->bytes_done / 1e6,
+		 (double)p->bytes_total / 1e6);
+	j->progress->fresh = true;
+	pthread_mutex_unlock(&j->progress->mu);
+}
+
+/* The image from its registry, when the spec pins one (node/resolve.h): blobs the store
+ * holds already are not downloaded again. */
+static int pull_image(struct run_job *j, const char *name, const char *platform, const struct blobstore *bs,
+		      struct image_info *im)
+{
+	struct image_ref ref;
+	int rc = image_ref_parse(name, &ref, j->err);
+	if (rc)
+		return rc;
+	if (!j->env->reg)
+		return errf(j->err, E_UNSUPP, "image %s: this node does not pull from registries", name);
+	image_info_free(im);
+	memset(im, 0, sizeof *im);
+	struct reg_config cfg;
+	regopts_bind(&cfg, j->env->reg, &j->login);
+	cfg.platform = platform; /* the service's platform: (checked against this node), or the node's */
+	j->pulling = name;
+	rc = registry_pull(&cfg, bs, &ref, im, pull_progress, j, j->err);
+	j->pulling = NULL;
+	if (rc)
+		return errwrap(j->err, rc, "pull %s", name);
+	free(im->name);
+	im->name = xstrdup(name);
+	struct mpw w;
+	mpw_init(&w);
+	image_info_encode(im, &w);
+	j->pulled = (uint8_t *)mpw_take(&w, &j->pulled_len);
+	mpw_free(&w);
+	return 0;
+}
+
+/* A spec image pinned to a digest by the leader: the only kind a registry can serve again
+ * byte for byte. */
+static bool pinned(const char *name)
+{
+	struct image_ref ref;
+	char e[ERR_LEN];
+	return name && !image_ref_parse(name, &ref, e) && ref.digest[0];
+}
+
 void run_prepare(struct run_job *j)
 {
 	struct svc_spec sp;
@@ -137,6 +193,7 @@ void run_prepare(struct run_job *j)
 	struct blobstore bs = {0};
 	char **args = NULL, **env = NULL;
 	const char **layers = NULL;
+	struct volumes_set vols = {0};
 	struct bundle_bind *binds = NULL;
 	size_t nbinds = 0;
 	memset(&im, 0, sizeof im);
@@ -157,15 +214,24 @@ void run_prepare(struct run_job *j)
 		j->rc = errf(j->err, E_UNSUPP, "platform %s: this node is %s", sp.platform, here);
 		goto out;
 	}
-	if (!j->image || mpr_decode(&r, j->image, j->image_len)) {
-		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
-		goto out;
+	bool known = j->image && !mpr_decode(&r, j->image, j->image_len);
+	if (known) {
+		j->rc = image_info_decode(r.root, &im, j->err);
+		mpr_free(&r);
+		if (j->rc)
+			goto out;
 	}
-	j->rc = image_info_decode(r.root, &im, j->err);
-	mpr_free(&r);
-	if (j->rc)
+	if ((j->rc = blob_init(&bs, j->env->data_dir, j->err)))
 		goto out;
-	if ((j->rc = blob_init(&bs, j->env->data_dir, j->err)) || (j->rc = ensure_image(j, &im, &bs)))
+	/* peers that hold the blobs first (a registry may be slow, far or rate-limited), then
+	 * the registry */
+	if (known)
+		j->rc = ensure_image(j, &im, &bs);
+	if ((!known || j->rc) && pinned(sp.image))
+		j->rc = pull_image(j, sp.image, sp.platform, &bs, &im);
+	else if (!known)
+		j->rc = errf(j->err, E_NOTFOUND, "image %s is not loaded in the cluster (orch image load)", sp.image);
+	if (j->rc)
 		goto out;
 
 	/* layers, unpacked once per digest */
@@ -192,6 +258,8 @@ void run_prepare(struct run_job *j)
 	mkdir(j->dir, 0700);
 	char rootfs[ROOTFS_PATH_LEN];
 	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
+		goto out;
+	if ((j->rc = volumes_prepare(j->env->data_dir, j->dir, rootfs, &sp, j->slot, &vols, j->err)))
 		goto out;
 
 	/* network */
@@ -316,6 +384,8 @@ void run_prepare(struct run_job *j)
 		.hosts_file = hosts,
 		.init_binary = self[0] ? self : NULL,
 		.resolv_conf = resolv[0] ? resolv : access("/etc/resolv.conf", R_OK) == 0 ? "/etc/resolv.conf" : NULL,
+		.vol_mounts = vols.bm,
+		.nvol_mounts = vols.n,
 		.file_binds = binds,
 		.nfile_binds = nbinds,
 	};
@@ -330,6 +400,7 @@ out:
 	secfs_binds_free(binds, nbinds);
 	argv_free(args);
 	argv_free(env);
+	volumes_set_free(&vols);
 	svc_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
@@ -372,6 +443,7 @@ void run_cleanup(struct run_job *j)
 		net_task_teardown(&nn, j->task_tag, j->ports, j->nports, e2);
 	}
 	rootfs_unmount(j->dir, e2);
+	volumes_task_cleanup(j->dir);
 	secfs_teardown(j->dir);
 	cgroup_remove(cg, e2);
 	j->rc = 0;

@@ -4,12 +4,14 @@
 #ifndef ORCH_TASK_RUN_H
 #define ORCH_TASK_RUN_H
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include "runtime/nat.h"
 #include "runtime/net.h"
 #include "runtime/runc.h"
 #include "net/ipam.h"
 #include "net/token.h"
+#include "node/regopts.h"
 #include "util/err.h"
 
 #define RUN_MAX_PORTS 16
@@ -22,7 +24,16 @@ struct run_env {
 	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
 	const struct token *tok;    /* for fetching blobs from peers */
+	const struct regopts *reg;  /* for pulling from registries (node/regopts.h) */
 	uint64_t port_lo, port_hi;
+};
+
+/* A prepare's pull progress: written by the worker thread, read by the agent's tick, which
+ * reports it as the task's message while it prepares (orch ps). */
+struct run_progress {
+	pthread_mutex_t mu;
+	char msg[200];
+	bool fresh;
 };
 
 struct run_peer {
@@ -39,6 +50,9 @@ struct run_job {
 	uint64_t slot;
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
+	struct reg_login login; /* for a pull: looked up on the loop, wiped once prepared */
+	struct run_progress *progress; /* prepare: where a pull says how far it is (or NULL) */
+	const char *pulling;    /* while pull_image runs: the image */
 	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */
 	struct run_peer *peers; size_t npeers; uint64_t image_node;
 	char ip[16];
@@ -51,6 +65,10 @@ struct run_job {
 	char err[ERR_LEN];
 	int pid;
 	bool oom;
+	/* prepare pulled the image from its registry: image_info_encode() of it, named as the
+	 * spec names it (the node records it: node/imgrec.h); the step's owner frees it */
+	uint8_t *pulled;
+	size_t pulled_len;
 };
 
 /* Image, layers, rootfs, network, bundle: everything but the container itself. */

@@ -3,6 +3,8 @@
 #include "agent/report.h"
 #include "agent/ports.h"
 #include "agent/checks.h"
+#include "node/imgrec.h"
+#include "image/ref.h"
 #include "runtime/runproc.h"
 #include "runtime/net.h"
 #include "spec/spec.h"
@@ -27,6 +29,10 @@ void tasks_queue_step(struct agent *a, struct atask *t, enum step step)
 	if (t) {
 		w->job = t->job;
 		t->busy = true;
+	}
+	if (step == S_PREPARE) {
+		pthread_mutex_init(&w->prog.mu, NULL);
+		w->job.progress = &w->prog;
 	}
 	tasks_queue_work(a, w);
 }
@@ -87,6 +93,19 @@ void tasks_step_done(struct work *w)
 		return;
 	}
 	t->busy = false;
+	if (w->job.pulled) {
+		char err[ERR_LEN];
+		if (imgrec_submit(a->h, w->job.pulled, w->job.pulled_len, err))
+			log_warn(a->h->ident->name, a->h->clock, "task %llu: pulled image not recorded: %s", (unsigned long long)t->id, err);
+		free(w->job.pulled);
+		w->job.pulled = NULL;
+	}
+	if (w->step == S_PREPARE) { /* credentials live no longer than the pull */
+		regopts_wipe(&w->job.login);
+		regopts_wipe(&t->job.login);
+		t->preparing = NULL;
+		pthread_mutex_destroy(&w->prog.mu);
+	}
 	switch (w->step) {
 	case S_PREPARE:
 		if (!w->job.rc) {
@@ -185,7 +204,15 @@ static void start_task(struct agent *a, struct atask *t)
 	svc_spec_free(&sp);
 	int rc = svc_spec_decode(r.root, &sp, err);
 	mpr_free(&r);
+	char pulling[ERR_LEN] = "";
 	if (!rc) {
+		/* an image the cluster does not hold yet comes from its registry: say so while
+		 * it downloads (orch ps) */
+		struct image_ref ref;
+		if (!t->job.image && sp.image && !image_ref_parse(sp.image, &ref, err) && ref.digest[0] && a->h->registry) {
+			snprintf(pulling, sizeof pulling, "pulling %.200s", sp.image);
+			regopts_login(a->h, a->h->registry, &ref, &t->job.login);
+		}
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
 		t->job.stop_signal = SIGTERM;
@@ -204,7 +231,7 @@ static void start_task(struct agent *a, struct atask *t)
 		return;
 	}
 	t->phase = P_PREPARING;
-	report_state(a, t, TS_PREPARING, NULL, false);
+	report_state(a, t, TS_PREPARING, pulling[0] ? pulling : NULL, false);
 	tasks_queue_step(a, t, S_PREPARE);
 }
 
@@ -333,5 +360,26 @@ void tasks_queue_work(struct agent *a, struct work *w)
 		free(w);
 		return;
 	}
+	if (w->t && w->step == S_PREPARE)
+		w->t->preparing = w;
 	a->be->queue(a, w);
+}
+
+void tasks_pull_progress(struct agent *a, struct atask *t)
+{
+	char msg[sizeof t->preparing->prog.msg];
+	struct run_progress *p = &t->preparing->prog;
+	uint64_t now = clock_now(a->h->clock);
+	/* a report is a raft write: once a second is plenty for a person watching orch ps */
+	if (now - t->progress_at < 1000)
+		return;
+	pthread_mutex_lock(&p->mu);
+	bool fresh = p->fresh;
+	p->fresh = false;
+	memcpy(msg, p->msg, sizeof msg);
+	pthread_mutex_unlock(&p->mu);
+	if (!fresh)
+		return;
+	t->progress_at = now;
+	report_state(a, t, TS_PREPARING, msg, false);
 }

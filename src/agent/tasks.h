@@ -20,5 +20,8 @@ void tasks_queue_work(struct agent *a, struct work *w);
 /* A step carried out (its results in w): moves its task on and frees w. Called by the
  * backend on the loop. */
 void tasks_step_done(struct work *w);
+/* A task whose prepare is in flight: its pull's progress reported as its message, at most
+ * once a second (the agent's tick). */
+void tasks_pull_progress(struct agent *a, struct atask *t);
 
 #endif

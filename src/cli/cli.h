@@ -72,10 +72,16 @@ int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_image(struct cli *cli, int argc, char **argv);
 int cmd_images(struct cli *cli, int argc, char **argv);
+/* cmd_image.c: orch image pull REF, orch image prune, and every node's disk figures for
+ * orch images (an array of {node, blob_bytes, layer_bytes, images: [{name, bytes}]}) */
+int cmd_image_pull(struct cli *cli, const char *ref);
+int cmd_image_prune(struct cli *cli);
+int cli_image_disk(struct cli *cli, struct mpr *nodes);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
+int cmd_volume(struct cli *cli, int argc, char **argv);
 int cmd_secret(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);

@@ -3,6 +3,7 @@
 #include "secret/datakey.h"
 #include "util/layout.h"
 #include "node/daemon.h"
+#include "agent/volumes.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -28,9 +29,12 @@ struct start_opts {
 	const char *listen, *advertise, *name, *token;
 	bool detach;
 	struct daemon_opts d;
+	struct regopts reg;
+	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
 };
 
-enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME };
+enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -46,6 +50,11 @@ static const struct option start_longopts[] = {
 	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
 	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW},
 	{"runtime", required_argument, NULL, O_RUNTIME},
+	{"insecure-registry", required_argument, NULL, O_INSECURE_REG},
+	{"registry-mirror", required_argument, NULL, O_REG_MIRROR},
+	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
+	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
+	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{NULL, 0, NULL, 0},
 };
 
@@ -66,6 +75,9 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	o->d.raft.snapshot_trailing = env_uint("ORCH_SNAPSHOT_TRAILING", 2048);
 	o->d.cpus_milli = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	o->d.memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	regopts_init(&o->reg);
+	o->d.registry = &o->reg;
+	char rerr[ERR_LEN];
 	optind = 1;
 	opterr = 0;
 	int ch;
@@ -83,6 +95,13 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
 			setenv("ORCH_RUNTIME", optarg, 1); /* read by the agent */
 			break;
+		case O_INSECURE_REG:
+		case O_REG_MIRROR:
+		case O_REG_CA_DIR:
+		case O_GC_GRACE:
+			if (regopts_set(&o->reg, (enum regopt)(RO_INSECURE + ch - O_INSECURE_REG), optarg, rerr))
+				return cli_usage(cmd, "%s", rerr);
+			break;
 		case O_CPUS:
 			if (parse_cpus_milli(optarg, &o->d.cpus_milli) || !o->d.cpus_milli)
 				return cli_usage(cmd, "--cpus %s: expected a positive number of CPUs like 2 or 0.5", optarg);
@@ -91,6 +110,15 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (parse_bytes(optarg, &o->d.memory) || !o->d.memory)
 				return cli_usage(cmd, "--memory %s: expected a size like 2g or 512m", optarg);
 			break;
+		case O_ALLOW_BIND: {
+			char *clean = optarg[0] == '/' ? realpath(optarg, NULL) : NULL;
+			if (optarg[0] != '/' || o->allow_bind.n == VOLUMES_ALLOW_MAX)
+				return cli_usage(cmd, "--allow-bind %s: expected an absolute path (at most %d)", optarg, VOLUMES_ALLOW_MAX);
+			/* kept as resolved, so a symlinked prefix still matches the paths binds resolve to */
+			strv_push(&o->allow_bind, clean ? clean : optarg);
+			free(clean);
+			break;
+		}
 		case O_LABEL:
 			if (!strchr(optarg, '=') || optarg[0] == '=' || o->d.nlabels == 32)
 				return cli_usage(cmd, "--label %s: expected KEY=VALUE (at most 32)", optarg);
@@ -229,6 +257,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 {
 	char err[ERR_LEN] = "";
 	o->d.data_dir = cli->data_dir;
+	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
+		return cli_fail(E_IO, "--allow-bind: %s", err);
 	if (!o->detach) {
 		if (joining) {
 			o->d.on_ready = joined_foreground;

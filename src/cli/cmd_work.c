@@ -1,5 +1,6 @@
 /* orch deploy, rm, services, inspect, ps, scale, logs, image. */
 #include "cli/cli.h"
+#include "image/ref.h"
 #include "image/image_load.h"
 #include "spec/compose.h"
 #include "spec/spec.h"
@@ -49,6 +50,13 @@ static bool spec_bytes_equal(const msgpack_object *stored, const struct svc_spec
 	msgpack_pack_object(&a.pk, *stored);
 	struct svc_spec same = *sp; /* shallow: only encoded, never freed */
 	mp_get_u64(mp_get(stored, "deploy"), "replicas", &same.deploy.replicas);
+	/* the leader pinned a registry image to its digest (node/resolve.h): the same name is
+	 * the same image for the plan (the deploy itself asks the registry again) */
+	char img[600], want[600], e[ERR_LEN];
+	if (!mp_get_strbuf(stored, "image", img, sizeof img) && strchr(img, '@') && sp->image &&
+	    !image_ref_normalise(sp->image, want, sizeof want, e) && !strncmp(img, want, strlen(want)) &&
+	    img[strlen(want)] == '@')
+		same.image = img;
 	svc_spec_encode(&same, &b);
 	bool eq = a.sb.size == b.sb.size && !memcmp(a.sb.data, b.sb.data, a.sb.size);
 	mpw_free(&a);
@@ -281,6 +289,32 @@ static int external_networks_missing(struct cli *cli, const char *const *files, 
 	return rc;
 }
 
+/* Asks the leader what each image of the file would run (node/resolve.h): the error of
+ * the first that none would, before anything is deployed. The leader asks again at each
+ * service.put: what runs is what the registry serves then. */
+static int deploy_images(struct cli *cli, const char *file, const struct spec_file *sf)
+{
+	for (size_t i = 0; i < sf->nsvc; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen = seen || !strcmp(sf->svc[k].image, sf->svc[i].image);
+		if (seen)
+			continue;
+		struct req_image_resolve q = {.ref = sf->svc[i].image};
+		struct mpr r;
+		char err[ERR_LEN] = "";
+		int rc = cli_call(cli->data_dir, OP_IMAGE_RESOLVE, &q, &r, 15000, 60000, err);
+		if (rc == E_IO && strstr(err, "no node running"))
+			return cli_call_fail(rc, err);
+		if (rc) {
+			fprintf(stderr, "orch: %s: service %s: %s (nothing was deployed)\n", file, sf->svc[i].name, err);
+			return EXIT_FAIL;
+		}
+		mpr_free(&r);
+	}
+	return EXIT_OK;
+}
+
 extern char **environ;
 
 /* No -f: the files Compose would read: those of COMPOSE_FILE (separated by ':'), else the
@@ -352,49 +386,32 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (compose_load(&co, &sf, projbuf, err))
 		return cli_fail(E_INVAL, "%s", err);
 	project = projbuf;
+	spec_file_qualify(sf, project);
 	int rc = external_networks_missing(cli, files, nfiles, sf, project);
-	/* secrets and configs first: the services' specs name the cluster's ones */
+	/* every image first: one loaded or one its registry serves (and lets us pull), else
+	 * nothing changes */
 	if (!rc)
-		rc = deploy_secrets(cli, file, project, sf, dry);
+		rc = deploy_images(cli, file, sf);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
 	}
-	/* Check images and compute the plan against the current state. */
-	struct mpr svcs, imgs;
+	/* secrets and configs first: the services' specs name the cluster's ones */
+	rc = deploy_secrets(cli, file, project, sf, dry);
+	if (rc) {
+		spec_file_free(sf);
+		return rc;
+	}
+	/* The plan against the current state. Images are not checked here: one loaded into
+	 * the cluster is used as is, any other is resolved in its registry by the leader,
+	 * which refuses the service with the registry's answer (node/resolve.h). */
+	struct mpr svcs;
 	rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
 	}
-	if ((rc = cli_rpc(cli, OP_IMAGES, NULL, &imgs))) {
-		mpr_free(&svcs);
-		spec_file_free(sf);
-		return rc;
-	}
-	const msgpack_object *sl = mp_get(svcs.root, "services"), *il = mp_get(imgs.root, "images");
-	for (size_t i = 0; i < sf->nsvc; i++) {
-		/* as the node looks it up (state/store.h store_image_by_name): by the canonical
-		 * reference, or the exact name of an older record */
-		bool found = false;
-		char key[IMAGE_NAME_MAX];
-		image_name_key(sf->svc[i].image, key, sizeof key);
-		for (uint32_t k = 0; il && k < il->via.array.size; k++) {
-			char n[IMAGE_NAME_MAX], ref[IMAGE_NAME_MAX];
-			const msgpack_object *o = &il->via.array.ptr[k];
-			if ((!mp_get_strbuf(o, "ref", ref, sizeof ref) && !strcmp(ref, key)) ||
-			    (!mp_get_strbuf(o, "name", n, sizeof n) && !strcmp(n, sf->svc[i].image)))
-				found = true;
-		}
-		if (!found) {
-			fprintf(stderr, "orch: %s: service %s uses image %s, which is not loaded in the cluster; run orch image load first (nothing was deployed)\n",
-				file, sf->svc[i].name, sf->svc[i].image);
-			mpr_free(&svcs);
-			mpr_free(&imgs);
-			spec_file_free(sf);
-			return EXIT_FAIL;
-		}
-	}
+	const msgpack_object *sl = mp_get(svcs.root, "services");
 	int failed = 0;
 	for (size_t i = 0; i < sf->nsvc; i++) {
 		const struct svc_spec *sp = &sf->svc[i];
@@ -435,7 +452,6 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	if (dry)
 		printf("(dry run: nothing changed)\n");
 	mpr_free(&svcs);
-	mpr_free(&imgs);
 	int rc2 = failed ? EXIT_FAIL : EXIT_OK;
 	if (wait && !dry && !failed)
 		rc2 = wait_running(cli, sf);
@@ -623,6 +639,26 @@ static void ps_backoff(const msgpack_object *o, uint64_t now, char *state, size_
 	}
 }
 
+/* A task's image in Docker's short form, a pinned digest cut to 12 hex digits: the column
+ * says which bytes run, -o json has it whole. */
+static void ps_image(const msgpack_object *o, char *out, size_t n)
+{
+	char full[600], e[ERR_LEN];
+	struct image_ref r;
+	mp_str_or(o, "image", full, sizeof full, "-");
+	if (image_ref_parse(full, &r, e)) {
+		snprintf(out, n, "%s", full);
+		return;
+	}
+	char dg[REF_DIGEST_MAX + 1];
+	snprintf(dg, sizeof dg, "%s", r.digest);
+	r.digest[0] = 0;
+	image_ref_familiar(&r, out, n);
+	size_t l = strlen(out);
+	if (dg[0])
+		snprintf(out + l, n - l, "@%.19s", dg);
+}
+
 int cmd_ps(struct cli *cli, int argc, char **argv)
 {
 	enum out_fmt fmt = OUT_TABLE;
@@ -653,12 +689,12 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"TASK", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE", "AGE", "ENDPOINT", "ERROR"};
+	const char *hdr[] = {"TASK", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE", "AGE", "IMAGE", "ENDPOINT", "ERROR"};
 	struct out_table t;
-	out_table_init(&t, 9, hdr);
+	out_table_init(&t, 10, hdr);
 	for (uint32_t i = 0; tl && i < tl->via.array.size; i++) {
 		const msgpack_object *o = &tl->via.array.ptr[i];
-		char id[32], service[128], slot[16], node[80], desired[16], state[64], age[16], ep[256], er[300];
+		char id[32], service[128], slot[16], node[80], desired[16], state[64], age[16], ep[256], er[300], img[600];
 		uint64_t v = 0, sat = 0, now = 0;
 		mp_get_u64(o, "id", &v);
 		snprintf(id, sizeof id, "%llu", (unsigned long long)v);
@@ -694,7 +730,8 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		mp_str_or(o, "err", er, sizeof er, "");
 		bool oom = false;
 		mp_get_bool(o, "oom", &oom);
-		const char *row[] = {id, service, slot, node, desired, state, age, ep, er};
+		ps_image(o, img, sizeof img);
+		const char *row[] = {id, service, slot, node, desired, state, age, img, ep, er};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);
@@ -792,9 +829,13 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 int cmd_image(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage("image", "missing subcommand: load, ls or rm");
+		return cli_usage("image", "missing subcommand: load, pull, prune, ls or rm");
 	if (!strcmp(argv[1], "ls"))
 		return cmd_images(cli, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "pull"))
+		return argc == 3 ? cmd_image_pull(cli, argv[2]) : cli_usage("image", "image pull REF");
+	if (!strcmp(argv[1], "prune"))
+		return argc == 2 ? cmd_image_prune(cli) : cli_usage("image", "image prune takes no argument");
 	if (!strcmp(argv[1], "rm")) {
 		if (argc != 3)
 			return cli_usage("image", "image rm NAME");
@@ -838,49 +879,6 @@ int cmd_image(struct cli *cli, int argc, char **argv)
 		       mp_str_or(o, "digest", digest, sizeof digest, "?"), size, (unsigned long long)layers,
 		       !strcmp(mp_str_or(o, "result", res, sizeof res, "loaded"), "unchanged") ? "already loaded" : "loaded");
 	}
-	mpr_free(&r);
-	return EXIT_OK;
-}
-
-int cmd_images(struct cli *cli, int argc, char **argv)
-{
-	enum out_fmt fmt = OUT_TABLE;
-	for (int i = 1; i < argc; i++) {
-		int orc = cli_output_opt("images", argc, argv, &i, &fmt);
-		if (orc > 1)
-			return orc;
-		if (orc == 1)
-			continue;
-		return cli_usage("images", "unexpected argument %s", argv[i]);
-	}
-	struct mpr r;
-	int rc = cli_rpc_retry(cli, OP_IMAGES, NULL, &r, 0);
-	if (rc)
-		return rc;
-	const msgpack_object *il = mp_get(r.root, "images");
-	if (fmt != OUT_TABLE) {
-		out_doc(fmt, il);
-		mpr_free(&r);
-		return EXIT_OK;
-	}
-	const char *hdr[] = {"NAME", "DIGEST", "SIZE", "LOADED ON"};
-	struct out_table t;
-	out_table_init(&t, 4, hdr);
-	for (uint32_t i = 0; il && i < il->via.array.size; i++) {
-		const msgpack_object *o = &il->via.array.ptr[i];
-		char name[256], dg[80], size[32], node[80];
-		uint64_t sz = 0;
-		mp_str_or(o, "name", name, sizeof name, "-");
-		mp_str_or(o, "digest", dg, sizeof dg, "-");
-		dg[19] = 0;
-		mp_get_u64(o, "size", &sz);
-		out_bytes(sz, size, sizeof size);
-		mp_str_or(o, "node", node, sizeof node, "-");
-		const char *row[] = {name, dg, size, node};
-		out_table_row(&t, row);
-	}
-	out_table_print(&t);
-	out_table_free(&t);
 	mpr_free(&r);
 	return EXIT_OK;
 }

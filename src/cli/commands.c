@@ -18,7 +18,15 @@
 	"  --label KEY=VALUE     node label for placement constraints (repeatable)\n" \
 	"  --election-timeout D  raft election timeout (default 500ms)\n" \
 	"  --heartbeat D         raft heartbeat interval (default 100ms)\n" \
-	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n"
+	"  --runtime NAME        OCI runtime for tasks: runc (default) or crun\n" \
+	"  --insecure-registry HOST[:PORT]  pull from this registry over plain HTTP (repeatable)\n" \
+	"  --registry-mirror HOST[:PORT]    tried first for docker.io images\n" \
+	"  --registry-ca-dir DIR  per-registry CA files, DIR/HOST[:PORT]/ca.crt\n" \
+	"                        (default /etc/orch/certs.d)\n" \
+	"  --image-gc-grace D    unused images and layers are removed after D (default 1h)\n" \
+	"                        (the registry options are kept with the node)\n" \
+	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
+	"                        (repeatable; kept with the node; none by default)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
@@ -79,12 +87,25 @@ const struct command commands[] = {
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
-	{"image", cmd_image, "image load FILE|DIR | ls | rm NAME",
+	{"image", cmd_image, "image load FILE|DIR | pull REF | prune | ls | rm NAME",
 	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
-	 "gzip, zstd or plain layers) into the cluster; list or forget images. Names compare as\n"
-	 "Docker's do (nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack\n"
-	 "from their peers.", ""},
-	{"images", cmd_images, "images [-o FORMAT]", "List the images loaded in the cluster.", OUTPUT_OPT},
+	 "gzip, zstd or plain layers) into the cluster; pull one from its registry on every ready\n"
+	 "node; remove what no service uses; list or forget images. Names compare as Docker's do\n"
+	 "(nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack from their\n"
+	 "peers, then from the registry.",
+	 "  pull REF              resolve REF once, pull it on every ready node with progress;\n"
+	 "                        exit 1 if any node failed\n"
+	 "  prune                 forget pulled images no service uses, and on every node remove\n"
+	 "                        the blobs and layers no image uses; prints what each node freed\n"},
+	{"images", cmd_images, "images [-o FORMAT]",
+	 "List the images of the cluster (loaded and pulled) with the disk they take on each node.", OUTPUT_OPT},
+	{"volume", cmd_volume, "volume ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm [--force] NAME...",
+	 "List, inspect or remove named volumes: directories on the node that holds each, where the\n"
+	 "tasks using it are placed.",
+	 "  ls                    every volume: its node, the tasks using it, who created it\n"
+	 "  inspect NAME          one volume (YAML by default)\n"
+	 "  rm NAME...            remove volumes no task uses, their directories with them\n"
+	 "  -f, --force           (rm) forget a volume whose node is down (its data stays there)\n" OUTPUT_OPT},
 	{"secret", cmd_secret, "secret create NAME FILE|- | ls [-o FORMAT] | inspect NAME [-o FORMAT] | rm NAME...",
 	 "Store secrets; the tasks that use them get them as files on a tmpfs.\n"
 	 "Values are sealed in the raft log under the cluster data key and sent only to the nodes\n"
@@ -213,7 +234,8 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "  case $cmd in\n"
 	       "    node) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls rm label drain pause activate\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_nodes)\" -- \"$cur\")); fi;;\n"
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
-	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load pull prune ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
+	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"

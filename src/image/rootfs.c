@@ -271,6 +271,16 @@ static int copy_tree(struct copier *c, int sdir, int ddir, const char *rel, int 
 	return rc;
 }
 
+int rootfs_copy_tree(int sdir, int ddir, char *err)
+{
+	struct copier c = {.err = err, .droot = ddir};
+	int rc = copy_tree(&c, sdir, ddir, "", 0);
+	for (size_t k = 0; k < c.nlinks; k++)
+		free(c.links[k].path);
+	free(c.links);
+	return rc;
+}
+
 static int copy_layers(const char **lowers, size_t n, const char *target, char *err)
 {
 	struct copier c = {.err = err};

@@ -13,5 +13,8 @@ int rootfs_mount(const char **layer_dirs, size_t n, const char *task_dir, char *
 /* Unmounts <task_dir>/rootfs (if mounted) and removes rootfs, upper, work. Never removes
  * anything below a mount that is still in place. */
 int rootfs_unmount(const char *task_dir, char *err);
+/* Copies the tree below directory sdir into directory ddir (owners, modes, times, links;
+ * never following a symlink), as the layer copy does. */
+int rootfs_copy_tree(int sdir, int ddir, char *err);
 
 #endif

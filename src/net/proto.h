@@ -39,7 +39,7 @@
 	X(APPLY, apply, "apply", PEER, LEADER_ONLY, rpc_apply) \
 	X(EVENTS, events, "events", ANY, HERE, rpc_events) \
 	X(TOP, top, "top", ANY, LEADER, rpc_top) \
-	X(SERVICE_PUT, service_put, "service.put", ANY, HERE, rpc_service_put) \
+	X(SERVICE_PUT, service_put, "service.put", ANY, LEADER, rpc_service_put) \
 	X(SERVICE_SCALE, service_scale, "service.scale", ANY, HERE, rpc_service_scale) \
 	X(SERVICE_UPDATE, service_update, "service.update", ANY, HERE, rpc_service_update) \
 	X(SERVICE_RM, service_rm, "service.rm", ANY, HERE, rpc_service_rm) \
@@ -52,6 +52,15 @@
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
 	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get) \
+	X(IMAGE_PULL, image_pull, "image.pull", LOCAL, HERE, imagefan_pull) \
+	X(IMAGE_PRUNE, image_prune, "image.prune", LOCAL, HERE, imagefan_prune) \
+	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
+	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start) \
+	X(IMAGE_RESOLVE, image_resolve, "image.resolve", ANY, LEADER, resolve_check) \
+	X(VOLUMES, volumes, "volumes", ANY, HERE, rpc_volumes) \
+	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, rpc_volume_get) \
+	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, rpc_volume_rm) \
+	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop) \
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
@@ -102,7 +111,23 @@
 #define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
+/* ref: an image reference (node/imagefan.h: pulled on every ready node, progress streamed) */
+#define REQ_image_pull(F, S) F(S, STR, ref, REQ, 600)
+/* ref: what a deploy would run for it (node/resolve.h), resolved by the leader */
+#define REQ_image_resolve(F, S) F(S, STR, ref, REQ, 600)
+#define REQ_image_prune(F, S)
+#define REQ_image_disk(F, S)
+/* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
+ * names no longer kept) or disk */
+#define REQ_image_node(F, S) \
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
 
+#define REQ_volumes(F, S)
+#define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
+/* force: forget the volume although its node is down (its directory stays there) */
+#define REQ_volume_rm(F, S) F(S, STR, name, REQ, 127) F(S, BOOL, force, OPT, 0)
+/* the leader asks the node that holds a volume to delete its directory */
+#define REQ_volume_drop(F, S) F(S, STR, name, REQ, 127) \
 /* kind: secret (default), config or registry; value: in clear, sealed by the node that
  * receives it (secret/secrets.h) before it goes anywhere; the same value again changes
  * nothing */

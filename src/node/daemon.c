@@ -314,7 +314,9 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
+	nodecfg_tick(d);
 	agent_tick(d->agent);
+	imagework_tick(d);
 	if (d->mesh)
 		mesh_sync(d->mesh);
 	char gw[16];
@@ -524,6 +526,7 @@ void daemon_ready(struct daemon *d, const char *msg)
 struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
+	regopts_init(&d->reg);
 	d->loop = loop;
 	d->opts = *o;
 	d->ready_fd = o->ready_fd;
@@ -575,6 +578,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.ident = &d->ident,
 		.data_dir = d->data_dir,
 		.store = &d->store,
+		.registry = &d->reg,
 		.submit = host_submit_fn,
 		.stopping = host_stopping_fn,
 	};
@@ -637,6 +641,12 @@ int daemon_start(struct daemon *d, char *err)
 		uv_signal_start(&d->sigint, signal_cb, SIGINT);
 		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 	}
+	if ((rc = regopts_load(&d->reg, d->data_dir, err)))
+		return rc;
+	if (o->registry)
+		regopts_merge(&d->reg, o->registry);
+	if ((rc = regopts_save(&d->reg, d->data_dir, err)))
+		return rc;
 	struct agent_config ac = {.backend = o->hollow ? &backend_hollow : NULL, .run_delay_ms = o->run_delay_ms};
 	if (!(d->agent = agent_start(&d->host, &ac, err)))
 		return E_IO;
@@ -645,6 +655,8 @@ int daemon_start(struct daemon *d, char *err)
 		dns_set_tasks(d->dns, task_at, d->agent);
 	if (d->mesh)
 		mesh_set_tasks(d->mesh, task_at, d->agent);
+	if (nodecfg_load(d, err))
+		return E_IO;
 	if (agent_synthetic(d->agent)) {
 		d->stats.sample_tasks = agent_sample;
 		d->stats.sample_arg = d->agent;
@@ -674,9 +686,12 @@ void daemon_free(struct daemon *d)
 	if (d->local.loop)
 		unlink(sock);
 	store_free(&d->store);
+	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);
 	watch_free(d);
 	agent_free(d->agent);
+	regopts_free(&d->reg);
+	imagework_free(d);
 	mesh_free(d->mesh);
 	dns_free(d->dns);
 	node_stats_sampler_free(&d->stats);

@@ -10,6 +10,9 @@
 #include "node/identity.h"
 #include "node/host.h"
 #include "node/leader.h"
+#include "node/regopts.h"
+#include "node/imagework.h"
+#include "node/nodecfg.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -43,6 +46,9 @@ struct daemon_opts {
 	bool hollow;
 	unsigned run_delay_ms;
 	bool no_signals;     /* SIGINT/SIGTERM are the caller's (many nodes in one process) */
+	/* registry options given on the command line (NULL: none): they replace the kept
+	 * ones of their kind (node/regopts.h) */
+	const struct regopts *registry;
 	/* Called once the node has stopped: every handle of it closed, no worker job of it in
 	 * flight. On a shared loop, daemon_free may be called from it. */
 	void (*on_stopped)(struct daemon *d, void *arg);
@@ -90,6 +96,8 @@ struct daemon {
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
+	struct regopts reg;    /* its registry options, kept and given */
+	struct imagework_state imgw; /* image pulls and garbage (node/imagework.h) */
 	struct link *link;
 	struct agent *agent;
 	struct mesh *mesh;
@@ -97,6 +105,7 @@ struct daemon {
 	struct node_stats_sampler stats; /* this node's figures */
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
+	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
@@ -157,6 +166,9 @@ PROTO_OPS(RPC_HANDLER_)
  * (data) to answer it with, and frees it. When it cannot be submitted, c is told why at
  * once. */
 void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, const void *body, submit_cb cb);
+/* The usual answer to a write submitted that way: {result} (E_EXISTS, "unchanged", is a
+ * success) or the error. */
+void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);

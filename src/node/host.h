@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <uv.h>
 #include "node/identity.h"
+#include "node/regopts.h"
 #include "state/store.h"
 #include "util/clock.h"
 
@@ -22,6 +23,7 @@ struct host {
 	const struct identity *ident;
 	const char *data_dir;
 	const struct store *store; /* this node's replica of the state, read only */
+	const struct regopts *registry; /* how it pulls images (node/regopts.h); read only */
 	/* A command through raft: applied here when this node leads, forwarded otherwise.
 	 * cb (may be NULL) gets the result. */
 	int (*submit)(void *node, enum cmd type, const void *body, size_t len, host_submit_cb cb, void *data,

@@ -30,7 +30,7 @@ struct ingest {
 
 /* Unpacks every layer into the node's layer cache (where the agent would unpack it anyway).
  * A layer that fails is dropped from the blob store so nothing can run it later. */
-static int check_layers(const char *data_dir, const struct image_info *im, char *err)
+int ingest_check_layers(const char *data_dir, const struct image_info *im, char *err)
 {
 	char root[600];
 	struct blobstore bs;
@@ -63,7 +63,7 @@ static void ingest_work(uv_work_t *req)
 	struct ingest *j = req->data;
 	j->rc = image_load_all(j->data_dir, j->path, &j->im, &j->nim, j->err);
 	for (size_t i = 0; !j->rc && i < j->nim; i++)
-		j->rc = check_layers(j->data_dir, &j->im[i], j->err);
+		j->rc = ingest_check_layers(j->data_dir, &j->im[i], j->err);
 }
 
 static void ingest_free(struct ingest *j)

@@ -13,6 +13,12 @@
 struct daemon;
 struct conn;
 
+struct image_info;
+
+/* Unpacks every layer of im into the node's layer cache (a worker thread's work); a layer
+ * refused is dropped from the blob store so nothing can run it later. Pulls do it too. */
+int ingest_check_layers(const char *data_dir, const struct image_info *im, char *err);
+
 /* op image.load (net/proto.h): every image of the archive, under every tag it carries
  * (names recorded canonical, image/image_load.h image_name_key). Replies {result, name,
  * digest, size, layers} of the first image and "images": [{name, ref, digest, size,

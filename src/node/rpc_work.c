@@ -6,9 +6,11 @@
 #include "node/ingest.h"
 #include "image/image_load.h"
 #include "node/logfan.h"
+#include "node/resolve.h"
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
+#include "orchestrator/volplace.h"
 #include "spec/spec.h"
 #include "net/ipam.h"
 #include "util/log.h"
@@ -17,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void submitted(struct daemon *d, void *data, int rc, const struct apply_res *res)
+void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct pending *p = data;
 	(void)d;
@@ -54,12 +56,25 @@ void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_
 		rpc_reply_err(c, a->id, E_INVAL, "service.put: the spec has no valid name");
 		return;
 	}
+	const char *nowhere = volplace_bind_nowhere(&d->store, &sp);
+	if (nowhere) { /* no task of it could ever start */
+		snprintf(err, sizeof err, "service %s: bind mount %s: no node of the cluster allows it; start nodes "
+			 "with --allow-bind PREFIX (orch(8))", sp.name, nowhere);
+		svc_spec_free(&sp);
+		rpc_reply_err(c, a->id, E_INVAL, err);
+		return;
+	}
+	if (resolve_needed(&d->store, &sp)) {
+		resolve_start(d, c, a->id, &sp, a->project);
+		svc_spec_free(&sp);
+		return;
+	}
 	struct mpw spec;
 	mpw_init(&spec);
 	svc_spec_encode(&sp, &spec);
 	struct cmd_service_put b = {.name = sp.name, .project = a->project ? a->project : "",
 				    .spec = {.raw = spec.sb.data, .len = spec.sb.size}, .at = clock_wall(d->clock)};
-	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, rpc_submitted);
 	mpw_free(&spec);
 	svc_spec_free(&sp);
 }
@@ -82,7 +97,7 @@ void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_servic
 	autoscale_event(&ev, a->name, v->replicas, a->replicas, "orch scale");
 	struct cmd_service_scale b = {.name = a->name, .replicas = a->replicas, .at = clock_wall(d->clock),
 				      .events = {.raw = ev.sb.data, .len = ev.sb.size}};
-	rpc_submit(d, c, a->id, CMD_SERVICE_SCALE, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_SCALE, &b, rpc_submitted);
 	mpw_free(&ev);
 }
 
@@ -114,13 +129,13 @@ void rpc_service_update(struct daemon *d, struct conn *c, const struct req_servi
 		rpc_reply_err(c, a->id, E_INVAL, "rollout: action must be pause, resume or undo");
 		return;
 	}
-	rpc_submit(d, c, a->id, CMD_SERVICE_UPDATE, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_UPDATE, &b, rpc_submitted);
 }
 
 void rpc_service_rm(struct daemon *d, struct conn *c, const struct req_service_rm *a)
 {
 	struct cmd_service_rm b = {.name = a->name, .at = clock_wall(d->clock)};
-	rpc_submit(d, c, a->id, CMD_SERVICE_RM, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_SERVICE_RM, &b, rpc_submitted);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */
@@ -204,9 +219,6 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
 	mpw_ku64(w, "slot", t->slot);
-	const struct service *sv = table_get_u64(&s->services, t->service_id);
-	const struct svc_spec *sp = sv ? service_spec(sv) : NULL;
-	mpw_kbool(w, "global", sp && sp->deploy.mode == DEPLOY_GLOBAL); /* its slot is its node's id */
 	mpw_ku64(w, "generation", t->generation);
 	mpw_kstr(w, "node", n ? n->name : "");
 	mpw_kstr(w, "node_id", t->node_id ? hid : "");
@@ -221,6 +233,12 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_ku64(w, "failures", t->failures);
 	mpw_ku64(w, "started_at", t->started_at);
+	/* the image of the task's generation, as the leader pinned it (node/resolve.h) */
+	const struct service *v = table_get_u64(&s->services, t->service_id);
+	const struct svc_spec *sp = !v ? NULL : t->generation == v->generation ? service_spec(v) : service_prev_spec(v);
+	mpw_kstr(w, "image", sp && sp->image ? sp->image : "");
+	const struct svc_spec *cur = v ? service_spec(v) : NULL;
+	mpw_kbool(w, "global", cur && cur->deploy.mode == DEPLOY_GLOBAL); /* its slot is its node's id */
 	char ep[512];
 	endpoints_format(&t->endpoint, ep, sizeof ep);
 	mpw_kstr(w, "endpoint", ep); /* the text form, for people and scripts */
@@ -343,7 +361,7 @@ void rpc_images(struct daemon *d, struct conn *c, const struct req_images *a)
 void rpc_image_rm(struct daemon *d, struct conn *c, const struct req_image_rm *a)
 {
 	struct cmd_image_rm b = {.name = a->name};
-	rpc_submit(d, c, a->id, CMD_IMAGE_RM, &b, submitted);
+	rpc_submit(d, c, a->id, CMD_IMAGE_RM, &b, rpc_submitted);
 }
 
 /* ---- served by the agent --------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 #include "orchestrator/reconcile.h"
 #include "orchestrator/depends.h"
 #include "orchestrator/sched.h"
+#include "orchestrator/volplace.h"
 #include "util/mem.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -671,6 +672,8 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	}
 	/* placement of pending tasks, oldest first (same-service placements of this pass
 	 * count for spreading: sched_commit) */
+	struct volplace vp;
+	volplace_init(&vp);
 	if (b.nstopped) /* qsort wants a real array, even empty */
 		qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -687,14 +690,24 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			break;
 		}
 		char reason[ERR_LEN] = "";
-		uint64_t node = 0;
-		if (deps_wait(s, v, sp, &st[i], reason, sizeof reason))
+		uint64_t node = 0, pin = 0;
+		if (deps_wait(s, v, sp, &st[i], reason, sizeof reason)) {
 			node = 0;
-		else if (sp->deploy.mode == DEPLOY_GLOBAL)
-			node = sched_place_on(&sc, sp, v->id, t->slot, reason, sizeof reason);
-		else
-			node = sched_place(&sc, sp, v->id, reason, sizeof reason);
+		} else if (!volplace_pin(&vp, s, sp, t->slot, &pin, reason, sizeof reason)) {
+			sc.pin = pin;
+			if (sp->deploy.mode == DEPLOY_GLOBAL) /* its node is its slot */
+				node = sched_place_on(&sc, sp, v->id, t->slot, reason, sizeof reason);
+			else
+				node = sched_place(&sc, sp, v->id, reason, sizeof reason);
+			sc.pin = 0;
+			if (!node && pin && sp->deploy.mode != DEPLOY_GLOBAL) {
+				char why[ERR_LEN];
+				snprintf(why, sizeof why, "%s", reason);
+				volplace_reason(s, sp, t->slot, pin, why, reason, sizeof reason);
+			}
+		}
 		if (node) {
+			volplace_commit(&vp, s, sp, v->name, t->slot, node);
 			struct mpw *u = update(&b, t->id);
 			mpw_ku64(u, "node_id", node);
 			put_state(u, TS_ASSIGNED);
@@ -724,7 +737,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	if (b.up_open)
 		mpw_map_end(&b.up);
 	if (work) {
-		struct mpw a[5];
+		struct mpw a[6];
 		struct cmd_task_batch body = {
 			.events = array_of(&a[0], b.nev, &b.ev),
 			.services = array_of(&a[1], b.nsvc, &b.svc),
@@ -733,10 +746,14 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			.delete = array_of(&a[4], b.ndel, &b.del),
 			.at = now,
 		};
+		mpw_init(&a[5]);
+		if (vp.n) /* made only with a placement: there is work */
+			body.volumes = array_of(&a[5], vp.n, &vp.w);
 		cmd_body(w, CMD_TASK_BATCH, &body);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			mpw_free(&a[i]);
 	}
+	volplace_free(&vp);
 	batch_free(&b);
 	return work;
 }

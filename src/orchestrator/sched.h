@@ -1,8 +1,9 @@
-/* Placement of one task on a node: filter nodes (ready, active, reachable, constraints,
- * resources reserved vs capacity, max_replicas_per_node), then prefer the node whose
- * group of each spread preference (deploy.placement.preferences: nodes sharing a label's
- * value) holds the fewest tasks of the service, then the node with the fewest tasks of
- * the same service, then the least loaded one. Pure.
+/* Placement of one task on a node: filter nodes (ready, active, reachable, the pin of a
+ * task's volume, constraints, bind mounts allowed, resources reserved vs capacity,
+ * max_replicas_per_node), then prefer the node whose group of each spread preference
+ * (deploy.placement.preferences: nodes sharing a label's value) holds the fewest tasks of
+ * the service, then the node with the fewest tasks of the same service, then the least
+ * loaded one. Pure.
  *
  * Built for many nodes and tasks: sched_init looks at every task once (its node and its
  * service found by binary search, each service's reservations decoded once), and a
@@ -43,6 +44,7 @@ struct sched_ctx {
 	/* node.role: a manager is a raft voter (NULL: every node is a worker); gets reachable_arg */
 	bool (*manager)(uint64_t node, void *arg);
 	void *reachable_arg;
+	uint64_t pin; /* when set, the only node sched_place may pick (a task's volume lives there) */
 };
 
 /* Builds the view from the store (live tasks only). */

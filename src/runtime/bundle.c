@@ -67,6 +67,10 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 		mount_(w, "/etc/resolv.conf", "bind", rs->resolv_conf, bind_ro);
 	if (rs->hosts_file)
 		mount_(w, "/etc/hosts", "bind", rs->hosts_file, bind_ro);
+	for (size_t i = 0; i < rs->nvol_mounts; i++) {
+		const struct bundle_mount *m = &rs->vol_mounts[i];
+		mount_(w, m->destination, m->type, m->source, m->options);
+	}
 	if (rs->init_binary)
 		mount_(w, BUNDLE_INIT_PATH, "bind", rs->init_binary, bind_ro);
 	for (size_t i = 0; i < rs->nfile_binds; i++)
@@ -218,6 +222,9 @@ static int check_spec(const struct run_spec *rs, char *err)
 		return errf(err, E_INVAL, "container %s: cgroups path must be absolute and per node", rs->id);
 	if (rs->netns_path && strcmp(rs->netns_path, BUNDLE_NETNS_HOST) && rs->netns_path[0] != '/')
 		return errf(err, E_INVAL, "container %s: netns path must be absolute or \"host\"", rs->id);
+	for (size_t i = 0; i < rs->nvol_mounts; i++)
+		if (!rs->vol_mounts[i].destination || rs->vol_mounts[i].destination[0] != '/')
+			return errf(err, E_INVAL, "container %s: a mount destination must be absolute", rs->id);
 	return 0;
 }
 

@@ -9,6 +9,12 @@
 #define BUNDLE_NETNS_HOST "host"
 #define BUNDLE_INIT_PATH "/.orch-init" /* where init_binary appears in the container */
 
+/* A mount beyond the defaults (a task's volumes, agent/volumes.h). */
+struct bundle_mount {
+	const char *destination, *type, *source;
+	const char *const *options; /* NULL-terminated */
+};
+
 /* A file or directory of the host bind-mounted read-only into the container. */
 struct bundle_bind {
 	const char *src, *dst; /* absolute */
@@ -35,6 +41,8 @@ struct run_spec {
 	bool readonly_rootfs;
 	const char *resolv_conf;             /* bind-mounted read-only over /etc/resolv.conf if set */
 	const char *hosts_file;              /* likewise /etc/hosts */
+	const struct bundle_mount *vol_mounts; /* the task's volumes, after the defaults */
+	size_t nvol_mounts;
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
 	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */

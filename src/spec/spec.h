@@ -47,6 +47,30 @@ struct constraint_list {
 	struct constraint *v;
 };
 
+/* volumes: a service's mounts (orch-compose(5)). A named volume's source is its cluster
+ * name once spec_file_qualify ran (<project>_<key> unless the top-level entry gives a
+ * name: or is external); it may hold the per-slot template "{slot}" (Swarm's
+ * "{{.Task.Slot}}" is normalised to it). A volume mount without a source is anonymous:
+ * an empty directory that lives and dies with its task. */
+enum { MOUNT_VOLUME, MOUNT_BIND, MOUNT_TMPFS };
+#define SPEC_SLOT_TEMPLATE "{slot}"
+struct mount_spec {
+	int type;           /* MOUNT_* */
+	char *source;       /* volume name or absolute host path; NULL for tmpfs, anonymous */
+	char *target;       /* absolute path in the container */
+	bool read_only;
+	bool nocopy;        /* volume.nocopy: do not fill a new volume from the image */
+	bool create_host_path; /* bind.create_host_path */
+	uint64_t tmpfs_size;   /* bytes; 0: the kernel's default (half of RAM) */
+	uint64_t tmpfs_mode;   /* permission bits, 0: 01777 */
+	bool external;      /* the volume must exist already (top-level external: true) */
+	struct labels labels; /* the top-level entry's labels, given to the volume record */
+};
+struct mount_list {
+	size_t n;
+	struct mount_spec *v;
+};
+
 enum { NET_BRIDGE, NET_HOST };
 enum { DEPLOY_REPLICATED, DEPLOY_GLOBAL }; /* global: one task per eligible node */
 enum { RESTART_NONE, RESTART_ON_FAILURE, RESTART_ANY };
@@ -190,6 +214,7 @@ struct svc_spec {
 	struct healthcheck healthcheck;
 	struct probe probe;
 	struct deploy deploy;
+	struct mount_list mounts; /* the service's volumes: key */
 	struct dep_list depends_on;
 	struct svc_net_list networks; /* empty: the project's "default" network */
 	struct file_ref_list secrets, configs;
@@ -213,6 +238,14 @@ struct spec_network {
 	struct spec_pos pos; /* of its key */
 };
 
+/* A top-level volumes: entry. */
+struct volume_decl {
+	char *key;      /* as services refer to it */
+	char *name;     /* name: (used as is), NULL: <project>_<key> */
+	bool external;
+	struct labels labels;
+};
+
 /* A top-level secrets: or configs: entry: where its value comes from at deploy. file:
  * read by the CLI (relative to the spec file's directory), or external: true (it must
  * exist in the cluster already). name: the cluster's name for it (default: for a file,
@@ -229,6 +262,8 @@ struct file_def_list {
 struct spec_file {
 	struct file_def_list secrets, configs; /* top-level secrets:, configs: */
 	char *name; /* top-level name:, NULL when absent */
+	size_t nvol;
+	struct volume_decl *vol;
 	size_t nsvc;
 	struct svc_spec *svc; /* in file order */
 	size_t nnet;
@@ -244,6 +279,23 @@ void spec_file_free(struct spec_file *f);
  * top-level networks:, depends_on naming known services without cycles. */
 int spec_check_refs(struct spec_file *f, const char *const *files, size_t nfiles, char *err);
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc);
+/* Gives every named volume mount its cluster name (<project>_<key>, or the declared
+ * name: / external name as is), as Compose names them. Once, before encoding. */
+void spec_file_qualify(struct spec_file *f, const char *project);
+
+/* "data-{slot}" for slot 3 -> "data-3" into out; false when it does not fit or the
+ * result is not a valid volume name. */
+bool spec_volume_name(const char *source, uint64_t slot, char *out, size_t size);
+/* Volume names: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 127 characters (the template counts
+ * as written). */
+bool spec_volume_name_valid(const char *s);
+/* Short syntax "SRC:DST[:MODE]" or "DST"; dir resolves "./rel" (NULL: the current
+ * directory). Named sources are left as written (the caller checks them). */
+int spec_parse_mount(const char *s, const char *dir, struct mount_spec *m, char *msg);
+void mount_spec_free(struct mount_spec *m);
+/* path (absolute, clean) equals one of the prefixes or lies below one; prefixes is a list
+ * of absolute paths separated by newlines (a node's --allow-bind, state/store.h). */
+bool spec_path_allowed(const char *prefixes, const char *path);
 
 /* stop_signal: "SIGTERM", "TERM" or a number 1-31 -> the signal number, 0 if unknown. */
 int spec_signal(const char *name);

@@ -40,6 +40,15 @@ void svc_spec_init(struct svc_spec *s)
 	table_defaults(&svc_table, s);
 }
 
+static void table_free_mounts(struct mount_list *l)
+{
+	for (size_t j = 0; j < l->n; j++)
+		mount_spec_free(&l->v[j]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 static void table_free(const struct sf_table *t, void *obj)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -61,6 +70,7 @@ static void table_free(const struct sf_table *t, void *obj)
 			l->n = 0;
 			break;
 		}
+		case SF_MOUNTS: table_free_mounts(AT(obj, f, struct mount_list)); break;
 		case SF_CONSTRAINTS: {
 			struct constraint_list *l = AT(obj, f, struct constraint_list);
 			for (size_t j = 0; j < l->n; j++) {
@@ -151,6 +161,13 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 		mpw_arr(w, (uint32_t)l->n);
 		for (size_t i = 0; i < l->n; i++)
 			table_encode(&port_table, &l->v[i], w);
+		break;
+	}
+	case SF_MOUNTS: {
+		const struct mount_list *l = CAT(obj, f, struct mount_list);
+		mpw_arr(w, (uint32_t)l->n);
+		for (size_t i = 0; i < l->n; i++)
+			table_encode(&mount_table, &l->v[i], w);
 		break;
 	}
 	case SF_CONSTRAINTS: {
@@ -244,6 +261,7 @@ static int enum_index(const char *const *names, const msgpack_object *o)
 }
 
 static int table_decode(const struct sf_table *t, void *obj, const msgpack_object *map, const char *path, char *err);
+
 
 static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, const char *path, char *err)
 {
@@ -371,6 +389,24 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 		}
 		return 0;
 	}
+	case SF_MOUNTS: {
+		struct mount_list *l = AT(obj, f, struct mount_list);
+		table_free_mounts(l);
+		if (o->type != MSGPACK_OBJECT_ARRAY)
+			goto bad;
+		l->v = xcalloc(o->via.array.size ? o->via.array.size : 1, sizeof *l->v);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			table_defaults(&mount_table, &l->v[i]);
+			l->n++;
+			int rc = table_decode(&mount_table, &l->v[i], &o->via.array.ptr[i], path, err);
+			if (rc)
+				return rc;
+			char msg[ERR_LEN];
+			if (spec_mount_valid(&l->v[i], msg))
+				goto bad;
+		}
+		return 0;
+	}
 	case SF_CONSTRAINTS: {
 		struct constraint_list *l = AT(obj, f, struct constraint_list);
 		if (o->type != MSGPACK_OBJECT_ARRAY)
@@ -454,8 +490,8 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 			continue; /* written by an older version: keep the default */
 		char sub[256];
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f->key);
-		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_LIST ||
-			      f->kind == SF_NAMED;
+		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_MOUNTS ||
+			      f->kind == SF_LIST || f->kind == SF_NAMED;
 		int rc = field_decode(f, obj, o, nested ? sub : path, err);
 		if (rc)
 			return rc;

@@ -24,6 +24,8 @@ static const char *const fail_names[] = {"pause", "rollback", "continue", NULL};
 static const char *const order_names[] = {"stop-first", "start-first", NULL};
 static const char *const probe_names[] = {"http", "tcp", NULL};
 static const char *const probe_role_names[] = {"readiness", "liveness", NULL};
+static const char *const mount_type_names[] = {"volume", "bind", "tmpfs", NULL};
+static const char *const mount_type_unsupported[] = {"npipe", "cluster", "image", NULL};
 
 /* ---- ports (long syntax) ---- */
 
@@ -34,6 +36,58 @@ static const struct sf port_f[] = {
 	{.key = "mode", .kind = SF_ENUM, .off = offsetof(struct port_spec, mode), .flags = 0, .def = PORT_MODE_INGRESS, .names = port_mode_names},
 };
 const struct sf_table port_table = {"port", N(port_f), port_f, NULL};
+
+/* ---- volumes (long syntax) ---- */
+
+/* Offsets relative to struct mount_spec: volume:, bind: and tmpfs: are only levels of
+ * YAML nesting. */
+static const struct sf mount_volume_f[] = {
+	{.key = "nocopy", .kind = SF_BOOL, .off = offsetof(struct mount_spec, nocopy), .flags = 0},
+};
+static const struct sf_table mount_volume_table = {"volume", N(mount_volume_f), mount_volume_f, NULL};
+
+static const struct sf mount_bind_f[] = {
+	{.key = "create_host_path", .kind = SF_BOOL, .off = offsetof(struct mount_spec, create_host_path), .flags = 0},
+};
+static const struct sf_table mount_bind_table = {"bind", N(mount_bind_f), mount_bind_f, NULL};
+
+static const struct sf mount_tmpfs_f[] = {
+	{.key = "size", .kind = SF_BYTES, .off = offsetof(struct mount_spec, tmpfs_size), .flags = 0},
+	{.key = "mode", .kind = SF_MODE, .off = offsetof(struct mount_spec, tmpfs_mode), .flags = 0, .hi = 07777},
+};
+static const struct sf_table mount_tmpfs_table = {"tmpfs", N(mount_tmpfs_f), mount_tmpfs_f, NULL};
+
+static int mount_check(void *obj, char *msg)
+{
+	struct mount_spec *m = obj;
+	if (!m->target || m->target[0] != '/')
+		return errf(msg, E_INVAL, "target must be an absolute path");
+	if (m->type == MOUNT_TMPFS && m->source)
+		return errf(msg, E_INVAL, "a tmpfs mount takes no source");
+	if (m->type == MOUNT_BIND && !m->source)
+		return errf(msg, E_INVAL, "a bind mount needs a source (a host path)");
+	if (m->type != MOUNT_TMPFS && (m->tmpfs_size || m->tmpfs_mode))
+		return errf(msg, E_INVAL, "tmpfs options apply to type tmpfs only");
+	if (m->type != MOUNT_VOLUME && m->nocopy)
+		return errf(msg, E_INVAL, "volume.nocopy applies to type volume only");
+	if (m->type != MOUNT_BIND && m->create_host_path)
+		return errf(msg, E_INVAL, "bind.create_host_path applies to type bind only");
+	return 0;
+}
+
+static const struct sf mount_f[] = {
+	{.key = "type", .kind = SF_ENUM, .off = offsetof(struct mount_spec, type), .flags = SFF_REQUIRED, .def = MOUNT_VOLUME,
+	 .names = mount_type_names, .unsupported = mount_type_unsupported},
+	{.key = "source", .kind = SF_STR, .off = offsetof(struct mount_spec, source), .flags = 0},
+	{.key = "target", .kind = SF_STR, .off = offsetof(struct mount_spec, target), .flags = SFF_REQUIRED},
+	{.key = "read_only", .kind = SF_BOOL, .off = offsetof(struct mount_spec, read_only), .flags = 0},
+	{.key = "volume", .kind = SF_SUB, .off = 0, .flags = 0, .sub = &mount_volume_table},
+	{.key = "bind", .kind = SF_SUB, .off = 0, .flags = 0, .sub = &mount_bind_table},
+	{.key = "tmpfs", .kind = SF_SUB, .off = 0, .flags = 0, .sub = &mount_tmpfs_table},
+	{.key = "external", .kind = SF_BOOL, .off = offsetof(struct mount_spec, external), .flags = SFF_NOYAML},
+	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct mount_spec, labels), .flags = SFF_NOYAML},
+};
+const struct sf_table mount_table = {"volume", N(mount_f), mount_f, mount_check};
 
 /* ---- healthcheck (Compose) and x-orch-healthcheck ---- */
 
@@ -315,6 +369,10 @@ static int svc_check(void *obj, char *msg)
 					    (unsigned long long)a->published, port_proto_names[a->protocol]);
 		}
 	}
+	for (size_t i = 0; i < s->mounts.n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(s->mounts.v[i].target, s->mounts.v[j].target))
+				return errf(msg, E_INVAL, "volumes: two mounts on %s", s->mounts.v[i].target);
 	/* two files at one path would hide one another */
 	for (size_t i = 0; i < s->secrets.n + s->configs.n; i++) {
 		const struct file_ref *a = i < s->secrets.n ? &s->secrets.v[i] : &s->configs.v[i - s->secrets.n];
@@ -354,6 +412,7 @@ static const struct sf svc_f[] = {
 	{.key = "dns_search", .kind = SF_ARGV, .off = offsetof(struct svc_spec, dns_search), .flags = 0},
 	{.key = "platform", .kind = SF_STR, .off = offsetof(struct svc_spec, platform), .flags = 0},
 	{.key = "init", .kind = SF_BOOL, .off = offsetof(struct svc_spec, init), .flags = 0},
+	{.key = "volumes", .kind = SF_MOUNTS, .off = offsetof(struct svc_spec, mounts), .flags = 0},
 	{.key = "depends_on", .kind = SF_NAMED, .off = offsetof(struct svc_spec, depends_on), .flags = 0, .sub = &dep_table,
 	 .size = sizeof(struct dep), .has_pos = true, .pos_off = offsetof(struct dep, pos)},
 	{.key = "networks", .kind = SF_NAMED, .off = offsetof(struct svc_spec, networks), .flags = 0, .sub = &svc_net_table,

@@ -20,6 +20,7 @@ enum sf_kind {
 	SF_PORTS,       /* struct port_list: short "8080:80/tcp" or long (port_table) */
 	SF_CONSTRAINTS, /* struct constraint_list: encoded as canonical strings */
 	SF_HCTEST,      /* struct healthcheck (kind + test): ["CMD", ...] etc. */
+	SF_MOUNTS,      /* struct mount_list: short "src:/dst:ro" or long (mount_table) */
 	SF_SUB,         /* nested struct described by sub */
 	SF_MODE,        /* uint64_t file mode: octal as Compose writes it (0400, 0o400) or decimal */
 	SF_FILES,       /* struct file_ref_list: short "name" or long syntax (sub: the item's table) */
@@ -108,6 +109,14 @@ int spec_compose_keys(struct svc_spec *s, char *msg);
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;
+extern const struct sf_table mount_table;
+
+/* A mount's source as parsed: a bind's host path made absolute (relative to dir, the
+ * spec file's directory), a volume's slot template normalised and its name checked. */
+int spec_mount_source(struct mount_spec *m, const char *dir, char *msg);
+/* A decoded mount (from the network or the log) in the form the parser leaves: an
+ * absolute target, a bind's absolute source, a volume's valid name, no tmpfs source. */
+int spec_mount_valid(const struct mount_spec *m, char *msg);
 extern const struct sf_table secret_ref_table, config_ref_table;
 extern const struct sf_table network_table; /* top-level networks: (struct spec_network) */
 

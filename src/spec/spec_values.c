@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void strv_push(struct strv *v, const char *s)
 {
@@ -342,4 +343,266 @@ bool spec_platform_matches(const char *platform, const char *machine, char *here
 	const char *a = platform + 6, *slash = strchr(a, '/');
 	size_t len = slash ? (size_t)(slash - a) : strlen(a);
 	return len == strlen(arch) && !strncmp(a, arch, len); /* a variant (v7, v8) is not checked */
+}
+
+/* ---- volumes ---- */
+
+bool spec_volume_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 127 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(s + i, SPEC_SLOT_TEMPLATE, strlen(SPEC_SLOT_TEMPLATE))) {
+			i += strlen(SPEC_SLOT_TEMPLATE) - 1;
+			continue;
+		}
+		char c = s[i];
+		if (!isalnum((unsigned char)c) && c != '_' && c != '.' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+bool spec_volume_name(const char *source, uint64_t slot, char *out, size_t size)
+{
+	struct buf b = {0};
+	const char *p = source, *t;
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)slot);
+	while ((t = strstr(p, SPEC_SLOT_TEMPLATE))) {
+		buf_append(&b, p, (size_t)(t - p));
+		buf_append(&b, num, strlen(num));
+		p = t + strlen(SPEC_SLOT_TEMPLATE);
+	}
+	buf_append(&b, p, strlen(p) + 1);
+	bool ok = b.len <= size && b.len <= 128 && spec_volume_name_valid((const char *)b.data) &&
+		  !strstr((const char *)b.data, SPEC_SLOT_TEMPLATE);
+	if (ok)
+		memcpy(out, b.data, b.len);
+	else if (size)
+		out[0] = 0;
+	buf_free(&b);
+	return ok;
+}
+
+/* Swarm's "{{.Task.Slot}}" (with or without inner spaces) becomes "{slot}"; any other
+ * "{{" is refused by the name check that follows. */
+static char *slot_template(const char *s)
+{
+	struct buf b = {0};
+	const char *p = s;
+	while (*p) {
+		if (p[0] == '{' && p[1] == '{') {
+			const char *q = p + 2;
+			while (*q == ' ')
+				q++;
+			if (!strncmp(q, ".Task.Slot", 10)) {
+				q += 10;
+				while (*q == ' ')
+					q++;
+				if (q[0] == '}' && q[1] == '}') {
+					buf_append(&b, SPEC_SLOT_TEMPLATE, strlen(SPEC_SLOT_TEMPLATE));
+					p = q + 2;
+					continue;
+				}
+			}
+		}
+		buf_append(&b, p, 1);
+		p++;
+	}
+	buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+/* Lexically clean an absolute path: no "//", "/./" or "..", no trailing "/". */
+static char *clean_path(const char *abs)
+{
+	size_t n = strlen(abs);
+	char *out = xcalloc(n + 2, 1);
+	size_t w = 0;
+	const char *p = abs;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 1 && p[0] == '.') {
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (w > 0 && out[w - 1] != '/')
+				w--;
+			if (w > 0)
+				w--;
+		} else {
+			out[w++] = '/';
+			memcpy(out + w, p, len);
+			w += len;
+		}
+		p += len;
+	}
+	if (!w)
+		out[w++] = '/';
+	out[w] = 0;
+	return out;
+}
+
+/* A host path as written in a spec: absolute, "./" or "../" relative to dir, or "~/". */
+static int host_path(const char *s, const char *dir, char **out, char *msg)
+{
+	char *joined;
+	if (s[0] == '/')
+		joined = xstrdup(s);
+	else if (s[0] == '~' && (s[1] == '/' || !s[1])) {
+		const char *home = getenv("HOME");
+		if (!home || home[0] != '/')
+			return errf(msg, E_INVAL, "%s: HOME is not set to an absolute path", s);
+		joined = xasprintf("%s%s", home, s + 1);
+	} else if (s[0] == '.') {
+		char cwd[4096];
+		if (dir && dir[0] == '/')
+			snprintf(cwd, sizeof cwd, "%s", dir);
+		else if (!getcwd(cwd, sizeof cwd))
+			return errf(msg, E_IO, "%s: cannot read the current directory", s);
+		else if (dir && *dir)
+			snprintf(cwd + strlen(cwd), sizeof cwd - strlen(cwd), "/%s", dir);
+		joined = xasprintf("%s/%s", cwd, s);
+	} else
+		return errf(msg, E_INVAL, "%s: not a host path", s);
+	*out = clean_path(joined);
+	free(joined);
+	return 0;
+}
+
+static bool is_host_path(const char *s)
+{
+	return s[0] == '/' || s[0] == '.' || s[0] == '~';
+}
+
+int spec_mount_source(struct mount_spec *m, const char *dir, char *msg)
+{
+	if (!m->source)
+		return 0;
+	if (m->type == MOUNT_BIND) {
+		char *p;
+		if (!is_host_path(m->source))
+			return errf(msg, E_INVAL, "bind source \"%s\" must be a host path (absolute, ./relative or ~/)", m->source);
+		if (host_path(m->source, dir, &p, msg))
+			return E_INVAL;
+		free(m->source);
+		m->source = p;
+		return 0;
+	}
+	if (m->type == MOUNT_VOLUME) {
+		char *t = slot_template(m->source);
+		free(m->source);
+		m->source = t;
+		if (!spec_volume_name_valid(t))
+			return errf(msg, E_INVAL, "invalid volume name \"%s\": use letters, digits, '_', '.' and '-' "
+				    "(and %s for the task's slot)", t, SPEC_SLOT_TEMPLATE);
+	}
+	return 0;
+}
+
+int spec_mount_valid(const struct mount_spec *m, char *msg)
+{
+	if (!m->target || m->target[0] != '/')
+		return errf(msg, E_INVAL, "a mount target must be an absolute path");
+	if (m->type == MOUNT_TMPFS && m->source)
+		return errf(msg, E_INVAL, "a tmpfs mount takes no source");
+	if (m->type == MOUNT_BIND && (!m->source || m->source[0] != '/'))
+		return errf(msg, E_INVAL, "a bind mount needs an absolute source");
+	if (m->type == MOUNT_VOLUME && m->source && !spec_volume_name_valid(m->source))
+		return errf(msg, E_INVAL, "invalid volume name");
+	return 0;
+}
+
+int spec_parse_mount(const char *s, const char *dir, struct mount_spec *m, char *msg)
+{
+	memset(m, 0, sizeof *m);
+	struct strv parts = {0};
+	const char *p = s;
+	for (;;) {
+		const char *c = strchr(p, ':');
+		char *part = xstrndup(p, c ? (size_t)(c - p) : strlen(p));
+		strv_push(&parts, part);
+		free(part);
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	int rc = 0;
+	const char *src = NULL, *dst = NULL, *mode = NULL;
+	if (parts.n == 1)
+		dst = parts.v[0];
+	else if (parts.n == 2 && parts.v[1][0] != '/') {
+		dst = parts.v[0];
+		mode = parts.v[1];
+	} else if (parts.n == 2 || parts.n == 3) {
+		src = parts.v[0];
+		dst = parts.v[1];
+		mode = parts.n == 3 ? parts.v[2] : NULL;
+	} else {
+		rc = errf(msg, E_INVAL, "volume \"%s\": expected \"source:target[:mode]\" or \"target\"", s);
+		goto out;
+	}
+	if (!dst[0] || dst[0] != '/') {
+		rc = errf(msg, E_INVAL, "volume \"%s\": the target must be an absolute path in the container", s);
+		goto out;
+	}
+	if (src && !src[0]) {
+		rc = errf(msg, E_INVAL, "volume \"%s\": empty source", s);
+		goto out;
+	}
+	m->type = src && is_host_path(src) ? MOUNT_BIND : MOUNT_VOLUME;
+	m->create_host_path = m->type == MOUNT_BIND; /* as Compose does for the short syntax */
+	m->source = src ? xstrdup(src) : NULL;
+	m->target = xstrdup(dst);
+	while (mode && *mode) {
+		const char *e = strchr(mode, ',');
+		size_t len = e ? (size_t)(e - mode) : strlen(mode);
+		if (len == 2 && !strncmp(mode, "ro", 2))
+			m->read_only = true;
+		else if (len == 2 && !strncmp(mode, "rw", 2))
+			m->read_only = false;
+		else if (len == 6 && !strncmp(mode, "nocopy", 6) && m->type == MOUNT_VOLUME)
+			m->nocopy = true;
+		else if ((len == 6 && !strncmp(mode, "cached", 6)) || (len == 9 && !strncmp(mode, "delegated", 9)) ||
+			 (len == 10 && !strncmp(mode, "consistent", 10)))
+			; /* file sharing hints of Docker Desktop: no effect on Linux, there or here */
+		else {
+			rc = errf(msg, E_INVAL, "volume \"%s\": mode \"%.*s\" is not supported (use ro, rw%s)", s, (int)len, mode,
+				  m->type == MOUNT_VOLUME ? " or nocopy" : "");
+			goto out;
+		}
+		mode = e ? e + 1 : NULL;
+	}
+	rc = spec_mount_source(m, dir, msg);
+out:
+	strv_free(&parts);
+	if (rc)
+		mount_spec_free(m);
+	return rc;
+}
+
+void mount_spec_free(struct mount_spec *m)
+{
+	free(m->source);
+	free(m->target);
+	labels_free(&m->labels);
+	m->source = m->target = NULL;
+}
+
+bool spec_path_allowed(const char *prefixes, const char *path)
+{
+	for (const char *p = prefixes; p && *p;) {
+		size_t n = strcspn(p, "\n"), end = n;
+		while (n > 1 && p[n - 1] == '/')
+			n--;
+		if (p[0] == '/' && ((n == 1) || (!strncmp(path, p, n) && (path[n] == 0 || path[n] == '/'))))
+			return true;
+		p += end + (p[end] == '\n');
+	}
+	return false;
 }

@@ -26,6 +26,8 @@ struct yctx {
 	char *err;
 	size_t work;
 	const char *file; /* the first file; a node's own is src->files[n->start_mark.index] */
+	struct spec_file *f; /* its top-level volumes, for the services' mounts */
+	char *dir;           /* the first file's directory (relative bind sources), NULL: cwd */
 };
 
 static int vnode_err(const struct spec_src *src, const yaml_node_t *n, const char *path, char *err, const char *fmt,
@@ -246,7 +248,7 @@ static int collect_pairs(struct yctx *c, yaml_node_t *map, const char *path, str
 int spec_map_pairs(const struct spec_src *src, yaml_document_t *doc, yaml_node_t *map, const char *path,
 		   struct spec_pairs *out, char *err)
 {
-	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
+	struct yctx c = {.src = src, .doc = doc, .err = err, .file = src->nfiles ? src->files[0] : "-"};
 	return collect_pairs(&c, map, path, out, 0);
 }
 
@@ -451,7 +453,8 @@ static int parse_scalar(struct yctx *c, const struct sf *f, void *obj, const yam
 		bool ok = *dg && strspn(dg, base == 8 ? "01234567" : "0123456789") == strlen(dg) && strlen(dg) <= 6;
 		unsigned long v = ok ? strtoul(dg, NULL, base) : 0;
 		if (!ok || v > f->hi)
-			return yerr(c, n, path, "expected a file mode from 0 to 0777 (octal, e.g. 0400), got %s", describe(n, d, sizeof d));
+			return yerr(c, n, path, "expected a file mode from 0 to 0%llo (octal, e.g. 0400), got %s",
+				    (unsigned long long)f->hi, describe(n, d, sizeof d));
 		*AT(obj, f, uint64_t) = v;
 		return 0;
 	}
@@ -681,6 +684,52 @@ static int parse_files(struct yctx *c, const struct sf_table *t, struct file_ref
 	return 0;
 }
 
+static const struct volume_decl *volume_find(const struct spec_file *f, const char *key)
+{
+	for (size_t i = 0; i < f->nvol; i++)
+		if (!strcmp(f->vol[i].key, key))
+			return &f->vol[i];
+	return NULL;
+}
+
+static int parse_mounts(struct yctx *c, struct mount_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char msg[ERR_LEN], ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of volumes"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		struct mount_spec m;
+		if (it->type == YAML_MAPPING_NODE) {
+			memset(&m, 0, sizeof m);
+			int rc = parse_table(c, &mount_table, &m, it, ipath);
+			if (!rc && spec_mount_source(&m, c->dir, msg))
+				rc = yerr(c, it, ipath, "%s", msg);
+			if (rc) {
+				mount_spec_free(&m);
+				return rc;
+			}
+		} else {
+			if (want_text(c, it, ipath, "\"source:target[:ro]\" or a mapping with type and target", &s))
+				return E_INVAL;
+			if (spec_parse_mount(s, c->dir, &m, msg))
+				return yerr(c, it, ipath, "%s", msg);
+		}
+		if (m.type == MOUNT_VOLUME && m.source && !volume_find(c->f, m.source)) {
+			int rc = yerr(c, it, ipath, "volume \"%s\" is not declared in the top-level volumes: key", m.source);
+			mount_spec_free(&m);
+			return rc;
+		}
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+		l->v[l->n++] = m;
+	}
+	return 0;
+}
+
 static int parse_constraints(struct yctx *c, struct constraint_list *l, yaml_node_t *n, const char *path)
 {
 	const char *s;
@@ -835,6 +884,7 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 	case SF_ENV: return parse_kv(c, true, false, AT(obj, f, struct labels), n, path);
 	case SF_LABELS: return parse_kv(c, false, f->flags & SFF_HOSTS, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
+	case SF_MOUNTS: return parse_mounts(c, AT(obj, f, struct mount_list), n, path);
 	case SF_FILES: return parse_files(c, f->sub, AT(obj, f, struct file_ref_list), n, path);
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
@@ -1024,16 +1074,89 @@ static int check_refs(struct yctx *c, yaml_node_t *root, const struct spec_file 
 	return 0;
 }
 
+/* One top-level volumes: entry; only the local driver (a directory on the node). */
+static int parse_volume_decl(struct yctx *c, const struct spec_pair *e, struct volume_decl *v)
+{
+	static const char *const keys[] = {"driver", "driver_opts", "external", "labels", "name"};
+	char path[300], sub[300], msg[ERR_LEN], d[64];
+	const char *s;
+	snprintf(path, sizeof path, "volumes.%s", e->key);
+	struct mount_spec m = {.type = MOUNT_VOLUME, .source = xstrdup(e->key)};
+	int rc = spec_mount_source(&m, NULL, msg);
+	v->key = m.source;
+	m.source = NULL;
+	mount_spec_free(&m);
+	if (rc)
+		return yerr(c, e->k, "volumes", "%s", msg);
+	if (is_null(e->v))
+		return 0;
+	if (e->v->type != YAML_MAPPING_NODE)
+		return yerr(c, e->v, path, "expected a mapping, got %s", describe(e->v, d, sizeof d));
+	struct spec_pairs ps = {0};
+	rc = collect_pairs(c, e->v, path, &ps, 0);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		const char *k = ps.v[i].key;
+		yaml_node_t *n = ps.v[i].v;
+		join(sub, sizeof sub, path, k);
+		if (!strcmp(k, "driver")) {
+			if (!(rc = want_text(c, n, sub, "a string", &s)) && strcmp(s, "local"))
+				rc = yerr(c, n, sub, "volume driver \"%s\" is not supported by orch (only local: a directory on the node)", s);
+		} else if (!strcmp(k, "driver_opts")) {
+			if (!is_null(n) && (n->type != YAML_MAPPING_NODE || n->data.mapping.pairs.top != n->data.mapping.pairs.start))
+				rc = yerr(c, n, sub, "driver_opts are not supported by orch: a local volume is a plain directory on its node");
+		} else if (!strcmp(k, "external")) {
+			if (!(rc = want_text(c, n, sub, "true or false", &s))) {
+				if (!strcmp(s, "true") || !strcmp(s, "True"))
+					v->external = true;
+				else if (strcmp(s, "false") && strcmp(s, "False"))
+					rc = yerr(c, n, sub, "expected true or false, got %s", describe(n, d, sizeof d));
+			}
+		} else if (!strcmp(k, "labels")) {
+			rc = parse_kv(c, false, false, &v->labels, n, sub);
+		} else if (!strcmp(k, "name")) {
+			if (!(rc = want_text(c, n, sub, "a string", &s))) {
+				struct mount_spec nm = {.type = MOUNT_VOLUME, .source = xstrdup(s)};
+				if (spec_mount_source(&nm, NULL, msg))
+					rc = yerr(c, n, sub, "%s", msg);
+				else
+					v->name = nm.source, nm.source = NULL;
+				mount_spec_free(&nm);
+			}
+		} else if (!ignored_extension(k)) {
+			rc = unknown_key(c, ps.v[i].k, path, k, keys, sizeof keys / sizeof keys[0]);
+		}
+	}
+	spec_pairs_free(&ps);
+	return rc;
+}
+
+static int parse_volumes(struct yctx *c, yaml_node_t *n, struct spec_file *f)
+{
+	char d[64];
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, "volumes", "expected a mapping of volume names, got %s", describe(n, d, sizeof d));
+	struct spec_pairs ps = {0};
+	int rc = collect_pairs(c, n, "volumes", &ps, 0);
+	if (!rc)
+		f->vol = xcalloc(ps.n + 1, sizeof *f->vol);
+	for (size_t i = 0; !rc && i < ps.n; i++)
+		rc = parse_volume_decl(c, &ps.v[i], &f->vol[f->nvol++]);
+	spec_pairs_free(&ps);
+	return rc;
+}
+
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "networks"};
+	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "volumes", "networks"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
 		return yerr(c, root, "", "expected a mapping with \"services:\" at the top level, got %s",
 			    describe(root, d, sizeof d));
 	struct spec_pairs ps = {0};
-	yaml_node_t *services = NULL;
+	yaml_node_t *services = NULL, *volumes = NULL;
 	int rc = collect_pairs(c, root, "", &ps, 0);
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		const char *key = ps.v[i].key;
@@ -1052,13 +1175,17 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 			rc = parse_defs(c, v, "secrets", &f->secrets);
 		} else if (!strcmp(key, "configs")) {
 			rc = parse_defs(c, v, "configs", &f->configs);
+		} else if (!strcmp(key, "volumes")) {
+			volumes = v;
 		} else if (!strcmp(key, "networks")) {
 			rc = parse_networks(c, v, f);
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 6);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 7);
 		}
 	}
 	spec_pairs_free(&ps);
+	if (!rc && volumes) /* first: the services' mounts refer to them */
+		rc = parse_volumes(c, volumes, f);
 	if (!rc && !services)
 		rc = yerr(c, root, "", "missing required key \"services\"");
 	if (!rc)
@@ -1072,13 +1199,17 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 
 int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec_file **out, char *err)
 {
-	struct yctx c = {src, doc, err, 0, src->nfiles ? src->files[0] : "-"};
+	struct yctx c = {.src = src, .doc = doc, .err = err, .file = src->nfiles ? src->files[0] : "-"};
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	*out = NULL;
 	if (!root || is_null(root))
 		return errf(err, E_INVAL, "%s: the file is empty; expected \"services:\"", src->nfiles ? src->files[0] : "?");
 	struct spec_file *f = xcalloc(1, sizeof *f);
+	const char *slash = strrchr(c.file, '/');
+	c.f = f;
+	c.dir = slash ? xstrndup(c.file, (size_t)(slash - c.file) + 1) : NULL;
 	int rc = parse_root(&c, root, f);
+	free(c.dir);
 	if (rc) {
 		spec_file_free(f);
 		return rc;
@@ -1121,6 +1252,12 @@ void spec_file_free(struct spec_file *f)
 		}
 		free(l->v);
 	}
+	for (size_t i = 0; i < f->nvol; i++) {
+		free(f->vol[i].key);
+		free(f->vol[i].name);
+		labels_free(&f->vol[i].labels);
+	}
+	free(f->vol);
 	free(f);
 }
 
@@ -1138,4 +1275,24 @@ const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc
 		if (!strcmp(f->svc[i].name, svc))
 			return &f->svc[i];
 	return NULL;
+}
+
+void spec_file_qualify(struct spec_file *f, const char *project)
+{
+	for (size_t i = 0; i < f->nsvc; i++)
+		for (size_t j = 0; j < f->svc[i].mounts.n; j++) {
+			struct mount_spec *m = &f->svc[i].mounts.v[j];
+			const struct volume_decl *v = m->type == MOUNT_VOLUME && m->source ? volume_find(f, m->source) : NULL;
+			if (!v)
+				continue;
+			char *name = v->name ? xstrdup(v->name) : v->external || !project || !*project
+									   ? xstrdup(v->key)
+									   : xasprintf("%s_%s", project, v->key);
+			free(m->source);
+			m->source = name;
+			m->external = v->external;
+			labels_free(&m->labels);
+			for (size_t k = 0; k < v->labels.n; k++)
+				labels_set(&m->labels, v->labels.k[k], v->labels.v[k]);
+		}
 }

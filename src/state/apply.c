@@ -115,6 +115,11 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	if (av)
 		n->availability = (enum node_avail)avail;
+	const msgpack_object *bd = mp_get(c->body, "binds");
+	if (bd && mp_is_str(bd)) {
+		free(n->binds);
+		n->binds = mp_as_strdup(bd);
+	}
 	if (lb) {
 		struct labels nl = {0};
 		for (size_t i = 0; i < n->labels.n; i++)

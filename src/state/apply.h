@@ -10,6 +10,10 @@
 CMD_TYPES(APPLY_DECLARE_)
 #undef APPLY_DECLARE_
 
+/* apply_volumes.c: the "volumes" of a task.batch: checked (0 or E_INVAL with msg), then
+ * added where no record of that name exists; returns how many were added. */
+int volumes_check(const struct store *s, const msgpack_object *vols, char *msg);
+unsigned volumes_add(struct store *s, const msgpack_object *vols, uint64_t at);
 /* apply_work.c: a new object id; the service's spec becomes the one packed in w (taken)
  * as a new generation, the current one kept as the previous (a rolling update follows). */
 uint64_t apply_next_id(struct store *s);

@@ -340,10 +340,13 @@ int apply_task_batch(struct store *s, const struct cmd_ctx *c, struct apply_res 
 	if (!rc && c->tables)
 		rc = check_moves(s, mv, nmv, res->msg);
 	free(mv);
+	const msgpack_object *vols = mp_get(c->body, "volumes");
+	if (!rc)
+		rc = volumes_check(s, vols, res->msg);
 	if (rc)
 		return rc;
 	/* apply */
-	unsigned changed = 0;
+	unsigned changed = volumes_add(s, vols, at);
 	for (uint32_t i = 0; sv && i < sv->via.array.size; i++) {
 		uint64_t sid = 0;
 		struct service *v = NULL;

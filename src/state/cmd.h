@@ -29,6 +29,7 @@
 	X(TASK_BATCH, task_batch, "task.batch", apply_task_batch) \
 	X(IMAGE_PUT, image_put, "image.put", apply_image_put) \
 	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm) \
+	X(VOLUME_RM, volume_rm, "volume.rm", apply_volume_rm) \
 	X(SECRET_PUT, secret_put, "secret.put", apply_secret_put) \
 	X(SECRET_RM, secret_rm, "secret.rm", apply_secret_rm)
 
@@ -38,10 +39,11 @@
 	F(S, U64, failure_timeout_ms, OPT, 0)
 /* the joining node's record (state/store.h), whose other fields ride along */
 #define CMDB_node_add(F, S) F(S, U64, id, REQ, 0) F(S, STR, name, REQ, 0) F(S, STR, addr, REQ, 0)
-/* labels: {key: value, or nil to remove} */
+/* labels: {key: value, or nil to remove}; binds: the node's --allow-bind prefixes, a
+ * line each */
 #define CMDB_node_update(F, S) \
 	F(S, U64, id, REQ, 0) F(S, STR, state, OPT, 0) F(S, STR, availability, OPT, 0) F(S, MAP, labels, OPT, 0) \
-	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
+	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, STR, binds, OPT, 0)
 /* the failure detector's verdicts of one tick: nodes [{id, state}], one event per node */
 #define CMDB_node_states(F, S) F(S, U64, at, OPT, 0) F(S, ARR, nodes, REQ, 0) F(S, ARR, events, OPT, 0)
 #define CMDB_node_rm(F, S) F(S, U64, id, REQ, 0)
@@ -60,15 +62,19 @@
 /* msg: why the node could not publish a port of the service ("" clears it) */
 #define CMDB_service_port_error(F, S) F(S, STR, name, REQ, 0) F(S, U64, node_id, REQ, 0) F(S, STR, msg, OPT, 0)
 /* services: rollout states [{id, update_state, update_msg, rollback}]; create: new tasks
- * [{service_id, slot, ...}]; update: [{id, <task fields>}]; delete: [task id] */
+ * [{service_id, slot, ...}]; update: [{id, <task fields>}]; delete: [task id];
+ * volumes: volume records made by this batch's placements [{name, node_id, service,
+ * labels}] (kept when one of that name exists) */
 #define CMDB_task_batch(F, S) \
 	F(S, ARR, services, OPT, 0) F(S, ARR, create, OPT, 0) F(S, ARR, update, OPT, 0) F(S, ARR, delete, OPT, 0) \
-	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
+	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, ARR, volumes, OPT, 0)
 /* the image record (state/store.h): info is image_info_encode() (image/image_load.h) */
 #define CMDB_image_put(F, S) \
 	F(S, STR, name, REQ, 0) F(S, STR, digest, REQ, 0) F(S, MAP, info, REQ, 0) F(S, U64, size, OPT, 0) \
 	F(S, U64, loaded_at, OPT, 0) F(S, U64, node_id, OPT, 0)
 #define CMDB_image_rm(F, S) F(S, STR, name, REQ, 0)
+/* forgets a volume record (its directory was removed on its node, or the node is gone) */
+#define CMDB_volume_rm(F, S) F(S, STR, name, REQ, 0) F(S, U64, at, OPT, 0)
 
 /* a new version of a secret, config or registry credentials (state/store.h): data sealed
  * by the node that built the command (secret/seal.h); the services that use it roll

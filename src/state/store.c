@@ -35,6 +35,7 @@ SCHEMA_DEFINE(service, SERVICE_FIELDS)
 SCHEMA_DEFINE(task, TASK_FIELDS)
 SCHEMA_DEFINE(image, IMAGE_FIELDS)
 SCHEMA_DEFINE(event, EVENT_FIELDS)
+SCHEMA_DEFINE(volume, VOLUME_FIELDS)
 SCHEMA_DEFINE(secret, SECRET_FIELDS)
 
 #define CMD_MAGIC0 'O'
@@ -55,6 +56,7 @@ void store_init(struct store *s)
 	table_init(&s->tasks, &task_schema);
 	table_init(&s->images, &image_schema);
 	table_init(&s->events, &event_schema);
+	table_init(&s->volumes, &volume_schema);
 	table_init(&s->secrets, &secret_schema);
 }
 
@@ -68,6 +70,7 @@ void store_free(struct store *s)
 	table_clear(&s->tasks);
 	table_clear(&s->images);
 	table_clear(&s->events);
+	table_clear(&s->volumes);
 	table_clear(&s->secrets);
 	s->has_cluster = false;
 	s->revision = 0;
@@ -301,6 +304,8 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->images, w);
 	mpw_key(w, "events");
 	table_encode(&s->events, w);
+	mpw_key(w, "volumes");
+	table_encode(&s->volumes, w);
 	mpw_key(w, "secrets");
 	table_encode(&s->secrets, w);
 	mpw_map_end(w);
@@ -335,6 +340,9 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 		goto out;
 	/* snapshots from before the events table have none */
 	if (mp_get(r.root, "events") && (rc = table_decode(&n.events, mp_get(r.root, "events"), err)))
+		goto out;
+	/* nor from before volumes */
+	if (mp_get(r.root, "volumes") && (rc = table_decode(&n.volumes, mp_get(r.root, "volumes"), err)))
 		goto out;
 	/* nor from before secrets */
 	if (mp_get(r.root, "secrets") && (rc = table_decode(&n.secrets, mp_get(r.root, "secrets"), err)))

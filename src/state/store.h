@@ -15,11 +15,13 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
  * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
- * takes no container subnet), NULL for records of older versions. */
+ * takes no container subnet), NULL for records of older versions. binds: the host path
+ * prefixes its tasks may bind-mount (--allow-bind), a line each, as the node itself
+ * reported them (node/nodecfg.c); NULL or "": none. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
@@ -58,6 +60,14 @@ SCHEMA_DECLARE(task, TASK_FIELDS)
 	X(S, STR, name) X(S, STR, digest) X(S, U64, size) X(S, RAW, info) X(S, U64, loaded_at) \
 	X(S, U64, node_id)
 SCHEMA_DECLARE(image, IMAGE_FIELDS)
+
+/* A named volume (orch-volume(1)): a directory on one node, created there when the
+ * first task using it was placed (orchestrator/reconcile.c); every later task using it
+ * is placed on that node only, as Swarm's local driver behaves. service: the service
+ * whose task created it; labels: its top-level declaration's. */
+#define VOLUME_FIELDS(X, S) \
+	X(S, STR, name) X(S, U64, node_id) X(S, U64, created_at) X(S, STR, service) X(S, LABELS, labels)
+SCHEMA_DECLARE(volume, VOLUME_FIELDS)
 
 /* Small cluster-wide key/value settings (also what the write benchmark writes). */
 #define KV_FIELDS(X, S) X(S, STR, key) X(S, STR, value) X(S, U64, rev)
@@ -99,7 +109,7 @@ SCHEMA_DECLARE(event, EVENT_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images, events, secrets;
+	struct table nodes, kv, origins, services, tasks, images, events, volumes, secrets;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 

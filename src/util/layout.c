@@ -13,6 +13,9 @@ static const char *const names[] = {
 	[LAYOUT_TASKS] = "tasks",
 	[LAYOUT_LAYERS] = "layers",
 	[LAYOUT_BLOBS] = "blobs/sha256",
+	[LAYOUT_REGISTRY] = "registry",
+	[LAYOUT_VOLUMES] = "volumes",
+	[LAYOUT_ALLOW_BIND] = "allow-bind",
 	[LAYOUT_DATAKEY] = "datakey",
 };
 
@@ -45,6 +48,12 @@ bool layout_task_dir(char *out, size_t cap, const char *data_dir, uint64_t task)
 bool layout_task_file(char *out, size_t cap, const char *data_dir, uint64_t task, enum layout_task_item item)
 {
 	int n = snprintf(out, cap, "%s/%s/%llu/%s", data_dir, names[LAYOUT_TASKS], (unsigned long long)task, task_names[item]);
+	return n >= 0 && (size_t)n < cap;
+}
+
+bool layout_volume_dir(char *out, size_t cap, const char *data_dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s/%s", data_dir, names[LAYOUT_VOLUMES], name);
 	return n >= 0 && (size_t)n < cap;
 }
 

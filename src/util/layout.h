@@ -16,6 +16,11 @@
  *                    and configs, secret/secfs.h)
  *   layers/          image layers, unpacked once per digest
  *   blobs/sha256/    image blobs by digest (image/blobstore.c)
+ *   registry         the node's registry options, kept across restarts (node/regopts.h)
+ *   volumes/<name>/  a named volume (agent/volumes.c): data/ is what tasks see, ready
+ *                    marks it filled from the image, lock serialises its setup
+ *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
+ *                    --allow-bind), kept across restarts
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -37,6 +42,9 @@ enum layout_item {
 	LAYOUT_TASKS,
 	LAYOUT_LAYERS,
 	LAYOUT_BLOBS,
+	LAYOUT_REGISTRY,
+	LAYOUT_VOLUMES,
+	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
 };
 
@@ -55,6 +63,8 @@ bool layout_path(char *out, size_t cap, const char *data_dir, enum layout_item i
 bool layout_task_dir(char *out, size_t cap, const char *data_dir, uint64_t task);
 /* <data_dir>/tasks/<task>/<item> */
 bool layout_task_file(char *out, size_t cap, const char *data_dir, uint64_t task, enum layout_task_item item);
+/* <data_dir>/volumes/<name> */
+bool layout_volume_dir(char *out, size_t cap, const char *data_dir, const char *name);
 /* <task_dir>/<item> */
 bool layout_task_path(char *out, size_t cap, const char *task_dir, enum layout_task_item item);
 

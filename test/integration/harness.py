@@ -238,11 +238,11 @@ class Cluster:
         self.nodes.append(n)
         return n
 
-    def join(self, name=None, via=None, token=None):
+    def join(self, name=None, via=None, token=None, extra=()):
         n = self._new_node(name)
         target = (via or self.nodes[0]).addr
         args = ["join", target, "--token", token or self.token, "--listen", n.addr, "--data-dir", n.dir,
-                "--name", n.name, "--detach"]
+                "--name", n.name, "--detach"] + list(extra)
         p = self.run(*args)
         if p.returncode:
             raise CliError(args, p)

@@ -42,6 +42,7 @@ int scn_restart_backoff(uint64_t seed, struct sim_result *res, char *err);
 int scn_flapping_partition(uint64_t seed, struct sim_result *res, char *err);
 int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err);
 int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err);
+int scn_volume_pinned(uint64_t seed, struct sim_result *res, char *err);
 int scn_global_follows(uint64_t seed, struct sim_result *res, char *err);
 
 /* Set by -v: node and raft logs go to stderr. */

@@ -1,6 +1,7 @@
 #include "entry.h"
 #include "spec/spec.h"
 #include "unit.h"
+#include "util/mem.h"
 #include <stdlib.h>
 
 void *entry_old(unsigned format, enum cmd type, const struct req_id *q, const void *body, size_t len, size_t *n)
@@ -58,6 +59,7 @@ void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 		fprintf(stderr, "  spec: %s\n", err);
 		exit(1);
 	}
+	spec_file_qualify(f, NULL);
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);
@@ -68,4 +70,56 @@ void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 	spec_file_free(f);
 	mpw_map_end(&w);
 	entry_apply(s, CMD_SERVICE_PUT, &w, res);
+}
+
+void entry_restore_copy(const struct store *s, struct store *out)
+{
+	struct mpw snap;
+	char err[ERR_LEN];
+	mpw_init(&snap);
+	store_snapshot(s, &snap);
+	store_init(out);
+	if (store_restore(out, snap.sb.data, snap.sb.size, err)) {
+		fprintf(stderr, "  restore: %s\n", err);
+		exit(1);
+	}
+	mpw_free(&snap);
+}
+
+void entry_spec_mangle(const char *yml)
+{
+	static const char subst[] = ":-[]{}'\"\n #&*|%,\\0.~";
+	size_t len = strlen(yml);
+	char *buf = xmalloc(len + 1);
+	int parsed = 0, refused = 0;
+	for (size_t at = 0; at <= len; at++) {
+		for (size_t k = 0; k <= sizeof subst - 1; k++) {
+			memcpy(buf, yml, len);
+			size_t n = len;
+			if (k == sizeof subst - 1)
+				n = at; /* the truncation at this byte */
+			else if (at < len)
+				buf[at] = subst[k];
+			else
+				continue;
+			char err[ERR_LEN] = "";
+			struct spec_file *f = NULL;
+			if (spec_parse_buf("app.yml", buf, n, &f, err)) {
+				CHECK(!strncmp(err, "app.yml", 7));
+				refused++;
+				continue;
+			}
+			parsed++;
+			for (size_t i = 0; i < f->nsvc; i++) {
+				struct svc_spec back;
+				svc_spec_copy(&back, &f->svc[i]); /* aborts if the encoding does not decode */
+				CHECK_EQ_INT(svc_spec_equal(&back, &f->svc[i]), 1);
+				svc_spec_free(&back);
+			}
+			spec_file_free(f);
+		}
+	}
+	free(buf);
+	CHECK(parsed > 100);
+	CHECK(refused > 100);
 }

@@ -3,6 +3,7 @@
 #include "unit.h"
 #include "entry.h"
 #include "orchestrator/reconcile.h"
+#include "orchestrator/volplace.h"
 #include "spec/spec.h"
 #include "util/mem.h"
 
@@ -30,6 +31,21 @@ static void add_node(struct store *s, uint64_t id, const char *name)
 	mpw_ku64(&w, "memory", 4ull << 30);
 	mpw_map_end(&w);
 	run_cmd(s, CMD_NODE_ADD, &w, &res);
+	mpw_free(&w);
+	CHECK_EQ_INT(res.rc, 0);
+}
+
+/* Sets one field of a node's record (state or availability), as node.update does. */
+static void node_set(struct store *s, uint64_t id, const char *key, const char *value)
+{
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "id", id);
+	mpw_kstr(&w, key, value);
+	mpw_map_end(&w);
+	run_cmd(s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
 	CHECK_EQ_INT(res.rc, 0);
 }
@@ -120,29 +136,29 @@ static unsigned live(const struct store *s)
 	return n;
 }
 
+/* A new store with nodes 1, 2 and 3 (n1, n2, n3). */
+static void three_nodes(struct store *s)
+{
+	store_init(s);
+	add_node(s, 1, "n1");
+	add_node(s, 2, "n2");
+	add_node(s, 3, "n3");
+}
+
 UNIT(reconcile_spreads_heals_and_scales)
 {
 	struct store s;
-	store_init(&s);
 	uint64_t now = 1000;
-	add_node(&s, 1, "n1");
-	add_node(&s, 2, "n2");
-	add_node(&s, 3, "n3");
+	three_nodes(&s);
 	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 6\n");
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live(&s), 6);
 	for (uint64_t n = 1; n <= 3; n++)
 		CHECK_EQ_INT(live_on(&s, n), 2);
 	/* node 3 goes down: its tasks are orphaned and replaced on the others */
+	node_set(&s, 3, "state", "down");
 	struct mpw w;
 	struct apply_res res;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", 3);
-	mpw_kstr(&w, "state", "down");
-	mpw_map_end(&w);
-	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
-	mpw_free(&w);
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live_on(&s, 1) + live_on(&s, 2), 6);
 	CHECK_EQ_INT(live_on(&s, 1), 3);
@@ -215,15 +231,7 @@ UNIT(reconcile_drain_starts_elsewhere_first)
 	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n");
 	settle(&s, &now, 5);
 	CHECK_EQ_INT(live_on(&s, 2), 2);
-	struct mpw w;
-	struct apply_res res;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", 2);
-	mpw_kstr(&w, "availability", "drain");
-	mpw_map_end(&w);
-	run_cmd(&s, CMD_NODE_UPDATE, &w, &res);
-	mpw_free(&w);
+	node_set(&s, 2, "availability", "drain");
 	/* first pass: replacements are created while the drained tasks keep running */
 	now += 200;
 	pass(&s, now);
@@ -593,15 +601,9 @@ UNIT(reconcile_backoff_survives_a_new_leader)
 	CHECK(wt->start_after > now);
 	uint64_t due = wt->start_after, wid = wt->id;
 
-	struct mpw snap;
-	mpw_init(&snap);
-	store_snapshot(&s, &snap);
-	store_free(&s);
 	struct store s2;
-	store_init(&s2);
-	char err[ERR_LEN];
-	CHECK_EQ_INT(store_restore(&s2, snap.sb.data, snap.sb.size, err), 0);
-	mpw_free(&snap);
+	entry_restore_copy(&s, &s2);
+	store_free(&s);
 	/* until the recorded time: no new task, no placement */
 	while (now + 200 < due) {
 		now += 200;
@@ -674,27 +676,129 @@ UNIT(reconcile_big_deploy_is_capped_per_pass)
 	store_free(&s);
 }
 
+/* The live task of a service's slot, or NULL. */
+static const struct task *slot_live(const struct store *s, const char *svc, uint64_t slot)
+{
+	const struct task *hit = NULL;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		if (!strcmp(t->service, svc) && t->slot == slot && t->desired == TD_RUNNING && !task_terminal(t))
+			hit = t;
+	return hit;
+}
+
+UNIT(reconcile_volumes_pin_tasks)
+{
+	struct store s;
+	uint64_t now = 1000;
+	three_nodes(&s);
+	/* one volume per slot: the replicas spread, each volume where its slot first ran */
+	deploy(&s, "services:\n  db:\n    image: demo\n    volumes: [\"data-{slot}:/data\"]\n"
+		   "    deploy:\n      replicas: 3\nvolumes:\n  data-{slot}:\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(live(&s), 3);
+	CHECK_EQ_INT(s.volumes.n, 3);
+	for (uint64_t slot = 1; slot <= 3; slot++) {
+		char name[32];
+		snprintf(name, sizeof name, "data-%llu", (unsigned long long)slot);
+		const struct volume *v = table_get_str(&s.volumes, name);
+		const struct task *t = slot_live(&s, "db", slot);
+		CHECK(v && t);
+		CHECK_EQ_INT(t->node_id, v->node_id);
+		CHECK_STR(v->service, "db");
+	}
+	const struct volume *v2 = table_get_str(&s.volumes, "data-2");
+	uint64_t home = v2->node_id;
+	/* its node goes down: slot 2 waits for it, with the reason, instead of moving */
+	node_set(&s, home, "state", "down");
+	settle(&s, &now, 5);
+	const struct task *t2 = slot_live(&s, "db", 2);
+	CHECK(t2 && t2->state == TS_PENDING && !t2->node_id);
+	CHECK(t2->err && strstr(t2->err, "volume data-2 is on node") && strstr(t2->err, "down"));
+	CHECK_EQ_INT(live(&s), 2);
+	/* back: slot 2 runs there again, on the same volume */
+	node_set(&s, home, "state", "ready");
+	settle(&s, &now, 5);
+	t2 = slot_live(&s, "db", 2);
+	CHECK(t2 && t2->state == TS_RUNNING);
+	CHECK_EQ_INT(t2->node_id, home);
+	CHECK_EQ_INT(s.volumes.n, 3);
+
+	/* a plain named volume shared by replicas: all of them on its node */
+	deploy(&s, "services:\n  cache:\n    image: demo\n    volumes: [\"shared:/s\"]\n"
+		   "    deploy:\n      replicas: 3\nvolumes:\n  shared:\n");
+	settle(&s, &now, 5);
+	const struct volume *sh = table_get_str(&s.volumes, "shared");
+	CHECK(sh != NULL);
+	for (uint64_t slot = 1; slot <= 3; slot++) {
+		const struct task *t = slot_live(&s, "cache", slot);
+		CHECK(t && t->state == TS_RUNNING);
+		CHECK_EQ_INT(t->node_id, sh->node_id);
+	}
+	/* an external volume that does not exist: pending, saying so */
+	deploy(&s, "services:\n  ext:\n    image: demo\n    volumes: [\"outside:/o\"]\n"
+		   "volumes:\n  outside:\n    external: true\n");
+	settle(&s, &now, 3);
+	const struct task *te = slot_live(&s, "ext", 1);
+	CHECK(te && te->state == TS_PENDING);
+	CHECK(te->err && strstr(te->err, "external volume outside does not exist"));
+	/* bind mounts: placed only on a node that allows them, pending where none does */
+	node_set(&s, 3, "binds", "/srv/app\n/var/log/");
+	deploy(&s, "services:\n  logger:\n    image: demo\n    volumes: [\"/var/log/app:/logs\", \"/srv/app/conf:/conf:ro\"]\n"
+		   "    deploy:\n      replicas: 2\n");
+	settle(&s, &now, 3);
+	for (uint64_t slot = 1; slot <= 2; slot++) {
+		const struct task *t = slot_live(&s, "logger", slot);
+		CHECK(t && t->state == TS_RUNNING && t->node_id == 3);
+	}
+	const struct service *lg = store_service_by_name(&s, "logger");
+	CHECK(volplace_bind_nowhere(&s, service_spec(lg)) == NULL);
+	deploy(&s, "services:\n  peek:\n    image: demo\n    volumes: [\"/srv/application:/x\"]\n");
+	settle(&s, &now, 3);
+	const struct task *tp = slot_live(&s, "peek", 1);
+	CHECK(tp && tp->state == TS_PENDING && tp->err && strstr(tp->err, "no node allows the service's bind mounts"));
+	CHECK_STR(volplace_bind_nowhere(&s, service_spec(store_service_by_name(&s, "peek"))), "/srv/application");
+	/* forgetting a volume: volume.rm */
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", "data-3");
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_VOLUME_RM, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	CHECK(table_get_str(&s.volumes, "data-3") == NULL);
+	run_cmd(&s, CMD_VOLUME_RM, &w, &res); /* gone: a second rm says so and changes nothing */
+	CHECK_EQ_INT(res.rc, E_NOTFOUND);
+	mpw_free(&w);
+	/* the state survives a snapshot */
+	struct store r;
+	entry_restore_copy(&s, &r);
+	CHECK_EQ_INT(r.volumes.n, s.volumes.n);
+	char h1[65], h2[65];
+	store_hash(&s, h1);
+	store_hash(&r, h2);
+	CHECK_STR(h1, h2);
+	store_free(&r);
+	store_free(&s);
+}
+
 /* ---- placement keys: global mode, constraints that change, spread, depends_on ---------- */
 
-/* node.update of one field: availability, state, or a label (value NULL removes it). */
-static void node_set(struct store *s, uint64_t id, const char *field, const char *value)
+/* node.update of one label (value NULL removes it). */
+static void node_label(struct store *s, uint64_t id, const char *label, const char *value)
 {
 	struct mpw w;
 	struct apply_res res;
 	mpw_init(&w);
 	mpw_map_begin(&w);
 	mpw_ku64(&w, "id", id);
-	if (!strcmp(field, "availability") || !strcmp(field, "state")) {
-		mpw_kstr(&w, field, value);
-	} else {
-		mpw_key(&w, "labels");
-		mpw_map_begin(&w);
-		if (value)
-			mpw_kstr(&w, field, value);
-		else
-			mpw_key(&w, field), mpw_nil(&w);
-		mpw_map_end(&w);
-	}
+	mpw_key(&w, "labels");
+	mpw_map_begin(&w);
+	if (value)
+		mpw_kstr(&w, label, value);
+	else
+		mpw_key(&w, label), mpw_nil(&w);
+	mpw_map_end(&w);
 	mpw_map_end(&w);
 	run_cmd(s, CMD_NODE_UPDATE, &w, &res);
 	mpw_free(&w);
@@ -785,14 +889,14 @@ UNIT(reconcile_global_follows_constraint_changes)
 	add_node(&s, 1, "n1");
 	add_node(&s, 2, "n2");
 	add_node(&s, 3, "n3");
-	node_set(&s, 1, "zone", "eu");
+	node_label(&s, 1, "zone", "eu");
 	deploy(&s, "services:\n  agent:\n    image: demo\n    deploy:\n      mode: global\n      placement:\n"
 		   "        constraints: [\"node.labels.zone == eu\"]\n");
 	settle(&s, &now, 4);
 	CHECK_EQ_INT(live(&s), 1);
 	CHECK_EQ_INT(live_on(&s, 1), 1);
-	node_set(&s, 3, "zone", "eu");
-	node_set(&s, 1, "zone", NULL);
+	node_label(&s, 3, "zone", "eu");
+	node_label(&s, 1, "zone", NULL);
 	settle(&s, &now, 4);
 	CHECK_EQ_INT(live(&s), 1);
 	CHECK_EQ_INT(live_on(&s, 3), 1);
@@ -806,13 +910,13 @@ UNIT(reconcile_replicated_task_leaves_a_node_that_no_longer_fits)
 	uint64_t now = 1000;
 	add_node(&s, 1, "n1");
 	add_node(&s, 2, "n2");
-	node_set(&s, 1, "disk", "ssd");
+	node_label(&s, 1, "disk", "ssd");
 	deploy(&s, "services:\n  db:\n    image: demo\n    deploy:\n      replicas: 2\n      placement:\n"
 		   "        constraints: [\"node.labels.disk == ssd\", \"node.hostname != n3\"]\n");
 	settle(&s, &now, 4);
 	CHECK_EQ_INT(live_on(&s, 1), 2);
-	node_set(&s, 2, "disk", "ssd");
-	node_set(&s, 1, "disk", "hdd");
+	node_label(&s, 2, "disk", "ssd");
+	node_label(&s, 1, "disk", "hdd");
 	settle(&s, &now, 6);
 	CHECK_EQ_INT(live_on(&s, 1), 0);
 	CHECK_EQ_INT(live_on(&s, 2), 2);
@@ -828,7 +932,7 @@ UNIT(reconcile_spread_over_a_label)
 		char name[8];
 		snprintf(name, sizeof name, "n%llu", (unsigned long long)n);
 		add_node(&s, n, name);
-		node_set(&s, n, "zone", n == 4 ? "b" : "a");
+		node_label(&s, n, "zone", n == 4 ? "b" : "a");
 	}
 	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n      placement:\n"
 		   "        preferences:\n          - spread: node.labels.zone\n");

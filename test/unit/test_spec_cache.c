@@ -67,14 +67,8 @@ UNIT(spec_cache_follows_the_bytes)
 	CHECK(service_prev_spec(v) == g2);
 	CHECK_STR(env_a(service_spec(v)), "one");
 	/* a snapshot restores with the specs decoded, the same */
-	struct mpw snap;
-	mpw_init(&snap);
-	store_snapshot(&s, &snap);
 	struct store r;
-	store_init(&r);
-	char err[ERR_LEN];
-	CHECK_EQ_INT(store_restore(&r, snap.sb.data, snap.sb.size, err), 0);
-	mpw_free(&snap);
+	entry_restore_copy(&s, &r);
 	struct service *rv = store_service_by_name(&r, "web");
 	CHECK(service_spec(rv) != NULL && service_spec(rv) != service_spec(v));
 	CHECK(svc_spec_equal(service_spec(rv), service_spec(v)));
