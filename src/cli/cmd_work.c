@@ -163,7 +163,7 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 				uint64_t rep = 0, run = 0;
 				mp_get_u64(o, "replicas", &rep);
 				if (sf->svc[i].deploy.mode == DEPLOY_GLOBAL)
-					mp_get_u64(o, "tasks", &rep);
+					mp_get_u64(o, "desired", &rep);
 				mp_get_u64(o, "running", &run);
 				mp_str_or(o, "update_state", st, sizeof st, "");
 				want += rep;
@@ -565,7 +565,7 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 		mp_get_u64(o, "replicas", &replicas);
 		mp_get_u64(o, "generation", &g);
 		if (spec_global(spec)) {
-			mp_get_u64(o, "tasks", &replicas);
+			mp_get_u64(o, "desired", &replicas);
 			snprintf(reps, sizeof reps, "global %llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
 		} else
 			snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);

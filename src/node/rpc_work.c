@@ -197,6 +197,10 @@ void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a
 		mpw_kstr(&w, "project", v->project ? v->project : "");
 		mpw_ku64(&w, "generation", v->generation);
 		mpw_ku64(&w, "replicas", v->replicas);
+		/* the tasks wanted: the replicas, or for a global service one per eligible node
+		 * (its live tasks, which the leader keeps at that) */
+		const struct svc_spec *sp = service_spec(v);
+		mpw_ku64(&w, "desired", sp && sp->deploy.mode == DEPLOY_GLOBAL ? live : v->replicas);
 		mpw_ku64(&w, "running", running);
 		mpw_ku64(&w, "tasks", live);
 		mpw_ku64(&w, "created_at", v->created_at);

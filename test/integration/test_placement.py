@@ -30,7 +30,7 @@ def test_global_constraints_and_spread():
         table = c.cli(0, "services", json=False).stdout
         print(table)
         check("global 3/3" in table, "orch services should show agent as global 3/3:\n%s" % table)
-        check(row["tasks"] == 3 and row["running"] == 3, "services row: %r" % row)
+        check(row["desired"] == 3 and row["running"] == 3, "services row: %r" % row)
         top = c.cli(0, "top", json=False).stdout
         check(any(l.split()[:3] == ["agent", "global", "3/3"] for l in top.splitlines()),
               "orch top should show agent as global 3/3:\n%s" % top)
