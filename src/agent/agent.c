@@ -8,6 +8,7 @@
 #include "agent/adopt.h"
 #include "agent/logs.h"
 #include "agent/blob_get.h"
+#include "agent/isolation.h"
 #include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "net/ipam.h"
@@ -238,6 +239,7 @@ void agent_free(struct agent *a)
 		tasks_free(t);
 	}
 	logs_free(a);
+	isolation_free(a);
 	a->be->free(a);
 	free(a->peers);
 	free(a);
@@ -293,6 +295,7 @@ void agent_tick(struct agent *a)
 	if (++a->ticks % 25 == 0 && !a->be->synthetic)
 		logs_rotate(a);
 	checks_run(a);
+	isolation_sync(a);
 	report_resend_lost(a);
 	logs_followers_tick(a);
 	tasks_reap_done(a);
@@ -303,6 +306,14 @@ bool agent_gateway(const struct agent *a, char out[16])
 	if (!a || !a->net_ready || !a->env.subnet[0])
 		return false;
 	return ipam_host(a->env.subnet, 1, out);
+}
+
+uint64_t agent_task_at(const struct agent *a, const char *ip)
+{
+	for (const struct atask *t = a ? a->tasks : NULL; t && ip && ip[0]; t = t->next)
+		if (!strcmp(t->job.ip, ip))
+			return t->id;
+	return 0;
 }
 
 void agent_conn_gone(struct agent *a, struct conn *c)

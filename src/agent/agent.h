@@ -45,6 +45,9 @@ void agent_tick(struct agent *a);
 void agent_assignments(struct agent *a, const msgpack_object *doc);
 /* The node's bridge gateway address once its network is up (the tasks' nameserver). */
 bool agent_gateway(const struct agent *a, char out[16]);
+/* The task this agent runs at address ip (its own subnet), 0 if none: known from the
+ * moment its address is taken, before the state records it. */
+uint64_t agent_task_at(const struct agent *a, const char *ip);
 /* The blobs (config and layers) of the images this node's tasks run or are about to run,
  * whatever the cluster's records say now: the image garbage collector keeps them
  * (node/imagework.h), so a container's layers never go from under it. */

@@ -106,6 +106,9 @@ struct agent {
 	struct blob_job *blob_jobs; /* blob.get reads in flight (their conn may go away) */
 	uv_timer_t report_timer;    /* the next batch of reports (agent/report.h) */
 	uint8_t ip_used[256];
+	char *iso_applied;          /* the address pairs isolated on the bridge (agent/isolation.h) */
+	bool iso_busy;
+	uint64_t iso_retry_at;      /* after a failed nft run */
 };
 
 enum step { S_NET, S_PREPARE, S_START, S_STOP, S_CLEANUP, S_CHECK };

@@ -45,7 +45,9 @@ static void top_services(const msgpack_object *sl)
 		mp_get_bool(o, "traffic", &traffic);
 		mp_get_bool(o, "rate", &rate);
 		mp_str_or(o, "name", name, sizeof name, "-");
-		snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)mp_u64_or0(o, "running"),
+		bool global = false;
+		mp_get_bool(o, "global", &global);
+		snprintf(reps, sizeof reps, "%s%llu/%llu", global ? "global " : "", (unsigned long long)mp_u64_or0(o, "running"),
 			 (unsigned long long)mp_u64_or0(o, "replicas"));
 		if (traffic) {
 			snprintf(conn, sizeof conn, "%llu", (unsigned long long)mp_u64_or0(o, "connections"));

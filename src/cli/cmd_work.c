@@ -89,6 +89,19 @@ static bool restart_waits(const msgpack_object *t)
 	return after > now;
 }
 
+/* A pending task held by its service's depends_on (orchestrator/depends.h) is on its way. */
+static bool depends_waits(const char *err)
+{
+	return !strncmp(err, "waiting for ", 12);
+}
+
+/* A global service's desired count is its live tasks (one per eligible node). */
+static bool spec_global(const msgpack_object *spec)
+{
+	char mode[32];
+	return !mp_get_strbuf(mp_get(spec, "deploy"), "mode", mode, sizeof mode) && !strcmp(mode, "global");
+}
+
 /* Is some service of the file short of replicas with no task in progress? why: the last
  * error seen. */
 static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t n)
@@ -114,7 +127,7 @@ static bool stuck(struct cli *cli, const struct spec_file *sf, char *why, size_t
 			if (want && st == TS_RUNNING)
 				running++;
 			else if (want && st != TS_NONE && st < TS_RUNNING &&
-				 !(st == TS_PENDING && er[0] && !restart_waits(t))) /* pending with a reason: unschedulable */
+				 !(st == TS_PENDING && er[0] && !restart_waits(t) && !depends_waits(er))) /* pending with a reason: unschedulable */
 				moving++;
 			if (er[0] && (st == TS_FAILED || st == TS_REJECTED || st == TS_PENDING))
 				snprintf(why, n, "%s: %s", svc, er);
@@ -149,6 +162,8 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 					continue;
 				uint64_t rep = 0, run = 0;
 				mp_get_u64(o, "replicas", &rep);
+				if (sf->svc[i].deploy.mode == DEPLOY_GLOBAL)
+					mp_get_u64(o, "desired", &rep);
 				mp_get_u64(o, "running", &run);
 				mp_str_or(o, "update_state", st, sizeof st, "");
 				want += rep;
@@ -206,6 +221,72 @@ static int wait_running(struct cli *cli, const struct spec_file *sf)
 		struct timespec ts = {0, 250 * 1000000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* Does a service deployed by another project use the network called ref? */
+static bool network_exists(const msgpack_object *sl, const char *project, const char *ref)
+{
+	for (uint32_t k = 0; sl && k < sl->via.array.size; k++) {
+		const msgpack_object *o = &sl->via.array.ptr[k];
+		char proj[128];
+		struct svc_spec sp;
+		char err[ERR_LEN];
+		mp_str_or(o, "project", proj, sizeof proj, "");
+		const msgpack_object *spec = mp_get(o, "spec");
+		if (!spec || !strcmp(proj, project))
+			continue;
+		if (svc_spec_decode(spec, &sp, err)) {
+			svc_spec_free(&sp);
+			continue;
+		}
+		struct svc_net def = {.name = (char *)(uintptr_t)"default"};
+		bool found = false;
+		for (size_t i = 0; i < (sp.networks.n ? sp.networks.n : 1) && !found; i++) {
+			char id[160];
+			spec_network_id(proj, sp.networks.n ? &sp.networks.v[i] : &def, id, sizeof id);
+			found = !strcmp(id, ref);
+		}
+		svc_spec_free(&sp);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* An external network must exist: some service of another project is on it (Compose
+ * refuses an external network that was never created). 0, or an exit code with the
+ * error printed, before anything is deployed. */
+static int external_networks_missing(struct cli *cli, const char *const *files, size_t nfiles, const struct spec_file *sf,
+				     const char *project)
+{
+	bool any = false;
+	for (size_t i = 0; i < sf->nnet; i++)
+		any |= sf->net[i].external;
+	if (!any)
+		return 0;
+	struct mpr svcs;
+	int rc = cli_rpc(cli, OP_SERVICES, NULL, &svcs);
+	if (rc)
+		return rc;
+	const msgpack_object *sl = mp_get(svcs.root, "services");
+	for (size_t i = 0; i < sf->nnet && !rc; i++) {
+		const struct spec_network *n = &sf->net[i];
+		const char *ref = n->name ? n->name : n->key;
+		if (!n->external || network_exists(sl, project, ref))
+			continue;
+		bool used = false;
+		for (size_t k = 0; k < sf->nsvc && !used; k++)
+			for (size_t j = 0; j < sf->svc[k].networks.n; j++)
+				used |= !strcmp(sf->svc[k].networks.v[j].name, n->key);
+		if (!used && strcmp(n->key, "default"))
+			continue;
+		fprintf(stderr, "orch: %s:%u:%u: networks.%s: external network \"%s\" does not exist: no service of another "
+			"project is on it (deploy the project that creates it first; nothing was deployed)\n",
+			n->pos.file < nfiles ? files[n->pos.file] : "?", n->pos.line, n->pos.col, n->key, ref);
+		rc = EXIT_FAIL;
+	}
+	mpr_free(&svcs);
+	return rc;
 }
 
 /* Asks the leader what each image of the file would run (node/resolve.h): the error of
@@ -306,9 +387,11 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		return cli_fail(E_INVAL, "%s", err);
 	project = projbuf;
 	spec_file_qualify(sf, project);
+	int rc = external_networks_missing(cli, files, nfiles, sf, project);
 	/* every image first: one loaded or one its registry serves (and lets us pull), else
 	 * nothing changes */
-	int rc = deploy_images(cli, file, sf);
+	if (!rc)
+		rc = deploy_images(cli, file, sf);
 	if (rc) {
 		spec_file_free(sf);
 		return rc;
@@ -481,7 +564,11 @@ int cmd_services(struct cli *cli, int argc, char **argv)
 		mp_get_u64(o, "running", &running);
 		mp_get_u64(o, "replicas", &replicas);
 		mp_get_u64(o, "generation", &g);
-		snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
+		if (spec_global(spec)) {
+			mp_get_u64(o, "desired", &replicas);
+			snprintf(reps, sizeof reps, "global %llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
+		} else
+			snprintf(reps, sizeof reps, "%llu/%llu", (unsigned long long)running, (unsigned long long)replicas);
 		snprintf(gen, sizeof gen, "%llu", (unsigned long long)g);
 		ports_text(spec, ports, sizeof ports);
 		mp_str_or(o, "project", proj, sizeof proj, "");
@@ -613,7 +700,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		snprintf(id, sizeof id, "%llu", (unsigned long long)v);
 		mp_str_or(o, "service", service, sizeof service, "-");
 		mp_get_u64(o, "slot", &v);
-		snprintf(slot, sizeof slot, "%llu", (unsigned long long)v);
+		bool global = false;
+		mp_get_bool(o, "global", &global);
+		snprintf(slot, sizeof slot, global ? "global" : "%llu", (unsigned long long)v);
 		mp_str_or(o, "node", node, sizeof node, "-");
 		if (!node[0])
 			snprintf(node, sizeof node, "-");

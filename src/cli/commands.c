@@ -69,7 +69,7 @@ const struct command commands[] = {
 	{"ps", cmd_ps, "ps [-a] [SERVICE] [-o FORMAT]",
 	 "List tasks: service, slot, node, desired and current state, age, endpoint, error.",
 	 "  -a, --all             include finished tasks (history)\n" OUTPUT_OPT},
-	{"scale", cmd_scale, "scale SERVICE=N [SERVICE=N...]", "Set the number of replicas of services.", ""},
+	{"scale", cmd_scale, "scale SERVICE=N [SERVICE=N...]", "Set the number of replicas of services (a global service has none to set).", ""},
 	{"rollout", cmd_rollout, "rollout status SERVICE [--wait] | undo SERVICE | pause SERVICE | resume SERVICE",
 	 "Follow or steer a service's rolling update: progress, return to the previous version,\n"
 	 "pause or resume.",

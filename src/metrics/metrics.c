@@ -4,6 +4,7 @@
 #include "metrics/prom.h"
 #include "net/conn.h"
 #include "net/rpc_reply.h"
+#include "spec/spec.h"
 #include "traffic/mesh.h"
 #include "traffic/stats.h"
 #include <stdio.h>
@@ -138,15 +139,21 @@ static void top_services(const struct cstats *view, const struct store *s, uint6
 	mpw_key(w, "services");
 	mpw_arr(w, (uint32_t)s->services.n);
 	TABLE_FOREACH(&s->services, const struct service, v) {
-		uint64_t running = 0;
-		TABLE_FOREACH(&s->tasks, const struct task, t)
-			if (t->service_id == v->id && t->state == TS_RUNNING && t->desired == TD_RUNNING)
-				running++;
+		uint64_t running = 0, live = 0;
+		TABLE_FOREACH(&s->tasks, const struct task, t) {
+			if (t->service_id != v->id || t->desired != TD_RUNNING)
+				continue;
+			running += t->state == TS_RUNNING;
+			live += !task_terminal(t);
+		}
+		/* a global service wants the tasks it has: one per eligible node */
+		bool global = service_spec(v) && service_spec(v)->deploy.mode == DEPLOY_GLOBAL;
 		struct svc_sum sum;
 		sum_service(view, v->name, now, s, &sum);
 		mpw_map_begin(w);
 		mpw_kstr(w, "name", v->name);
-		mpw_ku64(w, "replicas", v->replicas);
+		mpw_ku64(w, "replicas", global ? live : v->replicas);
+		mpw_kbool(w, "global", global);
 		mpw_ku64(w, "running", running);
 		mpw_kbool(w, "traffic", sum.traffic);
 		mpw_ku64(w, "connections", sum.conn);

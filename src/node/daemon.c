@@ -591,6 +591,13 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	return d;
 }
 
+/* Who asks the DNS server or connects to a service address: the agent knows its tasks'
+ * addresses before the state does. */
+static uint64_t task_at(void *agent, const char *ip)
+{
+	return agent_task_at(agent, ip);
+}
+
 int daemon_start(struct daemon *d, char *err)
 {
 	const struct daemon_opts *o = &d->opts;
@@ -644,6 +651,10 @@ int daemon_start(struct daemon *d, char *err)
 	if (!(d->agent = agent_start(&d->host, &ac, err)))
 		return E_IO;
 	d->leader.cfg.runtime = agent_runtime(d->agent); /* for its record, if it bootstraps */
+	if (d->dns)
+		dns_set_tasks(d->dns, task_at, d->agent);
+	if (d->mesh)
+		mesh_set_tasks(d->mesh, task_at, d->agent);
 	if (nodecfg_load(d, err))
 		return E_IO;
 	if (agent_synthetic(d->agent)) {

@@ -385,6 +385,12 @@ static bool placeable(uint64_t node, void *arg)
 	return seen_recently(arg, node);
 }
 
+/* node.role == manager: the raft voters (orchestrator/roles.h keeps 3 or 5). */
+static bool manager(uint64_t node, void *arg)
+{
+	return leader_role_of(arg, node) == ROLE_VOTER;
+}
+
 static void reconciled(void *data, int rc, const struct apply_res *res)
 {
 	struct leader *l = data;
@@ -411,7 +417,7 @@ static void workloads(struct leader *l)
 	struct mpw w;
 	mpw_init(&w);
 	struct reconcile_out ro = {0};
-	bool work = reconcile_live(h->store, wall(l), &w, placeable, l, &ro);
+	bool work = reconcile_live(h->store, wall(l), &w, placeable, manager, l, &ro);
 	l->reconcile_more = ro.capped;
 	if (work) {
 		l->reconcile_rev = 0; /* its batch changes the state: look again after it */

@@ -197,6 +197,10 @@ void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a
 		mpw_kstr(&w, "project", v->project ? v->project : "");
 		mpw_ku64(&w, "generation", v->generation);
 		mpw_ku64(&w, "replicas", v->replicas);
+		/* the tasks wanted: the replicas, or for a global service one per eligible node
+		 * (its live tasks, which the leader keeps at that) */
+		const struct svc_spec *sp = service_spec(v);
+		mpw_ku64(&w, "desired", sp && sp->deploy.mode == DEPLOY_GLOBAL ? live : v->replicas);
 		mpw_ku64(&w, "running", running);
 		mpw_ku64(&w, "tasks", live);
 		mpw_ku64(&w, "created_at", v->created_at);
@@ -237,6 +241,8 @@ static void pack_task(struct mpw *w, const struct store *s, const struct task *t
 	const struct service *v = table_get_u64(&s->services, t->service_id);
 	const struct svc_spec *sp = !v ? NULL : t->generation == v->generation ? service_spec(v) : service_prev_spec(v);
 	mpw_kstr(w, "image", sp && sp->image ? sp->image : "");
+	const struct svc_spec *cur = v ? service_spec(v) : NULL;
+	mpw_kbool(w, "global", cur && cur->deploy.mode == DEPLOY_GLOBAL); /* its slot is its node's id */
 	char ep[512];
 	endpoints_format(&t->endpoint, ep, sizeof ep);
 	mpw_kstr(w, "endpoint", ep); /* the text form, for people and scripts */

@@ -1,4 +1,5 @@
 #include "orchestrator/reconcile.h"
+#include "orchestrator/depends.h"
 #include "orchestrator/sched.h"
 #include "orchestrator/volplace.h"
 #include "util/mem.h"
@@ -297,6 +298,26 @@ static void service_update(struct batch *b, const struct service *v, const char 
 	      v->name, (unsigned long long)v->generation, state, msg && msg[0] ? ": " : "", msg ? msg : "");
 }
 
+/* The slots a service wants filled: 1..replicas, or for a global service the ids of the
+ * nodes that should run it (sorted), a task's slot being its node's id. */
+struct slots {
+	uint64_t R;           /* replicated: slots 1..R */
+	const uint64_t *ids;  /* global: NULL for replicated */
+	size_t n;             /* how many slots */
+};
+
+static uint64_t slot_at(const struct slots *sl, size_t k)
+{
+	return sl->ids ? sl->ids[k] : k + 1;
+}
+
+static bool slot_wanted(const struct slots *sl, uint64_t slot)
+{
+	if (!sl->ids)
+		return slot >= 1 && slot <= sl->R;
+	return sl->n && bsearch(&slot, sl->ids, sl->n, sizeof *sl->ids, cmp_u64);
+}
+
 /* The views of one slot, [*lo, *hi) of vs (sorted by slot): a service of R replicas is
  * R lookups, not R scans of its tasks. */
 static void slot_range(const struct view *vs, size_t n, uint64_t slot, size_t *lo, size_t *hi)
@@ -327,10 +348,10 @@ static struct view *slot_task(struct view *vs, size_t n, uint64_t slot, bool new
 }
 
 static void rollout(const struct store *s, const struct service *v, const struct svc_spec *sp, struct view *vs, size_t n,
-		    uint64_t now, struct batch *b)
+		    const struct slots *sl, uint64_t now, struct batch *b)
 {
 	(void)s;
-	uint64_t R = v->replicas, G = v->generation;
+	uint64_t R = sl->n, G = v->generation;
 	const char *st = v->update_state ? v->update_state : "";
 	bool rolling_back = !strcmp(st, "rolling_back");
 	bool active = !strcmp(st, "updating") || rolling_back;
@@ -339,7 +360,7 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	const char *last_err = "";
 	for (size_t i = 0; i < n; i++) {
 		const struct task *t = vs[i].t;
-		if (t->slot > R)
+		if (!slot_wanted(sl, t->slot))
 			continue;
 		if (t->generation < G && !vs[i].stopping)
 			old_live++;
@@ -375,7 +396,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	uint64_t par = uc->parallelism ? uc->parallelism : UINT64_MAX, busy = 0;
 	bool start_first = uc->order == ORDER_START_FIRST;
 	uint64_t last_done_at = 0;
-	for (uint64_t slot = 1; slot <= R; slot++) {
+	for (size_t k = 0; k < sl->n; k++) {
+		uint64_t slot = slot_at(sl, k);
 		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
 		size_t lo, hi;
 		slot_range(vs, n, slot, &lo, &hi);
@@ -396,7 +418,8 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	}
 	if (uc->delay_ms && last_done_at && now < last_done_at + uc->delay_ms)
 		return;
-	for (uint64_t slot = 1; slot <= R && busy < par; slot++) {
+	for (size_t k = 0; k < sl->n && busy < par; k++) {
+		uint64_t slot = slot_at(sl, k);
 		struct view *old = slot_task(vs, n, slot, false, G), *nw = slot_task(vs, n, slot, true, G);
 		if (!old)
 			continue;
@@ -413,9 +436,39 @@ static void rollout(const struct store *s, const struct service *v, const struct
 	}
 }
 
-static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
-			 struct batch *b, const struct task *const *ts, size_t nts)
+/* A global service's slots: the nodes up, not drained, that satisfy its constraints; a
+ * paused node keeps the task it has but gets none (as in Swarm). vs: the service's tasks,
+ * sorted by slot. */
+static size_t global_slots(const struct store *s, struct sched_ctx *sc, const struct svc_spec *sp, const struct view *vs,
+			   size_t nvs, uint64_t *ids)
 {
+	size_t n = 0;
+	TABLE_FOREACH(&s->nodes, const struct node, nd) { /* by id: ids come out sorted */
+		if (nd->state == NS_DOWN || nd->availability == NA_DRAIN || !sched_constraints_ok(sc, sp, nd))
+			continue;
+		bool has = nd->availability != NA_PAUSE;
+		size_t lo, hi;
+		slot_range(vs, nvs, nd->id, &lo, &hi);
+		for (size_t i = lo; i < hi && !has; i++)
+			has = !vs[i].stopping;
+		if (has)
+			ids[n++] = nd->id;
+	}
+	return n;
+}
+
+/* The task's node no longer satisfies the service's constraints (a label changed, say):
+ * it moves as from a drained node. */
+static bool misplaced(struct sched_ctx *sc, const struct svc_spec *sp, const struct node *nd)
+{
+	return nd && sp->deploy.placement.constraints.n && !sched_constraints_ok(sc, sp, nd);
+}
+
+static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
+			 struct batch *b, const struct task *const *ts, size_t nts, struct sched_ctx *sc)
+{
+	bool global = sp->deploy.mode == DEPLOY_GLOBAL;
+	uint64_t *gids = global ? xmalloc((s->nodes.n + 1) * sizeof *gids) : NULL;
 	size_t n = 0;
 	struct view *vs = xmalloc((nts + 1) * sizeof *vs);
 	for (size_t k = 0; k < nts; k++) {
@@ -427,7 +480,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		n++;
 	}
 	qsort(vs, n, sizeof *vs, by_slot_id);
-	uint64_t R = v->replicas, G = v->generation;
+	struct slots sl = {.R = v->replicas, .ids = gids, .n = global ? global_slots(s, sc, sp, vs, n, gids) : v->replicas};
+	uint64_t G = v->generation;
 
 	/* 1. per task: ended, lost nodes, surplus slots */
 	for (size_t i = 0; i < n; i++) {
@@ -435,7 +489,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		const struct task *t = x->t;
 		const struct node *nd = node_of(s, t->node_id);
 		bool node_lost = t->node_id && (!nd || nd->state == NS_DOWN);
-		bool drained = t->node_id && nd && nd->availability == NA_DRAIN;
+		/* a global task has nowhere else to go: its slot is no longer wanted (below) */
+		bool drained = !global && t->node_id && nd && (nd->availability == NA_DRAIN || misplaced(sc, sp, nd));
 		if (!x->ended && (node_lost || (drained && !x->stopping))) {
 			if (node_lost) {
 				struct mpw *w = update(b, t->id);
@@ -455,7 +510,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 				for (size_t k = lo; k < hi; k++) {
 					const struct task *o = vs[k].t;
 					const struct node *on = node_of(s, o->node_id);
-					if (o != t && !vs[k].stopping && !vs[k].ended && !(on && on->availability == NA_DRAIN))
+					if (o != t && !vs[k].stopping && !vs[k].ended &&
+					    !(on && (on->availability == NA_DRAIN || misplaced(sc, sp, on))))
 						rep = o;
 				}
 				if (!rep) {
@@ -466,7 +522,8 @@ static void service_pass(const struct store *s, const struct service *v, const s
 					continue;
 				struct mpw *w;
 				x->ended = stop(b, t, &w);
-				mpw_kstr(w, "err", "its node is being drained");
+				mpw_kstr(w, "err", nd->availability == NA_DRAIN ? "its node is being drained"
+								   : "its node no longer satisfies the placement constraints");
 			}
 			x->stopping = true;
 			continue;
@@ -479,7 +536,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 			x->just_ended = true;
 			continue;
 		}
-		if (t->slot > R) {
+		if (!slot_wanted(&sl, t->slot)) {
 			x->ended = stop(b, t, NULL);
 			x->stopping = true;
 		}
@@ -488,10 +545,11 @@ static void service_pass(const struct store *s, const struct service *v, const s
 	/* 2. rolling update (or rollback): replace old-generation tasks, parallelism at a time,
 	 * a new task counting as updated once running, healthy, ready and monitored; failures
 	 * beyond max_failure_ratio pause or roll back per failure_action. */
-	rollout(s, v, sp, vs, n, now, b);
+	rollout(s, v, sp, vs, n, &sl, now, b);
 
-	/* 3. every slot 1..R has a live task, or gets one */
-	for (uint64_t slot = 1; slot <= R; slot++) {
+	/* 3. every slot wanted has a live task, or gets one */
+	for (size_t k = 0; k < sl.n; k++) {
+		uint64_t slot = slot_at(&sl, k);
 		const struct view *last = NULL;
 		bool live = false, draining = false;
 		size_t lo, hi;
@@ -528,33 +586,53 @@ static void service_pass(const struct store *s, const struct service *v, const s
 			const struct view *x = &vs[k];
 			if (!x->ended || !x->stopping || !task_terminal(x->t))
 				continue;
-			if (++kept > TASK_HISTORY || x->t->slot > R)
+			if (++kept > TASK_HISTORY || !slot_wanted(&sl, x->t->slot))
 				del(b, x->t->id);
 		}
 		i = j;
 	}
 	free(vs);
+	free(gids);
 }
 
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
 {
-	return reconcile_live(s, now, w, NULL, NULL, NULL);
+	return reconcile_live(s, now, w, NULL, NULL, NULL, NULL);
 }
 
 /* A service's tasks, for one pass. */
 struct svc_tasks {
 	const struct task **ts;
 	size_t n, cap;
+	/* depends_on, looked at once per pass: 0 not yet, 1 free to start, 2 waiting (why) */
+	int deps;
+	char *deps_why;
 };
 
+/* Does the service's first start still wait for its dependencies (depends.h)? */
+static bool deps_wait(const struct store *s, const struct service *v, const struct svc_spec *sp, struct svc_tasks *x,
+		      char *why, size_t n)
+{
+	if (!x->deps) {
+		char w[ERR_LEN] = "";
+		x->deps = depends_waiting(s, v, sp, x->ts, x->n, w, sizeof w) ? 2 : 1;
+		if (x->deps == 2)
+			x->deps_why = xstrdup(w);
+	}
+	if (x->deps == 2)
+		snprintf(why, n, "%s", x->deps_why);
+	return x->deps == 2;
+}
+
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg, struct reconcile_out *out)
+		    bool (*manager)(uint64_t node, void *arg), void *arg, struct reconcile_out *out)
 {
 	struct batch b;
 	batch_init(&b);
 	struct sched_ctx sc;
 	sched_init(&sc, s);
 	sc.reachable = reachable;
+	sc.manager = manager;
 	sc.reachable_arg = arg;
 
 	/* each service's tasks found in one pass over all tasks */
@@ -577,7 +655,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			b.capped = true;
 			continue;
 		}
-		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n);
+		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n, &sc);
 	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -613,11 +691,16 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		}
 		char reason[ERR_LEN] = "";
 		uint64_t node = 0, pin = 0;
-		if (!volplace_pin(&vp, s, sp, t->slot, &pin, reason, sizeof reason)) {
+		if (deps_wait(s, v, sp, &st[i], reason, sizeof reason)) {
+			node = 0;
+		} else if (!volplace_pin(&vp, s, sp, t->slot, &pin, reason, sizeof reason)) {
 			sc.pin = pin;
-			node = sched_place(&sc, sp, v->id, reason, sizeof reason);
+			if (sp->deploy.mode == DEPLOY_GLOBAL) /* its node is its slot */
+				node = sched_place_on(&sc, sp, v->id, t->slot, reason, sizeof reason);
+			else
+				node = sched_place(&sc, sp, v->id, reason, sizeof reason);
 			sc.pin = 0;
-			if (!node && pin) {
+			if (!node && pin && sp->deploy.mode != DEPLOY_GLOBAL) {
 				char why[ERR_LEN];
 				snprintf(why, sizeof why, "%s", reason);
 				volplace_reason(s, sp, t->slot, pin, why, reason, sizeof reason);
@@ -639,8 +722,10 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 		}
 	}
 	sched_free(&sc);
-	for (size_t i = 0; i < nsv; i++)
+	for (size_t i = 0; i < nsv; i++) {
 		free(st[i].ts);
+		free(st[i].deps_why);
+	}
 	free(st);
 	if (out) {
 		out->capped = b.capped || b.ncr; /* new tasks wait for the next pass to place them */

@@ -10,7 +10,12 @@
  *   - tasks of an older generation are replaced, update_config.parallelism at a time
  *     (stop-first: the new task is created once the old one is terminal);
  *   - tasks on a node that is down or drained are marked orphaned and replaced;
- *   - pending tasks are placed by the scheduler (sched.h), or keep a reason;
+ *   - a global service (deploy.mode: global) wants one slot per node that is up, not
+ *     drained and satisfies its constraints, the slot numbered by the node's id: joins,
+ *     drains, node down/up and label changes add and remove its tasks;
+ *   - a task whose node no longer satisfies its constraints moves as from a drained node;
+ *   - pending tasks are placed by the scheduler (sched.h), or keep a reason — also a
+ *     service's first start waiting for its depends_on (depends.h);
  *   - terminal history beyond a few tasks per slot, and tasks of removed services, are
  *     deleted. */
 #ifndef ORCH_RECONCILE_H
@@ -43,7 +48,8 @@ struct reconcile_out {
 	bool capped; /* the next pass has work at once (left by a cap, or tasks to place) */
 	uint32_t created, placed;
 };
+/* manager (may be NULL): whether a node is a raft voter, for node.role constraints. */
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
-		    void *arg, struct reconcile_out *out);
+		    bool (*manager)(uint64_t node, void *arg), void *arg, struct reconcile_out *out);
 
 #endif

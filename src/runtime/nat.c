@@ -112,6 +112,30 @@ void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *b)
 		   nm.bridge);
 }
 
+void nat_bridge_ruleset(const char *tag, struct buf *b)
+{
+	struct nat_names nm;
+	nat_names(tag, NULL, &nm);
+	/* forward: frames between two ports of the bridge, i.e. task to task on this node
+	 * (traffic through the host, the mesh included, is routed, not forwarded) */
+	buf_printf(b,
+		   "add table bridge %1$s\n"
+		   "add set bridge %1$s isolated { type ipv4_addr . ipv4_addr; }\n"
+		   "add chain bridge %1$s forward { type filter hook forward priority 0; policy accept; }\n"
+		   "flush chain bridge %1$s forward\n"
+		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n",
+		   nm.table);
+}
+
+void nat_isolated(const char *tag, const char *pairs, struct buf *b)
+{
+	struct nat_names nm;
+	nat_names(tag, NULL, &nm);
+	buf_printf(b, "flush set bridge %s isolated\n", nm.table);
+	if (pairs && *pairs)
+		buf_printf(b, "add element bridge %s isolated { %s }\n", nm.table, pairs);
+}
+
 void nat_elements(const char *tag, const char *ip, const struct port_map *ports, size_t n, bool add, struct buf *b)
 {
 	if (n == 0)

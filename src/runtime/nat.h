@@ -48,6 +48,13 @@ void nat_names(const char *tag, const char *task_tag, struct nat_names *out);
  * only), masquerade of the subnet's outbound traffic, of local sources (127.0.0.1:port)
  * and of hairpin traffic into the bridge. Re-applying it keeps the port map's elements. */
 void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *out);
+/* The node's bridge table (family bridge, same name): tasks of the bridge that share no
+ * Compose network do not reach each other directly; the pairs (source . destination)
+ * are the set "isolated", filled by nat_isolated. Re-applying it keeps the set. */
+void nat_bridge_ruleset(const char *tag, struct buf *out);
+/* Replaces the set's elements with `pairs`, "a.b.c.d . e.f.g.h" items joined by ", "
+ * (an empty string empties the set). */
+void nat_isolated(const char *tag, const char *pairs, struct buf *out);
 /* "add element" / "delete element" commands for the given ports (nothing if n == 0). */
 void nat_elements(const char *tag, const char *ip, const struct port_map *ports, size_t n, bool add,
 		  struct buf *out);

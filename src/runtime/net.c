@@ -60,6 +60,12 @@ static bool table_exists(const char *table)
 	return run((const char *const[]){"nft", "list", "table", "ip", table, NULL}, NULL, "nft list", err) == 0;
 }
 
+static bool bridge_table_exists(const char *table)
+{
+	char err[ERR_LEN];
+	return run((const char *const[]){"nft", "list", "table", "bridge", table, NULL}, NULL, "nft list", err) == 0;
+}
+
 static int write_sysctl(const char *path, const char *val, char *err)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -105,6 +111,7 @@ int net_node_setup(const struct net_node *nn, char *err)
 		return rc;
 	struct buf b = {0};
 	nat_ruleset(nn->tag, &s, &b);
+	nat_bridge_ruleset(nn->tag, &b);
 	buf_append(&b, "", 1);
 	rc = nft((const char *)b.data, "install nft table", err);
 	buf_free(&b);
@@ -132,6 +139,18 @@ static void remove_tagged(const char *tag)
 		closedir(d);
 }
 
+int net_isolate(const struct net_node *nn, const char *pairs, char *err)
+{
+	if (!nn || !nat_tag_valid(nn->tag, NAT_TAG_MAX))
+		return errf(err, E_INVAL, "invalid network tag");
+	struct buf b = {0};
+	nat_isolated(nn->tag, pairs, &b);
+	buf_append(&b, "", 1);
+	int rc = nft((const char *)b.data, "isolate tasks", err);
+	buf_free(&b);
+	return rc;
+}
+
 int net_node_teardown(const struct net_node *nn, char *err)
 {
 	struct nat_names nm;
@@ -142,11 +161,16 @@ int net_node_teardown(const struct net_node *nn, char *err)
 	int rc = 0;
 	if (table_exists(nm.table))
 		rc = run((const char *const[]){"nft", "delete", "table", "ip", nm.table, NULL}, NULL, "delete nft table", err);
+	if (bridge_table_exists(nm.table)) {
+		int r = run((const char *const[]){"nft", "delete", "table", "bridge", nm.table, NULL}, NULL,
+			    "delete nft bridge table", err);
+		rc = rc ? rc : r;
+	}
 	if (link_exists(nm.bridge)) {
 		int r = run((const char *const[]){"ip", "link", "del", nm.bridge, NULL}, NULL, "delete bridge", err);
 		rc = rc ? rc : r;
 	}
-	if (!rc && (table_exists(nm.table) || link_exists(nm.bridge)))
+	if (!rc && (table_exists(nm.table) || bridge_table_exists(nm.table) || link_exists(nm.bridge)))
 		rc = errf(err, E_FAIL, "network of node %s still present after teardown", nn->tag);
 	return rc;
 }

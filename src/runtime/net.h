@@ -18,7 +18,10 @@ struct net_node {
 /* Bridge orch<tag> with the gateway address, ip_forward and route_localnet on, the
  * nft table orch_<tag>. Safe to repeat (agent restart): published ports survive. */
 int net_node_setup(const struct net_node *nn, char *err);
-/* Removes the table, the bridge, and every leftover netns/veth carrying the tag. */
+/* The pairs of task addresses (source . destination, nat_isolated) that do not reach
+ * each other on the bridge: the whole set is replaced. */
+int net_isolate(const struct net_node *nn, const char *pairs, char *err);
+/* Removes the tables, the bridge, and every leftover netns/veth carrying the tag. */
 int net_node_teardown(const struct net_node *nn, char *err);
 
 /* Netns orch-<tag>-<task_tag> (task_tag: 1..7 of [a-z0-9]) with eth0 = ip/prefix,

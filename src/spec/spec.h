@@ -32,7 +32,10 @@ struct port_list {
 	struct port_spec *v;
 };
 
-enum { CON_NODE_NAME, CON_NODE_HOSTNAME, CON_NODE_LABEL };
+/* node.role: "manager" is a raft voter, "worker" any other node (orch has no fixed
+ * roles: the leader keeps 3 or 5 voters, orchestrator/roles.h). node.platform.os is
+ * always "linux"; node.platform.arch the architecture orch was built for. */
+enum { CON_NODE_NAME, CON_NODE_HOSTNAME, CON_NODE_LABEL, CON_NODE_ID, CON_NODE_ROLE, CON_NODE_OS, CON_NODE_ARCH };
 struct constraint {
 	int what;     /* CON_* */
 	char *label;  /* CON_NODE_LABEL only */
@@ -69,7 +72,7 @@ struct mount_list {
 };
 
 enum { NET_BRIDGE, NET_HOST };
-enum { DEPLOY_REPLICATED }; /* "global" is recognised and rejected */
+enum { DEPLOY_REPLICATED, DEPLOY_GLOBAL }; /* global: one task per eligible node */
 enum { RESTART_NONE, RESTART_ON_FAILURE, RESTART_ANY };
 enum { FAIL_PAUSE, FAIL_ROLLBACK, FAIL_CONTINUE };
 enum { ORDER_STOP_FIRST, ORDER_START_FIRST };
@@ -115,8 +118,55 @@ struct update_config {
 	int order; /* ORDER_* */
 };
 
+/* Where an entry was written (line 0: not from a file), for errors found later: file is
+ * the index of its file among those loaded (spec/compose.h). */
+struct spec_pos {
+	unsigned file, line, col;
+};
+
+/* preferences: - spread: node.labels.KEY (the whole text is kept) */
+struct pref {
+	char *spread;
+};
+struct pref_list {
+	size_t n;
+	struct pref *v;
+};
+
+/* depends_on: the first start of a service waits for each dependency's condition
+ * (orchestrator/depends.h). Sorted by service name. */
+enum { DEP_STARTED, DEP_HEALTHY, DEP_COMPLETED };
+struct dep {
+	char *service;
+	int condition; /* DEP_* */
+	bool required, restart;
+	/* restart: a digest of the dependency's spec (spec_refs.c), so that a change of the
+	 * dependency is a change of this service too: both roll out */
+	char *digest;
+	struct spec_pos pos; /* not encoded */
+};
+struct dep_list {
+	size_t n;
+	struct dep *v;
+};
+
+/* networks of a service, sorted by name: each is an isolation group (service names
+ * resolve only between services that share one). ref is the network's cluster-wide
+ * name when the file gives one (name:, external), NULL for "<project>_<name>". */
+struct svc_net {
+	char *name;
+	struct strv aliases;
+	char *ref;
+	struct spec_pos pos; /* not encoded */
+};
+struct svc_net_list {
+	size_t n;
+	struct svc_net *v;
+};
+
 struct placement {
 	struct constraint_list constraints;
+	struct pref_list preferences;
 	uint64_t max_replicas_per_node; /* 0 = no limit */
 };
 
@@ -165,6 +215,8 @@ struct svc_spec {
 	struct probe probe;
 	struct deploy deploy;
 	struct mount_list mounts; /* the service's volumes: key */
+	struct dep_list depends_on;
+	struct svc_net_list networks; /* empty: the project's "default" network */
 	struct file_ref_list secrets, configs;
 	/* Compose keys beside deploy: (spec_table.c says which are encoded) */
 	char *restart;                /* parse only: folded into deploy.restart */
@@ -173,6 +225,17 @@ struct svc_spec {
 	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
 	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
 	bool init;                    /* run the command under orch's init (runtime/pid1.h) */
+};
+
+/* A top-level networks: entry (only its name matters once resolved). */
+enum { NETDRV_BRIDGE, NETDRV_OVERLAY };
+struct spec_network {
+	char *key;  /* as written under networks: */
+	int driver; /* NETDRV_* */
+	bool external, attachable;
+	char *name; /* name: (cluster-wide), NULL when absent */
+	struct labels labels;
+	struct spec_pos pos; /* of its key */
 };
 
 /* A top-level volumes: entry. */
@@ -203,6 +266,8 @@ struct spec_file {
 	struct volume_decl *vol;
 	size_t nsvc;
 	struct svc_spec *svc; /* in file order */
+	size_t nnet;
+	struct spec_network *net;
 };
 
 /* Parse a spec file. On error nothing is returned and err reads
@@ -210,6 +275,9 @@ struct spec_file {
 int spec_parse_file(const char *path, struct spec_file **out, char *err);
 int spec_parse_buf(const char *name, const char *data, size_t len, struct spec_file **out, char *err);
 void spec_file_free(struct spec_file *f);
+/* Cross-service rules of a parsed file (spec_refs.c): networks resolved against the
+ * top-level networks:, depends_on naming known services without cycles. */
+int spec_check_refs(struct spec_file *f, const char *const *files, size_t nfiles, char *err);
 const struct svc_spec *spec_file_find(const struct spec_file *f, const char *svc);
 /* Gives every named volume mount its cluster name (<project>_<key>, or the declared
  * name: / external name as is), as Compose names them. Once, before encoding. */
@@ -254,6 +322,10 @@ int spec_parse_port(const char *s, struct port_spec *p, char *msg); /* "8080:80/
 int spec_parse_constraint(const char *s, struct constraint *c, char *msg);
 /* "node.labels.zone == east"; out must hold 512 bytes. */
 void spec_format_constraint(const struct constraint *c, char *out, size_t size);
+/* The cluster-wide identity of a service's network: its ref, else "<project>_<name>". */
+void spec_network_id(const char *project, const struct svc_net *n, char *out, size_t size);
+/* Whether two services (of projects pa, pb) share a network. */
+bool spec_share_network(const char *pa, const struct svc_spec *a, const char *pb, const struct svc_spec *b);
 /* Whether a service's platform: ("linux/arm64/v8") can run on a node whose kernel says
  * machine ("aarch64"); here (n bytes) gets the node's platform for messages. */
 bool spec_platform_matches(const char *platform, const char *machine, char *here, size_t n);

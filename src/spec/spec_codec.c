@@ -84,6 +84,16 @@ static void table_free(const struct sf_table *t, void *obj)
 		}
 		case SF_HCTEST: strv_free(&AT(obj, f, struct healthcheck)->test); break;
 		case SF_SUB: table_free(f->sub, AT(obj, f, char)); break;
+		case SF_LIST:
+		case SF_NAMED: {
+			struct sf_list *l = AT(obj, f, struct sf_list);
+			for (size_t j = 0; j < l->n; j++)
+				table_free(f->sub, (char *)l->v + j * f->size);
+			free(l->v);
+			l->v = NULL;
+			l->n = 0;
+			break;
+		}
 		case SF_FILES: {
 			struct file_ref_list *l = AT(obj, f, struct file_ref_list);
 			for (size_t j = 0; j < l->n; j++)
@@ -183,6 +193,14 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 		break;
 	}
 	case SF_SUB: table_encode(f->sub, CAT(obj, f, char), w); break;
+	case SF_LIST:
+	case SF_NAMED: {
+		const struct sf_list *l = CAT(obj, f, struct sf_list);
+		mpw_arr(w, (uint32_t)l->n);
+		for (size_t i = 0; i < l->n; i++)
+			table_encode(f->sub, (const char *)l->v + i * f->size, w);
+		break;
+	}
 	}
 }
 
@@ -430,6 +448,31 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 		return 0;
 	}
 	case SF_SUB: return table_decode(f->sub, AT(obj, f, char), o, path, err);
+	case SF_LIST:
+	case SF_NAMED: {
+		struct sf_list *l = AT(obj, f, struct sf_list);
+		if (o->type != MSGPACK_OBJECT_ARRAY)
+			goto bad;
+		l->v = xcalloc(o->via.array.size ? o->via.array.size : 1, f->size);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			void *e = (char *)l->v + i * f->size;
+			table_defaults(f->sub, e);
+			l->n++;
+			int rc = table_decode(f->sub, e, &o->via.array.ptr[i], path, err);
+			if (rc)
+				return rc;
+			/* list elements' rules are checks only (a spread names a label, aliases are
+			 * names): what the parser refuses, a decoded spec does not carry either */
+			char msg[ERR_LEN];
+			if (f->sub->check && f->sub->check(e, msg))
+				goto bad;
+		}
+		/* the name is what identifies an entry: a document without it is not ours */
+		for (size_t i = 0; f->kind == SF_NAMED && i < l->n; i++)
+			if (!*(char **)((char *)l->v + i * f->size + f->sub->f[0].off))
+				goto bad;
+		return 0;
+	}
 	}
 bad:
 	return errf(err, E_INVAL, "service spec: field %s%s%s has a wrong type or value", path, *path ? "." : "",
@@ -447,7 +490,8 @@ static int table_decode(const struct sf_table *t, void *obj, const msgpack_objec
 			continue; /* written by an older version: keep the default */
 		char sub[256];
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f->key);
-		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_MOUNTS;
+		bool nested = f->kind == SF_SUB || f->kind == SF_PORTS || f->kind == SF_FILES || f->kind == SF_MOUNTS ||
+			      f->kind == SF_LIST || f->kind == SF_NAMED;
 		int rc = field_decode(f, obj, o, nested ? sub : path, err);
 		if (rc)
 			return rc;
@@ -478,4 +522,14 @@ void svc_spec_copy(struct svc_spec *dst, const struct svc_spec *src)
 		abort(); /* our own encoding always decodes */
 	mpr_free(&r);
 	mpw_free(&w);
+}
+
+void sf_table_defaults(const struct sf_table *t, void *obj)
+{
+	table_defaults(t, obj);
+}
+
+void sf_table_free(const struct sf_table *t, void *obj)
+{
+	table_free(t, obj);
 }

@@ -15,8 +15,10 @@ static const char *const port_proto_names[] = {"tcp", "udp", NULL};
 static const char *const port_mode_names[] = {"ingress", "host", NULL};
 static const char *const net_names[] = {"bridge", "host", NULL};
 static const char *const net_unsupported[] = {"none", NULL};
-static const char *const deploy_mode_names[] = {"replicated", NULL};
-static const char *const deploy_mode_unsupported[] = {"global", NULL};
+static const char *const deploy_mode_names[] = {"replicated", "global", NULL};
+static const char *const dep_names[] = {"service_started", "service_healthy", "service_completed_successfully", NULL};
+static const char *const netdrv_names[] = {"bridge", "overlay", NULL};
+static const char *const netdrv_unsupported[] = {"host", "none", "macvlan", "ipvlan", NULL};
 static const char *const restart_names[] = {"none", "on-failure", "any", NULL};
 static const char *const fail_names[] = {"pause", "rollback", "continue", NULL};
 static const char *const order_names[] = {"stop-first", "start-first", NULL};
@@ -170,8 +172,24 @@ static const struct sf restart_f[] = {
 };
 static const struct sf_table restart_table = {"restart_policy", N(restart_f), restart_f, restart_given};
 
+/* Swarm spreads over node labels only. */
+static int pref_check(void *obj, char *msg)
+{
+	const struct pref *p = obj;
+	if (!p->spread || strncmp(p->spread, "node.labels.", 12) || !p->spread[12])
+		return errf(msg, E_INVAL, "spread \"%s\": expected node.labels.<key>", p->spread ? p->spread : "");
+	return 0;
+}
+
+static const struct sf pref_f[] = {
+	{.key = "spread", .kind = SF_STR, .off = offsetof(struct pref, spread), .flags = SFF_REQUIRED},
+};
+static const struct sf_table pref_table = {"preference", N(pref_f), pref_f, pref_check};
+
 static const struct sf placement_f[] = {
 	{.key = "constraints", .kind = SF_CONSTRAINTS, .off = offsetof(struct placement, constraints), .flags = 0},
+	{.key = "preferences", .kind = SF_LIST, .off = offsetof(struct placement, preferences), .flags = 0, .sub = &pref_table,
+	 .size = sizeof(struct pref)},
 	{.key = "max_replicas_per_node", .kind = SF_U64, .off = offsetof(struct placement, max_replicas_per_node), .flags = 0},
 };
 static const struct sf_table placement_table = {"placement", N(placement_f), placement_f, NULL};
@@ -211,9 +229,21 @@ static const struct sf autoscale_f[] = {
 };
 static const struct sf_table autoscale_table = {"x-orch-autoscale", N(autoscale_f), autoscale_f, autoscale_check};
 
+/* A global service has one task per eligible node: no replica count of its own. */
+static int deploy_check(void *obj, char *msg)
+{
+	const struct deploy *d = obj;
+	if (d->mode != DEPLOY_GLOBAL)
+		return 0;
+	if (d->replicas != 1)
+		return errf(msg, E_INVAL, "replicas applies to mode replicated only (a global service runs one task per eligible node)");
+	if (d->autoscale.enabled)
+		return errf(msg, E_INVAL, "x-orch-autoscale applies to mode replicated only");
+	return 0;
+}
+
 static const struct sf deploy_f[] = {
-	{.key = "mode", .kind = SF_ENUM, .off = offsetof(struct deploy, mode), .flags = 0, .def = DEPLOY_REPLICATED, .names = deploy_mode_names,
-	 .unsupported = deploy_mode_unsupported},
+	{.key = "mode", .kind = SF_ENUM, .off = offsetof(struct deploy, mode), .flags = 0, .def = DEPLOY_REPLICATED, .names = deploy_mode_names},
 	{.key = "replicas", .kind = SF_U64, .off = offsetof(struct deploy, replicas), .flags = 0, .def = 1},
 	{.key = "resources", .kind = SF_SUB, .off = 0, .flags = 0, .sub = &resources_table},
 	{.key = "restart_policy", .kind = SF_SUB, .off = offsetof(struct deploy, restart), .flags = 0, .sub = &restart_table},
@@ -223,7 +253,58 @@ static const struct sf deploy_f[] = {
 	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct deploy, labels), .flags = 0},
 	{.key = "x-orch-autoscale", .kind = SF_SUB, .off = offsetof(struct deploy, autoscale), .flags = 0, .sub = &autoscale_table},
 };
-static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, NULL};
+static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, deploy_check};
+
+/* ---- depends_on and networks ---- */
+
+static const struct sf dep_f[] = {
+	{.key = "service", .kind = SF_STR, .off = offsetof(struct dep, service), .flags = SFF_NOYAML},
+	{.key = "condition", .kind = SF_ENUM, .off = offsetof(struct dep, condition), .flags = 0, .def = DEP_STARTED, .names = dep_names},
+	{.key = "required", .kind = SF_BOOL, .off = offsetof(struct dep, required), .flags = 0, .def = 1},
+	{.key = "restart", .kind = SF_BOOL, .off = offsetof(struct dep, restart), .flags = 0},
+	{.key = "digest", .kind = SF_STR, .off = offsetof(struct dep, digest), .flags = SFF_NOYAML},
+};
+static const struct sf_table dep_table = {"depends_on", N(dep_f), dep_f, NULL};
+
+static bool alias_valid(const char *a)
+{
+	size_t n = strlen(a);
+	if (!n || n > 253 || a[0] == '.' || a[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= '0' && a[i] <= '9') || strchr("-_.", a[i])))
+			return false;
+	return true;
+}
+
+static int svc_net_check(void *obj, char *msg)
+{
+	const struct svc_net *n = obj;
+	for (size_t i = 0; i < n->aliases.n; i++)
+		if (!alias_valid(n->aliases.v[i]))
+			return errf(msg, E_INVAL, "alias \"%s\": use lowercase letters, digits, '-', '_' and '.'", n->aliases.v[i]);
+	return 0;
+}
+
+static const struct sf svc_net_f[] = {
+	{.key = "name", .kind = SF_STR, .off = offsetof(struct svc_net, name), .flags = SFF_NOYAML},
+	{.key = "aliases", .kind = SF_ARGV, .off = offsetof(struct svc_net, aliases), .flags = 0},
+	{.key = "ref", .kind = SF_STR, .off = offsetof(struct svc_net, ref), .flags = SFF_NOYAML},
+};
+static const struct sf_table svc_net_table = {"network", N(svc_net_f), svc_net_f, svc_net_check};
+
+/* Top-level networks: (spec_yaml.c resolves services' networks against them). */
+static const struct sf network_f[] = {
+	{.key = "key", .kind = SF_STR, .off = offsetof(struct spec_network, key), .flags = SFF_NOYAML},
+	{.key = "driver", .kind = SF_ENUM, .off = offsetof(struct spec_network, driver), .flags = 0, .def = NETDRV_BRIDGE,
+	 .names = netdrv_names, .unsupported = netdrv_unsupported},
+	{.key = "external", .kind = SF_BOOL, .off = offsetof(struct spec_network, external), .flags = 0},
+	{.key = "name", .kind = SF_STR, .off = offsetof(struct spec_network, name), .flags = 0},
+	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct spec_network, labels), .flags = 0},
+	/* Swarm's "standalone containers may join": orch runs no standalone containers */
+	{.key = "attachable", .kind = SF_BOOL, .off = offsetof(struct spec_network, attachable), .flags = 0},
+};
+const struct sf_table network_table = {"network", N(network_f), network_f, NULL};
 
 /* ---- secrets and configs (short syntax: the source alone) ---- */
 
@@ -332,5 +413,9 @@ static const struct sf svc_f[] = {
 	{.key = "platform", .kind = SF_STR, .off = offsetof(struct svc_spec, platform), .flags = 0},
 	{.key = "init", .kind = SF_BOOL, .off = offsetof(struct svc_spec, init), .flags = 0},
 	{.key = "volumes", .kind = SF_MOUNTS, .off = offsetof(struct svc_spec, mounts), .flags = 0},
+	{.key = "depends_on", .kind = SF_NAMED, .off = offsetof(struct svc_spec, depends_on), .flags = 0, .sub = &dep_table,
+	 .size = sizeof(struct dep), .has_pos = true, .pos_off = offsetof(struct dep, pos)},
+	{.key = "networks", .kind = SF_NAMED, .off = offsetof(struct svc_spec, networks), .flags = 0, .sub = &svc_net_table,
+	 .size = sizeof(struct svc_net), .has_pos = true, .pos_off = offsetof(struct svc_net, pos)},
 };
 const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};

@@ -24,6 +24,11 @@ enum sf_kind {
 	SF_SUB,         /* nested struct described by sub */
 	SF_MODE,        /* uint64_t file mode: octal as Compose writes it (0400, 0o400) or decimal */
 	SF_FILES,       /* struct file_ref_list: short "name" or long syntax (sub: the item's table) */
+	/* a list {size_t n; T *v;} of sub structs of `size` bytes: */
+	SF_LIST,        /* YAML: a list of mappings */
+	SF_NAMED,       /* YAML: a list of names, or a mapping name -> mapping (or null); the
+			 * sub table's first field is the name (SF_STR, SFF_NOYAML); encoded
+			 * sorted by name */
 };
 
 enum {
@@ -43,7 +48,12 @@ struct sf {
 	uint64_t lo, hi;
 	const char *const *names;       /* SF_ENUM: accepted values */
 	const char *const *unsupported; /* SF_ENUM: known values orch rejects */
-	const struct sf_table *sub;     /* SF_SUB */
+	const struct sf_table *sub;     /* SF_SUB, SF_LIST, SF_NAMED */
+	size_t size;                    /* SF_LIST, SF_NAMED: bytes of one element */
+	/* SF_LIST, SF_NAMED: where the parser records each element's position (a struct
+	 * spec_pos at pos_off), for errors found across services */
+	bool has_pos;
+	size_t pos_off;
 };
 
 struct sf_table {
@@ -108,5 +118,14 @@ int spec_mount_source(struct mount_spec *m, const char *dir, char *msg);
  * absolute target, a bind's absolute source, a volume's valid name, no tmpfs source. */
 int spec_mount_valid(const struct mount_spec *m, char *msg);
 extern const struct sf_table secret_ref_table, config_ref_table;
+extern const struct sf_table network_table; /* top-level networks: (struct spec_network) */
+
+/* The layout every list field shares (port_list, constraint_list, dep_list, ...). */
+struct sf_list {
+	size_t n;
+	void *v;
+};
+void sf_table_defaults(const struct sf_table *t, void *obj);
+void sf_table_free(const struct sf_table *t, void *obj);
 
 #endif

@@ -171,7 +171,7 @@ int spec_parse_constraint(const char *s, struct constraint *c, char *msg)
 	char *lhs = trimdup(s, (size_t)(op - s));
 	char *rhs = trimdup(op + 2, strlen(op + 2));
 	int rc = 0;
-	if (!*rhs || strstr(rhs, "==") || strstr(rhs, "!=")) {
+	if (!*rhs || *rhs == '=' || strstr(rhs, "==") || strstr(rhs, "!=")) {
 		rc = errf(msg, E_INVAL, "constraint \"%s\": missing or malformed value after the operator", s);
 	} else if (!strcmp(lhs, "node.name")) {
 		c->what = CON_NODE_NAME;
@@ -180,10 +180,20 @@ int spec_parse_constraint(const char *s, struct constraint *c, char *msg)
 	} else if (!strncmp(lhs, "node.labels.", 12) && lhs[12]) {
 		c->what = CON_NODE_LABEL;
 		c->label = xstrdup(lhs + 12);
+	} else if (!strcmp(lhs, "node.id")) {
+		c->what = CON_NODE_ID;
+	} else if (!strcmp(lhs, "node.role")) {
+		c->what = CON_NODE_ROLE;
+		if (strcmp(rhs, "manager") && strcmp(rhs, "worker"))
+			rc = errf(msg, E_INVAL, "constraint \"%s\": node.role is manager or worker", s);
+	} else if (!strcmp(lhs, "node.platform.os")) {
+		c->what = CON_NODE_OS;
+	} else if (!strcmp(lhs, "node.platform.arch")) {
+		c->what = CON_NODE_ARCH;
 	} else {
 		rc = errf(msg, E_INVAL,
-			  "constraint \"%s\": unsupported attribute \"%s\" (use node.name, node.hostname or "
-			  "node.labels.<key>)", s, lhs);
+			  "constraint \"%s\": unsupported attribute \"%s\" (use node.labels.<key>, node.hostname, "
+			  "node.name, node.id, node.role, node.platform.os or node.platform.arch)", s, lhs);
 	}
 	free(lhs);
 	if (rc) {
@@ -200,6 +210,10 @@ void spec_format_constraint(const struct constraint *c, char *out, size_t size)
 	switch (c->what) {
 	case CON_NODE_NAME: snprintf(out, size, "node.name %s %s", op, c->value); break;
 	case CON_NODE_HOSTNAME: snprintf(out, size, "node.hostname %s %s", op, c->value); break;
+	case CON_NODE_ID: snprintf(out, size, "node.id %s %s", op, c->value); break;
+	case CON_NODE_ROLE: snprintf(out, size, "node.role %s %s", op, c->value); break;
+	case CON_NODE_OS: snprintf(out, size, "node.platform.os %s %s", op, c->value); break;
+	case CON_NODE_ARCH: snprintf(out, size, "node.platform.arch %s %s", op, c->value); break;
 	default: snprintf(out, size, "node.labels.%s %s %s", c->label, op, c->value); break;
 	}
 }

@@ -290,14 +290,13 @@ static const struct {
 	{"cpus", "use deploy.resources.limits.cpus"},
 	{"scale", "use deploy.replicas"},
 	{"container_name", "tasks are named after their service"},
-	{"volumes", NULL}, {"networks", NULL}, {"secrets", NULL}, {"configs", NULL},
-	{"depends_on", NULL},
+	{"volumes", NULL}, {"secrets", NULL}, {"configs", NULL},
 	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL},
 	{"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
 	{"tmpfs", NULL}, {"ulimits", NULL},
 	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
 	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
-	{"preferences", NULL}, {"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
+	{"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
 	{"generic_resources", NULL},
 	{"pids_limit", "use deploy.resources.limits.pids"},
 	{"mem_reservation", "use deploy.resources.reservations.memory"},
@@ -310,6 +309,9 @@ static const struct {
 	{"credential_spec", NULL}, {"domainname", NULL}, {"dns_opt", NULL}, {"mac_address", NULL},
 	{"storage_opt", NULL}, {"annotations", NULL}, {"attach", NULL}, {"label_file", NULL},
 	{"post_start", NULL}, {"pre_stop", NULL}, {"provider", NULL}, {"use_api_socket", NULL},
+	{"ipv4_address", "orch assigns task addresses itself"}, {"ipv6_address", "orch assigns task addresses itself"},
+	{"link_local_ips", NULL}, {"priority", NULL}, {"internal", NULL}, {"ipam", NULL},
+	{"driver_opts", NULL}, {"enable_ipv6", NULL},
 };
 
 static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, const char *key,
@@ -317,6 +319,11 @@ static int unknown_key(struct yctx *c, const yaml_node_t *k, const char *path, c
 {
 	const char *best = NULL;
 	size_t bestd = 3;
+	/* a key orch knowingly lacks is named as such, not taken for a typo of a near one
+	 * (networks' "internal" is not "external") */
+	for (size_t i = 0; i < sizeof compose_unsupported / sizeof compose_unsupported[0]; i++)
+		if (!strcmp(compose_unsupported[i].key, key))
+			nknown = 0;
 	for (size_t i = 0; i < nknown; i++) {
 		size_t dist = edit_distance(key, known[i]);
 		if (dist < bestd && dist < strlen(key)) {
@@ -790,6 +797,86 @@ static int parse_hctest(struct yctx *c, struct healthcheck *h, yaml_node_t *n, c
 	return 0;
 }
 
+/* One more element of a list field, defaults filled, its position recorded. */
+/* A node's place, kept for errors found once the whole file is parsed (spec_refs.c). */
+static struct spec_pos node_pos(const yaml_node_t *n)
+{
+	return (struct spec_pos){(unsigned)n->start_mark.index, (unsigned)n->start_mark.line + 1,
+				 (unsigned)n->start_mark.column + 1};
+}
+
+static void *list_add(const struct sf *f, struct sf_list *l, const yaml_node_t *at)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * f->size);
+	void *e = (char *)l->v + l->n++ * f->size;
+	memset(e, 0, f->size);
+	sf_table_defaults(f->sub, e);
+	if (f->has_pos)
+		*(struct spec_pos *)((char *)e + f->pos_off) = node_pos(at);
+	return e;
+}
+
+static int parse_list(struct yctx *c, const struct sf *f, struct sf_list *l, yaml_node_t *n, const char *path)
+{
+	char ipath[300];
+	yaml_node_t *it;
+	if (is_null(n))
+		return 0;
+	if (want_list(c, n, path, "a list of mappings"))
+		return E_INVAL;
+	FOR_ITEMS(c, n, it, i) {
+		snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+		if (parse_table(c, f->sub, list_add(f, l, it), it, ipath))
+			return E_INVAL;
+	}
+	return 0;
+}
+
+static int by_first_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* depends_on, networks: [a, b] or {a: {...}, b: null}. The name is the sub table's
+ * first field; entries are kept sorted by it (the canonical order). */
+static int parse_named(struct yctx *c, const struct sf *f, struct sf_list *l, yaml_node_t *n, const char *path)
+{
+	const char *s;
+	char ipath[300];
+	size_t name_off = f->sub->f[0].off;
+	if (is_null(n))
+		return 0;
+	if (n->type == YAML_MAPPING_NODE) {
+		struct spec_pairs ps = {0};
+		int rc = collect_pairs(c, n, path, &ps, 0);
+		for (size_t i = 0; !rc && i < ps.n; i++) {
+			join(ipath, sizeof ipath, path, ps.v[i].key);
+			char *e = list_add(f, l, ps.v[i].k);
+			*(char **)(e + name_off) = xstrdup(ps.v[i].key);
+			rc = parse_table(c, f->sub, e, ps.v[i].v, ipath);
+		}
+		spec_pairs_free(&ps);
+		if (rc)
+			return rc;
+	} else {
+		yaml_node_t *it;
+		if (want_list(c, n, path, "a list of names or a mapping"))
+			return E_INVAL;
+		FOR_ITEMS(c, n, it, i) {
+			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+			if (want_text(c, it, ipath, "a name", &s))
+				return E_INVAL;
+			for (size_t k = 0; k < l->n; k++)
+				if (!strcmp(*(char **)((char *)l->v + k * f->size + name_off), s))
+					return yerr(c, it, ipath, "\"%s\" is listed twice", s);
+			*(char **)((char *)list_add(f, l, it) + name_off) = xstrdup(s);
+		}
+	}
+	if (name_off == 0 && l->n)
+		qsort(l->v, l->n, f->size, by_first_str);
+	return 0;
+}
+
 static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_t *n, const char *path)
 {
 	switch (f->kind) {
@@ -802,6 +889,8 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 	case SF_CONSTRAINTS: return parse_constraints(c, AT(obj, f, struct constraint_list), n, path);
 	case SF_HCTEST: return parse_hctest(c, AT(obj, f, struct healthcheck), n, path);
 	case SF_SUB: return parse_table(c, f->sub, AT(obj, f, char), n, path);
+	case SF_LIST: return parse_list(c, f, AT(obj, f, struct sf_list), n, path);
+	case SF_NAMED: return parse_named(c, f, AT(obj, f, struct sf_list), n, path);
 	default: return parse_scalar(c, f, obj, n, path);
 	}
 }
@@ -878,6 +967,36 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		s->name = xstrdup(name);
 		snprintf(path, sizeof path, "services.%s", name);
 		rc = parse_table(c, &svc_table, s, ps.v[i].v, path);
+	}
+	spec_pairs_free(&ps);
+	return rc;
+}
+
+/* Top-level networks: name -> mapping or null. */
+static int parse_networks(struct yctx *c, yaml_node_t *n, struct spec_file *f)
+{
+	char d[64], path[300];
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return yerr(c, n, "networks", "expected a mapping of network names, got %s", describe(n, d, sizeof d));
+	struct spec_pairs ps = {0};
+	int rc = collect_pairs(c, n, "networks", &ps, 0);
+	if (!rc)
+		f->net = xcalloc(ps.n + 1, sizeof *f->net);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		struct spec_network *net = &f->net[f->nnet++];
+		sf_table_defaults(&network_table, net);
+		net->key = xstrdup(ps.v[i].key);
+		net->pos = node_pos(ps.v[i].k);
+		snprintf(path, sizeof path, "networks.%s", ps.v[i].key);
+		if (!spec_name_valid(net->key))
+			rc = yerr(c, ps.v[i].k, "networks", "invalid network name \"%s\": use lowercase letters, digits, "
+				  "'_' and '-'", net->key);
+		else
+			rc = parse_table(c, &network_table, net, ps.v[i].v, path);
+		if (!rc && net->name && !spec_name_valid(net->name))
+			rc = yerr(c, ps.v[i].v, path, "invalid name \"%s\": use lowercase letters, digits, '_' and '-'", net->name);
 	}
 	spec_pairs_free(&ps);
 	return rc;
@@ -1030,7 +1149,7 @@ static int parse_volumes(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 
 static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 {
-	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "volumes"};
+	static const char *const top[] = {"version", "name", "services", "secrets", "configs", "volumes", "networks"};
 	char d[64];
 	const char *s;
 	if (root->type != YAML_MAPPING_NODE)
@@ -1058,8 +1177,10 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 			rc = parse_defs(c, v, "configs", &f->configs);
 		} else if (!strcmp(key, "volumes")) {
 			volumes = v;
+		} else if (!strcmp(key, "networks")) {
+			rc = parse_networks(c, v, f);
 		} else if (!ignored_extension(key)) {
-			rc = unknown_key(c, ps.v[i].k, "", key, top, 6);
+			rc = unknown_key(c, ps.v[i].k, "", key, top, 7);
 		}
 	}
 	spec_pairs_free(&ps);
@@ -1071,6 +1192,8 @@ static int parse_root(struct yctx *c, yaml_node_t *root, struct spec_file *f)
 		rc = parse_services(c, services, f);
 	if (!rc)
 		rc = check_refs(c, root, f);
+	if (!rc)
+		rc = spec_check_refs(f, c->src->files, c->src->nfiles, c->err);
 	return rc;
 }
 
@@ -1116,6 +1239,9 @@ void spec_file_free(struct spec_file *f)
 	for (size_t i = 0; i < f->nsvc; i++)
 		svc_spec_free(&f->svc[i]);
 	free(f->svc);
+	for (size_t i = 0; i < f->nnet; i++)
+		sf_table_free(&network_table, &f->net[i]);
+	free(f->net);
 	free(f->name);
 	for (int k = 0; k < 2; k++) {
 		struct file_def_list *l = k ? &f->configs : &f->secrets;

@@ -133,6 +133,10 @@ int apply_service_scale(struct store *s, const struct cmd_ctx *c, struct apply_r
 	struct service *v = store_service_by_name(s, name);
 	if (!v)
 		return errf(res->msg, E_NOTFOUND, "no service %s (see orch services)", name);
+	const struct svc_spec *sp = service_spec(v);
+	if (sp && sp->deploy.mode == DEPLOY_GLOBAL)
+		return errf(res->msg, E_INVAL, "scale %s: a global service runs one task on every eligible node and cannot be "
+			    "scaled (change its placement constraints, or deploy.mode: replicated)", name);
 	mp_get_u64(c->body, "at", &at);
 	res->id = v->id;
 	if (v->replicas == replicas)

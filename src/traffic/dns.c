@@ -1,5 +1,7 @@
 #include "traffic/dns.h"
 #include "net/ipam.h"
+#include "spec/spec.h"
+#include "traffic/scope.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -74,25 +76,63 @@ struct dns {
 	void *closed_data;
 	uint64_t retry_at;
 	char gw[16];
+	char asker[16]; /* the source address of the query being answered */
+	scope_task_at_fn task_at;
+	void *task_at_arg;
 	char rbuf[600]; /* one query at a time: libuv reads into it and recv_cb answers at once */
 };
+
+/* name is an alias of b on a network that a shares. */
+static bool alias_of(const char *pa, const struct svc_spec *a, const char *pb, const struct svc_spec *b, const char *name)
+{
+	for (size_t k = 0; k < b->networks.n; k++) {
+		const struct svc_net *bn = &b->networks.v[k];
+		bool named = false;
+		for (size_t j = 0; j < bn->aliases.n && !named; j++)
+			named = !strcmp(bn->aliases.v[j], name);
+		if (!named)
+			continue;
+		struct svc_spec one = {.network_mode = NET_BRIDGE, .networks = {1, (struct svc_net *)(uintptr_t)bn}};
+		if (spec_share_network(pa, a, pb, &one))
+			return true;
+	}
+	return false;
+}
+
+const struct service *dns_resolve(const struct store *s, uint64_t node, uint64_t task, const char *src_ip, const char *name)
+{
+	const struct service *av = scope_service(s, scope_asker(s, node, task, src_ip));
+	const struct svc_spec *asp = av ? service_spec(av) : NULL;
+	TABLE_FOREACH(&s->services, const struct service, v) {
+		char full[200];
+		snprintf(full, sizeof full, "%s.%s", v->name, v->project ? v->project : "");
+		bool by_name = !strcmp(name, v->name) || (v->project && v->project[0] && !strcmp(name, full));
+		const struct svc_spec *vsp = service_spec(v);
+		if (!asp || !vsp) { /* not asked from a task (or no spec): names only, unscoped */
+			if (by_name)
+				return v;
+			continue;
+		}
+		if (by_name && scope_allowed(av, v))
+			return v;
+		if (!by_name && alias_of(av->project, asp, v->project, vsp, name))
+			return v;
+	}
+	return NULL;
+}
 
 static uint32_t lookup(const char *name, void *arg)
 {
 	const struct dns *dn = arg;
 	const struct host *h = dn->h;
-	TABLE_FOREACH(&h->store->services, const struct service, v) {
-		char full[200];
-		snprintf(full, sizeof full, "%s.%s", v->name, v->project ? v->project : "");
-		if (strcmp(name, v->name) && (!v->project || !v->project[0] || strcmp(name, full)))
-			continue;
-		char vip[16];
-		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
-		struct in_addr a;
-		if (inet_pton(AF_INET, vip, &a) == 1)
-			return a.s_addr;
-	}
-	return 0;
+	uint64_t task = dn->task_at ? dn->task_at(dn->task_at_arg, dn->asker) : 0;
+	const struct service *v = dns_resolve(h->store, h->ident->id, task, dn->asker, name);
+	if (!v)
+		return 0;
+	char vip[16];
+	ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
+	struct in_addr a;
+	return inet_pton(AF_INET, vip, &a) == 1 ? a.s_addr : 0;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t s, uv_buf_t *b)
@@ -121,6 +161,9 @@ static void recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sock
 	if (n <= 0 || !from)
 		return;
 	struct dsend *s = xmalloc(sizeof *s);
+	dn->asker[0] = 0;
+	if (from->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, dn->asker, sizeof dn->asker);
 	size_t len = dns_answer((const uint8_t *)b->base, (size_t)n, s->data, sizeof s->data, lookup, dn);
 	if (!len) {
 		free(s);
@@ -144,6 +187,12 @@ struct dns *dns_new(const struct host *h)
 	struct dns *dn = xcalloc(1, sizeof *dn);
 	dn->h = h;
 	return dn;
+}
+
+void dns_set_tasks(struct dns *dn, scope_task_at_fn task_at, void *arg)
+{
+	dn->task_at = task_at;
+	dn->task_at_arg = arg;
 }
 
 void dns_sync(struct dns *dn, const char *gw)

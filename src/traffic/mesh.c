@@ -1,4 +1,5 @@
 #include "traffic/mesh.h"
+#include "traffic/scope.h"
 #include "traffic/stats.h"
 #include "net/ipam.h"
 #include "runtime/runproc.h"
@@ -56,6 +57,8 @@ struct mesh {
 	size_t neps;
 	char **vips;
 	size_t nvips;
+	scope_task_at_fn task_at; /* who connects to a service address (mesh_set_tasks) */
+	void *task_at_arg;
 	char **errs; /* "service\tmessage" reported, to report changes only */
 	size_t nerrs;
 	struct mconn *conns; /* open, closed by mesh_stop (the loop may be shared with other nodes) */
@@ -513,6 +516,16 @@ static void try_next(struct mconn *c)
 	uv_timer_start(&c->timer, connect_timeout, CONNECT_TIMEOUT_MS, 0);
 }
 
+/* A task reaches a service address only if their services share a network (a task
+ * outside them does not even resolve the name: traffic/dns.c). */
+static bool vip_allowed(const struct mesh *m, const struct lsn *l, const char *client)
+{
+	const struct store *s = m->h->store;
+	uint64_t task = m->task_at ? m->task_at(m->task_at_arg, client) : 0;
+	const struct service *from = scope_service(s, scope_asker(s, m->h->ident->id, task, client));
+	return scope_allowed(from, table_get_u64(&s->services, l->service_id));
+}
+
 static void on_accept(uv_stream_t *srv, int status)
 {
 	struct lsn *l = srv->data;
@@ -549,6 +562,11 @@ static void on_accept(uv_stream_t *srv, int status)
 	struct mstat *s = stat_of(m, l->service);
 	s->t.connections++;
 	s->t.active++;
+	if (l->vip && !vip_allowed(m, l, c->client_addr)) {
+		c->closing = false;
+		mc_close(c);
+		return;
+	}
 	c->neps = ready_endpoints(m->h->store, l->service_id, l->target, c->eps, MAX_EP);
 	if (!c->neps) {
 		s->t.backend_errors++;
@@ -732,6 +750,12 @@ struct mesh *mesh_new(const struct host *h, bool virtual_addresses)
 	m->h = h;
 	m->vips_on = virtual_addresses;
 	return m;
+}
+
+void mesh_set_tasks(struct mesh *m, scope_task_at_fn task_at, void *arg)
+{
+	m->task_at = task_at;
+	m->task_at_arg = arg;
 }
 
 void mesh_sync(struct mesh *m)

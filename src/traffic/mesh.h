@@ -12,12 +12,16 @@
 #include <stdint.h>
 
 #include "node/host.h"
+#include "traffic/scope.h"
 
 struct mesh;
 
 /* virtual_addresses: also listen on each service's virtual address (added to lo). */
 struct mesh *mesh_new(const struct host *h, bool virtual_addresses);
 void mesh_sync(struct mesh *m);   /* open/close listeners to match the state (tick) */
+/* Who connects to a service address: a task of a service that shares no network with it
+ * is refused (traffic/scope.h). */
+void mesh_set_tasks(struct mesh *m, scope_task_at_fn task_at, void *arg);
 void mesh_stop(struct mesh *m);   /* closes the listeners */
 /* After the loop has closed the listeners' handles. */
 void mesh_free(struct mesh *m);

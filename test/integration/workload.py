@@ -157,6 +157,8 @@ class WorkCluster(Cluster):
                 p = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
                 if ("table ip orch_%s\n" % tag) in p.stdout + "\n":
                     leaks.append("%s: nft table orch_%s left" % (n.name, tag))
+                if ("table bridge orch_%s\n" % tag) in p.stdout + "\n":
+                    leaks.append("%s: nft bridge table orch_%s left" % (n.name, tag))
         return leaks
 
     def teardown(self):

@@ -1,5 +1,6 @@
 #include "check.h"
 #include "scenario.h"
+#include "spec/spec.h"
 #include "util/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,30 +77,55 @@ static bool runs(const struct fakert *r, uint64_t task)
 	return false;
 }
 
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct task *x = *(const struct task *const *)a, *y = *(const struct task *const *)b;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* The replicas a service wants: its count, or for a global one a task on every node up and
+ * not drained (the scenarios set no constraints on global services). */
+static uint64_t wanted(const struct store *s, const struct service *v)
+{
+	const struct svc_spec *sp = service_spec(v);
+	if (!sp || sp->deploy.mode != DEPLOY_GLOBAL)
+		return v->replicas;
+	uint64_t n = 0;
+	TABLE_FOREACH(&s->nodes, const struct node, nd)
+		n += nd->state != NS_DOWN && nd->availability != NA_DRAIN;
+	return n;
+}
+
 static int check_services(const struct simcl *c, int l, char *err)
 {
 	const struct store *s = simcl_store(c, (unsigned)l);
 	TABLE_FOREACH(&s->services, const struct service, v) {
-		uint64_t running = 0, maxslot = 0;
+		uint64_t running = 0;
+		size_t nlive = 0;
+		/* live tasks by slot (a global service's slots are node ids: sorted, not indexed) */
+		const struct task **live = xcalloc(s->tasks.n + 1, sizeof *live);
 		TABLE_FOREACH(&s->tasks, const struct task, t)
-			if (t->service_id == v->id && t->slot > maxslot)
-				maxslot = t->slot;
-		uint32_t *live = xcalloc(maxslot + 1, sizeof *live);
+			if (t->service_id == v->id && !task_terminal(t) && t->desired == TD_RUNNING)
+				live[nlive++] = t;
+		if (nlive)
+			qsort(live, nlive, sizeof *live, cmp_slot);
+		for (size_t k = 1; k < nlive; k++) {
+			if (live[k]->slot != live[k - 1]->slot)
+				continue;
+			char both[256] = "";
+			TABLE_FOREACH(&s->tasks, const struct task, o)
+				if (o->service_id == v->id && o->slot == live[k]->slot && !task_terminal(o) && o->desired == TD_RUNNING) {
+					size_t m = strlen(both);
+					snprintf(both + m, sizeof both - m, "%s%llu on %s %s", m ? ", " : "", (unsigned long long)o->id,
+						 name_of(c, o->node_id), task_state_name(o->state));
+				}
+			uint64_t slot = live[k]->slot;
+			free(live);
+			return errf(err, E_FAIL, "service %s slot %llu has two live tasks (%s)", v->name, (unsigned long long)slot, both);
+		}
 		TABLE_FOREACH(&s->tasks, const struct task, t) {
 			if (t->service_id != v->id)
 				continue;
-			if (!task_terminal(t) && t->desired == TD_RUNNING && ++live[t->slot] > 1) {
-				free(live);
-				char both[256] = "";
-				TABLE_FOREACH(&s->tasks, const struct task, o)
-					if (o->service_id == v->id && o->slot == t->slot && !task_terminal(o) && o->desired == TD_RUNNING) {
-						size_t k = strlen(both);
-						snprintf(both + k, sizeof both - k, "%s%llu on %s %s", k ? ", " : "", (unsigned long long)o->id,
-							 name_of(c, o->node_id), task_state_name(o->state));
-					}
-				return errf(err, E_FAIL, "service %s slot %llu has two live tasks (%s)", v->name, (unsigned long long)t->slot,
-					    both);
-			}
 			if (t->desired != TD_RUNNING || t->state != TS_RUNNING || t->generation != v->generation)
 				continue;
 			int h = host_of_id(c, t->node_id);
@@ -113,9 +139,9 @@ static int check_services(const struct simcl *c, int l, char *err)
 			running++;
 		}
 		free(live);
-		if (running != v->replicas)
+		if (running != wanted(s, v))
 			return errf(err, E_FAIL, "service %s has %llu of %llu replicas running", v->name, (unsigned long long)running,
-				    (unsigned long long)v->replicas);
+				    (unsigned long long)wanted(s, v));
 	}
 	/* what the runtimes run: only live tasks of the state, each slot once */
 	for (unsigned i = 0; i < c->count; i++) {

@@ -15,5 +15,6 @@ const struct scenario scenarios[] = {
 	{"join_storm_200", scn_join_storm_200, false, true},
 	{"drain_join_storm", scn_drain_join_storm, false, false},
 	{"volume_pinned", scn_volume_pinned, false, false},
+	{"global_follows", scn_global_follows, true, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

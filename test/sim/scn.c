@@ -145,6 +145,20 @@ int scn_deploy(struct simcl *c, const char *yaml, char *err)
 	return rc;
 }
 
+int scn_availability(struct simcl *c, uint64_t node, const char *availability, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "id", node);
+	mpw_kstr(&w, "availability", availability);
+	mpw_ku64(&w, "at", simcl_wall(c));
+	mpw_map_end(&w);
+	int rc = simcl_write(c, CMD_NODE_UPDATE, w.sb.data, w.sb.size, 20000, err);
+	mpw_free(&w);
+	return rc;
+}
+
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err)
 {
 	struct mpw w;

@@ -25,6 +25,8 @@ struct simcl *scn_cluster(uint64_t seed, unsigned count, unsigned members, int *
 /* orch deploy of a compose-like YAML document. */
 int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);
+/* orch node drain | activate | pause of the node with that id. */
+int scn_availability(struct simcl *c, uint64_t node, const char *availability, char *err);
 /* Waits until the cluster settled (check.h), fills res and frees the cluster. */
 int scn_finish(struct simcl *c, uint64_t within_ms, struct sim_result *res, int rc, char *err);
 /* after_ms from now, the leader of the moment is killed (power: its machine loses power);

@@ -4,20 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int set_availability(struct simcl *c, uint64_t node, const char *availability, char *err)
-{
-	struct mpw w;
-	mpw_init(&w);
-	mpw_map_begin(&w);
-	mpw_ku64(&w, "id", node);
-	mpw_kstr(&w, "availability", availability);
-	mpw_ku64(&w, "at", simcl_wall(c));
-	mpw_map_end(&w);
-	int rc = simcl_write(c, CMD_NODE_UPDATE, w.sb.data, w.sb.size, 20000, err);
-	mpw_free(&w);
-	return rc;
-}
-
 static const char web16[] = "services:\n  web:\n    image: demo:1\n    deploy:\n      replicas: 16\n";
 
 /* Live tasks the leader's state places on node id. */
@@ -54,7 +40,7 @@ int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err)
 			scn_join_all(c, i, i + 1, (unsigned)world_range(&c->w, 0, 7), 3000);
 		simcl_run(c, 1000);
 		scn_log(c, "drain %s (it runs %zu tasks)", c->n[d].ident.name, fakert_running(simcl_runtime(c, (unsigned)d)));
-		rc = set_availability(c, c->n[d].ident.id, "drain", err);
+		rc = scn_availability(c, c->n[d].ident.id, "drain", err);
 	}
 	if (!rc)
 		rc = scn_joined(c, 60000, err);

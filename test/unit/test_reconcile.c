@@ -648,7 +648,7 @@ UNIT(reconcile_big_deploy_is_capped_per_pass)
 	do {
 		struct mpw w;
 		mpw_init(&w);
-		bool work = reconcile_live(&s, now, &w, NULL, NULL, &out);
+		bool work = reconcile_live(&s, now, &w, NULL, NULL, NULL, &out);
 		if (work) {
 			struct apply_res res;
 			run_cmd(&s, CMD_TASK_BATCH, &w, &res);
@@ -779,5 +779,236 @@ UNIT(reconcile_volumes_pin_tasks)
 	store_hash(&r, h2);
 	CHECK_STR(h1, h2);
 	store_free(&r);
+	store_free(&s);
+}
+
+/* ---- placement keys: global mode, constraints that change, spread, depends_on ---------- */
+
+/* node.update of one label (value NULL removes it). */
+static void node_label(struct store *s, uint64_t id, const char *label, const char *value)
+{
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "id", id);
+	mpw_key(&w, "labels");
+	mpw_map_begin(&w);
+	if (value)
+		mpw_kstr(&w, label, value);
+	else
+		mpw_key(&w, label), mpw_nil(&w);
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	run_cmd(s, CMD_NODE_UPDATE, &w, &res);
+	mpw_free(&w);
+	CHECK_EQ_INT(res.rc, 0);
+}
+
+static unsigned live_of(const struct store *s, const char *svc, uint64_t node)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		if (!strcmp(t->service, svc) && (!node || t->node_id == node) && t->desired == TD_RUNNING &&
+		    t->state == TS_RUNNING)
+			n++;
+	return n;
+}
+
+UNIT(reconcile_global_follows_nodes)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	add_node(&s, 3, "n3");
+	deploy(&s, "services:\n  agent:\n    image: demo\n    deploy:\n      mode: global\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(live(&s), 3);
+	TABLE_FOREACH(&s.tasks, struct task, t) /* a global task's slot is its node */
+		CHECK_EQ_INT(t->slot, t->node_id);
+	/* a join gets one */
+	add_node(&s, 4, "n4");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 4), 1);
+	CHECK_EQ_INT(live(&s), 4);
+	/* a drain stops it, with no replacement elsewhere */
+	node_set(&s, 2, "availability", "drain");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 2), 0);
+	CHECK_EQ_INT(live(&s), 3);
+	CHECK_EQ_INT(live_on(&s, 1), 1);
+	/* a node down loses it, and gets it back when it returns */
+	node_set(&s, 3, "state", "down");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live(&s), 2);
+	CHECK_EQ_INT(live_on(&s, 1), 1);
+	node_set(&s, 3, "state", "ready");
+	node_set(&s, 2, "availability", "active");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live(&s), 4);
+	for (uint64_t n = 1; n <= 4; n++)
+		CHECK_EQ_INT(live_on(&s, n), 1);
+	/* a paused node keeps its task, and one without gets none */
+	node_set(&s, 4, "availability", "pause");
+	node_set(&s, 2, "availability", "drain");
+	settle(&s, &now, 4);
+	node_set(&s, 2, "availability", "pause");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 4), 1);
+	CHECK_EQ_INT(live_on(&s, 2), 0);
+	unsigned pending = 0;
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		pending += t->state == TS_PENDING;
+	CHECK_EQ_INT(pending, 0);
+	node_set(&s, 2, "availability", "active");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 2), 1);
+	/* orch scale is refused */
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", "agent");
+	mpw_ku64(&w, "replicas", 2);
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_SERVICE_SCALE, &w, &res);
+	mpw_free(&w);
+	CHECK(res.rc == E_INVAL);
+	CHECK(strstr(res.msg, "global service") != NULL);
+	CHECK(!pass(&s, now + 200));
+	store_free(&s);
+}
+
+UNIT(reconcile_global_follows_constraint_changes)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	add_node(&s, 3, "n3");
+	node_label(&s, 1, "zone", "eu");
+	deploy(&s, "services:\n  agent:\n    image: demo\n    deploy:\n      mode: global\n      placement:\n"
+		   "        constraints: [\"node.labels.zone == eu\"]\n");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live(&s), 1);
+	CHECK_EQ_INT(live_on(&s, 1), 1);
+	node_label(&s, 3, "zone", "eu");
+	node_label(&s, 1, "zone", NULL);
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live(&s), 1);
+	CHECK_EQ_INT(live_on(&s, 3), 1);
+	store_free(&s);
+}
+
+UNIT(reconcile_replicated_task_leaves_a_node_that_no_longer_fits)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	node_label(&s, 1, "disk", "ssd");
+	deploy(&s, "services:\n  db:\n    image: demo\n    deploy:\n      replicas: 2\n      placement:\n"
+		   "        constraints: [\"node.labels.disk == ssd\", \"node.hostname != n3\"]\n");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live_on(&s, 1), 2);
+	node_label(&s, 2, "disk", "ssd");
+	node_label(&s, 1, "disk", "hdd");
+	settle(&s, &now, 6);
+	CHECK_EQ_INT(live_on(&s, 1), 0);
+	CHECK_EQ_INT(live_on(&s, 2), 2);
+	store_free(&s);
+}
+
+UNIT(reconcile_spread_over_a_label)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	for (uint64_t n = 1; n <= 4; n++) {
+		char name[8];
+		snprintf(name, sizeof name, "n%llu", (unsigned long long)n);
+		add_node(&s, n, name);
+		node_label(&s, n, "zone", n == 4 ? "b" : "a");
+	}
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n      placement:\n"
+		   "        preferences:\n          - spread: node.labels.zone\n");
+	settle(&s, &now, 4);
+	CHECK_EQ_INT(live(&s), 4);
+	/* half in zone b, which has one node; the other half over zone a's three */
+	CHECK_EQ_INT(live_on(&s, 4), 2);
+	CHECK_EQ_INT(live_on(&s, 1) + live_on(&s, 2) + live_on(&s, 3), 2);
+	/* without the preference: one per node */
+	deploy(&s, "services:\n  api:\n    image: demo\n    deploy:\n      replicas: 4\n");
+	settle(&s, &now, 4);
+	for (uint64_t n = 1; n <= 4; n++)
+		CHECK_EQ_INT(live_of(&s, "api", n), 1);
+	store_free(&s);
+}
+
+/* The agents' health report for every running task of a service. */
+static void report_health(struct store *s, const char *svc, const char *health, uint64_t now)
+{
+	struct mpw w, u;
+	mpw_init(&w);
+	mpw_init(&u);
+	uint32_t n = 0;
+	TABLE_FOREACH(&s->tasks, struct task, t) {
+		if (strcmp(t->service, svc) || t->state != TS_RUNNING)
+			continue;
+		mpw_map_begin(&u);
+		mpw_ku64(&u, "id", t->id);
+		mpw_kstr(&u, "health", health);
+		mpw_map_end(&u);
+		n++;
+	}
+	CHECK(n > 0);
+	mpw_map_begin(&w);
+	mpw_ku64(&w, "at", now);
+	mpw_key(&w, "update");
+	mpw_arr(&w, n);
+	mpw_raw(&w, u.sb.data, u.sb.size);
+	mpw_map_end(&w);
+	struct apply_res res;
+	run_cmd(s, CMD_TASK_BATCH, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	mpw_free(&u);
+	mpw_free(&w);
+}
+
+UNIT(reconcile_depends_on_orders_the_first_start)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	deploy(&s, "services:\n  app:\n    image: demo\n    depends_on:\n      db: {condition: service_healthy}\n"
+		   "  db:\n    image: demo\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n");
+	settle(&s, &now, 3);
+	bool waiting = false;
+	TABLE_FOREACH(&s.tasks, struct task, t) /* db is not even deployed yet */
+		waiting |= !strcmp(t->service, "app") && t->state == TS_PENDING && t->err &&
+			   !strcmp(t->err, "waiting for db (healthy): no such service");
+	CHECK(waiting);
+	deploy(&s, "services:\n  db:\n    image: demo\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n");
+	settle(&s, &now, 3);
+	CHECK_EQ_INT(live_of(&s, "db", 0), 1);
+	CHECK_EQ_INT(live_of(&s, "app", 0), 0);
+	waiting = false;
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		waiting |= !strcmp(t->service, "app") && t->err && !strcmp(t->err, "waiting for db (healthy)");
+	CHECK(waiting);
+	report_health(&s, "db", "healthy", now);
+	settle(&s, &now, 3);
+	CHECK_EQ_INT(live_of(&s, "app", 0), 1);
+	/* after its first start, app runs whatever db does */
+	report_health(&s, "db", "unhealthy", now);
+	TABLE_FOREACH(&s.tasks, struct task, t)
+		if (!strcmp(t->service, "app"))
+			CHECK(t->started_at || t->state == TS_RUNNING);
+	CHECK_EQ_INT(live_of(&s, "app", 0), 1);
 	store_free(&s);
 }

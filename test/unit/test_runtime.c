@@ -709,7 +709,11 @@ UNIT(runtime_nat_names_and_rules)
 	struct port_map pm[2] = {{8080, 80, IPPROTO_TCP}, {5353, 53, IPPROTO_UDP}};
 	nat_elements("n1", "10.88.3.2", pm, 2, true, &b);
 	nat_elements("n1", NULL, pm, 2, false, &b);
+	nat_bridge_ruleset("n1", &b);
+	nat_isolated("n1", "10.88.3.2 . 10.88.3.3, 10.88.3.3 . 10.88.3.2", &b);
+	nat_isolated("n1", "", &b);
 	buf_append(&b, "", 1);
+	CHECK(strstr((char *)b.data, "add element bridge orch_n1 isolated { 10.88.3.2 . 10.88.3.3, 10.88.3.3 . 10.88.3.2 }"));
 	CHECK(strstr((char *)b.data, "add element ip orch_n1 ports { tcp . 8080 : 10.88.3.2 . 80, udp . 5353 : 10.88.3.2 . 53 }"));
 	CHECK(strstr((char *)b.data, "delete element ip orch_n1 ports { tcp . 8080, udp . 5353 }"));
 	/* nft itself accepts the text (check mode changes nothing) */

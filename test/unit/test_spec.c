@@ -325,8 +325,10 @@ UNIT(spec_wrong_type_position)
 	CHECK_HAS(e, "services.web.healthcheck.test: test must be");
 	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      update_config:\n        order: random\n");
 	CHECK_HAS(e, "app.yml:6:16: services.web.deploy.update_config.order: expected one of stop-first, start-first");
-	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      mode: global\n");
-	CHECK_STR(e, "app.yml:5:13: services.web.deploy.mode: \"global\" is not supported by orch (supported: replicated)");
+	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      mode: global\n      replicas: 3\n");
+	CHECK_STR(e, "app.yml:5:7: services.web.deploy: replicas applies to mode replicated only (a global service runs one task per eligible node)");
+	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      mode: sharded\n");
+	CHECK_HAS(e, "app.yml:5:13: services.web.deploy.mode: expected one of replicated, global");
 	e = parse_err("services:\n  web:\n    image: x\n    network_mode: none\n");
 	CHECK_HAS(e, "services.web.network_mode: \"none\" is not supported by orch (supported: bridge, host)");
 	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      x-orch-autoscale: {max: 2, min: 5, target_rps: 1}\n");
@@ -339,8 +341,8 @@ UNIT(spec_top_level_keys)
 {
 	const char *e = parse_err("servces:\n  web:\n    image: x\n");
 	CHECK_STR(e, "app.yml:1:1: unknown key \"servces\" (did you mean \"services\"?)");
-	e = parse_err("services:\n  web:\n    image: x\nnetworks:\n  default: {}\n");
-	CHECK_STR(e, "app.yml:4:1: key \"networks\" is not supported by orch");
+	e = parse_err("services:\n  web:\n    image: x\nnetworks:\n  default: {driver: macvlan}\n");
+	CHECK_STR(e, "app.yml:5:21: networks.default.driver: \"macvlan\" is not supported by orch (supported: bridge, overlay)");
 	e = parse_err("version: 3\nfoo: 1\nservices:\n  web:\n    image: x\n");
 	CHECK_STR(e, "app.yml:2:1: unknown key \"foo\"");
 	e = parse_err("name: Shop\nservices:\n  web:\n    image: x\n");
@@ -516,8 +518,19 @@ UNIT(spec_words_and_constraints)
 	CHECK_STR(out, "node.labels.disk == ssd");
 	free(c.label);
 	free(c.value);
-	CHECK(spec_parse_constraint("node.role == manager", &c, msg) < 0);
-	CHECK_HAS(msg, "unsupported attribute \"node.role\"");
+	CHECK(spec_parse_constraint("node.role == boss", &c, msg) < 0);
+	CHECK_HAS(msg, "node.role is manager or worker");
+	CHECK(spec_parse_constraint("engine.labels.os == linux", &c, msg) < 0);
+	CHECK_HAS(msg, "unsupported attribute \"engine.labels.os\"");
+	static const char *const roundtrip[] = {"node.role == manager", "node.role != worker", "node.id == 1a2b3c4d",
+						"node.platform.os == linux", "node.platform.arch != arm64", "node.hostname == h1"};
+	for (size_t i = 0; i < sizeof roundtrip / sizeof roundtrip[0]; i++) {
+		CHECK_EQ_INT(spec_parse_constraint(roundtrip[i], &c, msg), 0);
+		spec_format_constraint(&c, out, sizeof out);
+		CHECK_STR(out, roundtrip[i]);
+		free(c.label);
+		free(c.value);
+	}
 	CHECK(spec_parse_constraint("node.name = x", &c, msg) < 0);
 	CHECK(spec_parse_constraint("node.name ==", &c, msg) < 0);
 	CHECK(spec_parse_constraint("node.labels. == x", &c, msg) < 0);
@@ -769,14 +782,27 @@ static uint64_t rnd(void)
 	return rnd_state;
 }
 
+/* The placement and ordering keys, for the fuzzing below. */
+static const char placement_yml[] =
+	"services:\n"
+	"  app:\n    image: a\n    depends_on:\n      db: {condition: service_healthy, restart: true}\n"
+	"    networks:\n      back:\n        aliases: [api]\n      front:\n"
+	"    deploy:\n      placement:\n        constraints: [\"node.role == worker\", \"node.labels.z != x\"]\n"
+	"        preferences:\n          - spread: node.labels.zone\n"
+	"  db:\n    image: d\n    networks: [back]\n    depends_on: [cache]\n"
+	"  cache:\n    image: c\n    deploy: {mode: global}\n"
+	"networks:\n  back:\n    driver: overlay\n  front: {external: true, name: shared}\n";
+
 UNIT(spec_fuzz_never_crashes)
 {
 	static const char noise[] = ":-[]{}'\"\t\n #&*!|>%@`,?\\0aZ9.=<~\xff";
-	size_t len = strlen(compose_yml);
-	char *buf = xmalloc(len + 64);
+	spec_file_free(parse_ok(placement_yml)); /* both seeds parse as they are */
+	size_t lens[2] = {strlen(compose_yml), strlen(placement_yml)};
+	char *buf = xmalloc(lens[0] + lens[1] + 64);
 	int parsed = 0, failed = 0;
 	for (int iter = 0; iter < 2000; iter++) {
-		memcpy(buf, compose_yml, len);
+		size_t len = lens[iter % 2];
+		memcpy(buf, iter % 2 ? placement_yml : compose_yml, len);
 		size_t n = len;
 		int kind = (int)(rnd() % 4);
 		int edits = 1 + (int)(rnd() % 4);
