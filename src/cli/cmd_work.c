@@ -315,6 +315,44 @@ static int deploy_images(struct cli *cli, const char *file, const struct spec_fi
 	return EXIT_OK;
 }
 
+/* Every bind mount of the file allowed by some node's --allow-bind, checked before anything
+ * is deployed (the leader checks each service again at service.put). */
+static int deploy_binds(struct cli *cli, const char *file, const struct spec_file *sf)
+{
+	bool any = false;
+	for (size_t i = 0; i < sf->nsvc && !any; i++)
+		for (size_t k = 0; k < sf->svc[i].mounts.n; k++)
+			any = any || sf->svc[i].mounts.v[k].type == MOUNT_BIND;
+	if (!any)
+		return EXIT_OK;
+	struct mpr r;
+	int rc = cli_rpc_retry(cli, OP_NODES, NULL, &r, 0);
+	if (rc)
+		return rc;
+	const msgpack_object *ns = mp_get(r.root, "nodes");
+	for (size_t i = 0; i < sf->nsvc && !rc; i++) {
+		for (size_t k = 0; k < sf->svc[i].mounts.n && !rc; k++) {
+			const struct mount_spec *m = &sf->svc[i].mounts.v[k];
+			bool somewhere = false;
+			if (m->type != MOUNT_BIND || !m->source)
+				continue;
+			for (uint32_t j = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && j < ns->via.array.size; j++) {
+				char binds[4096];
+				mp_str_or(&ns->via.array.ptr[j], "allow_bind", binds, sizeof binds, "");
+				somewhere = somewhere || spec_path_allowed(binds, m->source);
+			}
+			if (!somewhere) {
+				fprintf(stderr, "orch: %s: service %s: bind mount %s: no node of the cluster allows it; start "
+					"nodes with --allow-bind PREFIX (orch(8)) (nothing was deployed)\n", file, sf->svc[i].name,
+					m->source);
+				rc = EXIT_FAIL;
+			}
+		}
+	}
+	mpr_free(&r);
+	return rc;
+}
+
 extern char **environ;
 
 /* No -f: the files Compose would read: those of COMPOSE_FILE (separated by ':'), else the
@@ -390,6 +428,8 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	int rc = external_networks_missing(cli, files, nfiles, sf, project);
 	/* every image first: one loaded or one its registry serves (and lets us pull), else
 	 * nothing changes */
+	if (!rc)
+		rc = deploy_binds(cli, file, sf);
 	if (!rc)
 		rc = deploy_images(cli, file, sf);
 	if (rc) {

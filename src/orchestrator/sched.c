@@ -223,9 +223,24 @@ static void spread_counts(const struct sched_ctx *c, const struct sched_svc *sv,
 	free(it);
 }
 
+/* A service's platform: that of the image it runs, which every node must match. The nodes
+ * of a cluster run one build (node records hold no architecture), so this is a property of
+ * the cluster: a task that could never start is left pending with the reason instead of
+ * failing on every node in turn. */
+static bool platform_unmet(const struct svc_spec *spec, char *reason, size_t rlen)
+{
+	char here[64];
+	if (!spec->platform || spec_platform_matches(spec->platform, build_arch(), here, sizeof here))
+		return false;
+	snprintf(reason, rlen, "no node runs %s (the cluster's nodes are %s)", spec->platform, here);
+	return true;
+}
+
 uint64_t sched_place_on(struct sched_ctx *c, const struct svc_spec *spec, uint64_t service_id, uint64_t node_id,
 			char *reason, size_t rlen)
 {
+	if (platform_unmet(spec, reason, rlen))
+		return 0;
 	eligibility(c);
 	long si = table_index_u64(&c->s->services, service_id), ni = table_index_u64(&c->s->nodes, node_id);
 	if (ni < 0) {
@@ -259,6 +274,8 @@ uint64_t sched_place_on(struct sched_ctx *c, const struct svc_spec *spec, uint64
 
 uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t service_id, char *reason, size_t rlen)
 {
+	if (platform_unmet(spec, reason, rlen))
+		return 0;
 	eligibility(c);
 	long si = table_index_u64(&c->s->services, service_id);
 	struct sched_svc none = {0}, *sv = si < 0 ? &none : &c->svcs[si];

@@ -42,18 +42,24 @@ PROBE = "#!/bin/sh\nexit 0\n"
 
 
 def case_meta(path):
-    """The file's '# expect:', '# env:', '# profile:' and '# also:' lines."""
-    meta = {"expect": None, "env": {}, "profile": [], "also": []}
+    """The file's '# expect:', '# deploy:' (overrides expect here), '# pending:', '# env:',
+    '# profile:' and '# also:' lines."""
+    meta = {"expect": None, "deploy": None, "env": {}, "profile": [], "also": [], "pending": {}}
     with open(path) as f:
         for line in f:
             line = line.rstrip("\n")
-            if line.startswith("# expect: "):
+            if line.startswith("# expect: ") and not meta["deploy"]:
                 meta["expect"] = line[10:]
+            elif line.startswith("# deploy: "):  # the outcome of the deploy, when parsing alone differs
+                meta["expect"] = meta["deploy"] = line[10:]
             elif line.startswith("# env: "):
                 k, _, v = line[7:].partition("=")
                 meta["env"][k] = v
             elif line.startswith("# profile: "):
                 meta["profile"].append(line[11:])
+            elif line.startswith("# pending: "):  # a service that deploys but cannot run here, and why
+                svc, _, why = line[11:].partition(" ")
+                meta["pending"][svc] = why
             elif line.startswith("# also: "):
                 meta["also"].append(line[8:])
     return meta
@@ -182,6 +188,10 @@ def test_corpus_deploys_as_stated():
         c.join(extra=opts, ip="127.0.0.12")
         c.join(extra=opts, ip="127.0.0.13")
 
+        # the labels the placement cases ask for: two nodes in zone eu, one of them on hdd
+        for node, labels in (("n1", ["zone=eu", "disk=ssd"]), ("n2", ["zone=eu", "disk=ssd"]), ("n3", ["zone=us"])):
+            c.cli(0, "node", "label", node, *labels, json=False)
+
         # the stand-in, under every name the corpus uses
         _, mb, blobs = standin(tmp_base)
         env_tags = set()
@@ -228,14 +238,19 @@ def test_corpus_deploys_as_stated():
                 new = sorted(service_names(c) - before)
                 check(new, "%s: deployed, but no service appeared" % name)
 
+                pending = meta["pending"]
+
                 def all_running():
-                    svcs = [s for s in c.services(0) if s["name"] in new]
-                    return True if all(s.get("replicas") and s.get("running") == s.get("replicas") for s in svcs) else None
+                    svcs = [s for s in c.services(0) if s["name"] in new and s["name"] not in pending]
+                    return True if all(s.get("desired") and s.get("running") == s.get("desired") for s in svcs) else None
                 try:
                     wait_until(all_running, 90, "%s: every service of the file running" % name, interval=0.3)
                 except AssertionError:
                     ps = c.cli(0, "ps", "-a", json=False, check=False).stdout
                     raise AssertionError("%s: not all running: %r\n%s" % (name, c.services(0), ps[-3000:]))
+                for svc, why in pending.items():
+                    wait_until(lambda: any(why in json.dumps(t) for t in c.ps(0, svc)) or None,
+                               30, "%s: %s pending with %r" % (name, svc, why), interval=0.3)
                 c.cli(0, "rm", *new, json=False)
                 wait_until(lambda: not (service_names(c) & set(new)) and not [t for t in c.ps(0, all_tasks=True)
                                                                               if t.get("service") in new] or None,

@@ -223,6 +223,34 @@ UNIT(placement_external_and_named_networks)
 	spec_file_free(f);
 }
 
+/* ---- platform: a task no node could run waits with the reason ---- */
+
+UNIT(placement_platform_no_node_runs_it)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	entry_add_node(&s, 1, "alpha", &res);
+	entry_add_node(&s, 2, "beta", &res);
+	struct sched_ctx c;
+	sched_init(&c, &s);
+	char reason[ERR_LEN] = "", here[64];
+	struct svc_spec sp;
+	svc_spec_init(&sp);
+	sp.platform = xstrdup("linux/s390x");
+	if (spec_platform_matches(sp.platform, "amd64", here, sizeof here)) /* guard: the test is for amd64 builds */
+		CHECK(0);
+	CHECK_EQ_INT(sched_place(&c, &sp, 99, reason, sizeof reason), 0);
+	CHECK(strstr(reason, "no node runs linux/s390x") != NULL);
+	CHECK_EQ_INT(sched_place_on(&c, &sp, 99, 1, reason, sizeof reason), 0);
+	free(sp.platform);
+	sp.platform = NULL;
+	CHECK(sched_place(&c, &sp, 99, reason, sizeof reason) != 0); /* no platform: placed */
+	svc_spec_free(&sp);
+	sched_free(&c);
+	store_free(&s);
+}
+
 /* ---- constraint matching with roles ---- */
 
 static bool only_node_2_manages(uint64_t node, void *arg)
