@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tarfile
+import time
 
 from harness import check, wait_until
 from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, sha
@@ -33,9 +34,12 @@ SERVERS = ["celery", "gunicorn", "npm", "node", "serve", "work", "redis-server",
 PROBES = ["pg_isready", "redis-cli", "mysqladmin", "curl", "wget", "mongosh"]
 ENTRY = """#!/bin/sh
 # The stand-in's entrypoint: an argument that names a program runs it; options (as real
-# images' entrypoints take them) or nothing serve HTTP on port 80.
-case "$1" in ""|-*) exec httpd -f -p 80 -h /www ;; esac
-exec "$@"
+# images' entrypoints take them) or nothing serve HTTP on port 80. PID 1 ignores a signal
+# it has no handler for, so this one stops its program on TERM, as real servers stop.
+trap 'kill $pid 2>/dev/null; wait $pid; exit 0' TERM INT
+case "$1" in ""|-*) httpd -f -p 80 -h /www & ;; *) "$@" & ;; esac
+pid=$!
+wait $pid
 """
 SERVER = "#!/bin/sh\nexec sleep 2147483647\n"
 PROBE = "#!/bin/sh\nexit 0\n"
@@ -222,6 +226,7 @@ def test_corpus_deploys_as_stated():
 
         results = []
         for name, path in all_cases:
+            t0 = time.time()
             meta = case_meta(path)
             check(meta["expect"], "%s: no '# expect:' line" % name)
             args = ["deploy", "-f", path]
@@ -255,7 +260,7 @@ def test_corpus_deploys_as_stated():
                 wait_until(lambda: not (service_names(c) & set(new)) and not [t for t in c.ps(0, all_tasks=True)
                                                                               if t.get("service") in new] or None,
                            60, "%s: services removed" % name, interval=0.3)
-                results.append("%s ok (%d services)" % (name, len(new)))
+                results.append("%s ok (%d services, %.1f s)" % (name, len(new), time.time() - t0))
             else:
                 want = meta["expect"][len("error "):]
                 err = (p.stderr or "") + (p.stdout or "")
@@ -263,5 +268,5 @@ def test_corpus_deploys_as_stated():
                 check(want in err, "%s: error %r lacks %r" % (name, err.strip()[-600:], want))
                 check(service_names(c) == before, "%s: a refused deploy changed the services" % name)
                 results.append("%s refused as stated" % name)
-        print("\n".join(results))
+        print("\n".join(results), flush=True)
         print("corpus: %d files, %d stand-in images pushed, %d loaded" % (len(all_cases), pushed, len(local)))
