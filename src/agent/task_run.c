@@ -164,8 +164,8 @@ static int pull_image(struct run_job *j, const char *name, const char *platform,
 	j->pulling = name;
 	rc = registry_pull(&cfg, bs, &ref, im, pull_progress, j, j->err);
 	j->pulling = NULL;
-	if (rc)
-		return errwrap(j->err, rc, "pull %s", name);
+	if (rc) /* the registry's message already says "pull <image>: ..." */
+		return rc;
 	free(im->name);
 	im->name = xstrdup(name);
 	struct mpw w;
