@@ -12,29 +12,31 @@ static size_t aad_of(const char *kind, const char *name, char *out, size_t cap)
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-int secrets_seal(const char *data_dir, const char *kind, const char *name, const void *value, size_t n,
-		 struct buf *out, char *err)
+/* Seals (open false) or opens a value under the node's data key, bound to its kind and name. */
+static int with_key(const char *data_dir, bool open, const char *kind, const char *name, const void *in, size_t n,
+		    struct buf *out, char *err)
 {
 	struct datakey k;
 	int rc = datakey_load(data_dir, &k, err);
 	if (rc)
 		return rc;
 	char aad[300];
-	rc = seal_close(k.k, aad, aad_of(kind, name, aad, sizeof aad), value, n, out, err);
+	size_t alen = aad_of(kind, name, aad, sizeof aad);
+	rc = open ? seal_open(k.k, aad, alen, in, n, out, err) : seal_close(k.k, aad, alen, in, n, out, err);
 	datakey_wipe(&k);
 	return rc;
+}
+
+int secrets_seal(const char *data_dir, const char *kind, const char *name, const void *value, size_t n,
+		 struct buf *out, char *err)
+{
+	return with_key(data_dir, false, kind, name, value, n, out, err);
 }
 
 int secrets_open(const char *data_dir, const char *kind, const char *name, const void *blob, size_t n,
 		 struct buf *out, char *err)
 {
-	struct datakey k;
-	int rc = datakey_load(data_dir, &k, err);
-	if (rc)
-		return rc;
-	char aad[300];
-	rc = seal_open(k.k, aad, aad_of(kind, name, aad, sizeof aad), blob, n, out, err);
-	datakey_wipe(&k);
+	int rc = with_key(data_dir, true, kind, name, blob, n, out, err);
 	if (rc)
 		errwrap(err, rc, "%s %s", kind, name);
 	return rc;
