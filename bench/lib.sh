@@ -61,3 +61,16 @@ etcd_leader_idx() {
 		[[ -n $(jstr "$s" leader) && $(jstr "$s" leader) == "$(jstr "$s" member_id)" ]] && { echo "$i"; return 0; }
 	done
 }
+
+# After the nodes under $WORK/n1..n3 were killed: waits for each to exit, runs
+# `orch debug cleanup` on its data dir, then removes $WORK (KEEP=1 keeps it). Needs $O.
+cleanup_nodes() {
+	local i pid
+	for i in 1 2 3; do
+		[[ -d $WORK/n$i ]] || continue
+		pid=$(cat "$WORK/n$i/orch.pid" 2>/dev/null)
+		for _ in $(seq 1 100); do [[ -n $pid && -d /proc/$pid ]] || break; sleep 0.05; done
+		"$O" -D "$WORK/n$i" debug cleanup >/dev/null 2>&1 || log "orch debug cleanup of n$i failed"
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}

@@ -36,13 +36,7 @@ cleanup() {
 	set +e
 	for i in 1 2 3; do pid=$(node_pid "$WORK/n$i") && kill -9 "$pid" 2>/dev/null; done
 	[[ -n $REG_PID ]] && kill -9 "$REG_PID" 2>/dev/null
-	for i in 1 2 3; do
-		[[ -d $WORK/n$i ]] || continue
-		pid=$(cat "$WORK/n$i/orch.pid" 2>/dev/null)
-		for _ in $(seq 1 100); do [[ -n $pid && -d /proc/$pid ]] || break; sleep 0.05; done
-		"$O" -D "$WORK/n$i" debug cleanup >/dev/null 2>&1 || log "orch debug cleanup of n$i failed"
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+	cleanup_nodes
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

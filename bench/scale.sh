@@ -50,13 +50,7 @@ cleanup() {
 	kill_hollow
 	for i in 1 2 3; do kill_orch "$WORK/n$i"; done
 	for i in "${!ETCD_PID[@]}"; do kill -9 "${ETCD_PID[$i]}" 2>/dev/null; done
-	for i in 1 2 3; do
-		[[ -d $WORK/n$i ]] || continue
-		pid=$(cat "$WORK/n$i/orch.pid" 2>/dev/null)
-		for n in $(seq 1 100); do [[ -n $pid && -d /proc/$pid ]] || break; sleep 0.05; done
-		"$O" -D "$WORK/n$i" debug cleanup >/dev/null 2>&1 || log "orch debug cleanup of n$i failed"
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+	cleanup_nodes
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
