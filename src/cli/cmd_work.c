@@ -315,6 +315,12 @@ static int deploy_images(struct cli *cli, const char *file, const struct spec_fi
 	return EXIT_OK;
 }
 
+static const char *strv_at(void *ctx, size_t i)
+{
+	const struct strv *v = ctx;
+	return i < v->n ? v->v[i] : NULL;
+}
+
 /* Every bind mount of the file allowed by some node's --allow-bind, checked before anything
  * is deployed (the leader checks each service again at service.put). */
 static int deploy_binds(struct cli *cli, const char *file, const struct spec_file *sf)
@@ -330,26 +336,22 @@ static int deploy_binds(struct cli *cli, const char *file, const struct spec_fil
 	if (rc)
 		return rc;
 	const msgpack_object *ns = mp_get(r.root, "nodes");
-	for (size_t i = 0; i < sf->nsvc && !rc; i++) {
-		for (size_t k = 0; k < sf->svc[i].mounts.n && !rc; k++) {
-			const struct mount_spec *m = &sf->svc[i].mounts.v[k];
-			bool somewhere = false;
-			if (m->type != MOUNT_BIND || !m->source)
-				continue;
-			for (uint32_t j = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && j < ns->via.array.size; j++) {
-				char binds[4096];
-				mp_str_or(&ns->via.array.ptr[j], "allow_bind", binds, sizeof binds, "");
-				somewhere = somewhere || spec_path_allowed(binds, m->source);
-			}
-			if (!somewhere) {
-				fprintf(stderr, "orch: %s: service %s: bind mount %s: no node of the cluster allows it; start "
-					"nodes with --allow-bind PREFIX (orch(8)) (nothing was deployed)\n", file, sf->svc[i].name,
-					m->source);
-				rc = EXIT_FAIL;
-			}
-		}
+	struct strv binds = {0};
+	for (uint32_t j = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && j < ns->via.array.size; j++) {
+		char b[4096];
+		strv_push(&binds, mp_str_or(&ns->via.array.ptr[j], "allow_bind", b, sizeof b, ""));
 	}
 	mpr_free(&r);
+	for (size_t i = 0; i < sf->nsvc && !rc; i++) {
+		const char *nowhere = spec_bind_nowhere(&sf->svc[i], strv_at, &binds);
+		if (nowhere) {
+			fprintf(stderr, "orch: %s: service %s: bind mount %s: no node of the cluster allows it; start "
+				"nodes with --allow-bind PREFIX (orch(8)) (nothing was deployed)\n", file, sf->svc[i].name,
+				nowhere);
+			rc = EXIT_FAIL;
+		}
+	}
+	strv_free(&binds);
 	return rc;
 }
 

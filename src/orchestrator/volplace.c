@@ -125,17 +125,16 @@ bool volplace_binds_ok(const struct svc_spec *sp, const struct node *n)
 	return true;
 }
 
+static const char *store_node_binds(void *ctx, size_t i)
+{
+	const struct store *s = ctx;
+	if (i >= s->nodes.n)
+		return NULL;
+	const struct node *n = s->nodes.items[i];
+	return n->binds ? n->binds : "";
+}
+
 const char *volplace_bind_nowhere(const struct store *s, const struct svc_spec *sp)
 {
-	for (size_t i = 0; i < sp->mounts.n; i++) {
-		const struct mount_spec *m = &sp->mounts.v[i];
-		bool somewhere = false;
-		if (m->type != MOUNT_BIND || !m->source)
-			continue;
-		TABLE_FOREACH(&s->nodes, const struct node, n)
-			somewhere = somewhere || spec_path_allowed(n->binds, m->source);
-		if (!somewhere)
-			return m->source;
-	}
-	return NULL;
+	return spec_bind_nowhere(sp, store_node_binds, (void *)(uintptr_t)s);
 }

@@ -296,6 +296,9 @@ void mount_spec_free(struct mount_spec *m);
 /* path (absolute, clean) equals one of the prefixes or lies below one; prefixes is a list
  * of absolute paths separated by newlines (a node's --allow-bind, state/store.h). */
 bool spec_path_allowed(const char *prefixes, const char *path);
+/* The source of the first bind mount of sp that no node allows, NULL when every one is
+ * allowed somewhere; node_binds(ctx, i) gives node i's prefixes (NULL: no more nodes). */
+const char *spec_bind_nowhere(const struct svc_spec *sp, const char *(*node_binds)(void *ctx, size_t i), void *ctx);
 
 /* stop_signal: "SIGTERM", "TERM" or a number 1-31 -> the signal number, 0 if unknown. */
 int spec_signal(const char *name);

@@ -347,6 +347,22 @@ bool spec_platform_matches(const char *platform, const char *machine, char *here
 
 /* ---- volumes ---- */
 
+const char *spec_bind_nowhere(const struct svc_spec *sp, const char *(*node_binds)(void *ctx, size_t i), void *ctx)
+{
+	for (size_t k = 0; k < sp->mounts.n; k++) {
+		const struct mount_spec *m = &sp->mounts.v[k];
+		if (m->type != MOUNT_BIND || !m->source)
+			continue;
+		bool somewhere = false;
+		const char *binds;
+		for (size_t i = 0; !somewhere && (binds = node_binds(ctx, i)); i++)
+			somewhere = spec_path_allowed(binds, m->source);
+		if (!somewhere)
+			return m->source;
+	}
+	return NULL;
+}
+
 bool spec_volume_name_valid(const char *s)
 {
 	size_t n = strlen(s);
