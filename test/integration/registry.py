@@ -34,7 +34,7 @@ import urllib.parse
 import urllib.request
 
 from harness import Fail, check, free_port, reap, wait_until
-from workload import tar_bytes
+from workload import demo_image, tar_bytes
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -406,3 +406,28 @@ def small_layers(name, n=2, size=0):
             data = random.Random(data).randbytes(size)
         out.append(tar_bytes([(name + "/", "dir", None), ("%s/f%d" % (name, i), "file", data)]))
     return out
+
+
+def demo_plus_layer(tmp, raw, edit=None):
+    """The demo image with one more layer (raw, an uncompressed tar), its config changed by
+    edit(config) if given: (manifest bytes, blobs), the added layer's gzip second to last."""
+    lay = os.path.join(demo_image(tmp), "demo-oci")
+    with open(os.path.join(lay, "index.json")) as f:
+        top = json.load(f)["manifests"][0]["digest"]
+
+    def blob(d):
+        with open(os.path.join(lay, "blobs", "sha256", d[7:]), "rb") as f:
+            return f.read()
+    man = json.loads(blob(top))
+    cfg = json.loads(blob(man["config"]["digest"]))
+    layers = [blob(x["digest"]) for x in man["layers"]]
+    gz = gzip.compress(raw, mtime=0)
+    cfg["rootfs"]["diff_ids"].append(sha(raw))
+    if edit:
+        edit(cfg)
+    cfg_b = json.dumps(cfg, sort_keys=True).encode()
+    m = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg_b), "size": len(cfg_b)},
+         "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]} for x in man["layers"]]
+         + [{"mediaType": MT_LAYER_GZIP, "digest": sha(gz), "size": len(gz)}]}
+    return json.dumps(m, sort_keys=True).encode(), layers + [gz, cfg_b]

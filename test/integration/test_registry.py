@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 from harness import BIN, check, wait_until
-from registry import MT_LAYER_GZIP, MT_OCI_MANIFEST, Registry, oci_index, sha, small_layers
+from registry import MT_OCI_MANIFEST, Registry, demo_plus_layer, oci_index, sha, small_layers
 from workload import WorkCluster, demo_image, tar_bytes, wait_running
 
 TIMEOUTS = {"test_registry_deploy_pull_prune": 150, "test_registry_login": 90, "test_registry_pull_failure": 60,
@@ -31,26 +31,9 @@ SVC = """services:
 def demo_variant(reg, repo, tag, note):
     """Pushes the demo image plus one small layer of its own (/www/note) as repo:tag; returns
     the manifest digest: other bytes, same program."""
-    lay = os.path.join(demo_image(WorkCluster.tmp_base()), "demo-oci")
-    with open(os.path.join(lay, "index.json")) as f:
-        top = json.load(f)["manifests"][0]["digest"]
-
-    def blob(d):
-        with open(os.path.join(lay, "blobs", "sha256", d[7:]), "rb") as f:
-            return f.read()
-    man = json.loads(blob(top))
-    cfg = json.loads(blob(man["config"]["digest"]))
-    layers = [blob(x["digest"]) for x in man["layers"]]
     extra = tar_bytes([("www/", "dir", None), ("www/note", "file", note.encode())])
-    gz = gzip.compress(extra, mtime=0)
-    cfg["rootfs"]["diff_ids"].append(sha(extra))
-    cfg_b = json.dumps(cfg, sort_keys=True).encode()
-    m = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
-         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg_b), "size": len(cfg_b)},
-         "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]} for x in man["layers"]]
-         + [{"mediaType": MT_LAYER_GZIP, "digest": sha(gz), "size": len(gz)}]}
-    mb = json.dumps(m, sort_keys=True).encode()
-    return reg.push_raw(repo, tag, mb, MT_OCI_MANIFEST, layers + [gz, cfg_b]), sha(gz)
+    mb, blobs = demo_plus_layer(WorkCluster.tmp_base(), extra)
+    return reg.push_raw(repo, tag, mb, MT_OCI_MANIFEST, blobs), sha(blobs[-2])
 
 
 def images_of(c, service):
