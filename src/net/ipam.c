@@ -15,7 +15,10 @@ unsigned ipam_cluster_byte(const struct token *tok)
 
 void ipam_node_net(unsigned b, uint64_t subnet, char tag[IPAM_TAG_LEN], char cidr[IPAM_CIDR_LEN])
 {
-	snprintf(tag, IPAM_TAG_LEN, "%02x%llu", b % 256, (unsigned long long)subnet);
+	/* the tag carries the same 7 bits as the subnet, so a bridge name taken on this machine
+	 * is exactly a subnet taken: two clusters whose bytes differ only in the top bit would
+	 * otherwise get two bridges with one subnet, and the second one's tasks no route */
+	snprintf(tag, IPAM_TAG_LEN, "%02x%llu", b % 128, (unsigned long long)subnet);
 	snprintf(cidr, IPAM_CIDR_LEN, "%u.%u.%llu.0/24", NET_A, SECOND_OCTET(b % 256), (unsigned long long)subnet);
 }
 

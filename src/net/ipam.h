@@ -1,7 +1,7 @@
 /* Addressing: which addresses nodes, tasks and services get. Everything carries a byte of
  * the cluster id, so several nodes, even of different clusters, can share one machine:
  *
- *   node network   tag "<b hex><subnet>" (bridge orch<tag>, runtime/nat.h names the rest)
+ *   node network   tag "<b % 128 hex><subnet>" (bridge orch<tag>, runtime/nat.h names the rest)
  *                  and subnet 10.<128 + b % 128>.<subnet>.0/24, where subnet is the node's
  *                  index given by the leader (1-249) and b the cluster byte, or a later byte
  *                  value when that bridge name is taken on this machine

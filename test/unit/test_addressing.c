@@ -6,8 +6,13 @@ UNIT(ipam_node_network_task_and_service_addresses)
 {
 	char tag[IPAM_TAG_LEN], cidr[IPAM_CIDR_LEN], a[IPAM_ADDR_LEN];
 	ipam_node_net(0x9a, 3, tag, cidr);
-	CHECK_STR(tag, "9a3");
+	CHECK_STR(tag, "1a3");
 	CHECK_STR(cidr, "10.154.3.0/24");
+	/* a byte differing in the top bit only: the same subnet, so the same bridge name */
+	char tag2[IPAM_TAG_LEN], cidr2[IPAM_CIDR_LEN];
+	ipam_node_net(0x1a, 3, tag2, cidr2);
+	CHECK_STR(tag2, tag);
+	CHECK_STR(cidr2, cidr);
 	/* a later byte value (the bridge name was taken) wraps within one byte */
 	ipam_node_net(0x9a + 0x70, 3, tag, cidr);
 	CHECK_STR(tag, "0a3");
