@@ -518,6 +518,23 @@ uint64_t conn_peer_node(const struct conn *c)
 	return c->tcp && !c->client && c->extra_len == AUTH_NODE_LEN ? auth_node_get(c->extra, c->extra_len) : 0;
 }
 
+void conn_peer(const struct conn *c, struct peer *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!c->tcp) {
+		out->kind = PEER_LOCAL;
+		out->role = PROLE_ADMIN;
+	} else if ((out->node_id = conn_peer_node(c))) {
+		out->kind = PEER_NODE;
+		out->manager = true; /* every node may become a voter while one secret admits all */
+	} else if (!c->client && c->state == ST_FRAMES) {
+		/* a remote client that proved the cluster secret: today that is full access */
+		out->kind = PEER_USER;
+		out->role = PROLE_ADMIN;
+		snprintf(out->user, sizeof out->user, "token");
+	}
+}
+
 uv_stream_t *conn_detach(struct conn *c)
 {
 	uv_stream_t *s = c->stream;

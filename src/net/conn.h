@@ -15,6 +15,7 @@
 #include <uv.h>
 #include "codec/mp.h"
 #include "net/auth.h"
+#include "net/peer.h"
 #include "util/mem.h"
 
 #define FRAME_MAX (64u << 20)
@@ -67,6 +68,8 @@ void conn_close_after_write(struct conn *c);
 /* Server side, RPC connections: the node id the peer claimed in the handshake (see
  * auth_node_put), or 0 for a peer that claimed none (a remote CLI) and for local ones. */
 uint64_t conn_peer_node(const struct conn *c);
+/* Who the peer is (net/peer.h); valid once on_ready was called (or from accept, locally). */
+void conn_peer(const struct conn *c, struct peer *out);
 
 int parse_ipport(const char *s, struct sockaddr_in *sa, char *err);
 
