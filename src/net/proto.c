@@ -1,12 +1,12 @@
 #include "net/proto.h"
 
 /* each list ends with a sentinel, so that an op without fields still has an array */
-#define PROTO_FIELDS_(ID, low, name, via, run, handler) \
+#define PROTO_FIELDS_(ID, low, name, via, run, need, handler) \
 	static const struct fl_field low##_fields_[] = {REQ_##low(FL_FIELD_, struct req_##low){NULL, FL_STR, false, 0, 0}};
 PROTO_OPS(PROTO_FIELDS_)
 
-#define PROTO_OP_(ID, low, nm, via, run, handler) \
-	[OP_##ID] = {nm, VIA_##via, RUN_##run, low##_fields_, sizeof low##_fields_ / sizeof low##_fields_[0] - 1, \
+#define PROTO_OP_(ID, low, nm, via, run, need, handler) \
+	[OP_##ID] = {nm, VIA_##via, RUN_##run, NEED_##need, low##_fields_, sizeof low##_fields_ / sizeof low##_fields_[0] - 1, \
 		     sizeof(struct req_##low)},
 const struct proto_op proto_ops[OP__COUNT] = {PROTO_OPS(PROTO_OP_)};
 

@@ -6,6 +6,7 @@
 #include "node/uplink.h"
 #include "agent/agent.h"
 #include "metrics/node_stats.h"
+#include "net/access.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -276,12 +277,17 @@ int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req,
 	if (!mp_get(req, "id"))
 		mpw_ku64(&w, "id", fid);
 	for (uint32_t i = 0; i < req->via.map.size; i++) {
+		/* an origin is this node's to say, never the caller's */
+		if (mp_str_eq(&req->via.map.ptr[i].key, "origin"))
+			continue;
 		mpw_key_obj(&w, &req->via.map.ptr[i].key);
 		if (mp_str_eq(&req->via.map.ptr[i].key, "id"))
 			mpw_u64(&w, fid);
 		else
 			mpw_obj(&w, &req->via.map.ptr[i].val);
 	}
+	if (p->has_origin)
+		access_origin_put(&w, &p->origin, p->origin_op);
 	mpw_map_end(&w);
 	struct link *l = get(d);
 	if (!l->conn)

@@ -6,6 +6,7 @@
  * logs) and the parts they name. Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
 #include "metrics/metrics.h"
+#include "net/access.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -21,6 +22,11 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id)
 	p->d = d;
 	p->conn = c;
 	p->req_id = req_id;
+	if (d->serving) {
+		p->has_origin = true;
+		p->origin_op = d->serving_op;
+		p->origin = d->serving_peer;
+	}
 	/* oldest first: replies mostly come in order, and the link looks them up from the
 	 * head (node/link.c) */
 	p->prev = d->pending_tail;
@@ -128,14 +134,51 @@ static void refuse_not_leader(struct daemon *d, struct conn *c, uint64_t id, enu
 	rpc_reply_send(c, &w);
 }
 
+/* ---- who may ------------------------------------------------------------------------------- */
+
+/* A user known by its certificate must still be a user of the cluster, with that
+ * certificate: orch user rm takes effect on the next request, on every node as soon as it
+ * has applied the removal, and on the leader at once (it checks every forwarded write). */
+static int user_current(struct daemon *d, const struct peer *p, char *err)
+{
+	if (p->kind != PEER_USER || !p->serial[0])
+		return 0;
+	const struct user *u = table_get_str(&d->store.users, p->user);
+	if (!u || !u->serial || strcmp(u->serial, p->serial))
+		return errf(err, E_AUTH, "permission denied: the certificate of user %s was revoked (orch user rm)", p->user);
+	return 0;
+}
+
+/* The caller of op: the connection's peer, or, for a request a node forwards on someone's
+ * behalf, that someone, checked as if they had asked here (net/access.h). */
+static int authorize(struct daemon *d, struct conn *c, enum op op, const void *args, const msgpack_object *req,
+		     struct peer *who, char *err)
+{
+	conn_peer(c, who);
+	int rc = access_check(op, access_need(op, args), who, err);
+	if (!rc)
+		rc = user_current(d, who, err);
+	struct peer org;
+	enum op org_op;
+	if (rc || who->kind != PEER_NODE || access_origin_get(req, &org, &org_op))
+		return rc;
+	/* an entry built for someone's op (apply) is checked against that op; its args are
+	 * not here, so the table's need: registry credentials were checked on the node */
+	enum proto_need need = org_op == op ? access_need(op, args) : proto_ops[org_op].need;
+	if ((rc = access_check(org_op, need, &org, err)) || (rc = user_current(d, &org, err)))
+		return rc;
+	*who = org;
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 /* Each handler takes its own request struct: a typed thunk per op. */
 typedef void (*rpc_thunk)(struct daemon *d, struct conn *c, const void *args);
-#define RPC_THUNK_(ID, low, name, via, run, handler) \
+#define RPC_THUNK_(ID, low, name, via, run, need, handler) \
 	static void thunk_##low(struct daemon *d, struct conn *c, const void *a) { handler(d, c, a); }
 PROTO_OPS(RPC_THUNK_)
-#define RPC_ENTRY_(ID, low, name, via, run, handler) [OP_##ID] = thunk_##low,
+#define RPC_ENTRY_(ID, low, name, via, run, need, handler) [OP_##ID] = thunk_##low,
 static const rpc_thunk thunks[OP__COUNT] = {PROTO_OPS(RPC_ENTRY_)};
 
 void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local)
@@ -177,12 +220,23 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		return;
 	}
 	*(uint64_t *)args = id; /* every request struct starts with its id */
+	struct peer who;
+	if (authorize(d, c, op, args, req, &who, err)) {
+		log_warn(d->ident.name, d->clock, "refused %s from %s: %s", po->name, c->peer, err);
+		rpc_reply_err(c, id, E_AUTH, err);
+		free(args);
+		return;
+	}
+	d->serving = who.kind != PEER_NODE;
+	d->serving_op = op;
+	d->serving_peer = who;
 	if (po->run == RUN_HERE || cons_is_leader(&d->cons))
 		thunks[op](d, c, args);
 	else if (po->run == RUN_LEADER)
 		forward(d, c, id, req);
 	else
 		refuse_not_leader(d, c, id, op);
+	d->serving = false;
 	free(args);
 }
 

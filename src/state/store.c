@@ -37,6 +37,7 @@ SCHEMA_DEFINE(image, IMAGE_FIELDS)
 SCHEMA_DEFINE(event, EVENT_FIELDS)
 SCHEMA_DEFINE(volume, VOLUME_FIELDS)
 SCHEMA_DEFINE(secret, SECRET_FIELDS)
+SCHEMA_DEFINE(user, USER_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -58,6 +59,7 @@ void store_init(struct store *s)
 	table_init(&s->events, &event_schema);
 	table_init(&s->volumes, &volume_schema);
 	table_init(&s->secrets, &secret_schema);
+	table_init(&s->users, &user_schema);
 }
 
 void store_free(struct store *s)
@@ -72,6 +74,7 @@ void store_free(struct store *s)
 	table_clear(&s->events);
 	table_clear(&s->volumes);
 	table_clear(&s->secrets);
+	table_clear(&s->users);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -308,6 +311,12 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->volumes, w);
 	mpw_key(w, "secrets");
 	table_encode(&s->secrets, w);
+	/* written only once there is one, so the state hash of a cluster without users is what
+	 * it was before users existed */
+	if (s->users.n) {
+		mpw_key(w, "users");
+		table_encode(&s->users, w);
+	}
 	mpw_map_end(w);
 }
 
@@ -346,6 +355,8 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 		goto out;
 	/* nor from before secrets */
 	if (mp_get(r.root, "secrets") && (rc = table_decode(&n.secrets, mp_get(r.root, "secrets"), err)))
+		goto out;
+	if (mp_get(r.root, "users") && (rc = table_decode(&n.users, mp_get(r.root, "users"), err)))
 		goto out;
 out:
 	mpr_free(&r);

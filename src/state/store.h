@@ -84,6 +84,14 @@ SCHEMA_DECLARE(kv, KV_FIELDS)
 	X(S, RAW, data)
 SCHEMA_DECLARE(secret, SECRET_FIELDS)
 
+/* A user of the remote API (orch-user(1)): role "viewer", "operator" or "admin" (net/peer.h);
+ * serial: of the client certificate the cluster CA issued it (hex); a request made with
+ * any other certificate of that name is refused (net/access.h). */
+#define USER_FIELDS(X, S) X(S, STR, name) X(S, STR, role) X(S, STR, serial) X(S, U64, created_at)
+SCHEMA_DECLARE(user, USER_FIELDS)
+/* 1-63 of [A-Za-z0-9._-], not starting with '.' or '-' (it is a certificate's CN) */
+bool store_user_name_valid(const char *name);
+
 /* Request identity, per origin node: the last request applied of the node's current
  * session (a random id drawn at each process start) and its result, so that the same
  * entry applied again (a retry, or a "lost" entry that committed after all) answers what
@@ -109,7 +117,7 @@ SCHEMA_DECLARE(event, EVENT_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images, events, volumes, secrets;
+	struct table nodes, kv, origins, services, tasks, images, events, volumes, secrets, users;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 
