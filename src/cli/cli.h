@@ -19,6 +19,9 @@ enum {
 struct cli {
 	const char *data_dir;
 	const char *prog;
+	/* where requests go: this data directory's socket, or a remote node (global options
+	 * --host/--cert-bundle, ORCH_HOST/ORCH_CERT, or the current context: cli/context.h) */
+	struct client_target target;
 };
 
 struct command {
@@ -30,6 +33,11 @@ struct command {
 };
 
 extern const struct command commands[];
+/* Where requests go (cli->target): --host and --cert-bundle (global options), else
+ * ORCH_HOST and ORCH_CERT, else the context named by --context, ORCH_CONTEXT or the
+ * context file's current one (cli/context.h), else the local socket; an explicit
+ * --data-dir means the local socket. 0 or an exit code. */
+int cli_target(struct cli *cli, const char *host, const char *bundle, const char *context, bool explicit_dir);
 const struct command *command_find(const char *name);
 #include <stdio.h>
 void cli_overview(FILE *f);
@@ -85,6 +93,8 @@ int cmd_volume(struct cli *cli, int argc, char **argv);
 int cmd_secret(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);
+int cmd_context(struct cli *cli, int argc, char **argv);
+int cmd_user(struct cli *cli, int argc, char **argv);
 /* cmd_secret.c: orch deploy's part: creates (or updates) the file-backed secrets and
  * configs of sf and checks the external ones, then makes every service reference name the
  * cluster's secret. 0 or an exit code. */

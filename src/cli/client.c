@@ -135,6 +135,16 @@ fail_msg:
 	return err && strstr(err, "token") ? E_AUTH : E_IO;
 }
 
+int client_open(struct client *c, const struct client_target *t, int timeout_ms, char *err)
+{
+	if (!t->host)
+		return client_open_local(c, t->data_dir, err);
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	(void)timeout_ms;
+	return errf(err, E_UNSUPP, "--host %s: this build has no TLS client for the remote API", t->host);
+}
+
 void client_close(struct client *c)
 {
 	if (c->fd >= 0)
@@ -240,9 +250,9 @@ int client_call_req(struct client *c, enum op op, const void *args, struct mpr *
 	return rc ? rc : client_reply(c, c->next_id, resp, timeout_ms, err);
 }
 
-int cli_request(struct client *c, const char *data_dir, enum op op, const void *args, char *err)
+int cli_request(struct client *c, const struct client_target *t, enum op op, const void *args, char *err)
 {
-	int rc = client_open_local(c, data_dir, err);
+	int rc = client_open(c, t, 10000, err);
 	if (rc)
 		return rc;
 	rc = client_send_req(c, op, args, err);
@@ -260,14 +270,14 @@ int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout
 	return rc;
 }
 
-int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
+int cli_call(const struct client_target *t, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
 	     char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
-		int rc = cli_request(&c, data_dir, op, args, err);
+		int rc = cli_request(&c, t, op, args, err);
 		if (rc)
 			return rc;
 		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);
