@@ -26,7 +26,9 @@
 	"  --image-gc-grace D    unused images and layers are removed after D (default 1h)\n" \
 	"                        (the registry options are kept with the node)\n" \
 	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
-	"                        (repeatable; kept with the node; none by default)\n"
+	"                        (repeatable; kept with the node; none by default)\n" \
+	"  --metrics-listen IP:PORT  also serve /metrics and /healthz in plain HTTP there, for a\n" \
+	"                        local Prometheus (kept with the node; off removes it)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 

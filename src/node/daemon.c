@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "net/httpd.h"
 #include "secret/datakey.h"
 #include "node/member.h"
 #include "agent/agent.h"
@@ -425,6 +426,11 @@ static void cons_closed(void *data)
 		conn_close(d->conns[d->nconns - 1], "node stopping");
 	close_handle(d, (uv_handle_t *)&d->tcp);
 	close_handle(d, (uv_handle_t *)&d->local);
+	if (d->metrics) {
+		d->stop_pending++;
+		httpd_close(d->metrics, part_stopped, d);
+		d->metrics = NULL;
+	}
 	close_handle(d, (uv_handle_t *)&d->tick);
 	close_handle(d, (uv_handle_t *)&d->catchup);
 	close_handle(d, (uv_handle_t *)&d->kick);
@@ -505,6 +511,25 @@ static int listen_local(struct daemon *d, char *err)
 		rv = uv_listen((uv_stream_t *)&d->local, 64, on_local_conn);
 	if (rv)
 		return errf(err, E_IO, "listen on %s: %s", path, uv_strerror(rv));
+	return 0;
+}
+
+static void metrics_page(void *data, const char *method, const char *path, struct buf *resp)
+{
+	rpc_http_page(data, method, path, resp);
+}
+
+/* The plain listener of --metrics-listen, when the node keeps one (util/layout.h). */
+static int listen_metrics(struct daemon *d, char *err)
+{
+	char addr[80];
+	int rc = layout_read_text(d->data_dir, LAYOUT_METRICS_LISTEN, addr, sizeof addr, err);
+	addr[strcspn(addr, "\r\n")] = 0;
+	if (rc || !addr[0])
+		return rc;
+	if (!(d->metrics = httpd_start(d->loop, addr, metrics_page, d, err)))
+		return E_IO;
+	log_info(d->ident.name, d->clock, "serving /metrics and /healthz in plain HTTP on %s", addr);
 	return 0;
 }
 
@@ -623,7 +648,7 @@ int daemon_start(struct daemon *d, char *err)
 			return rc;
 		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
-	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
+	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)) || (rc = listen_metrics(d, err)))
 		return rc;
 	if ((rc = cons_start(&d->cons, err)))
 		return rc;

@@ -113,6 +113,7 @@ struct daemon {
 	struct scaling scaling;
 	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
+	struct httpd *metrics; /* --metrics-listen's plain listener, if kept (net/httpd.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
@@ -167,6 +168,8 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+/* The whole HTTP response for path (/metrics, /healthz, else 404), for either listener. */
+void rpc_http_page(struct daemon *d, const char *method, const char *path, struct buf *resp);
 /* The handlers of the protocol's ops (rpc_cluster.c, rpc_work.c, logfan.c, ingest.c): each
  * gets its request decoded and checked, and answers on c (now or later). */
 #define RPC_HANDLER_(ID, low, name, via, run, need, handler) \

@@ -8,6 +8,7 @@
 #include "metrics/metrics.h"
 #include "net/access.h"
 #include "net/conn.h"
+#include "net/httpd.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -240,11 +241,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	free(args);
 }
 
-/* ---- plain HTTP ------------------------------------------------------------------------------ */
+/* ---- HTTP ------------------------------------------------------------------------------------ */
 
-void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+void rpc_http_page(struct daemon *d, const char *method, const char *path, struct buf *resp)
 {
-	struct buf b = {0};
 	const char *status = "200 OK", *ctype = "text/plain; charset=utf-8";
 	struct buf body = {0};
 	if (!strcmp(path, "/healthz")) {
@@ -263,12 +263,26 @@ void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *
 		status = "404 Not Found";
 		buf_printf(&body, "not found\n");
 	}
-	buf_printf(&b, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		   status, ctype, body.len);
-	if (strcmp(method, "HEAD"))
-		buf_append(&b, body.data, body.len);
+	httpd_response(resp, method, status, ctype, &body);
+	buf_free(&body);
+}
+
+/* HTTP on the node port: only for a caller the connection proved (a user of any role, a
+ * node); a plain client goes to the --metrics-listen listener instead. */
+void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+{
+	struct buf b = {0};
+	struct peer who;
+	conn_peer(c, &who);
+	if (who.kind == PEER_ANON) {
+		struct buf body = {0};
+		buf_printf(&body, "forbidden: the node port serves HTTP only to clients with a certificate of the cluster; "
+				  "a local Prometheus scrapes the --metrics-listen address\n");
+		httpd_response(&b, method, "403 Forbidden", "text/plain; charset=utf-8", &body);
+		buf_free(&body);
+	} else
+		rpc_http_page(d, method, path, &b);
 	conn_write_raw(c, b.data, b.len);
 	conn_close_after_write(c);
 	buf_free(&b);
-	buf_free(&body);
 }

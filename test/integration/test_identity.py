@@ -85,7 +85,7 @@ def test_scale_with_recorded_sequence_ahead():
         # Nobody submits as another node: not a node's link claiming another id, not a
         # connection that claims none (a remote CLI), not a non-member; nothing changes.
         forged = entry(me2, 1, {"key": "forged", "value": "x"}, session=7)
-        for extra, why in ((struct.pack(">Q", me1), "claims origin"), (b"", "only a member node"),
+        for extra, why in ((struct.pack(">Q", me1), "claims origin"), (b"", "only between the nodes"),
                            (struct.pack(">Q", 0xDEADBEEF), "claims origin")):
             with Conn.tcp(lead, c.token, extra=extra) as k:
                 r = k.call("apply", entry=forged)
