@@ -9,9 +9,10 @@
 struct run_peer;
 #define FETCH_CHUNK (1u << 20)
 
-/* Tries `first` (a node id, 0 = none) and then every other peer. The blob is written
- * through the blob store, so it only appears once its sha256 matched. */
+/* Tries `first` (a node id, 0 = none) and then every other peer, as node `self` (blob.get
+ * is served only between nodes). The blob is written through the blob store, so it only
+ * appears once its sha256 matched. */
 int fetch_blob(const struct blobstore *bs, const char *digest, const struct run_peer *peers, size_t npeers,
-	       uint64_t first, const struct token *tok, char *err);
+	       uint64_t first, const struct token *tok, uint64_t self, char *err);
 
 #endif

@@ -81,7 +81,8 @@ int client_open_local(struct client *c, const char *data_dir, char *err)
 	return 0;
 }
 
-int client_open_tcp(struct client *c, const char *addr, const struct token *tok, int timeout_ms, char *err)
+int client_open_tcp(struct client *c, const char *addr, const struct token *tok, uint64_t node_id, int timeout_ms,
+		    char *err)
 {
 	memset(c, 0, sizeof *c);
 	snprintf(c->peer, sizeof c->peer, "%s", addr);
@@ -106,7 +107,7 @@ int client_open_tcp(struct client *c, const char *addr, const struct token *tok,
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN], proof[AUTH_PROOF_LEN + 2], ack;
+	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN], proof[AUTH_PROOF_LEN + 2 + AUTH_NODE_LEN], ack;
 	auth_hello(tok, AUTH_KIND_RPC, hello);
 	if (write_full(c, hello, sizeof hello, err))
 		goto fail_msg;
@@ -119,8 +120,12 @@ int client_open_tcp(struct client *c, const char *addr, const struct token *tok,
 		goto fail_msg;
 	}
 	auth_proof(tok, hello, chal, proof);
-	proof[AUTH_PROOF_LEN] = proof[AUTH_PROOF_LEN + 1] = 0;
-	if (write_full(c, proof, sizeof proof, err))
+	size_t extra = node_id ? AUTH_NODE_LEN : 0;
+	proof[AUTH_PROOF_LEN] = 0;
+	proof[AUTH_PROOF_LEN + 1] = (uint8_t)extra;
+	if (node_id)
+		auth_node_put(node_id, proof + AUTH_PROOF_LEN + 2);
+	if (write_full(c, proof, AUTH_PROOF_LEN + 2 + extra, err))
 		goto fail_msg;
 	if (read_full(c, &ack, 1, timeout_ms, err) || ack != AUTH_ACK) {
 		errf(err, E_AUTH, "%s rejected the token", addr);

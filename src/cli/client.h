@@ -28,7 +28,10 @@ struct client_target {
 int client_open(struct client *c, const struct client_target *t, int timeout_ms, char *err);
 
 int client_open_local(struct client *c, const char *data_dir, char *err);
-int client_open_tcp(struct client *c, const char *addr, const struct token *tok, int timeout_ms, char *err);
+/* node_id: the node this process is (it claims it in the handshake, so the peer serves it
+ * the ops between nodes, net/access.h), 0 for a client that is none (orch join). */
+int client_open_tcp(struct client *c, const char *addr, const struct token *tok, uint64_t node_id, int timeout_ms,
+		    char *err);
 void client_close(struct client *c);
 uint64_t client_id(struct client *c);
 /* Sends a request (a packed map that contains "op" and "id") and waits for the reply with

@@ -469,7 +469,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
 		struct client c;
-		rc = client_open_tcp(&c, target, &tok, 5000, err);
+		rc = client_open_tcp(&c, target, &tok, 0, 5000, err);
 		if (rc == E_AUTH)
 			return cli_fail(rc, "join %s: %s", target, err);
 		if (rc) {

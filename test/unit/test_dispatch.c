@@ -129,7 +129,7 @@ static void with_node(void (*work)(struct one *o))
 
 static int open_conn(struct one *o, struct client *c, bool tcp, char *err)
 {
-	return tcp ? client_open_tcp(c, o->id.advertise, &o->id.tok, 5000, err) : client_open_local(c, o->data, err);
+	return tcp ? client_open_tcp(c, o->id.advertise, &o->id.tok, 0, 5000, err) : client_open_local(c, o->data, err);
 }
 
 /* Sends a packed request and reads frames until the one answering `id` (a watch keeps

@@ -102,7 +102,7 @@ static void *join_main(void *arg)
 	struct join *j = arg;
 	struct two *t = j->t;
 	struct client c;
-	j->rc = client_open_tcp(&c, t->id[0].advertise, &t->id[0].tok, 5000, j->err);
+	j->rc = client_open_tcp(&c, t->id[0].advertise, &t->id[0].tok, 0, 5000, j->err);
 	if (!j->rc) {
 		/* the node record in its stored form (the handler decodes that schema) */
 		struct node n = {.id = t->id[1].id, .cpus_milli = 1000, .memory = 1ull << 30};
