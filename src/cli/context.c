@@ -142,7 +142,7 @@ int context_save(const char *path, const struct contexts *cs, char *err)
 	if (!f)
 		return errf(err, E_IO, "%s: %s", tmp, strerror(errno));
 	fchmod(fileno(f), 0600);
-	fprintf(f, "# orch contexts: see orch(1), CONTEXTS\ncurrent: %s\n", cs->current[0] ? cs->current : "local");
+	fprintf(f, "# orch contexts: see orch-context(1)\ncurrent: %s\n", cs->current[0] ? cs->current : "local");
 	for (size_t i = 0; i < cs->n; i++)
 		fprintf(f, "\ncontext %s\n  host: %s\n  cert-bundle: %s\n", cs->v[i].name, cs->v[i].host, cs->v[i].bundle);
 	bool bad = fflush(f) || fsync(fileno(f));

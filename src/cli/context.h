@@ -1,4 +1,4 @@
-/* Named clusters the CLI drives (orch context, orch(1) CONTEXTS): a small text file,
+/* Named clusters the CLI drives (orch-context(1)): a small text file,
  * $ORCH_CONFIG, else $XDG_CONFIG_HOME/orch/config, else ~/.config/orch/config:
  *
  *   # comments and blank lines are ignored
