@@ -31,7 +31,8 @@ static void user_add_free(struct user_add *u)
 	free(u);
 }
 
-static void add_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
+/* The answer to user.add (the certificate and the CA) and to user.rm, once committed. */
+static void user_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct pending *p = data;
 	struct user_add *u = p->ctx;
@@ -41,14 +42,15 @@ static void add_done(struct daemon *d, void *data, int rc, const struct apply_re
 		rpc_reply_begin(&w, p->req_id, rc);
 		if (rc)
 			mpw_kstr(&w, "err", res->msg);
-		else {
+		else if (u) {
 			mpw_kstr(&w, "cert", u->cert);
 			mpw_kstr(&w, "ca", u->ca);
 			mpw_kstr(&w, "serial", u->serial);
 		}
 		rpc_reply_send(p->conn, &w);
 	}
-	user_add_free(u);
+	if (u)
+		user_add_free(u);
 	pending_free(p);
 }
 
@@ -82,7 +84,7 @@ void rpc_user_add(struct daemon *d, struct conn *c, const struct req_user_add *a
 	cmd_body(&w, CMD_USER_PUT, &b);
 	struct pending *p = pending_new(d, c, a->id);
 	p->ctx = u;
-	if (daemon_submit(d, CMD_USER_PUT, w.sb.data, w.sb.size, add_done, p, err)) {
+	if (daemon_submit(d, CMD_USER_PUT, w.sb.data, w.sb.size, user_done, p, err)) {
 		rpc_reply_err(c, a->id, E_NOLEADER, err);
 		user_add_free(u);
 		pending_free(p);
@@ -102,22 +104,8 @@ void rpc_users(struct daemon *d, struct conn *c, const struct req_users *a)
 	rpc_reply_send(c, &w);
 }
 
-static void rm_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
-{
-	struct pending *p = data;
-	(void)d;
-	if (p->conn) {
-		struct mpw w;
-		rpc_reply_begin(&w, p->req_id, rc);
-		if (rc)
-			mpw_kstr(&w, "err", res->msg);
-		rpc_reply_send(p->conn, &w);
-	}
-	pending_free(p);
-}
-
 void rpc_user_rm(struct daemon *d, struct conn *c, const struct req_user_rm *a)
 {
 	struct cmd_user_rm b = {.name = a->name};
-	rpc_submit(d, c, a->id, CMD_USER_RM, &b, rm_done);
+	rpc_submit(d, c, a->id, CMD_USER_RM, &b, user_done);
 }
