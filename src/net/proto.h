@@ -79,8 +79,10 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema) */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* node: the joiner's record (state/store.h node schema); worker: it joins as a
+ * worker-only node (orch join --worker). Until the worker token exists the leader honours
+ * this claim; the token will decide instead (issue 11). */
+#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)

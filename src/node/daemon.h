@@ -121,6 +121,7 @@ struct daemon {
 	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
+	bool worker;         /* a worker-only node (node/worker.h): read from the data dir at start */
 	unsigned stop_pending; /* parts, handles and jobs still to finish once stopping */
 	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
@@ -188,5 +189,7 @@ void link_tick(struct daemon *d);     /* heartbeat */
 int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
 int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
 void link_close(struct daemon *d);
+/* The leader the link is connected to now (false while none): a worker's only view of it. */
+bool link_leader(struct daemon *d, uint64_t *id, const char **addr);
 
 #endif

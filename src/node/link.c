@@ -307,6 +307,16 @@ int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size
 	return rc;
 }
 
+bool link_leader(struct daemon *d, uint64_t *id, const char **addr)
+{
+	const struct link *l = d->link;
+	if (!l || !l->ready || !l->up.leader)
+		return false;
+	*id = l->up.leader;
+	*addr = l->up.addr;
+	return true;
+}
+
 void link_close(struct daemon *d)
 {
 	if (!d->link)

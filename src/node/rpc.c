@@ -5,6 +5,7 @@
  * in rpc_cluster.c (the cluster and its members), rpc_work.c (services, tasks, images,
  * logs) and the parts they name. Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
 #include "util/log.h"
@@ -177,7 +178,14 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		return;
 	}
 	*(uint64_t *)args = id; /* every request struct starts with its id */
-	if (po->run == RUN_HERE || cons_is_leader(&d->cons))
+	enum worker_route wr = d->worker ? worker_route(op) : WORKER_HERE;
+	if (wr == WORKER_REFUSE) {
+		snprintf(err, sizeof err, "%s: this node is a worker (it holds no replica of the cluster state); run it on a manager node",
+			 po->name);
+		rpc_reply_err(c, id, E_UNSUPP, err);
+	} else if (wr == WORKER_LEADER)
+		forward(d, c, id, req);
+	else if (po->run == RUN_HERE || cons_is_leader(&d->cons))
 		thunks[op](d, c, args);
 	else if (po->run == RUN_LEADER)
 		forward(d, c, id, req);

@@ -1,0 +1,31 @@
+/* A worker-only node (issue 11: joined with orch join --worker, later with the worker
+ * token): never a raft voter or standby, so it holds no raft log, no replica of the state
+ * and no data key. The leader keeps it a raft spare (orchestrator/roles.h, node/member.c)
+ * and opens the secret values its tasks need into its assignments (node/feed.h); here is
+ * what the node itself does differently:
+ * - it knows it is one from a mark in its data dir (util/layout.h "worker"), written when
+ *   the leader's join reply said so, read at every start;
+ * - requests on its local socket that read or change the cluster state (orch ps,
+ *   services, nodes, inspect, secret create, ...) are forwarded to the leader over its
+ *   link and the reply relayed, since its own store is empty; what is this node's own
+ *   (ping, status, leave, its tasks' logs and blobs) is answered here. */
+#ifndef ORCH_WORKER_H
+#define ORCH_WORKER_H
+#include <stdbool.h>
+#include "net/proto.h"
+
+/* True when the data dir carries the worker mark. */
+bool worker_mark_load(const char *data_dir);
+/* Writes the mark (0, or an error in err). */
+int worker_mark_save(const char *data_dir, char *err);
+void worker_mark_remove(const char *data_dir);
+
+enum worker_route {
+	WORKER_HERE,    /* answered by this node */
+	WORKER_LEADER,  /* forwarded to the leader, its reply relayed */
+	WORKER_REFUSE,  /* a local-socket op that needs the state and cannot be forwarded */
+};
+/* Where an op asked of a worker runs. */
+enum worker_route worker_route(enum op op);
+
+#endif
