@@ -14,12 +14,13 @@
  * whole set again.
  *
  * Secrets and configs: each task carries the values its spec names ("files": kind, name,
- * pinned version, target, uid, gid, mode and the value still sealed as the log holds it),
- * so a value goes only to the node that runs a task using it, and is opened there
- * (secret/secfs.h). The leader opens nothing: the feed stays a pure function of the
- * state. Today every node that runs tasks also holds the log and the data key; once
- * worker-only nodes hold neither (issue 11), this is where the leader opens the values
- * for them and the watch's TLS stream carries them.
+ * pinned version, target, uid, gid, mode and the value), so a value goes only to the node
+ * that runs a task using it. A manager-capable node holds the data key: it gets the value
+ * sealed as the log holds it ("data") and opens it itself (secret/secfs.h). A worker-only
+ * node (node/worker.h) holds no key: the leader opens the value for it (feed_out.open)
+ * and sends it as "value" on the watch's connection, which carries it in clear until the
+ * node port speaks TLS (issue 11). Every sealed kind a worker needs goes through the one
+ * function of feed.c that does this (put_sealed).
  *
  * No I/O: node/watch.c sends the documents on real connections and the simulation
  * (test/sim) on simulated ones, so both run the same rules. */
@@ -66,6 +67,9 @@ struct feed_out {
 	void (*send)(void *arg, const struct feed_watcher *x, const void *doc, size_t len);
 	void (*self)(void *arg, const msgpack_object *doc);
 	void *arg;
+	/* Opens a sealed value (kind, name) with the leader's data key into out, for a worker;
+	 * NULL where there is no key (a worker then gets "open_err" instead of the value). */
+	int (*open)(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 };
 
 /* A watch of node_id's assignments on conn (again on the same conn: a re-subscription);

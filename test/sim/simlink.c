@@ -254,7 +254,7 @@ void plink_feed(struct sproc *p)
 {
 	if (!cons_is_leader(&p->cons))
 		return;
-	struct feed_out out = {feed_send, feed_self, p};
+	struct feed_out out = {feed_send, feed_self, p, NULL};
 	feed_push(&p->feed, &p->store, p->n->ident.id, &out);
 }
 
@@ -363,7 +363,7 @@ static void s_frame(struct sconn *c, void *data, const void *msg)
 		if (!cons_is_leader(&p->cons))
 			reply(c, M_DOC, 0, E_NOLEADER, "watch: not the leader");
 		else {
-			struct feed_out out = {feed_send, feed_self, p};
+			struct feed_out out = {feed_send, feed_self, p, NULL};
 			feed_add(&p->feed, c, 0, m->a, &p->store, &out);
 		}
 		break;
