@@ -40,6 +40,7 @@ struct snode {
 	bool join_failed;
 	bool stopped_self;      /* the process stopped itself (told it was removed) */
 	bool wanted;            /* the story wants it running (joined, not killed) */
+	bool worker;            /* joins as a worker-only node (orch join --worker) */
 	int64_t wall_skew_ms;   /* this machine's wall clock minus the world's */
 	char stop_why[ERR_LEN];
 };

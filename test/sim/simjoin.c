@@ -143,6 +143,8 @@ static void jc_ready(struct sconn *conn, void *data)
 	mpw_ku64(&w, "cpus_milli", 4000);
 	mpw_ku64(&w, "memory", 8ull << 30);
 	mpw_kstr(&w, "version", ORCH_VERSION);
+	if (n->worker) /* the request's worker flag (net/proto.h), carried in the record here */
+		mpw_kbool(&w, "worker", true);
 	mpw_map_end(&w);
 	struct smsg *m = smsg_new(M_JOIN);
 	m->a = n->join_try;
