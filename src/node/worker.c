@@ -44,6 +44,8 @@ enum worker_route worker_route(enum op op)
 	case OP_BLOB_GET:
 	/* an archive on this machine: blobs land here, the record is a command (forwarded) */
 	case OP_IMAGE_LOAD:
+	/* streams from the nodes that ran the tasks, which the leader names (node/logfan.c) */
+	case OP_LOGS_CLUSTER:
 		return WORKER_HERE;
 	default:
 		break;

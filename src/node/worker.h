@@ -8,7 +8,8 @@
  * - requests on its local socket that read or change the cluster state (orch ps,
  *   services, nodes, inspect, secret create, ...) are forwarded to the leader over its
  *   link and the reply relayed, since its own store is empty; what is this node's own
- *   (ping, status, leave, its tasks' logs and blobs) is answered here. */
+ *   (ping, status, leave, its tasks' logs and blobs, an image archive loaded here) is
+ *   answered here, and orch logs reads the tasks the leader names (node/logfan.c). */
 #ifndef ORCH_WORKER_H
 #define ORCH_WORKER_H
 #include <stdbool.h>

@@ -94,6 +94,12 @@ def test_worker_runs_tasks_and_never_votes():
         check(sorted(t["id"] for t in running(c.ps(w1, "app"))) == sorted(t["id"] for t in ts), "orch ps on a worker")
         check([s["name"] for s in c.services(w2)] == ["app"], "orch services on a worker")
         check(c.cli(w1, "inspect", "app")["name"] == "app", "orch inspect on a worker")
+        out = c.cli(w2, "logs", "app", json=False).stdout
+        check(out.count(want) == 2, "orch logs on a worker: %r" % out)
+        out = c.cli(w2, "logs", str(ts[0]["id"]), json=False).stdout
+        check(out.count(want) == 1, "orch logs TASK on a worker: %r" % out)
+        p = c.cli(w2, "logs", "nosuch", json=False, check=False)
+        check(p.returncode != 0 and "no service nosuch" in p.stderr, "orch logs of no service on a worker: %r" % p.stderr)
 
         # nothing of the log, the state or the key on a worker's disk
         for w in (w1, w2):
