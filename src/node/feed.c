@@ -1,4 +1,5 @@
 #include "node/feed.h"
+#include "image/ref.h"
 #include "spec/spec.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -192,6 +193,27 @@ static void doc_files(struct docs *d, bool worker, const struct rawmp *spec, str
 	}
 }
 
+/* A worker pulls an image the cluster does not hold from its registry with the
+ * credentials orch registry login stored for that host: it cannot read them from a state
+ * it does not hold, so they come with the task, opened (put_sealed). Managers read their
+ * own replica (node/regopts.c): an empty array. */
+static void doc_registry(struct docs *d, bool worker, const struct image *im, const struct rawmp *spec, struct mpw *w)
+{
+	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
+	struct image_ref ref;
+	char err[ERR_LEN];
+	const struct secret *x = NULL;
+	if (worker && !im && sp && sp->image && !image_ref_parse(sp->image, &ref, err))
+		x = store_secret_latest(d->s, "registry", ref.domain);
+	mpw_arr(w, x ? 1 : 0);
+	if (!x)
+		return;
+	mpw_map_begin(w);
+	mpw_kstr(w, "host", ref.domain);
+	put_sealed(d, worker, "registry", ref.domain, &x->data, w);
+	mpw_map_end(w);
+}
+
 static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 {
 	const struct svc_view *sv = svc_of(d, t->service_id);
@@ -220,6 +242,8 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	const struct node *to = table_get_u64(&d->s->nodes, t->node_id);
 	mpw_key(w, "files");
 	doc_files(d, to && to->worker, spec, w);
+	mpw_key(w, "registry");
+	doc_registry(d, to && to->worker, im, spec, w);
 	mpw_map_end(w);
 }
 

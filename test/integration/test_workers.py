@@ -9,10 +9,12 @@ import os
 import time
 import uuid
 
-from harness import Fail, check, wait_until
-from workload import DEMO, WorkCluster, running
+from harness import check, wait_until
+from registry import Registry
+from test_registry import SVC, demo_variant, login
+from workload import DEMO, WorkCluster, running, wait_running
 
-TIMEOUTS = {"test_worker_runs_tasks_and_never_votes": 90}
+TIMEOUTS = {"test_worker_runs_tasks_and_never_votes": 90, "test_worker_pulls_with_registry_credentials": 90}
 
 STACK = """name: app
 secrets:
@@ -131,3 +133,23 @@ def test_worker_runs_tasks_and_never_votes():
         for w in (w1, w2):
             check(raft_entries_on_disk(w) == [], "%s holds raft entries after the loss: %r" % (w.name, raft_entries_on_disk(w)))
         check(len(running(c.ps(w1, "app"))) == 2, "the workers' tasks stopped")
+
+
+def test_worker_pulls_with_registry_credentials():
+    """A worker holds no state and no data key, so it cannot read the credentials of orch
+    registry login: the leader opens them for it with the task, and the pull works."""
+    with Registry(WorkCluster.tmp_base(), auth="basic", users={"alice": "wonderland"}) as reg, WorkCluster() as c:
+        h = reg.host
+        opts = ["--insecure-registry", h]
+        c.init(extra=opts)
+        w = c.join(extra=opts + ["--worker", "--label", "kind=worker"])
+        d1, _ = demo_variant(reg, "private/app", "v1", "for the worker")
+        login(c, h, "alice", "wonderland")
+        spec = c.write("app.yml", (SVC % ("app", h + "/private/app:v1", 1)) +
+                       "      placement:\n        constraints: [\"node.labels.kind == worker\"]\n")
+        c.deploy(0, spec)
+        ts = wait_running(c, "app", 1, timeout=60)
+        check(ts[0]["node"] == w.name, "not on the worker: %r" % ts)
+        check(ts[0]["image"] == "%s/private/app:v1@%s" % (h, d1), "image: %r" % ts[0]["image"])
+        check(not os.path.exists(os.path.join(w.dir, "datakey")), "the worker holds a data key")
+        check("wonderland" not in w.log_text(), "the password is in the worker's log")
