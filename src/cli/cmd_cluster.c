@@ -536,7 +536,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
 	/* the leader's word: a worker holds no log, so there is nothing to catch up with */
-	if (worker && (rc = worker_mark_save(cli->data_dir, err)))
+	const char *ask[1] = {seed[0] ? seed : target};
+	if (worker && (rc = worker_mark_save(cli->data_dir, ask, 1, err)))
 		return cli_fail(rc, "join: %s", err);
 	if (worker)
 		o.d.catch_up_index = 0;
@@ -594,7 +595,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf("cluster:      %s\n", b[0]);
 		printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
 		printf("role:         worker (runs tasks; never a raft voter or standby; holds no log, state or data key)\n");
-		printf("leader:       %s\n", strcmp(b[7], "-") ? b[7] : "(not connected)");
+		printf("leader:       %s\n", strcmp(b[7], "-") && b[7][0] ? b[7] : "(not connected yet)");
 		printf("version:      %s\n", b[9]);
 		mpr_free(&r);
 		return EXIT_OK;

@@ -15,10 +15,17 @@
 #include <stdbool.h>
 #include "net/proto.h"
 
+/* The mark also keeps whom to ask who leads after a restart: a worker's raft knows no
+ * server and its store no node, so without it a restarted worker could not find the
+ * cluster. At the join: the leader that accepted it; later, the voters each leader names
+ * in its heartbeat replies (node/uplink.h), rewritten when they change. */
+#define WORKER_PEERS_MAX 7
 /* True when the data dir carries the worker mark. */
 bool worker_mark_load(const char *data_dir);
-/* Writes the mark (0, or an error in err). */
-int worker_mark_save(const char *data_dir, char *err);
+/* Writes the mark with the peers' addresses (0, or an error in err). */
+int worker_mark_save(const char *data_dir, const char *const *peers, size_t n, char *err);
+/* The peers the mark keeps, at most WORKER_PEERS_MAX; their count. */
+size_t worker_peers_load(const char *data_dir, char peers[][64]);
 void worker_mark_remove(const char *data_dir);
 
 enum worker_route {

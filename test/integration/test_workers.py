@@ -134,6 +134,25 @@ def test_worker_runs_tasks_and_never_votes():
             check(raft_entries_on_disk(w) == [], "%s holds raft entries after the loss: %r" % (w.name, raft_entries_on_disk(w)))
         check(len(running(c.ps(w1, "app"))) == 2, "the workers' tasks stopped")
 
+        # restarted, a worker finds the leader again from the voters it kept (its raft
+        # and store name nobody), and it can leave
+        with open(os.path.join(w1.dir, "worker")) as f:
+            kept = f.read()
+        check(leader.addr in kept, "the worker did not keep the voters: %r" % kept)
+        c.stop(w1)
+        c.restart(w1)
+        wait_until(lambda: c.status(w1)["leader_addr"] == leader.addr, 15, "the restarted worker to find the leader")
+        check(c.status(w1)["kind"] == "worker", "the restarted node is no longer a worker")
+        wait_until(lambda: len(running(c.ps(w1, "app"))) == 2, 20, "the tasks running after the worker's restart")
+        check(raft_entries_on_disk(w1) == [] and not os.path.exists(os.path.join(w1.dir, "datakey")), "after restart")
+        # a worker that never ran a task leaves (one that did keeps its node cgroup after
+        # leave, worker or not: debug cleanup needs the identity leave removes)
+        w3 = c.join(extra=("--worker",))
+        wait_until(lambda: w3.name in kinds(leader), 10, "the third worker listed")
+        c.cli(w3, "leave", json=False)
+        wait_until(lambda: w3.name not in kinds(leader), 15, "the worker gone from orch nodes after leave")
+        check(not os.path.exists(os.path.join(w3.dir, "worker")), "orch leave left the worker mark")
+
 
 def test_worker_pulls_with_registry_credentials():
     """A worker holds no state and no data key, so it cannot read the credentials of orch
