@@ -70,7 +70,8 @@
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
-#define REQ_nodes(F, S)
+/* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
+#define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */

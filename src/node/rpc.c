@@ -183,6 +183,18 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		snprintf(err, sizeof err, "%s: this node is a worker (it holds no replica of the cluster state); run it on a manager node",
 			 po->name);
 		rpc_reply_err(c, id, E_UNSUPP, err);
+	} else if (wr == WORKER_LEADER && op == OP_NODES) {
+		/* the leader marks this worker, not itself, as the node asked */
+		struct req_nodes q = {.self = d->ident.id};
+		struct mpw w;
+		mpw_init(&w);
+		proto_encode(&w, OP_NODES, id, &q);
+		struct pending *p = pending_new(d, c, id);
+		if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
+			rpc_reply_err(c, id, E_NOLEADER, err);
+			pending_free(p);
+		}
+		mpw_free(&w);
 	} else if (wr == WORKER_LEADER)
 		forward(d, c, id, req);
 	else if (po->run == RUN_HERE || cons_is_leader(&d->cons))

@@ -97,7 +97,7 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
 		mpw_kstr(&w, "kind", n->worker ? "worker" : "manager");
 		mpw_kbool(&w, "leader", n->id == lid);
-		mpw_kbool(&w, "self", n->id == d->ident.id);
+		mpw_kbool(&w, "self", n->id == (a->self ? a->self : d->ident.id));
 		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
 		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);

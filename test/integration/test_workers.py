@@ -77,6 +77,7 @@ def test_worker_runs_tasks_and_never_votes():
         check(kinds(w2) == k, "orch nodes on a worker: %r vs %r" % (kinds(w2), k))
         table = c.cli(w1, "nodes", json=False).stdout
         check("KIND" in table and "worker" in table and "manager" in table, "orch nodes table: %r" % table)
+        check([x["name"] for x in c.node_list(w1) if x["self"]] == [w1.name], "self on a worker: %r" % c.node_list(w1))
 
         # a secret created and a stack deployed from a worker's socket (forwarded)
         c.load_demo()
