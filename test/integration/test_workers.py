@@ -97,6 +97,9 @@ def test_worker_runs_tasks_and_never_votes():
         check(sorted(t["id"] for t in running(c.ps(w1, "app"))) == sorted(t["id"] for t in ts), "orch ps on a worker")
         check([s["name"] for s in c.services(w2)] == ["app"], "orch services on a worker")
         check(c.cli(w1, "inspect", "app")["name"] == "app", "orch inspect on a worker")
+        check("demo" in c.cli(w1, "images", json=False).stdout, "orch images on a worker")
+        p = c.cli(w1, "image", "prune", json=False, check=False)
+        check(p.returncode != 0 and "is a worker" in p.stderr, "image prune on a worker: %r" % p.stderr)
         out = c.cli(w2, "logs", "app", json=False).stdout
         check(out.count(want) == 2, "orch logs on a worker: %r" % out)
         out = c.cli(w2, "logs", str(ts[0]["id"]), json=False).stdout
