@@ -187,13 +187,14 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		/* the leader marks this worker, not itself, as the node asked */
 		struct req_nodes q = {.self = d->ident.id};
 		struct mpw w;
+		struct mpr r;
 		mpw_init(&w);
 		proto_encode(&w, OP_NODES, id, &q);
-		struct pending *p = pending_new(d, c, id);
-		if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
-			rpc_reply_err(c, id, E_NOLEADER, err);
-			pending_free(p);
-		}
+		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
+			forward(d, c, id, r.root); /* the one way requests leave for the leader */
+			mpr_free(&r);
+		} else
+			rpc_reply_err(c, id, E_FAIL, "nodes: could not build the request to the leader");
 		mpw_free(&w);
 	} else if (wr == WORKER_LEADER)
 		forward(d, c, id, req);
