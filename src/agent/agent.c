@@ -38,27 +38,6 @@ static void copy_raw(const msgpack_object *o, uint8_t **out, size_t *len)
 	mpw_free(&w);
 }
 
-/* The registry credentials a worker's task came with, opened by the leader (node/feed.h):
- * user, a NUL, password, as orch registry login stored them. */
-static void given_login(const msgpack_object *arr, struct reg_login *login)
-{
-	for (uint32_t i = 0; arr && arr->type == MSGPACK_OBJECT_ARRAY && i < arr->via.array.size && login->n < 2; i++) {
-		const msgpack_object *o = &arr->via.array.ptr[i], *v = mp_get(o, "value");
-		struct reg_cred *c = &login->who[login->n];
-		if (!v || v->type != MSGPACK_OBJECT_BIN || mp_get_strbuf(o, "host", c->host, sizeof c->host))
-			continue;
-		const char *b = v->via.bin.ptr, *nul = memchr(b, 0, v->via.bin.size);
-		size_t ul = nul ? (size_t)(nul - b) : 0, pl = nul ? v->via.bin.size - ul - 1 : 0;
-		if (!nul || ul >= sizeof c->user || pl >= sizeof c->pass)
-			continue;
-		memcpy(c->user, b, ul);
-		c->user[ul] = 0;
-		memcpy(c->pass, nul + 1, pl);
-		c->pass[pl] = 0;
-		login->n++;
-	}
-}
-
 /* One task of an assignment document: taken on when new and meant to run, its desired
  * state and image holder followed when known. */
 static void assign_one(struct agent *a, const msgpack_object *o)
@@ -83,7 +62,7 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
 		copy_raw(mp_get(o, "files"), &t->job.files, &t->job.files_len);
-		given_login(mp_get(o, "registry"), &t->job.login);
+		regopts_given(&t->job.login, mp_get(o, "registry")); /* a worker's (node/feed.h) */
 		mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
 		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 		mp_get_u64(o, "slot", &t->job.slot);

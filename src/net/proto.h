@@ -122,8 +122,10 @@
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
  * names no longer kept) or disk */
+/* creds: to a worker, the registry credentials for ref opened (node/feed.h feed_registry_creds) */
 #define REQ_image_node(F, S) \
-	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
+	F(S, ARR, creds, OPT, 0)
 
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)

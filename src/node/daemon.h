@@ -181,6 +181,9 @@ void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);
 void watch_reset_self(struct daemon *d);
 void watch_free(struct daemon *d);
+/* feed_out.open (node/feed.h): a sealed value opened with this node's data key (arg: the
+ * daemon), for a worker. */
+int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 
 /* link.c: this node's connection to the leader */
 void link_update(struct daemon *d);   /* (re)connect when the leader changed */

@@ -126,10 +126,8 @@ static uint64_t fingerprint(struct docs *d, const struct node *self, const struc
 	return h;
 }
 
-/* A sealed value (sealed: the msgpack bin the log holds, NULL when that version is gone)
- * as the node it goes to gets it: see node/feed.h. Every sealed kind goes through here. */
-static void put_sealed(struct docs *d, bool worker, const char *kind, const char *name, const struct rawmp *sealed,
-		       struct mpw *w)
+void feed_put_sealed(const struct feed_out *out, bool worker, const char *kind, const char *name,
+		     const struct rawmp *sealed, struct mpw *w)
 {
 	if (!sealed || !sealed->len) {
 		mpw_key(w, "data");
@@ -145,13 +143,13 @@ static void put_sealed(struct docs *d, bool worker, const char *kind, const char
 	struct mpr r;
 	struct buf v = {0};
 	int rc = E_INVAL;
-	if (!d->out || !d->out->open)
+	if (!out || !out->open)
 		rc = errf(err, E_UNSUPP, "%s %s: no data key here to open it for a worker", kind, name);
 	else if (mpr_decode(&r, sealed->data, sealed->len))
 		errf(err, E_INVAL, "%s %s: stored value unreadable", kind, name);
 	else {
 		if (r.root->type == MSGPACK_OBJECT_BIN)
-			rc = d->out->open(d->out->arg, kind, name, r.root->via.bin.ptr, r.root->via.bin.size, &v, err);
+			rc = out->open(out->arg, kind, name, r.root->via.bin.ptr, r.root->via.bin.size, &v, err);
 		else
 			errf(err, E_INVAL, "%s %s: stored value unreadable", kind, name);
 		mpr_free(&r);
@@ -188,30 +186,34 @@ static void doc_files(struct docs *d, bool worker, const struct rawmp *spec, str
 		mpw_ku64(w, "uid", r->uid);
 		mpw_ku64(w, "gid", r->gid);
 		mpw_ku64(w, "mode", r->mode);
-		put_sealed(d, worker, kind, r->source, x ? &x->data : NULL, w);
+		feed_put_sealed(d->out, worker, kind, r->source, x ? &x->data : NULL, w);
 		mpw_map_end(w);
 	}
 }
 
+void feed_registry_creds(const struct store *s, const struct feed_out *out, bool worker, const char *domain,
+			 struct mpw *w)
+{
+	const struct secret *x = worker ? store_secret_latest(s, "registry", domain) : NULL;
+	mpw_arr(w, x ? 1 : 0);
+	if (!x)
+		return;
+	mpw_map_begin(w);
+	mpw_kstr(w, "host", domain);
+	feed_put_sealed(out, worker, "registry", domain, &x->data, w);
+	mpw_map_end(w);
+}
+
 /* A worker pulls an image the cluster does not hold from its registry with the
  * credentials orch registry login stored for that host: it cannot read them from a state
- * it does not hold, so they come with the task, opened (put_sealed). Managers read their
- * own replica (node/regopts.c): an empty array. */
+ * it does not hold, so they come with the task, opened. */
 static void doc_registry(struct docs *d, bool worker, const struct image *im, const struct rawmp *spec, struct mpw *w)
 {
 	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
 	struct image_ref ref;
 	char err[ERR_LEN];
-	const struct secret *x = NULL;
-	if (worker && !im && sp && sp->image && !image_ref_parse(sp->image, &ref, err))
-		x = store_secret_latest(d->s, "registry", ref.domain);
-	mpw_arr(w, x ? 1 : 0);
-	if (!x)
-		return;
-	mpw_map_begin(w);
-	mpw_kstr(w, "host", ref.domain);
-	put_sealed(d, worker, "registry", ref.domain, &x->data, w);
-	mpw_map_end(w);
+	bool pulls = worker && !im && sp && sp->image && !image_ref_parse(sp->image, &ref, err);
+	feed_registry_creds(d->s, d->out, pulls, pulls ? ref.domain : "", w);
 }
 
 static void doc_task(struct docs *d, const struct task *t, struct mpw *w)

@@ -74,6 +74,18 @@ struct feed_out {
 	int (*open)(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 };
 
+/* One sealed value (kind, name; sealed: the msgpack bin the log holds, NULL when gone) as
+ * the node it goes to gets it, as keys of the map being written: a manager "data" (sealed),
+ * a worker "value" (opened with out->open) or "open_err" (why not). Every sealed kind sent
+ * to a node goes through here. */
+void feed_put_sealed(const struct feed_out *out, bool worker, const char *kind, const char *name,
+		     const struct rawmp *sealed, struct mpw *w);
+/* The registry credentials a worker needs to pull from registry host `domain` (an array:
+ * [{host, value}], empty for a manager, which reads its own replica, or when none are
+ * stored). Also used by orch image pull's fan-out (node/imagefan.c). */
+void feed_registry_creds(const struct store *s, const struct feed_out *out, bool worker, const char *domain,
+			 struct mpw *w);
+
 /* A watch of node_id's assignments on conn (again on the same conn: a re-subscription);
  * its full document goes out now. True for a new watch. */
 bool feed_add(struct feed *f, void *conn, uint64_t req_id, uint64_t node_id, const struct store *s,

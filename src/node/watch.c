@@ -17,7 +17,7 @@ static void send_doc(void *arg, const struct feed_watcher *x, const void *doc, s
 }
 
 /* For a worker's assignments (node/feed.h): this leader opens the value with its key. */
-static int open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err)
+int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err)
 {
 	const struct daemon *d = arg;
 	return secrets_open(d->data_dir, kind, name, blob, n, out, err);
@@ -31,7 +31,7 @@ static void self_doc(void *arg, const msgpack_object *doc)
 
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
 {
-	struct feed_out out = {send_doc, self_doc, d, open_sealed};
+	struct feed_out out = {send_doc, self_doc, d, watch_open_sealed};
 	if (feed_add(&d->watch, c, req_id, node_id, &d->store, &out))
 		TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
 }
@@ -55,6 +55,6 @@ void watch_push(struct daemon *d)
 {
 	if (!cons_is_leader(&d->cons))
 		return;
-	struct feed_out out = {send_doc, self_doc, d, open_sealed};
+	struct feed_out out = {send_doc, self_doc, d, watch_open_sealed};
 	feed_push(&d->watch, &d->store, d->ident.id, &out);
 }

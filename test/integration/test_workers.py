@@ -175,4 +175,9 @@ def test_worker_pulls_with_registry_credentials():
         check(ts[0]["node"] == w.name, "not on the worker: %r" % ts)
         check(ts[0]["image"] == "%s/private/app:v1@%s" % (h, d1), "image: %r" % ts[0]["image"])
         check(not os.path.exists(os.path.join(w.dir, "datakey")), "the worker holds a data key")
+        # orch image pull on a manager fans out to the worker too, credentials opened for it
+        d2, _ = demo_variant(reg, "private/app", "v2", "pulled by hand")
+        p = c.cli(0, "image", "pull", h + "/private/app:v2", json=False, check=False)
+        check(p.returncode == 0, "image pull with a worker in the cluster: %r %r" % (p.stdout, p.stderr))
+        check(w.name in p.stdout + p.stderr, "the pull does not mention the worker: %r" % (p.stdout + p.stderr))
         check("wonderland" not in w.log_text(), "the password is in the worker's log")
