@@ -69,6 +69,10 @@ static void l_frame(struct sconn *c, void *data, const void *msg)
 			uplink_voters_clear(&p->up);
 			for (size_t i = 0; i < m->nvoters; i++)
 				uplink_voter_add(&p->up, m->voters[i], strlen(m->voters[i]));
+			if (p->n->worker) { /* kept on its disk (node/link.c) */
+				p->n->nkept = p->up.nvoters;
+				memcpy(p->n->kept, p->up.voters, sizeof p->n->kept);
+			}
 		}
 		switch (uplink_hb_reply(&p->up, &p->cons, m->rc)) {
 		case UPLINK_REMOVED:
