@@ -382,6 +382,8 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.tok.cluster_id, CLUSTER_ID_LEN))
 			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
 	}
+	if (o->worker && !worker_mark_load(cli->data_dir))
+		fprintf(stderr, "orch: --worker ignored: %s holds a manager node, resumed as one\n", cli->data_dir);
 	char msg[256];
 	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
 	(void)cmd;
