@@ -39,14 +39,16 @@ const struct command commands[] = {
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
 	 "                        make this node the only voter of the cluster, keeping its state\n"},
-	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	{"join", cmd_join, "join IP:PORT --token TOKEN [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
 	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
 	 "On a data directory that already holds a node, resume that node.",
-	 "  --token TOKEN         the join token printed by orch init\n" START_OPTS},
+	 "  --token TOKEN         the join token printed by orch init\n"
+	 "  --worker              join as a worker-only node: it runs tasks, is never a raft voter\n"
+	 "                        or standby and holds no raft log, state replica or data key\n" START_OPTS},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
-	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},
+	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},
 	{"node", cmd_node, "node ls | rm [--force] NODE | label NODE KEY=VALUE... | drain NODE | pause NODE | activate NODE",
 	 "Manage nodes: remove a dead one, set labels, change availability.",
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"

@@ -78,7 +78,8 @@
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
-#define REQ_nodes(F, S)
+/* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
+#define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
@@ -87,8 +88,10 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema) */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* node: the joiner's record (state/store.h node schema); worker: it joins as a
+ * worker-only node (orch join --worker). Until the worker token exists the leader honours
+ * this claim; the token will decide instead (issue 11). */
+#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -127,8 +130,10 @@
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
  * names no longer kept) or disk */
+/* creds: to a worker, the registry credentials for ref opened (node/feed.h feed_registry_creds) */
 #define REQ_image_node(F, S) \
-	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
+	F(S, ARR, creds, OPT, 0)
 
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)

@@ -5,6 +5,7 @@
  * in rpc_cluster.c (the cluster and its members), rpc_work.c (services, tasks, images,
  * logs) and the parts they name. Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "metrics/metrics.h"
 #include "net/access.h"
 #include "net/conn.h"
@@ -142,7 +143,8 @@ static void refuse_not_leader(struct daemon *d, struct conn *c, uint64_t id, enu
  * has applied the removal, and on the leader at once (it checks every forwarded write). */
 static int user_current(struct daemon *d, const struct peer *p, char *err)
 {
-	if (p->kind != PEER_USER || !p->serial[0])
+	/* a worker holds no replica of the users: what it forwards, the leader checks */
+	if (p->kind != PEER_USER || !p->serial[0] || d->worker)
 		return 0;
 	const struct user *u = table_get_str(&d->store.users, p->user);
 	if (!u || !u->serial || strcmp(u->serial, p->serial))
@@ -231,7 +233,27 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 	d->serving = who.kind != PEER_NODE;
 	d->serving_op = op;
 	d->serving_peer = who;
-	if (po->run == RUN_HERE || cons_is_leader(&d->cons))
+	enum worker_route wr = d->worker ? worker_route(op) : WORKER_HERE;
+	if (wr == WORKER_REFUSE) {
+		snprintf(err, sizeof err, "%s: this node is a worker (it holds no replica of the cluster state); run it on a manager node",
+			 po->name);
+		rpc_reply_err(c, id, E_UNSUPP, err);
+	} else if (wr == WORKER_LEADER && op == OP_NODES) {
+		/* the leader marks this worker, not itself, as the node asked */
+		struct req_nodes q = {.self = d->ident.id};
+		struct mpw w;
+		struct mpr r;
+		mpw_init(&w);
+		proto_encode(&w, OP_NODES, id, &q);
+		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
+			forward(d, c, id, r.root); /* the one way requests leave for the leader */
+			mpr_free(&r);
+		} else
+			rpc_reply_err(c, id, E_FAIL, "nodes: could not build the request to the leader");
+		mpw_free(&w);
+	} else if (wr == WORKER_LEADER)
+		forward(d, c, id, req);
+	else if (po->run == RUN_HERE || cons_is_leader(&d->cons))
 		thunks[op](d, c, args);
 	else if (po->run == RUN_LEADER)
 		forward(d, c, id, req);

@@ -1,14 +1,14 @@
 /* The cluster data key: 32 random bytes made by `orch init`, under which every secret,
  * config and registry credential is sealed (secret/seal.h) before it enters the raft log.
  * It lives in <data-dir>/datakey (mode 0600, util/layout.h) on every node that holds the
- * raft log — today every node that joins, since any may become a voter or leader — and
- * nowhere in the log, snapshots or any other file.
+ * raft log — every manager node, since any may become a voter or leader; never on a
+ * worker-only node (node/worker.h) — and nowhere in the log, snapshots or any other file.
  *
  * A joining node gets it in the leader's reply to its join, wrapped (sealed) under a key
  * derived from the join token's secret, so it does not cross the network in clear while
  * the node port has no TLS. Issue 11 plugs in here: with mutual TLS the join reply rides
- * on TLS and the wrap becomes a second layer; with worker-only nodes (never voters) the
- * reply carries the key only to manager-capable joiners; with autolock the file holds the
+ * on TLS and the wrap becomes a second layer; the reply carries the key only to
+ * manager-capable joiners (node/rpc_cluster.c); with autolock the file holds the
  * key sealed under the operator's unlock key (datakey_load then needs the unlock key). */
 #ifndef ORCH_DATAKEY_H
 #define ORCH_DATAKEY_H

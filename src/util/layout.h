@@ -23,6 +23,8 @@
  *                    --allow-bind), kept across restarts
  *   metrics-listen   IP:PORT of the plain HTTP listener for /metrics and /healthz (orch
  *                    init/join --metrics-listen, net/httpd.h), kept across restarts
+ *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
+ *                    no replica of the state and no data key
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -49,6 +51,7 @@ enum layout_item {
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
 	LAYOUT_METRICS_LISTEN,
+	LAYOUT_WORKER,
 };
 
 enum layout_task_item {
