@@ -84,6 +84,24 @@ static const struct conn_ops server_ops = {
 	.on_http = on_http,
 };
 
+/* Revocation of users: once a user's removal is applied here, its open connections (a
+ * followed log, say) are closed; its new requests are refused (node/rpc.c). */
+static void revoke_users(struct daemon *d)
+{
+	char err[ERR_LEN];
+	for (size_t i = 0; i < d->nconns;) {
+		struct conn *c = d->conns[i];
+		struct peer p;
+		conn_peer(c, &p);
+		if (p.kind == PEER_USER && rpc_user_current(d, &p, err)) {
+			log_warn(d->ident.name, d->clock, "closing the connection of removed user %s (%s)", p.user, c->peer);
+			conn_close(c, "user removed");
+			continue;
+		}
+		i++;
+	}
+}
+
 static void on_tcp_conn(uv_stream_t *srv, int status)
 {
 	struct daemon *d = srv->data;
@@ -316,6 +334,7 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
+	revoke_users(d);
 	nodecfg_tick(d);
 	agent_tick(d->agent);
 	imagework_tick(d);

@@ -169,6 +169,9 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+/* 0 when p is not a user known by certificate, or one whose certificate is its user's in
+ * the state; else E_AUTH (orch user rm revoked it). */
+int rpc_user_current(struct daemon *d, const struct peer *p, char *err);
 /* The whole HTTP response for path (/metrics, /healthz, else 404), for either listener. */
 void rpc_http_page(struct daemon *d, const char *method, const char *path, struct buf *resp);
 /* The handlers of the protocol's ops (rpc_cluster.c, rpc_work.c, logfan.c, ingest.c): each

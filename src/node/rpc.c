@@ -141,14 +141,17 @@ static void refuse_not_leader(struct daemon *d, struct conn *c, uint64_t id, enu
 /* A user known by its certificate must still be a user of the cluster, with that
  * certificate: orch user rm takes effect on the next request, on every node as soon as it
  * has applied the removal, and on the leader at once (it checks every forwarded write). */
-static int user_current(struct daemon *d, const struct peer *p, char *err)
+int rpc_user_current(struct daemon *d, const struct peer *p, char *err)
 {
 	/* a worker holds no replica of the users: what it forwards, the leader checks */
 	if (p->kind != PEER_USER || !p->serial[0] || d->worker)
 		return 0;
 	const struct user *u = table_get_str(&d->store.users, p->user);
 	if (!u || !u->serial || strcmp(u->serial, p->serial))
-		return errf(err, E_AUTH, "permission denied: the certificate of user %s was revoked (orch user rm)", p->user);
+		return errf(err, E_AUTH,
+			    "permission denied: the certificate of user %s was revoked (orch user rm), or is so new that "
+			    "this node does not know it yet",
+			    p->user);
 	return 0;
 }
 
@@ -160,7 +163,7 @@ static int authorize(struct daemon *d, struct conn *c, enum op op, const void *a
 	conn_peer(c, who);
 	int rc = access_check(op, access_need(op, args), who, err);
 	if (!rc)
-		rc = user_current(d, who, err);
+		rc = rpc_user_current(d, who, err);
 	struct peer org;
 	enum op org_op;
 	if (rc || who->kind != PEER_NODE || access_origin_get(req, &org, &org_op))
@@ -168,7 +171,7 @@ static int authorize(struct daemon *d, struct conn *c, enum op op, const void *a
 	/* an entry built for someone's op (apply) is checked against that op; its args are
 	 * not here, so the table's need: registry credentials were checked on the node */
 	enum proto_need need = org_op == op ? access_need(op, args) : proto_ops[org_op].need;
-	if ((rc = access_check(org_op, need, &org, err)) || (rc = user_current(d, &org, err)))
+	if ((rc = access_check(org_op, need, &org, err)) || (rc = rpc_user_current(d, &org, err)))
 		return rc;
 	*who = org;
 	return 0;
