@@ -40,6 +40,9 @@ int access_check(enum op op, enum proto_need need, const struct peer *p, char *e
 {
 	if (need == NEED_ANY || p->kind == PEER_LOCAL || p->kind == PEER_NODE)
 		return 0;
+	if (p->kind == PEER_ANON)
+		return errf(err, E_AUTH, "permission denied: op %s needs a certificate of this cluster; this connection has none",
+			    proto_name(op));
 	char who[128];
 	access_describe(p, who, sizeof who);
 	if (need == NEED_NODE)
