@@ -11,6 +11,7 @@
 #include "net/ipam.h"
 #include "runtime/bundle.h"
 #include "runtime/cgroup_stats.h"
+#include "secret/envseal.h"
 #include "secret/secfs.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -206,6 +207,8 @@ void run_prepare(struct run_job *j)
 	svc_spec_free(&sp);
 	j->rc = svc_spec_decode(r.root, &sp, j->err);
 	mpr_free(&r);
+	if (!j->rc) /* the environment comes sealed as the log holds it */
+		j->rc = envseal_open_node(j->env->data_dir, &sp, j->err);
 	if (j->rc)
 		goto out;
 	struct utsname un;
@@ -401,7 +404,7 @@ out:
 	argv_free(args);
 	argv_free(env);
 	volumes_set_free(&vols);
-	svc_spec_free(&sp);
+	envseal_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
 }
@@ -415,8 +418,14 @@ void run_start(struct run_job *j)
 	layout_task_path(logp, sizeof logp, j->dir, LAYOUT_TASK_LOG);
 	int pid = 0;
 	j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err);
-	if (!j->rc)
+	if (!j->rc) {
+		/* the runtime has read config.json; it holds the opened environment, which stays
+		 * off the disk (secret/envseal.h) */
+		char cfg[760];
+		snprintf(cfg, sizeof cfg, "%s/config.json", bundle);
+		unlink(cfg);
 		j->rc = rt_start(&rt, j->cid, j->err);
+	}
 	if (!j->rc)
 		j->pid = pid;
 }

@@ -169,6 +169,10 @@ void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, co
 /* The usual answer to a write submitted that way: {result} (E_EXISTS, "unchanged", is a
  * success) or the error. */
 void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res);
+/* Submits the service.put of sp (its environment sealed here first, secret/envseal.h)
+ * for request id on c. */
+struct svc_spec;
+void rpc_service_submit(struct daemon *d, struct conn *c, uint64_t id, struct svc_spec *sp, const char *project);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);
