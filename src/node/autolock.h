@@ -1,0 +1,29 @@
+/* Autolock on a node (secret/unlock.h has the keys and where they live).
+ *
+ * A node whose data key file is sealed, and which holds no unlocked copy, starts locked:
+ * it serves its local socket only (status, unlock), runs no raft, no agent, no task, opens
+ * no node port. `orch unlock` gives it the unlock key; a wrong key is refused and changes
+ * nothing; the right one lets the node start as usual.
+ *
+ * The cluster's unlock key is a record in the log (kind "unlock"); each node re-seals its
+ * own file when it applies a newer record than the one its file was sealed for (the id
+ * kept in the file): under the new key after a rotation or when autolock was turned on,
+ * in clear when turned off. Joiners do the same once caught up. Only a newer record acts,
+ * so a node replaying an older state never unseals its file. */
+#ifndef ORCH_AUTOLOCK_H
+#define ORCH_AUTOLOCK_H
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon;
+struct conn;
+
+/* At start: true (and the node stays locked) when the key file is sealed and this
+ * process holds no copy; otherwise notes which record the file is sealed for. */
+bool autolock_gate(struct daemon *d);
+/* The status of a locked node (the only thing it tells). */
+void autolock_status(struct daemon *d, struct conn *c, uint64_t id);
+/* Every tick of an unlocked node: records init's key once leading, re-seals the file. */
+void autolock_tick(struct daemon *d);
+
+#endif
