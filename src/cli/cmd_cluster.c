@@ -479,7 +479,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
 	struct datakey dk = {{0}};
-	bool have_dk = false;
+	struct unlock_key ul = {{0}};
+	uint64_t ul_id = 0;
+	bool have_dk = false, have_ul = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -540,14 +542,25 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 				else
 					have_dk = true;
 			}
+			/* an autolocked cluster: the file is sealed under its unlock key from the start */
+			const msgpack_object *uk = mp_get(resp.root, "unlock");
+			struct datakey as_key;
+			if (have_dk && uk && uk->type == MSGPACK_OBJECT_BIN &&
+			    !datakey_unwrap(uk->via.bin.ptr, uk->via.bin.size, &tok, &as_key, err)) {
+				memcpy(ul.k, as_key.k, sizeof ul.k);
+				mp_get_u64(resp.root, "unlock_id", &ul_id);
+				have_ul = true;
+				datakey_wipe(&as_key);
+			}
 		}
 		mpr_free(&resp);
 		if (rc)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
-	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
+	rc = !have_dk ? 0 : have_ul ? datakey_save_locked(cli->data_dir, &dk, &ul, ul_id, err) : datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
+	unlock_wipe(&ul);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
 	if (identity_save(cli->data_dir, &id, err))

@@ -2,10 +2,14 @@
  * cluster update --autolock, and the re-sealing of the key file (node/autolock.h). */
 #include "node/autolock.h"
 #include "node/daemon.h"
+#include "codec/mp.h"
 #include "net/conn.h"
 #include "secret/datakey.h"
 #include "secret/secrets.h"
 #include "util/log.h"
+#include "util/mem.h"
+#include <openssl/crypto.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,27 +97,43 @@ static int current_key(struct daemon *d, struct unlock_key *u, char *err)
 	return rc;
 }
 
-/* The reply to a write of the record: its result, and the key when autolock is on. */
+/* The reply to a write of the record: its result, and the new key (p->ctx, taken) when
+ * autolock is on. Not read back from the store: on a follower the reply of the leader
+ * comes before the entry is applied here. */
 static void record_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct pending *p = data;
+	struct unlock_key *u = p->ctx;
+	(void)d;
 	if (p->conn) {
 		struct mpw w;
-		char err[ERR_LEN];
-		struct unlock_key u;
-		bool on = !rc && !current_key(d, &u, err);
 		rpc_reply_begin(&w, p->req_id, rc);
-		mpw_kstr(&w, rc ? "err" : "result", rc ? res->msg : on ? "autolock on" : "autolock off");
-		if (on) {
+		mpw_kstr(&w, rc ? "err" : "result", rc ? res->msg : u ? "autolock on" : "autolock off");
+		if (!rc && u) {
 			char text[UNLOCK_STR_LEN + 1];
-			unlock_format(&u, text);
+			unlock_format(u, text);
 			mpw_kstr(&w, "key", text);
-			memset(text, 0, sizeof text);
-			unlock_wipe(&u);
+			OPENSSL_cleanse(text, sizeof text);
 		}
 		rpc_reply_send(p->conn, &w);
 	}
+	if (u)
+		unlock_wipe(u);
+	free(u);
+	p->ctx = NULL;
 	pending_free(p);
+}
+
+/* A pending reply to request id on c that gives the key u (NULL: none) once written. */
+static struct pending *record_pending(struct daemon *d, struct conn *c, uint64_t id, const struct unlock_key *u)
+{
+	struct pending *p = pending_new(d, c, id);
+	if (u) {
+		struct unlock_key *copy = xmalloc(sizeof *copy);
+		*copy = *u;
+		p->ctx = copy;
+	}
+	return p;
 }
 
 /* Submits a new record: the key u (NULL: autolock off), sealed under the data key. cb is
@@ -149,7 +169,7 @@ void rpc_unlock_key(struct daemon *d, struct conn *c, const struct req_unlock_ke
 	}
 	if (a->rotate) {
 		unlock_generate(&u);
-		record_put(d, &u, record_done, pending_new(d, c, a->id));
+		record_put(d, &u, record_done, record_pending(d, c, a->id, &u));
 		unlock_wipe(&u);
 		return;
 	}
@@ -159,7 +179,7 @@ void rpc_unlock_key(struct daemon *d, struct conn *c, const struct req_unlock_ke
 	struct mpw w;
 	rpc_reply_begin(&w, a->id, 0);
 	mpw_kstr(&w, "key", text);
-	memset(text, 0, sizeof text);
+	OPENSSL_cleanse(text, sizeof text);
 	rpc_reply_send(c, &w);
 }
 
@@ -178,8 +198,27 @@ void rpc_autolock(struct daemon *d, struct conn *c, const struct req_autolock *a
 	}
 	if (a->enable)
 		unlock_generate(&u);
-	record_put(d, a->enable ? &u : NULL, record_done, pending_new(d, c, a->id));
+	record_put(d, a->enable ? &u : NULL, record_done, record_pending(d, c, a->id, a->enable ? &u : NULL));
 	unlock_wipe(&u);
+}
+
+void autolock_join_reply(struct daemon *d, struct mpw *w)
+{
+	char err[ERR_LEN];
+	struct unlock_key u;
+	if (current_key(d, &u, err))
+		return;
+	struct datakey as_key; /* the token wrap takes a key of the same length */
+	memcpy(as_key.k, u.k, sizeof as_key.k);
+	unlock_wipe(&u);
+	struct buf wk = {0};
+	if (!datakey_wrap(&as_key, &d->ident.tok, &wk, err)) {
+		mpw_key(w, "unlock");
+		mpw_bin(w, wk.data, wk.len);
+		mpw_ku64(w, "unlock_id", store_secret_latest(&d->store, UNLOCK_KIND, UNLOCK_NAME)->id);
+	}
+	datakey_wipe(&as_key);
+	buf_free(&wk);
 }
 
 /* ---- every tick ------------------------------------------------------------------------------- */

@@ -23,6 +23,11 @@ struct conn;
 bool autolock_gate(struct daemon *d);
 /* The status of a locked node (the only thing it tells). */
 void autolock_status(struct daemon *d, struct conn *c, uint64_t id);
+/* The join reply's part (a map's fields): with autolock on, the unlock key wrapped under
+ * the token like the data key ("unlock") and its record ("unlock_id"), so a joiner's
+ * file is sealed from the start. */
+struct mpw;
+void autolock_join_reply(struct daemon *d, struct mpw *w);
 /* Every tick of an unlocked node: records init's key once leading, re-seals the file. */
 void autolock_tick(struct daemon *d);
 
