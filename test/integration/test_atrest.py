@@ -63,12 +63,16 @@ def test_env_sealed_at_rest():
         svcs = c.cli(1, "services")
         check(svcs[0]["spec"]["environment"]["MARK"] == v1, "services -o json: %r" % svcs[0]["spec"])
         gen = c.cli(0, "inspect", "app")["generation"]
-        # the same file again: unchanged (the sealed form is fixed)
+        # the same file again: unchanged (the sealed form is fixed), in the plan too
+        out = c.cli(1, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check(re.search(r"^app\s+unchanged", out, re.M), "dry run of the same file: %r" % out)
         out = c.deploy(0, spec).stdout
         check(re.search(r"^app\s+unchanged", out, re.M), "same deploy: %r" % out)
         check(c.cli(0, "inspect", "app")["generation"] == gen, "an unchanged deploy made a new generation")
         # a new value: a new generation, the task replaced, the new process has it
         c.write("stack.yml", STACK % (DEMO, v2))
+        out = c.cli(0, "deploy", "-f", spec, "--dry-run", json=False).stdout
+        check(re.search(r"^app\s+update", out, re.M), "dry run of a changed value: %r" % out)
         out = c.deploy(0, spec).stdout
         check(re.search(r"^app\s+updated", out, re.M), "changed deploy: %r" % out)
         wait_until(lambda: procs_with("MARK=" + v2) and not procs_with("MARK=" + v1), 40, "the service rolled to the new value")
