@@ -9,6 +9,7 @@
 #include "state/store.h"
 #include "util/err.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *yml_a = "services:\n  web:\n    image: demo\n    environment:\n      DB_PASS: s3cr3t-alpha\n      MODE: prod\n";
 static const char *yml_b = "services:\n  web:\n    image: demo\n    environment:\n      DB_PASS: s3cr3t-bravo\n      MODE: prod\n";
@@ -161,4 +162,30 @@ UNIT(envseal_in_the_store_rolls_on_change_only)
 	envseal_spec_free(&sp);
 	store_free(&t);
 	store_free(&s);
+}
+
+/* A node without a data key (a cluster from before them) runs and deploys services whose
+ * environment is not sealed; one that is sealed cannot be opened there, saying why. */
+UNIT(envseal_node_without_a_key)
+{
+	char dir[] = "/tmp/orch-unit-env-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char err[ERR_LEN];
+	struct svc_spec clear, none, sealed;
+	parse_one(yml_a, &clear);
+	parse_one("services:\n  web:\n    image: demo\n", &none);
+	CHECK_EQ_INT(envseal_open_node(dir, &clear, err), 0); /* nothing sealed: nothing to open */
+	CHECK_EQ_INT(envseal_close_node(dir, &none, err), 0); /* nothing to seal */
+	CHECK_EQ_INT(envseal_close_node(dir, &clear, err), E_NOTFOUND);
+	CHECK_EQ_INT(clear.env.n, 2); /* unchanged */
+	uint8_t k[SEAL_KEY_LEN];
+	memset(k, 1, sizeof k);
+	parse_one(yml_a, &sealed);
+	CHECK_EQ_INT(envseal_close(k, &sealed, err), 0);
+	CHECK_EQ_INT(envseal_open_node(dir, &sealed, err), E_NOTFOUND);
+	CHECK(sealed.env_sealed.len > 0);
+	svc_spec_free(&clear);
+	svc_spec_free(&none);
+	svc_spec_free(&sealed);
+	rmdir(dir);
 }
