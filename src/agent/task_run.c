@@ -361,8 +361,17 @@ void run_prepare(struct run_job *j)
 		uid = (uint32_t)u;
 		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
 	}
-	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
+	/* config.json holds the opened environment (secret/envseal.h): it goes on the task's
+	 * tmpfs, never on the node's disk (the runtime reads it again for every exec) */
+	size_t env_room = 0;
+	for (size_t i = 0; i < sp.env.n; i++)
+		env_room += strlen(sp.env.k[i]) + strlen(sp.env.v[i]) + 64;
+	if (env_room)
+		env_room += 256 * 1024;
+	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, env_room, &binds, &nbinds, j->err)))
 		goto out;
+	char secdir[700];
+	layout_task_path(secdir, sizeof secdir, j->dir, LAYOUT_TASK_SECRETS);
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -391,6 +400,7 @@ void run_prepare(struct run_job *j)
 		.nvol_mounts = vols.n,
 		.file_binds = binds,
 		.nfile_binds = nbinds,
+		.config_dir = env_room ? secdir : NULL,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -418,14 +428,8 @@ void run_start(struct run_job *j)
 	layout_task_path(logp, sizeof logp, j->dir, LAYOUT_TASK_LOG);
 	int pid = 0;
 	j->rc = rt_create(&rt, j->cid, bundle, logp, &pid, j->err);
-	if (!j->rc) {
-		/* the runtime has read config.json; it holds the opened environment, which stays
-		 * off the disk (secret/envseal.h) */
-		char cfg[760];
-		snprintf(cfg, sizeof cfg, "%s/config.json", bundle);
-		unlink(cfg);
+	if (!j->rc)
 		j->rc = rt_start(&rt, j->cid, j->err);
-	}
 	if (!j->rc)
 		j->pid = pid;
 }

@@ -1,8 +1,9 @@
 /* A service's environment sealed under the cluster data key (secret/seal.h), the form it
  * takes in every service.put command and so in the raft log, in snapshots and in the
  * replicas' memory (svc_spec.env_sealed). It is opened only where the values are used:
- * by the node that starts a task of the service (agent/task_run.c) and by the node that
- * answers `orch inspect` / `orch services -o json` (node/rpc_work.c).
+ * by the node that starts a task of the service (agent/task_run.c: the runtime's
+ * config.json, which holds them, goes on the task's tmpfs, secret/secfs.h) and by the node
+ * that answers `orch inspect` / `orch services -o json` (node/rpc_work.c).
  *
  * The seal is fixed (seal_close_fixed): the same environment of the same service seals to
  * the same bytes, so a spec compares and hashes as before (a redeploy that changes nothing

@@ -5,6 +5,7 @@ changed value rolls the service. Autolock (node/autolock.h): a restarted node st
 (no raft port, no containers started, status says so) until `orch unlock` gets the right
 key from standard input; rotation re-seals every node's file; the key is never on a
 command line, in a log or on disk."""
+import glob
 import os
 import re
 import socket
@@ -26,6 +27,10 @@ services:
     environment:
       MARK: %s
       PLAIN: visible
+    healthcheck:  # an exec in the task sees the environment too (runc reads config.json again)
+      test: ["CMD-SHELL", 'test "$$PLAIN" = visible']
+      interval: 1s
+      timeout: 5s
 """
 
 
@@ -53,7 +58,10 @@ def test_env_sealed_at_rest():
         c.load_demo()
         spec = c.write("stack.yml", STACK % (DEMO, v1))
         c.deploy(0, spec)
-        wait_until(lambda: running(c.ps(0, "app")), 40, "app running")
+        wait_until(lambda: [t for t in running(c.ps(0, "app")) if t["health"] == "healthy"], 40, "app running and healthy")
+        # the runtime's config.json holds the opened environment: on the task's tmpfs only
+        cfgs = [os.path.join(d, "config.json") for n in c.nodes for d in glob.glob(os.path.join(n.dir, "tasks", "*", "bundle"))]
+        check(cfgs and all(os.path.islink(p) and "/secrets/" in os.readlink(p) for p in cfgs), "bundle configs: %r" % cfgs)
         pids = wait_until(lambda: procs_with("MARK=" + v1), 10, "a process with the service's environment")
         check(len(pids) == 1, "processes with MARK: %r" % pids)
         # orch inspect and services -o json show it opened, from any node
