@@ -13,18 +13,21 @@
 #include <stdio.h>
 #include <string.h>
 
-bool autolock_gate(struct daemon *d)
+int autolock_gate(struct daemon *d, char *err)
 {
-	char err[ERR_LEN];
 	uint64_t id = 0;
+	int rc = datakey_lock_state(d->data_dir, &id, err);
+	if (rc == E_NOTFOUND) /* a cluster from before data keys */
+		return 0;
+	if (rc < 0)
+		return rc;
 	if (datakey_locked(d->data_dir)) {
 		d->locked = true;
-		return true;
+		return 1;
 	}
-	/* sealed and held (init --autolock, or unlocked before): the file's record */
-	if (datakey_lock_state(d->data_dir, &id, err) == 1)
+	if (rc == 1) /* sealed and held (init --autolock): the file's record */
 		d->lock_seen = id;
-	return false;
+	return 0;
 }
 
 void autolock_status(struct daemon *d, struct conn *c, uint64_t id)
@@ -229,7 +232,10 @@ static void recorded(struct daemon *d, void *data, int rc, const struct apply_re
 	if (rc) {
 		d->lock_recorded = false; /* tried again next tick */
 		log_warn(d->ident.name, d->clock, "autolock: recording the unlock key: %s", res->msg);
+		return;
 	}
+	d->opts.autolock = false; /* the log has it now; this copy goes */
+	unlock_wipe(&d->opts.autolock_key);
 }
 
 /* The key file re-sealed for record x (under its key, or in clear when it is off). */

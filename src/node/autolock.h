@@ -18,9 +18,10 @@
 struct daemon;
 struct conn;
 
-/* At start: true (and the node stays locked) when the key file is sealed and this
- * process holds no copy; otherwise notes which record the file is sealed for. */
-bool autolock_gate(struct daemon *d);
+/* At start: 1 (and the node stays locked) when the key file is sealed and this process
+ * holds no copy; 0 to go on (noting which record the file is sealed for); an error code
+ * for a damaged key file (the node does not start). */
+int autolock_gate(struct daemon *d, char *err);
 /* The status of a locked node (the only thing it tells). */
 void autolock_status(struct daemon *d, struct conn *c, uint64_t id);
 /* The join reply's part (a map's fields): with autolock on, the unlock key wrapped under

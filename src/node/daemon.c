@@ -618,7 +618,9 @@ int daemon_start(struct daemon *d, char *err)
 	/* the local socket first: a locked node serves it alone (node/autolock.h) */
 	if ((rc = listen_local(d, err)))
 		return rc;
-	if (autolock_gate(d)) {
+	if ((rc = autolock_gate(d, err)) < 0)
+		return rc;
+	if (rc) {
 		log_warn(d->ident.name, d->clock, "node %016llx is locked (autolock): it starts once orch unlock gives it "
 			 "the unlock key", (unsigned long long)d->ident.id);
 		daemon_ready(d, "ok locked");

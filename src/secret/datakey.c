@@ -27,12 +27,11 @@ void datakey_wipe(struct datakey *k)
 /* An autolocked node's file holds its key sealed; once unlocked the key stays in this
  * process's memory only, by data dir (several nodes share a process in the simulation),
  * read by the loop and by worker threads alike. */
-#define HELD_MAX 64
 static struct held {
 	char dir[LAYOUT_PATH_MAX];
 	struct datakey k;
-} held[HELD_MAX];
-static size_t nheld;
+} *held;
+static size_t nheld, capheld;
 static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static bool held_get(const char *dir, struct datakey *k)
@@ -54,12 +53,23 @@ static void held_set(const char *dir, const struct datakey *k)
 	size_t i = 0;
 	while (i < nheld && strcmp(held[i].dir, dir))
 		i++;
-	if (i == nheld && nheld < HELD_MAX) {
+	if (i == nheld) {
+		if (nheld == capheld) {
+			/* moved by hand: the old block is wiped before it is freed */
+			size_t cap = capheld ? capheld * 2 : 4;
+			struct held *bigger = xcalloc(cap, sizeof *bigger);
+			if (nheld)
+				memcpy(bigger, held, nheld * sizeof *held);
+			if (held)
+				OPENSSL_cleanse(held, capheld * sizeof *held);
+			free(held);
+			held = bigger;
+			capheld = cap;
+		}
 		snprintf(held[i].dir, sizeof held[i].dir, "%s", dir);
 		nheld++;
 	}
-	if (i < nheld)
-		held[i].k = *k;
+	held[i].k = *k;
 	pthread_mutex_unlock(&held_mu);
 }
 
