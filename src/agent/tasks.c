@@ -289,6 +289,8 @@ void tasks_step(struct agent *a, struct atask *t)
 
 void tasks_free(struct atask *t)
 {
+	if (t->job.spec) /* a worker's environment comes opened (node/feed.c) */
+		explicit_bzero(t->job.spec, t->job.spec_len);
 	free(t->job.spec);
 	free(t->job.image);
 	if (t->job.files) /* a worker's values come opened (node/feed.h) */
