@@ -2,6 +2,8 @@
 #include "agent/agent_state.h"
 #include "net/ipam.h"
 #include "spec/spec.h"
+#include "traffic/relay.h"
+#include "util/log.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,13 +25,30 @@ int ports_hold(uint16_t port, int proto)
 	return fd + 1;
 }
 
+void ports_relay(struct agent *a, struct atask *t)
+{
+	for (size_t i = 0; i < t->job.nports && i < RUN_MAX_PORTS && !t->job.host_net; i++) {
+		if (!t->port_fds[i] || t->relays[i] || t->job.ports[i].proto != IPPROTO_TCP)
+			continue;
+		char err[ERR_LEN];
+		t->relays[i] = relay_listen(a->h->loop, t->port_fds[i] - 1, t->job.ip, t->job.ports[i].container_port, err);
+		t->port_fds[i] = 0; /* the relay's now */
+		if (!t->relays[i]) /* the port stays published, only not on loopback addresses */
+			log_warn(a->h->ident->name, a->h->clock, "task %llu, host port %u: %s", (unsigned long long)t->id,
+				 t->job.ports[i].host_port, err);
+	}
+}
+
 void ports_release(struct atask *t)
 {
-	for (size_t i = 0; i < RUN_MAX_PORTS; i++)
+	for (size_t i = 0; i < RUN_MAX_PORTS; i++) {
+		relay_close(t->relays[i]);
+		t->relays[i] = NULL;
 		if (t->port_fds[i]) {
 			close(t->port_fds[i] - 1);
 			t->port_fds[i] = 0;
 		}
+	}
 }
 
 void ports_release_all(struct agent *a, struct atask *t)
