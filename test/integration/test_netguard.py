@@ -3,7 +3,7 @@ route_localnet on a node's bridge, a task cannot reach a service on the node's 1
 even with packets it crafts for the gateway, a host that routes the bridge subnet via the
 node reaches a task only through a published port, and tasks of two projects reach each
 other only through a network they share — directly on the bridge or routed through the
-gateway. Controls show each probe works where it is allowed (the mesh answers the same
+gateway (also one-way UDP, which no bridged reply could cut). Controls show each probe works where it is allowed (the mesh answers the same
 crafted packet; the same connection goes through once the node's forward filter is out of
 the way; a project on the shared network gets through)."""
 import os
@@ -100,6 +100,40 @@ try:
 except OSError as e:
     print("closed %s" % type(e).__name__)
 '''
+
+
+UDP_RECV = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+s.settimeout(3)
+try:
+    print("from " + s.recvfrom(64)[1][0])
+except socket.timeout:
+    print("none")
+'''
+
+UDP_SEND = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5):
+    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.1)
+'''
+
+
+def udp_reaches(src_ns, dst_ns, dst_ip, port=9999):
+    """One-way: datagrams sent from src_ns to dst_ip:port arrive in dst_ns (no reply to cut)."""
+    p = subprocess.Popen(["nsenter", "--net=" + dst_ns, sys.executable, "-c", UDP_RECV, str(port)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        check(p.stdout.readline().strip() == "ready", "udp receiver did not start")
+        in_netns(src_ns, UDP_SEND, dst_ip, port)
+        return p.stdout.readline().strip()
+    finally:
+        p.kill()
+        p.wait()
 
 
 def gateway(ip):
@@ -206,6 +240,10 @@ def test_projects_isolated_unless_networks_shared():
             subprocess.run(["nsenter", "--net=" + ns, "ip", "route", "replace", a_ip + "/32", "via", gateway(a_ip)],
                            check=True)
             routed[s] = in_netns(ns, CONNECT, a_ip, 80)
+            # one-way: the bridge cuts a TCP reply (a answers on the bridge), not datagrams
+            routed[s + "/udp"] = udp_reaches(ns, task_netns(c.nodes[0], a_ip), a_ip)
         print("through the gateway: %s" % routed)
+        check(routed["c/udp"] == "from " + tasks["c"]["ip"], "c's datagrams through the gateway: %r" % routed["c/udp"])
+        check(routed["b/udp"] == "none", "b's datagrams reached a through the gateway: %r" % routed["b/udp"])
         check(routed["c"].startswith("open HTTP/1"), "c through the gateway: %r" % routed["c"])
         check(routed["b"].startswith("closed"), "b reached a through the gateway: %r" % routed["b"])
