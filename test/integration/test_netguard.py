@@ -1,11 +1,11 @@
-"""Tasks walled off on the network (issue 11, "Containers hardened by default"): no
-route_localnet on a node's bridge, a task cannot reach a service on the node's 127.0.0.1
-even with packets it crafts for the gateway, a host that routes the bridge subnet via the
-node reaches a task only through a published port, and tasks of two projects reach each
-other only through a network they share — directly on the bridge or routed through the
-gateway (also one-way UDP, which no bridged reply could cut). Controls show each probe works where it is allowed (the mesh answers the same
-crafted packet; the same connection goes through once the node's forward filter is out of
-the way; a project on the shared network gets through)."""
+"""Tasks walled off on the network (issue 11, "Containers hardened by default"): no route_localnet
+on a node's bridge, a task cannot reach a service on the node's 127.0.0.1 even with packets it
+crafts for the gateway, a host that routes the bridge subnet via the node reaches a task only
+through a published port, and tasks of two projects reach each other only through a network they
+share — directly on the bridge or routed through the gateway (also one-way UDP, which no bridged
+reply could cut). Controls show each probe works where it is allowed (the mesh answers the same
+crafted packet; the same connection goes through once the node's forward filter is out of the
+way; a project on the shared network gets through)."""
 import os
 import socket
 import subprocess
