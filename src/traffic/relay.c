@@ -25,6 +25,7 @@ struct rconn {
 	uv_connect_t creq;
 	int handles;
 	bool eof[2], closing;
+	int shut; /* directions ended and flushed: both, and the connection is done */
 	struct rconn *next, *prev;
 };
 
@@ -101,8 +102,12 @@ static void on_written(uv_write_t *req, int status)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	(void)status;
+	struct rconn *c = req->data;
 	free(req);
+	if (c->closing) /* canceled by the close: c lives until its handles closed */
+		return;
+	if (status || ++c->shut == 2)
+		rc_close(c, false);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -119,14 +124,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			rc_close(c, from == 1);
 			return;
 		}
-		/* half-close: pass the end on, keep the other direction going */
+		/* half-close: pass the end on once what was read is written (a shutdown waits for
+		 * the writes queued before it), keep the other direction going */
 		c->eof[from] = true;
 		uv_read_stop(s);
-		if (c->eof[to]) {
-			rc_close(c, false);
-			return;
-		}
 		uv_shutdown_t *req = xmalloc(sizeof *req);
+		req->data = c;
 		if (uv_shutdown(req, (uv_stream_t *)&c->side[to], on_shutdown)) {
 			free(req);
 			rc_close(c, false);
