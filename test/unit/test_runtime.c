@@ -720,6 +720,16 @@ UNIT(runtime_nat_names_and_rules)
 	nat_isolated("n1", "", &b);
 	buf_append(&b, "", 1);
 	CHECK(buf_has(&b, "add element bridge orch_n1 isolated { 10.88.3.2 . 10.88.3.3, 10.88.3.3 . 10.88.3.2 }"));
+	CHECK(buf_has(&b, "add element ip orch_n1 isolated { 10.88.3.2 . 10.88.3.3, 10.88.3.3 . 10.88.3.2 }"));
+	/* hardening: nothing with a loopback source is DNAT'ed onto the bridge (it could not be
+	 * routed there without route_localnet), the bridge cannot reach 127/8, and the forward
+	 * filter ends in a drop for what is neither reply, DNAT nor the node's own tasks */
+	CHECK(buf_has(&b, "add rule ip orch_n1 output ip saddr != 127.0.0.0/8 fib daddr type local dnat"));
+	CHECK(!buf_has(&b, "ip saddr 127.0.0.0/8 oifname"));
+	CHECK(buf_has(&b, "add rule ip orch_n1 guard iifname \"orchn1\" ip daddr 127.0.0.0/8 drop"));
+	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" ct status dnat accept"));
+	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" iifname \"orchn1\" ip saddr . ip daddr @isolated drop"));
+	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" drop"));
 	CHECK(buf_has(&b, "add element ip orch_n1 ports { tcp . 8080 : 10.88.3.2 . 80, udp . 5353 : 10.88.3.2 . 53 }"));
 	CHECK(buf_has(&b, "delete element ip orch_n1 ports { tcp . 8080, udp . 5353 }"));
 	/* nft itself accepts the text (check mode changes nothing) */
