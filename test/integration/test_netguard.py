@@ -5,7 +5,7 @@ through a published port, and tasks of two projects reach each other only throug
 share — directly on the bridge or routed through the gateway (also one-way UDP, which no bridged
 reply could cut). Controls show each probe works where it is allowed (the mesh answers the same
 crafted packet; the same connection goes through once the node's forward filter is out of the
-way; a project on the shared network gets through)."""
+way; a project on the shared network gets through). The task's own outbound traffic still passes."""
 import os
 import socket
 import subprocess
@@ -102,6 +102,20 @@ except OSError as e:
 '''
 
 
+SERVE_ONCE = r'''
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(10)
+print("ready", flush=True)
+c, peer = s.accept()
+c.sendall(b"hello from the lab\n")
+c.close()
+print("from " + peer[0], flush=True)
+'''
+
 UDP_RECV = r'''
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -196,6 +210,20 @@ def test_task_walled_off_from_host_loopback_and_routed_subnet():
             check(published.startswith("open HTTP/1"), "published port through the node: %r" % published)
             check(direct80.startswith("closed"), "task port 80 reached without the published port: %r" % direct80)
             check(direct81.startswith("closed"), "unpublished task port 81 reached: %r" % direct81)
+            # the task's own outbound connections and their replies still pass
+            srv = subprocess.Popen(["nsenter", "--net=" + lab, sys.executable, "-c", SERVE_ONCE, lab_net + ".2",
+                                    "7777"], stdout=subprocess.PIPE, text=True)
+            try:
+                check(srv.stdout.readline().strip() == "ready", "server in %s did not start" % lab_ns)
+                out = runc_exec(c, "n1", container(c, "n1", t["id"]), "sh", "-c",
+                                "nc -w 2 %s.2 7777 </dev/null; true" % lab_net)
+                seen = srv.stdout.readline().strip()
+            finally:
+                srv.kill()
+                srv.wait()
+            print("task -> %s.2:7777: %r, the server saw %s" % (lab_net, out.strip(), seen))
+            check("hello from the lab" in out, "the task's own connection out: %r" % out)
+            check(seen == "from " + lab_net + ".1", "outbound traffic masqueraded to the node: %r" % seen)
             # control: without the node's forward filter the same connection goes through
             chain = subprocess.run(["nft", "list", "chain", "ip", "orch_" + tag, "forward"], capture_output=True,
                                    text=True, check=True).stdout
@@ -217,7 +245,8 @@ def test_projects_isolated_unless_networks_shared():
     svc = "  %s:\n    image: " + DEMO + "\n    stop_grace_period: 1s\n"
     with MeshCluster(1) as c:
         c.load_demo()
-        c.deploy(0, c.write("pa.yml", "name: pa\nservices:\n" + svc % "a" + "    networks: [back]\nnetworks:\n  back:\n"))
+        c.deploy(0, c.write("pa.yml", "name: pa\nservices:\n" + svc % "a" +
+                            "    networks: [back]\nnetworks:\n  back:\n"))
         c.deploy(0, c.write("pb.yml", "name: pb\nservices:\n" + svc % "b"))
         c.deploy(0, c.write("pc.yml", "name: pc\nservices:\n" + svc % "c" +
                             "    networks: [shared]\nnetworks:\n  shared:\n    external: true\n    name: pa_back\n"))
