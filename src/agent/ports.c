@@ -17,6 +17,13 @@ int ports_hold(uint16_t port, int proto)
 	int fd = socket(AF_INET, (proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
+	/* A TCP host port relays loopback clients (ports_relay) and keeps their closed
+	 * connections in TIME_WAIT for a minute: with SO_REUSEADDR (inherited by them) a
+	 * restarted node binds it again. Others still see it taken: net_pick_port's bind test
+	 * goes without the option. (For UDP the option would let two sockets share the port.) */
+	int one = 1;
+	if (proto != IPPROTO_UDP)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) {
 		close(fd);

@@ -5,7 +5,8 @@ through a published port, and tasks of two projects reach each other only throug
 share — directly on the bridge or routed through the gateway (also one-way UDP, which no bridged
 reply could cut). Controls show each probe works where it is allowed (the mesh answers the same
 crafted packet; the same connection goes through once the node's forward filter is out of the
-way; a project on the shared network gets through). The task's own outbound traffic still passes."""
+way; a project on the shared network gets through). The task's own outbound traffic still
+passes, and a restarted node relays its loopback clients again."""
 import os
 import socket
 import subprocess
@@ -176,6 +177,13 @@ def test_task_walled_off_from_host_loopback_and_routed_subnet():
             want = "web-%d-%d" % (t["slot"], t["id"])
             wait_until(lambda: http_once("127.0.0.1", port) == want, 20, "mesh on 127.0.0.1:%d" % port)
             check(http_once("127.0.0.1", hostport) == want, "host port %d on 127.0.0.1" % hostport)
+            # the relayed connections leave the host port in TIME_WAIT (the task closed
+            # first): a node restarting now still takes its port back and relays again
+            c.kill9(node)
+            c.restart(node)
+            c.wait_members(c.nodes)
+            wait_until(lambda: http_once("127.0.0.1", hostport) == want, 20,
+                       "host port %d on 127.0.0.1 after the node restarted" % hostport)
 
             # a service of the node's own, on 127.0.0.1 only
             secret.bind(("127.0.0.1", 0))
