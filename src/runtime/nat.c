@@ -133,15 +133,24 @@ void nat_bridge_ruleset(const char *tag, struct buf *b)
 {
 	struct nat_names nm;
 	nat_names(tag, NULL, &nm);
+	struct nat_names pre; /* a task with an empty tag: the prefix of this node's veths */
+	nat_names(tag, "", &pre);
 	/* forward: frames between two ports of the bridge, i.e. task to task on this node;
-	 * the same pairs routed through the gateway meet the ip table's copy of the set */
+	 * the same pairs routed through the gateway meet the ip table's copy of the set.
+	 * Tasks get IPv4 only, but the kernel gives each interface an IPv6 link-local address,
+	 * which the set does not know: IPv6 from a task's port goes nowhere (input: to the
+	 * host). The chains of a bridge table see every bridge: match this node's ports. */
 	buf_printf(b,
 		   "add table bridge %1$s\n"
 		   "add set bridge %1$s isolated { type ipv4_addr . ipv4_addr; }\n"
 		   "add chain bridge %1$s forward { type filter hook forward priority 0; policy accept; }\n"
+		   "add chain bridge %1$s input { type filter hook input priority 0; policy accept; }\n"
 		   "flush chain bridge %1$s forward\n"
-		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n",
-		   nm.table);
+		   "flush chain bridge %1$s input\n"
+		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n"
+		   "add rule bridge %1$s forward iifname \"%2$s*\" ether type ip6 drop\n"
+		   "add rule bridge %1$s input iifname \"%2$s*\" ether type ip6 drop\n",
+		   nm.table, pre.veth);
 }
 
 void nat_isolated(const char *tag, const char *pairs, struct buf *b)

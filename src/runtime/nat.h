@@ -53,7 +53,8 @@ void nat_names(const char *tag, const char *task_tag, struct nat_names *out);
 void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *out);
 /* The node's bridge table (family bridge, same name): tasks of the bridge that share no
  * Compose network do not reach each other directly; the pairs (source . destination)
- * are the set "isolated", filled by nat_isolated. Re-applying it keeps the set. */
+ * are the set "isolated", filled by nat_isolated. No IPv6 from a task's port, to other
+ * tasks or the host. Re-applying it keeps the set. */
 void nat_bridge_ruleset(const char *tag, struct buf *out);
 /* Replaces the elements of both sets "isolated" (bridge and ip tables) with `pairs`, "a.b.c.d . e.f.g.h" items joined by ", "
  * (an empty string empties the set). */

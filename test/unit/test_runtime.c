@@ -730,6 +730,8 @@ UNIT(runtime_nat_names_and_rules)
 	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" ct status dnat accept"));
 	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" iifname \"orchn1\" ip saddr . ip daddr @isolated drop"));
 	CHECK(buf_has(&b, "add rule ip orch_n1 forward oifname \"orchn1\" drop"));
+	CHECK(buf_has(&b, "add rule bridge orch_n1 forward iifname \"vn1-*\" ether type ip6 drop"));
+	CHECK(buf_has(&b, "add rule bridge orch_n1 input iifname \"vn1-*\" ether type ip6 drop"));
 	CHECK(buf_has(&b, "add element ip orch_n1 ports { tcp . 8080 : 10.88.3.2 . 80, udp . 5353 : 10.88.3.2 . 53 }"));
 	CHECK(buf_has(&b, "delete element ip orch_n1 ports { tcp . 8080, udp . 5353 }"));
 	/* nft itself accepts the text (check mode changes nothing) */
