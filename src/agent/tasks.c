@@ -118,6 +118,8 @@ void tasks_step_done(struct work *w)
 			report_state(a, t, TS_STARTING, NULL, false);
 			if (t->job.host_net)
 				ports_release(t); /* host networking: the task binds its ports itself */
+			else
+				ports_relay(a, t);
 			tasks_queue_step(a, t, S_START);
 			break;
 		}
