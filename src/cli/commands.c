@@ -33,12 +33,14 @@
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster]",
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock]",
 	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
-	 "                        make this node the only voter of the cluster, keeping its state\n"},
+	 "                        make this node the only voter of the cluster, keeping its state\n"
+	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
+	 "                        once); a restarted node waits for it (orch unlock)\n"},
 	{"join", cmd_join, "join IP:PORT --token TOKEN [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
 	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
@@ -146,6 +148,17 @@ const struct command commands[] = {
 	 "  use NAME              make NAME current (local: the local node's socket)\n"
 	 "  add NAME --host IP:PORT --cert-bundle FILE   add or replace a context\n"
 	 "  rm NAME               forget a context\n" OUTPUT_OPT},
+	{"unlock", cmd_unlock, "unlock",
+	 "Give a locked node (autolock, see orch init --autolock) the cluster's unlock key, read\n"
+	 "from standard input or asked for on the terminal; the node then starts.", ""},
+	{"unlock-key", cmd_unlock_key, "unlock-key [--rotate] [-q]",
+	 "Show the cluster's unlock key (autolock), or replace it with a new one.",
+	 "      --rotate          make a new unlock key; every node re-seals its data key under it\n"
+	 "  -q, --quiet           print the key alone\n"},
+	{"cluster", cmd_cluster, "cluster update --autolock=true|false",
+	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off.",
+	 "      --autolock=BOOL   keep every node's data key sealed under an unlock key the\n"
+	 "                        operator holds: a restarted node waits for orch unlock\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",

@@ -72,7 +72,10 @@
 	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, OPERATOR, rpc_secret_rm) \
 	X(USER_ADD, user_add, "user.add", ANY, LEADER, ADMIN, rpc_user_add) \
 	X(USERS, users, "users", ANY, HERE, ADMIN, rpc_users) \
-	X(USER_RM, user_rm, "user.rm", ANY, LEADER, ADMIN, rpc_user_rm)
+	X(USER_RM, user_rm, "user.rm", ANY, LEADER, ADMIN, rpc_user_rm) \
+	X(UNLOCK, unlock, "unlock", LOCAL, HERE, ADMIN, rpc_unlock) \
+	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, ADMIN, rpc_unlock_key) \
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, ADMIN, rpc_autolock)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -148,6 +151,11 @@
 #define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
 #define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 #define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+/* autolock (node/autolock.h): key: the unlock key as the operator holds it; rotate: a
+ * new one for the cluster; enable: autolock on or off */
+#define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
+#define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
+#define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
 
 /* csr: a certificate signing request (PEM) for the key the client made and keeps; the
  * leader has the cluster CA sign it for name and role (node/rpc_user.c) */

@@ -3,6 +3,7 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "node/autolock.h"
 #include "secret/datakey.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
@@ -264,6 +265,7 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			}
 			datakey_wipe(&k);
 			buf_free(&wk);
+			autolock_join_reply(d, &w);
 			rpc_reply_send(p->conn, &w);
 		}
 	}
