@@ -126,7 +126,7 @@ static int ensure_image(struct run_job *j, const struct image_info *im, const st
 		const char *dg = i < im->nlayers ? im->layers[i] : im->config_digest;
 		if (!dg || blob_has(bs, dg))
 			continue;
-		if (fetch_blob(bs, dg, j->peers, j->npeers, j->image_node, j->env->tok, j->err))
+		if (fetch_blob(bs, dg, j->peers, j->npeers, j->image_node, j->env->tls, j->err))
 			return errwrap(j->err, E_NOTFOUND, "image %s missing on this node", im->name);
 	}
 	return 0;

@@ -10,7 +10,7 @@
 #include "runtime/net.h"
 #include "runtime/runc.h"
 #include "net/ipam.h"
-#include "net/token.h"
+#include "net/tls.h"
 #include "node/regopts.h"
 #include "util/err.h"
 
@@ -23,7 +23,7 @@ struct run_env {
 	char tag[IPAM_TAG_LEN];     /* network tag of this node (net/ipam.h writes both) */
 	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
-	const struct token *tok;    /* for fetching blobs from peers */
+	const struct tlsctx *tls;         /* for fetching blobs from peers */
 	const struct regopts *reg;  /* for pulling from registries (node/regopts.h) */
 	uint64_t port_lo, port_hi;
 };

@@ -1,5 +1,8 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "node/creds.h"
+#include "pki/pki.h"
+#include <openssl/crypto.h>
 #include "secret/datakey.h"
 #include "util/layout.h"
 #include "node/daemon.h"
@@ -26,7 +29,10 @@
 /* ---- options shared by init and join ---------------------------------------------------- */
 
 struct start_opts {
-	const char *listen, *advertise, *name, *token;
+	const char *listen, *advertise, *name;
+	char *token; /* copied out of argv, the file or the environment (none left visible) */
+	const char *token_file, *ca_cert, *ca_key;
+	uint64_t cert_days;
 	bool detach;
 	struct daemon_opts d;
 	struct regopts reg;
@@ -34,7 +40,8 @@ struct start_opts {
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_TOKEN_FILE, O_CA_CERT, O_CA_KEY,
+       O_CERT_EXPIRY };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -45,6 +52,10 @@ static const struct option start_longopts[] = {
 	{"memory", required_argument, NULL, O_MEMORY},
 	{"label", required_argument, NULL, O_LABEL},
 	{"token", required_argument, NULL, O_TOKEN},
+	{"token-file", required_argument, NULL, O_TOKEN_FILE},
+	{"ca-cert", required_argument, NULL, O_CA_CERT},
+	{"ca-key", required_argument, NULL, O_CA_KEY},
+	{"cert-expiry", required_argument, NULL, O_CERT_EXPIRY},
 	{"failure-timeout", required_argument, NULL, O_FAILURE},
 	{"election-timeout", required_argument, NULL, O_ELECTION},
 	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
@@ -62,6 +73,20 @@ static unsigned env_uint(const char *name, unsigned dflt)
 {
 	const char *v = getenv(name);
 	return v && *v ? (unsigned)strtoul(v, NULL, 10) : dflt;
+}
+
+/* "90d" or a duration parse_duration_ms takes ("2160h"), in whole days (rounded up). */
+static int parse_days(const char *s, uint64_t *days)
+{
+	char *end;
+	uint64_t ms;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (end != s && !strcmp(end, "d"))
+		ms = n * 86400000ull;
+	else if (parse_duration_ms(s, &ms))
+		return -1;
+	*days = (ms + 86399999ull) / 86400000ull;
+	return *days >= 1 && *days <= 3650 ? 0 : -1;
 }
 
 static int parse_start(const char *cmd, int argc, char **argv, struct start_opts *o, int *optind_out)
@@ -88,7 +113,20 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_ADVERTISE: o->advertise = optarg; break;
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
-		case O_TOKEN: o->token = optarg; break;
+		case O_TOKEN:
+			/* copied, then wiped from argv: /proc/PID/cmdline of this process (and of the
+			 * node it forks) must not show it */
+			free(o->token);
+			o->token = xstrdup(optarg);
+			memset(optarg, 0, strlen(optarg));
+			break;
+		case O_TOKEN_FILE: o->token_file = optarg; break;
+		case O_CA_CERT: o->ca_cert = optarg; break;
+		case O_CA_KEY: o->ca_key = optarg; break;
+		case O_CERT_EXPIRY:
+			if (parse_days(optarg, &o->cert_days))
+				return cli_usage(cmd, "--cert-expiry %s: expected a duration from 1 to 3650 days, like 90d or 2160h", optarg);
+			break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
 		case O_RUNTIME:
 			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
@@ -358,6 +396,33 @@ static int probe_listen(const char *listen, char *err)
 	return rc;
 }
 
+/* The join token from --token, --token-file or ORCH_TOKEN (in that order), copied into
+ * o->token; the variable is removed from the environment so the node does not carry it. */
+static int token_gather(const char *cmd, struct start_opts *o)
+{
+	char *env = getenv("ORCH_TOKEN");
+	if (!o->token && o->token_file) {
+		struct buf b = {0};
+		char err[ERR_LEN];
+		if (pki_read_file(o->token_file, &b, err))
+			return cli_fail(E_IO, "%s: %s", cmd, err);
+		char *t = (char *)b.data;
+		t[strcspn(t, "\r\n")] = 0;
+		o->token = xstrdup(t);
+		OPENSSL_cleanse(b.data, b.len);
+		buf_free(&b);
+	}
+	if (!o->token && env && *env)
+		o->token = xstrdup(env);
+	if (env) {
+		OPENSSL_cleanse(env, strlen(env));
+		unsetenv("ORCH_TOKEN");
+	}
+	if (!o->token)
+		return cli_usage(cmd, "missing the join token: --token-file FILE, ORCH_TOKEN=... or --token (printed by orch init and orch token show)");
+	return -1;
+}
+
 /* A data directory that already holds an identity resumes it. */
 static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 {
@@ -370,7 +435,7 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 		return cli_fail(rc, "%s", err);
 	if (o->token) {
 		struct token t;
-		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.tok.cluster_id, CLUSTER_ID_LEN))
+		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.cluster_id, CLUSTER_ID_LEN))
 			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
 	}
 	char msg[256];
@@ -388,8 +453,10 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (oi < argc)
 		return cli_usage("init", "unexpected argument %s", argv[oi]);
-	if (o.token)
-		return cli_usage("init", "--token is for orch join");
+	if (o.token || o.token_file)
+		return cli_usage("init", "--token and --token-file are for orch join");
+	if (!o.ca_cert != !o.ca_key)
+		return cli_usage("init", "--ca-cert and --ca-key go together");
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -399,22 +466,44 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	struct identity id;
 	if ((rc = fill_identity("init", &o, &id)) >= 0)
 		return rc;
-	token_generate(&id.tok);
+	random_bytes(id.cluster_id, sizeof id.cluster_id);
 	char err[ERR_LEN];
-	/* the key first: a data directory with an identity has its key */
+	/* the key first: a data directory with an identity has its key (and the CA key and
+	 * tokens are sealed under it) */
 	struct datakey dk;
 	datakey_generate(&dk);
 	rc = datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
+	struct token mgr, wrk;
+	struct creds_init ci = {.ca_cert_file = o.ca_cert, .ca_key_file = o.ca_key, .cert_days = o.cert_days};
+	char tdir[600];
+	tls_dir(cli->data_dir, tdir, sizeof tdir);
+	if (mkdir(tdir, 0700) && errno != EEXIST)
+		return cli_fail(E_IO, "create %s: %s", tdir, strerror(errno));
+	if ((rc = creds_init(cli->data_dir, id.cluster_id, id.id, &ci, &mgr, &wrk, err)))
+		return cli_fail(rc, "init: %s", err);
+	if ((rc = tls_load(&id.tls, tdir, err)))
+		return cli_fail(rc, "init: %s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tok[TOKEN_STR_LEN + 1], msg[512];
-	token_format(&id.tok, tok);
-	snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
-		 id.name, (unsigned long long)id.id, id.advertise, tok);
+	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1024];
+	token_format(&mgr, tm);
+	token_format(&wrk, tw);
+	OPENSSL_cleanse(&mgr, sizeof mgr);
+	OPENSSL_cleanse(&wrk, sizeof wrk);
+	snprintf(msg, sizeof msg,
+		 "cluster created; node %s (%016llx) is its leader.\n"
+		 "To add a manager-capable machine (may become a raft voter), run on it:\n\n"
+		 "    ORCH_TOKEN=%s orch join %s\n\n"
+		 "To add a worker (runs tasks, never a voter, no data key):\n\n"
+		 "    ORCH_TOKEN=%s orch join %s\n\n"
+		 "(orch token show [manager|worker] prints them again; orch token rotate replaces one)\n",
+		 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
+	OPENSSL_cleanse(tm, sizeof tm);
+	OPENSSL_cleanse(tw, sizeof tw);
 	return run_node(cli, &o, &id, msg, false);
 }
 
@@ -433,19 +522,25 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	struct sockaddr_in sa;
 	if (parse_ipport(addr, &sa, err))
 		return cli_usage("join", "%s", err);
-	if (!o.token)
-		return cli_usage("join", "missing --token (printed by orch init)");
+	if ((rc = token_gather("join", &o)) >= 0)
+		return rc;
 	struct identity id;
-	if (token_parse(o.token, &id.tok, err))
+	struct token tok;
+	if (token_parse(o.token, &tok, err))
 		return cli_fail(E_INVAL, "%s", err);
-	struct token tok = id.tok;
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "join")) >= 0)
 		return rc;
+	OPENSSL_cleanse(o.token, strlen(o.token));
 	if ((rc = fill_identity("join", &o, &id)) >= 0)
 		return rc;
-	id.tok = tok;
+	memcpy(id.cluster_id, tok.cluster_id, CLUSTER_ID_LEN);
+	struct buf key = {0}, csr = {0}, cert = {0}, bundle = {0};
+	if ((rc = creds_csr(&key, &csr, err)))
+		return cli_fail(rc, "join: %s", err);
+	char secret_hex[2 * SECRET_LEN + 1];
+	hex_encode(tok.secret, SECRET_LEN, secret_hex);
 	if (probe_listen(id.listen, err))
 		return cli_fail(E_IO, "join: %s", err);
 	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
@@ -457,7 +552,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
 		struct client c;
-		rc = client_open_tcp(&c, target, &tok, 5000, err);
+		rc = client_open_join(&c, target, tok.ca_fp, 5000, err);
 		if (rc == E_AUTH)
 			return cli_fail(rc, "join %s: %s", target, err);
 		if (rc) {
@@ -483,7 +578,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_init(&rec);
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
-		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
+		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
+				     .csr = (const char *)csr.data};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
 		mpw_free(&rec);
@@ -506,6 +602,13 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		if (!rc && resp.root) {
 			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
 			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
+			char *cs = mp_get_strdup(resp.root, "cert"), *ca = mp_get_strdup(resp.root, "ca");
+			if (cs && ca) {
+				buf_append(&cert, cs, strlen(cs) + 1);
+				buf_append(&bundle, ca, strlen(ca) + 1);
+			}
+			free(cs);
+			free(ca);
 			const msgpack_object *wk = mp_get(resp.root, "datakey");
 			if (wk && wk->type == MSGPACK_OBJECT_BIN) {
 				if (datakey_unwrap(wk->via.bin.ptr, wk->via.bin.size, &tok, &dk, err))
@@ -519,9 +622,27 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
+	OPENSSL_cleanse(&tok, sizeof tok);
+	OPENSSL_cleanse(secret_hex, sizeof secret_hex);
 	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
 	datakey_wipe(&dk);
 	if (rc)
+		return cli_fail(E_IO, "%s", err);
+	/* the certificate must be this node's, issued by the CA the token pinned */
+	struct peer me;
+	char cl[17], tdir[600];
+	if (!cert.len || !bundle.len || pki_peer_of_pem((char *)cert.data, &me, cl, err) || me.kind != PEER_NODE ||
+	    me.node_id != id.id || pki_verify((char *)bundle.data, (char *)cert.data, err) ||
+	    !pki_key_matches((char *)cert.data, (char *)key.data))
+		return cli_fail(E_AUTH, "join: the leader's reply holds no valid certificate for this node%s%s", err[0] ? ": " : "", err);
+	rc = creds_save(cli->data_dir, (char *)key.data, (char *)cert.data, (char *)bundle.data, err);
+	OPENSSL_cleanse(key.data, key.len);
+	buf_free(&key);
+	buf_free(&csr);
+	buf_free(&cert);
+	buf_free(&bundle);
+	tls_dir(cli->data_dir, tdir, sizeof tdir);
+	if (rc || (rc = tls_load(&id.tls, tdir, err)))
 		return cli_fail(E_IO, "%s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);

@@ -79,8 +79,11 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema) */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* node: the joiner's record (state/store.h node schema); secret: the join token's secret
+ * (64 hex, net/token.h), which says manager or worker; csr: the joiner's CSR (PEM), signed
+ * into its certificate. The reply: cert, ca (the bundle), and for a manager the data key
+ * wrapped under the secret (secret/datakey.h). */
+#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)

@@ -65,7 +65,8 @@ static void on_conn_close(struct conn *c, const char *why)
 static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
 	struct daemon *d = c->data;
-	conns_remove(d, c); /* the stream is libraft's now; the conn goes without on_close */
+	/* the conn stays (it relays libraft's stream through TLS) and in the list: closed
+	 * when the node stops or the peer is removed */
 	cons_incoming(&d->cons, s, extra, extra_len);
 }
 
@@ -87,7 +88,7 @@ static void on_tcp_conn(uv_stream_t *srv, int status)
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conns_add(d, conn_accept(srv, true, &d->ident.tok, &server_ops, d));
+	conns_add(d, conn_accept(srv, true, &d->ident.tls, &server_ops, d));
 }
 
 static void on_local_conn(uv_stream_t *srv, int status)
@@ -569,6 +570,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.memory = o->memory,
 		.labels = d->opts.labels,
 		.nlabels = o->nlabels,
+		.data_dir = d->data_dir,
 	};
 	leader_init(&d->leader, &d->leader_host, &lc);
 	d->host = (struct host){
@@ -609,7 +611,7 @@ int daemon_start(struct daemon *d, char *err)
 
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
-	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
+	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,
 			    err)))
 		return rc;
 	d->cons_ready = true;

@@ -171,6 +171,16 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		rpc_reply_err(c, id, E_UNSUPP, err);
 		return;
 	}
+	if (!local) {
+		/* a peer with no certificate (a joiner) may only join */
+		struct peer who;
+		conn_peer(c, &who);
+		if (who.kind == PEER_ANON && op != OP_JOIN) {
+			snprintf(err, sizeof err, "%s: needs a certificate of this cluster", po->name);
+			rpc_reply_err(c, id, E_AUTH, err);
+			return;
+		}
+	}
 	void *args;
 	if (proto_decode(op, req, &args, err)) {
 		rpc_reply_err(c, id, E_INVAL, err);

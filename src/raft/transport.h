@@ -12,7 +12,7 @@
 struct otransport {
 	struct raft_uv_transport t; /* must stay first: libraft sees this */
 	uv_loop_t *loop;
-	const struct token *tok;
+	const struct tlsctx *tls;
 	raft_id id;
 	char address[64];
 	raft_uv_accept_cb accept_cb;
@@ -20,7 +20,7 @@ struct otransport {
 	bool closed;
 };
 
-void otransport_init(struct otransport *o, uv_loop_t *loop, const struct token *tok);
+void otransport_init(struct otransport *o, uv_loop_t *loop, const struct tlsctx *tls);
 /* Called by the listener with a stream that passed the handshake as kind raft. */
 void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
 

@@ -8,20 +8,29 @@
 #include "state/table.h"
 #include "util/err.h"
 
+/* The cluster record. secret_hash / worker_hash: sha256 of the manager / worker join
+ * token's secret (net/token.h); manager_token / worker_token: the secrets sealed under the
+ * data key (hex of a secret/seal.h blob), for orch token show; ca_certs: the CA bundle
+ * (PEM, one or more certificates: every node trusts each); ca_key: the CA's private key
+ * sealed under the data key (hex), so whichever manager leads can sign; cert_days: how
+ * long issued certificates are valid. */
 #define CLUSTER_FIELDS(X, S) \
 	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
-	X(S, U64, failure_timeout_ms)
+	X(S, U64, failure_timeout_ms) X(S, STR, worker_hash) X(S, STR, manager_token) X(S, STR, worker_token) \
+	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
  * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
  * takes no container subnet), NULL for records of older versions. binds: the host path
  * prefixes its tasks may bind-mount (--allow-bind), a line each, as the node itself
- * reported them (node/nodecfg.c); NULL or "": none. */
+ * reported them (node/nodecfg.c); NULL or "": none. worker: joined with the worker token
+ * (its certificate says worker): never a raft voter or standby, no data key. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
+	X(S, BOOL, worker)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",

@@ -185,7 +185,8 @@ class Cluster:
         self.env.update(env or {})
         self.failure_timeout = failure_timeout
         self.nodes = []
-        self.token = None
+        self.token = None  # the manager join token
+        self.worker_token = None
         self.timeout = timeout
         self._count = 0
         if n:
@@ -229,21 +230,25 @@ class Cluster:
         p = self.run(*(args + list(extra)))
         if p.returncode:
             raise CliError(args, p)
-        for line in p.stdout.splitlines():
-            line = line.strip()
-            if line.startswith("orch join "):
-                self.token = line.split("--token ", 1)[1].split()[0]
-        check(self.token and self.token.startswith("ORCH1-"), "orch init printed no join line: %r" % p.stdout)
+        joins = [line.strip() for line in p.stdout.splitlines() if line.strip().startswith("ORCH_TOKEN=")]
+        check(len(joins) == 2, "orch init printed no manager and worker join lines: %r" % p.stdout)
+        self.token, self.worker_token = [j.split()[0].split("=", 1)[1] for j in joins]
+        check(self.token.startswith("ORCH2-") and self.worker_token.startswith("ORCH2-"),
+              "orch init printed no join tokens: %r" % p.stdout)
         self._record(n)
         self.nodes.append(n)
         return n
 
+    def token_env(self, token=None):
+        """The environment a join gets its token from (never the command line)."""
+        return dict(self.env, ORCH_TOKEN=token or self.token)
+
     def join(self, name=None, via=None, token=None, extra=(), ip=None):
         n = self._new_node(name, ip)
         target = (via or self.nodes[0]).addr
-        args = ["join", target, "--token", token or self.token, "--listen", n.addr, "--data-dir", n.dir,
+        args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                 "--name", n.name, "--detach"] + list(extra)
-        p = self.run(*args)
+        p = self.run(*args, env=self.token_env(token))
         if p.returncode:
             raise CliError(args, p)
         self._record(n)
@@ -259,10 +264,10 @@ class Cluster:
         for ip in ips:
             n = self._new_node(None, ip)
             self.nodes.append(n)  # also when its join fails: teardown kills what it started
-            args = ["join", target, "--token", self.token, "--listen", n.addr, "--data-dir", n.dir,
+            args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                     "--name", n.name, "--detach"]
             procs.append((n, args, time.time(), subprocess.Popen(
-                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
                 stdin=subprocess.DEVNULL)))
         done, failed = [], []
         pending = list(procs)
