@@ -31,17 +31,29 @@
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster]",
-	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
+	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
-	 "                        make this node the only voter of the cluster, keeping its state\n"},
-	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
-	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
-	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
-	 "On a data directory that already holds a node, resume that node.",
-	 "  --token TOKEN         the join token printed by orch init\n" START_OPTS},
+	 "                        make this node the only voter of the cluster, keeping its state\n"
+	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
+	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
+	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
+	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
+	 "pins the cluster's CA and says manager or worker; the node keeps a certificate, not the\n"
+	 "token. Returns (with --detach) once this node has caught up with the leader, and says\n"
+	 "which raft role it got. On a data directory that already holds a node, resume that node.",
+	 "  --token-file FILE     read the join token from FILE\n"
+	 "  --token TOKEN         the join token (visible to other users in ps while orch join\n"
+	 "                        starts: prefer --token-file or ORCH_TOKEN)\n" START_OPTS},
+	{"token", cmd_token, "token show|rotate [manager|worker]",
+	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
+	 "is refused; nodes already joined keep working (they use their certificates).",
+	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
+	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
 	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},

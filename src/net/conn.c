@@ -365,6 +365,12 @@ static void server_preamble(struct conn *c)
 	c->rbuf.len = 0;
 	c->extra = extra;
 	c->extra_len = elen;
+	if (c->ops->admit && !c->ops->admit(c)) {
+		log_warn(NULL, NULL, "refused a connection from %s: node %016llx is not a member (removed)", c->peer,
+			 (unsigned long long)c->who.node_id);
+		conn_close(c, "certificate of a node that is not a member");
+		return;
+	}
 	uv_timer_stop(&c->timer);
 	uint8_t ack = AUTH_ACK;
 	conn_write_raw(c, &ack, 1);
@@ -506,13 +512,14 @@ static void tls_in(struct conn *c, const char *p, size_t n)
 	tls_feed(&c->ts, p, n);
 	if (c->state == ST_TLS) {
 		int r = tls_handshake(&c->ts, err);
-		tls_flush(c);
 		if (r < 0) {
+			/* no alert, nothing at all, for a peer that fails the handshake */
 			if (c->client)
 				log_warn(NULL, NULL, "connection to %s: %s", c->peer, err);
 			conn_close(c, err);
 			return;
 		}
+		tls_flush(c);
 		if (r == 0 || c->closing)
 			return;
 		tls_up(c);

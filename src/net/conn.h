@@ -33,6 +33,9 @@ struct conn_ops {
 	void (*on_raft)(struct conn *c, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
 	void (*on_http)(struct conn *c, const char *method, const char *path);
 	void (*on_close)(struct conn *c, const char *why); /* why: NULL on a clean close */
+	/* server side, once the peer's certificate and preamble are known: false refuses it
+	 * (a removed node); NULL admits every certificate of the cluster */
+	bool (*admit)(struct conn *c);
 };
 
 struct conn {

@@ -64,7 +64,9 @@
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
-	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm) \
+	X(TOKEN_SHOW, token_show, "token.show", LOCAL, HERE, rpc_token_show) \
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -125,6 +127,9 @@
 #define REQ_image_node(F, S) \
 	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
 
+/* kind: "manager", "worker", or absent for both */
+#define REQ_token_show(F, S) F(S, STR, kind, OPT, 16)
+#define REQ_token_rotate(F, S) F(S, STR, kind, OPT, 16)
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
 /* force: forget the volume although its node is down (its directory stays there) */

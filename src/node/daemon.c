@@ -76,12 +76,48 @@ static void on_http(struct conn *c, const char *method, const char *path)
 	rpc_http(d, c, method, path);
 }
 
+/* A node certificate admits its holder while the node is a member: in the nodes table or
+ * the raft configuration (a joiner between the two steps). A node that has not caught up
+ * with any state yet (it has just joined) admits every node of the cluster: the leader
+ * that replicates to it is among them. */
+static bool node_admitted(struct daemon *d, uint64_t id)
+{
+	return !d->store.has_cluster || table_get_u64(&d->store.nodes, id) || cons_role_of(&d->cons, id) != ROLE_NONE;
+}
+
+static bool admit(struct conn *c)
+{
+	struct daemon *d = c->data;
+	struct peer p;
+	conn_peer(c, &p);
+	return p.kind != PEER_NODE || node_admitted(d, p.node_id);
+}
+
 static const struct conn_ops server_ops = {
 	.on_frame = on_frame,
 	.on_close = on_conn_close,
 	.on_raft = on_raft,
 	.on_http = on_http,
+	.admit = admit,
 };
+
+/* Revocation: once a node's removal is applied, its open connections (RPC, and the raft
+ * streams relayed through them) are closed; admit refuses new ones. */
+static void revoke_removed(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nconns;) {
+		struct conn *c = d->conns[i];
+		struct peer p;
+		conn_peer(c, &p);
+		if (p.kind == PEER_NODE && !node_admitted(d, p.node_id)) {
+			log_warn(d->ident.name, d->clock, "closing the connection of removed node %016llx (%s)",
+				 (unsigned long long)p.node_id, c->peer);
+			conn_close(c, "node removed"); /* removes it from the list */
+			continue;
+		}
+		i++;
+	}
+}
 
 static void on_tcp_conn(uv_stream_t *srv, int status)
 {
@@ -330,6 +366,7 @@ static void tick_cb(uv_timer_t *t)
 static void on_state(void *data)
 {
 	struct daemon *d = data;
+	revoke_removed(d);
 	link_update(d);
 	if (leader_new_term(&d->leader)) {
 		watch_reset_self(d);

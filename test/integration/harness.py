@@ -6,13 +6,12 @@ node's own wire protocol), and on teardown kills every daemon it started BY PID 
 its directories, also when the test failed. Daemons are recorded in TEST_TMP/pids so the
 runner can still kill them if the test process itself was killed on timeout."""
 import ctypes
-import hashlib
-import hmac
 import json as jsonlib
 import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -457,18 +456,32 @@ class Conn:
         return cls(s)
 
     @classmethod
-    def tcp(cls, node, token, timeout=10, extra=b""):
-        """TCP connection authenticated like a peer node (HMAC challenge, see src/net/auth.h);
-        extra is what the handshake carries (a node's own links send their 8-byte id)."""
-        c = cls.raw_tcp(node, timeout)
-        cid, secret = parse_token(token)
-        hello = b"ORCH" + bytes([1, 2, 0, 0]) + cid + os.urandom(32)
-        c.s.sendall(hello)
-        chal = c.recv_exact(64)
-        mac = lambda label: hmac.new(secret, label + hello + chal[:32], hashlib.sha256).digest()
-        check(hmac.compare_digest(mac(b"srv"), chal[32:]), "node's challenge does not prove the secret")
-        c.s.sendall(mac(b"cli") + struct.pack(">H", len(extra)) + extra)
-        check(c.recv_exact(1) == b"K", "handshake not acknowledged")
+    def tls_raw(cls, node, creds=None, timeout=10, ca=None):
+        """A TLS 1.3 connection to node's port: the client certificate of creds (a Node, or a
+        directory holding node.crt and node.key; None: none, an anonymous joiner), the
+        server verified against ca (default: the CA bundle of creds, else of node)."""
+        d = creds if isinstance(creds, str) or creds is None else tls_dir(creds)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False
+        ctx.load_verify_locations(ca or os.path.join(d or tls_dir(node), "ca.crt"))
+        if d:
+            ctx.load_cert_chain(os.path.join(d, "node.crt"), os.path.join(d, "node.key"))
+        s = socket.create_connection((node.ip, node.port), timeout=timeout)
+        try:
+            return cls(ctx.wrap_socket(s))
+        except BaseException:
+            s.close()
+            raise
+
+    @classmethod
+    def tcp(cls, node, creds, timeout=10, extra=b"", kind=2):
+        """An RPC (kind 2) or raft (kind 1) connection like a peer node's (src/net/auth.h):
+        TLS with creds' certificate, then the preamble; extra is what it carries (a node's
+        own links send their 8-byte id, which must be its certificate's)."""
+        c = cls.tls_raw(node, creds, timeout)
+        c.s.sendall(b"ORCH" + bytes([2, kind]) + struct.pack(">H", len(extra)) + extra)
+        check(c.recv_exact(1) == b"K", "preamble not acknowledged")
         return c
 
     def close(self):
@@ -525,5 +538,22 @@ class Conn:
 
 
 def parse_token(token):
+    """ORCH2-<cluster id>-<CA fingerprint>-<secret> -> (cluster id, fingerprint, secret), hex."""
     parts = token.split("-")
-    return bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    check(len(parts) == 4 and parts[0] == "ORCH2", "not a token: %r" % token)
+    return parts[1], parts[2], parts[3]
+
+
+def tls_dir(node):
+    return os.path.join(node.dir, "tls")
+
+
+def tls_context(creds):
+    """An ssl context for https://node/... (metrics, health) with creds' node certificate:
+    the node port serves HTTP only inside TLS, to holders of a certificate of the cluster."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.path.join(tls_dir(creds), "ca.crt"))
+    ctx.load_cert_chain(os.path.join(tls_dir(creds), "node.crt"), os.path.join(tls_dir(creds), "node.key"))
+    return ctx
