@@ -513,9 +513,10 @@ static void tls_in(struct conn *c, const char *p, size_t n)
 	if (c->state == ST_TLS) {
 		int r = tls_handshake(&c->ts, err);
 		if (r < 0) {
-			/* no alert, nothing at all, for a peer that fails the handshake */
-			if (c->client)
-				log_warn(NULL, NULL, "connection to %s: %s", c->peer, err);
+			/* no alert, nothing at all, for a peer that fails the handshake; a refused
+			 * certificate is worth a line (a plain client or a scanner is not) */
+			if (c->client || strstr(err, "certificate"))
+				log_warn(NULL, NULL, "%s %s: %s", c->client ? "connection to" : "refused a connection from", c->peer, err);
 			conn_close(c, err);
 			return;
 		}

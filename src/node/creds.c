@@ -71,14 +71,19 @@ static void wipe(struct buf *b)
 	buf_free(b);
 }
 
-int creds_token_new(const char *data_dir, bool worker, char **hash, char **sealed, char *err)
+int creds_token_new(const struct store *s, const char *data_dir, bool worker, struct token *t, char **hash,
+		    char **sealed, char *err)
 {
-	struct token t;
-	token_generate_secret(&t);
+	*hash = NULL;
+	if (!s->has_cluster || !s->cluster.ca_certs || !s->cluster.id || hex_decode(s->cluster.id, t->cluster_id, CLUSTER_ID_LEN))
+		return errf(err, E_STATE, "the cluster state holds no CA");
+	int rc = pki_fingerprint(s->cluster.ca_certs, t->ca_fp, err);
+	if (rc)
+		return rc;
+	token_generate_secret(t);
 	*hash = xmalloc(65);
-	token_secret_hash(t.secret, *hash);
-	int rc = seal_hex(data_dir, worker ? AAD_WRK : AAD_MGR, t.secret, SECRET_LEN, sealed, err);
-	OPENSSL_cleanse(&t, sizeof t);
+	token_secret_hash(t->secret, *hash);
+	rc = seal_hex(data_dir, worker ? AAD_WRK : AAD_MGR, t->secret, SECRET_LEN, sealed, err);
 	if (rc) {
 		free(*hash);
 		*hash = NULL;

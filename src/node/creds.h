@@ -40,8 +40,10 @@ int creds_sign_node(const struct store *s, const char *data_dir, const char *csr
 		    struct buf *cert, char *err);
 /* The token of the state (worker or manager), opened with the data key. */
 int creds_token(const struct store *s, const char *data_dir, bool worker, struct token *t, char *err);
-/* A new secret for a rotation: *hash and *sealed malloc'd (cluster.tokens fields). */
-int creds_token_new(const char *data_dir, bool worker, char **hash, char **sealed, char *err);
+/* A new token for a rotation (t: the whole token, its cluster and CA pin from the state):
+ * *hash and *sealed malloc'd (the cluster.tokens fields). */
+int creds_token_new(const struct store *s, const char *data_dir, bool worker, struct token *t, char **hash,
+		    char **sealed, char *err);
 
 /* A joiner: a new key and its CSR (key kept in memory until the reply comes). */
 int creds_csr(struct buf *key, struct buf *csr, char *err);

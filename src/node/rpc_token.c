@@ -57,25 +57,27 @@ void rpc_token_show(struct daemon *d, struct conn *c, const struct req_token_sho
 struct rotate {
 	struct pending *p;
 	int kinds;
+	char tok[2][TOKEN_STR_LEN + 1]; /* the new manager and worker tokens */
 };
 
 static void rotated(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct rotate *r = data;
 	if (r->p->conn) {
-		char err[ERR_LEN];
 		struct mpw w;
 		if (rc)
 			rpc_reply_err(r->p->conn, r->p->req_id, rc, res->msg);
 		else {
+			/* from what was generated: this node may apply the entry a moment later */
 			rpc_reply_begin(&w, r->p->req_id, 0);
-			if ((rc = put_tokens(d, &w, r->kinds, err))) {
-				mpw_free(&w);
-				rpc_reply_err(r->p->conn, r->p->req_id, rc, err);
-			} else
-				rpc_reply_send(r->p->conn, &w);
+			if (r->kinds & 1)
+				mpw_kstr(&w, "manager", r->tok[0]);
+			if (r->kinds & 2)
+				mpw_kstr(&w, "worker", r->tok[1]);
+			rpc_reply_send(r->p->conn, &w);
 		}
 	}
+	OPENSSL_cleanse(r->tok, sizeof r->tok);
 	if (!rc)
 		log_info(d->ident.name, d->clock, "join token rotated (%s)", r->kinds == 3 ? "manager and worker" : r->kinds == 1 ? "manager" : "worker");
 	pending_free(r->p);
@@ -95,11 +97,12 @@ void rpc_token_rotate(struct daemon *d, struct conn *c, const struct req_token_r
 		return;
 	}
 	char *mh = NULL, *ms = NULL, *wh = NULL, *ws = NULL;
+	struct token t[2];
 	int rc = 0;
 	if (kinds & 1)
-		rc = creds_token_new(d->data_dir, false, &mh, &ms, err);
+		rc = creds_token_new(&d->store, d->data_dir, false, &t[0], &mh, &ms, err);
 	if (!rc && (kinds & 2))
-		rc = creds_token_new(d->data_dir, true, &wh, &ws, err);
+		rc = creds_token_new(&d->store, d->data_dir, true, &t[1], &wh, &ws, err);
 	if (rc) {
 		rpc_reply_err(c, a->id, rc, err);
 	} else {
@@ -110,6 +113,9 @@ void rpc_token_rotate(struct daemon *d, struct conn *c, const struct req_token_r
 		struct rotate *r = xcalloc(1, sizeof *r);
 		r->p = pending_new(d, c, a->id);
 		r->kinds = kinds;
+		for (int i = 0; i < 2; i++)
+			if (kinds & (1 << i))
+				token_format(&t[i], r->tok[i]);
 		if (daemon_submit(d, CMD_CLUSTER_TOKENS, w.sb.data, w.sb.size, rotated, r, err)) {
 			rpc_reply_err(c, a->id, E_NOLEADER, err);
 			pending_free(r->p);
@@ -117,6 +123,7 @@ void rpc_token_rotate(struct daemon *d, struct conn *c, const struct req_token_r
 		}
 		mpw_free(&w);
 	}
+	OPENSSL_cleanse(t, sizeof t);
 	free(mh);
 	free(ms);
 	free(wh);
