@@ -54,6 +54,10 @@ const struct command commands[] = {
 	 "is refused; nodes already joined keep working (they use their certificates).",
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
+	{"ca", cmd_ca, "ca show",
+	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
+	 "pin), expiry and PEM text, from the data directory.",
+	 ""},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
 	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},
