@@ -224,6 +224,16 @@ void creds_boot_free(struct cmd_cluster_init *b)
 	b->secret_hash = b->worker_hash = b->manager_token = b->worker_token = b->ca_key = b->ca_certs = NULL;
 }
 
+void creds_remove(const char *data_dir)
+{
+	static const char *const names[] = {"node.key", "node.crt", "ca.crt", "bootstrap"};
+	char p[800];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		path_in(data_dir, names[i], p, sizeof p);
+		unlink(p);
+	}
+}
+
 void creds_boot_remove(const char *data_dir)
 {
 	char p[800];

@@ -47,6 +47,8 @@ int creds_token_new(const struct store *s, const char *data_dir, bool worker, st
 
 /* A joiner: a new key and its CSR (key kept in memory until the reply comes). */
 int creds_csr(struct buf *key, struct buf *csr, char *err);
+/* A node that left: its key and certificates go with its identity. */
+void creds_remove(const char *data_dir);
 /* A joiner after the reply: writes tls/ (key 0600). */
 int creds_save(const char *data_dir, const char *key, const char *cert, const char *bundle, char *err);
 

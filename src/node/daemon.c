@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/creds.h"
 #include "secret/datakey.h"
 #include "node/member.h"
 #include "agent/agent.h"
@@ -717,6 +718,7 @@ void daemon_free(struct daemon *d)
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
+		creds_remove(d->data_dir);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);
 	}

@@ -1,8 +1,8 @@
 /* A raft_uv_transport that carries libraft's streams over orch's node port: outgoing
- * connections are authenticated (net/auth.h) and set TCP_NODELAY before libraft gets the
- * stream; incoming ones are handed over by the node listener after the same handshake.
- * The handshake's extra bytes carry what raft_uv_tcp's own handshake would: the sender's
- * server id and address. */
+ * connections go through TLS with the node's certificate (net/conn.h) and libraft gets one
+ * end of a socket pair the conn relays through TLS; incoming ones are handed over the same
+ * way by the node listener. The preamble's extra bytes carry what raft_uv_tcp's own
+ * handshake would: the sender's server id (which must be its certificate's) and address. */
 #ifndef ORCH_TRANSPORT_H
 #define ORCH_TRANSPORT_H
 #include <raft.h>

@@ -4,12 +4,12 @@
  * raft log — today every node that joins, since any may become a voter or leader — and
  * nowhere in the log, snapshots or any other file.
  *
- * A joining node gets it in the leader's reply to its join, wrapped (sealed) under a key
- * derived from the join token's secret, so it does not cross the network in clear while
- * the node port has no TLS. Issue 11 plugs in here: with mutual TLS the join reply rides
- * on TLS and the wrap becomes a second layer; with worker-only nodes (never voters) the
- * reply carries the key only to manager-capable joiners; with autolock the file holds the
- * key sealed under the operator's unlock key (datakey_load then needs the unlock key). */
+ * A joining node gets it in the leader's reply to its join (node/rpc_cluster.c), which rides
+ * on TLS (net/tls.h), wrapped (sealed) under a key derived from the join token's secret as
+ * a second layer; only a manager-capable joiner gets it (a worker-token joiner never holds
+ * the log). The CA key and the join tokens' secrets are sealed under it in the state
+ * (node/creds.h). With autolock the file would hold the key sealed under the operator's
+ * unlock key (datakey_load then needs the unlock key). */
 #ifndef ORCH_DATAKEY_H
 #define ORCH_DATAKEY_H
 #include <stddef.h>
