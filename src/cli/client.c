@@ -131,6 +131,11 @@ static int open_tls(struct client *c, const char *addr, void *ctx, const char *c
 		errf(err, E_AUTH, "%s: %s", addr, e2);
 		goto fail_msg;
 	}
+	/* from now on poll() bounds the waits (client_read's timeouts, none for streams);
+	 * this only bounds a peer that stops in the middle of a record */
+	tv = (struct timeval){.tv_sec = 60};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	uint8_t pre[AUTH_PRE_LEN], ack;
 	auth_preamble(AUTH_KIND_RPC, 0, pre);
 	if (write_full(c, pre, sizeof pre, err))

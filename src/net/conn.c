@@ -193,6 +193,10 @@ void conn_close_after_write(struct conn *c)
 {
 	if (c->closing || !c->stream)
 		return;
+	if (c->tcp && c->ts.done) { /* a clean end for TLS clients (curl) */
+		tls_close_notify(&c->ts);
+		tls_flush(c);
+	}
 	uv_shutdown_t *req = xmalloc(sizeof *req);
 	req->data = c;
 	c->handles++; /* keep the memory alive until shutdown_cb */
@@ -331,6 +335,10 @@ static void server_preamble(struct conn *c)
 	if (c->rbuf.len < 4)
 		return;
 	if (!memcmp(p, "GET ", 4) || !memcmp(p, "HEAD", 4)) {
+		if (c->who.kind == PEER_ANON) { /* health and metrics need a certificate */
+			conn_close(c, "http without a certificate");
+			return;
+		}
 		c->state = ST_HTTP;
 		return;
 	}

@@ -277,6 +277,12 @@ char *tls_take(struct tls_sess *s, size_t *n)
 	return p;
 }
 
+void tls_close_notify(struct tls_sess *s)
+{
+	SSL_shutdown(s->ssl);
+	ERR_clear_error();
+}
+
 int tls_peer(struct tls_sess *s, const char *cluster_hex, struct peer *p, char *err)
 {
 	memset(p, 0, sizeof *p);

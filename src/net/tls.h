@@ -57,6 +57,8 @@ int tls_read(struct tls_sess *s, struct buf *out, char *err);
 int tls_write(struct tls_sess *s, const void *p, size_t n);
 /* The ciphertext ready to send (malloc'd, caller frees), NULL when none. */
 char *tls_take(struct tls_sess *s, size_t *n);
+/* Queues TLS's close_notify (then tls_take it). */
+void tls_close_notify(struct tls_sess *s);
 /* Who the verified peer is (pki_peer_of); PEER_ANON when it sent no certificate. E_AUTH
  * when its certificate is of another cluster or not one orch issues. */
 int tls_peer(struct tls_sess *s, const char *cluster_hex, struct peer *p, char *err);

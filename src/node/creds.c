@@ -254,8 +254,9 @@ int creds_token_kind(const struct store *s, const uint8_t secret[SECRET_LEN])
 	return -1;
 }
 
-int creds_sign_node(const struct store *s, const char *data_dir, const char *csr, uint64_t node_id, bool manager,
-		    struct buf *cert, char *err)
+/* subj's cluster comes from the state */
+static int sign(const struct store *s, const char *data_dir, const char *csr, struct pki_subject *subj, uint64_t days,
+		struct buf *cert, char *err)
 {
 	if (!s->has_cluster || !s->cluster.ca_certs)
 		return errf(err, E_STATE, "the cluster has no CA yet");
@@ -263,12 +264,25 @@ int creds_sign_node(const struct store *s, const char *data_dir, const char *csr
 	int rc = open_hex(data_dir, AAD_CA, s->cluster.ca_key, &key, err);
 	if (rc)
 		return errwrap(err, rc, "CA key");
+	subj->cluster_hex = s->cluster.id;
 	/* the first certificate of the bundle is the one that signs */
-	struct pki_subject subj = {.kind = PKI_NODE, .node_id = node_id, .manager = manager, .cluster_hex = s->cluster.id};
-	uint64_t days = s->cluster.cert_days ? s->cluster.cert_days : CREDS_DEFAULT_DAYS;
-	rc = pki_sign(s->cluster.ca_certs, (char *)key.data, csr, &subj, days * 86400, cert, err);
+	rc = pki_sign(s->cluster.ca_certs, (char *)key.data, csr, subj, days * 86400, cert, err);
 	wipe(&key);
 	return rc;
+}
+
+int creds_sign_node(const struct store *s, const char *data_dir, const char *csr, uint64_t node_id, bool manager,
+		    struct buf *cert, char *err)
+{
+	struct pki_subject subj = {.kind = PKI_NODE, .node_id = node_id, .manager = manager};
+	return sign(s, data_dir, csr, &subj, s->cluster.cert_days ? s->cluster.cert_days : CREDS_DEFAULT_DAYS, cert, err);
+}
+
+int creds_sign_user(const struct store *s, const char *data_dir, const char *csr, const char *user,
+		    enum peer_role role, uint64_t days, struct buf *cert, char *err)
+{
+	struct pki_subject subj = {.kind = PKI_USER, .user = user, .role = role};
+	return sign(s, data_dir, csr, &subj, days ? days : CREDS_DEFAULT_DAYS, cert, err);
 }
 
 int creds_token(const struct store *s, const char *data_dir, bool worker, struct token *t, char *err)

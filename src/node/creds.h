@@ -10,6 +10,7 @@
 #define ORCH_CREDS_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "net/peer.h"
 #include "net/token.h"
 #include "state/store.h"
 #include "util/mem.h"
@@ -35,9 +36,13 @@ void creds_boot_remove(const char *data_dir);
 
 /* Which token a joiner's secret is: 1 manager, 0 worker, -1 neither. */
 int creds_token_kind(const struct store *s, const uint8_t secret[SECRET_LEN]);
-/* Signs a joiner's CSR with the CA of the state (its key opened with the data key). */
+/* Signs a joiner's CSR with the CA of the state (its key opened with the data key), for
+ * the cluster's validity (cert_days). */
 int creds_sign_node(const struct store *s, const char *data_dir, const char *csr, uint64_t node_id, bool manager,
 		    struct buf *cert, char *err);
+/* The same for a user's client certificate (CN=user, OU=user:<role>), valid `days`. */
+int creds_sign_user(const struct store *s, const char *data_dir, const char *csr, const char *user,
+		    enum peer_role role, uint64_t days, struct buf *cert, char *err);
 /* The token of the state (worker or manager), opened with the data key. */
 int creds_token(const struct store *s, const char *data_dir, bool worker, struct token *t, char *err);
 /* A new token for a rotation (t: the whole token, its cluster and CA pin from the state):

@@ -67,6 +67,15 @@ def test_node_port_speaks_only_tls13():
             check(r.get("rc") != 0 and "needs a certificate" in r.get("err", ""), "anonymous status answered %r" % r)
             r = k.call("join", node={"id": 5, "name": "x", "addr": "127.0.0.1:1"}, secret="00" * 32, csr="x")
             check(r.get("rc") != 0 and "token refused" in r.get("err", ""), "a join with a wrong secret: %r" % r)
+        with Conn.tls_raw(n, None, ca=os.path.join(tls_dir(n), "ca.crt")) as k:
+            k.send_raw(b"GET /metrics HTTP/1.0\r\n\r\n")
+            check(k.outcome() == "closed", "metrics served to a client with no certificate")
+        # with a certificate, curl gets the health answer and a clean TLS end
+        d = tls_dir(n)
+        p = subprocess.run(["curl", "-sS", "--tlsv1.3", "--cacert", os.path.join(d, "ca.crt"), "--cert",
+                            os.path.join(d, "node.crt"), "--key", os.path.join(d, "node.key"), "-k",
+                            "https://%s/healthz" % n.addr], capture_output=True, text=True, timeout=15)
+        check(p.returncode == 0 and p.stdout.startswith("ok leader"), "curl healthz: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
         check(c.status(n)["raft_state"] == "leader", "node not serving after the probes")
 
 
