@@ -299,7 +299,11 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		rc = errf(err, E_INVAL, "join: id, name and addr required");
 	if (!rc && parse_ipport(n->addr, &sa, err))
 		rc = E_INVAL;
-	if (!rc && table_get_u64(&d->store.nodes, n->id))
+	/* the same join again (its answer was lost to a change of leader) is served again;
+	 * anything else may not take a member's id */
+	const struct node *prev = rc ? NULL : table_get_u64(&d->store.nodes, n->id);
+	if (prev && (!prev->name || strcmp(prev->name, n->name) || !prev->addr || strcmp(prev->addr, n->addr) ||
+		     prev->worker != (kind == 0)))
 		rc = errf(err, E_EXISTS, "join: node id %016llx is already a member", (unsigned long long)n->id);
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)

@@ -67,6 +67,20 @@ def test_node_port_speaks_only_tls13():
             check(r.get("rc") != 0 and "needs a certificate" in r.get("err", ""), "anonymous status answered %r" % r)
             r = k.call("join", node={"id": 5, "name": "x", "addr": "127.0.0.1:1"}, secret="00" * 32, csr="x")
             check(r.get("rc") != 0 and "token refused" in r.get("err", ""), "a join with a wrong secret: %r" % r)
+            # the right secret does not buy a certificate for a member's id, nor one from a broken CSR
+            key, csr = os.path.join(c.tmp, "k.pem"), os.path.join(c.tmp, "csr.pem")
+            subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", key, "-subj", "/CN=intruder", "-out", csr], check=True, capture_output=True)
+            with open(csr) as f:
+                pem = f.read()
+            secret = parse_token(c.token)[2]
+            r = k.call("join", node={"id": int(st["node_id"], 16), "name": "intruder", "addr": "127.0.0.1:2"},
+                       secret=secret, csr=pem)
+            check(r.get("rc") != 0 and "already a member" in r.get("err", ""), "a join taking the leader's id: %r" % r)
+            r = k.call("join", node={"id": 77, "name": "intruder", "addr": "127.0.0.1:2"}, secret=secret,
+                       csr=pem.replace("A", "B", 3))
+            check(r.get("rc") != 0 and "CSR" in r.get("err", ""), "a join with a broken CSR: %r" % r)
+            check(len(c.node_list(n)) == 1, "a refused join added a node: %r" % c.node_list(n))
         with Conn.tls_raw(n, None, ca=os.path.join(tls_dir(n), "ca.crt")) as k:
             k.send_raw(b"GET /metrics HTTP/1.0\r\n\r\n")
             check(k.outcome() == "closed", "metrics served to a client with no certificate")
