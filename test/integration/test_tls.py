@@ -2,6 +2,7 @@
 the cluster CA; join tokens pin that CA, come as a manager and a worker token, and rotate;
 orch node rm revokes a node at once; no token on any process's command line or in a data
 directory; a deploy's environment values never cross the wire in clear."""
+import calendar
 import os
 import random
 import re
@@ -14,7 +15,7 @@ from harness import Cluster, Conn, Fail, check, parse_token, tls_dir, wait_until
 from workload import DEMO, WorkCluster, wait_running
 
 TIMEOUTS = {"test_deploy_trace_holds_no_environment": 120, "test_tokens_rotate_and_worker_token": 90,
-            "test_removed_node_refused_at_once": 60}
+            "test_removed_node_refused_at_once": 60, "test_init_with_a_given_ca_and_expiry": 60}
 
 
 def s_client(node, creds, *extra):
@@ -257,3 +258,42 @@ def test_deploy_trace_holds_no_environment():
                 with open(os.path.join(root, "config.json")) as f:
                     found.append(value in f.read())
         check(found and all(found), "the second node's task bundles lack the value: %r" % found)
+
+
+def test_init_with_a_given_ca_and_expiry():
+    """orch init --ca-cert/--ca-key: the cluster uses that CA (the token pins it, orch ca show
+    prints it); a key that is not the certificate's is refused; --cert-expiry sets how long
+    node certificates are valid."""
+    with Cluster(0) as c:
+        key, crt, other = (os.path.join(c.tmp, x) for x in ("ca.key", "ca.crt", "other.key"))
+        for k in (key, other):
+            subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", k],
+                           check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-x509", "-new", "-key", key, "-subj", "/CN=my test CA", "-days", "30",
+                        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+                        "-out", crt], check=True, capture_output=True)
+        fp = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-fingerprint", "-sha256"], check=True,
+                            capture_output=True, text=True).stdout.strip().split("=", 1)[1].replace(":", "").lower()
+        bad = os.path.join(c.tmp, "bad")
+        p = c.run("init", "--data-dir", bad, "--listen", "127.0.0.1:%d" % c._new_node().port, "--ca-cert", crt,
+                  "--ca-key", other)
+        check(p.returncode != 0 and "is not the key of" in p.stderr, "init with a foreign key: %r" % p.stderr)
+        check(not os.path.exists(os.path.join(bad, "identity")), "a refused init left an identity")
+        p = c.run("init", "--data-dir", bad, "--ca-cert", crt)
+        check(p.returncode == 2 and "go together" in p.stderr, "init with --ca-cert alone: %r" % p.stderr)
+        n1 = c.init(extra=["--ca-cert", crt, "--ca-key", key, "--cert-expiry", "10d"])
+        check(parse_token(c.token)[1] == fp and parse_token(c.worker_token)[1] == fp,
+              "the tokens pin %s, not the given CA %s" % (parse_token(c.token)[1], fp))
+        shown = c.cli(n1, "ca", "show", json=False).stdout
+        check("fingerprint: " + fp in shown and "BEGIN CERTIFICATE" in shown, "orch ca show: %r" % shown)
+        n2 = c.join()
+        c.wait_members(c.nodes)
+        for n in (n1, n2):
+            p = subprocess.run(["openssl", "verify", "-CAfile", crt, os.path.join(tls_dir(n), "node.crt")],
+                               capture_output=True, text=True)
+            check(p.returncode == 0, "%s's certificate is not from the given CA: %s" % (n.name, p.stdout + p.stderr))
+            end = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", os.path.join(tls_dir(n), "node.crt")],
+                                 capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+            days = (calendar.timegm(time.strptime(end, "%b %d %H:%M:%S %Y %Z")) - time.time()) / 86400
+            check(9.9 < days < 10.1, "%s's certificate ends in %.2f days, not 10" % (n.name, days))
+        c.write_bench(n2, 20, 4)
