@@ -211,7 +211,8 @@ static void start_task(struct agent *a, struct atask *t)
 		struct image_ref ref;
 		if (!t->job.image && sp.image && !image_ref_parse(sp.image, &ref, err) && ref.digest[0] && a->h->registry) {
 			snprintf(pulling, sizeof pulling, "pulling %.200s", sp.image);
-			regopts_login(a->h, a->h->registry, &ref, &t->job.login);
+			if (!t->job.login.n) /* else a worker's, given with the task (agent.c) */
+				regopts_login(a->h, a->h->registry, &ref, &t->job.login);
 		}
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
@@ -290,8 +291,11 @@ void tasks_free(struct atask *t)
 {
 	free(t->job.spec);
 	free(t->job.image);
+	if (t->job.files) /* a worker's values come opened (node/feed.h) */
+		explicit_bzero(t->job.files, t->job.files_len);
 	free(t->job.files);
 	free(t->job.peers);
+	regopts_wipe(&t->job.login); /* a worker's given credentials, if it never pulled */
 	free(t);
 }
 

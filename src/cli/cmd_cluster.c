@@ -6,6 +6,7 @@
 #include "secret/datakey.h"
 #include "util/layout.h"
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "agent/volumes.h"
 #include "spec/units.h"
 #include "util/mem.h"
@@ -37,11 +38,12 @@ struct start_opts {
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
+	bool worker;            /* orch join --worker (node/worker.h) */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_TOKEN_FILE, O_CA_CERT, O_CA_KEY,
-       O_CERT_EXPIRY };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_TOKEN_FILE, O_CA_CERT,
+       O_CA_KEY, O_CERT_EXPIRY };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -66,6 +68,7 @@ static const struct option start_longopts[] = {
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
+	{"worker", no_argument, NULL, O_WORKER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -128,6 +131,7 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 				return cli_usage(cmd, "--cert-expiry %s: expected a duration from 1 to 3650 days, like 90d or 2160h", optarg);
 			break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
+		case O_WORKER: o->worker = true; break;
 		case O_RUNTIME:
 			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
 				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
@@ -272,6 +276,11 @@ static void print_joined(FILE *out, const struct identity *id, const char *ready
 {
 	char role[16];
 	unsigned voters = 0;
+	if (!strcmp(ready, "ok worker")) {
+		fprintf(out, "joined the cluster as node %s (%016llx), a worker: it runs tasks and is never a raft voter\n", id->name,
+			(unsigned long long)id->id);
+		return;
+	}
 	if (sscanf(ready, "ok %15s %u", role, &voters) != 2) {
 		fprintf(out, "joined the cluster as node %s (%016llx)\n", id->name, (unsigned long long)id->id);
 		return;
@@ -438,6 +447,8 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.cluster_id, CLUSTER_ID_LEN))
 			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
 	}
+	if (o->worker && !worker_mark_load(cli->data_dir))
+		fprintf(stderr, "orch: --worker ignored: %s holds a manager node, resumed as one\n", cli->data_dir);
 	char msg[256];
 	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
 	(void)cmd;
@@ -457,6 +468,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return cli_usage("init", "--token and --token-file are for orch join");
 	if (!o.ca_cert != !o.ca_key)
 		return cli_usage("init", "--ca-cert and --ca-key go together");
+	if (o.worker)
+		return cli_usage("init", "--worker is for orch join: the first node leads, so it is a manager");
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -547,7 +560,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
 	struct datakey dk = {{0}};
-	bool have_dk = false;
+	bool have_dk = false, worker = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -579,7 +592,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
 		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
-				     .csr = (const char *)csr.data};
+				     .csr = (const char *)csr.data, .worker = o.worker};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
 		mpw_free(&rec);
@@ -601,6 +614,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		}
 		if (!rc && resp.root) {
 			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
+			mp_get_bool(resp.root, "worker", &worker);
 			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
 			char *cs = mp_get_strdup(resp.root, "cert"), *ca = mp_get_strdup(resp.root, "ca");
 			if (cs && ca) {
@@ -644,6 +658,14 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	tls_dir(cli->data_dir, tdir, sizeof tdir);
 	if (rc || (rc = tls_load(&id.tls, tdir, err)))
 		return cli_fail(E_IO, "%s", err);
+	/* the leader's word: a worker holds no log, so there is nothing to catch up with */
+	const char *ask[1] = {seed[0] ? seed : target};
+	if (worker && (rc = worker_mark_save(cli->data_dir, ask, 1, err)))
+		return cli_fail(rc, "join: %s", err);
+	if (worker)
+		o.d.catch_up_index = 0;
+	else if (o.worker)
+		return cli_fail(E_FAIL, "join: asked to join as a worker, but the leader (an older version?) took this node as a manager");
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = false;
@@ -688,10 +710,20 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		return EXIT_OK;
 	}
 	char b[17][128];
-	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version"};
-	for (int i = 0; i < 10; i++)
+	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version", "kind"};
+	for (int i = 0; i < 11; i++)
 		mp_str_or(r.root, k[i], b[i], sizeof b[i], "-");
-	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0;
+	if (!strcmp(b[10], "worker")) {
+		/* no log and no state here: raft figures would say nothing */
+		printf("cluster:      %s\n", b[0]);
+		printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
+		printf("role:         worker (runs tasks; never a raft voter or standby; holds no log, state or data key)\n");
+		printf("leader:       %s\n", strcmp(b[7], "-") && b[7][0] ? b[7] : "(not connected yet)");
+		printf("version:      %s\n", b[9]);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0, shortage = 0, wanted = 0;
 	mp_get_u64(r.root, "term", &term);
 	mp_get_u64(r.root, "commit_index", &commit);
 	mp_get_u64(r.root, "applied_index", &applied);
@@ -701,6 +733,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
 	printf("role:         %s, %s\n", b[4], b[5]);
 	printf("leader:       %s %s\n", b[6][0] ? b[6] : "(none)", b[7]);
+	if (!mp_get_u64(r.root, "voter_shortage", &shortage) && shortage) {
+		mp_get_u64(r.root, "voters_wanted", &wanted);
+		printf("voters:       %llu missing of %llu wanted: no live manager-capable node to promote (workers never vote)\n",
+		       (unsigned long long)shortage, (unsigned long long)wanted);
+	}
 	printf("term:         %llu\n", (unsigned long long)term);
 	printf("commit index: %llu\n", (unsigned long long)commit);
 	printf("applied:      %llu\n", (unsigned long long)applied);
@@ -728,16 +765,17 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
+	const char *hdr[] = {"ID", "NAME", "ADDRESS", "KIND", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
 	struct out_table t;
-	out_table_init(&t, 10, hdr);
+	out_table_init(&t, 11, hdr);
 	for (uint32_t i = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && i < ns->via.array.size; i++) {
 		const msgpack_object *n = &ns->via.array.ptr[i];
-		char id[20], name[80], addr[64], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
+		char id[20], name[80], addr[64], kind[16], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
 		mp_str_or(n, "id", id, sizeof id, "-");
 		id[12] = 0;
 		mp_str_or(n, "name", name, sizeof name, "-");
 		mp_str_or(n, "addr", addr, sizeof addr, "-");
+		mp_str_or(n, "kind", kind, sizeof kind, "-");
 		mp_str_or(n, "role", role, sizeof role, "-");
 		mp_str_or(n, "state", state, sizeof state, "-");
 		mp_str_or(n, "availability", avail, sizeof avail, "-");
@@ -764,7 +802,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 			snprintf(labels + len, sizeof labels - len, "%s%.*s=%.*s", len ? "," : "", (int)kk->via.str.size, kk->via.str.ptr,
 				 (int)vv->via.str.size, vv->via.str.ptr);
 		}
-		const char *row[] = {id, name, addr, role, state, avail, runtime, cpus, mem, labels};
+		const char *row[] = {id, name, addr, kind, role, state, avail, runtime, cpus, mem, labels};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);

@@ -40,7 +40,7 @@ const struct command commands[] = {
 	 "                        make this node the only voter of the cluster, keeping its state\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
 	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
-	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
 	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
 	 "pins the cluster's CA and says manager or worker; the node keeps a certificate, not the\n"
@@ -48,7 +48,10 @@ const struct command commands[] = {
 	 "which raft role it got. On a data directory that already holds a node, resume that node.",
 	 "  --token-file FILE     read the join token from FILE\n"
 	 "  --token TOKEN         the join token (visible to other users in ps while orch join\n"
-	 "                        starts: prefer --token-file or ORCH_TOKEN)\n" START_OPTS},
+	 "                        starts: prefer --token-file or ORCH_TOKEN)\n"
+	 "  --worker              join as a worker-only node (the worker token always does): it\n"
+	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
+	 "                        log, state replica or data key\n" START_OPTS},
 	{"token", cmd_token, "token show|rotate [manager|worker]",
 	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
 	 "is refused; nodes already joined keep working (they use their certificates).",
@@ -60,7 +63,7 @@ const struct command commands[] = {
 	 ""},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
-	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},
+	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},
 	{"node", cmd_node, "node ls | rm [--force] NODE | label NODE KEY=VALUE... | drain NODE | pause NODE | activate NODE",
 	 "Manage nodes: remove a dead one, set labels, change availability.",
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"

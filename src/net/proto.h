@@ -72,7 +72,8 @@
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
-#define REQ_nodes(F, S)
+/* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
+#define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
@@ -83,9 +84,11 @@
 #define REQ_leave(F, S)
 /* node: the joiner's record (state/store.h node schema); secret: the join token's secret
  * (64 hex, net/token.h), which says manager or worker; csr: the joiner's CSR (PEM), signed
- * into its certificate. The reply: cert, ca (the bundle), and for a manager the data key
- * wrapped under the secret (secret/datakey.h). */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0)
+ * into its certificate; worker: a manager-token joiner asks to be a worker-only node (orch
+ * join --worker; the worker token makes one whatever this says). The reply: cert, ca (the
+ * bundle), and for a manager the data key wrapped under the secret (secret/datakey.h). */
+#define REQ_join(F, S) \
+	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -124,8 +127,10 @@
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
  * names no longer kept) or disk */
+/* creds: to a worker, the registry credentials for ref opened (node/feed.h feed_registry_creds) */
 #define REQ_image_node(F, S) \
-	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
+	F(S, ARR, creds, OPT, 0)
 
 /* kind: "manager", "worker", or absent for both */
 #define REQ_token_show(F, S) F(S, STR, kind, OPT, 16)

@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 #include "node/creds.h"
+#include "node/worker.h"
 #include "secret/datakey.h"
 #include "node/member.h"
 #include "agent/agent.h"
@@ -647,6 +648,7 @@ int daemon_start(struct daemon *d, char *err)
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+	d->worker = worker_mark_load(d->data_dir);
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,
@@ -706,7 +708,7 @@ int daemon_start(struct daemon *d, char *err)
 	if (o->catch_up_index)
 		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
 	else if (!o->bootstrap)
-		daemon_ready(d, "ok");
+		daemon_ready(d, d->worker ? "ok worker" : "ok"); /* a worker has no log to catch up with */
 	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
 	return 0;
 }
@@ -719,6 +721,7 @@ void daemon_free(struct daemon *d)
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
 		creds_remove(d->data_dir);
+		worker_mark_remove(d->data_dir);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);
 	}

@@ -121,6 +121,7 @@ struct daemon {
 	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
+	bool worker;         /* a worker-only node (node/worker.h): read from the data dir at start */
 	unsigned stop_pending; /* parts, handles and jobs still to finish once stopping */
 	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
@@ -180,6 +181,9 @@ void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);
 void watch_reset_self(struct daemon *d);
 void watch_free(struct daemon *d);
+/* feed_out.open (node/feed.h): a sealed value opened with this node's data key (arg: the
+ * daemon), for a worker. */
+int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 
 /* link.c: this node's connection to the leader */
 void link_update(struct daemon *d);   /* (re)connect when the leader changed */
@@ -188,5 +192,7 @@ void link_tick(struct daemon *d);     /* heartbeat */
 int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
 int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
 void link_close(struct daemon *d);
+/* The leader the link is connected to now (false while none): a worker's only view of it. */
+bool link_leader(struct daemon *d, uint64_t *id, const char **addr);
 
 #endif

@@ -40,6 +40,13 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	raft_id lid;
 	const char *laddr;
 	cons_leader(&d->cons, &lid, &laddr);
+	/* a worker is a raft spare: raft tells it nothing, its link knows the leader */
+	uint64_t wl;
+	if (d->worker) {
+		bool known = link_leader(d, &wl, &laddr);
+		lid = known ? wl : 0;
+		laddr = known ? laddr : NULL;
+	}
 	char hash[65], hid[17], lhid[17];
 	store_hash(&d->store, hash);
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)d->ident.id);
@@ -51,11 +58,16 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
 	mpw_kstr(&w, "addr", d->ident.advertise);
-	mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "role", d->worker ? "worker" : cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "kind", d->worker ? "worker" : "manager");
 	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
 	mpw_kstr(&w, "leader_id", lid ? lhid : "");
 	mpw_kstr(&w, "leader_addr", laddr ? laddr : "");
 	mpw_kstr(&w, "leader_name", lid ? node_name_of(d, lid) : "");
+	if (cons_is_leader(&d->cons)) { /* the role manager's word (node/leader.h) */
+		mpw_ku64(&w, "voters_wanted", d->leader.voters_wanted);
+		mpw_ku64(&w, "voter_shortage", d->leader.voter_shortage);
+	}
 	mpw_ku64(&w, "term", cons_term(&d->cons));
 	mpw_ku64(&w, "commit_index", cons_commit_index(&d->cons));
 	mpw_ku64(&w, "applied_index", cons_applied_index(&d->cons));
@@ -85,8 +97,9 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "name", n->name);
 		mpw_kstr(&w, "addr", n->addr);
 		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
+		mpw_kstr(&w, "kind", n->worker ? "worker" : "manager");
 		mpw_kbool(&w, "leader", n->id == lid);
-		mpw_kbool(&w, "self", n->id == d->ident.id);
+		mpw_kbool(&w, "self", n->id == (a->self ? a->self : d->ident.id));
 		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
 		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
@@ -255,9 +268,12 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			mpw_ku64(&w, "commit_index", commit_index);
 			mpw_kstr(&w, "cert", (const char *)j->cert.data);
 			mpw_kstr(&w, "ca", d->store.cluster.ca_certs ? d->store.cluster.ca_certs : "");
+			mpw_kbool(&w, "worker", j->worker);
 			/* the data key, wrapped under the joiner's token secret (secret/datakey.h),
-			 * inside TLS; only to a manager: a worker never holds the log */
-			struct datakey k;
+			 * inside TLS, to a joiner that may become a voter (it will hold the log); a
+			 * worker never does, so it gets none: the leader opens what its tasks need
+			 * (node/feed.h) */
+			struct datakey k = {{0}};
 			struct buf wk = {0};
 			char e2[ERR_LEN];
 			if (!j->worker && !datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &j->tok, &wk, e2)) {
@@ -303,13 +319,13 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 	 * anything else may not take a member's id */
 	const struct node *prev = rc ? NULL : table_get_u64(&d->store.nodes, n->id);
 	if (prev && (!prev->name || strcmp(prev->name, n->name) || !prev->addr || strcmp(prev->addr, n->addr) ||
-		     prev->worker != (kind == 0)))
+		     prev->worker != (kind == 0 || a->worker)))
 		rc = errf(err, E_EXISTS, "join: node id %016llx is already a member", (unsigned long long)n->id);
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)
 		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
 	if (!rc) {
-		j->worker = kind == 0;
+		j->worker = kind == 0 || a->worker;
 		memcpy(j->tok.cluster_id, d->ident.cluster_id, CLUSTER_ID_LEN);
 		rc = creds_sign_node(&d->store, d->data_dir, a->csr, n->id, !j->worker, &j->cert, err);
 	}
@@ -320,10 +336,12 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		join_ctx_free(j);
 		return;
 	}
-	n->worker = j->worker;
 	n->state = NS_READY;
 	n->availability = NA_ACTIVE;
 	n->joined_at = clock_wall(d->clock);
+	/* what the joiner may be is the leader's word (its token, or its asking to be a
+	 * worker), not its record's */
+	n->worker = j->worker;
 	struct pending *p = pending_new(d, c, a->id);
 	p->ctx = j;
 	struct member_reply r = {join_replied, join_waiting, p};
@@ -463,7 +481,7 @@ static void transferred(void *data, int status, const char *msg)
 void rpc_leave(struct daemon *d, struct conn *c, const struct req_leave *a)
 {
 	char err[ERR_LEN];
-	if (cons_nservers(&d->cons) <= 1) {
+	if (!d->worker && cons_nservers(&d->cons) <= 1) { /* a worker's raft knows no servers */
 		rpc_reply_err(c, a->id, E_INVAL, "leave: this is the only node of the cluster; stop it instead (and remove its data directory)");
 		return;
 	}

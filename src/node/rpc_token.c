@@ -35,10 +35,20 @@ static int put_tokens(struct daemon *d, struct mpw *w, int kinds, char *err)
 	return 0;
 }
 
+/* A worker holds no state and no data key: the tokens are on the managers. */
+static bool on_worker(struct daemon *d, struct conn *c, uint64_t id)
+{
+	if (d->worker)
+		rpc_reply_err(c, id, E_UNSUPP, "token: a worker holds no tokens; run it on a manager's machine");
+	return d->worker;
+}
+
 void rpc_token_show(struct daemon *d, struct conn *c, const struct req_token_show *a)
 {
 	char err[ERR_LEN];
 	int kinds = kinds_of(a->kind);
+	if (on_worker(d, c, a->id))
+		return;
 	if (!kinds) {
 		rpc_reply_err(c, a->id, E_INVAL, "token: expected manager or worker");
 		return;
@@ -88,6 +98,8 @@ void rpc_token_rotate(struct daemon *d, struct conn *c, const struct req_token_r
 {
 	char err[ERR_LEN];
 	int kinds = kinds_of(a->kind);
+	if (on_worker(d, c, a->id))
+		return;
 	if (!kinds) {
 		rpc_reply_err(c, a->id, E_INVAL, "token: expected manager or worker");
 		return;

@@ -1,8 +1,8 @@
 /* The cluster data key: 32 random bytes made by `orch init`, under which every secret,
  * config and registry credential is sealed (secret/seal.h) before it enters the raft log.
  * It lives in <data-dir>/datakey (mode 0600, util/layout.h) on every node that holds the
- * raft log — today every node that joins, since any may become a voter or leader — and
- * nowhere in the log, snapshots or any other file.
+ * raft log — every manager node, since any may become a voter or leader; never on a
+ * worker-only node (node/worker.h) — and nowhere in the log, snapshots or any other file.
  *
  * A joining node gets it in the leader's reply to its join (node/rpc_cluster.c), which rides
  * on TLS (net/tls.h), wrapped (sealed) under a key derived from the join token's secret as

@@ -38,16 +38,24 @@ static int write_one(const char *data_dir, const msgpack_object *o, const char *
 {
 	char kind[16], name[256];
 	uint64_t uid = 0, gid = 0, mode = 0444;
-	const msgpack_object *data = mp_get(o, "data");
+	const msgpack_object *data = mp_get(o, "data"), *opened = mp_get(o, "value");
+	char why[ERR_LEN];
 	if (mp_get_strbuf(o, "kind", kind, sizeof kind) || mp_get_strbuf(o, "name", name, sizeof name))
 		return errf(err, E_INVAL, "a secret of the task has no kind or name");
 	mp_get_u64(o, "uid", &uid);
 	mp_get_u64(o, "gid", &gid);
 	mp_get_u64(o, "mode", &mode);
-	if (!data || data->type != MSGPACK_OBJECT_BIN)
-		return errf(err, E_NOTFOUND, "%s %s: this version no longer exists in the cluster", kind, name);
+	if (!mp_get_strbuf(o, "open_err", why, sizeof why)) /* a worker's: the leader could not open it */
+		return errf(err, E_FAIL, "%s", why);
 	struct buf v = {0};
-	int rc = secrets_open(data_dir, kind, name, data->via.bin.ptr, data->via.bin.size, &v, err);
+	int rc;
+	if (opened && opened->type == MSGPACK_OBJECT_BIN) { /* opened by the leader for this worker (node/feed.h) */
+		buf_append(&v, opened->via.bin.ptr, opened->via.bin.size);
+		rc = 0;
+	} else if (!data || data->type != MSGPACK_OBJECT_BIN)
+		return errf(err, E_NOTFOUND, "%s %s: this version no longer exists in the cluster", kind, name);
+	else
+		rc = secrets_open(data_dir, kind, name, data->via.bin.ptr, data->via.bin.size, &v, err);
 	if (rc) {
 		secrets_wipe(&v);
 		return rc;
@@ -86,6 +94,8 @@ int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files
 	size_t total = SECFS_SLACK;
 	for (uint32_t i = 0; i < n; i++) {
 		const msgpack_object *d = mp_get(&r.root->via.array.ptr[i], "data");
+		if (!d || d->type != MSGPACK_OBJECT_BIN)
+			d = mp_get(&r.root->via.array.ptr[i], "value"); /* opened for a worker */
 		total += (d && d->type == MSGPACK_OBJECT_BIN ? d->via.bin.size : 0) + 4096;
 	}
 	char dir[LAYOUT_PATH_MAX], opts[64];

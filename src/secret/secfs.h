@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include "runtime/bundle.h"
 
-/* files: the task's "files" array of its assignment (node/feed.c), values sealed. Opens
- * each with the node's data key into the tmpfs; *binds (free with secfs_binds_free) says
+/* files: the task's "files" array of its assignment (node/feed.c), values sealed (opened
+ * by the leader for a worker: "value"). Opens each with the node's data key into the tmpfs; *binds (free with secfs_binds_free) says
  * what to mount where. Nothing is mounted when there are no files. On error the tmpfs is
  * gone again. */
 int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files, size_t len, struct bundle_bind **binds,

@@ -24,6 +24,8 @@
  *                    marks it filled from the image, lock serialises its setup
  *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
  *                    --allow-bind), kept across restarts
+ *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
+ *                    no replica of the state and no data key
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -49,6 +51,7 @@ enum layout_item {
 	LAYOUT_VOLUMES,
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
+	LAYOUT_WORKER,
 };
 
 enum layout_task_item {

@@ -131,6 +131,8 @@ def test_tokens_rotate_and_worker_token():
         check(c.cli(0, "token", "show", "worker", json=False).stdout.strip() == old_w, "orch token show worker")
         w = c.join(token=old_w)
         check("OU = worker" in subject(w), "a worker-token node's certificate: %s" % subject(w))
+        p = c.cli(w, "token", "show", json=False, check=False)
+        check(p.returncode != 0 and "on a manager" in p.stderr, "orch token show on a worker: %r" % p.stderr)
         check("OU = manager" in subject(c.nodes[1]), "a manager-token node's certificate: %s" % subject(c.nodes[1]))
         new_m = c.cli(0, "token", "rotate", "manager", json=False).stdout.strip()
         check(new_m.startswith("ORCH2-") and new_m != old_m and parse_token(new_m)[:2] == parse_token(old_m)[:2],
@@ -144,10 +146,15 @@ def test_tokens_rotate_and_worker_token():
         _join_fails(c, old_w, r"token refused")
         m = c.join(token=new_m)
         check("OU = manager" in subject(m), "a node joined with the new token: %s" % subject(m))
-        # the nodes joined before keep working: writes through each, one state
-        for n in c.nodes:
+        # the nodes joined before keep working: writes through each manager, one state; the
+        # worker-token node is a worker (node/worker.h) and answers through the leader
+        managers = [n for n in c.nodes if n is not w]
+        for n in managers:
             c.write_bench(n, 20, 4)
-        c.converged()
+        c.converged(among=managers)
+        kinds = {n["name"]: n.get("kind") for n in c.node_list(0)}
+        check(kinds.get(w.name) == "worker" and kinds.get(m.name) == "manager", "node kinds %r" % kinds)
+        check(not os.path.exists(os.path.join(w.dir, "datakey")), "the worker-token node got the data key")
         log = "".join(n.log_text() for n in c.nodes)
         check(old_m not in log and new_m not in log and parse_token(new_w)[2] not in log, "a token in a node's log")
 

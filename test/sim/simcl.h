@@ -12,6 +12,7 @@
 #include "simconn.h"
 #include "simio.h"
 #include "node/leader.h"
+#include "node/uplink.h"
 #include "raft/consensus.h"
 #include "state/store.h"
 
@@ -40,6 +41,12 @@ struct snode {
 	bool join_failed;
 	bool stopped_self;      /* the process stopped itself (told it was removed) */
 	bool wanted;            /* the story wants it running (joined, not killed) */
+	bool worker;            /* joins as a worker-only node (orch join --worker) */
+	/* a worker's mark on its disk (node/worker.h): whom to ask who leads once restarted,
+	 * when its raft and store name nobody and no seed is given */
+	char kept[UPLINK_VOTERS][64];
+	size_t nkept;
+	bool resumed;           /* started again on its data dir: no seed (cli/cmd_cluster.c) */
 	int64_t wall_skew_ms;   /* this machine's wall clock minus the world's */
 	char stop_why[ERR_LEN];
 };
