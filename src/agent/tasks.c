@@ -118,6 +118,8 @@ void tasks_step_done(struct work *w)
 			report_state(a, t, TS_STARTING, NULL, false);
 			if (t->job.host_net)
 				ports_release(t); /* host networking: the task binds its ports itself */
+			else
+				ports_relay(a, t);
 			tasks_queue_step(a, t, S_START);
 			break;
 		}
@@ -289,6 +291,8 @@ void tasks_step(struct agent *a, struct atask *t)
 
 void tasks_free(struct atask *t)
 {
+	if (t->job.spec) /* a worker's environment comes opened (node/feed.c) */
+		explicit_bzero(t->job.spec, t->job.spec_len);
 	free(t->job.spec);
 	free(t->job.image);
 	if (t->job.files) /* a worker's values come opened (node/feed.h) */

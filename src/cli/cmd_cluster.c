@@ -4,6 +4,8 @@
 #include "pki/pki.h"
 #include <openssl/crypto.h>
 #include "secret/datakey.h"
+#include "secret/unlock.h"
+#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "node/daemon.h"
 #include "node/worker.h"
@@ -34,7 +36,7 @@ struct start_opts {
 	char *token; /* copied out of argv, the file or the environment (none left visible) */
 	const char *token_file, *ca_cert, *ca_key;
 	uint64_t cert_days;
-	bool detach;
+	bool detach, autolock;
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
@@ -42,8 +44,8 @@ struct start_opts {
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_TOKEN_FILE, O_CA_CERT,
-       O_CA_KEY, O_CERT_EXPIRY };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -69,6 +71,7 @@ static const struct option start_longopts[] = {
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{"worker", no_argument, NULL, O_WORKER},
+	{"autolock", no_argument, NULL, O_AUTOLOCK},
 	{NULL, 0, NULL, 0},
 };
 
@@ -116,6 +119,7 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_ADVERTISE: o->advertise = optarg; break;
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
+		case O_AUTOLOCK: o->autolock = true; break;
 		case O_TOKEN:
 			/* copied, then wiped from argv: /proc/PID/cmdline of this process (and of the
 			 * node it forks) must not show it */
@@ -383,6 +387,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	else if (ok_msg)
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
+	if (!strncmp(msg, "ok locked", 9))
+		printf("the node is locked (autolock): it starts once it has the cluster's unlock key; run orch unlock\n");
 	return EXIT_OK;
 }
 
@@ -470,6 +476,11 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return cli_usage("init", "--ca-cert and --ca-key go together");
 	if (o.worker)
 		return cli_usage("init", "--worker is for orch join: the first node leads, so it is a manager");
+	struct identity known;
+	char e0[ERR_LEN];
+	if (o.autolock && identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
+		return cli_usage("init", "--autolock is for a new cluster; turn it on in a running one with orch cluster update "
+				 "--autolock=true");
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -485,7 +496,12 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	 * tokens are sealed under it) */
 	struct datakey dk;
 	datakey_generate(&dk);
-	rc = datakey_save(cli->data_dir, &dk, err);
+	if (o.autolock) { /* sealed from the start; the node records the key once it leads */
+		o.d.autolock = true;
+		unlock_generate(&o.d.autolock_key);
+		rc = datakey_save_locked(cli->data_dir, &dk, &o.d.autolock_key, 0, err);
+	} else
+		rc = datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
@@ -502,22 +518,31 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1024];
+	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1280], key[UNLOCK_STR_LEN + 1];
 	token_format(&mgr, tm);
 	token_format(&wrk, tw);
 	OPENSSL_cleanse(&mgr, sizeof mgr);
 	OPENSSL_cleanse(&wrk, sizeof wrk);
-	snprintf(msg, sizeof msg,
-		 "cluster created; node %s (%016llx) is its leader.\n"
-		 "To add a manager-capable machine (may become a raft voter), run on it:\n\n"
-		 "    ORCH_TOKEN=%s orch join %s\n\n"
-		 "To add a worker (runs tasks, never a voter, no data key):\n\n"
-		 "    ORCH_TOKEN=%s orch join %s\n\n"
-		 "(orch token show [manager|worker] prints them again; orch token rotate replaces one)\n",
-		 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
+	int n = snprintf(msg, sizeof msg,
+			 "cluster created; node %s (%016llx) is its leader.\n"
+			 "To add a manager-capable machine (may become a raft voter), run on it:\n\n"
+			 "    ORCH_TOKEN=%s orch join %s\n\n"
+			 "To add a worker (runs tasks, never a voter, no data key):\n\n"
+			 "    ORCH_TOKEN=%s orch join %s\n\n"
+			 "(orch token show [manager|worker] prints them again; orch token rotate replaces one)\n",
+			 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
 	OPENSSL_cleanse(tm, sizeof tm);
 	OPENSSL_cleanse(tw, sizeof tw);
-	return run_node(cli, &o, &id, msg, false);
+	if (o.autolock) { /* shown once, here: the operator keeps it (orch unlock-key shows it again) */
+		unlock_format(&o.d.autolock_key, key);
+		snprintf(msg + n, sizeof msg - (size_t)n, "Autolock is on. The unlock key (keep it safe: a restarted node waits for it, "
+			 "given with orch unlock):\n\n    %s\n\n", key);
+		OPENSSL_cleanse(key, sizeof key);
+	}
+	rc = run_node(cli, &o, &id, msg, false);
+	OPENSSL_cleanse(msg, sizeof msg);
+	unlock_wipe(&o.d.autolock_key);
+	return rc;
 }
 
 int cmd_join(struct cli *cli, int argc, char **argv)
@@ -537,6 +562,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		return cli_usage("join", "%s", err);
 	if ((rc = token_gather("join", &o)) >= 0)
 		return rc;
+	if (o.autolock)
+		return cli_usage("join", "--autolock is for orch init (a joiner follows the cluster's setting)");
 	struct identity id;
 	struct token tok;
 	if (token_parse(o.token, &tok, err))
@@ -560,7 +587,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
 	struct datakey dk = {{0}};
-	bool have_dk = false, worker = false;
+	struct unlock_key ul = {{0}};
+	uint64_t ul_id = 0;
+	bool have_dk = false, have_ul = false, worker = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -630,6 +659,16 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 				else
 					have_dk = true;
 			}
+			/* an autolocked cluster: the file is sealed under its unlock key from the start */
+			const msgpack_object *uk = mp_get(resp.root, "unlock");
+			struct datakey as_key;
+			if (have_dk && uk && uk->type == MSGPACK_OBJECT_BIN &&
+			    !datakey_unwrap(uk->via.bin.ptr, uk->via.bin.size, &tok, &as_key, err)) {
+				memcpy(ul.k, as_key.k, sizeof ul.k);
+				mp_get_u64(resp.root, "unlock_id", &ul_id);
+				have_ul = true;
+				datakey_wipe(&as_key);
+			}
 		}
 		mpr_free(&resp);
 		if (rc)
@@ -638,8 +677,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	}
 	OPENSSL_cleanse(&tok, sizeof tok);
 	OPENSSL_cleanse(secret_hex, sizeof secret_hex);
-	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
+	rc = !have_dk ? 0 : have_ul ? datakey_save_locked(cli->data_dir, &dk, &ul, ul_id, err) : datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
+	unlock_wipe(&ul);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
 	/* the certificate must be this node's, issued by the CA the token pinned */
@@ -706,6 +746,16 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (fmt != OUT_TABLE) {
 		out_doc(fmt, r.root);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	bool locked = false;
+	mp_get_bool(r.root, "locked", &locked);
+	if (locked) {
+		char nm[80], nid[20];
+		printf("this node:    %s %s\n", mp_str_or(r.root, "name", nm, sizeof nm, "-"), mp_str_or(r.root, "node_id", nid, sizeof nid, "-"));
+		printf("state:        locked (autolock): it runs no raft and no task until it has the cluster's unlock key;\n"
+		       "              run orch unlock on this machine (orch unlock-key on an unlocked node shows the key)\n");
 		mpr_free(&r);
 		return EXIT_OK;
 	}

@@ -31,13 +31,15 @@
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
 	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
 	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
 	 "                        make this node the only voter of the cluster, keeping its state\n"
+	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
+	 "                        once); a restarted node waits for it (orch unlock)\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
 	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
 	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
@@ -145,6 +147,17 @@ const struct command commands[] = {
 	 "Every node uses them to pull from HOST.",
 	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
 	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
+	{"unlock", cmd_unlock, "unlock",
+	 "Give a locked node (autolock, see orch init --autolock) the cluster's unlock key, read\n"
+	 "from standard input or asked for on the terminal; the node then starts.", ""},
+	{"unlock-key", cmd_unlock_key, "unlock-key [--rotate] [-q]",
+	 "Show the cluster's unlock key (autolock), or replace it with a new one.",
+	 "      --rotate          make a new unlock key; every node re-seals its data key under it\n"
+	 "  -q, --quiet           print the key alone\n"},
+	{"cluster", cmd_cluster, "cluster update --autolock=true|false",
+	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off.",
+	 "      --autolock=BOOL   keep every node's data key sealed under an unlock key the\n"
+	 "                        operator holds: a restarted node waits for orch unlock\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",

@@ -66,7 +66,10 @@
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
 	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm) \
 	X(TOKEN_SHOW, token_show, "token.show", LOCAL, HERE, rpc_token_show) \
-	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate)
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate) \
+	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
+	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -148,6 +151,11 @@
 #define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
 #define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 #define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+/* autolock (node/autolock.h): key: the unlock key as the operator holds it; rotate: a
+ * new one for the cluster; enable: autolock on or off */
+#define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
+#define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
+#define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

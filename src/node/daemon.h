@@ -19,6 +19,7 @@
 #include "net/proto.h"
 #include "net/rpc_reply.h"
 #include "raft/consensus.h"
+#include "secret/unlock.h"
 #include "state/store.h"
 
 struct daemon;
@@ -49,6 +50,10 @@ struct daemon_opts {
 	/* registry options given on the command line (NULL: none): they replace the kept
 	 * ones of their kind (node/regopts.h) */
 	const struct regopts *registry;
+	/* orch init --autolock: the unlock key the data key file was sealed under, recorded
+	 * in the log once this node leads (node/autolock.h) */
+	bool autolock;
+	struct unlock_key autolock_key;
 	/* Called once the node has stopped: every handle of it closed, no worker job of it in
 	 * flight. On a shared loop, daemon_free may be called from it. */
 	void (*on_stopped)(struct daemon *d, void *arg);
@@ -126,6 +131,11 @@ struct daemon {
 	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
 	int ready_fd;
+	/* autolock (node/autolock.h): locked until orch unlock; the unlock record the data key
+	 * file is sealed for; init's record submitted */
+	bool locked;
+	uint64_t lock_seen;
+	bool lock_recorded;
 	bool ready_sent;
 	uint64_t started_ms;
 };
@@ -137,6 +147,9 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
  * daemon_free. */
 struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id);
 int daemon_start(struct daemon *d, char *err);
+/* The rest of the start, after the local socket: at once, or for a locked node once
+ * orch unlock opened its data key (node/autolock.h). */
+int daemon_start_unlocked(struct daemon *d, char *err);
 void daemon_free(struct daemon *d);
 
 /* Submits a command (type + msgpack body) through raft: locally when leader, otherwise
@@ -170,6 +183,10 @@ void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, co
 /* The usual answer to a write submitted that way: {result} (E_EXISTS, "unchanged", is a
  * success) or the error. */
 void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res);
+/* Submits the service.put of sp (its environment sealed here first, secret/envseal.h)
+ * for request id on c. */
+struct svc_spec;
+void rpc_service_submit(struct daemon *d, struct conn *c, uint64_t id, struct svc_spec *sp, const char *project);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);

@@ -216,11 +216,36 @@ static void doc_registry(struct docs *d, bool worker, const struct image *im, co
 	feed_registry_creds(d->s, d->out, pulls, pulls ? ref.domain : "", w);
 }
 
+/* The spec as the log holds it; for a worker, which holds no data key, with its
+ * environment opened by the leader (kept sealed if that fails: the task then fails to
+ * start, saying why). */
+static void doc_spec(struct docs *d, bool worker, const struct rawmp *spec, struct mpw *w)
+{
+	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
+	if (!sp) {
+		mpw_nil(w);
+		return;
+	}
+	if (worker && sp->env_sealed.len && d->out && d->out->open) {
+		char err[ERR_LEN];
+		struct buf v = {0};
+		if (!d->out->open(d->out->arg, FEED_SPEC_KIND, sp->name, spec->data, spec->len, &v, err)) {
+			mpw_raw(w, v.data, v.len);
+			explicit_bzero(v.data, v.len);
+			buf_free(&v);
+			return;
+		}
+		buf_free(&v);
+	}
+	mpw_raw(w, spec->data, spec->len);
+}
+
 static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 {
 	const struct svc_view *sv = svc_of(d, t->service_id);
 	const struct image *im;
 	const struct rawmp *spec = task_spec(sv, t, &im);
+	const struct node *to = table_get_u64(&d->s->nodes, t->node_id);
 	mpw_map_begin(w);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
@@ -230,10 +255,7 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	mpw_kstr(w, "state", task_state_name(t->state));
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_key(w, "spec");
-	if (spec && spec->len)
-		mpw_raw(w, spec->data, spec->len);
-	else
-		mpw_nil(w);
+	doc_spec(d, to && to->worker, spec, w);
 	mpw_key(w, "image");
 	if (im && im->info.len)
 		mpw_raw(w, im->info.data, im->info.len);
@@ -241,7 +263,6 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 		mpw_nil(w);
 	mpw_ku64(w, "image_node", im ? im->node_id : 0);
 	mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
-	const struct node *to = table_get_u64(&d->s->nodes, t->node_id);
 	mpw_key(w, "files");
 	doc_files(d, to && to->worker, spec, w);
 	mpw_key(w, "registry");

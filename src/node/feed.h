@@ -65,12 +65,16 @@ struct feed {
 
 /* Where the documents go: a watcher's (doc: its msgpack bytes), and this node's own
  * (decoded, always whole). */
+#define FEED_SPEC_KIND "spec"
+
 struct feed_out {
 	void (*send)(void *arg, const struct feed_watcher *x, const void *doc, size_t len);
 	void (*self)(void *arg, const msgpack_object *doc);
 	void *arg;
 	/* Opens a sealed value (kind, name) with the leader's data key into out, for a worker;
-	 * NULL where there is no key (a worker then gets "open_err" instead of the value). */
+	 * NULL where there is no key (a worker then gets "open_err" instead of the value).
+	 * Kind FEED_SPEC_KIND: blob is a service's encoded spec, out the same spec with its
+	 * environment opened (secret/envseal.h). */
 	int (*open)(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 };
 

@@ -6,6 +6,7 @@
  * logs) and the parts they name. Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
 #include "node/worker.h"
+#include "node/autolock.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
 #include "util/log.h"
@@ -181,6 +182,13 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 			rpc_reply_err(c, id, E_AUTH, err);
 			return;
 		}
+	}
+	if (d->locked && op != OP_UNLOCK) { /* node/autolock.h */
+		if (op == OP_STATUS)
+			autolock_status(d, c, id);
+		else
+			rpc_reply_err(c, id, E_STATE, "this node is locked (autolock): give it the unlock key with orch unlock");
+		return;
 	}
 	void *args;
 	if (proto_decode(op, req, &args, err)) {

@@ -5,6 +5,7 @@
 #include "node/daemon.h"
 #include "node/creds.h"
 #include <openssl/crypto.h>
+#include "node/autolock.h"
 #include "secret/datakey.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
@@ -282,6 +283,8 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			}
 			datakey_wipe(&k);
 			buf_free(&wk);
+			if (!j->worker) /* the unlock key opens the data key: a worker has neither */
+				autolock_join_reply(d, &w, &j->tok);
 			rpc_reply_send(p->conn, &w);
 		}
 	}

@@ -1,6 +1,8 @@
 /* Assignments from the leader to the agents, by node/feed.h's rules: the documents due go
  * out on the watches' connections, this node's own to its agent. */
 #include "node/daemon.h"
+#include "secret/envseal.h"
+#include <string.h>
 #include "agent/agent.h"
 #include "secret/secrets.h"
 #include "net/conn.h"
@@ -20,6 +22,8 @@ static void send_doc(void *arg, const struct feed_watcher *x, const void *doc, s
 int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err)
 {
 	const struct daemon *d = arg;
+	if (!strcmp(kind, FEED_SPEC_KIND))
+		return envseal_open_encoded(d->data_dir, blob, n, out, err);
 	return secrets_open(d->data_dir, kind, name, blob, n, out, err);
 }
 

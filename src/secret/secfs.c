@@ -73,25 +73,28 @@ static int write_one(const char *data_dir, const msgpack_object *o, const char *
 	return rc;
 }
 
-int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files, size_t len, struct bundle_bind **binds,
-		size_t *nbinds, char *err)
+int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files, size_t len, size_t extra,
+		struct bundle_bind **binds, size_t *nbinds, char *err)
 {
 	*binds = NULL;
 	*nbinds = 0;
+	static const uint8_t no_files[] = {0x90}; /* [] */
 	struct mpr r;
-	if (!files || !len)
-		return 0;
+	if (!files || !len) {
+		files = no_files;
+		len = sizeof no_files;
+	}
 	if (mpr_decode(&r, files, len) || r.root->type != MSGPACK_OBJECT_ARRAY) {
 		if (r.root)
 			mpr_free(&r);
 		return errf(err, E_INVAL, "the task's secrets are malformed");
 	}
 	uint32_t n = r.root->via.array.size;
-	if (!n) {
+	if (!n && !extra) {
 		mpr_free(&r);
 		return 0;
 	}
-	size_t total = SECFS_SLACK;
+	size_t total = SECFS_SLACK + extra;
 	for (uint32_t i = 0; i < n; i++) {
 		const msgpack_object *d = mp_get(&r.root->via.array.ptr[i], "data");
 		if (!d || d->type != MSGPACK_OBJECT_BIN)
@@ -107,7 +110,7 @@ int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files
 		rc = errf(err, E_IO, "mkdir %s: %s", dir, strerror(errno));
 	else if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts))
 		rc = errf(err, E_IO, "mount a tmpfs for the task's secrets at %s: %s", dir, strerror(errno));
-	struct bundle_bind *b = rc ? NULL : xcalloc(n, sizeof *b);
+	struct bundle_bind *b = rc ? NULL : xcalloc(n ? n : 1, sizeof *b);
 	for (uint32_t i = 0; !rc && i < n; i++) {
 		const msgpack_object *o = &r.root->via.array.ptr[i];
 		char path[LAYOUT_PATH_MAX + 16], target[512];

@@ -23,7 +23,9 @@ secrets:
 services:
   app:
     image: %s
-    command: ["sh", "-c", "echo pw=$(sha256sum </run/secrets/db_password); exec sleep 3600"]
+    command: ["sh", "-c", "echo pw=$(sha256sum </run/secrets/db_password) env=$$GREETING; exec sleep 3600"]
+    environment:
+      GREETING: sealed-for-workers
     stop_grace_period: 1s
     deploy:
       replicas: 2
@@ -84,7 +86,8 @@ def test_worker_runs_tasks_and_never_votes():
         out = c.cli(w1, "secret", "create", "db_password", c.write("pw", pw), json=False).stdout
         check("version 1" in out, "secret create on a worker: %r" % out)
         c.deploy(w2, c.write("stack.yml", STACK % DEMO))
-        want = "pw=" + hashlib.sha256(pw.encode()).hexdigest() + " -"
+        # the environment is sealed in the log; a worker holds no key: the leader opens it
+        want = "pw=" + hashlib.sha256(pw.encode()).hexdigest() + " - env=sealed-for-workers"
 
         def both_read_it():
             ts = running(c.ps(0, "app"))

@@ -357,6 +357,8 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 {
 	memset(c, 0, sizeof *c);
 	world_init(&c->w, seed);
+	for (unsigned i = 0; i < SEAL_KEY_LEN; i++)
+		c->datakey[i] = (uint8_t)((seed >> (8 * (i % 8))) ^ (i * 37u));
 	simnet_init(&c->net, &c->w);
 	sconns_init(&c->conns, &c->net);
 	c->o = *o;

@@ -14,6 +14,7 @@
 #include "node/leader.h"
 #include "node/uplink.h"
 #include "raft/consensus.h"
+#include "secret/seal.h"
 #include "state/store.h"
 
 #define SIMCL_MAX SIMNET_MAX
@@ -64,6 +65,9 @@ struct simcl {
 	struct simio_dir dir;
 	struct simcl_opts o;
 	struct token tok;
+	/* the cluster data key (from the seed): scn_deploy seals environments under it as the
+	 * node that takes a deploy does (secret/envseal.h) */
+	uint8_t datakey[SEAL_KEY_LEN];
 	struct snode n[SIMCL_MAX];
 	unsigned count;
 	uint64_t wall0;         /* the wall clock at virtual time 0 (a midnight: log times read as virtual time) */
