@@ -20,6 +20,14 @@ struct bundle_bind {
 	const char *src, *dst; /* absolute */
 };
 
+/* A resource limit (Compose ulimits): type "RLIMIT_NOFILE", ... */
+struct bundle_rlimit {
+	const char *type;
+	uint64_t soft, hard;
+};
+
+#define BUNDLE_SECCOMP_UNCONFINED "unconfined"
+
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
 	const char *bundle_dir; /* config.json goes here (created if missing) */
@@ -46,6 +54,17 @@ struct run_spec {
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
 	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
+	/* hardening (orch(8) Security): */
+	const char *const *caps;             /* bounding set, NULL-terminated; NULL: caps_default */
+	bool privileged;                     /* every device, no seccomp, no masked paths, rw /sys */
+	const char *seccomp;                 /* NULL: the default profile (runtime/seccomp.h);
+	                                        BUNDLE_SECCOMP_UNCONFINED: none; else a profile
+	                                        as JSON text (linux.seccomp of the runtime spec) */
+	bool new_privs;                      /* leave no_new_privs off (security_opt) */
+	const char *const *sysctl_keys, *const *sysctl_vals; /* namespaced ones, checked by the spec */
+	size_t nsysctl;
+	const struct bundle_rlimit *rlimits; /* beside the default NOFILE, which one here replaces */
+	size_t nrlimits;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */
