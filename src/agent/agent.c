@@ -1,6 +1,7 @@
 /* The agent's entry points (agent/agent.h): start and stop, the tick that moves every task
  * on, the assignment document turned into the task table, and its ops (logs.c, blob_get.c). */
 #include "agent/agent.h"
+#include "node/nodesec.h"
 #include "agent/agent_state.h"
 #include "agent/report.h"
 #include "agent/tasks.h"
@@ -188,6 +189,14 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	a->env.tok = &h->ident->tok;
 	a->env.reg = h->registry;
+	struct nodesec ns;
+	if (nodesec_load(h->data_dir, &ns, err)) {
+		free(a);
+		return NULL;
+	}
+	a->env.allow_privileged = ns.allow_privileged;
+	a->env.userns_base = ns.userns_base;
+	a->env.userns_count = ns.userns_count;
 	if (a->be->start(a, err)) {
 		a->be->free(a);
 		free(a);

@@ -10,6 +10,7 @@
 #include "image/unpack.h"
 #include "net/ipam.h"
 #include "runtime/bundle.h"
+#include "runtime/caps.h"
 #include "runtime/cgroup_stats.h"
 #include "secret/secfs.h"
 #include "spec/spec.h"
@@ -196,6 +197,9 @@ void run_prepare(struct run_job *j)
 	struct volumes_set vols = {0};
 	struct bundle_bind *binds = NULL;
 	size_t nbinds = 0;
+	const char **caps = NULL;
+	struct bundle_rlimit *rlim = NULL;
+	char *rlim_types = NULL;
 	memset(&im, 0, sizeof im);
 	svc_spec_init(&sp);
 	j->rc = 0;
@@ -360,6 +364,27 @@ void run_prepare(struct run_job *j)
 	}
 	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
 		goto out;
+	/* the leader places privileged tasks only here, but a spec decoded from the network is
+	 * checked again where it would run */
+	if (sp.privileged && !j->env->allow_privileged) {
+		j->rc = errf(j->err, E_UNSUPP, "privileged task refused: this node was not started with --allow-privileged");
+		goto out;
+	}
+	for (size_t i = 0; i < sp.sysctls.n; i++)
+		if (!spec_sysctl_namespaced(sp.sysctls.k[i], j->host_net)) {
+			j->rc = errf(j->err, E_INVAL, "sysctl %s refused: not of the task's own namespaces", sp.sysctls.k[i]);
+			goto out;
+		}
+	rlim = xcalloc(sp.ulimits.n + 1, sizeof *rlim);
+	rlim_types = xcalloc(sp.ulimits.n + 1, 32);
+	for (size_t i = 0; i < sp.ulimits.n; i++) {
+		rlim[i].type = rlim_types + 32 * i;
+		if (!spec_ulimit(sp.ulimits.k[i], sp.ulimits.v[i], rlim_types + 32 * i, &rlim[i].soft, &rlim[i].hard)) {
+			j->rc = errf(j->err, E_INVAL, "ulimits %s: invalid", sp.ulimits.k[i]);
+			goto out;
+		}
+	}
+	caps = caps_resolve(sp.cap_add.v, sp.cap_add.n, sp.cap_drop.v, sp.cap_drop.n, sp.privileged);
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -378,7 +403,7 @@ void run_prepare(struct run_job *j)
 		.mem_reservation = sp.deploy.reservations.memory_bytes,
 		.cpu_milli_limit = sp.deploy.limits.cpus_milli,
 		.cpu_milli_shares = sp.deploy.reservations.cpus_milli,
-		.pids_limit = (int64_t)sp.deploy.limits.pids,
+		.pids_limit = sp.deploy.limits.pids ? (int64_t)sp.deploy.limits.pids : RUN_PIDS_DEFAULT,
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
@@ -388,6 +413,16 @@ void run_prepare(struct run_job *j)
 		.nvol_mounts = vols.n,
 		.file_binds = binds,
 		.nfile_binds = nbinds,
+		.readonly_rootfs = sp.read_only,
+		.caps = caps,
+		.privileged = sp.privileged,
+		.seccomp = sp.seccomp,
+		.new_privs = sp.new_privileges,
+		.sysctl_keys = (const char *const *)(uintptr_t)sp.sysctls.k,
+		.sysctl_vals = (const char *const *)(uintptr_t)sp.sysctls.v,
+		.nsysctl = sp.sysctls.n,
+		.rlimits = rlim,
+		.nrlimits = sp.ulimits.n,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -398,6 +433,9 @@ out:
 			free((void *)(uintptr_t)layers[i]);
 	free(layers);
 	secfs_binds_free(binds, nbinds);
+	free(caps);
+	free(rlim);
+	free(rlim_types);
 	argv_free(args);
 	argv_free(env);
 	volumes_set_free(&vols);

@@ -4,6 +4,7 @@
 #include "util/layout.h"
 #include "node/daemon.h"
 #include "agent/volumes.h"
+#include "node/nodesec.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -31,10 +32,14 @@ struct start_opts {
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
+	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
+	int privileged;          /* 1 allow, -1 deny, 0 keep */
+	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND,
+       O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -55,6 +60,9 @@ static const struct option start_longopts[] = {
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
+	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
+	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
+	{"userns-remap", required_argument, NULL, O_USERNS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -117,6 +125,15 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			/* kept as resolved, so a symlinked prefix still matches the paths binds resolve to */
 			strv_push(&o->allow_bind, clean ? clean : optarg);
 			free(clean);
+			break;
+		}
+		case O_ALLOW_PRIV:
+		case O_DENY_PRIV: o->privileged = ch == O_ALLOW_PRIV ? 1 : -1; break;
+		case O_USERNS: {
+			struct nodesec ns;
+			if (strcmp(optarg, "off") && nodesec_userns_arg(optarg, &ns, rerr))
+				return cli_usage(cmd, "%s", rerr);
+			o->userns = optarg;
 			break;
 		}
 		case O_LABEL:
@@ -259,6 +276,19 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	o->d.data_dir = cli->data_dir;
 	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
 		return cli_fail(E_IO, "--allow-bind: %s", err);
+	if (o->privileged || o->userns) {
+		struct nodesec ns;
+		if (nodesec_load(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+		if (o->privileged)
+			ns.allow_privileged = o->privileged > 0;
+		if (o->userns && !strcmp(o->userns, "off"))
+			ns.userns_count = 0;
+		else if (o->userns && nodesec_userns_arg(o->userns, &ns, err))
+			return cli_fail(E_INVAL, "%s", err);
+		if (nodesec_save(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+	}
 	if (!o->detach) {
 		if (joining) {
 			o->d.on_ready = joined_foreground;

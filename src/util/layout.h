@@ -21,6 +21,8 @@
  *                    marks it filled from the image, lock serialises its setup
  *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
  *                    --allow-bind), kept across restarts
+ *   node-security    the node's container options (orch init/join --allow-privileged,
+ *                    --userns-remap), a line each (node/nodesec.h)
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -46,6 +48,7 @@ enum layout_item {
 	LAYOUT_VOLUMES,
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
+	LAYOUT_NODE_SECURITY,
 };
 
 enum layout_task_item {
