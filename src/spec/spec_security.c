@@ -25,9 +25,14 @@ static const struct {
 	{"rttime", "RLIMIT_RTTIME"}, {"sigpending", "RLIMIT_SIGPENDING"}, {"stack", "RLIMIT_STACK"},
 };
 
+/* a limit, or -1 for none (RLIM_INFINITY) */
 static bool number(const char *s, size_t n, uint64_t *out)
 {
 	char d[24];
+	if (n == 2 && !strncmp(s, "-1", 2)) {
+		*out = UINT64_MAX;
+		return true;
+	}
 	if (!n || n >= sizeof d || strspn(s, "0123456789") < n)
 		return false;
 	memcpy(d, s, n);
@@ -163,9 +168,13 @@ int spec_security_keys(struct svc_spec *s, char *msg)
 		uint64_t soft, hard;
 		if (!spec_ulimit(s->ulimits.k[i], s->ulimits.v[i], type, &soft, &hard))
 			return errf(msg, E_INVAL, "ulimits %s: \"%s\": expected a known limit (nofile, nproc, core, ...) "
-				    "with a number or soft <= hard", s->ulimits.k[i], s->ulimits.v[i]);
-		char norm[48];
-		snprintf(norm, sizeof norm, "%llu:%llu", (unsigned long long)soft, (unsigned long long)hard);
+				    "with a number (-1: unlimited) or soft <= hard", s->ulimits.k[i], s->ulimits.v[i]);
+		char norm[48], a[24] = "-1", b[24] = "-1";
+		if (soft != UINT64_MAX)
+			snprintf(a, sizeof a, "%llu", (unsigned long long)soft);
+		if (hard != UINT64_MAX)
+			snprintf(b, sizeof b, "%llu", (unsigned long long)hard);
+		snprintf(norm, sizeof norm, "%s:%s", a, b);
 		free(s->ulimits.v[i]);
 		s->ulimits.v[i] = xstrdup(norm);
 	}
