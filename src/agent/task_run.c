@@ -385,6 +385,7 @@ void run_prepare(struct run_job *j)
 		}
 	}
 	caps = caps_resolve(sp.cap_add.v, sp.cap_add.n, sp.cap_drop.v, sp.cap_drop.n, sp.privileged);
+	caps_held_only(caps);
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);

@@ -3,6 +3,7 @@
 #include "runtime/caps.h"
 #include "util/mem.h"
 #include <ctype.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,4 +87,15 @@ const char **caps_resolve(char *const *add, size_t nadd, char *const *drop, size
 		if (on[i])
 			out[k++] = all[i];
 	return out;
+}
+
+void caps_held_only(const char **caps)
+{
+	size_t k = 0;
+	for (size_t i = 0; caps[i]; i++) {
+		int c = index_of(caps[i]);
+		if (c >= 0 && prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0) == 1)
+			caps[k++] = caps[i];
+	}
+	caps[k] = NULL;
 }

@@ -14,6 +14,10 @@ int caps_name(const char *in, char *out);
  * Docker's default set plus add minus drop ("ALL" in add starts from every capability,
  * "ALL" in drop from none); privileged: every capability. Names as caps_name gives them. */
 const char **caps_resolve(char *const *add, size_t nadd, char *const *drop, size_t ndrop, bool privileged);
+/* Drops from caps (in place) those this process's own bounding set lacks: a task
+ * cannot get them, and asking makes the runtime fail (privileged: "every capability"
+ * is every one the node holds). */
+void caps_held_only(const char **caps);
 /* Docker's default set, NULL-terminated. */
 extern const char *const caps_default[];
 
