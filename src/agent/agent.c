@@ -2,6 +2,7 @@
  * on, the assignment document turned into the task table, and its ops (logs.c, blob_get.c). */
 #include "agent/agent.h"
 #include "node/nodesec.h"
+#include "agent/userns.h"
 #include "agent/agent_state.h"
 #include "agent/report.h"
 #include "agent/tasks.h"
@@ -191,6 +192,10 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	a->env.reg = h->registry;
 	struct nodesec ns;
 	if (nodesec_load(h->data_dir, &ns, err)) {
+		free(a);
+		return NULL;
+	}
+	if (ns.userns_count && userns_reachable(h->data_dir, err)) {
 		free(a);
 		return NULL;
 	}

@@ -11,6 +11,8 @@
 #include "net/ipam.h"
 #include "runtime/bundle.h"
 #include "runtime/caps.h"
+#include "runtime/nssysctl.h"
+#include "agent/userns.h"
 #include "runtime/cgroup_stats.h"
 #include "secret/secfs.h"
 #include "spec/spec.h"
@@ -186,6 +188,25 @@ static bool pinned(const char *name)
 	return name && !image_ref_parse(name, &ref, e) && ref.digest[0];
 }
 
+/* A remapped task's net.* sysctls, set from the host (runtime/nssysctl.h), with the one
+ * bundle.c gives every task of its own netns. */
+static int net_sysctls(const char *netns, const struct svc_spec *sp, char *err)
+{
+	const char **k = xcalloc(sp->sysctls.n + 1, sizeof *k), **v = xcalloc(sp->sysctls.n + 1, sizeof *v);
+	size_t n = 0;
+	k[n] = "net.ipv4.ip_unprivileged_port_start";
+	v[n++] = "0";
+	for (size_t i = 0; i < sp->sysctls.n; i++)
+		if (!strncmp(sp->sysctls.k[i], "net.", 4)) {
+			k[n] = sp->sysctls.k[i];
+			v[n++] = sp->sysctls.v[i];
+		}
+	int rc = nssysctl_apply(netns, k, v, n, err);
+	free(k);
+	free(v);
+	return rc;
+}
+
 void run_prepare(struct run_job *j)
 {
 	struct svc_spec sp;
@@ -259,6 +280,14 @@ void run_prepare(struct run_job *j)
 		if (j->rc)
 			goto out;
 	}
+	bool remap = j->env->userns_count > 0;
+	if (remap && (sp.privileged || j->host_net)) {
+		j->rc = errf(j->err, E_UNSUPP, "%s does not run on a node with --userns-remap (orch(8) Security)",
+			     sp.privileged ? "a privileged task" : "network_mode: host");
+		goto out;
+	}
+	if (remap && (j->rc = userns_layers(j->env, layers_root, layers, im.layers, im.nlayers, j->err)))
+		goto out;
 	mkdir(j->dir, 0700);
 	char rootfs[ROOTFS_PATH_LEN];
 	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
@@ -384,6 +413,10 @@ void run_prepare(struct run_job *j)
 			goto out;
 		}
 	}
+	if (remap && (j->rc = userns_task(j->env, rootfs, layers[im.nlayers - 1], &vols, binds, nbinds, j->err)))
+		goto out;
+	if (remap && !j->host_net && (j->rc = net_sysctls(netns, &sp, j->err)))
+		goto out;
 	caps = caps_resolve(sp.cap_add.v, sp.cap_add.n, sp.cap_drop.v, sp.cap_drop.n, sp.privileged);
 	caps_held_only(caps);
 	char cg[128], bundle[700], logp[700];
@@ -424,6 +457,8 @@ void run_prepare(struct run_job *j)
 		.nsysctl = sp.sysctls.n,
 		.rlimits = rlim,
 		.nrlimits = sp.ulimits.n,
+		.userns_base = j->env->userns_base,
+		.userns_count = j->env->userns_count,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;

@@ -286,6 +286,9 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 			ns.userns_count = 0;
 		else if (o->userns && nodesec_userns_arg(o->userns, &ns, err))
 			return cli_fail(E_INVAL, "%s", err);
+		if (ns.allow_privileged && ns.userns_count)
+			return cli_fail(E_INVAL, "--allow-privileged and --userns-remap exclude each other: a privileged task "
+					"is root of the machine (orch(8) Security)");
 		if (nodesec_save(cli->data_dir, &ns, err))
 			return cli_fail(E_IO, "%s", err);
 	}

@@ -58,7 +58,12 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 	       (const char *const[]){"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL});
 	mount_(w, "/dev/mqueue", "mqueue", "mqueue", (const char *const[]){"nosuid", "noexec", "nodev", NULL});
 	const char *ro = rs->privileged ? "rw" : "ro";
-	mount_(w, "/sys", "sysfs", "sysfs", (const char *const[]){"nosuid", "noexec", "nodev", ro, NULL});
+	/* a user namespace may mount sysfs only for a netns it owns, and the task's belongs
+	 * to the host's: the host's /sys then, bound read-only */
+	if (rs->userns_count)
+		mount_(w, "/sys", "bind", "/sys", (const char *const[]){"rbind", "nosuid", "noexec", "nodev", "ro", NULL});
+	else
+		mount_(w, "/sys", "sysfs", "sysfs", (const char *const[]){"nosuid", "noexec", "nodev", ro, NULL});
 	mount_(w, "/sys/fs/cgroup", "cgroup", "cgroup",
 	       (const char *const[]){"nosuid", "noexec", "nodev", "relatime", ro, NULL});
 	const char *const bind_ro[] = {"rbind", "rprivate", "ro", NULL};
@@ -72,8 +77,11 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 	}
 	if (rs->init_binary)
 		mount_(w, BUNDLE_INIT_PATH, "bind", rs->init_binary, bind_ro);
+	/* the secrets' tmpfs is nosuid, nodev, noexec on the host: said again here, as a user
+	 * namespace may not remount a bind without flags its source has locked */
+	const char *const secret_ro[] = {"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec", NULL};
 	for (size_t i = 0; i < rs->nfile_binds; i++)
-		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, bind_ro);
+		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, secret_ro);
 	rtjson_arr_end(w);
 }
 
@@ -204,17 +212,33 @@ static void linux_(struct rtjson_w *w, const struct run_spec *rs)
 	ns(w, "mount", NULL);
 	if (!host_net)
 		ns(w, "network", rs->netns_path);
+	if (rs->userns_count)
+		ns(w, "user", NULL);
 	rtjson_arr_end(w);
+	if (rs->userns_count) {
+		const char *const keys[] = {"uidMappings", "gidMappings"};
+		for (int i = 0; i < 2; i++) {
+			rtjson_key(w, keys[i]);
+			rtjson_arr(w);
+			rtjson_obj(w);
+			rtjson_ku64(w, "containerID", 0);
+			rtjson_ku64(w, "hostID", rs->userns_base);
+			rtjson_ku64(w, "size", rs->userns_count);
+			rtjson_obj_end(w);
+			rtjson_arr_end(w);
+		}
+	}
 	rtjson_key(w, "sysctl");
 	rtjson_obj(w);
 	/* As Docker does: any user may bind low ports inside its own netns. */
 	bool port_start = false;
 	for (size_t i = 0; i < rs->nsysctl; i++)
 		port_start |= !strcmp(rs->sysctl_keys[i], "net.ipv4.ip_unprivileged_port_start");
-	if (!host_net && !port_start)
+	if (!host_net && !port_start && !rs->userns_count)
 		rtjson_kstr(w, "net.ipv4.ip_unprivileged_port_start", "0");
 	for (size_t i = 0; i < rs->nsysctl; i++)
-		rtjson_kstr(w, rs->sysctl_keys[i], rs->sysctl_vals[i]);
+		if (!rs->userns_count || strncmp(rs->sysctl_keys[i], "net.", 4))
+			rtjson_kstr(w, rs->sysctl_keys[i], rs->sysctl_vals[i]);
 	rtjson_obj_end(w);
 	if (!rs->privileged) {
 		rtjson_key(w, "maskedPaths");
@@ -253,6 +277,9 @@ static int check_spec(const struct run_spec *rs, char *err)
 	for (size_t i = 0; i < rs->nvol_mounts; i++)
 		if (!rs->vol_mounts[i].destination || rs->vol_mounts[i].destination[0] != '/')
 			return errf(err, E_INVAL, "container %s: a mount destination must be absolute", rs->id);
+	if (rs->userns_count && (rs->privileged || (rs->netns_path && !strcmp(rs->netns_path, BUNDLE_NETNS_HOST))))
+		return errf(err, E_UNSUPP, "container %s: a remapped user namespace takes neither privileged nor the host's network",
+			    rs->id);
 	struct rtjson_v v;
 	/* the profile comes from a spec file: one object, or it could add keys beside it */
 	if (rs->seccomp && strcmp(rs->seccomp, BUNDLE_SECCOMP_UNCONFINED) &&

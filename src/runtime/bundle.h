@@ -65,6 +65,10 @@ struct run_spec {
 	size_t nsysctl;
 	const struct bundle_rlimit *rlimits; /* beside the default NOFILE, which one here replaces */
 	size_t nrlimits;
+	/* --userns-remap: a user namespace whose ids 0..count-1 are host ids base.. The net.*
+	 * sysctls then stay out of config.json: the task's netns belongs to the host's user
+	 * namespace, so its root cannot write them (the agent does, runtime/nssysctl.h). */
+	uint32_t userns_base, userns_count;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */

@@ -5,13 +5,15 @@ tmpfs, pids_limit, ulimits and sysctls are honoured; a sysctl outside the task's
 namespaces is refused at deploy and changes nothing; privileged: true waits (pending, with
 the reason) until a node started with --allow-privileged takes it."""
 import glob
+import json
 import os
 import re
+import subprocess
 
-from harness import check, wait_until
+from harness import check, free_port, wait_until
 from workload import DEMO, WorkCluster, running
 
-TIMEOUTS = {"test_confinement_and_keys": 90, "test_privileged_needs_the_node_option": 60}
+TIMEOUTS = {"test_confinement_and_keys": 90, "test_privileged_needs_the_node_option": 60, "test_userns_remap": 60}
 
 PROBE = ("grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; "
          "unshare -U -r true 2>/dev/null; echo unshare=$?; "
@@ -163,3 +165,68 @@ def test_privileged_needs_the_node_option():
         check(int(field(out, "CapEff"), 16) == int(bnd, 16), "privileged CapEff %s, node's CapBnd %s" % (field(out, "CapEff"), bnd))
         # kept with the node across a restart
         check(open(os.path.join(n2.dir, "node-security")).read() == "allow-privileged\n", "node-security file")
+
+
+USERNS = """name: un
+secrets:
+  token:
+    external: true
+volumes:
+  data: {}
+services:
+  app:
+    image: %s
+    command: ["sh", "-c", "echo uid=$(id -u); echo map=$(cat /proc/self/uid_map); touch /etc/written && echo rootfs=ok; echo hi >/data/f && echo volume=ok; echo secret=$(cat /run/secrets/token); echo owner=$(stat -c %%u /bin/busybox); echo port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); echo somaxconn=$(cat /proc/sys/net/core/somaxconn); echo done; exec sleep 3600"]
+    stop_grace_period: 1s
+    volumes: [data:/data]
+    secrets: [token]
+    sysctls: {net.core.somaxconn: 777}
+"""
+BASE = 300000
+
+
+def test_userns_remap():
+    with WorkCluster() as c:
+        # the tasks' root (an unprivileged host uid) must pass the directories above the
+        # data dir; the test's temporary ones are 0700: the node refuses to start on them
+        p = c.run("init", "--data-dir", os.path.join(c.tmp, "refused"), "--listen", "127.0.0.1:%d" % free_port(),
+                  "--userns-remap", "%d:65536" % BASE, "--detach")
+        check(p.returncode != 0 and "keeps other users out" in p.stderr, "init below a 0700 dir: %r" % p.stderr)
+        d = c.tmp
+        while d != "/":
+            os.chmod(d, os.stat(d).st_mode | 0o001)
+            d = os.path.dirname(d)
+        n = c.init(extra=["--userns-remap", "%d:65536" % BASE])
+        c.node_ids[n.name] = c.status(n)["node_id"]
+        wait_until(lambda: "userns-remap=%d:65536" % BASE in c.cli(0, "nodes")[0]["security"], 10, "userns-remap in the record")
+        # a node cannot take both options
+        p = c.run("join", n.addr, "--token", c.token, "--data-dir", os.path.join(c.tmp, "x"), "--listen", "127.0.0.1:1",
+                  "--userns-remap", "default", "--allow-privileged")
+        check(p.returncode != 0 and "exclude each other" in p.stderr, "both options: %r" % p.stderr)
+        c.load_demo()
+        c.cli(0, "secret", "create", "token", c.write("tok", "s3cret"), json=False)
+        c.deploy(0, c.write("un.yml", USERNS % DEMO))
+        out = wait_until(lambda: probe_of(c, "app"), 40, "the remapped task's output")
+        check(field(out, "uid") == "0", "uid in the task: %r" % out)
+        check(re.search(r"map=\s*0 %d 65536" % BASE, out), "uid_map in the task: %r" % out)
+        check(field(out, "rootfs") == "ok" and field(out, "volume") == "ok", "writes as the task's root: %r" % out)
+        check(field(out, "secret") == "s3cret", "secret read by the task's root: %r" % out)
+        check(field(out, "owner") == "0", "image files owned by the task's root: %r" % out)
+        check(field(out, "port_start") == "0", "ip_unprivileged_port_start: %r" % out)
+        check(field(out, "somaxconn") == "777", "net sysctl set from the host: %r" % out)
+
+        # from the host: the task's processes run as BASE, its files belong to BASE
+        t = running(c.ps(0, "app"))[0]
+        ids = [i for i in subprocess.run(["runc", "--root", os.path.join(n.dir, "runc"), "list", "-q"], capture_output=True,
+                                         text=True).stdout.split() if i.endswith("-%d" % t["id"])]
+        check(ids, "no container for task %d" % t["id"])
+        st = subprocess.run(["runc", "--root", os.path.join(n.dir, "runc"), "state", ids[0]], capture_output=True, text=True)
+        pid = json.loads(st.stdout)["pid"]
+        with open("/proc/%d/uid_map" % pid) as f:
+            check(f.read().split() == ["0", str(BASE), "65536"], "host view of uid_map")
+        with open("/proc/%d/status" % pid) as f:
+            check(field(f.read(), "Uid") == str(BASE), "the task's root is not uid %d on the host" % BASE)
+        vol = os.path.join(n.dir, "volumes", "un_data", "data", "f")
+        check(os.stat(vol).st_uid == BASE, "volume file owner on the host: %d" % os.stat(vol).st_uid)
+        shifted = glob.glob(os.path.join(n.dir, "layers", "userns-%d" % BASE, "sha256", "*"))
+        check(len(shifted) >= 1 and all(os.stat(d).st_uid == BASE for d in shifted), "shifted layers: %r" % shifted)
