@@ -1241,3 +1241,44 @@ UNIT(runtime_seccomp_in_container)
 	fx_init(&f, "runc");
 	guarded(&f, body_seccomp, 25000);
 }
+
+UNIT(runtime_bundle_userns_and_privileged)
+{
+	struct run_spec rs = base_spec();
+	rs.userns_base = 100000;
+	rs.userns_count = 65536;
+	const char *k[] = {"net.core.somaxconn", "kernel.shmmax"}, *v[] = {"1000", "4096"};
+	rs.sysctl_keys = k;
+	rs.sysctl_vals = v;
+	rs.nsysctl = 2;
+	struct buf b = {0};
+	char err[ERR_LEN];
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	CHECK(buf_has(&b, "{\"type\":\"user\"}"));
+	CHECK(buf_has(&b, "\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]"));
+	CHECK(buf_has(&b, "\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]"));
+	/* net.* is the agent's to set from the host; the IPC one stays */
+	CHECK(!buf_has(&b, "net.core.somaxconn") && !buf_has(&b, "ip_unprivileged_port_start"));
+	CHECK(buf_has(&b, "\"kernel.shmmax\":\"4096\""));
+	CHECK(buf_has(&b, "\"destination\":\"/sys\",\"type\":\"bind\",\"source\":\"/sys\""));
+	buf_free(&b);
+	rs.privileged = true;
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), E_UNSUPP);
+	buf_free(&b);
+
+	/* privileged: every device, no filter, nothing masked, /sys writable */
+	rs = base_spec();
+	rs.privileged = true;
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	CHECK(!buf_has(&b, "\"seccomp\"") && !buf_has(&b, "maskedPaths") && !buf_has(&b, "readonlyPaths"));
+	CHECK(buf_has(&b, "{\"allow\":true,\"access\":\"rwm\"}"));
+	buf_free(&b);
+	/* a profile that is not one JSON object never reaches config.json */
+	rs = base_spec();
+	rs.seccomp = "{\"defaultAction\":\"SCMP_ACT_ALLOW\"},\"hooks\":{}";
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), E_INVAL);
+	rs.seccomp = "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}";
+	CHECK_EQ_INT(bundle_json(&rs, &b, err), 0);
+	CHECK(buf_has(&b, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\"}"));
+	buf_free(&b);
+}
