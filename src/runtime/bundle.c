@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,8 +86,39 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 	rtjson_arr_end(w);
 }
 
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{"RLIMIT_AS", RLIMIT_AS}, {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_CPU", RLIMIT_CPU},
+	{"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_FSIZE", RLIMIT_FSIZE}, {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+	{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+	{"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_RSS", RLIMIT_RSS},
+	{"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+	{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+/* Without CAP_SYS_RESOURCE a node cannot give a task more than its own hard limit (the
+ * runtime would fail the task): the limit is lowered to it, as the default NOFILE is. */
+static void rlimit_clamp(const char *type, uint64_t *soft, uint64_t *hard)
+{
+	if (prctl(PR_CAPBSET_READ, 24 /* CAP_SYS_RESOURCE */, 0, 0, 0) == 1)
+		return;
+	for (size_t i = 0; i < sizeof rlimit_names / sizeof rlimit_names[0]; i++) {
+		struct rlimit rl;
+		if (strcmp(rlimit_names[i].name, type) || getrlimit(rlimit_names[i].resource, &rl))
+			continue;
+		uint64_t max = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+		if (*hard > max)
+			*hard = max;
+		if (*soft > *hard)
+			*soft = *hard;
+	}
+}
+
 static void rlimit_(struct rtjson_w *w, const char *type, uint64_t soft, uint64_t hard)
 {
+	rlimit_clamp(type, &soft, &hard);
 	rtjson_obj(w);
 	rtjson_kstr(w, "type", type);
 	rtjson_ku64(w, "hard", hard);
