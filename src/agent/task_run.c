@@ -282,7 +282,7 @@ void run_prepare(struct run_job *j)
 	}
 	bool remap = j->env->userns_count > 0;
 	if (remap && (sp.privileged || j->host_net)) {
-		j->rc = errf(j->err, E_UNSUPP, "%s does not run on a node with --userns-remap (orch(8) Security)",
+		j->rc = errf(j->err, E_UNSUPP, "%s does not run on a node with --userns-remap (orch(8) SECURITY)",
 			     sp.privileged ? "a privileged task" : "network_mode: host");
 		goto out;
 	}

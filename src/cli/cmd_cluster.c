@@ -161,6 +161,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	}
 	if (o->d.raft.heartbeat_ms * 2 > o->d.raft.election_ms)
 		return cli_usage(cmd, "--heartbeat must be at most half of --election-timeout");
+	/* before anything joins: a node with both would be refused only once a member */
+	if (o->privileged > 0 && o->userns && strcmp(o->userns, "off"))
+		return cli_usage(cmd, "--allow-privileged and --userns-remap exclude each other: a privileged task is root "
+				 "of the machine (orch(8) SECURITY)");
 	*optind_out = optind;
 	return -1;
 }
@@ -288,7 +292,7 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 			return cli_fail(E_INVAL, "%s", err);
 		if (ns.allow_privileged && ns.userns_count)
 			return cli_fail(E_INVAL, "--allow-privileged and --userns-remap exclude each other: a privileged task "
-					"is root of the machine (orch(8) Security)");
+					"is root of the machine (orch(8) SECURITY)");
 		if (nodesec_save(cli->data_dir, &ns, err))
 			return cli_fail(E_IO, "%s", err);
 	}

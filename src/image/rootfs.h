@@ -20,7 +20,7 @@ int rootfs_copy_tree(int sdir, int ddir, char *err);
 
 /* An unpacked layer copied to dst (created whole or not at all) with every owner moved
  * up by base, whiteouts and opaque marks kept: the lower layer of a task in a user
- * namespace that maps its ids 0..count-1 to host ids base.. (orch(8) Security). An owner
+ * namespace that maps its ids 0..count-1 to host ids base.. (orch(8) SECURITY). An owner
  * at or above count is an error. */
 int rootfs_shift_layer(const char *src, const char *dst, uint32_t base, uint32_t count, char *err);
 

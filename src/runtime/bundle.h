@@ -54,7 +54,7 @@ struct run_spec {
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
 	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
-	/* hardening (orch(8) Security): */
+	/* hardening (orch(8) SECURITY): */
 	const char *const *caps;             /* bounding set, NULL-terminated; NULL: caps_default */
 	bool privileged;                     /* every device, no seccomp, no masked paths, rw /sys */
 	const char *seccomp;                 /* NULL: the default profile (runtime/seccomp.h);

@@ -203,6 +203,7 @@ def test_userns_remap():
         p = c.run("join", n.addr, "--token", c.token, "--data-dir", os.path.join(c.tmp, "x"), "--listen", "127.0.0.1:1",
                   "--userns-remap", "default", "--allow-privileged")
         check(p.returncode != 0 and "exclude each other" in p.stderr, "both options: %r" % p.stderr)
+        check(len(c.cli(0, "nodes")) == 1, "the refused join left a member: %r" % c.cli(0, "nodes"))
         c.load_demo()
         c.cli(0, "secret", "create", "token", c.write("tok", "s3cret"), json=False)
         c.deploy(0, c.write("un.yml", USERNS % DEMO))
@@ -216,7 +217,7 @@ def test_userns_remap():
         check(field(out, "somaxconn") == "777", "net sysctl set from the host: %r" % out)
 
         # from the host: the task's processes run as BASE, its files belong to BASE
-        t = running(c.ps(0, "app"))[0]
+        t = wait_until(lambda: running(c.ps(0, "app")), 20, "app running")[0]  # output can come before the state
         ids = [i for i in subprocess.run(["runc", "--root", os.path.join(n.dir, "runc"), "list", "-q"], capture_output=True,
                                          text=True).stdout.split() if i.endswith("-%d" % t["id"])]
         check(ids, "no container for task %d" % t["id"])
