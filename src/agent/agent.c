@@ -64,6 +64,7 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
 		copy_raw(mp_get(o, "files"), &t->job.files, &t->job.files_len);
+		regopts_given(&t->job.login, mp_get(o, "registry")); /* a worker's (node/feed.h) */
 		mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
 		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 		mp_get_u64(o, "slot", &t->job.slot);

@@ -14,6 +14,7 @@
 #include "runtime/nssysctl.h"
 #include "agent/userns.h"
 #include "runtime/cgroup_stats.h"
+#include "secret/envseal.h"
 #include "secret/secfs.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -231,6 +232,8 @@ void run_prepare(struct run_job *j)
 	svc_spec_free(&sp);
 	j->rc = svc_spec_decode(r.root, &sp, j->err);
 	mpr_free(&r);
+	if (!j->rc) /* the environment comes sealed as the log holds it */
+		j->rc = envseal_open_node(j->env->data_dir, &sp, j->err);
 	if (j->rc)
 		goto out;
 	struct utsname un;
@@ -391,7 +394,14 @@ void run_prepare(struct run_job *j)
 		uid = (uint32_t)u;
 		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
 	}
-	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
+	/* config.json holds the opened environment (secret/envseal.h): it goes on the task's
+	 * tmpfs, never on the node's disk (the runtime reads it again for every exec) */
+	size_t env_room = 0;
+	for (size_t i = 0; i < sp.env.n; i++)
+		env_room += strlen(sp.env.k[i]) + strlen(sp.env.v[i]) + 64;
+	if (env_room)
+		env_room += 256 * 1024;
+	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, env_room, &binds, &nbinds, j->err)))
 		goto out;
 	/* the leader places privileged tasks only here, but a spec decoded from the network is
 	 * checked again where it would run */
@@ -419,6 +429,8 @@ void run_prepare(struct run_job *j)
 		goto out;
 	caps = caps_resolve(sp.cap_add.v, sp.cap_add.n, sp.cap_drop.v, sp.cap_drop.n, sp.privileged);
 	caps_held_only(caps);
+	char secdir[700];
+	layout_task_path(secdir, sizeof secdir, j->dir, LAYOUT_TASK_SECRETS);
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -459,6 +471,7 @@ void run_prepare(struct run_job *j)
 		.nrlimits = sp.ulimits.n,
 		.userns_base = j->env->userns_base,
 		.userns_count = j->env->userns_count,
+		.config_dir = env_room ? secdir : NULL,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -475,7 +488,7 @@ out:
 	argv_free(args);
 	argv_free(env);
 	volumes_set_free(&vols);
-	svc_spec_free(&sp);
+	envseal_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
 }

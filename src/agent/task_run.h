@@ -54,7 +54,8 @@ struct run_job {
 	uint64_t slot;
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
-	struct reg_login login; /* for a pull: looked up on the loop, wiped once prepared */
+	struct reg_login login; /* for a pull: looked up on the loop (or, on a worker, given
+				 * with the task), wiped once prepared */
 	struct run_progress *progress; /* prepare: where a pull says how far it is (or NULL) */
 	const char *pulling;    /* while pull_image runs: the image */
 	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */

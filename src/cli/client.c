@@ -264,6 +264,9 @@ int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *res
 	     char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
+	/* a read asked without retries still waits a moment for a leader: a worker forwards
+	 * it (node/worker.h), and its link may be coming up */
+	uint64_t read_deadline = now_ms() + 5000;
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
@@ -272,7 +275,7 @@ int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *res
 			return rc;
 		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);
 		client_close(&c);
-		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
+		if ((rc == E_NOLEADER || rc == E_BUSY) && (now_ms() < deadline || (!retry_ms && rc == E_NOLEADER && now_ms() < read_deadline))) {
 			mpr_free(resp);
 			struct timespec ts = {0, 100 * 1000000};
 			nanosleep(&ts, NULL);

@@ -1,8 +1,11 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
 #include "secret/datakey.h"
+#include "secret/unlock.h"
+#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "agent/volumes.h"
 #include "node/nodesec.h"
 #include "spec/units.h"
@@ -28,17 +31,18 @@
 
 struct start_opts {
 	const char *listen, *advertise, *name, *token;
-	bool detach;
+	bool detach, autolock;
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
+	bool worker;            /* orch join --worker (node/worker.h) */
 	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
 	int privileged;          /* 1 allow, -1 deny, 0 keep */
 	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND,
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK,
        O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS };
 
 static const struct option start_longopts[] = {
@@ -60,6 +64,8 @@ static const struct option start_longopts[] = {
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
+	{"worker", no_argument, NULL, O_WORKER},
+	{"autolock", no_argument, NULL, O_AUTOLOCK},
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
 	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
 	{"userns-remap", required_argument, NULL, O_USERNS},
@@ -96,8 +102,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_ADVERTISE: o->advertise = optarg; break;
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
+		case O_AUTOLOCK: o->autolock = true; break;
 		case O_TOKEN: o->token = optarg; break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
+		case O_WORKER: o->worker = true; break;
 		case O_RUNTIME:
 			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
 				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
@@ -255,6 +263,11 @@ static void print_joined(FILE *out, const struct identity *id, const char *ready
 {
 	char role[16];
 	unsigned voters = 0;
+	if (!strcmp(ready, "ok worker")) {
+		fprintf(out, "joined the cluster as node %s (%016llx), a worker: it runs tasks and is never a raft voter\n", id->name,
+			(unsigned long long)id->id);
+		return;
+	}
 	if (sscanf(ready, "ok %15s %u", role, &voters) != 2) {
 		fprintf(out, "joined the cluster as node %s (%016llx)\n", id->name, (unsigned long long)id->id);
 		return;
@@ -373,6 +386,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	else if (ok_msg)
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
+	if (!strncmp(msg, "ok locked", 9))
+		printf("the node is locked (autolock): it starts once it has the cluster's unlock key; run orch unlock\n");
 	return EXIT_OK;
 }
 
@@ -410,6 +425,8 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.tok.cluster_id, CLUSTER_ID_LEN))
 			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
 	}
+	if (o->worker && !worker_mark_load(cli->data_dir))
+		fprintf(stderr, "orch: --worker ignored: %s holds a manager node, resumed as one\n", cli->data_dir);
 	char msg[256];
 	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
 	(void)cmd;
@@ -427,6 +444,13 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return cli_usage("init", "unexpected argument %s", argv[oi]);
 	if (o.token)
 		return cli_usage("init", "--token is for orch join");
+	if (o.worker)
+		return cli_usage("init", "--worker is for orch join: the first node leads, so it is a manager");
+	struct identity known;
+	char e0[ERR_LEN];
+	if (o.autolock && identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
+		return cli_usage("init", "--autolock is for a new cluster; turn it on in a running one with orch cluster update "
+				 "--autolock=true");
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -441,18 +465,32 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	/* the key first: a data directory with an identity has its key */
 	struct datakey dk;
 	datakey_generate(&dk);
-	rc = datakey_save(cli->data_dir, &dk, err);
+	if (o.autolock) { /* sealed from the start; the node records the key once it leads */
+		o.d.autolock = true;
+		unlock_generate(&o.d.autolock_key);
+		rc = datakey_save_locked(cli->data_dir, &dk, &o.d.autolock_key, 0, err);
+	} else
+		rc = datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tok[TOKEN_STR_LEN + 1], msg[512];
+	char tok[TOKEN_STR_LEN + 1], msg[768], key[UNLOCK_STR_LEN + 1];
 	token_format(&id.tok, tok);
-	snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
-		 id.name, (unsigned long long)id.id, id.advertise, tok);
-	return run_node(cli, &o, &id, msg, false);
+	int n = snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
+			 id.name, (unsigned long long)id.id, id.advertise, tok);
+	if (o.autolock) { /* shown once, here: the operator keeps it (orch unlock-key shows it again) */
+		unlock_format(&o.d.autolock_key, key);
+		snprintf(msg + n, sizeof msg - (size_t)n, "Autolock is on. The unlock key (keep it safe: a restarted node waits for it, "
+			 "given with orch unlock):\n\n    %s\n\n", key);
+		OPENSSL_cleanse(key, sizeof key);
+	}
+	rc = run_node(cli, &o, &id, msg, false);
+	OPENSSL_cleanse(msg, sizeof msg);
+	unlock_wipe(&o.d.autolock_key);
+	return rc;
 }
 
 int cmd_join(struct cli *cli, int argc, char **argv)
@@ -472,6 +510,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		return cli_usage("join", "%s", err);
 	if (!o.token)
 		return cli_usage("join", "missing --token (printed by orch init)");
+	if (o.autolock)
+		return cli_usage("join", "--autolock is for orch init (a joiner follows the cluster's setting)");
 	struct identity id;
 	if (token_parse(o.token, &id.tok, err))
 		return cli_fail(E_INVAL, "%s", err);
@@ -489,7 +529,9 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
 	struct datakey dk = {{0}};
-	bool have_dk = false;
+	struct unlock_key ul = {{0}};
+	uint64_t ul_id = 0;
+	bool have_dk = false, have_ul = false, worker = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
@@ -520,7 +562,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_init(&rec);
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
-		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
+		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .worker = o.worker};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
 		mpw_free(&rec);
@@ -542,6 +584,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		}
 		if (!rc && resp.root) {
 			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
+			mp_get_bool(resp.root, "worker", &worker);
 			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
 			const msgpack_object *wk = mp_get(resp.root, "datakey");
 			if (wk && wk->type == MSGPACK_OBJECT_BIN) {
@@ -550,16 +593,35 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 				else
 					have_dk = true;
 			}
+			/* an autolocked cluster: the file is sealed under its unlock key from the start */
+			const msgpack_object *uk = mp_get(resp.root, "unlock");
+			struct datakey as_key;
+			if (have_dk && uk && uk->type == MSGPACK_OBJECT_BIN &&
+			    !datakey_unwrap(uk->via.bin.ptr, uk->via.bin.size, &tok, &as_key, err)) {
+				memcpy(ul.k, as_key.k, sizeof ul.k);
+				mp_get_u64(resp.root, "unlock_id", &ul_id);
+				have_ul = true;
+				datakey_wipe(&as_key);
+			}
 		}
 		mpr_free(&resp);
 		if (rc)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
-	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
+	rc = !have_dk ? 0 : have_ul ? datakey_save_locked(cli->data_dir, &dk, &ul, ul_id, err) : datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
+	unlock_wipe(&ul);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
+	/* the leader's word: a worker holds no log, so there is nothing to catch up with */
+	const char *ask[1] = {seed[0] ? seed : target};
+	if (worker && (rc = worker_mark_save(cli->data_dir, ask, 1, err)))
+		return cli_fail(rc, "join: %s", err);
+	if (worker)
+		o.d.catch_up_index = 0;
+	else if (o.worker)
+		return cli_fail(E_FAIL, "join: asked to join as a worker, but the leader (an older version?) took this node as a manager");
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = false;
@@ -603,11 +665,31 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
+	bool locked = false;
+	mp_get_bool(r.root, "locked", &locked);
+	if (locked) {
+		char nm[80], nid[20];
+		printf("this node:    %s %s\n", mp_str_or(r.root, "name", nm, sizeof nm, "-"), mp_str_or(r.root, "node_id", nid, sizeof nid, "-"));
+		printf("state:        locked (autolock): it runs no raft and no task until it has the cluster's unlock key;\n"
+		       "              run orch unlock on this machine (orch unlock-key on an unlocked node shows the key)\n");
+		mpr_free(&r);
+		return EXIT_OK;
+	}
 	char b[17][128];
-	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version"};
-	for (int i = 0; i < 10; i++)
+	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version", "kind"};
+	for (int i = 0; i < 11; i++)
 		mp_str_or(r.root, k[i], b[i], sizeof b[i], "-");
-	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0;
+	if (!strcmp(b[10], "worker")) {
+		/* no log and no state here: raft figures would say nothing */
+		printf("cluster:      %s\n", b[0]);
+		printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
+		printf("role:         worker (runs tasks; never a raft voter or standby; holds no log, state or data key)\n");
+		printf("leader:       %s\n", strcmp(b[7], "-") && b[7][0] ? b[7] : "(not connected yet)");
+		printf("version:      %s\n", b[9]);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0, shortage = 0, wanted = 0;
 	mp_get_u64(r.root, "term", &term);
 	mp_get_u64(r.root, "commit_index", &commit);
 	mp_get_u64(r.root, "applied_index", &applied);
@@ -617,6 +699,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
 	printf("role:         %s, %s\n", b[4], b[5]);
 	printf("leader:       %s %s\n", b[6][0] ? b[6] : "(none)", b[7]);
+	if (!mp_get_u64(r.root, "voter_shortage", &shortage) && shortage) {
+		mp_get_u64(r.root, "voters_wanted", &wanted);
+		printf("voters:       %llu missing of %llu wanted: no live manager-capable node to promote (workers never vote)\n",
+		       (unsigned long long)shortage, (unsigned long long)wanted);
+	}
 	printf("term:         %llu\n", (unsigned long long)term);
 	printf("commit index: %llu\n", (unsigned long long)commit);
 	printf("applied:      %llu\n", (unsigned long long)applied);
@@ -644,16 +731,17 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
+	const char *hdr[] = {"ID", "NAME", "ADDRESS", "KIND", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
 	struct out_table t;
-	out_table_init(&t, 10, hdr);
+	out_table_init(&t, 11, hdr);
 	for (uint32_t i = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && i < ns->via.array.size; i++) {
 		const msgpack_object *n = &ns->via.array.ptr[i];
-		char id[20], name[80], addr[64], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
+		char id[20], name[80], addr[64], kind[16], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
 		mp_str_or(n, "id", id, sizeof id, "-");
 		id[12] = 0;
 		mp_str_or(n, "name", name, sizeof name, "-");
 		mp_str_or(n, "addr", addr, sizeof addr, "-");
+		mp_str_or(n, "kind", kind, sizeof kind, "-");
 		mp_str_or(n, "role", role, sizeof role, "-");
 		mp_str_or(n, "state", state, sizeof state, "-");
 		mp_str_or(n, "availability", avail, sizeof avail, "-");
@@ -680,7 +768,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 			snprintf(labels + len, sizeof labels - len, "%s%.*s=%.*s", len ? "," : "", (int)kk->via.str.size, kk->via.str.ptr,
 				 (int)vv->via.str.size, vv->via.str.ptr);
 		}
-		const char *row[] = {id, name, addr, role, state, avail, runtime, cpus, mem, labels};
+		const char *row[] = {id, name, addr, kind, role, state, avail, runtime, cpus, mem, labels};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);

@@ -64,13 +64,17 @@
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
-	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm) \
+	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
+	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
-#define REQ_nodes(F, S)
+/* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
+#define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
@@ -79,8 +83,10 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema) */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* node: the joiner's record (state/store.h node schema); worker: it joins as a
+ * worker-only node (orch join --worker). Until the worker token exists the leader honours
+ * this claim; the token will decide instead (issue 11). */
+#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -119,8 +125,10 @@
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
  * names no longer kept) or disk */
+/* creds: to a worker, the registry credentials for ref opened (node/feed.h feed_registry_creds) */
 #define REQ_image_node(F, S) \
-	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
+	F(S, ARR, creds, OPT, 0)
 
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
@@ -135,6 +143,11 @@
 #define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
 #define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 #define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+/* autolock (node/autolock.h): key: the unlock key as the operator holds it; rotate: a
+ * new one for the cluster; enable: autolock on or off */
+#define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
+#define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
+#define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

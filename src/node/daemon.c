@@ -1,6 +1,8 @@
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "secret/datakey.h"
 #include "node/member.h"
+#include "node/autolock.h"
 #include "agent/agent.h"
 #include "agent/backend.h"
 #include "metrics/scaling.h"
@@ -324,6 +326,7 @@ static void tick_cb(uv_timer_t *t)
 		dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
 	if (cons_is_leader(&d->cons))
 		leader_tick(&d->leader);
+	autolock_tick(d);
 }
 
 static void on_state(void *data)
@@ -606,7 +609,32 @@ int daemon_start(struct daemon *d, char *err)
 	 * the process, and container inits re-parent to it (runproc.h reaps for all nodes). */
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (!o->no_signals) {
+		uv_signal_init(d->loop, &d->sigint);
+		uv_signal_init(d->loop, &d->sigterm);
+		d->sigint.data = d->sigterm.data = d;
+		uv_signal_start(&d->sigint, signal_cb, SIGINT);
+		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	}
+	/* the local socket first: a locked node serves it alone (node/autolock.h) */
+	if ((rc = listen_local(d, err)))
+		return rc;
+	if ((rc = autolock_gate(d, err)) < 0)
+		return rc;
+	if (rc) {
+		log_warn(d->ident.name, d->clock, "node %016llx is locked (autolock): it starts once orch unlock gives it "
+			 "the unlock key", (unsigned long long)d->ident.id);
+		daemon_ready(d, "ok locked");
+		return 0;
+	}
+	return daemon_start_unlocked(d, err);
+}
 
+int daemon_start_unlocked(struct daemon *d, char *err)
+{
+	const struct daemon_opts *o = &d->opts;
+	int rc;
+	d->worker = worker_mark_load(d->data_dir);
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
@@ -623,7 +651,7 @@ int daemon_start(struct daemon *d, char *err)
 			return rc;
 		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
-	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
+	if ((rc = listen_tcp(d, err)))
 		return rc;
 	if ((rc = cons_start(&d->cons, err)))
 		return rc;
@@ -634,13 +662,6 @@ int daemon_start(struct daemon *d, char *err)
 	d->catchup.data = d;
 	uv_timer_init(d->loop, &d->kick);
 	d->kick.data = d;
-	if (!o->no_signals) {
-		uv_signal_init(d->loop, &d->sigint);
-		uv_signal_init(d->loop, &d->sigterm);
-		d->sigint.data = d->sigterm.data = d;
-		uv_signal_start(&d->sigint, signal_cb, SIGINT);
-		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	}
 	if ((rc = regopts_load(&d->reg, d->data_dir, err)))
 		return rc;
 	if (o->registry)
@@ -666,7 +687,7 @@ int daemon_start(struct daemon *d, char *err)
 	if (o->catch_up_index)
 		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
 	else if (!o->bootstrap)
-		daemon_ready(d, "ok");
+		daemon_ready(d, d->worker ? "ok worker" : "ok"); /* a worker has no log to catch up with */
 	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
 	return 0;
 }
@@ -678,6 +699,7 @@ void daemon_free(struct daemon *d)
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
+		worker_mark_remove(d->data_dir);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);
 	}
@@ -685,6 +707,7 @@ void daemon_free(struct daemon *d)
 	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);
 	if (d->local.loop)
 		unlink(sock);
+	datakey_forget(d->data_dir);
 	store_free(&d->store);
 	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);

@@ -365,11 +365,20 @@ static void roles(struct leader *l)
 		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
 		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
 		s[i].record = rec != NULL;
-		s[i].keep_spare = node_hollow(rec) || member_joining_hollow(l, id);
+		s[i].keep_spare = node_spare_only(rec) || member_joining_spare(l, id);
 		spares_only += s[i].keep_spare != 0;
 	}
 	/* the voter count comes from the servers that may vote */
-	size_t k = roles_plan(s, n, roles_target(n - spares_only), h->ident->id, out);
+	unsigned target = roles_target(n - spares_only);
+	size_t k = roles_plan(s, n, target, h->ident->id, out);
+	unsigned short_by = roles_shortage(s, n, target, out, k);
+	if (short_by && short_by != l->voter_shortage)
+		log_warn(h->ident->name, h->clock, "role: %u voters wanted, %u missing: no live manager-capable node to promote (workers are never voters)",
+			 target, short_by);
+	else if (!short_by && l->voter_shortage)
+		log_info(h->ident->name, h->clock, "role: the voter set is whole again (%u wanted)", target);
+	l->voter_shortage = short_by;
+	l->voters_wanted = target;
 	if (k)
 		member_plan(l, out, k);
 	free(s);

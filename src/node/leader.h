@@ -90,6 +90,9 @@ struct leader {
 	bool caught_up, barrier_inflight;
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
 	struct member *member; /* queued joins and the role plan being run */
+	/* voters the role manager wants but has no manager-capable node to promote for (a
+	 * worker is never promoted): shown by orch status, logged when it changes */
+	unsigned voter_shortage, voters_wanted;
 };
 
 void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg);

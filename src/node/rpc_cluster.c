@@ -3,6 +3,7 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "node/autolock.h"
 #include "secret/datakey.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
@@ -38,6 +39,13 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	raft_id lid;
 	const char *laddr;
 	cons_leader(&d->cons, &lid, &laddr);
+	/* a worker is a raft spare: raft tells it nothing, its link knows the leader */
+	uint64_t wl;
+	if (d->worker) {
+		bool known = link_leader(d, &wl, &laddr);
+		lid = known ? wl : 0;
+		laddr = known ? laddr : NULL;
+	}
 	char hash[65], hid[17], lhid[17];
 	store_hash(&d->store, hash);
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)d->ident.id);
@@ -49,11 +57,16 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
 	mpw_kstr(&w, "addr", d->ident.advertise);
-	mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "role", d->worker ? "worker" : cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "kind", d->worker ? "worker" : "manager");
 	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
 	mpw_kstr(&w, "leader_id", lid ? lhid : "");
 	mpw_kstr(&w, "leader_addr", laddr ? laddr : "");
 	mpw_kstr(&w, "leader_name", lid ? node_name_of(d, lid) : "");
+	if (cons_is_leader(&d->cons)) { /* the role manager's word (node/leader.h) */
+		mpw_ku64(&w, "voters_wanted", d->leader.voters_wanted);
+		mpw_ku64(&w, "voter_shortage", d->leader.voter_shortage);
+	}
 	mpw_ku64(&w, "term", cons_term(&d->cons));
 	mpw_ku64(&w, "commit_index", cons_commit_index(&d->cons));
 	mpw_ku64(&w, "applied_index", cons_applied_index(&d->cons));
@@ -83,8 +96,9 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "name", n->name);
 		mpw_kstr(&w, "addr", n->addr);
 		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
+		mpw_kstr(&w, "kind", n->worker ? "worker" : "manager");
 		mpw_kbool(&w, "leader", n->id == lid);
-		mpw_kbool(&w, "self", n->id == d->ident.id);
+		mpw_kbool(&w, "self", n->id == (a->self ? a->self : d->ident.id));
 		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
 		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
@@ -237,17 +251,22 @@ static void join_replied(void *data, int rc, const char *msg, uint64_t commit_in
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
 			mpw_ku64(&w, "commit_index", commit_index);
-			/* the data key, wrapped under the token (secret/datakey.h): every joiner may
-			 * become a voter, so every joiner holds the log and the key */
-			struct datakey k;
+			/* the data key, wrapped under the token (secret/datakey.h), to a joiner that may
+			 * become a voter (it will hold the log); a worker never does, so it gets none:
+			 * the leader opens what its tasks need (node/feed.h) */
+			const struct node *rec = table_get_u64(&d->store.nodes, (uint64_t)(uintptr_t)p->ctx);
+			bool worker = rec && rec->worker;
+			mpw_kbool(&w, "worker", worker);
+			struct datakey k = {{0}};
 			struct buf wk = {0};
 			char e2[ERR_LEN];
-			if (!datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &d->ident.tok, &wk, e2)) {
+			if (!worker && !datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &d->ident.tok, &wk, e2)) {
 				mpw_key(&w, "datakey");
 				mpw_bin(&w, wk.data, wk.len);
 			}
 			datakey_wipe(&k);
 			buf_free(&wk);
+			autolock_join_reply(d, &w);
 			rpc_reply_send(p->conn, &w);
 		}
 	}
@@ -282,7 +301,11 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 	n->state = NS_READY;
 	n->availability = NA_ACTIVE;
 	n->joined_at = clock_wall(d->clock);
-	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, a->id)};
+	/* what the joiner may be is the leader's word, not its record's */
+	n->worker = a->worker;
+	struct pending *p = pending_new(d, c, a->id);
+	p->ctx = (void *)(uintptr_t)n->id; /* join_replied reads the committed record */
+	struct member_reply r = {join_replied, join_waiting, p};
 	member_join(&d->leader, n, &r); /* queued behind other membership changes */
 }
 
@@ -419,7 +442,7 @@ static void transferred(void *data, int status, const char *msg)
 void rpc_leave(struct daemon *d, struct conn *c, const struct req_leave *a)
 {
 	char err[ERR_LEN];
-	if (cons_nservers(&d->cons) <= 1) {
+	if (!d->worker && cons_nservers(&d->cons) <= 1) { /* a worker's raft knows no servers */
 		rpc_reply_err(c, a->id, E_INVAL, "leave: this is the only node of the cluster; stop it instead (and remove its data directory)");
 		return;
 	}

@@ -371,8 +371,9 @@ int bundle_write(const struct run_spec *rs, char *err)
 		rc = errf(err, E_IO, "create bundle directory %s: %s", rs->bundle_dir, strerror(errno));
 		goto out;
 	}
-	char *tmp = xasprintf("%s/config.json.tmp", rs->bundle_dir);
-	char *dst = xasprintf("%s/config.json", rs->bundle_dir);
+	const char *dir = rs->config_dir ? rs->config_dir : rs->bundle_dir;
+	char *tmp = xasprintf("%s/config.json.tmp", dir);
+	char *dst = xasprintf("%s/config.json", dir);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0)
 		rc = errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
@@ -382,6 +383,17 @@ int bundle_write(const struct run_spec *rs, char *err)
 		rc = errf(err, E_IO, "rename to %s: %s", dst, strerror(errno));
 	if (rc)
 		unlink(tmp);
+	if (!rc && rs->config_dir) {
+		char *ltmp = xasprintf("%s/config.json.tmp", rs->bundle_dir);
+		char *link = xasprintf("%s/config.json", rs->bundle_dir);
+		unlink(ltmp);
+		if (symlink(dst, ltmp) < 0 || rename(ltmp, link) < 0) {
+			rc = errf(err, E_IO, "link %s to %s: %s", link, dst, strerror(errno));
+			unlink(ltmp);
+		}
+		free(ltmp);
+		free(link);
+	}
 	free(tmp);
 	free(dst);
 out:

@@ -54,6 +54,9 @@ struct run_spec {
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
 	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
+	/* NULL: config.json in bundle_dir; else written in this directory (a tmpfs: it holds
+	 * the opened environment) and <bundle_dir>/config.json is a symlink to it */
+	const char *config_dir;
 	/* hardening (orch(8) SECURITY): */
 	const char *const *caps;             /* bounding set, NULL-terminated; NULL: caps_default */
 	bool privileged;                     /* every device, no seccomp, no masked paths, rw /sys */
@@ -73,7 +76,8 @@ struct run_spec {
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */
 int bundle_json(const struct run_spec *rs, struct buf *out, char *err);
-/* Writes <bundle_dir>/config.json atomically (temp file + rename). */
+/* Writes <bundle_dir>/config.json (or <config_dir>/config.json and the symlink)
+ * atomically (temp file + rename). */
 int bundle_write(const struct run_spec *rs, char *err);
 
 #endif

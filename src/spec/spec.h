@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "codec/mp.h"
 #include "state/schema.h" /* struct labels */
+#include "util/mem.h"       /* struct buf */
 
 #define SPEC_NAME_MAX 63
 #define SPEC_ENCODING_VERSION 1
@@ -207,6 +208,10 @@ struct svc_spec {
 	char *image;
 	struct strv command, entrypoint; /* empty: the image's default */
 	struct labels env, labels;       /* sorted by key */
+	/* The environment as the raft log holds it: sealed under the data key (secret/envseal.h),
+	 * env then empty. Encoded in the place of "environment" (a bin instead of a map), so an
+	 * entry written before sealing existed still decodes, into env. */
+	struct buf env_sealed;
 	struct port_list ports;
 	uint64_t stop_grace_ms;
 	char *stop_signal, *working_dir, *user, *hostname; /* NULL: unset */

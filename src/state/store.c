@@ -391,6 +391,11 @@ bool node_hollow(const struct node *n)
 	return n && n->runtime && !strcmp(n->runtime, "hollow");
 }
 
+bool node_spare_only(const struct node *n)
+{
+	return n && (n->worker || node_hollow(n));
+}
+
 struct node *store_node_find(const struct store *s, const char *ref)
 {
 	struct node *n = store_node_by_name(s, ref), *hit = NULL;

@@ -21,6 +21,8 @@
  *                    marks it filled from the image, lock serialises its setup
  *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
  *                    --allow-bind), kept across restarts
+ *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
+ *                    no replica of the state and no data key
  *   node-security    the node's container options (orch init/join --allow-privileged,
  *                    --userns-remap), a line each (node/nodesec.h)
  */
@@ -48,6 +50,7 @@ enum layout_item {
 	LAYOUT_VOLUMES,
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
+	LAYOUT_WORKER,
 	LAYOUT_NODE_SECURITY,
 };
 
