@@ -423,7 +423,8 @@ void run_prepare(struct run_job *j)
 			goto out;
 		}
 	}
-	if (remap && (j->rc = userns_task(j->env, rootfs, layers[im.nlayers - 1], &vols, binds, nbinds, j->err)))
+	if (remap && (j->rc = userns_task(j->env, rootfs, layers[im.nlayers - 1], &vols, binds, nbinds,
+						self[0] ? self : NULL, j->err)))
 		goto out;
 	if (remap && !j->host_net && (j->rc = net_sysctls(netns, &sp, j->err)))
 		goto out;

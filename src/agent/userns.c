@@ -4,29 +4,45 @@
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int userns_reachable(const char *data_dir, char *err)
+/* The first directory above path that keeps other users out (no o+x), into dir; false
+ * when there is none. */
+static bool closed_above(const char *path, char *dir, size_t n)
 {
-	char *p = realpath(data_dir, NULL);
-	int rc = p ? 0 : errf(err, E_IO, "--userns-remap: %s: %s", data_dir, strerror(errno));
-	for (char *s = p ? strrchr(p, '/') : NULL; !rc && s; s = strrchr(p, '/')) {
+	char *p = realpath(path, NULL);
+	bool found = false;
+	for (char *s = p ? strrchr(p, '/') : NULL; !found && s; s = strrchr(p, '/')) {
 		*s = 0;
 		struct stat st;
-		const char *dir = *p ? p : "/";
-		if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
-			rc = errf(err, E_INVAL, "--userns-remap: %s (mode %04o) keeps other users out, and the tasks' root is one; "
-				  "allow them through (chmod o+x %s) or choose a data dir below one that does", dir,
-				  (unsigned)(st.st_mode & 07777), dir);
+		const char *d = *p ? p : "/";
+		if (stat(d, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			snprintf(dir, n, "%s", d);
+			found = true;
+		}
 		if (!*p)
 			break;
 	}
 	free(p);
-	return rc;
+	return found;
+}
+
+int userns_reachable(const char *data_dir, char *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (realpath(data_dir, dir) == NULL)
+		return errf(err, E_IO, "--userns-remap: %s: %s", data_dir, strerror(errno));
+	if (closed_above(data_dir, dir, sizeof dir) && stat(dir, &st) == 0)
+		return errf(err, E_INVAL, "--userns-remap: %s (mode %04o) keeps other users out, and the tasks' root is one; "
+			    "allow them through (chmod o+x %s) or choose a data dir below one that does", dir,
+			    (unsigned)(st.st_mode & 07777), dir);
+	return 0;
 }
 
 int userns_layers(const struct run_env *env, const char *layers_root, const char **layers, char *const *digests, size_t n,
@@ -103,9 +119,13 @@ static int shift_owner(const struct run_env *env, const char *path, char *err)
 }
 
 int userns_task(const struct run_env *env, const char *rootfs, const char *top_layer, const struct volumes_set *vols,
-		const struct bundle_bind *binds, size_t nbinds, char *err)
+		const struct bundle_bind *binds, size_t nbinds, const char *init_binary, char *err)
 {
 	struct stat st;
+	char closed[PATH_MAX];
+	if (init_binary && closed_above(init_binary, closed, sizeof closed))
+		return errf(err, E_UNSUPP, "init: true: the task's root cannot reach orch's binary %s (%s keeps other users "
+			    "out); install orch where others may pass", init_binary, closed);
 	/* the overlay's root comes from its upper directory, which orch made: give it the
 	 * owner the image's own root has */
 	if (stat(top_layer, &st) || chown(rootfs, st.st_uid, st.st_gid) || chmod(rootfs, st.st_mode & 07777))

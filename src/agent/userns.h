@@ -20,8 +20,9 @@ int userns_reachable(const char *data_dir, char *err);
 /* layers[i] (malloc'd, digests[i]'s plain layer dir) replaced by its shifted copy. */
 int userns_layers(const struct run_env *env, const char *layers_root, const char **layers, char *const *digests, size_t n,
 		  char *err);
-/* rootfs (mounted over the shifted layers, top_layer the last), the volumes and files. */
+/* rootfs (mounted over the shifted layers, top_layer the last), the volumes and files;
+ * init_binary (init: true, or NULL) must be reachable as it is. */
 int userns_task(const struct run_env *env, const char *rootfs, const char *top_layer, const struct volumes_set *vols,
-		const struct bundle_bind *binds, size_t nbinds, char *err);
+		const struct bundle_bind *binds, size_t nbinds, const char *init_binary, char *err);
 
 #endif

@@ -181,6 +181,7 @@ services:
     volumes: [data:/data]
     secrets: [token]
     sysctls: {net.core.somaxconn: 777}
+    init: true
 """
 BASE = 300000
 
