@@ -1,7 +1,10 @@
 /* The default seccomp profile as a table: groups of calls, each allowed always, only with
  * a capability in the task's bounding set, only without one, or only with some argument
  * values. Names the kernel of an architecture lacks are skipped by runc, so one list
- * serves the native ABI and its compat ABIs (x86 and x32 beside amd64, arm beside arm64). */
+ * serves the native ABI and its compat ABIs (x86 and x32 beside amd64, arm beside arm64);
+ * names newer than runc's libseccomp are skipped too, and runc makes calls newer than
+ * every call the profile names fail with ENOSYS rather than EPERM, so programs fall back
+ * to older ones. */
 #include "runtime/seccomp.h"
 #include <string.h>
 
@@ -35,7 +38,8 @@ static const char *const files_io[] = {
 static const char *const memory[] = {
 	"brk", "mmap", "mmap2", "munmap", "mremap", "mprotect", "pkey_mprotect", "pkey_alloc", "pkey_free",
 	"madvise", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "msync",
-	"remap_file_pages", "membarrier", "memfd_create", "memfd_secret", "set_tid_address", NULL,
+	"remap_file_pages", "membarrier", "memfd_create", "memfd_secret", "set_tid_address", "cachestat", "mseal",
+	"map_shadow_stack", "process_mrelease", NULL,
 };
 
 static const char *const processes[] = {
@@ -46,7 +50,7 @@ static const char *const processes[] = {
 	"sched_get_priority_min", "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_getattr",
 	"sched_setattr", "prctl", "capget", "capset", "getrlimit", "setrlimit", "prlimit64", "ugetrlimit",
 	"getrusage", "times", "uname", "sysinfo", "getrandom", "rseq", "set_robust_list", "get_robust_list",
-	"futex", "futex_time64", "futex_waitv", "restart_syscall", "pidfd_open", "pidfd_send_signal",
+	"futex", "futex_time64", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue", "restart_syscall", "pidfd_open", "pidfd_send_signal",
 	"ioprio_get", "ioprio_set", "seccomp", "getcpu", "get_thread_area", "set_thread_area",
 	"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "rt_sigaction",
 	"rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend", "rt_sigpending", "rt_sigtimedwait",
