@@ -187,6 +187,15 @@ BASE = 300000
 
 
 def test_userns_remap():
+    opened = []  # (directory above the cluster, its mode): restored at the end
+    try:
+        _userns_remap(opened)
+    finally:
+        for d, mode in opened:
+            os.chmod(d, mode)
+
+
+def _userns_remap(opened):
     with WorkCluster() as c:
         # the tasks' root (an unprivileged host uid) must pass the directories above the
         # data dir; the test's temporary ones are 0700: the node refuses to start on them
@@ -195,7 +204,11 @@ def test_userns_remap():
         check(p.returncode != 0 and "keeps other users out" in p.stderr, "init below a 0700 dir: %r" % p.stderr)
         d = c.tmp
         while d != "/":
-            os.chmod(d, os.stat(d).st_mode | 0o001)
+            mode = os.stat(d).st_mode
+            if not mode & 0o001:
+                os.chmod(d, mode | 0o001)
+                if d != c.tmp:
+                    opened.append((d, mode & 0o7777))
             d = os.path.dirname(d)
         n = c.init(extra=["--userns-remap", "%d:65536" % BASE])
         c.node_ids[n.name] = c.status(n)["node_id"]
