@@ -16,7 +16,8 @@ from workload import DEMO, WorkCluster, running
 TIMEOUTS = {"test_confinement_and_keys": 90, "test_privileged_needs_the_node_option": 60, "test_userns_remap": 60}
 
 PROBE = ("grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; "
-         "unshare -U -r true 2>/dev/null; echo unshare=$?; "
+         "u=$(unshare -U -r true 2>&1); echo unshare=$?; "
+         "case $$u in *'Operation not permitted'*) echo unshare_errno=EPERM;; *) echo unshare_errno=other;; esac; "
          "mount -t tmpfs none /mnt 2>/dev/null; echo mount=$?; "
          "echo interrupts=$(wc -c </proc/interrupts); "
          "touch /rootfs-write 2>/dev/null; echo rootw=$?; "
@@ -90,6 +91,7 @@ def test_confinement_and_keys():
         check(field(out, "NoNewPrivs") == "1", "plain: %r" % out)
         check(int(field(out, "CapEff"), 16) == DEFAULT_CAPS, "plain CapEff %s" % field(out, "CapEff"))
         check(field(out, "unshare") != "0", "unshare -U -r succeeded in a task: %r" % out)
+        check(field(out, "unshare_errno") == "EPERM", "unshare -U -r did not fail with EPERM: %r" % out)
         check(field(out, "mount") != "0", "mount succeeded in a task: %r" % out)
         check(field(out, "interrupts") == "0", "/proc/interrupts not masked: %r" % out)
         check(field(out, "rootw") == "0", "the default rootfs is not writable: %r" % out)
