@@ -1,6 +1,8 @@
 /* The agent's entry points (agent/agent.h): start and stop, the tick that moves every task
  * on, the assignment document turned into the task table, and its ops (logs.c, blob_get.c). */
 #include "agent/agent.h"
+#include "node/nodesec.h"
+#include "agent/userns.h"
 #include "agent/agent_state.h"
 #include "agent/report.h"
 #include "agent/tasks.h"
@@ -189,6 +191,18 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
 	a->env.tls = &h->ident->tls;
 	a->env.reg = h->registry;
+	struct nodesec ns;
+	if (nodesec_load(h->data_dir, &ns, err)) {
+		free(a);
+		return NULL;
+	}
+	if (ns.userns_count && userns_reachable(h->data_dir, err)) {
+		free(a);
+		return NULL;
+	}
+	a->env.allow_privileged = ns.allow_privileged;
+	a->env.userns_base = ns.userns_base;
+	a->env.userns_count = ns.userns_count;
 	if (a->be->start(a, err)) {
 		a->be->free(a);
 		free(a);

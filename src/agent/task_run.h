@@ -15,6 +15,8 @@
 #include "util/err.h"
 
 #define RUN_MAX_PORTS 16
+/* a task's pids limit when its spec gives none (pids_limit, deploy.resources.limits.pids) */
+#define RUN_PIDS_DEFAULT 4096
 
 struct run_env {
 	char data_dir[512];
@@ -26,6 +28,8 @@ struct run_env {
 	const struct tlsctx *tls;         /* for fetching blobs from peers */
 	const struct regopts *reg;  /* for pulling from registries (node/regopts.h) */
 	uint64_t port_lo, port_hi;
+	bool allow_privileged;      /* --allow-privileged (node/nodesec.h) */
+	uint32_t userns_base, userns_count; /* --userns-remap; count 0: none */
 };
 
 /* A prepare's pull progress: written by the worker thread, read by the agent's tick, which

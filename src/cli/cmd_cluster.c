@@ -10,6 +10,7 @@
 #include "node/daemon.h"
 #include "node/worker.h"
 #include "agent/volumes.h"
+#include "node/nodesec.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -41,11 +42,14 @@ struct start_opts {
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
 	bool worker;            /* orch join --worker (node/worker.h) */
+	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
+	int privileged;          /* 1 allow, -1 deny, 0 keep */
+	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -72,6 +76,9 @@ static const struct option start_longopts[] = {
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{"worker", no_argument, NULL, O_WORKER},
 	{"autolock", no_argument, NULL, O_AUTOLOCK},
+	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
+	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
+	{"userns-remap", required_argument, NULL, O_USERNS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -165,6 +172,15 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			free(clean);
 			break;
 		}
+		case O_ALLOW_PRIV:
+		case O_DENY_PRIV: o->privileged = ch == O_ALLOW_PRIV ? 1 : -1; break;
+		case O_USERNS: {
+			struct nodesec ns;
+			if (strcmp(optarg, "off") && nodesec_userns_arg(optarg, &ns, rerr))
+				return cli_usage(cmd, "%s", rerr);
+			o->userns = optarg;
+			break;
+		}
 		case O_LABEL:
 			if (!strchr(optarg, '=') || optarg[0] == '=' || o->d.nlabels == 32)
 				return cli_usage(cmd, "--label %s: expected KEY=VALUE (at most 32)", optarg);
@@ -190,6 +206,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	}
 	if (o->d.raft.heartbeat_ms * 2 > o->d.raft.election_ms)
 		return cli_usage(cmd, "--heartbeat must be at most half of --election-timeout");
+	/* before anything joins: a node with both would be refused only once a member */
+	if (o->privileged > 0 && o->userns && strcmp(o->userns, "off"))
+		return cli_usage(cmd, "--allow-privileged and --userns-remap exclude each other: a privileged task is root "
+				 "of the machine (orch(8) SECURITY)");
 	*optind_out = optind;
 	return -1;
 }
@@ -310,6 +330,22 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	o->d.data_dir = cli->data_dir;
 	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
 		return cli_fail(E_IO, "--allow-bind: %s", err);
+	if (o->privileged || o->userns) {
+		struct nodesec ns;
+		if (nodesec_load(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+		if (o->privileged)
+			ns.allow_privileged = o->privileged > 0;
+		if (o->userns && !strcmp(o->userns, "off"))
+			ns.userns_count = 0;
+		else if (o->userns && nodesec_userns_arg(o->userns, &ns, err))
+			return cli_fail(E_INVAL, "%s", err);
+		if (ns.allow_privileged && ns.userns_count)
+			return cli_fail(E_INVAL, "--allow-privileged and --userns-remap exclude each other: a privileged task "
+					"is root of the machine (orch(8) SECURITY)");
+		if (nodesec_save(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+	}
 	if (!o->detach) {
 		if (joining) {
 			o->d.on_ready = joined_foreground;

@@ -26,7 +26,12 @@
 	"  --image-gc-grace D    unused images and layers are removed after D (default 1h)\n" \
 	"                        (the registry options are kept with the node)\n" \
 	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
-	"                        (repeatable; kept with the node; none by default)\n"
+	"                        (repeatable; kept with the node; none by default)\n" \
+	"  --allow-privileged    run tasks of services with privileged: true here\n" \
+	"                        (kept with the node; --deny-privileged turns it off)\n" \
+	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
+	"                        root is host uid BASE (default: 100000:65536, or the\n" \
+	"                        orch entry of /etc/subuid); kept with the node\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 

@@ -107,6 +107,7 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_ku64(&w, "memory", n->memory);
 		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
 		mpw_kstr(&w, "allow_bind", n->binds ? n->binds : ""); /* its --allow-bind prefixes, a line each */
+		mpw_kstr(&w, "security", n->security ? n->security : ""); /* node/nodesec.h, a line each */
 		mpw_key(&w, "labels");
 		labels_encode(&n->labels, &w);
 		/* Reachability is only known to the leader (heartbeats are not replicated). */

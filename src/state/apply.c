@@ -151,6 +151,11 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 		free(n->binds);
 		n->binds = mp_as_strdup(bd);
 	}
+	const msgpack_object *sc = mp_get(c->body, "security");
+	if (sc && mp_is_str(sc)) {
+		free(n->security);
+		n->security = mp_as_strdup(sc);
+	}
 	if (lb) {
 		struct labels nl = {0};
 		for (size_t i = 0; i < n->labels.n; i++)

@@ -27,13 +27,21 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
  * reported them (node/nodecfg.c); NULL or "": none. worker: a worker-only node (orch join
  * --worker, or the worker token): never a raft voter or standby, it holds no log, no
  * replica of this state and no data key; the leader set it at the join from what the
- * joiner was allowed to be, never from the joiner's record (false in older records). */
+ * joiner was allowed to be, never from the joiner's record (false in older records).
+ * security: the node's container options (orch init/join --allow-privileged,
+ * --userns-remap), a line each, as it reported them. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
-	X(S, BOOL, worker)
+	X(S, BOOL, worker) X(S, STR, security)
 SCHEMA_DECLARE(node, NODE_FIELDS)
+
+/* Lines of a node's security text. */
+#define NODE_ALLOW_PRIVILEGED "allow-privileged"
+#define NODE_USERNS_REMAP "userns-remap=" /* followed by "BASE:COUNT" */
+/* The line of n's security text that is opt or starts with it, NULL when none. */
+const char *node_allows(const struct node *n, const char *opt);
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
  * "rolled_back"; update_msg says why it paused or rolled back. */

@@ -26,6 +26,8 @@
  *                    --allow-bind), kept across restarts
  *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
  *                    no replica of the state and no data key
+ *   node-security    the node's container options (orch init/join --allow-privileged,
+ *                    --userns-remap), a line each (node/nodesec.h)
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -52,6 +54,7 @@ enum layout_item {
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
 	LAYOUT_WORKER,
+	LAYOUT_NODE_SECURITY,
 };
 
 enum layout_task_item {
