@@ -1,13 +1,17 @@
 #include "cli/client.h"
+#include "pki/pki.h"
+#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "net/auth.h"
 #include "net/conn.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +36,10 @@ static int read_full(struct client *c, void *buf, size_t n, int timeout_ms, char
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 	while (n) {
 		int left = timeout_ms < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
-		int r = wait_fd(c->fd, POLLIN, left);
+		int r = c->ts && tls_fd_pending(c->ts) ? 1 : wait_fd(c->fd, POLLIN, left);
 		if (r == 0)
 			return errf(err, E_TIMEOUT, "%s: no answer within %d ms", c->peer, timeout_ms);
-		ssize_t got = read(c->fd, p, n);
+		ssize_t got = c->ts ? tls_fd_read(c->ts, p, n) : read(c->fd, p, n);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -50,7 +54,7 @@ static int write_full(struct client *c, const void *buf, size_t n, char *err)
 {
 	const uint8_t *p = buf;
 	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = c->ts ? tls_fd_write(c->ts, p, n) : send(c->fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -81,14 +85,20 @@ int client_open_local(struct client *c, const char *data_dir, char *err)
 	return 0;
 }
 
-int client_open_tcp(struct client *c, const char *addr, const struct token *tok, uint64_t node_id, int timeout_ms,
-		    char *err)
+static int open_tls(struct client *c, const char *addr, void *ctx, const char *cluster_hex, const char *pin,
+		    int timeout_ms, char *err)
 {
 	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	/* OpenSSL writes with write(2): a peer that closed (a refused certificate) must be an
+	 * error to report, not a SIGPIPE that kills the CLI without a word */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(c->peer, sizeof c->peer, "%s", addr);
 	struct sockaddr_in sa;
 	if (parse_ipport(addr, &sa, err))
 		return E_INVAL;
+	if (!ctx)
+		return errf(err, E_AUTH, "no TLS credentials");
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		return errf(err, E_IO, "socket: %s", strerror(errno));
@@ -107,37 +117,84 @@ int client_open_tcp(struct client *c, const char *addr, const struct token *tok,
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN], proof[AUTH_PROOF_LEN + 2 + AUTH_NODE_LEN], ack;
-	auth_hello(tok, AUTH_KIND_RPC, hello);
-	if (write_full(c, hello, sizeof hello, err))
-		goto fail_msg;
-	if (read_full(c, chal, sizeof chal, timeout_ms, err)) {
-		errf(err, E_AUTH, "%s refused the token (it belongs to another cluster, or this is not an orch node)", addr);
+	/* TLS on a blocking socket; the timeouts bound a peer that stops mid-record */
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	c->ts = xcalloc(1, sizeof *c->ts);
+	char e2[ERR_LEN];
+	if (tls_fd_connect(c->ts, ctx, c->fd, e2)) {
+		free(c->ts);
+		c->ts = NULL;
+		errf(err, E_AUTH, "%s: %s", addr, e2);
 		goto fail_msg;
 	}
-	if (!auth_challenge_ok(tok, hello, chal)) {
-		errf(err, E_AUTH, "token rejected: %s does not know this token's secret", addr);
+	struct peer p;
+	if (pin ? tls_pin_check(c->ts, pin, e2) : tls_peer(c->ts, cluster_hex, &p, e2) ? -1 : p.kind != PEER_NODE ? -1 : 0) {
+		if (!pin && !e2[0])
+			snprintf(e2, sizeof e2, "not a node of this cluster");
+		errf(err, E_AUTH, "%s: %s", addr, e2);
 		goto fail_msg;
 	}
-	auth_proof(tok, hello, chal, proof);
-	size_t extra = node_id ? AUTH_NODE_LEN : 0;
-	proof[AUTH_PROOF_LEN] = 0;
-	proof[AUTH_PROOF_LEN + 1] = (uint8_t)extra;
-	if (node_id)
-		auth_node_put(node_id, proof + AUTH_PROOF_LEN + 2);
-	if (write_full(c, proof, AUTH_PROOF_LEN + 2 + extra, err))
+	/* from now on poll() bounds the waits (client_read's timeouts, none for streams);
+	 * this only bounds a peer that stops in the middle of a record */
+	tv = (struct timeval){.tv_sec = 60};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	uint8_t pre[AUTH_PRE_LEN], ack;
+	auth_preamble(AUTH_KIND_RPC, 0, pre);
+	if (write_full(c, pre, sizeof pre, err))
 		goto fail_msg;
 	if (read_full(c, &ack, 1, timeout_ms, err) || ack != AUTH_ACK) {
-		errf(err, E_AUTH, "%s rejected the token", addr);
+		errf(err, E_AUTH, "%s closed the connection: it refused this node's certificate", addr);
 		goto fail_msg;
 	}
 	return 0;
 fail:
 	errf(err, E_IO, "connect %s: %s", addr, strerror(errno));
 fail_msg:
-	close(c->fd);
-	c->fd = -1;
-	return err && strstr(err, "token") ? E_AUTH : E_IO;
+	client_close(c);
+	return err && (strstr(err, "TLS") || strstr(err, "certificate") || strstr(err, "CA")) ? E_AUTH : E_IO;
+}
+
+int client_open_tcp(struct client *c, const char *addr, const struct tlsctx *tls, int timeout_ms, char *err)
+{
+	return open_tls(c, addr, tls ? tls->cli : NULL, tls ? tls->cluster_hex : NULL, NULL, timeout_ms, err);
+}
+
+int client_open_join(struct client *c, const char *addr, const char *pin, int timeout_ms, char *err)
+{
+	void *ctx = tls_join_ctx(err);
+	int rc = ctx ? open_tls(c, addr, ctx, NULL, pin, timeout_ms, err) : E_FAIL;
+	tls_ctx_free(ctx); /* the session holds its own reference */
+	return rc;
+}
+
+/* A user's bundle (orch-user(1)): its key, its certificate, then the CA certificates. */
+static int bundle_load(const char *path, struct tlsctx *tls, char *err)
+{
+	struct buf b = {0};
+	int rc = pki_read_file(path, &b, err);
+	if (rc) {
+		buf_free(&b);
+		return errwrap(err, rc, "--cert-bundle");
+	}
+	const char *text = (const char *)b.data, *begin = "-----BEGIN CERTIFICATE-----";
+	const char *cert = strstr(text, begin), *ca = cert ? strstr(cert + 1, begin) : NULL;
+	if (!strstr(text, "PRIVATE KEY-----") || !cert || !ca)
+		rc = errf(err, E_INVAL, "--cert-bundle %s: not a user bundle (a key, a certificate and the cluster CA, as orch user add writes it)",
+			  path);
+	else {
+		char *mine = xstrndup(cert, (size_t)(ca - cert));
+		rc = tls_load_pem(tls, text, mine, ca, err);
+		free(mine);
+		if (rc)
+			errwrap(err, rc, "--cert-bundle %s", path);
+	}
+	OPENSSL_cleanse(b.data, b.len);
+	buf_free(&b);
+	return rc;
 }
 
 int client_open(struct client *c, const struct client_target *t, int timeout_ms, char *err)
@@ -146,12 +203,22 @@ int client_open(struct client *c, const struct client_target *t, int timeout_ms,
 		return client_open_local(c, t->data_dir, err);
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
-	(void)timeout_ms;
-	return errf(err, E_UNSUPP, "--host %s: this build has no TLS client for the remote API", t->host);
+	struct tlsctx tls;
+	int rc = bundle_load(t->bundle, &tls, err);
+	if (rc)
+		return rc;
+	rc = client_open_tcp(c, t->host, &tls, timeout_ms, err);
+	tls_free(&tls); /* the session holds its own reference */
+	return rc;
 }
 
 void client_close(struct client *c)
 {
+	if (c->ts) {
+		tls_sess_free(c->ts);
+		free(c->ts);
+		c->ts = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

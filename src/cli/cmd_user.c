@@ -5,68 +5,14 @@
 #include "net/peer.h"
 #include "state/store.h"
 #include "util/mem.h"
+#include "pki/pki.h"
+#include "secret/secrets.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A new P-256 key and a CSR for CN=name signed by it, both PEM (free() them). */
-static int make_key_csr(const char *name, char **key_pem, char **csr_pem, char *err)
-{
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509_REQ *req = X509_REQ_new();
-	BIO *kb = BIO_new(BIO_s_mem()), *rb = BIO_new(BIO_s_mem());
-	X509_NAME *subj = req ? X509_REQ_get_subject_name(req) : NULL;
-	int rc = 0;
-	if (!key || !req || !kb || !rb || !subj ||
-	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0) ||
-	    !X509_REQ_set_pubkey(req, key) || !X509_REQ_sign(req, key, EVP_sha256()) ||
-	    !PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) || !PEM_write_bio_X509_REQ(rb, req))
-		rc = errf(err, E_FAIL, "user add: cannot make a key and a certificate request (OpenSSL)");
-	BIO *bios[2] = {kb, rb};
-	char **outs[2] = {key_pem, csr_pem};
-	for (int i = 0; i < 2; i++) {
-		*outs[i] = NULL;
-		if (rc)
-			continue;
-		char *p;
-		long n = BIO_get_mem_data(bios[i], &p);
-		*outs[i] = malloc((size_t)n + 1);
-		memcpy(*outs[i], p, (size_t)n);
-		(*outs[i])[n] = 0;
-	}
-	/* the key's bytes in the memory BIO are cleared when it is freed only if asked */
-	char *kp;
-	long kn = BIO_get_mem_data(kb, &kp);
-	if (kn > 0)
-		OPENSSL_cleanse(kp, (size_t)kn);
-	BIO_free(kb);
-	BIO_free(rb);
-	X509_REQ_free(req);
-	EVP_PKEY_free(key);
-	return rc;
-}
-
-static int write_all(int fd, const char *s)
-{
-	size_t n = strlen(s);
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int user_add(struct cli *cli, int argc, char **argv)
 {
@@ -85,8 +31,8 @@ static int user_add(struct cli *cli, int argc, char **argv)
 	}
 	if (!name || !role)
 		return cli_usage("user", "add needs NAME and --role admin|operator|viewer");
-	if (!store_user_name_valid(name))
-		return cli_usage("user", "bad user name %s: 1-63 of A-Z a-z 0-9 . _ - (not first . or -)", name);
+	if (!pki_user_name_ok(name))
+		return cli_usage("user", "bad user name %s: 1-63 of A-Z a-z 0-9 . _ @ -", name);
 	if (peer_role_parse(role) == PROLE_NONE)
 		return cli_usage("user", "bad role %s: admin, operator or viewer", role);
 	char deflt[128];
@@ -94,41 +40,40 @@ static int user_add(struct cli *cli, int argc, char **argv)
 		snprintf(deflt, sizeof deflt, "%s.pem", name);
 		out = deflt;
 	}
-	/* the bundle's file first: nothing is asked of the cluster if it cannot be written */
-	int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return cli_fail(E_IO, "user add: %s: %s%s", out, strerror(errno),
-				errno == EEXIST ? " (choose another file with -o)" : "");
-	char err[ERR_LEN], *key = NULL, *csr = NULL;
-	int rc = make_key_csr(name, &key, &csr, err);
+	/* nothing is asked of the cluster when the bundle could not be written */
+	if (!access(out, F_OK))
+		return cli_fail(E_EXISTS, "user add: %s exists (choose another file with -o)", out);
+	char err[ERR_LEN];
+	struct buf key = {0}, csr = {0};
+	int rc = pki_key_new(&key, err);
+	if (!rc)
+		rc = pki_csr_new((const char *)key.data, &csr, err);
 	if (rc) {
-		close(fd);
-		unlink(out);
-		return cli_fail(rc, "%s", err);
+		secrets_wipe(&key);
+		buf_free(&csr);
+		return cli_fail(rc, "user add: %s", err);
 	}
-	struct req_user_add q = {.name = name, .role = role, .csr = csr};
-	struct mpr r;
+	struct req_user_add q = {.name = name, .role = role, .csr = (const char *)csr.data};
+	struct mpr r = {0};
 	rc = cli_rpc(cli, OP_USER_ADD, &q, &r);
-	free(csr);
-	char cert[16384], ca[16384], serial[48] = "";
-	if (!rc && (mp_get_strbuf(r.root, "cert", cert, sizeof cert) || mp_get_strbuf(r.root, "ca", ca, sizeof ca))) {
-		mpr_free(&r);
+	buf_free(&csr);
+	char serial[48] = "";
+	const msgpack_object *cert = rc ? NULL : mp_get(r.root, "cert"), *ca = rc ? NULL : mp_get(r.root, "ca");
+	if (!rc && (!mp_is_str(cert) || !mp_is_str(ca)))
 		rc = cli_fail(E_IO, "user add: the node's reply has no certificate");
-	}
-	if (!rc) {
+	else if (!rc) {
+		/* the bundle: the key, then the user's certificate, then the CA (orch-user(1)) */
 		mp_get_strbuf(r.root, "serial", serial, sizeof serial);
+		buf_append(&key, cert->via.str.ptr, cert->via.str.size);
+		buf_append(&key, ca->via.str.ptr, ca->via.str.size);
+		if (pki_write_file(out, key.data, key.len, 0600, err))
+			rc = cli_fail(E_IO, "user add: %s (the user exists: orch user rm %s, then add again)", err, name);
+	}
+	if (r.root)
 		mpr_free(&r);
-		if (write_all(fd, key) || write_all(fd, cert) || write_all(fd, ca) || fsync(fd))
-			rc = cli_fail(E_IO, "user add: writing %s: %s (the user exists: orch user rm %s, then add again)", out,
-				      strerror(errno), name);
-	}
-	OPENSSL_cleanse(key, strlen(key));
-	free(key);
-	close(fd);
-	if (rc) {
-		unlink(out);
+	secrets_wipe(&key);
+	if (rc)
 		return rc;
-	}
 	printf("user %s (%s) added, certificate serial %s\nbundle: %s (key, certificate and cluster CA; keep it secret)\n"
 	       "use it: orch --host IP:PORT --cert-bundle %s COMMAND, or orch context add NAME --host IP:PORT "
 	       "--cert-bundle %s\n",

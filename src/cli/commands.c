@@ -28,26 +28,48 @@
 	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
 	"                        (repeatable; kept with the node; none by default)\n" \
 	"  --metrics-listen IP:PORT  also serve /metrics and /healthz in plain HTTP there, for a\n" \
-	"                        local Prometheus (kept with the node; off removes it)\n"
+	"                        local Prometheus (kept with the node; off removes it)\n" \
+	"  --allow-privileged    run tasks of services with privileged: true here\n" \
+	"                        (kept with the node; --deny-privileged turns it off)\n" \
+	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
+	"                        root is host uid BASE (default: 100000:65536, or the\n" \
+	"                        orch entry of /etc/subuid); kept with the node\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock]",
-	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
+	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
 	 "                        make this node the only voter of the cluster, keeping its state\n"
 	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
-	 "                        once); a restarted node waits for it (orch unlock)\n"},
-	{"join", cmd_join, "join IP:PORT --token TOKEN [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
-	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
-	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
-	 "On a data directory that already holds a node, resume that node.",
-	 "  --token TOKEN         the join token printed by orch init\n"
-	 "  --worker              join as a worker-only node: it runs tasks, is never a raft voter\n"
-	 "                        or standby and holds no raft log, state replica or data key\n" START_OPTS},
+	 "                        once); a restarted node waits for it (orch unlock)\n"
+	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
+	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
+	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
+	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
+	 "pins the cluster's CA and says manager or worker; the node keeps a certificate, not the\n"
+	 "token. Returns (with --detach) once this node has caught up with the leader, and says\n"
+	 "which raft role it got. On a data directory that already holds a node, resume that node.",
+	 "  --token-file FILE     read the join token from FILE\n"
+	 "  --token TOKEN         the join token (visible to other users in ps while orch join\n"
+	 "                        starts: prefer --token-file or ORCH_TOKEN)\n"
+	 "  --worker              join as a worker-only node (the worker token always does): it\n"
+	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
+	 "                        log, state replica or data key\n" START_OPTS},
+	{"token", cmd_token, "token show|rotate [manager|worker]",
+	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
+	 "is refused; nodes already joined keep working (they use their certificates).",
+	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
+	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
+	{"ca", cmd_ca, "ca show",
+	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
+	 "pin), expiry and PEM text, from the data directory.",
+	 ""},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
 	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},

@@ -75,7 +75,9 @@
 	X(USER_RM, user_rm, "user.rm", ANY, LEADER, ADMIN, rpc_user_rm) \
 	X(UNLOCK, unlock, "unlock", LOCAL, HERE, ADMIN, rpc_unlock) \
 	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, ADMIN, rpc_unlock_key) \
-	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, ADMIN, rpc_autolock)
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, ADMIN, rpc_autolock) \
+	X(TOKEN_SHOW, token_show, "token.show", ANY, HERE, ADMIN, rpc_token_show) \
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -91,10 +93,13 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema); worker: it joins as a
- * worker-only node (orch join --worker). Until the worker token exists the leader honours
- * this claim; the token will decide instead (issue 11). */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0) F(S, BOOL, worker, OPT, 0)
+/* node: the joiner's record (state/store.h node schema); secret: the join token's secret
+ * (64 hex, net/token.h), which says manager or worker; csr: the joiner's CSR (PEM), signed
+ * into its certificate; worker: a manager-token joiner asks to be a worker-only node (orch
+ * join --worker; the worker token makes one whatever this says). The reply: cert, ca (the
+ * bundle), and for a manager the data key wrapped under the secret (secret/datakey.h). */
+#define REQ_join(F, S) \
+	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -138,6 +143,9 @@
 	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
 	F(S, ARR, creds, OPT, 0)
 
+/* kind: "manager", "worker", or absent for both */
+#define REQ_token_show(F, S) F(S, STR, kind, OPT, 16)
+#define REQ_token_rotate(F, S) F(S, STR, kind, OPT, 16)
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
 /* force: forget the volume although its node is down (its directory stays there) */

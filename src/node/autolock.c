@@ -34,7 +34,7 @@ void autolock_status(struct daemon *d, struct conn *c, uint64_t id)
 {
 	char hid[17], cid[17];
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)d->ident.id);
-	token_cluster_hex(&d->ident.tok, cid);
+	token_cluster_hex(d->ident.cluster_id, cid);
 	struct mpw w;
 	rpc_reply_begin(&w, id, 0);
 	mpw_kstr(&w, "cluster", cid);
@@ -205,7 +205,7 @@ void rpc_autolock(struct daemon *d, struct conn *c, const struct req_autolock *a
 	unlock_wipe(&u);
 }
 
-void autolock_join_reply(struct daemon *d, struct mpw *w)
+void autolock_join_reply(struct daemon *d, struct mpw *w, const struct token *joiner)
 {
 	char err[ERR_LEN];
 	struct unlock_key u;
@@ -215,7 +215,7 @@ void autolock_join_reply(struct daemon *d, struct mpw *w)
 	memcpy(as_key.k, u.k, sizeof as_key.k);
 	unlock_wipe(&u);
 	struct buf wk = {0};
-	if (!datakey_wrap(&as_key, &d->ident.tok, &wk, err)) {
+	if (!datakey_wrap(&as_key, joiner, &wk, err)) {
 		mpw_key(w, "unlock");
 		mpw_bin(w, wk.data, wk.len);
 		mpw_ku64(w, "unlock_id", store_secret_latest(&d->store, UNLOCK_KIND, UNLOCK_NAME)->id);

@@ -25,10 +25,11 @@ int autolock_gate(struct daemon *d, char *err);
 /* The status of a locked node (the only thing it tells). */
 void autolock_status(struct daemon *d, struct conn *c, uint64_t id);
 /* The join reply's part (a map's fields): with autolock on, the unlock key wrapped under
- * the token like the data key ("unlock") and its record ("unlock_id"), so a joiner's
- * file is sealed from the start. */
+ * the joiner's token secret like the data key ("unlock") and its record ("unlock_id"), so
+ * a joiner's file is sealed from the start. */
 struct mpw;
-void autolock_join_reply(struct daemon *d, struct mpw *w);
+struct token;
+void autolock_join_reply(struct daemon *d, struct mpw *w, const struct token *joiner);
 /* Every tick of an unlocked node: records init's key once leading, re-seals the file. */
 void autolock_tick(struct daemon *d);
 

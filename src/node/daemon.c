@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 #include "net/httpd.h"
+#include "node/creds.h"
 #include "node/worker.h"
 #include "secret/datakey.h"
 #include "node/member.h"
@@ -68,7 +69,8 @@ static void on_conn_close(struct conn *c, const char *why)
 static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
 	struct daemon *d = c->data;
-	conns_remove(d, c); /* the stream is libraft's now; the conn goes without on_close */
+	/* the conn stays (it relays libraft's stream through TLS) and in the list: closed
+	 * when the node stops or the peer is removed */
 	cons_incoming(&d->cons, s, extra, extra_len);
 }
 
@@ -78,25 +80,53 @@ static void on_http(struct conn *c, const char *method, const char *path)
 	rpc_http(d, c, method, path);
 }
 
+/* A node certificate admits its holder while the node is a member: in the nodes table or
+ * the raft configuration (a joiner between the two steps). A node that has not caught up
+ * with any state yet (it has just joined) admits every node of the cluster: the leader
+ * that replicates to it is among them. */
+static bool node_admitted(struct daemon *d, uint64_t id)
+{
+	return !d->store.has_cluster || table_get_u64(&d->store.nodes, id) || cons_role_of(&d->cons, id) != ROLE_NONE;
+}
+
+static bool admit(struct conn *c)
+{
+	struct daemon *d = c->data;
+	struct peer p;
+	conn_peer(c, &p);
+	return p.kind != PEER_NODE || node_admitted(d, p.node_id);
+}
+
 static const struct conn_ops server_ops = {
 	.on_frame = on_frame,
 	.on_close = on_conn_close,
 	.on_raft = on_raft,
 	.on_http = on_http,
+	.admit = admit,
 };
 
-/* Revocation of users: once a user's removal is applied here, its open connections (a
+/* Revocation: once a node's removal is applied, its open connections (RPC, and the raft
+ * streams relayed through them) are closed; admit refuses new ones. Users likewise (on
+ * every tick, users=true): once a user's removal is applied here, its open connections (a
  * followed log, say) are closed; its new requests are refused (node/rpc.c). */
-static void revoke_users(struct daemon *d)
+static void revoke_removed(struct daemon *d, bool nodes, bool users)
 {
-	char err[ERR_LEN];
+	char err[ERR_LEN], who[96];
 	for (size_t i = 0; i < d->nconns;) {
 		struct conn *c = d->conns[i];
 		struct peer p;
 		conn_peer(c, &p);
-		if (p.kind == PEER_USER && rpc_user_current(d, &p, err)) {
-			log_warn(d->ident.name, d->clock, "closing the connection of removed user %s (%s)", p.user, c->peer);
-			conn_close(c, "user removed");
+		const char *why = NULL;
+		if (nodes && p.kind == PEER_NODE && !node_admitted(d, p.node_id)) {
+			why = "node removed";
+			snprintf(who, sizeof who, "node %016llx", (unsigned long long)p.node_id);
+		} else if (users && p.kind == PEER_USER && rpc_user_current(d, &p, err)) {
+			why = "user removed";
+			snprintf(who, sizeof who, "user %s", p.user);
+		}
+		if (why) {
+			log_warn(d->ident.name, d->clock, "closing the connection of removed %s (%s)", who, c->peer);
+			conn_close(c, why); /* removes it from the list */
 			continue;
 		}
 		i++;
@@ -108,7 +138,7 @@ static void on_tcp_conn(uv_stream_t *srv, int status)
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conns_add(d, conn_accept(srv, true, &d->ident.tok, &server_ops, d));
+	conns_add(d, conn_accept(srv, true, &d->ident.tls, &server_ops, d));
 }
 
 static void on_local_conn(uv_stream_t *srv, int status)
@@ -335,7 +365,7 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
-	revoke_users(d);
+	revoke_removed(d, false, true);
 	nodecfg_tick(d);
 	agent_tick(d->agent);
 	imagework_tick(d);
@@ -352,6 +382,7 @@ static void tick_cb(uv_timer_t *t)
 static void on_state(void *data)
 {
 	struct daemon *d = data;
+	revoke_removed(d, true, true);
 	link_update(d);
 	if (leader_new_term(&d->leader)) {
 		watch_reset_self(d);
@@ -616,6 +647,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.memory = o->memory,
 		.labels = d->opts.labels,
 		.nlabels = o->nlabels,
+		.data_dir = d->data_dir,
 	};
 	leader_init(&d->leader, &d->leader_host, &lc);
 	d->host = (struct host){
@@ -681,7 +713,7 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 	d->worker = worker_mark_load(d->data_dir);
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
-	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
+	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,
 			    err)))
 		return rc;
 	d->cons_ready = true;
@@ -743,6 +775,7 @@ void daemon_free(struct daemon *d)
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
+		creds_remove(d->data_dir);
 		worker_mark_remove(d->data_dir);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);

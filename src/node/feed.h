@@ -18,11 +18,11 @@
  * that runs a task using it. A manager-capable node holds the data key: it gets the value
  * sealed as the log holds it ("data") and opens it itself (secret/secfs.h). A worker-only
  * node (node/worker.h) holds no key: the leader opens the value for it (feed_out.open)
- * and sends it as "value" on the watch's connection, which carries it in clear until the
- * node port speaks TLS (issue 11). Every sealed kind a worker needs goes through the one
- * function of feed.c that does this (put_sealed): secrets and configs in "files", and in
- * "registry" the credentials for pulling a task's image the cluster does not hold
- * ([{host, value}], for workers only: a manager reads its own replica).
+ * and sends it as "value" on the watch's connection, inside the node port's TLS. Every
+ * sealed kind a worker needs goes through the one function of feed.c that does this
+ * (put_sealed): secrets and configs in "files", and in "registry" the credentials for
+ * pulling a task's image the cluster does not hold ([{host, value}], for workers only: a
+ * manager reads its own replica).
  *
  * No I/O: node/watch.c sends the documents on real connections and the simulation
  * (test/sim) on simulated ones, so both run the same rules. */

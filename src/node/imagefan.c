@@ -211,7 +211,7 @@ static void fan_out(struct imagefan *f)
 		snprintf(s->addr, sizeof s->addr, "%s", nd->addr);
 		s->worker = nd->worker;
 		f->open++;
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &src_ops, s);
+		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
 		if (!s->closed)
 			s->conn = sc;
 	}

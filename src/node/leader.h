@@ -62,6 +62,9 @@ struct leader_config {
 	const char *const *labels;   /* "k=v", for this node's record */
 	size_t nlabels;
 	const char *runtime;         /* for this node's record: runc, crun or hollow */
+	/* where orch init left the sealed CA key and tokens for the cluster record
+	 * (node/creds.h); NULL (the simulation): a record whose tokens admit no one */
+	const char *data_dir;
 };
 
 struct seen {

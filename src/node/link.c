@@ -192,7 +192,7 @@ void link_update(struct daemon *d)
 	/* the leader binds the entries this link forwards to the id sent here */
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
-	l->conn = conn_connect(d->loop, l->up.addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
+	l->conn = conn_connect(d->loop, l->up.addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)
@@ -269,12 +269,8 @@ void link_tick(struct daemon *d)
 	struct link *l = get(d);
 	uint64_t now = clock_now(d->clock);
 	const char *peer = uplink_whois_peer(&l->up, &d->cons, &d->store, l->conn || l->whois, now);
-	if (peer) {
-		/* whois is served only between nodes (net/access.h): this one says who it is */
-		uint8_t me[AUTH_NODE_LEN];
-		auth_node_put(d->ident.id, me);
-		l->whois = conn_connect(d->loop, peer, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &whois_ops, l);
-	}
+	if (peer)
+		l->whois = conn_connect(d->loop, peer, AUTH_KIND_RPC, &d->ident.tls, NULL, 0, &whois_ops, l);
 	node_stats_tick(&d->stats, now);
 	if (!l->conn)
 		link_update(d);

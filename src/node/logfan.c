@@ -201,7 +201,7 @@ static void fan_out(struct daemon *d, struct conn *c, uint64_t id, const struct 
 		f->open++;
 		/* every node is dialled the same way, this one included: the agent serves its
 		 * tasks' logs on the node port */
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &src_ops, s);
+		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
 		if (!s->closed)
 			s->conn = sc;
 	}

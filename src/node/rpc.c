@@ -221,6 +221,16 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		rpc_reply_err(c, id, E_UNSUPP, err);
 		return;
 	}
+	struct peer who;
+	conn_peer(c, &who);
+	/* the table's need first, before the autolock gate too (a peer with no certificate, a
+	 * joiner, may only join); the whole check once the args are decoded (authorize) */
+	if (access_check(op, po->need, &who, err)) {
+		if (who.kind == PEER_USER) /* not every anonymous probe: they could fill the log */
+			log_warn(d->ident.name, d->clock, "refused %s from %s: %s", po->name, c->peer, err);
+		rpc_reply_err(c, id, E_AUTH, err);
+		return;
+	}
 	if (d->locked && op != OP_UNLOCK) { /* node/autolock.h */
 		if (op == OP_STATUS)
 			autolock_status(d, c, id);
@@ -234,7 +244,6 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		return;
 	}
 	*(uint64_t *)args = id; /* every request struct starts with its id */
-	struct peer who;
 	if (authorize(d, c, op, args, req, &who, err)) {
 		log_warn(d->ident.name, d->clock, "refused %s from %s: %s", po->name, c->peer, err);
 		rpc_reply_err(c, id, E_AUTH, err);

@@ -4,6 +4,8 @@
  * the user revokes the certificate: every node refuses it once it has applied the removal,
  * the leader at once (node/rpc.c). */
 #include "node/daemon.h"
+#include "node/creds.h"
+#include "pki/pki.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -16,12 +18,22 @@ struct user_add {
 };
 
 /* The cluster CA signs csr for a user certificate (CN=name, OU=user:<role>): the PEM of
- * the certificate and of the CA, and the certificate's serial (hex). */
+ * the certificate and of the CA bundle to trust, and the certificate's serial (hex). */
 static int sign_user(struct daemon *d, const char *name, enum peer_role role, const char *csr, struct user_add *out,
 		     char *err)
 {
-	(void)d, (void)name, (void)role, (void)csr, (void)out;
-	return errf(err, E_UNSUPP, "user.add: this node has no cluster CA to sign user certificates with");
+	struct buf cert = {0};
+	/* for as long as node certificates (orch init --cert-expiry) */
+	int rc = creds_sign_user(&d->store, d->data_dir, csr, name, role, d->store.cluster.cert_days, &cert, err);
+	if (!rc)
+		rc = pki_serial((const char *)cert.data, out->serial, sizeof out->serial, err);
+	if (rc) {
+		buf_free(&cert);
+		return errwrap(err, rc, "user.add");
+	}
+	out->cert = (char *)cert.data;
+	out->ca = xstrdup(d->store.cluster.ca_certs);
+	return 0;
 }
 
 static void user_add_free(struct user_add *u)
@@ -58,8 +70,8 @@ void rpc_user_add(struct daemon *d, struct conn *c, const struct req_user_add *a
 {
 	char err[ERR_LEN];
 	enum peer_role role = peer_role_parse(a->role);
-	if (!store_user_name_valid(a->name)) {
-		rpc_reply_err(c, a->id, E_INVAL, "user.add: a user name is 1-63 of A-Z a-z 0-9 . _ - (not first . or -)");
+	if (!pki_user_name_ok(a->name)) {
+		rpc_reply_err(c, a->id, E_INVAL, "user.add: a user name is 1-63 of A-Z a-z 0-9 . _ @ -");
 		return;
 	}
 	if (role == PROLE_NONE) {

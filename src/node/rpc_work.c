@@ -339,7 +339,7 @@ void rpc_service_get(struct daemon *d, struct conn *c, const struct req_service_
 	mpw_key(&w, "service");
 	mpw_map_begin(&w);
 	char vip[16];
-	ipam_service_vip(ipam_cluster_byte(&d->ident.tok), v->id, vip);
+	ipam_service_vip(ipam_cluster_byte(d->ident.cluster_id), v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
 	mpw_key(&w, "port_errors");
 	labels_encode(&v->port_errors, &w);

@@ -76,6 +76,9 @@ enum worker_route worker_route(enum op op)
 	case OP_IMAGE_PULL:
 	case OP_IMAGE_PRUNE:
 	case OP_IMAGE_DISK:
+	/* the tokens are opened with the data key, which only managers hold */
+	case OP_TOKEN_SHOW:
+	case OP_TOKEN_ROTATE:
 		return WORKER_REFUSE;
 	default:
 		break;

@@ -1,5 +1,5 @@
-/* A worker-only node (issue 11: joined with orch join --worker, later with the worker
- * token): never a raft voter or standby, so it holds no raft log, no replica of the state
+/* A worker-only node (issue 11: joined with the worker token, or orch join --worker with
+ * a manager token): never a raft voter or standby, so it holds no raft log, no replica of the state
  * and no data key. The leader keeps it a raft spare (orchestrator/roles.h, node/member.c)
  * and opens the secret values its tasks need into its assignments (node/feed.h); here is
  * what the node itself does differently:

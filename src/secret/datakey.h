@@ -4,14 +4,13 @@
  * raft log — every manager node, since any may become a voter or leader; never on a
  * worker-only node (node/worker.h) — and nowhere in the log, snapshots or any other file.
  *
- * A joining node gets it in the leader's reply to its join, wrapped (sealed) under a key
- * derived from the join token's secret, so it does not cross the network in clear while
- * the node port has no TLS. Issue 11 plugs in here: with mutual TLS the join reply rides
- * on TLS and the wrap becomes a second layer; the reply carries the key only to
- * manager-capable joiners (node/rpc_cluster.c); with autolock the file holds the
- * key sealed under the operator's unlock key (secret/unlock.h): the process holds the key
- * in memory once `orch unlock` opened the file (datakey_unlock), and datakey_load finds
- * it there. */
+ * A joining node gets it in the leader's reply to its join (node/rpc_cluster.c), which rides
+ * on TLS (net/tls.h), wrapped (sealed) under a key derived from the join token's secret as
+ * a second layer; only a manager-capable joiner gets it (a worker-token joiner never holds
+ * the log). The CA key and the join tokens' secrets are sealed under it in the state
+ * (node/creds.h). With autolock the file holds the key sealed under the operator's unlock
+ * key (secret/unlock.h): the process holds the key in memory once `orch unlock` opened the
+ * file (datakey_unlock), and datakey_load finds it there. */
 #ifndef ORCH_DATAKEY_H
 #define ORCH_DATAKEY_H
 #include <stddef.h>

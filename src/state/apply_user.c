@@ -3,23 +3,10 @@
  * certificate: every node refuses a certificate whose serial is not its user's. */
 #include "state/apply.h"
 #include "net/peer.h"
+#include "pki/pki.h"
 #include "util/mem.h"
 #include <stdlib.h>
 #include <string.h>
-
-bool store_user_name_valid(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	if (!n || n > 63 || name[0] == '.' || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-		      ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
-}
 
 static bool serial_valid(const char *s)
 {
@@ -39,8 +26,8 @@ int apply_user_put(struct store *s, const struct cmd_ctx *c, struct apply_res *r
 	uint64_t at = 0;
 	mp_get_u64(c->body, "at", &at);
 	u->created_at = at;
-	if (!rc && !store_user_name_valid(u->name))
-		rc = errf(res->msg, E_INVAL, "user.put: a user name is 1-63 of A-Z a-z 0-9 . _ - (not first . or -)");
+	if (!rc && !pki_user_name_ok(u->name))
+		rc = errf(res->msg, E_INVAL, "user.put: a user name is 1-63 of A-Z a-z 0-9 . _ @ -");
 	else if (!rc && peer_role_parse(u->role) == PROLE_NONE)
 		rc = errf(res->msg, E_INVAL, "user.put: role must be viewer, operator or admin");
 	else if (!rc && !serial_valid(u->serial))

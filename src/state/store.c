@@ -47,6 +47,15 @@ SCHEMA_DEFINE(user, USER_FIELDS)
 #define SNAP_VERSION 2
 #define SNAP_VERSION_TEXT_ENDPOINTS 1
 
+const char *node_allows(const struct node *n, const char *opt)
+{
+	size_t len = strlen(opt);
+	for (const char *p = n->security; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		if (!strncmp(p, opt, len) && (opt[len - 1] == '=' || p[len] == '\n' || !p[len]))
+			return p;
+	return NULL;
+}
+
 void store_init(struct store *s)
 {
 	memset(s, 0, sizeof *s);

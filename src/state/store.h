@@ -8,9 +8,16 @@
 #include "state/table.h"
 #include "util/err.h"
 
+/* The cluster record. secret_hash / worker_hash: sha256 of the manager / worker join
+ * token's secret (net/token.h); manager_token / worker_token: the secrets sealed under the
+ * data key (hex of a secret/seal.h blob), for orch token show; ca_certs: the CA bundle
+ * (PEM, one or more certificates: every node trusts each); ca_key: the CA's private key
+ * sealed under the data key (hex), so whichever manager leads can sign; cert_days: how
+ * long issued certificates are valid. */
 #define CLUSTER_FIELDS(X, S) \
 	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
-	X(S, U64, failure_timeout_ms)
+	X(S, U64, failure_timeout_ms) X(S, STR, worker_hash) X(S, STR, manager_token) X(S, STR, worker_token) \
+	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
@@ -20,13 +27,21 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
  * reported them (node/nodecfg.c); NULL or "": none. worker: a worker-only node (orch join
  * --worker, or the worker token): never a raft voter or standby, it holds no log, no
  * replica of this state and no data key; the leader set it at the join from what the
- * joiner was allowed to be, never from the joiner's record (false in older records). */
+ * joiner was allowed to be, never from the joiner's record (false in older records).
+ * security: the node's container options (orch init/join --allow-privileged,
+ * --userns-remap), a line each, as it reported them. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
-	X(S, BOOL, worker)
+	X(S, BOOL, worker) X(S, STR, security)
 SCHEMA_DECLARE(node, NODE_FIELDS)
+
+/* Lines of a node's security text. */
+#define NODE_ALLOW_PRIVILEGED "allow-privileged"
+#define NODE_USERNS_REMAP "userns-remap=" /* followed by "BASE:COUNT" */
+/* The line of n's security text that is opt or starts with it, NULL when none. */
+const char *node_allows(const struct node *n, const char *opt);
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
  * "rolled_back"; update_msg says why it paused or rolled back. */
@@ -93,8 +108,6 @@ SCHEMA_DECLARE(secret, SECRET_FIELDS)
  * any other certificate of that name is refused (net/access.h). */
 #define USER_FIELDS(X, S) X(S, STR, name) X(S, STR, role) X(S, STR, serial) X(S, U64, created_at)
 SCHEMA_DECLARE(user, USER_FIELDS)
-/* 1-63 of [A-Za-z0-9._-], not starting with '.' or '-' (it is a certificate's CN) */
-bool store_user_name_valid(const char *name);
 
 /* Request identity, per origin node: the last request applied of the node's current
  * session (a random id drawn at each process start) and its result, so that the same

@@ -801,7 +801,7 @@ void mesh_sync(struct mesh *m)
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
-		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(h->ident->cluster_id), v->id, vip);
 		bool any = false;
 		for (size_t i = 0; i < sp->ports.n; i++) {
 			const struct port_spec *p = &sp->ports.v[i];

@@ -23,6 +23,7 @@ static const char *const names[] = {
 	[LAYOUT_DATAKEY] = "datakey",
 	[LAYOUT_METRICS_LISTEN] = "metrics-listen",
 	[LAYOUT_WORKER] = "worker",
+	[LAYOUT_NODE_SECURITY] = "node-security",
 };
 
 static const char *const task_names[] = {

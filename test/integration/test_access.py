@@ -5,10 +5,10 @@ socket root's only, users in the replicated state (orch user), contexts of the C
 import json
 import os
 import stat
-import struct
-import tempfile
+import subprocess
+import time
 
-from harness import Cluster, Conn, check, wait_until
+from harness import BIN, Cluster, Conn, Fail, check, wait_until
 
 TIMEOUTS = {}
 
@@ -18,8 +18,8 @@ def node_id(c, n):
 
 
 def as_node(c, target, node):
-    """A connection to target proved as node (a node's own link)."""
-    return Conn.tcp(target, c.token, extra=struct.pack(">Q", node_id(c, node)))
+    """A connection to target proved as node (its certificate)."""
+    return Conn.tcp(target, node)
 
 
 def kv_get(node, key):
@@ -109,7 +109,8 @@ def test_contexts_pick_where_commands_go():
               ls[1]["cert_bundle"] == bundle, "context ls after use: %r" % ls)
         # the current context sends commands to its host with its bundle...
         p = orch("status")
-        check(p.returncode != 0 and n.addr in p.stderr, "status through the prod context: %d %r" % (p.returncode, p.stderr))
+        check(p.returncode != 0 and bundle in p.stderr and "not a user bundle" in p.stderr,
+              "status through the prod context: %d %r" % (p.returncode, p.stderr))
         # ...unless --data-dir names this machine's node, or the local context is asked for
         for args in (("-D", n.dir, "status", "-o", "json"), ("--context", "local", "-D", n.dir, "status", "-o", "json")):
             p = orch(*args)
@@ -134,3 +135,161 @@ def test_contexts_pick_where_commands_go():
         check(p.returncode == 1 and "%s:" % cfg in p.stderr, "broken context file: %d %r" % (p.returncode, p.stderr))
         p = orch("status")
         check(p.returncode == 1 and "%s:" % cfg in p.stderr, "broken context file: %d %r" % (p.returncode, p.stderr))
+
+
+# ---- over TLS, with user certificates ---------------------------------------------------------
+
+WEB = """services:
+  web:
+    image: %s
+    stop_grace_period: 1s
+    deploy:
+      replicas: 1
+"""
+
+
+def add_user(c, name, role, node=0):
+    path = os.path.join(c.tmp, "%s.pem" % name)
+    p = c.cli(node, "user", "add", name, "--role", role, "-o", path, json=False)
+    check("user %s (%s) added" % (name, role) in p.stdout, "user add output: %r" % p.stdout)
+    st = os.stat(path)
+    check(stat.S_IMODE(st.st_mode) == 0o600, "bundle mode %o" % st.st_mode)
+    with open(path) as f:
+        text = f.read()
+    check(text.count("PRIVATE KEY-----") == 2 and text.count("BEGIN CERTIFICATE") >= 2, "bundle content")
+    return path
+
+
+def split_bundle(bundle, d):
+    """A user's bundle as the files the harness's TLS connections take (node.key, node.crt,
+    ca.crt in directory d)."""
+    os.makedirs(d, exist_ok=True)
+    text = open(bundle).read()
+    key_end = text.index("-----END PRIVATE KEY-----") + len("-----END PRIVATE KEY-----\n")
+    cert_end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----\n")
+    for name, part in (("node.key", text[:key_end]), ("node.crt", text[key_end:cert_end]), ("ca.crt", text[cert_end:])):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(part)
+
+
+def remote_env(c):
+    env = dict(c.env, ORCH_CONFIG=os.path.join(c.tmp, "no-contexts"))
+    for k in ("ORCH_HOST", "ORCH_CERT", "ORCH_CONTEXT", "ORCH_DATA_DIR"):
+        env.pop(k, None)
+    return env
+
+
+def remote(c, node, bundle, *args):
+    """orch --host NODE --cert-bundle BUNDLE ARGS..., as on another machine."""
+    return c.run("--host", c.node(node).addr, "--cert-bundle", bundle, *args, env=remote_env(c))
+
+
+def refused(p, op, need, who):
+    want = "permission denied: op %s needs role %s; you are %s" % (op, need, who)
+    return p.returncode != 0 and want in p.stderr
+
+
+def test_roles_over_tls():
+    """A viewer lists but cannot deploy; an operator deploys, scales and reads logs through a
+    follower (the leader checks it again) but cannot add users or drain nodes; an admin can;
+    a removed user is refused at once."""
+    from workload import DEMO, WorkCluster, wait_running
+    with WorkCluster(2) as c:
+        lead = c.leader()
+        fol = next(n for n in c.nodes if n is not lead)
+        c.load_demo(c.nodes.index(lead))
+        vera, olga, ada = add_user(c, "vera", "viewer"), add_user(c, "olga", "operator"), add_user(c, "ada", "admin")
+        users = {u["name"]: u["role"] for u in c.cli(0, "user", "ls")}
+        check(users == {"vera": "viewer", "olga": "operator", "ada": "admin"}, "user ls: %r" % users)
+        spec = c.write("web.yml", WEB % DEMO)
+
+        # viewer: reads, nothing else
+        p = remote(c, fol, vera, "services", "-o", "json")
+        check(p.returncode == 0 and json.loads(p.stdout) == [], "viewer services: %r" % p.stderr)
+        p = remote(c, fol, vera, "deploy", "-f", spec)
+        check(refused(p, "service.put", "operator", "viewer (user vera)"), "viewer deploy: %d %r" % (p.returncode, p.stderr))
+        check(c.services() == [], "a refused deploy changed the services")
+        p = remote(c, lead, vera, "user", "ls")
+        check(refused(p, "users", "admin", "viewer (user vera)"), "viewer user ls: %r" % p.stderr)
+
+        # a user's claim of an origin is no node's: it is checked as the user it is
+        creds = os.path.join(c.tmp, "vera-creds")
+        split_bundle(vera, creds)
+        with Conn.tcp(lead, creds) as k:
+            r = k.call("kv.set", key="spoof", value="x", origin={"op": "kv.set", "kind": "local", "role": "admin"})
+            check(r.get("rc") != 0 and "you are viewer (user vera)" in r.get("err", ""), "viewer claiming an origin: %r" % r)
+            r = k.call("hb", node_id=node_id(c, fol))
+            check(r.get("rc") != 0 and "only between the nodes" in r.get("err", ""), "viewer heartbeat: %r" % r)
+
+        # operator: deploy and scale through the follower, logs; no users, no nodes
+        p = remote(c, fol, olga, "deploy", "-f", spec)
+        check(p.returncode == 0, "operator deploy: %r" % p.stderr)
+        wait_running(c, "web", 1)
+        p = remote(c, fol, olga, "scale", "web=2")
+        check(p.returncode == 0, "operator scale: %r" % p.stderr)
+        wait_running(c, "web", 2)
+        p = remote(c, fol, olga, "logs", "--tail", "1", "web")
+        check(p.returncode == 0, "operator logs: %r" % p.stderr)
+        p = remote(c, fol, olga, "user", "add", "eve", "--role", "admin", "-o", os.path.join(c.tmp, "eve.pem"))
+        check(refused(p, "user.add", "admin", "operator (user olga)"), "operator user add: %r" % p.stderr)
+        check(not os.path.exists(os.path.join(c.tmp, "eve.pem")), "a refused user add wrote a bundle")
+        p = remote(c, lead, olga, "node", "drain", fol.name)
+        check(refused(p, "node.update", "admin", "operator (user olga)"), "operator drain: %r" % p.stderr)
+
+        # admin: users, from afar
+        p = remote(c, fol, ada, "user", "add", "eve", "--role", "viewer", "-o", os.path.join(c.tmp, "eve.pem"))
+        check(p.returncode == 0, "admin user add: %r" % p.stderr)
+        p = remote(c, lead, ada, "user", "ls", "-o", "json")
+        check(p.returncode == 0 and "eve" in [u["name"] for u in json.loads(p.stdout)], "admin user ls: %r" % p.stderr)
+        # the follower knows eve once it has applied her record
+        eve = os.path.join(c.tmp, "eve.pem")
+        p = wait_until(lambda: (lambda q: q if q.returncode == 0 else None)(remote(c, fol, eve, "services", "-o", "json")),
+                       10, "the follower to know the new user")
+        check([s["name"] for s in json.loads(p.stdout)] == ["web"], "new user's services: %r" % p.stdout)
+
+        # removal: the leader refuses at once, the follower once it has applied it, and a
+        # stream the user has open ends
+        follow = subprocess.Popen([BIN, "--host", fol.addr, "--cert-bundle", olga, "logs", "-f", "web"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=remote_env(c))
+        try:
+            time.sleep(0.5)
+            if follow.poll() is not None:
+                raise Fail("logs -f ended by itself: %r" % follow.communicate()[1])
+            p = remote(c, lead, ada, "user", "rm", "olga")
+            follow.wait(timeout=10)
+            check("connection closed" in follow.stderr.read(), "how the removed user's stream ended")
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
+        check(p.returncode == 0, "user rm: %r" % p.stderr)
+        p = remote(c, lead, olga, "services")
+        check(p.returncode != 0 and "certificate of user olga was revoked" in p.stderr, "removed user: %r" % p.stderr)
+        wait_until(lambda: "was revoked" in remote(c, fol, olga, "scale", "web=1").stderr, 10,
+                   "the follower to refuse the removed user")
+        check(c.services()[0]["replicas"] == 2, "a removed user's scale changed the service")
+
+
+def test_no_certificate_no_access():
+    """Without a client certificate only a join is possible; a certificate the cluster CA did
+    not issue is refused by TLS, whatever it claims."""
+    with Cluster(1) as c:
+        n = c.nodes[0]
+        with Conn.tcp(n, None) as k:
+            for op in ("status", "services", "users"):
+                r = k.call(op)
+                check(r.get("rc") != 0 and "needs a certificate of this cluster" in r.get("err", ""),
+                      "%s without a certificate: %r" % (op, r))
+        cid = c.status(0)["cluster"]
+        key, crt = os.path.join(c.tmp, "m.key"), os.path.join(c.tmp, "m.crt")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                       "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=mallory/OU=user:admin/O=%s" % cid],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, "openssl: %r" % p.stderr)
+        forged = os.path.join(c.tmp, "mallory.pem")
+        with open(forged, "w") as f:
+            for part in (key, crt, os.path.join(n.dir, "tls", "ca.crt")):
+                with open(part) as g:
+                    f.write(g.read())
+        p = remote(c, n, forged, "status")
+        check(p.returncode != 0 and ("TLS" in p.stderr or "certificate" in p.stderr), "forged certificate: %d %r %r" % (p.returncode, p.stdout, p.stderr))

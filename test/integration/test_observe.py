@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 
-from harness import BIN, Fail, check, free_port, wait_until
+from harness import BIN, Fail, check, free_port, tls_context, wait_until
 from workload import DEMO, WorkCluster, running, wait_running
 
 TIMEOUTS = {"test_metrics_and_events": 120, "test_autoscale_range": 120, "test_node_down_events": 120,
@@ -107,6 +107,9 @@ def test_metrics_and_events():
         ts = wait_running(c, "web", 3)
         leaders = 0
         for n in c.nodes:
+            # the node port inside TLS, to a holder of a node certificate; the plain listener
+            with urllib.request.urlopen("https://%s/healthz" % n.addr, timeout=5, context=tls_context(n)) as r:
+                check(r.status == 200 and r.read().startswith(b"ok"), "healthz of %s over TLS" % n.name)
             with urllib.request.urlopen("http://%s/healthz" % n.metrics, timeout=5) as r:
                 check(r.status == 200 and r.read().startswith(b"ok"), "healthz of %s" % n.name)
             mine = [t for t in ts if t["node"] == n.name]

@@ -382,7 +382,7 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 		snprintf(n->ident.name, sizeof n->ident.name, "n%02u", i);
 		snprintf(n->ident.advertise, sizeof n->ident.advertise, "127.0.%u.%u:7420", 1 + i / 250, 1 + i % 250);
 		snprintf(n->ident.listen, sizeof n->ident.listen, "%s", n->ident.advertise);
-		n->ident.tok = c->tok;
+		memcpy(n->ident.cluster_id, c->tok.cluster_id, CLUSTER_ID_LEN);
 		c->dir.id[i] = n->ident.id;
 		snprintf(c->dir.addr[i], sizeof c->dir.addr[i], "%s", n->ident.advertise);
 		simnet_host(&c->net, i, &n->life);

@@ -82,8 +82,10 @@ UNIT(datakey_file_and_join_wrap)
 	CHECK(!memcmp(k.k, got.k, sizeof k.k));
 	/* wrapped for a joiner: the right token opens it, another does not */
 	struct token t, t2;
-	token_generate(&t);
-	token_generate(&t2);
+	memset(&t, 0, sizeof t);
+	memset(&t2, 0, sizeof t2);
+	token_generate_secret(&t);
+	token_generate_secret(&t2);
 	struct buf w = {0};
 	CHECK_EQ_INT(datakey_wrap(&k, &t, &w, err), 0);
 	CHECK(!memmem(w.data, w.len, k.k, sizeof k.k));
