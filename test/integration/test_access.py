@@ -10,7 +10,8 @@ import time
 
 from harness import BIN, Cluster, Conn, Fail, check, wait_until
 
-TIMEOUTS = {}
+TIMEOUTS = {"test_leader_checks_the_origin_a_node_forwards": 30, "test_local_socket_is_root_only_and_local_ops_work": 30,
+            "test_contexts_pick_where_commands_go": 30, "test_roles_over_tls": 60, "test_no_certificate_no_access": 30}
 
 
 def node_id(c, n):
@@ -139,15 +140,6 @@ def test_contexts_pick_where_commands_go():
 
 # ---- over TLS, with user certificates ---------------------------------------------------------
 
-WEB = """services:
-  web:
-    image: %s
-    stop_grace_period: 1s
-    deploy:
-      replicas: 1
-"""
-
-
 def add_user(c, name, role, node=0):
     path = os.path.join(c.tmp, "%s.pem" % name)
     p = c.cli(node, "user", "add", name, "--role", role, "-o", path, json=False)
@@ -193,6 +185,7 @@ def test_roles_over_tls():
     """A viewer lists but cannot deploy; an operator deploys, scales and reads logs through a
     follower (the leader checks it again) but cannot add users or drain nodes; an admin can;
     a removed user is refused at once."""
+    from test_identity import WEB  # one replica of the demo image
     from workload import DEMO, WorkCluster, wait_running
     with WorkCluster(2) as c:
         lead = c.leader()
