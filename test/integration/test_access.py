@@ -11,7 +11,8 @@ import time
 from harness import BIN, Cluster, Conn, Fail, check, wait_until
 
 TIMEOUTS = {"test_leader_checks_the_origin_a_node_forwards": 30, "test_local_socket_is_root_only_and_local_ops_work": 30,
-            "test_contexts_pick_where_commands_go": 30, "test_roles_over_tls": 60, "test_no_certificate_no_access": 30}
+            "test_contexts_pick_where_commands_go": 30, "test_roles_over_tls": 60, "test_no_certificate_no_access": 30,
+            "test_users_through_a_worker": 30}
 
 
 def node_id(c, n):
@@ -286,3 +287,27 @@ def test_no_certificate_no_access():
                     f.write(g.read())
         p = remote(c, n, forged, "status")
         check(p.returncode != 0 and ("TLS" in p.stderr or "certificate" in p.stderr), "forged certificate: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+
+
+def test_users_through_a_worker():
+    """A worker holds no replica of the users: it checks the role a certificate names and
+    forwards to the leader with the caller, and the leader checks the user again (so a
+    removed user is refused through a worker too)."""
+    with Cluster(1) as c:
+        w = c.join(extra=("--worker",))
+        wait_until(lambda: c.status(w)["leader_addr"], 10, "the worker to name the leader")
+        vera, olga = add_user(c, "vera", "viewer"), add_user(c, "olga", "operator")
+        value = os.path.join(c.tmp, "value")
+        with open(value, "w") as f:
+            f.write("s3cret")
+        p = remote(c, w, vera, "secret", "ls", "-o", "json")
+        check(p.returncode == 0 and json.loads(p.stdout) == [], "viewer through a worker: %r" % p.stderr)
+        p = remote(c, w, vera, "secret", "create", "db", value)
+        check(refused(p, "secret.create", "operator", "viewer (user vera)"), "viewer secret create: %r" % p.stderr)
+        p = remote(c, w, olga, "secret", "create", "db", value)
+        check(p.returncode == 0, "operator secret create through a worker: %r" % p.stderr)
+        check([s["name"] for s in c.cli(0, "secret", "ls")] == ["db"], "the secret is not in the cluster")
+        c.cli(0, "user", "rm", "olga", json=False)
+        p = remote(c, w, olga, "secret", "ls")
+        check(p.returncode != 0 and "certificate of user olga was revoked" in p.stderr,
+              "removed user through a worker: %r" % p.stderr)
