@@ -15,10 +15,14 @@
 #include <uv.h>
 #include "codec/mp.h"
 #include "net/auth.h"
+#include "net/frame.h"
 #include "net/peer.h"
 #include "util/mem.h"
 
-#define FRAME_MAX (64u << 20)
+/* A connection whose queued, unsent output is over this when another write comes is
+ * closed: a peer that sends requests and never reads the replies would otherwise make the
+ * node queue without bound. One write may still be larger (a snapshot for a follower). */
+#define CONN_WRITE_QUEUE_MAX (16u << 20)
 
 struct conn;
 struct conn_ops {
@@ -68,6 +72,8 @@ void conn_close_after_write(struct conn *c);
 /* Server side, RPC connections: the node id the peer claimed in the handshake (see
  * auth_node_put), or 0 for a peer that claimed none (a remote CLI) and for local ones. */
 uint64_t conn_peer_node(const struct conn *c);
+/* Server side: the peer has not finished the handshake yet (daemon.c caps how many may). */
+bool conn_in_handshake(const struct conn *c);
 /* Who the peer is (net/peer.h); valid once on_ready was called (or from accept, locally). */
 void conn_peer(const struct conn *c, struct peer *out);
 

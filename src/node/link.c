@@ -273,9 +273,17 @@ int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req,
 	mpw_init(&w);
 	mpw_map_begin(&w);
 	uint64_t fid = ++d->fwd_ids;
+	/* op first: the leader sizes a frame by the op its first bytes name (net/frame.h) */
+	const msgpack_object *op = mp_get(req, "op");
+	if (op) {
+		mpw_key(&w, "op");
+		mpw_obj(&w, op);
+	}
 	if (!mp_get(req, "id"))
 		mpw_ku64(&w, "id", fid);
 	for (uint32_t i = 0; i < req->via.map.size; i++) {
+		if (mp_str_eq(&req->via.map.ptr[i].key, "op"))
+			continue;
 		mpw_key_obj(&w, &req->via.map.ptr[i].key);
 		if (mp_str_eq(&req->via.map.ptr[i].key, "id"))
 			mpw_u64(&w, fid);
