@@ -64,6 +64,15 @@ build_all() {
 	done
 }
 
+# Several runs may start at once (the test suite, a long run): one builds, the others wait.
+locked_build() {
+	mkdir -p "$build"
+	exec 9>"$build/.lock"
+	flock 9
+	build_all
+	flock -u 9
+}
+
 # run TARGET SECONDS WORKDIR: fuzzes from the seeds and regression inputs; new inputs go
 # to WORKDIR/corpus.
 run() {
@@ -89,9 +98,9 @@ run() {
 cmd=${1:-all}
 case "$cmd" in
 list) targets ;;
-build) build_all ;;
+build) locked_build ;;
 check)
-	build_all
+	locked_build
 	tmp=$(mktemp -d)
 	rc=0
 	for t in ${2:-$(targets)}; do
@@ -101,13 +110,13 @@ check)
 	exit $rc
 	;;
 all)
-	build_all
+	locked_build
 	rc=0
 	for t in $(targets); do run "$t" 60 "$out/$t" || rc=1; done
 	exit $rc
 	;;
 *)
-	build_all
+	locked_build
 	run "$cmd" "${2:-300}" "$out/$cmd"
 	;;
 esac

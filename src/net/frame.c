@@ -4,15 +4,13 @@
 #include <string.h>
 
 /* A request names its op first (proto_encode writes it so): map header, "op", the name.
- * 1: *op set; 0: not enough bytes yet; -1: the body does not start like a known op. */
-static int peek_op(const uint8_t *b, size_t avail, size_t n, enum op *op)
+ * 1: *op set; 0: not enough bytes yet to tell; -1: the body does not start like a known op.
+ * avail bytes of the body (n long) have arrived. */
+static int peek_op_in(const uint8_t *b, size_t avail, enum op *op)
 {
-	size_t need = 40; /* map32 header (5), "op" (3), str8 header (2), names are shorter */
-	size_t pos;
-	if (avail < (n < need ? n : need))
+	if (avail < 1)
 		return 0;
-	if (!avail)
-		return -1;
+	size_t pos;
 	if ((b[0] & 0xf0) == 0x80)
 		pos = 1;
 	else if (b[0] == 0xde)
@@ -21,21 +19,36 @@ static int peek_op(const uint8_t *b, size_t avail, size_t n, enum op *op)
 		pos = 5;
 	else
 		return -1;
-	if (avail < pos + 4 || memcmp(b + pos, "\xa2op", 3))
-		return -1;
+	static const uint8_t key[3] = {0xa2, 'o', 'p'};
+	for (size_t i = 0; i < 3; i++) {
+		if (avail <= pos + i)
+			return 0;
+		if (b[pos + i] != key[i])
+			return -1;
+	}
 	pos += 3;
+	if (avail <= pos)
+		return 0;
 	size_t len;
 	if ((b[pos] & 0xe0) == 0xa0)
 		len = b[pos++] & 0x1f;
-	else if (b[pos] == 0xd9 && avail > pos + 1) {
+	else if (b[pos] == 0xd9) {
+		if (avail <= pos + 1)
+			return 0;
 		len = b[pos + 1];
 		pos += 2;
 	} else
 		return -1;
 	if (len > avail - pos)
-		return -1;
+		return 0;
 	msgpack_object name = {.type = MSGPACK_OBJECT_STR, .via.str = {(uint32_t)len, (const char *)b + pos}};
 	return proto_lookup(&name, op) ? -1 : 1;
+}
+
+static int peek_op(const uint8_t *b, size_t avail, size_t n, enum op *op)
+{
+	int k = peek_op_in(b, avail < n ? avail : n, op);
+	return !k && avail >= n ? -1 : k; /* the whole body is here and it did not tell */
 }
 
 int frame_next(const uint8_t *p, size_t len, const struct frame_policy *pol, size_t *n, char *why)
