@@ -528,7 +528,7 @@ uint64_t conn_peer_node(const struct conn *c)
 
 bool conn_in_handshake(const struct conn *c)
 {
-	return !c->closing && (c->state == ST_SNIFF || c->state == ST_S_PROOF);
+	return !c->closing && (c->state == ST_SNIFF || c->state == ST_S_PROOF || c->state == ST_HTTP);
 }
 
 void conn_peer(const struct conn *c, struct peer *out)

@@ -72,7 +72,8 @@ void conn_close_after_write(struct conn *c);
 /* Server side, RPC connections: the node id the peer claimed in the handshake (see
  * auth_node_put), or 0 for a peer that claimed none (a remote CLI) and for local ones. */
 uint64_t conn_peer_node(const struct conn *c);
-/* Server side: the peer has not finished the handshake yet (daemon.c caps how many may). */
+/* Server side: the peer has not finished its handshake or its HTTP request yet (daemon.c
+ * caps how many may be). */
 bool conn_in_handshake(const struct conn *c);
 /* Who the peer is (net/peer.h); valid once on_ready was called (or from accept, locally). */
 void conn_peer(const struct conn *c, struct peer *out);

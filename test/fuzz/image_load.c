@@ -13,18 +13,6 @@
 static char dir[] = "/tmp/orch-fuzz-image-XXXXXX";
 static char archive[sizeof dir + 16], blobs[sizeof dir + 16];
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(archive, sizeof archive, "%s/in.tar", dir);
-	snprintf(blobs, sizeof blobs, "%s/store", dir);
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st;
@@ -33,6 +21,25 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 	remove(p);
 	return 0;
 }
+
+static void remove_dir(void)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(archive, sizeof archive, "%s/in.tar", dir);
+	snprintf(blobs, sizeof blobs, "%s/store", dir);
+	atexit(remove_dir);
+	(void)argc;
+	(void)argv;
+	return 0;
+}
+
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

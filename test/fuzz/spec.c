@@ -11,12 +11,19 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+static char dir[] = "/tmp/orch-fuzz-spec-XXXXXX";
+
+static void remove_dir(void)
+{
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/orch-fuzz-spec-XXXXXX";
 	if (!mkdtemp(dir) || chdir(dir))
 		abort();
+	atexit(remove_dir);
 	int fd = open("/dev/null", O_RDONLY);
 	dup2(fd, 0);
 	(void)argc;
