@@ -295,7 +295,12 @@ int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req,
 	if (!l->conn)
 		link_update(d);
 	int rc = 0;
-	if (!l->conn || send_frame(l, w.sb.data, w.sb.size))
+	/* the leader would close the link over it, failing every request it carries */
+	enum op o;
+	size_t max = proto_frame_max(proto_lookup(op, &o) ? -1 : (int)o, true);
+	if (w.sb.size > max)
+		rc = errf(err, E_INVAL, "request of %zu bytes is over the limit of %zu", w.sb.size, max);
+	else if (!l->conn || send_frame(l, w.sb.data, w.sb.size))
 		rc = errf(err, E_NOLEADER, "no leader reachable right now; retry");
 	else {
 		p->forwarded = true;
