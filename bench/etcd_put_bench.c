@@ -10,12 +10,15 @@
  *   etcd_put_bench --until-ok IP:PORT[,IP:PORT...] --since-ns T0 [--deadline-ms D]
  *       (failover probe: starts a put every 10 ms, round robin over the endpoints, until
  *        one is acknowledged; prints the milliseconds from T0 (CLOCK_REALTIME ns) to it)
+ *   --tls CA,CERT,KEY (before the others or after): HTTPS with this client certificate,
+ *       the server checked against CA, as etcd runs with --client-cert-auth
  *
  * Single-threaded, poll()-driven; every wait is bounded (30 s per request, --deadline-ms
  * for the probe). */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -27,12 +30,15 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define REQ_TIMEOUT_US (30ull * 1000000)
 #define RBUF 8192
 
 struct conn {
 	int fd;
+	SSL *ssl; /* with --tls */
 	char req[1024];
 	size_t req_len, req_off;
 	char rbuf[RBUF];
@@ -91,6 +97,75 @@ static int parse_ep(const char *s, struct sockaddr_in *sa)
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons((uint16_t)atoi(colon + 1));
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static SSL_CTX *tls; /* --tls: every connection is TLS with a client certificate */
+
+static int tls_setup(char *arg)
+{
+	char *ca = strtok(arg, ","), *cert = strtok(NULL, ","), *key = strtok(NULL, ",");
+	if (!ca || !cert || !key)
+		return -1;
+	tls = SSL_CTX_new(TLS_client_method());
+	if (!tls || SSL_CTX_load_verify_locations(tls, ca, NULL) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(tls, cert) != 1 || SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1) {
+		ERR_print_errors_fp(stderr);
+		return -1;
+	}
+	SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, NULL);
+	return 0;
+}
+
+/* The handshake runs blocking (loopback: quick); then the socket is non-blocking, as a
+ * readable socket may carry only TLS records that are not data (TLS 1.3 session tickets):
+ * a read then answers IO_AGAIN instead of waiting for the reply. */
+#define IO_AGAIN (-2)
+static int dial_tls(struct conn *c, int fd)
+{
+	c->ssl = NULL;
+	if (fd < 0 || !tls)
+		return fd;
+	c->ssl = SSL_new(tls);
+	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1 || SSL_connect(c->ssl) != 1) {
+		if (c->ssl)
+			SSL_free(c->ssl);
+		c->ssl = NULL;
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static ssize_t io_again(struct conn *c, int k)
+{
+	int e = SSL_get_error(c->ssl, k);
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? IO_AGAIN : e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+static ssize_t io_write(struct conn *c, const void *p, size_t n)
+{
+	if (!c->ssl)
+		return write(c->fd, p, n);
+	int k = SSL_write(c->ssl, p, (int)n);
+	return k > 0 ? k : io_again(c, k);
+}
+
+static ssize_t io_read(struct conn *c, void *p, size_t n)
+{
+	if (!c->ssl)
+		return read(c->fd, p, n);
+	int k = SSL_read(c->ssl, p, (int)n);
+	return k > 0 ? k : io_again(c, k);
+}
+
+static void hang_up(struct conn *c)
+{
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->fd);
 }
 
 /* Blocking connect (loopback: immediate), then non-blocking I/O through poll. */
@@ -181,8 +256,8 @@ static int resp_status(const struct conn *c, size_t *consumed)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: etcd_put_bench --endpoint IP:PORT [--count N] [--inflight K] [--value-size B] [--keys N]\n"
-			"       etcd_put_bench --until-ok IP:PORT[,...] --since-ns T0 [--deadline-ms D]\n");
+	fprintf(stderr, "usage: etcd_put_bench [--tls CA,CERT,KEY] --endpoint IP:PORT [--count N] [--inflight K] [--value-size B] [--keys N]\n"
+			"       etcd_put_bench [--tls CA,CERT,KEY] --until-ok IP:PORT[,...] --since-ns T0 [--deadline-ms D]\n");
 	return 2;
 }
 
@@ -217,7 +292,7 @@ static int until_ok(char *eps, uint64_t since_ns, long deadline_ms, const char *
 		if (now_us() >= next && started < PROBE_MAX) {
 			struct conn *c = &cs[started];
 			ep_of[started] = started % n;
-			c->fd = dial(&sas[ep_of[started]]); /* refused: stays -1, counted as an attempt */
+			c->fd = dial_tls(c, dial(&sas[ep_of[started]])); /* refused: stays -1, counted as an attempt */
 			if (c->fd >= 0) {
 				build_req(c, names[ep_of[started]], started, 1000, vb64);
 				c->busy = 1;
@@ -238,11 +313,11 @@ static int until_ok(char *eps, uint64_t since_ns, long deadline_ms, const char *
 				continue;
 			ssize_t k;
 			if (c->req_off < c->req_len) {
-				k = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
+				k = io_write(c, c->req + c->req_off, c->req_len - c->req_off);
 				if (k > 0)
 					c->req_off += (size_t)k;
 			} else {
-				k = read(c->fd, c->rbuf + c->rlen, RBUF - c->rlen);
+				k = io_read(c, c->rbuf + c->rlen, RBUF - c->rlen);
 				if (k > 0) {
 					c->rlen += (size_t)k;
 					size_t used = 0;
@@ -256,8 +331,8 @@ static int until_ok(char *eps, uint64_t since_ns, long deadline_ms, const char *
 						k = 0; /* an error answer: this put is done */
 				}
 			}
-			if (k <= 0 && rc) {
-				close(c->fd);
+			if (k <= 0 && k != IO_AGAIN && rc) {
+				hang_up(c);
 				c->busy = 0;
 			}
 		}
@@ -266,7 +341,7 @@ static int until_ok(char *eps, uint64_t since_ns, long deadline_ms, const char *
 		printf("failover_ms=timeout attempts=%d\n", started);
 	for (int i = 0; i < started; i++)
 		if (cs[i].busy)
-			close(cs[i].fd);
+			hang_up(&cs[i]);
 	free(cs);
 	free(pf);
 	free(ep_of);
@@ -298,6 +373,10 @@ int main(int argc, char **argv)
 			deadline_ms = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--keys"))
 			keys = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--tls")) {
+			if (tls_setup(argv[++i]))
+				return usage();
+		}
 		else
 			return usage();
 	}
@@ -320,7 +399,7 @@ int main(int argc, char **argv)
 	if (!cs || !pf || !lat)
 		return fprintf(stderr, "out of memory\n"), 1;
 	for (long i = 0; i < inflight; i++) {
-		if ((cs[i].fd = dial(&sa)) < 0)
+		if ((cs[i].fd = dial_tls(&cs[i], dial(&sa))) < 0)
 			return fprintf(stderr, "connect %s: %s\n", ep, strerror(errno)), 1;
 	}
 	long sent = 0, done = 0, failed = 0;
@@ -347,13 +426,17 @@ int main(int argc, char **argv)
 			if (!pf[i].revents)
 				continue;
 			if (c->req_off < c->req_len) {
-				ssize_t n = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
+				ssize_t n = io_write(c, c->req + c->req_off, c->req_len - c->req_off);
+				if (n == IO_AGAIN)
+					continue;
 				if (n <= 0)
 					return fprintf(stderr, "write: %s\n", strerror(errno)), 1;
 				c->req_off += (size_t)n;
 				continue;
 			}
-			ssize_t n = read(c->fd, c->rbuf + c->rlen, RBUF - c->rlen);
+			ssize_t n = io_read(c, c->rbuf + c->rlen, RBUF - c->rlen);
+			if (n == IO_AGAIN)
+				continue;
 			if (n <= 0)
 				return fprintf(stderr, "connection closed by %s\n", ep), 1;
 			c->rlen += (size_t)n;
@@ -378,7 +461,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)lat[count / 2], (unsigned long long)lat[count * 99 / 100],
 	       (unsigned long long)lat[count - 1]);
 	for (long i = 0; i < inflight; i++)
-		close(cs[i].fd);
+		hang_up(&cs[i]);
 	free(cs);
 	free(pf);
 	free(lat);

@@ -7,7 +7,8 @@
 #
 # Knobs (environment): COUNT (writes per throughput run, 20000), LAT_COUNT (writes per
 # latency run, 2000), VALUE (bytes, 100), RUNS (failover runs, 5), ETCD_FAILOVER (1),
-# ONLY (orch or etcd), KEEP (1 = keep the temp dir for inspection), ORCH_BIN (use this
+# ETCD_TLS (1: etcd's peer and client URLs over TLS with client certificates, as orch's node
+# port; 0: plain HTTP), ONLY (orch or etcd), KEEP (1 = keep the temp dir for inspection), ORCH_BIN (use this
 # orch binary instead of building one).
 # Every loop is bounded by a count and a deadline; the whole run aborts after BUDGET s (280).
 set -euo pipefail
@@ -18,6 +19,7 @@ LAT_COUNT=${LAT_COUNT:-2000}
 VALUE=${VALUE:-100}
 RUNS=${RUNS:-5}
 ETCD_FAILOVER=${ETCD_FAILOVER:-1}
+ETCD_TLS=${ETCD_TLS:-1}
 ONLY=${ONLY:-} # orch or etcd: run only that half
 BUDGET=${BUDGET:-280}
 START_S=$(date +%s)
@@ -68,7 +70,7 @@ else
 	(cd "$ROOT" && vendor/zig/zig build -Doptimize=ReleaseSafe -p "$WORK" >"$WORK/build.log" 2>&1) ||
 		{ tail -20 "$WORK/build.log" >&2; die "zig build failed (ORCH_BIN=path uses a binary built before)"; }
 fi
-"$ROOT/vendor/zig/zig" cc -O2 -o "$EPB" "$ROOT/bench/etcd_put_bench.c" || die "cannot compile etcd_put_bench.c"
+"$ROOT/vendor/zig/zig" cc -O2 -o "$EPB" "$ROOT/bench/etcd_put_bench.c" -lssl -lcrypto || die "cannot compile etcd_put_bench.c"
 command -v etcd >/dev/null || die "etcd not installed (apt-get install etcd-server etcd-client)"
 
 if [[ $ONLY != etcd ]]; then
@@ -176,12 +178,13 @@ if [[ $ONLY != orch ]]; then
 	# ---- etcd cluster -------------------------------------------------------------------------
 	# Same election/heartbeat timings as orch (500/100 ms) and pre-vote on, so that failover is
 	# compared on equal settings; the write path uses etcd's defaults (WAL fdatasync per batch).
-	log "starting 3 etcd members"
+	[[ $ETCD_TLS == 1 ]] && etcd_tls_certs
+	log "starting 3 etcd members ($ESCHEME)"
 	declare -a EPEER=() ECLI=()
 	for i in 1 2 3; do pick_port "EPEER[$i]"; pick_port "ECLI[$i]"; done
 	for i in 1 2 3; do etcd_start "$i"; done
 	deadline=$(($(date +%s) + 30))
-	until [[ -n $(etcd_leader_idx) ]] && [[ $(curl -s -m 2 -X POST "http://${ETCD_EP[1]}/v3/cluster/member/list" -d '{}' | grep -o '"clientURLs"' | wc -l) == 3 ]]; do
+	until [[ -n $(etcd_leader_idx) ]] && [[ $(curl -s -m 2 "${ECURL[@]}" -X POST "$ESCHEME://${ETCD_EP[1]}/v3/cluster/member/list" -d '{}' | grep -o '"clientURLs"' | wc -l) == 3 ]]; do
 		(($(date +%s) < deadline)) || die "etcd: no 3-member cluster with a leader in 30 s (see $WORK/e1.log)"
 		sleep 0.2
 	done
@@ -191,7 +194,7 @@ if [[ $ONLY != orch ]]; then
 	etcd_run() { # key member count inflight
 		local line
 		budget
-		line=$(timeout 120 "$EPB" --endpoint "${ETCD_EP[$2]}" --count "$3" --inflight "$4" --value-size "$VALUE") ||
+		line=$(timeout 120 "$EPB" "${EPB_TLS[@]}" --endpoint "${ETCD_EP[$2]}" --count "$3" --inflight "$4" --value-size "$VALUE") ||
 			die "etcd bench $1 failed: $line"
 		R[etcd_$1]=$line
 		log "etcd $1: $line"
@@ -213,7 +216,7 @@ if [[ $ONLY != orch ]]; then
 			for i in 1 2 3; do [[ $i != "$l" ]] && eps+="${eps:+,}${ETCD_EP[$i]}"; done
 			t0=$(date +%s%N)
 			kill -9 "${ETCD_PID[$l]}"
-			line=$("$EPB" --until-ok "$eps" --since-ns "$t0" --deadline-ms 10000) || die "etcd failover run $run: $line"
+			line=$("$EPB" "${EPB_TLS[@]}" --until-ok "$eps" --since-ns "$t0" --deadline-ms 10000) || die "etcd failover run $run: $line"
 			ms=$(field "$line" failover_ms)
 			EFAIL+=("$ms")
 			log "etcd failover run $run: killed e$l, $line"
@@ -235,7 +238,7 @@ fi
 
 # ---- report --------------------------------------------------------------------------------
 echo
-echo "Replicated writes, ${VALUE}-byte values, 3 nodes on 127.0.0.1, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "Replicated writes, ${VALUE}-byte values, 3 nodes on 127.0.0.1, $(nproc) CPUs, etcd over $ESCHEME, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "ratio = orch/etcd (ops/s: >1 means orch is faster; latency: <1 means orch is faster)"
 printf '%-24s | %9s %8s %8s | %9s %8s %8s | %6s %6s %6s\n' scenario "orch op/s" "p50 us" "p99 us" \
 	"etcd op/s" "p50 us" "p99 us" "op/s" "p50" "p99"

@@ -69,7 +69,7 @@ else
 fi
 if [[ $ETCD == 1 ]]; then
 	command -v etcd >/dev/null || die "etcd not installed (apt-get install etcd-server etcd-client); ETCD=0 skips the peer"
-	"$ROOT/vendor/zig/zig" cc -O2 -o "$EPB" "$ROOT/bench/etcd_put_bench.c" || die "cannot compile etcd_put_bench.c"
+	"$ROOT/vendor/zig/zig" cc -O2 -o "$EPB" "$ROOT/bench/etcd_put_bench.c" -lssl -lcrypto || die "cannot compile etcd_put_bench.c"
 fi
 
 # ---- 3 real nodes ---------------------------------------------------------------------------
