@@ -212,7 +212,36 @@ def mesh():
     put("mesh", "case", b"\x30" + b"DELETE /a HTTP/1.0\r\ncontent-length:  3\r\nX: chunked\r\n\r\nabc" + get)
 
 
+def applies():
+    seq = [0]
+
+    def cmd(t, body):
+        seq[0] += 1
+        b = mpack.packb({"t": t, "v": 3, "o": 1, "n": 7, "s": seq[0], "b": body})
+        return struct.pack(">H", len(b)) + b
+    init = cmd("cluster.init", {"id": "c1", "secret_hash": "h", "created_at": 1, "next_id": 1,
+                                "failure_timeout_ms": 5000})
+    nodes = cmd("node.add", {"id": 1, "name": "n1", "addr": "127.0.0.1:7420"}) + \
+        cmd("node.add", {"id": 2, "name": "n2", "addr": "127.0.0.2:7420", "labels": {"zone": "a"}})
+    put("apply", "init-nodes", init + nodes)
+    put("apply", "kv", init + cmd("kv.set", {"key": "k", "value": "v"}) + cmd("kv.set", {"key": "k", "value": "w"}))
+    spec = {"v": 1, "name": "web", "image": "nginx:1.27", "replicas": 2}
+    put("apply", "service", init + nodes + cmd("service.put", {"name": "web", "project": "p", "spec": spec, "at": 5}) +
+        cmd("service.scale", {"name": "web", "replicas": 3, "reason": "x", "at": 6}) +
+        cmd("service.update", {"name": "web", "update_state": "paused", "at": 7}) +
+        cmd("task.batch", {"create": [{"service": "web", "slot": 1, "node_id": 1}], "at": 8}) +
+        cmd("service.rm", {"name": "web", "at": 9}))
+    put("apply", "nodes-states", init + nodes + cmd("node.states", {"at": 3, "nodes": [{"id": 2, "state": "down"}]}) +
+        cmd("node.update", {"id": 1, "availability": "drain", "labels": {"a": "b", "zone": None}}) +
+        cmd("node.rm", {"id": 2}))
+    put("apply", "image-secret", init + cmd("image.put", {"name": "demo", "digest": "sha256:" + "a" * 64,
+                                                          "info": {"v": 1, "name": "demo", "layers": []}, "size": 3}) +
+        cmd("secret.put", {"kind": "secret", "name": "s", "data": b"sealed", "size": 6, "at": 4}) +
+        cmd("secret.rm", {"kind": "secret", "name": "s"}) + cmd("image.rm", {"name": "demo"}))
+
+
 frames()
+applies()
 specs()
 dns()
 image_json()

@@ -8,8 +8,8 @@ import subprocess
 from harness import ROOT, check
 
 SECONDS = 6
-# the first test also compiles the sources with the sanitizers (~1 min on 2 cores)
-TIMEOUTS = {"test_fuzz_dns": 240, "test_fuzz_frame": 90, "test_fuzz_image_json": 90, "test_fuzz_image_load": 90,
+# the first test (apply) also compiles the sources with the sanitizers (~1 min on 2 cores)
+TIMEOUTS = {"test_fuzz_apply": 240, "test_fuzz_dns": 90, "test_fuzz_frame": 90, "test_fuzz_image_json": 90, "test_fuzz_image_load": 90,
             "test_fuzz_mesh": 90, "test_fuzz_registry": 90, "test_fuzz_spec": 90, "test_fuzz_tar": 90}
 
 
@@ -21,6 +21,10 @@ def run(target):
     print(out)
     check(p.returncode == 0, "fuzz target %s failed: %s" % (target, out.splitlines()[-1] if out else p.returncode))
     check("ok fuzz %s:" % target in p.stdout, "fuzz target %s did not report its runs: %r" % (target, out[-300:]))
+
+
+def test_fuzz_apply():
+    run("apply")
 
 
 def test_fuzz_dns():
