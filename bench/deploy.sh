@@ -131,9 +131,9 @@ sh "$ROOT/scripts/build-demo-image.sh" "$WORK/img" >/dev/null
 P1=$(pick_port)
 "$O" init --listen "127.0.0.1:$P1" --data-dir "$WORK/n1" --name n1 --detach >"$WORK/init.out" 2>&1 ||
 	{ cat "$WORK/init.out" >&2; die "orch init failed"; }
-TOKEN=$(grep -o 'ORCH1-[^ ]*' "$WORK/init.out" | head -1)
+TOKEN=$(grep -o 'ORCH2-[^ ]*' "$WORK/init.out" | head -1)
 for i in 2 3; do
-	"$O" join "127.0.0.1:$P1" --token "$TOKEN" --listen "127.0.0.1:$(pick_port)" --data-dir "$WORK/n$i" \
+	ORCH_TOKEN="$TOKEN" "$O" join "127.0.0.1:$P1" --listen "127.0.0.1:$(pick_port)" --data-dir "$WORK/n$i" \
 		--name "n$i" --detach >/dev/null || die "orch join n$i failed"
 done
 for n in $(seq 1 100); do

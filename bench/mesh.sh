@@ -92,9 +92,9 @@ HA_IP=127.0.0.$((10 + RANDOM % 200))
 log "3 nodes on 127.0.0.1-3:$NODE_PORT, demo image"
 "$O" init --listen "127.0.0.1:$NODE_PORT" --data-dir "$WORK/d1" --name n1 --detach >"$WORK/init.out" 2>&1 ||
 	die "orch init: $(cat "$WORK/init.out")"
-TOKEN=$(grep -o 'ORCH1-[^ ]*' "$WORK/init.out" | head -1)
+TOKEN=$(grep -o 'ORCH2-[^ ]*' "$WORK/init.out" | head -1)
 for i in 2 3; do
-	"$O" join "127.0.0.1:$NODE_PORT" --token "$TOKEN" --listen "127.0.0.$i:$NODE_PORT" --data-dir "$WORK/d$i" \
+	ORCH_TOKEN="$TOKEN" "$O" join "127.0.0.1:$NODE_PORT" --listen "127.0.0.$i:$NODE_PORT" --data-dir "$WORK/d$i" \
 		--name "n$i" --detach >"$WORK/join$i.out" 2>&1 || die "orch join: $(cat "$WORK/join$i.out")"
 done
 sh "$ROOT/scripts/build-demo-image.sh" "$WORK/img" >/dev/null

@@ -133,7 +133,7 @@ done
 for i in 1 2 3; do pick_port "P$i"; done
 out=$(timeout 60 "$O" init --listen "127.0.0.1:$P1" --data-dir "$WORK/n1" --name n1 --detach \
 	--insecure-registry "$REG") || die "orch init failed: $out"
-TOKEN=$(grep -o 'ORCH1-[0-9a-f-]*' <<<"$out" | head -1)
+TOKEN=$(grep -o 'ORCH2-[0-9a-f-]*' <<<"$out" | head -1)
 pull_runs() { # ARRAY-NAME NODES
 	local -n acc=$1
 	local r t0 out
@@ -152,7 +152,7 @@ pull_runs() { # ARRAY-NAME NODES
 pull_runs O1 1
 for i in 2 3; do
 	p=P$i
-	timeout 60 "$O" join "127.0.0.1:$P1" --token "$TOKEN" --listen "127.0.0.1:${!p}" --data-dir "$WORK/n$i" \
+	ORCH_TOKEN="$TOKEN" timeout 60 "$O" join "127.0.0.1:$P1" --listen "127.0.0.1:${!p}" --data-dir "$WORK/n$i" \
 		--name "n$i" --detach --insecure-registry "$REG" >/dev/null || die "orch join n$i failed"
 done
 deadline=$(($(date +%s) + 30))

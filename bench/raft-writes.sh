@@ -79,10 +79,10 @@ if [[ $ONLY != etcd ]]; then
 	for i in 1 2 3; do pick_port "OPORT[$i]"; done
 	out=$(timeout 60 "$O" init --listen "127.0.0.1:${OPORT[1]}" --data-dir "$WORK/n1" --name n1 --detach) ||
 		die "orch init failed: $out"
-	TOKEN=$(grep -o 'ORCH1-[0-9a-f-]*' <<<"$out" | head -1)
+	TOKEN=$(grep -o 'ORCH2-[0-9a-f-]*' <<<"$out" | head -1)
 	[[ -n $TOKEN ]] || die "no join token in: $out"
 	for i in 2 3; do
-		timeout 60 "$O" join "127.0.0.1:${OPORT[1]}" --token "$TOKEN" --listen "127.0.0.1:${OPORT[$i]}" \
+		ORCH_TOKEN="$TOKEN" timeout 60 "$O" join "127.0.0.1:${OPORT[1]}" --listen "127.0.0.1:${OPORT[$i]}" \
 			--data-dir "$WORK/n$i" --name "n$i" --detach >/dev/null || die "orch join n$i failed"
 	done
 	deadline=$(($(date +%s) + 30))

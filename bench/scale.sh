@@ -78,10 +78,10 @@ log "starting 3 orch nodes"
 for i in 1 2 3; do pick_port "P$i"; done
 out=$(ORCH_TRACE=sched timeout 60 "$O" init --listen "127.0.0.1:$P1" --data-dir "$WORK/n1" --name n1 --detach) ||
 	die "orch init failed: $out"
-TOKEN=$(grep -o 'ORCH1-[0-9a-f-]*' <<<"$out" | head -1)
+TOKEN=$(grep -o 'ORCH2-[0-9a-f-]*' <<<"$out" | head -1)
 for i in 2 3; do
 	p=P$i
-	ORCH_TRACE=sched timeout 60 "$O" join "127.0.0.1:$P1" --token "$TOKEN" --listen "127.0.0.1:${!p}" \
+	ORCH_TOKEN="$TOKEN" ORCH_TRACE=sched timeout 60 "$O" join "127.0.0.1:$P1" --listen "127.0.0.1:${!p}" \
 		--data-dir "$WORK/n$i" --name "n$i" --detach >/dev/null || die "orch join n$i failed"
 done
 deadline=$(($(date +%s) + 30))
@@ -105,7 +105,7 @@ timeout 60 "$O" -D "$WORK/n1" image load "$WORK/img/demo-docker.tar" >/dev/null 
 pick_port HP
 log "starting $NODES hollow nodes (one process) on 127.0.40.1... port $HP"
 t0=$(date +%s%N)
-"$O" -D "$WORK/hollow" debug hollow --join "127.0.0.1:$P1" --token "$TOKEN" --nodes "$NODES" \
+ORCH_TOKEN="$TOKEN" "$O" -D "$WORK/hollow" debug hollow --join "127.0.0.1:$P1" --nodes "$NODES" \
 	--listen-base 127.0.40.1 --port "$HP" --run-delay "$RUN_DELAY" --label pool=hollow >"$WORK/hollow.log" 2>&1 &
 HOLLOW_PID=$!
 disown "$HOLLOW_PID"

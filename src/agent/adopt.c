@@ -29,6 +29,8 @@ int adopt_one(const struct rt_info *ci, void *arg)
 	t->adopted = true;
 	t->pid = ci->pid;
 	t->phase = ci->status == RT_RUNNING && ci->pid ? P_RUNNING : P_EXITED;
+	if (t->phase == P_RUNNING)
+		ports_relay(a, t);
 	if (t->job.ip[0] && ipam_host_of(t->job.ip))
 		a->ip_used[ipam_host_of(t->job.ip)] = 1;
 	t->reported = TS_RUNNING;

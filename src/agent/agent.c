@@ -1,6 +1,8 @@
 /* The agent's entry points (agent/agent.h): start and stop, the tick that moves every task
  * on, the assignment document turned into the task table, and its ops (logs.c, blob_get.c). */
 #include "agent/agent.h"
+#include "node/nodesec.h"
+#include "agent/userns.h"
 #include "agent/agent_state.h"
 #include "agent/report.h"
 #include "agent/tasks.h"
@@ -62,6 +64,7 @@ static void assign_one(struct agent *a, const msgpack_object *o)
 		copy_raw(mp_get(o, "spec"), &t->job.spec, &t->job.spec_len);
 		copy_raw(mp_get(o, "image"), &t->job.image, &t->job.image_len);
 		copy_raw(mp_get(o, "files"), &t->job.files, &t->job.files_len);
+		regopts_given(&t->job.login, mp_get(o, "registry")); /* a worker's (node/feed.h) */
 		mp_get_strbuf(o, "service", t->job.service, sizeof t->job.service);
 		mp_get_strbuf(o, "project", t->job.project, sizeof t->job.project);
 		mp_get_u64(o, "slot", &t->job.slot);
@@ -102,7 +105,7 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 	else if (subnet && !a->subnet && subnet <= IPAM_SUBNET_MAX) {
 		/* Names and addresses carry a byte of the cluster id and the node's subnet index,
 		 * so several nodes — even of different clusters — can share one machine. */
-		unsigned cb = ipam_cluster_byte(&a->h->ident->tok);
+		unsigned cb = ipam_cluster_byte(a->h->ident->cluster_id);
 		a->subnet = subnet;
 		/* kept in net-tag from the first setup on; a new node avoids a bridge name (and
 		 * so a subnet) that another node on this machine already uses */
@@ -186,8 +189,20 @@ struct agent *agent_start(const struct host *h, const struct agent_config *cfg, 
 	snprintf(a->env.data_dir, sizeof a->env.data_dir, "%s", h->data_dir);
 	layout_path(a->env.state_dir, sizeof a->env.state_dir, h->data_dir, LAYOUT_RUNTIME_STATE);
 	snprintf(a->env.node_hex, sizeof a->env.node_hex, "%016llx", (unsigned long long)h->ident->id);
-	a->env.tok = &h->ident->tok;
+	a->env.tls = &h->ident->tls;
 	a->env.reg = h->registry;
+	struct nodesec ns;
+	if (nodesec_load(h->data_dir, &ns, err)) {
+		free(a);
+		return NULL;
+	}
+	if (ns.userns_count && userns_reachable(h->data_dir, err)) {
+		free(a);
+		return NULL;
+	}
+	a->env.allow_privileged = ns.allow_privileged;
+	a->env.userns_base = ns.userns_base;
+	a->env.userns_count = ns.userns_count;
 	if (a->be->start(a, err)) {
 		a->be->free(a);
 		free(a);

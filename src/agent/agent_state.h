@@ -51,6 +51,7 @@ struct atask {
 	enum task_state stored; /* its state in the last assignment document: reports ask only
 				 * for moves its table allows from there (state/lifecycle.h) */
 	int port_fds[RUN_MAX_PORTS]; /* host ports held bound while the task has them; 0: none */
+	struct relay *relays[RUN_MAX_PORTS]; /* or a TCP one listening for loopback clients */
 	char reported_err[ERR_LEN];
 	bool reported_exit;
 	bool report_lost;       /* the last state report was not applied: send it again */

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fetch_from(const struct blobstore *bs, const char *digest, const char *addr, const struct token *tok, char *err)
+static int fetch_from(const struct blobstore *bs, const char *digest, const char *addr, const struct tlsctx *tls, char *err)
 {
 	struct client c;
-	int rc = client_open_tcp(&c, addr, tok, 5000, err);
+	int rc = client_open_tcp(&c, addr, tls, 5000, err);
 	if (rc)
 		return rc;
 	struct blob_writer w;
@@ -50,7 +50,7 @@ static int fetch_from(const struct blobstore *bs, const char *digest, const char
 }
 
 int fetch_blob(const struct blobstore *bs, const char *digest, const struct run_peer *peers, size_t npeers,
-	       uint64_t first, const struct token *tok, char *err)
+	       uint64_t first, const struct tlsctx *tls, char *err)
 {
 	char last[ERR_LEN] = "no peer to fetch from";
 	for (int pass = 0; pass < 2; pass++)
@@ -58,7 +58,7 @@ int fetch_blob(const struct blobstore *bs, const char *digest, const struct run_
 			if ((pass == 0) != (peers[i].id == first))
 				continue;
 			char e[ERR_LEN];
-			if (!fetch_from(bs, digest, peers[i].addr, tok, e)) {
+			if (!fetch_from(bs, digest, peers[i].addr, tls, e)) {
 				log_info(NULL, NULL, "fetched blob %.19s from %s", digest, peers[i].addr);
 				return 0;
 			}

@@ -2,6 +2,8 @@
 #include "agent/agent_state.h"
 #include "net/ipam.h"
 #include "spec/spec.h"
+#include "traffic/relay.h"
+#include "util/log.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,13 @@ int ports_hold(uint16_t port, int proto)
 	int fd = socket(AF_INET, (proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
+	/* A TCP host port relays loopback clients (ports_relay) and keeps their closed
+	 * connections in TIME_WAIT for a minute: with SO_REUSEADDR (inherited by them) a
+	 * restarted node binds it again. Others still see it taken: net_pick_port's bind test
+	 * goes without the option. (For UDP the option would let two sockets share the port.) */
+	int one = 1;
+	if (proto != IPPROTO_UDP)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) {
 		close(fd);
@@ -23,13 +32,30 @@ int ports_hold(uint16_t port, int proto)
 	return fd + 1;
 }
 
+void ports_relay(struct agent *a, struct atask *t)
+{
+	for (size_t i = 0; i < t->job.nports && i < RUN_MAX_PORTS && !t->job.host_net; i++) {
+		if (!t->port_fds[i] || t->relays[i] || t->job.ports[i].proto != IPPROTO_TCP)
+			continue;
+		char err[ERR_LEN];
+		t->relays[i] = relay_listen(a->h->loop, t->port_fds[i] - 1, t->job.ip, t->job.ports[i].container_port, err);
+		t->port_fds[i] = 0; /* the relay's now */
+		if (!t->relays[i]) /* the port stays published, only not on loopback addresses */
+			log_warn(a->h->ident->name, a->h->clock, "task %llu, host port %u: %s", (unsigned long long)t->id,
+				 t->job.ports[i].host_port, err);
+	}
+}
+
 void ports_release(struct atask *t)
 {
-	for (size_t i = 0; i < RUN_MAX_PORTS; i++)
+	for (size_t i = 0; i < RUN_MAX_PORTS; i++) {
+		relay_close(t->relays[i]);
+		t->relays[i] = NULL;
 		if (t->port_fds[i]) {
 			close(t->port_fds[i] - 1);
 			t->port_fds[i] = 0;
 		}
+	}
 }
 
 void ports_release_all(struct agent *a, struct atask *t)

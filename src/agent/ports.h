@@ -7,6 +7,10 @@
 #include "spec/spec.h"
 
 int ports_hold(uint16_t port, int proto);
+/* Once the task's address answers (its network is set up): its held TCP host ports listen
+ * and relay loopback clients to it (traffic/relay.h). */
+void ports_relay(struct agent *a, struct atask *t);
+/* Closes the held ports and relays. */
 void ports_release(struct atask *t);
 void ports_release_all(struct agent *a, struct atask *t);
 int ports_alloc_ip(struct agent *a, char out[IPAM_ADDR_LEN]);

@@ -10,7 +10,11 @@
 #include "image/unpack.h"
 #include "net/ipam.h"
 #include "runtime/bundle.h"
+#include "runtime/caps.h"
+#include "runtime/nssysctl.h"
+#include "agent/userns.h"
 #include "runtime/cgroup_stats.h"
+#include "secret/envseal.h"
 #include "secret/secfs.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -126,7 +130,7 @@ static int ensure_image(struct run_job *j, const struct image_info *im, const st
 		const char *dg = i < im->nlayers ? im->layers[i] : im->config_digest;
 		if (!dg || blob_has(bs, dg))
 			continue;
-		if (fetch_blob(bs, dg, j->peers, j->npeers, j->image_node, j->env->tok, j->err))
+		if (fetch_blob(bs, dg, j->peers, j->npeers, j->image_node, j->env->tls, j->err))
 			return errwrap(j->err, E_NOTFOUND, "image %s missing on this node", im->name);
 	}
 	return 0;
@@ -185,6 +189,25 @@ static bool pinned(const char *name)
 	return name && !image_ref_parse(name, &ref, e) && ref.digest[0];
 }
 
+/* A remapped task's net.* sysctls, set from the host (runtime/nssysctl.h), with the one
+ * bundle.c gives every task of its own netns. */
+static int net_sysctls(const char *netns, const struct svc_spec *sp, char *err)
+{
+	const char **k = xcalloc(sp->sysctls.n + 1, sizeof *k), **v = xcalloc(sp->sysctls.n + 1, sizeof *v);
+	size_t n = 0;
+	k[n] = "net.ipv4.ip_unprivileged_port_start";
+	v[n++] = "0";
+	for (size_t i = 0; i < sp->sysctls.n; i++)
+		if (!strncmp(sp->sysctls.k[i], "net.", 4)) {
+			k[n] = sp->sysctls.k[i];
+			v[n++] = sp->sysctls.v[i];
+		}
+	int rc = nssysctl_apply(netns, k, v, n, err);
+	free(k);
+	free(v);
+	return rc;
+}
+
 void run_prepare(struct run_job *j)
 {
 	struct svc_spec sp;
@@ -196,6 +219,9 @@ void run_prepare(struct run_job *j)
 	struct volumes_set vols = {0};
 	struct bundle_bind *binds = NULL;
 	size_t nbinds = 0;
+	const char **caps = NULL;
+	struct bundle_rlimit *rlim = NULL;
+	char *rlim_types = NULL;
 	memset(&im, 0, sizeof im);
 	svc_spec_init(&sp);
 	j->rc = 0;
@@ -206,6 +232,8 @@ void run_prepare(struct run_job *j)
 	svc_spec_free(&sp);
 	j->rc = svc_spec_decode(r.root, &sp, j->err);
 	mpr_free(&r);
+	if (!j->rc) /* the environment comes sealed as the log holds it */
+		j->rc = envseal_open_node(j->env->data_dir, &sp, j->err);
 	if (j->rc)
 		goto out;
 	struct utsname un;
@@ -255,6 +283,14 @@ void run_prepare(struct run_job *j)
 		if (j->rc)
 			goto out;
 	}
+	bool remap = j->env->userns_count > 0;
+	if (remap && (sp.privileged || j->host_net)) {
+		j->rc = errf(j->err, E_UNSUPP, "%s does not run on a node with --userns-remap (orch(8) SECURITY)",
+			     sp.privileged ? "a privileged task" : "network_mode: host");
+		goto out;
+	}
+	if (remap && (j->rc = userns_layers(j->env, layers_root, layers, im.layers, im.nlayers, j->err)))
+		goto out;
 	mkdir(j->dir, 0700);
 	char rootfs[ROOTFS_PATH_LEN];
 	if ((j->rc = rootfs_mount(layers, im.nlayers, j->dir, rootfs, j->err)))
@@ -358,8 +394,44 @@ void run_prepare(struct run_job *j)
 		uid = (uint32_t)u;
 		gid = *end == ':' ? (uint32_t)strtoul(end + 1, NULL, 10) : uid;
 	}
-	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, &binds, &nbinds, j->err)))
+	/* config.json holds the opened environment (secret/envseal.h): it goes on the task's
+	 * tmpfs, never on the node's disk (the runtime reads it again for every exec) */
+	size_t env_room = 0;
+	for (size_t i = 0; i < sp.env.n; i++)
+		env_room += strlen(sp.env.k[i]) + strlen(sp.env.v[i]) + 64;
+	if (env_room)
+		env_room += 256 * 1024;
+	if ((j->rc = secfs_setup(j->env->data_dir, j->dir, j->files, j->files_len, env_room, &binds, &nbinds, j->err)))
 		goto out;
+	/* the leader places privileged tasks only here, but a spec decoded from the network is
+	 * checked again where it would run */
+	if (sp.privileged && !j->env->allow_privileged) {
+		j->rc = errf(j->err, E_UNSUPP, "privileged task refused: this node was not started with --allow-privileged");
+		goto out;
+	}
+	for (size_t i = 0; i < sp.sysctls.n; i++)
+		if (!spec_sysctl_namespaced(sp.sysctls.k[i], j->host_net)) {
+			j->rc = errf(j->err, E_INVAL, "sysctl %s refused: not of the task's own namespaces", sp.sysctls.k[i]);
+			goto out;
+		}
+	rlim = xcalloc(sp.ulimits.n + 1, sizeof *rlim);
+	rlim_types = xcalloc(sp.ulimits.n + 1, 32);
+	for (size_t i = 0; i < sp.ulimits.n; i++) {
+		rlim[i].type = rlim_types + 32 * i;
+		if (!spec_ulimit(sp.ulimits.k[i], sp.ulimits.v[i], rlim_types + 32 * i, &rlim[i].soft, &rlim[i].hard)) {
+			j->rc = errf(j->err, E_INVAL, "ulimits %s: invalid", sp.ulimits.k[i]);
+			goto out;
+		}
+	}
+	if (remap && (j->rc = userns_task(j->env, rootfs, layers[im.nlayers - 1], &vols, binds, nbinds,
+						self[0] ? self : NULL, j->err)))
+		goto out;
+	if (remap && !j->host_net && (j->rc = net_sysctls(netns, &sp, j->err)))
+		goto out;
+	caps = caps_resolve(sp.cap_add.v, sp.cap_add.n, sp.cap_drop.v, sp.cap_drop.n, sp.privileged);
+	caps_held_only(caps);
+	char secdir[700];
+	layout_task_path(secdir, sizeof secdir, j->dir, LAYOUT_TASK_SECRETS);
 	char cg[128], bundle[700], logp[700];
 	cgroup_of(j, cg, sizeof cg);
 	layout_task_path(bundle, sizeof bundle, j->dir, LAYOUT_TASK_BUNDLE);
@@ -378,7 +450,7 @@ void run_prepare(struct run_job *j)
 		.mem_reservation = sp.deploy.reservations.memory_bytes,
 		.cpu_milli_limit = sp.deploy.limits.cpus_milli,
 		.cpu_milli_shares = sp.deploy.reservations.cpus_milli,
-		.pids_limit = (int64_t)sp.deploy.limits.pids,
+		.pids_limit = sp.deploy.limits.pids ? (int64_t)sp.deploy.limits.pids : RUN_PIDS_DEFAULT,
 		.cgroups_path = cg,
 		.netns_path = netns,
 		.hosts_file = hosts,
@@ -388,6 +460,19 @@ void run_prepare(struct run_job *j)
 		.nvol_mounts = vols.n,
 		.file_binds = binds,
 		.nfile_binds = nbinds,
+		.readonly_rootfs = sp.read_only,
+		.caps = caps,
+		.privileged = sp.privileged,
+		.seccomp = sp.seccomp,
+		.new_privs = sp.new_privileges,
+		.sysctl_keys = (const char *const *)(uintptr_t)sp.sysctls.k,
+		.sysctl_vals = (const char *const *)(uintptr_t)sp.sysctls.v,
+		.nsysctl = sp.sysctls.n,
+		.rlimits = rlim,
+		.nrlimits = sp.ulimits.n,
+		.userns_base = j->env->userns_base,
+		.userns_count = j->env->userns_count,
+		.config_dir = env_room ? secdir : NULL,
 	};
 	if ((j->rc = bundle_write(&rs, j->err)))
 		goto out;
@@ -398,10 +483,13 @@ out:
 			free((void *)(uintptr_t)layers[i]);
 	free(layers);
 	secfs_binds_free(binds, nbinds);
+	free(caps);
+	free(rlim);
+	free(rlim_types);
 	argv_free(args);
 	argv_free(env);
 	volumes_set_free(&vols);
-	svc_spec_free(&sp);
+	envseal_spec_free(&sp);
 	image_info_free(&im);
 	blob_fini(&bs);
 }

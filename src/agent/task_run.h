@@ -10,11 +10,13 @@
 #include "runtime/net.h"
 #include "runtime/runc.h"
 #include "net/ipam.h"
-#include "net/token.h"
+#include "net/tls.h"
 #include "node/regopts.h"
 #include "util/err.h"
 
 #define RUN_MAX_PORTS 16
+/* a task's pids limit when its spec gives none (pids_limit, deploy.resources.limits.pids) */
+#define RUN_PIDS_DEFAULT 4096
 
 struct run_env {
 	char data_dir[512];
@@ -23,9 +25,11 @@ struct run_env {
 	char tag[IPAM_TAG_LEN];     /* network tag of this node (net/ipam.h writes both) */
 	char subnet[IPAM_CIDR_LEN];
 	char node_hex[17];
-	const struct token *tok;    /* for fetching blobs from peers */
+	const struct tlsctx *tls;         /* for fetching blobs from peers */
 	const struct regopts *reg;  /* for pulling from registries (node/regopts.h) */
 	uint64_t port_lo, port_hi;
+	bool allow_privileged;      /* --allow-privileged (node/nodesec.h) */
+	uint32_t userns_base, userns_count; /* --userns-remap; count 0: none */
 };
 
 /* A prepare's pull progress: written by the worker thread, read by the agent's tick, which
@@ -50,7 +54,8 @@ struct run_job {
 	uint64_t slot;
 	uint8_t *spec;  size_t spec_len;   /* svc_spec encoding */
 	uint8_t *image; size_t image_len;  /* image_info encoding */
-	struct reg_login login; /* for a pull: looked up on the loop, wiped once prepared */
+	struct reg_login login; /* for a pull: looked up on the loop (or, on a worker, given
+				 * with the task), wiped once prepared */
 	struct run_progress *progress; /* prepare: where a pull says how far it is (or NULL) */
 	const char *pulling;    /* while pull_image runs: the image */
 	uint8_t *files; size_t files_len;  /* secrets and configs, sealed (node/feed.c "files") */

@@ -118,6 +118,8 @@ void tasks_step_done(struct work *w)
 			report_state(a, t, TS_STARTING, NULL, false);
 			if (t->job.host_net)
 				ports_release(t); /* host networking: the task binds its ports itself */
+			else
+				ports_relay(a, t);
 			tasks_queue_step(a, t, S_START);
 			break;
 		}
@@ -211,7 +213,8 @@ static void start_task(struct agent *a, struct atask *t)
 		struct image_ref ref;
 		if (!t->job.image && sp.image && !image_ref_parse(sp.image, &ref, err) && ref.digest[0] && a->h->registry) {
 			snprintf(pulling, sizeof pulling, "pulling %.200s", sp.image);
-			regopts_login(a->h, a->h->registry, &ref, &t->job.login);
+			if (!t->job.login.n) /* else a worker's, given with the task (agent.c) */
+				regopts_login(a->h, a->h->registry, &ref, &t->job.login);
 		}
 		t->job.host_net = sp.network_mode == NET_HOST;
 		t->job.grace_ms = (int)sp.stop_grace_ms;
@@ -288,10 +291,15 @@ void tasks_step(struct agent *a, struct atask *t)
 
 void tasks_free(struct atask *t)
 {
+	if (t->job.spec) /* a worker's environment comes opened (node/feed.c) */
+		explicit_bzero(t->job.spec, t->job.spec_len);
 	free(t->job.spec);
 	free(t->job.image);
+	if (t->job.files) /* a worker's values come opened (node/feed.h) */
+		explicit_bzero(t->job.files, t->job.files_len);
 	free(t->job.files);
 	free(t->job.peers);
+	regopts_wipe(&t->job.login); /* a worker's given credentials, if it never pulled */
 	free(t);
 }
 

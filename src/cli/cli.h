@@ -52,6 +52,9 @@ int cli_call_fail(int rc, const char *err);
 /* -o FORMAT / --output=FORMAT at argv[*i]: 1 taken (i advanced), 0 not an output option,
  * else an exit code. */
 int cli_output_opt(const char *cmd, int argc, char **argv, int *i, enum out_fmt *fmt);
+/* A line from the terminal (stdin), without its newline, echo off when secret: -1 when
+ * stdin is no terminal or ends. */
+int cli_prompt(const char *label, bool secret, char *out, size_t cap);
 const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, size_t n, const char *dflt);
 
 int cmd_init(struct cli *cli, int argc, char **argv);
@@ -83,8 +86,14 @@ int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
 int cmd_volume(struct cli *cli, int argc, char **argv);
 int cmd_secret(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_ca(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);
+/* cmd_lock.c: autolock (node/autolock.h) */
+int cmd_unlock(struct cli *cli, int argc, char **argv);
+int cmd_unlock_key(struct cli *cli, int argc, char **argv);
+int cmd_cluster(struct cli *cli, int argc, char **argv);
 /* cmd_secret.c: orch deploy's part: creates (or updates) the file-backed secrets and
  * configs of sf and checks the external ones, then makes every service reference name the
  * cluster's secret. 0 or an exit code. */

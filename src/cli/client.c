@@ -5,6 +5,7 @@
 #include "util/err.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -32,10 +33,10 @@ static int read_full(struct client *c, void *buf, size_t n, int timeout_ms, char
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 	while (n) {
 		int left = timeout_ms < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
-		int r = wait_fd(c->fd, POLLIN, left);
+		int r = c->ts && tls_fd_pending(c->ts) ? 1 : wait_fd(c->fd, POLLIN, left);
 		if (r == 0)
 			return errf(err, E_TIMEOUT, "%s: no answer within %d ms", c->peer, timeout_ms);
-		ssize_t got = read(c->fd, p, n);
+		ssize_t got = c->ts ? tls_fd_read(c->ts, p, n) : read(c->fd, p, n);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -50,7 +51,7 @@ static int write_full(struct client *c, const void *buf, size_t n, char *err)
 {
 	const uint8_t *p = buf;
 	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = c->ts ? tls_fd_write(c->ts, p, n) : send(c->fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -81,13 +82,17 @@ int client_open_local(struct client *c, const char *data_dir, char *err)
 	return 0;
 }
 
-int client_open_tcp(struct client *c, const char *addr, const struct token *tok, int timeout_ms, char *err)
+static int open_tls(struct client *c, const char *addr, void *ctx, const char *cluster_hex, const char *pin,
+		    int timeout_ms, char *err)
 {
 	memset(c, 0, sizeof *c);
+	c->fd = -1;
 	snprintf(c->peer, sizeof c->peer, "%s", addr);
 	struct sockaddr_in sa;
 	if (parse_ipport(addr, &sa, err))
 		return E_INVAL;
+	if (!ctx)
+		return errf(err, E_AUTH, "no TLS credentials");
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		return errf(err, E_IO, "socket: %s", strerror(errno));
@@ -106,37 +111,67 @@ int client_open_tcp(struct client *c, const char *addr, const struct token *tok,
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN], proof[AUTH_PROOF_LEN + 2], ack;
-	auth_hello(tok, AUTH_KIND_RPC, hello);
-	if (write_full(c, hello, sizeof hello, err))
-		goto fail_msg;
-	if (read_full(c, chal, sizeof chal, timeout_ms, err)) {
-		errf(err, E_AUTH, "%s refused the token (it belongs to another cluster, or this is not an orch node)", addr);
+	/* TLS on a blocking socket; the timeouts bound a peer that stops mid-record */
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	c->ts = xcalloc(1, sizeof *c->ts);
+	char e2[ERR_LEN];
+	if (tls_fd_connect(c->ts, ctx, c->fd, e2)) {
+		free(c->ts);
+		c->ts = NULL;
+		errf(err, E_AUTH, "%s: %s", addr, e2);
 		goto fail_msg;
 	}
-	if (!auth_challenge_ok(tok, hello, chal)) {
-		errf(err, E_AUTH, "token rejected: %s does not know this token's secret", addr);
+	struct peer p;
+	if (pin ? tls_pin_check(c->ts, pin, e2) : tls_peer(c->ts, cluster_hex, &p, e2) ? -1 : p.kind != PEER_NODE ? -1 : 0) {
+		if (!pin && !e2[0])
+			snprintf(e2, sizeof e2, "not a node of this cluster");
+		errf(err, E_AUTH, "%s: %s", addr, e2);
 		goto fail_msg;
 	}
-	auth_proof(tok, hello, chal, proof);
-	proof[AUTH_PROOF_LEN] = proof[AUTH_PROOF_LEN + 1] = 0;
-	if (write_full(c, proof, sizeof proof, err))
+	/* from now on poll() bounds the waits (client_read's timeouts, none for streams);
+	 * this only bounds a peer that stops in the middle of a record */
+	tv = (struct timeval){.tv_sec = 60};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	uint8_t pre[AUTH_PRE_LEN], ack;
+	auth_preamble(AUTH_KIND_RPC, 0, pre);
+	if (write_full(c, pre, sizeof pre, err))
 		goto fail_msg;
 	if (read_full(c, &ack, 1, timeout_ms, err) || ack != AUTH_ACK) {
-		errf(err, E_AUTH, "%s rejected the token", addr);
+		errf(err, E_AUTH, "%s closed the connection: it refused this node's certificate", addr);
 		goto fail_msg;
 	}
 	return 0;
 fail:
 	errf(err, E_IO, "connect %s: %s", addr, strerror(errno));
 fail_msg:
-	close(c->fd);
-	c->fd = -1;
-	return err && strstr(err, "token") ? E_AUTH : E_IO;
+	client_close(c);
+	return err && (strstr(err, "TLS") || strstr(err, "certificate") || strstr(err, "CA")) ? E_AUTH : E_IO;
+}
+
+int client_open_tcp(struct client *c, const char *addr, const struct tlsctx *tls, int timeout_ms, char *err)
+{
+	return open_tls(c, addr, tls ? tls->cli : NULL, tls ? tls->cluster_hex : NULL, NULL, timeout_ms, err);
+}
+
+int client_open_join(struct client *c, const char *addr, const char *pin, int timeout_ms, char *err)
+{
+	void *ctx = tls_join_ctx(err);
+	int rc = ctx ? open_tls(c, addr, ctx, NULL, pin, timeout_ms, err) : E_FAIL;
+	tls_ctx_free(ctx); /* the session holds its own reference */
+	return rc;
 }
 
 void client_close(struct client *c)
 {
+	if (c->ts) {
+		tls_sess_free(c->ts);
+		free(c->ts);
+		c->ts = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -264,6 +299,9 @@ int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *res
 	     char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
+	/* a read asked without retries still waits a moment for a leader: a worker forwards
+	 * it (node/worker.h), and its link may be coming up */
+	uint64_t read_deadline = now_ms() + 5000;
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
@@ -272,7 +310,7 @@ int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *res
 			return rc;
 		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);
 		client_close(&c);
-		if ((rc == E_NOLEADER || rc == E_BUSY) && now_ms() < deadline) {
+		if ((rc == E_NOLEADER || rc == E_BUSY) && (now_ms() < deadline || (!retry_ms && rc == E_NOLEADER && now_ms() < read_deadline))) {
 			mpr_free(resp);
 			struct timespec ts = {0, 100 * 1000000};
 			nanosleep(&ts, NULL);

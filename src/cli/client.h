@@ -1,22 +1,28 @@
 /* The CLI side of the RPC protocol: blocking sockets, one request at a time. Used by every
- * command (local Unix socket of the data directory) and by `orch join` (node port, with
- * the authenticated handshake). */
+ * command (local Unix socket of the data directory), by `orch join` (node port, TLS with
+ * no certificate, the server's CA checked against the token's pin) and by nodes fetching
+ * blobs from peers (node port, TLS with the node's certificate). */
 #ifndef ORCH_CLIENT_H
 #define ORCH_CLIENT_H
 #include <stdbool.h>
 #include <stdint.h>
 #include "codec/mp.h"
 #include "net/proto.h"
+#include "net/tls.h"
 #include "net/token.h"
 
 struct client {
 	int fd;
+	struct tls_sess *ts; /* node port */
 	uint64_t next_id;
 	char peer[128];
 };
 
 int client_open_local(struct client *c, const char *data_dir, char *err);
-int client_open_tcp(struct client *c, const char *addr, const struct token *tok, int timeout_ms, char *err);
+/* E_AUTH when TLS or the peer's certificate fails. */
+int client_open_tcp(struct client *c, const char *addr, const struct tlsctx *tls, int timeout_ms, char *err);
+/* With no certificate, for a join: the server's chain must hold the CA pin names. */
+int client_open_join(struct client *c, const char *addr, const char *pin, int timeout_ms, char *err);
 void client_close(struct client *c);
 uint64_t client_id(struct client *c);
 /* Sends a request (a packed map that contains "op" and "id") and waits for the reply with

@@ -1,9 +1,16 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "node/creds.h"
+#include "pki/pki.h"
+#include <openssl/crypto.h>
 #include "secret/datakey.h"
+#include "secret/unlock.h"
+#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "node/daemon.h"
+#include "node/worker.h"
 #include "agent/volumes.h"
+#include "node/nodesec.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -26,15 +33,23 @@
 /* ---- options shared by init and join ---------------------------------------------------- */
 
 struct start_opts {
-	const char *listen, *advertise, *name, *token;
-	bool detach;
+	const char *listen, *advertise, *name;
+	char *token; /* copied out of argv, the file or the environment (none left visible) */
+	const char *token_file, *ca_cert, *ca_key;
+	uint64_t cert_days;
+	bool detach, autolock;
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
+	bool worker;            /* orch join --worker (node/worker.h) */
+	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
+	int privileged;          /* 1 allow, -1 deny, 0 keep */
+	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
-       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND };
+       O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -45,6 +60,10 @@ static const struct option start_longopts[] = {
 	{"memory", required_argument, NULL, O_MEMORY},
 	{"label", required_argument, NULL, O_LABEL},
 	{"token", required_argument, NULL, O_TOKEN},
+	{"token-file", required_argument, NULL, O_TOKEN_FILE},
+	{"ca-cert", required_argument, NULL, O_CA_CERT},
+	{"ca-key", required_argument, NULL, O_CA_KEY},
+	{"cert-expiry", required_argument, NULL, O_CERT_EXPIRY},
 	{"failure-timeout", required_argument, NULL, O_FAILURE},
 	{"election-timeout", required_argument, NULL, O_ELECTION},
 	{"heartbeat", required_argument, NULL, O_HEARTBEAT},
@@ -55,6 +74,11 @@ static const struct option start_longopts[] = {
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
+	{"worker", no_argument, NULL, O_WORKER},
+	{"autolock", no_argument, NULL, O_AUTOLOCK},
+	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
+	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
+	{"userns-remap", required_argument, NULL, O_USERNS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -62,6 +86,20 @@ static unsigned env_uint(const char *name, unsigned dflt)
 {
 	const char *v = getenv(name);
 	return v && *v ? (unsigned)strtoul(v, NULL, 10) : dflt;
+}
+
+/* "90d" or a duration parse_duration_ms takes ("2160h"), in whole days (rounded up). */
+static int parse_days(const char *s, uint64_t *days)
+{
+	char *end;
+	uint64_t ms;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (end != s && !strcmp(end, "d"))
+		ms = n * 86400000ull;
+	else if (parse_duration_ms(s, &ms))
+		return -1;
+	*days = (ms + 86399999ull) / 86400000ull;
+	return *days >= 1 && *days <= 3650 ? 0 : -1;
 }
 
 static int parse_start(const char *cmd, int argc, char **argv, struct start_opts *o, int *optind_out)
@@ -88,8 +126,23 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_ADVERTISE: o->advertise = optarg; break;
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
-		case O_TOKEN: o->token = optarg; break;
+		case O_AUTOLOCK: o->autolock = true; break;
+		case O_TOKEN:
+			/* copied, then wiped from argv: /proc/PID/cmdline of this process (and of the
+			 * node it forks) must not show it */
+			free(o->token);
+			o->token = xstrdup(optarg);
+			memset(optarg, 0, strlen(optarg));
+			break;
+		case O_TOKEN_FILE: o->token_file = optarg; break;
+		case O_CA_CERT: o->ca_cert = optarg; break;
+		case O_CA_KEY: o->ca_key = optarg; break;
+		case O_CERT_EXPIRY:
+			if (parse_days(optarg, &o->cert_days))
+				return cli_usage(cmd, "--cert-expiry %s: expected a duration from 1 to 3650 days, like 90d or 2160h", optarg);
+			break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
+		case O_WORKER: o->worker = true; break;
 		case O_RUNTIME:
 			if (strcmp(optarg, "runc") && strcmp(optarg, "crun"))
 				return cli_usage(cmd, "--runtime %s: runc or crun", optarg);
@@ -119,6 +172,15 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			free(clean);
 			break;
 		}
+		case O_ALLOW_PRIV:
+		case O_DENY_PRIV: o->privileged = ch == O_ALLOW_PRIV ? 1 : -1; break;
+		case O_USERNS: {
+			struct nodesec ns;
+			if (strcmp(optarg, "off") && nodesec_userns_arg(optarg, &ns, rerr))
+				return cli_usage(cmd, "%s", rerr);
+			o->userns = optarg;
+			break;
+		}
 		case O_LABEL:
 			if (!strchr(optarg, '=') || optarg[0] == '=' || o->d.nlabels == 32)
 				return cli_usage(cmd, "--label %s: expected KEY=VALUE (at most 32)", optarg);
@@ -144,6 +206,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	}
 	if (o->d.raft.heartbeat_ms * 2 > o->d.raft.election_ms)
 		return cli_usage(cmd, "--heartbeat must be at most half of --election-timeout");
+	/* before anything joins: a node with both would be refused only once a member */
+	if (o->privileged > 0 && o->userns && strcmp(o->userns, "off"))
+		return cli_usage(cmd, "--allow-privileged and --userns-remap exclude each other: a privileged task is root "
+				 "of the machine (orch(8) SECURITY)");
 	*optind_out = optind;
 	return -1;
 }
@@ -234,6 +300,11 @@ static void print_joined(FILE *out, const struct identity *id, const char *ready
 {
 	char role[16];
 	unsigned voters = 0;
+	if (!strcmp(ready, "ok worker")) {
+		fprintf(out, "joined the cluster as node %s (%016llx), a worker: it runs tasks and is never a raft voter\n", id->name,
+			(unsigned long long)id->id);
+		return;
+	}
 	if (sscanf(ready, "ok %15s %u", role, &voters) != 2) {
 		fprintf(out, "joined the cluster as node %s (%016llx)\n", id->name, (unsigned long long)id->id);
 		return;
@@ -259,6 +330,22 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	o->d.data_dir = cli->data_dir;
 	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
 		return cli_fail(E_IO, "--allow-bind: %s", err);
+	if (o->privileged || o->userns) {
+		struct nodesec ns;
+		if (nodesec_load(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+		if (o->privileged)
+			ns.allow_privileged = o->privileged > 0;
+		if (o->userns && !strcmp(o->userns, "off"))
+			ns.userns_count = 0;
+		else if (o->userns && nodesec_userns_arg(o->userns, &ns, err))
+			return cli_fail(E_INVAL, "%s", err);
+		if (ns.allow_privileged && ns.userns_count)
+			return cli_fail(E_INVAL, "--allow-privileged and --userns-remap exclude each other: a privileged task "
+					"is root of the machine (orch(8) SECURITY)");
+		if (nodesec_save(cli->data_dir, &ns, err))
+			return cli_fail(E_IO, "%s", err);
+	}
 	if (!o->detach) {
 		if (joining) {
 			o->d.on_ready = joined_foreground;
@@ -336,6 +423,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	else if (ok_msg)
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
+	if (!strncmp(msg, "ok locked", 9))
+		printf("the node is locked (autolock): it starts once it has the cluster's unlock key; run orch unlock\n");
 	return EXIT_OK;
 }
 
@@ -358,6 +447,33 @@ static int probe_listen(const char *listen, char *err)
 	return rc;
 }
 
+/* The join token from --token, --token-file or ORCH_TOKEN (in that order), copied into
+ * o->token; the variable is removed from the environment so the node does not carry it. */
+static int token_gather(const char *cmd, struct start_opts *o)
+{
+	char *env = getenv("ORCH_TOKEN");
+	if (!o->token && o->token_file) {
+		struct buf b = {0};
+		char err[ERR_LEN];
+		if (pki_read_file(o->token_file, &b, err))
+			return cli_fail(E_IO, "%s: %s", cmd, err);
+		char *t = (char *)b.data;
+		t[strcspn(t, "\r\n")] = 0;
+		o->token = xstrdup(t);
+		OPENSSL_cleanse(b.data, b.len);
+		buf_free(&b);
+	}
+	if (!o->token && env && *env)
+		o->token = xstrdup(env);
+	if (env) {
+		OPENSSL_cleanse(env, strlen(env));
+		unsetenv("ORCH_TOKEN");
+	}
+	if (!o->token)
+		return cli_usage(cmd, "missing the join token: --token-file FILE, ORCH_TOKEN=... or --token (printed by orch init and orch token show)");
+	return -1;
+}
+
 /* A data directory that already holds an identity resumes it. */
 static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 {
@@ -370,9 +486,11 @@ static int try_resume(struct cli *cli, struct start_opts *o, const char *cmd)
 		return cli_fail(rc, "%s", err);
 	if (o->token) {
 		struct token t;
-		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.tok.cluster_id, CLUSTER_ID_LEN))
+		if (!token_parse(o->token, &t, err) && memcmp(t.cluster_id, id.cluster_id, CLUSTER_ID_LEN))
 			return cli_fail(E_INVAL, "%s already belongs to another cluster; use another --data-dir or remove it", cli->data_dir);
 	}
+	if (o->worker && !worker_mark_load(cli->data_dir))
+		fprintf(stderr, "orch: --worker ignored: %s holds a manager node, resumed as one\n", cli->data_dir);
 	char msg[256];
 	snprintf(msg, sizeof msg, "resuming node %s (%016llx) from %s\n", id.name, (unsigned long long)id.id, cli->data_dir);
 	(void)cmd;
@@ -388,8 +506,17 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (oi < argc)
 		return cli_usage("init", "unexpected argument %s", argv[oi]);
-	if (o.token)
-		return cli_usage("init", "--token is for orch join");
+	if (o.token || o.token_file)
+		return cli_usage("init", "--token and --token-file are for orch join");
+	if (!o.ca_cert != !o.ca_key)
+		return cli_usage("init", "--ca-cert and --ca-key go together");
+	if (o.worker)
+		return cli_usage("init", "--worker is for orch join: the first node leads, so it is a manager");
+	struct identity known;
+	char e0[ERR_LEN];
+	if (o.autolock && identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
+		return cli_usage("init", "--autolock is for a new cluster; turn it on in a running one with orch cluster update "
+				 "--autolock=true");
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -399,23 +526,59 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	struct identity id;
 	if ((rc = fill_identity("init", &o, &id)) >= 0)
 		return rc;
-	token_generate(&id.tok);
+	random_bytes(id.cluster_id, sizeof id.cluster_id);
 	char err[ERR_LEN];
-	/* the key first: a data directory with an identity has its key */
+	/* the key first: a data directory with an identity has its key (and the CA key and
+	 * tokens are sealed under it) */
 	struct datakey dk;
 	datakey_generate(&dk);
-	rc = datakey_save(cli->data_dir, &dk, err);
+	if (o.autolock) { /* sealed from the start; the node records the key once it leads */
+		o.d.autolock = true;
+		unlock_generate(&o.d.autolock_key);
+		rc = datakey_save_locked(cli->data_dir, &dk, &o.d.autolock_key, 0, err);
+	} else
+		rc = datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
+	struct token mgr, wrk;
+	struct creds_init ci = {.ca_cert_file = o.ca_cert, .ca_key_file = o.ca_key, .cert_days = o.cert_days};
+	char tdir[600];
+	tls_dir(cli->data_dir, tdir, sizeof tdir);
+	if (mkdir(tdir, 0700) && errno != EEXIST)
+		return cli_fail(E_IO, "create %s: %s", tdir, strerror(errno));
+	if ((rc = creds_init(cli->data_dir, id.cluster_id, id.id, &ci, &mgr, &wrk, err)))
+		return cli_fail(rc, "init: %s", err);
+	if ((rc = tls_load(&id.tls, tdir, err)))
+		return cli_fail(rc, "init: %s", err);
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tok[TOKEN_STR_LEN + 1], msg[512];
-	token_format(&id.tok, tok);
-	snprintf(msg, sizeof msg, "cluster created; node %s (%016llx) is its leader.\nTo add a machine, run on it:\n\n    orch join %s --token %s\n\n",
-		 id.name, (unsigned long long)id.id, id.advertise, tok);
-	return run_node(cli, &o, &id, msg, false);
+	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1280], key[UNLOCK_STR_LEN + 1];
+	token_format(&mgr, tm);
+	token_format(&wrk, tw);
+	OPENSSL_cleanse(&mgr, sizeof mgr);
+	OPENSSL_cleanse(&wrk, sizeof wrk);
+	int n = snprintf(msg, sizeof msg,
+			 "cluster created; node %s (%016llx) is its leader.\n"
+			 "To add a manager-capable machine (may become a raft voter), run on it:\n\n"
+			 "    ORCH_TOKEN=%s orch join %s\n\n"
+			 "To add a worker (runs tasks, never a voter, no data key):\n\n"
+			 "    ORCH_TOKEN=%s orch join %s\n\n"
+			 "(orch token show [manager|worker] prints them again; orch token rotate replaces one)\n",
+			 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
+	OPENSSL_cleanse(tm, sizeof tm);
+	OPENSSL_cleanse(tw, sizeof tw);
+	if (o.autolock) { /* shown once, here: the operator keeps it (orch unlock-key shows it again) */
+		unlock_format(&o.d.autolock_key, key);
+		snprintf(msg + n, sizeof msg - (size_t)n, "Autolock is on. The unlock key (keep it safe: a restarted node waits for it, "
+			 "given with orch unlock):\n\n    %s\n\n", key);
+		OPENSSL_cleanse(key, sizeof key);
+	}
+	rc = run_node(cli, &o, &id, msg, false);
+	OPENSSL_cleanse(msg, sizeof msg);
+	unlock_wipe(&o.d.autolock_key);
+	return rc;
 }
 
 int cmd_join(struct cli *cli, int argc, char **argv)
@@ -433,31 +596,41 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 	struct sockaddr_in sa;
 	if (parse_ipport(addr, &sa, err))
 		return cli_usage("join", "%s", err);
-	if (!o.token)
-		return cli_usage("join", "missing --token (printed by orch init)");
+	if ((rc = token_gather("join", &o)) >= 0)
+		return rc;
+	if (o.autolock)
+		return cli_usage("join", "--autolock is for orch init (a joiner follows the cluster's setting)");
 	struct identity id;
-	if (token_parse(o.token, &id.tok, err))
+	struct token tok;
+	if (token_parse(o.token, &tok, err))
 		return cli_fail(E_INVAL, "%s", err);
-	struct token tok = id.tok;
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "join")) >= 0)
 		return rc;
+	OPENSSL_cleanse(o.token, strlen(o.token));
 	if ((rc = fill_identity("join", &o, &id)) >= 0)
 		return rc;
-	id.tok = tok;
+	memcpy(id.cluster_id, tok.cluster_id, CLUSTER_ID_LEN);
+	struct buf key = {0}, csr = {0}, cert = {0}, bundle = {0};
+	if ((rc = creds_csr(&key, &csr, err)))
+		return cli_fail(rc, "join: %s", err);
+	char secret_hex[2 * SECRET_LEN + 1];
+	hex_encode(tok.secret, SECRET_LEN, secret_hex);
 	if (probe_listen(id.listen, err))
 		return cli_fail(E_IO, "join: %s", err);
 	/* Ask the cluster to add us, following redirects to the leader. Nothing is written
 	 * locally before the leader accepted. */
 	char target[64], seed[64] = "";
 	struct datakey dk = {{0}};
-	bool have_dk = false;
+	struct unlock_key ul = {{0}};
+	uint64_t ul_id = 0;
+	bool have_dk = false, have_ul = false, worker = false;
 	snprintf(target, sizeof target, "%s", addr);
 	uint64_t deadline = now_ms() + 30000;
 	for (;;) {
 		struct client c;
-		rc = client_open_tcp(&c, target, &tok, 5000, err);
+		rc = client_open_join(&c, target, tok.ca_fp, 5000, err);
 		if (rc == E_AUTH)
 			return cli_fail(rc, "join %s: %s", target, err);
 		if (rc) {
@@ -483,7 +656,8 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_init(&rec);
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
-		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
+		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
+				     .csr = (const char *)csr.data, .worker = o.worker};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
 		mpw_free(&rec);
@@ -505,7 +679,15 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		}
 		if (!rc && resp.root) {
 			mp_get_u64(resp.root, "commit_index", &o.d.catch_up_index);
+			mp_get_bool(resp.root, "worker", &worker);
 			mp_get_strbuf(resp.root, "leader", seed, sizeof seed);
+			char *cs = mp_get_strdup(resp.root, "cert"), *ca = mp_get_strdup(resp.root, "ca");
+			if (cs && ca) {
+				buf_append(&cert, cs, strlen(cs) + 1);
+				buf_append(&bundle, ca, strlen(ca) + 1);
+			}
+			free(cs);
+			free(ca);
 			const msgpack_object *wk = mp_get(resp.root, "datakey");
 			if (wk && wk->type == MSGPACK_OBJECT_BIN) {
 				if (datakey_unwrap(wk->via.bin.ptr, wk->via.bin.size, &tok, &dk, err))
@@ -513,16 +695,53 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 				else
 					have_dk = true;
 			}
+			/* an autolocked cluster: the file is sealed under its unlock key from the start */
+			const msgpack_object *uk = mp_get(resp.root, "unlock");
+			struct datakey as_key;
+			if (have_dk && uk && uk->type == MSGPACK_OBJECT_BIN &&
+			    !datakey_unwrap(uk->via.bin.ptr, uk->via.bin.size, &tok, &as_key, err)) {
+				memcpy(ul.k, as_key.k, sizeof ul.k);
+				mp_get_u64(resp.root, "unlock_id", &ul_id);
+				have_ul = true;
+				datakey_wipe(&as_key);
+			}
 		}
 		mpr_free(&resp);
 		if (rc)
 			return cli_fail(rc, "join: %s", err);
 		break;
 	}
-	rc = have_dk ? datakey_save(cli->data_dir, &dk, err) : 0;
+	OPENSSL_cleanse(&tok, sizeof tok);
+	OPENSSL_cleanse(secret_hex, sizeof secret_hex);
+	rc = !have_dk ? 0 : have_ul ? datakey_save_locked(cli->data_dir, &dk, &ul, ul_id, err) : datakey_save(cli->data_dir, &dk, err);
 	datakey_wipe(&dk);
+	unlock_wipe(&ul);
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
+	/* the certificate must be this node's, issued by the CA the token pinned */
+	struct peer me;
+	char cl[17], tdir[600];
+	if (!cert.len || !bundle.len || pki_peer_of_pem((char *)cert.data, &me, cl, err) || me.kind != PEER_NODE ||
+	    me.node_id != id.id || pki_verify((char *)bundle.data, (char *)cert.data, err) ||
+	    !pki_key_matches((char *)cert.data, (char *)key.data))
+		return cli_fail(E_AUTH, "join: the leader's reply holds no valid certificate for this node%s%s", err[0] ? ": " : "", err);
+	rc = creds_save(cli->data_dir, (char *)key.data, (char *)cert.data, (char *)bundle.data, err);
+	OPENSSL_cleanse(key.data, key.len);
+	buf_free(&key);
+	buf_free(&csr);
+	buf_free(&cert);
+	buf_free(&bundle);
+	tls_dir(cli->data_dir, tdir, sizeof tdir);
+	if (rc || (rc = tls_load(&id.tls, tdir, err)))
+		return cli_fail(E_IO, "%s", err);
+	/* the leader's word: a worker holds no log, so there is nothing to catch up with */
+	const char *ask[1] = {seed[0] ? seed : target};
+	if (worker && (rc = worker_mark_save(cli->data_dir, ask, 1, err)))
+		return cli_fail(rc, "join: %s", err);
+	if (worker)
+		o.d.catch_up_index = 0;
+	else if (o.worker)
+		return cli_fail(E_FAIL, "join: asked to join as a worker, but the leader (an older version?) took this node as a manager");
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = false;
@@ -566,11 +785,31 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
+	bool locked = false;
+	mp_get_bool(r.root, "locked", &locked);
+	if (locked) {
+		char nm[80], nid[20];
+		printf("this node:    %s %s\n", mp_str_or(r.root, "name", nm, sizeof nm, "-"), mp_str_or(r.root, "node_id", nid, sizeof nid, "-"));
+		printf("state:        locked (autolock): it runs no raft and no task until it has the cluster's unlock key;\n"
+		       "              run orch unlock on this machine (orch unlock-key on an unlocked node shows the key)\n");
+		mpr_free(&r);
+		return EXIT_OK;
+	}
 	char b[17][128];
-	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version"};
-	for (int i = 0; i < 10; i++)
+	const char *k[] = {"cluster", "node_id", "name", "addr", "role", "raft_state", "leader_name", "leader_addr", "state_hash", "version", "kind"};
+	for (int i = 0; i < 11; i++)
 		mp_str_or(r.root, k[i], b[i], sizeof b[i], "-");
-	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0;
+	if (!strcmp(b[10], "worker")) {
+		/* no log and no state here: raft figures would say nothing */
+		printf("cluster:      %s\n", b[0]);
+		printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
+		printf("role:         worker (runs tasks; never a raft voter or standby; holds no log, state or data key)\n");
+		printf("leader:       %s\n", strcmp(b[7], "-") && b[7][0] ? b[7] : "(not connected yet)");
+		printf("version:      %s\n", b[9]);
+		mpr_free(&r);
+		return EXIT_OK;
+	}
+	uint64_t term = 0, commit = 0, applied = 0, rev = 0, nodes = 0, shortage = 0, wanted = 0;
 	mp_get_u64(r.root, "term", &term);
 	mp_get_u64(r.root, "commit_index", &commit);
 	mp_get_u64(r.root, "applied_index", &applied);
@@ -580,6 +819,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("this node:    %s %s %s\n", b[2], b[1], b[3]);
 	printf("role:         %s, %s\n", b[4], b[5]);
 	printf("leader:       %s %s\n", b[6][0] ? b[6] : "(none)", b[7]);
+	if (!mp_get_u64(r.root, "voter_shortage", &shortage) && shortage) {
+		mp_get_u64(r.root, "voters_wanted", &wanted);
+		printf("voters:       %llu missing of %llu wanted: no live manager-capable node to promote (workers never vote)\n",
+		       (unsigned long long)shortage, (unsigned long long)wanted);
+	}
 	printf("term:         %llu\n", (unsigned long long)term);
 	printf("commit index: %llu\n", (unsigned long long)commit);
 	printf("applied:      %llu\n", (unsigned long long)applied);
@@ -607,16 +851,17 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mpr_free(&r);
 		return EXIT_OK;
 	}
-	const char *hdr[] = {"ID", "NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
+	const char *hdr[] = {"ID", "NAME", "ADDRESS", "KIND", "ROLE", "STATE", "AVAILABILITY", "RUNTIME", "CPUS", "MEMORY", "LABELS"};
 	struct out_table t;
-	out_table_init(&t, 10, hdr);
+	out_table_init(&t, 11, hdr);
 	for (uint32_t i = 0; ns && ns->type == MSGPACK_OBJECT_ARRAY && i < ns->via.array.size; i++) {
 		const msgpack_object *n = &ns->via.array.ptr[i];
-		char id[20], name[80], addr[64], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
+		char id[20], name[80], addr[64], kind[16], role[32], state[32], avail[32], runtime[16], cpus[32], mem[32], labels[256] = "";
 		mp_str_or(n, "id", id, sizeof id, "-");
 		id[12] = 0;
 		mp_str_or(n, "name", name, sizeof name, "-");
 		mp_str_or(n, "addr", addr, sizeof addr, "-");
+		mp_str_or(n, "kind", kind, sizeof kind, "-");
 		mp_str_or(n, "role", role, sizeof role, "-");
 		mp_str_or(n, "state", state, sizeof state, "-");
 		mp_str_or(n, "availability", avail, sizeof avail, "-");
@@ -643,7 +888,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 			snprintf(labels + len, sizeof labels - len, "%s%.*s=%.*s", len ? "," : "", (int)kk->via.str.size, kk->via.str.ptr,
 				 (int)vv->via.str.size, vv->via.str.ptr);
 		}
-		const char *row[] = {id, name, addr, role, state, avail, runtime, cpus, mem, labels};
+		const char *row[] = {id, name, addr, kind, role, state, avail, runtime, cpus, mem, labels};
 		out_table_row(&t, row);
 	}
 	out_table_print(&t);

@@ -254,7 +254,7 @@ static int cleanup(struct cli *cli)
 		fclose(f);
 	/* the cluster's service addresses on lo (net/ipam.h) */
 	if (id.id) {
-		unsigned cb = ipam_cluster_byte(&id.tok);
+		unsigned cb = ipam_cluster_byte(id.cluster_id);
 		struct buf out = {0};
 		int st = 0;
 		struct runproc rp = {.argv = (const char *const[]){"ip", "-o", "-4", "addr", "show", "dev", "lo", NULL},
@@ -362,8 +362,10 @@ static int hollow(struct cli *cli, int argc, char **argv)
 		} else
 			return cli_usage("debug", "hollow: unknown option %s", a);
 	}
+	if (!token)
+		token = getenv("ORCH_TOKEN");
 	if (!o.join || !token || !o.nodes)
-		return cli_usage("debug", "hollow: --join ADDR, --token TOKEN and --nodes N are required");
+		return cli_usage("debug", "hollow: --join ADDR, the token (ORCH_TOKEN or --token) and --nodes N are required");
 	if (token_parse(token, &o.tok, err))
 		return cli_fail(E_INVAL, "hollow: %s", err);
 	struct in_addr ia;

@@ -199,8 +199,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
 
 /* ---- registry ---------------------------------------------------------------------------- */
 
-/* A line from the terminal, echo off when secret. */
-static int prompt(const char *label, bool secret, char *out, size_t cap)
+int cli_prompt(const char *label, bool secret, char *out, size_t cap)
 {
 	if (!isatty(0))
 		return -1;
@@ -247,7 +246,7 @@ static int login(struct cli *cli, int argc, char **argv)
 		return cli_usage("registry", "give the registry as HOST or HOST:PORT, without a scheme");
 	char ubuf[256], pbuf[1024];
 	if (!user) {
-		if (from_stdin || prompt("Username: ", false, ubuf, sizeof ubuf))
+		if (from_stdin || cli_prompt("Username: ", false, ubuf, sizeof ubuf))
 			return cli_usage("registry", "give the user name with -u USER");
 		user = ubuf;
 	}
@@ -264,7 +263,7 @@ static int login(struct cli *cli, int argc, char **argv)
 		if (!rc)
 			buf_append(&v, p.data ? p.data : (const uint8_t *)"", p.len);
 		wipe(&p);
-	} else if (prompt("Password: ", true, pbuf, sizeof pbuf)) {
+	} else if (cli_prompt("Password: ", true, pbuf, sizeof pbuf)) {
 		rc = cli_usage("registry", "no terminal to ask the password on: use --password-stdin");
 	} else
 		buf_append(&v, pbuf, strlen(pbuf));

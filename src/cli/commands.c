@@ -26,25 +26,51 @@
 	"  --image-gc-grace D    unused images and layers are removed after D (default 1h)\n" \
 	"                        (the registry options are kept with the node)\n" \
 	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
-	"                        (repeatable; kept with the node; none by default)\n"
+	"                        (repeatable; kept with the node; none by default)\n" \
+	"  --allow-privileged    run tasks of services with privileged: true here\n" \
+	"                        (kept with the node; --deny-privileged turns it off)\n" \
+	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
+	"                        root is host uid BASE (default: 100000:65536, or the\n" \
+	"                        orch entry of /etc/subuid); kept with the node\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster]",
-	 "Create a cluster and run its first node; prints the line that joins other machines.\n"
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
+	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
 	 START_OPTS "  --failure-timeout D   silence after which a node is marked down (default 5s)\n"
 	 "  --force-new-cluster   on a surviving node's data directory after quorum is lost:\n"
-	 "                        make this node the only voter of the cluster, keeping its state\n"},
-	{"join", cmd_join, "join IP:PORT --token TOKEN [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
-	 "Join the cluster that the node at IP:PORT belongs to, and run this node. Returns (with\n"
-	 "--detach) once this node has caught up with the leader, and says which raft role it got.\n"
-	 "On a data directory that already holds a node, resume that node.",
-	 "  --token TOKEN         the join token printed by orch init\n" START_OPTS},
+	 "                        make this node the only voter of the cluster, keeping its state\n"
+	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
+	 "                        once); a restarted node waits for it (orch unlock)\n"
+	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
+	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
+	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
+	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
+	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
+	 "pins the cluster's CA and says manager or worker; the node keeps a certificate, not the\n"
+	 "token. Returns (with --detach) once this node has caught up with the leader, and says\n"
+	 "which raft role it got. On a data directory that already holds a node, resume that node.",
+	 "  --token-file FILE     read the join token from FILE\n"
+	 "  --token TOKEN         the join token (visible to other users in ps while orch join\n"
+	 "                        starts: prefer --token-file or ORCH_TOKEN)\n"
+	 "  --worker              join as a worker-only node (the worker token always does): it\n"
+	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
+	 "                        log, state replica or data key\n" START_OPTS},
+	{"token", cmd_token, "token show|rotate [manager|worker]",
+	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
+	 "is refused; nodes already joined keep working (they use their certificates).",
+	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
+	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
+	{"ca", cmd_ca, "ca show",
+	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
+	 "pin), expiry and PEM text, from the data directory.",
+	 ""},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
-	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their raft role and state.", OUTPUT_OPT},
+	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},
 	{"node", cmd_node, "node ls | rm [--force] NODE | label NODE KEY=VALUE... | drain NODE | pause NODE | activate NODE",
 	 "Manage nodes: remove a dead one, set labels, change availability.",
 	 "  rm [--force] NODE     remove NODE (a name or id prefix); --force even if it is up\n"
@@ -126,6 +152,17 @@ const struct command commands[] = {
 	 "Every node uses them to pull from HOST.",
 	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
 	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
+	{"unlock", cmd_unlock, "unlock",
+	 "Give a locked node (autolock, see orch init --autolock) the cluster's unlock key, read\n"
+	 "from standard input or asked for on the terminal; the node then starts.", ""},
+	{"unlock-key", cmd_unlock_key, "unlock-key [--rotate] [-q]",
+	 "Show the cluster's unlock key (autolock), or replace it with a new one.",
+	 "      --rotate          make a new unlock key; every node re-seals its data key under it\n"
+	 "  -q, --quiet           print the key alone\n"},
+	{"cluster", cmd_cluster, "cluster update --autolock=true|false",
+	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off.",
+	 "      --autolock=BOOL   keep every node's data key sealed under an unlock key the\n"
+	 "                        operator holds: a restarted node waits for orch unlock\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",

@@ -108,7 +108,22 @@ int imagegc_run(const char *data_dir, char *const *keep, size_t nkeep, bool remo
 	strcat(layers, "/sha256");
 	uint64_t cutoff = grace_s >= now_s ? 0 : now_s - grace_s;
 	int rc = scan(blobs, false, keep, nkeep, remove, cutoff, res, err);
-	return rc ? rc : scan(layers, true, keep, nkeep, remove, cutoff, res, err);
+	if (!rc)
+		rc = scan(layers, true, keep, nkeep, remove, cutoff, res, err);
+	/* the copies of a node with --userns-remap: layers/userns-BASE/sha256 (agent/userns.h) */
+	layers[strlen(layers) - 7] = 0;
+	DIR *dp = rc ? NULL : opendir(layers);
+	struct dirent *e;
+	while (dp && !rc && (e = readdir(dp))) {
+		if (strncmp(e->d_name, "userns-", 7) || strspn(e->d_name + 7, "0123456789") != strlen(e->d_name + 7))
+			continue;
+		char sub[LAYOUT_PATH_MAX + 64];
+		snprintf(sub, sizeof sub, "%s/%s/sha256", layers, e->d_name);
+		rc = scan(sub, true, keep, nkeep, remove, cutoff, res, err);
+	}
+	if (dp)
+		closedir(dp);
+	return rc;
 }
 
 uint64_t imagegc_blob_bytes(const char *data_dir, const char *digest)

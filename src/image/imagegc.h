@@ -1,5 +1,6 @@
 /* A node's image garbage: blobs (<data-dir>/blobs/sha256) and unpacked layers
- * (<data-dir>/layers/sha256) that no image the cluster records uses. Removed once they
+ * (<data-dir>/layers/sha256, and their --userns-remap copies in layers/userns-BASE/sha256)
+ * that no image the cluster records uses. Removed once they
  * have been left alone longer than the grace period (by modification time), so a pull
  * still in progress, a rollback to the previous version or a quick redeploy finds them
  * still there; `orch image prune` runs it with no grace. The same scan measures what the

@@ -121,7 +121,13 @@ struct copier {
 	struct ino_map *links;
 	size_t nlinks, cap;
 	char *err;
+	/* a layer copied as a layer (rootfs_shift_layer): whiteouts and opaque marks kept,
+	 * owners moved up by shift; an owner at or above limit is an error */
+	bool layer;
+	uint32_t shift, limit;
 };
+
+#define OWNER(c, st) (uid_t)((st)->st_uid + (c)->shift), (gid_t)((st)->st_gid + (c)->shift)
 
 static bool is_whiteout(const struct stat *st)
 {
@@ -156,6 +162,14 @@ static int copy_one(struct copier *c, int sdir, int ddir, const char *name, cons
 	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW))
 		return errf(c->err, E_IO, "copy rootfs: stat %s: %s", rel, strerror(errno));
 	bool exists = fstatat(ddir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (c->limit && (st.st_uid >= c->limit || st.st_gid >= c->limit))
+		return errf(c->err, E_INVAL, "copy rootfs: %s: owner %u:%u lies outside the user namespace's %u ids", rel,
+			    (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)c->limit);
+	if (is_whiteout(&st) && c->layer) {
+		if (mknodat(ddir, name, S_IFCHR | 0000, makedev(0, 0)))
+			return errf(c->err, E_IO, "copy rootfs: whiteout %s: %s", rel, strerror(errno));
+		return 0;
+	}
 	if (is_whiteout(&st)) { /* deletes what lower layers put here */
 		int r = exists ? fs_rm_at(ddir, name) : 0;
 		return r ? errf(c->err, E_IO, "copy rootfs: whiteout %s: %s", rel, strerror(-r)) : 0;
@@ -186,9 +200,11 @@ static int copy_one(struct copier *c, int sdir, int ddir, const char *name, cons
 		}
 		int d = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int rc = d < 0 ? errf(c->err, E_IO, "copy rootfs: open %s: %s", rel, strerror(errno)) : 0;
+		if (!rc && opaque && c->layer && fsetxattr(d, OPAQUE_XATTR, "y", 1, 0))
+			rc = errf(c->err, E_IO, "copy rootfs: opaque %s: %s", rel, strerror(errno));
 		if (!rc)
 			rc = copy_tree(c, s, d, rel, depth + 1);
-		if (!rc && (fchown(d, st.st_uid, st.st_gid) || fchmod(d, st.st_mode & 07777)))
+		if (!rc && (fchown(d, OWNER(c, &st)) || fchmod(d, st.st_mode & 07777)))
 			rc = errf(c->err, E_IO, "copy rootfs: chmod %s: %s", rel, strerror(errno));
 		if (!rc) {
 			struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -211,17 +227,17 @@ static int copy_one(struct copier *c, int sdir, int ddir, const char *name, cons
 		if (l < 0)
 			return errf(c->err, E_IO, "copy rootfs: readlink %s: %s", rel, strerror(errno));
 		t[l] = 0;
-		if (symlinkat(t, ddir, name) || fchownat(ddir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW))
+		if (symlinkat(t, ddir, name) || fchownat(ddir, name, OWNER(c, &st), AT_SYMLINK_NOFOLLOW))
 			return errf(c->err, E_IO, "copy rootfs: symlink %s: %s", rel, strerror(errno));
 	} else if (S_ISFIFO(st.st_mode)) {
 		if (mkfifoat(ddir, name, st.st_mode & 07777) ||
-		    fchownat(ddir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW))
+		    fchownat(ddir, name, OWNER(c, &st), AT_SYMLINK_NOFOLLOW))
 			return errf(c->err, E_IO, "copy rootfs: fifo %s: %s", rel, strerror(errno));
 	} else if (S_ISREG(st.st_mode)) {
 		int s = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		int d = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		int rc = 0;
-		if (s < 0 || d < 0 || copy_data(s, d) || fchown(d, st.st_uid, st.st_gid) || fchmod(d, st.st_mode & 07777))
+		if (s < 0 || d < 0 || copy_data(s, d) || fchown(d, OWNER(c, &st)) || fchmod(d, st.st_mode & 07777))
 			rc = errf(c->err, E_IO, "copy rootfs: copy %s: %s", rel, strerror(errno));
 		if (!rc) {
 			struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -278,6 +294,37 @@ int rootfs_copy_tree(int sdir, int ddir, char *err)
 	for (size_t k = 0; k < c.nlinks; k++)
 		free(c.links[k].path);
 	free(c.links);
+	return rc;
+}
+
+int rootfs_shift_layer(const char *src, const char *dst, uint32_t base, uint32_t count, char *err)
+{
+	char *tmp = xasprintf("%s.tmp-%d", dst, (int)getpid());
+	struct copier c = {.err = err, .layer = true, .shift = base, .limit = count};
+	struct stat st;
+	int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	fs_rm_rf(tmp); /* a copy an earlier crash left */
+	if (s < 0 || fstat(s, &st) || mkdir(tmp, 0700))
+		rc = errf(err, E_IO, "shift layer %s: %s", src, strerror(errno));
+	c.droot = rc ? -1 : open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (!rc && c.droot < 0)
+		rc = errf(err, E_IO, "shift layer %s: %s", tmp, strerror(errno));
+	if (!rc)
+		rc = copy_tree(&c, s, c.droot, "", 0);
+	if (!rc && (fchown(c.droot, OWNER(&c, &st)) || fchmod(c.droot, st.st_mode & 07777)))
+		rc = errf(err, E_IO, "shift layer %s: %s", tmp, strerror(errno));
+	if (!rc && rename(tmp, dst) && errno != EEXIST && errno != ENOTEMPTY)
+		rc = errf(err, E_IO, "shift layer: rename to %s: %s", dst, strerror(errno));
+	if (rc || access(tmp, F_OK) == 0)
+		fs_rm_rf(tmp); /* failed, or another task shifted the same layer first */
+	for (size_t k = 0; k < c.nlinks; k++)
+		free(c.links[k].path);
+	free(c.links);
+	if (s >= 0)
+		close(s);
+	if (c.droot >= 0)
+		close(c.droot);
+	free(tmp);
 	return rc;
 }
 

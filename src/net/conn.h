@@ -1,10 +1,13 @@
 /* One connection on the node port or the local Unix socket, on the libuv loop.
  *
- * Accepted TCP connections are sniffed: "ORCH" starts the authenticated handshake (auth.h),
- * "GET "/"HEAD" is plain HTTP (metrics, health), anything else is closed. After the
- * handshake a raft connection is handed to libraft (the conn lets go of the stream); an RPC
- * connection carries frames: a 4-byte big-endian length and one msgpack map. Unix-socket
- * connections are local (file permissions guard them) and start directly with frames.
+ * The node port speaks only TLS 1.3 (net/tls.h), both sides verified against the cluster
+ * CA; who the peer is comes from its certificate (conn_peer). Inside TLS the client's
+ * preamble (net/auth.h) says what follows: an RPC connection carries frames (a 4-byte
+ * big-endian length and one msgpack map); a raft connection is relayed to libraft through
+ * a socket pair (libraft reads and writes a plain uv stream, the conn moves the bytes
+ * through TLS both ways, pausing a side whose writes pile up); "GET "/"HEAD" instead of a
+ * preamble is HTTP (metrics, health) inside TLS. Unix-socket connections are local (file
+ * permissions guard them) and start directly with frames.
  *
  * Lifetime: conn_close() is idempotent; on_close is called once; the memory is freed after
  * libuv has closed the handles, never inside a callback of the conn itself. */
@@ -17,6 +20,8 @@
 #include "net/auth.h"
 #include "net/frame.h"
 #include "net/peer.h"
+#include "net/tls.h"
+#include "pki/pki.h"
 #include "util/mem.h"
 
 /* A connection whose queued, unsent output is over this when another write comes is
@@ -32,6 +37,9 @@ struct conn_ops {
 	void (*on_raft)(struct conn *c, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
 	void (*on_http)(struct conn *c, const char *method, const char *path);
 	void (*on_close)(struct conn *c, const char *why); /* why: NULL on a clean close */
+	/* server side, once the peer's certificate and preamble are known: false refuses it
+	 * (a removed node); NULL admits every certificate of the cluster */
+	bool (*admit)(struct conn *c);
 };
 
 struct conn {
@@ -45,32 +53,42 @@ struct conn {
 	int state;
 	bool tcp, client, closing, detached;
 	int handles; /* open handles left to close before freeing */
-	const struct token *tok;
+	const struct tlsctx *tls;
+	struct tls_sess ts;
+	char pin[PKI_FP_HEX]; /* client of a join: the CA fingerprint the token pins */
+	struct peer who;      /* server side: from the certificate */
 	enum auth_kind kind;
-	uint8_t hello[AUTH_HELLO_LEN], chal[AUTH_CHAL_LEN];
 	uint8_t *extra;
 	size_t extra_len;
 	struct buf rbuf;
+	uv_pipe_t *relay; /* raft: our end of the socket pair */
+	bool relay_paused, tcp_paused;
 	char why[256];
 };
 
-/* Server side: accept one pending connection from `server`. tok == NULL for Unix sockets. */
-struct conn *conn_accept(uv_stream_t *server, bool tcp, const struct token *tok, const struct conn_ops *ops, void *data);
-/* Client side: connect to "IP:PORT" and authenticate; on_ready or on_close follows. */
-struct conn *conn_connect(uv_loop_t *loop, const char *addr, enum auth_kind kind, const struct token *tok,
+/* Server side: accept one pending connection from `server`. tls == NULL for Unix sockets. */
+struct conn *conn_accept(uv_stream_t *server, bool tcp, const struct tlsctx *tls, const struct conn_ops *ops, void *data);
+/* Client side: connect to "IP:PORT" with this node's certificate; on_ready or on_close
+ * follows. */
+struct conn *conn_connect(uv_loop_t *loop, const char *addr, enum auth_kind kind, const struct tlsctx *tls,
 			  const void *extra, size_t extra_len, const struct conn_ops *ops, void *data);
+/* Client side, no certificate (a join): join_ctx from tls_join_ctx; the server must prove
+ * the CA of fingerprint pin. */
+struct conn *conn_connect_pinned(uv_loop_t *loop, const char *addr, void *join_ctx, const char *pin,
+				 const struct conn_ops *ops, void *data);
 /* Sends one frame (payload = packed msgpack). Returns 0 or -1 if the conn is closing. */
 int conn_send(struct conn *c, const void *p, size_t n);
 int conn_send_mpw(struct conn *c, struct mpw *w); /* sends and resets w */
 int conn_write_raw(struct conn *c, const void *p, size_t n);
-/* Client side, after on_ready: takes the stream (for libraft); the conn is freed. */
+/* Client side, after on_ready: a stream for libraft, relayed through the conn's TLS; the
+ * conn's callbacks are not called any more (it closes when libraft closes the stream). */
 uv_stream_t *conn_detach(struct conn *c);
 void conn_close(struct conn *c, const char *why);
 /* Closes after pending writes are flushed (uv_shutdown). */
 void conn_close_after_write(struct conn *c);
 
-/* Server side, RPC connections: the node id the peer claimed in the handshake (see
- * auth_node_put), or 0 for a peer that claimed none (a remote CLI) and for local ones. */
+/* Server side: the node id of the peer's certificate, 0 for users, anonymous and local
+ * peers. */
 uint64_t conn_peer_node(const struct conn *c);
 /* Server side: the peer has not finished its handshake or its HTTP request yet (daemon.c
  * caps how many may be). */

@@ -8,9 +8,9 @@
 #define VIP_THIRD_FIRST 251
 #define VIPS_PER_THIRD 250
 
-unsigned ipam_cluster_byte(const struct token *tok)
+unsigned ipam_cluster_byte(const uint8_t *cluster_id)
 {
-	return tok->cluster_id[0];
+	return cluster_id[0];
 }
 
 void ipam_node_net(unsigned b, uint64_t subnet, char tag[IPAM_TAG_LEN], char cidr[IPAM_CIDR_LEN])

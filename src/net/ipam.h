@@ -24,7 +24,7 @@
 #define IPAM_SUBNET_MAX 249 /* node subnet indexes are 1..249 */
 
 /* The byte of the cluster id that addresses are derived from. */
-unsigned ipam_cluster_byte(const struct token *tok);
+unsigned ipam_cluster_byte(const uint8_t *cluster_id);
 /* A node network: tag and subnet CIDR for byte value b (cluster byte or a later one) and the
  * node's subnet index. */
 void ipam_node_net(unsigned b, uint64_t subnet, char tag[IPAM_TAG_LEN], char cidr[IPAM_CIDR_LEN]);

@@ -64,13 +64,19 @@
 	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
 	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
 	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
-	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm)
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm) \
+	X(TOKEN_SHOW, token_show, "token.show", LOCAL, HERE, rpc_token_show) \
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate) \
+	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
+	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
-#define REQ_nodes(F, S)
+/* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
+#define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
@@ -79,8 +85,13 @@
 #define REQ_node_rm(F, S) F(S, STR, node, REQ, 127) F(S, BOOL, force, OPT, 0)
 #define REQ_node_leave(F, S) F(S, U64, node_id, REQ, 0)
 #define REQ_leave(F, S)
-/* node: the joiner's record (state/store.h node schema) */
-#define REQ_join(F, S) F(S, MAP, node, REQ, 0)
+/* node: the joiner's record (state/store.h node schema); secret: the join token's secret
+ * (64 hex, net/token.h), which says manager or worker; csr: the joiner's CSR (PEM), signed
+ * into its certificate; worker: a manager-token joiner asks to be a worker-only node (orch
+ * join --worker; the worker token makes one whatever this says). The reply: cert, ca (the
+ * bundle), and for a manager the data key wrapped under the secret (secret/datakey.h). */
+#define REQ_join(F, S) \
+	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -119,9 +130,14 @@
 #define REQ_image_disk(F, S)
 /* one node's share (node/imagework.h): action pull (ref pinned), gc (grace_s; drop: image
  * names no longer kept) or disk */
+/* creds: to a worker, the registry credentials for ref opened (node/feed.h feed_registry_creds) */
 #define REQ_image_node(F, S) \
-	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0)
+	F(S, STR, action, REQ, 15) F(S, STR, ref, OPT, 600) F(S, U64, grace_s, OPT, 0) F(S, ARR, drop, OPT, 0) \
+	F(S, ARR, creds, OPT, 0)
 
+/* kind: "manager", "worker", or absent for both */
+#define REQ_token_show(F, S) F(S, STR, kind, OPT, 16)
+#define REQ_token_rotate(F, S) F(S, STR, kind, OPT, 16)
 #define REQ_volumes(F, S)
 #define REQ_volume_get(F, S) F(S, STR, name, REQ, 127)
 /* force: forget the volume although its node is down (its directory stays there) */
@@ -135,6 +151,11 @@
 #define REQ_secrets(F, S) F(S, STR, kind, OPT, 15)
 #define REQ_secret_get(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
 #define REQ_secret_rm(F, S) F(S, STR, kind, OPT, 15) F(S, STR, name, REQ, 255)
+/* autolock (node/autolock.h): key: the unlock key as the operator holds it; rotate: a
+ * new one for the cluster; enable: autolock on or off */
+#define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
+#define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
+#define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
 
 /* The largest request frame each op may arrive in on the node port, in bytes (net/frame.h):
  * most requests are a few names and numbers; the ops listed carry documents. An op not

@@ -1,6 +1,9 @@
 #include "node/daemon.h"
+#include "node/creds.h"
+#include "node/worker.h"
 #include "secret/datakey.h"
 #include "node/member.h"
+#include "node/autolock.h"
 #include "agent/agent.h"
 #include "agent/backend.h"
 #include "metrics/scaling.h"
@@ -65,7 +68,8 @@ static void on_conn_close(struct conn *c, const char *why)
 static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
 	struct daemon *d = c->data;
-	conns_remove(d, c); /* the stream is libraft's now; the conn goes without on_close */
+	/* the conn stays (it relays libraft's stream through TLS) and in the list: closed
+	 * when the node stops or the peer is removed */
 	cons_incoming(&d->cons, s, extra, extra_len);
 }
 
@@ -75,15 +79,51 @@ static void on_http(struct conn *c, const char *method, const char *path)
 	rpc_http(d, c, method, path);
 }
 
+/* A node certificate admits its holder while the node is a member: in the nodes table or
+ * the raft configuration (a joiner between the two steps). A node that has not caught up
+ * with any state yet (it has just joined) admits every node of the cluster: the leader
+ * that replicates to it is among them. */
+static bool node_admitted(struct daemon *d, uint64_t id)
+{
+	return !d->store.has_cluster || table_get_u64(&d->store.nodes, id) || cons_role_of(&d->cons, id) != ROLE_NONE;
+}
+
+static bool admit(struct conn *c)
+{
+	struct daemon *d = c->data;
+	struct peer p;
+	conn_peer(c, &p);
+	return p.kind != PEER_NODE || node_admitted(d, p.node_id);
+}
+
 static const struct conn_ops server_ops = {
 	.on_frame = on_frame,
 	.on_close = on_conn_close,
 	.on_raft = on_raft,
 	.on_http = on_http,
+	.admit = admit,
 };
 
+/* Revocation: once a node's removal is applied, its open connections (RPC, and the raft
+ * streams relayed through them) are closed; admit refuses new ones. */
+static void revoke_removed(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nconns;) {
+		struct conn *c = d->conns[i];
+		struct peer p;
+		conn_peer(c, &p);
+		if (p.kind == PEER_NODE && !node_admitted(d, p.node_id)) {
+			log_warn(d->ident.name, d->clock, "closing the connection of removed node %016llx (%s)",
+				 (unsigned long long)p.node_id, c->peer);
+			conn_close(c, "node removed"); /* removes it from the list */
+			continue;
+		}
+		i++;
+	}
+}
+
 /* Caps on the node port: each connection costs a read buffer and a handshake costs a
- * timer and HMAC work; past the caps a new connection is accepted and closed at once (left
+ * timer and TLS key exchange work; past the caps a new connection is accepted and closed at once (left
  * in the backlog it would keep the listener busy). Raft connections are libraft's and not
  * counted. */
 #define CONNS_MAX 512
@@ -107,7 +147,7 @@ static void on_tcp_conn(uv_stream_t *srv, int status)
 	if (status || d->stopping)
 		return;
 	const char *over = conn_over_cap(d);
-	struct conn *c = conn_accept(srv, true, &d->ident.tok, &server_ops, d);
+	struct conn *c = conn_accept(srv, true, &d->ident.tls, &server_ops, d);
 	if (c && over) {
 		uint64_t now = clock_now(d->clock);
 		if (now - d->cap_warned_ms >= 10000 || !d->cap_warned_ms) { /* one line per 10 s under a flood */
@@ -355,11 +395,13 @@ static void tick_cb(uv_timer_t *t)
 		dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
 	if (cons_is_leader(&d->cons))
 		leader_tick(&d->leader);
+	autolock_tick(d);
 }
 
 static void on_state(void *data)
 {
 	struct daemon *d = data;
+	revoke_removed(d);
 	link_update(d);
 	if (leader_new_term(&d->leader)) {
 		watch_reset_self(d);
@@ -600,6 +642,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 		.memory = o->memory,
 		.labels = d->opts.labels,
 		.nlabels = o->nlabels,
+		.data_dir = d->data_dir,
 	};
 	leader_init(&d->leader, &d->leader_host, &lc);
 	d->host = (struct host){
@@ -637,10 +680,35 @@ int daemon_start(struct daemon *d, char *err)
 	 * the process, and container inits re-parent to it (runproc.h reaps for all nodes). */
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (!o->no_signals) {
+		uv_signal_init(d->loop, &d->sigint);
+		uv_signal_init(d->loop, &d->sigterm);
+		d->sigint.data = d->sigterm.data = d;
+		uv_signal_start(&d->sigint, signal_cb, SIGINT);
+		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	}
+	/* the local socket first: a locked node serves it alone (node/autolock.h) */
+	if ((rc = listen_local(d, err)))
+		return rc;
+	if ((rc = autolock_gate(d, err)) < 0)
+		return rc;
+	if (rc) {
+		log_warn(d->ident.name, d->clock, "node %016llx is locked (autolock): it starts once orch unlock gives it "
+			 "the unlock key", (unsigned long long)d->ident.id);
+		daemon_ready(d, "ok locked");
+		return 0;
+	}
+	return daemon_start_unlocked(d, err);
+}
 
+int daemon_start_unlocked(struct daemon *d, char *err)
+{
+	const struct daemon_opts *o = &d->opts;
+	int rc;
+	d->worker = worker_mark_load(d->data_dir);
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
-	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tok, &d->store, &o->raft,
+	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,
 			    err)))
 		return rc;
 	d->cons_ready = true;
@@ -654,7 +722,7 @@ int daemon_start(struct daemon *d, char *err)
 			return rc;
 		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
-	if ((rc = listen_tcp(d, err)) || (rc = listen_local(d, err)))
+	if ((rc = listen_tcp(d, err)))
 		return rc;
 	if ((rc = cons_start(&d->cons, err)))
 		return rc;
@@ -665,13 +733,6 @@ int daemon_start(struct daemon *d, char *err)
 	d->catchup.data = d;
 	uv_timer_init(d->loop, &d->kick);
 	d->kick.data = d;
-	if (!o->no_signals) {
-		uv_signal_init(d->loop, &d->sigint);
-		uv_signal_init(d->loop, &d->sigterm);
-		d->sigint.data = d->sigterm.data = d;
-		uv_signal_start(&d->sigint, signal_cb, SIGINT);
-		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	}
 	if ((rc = regopts_load(&d->reg, d->data_dir, err)))
 		return rc;
 	if (o->registry)
@@ -697,7 +758,7 @@ int daemon_start(struct daemon *d, char *err)
 	if (o->catch_up_index)
 		uv_timer_start(&d->catchup, catchup_cb, 20, 20);
 	else if (!o->bootstrap)
-		daemon_ready(d, "ok");
+		daemon_ready(d, d->worker ? "ok worker" : "ok"); /* a worker has no log to catch up with */
 	/* For orch init, readiness is signalled once the cluster record is committed (leader.c). */
 	return 0;
 }
@@ -709,6 +770,8 @@ void daemon_free(struct daemon *d)
 		layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 		nftw(raftdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		datakey_remove(d->data_dir); /* first: orch leave returns once the identity is gone */
+		creds_remove(d->data_dir);
+		worker_mark_remove(d->data_dir);
 		identity_remove(d->data_dir);
 		log_info(d->ident.name, d->clock, "left the cluster; identity, data key and raft data removed from %s", d->data_dir);
 	}
@@ -716,6 +779,7 @@ void daemon_free(struct daemon *d)
 	layout_path(sock, sizeof sock, d->data_dir, LAYOUT_SOCKET);
 	if (d->local.loop)
 		unlink(sock);
+	datakey_forget(d->data_dir);
 	store_free(&d->store);
 	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);

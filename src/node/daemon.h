@@ -19,6 +19,7 @@
 #include "net/proto.h"
 #include "net/rpc_reply.h"
 #include "raft/consensus.h"
+#include "secret/unlock.h"
 #include "state/store.h"
 
 struct daemon;
@@ -49,6 +50,10 @@ struct daemon_opts {
 	/* registry options given on the command line (NULL: none): they replace the kept
 	 * ones of their kind (node/regopts.h) */
 	const struct regopts *registry;
+	/* orch init --autolock: the unlock key the data key file was sealed under, recorded
+	 * in the log once this node leads (node/autolock.h) */
+	bool autolock;
+	struct unlock_key autolock_key;
 	/* Called once the node has stopped: every handle of it closed, no worker job of it in
 	 * flight. On a shared loop, daemon_free may be called from it. */
 	void (*on_stopped)(struct daemon *d, void *arg);
@@ -122,10 +127,16 @@ struct daemon {
 	bool cons_ready;     /* cons initialised: closed on stop */
 	bool stopping;
 	bool leaving;        /* wipe identity and raft data once stopped */
+	bool worker;         /* a worker-only node (node/worker.h): read from the data dir at start */
 	unsigned stop_pending; /* parts, handles and jobs still to finish once stopping */
 	unsigned jobs;       /* worker jobs of the node itself in flight (image ingest) */
 	int exit_code;
 	int ready_fd;
+	/* autolock (node/autolock.h): locked until orch unlock; the unlock record the data key
+	 * file is sealed for; init's record submitted */
+	bool locked;
+	uint64_t lock_seen;
+	bool lock_recorded;
 	bool ready_sent;
 	uint64_t started_ms;
 };
@@ -137,6 +148,9 @@ int daemon_run(const struct daemon_opts *o, const struct identity *id, char *err
  * daemon_free. */
 struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const struct identity *id);
 int daemon_start(struct daemon *d, char *err);
+/* The rest of the start, after the local socket: at once, or for a locked node once
+ * orch unlock opened its data key (node/autolock.h). */
+int daemon_start_unlocked(struct daemon *d, char *err);
 void daemon_free(struct daemon *d);
 
 /* Submits a command (type + msgpack body) through raft: locally when leader, otherwise
@@ -170,6 +184,10 @@ void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, co
 /* The usual answer to a write submitted that way: {result} (E_EXISTS, "unchanged", is a
  * success) or the error. */
 void rpc_submitted(struct daemon *d, void *data, int rc, const struct apply_res *res);
+/* Submits the service.put of sp (its environment sealed here first, secret/envseal.h)
+ * for request id on c. */
+struct svc_spec;
+void rpc_service_submit(struct daemon *d, struct conn *c, uint64_t id, struct svc_spec *sp, const char *project);
 /* Relays a leader's reply map to p->conn with the client's request id. */
 void rpc_relay(struct pending *p, const msgpack_object *resp);
 void daemon_ready(struct daemon *d, const char *msg);
@@ -181,6 +199,9 @@ void watch_conn_gone(struct daemon *d, struct conn *c);
 void watch_push(struct daemon *d);
 void watch_reset_self(struct daemon *d);
 void watch_free(struct daemon *d);
+/* feed_out.open (node/feed.h): a sealed value opened with this node's data key (arg: the
+ * daemon), for a worker. */
+int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 
 /* link.c: this node's connection to the leader */
 void link_update(struct daemon *d);   /* (re)connect when the leader changed */
@@ -189,5 +210,7 @@ void link_tick(struct daemon *d);     /* heartbeat */
 int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
 int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
 void link_close(struct daemon *d);
+/* The leader the link is connected to now (false while none): a worker's only view of it. */
+bool link_leader(struct daemon *d, uint64_t *id, const char **addr);
 
 #endif

@@ -1,5 +1,7 @@
 #include "node/feed.h"
+#include "image/ref.h"
 #include "spec/spec.h"
+#include "util/err.h"
 #include "util/mem.h"
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ struct svc_view {
 
 struct docs {
 	const struct store *s;
+	const struct feed_out *out; /* NULL: nothing can be opened (feed_doc) */
 	struct svc_view *svc;    /* by position in the services table */
 	struct mpw peers;        /* the "peers" array, packed once */
 	uint64_t peers_fp;
@@ -49,9 +52,10 @@ static struct svc_view *svc_of(struct docs *d, uint64_t id)
 }
 
 /* Peers for blob fetches: the ready nodes that can hold blobs (not hollow ones). */
-static void docs_init(struct docs *d, const struct store *s)
+static void docs_init(struct docs *d, const struct store *s, const struct feed_out *out)
 {
 	d->s = s;
+	d->out = out;
 	d->svc = xcalloc(s->services.n + 1, sizeof *d->svc);
 	mpw_init(&d->peers);
 	uint32_t np = 0;
@@ -122,10 +126,49 @@ static uint64_t fingerprint(struct docs *d, const struct node *self, const struc
 	return h;
 }
 
-/* The secrets and configs of a task's spec, each with its value still sealed as the log
- * holds it (the agent opens it, secret/secrets.h): only the node that runs the task is
- * sent it. data is nil when the version is gone (the agent fails the task, saying so). */
-static void doc_files(struct docs *d, const struct rawmp *spec, struct mpw *w)
+void feed_put_sealed(const struct feed_out *out, bool worker, const char *kind, const char *name,
+		     const struct rawmp *sealed, struct mpw *w)
+{
+	if (!sealed || !sealed->len) {
+		mpw_key(w, "data");
+		mpw_nil(w);
+		return;
+	}
+	if (!worker) {
+		mpw_key(w, "data");
+		mpw_raw(w, sealed->data, sealed->len);
+		return;
+	}
+	char err[ERR_LEN] = "";
+	struct mpr r;
+	struct buf v = {0};
+	int rc = E_INVAL;
+	if (!out || !out->open)
+		rc = errf(err, E_UNSUPP, "%s %s: no data key here to open it for a worker", kind, name);
+	else if (mpr_decode(&r, sealed->data, sealed->len))
+		errf(err, E_INVAL, "%s %s: stored value unreadable", kind, name);
+	else {
+		if (r.root->type == MSGPACK_OBJECT_BIN)
+			rc = out->open(out->arg, kind, name, r.root->via.bin.ptr, r.root->via.bin.size, &v, err);
+		else
+			errf(err, E_INVAL, "%s %s: stored value unreadable", kind, name);
+		mpr_free(&r);
+	}
+	if (rc) {
+		mpw_kstr(w, "open_err", err);
+	} else {
+		mpw_key(w, "value");
+		mpw_bin(w, v.data, v.len);
+	}
+	if (v.data)
+		memset(v.data, 0, v.cap); /* the copy in the document goes out with it */
+	buf_free(&v);
+}
+
+/* The secrets and configs of a task's spec with their values (put_sealed): only the node
+ * that runs the task is sent them. No value when the version is gone (the agent fails
+ * the task, saying so). */
+static void doc_files(struct docs *d, bool worker, const struct rawmp *spec, struct mpw *w)
 {
 	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
 	size_t n = sp ? sp->secrets.n + sp->configs.n : 0;
@@ -143,13 +186,58 @@ static void doc_files(struct docs *d, const struct rawmp *spec, struct mpw *w)
 		mpw_ku64(w, "uid", r->uid);
 		mpw_ku64(w, "gid", r->gid);
 		mpw_ku64(w, "mode", r->mode);
-		mpw_key(w, "data");
-		if (x && x->data.len)
-			mpw_raw(w, x->data.data, x->data.len);
-		else
-			mpw_nil(w);
+		feed_put_sealed(d->out, worker, kind, r->source, x ? &x->data : NULL, w);
 		mpw_map_end(w);
 	}
+}
+
+void feed_registry_creds(const struct store *s, const struct feed_out *out, bool worker, const char *domain,
+			 struct mpw *w)
+{
+	const struct secret *x = worker ? store_secret_latest(s, "registry", domain) : NULL;
+	mpw_arr(w, x ? 1 : 0);
+	if (!x)
+		return;
+	mpw_map_begin(w);
+	mpw_kstr(w, "host", domain);
+	feed_put_sealed(out, worker, "registry", domain, &x->data, w);
+	mpw_map_end(w);
+}
+
+/* A worker pulls an image the cluster does not hold from its registry with the
+ * credentials orch registry login stored for that host: it cannot read them from a state
+ * it does not hold, so they come with the task, opened. */
+static void doc_registry(struct docs *d, bool worker, const struct image *im, const struct rawmp *spec, struct mpw *w)
+{
+	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
+	struct image_ref ref;
+	char err[ERR_LEN];
+	bool pulls = worker && !im && sp && sp->image && !image_ref_parse(sp->image, &ref, err);
+	feed_registry_creds(d->s, d->out, pulls, pulls ? ref.domain : "", w);
+}
+
+/* The spec as the log holds it; for a worker, which holds no data key, with its
+ * environment opened by the leader (kept sealed if that fails: the task then fails to
+ * start, saying why). */
+static void doc_spec(struct docs *d, bool worker, const struct rawmp *spec, struct mpw *w)
+{
+	const struct svc_spec *sp = spec && spec->len ? spec->dec : NULL;
+	if (!sp) {
+		mpw_nil(w);
+		return;
+	}
+	if (worker && sp->env_sealed.len && d->out && d->out->open) {
+		char err[ERR_LEN];
+		struct buf v = {0};
+		if (!d->out->open(d->out->arg, FEED_SPEC_KIND, sp->name, spec->data, spec->len, &v, err)) {
+			mpw_raw(w, v.data, v.len);
+			explicit_bzero(v.data, v.len);
+			buf_free(&v);
+			return;
+		}
+		buf_free(&v);
+	}
+	mpw_raw(w, spec->data, spec->len);
 }
 
 static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
@@ -157,6 +245,7 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	const struct svc_view *sv = svc_of(d, t->service_id);
 	const struct image *im;
 	const struct rawmp *spec = task_spec(sv, t, &im);
+	const struct node *to = table_get_u64(&d->s->nodes, t->node_id);
 	mpw_map_begin(w);
 	mpw_ku64(w, "id", t->id);
 	mpw_kstr(w, "service", t->service);
@@ -166,10 +255,7 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	mpw_kstr(w, "state", task_state_name(t->state));
 	mpw_ku64(w, "start_after", t->start_after);
 	mpw_key(w, "spec");
-	if (spec && spec->len)
-		mpw_raw(w, spec->data, spec->len);
-	else
-		mpw_nil(w);
+	doc_spec(d, to && to->worker, spec, w);
 	mpw_key(w, "image");
 	if (im && im->info.len)
 		mpw_raw(w, im->info.data, im->info.len);
@@ -178,7 +264,9 @@ static void doc_task(struct docs *d, const struct task *t, struct mpw *w)
 	mpw_ku64(w, "image_node", im ? im->node_id : 0);
 	mpw_kstr(w, "project", sv && sv->v->project ? sv->v->project : "");
 	mpw_key(w, "files");
-	doc_files(d, spec, w);
+	doc_files(d, to && to->worker, spec, w);
+	mpw_key(w, "registry");
+	doc_registry(d, to && to->worker, im, spec, w);
 	mpw_map_end(w);
 }
 
@@ -278,7 +366,7 @@ static const struct task **node_tasks(const struct store *s, uint64_t node_id, s
 void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 {
 	struct docs d;
-	docs_init(&d, s);
+	docs_init(&d, s, NULL);
 	size_t n;
 	const struct task **ts = node_tasks(s, node_id, &n);
 	doc_write(&d, node_id, ts, n, w);
@@ -292,7 +380,7 @@ void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w)
 static void push_one(const struct store *s, struct feed_watcher *x, const struct feed_out *out)
 {
 	struct docs dc;
-	docs_init(&dc, s);
+	docs_init(&dc, s, out);
 	size_t n;
 	const struct task **ts = node_tasks(s, x->node_id, &n);
 	struct mpw w;
@@ -413,7 +501,7 @@ void feed_push(struct feed *wa, const struct store *st, uint64_t self_id, const 
 		s->ts[s->n++] = t;
 	}
 	struct docs dc;
-	docs_init(&dc, st);
+	docs_init(&dc, st, out);
 	struct mpw w;
 	mpw_init(&w);
 	const struct slot *bucket = NULL;

@@ -14,12 +14,15 @@
  * whole set again.
  *
  * Secrets and configs: each task carries the values its spec names ("files": kind, name,
- * pinned version, target, uid, gid, mode and the value still sealed as the log holds it),
- * so a value goes only to the node that runs a task using it, and is opened there
- * (secret/secfs.h). The leader opens nothing: the feed stays a pure function of the
- * state. Today every node that runs tasks also holds the log and the data key; once
- * worker-only nodes hold neither (issue 11), this is where the leader opens the values
- * for them and the watch's TLS stream carries them.
+ * pinned version, target, uid, gid, mode and the value), so a value goes only to the node
+ * that runs a task using it. A manager-capable node holds the data key: it gets the value
+ * sealed as the log holds it ("data") and opens it itself (secret/secfs.h). A worker-only
+ * node (node/worker.h) holds no key: the leader opens the value for it (feed_out.open)
+ * and sends it as "value" on the watch's connection, inside the node port's TLS. Every
+ * sealed kind a worker needs goes through the one function of feed.c that does this
+ * (put_sealed): secrets and configs in "files", and in "registry" the credentials for
+ * pulling a task's image the cluster does not hold ([{host, value}], for workers only: a
+ * manager reads its own replica).
  *
  * No I/O: node/watch.c sends the documents on real connections and the simulation
  * (test/sim) on simulated ones, so both run the same rules. */
@@ -62,11 +65,30 @@ struct feed {
 
 /* Where the documents go: a watcher's (doc: its msgpack bytes), and this node's own
  * (decoded, always whole). */
+#define FEED_SPEC_KIND "spec"
+
 struct feed_out {
 	void (*send)(void *arg, const struct feed_watcher *x, const void *doc, size_t len);
 	void (*self)(void *arg, const msgpack_object *doc);
 	void *arg;
+	/* Opens a sealed value (kind, name) with the leader's data key into out, for a worker;
+	 * NULL where there is no key (a worker then gets "open_err" instead of the value).
+	 * Kind FEED_SPEC_KIND: blob is a service's encoded spec, out the same spec with its
+	 * environment opened (secret/envseal.h). */
+	int (*open)(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err);
 };
+
+/* One sealed value (kind, name; sealed: the msgpack bin the log holds, NULL when gone) as
+ * the node it goes to gets it, as keys of the map being written: a manager "data" (sealed),
+ * a worker "value" (opened with out->open) or "open_err" (why not). Every sealed kind sent
+ * to a node goes through here. */
+void feed_put_sealed(const struct feed_out *out, bool worker, const char *kind, const char *name,
+		     const struct rawmp *sealed, struct mpw *w);
+/* The registry credentials a worker needs to pull from registry host `domain` (an array:
+ * [{host, value}], empty for a manager, which reads its own replica, or when none are
+ * stored). Also used by orch image pull's fan-out (node/imagefan.c). */
+void feed_registry_creds(const struct store *s, const struct feed_out *out, bool worker, const char *domain,
+			 struct mpw *w);
 
 /* A watch of node_id's assignments on conn (again on the same conn: a re-subscription);
  * its full document goes out now. True for a new watch. */

@@ -12,6 +12,8 @@
  * moment its join is accepted, so the early ones heartbeat while the later ones join. */
 #include "node/hollow.h"
 #include "node/daemon.h"
+#include "node/creds.h"
+#include "pki/pki.h"
 #include "agent/agent.h"
 #include "net/conn.h"
 #include "net/proto.h"
@@ -50,6 +52,7 @@ struct hnode {
 	bool jc_done;          /* its reply came: the close that follows is expected */
 	char target[64];       /* where the join goes now (the given node, then the leader) */
 	char seed[64];         /* the leader that accepted it */
+	struct buf key, csr;   /* its key and CSR while it joins */
 	uint64_t retry_at, deadline;
 	bool ready;
 };
@@ -181,7 +184,15 @@ static void j_ready(struct conn *c)
 	mpw_init(&rec);
 	schema_encode(&node_schema, &n, &rec);
 	labels_free(&n.labels);
-	struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}};
+	char secret[2 * SECRET_LEN + 1], err[ERR_LEN];
+	hex_encode(o->tok.secret, SECRET_LEN, secret);
+	if (!hn->key.len && creds_csr(&hn->key, &hn->csr, err)) {
+		mpw_free(&rec);
+		conn_close(c, err);
+		return;
+	}
+	struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret,
+			     .csr = (const char *)hn->csr.data};
 	mpw_init(&w);
 	proto_encode(&w, OP_JOIN, 1, &q);
 	conn_send_mpw(c, &w);
@@ -198,6 +209,7 @@ static void j_frame(struct conn *c, const msgpack_object *resp)
 	mp_get_i64(resp, "rc", &rc);
 	mp_get_strbuf(resp, "err", msg, sizeof msg);
 	mp_get_strbuf(resp, "leader", leader, sizeof leader);
+	char *cert = mp_get_strdup(resp, "cert"), *ca = mp_get_strdup(resp, "ca");
 	hn->jc_done = true;
 	conn_close(c, NULL);
 	if (hl->stopping)
@@ -206,10 +218,23 @@ static void j_frame(struct conn *c, const msgpack_object *resp)
 		if (leader[0])
 			snprintf(hn->target, sizeof hn->target, "%s", leader);
 		hn->retry_at = now_ms() + (leader[0] ? 0 : RETRY_MS);
+		free(cert);
+		free(ca);
 		return;
 	}
 	hl->joining--;
-	char err[ERR_LEN + 128];
+	char err[ERR_LEN + 128], tdir[600];
+	if (!rc && (!cert || !ca)) {
+		rc = E_FAIL;
+		snprintf(msg, sizeof msg, "the reply holds no certificate");
+	}
+	if (!rc && (creds_save(hn->dir, (char *)hn->key.data, cert, ca, msg) ||
+		    (tls_dir(hn->dir, tdir, sizeof tdir), tls_load(&hn->id.tls, tdir, msg))))
+		rc = E_FAIL;
+	free(cert);
+	free(ca);
+	buf_free(&hn->key);
+	buf_free(&hn->csr);
 	if (rc) {
 		snprintf(err, sizeof err, "join of %s through %s: %s", hn->id.name, hn->target, msg[0] ? msg : "refused");
 		node_failed(hn, err);
@@ -256,7 +281,10 @@ static void join_send(struct hnode *hn)
 	}
 	hn->retry_at = 0;
 	hn->jc_done = false;
-	struct conn *c = conn_connect(&hl->loop, hn->target, AUTH_KIND_RPC, &hl->h->o->tok, NULL, 0, &join_ops, hn);
+	char err[ERR_LEN];
+	void *ctx = tls_join_ctx(err);
+	struct conn *c = conn_connect_pinned(&hl->loop, hn->target, ctx, hl->h->o->tok.ca_fp, &join_ops, hn);
+	tls_ctx_free(ctx); /* the session keeps its own reference */
 	if (hn->retry_at == 0) /* not closed at once (a bad address closes inside conn_connect) */
 		hn->jc = c;
 }
@@ -275,7 +303,7 @@ static int node_prepare(struct hloop *hl, struct hnode *hn, unsigned i, char *er
 		return errf(err, E_IO, "create %s: %s", hn->dir, strerror(errno));
 	int rc = identity_load(hn->dir, &hn->id, err);
 	if (rc == 0) {
-		if (memcmp(hn->id.tok.cluster_id, o->tok.cluster_id, CLUSTER_ID_LEN))
+		if (memcmp(hn->id.cluster_id, o->tok.cluster_id, CLUSTER_ID_LEN))
 			return errf(err, E_INVAL, "%s belongs to another cluster; use another --data-dir", hn->dir);
 		__atomic_add_fetch(&hl->h->joined, 1, __ATOMIC_SEQ_CST);
 		return node_start(hn, err);
@@ -287,7 +315,7 @@ static int node_prepare(struct hloop *hl, struct hnode *hn, unsigned i, char *er
 	inet_ntop(AF_INET, &ia, ip, sizeof ip);
 	memset(&hn->id, 0, sizeof hn->id);
 	hn->id.id = identity_new_id();
-	hn->id.tok = o->tok;
+	memcpy(hn->id.cluster_id, o->tok.cluster_id, CLUSTER_ID_LEN);
 	snprintf(hn->id.name, sizeof hn->id.name, "%s", name);
 	snprintf(hn->id.listen, sizeof hn->id.listen, "%s:%u", ip, o->port);
 	snprintf(hn->id.advertise, sizeof hn->id.advertise, "%s", hn->id.listen);

@@ -24,10 +24,10 @@ uint64_t identity_new_id(void)
 	return v;
 }
 
-int identity_load(const char *dir, struct identity *id, char *err)
+int identity_load(const char *dir_, struct identity *id, char *err)
 {
 	char path[600], line[512];
-	path_of(dir, path, sizeof path);
+	path_of(dir_, path, sizeof path);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return errno == ENOENT ? errf(err, E_NOTFOUND, "%s: no identity", path) : errf(err, E_IO, "open %s: %s", path, strerror(errno));
@@ -52,9 +52,9 @@ int identity_load(const char *dir, struct identity *id, char *err)
 		} else if (!strcmp(k, "advertise")) {
 			snprintf(id->advertise, sizeof id->advertise, "%s", v);
 			have |= 8;
-		} else if (!strcmp(k, "token")) {
-			if (token_parse(v, &id->tok, err)) {
-				rc = errwrap(err, E_INVAL, "%s", path);
+		} else if (!strcmp(k, "cluster")) {
+			if (strlen(v) != 16 || hex_decode(v, id->cluster_id, CLUSTER_ID_LEN)) {
+				rc = errf(err, E_INVAL, "%s: bad cluster id", path);
 				break;
 			}
 			have |= 16;
@@ -62,22 +62,30 @@ int identity_load(const char *dir, struct identity *id, char *err)
 	}
 	fclose(f);
 	if (!rc && (have != 31 || !id->id))
-		rc = errf(err, E_INVAL, "%s: incomplete identity file (remove the data directory to start afresh)", path);
-	return rc;
+		rc = errf(err, E_INVAL, "%s: incomplete identity file of an older orch, or damaged (remove the data directory to start afresh)", path);
+	if (rc)
+		return rc;
+	char dir[600];
+	tls_dir(dir_, dir, sizeof dir);
+	if ((rc = tls_load(&id->tls, dir, err)))
+		return errwrap(err, rc == E_NOTFOUND ? E_INVAL : rc, "node credentials");
+	if (id->tls.node_id != id->id)
+		return errf(err, E_INVAL, "%s/node.crt is not this node's certificate", dir);
+	return 0;
 }
 
 int identity_save(const char *dir, const struct identity *id, char *err)
 {
-	char path[600], tmp[610], tok[TOKEN_STR_LEN + 1];
+	char path[600], tmp[610], cid[17];
 	path_of(dir, path, sizeof path);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	token_format(&id->tok, tok);
+	token_cluster_hex(id->cluster_id, cid);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		return errf(err, E_IO, "create %s: %s", tmp, strerror(errno));
 	char body[1024];
-	int n = snprintf(body, sizeof body, "# orch node identity: keep it secret (it holds the cluster token)\nid=%016llx\nname=%s\nlisten=%s\nadvertise=%s\ntoken=%s\n",
-			 (unsigned long long)id->id, id->name, id->listen, id->advertise, tok);
+	int n = snprintf(body, sizeof body, "# orch node identity (its credentials are in tls/)\nid=%016llx\nname=%s\nlisten=%s\nadvertise=%s\ncluster=%s\n",
+			 (unsigned long long)id->id, id->name, id->listen, id->advertise, cid);
 	if (write(fd, body, (size_t)n) != n || fsync(fd)) {
 		close(fd);
 		return errf(err, E_IO, "write %s: %s", tmp, strerror(errno));

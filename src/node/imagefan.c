@@ -18,6 +18,7 @@ struct fansrc {
 	struct conn *conn;
 	char name[64], addr[64];
 	bool ended, closed;
+	bool worker; /* holds no key: a pull is sent the credentials opened (node/worker.h) */
 };
 
 struct imagefan {
@@ -103,10 +104,21 @@ static void src_ready(struct conn *c)
 	struct req_image_node q = {.action = f->action, .ref = f->ref[0] ? f->ref : NULL};
 	if (f->ndrop)
 		q.drop = (struct fl_doc){.raw = f->drop.sb.data, .len = f->drop.sb.size};
-	struct mpw w;
+	struct mpw w, cw;
 	mpw_init(&w);
+	mpw_init(&cw);
+	if (s->worker && !strcmp(f->action, "pull")) {
+		struct feed_out out = {.arg = f->d, .open = watch_open_sealed};
+		feed_registry_creds(&f->d->store, &out, true, f->iref.domain, &cw);
+		q.creds = (struct fl_doc){.raw = cw.sb.data, .len = cw.sb.size};
+	}
 	proto_encode(&w, OP_IMAGE_NODE, 1, &q);
 	conn_send_mpw(c, &w);
+	if (cw.sb.data)
+		explicit_bzero(cw.sb.data, cw.sb.size);
+	mpw_free(&cw);
+	if (w.sb.data)
+		explicit_bzero(w.sb.data, w.sb.size);
 	mpw_free(&w);
 }
 
@@ -197,8 +209,9 @@ static void fan_out(struct imagefan *f)
 		s->f = f;
 		snprintf(s->name, sizeof s->name, "%s", nd->name ? nd->name : "?");
 		snprintf(s->addr, sizeof s->addr, "%s", nd->addr);
+		s->worker = nd->worker;
 		f->open++;
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &src_ops, s);
+		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
 		if (!s->closed)
 			s->conn = sc;
 	}

@@ -371,6 +371,8 @@ void imagework_start(struct daemon *d, struct conn *c, const struct req_image_no
 		}
 		image_ref_canonical(&j->ref, j->name, sizeof j->name);
 		regopts_login(&d->host, &d->reg, &j->ref, &j->login);
+		if (!j->login.n) /* a worker: given by the node that asked, opened (node/feed.h) */
+			regopts_given(&j->login, a->creds.obj);
 		regopts_bind(&j->cfg, &d->reg, &j->login);
 		uv_async_init(d->loop, &j->async, send_progress);
 		j->async_on = true;

@@ -4,6 +4,7 @@
  * live node a standby (it receives the log, so promoting it is instant), planned by
  * orchestrator/roles.c and run by node/member.c. */
 #include "node/leader.h"
+#include "node/creds.h"
 #include "node/member.h"
 #include "orchestrator/roles.h"
 #include "orchestrator/reconcile.h"
@@ -200,6 +201,8 @@ static void init_done(void *data, int rc, const struct apply_res *res)
 		log_error(l->host->ident->name, l->host->clock, "committing the cluster record failed: %s", res->msg);
 		return;
 	}
+	if (l->cfg.data_dir) /* its sealed contents are in the state now */
+		creds_boot_remove(l->cfg.data_dir);
 }
 
 static void self_added(void *data, int rc, const struct apply_res *res)
@@ -245,14 +248,24 @@ static void ensure_records(struct leader *l)
 	if (!h->store->has_cluster) {
 		if (!l->cfg.bootstrap)
 			return;
-		char cid[17], hash[65];
-		token_cluster_hex(&h->ident->tok, cid);
-		token_secret_hash(&h->ident->tok, hash);
-		struct cmd_cluster_init b = {.id = cid, .secret_hash = hash, .created_at = wall(l),
-					     .failure_timeout_ms = l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000};
+		char cid[17];
+		token_cluster_hex(h->ident->cluster_id, cid);
+		struct cmd_cluster_init b = {0};
+		int rc = l->cfg.data_dir ? creds_boot_load(l->cfg.data_dir, &b, err) : E_NOTFOUND;
+		if (rc && rc != E_NOTFOUND) {
+			log_error(h->ident->name, h->clock, "cannot create the cluster record: %s", err);
+			return;
+		}
+		if (rc)
+			b.secret_hash = xstrdup("none"); /* never a sha256: no token matches */
+		b.id = cid;
+		b.created_at = wall(l);
+		b.failure_timeout_ms = l->cfg.failure_timeout_ms ? l->cfg.failure_timeout_ms : 5000;
 		struct mpw w;
 		mpw_init(&w);
 		cmd_body(&w, CMD_CLUSTER_INIT, &b);
+		b.id = NULL;
+		creds_boot_free(&b);
 		l->init_inflight = !h->submit(h->data, CMD_CLUSTER_INIT, w.sb.data, w.sb.size, init_done, l, err);
 		mpw_free(&w);
 		return;
@@ -365,11 +378,20 @@ static void roles(struct leader *l)
 		s[i].role = role == ROLE_VOTER ? ROLES_VOTER : role == ROLE_STANDBY ? ROLES_STANDBY : ROLES_SPARE;
 		s[i].live = seen_recently(l, id) ? ROLES_UP : leader_alive(l, id) ? ROLES_UNKNOWN : ROLES_DOWN;
 		s[i].record = rec != NULL;
-		s[i].keep_spare = node_hollow(rec) || member_joining_hollow(l, id);
+		s[i].keep_spare = node_spare_only(rec) || member_joining_spare(l, id);
 		spares_only += s[i].keep_spare != 0;
 	}
 	/* the voter count comes from the servers that may vote */
-	size_t k = roles_plan(s, n, roles_target(n - spares_only), h->ident->id, out);
+	unsigned target = roles_target(n - spares_only);
+	size_t k = roles_plan(s, n, target, h->ident->id, out);
+	unsigned short_by = roles_shortage(s, n, target, out, k);
+	if (short_by && short_by != l->voter_shortage)
+		log_warn(h->ident->name, h->clock, "role: %u voters wanted, %u missing: no live manager-capable node to promote (workers are never voters)",
+			 target, short_by);
+	else if (!short_by && l->voter_shortage)
+		log_info(h->ident->name, h->clock, "role: the voter set is whole again (%u wanted)", target);
+	l->voter_shortage = short_by;
+	l->voters_wanted = target;
 	if (k)
 		member_plan(l, out, k);
 	free(s);

@@ -62,6 +62,9 @@ struct leader_config {
 	const char *const *labels;   /* "k=v", for this node's record */
 	size_t nlabels;
 	const char *runtime;         /* for this node's record: runc, crun or hollow */
+	/* where orch init left the sealed CA key and tokens for the cluster record
+	 * (node/creds.h); NULL (the simulation): a record whose tokens admit no one */
+	const char *data_dir;
 };
 
 struct seen {
@@ -90,6 +93,9 @@ struct leader {
 	bool caught_up, barrier_inflight;
 	bool change_inflight; /* a raft membership change (joins and role plan, node/member.h) */
 	struct member *member; /* queued joins and the role plan being run */
+	/* voters the role manager wants but has no manager-capable node to promote for (a
+	 * worker is never promoted): shown by orch status, logged when it changes */
+	unsigned voter_shortage, voters_wanted;
 };
 
 void leader_init(struct leader *l, const struct leader_host *host, const struct leader_config *cfg);

@@ -4,6 +4,7 @@
  * are node/uplink.h's rules; this file applies them on real connections. */
 #include "node/daemon.h"
 #include "node/uplink.h"
+#include "node/worker.h"
 #include "agent/agent.h"
 #include "metrics/node_stats.h"
 #include "net/conn.h"
@@ -43,6 +44,17 @@ static void fail_forwarded(struct daemon *d)
 	}
 }
 
+/* A worker keeps whom to ask after a restart (node/worker.h). */
+static void keep_peers(struct link *l)
+{
+	const char *peers[UPLINK_VOTERS];
+	char err[ERR_LEN];
+	for (size_t i = 0; i < l->up.nvoters; i++)
+		peers[i] = l->up.voters[i];
+	if (worker_mark_save(l->d->data_dir, peers, l->up.nvoters, err))
+		log_warn(l->d->ident.name, l->d->clock, "keeping the voters to ask after a restart: %s", err);
+}
+
 static void l_ready(struct conn *c)
 {
 	struct link *l = c->data;
@@ -77,10 +89,15 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	if (id == 0) { /* heartbeat reply */
 		const msgpack_object *v = mp_get(resp, "voters");
 		if (rc == 0 && v && v->type == MSGPACK_OBJECT_ARRAY) {
+			char before[UPLINK_VOTERS][64];
+			size_t nb = l->up.nvoters;
+			memcpy(before, l->up.voters, sizeof before);
 			uplink_voters_clear(&l->up);
 			for (uint32_t i = 0; i < v->via.array.size; i++)
 				if (mp_is_str(&v->via.array.ptr[i]))
 					uplink_voter_add(&l->up, v->via.array.ptr[i].via.str.ptr, v->via.array.ptr[i].via.str.size);
+			if (d->worker && l->up.nvoters && (nb != l->up.nvoters || memcmp(before, l->up.voters, sizeof before)))
+				keep_peers(l);
 		}
 		switch (uplink_hb_reply(&l->up, &d->cons, rc)) {
 		case UPLINK_REMOVED:
@@ -136,6 +153,11 @@ static struct link *get(struct daemon *d)
 		d->link = xcalloc(1, sizeof *d->link);
 		d->link->d = d;
 		uplink_init(&d->link->up, d->ident.id, d->ident.advertise, d->opts.seed);
+		/* a worker's raft and store name nobody: start from the peers it kept */
+		char kept[WORKER_PEERS_MAX][64];
+		size_t n = d->worker ? worker_peers_load(d->data_dir, kept) : 0;
+		for (size_t i = 0; i < n; i++)
+			uplink_voter_add(&d->link->up, kept[i], strlen(kept[i]));
 	}
 	return d->link;
 }
@@ -169,7 +191,7 @@ void link_update(struct daemon *d)
 	/* the leader binds the entries this link forwards to the id sent here */
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
-	l->conn = conn_connect(d->loop, l->up.addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &link_ops, l);
+	l->conn = conn_connect(d->loop, l->up.addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &link_ops, l);
 }
 
 static int send_frame(struct link *l, const void *p, size_t n)
@@ -247,7 +269,7 @@ void link_tick(struct daemon *d)
 	uint64_t now = clock_now(d->clock);
 	const char *peer = uplink_whois_peer(&l->up, &d->cons, &d->store, l->conn || l->whois, now);
 	if (peer)
-		l->whois = conn_connect(d->loop, peer, AUTH_KIND_RPC, &d->ident.tok, NULL, 0, &whois_ops, l);
+		l->whois = conn_connect(d->loop, peer, AUTH_KIND_RPC, &d->ident.tls, NULL, 0, &whois_ops, l);
 	node_stats_tick(&d->stats, now);
 	if (!l->conn)
 		link_update(d);
@@ -318,6 +340,16 @@ int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size
 	int rc = link_forward(d, p, r.root, err);
 	mpr_free(&r);
 	return rc;
+}
+
+bool link_leader(struct daemon *d, uint64_t *id, const char **addr)
+{
+	const struct link *l = d->link;
+	if (!l || !l->ready || !l->up.leader)
+		return false;
+	*id = l->up.leader;
+	*addr = l->up.addr;
+	return true;
 }
 
 void link_close(struct daemon *d)

@@ -170,6 +170,119 @@ static const struct node *log_node(const struct store *st, const struct task *t,
 	return nd && nd->addr && nd->addr[0] ? nd : NULL;
 }
 
+/* One task's log to read: whose, from where. */
+struct logwant {
+	uint64_t task;
+	char prefix[96];
+	char addr[64];
+};
+
+/* Dials every source and streams what they send (the wanted list is copied). */
+static void fan_out(struct daemon *d, struct conn *c, uint64_t id, const struct req_logs_cluster *a,
+		    const struct logwant *want, size_t n)
+{
+	struct logfan *f = xcalloc(1, sizeof *f);
+	f->d = d;
+	f->p = pending_new(d, c, id);
+	f->p->ctx = f;
+	f->p->on_gone = fan_gone;
+	f->tail = a->tail;
+	f->follow = a->follow;
+	f->src = xcalloc(n ? n : 1, sizeof *f->src);
+	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
+	uint8_t me[AUTH_NODE_LEN];
+	auth_node_put(d->ident.id, me);
+	for (size_t i = 0; i < n; i++) {
+		struct logsrc *s = &f->src[f->n++];
+		s->f = f;
+		s->task = want[i].task;
+		snprintf(s->prefix, sizeof s->prefix, "%s", want[i].prefix);
+		snprintf(s->addr, sizeof s->addr, "%s", want[i].addr);
+		f->open++;
+		/* every node is dialled the same way, this one included: the agent serves its
+		 * tasks' logs on the node port */
+		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
+		if (!s->closed)
+			s->conn = sc;
+	}
+	TRACE("logs", c->peer, "reading %zu task logs (follow %d)", f->n, f->follow);
+	fan_release(f);
+}
+
+/* ---- on a worker: the tasks come from the leader (node/worker.h) -------------------------- */
+
+struct wlogs {
+	struct req_logs_cluster a;
+	char service[PROTO_NAME_MAX + 1];
+};
+
+static void worker_tasks(struct pending *p, const msgpack_object *resp)
+{
+	struct wlogs *x = p->ctx;
+	struct daemon *d = p->d;
+	int64_t rc = E_NOLEADER;
+	if (resp)
+		mp_get_i64(resp, "rc", &rc);
+	const msgpack_object *ts = resp ? mp_get(resp, "tasks") : NULL;
+	if (rc || !ts || ts->type != MSGPACK_OBJECT_ARRAY) {
+		rpc_relay(p, resp); /* the leader's error (no such service), or the link's */
+		free(x);
+		return;
+	}
+	struct logwant *want = xcalloc(ts->via.array.size + 1, sizeof *want);
+	size_t n = 0;
+	for (uint32_t i = 0; i < ts->via.array.size; i++) {
+		const msgpack_object *t = &ts->via.array.ptr[i];
+		uint64_t tid = 0, slot = 0;
+		char svc[PROTO_NAME_MAX + 1] = "", state[32] = "", addr[64] = "";
+		mp_get_u64(t, "id", &tid);
+		mp_get_u64(t, "slot", &slot);
+		mp_get_strbuf(t, "service", svc, sizeof svc);
+		mp_get_strbuf(t, "state", state, sizeof state);
+		mp_get_strbuf(t, "node_addr", addr, sizeof addr);
+		if ((x->a.task_id ? tid != x->a.task_id : strcmp(svc, x->service)) || !strcmp(state, "pending") || !addr[0])
+			continue;
+		want[n].task = tid;
+		snprintf(want[n].prefix, sizeof want[n].prefix, "%s.%llu.%llu", svc, (unsigned long long)slot, (unsigned long long)tid);
+		snprintf(want[n].addr, sizeof want[n].addr, "%s", addr);
+		n++;
+	}
+	if (p->conn) {
+		if (x->a.task_id && !n) {
+			char m[ERR_LEN];
+			snprintf(m, sizeof m, "no task %llu with logs", (unsigned long long)x->a.task_id);
+			rpc_reply_err(p->conn, p->req_id, E_NOTFOUND, m);
+		} else
+			fan_out(d, p->conn, p->req_id, &x->a, want, n);
+	}
+	free(want);
+	free(x);
+}
+
+/* Asks the leader for the tasks (history included), then reads their logs as a manager
+ * does. */
+static void worker_logs(struct daemon *d, struct conn *c, const struct req_logs_cluster *a, const char *svc)
+{
+	char err[ERR_LEN];
+	struct wlogs *x = xcalloc(1, sizeof *x);
+	x->a = *a;
+	snprintf(x->service, sizeof x->service, "%s", svc);
+	x->a.service = NULL;
+	struct pending *p = pending_new(d, c, a->id);
+	p->ctx = x;
+	p->on_reply = worker_tasks;
+	struct req_tasks q = {.service = a->task_id ? NULL : x->service, .all = true};
+	struct mpw w;
+	mpw_init(&w);
+	proto_encode(&w, OP_TASKS, 0, &q);
+	if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
+		rpc_reply_err(c, a->id, E_NOLEADER, err);
+		pending_free(p);
+		free(x);
+	}
+	mpw_free(&w);
+}
+
 void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluster *a)
 {
 	uint64_t id = a->id, task_id = a->task_id;
@@ -178,6 +291,10 @@ void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluste
 	bool by_task = task_id != 0;
 	if (!by_task && !svc[0]) {
 		rpc_reply_err(c, id, E_INVAL, "logs: a service name or a task id is required");
+		return;
+	}
+	if (d->worker) {
+		worker_logs(d, c, a, svc);
 		return;
 	}
 	size_t n = 0;
@@ -199,34 +316,18 @@ void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluste
 		rpc_reply_err(c, id, E_NOTFOUND, m);
 		return;
 	}
-	struct logfan *f = xcalloc(1, sizeof *f);
-	f->d = d;
-	f->p = pending_new(d, c, id);
-	f->p->ctx = f;
-	f->p->on_gone = fan_gone;
-	f->tail = a->tail;
-	f->follow = a->follow;
-	f->src = xcalloc(n ? n : 1, sizeof *f->src);
-	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
-	uint8_t me[AUTH_NODE_LEN];
-	auth_node_put(d->ident.id, me);
+	struct logwant *want = xcalloc(n ? n : 1, sizeof *want);
+	size_t k = 0;
 	TABLE_FOREACH(&d->store.tasks, const struct task, t) {
 		const struct node *nd = log_node(&d->store, t, by_task, task_id, svc);
 		if (!nd)
 			continue;
-		struct logsrc *s = &f->src[f->n++];
-		s->f = f;
-		s->task = t->id;
-		snprintf(s->prefix, sizeof s->prefix, "%s.%llu.%llu", t->service, (unsigned long long)t->slot,
+		want[k].task = t->id;
+		snprintf(want[k].prefix, sizeof want[k].prefix, "%s.%llu.%llu", t->service, (unsigned long long)t->slot,
 			 (unsigned long long)t->id);
-		snprintf(s->addr, sizeof s->addr, "%s", nd->addr);
-		f->open++;
-		/* every node is dialled the same way, this one included: the agent serves its
-		 * tasks' logs on the node port */
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &src_ops, s);
-		if (!s->closed)
-			s->conn = sc;
+		snprintf(want[k].addr, sizeof want[k].addr, "%s", nd->addr);
+		k++;
 	}
-	TRACE("logs", c->peer, "reading %zu task logs (follow %d)", f->n, f->follow);
-	fan_release(f);
+	fan_out(d, c, id, a, want, k);
+	free(want);
 }

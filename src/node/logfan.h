@@ -1,5 +1,5 @@
 /* orch logs, served by the node the CLI talks to (the CLI never dials a peer nor reads
- * the cluster secret). The node picks the tasks from its replica of the state (one
+ * node credentials). The node picks the tasks from its replica of the state (one
  * service's, history included, or one task), asks the node that ran each one for its
  * output over the node port (the agent's "logs" op, agent/agent.h) and streams it back,
  * merged as it arrives:

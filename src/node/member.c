@@ -125,7 +125,7 @@ static void added(void *data, int status, const char *msg)
 	struct leader *l = j->l;
 	const struct leader_host *h = l->host;
 	char err[ERR_LEN];
-	if (!status && node_hollow(j->n)) { /* a hollow node stays a spare (orchestrator/roles.h) */
+	if (!status && node_spare_only(j->n)) { /* a hollow or worker node stays a spare (orchestrator/roles.h) */
 		l->change_inflight = false;
 		get(l)->serving = NULL;
 		leader_saw(l, j->n->id);
@@ -173,7 +173,7 @@ static void serve(struct leader *l, struct member *m, struct mjoin *j)
 	int rc = 0;
 	if (role == ROLE_NONE)
 		rc = h->add(h->data, j->n->id, j->n->addr, added, j, err);
-	else if (role == ROLE_SPARE && !node_hollow(j->n)) /* a join cut short by a leader change, announced again */
+	else if (role == ROLE_SPARE && !node_spare_only(j->n)) /* a join cut short by a leader change, announced again */
 		rc = h->assign(h->data, j->n->id, ROLE_STANDBY, standby_assigned, j, err);
 	else {
 		leader_saw(l, j->n->id);
@@ -188,16 +188,16 @@ static void serve(struct leader *l, struct member *m, struct mjoin *j)
 	}
 }
 
-bool member_joining_hollow(const struct leader *l, uint64_t id)
+bool member_joining_spare(const struct leader *l, uint64_t id)
 {
 	const struct member *m = l->member;
 	if (!m)
 		return false;
 	if (m->serving && m->serving->n->id == id)
-		return node_hollow(m->serving->n);
+		return node_spare_only(m->serving->n);
 	for (const struct mjoin *j = m->committing; j; j = j->next)
 		if (j->n->id == id)
-			return node_hollow(j->n);
+			return node_spare_only(j->n);
 	return false;
 }
 

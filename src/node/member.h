@@ -31,9 +31,9 @@ void member_join(struct leader *l, struct node *n, const struct member_reply *r)
 bool member_plan(struct leader *l, const struct roles_change *c, size_t n);
 /* The change slot may be free: runs the next plan step or queued join. */
 void member_kick(struct leader *l);
-/* A join of a hollow node (it stays a raft spare) is being served for server id: its
+/* A join of a hollow or worker node (it stays a raft spare) is being served for server id: its
  * record is not committed yet. */
-bool member_joining_hollow(const struct leader *l, uint64_t id);
+bool member_joining_spare(const struct leader *l, uint64_t id);
 /* Leadership gained or lost: queued joins are answered "retry", the plan is dropped. */
 void member_leadership(struct leader *l);
 void member_close(struct leader *l);

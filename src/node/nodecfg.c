@@ -1,6 +1,7 @@
 #include "node/nodecfg.h"
 #include "node/daemon.h"
 #include "agent/volumes.h"
+#include "node/nodesec.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdlib.h>
@@ -15,6 +16,11 @@ int nodecfg_load(struct daemon *d, char *err)
 	free(d->cfg.binds);
 	d->cfg.binds = volumes_allow_text(&allow);
 	strv_free(&allow);
+	struct nodesec ns;
+	if ((rc = nodesec_load(d->data_dir, &ns, err)))
+		return rc;
+	free(d->cfg.security);
+	d->cfg.security = nodesec_text(&ns);
 	d->cfg.done = false;
 	return 0;
 }
@@ -34,11 +40,12 @@ void nodecfg_tick(struct daemon *d)
 	if (!c->binds || c->done || c->inflight || d->opts.hollow)
 		return;
 	const struct node *self = table_get_u64(&d->store.nodes, d->ident.id);
-	if (self && !strcmp(self->binds ? self->binds : "", c->binds)) {
+	if (self && !strcmp(self->binds ? self->binds : "", c->binds) &&
+	    !strcmp(self->security ? self->security : "", c->security)) {
 		c->done = true;
 		return;
 	}
-	struct cmd_node_update b = {.id = d->ident.id, .binds = c->binds};
+	struct cmd_node_update b = {.id = d->ident.id, .binds = c->binds, .security = c->security};
 	struct mpw w;
 	char err[ERR_LEN];
 	mpw_init(&w);
@@ -51,4 +58,6 @@ void nodecfg_free(struct nodecfg *c)
 {
 	free(c->binds);
 	c->binds = NULL;
+	free(c->security);
+	c->security = NULL;
 }

@@ -219,3 +219,22 @@ void regopts_wipe(struct reg_login *login)
 {
 	explicit_bzero(login, sizeof *login);
 }
+
+void regopts_given(struct reg_login *login, const msgpack_object *arr)
+{
+	for (uint32_t i = 0; arr && arr->type == MSGPACK_OBJECT_ARRAY && i < arr->via.array.size && login->n < 2; i++) {
+		const msgpack_object *o = &arr->via.array.ptr[i], *v = mp_get(o, "value");
+		struct reg_cred *c = &login->who[login->n];
+		if (!v || v->type != MSGPACK_OBJECT_BIN || mp_get_strbuf(o, "host", c->host, sizeof c->host))
+			continue;
+		const char *b = v->via.bin.ptr, *nul = memchr(b, 0, v->via.bin.size);
+		size_t ul = nul ? (size_t)(nul - b) : 0, pl = nul ? v->via.bin.size - ul - 1 : 0;
+		if (!nul || ul >= sizeof c->user || pl >= sizeof c->pass)
+			continue;
+		memcpy(c->user, b, ul);
+		c->user[ul] = 0;
+		memcpy(c->pass, nul + 1, pl);
+		c->pass[pl] = 0;
+		login->n++;
+	}
+}

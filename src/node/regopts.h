@@ -7,6 +7,7 @@
 #define ORCH_REGOPTS_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "codec/mp.h"
 #include "registry/registry.h"
 
 #define REGOPTS_CA_DIR "/etc/orch/certs.d"
@@ -47,5 +48,9 @@ void regopts_login(const struct host *h, const struct regopts *o, const struct i
 /* cfg: a copy of the node's options whose credentials are login's (cfg points into it). */
 void regopts_bind(struct reg_config *cfg, const struct regopts *o, struct reg_login *login);
 void regopts_wipe(struct reg_login *login);
+/* Adds to login the credentials a worker was given opened by the leader (node/feed.h:
+ * [{host, value: user NUL password}]), it having no state or key to look them up in;
+ * malformed entries are skipped. */
+void regopts_given(struct reg_login *login, const msgpack_object *arr);
 
 #endif

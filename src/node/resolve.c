@@ -96,13 +96,7 @@ static void resolve_done(uv_work_t *req, int status)
 	free(sp.image);
 	sp.image = xstrdup(pinned);
 	TRACE("deploy", sp.name, "image %s resolved to %s", ref, j->digest);
-	struct mpw spec;
-	mpw_init(&spec);
-	svc_spec_encode(&sp, &spec);
-	struct cmd_service_put b = {.name = sp.name, .project = j->project,
-				    .spec = {.raw = spec.sb.data, .len = spec.sb.size}, .at = clock_wall(d->clock)};
-	rpc_submit(d, j->p->conn, j->p->req_id, CMD_SERVICE_PUT, &b, rpc_submitted);
-	mpw_free(&spec);
+	rpc_service_submit(d, j->p->conn, j->p->req_id, &sp, j->project);
 	svc_spec_free(&sp);
 	resolve_free(j);
 	daemon_job_done(d);

@@ -5,6 +5,8 @@
  * in rpc_cluster.c (the cluster and its members), rpc_work.c (services, tasks, images,
  * logs) and the parts they name. Every reply is a map {id, rc, err?, ...}. */
 #include "node/daemon.h"
+#include "node/worker.h"
+#include "node/autolock.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
 #include "util/log.h"
@@ -171,13 +173,50 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		rpc_reply_err(c, id, E_UNSUPP, err);
 		return;
 	}
+	if (!local) {
+		/* a peer with no certificate (a joiner) may only join */
+		struct peer who;
+		conn_peer(c, &who);
+		if (who.kind == PEER_ANON && op != OP_JOIN) {
+			snprintf(err, sizeof err, "%s: needs a certificate of this cluster", po->name);
+			rpc_reply_err(c, id, E_AUTH, err);
+			return;
+		}
+	}
+	if (d->locked && op != OP_UNLOCK) { /* node/autolock.h */
+		if (op == OP_STATUS)
+			autolock_status(d, c, id);
+		else
+			rpc_reply_err(c, id, E_STATE, "this node is locked (autolock): give it the unlock key with orch unlock");
+		return;
+	}
 	void *args;
 	if (proto_decode(op, req, &args, err)) {
 		rpc_reply_err(c, id, E_INVAL, err);
 		return;
 	}
 	*(uint64_t *)args = id; /* every request struct starts with its id */
-	if (po->run == RUN_HERE || cons_is_leader(&d->cons))
+	enum worker_route wr = d->worker ? worker_route(op) : WORKER_HERE;
+	if (wr == WORKER_REFUSE) {
+		snprintf(err, sizeof err, "%s: this node is a worker (it holds no replica of the cluster state); run it on a manager node",
+			 po->name);
+		rpc_reply_err(c, id, E_UNSUPP, err);
+	} else if (wr == WORKER_LEADER && op == OP_NODES) {
+		/* the leader marks this worker, not itself, as the node asked */
+		struct req_nodes q = {.self = d->ident.id};
+		struct mpw w;
+		struct mpr r;
+		mpw_init(&w);
+		proto_encode(&w, OP_NODES, id, &q);
+		if (!mpr_decode(&r, w.sb.data, w.sb.size)) {
+			forward(d, c, id, r.root); /* the one way requests leave for the leader */
+			mpr_free(&r);
+		} else
+			rpc_reply_err(c, id, E_FAIL, "nodes: could not build the request to the leader");
+		mpw_free(&w);
+	} else if (wr == WORKER_LEADER)
+		forward(d, c, id, req);
+	else if (po->run == RUN_HERE || cons_is_leader(&d->cons))
 		thunks[op](d, c, args);
 	else if (po->run == RUN_LEADER)
 		forward(d, c, id, req);

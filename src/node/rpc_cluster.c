@@ -3,6 +3,9 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "node/creds.h"
+#include <openssl/crypto.h>
+#include "node/autolock.h"
 #include "secret/datakey.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/metrics.h"
@@ -38,22 +41,34 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	raft_id lid;
 	const char *laddr;
 	cons_leader(&d->cons, &lid, &laddr);
+	/* a worker is a raft spare: raft tells it nothing, its link knows the leader */
+	uint64_t wl;
+	if (d->worker) {
+		bool known = link_leader(d, &wl, &laddr);
+		lid = known ? wl : 0;
+		laddr = known ? laddr : NULL;
+	}
 	char hash[65], hid[17], lhid[17];
 	store_hash(&d->store, hash);
 	snprintf(hid, sizeof hid, "%016llx", (unsigned long long)d->ident.id);
 	snprintf(lhid, sizeof lhid, "%016llx", (unsigned long long)lid);
 	char cid[17];
-	token_cluster_hex(&d->ident.tok, cid);
+	token_cluster_hex(d->ident.cluster_id, cid);
 	rpc_reply_begin(&w, a->id, 0);
 	mpw_kstr(&w, "cluster", cid);
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
 	mpw_kstr(&w, "addr", d->ident.advertise);
-	mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "role", d->worker ? "worker" : cons_role_name(cons_role_of(&d->cons, d->ident.id)));
+	mpw_kstr(&w, "kind", d->worker ? "worker" : "manager");
 	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
 	mpw_kstr(&w, "leader_id", lid ? lhid : "");
 	mpw_kstr(&w, "leader_addr", laddr ? laddr : "");
 	mpw_kstr(&w, "leader_name", lid ? node_name_of(d, lid) : "");
+	if (cons_is_leader(&d->cons)) { /* the role manager's word (node/leader.h) */
+		mpw_ku64(&w, "voters_wanted", d->leader.voters_wanted);
+		mpw_ku64(&w, "voter_shortage", d->leader.voter_shortage);
+	}
 	mpw_ku64(&w, "term", cons_term(&d->cons));
 	mpw_ku64(&w, "commit_index", cons_commit_index(&d->cons));
 	mpw_ku64(&w, "applied_index", cons_applied_index(&d->cons));
@@ -83,14 +98,16 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "name", n->name);
 		mpw_kstr(&w, "addr", n->addr);
 		mpw_kstr(&w, "role", cons_role_name(cons_role_of(&d->cons, n->id)));
+		mpw_kstr(&w, "kind", n->worker ? "worker" : "manager");
 		mpw_kbool(&w, "leader", n->id == lid);
-		mpw_kbool(&w, "self", n->id == d->ident.id);
+		mpw_kbool(&w, "self", n->id == (a->self ? a->self : d->ident.id));
 		mpw_kstr(&w, "state", lifecycle_name(&lifecycle_node, (int)n->state));
 		mpw_kstr(&w, "availability", lifecycle_name(&lifecycle_avail, (int)n->availability));
 		mpw_ku64(&w, "cpus_milli", n->cpus_milli);
 		mpw_ku64(&w, "memory", n->memory);
 		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
 		mpw_kstr(&w, "allow_bind", n->binds ? n->binds : ""); /* its --allow-bind prefixes, a line each */
+		mpw_kstr(&w, "security", n->security ? n->security : ""); /* node/nodesec.h, a line each */
 		mpw_key(&w, "labels");
 		labels_encode(&n->labels, &w);
 		/* Reachability is only known to the leader (heartbeats are not replicated). */
@@ -220,36 +237,59 @@ void rpc_node_update(struct daemon *d, struct conn *c, const struct req_node_upd
 
 /* ---- membership (leader) ----------------------------------------------------------------- */
 
+/* A join in progress: what the reply carries once the node's record is committed. */
+struct join_ctx {
+	struct token tok; /* the joiner's secret: wraps the data key for it */
+	bool worker;
+	struct buf cert;
+};
+
+static void join_ctx_free(struct join_ctx *j)
+{
+	OPENSSL_cleanse(&j->tok, sizeof j->tok);
+	buf_free(&j->cert);
+	free(j);
+}
+
 /* A join's end (node/member.h): the reply the orch join client waits for. */
 static void join_replied(void *data, int rc, const char *msg, uint64_t commit_index)
 {
 	struct pending *p = data;
 	struct daemon *d = p->d;
+	struct join_ctx *j = p->ctx;
 	if (p->conn) {
 		if (rc)
 			rpc_reply_err(p->conn, p->req_id, rc, msg);
 		else {
 			char cid[17];
-			token_cluster_hex(&d->ident.tok, cid);
+			token_cluster_hex(d->ident.cluster_id, cid);
 			struct mpw w;
 			rpc_reply_begin(&w, p->req_id, 0);
 			mpw_kstr(&w, "cluster", cid);
 			mpw_kstr(&w, "leader", d->ident.advertise);
 			mpw_ku64(&w, "commit_index", commit_index);
-			/* the data key, wrapped under the token (secret/datakey.h): every joiner may
-			 * become a voter, so every joiner holds the log and the key */
-			struct datakey k;
+			mpw_kstr(&w, "cert", (const char *)j->cert.data);
+			mpw_kstr(&w, "ca", d->store.cluster.ca_certs ? d->store.cluster.ca_certs : "");
+			mpw_kbool(&w, "worker", j->worker);
+			/* the data key, wrapped under the joiner's token secret (secret/datakey.h),
+			 * inside TLS, to a joiner that may become a voter (it will hold the log); a
+			 * worker never does, so it gets none: the leader opens what its tasks need
+			 * (node/feed.h) */
+			struct datakey k = {{0}};
 			struct buf wk = {0};
 			char e2[ERR_LEN];
-			if (!datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &d->ident.tok, &wk, e2)) {
+			if (!j->worker && !datakey_load(d->data_dir, &k, e2) && !datakey_wrap(&k, &j->tok, &wk, e2)) {
 				mpw_key(&w, "datakey");
 				mpw_bin(&w, wk.data, wk.len);
 			}
 			datakey_wipe(&k);
 			buf_free(&wk);
+			if (!j->worker) /* the unlock key opens the data key: a worker has neither */
+				autolock_join_reply(d, &w, &j->tok);
 			rpc_reply_send(p->conn, &w);
 		}
 	}
+	join_ctx_free(j);
 	pending_free(p);
 }
 
@@ -264,24 +304,51 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 	char err[ERR_LEN];
 	struct node *n = xcalloc(1, sizeof *n);
 	struct sockaddr_in sa;
-	int rc = schema_decode(&node_schema, n, a->node.obj, err);
+	struct join_ctx *j = xcalloc(1, sizeof *j);
+	int kind = -1;
+	int rc = strlen(a->secret) != 2 * SECRET_LEN || hex_decode(a->secret, j->tok.secret, SECRET_LEN)
+			 ? errf(err, E_INVAL, "join: the token's secret must be %d hex digits", 2 * SECRET_LEN)
+			 : 0;
+	if (!rc && (kind = creds_token_kind(&d->store, j->tok.secret)) < 0) {
+		log_warn(d->ident.name, d->clock, "refused a join from %s: unknown token", c->peer);
+		rc = errf(err, E_AUTH, "join: token refused (rotated, or of another cluster); get the current one with orch token show");
+	}
+	if (!rc)
+		rc = schema_decode(&node_schema, n, a->node.obj, err);
 	if (!rc && (!n->id || !n->name || !n->addr))
 		rc = errf(err, E_INVAL, "join: id, name and addr required");
 	if (!rc && parse_ipport(n->addr, &sa, err))
 		rc = E_INVAL;
+	/* the same join again (its answer was lost to a change of leader) is served again;
+	 * anything else may not take a member's id */
+	const struct node *prev = rc ? NULL : table_get_u64(&d->store.nodes, n->id);
+	if (prev && (!prev->name || strcmp(prev->name, n->name) || !prev->addr || strcmp(prev->addr, n->addr) ||
+		     prev->worker != (kind == 0 || a->worker)))
+		rc = errf(err, E_EXISTS, "join: node id %016llx is already a member", (unsigned long long)n->id);
 	struct node *same = rc ? NULL : store_node_by_name(&d->store, n->name);
 	if (!rc && same && same->id != n->id)
 		rc = errf(err, E_EXISTS, "join: the name %s is already used by node %016llx; pick another --name", n->name, (unsigned long long)same->id);
+	if (!rc) {
+		j->worker = kind == 0 || a->worker;
+		memcpy(j->tok.cluster_id, d->ident.cluster_id, CLUSTER_ID_LEN);
+		rc = creds_sign_node(&d->store, d->data_dir, a->csr, n->id, !j->worker, &j->cert, err);
+	}
 	if (rc) {
 		rpc_reply_err(c, a->id, rc, err);
 		schema_free(&node_schema, n);
 		free(n);
+		join_ctx_free(j);
 		return;
 	}
 	n->state = NS_READY;
 	n->availability = NA_ACTIVE;
 	n->joined_at = clock_wall(d->clock);
-	struct member_reply r = {join_replied, join_waiting, pending_new(d, c, a->id)};
+	/* what the joiner may be is the leader's word (its token, or its asking to be a
+	 * worker), not its record's */
+	n->worker = j->worker;
+	struct pending *p = pending_new(d, c, a->id);
+	p->ctx = j;
+	struct member_reply r = {join_replied, join_waiting, p};
 	member_join(&d->leader, n, &r); /* queued behind other membership changes */
 }
 
@@ -418,7 +485,7 @@ static void transferred(void *data, int status, const char *msg)
 void rpc_leave(struct daemon *d, struct conn *c, const struct req_leave *a)
 {
 	char err[ERR_LEN];
-	if (cons_nservers(&d->cons) <= 1) {
+	if (!d->worker && cons_nservers(&d->cons) <= 1) { /* a worker's raft knows no servers */
 		rpc_reply_err(c, a->id, E_INVAL, "leave: this is the only node of the cluster; stop it instead (and remove its data directory)");
 		return;
 	}

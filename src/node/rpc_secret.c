@@ -4,6 +4,7 @@
  * give metadata only: no reply of any op carries a value. */
 #include "node/daemon.h"
 #include "secret/secrets.h"
+#include "secret/unlock.h"
 #include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -13,6 +14,15 @@
 static const char *kind_of(const char *k)
 {
 	return k && *k ? k : "secret";
+}
+
+/* The unlock record is written by the autolock ops alone (node/autolock.h). */
+static bool refuse_internal(struct conn *c, uint64_t id, const char *kind)
+{
+	if (strcmp(kind, UNLOCK_KIND))
+		return false;
+	rpc_reply_err(c, id, E_INVAL, "the unlock key is changed with orch unlock-key --rotate and orch cluster update --autolock");
+	return true;
 }
 
 static void put_done(struct daemon *d, void *data, int rc, const struct apply_res *res)
@@ -33,6 +43,8 @@ void rpc_secret_create(struct daemon *d, struct conn *c, const struct req_secret
 {
 	const char *kind = kind_of(a->kind);
 	char err[ERR_LEN];
+	if (refuse_internal(c, a->id, kind))
+		return;
 	/* the same value again is no new version (a deploy run twice rolls nothing) */
 	const struct secret *cur = store_secret_latest(&d->store, kind, a->name);
 	if (cur) {
@@ -165,5 +177,7 @@ void rpc_secret_get(struct daemon *d, struct conn *c, const struct req_secret_ge
 void rpc_secret_rm(struct daemon *d, struct conn *c, const struct req_secret_rm *a)
 {
 	struct cmd_secret_rm b = {.kind = kind_of(a->kind), .name = a->name};
+	if (refuse_internal(c, a->id, b.kind))
+		return;
 	rpc_submit(d, c, a->id, CMD_SECRET_RM, &b, put_done);
 }

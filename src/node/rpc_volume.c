@@ -237,7 +237,7 @@ void rpc_volume_rm(struct daemon *d, struct conn *c, const struct req_volume_rm 
 	uint8_t me[AUTH_NODE_LEN];
 	auth_node_put(d->ident.id, me);
 	TRACE("volume", c->peer, "rm %s: asking node %s", r->name, n->name);
-	conn_connect(d->loop, n->addr, AUTH_KIND_RPC, &d->ident.tok, me, sizeof me, &drop_ops, r);
+	conn_connect(d->loop, n->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &drop_ops, r);
 }
 
 /* ---- drop: on the node holding the volume ---- */

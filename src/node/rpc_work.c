@@ -11,6 +11,7 @@
 #include "net/conn.h"
 #include "orchestrator/autoscale.h"
 #include "orchestrator/volplace.h"
+#include "secret/envseal.h"
 #include "spec/spec.h"
 #include "net/ipam.h"
 #include "util/log.h"
@@ -69,14 +70,27 @@ void rpc_service_put(struct daemon *d, struct conn *c, const struct req_service_
 		svc_spec_free(&sp);
 		return;
 	}
+	rpc_service_submit(d, c, a->id, &sp, a->project);
+	svc_spec_free(&sp);
+}
+
+void rpc_service_submit(struct daemon *d, struct conn *c, uint64_t id, struct svc_spec *sp, const char *project)
+{
+	char err[ERR_LEN];
+	int rc = envseal_close_node(d->data_dir, sp, err);
+	if (rc == E_NOTFOUND) /* a cluster from before the data key: nothing to seal with */
+		log_warn(d->ident.name, d->clock, "deploy %s: environment stored in clear: %s", sp->name, err);
+	else if (rc) {
+		rpc_reply_err(c, id, rc, err);
+		return;
+	}
 	struct mpw spec;
 	mpw_init(&spec);
-	svc_spec_encode(&sp, &spec);
-	struct cmd_service_put b = {.name = sp.name, .project = a->project ? a->project : "",
+	svc_spec_encode(sp, &spec);
+	struct cmd_service_put b = {.name = sp->name, .project = project ? project : "",
 				    .spec = {.raw = spec.sb.data, .len = spec.sb.size}, .at = clock_wall(d->clock)};
-	rpc_submit(d, c, a->id, CMD_SERVICE_PUT, &b, rpc_submitted);
+	rpc_submit(d, c, id, CMD_SERVICE_PUT, &b, rpc_submitted);
 	mpw_free(&spec);
-	svc_spec_free(&sp);
 }
 
 void rpc_service_scale(struct daemon *d, struct conn *c, const struct req_service_scale *a)
@@ -140,8 +154,22 @@ void rpc_service_rm(struct daemon *d, struct conn *c, const struct req_service_r
 
 /* ---- reads ----------------------------------------------------------------------------------- */
 
-static void pack_spec(struct mpw *w, const struct rawmp *r)
+/* A spec as the caller wrote it: its environment opened with this node's data key (a node
+ * without the key shows it sealed). */
+static void pack_spec(const struct daemon *d, struct mpw *w, const struct rawmp *r)
 {
+	const struct svc_spec *dec = r->len ? r->dec : NULL;
+	if (dec && dec->env_sealed.len) {
+		char err[ERR_LEN];
+		struct svc_spec sp;
+		svc_spec_copy(&sp, dec);
+		int rc = envseal_open_node(d->data_dir, &sp, err);
+		if (!rc)
+			svc_spec_encode(&sp, w);
+		envseal_spec_free(&sp);
+		if (!rc)
+			return;
+	}
 	if (r->len)
 		mpw_raw(w, r->data, r->len);
 	else
@@ -206,7 +234,7 @@ void rpc_services(struct daemon *d, struct conn *c, const struct req_services *a
 		mpw_ku64(&w, "created_at", v->created_at);
 		mpw_ku64(&w, "updated_at", v->updated_at);
 		mpw_key(&w, "spec");
-		pack_spec(&w, &v->spec);
+		pack_spec(d, &w, &v->spec);
 		mpw_map_end(&w);
 	}
 	free(run);
@@ -311,7 +339,7 @@ void rpc_service_get(struct daemon *d, struct conn *c, const struct req_service_
 	mpw_key(&w, "service");
 	mpw_map_begin(&w);
 	char vip[16];
-	ipam_service_vip(ipam_cluster_byte(&d->ident.tok), v->id, vip);
+	ipam_service_vip(ipam_cluster_byte(d->ident.cluster_id), v->id, vip);
 	mpw_kstr(&w, "virtual_ip", vip);
 	mpw_key(&w, "port_errors");
 	labels_encode(&v->port_errors, &w);
@@ -326,9 +354,9 @@ void rpc_service_get(struct daemon *d, struct conn *c, const struct req_service_
 	mpw_ku64(&w, "created_at", v->created_at);
 	mpw_ku64(&w, "updated_at", v->updated_at);
 	mpw_key(&w, "spec");
-	pack_spec(&w, &v->spec);
+	pack_spec(d, &w, &v->spec);
 	mpw_key(&w, "previous_spec");
-	pack_spec(&w, &v->prev_spec);
+	pack_spec(d, &w, &v->prev_spec);
 	mpw_key(&w, "tasks");
 	mpw_arr(&w, n);
 	TABLE_FOREACH(&d->store.tasks, const struct task, t)

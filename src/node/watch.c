@@ -1,7 +1,10 @@
 /* Assignments from the leader to the agents, by node/feed.h's rules: the documents due go
  * out on the watches' connections, this node's own to its agent. */
 #include "node/daemon.h"
+#include "secret/envseal.h"
+#include <string.h>
 #include "agent/agent.h"
+#include "secret/secrets.h"
 #include "net/conn.h"
 #include "util/log.h"
 
@@ -15,6 +18,15 @@ static void send_doc(void *arg, const struct feed_watcher *x, const void *doc, s
 	rpc_reply_send(x->conn, &m);
 }
 
+/* For a worker's assignments (node/feed.h): this leader opens the value with its key. */
+int watch_open_sealed(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out, char *err)
+{
+	const struct daemon *d = arg;
+	if (!strcmp(kind, FEED_SPEC_KIND))
+		return envseal_open_encoded(d->data_dir, blob, n, out, err);
+	return secrets_open(d->data_dir, kind, name, blob, n, out, err);
+}
+
 static void self_doc(void *arg, const msgpack_object *doc)
 {
 	struct daemon *d = arg;
@@ -23,7 +35,7 @@ static void self_doc(void *arg, const msgpack_object *doc)
 
 void watch_add(struct daemon *d, struct conn *c, uint64_t req_id, uint64_t node_id)
 {
-	struct feed_out out = {send_doc, self_doc, d};
+	struct feed_out out = {send_doc, self_doc, d, watch_open_sealed};
 	if (feed_add(&d->watch, c, req_id, node_id, &d->store, &out))
 		TRACE("watch", c->peer, "node %016llx watches its assignments", (unsigned long long)node_id);
 }
@@ -47,6 +59,6 @@ void watch_push(struct daemon *d)
 {
 	if (!cons_is_leader(&d->cons))
 		return;
-	struct feed_out out = {send_doc, self_doc, d};
+	struct feed_out out = {send_doc, self_doc, d, watch_open_sealed};
 	feed_push(&d->watch, &d->store, d->ident.id, &out);
 }

@@ -85,3 +85,13 @@ size_t roles_plan(const struct roles_server *s, size_t n, unsigned target, uint6
 			put(out, &k, &s[i], ROLES_SPARE, "hollow node: it takes part in raft as a spare only");
 	return k;
 }
+
+unsigned roles_shortage(const struct roles_server *s, size_t n, unsigned target, const struct roles_change *out, size_t k)
+{
+	unsigned have = 0;
+	for (size_t i = 0; i < n; i++)
+		have += s[i].role == ROLES_VOTER && s[i].live != ROLES_DOWN;
+	for (size_t i = 0; i < k; i++)
+		have += out[i].to == ROLES_VOTER && out[i].from != ROLES_VOTER;
+	return have >= target ? 0 : target - have;
+}

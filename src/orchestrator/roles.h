@@ -46,6 +46,11 @@ unsigned roles_target(size_t n);
  * that is a standby is made a spare. */
 size_t roles_plan(const struct roles_server *s, size_t n, unsigned target, uint64_t leader, struct roles_change *out);
 
+/* Voters still missing once plan out[0..k) has run: target minus the live voters and the
+ * promotions planned. Non-zero when no server may be promoted (the rest are workers,
+ * hollow, down or not joined yet): the leader reports it rather than promote a worker. */
+unsigned roles_shortage(const struct roles_server *s, size_t n, unsigned target, const struct roles_change *out, size_t k);
+
 const char *roles_role_name(enum roles_role r);
 
 #endif

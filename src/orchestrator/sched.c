@@ -157,7 +157,7 @@ static bool fits(struct sched_ctx *c, struct sched_svc *sv, const struct svc_spe
 }
 
 /* Why node i cannot take one more task of the service (NO_FIT_NONE: it can). */
-enum no_fit { NO_FIT_NONE, NO_FIT_INELIGIBLE, NO_FIT_PIN, NO_FIT_CONSTRAINT, NO_FIT_BIND, NO_FIT_CPU, NO_FIT_MEM, NO_FIT_MAX };
+enum no_fit { NO_FIT_NONE, NO_FIT_INELIGIBLE, NO_FIT_PIN, NO_FIT_CONSTRAINT, NO_FIT_BIND, NO_FIT_PRIV, NO_FIT_USERNS, NO_FIT_CPU, NO_FIT_MEM, NO_FIT_MAX };
 
 static enum no_fit node_check(struct sched_ctx *c, struct sched_svc *sv, const struct svc_spec *spec, size_t i)
 {
@@ -172,6 +172,10 @@ static enum no_fit node_check(struct sched_ctx *c, struct sched_svc *sv, const s
 		return NO_FIT_CONSTRAINT;
 	if (spec->mounts.n && !volplace_binds_ok(spec, sn->n))
 		return NO_FIT_BIND;
+	if (spec->privileged && !node_allows(sn->n, NODE_ALLOW_PRIVILEGED))
+		return NO_FIT_PRIV;
+	if (spec->network_mode == NET_HOST && node_allows(sn->n, NODE_USERNS_REMAP))
+		return NO_FIT_USERNS;
 	if (want_cpu && sn->cpu_used + want_cpu > sn->n->cpus_milli)
 		return NO_FIT_CPU;
 	if (want_mem && sn->mem_used + want_mem > sn->n->memory)
@@ -265,6 +269,12 @@ uint64_t sched_place_on(struct sched_ctx *c, const struct svc_spec *spec, uint64
 		break;
 	case NO_FIT_MAX: snprintf(reason, rlen, "max_replicas_per_node reached on node %s", c->nodes[ni].n->name); break;
 	case NO_FIT_PIN: snprintf(reason, rlen, "its volume is on another node than %s", c->nodes[ni].n->name); break;
+	case NO_FIT_PRIV:
+		snprintf(reason, rlen, "node %s does not run privileged tasks (--allow-privileged, orch(8))", c->nodes[ni].n->name);
+		break;
+	case NO_FIT_USERNS:
+		snprintf(reason, rlen, "node %s remaps user ids (--userns-remap), which network_mode: host cannot", c->nodes[ni].n->name);
+		break;
 	case NO_FIT_BIND:
 		snprintf(reason, rlen, "node %s does not allow the service's bind mounts (--allow-bind, orch(8))", c->nodes[ni].n->name);
 		break;
@@ -280,7 +290,7 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 	long si = table_index_u64(&c->s->services, service_id);
 	struct sched_svc none = {0}, *sv = si < 0 ? &none : &c->svcs[si];
 	uint64_t best = 0, best_same = 0, best_load = 0;
-	size_t best_i = 0, checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0, by_bind = 0;
+	size_t best_i = 0, checked = 0, by_constraint = 0, by_cpu = 0, by_mem = 0, by_max = 0, by_bind = 0, by_priv = 0, by_userns = 0;
 	uint64_t want_cpu = spec->deploy.reservations.cpus_milli, want_mem = spec->deploy.reservations.memory_bytes;
 	uint64_t max = spec->deploy.placement.max_replicas_per_node;
 	const struct pref_list *prefs = &spec->deploy.placement.preferences;
@@ -309,6 +319,8 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 			by_mem += why == NO_FIT_MEM;
 			by_max += why == NO_FIT_MAX;
 			by_bind += why == NO_FIT_BIND;
+			by_priv += why == NO_FIT_PRIV;
+			by_userns += why == NO_FIT_USERNS;
 			if (why != NO_FIT_NONE)
 				continue;
 			uint64_t same = sv->on ? sv->on[i] : 0;
@@ -345,6 +357,11 @@ uint64_t sched_place(struct sched_ctx *c, const struct svc_spec *spec, uint64_t 
 	else if (by_max)
 		snprintf(reason, rlen, "max_replicas_per_node %llu reached on every eligible node: %zu nodes checked",
 			 (unsigned long long)max, checked);
+	else if (by_userns)
+		snprintf(reason, rlen, "every node that could take it remaps user ids (--userns-remap), which network_mode: host cannot: "
+			 "%zu nodes checked", checked);
+	else if (by_priv)
+		snprintf(reason, rlen, "no node runs privileged tasks (start one with --allow-privileged, orch(8)): %zu nodes checked", checked);
 	else if (by_bind)
 		snprintf(reason, rlen, "no node allows the service's bind mounts (--allow-bind, orch(8)): %zu nodes checked", checked);
 	else if (by_constraint)

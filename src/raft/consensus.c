@@ -165,14 +165,14 @@ static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons
 }
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
-	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err)
+	      const struct tlsctx *tls, struct store *store, const struct cons_settings *set, char *err)
 {
 	cons_init_fsm(c, id, addr, store);
 	c->loop = loop;
 	snprintf(c->dir, sizeof c->dir, "%s", dir);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return errf(err, E_IO, "create %s: %s", dir, strerror(errno));
-	otransport_init(&c->tr, loop, tok);
+	otransport_init(&c->tr, loop, tls);
 	int rv = raft_uv_init(&c->io, loop, c->dir, &c->tr.t);
 	if (rv)
 		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));

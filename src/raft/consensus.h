@@ -81,7 +81,7 @@ struct consensus {
 };
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
-	      const struct token *tok, struct store *store, const struct cons_settings *set, char *err);
+	      const struct tlsctx *tls, struct store *store, const struct cons_settings *set, char *err);
 int cons_init_io(struct consensus *c, struct raft_io *io, raft_id id, const char *addr, struct store *store,
 		 const struct cons_settings *set, char *err);
 /* The state machine alone; cons_fsm for whoever creates the raft instance, then attach it

@@ -81,7 +81,7 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
 	pc->next = o->pending;
 	o->pending = pc;
 	(void)id;
-	pc->conn = conn_connect(o->loop, address, AUTH_KIND_RAFT, o->tok, extra, 8 + alen, &pc_ops, pc);
+	pc->conn = conn_connect(o->loop, address, AUTH_KIND_RAFT, o->tls, extra, 8 + alen, &pc_ops, pc);
 	return 0;
 }
 
@@ -101,7 +101,7 @@ static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 		cb(t);
 }
 
-void otransport_init(struct otransport *o, uv_loop_t *loop, const struct token *tok)
+void otransport_init(struct otransport *o, uv_loop_t *loop, const struct tlsctx *tls)
 {
 	memset(o, 0, sizeof *o);
 	o->t.impl = o;
@@ -110,7 +110,7 @@ void otransport_init(struct otransport *o, uv_loop_t *loop, const struct token *
 	o->t.connect = t_connect;
 	o->t.close = t_close;
 	o->loop = loop;
-	o->tok = tok;
+	o->tls = tls;
 }
 
 static void drop_closed(uv_handle_t *h)

@@ -1,8 +1,8 @@
 /* A raft_uv_transport that carries libraft's streams over orch's node port: outgoing
- * connections are authenticated (net/auth.h) and set TCP_NODELAY before libraft gets the
- * stream; incoming ones are handed over by the node listener after the same handshake.
- * The handshake's extra bytes carry what raft_uv_tcp's own handshake would: the sender's
- * server id and address. */
+ * connections go through TLS with the node's certificate (net/conn.h) and libraft gets one
+ * end of a socket pair the conn relays through TLS; incoming ones are handed over the same
+ * way by the node listener. The preamble's extra bytes carry what raft_uv_tcp's own
+ * handshake would: the sender's server id (which must be its certificate's) and address. */
 #ifndef ORCH_TRANSPORT_H
 #define ORCH_TRANSPORT_H
 #include <raft.h>
@@ -12,7 +12,7 @@
 struct otransport {
 	struct raft_uv_transport t; /* must stay first: libraft sees this */
 	uv_loop_t *loop;
-	const struct token *tok;
+	const struct tlsctx *tls;
 	raft_id id;
 	char address[64];
 	raft_uv_accept_cb accept_cb;
@@ -20,7 +20,7 @@ struct otransport {
 	bool closed;
 };
 
-void otransport_init(struct otransport *o, uv_loop_t *loop, const struct token *tok);
+void otransport_init(struct otransport *o, uv_loop_t *loop, const struct tlsctx *tls);
 /* Called by the listener with a stream that passed the handshake as kind raft. */
 void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
 

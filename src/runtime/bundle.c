@@ -1,7 +1,10 @@
 /* config.json generation. The defaults follow what Docker gives a container, so images
  * behave as their authors expect: its default capability set, masked /proc entries,
- * /dev as tmpfs, read-only sysfs and cgroupfs, NOFILE 1048576. No seccomp profile yet. */
+ * /dev as tmpfs, read-only sysfs and cgroupfs, NOFILE 1048576, a seccomp allowlist and
+ * no_new_privs. */
 #include "runtime/bundle.h"
+#include "runtime/caps.h"
+#include "runtime/seccomp.h"
 #include "runtime/rtjson.h"
 #include "util/err.h"
 #include <errno.h>
@@ -9,19 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const default_caps[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", NULL,
-};
 static const char *const no_caps[] = {NULL};
 
 static const char *const masked_paths[] = {
-	"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
 	"/sys/firmware", "/sys/devices/virtual/powercap", NULL,
 };
@@ -59,9 +58,15 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 	mount_(w, "/dev/shm", "tmpfs", "shm",
 	       (const char *const[]){"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL});
 	mount_(w, "/dev/mqueue", "mqueue", "mqueue", (const char *const[]){"nosuid", "noexec", "nodev", NULL});
-	mount_(w, "/sys", "sysfs", "sysfs", (const char *const[]){"nosuid", "noexec", "nodev", "ro", NULL});
+	const char *ro = rs->privileged ? "rw" : "ro";
+	/* a user namespace may mount sysfs only for a netns it owns, and the task's belongs
+	 * to the host's: the host's /sys then, bound read-only */
+	if (rs->userns_count)
+		mount_(w, "/sys", "bind", "/sys", (const char *const[]){"rbind", "nosuid", "noexec", "nodev", "ro", NULL});
+	else
+		mount_(w, "/sys", "sysfs", "sysfs", (const char *const[]){"nosuid", "noexec", "nodev", ro, NULL});
 	mount_(w, "/sys/fs/cgroup", "cgroup", "cgroup",
-	       (const char *const[]){"nosuid", "noexec", "nodev", "relatime", "ro", NULL});
+	       (const char *const[]){"nosuid", "noexec", "nodev", "relatime", ro, NULL});
 	const char *const bind_ro[] = {"rbind", "rprivate", "ro", NULL};
 	if (rs->resolv_conf)
 		mount_(w, "/etc/resolv.conf", "bind", rs->resolv_conf, bind_ro);
@@ -73,9 +78,52 @@ static void mounts(struct rtjson_w *w, const struct run_spec *rs)
 	}
 	if (rs->init_binary)
 		mount_(w, BUNDLE_INIT_PATH, "bind", rs->init_binary, bind_ro);
+	/* the secrets' tmpfs is nosuid, nodev, noexec on the host: said again here, as a user
+	 * namespace may not remount a bind without flags its source has locked */
+	const char *const secret_ro[] = {"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec", NULL};
 	for (size_t i = 0; i < rs->nfile_binds; i++)
-		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, bind_ro);
+		mount_(w, rs->file_binds[i].dst, "bind", rs->file_binds[i].src, secret_ro);
 	rtjson_arr_end(w);
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{"RLIMIT_AS", RLIMIT_AS}, {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_CPU", RLIMIT_CPU},
+	{"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_FSIZE", RLIMIT_FSIZE}, {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+	{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+	{"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_RSS", RLIMIT_RSS},
+	{"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+	{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+/* Without CAP_SYS_RESOURCE a node cannot give a task more than its own hard limit (the
+ * runtime would fail the task): the limit is lowered to it, as the default NOFILE is. */
+static void rlimit_clamp(const char *type, uint64_t *soft, uint64_t *hard)
+{
+	if (prctl(PR_CAPBSET_READ, 24 /* CAP_SYS_RESOURCE */, 0, 0, 0) == 1)
+		return;
+	for (size_t i = 0; i < sizeof rlimit_names / sizeof rlimit_names[0]; i++) {
+		struct rlimit rl;
+		if (strcmp(rlimit_names[i].name, type) || getrlimit(rlimit_names[i].resource, &rl))
+			continue;
+		uint64_t max = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+		if (*hard > max)
+			*hard = max;
+		if (*soft > *hard)
+			*soft = *hard;
+	}
+}
+
+static void rlimit_(struct rtjson_w *w, const char *type, uint64_t soft, uint64_t hard)
+{
+	rlimit_clamp(type, &soft, &hard);
+	rtjson_obj(w);
+	rtjson_kstr(w, "type", type);
+	rtjson_ku64(w, "hard", hard);
+	rtjson_ku64(w, "soft", soft);
+	rtjson_obj_end(w);
 }
 
 static void process(struct rtjson_w *w, const struct run_spec *rs)
@@ -95,11 +143,12 @@ static void process(struct rtjson_w *w, const struct run_spec *rs)
 	rtjson_kstr(w, "cwd", rs->cwd && *rs->cwd ? rs->cwd : "/");
 	/* Like Docker: a non-root user keeps the bounding set only, so it needs file
 	 * capabilities or setuid binaries to gain any. */
-	const char *const *eff = rs->uid == 0 ? default_caps : no_caps;
+	const char *const *caps = rs->caps ? rs->caps : caps_default;
+	const char *const *eff = rs->uid == 0 ? caps : no_caps;
 	rtjson_key(w, "capabilities");
 	rtjson_obj(w);
 	rtjson_key(w, "bounding");
-	rtjson_strv(w, default_caps);
+	rtjson_strv(w, caps);
 	rtjson_key(w, "effective");
 	rtjson_strv(w, eff);
 	rtjson_key(w, "permitted");
@@ -107,8 +156,11 @@ static void process(struct rtjson_w *w, const struct run_spec *rs)
 	rtjson_obj_end(w);
 	rtjson_key(w, "rlimits");
 	rtjson_arr(w);
-	rtjson_obj(w);
-	rtjson_kstr(w, "type", "RLIMIT_NOFILE");
+	bool nofile_given = false;
+	for (size_t i = 0; i < rs->nrlimits; i++) {
+		rlimit_(w, rs->rlimits[i].type, rs->rlimits[i].soft, rs->rlimits[i].hard);
+		nofile_given |= !strcmp(rs->rlimits[i].type, "RLIMIT_NOFILE");
+	}
 	uint64_t nofile = rs->nofile;
 	if (!nofile) {
 		struct rlimit rl;
@@ -116,11 +168,10 @@ static void process(struct rtjson_w *w, const struct run_spec *rs)
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < nofile)
 			nofile = rl.rlim_max;
 	}
-	rtjson_ku64(w, "hard", nofile);
-	rtjson_ku64(w, "soft", nofile);
-	rtjson_obj_end(w);
+	if (!nofile_given)
+		rlimit_(w, "RLIMIT_NOFILE", nofile, nofile);
 	rtjson_arr_end(w);
-	rtjson_kbool(w, "noNewPrivileges", true);
+	rtjson_kbool(w, "noNewPrivileges", !rs->new_privs);
 	rtjson_obj_end(w);
 }
 
@@ -131,7 +182,7 @@ static void resources(struct rtjson_w *w, const struct run_spec *rs)
 	rtjson_key(w, "devices");
 	rtjson_arr(w); /* deny all; runc adds its default allowed devices after this */
 	rtjson_obj(w);
-	rtjson_kbool(w, "allow", false);
+	rtjson_kbool(w, "allow", rs->privileged);
 	rtjson_kstr(w, "access", "rwm");
 	rtjson_obj_end(w);
 	rtjson_arr_end(w);
@@ -193,18 +244,51 @@ static void linux_(struct rtjson_w *w, const struct run_spec *rs)
 	ns(w, "mount", NULL);
 	if (!host_net)
 		ns(w, "network", rs->netns_path);
+	if (rs->userns_count)
+		ns(w, "user", NULL);
 	rtjson_arr_end(w);
-	if (!host_net) {
-		/* As Docker does: any user may bind low ports inside its own netns. */
-		rtjson_key(w, "sysctl");
-		rtjson_obj(w);
-		rtjson_kstr(w, "net.ipv4.ip_unprivileged_port_start", "0");
-		rtjson_obj_end(w);
+	if (rs->userns_count) {
+		const char *const keys[] = {"uidMappings", "gidMappings"};
+		for (int i = 0; i < 2; i++) {
+			rtjson_key(w, keys[i]);
+			rtjson_arr(w);
+			rtjson_obj(w);
+			rtjson_ku64(w, "containerID", 0);
+			rtjson_ku64(w, "hostID", rs->userns_base);
+			rtjson_ku64(w, "size", rs->userns_count);
+			rtjson_obj_end(w);
+			rtjson_arr_end(w);
+		}
 	}
-	rtjson_key(w, "maskedPaths");
-	rtjson_strv(w, masked_paths);
-	rtjson_key(w, "readonlyPaths");
-	rtjson_strv(w, readonly_paths);
+	rtjson_key(w, "sysctl");
+	rtjson_obj(w);
+	/* As Docker does: any user may bind low ports inside its own netns. */
+	bool port_start = false;
+	for (size_t i = 0; i < rs->nsysctl; i++)
+		port_start |= !strcmp(rs->sysctl_keys[i], "net.ipv4.ip_unprivileged_port_start");
+	if (!host_net && !port_start && !rs->userns_count)
+		rtjson_kstr(w, "net.ipv4.ip_unprivileged_port_start", "0");
+	for (size_t i = 0; i < rs->nsysctl; i++)
+		if (!rs->userns_count || strncmp(rs->sysctl_keys[i], "net.", 4))
+			rtjson_kstr(w, rs->sysctl_keys[i], rs->sysctl_vals[i]);
+	rtjson_obj_end(w);
+	if (!rs->privileged) {
+		rtjson_key(w, "maskedPaths");
+		rtjson_strv(w, masked_paths);
+		rtjson_key(w, "readonlyPaths");
+		rtjson_strv(w, readonly_paths);
+	}
+	if (rs->privileged || (rs->seccomp && !strcmp(rs->seccomp, BUNDLE_SECCOMP_UNCONFINED))) {
+		/* no filter */
+	} else if (rs->seccomp) {
+		struct rtjson_v v;
+		rtjson_parse(rs->seccomp, strlen(rs->seccomp), &v); /* checked by check_spec */
+		rtjson_key(w, "seccomp");
+		rtjson_raw(w, &v);
+	} else {
+		rtjson_key(w, "seccomp");
+		seccomp_default(w, rs->caps ? rs->caps : caps_default);
+	}
 	rtjson_obj_end(w);
 }
 
@@ -225,6 +309,17 @@ static int check_spec(const struct run_spec *rs, char *err)
 	for (size_t i = 0; i < rs->nvol_mounts; i++)
 		if (!rs->vol_mounts[i].destination || rs->vol_mounts[i].destination[0] != '/')
 			return errf(err, E_INVAL, "container %s: a mount destination must be absolute", rs->id);
+	if (rs->userns_count && (rs->privileged || (rs->netns_path && !strcmp(rs->netns_path, BUNDLE_NETNS_HOST))))
+		return errf(err, E_UNSUPP, "container %s: a remapped user namespace takes neither privileged nor the host's network",
+			    rs->id);
+	struct rtjson_v v;
+	/* the profile comes from a spec file: one object, or it could add keys beside it */
+	if (rs->seccomp && strcmp(rs->seccomp, BUNDLE_SECCOMP_UNCONFINED) &&
+	    (rtjson_parse(rs->seccomp, strlen(rs->seccomp), &v) || rtjson_type(&v) != 'o'))
+		return errf(err, E_INVAL, "container %s: the seccomp profile is not a JSON object", rs->id);
+	for (size_t i = 0; i < rs->nsysctl; i++)
+		if (!*rs->sysctl_keys[i] || strpbrk(rs->sysctl_keys[i], "\"/ ") || strchr(rs->sysctl_vals[i], '\n'))
+			return errf(err, E_INVAL, "container %s: sysctl %s is not a valid name", rs->id, rs->sysctl_keys[i]);
 	return 0;
 }
 
@@ -276,8 +371,9 @@ int bundle_write(const struct run_spec *rs, char *err)
 		rc = errf(err, E_IO, "create bundle directory %s: %s", rs->bundle_dir, strerror(errno));
 		goto out;
 	}
-	char *tmp = xasprintf("%s/config.json.tmp", rs->bundle_dir);
-	char *dst = xasprintf("%s/config.json", rs->bundle_dir);
+	const char *dir = rs->config_dir ? rs->config_dir : rs->bundle_dir;
+	char *tmp = xasprintf("%s/config.json.tmp", dir);
+	char *dst = xasprintf("%s/config.json", dir);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0)
 		rc = errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
@@ -287,6 +383,17 @@ int bundle_write(const struct run_spec *rs, char *err)
 		rc = errf(err, E_IO, "rename to %s: %s", dst, strerror(errno));
 	if (rc)
 		unlink(tmp);
+	if (!rc && rs->config_dir) {
+		char *ltmp = xasprintf("%s/config.json.tmp", rs->bundle_dir);
+		char *link = xasprintf("%s/config.json", rs->bundle_dir);
+		unlink(ltmp);
+		if (symlink(dst, ltmp) < 0 || rename(ltmp, link) < 0) {
+			rc = errf(err, E_IO, "link %s to %s: %s", link, dst, strerror(errno));
+			unlink(ltmp);
+		}
+		free(ltmp);
+		free(link);
+	}
 	free(tmp);
 	free(dst);
 out:

@@ -20,6 +20,14 @@ struct bundle_bind {
 	const char *src, *dst; /* absolute */
 };
 
+/* A resource limit (Compose ulimits): type "RLIMIT_NOFILE", ... */
+struct bundle_rlimit {
+	const char *type;
+	uint64_t soft, hard;
+};
+
+#define BUNDLE_SECCOMP_UNCONFINED "unconfined"
+
 struct run_spec {
 	const char *id;         /* container id, e.g. "orch-<node>-<task>" */
 	const char *bundle_dir; /* config.json goes here (created if missing) */
@@ -46,11 +54,30 @@ struct run_spec {
 	const struct bundle_bind *file_binds; /* secrets and configs (secret/secfs.h), read-only */
 	size_t nfile_binds;
 	const char *init_binary;             /* bind-mounted read-only at BUNDLE_INIT_PATH if set */
+	/* NULL: config.json in bundle_dir; else written in this directory (a tmpfs: it holds
+	 * the opened environment) and <bundle_dir>/config.json is a symlink to it */
+	const char *config_dir;
+	/* hardening (orch(8) SECURITY): */
+	const char *const *caps;             /* bounding set, NULL-terminated; NULL: caps_default */
+	bool privileged;                     /* every device, no seccomp, no masked paths, rw /sys */
+	const char *seccomp;                 /* NULL: the default profile (runtime/seccomp.h);
+	                                        BUNDLE_SECCOMP_UNCONFINED: none; else a profile
+	                                        as JSON text (linux.seccomp of the runtime spec) */
+	bool new_privs;                      /* leave no_new_privs off (security_opt) */
+	const char *const *sysctl_keys, *const *sysctl_vals; /* namespaced ones, checked by the spec */
+	size_t nsysctl;
+	const struct bundle_rlimit *rlimits; /* beside the default NOFILE, which one here replaces */
+	size_t nrlimits;
+	/* --userns-remap: a user namespace whose ids 0..count-1 are host ids base.. The net.*
+	 * sysctls then stay out of config.json: the task's netns belongs to the host's user
+	 * namespace, so its root cannot write them (the agent does, runtime/nssysctl.h). */
+	uint32_t userns_base, userns_count;
 };
 
 /* Renders the config.json text (pure; for tests and for bundle_write). */
 int bundle_json(const struct run_spec *rs, struct buf *out, char *err);
-/* Writes <bundle_dir>/config.json atomically (temp file + rename). */
+/* Writes <bundle_dir>/config.json (or <config_dir>/config.json and the symlink)
+ * atomically (temp file + rename). */
 int bundle_write(const struct run_spec *rs, char *err);
 
 #endif

@@ -88,52 +88,81 @@ void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *b)
 {
 	struct nat_names nm;
 	nat_names(tag, NULL, &nm);
-	const char *t = nm.table;
+	const char *t = nm.table, *br = nm.bridge;
 	buf_printf(b, "add table ip %s\n", t);
 	buf_printf(b, "add map ip %s ports { type inet_proto . inet_service : ipv4_addr . inet_service; }\n", t);
+	buf_printf(b, "add set ip %s isolated { type ipv4_addr . ipv4_addr; }\n", t);
 	buf_printf(b, "add chain ip %s prerouting { type nat hook prerouting priority dstnat; policy accept; }\n", t);
 	buf_printf(b, "add chain ip %s output { type nat hook output priority -100; policy accept; }\n", t);
 	buf_printf(b, "add chain ip %s postrouting { type nat hook postrouting priority srcnat; policy accept; }\n", t);
-	buf_printf(b, "flush chain ip %s prerouting\n", t);
-	buf_printf(b, "flush chain ip %s output\n", t);
-	buf_printf(b, "flush chain ip %s postrouting\n", t);
-	/* Published ports: only traffic addressed to this host; a miss in the map
-	 * leaves the packet alone. */
+	buf_printf(b, "add chain ip %s guard { type filter hook prerouting priority raw; policy accept; }\n", t);
+	buf_printf(b, "add chain ip %s forward { type filter hook forward priority filter; policy accept; }\n", t);
+	static const char *const chains[] = {"prerouting", "output", "postrouting", "guard", "forward"};
+	for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++)
+		buf_printf(b, "flush chain ip %s %s\n", t, chains[i]);
+	/* Published ports: only traffic addressed to this host; a miss in the map leaves the
+	 * packet alone. A loopback source cannot leave on the bridge (route_localnet stays 0):
+	 * such connections reach the agent's relay on the held host port instead
+	 * (agent/ports.h), and the mesh connects to loopback endpoints from a bridge address
+	 * (traffic/mesh.c). */
 	const char *dnat = "fib daddr type local dnat ip to meta l4proto . th dport map @ports";
 	buf_printf(b, "add rule ip %s prerouting %s\n", t, dnat);
-	buf_printf(b, "add rule ip %s output %s\n", t, dnat);
+	buf_printf(b, "add rule ip %s output ip saddr != 127.0.0.0/8 %s\n", t, dnat);
 	/* Containers reaching out through whatever interface routes it. */
-	buf_printf(b, "add rule ip %s postrouting ip saddr %s oifname != \"%s\" masquerade\n", t, s->cidr, nm.bridge);
-	/* 127.0.0.1:hostport: a loopback source cannot leave on the bridge (route_localnet). */
-	buf_printf(b, "add rule ip %s postrouting ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n", t, nm.bridge);
+	buf_printf(b, "add rule ip %s postrouting ip saddr %s oifname != \"%s\" masquerade\n", t, s->cidr, br);
 	/* Hairpin: a task calling a published port that lands on itself or a neighbour
 	 * must see replies come from the gateway, not straight from the peer. */
 	buf_printf(b, "add rule ip %s postrouting ct status dnat ip saddr %s oifname \"%s\" masquerade\n", t, s->cidr,
-		   nm.bridge);
+		   br);
+	/* The host's loopback is not the tasks' business, even if route_localnet is turned on
+	 * for every interface (net.ipv4.conf.all) by someone else. */
+	buf_printf(b, "add rule ip %s guard iifname \"%s\" ip daddr 127.0.0.0/8 drop\n", t, br);
+	/* Routed into the bridge: replies, published ports (DNAT) and the node's own routing
+	 * between two of its tasks (through the gateway, still subject to the Compose
+	 * networks); a host that routes the subnet via this node reaches nothing else. The
+	 * mesh and the host's own connections are output, not forward. */
+	buf_printf(b, "add rule ip %s forward oifname \"%s\" ct state established,related accept\n", t, br);
+	buf_printf(b, "add rule ip %s forward oifname \"%s\" ct status dnat accept\n", t, br);
+	buf_printf(b, "add rule ip %s forward oifname \"%s\" iifname \"%s\" ip saddr . ip daddr @isolated drop\n", t, br,
+		   br);
+	buf_printf(b, "add rule ip %s forward oifname \"%s\" iifname \"%s\" accept\n", t, br, br);
+	buf_printf(b, "add rule ip %s forward oifname \"%s\" drop\n", t, br);
 }
 
 void nat_bridge_ruleset(const char *tag, struct buf *b)
 {
 	struct nat_names nm;
 	nat_names(tag, NULL, &nm);
-	/* forward: frames between two ports of the bridge, i.e. task to task on this node
-	 * (traffic through the host, the mesh included, is routed, not forwarded) */
+	struct nat_names pre; /* a task with an empty tag: the prefix of this node's veths */
+	nat_names(tag, "", &pre);
+	/* forward: frames between two ports of the bridge, i.e. task to task on this node;
+	 * the same pairs routed through the gateway meet the ip table's copy of the set.
+	 * Tasks get IPv4 only, but the kernel gives each interface an IPv6 link-local address,
+	 * which the set does not know: IPv6 from a task's port goes nowhere (input: to the
+	 * host). The chains of a bridge table see every bridge: match this node's ports. */
 	buf_printf(b,
 		   "add table bridge %1$s\n"
 		   "add set bridge %1$s isolated { type ipv4_addr . ipv4_addr; }\n"
 		   "add chain bridge %1$s forward { type filter hook forward priority 0; policy accept; }\n"
+		   "add chain bridge %1$s input { type filter hook input priority 0; policy accept; }\n"
 		   "flush chain bridge %1$s forward\n"
-		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n",
-		   nm.table);
+		   "flush chain bridge %1$s input\n"
+		   "add rule bridge %1$s forward ip saddr . ip daddr @isolated drop\n"
+		   "add rule bridge %1$s forward iifname \"%2$s*\" ether type ip6 drop\n"
+		   "add rule bridge %1$s input iifname \"%2$s*\" ether type ip6 drop\n",
+		   nm.table, pre.veth);
 }
 
 void nat_isolated(const char *tag, const char *pairs, struct buf *b)
 {
 	struct nat_names nm;
 	nat_names(tag, NULL, &nm);
-	buf_printf(b, "flush set bridge %s isolated\n", nm.table);
-	if (pairs && *pairs)
-		buf_printf(b, "add element bridge %s isolated { %s }\n", nm.table, pairs);
+	static const char *const families[] = {"bridge", "ip"};
+	for (size_t i = 0; i < 2; i++) {
+		buf_printf(b, "flush set %s %s isolated\n", families[i], nm.table);
+		if (pairs && *pairs)
+			buf_printf(b, "add element %s %s isolated { %s }\n", families[i], nm.table, pairs);
+	}
 }
 
 void nat_elements(const char *tag, const char *ip, const struct port_map *ports, size_t n, bool add, struct buf *b)

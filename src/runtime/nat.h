@@ -44,15 +44,19 @@ int nat_ip_check(const struct nat_subnet *s, const char *ip, char *err);
 /* task_tag may be NULL (node-level names only). */
 void nat_names(const char *tag, const char *task_tag, struct nat_names *out);
 
-/* The node's table: DNAT of published ports (prerouting + output, to local addresses
- * only), masquerade of the subnet's outbound traffic, of local sources (127.0.0.1:port)
- * and of hairpin traffic into the bridge. Re-applying it keeps the port map's elements. */
+/* The node's table: DNAT of published ports (prerouting, and output from non-loopback
+ * sources: nothing with a loopback source is routed onto the bridge), masquerade of the
+ * subnet's outbound and hairpin traffic, a guard dropping what the bridge sends to
+ * 127.0.0.0/8, and a forward filter: into the bridge only replies, published ports and
+ * the node's own tasks (minus the pairs of the set "isolated", as in the bridge table).
+ * Re-applying it keeps the port map's and the set's elements. */
 void nat_ruleset(const char *tag, const struct nat_subnet *s, struct buf *out);
 /* The node's bridge table (family bridge, same name): tasks of the bridge that share no
  * Compose network do not reach each other directly; the pairs (source . destination)
- * are the set "isolated", filled by nat_isolated. Re-applying it keeps the set. */
+ * are the set "isolated", filled by nat_isolated. No IPv6 from a task's port, to other
+ * tasks or the host. Re-applying it keeps the set. */
 void nat_bridge_ruleset(const char *tag, struct buf *out);
-/* Replaces the set's elements with `pairs`, "a.b.c.d . e.f.g.h" items joined by ", "
+/* Replaces the elements of both sets "isolated" (bridge and ip tables) with `pairs`, "a.b.c.d . e.f.g.h" items joined by ", "
  * (an empty string empties the set). */
 void nat_isolated(const char *tag, const char *pairs, struct buf *out);
 /* "add element" / "delete element" commands for the given ports (nothing if n == 0). */

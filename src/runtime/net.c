@@ -107,7 +107,9 @@ int net_node_setup(const struct net_node *nn, char *err)
 		return rc;
 	char path[128];
 	snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/route_localnet", nm.bridge);
-	if ((rc = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err)) || (rc = write_sysctl(path, "1", err)))
+	/* 0 also on a bridge an older version set up with 1: a task must not reach the
+	 * host's loopback (runtime/nat.h keeps published ports working on 127.0.0.1) */
+	if ((rc = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err)) || (rc = write_sysctl(path, "0", err)))
 		return rc;
 	struct buf b = {0};
 	nat_ruleset(nn->tag, &s, &b);

@@ -15,8 +15,8 @@ struct net_node {
 	const char *subnet; /* e.g. "10.88.3.0/24" (the caller allocates); gateway .1 */
 };
 
-/* Bridge orch<tag> with the gateway address, ip_forward and route_localnet on, the
- * nft table orch_<tag>. Safe to repeat (agent restart): published ports survive. */
+/* Bridge orch<tag> with the gateway address, ip_forward on and route_localnet off, the
+ * nft tables orch_<tag> (ip and bridge). Safe to repeat (agent restart): published ports survive. */
 int net_node_setup(const struct net_node *nn, char *err);
 /* The pairs of task addresses (source . destination, nat_isolated) that do not reach
  * each other on the bridge: the whole set is replaced. */

@@ -91,6 +91,12 @@ void rtjson_u64(struct rtjson_w *w, uint64_t v)
 	buf_printf(w->b, "%" PRIu64, v);
 }
 
+void rtjson_raw(struct rtjson_w *w, const struct rtjson_v *v)
+{
+	sep(w);
+	buf_append(w->b, v->p, (size_t)(v->end - v->p));
+}
+
 void rtjson_i64(struct rtjson_w *w, int64_t v)
 {
 	sep(w);

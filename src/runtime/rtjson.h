@@ -26,6 +26,9 @@ void rtjson_str(struct rtjson_w *w, const char *s);
 void rtjson_u64(struct rtjson_w *w, uint64_t v);
 void rtjson_i64(struct rtjson_w *w, int64_t v);
 void rtjson_bool(struct rtjson_w *w, bool v);
+struct rtjson_v;
+/* A value parsed by rtjson_parse, copied as it is. */
+void rtjson_raw(struct rtjson_w *w, const struct rtjson_v *v);
 /* Shorthands for "key": value. */
 void rtjson_kstr(struct rtjson_w *w, const char *k, const char *s);
 void rtjson_ku64(struct rtjson_w *w, const char *k, uint64_t v);

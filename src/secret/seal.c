@@ -2,7 +2,9 @@
 #include "util/err.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const uint8_t magic[4] = {'O', 'S', 'L', '1'};
@@ -38,8 +40,33 @@ static int gcm(int enc, const uint8_t *key, const uint8_t *nonce, const void *aa
 	return ok ? 0 : -1;
 }
 
-int seal_close(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt, size_t n,
-	       struct buf *out, char *err)
+/* The synthetic nonce of a fixed seal: a MAC of (aad, value) under a key derived from the
+ * data key, so two different values get the same nonce only with probability 2^-96. */
+static void synthetic_nonce(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt,
+			    size_t n, uint8_t *nonce)
+{
+	uint8_t nk[SHA256_DIGEST_LENGTH], md[SHA256_DIGEST_LENGTH];
+	unsigned len = sizeof nk;
+	HMAC(EVP_sha256(), key, SEAL_KEY_LEN, (const uint8_t *)"orch seal synthetic nonce v1", 28, nk, &len);
+	/* (aad length, aad, value) in one buffer: the length keeps (aad, value) splits apart */
+	struct buf in = {0};
+	uint8_t alen[8];
+	for (int i = 0; i < 8; i++)
+		alen[i] = (uint8_t)((uint64_t)aad_len >> (8 * i));
+	buf_append(&in, alen, 8);
+	buf_append(&in, aad, aad_len);
+	buf_append(&in, pt, n);
+	len = sizeof md;
+	if (!HMAC(EVP_sha256(), nk, sizeof nk, in.data, in.len, md, &len))
+		random_bytes(md, sizeof md); /* never a fixed nonce: at worst a fresh one */
+	OPENSSL_cleanse(in.data, in.len);
+	buf_free(&in);
+	memcpy(nonce, md, SEAL_NONCE_LEN);
+	OPENSSL_cleanse(nk, sizeof nk);
+}
+
+static int seal_with(bool fixed, const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt,
+		     size_t n, struct buf *out, char *err)
 {
 	if (n > (1u << 30) || aad_len > (1u << 20))
 		return errf(err, E_INVAL, "seal: value too large");
@@ -48,12 +75,27 @@ int seal_close(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len,
 	memcpy(p, magic, 4);
 	seal_key_id(key, p + 4);
 	uint8_t *nonce = p + 4 + SEAL_ID_LEN;
-	random_bytes(nonce, SEAL_NONCE_LEN);
+	if (fixed)
+		synthetic_nonce(key, aad, aad_len, pt, n, nonce);
+	else
+		random_bytes(nonce, SEAL_NONCE_LEN);
 	uint8_t *ct = nonce + SEAL_NONCE_LEN;
 	if (gcm(1, key, nonce, aad, aad_len, pt, n, ct, ct + n))
 		return errf(err, E_FAIL, "seal: the cipher failed");
 	out->len += n + SEAL_OVERHEAD;
 	return 0;
+}
+
+int seal_close(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt, size_t n,
+	       struct buf *out, char *err)
+{
+	return seal_with(false, key, aad, aad_len, pt, n, out, err);
+}
+
+int seal_close_fixed(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt, size_t n,
+		     struct buf *out, char *err)
+{
+	return seal_with(true, key, aad, aad_len, pt, n, out, err);
 }
 
 int seal_open(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *blob, size_t n,

@@ -22,6 +22,12 @@ void seal_key_id(const uint8_t key[SEAL_KEY_LEN], uint8_t out[SEAL_ID_LEN]);
 /* Appends the blob of pt to out. */
 int seal_close(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt, size_t n,
 	       struct buf *out, char *err);
+/* The same with a nonce derived from (key, aad, value) instead of a random one: the same
+ * value under the same name seals to the same bytes, so a spec holding it compares and
+ * hashes as its clear form did (a deploy that changes nothing stays "unchanged"; a changed
+ * value still rolls the service). It reveals only that two sealed values are equal. */
+int seal_close_fixed(const uint8_t key[SEAL_KEY_LEN], const void *aad, size_t aad_len, const void *pt, size_t n,
+		     struct buf *out, char *err);
 /* Appends the value of blob to out: E_AUTH when the blob was sealed under another key or
  * does not verify (altered, or bound to another name), E_INVAL when it is not a blob. The
  * caller wipes out (OPENSSL_cleanse) once done with it. */

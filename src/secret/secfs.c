@@ -38,16 +38,24 @@ static int write_one(const char *data_dir, const msgpack_object *o, const char *
 {
 	char kind[16], name[256];
 	uint64_t uid = 0, gid = 0, mode = 0444;
-	const msgpack_object *data = mp_get(o, "data");
+	const msgpack_object *data = mp_get(o, "data"), *opened = mp_get(o, "value");
+	char why[ERR_LEN];
 	if (mp_get_strbuf(o, "kind", kind, sizeof kind) || mp_get_strbuf(o, "name", name, sizeof name))
 		return errf(err, E_INVAL, "a secret of the task has no kind or name");
 	mp_get_u64(o, "uid", &uid);
 	mp_get_u64(o, "gid", &gid);
 	mp_get_u64(o, "mode", &mode);
-	if (!data || data->type != MSGPACK_OBJECT_BIN)
-		return errf(err, E_NOTFOUND, "%s %s: this version no longer exists in the cluster", kind, name);
+	if (!mp_get_strbuf(o, "open_err", why, sizeof why)) /* a worker's: the leader could not open it */
+		return errf(err, E_FAIL, "%s", why);
 	struct buf v = {0};
-	int rc = secrets_open(data_dir, kind, name, data->via.bin.ptr, data->via.bin.size, &v, err);
+	int rc;
+	if (opened && opened->type == MSGPACK_OBJECT_BIN) { /* opened by the leader for this worker (node/feed.h) */
+		buf_append(&v, opened->via.bin.ptr, opened->via.bin.size);
+		rc = 0;
+	} else if (!data || data->type != MSGPACK_OBJECT_BIN)
+		return errf(err, E_NOTFOUND, "%s %s: this version no longer exists in the cluster", kind, name);
+	else
+		rc = secrets_open(data_dir, kind, name, data->via.bin.ptr, data->via.bin.size, &v, err);
 	if (rc) {
 		secrets_wipe(&v);
 		return rc;
@@ -65,27 +73,32 @@ static int write_one(const char *data_dir, const msgpack_object *o, const char *
 	return rc;
 }
 
-int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files, size_t len, struct bundle_bind **binds,
-		size_t *nbinds, char *err)
+int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files, size_t len, size_t extra,
+		struct bundle_bind **binds, size_t *nbinds, char *err)
 {
 	*binds = NULL;
 	*nbinds = 0;
+	static const uint8_t no_files[] = {0x90}; /* [] */
 	struct mpr r;
-	if (!files || !len)
-		return 0;
+	if (!files || !len) {
+		files = no_files;
+		len = sizeof no_files;
+	}
 	if (mpr_decode(&r, files, len) || r.root->type != MSGPACK_OBJECT_ARRAY) {
 		if (r.root)
 			mpr_free(&r);
 		return errf(err, E_INVAL, "the task's secrets are malformed");
 	}
 	uint32_t n = r.root->via.array.size;
-	if (!n) {
+	if (!n && !extra) {
 		mpr_free(&r);
 		return 0;
 	}
-	size_t total = SECFS_SLACK;
+	size_t total = SECFS_SLACK + extra;
 	for (uint32_t i = 0; i < n; i++) {
 		const msgpack_object *d = mp_get(&r.root->via.array.ptr[i], "data");
+		if (!d || d->type != MSGPACK_OBJECT_BIN)
+			d = mp_get(&r.root->via.array.ptr[i], "value"); /* opened for a worker */
 		total += (d && d->type == MSGPACK_OBJECT_BIN ? d->via.bin.size : 0) + 4096;
 	}
 	char dir[LAYOUT_PATH_MAX], opts[64];
@@ -97,7 +110,7 @@ int secfs_setup(const char *data_dir, const char *task_dir, const uint8_t *files
 		rc = errf(err, E_IO, "mkdir %s: %s", dir, strerror(errno));
 	else if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts))
 		rc = errf(err, E_IO, "mount a tmpfs for the task's secrets at %s: %s", dir, strerror(errno));
-	struct bundle_bind *b = rc ? NULL : xcalloc(n, sizeof *b);
+	struct bundle_bind *b = rc ? NULL : xcalloc(n ? n : 1, sizeof *b);
 	for (uint32_t i = 0; !rc && i < n; i++) {
 		const msgpack_object *o = &r.root->via.array.ptr[i];
 		char path[LAYOUT_PATH_MAX + 16], target[512];

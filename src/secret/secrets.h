@@ -4,7 +4,8 @@
  * Where values live: the raft log and snapshots hold each version sealed (secret/seal.h)
  * in the store's secrets table (state/store.h); a task's values reach the node that runs
  * it in that node's assignment document (node/feed.c), still sealed, and are opened only
- * on that node, into a tmpfs of the task (secret/secfs.h). Registry credentials are a
+ * on that node, into a tmpfs of the task (secret/secfs.h) — except on a worker-only node,
+ * which holds no key: the leader opens them for it (node/feed.h). Registry credentials are a
  * secret of the internal kind "registry", named by registry host, used by every node. */
 #ifndef ORCH_SECRETS_H
 #define ORCH_SECRETS_H

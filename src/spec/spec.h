@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "codec/mp.h"
 #include "state/schema.h" /* struct labels */
+#include "util/mem.h"       /* struct buf */
 
 #define SPEC_NAME_MAX 63
 #define SPEC_ENCODING_VERSION 1
@@ -207,6 +208,10 @@ struct svc_spec {
 	char *image;
 	struct strv command, entrypoint; /* empty: the image's default */
 	struct labels env, labels;       /* sorted by key */
+	/* The environment as the raft log holds it: sealed under the data key (secret/envseal.h),
+	 * env then empty. Encoded in the place of "environment" (a bin instead of a map), so an
+	 * entry written before sealing existed still decodes, into env. */
+	struct buf env_sealed;
 	struct port_list ports;
 	uint64_t stop_grace_ms;
 	char *stop_signal, *working_dir, *user, *hostname; /* NULL: unset */
@@ -225,6 +230,18 @@ struct svc_spec {
 	struct strv dns, dns_search;  /* more nameservers after the node's, search domains */
 	char *platform;               /* "os/arch[/variant]", NULL: any; checked at parse */
 	bool init;                    /* run the command under orch's init (runtime/pid1.h) */
+	/* hardening (spec_security.c, orch-compose(5)) */
+	struct strv cap_add, cap_drop; /* "CAP_*" or "ALL", normalised */
+	bool privileged;               /* placed only on nodes started with --allow-privileged */
+	bool read_only;                /* the root filesystem */
+	struct strv tmpfs;             /* parse only: folded into mounts */
+	uint64_t pids_limit;           /* parse only: folded into deploy.resources.limits.pids */
+	struct labels ulimits;         /* name ("nofile") -> "soft:hard" */
+	struct labels sysctls;         /* namespaced ones only */
+	struct strv security_opt;      /* parse only: folded into seccomp and new_privileges */
+	char *seccomp;                 /* NULL: the default profile; "unconfined"; else a profile's
+	                                  JSON text, read by the CLI from seccomp=FILE */
+	bool new_privileges;           /* no-new-privileges:false (default: no_new_privs set) */
 };
 
 /* A top-level networks: entry (only its name matters once resolved). */
@@ -336,5 +353,15 @@ void strv_free(struct strv *v);
 /* The top-level entry of key, NULL when the file declares none. */
 const struct file_def *spec_file_def(const struct file_def_list *l, const char *key);
 void strv_push(struct strv *v, const char *s);
+
+/* Sysctls a task may set: those of its own namespaces (net.*, kernel.shm*, kernel.msg*,
+ * kernel.sem, fs.mqueue.*); host_net: net.* would be the host's. */
+bool spec_sysctl_namespaced(const char *key, bool host_net);
+/* A ulimits entry ("nofile", "1024:2048") -> "RLIMIT_NOFILE" (out, 32 bytes), soft, hard;
+ * false when either is invalid. */
+bool spec_ulimit(const char *name, const char *value, char *out, uint64_t *soft, uint64_t *hard);
+/* The profile of a security_opt seccomp=FILE, read (relative to dir, NULL: the current
+ * directory) and checked into s->seccomp; 0, or -1 with msg naming the file. */
+int spec_seccomp_load(struct svc_spec *s, const char *dir, char *msg);
 
 #endif

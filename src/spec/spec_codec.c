@@ -111,6 +111,7 @@ static void table_free(const struct sf_table *t, void *obj)
 void svc_spec_free(struct svc_spec *s)
 {
 	table_free(&svc_table, s);
+	buf_free(&s->env_sealed);
 }
 
 /* ---- encoding ---- */
@@ -154,7 +155,14 @@ static void field_encode(const struct sf *f, const void *obj, struct mpw *w)
 			mpw_str(w, v->v[i]);
 		break;
 	}
-	case SF_ENV:
+	case SF_ENV: { /* only svc_spec's environment has this kind: obj is the spec */
+		const struct svc_spec *sp = obj;
+		if (sp->env_sealed.len)
+			mpw_bin(w, sp->env_sealed.data, sp->env_sealed.len);
+		else
+			labels_encode(&sp->env, w);
+		break;
+	}
 	case SF_LABELS: labels_encode(CAT(obj, f, struct labels), w); break;
 	case SF_PORTS: {
 		const struct port_list *l = CAT(obj, f, struct port_list);
@@ -356,6 +364,13 @@ static int field_decode(const struct sf *f, void *obj, const msgpack_object *o, 
 		return 0;
 	}
 	case SF_ENV:
+		if (o->type == MSGPACK_OBJECT_BIN) { /* sealed (see svc_spec.env_sealed) */
+			struct buf *b = &((struct svc_spec *)obj)->env_sealed;
+			b->len = 0;
+			buf_append(b, o->via.bin.ptr, o->via.bin.size);
+			return 0;
+		}
+		__attribute__((fallthrough));
 	case SF_LABELS: {
 		struct labels *l = AT(obj, f, struct labels);
 		labels_free(l);

@@ -361,7 +361,7 @@ static int svc_check(void *obj, char *msg)
 		return errf(msg, E_INVAL, "working_dir must be an absolute path");
 	if (s->stop_signal && !spec_signal(s->stop_signal))
 		return errf(msg, E_INVAL, "stop_signal %s: expected a signal name like SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or a number", s->stop_signal);
-	if (spec_compose_keys(s, msg))
+	if (spec_compose_keys(s, msg) || spec_security_keys(s, msg))
 		return E_INVAL;
 	for (size_t i = 0; i < s->ports.n; i++) {
 		const struct port_spec *a = &s->ports.v[i];
@@ -420,5 +420,16 @@ static const struct sf svc_f[] = {
 	 .size = sizeof(struct dep), .has_pos = true, .pos_off = offsetof(struct dep, pos)},
 	{.key = "networks", .kind = SF_NAMED, .off = offsetof(struct svc_spec, networks), .flags = 0, .sub = &svc_net_table,
 	 .size = sizeof(struct svc_net), .has_pos = true, .pos_off = offsetof(struct svc_net, pos)},
+	{.key = "cap_add", .kind = SF_ARGV, .off = offsetof(struct svc_spec, cap_add), .flags = 0},
+	{.key = "cap_drop", .kind = SF_ARGV, .off = offsetof(struct svc_spec, cap_drop), .flags = 0},
+	{.key = "privileged", .kind = SF_BOOL, .off = offsetof(struct svc_spec, privileged), .flags = 0},
+	{.key = "read_only", .kind = SF_BOOL, .off = offsetof(struct svc_spec, read_only), .flags = 0},
+	{.key = "tmpfs", .kind = SF_ARGV, .off = offsetof(struct svc_spec, tmpfs), .flags = SFF_NOCODEC},
+	{.key = "pids_limit", .kind = SF_U64, .off = offsetof(struct svc_spec, pids_limit), .flags = SFF_NOCODEC, .lo = 1},
+	{.key = "ulimits", .kind = SF_LABELS, .off = offsetof(struct svc_spec, ulimits), .flags = SFF_ULIMITS},
+	{.key = "sysctls", .kind = SF_LABELS, .off = offsetof(struct svc_spec, sysctls), .flags = 0},
+	{.key = "security_opt", .kind = SF_ARGV, .off = offsetof(struct svc_spec, security_opt), .flags = SFF_NOCODEC},
+	{.key = "seccomp", .kind = SF_STR, .off = offsetof(struct svc_spec, seccomp), .flags = SFF_NOYAML},
+	{.key = "new_privileges", .kind = SF_BOOL, .off = offsetof(struct svc_spec, new_privileges), .flags = SFF_NOYAML},
 };
 const struct sf_table svc_table = {"service", N(svc_f), svc_f, svc_check};

@@ -36,6 +36,7 @@ enum {
 	SFF_NOYAML = 2,   /* encoded, but not a YAML key (set by the parser itself) */
 	SFF_NOCODEC = 4,  /* read from YAML and folded into other fields; never encoded */
 	SFF_HOSTS = 8,    /* SF_LABELS written as Compose's extra_hosts: "host:ip", "host=ip" */
+	SFF_ULIMITS = 16, /* SF_LABELS written as Compose's ulimits: name: N or {soft, hard} */
 };
 
 struct sf_table;
@@ -106,6 +107,9 @@ int spec_parse_doc(const struct spec_src *src, yaml_document_t *doc, struct spec
 /* The Compose keys beside deploy: checked and folded in (restart: into deploy.restart
  * unless restart_policy was given; the image reference checked); spec_values.c. */
 int spec_compose_keys(struct svc_spec *s, char *msg);
+/* The hardening keys (cap_add, sysctls, security_opt, tmpfs, ...) checked and folded in;
+ * spec_security.c. */
+int spec_security_keys(struct svc_spec *s, char *msg);
 
 extern const struct sf_table svc_table;
 extern const struct sf_table port_table;

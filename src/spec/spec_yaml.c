@@ -291,14 +291,11 @@ static const struct {
 	{"scale", "use deploy.replicas"},
 	{"container_name", "tasks are named after their service"},
 	{"volumes", NULL}, {"secrets", NULL}, {"configs", NULL},
-	{"cap_add", NULL}, {"cap_drop", NULL}, {"devices", NULL},
-	{"logging", NULL}, {"privileged", NULL}, {"read_only", NULL},
-	{"tmpfs", NULL}, {"ulimits", NULL},
-	{"sysctls", NULL}, {"security_opt", NULL}, {"shm_size", NULL}, {"tty", NULL},
+	{"devices", NULL},
+	{"logging", NULL}, {"shm_size", NULL}, {"tty", NULL},
 	{"stdin_open", NULL}, {"pull_policy", NULL}, {"endpoint_mode", NULL},
 	{"start_interval", NULL}, {"host_ip", NULL}, {"app_protocol", NULL},
 	{"generic_resources", NULL},
-	{"pids_limit", "use deploy.resources.limits.pids"},
 	{"mem_reservation", "use deploy.resources.reservations.memory"},
 	{"cpu_shares", "use deploy.resources.reservations.cpus"},
 	{"cpu_quota", "use deploy.resources.limits.cpus"}, {"cpu_period", "use deploy.resources.limits.cpus"},
@@ -565,7 +562,33 @@ static void kvs_finish(struct kvs *x, struct labels *l)
 
 /* environment (values required), labels (a missing value is "") and extra_hosts (list
  * items "host:address" or "host=address"). */
-static int parse_kv(struct yctx *c, bool env, bool hosts, struct labels *l, yaml_node_t *n, const char *path)
+/* ulimits' long form {soft: N, hard: M}, kept as "N:M" (spec_ulimit reads it) */
+static int ulimit_pair(struct yctx *c, struct kvs *x, const char *key, yaml_node_t *v, const char *path, char ***owned,
+		       size_t *nowned)
+{
+	struct spec_pairs ps = {0};
+	const char *soft = NULL, *hard = NULL;
+	int rc = collect_pairs(c, v, path, &ps, 0);
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		const char **dst = !strcmp(ps.v[i].key, "soft") ? &soft : !strcmp(ps.v[i].key, "hard") ? &hard : NULL;
+		if (!dst)
+			rc = yerr(c, ps.v[i].k, path, "unknown key \"%s\" (expected soft and hard)", ps.v[i].key);
+		else
+			rc = want_text(c, ps.v[i].v, path, "a number", dst);
+	}
+	if (!rc && (!soft || !hard))
+		rc = yerr(c, v, path, "give both soft and hard");
+	if (!rc) {
+		*owned = xrealloc(*owned, (*nowned + 1) * sizeof **owned);
+		char *val = (*owned)[(*nowned)++] = xasprintf("%s:%s", soft, hard);
+		kvs_add(x, key, val);
+	}
+	spec_pairs_free(&ps);
+	return rc;
+}
+
+static int parse_kv(struct yctx *c, bool env, bool hosts, bool ulimits, struct labels *l, yaml_node_t *n,
+		    const char *path)
 {
 	const char *s;
 	char ipath[300];
@@ -587,6 +610,8 @@ static int parse_kv(struct yctx *c, bool env, bool hosts, struct labels *l, yaml
 				rc = yerr(c, ps.v[i].v, path, NOVALUE, ps.v[i].key, ps.v[i].key);
 			else if (is_null(ps.v[i].v))
 				kvs_add(&x, ps.v[i].key, "");
+			else if (ulimits && ps.v[i].v->type == YAML_MAPPING_NODE)
+				rc = ulimit_pair(c, &x, ps.v[i].key, ps.v[i].v, ipath, &owned, &nowned);
 			else if (!(rc = want_text(c, ps.v[i].v, ipath, "a string, number or boolean", &s)))
 				kvs_add(&x, ps.v[i].key, s);
 		}
@@ -881,8 +906,9 @@ static int parse_field(struct yctx *c, const struct sf *f, void *obj, yaml_node_
 {
 	switch (f->kind) {
 	case SF_ARGV: return parse_argv(c, AT(obj, f, struct strv), n, path);
-	case SF_ENV: return parse_kv(c, true, false, AT(obj, f, struct labels), n, path);
-	case SF_LABELS: return parse_kv(c, false, f->flags & SFF_HOSTS, AT(obj, f, struct labels), n, path);
+	case SF_ENV: return parse_kv(c, true, false, false, AT(obj, f, struct labels), n, path);
+	case SF_LABELS:
+		return parse_kv(c, false, f->flags & SFF_HOSTS, f->flags & SFF_ULIMITS, AT(obj, f, struct labels), n, path);
 	case SF_PORTS: return parse_ports(c, AT(obj, f, struct port_list), n, path);
 	case SF_MOUNTS: return parse_mounts(c, AT(obj, f, struct mount_list), n, path);
 	case SF_FILES: return parse_files(c, f->sub, AT(obj, f, struct file_ref_list), n, path);
@@ -967,6 +993,9 @@ static int parse_services(struct yctx *c, yaml_node_t *n, struct spec_file *f)
 		s->name = xstrdup(name);
 		snprintf(path, sizeof path, "services.%s", name);
 		rc = parse_table(c, &svc_table, s, ps.v[i].v, path);
+		char msg[ERR_LEN];
+		if (!rc && spec_seccomp_load(s, c->dir, msg))
+			rc = yerr(c, ps.v[i].v, path, "%s", msg);
 	}
 	spec_pairs_free(&ps);
 	return rc;
@@ -1112,7 +1141,7 @@ static int parse_volume_decl(struct yctx *c, const struct spec_pair *e, struct v
 					rc = yerr(c, n, sub, "expected true or false, got %s", describe(n, d, sizeof d));
 			}
 		} else if (!strcmp(k, "labels")) {
-			rc = parse_kv(c, false, false, &v->labels, n, sub);
+			rc = parse_kv(c, false, false, false, &v->labels, n, sub);
 		} else if (!strcmp(k, "name")) {
 			if (!(rc = want_text(c, n, sub, "a string", &s))) {
 				struct mount_spec nm = {.type = MOUNT_VOLUME, .source = xstrdup(s)};

@@ -25,6 +25,37 @@ int apply_cluster_init(struct store *s, const struct cmd_ctx *c, struct apply_re
 	return 0;
 }
 
+/* cluster.tokens: a rotation replaces a token's hash and sealed secret together. */
+int apply_cluster_tokens(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	if (!s->has_cluster)
+		return errf(res->msg, E_STATE, "cluster.tokens: no cluster yet");
+	char *mh = mp_get_strdup(c->body, "secret_hash"), *mt = mp_get_strdup(c->body, "manager_token"),
+	     *wh = mp_get_strdup(c->body, "worker_hash"), *wt = mp_get_strdup(c->body, "worker_token");
+	int rc = 0;
+	if (!mh != !mt || !wh != !wt || (!mh && !wh))
+		rc = errf(res->msg, E_INVAL, "cluster.tokens: a token's hash and sealed secret go together");
+	if (!rc && mh) {
+		free(s->cluster.secret_hash);
+		free(s->cluster.manager_token);
+		s->cluster.secret_hash = mh;
+		s->cluster.manager_token = mt;
+		mh = mt = NULL;
+	}
+	if (!rc && wh) {
+		free(s->cluster.worker_hash);
+		free(s->cluster.worker_token);
+		s->cluster.worker_hash = wh;
+		s->cluster.worker_token = wt;
+		wh = wt = NULL;
+	}
+	free(mh);
+	free(mt);
+	free(wh);
+	free(wt);
+	return rc;
+}
+
 static bool valid_name(const char *n)
 {
 	size_t len = strlen(n);
@@ -119,6 +150,11 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 	if (bd && mp_is_str(bd)) {
 		free(n->binds);
 		n->binds = mp_as_strdup(bd);
+	}
+	const msgpack_object *sc = mp_get(c->body, "security");
+	if (sc && mp_is_str(sc)) {
+		free(n->security);
+		n->security = mp_as_strdup(sc);
 	}
 	if (lb) {
 		struct labels nl = {0};

@@ -16,7 +16,8 @@
 
 #define SECRET_VALUE_MAX (500 * 1024) /* as Swarm's limit: these are files of settings, not data */
 
-static const char *const kinds[] = {"secret", "config", "registry", NULL};
+/* "unlock": the cluster's unlock key (secret/unlock.h) */
+static const char *const kinds[] = {"secret", "config", "registry", "unlock", NULL};
 
 struct secret *store_secret_version(const struct store *s, const char *kind, const char *name, uint64_t version)
 {
@@ -44,7 +45,7 @@ static bool is_config(const char *kind)
 static const struct file_ref_list *refs_of(const struct svc_spec *sp, const char *kind)
 {
 	static const struct file_ref_list none;
-	if (!sp || !strcmp(kind, "registry"))
+	if (!sp || (strcmp(kind, "secret") && !is_config(kind)))
 		return &none;
 	return is_config(kind) ? &sp->configs : &sp->secrets;
 }

@@ -79,16 +79,8 @@ int schema_decode(const struct schema *s, void *obj, const msgpack_object *map, 
 				bad = -1;
 				break;
 			}
-			struct labels *l = AT(obj, f, struct labels);
-			for (uint32_t j = 0; j < o->via.map.size; j++) {
-				char *k = mp_as_strdup(&o->via.map.ptr[j].key), *v = mp_as_strdup(&o->via.map.ptr[j].val);
-				if (k && v)
-					labels_set(l, k, v);
-				else
-					bad = -1;
-				free(k);
-				free(v);
-			}
+			if (labels_decode(o, AT(obj, f, struct labels)))
+				bad = -1;
 			break;
 		}
 		case F_ENUM: {
@@ -210,6 +202,23 @@ void labels_encode(const struct labels *l, struct mpw *w)
 	for (size_t i = 0; i < l->n; i++)
 		mpw_kstr(w, l->k[i], l->v[i]);
 	mpw_map_end(w);
+}
+
+int labels_decode(const msgpack_object *o, struct labels *l)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return -1;
+	int rc = 0;
+	for (uint32_t j = 0; j < o->via.map.size; j++) {
+		char *k = mp_as_strdup(&o->via.map.ptr[j].key), *v = mp_as_strdup(&o->via.map.ptr[j].val);
+		if (k && v)
+			labels_set(l, k, v);
+		else
+			rc = -1;
+		free(k);
+		free(v);
+	}
+	return rc;
 }
 
 void labels_free(struct labels *l)

@@ -110,5 +110,8 @@ const char *labels_get(const struct labels *l, const char *k);
 void labels_set(struct labels *l, const char *k, const char *v); /* keeps keys sorted */
 void labels_free(struct labels *l);
 void labels_encode(const struct labels *l, struct mpw *w); /* a map of strings */
+/* Adds the entries of a map of strings to l: -1 when o is not one (the strings that were
+ * are added). */
+int labels_decode(const msgpack_object *o, struct labels *l);
 
 #endif

@@ -46,6 +46,15 @@ SCHEMA_DEFINE(secret, SECRET_FIELDS)
 #define SNAP_VERSION 2
 #define SNAP_VERSION_TEXT_ENDPOINTS 1
 
+const char *node_allows(const struct node *n, const char *opt)
+{
+	size_t len = strlen(opt);
+	for (const char *p = n->security; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		if (!strncmp(p, opt, len) && (opt[len - 1] == '=' || p[len] == '\n' || !p[len]))
+			return p;
+	return NULL;
+}
+
 void store_init(struct store *s)
 {
 	memset(s, 0, sizeof *s);
@@ -380,6 +389,11 @@ struct node *store_node_by_name(const struct store *s, const char *name)
 bool node_hollow(const struct node *n)
 {
 	return n && n->runtime && !strcmp(n->runtime, "hollow");
+}
+
+bool node_spare_only(const struct node *n)
+{
+	return n && (n->worker || node_hollow(n));
 }
 
 struct node *store_node_find(const struct store *s, const char *ref)

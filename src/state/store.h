@@ -8,21 +8,40 @@
 #include "state/table.h"
 #include "util/err.h"
 
+/* The cluster record. secret_hash / worker_hash: sha256 of the manager / worker join
+ * token's secret (net/token.h); manager_token / worker_token: the secrets sealed under the
+ * data key (hex of a secret/seal.h blob), for orch token show; ca_certs: the CA bundle
+ * (PEM, one or more certificates: every node trusts each); ca_key: the CA's private key
+ * sealed under the data key (hex), so whichever manager leads can sign; cert_days: how
+ * long issued certificates are valid. */
 #define CLUSTER_FIELDS(X, S) \
 	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
-	X(S, U64, failure_timeout_ms)
+	X(S, U64, failure_timeout_ms) X(S, STR, worker_hash) X(S, STR, manager_token) X(S, STR, worker_token) \
+	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
  * "crun" | "hollow" (orch debug hollow: nothing runs; such a node stays a raft spare and
  * takes no container subnet), NULL for records of older versions. binds: the host path
  * prefixes its tasks may bind-mount (--allow-bind), a line each, as the node itself
- * reported them (node/nodecfg.c); NULL or "": none. */
+ * reported them (node/nodecfg.c); NULL or "": none. worker: a worker-only node (orch join
+ * --worker, or the worker token): never a raft voter or standby, it holds no log, no
+ * replica of this state and no data key; the leader set it at the join from what the
+ * joiner was allowed to be, never from the joiner's record (false in older records).
+ * security: the node's container options (orch init/join --allow-privileged,
+ * --userns-remap), a line each, as it reported them. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
-	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds)
+	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
+	X(S, BOOL, worker) X(S, STR, security)
 SCHEMA_DECLARE(node, NODE_FIELDS)
+
+/* Lines of a node's security text. */
+#define NODE_ALLOW_PRIVILEGED "allow-privileged"
+#define NODE_USERNS_REMAP "userns-remap=" /* followed by "BASE:COUNT" */
+/* The line of n's security text that is opt or starts with it, NULL when none. */
+const char *node_allows(const struct node *n, const char *opt);
 
 /* update_state: "" (none yet), "updating", "paused", "rolling_back", "completed",
  * "rolled_back"; update_msg says why it paused or rolled back. */
@@ -183,6 +202,8 @@ bool task_terminal(const struct task *t);
 void events_apply(struct store *s, const msgpack_object *events, uint64_t at);
 /* A node of orch debug hollow (runtime "hollow"): nothing runs on it. */
 bool node_hollow(const struct node *n);
+/* A node that stays a raft spare whatever the role manager wants: hollow or a worker. */
+bool node_spare_only(const struct node *n);
 /* Resolves a node by name, full id in hex, or unique id prefix. */
 struct node *store_node_find(const struct store *s, const char *ref);
 /* apply_secret.c: the newest version of a secret (kind "secret", "config", "registry"),

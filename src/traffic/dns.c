@@ -130,7 +130,7 @@ static uint32_t lookup(const char *name, void *arg)
 	if (!v)
 		return 0;
 	char vip[16];
-	ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
+	ipam_service_vip(ipam_cluster_byte(h->ident->cluster_id), v->id, vip);
 	struct in_addr a;
 	return inet_pton(AF_INET, vip, &a) == 1 ? a.s_addr : 0;
 }

@@ -101,9 +101,23 @@ size_t traffic_stats(const struct mesh *m, struct svc_traffic *out, size_t max)
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
+/* The address a connection to ep leaves from, 0 for the kernel's choice. An endpoint on
+ * a loopback address is a node on this machine: a loopback source could not be routed
+ * onto its bridge (route_localnet stays off, runtime/nat.h), so the connection leaves
+ * from the gateway of the task's bridge (.1 of its node's /24, net/ipam.h), a local
+ * address its node's DNAT answers with the task's replies. */
+static uint32_t endpoint_source(const struct endpoint *ep, const char *task_ip)
+{
+	struct in_addr a;
+	if ((ep->host >> 24) != 127 || !task_ip || inet_pton(AF_INET, task_ip, &a) != 1)
+		return 0;
+	return (ntohl(a.s_addr) & 0xffffff00u) | 1u;
+}
+
 /* The backends of a service's container port (TCP) on the tasks that run, are ready and
- * not unhealthy. */
-static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t target, struct endpoint *out, size_t max)
+ * not unhealthy, and the source address for each (endpoint_source). */
+static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t target, struct endpoint *out,
+			      uint32_t *src, size_t max)
 {
 	size_t n = 0;
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -114,8 +128,10 @@ static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t targ
 		if (t->health && !strcmp(t->health, "unhealthy"))
 			continue;
 		const struct endpoint *ep = endpoints_find(&t->endpoint, target, IPPROTO_TCP);
-		if (n < max && ep)
+		if (n < max && ep) {
+			src[n] = endpoint_source(ep, t->ip);
 			out[n++] = *ep;
+		}
 	}
 	return n;
 }
@@ -138,6 +154,7 @@ struct mconn {
 	bool backend_ready, closing, client_eof, backend_eof, backend_inited;
 	struct buf pending; /* client bytes before the backend is connected */
 	struct endpoint eps[MAX_EP];
+	uint32_t srcs[MAX_EP]; /* endpoint_source of each */
 	size_t neps, next_try, tries;
 	struct endpoint cur_ep; /* the backend being connected or used */
 	bool has_cur;
@@ -430,7 +447,8 @@ static void try_next(struct mconn *c)
 		mc_close(c);
 		return;
 	}
-	const struct endpoint *ep = &c->eps[(c->next_try + c->tries) % c->neps];
+	size_t k = (c->next_try + c->tries) % c->neps;
+	const struct endpoint *ep = &c->eps[k];
 	c->tries++;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ep->host_port), .sin_addr.s_addr = htonl(ep->host)};
 	c->cur_ep = *ep;
@@ -441,7 +459,9 @@ static void try_next(struct mconn *c)
 	c->backend_inited = true;
 	c->handles++;
 	c->creq.data = c;
-	if (uv_tcp_connect(&c->creq, &c->backend, (struct sockaddr *)&sa, connect_cb)) {
+	struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(c->srcs[k])};
+	if ((c->srcs[k] && uv_tcp_bind(&c->backend, (struct sockaddr *)&from, 0)) ||
+	    uv_tcp_connect(&c->creq, &c->backend, (struct sockaddr *)&sa, connect_cb)) {
 		connect_failed(c);
 		return;
 	}
@@ -499,7 +519,7 @@ static void on_accept(uv_stream_t *srv, int status)
 		mc_close(c);
 		return;
 	}
-	c->neps = ready_endpoints(m->h->store, l->service_id, l->target, c->eps, MAX_EP);
+	c->neps = ready_endpoints(m->h->store, l->service_id, l->target, c->eps, c->srcs, MAX_EP);
 	if (!c->neps) {
 		s->t.backend_errors++;
 		c->closing = false;
@@ -713,7 +733,7 @@ void mesh_sync(struct mesh *m)
 		int lb = lbv && (!strcmp(lbv, "least-connections") || !strcmp(lbv, "least_conn") || !strcmp(lbv, "leastconn")) ? LB_LEAST : LB_RR;
 		int proxy = ppv && !strcmp(ppv, "v1") ? 1 : ppv && !strcmp(ppv, "v2") ? 2 : 0;
 		char vip[16];
-		ipam_service_vip(ipam_cluster_byte(&h->ident->tok), v->id, vip);
+		ipam_service_vip(ipam_cluster_byte(h->ident->cluster_id), v->id, vip);
 		bool any = false;
 		for (size_t i = 0; i < sp->ports.n; i++) {
 			const struct port_spec *p = &sp->ports.v[i];

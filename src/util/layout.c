@@ -17,6 +17,8 @@ static const char *const names[] = {
 	[LAYOUT_VOLUMES] = "volumes",
 	[LAYOUT_ALLOW_BIND] = "allow-bind",
 	[LAYOUT_DATAKEY] = "datakey",
+	[LAYOUT_WORKER] = "worker",
+	[LAYOUT_NODE_SECURITY] = "node-security",
 };
 
 static const char *const task_names[] = {

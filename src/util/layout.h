@@ -4,7 +4,10 @@
  *   orch.sock        the CLI's local socket (the node listens, the CLI connects)
  *   orch.pid         pid of a node started with --detach
  *   orch.log         its log
- *   identity         node id, name, addresses and cluster token (mode 0600)
+ *   identity         node id, name, addresses and cluster id (mode 0600)
+ *   tls/             node.key (0600), node.crt, ca.crt: the node's TLS credentials
+ *                    (net/tls.h); bootstrap: what orch init leaves for the first
+ *                    cluster record (node/creds.h)
  *   datakey          the cluster data key that seals secrets in the raft log (mode 0600,
  *                    secret/datakey.h)
  *   raft/            libraft's log segments and snapshots
@@ -21,6 +24,10 @@
  *                    marks it filled from the image, lock serialises its setup
  *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
  *                    --allow-bind), kept across restarts
+ *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
+ *                    no replica of the state and no data key
+ *   node-security    the node's container options (orch init/join --allow-privileged,
+ *                    --userns-remap), a line each (node/nodesec.h)
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -46,6 +53,8 @@ enum layout_item {
 	LAYOUT_VOLUMES,
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
+	LAYOUT_WORKER,
+	LAYOUT_NODE_SECURITY,
 };
 
 enum layout_task_item {

@@ -6,13 +6,12 @@ node's own wire protocol), and on teardown kills every daemon it started BY PID 
 its directories, also when the test failed. Daemons are recorded in TEST_TMP/pids so the
 runner can still kill them if the test process itself was killed on timeout."""
 import ctypes
-import hashlib
-import hmac
 import json as jsonlib
 import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -185,7 +184,8 @@ class Cluster:
         self.env.update(env or {})
         self.failure_timeout = failure_timeout
         self.nodes = []
-        self.token = None
+        self.token = None  # the manager join token
+        self.worker_token = None
         self.timeout = timeout
         self._count = 0
         if n:
@@ -229,21 +229,25 @@ class Cluster:
         p = self.run(*(args + list(extra)))
         if p.returncode:
             raise CliError(args, p)
-        for line in p.stdout.splitlines():
-            line = line.strip()
-            if line.startswith("orch join "):
-                self.token = line.split("--token ", 1)[1].split()[0]
-        check(self.token and self.token.startswith("ORCH1-"), "orch init printed no join line: %r" % p.stdout)
+        joins = [line.strip() for line in p.stdout.splitlines() if line.strip().startswith("ORCH_TOKEN=")]
+        check(len(joins) == 2, "orch init printed no manager and worker join lines: %r" % p.stdout)
+        self.token, self.worker_token = [j.split()[0].split("=", 1)[1] for j in joins]
+        check(self.token.startswith("ORCH2-") and self.worker_token.startswith("ORCH2-"),
+              "orch init printed no join tokens: %r" % p.stdout)
         self._record(n)
         self.nodes.append(n)
         return n
 
+    def token_env(self, token=None):
+        """The environment a join gets its token from (never the command line)."""
+        return dict(self.env, ORCH_TOKEN=token or self.token)
+
     def join(self, name=None, via=None, token=None, extra=(), ip=None):
         n = self._new_node(name, ip)
         target = (via or self.nodes[0]).addr
-        args = ["join", target, "--token", token or self.token, "--listen", n.addr, "--data-dir", n.dir,
+        args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                 "--name", n.name, "--detach"] + list(extra)
-        p = self.run(*args)
+        p = self.run(*args, env=self.token_env(token))
         if p.returncode:
             raise CliError(args, p)
         self._record(n)
@@ -259,10 +263,10 @@ class Cluster:
         for ip in ips:
             n = self._new_node(None, ip)
             self.nodes.append(n)  # also when its join fails: teardown kills what it started
-            args = ["join", target, "--token", self.token, "--listen", n.addr, "--data-dir", n.dir,
+            args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                     "--name", n.name, "--detach"]
             procs.append((n, args, time.time(), subprocess.Popen(
-                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
                 stdin=subprocess.DEVNULL)))
         done, failed = [], []
         pending = list(procs)
@@ -452,18 +456,32 @@ class Conn:
         return cls(s)
 
     @classmethod
-    def tcp(cls, node, token, timeout=10, extra=b""):
-        """TCP connection authenticated like a peer node (HMAC challenge, see src/net/auth.h);
-        extra is what the handshake carries (a node's own links send their 8-byte id)."""
-        c = cls.raw_tcp(node, timeout)
-        cid, secret = parse_token(token)
-        hello = b"ORCH" + bytes([1, 2, 0, 0]) + cid + os.urandom(32)
-        c.s.sendall(hello)
-        chal = c.recv_exact(64)
-        mac = lambda label: hmac.new(secret, label + hello + chal[:32], hashlib.sha256).digest()
-        check(hmac.compare_digest(mac(b"srv"), chal[32:]), "node's challenge does not prove the secret")
-        c.s.sendall(mac(b"cli") + struct.pack(">H", len(extra)) + extra)
-        check(c.recv_exact(1) == b"K", "handshake not acknowledged")
+    def tls_raw(cls, node, creds=None, timeout=10, ca=None):
+        """A TLS 1.3 connection to node's port: the client certificate of creds (a Node, or a
+        directory holding node.crt and node.key; None: none, an anonymous joiner), the
+        server verified against ca (default: the CA bundle of creds, else of node)."""
+        d = creds if isinstance(creds, str) or creds is None else tls_dir(creds)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False
+        ctx.load_verify_locations(ca or os.path.join(d or tls_dir(node), "ca.crt"))
+        if d:
+            ctx.load_cert_chain(os.path.join(d, "node.crt"), os.path.join(d, "node.key"))
+        s = socket.create_connection((node.ip, node.port), timeout=timeout)
+        try:
+            return cls(ctx.wrap_socket(s))
+        except BaseException:
+            s.close()
+            raise
+
+    @classmethod
+    def tcp(cls, node, creds, timeout=10, extra=b"", kind=2):
+        """An RPC (kind 2) or raft (kind 1) connection like a peer node's (src/net/auth.h):
+        TLS with creds' certificate, then the preamble; extra is what it carries (a node's
+        own links send their 8-byte id, which must be its certificate's)."""
+        c = cls.tls_raw(node, creds, timeout)
+        c.s.sendall(b"ORCH" + bytes([2, kind]) + struct.pack(">H", len(extra)) + extra)
+        check(c.recv_exact(1) == b"K", "preamble not acknowledged")
         return c
 
     def close(self):
@@ -520,5 +538,22 @@ class Conn:
 
 
 def parse_token(token):
+    """ORCH2-<cluster id>-<CA fingerprint>-<secret> -> (cluster id, fingerprint, secret), hex."""
     parts = token.split("-")
-    return bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    check(len(parts) == 4 and parts[0] == "ORCH2", "not a token: %r" % token)
+    return parts[1], parts[2], parts[3]
+
+
+def tls_dir(node):
+    return os.path.join(node.dir, "tls")
+
+
+def tls_context(creds):
+    """An ssl context for https://node/... (metrics, health) with creds' node certificate:
+    the node port serves HTTP only inside TLS, to holders of a certificate of the cluster."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.path.join(tls_dir(creds), "ca.crt"))
+    ctx.load_cert_chain(os.path.join(tls_dir(creds), "node.crt"), os.path.join(tls_dir(creds), "node.key"))
+    return ctx

@@ -1,7 +1,5 @@
 """Issue 2 (foundation): cluster formation, failover, roles, catch-up, join security,
 leave / node rm, and robustness of the node port and the local socket against garbage."""
-import hashlib
-import hmac
 import os
 import random
 import re
@@ -11,7 +9,7 @@ import threading
 import time
 
 import mpack
-from harness import Cluster, Conn, Fail, check, wait_until
+from harness import Cluster, Conn, Fail, check, parse_token, wait_until
 
 TIMEOUTS = {"test_restart_catches_up_via_snapshot": 150, "test_fuzz_local_socket_ops": 150}
 
@@ -123,14 +121,15 @@ def test_form_5_nodes():
 
 
 def test_healthz():
+    """HTTP is served inside TLS, to a holder of a certificate of the cluster."""
     with Cluster(1) as c:
         n = c.nodes[0]
         for path, code in (("/healthz", 200), ("/nope", 404)):
-            with socket.create_connection(("127.0.0.1", n.port), timeout=5) as s:
-                s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+            with Conn.tls_raw(n, n) as k:
+                k.send_raw(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
                 data = b""
                 while True:
-                    b = s.recv(4096)
+                    b = k.s.recv(4096)
                     if not b:
                         break
                     data += b
@@ -255,13 +254,13 @@ def _refused_join(c, token, expect):
 
 def test_wrong_token_refused():
     with Cluster(2) as c:
-        cid, secret = c.token.split("-")[1:]
-        wrong_secret = "ORCH1-%s-%s" % (cid, "%064x" % (int(secret, 16) ^ 1))
-        _refused_join(c, wrong_secret, r"token.*(rejected|secret)")
-        wrong_cluster = "ORCH1-%s-%s" % ("%016x" % (int(cid, 16) ^ 1), secret)
-        _refused_join(c, wrong_cluster, r"token|another cluster")
+        cid, fp, secret = parse_token(c.token)
+        wrong_secret = "ORCH2-%s-%s-%064x" % (cid, fp, int(secret, 16) ^ 1)
+        _refused_join(c, wrong_secret, r"token refused")
+        wrong_pin = "ORCH2-%s-%064x-%s" % (cid, int(fp, 16) ^ 1, secret)
+        _refused_join(c, wrong_pin, r"CA is not the one the token pins")
         log = c.nodes[0].log_text()
-        check("rejected connection" in log, "the node did not log the rejected connections")
+        check("refused a join" in log, "the node did not log the refused join")
         c.write_bench(1, 20, 4)
         c.converged()
 
@@ -269,8 +268,10 @@ def test_wrong_token_refused():
 def test_malformed_token_refused():
     with Cluster(1) as c:
         good = c.token
-        for bad in ("", "garbage", good[:-1], good + "0", good.replace("ORCH1", "ORCH2"), good[:30] + "zz" + good[32:]):
-            _refused_join(c, bad, r"malformed token|missing --token")
+        for bad in ("garbage", good[:-1], good + "0", good.replace("ORCH2", "ORCH3"), good[:30] + "zz" + good[32:]):
+            _refused_join(c, bad, r"malformed token")
+        _refused_join(c, "ORCH1-" + "0" * 16 + "-" + "0" * 64, r"older orch")
+        _refused_join(c, "", r"malformed token: empty")
 
 
 def test_join_with_busy_listen_address_changes_nothing():
@@ -385,39 +386,37 @@ def _expect_closed_or_error(conn, what):
 
 
 def test_garbage_node_port():
+    """The node port speaks only TLS: garbage before or instead of a handshake, and broken
+    preambles and frames inside TLS, close the connection and change nothing."""
     rnd = random.Random(2)
     with Cluster(3) as c:
         before = _state(c)
         target = next(n for n in c.nodes if n is not c.leader())
-        cid, _ = c.token.split("-")[1:]
-        hello = lambda kind=2, cluster=bytes.fromhex(cid): b"ORCH" + bytes([1, kind, 0, 0]) + cluster + os.urandom(32)
+        me = c.nodes[0]
         cases = [
             ("random bytes", bytes(rnd.getrandbits(8) for _ in range(4096))),
-            ("ORCH then random", b"ORCH" + bytes(rnd.getrandbits(8) for _ in range(200))),
-            ("bad version", b"ORCH\x09\x02\0\0" + bytes(40)),
-            ("unknown cluster", hello(cluster=bytes(8))),
-            ("bad kind", hello(kind=7)),
+            ("the old plain hello", b"ORCH" + bytes([1, 2, 0, 0]) + bytes(40)),
+            ("plain http", b"GET /metrics HTTP/1.0\r\n\r\n"),
             ("endless http", b"GET /" + b"a" * 20000),
+            ("a TLS record header then junk", b"\x16\x03\x01\x02\x00" + bytes(rnd.getrandbits(8) for _ in range(600))),
         ]
         for what, data in cases:
             with Conn.raw_tcp(target) as k:
                 k.send_raw(data)
-                _expect_closed_or_error(k, what)
+                check(k.outcome() == "closed", "%s: the node answered a plain client" % what)
             check(c.status(target)["raft_state"], "node down after %s" % what)
-        with Conn.raw_tcp(target) as k:
-            k.send_raw(hello())
-            k.recv_exact(64)
-            k.send_raw(bytes(34))
-            _expect_closed_or_error(k, "hello then a wrong proof")
-        # Truncated messages: the peer goes away in the middle.
-        for cut in (2, 10, 47, 48 + 20):
+        # Truncated handshakes: the peer goes away in the middle.
+        for cut in (3, 50, 200):
             with Conn.raw_tcp(target) as k:
-                h = hello()
-                k.send_raw(h[:cut] if cut <= 48 else h)
-                if cut > 48:
-                    k.recv_exact(64)
-                    k.send_raw(bytes(cut - 48))
-        # Authenticated RPC connections with broken frames.
+                k.send_raw(b"\x16\x03\x01\x01\x00" + bytes(cut))
+        # Inside TLS, broken preambles.
+        for what, pre in (("bad version", b"ORCH\x09\x02\0\0"), ("bad kind", b"ORCH\x02\x07\0\0"),
+                          ("oversized extra", b"ORCH\x02\x02\xff\xff"), ("not a preamble", b"HELLO123"),
+                          ("bytes after the preamble", b"ORCH\x02\x02\0\0extra")):
+            with Conn.tls_raw(target, me) as k:
+                k.send_raw(pre)
+                check(k.outcome() == "closed", "%s: not closed" % what)
+        # Inside TLS, broken frames.
         frames = [
             ("zero length", struct.pack(">I", 0)),
             ("oversized length", struct.pack(">I", 0xFFFFFFFF) + b"x" * 100),
@@ -428,14 +427,14 @@ def test_garbage_node_port():
             ("deep nesting", mpack.frame(b"\x91" * 100000 + b"\xc0")),
         ]
         for what, data in frames:
-            with Conn.tcp(target, c.token) as k:
+            with Conn.tcp(target, me) as k:
                 k.send_raw(data)
                 _expect_closed_or_error(k, what)
         for what, cut in (("frame header", 2), ("frame body", 30)):
-            with Conn.tcp(target, c.token) as k:
+            with Conn.tcp(target, me) as k:
                 k.send_raw(mpack.frame(mpack.packb({"op": "status", "id": 1, "pad": "z" * 100}))[:cut])
         # Well-formed frames with bad requests get an error and the connection stays usable.
-        with Conn.tcp(target, c.token) as k:
+        with Conn.tcp(target, me) as k:
             for req in ({}, {"op": 5}, {"op": "no.such.op"}, {"op": "kv.set", "key": 1}, {"op": "node.rm"},
                         {"op": "join", "node": "x"}, {"op": "join", "node": {"id": "x", "name": 5}},
                         {"op": "hb"}, {"op": "apply", "entry": "not bin"}, {"op": "apply", "entry": b"123"}):
@@ -445,15 +444,8 @@ def test_garbage_node_port():
                     r = k.read()
                 check(r.get("rc", 0) != 0 and r.get("err"), "request %r: reply %r" % (req, r))
             check(k.call("ping").get("rc") == 0, "ping after bad requests failed")
-        # A raft connection that carries garbage after the handshake.
-        with Conn.raw_tcp(target) as k:
-            secret = bytes.fromhex(c.token.split("-")[2])
-            h = hello(kind=1)
-            k.send_raw(h)
-            chal = k.recv_exact(64)
-            extra = struct.pack(">Q", 12345) + b"127.0.0.1:1"
-            k.send_raw(hmac.new(secret, b"cli" + h + chal[:32], hashlib.sha256).digest() + struct.pack(">H", len(extra)) + extra)
-            check(k.recv_exact(1) == b"K", "raft handshake not acknowledged")
+        # A raft connection that carries garbage after the preamble.
+        with Conn.tcp(target, me, kind=1, extra=struct.pack(">Q", int(c.status(me)["node_id"], 16)) + b"127.0.0.1:1") as k:
             k.send_raw(struct.pack("<Q", 1) + struct.pack("<Q", 1 << 62) + os.urandom(512))
             k.outcome(timeout=2)
         after = _state(c)
@@ -557,7 +549,7 @@ def test_fuzz_local_socket_ops():
             if op == "apply" and isinstance(req.get("entry"), bytes) and len(req["entry"]) % 8:
                 req["entry"] = req["entry"] + bytes(8 - len(req["entry"]) % 8)
             tcp = rnd.random() < 0.3
-            with (Conn.tcp(n, c.token) if tcp else Conn.local(n)) as k:
+            with (Conn.tcp(n, n) if tcp else Conn.local(n)) as k:
                 k.send(dict(req, id=round_ + 1) if not isinstance(req.get("id"), int) or req.get("id", 0) < 0 else req)
                 try:
                     r = k.read()

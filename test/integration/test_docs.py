@@ -196,7 +196,7 @@ def test_compose_page_examples_parse():
         # and a broken spec is caught before that point
         f = os.path.join(d, "bad.yaml")
         with open(f, "w") as fh:
-            fh.write("services:\n  web:\n    image: x\n    privileged: true\n")
+            fh.write("services:\n  web:\n    image: x\n    devices: [/dev/fuse]\n")
         p = run([BIN, "--data-dir", os.path.join(d, "no-node"), "deploy", "-f", f])
         check(p.returncode == 1 and "bad.yaml:4:5" in p.stderr, "an invalid spec was not refused: %s" % p.stderr)
 

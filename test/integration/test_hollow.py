@@ -35,11 +35,11 @@ class Hollow:
         self.prefix = prefix
         self.log = self.dir + ".log"
         port = free_port("127.0.%d.1" % block)
-        args = [BIN, "-D", self.dir, "debug", "hollow", "--join", c.nodes[0].addr, "--token", c.token,
+        args = [BIN, "-D", self.dir, "debug", "hollow", "--join", c.nodes[0].addr,
                 "--nodes", str(nodes), "--listen-base", "127.0.%d.1" % block, "--port", str(port),
                 "--run-delay", "300", "--name-prefix", prefix, "--label", "pool=hollow"]
         self.out = open(self.log, "w")
-        self.p = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=c.env)
+        self.p = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=c.token_env())
         with open(os.path.join(os.environ.get("TEST_TMP") or c.tmp, "pids"), "a") as f:
             f.write("%d %s\n" % (self.p.pid, self.dir))
 

@@ -4,13 +4,14 @@ process start, counter), bound on the leader to the connection of the node they 
 (src/state/store.h, src/node/rpc.c op_apply). The old identity (node, wall-clock sequence)
 made `orch scale` print success and change nothing once the state recorded a larger
 sequence for the node: these tests record such sequences and scale anyway."""
+import os
 import random
 import re
 import struct
 import time
 
 import mpack
-from harness import Conn, check, wait_until
+from harness import Conn, Fail, check, tls_dir, wait_until
 from workload import DEMO, WorkCluster, wait_running
 
 TIMEOUTS = {"test_scale_with_recorded_sequence_ahead": 150}
@@ -69,11 +70,10 @@ def test_scale_with_recorded_sequence_ahead():
         check(lead is n1, "n1 should lead a fresh cluster, %s does" % lead.name)
         me2, me1 = node_id(c, n2), node_id(c, n1)
         # Sequences far ahead recorded for n2, as the old nodes wrote them (a clock a year
-        # ahead) and under a session with the largest counter. The test holds the cluster
-        # secret, so it can claim n2's id at the handshake: that is the documented limit
-        # until per-node certificates (src/net/auth.h).
+        # ahead) and under a session with the largest counter. The test reads n2's key and
+        # certificate from its data directory, so it can speak as n2.
         ahead = (int(time.time() * 1000) + 365 * 86400 * 1000) << 10
-        with Conn.tcp(lead, c.token, extra=struct.pack(">Q", me2)) as k:
+        with Conn.tcp(lead, n2, extra=struct.pack(">Q", me2)) as k:
             r = k.call("apply", entry=entry(me2, ahead, {"key": "ahead", "value": "old format"}))
             check(r.get("rc") == 0, "old-format entry for n2: %r" % r)
             r = k.call("apply", entry=entry(me2, 2 ** 64 - 1, {"key": "ahead", "value": "huge counter"},
@@ -82,19 +82,26 @@ def test_scale_with_recorded_sequence_ahead():
         c.converged()
         check(kv_get(n2, "ahead") == "huge counter", "n2 did not apply the recorded entries")
 
-        # Nobody submits as another node: not a node's link claiming another id, not a
-        # connection that claims none (a remote CLI), not a non-member; nothing changes.
+        # Nobody submits as another node: not a node whose certificate names another id
+        # (with or without claiming n2's id), not a connection with no certificate;
+        # nothing changes.
         forged = entry(me2, 1, {"key": "forged", "value": "x"}, session=7)
-        for extra, why in ((struct.pack(">Q", me1), "claims origin"), (b"", "only a member node"),
-                           (struct.pack(">Q", 0xDEADBEEF), "claims origin")):
-            with Conn.tcp(lead, c.token, extra=extra) as k:
+        with Conn.tcp(lead, n1) as k:
+            r = k.call("apply", entry=forged)
+        check(r.get("rc") != 0 and "claims origin" in r.get("err", ""), "forged entry answered %r" % r)
+        try:
+            with Conn.tcp(lead, n1, extra=struct.pack(">Q", me2)) as k:
                 r = k.call("apply", entry=forged)
-            check(r.get("rc") != 0 and why in r.get("err", ""), "forged entry (extra %r) answered %r" % (extra, r))
-        with Conn.tcp(lead, c.token, extra=struct.pack(">Q", 0xDEADBEEF)) as k:
-            r = k.call("apply", entry=entry(0xDEADBEEF, 1, {"key": "forged", "value": "x"}, session=7))
-        check(r.get("rc") != 0 and "not a member" in r.get("err", ""), "entry of a non-member answered %r" % r)
+            raise Fail("a connection claiming n2's id with n1's certificate was accepted: %r" % r)
+        except (EOFError, OSError):
+            pass
+        with Conn.tls_raw(lead, None, ca=os.path.join(tls_dir(n1), "ca.crt")) as k:
+            k.send_raw(b"ORCH\x02\x02\0\0")
+            check(k.recv_exact(1) == b"K", "anonymous preamble not acknowledged")
+            r = k.call("apply", entry=forged)
+        check(r.get("rc") != 0 and "needs a certificate" in r.get("err", ""), "anonymous entry answered %r" % r)
         # a follower does not relay entries (it cannot vouch for their origin)
-        with Conn.tcp(n2, c.token, extra=struct.pack(">Q", me2)) as k:
+        with Conn.tcp(n2, n2, extra=struct.pack(">Q", me2)) as k:
             r = k.call("apply", entry=entry(me2, 1, {"key": "forged", "value": "x"}, session=7))
         check(r.get("rc") != 0 and "not the leader" in r.get("err", ""), "follower answered %r" % r)
         check(all(kv_get(n, "forged") is None for n in c.nodes), "a refused entry changed the state")
@@ -106,7 +113,7 @@ def test_scale_with_recorded_sequence_ahead():
         # n2 restarts on its data dir, whose state records sequences for n2 far beyond what
         # its new run counts from (what a clock stepped back did to the old identity).
         c.stop(n2)
-        with Conn.tcp(lead, c.token, extra=struct.pack(">Q", me2)) as k:
+        with Conn.tcp(lead, n2, extra=struct.pack(">Q", me2)) as k:
             r = k.call("apply", entry=entry(me2, ahead + 1, {"key": "ahead", "value": "while down"}))
             check(r.get("rc") == 0, "old-format entry for n2 while it is down: %r" % r)
         c.restart(n2)

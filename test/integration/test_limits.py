@@ -2,8 +2,9 @@
 of requests whose replies are never read leave the node's memory bounded; the abusive
 connection is closed and the node keeps serving. Caps on connections in handshake.
 
-The transport is `connect` below: today the HMAC handshake with the join token
-(harness.Conn.tcp, src/net/auth.h); with mutual TLS it is the one place to change."""
+The transport is `connect` below (harness.Conn.tcp: TLS 1.3, then the preamble of
+src/net/auth.h): as a node, with the node's own certificate, or anonymously (no client
+certificate: a peer that is not a proved node, held to the client limits)."""
 import socket
 import struct
 import time
@@ -24,10 +25,10 @@ MiB = 1 << 20
 RSS_BUDGET = 64 * MiB
 
 
-def connect(node, token, as_node=None):
-    """An authenticated connection to the node port: a remote client, or (as_node: a node
-    id) a peer node."""
-    return Conn.tcp(node, token, extra=struct.pack(">Q", as_node) if as_node else b"")
+def connect(node, as_node=False):
+    """A connection to the node port: as a node of the cluster (the node's own certificate),
+    or as a peer that has not proved it is one (no client certificate)."""
+    return Conn.tcp(node, node if as_node else None)
 
 
 def status_field(pid, field):
@@ -82,7 +83,7 @@ def test_abuse_leaves_memory_bounded():
     with Cluster(1) as c:
         n = c.nodes[0]
         pid = n.pid
-        with connect(n, c.token) as k:
+        with Conn.local(n) as k:
             check(k.call("kv.set", key="big", value="x" * MiB).get("rc") == 0, "kv.set of 1 MiB failed")
         time.sleep(0.5)
         base = status_field(pid, "VmRSS")
@@ -91,36 +92,36 @@ def test_abuse_leaves_memory_bounded():
 
         # 1. frames larger than their op allows, refused from the header and the op's name:
         # the body is never sent.
-        for op, size, who in (("status", 1 * MiB, None), ("kv.set", 8 * MiB, None), ("apply", 60 * MiB, None),
-                              ("apply", 5 * MiB, None), ("status", 1 * MiB, 77), ("apply", 63 * MiB, 77)):
-            with connect(n, c.token, as_node=who) as k:
+        for op, size, as_node in (("status", 1 * MiB, False), ("kv.set", 8 * MiB, False), ("apply", 60 * MiB, False),
+                                  ("apply", 5 * MiB, False), ("status", 1 * MiB, True), ("apply", 63 * MiB, True)):
+            with connect(n, as_node) as k:
                 head = b"\x82\xa2op" + mpack.packb(op) + b"\xa2id\x01"
                 send_partial(k, struct.pack(">I", size) + head)
                 err = refused(k, "%d bytes of %s" % (size, op))
                 check("over the limit" in err, "%s of %d bytes: %r" % (op, size, err))
                 errors.append(err)
         # a request that does not name its op first is held to the small default
-        with connect(n, c.token) as k:
+        with connect(n) as k:
             body = b"\x82\xa2id\x01\xa2op" + mpack.packb("status")
             send_partial(k, struct.pack(">I", 200 * 1024) + body)
             err = refused(k, "op not first")
             check("does not name its op first" in err, "op not first: %r" % err)
         # the length field itself past FRAME_MAX
-        with connect(n, c.token) as k:
+        with connect(n) as k:
             send_partial(k, struct.pack(">I", 0xFFFFFFF0) + b"\x80")
             refused(k, "4 GiB frame")
 
         # 2. frames of one-byte nils: 4 MiB of them from a node (apply may be large), just
         # under 4 MiB from a client; refused by the element budget before decoding.
-        for who, count in ((77, 4 * MiB), (None, 4 * MiB - 64)):
-            with connect(n, c.token, as_node=who) as k:
-                send_partial(k, nils_frame("apply" if who else "kv.set", count, "entry" if who else "value"))
+        for as_node, count in ((True, 4 * MiB), (False, 4 * MiB - 64)):
+            with connect(n, as_node) as k:
+                send_partial(k, nils_frame("apply" if as_node else "kv.set", count, "entry" if as_node else "value"))
                 err = refused(k, "frame of %d nils" % count)
                 check("elements" in err, "frame of nils: %r" % err)
 
         # 3. a flood of requests whose replies (1 MiB each) are never read: the node cuts
-        # the connection once its queue is over the limit.
-        with connect(n, c.token) as k:
+        # the connection once its queue is over the limit, even a node's.
+        with connect(n, True) as k:
             flood = b"".join(mpack.frame(mpack.packb({"op": "kv.get", "id": i + 1, "key": "big"}))
                              for i in range(300))
             k.s.settimeout(20)
@@ -155,7 +156,7 @@ def test_abuse_leaves_memory_bounded():
         # the node still serves, on both sockets
         check(n.alive(), "the node died")
         check(c.status(n)["raft_state"], "orch status failed after the abuse")
-        with connect(n, c.token) as k:
+        with connect(n, True) as k:
             r = k.call("kv.get", key="big")
             check(r.get("rc") == 0 and len(r.get("value", "")) == MiB, "kv.get after the abuse: rc %r" % r.get("rc"))
 
@@ -192,7 +193,7 @@ def test_handshake_cap():
                 s.close()
         def serves():
             try:
-                with connect(n, c.token) as k:
+                with connect(n, True) as k:
                     return k.call("ping").get("rc") == 0
             except (OSError, EOFError, AssertionError):
                 return False

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 
-from harness import BIN, Fail, check, free_port, wait_until
+from harness import BIN, Fail, check, free_port, tls_context, wait_until
 from workload import DEMO, WorkCluster, running, wait_running
 
 TIMEOUTS = {"test_metrics_and_events": 120, "test_autoscale_range": 120, "test_node_down_events": 120,
@@ -79,7 +79,7 @@ def parse_prom(text):
 
 
 def scrape(node):
-    with urllib.request.urlopen("http://%s/metrics" % node.addr, timeout=5) as r:
+    with urllib.request.urlopen("https://%s/metrics" % node.addr, timeout=5, context=tls_context(node)) as r:
         check(r.status == 200, "GET /metrics on %s: %d" % (node.name, r.status))
         ctype = r.headers.get("Content-Type", "")
         check(ctype.startswith("text/plain") and "version=0.0.4" in ctype, "content type %r" % ctype)
@@ -106,7 +106,7 @@ def test_metrics_and_events():
         ts = wait_running(c, "web", 3)
         leaders = 0
         for n in c.nodes:
-            with urllib.request.urlopen("http://%s/healthz" % n.addr, timeout=5) as r:
+            with urllib.request.urlopen("https://%s/healthz" % n.addr, timeout=5, context=tls_context(n)) as r:
                 check(r.status == 200 and r.read().startswith(b"ok"), "healthz of %s" % n.name)
             mine = [t for t in ts if t["node"] == n.name]
 

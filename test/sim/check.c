@@ -35,8 +35,16 @@ static int check_nodes(const struct simcl *c, int l, char *err)
 	}
 	struct consensus *lc = simcl_cons(c, (unsigned)l);
 	const struct store *ls = simcl_store(c, (unsigned)l);
-	unsigned ns = cons_nservers(lc), voters = 0;
-	unsigned target = ns >= 5 ? 5 : ns >= 3 ? 3 : 1;
+	unsigned ns = cons_nservers(lc), voters = 0, workers = 0;
+	for (unsigned k = 0; k < ns; k++) {
+		raft_id id;
+		const char *addr;
+		enum cons_role role;
+		cons_server(lc, k, &id, &addr, &role);
+		workers += node_spare_only(table_get_u64(&ls->nodes, id));
+	}
+	unsigned managers = ns - workers; /* workers never vote: the voter set is sized from the others */
+	unsigned target = managers >= 5 ? 5 : managers >= 3 ? 3 : 1;
 	for (unsigned k = 0; k < ns; k++) {
 		raft_id id;
 		const char *addr;
@@ -56,7 +64,13 @@ static int check_nodes(const struct simcl *c, int l, char *err)
 			continue;
 		const struct snode *n = &c->n[i];
 		enum cons_role role = cons_role_of(lc, n->ident.id);
-		if (role != ROLE_VOTER && role != ROLE_STANDBY)
+		const struct node *wrec = table_get_u64(&ls->nodes, n->ident.id);
+		if (wrec && wrec->worker != n->worker)
+			return errf(err, E_FAIL, "node %s is recorded as a %s", n->ident.name, wrec->worker ? "worker" : "manager");
+		if (n->worker) {
+			if (role != ROLE_SPARE)
+				return errf(err, E_FAIL, "worker %s is %s in the raft configuration", n->ident.name, cons_role_name(role));
+		} else if (role != ROLE_VOTER && role != ROLE_STANDBY)
 			return errf(err, E_FAIL, "running node %s is %s in the raft configuration", n->ident.name,
 				    role == ROLE_SPARE ? "a spare" : "not a member");
 		const struct node *rec = table_get_u64(&ls->nodes, n->ident.id);
@@ -178,6 +192,13 @@ int check_settled(const struct simcl *c, char hash[65], char *err)
 	uint64_t commit = cons_commit_index(lc);
 	for (unsigned i = 0; i < c->count; i++) {
 		struct consensus *k = simcl_cons(c, i);
+		if (k && c->n[i].worker) { /* a worker holds no log and no state */
+			const struct store *ws = simcl_store(c, i);
+			if (cons_last_index(k) || cons_applied_index(k) || (ws && (ws->nodes.n || ws->tasks.n)))
+				return errf(err, E_FAIL, "worker %s holds raft entries (last %llu) or state (%zu nodes)", c->n[i].ident.name,
+					    (unsigned long long)cons_last_index(k), ws ? ws->nodes.n : 0);
+			continue;
+		}
 		if (k && cons_applied_index(k) != commit)
 			return errf(err, E_FAIL, "%s applied %llu, the leader %s committed %llu", c->n[i].ident.name,
 				    (unsigned long long)cons_applied_index(k), c->n[l].ident.name, (unsigned long long)commit);
@@ -188,7 +209,7 @@ int check_settled(const struct simcl *c, char hash[65], char *err)
 	store_hash(simcl_store(c, (unsigned)l), hash);
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct store *s = simcl_store(c, i);
-		if (!s)
+		if (!s || c->n[i].worker)
 			continue;
 		store_hash(s, h);
 		if (strcmp(h, hash))

@@ -44,6 +44,8 @@ int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err);
 int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err);
 int scn_volume_pinned(uint64_t seed, struct sim_result *res, char *err);
 int scn_global_follows(uint64_t seed, struct sim_result *res, char *err);
+/* scn_workers.c */
+int scn_workers(uint64_t seed, struct sim_result *res, char *err);
 
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;

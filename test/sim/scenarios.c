@@ -16,5 +16,6 @@ const struct scenario scenarios[] = {
 	{"drain_join_storm", scn_drain_join_storm, false, false},
 	{"volume_pinned", scn_volume_pinned, false, false},
 	{"global_follows", scn_global_follows, true, false},
+	{"workers", scn_workers, true, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

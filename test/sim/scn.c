@@ -1,4 +1,5 @@
 #include "scn.h"
+#include "secret/envseal.h"
 #include "spec/spec.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -129,6 +130,8 @@ int scn_deploy(struct simcl *c, const char *yaml, char *err)
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < f->nsvc && !rc; i++) {
+		if ((rc = envseal_close(c->datakey, &f->svc[i], err)))
+			break;
 		struct mpw w;
 		mpw_init(&w);
 		mpw_map_begin(&w);

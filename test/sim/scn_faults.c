@@ -136,7 +136,9 @@ int scn_node_down(uint64_t seed, struct sim_result *res, char *err)
  * running some of them dies: the rollout completes, every replica on the new version. */
 int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err)
 {
-	static const char v2[] = "services:\n  web:\n    image: demo:2\n    deploy:\n      replicas: 12\n"
+	/* with an environment: sealed in the log (secret/envseal.h) */
+	static const char v2[] = "services:\n  web:\n    image: demo:2\n    environment:\n      DB_PASS: sim-secret\n"
+				 "    deploy:\n      replicas: 12\n"
 				 "      update_config:\n        parallelism: 2\n        monitor: 1s\n";
 	int rc;
 	struct simcl *c = settled_cluster(seed, 10, &rc, err);
@@ -169,6 +171,20 @@ int scn_rolling_update(uint64_t seed, struct sim_result *res, char *err)
 			break;
 		rc = 0;
 		simcl_run(c, 100);
+	}
+	/* the same file again changes nothing: the sealed environment is the same bytes */
+	if (!rc && (rc = scn_deploy(c, v2, err)) == E_EXISTS)
+		rc = 0; /* "unchanged" */
+	if (!rc) {
+		simcl_run(c, 500);
+		int l = simcl_leader(c);
+		const struct store *s = l >= 0 ? simcl_store(c, (unsigned)l) : NULL;
+		const struct service *v = s ? store_service_by_name(s, "web") : NULL;
+		if (!v || v->generation != 2)
+			rc = errf(err, E_FAIL, "the same deploy again made generation %llu",
+				  v ? (unsigned long long)v->generation : 0ull);
+		else if (memmem(v->spec.data, v->spec.len, "sim-secret", 10))
+			rc = errf(err, E_FAIL, "the environment is in clear in the replicated spec");
 	}
 	return scn_finish(c, 30000, res, rc, err);
 }

@@ -245,7 +245,10 @@ int proc_start(struct simcl *c, unsigned i, bool bootstrap, char *err)
 	p->io.touched_arg = p;
 	store_init(&p->store);
 	p->clock = (struct clock){clk_mono, clk_wall, p};
-	uplink_init(&p->up, n->ident.id, n->ident.advertise, n->join_seed >= 0 ? c->dir.addr[n->join_seed] : NULL);
+	bool seeded = n->join_seed >= 0 && !(n->worker && n->resumed);
+	uplink_init(&p->up, n->ident.id, n->ident.advertise, seeded ? c->dir.addr[n->join_seed] : NULL);
+	for (size_t k = 0; n->worker && k < n->nkept; k++) /* node/link.c does the same */
+		uplink_voter_add(&p->up, n->kept[k], strlen(n->kept[k]));
 	struct cons_settings set = {
 		.election_ms = c->o.election_ms,
 		.heartbeat_ms = c->o.heartbeat_ms,
@@ -354,6 +357,8 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 {
 	memset(c, 0, sizeof *c);
 	world_init(&c->w, seed);
+	for (unsigned i = 0; i < SEAL_KEY_LEN; i++)
+		c->datakey[i] = (uint8_t)((seed >> (8 * (i % 8))) ^ (i * 37u));
 	simnet_init(&c->net, &c->w);
 	sconns_init(&c->conns, &c->net);
 	c->o = *o;
@@ -377,7 +382,7 @@ void simcl_init(struct simcl *c, uint64_t seed, unsigned count, const struct sim
 		snprintf(n->ident.name, sizeof n->ident.name, "n%02u", i);
 		snprintf(n->ident.advertise, sizeof n->ident.advertise, "127.0.%u.%u:7420", 1 + i / 250, 1 + i % 250);
 		snprintf(n->ident.listen, sizeof n->ident.listen, "%s", n->ident.advertise);
-		n->ident.tok = c->tok;
+		memcpy(n->ident.cluster_id, c->tok.cluster_id, CLUSTER_ID_LEN);
 		c->dir.id[i] = n->ident.id;
 		snprintf(c->dir.addr[i], sizeof c->dir.addr[i], "%s", n->ident.advertise);
 		simnet_host(&c->net, i, &n->life);
@@ -427,6 +432,7 @@ int simcl_restart(struct simcl *c, unsigned i, char *err)
 	if (c->n[i].p)
 		return errf(err, E_EXISTS, "node %u is running", i);
 	c->n[i].wanted = true;
+	c->n[i].resumed = true;
 	sconns_host_up(&c->conns, i);
 	return proc_start(c, i, false, err);
 }

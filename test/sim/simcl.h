@@ -12,7 +12,9 @@
 #include "simconn.h"
 #include "simio.h"
 #include "node/leader.h"
+#include "node/uplink.h"
 #include "raft/consensus.h"
+#include "secret/seal.h"
 #include "state/store.h"
 
 #define SIMCL_MAX SIMNET_MAX
@@ -40,6 +42,12 @@ struct snode {
 	bool join_failed;
 	bool stopped_self;      /* the process stopped itself (told it was removed) */
 	bool wanted;            /* the story wants it running (joined, not killed) */
+	bool worker;            /* joins as a worker-only node (orch join --worker) */
+	/* a worker's mark on its disk (node/worker.h): whom to ask who leads once restarted,
+	 * when its raft and store name nobody and no seed is given */
+	char kept[UPLINK_VOTERS][64];
+	size_t nkept;
+	bool resumed;           /* started again on its data dir: no seed (cli/cmd_cluster.c) */
 	int64_t wall_skew_ms;   /* this machine's wall clock minus the world's */
 	char stop_why[ERR_LEN];
 };
@@ -57,6 +65,9 @@ struct simcl {
 	struct simio_dir dir;
 	struct simcl_opts o;
 	struct token tok;
+	/* the cluster data key (from the seed): scn_deploy seals environments under it as the
+	 * node that takes a deploy does (secret/envseal.h) */
+	uint8_t datakey[SEAL_KEY_LEN];
 	struct snode n[SIMCL_MAX];
 	unsigned count;
 	uint64_t wall0;         /* the wall clock at virtual time 0 (a midnight: log times read as virtual time) */

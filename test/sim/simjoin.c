@@ -143,6 +143,8 @@ static void jc_ready(struct sconn *conn, void *data)
 	mpw_ku64(&w, "cpus_milli", 4000);
 	mpw_ku64(&w, "memory", 8ull << 30);
 	mpw_kstr(&w, "version", ORCH_VERSION);
+	if (n->worker) /* the request's worker flag (net/proto.h), carried in the record here */
+		mpw_kbool(&w, "worker", true);
 	mpw_map_end(&w);
 	struct smsg *m = smsg_new(M_JOIN);
 	m->a = n->join_try;
@@ -236,6 +238,10 @@ static void join_done(struct simcl *c, unsigned i, int rc, const char *msg)
 	n->joined = true;
 	if (n->join_seed < 0)
 		n->join_seed = (int)n->join_target;
+	if (n->worker) { /* the mark keeps the leader that accepted it (node/worker.h) */
+		snprintf(n->kept[0], sizeof n->kept[0], "%s", c->dir.addr[n->join_seed]);
+		n->nkept = 1;
+	}
 	if (proc_start(c, i, false, err)) {
 		n->join_failed = true;
 		snprintf(n->join_err, sizeof n->join_err, "%s", err);

@@ -69,6 +69,10 @@ static void l_frame(struct sconn *c, void *data, const void *msg)
 			uplink_voters_clear(&p->up);
 			for (size_t i = 0; i < m->nvoters; i++)
 				uplink_voter_add(&p->up, m->voters[i], strlen(m->voters[i]));
+			if (p->n->worker) { /* kept on its disk (node/link.c) */
+				p->n->nkept = p->up.nvoters;
+				memcpy(p->n->kept, p->up.voters, sizeof p->n->kept);
+			}
 		}
 		switch (uplink_hb_reply(&p->up, &p->cons, m->rc)) {
 		case UPLINK_REMOVED:
@@ -254,7 +258,7 @@ void plink_feed(struct sproc *p)
 {
 	if (!cons_is_leader(&p->cons))
 		return;
-	struct feed_out out = {feed_send, feed_self, p};
+	struct feed_out out = {feed_send, feed_self, p, NULL};
 	feed_push(&p->feed, &p->store, p->n->ident.id, &out);
 }
 
@@ -363,7 +367,7 @@ static void s_frame(struct sconn *c, void *data, const void *msg)
 		if (!cons_is_leader(&p->cons))
 			reply(c, M_DOC, 0, E_NOLEADER, "watch: not the leader");
 		else {
-			struct feed_out out = {feed_send, feed_self, p};
+			struct feed_out out = {feed_send, feed_self, p, NULL};
 			feed_add(&p->feed, c, 0, m->a, &p->store, &out);
 		}
 		break;

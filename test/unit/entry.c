@@ -1,4 +1,5 @@
 #include "entry.h"
+#include "secret/envseal.h"
 #include "spec/spec.h"
 #include "unit.h"
 #include "util/mem.h"
@@ -53,6 +54,11 @@ void entry_add_node(struct store *s, uint64_t id, const char *name, struct apply
 
 void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 {
+	entry_put_service_sealed(s, yaml, NULL, res);
+}
+
+void entry_put_service_sealed(struct store *s, const char *yaml, const uint8_t *key, struct apply_res *res)
+{
 	struct spec_file *f = NULL;
 	char err[ERR_LEN];
 	if (spec_parse_buf("t.yml", yaml, strlen(yaml), &f, err)) {
@@ -60,6 +66,10 @@ void entry_put_service(struct store *s, const char *yaml, struct apply_res *res)
 		exit(1);
 	}
 	spec_file_qualify(f, NULL);
+	if (key && envseal_close(key, &f->svc[0], err)) {
+		fprintf(stderr, "  seal: %s\n", err);
+		exit(1);
+	}
 	struct mpw w;
 	mpw_init(&w);
 	mpw_map_begin(&w);

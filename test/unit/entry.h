@@ -17,6 +17,8 @@ void entry_add_node(struct store *s, uint64_t id, const char *name, struct apply
 /* service.put of the first service of a spec file's text (entry_apply); res->id is the
  * service. */
 void entry_put_service(struct store *s, const char *yaml, struct apply_res *res);
+/* The same with its environment sealed under key (secret/envseal.h), as a node writes it. */
+void entry_put_service_sealed(struct store *s, const char *yaml, const uint8_t *key, struct apply_res *res);
 /* Every byte of spec text yml replaced in turn by each of a few troublesome characters,
  * and every truncation: each parse ends in specs that survive the codec unchanged or in
  * an error located in the file ("app.yml:..."), never a crash; both outcomes happen more

@@ -14,6 +14,8 @@ void unit_register(struct unit_case *c)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
+	if (argc > 1 && !strcmp(argv[1], UNIT_PROBE_ARG))
+		return unit_probe_syscalls();
 	for (struct unit_case *c = head; c; c = c->next) {
 		if (argc > 1 && !strstr(c->name, argv[1]))
 			continue;

@@ -5,6 +5,7 @@
  * reply while the node keeps serving. Needs root and runc like every node (its agent
  * lists its runtime's containers on start). */
 #include "unit.h"
+#include "creds_fixture.h"
 #include "reqgen.h"
 #include "cli/client.h"
 #include "node/daemon.h"
@@ -89,8 +90,9 @@ static void with_node(void (*work)(struct one *o))
 	snprintf(o.data, sizeof o.data, "%s/n", o.dir);
 	CHECK_EQ_INT(mkdir(o.data, 0700), 0);
 	CHECK_EQ_INT(uv_loop_init(&o.loop), 0);
-	token_generate(&o.id.tok);
 	o.id.id = identity_new_id();
+	struct token mgr, wrk;
+	fixture_init(o.data, &o.id, &mgr, &wrk);
 	snprintf(o.id.name, sizeof o.id.name, "solo");
 	snprintf(o.id.listen, sizeof o.id.listen, "127.0.3.%u:%u", 2 + (unsigned)getpid() % 200,
 		 23000 + (unsigned)getpid() % 2000);
@@ -129,7 +131,7 @@ static void with_node(void (*work)(struct one *o))
 
 static int open_conn(struct one *o, struct client *c, bool tcp, char *err)
 {
-	return tcp ? client_open_tcp(c, o->id.advertise, &o->id.tok, 5000, err) : client_open_local(c, o->data, err);
+	return tcp ? client_open_tcp(c, o->id.advertise, &o->id.tls, 5000, err) : client_open_local(c, o->data, err);
 }
 
 /* Sends a packed request and reads frames until the one answering `id` (a watch keeps

@@ -47,7 +47,7 @@ UNIT(feed_whole_document_first_then_changes_only)
 	struct store s;
 	struct feed f = {0};
 	struct sent out = {0};
-	struct feed_out o = {on_send, on_self, &out};
+	struct feed_out o = {on_send, on_self, &out, NULL};
 	store_init(&s);
 	add_node(&s, 1, "n1");
 	add_node(&s, 2, "n2");

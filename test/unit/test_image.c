@@ -1427,3 +1427,51 @@ UNIT(image_tar_sparse_fuzz)
 	free(dest);
 	free(d);
 }
+
+/* A layer copied for a user namespace keeps what overlayfs reads from a lower layer
+ * (whiteouts, opaque marks, links, modes) with every owner moved up. */
+UNIT(image_rootfs_shift_layer)
+{
+	CHECK(geteuid() == 0); /* chown to other ids */
+	char src[] = "/tmp/orch-shift-XXXXXX", err[ERR_LEN];
+	CHECK(mkdtemp(src));
+	char *p = xasprintf("%s/l", src), *dst = xasprintf("%s/shifted", src), *bad = xasprintf("%s/bad", src);
+	CHECK(mkdir(p, 0755) == 0);
+	char *f = xasprintf("%s/file", p), *d = xasprintf("%s/dir", p), *w = xasprintf("%s/gone", p),
+	     *ln = xasprintf("%s/link", p), *hl = xasprintf("%s/hard", p);
+	int fd = open(f, O_WRONLY | O_CREAT, 04750);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1);
+	close(fd);
+	CHECK(chown(f, 1000, 50) == 0 && chmod(f, 04750) == 0);
+	CHECK(mkdir(d, 0700) == 0 && setxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0);
+	CHECK(mknod(w, S_IFCHR, makedev(0, 0)) == 0);
+	CHECK(symlink("file", ln) == 0 && link(f, hl) == 0);
+
+	CHECK_EQ_INT(rootfs_shift_layer(p, dst, 200000, 65536, err), 0);
+	struct stat st, st2;
+	char *g = xasprintf("%s/file", dst);
+	CHECK(stat(g, &st) == 0);
+	CHECK_EQ_INT(st.st_uid, 201000);
+	CHECK_EQ_INT(st.st_gid, 200050);
+	CHECK_EQ_INT(st.st_mode & 07777, 04750);
+	char *h = xasprintf("%s/hard", dst);
+	CHECK(stat(h, &st2) == 0 && st2.st_ino == st.st_ino); /* still one file */
+	char *gw = xasprintf("%s/gone", dst), v[2];
+	CHECK(lstat(gw, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+	char *gd = xasprintf("%s/dir", dst);
+	CHECK(getxattr(gd, "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y');
+	CHECK(stat(dst, &st) == 0 && st.st_uid == 200000);
+	char *gl = xasprintf("%s/link", dst);
+	CHECK(lstat(gl, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid == 200000);
+
+	/* an owner beyond the namespace's ids: refused, nothing left */
+	CHECK(chown(f, 70000, 0) == 0);
+	CHECK_EQ_INT(rootfs_shift_layer(p, bad, 200000, 65536, err), E_INVAL);
+	CHECK(strstr(err, "outside the user namespace"));
+	CHECK(access(bad, F_OK) != 0);
+
+	char *cmd = xasprintf("rm -rf %s", src);
+	CHECK(system(cmd) == 0);
+	free(cmd), free(p), free(dst), free(bad), free(f), free(d), free(w), free(ln), free(hl);
+	free(g), free(h), free(gw), free(gd), free(gl);
+}

@@ -97,6 +97,48 @@ UNIT(imagegc_removes_only_unused_and_old)
 	CHECK_EQ_INT(system(q), 0);
 }
 
+/* The shifted copies of a --userns-remap node (agent/userns.h) go with their layer. */
+UNIT(imagegc_userns_copies)
+{
+	char dir[] = "/tmp/orch-gc-XXXXXX", p[600], q[600];
+	CHECK(mkdtemp(dir) != NULL);
+	time_t now = time(NULL), old = now - 7200;
+	const char *const sub[] = {"layers", "layers/sha256", "layers/userns-100000", "layers/userns-100000/sha256",
+				   "layers/userns-x", "layers/userns-x/sha256"};
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, sub[i]);
+		CHECK_EQ_INT(mkdir(p, 0700), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/layers/userns-100000/sha256/%s", dir, HEX[i]);
+		mkdir(p, 0700);
+		snprintf(q, sizeof q, "%s/f", p);
+		put_file(q, 2000, old);
+		struct utimbuf t = {old, old};
+		utime(p, &t);
+	}
+	snprintf(p, sizeof p, "%s/layers/userns-x/sha256/%s", dir, HEX[1]); /* not a copy orch makes */
+	mkdir(p, 0700);
+	struct utimbuf t = {old, old};
+	utime(p, &t);
+	char k0[80], err[ERR_LEN];
+	snprintf(k0, sizeof k0, "sha256:%s", HEX[0]);
+	char *keep[] = {k0};
+	struct imagegc_res r;
+	CHECK_EQ_INT(imagegc_run(dir, keep, 1, false, 0, (uint64_t)now, &r, err), 0);
+	CHECK(r.layer_bytes >= 2 * 2000);
+	CHECK_EQ_INT(imagegc_run(dir, keep, 1, true, 3600, (uint64_t)now, &r, err), 0);
+	CHECK_EQ_INT(r.freed_layers, 1);
+	snprintf(p, sizeof p, "%s/layers/userns-100000/sha256/%s", dir, HEX[0]);
+	CHECK(exists(p));
+	snprintf(p, sizeof p, "%s/layers/userns-100000/sha256/%s", dir, HEX[1]);
+	CHECK(!exists(p));
+	snprintf(p, sizeof p, "%s/layers/userns-x/sha256/%s", dir, HEX[1]);
+	CHECK(exists(p));
+	snprintf(q, sizeof q, "rm -rf %s", dir);
+	CHECK_EQ_INT(system(q), 0);
+}
+
 UNIT(regopts_checked_kept_and_replaced)
 {
 	char dir[] = "/tmp/orch-regopts-XXXXXX", err[ERR_LEN];

@@ -2,9 +2,11 @@
  * 127.0.0.x: what `orch debug hollow` and a simulation need (no file-level state shared
  * by nodes). Needs root and runc like the agent (it lists its containers on start). */
 #include "unit.h"
+#include "creds_fixture.h"
 #include "cli/client.h"
 #include "node/daemon.h"
 #include "util/mem.h"
+#include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@ struct two {
 	uv_loop_t loop;
 	char dir[64];
 	struct identity id[2];
+	struct token mgr;
 	struct daemon_opts opts[2];
 	struct daemon *d[2];
 	int freed;
@@ -34,7 +37,7 @@ static void stopped(struct daemon *d, void *arg)
 static void opts_for(struct two *t, int i, bool bootstrap, char *dir, size_t cap)
 {
 	snprintf(dir, cap, "%s/n%d", t->dir, i);
-	CHECK_EQ_INT(mkdir(dir, 0700), 0);
+	CHECK(mkdir(dir, 0700) == 0 || errno == EEXIST);
 	struct daemon_opts *o = &t->opts[i];
 	memset(o, 0, sizeof *o);
 	o->data_dir = dir;
@@ -101,24 +104,9 @@ static void *join_main(void *arg)
 {
 	struct join *j = arg;
 	struct two *t = j->t;
-	struct client c;
-	j->rc = client_open_tcp(&c, t->id[0].advertise, &t->id[0].tok, 5000, j->err);
-	if (!j->rc) {
-		/* the node record in its stored form (the handler decodes that schema) */
-		struct node n = {.id = t->id[1].id, .cpus_milli = 1000, .memory = 1ull << 30};
-		n.name = t->id[1].name;
-		n.addr = t->id[1].advertise;
-		n.version = ORCH_VERSION;
-		struct mpw w;
-		mpw_init(&w);
-		schema_encode(&node_schema, &n, &w);
-		struct req_join q = {.node = {.raw = w.sb.data, .len = w.sb.size}};
-		struct mpr resp;
-		j->rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, j->err);
-		mpw_free(&w);
-		mpr_free(&resp);
-		client_close(&c);
-	}
+	char dir[128];
+	snprintf(dir, sizeof dir, "%s/n1", t->dir);
+	j->rc = fixture_join(t->id[0].advertise, &t->mgr, &t->id[1], dir, j->err);
 	__atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
@@ -192,16 +180,20 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	CHECK(mkdtemp(t.dir) != NULL);
 	CHECK_EQ_INT(uv_loop_init(&t.loop), 0);
 	unsigned host = 2 + (unsigned)getpid() % 200, port = 21000 + (unsigned)getpid() % 2000;
-	token_generate(&t.id[0].tok);
 	for (int i = 0; i < 2; i++) {
 		t.id[i].id = identity_new_id();
-		t.id[i].tok = t.id[0].tok;
 		snprintf(t.id[i].name, sizeof t.id[i].name, "two%d", i);
 		snprintf(t.id[i].listen, sizeof t.id[i].listen, "127.0.%u.%u:%u", 1 + i, host, port);
 		snprintf(t.id[i].advertise, sizeof t.id[i].advertise, "%s", t.id[i].listen);
 	}
 	char dirs[2][128];
 	char err[ERR_LEN] = "";
+	for (int i = 0; i < 2; i++) {
+		snprintf(dirs[i], sizeof dirs[i], "%s/n%d", t.dir, i);
+		CHECK_EQ_INT(mkdir(dirs[i], 0700), 0);
+	}
+	struct token wrk;
+	fixture_init(dirs[0], &t.id[0], &t.mgr, &wrk);
 
 	/* the first node bootstraps the cluster */
 	start_node(&t, 0, true, dirs[0], sizeof dirs[0]);

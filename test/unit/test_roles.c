@@ -95,6 +95,31 @@ UNIT(roles_hollow_nodes_stay_spares)
 	EXPECT(s, {4, P, V}, {3, S, P});
 }
 
+/* 3 managers and 3 workers (keep_spare), 2 managers down: no worker is promoted, and the
+ * shortage the leader reports is the 2 voters it cannot replace; with a manager standby
+ * alive it is promoted and the shortage drops by one. */
+UNIT(roles_workers_never_fill_a_shortage)
+{
+	struct roles_server s[] = {{1, V, UP, 1, 0}, {2, V, DOWN, 1, 0}, {3, V, DOWN, 1, 0},
+				   {4, P, UP, 1, 1}, {5, P, UP, 1, 1}, {6, P, UP, 1, 1}};
+	struct roles_change out[8];
+	size_t k = roles_plan(s, 6, 3, 1, out);
+	for (size_t i = 0; i < k; i++)
+		CHECK(out[i].id < 4);
+	CHECK_EQ_INT(roles_shortage(s, 6, 3, out, k), 2);
+	struct roles_server t[] = {{1, V, UP, 1, 0}, {2, V, DOWN, 1, 0}, {3, V, UP, 1, 0}, {7, S, UP, 1, 0},
+				   {4, P, UP, 1, 1}, {5, P, UP, 1, 1}};
+	k = roles_plan(t, 6, 3, 1, out);
+	CHECK(k >= 1);
+	CHECK_EQ_INT(out[0].id, 7);
+	CHECK_EQ_INT(roles_shortage(t, 6, 3, out, k), 0);
+	struct roles_server u[] = {{1, V, UP, 1, 0}, {3, V, UP, 1, 0}, {4, P, UP, 1, 1}, {5, S, UP, 1, 1}};
+	k = roles_plan(u, 4, 3, 1, out);
+	for (size_t i = 0; i < k; i++)
+		CHECK(out[i].to != V);
+	CHECK_EQ_INT(roles_shortage(u, 4, 3, out, k), 1);
+}
+
 /* A dead voter is replaced by a live standby: promotion first, then the dead one leaves. */
 UNIT(roles_dead_voter_replaced)
 {

@@ -82,8 +82,10 @@ UNIT(datakey_file_and_join_wrap)
 	CHECK(!memcmp(k.k, got.k, sizeof k.k));
 	/* wrapped for a joiner: the right token opens it, another does not */
 	struct token t, t2;
-	token_generate(&t);
-	token_generate(&t2);
+	memset(&t, 0, sizeof t);
+	memset(&t2, 0, sizeof t2);
+	token_generate_secret(&t);
+	token_generate_secret(&t2);
 	struct buf w = {0};
 	CHECK_EQ_INT(datakey_wrap(&k, &t, &w, err), 0);
 	CHECK(!memmem(w.data, w.len, k.k, sizeof k.k));
@@ -361,6 +363,99 @@ UNIT(feed_sends_values_only_to_the_task_node)
 	CHECK_EQ_INT(mode, 0400);
 	CHECK_EQ_INT(ver, 1);
 	mpr_free(&r);
+	mpw_free(&d2);
+	mpw_free(&d3);
+	store_free(&s);
+}
+
+/* The leader's opener of a worker's values (node/feed.h): the test's key, as put() sealed. */
+static int open_with_test_key(void *arg, const char *kind, const char *name, const void *blob, size_t n, struct buf *out,
+			      char *err)
+{
+	(void)arg;
+	(void)kind;
+	uint8_t k[SEAL_KEY_LEN];
+	key_of(k, 3);
+	return seal_open(k, name, strlen(name), blob, n, out, err);
+}
+
+static void doc_sent(void *arg, const struct feed_watcher *x, const void *doc, size_t len)
+{
+	(void)x;
+	struct mpw *w = arg;
+	msgpack_sbuffer_clear(&w->sb);
+	msgpack_sbuffer_write(&w->sb, doc, len);
+}
+
+static void doc_self(void *arg, const msgpack_object *doc)
+{
+	(void)arg;
+	(void)doc;
+}
+
+/* A worker holds no data key: its task's values reach it opened by the leader ("value"),
+ * never sealed; a manager-capable node still gets them sealed; with no opener (no key on
+ * the leader) the worker is told why instead. */
+UNIT(feed_opens_values_for_a_worker_only)
+{
+	struct store s;
+	struct apply_res res;
+	store_init(&s);
+	entry_add_node(&s, 2, "n2", &res);
+	entry_add_node(&s, 3, "w3", &res);
+	((struct node *)table_get_u64(&s.nodes, 3))->worker = true;
+	put(&s, "secret", "db", "the-value", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	entry_put_service(&s, "secrets:\n  db:\n    external: true\nservices:\n  web:\n    image: demo\n"
+			      "    secrets:\n      - source: db\n", &res);
+	CHECK_EQ_INT(res.rc, 0);
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_key(&w, "create");
+	mpw_arr(&w, 2);
+	for (uint64_t slot = 1; slot <= 2; slot++) {
+		mpw_map_begin(&w);
+		mpw_ku64(&w, "service_id", store_service_by_name(&s, "web")->id);
+		mpw_ku64(&w, "slot", slot);
+		mpw_map_end(&w);
+	}
+	mpw_map_end(&w);
+	entry_apply(&s, CMD_TASK_BATCH, &w, &res);
+	CHECK_EQ_INT(res.rc, 0);
+	uint64_t on = 2;
+	TABLE_FOREACH(&s.tasks, struct task, t) {
+		t->node_id = on++;
+		t->state = TS_ASSIGNED;
+	}
+	const struct secret *x = store_secret_latest(&s, "secret", "db");
+	struct mpw d2, d3;
+	mpw_init(&d2);
+	mpw_init(&d3);
+	struct feed f = {0};
+	struct feed_out o2 = {doc_sent, doc_self, &d2, open_with_test_key}, o3 = {doc_sent, doc_self, &d3, open_with_test_key};
+	feed_add(&f, (void *)2, 1, 2, &s, &o2);
+	CHECK(memmem(d2.sb.data, d2.sb.size, x->data.data, x->data.len) != NULL);
+	CHECK(!memmem(d2.sb.data, d2.sb.size, "the-value", 9));
+	feed_add(&f, (void *)3, 1, 3, &s, &o3);
+	CHECK(!memmem(d3.sb.data, d3.sb.size, x->data.data, x->data.len));
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, d3.sb.data, d3.sb.size), 0);
+	const msgpack_object *fl = mp_get(&mp_get(r.root, "tasks")->via.array.ptr[0], "files");
+	CHECK(fl && fl->type == MSGPACK_OBJECT_ARRAY && fl->via.array.size == 1);
+	const msgpack_object *v = mp_get(&fl->via.array.ptr[0], "value");
+	CHECK(v && v->type == MSGPACK_OBJECT_BIN && v->via.bin.size == 9 && !memcmp(v->via.bin.ptr, "the-value", 9));
+	CHECK(mp_get(&fl->via.array.ptr[0], "data") == NULL);
+	mpr_free(&r);
+	feed_free(&f);
+	/* no key to open with: the worker is told why, and gets nothing sealed either */
+	struct feed g = {0};
+	o3.open = NULL;
+	feed_add(&g, (void *)3, 1, 3, &s, &o3);
+	CHECK(!memmem(d3.sb.data, d3.sb.size, "the-value", 9));
+	CHECK(!memmem(d3.sb.data, d3.sb.size, x->data.data, x->data.len));
+	CHECK(memmem(d3.sb.data, d3.sb.size, "open_err", 8) != NULL);
+	feed_free(&g);
 	mpw_free(&d2);
 	mpw_free(&d3);
 	store_free(&s);

@@ -869,3 +869,160 @@ UNIT(spec_fuzz_never_crashes)
 	CHECK(parsed > 50);
 	CHECK(failed > 500);
 }
+
+/* ---- hardening keys (spec_security.c) ---- */
+
+static const char secure_yml[] =
+	"services:\n"
+	"  web:\n"
+	"    image: x\n"
+	"    cap_add: [net_admin, CAP_SYS_PTRACE]\n"
+	"    cap_drop: [ALL]\n"
+	"    read_only: true\n"
+	"    tmpfs: [/run, '/cache:size=16m,mode=0700,nosuid']\n"
+	"    pids_limit: 100\n"
+	"    ulimits:\n"
+	"      nproc: 512\n"
+	"      nofile: {soft: 1024, hard: 2048}\n"
+	"      memlock: {soft: -1, hard: -1}\n"
+	"    sysctls: {net.core.somaxconn: '1024', kernel.shmmax: '65536'}\n"
+	"    security_opt: [seccomp=unconfined, 'no-new-privileges:false', apparmor=unconfined]\n";
+
+UNIT(spec_security_keys_parse)
+{
+	struct spec_file *f = parse_ok(secure_yml);
+	const struct svc_spec *s = &f->svc[0];
+	CHECK_EQ_INT(s->cap_add.n, 2);
+	CHECK_STR(s->cap_add.v[0], "CAP_NET_ADMIN");
+	CHECK_STR(s->cap_add.v[1], "CAP_SYS_PTRACE");
+	CHECK_STR(s->cap_drop.v[0], "ALL");
+	CHECK(s->read_only);
+	CHECK(!s->privileged);
+	CHECK_EQ_INT(s->deploy.limits.pids, 100);
+	CHECK_EQ_INT(s->mounts.n, 2);
+	CHECK_EQ_INT(s->mounts.v[1].type, MOUNT_TMPFS);
+	CHECK_STR(s->mounts.v[1].target, "/cache");
+	CHECK_EQ_INT(s->mounts.v[1].tmpfs_size, 16 << 20);
+	CHECK_EQ_INT(s->mounts.v[1].tmpfs_mode, 0700);
+	CHECK_EQ_INT(s->ulimits.n, 3);
+	CHECK_STR(s->ulimits.k[0], "memlock");
+	CHECK_STR(s->ulimits.v[0], "-1:-1");
+	CHECK_STR(s->ulimits.v[1], "1024:2048");
+	CHECK_STR(s->ulimits.v[2], "512:512");
+	CHECK_EQ_INT(s->sysctls.n, 2);
+	CHECK_STR(s->seccomp, "unconfined");
+	CHECK(s->new_privileges);
+	char type[32];
+	uint64_t soft, hard;
+	CHECK(spec_ulimit("nofile", "1024:2048", type, &soft, &hard));
+	CHECK_STR(type, "RLIMIT_NOFILE");
+	CHECK_EQ_INT(soft, 1024);
+	CHECK(!spec_ulimit("nofile", "2048:1024", type, &soft, &hard));
+	CHECK(!spec_ulimit("bogus", "1", type, &soft, &hard));
+
+	/* through the codec, and each key changes the spec (a rollout) */
+	size_t n1, n2;
+	char *b1 = encode(s, &n1);
+	struct mpr r;
+	CHECK_EQ_INT(mpr_decode(&r, b1, n1), 0);
+	struct svc_spec back;
+	char err[ERR_LEN];
+	CHECK_EQ_INT(svc_spec_decode(r.root, &back, err), 0);
+	char *b2 = encode(&back, &n2);
+	CHECK(n1 == n2 && !memcmp(b1, b2, n1));
+	CHECK(svc_spec_equal(&back, s));
+	svc_spec_free(&back);
+	mpr_free(&r);
+	free(b1);
+	free(b2);
+	const char *variants[] = {"    cap_add: [NET_RAW]\n", "    cap_drop: [NET_RAW]\n", "    privileged: true\n",
+				  "    read_only: true\n", "    tmpfs: /run\n", "    pids_limit: 5\n",
+				  "    ulimits: {nofile: 10}\n", "    sysctls: [net.ipv4.ip_forward=1]\n",
+				  "    security_opt: [seccomp=unconfined]\n", "    security_opt: [no-new-privileges=false]\n"};
+	struct spec_file *plain = parse_ok("services:\n  web:\n    image: x\n");
+	CHECK(!plain->svc[0].new_privileges); /* no_new_privs by default */
+	CHECK(!plain->svc[0].seccomp);
+	CHECK_EQ_INT(plain->svc[0].deploy.limits.pids, 0); /* the agent's default then: 4096 */
+	for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+		char y[256];
+		snprintf(y, sizeof y, "services:\n  web:\n    image: x\n%s", variants[i]);
+		struct spec_file *v = parse_ok(y);
+		if (svc_spec_equal(&v->svc[0], &plain->svc[0]))
+			fprintf(stderr, "  %s changes nothing\n", variants[i]);
+		CHECK(!svc_spec_equal(&v->svc[0], &plain->svc[0]));
+		spec_file_free(v);
+	}
+	spec_file_free(plain);
+	spec_file_free(f);
+}
+
+UNIT(spec_security_keys_refused)
+{
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    cap_add: [NET_ADMINS]\n"),
+		  "app.yml:3:5: services.web: cap_add: unknown capability \"NET_ADMINS\"");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    sysctls: {kernel.hostname: x}\n"),
+		  "sysctls kernel.hostname: not a namespaced sysctl");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    sysctls: {vm.swappiness: '1'}\n"),
+		  "sysctls vm.swappiness: not a namespaced sysctl");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    network_mode: host\n    sysctls: {net.core.somaxconn: '1'}\n"),
+		  "network_mode: host");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    security_opt: [label=type:x]\n"),
+		  "security_opt \"label=type:x\" is not supported");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    security_opt: [no-new-privileges:maybe]\n"),
+		  "no-new-privileges[:true|false]");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    ulimits: {nofile: {soft: 10}}\n"), "give both soft and hard");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    ulimits: {nofile: {soft: 10, hard: 5}}\n"), "soft <= hard");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    ulimits: {fds: 10}\n"), "ulimits fds");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    tmpfs: ['/t:exec']\n"), "option \"exec\" is not supported");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    tmpfs: [rel]\n"), "absolute path");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    pids_limit: 5\n    deploy: {resources: {limits: {pids: 6}}}\n"),
+		  "pids_limit 5 and deploy.resources.limits.pids 6 differ");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    pids_limit: 0\n"), "pids_limit");
+	CHECK_HAS(parse_err("services:\n  web:\n    image: x\n    security_opt: [seccomp=/nonexistent/p.json]\n"),
+		  "security_opt seccomp=/nonexistent/p.json: No such file");
+}
+
+UNIT(spec_seccomp_file)
+{
+	char dir[] = "/tmp/orch-sc-XXXXXX";
+	CHECK(mkdtemp(dir));
+	char *good = xasprintf("%s/good.json", dir), *bad = xasprintf("%s/bad.json", dir),
+	     *docker = xasprintf("%s/docker.json", dir), *app = xasprintf("%s/app.yml", dir);
+	FILE *f = fopen(good, "w");
+	fputs("\n{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"keyctl\"], "
+	      "\"action\": \"SCMP_ACT_ERRNO\"}]}\n", f);
+	fclose(f);
+	f = fopen(bad, "w");
+	fputs("{\"defaultAction\": \"SCMP_ACT_ALLOW\",", f);
+	fclose(f);
+	f = fopen(docker, "w");
+	fputs("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"mount\"], "
+	      "\"action\": \"SCMP_ACT_ALLOW\", \"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}]}", f);
+	fclose(f);
+	const char *cases[][2] = {{"good.json", NULL}, {"bad.json", "not a JSON object"},
+				  {"docker.json", "Docker's profile format"}};
+	for (size_t i = 0; i < 3; i++) {
+		f = fopen(app, "w");
+		fprintf(f, "services:\n  web:\n    image: x\n    security_opt: [seccomp=%s]\n", cases[i][0]);
+		fclose(f);
+		struct spec_file *sf = NULL;
+		char err[ERR_LEN] = "";
+		int rc = spec_parse_file(app, &sf, err);
+		if (!cases[i][1]) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK(!strncmp(sf->svc[0].seccomp, "{\"defaultAction\"", 16)); /* the content, trimmed */
+			spec_file_free(sf);
+		} else {
+			CHECK(rc < 0);
+			CHECK_HAS(err, cases[i][1]);
+			CHECK_HAS(err, cases[i][0]); /* names the file */
+		}
+	}
+	char *cmd = xasprintf("rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	free(good);
+	free(bad);
+	free(docker);
+	free(app);
+}

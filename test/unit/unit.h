@@ -12,6 +12,10 @@ struct unit_case {
 	struct unit_case *next;
 };
 void unit_register(struct unit_case *c);
+/* orch-unit --probe-syscalls, run inside a container by the seccomp tests: tries calls the
+ * default profile denies and prints "name errno" for each (test_runtime.c). */
+#define UNIT_PROBE_ARG "--probe-syscalls"
+int unit_probe_syscalls(void);
 
 #define UNIT(name) \
 	static void unit_##name(void); \

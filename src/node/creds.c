@@ -1,0 +1,304 @@
+#include "node/creds.h"
+#include "net/tls.h"
+#include "pki/pki.h"
+#include "secret/datakey.h"
+#include "secret/seal.h"
+#include "util/err.h"
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AAD_CA "orch ca key"
+#define AAD_MGR "orch token manager"
+#define AAD_WRK "orch token worker"
+
+static void path_in(const char *data_dir, const char *name, char *out, size_t n)
+{
+	char dir[700];
+	tls_dir(data_dir, dir, sizeof dir);
+	snprintf(out, n, "%s/%s", dir, name);
+}
+
+static int seal_hex(const char *data_dir, const char *aad, const void *p, size_t n, char **out, char *err)
+{
+	struct datakey k;
+	int rc = datakey_load(data_dir, &k, err);
+	if (rc)
+		return rc;
+	struct buf b = {0};
+	rc = seal_close(k.k, aad, strlen(aad), p, n, &b, err);
+	datakey_wipe(&k);
+	if (!rc) {
+		*out = xmalloc(2 * b.len + 1);
+		hex_encode(b.data, b.len, *out);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* out holds the value (NUL-terminated); the caller wipes and frees it. */
+static int open_hex(const char *data_dir, const char *aad, const char *hex, struct buf *out, char *err)
+{
+	size_t hl = hex ? strlen(hex) : 0;
+	if (!hl || hl % 2)
+		return errf(err, E_NOTFOUND, "the cluster state holds no %s (a cluster made by an older orch)", aad + 5);
+	uint8_t *blob = xmalloc(hl / 2);
+	if (hex_decode(hex, blob, hl / 2)) {
+		free(blob);
+		return errf(err, E_INVAL, "%s: not hex", aad + 5);
+	}
+	struct datakey k;
+	int rc = datakey_load(data_dir, &k, err);
+	if (!rc)
+		rc = seal_open(k.k, aad, strlen(aad), blob, hl / 2, out, err);
+	datakey_wipe(&k);
+	free(blob);
+	if (!rc) {
+		buf_reserve(out, 1);
+		out->data[out->len] = 0;
+	}
+	return rc;
+}
+
+static void wipe(struct buf *b)
+{
+	if (b->data)
+		OPENSSL_cleanse(b->data, b->cap);
+	buf_free(b);
+}
+
+int creds_token_new(const struct store *s, const char *data_dir, bool worker, struct token *t, char **hash,
+		    char **sealed, char *err)
+{
+	*hash = NULL;
+	if (!s->has_cluster || !s->cluster.ca_certs || !s->cluster.id || hex_decode(s->cluster.id, t->cluster_id, CLUSTER_ID_LEN))
+		return errf(err, E_STATE, "the cluster state holds no CA");
+	int rc = pki_fingerprint(s->cluster.ca_certs, t->ca_fp, err);
+	if (rc)
+		return rc;
+	token_generate_secret(t);
+	*hash = xmalloc(65);
+	token_secret_hash(t->secret, *hash);
+	rc = seal_hex(data_dir, worker ? AAD_WRK : AAD_MGR, t->secret, SECRET_LEN, sealed, err);
+	if (rc) {
+		free(*hash);
+		*hash = NULL;
+	}
+	return rc;
+}
+
+int creds_save(const char *data_dir, const char *key, const char *cert, const char *bundle, char *err)
+{
+	char dir[700], p[800];
+	tls_dir(data_dir, dir, sizeof dir);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return errf(err, E_IO, "create %s: %s", dir, strerror(errno));
+	int rc;
+	path_in(data_dir, "node.key", p, sizeof p);
+	if ((rc = pki_write_file(p, key, strlen(key), 0600, err)))
+		return rc;
+	path_in(data_dir, "ca.crt", p, sizeof p);
+	if ((rc = pki_write_file(p, bundle, strlen(bundle), 0644, err)))
+		return rc;
+	path_in(data_dir, "node.crt", p, sizeof p); /* last: its presence means tls/ is complete */
+	return pki_write_file(p, cert, strlen(cert), 0644, err);
+}
+
+int creds_csr(struct buf *key, struct buf *csr, char *err)
+{
+	int rc = pki_key_new(key, err);
+	return rc ? rc : pki_csr_new((char *)key->data, csr, err);
+}
+
+int creds_init(const char *data_dir, const uint8_t cluster_id[CLUSTER_ID_LEN], uint64_t node_id,
+	       const struct creds_init *o, struct token *mgr, struct token *wrk, char *err)
+{
+	char cid[17];
+	token_cluster_hex(cluster_id, cid);
+	struct buf cakey = {0}, cacert = {0}, key = {0}, csr = {0}, cert = {0}, boot = {0};
+	char *sk = NULL, *sm = NULL, *sw = NULL, hm[65], hw[65], fp[PKI_FP_HEX];
+	int rc;
+	uint64_t days = o->cert_days ? o->cert_days : CREDS_DEFAULT_DAYS;
+	if (o->ca_cert_file) {
+		if ((rc = pki_read_file(o->ca_cert_file, &cacert, err)) || (rc = pki_read_file(o->ca_key_file, &cakey, err)))
+			goto out;
+		if (!pki_key_matches((char *)cacert.data, (char *)cakey.data)) {
+			rc = errf(err, E_INVAL, "%s is not the key of %s", o->ca_key_file, o->ca_cert_file);
+			goto out;
+		}
+	} else if ((rc = pki_key_new(&cakey, err)) || (rc = pki_ca_new((char *)cakey.data, cid, PKI_CA_DAYS, &cacert, err)))
+		goto out;
+	struct pki_subject subj = {.kind = PKI_NODE, .node_id = node_id, .manager = true, .cluster_hex = cid};
+	if ((rc = pki_fingerprint((char *)cacert.data, fp, err)) || (rc = creds_csr(&key, &csr, err)) ||
+	    (rc = pki_sign((char *)cacert.data, (char *)cakey.data, (char *)csr.data, &subj, days * 86400, &cert, err)))
+		goto out;
+	if (o->ca_cert_file && (rc = pki_verify((char *)cacert.data, (char *)cert.data, err)))
+		goto out; /* a given CA that cannot issue (not a CA, expired) */
+	memcpy(mgr->cluster_id, cluster_id, CLUSTER_ID_LEN);
+	memcpy(wrk->cluster_id, cluster_id, CLUSTER_ID_LEN);
+	snprintf(mgr->ca_fp, sizeof mgr->ca_fp, "%s", fp);
+	snprintf(wrk->ca_fp, sizeof wrk->ca_fp, "%s", fp);
+	token_generate_secret(mgr);
+	token_generate_secret(wrk);
+	token_secret_hash(mgr->secret, hm);
+	token_secret_hash(wrk->secret, hw);
+	if ((rc = seal_hex(data_dir, AAD_CA, cakey.data, cakey.len, &sk, err)) ||
+	    (rc = seal_hex(data_dir, AAD_MGR, mgr->secret, SECRET_LEN, &sm, err)) ||
+	    (rc = seal_hex(data_dir, AAD_WRK, wrk->secret, SECRET_LEN, &sw, err)))
+		goto out;
+	if ((rc = creds_save(data_dir, (char *)key.data, (char *)cert.data, (char *)cacert.data, err)))
+		goto out;
+	buf_printf(&boot, "secret_hash=%s\nworker_hash=%s\nmanager_token=%s\nworker_token=%s\nca_key=%s\ncert_days=%llu\n", hm,
+		   hw, sm, sw, sk, (unsigned long long)days);
+	char p[800];
+	path_in(data_dir, "bootstrap", p, sizeof p);
+	rc = pki_write_file(p, boot.data, boot.len, 0600, err);
+out:
+	wipe(&cakey);
+	wipe(&key);
+	buf_free(&cacert);
+	buf_free(&csr);
+	buf_free(&cert);
+	buf_free(&boot);
+	free(sk);
+	free(sm);
+	free(sw);
+	return rc;
+}
+
+int creds_boot_load(const char *data_dir, struct cmd_cluster_init *b, char *err)
+{
+	char p[800];
+	struct buf f = {0}, ca = {0};
+	path_in(data_dir, "bootstrap", p, sizeof p);
+	int rc = pki_read_file(p, &f, err);
+	if (!rc) {
+		path_in(data_dir, "ca.crt", p, sizeof p);
+		rc = pki_read_file(p, &ca, err);
+	}
+	if (rc) {
+		buf_free(&f);
+		buf_free(&ca);
+		return rc;
+	}
+	b->ca_certs = (char *)ca.data;
+	char *save = NULL;
+	for (char *line = strtok_r((char *)f.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = 0;
+		if (!strcmp(line, "secret_hash"))
+			b->secret_hash = xstrdup(eq);
+		else if (!strcmp(line, "worker_hash"))
+			b->worker_hash = xstrdup(eq);
+		else if (!strcmp(line, "manager_token"))
+			b->manager_token = xstrdup(eq);
+		else if (!strcmp(line, "worker_token"))
+			b->worker_token = xstrdup(eq);
+		else if (!strcmp(line, "ca_key"))
+			b->ca_key = xstrdup(eq);
+		else if (!strcmp(line, "cert_days"))
+			b->cert_days = strtoull(eq, NULL, 10);
+	}
+	buf_free(&f);
+	if (!b->secret_hash || !b->worker_hash || !b->manager_token || !b->worker_token || !b->ca_key) {
+		creds_boot_free(b);
+		return errf(err, E_INVAL, "%s: incomplete", p);
+	}
+	return 0;
+}
+
+void creds_boot_free(struct cmd_cluster_init *b)
+{
+	free((char *)(uintptr_t)b->secret_hash);
+	free((char *)(uintptr_t)b->worker_hash);
+	free((char *)(uintptr_t)b->manager_token);
+	free((char *)(uintptr_t)b->worker_token);
+	free((char *)(uintptr_t)b->ca_key);
+	free((char *)(uintptr_t)b->ca_certs);
+	b->secret_hash = b->worker_hash = b->manager_token = b->worker_token = b->ca_key = b->ca_certs = NULL;
+}
+
+void creds_remove(const char *data_dir)
+{
+	static const char *const names[] = {"node.key", "node.crt", "ca.crt", "bootstrap"};
+	char p[800];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		path_in(data_dir, names[i], p, sizeof p);
+		unlink(p);
+	}
+}
+
+void creds_boot_remove(const char *data_dir)
+{
+	char p[800];
+	path_in(data_dir, "bootstrap", p, sizeof p);
+	unlink(p);
+}
+
+int creds_token_kind(const struct store *s, const uint8_t secret[SECRET_LEN])
+{
+	char h[65];
+	token_secret_hash(secret, h);
+	if (!s->has_cluster)
+		return -1;
+	if (s->cluster.secret_hash && CRYPTO_memcmp(h, s->cluster.secret_hash, 64) == 0 && strlen(s->cluster.secret_hash) == 64)
+		return 1;
+	if (s->cluster.worker_hash && CRYPTO_memcmp(h, s->cluster.worker_hash, 64) == 0 && strlen(s->cluster.worker_hash) == 64)
+		return 0;
+	return -1;
+}
+
+/* subj's cluster comes from the state */
+static int sign(const struct store *s, const char *data_dir, const char *csr, struct pki_subject *subj, uint64_t days,
+		struct buf *cert, char *err)
+{
+	if (!s->has_cluster || !s->cluster.ca_certs)
+		return errf(err, E_STATE, "the cluster has no CA yet");
+	struct buf key = {0};
+	int rc = open_hex(data_dir, AAD_CA, s->cluster.ca_key, &key, err);
+	if (rc)
+		return errwrap(err, rc, "CA key");
+	subj->cluster_hex = s->cluster.id;
+	/* the first certificate of the bundle is the one that signs */
+	rc = pki_sign(s->cluster.ca_certs, (char *)key.data, csr, subj, days * 86400, cert, err);
+	wipe(&key);
+	return rc;
+}
+
+int creds_sign_node(const struct store *s, const char *data_dir, const char *csr, uint64_t node_id, bool manager,
+		    struct buf *cert, char *err)
+{
+	struct pki_subject subj = {.kind = PKI_NODE, .node_id = node_id, .manager = manager};
+	return sign(s, data_dir, csr, &subj, s->cluster.cert_days ? s->cluster.cert_days : CREDS_DEFAULT_DAYS, cert, err);
+}
+
+int creds_sign_user(const struct store *s, const char *data_dir, const char *csr, const char *user,
+		    enum peer_role role, uint64_t days, struct buf *cert, char *err)
+{
+	struct pki_subject subj = {.kind = PKI_USER, .user = user, .role = role};
+	return sign(s, data_dir, csr, &subj, days ? days : CREDS_DEFAULT_DAYS, cert, err);
+}
+
+int creds_token(const struct store *s, const char *data_dir, bool worker, struct token *t, char *err)
+{
+	if (!s->has_cluster || !s->cluster.ca_certs)
+		return errf(err, E_STATE, "the cluster has no CA yet");
+	struct buf sec = {0};
+	int rc = open_hex(data_dir, worker ? AAD_WRK : AAD_MGR, worker ? s->cluster.worker_token : s->cluster.manager_token, &sec, err);
+	if (!rc && sec.len != SECRET_LEN)
+		rc = errf(err, E_INVAL, "sealed token: wrong length");
+	if (!rc && hex_decode(s->cluster.id, t->cluster_id, CLUSTER_ID_LEN))
+		rc = errf(err, E_INVAL, "cluster id not hex");
+	if (!rc)
+		rc = pki_fingerprint(s->cluster.ca_certs, t->ca_fp, err);
+	if (!rc)
+		memcpy(t->secret, sec.data, SECRET_LEN);
+	wipe(&sec);
+	return rc;
+}
