@@ -123,9 +123,10 @@ static void revoke_removed(struct daemon *d)
 }
 
 /* Caps on the node port: each connection costs a read buffer and a handshake costs a
- * timer and TLS key exchange work; past the caps a new connection is accepted and closed at once (left
- * in the backlog it would keep the listener busy). Raft connections are libraft's and not
- * counted. */
+ * timer and TLS key exchange work; past the caps a new connection is accepted and closed
+ * at once (left in the backlog it would keep the listener busy). Connections of proved
+ * nodes (RPC links and relayed raft streams, a few per member) are bounded by the
+ * membership and not counted: a large cluster must not lock its own nodes out. */
 #define CONNS_MAX 512
 #define HANDSHAKES_MAX 64
 
@@ -133,7 +134,9 @@ static const char *conn_over_cap(const struct daemon *d)
 {
 	size_t tcp = 0, shaking = 0;
 	for (size_t i = 0; i < d->nconns; i++) {
-		tcp += d->conns[i]->tcp;
+		struct peer p;
+		conn_peer(d->conns[i], &p);
+		tcp += d->conns[i]->tcp && p.kind != PEER_NODE;
 		shaking += conn_in_handshake(d->conns[i]);
 	}
 	if (tcp >= CONNS_MAX)
