@@ -113,7 +113,9 @@ static int sock_write(struct conn *c, char *p, size_t n)
 		free(p);
 		return -1;
 	}
-	if (uv_stream_get_write_queue_size(c->stream) > CONN_WRITE_QUEUE_MAX) {
+	/* not on the local socket: it is root's, and `orch logs` of a large log relays every
+	 * node's output to it faster than a terminal reads */
+	if (c->tcp && uv_stream_get_write_queue_size(c->stream) > CONN_WRITE_QUEUE_MAX) {
 		free(p);
 		conn_close(c, "the peer does not read what it asked for: too much output queued");
 		return -1;

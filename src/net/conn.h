@@ -24,9 +24,10 @@
 #include "pki/pki.h"
 #include "util/mem.h"
 
-/* A connection whose queued, unsent output is over this when another write comes is
- * closed: a peer that sends requests and never reads the replies would otherwise make the
- * node queue without bound. One write may still be larger (a snapshot for a follower). */
+/* A node-port connection whose queued, unsent output is over this when another write
+ * comes is closed: a peer that sends requests and never reads the replies would otherwise
+ * make the node queue without bound. One write may still be larger (a snapshot for a
+ * follower). The local socket (root's own CLI) is not cut. */
 #define CONN_WRITE_QUEUE_MAX (16u << 20)
 
 struct conn;
