@@ -34,3 +34,12 @@ void proto_encode(struct mpw *w, enum op op, uint64_t id, const void *args)
 		fl_encode(w, d->fields, d->nfields, args);
 	mpw_map_end(w);
 }
+
+#define PROTO_SIZE_(ID, max) [OP_##ID] = max,
+static const size_t frame_sizes[OP__COUNT] = {PROTO_FRAME_SIZES(PROTO_SIZE_)};
+
+size_t proto_frame_max(int op, bool node)
+{
+	size_t max = op >= 0 && op < OP__COUNT && frame_sizes[op] ? frame_sizes[op] : PROTO_FRAME_SMALL;
+	return node || max < PROTO_FRAME_CLIENT ? max : PROTO_FRAME_CLIENT;
+}

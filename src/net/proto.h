@@ -171,6 +171,23 @@
 #define REQ_users(F, S)
 #define REQ_user_rm(F, S) F(S, STR, name, REQ, 63)
 
+/* The largest request frame each op may arrive in on the node port, in bytes (net/frame.h):
+ * most requests are a few names and numbers; the ops listed carry documents. An op not
+ * listed gets PROTO_FRAME_SMALL. A peer that is not a proved node of the cluster (a remote
+ * client) gets at most PROTO_FRAME_CLIENT whatever the op. The local socket and replies
+ * (read by the side that dialled) are held only to FRAME_MAX. */
+#define PROTO_FRAME_SMALL (64u << 10)
+#define PROTO_FRAME_CLIENT (4u << 20)
+#define PROTO_FRAME_SIZES(X) \
+	X(APPLY, 32u << 20)        /* a log entry a node built: a spec, an image record */ \
+	X(JOIN, 1u << 20)          /* the joiner's node record */ \
+	X(HB, 1u << 20)            /* a node's figures */ \
+	X(IMAGE_NODE, 4u << 20)    /* the image names a gc drops */ \
+	X(NODE_UPDATE, 1u << 20)   /* labels */ \
+	X(KV_SET, 4u << 20)        \
+	X(SERVICE_PUT, 4u << 20)   /* a service spec */ \
+	X(SECRET_CREATE, 4u << 20) /* a secret's value */
+
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, need, handler) OP_##ID,
 	PROTO_OPS(PROTO_ENUM_)
@@ -215,6 +232,9 @@ int proto_lookup(const msgpack_object *name, enum op *op);
  * (*args, one allocation: free() it; its strings and documents live as long as it and the
  * request). E_INVAL with a message naming the field when one is missing or wrong. */
 int proto_decode(enum op op, const msgpack_object *req, void **args, char *err);
+/* The largest request frame for op (-1: a request whose op is not known yet) from a peer
+ * that is a proved node (node) or not. */
+size_t proto_frame_max(int op, bool node);
 /* Packs the request {op, id, fields...} of args (a struct req_<op>; its id is not used). */
 void proto_encode(struct mpw *w, enum op op, uint64_t id, const void *args);
 

@@ -133,12 +133,46 @@ static void revoke_removed(struct daemon *d, bool nodes, bool users)
 	}
 }
 
+/* Caps on the node port: each connection costs a read buffer and a handshake costs a
+ * timer and TLS key exchange work; past the caps a new connection is accepted and closed
+ * at once (left in the backlog it would keep the listener busy). Connections of proved
+ * nodes (RPC links and relayed raft streams, a few per member) are bounded by the
+ * membership and not counted: a large cluster must not lock its own nodes out. */
+#define CONNS_MAX 512
+#define HANDSHAKES_MAX 64
+
+static const char *conn_over_cap(const struct daemon *d)
+{
+	size_t tcp = 0, shaking = 0;
+	for (size_t i = 0; i < d->nconns; i++) {
+		struct peer p;
+		conn_peer(d->conns[i], &p);
+		tcp += d->conns[i]->tcp && p.kind != PEER_NODE;
+		shaking += conn_in_handshake(d->conns[i]);
+	}
+	if (tcp >= CONNS_MAX)
+		return "too many connections";
+	return shaking >= HANDSHAKES_MAX ? "too many handshakes in progress" : NULL;
+}
+
 static void on_tcp_conn(uv_stream_t *srv, int status)
 {
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conns_add(d, conn_accept(srv, true, &d->ident.tls, &server_ops, d));
+	const char *over = conn_over_cap(d);
+	struct conn *c = conn_accept(srv, true, &d->ident.tls, &server_ops, d);
+	if (c && over) {
+		uint64_t now = clock_now(d->clock);
+		if (now - d->cap_warned_ms >= 10000 || !d->cap_warned_ms) { /* one line per 10 s under a flood */
+			d->cap_warned_ms = now;
+			log_warn(d->ident.name, d->clock, "refused a connection from %s: %s (at most %d open, %d in handshake)",
+				 c->peer, over, CONNS_MAX, HANDSHAKES_MAX);
+		}
+		conn_close(c, over);
+		return;
+	}
+	conns_add(d, c);
 }
 
 static void on_local_conn(uv_stream_t *srv, int status)

@@ -122,6 +122,7 @@ struct daemon {
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
+	uint64_t cap_warned_ms; /* last warning about a connection refused by a cap (daemon.c) */
 	uint64_t session;    /* random per process start: request identity (state/store.h) */
 	uint64_t seq;        /* counter of commands this node originates in this session */
 	uint64_t fwd_ids;
