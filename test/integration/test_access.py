@@ -274,6 +274,19 @@ def test_no_certificate_no_access():
                 r = k.call(op)
                 check(r.get("rc") != 0 and "needs a certificate of this cluster" in r.get("err", ""),
                       "%s without a certificate: %r" % (op, r))
+        # HTTP inside TLS without a certificate: nothing of the node's figures either
+        with Conn.tls_raw(n, None) as k:
+            k.send_raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            try:
+                while True:
+                    b = k.s.recv(4096)
+                    if not b:
+                        break
+                    data += b
+            except OSError:
+                pass
+        check(not data.startswith(b"HTTP/1.1 200") and b"orch_" not in data, "anonymous /metrics: %r" % data[:200])
         cid = c.status(0)["cluster"]
         key, crt = os.path.join(c.tmp, "m.key"), os.path.join(c.tmp, "m.crt")
         p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
