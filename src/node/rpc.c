@@ -169,11 +169,26 @@ static int authorize(struct daemon *d, struct conn *c, enum op op, const void *a
 	enum op org_op;
 	if (rc || who->kind != PEER_NODE || access_origin_get(req, &org, &org_op))
 		return rc;
+	/* Root on a worker-only machine is trusted with that machine's tasks, not with the
+	 * cluster: what its local socket forwards may only read (as a viewer), and take the
+	 * worker itself out (orch leave). */
+	bool from_worker = !who->manager;
+	bool own_leave = op == OP_NODE_LEAVE && ((const struct req_node_leave *)args)->node_id == who->node_id;
+	if (from_worker && org.kind == PEER_LOCAL && !own_leave) {
+		org.kind = PEER_USER;
+		org.role = PROLE_VIEWER;
+		org.serial[0] = 0;
+		snprintf(org.user, sizeof org.user, "root on worker %016llx", (unsigned long long)who->node_id);
+	}
 	/* an entry built for someone's op (apply) is checked against that op; its args are
 	 * not here, so the table's need: registry credentials were checked on the node */
 	enum proto_need need = org_op == op ? access_need(op, args) : proto_ops[org_op].need;
-	if ((rc = access_check(org_op, need, &org, err)) || (rc = rpc_user_current(d, &org, err)))
+	if ((rc = access_check(org_op, need, &org, err)) || (rc = rpc_user_current(d, &org, err))) {
+		if (from_worker && !strstr(err, "; run "))
+			snprintf(err + strlen(err), ERR_LEN - strlen(err) > 0 ? ERR_LEN - strlen(err) : 0,
+				 "; a worker's local socket may only read: run it on a manager, or with --host and a user certificate");
 		return rc;
+	}
 	*who = org;
 	return 0;
 }

@@ -180,7 +180,25 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	return rc;
 }
 
-int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err)
+/* What a worker-only node's own parts submit: its agent's task reports, the images it
+ * loaded, pulled or collected, its own settings and the mesh's port errors. Nothing that
+ * manages the cluster: a worker's machine is trusted with its tasks, not with the rest. */
+static bool worker_may_submit(const msgpack_object *t)
+{
+	enum cmd type;
+	if (cmd_lookup(t, &type))
+		return false;
+	switch (type) {
+	case CMD_TASK_BATCH:
+	case CMD_IMAGE_PUT:
+	case CMD_IMAGE_RM:
+	case CMD_NODE_UPDATE:
+	case CMD_SERVICE_PORT_ERROR: return true;
+	default: return false;
+	}
+}
+
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, char *err)
 {
 	struct mpr r;
 	const msgpack_object *t;
@@ -189,7 +207,12 @@ int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err)
 	int rc = cmd_decode(buf, len, &r, &t, &ver, &c, err);
 	if (rc)
 		return rc;
+	if (worker && !worker_may_submit(t))
+		rc = errf(err, E_AUTH, "apply: node %016llx is a worker; it may not submit %.*s", (unsigned long long)peer,
+			  (int)(t->via.str.size > 40 ? 40 : t->via.str.size), t->via.str.ptr);
 	mpr_free(&r);
+	if (rc)
+		return rc;
 	if (!peer)
 		return errf(err, E_AUTH, "apply: only a member node's own link may submit entries");
 	if (c.req.origin != peer)

@@ -171,8 +171,10 @@ void *cmd_frame(const void *payload, size_t n, size_t *out_len);
 /* Decodes the header; returns 0 and the payload bounds, or -1. */
 int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *payload_len);
 /* A leader takes an entry built by another node only from that node: 0 when the entry's
- * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. */
-int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
+ * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. A
+ * worker-only node (worker) may submit only what its own parts report (its tasks, its
+ * images, its settings, port errors), never a command that manages the cluster. */
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, char *err);
 
 /* What a command's apply function (state/cmd.h, state/apply.h) gets: its body map, checked
  * against the type's fields, and who asked. */

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += n;
 		struct apply_res r = {0};
 		char err[ERR_LEN];
-		cmd_check_origin(e, len, 1, err);
+		cmd_check_origin(e, len, 1, false, err);
 		store_apply(&a, e, len, &r);
 		struct apply_res r2 = {0};
 		store_apply(&b, e, len, &r2);
