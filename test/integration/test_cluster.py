@@ -429,7 +429,7 @@ def test_garbage_node_port():
         ]
         for what, data in cases:
             with Conn.raw_tcp(target) as k:
-                k.send_raw(data)
+                k.send_garbage(data)
                 check(k.outcome() == "closed", "%s: the node answered a plain client" % what)
             check(c.status(target)["raft_state"], "node down after %s" % what)
         # Truncated handshakes: the peer goes away in the middle.
@@ -455,7 +455,7 @@ def test_garbage_node_port():
         ]
         for what, data in frames:
             with Conn.tcp(target, me) as k:
-                k.send_raw(data)
+                k.send_garbage(data)
                 _expect_closed_or_error(k, what)
         for what, cut in (("frame header", 2), ("frame body", 30)):
             with Conn.tcp(target, me) as k:
