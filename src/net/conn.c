@@ -64,6 +64,11 @@ void conn_close(struct conn *c, const char *why)
 	TRACE("conn", tid, "close %s: %s", c->peer, why ? why : "ok");
 	if (c->ops->on_close)
 		c->ops->on_close(c, why);
+	if (c->on_end) {
+		void (*cb)(void *, bool) = c->on_end;
+		c->on_end = NULL;
+		cb(c->end_arg, c->lost);
+	}
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, handle_closed);
 	if (c->stream && !uv_is_closing((uv_handle_t *)c->stream))
@@ -298,7 +303,13 @@ static void relay_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	struct conn *c = s->data;
 	if (nread < 0) {
 		free(b->base);
-		conn_close(c, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+		/* libraft closed its end: end TLS cleanly, so the peer can tell this from a death */
+		if (nread != UV_EOF)
+			conn_close(c, uv_strerror((int)nread));
+		else if (c->state == ST_RELAY)
+			conn_close_after_write(c);
+		else
+			conn_close(c, NULL);
 		return;
 	}
 	if (nread > 0) {
@@ -548,6 +559,7 @@ static void tls_in(struct conn *c, const char *p, size_t n)
 	int got = tls_read(&c->ts, &c->rbuf, err);
 	tls_flush(c); /* TLS may answer (key updates, alerts) */
 	if (got < 0) {
+		c->lost = c->state == ST_RELAY && err[0]; /* a broken session, not a close_notify */
 		if (c->state == ST_C_ACK)
 			conn_close(c, err[0] ? err : "connection closed before the ack: the node refused this certificate");
 		else
@@ -564,6 +576,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (nread < 0) {
 		if (c->tcp)
 			free(b->base);
+		/* TCP ended while relaying and TLS did not end first: the peer died or the
+		 * connection broke. A close_notify that came with the last data shows only on
+		 * another read of the session. */
+		if (c->state == ST_RELAY && !c->closing) {
+			char err[ERR_LEN];
+			c->lost = !(tls_read(&c->ts, &c->rbuf, err) < 0 && !err[0]);
+		}
 		if (c->state == ST_TLS || c->state == ST_C_ACK)
 			conn_close(c, c->client ? "connection closed during the TLS handshake: the node refused this certificate"
 						: "connection closed during the handshake");
@@ -755,6 +774,17 @@ void conn_peer(const struct conn *c, struct peer *out)
 		out->role = PROLE_ADMIN;
 	} else if (!c->client)
 		*out = c->who;
+}
+
+void conn_on_end(struct conn *c, void (*cb)(void *arg, bool lost), void *arg)
+{
+	if (c->closing) {
+		if (cb)
+			cb(arg, c->lost);
+		return;
+	}
+	c->on_end = cb;
+	c->end_arg = arg;
 }
 
 static const struct conn_ops relay_ops = {0};

@@ -64,6 +64,9 @@ struct conn {
 	struct buf rbuf;
 	uv_pipe_t *relay; /* raft: our end of the socket pair */
 	bool relay_paused, tcp_paused;
+	bool lost; /* the peer's side ended without TLS's close_notify */
+	void (*on_end)(void *arg, bool lost);
+	void *end_arg;
 	char why[256];
 };
 
@@ -85,6 +88,11 @@ int conn_write_raw(struct conn *c, const void *p, size_t n);
  * conn's callbacks are not called any more (it closes when libraft closes the stream). */
 uv_stream_t *conn_detach(struct conn *c);
 void conn_close(struct conn *c, const char *why);
+/* A raft relay's end: cb(arg, lost) once, when the conn closes (or at once if it has);
+ * lost = the peer's side ended without TLS's close_notify, as when its process died (the
+ * kernel closes its sockets) or the connection broke; false when either side closed it
+ * cleanly (a relay whose libraft end closes sends close_notify). NULL cb: no call. */
+void conn_on_end(struct conn *c, void (*cb)(void *arg, bool lost), void *arg);
 /* Closes after pending writes are flushed (uv_shutdown). */
 void conn_close_after_write(struct conn *c);
 

@@ -71,7 +71,7 @@ static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t
 	struct daemon *d = c->data;
 	/* the conn stays (it relays libraft's stream through TLS) and in the list: closed
 	 * when the node stops or the peer is removed */
-	cons_incoming(&d->cons, s, extra, extra_len);
+	cons_incoming(&d->cons, c, s, extra, extra_len);
 }
 
 static void on_http(struct conn *c, const char *method, const char *path)
@@ -530,6 +530,16 @@ static void cons_closed(void *data)
 	part_stopped(d); /* the stop sequence itself */
 }
 
+/* The followers would otherwise wait for their election timeout: this leader's streams
+ * end cleanly, which they do not take for a death (raft/consensus.h cons_peer_lost). */
+static void handed_over(void *data, int status, const char *msg)
+{
+	struct daemon *d = data;
+	(void)status;
+	(void)msg;
+	cons_close(&d->cons, cons_closed, d);
+}
+
 void daemon_stop(struct daemon *d, int code)
 {
 	if (d->stopping)
@@ -547,6 +557,9 @@ void daemon_stop(struct daemon *d, int code)
 	link_close(d);
 	if (d->tick.loop)
 		uv_timer_stop(&d->tick);
+	char err[ERR_LEN];
+	if (d->cons_ready && !cons_handover(&d->cons, handed_over, d, err))
+		return; /* a leader stops once another node leads (or an election timeout passed) */
 	if (d->cons_ready)
 		cons_close(&d->cons, cons_closed, d);
 	else

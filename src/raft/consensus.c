@@ -2,6 +2,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,15 @@ void cons_step(struct consensus *c)
 {
 	if (!c->started || c->closing)
 		return;
+	if (c->handed_over) { /* from here, not from libraft's callback: cb may close raft */
+		cons_change_cb cb = c->handover_cb;
+		c->handed_over = c->handing_over = false;
+		c->handover_cb = NULL;
+		if (cb)
+			cb(c->handover_data, 0, NULL);
+		if (c->closing)
+			return;
+	}
 	flush(c);
 	if (c->batches && raft_state(c->raft) != RAFT_LEADER)
 		batches_lost(c);
@@ -144,8 +154,19 @@ void cons_attach(struct consensus *c, struct raft *r)
 	c->started = true;
 }
 
+/* libraft's tick, kept so that an early election (cons_peer_lost) starts now rather than
+ * at the next tick (up to a heartbeat later); the io itself is unchanged. */
+static int start_hook(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	struct consensus *c = (struct consensus *)((char *)io->data - offsetof(struct consensus, own));
+	c->tick = tick;
+	return c->io_start(io, msecs, tick, recv);
+}
+
 static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons_settings *set, char *err)
 {
+	c->io_start = io->start;
+	io->start = start_hook;
 	int rv = raft_init(c->raft, io, &c->fsm, c->id, c->addr);
 	if (rv)
 		return errf(err, E_IO, "raft init in %s: %s", c->dir[0] ? c->dir : "memory",
@@ -164,6 +185,11 @@ static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons
 	return 0;
 }
 
+static void peer_lost(void *data, raft_id id)
+{
+	cons_peer_lost(data, id);
+}
+
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
 	      const struct tlsctx *tls, struct store *store, const struct cons_settings *set, char *err)
 {
@@ -177,6 +203,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	if (rv)
 		return errf(err, E_IO, "raft disk backend in %s: %s", dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
 	c->uv_io = true;
+	c->tr.on_lost = peer_lost;
+	c->tr.lost_data = c;
 	raft_uv_set_connect_retry_delay(&c->io, 100);
 	if (set->segment_size)
 		raft_uv_set_segment_size(&c->io, set->segment_size);
@@ -456,6 +484,8 @@ int cons_apply(struct consensus *c, const void *buf, size_t len, cons_apply_cb c
 		return errf(err, E_INVAL, "apply: entry length %zu is not a positive multiple of 8", len);
 	if (!cons_is_leader(c) || c->closing)
 		return errf(err, E_NOLEADER, "apply: this node is not the leader");
+	if (c->handing_over)
+		return errf(err, E_NOLEADER, "apply: this node is stopping and hands leadership over; retry");
 	if (c->nqueue == c->capqueue) {
 		c->capqueue = c->capqueue ? c->capqueue * 2 : 64;
 		c->queue = xrealloc(c->queue, c->capqueue * sizeof *c->queue);
@@ -668,8 +698,94 @@ uint64_t cons_commit_index(const struct consensus *c) { return c->raft->commit_i
 uint64_t cons_applied_index(struct consensus *c) { return raft_last_applied(c->raft); }
 uint64_t cons_last_index(struct consensus *c) { return raft_last_index(c->raft); }
 
-void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
+void cons_incoming(struct consensus *c, struct conn *from, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
 	/* without orch's transport (a simulation's raft_io) accept_cb is unset: dropped there */
-	otransport_incoming(&c->tr, s, extra, extra_len);
+	otransport_incoming(&c->tr, from, s, extra, extra_len);
+}
+
+/* ---- faster failover ------------------------------------------------------------------ */
+
+/* Why an early election is safe, and why it does not turn into an election storm:
+ *  - It is an ordinary raft election: the node still needs a majority of pre-votes, then a
+ *    majority of votes for a new term, and voters still refuse a candidate whose log is
+ *    behind theirs. Nothing here can make two leaders of one term or lose a committed
+ *    entry; at worst it makes an election that was not needed.
+ *  - The transport reports a peer only when its stream ended without TLS's close_notify
+ *    (a process that stops cleanly, or libraft closing a stream, ends it cleanly) AND a
+ *    new TCP connect to its address was refused (its machine is up, its process is not):
+ *    a link that breaks between live processes is not reported (raft/transport.c).
+ *  - It acts only when the reported peer is the leader this node follows now, and at most
+ *    once per two election timeouts (whatever the term): never more often than its own
+ *    election timer could make it campaign anyway.
+ *  - A leader that is in fact alive is not deposed by one follower's report: the other
+ *    followers still hear it and refuse the pre-vote (libraft 0.15 refuses any vote while
+ *    it knows a leader), the term does not move, and the leader's next heartbeat makes
+ *    this node its follower again. Only when a majority lost it, as when its process
+ *    died, does the election go through.
+ *  - Every follower of a dead leader gets the report at nearly the same moment; if all
+ *    campaigned at once each would vote for itself and the votes would split (then all
+ *    wait a randomized election timeout). So they take turns by rank (position by id
+ *    among the voters other than the lost leader): rank 0 campaigns at once, rank k a
+ *    heartbeat interval later per rank, unless by then it has voted for someone or hears
+ *    a new leader (both restart libraft's election timer). Each forgets the lost leader at
+ *    once, so that it grants the early candidate its (pre-)vote.
+ * libraft 0.15 has no call for "campaign now": this moves the follower's election timer
+ * (fields of the public struct raft) and runs libraft's own tick, the path its timer
+ * takes. */
+void cons_peer_lost(struct consensus *c, raft_id id)
+{
+	struct raft *r = c->raft;
+	if (!c->started || c->closing || !id || raft_state(r) != RAFT_FOLLOWER || r->follower_state.current_leader.id != id ||
+	    cons_role_of(c, c->id) != ROLE_VOTER)
+		return;
+	raft_time now = r->io->time(r->io);
+	if (c->early_count && now - c->early_at < 2 * (raft_time)r->election_timeout)
+		return;
+	c->early_term = r->current_term;
+	c->early_at = now;
+	c->early_count++;
+	unsigned rank = 0;
+	for (unsigned i = 0; i < r->configuration.n; i++) {
+		const struct raft_server *s = &r->configuration.servers[i];
+		if (s->role == RAFT_VOTER && s->id != id && s->id < c->id)
+			rank++;
+	}
+	raft_free(r->follower_state.current_leader.address);
+	r->follower_state.current_leader.address = NULL;
+	r->follower_state.current_leader.id = 0;
+	unsigned timeout = r->follower_state.randomized_election_timeout;
+	unsigned wait = rank * r->heartbeat_timeout;
+	if (wait > timeout)
+		wait = timeout;
+	r->election_timer_start = now - (timeout - wait);
+	log_info(c->name, c->clock, "raft: lost the leader %016llx (its stream ended without a clean close), term %llu: %s",
+		 (unsigned long long)id, (unsigned long long)r->current_term, rank ? "campaigning after the voters ranked before this one" : "campaigning now");
+	if (!rank && c->tick)
+		c->tick(r->io);
+}
+
+static void handover_done(struct raft_transfer *req)
+{
+	struct consensus *c = req->data;
+	free(req);
+	c->handed_over = true; /* cons_step calls back */
+}
+
+int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
+{
+	if (c->attached || c->closing || c->handing_over || !cons_is_leader(c))
+		return errf(err, E_NOTFOUND, "handover: this node does not lead");
+	struct raft_transfer *req = xcalloc(1, sizeof *req);
+	req->data = c;
+	int rv = raft_transfer(c->raft, req, 0, handover_done);
+	if (rv) {
+		free(req);
+		return errf(err, E_NOTFOUND, "handover: %s", raft_errmsg(c->raft)[0] ? raft_errmsg(c->raft) : raft_strerror(rv));
+	}
+	c->handing_over = true;
+	c->handover_cb = cb;
+	c->handover_data = data;
+	log_info(c->name, c->clock, "raft: handing leadership over before stopping, term %llu", (unsigned long long)c->raft->current_term);
+	return 0;
 }

@@ -78,6 +78,15 @@ struct consensus {
 	void (*close_cb)(void *);
 	void *close_data;
 	int closing_handles;     /* idle and check, closing after raft itself */
+	/* early elections (cons_peer_lost) */
+	raft_io_tick_cb tick;    /* libraft's tick, captured at raft_start (NULL: attached) */
+	int (*io_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+	uint64_t early_term, early_at; /* the last early election: its term and time */
+	uint64_t early_count;    /* early elections started here (tests read it) */
+	/* leadership handover before a stop (cons_handover) */
+	bool handing_over, handed_over;
+	cons_change_cb handover_cb;
+	void *handover_data;
 };
 
 int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id, const char *addr,
@@ -137,7 +146,21 @@ uint64_t cons_term(const struct consensus *c);
 uint64_t cons_commit_index(const struct consensus *c);
 uint64_t cons_applied_index(struct consensus *c);
 uint64_t cons_last_index(struct consensus *c);
-/* Hands an authenticated incoming raft stream to libraft. */
-void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len);
+/* Hands an authenticated incoming raft stream to libraft (from: the conn relaying it). */
+void cons_incoming(struct consensus *c, struct conn *from, uv_stream_t *s, const uint8_t *extra, size_t extra_len);
+
+/* Server `id`'s process is gone: its raft stream with this node ended without a clean
+ * close and a connect to its address was refused (raft/transport.c), as after a kill -9
+ * or a crash (the kernel closes its sockets). When `id` is the leader this follower
+ * follows, it stops believing in it and campaigns without waiting for the election
+ * timeout (consensus.c says why this is safe). A silent loss (a partition, a machine gone
+ * without a word) still waits for the timeout. */
+void cons_peer_lost(struct consensus *c, raft_id id);
+/* Before a planned stop: a leader hands leadership to an up-to-date voter (libraft's
+ * raft_transfer) and refuses new writes meanwhile; cb (from cons_step, where the caller
+ * may cons_close) once another node leads or the transfer gave up (after an election
+ * timeout). E_NOTFOUND, and no cb, when there is nothing to hand over (not the leader, no
+ * other voter). */
+int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err);
 
 #endif

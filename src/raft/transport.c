@@ -1,4 +1,5 @@
 #include "raft/transport.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -7,6 +8,8 @@
 
 struct pconnect {
 	struct otransport *o;
+	raft_id id;
+	char addr[64];
 	struct raft_uv_connect *req;
 	raft_uv_connect_cb cb;
 	struct conn *conn;
@@ -23,12 +26,135 @@ static void unlink_pc(struct pconnect *pc)
 		*pp = pc->next;
 }
 
+/* A relayed stream's conn, until it ends: a peer's death shows there first (its kernel
+ * closes its sockets at once), long before libraft's election timeout would. */
+struct rwatch {
+	struct otransport *o;
+	raft_id id;
+	char addr[64];
+	struct conn *conn;
+	struct rwatch *next;
+};
+
+/* A stream that ended without a clean close is not proof enough that its peer died: a
+ * connection can break between two live processes (a reset on the path, a flapping
+ * link). One TCP connect to the peer's address tells: refused means its machine answered
+ * and nothing listens there any more (the process is gone); accepted means it is alive
+ * (a broken link, no reason to depose it); no answer within PROBE_MS means its machine or
+ * the path to it is silent, which libraft's election timeout is for. */
+#define PROBE_MS 250
+struct probe {
+	uv_tcp_t tcp;
+	uv_connect_t req;
+	uv_timer_t timer;
+	struct otransport *o; /* NULL once the transport closed */
+	raft_id id;
+	int handles;
+	struct probe *next;
+};
+
+static void probe_unlink(struct probe *p)
+{
+	if (!p->o)
+		return;
+	for (struct probe **pp = &p->o->probes; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	p->o = NULL;
+}
+
+static void probe_closed(uv_handle_t *h)
+{
+	struct probe *p = h->data;
+	if (--p->handles == 0)
+		free(p);
+}
+
+static void probe_end(struct probe *p, bool dead)
+{
+	struct otransport *o = p->o;
+	probe_unlink(p);
+	if (!uv_is_closing((uv_handle_t *)&p->tcp)) {
+		uv_close((uv_handle_t *)&p->tcp, probe_closed);
+		uv_close((uv_handle_t *)&p->timer, probe_closed);
+	}
+	if (o && !o->closed) {
+		TRACE("raft", o->address, "probe of %016llx: %s", (unsigned long long)p->id, dead ? "refused (gone)" : "alive or silent");
+		if (dead && o->on_lost)
+			o->on_lost(o->lost_data, p->id);
+	}
+}
+
+static void probe_connected(uv_connect_t *req, int status)
+{
+	struct probe *p = req->data;
+	if (!uv_is_closing((uv_handle_t *)&p->tcp))
+		probe_end(p, status == UV_ECONNREFUSED);
+}
+
+static void probe_timeout(uv_timer_t *t)
+{
+	probe_end(t->data, false);
+}
+
+static void probe_start(struct otransport *o, raft_id id, const char *addr)
+{
+	struct sockaddr_in sa;
+	char err[ERR_LEN];
+	if (parse_ipport(addr, &sa, err))
+		return;
+	struct probe *p = xcalloc(1, sizeof *p);
+	p->o = o;
+	p->id = id;
+	uv_tcp_init(o->loop, &p->tcp);
+	uv_timer_init(o->loop, &p->timer);
+	p->tcp.data = p->timer.data = p->req.data = p;
+	p->handles = 2;
+	p->next = o->probes;
+	o->probes = p;
+	uv_timer_start(&p->timer, probe_timeout, PROBE_MS, 0);
+	if (uv_tcp_connect(&p->req, &p->tcp, (const struct sockaddr *)&sa, probe_connected))
+		probe_end(p, false);
+}
+
+static void watch_end(void *arg, bool lost)
+{
+	struct rwatch *w = arg;
+	struct otransport *o = w->o;
+	for (struct rwatch **pp = &o->watches; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (lost && !o->closed && o->on_lost) {
+		TRACE("raft", o->address, "stream with %016llx ended without a clean close: probing %s", (unsigned long long)w->id, w->addr);
+		probe_start(o, w->id, w->addr);
+	}
+	free(w);
+}
+
+static void watch(struct otransport *o, struct conn *conn, raft_id id, const char *addr)
+{
+	struct rwatch *w = xcalloc(1, sizeof *w);
+	w->o = o;
+	w->id = id;
+	snprintf(w->addr, sizeof w->addr, "%s", addr);
+	w->conn = conn;
+	w->next = o->watches;
+	o->watches = w;
+	conn_on_end(conn, watch_end, w); /* may call watch_end at once */
+}
+
 static void pc_ready(struct conn *c)
 {
 	struct pconnect *pc = c->data;
 	uv_stream_t *s = conn_detach(c);
 	pc->done = true;
 	unlink_pc(pc);
+	if (s)
+		watch(pc->o, c, pc->id, pc->addr);
 	pc->cb(pc->req, s, 0);
 	free(pc);
 }
@@ -78,9 +204,10 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
 	pc->o = o;
 	pc->req = req;
 	pc->cb = cb;
+	pc->id = id;
+	snprintf(pc->addr, sizeof pc->addr, "%s", address);
 	pc->next = o->pending;
 	o->pending = pc;
-	(void)id;
 	pc->conn = conn_connect(o->loop, address, AUTH_KIND_RAFT, o->tls, extra, 8 + alen, &pc_ops, pc);
 	return 0;
 }
@@ -90,6 +217,14 @@ static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 	struct otransport *o = (struct otransport *)t;
 	o->closed = true;
 	o->accept_cb = NULL;
+	while (o->watches) { /* the conns outlive the transport: they must not call back */
+		struct rwatch *w = o->watches;
+		o->watches = w->next;
+		conn_on_end(w->conn, NULL, NULL);
+		free(w);
+	}
+	while (o->probes) /* they free themselves once their handles closed */
+		probe_end(o->probes, false);
 	while (o->pending) {
 		struct pconnect *pc = o->pending;
 		conn_close(pc->conn, "transport closed"); /* pc_close unlinks and frees pc */
@@ -118,7 +253,8 @@ static void drop_closed(uv_handle_t *h)
 	raft_free(h);
 }
 
-void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_t *extra, size_t extra_len)
+void otransport_incoming(struct otransport *o, struct conn *from, uv_stream_t *stream, const uint8_t *extra,
+			 size_t extra_len)
 {
 	if (!o->accept_cb || o->closed || extra_len < 9 || extra_len > 8 + 63) {
 		uv_close((uv_handle_t *)stream, drop_closed);
@@ -129,5 +265,7 @@ void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_
 	memcpy(addr, extra + 8, extra_len - 8);
 	addr[extra_len - 8] = 0;
 	TRACE("raft", addr, "incoming raft stream from id %llx", (unsigned long long)id);
+	if (from)
+		watch(o, from, id, addr);
 	o->accept_cb(&o->t, id, addr, stream);
 }

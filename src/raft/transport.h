@@ -17,11 +17,19 @@ struct otransport {
 	char address[64];
 	raft_uv_accept_cb accept_cb;
 	struct pconnect *pending; /* outgoing connects in progress */
+	struct rwatch *watches;   /* relayed streams, in both directions */
+	struct probe *probes;     /* is a peer whose stream broke still there? */
 	bool closed;
+	/* a relayed stream with server `id` ended without a clean close (net/conn.h
+	 * conn_on_end) and a connect to its address was refused: its process is gone */
+	void (*on_lost)(void *data, raft_id id);
+	void *lost_data;
 };
 
 void otransport_init(struct otransport *o, uv_loop_t *loop, const struct tlsctx *tls);
-/* Called by the listener with a stream that passed the handshake as kind raft. */
-void otransport_incoming(struct otransport *o, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
+/* Called by the listener with a stream that passed the handshake as kind raft; `from` is
+ * the conn that relays it. */
+void otransport_incoming(struct otransport *o, struct conn *from, uv_stream_t *stream, const uint8_t *extra,
+			 size_t extra_len);
 
 #endif

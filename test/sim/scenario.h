@@ -44,6 +44,8 @@ int scn_join_storm_200(uint64_t seed, struct sim_result *res, char *err);
 int scn_drain_join_storm(uint64_t seed, struct sim_result *res, char *err);
 int scn_volume_pinned(uint64_t seed, struct sim_result *res, char *err);
 int scn_global_follows(uint64_t seed, struct sim_result *res, char *err);
+/* scn_failover.c */
+int scn_failover(uint64_t seed, struct sim_result *res, char *err);
 /* scn_workers.c */
 int scn_workers(uint64_t seed, struct sim_result *res, char *err);
 

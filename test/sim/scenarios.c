@@ -17,5 +17,6 @@ const struct scenario scenarios[] = {
 	{"volume_pinned", scn_volume_pinned, false, false},
 	{"global_follows", scn_global_follows, true, false},
 	{"workers", scn_workers, true, false},
+	{"failover", scn_failover, true, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

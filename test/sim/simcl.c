@@ -415,10 +415,82 @@ int simcl_init_node(struct simcl *c, unsigned i, char *err)
 	return proc_start(c, i, true, err);
 }
 
+struct rlost {
+	struct simcl *c;
+	unsigned to;
+	raft_id id;
+};
+
+static void rlost_fire(struct world *w, void *arg)
+{
+	struct rlost *x = arg;
+	struct sproc *p = x->c->n[x->to].p;
+	(void)w;
+	if (p && !p->dead) {
+		cons_peer_lost(&p->cons, x->id);
+		proc_touch(p);
+	}
+	free(x);
+}
+
+/* Host `to` takes host `from` for dead (its raft stream ended without a clean close, the
+ * transport's probe was refused) a one-way delay from now, unless a partition is in the
+ * way (the FIN would be lost, as the messages are). */
+static void raft_stream_lost(struct simcl *c, unsigned from, unsigned to)
+{
+	if (!c->n[to].p || !simnet_connected(&c->net, from, to))
+		return;
+	struct rlost *x = xmalloc(sizeof *x);
+	*x = (struct rlost){c, to, c->n[from].ident.id};
+	world_at(&c->w, c->net.latency_ms, rlost_fire, x, free, &c->n[to].life);
+}
+
 void simcl_kill(struct simcl *c, unsigned i)
 {
 	c->n[i].wanted = false;
+	/* the kernel closes a killed process's sockets: its raft streams end without TLS's
+	 * close_notify at every peer, and its port refuses (raft/consensus.h cons_peer_lost) */
+	for (unsigned j = 0; j < c->count; j++)
+		if (j != i)
+			raft_stream_lost(c, i, j);
 	proc_end(c, i, false);
+}
+
+void simcl_raft_lost(struct simcl *c, unsigned a, unsigned b)
+{
+	raft_stream_lost(c, a, b);
+	raft_stream_lost(c, b, a);
+}
+
+struct stopping {
+	struct simcl *c;
+	unsigned i;
+	uint32_t life;
+};
+
+static void stop_handed(void *data, int status, const char *msg)
+{
+	struct stopping *s = data;
+	(void)status;
+	(void)msg;
+	if (s->c->n[s->i].life == s->life)
+		proc_end(s->c, s->i, false);
+	free(s);
+}
+
+void simcl_stop(struct simcl *c, unsigned i)
+{
+	struct sproc *p = c->n[i].p;
+	char err[ERR_LEN];
+	c->n[i].wanted = false;
+	if (!p)
+		return;
+	struct stopping *s = xmalloc(sizeof *s);
+	*s = (struct stopping){c, i, c->n[i].life};
+	if (cons_handover(&p->cons, stop_handed, s, err)) { /* not the leader: nothing to wait for */
+		free(s);
+		proc_end(c, i, false);
+	}
 }
 
 void simcl_power_off(struct simcl *c, unsigned i)

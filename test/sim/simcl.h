@@ -90,6 +90,14 @@ void simcl_join(struct simcl *c, unsigned i, unsigned via);
 /* kill -9 of node i's process (its disk and identity stay; its peers see its connections
  * close). */
 void simcl_kill(struct simcl *c, unsigned i);
+/* orch stop of node i: a leader hands leadership over first (raft/consensus.h
+ * cons_handover), then the process ends cleanly (its raft streams end with TLS's
+ * close_notify: no peer takes it for a death). */
+void simcl_stop(struct simcl *c, unsigned i);
+/* Nodes a and b each take the other for dead (cons_peer_lost) while both live: their
+ * raft streams broke and the transport's probe was refused, as when a process restarted
+ * at once. The worst case the early election must survive without an election storm. */
+void simcl_raft_lost(struct simcl *c, unsigned a, unsigned b);
 /* Node i's machine loses power: the same, but its peers hear nothing (their messages and
  * connection attempts go unanswered until it is back). */
 void simcl_power_off(struct simcl *c, unsigned i);
