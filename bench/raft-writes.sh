@@ -2,15 +2,16 @@
 # Replicated-write benchmark: orch (3 nodes) against etcd (3 members), all on 127.0.0.1 of
 # this machine, in one run. Measures throughput with many writes in flight, latency one at a
 # time (both to the leader and to a follower), prints the figures with the ratios orch/etcd,
-# then the failover time (kill -9 of the leader -> next acknowledged write) for orch and,
-# unless ETCD_FAILOVER=0, for etcd. See bench/README.md for the figures observed here.
+# then the failover time (leader lost -> next acknowledged write) for orch and, unless
+# ETCD_FAILOVER=0, for etcd, in two cases: kill -9 of the leader (its sockets close) and
+# SIGSTOP of it (nothing closes, as in a partition: only the election timeout helps). See bench/README.md for the figures observed here.
 #
 # Knobs (environment): COUNT (writes per throughput run, 20000), LAT_COUNT (writes per
 # latency run, 2000), VALUE (bytes, 100), RUNS (failover runs, 5), ETCD_FAILOVER (1),
 # ETCD_TLS (1: etcd's peer and client URLs over TLS with client certificates, as orch's node
 # port; 0: plain HTTP), ONLY (orch or etcd), KEEP (1 = keep the temp dir for inspection), ORCH_BIN (use this
 # orch binary instead of building one).
-# Every loop is bounded by a count and a deadline; the whole run aborts after BUDGET s (280).
+# Every loop is bounded by a count and a deadline; the whole run aborts after BUDGET s (400).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ RUNS=${RUNS:-5}
 ETCD_FAILOVER=${ETCD_FAILOVER:-1}
 ETCD_TLS=${ETCD_TLS:-1}
 ONLY=${ONLY:-} # orch or etcd: run only that half
-BUDGET=${BUDGET:-280}
+BUDGET=${BUDGET:-400}
 START_S=$(date +%s)
 WORK=$(mktemp -d /tmp/orch-bench.XXXXXX)
 O=$WORK/bin/orch
@@ -33,11 +34,11 @@ declare -a ETCD_PID=() ETCD_EP=() PICKED=()
 
 # Kills only what this script started: orch nodes by the pid file in their data dir (checked
 # against the process's command line), etcd members by the pid recorded at spawn.
-kill_orch() {
-	local dir=$1 pid
+kill_orch() { # dir [signal, default KILL]
+	local dir=$1 sig=${2:-KILL} pid
 	pid=$(cat "$dir/orch.pid" 2>/dev/null) || return 0
 	if [[ -n $pid ]] && grep -qs -- "$dir" "/proc/$pid/cmdline"; then
-		kill -9 "$pid" 2>/dev/null || true
+		kill -"$sig" "$pid" 2>/dev/null || true
 	fi
 }
 cleanup() {
@@ -57,7 +58,7 @@ stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 
 ostatus() { timeout 5 "$O" -D "$1" status -o json 2>/dev/null || true; }
 alive() { local p; p=$(cat "$1/orch.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
-declare -a OPORT=() OFAIL=() EFAIL=()
+declare -a OPORT=() OFAIL=() EFAIL=() OFAILP=() EFAILP=()
 declare -A R=()
 
 # ---- build -------------------------------------------------------------------------------
@@ -122,18 +123,21 @@ if [[ $ONLY != etcd ]]; then
 	orch_run tp256_follower "$FOLLOWER" "$COUNT" 256
 
 	# ---- orch failover -------------------------------------------------------------------------
-	# One run: kill -9 the leader, then single writes through a surviving node's socket until one
-	# is acknowledged; the time is from just before the kill to that acknowledgement. Each write
-	# is a new `orch debug write-bench --count 1` process (~1-2 ms of start-up per attempt).
+	# One run: kill -9 the leader (mode kill: the kernel closes its sockets, its port refuses),
+	# or SIGSTOP it (mode stop: like a machine cut off, nothing closes, its followers hear
+	# nothing; it is killed once the write is acknowledged), then single writes through a
+	# surviving node's socket until one is acknowledged; the time is from just before the
+	# signal to that acknowledgement. Each write is a new `orch debug write-bench --count 1`
+	# process (~1-2 ms of start-up per attempt).
 	orch_failover_run() {
-		local run=$1 lead via t0 ms="" attempts=0 s lidx old_term new_term
+		local run=$1 mode=$2 lead via t0 ms="" attempts=0 s lidx old_term new_term
 		lead=$(orch_leader_dir)
 		[[ -n $lead ]] || die "orch failover: no leader before run $run"
 		for i in 1 2 3; do [[ $WORK/n$i != "$lead" ]] && { via=$WORK/n$i; break; }; done
 		old_term=$(jnum "$(ostatus "$via")" term)
 		t0=$(date +%s%N)
 		tod=$(date +%H:%M:%S.%3N) # the node logs stamp lines with the time of day
-		kill_orch "$lead"
+		if [[ $mode == kill ]]; then kill_orch "$lead"; else kill_orch "$lead" STOP; fi
 		while (($(date +%s%N) - t0 < 10000000000)); do
 			attempts=$((attempts + 1))
 			if timeout 5 "$O" -D "$via" debug write-bench --count 1 --inflight 1 --value-size "$VALUE" >/dev/null 2>&1; then
@@ -141,16 +145,17 @@ if [[ $ONLY != etcd ]]; then
 				break
 			fi
 		done
-		[[ -n $ms ]] || die "orch failover run $run: no write acknowledged within 10 s"
+		[[ $mode == stop ]] && kill_orch "$lead"
+		[[ -n $ms ]] || die "orch failover ($mode) run $run: no write acknowledged within 10 s"
 		s=$(ostatus "$via")
 		new_term=$(jnum "$s" term)
-		OFAIL+=("$ms")
+		if [[ $mode == kill ]]; then OFAIL+=("$ms"); else OFAILP+=("$ms"); fi
 		# When the new leader logged its election, to split the time into election and the rest.
 		elected=$(cat "$WORK"/n?/orch.log | awk -v t="$tod" '
 			function ms(x, a) { split(x, a, ":"); return (a[1] * 60 + a[2]) * 60000 + a[3] * 1000 }
 			/ raft: leader, / && $1 > t { d = ms($1) - ms(t); if (best == "" || d < best) best = d }
 			END { print best == "" ? "?" : best }')
-		log "orch failover run $run: killed $(basename "$lead"), write acknowledged via $(basename "$via") after $ms ms ($attempts attempts; leader elected after ~$elected ms), new leader $(jstr "$s" leader_name), term $old_term -> $new_term"
+		log "orch failover ($mode) run $run: $mode $(basename "$lead"), write acknowledged via $(basename "$via") after $ms ms ($attempts attempts; leader elected after ~$elected ms), new leader $(jstr "$s" leader_name), term $old_term -> $new_term"
 		# Resume the killed node on its data dir, wait until it applied what the leader committed.
 		timeout 60 "$O" init --data-dir "$lead" --detach >/dev/null || die "restarting $(basename "$lead") failed"
 		lidx=$(jnum "$s" commit_index)
@@ -166,10 +171,12 @@ if [[ $ONLY != etcd ]]; then
 			sleep 0.05
 		done
 	}
-	for run in $(seq 1 "$RUNS"); do
-		budget
-		orch_failover_run "$run"
-		sleep 1 # let the restarted node settle (heartbeats, link to the leader)
+	for mode in kill stop; do
+		for run in $(seq 1 "$RUNS"); do
+			budget
+			orch_failover_run "$run" "$mode"
+			sleep 1 # let the restarted node settle (heartbeats, link to the leader)
+		done
 	done
 	for i in 1 2 3; do kill_orch "$WORK/n$i"; done
 fi
@@ -208,29 +215,32 @@ if [[ $ONLY != orch ]]; then
 
 	# ---- etcd failover (optional) ---------------------------------------------------------------
 	if [[ $ETCD_FAILOVER == 1 ]]; then
-		for run in $(seq 1 "$RUNS"); do
-			budget
-			l=$(etcd_leader_idx)
-			[[ -n $l ]] || die "etcd failover: no leader before run $run"
-			eps=""
-			for i in 1 2 3; do [[ $i != "$l" ]] && eps+="${eps:+,}${ETCD_EP[$i]}"; done
-			t0=$(date +%s%N)
-			kill -9 "${ETCD_PID[$l]}"
-			line=$("$EPB" "${EPB_TLS[@]}" --until-ok "$eps" --since-ns "$t0" --deadline-ms 10000) || die "etcd failover run $run: $line"
-			ms=$(field "$line" failover_ms)
-			EFAIL+=("$ms")
-			log "etcd failover run $run: killed e$l, $line"
-			target=$(jstr "$(estatus "${eps%%,*}")" raftIndex)
-			etcd_start "$l"
-			deadline=$(($(date +%s) + 20))
-			while :; do
-				s=$(estatus "${ETCD_EP[$l]}")
-				idx=$(jstr "$s" raftIndex)
-				[[ -n $idx && $idx -ge ${target:-0} && -n $(jstr "$s" leader) ]] && break
-				(($(date +%s) < deadline)) || die "etcd: restarted e$l did not catch up in 20 s"
-				sleep 0.05
+		for mode in kill stop; do
+			for run in $(seq 1 "$RUNS"); do
+				budget
+				l=$(etcd_leader_idx)
+				[[ -n $l ]] || die "etcd failover: no leader before run $run"
+				eps=""
+				for i in 1 2 3; do [[ $i != "$l" ]] && eps+="${eps:+,}${ETCD_EP[$i]}"; done
+				t0=$(date +%s%N)
+				if [[ $mode == kill ]]; then kill -9 "${ETCD_PID[$l]}"; else kill -STOP "${ETCD_PID[$l]}"; fi
+				line=$("$EPB" "${EPB_TLS[@]}" --until-ok "$eps" --since-ns "$t0" --deadline-ms 10000) || die "etcd failover ($mode) run $run: $line"
+				[[ $mode == stop ]] && kill -9 "${ETCD_PID[$l]}"
+				ms=$(field "$line" failover_ms)
+				if [[ $mode == kill ]]; then EFAIL+=("$ms"); else EFAILP+=("$ms"); fi
+				log "etcd failover ($mode) run $run: e$l, $line"
+				target=$(jstr "$(estatus "${eps%%,*}")" raftIndex)
+				etcd_start "$l"
+				deadline=$(($(date +%s) + 20))
+				while :; do
+					s=$(estatus "${ETCD_EP[$l]}")
+					idx=$(jstr "$s" raftIndex)
+					[[ -n $idx && $idx -ge ${target:-0} && -n $(jstr "$s" leader) ]] && break
+					(($(date +%s) < deadline)) || die "etcd: restarted e$l did not catch up in 20 s"
+					sleep 0.05
+				done
+				sleep 1
 			done
-			sleep 1
 		done
 	fi
 	for i in 1 2 3; do kill -9 "${ETCD_PID[$i]}" 2>/dev/null || true; done
@@ -258,15 +268,25 @@ for k in lat_leader lat_follower tp64_leader tp256_leader tp64_follower tp256_fo
 		"$(ratio "$(field "$o" p99_us)" "$(field "$e" p99_us)")"
 done
 echo
-om=- em=-
-echo "failover, kill -9 of the leader -> next acknowledged write, ms:"
-if ((${#OFAIL[@]})); then
-	read -r om omin omax <<<"$(stats "${OFAIL[@]}")"
-	echo "  orch median $om (min $omin, max $omax; runs: ${OFAIL[*]})"
-fi
-if ((${#EFAIL[@]})); then
-	read -r em emin emax <<<"$(stats "${EFAIL[@]}")"
-	echo "  etcd median $em (min $emin, max $emax; runs: ${EFAIL[*]})"
-fi
-echo "  ratio orch/etcd $(ratio "$om" "$em")"
+# failover_report LABEL ORCH_RUNS... -- ETCD_RUNS...
+failover_report() {
+	local label=$1 om=- em=- omin omax emin emax
+	shift
+	local -a o=() e=()
+	while (($#)) && [[ $1 != -- ]]; do o+=("$1"); shift; done
+	(($#)) && shift
+	e=("$@")
+	echo "failover, $label -> next acknowledged write, ms:"
+	if ((${#o[@]})); then
+		read -r om omin omax <<<"$(stats "${o[@]}")"
+		echo "  orch median $om (min $omin, max $omax; runs: ${o[*]})"
+	fi
+	if ((${#e[@]})); then
+		read -r em emin emax <<<"$(stats "${e[@]}")"
+		echo "  etcd median $em (min $emin, max $emax; runs: ${e[*]})"
+	fi
+	echo "  ratio orch/etcd $(ratio "$om" "$em")"
+}
+failover_report "kill -9 of the leader (its sockets close)" "${OFAIL[@]}" -- "${EFAIL[@]}"
+failover_report "SIGSTOP of the leader (nothing closes: as a partition)" "${OFAILP[@]}" -- "${EFAILP[@]}"
 log "done"

@@ -213,6 +213,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	uv_check_init(loop, &c->check);
 	c->check.data = c;
 	uv_idle_init(loop, &c->idle);
+	uv_timer_init(loop, &c->early);
+	c->early.data = c;
 	c->idle.data = c;
 	uv_check_start(&c->check, check_cb);
 	return 0;
@@ -303,7 +305,8 @@ static void raft_closed(struct raft *r)
 		closed(c);
 		return;
 	}
-	c->closing_handles = 2;
+	c->closing_handles = 3;
+	uv_close((uv_handle_t *)&c->early, handle_closed);
 	uv_close((uv_handle_t *)&c->idle, handle_closed);
 	uv_close((uv_handle_t *)&c->check, handle_closed);
 }
@@ -729,10 +732,24 @@ void cons_incoming(struct consensus *c, struct conn *from, uv_stream_t *s, const
  *    among the voters other than the lost leader): rank 0 campaigns at once, rank k a
  *    heartbeat interval later per rank, unless by then it has voted for someone or hears
  *    a new leader (both restart libraft's election timer). Each forgets the lost leader at
- *    once, so that it grants the early candidate its (pre-)vote.
+ *    once, so that it grants the early candidate its (pre-)vote. Rank 0 waits
+ *    EARLY_GRACE_MS first: the others learn of the death by their own probes, and a
+ *    pre-vote that reaches one before its probe finished is refused (it still knows the
+ *    leader), which would leave the election to rank 1.
  * libraft 0.15 has no call for "campaign now": this moves the follower's election timer
  * (fields of the public struct raft) and runs libraft's own tick, the path its timer
  * takes. */
+#define EARLY_GRACE_MS 10
+
+/* With a loop, the follower's turn comes on this timer rather than at libraft's next
+ * tick (up to a heartbeat later); libraft's tick does the rest, the timer being due. */
+static void early_cb(uv_timer_t *t)
+{
+	struct consensus *c = t->data;
+	if (!c->closing && c->tick && raft_state(c->raft) == RAFT_FOLLOWER && !c->raft->follower_state.current_leader.id)
+		c->tick(c->raft->io);
+}
+
 void cons_peer_lost(struct consensus *c, raft_id id)
 {
 	struct raft *r = c->raft;
@@ -755,13 +772,17 @@ void cons_peer_lost(struct consensus *c, raft_id id)
 	r->follower_state.current_leader.address = NULL;
 	r->follower_state.current_leader.id = 0;
 	unsigned timeout = r->follower_state.randomized_election_timeout;
-	unsigned wait = rank * r->heartbeat_timeout;
+	/* without a loop (a simulation) every follower hears of the death in the same event
+	 * turn: no grace needed */
+	unsigned wait = rank ? rank * r->heartbeat_timeout : c->loop ? EARLY_GRACE_MS : 0;
 	if (wait > timeout)
 		wait = timeout;
 	r->election_timer_start = now - (timeout - wait);
-	log_info(c->name, c->clock, "raft: lost the leader %016llx (its stream ended without a clean close), term %llu: %s",
-		 (unsigned long long)id, (unsigned long long)r->current_term, rank ? "campaigning after the voters ranked before this one" : "campaigning now");
-	if (!rank && c->tick)
+	log_info(c->name, c->clock, "raft: the leader %016llx is gone (its stream ended without a clean close, its port refuses), term %llu: campaigning in %u ms",
+		 (unsigned long long)id, (unsigned long long)r->current_term, wait);
+	if (c->loop)
+		uv_timer_start(&c->early, early_cb, wait, 0);
+	else if (!wait && c->tick)
 		c->tick(r->io);
 }
 
