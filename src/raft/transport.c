@@ -38,11 +38,12 @@ struct rwatch {
 
 /* A stream that ended without a clean close is not proof enough that its peer died: a
  * connection can break between two live processes (a reset on the path, a flapping
- * link). One TCP connect to the peer's address tells: refused means its machine answered
- * and nothing listens there any more (the process is gone); accepted means it is alive
- * (a broken link, no reason to depose it); no answer within PROBE_MS means its machine or
- * the path to it is silent, which libraft's election timeout is for. */
-#define PROBE_MS 250
+ * link). One TCP connect to the peer's address tells: refused (or accepted, then reset)
+ * means its machine answered and nothing listens there any more (the process is gone);
+ * accepted and still open after PROBE_MS means it is alive (a broken link, no reason to
+ * depose it); no answer means its machine or the path to it is silent, which libraft's
+ * election timeout is for. */
+#define PROBE_MS 200
 struct probe {
 	uv_tcp_t tcp;
 	uv_connect_t req;
@@ -87,11 +88,35 @@ static void probe_end(struct probe *p, bool dead)
 	}
 }
 
+static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char sink[64]; /* nothing is kept: only whether the peer resets */
+	(void)h;
+	(void)suggested;
+	*b = uv_buf_init(sink, sizeof sink);
+}
+
+/* A node's port does not speak first (TLS waits for our hello): a reset or an end here is
+ * a listener that went away with its process after it had queued our connect. */
+static void probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	(void)b;
+	if (nread != 0 && !uv_is_closing((uv_handle_t *)s))
+		probe_end(s->data, nread < 0);
+}
+
 static void probe_connected(uv_connect_t *req, int status)
 {
 	struct probe *p = req->data;
-	if (!uv_is_closing((uv_handle_t *)&p->tcp))
-		probe_end(p, status == UV_ECONNREFUSED);
+	if (uv_is_closing((uv_handle_t *)&p->tcp))
+		return;
+	/* Accepted is not yet alive: a process being killed closes its descriptors one by
+	 * one, and the stream that told us may have closed before its listener did (seen
+	 * here: a connect accepted by the kernel, then reset). Alive is: no reset until the
+	 * probe's time is up. */
+	if (!status && !uv_read_start((uv_stream_t *)&p->tcp, probe_alloc, probe_read))
+		return;
+	probe_end(p, status == UV_ECONNREFUSED);
 }
 
 static void probe_timeout(uv_timer_t *t)

@@ -10,7 +10,7 @@
  *      past the transport's probe: simcl_raft_lost): when only one follower does, the
  *      leader stays and the term does not move (the early candidate's pre-vote is refused
  *      by whoever still hears the leader); when every node does, each campaigns early at
- *      most once per two election timeouts, and there is a leader at the end.
+ *      most once per election timeout, and there is a leader at the end.
  *   3. the leader's machine loses power (nothing closes): nobody campaigns early; a new
  *      leader comes only from an election timeout.
  *   4. orch stop of the leader: it hands leadership over; another node leads before its
@@ -142,8 +142,8 @@ static int flap_case(struct simcl *c, bool all, char *err)
 	simcl_run(c, tail);
 	uint64_t nterm = 0, acts = 0;
 	unsigned et = c->o.election_ms;
-	/* one early campaign per node per two election timeouts at most (consensus.c) */
-	uint64_t cap = (c->w.now - t0) / (2 * et) + 1;
+	/* one early campaign per node per election timeout at most (consensus.c) */
+	uint64_t cap = (c->w.now - t0) / et + 1;
 	for (unsigned i = 0; i < c->count; i++) {
 		uint64_t n = simcl_cons(c, i)->early_count - early[i];
 		if (n > cap)
