@@ -27,17 +27,21 @@ def term(c, node):
     return int(c.status(node)["term"])
 
 
+def before(c):
+    """The leader, the others, the term and where each node's log ends now."""
+    old = c.leader()
+    rest = [n for n in c.nodes if n is not old]
+    return old, rest, term(c, rest[0]), {n.name: len(n.log_text()) for n in c.nodes}
+
+
 def lines_after(node, mark):
     return node.log_text()[mark:]
 
 
 def kill_and_check(c, restart):
     """kill -9 of the leader; every survivor takes it for gone, and one election follows."""
-    old = c.leader()
-    rest = [n for n in c.nodes if n is not old]
-    t = term(c, rest[0])
+    old, rest, t, marks = before(c)
     old_id = c.status(old)["node_id"]
-    marks = {n.name: len(n.log_text()) for n in rest}
     c.kill9(old)
     new = c.leader(rest, timeout=10)
     check(new is not old, "old leader still reported")
@@ -73,10 +77,7 @@ def test_kill9_leader_followers_campaign_at_once():
 def test_sigstop_leader_waits_for_the_timeout():
     with Cluster(3) as c:
         three_voters(c)
-        old = c.leader()
-        rest = [n for n in c.nodes if n is not old]
-        t = term(c, rest[0])
-        marks = {n.name: len(n.log_text()) for n in rest}
+        old, rest, t, marks = before(c)
         os.kill(old.pid, signal.SIGSTOP)  # its connections stay open: nobody is told
         try:
             new = c.leader(rest, timeout=10)
@@ -93,11 +94,8 @@ def test_sigstop_leader_waits_for_the_timeout():
 def test_sigterm_leader_hands_over_before_exit():
     with Cluster(3) as c:
         three_voters(c)
-        old = c.leader()
-        rest = [n for n in c.nodes if n is not old]
-        t = term(c, rest[0])
-        mark = len(old.log_text())
-        rmarks = {n.name: len(n.log_text()) for n in rest}
+        old, rest, t, rmarks = before(c)
+        mark = rmarks[old.name]
         c.stop(old)
         text = lines_after(old, mark)
         h = text.find("raft: handing leadership over before stopping")
