@@ -139,7 +139,10 @@ static void revoke_removed(struct daemon *d, bool nodes, bool users)
  * nodes (RPC links and relayed raft streams, a few per member) are bounded by the
  * membership and not counted: a large cluster must not lock its own nodes out. */
 #define CONNS_MAX 512
-#define HANDSHAKES_MAX 64
+/* A new leader of a large cluster sees every member reconnect at once (a link and, for
+ * voters, raft streams each: ~2 per node); 64 refused part of a 50-node cluster's
+ * reconnect storm after the leader was killed (test_join_storm_50_first_node_killed) */
+#define HANDSHAKES_MAX 256
 
 static const char *conn_over_cap(const struct daemon *d)
 {
