@@ -69,7 +69,8 @@
 	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate) \
 	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
 	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
-	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock)
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock) \
+	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, rpc_cert_renew)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -156,6 +157,9 @@
 #define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
 #define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
 #define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
+/* a node's CSR for a new certificate (node/renew.h): the node and its role are those of
+ * the connection's certificate and the state, never the request's. The reply: cert, ca */
+#define REQ_cert_renew(F, S) F(S, STR, csr, REQ, 0)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

@@ -131,7 +131,28 @@ void tls_free(struct tlsctx *t)
 {
 	SSL_CTX_free(t->srv);
 	SSL_CTX_free(t->cli);
-	t->srv = t->cli = NULL;
+	SSL_CTX_free(t->old_srv);
+	SSL_CTX_free(t->old_cli);
+	t->srv = t->cli = t->old_srv = t->old_cli = NULL;
+}
+
+int tls_reload(struct tlsctx *t, const char *dir, char *err)
+{
+	struct tlsctx n;
+	int rc = tls_load(&n, dir, err);
+	if (rc)
+		return rc;
+	if (n.node_id != t->node_id || strcmp(n.cluster_hex, t->cluster_hex)) {
+		tls_free(&n);
+		return errf(err, E_INVAL, "%s/node.crt: not this node's certificate any more", dir);
+	}
+	SSL_CTX_free(t->old_srv);
+	SSL_CTX_free(t->old_cli);
+	t->old_srv = t->srv;
+	t->old_cli = t->cli;
+	t->srv = n.srv;
+	t->cli = n.cli;
+	return 0;
 }
 
 static int accept_any(int ok, X509_STORE_CTX *x)

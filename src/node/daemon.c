@@ -354,6 +354,7 @@ static void tick_cb(uv_timer_t *t)
 	if (d->stopping)
 		return;
 	link_tick(d);
+	renew_tick(d);
 	nodecfg_tick(d);
 	agent_tick(d->agent);
 	imagework_tick(d);
@@ -675,6 +676,8 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 	const struct daemon_opts *o = &d->opts;
 	int rc;
 	d->worker = worker_mark_load(d->data_dir);
+	if ((rc = renew_start(d, err)))
+		return rc;
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,

@@ -11,6 +11,7 @@
 #include "node/host.h"
 #include "node/leader.h"
 #include "node/regopts.h"
+#include "node/renew.h"
 #include "node/imagework.h"
 #include "node/nodecfg.h"
 #include "metrics/cluster_stats.h"
@@ -112,6 +113,7 @@ struct daemon {
 	struct scaling scaling;
 	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
+	struct renew_state renew; /* this node's certificate renewal (node/renew.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;

@@ -112,7 +112,7 @@ int pki_ca_new(const char *key_pem, const char *cluster_hex, unsigned days, stru
 	char cn[64];
 	snprintf(cn, sizeof cn, "orch cluster CA %s", cluster_hex);
 	X509_NAME *n = X509_get_subject_name(x);
-	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
+	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) || name_add(n, "O", cluster_hex) ||
 	    name_add(n, "CN", cn) || X509_set_issuer_name(x, n) != 1 || X509_set_pubkey(x, k) != 1 ||
 	    ext_add(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
@@ -205,7 +205,7 @@ int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pe
 		goto out;
 	}
 	X509_NAME *n = X509_get_subject_name(x);
-	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
+	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)seconds) || name_add(n, "O", subj->cluster_hex) ||
 	    name_add(n, "OU", ou) || name_add(n, "CN", cn) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 || X509_set_pubkey(x, pub) != 1 ||
@@ -300,17 +300,29 @@ int pki_serial(const char *cert_pem, char *out, size_t n, char *err)
 	return 0;
 }
 
-int pki_not_after(const char *cert_pem, int64_t *out, char *err)
+static int cert_time(const char *cert_pem, bool after, int64_t *out, char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
 		return ossl_err(err, E_INVAL, "not a PEM certificate");
 	struct tm tm;
-	int rc = ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 ? 0 : errf(err, E_INVAL, "certificate: bad notAfter");
+	int rc = ASN1_TIME_to_tm(after ? X509_get0_notAfter(x) : X509_get0_notBefore(x), &tm) == 1
+			 ? 0
+			 : errf(err, E_INVAL, "certificate: bad validity time");
 	if (!rc)
 		*out = (int64_t)timegm(&tm);
 	X509_free(x);
 	return rc;
+}
+
+int pki_not_after(const char *cert_pem, int64_t *out, char *err)
+{
+	return cert_time(cert_pem, true, out, err);
+}
+
+int pki_not_before(const char *cert_pem, int64_t *out, char *err)
+{
+	return cert_time(cert_pem, false, out, err);
 }
 
 bool pki_key_matches(const char *cert_pem, const char *key_pem)

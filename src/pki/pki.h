@@ -19,6 +19,9 @@
 #define PKI_FP_HEX 65
 #define PKI_DEFAULT_DAYS 90
 #define PKI_CA_DAYS (20 * 365)
+/* Issued certificates start this long before the signing time, so a peer whose clock is a
+ * little behind accepts them at once. */
+#define PKI_BACKDATE_S 300
 
 enum pki_kind { PKI_NODE = 1, PKI_USER };
 
@@ -52,6 +55,8 @@ int pki_verify(const char *bundle_pem, const char *cert_pem, char *err);
 int pki_serial(const char *cert_pem, char *out, size_t n, char *err);
 /* When the certificate stops being valid (seconds since the epoch). */
 int pki_not_after(const char *cert_pem, int64_t *out, char *err);
+/* When it starts being valid (the signing time less PKI_BACKDATE_S for ours). */
+int pki_not_before(const char *cert_pem, int64_t *out, char *err);
 /* Whether the key belongs to the certificate. */
 bool pki_key_matches(const char *cert_pem, const char *key_pem);
 

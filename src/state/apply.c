@@ -156,6 +156,14 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 		free(n->security);
 		n->security = mp_as_strdup(sc);
 	}
+	uint64_t ce = 0;
+	const msgpack_object *ca = mp_get(c->body, "cert_ca");
+	if (!mp_get_u64(c->body, "cert_expires", &ce))
+		n->cert_expires = ce;
+	if (ca && mp_is_str(ca)) {
+		free(n->cert_ca);
+		n->cert_ca = mp_as_strdup(ca);
+	}
 	if (lb) {
 		struct labels nl = {0};
 		for (size_t i = 0; i < n->labels.n; i++)

@@ -38,7 +38,8 @@
 #define CMDB_cluster_init(F, S) \
 	F(S, STR, id, REQ, 0) F(S, STR, secret_hash, REQ, 0) F(S, U64, created_at, OPT, 0) F(S, U64, next_id, OPT, 0) \
 	F(S, U64, failure_timeout_ms, OPT, 0) F(S, STR, worker_hash, OPT, 0) F(S, STR, manager_token, OPT, 0) \
-	F(S, STR, worker_token, OPT, 0) F(S, STR, ca_certs, OPT, 0) F(S, STR, ca_key, OPT, 0) F(S, U64, cert_days, OPT, 0)
+	F(S, STR, worker_token, OPT, 0) F(S, STR, ca_certs, OPT, 0) F(S, STR, ca_key, OPT, 0) F(S, U64, cert_days, OPT, 0) \
+	F(S, U64, cert_secs, OPT, 0)
 /* a token rotation: the new hash and sealed secret of the manager token, the worker
  * token, or both */
 #define CMDB_cluster_tokens(F, S) \
@@ -47,11 +48,12 @@
 /* the joining node's record (state/store.h), whose other fields ride along */
 #define CMDB_node_add(F, S) F(S, U64, id, REQ, 0) F(S, STR, name, REQ, 0) F(S, STR, addr, REQ, 0)
 /* labels: {key: value, or nil to remove}; binds: the node's --allow-bind prefixes, a
- * line each; security: its container options (state/store.h) */
+ * line each; security: its container options; cert_expires, cert_ca: the certificate the
+ * leader just issued to it (state/store.h) */
 #define CMDB_node_update(F, S) \
 	F(S, U64, id, REQ, 0) F(S, STR, state, OPT, 0) F(S, STR, availability, OPT, 0) F(S, MAP, labels, OPT, 0) \
 	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, STR, binds, OPT, 0) \
-	F(S, STR, security, OPT, 0)
+	F(S, STR, security, OPT, 0) F(S, U64, cert_expires, OPT, 0) F(S, STR, cert_ca, OPT, 0)
 /* the failure detector's verdicts of one tick: nodes [{id, state}], one event per node */
 #define CMDB_node_states(F, S) F(S, U64, at, OPT, 0) F(S, ARR, nodes, REQ, 0) F(S, ARR, events, OPT, 0)
 #define CMDB_node_rm(F, S) F(S, U64, id, REQ, 0)
