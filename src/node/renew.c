@@ -64,11 +64,11 @@ static int expired_msg(struct daemon *d, char *err)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* ERR_LEN: the data directory is the operator's to name (orch-ca(1) says it) */
 	return errf(err, E_AUTH,
-		    "this node's certificate expired at %s (the node was off longer than its certificate lives): no "
-		    "peer accepts it and it cannot be renewed. To bring the node back: orch node rm %s on a manager, "
-		    "remove %s here and join again with a token (orch token show)",
-		    when, d->ident.name, d->data_dir);
+		    "certificate expired at %s (off longer than it lives): no peer accepts it. To come back: orch node "
+		    "rm %s on a manager, empty the data directory, join again",
+		    when, d->ident.name);
 }
 
 static void say_expired(struct daemon *d)

@@ -1,0 +1,90 @@
+"""Issue 11 (certificate lifecycle): every node renews its certificate well before it
+expires, with a service running and writes going on, and the cluster outlives the
+certificates it started with; a node that was off past its certificate's end is told how to
+come back."""
+import calendar
+import os
+import shutil
+import subprocess
+import time
+
+from harness import CliError, Conn, check, tls_dir, wait_until
+from workload import DEMO, WorkCluster, wait_running
+
+TIMEOUTS = {"test_nodes_renew_their_certificates": 150}
+
+
+def cert(node, path=None):
+    """serial, notAfter (epoch seconds), issuer of node's tls/node.crt (or path)."""
+    p = subprocess.run(["openssl", "x509", "-noout", "-serial", "-enddate", "-issuer", "-in",
+                        path or os.path.join(tls_dir(node), "node.crt")], capture_output=True, text=True, check=True)
+    f = dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+    end = calendar.timegm(time.strptime(f["notAfter"].strip(), "%b %d %H:%M:%S %Y %Z"))
+    return f["serial"].strip(), end, f["issuer"].strip()
+
+
+def test_nodes_renew_their_certificates():
+    with WorkCluster(0) as c:
+        n1 = c.init(extra=["--cert-expiry", "60s"])
+        n2 = c.join()
+        n3 = c.join(token=c.worker_token)
+        late = c.join(token=c.worker_token)
+        c.wait_members(c.nodes)
+        for n in c.nodes:
+            c.node_ids[n.name] = c.status(n)["node_id"]
+        first = {n.name: cert(n) for n in c.nodes}
+        for n in c.nodes:
+            left = first[n.name][1] - time.time()
+            check(0 < left <= 61, "%s's certificate ends in %.0f s, not 60" % (n.name, left))
+        # a worker that stays off past its certificate's end
+        kept = os.path.join(c.tmp, "late-tls")
+        c.stop(late)
+        shutil.copytree(tls_dir(late), kept)
+        c.load_demo()
+        spec = c.write("web.yml", "services:\n  web:\n    image: %s\n    stop_grace_period: 1s\n"
+                                  "    deploy:\n      replicas: 3\n" % DEMO)
+        c.deploy(0, spec)
+        wait_running(c, "web", 3)
+        # a connection opened to n2 with n1's certificate before n2 renews
+        k = Conn.tcp(n2, n1)
+        check(k.call("ping").get("rc") == 0, "ping before the renewal")
+        live = [n1, n2, n3]
+
+        def renewed():
+            c.write_bench(n3, 10, 2)  # writes go on through the worker's link meanwhile
+            return all(cert(n)[0] != first[n.name][0] for n in live)
+        wait_until(renewed, 50, "every live node to renew its certificate", interval=1)
+        for n in live:
+            serial, end, issuer = cert(n)
+            check(end > first[n.name][1], "%s: the new certificate ends at %d, the old at %d" % (n.name, end,
+                                                                                               first[n.name][1]))
+            check(issuer == first[n.name][2], "%s: issuer changed: %r" % (n.name, issuer))
+            check(oct(os.stat(os.path.join(tls_dir(n), "node.key")).st_mode & 0o777) == "0o600",
+                  "%s: node.key mode" % n.name)
+            check(not os.path.exists(os.path.join(tls_dir(n), "next.crt")), "%s: next.crt left over" % n.name)
+        check(k.call("ping").get("rc") == 0, "the connection opened before n2's renewal broke")
+        k.close()
+        # the cluster outlives the certificates it started with
+        wait_until(lambda: time.time() > max(e for _, e, _ in first.values()) + 2, 70, "the first certificates to end",
+                   interval=0.5)
+        c.write_bench(n3, 20, 4)
+        c.write_bench(n2, 20, 4)
+        wait_running(c, "web", 3)
+        # orch nodes says when each node's certificate ends (what the leader last issued)
+        def listed():
+            rec = {x["name"]: x for x in c.node_list(n1)}
+            return all(abs(rec[n.name].get("cert_expires", 0) - cert(n)[1]) <= 1 and len(rec[n.name]["cert_ca"]) == 64
+                       for n in live)
+        wait_until(listed, 10, "orch nodes to show each node's certificate expiry and CA")
+        # the worker that was off: it says its certificate expired and how to come back
+        try:
+            c.restart(late)
+            started = True
+        except CliError as e:
+            started, err = False, e.proc.stderr + e.proc.stdout
+        check(not started, "a worker with an expired certificate started")
+        check("certificate expired" in err and "join again" in err and "orch node rm %s" % late.name in err,
+              "the expired worker's error: %s" % err[-600:])
+        p = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tls_dir(n1), "ca.crt"),
+                            os.path.join(kept, "node.crt")], capture_output=True, text=True)
+        check(p.returncode != 0 and "expired" in p.stdout + p.stderr, "the kept certificate: %s" % p.stdout + p.stderr)
