@@ -83,8 +83,17 @@ static void on_http(struct conn *c, const char *method, const char *path)
  * the raft configuration (a joiner between the two steps). A node that has not caught up
  * with any state yet (it has just joined) admits every node of the cluster: the leader
  * that replicates to it is among them. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static bool node_admitted(struct daemon *d, uint64_t id)
 {
+	if (d->worker) /* until its first feed arrives, a worker knows no better than the CA */
+		return !d->members_known || id == d->ident.id ||
+		       bsearch(&id, d->members, d->nmembers, sizeof id, cmp_u64) != NULL;
 	return !d->store.has_cluster || table_get_u64(&d->store.nodes, id) || cons_role_of(&d->cons, id) != ROLE_NONE;
 }
 
@@ -120,6 +129,24 @@ static void revoke_removed(struct daemon *d)
 		}
 		i++;
 	}
+}
+
+void daemon_members(struct daemon *d, const msgpack_object *doc)
+{
+	const msgpack_object *m = mp_get(doc, "members");
+	if (!m || m->type != MSGPACK_OBJECT_ARRAY)
+		return; /* a leader of an older version */
+	uint64_t *ids = xcalloc(m->via.array.size + 1, sizeof *ids);
+	size_t n = 0;
+	for (uint32_t i = 0; i < m->via.array.size; i++)
+		if (!mp_as_u64(&m->via.array.ptr[i], &ids[n]))
+			n++;
+	qsort(ids, n, sizeof *ids, cmp_u64);
+	free(d->members);
+	d->members = ids;
+	d->nmembers = n;
+	d->members_known = true;
+	revoke_removed(d);
 }
 
 static void on_tcp_conn(uv_stream_t *srv, int status)
@@ -753,6 +780,7 @@ void daemon_free(struct daemon *d)
 		unlink(sock);
 	datakey_forget(d->data_dir);
 	store_free(&d->store);
+	free(d->members);
 	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);
 	watch_free(d);

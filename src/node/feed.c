@@ -20,7 +20,8 @@ struct docs {
 	const struct feed_out *out; /* NULL: nothing can be opened (feed_doc) */
 	struct svc_view *svc;    /* by position in the services table */
 	struct mpw peers;        /* the "peers" array, packed once */
-	uint64_t peers_fp;
+	struct mpw members;      /* the "members" array (node ids), packed once */
+	uint64_t peers_fp;       /* of both */
 };
 
 static uint64_t fnv(uint64_t h, uint64_t v)
@@ -72,12 +73,22 @@ static void docs_init(struct docs *d, const struct store *s, const struct feed_o
 		mpw_map_end(&d->peers);
 		d->peers_fp = fnv(d->peers_fp, nd->id);
 	}
+	/* every member, whatever its state: a worker refuses the certificates of the others
+	 * (removed nodes), having no state to ask */
+	mpw_init(&d->members);
+	mpw_arr(&d->members, (uint32_t)s->nodes.n);
+	d->peers_fp = fnv(d->peers_fp, s->nodes.n);
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		mpw_u64(&d->members, nd->id);
+		d->peers_fp = fnv(d->peers_fp, nd->id);
+	}
 }
 
 static void docs_free(struct docs *d)
 {
 	free(d->svc);
 	mpw_free(&d->peers);
+	mpw_free(&d->members);
 }
 
 /* Tasks a document lists: not ended (history stays out; an agent stops a task that leaves
@@ -280,6 +291,8 @@ static void doc_head(struct docs *d, uint64_t node_id, struct mpw *w)
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
 	mpw_key(w, "peers");
 	mpw_raw(w, d->peers.sb.data, d->peers.sb.size);
+	mpw_key(w, "members");
+	mpw_raw(w, d->members.sb.data, d->members.sb.size);
 }
 
 /* {node_id, subnet, peers: [{id, addr}], tasks: [...]} */

@@ -8,10 +8,10 @@ import shutil
 import subprocess
 import time
 
-from harness import CliError, Conn, check, tls_dir, wait_until
+from harness import CliError, Cluster, Conn, check, tls_dir, wait_until
 from workload import DEMO, WorkCluster, wait_running
 
-TIMEOUTS = {"test_nodes_renew_their_certificates": 150}
+TIMEOUTS = {"test_nodes_renew_their_certificates": 150, "test_worker_refuses_a_removed_node": 60}
 
 
 def cert(node, path=None):
@@ -88,3 +88,40 @@ def test_nodes_renew_their_certificates():
         p = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tls_dir(n1), "ca.crt"),
                             os.path.join(kept, "node.crt")], capture_output=True, text=True)
         check(p.returncode != 0 and "expired" in p.stdout + p.stderr, "the kept certificate: %s" % p.stdout + p.stderr)
+
+
+def refused(node, creds):
+    """Whether node refuses an RPC connection with creds' certificate."""
+    try:
+        with Conn.tcp(node, creds, timeout=5) as k:
+            return k.call("ping").get("rc") != 0
+    except (EOFError, OSError):
+        return True
+
+
+def test_worker_refuses_a_removed_node():
+    """A worker holds no state: its feed lists the members, and it refuses (and
+    disconnects) the certificate of a node removed from the cluster."""
+    with Cluster(0) as c:
+        c.init()
+        victim = c.join()
+        w = c.join(token=c.worker_token)
+        c.wait_members(c.nodes)
+        k = Conn.tcp(w, victim)
+        check(k.call("ping").get("rc") == 0, "ping of the worker as the victim before its removal")
+        check(not refused(w, c.nodes[0]), "the worker refused a member")
+        c.cli(c.nodes[0], "node", "rm", "--force", victim.name, json=False)
+        k.s.settimeout(5)
+        try:
+            data = k.s.recv(100)
+            check(not data, "the removed node's connection to the worker got %r" % data)
+        except OSError:
+            pass
+        k.close()
+        wait_until(lambda: refused(w, victim), 5, "the worker to refuse the removed node's certificate")
+        check("closing the connection of removed node" in w.log_text(), "the worker did not log the closing")
+        check(not refused(w, c.nodes[0]), "the worker refuses a member after the removal")
+        # a node that joins later is admitted once the worker's feed names it
+        late = c.join()
+        c.wait_members([c.nodes[0], late, w])
+        wait_until(lambda: not refused(w, late), 5, "the worker to admit a new member")
