@@ -64,10 +64,13 @@ const struct command commands[] = {
 	 "is refused; nodes already joined keep working (they use their certificates).",
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
-	{"ca", cmd_ca, "ca show",
+	{"ca", cmd_ca, "ca show | rotate [--ca-cert FILE --ca-key FILE]",
 	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
-	 "pin), expiry and PEM text, from the data directory.",
-	 ""},
+	 "pin), expiry and PEM text, from the data directory; with the node running, each node's\n"
+	 "certificate expiry and CA, and how far a CA rotation is. Or replace the CA with no downtime.",
+	 "  show                  the CA bundle, the nodes' certificates, the rotation's progress\n"
+	 "  rotate                a new CA (made here, or --ca-cert/--ca-key), cross-signed by the\n"
+	 "                        old; every node moves to it, then the old CA leaves the bundle\n"},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
 	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},

@@ -70,7 +70,8 @@
 	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
 	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
 	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock) \
-	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, rpc_cert_renew)
+	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, rpc_cert_renew) \
+	X(CA_ROTATE, ca_rotate, "ca.rotate", LOCAL, HERE, rpc_ca_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -160,6 +161,9 @@
 /* a node's CSR for a new certificate (node/renew.h): the node and its role are those of
  * the connection's certificate and the state, never the request's. The reply: cert, ca */
 #define REQ_cert_renew(F, S) F(S, STR, csr, REQ, 0)
+/* cert, key: the new CA (PEM) the operator gives; none: one made by the node
+ * (node/carot.h) */
+#define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
 enum op {
 #define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,

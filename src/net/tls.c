@@ -68,6 +68,16 @@ static int use_pem(SSL_CTX *c, const char *key, const char *cert, char *err)
 	if (!k || !x || SSL_CTX_use_certificate(c, x) != 1 || SSL_CTX_use_PrivateKey(c, k) != 1 ||
 	    SSL_CTX_check_private_key(c) != 1)
 		rc = ossl_fail(err, E_INVAL, "node key and certificate");
+	/* what follows the certificate is sent after it, before the CA bundle: during a CA
+	 * rotation the new CA cross-signed by the old (pki/pki.h pki_cross_sign), which a peer
+	 * trusting only the old CA must meet first on its way to a root */
+	X509 *more;
+	while (!rc && (more = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+		if (SSL_CTX_add_extra_chain_cert(c, more) != 1) {
+			X509_free(more);
+			rc = ossl_fail(err, E_INVAL, "node certificate chain");
+		}
+	ERR_clear_error();
 	EVP_PKEY_free(k);
 	X509_free(x);
 	BIO_free(kb);

@@ -354,3 +354,114 @@ void creds_recover(const char *data_dir)
 	unlink(nk);
 	unlink(nc);
 }
+
+int creds_ca_rotate(const struct store *s, const char *data_dir, const char *new_cert, const char *new_key,
+		    struct cmd_cluster_ca *out, char fp[65], char *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!s->has_cluster || !s->cluster.ca_certs || !s->cluster.id)
+		return errf(err, E_STATE, "the cluster has no CA yet");
+	if (s->cluster.ca_old && *s->cluster.ca_old)
+		return errf(err, E_BUSY, "a CA rotation is in progress (orch ca show says how far); rotate again once it ended");
+	struct buf oldkey = {0}, key = {0}, cert = {0}, cross = {0}, bundle = {0};
+	char *sealed = NULL, oldfp[PKI_FP_HEX];
+	int rc = open_hex(data_dir, AAD_CA, s->cluster.ca_key, &oldkey, err);
+	if (rc) {
+		errwrap(err, rc, "CA key");
+		goto out;
+	}
+	unsigned gen = (unsigned)s->cluster.ca_gen + 1;
+	if (new_cert) {
+		buf_append(&cert, new_cert, strlen(new_cert) + 1);
+		cert.len--;
+		buf_append(&key, new_key, strlen(new_key) + 1);
+		key.len--;
+		if (!pki_key_matches(new_cert, new_key)) {
+			rc = errf(err, E_INVAL, "the key given is not the key of the CA certificate given");
+			goto out;
+		}
+	} else if ((rc = pki_key_new(&key, err)) ||
+		   (rc = pki_ca_next((char *)key.data, s->cluster.id, gen, PKI_CA_DAYS, &cert, err)))
+		goto out;
+	/* the first certificate of the bundle is the CA that signs now */
+	if ((rc = pki_fingerprint(s->cluster.ca_certs, oldfp, err)) || (rc = pki_fingerprint((char *)cert.data, fp, err)) ||
+	    (rc = pki_cross_sign(s->cluster.ca_certs, (char *)oldkey.data, (char *)cert.data, &cross, err)))
+		goto out;
+	if (!strcmp(oldfp, fp)) {
+		rc = errf(err, E_INVAL, "the CA given is the current one");
+		goto out;
+	}
+	{
+		/* a node certificate the new CA issues must verify through the cross-signature
+		 * against the old CA alone, or the transition would cut nodes off */
+		struct pki_subject subj = {.kind = PKI_NODE, .node_id = 1, .cluster_hex = s->cluster.id};
+		struct buf tk = {0}, tcsr = {0}, tc = {0}, chain = {0};
+		rc = creds_csr(&tk, &tcsr, err);
+		if (!rc)
+			rc = pki_sign((char *)cert.data, (char *)key.data, (char *)tcsr.data, &subj, 600, &tc, err);
+		if (!rc) {
+			buf_append(&chain, tc.data, tc.len);
+			buf_append(&chain, cross.data, cross.len);
+			buf_append(&chain, "", 1);
+			rc = pki_verify(s->cluster.ca_certs, (char *)chain.data, err);
+			if (rc)
+				errwrap(err, rc, "the new CA (a trial certificate does not verify against the old CA through the cross-signature)");
+		}
+		wipe(&tk);
+		buf_free(&tcsr);
+		buf_free(&tc);
+		buf_free(&chain);
+		if (rc)
+			goto out;
+	}
+	/* the new CA, then the old one (only the one that signed: older ones left already) */
+	{
+		const char *o = s->cluster.ca_certs, *end = strstr(o, "-----END CERTIFICATE-----");
+		size_t olen = end ? (size_t)(end - o) + strlen("-----END CERTIFICATE-----\n") : strlen(o);
+		if (olen > strlen(o))
+			olen = strlen(o);
+		buf_printf(&bundle, "%s", (char *)cert.data);
+		if (bundle.len && bundle.data[bundle.len - 1] != '\n')
+			buf_printf(&bundle, "\n");
+		buf_printf(&bundle, "%.*s", (int)olen, o);
+	}
+	if ((rc = seal_hex(data_dir, AAD_CA, key.data, key.len, &sealed, err)))
+		goto out;
+	out->ca_certs = xstrdup((char *)bundle.data);
+	out->ca_key = sealed;
+	sealed = NULL;
+	out->ca_cross = xstrdup((char *)cross.data);
+	out->ca_old = xstrdup(oldfp);
+	out->ca_gen = gen;
+out:
+	wipe(&oldkey);
+	wipe(&key);
+	buf_free(&cert);
+	buf_free(&cross);
+	buf_free(&bundle);
+	free(sealed);
+	return rc;
+}
+
+void creds_ca_free(struct cmd_cluster_ca *c)
+{
+	free((char *)(uintptr_t)c->ca_certs);
+	free((char *)(uintptr_t)c->ca_key);
+	free((char *)(uintptr_t)c->ca_cross);
+	free((char *)(uintptr_t)c->ca_old);
+	memset(c, 0, sizeof *c);
+}
+
+char *creds_chain(const struct store *s, const char *cert)
+{
+	struct buf b = {0};
+	buf_printf(&b, "%s", cert);
+	if (s->cluster.ca_cross && *s->cluster.ca_cross) {
+		if (b.len && b.data[b.len - 1] != '\n')
+			buf_printf(&b, "\n");
+		buf_printf(&b, "%s", s->cluster.ca_cross);
+	}
+	if (!b.data)
+		return xstrdup("");
+	return (char *)b.data;
+}

@@ -53,6 +53,15 @@ int creds_token(const struct store *s, const char *data_dir, bool worker, struct
 int creds_token_new(const struct store *s, const char *data_dir, bool worker, struct token *t, char **hash,
 		    char **sealed, char *err);
 
+/* A CA rotation's start (node/carot.h): a new CA (generated, or new_cert/new_key given,
+ * PEM) cross-signed by the current one; fills the cluster.ca command (strings malloc'd,
+ * creds_ca_free). *fp: the new CA's fingerprint. */
+int creds_ca_rotate(const struct store *s, const char *data_dir, const char *new_cert, const char *new_key,
+		    struct cmd_cluster_ca *out, char fp[65], char *err);
+void creds_ca_free(struct cmd_cluster_ca *c);
+/* What a node's tls/node.crt holds after a signing: the certificate, then during a CA
+ * rotation the cross-signed new CA (malloc'd). */
+char *creds_chain(const struct store *s, const char *cert);
 /* A joiner: a new key and its CSR (key kept in memory until the reply comes). */
 int creds_csr(struct buf *key, struct buf *csr, char *err);
 /* A node that left: its key and certificates go with its identity. */

@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/carot.h"
 #include "node/creds.h"
 #include "node/worker.h"
 #include "secret/datakey.h"
@@ -390,8 +391,10 @@ static void tick_cb(uv_timer_t *t)
 	char gw[16];
 	if (d->dns)
 		dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
-	if (cons_is_leader(&d->cons))
+	if (cons_is_leader(&d->cons)) {
 		leader_tick(&d->leader);
+		carot_tick(d);
+	}
 	autolock_tick(d);
 }
 

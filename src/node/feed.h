@@ -38,6 +38,10 @@
  * not ended, the ready nodes that can hold image blobs (hollow ones cannot), and every
  * member's id (a worker admits no other node's certificate: node/daemon.c). */
 void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w);
+/* Every document also carries "ca_tag": feed_ca_tag of the cluster's CA bundle, which a
+ * node compares with its tls/ca.crt's to know a CA rotation moved on (node/carot.h). Not
+ * a security check: what a node installs comes from the leader's reply. */
+uint64_t feed_ca_tag(const char *bundle);
 
 /* What a watch was last sent, per task. */
 struct feed_sent {

@@ -85,6 +85,7 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 		if (doc && doc->type == MSGPACK_OBJECT_MAP) {
 			if (d->worker)
 				daemon_members(d, doc);
+			mp_get_u64(doc, "ca_tag", &d->renew.want_tag);
 			agent_assignments(d->agent, doc);
 		}
 		return;

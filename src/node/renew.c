@@ -1,6 +1,7 @@
 #include "node/renew.h"
 #include "node/creds.h"
 #include "node/daemon.h"
+#include "node/feed.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "pki/pki.h"
@@ -48,6 +49,10 @@ static int read_cert(struct daemon *d, char *err)
 		d->renew.not_after = na;
 		d->renew.due = renew_due(nb, na, d->ident.id);
 	}
+	buf_free(&c);
+	snprintf(p, sizeof p, "%s/ca.crt", dir);
+	if (!rc && !pki_read_file(p, &c, err))
+		d->renew.ca_tag = feed_ca_tag((char *)c.data);
 	buf_free(&c);
 	return rc;
 }
@@ -181,10 +186,12 @@ static void renew_self(struct daemon *d, struct renew_req *r, const char *csr)
 	const struct node *n = table_get_u64(&d->store.nodes, d->ident.id);
 	int rc = !n ? errf(err, E_STATE, "this node has no record yet")
 		    : creds_sign_node(&d->store, d->data_dir, csr, d->ident.id, !n->worker, &cert, err);
-	if (!rc && !(rc = install(d, (char *)r->key.data, (char *)cert.data, d->store.cluster.ca_certs, err))) {
+	char *chain = rc ? NULL : creds_chain(&d->store, (char *)cert.data);
+	if (!rc && !(rc = install(d, (char *)r->key.data, chain, d->store.cluster.ca_certs, err))) {
 		d->renew.generation++;
 		renew_record(d, d->ident.id, (char *)cert.data);
 	}
+	free(chain);
 	if (rc)
 		log_warn(d->ident.name, d->clock, "certificate renewal: %s", err);
 	buf_free(&cert);
@@ -214,7 +221,10 @@ void renew_tick(struct daemon *d)
 		}
 		d->renew.recorded = me != NULL;
 	}
-	if (now < d->renew.due)
+	/* the cluster's bundle is not ours: a CA rotation started or ended (node/carot.h) */
+	uint64_t want = d->store.has_cluster ? feed_ca_tag(d->store.cluster.ca_certs) : d->renew.want_tag;
+	bool moved = want && d->renew.ca_tag && want != d->renew.ca_tag;
+	if (now < d->renew.due && !moved)
 		return;
 	if (d->renew.not_after <= now && !leader) {
 		say_expired(d); /* a sole manager that leads may still sign its own */
@@ -293,8 +303,10 @@ void rpc_cert_renew(struct daemon *d, struct conn *c, const struct req_cert_rene
 		return;
 	}
 	struct mpw w;
+	char *chain = creds_chain(&d->store, (char *)cert.data);
 	rpc_reply_begin(&w, a->id, 0);
-	mpw_kstr(&w, "cert", (char *)cert.data);
+	mpw_kstr(&w, "cert", chain);
+	free(chain);
 	mpw_kstr(&w, "ca", d->store.cluster.ca_certs);
 	rpc_reply_send(c, &w);
 	log_info(d->ident.name, d->clock, "renewed the certificate of node %016llx (%s)", (unsigned long long)n->id,

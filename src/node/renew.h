@@ -29,6 +29,9 @@ struct renew_state {
 	uint64_t warned_ms; /* the last "expired" error logged */
 	unsigned generation; /* renewals done by this process (a reply for an older one is dropped) */
 	bool recorded;      /* while leading: its own record's expiry checked */
+	bool carot_inflight; /* while leading: the end of a CA rotation submitted (node/carot.h) */
+	uint64_t ca_tag;    /* of the bundle in tls/ca.crt (feed_ca_tag) */
+	uint64_t want_tag;  /* of the cluster's bundle, as a worker's feed said (0: not yet) */
 };
 
 /* When a certificate valid from not_before (ours are backdated by PKI_BACKDATE_S) to

@@ -4,6 +4,7 @@
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
 #include "pki/pki.h"
+#include "node/carot.h"
 #include "node/creds.h"
 #include <openssl/crypto.h>
 #include "node/autolock.h"
@@ -89,6 +90,14 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 	cons_leader(&d->cons, &lid, &laddr);
 	bool leader = cons_is_leader(&d->cons);
 	rpc_reply_begin(&w, a->id, 0);
+	size_t on_new, total;
+	if (carot_progress(&d->store, &on_new, &total)) {
+		mpw_key(&w, "ca_rotation");
+		mpw_map_begin(&w);
+		mpw_ku64(&w, "on_new", on_new);
+		mpw_ku64(&w, "total", total);
+		mpw_map_end(&w);
+	}
 	mpw_key(&w, "nodes");
 	mpw_arr(&w, (uint32_t)d->store.nodes.n);
 	TABLE_FOREACH(&d->store.nodes, struct node, n) {
@@ -335,6 +344,12 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		j->worker = kind == 0 || a->worker;
 		memcpy(j->tok.cluster_id, d->ident.cluster_id, CLUSTER_ID_LEN);
 		rc = creds_sign_node(&d->store, d->data_dir, a->csr, n->id, !j->worker, &j->cert, err);
+	}
+	if (!rc) { /* during a CA rotation the cross-signed new CA follows (node/carot.h) */
+		char *chain = creds_chain(&d->store, (char *)j->cert.data);
+		j->cert.len = 0;
+		buf_printf(&j->cert, "%s", chain);
+		free(chain);
 	}
 	if (rc) {
 		rpc_reply_err(c, a->id, rc, err);

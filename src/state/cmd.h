@@ -17,6 +17,7 @@
 #define CMD_TYPES(X) \
 	X(CLUSTER_INIT, cluster_init, "cluster.init", apply_cluster_init) \
 	X(CLUSTER_TOKENS, cluster_tokens, "cluster.tokens", apply_cluster_tokens) \
+	X(CLUSTER_CA, cluster_ca, "cluster.ca", apply_cluster_ca) \
 	X(NODE_ADD, node_add, "node.add", apply_node_add) \
 	X(NODE_UPDATE, node_update, "node.update", apply_node_update) \
 	X(NODE_STATES, node_states, "node.states", apply_node_states) \
@@ -45,6 +46,11 @@
 #define CMDB_cluster_tokens(F, S) \
 	F(S, STR, secret_hash, OPT, 0) F(S, STR, manager_token, OPT, 0) F(S, STR, worker_hash, OPT, 0) \
 	F(S, STR, worker_token, OPT, 0)
+/* a CA rotation's steps (state/store.h): its start (all five fields) and its end
+ * (ca_certs: the new CA alone, ca_cross and ca_old empty) */
+#define CMDB_cluster_ca(F, S) \
+	F(S, STR, ca_certs, REQ, 0) F(S, STR, ca_key, OPT, 0) F(S, STR, ca_cross, REQ, 0) F(S, STR, ca_old, REQ, 0) \
+	F(S, U64, ca_gen, OPT, 0)
 /* the joining node's record (state/store.h), whose other fields ride along */
 #define CMDB_node_add(F, S) F(S, U64, id, REQ, 0) F(S, STR, name, REQ, 0) F(S, STR, addr, REQ, 0)
 /* labels: {key: value, or nil to remove}; binds: the node's --allow-bind prefixes, a

@@ -14,11 +14,15 @@
  * (PEM, one or more certificates: every node trusts each); ca_key: the CA's private key
  * sealed under the data key (hex), so whichever manager leads can sign; cert_days: how
  * long issued certificates are valid; cert_secs: the same in seconds when set (orch init
- * --cert-expiry under a day, for tests), which wins over cert_days. */
+ * --cert-expiry under a day, for tests), which wins over cert_days. During a CA rotation
+ * (node/carot.h): ca_certs holds the new CA then the old, ca_key is the new CA's, ca_cross
+ * the new CA cross-signed by the old and ca_old the old CA's fingerprint; both empty once
+ * every node holds a certificate of the new CA. ca_gen: how many rotations there were. */
 #define CLUSTER_FIELDS(X, S) \
 	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
 	X(S, U64, failure_timeout_ms) X(S, STR, worker_hash) X(S, STR, manager_token) X(S, STR, worker_token) \
-	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days) X(S, U64, cert_secs)
+	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days) X(S, U64, cert_secs) \
+	X(S, STR, ca_cross) X(S, STR, ca_old) X(S, U64, ca_gen)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |

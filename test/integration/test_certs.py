@@ -4,14 +4,17 @@ certificates it started with; a node that was off past its certificate's end is 
 come back."""
 import calendar
 import os
+import re
+import signal
 import shutil
 import subprocess
 import time
 
-from harness import CliError, Cluster, Conn, check, tls_dir, wait_until
+from harness import CliError, Cluster, Conn, check, parse_token, tls_dir, wait_until
 from workload import DEMO, WorkCluster, wait_running
 
-TIMEOUTS = {"test_nodes_renew_their_certificates": 150, "test_worker_refuses_a_removed_node": 60}
+TIMEOUTS = {"test_nodes_renew_their_certificates": 150, "test_worker_refuses_a_removed_node": 60,
+            "test_ca_rotation": 120}
 
 
 def cert(node, path=None):
@@ -125,3 +128,92 @@ def test_worker_refuses_a_removed_node():
         late = c.join()
         c.wait_members([c.nodes[0], late, w])
         wait_until(lambda: not refused(w, late), 5, "the worker to admit a new member")
+
+
+def bundle_fps(node):
+    """The fingerprints of the certificates in node's tls/ca.crt, in order."""
+    with open(os.path.join(tls_dir(node), "ca.crt")) as f:
+        pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", f.read(), re.S)
+    out = []
+    for pem in pems:
+        p = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem, capture_output=True,
+                           text=True, check=True)
+        out.append(p.stdout.strip().split("=", 1)[1].replace(":", "").lower())
+    return out
+
+
+def test_ca_rotation():
+    """orch ca rotate with a service running: every node moves to the new CA (one held
+    back meanwhile: the progress shows it), the old CA leaves the bundle, a certificate of
+    the old CA is then refused, the tokens pin the new CA and a node joins with them while
+    a token pinning the old CA is refused."""
+    with WorkCluster(0, failure_timeout="60s") as c:
+        n1 = c.init()
+        n2 = c.join()
+        w = c.join(token=c.worker_token)
+        c.wait_members(c.nodes)
+        for n in c.nodes:
+            c.node_ids[n.name] = c.status(n)["node_id"]
+        c.load_demo()
+        spec = c.write("web.yml", "services:\n  web:\n    image: %s\n    stop_grace_period: 1s\n"
+                                  "    deploy:\n      replicas: 3\n" % DEMO)
+        c.deploy(0, spec)
+        wait_running(c, "web", 3)
+        old_fp = bundle_fps(n1)[0]
+        old_token = c.token
+        kept = os.path.join(c.tmp, "old-tls")
+        shutil.copytree(tls_dir(n2), kept)
+        os.kill(w.pid, signal.SIGSTOP)  # held back: it renews once it runs again
+        try:
+            out = c.cli(n1, "ca", "rotate", json=False).stdout
+            m = re.search(r"new CA: ([0-9a-f]{64})", out)
+            check(m, "orch ca rotate: %r" % out)
+            new_fp = m.group(1)
+            wait_until(lambda: all(bundle_fps(n)[:1] == [new_fp] for n in (n1, n2)), 20,
+                       "the managers to renew from the new CA")
+            shown = c.cli(n1, "ca", "show", json=False).stdout
+            check("2 of 3 nodes on the new CA" in shown, "orch ca show during the rotation: %r" % shown)
+            check(bundle_fps(n1) == [new_fp, old_fp], "the bundle during the rotation: %r" % bundle_fps(n1))
+            c.write_bench(n2, 20, 4)
+        finally:
+            os.kill(w.pid, signal.SIGCONT)
+        wait_until(lambda: all(bundle_fps(n) == [new_fp] for n in c.nodes), 30,
+                   "every node to hold the new CA alone")
+        for n in c.nodes:
+            p = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tls_dir(n), "ca.crt"),
+                                os.path.join(tls_dir(n), "node.crt")], capture_output=True, text=True)
+            check(p.returncode == 0, "%s's certificate is not from the new CA: %s" % (n.name, p.stdout + p.stderr))
+            check("#1" in cert(n)[2], "%s's issuer: %r" % (n.name, cert(n)[2]))
+        check("rotation" not in c.cli(n1, "ca", "show", json=False).stdout, "orch ca show still shows a rotation")
+        check("CA rotation done" in n1.log_text() or "CA rotation done" in "".join(x.log_text() for x in c.nodes),
+              "no node logged the end of the rotation")
+        # a certificate of the old CA is refused now, by a manager and by the worker
+        for n in (n1, w):
+            try:
+                with Conn.tls_raw(n, kept, ca=os.path.join(tls_dir(n1), "ca.crt")) as k:
+                    k.send_raw(b"ORCH\x02\x02\0\0")
+                    outcome = k.outcome()
+            except (OSError, EOFError):
+                outcome = "closed"
+            check(outcome == "closed", "%s accepted a certificate of the old CA (%s)" % (n.name, outcome))
+        p = subprocess.run(["openssl", "s_client", "-connect", n1.addr, "-CAfile", os.path.join(tls_dir(n1), "ca.crt"),
+                            "-cert", os.path.join(kept, "node.crt"), "-key", os.path.join(kept, "node.key"), "-ign_eof"],
+                           input="", capture_output=True, text=True, timeout=15)
+        check("alert unknown ca" in (p.stdout + p.stderr).lower(),
+              "openssl s_client with the old certificate: %s" % (p.stdout + p.stderr)[-600:])
+        # the tokens pin the new CA; one pinning the old one is refused
+        shown = c.cli(n1, "token", "show", json=False).stdout
+        toks = re.findall(r"ORCH2-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+", shown)
+        check(len(toks) == 2 and all(parse_token(t)[1] == new_fp for t in toks), "orch token show: %r" % shown)
+        try:
+            c.join(token=old_token)
+            joined = True
+        except CliError as e:
+            joined, err = False, e.proc.stderr + e.proc.stdout
+        check(not joined and "pins" in err, "a join with a token pinning the old CA: %s" % (err if not joined else "joined"))
+        c.nodes.pop()  # the failed joiner
+        late = c.join(token=next(t for t in toks if t != c.worker_token and parse_token(t)[2] == parse_token(old_token)[2]))
+        check(bundle_fps(late) == [new_fp], "the new node's bundle: %r" % bundle_fps(late))
+        c.wait_members(c.nodes)
+        c.write_bench(w, 20, 4)
+        wait_running(c, "web", 3)
