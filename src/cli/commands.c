@@ -64,7 +64,7 @@ const struct command commands[] = {
 	 "is refused; nodes already joined keep working (they use their certificates).",
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
-	{"ca", cmd_ca, "ca show | rotate [--ca-cert FILE --ca-key FILE]",
+	{"ca", cmd_ca, "ca show|rotate [--ca-cert FILE --ca-key FILE]",
 	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
 	 "pin), expiry and PEM text, from the data directory; with the node running, each node's\n"
 	 "certificate expiry and CA, and how far a CA rotation is. Or replace the CA with no downtime.",

@@ -230,6 +230,10 @@ static int hs_error(SSL *ssl, int r, char *err)
 {
 	int e = SSL_get_error(ssl, r);
 	long v = SSL_get_verify_result(ssl);
+	/* a node that was off during a whole CA rotation meets peers of a CA it never saw */
+	if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY && !SSL_is_server(ssl))
+		return errf(err, E_AUTH, "TLS: the peer's CA is not one this node trusts (the cluster rotated its CA "
+				  "while this node was off? then it must join again: orch-ca(1))");
 	if (v != X509_V_OK)
 		return errf(err, E_AUTH, "TLS: certificate refused: %s", X509_verify_cert_error_string(v));
 	return ossl_fail(err, E_AUTH, e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ? "TLS handshake: connection closed" : "TLS handshake");
