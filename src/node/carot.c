@@ -57,6 +57,8 @@ void carot_tick(struct daemon *d)
 	free(first);
 }
 
+/* The new CA's fingerprint is the one made with the command: this node (not the leader)
+ * may not have applied the command yet. */
 static void started(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	struct pending *p = data;
@@ -64,16 +66,15 @@ static void started(struct daemon *d, void *data, int rc, const struct apply_res
 		if (rc)
 			rpc_reply_err(p->conn, p->req_id, rc, res->msg);
 		else {
-			char fp[PKI_FP_HEX], err[ERR_LEN];
 			struct mpw w;
 			rpc_reply_begin(&w, p->req_id, 0);
-			if (!pki_fingerprint(d->store.cluster.ca_certs, fp, err))
-				mpw_kstr(&w, "fingerprint", fp);
+			mpw_kstr(&w, "fingerprint", p->ctx);
 			rpc_reply_send(p->conn, &w);
 		}
 	}
 	if (!rc)
 		log_info(d->ident.name, d->clock, "CA rotation started: the nodes renew their certificates from the new CA");
+	free(p->ctx);
 	pending_free(p);
 }
 
@@ -91,11 +92,13 @@ void rpc_ca_rotate(struct daemon *d, struct conn *c, const struct req_ca_rotate 
 		return;
 	}
 	struct pending *p = pending_new(d, c, a->id);
+	p->ctx = xstrdup(fp);
 	struct mpw w;
 	mpw_init(&w);
 	cmd_body(&w, CMD_CLUSTER_CA, &cmd);
 	if (daemon_submit(d, CMD_CLUSTER_CA, w.sb.data, w.sb.size, started, p, err)) {
 		rpc_reply_err(c, a->id, E_NOLEADER, err);
+		free(p->ctx);
 		pending_free(p);
 	}
 	mpw_free(&w);

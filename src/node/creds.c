@@ -362,7 +362,7 @@ int creds_ca_rotate(const struct store *s, const char *data_dir, const char *new
 	if (!s->has_cluster || !s->cluster.ca_certs || !s->cluster.id)
 		return errf(err, E_STATE, "the cluster has no CA yet");
 	if (s->cluster.ca_old && *s->cluster.ca_old)
-		return errf(err, E_BUSY, "a CA rotation is in progress (orch ca show says how far); rotate again once it ended");
+		return errf(err, E_STATE, "a CA rotation is in progress (orch ca show says how far); rotate again once it ended");
 	struct buf oldkey = {0}, key = {0}, cert = {0}, cross = {0}, bundle = {0};
 	char *sealed = NULL, oldfp[PKI_FP_HEX];
 	int rc = open_hex(data_dir, AAD_CA, s->cluster.ca_key, &oldkey, err);

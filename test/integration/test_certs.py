@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 
-from harness import CliError, Cluster, Conn, check, parse_token, tls_dir, wait_until
+from harness import CliError, Cluster, Conn, Fail, check, parse_token, tls_dir, wait_until
 from workload import DEMO, WorkCluster, wait_running
 
 TIMEOUTS = {"test_nodes_renew_their_certificates": 150, "test_worker_refuses_a_removed_node": 60,
@@ -223,3 +223,24 @@ def test_ca_rotation():
         c.wait_members(c.nodes)
         c.write_bench(w, 20, 4)
         wait_running(c, "web", 3)
+        # a CA the operator gives; one rotation at a time
+        key, crt = os.path.join(c.tmp, "ca2.key"), os.path.join(c.tmp, "ca2.crt")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-x509", "-new", "-key", key, "-subj", "/CN=operator CA", "-days", "30",
+                        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+                        "-out", crt], check=True, capture_output=True)
+        os.kill(w.pid, signal.SIGSTOP)  # holds the rotation open
+        try:
+            out = c.cli(n2, "ca", "rotate", "--ca-cert", crt, "--ca-key", key, json=False).stdout
+            given = re.search(r"new CA: ([0-9a-f]{64})", out).group(1)
+            p = c.cli(n1, "ca", "rotate", json=False, check=False)
+            check(p.returncode != 0 and "in progress" in p.stderr, "a second rotation at once: %r" % p.stderr)
+        finally:
+            os.kill(w.pid, signal.SIGCONT)
+        try:
+            wait_until(lambda: all(bundle_fps(n) == [given] for n in c.nodes), 30, "every node to hold the given CA alone")
+        except Exception:
+            raise Fail("given %s; bundles %r" % (given[:12], {n.name: [f[:12] for f in bundle_fps(n)] for n in c.nodes}))
+        check(all("operator CA" in cert(n)[2] for n in c.nodes), "issuers after the second rotation")
+        c.write_bench(late, 20, 4)
