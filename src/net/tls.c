@@ -231,7 +231,8 @@ static int hs_error(SSL *ssl, int r, char *err)
 	int e = SSL_get_error(ssl, r);
 	long v = SSL_get_verify_result(ssl);
 	/* a node that was off during a whole CA rotation meets peers of a CA it never saw */
-	if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY && !SSL_is_server(ssl))
+	if ((v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN) &&
+	    !SSL_is_server(ssl))
 		return errf(err, E_AUTH, "TLS: the peer's CA is not one this node trusts (the cluster rotated its CA "
 				  "while this node was off? then it must join again: orch-ca(1))");
 	if (v != X509_V_OK)

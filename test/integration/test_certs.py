@@ -14,7 +14,7 @@ from harness import CliError, Cluster, Conn, Fail, check, parse_token, tls_dir, 
 from workload import DEMO, WorkCluster, wait_running
 
 TIMEOUTS = {"test_nodes_renew_their_certificates": 150, "test_worker_refuses_a_removed_node": 60,
-            "test_ca_rotation": 120}
+            "test_ca_rotation": 120, "test_node_off_during_a_rotation_is_told": 60}
 
 
 def cert(node, path=None):
@@ -244,3 +244,34 @@ def test_ca_rotation():
             raise Fail("given %s; bundles %r" % (given[:12], {n.name: [f[:12] for f in bundle_fps(n)] for n in c.nodes}))
         check(all("operator CA" in cert(n)[2] for n in c.nodes), "issuers after the second rotation")
         c.write_bench(late, 20, 4)
+
+
+def test_node_off_during_a_rotation_is_told():
+    """A node down during a whole CA rotation does not hold it back; started again, it is
+    refused and says that its peers' CA is not one it trusts, and how to come back."""
+    with Cluster(0, failure_timeout="2s") as c:
+        n1 = c.init()
+        c.join()
+        off = c.join(token=c.worker_token)
+        c.wait_members(c.nodes)
+        c.stop(off)
+        wait_until(lambda: {x["name"]: x["state"] for x in c.node_list(n1)}[off.name] == "down", 15,
+                   "the stopped worker to be marked down")
+        out = c.cli(n1, "ca", "rotate", json=False).stdout
+        new_fp = re.search(r"new CA: ([0-9a-f]{64})", out).group(1)
+        live = [n for n in c.nodes if n is not off]
+        wait_until(lambda: all(bundle_fps(n) == [new_fp] for n in live), 20, "the live nodes to end the rotation")
+        check(bundle_fps(off) != [new_fp], "the stopped worker's bundle changed")
+        try:
+            c.restart(off)
+        except CliError:
+            pass  # it may not come up at all; what it logs is what matters
+        wait_until(lambda: "the peer's CA is not one this node trusts" in off.log_text(), 15,
+                   "the worker to say its peers' CA is not one it trusts")
+        check("join again" in off.log_text(), "no way back in the worker's log")
+        time.sleep(1)
+        check({x["name"]: x["state"] for x in c.node_list(n1)}[off.name] == "down", "the cut-off worker is not down")
+        # nor does the leader accept its certificate
+        with Conn.tls_raw(n1, off, ca=os.path.join(tls_dir(n1), "ca.crt")) as k:
+            k.send_raw(b"ORCH\x02\x02\0\0")
+            check(k.outcome() == "closed", "the leader accepted a certificate of the old CA")
