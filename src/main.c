@@ -13,6 +13,7 @@ int main(int argc, char **argv)
 		return pid1_main(argc, argv);
 	struct cli cli = {.prog = argv[0]};
 	cli.data_dir = getenv("ORCH_DATA_DIR");
+	bool explicit_dir = false; /* --data-dir on the line: this machine's node, not a context */
 	/* --data-dir is accepted anywhere on the line. */
 	int n = 0;
 	for (int i = 0; i < argc; i++) {
@@ -22,10 +23,12 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			cli.data_dir = argv[++i];
+			explicit_dir = true;
 			continue;
 		}
 		if (!strncmp(argv[i], "--data-dir=", 11)) {
 			cli.data_dir = argv[i] + 11;
+			explicit_dir = true;
 			continue;
 		}
 		argv[n++] = argv[i];
@@ -40,6 +43,25 @@ int main(int argc, char **argv)
 		size_t len = strlen(absdir);
 		snprintf(absdir + len, sizeof absdir - len, "/%s", cli.data_dir);
 		cli.data_dir = absdir;
+	}
+	/* the remote target: global options before the command */
+	const char *host = NULL, *bundle = NULL, *context = NULL;
+	while (argc > 2 && (!strcmp(argv[1], "--host") || !strcmp(argv[1], "-H") || !strcmp(argv[1], "--cert-bundle") ||
+			    !strcmp(argv[1], "--context"))) {
+		if (!strcmp(argv[1], "--cert-bundle"))
+			bundle = argv[2];
+		else if (!strcmp(argv[1], "--context"))
+			context = argv[2];
+		else
+			host = argv[2];
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc >= 2 && strcmp(argv[1], "context")) {
+		int rc = cli_target(&cli, host, bundle, context, explicit_dir);
+		if (rc)
+			return rc;
 	}
 	if (argc < 2) {
 		cli_overview(stderr);

@@ -36,18 +36,13 @@ int volumes_allow_load(const char *data_dir, struct strv *out, char *err)
 
 int volumes_allow_save(const char *data_dir, const struct strv *prefixes, char *err)
 {
-	char path[LAYOUT_PATH_MAX], tmp[LAYOUT_PATH_MAX + 8];
-	layout_path(path, sizeof path, data_dir, LAYOUT_ALLOW_BIND);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
-	for (size_t i = 0; i < prefixes->n; i++)
-		fprintf(f, "%s\n", prefixes->v[i]);
-	int rc = fflush(f) || fsync(fileno(f)) ? -1 : 0;
-	if (fclose(f) || rc || rename(tmp, path))
-		return errf(err, E_IO, "write %s: %s", path, strerror(errno));
-	return 0;
+	char *text = volumes_allow_text(prefixes);
+	struct buf b = {0};
+	buf_printf(&b, "%s\n", text);
+	int rc = layout_write_text(data_dir, LAYOUT_ALLOW_BIND, (const char *)b.data, err);
+	buf_free(&b);
+	free(text);
+	return rc;
 }
 
 bool volumes_bind_allowed(const struct strv *allow, const char *path)

@@ -1,4 +1,6 @@
 #include "cli/cli.h"
+#include "cli/context.h"
+#include "util/mem.h"
 #include "util/err.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,7 +62,7 @@ bool cli_wants_help(int argc, char **argv)
 int cli_rpc_retry(struct cli *cli, enum op op, const void *args, struct mpr *resp, int retry_ms)
 {
 	char err[ERR_LEN] = "";
-	int rc = cli_call(cli->data_dir, op, args, resp, retry_ms, 30000, err);
+	int rc = cli_call(&cli->target, op, args, resp, retry_ms, 30000, err);
 	if (!rc)
 		return EXIT_OK;
 	mpr_free(resp);
@@ -70,7 +72,7 @@ int cli_rpc_retry(struct cli *cli, enum op op, const void *args, struct mpr *res
 int cli_rpc_wait(struct cli *cli, enum op op, const void *args, struct mpr *resp)
 {
 	char err[ERR_LEN] = "";
-	int rc = cli_call(cli->data_dir, op, args, resp, 15000, -1, err);
+	int rc = cli_call(&cli->target, op, args, resp, 15000, -1, err);
 	if (!rc)
 		return EXIT_OK;
 	mpr_free(resp);
@@ -94,4 +96,49 @@ const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, siz
 	if (mp_get_strbuf(map, key, buf, n))
 		snprintf(buf, n, "%s", dflt);
 	return buf;
+}
+
+int cli_target(struct cli *cli, const char *host, const char *bundle, const char *context, bool explicit_dir)
+{
+	cli->target.data_dir = cli->data_dir;
+	if (!host && !explicit_dir)
+		host = getenv("ORCH_HOST");
+	if (!bundle)
+		bundle = getenv("ORCH_CERT");
+	if (!context)
+		context = getenv("ORCH_CONTEXT");
+	if (!host && !explicit_dir && (!context || strcmp(context, "local"))) {
+		char path[1024], err[ERR_LEN];
+		struct contexts *cs = xcalloc(1, sizeof *cs);
+		int rc = context_path(path, sizeof path, err);
+		/* no HOME and no ORCH_CONFIG: no contexts, unless one was asked for */
+		if (rc && !context) {
+			free(cs);
+			return 0;
+		}
+		if (rc || context_load(path, cs, err)) {
+			free(cs);
+			return cli_fail(E_INVAL, "%s", err);
+		}
+		const char *name = context && *context ? context : cs->current;
+		struct context *c = *name ? context_find(cs, name) : NULL;
+		if (*name && !c) {
+			rc = cli_fail(E_NOTFOUND, "context %s: no such context in %s (see orch context ls)", name, path);
+			free(cs);
+			return rc;
+		}
+		if (c) {
+			host = xstrdup(c->host);
+			if (!bundle)
+				bundle = xstrdup(c->bundle);
+		}
+		free(cs);
+	}
+	if (host && (!bundle || !*bundle)) {
+		fprintf(stderr, "orch: --host %s needs a client certificate: --cert-bundle FILE or ORCH_CERT (orch user add writes one)\n", host);
+		return EXIT_USAGE;
+	}
+	cli->target.host = host && *host ? host : NULL;
+	cli->target.bundle = bundle;
+	return 0;
 }

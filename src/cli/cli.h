@@ -19,6 +19,9 @@ enum {
 struct cli {
 	const char *data_dir;
 	const char *prog;
+	/* where requests go: this data directory's socket, or a remote node (global options
+	 * --host/--cert-bundle, ORCH_HOST/ORCH_CERT, or the current context: cli/context.h) */
+	struct client_target target;
 };
 
 struct command {
@@ -30,6 +33,11 @@ struct command {
 };
 
 extern const struct command commands[];
+/* Where requests go (cli->target): --host and --cert-bundle (global options), else
+ * ORCH_HOST and ORCH_CERT, else the context named by --context, ORCH_CONTEXT or the
+ * context file's current one (cli/context.h), else the local socket; an explicit
+ * --data-dir means the local socket. 0 or an exit code. */
+int cli_target(struct cli *cli, const char *host, const char *bundle, const char *context, bool explicit_dir);
 const struct command *command_find(const char *name);
 #include <stdio.h>
 void cli_overview(FILE *f);
@@ -90,6 +98,8 @@ int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_ca(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);
+int cmd_context(struct cli *cli, int argc, char **argv);
+int cmd_user(struct cli *cli, int argc, char **argv);
 /* cmd_lock.c: autolock (node/autolock.h) */
 int cmd_unlock(struct cli *cli, int argc, char **argv);
 int cmd_unlock_key(struct cli *cli, int argc, char **argv);

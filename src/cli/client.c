@@ -1,4 +1,6 @@
 #include "cli/client.h"
+#include "pki/pki.h"
+#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "net/auth.h"
 #include "net/conn.h"
@@ -9,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,9 @@ static int open_tls(struct client *c, const char *addr, void *ctx, const char *c
 {
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
+	/* OpenSSL writes with write(2): a peer that closed (a refused certificate) must be an
+	 * error to report, not a SIGPIPE that kills the CLI without a word */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(c->peer, sizeof c->peer, "%s", addr);
 	struct sockaddr_in sa;
 	if (parse_ipport(addr, &sa, err))
@@ -162,6 +168,47 @@ int client_open_join(struct client *c, const char *addr, const char *pin, int ti
 	void *ctx = tls_join_ctx(err);
 	int rc = ctx ? open_tls(c, addr, ctx, NULL, pin, timeout_ms, err) : E_FAIL;
 	tls_ctx_free(ctx); /* the session holds its own reference */
+	return rc;
+}
+
+/* A user's bundle (orch-user(1)): its key, its certificate, then the CA certificates. */
+static int bundle_load(const char *path, struct tlsctx *tls, char *err)
+{
+	struct buf b = {0};
+	int rc = pki_read_file(path, &b, err);
+	if (rc) {
+		buf_free(&b);
+		return errwrap(err, rc, "--cert-bundle");
+	}
+	const char *text = (const char *)b.data, *begin = "-----BEGIN CERTIFICATE-----";
+	const char *cert = strstr(text, begin), *ca = cert ? strstr(cert + 1, begin) : NULL;
+	if (!strstr(text, "PRIVATE KEY-----") || !cert || !ca)
+		rc = errf(err, E_INVAL, "--cert-bundle %s: not a user bundle (a key, a certificate and the cluster CA, as orch user add writes it)",
+			  path);
+	else {
+		char *mine = xstrndup(cert, (size_t)(ca - cert));
+		rc = tls_load_pem(tls, text, mine, ca, err);
+		free(mine);
+		if (rc)
+			errwrap(err, rc, "--cert-bundle %s", path);
+	}
+	OPENSSL_cleanse(b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+int client_open(struct client *c, const struct client_target *t, int timeout_ms, char *err)
+{
+	if (!t->host)
+		return client_open_local(c, t->data_dir, err);
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	struct tlsctx tls;
+	int rc = bundle_load(t->bundle, &tls, err);
+	if (rc)
+		return rc;
+	rc = client_open_tcp(c, t->host, &tls, timeout_ms, err);
+	tls_free(&tls); /* the session holds its own reference */
 	return rc;
 }
 
@@ -275,9 +322,9 @@ int client_call_req(struct client *c, enum op op, const void *args, struct mpr *
 	return rc ? rc : client_reply(c, c->next_id, resp, timeout_ms, err);
 }
 
-int cli_request(struct client *c, const char *data_dir, enum op op, const void *args, char *err)
+int cli_request(struct client *c, const struct client_target *t, enum op op, const void *args, char *err)
 {
-	int rc = client_open_local(c, data_dir, err);
+	int rc = client_open(c, t, 10000, err);
 	if (rc)
 		return rc;
 	rc = client_send_req(c, op, args, err);
@@ -295,7 +342,7 @@ int cli_stream_next(struct client *c, struct mpr *frame, bool *more, int timeout
 	return rc;
 }
 
-int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
+int cli_call(const struct client_target *t, enum op op, const void *args, struct mpr *resp, int retry_ms, int timeout_ms,
 	     char *err)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(retry_ms > 0 ? retry_ms : 0);
@@ -305,7 +352,7 @@ int cli_call(const char *data_dir, enum op op, const void *args, struct mpr *res
 	resp->root = NULL;
 	for (;;) {
 		struct client c;
-		int rc = cli_request(&c, data_dir, op, args, err);
+		int rc = cli_request(&c, t, op, args, err);
 		if (rc)
 			return rc;
 		rc = client_reply(&c, c.next_id, resp, timeout_ms, err);

@@ -1,7 +1,8 @@
-/* orch ca show: the cluster CA this node trusts (its <data-dir>/tls/ca.crt): each
- * certificate's fingerprint (what join tokens pin), expiry and PEM text, read from the data
- * directory (no node needed); then, when the node runs, each node's certificate expiry
- * and CA and how far a CA rotation is. orch ca rotate: node/carot.h. */
+/* orch ca show: the cluster CA this node trusts (its <data-dir>/tls/ca.crt), or with
+ * --host the one the user's bundle trusts: each certificate's fingerprint (what join tokens
+ * pin), expiry and PEM text, read from a file (no node needed); then, when a node answers,
+ * each node's certificate expiry and CA and how far a CA rotation is. orch ca rotate:
+ * node/carot.h. */
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "net/tls.h"
@@ -15,15 +16,21 @@ static void nodes(struct cli *cli);
 
 static int show(struct cli *cli)
 {
-	char dir[600], path[700], err[ERR_LEN];
+	char dir[600], path[1100], err[ERR_LEN];
 	tls_dir(cli->data_dir, dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/ca.crt", dir);
+	/* from afar (--host): the CA the user's bundle trusts, after its own certificate */
+	snprintf(path, sizeof path, "%s%s", cli->target.host ? cli->target.bundle : dir, cli->target.host ? "" : "/ca.crt");
 	struct buf b = {0};
 	int rc = pki_read_file(path, &b, err);
 	if (rc)
-		return cli_fail(rc, "%s (is %s a node's data directory?)", err, cli->data_dir);
+		return cli->target.host ? cli_fail(rc, "%s", err)
+						 : cli_fail(rc, "%s (is %s a node's data directory?)", err, cli->data_dir);
 	/* one certificate after another: each begins with its BEGIN line */
 	const char *p = (const char *)b.data, *begin = "-----BEGIN CERTIFICATE-----";
+	if (cli->target.host) {
+		const char *mine = strstr(p, begin);
+		p = mine ? mine + 1 : "";
+	}
 	int n = 0;
 	while ((p = strstr(p, begin))) {
 		const char *next = strstr(p + 1, begin);
@@ -67,7 +74,7 @@ static void nodes(struct cli *cli)
 	struct req_nodes q = {0};
 	struct mpr r;
 	char err[ERR_LEN];
-	if (cli_call(cli->data_dir, OP_NODES, &q, &r, 0, 10000, err))
+	if (cli_call(&cli->target, OP_NODES, &q, &r, 0, 10000, err))
 		return;
 	const msgpack_object *rot = mp_get(r.root, "ca_rotation"), *ns = mp_get(r.root, "nodes");
 	uint64_t on = 0, total = 0;

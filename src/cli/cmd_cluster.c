@@ -41,6 +41,7 @@ struct start_opts {
 	struct daemon_opts d;
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
+	const char *metrics_listen; /* --metrics-listen: replaces the kept one when given */
 	bool worker;            /* orch join --worker (node/worker.h) */
 	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
 	int privileged;          /* 1 allow, -1 deny, 0 keep */
@@ -49,7 +50,7 @@ struct start_opts {
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -74,6 +75,7 @@ static const struct option start_longopts[] = {
 	{"registry-ca-dir", required_argument, NULL, O_REG_CA_DIR},
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
+	{"metrics-listen", required_argument, NULL, O_METRICS_LISTEN},
 	{"worker", no_argument, NULL, O_WORKER},
 	{"autolock", no_argument, NULL, O_AUTOLOCK},
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
@@ -165,6 +167,13 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (parse_bytes(optarg, &o->d.memory) || !o->d.memory)
 				return cli_usage(cmd, "--memory %s: expected a size like 2g or 512m", optarg);
 			break;
+		case O_METRICS_LISTEN: {
+			struct sockaddr_in sa;
+			if (strcmp(optarg, "off") && parse_ipport(optarg, &sa, rerr))
+				return cli_usage(cmd, "--metrics-listen %s: expected IP:PORT (or off)", optarg);
+			o->metrics_listen = optarg;
+			break;
+		}
 		case O_ALLOW_BIND: {
 			char *clean = optarg[0] == '/' ? realpath(optarg, NULL) : NULL;
 			if (optarg[0] != '/' || o->allow_bind.n == VOLUMES_ALLOW_MAX)
@@ -332,6 +341,9 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	o->d.data_dir = cli->data_dir;
 	if (o->allow_bind.n && volumes_allow_save(cli->data_dir, &o->allow_bind, err))
 		return cli_fail(E_IO, "--allow-bind: %s", err);
+	if (o->metrics_listen &&
+	    layout_write_text(cli->data_dir, LAYOUT_METRICS_LISTEN, strcmp(o->metrics_listen, "off") ? o->metrics_listen : NULL, err))
+		return cli_fail(E_IO, "--metrics-listen: %s", err);
 	if (o->privileged || o->userns) {
 		struct nodesec ns;
 		if (nodesec_load(cli->data_dir, &ns, err))

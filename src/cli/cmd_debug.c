@@ -69,7 +69,7 @@ static int write_bench(struct cli *cli, int argc, char **argv)
 		return cli_usage("debug", "write-bench: bad --count, --inflight or --value-size");
 	char err[ERR_LEN];
 	struct client c;
-	if (client_open_local(&c, cli->data_dir, err))
+	if (client_open(&c, &cli->target, 10000, err))
 		return fprintf(stderr, "orch: %s\n", err), EXIT_NODE;
 	char *val = xmalloc((size_t)vsize + 1);
 	memset(val, 'x', (size_t)vsize);

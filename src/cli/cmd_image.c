@@ -16,7 +16,7 @@ static int fan_read(struct cli *cli, enum op op, const void *args, const char *w
 {
 	char err[ERR_LEN];
 	struct client c;
-	int rc = cli_request(&c, cli->data_dir, op, args, err);
+	int rc = cli_request(&c, &cli->target, op, args, err);
 	if (rc)
 		return cli_call_fail(rc, err);
 	last->root = NULL;

@@ -358,7 +358,7 @@ int deploy_secrets(struct cli *cli, const char *file, const char *project, struc
 			struct mpr r;
 			char err[ERR_LEN];
 			struct client c;
-			if ((rc = client_open_local(&c, cli->data_dir, err)))
+			if ((rc = client_open(&c, &cli->target, 10000, err)))
 				return cli_call_fail(rc, err);
 			rc = client_call_req(&c, OP_SECRET_GET, &q, &r, 15000, err);
 			client_close(&c);

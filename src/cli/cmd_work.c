@@ -303,7 +303,7 @@ static int deploy_images(struct cli *cli, const char *file, const struct spec_fi
 		struct req_image_resolve q = {.ref = sf->svc[i].image};
 		struct mpr r;
 		char err[ERR_LEN] = "";
-		int rc = cli_call(cli->data_dir, OP_IMAGE_RESOLVE, &q, &r, 15000, 60000, err);
+		int rc = cli_call(&cli->target, OP_IMAGE_RESOLVE, &q, &r, 15000, 60000, err);
 		if (rc == E_IO && strstr(err, "no node running"))
 			return cli_call_fail(rc, err);
 		if (rc) {
@@ -843,7 +843,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 				     .follow = follow};
 	char err[ERR_LEN];
 	struct client c;
-	int rc = cli_request(&c, cli->data_dir, OP_LOGS_CLUSTER, &q, err);
+	int rc = cli_request(&c, &cli->target, OP_LOGS_CLUSTER, &q, err);
 	if (rc)
 		return cli_call_fail(rc, err);
 	for (bool more = true; more;) {

@@ -27,6 +27,8 @@
 	"                        (the registry options are kept with the node)\n" \
 	"  --allow-bind PREFIX   host paths under PREFIX may be bind-mounted into tasks\n" \
 	"                        (repeatable; kept with the node; none by default)\n" \
+	"  --metrics-listen IP:PORT  also serve /metrics and /healthz in plain HTTP there, for a\n" \
+	"                        local Prometheus (kept with the node; off removes it)\n" \
 	"  --allow-privileged    run tasks of services with privileged: true here\n" \
 	"                        (kept with the node; --deny-privileged turns it off)\n" \
 	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
@@ -155,6 +157,22 @@ const struct command commands[] = {
 	 "Every node uses them to pull from HOST.",
 	 "  -u, --username USER   the user name (asked on the terminal if not given)\n"
 	 "  --password-stdin      read the password from standard input (else asked on the terminal)\n"},
+	{"user", cmd_user, "user add NAME --role admin|operator|viewer [-o FILE] | ls [-o FORMAT] | rm NAME...",
+	 "Manage the users of the remote API (admin only). add makes a key here, has the cluster CA\n"
+	 "certify it for NAME and the role, and writes a bundle (key, certificate, CA; mode 0600) for\n"
+	 "--cert-bundle. rm revokes the user's certificate at once.",
+	 "  add NAME --role ROLE  viewer: reads; operator: also deploy, scale, rollout, logs, rm;\n"
+	 "                        admin: everything (nodes, users, tokens, CA, registry, volumes)\n"
+	 "  -o FILE               (add) the bundle to write (default NAME.pem; never overwritten)\n"
+	 "  ls                    users, roles and certificate serials\n"
+	 "  rm NAME...            remove users: their certificates are refused from then on\n" OUTPUT_OPT},
+	{"context", cmd_context, "context ls [-o FORMAT] | use NAME | add NAME --host IP:PORT --cert-bundle FILE | rm NAME",
+	 "Name the clusters this CLI drives, in ~/.config/orch/config (or ORCH_CONFIG), and pick\n"
+	 "the current one; local is this machine's node.",
+	 "  ls                    the contexts, the current one marked *\n"
+	 "  use NAME              make NAME current (local: the local node's socket)\n"
+	 "  add NAME --host IP:PORT --cert-bundle FILE   add or replace a context\n"
+	 "  rm NAME               forget a context\n" OUTPUT_OPT},
 	{"unlock", cmd_unlock, "unlock",
 	 "Give a locked node (autolock, see orch init --autolock) the cluster's unlock key, read\n"
 	 "from standard input or asked for on the terminal; the node then starts.", ""},
@@ -219,7 +237,7 @@ const struct command *command_find(const char *name)
 
 void cli_overview(FILE *f)
 {
-	fprintf(f, "usage: orch [--data-dir DIR] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: orch [--data-dir DIR] [--host IP:PORT --cert-bundle FILE | --context NAME] COMMAND [ARGS]\n\n"
 		   "A container orchestrator in one binary. Commands:\n");
 	for (const struct command *c = commands; c->name; c++) {
 		if (!strcmp(c->name, "debug"))
@@ -227,7 +245,13 @@ void cli_overview(FILE *f)
 		const char *nl = strchr(c->summary, '\n');
 		fprintf(f, "  %-10s %.*s\n", c->name, nl ? (int)(nl - c->summary) : (int)strlen(c->summary), c->summary);
 	}
-	fprintf(f, "\nRun orch COMMAND -h for a command's options, orch help COMMAND for its manual.\n");
+	fprintf(f, "\nGlobal options (before COMMAND):\n"
+		   "  -D, --data-dir DIR    the local node's data directory (default /var/lib/orch)\n"
+		   "  -H, --host IP:PORT    drive the cluster of the node at IP:PORT, over mutual TLS\n"
+		   "  --cert-bundle FILE    the user's bundle for --host (orch user add writes it)\n"
+		   "  --context NAME        a named cluster of the context file (orch context)\n"
+		   "Environment: ORCH_HOST, ORCH_CERT, ORCH_CONTEXT, ORCH_CONFIG, ORCH_DATA_DIR.\n"
+		   "\nRun orch COMMAND -h for a command's options, orch help COMMAND for its manual.\n");
 }
 
 int cmd_help(struct cli *cli, int argc, char **argv)
@@ -279,6 +303,8 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
+	       "    user) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"add ls rm\" -- \"$cur\")); fi;;\n"
+	       "    context) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls use add rm\" -- \"$cur\")); fi;;\n"
 	       "    deploy) COMPREPLY=($(compgen -W \"-f --env-file --profile --dry-run --wait --project\" -- \"$cur\"));;\n"
 	       "    help) COMPREPLY=($(compgen -W \"");
 	for (const struct command *c = commands; c->name; c++)

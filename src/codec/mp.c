@@ -141,12 +141,14 @@ void mpw_kbool(struct mpw *w, const char *k, bool v) { mpw_key(w, k); mpw_bool(w
  * size fits in the bytes that remain (each element takes at least one byte). msgpack-c
  * allocates what a header declares before reading the elements, so a 10-byte frame
  * claiming 4 billion entries would otherwise ask for tens of GiB. */
-static int mp_validate(const uint8_t *p, size_t n)
+static int mp_validate(const uint8_t *p, size_t n, size_t max_objects)
 {
-	size_t pos = 0, pending = 1;
+	size_t pos = 0, pending = 1, objects = 0;
 	while (pending) {
 		if (pos >= n)
 			return -1;
+		if (max_objects && ++objects > max_objects)
+			return MPR_TOO_MANY;
 		uint8_t b = p[pos++];
 		pending--;
 		uint64_t len = 0, count = 0;
@@ -211,10 +213,16 @@ static int mp_validate(const uint8_t *p, size_t n)
 
 int mpr_decode(struct mpr *r, const void *p, size_t n)
 {
+	return mpr_decode_max(r, p, n, 0);
+}
+
+int mpr_decode_max(struct mpr *r, const void *p, size_t n, size_t max_objects)
+{
 	r->root = NULL;
 	r->copy = NULL;
-	if (mp_validate(p, n))
-		return -1;
+	int rc = mp_validate(p, n, max_objects);
+	if (rc)
+		return rc;
 	size_t off = 0;
 	msgpack_unpacked_init(&r->u);
 	r->root = NULL;

@@ -61,6 +61,12 @@ struct mpr {
 /* Decodes exactly one object filling [p, p+n); trailing bytes are an error. On error
  * root is NULL. mpr_free is a no-op when root is NULL. */
 int mpr_decode(struct mpr *r, const void *p, size_t n);
+/* The same, refusing (MPR_TOO_MANY) an encoding of more than max_objects elements (each
+ * key, value and array element counts one; 0: no cap) before anything is allocated:
+ * msgpack-c allocates a 24-byte object per element, so a frame of one-byte nils would
+ * cost 24 times its size. */
+#define MPR_TOO_MANY (-2)
+int mpr_decode_max(struct mpr *r, const void *p, size_t n, size_t max_objects);
 void mpr_free(struct mpr *r);
 
 /* Lookups on a map; NULL when absent or when `map` is not a map. */

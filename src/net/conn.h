@@ -18,12 +18,17 @@
 #include <uv.h>
 #include "codec/mp.h"
 #include "net/auth.h"
+#include "net/frame.h"
 #include "net/peer.h"
 #include "net/tls.h"
 #include "pki/pki.h"
 #include "util/mem.h"
 
-#define FRAME_MAX (64u << 20)
+/* A node-port connection whose queued, unsent output is over this when another write
+ * comes is closed: a peer that sends requests and never reads the replies would otherwise
+ * make the node queue without bound. One write may still be larger (a snapshot for a
+ * follower). The local socket (root's own CLI) is not cut. */
+#define CONN_WRITE_QUEUE_MAX (16u << 20)
 
 struct conn;
 struct conn_ops {
@@ -86,6 +91,9 @@ void conn_close_after_write(struct conn *c);
 /* Server side: the node id of the peer's certificate, 0 for users, anonymous and local
  * peers. */
 uint64_t conn_peer_node(const struct conn *c);
+/* Server side: the peer has not finished its handshake or its HTTP request yet (daemon.c
+ * caps how many may be). */
+bool conn_in_handshake(const struct conn *c);
 /* Who the peer is (net/peer.h); valid once on_ready was called (or from accept, locally). */
 void conn_peer(const struct conn *c, struct peer *out);
 

@@ -27,6 +27,10 @@ struct peer {
 	uint64_t node_id;    /* PEER_NODE */
 	bool manager;        /* PEER_NODE */
 	char user[64];       /* PEER_USER */
+	/* PEER_USER: the certificate's serial (hex), "" when the identity has none (the token
+	 * handshake): a user known by certificate must be a current user of the cluster with
+	 * that serial (orch user rm revokes it at once) */
+	char serial[48];
 };
 
 const char *peer_role_name(enum peer_role r);

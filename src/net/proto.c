@@ -1,12 +1,12 @@
 #include "net/proto.h"
 
 /* each list ends with a sentinel, so that an op without fields still has an array */
-#define PROTO_FIELDS_(ID, low, name, via, run, handler) \
+#define PROTO_FIELDS_(ID, low, name, via, run, need, handler) \
 	static const struct fl_field low##_fields_[] = {REQ_##low(FL_FIELD_, struct req_##low){NULL, FL_STR, false, 0, 0}};
 PROTO_OPS(PROTO_FIELDS_)
 
-#define PROTO_OP_(ID, low, nm, via, run, handler) \
-	[OP_##ID] = {nm, VIA_##via, RUN_##run, low##_fields_, sizeof low##_fields_ / sizeof low##_fields_[0] - 1, \
+#define PROTO_OP_(ID, low, nm, via, run, need, handler) \
+	[OP_##ID] = {nm, VIA_##via, RUN_##run, NEED_##need, low##_fields_, sizeof low##_fields_ / sizeof low##_fields_[0] - 1, \
 		     sizeof(struct req_##low)},
 const struct proto_op proto_ops[OP__COUNT] = {PROTO_OPS(PROTO_OP_)};
 
@@ -33,4 +33,13 @@ void proto_encode(struct mpw *w, enum op op, uint64_t id, const void *args)
 	if (args)
 		fl_encode(w, d->fields, d->nfields, args);
 	mpw_map_end(w);
+}
+
+#define PROTO_SIZE_(ID, max) [OP_##ID] = max,
+static const size_t frame_sizes[OP__COUNT] = {PROTO_FRAME_SIZES(PROTO_SIZE_)};
+
+size_t proto_frame_max(int op, bool node)
+{
+	size_t max = op >= 0 && op < OP__COUNT && frame_sizes[op] ? frame_sizes[op] : PROTO_FRAME_SMALL;
+	return node || max < PROTO_FRAME_CLIENT ? max : PROTO_FRAME_CLIENT;
 }

@@ -9,11 +9,16 @@
  * A request is a map {op, id, <fields>}; a reply is a map {id, rc, err?, ...} (see
  * net/rpc_reply.h). Unknown fields are ignored, so a newer client may add some.
  *
- *   X(ID, low, "name", via, run, handler)
+ *   X(ID, low, "name", via, run, need, handler)
  *     via: ANY (local socket or node port), LOCAL (the local socket: this machine's
- *          operator), PEER (the node port: other nodes and remote clients)
+ *          operator; what reads or acts on the node's own machine, e.g. a path there),
+ *          PEER (the node port: other nodes and remote clients)
  *     run: HERE, LEADER (a follower forwards it to the leader and relays the reply),
  *          LEADER_ONLY (a follower refuses it, naming the leader: the caller goes there)
+ *     need: who may call it (net/access.h): VIEWER (reads), OPERATOR (deploy, scale,
+ *          rollout, logs, removal of services, secrets and images), ADMIN (nodes, users,
+ *          tokens, CA, registry credentials, volumes), NODE (only between nodes, never a
+ *          user), ANY (no certificate needed: join, which proves a token)
  *   REQ_<low>(F, S): the request's fields, a field list of codec/fields.h. */
 #ifndef ORCH_PROTO_H
 #define ORCH_PROTO_H
@@ -23,55 +28,58 @@
 #include "codec/fields.h"
 
 #define PROTO_OPS(X) \
-	X(PING, ping, "ping", ANY, HERE, rpc_ping) \
-	X(STATUS, status, "status", ANY, HERE, rpc_status) \
-	X(NODES, nodes, "nodes", ANY, HERE, rpc_nodes) \
-	X(KV_GET, kv_get, "kv.get", ANY, HERE, rpc_kv_get) \
-	X(KV_SET, kv_set, "kv.set", ANY, HERE, rpc_kv_set) \
-	X(NODE_UPDATE, node_update, "node.update", ANY, HERE, rpc_node_update) \
-	X(NODE_RM, node_rm, "node.rm", ANY, LEADER, rpc_node_rm) \
-	X(NODE_LEAVE, node_leave, "node.leave", ANY, LEADER, rpc_node_leave) \
-	X(LEAVE, leave, "leave", LOCAL, HERE, rpc_leave) \
-	X(JOIN, join, "join", PEER, LEADER_ONLY, rpc_join) \
-	X(HB, hb, "hb", PEER, LEADER_ONLY, rpc_hb) \
-	X(WATCH, watch, "watch", PEER, LEADER_ONLY, rpc_watch) \
-	X(WHOIS, whois, "whois", PEER, HERE, rpc_whois) \
-	X(APPLY, apply, "apply", PEER, LEADER_ONLY, rpc_apply) \
-	X(EVENTS, events, "events", ANY, HERE, rpc_events) \
-	X(TOP, top, "top", ANY, LEADER, rpc_top) \
-	X(SERVICE_PUT, service_put, "service.put", ANY, LEADER, rpc_service_put) \
-	X(SERVICE_SCALE, service_scale, "service.scale", ANY, HERE, rpc_service_scale) \
-	X(SERVICE_UPDATE, service_update, "service.update", ANY, HERE, rpc_service_update) \
-	X(SERVICE_RM, service_rm, "service.rm", ANY, HERE, rpc_service_rm) \
-	X(SERVICES, services, "services", ANY, HERE, rpc_services) \
-	X(SERVICE_GET, service_get, "service.get", ANY, HERE, rpc_service_get) \
-	X(TASKS, tasks, "tasks", ANY, HERE, rpc_tasks) \
-	X(IMAGES, images, "images", ANY, HERE, rpc_images) \
-	X(IMAGE_RM, image_rm, "image.rm", ANY, HERE, rpc_image_rm) \
-	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, ingest_start) \
-	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", LOCAL, HERE, logfan_start) \
-	X(LOGS, logs, "logs", ANY, HERE, rpc_logs) \
-	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, rpc_blob_get) \
-	X(IMAGE_PULL, image_pull, "image.pull", LOCAL, HERE, imagefan_pull) \
-	X(IMAGE_PRUNE, image_prune, "image.prune", LOCAL, HERE, imagefan_prune) \
-	X(IMAGE_DISK, image_disk, "image.disk", LOCAL, HERE, imagefan_disk) \
-	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, imagework_start) \
-	X(IMAGE_RESOLVE, image_resolve, "image.resolve", ANY, LEADER, resolve_check) \
-	X(VOLUMES, volumes, "volumes", ANY, HERE, rpc_volumes) \
-	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, rpc_volume_get) \
-	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, rpc_volume_rm) \
-	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, rpc_volume_drop) \
-	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, rpc_secret_create) \
-	X(SECRETS, secrets, "secrets", ANY, HERE, rpc_secrets) \
-	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, rpc_secret_get) \
-	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, rpc_secret_rm) \
-	X(TOKEN_SHOW, token_show, "token.show", LOCAL, HERE, rpc_token_show) \
-	X(TOKEN_ROTATE, token_rotate, "token.rotate", LOCAL, HERE, rpc_token_rotate) \
-	X(UNLOCK, unlock, "unlock", LOCAL, HERE, rpc_unlock) \
-	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, rpc_unlock_key) \
-	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, rpc_autolock) \
-	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, rpc_cert_renew) \
-	X(CA_ROTATE, ca_rotate, "ca.rotate", LOCAL, HERE, rpc_ca_rotate)
+	X(PING, ping, "ping", ANY, HERE, VIEWER, rpc_ping) \
+	X(STATUS, status, "status", ANY, HERE, VIEWER, rpc_status) \
+	X(NODES, nodes, "nodes", ANY, HERE, VIEWER, rpc_nodes) \
+	X(KV_GET, kv_get, "kv.get", ANY, HERE, VIEWER, rpc_kv_get) \
+	X(KV_SET, kv_set, "kv.set", ANY, HERE, ADMIN, rpc_kv_set) \
+	X(NODE_UPDATE, node_update, "node.update", ANY, HERE, ADMIN, rpc_node_update) \
+	X(NODE_RM, node_rm, "node.rm", ANY, LEADER, ADMIN, rpc_node_rm) \
+	X(NODE_LEAVE, node_leave, "node.leave", ANY, LEADER, NODE, rpc_node_leave) \
+	X(LEAVE, leave, "leave", LOCAL, HERE, ADMIN, rpc_leave) \
+	X(JOIN, join, "join", PEER, LEADER_ONLY, ANY, rpc_join) \
+	X(HB, hb, "hb", PEER, LEADER_ONLY, NODE, rpc_hb) \
+	X(WATCH, watch, "watch", PEER, LEADER_ONLY, NODE, rpc_watch) \
+	X(WHOIS, whois, "whois", PEER, HERE, NODE, rpc_whois) \
+	X(APPLY, apply, "apply", PEER, LEADER_ONLY, NODE, rpc_apply) \
+	X(EVENTS, events, "events", ANY, HERE, VIEWER, rpc_events) \
+	X(TOP, top, "top", ANY, LEADER, VIEWER, rpc_top) \
+	X(SERVICE_PUT, service_put, "service.put", ANY, LEADER, OPERATOR, rpc_service_put) \
+	X(SERVICE_SCALE, service_scale, "service.scale", ANY, HERE, OPERATOR, rpc_service_scale) \
+	X(SERVICE_UPDATE, service_update, "service.update", ANY, HERE, OPERATOR, rpc_service_update) \
+	X(SERVICE_RM, service_rm, "service.rm", ANY, HERE, OPERATOR, rpc_service_rm) \
+	X(SERVICES, services, "services", ANY, HERE, VIEWER, rpc_services) \
+	X(SERVICE_GET, service_get, "service.get", ANY, HERE, VIEWER, rpc_service_get) \
+	X(TASKS, tasks, "tasks", ANY, HERE, VIEWER, rpc_tasks) \
+	X(IMAGES, images, "images", ANY, HERE, VIEWER, rpc_images) \
+	X(IMAGE_RM, image_rm, "image.rm", ANY, HERE, OPERATOR, rpc_image_rm) \
+	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, OPERATOR, ingest_start) \
+	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", ANY, HERE, OPERATOR, logfan_start) \
+	X(LOGS, logs, "logs", ANY, HERE, OPERATOR, rpc_logs) \
+	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, NODE, rpc_blob_get) \
+	X(IMAGE_PULL, image_pull, "image.pull", ANY, HERE, OPERATOR, imagefan_pull) \
+	X(IMAGE_PRUNE, image_prune, "image.prune", ANY, HERE, OPERATOR, imagefan_prune) \
+	X(IMAGE_DISK, image_disk, "image.disk", ANY, HERE, VIEWER, imagefan_disk) \
+	X(IMAGE_NODE, image_node, "image.node", PEER, HERE, NODE, imagework_start) \
+	X(IMAGE_RESOLVE, image_resolve, "image.resolve", ANY, LEADER, VIEWER, resolve_check) \
+	X(VOLUMES, volumes, "volumes", ANY, HERE, VIEWER, rpc_volumes) \
+	X(VOLUME_GET, volume_get, "volume.get", ANY, HERE, VIEWER, rpc_volume_get) \
+	X(VOLUME_RM, volume_rm, "volume.rm", ANY, LEADER, ADMIN, rpc_volume_rm) \
+	X(VOLUME_DROP, volume_drop, "volume.drop", PEER, HERE, NODE, rpc_volume_drop) \
+	X(SECRET_CREATE, secret_create, "secret.create", ANY, HERE, OPERATOR, rpc_secret_create) \
+	X(SECRETS, secrets, "secrets", ANY, HERE, VIEWER, rpc_secrets) \
+	X(SECRET_GET, secret_get, "secret.get", ANY, HERE, VIEWER, rpc_secret_get) \
+	X(SECRET_RM, secret_rm, "secret.rm", ANY, HERE, OPERATOR, rpc_secret_rm) \
+	X(USER_ADD, user_add, "user.add", ANY, LEADER, ADMIN, rpc_user_add) \
+	X(USERS, users, "users", ANY, HERE, ADMIN, rpc_users) \
+	X(USER_RM, user_rm, "user.rm", ANY, LEADER, ADMIN, rpc_user_rm) \
+	X(UNLOCK, unlock, "unlock", LOCAL, HERE, ADMIN, rpc_unlock) \
+	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, ADMIN, rpc_unlock_key) \
+	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, ADMIN, rpc_autolock) \
+	X(TOKEN_SHOW, token_show, "token.show", ANY, HERE, ADMIN, rpc_token_show) \
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate) \
+	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, NODE, rpc_cert_renew) \
+	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -165,8 +173,31 @@
  * (node/carot.h) */
 #define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
+/* csr: a certificate signing request (PEM) for the key the client made and keeps; the
+ * leader has the cluster CA sign it for name and role (node/rpc_user.c) */
+#define REQ_user_add(F, S) F(S, STR, name, REQ, 63) F(S, STR, role, REQ, 15) F(S, STR, csr, REQ, 16384)
+#define REQ_users(F, S)
+#define REQ_user_rm(F, S) F(S, STR, name, REQ, 63)
+
+/* The largest request frame each op may arrive in on the node port, in bytes (net/frame.h):
+ * most requests are a few names and numbers; the ops listed carry documents. An op not
+ * listed gets PROTO_FRAME_SMALL. A peer that is not a proved node of the cluster (a remote
+ * client) gets at most PROTO_FRAME_CLIENT whatever the op. The local socket and replies
+ * (read by the side that dialled) are held only to FRAME_MAX. */
+#define PROTO_FRAME_SMALL (64u << 10)
+#define PROTO_FRAME_CLIENT (4u << 20)
+#define PROTO_FRAME_SIZES(X) \
+	X(APPLY, 32u << 20)        /* a log entry a node built: a spec, an image record */ \
+	X(JOIN, 1u << 20)          /* the joiner's node record */ \
+	X(HB, 1u << 20)            /* a node's figures */ \
+	X(IMAGE_NODE, 4u << 20)    /* the image names a gc drops */ \
+	X(NODE_UPDATE, 1u << 20)   /* labels */ \
+	X(KV_SET, 4u << 20)        \
+	X(SERVICE_PUT, 4u << 20)   /* a service spec */ \
+	X(SECRET_CREATE, 4u << 20) /* a secret's value */
+
 enum op {
-#define PROTO_ENUM_(ID, low, name, via, run, handler) OP_##ID,
+#define PROTO_ENUM_(ID, low, name, via, run, need, handler) OP_##ID,
 	PROTO_OPS(PROTO_ENUM_)
 #undef PROTO_ENUM_
 	OP__COUNT
@@ -174,7 +205,7 @@ enum op {
 
 /* The request structs: the request id first (every struct starts with it), then the
  * fields in table order. */
-#define PROTO_STRUCT_(ID, low, name, via, run, handler) \
+#define PROTO_STRUCT_(ID, low, name, via, run, need, handler) \
 	struct req_##low { \
 		uint64_t id; \
 		REQ_##low(FL_MEMBER_, low) \
@@ -184,11 +215,13 @@ PROTO_OPS(PROTO_STRUCT_)
 
 enum proto_via { VIA_ANY, VIA_LOCAL, VIA_PEER };
 enum proto_run { RUN_HERE, RUN_LEADER, RUN_LEADER_ONLY };
+enum proto_need { NEED_ANY, NEED_VIEWER, NEED_OPERATOR, NEED_ADMIN, NEED_NODE };
 
 struct proto_op {
 	const char *name;
 	enum proto_via via;
 	enum proto_run run;
+	enum proto_need need;
 	const struct fl_field *fields;
 	size_t nfields;
 	size_t size; /* of its request struct */
@@ -207,6 +240,9 @@ int proto_lookup(const msgpack_object *name, enum op *op);
  * (*args, one allocation: free() it; its strings and documents live as long as it and the
  * request). E_INVAL with a message naming the field when one is missing or wrong. */
 int proto_decode(enum op op, const msgpack_object *req, void **args, char *err);
+/* The largest request frame for op (-1: a request whose op is not known yet) from a peer
+ * that is a proved node (node) or not. */
+size_t proto_frame_max(int op, bool node);
 /* Packs the request {op, id, fields...} of args (a struct req_<op>; its id is not used). */
 void proto_encode(struct mpw *w, enum op op, uint64_t id, const void *args);
 

@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 #include "node/carot.h"
+#include "net/httpd.h"
 #include "node/creds.h"
 #include "node/worker.h"
 #include "secret/datakey.h"
@@ -80,16 +81,17 @@ static void on_http(struct conn *c, const char *method, const char *path)
 	rpc_http(d, c, method, path);
 }
 
-/* A node certificate admits its holder while the node is a member: in the nodes table or
- * the raft configuration (a joiner between the two steps). A node that has not caught up
- * with any state yet (it has just joined) admits every node of the cluster: the leader
- * that replicates to it is among them. */
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
+/* A node certificate admits its holder while the node is a member: in the nodes table or
+ * the raft configuration (a joiner between the two steps). A node that has not caught up
+ * with any state yet (it has just joined) admits every node of the cluster: the leader
+ * that replicates to it is among them. A worker holds no state: its feed lists the
+ * members (daemon_members). */
 static bool node_admitted(struct daemon *d, uint64_t id)
 {
 	if (d->worker) /* until its first feed arrives, a worker knows no better than the CA */
@@ -115,17 +117,27 @@ static const struct conn_ops server_ops = {
 };
 
 /* Revocation: once a node's removal is applied, its open connections (RPC, and the raft
- * streams relayed through them) are closed; admit refuses new ones. */
-static void revoke_removed(struct daemon *d)
+ * streams relayed through them) are closed; admit refuses new ones. Users likewise (on
+ * every tick, users=true): once a user's removal is applied here, its open connections (a
+ * followed log, say) are closed; its new requests are refused (node/rpc.c). */
+static void revoke_removed(struct daemon *d, bool nodes, bool users)
 {
+	char err[ERR_LEN], who[96];
 	for (size_t i = 0; i < d->nconns;) {
 		struct conn *c = d->conns[i];
 		struct peer p;
 		conn_peer(c, &p);
-		if (p.kind == PEER_NODE && !node_admitted(d, p.node_id)) {
-			log_warn(d->ident.name, d->clock, "closing the connection of removed node %016llx (%s)",
-				 (unsigned long long)p.node_id, c->peer);
-			conn_close(c, "node removed"); /* removes it from the list */
+		const char *why = NULL;
+		if (nodes && p.kind == PEER_NODE && !node_admitted(d, p.node_id)) {
+			why = "node removed";
+			snprintf(who, sizeof who, "node %016llx", (unsigned long long)p.node_id);
+		} else if (users && p.kind == PEER_USER && rpc_user_current(d, &p, err)) {
+			why = "user removed";
+			snprintf(who, sizeof who, "user %s", p.user);
+		}
+		if (why) {
+			log_warn(d->ident.name, d->clock, "closing the connection of removed %s (%s)", who, c->peer);
+			conn_close(c, why); /* removes it from the list */
 			continue;
 		}
 		i++;
@@ -147,7 +159,29 @@ void daemon_members(struct daemon *d, const msgpack_object *doc)
 	d->members = ids;
 	d->nmembers = n;
 	d->members_known = true;
-	revoke_removed(d);
+	revoke_removed(d, true, false);
+}
+
+/* Caps on the node port: each connection costs a read buffer and a handshake costs a
+ * timer and TLS key exchange work; past the caps a new connection is accepted and closed
+ * at once (left in the backlog it would keep the listener busy). Connections of proved
+ * nodes (RPC links and relayed raft streams, a few per member) are bounded by the
+ * membership and not counted: a large cluster must not lock its own nodes out. */
+#define CONNS_MAX 512
+#define HANDSHAKES_MAX 64
+
+static const char *conn_over_cap(const struct daemon *d)
+{
+	size_t tcp = 0, shaking = 0;
+	for (size_t i = 0; i < d->nconns; i++) {
+		struct peer p;
+		conn_peer(d->conns[i], &p);
+		tcp += d->conns[i]->tcp && p.kind != PEER_NODE;
+		shaking += conn_in_handshake(d->conns[i]);
+	}
+	if (tcp >= CONNS_MAX)
+		return "too many connections";
+	return shaking >= HANDSHAKES_MAX ? "too many handshakes in progress" : NULL;
 }
 
 static void on_tcp_conn(uv_stream_t *srv, int status)
@@ -155,7 +189,19 @@ static void on_tcp_conn(uv_stream_t *srv, int status)
 	struct daemon *d = srv->data;
 	if (status || d->stopping)
 		return;
-	conns_add(d, conn_accept(srv, true, &d->ident.tls, &server_ops, d));
+	const char *over = conn_over_cap(d);
+	struct conn *c = conn_accept(srv, true, &d->ident.tls, &server_ops, d);
+	if (c && over) {
+		uint64_t now = clock_now(d->clock);
+		if (now - d->cap_warned_ms >= 10000 || !d->cap_warned_ms) { /* one line per 10 s under a flood */
+			d->cap_warned_ms = now;
+			log_warn(d->ident.name, d->clock, "refused a connection from %s: %s (at most %d open, %d in handshake)",
+				 c->peer, over, CONNS_MAX, HANDSHAKES_MAX);
+		}
+		conn_close(c, over);
+		return;
+	}
+	conns_add(d, c);
 }
 
 static void on_local_conn(uv_stream_t *srv, int status)
@@ -383,6 +429,7 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	link_tick(d);
 	renew_tick(d);
+	revoke_removed(d, false, true);
 	nodecfg_tick(d);
 	agent_tick(d->agent);
 	imagework_tick(d);
@@ -401,7 +448,7 @@ static void tick_cb(uv_timer_t *t)
 static void on_state(void *data)
 {
 	struct daemon *d = data;
-	revoke_removed(d);
+	revoke_removed(d, true, true);
 	link_update(d);
 	if (leader_new_term(&d->leader)) {
 		watch_reset_self(d);
@@ -498,6 +545,11 @@ static void cons_closed(void *data)
 		conn_close(d->conns[d->nconns - 1], "node stopping");
 	close_handle(d, (uv_handle_t *)&d->tcp);
 	close_handle(d, (uv_handle_t *)&d->local);
+	if (d->metrics) {
+		d->stop_pending++;
+		httpd_close(d->metrics, part_stopped, d);
+		d->metrics = NULL;
+	}
 	close_handle(d, (uv_handle_t *)&d->tick);
 	close_handle(d, (uv_handle_t *)&d->catchup);
 	close_handle(d, (uv_handle_t *)&d->kick);
@@ -578,6 +630,25 @@ static int listen_local(struct daemon *d, char *err)
 		rv = uv_listen((uv_stream_t *)&d->local, 64, on_local_conn);
 	if (rv)
 		return errf(err, E_IO, "listen on %s: %s", path, uv_strerror(rv));
+	return 0;
+}
+
+static void metrics_page(void *data, const char *method, const char *path, struct buf *resp)
+{
+	rpc_http_page(data, method, path, resp);
+}
+
+/* The plain listener of --metrics-listen, when the node keeps one (util/layout.h). */
+static int listen_metrics(struct daemon *d, char *err)
+{
+	char addr[80];
+	int rc = layout_read_text(d->data_dir, LAYOUT_METRICS_LISTEN, addr, sizeof addr, err);
+	addr[strcspn(addr, "\r\n")] = 0;
+	if (rc || !addr[0])
+		return rc;
+	if (!(d->metrics = httpd_start(d->loop, addr, metrics_page, d, err)))
+		return E_IO;
+	log_info(d->ident.name, d->clock, "serving /metrics and /healthz in plain HTTP on %s", addr);
 	return 0;
 }
 
@@ -724,7 +795,7 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 			return rc;
 		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
-	if ((rc = listen_tcp(d, err)))
+	if ((rc = listen_tcp(d, err)) || (rc = listen_metrics(d, err)))
 		return rc;
 	if ((rc = cons_start(&d->cons, err)))
 		return rc;

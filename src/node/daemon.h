@@ -17,6 +17,7 @@
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
+#include "net/peer.h"
 #include "net/proto.h"
 #include "net/rpc_reply.h"
 #include "raft/consensus.h"
@@ -80,6 +81,11 @@ struct pending {
 	 * (a stream) stops its work; it may free p. */
 	void (*on_gone)(struct pending *p);
 	bool forwarded;
+	/* who asked, when a handler made this while serving someone (node/rpc.c): sent along
+	 * when forwarded to the leader, which checks it again (net/access.h) */
+	bool has_origin;
+	enum op origin_op;
+	struct peer origin;
 	struct pending *next, *prev;
 };
 
@@ -119,12 +125,19 @@ struct daemon {
 	uint64_t *members;
 	size_t nmembers;
 	bool members_known;
+	struct httpd *metrics; /* --metrics-listen's plain listener, if kept (net/httpd.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
+	uint64_t cap_warned_ms; /* last warning about a connection refused by a cap (daemon.c) */
 	uint64_t session;    /* random per process start: request identity (state/store.h) */
 	uint64_t seq;        /* counter of commands this node originates in this session */
 	uint64_t fwd_ids;
+	/* while a handler runs: who called it (rpc_dispatch), taken by the pending requests
+	 * it makes (forwards and submits), so the leader checks the caller again */
+	bool serving;
+	enum op serving_op;
+	struct peer serving_peer;
 	/* leader state */
 	struct leader leader;
 	struct leader_host leader_host;
@@ -180,9 +193,14 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
 void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+/* 0 when p is not a user known by certificate, or one whose certificate is its user's in
+ * the state; else E_AUTH (orch user rm revoked it). */
+int rpc_user_current(struct daemon *d, const struct peer *p, char *err);
+/* The whole HTTP response for path (/metrics, /healthz, else 404), for either listener. */
+void rpc_http_page(struct daemon *d, const char *method, const char *path, struct buf *resp);
 /* The handlers of the protocol's ops (rpc_cluster.c, rpc_work.c, logfan.c, ingest.c): each
  * gets its request decoded and checked, and answers on c (now or later). */
-#define RPC_HANDLER_(ID, low, name, via, run, handler) \
+#define RPC_HANDLER_(ID, low, name, via, run, need, handler) \
 	void handler(struct daemon *d, struct conn *c, const struct req_##low *a);
 PROTO_OPS(RPC_HANDLER_)
 #undef RPC_HANDLER_

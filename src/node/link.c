@@ -7,6 +7,7 @@
 #include "node/worker.h"
 #include "agent/agent.h"
 #include "metrics/node_stats.h"
+#include "net/access.h"
 #include "net/conn.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -299,21 +300,37 @@ int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req,
 	mpw_init(&w);
 	mpw_map_begin(&w);
 	uint64_t fid = ++d->fwd_ids;
+	/* op first: the leader sizes a frame by the op its first bytes name (net/frame.h) */
+	const msgpack_object *op = mp_get(req, "op");
+	if (op) {
+		mpw_key(&w, "op");
+		mpw_obj(&w, op);
+	}
 	if (!mp_get(req, "id"))
 		mpw_ku64(&w, "id", fid);
 	for (uint32_t i = 0; i < req->via.map.size; i++) {
+		/* op went first; an origin is this node's to say, never the caller's */
+		if (mp_str_eq(&req->via.map.ptr[i].key, "op") || mp_str_eq(&req->via.map.ptr[i].key, "origin"))
+			continue;
 		mpw_key_obj(&w, &req->via.map.ptr[i].key);
 		if (mp_str_eq(&req->via.map.ptr[i].key, "id"))
 			mpw_u64(&w, fid);
 		else
 			mpw_obj(&w, &req->via.map.ptr[i].val);
 	}
+	if (p->has_origin)
+		access_origin_put(&w, &p->origin, p->origin_op);
 	mpw_map_end(&w);
 	struct link *l = get(d);
 	if (!l->conn)
 		link_update(d);
 	int rc = 0;
-	if (!l->conn || send_frame(l, w.sb.data, w.sb.size))
+	/* the leader would close the link over it, failing every request it carries */
+	enum op o;
+	size_t max = proto_frame_max(proto_lookup(op, &o) ? -1 : (int)o, true);
+	if (w.sb.size > max)
+		rc = errf(err, E_INVAL, "request of %zu bytes is over the limit of %zu", w.sb.size, max);
+	else if (!l->conn || send_frame(l, w.sb.data, w.sb.size))
 		rc = errf(err, E_NOLEADER, "no leader reachable right now; retry");
 	else {
 		p->forwarded = true;

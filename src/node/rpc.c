@@ -8,7 +8,9 @@
 #include "node/worker.h"
 #include "node/autolock.h"
 #include "metrics/metrics.h"
+#include "net/access.h"
 #include "net/conn.h"
+#include "net/httpd.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -23,6 +25,11 @@ struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id)
 	p->d = d;
 	p->conn = c;
 	p->req_id = req_id;
+	if (d->serving) {
+		p->has_origin = true;
+		p->origin_op = d->serving_op;
+		p->origin = d->serving_peer;
+	}
 	/* oldest first: replies mostly come in order, and the link looks them up from the
 	 * head (node/link.c) */
 	p->prev = d->pending_tail;
@@ -130,14 +137,70 @@ static void refuse_not_leader(struct daemon *d, struct conn *c, uint64_t id, enu
 	rpc_reply_send(c, &w);
 }
 
+/* ---- who may ------------------------------------------------------------------------------- */
+
+/* A user known by its certificate must still be a user of the cluster, with that
+ * certificate: orch user rm takes effect on the next request, on every node as soon as it
+ * has applied the removal, and on the leader at once (it checks every forwarded write). */
+int rpc_user_current(struct daemon *d, const struct peer *p, char *err)
+{
+	/* a worker holds no replica of the users: what it forwards, the leader checks */
+	if (p->kind != PEER_USER || !p->serial[0] || d->worker)
+		return 0;
+	const struct user *u = table_get_str(&d->store.users, p->user);
+	if (!u || !u->serial || strcmp(u->serial, p->serial))
+		return errf(err, E_AUTH,
+			    "permission denied: the certificate of user %s was revoked (orch user rm), or is so new that "
+			    "this node does not know it yet",
+			    p->user);
+	return 0;
+}
+
+/* The caller of op: the connection's peer, or, for a request a node forwards on someone's
+ * behalf, that someone, checked as if they had asked here (net/access.h). */
+static int authorize(struct daemon *d, struct conn *c, enum op op, const void *args, const msgpack_object *req,
+		     struct peer *who, char *err)
+{
+	conn_peer(c, who);
+	int rc = access_check(op, access_need(op, args), who, err);
+	if (!rc)
+		rc = rpc_user_current(d, who, err);
+	struct peer org;
+	enum op org_op;
+	if (rc || who->kind != PEER_NODE || access_origin_get(req, &org, &org_op))
+		return rc;
+	/* Root on a worker-only machine is trusted with that machine's tasks, not with the
+	 * cluster: what its local socket forwards may only read (as a viewer), and take the
+	 * worker itself out (orch leave). */
+	bool from_worker = !who->manager;
+	bool own_leave = op == OP_NODE_LEAVE && ((const struct req_node_leave *)args)->node_id == who->node_id;
+	if (from_worker && org.kind == PEER_LOCAL && !own_leave) {
+		org.kind = PEER_USER;
+		org.role = PROLE_VIEWER;
+		org.serial[0] = 0;
+		snprintf(org.user, sizeof org.user, "root on worker %016llx", (unsigned long long)who->node_id);
+	}
+	/* an entry built for someone's op (apply) is checked against that op; its args are
+	 * not here, so the table's need: registry credentials were checked on the node */
+	enum proto_need need = org_op == op ? access_need(op, args) : proto_ops[org_op].need;
+	if ((rc = access_check(org_op, need, &org, err)) || (rc = rpc_user_current(d, &org, err))) {
+		if (from_worker && !strstr(err, "; run "))
+			snprintf(err + strlen(err), ERR_LEN - strlen(err) > 0 ? ERR_LEN - strlen(err) : 0,
+				 "; a worker's local socket may only read: run it on a manager, or with --host and a user certificate");
+		return rc;
+	}
+	*who = org;
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 /* Each handler takes its own request struct: a typed thunk per op. */
 typedef void (*rpc_thunk)(struct daemon *d, struct conn *c, const void *args);
-#define RPC_THUNK_(ID, low, name, via, run, handler) \
+#define RPC_THUNK_(ID, low, name, via, run, need, handler) \
 	static void thunk_##low(struct daemon *d, struct conn *c, const void *a) { handler(d, c, a); }
 PROTO_OPS(RPC_THUNK_)
-#define RPC_ENTRY_(ID, low, name, via, run, handler) [OP_##ID] = thunk_##low,
+#define RPC_ENTRY_(ID, low, name, via, run, need, handler) [OP_##ID] = thunk_##low,
 static const rpc_thunk thunks[OP__COUNT] = {PROTO_OPS(RPC_ENTRY_)};
 
 void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, bool local)
@@ -173,15 +236,15 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		rpc_reply_err(c, id, E_UNSUPP, err);
 		return;
 	}
-	if (!local) {
-		/* a peer with no certificate (a joiner) may only join */
-		struct peer who;
-		conn_peer(c, &who);
-		if (who.kind == PEER_ANON && op != OP_JOIN) {
-			snprintf(err, sizeof err, "%s: needs a certificate of this cluster", po->name);
-			rpc_reply_err(c, id, E_AUTH, err);
-			return;
-		}
+	struct peer who;
+	conn_peer(c, &who);
+	/* the table's need first, before the autolock gate too (a peer with no certificate, a
+	 * joiner, may only join); the whole check once the args are decoded (authorize) */
+	if (access_check(op, po->need, &who, err)) {
+		if (who.kind == PEER_USER) /* not every anonymous probe: they could fill the log */
+			log_warn(d->ident.name, d->clock, "refused %s from %s: %s", po->name, c->peer, err);
+		rpc_reply_err(c, id, E_AUTH, err);
+		return;
 	}
 	if (d->locked && op != OP_UNLOCK) { /* node/autolock.h */
 		if (op == OP_STATUS)
@@ -196,6 +259,15 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		return;
 	}
 	*(uint64_t *)args = id; /* every request struct starts with its id */
+	if (authorize(d, c, op, args, req, &who, err)) {
+		log_warn(d->ident.name, d->clock, "refused %s from %s: %s", po->name, c->peer, err);
+		rpc_reply_err(c, id, E_AUTH, err);
+		free(args);
+		return;
+	}
+	d->serving = who.kind != PEER_NODE;
+	d->serving_op = op;
+	d->serving_peer = who;
 	enum worker_route wr = d->worker ? worker_route(op) : WORKER_HERE;
 	if (wr == WORKER_REFUSE) {
 		snprintf(err, sizeof err, "%s: this node is a worker (it holds no replica of the cluster state); run it on a manager node",
@@ -222,14 +294,14 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 		forward(d, c, id, req);
 	else
 		refuse_not_leader(d, c, id, op);
+	d->serving = false;
 	free(args);
 }
 
-/* ---- plain HTTP ------------------------------------------------------------------------------ */
+/* ---- HTTP ------------------------------------------------------------------------------------ */
 
-void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+void rpc_http_page(struct daemon *d, const char *method, const char *path, struct buf *resp)
 {
-	struct buf b = {0};
 	const char *status = "200 OK", *ctype = "text/plain; charset=utf-8";
 	struct buf body = {0};
 	if (!strcmp(path, "/healthz")) {
@@ -248,12 +320,26 @@ void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *
 		status = "404 Not Found";
 		buf_printf(&body, "not found\n");
 	}
-	buf_printf(&b, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		   status, ctype, body.len);
-	if (strcmp(method, "HEAD"))
-		buf_append(&b, body.data, body.len);
+	httpd_response(resp, method, status, ctype, &body);
+	buf_free(&body);
+}
+
+/* HTTP on the node port: only for a caller the connection proved (a user of any role, a
+ * node); a plain client goes to the --metrics-listen listener instead. */
+void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+{
+	struct buf b = {0};
+	struct peer who;
+	conn_peer(c, &who);
+	if (who.kind == PEER_ANON) {
+		struct buf body = {0};
+		buf_printf(&body, "forbidden: the node port serves HTTP only to clients with a certificate of the cluster; "
+				  "a local Prometheus scrapes the --metrics-listen address\n");
+		httpd_response(&b, method, "403 Forbidden", "text/plain; charset=utf-8", &body);
+		buf_free(&body);
+	} else
+		rpc_http_page(d, method, path, &b);
 	conn_write_raw(c, b.data, b.len);
 	conn_close_after_write(c);
 	buf_free(&b);
-	buf_free(&body);
 }

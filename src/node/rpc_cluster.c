@@ -207,7 +207,11 @@ void rpc_apply(struct daemon *d, struct conn *c, const struct req_apply *a)
 		return;
 	}
 	uint64_t peer = conn_peer_node(c);
-	int rc = cmd_check_origin(a->entry.p, a->entry.n, peer, err);
+	struct peer who;
+	conn_peer(c, &who);
+	const struct node *pn = table_get_u64(&d->store.nodes, peer);
+	bool worker = (who.kind == PEER_NODE && !who.manager) || (pn && pn->worker);
+	int rc = cmd_check_origin(a->entry.p, a->entry.n, peer, worker, err);
 	if (!rc && !table_get_u64(&d->store.nodes, peer) && cons_role_of(&d->cons, peer) == ROLE_NONE)
 		rc = errf(err, E_AUTH, "apply: node %016llx is not a member of this cluster", (unsigned long long)peer);
 	if (rc) {

@@ -71,6 +71,15 @@ enum worker_route worker_route(enum op op)
 	/* streams from the nodes that ran the tasks, which the leader names (node/logfan.c) */
 	case OP_LOGS_CLUSTER:
 		return WORKER_HERE;
+	/* fan out over the cluster from the state this node lacks (the local-socket ops below;
+	 * these are open to remote users too, net/access.h) */
+	case OP_IMAGE_PULL:
+	case OP_IMAGE_PRUNE:
+	case OP_IMAGE_DISK:
+	/* the tokens are opened with the data key, which only managers hold */
+	case OP_TOKEN_SHOW:
+	case OP_TOKEN_ROTATE:
+		return WORKER_REFUSE;
 	default:
 		break;
 	}

@@ -160,7 +160,7 @@ static bool hex16(const char *s)
 	return true;
 }
 
-static bool user_name_ok(const char *u)
+bool pki_user_name_ok(const char *u)
 {
 	size_t n = u ? strlen(u) : 0;
 	if (!n || n > 63)
@@ -184,7 +184,7 @@ int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pe
 		snprintf(cn, sizeof cn, "%016llx", (unsigned long long)subj->node_id);
 		snprintf(ou, sizeof ou, "%s", subj->manager ? "manager" : "worker");
 	} else if (subj->kind == PKI_USER) {
-		if (!user_name_ok(subj->user))
+		if (!pki_user_name_ok(subj->user))
 			return errf(err, E_INVAL, "sign: user name must be 1-63 of [A-Za-z0-9._@-]");
 		if (subj->role == PROLE_NONE)
 			return errf(err, E_INVAL, "sign: a user needs a role (viewer, operator or admin)");
@@ -305,16 +305,21 @@ int pki_verify(const char *bundle_pem, const char *cert_pem, char *err)
 	return rc;
 }
 
-int pki_serial(const char *cert_pem, char *out, size_t n, char *err)
+static void serial_hex(X509 *x, char *out, size_t n)
 {
-	X509 *x = cert_read(cert_pem);
-	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	char *h = bn ? BN_bn2hex(bn) : NULL;
 	snprintf(out, n, "%s", h ? h : "");
 	OPENSSL_free(h);
 	BN_free(bn);
+}
+
+int pki_serial(const char *cert_pem, char *out, size_t n, char *err)
+{
+	X509 *x = cert_read(cert_pem);
+	if (!x)
+		return ossl_err(err, E_INVAL, "not a PEM certificate");
+	serial_hex(x, out, n);
 	X509_free(x);
 	return 0;
 }
@@ -388,10 +393,11 @@ int pki_peer_of(void *x509, struct peer *p, char cluster_hex[17], char *err)
 			return errf(err, E_AUTH, "node certificate: node id 0");
 		return 0;
 	}
-	if (!strncmp(ou, "user:", 5) && user_name_ok(cn)) {
+	if (!strncmp(ou, "user:", 5) && pki_user_name_ok(cn)) {
 		p->kind = PEER_USER;
 		p->role = peer_role_parse(ou + 5);
 		snprintf(p->user, sizeof p->user, "%s", cn);
+		serial_hex(x509, p->serial, sizeof p->serial); /* revocation: state/store.h users */
 		if (p->role == PROLE_NONE)
 			return errf(err, E_AUTH, "user certificate: unknown role %s", ou + 5);
 		return 0;

@@ -53,6 +53,8 @@ struct pki_subject {
 int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pem, const struct pki_subject *subj,
 	     uint64_t seconds, struct buf *cert, char *err);
 
+/* A user name a certificate may carry: 1-63 of [A-Za-z0-9._@-]. */
+bool pki_user_name_ok(const char *name);
 /* sha256 of the first certificate's DER in pem, hex. */
 int pki_fingerprint(const char *cert_pem, char out[PKI_FP_HEX], char *err);
 /* Whether any certificate of the bundle has this fingerprint. */

@@ -200,9 +200,11 @@ static int environment(struct compose_ctx *c, int envf, int envv, const char *pa
 		if (nd.type == YAML_SEQUENCE_NODE) {
 			for (yaml_node_item_t *it = nd.data.sequence.items.start; !rc && it < nd.data.sequence.items.top; it++) {
 				const char *s = compose_text_of(c, *it);
-				if (!s)
-					return spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, *it), epath, c->err,
-							     "expected a string KEY=value");
+				if (!s) {
+					rc = spec_node_err(&c->src, ydoc_node(&c->y, YDOC_SELF, *it), epath, c->err,
+							   "expected a string KEY=value");
+					break;
+				}
 				const char *eq = strchr(s, '=');
 				char *k = xstrndup(s, eq ? (size_t)(eq - s) : strlen(s)), ipath[400];
 				const char *v = eq ? eq + 1 : interp_lookup(&c->env, k);

@@ -319,6 +319,9 @@ static int ref_target(struct file_ref *r, const char *dir, char *msg)
 		char *abs = xasprintf("%s/%s", dir, t);
 		free(r->target);
 		r->target = abs;
+	} else if (t != r->target) { /* no target, and the source itself is a path */
+		free(r->target);
+		r->target = xstrdup(t);
 	}
 	size_t len = strlen(r->target);
 	if (strstr(r->target, "/../") || (len >= 3 && !strcmp(r->target + len - 3, "/..")))

@@ -33,7 +33,9 @@
 	X(IMAGE_RM, image_rm, "image.rm", apply_image_rm) \
 	X(VOLUME_RM, volume_rm, "volume.rm", apply_volume_rm) \
 	X(SECRET_PUT, secret_put, "secret.put", apply_secret_put) \
-	X(SECRET_RM, secret_rm, "secret.rm", apply_secret_rm)
+	X(SECRET_RM, secret_rm, "secret.rm", apply_secret_rm) \
+	X(USER_PUT, user_put, "user.put", apply_user_put) \
+	X(USER_RM, user_rm, "user.rm", apply_user_rm)
 
 /* the cluster record (state/store.h) */
 #define CMDB_cluster_init(F, S) \
@@ -100,6 +102,12 @@
 	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0)
 /* every version; refused while a service's spec uses it */
 #define CMDB_secret_rm(F, S) F(S, STR, kind, REQ, 0) F(S, STR, name, REQ, 0)
+
+/* a new user (state/store.h), refused when the name is taken: a new certificate for a
+ * user is orch user rm, then add */
+#define CMDB_user_put(F, S) \
+	F(S, STR, name, REQ, 0) F(S, STR, role, REQ, 0) F(S, STR, serial, REQ, 0) F(S, U64, at, OPT, 0)
+#define CMDB_user_rm(F, S) F(S, STR, name, REQ, 0)
 
 enum cmd {
 #define CMD_ENUM_(ID, low, name, fn) CMD_##ID,

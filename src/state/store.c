@@ -37,6 +37,7 @@ SCHEMA_DEFINE(image, IMAGE_FIELDS)
 SCHEMA_DEFINE(event, EVENT_FIELDS)
 SCHEMA_DEFINE(volume, VOLUME_FIELDS)
 SCHEMA_DEFINE(secret, SECRET_FIELDS)
+SCHEMA_DEFINE(user, USER_FIELDS)
 
 #define CMD_MAGIC0 'O'
 #define CMD_MAGIC1 'C'
@@ -67,6 +68,7 @@ void store_init(struct store *s)
 	table_init(&s->events, &event_schema);
 	table_init(&s->volumes, &volume_schema);
 	table_init(&s->secrets, &secret_schema);
+	table_init(&s->users, &user_schema);
 }
 
 void store_free(struct store *s)
@@ -81,6 +83,7 @@ void store_free(struct store *s)
 	table_clear(&s->events);
 	table_clear(&s->volumes);
 	table_clear(&s->secrets);
+	table_clear(&s->users);
 	s->has_cluster = false;
 	s->revision = 0;
 }
@@ -177,7 +180,25 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	return rc;
 }
 
-int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err)
+/* What a worker-only node's own parts submit: its agent's task reports, the images it
+ * loaded, pulled or collected, its own settings and the mesh's port errors. Nothing that
+ * manages the cluster: a worker's machine is trusted with its tasks, not with the rest. */
+static bool worker_may_submit(const msgpack_object *t)
+{
+	enum cmd type;
+	if (cmd_lookup(t, &type))
+		return false;
+	switch (type) {
+	case CMD_TASK_BATCH:
+	case CMD_IMAGE_PUT:
+	case CMD_IMAGE_RM:
+	case CMD_NODE_UPDATE:
+	case CMD_SERVICE_PORT_ERROR: return true;
+	default: return false;
+	}
+}
+
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, char *err)
 {
 	struct mpr r;
 	const msgpack_object *t;
@@ -186,7 +207,12 @@ int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err)
 	int rc = cmd_decode(buf, len, &r, &t, &ver, &c, err);
 	if (rc)
 		return rc;
+	if (worker && !worker_may_submit(t))
+		rc = errf(err, E_AUTH, "apply: node %016llx is a worker; it may not submit %.*s", (unsigned long long)peer,
+			  (int)(t->via.str.size > 40 ? 40 : t->via.str.size), t->via.str.ptr);
 	mpr_free(&r);
+	if (rc)
+		return rc;
 	if (!peer)
 		return errf(err, E_AUTH, "apply: only a member node's own link may submit entries");
 	if (c.req.origin != peer)
@@ -317,6 +343,12 @@ void store_snapshot(const struct store *s, struct mpw *w)
 	table_encode(&s->volumes, w);
 	mpw_key(w, "secrets");
 	table_encode(&s->secrets, w);
+	/* written only once there is one, so the state hash of a cluster without users is what
+	 * it was before users existed */
+	if (s->users.n) {
+		mpw_key(w, "users");
+		table_encode(&s->users, w);
+	}
 	mpw_map_end(w);
 }
 
@@ -355,6 +387,8 @@ int store_restore(struct store *s, const void *buf, size_t len, char *err)
 		goto out;
 	/* nor from before secrets */
 	if (mp_get(r.root, "secrets") && (rc = table_decode(&n.secrets, mp_get(r.root, "secrets"), err)))
+		goto out;
+	if (mp_get(r.root, "users") && (rc = table_decode(&n.users, mp_get(r.root, "users"), err)))
 		goto out;
 out:
 	mpr_free(&r);

@@ -110,6 +110,12 @@ SCHEMA_DECLARE(kv, KV_FIELDS)
 	X(S, RAW, data)
 SCHEMA_DECLARE(secret, SECRET_FIELDS)
 
+/* A user of the remote API (orch-user(1)): role "viewer", "operator" or "admin" (net/peer.h);
+ * serial: of the client certificate the cluster CA issued it (hex); a request made with
+ * any other certificate of that name is refused (net/access.h). */
+#define USER_FIELDS(X, S) X(S, STR, name) X(S, STR, role) X(S, STR, serial) X(S, U64, created_at)
+SCHEMA_DECLARE(user, USER_FIELDS)
+
 /* Request identity, per origin node: the last request applied of the node's current
  * session (a random id drawn at each process start) and its result, so that the same
  * entry applied again (a retry, or a "lost" entry that committed after all) answers what
@@ -135,7 +141,7 @@ SCHEMA_DECLARE(event, EVENT_FIELDS)
 struct store {
 	bool has_cluster;
 	struct cluster cluster;
-	struct table nodes, kv, origins, services, tasks, images, events, volumes, secrets;
+	struct table nodes, kv, origins, services, tasks, images, events, volumes, secrets, users;
 	uint64_t revision; /* bumped by every command that changed something */
 };
 
@@ -172,8 +178,10 @@ void *cmd_frame(const void *payload, size_t n, size_t *out_len);
 /* Decodes the header; returns 0 and the payload bounds, or -1. */
 int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *payload_len);
 /* A leader takes an entry built by another node only from that node: 0 when the entry's
- * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. */
-int cmd_check_origin(const void *buf, size_t len, uint64_t peer, char *err);
+ * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. A
+ * worker-only node (worker) may submit only what its own parts report (its tasks, its
+ * images, its settings, port errors), never a command that manages the cluster. */
+int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, char *err);
 
 /* What a command's apply function (state/cmd.h, state/apply.h) gets: its body map, checked
  * against the type's fields, and who asked. */

@@ -1,4 +1,5 @@
 #include "traffic/mesh.h"
+#include "traffic/reqcount.h"
 #include "traffic/scope.h"
 #include "traffic/stats.h"
 #include "net/ipam.h"
@@ -137,14 +138,6 @@ static size_t ready_endpoints(const struct store *s, uint64_t sid, uint16_t targ
 
 /* ---- connections ------------------------------------------------------------------------------- */
 
-struct hp { /* HTTP/1.x request counter for one client stream */
-	int mode;   /* 0 unknown, 1 http, 2 other */
-	int st;     /* 0 headers, 1 body, 2 stop counting (chunked or oversized) */
-	uint64_t body_left;
-	char hdr[4096];
-	size_t hlen;
-};
-
 /* A proxied connection. It copies what it needs of its listener at accept: mesh_sync may
  * close the listener (the service went, its port changed) while the connection lives on,
  * retrying backends. */
@@ -165,7 +158,7 @@ struct mconn {
 	size_t neps, next_try, tries;
 	struct endpoint cur_ep; /* the backend being connected or used */
 	bool has_cur;
-	struct hp hp;
+	struct reqcount hp;
 	char client_addr[64];
 	uint16_t client_port;
 	struct mconn *next, *prev; /* the mesh's open connections */
@@ -207,70 +200,9 @@ static void mc_close(struct mconn *c)
 
 static void count_http(struct mconn *c, const char *p, size_t n)
 {
-	struct hp *h = &c->hp;
-	static const char *const methods[] = {"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN", "TRAC"};
-	while (n && h->mode != 2 && h->st != 2) {
-		if (h->st == 1) {
-			size_t k = n < h->body_left ? n : (size_t)h->body_left;
-			h->body_left -= k;
-			p += k;
-			n -= k;
-			if (!h->body_left)
-				h->st = 0;
-			continue;
-		}
-		size_t k = n < sizeof h->hdr - h->hlen ? n : sizeof h->hdr - h->hlen;
-		if (!k) {
-			h->st = 2;
-			break;
-		}
-		memcpy(h->hdr + h->hlen, p, k);
-		size_t old = h->hlen;
-		h->hlen += k;
-		if (h->mode == 0 && h->hlen >= 4) {
-			h->mode = 2;
-			for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-				if (!memcmp(h->hdr, methods[i], 4))
-					h->mode = 1;
-			if (h->mode == 2)
-				break;
-		}
-		/* end of headers? search from a little before the old end */
-		size_t from = old > 3 ? old - 3 : 0;
-		size_t end = 0;
-		for (size_t i = from; i + 4 <= h->hlen; i++)
-			if (!memcmp(h->hdr + i, "\r\n\r\n", 4)) {
-				end = i + 4;
-				break;
-			}
-		if (!end) {
-			p += k;
-			n -= k;
-			continue;
-		}
-		stat_of(c->m, c->service)->t.requests++;
-		/* body length of this request */
-		uint64_t cl = 0;
-		bool chunked = false;
-		for (size_t i = 0; i < end; i++) {
-			if (i && h->hdr[i - 1] != '\n')
-				continue;
-			if (!strncasecmp(h->hdr + i, "content-length:", 15))
-				cl = strtoull(h->hdr + i + 15, NULL, 10);
-			else if (!strncasecmp(h->hdr + i, "transfer-encoding:", 18) && strstr(h->hdr + i, "chunked"))
-				chunked = true;
-		}
-		size_t used = end - old; /* bytes of this chunk that belonged to the headers */
-		p += used;
-		n -= used;
-		h->hlen = 0;
-		if (chunked)
-			h->st = 2;
-		else if (cl) {
-			h->st = 1;
-			h->body_left = cl;
-		}
-	}
+	unsigned k = reqcount_feed(&c->hp, p, n);
+	if (k)
+		stat_of(c->m, c->service)->t.requests += k;
 }
 
 struct mwrite {

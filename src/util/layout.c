@@ -1,5 +1,9 @@
 #include "util/layout.h"
+#include "util/err.h"
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static const char *const names[] = {
 	[LAYOUT_SOCKET] = "orch.sock",
@@ -17,6 +21,7 @@ static const char *const names[] = {
 	[LAYOUT_VOLUMES] = "volumes",
 	[LAYOUT_ALLOW_BIND] = "allow-bind",
 	[LAYOUT_DATAKEY] = "datakey",
+	[LAYOUT_METRICS_LISTEN] = "metrics-listen",
 	[LAYOUT_WORKER] = "worker",
 	[LAYOUT_NODE_SECURITY] = "node-security",
 };
@@ -62,4 +67,35 @@ bool layout_volume_dir(char *out, size_t cap, const char *data_dir, const char *
 bool layout_task_path(char *out, size_t cap, const char *task_dir, enum layout_task_item item)
 {
 	return join(out, cap, task_dir, task_names[item]);
+}
+
+int layout_write_text(const char *data_dir, enum layout_item item, const char *text, char *err)
+{
+	char path[LAYOUT_PATH_MAX], tmp[LAYOUT_PATH_MAX + 8];
+	layout_path(path, sizeof path, data_dir, item);
+	if (!text)
+		return unlink(path) && errno != ENOENT ? errf(err, E_IO, "remove %s: %s", path, strerror(errno)) : 0;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
+	fputs(text, f);
+	int rc = fflush(f) || fsync(fileno(f)) ? -1 : 0;
+	if (fclose(f) || rc || rename(tmp, path))
+		return errf(err, E_IO, "write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int layout_read_text(const char *data_dir, enum layout_item item, char *buf, size_t cap, char *err)
+{
+	char path[LAYOUT_PATH_MAX];
+	layout_path(path, sizeof path, data_dir, item);
+	buf[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : errf(err, E_IO, "open %s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
 }

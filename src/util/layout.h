@@ -24,6 +24,8 @@
  *                    marks it filled from the image, lock serialises its setup
  *   allow-bind       host path prefixes bind mounts may use, one a line (orch init/join
  *                    --allow-bind), kept across restarts
+ *   metrics-listen   IP:PORT of the plain HTTP listener for /metrics and /healthz (orch
+ *                    init/join --metrics-listen, net/httpd.h), kept across restarts
  *   worker           present on a worker-only node (node/worker.h): it holds no raft log,
  *                    no replica of the state and no data key
  *   node-security    the node's container options (orch init/join --allow-privileged,
@@ -53,6 +55,7 @@ enum layout_item {
 	LAYOUT_VOLUMES,
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
+	LAYOUT_METRICS_LISTEN,
 	LAYOUT_WORKER,
 	LAYOUT_NODE_SECURITY,
 };
@@ -68,6 +71,10 @@ enum layout_task_item {
 
 /* <data_dir>/<item> into out; false (out truncated) when it does not fit in cap. */
 bool layout_path(char *out, size_t cap, const char *data_dir, enum layout_item item);
+/* A kept option's small text file: replaced at once (write, fsync, rename), or removed
+ * when text is NULL; read whole into buf ("" when there is none). 0 or E_IO. */
+int layout_write_text(const char *data_dir, enum layout_item item, const char *text, char *err);
+int layout_read_text(const char *data_dir, enum layout_item item, char *buf, size_t cap, char *err);
 /* <data_dir>/tasks/<task> */
 bool layout_task_dir(char *out, size_t cap, const char *data_dir, uint64_t task);
 /* <data_dir>/tasks/<task>/<item> */

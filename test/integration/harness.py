@@ -143,6 +143,7 @@ class Node:
         self.ip = ip
         self.addr = "%s:%d" % (ip, port)
         self.dir = os.path.join(cluster.tmp, name)
+        self.metrics = None  # IP:PORT of its plain /metrics listener (Cluster(metrics=True))
         self.pid = None
         self.id = None
 
@@ -175,7 +176,7 @@ class Node:
 class Cluster:
     """with Cluster(3) as c: ... — nodes n1..nN, n1 created the cluster."""
 
-    def __init__(self, n=0, env=None, failure_timeout=None, timeout=30):
+    def __init__(self, n=0, env=None, failure_timeout=None, timeout=30, metrics=False):
         become_subreaper()
         base = os.environ.get("TEST_TMP") or tempfile.gettempdir()
         self.tmp = tempfile.mkdtemp(prefix="c", dir=base)
@@ -183,6 +184,9 @@ class Cluster:
         self.env.pop("ORCH_TRACE", None)
         self.env.update(env or {})
         self.failure_timeout = failure_timeout
+        # each node also serves /metrics and /healthz in plain HTTP on node.metrics
+        # (--metrics-listen): the node port serves them only to clients with a certificate
+        self.metrics = metrics
         self.nodes = []
         self.token = None  # the manager join token
         self.worker_token = None
@@ -219,11 +223,17 @@ class Cluster:
     def _new_node(self, name=None, ip=None):
         self._count += 1
         ip = ip or "127.0.0.1"
-        return Node(self, name or "n%d" % self._count, free_port(ip), ip)
+        n = Node(self, name or "n%d" % self._count, free_port(ip), ip)
+        if self.metrics:
+            n.metrics = "%s:%d" % (ip, free_port(ip))
+        return n
+
+    def _start_args(self, n):
+        return ["--metrics-listen", n.metrics] if n.metrics else []
 
     def init(self, name=None, extra=(), ip=None):
         n = self._new_node(name, ip)
-        args = ["init", "--listen", n.addr, "--data-dir", n.dir, "--name", n.name, "--detach"]
+        args = ["init", "--listen", n.addr, "--data-dir", n.dir, "--name", n.name, "--detach"] + self._start_args(n)
         if self.failure_timeout:
             args += ["--failure-timeout", self.failure_timeout]
         p = self.run(*(args + list(extra)))
@@ -246,7 +256,7 @@ class Cluster:
         n = self._new_node(name, ip)
         target = (via or self.nodes[0]).addr
         args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
-                "--name", n.name, "--detach"] + list(extra)
+                "--name", n.name, "--detach"] + self._start_args(n) + list(extra)
         p = self.run(*args, env=self.token_env(token))
         if p.returncode:
             raise CliError(args, p)
@@ -264,7 +274,7 @@ class Cluster:
             n = self._new_node(None, ip)
             self.nodes.append(n)  # also when its join fails: teardown kills what it started
             args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
-                    "--name", n.name, "--detach"]
+                    "--name", n.name, "--detach"] + self._start_args(n)
             procs.append((n, args, time.time(), subprocess.Popen(
                 [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
                 stdin=subprocess.DEVNULL)))
@@ -505,6 +515,14 @@ class Conn:
     def send_raw(self, data):
         self.s.sendall(data)
 
+    def send_garbage(self, data):
+        """send_raw for bytes the node may refuse before it has read them all: a node that
+        closes mid-way (as it should) is not an error here; outcome() then says 'closed'."""
+        try:
+            self.s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            pass
+
     def send(self, req):
         if "id" not in req:
             self.next_id += 1
@@ -528,7 +546,7 @@ class Conn:
         self.s.settimeout(timeout)
         try:
             data = self.s.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             return "closed"
         except socket.timeout:
             return "open"

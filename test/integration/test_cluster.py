@@ -120,9 +120,27 @@ def test_form_5_nodes():
         c.converged()
 
 
+def http_get_raw(addr, path):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        data = b""
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        except ConnectionResetError:
+            pass
+    return data
+
+
 def test_healthz():
-    """HTTP is served inside TLS, to a holder of a certificate of the cluster."""
-    with Cluster(1) as c:
+    """/healthz and /metrics: inside TLS on the node port to a holder of a certificate of the
+    cluster, in plain HTTP on the --metrics-listen address; the node port gives a plain
+    client none of it."""
+    with Cluster(1, metrics=True) as c:
         n = c.nodes[0]
         for path, code in (("/healthz", 200), ("/nope", 404)):
             with Conn.tls_raw(n, n) as k:
@@ -134,7 +152,16 @@ def test_healthz():
                         break
                     data += b
             status = data.split(b"\r\n", 1)[0]
+            check(status.startswith(b"HTTP/1.1 %d" % code), "GET %s over TLS: %r" % (path, data[:200]))
+        for path, code in (("/healthz", 200), ("/metrics", 200), ("/nope", 404)):
+            data = http_get_raw(n.metrics, path)
+            status = data.split(b"\r\n", 1)[0]
             check(status.startswith(b"HTTP/1.1 %d" % code), "GET %s: %r" % (path, data[:200]))
+        check(b"orch_raft_term" in http_get_raw(n.metrics, "/metrics"), "no raft figures in /metrics")
+        for path in ("/healthz", "/metrics"):
+            data = http_get_raw(n.addr, path)
+            check(not data.startswith(b"HTTP/1.1 200") and b"orch_" not in data and b"ok " not in data,
+                  "the node port answered a plain GET %s: %r" % (path, data[:200]))
         check(c.status(0)["raft_state"] == "leader", "node not serving after HTTP")
 
 
@@ -402,7 +429,7 @@ def test_garbage_node_port():
         ]
         for what, data in cases:
             with Conn.raw_tcp(target) as k:
-                k.send_raw(data)
+                k.send_garbage(data)
                 check(k.outcome() == "closed", "%s: the node answered a plain client" % what)
             check(c.status(target)["raft_state"], "node down after %s" % what)
         # Truncated handshakes: the peer goes away in the middle.
@@ -428,7 +455,7 @@ def test_garbage_node_port():
         ]
         for what, data in frames:
             with Conn.tcp(target, me) as k:
-                k.send_raw(data)
+                k.send_garbage(data)
                 _expect_closed_or_error(k, what)
         for what, cut in (("frame header", 2), ("frame body", 30)):
             with Conn.tcp(target, me) as k:

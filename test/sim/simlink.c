@@ -302,7 +302,8 @@ static void serve_apply(struct sproc *p, struct sconn *c, const struct smsg *m)
 	char err[ERR_LEN];
 	/* node/rpc.c op_apply: an entry only from the node it names, a member, to a leader */
 	uint64_t peer = p->cl->n[c->host[SCONN_CLIENT]].ident.id;
-	int rc = cmd_check_origin(m->data, m->len, peer, err);
+	const struct node *pn = table_get_u64(&p->store.nodes, peer);
+	int rc = cmd_check_origin(m->data, m->len, peer, pn && pn->worker, err);
 	if (!rc && !table_get_u64(&p->store.nodes, peer) && cons_role_of(&p->cons, peer) == ROLE_NONE)
 		rc = errf(err, E_AUTH, "apply: node %016llx is not a member of this cluster", (unsigned long long)peer);
 	if (!rc && !cons_is_leader(&p->cons))

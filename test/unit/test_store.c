@@ -306,18 +306,21 @@ UNIT(store_forged_origin_refused)
 	struct req_id q = {ORIGIN, SESSION, 1};
 	void *e = kv_entry(&q, "k", "v", &n);
 	/* the leader takes an entry only from the node it names */
-	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, err), 0);
-	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN + 1, err), E_AUTH);
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, false, err), 0);
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN + 1, false, err), E_AUTH);
 	CHECK(strstr(err, "claims origin"));
 	/* a connection that named no node (a remote CLI) submits no entries */
-	CHECK_EQ_INT(cmd_check_origin(e, n, 0, err), E_AUTH);
+	CHECK_EQ_INT(cmd_check_origin(e, n, 0, false, err), E_AUTH);
+	/* a worker-only node does not manage the cluster: no kv.set from it */
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, true, err), E_AUTH);
+	CHECK(strstr(err, "is a worker"));
 	free(e);
 	/* format-1 entries are bound the same way */
 	e = legacy_entry(ORIGIN, 99, "k", "v", &n);
-	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, err), 0);
-	CHECK_EQ_INT(cmd_check_origin(e, n, 3, err), E_AUTH);
+	CHECK_EQ_INT(cmd_check_origin(e, n, ORIGIN, false, err), 0);
+	CHECK_EQ_INT(cmd_check_origin(e, n, 3, false, err), E_AUTH);
 	free(e);
-	CHECK_EQ_INT(cmd_check_origin("garbage!", 8, ORIGIN, err), E_INVAL);
+	CHECK_EQ_INT(cmd_check_origin("garbage!", 8, ORIGIN, false, err), E_INVAL);
 }
 
 UNIT(store_rejects_bad_commands_unchanged)
