@@ -131,7 +131,7 @@ def tail(path, n=15):
 class CliError(Fail):
     def __init__(self, args, proc):
         self.proc = proc
-        super().__init__("orch %s exited %d: %s" % (" ".join(args), proc.returncode,
+        super().__init__("orch %s exited %d: %s" % (" ".join(map(str, args)), proc.returncode,
                                                     (proc.stderr or proc.stdout).strip()[:400]))
 
 

@@ -54,7 +54,7 @@ def test_nodes_renew_their_certificates():
         live = [n1, n2, n3]
 
         def renewed():
-            c.write_bench(n3, 10, 2)  # writes go on through the worker's link meanwhile
+            c.write_bench(n2, 10, 2)  # writes go on through a follower meanwhile
             return all(cert(n)[0] != first[n.name][0] for n in live)
         wait_until(renewed, 50, "every live node to renew its certificate", interval=1)
         for n in live:
@@ -70,8 +70,9 @@ def test_nodes_renew_their_certificates():
         # the cluster outlives the certificates it started with
         wait_until(lambda: time.time() > max(e for _, e, _ in first.values()) + 2, 70, "the first certificates to end",
                    interval=0.5)
-        c.write_bench(n3, 20, 4)
         c.write_bench(n2, 20, 4)
+        c.write_bench(n1, 20, 4)
+        check(c.status(n3)["leader_id"], "the worker lost the leader")
         wait_running(c, "web", 3)
         # orch nodes says when each node's certificate ends (what the leader last issued)
         def listed():
@@ -221,7 +222,7 @@ def test_ca_rotation():
         late = c.join(token=next(t for t in toks if t != c.worker_token and parse_token(t)[2] == parse_token(old_token)[2]))
         check(bundle_fps(late) == [new_fp], "the new node's bundle: %r" % bundle_fps(late))
         c.wait_members(c.nodes)
-        c.write_bench(w, 20, 4)
+        c.write_bench(n2, 20, 4)
         wait_running(c, "web", 3)
         # a CA the operator gives; one rotation at a time
         key, crt = os.path.join(c.tmp, "ca2.key"), os.path.join(c.tmp, "ca2.crt")
