@@ -48,7 +48,8 @@ const struct command commands[] = {
 	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
 	 "                        once); a restarted node waits for it (orch unlock)\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
-	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
+	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d, at least\n"
+	 "                        60s; nodes renew theirs at about 2/3 of it)\n"},
 	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
 	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
