@@ -156,11 +156,12 @@ static void replied(struct pending *p, const msgpack_object *resp)
 		req_free(r);
 		return;
 	}
-	d->renew.sent_ms = 0; /* answered or lost: the next tick may ask again */
-	if (!resp) {
+	if (!resp) { /* the link went: the next tick may ask the next leader */
+		d->renew.sent_ms = 0;
 		req_free(r);
 		return;
 	}
+	/* a refusal is asked again after RENEW_RETRY_MS (sent_ms stays), not on every tick */
 	mp_get_i64(resp, "rc", &rc);
 	char *cert = rc ? NULL : mp_get_strdup(resp, "cert"), *ca = rc ? NULL : mp_get_strdup(resp, "ca");
 	if (rc) {
@@ -171,8 +172,10 @@ static void replied(struct pending *p, const msgpack_object *resp)
 		log_warn(d->ident.name, d->clock, "certificate renewal: the leader's reply holds no certificate");
 	else if (install(d, (char *)r->key.data, cert, ca, err))
 		log_warn(d->ident.name, d->clock, "certificate renewal: %s", err);
-	else
+	else {
 		d->renew.generation++;
+		d->renew.sent_ms = 0;
+	}
 	free(cert);
 	free(ca);
 	req_free(r);
