@@ -85,6 +85,8 @@ static uint64_t conf_sig(const struct consensus *c)
 
 static void flush(struct consensus *c);
 static void batches_lost(struct consensus *c);
+static void early_cb(uv_timer_t *t);
+#define PREVOTE_RETRY_MS 20 /* early_cb */
 
 /* libraft 0.15 refuses every vote and pre-vote while it knows a leader, however long ago it
  * last heard from it; the Raft dissertation (4.2.3) refuses only within the minimum
@@ -134,6 +136,11 @@ void cons_step(struct consensus *c)
 	const char *laddr = NULL;
 	raft_leader(c->raft, &lid, &laddr);
 	uint64_t sig = conf_sig(c);
+	if (st == RAFT_CANDIDATE && c->last_state != RAFT_CANDIDATE && c->loop && c->raft->candidate_state.in_pre_vote) {
+		c->prevote_retries = 2;
+		c->prevote_term = c->raft->current_term;
+		uv_timer_start(&c->early, early_cb, PREVOTE_RETRY_MS, 0);
+	}
 	if (st != c->last_state || lid != c->last_leader || sig != c->last_conf_sig) {
 		if (st != c->last_state || lid != c->last_leader)
 			log_info(c->name, c->clock, "raft: %s, leader %016llx (%s), term %llu", cons_state_name(c), (unsigned long long)lid,
@@ -787,12 +794,32 @@ void cons_incoming(struct consensus *c, struct conn *from, uv_stream_t *s, const
 #define EARLY_GRACE_MS 10
 
 /* With a loop, the follower's turn comes on this timer rather than at libraft's next
- * tick (up to a heartbeat later); libraft's tick does the rest, the timer being due. */
+ * tick (up to a heartbeat later); libraft's tick does the rest, the timer being due.
+ * The same timer asks for pre-votes again, twice, PREVOTE_RETRY_MS apart, while the node
+ * is still a candidate in its pre-vote phase: libraft 0.15 does not read its outgoing
+ * streams, so one to a peer that restarted since it was opened looks open until a write
+ * fails, and the vote request written to it is lost (seen here: the first candidate
+ * after a restart lost its election and waited a whole randomized timeout). Asking again
+ * is what its election timer would do later; a pre-vote changes no term and no vote. */
 static void early_cb(uv_timer_t *t)
 {
 	struct consensus *c = t->data;
-	if (!c->closing && c->tick && raft_state(c->raft) == RAFT_FOLLOWER && !c->raft->follower_state.current_leader.id)
-		c->tick(c->raft->io);
+	struct raft *r = c->raft;
+	if (c->closing || !c->tick)
+		return;
+	if (raft_state(r) == RAFT_FOLLOWER) {
+		if (!r->follower_state.current_leader.id)
+			c->tick(r->io);
+		return;
+	}
+	if (raft_state(r) != RAFT_CANDIDATE || !r->candidate_state.in_pre_vote || !c->prevote_retries ||
+	    r->current_term != c->prevote_term)
+		return;
+	c->prevote_retries--;
+	r->election_timer_start = r->io->time(r->io) - r->candidate_state.randomized_election_timeout;
+	c->tick(r->io);
+	if (c->prevote_retries && raft_state(r) == RAFT_CANDIDATE)
+		uv_timer_start(&c->early, early_cb, PREVOTE_RETRY_MS, 0);
 }
 
 void cons_peer_lost(struct consensus *c, raft_id id)

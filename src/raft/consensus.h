@@ -81,7 +81,9 @@ struct consensus {
 	/* early elections (cons_peer_lost) */
 	raft_io_tick_cb tick;    /* libraft's tick, captured at raft_start (NULL: attached) */
 	raft_io_recv_cb recv;    /* libraft's receive callback, wrapped at raft_start */
-	uv_timer_t early;        /* this follower's turn to campaign (with a loop) */
+	uv_timer_t early;        /* this follower's turn to campaign, pre-vote retries (with a loop) */
+	unsigned prevote_retries;
+	uint64_t prevote_term;
 	int (*io_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
 	uint64_t early_term, early_at; /* the last early election: its term and time */
 	uint64_t early_count;    /* early elections started here (tests read it) */
