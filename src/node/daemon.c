@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/rywait.h"
 #include "node/carot.h"
 #include "net/httpd.h"
 #include "node/creds.h"
@@ -108,7 +109,15 @@ static bool admit(struct conn *c)
 	return p.kind != PEER_NODE || node_admitted(d, p.node_id);
 }
 
+static uint64_t reply_stamp(struct conn *c)
+{
+	struct peer p;
+	conn_peer(c, &p);
+	return rywait_stamp(c->data, &p);
+}
+
 static const struct conn_ops server_ops = {
+	.reply_stamp = reply_stamp,
 	.on_frame = on_frame,
 	.on_close = on_conn_close,
 	.on_raft = on_raft,
@@ -556,6 +565,8 @@ static void cons_closed(void *data)
 	close_handle(d, (uv_handle_t *)&d->tick);
 	close_handle(d, (uv_handle_t *)&d->catchup);
 	close_handle(d, (uv_handle_t *)&d->kick);
+	rywait_drop(d);
+	close_handle(d, (uv_handle_t *)&d->park_timer);
 	close_handle(d, (uv_handle_t *)&d->sigint);
 	close_handle(d, (uv_handle_t *)&d->sigterm);
 	/* alone on its loop, whatever else is still open (raft's leftovers) goes too, so the
@@ -809,6 +820,9 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 	d->catchup.data = d;
 	uv_timer_init(d->loop, &d->kick);
 	d->kick.data = d;
+	uv_timer_init(d->loop, &d->park_timer);
+	d->park_timer.data = d;
+	d->park_ready = true;
 	if ((rc = regopts_load(&d->reg, d->data_dir, err)))
 		return rc;
 	if (o->registry)

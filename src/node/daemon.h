@@ -105,6 +105,9 @@ struct daemon {
 	uv_timer_t tick;
 	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
 	uv_timer_t kick;     /* the leader's workloads again at once (leader_host.kick) */
+	uv_timer_t park_timer; /* replies held until this node applied the write (node/rywait.h) */
+	struct rywait *parked;
+	bool park_ready;
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
