@@ -13,6 +13,7 @@
 #include "node/regopts.h"
 #include "node/imagework.h"
 #include "node/nodecfg.h"
+#include "node/diskwatch.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -38,6 +39,7 @@ struct daemon_opts {
 	uint64_t catch_up_index;
 	const char *seed;
 	struct cons_settings raft;
+	uint64_t disk_floor; /* --disk-floor, bytes (0: the default, node/diskwatch.h) */
 	uint64_t cpus_milli, memory;
 	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
 	const char *labels[32];
@@ -117,6 +119,7 @@ struct daemon {
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
 	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
+	struct diskwatch disk; /* its data dir's free space and alarm (node/diskwatch.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
 	struct httpd *metrics; /* --metrics-listen's plain listener, if kept (net/httpd.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */

@@ -1,0 +1,174 @@
+#include "node/diskwatch.h"
+#include "node/daemon.h"
+#include "util/log.h"
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#define LOOK_MS 1000   /* statvfs is cheap, but a second is soon enough for a filling disk */
+#define RESEND_MS 2000 /* a report that did not commit (no leader yet) is sent again */
+#define HAND_MS 2000   /* between two leadership hand-overs asked */
+
+static uint64_t floor_of(const struct diskwatch *w)
+{
+	return w->floor ? w->floor : DISKWATCH_FLOOR_DEFAULT;
+}
+
+static void mib(uint64_t b, char *out, size_t n)
+{
+	snprintf(out, n, "%llu MiB", (unsigned long long)(b >> 20));
+}
+
+static void sent(struct daemon *d, void *data, int rc, const struct apply_res *res)
+{
+	(void)data;
+	(void)rc;
+	(void)res;
+	d->disk.inflight = false;
+}
+
+/* The node's record says what its own look says, else a node.update with the figures and
+ * an event (disk_low / disk_ok). */
+static void report(struct daemon *d)
+{
+	struct diskwatch *w = &d->disk;
+	const struct node *self = table_get_u64(&d->store.nodes, d->ident.id);
+	uint64_t now = clock_now(d->clock);
+	if (!self || w->inflight || (self->disk_alarm_at != 0) == w->low || now - w->sent_at < RESEND_MS)
+		return;
+	char fr[32], fl[32], msg[ERR_LEN + 600];
+	mib(w->free, fr, sizeof fr);
+	mib(floor_of(w), fl, sizeof fl);
+	if (w->low)
+		snprintf(msg, sizeof msg, "node %s is low on disk space (%s free on %s, floor %s): writes refused until space is freed",
+			 d->ident.name, fr, d->data_dir, fl);
+	else
+		snprintf(msg, sizeof msg, "node %s has disk space again (%s free on %s, floor %s): writes resume", d->ident.name,
+			 fr, d->data_dir, fl);
+	struct mpw ev, b;
+	mpw_init(&ev);
+	mpw_arr(&ev, 1);
+	mpw_map_begin(&ev);
+	mpw_kstr(&ev, "kind", w->low ? "disk_low" : "disk_ok");
+	mpw_ku64(&ev, "node", d->ident.id);
+	mpw_kstr(&ev, "message", msg);
+	mpw_map_end(&ev);
+	uint64_t at = clock_wall(d->clock);
+	struct cmd_node_update u = {.id = d->ident.id, .at = at, .events = {.raw = ev.sb.data, .len = ev.sb.size},
+				    .disk_alarm_at = w->low ? at : 0, .disk_free = w->free, .disk_floor = floor_of(w),
+				    .disk_dir = d->data_dir};
+	mpw_init(&b);
+	cmd_body(&b, CMD_NODE_UPDATE, &u);
+	char err[ERR_LEN];
+	w->sent_at = now;
+	w->inflight = !daemon_submit(d, CMD_NODE_UPDATE, b.sb.data, b.sb.size, sent, NULL, err);
+	mpw_free(&b);
+	mpw_free(&ev);
+	log_warn(d->ident.name, d->clock, "%s", msg);
+}
+
+static void handed(void *data, int status, const char *msg)
+{
+	(void)data;
+	(void)status;
+	(void)msg;
+}
+
+void diskwatch_tick(struct daemon *d)
+{
+	struct diskwatch *w = &d->disk;
+	uint64_t now = clock_now(d->clock);
+	if (w->looked && now - w->checked_at < LOOK_MS) {
+		report(d);
+		return;
+	}
+	struct statvfs sv;
+	if (statvfs(d->data_dir, &sv))
+		return;
+	w->looked = true;
+	w->checked_at = now;
+	w->free = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	uint64_t fl = floor_of(w);
+	if (!w->low && w->free < fl)
+		w->low = true;
+	else if (w->low && w->free >= fl + fl / 4)
+		w->low = false;
+	report(d);
+	/* Below the hard floor a leader's own appends are the danger: another voter with
+	 * space leads instead (libraft picks the most up-to-date one). */
+	if (w->free < fl / 2 && cons_is_leader(&d->cons) && cons_nservers(&d->cons) > 1 && now - w->handed_at >= HAND_MS) {
+		char err[ERR_LEN];
+		w->handed_at = now;
+		if (!cons_transfer(&d->cons, 0, handed, NULL, err))
+			log_warn(d->ident.name, d->clock, "below half the disk floor: handing leadership over");
+	}
+}
+
+/* The writes an alarm refuses: those that make the state (and so the log and snapshots)
+ * grow at a user's or a joiner's request. Deletions, scale-downs and what the controllers
+ * and agents record about running work (task batches, node states, rollout states)
+ * still go through: they are how space comes back and how the cluster stays true. */
+static bool refused(const struct store *s, enum cmd t, const msgpack_object *body)
+{
+	switch (t) {
+	case CMD_KV_SET:
+	case CMD_SERVICE_PUT:
+	case CMD_IMAGE_PUT:
+	case CMD_SECRET_PUT:
+	case CMD_USER_PUT:
+	case CMD_NODE_ADD:
+	case CMD_CLUSTER_TOKENS: return true;
+	case CMD_SERVICE_SCALE: {
+		char name[256];
+		uint64_t n = 0;
+		if (mp_get_strbuf(body, "name", name, sizeof name) || mp_get_u64(body, "replicas", &n))
+			return true;
+		const struct service *sv = table_get_str(&s->services, name);
+		return !sv || n > sv->replicas;
+	}
+	default: return false;
+	}
+}
+
+static int nospace(char *err, const char *name, uint64_t free, const char *dir, uint64_t floor)
+{
+	char fr[32], fl[32];
+	mib(free, fr, sizeof fr);
+	mib(floor, fl, sizeof fl);
+	return errf(err, E_NOSPACE,
+		    "node %s is low on disk space (%s free on %s, floor %s): writes refused until space is freed; "
+		    "deleting still works",
+		    name, fr, dir, fl);
+}
+
+int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
+{
+	const struct node *low = NULL;
+	TABLE_FOREACH(&d->store.nodes, const struct node, n) {
+		if (n->disk_alarm_at && !low)
+			low = n;
+	}
+	if (!low && !d->disk.low)
+		return 0;
+	struct mpr r;
+	enum cmd t;
+	const msgpack_object *body;
+	if (cmd_peek(entry, len, &r, &t, &body, err))
+		return 0; /* not this gate's to judge: applying it answers */
+	bool no = refused(&d->store, t, body);
+	mpr_free(&r);
+	if (!no)
+		return 0;
+	if (!low) /* this leader's own look, before its report commits */
+		return nospace(err, d->ident.name, d->disk.free, d->data_dir, floor_of(&d->disk));
+	return nospace(err, low->name, low->disk_free, low->disk_dir ? low->disk_dir : "its data dir",
+		       low->disk_floor);
+}
+
+int diskwatch_local(struct daemon *d, const char *what, char *err)
+{
+	if (!d->disk.low)
+		return 0;
+	int rc = nospace(err, d->ident.name, d->disk.free, d->data_dir, floor_of(&d->disk));
+	return errwrap(err, rc, "%s", what);
+}

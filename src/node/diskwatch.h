@@ -1,0 +1,41 @@
+/* Disk space: a node watches the filesystem of its data dir and keeps libraft away from
+ * ENOSPC (libraft 0.15 crashes on a full disk, PLATFORM.md). Below the node's floor
+ * (--disk-floor) it reports a disk alarm into its record in the replicated state (like
+ * etcd's NOSPACE): while any node is in alarm the leader refuses the writes that make
+ * the state or the log grow (deploy, scale up, kv set, secrets, users, image records,
+ * joins) and lets deletions and the controllers' own bookkeeping through; the scheduler
+ * places nothing on a node in alarm and the node loads no image. The alarm clears once
+ * the free space is back above the floor plus a quarter (hysteresis). Below half the
+ * floor (the hard floor) a leading node hands leadership to another voter. */
+#ifndef ORCH_DISKWATCH_H
+#define ORCH_DISKWATCH_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+
+/* Two of libraft's preallocated 8 MB open segments, a snapshot of a modest state and
+ * room for what the node's other parts write meanwhile. */
+#define DISKWATCH_FLOOR_DEFAULT (64ull << 20)
+#define DISKWATCH_FLOOR_MIN (16ull << 20)
+
+struct diskwatch {
+	uint64_t floor;       /* bytes (0: DISKWATCH_FLOOR_DEFAULT) */
+	uint64_t free;        /* bytes available to the node, at the last look */
+	uint64_t checked_at;  /* monotonic ms of the last look */
+	uint64_t sent_at;     /* monotonic ms of the last report submitted */
+	uint64_t handed_at;   /* monotonic ms of the last leadership hand-over asked */
+	bool looked;          /* free holds a figure */
+	bool low;             /* in alarm, by this node's own look (with hysteresis) */
+	bool inflight;        /* a report is on its way */
+};
+
+void diskwatch_tick(struct daemon *d);
+/* Whether the leader lets this entry in: 0, or E_NOSPACE with the message when a node is
+ * in alarm and the entry is a write the alarm refuses. */
+int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err);
+/* 0, or E_NOSPACE with the message when this node itself is low on disk space. */
+int diskwatch_local(struct daemon *d, const char *what, char *err);
+
+#endif
