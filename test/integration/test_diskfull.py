@@ -161,6 +161,15 @@ def scenario(small_name):
             after = c.converged()
             check(after["revision"] >= before["revision"], "revision went back")
 
+            if small_name == c.leader().name:
+                # below the hard floor (half the floor) a leader hands leadership over:
+                # its own appends are what would meet ENOSPC
+                fs.fill(6 * MiB)
+                others = [n for n in c.nodes if n is not small]
+                wait_until(lambda: c.leader(timeout=5) is not small, 10,
+                           "leadership to leave %s (%d MiB free)" % (small_name, fs.free() >> 20))
+                check(c.leader(others) in others, "no leader among %r" % [n.name for n in others])
+
             # deletions still work
             p = c.cli(0, "rm", "gone", json=False, check=False)
             check(p.returncode == 0, "rm during the alarm: %s" % (p.stdout + p.stderr))
