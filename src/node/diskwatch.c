@@ -8,6 +8,7 @@
 #define LOOK_MS 1000   /* statvfs is cheap, but a second is soon enough for a filling disk */
 #define RESEND_MS 2000 /* a report that did not commit (no leader yet) is sent again */
 #define HAND_MS 2000   /* between two leadership hand-overs asked */
+#define AGAIN_MS 20    /* a leader short of space looks again before letting an entry in */
 
 static uint64_t floor_of(const struct diskwatch *w)
 {
@@ -22,9 +23,13 @@ static void mib(uint64_t b, char *out, size_t n)
 static void sent(struct daemon *d, void *data, int rc, const struct apply_res *res)
 {
 	(void)data;
-	(void)rc;
-	(void)res;
 	d->disk.inflight = false;
+	if (rc && rc != E_EXISTS && rc != E_NOSPACE && !d->disk.warned_fail) {
+		d->disk.warned_fail = true;
+		log_warn(d->ident.name, d->clock, "disk report not recorded yet (%s): %s", err_name(rc), res->msg);
+	}
+	if (!rc)
+		d->disk.warned_fail = false;
 }
 
 /* The node's record says what its own look says, else a node.update with the figures and
@@ -64,7 +69,10 @@ static void report(struct daemon *d)
 	w->inflight = !daemon_submit(d, CMD_NODE_UPDATE, b.sb.data, b.sb.size, sent, NULL, err);
 	mpw_free(&b);
 	mpw_free(&ev);
-	log_warn(d->ident.name, d->clock, "%s", msg);
+	if (!w->logged || w->logged_low != w->low) /* once per change, not per retry */
+		log_warn(d->ident.name, d->clock, "%s", msg);
+	w->logged = true;
+	w->logged_low = w->low;
 }
 
 static void handed(void *data, int status, const char *msg)
@@ -74,14 +82,9 @@ static void handed(void *data, int status, const char *msg)
 	(void)msg;
 }
 
-void diskwatch_tick(struct daemon *d)
+static void look(struct daemon *d, uint64_t now)
 {
 	struct diskwatch *w = &d->disk;
-	uint64_t now = clock_now(d->clock);
-	if (w->looked && now - w->checked_at < LOOK_MS) {
-		report(d);
-		return;
-	}
 	struct statvfs sv;
 	if (statvfs(d->data_dir, &sv))
 		return;
@@ -93,6 +96,18 @@ void diskwatch_tick(struct daemon *d)
 		w->low = true;
 	else if (w->low && w->free >= fl + fl / 4)
 		w->low = false;
+}
+
+void diskwatch_tick(struct daemon *d)
+{
+	struct diskwatch *w = &d->disk;
+	uint64_t now = clock_now(d->clock);
+	if (w->looked && now - w->checked_at < LOOK_MS) {
+		report(d);
+		return;
+	}
+	look(d, now);
+	uint64_t fl = floor_of(w);
 	report(d);
 	/* Below the hard floor a leader's own appends are the danger: another voter with
 	 * space leads instead (libraft picks the most up-to-date one). */
@@ -123,7 +138,7 @@ static bool refused(const struct store *s, enum cmd t, const msgpack_object *bod
 		uint64_t n = 0;
 		if (mp_get_strbuf(body, "name", name, sizeof name) || mp_get_u64(body, "replicas", &n))
 			return true;
-		const struct service *sv = table_get_str(&s->services, name);
+		const struct service *sv = store_service_by_name(s, name);
 		return !sv || n > sv->replicas;
 	}
 	default: return false;
@@ -143,12 +158,31 @@ static int nospace(char *err, const char *name, uint64_t free, const char *dir, 
 
 int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
 {
+	struct diskwatch *w = &d->disk;
+	/* Below the hard floor this leader appends nothing at all: libraft 0.15 frees twice
+	 * when its own append meets ENOSPC (PLATFORM.md), deletions included. Space can go
+	 * fast (a burst of writes, another program filling the disk), so look again rather
+	 * than trust the tick's look. */
+	uint64_t now = clock_now(d->clock);
+	if (!w->looked || now - w->checked_at >= AGAIN_MS)
+		look(d, now);
+	if (w->looked) {
+		if (w->free < floor_of(w) / 2) {
+			char fr[32], fl[32];
+			mib(w->free, fr, sizeof fr);
+			mib(floor_of(w) / 2, fl, sizeof fl);
+			return errf(err, E_NOSPACE,
+				    "node %s (the leader) is out of disk space (%s free on %s, below %s, half its floor): "
+				    "every write refused until space is freed or another node leads",
+				    d->ident.name, fr, d->data_dir, fl);
+		}
+	}
 	const struct node *low = NULL;
 	TABLE_FOREACH(&d->store.nodes, const struct node, n) {
 		if (n->disk_alarm_at && !low)
 			low = n;
 	}
-	if (!low && !d->disk.low)
+	if (!low && !w->low)
 		return 0;
 	struct mpr r;
 	enum cmd t;
@@ -160,7 +194,7 @@ int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
 	if (!no)
 		return 0;
 	if (!low) /* this leader's own look, before its report commits */
-		return nospace(err, d->ident.name, d->disk.free, d->data_dir, floor_of(&d->disk));
+		return nospace(err, d->ident.name, w->free, d->data_dir, floor_of(w));
 	return nospace(err, low->name, low->disk_free, low->disk_dir ? low->disk_dir : "its data dir",
 		       low->disk_floor);
 }

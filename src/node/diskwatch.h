@@ -29,6 +29,8 @@ struct diskwatch {
 	bool looked;          /* free holds a figure */
 	bool low;             /* in alarm, by this node's own look (with hysteresis) */
 	bool inflight;        /* a report is on its way */
+	bool logged, logged_low; /* the last state the log was told of */
+	bool warned_fail;     /* a failed report was logged (once until one succeeds) */
 };
 
 void diskwatch_tick(struct daemon *d);
