@@ -11,7 +11,7 @@ import subprocess
 from harness import Conn, check, tail, wait_until
 from workload import WorkCluster, demo_image
 
-TIMEOUTS = {"test_follower_disk_full": 60, "test_leader_disk_full": 60}
+TIMEOUTS = {"test_follower_disk_full": 60, "test_leader_disk_full": 60, "test_lone_leader_disk_filled_under_writes": 60}
 
 FS_MB = 96
 FLOOR = "32m"  # the hard floor is half of it
@@ -205,3 +205,49 @@ def test_follower_disk_full():
 
 def test_leader_disk_full():
     scenario("n1")
+
+
+def test_lone_leader_disk_filled_under_writes():
+    """The crash of PLATFORM.md: a single node whose disk another program fills while
+    writes pour in (removals, which the alarm lets through, so raft keeps appending).
+    Every one is answered, as done or as refused for disk space (never an I/O error from
+    raft), the node lives, and once space is back writes resume and every write
+    acknowledged before is there."""
+    with DiskCluster() as c:
+        with SmallFs(os.path.join(c.tmp, "n1")) as fs:
+            fs.node = c.init(extra=("--disk-floor", FLOOR))
+            acked = {}
+            with Conn.local(c.nodes[0], timeout=30) as k:
+                for i in range(300):
+                    r = k.call("kv.set", key="k/%d" % i, value="v%d" % i)
+                    check(r.get("rc", 0) == 0, "kv.set before the fill: %r" % r)
+                    acked["k/%d" % i] = "v%d" % i
+            fs.fill(0)
+            answers, n = {}, 60000
+            with Conn.local(c.nodes[0], timeout=30) as k:
+                sent = got = 0
+                while got < n:
+                    while sent < n and sent - got < 256:
+                        k.send({"op": "service.rm", "name": "none-%d" % sent})
+                        sent += 1
+                    r = k.read()
+                    got += 1
+                    if got % 1000 == 0:
+                        fs.fill(0)  # another program takes every block freed, again and again
+                    rc = r.get("rc", 0)
+                    answers[rc] = answers.get(rc, 0) + 1
+                    check(rc in (0, -3) or rc == -12 and "disk space" in r.get("err", ""), "removal answered %r" % r)
+            check(answers.get(-12), "no removal was refused below the hard floor: %r" % answers)
+            no_crash(c)
+            os.unlink(os.path.join(fs.path, "filler"))
+
+            def resumed():
+                return kv_set(c, 0, "after", "y").get("rc", 0) == 0
+            wait_until(resumed, 10, "writes to resume (%d MiB free)" % (fs.free() >> 20), interval=0.2)
+            acked["after"] = "y"
+            with Conn.local(c.nodes[0], timeout=30) as k:
+                for key, v in acked.items():
+                    got = k.call("kv.get", key=key)
+                    check(got.get("value") == v, "%s = %r, acknowledged %r" % (key, got, v))
+            check(alarmed(c, 0) == [], "alarm left after space came back: %r" % alarmed(c, 0))
+            no_crash(c)
