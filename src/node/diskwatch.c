@@ -1,11 +1,12 @@
 #include "node/diskwatch.h"
 #include "node/daemon.h"
+#include "net/auth.h"
 #include "util/log.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
-#define LOOK_MS 1000   /* statvfs is cheap, but a second is soon enough for a filling disk */
+#define LOOK_MS 200    /* statvfs is cheap: every tick */
 #define RESEND_MS 2000 /* a report that did not commit (no leader yet) is sent again */
 #define HAND_MS 2000   /* between two leadership hand-overs asked */
 #define AGAIN_MS 20    /* a leader short of space looks again before letting an entry in */
@@ -98,6 +99,35 @@ static void look(struct daemon *d, uint64_t now)
 		w->low = false;
 }
 
+/* A follower below the hard floor stops hearing the leader (its incoming raft streams
+ * closed, new ones refused) until the alarm clears: what it would be sent it could not
+ * append, and libraft 0.15 wedges a follower whose append fails (measured: it applied
+ * nothing more, even once space was back, while the leader believed it held the log). */
+static void hearing(struct daemon *d)
+{
+	struct diskwatch *w = &d->disk;
+	bool deaf = !cons_is_leader(&d->cons) && !d->worker &&
+		    (w->free < floor_of(w) / 2 || (w->deaf && w->low));
+	if (deaf == w->deaf)
+		return;
+	w->deaf = deaf;
+	cons_set_deaf(&d->cons, deaf);
+	if (!deaf) {
+		log_warn(d->ident.name, d->clock, "disk space is back: hearing the leader again, catching up");
+		return;
+	}
+	log_warn(d->ident.name, d->clock,
+		 "below half the disk floor: no longer hearing the leader (nothing appended here) until space is freed");
+	for (size_t i = 0; i < d->nconns;) {
+		struct conn *c = d->conns[i];
+		if (c->kind == AUTH_KIND_RAFT && !c->client) {
+			conn_close(c, "disk nearly full"); /* removes it from the list */
+			continue;
+		}
+		i++;
+	}
+}
+
 void diskwatch_tick(struct daemon *d)
 {
 	struct diskwatch *w = &d->disk;
@@ -108,6 +138,7 @@ void diskwatch_tick(struct daemon *d)
 	}
 	look(d, now);
 	uint64_t fl = floor_of(w);
+	hearing(d);
 	report(d);
 	/* Below the hard floor a leader's own appends are the danger: another voter with
 	 * space leads instead (libraft picks the most up-to-date one). */

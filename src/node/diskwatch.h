@@ -6,7 +6,9 @@
  * joins) and lets deletions and the controllers' own bookkeeping through; the scheduler
  * places nothing on a node in alarm and the node loads no image. The alarm clears once
  * the free space is back above the floor plus a quarter (hysteresis). Below half the
- * floor (the hard floor) a leading node hands leadership to another voter. */
+ * floor (the hard floor) a leading node lets no entry in at all and hands leadership to
+ * another voter, and a follower stops hearing the leader until its alarm clears (it then
+ * catches up): libraft never appends on a node short of space. */
 #ifndef ORCH_DISKWATCH_H
 #define ORCH_DISKWATCH_H
 #include <stdbool.h>
@@ -29,6 +31,7 @@ struct diskwatch {
 	bool looked;          /* free holds a figure */
 	bool low;             /* in alarm, by this node's own look (with hysteresis) */
 	bool inflight;        /* a report is on its way */
+	bool deaf;            /* a follower below the hard floor: raft streams refused */
 	bool logged, logged_low; /* the last state the log was told of */
 	bool warned_fail;     /* a failed report was logged (once until one succeeds) */
 };

@@ -5,13 +5,15 @@ clears, writes resume and every write acknowledged before is still there.
 
 The small filesystem is a tmpfs the test mounts as the node's data dir (size below);
 the filler is one preallocated file in it."""
+import errno
 import os
 import subprocess
 
 from harness import Conn, check, tail, wait_until
 from workload import WorkCluster, demo_image
 
-TIMEOUTS = {"test_follower_disk_full": 60, "test_leader_disk_full": 60, "test_lone_leader_disk_filled_under_writes": 60}
+TIMEOUTS = {"test_follower_disk_full": 60, "test_leader_disk_full": 60, "test_lone_leader_disk_filled_under_writes": 60,
+            "test_follower_disk_filled_under_writes": 60}
 
 FS_MB = 96
 FLOOR = "32m"  # the hard floor is half of it
@@ -60,7 +62,10 @@ class SmallFs:
         size = have + self.free() - leave
         check(size > 0, "nothing to fill: %d bytes free" % self.free())
         with open(path, "ab") as f:
-            os.posix_fallocate(f.fileno(), 0, size)
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+            except OSError as e:  # what is left is too little to allocate: full already
+                check(e.errno == errno.ENOSPC and leave == 0, "fill %s: %s" % (self.path, e))
         return path
 
 
@@ -207,6 +212,54 @@ def test_leader_disk_full():
     scenario("n1")
 
 
+def flood_removals(c, node, fs, n):
+    """n removals of services that do not exist (each one a log entry: the alarm lets
+    removals through) pipelined through node, the small filesystem filled again every
+    1000 answers. Returns {rc: count}; every answer must be done, not found or refused
+    for disk space."""
+    answers = {}
+    with Conn.local(c.node(node), timeout=30) as k:
+        sent = got = 0
+        while got < n:
+            while sent < n and sent - got < 256:
+                k.send({"op": "service.rm", "name": "none-%d" % sent})
+                sent += 1
+            r = k.read()
+            got += 1
+            if got % 1000 == 0:
+                fs.fill(0)  # another program takes every block freed, again and again
+            rc = r.get("rc", 0)
+            answers[rc] = answers.get(rc, 0) + 1
+            check(rc in (0, -3) or rc == -12 and "disk space" in r.get("err", ""), "removal answered %r" % r)
+    return answers
+
+
+def test_follower_disk_filled_under_writes():
+    """A follower whose disk is full cannot append what the leader sends: libraft 0.15
+    fails those appends (and its snapshots) and retries; the node must live, and catch up
+    to the same state once space is back."""
+    with DiskCluster() as c:
+        with SmallFs(os.path.join(c.tmp, "n2")) as fs:
+            c.init()
+            fs.node = c.join(extra=("--disk-floor", FLOOR))
+            c.join()
+            c.wait_members(c.nodes)
+            for i in range(100):
+                check(kv_set(c, 0, "k/%d" % i, "v%d" % i).get("rc", 0) == 0, "kv.set before the fill")
+            fs.fill(0)
+            answers = flood_removals(c, 0, fs, 60000)
+            check(answers.get(-3, 0) >= 50000, "removals through the leader were not applied: %r" % answers)
+            no_crash(c)
+            os.unlink(os.path.join(fs.path, "filler"))
+            c.converged(timeout=20)
+            for i in range(100):
+                got = kv_get(c, fs.node, "k/%d" % i)
+                check(got.get("value") == "v%d" % i, "n2: k/%d = %r" % (i, got))
+            wait_until(lambda: all(alarmed(c, n) == [] for n in c.nodes), 10, "the alarm to clear")
+            check(kv_set(c, fs.node, "after", "y").get("rc", 0) == 0, "a write after the alarm cleared")
+            no_crash(c)
+
+
 def test_lone_leader_disk_filled_under_writes():
     """The crash of PLATFORM.md: a single node whose disk another program fills while
     writes pour in (removals, which the alarm lets through, so raft keeps appending).
@@ -223,20 +276,7 @@ def test_lone_leader_disk_filled_under_writes():
                     check(r.get("rc", 0) == 0, "kv.set before the fill: %r" % r)
                     acked["k/%d" % i] = "v%d" % i
             fs.fill(0)
-            answers, n = {}, 60000
-            with Conn.local(c.nodes[0], timeout=30) as k:
-                sent = got = 0
-                while got < n:
-                    while sent < n and sent - got < 256:
-                        k.send({"op": "service.rm", "name": "none-%d" % sent})
-                        sent += 1
-                    r = k.read()
-                    got += 1
-                    if got % 1000 == 0:
-                        fs.fill(0)  # another program takes every block freed, again and again
-                    rc = r.get("rc", 0)
-                    answers[rc] = answers.get(rc, 0) + 1
-                    check(rc in (0, -3) or rc == -12 and "disk space" in r.get("err", ""), "removal answered %r" % r)
+            answers = flood_removals(c, 0, fs, 60000)
             check(answers.get(-12), "no removal was refused below the hard floor: %r" % answers)
             no_crash(c)
             os.unlink(os.path.join(fs.path, "filler"))
