@@ -853,7 +853,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		mp_get_u64(r.root, "disk_floor", &dfloor);
 		out_bytes(dfree, fb, sizeof fb);
 		out_bytes(dfloor, lb, sizeof lb);
-		printf("disk:         %s free (floor %s)\n", fb, lb);
+		bool deaf = false;
+		mp_get_bool(r.root, "disk_deaf", &deaf);
+		printf("disk:         %s free (floor %s)%s\n", fb, lb,
+		       deaf ? ": below half the floor, not hearing the leader (nothing appended here);\n"
+			      "              this node's state is stale until space is freed" : "");
 	}
 	const msgpack_object *al = mp_get(r.root, "disk_alarms");
 	for (uint32_t i = 0; al && al->type == MSGPACK_OBJECT_ARRAY && i < al->via.array.size; i++) {

@@ -80,6 +80,7 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	if (d->disk.looked) { /* this node's own look (node/diskwatch.h) */
 		mpw_ku64(&w, "disk_free", d->disk.free);
 		mpw_ku64(&w, "disk_floor", d->disk.floor ? d->disk.floor : DISKWATCH_FLOOR_DEFAULT);
+		mpw_kbool(&w, "disk_deaf", d->disk.deaf); /* not hearing the leader: its state is stale */
 	}
 	uint32_t nalarm = 0;
 	TABLE_FOREACH(&d->store.nodes, const struct node, n)

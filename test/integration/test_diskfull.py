@@ -166,6 +166,7 @@ def scenario(small_name):
             after = c.converged()
             check(after["revision"] >= before["revision"], "revision went back")
 
+            reader = c.nodes[0]
             if small_name == c.leader().name:
                 # below the hard floor (half the floor) a leader hands leadership over:
                 # its own appends are what would meet ENOSPC
@@ -174,11 +175,16 @@ def scenario(small_name):
                 wait_until(lambda: c.leader(timeout=5) is not small, 10,
                            "leadership to leave %s (%d MiB free)" % (small_name, fs.free() >> 20))
                 check(c.leader(others) in others, "no leader among %r" % [n.name for n in others])
+                # and, a follower now, it hears the leader no more (it could not append)
+                wait_until(lambda: c.status(small).get("disk_deaf") is True, 5,
+                           "%s below the hard floor to stop hearing the leader" % small_name)
+                check("not hearing the leader" in c.cli(small, "status", json=False).stdout, "orch status does not say so")
+                reader = others[0]
 
             # deletions still work
-            p = c.cli(0, "rm", "gone", json=False, check=False)
+            p = c.cli(small, "rm", "gone", json=False, check=False)
             check(p.returncode == 0, "rm during the alarm: %s" % (p.stdout + p.stderr))
-            wait_until(lambda: "gone" not in services(c, 0), 10, "gone to be removed")
+            wait_until(lambda: "gone" not in services(c, reader), 10, "gone to be removed")
             no_crash(c)
 
             # space back: the alarm clears, writes resume
