@@ -36,7 +36,7 @@ struct start_opts {
 	const char *listen, *advertise, *name;
 	char *token; /* copied out of argv, the file or the environment (none left visible) */
 	const char *token_file, *ca_cert, *ca_key;
-	uint64_t cert_days;
+	uint64_t cert_secs;
 	bool detach, autolock;
 	struct daemon_opts d;
 	struct regopts reg;
@@ -92,17 +92,19 @@ static unsigned env_uint(const char *name, unsigned dflt)
 }
 
 /* "90d" or a duration parse_duration_ms takes ("2160h"), in whole days (rounded up). */
-static int parse_days(const char *s, uint64_t *days)
+/* A certificate's validity: 60s at least (renewal comes at about 2/3 of it, and a node
+ * must reach the leader in the time left), 3650d at most. */
+static int parse_expiry(const char *s, uint64_t *secs)
 {
 	char *end;
 	uint64_t ms;
 	unsigned long long n = strtoull(s, &end, 10);
-	if (end != s && !strcmp(end, "d"))
+	if (end != s && !strcmp(end, "d") && n <= 3650)
 		ms = n * 86400000ull;
 	else if (parse_duration_ms(s, &ms))
 		return -1;
-	*days = (ms + 86399999ull) / 86400000ull;
-	return *days >= 1 && *days <= 3650 ? 0 : -1;
+	*secs = ms / 1000;
+	return *secs >= CREDS_MIN_SECS && *secs <= 3650ull * 86400 ? 0 : -1;
 }
 
 static int parse_start(const char *cmd, int argc, char **argv, struct start_opts *o, int *optind_out)
@@ -141,8 +143,8 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_CA_CERT: o->ca_cert = optarg; break;
 		case O_CA_KEY: o->ca_key = optarg; break;
 		case O_CERT_EXPIRY:
-			if (parse_days(optarg, &o->cert_days))
-				return cli_usage(cmd, "--cert-expiry %s: expected a duration from 1 to 3650 days, like 90d or 2160h", optarg);
+			if (parse_expiry(optarg, &o->cert_secs))
+				return cli_usage(cmd, "--cert-expiry %s: expected a duration from 60s to 3650d, like 90d, 2160h or 60s", optarg);
 			break;
 		case O_FORCE_NEW: o->d.force_new_cluster = true; break;
 		case O_WORKER: o->worker = true; break;
@@ -559,7 +561,7 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return cli_fail(E_IO, "%s", err);
 	struct token mgr, wrk;
-	struct creds_init ci = {.ca_cert_file = o.ca_cert, .ca_key_file = o.ca_key, .cert_days = o.cert_days};
+	struct creds_init ci = {.ca_cert_file = o.ca_cert, .ca_key_file = o.ca_key, .cert_secs = o.cert_secs};
 	char tdir[600];
 	tls_dir(cli->data_dir, tdir, sizeof tdir);
 	if (mkdir(tdir, 0700) && errno != EEXIST)

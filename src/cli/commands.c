@@ -51,7 +51,8 @@ const struct command commands[] = {
 	 "  --autolock            keep every node's data key sealed under an unlock key (printed\n"
 	 "                        once); a restarted node waits for it (orch unlock)\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
-	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d)\n"},
+	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d, at least\n"
+	 "                        60s; nodes renew theirs at about 2/3 of it)\n"},
 	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
 	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
@@ -69,10 +70,13 @@ const struct command commands[] = {
 	 "is refused; nodes already joined keep working (they use their certificates).",
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
-	{"ca", cmd_ca, "ca show",
+	{"ca", cmd_ca, "ca show|rotate [--ca-cert FILE --ca-key FILE]",
 	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
-	 "pin), expiry and PEM text, from the data directory.",
-	 ""},
+	 "pin), expiry and PEM text, from the data directory; with the node running, each node's\n"
+	 "certificate expiry and CA, and how far a CA rotation is. Or replace the CA with no downtime.",
+	 "  show                  the CA bundle, the nodes' certificates, the rotation's progress\n"
+	 "  rotate                a new CA (made here, or --ca-cert/--ca-key), cross-signed by the\n"
+	 "                        old; every node moves to it, then the old CA leaves the bundle\n"},
 	{"status", cmd_status, "status [-o FORMAT]",
 	 "Show the cluster as this node sees it: leader, term, commit and applied index, state hash.", OUTPUT_OPT},
 	{"nodes", cmd_nodes, "nodes [-o FORMAT]", "List the nodes of the cluster with their kind (manager or worker), raft role and state.", OUTPUT_OPT},

@@ -77,7 +77,9 @@
 	X(UNLOCK_KEY, unlock_key, "unlock.key", LOCAL, HERE, ADMIN, rpc_unlock_key) \
 	X(AUTOLOCK, autolock, "cluster.autolock", LOCAL, HERE, ADMIN, rpc_autolock) \
 	X(TOKEN_SHOW, token_show, "token.show", ANY, HERE, ADMIN, rpc_token_show) \
-	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate)
+	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate) \
+	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, NODE, rpc_cert_renew) \
+	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -164,6 +166,12 @@
 #define REQ_unlock(F, S) F(S, STR, key, REQ, 127)
 #define REQ_unlock_key(F, S) F(S, BOOL, rotate, OPT, 0)
 #define REQ_autolock(F, S) F(S, BOOL, enable, REQ, 0)
+/* a node's CSR for a new certificate (node/renew.h): the node and its role are those of
+ * the connection's certificate and the state, never the request's. The reply: cert, ca */
+#define REQ_cert_renew(F, S) F(S, STR, csr, REQ, 0)
+/* cert, key: the new CA (PEM) the operator gives; none: one made by the node
+ * (node/carot.h) */
+#define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
 /* csr: a certificate signing request (PEM) for the key the client made and keeps; the
  * leader has the cluster CA sign it for name and role (node/rpc_user.c) */

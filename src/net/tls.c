@@ -68,6 +68,16 @@ static int use_pem(SSL_CTX *c, const char *key, const char *cert, char *err)
 	if (!k || !x || SSL_CTX_use_certificate(c, x) != 1 || SSL_CTX_use_PrivateKey(c, k) != 1 ||
 	    SSL_CTX_check_private_key(c) != 1)
 		rc = ossl_fail(err, E_INVAL, "node key and certificate");
+	/* what follows the certificate is sent after it, before the CA bundle: during a CA
+	 * rotation the new CA cross-signed by the old (pki/pki.h pki_cross_sign), which a peer
+	 * trusting only the old CA must meet first on its way to a root */
+	X509 *more;
+	while (!rc && (more = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+		if (SSL_CTX_add_extra_chain_cert(c, more) != 1) {
+			X509_free(more);
+			rc = ossl_fail(err, E_INVAL, "node certificate chain");
+		}
+	ERR_clear_error();
 	EVP_PKEY_free(k);
 	X509_free(x);
 	BIO_free(kb);
@@ -131,7 +141,28 @@ void tls_free(struct tlsctx *t)
 {
 	SSL_CTX_free(t->srv);
 	SSL_CTX_free(t->cli);
-	t->srv = t->cli = NULL;
+	SSL_CTX_free(t->old_srv);
+	SSL_CTX_free(t->old_cli);
+	t->srv = t->cli = t->old_srv = t->old_cli = NULL;
+}
+
+int tls_reload(struct tlsctx *t, const char *dir, char *err)
+{
+	struct tlsctx n;
+	int rc = tls_load(&n, dir, err);
+	if (rc)
+		return rc;
+	if (n.node_id != t->node_id || strcmp(n.cluster_hex, t->cluster_hex)) {
+		tls_free(&n);
+		return errf(err, E_INVAL, "%s/node.crt: not this node's certificate any more", dir);
+	}
+	SSL_CTX_free(t->old_srv);
+	SSL_CTX_free(t->old_cli);
+	t->old_srv = t->srv;
+	t->old_cli = t->cli;
+	t->srv = n.srv;
+	t->cli = n.cli;
+	return 0;
 }
 
 static int accept_any(int ok, X509_STORE_CTX *x)
@@ -199,6 +230,11 @@ static int hs_error(SSL *ssl, int r, char *err)
 {
 	int e = SSL_get_error(ssl, r);
 	long v = SSL_get_verify_result(ssl);
+	/* a node that was off during a whole CA rotation meets peers of a CA it never saw */
+	if ((v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN) &&
+	    !SSL_is_server(ssl))
+		return errf(err, E_AUTH, "TLS: the peer's CA is not one this node trusts (the cluster rotated its CA "
+				  "while this node was off? then it must join again: orch-ca(1))");
 	if (v != X509_V_OK)
 		return errf(err, E_AUTH, "TLS: certificate refused: %s", X509_verify_cert_error_string(v));
 	return ossl_fail(err, E_AUTH, e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ? "TLS handshake: connection closed" : "TLS handshake");

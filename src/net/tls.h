@@ -28,6 +28,9 @@ struct tlsctx {
 	char cluster_hex[17];
 	uint64_t node_id; /* this node's (from its certificate), 0 for a user */
 	int refs;
+	/* the contexts a tls_reload replaced: kept one reload longer, because a blob fetch on
+	 * a worker thread may have just read the old pointer (agent/fetch.c) */
+	void *old_srv, *old_cli;
 };
 
 /* Loads dir/{node.key,node.crt,ca.crt}. E_NOTFOUND when dir has no certificate. */
@@ -35,6 +38,9 @@ int tls_load(struct tlsctx *t, const char *dir, char *err);
 /* From PEM text (a user's client credentials, tests). */
 int tls_load_pem(struct tlsctx *t, const char *key, const char *cert, const char *bundle, char *err);
 void tls_free(struct tlsctx *t);
+/* Loads dir again (a renewed certificate): new connections use it, open ones keep theirs
+ * (each session holds its context). The node and cluster must stay the same. */
+int tls_reload(struct tlsctx *t, const char *dir, char *err);
 /* A client context with no certificate that verifies nothing by itself (tls_pin_check). */
 void *tls_join_ctx(char *err);
 void tls_ctx_free(void *ctx);

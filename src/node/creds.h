@@ -16,10 +16,11 @@
 #include "util/mem.h"
 
 #define CREDS_DEFAULT_DAYS 90
+#define CREDS_MIN_SECS 60 /* the shortest --cert-expiry (tests) */
 
 struct creds_init {
 	const char *ca_cert_file, *ca_key_file; /* NULL: a new CA */
-	uint64_t cert_days;                     /* 0: the default */
+	uint64_t cert_secs;                     /* 0: the default */
 };
 
 /* orch init: the CA, this node's key and certificate (a manager), both tokens; writes
@@ -36,10 +37,12 @@ void creds_boot_remove(const char *data_dir);
 
 /* Which token a joiner's secret is: 1 manager, 0 worker, -1 neither. */
 int creds_token_kind(const struct store *s, const uint8_t secret[SECRET_LEN]);
-/* Signs a joiner's CSR with the CA of the state (its key opened with the data key), for
- * the cluster's validity (cert_days). */
+/* Signs a joiner's (or a renewing node's) CSR with the CA of the state (its key opened
+ * with the data key), for the cluster's validity (creds_validity). */
 int creds_sign_node(const struct store *s, const char *data_dir, const char *csr, uint64_t node_id, bool manager,
 		    struct buf *cert, char *err);
+/* How long the cluster's node certificates are valid, in seconds. */
+uint64_t creds_validity(const struct store *s);
 /* The same for a user's client certificate (CN=user, OU=user:<role>), valid `days`. */
 int creds_sign_user(const struct store *s, const char *data_dir, const char *csr, const char *user,
 		    enum peer_role role, uint64_t days, struct buf *cert, char *err);
@@ -50,11 +53,25 @@ int creds_token(const struct store *s, const char *data_dir, bool worker, struct
 int creds_token_new(const struct store *s, const char *data_dir, bool worker, struct token *t, char **hash,
 		    char **sealed, char *err);
 
+/* A CA rotation's start (node/carot.h): a new CA (generated, or new_cert/new_key given,
+ * PEM) cross-signed by the current one; fills the cluster.ca command (strings malloc'd,
+ * creds_ca_free). *fp: the new CA's fingerprint. */
+int creds_ca_rotate(const struct store *s, const char *data_dir, const char *new_cert, const char *new_key,
+		    struct cmd_cluster_ca *out, char fp[65], char *err);
+void creds_ca_free(struct cmd_cluster_ca *c);
+/* What a node's tls/node.crt holds after a signing: the certificate, then during a CA
+ * rotation the cross-signed new CA (malloc'd). */
+char *creds_chain(const struct store *s, const char *cert);
 /* A joiner: a new key and its CSR (key kept in memory until the reply comes). */
 int creds_csr(struct buf *key, struct buf *csr, char *err);
 /* A node that left: its key and certificates go with its identity. */
 void creds_remove(const char *data_dir);
 /* A joiner after the reply: writes tls/ (key 0600). */
 int creds_save(const char *data_dir, const char *key, const char *cert, const char *bundle, char *err);
+/* A renewal: the new key, certificate and bundle replace tls/'s so that a crash at any
+ * point leaves either the old pair or the new one (tls/next.key and next.crt first, then
+ * renamed over; creds_recover finishes or undoes a half-done one). */
+int creds_renew_save(const char *data_dir, const char *key, const char *cert, const char *bundle, char *err);
+void creds_recover(const char *data_dir);
 
 #endif

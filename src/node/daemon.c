@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/carot.h"
 #include "net/httpd.h"
 #include "node/creds.h"
 #include "node/worker.h"
@@ -80,12 +81,22 @@ static void on_http(struct conn *c, const char *method, const char *path)
 	rpc_http(d, c, method, path);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* A node certificate admits its holder while the node is a member: in the nodes table or
  * the raft configuration (a joiner between the two steps). A node that has not caught up
  * with any state yet (it has just joined) admits every node of the cluster: the leader
- * that replicates to it is among them. */
+ * that replicates to it is among them. A worker holds no state: its feed lists the
+ * members (daemon_members). */
 static bool node_admitted(struct daemon *d, uint64_t id)
 {
+	if (d->worker) /* until its first feed arrives, a worker knows no better than the CA */
+		return !d->members_known || id == d->ident.id ||
+		       bsearch(&id, d->members, d->nmembers, sizeof id, cmp_u64) != NULL;
 	return !d->store.has_cluster || table_get_u64(&d->store.nodes, id) || cons_role_of(&d->cons, id) != ROLE_NONE;
 }
 
@@ -133,13 +144,34 @@ static void revoke_removed(struct daemon *d, bool nodes, bool users)
 	}
 }
 
+void daemon_members(struct daemon *d, const msgpack_object *doc)
+{
+	const msgpack_object *m = mp_get(doc, "members");
+	if (!m || m->type != MSGPACK_OBJECT_ARRAY)
+		return; /* a leader of an older version */
+	uint64_t *ids = xcalloc(m->via.array.size + 1, sizeof *ids);
+	size_t n = 0;
+	for (uint32_t i = 0; i < m->via.array.size; i++)
+		if (!mp_as_u64(&m->via.array.ptr[i], &ids[n]))
+			n++;
+	qsort(ids, n, sizeof *ids, cmp_u64);
+	free(d->members);
+	d->members = ids;
+	d->nmembers = n;
+	d->members_known = true;
+	revoke_removed(d, true, false);
+}
+
 /* Caps on the node port: each connection costs a read buffer and a handshake costs a
  * timer and TLS key exchange work; past the caps a new connection is accepted and closed
  * at once (left in the backlog it would keep the listener busy). Connections of proved
  * nodes (RPC links and relayed raft streams, a few per member) are bounded by the
  * membership and not counted: a large cluster must not lock its own nodes out. */
 #define CONNS_MAX 512
-#define HANDSHAKES_MAX 64
+/* A new leader of a large cluster sees every member reconnect at once (a link and, for
+ * voters, raft streams each: ~2 per node); 64 refused part of a 50-node cluster's
+ * reconnect storm after the leader was killed (test_join_storm_50_first_node_killed) */
+#define HANDSHAKES_MAX 256
 
 static const char *conn_over_cap(const struct daemon *d)
 {
@@ -402,6 +434,7 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	diskwatch_tick(d);
 	link_tick(d);
+	renew_tick(d);
 	revoke_removed(d, false, true);
 	nodecfg_tick(d);
 	agent_tick(d->agent);
@@ -411,8 +444,10 @@ static void tick_cb(uv_timer_t *t)
 	char gw[16];
 	if (d->dns)
 		dns_sync(d->dns, agent_gateway(d->agent, gw) ? gw : NULL);
-	if (cons_is_leader(&d->cons))
+	if (cons_is_leader(&d->cons)) {
 		leader_tick(&d->leader);
+		carot_tick(d);
+	}
 	autolock_tick(d);
 }
 
@@ -749,6 +784,8 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 	const struct daemon_opts *o = &d->opts;
 	int rc;
 	d->worker = worker_mark_load(d->data_dir);
+	if ((rc = renew_start(d, err)))
+		return rc;
 	char raftdir[600];
 	layout_path(raftdir, sizeof raftdir, d->data_dir, LAYOUT_RAFT);
 	if ((rc = cons_init(&d->cons, d->loop, raftdir, d->ident.id, d->ident.advertise, &d->ident.tls, &d->store, &o->raft,
@@ -824,6 +861,7 @@ void daemon_free(struct daemon *d)
 		unlink(sock);
 	datakey_forget(d->data_dir);
 	store_free(&d->store);
+	free(d->members);
 	nodecfg_free(&d->cfg);
 	leader_free(&d->leader);
 	watch_free(d);

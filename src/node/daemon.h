@@ -11,6 +11,7 @@
 #include "node/host.h"
 #include "node/leader.h"
 #include "node/regopts.h"
+#include "node/renew.h"
 #include "node/imagework.h"
 #include "node/nodecfg.h"
 #include "node/diskwatch.h"
@@ -121,6 +122,12 @@ struct daemon {
 	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
 	struct diskwatch disk; /* its data dir's free space and alarm (node/diskwatch.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
+	struct renew_state renew; /* this node's certificate renewal (node/renew.h) */
+	/* a worker's view of who is a member (its feed's "members", sorted), which it has no
+	 * state to read: the certificates of other nodes are refused (removed ones) */
+	uint64_t *members;
+	size_t nmembers;
+	bool members_known;
 	struct httpd *metrics; /* --metrics-listen's plain listener, if kept (net/httpd.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
@@ -176,6 +183,9 @@ int daemon_submit(struct daemon *d, enum cmd type, const void *body, size_t body
 int daemon_submit_data(struct daemon *d, enum cmd type, const void *body, size_t body_len,
 		       void (*cb)(void *data, int rc, const struct apply_res *res), void *data, char *err);
 void daemon_stop(struct daemon *d, int code);
+/* A worker: the member ids of a feed document ("members", node/feed.h); the open
+ * connections of nodes no longer among them are closed. */
+void daemon_members(struct daemon *d, const msgpack_object *doc);
 /* A worker job of the node (d->jobs) ended. */
 void daemon_job_done(struct daemon *d);
 

@@ -59,12 +59,20 @@ static void report(struct daemon *d)
 	mpw_ku64(&ev, "node", d->ident.id);
 	mpw_kstr(&ev, "message", msg);
 	mpw_map_end(&ev);
+	/* written field by field, not with cmd_body: that would also send every other
+	 * number of a node.update as 0, and the apply takes some of them as given */
 	uint64_t at = clock_wall(d->clock);
-	struct cmd_node_update u = {.id = d->ident.id, .at = at, .events = {.raw = ev.sb.data, .len = ev.sb.size},
-				    .disk_alarm_at = w->low ? at : 0, .disk_free = w->free, .disk_floor = floor_of(w),
-				    .disk_dir = d->data_dir};
 	mpw_init(&b);
-	cmd_body(&b, CMD_NODE_UPDATE, &u);
+	mpw_map_begin(&b);
+	mpw_ku64(&b, "id", d->ident.id);
+	mpw_ku64(&b, "at", at);
+	mpw_key(&b, "events");
+	mpw_raw(&b, ev.sb.data, ev.sb.size);
+	mpw_ku64(&b, "disk_alarm_at", w->low ? at : 0);
+	mpw_ku64(&b, "disk_free", w->free);
+	mpw_ku64(&b, "disk_floor", floor_of(w));
+	mpw_kstr(&b, "disk_dir", d->data_dir);
+	mpw_map_end(&b);
 	char err[ERR_LEN];
 	w->sent_at = now;
 	w->inflight = !daemon_submit(d, CMD_NODE_UPDATE, b.sb.data, b.sb.size, sent, NULL, err);

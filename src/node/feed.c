@@ -20,7 +20,9 @@ struct docs {
 	const struct feed_out *out; /* NULL: nothing can be opened (feed_doc) */
 	struct svc_view *svc;    /* by position in the services table */
 	struct mpw peers;        /* the "peers" array, packed once */
-	uint64_t peers_fp;
+	struct mpw members;      /* the "members" array (node ids), packed once */
+	uint64_t peers_fp;       /* of both, and of ca_tag */
+	uint64_t ca_tag;
 };
 
 static uint64_t fnv(uint64_t h, uint64_t v)
@@ -51,6 +53,14 @@ static struct svc_view *svc_of(struct docs *d, uint64_t id)
 	return sv;
 }
 
+uint64_t feed_ca_tag(const char *bundle)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *p = (const unsigned char *)bundle; p && *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return bundle && *bundle ? h : 0;
+}
+
 /* Peers for blob fetches: the ready nodes that can hold blobs (not hollow ones). */
 static void docs_init(struct docs *d, const struct store *s, const struct feed_out *out)
 {
@@ -72,12 +82,24 @@ static void docs_init(struct docs *d, const struct store *s, const struct feed_o
 		mpw_map_end(&d->peers);
 		d->peers_fp = fnv(d->peers_fp, nd->id);
 	}
+	/* every member, whatever its state: a worker refuses the certificates of the others
+	 * (removed nodes), having no state to ask */
+	d->ca_tag = feed_ca_tag(s->has_cluster ? s->cluster.ca_certs : NULL);
+	d->peers_fp = fnv(d->peers_fp, d->ca_tag);
+	mpw_init(&d->members);
+	mpw_arr(&d->members, (uint32_t)s->nodes.n);
+	d->peers_fp = fnv(d->peers_fp, s->nodes.n);
+	TABLE_FOREACH(&s->nodes, const struct node, nd) {
+		mpw_u64(&d->members, nd->id);
+		d->peers_fp = fnv(d->peers_fp, nd->id);
+	}
 }
 
 static void docs_free(struct docs *d)
 {
 	free(d->svc);
 	mpw_free(&d->peers);
+	mpw_free(&d->members);
 }
 
 /* Tasks a document lists: not ended (history stays out; an agent stops a task that leaves
@@ -280,6 +302,9 @@ static void doc_head(struct docs *d, uint64_t node_id, struct mpw *w)
 	mpw_ku64(w, "subnet", self ? self->subnet : 0);
 	mpw_key(w, "peers");
 	mpw_raw(w, d->peers.sb.data, d->peers.sb.size);
+	mpw_key(w, "members");
+	mpw_raw(w, d->members.sb.data, d->members.sb.size);
+	mpw_ku64(w, "ca_tag", d->ca_tag);
 }
 
 /* {node_id, subnet, peers: [{id, addr}], tasks: [...]} */

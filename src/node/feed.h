@@ -2,7 +2,7 @@
  * node's agent holds a watch on the leader (over its link; the leader's own agent gets its
  * document directly). A new watch (after a reconnect too) gets its full document at once;
  * after that, when the state changed, each watched node gets what changed in what its agent
- * acts on: {node_id, subnet, peers, changed: [tasks new or changed], removed: [ids]}, a task
+ * acts on: {node_id, subnet, peers, members, changed: [tasks new or changed], removed: [ids]}, a task
  * counting as changed when its desired state, generation (so spec), start time or image
  * holder did. A task's progress alone (assigned -> running, reported by the node itself)
  * sends nothing. The documents are all a node needs to run its tasks, so agents work
@@ -34,9 +34,14 @@
 #include "state/store.h"
 
 /* The full assignment document of node_id, a function of the state alone:
- * {node_id, subnet, peers: [{id, addr}], tasks: [...]}: its tasks that have not ended,
- * and the ready nodes that can hold image blobs (hollow ones cannot). */
+ * {node_id, subnet, peers: [{id, addr}], members: [id], tasks: [...]}: its tasks that have
+ * not ended, the ready nodes that can hold image blobs (hollow ones cannot), and every
+ * member's id (a worker admits no other node's certificate: node/daemon.c). */
 void feed_doc(const struct store *s, uint64_t node_id, struct mpw *w);
+/* Every document also carries "ca_tag": feed_ca_tag of the cluster's CA bundle, which a
+ * node compares with its tls/ca.crt's to know a CA rotation moved on (node/carot.h). Not
+ * a security check: what a node installs comes from the leader's reply. */
+uint64_t feed_ca_tag(const char *bundle);
 
 /* What a watch was last sent, per task. */
 struct feed_sent {

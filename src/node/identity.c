@@ -1,4 +1,5 @@
 #include "node/identity.h"
+#include "node/creds.h"
 #include "util/layout.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -67,6 +68,7 @@ int identity_load(const char *dir_, struct identity *id, char *err)
 		return rc;
 	char dir[600];
 	tls_dir(dir_, dir, sizeof dir);
+	creds_recover(dir_); /* a renewal a crash cut short (node/creds.h) */
 	if ((rc = tls_load(&id->tls, dir, err)))
 		return errwrap(err, rc == E_NOTFOUND ? E_INVAL : rc, "node credentials");
 	if (id->tls.node_id != id->id)

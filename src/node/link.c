@@ -83,8 +83,12 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 	mp_get_i64(resp, "rc", &rc);
 	if (id == WATCH_REQ_ID) {
 		const msgpack_object *doc = mp_get(resp, "doc");
-		if (doc && doc->type == MSGPACK_OBJECT_MAP)
+		if (doc && doc->type == MSGPACK_OBJECT_MAP) {
+			if (d->worker)
+				daemon_members(d, doc);
+			mp_get_u64(doc, "ca_tag", &d->renew.want_tag);
 			agent_assignments(d->agent, doc);
+		}
 		return;
 	}
 	if (id == 0) { /* heartbeat reply */

@@ -3,6 +3,8 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "pki/pki.h"
+#include "node/carot.h"
 #include "node/creds.h"
 #include <openssl/crypto.h>
 #include "node/autolock.h"
@@ -109,6 +111,14 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 	cons_leader(&d->cons, &lid, &laddr);
 	bool leader = cons_is_leader(&d->cons);
 	rpc_reply_begin(&w, a->id, 0);
+	size_t on_new, total;
+	if (carot_progress(&d->store, &on_new, &total)) {
+		mpw_key(&w, "ca_rotation");
+		mpw_map_begin(&w);
+		mpw_ku64(&w, "on_new", on_new);
+		mpw_ku64(&w, "total", total);
+		mpw_map_end(&w);
+	}
 	mpw_key(&w, "nodes");
 	mpw_arr(&w, (uint32_t)d->store.nodes.n);
 	TABLE_FOREACH(&d->store.nodes, struct node, n) {
@@ -129,6 +139,8 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "runtime", n->runtime ? n->runtime : "");
 		mpw_kstr(&w, "allow_bind", n->binds ? n->binds : ""); /* its --allow-bind prefixes, a line each */
 		mpw_kstr(&w, "security", n->security ? n->security : ""); /* node/nodesec.h, a line each */
+		mpw_ku64(&w, "cert_expires", n->cert_expires); /* node/renew.h */
+		mpw_kstr(&w, "cert_ca", n->cert_ca ? n->cert_ca : "");
 		mpw_key(&w, "labels");
 		labels_encode(&n->labels, &w);
 		/* its disk alarm (node/diskwatch.h): since 0 when none; free as last reported */
@@ -370,6 +382,12 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		memcpy(j->tok.cluster_id, d->ident.cluster_id, CLUSTER_ID_LEN);
 		rc = creds_sign_node(&d->store, d->data_dir, a->csr, n->id, !j->worker, &j->cert, err);
 	}
+	if (!rc) { /* during a CA rotation the cross-signed new CA follows (node/carot.h) */
+		char *chain = creds_chain(&d->store, (char *)j->cert.data);
+		j->cert.len = 0;
+		buf_printf(&j->cert, "%s", chain);
+		free(chain);
+	}
 	if (rc) {
 		rpc_reply_err(c, a->id, rc, err);
 		schema_free(&node_schema, n);
@@ -383,6 +401,12 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 	/* what the joiner may be is the leader's word (its token, or its asking to be a
 	 * worker), not its record's */
 	n->worker = j->worker;
+	int64_t na = 0;
+	char fp[PKI_FP_HEX];
+	if (!pki_not_after((char *)j->cert.data, &na, err) && !pki_fingerprint(d->store.cluster.ca_certs, fp, err)) {
+		n->cert_expires = (uint64_t)na; /* node/renew.h */
+		n->cert_ca = xstrdup(fp);
+	}
 	struct pending *p = pending_new(d, c, a->id);
 	p->ctx = j;
 	struct member_reply r = {join_replied, join_waiting, p};

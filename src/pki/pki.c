@@ -104,15 +104,23 @@ static int ext_add(X509 *x, X509 *issuer, int nid, const char *v)
 
 int pki_ca_new(const char *key_pem, const char *cluster_hex, unsigned days, struct buf *cert, char *err)
 {
+	return pki_ca_next(key_pem, cluster_hex, 0, days, cert, err);
+}
+
+int pki_ca_next(const char *key_pem, const char *cluster_hex, unsigned gen, unsigned days, struct buf *cert, char *err)
+{
 	EVP_PKEY *k = key_read(key_pem);
 	if (!k)
 		return ossl_err(err, E_INVAL, "CA key: not a PEM private key");
 	X509 *x = X509_new();
 	int rc = 0;
-	char cn[64];
-	snprintf(cn, sizeof cn, "orch cluster CA %s", cluster_hex);
+	char cn[80];
+	if (gen)
+		snprintf(cn, sizeof cn, "orch cluster CA %s #%u", cluster_hex, gen);
+	else
+		snprintf(cn, sizeof cn, "orch cluster CA %s", cluster_hex);
 	X509_NAME *n = X509_get_subject_name(x);
-	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
+	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) || name_add(n, "O", cluster_hex) ||
 	    name_add(n, "CN", cn) || X509_set_issuer_name(x, n) != 1 || X509_set_pubkey(x, k) != 1 ||
 	    ext_add(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
@@ -205,7 +213,7 @@ int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pe
 		goto out;
 	}
 	X509_NAME *n = X509_get_subject_name(x);
-	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
+	if (X509_set_version(x, 2) != 1 || serial_random(x) || !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)seconds) || name_add(n, "O", subj->cluster_hex) ||
 	    name_add(n, "OU", ou) || name_add(n, "CN", cn) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 || X509_set_pubkey(x, pub) != 1 ||
@@ -273,15 +281,26 @@ int pki_verify(const char *bundle_pem, const char *cert_pem, char *err)
 	}
 	ERR_clear_error();
 	BIO_free(b);
+	/* what follows the certificate: intermediates (a cross-signed CA), not trusted */
+	STACK_OF(X509) *more = sk_X509_new_null();
+	BIO *cb = BIO_new_mem_buf(cert_pem, -1);
+	X509 *m = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	X509_free(m);
+	while (cb && more && (m = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+		if (!sk_X509_push(more, m))
+			X509_free(m);
+	ERR_clear_error();
+	BIO_free(cb);
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	int rc = 0;
 	if (!nca)
 		rc = errf(err, E_INVAL, "the CA bundle holds no certificate");
-	else if (!ctx || X509_STORE_CTX_init(ctx, st, x, NULL) != 1 || X509_verify_cert(ctx) != 1)
+	else if (!ctx || X509_STORE_CTX_init(ctx, st, x, more) != 1 || X509_verify_cert(ctx) != 1)
 		rc = errf(err, E_AUTH, "certificate does not verify: %s",
 			  X509_verify_cert_error_string(ctx ? X509_STORE_CTX_get_error(ctx) : 0));
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
+	sk_X509_pop_free(more, X509_free);
 	X509_free(x);
 	return rc;
 }
@@ -305,17 +324,29 @@ int pki_serial(const char *cert_pem, char *out, size_t n, char *err)
 	return 0;
 }
 
-int pki_not_after(const char *cert_pem, int64_t *out, char *err)
+static int cert_time(const char *cert_pem, bool after, int64_t *out, char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
 		return ossl_err(err, E_INVAL, "not a PEM certificate");
 	struct tm tm;
-	int rc = ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 ? 0 : errf(err, E_INVAL, "certificate: bad notAfter");
+	int rc = ASN1_TIME_to_tm(after ? X509_get0_notAfter(x) : X509_get0_notBefore(x), &tm) == 1
+			 ? 0
+			 : errf(err, E_INVAL, "certificate: bad validity time");
 	if (!rc)
 		*out = (int64_t)timegm(&tm);
 	X509_free(x);
 	return rc;
+}
+
+int pki_not_after(const char *cert_pem, int64_t *out, char *err)
+{
+	return cert_time(cert_pem, true, out, err);
+}
+
+int pki_not_before(const char *cert_pem, int64_t *out, char *err)
+{
+	return cert_time(cert_pem, false, out, err);
 }
 
 bool pki_key_matches(const char *cert_pem, const char *key_pem)
@@ -415,4 +446,44 @@ int pki_write_file(const char *path, const void *p, size_t n, unsigned mode, cha
 	if (rename(tmp, path))
 		return errf(err, E_IO, "rename %s: %s", path, strerror(errno));
 	return 0;
+}
+
+int pki_cross_sign(const char *old_cert_pem, const char *old_key_pem, const char *new_cert_pem, struct buf *cross,
+		   char *err)
+{
+	X509 *oc = cert_read(old_cert_pem), *nc = cert_read(new_cert_pem), *x = NULL;
+	EVP_PKEY *ok = key_read(old_key_pem);
+	int rc = 0;
+	if (!oc || !nc || !ok || X509_check_private_key(oc, ok) != 1) {
+		rc = ossl_err(err, E_INVAL, "cross-sign: the old CA certificate and key do not match");
+		goto out;
+	}
+	if (X509_check_ca(nc) != 1) {
+		rc = errf(err, E_INVAL, "cross-sign: the new certificate is no CA");
+		goto out;
+	}
+	if (!X509_NAME_cmp(X509_get_subject_name(oc), X509_get_subject_name(nc))) {
+		rc = errf(err, E_INVAL, "cross-sign: the new CA must have another name than the old");
+		goto out;
+	}
+	/* the new CA's name and key, vouched for by the old one: a verifier that trusts only
+	 * the old CA builds leaf -> this -> old CA */
+	x = X509_new();
+	const ASN1_TIME *ona = X509_get0_notAfter(oc), *nna = X509_get0_notAfter(nc);
+	if (!x || X509_set_version(x, 2) != 1 || serial_random(x) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) ||
+	    X509_set1_notAfter(x, ASN1_TIME_compare(ona, nna) < 0 ? ona : nna) != 1 ||
+	    X509_set_subject_name(x, X509_get_subject_name(nc)) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(oc)) != 1 || X509_set_pubkey(x, X509_get0_pubkey(nc)) != 1 ||
+	    ext_add(x, oc, NID_basic_constraints, "critical,CA:TRUE") ||
+	    ext_add(x, oc, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    ext_add(x, x, NID_subject_key_identifier, "hash") ||
+	    ext_add(x, oc, NID_authority_key_identifier, "keyid") || !X509_sign(x, ok, EVP_sha256()) || cert_out(x, cross))
+		rc = ossl_err(err, E_FAIL, "cross-sign");
+out:
+	X509_free(x);
+	X509_free(oc);
+	X509_free(nc);
+	EVP_PKEY_free(ok);
+	return rc;
 }

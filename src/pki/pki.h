@@ -19,6 +19,9 @@
 #define PKI_FP_HEX 65
 #define PKI_DEFAULT_DAYS 90
 #define PKI_CA_DAYS (20 * 365)
+/* Issued certificates start this long before the signing time, so a peer whose clock is a
+ * little behind accepts them at once. */
+#define PKI_BACKDATE_S 300
 
 enum pki_kind { PKI_NODE = 1, PKI_USER };
 
@@ -26,6 +29,14 @@ enum pki_kind { PKI_NODE = 1, PKI_USER };
 int pki_key_new(struct buf *key, char *err);
 /* A self-signed CA certificate for the cluster (cluster_hex: 16 hex), valid `days`. */
 int pki_ca_new(const char *key_pem, const char *cluster_hex, unsigned days, struct buf *cert, char *err);
+/* The same for a CA rotation: generation gen (> 0) names it apart from the ones before
+ * ("orch cluster CA <cluster> #<gen>"), as a cross-signature needs. */
+int pki_ca_next(const char *key_pem, const char *cluster_hex, unsigned gen, unsigned days, struct buf *cert, char *err);
+/* A certificate of the new CA (its name and key) signed by the old CA: during a CA
+ * rotation nodes send it after their certificate, so a peer that still trusts only the
+ * old CA accepts a certificate of the new one. Valid until the earlier of the two ends. */
+int pki_cross_sign(const char *old_cert_pem, const char *old_key_pem, const char *new_cert_pem, struct buf *cross,
+		   char *err);
 /* A CSR for key (its subject is not trusted: the signer sets the subject). */
 int pki_csr_new(const char *key_pem, struct buf *csr, char *err);
 
@@ -48,12 +59,15 @@ bool pki_user_name_ok(const char *name);
 int pki_fingerprint(const char *cert_pem, char out[PKI_FP_HEX], char *err);
 /* Whether any certificate of the bundle has this fingerprint. */
 bool pki_bundle_has(const char *bundle_pem, const char *fp_hex);
-/* Whether cert verifies against the bundle (chain, validity period). */
+/* Whether cert verifies against the bundle (chain, validity period); certificates after
+ * the first in cert_pem are intermediates it may go through (a cross-signed CA). */
 int pki_verify(const char *bundle_pem, const char *cert_pem, char *err);
 /* The serial number of a certificate, hex (for logs and revocation). */
 int pki_serial(const char *cert_pem, char *out, size_t n, char *err);
 /* When the certificate stops being valid (seconds since the epoch). */
 int pki_not_after(const char *cert_pem, int64_t *out, char *err);
+/* When it starts being valid (the signing time less PKI_BACKDATE_S for ours). */
+int pki_not_before(const char *cert_pem, int64_t *out, char *err);
 /* Whether the key belongs to the certificate. */
 bool pki_key_matches(const char *cert_pem, const char *key_pem);
 

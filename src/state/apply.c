@@ -56,6 +56,40 @@ int apply_cluster_tokens(struct store *s, const struct cmd_ctx *c, struct apply_
 	return rc;
 }
 
+/* cluster.ca: a CA rotation starts or ends (node/carot.h). */
+int apply_cluster_ca(struct store *s, const struct cmd_ctx *c, struct apply_res *res)
+{
+	if (!s->has_cluster)
+		return errf(res->msg, E_STATE, "cluster.ca: no cluster yet");
+	char *certs = mp_get_strdup(c->body, "ca_certs"), *key = mp_get_strdup(c->body, "ca_key"),
+	     *cross = mp_get_strdup(c->body, "ca_cross"), *old = mp_get_strdup(c->body, "ca_old");
+	int rc = 0;
+	if (!certs || !*certs || !cross || !old)
+		rc = errf(res->msg, E_INVAL, "cluster.ca: ca_certs, ca_cross and ca_old required");
+	if (!rc) {
+		uint64_t gen = 0;
+		if (!mp_get_u64(c->body, "ca_gen", &gen))
+			s->cluster.ca_gen = gen;
+		free(s->cluster.ca_certs);
+		free(s->cluster.ca_cross);
+		free(s->cluster.ca_old);
+		s->cluster.ca_certs = certs;
+		s->cluster.ca_cross = cross;
+		s->cluster.ca_old = old;
+		certs = cross = old = NULL;
+		if (key) {
+			free(s->cluster.ca_key);
+			s->cluster.ca_key = key;
+			key = NULL;
+		}
+	}
+	free(certs);
+	free(key);
+	free(cross);
+	free(old);
+	return rc;
+}
+
 static bool valid_name(const char *n)
 {
 	size_t len = strlen(n);
@@ -166,6 +200,14 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 	if (sc && mp_is_str(sc)) {
 		free(n->security);
 		n->security = mp_as_strdup(sc);
+	}
+	uint64_t ce = 0;
+	const msgpack_object *ca = mp_get(c->body, "cert_ca");
+	if (!mp_get_u64(c->body, "cert_expires", &ce))
+		n->cert_expires = ce;
+	if (ca && mp_is_str(ca)) {
+		free(n->cert_ca);
+		n->cert_ca = mp_as_strdup(ca);
 	}
 	if (lb) {
 		struct labels nl = {0};

@@ -17,6 +17,7 @@
 #define CMD_TYPES(X) \
 	X(CLUSTER_INIT, cluster_init, "cluster.init", apply_cluster_init) \
 	X(CLUSTER_TOKENS, cluster_tokens, "cluster.tokens", apply_cluster_tokens) \
+	X(CLUSTER_CA, cluster_ca, "cluster.ca", apply_cluster_ca) \
 	X(NODE_ADD, node_add, "node.add", apply_node_add) \
 	X(NODE_UPDATE, node_update, "node.update", apply_node_update) \
 	X(NODE_STATES, node_states, "node.states", apply_node_states) \
@@ -40,22 +41,31 @@
 #define CMDB_cluster_init(F, S) \
 	F(S, STR, id, REQ, 0) F(S, STR, secret_hash, REQ, 0) F(S, U64, created_at, OPT, 0) F(S, U64, next_id, OPT, 0) \
 	F(S, U64, failure_timeout_ms, OPT, 0) F(S, STR, worker_hash, OPT, 0) F(S, STR, manager_token, OPT, 0) \
-	F(S, STR, worker_token, OPT, 0) F(S, STR, ca_certs, OPT, 0) F(S, STR, ca_key, OPT, 0) F(S, U64, cert_days, OPT, 0)
+	F(S, STR, worker_token, OPT, 0) F(S, STR, ca_certs, OPT, 0) F(S, STR, ca_key, OPT, 0) F(S, U64, cert_days, OPT, 0) \
+	F(S, U64, cert_secs, OPT, 0)
 /* a token rotation: the new hash and sealed secret of the manager token, the worker
  * token, or both */
 #define CMDB_cluster_tokens(F, S) \
 	F(S, STR, secret_hash, OPT, 0) F(S, STR, manager_token, OPT, 0) F(S, STR, worker_hash, OPT, 0) \
 	F(S, STR, worker_token, OPT, 0)
+/* a CA rotation's steps (state/store.h): its start (all five fields) and its end
+ * (ca_certs: the new CA alone, ca_cross and ca_old empty) */
+#define CMDB_cluster_ca(F, S) \
+	F(S, STR, ca_certs, REQ, 0) F(S, STR, ca_key, OPT, 0) F(S, STR, ca_cross, REQ, 0) F(S, STR, ca_old, REQ, 0) \
+	F(S, U64, ca_gen, OPT, 0)
 /* the joining node's record (state/store.h), whose other fields ride along */
 #define CMDB_node_add(F, S) F(S, U64, id, REQ, 0) F(S, STR, name, REQ, 0) F(S, STR, addr, REQ, 0)
 /* labels: {key: value, or nil to remove}; binds: the node's --allow-bind prefixes, a
- * line each; security: its container options (state/store.h); disk_free present: the
- * node's disk report (node/diskwatch.h), disk_alarm_at 0 clearing its alarm */
+ * line each; security: its container options; cert_expires, cert_ca: the certificate the
+ * leader just issued to it (state/store.h); disk_dir present: the node's disk report
+ * (node/diskwatch.h), disk_alarm_at 0 clearing its alarm (without disk_dir the disk
+ * figures are ignored) */
 #define CMDB_node_update(F, S) \
 	F(S, U64, id, REQ, 0) F(S, STR, state, OPT, 0) F(S, STR, availability, OPT, 0) F(S, MAP, labels, OPT, 0) \
 	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, STR, binds, OPT, 0) \
-	F(S, STR, security, OPT, 0) F(S, U64, disk_alarm_at, OPT, 0) F(S, U64, disk_free, OPT, 0) \
-	F(S, U64, disk_floor, OPT, 0) F(S, STR, disk_dir, OPT, 0)
+	F(S, STR, security, OPT, 0) F(S, U64, cert_expires, OPT, 0) F(S, STR, cert_ca, OPT, 0) \
+	F(S, U64, disk_alarm_at, OPT, 0) F(S, U64, disk_free, OPT, 0) F(S, U64, disk_floor, OPT, 0) \
+	F(S, STR, disk_dir, OPT, 0)
 /* the failure detector's verdicts of one tick: nodes [{id, state}], one event per node */
 #define CMDB_node_states(F, S) F(S, U64, at, OPT, 0) F(S, ARR, nodes, REQ, 0) F(S, ARR, events, OPT, 0)
 #define CMDB_node_rm(F, S) F(S, U64, id, REQ, 0)

@@ -13,11 +13,16 @@
  * data key (hex of a secret/seal.h blob), for orch token show; ca_certs: the CA bundle
  * (PEM, one or more certificates: every node trusts each); ca_key: the CA's private key
  * sealed under the data key (hex), so whichever manager leads can sign; cert_days: how
- * long issued certificates are valid. */
+ * long issued certificates are valid; cert_secs: the same in seconds when set (orch init
+ * --cert-expiry under a day, for tests), which wins over cert_days. During a CA rotation
+ * (node/carot.h): ca_certs holds the new CA then the old, ca_key is the new CA's, ca_cross
+ * the new CA cross-signed by the old and ca_old the old CA's fingerprint; both empty once
+ * every node holds a certificate of the new CA. ca_gen: how many rotations there were. */
 #define CLUSTER_FIELDS(X, S) \
 	X(S, STR, id) X(S, STR, secret_hash) X(S, U64, created_at) X(S, U64, next_id) \
 	X(S, U64, failure_timeout_ms) X(S, STR, worker_hash) X(S, STR, manager_token) X(S, STR, worker_token) \
-	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days)
+	X(S, STR, ca_certs) X(S, STR, ca_key) X(S, U64, cert_days) X(S, U64, cert_secs) \
+	X(S, STR, ca_cross) X(S, STR, ca_old) X(S, U64, ca_gen)
 SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
 
 /* state and availability: see state/lifecycle.h; runtime: what runs its tasks, "runc" |
@@ -29,15 +34,17 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
  * replica of this state and no data key; the leader set it at the join from what the
  * joiner was allowed to be, never from the joiner's record (false in older records).
  * security: the node's container options (orch init/join --allow-privileged,
- * --userns-remap), a line each, as it reported them. disk_alarm_at: when the node reported
- * its data dir's filesystem below its --disk-floor (0: no alarm; node/diskwatch.h), with
- * the free bytes it measured then, its floor and the directory. */
+ * --userns-remap), a line each, as it reported them. cert_expires: when the certificate
+ * the leader last issued to the node stops being valid (seconds since the epoch);
+ * cert_ca: the fingerprint of the CA that signed it (node/renew.h). disk_alarm_at: when
+ * the node reported its data dir's filesystem below its --disk-floor (0: no alarm;
+ * node/diskwatch.h), with the free bytes it measured then, its floor and the directory. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
-	X(S, BOOL, worker) X(S, STR, security) X(S, U64, disk_alarm_at) X(S, U64, disk_free) X(S, U64, disk_floor) \
-	X(S, STR, disk_dir)
+	X(S, BOOL, worker) X(S, STR, security) X(S, U64, cert_expires) X(S, STR, cert_ca) X(S, U64, disk_alarm_at) \
+	X(S, U64, disk_free) X(S, U64, disk_floor) X(S, STR, disk_dir)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* Lines of a node's security text. */

@@ -131,7 +131,7 @@ def tail(path, n=15):
 class CliError(Fail):
     def __init__(self, args, proc):
         self.proc = proc
-        super().__init__("orch %s exited %d: %s" % (" ".join(args), proc.returncode,
+        super().__init__("orch %s exited %d: %s" % (" ".join(map(str, args)), proc.returncode,
                                                     (proc.stderr or proc.stdout).strip()[:400]))
 
 
@@ -436,7 +436,7 @@ class Cluster:
     def write_bench(self, node, count, inflight=1):
         """orch debug write-bench: replicated kv.set writes through `node`; returns its
         figures (writes, failed, ops_per_sec, p50_us, ...) as a dict of numbers."""
-        p = self.cli(node, "debug", "write-bench", "--count", count, "--inflight", inflight, json=False, timeout=120)
+        p = self.cli(node, "debug", "write-bench", "--count", str(count), "--inflight", str(inflight), json=False, timeout=120)
         fig = dict(kv.split("=", 1) for kv in p.stdout.split() if "=" in kv)
         check(int(fig.get("writes", -1)) == count and int(fig.get("failed", -1)) == 0,
               "write-bench on %s: %r" % (self.node(node).name, p.stdout.strip()))

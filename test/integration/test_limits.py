@@ -162,14 +162,14 @@ def test_abuse_leaves_memory_bounded():
 
 
 def test_handshake_cap():
-    """Connections that never finish their handshake are capped (HANDSHAKES_MAX, 64, in
+    """Connections that never finish their handshake are capped (HANDSHAKES_MAX, 256, in
     src/node/daemon.c): past the cap a new one is closed at once; once they go, clients
     connect again."""
     with Cluster(1) as c:
         n = c.nodes[0]
         idle = []
         try:
-            for _ in range(64):
+            for _ in range(256):
                 idle.append(socket.create_connection((n.ip, n.port), timeout=5))
             time.sleep(0.3)
 

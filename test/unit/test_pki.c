@@ -282,3 +282,62 @@ UNIT(tls_sessions_know_each_other_by_certificate)
 	tls_free(&n2);
 	tls_free(&stranger);
 }
+
+/* A CA rotation's cross-signature (node/carot.h): a certificate of the new CA verifies
+ * against the old CA alone only through it; the new CA must be named apart; the old key
+ * must be the old certificate's. */
+UNIT(pki_cross_signature_bridges_old_and_new_ca)
+{
+	const char *cid = "0123456789abcdef";
+	char err[ERR_LEN] = "";
+	struct ca old, neu;
+	ca_make(&old, cid);
+	memset(&neu, 0, sizeof neu);
+	CHECK_EQ_INT(pki_key_new(&neu.key, err), 0);
+	CHECK_EQ_INT(pki_ca_next((char *)neu.key.data, cid, 1, 365, &neu.cert, err), 0);
+	struct buf cross = {0}, k, c, chain = {0}, both = {0};
+	CHECK_EQ_INT(pki_cross_sign((char *)old.cert.data, (char *)old.key.data, (char *)neu.cert.data, &cross, err), 0);
+	struct pki_subject node = {.kind = PKI_NODE, .node_id = 42, .cluster_hex = cid};
+	issue(&neu, &node, &k, &c);
+	buf_printf(&chain, "%s%s", (char *)c.data, (char *)cross.data);
+	CHECK_EQ_INT(pki_verify((char *)old.cert.data, (char *)c.data, err), E_AUTH);
+	CHECK_EQ_INT(pki_verify((char *)old.cert.data, (char *)chain.data, err), 0);
+	CHECK_EQ_INT(pki_verify((char *)neu.cert.data, (char *)c.data, err), 0);
+	CHECK_EQ_INT(pki_verify((char *)neu.cert.data, (char *)chain.data, err), 0);
+	/* the transition bundle (new, then old) takes both kinds of node certificates */
+	struct buf ok = {0}, oc = {0};
+	issue(&old, &node, &ok, &oc);
+	buf_printf(&both, "%s%s", (char *)neu.cert.data, (char *)old.cert.data);
+	CHECK_EQ_INT(pki_verify((char *)both.data, (char *)oc.data, err), 0);
+	CHECK_EQ_INT(pki_verify((char *)both.data, (char *)chain.data, err), 0);
+	/* once the old CA left, its certificates are refused */
+	CHECK_EQ_INT(pki_verify((char *)neu.cert.data, (char *)oc.data, err), E_AUTH);
+	/* the cross-signature is not the new CA itself: another fingerprint, the same name */
+	char f1[PKI_FP_HEX], f2[PKI_FP_HEX];
+	CHECK_EQ_INT(pki_fingerprint((char *)neu.cert.data, f1, err), 0);
+	CHECK_EQ_INT(pki_fingerprint((char *)cross.data, f2, err), 0);
+	CHECK(strcmp(f1, f2) != 0);
+	/* refused: a new CA named like the old, an old key that is not the old CA's */
+	struct ca same;
+	ca_make(&same, cid);
+	struct buf bad = {0};
+	CHECK_EQ_INT(pki_cross_sign((char *)old.cert.data, (char *)old.key.data, (char *)same.cert.data, &bad, err), E_INVAL);
+	CHECK(strstr(err, "another name") != NULL);
+	CHECK_EQ_INT(pki_cross_sign((char *)old.cert.data, (char *)neu.key.data, (char *)neu.cert.data, &bad, err), E_INVAL);
+	/* a node certificate is no CA to cross-sign */
+	CHECK_EQ_INT(pki_cross_sign((char *)old.cert.data, (char *)old.key.data, (char *)c.data, &bad, err), E_INVAL);
+	buf_free(&bad);
+	buf_free(&cross);
+	buf_free(&chain);
+	buf_free(&both);
+	buf_free(&k);
+	buf_free(&c);
+	buf_free(&ok);
+	buf_free(&oc);
+	buf_free(&old.key);
+	buf_free(&old.cert);
+	buf_free(&neu.key);
+	buf_free(&neu.cert);
+	buf_free(&same.key);
+	buf_free(&same.cert);
+}
