@@ -100,11 +100,12 @@ static void look(struct daemon *d, uint64_t now)
 	w->looked = true;
 	w->checked_at = now;
 	w->free = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
-	uint64_t fl = floor_of(w);
-	if (!w->low && w->free < fl)
-		w->low = true;
-	else if (w->low && w->free >= fl + fl / 4)
-		w->low = false;
+	w->low = diskwatch_low(w->low, w->free, floor_of(w));
+}
+
+bool diskwatch_low(bool was, uint64_t free, uint64_t floor)
+{
+	return was ? free < floor + floor / 4 : free < floor;
 }
 
 /* A follower below the hard floor stops hearing the leader (its incoming raft streams
@@ -162,7 +163,7 @@ void diskwatch_tick(struct daemon *d)
  * grow at a user's or a joiner's request. Deletions, scale-downs and what the controllers
  * and agents record about running work (task batches, node states, rollout states)
  * still go through: they are how space comes back and how the cluster stays true. */
-static bool refused(const struct store *s, enum cmd t, const msgpack_object *body)
+bool diskwatch_refuses(const struct store *s, enum cmd t, const msgpack_object *body)
 {
 	switch (t) {
 	case CMD_KV_SET:
@@ -228,7 +229,7 @@ int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
 	const msgpack_object *body;
 	if (cmd_peek(entry, len, &r, &t, &body, err))
 		return 0; /* not this gate's to judge: applying it answers */
-	bool no = refused(&d->store, t, body);
+	bool no = diskwatch_refuses(&d->store, t, body);
 	mpr_free(&r);
 	if (!no)
 		return 0;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "state/store.h"
 
 struct daemon;
 
@@ -37,6 +38,12 @@ struct diskwatch {
 };
 
 void diskwatch_tick(struct daemon *d);
+/* Low on space, with hysteresis: below the floor, and until free is back above the
+ * floor plus a quarter. */
+bool diskwatch_low(bool was, uint64_t free, uint64_t floor);
+/* Whether a disk alarm refuses an entry of type t with this body (s: the state it would
+ * apply to, for a scale's current count). */
+bool diskwatch_refuses(const struct store *s, enum cmd t, const msgpack_object *body);
 /* Whether the leader lets this entry in: 0, or E_NOSPACE with the message when a node is
  * in alarm and the entry is a write the alarm refuses. */
 int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err);
