@@ -863,16 +863,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	}
 	const msgpack_object *al = mp_get(r.root, "disk_alarms");
 	for (uint32_t i = 0; al && al->type == MSGPACK_OBJECT_ARRAY && i < al->via.array.size; i++) {
-		const msgpack_object *a = &al->via.array.ptr[i];
-		char nm[80], dir[512], fb[32], lb[32];
-		uint64_t f = 0, fl = 0;
-		mp_get_u64(a, "free", &f);
-		mp_get_u64(a, "floor", &fl);
-		out_bytes(f, fb, sizeof fb);
-		out_bytes(fl, lb, sizeof lb);
-		printf("disk alarm:   node %s is low on disk space (%s free on %s, floor %s): writes refused until "
-		       "space is freed; deleting still works\n",
-		       mp_str_or(a, "name", nm, sizeof nm, "-"), fb, mp_str_or(a, "dir", dir, sizeof dir, "-"), lb);
+		char msg[512];
+		printf("disk alarm:   %s\n", mp_str_or(&al->via.array.ptr[i], "message", msg, sizeof msg, "-"));
 	}
 	mpr_free(&r);
 	return EXIT_OK;

@@ -185,15 +185,26 @@ bool diskwatch_refuses(const struct store *s, enum cmd t, const msgpack_object *
 	}
 }
 
-static int nospace(char *err, const char *name, uint64_t free, const char *dir, uint64_t floor)
+static void alarm_text(char *out, size_t n, const char *name, uint64_t free, const char *dir, uint64_t floor)
 {
 	char fr[32], fl[32];
 	mib(free, fr, sizeof fr);
 	mib(floor, fl, sizeof fl);
-	return errf(err, E_NOSPACE,
-		    "node %s is low on disk space (%s free on %s, floor %s): writes refused until space is freed; "
-		    "deleting still works",
-		    name, fr, dir, fl);
+	snprintf(out, n,
+		 "node %s is low on disk space (%s free on %s, floor %s): writes refused until space is freed; "
+		 "deleting still works",
+		 name, fr, dir, fl);
+}
+
+void diskwatch_alarm_text(const struct node *nd, char *out, size_t n)
+{
+	alarm_text(out, n, nd->name, nd->disk_free, nd->disk_dir ? nd->disk_dir : "its data dir", nd->disk_floor);
+}
+
+static int nospace(char *err, const char *name, uint64_t free, const char *dir, uint64_t floor)
+{
+	alarm_text(err, ERR_LEN, name, free, dir, floor);
+	return E_NOSPACE;
 }
 
 int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
@@ -235,8 +246,8 @@ int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err)
 		return 0;
 	if (!low) /* this leader's own look, before its report commits */
 		return nospace(err, d->ident.name, w->free, d->data_dir, floor_of(w));
-	return nospace(err, low->name, low->disk_free, low->disk_dir ? low->disk_dir : "its data dir",
-		       low->disk_floor);
+	diskwatch_alarm_text(low, err, ERR_LEN);
+	return E_NOSPACE;
 }
 
 int diskwatch_local(struct daemon *d, const char *what, char *err)

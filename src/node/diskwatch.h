@@ -47,6 +47,8 @@ bool diskwatch_refuses(const struct store *s, enum cmd t, const msgpack_object *
 /* Whether the leader lets this entry in: 0, or E_NOSPACE with the message when a node is
  * in alarm and the entry is a write the alarm refuses. */
 int diskwatch_admit(struct daemon *d, const void *entry, size_t len, char *err);
+/* The sentence saying that node nd is in disk alarm and what that refuses. */
+void diskwatch_alarm_text(const struct node *nd, char *out, size_t n);
 /* 0, or E_NOSPACE with the message when this node itself is low on disk space. */
 int diskwatch_local(struct daemon *d, const char *what, char *err);
 

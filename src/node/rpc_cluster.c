@@ -98,6 +98,9 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 		mpw_ku64(&w, "free", n->disk_free);
 		mpw_ku64(&w, "floor", n->disk_floor);
 		mpw_kstr(&w, "dir", n->disk_dir ? n->disk_dir : "");
+		char msg[ERR_LEN];
+		diskwatch_alarm_text(n, msg, sizeof msg);
+		mpw_kstr(&w, "message", msg);
 		mpw_map_end(&w);
 	}
 	rpc_reply_send(c, &w);
