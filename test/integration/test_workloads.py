@@ -417,11 +417,18 @@ def test_logs_follow_through_the_node():
         p.kill()
         p.wait()
 
+        seen = []
+
         def two_each():
-            out = c.cli(2, "logs", "--tail", "2", "tick", json=False).stdout.splitlines()
+            p = c.cli(2, "logs", "--tail", "2", "tick", json=False, check=False)
+            out = p.stdout.splitlines()
             n = [sum(l.startswith("tick.%d.%d | " % (t["slot"], t["id"])) for l in out) for t in ts]
+            seen[:] = [n, p.returncode, p.stderr[-300:], out[-6:]]
             return out if n == [2, 2, 2] else None
-        wait_until(two_each, 10, "orch logs --tail 2 after a follower left: two lines of each running task")
+        try:
+            wait_until(two_each, 10, "orch logs --tail 2 after a follower left: two lines of each running task")
+        except Fail as e:
+            raise Fail("%s; last: lines per task %r, rc %r, stderr %r, tail %r" % (e, *seen))
         check(all(n.alive() for n in c.nodes), "a node died: %r" % c.nodes)
 
 
