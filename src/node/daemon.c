@@ -274,7 +274,9 @@ static int submit(struct daemon *d, enum cmd type, const void *body, size_t body
 	void *entry = cmd_build(type, &rid, body, body_len, &n);
 	int rc;
 	if (cons_is_leader(&d->cons)) {
-		rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
+		rc = diskwatch_admit(d, entry, n, err);
+		if (!rc)
+			rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
 		if (rc)
 			free(s);
 	} else {
@@ -439,6 +441,7 @@ static void tick_cb(uv_timer_t *t)
 	struct daemon *d = t->data;
 	if (d->stopping)
 		return;
+	diskwatch_tick(d);
 	link_tick(d);
 	renew_tick(d);
 	revoke_removed(d, false, true);
@@ -687,6 +690,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	regopts_init(&d->reg);
 	d->loop = loop;
 	d->opts = *o;
+	d->disk.floor = o->disk_floor;
 	d->ready_fd = o->ready_fd;
 	d->ident = *id;
 	d->clock = &clock_system;

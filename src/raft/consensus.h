@@ -67,6 +67,7 @@ struct consensus {
 	char name[64];           /* in log lines: the node's name (its address by default) */
 	const struct clock *clock; /* stamps its log lines (NULL: the system's) */
 	bool started, closing;
+	bool deaf; /* cons_set_deaf */
 	cons_state_cb on_state;
 	void *state_data;
 	/* last observed, to detect changes */
@@ -139,5 +140,9 @@ uint64_t cons_applied_index(struct consensus *c);
 uint64_t cons_last_index(struct consensus *c);
 /* Hands an authenticated incoming raft stream to libraft. */
 void cons_incoming(struct consensus *c, uv_stream_t *s, const uint8_t *extra, size_t extra_len);
+/* While deaf, incoming raft streams are closed as they arrive: a follower that must not
+ * append (its disk is nearly full, node/diskwatch.h) hears no leader and so is sent no
+ * entry; libraft 0.15 wedges a follower whose append meets ENOSPC. */
+void cons_set_deaf(struct consensus *c, bool deaf);
 
 #endif

@@ -185,6 +185,17 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 		free(n->binds);
 		n->binds = mp_as_strdup(bd);
 	}
+	/* a disk report (node/diskwatch.h) carries disk_dir; other node.updates carry the disk
+	 * figures as zeros and do not touch them */
+	const msgpack_object *dd = mp_get(c->body, "disk_dir");
+	if (dd && mp_is_str(dd)) {
+		n->disk_free = n->disk_alarm_at = n->disk_floor = 0;
+		mp_get_u64(c->body, "disk_free", &n->disk_free);
+		mp_get_u64(c->body, "disk_alarm_at", &n->disk_alarm_at);
+		mp_get_u64(c->body, "disk_floor", &n->disk_floor);
+		free(n->disk_dir);
+		n->disk_dir = mp_as_strdup(dd);
+	}
 	const msgpack_object *sc = mp_get(c->body, "security");
 	if (sc && mp_is_str(sc)) {
 		free(n->security);
