@@ -203,7 +203,9 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	uint64_t ce = 0;
 	const msgpack_object *ca = mp_get(c->body, "cert_ca");
-	if (!mp_get_u64(c->body, "cert_expires", &ce))
+	/* 0 is "not said": cmd_body writes every number field, and a node.update about labels
+	 * or availability must not wipe the certificate's expiry */
+	if (!mp_get_u64(c->body, "cert_expires", &ce) && ce)
 		n->cert_expires = ce;
 	if (ca && mp_is_str(ca)) {
 		free(n->cert_ca);
