@@ -50,7 +50,7 @@ struct start_opts {
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_DISK_FLOOR };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -81,6 +81,7 @@ static const struct option start_longopts[] = {
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
 	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
 	{"userns-remap", required_argument, NULL, O_USERNS},
+	{"disk-floor", required_argument, NULL, O_DISK_FLOOR},
 	{NULL, 0, NULL, 0},
 };
 
@@ -166,6 +167,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_MEMORY:
 			if (parse_bytes(optarg, &o->d.memory) || !o->d.memory)
 				return cli_usage(cmd, "--memory %s: expected a size like 2g or 512m", optarg);
+			break;
+		case O_DISK_FLOOR:
+			if (parse_bytes(optarg, &o->d.disk_floor) || o->d.disk_floor < DISKWATCH_FLOOR_MIN)
+				return cli_usage(cmd, "--disk-floor %s: expected a size of at least 16m, like 64m or 1g", optarg);
 			break;
 		case O_METRICS_LISTEN: {
 			struct sockaddr_in sa;
@@ -844,6 +849,23 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("revision:     %llu\n", (unsigned long long)rev);
 	printf("state hash:   %s\n", b[8]);
 	printf("version:      %s\n", b[9]);
+	uint64_t dfree, dfloor = 0;
+	if (!mp_get_u64(r.root, "disk_free", &dfree)) {
+		char fb[32], lb[32];
+		mp_get_u64(r.root, "disk_floor", &dfloor);
+		out_bytes(dfree, fb, sizeof fb);
+		out_bytes(dfloor, lb, sizeof lb);
+		bool deaf = false;
+		mp_get_bool(r.root, "disk_deaf", &deaf);
+		printf("disk:         %s free (floor %s)%s\n", fb, lb,
+		       deaf ? ": below half the floor, not hearing the leader (nothing appended here);\n"
+			      "              this node's state is stale until space is freed" : "");
+	}
+	const msgpack_object *al = mp_get(r.root, "disk_alarms");
+	for (uint32_t i = 0; al && al->type == MSGPACK_OBJECT_ARRAY && i < al->via.array.size; i++) {
+		char msg[512];
+		printf("disk alarm:   %s\n", mp_str_or(&al->via.array.ptr[i], "message", msg, sizeof msg, "-"));
+	}
 	mpr_free(&r);
 	return EXIT_OK;
 }
@@ -886,6 +908,10 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
 		mp_get_bool(n, "self", &self);
 		if (leader)
 			strncat(role, " (leader)", sizeof role - strlen(role) - 1);
+		bool alarm = false;
+		mp_get_bool(mp_get(n, "disk"), "alarm", &alarm);
+		if (alarm)
+			strncat(state, " (disk low)", sizeof state - strlen(state) - 1);
 		if (self)
 			strncat(name, " *", sizeof name - strlen(name) - 1);
 		uint64_t c = 0, m = 0;

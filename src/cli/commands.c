@@ -33,7 +33,10 @@
 	"                        (kept with the node; --deny-privileged turns it off)\n" \
 	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
 	"                        root is host uid BASE (default: 100000:65536, or the\n" \
-	"                        orch entry of /etc/subuid); kept with the node\n"
+	"                        orch entry of /etc/subuid); kept with the node\n" \
+	"  --disk-floor SIZE     free space the data dir's filesystem must keep: below it the\n" \
+	"                        cluster refuses growing writes (default 64m, at least 16m;\n" \
+	"                        give it at every start)\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 

@@ -41,6 +41,9 @@ struct conn_ops {
 	/* server side, once the peer's certificate and preamble are known: false refuses it
 	 * (a removed node); NULL admits every certificate of the cluster */
 	bool (*admit)(struct conn *c);
+	/* server side: a number every reply sent on this conn carries as "ri" (0: none); the
+	 * leader's commit index for member nodes (node/rywait.h) */
+	uint64_t (*reply_stamp)(struct conn *c);
 };
 
 struct conn {

@@ -11,6 +11,9 @@ void rpc_reply_begin(struct mpw *w, uint64_t id, int rc)
 
 void rpc_reply_send(struct conn *c, struct mpw *w)
 {
+	uint64_t ri = c && c->ops && c->ops->reply_stamp ? c->ops->reply_stamp(c) : 0;
+	if (ri)
+		mpw_ku64(w, "ri", ri);
 	mpw_map_end(w);
 	if (c)
 		conn_send_mpw(c, w);

@@ -1,4 +1,5 @@
 #include "node/daemon.h"
+#include "node/rywait.h"
 #include "node/carot.h"
 #include "net/httpd.h"
 #include "node/creds.h"
@@ -108,7 +109,15 @@ static bool admit(struct conn *c)
 	return p.kind != PEER_NODE || node_admitted(d, p.node_id);
 }
 
+static uint64_t reply_stamp(struct conn *c)
+{
+	struct peer p;
+	conn_peer(c, &p);
+	return rywait_stamp(c->data, &p);
+}
+
 static const struct conn_ops server_ops = {
+	.reply_stamp = reply_stamp,
 	.on_frame = on_frame,
 	.on_close = on_conn_close,
 	.on_raft = on_raft,
@@ -265,7 +274,9 @@ static int submit(struct daemon *d, enum cmd type, const void *body, size_t body
 	void *entry = cmd_build(type, &rid, body, body_len, &n);
 	int rc;
 	if (cons_is_leader(&d->cons)) {
-		rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
+		rc = diskwatch_admit(d, entry, n, err);
+		if (!rc)
+			rc = cons_apply(&d->cons, entry, n, submit_applied, s, err);
 		if (rc)
 			free(s);
 	} else {
@@ -430,6 +441,7 @@ static void tick_cb(uv_timer_t *t)
 	struct daemon *d = t->data;
 	if (d->stopping)
 		return;
+	diskwatch_tick(d);
 	link_tick(d);
 	renew_tick(d);
 	revoke_removed(d, false, true);
@@ -556,6 +568,8 @@ static void cons_closed(void *data)
 	close_handle(d, (uv_handle_t *)&d->tick);
 	close_handle(d, (uv_handle_t *)&d->catchup);
 	close_handle(d, (uv_handle_t *)&d->kick);
+	rywait_drop(d);
+	close_handle(d, (uv_handle_t *)&d->park_timer);
 	close_handle(d, (uv_handle_t *)&d->sigint);
 	close_handle(d, (uv_handle_t *)&d->sigterm);
 	/* alone on its loop, whatever else is still open (raft's leftovers) goes too, so the
@@ -689,6 +703,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	regopts_init(&d->reg);
 	d->loop = loop;
 	d->opts = *o;
+	d->disk.floor = o->disk_floor;
 	d->ready_fd = o->ready_fd;
 	d->ident = *id;
 	d->clock = &clock_system;
@@ -822,6 +837,9 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 	d->catchup.data = d;
 	uv_timer_init(d->loop, &d->kick);
 	d->kick.data = d;
+	uv_timer_init(d->loop, &d->park_timer);
+	d->park_timer.data = d;
+	d->park_ready = true;
 	if ((rc = regopts_load(&d->reg, d->data_dir, err)))
 		return rc;
 	if (o->registry)

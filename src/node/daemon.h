@@ -14,6 +14,7 @@
 #include "node/renew.h"
 #include "node/imagework.h"
 #include "node/nodecfg.h"
+#include "node/diskwatch.h"
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
@@ -39,6 +40,7 @@ struct daemon_opts {
 	uint64_t catch_up_index;
 	const char *seed;
 	struct cons_settings raft;
+	uint64_t disk_floor; /* --disk-floor, bytes (0: the default, node/diskwatch.h) */
 	uint64_t cpus_milli, memory;
 	uint64_t failure_timeout_ms; /* orch init: recorded in the cluster settings */
 	const char *labels[32];
@@ -105,6 +107,9 @@ struct daemon {
 	uv_timer_t tick;
 	uv_timer_t catchup;  /* orch join: polls the applied index until caught up */
 	uv_timer_t kick;     /* the leader's workloads again at once (leader_host.kick) */
+	uv_timer_t park_timer; /* replies held until this node applied the write (node/rywait.h) */
+	struct rywait *parked;
+	bool park_ready;
 	uint64_t caught_up_at;
 	uv_signal_t sigint, sigterm;
 	struct host host;      /* what the parts below see of this node (node/host.h) */
@@ -118,6 +123,7 @@ struct daemon {
 	struct cstats cluster_stats;     /* every node's, from heartbeats (read while leader) */
 	struct scaling scaling;
 	struct nodecfg cfg;    /* what this node reports of its configuration (node/nodecfg.h) */
+	struct diskwatch disk; /* its data dir's free space and alarm (node/diskwatch.h) */
 	struct feed watch;     /* the assignment watches served while leading (watch.c) */
 	struct renew_state renew; /* this node's certificate renewal (node/renew.h) */
 	/* a worker's view of who is a member (its feed's "members", sorted), which it has no

@@ -355,6 +355,11 @@ void imagework_start(struct daemon *d, struct conn *c, const struct req_image_no
 		rpc_reply_err(c, a->id, E_INVAL, "image.node: action must be pull, gc or disk");
 		return;
 	}
+	int lrc = act == A_PULL ? diskwatch_local(d, "image pull", m) : 0;
+	if (lrc) { /* a pull fills the disk the alarm is about */
+		rpc_reply_err(c, a->id, lrc, m);
+		return;
+	}
 	if (act == A_GC && pulling(d)) {
 		rpc_reply_err(c, a->id, E_BUSY, "an image is being pulled here; prune again once it is done");
 		return;

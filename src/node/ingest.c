@@ -187,6 +187,12 @@ void ingest_start(struct daemon *d, struct conn *c, const struct req_image_load 
 		rpc_reply_err(c, a->id, E_INVAL, "image load: an absolute path of an archive on this machine is required");
 		return;
 	}
+	char err[ERR_LEN];
+	int rc = diskwatch_local(d, "image load", err);
+	if (rc) {
+		rpc_reply_err(c, a->id, rc, err);
+		return;
+	}
 	struct ingest *j = xcalloc(1, sizeof *j);
 	snprintf(j->path, sizeof j->path, "%s", a->path);
 	snprintf(j->data_dir, sizeof j->data_dir, "%s", d->data_dir);

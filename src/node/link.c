@@ -3,6 +3,7 @@
  * replies relayed. Which leader, when to ask peers who leads and what their answers mean
  * are node/uplink.h's rules; this file applies them on real connections. */
 #include "node/daemon.h"
+#include "node/rywait.h"
 #include "node/uplink.h"
 #include "node/worker.h"
 #include "agent/agent.h"
@@ -125,6 +126,8 @@ static void l_frame(struct conn *c, const msgpack_object *resp)
 			p->forwarded = false; /* answered: a re-entrant fail_forwarded must skip it */
 			if (p->on_reply)
 				p->on_reply(p, resp);
+			else if (rywait_park(d, p, resp))
+				return; /* relayed once this node applied the write */
 			else
 				rpc_relay(p, resp);
 			pending_free(p);

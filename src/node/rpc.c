@@ -99,8 +99,10 @@ void rpc_submit(struct daemon *d, struct conn *c, uint64_t id, enum cmd type, co
 	mpw_init(&w);
 	cmd_body(&w, type, body);
 	struct pending *p = pending_new(d, c, id);
-	if (daemon_submit(d, type, w.sb.data, w.sb.size, cb, p, err)) {
-		rpc_reply_err(c, id, E_NOLEADER, err);
+	int rc = daemon_submit(d, type, w.sb.data, w.sb.size, cb, p, err);
+	if (rc) {
+		/* a disk alarm is the answer; anything else that fails at once is retried */
+		rpc_reply_err(c, id, rc == E_NOSPACE ? rc : E_NOLEADER, err);
 		pending_free(p);
 	}
 	mpw_free(&w);

@@ -79,6 +79,30 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "state_hash", hash);
 	mpw_ku64(&w, "nodes", d->store.nodes.n);
 	mpw_kstr(&w, "version", ORCH_VERSION);
+	if (d->disk.looked) { /* this node's own look (node/diskwatch.h) */
+		mpw_ku64(&w, "disk_free", d->disk.free);
+		mpw_ku64(&w, "disk_floor", d->disk.floor ? d->disk.floor : DISKWATCH_FLOOR_DEFAULT);
+		mpw_kbool(&w, "disk_deaf", d->disk.deaf); /* not hearing the leader: its state is stale */
+	}
+	uint32_t nalarm = 0;
+	TABLE_FOREACH(&d->store.nodes, const struct node, n)
+		nalarm += n->disk_alarm_at != 0;
+	mpw_key(&w, "disk_alarms"); /* the replicated alarms: every node's writes wait on them */
+	mpw_arr(&w, nalarm);
+	TABLE_FOREACH(&d->store.nodes, const struct node, n) {
+		if (!n->disk_alarm_at)
+			continue;
+		mpw_map_begin(&w);
+		mpw_kstr(&w, "name", n->name);
+		mpw_ku64(&w, "since", n->disk_alarm_at);
+		mpw_ku64(&w, "free", n->disk_free);
+		mpw_ku64(&w, "floor", n->disk_floor);
+		mpw_kstr(&w, "dir", n->disk_dir ? n->disk_dir : "");
+		char msg[ERR_LEN];
+		diskwatch_alarm_text(n, msg, sizeof msg);
+		mpw_kstr(&w, "message", msg);
+		mpw_map_end(&w);
+	}
 	rpc_reply_send(c, &w);
 }
 
@@ -122,6 +146,14 @@ void rpc_nodes(struct daemon *d, struct conn *c, const struct req_nodes *a)
 		mpw_kstr(&w, "cert_ca", n->cert_ca ? n->cert_ca : "");
 		mpw_key(&w, "labels");
 		labels_encode(&n->labels, &w);
+		/* its disk alarm (node/diskwatch.h): since 0 when none; free as last reported */
+		mpw_key(&w, "disk");
+		mpw_map_begin(&w);
+		mpw_kbool(&w, "alarm", n->disk_alarm_at != 0);
+		mpw_ku64(&w, "since", n->disk_alarm_at);
+		mpw_ku64(&w, "free", n->disk_free);
+		mpw_ku64(&w, "floor", n->disk_floor);
+		mpw_map_end(&w);
 		/* Reachability is only known to the leader (heartbeats are not replicated). */
 		mpw_key(&w, "reachable");
 		if (leader)
@@ -217,6 +249,10 @@ void rpc_apply(struct daemon *d, struct conn *c, const struct req_apply *a)
 	if (rc) {
 		if (rc == E_AUTH)
 			log_warn(d->ident.name, d->clock, "refused an entry from %s: %s", c->peer, err);
+		rpc_reply_err(c, a->id, rc, err);
+		return;
+	}
+	if ((rc = diskwatch_admit(d, a->entry.p, a->entry.n, err))) {
 		rpc_reply_err(c, a->id, rc, err);
 		return;
 	}

@@ -142,7 +142,7 @@ static void eligibility(struct sched_ctx *c)
 	c->eligible_known = true;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct node *n = c->nodes[i].n;
-		c->nodes[i].eligible = n->state == NS_READY && n->availability == NA_ACTIVE &&
+		c->nodes[i].eligible = n->state == NS_READY && n->availability == NA_ACTIVE && !n->disk_alarm_at &&
 				       (!c->reachable || c->reachable(n->id, c->reachable_arg));
 	}
 }

@@ -752,8 +752,22 @@ uint64_t cons_commit_index(const struct consensus *c) { return c->raft->commit_i
 uint64_t cons_applied_index(struct consensus *c) { return raft_last_applied(c->raft); }
 uint64_t cons_last_index(struct consensus *c) { return raft_last_index(c->raft); }
 
+static void deaf_closed(uv_handle_t *h)
+{
+	raft_free(h);
+}
+
+void cons_set_deaf(struct consensus *c, bool deaf)
+{
+	c->deaf = deaf;
+}
+
 void cons_incoming(struct consensus *c, struct conn *from, uv_stream_t *s, const uint8_t *extra, size_t extra_len)
 {
+	if (c->deaf) { /* the stream is one libraft would own: freed the way it frees them */
+		uv_close((uv_handle_t *)s, deaf_closed);
+		return;
+	}
 	/* without orch's transport (a simulation's raft_io) accept_cb is unset: dropped there */
 	otransport_incoming(&c->tr, from, s, extra, extra_len);
 }

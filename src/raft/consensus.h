@@ -67,6 +67,7 @@ struct consensus {
 	char name[64];           /* in log lines: the node's name (its address by default) */
 	const struct clock *clock; /* stamps its log lines (NULL: the system's) */
 	bool started, closing;
+	bool deaf; /* cons_set_deaf */
 	cons_state_cb on_state;
 	void *state_data;
 	/* last observed, to detect changes */
@@ -166,5 +167,9 @@ void cons_peer_lost(struct consensus *c, raft_id id);
  * timeout). E_NOTFOUND, and no cb, when there is nothing to hand over (not the leader, no
  * other voter). */
 int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err);
+/* While deaf, incoming raft streams are closed as they arrive: a follower that must not
+ * append (its disk is nearly full, node/diskwatch.h) hears no leader and so is sent no
+ * entry; libraft 0.15 wedges a follower whose append meets ENOSPC. */
+void cons_set_deaf(struct consensus *c, bool deaf);
 
 #endif

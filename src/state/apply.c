@@ -185,6 +185,17 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 		free(n->binds);
 		n->binds = mp_as_strdup(bd);
 	}
+	/* a disk report (node/diskwatch.h) carries disk_dir; other node.updates carry the disk
+	 * figures as zeros and do not touch them */
+	const msgpack_object *dd = mp_get(c->body, "disk_dir");
+	if (dd && mp_is_str(dd)) {
+		n->disk_free = n->disk_alarm_at = n->disk_floor = 0;
+		mp_get_u64(c->body, "disk_free", &n->disk_free);
+		mp_get_u64(c->body, "disk_alarm_at", &n->disk_alarm_at);
+		mp_get_u64(c->body, "disk_floor", &n->disk_floor);
+		free(n->disk_dir);
+		n->disk_dir = mp_as_strdup(dd);
+	}
 	const msgpack_object *sc = mp_get(c->body, "security");
 	if (sc && mp_is_str(sc)) {
 		free(n->security);
@@ -192,7 +203,9 @@ int apply_node_update(struct store *s, const struct cmd_ctx *c, struct apply_res
 	}
 	uint64_t ce = 0;
 	const msgpack_object *ca = mp_get(c->body, "cert_ca");
-	if (!mp_get_u64(c->body, "cert_expires", &ce))
+	/* 0 is "not said": cmd_body writes every number field, and a node.update about labels
+	 * or availability must not wipe the certificate's expiry */
+	if (!mp_get_u64(c->body, "cert_expires", &ce) && ce)
 		n->cert_expires = ce;
 	if (ca && mp_is_str(ca)) {
 		free(n->cert_ca);

@@ -57,11 +57,15 @@
 #define CMDB_node_add(F, S) F(S, U64, id, REQ, 0) F(S, STR, name, REQ, 0) F(S, STR, addr, REQ, 0)
 /* labels: {key: value, or nil to remove}; binds: the node's --allow-bind prefixes, a
  * line each; security: its container options; cert_expires, cert_ca: the certificate the
- * leader just issued to it (state/store.h) */
+ * leader just issued to it (state/store.h); disk_dir present: the node's disk report
+ * (node/diskwatch.h), disk_alarm_at 0 clearing its alarm (without disk_dir the disk
+ * figures are ignored) */
 #define CMDB_node_update(F, S) \
 	F(S, U64, id, REQ, 0) F(S, STR, state, OPT, 0) F(S, STR, availability, OPT, 0) F(S, MAP, labels, OPT, 0) \
 	F(S, U64, at, OPT, 0) F(S, ARR, events, OPT, 0) F(S, STR, binds, OPT, 0) \
-	F(S, STR, security, OPT, 0) F(S, U64, cert_expires, OPT, 0) F(S, STR, cert_ca, OPT, 0)
+	F(S, STR, security, OPT, 0) F(S, U64, cert_expires, OPT, 0) F(S, STR, cert_ca, OPT, 0) \
+	F(S, U64, disk_alarm_at, OPT, 0) F(S, U64, disk_free, OPT, 0) F(S, U64, disk_floor, OPT, 0) \
+	F(S, STR, disk_dir, OPT, 0)
 /* the failure detector's verdicts of one tick: nodes [{id, state}], one event per node */
 #define CMDB_node_states(F, S) F(S, U64, at, OPT, 0) F(S, ARR, nodes, REQ, 0) F(S, ARR, events, OPT, 0)
 #define CMDB_node_rm(F, S) F(S, U64, id, REQ, 0)

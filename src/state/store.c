@@ -180,6 +180,23 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	return rc;
 }
 
+int cmd_peek(const void *buf, size_t len, struct mpr *r, enum cmd *type, const msgpack_object **body, char *err)
+{
+	const msgpack_object *t;
+	uint64_t ver;
+	struct cmd_ctx c;
+	int rc = cmd_decode(buf, len, r, &t, &ver, &c, err);
+	if (rc)
+		return rc;
+	if (cmd_lookup(t, type)) {
+		mpr_free(r);
+		return errf(err, E_INVAL, "command: unknown type %.*s", (int)(t->via.str.size > 40 ? 40 : t->via.str.size),
+			    t->via.str.ptr);
+	}
+	*body = c.body;
+	return 0;
+}
+
 /* What a worker-only node's own parts submit: its agent's task reports, the images it
  * loaded, pulled or collected, its own settings and the mesh's port errors. Nothing that
  * manages the cluster: a worker's machine is trusted with its tasks, not with the rest. */

@@ -36,12 +36,15 @@ SCHEMA_DECLARE(cluster, CLUSTER_FIELDS)
  * security: the node's container options (orch init/join --allow-privileged,
  * --userns-remap), a line each, as it reported them. cert_expires: when the certificate
  * the leader last issued to the node stops being valid (seconds since the epoch);
- * cert_ca: the fingerprint of the CA that signed it (node/renew.h). */
+ * cert_ca: the fingerprint of the CA that signed it (node/renew.h). disk_alarm_at: when
+ * the node reported its data dir's filesystem below its --disk-floor (0: no alarm;
+ * node/diskwatch.h), with the free bytes it measured then, its floor and the directory. */
 #define NODE_FIELDS(X, S) \
 	X(S, U64, id) X(S, STR, name) X(S, STR, addr) X(S, NSTATE, state) X(S, AVAIL, availability) \
 	X(S, LABELS, labels) X(S, U64, cpus_milli) X(S, U64, memory) X(S, U64, joined_at) \
 	X(S, U64, state_at) X(S, STR, version) X(S, U64, subnet) X(S, STR, runtime) X(S, STR, binds) \
-	X(S, BOOL, worker) X(S, STR, security) X(S, U64, cert_expires) X(S, STR, cert_ca)
+	X(S, BOOL, worker) X(S, STR, security) X(S, U64, cert_expires) X(S, STR, cert_ca) X(S, U64, disk_alarm_at) \
+	X(S, U64, disk_free) X(S, U64, disk_floor) X(S, STR, disk_dir)
 SCHEMA_DECLARE(node, NODE_FIELDS)
 
 /* Lines of a node's security text. */
@@ -181,6 +184,8 @@ int cmd_unframe(const void *buf, size_t len, const uint8_t **payload, size_t *pa
  * origin is `peer`, else E_AUTH (or E_INVAL for an undecodable entry) with a message. A
  * worker-only node (worker) may submit only what its own parts report (its tasks, its
  * images, its settings, port errors), never a command that manages the cluster. */
+/* Decodes an entry into r (the caller frees it when this returns 0): its type and body. */
+int cmd_peek(const void *buf, size_t len, struct mpr *r, enum cmd *type, const msgpack_object **body, char *err);
 int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, char *err);
 
 /* What a command's apply function (state/cmd.h, state/apply.h) gets: its body map, checked

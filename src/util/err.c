@@ -42,6 +42,7 @@ const char *err_name(int code)
 	case E_TIMEOUT: return "timeout";
 	case E_UNSUPP: return "unsupported";
 	case E_STATE: return "illegal state change";
+	case E_NOSPACE: return "low on disk space";
 	default: return "failed";
 	}
 }

@@ -19,6 +19,7 @@ enum {
 	E_TIMEOUT = -9,
 	E_UNSUPP = -10,
 	E_STATE = -11,   /* a move its object's state table does not allow (state/lifecycle.h) */
+	E_NOSPACE = -12, /* a node is low on disk space: writes refused (node/diskwatch.h) */
 };
 
 /* Formats into err (ERR_LEN bytes) and returns code. err may be NULL. */
