@@ -44,10 +44,11 @@ sh "$here/scripts/build-demo-image.sh" "$work/img" >/dev/null
 
 say "starting node n1 (creates the cluster)"
 "$O" init --listen 127.0.0.1:7420 --data-dir "$work/n1" --name n1 --failure-timeout 3s --detach | tee "$work/init.out"
-token=$(sed -n 's/.*--token \(ORCH1-[0-9a-f-]*\).*/\1/p' "$work/init.out" | head -1)
+# the first join line is the manager-capable one: ORCH_TOKEN=<token> orch join ADDR
+token=$(sed -n 's/.*ORCH_TOKEN=\(ORCH2-[0-9a-f-]*\) .*/\1/p' "$work/init.out" | head -1)
 for i in 2 3; do
 	say "joining n$i with the one line orch init printed"
-	"$O" join 127.0.0.1:7420 --token "$token" --listen 127.0.0.$i:7420 --data-dir "$work/n$i" --name n$i --detach
+	ORCH_TOKEN=$token "$O" join 127.0.0.1:7420 --listen 127.0.0.$i:7420 --data-dir "$work/n$i" --name n$i --detach
 done
 export ORCH_DATA_DIR="$work/n1"
 sleep 1
