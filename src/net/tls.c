@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ossl_fail(char *err, int code, const char *what)
-{
-	unsigned long e = ERR_get_error();
-	char m[160] = "";
-	if (e)
-		ERR_error_string_n(e, m, sizeof m);
-	ERR_clear_error();
-	return errf(err, code, "%s%s%s", what, m[0] ? ": " : "", m);
-}
-
 void tls_dir(const char *data_dir, char *out, size_t n)
 {
 	snprintf(out, n, "%s/%s", data_dir, TLS_DIR);
@@ -67,7 +57,7 @@ static int use_pem(SSL_CTX *c, const char *key, const char *cert, char *err)
 	int rc = 0;
 	if (!k || !x || SSL_CTX_use_certificate(c, x) != 1 || SSL_CTX_use_PrivateKey(c, k) != 1 ||
 	    SSL_CTX_check_private_key(c) != 1)
-		rc = ossl_fail(err, E_INVAL, "node key and certificate");
+		rc = pki_ossl_err(err, E_INVAL, "node key and certificate");
 	/* what follows the certificate is sent after it, before the CA bundle: during a CA
 	 * rotation the new CA cross-signed by the old (pki/pki.h pki_cross_sign), which a peer
 	 * trusting only the old CA must meet first on its way to a root */
@@ -75,7 +65,7 @@ static int use_pem(SSL_CTX *c, const char *key, const char *cert, char *err)
 	while (!rc && (more = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
 		if (SSL_CTX_add_extra_chain_cert(c, more) != 1) {
 			X509_free(more);
-			rc = ossl_fail(err, E_INVAL, "node certificate chain");
+			rc = pki_ossl_err(err, E_INVAL, "node certificate chain");
 		}
 	ERR_clear_error();
 	EVP_PKEY_free(k);
@@ -96,7 +86,7 @@ int tls_load_pem(struct tlsctx *t, const char *key, const char *cert, const char
 	SSL_CTX *s = ctx_new(true), *c = ctx_new(false);
 	int rc = 0;
 	if (!s || !c)
-		rc = ossl_fail(err, E_FAIL, "TLS context");
+		rc = pki_ossl_err(err, E_FAIL, "TLS context");
 	else if (use_pem(s, key, cert, err) || use_pem(c, key, cert, err) || add_bundle(s, bundle, true, err) ||
 		 add_bundle(c, bundle, false, err))
 		rc = E_INVAL;
@@ -176,7 +166,7 @@ void *tls_join_ctx(char *err)
 {
 	SSL_CTX *c = ctx_new(false);
 	if (!c) {
-		ossl_fail(err, E_FAIL, "TLS context");
+		pki_ossl_err(err, E_FAIL, "TLS context");
 		return NULL;
 	}
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, accept_any);
@@ -194,7 +184,7 @@ int tls_sess_init(struct tls_sess *s, void *ctx, bool server, char *err)
 	s->server = server;
 	SSL *ssl = SSL_new(ctx);
 	if (!ssl)
-		return ossl_fail(err, E_FAIL, "TLS session");
+		return pki_ossl_err(err, E_FAIL, "TLS session");
 	s->ssl = ssl;
 	if (server)
 		SSL_set_accept_state(ssl);
@@ -237,7 +227,7 @@ static int hs_error(SSL *ssl, int r, char *err)
 				  "while this node was off? then it must join again: orch-ca(1))");
 	if (v != X509_V_OK)
 		return errf(err, E_AUTH, "TLS: certificate refused: %s", X509_verify_cert_error_string(v));
-	return ossl_fail(err, E_AUTH, e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ? "TLS handshake: connection closed" : "TLS handshake");
+	return pki_ossl_err(err, E_AUTH, e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ? "TLS handshake: connection closed" : "TLS handshake");
 }
 
 int tls_handshake(struct tls_sess *s, char *err)
@@ -278,7 +268,7 @@ int tls_read(struct tls_sess *s, struct buf *out, char *err)
 				err[0] = 0;
 			return -1;
 		}
-		ossl_fail(err, E_AUTH, "TLS");
+		pki_ossl_err(err, E_AUTH, "TLS");
 		return -1;
 	}
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int ossl_err(char *err, int code, const char *what)
+int pki_ossl_err(char *err, int code, const char *what)
 {
 	unsigned long e = ERR_get_error();
 	char m[160] = "";
@@ -64,10 +64,10 @@ int pki_key_new(struct buf *key, char *err)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	if (!k)
-		return ossl_err(err, E_FAIL, "key generation");
+		return pki_ossl_err(err, E_FAIL, "key generation");
 	BIO *b = BIO_new(BIO_s_mem());
 	int rc = b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) && !bio_out(b, key) ? 0
-												  : ossl_err(err, E_FAIL, "key encoding");
+												  : pki_ossl_err(err, E_FAIL, "key encoding");
 	BIO_free(b);
 	EVP_PKEY_free(k);
 	return rc;
@@ -111,7 +111,7 @@ int pki_ca_next(const char *key_pem, const char *cluster_hex, unsigned gen, unsi
 {
 	EVP_PKEY *k = key_read(key_pem);
 	if (!k)
-		return ossl_err(err, E_INVAL, "CA key: not a PEM private key");
+		return pki_ossl_err(err, E_INVAL, "CA key: not a PEM private key");
 	X509 *x = X509_new();
 	int rc = 0;
 	char cn[80];
@@ -126,7 +126,7 @@ int pki_ca_next(const char *key_pem, const char *cluster_hex, unsigned gen, unsi
 	    ext_add(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
 	    ext_add(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
 	    ext_add(x, x, NID_subject_key_identifier, "hash") || !X509_sign(x, k, EVP_sha256()) || cert_out(x, cert))
-		rc = ossl_err(err, E_FAIL, "CA certificate");
+		rc = pki_ossl_err(err, E_FAIL, "CA certificate");
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return rc;
@@ -136,14 +136,14 @@ int pki_csr_new(const char *key_pem, struct buf *csr, char *err)
 {
 	EVP_PKEY *k = key_read(key_pem);
 	if (!k)
-		return ossl_err(err, E_INVAL, "key: not a PEM private key");
+		return pki_ossl_err(err, E_INVAL, "key: not a PEM private key");
 	X509_REQ *r = X509_REQ_new();
 	BIO *b = BIO_new(BIO_s_mem());
 	int rc = 0;
 	if (!r || !b || X509_REQ_set_version(r, 0) != 1 || name_add(X509_REQ_get_subject_name(r), "CN", "orch") ||
 	    X509_REQ_set_pubkey(r, k) != 1 || !X509_REQ_sign(r, k, EVP_sha256()) || !PEM_write_bio_X509_REQ(b, r) ||
 	    bio_out(b, csr))
-		rc = ossl_err(err, E_FAIL, "CSR");
+		rc = pki_ossl_err(err, E_FAIL, "CSR");
 	BIO_free(b);
 	X509_REQ_free(r);
 	EVP_PKEY_free(k);
@@ -198,18 +198,18 @@ int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pe
 	X509_REQ *r = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
 	BIO_free(b);
 	if (!r)
-		return ossl_err(err, E_INVAL, "sign: not a PEM CSR");
+		return pki_ossl_err(err, E_INVAL, "sign: not a PEM CSR");
 	EVP_PKEY *pub = X509_REQ_get0_pubkey(r);
 	if (!pub || X509_REQ_verify(r, pub) != 1) {
 		X509_REQ_free(r);
-		return ossl_err(err, E_INVAL, "sign: the CSR's signature does not verify");
+		return pki_ossl_err(err, E_INVAL, "sign: the CSR's signature does not verify");
 	}
 	X509 *ca = cert_read(ca_cert_pem);
 	EVP_PKEY *cak = key_read(ca_key_pem);
 	X509 *x = X509_new();
 	int rc = 0;
 	if (!ca || !cak || X509_check_private_key(ca, cak) != 1) {
-		rc = ossl_err(err, E_INVAL, "sign: the CA certificate and key do not match");
+		rc = pki_ossl_err(err, E_INVAL, "sign: the CA certificate and key do not match");
 		goto out;
 	}
 	X509_NAME *n = X509_get_subject_name(x);
@@ -222,7 +222,7 @@ int pki_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pe
 	    ext_add(x, ca, NID_ext_key_usage, subj->kind == PKI_NODE ? "serverAuth,clientAuth" : "clientAuth") ||
 	    ext_add(x, ca, NID_authority_key_identifier, "keyid") || !X509_sign(x, cak, EVP_sha256()) ||
 	    cert_out(x, cert))
-		rc = ossl_err(err, E_FAIL, "sign");
+		rc = pki_ossl_err(err, E_FAIL, "sign");
 out:
 	X509_free(x);
 	X509_free(ca);
@@ -243,7 +243,7 @@ int pki_fingerprint(const char *cert_pem, char out[PKI_FP_HEX], char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
+		return pki_ossl_err(err, E_INVAL, "not a PEM certificate");
 	fp_of(x, out);
 	X509_free(x);
 	return 0;
@@ -269,7 +269,7 @@ int pki_verify(const char *bundle_pem, const char *cert_pem, char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
+		return pki_ossl_err(err, E_INVAL, "not a PEM certificate");
 	X509_STORE *st = X509_STORE_new();
 	BIO *b = BIO_new_mem_buf(bundle_pem, -1);
 	X509 *ca;
@@ -318,7 +318,7 @@ int pki_serial(const char *cert_pem, char *out, size_t n, char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
+		return pki_ossl_err(err, E_INVAL, "not a PEM certificate");
 	serial_hex(x, out, n);
 	X509_free(x);
 	return 0;
@@ -328,7 +328,7 @@ static int cert_time(const char *cert_pem, bool after, int64_t *out, char *err)
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
+		return pki_ossl_err(err, E_INVAL, "not a PEM certificate");
 	struct tm tm;
 	int rc = ASN1_TIME_to_tm(after ? X509_get0_notAfter(x) : X509_get0_notBefore(x), &tm) == 1
 			 ? 0
@@ -409,7 +409,7 @@ int pki_peer_of_pem(const char *cert_pem, struct peer *p, char cluster_hex[17], 
 {
 	X509 *x = cert_read(cert_pem);
 	if (!x)
-		return ossl_err(err, E_INVAL, "not a PEM certificate");
+		return pki_ossl_err(err, E_INVAL, "not a PEM certificate");
 	int rc = pki_peer_of(x, p, cluster_hex, err);
 	X509_free(x);
 	return rc;
@@ -455,7 +455,7 @@ int pki_cross_sign(const char *old_cert_pem, const char *old_key_pem, const char
 	EVP_PKEY *ok = key_read(old_key_pem);
 	int rc = 0;
 	if (!oc || !nc || !ok || X509_check_private_key(oc, ok) != 1) {
-		rc = ossl_err(err, E_INVAL, "cross-sign: the old CA certificate and key do not match");
+		rc = pki_ossl_err(err, E_INVAL, "cross-sign: the old CA certificate and key do not match");
 		goto out;
 	}
 	if (X509_check_ca(nc) != 1) {
@@ -479,7 +479,7 @@ int pki_cross_sign(const char *old_cert_pem, const char *old_key_pem, const char
 	    ext_add(x, oc, NID_key_usage, "critical,keyCertSign,cRLSign") ||
 	    ext_add(x, x, NID_subject_key_identifier, "hash") ||
 	    ext_add(x, oc, NID_authority_key_identifier, "keyid") || !X509_sign(x, ok, EVP_sha256()) || cert_out(x, cross))
-		rc = ossl_err(err, E_FAIL, "cross-sign");
+		rc = pki_ossl_err(err, E_FAIL, "cross-sign");
 out:
 	X509_free(x);
 	X509_free(oc);

@@ -80,5 +80,7 @@ int pki_peer_of_pem(const char *cert_pem, struct peer *p, char cluster_hex[17], 
 /* Reads a whole (small) file as a NUL-terminated string; writes one atomically with mode. */
 int pki_read_file(const char *path, struct buf *out, char *err);
 int pki_write_file(const char *path, const void *p, size_t n, unsigned mode, char *err);
+/* err = "what: <OpenSSL's first queued error>" (the queue is cleared); returns code. */
+int pki_ossl_err(char *err, int code, const char *what);
 
 #endif
