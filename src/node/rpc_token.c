@@ -43,16 +43,24 @@ static bool on_worker(struct daemon *d, struct conn *c, uint64_t id)
 	return d->worker;
 }
 
+/* The kinds of token a show or rotate asks for; 0 (the request refused with a reply) on a
+ * worker or for an unknown kind. */
+static int asked_kinds(struct daemon *d, struct conn *c, uint64_t id, const char *kind)
+{
+	int kinds = kinds_of(kind);
+	if (on_worker(d, c, id))
+		return 0;
+	if (!kinds)
+		rpc_reply_err(c, id, E_INVAL, "token: expected manager or worker");
+	return kinds;
+}
+
 void rpc_token_show(struct daemon *d, struct conn *c, const struct req_token_show *a)
 {
 	char err[ERR_LEN];
-	int kinds = kinds_of(a->kind);
-	if (on_worker(d, c, a->id))
+	int kinds = asked_kinds(d, c, a->id, a->kind);
+	if (!kinds)
 		return;
-	if (!kinds) {
-		rpc_reply_err(c, a->id, E_INVAL, "token: expected manager or worker");
-		return;
-	}
 	struct mpw w;
 	rpc_reply_begin(&w, a->id, 0);
 	int rc = put_tokens(d, &w, kinds, err);
@@ -97,13 +105,9 @@ static void rotated(struct daemon *d, void *data, int rc, const struct apply_res
 void rpc_token_rotate(struct daemon *d, struct conn *c, const struct req_token_rotate *a)
 {
 	char err[ERR_LEN];
-	int kinds = kinds_of(a->kind);
-	if (on_worker(d, c, a->id))
+	int kinds = asked_kinds(d, c, a->id, a->kind);
+	if (!kinds)
 		return;
-	if (!kinds) {
-		rpc_reply_err(c, a->id, E_INVAL, "token: expected manager or worker");
-		return;
-	}
 	if (!d->store.has_cluster || !d->store.cluster.ca_key) {
 		rpc_reply_err(c, a->id, E_STATE, "token rotate: the cluster state holds no tokens (not caught up, or an older cluster)");
 		return;
