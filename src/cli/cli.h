@@ -104,6 +104,16 @@ int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);
 int cmd_unlock_key(struct cli *cli, int argc, char **argv);
 int cmd_cluster(struct cli *cli, int argc, char **argv);
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
+/* cmd_snapshot.c: the first line of file (- : standard input) into out; -1, or an exit
+ * code with the message printed */
+int cli_read_passphrase(const char *file, char *out, size_t cap);
+/* Reads a backup whole and checks it (state/snapfile.h), with its data key when it carries
+ * one (opened with the passphrase of pass_file): -1 (file holds it; the caller frees it),
+ * or an exit code with the message printed. */
+struct snapfile_meta;
+int cli_snapshot_load(const char *path, const char *pass_file, struct buf *file, struct snapfile_meta *m,
+		      const uint8_t **body, size_t *body_len, uint8_t key[32], bool *has_key);
 /* cmd_secret.c: orch deploy's part: creates (or updates) the file-backed secrets and
  * configs of sf and checks the external ones, then makes every service reference name the
  * cluster's secret. 0 or an exit code. */

@@ -1,5 +1,7 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "node/restore.h"
+#include "state/snapfile.h"
 #include "node/creds.h"
 #include "pki/pki.h"
 #include <openssl/crypto.h>
@@ -46,11 +48,13 @@ struct start_opts {
 	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
 	int privileged;          /* 1 allow, -1 deny, 0 keep */
 	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
+	const char *restore, *passphrase_file; /* orch init --restore FILE (node/restore.h) */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_DISK_FLOOR };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_DISK_FLOOR,
+       O_RESTORE, O_PASSPHRASE_FILE };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -78,6 +82,8 @@ static const struct option start_longopts[] = {
 	{"metrics-listen", required_argument, NULL, O_METRICS_LISTEN},
 	{"worker", no_argument, NULL, O_WORKER},
 	{"autolock", no_argument, NULL, O_AUTOLOCK},
+	{"restore", required_argument, NULL, O_RESTORE},
+	{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
 	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
 	{"userns-remap", required_argument, NULL, O_USERNS},
@@ -132,6 +138,8 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
 		case O_AUTOLOCK: o->autolock = true; break;
+		case O_RESTORE: o->restore = optarg; break;
+		case O_PASSPHRASE_FILE: o->passphrase_file = optarg; break;
 		case O_TOKEN:
 			/* copied, then wiped from argv: /proc/PID/cmdline of this process (and of the
 			 * node it forks) must not show it */
@@ -536,6 +544,26 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (o.autolock && identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
 		return cli_usage("init", "--autolock is for a new cluster; turn it on in a running one with orch cluster update "
 				 "--autolock=true");
+	if (o.passphrase_file && !o.restore)
+		return cli_usage("init", "--passphrase-file goes with --restore");
+	/* --restore: the backup is read and checked whole before anything is written */
+	struct buf snap = {0};
+	struct snapfile_meta sm;
+	const uint8_t *sbody = NULL;
+	size_t sblen = 0;
+	uint8_t skey[SEAL_KEY_LEN];
+	bool has_skey = false;
+	if (o.restore) {
+		if (identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
+			return cli_usage("init", "--restore makes a new cluster: %s already holds a node; give an empty --data-dir",
+					 cli->data_dir);
+		if ((rc = cli_snapshot_load(o.restore, o.passphrase_file, &snap, &sm, &sbody, &sblen, skey, &has_skey)) >= 0)
+			return rc;
+		if ((rc = snapfile_check(sbody, sblen, e0))) {
+			buf_free(&snap);
+			return cli_fail(rc, "%s: %s", o.restore, e0);
+		}
+	}
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -551,6 +579,9 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	 * tokens are sealed under it) */
 	struct datakey dk;
 	datakey_generate(&dk);
+	if (has_skey) /* the backup's: its sealed values open as they did (orch(8) BACKUPS) */
+		memcpy(dk.k, skey, sizeof dk.k);
+	OPENSSL_cleanse(skey, sizeof skey);
 	if (o.autolock) { /* sealed from the start; the node records the key once it leads */
 		o.d.autolock = true;
 		unlock_generate(&o.d.autolock_key);
@@ -570,10 +601,17 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return cli_fail(rc, "init: %s", err);
 	if ((rc = tls_load(&id.tls, tdir, err)))
 		return cli_fail(rc, "init: %s", err);
+	if (o.restore) {
+		rc = restore_stage(cli->data_dir, sbody, sblen, err);
+		OPENSSL_cleanse(snap.data, snap.len);
+		buf_free(&snap);
+		if (rc)
+			return cli_fail(rc, "%s", err);
+	}
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1280], key[UNLOCK_STR_LEN + 1];
+	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1600], key[UNLOCK_STR_LEN + 1];
 	token_format(&mgr, tm);
 	token_format(&wrk, tw);
 	OPENSSL_cleanse(&mgr, sizeof mgr);
@@ -588,6 +626,11 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 			 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
 	OPENSSL_cleanse(tm, sizeof tm);
 	OPENSSL_cleanse(tw, sizeof tw);
+	if (o.restore)
+		n += snprintf(msg + n, sizeof msg - (size_t)n,
+			      "restored from %s (cluster %s, raft index %llu, orch %s): %llu services, %llu secrets, %llu images\n",
+			      o.restore, sm.cluster, (unsigned long long)sm.index, sm.version, (unsigned long long)sm.services,
+			      (unsigned long long)sm.secrets, (unsigned long long)sm.images);
 	if (o.autolock) { /* shown once, here: the operator keeps it (orch unlock-key shows it again) */
 		unlock_format(&o.d.autolock_key, key);
 		snprintf(msg + n, sizeof msg - (size_t)n, "Autolock is on. The unlock key (keep it safe: a restarted node waits for it, "

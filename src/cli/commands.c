@@ -41,7 +41,7 @@
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D] [--restore FILE [--passphrase-file FILE]]",
 	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
 	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
@@ -52,7 +52,11 @@ const struct command commands[] = {
 	 "                        once); a restarted node waits for it (orch unlock)\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
 	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d, at least\n"
-	 "                        60s; nodes renew theirs at about 2/3 of it)\n"},
+	 "                        60s; nodes renew theirs at about 2/3 of it)\n"
+	 "  --restore FILE        make the new cluster from a backup (orch snapshot save): its\n"
+	 "                        services, secrets, configs, images and settings; nodes, tokens\n"
+	 "                        and the CA are new\n"
+	 "  --passphrase-file FILE  the passphrase the backup's data key is sealed under\n"},
 	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
 	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
@@ -65,6 +69,15 @@ const struct command commands[] = {
 	 "  --worker              join as a worker-only node (the worker token always does): it\n"
 	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
 	 "                        log, state replica or data key\n" START_OPTS},
+	{"snapshot", cmd_snapshot, "snapshot save FILE [--passphrase-file FILE | --with-data-key] | inspect FILE",
+	 "Back up the cluster's state from this node (a manager) into FILE, or show what a backup\n"
+	 "holds. orch init --restore FILE makes a new cluster from it (orch(8) BACKUPS).",
+	 "  save FILE             write the services, secrets, configs, images and settings, with\n"
+	 "                        the raft index and term they stand at (mode 0600)\n"
+	 "  --passphrase-file FILE  seal the cluster data key in the file under the passphrase on\n"
+	 "                        FILE's first line (- : standard input)\n"
+	 "  --with-data-key       carry the data key in clear (the file is then as secret as it)\n"
+	 "  inspect FILE          check the file (checksum, format) and print its header\n"},
 	{"token", cmd_token, "token show|rotate [manager|worker]",
 	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
 	 "is refused; nodes already joined keep working (they use their certificates).",

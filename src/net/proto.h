@@ -79,7 +79,8 @@
 	X(TOKEN_SHOW, token_show, "token.show", ANY, HERE, ADMIN, rpc_token_show) \
 	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate) \
 	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, NODE, rpc_cert_renew) \
-	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate)
+	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate) \
+	X(SNAPSHOT_SAVE, snapshot_save, "snapshot.save", LOCAL, HERE, ADMIN, rpc_snapshot_save)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
@@ -171,6 +172,10 @@
 #define REQ_cert_renew(F, S) F(S, STR, csr, REQ, 0)
 /* cert, key: the new CA (PEM) the operator gives; none: one made by the node
  * (node/carot.h) */
+/* path: where the node writes the backup file (absolute, on its machine; mode 0600);
+ * passphrase: seal the data key under it; with_key: carry the data key in clear
+ * (state/snapfile.h) */
+#define REQ_snapshot_save(F, S) F(S, STR, path, REQ, 4095) F(S, STR, passphrase, OPT, 1024) F(S, BOOL, with_key, OPT, 0)
 #define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
 /* csr: a certificate signing request (PEM) for the key the client made and keeps; the
