@@ -110,14 +110,23 @@ static int save(struct cli *cli, int argc, char **argv)
 		return cli_fail(E_INVAL, "snapshot: %s: not a file in an existing directory", file);
 	if (snprintf(abs, sizeof abs, "%s/%s", strcmp(real, "/") ? real : "", base) >= (int)sizeof abs)
 		return cli_fail(E_INVAL, "snapshot: path too long");
-	char pass[1024] = "";
+	char pass[1024] = "", err[ERR_LEN];
 	int rc;
-	if (pass_file && (rc = cli_read_passphrase(pass_file, pass, sizeof pass)) >= 0)
-		return rc;
-	struct req_snapshot_save q = {.path = abs, .passphrase = pass[0] ? pass : NULL, .with_key = with_key};
+	struct snapfile_kek kek;
+	struct req_snapshot_save q = {.path = abs, .with_key = with_key};
+	if (pass_file) {
+		if ((rc = cli_read_passphrase(pass_file, pass, sizeof pass)) >= 0)
+			return rc;
+		rc = snapfile_kek_derive(pass, &kek, err);
+		OPENSSL_cleanse(pass, sizeof pass);
+		if (rc)
+			return cli_fail(rc, "%s", err);
+		q.kek = (struct fl_bin){kek.k, sizeof kek.k};
+		q.salt = (struct fl_bin){kek.salt, sizeof kek.salt};
+	}
 	struct mpr r;
 	rc = cli_rpc(cli, OP_SNAPSHOT_SAVE, &q, &r);
-	OPENSSL_cleanse(pass, sizeof pass);
+	OPENSSL_cleanse(&kek, sizeof kek);
 	if (rc)
 		return rc;
 	uint64_t bytes = 0, index = 0, term = 0, sv = 0, se = 0, im = 0, ms = 0;

@@ -173,9 +173,10 @@
 /* cert, key: the new CA (PEM) the operator gives; none: one made by the node
  * (node/carot.h) */
 /* path: where the node writes the backup file (absolute, on its machine; mode 0600);
- * passphrase: seal the data key under it; with_key: carry the data key in clear
- * (state/snapfile.h) */
-#define REQ_snapshot_save(F, S) F(S, STR, path, REQ, 4095) F(S, STR, passphrase, OPT, 1024) F(S, BOOL, with_key, OPT, 0)
+ * kek, salt: seal the data key under kek, which the CLI derived from the operator's
+ * passphrase with salt; with_key: carry the data key in clear (state/snapfile.h) */
+#define REQ_snapshot_save(F, S) \
+	F(S, STR, path, REQ, 4095) F(S, BIN, kek, OPT, 0) F(S, BIN, salt, OPT, 0) F(S, BOOL, with_key, OPT, 0)
 #define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
 /* csr: a certificate signing request (PEM) for the key the client made and keeps; the

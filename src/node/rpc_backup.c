@@ -60,8 +60,13 @@ void rpc_snapshot_save(struct daemon *d, struct conn *c, const struct req_snapsh
 		rpc_reply_err(c, a->id, E_INVAL, "snapshot: the path must be absolute");
 		return;
 	}
+	bool sealed = a->kek.n || a->salt.n;
+	if (sealed && (a->kek.n != SEAL_KEY_LEN || a->salt.n != SNAPFILE_SALT_LEN)) {
+		rpc_reply_err(c, a->id, E_INVAL, "snapshot: kek and salt must be 32 and 16 bytes");
+		return;
+	}
 	bool needs = snapfile_needs_key(&d->store);
-	if (needs && !a->passphrase && !a->with_key) {
+	if (needs && !sealed && !a->with_key) {
 		rpc_reply_err(c, a->id, E_INVAL,
 			      "snapshot: the state holds sealed values (secrets, configs, registry credentials or "
 			      "services' environments); give --passphrase-file FILE to seal the data key under a "
@@ -79,8 +84,14 @@ void rpc_snapshot_save(struct daemon *d, struct conn *c, const struct req_snapsh
 				  .created_at = clock_wall(d->clock)};
 	snprintf(m.version, sizeof m.version, "%s", ORCH_VERSION);
 	snprintf(m.cluster, sizeof m.cluster, "%s", d->store.cluster.id ? d->store.cluster.id : "");
+	struct snapfile_kek kek;
+	if (sealed) {
+		memcpy(kek.k, a->kek.p, sizeof kek.k);
+		memcpy(kek.salt, a->salt.p, sizeof kek.salt);
+	}
 	struct buf out = {0};
-	rc = snapfile_build(&d->store, &m, needs ? dk.k : NULL, a->with_key ? NULL : a->passphrase, &out, err);
+	rc = snapfile_build(&d->store, &m, needs ? dk.k : NULL, sealed && !a->with_key ? &kek : NULL, &out, err);
+	OPENSSL_cleanse(&kek, sizeof kek);
 	if (needs)
 		datakey_wipe(&dk);
 	if (!rc)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define MAGIC_LEN 8
-#define SALT_LEN 16
+#define SALT_LEN SNAPFILE_SALT_LEN
 /* scrypt's cost: ~100 ms and 32 MiB here, paid once per save and per restore */
 #define SCRYPT_N 32768
 #define SCRYPT_R 8
@@ -39,7 +39,13 @@ static int derive(const char *pass, const uint8_t *salt, uint8_t out[SEAL_KEY_LE
 	return 0;
 }
 
-int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t *key, const char *passphrase,
+int snapfile_kek_derive(const char *passphrase, struct snapfile_kek *kek, char *err)
+{
+	random_bytes(kek->salt, sizeof kek->salt);
+	return derive(passphrase, kek->salt, kek->k, err);
+}
+
+int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t *key, const struct snapfile_kek *kek,
 		   struct buf *out, char *err)
 {
 	if (!key && snapfile_needs_key(s))
@@ -64,7 +70,7 @@ int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t
 	m->secrets = s->secrets.n;
 	m->images = s->images.n;
 	m->kv = s->kv.n;
-	m->key = !key ? SNAPKEY_NONE : passphrase ? SNAPKEY_PASSPHRASE : SNAPKEY_CLEAR;
+	m->key = !key ? SNAPKEY_NONE : kek ? SNAPKEY_PASSPHRASE : SNAPKEY_CLEAR;
 	struct mpw h;
 	mpw_init(&h);
 	mpw_map_begin(&h);
@@ -82,14 +88,10 @@ int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t
 	mpw_kstr(&h, "key", key_names[m->key]);
 	int rc = 0;
 	if (m->key == SNAPKEY_PASSPHRASE) {
-		uint8_t salt[SALT_LEN], kek[SEAL_KEY_LEN];
 		struct buf sealed = {0};
-		random_bytes(salt, sizeof salt);
-		if (!(rc = derive(passphrase, salt, kek, err)))
-			rc = seal_close(kek, KEY_AAD, strlen(KEY_AAD), key, SEAL_KEY_LEN, &sealed, err);
-		OPENSSL_cleanse(kek, sizeof kek);
+		rc = seal_close(kek->k, KEY_AAD, strlen(KEY_AAD), key, SEAL_KEY_LEN, &sealed, err);
 		mpw_key(&h, "salt");
-		mpw_bin(&h, salt, sizeof salt);
+		mpw_bin(&h, kek->salt, sizeof kek->salt);
 		mpw_ku64(&h, "scrypt_n", SCRYPT_N);
 		mpw_ku64(&h, "scrypt_r", SCRYPT_R);
 		mpw_ku64(&h, "scrypt_p", SCRYPT_P);

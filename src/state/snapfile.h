@@ -38,9 +38,18 @@ struct snapfile_meta {
 /* What the state holds sealed under the data key (secrets, configs, registry
  * credentials, services' environments): a file of it needs the key. */
 bool snapfile_needs_key(const struct store *s);
+#define SNAPFILE_SALT_LEN 16
+/* A key derived from the operator's passphrase (scrypt, ~100 ms and 32 MiB: the CLI
+ * derives it, never the node's loop thread) with the random salt it was derived with. */
+struct snapfile_kek {
+	uint8_t salt[SNAPFILE_SALT_LEN];
+	uint8_t k[SEAL_KEY_LEN];
+};
+int snapfile_kek_derive(const char *passphrase, struct snapfile_kek *kek, char *err);
+
 /* The file of the state s (appended to out). key: the data key (NULL: the state must hold
- * nothing sealed); passphrase: seal it under that (NULL: the key in clear). */
-int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t *key, const char *passphrase,
+ * nothing sealed); kek: seal it under that (NULL: the key in clear). */
+int snapfile_build(const struct store *s, struct snapfile_meta *m, const uint8_t *key, const struct snapfile_kek *kek,
 		   struct buf *out, char *err);
 /* Checks a file (magic, checksum, header) and gives its header and body; E_INVAL saying
  * what is wrong, E_UNSUPP for a format this binary does not know. */
