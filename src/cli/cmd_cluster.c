@@ -718,7 +718,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_init(&rec);
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
-		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
+		struct req_join q = {.proto = PROTO_VERSION, .node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
 				     .csr = (const char *)csr.data, .worker = o.worker};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);

@@ -84,6 +84,15 @@
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
 
+/* The version of what nodes say to each other: the ops and their fields here, the raft
+ * commands (state/cmd.h) and their payload versions, the stored objects' fields. A
+ * joiner sends it (join.proto; orch 0.15.0 and older sent none: 1) and a leader admits
+ * only a joiner at least as new as itself: the log it hands over may hold what an older
+ * binary cannot apply. A cluster upgrades in place (orch(8) UPGRADES). Bump it with any
+ * new op, command type, payload version or field whose absence an older node would
+ * misread. */
+#define PROTO_VERSION 2
+
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
 /* self: the node asking for itself (a worker forwarding orch nodes): marked "self" */
@@ -102,7 +111,8 @@
  * join --worker; the worker token makes one whatever this says). The reply: cert, ca (the
  * bundle), and for a manager the data key wrapped under the secret (secret/datakey.h). */
 #define REQ_join(F, S) \
-	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0)
+	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0) \
+	F(S, U64, proto, OPT, 1)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)

@@ -21,6 +21,19 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
+	if (slot->res.too_new) {
+		/* Skipping it would part this replica from the nodes that apply it; so libraft's
+		 * wedge (a non-zero return: not applied, retried at the next commit) is what is
+		 * wanted here, said once and shown by orch status. */
+		if (c->halted_at != index) {
+			c->halted_at = index;
+			snprintf(c->halt_msg, sizeof c->halt_msg, "%s", slot->res.msg);
+			log_error(c->name, c->clock, "entry %llu: %s; this node stops applying the log here until it runs a binary that "
+				  "knows it (orch(8) UPGRADES)", (unsigned long long)index, slot->res.msg);
+		}
+		return RAFT_INVALID;
+	}
+	c->halted_at = 0;
 	if (slot->res.rc && slot->res.rc != E_EXISTS)
 		TRACE("fsm", c->addr, "entry %llu rejected: %s", (unsigned long long)index, slot->res.msg);
 	*result = slot;
@@ -893,4 +906,9 @@ int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
 	c->handover_data = data;
 	log_info(c->name, c->clock, "raft: handing leadership over before stopping, term %llu", (unsigned long long)c->raft->current_term);
 	return 0;
+}
+
+const char *cons_halted(const struct consensus *c)
+{
+	return c->halted_at ? c->halt_msg : NULL;
 }

@@ -68,6 +68,10 @@ struct consensus {
 	const struct clock *clock; /* stamps its log lines (NULL: the system's) */
 	bool started, closing;
 	bool deaf; /* cons_set_deaf */
+	/* an entry this binary cannot apply (state/store.h apply_res.too_new): its index and
+	 * why; applying stops there (cons_halted) */
+	uint64_t halted_at;
+	char halt_msg[ERR_LEN];
 	cons_state_cb on_state;
 	void *state_data;
 	/* last observed, to detect changes */
@@ -171,5 +175,10 @@ int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
  * append (its disk is nearly full, node/diskwatch.h) hears no leader and so is sent no
  * entry; libraft 0.15 wedges a follower whose append meets ENOSPC. */
 void cons_set_deaf(struct consensus *c, bool deaf);
+/* NULL, or why this node stopped applying the log: an entry of a newer orch, at index
+ * c->halted_at. It keeps its place in raft (votes, stores the log) and serves its state as
+ * of the entry before; the same entry applies once the node runs a binary that knows it
+ * (orch(8) UPGRADES). */
+const char *cons_halted(const struct consensus *c);
 
 #endif

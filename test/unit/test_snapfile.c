@@ -141,3 +141,64 @@ UNIT(snapfile_round_trip_into_a_new_cluster)
 	store_free(&a);
 	store_free(&b);
 }
+
+/* An entry of a newer orch (a command type or payload version this binary does not know)
+ * changes nothing and says so (apply_res.too_new: the node stops there, raft/consensus.c);
+ * a leader refuses to put such an entry of a peer in the log. */
+static void *future_entry(const char *type, uint64_t ver, size_t *n)
+{
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "t", type);
+	mpw_ku64(&w, "v", ver);
+	mpw_ku64(&w, "o", 5);
+	mpw_ku64(&w, "n", 6);
+	mpw_ku64(&w, "s", 1);
+	mpw_key(&w, "b");
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", "x");
+	mpw_map_end(&w);
+	mpw_map_end(&w);
+	void *e = cmd_frame(w.sb.data, w.sb.size, n);
+	mpw_free(&w);
+	return e;
+}
+
+UNIT(entry_of_a_newer_orch_is_not_skipped)
+{
+	struct store s;
+	store_init(&s);
+	cluster(&s, "cccc");
+	uint64_t rev = s.revision;
+	char before[65], after[65], err[ERR_LEN];
+	store_hash(&s, before);
+	const struct {
+		const char *type;
+		uint64_t ver;
+	} cases[] = {{"service.teleport", 3}, {"service.put", 99}};
+	for (size_t i = 0; i < 2; i++) {
+		size_t n;
+		void *e = future_entry(cases[i].type, cases[i].ver, &n);
+		struct apply_res res;
+		store_apply(&s, e, n, &res);
+		CHECK_EQ_INT(res.rc, E_UNSUPP);
+		CHECK(res.too_new);
+		CHECK(strstr(res.msg, cases[i].type) != NULL);
+		CHECK_EQ_INT(s.revision, rev);
+		store_hash(&s, after);
+		CHECK_STR(after, before);
+		CHECK_EQ_INT(cmd_check_origin(e, n, 5, false, err), E_UNSUPP);
+		free(e);
+	}
+	/* what this binary knows is not too new, even when refused */
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "name", "nope");
+	mpw_map_end(&w);
+	struct apply_res res;
+	entry_apply(&s, CMD_SERVICE_RM, &w, &res);
+	CHECK(res.rc != 0 && !res.too_new);
+	store_free(&s);
+}
