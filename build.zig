@@ -30,7 +30,7 @@ pub fn build(b: *std.Build) void {
     const optimize = b.standardOptimizeOption(.{});
     const werror = b.option(bool, "werror", "treat warnings as errors (CI)") orelse false;
     const sanitize = b.option(bool, "sanitize", "build with the undefined-behaviour sanitizer") orelse false;
-    const version = b.option([]const u8, "version", "version string") orelse "0.1.0";
+    const version = b.option([]const u8, "version", "version string") orelse "0.16.0";
 
     var flags: std.ArrayList([]const u8) = .empty;
     flags.appendSlice(b.allocator, &.{
