@@ -3,47 +3,14 @@
  * consistent), with the raft index and term it stands at. Any manager can (it holds the
  * state and the data key); a worker holds neither. */
 #include "node/daemon.h"
+#include "pki/pki.h"
 #include "secret/datakey.h"
 #include "state/snapfile.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Written beside its final name, synced, then renamed: a crash leaves the old file or the
- * new one, never half of one. Mode 0600 whatever it holds. */
-static int write_whole(const char *path, const struct buf *b, char *err)
-{
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errf(err, E_IO, "create %s: %s", tmp, strerror(errno));
-	int rc = 0;
-	size_t off = 0;
-	while (!rc && off < b->len) {
-		ssize_t w = write(fd, b->data + off, b->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			rc = errf(err, E_IO, "write %s: %s", tmp, strerror(errno));
-		else
-			off += (size_t)w;
-	}
-	if (!rc && fsync(fd))
-		rc = errf(err, E_IO, "fsync %s: %s", tmp, strerror(errno));
-	close(fd);
-	if (!rc && rename(tmp, path))
-		rc = errf(err, E_IO, "rename to %s: %s", path, strerror(errno));
-	if (rc)
-		unlink(tmp);
-	return rc;
-}
 
 void rpc_snapshot_save(struct daemon *d, struct conn *c, const struct req_snapshot_save *a)
 {
@@ -56,8 +23,8 @@ void rpc_snapshot_save(struct daemon *d, struct conn *c, const struct req_snapsh
 		rpc_reply_err(c, a->id, E_STATE, "snapshot: this node has no cluster state yet");
 		return;
 	}
-	if (a->path[0] != '/') {
-		rpc_reply_err(c, a->id, E_INVAL, "snapshot: the path must be absolute");
+	if (a->path[0] != '/' || strlen(a->path) > 700) {
+		rpc_reply_err(c, a->id, E_INVAL, "snapshot: the path must be absolute, at most 700 bytes");
 		return;
 	}
 	bool sealed = a->kek.n || a->salt.n;
@@ -95,7 +62,7 @@ void rpc_snapshot_save(struct daemon *d, struct conn *c, const struct req_snapsh
 	if (needs)
 		datakey_wipe(&dk);
 	if (!rc)
-		rc = write_whole(a->path, &out, err);
+		rc = pki_write_file(a->path, out.data, out.len, 0600, err); /* beside it, synced, renamed */
 	if (out.data)
 		OPENSSL_cleanse(out.data, out.len);
 	size_t bytes = out.len;
