@@ -22,9 +22,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
 	if (slot->res.too_new) {
-		/* Skipping it would part this replica from the nodes that apply it; so libraft's
-		 * wedge (a non-zero return: not applied, retried at the next commit) is what is
-		 * wanted here, said once and shown by orch status. */
+		/* Skipping it would part this replica from the nodes that apply it; so a non-zero
+		 * return (not applied: a leader retries at the next commit, a follower leaves raft
+		 * as unavailable) is what is wanted here, said once and shown by orch status. */
 		if (c->halted_at != index) {
 			c->halted_at = index;
 			snprintf(c->halt_msg, sizeof c->halt_msg, "%s", slot->res.msg);

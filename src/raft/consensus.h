@@ -176,9 +176,10 @@ int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
  * entry; libraft 0.15 wedges a follower whose append meets ENOSPC. */
 void cons_set_deaf(struct consensus *c, bool deaf);
 /* NULL, or why this node stopped applying the log: an entry of a newer orch, at index
- * c->halted_at. It keeps its place in raft (votes, stores the log) and serves its state as
- * of the entry before; the same entry applies once the node runs a binary that knows it
- * (orch(8) UPGRADES). */
+ * c->halted_at. It serves its state as of the entry before. libraft 0.15 takes a follower
+ * whose apply fails out of raft (unavailable: no votes, no entries) and leaves a leader
+ * leading but applying nothing; the same entry applies once the node restarts with a
+ * binary that knows it (orch(8) UPGRADES). */
 const char *cons_halted(const struct consensus *c);
 
 #endif
