@@ -222,21 +222,27 @@ static void restore_loaded(void *data, int rc, const struct apply_res *res)
 {
 	struct leader *l = data;
 	l->init_inflight = false;
+	if (rc > 0) { /* libraft's: leadership lost, outcome unknown; the next leader tries again */
+		log_warn(l->host->ident->name, l->host->clock, "restoring the snapshot: not known to be committed (raft %d); retried", rc);
+		return;
+	}
+	/* once either way: orch init --restore checked the file whole before it wrote anything,
+	 * so a refusal here is final (the cluster stays empty, its parent says why) */
+	restore_done(l->cfg.data_dir);
 	if (rc && rc != E_EXISTS) {
-		/* kept: orch init --restore's parent reports it and the operator decides */
 		log_error(l->host->ident->name, l->host->clock, "restoring the snapshot failed: %s", res->msg);
 		l->host->ready(l->host->data, res->msg[0] ? res->msg : "restoring the snapshot failed");
 		return;
 	}
 	log_info(l->host->ident->name, l->host->clock, "snapshot restored: %s", rc ? res->msg : "services, secrets and images loaded");
-	restore_done(l->cfg.data_dir);
 	l->host->ready(l->host->data, "ok");
 }
 
 /* orch init --restore (node/restore.h): the backup's objects, once both records are in. */
 static bool ensure_restored(struct leader *l)
 {
-	if (!l->cfg.data_dir || !l->cfg.bootstrap || !restore_staged(l->cfg.data_dir))
+	/* also on a resumed node: it may have stopped before the objects were committed */
+	if (!l->cfg.data_dir || !restore_staged(l->cfg.data_dir))
 		return true;
 	struct buf b = {0};
 	char err[ERR_LEN];
