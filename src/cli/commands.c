@@ -70,8 +70,9 @@ const struct command commands[] = {
 	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
 	 "                        log, state replica or data key\n" START_OPTS},
 	{"snapshot", cmd_snapshot, "snapshot save FILE [--passphrase-file FILE | --with-data-key] | inspect FILE",
-	 "Back up the cluster's state from this node (a manager) into FILE, or show what a backup\n"
-	 "holds. orch init --restore FILE makes a new cluster from it (orch(8) BACKUPS).",
+	 "Back up the cluster's state into a file, or show what a backup holds.\n"
+	 "The node (a manager) writes it; orch init --restore FILE makes a new cluster from it\n"
+	 "(orch(8) BACKUPS).",
 	 "  save FILE             write the services, secrets, configs, images and settings, with\n"
 	 "                        the raft index and term they stand at (mode 0600)\n"
 	 "  --passphrase-file FILE  seal the cluster data key in the file under the passphrase on\n"
