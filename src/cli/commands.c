@@ -115,6 +115,12 @@ const struct command commands[] = {
 	 "Show the output of a service's tasks (or one task), from whichever nodes run them.",
 	 "  -f, --follow          keep streaming new output\n"
 	 "  -n, --tail N          only the last N lines of each task\n"},
+	{"exec", cmd_exec, "exec [-i] [-t] SERVICE[.SLOT]|TASK -- COMMAND [ARG ...]",
+	 "Run a command in a running task, on whichever node runs it: its output is shown here and\n"
+	 "orch exits with its exit code. SERVICE alone picks the running task of the lowest slot.",
+	 "  -i, --interactive     stream standard input to the command\n"
+	 "  -t, --tty             run it on a terminal that follows this window's size (with -i,\n"
+	 "                        standard input must be a terminal: keys go to the command)\n"},
 	{"top", cmd_top, "top [-o FORMAT]",
 	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
 	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
@@ -304,7 +310,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load pull prune ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
-	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
+	       "    ps|logs|exec|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
 	       "    user) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"add ls rm\" -- \"$cur\")); fi;;\n"

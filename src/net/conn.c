@@ -796,3 +796,8 @@ uv_stream_t *conn_detach(struct conn *c)
 	c->detached = true;
 	return relay_start(c);
 }
+
+size_t conn_backlog(const struct conn *c)
+{
+	return c->stream && !c->closing ? uv_stream_get_write_queue_size(c->stream) : 0;
+}

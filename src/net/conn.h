@@ -96,6 +96,9 @@ void conn_close(struct conn *c, const char *why);
  * kernel closes its sockets) or the connection broke; false when either side closed it
  * cleanly (a relay whose libraft end closes sends close_notify). NULL cb: no call. */
 void conn_on_end(struct conn *c, void (*cb)(void *arg, bool lost), void *arg);
+/* Bytes queued and not yet sent: a streaming producer (orch exec's output) pauses above a
+ * bound instead of reaching CONN_WRITE_QUEUE_MAX. */
+size_t conn_backlog(const struct conn *c);
 /* Closes after pending writes are flushed (uv_shutdown). */
 void conn_close_after_write(struct conn *c);
 

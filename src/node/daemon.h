@@ -242,6 +242,8 @@ void link_tick(struct daemon *d);     /* heartbeat */
 /* Forwards a request map to the leader; the reply is relayed to p->conn. */
 int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
 int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
+/* The same for the request of op (args: its struct req_<op>), this node's own. */
+int link_forward_op(struct daemon *d, struct pending *p, enum op op, const void *args, char *err);
 void link_close(struct daemon *d);
 /* The leader the link is connected to now (false while none): a worker's only view of it. */
 bool link_leader(struct daemon *d, uint64_t *id, const char **addr);
