@@ -1,6 +1,7 @@
 /* The command table: each subcommand with its synopsis (kept equal to its man page's
  * SYNOPSIS, which a test checks), summary and options for -h. */
 #include "cli/cli.h"
+#include "cli/helpfmt.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,10 @@ const struct command commands[] = {
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
 	{"ca", cmd_ca, "ca show|rotate [--ca-cert FILE --ca-key FILE]",
-	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
-	 "pin), expiry and PEM text, from the data directory; with the node running, each node's\n"
-	 "certificate expiry and CA, and how far a CA rotation is. Or replace the CA with no downtime.",
+	 "Show the cluster CA, or replace it with no downtime. show prints what this node trusts:\n"
+	 "each certificate's fingerprint (what join tokens pin), expiry and PEM text, from the data\n"
+	 "directory; with the node running, each node's certificate expiry and CA, and how far a CA\n"
+	 "rotation is.",
 	 "  show                  the CA bundle, the nodes' certificates, the rotation's progress\n"
 	 "  rotate                a new CA (made here, or --ca-cert/--ca-key), cross-signed by the\n"
 	 "                        old; every node moves to it, then the old CA leaves the bundle\n"},
@@ -116,22 +118,23 @@ const struct command commands[] = {
 	 "  -f, --follow          keep streaming new output\n"
 	 "  -n, --tail N          only the last N lines of each task\n"},
 	{"exec", cmd_exec, "exec [-i] [-t] SERVICE[.SLOT]|TASK -- COMMAND [ARG ...]",
-	 "Run a command in a running task, on whichever node runs it: its output is shown here and\n"
+	 "Run a command in a running task, on whichever node runs it. Its output is shown here and\n"
 	 "orch exits with its exit code. SERVICE alone picks the running task of the lowest slot.",
 	 "  -i, --interactive     stream standard input to the command\n"
 	 "  -t, --tty             run it on a terminal that follows this window's size (with -i,\n"
 	 "                        standard input must be a terminal: keys go to the command)\n"},
 	{"top", cmd_top, "top [-o FORMAT]",
-	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
-	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
+	 "Show live figures of the whole cluster. Per service: replicas, connections, requests/s\n"
+	 "and bytes through the routing mesh; per task: its node, CPU and memory.", OUTPUT_OPT},
 	{"events", cmd_events, "events [-f] [-o FORMAT]",
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | pull REF | prune | ls | rm NAME",
-	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
-	 "gzip, zstd or plain layers) into the cluster; pull one from its registry on every ready\n"
-	 "node; remove what no service uses; list or forget images. Names compare as Docker's do\n"
+	 "Load, pull, prune, list or forget images. load takes every image and tag of a\n"
+	 "docker-archive or OCI layout, directory or tar (gzip, zstd or plain layers); pull takes\n"
+	 "one from its registry on every ready node; prune removes what no service uses. Names\n"
+	 "compare as Docker's do\n"
 	 "(nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack from their\n"
 	 "peers, then from the registry.",
 	 "  pull REF              resolve REF once, pull it on every ready node with progress;\n"
@@ -177,8 +180,8 @@ const struct command commands[] = {
 	 "  ls                    users, roles and certificate serials\n"
 	 "  rm NAME...            remove users: their certificates are refused from then on\n" OUTPUT_OPT},
 	{"context", cmd_context, "context ls [-o FORMAT] | use NAME | add NAME --host IP:PORT --cert-bundle FILE | rm NAME",
-	 "Name the clusters this CLI drives, in ~/.config/orch/config (or ORCH_CONFIG), and pick\n"
-	 "the current one; local is this machine's node.",
+	 "Name the clusters this CLI drives and pick the current one. They are kept in\n"
+	 "~/.config/orch/config (or ORCH_CONFIG); local is this machine's node.",
 	 "  ls                    the contexts, the current one marked *\n"
 	 "  use NAME              make NAME current (local: the local node's socket)\n"
 	 "  add NAME --host IP:PORT --cert-bundle FILE   add or replace a context\n"
@@ -247,20 +250,21 @@ const struct command *command_find(const char *name)
 
 void cli_overview(FILE *f)
 {
-	fprintf(f, "usage: orch [--data-dir DIR] [--host IP:PORT --cert-bundle FILE | --context NAME] COMMAND [ARGS]\n\n"
-		   "A container orchestrator in one binary. Commands:\n");
+	helpfmt_usage(f, "[--data-dir DIR] [--host IP:PORT --cert-bundle FILE | --context NAME] COMMAND [ARGS]");
+	fprintf(f, "\nA container orchestrator in one binary. Commands:\n");
 	for (const struct command *c = commands; c->name; c++) {
 		if (!strcmp(c->name, "debug"))
 			continue;
-		const char *nl = strchr(c->summary, '\n');
-		fprintf(f, "  %-10s %.*s\n", c->name, nl ? (int)(nl - c->summary) : (int)strlen(c->summary), c->summary);
+		/* the summary's first sentence, whole */
+		fprintf(f, "  %-10s ", c->name);
+		helpfmt_para(f, c->summary, helpfmt_first_sentence(c->summary), 13, 13);
 	}
-	fprintf(f, "\nGlobal options (before COMMAND):\n"
-		   "  -D, --data-dir DIR    the local node's data directory (default /var/lib/orch)\n"
-		   "  -H, --host IP:PORT    drive the cluster of the node at IP:PORT, over mutual TLS\n"
-		   "  --cert-bundle FILE    the user's bundle for --host (orch user add writes it)\n"
-		   "  --context NAME        a named cluster of the context file (orch context)\n"
-		   "Environment: ORCH_HOST, ORCH_CERT, ORCH_CONTEXT, ORCH_CONFIG, ORCH_DATA_DIR.\n"
+	fprintf(f, "\nGlobal options (before COMMAND):\n");
+	helpfmt_options(f, "  -D, --data-dir DIR    the local node's data directory (default /var/lib/orch)\n"
+			   "  -H, --host IP:PORT    drive the cluster of the node at IP:PORT, over mutual TLS\n"
+			   "  --cert-bundle FILE    the user's bundle for --host (orch user add writes it)\n"
+			   "  --context NAME        a named cluster of the context file (orch context)\n");
+	fprintf(f, "Environment: ORCH_HOST, ORCH_CERT, ORCH_CONTEXT, ORCH_CONFIG, ORCH_DATA_DIR.\n"
 		   "\nRun orch COMMAND -h for a command's options, orch help COMMAND for its manual.\n");
 }
 
