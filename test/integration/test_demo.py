@@ -7,7 +7,7 @@ import re
 import socket
 import subprocess
 
-from harness import ROOT, check
+from harness import ROOT, check, pty_read
 
 TIMEOUTS = {"test_demo_script_runs_to_the_end": 300, "test_headings_colour_only_on_a_terminal": 30}
 
@@ -49,15 +49,7 @@ def run_on_pty(argv, env):
     pid, fd = pty.fork()
     if pid == 0:
         os.execvpe(argv[0], argv, env)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = pty_read(fd)
     os.waitpid(pid, 0)
     os.close(fd)
     return out

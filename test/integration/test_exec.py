@@ -17,7 +17,7 @@ import subprocess
 import termios
 import time
 
-from harness import BIN, check, wait_until
+from harness import BIN, check, pty_read, wait_until
 from workload import DEMO, WorkCluster, running, wait_running
 
 TIMEOUTS = {"test_exec": 120}
@@ -41,18 +41,7 @@ def exe(c, node, *args, stdin=None, env=None):
 
 def read_until(fd, want, timeout=10):
     """Reads the pty master until `want` (bytes) shows; returns all read."""
-    out = b""
-    deadline = time.time() + timeout
-    while want not in out and time.time() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
+    out = pty_read(fd, want, timeout)
     check(want in out, "no %r from orch exec -it within %ss; got %r" % (want, timeout, out[-400:]))
     return out
 
