@@ -67,6 +67,8 @@ const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, siz
 
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_join(struct cli *cli, int argc, char **argv);
+int cmd_start(struct cli *cli, int argc, char **argv);
+int cmd_uninstall(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_nodes(struct cli *cli, int argc, char **argv);
 int cmd_leave(struct cli *cli, int argc, char **argv);

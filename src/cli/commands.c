@@ -37,7 +37,10 @@
 	"                        orch entry of /etc/subuid); kept with the node\n" \
 	"  --disk-floor SIZE     free space the data dir's filesystem must keep: below it the\n" \
 	"                        cluster refuses growing writes (default 64m, at least 16m;\n" \
-	"                        give it at every start)\n"
+	"                        give it at every start)\n" \
+	"  --install             start the node on boot: a systemd unit (an OpenRC service\n" \
+	"                        where systemd is absent) that runs orch start; orch\n" \
+	"                        uninstall removes it\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
@@ -66,6 +69,22 @@ const struct command commands[] = {
 	 "  --worker              join as a worker-only node (the worker token always does): it\n"
 	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
 	 "                        log, state replica or data key\n" START_OPTS},
+	{"start", cmd_start, "start [--data-dir DIR] [--detach] [--install] [--cpus N] [--memory SIZE] [--label KEY=VALUE]",
+	 "Run the node of a data directory again, as it was (after a reboot, or a stop): its\n"
+	 "identity, cluster and kept options come from the directory. It never creates nor joins a\n"
+	 "cluster: a directory without a node is an error. What a service started on boot runs.",
+	 "  --detach              run in the background; return once the node serves\n"
+	 "  --install             start the node on boot (as orch init --install)\n"
+	 "  --cpus N, --memory SIZE, --label KEY=VALUE, --runtime NAME, --disk-floor SIZE,\n"
+	 "  --election-timeout D, --heartbeat D, --failure-timeout D   as for orch init: the node\n"
+	 "                        does not keep these, give them at every start\n"
+	 "  --metrics-listen, --allow-bind, --allow-privileged, --userns-remap and the registry "
+	 "options change what the node keeps, as for orch init\n"},
+	{"uninstall", cmd_uninstall, "uninstall [--data-dir DIR]",
+	 "Remove the service orch init|join|start --install wrote for the node of the data\n"
+	 "directory (the systemd unit or OpenRC script and the link that enables it). The running\n"
+	 "node is left as it is.",
+	 ""},
 	{"token", cmd_token, "token show|rotate [manager|worker]",
 	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
 	 "is refused; nodes already joined keep working (they use their certificates).",

@@ -24,6 +24,7 @@ static const char *const names[] = {
 	[LAYOUT_METRICS_LISTEN] = "metrics-listen",
 	[LAYOUT_WORKER] = "worker",
 	[LAYOUT_NODE_SECURITY] = "node-security",
+	[LAYOUT_INSTALLED] = "installed",
 };
 
 static const char *const task_names[] = {
