@@ -121,6 +121,9 @@ def test_exec():
         want = b"%d\n%s  -\n" % (len(data), hashlib.md5(data).hexdigest().encode())
         check(p.returncode == 0 and p.stdout.replace(b" ", b"") == want.replace(b" ", b""),
               "300 kB through stdin: %r, want %r (%r)" % (p.stdout, want, p.stderr))
+        # after --, options are the command's (--data-dir and -h too)
+        p = exe(c, 0, "web", "--", "echo", "-D", "x", "--data-dir", "y", "-h")
+        check(p.returncode == 0 and p.stdout == b"-D x --data-dir y -h\n", "options after --: %r %r" % (p.stdout, p.stderr))
         p = exe(c, 0, "web", "--", "cat")  # without -i the command's input is empty
         check(p.returncode == 0 and p.stdout == b"", "cat without -i: %r" % p.stdout)
 
