@@ -193,7 +193,7 @@ const struct command commands[] = {
 	 "Manage the users of the remote API (admin only). add makes a key here, has the cluster CA\n"
 	 "certify it for NAME and the role, and writes a bundle (key, certificate, CA; mode 0600) for\n"
 	 "--cert-bundle. rm revokes the user's certificate at once.",
-	 "  add NAME --role ROLE  viewer: reads; operator: also deploy, scale, rollout, logs, rm;\n"
+	 "  add NAME --role ROLE  viewer: reads; operator: also deploy, scale, rollout, logs, exec, rm;\n"
 	 "                        admin: everything (nodes, users, tokens, CA, registry, volumes)\n"
 	 "  -o FILE               (add) the bundle to write (default NAME.pem; never overwritten)\n"
 	 "  ls                    users, roles and certificate serials\n"
