@@ -6,7 +6,8 @@ the machine's /etc.
   no token, is enabled by its link in multi-user.target.wants, and its ExecStart, run as
   systemd would after the node was killed (a reboot), brings the same node back in its
   cluster with the options it was given that the node does not keep;
-- where only OpenRC is: an openrc-run script in the default runlevel, valid sh;
+- where only OpenRC is: an openrc-run script in the default runlevel, valid sh (a joiner's
+  too, without its token or the cluster's address);
 - orch start refuses a data directory without a node (a lost directory must not become a
   new cluster) and creates nothing; orch uninstall removes exactly what was written."""
 import os
@@ -103,6 +104,12 @@ def test_install_openrc_and_start_refusals():
         check(not os.path.exists(os.path.join(root, "etc", "systemd")), "a systemd unit was written without systemd")
         p = subprocess.run(["sh", "-n", script], capture_output=True, text=True)
         check(p.returncode == 0, "the OpenRC script is not valid sh: %s" % p.stderr)
+
+        # a joiner's: its token and the cluster's address stay out, --memory goes in
+        n2 = c.join(extra=("--install", "--memory", "1g"))
+        text2 = open(os.path.join(root, "etc", "init.d", "orch-n2")).read()
+        check('command_args="start --data-dir %s --memory 1g"' % os.path.realpath(n2.dir) in text2
+              and "ORCH2-" not in text2 and c.nodes[0].addr not in text2, "the joiner's script:\n" + text2)
 
         # orch start: never a new cluster from a directory without a node
         empty = os.path.join(c.tmp, "empty")
