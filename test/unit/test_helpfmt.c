@@ -83,8 +83,7 @@ UNIT(helpfmt_wraps_between_words_within_80_columns)
 			   "                        orch entry of /etc/subuid); kept with the node\n"
 			   "  -o FILE               short\n";
 	out = captured(fill_opts, opts);
-	int ln = 0;
-	for (const char *p = out; *p; ln++) {
+	for (const char *p = out; *p;) {
 		const char *nl = strchr(p, '\n');
 		CHECK(nl && nl - p <= HELP_WIDTH);
 		p = nl + 1;
