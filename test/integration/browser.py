@@ -170,12 +170,15 @@ class Page:
     def wait(self, expr, timeout, what):
         """Polls expr in the page until it is truthy; returns its value."""
         deadline = time.time() + timeout
+        guarded = ("(() => { try { const v = (%s); return v instanceof Node ? true : v; } catch (e) { return false; } })()"
+                   % expr)  # mid-navigation
         while True:
-            v = self.eval(expr)
+            v = self.eval(guarded)
             if v:
                 return v
             if time.time() > deadline:
-                raise Fail("timed out after %.0fs waiting for %s (errors: %s)" % (timeout, what, self.errors))
+                seen = self.eval("location.href + ' ' + (document.body ? document.body.innerText.slice(0, 400) : '')")
+                raise Fail("timed out after %.0fs waiting for %s (errors: %s; the page: %r)" % (timeout, what, self.errors, seen))
             time.sleep(0.1)
 
     def goto(self, url):

@@ -63,7 +63,7 @@ function table(heads, rows, id) {
 const specOf = s => s.spec || {};
 function reservation(spec) {
   const r = ((spec.deploy || {}).resources || {}).reservations || {};
-  return { cpu: Number(r.cpus) || 0, mem: Number(r.memory) || 0 };
+  return { cpu: 1000 * (Number(r.cpus) || 0), mem: Number(r.memory) || 0 }; // cpus: CPUs as text, like "0.25"
 }
 const can = role => ({ viewer: 1, operator: 2, admin: 3 }[S.who.role] || 0) >= ({ viewer: 1, operator: 2, admin: 3 }[role]);
 
@@ -259,6 +259,7 @@ async function refresh() {
 
 function route() {
   clearInterval(S.timer);
+  delete document.body.dataset.loaded;
   if (S.es) { S.es.close(); S.es = null; }
   const [page, arg] = (location.hash.replace(/^#\//, '') || 'cluster').split('/');
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('on', a.dataset.page === page);
