@@ -47,7 +47,7 @@ function confirmAction(text, extra, run) {
   cancel.onclick = done;
   ok.onclick = async () => {
     done();
-    try { await run(); toast('done: ' + text); } catch (e) { toast(e.message, true); }
+    try { await run(); toast('done: ' + text.replace(/\?$/, '')); } catch (e) { toast(e.message, true); }
     refresh();
   };
 }
@@ -215,12 +215,12 @@ async function pageLogs(main, name) {
 }
 
 // A line plot in SVG: the samples of one figure over the last hour.
-function plot(title, pts, now, fmt) {
+function plot(title, pts, now, fmt, floor) {
   const W = 400, H = 140, L = 44, B = 18, ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H + B}`);
   const mk = (t, a) => { const e = document.createElementNS(ns, t); for (const k in a) e.setAttribute(k, a[k]); svg.append(e); return e; };
-  const max = Math.max(1e-9, ...pts.map(p => p[1])) * 1.1, t0 = now - 3600e3;
+  const max = Math.max(floor, ...pts.map(p => p[1])) * 1.1, t0 = now - 3600e3;
   const x = t => L + (W - L) * Math.max(0, (t - t0) / 3600e3), y = v => H - H * v / max;
   mk('line', { x1: L, y1: H, x2: W, y2: H, stroke: '#aab' });
   mk('line', { x1: L, y1: 0, x2: L, y2: H, stroke: '#aab' });
@@ -233,9 +233,9 @@ function plot(title, pts, now, fmt) {
 async function pagePlots(main) {
   const hs = await api('history');
   const blocks = hs.services.map(s => [h('h3', {}, s.name), h('div', { class: 'plots' },
-    plot('requests/s', s.samples.map(p => [p[0], p[1]]), hs.now, v => v.toFixed(1)),
-    plot('CPU %', s.samples.map(p => [p[0], p[2]]), hs.now, v => v.toFixed(1)),
-    plot('memory', s.samples.map(p => [p[0], p[3]]), hs.now, fmtBytes))]);
+    plot('requests/s', s.samples.map(p => [p[0], p[1]]), hs.now, v => v.toFixed(1), 1),
+    plot('CPU %', s.samples.map(p => [p[0], p[2]]), hs.now, v => v.toFixed(1), 1),
+    plot('memory', s.samples.map(p => [p[0], p[3]]), hs.now, fmtBytes, 1 << 20))]);
   main.replaceChildren(h('h2', {}, 'Plots (last hour, a sample every ' + hs.period_ms / 1000 + ' s)'),
     h('p', { class: 'muted' }, 'Requests through the routing mesh, CPU and memory summed over each service\'s tasks. Latency is not measured by the mesh, so it has no plot.'),
     ...(blocks.length ? blocks.flat() : [h('p', { class: 'muted' }, 'No samples yet.')]));
@@ -265,7 +265,11 @@ function route() {
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('on', a.dataset.page === page);
   const main = document.getElementById('main');
   if (page === 'events') { pageEvents(main); document.body.dataset.loaded = 'events'; return; }
-  if (page === 'logs') { pageLogs(main, decodeURIComponent(arg || '')).then(() => { document.body.dataset.loaded = 'logs'; }); return; }
+  if (page === 'logs') {
+    const t0 = performance.now();
+    pageLogs(main, decodeURIComponent(arg || '')).then(() => { document.body.dataset.loaded = 'logs'; document.body.dataset.loadMs = Math.round(performance.now() - t0); });
+    return;
+  }
   refresh();
   S.timer = setInterval(refresh, page === 'tasks' ? 10000 : 3000);
 }
