@@ -72,7 +72,7 @@ ORCH_TOKEN="$TOKEN" "$O" -D "$WORK/hollow" debug hollow --join "127.0.0.1:$P1" -
 HOLLOW_PID=$!
 disown "$HOLLOW_PID"
 deadline=$(($(date +%s) + 300))
-until grep -q "all $NODES nodes ready" "$WORK/hollow.log"; do
+until grep -qs "all $NODES nodes ready" "$WORK/hollow.log"; do
 	budget
 	kill -0 "$HOLLOW_PID" 2>/dev/null || { tail -5 "$WORK/hollow.log" >&2; die "the hollow process died"; }
 	(($(date +%s) < deadline)) || die "not all $NODES hollow nodes ready in 300 s"

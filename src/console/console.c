@@ -56,6 +56,12 @@ struct console {
 	uint64_t last_sample, last_used;
 	uint64_t next_id;
 	char addr[64];
+	/* internal conns done with, closed on the next turn of the loop: never inside their own
+	 * send (a handler that sent the frame may still hold its pending request, which the
+	 * close would free under it) */
+	struct conn **reap;
+	size_t nreap, capreap;
+	uv_timer_t *reap_timer;
 };
 
 static uint64_t con_now(const struct console *con)
@@ -67,6 +73,7 @@ static void console_maybe_done(struct console *con)
 {
 	if (con->closing && !con->handles && !con->xs) {
 		hist_free(&con->hist);
+		free(con->reap);
 		if (con->closed_cb)
 			con->closed_cb(con->closed_arg);
 		free(con);
@@ -101,12 +108,45 @@ static void cx_handle_closed(uv_handle_t *h)
 	cx_free_maybe(x);
 }
 
+static void reap_now(struct console *con)
+{
+	while (con->nreap)
+		conn_close(con->reap[--con->nreap], NULL);
+}
+
+static void reap_cb(uv_timer_t *t)
+{
+	reap_now(t->data);
+}
+
+/* Closes the internal conn c soon; nothing it sends reaches anyone meanwhile. */
+static void retire(struct console *con, struct conn *c)
+{
+	c->sink_arg = NULL;
+	if (con->nreap == con->capreap) {
+		con->capreap = con->capreap ? con->capreap * 2 : 16;
+		con->reap = xrealloc(con->reap, con->capreap * sizeof *con->reap);
+	}
+	con->reap[con->nreap++] = c;
+	if (con->closing) {
+		reap_now(con); /* from console_close: not inside a send */
+		return;
+	}
+	if (!con->reap_timer) { /* made on first use: a node whose console is never used has none */
+		con->reap_timer = xmalloc(sizeof *con->reap_timer);
+		uv_timer_init(con->d->loop, con->reap_timer);
+		con->reap_timer->data = con;
+		con->handles++;
+	}
+	uv_timer_start(con->reap_timer, reap_cb, 0, 0);
+}
+
 static void cx_stop_op(struct cx *x)
 {
 	if (x->op) {
 		struct conn *op = x->op;
 		x->op = NULL;
-		conn_close(op, NULL);
+		retire(x->con, op);
 	}
 }
 
@@ -271,7 +311,7 @@ static void stream_sink(struct cx *x, const msgpack_object *o);
 static void op_sink(struct conn *c, const void *p, size_t n)
 {
 	struct cx *x = c->sink_arg;
-	if (x->ended || x->op != c)
+	if (!x || x->ended || x->op != c)
 		return;
 	struct mpr r;
 	if (mpr_decode(&r, p, n)) {
@@ -809,6 +849,8 @@ const char *console_addr(const struct console *con)
 static void sampler_sink(struct conn *c, const void *p, size_t n)
 {
 	struct console *con = c->sink_arg;
+	if (!con)
+		return;
 	struct mpr r;
 	int64_t rc = -1;
 	if (!mpr_decode(&r, p, n)) {
@@ -819,7 +861,7 @@ static void sampler_sink(struct conn *c, const void *p, size_t n)
 	}
 	if (con->sampler == c) {
 		con->sampler = NULL;
-		conn_close(c, NULL);
+		retire(con, c);
 	}
 }
 
@@ -833,7 +875,7 @@ void console_tick(struct console *con)
 	if (con->sampler) { /* the last one never answered */
 		struct conn *c = con->sampler;
 		con->sampler = NULL;
-		conn_close(c, NULL);
+		retire(con, c);
 	}
 	con->last_sample = now;
 	struct peer self = {.kind = PEER_LOCAL, .role = PROLE_ADMIN};
@@ -852,7 +894,7 @@ void console_tick(struct console *con)
 	mpw_free(&w);
 }
 
-static void srv_closed(uv_handle_t *h)
+static void con_handle_closed(uv_handle_t *h)
 {
 	struct console *con = h->data;
 	free(h);
@@ -868,14 +910,19 @@ void console_close(struct console *con, void (*cb)(void *arg), void *arg)
 	if (con->sampler) {
 		struct conn *c = con->sampler;
 		con->sampler = NULL;
-		conn_close(c, NULL);
+		retire(con, c);
 	}
 	for (struct cx *x = con->xs, *next; x; x = next) {
 		next = x->next;
 		cx_end(x);
 	}
+	reap_now(con);
+	if (con->reap_timer) {
+		uv_close((uv_handle_t *)con->reap_timer, con_handle_closed);
+		con->reap_timer = NULL;
+	}
 	if (con->srv) {
-		uv_close((uv_handle_t *)con->srv, srv_closed);
+		uv_close((uv_handle_t *)con->srv, con_handle_closed);
 		con->srv = NULL;
 	}
 	console_maybe_done(con);

@@ -930,6 +930,8 @@ void daemon_free(struct daemon *d)
 	dns_free(d->dns);
 	node_stats_sampler_free(&d->stats);
 	cstats_free(&d->cluster_stats);
+	if (d->console) /* never stopped (a start that failed): nothing of it is on the loop */
+		console_close(d->console, NULL, NULL);
 	free(d->conns);
 	free(d);
 }

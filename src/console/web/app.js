@@ -264,7 +264,13 @@ function route() {
   const [page, arg] = (location.hash.replace(/^#\//, '') || 'cluster').split('/');
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('on', a.dataset.page === page);
   const main = document.getElementById('main');
-  if (page === 'events') { pageEvents(main); document.body.dataset.loaded = 'events'; return; }
+  if (page === 'events') {
+    const t0 = performance.now();
+    pageEvents(main);
+    // drawn once the stream is open (its first events come with it)
+    S.es.addEventListener('open', () => { document.body.dataset.loaded = 'events'; document.body.dataset.loadMs = Math.round(performance.now() - t0); });
+    return;
+  }
   if (page === 'logs') {
     const t0 = performance.now();
     pageLogs(main, decodeURIComponent(arg || '')).then(() => { document.body.dataset.loaded = 'logs'; document.body.dataset.loadMs = Math.round(performance.now() - t0); });
