@@ -143,8 +143,21 @@ def test_console_roles():
         hdr = {"X-Orch-Console": "1", "Content-Type": "application/json"}
         st, r = _req(tls + "api/service.scale", ctx, json.dumps({"name": "web", "replicas": 5}).encode(), hdr)
         check(st == 403 and "needs role operator; you are viewer (user vera)" in r["err"], "viewer scale: %d %r" % (st, r))
-        # the page the viewer gets offers no scale
-        st, _ = _req(tls + "api/whoami", ctx)
+        # drain needs admin: refused to the plain listener (operator), done for an admin's
+        # certificate, as orch node drain
+        st, r = _req(url + "api/node.update", None, json.dumps({"node": n.name, "availability": "drain"}).encode(), hdr)
+        check(st == 403 and "needs role admin; you are operator (user console-listen)" in r["err"], "plain drain: %d %r" % (st, r))
+        ada = os.path.join(c.tmp, "ada.pem")
+        c.cli(0, "user", "add", "ada", "--role", "admin", "-o", ada, json=False)
+        actx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        actx.check_hostname = False
+        actx.load_verify_locations(ada)
+        actx.load_cert_chain(ada)
+        for want in ("drain", "active"):
+            st, r = _req(tls + "api/node.update", actx, json.dumps({"node": n.name, "availability": want}).encode(), hdr)
+            check(st == 200 and r["rc"] == 0, "admin %s: %d %r" % (want, st, r))
+            got = [x["availability"] for x in c.cli(0, "nodes") if x["name"] == n.name]
+            check(got == [want], "after the console's %s, orch nodes says %r" % (want, got))
         # the plain listener: actions need the console's header; names are refused; bad
         # input is an error that changes nothing
         st, r = _req(url + "api/service.scale", None, json.dumps({"name": "web", "replicas": 5}).encode(),
