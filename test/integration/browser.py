@@ -135,6 +135,7 @@ class Page:
         self.ws = WebSocket(ws_url)
         self.next = 0
         self.errors = []  # console errors and uncaught exceptions, as text
+        self.net_changes = 0
         self.call("Runtime.enable")
         self.call("Log.enable")
         self.call("Page.enable")
@@ -146,6 +147,10 @@ class Page:
         elif meth == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
             self.errors.append("exception: %s %s" % (d.get("text", ""), d.get("exception", {}).get("description", "")))
+        elif meth == "Log.entryAdded" and "ERR_NETWORK_CHANGED" in p.get("entry", {}).get("text", ""):
+            # the machine's interfaces changed (other tests make veths and namespaces):
+            # Chromium aborts the requests in flight; the page retries them
+            self.net_changes += 1
         elif meth == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             self.errors.append("log: %s (%s)" % (p["entry"].get("text"), p["entry"].get("url", "")))
 

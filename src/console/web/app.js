@@ -20,7 +20,15 @@ async function api(path, body) {
     method: 'POST', body: JSON.stringify(body),
     headers: { 'Content-Type': 'application/json', 'X-Orch-Console': '1' },
   };
-  const r = await fetch('/api/' + path, opt);
+  let r;
+  for (let tries = 0; ; tries++) {
+    // a read the browser dropped (the machine's network changed under it) is asked again;
+    // an action is not (it may have been done: undo twice is not undo once)
+    try { r = await fetch('/api/' + path, opt); break; } catch (e) {
+      if (tries === 2 || body !== undefined) throw e;
+      await new Promise(res => setTimeout(res, 200));
+    }
+  }
   const j = await r.json();
   if (!r.ok || j.rc) throw new Error(j.err || ('HTTP ' + r.status));
   return j;
