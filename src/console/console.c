@@ -1,6 +1,7 @@
 #include "console/console.h"
 #include "console/assets.h"
 #include "console/hist.h"
+#include "console/hashes.h"
 #include "codec/json.h"
 #include "net/conn.h"
 #include "net/httpreq.h"
@@ -40,6 +41,7 @@ struct cx {
 	bool stream;      /* GET /api/stream */
 	bool answered, ended, gone;
 	uint64_t since;   /* stream: the newest event sent */
+	struct hashask *ask; /* GET /api/hashes in progress */
 };
 
 struct console {
@@ -158,6 +160,10 @@ static void cx_end(struct cx *x)
 		return;
 	x->ended = true;
 	cx_stop_op(x);
+	if (x->ask) {
+		hashes_cancel(x->ask);
+		x->ask = NULL;
+	}
 	if (x->timer) {
 		uv_close((uv_handle_t *)x->timer, cx_handle_closed);
 		x->timer = NULL;
@@ -566,6 +572,13 @@ static void api_whoami(struct cx *x)
 	buf_free(&b);
 }
 
+static void hashes_done(void *arg, const struct buf *json)
+{
+	struct cx *x = arg;
+	x->ask = NULL;
+	cx_answer(x, 200, "application/json", json->data, json->len);
+}
+
 static const char *ctype_of(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -640,6 +653,10 @@ static void cx_serve(struct cx *x, const struct httpreq *rq)
 		hist_json(&con->hist, con_now(con), &b);
 		cx_answer(x, 200, "application/json", b.data, b.len);
 		buf_free(&b);
+		return;
+	}
+	if (get && !strcmp(api, "hashes")) {
+		x->ask = hashes_ask(con->d, hashes_done, x);
 		return;
 	}
 	if (get && !strcmp(api, "stream")) {

@@ -12,6 +12,8 @@
  *                                     cannot send it) and JSON args
  *   GET  /api/stream                  the event log as Server-Sent Events, live
  *   GET  /api/history                 the plots' hour of figures (console/hist.h)
+ *   GET  /api/hashes                  every state-holding node's applied index and state
+ *                                     hash, asked now (console/hashes.h)
  *
  * Two ways in: inside TLS on the node port (the caller's certificate gives its role, as for
  * the CLI), and the plain listener of --console-listen, opt-in and meant for the local

@@ -78,6 +78,15 @@ def test_console_pages_and_actions():
         check(page.eval("document.getElementById('c-leader').textContent") == leader[0], "leader %r" % leader)
         rows = page.eval("[...document.querySelectorAll('#nodes tbody tr')].map(r => r.dataset.node).sort()")
         check(rows == sorted(n["name"] for n in nodes), "node rows %r vs %r" % (rows, nodes))
+        # the state hashes: every node holding the state answers, and a quiet cluster agrees
+        hs = json.loads(urllib.request.urlopen(url + "api/hashes", timeout=10).read())["nodes"]
+        check(sorted(x["name"] for x in hs) == sorted(n["name"] for n in nodes if n["role"] in ("voter", "standby"))
+              and all(len(x.get("hash", "")) == 64 for x in hs), "api/hashes: %r" % hs)
+        st = c.cli(0, "status")
+        check(any(x["hash"] == st["state_hash"] for x in hs if x["applied"] == st["applied_index"]) or
+              all(x["applied"] != st["applied_index"] for x in hs), "n1's hash vs orch status: %r %r" % (hs, st))
+        page.wait("document.getElementById('c-hash').textContent.startsWith('agree')", 15, "the hashes to agree")
+        page.screenshot(os.path.join(shots, "cluster.png"))
         # a reservation of 0.25 CPU per task: the node running both shows 0.50 reserved
         res = page.eval("[...document.querySelectorAll('#nodes tbody tr')].map(r => r.cells[6].textContent.split(' / ')[0])")
         per = {}

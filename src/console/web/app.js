@@ -78,8 +78,19 @@ const can = role => ({ viewer: 1, operator: 2, admin: 3 }[S.who.role] || 0) >= (
 // ---- pages -------------------------------------------------------------------------------
 
 async function pageCluster(main) {
-  const [st, nodes, svcs, tasks, top] = await Promise.all([api('status'), api('nodes'), api('services'), api('tasks'),
-    api('top').catch(() => ({ tasks: [] }))]);
+  const [st, nodes, svcs, tasks, top, hashes] = await Promise.all([api('status'), api('nodes'), api('services'), api('tasks'),
+    api('top').catch(() => ({ tasks: [] })), api('hashes').catch(() => ({ nodes: [] }))]);
+  // nodes at the same applied index must hold the same state
+  const byIndex = {}, hashOf = {};
+  for (const x of hashes.nodes) {
+    hashOf[x.name] = x;
+    if (x.hash) (byIndex[x.applied] || (byIndex[x.applied] = new Set())).add(x.hash);
+  }
+  const groups = Object.entries(byIndex), split = groups.filter(([, v]) => v.size > 1).map(([k]) => k);
+  const answered = hashes.nodes.filter(x => x.hash).length;
+  const agreement = split.length ? 'DIFFER at ' + split.join(', ') :
+    groups.some(([k]) => hashes.nodes.filter(x => String(x.applied) === k).length > 1) ? 'agree (' + answered + ' of ' + hashes.nodes.length + ' nodes)' :
+    answered > 1 ? 'no two at one index yet' : answered + ' of ' + hashes.nodes.length + ' answered';
   const res = {}, used = {};
   const specs = Object.fromEntries(svcs.services.map(s => [s.name, specOf(s)]));
   for (const t of tasks.tasks) {
@@ -99,8 +110,8 @@ async function pageCluster(main) {
       card('nodes ready', ready + ' / ' + nodes.nodes.length, 'c-nodes'), card('services', svcs.services.length, 'c-services'),
       card('tasks', tasks.tasks.length, 'c-tasks'),
       card('applied / commit', (st.applied_index ?? '-') + ' / ' + (st.commit_index ?? '-')),
-      card('state hash (' + st.name + ')', String(st.state_hash || '').slice(0, 16), 'c-hash')),
-    table(['node', 'role', 'kind', 'state', 'availability', 'tasks', 'CPU reserved / used / total', 'memory reserved / used / total', 'labels', ''],
+      card('state hashes', agreement, 'c-hash')),
+    table(['node', 'role', 'kind', 'state', 'availability', 'tasks', 'CPU reserved / used / total', 'memory reserved / used / total', 'labels', 'state hash @ applied', ''],
       nodes.nodes.map(n => {
         const r = res[n.name] || { cpu: 0, mem: 0, tasks: 0 }, u = used[n.name] || { cpu: 0, mem: 0 };
         const acts = h('td', {});
@@ -115,7 +126,8 @@ async function pageCluster(main) {
           h('td', { class: 'num' }, r.tasks),
           h('td', { class: 'num' }, fmtCpu(r.cpu) + ' / ' + fmtCpu(u.cpu) + ' / ' + fmtCpu(n.cpus_milli)),
           h('td', { class: 'num' }, fmtBytes(r.mem) + ' / ' + fmtBytes(u.mem) + ' / ' + fmtBytes(n.memory)),
-          h('td', {}, Object.entries(n.labels || {}).map(([k, v]) => h('span', { class: 'tag' }, k + '=' + v))), acts);
+          h('td', {}, Object.entries(n.labels || {}).map(([k, v]) => h('span', { class: 'tag' }, k + '=' + v))),
+          h('td', { class: 'muted hash' }, hashOf[n.name] ? (hashOf[n.name].hash ? hashOf[n.name].hash.slice(0, 12) + ' @ ' + hashOf[n.name].applied : hashOf[n.name].err) : ''), acts);
       }), 'nodes'));
 }
 
