@@ -121,9 +121,9 @@ const struct command commands[] = {
 	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
 	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
 	{"console", cmd_console, "console",
-	 "Print the addresses of the node's web console: the plain listener of --console-listen\n"
-	 "(role operator) and the node port, where a browser with a user certificate of the\n"
-	 "cluster gets its role. See orch-console(1).", ""},
+	 "Print the addresses of the node's web console.\n"
+	 "They are the plain listener of --console-listen (role operator) and the node port, where\n"
+	 "a browser with a user certificate of the cluster gets its role. See orch-console(1).", ""},
 	{"events", cmd_events, "events [-f] [-o FORMAT]",
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",

@@ -174,9 +174,11 @@ async function pageService(main, name) {
   const mine = (ev.events || []).filter(e => e.service === name);
   const scaling = mine.filter(e => /scal/.test(e.kind)), rollout = mine.filter(e => /roll|updat/.test(e.kind));
   const sp = specOf(sv), prev = s.previous_spec || null;
+  // rollout progress: the live tasks already at the service's generation
+  const live = (s.tasks || []).filter(t => t.desired === 'running'), updated = live.filter(t => t.generation === sv.generation).length;
   main.replaceChildren(h('h2', {}, 'Service ' + name),
     h('div', { class: 'cards' }, card('replicas', sv.running + ' / ' + sv.replicas), card('generation', sv.generation),
-      card('rollout', sv.update_state || 'completed'), card('image', sp.image || ''), card('previous image', prev ? prev.image || '' : '(none)')),
+      card('rollout', sv.update_state || 'completed'), card('at this generation', h('span', {}, updated + ' / ' + live.length + ' ', bar(updated, live.length)), 's-updated'), card('image', sp.image || ''), card('previous image', prev ? prev.image || '' : '(none)')),
     table(['', 'actions'], [h('tr', {}, h('td', {}, sv.update_msg || ''), serviceActions({ name, replicas: sv.replicas }))]),
     h('h3', {}, 'Rollout history (generations)'),
     table(['time', 'event', 'message'], rollout.slice().reverse().map(e => h('tr', {}, h('td', {}, new Date(e.at).toLocaleTimeString()), h('td', {}, e.kind), h('td', {}, e.message)))),
