@@ -813,7 +813,7 @@ static void plain_conn(uv_stream_t *srv, int status)
 	if (status || con->closing)
 		return;
 	struct cx *x = cx_new(con, CX_PLAIN);
-	x->who = (struct peer){.kind = PEER_USER, .role = CONSOLE_PLAIN_ROLE};
+	x->who = (struct peer){.kind = PEER_USER, .role = console_plain_role(con->d)};
 	snprintf(x->who.user, sizeof x->who.user, "console-listen");
 	x->tcp = xmalloc(sizeof *x->tcp);
 	uv_tcp_init(con->d->loop, x->tcp);
@@ -829,6 +829,11 @@ static void plain_conn(uv_stream_t *srv, int status)
 }
 
 /* ---- the console ------------------------------------------------------------------------------ */
+
+enum peer_role console_plain_role(const struct daemon *d)
+{
+	return d->worker ? PROLE_VIEWER : CONSOLE_PLAIN_ROLE;
+}
 
 struct console *console_new(struct daemon *d)
 {

@@ -18,13 +18,19 @@
  * Two ways in: inside TLS on the node port (the caller's certificate gives its role, as for
  * the CLI), and the plain listener of --console-listen, opt-in and meant for the local
  * machine, whose callers are operators (CONSOLE_PLAIN_ROLE: they may read, scale and roll
- * out, not what needs admin). An answer is sent whole, then the connection closes; a
+ * out, not what needs admin; viewers on a worker). An answer is sent whole, then the connection closes; a
  * stream stays open until the client goes. */
 #ifndef ORCH_CONSOLE_H
 #define ORCH_CONSOLE_H
 #include "net/peer.h"
 
 #define CONSOLE_PLAIN_ROLE PROLE_OPERATOR
+
+struct daemon;
+/* The plain listener's role on node d: CONSOLE_PLAIN_ROLE, but viewer on a worker-only
+ * node, whose root may only read the cluster (node/worker.h) and whose listener must not
+ * give more. */
+enum peer_role console_plain_role(const struct daemon *d);
 
 struct daemon;
 struct conn;

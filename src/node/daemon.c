@@ -694,7 +694,7 @@ static int listen_console(struct daemon *d, char *err)
 	if ((rc = console_listen(d->console, addr, err)))
 		return rc;
 	log_info(d->ident.name, d->clock, "serving the console in plain HTTP on http://%s/ (role %s)", addr,
-		 peer_role_name(CONSOLE_PLAIN_ROLE));
+		 peer_role_name(console_plain_role(d)));
 	return 0;
 }
 

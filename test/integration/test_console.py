@@ -179,5 +179,17 @@ def test_console_roles():
             check(st == 400 and r["rc"] != 0, "bad body %r: %d %r" % (body, st, r))
         st, r = _req(url + "api/kv.set", None, b"{}", hdr)
         check(st == 404, "an op the console does not offer: %d %r" % (st, r))
+        # a worker's plain listener reads only, as the worker's own root does
+        wport = free_port()
+        c.join(token=c.worker_token, extra=["--console-listen", "127.0.0.1:%d" % wport])
+        wurl = "http://127.0.0.1:%d/" % wport
+        st, who = _req(wurl + "api/whoami")
+        check(st == 200 and who["role"] == "viewer", "a worker's plain listener: %r" % who)
+        st, r = _req(wurl + "api/service.scale", None, json.dumps({"name": "web", "replicas": 5}).encode(), hdr)
+        check(st == 403 and "needs role operator; you are viewer" in r["err"], "scale through a worker's console: %d %r" % (st, r))
+        # (a worker reads through its link to the leader, up a moment after the join)
+        wait_until(lambda: _req(wurl + "api/services")[0] == 200, 10, "a worker's console to read")
+        st, svcs = _req(wurl + "api/services")
+        check(st == 200 and [s["name"] for s in svcs["services"]] == ["web"], "a worker's console reads: %d %r" % (st, svcs))
         check({s["name"]: s for s in c.cli(0, "services")}["web"]["replicas"] == 2, "a refused action changed the service")
         check(c.node(0).alive(), "the node died")
