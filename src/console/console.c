@@ -505,7 +505,8 @@ static int query_args(const char *q, struct mpw *w, uint32_t *n, bool *follow)
 		char k[64], v[512];
 		if (!eq || url_decode(q, (size_t)(eq - q), k, sizeof k) || url_decode(eq + 1, (size_t)(end - eq - 1), v, sizeof v))
 			return -1;
-		if (!strcmp(k, "op") || !strcmp(k, "id") || !strcmp(k, "origin") || *n >= 16)
+		/* tail: the console sets it (CX_LOG_TAIL_MAX) */
+		if (!strcmp(k, "op") || !strcmp(k, "id") || !strcmp(k, "origin") || !strcmp(k, "tail") || *n >= 16)
 			return -1;
 		if (!strcmp(k, "follow")) { /* a page reads logs whole: the stream is /api/stream */
 			*follow = true;
@@ -672,7 +673,7 @@ static void cx_serve(struct cx *x, const struct httpreq *rq)
 	if (get && listed(read_ops, api)) {
 		bool follow = false;
 		if (query_args(query, &a, &n, &follow) || follow) {
-			cx_error(x, 400, E_INVAL, "bad query: NAME=VALUE pairs of the op's fields (no follow)");
+			cx_error(x, 400, E_INVAL, "bad query: NAME=VALUE pairs of the op's fields (no follow, no tail)");
 			goto out;
 		}
 		x->logs = !strcmp(api, "logs.cluster");
