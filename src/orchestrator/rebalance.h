@@ -10,8 +10,9 @@
  * (for each level, the sum over groups of the squared task counts): from a node holding
  * at least two more tasks than the target (or its group two more than the target's). The
  * sum is a non-negative integer that only falls, and moves of one service change no other
- * service's. A move that fails (its task fails, cannot be placed, or would no longer
- * lower the imbalance) is cancelled and the service waits REBALANCE_BACKOFF_MS.
+ * service's. A move whose task fails or cannot be placed is cancelled and the service
+ * waits REBALANCE_BACKOFF_MS; one that would no longer lower the imbalance once its task
+ * runs (other tasks moved meanwhile, a node went down) is given up, with no wait.
  *
  * Rate: at most `cluster.rebalance_moves` moves in flight in the whole cluster (a key of
  * the replicated kv table set by orch cluster update --rebalance-moves; default 2, 0
@@ -33,7 +34,7 @@
 #define REBALANCE_MOVES_MAX 1000
 #define REBALANCE_SETTLE_MS 3000
 #define REBALANCE_BACKOFF_MS 60000
-/* The err of a move's task that was cancelled (its service then waits the back-off). */
+/* The err of a move's task that failed (its service then waits the back-off). */
 #define REBALANCE_CANCELLED "move cancelled"
 
 /* Moves allowed in flight, from the replicated kv table (a bad value: the default). */

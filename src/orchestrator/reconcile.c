@@ -469,10 +469,12 @@ static bool misplaced(struct sched_ctx *sc, const struct svc_spec *sp, const str
 
 /* ---- rebalancing (rebalance.h) --------------------------------------------------------- */
 
-/* A move's new task is given up: the older one stays. */
-static void move_cancel(struct batch *b, const struct service *v, struct view *nw, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void move_cancel(struct batch *b, const struct service *v, struct view *nw, const char *fmt, ...)
+/* A move's new task is given up: the older one stays. failed: it failed or could not be
+ * placed, which may happen again, so the service waits the back-off (its err says so);
+ * else the cluster changed under the move, and the next one is judged afresh. */
+static void move_cancel(struct batch *b, const struct service *v, struct view *nw, bool failed, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void move_cancel(struct batch *b, const struct service *v, struct view *nw, bool failed, const char *fmt, ...)
 {
 	char why[ERR_LEN - 32], err[ERR_LEN];
 	va_list ap;
@@ -482,7 +484,7 @@ static void move_cancel(struct batch *b, const struct service *v, struct view *n
 	struct mpw *w;
 	nw->ended = stop(b, nw->t, &w);
 	nw->stopping = true;
-	snprintf(err, sizeof err, REBALANCE_CANCELLED ": %s", why);
+	snprintf(err, sizeof err, "%s: %s", failed ? REBALANCE_CANCELLED : "move given up", why);
 	mpw_kstr(w, "err", err);
 	event(b, "rebalance_cancelled", v->name, nw->t->id, nw->t->node_id, "%s slot %llu: move of a task cancelled: %s", v->name,
 	      (unsigned long long)nw->t->slot, why);
@@ -519,14 +521,14 @@ static void moves(const struct service *v, const struct svc_spec *sp, struct vie
 		const struct update_config *uc = &sp->deploy.update;
 		const struct node *from = node_of(sc->s, old->t->node_id), *to = node_of(sc->s, t->node_id);
 		if (t->state == TS_PENDING && !t->node_id && t->err && t->err[0])
-			move_cancel(b, v, nw, "%s", t->err);
+			move_cancel(b, v, nw, true, "%s", t->err);
 		else if (task_failed(t, sp, uc, now))
-			move_cancel(b, v, nw, "task %llu %s%s%s", (unsigned long long)t->id, task_state_name(t->state),
+			move_cancel(b, v, nw, true, "task %llu %s%s%s", (unsigned long long)t->id, task_state_name(t->state),
 				    t->err && t->err[0] ? ": " : "", t->err ? t->err : "unhealthy");
 		else if (!task_done(t, uc, now))
 			b->moving++;
 		else if (!rebalance_improves(sc, sp, v->id, old->t->node_id, t->node_id))
-			move_cancel(b, v, nw, "node %s no longer holds fewer tasks of %s than node %s", node_name(to), v->name,
+			move_cancel(b, v, nw, false, "node %s no longer holds fewer tasks of %s than node %s", node_name(to), v->name,
 				    node_name(from));
 		else {
 			for (size_t k = j; k-- > 0 && vs[k].t->slot == t->slot;) {

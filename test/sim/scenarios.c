@@ -20,5 +20,6 @@ const struct scenario scenarios[] = {
 	{"failover", scn_failover, true, false},
 	{"rebalance_join", scn_rebalance_join, true, false},
 	{"rebalance_return", scn_rebalance_return, false, false},
+	{"rebalance_leader_loss", scn_rebalance_leader_loss, true, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];
