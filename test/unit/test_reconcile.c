@@ -1114,3 +1114,36 @@ UNIT(reconcile_rebalance_budget)
 	CHECK_EQ_INT(running_of(&s, "web", 0), 4);
 	store_free(&s);
 }
+
+/* A node activated after a drain gets its share back (its record changed availability,
+ * not state: no settling wait), and a max_replicas_per_node service is moved only where
+ * it still fits. */
+UNIT(reconcile_rebalances_after_activate)
+{
+	struct store s;
+	uint64_t now = 1000;
+	three_nodes(&s);
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 6\n      update_config: {monitor: 1s}\n");
+	deploy(&s, "services:\n  capped:\n    image: demo\n    deploy:\n      replicas: 4\n      update_config: {monitor: 1s}\n"
+		   "      placement: {max_replicas_per_node: 2}\n");
+	settle(&s, &now, 5);
+	node_set(&s, 3, "availability", "drain");
+	settle(&s, &now, 20);
+	CHECK_EQ_INT(running_of(&s, "web", 3), 0);
+	CHECK_EQ_INT(running_of(&s, "web", 1) + running_of(&s, "web", 2), 6);
+	CHECK_EQ_INT(running_of(&s, "capped", 1), 2);
+	CHECK_EQ_INT(running_of(&s, "capped", 2), 2);
+	node_set(&s, 3, "availability", "active");
+	for (int i = 0; i < 200; i++) {
+		settle(&s, &now, 1);
+		CHECK(running_of(&s, "web", 0) >= 6);
+		CHECK(running_of(&s, "capped", 0) >= 4);
+		for (uint64_t n = 1; n <= 3; n++)
+			CHECK(running_of(&s, "capped", n) <= 2);
+	}
+	for (uint64_t n = 1; n <= 3; n++)
+		CHECK_EQ_INT(running_of(&s, "web", n), 2);
+	/* capped went 2/2/0 to 2/1/1: a node two short of another */
+	CHECK_EQ_INT(running_of(&s, "capped", 3), 1);
+	store_free(&s);
+}
