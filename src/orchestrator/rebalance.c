@@ -1,5 +1,6 @@
 #include "orchestrator/rebalance.h"
 #include "orchestrator/volplace.h"
+#include "util/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,23 +108,29 @@ bool rebalance_pick(struct sched_ctx *sc, const struct store *s, const struct se
 		return false;
 	const struct task *best = NULL;
 	uint64_t best_count = 0;
+	/* per source node, whether a move from it lowers the imbalance: 0 not asked yet, 1
+	 * yes, 2 no (with spread preferences, asking counts over every node) */
+	unsigned char *from_ok = xcalloc(sc->nnodes + 1, 1);
 	for (size_t k = 0; k < nts; k++) {
 		const struct task *t = ts[k];
 		if (t->desired != TD_RUNNING || t->state != TS_RUNNING || !t->node_id || t->node_id == to ||
 		    t->generation != v->generation)
 			continue;
 		long fi = table_index_u64(&s->nodes, t->node_id);
-		uint64_t pin = 0;
-		if (fi < 0 || volplace_pin(vp, s, sp, t->slot, &pin, reason, sizeof reason) || pin)
-			continue; /* its volume lives on its node */
-		if (!lowers(sc, on, sp, (size_t)fi, (size_t)ti, 0))
+		if (fi < 0 || from_ok[fi] == 2)
 			continue;
+		if (!from_ok[fi])
+			from_ok[fi] = lowers(sc, on, sp, (size_t)fi, (size_t)ti, 0) ? 1 : 2;
+		uint64_t pin = 0;
+		if (from_ok[fi] == 2 || volplace_pin(vp, s, sp, t->slot, &pin, reason, sizeof reason) || pin)
+			continue; /* no better, or its volume lives on its node */
 		/* the fullest node first, then the newest task (the least settled) */
 		if (!best || on[fi] > best_count || (on[fi] == best_count && t->id > best->id)) {
 			best = t;
 			best_count = on[fi];
 		}
 	}
+	free(from_ok);
 	if (!best)
 		return false;
 	*out = (struct rebalance_pick){.t = best, .to = to, .from_count = best_count, .to_count = on[ti]};

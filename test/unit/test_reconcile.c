@@ -1147,3 +1147,36 @@ UNIT(reconcile_rebalances_after_activate)
 	CHECK_EQ_INT(running_of(&s, "capped", 3), 1);
 	store_free(&s);
 }
+
+/* With a spread preference, the groups balance first: a zone's first node joins two of
+ * another zone running 2/2, and gets half of the service (node counts alone would give
+ * it one). */
+UNIT(reconcile_rebalance_follows_spread_preferences)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	node_label(&s, 1, "zone", "a");
+	node_label(&s, 2, "zone", "a");
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n      update_config: {monitor: 1s}\n"
+		   "      placement:\n        preferences:\n          - spread: node.labels.zone\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 2);
+	add_node(&s, 3, "n3");
+	node_label(&s, 3, "zone", "b");
+	node_set(&s, 3, "state", "ready");
+	for (int i = 0; i < 200; i++) {
+		settle(&s, &now, 1);
+		CHECK(running_of(&s, "web", 0) >= 4);
+	}
+	CHECK_EQ_INT(running_of(&s, "web", 3), 2);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 1);
+	CHECK_EQ_INT(running_of(&s, "web", 2), 1);
+	for (int i = 0; i < 50; i++) {
+		now += 1000;
+		CHECK(!pass(&s, now));
+	}
+	store_free(&s);
+}
