@@ -214,6 +214,45 @@ static int start_hook(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, 
 	return c->io_start(io, msecs, tick, recv_hook);
 }
 
+/* test-only (raft/slowdisk.h): libraft's disk writes through the slow disk */
+static int append_hook(struct raft_io *io, struct raft_io_append *req, const struct raft_entry e[], unsigned n,
+		       raft_io_append_cb cb)
+{
+	return slowdisk_append(&of_io(io)->disk, io, req, e, n, cb);
+}
+
+static int put_hook(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req, const struct raft_snapshot *s,
+		    raft_io_snapshot_put_cb cb)
+{
+	return slowdisk_snapshot_put(&of_io(io)->disk, io, trailing, req, s, cb);
+}
+
+static int term_hook(struct raft_io *io, raft_term term)
+{
+	return slowdisk_set_term(&of_io(io)->disk, io, term);
+}
+
+static int vote_hook(struct raft_io *io, raft_id id)
+{
+	return slowdisk_set_vote(&of_io(io)->disk, io, id);
+}
+
+static void io_close_hook(struct raft_io *io, raft_io_close_cb cb)
+{
+	slowdisk_io_close(&of_io(io)->disk, io, cb);
+}
+
+static void slow_disk(struct consensus *c, unsigned ms)
+{
+	slowdisk_init(&c->disk, c->loop, &c->io, ms);
+	c->io.append = append_hook;
+	c->io.snapshot_put = put_hook;
+	c->io.set_term = term_hook;
+	c->io.set_vote = vote_hook;
+	c->io.close = io_close_hook;
+	log_info(c->name, c->clock, "raft: TEST ONLY: every disk flush delayed by %u ms (ORCH_TEST_DISK_DELAY_MS)", ms);
+}
+
 static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons_settings *set, char *err)
 {
 	c->io_start = io->start;
@@ -259,6 +298,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	raft_uv_set_connect_retry_delay(&c->io, 100);
 	if (set->segment_size)
 		raft_uv_set_segment_size(&c->io, set->segment_size);
+	if (set->test_disk_delay_ms)
+		slow_disk(c, set->test_disk_delay_ms);
 	if ((rv = raft_setup(c, &c->io, set, err)))
 		return rv;
 	uv_check_init(loop, &c->check);
@@ -356,7 +397,9 @@ static void raft_closed(struct raft *r)
 		closed(c);
 		return;
 	}
-	c->closing_handles = 3;
+	c->closing_handles = c->disk.ms ? 4 : 3;
+	if (c->disk.ms)
+		slowdisk_close(&c->disk, handle_closed, c);
 	uv_close((uv_handle_t *)&c->early, handle_closed);
 	uv_close((uv_handle_t *)&c->idle, handle_closed);
 	uv_close((uv_handle_t *)&c->check, handle_closed);
