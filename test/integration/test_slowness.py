@@ -2,18 +2,21 @@
 look down nor start elections at the default timeouts (election 500 ms, heartbeat 100 ms,
 failure timeout 5 s), and writes keep being acknowledged.
 
-The slow disk is the node's test-only hook ORCH_TEST_DISK_DELAY_MS (src/raft/slowdisk.h:
+The slow links are relays in the test (slowlink.py: the kernel here has no netem) that every
+connection to a node crosses, the node advertising the relay's address. The slow disk is the node's test-only hook ORCH_TEST_DISK_DELAY_MS (src/raft/slowdisk.h:
 each flush of libraft's disk writes takes that much longer, one flush at a time, and the
 term/vote writes block the node's loop that long): the machines here have no device-mapper
 delay target and no loadable modules. The checks are on events, not on times: no node_down
 event, every node ready, no node became a candidate (pre-vote included), the term did not
 move, every write acknowledged. The figures (write latency, terms, events) are printed."""
 import re
+import time
 
 from harness import Cluster, check
+from slowlink import Relays
 from test_failover import three_voters
 
-TIMEOUTS = {"test_slow_disk_on_leader_and_follower": 60}
+TIMEOUTS = {"test_slow_disk_on_leader_and_follower": 60, "test_slow_links": 60}
 
 DISK_MS = 200  # the slow end of the 50-200 ms of the issue, per flush
 CANDIDATE = re.compile(r"raft: candidate, ")
@@ -87,7 +90,39 @@ def test_slow_disk_on_leader_and_follower():
         steady(c, t0, since, "slow disk, after the writes")
         # longer than the failure timeout (5 s) with the disks slow and no writes: liveness
         # must hold on its own
-        import time
         time.sleep(6)
         steady(c, t0, since, "slow disk, 6 s later")
+        c.converged()
+
+
+# inbound delay and jitter of each node, ms: a link from a to b takes b's figures, so the
+# leader's round trips to its followers take 150-450 ms
+LINKS = {"n1": (200, 50), "n2": (120, 40), "n3": (50, 20)}
+
+
+def test_slow_links():
+    """Every node behind a relay; the cluster forms on fast links, then every link gets
+    50-250 ms with jitter. No node may be taken for down and no election may start, for
+    longer than the failure timeout, while writes are acknowledged through every node."""
+    with Relays() as r, Cluster(advertise=r.add) as c:
+        c.init()
+        c.join()
+        c.join()
+        c.wait_members(c.nodes)
+        three_voters(c)
+        lead = c.leader()
+        t0 = int(c.status(lead)["term"])
+        since = marks(c)
+        for name, (ms, jitter) in LINKS.items():
+            r.set(r.of(c.node(name).addr), ms, jitter)
+        before_bytes = {a: x.bytes for a, x in r.relays.items()}
+        for n in c.nodes:
+            bench(c, n, 10, 1, "slow links")
+        bench(c, "n3", 200, 16, "slow links")
+        steady(c, t0, since, "slow links, after the writes")
+        time.sleep(6)  # longer than the failure timeout, no writes
+        steady(c, t0, since, "slow links, 6 s later")
+        moved = {a: x.bytes - before_bytes[a] for a, x in r.relays.items()}
+        print("slow links: bytes relayed since the delays were set, by relay: %s" % moved, flush=True)
+        check(all(moved.values()), "a relay carried nothing: %s" % moved)
         c.converged()
