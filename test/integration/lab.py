@@ -212,10 +212,13 @@ class Lab:
         self._save()
         self._add_ns(self.port(i), self.ip(i))
         open(self.mnt_path(i), "w").close()
-        # slave: the host sees mounts and unmounts the machine makes later (netns removed by
-        # ip netns del), while what it mounts itself stays its own. Its copy of the lab's
-        # namespace directory is dropped so no host holds another host's namespace.
-        _run(["unshare", "--mount=" + self.mnt_path(i), "--propagation", "slave", "umount", "-l", self.nsdir])
+        # slave: the host sees unmounts the machine makes later, while what it mounts itself
+        # stays its own. Its copy of the lab's namespace directory is dropped so no host
+        # holds another host's mount namespace, and /run/netns becomes a tmpfs of its own:
+        # the names of netns are files, on the machine's disk they would show on every host.
+        _run(["unshare", "--mount=" + self.mnt_path(i), "--propagation", "slave", "sh", "-c",
+              "umount -l %s && umount -l /run/netns 2>/dev/null; mount -t tmpfs -o mode=755 olab /run/netns"
+              % self.nsdir])
         return i
 
     def host(self, i):
