@@ -187,44 +187,54 @@ class Lab:
         self._save()
         # Mount namespace files must sit on a private mount (else the kernel could make a
         # namespace hold itself through propagation).
-        _run(["mount", "--bind", self.nsdir, self.nsdir])
-        _run(["mount", "--make-private", self.nsdir])
-        _run(["ip", "netns", "add", self.ns("sw")])
-        self._sw(["ip", "-batch", "-"], input="link set lo up\nlink add labbr type bridge\nlink set labbr up\n")
+        script = ["mount --bind {d} {d}".format(d=self.nsdir), "mount --make-private " + self.nsdir,
+                  "ip netns add " + self.ns("sw"),
+                  "ip -n %s link set lo up" % self.ns("sw"),
+                  "ip -n %s link add labbr type bridge" % self.ns("sw"),
+                  "ip -n %s link set labbr up" % self.ns("sw")]
         if client:
-            self._add_ns("cl", self.client_ip)
+            script += self._ns_script("cl", self.client_ip)
+        _run(["sh", "-ec", "\n".join(script)])
+        if client:
             self.join_client()
-        for _ in range(n):
-            self.add_host()
+        self.add_hosts(n)
 
-    def _add_ns(self, who, ip):
-        _run(["ip", "netns", "add", self.ns(who)])
-        self._sw(["ip", "-batch", "-"], input="link add %s type veth peer name lab0 netns %s\nlink set %s master labbr up\n"
-                 % (who, self.ns(who), who))
-        _run(["ip", "-n", self.ns(who), "-batch", "-"], input="link set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\n"
-             % ip)
+    def _ns_script(self, who, ip):
+        ns, sw = self.ns(who), self.ns("sw")
+        return ["ip netns add " + ns,
+                "ip link add %s netns %s type veth peer name lab0 netns %s" % (who, sw, ns),
+                "ip -n %s link set %s master labbr up" % (sw, who),
+                "ip -n %s -batch - <<EOF\nlink set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\nEOF" % (ns, ip)]
 
     def add_host(self):
         """Adds host number `hosts` (its index); returns the index."""
-        i = self.hosts
-        check(i < MAX_HOSTS, "a lab has at most %d hosts" % MAX_HOSTS)
-        self.state["hosts"] = i + 1
+        return self.add_hosts(1)
+
+    def add_hosts(self, k):
+        """Adds k hosts (indexes hosts .. hosts+k-1); returns the last index."""
+        first = self.hosts
+        check(first + k <= MAX_HOSTS, "a lab has at most %d hosts" % MAX_HOSTS)
+        if k <= 0:
+            return first - 1
+        self.state["hosts"] = first + k
         self._save()
-        self._add_ns(self.port(i), self.ip(i))
-        open(self.mnt_path(i), "w").close()
-        # slave: the host sees unmounts the machine makes later, while what it mounts itself
-        # stays its own. Its copy of the lab's namespace directory is dropped so no host
-        # holds another host's mount namespace, and /run/netns becomes a tmpfs of its own:
-        # the names of netns are files, on the machine's disk they would show on every host.
-        _run(["unshare", "--mount=" + self.mnt_path(i), "--propagation", "slave", "sh", "-c",
-              "umount -l %s && umount -l /run/netns 2>/dev/null; mount -t tmpfs -o mode=755 olab /run/netns"
-              % self.nsdir])
-        return i
+        script = []
+        for i in range(first, first + k):
+            script += self._ns_script(self.port(i), self.ip(i))
+            # slave: the host sees unmounts the machine makes later, while what it mounts
+            # itself stays its own. Its copy of the lab's namespace directory is dropped so no
+            # host holds another host's mount namespace, and /run/netns becomes a tmpfs of its
+            # own: netns names are files, on the machine's disk they would show on every host.
+            script += [": > " + self.mnt_path(i),
+                       "unshare --mount=%s --propagation slave sh -c 'umount -l %s && umount -l /run/netns "
+                       "2>/dev/null; mount -t tmpfs -o mode=755 olab /run/netns'" % (self.mnt_path(i), self.nsdir)]
+        _run(["sh", "-ec", "\n".join(script)])
+        return first + k - 1
 
     def host(self, i):
         """Makes sure host i exists (adding hosts up to it); returns its address."""
-        while self.hosts <= i:
-            self.add_host()
+        if self.hosts <= i:
+            self.add_hosts(i + 1 - self.hosts)
         return self.ip(i)
 
     def join_client(self):

@@ -9,6 +9,7 @@ import time
 
 from harness import check, wait_until
 from lab import Lab
+from traffic import http_once
 from workload import DEMO, WorkCluster, per_node, wait_running
 
 TIMEOUTS = {"test_cuts_isolation_heal": 60, "test_hosts_are_machines": 90, "test_loss_rate_delay_measured": 60}
@@ -164,25 +165,13 @@ def test_hosts_are_machines():
             check(t["endpoint"].startswith(n.ip + ":"), "task %s endpoint %r not on its host's address %s" % (
                 t["id"], t["endpoint"], n.ip))
             hostport = t["endpoint"].split("->")[0].split(":")
-            got = wait_until(lambda: _get(hostport[0], int(hostport[1])), 10, "task on %s answering" % n.name)
+            got = wait_until(lambda: http_once(hostport[0], int(hostport[1])), 10, "task on %s answering" % n.name)
             check(got == "web-%d-%d" % (t["slot"], t["id"]), "%s answered %r" % (n.name, got))
         # the task's netns lives in its node's mount namespace only
         ns0 = c._netns_names(c.nodes[0])
         check(any(x.startswith("orch-%s-" % tags[0]) for x in ns0), "n1's task netns not on n1: %r" % ns0)
         check(not any(x.startswith("orch-%s-" % tags[0]) for x in c._netns_names(c.nodes[1])),
               "n1's task netns visible on n2")
-
-
-def _get(ip, port):
-    with socket.create_connection((ip, port), timeout=3) as s:
-        s.sendall(b"GET /cgi-bin/id HTTP/1.0\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(4096)
-            if not b:
-                break
-            data += b
-    return data.partition(b"\r\n\r\n")[2].decode().strip()
 
 
 def connect_ms(lab, dst, n=10):
