@@ -83,6 +83,25 @@ def _setns(path_or_fd):
             os.close(fd)
 
 
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
+MNT_DETACH = 2
+
+
+def _mount(src, target, fstype, flags, data=None):
+    enc = lambda x: x.encode() if x is not None else None  # noqa: E731
+    if _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "mount %s on %s: %s" % (src, target, os.strerror(e)))
+
+
+def _umount(target, missing_ok=False):
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if not (missing_ok and e in (22, 2)):  # EINVAL: not a mount point; ENOENT
+            raise OSError(e, "umount %s: %s" % (target, os.strerror(e)))
+
+
 def _ns_inode(path):
     try:
         return os.stat(path).st_ino
@@ -187,24 +206,36 @@ class Lab:
         self._save()
         # Mount namespace files must sit on a private mount (else the kernel could make a
         # namespace hold itself through propagation).
-        script = ["mount --bind {d} {d}".format(d=self.nsdir), "mount --make-private " + self.nsdir,
-                  "ip netns add " + self.ns("sw"),
-                  "ip -n %s link set lo up" % self.ns("sw"),
-                  "ip -n %s link add labbr type bridge" % self.ns("sw"),
-                  "ip -n %s link set labbr up" % self.ns("sw")]
-        if client:
-            script += self._ns_script("cl", self.client_ip)
-        _run(["sh", "-ec", "\n".join(script)])
+        _mount(self.nsdir, self.nsdir, None, MS_BIND)
+        _mount(None, self.nsdir, None, MS_PRIVATE)
+        self._wire(["sw"] + (["cl"] if client else []), switch=True)
         if client:
             self.join_client()
         self.add_hosts(n)
 
-    def _ns_script(self, who, ip):
-        ns, sw = self.ns(who), self.ns("sw")
-        return ["ip netns add " + ns,
-                "ip link add %s netns %s type veth peer name lab0 netns %s" % (who, sw, ns),
-                "ip -n %s link set %s master labbr up" % (sw, who),
-                "ip -n %s -batch - <<EOF\nlink set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\nEOF" % (ns, ip)]
+    def _wire(self, whos, switch=False):
+        """Makes the netns of whos (and the switch), each plugged into the switch with its
+        address. A handful of ip processes for any number of hosts: labs are made per test."""
+        sw = self.ns("sw")
+        ends = [w for w in whos if w != "sw"]
+        root = ["netns add " + self.ns(w) for w in whos]
+        root += ["link add %s netns %s type veth peer name lab0 netns %s" % (w, sw, self.ns(w)) for w in ends]
+        _run(["ip", "-batch", "-"], input="\n".join(root) + "\n")
+        sw_cmds = (["link set lo up", "link add labbr type bridge", "link set labbr up"] if switch else [])
+        sw_cmds += ["link set %s master labbr up" % w for w in ends]
+        jobs = [(["ip", "-n", sw, "-batch", "-"], "\n".join(sw_cmds) + "\n")]
+        for w in ends:
+            ip = self.client_ip if w == "cl" else self.ip(int(w[1:]) - 1)
+            jobs.append((["ip", "-n", self.ns(w), "-batch", "-"],
+                         "link set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\n" % ip))
+        procs = [(argv, subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)) for argv, _ in jobs]
+        errs = []
+        for (argv, text), (_, p) in zip(jobs, procs):
+            out, err = p.communicate(text, timeout=30)
+            if p.returncode:
+                errs.append("%s: %s" % (" ".join(argv), err.strip()[:200]))
+        check(not errs, "wiring the lab failed: %s" % "; ".join(errs))
 
     def add_host(self):
         """Adds host number `hosts` (its index); returns the index."""
@@ -218,18 +249,45 @@ class Lab:
             return first - 1
         self.state["hosts"] = first + k
         self._save()
-        script = []
+        self._wire([self.port(i) for i in range(first, first + k)])
         for i in range(first, first + k):
-            script += self._ns_script(self.port(i), self.ip(i))
-            # slave: the host sees unmounts the machine makes later, while what it mounts
-            # itself stays its own. Its copy of the lab's namespace directory is dropped so no
-            # host holds another host's mount namespace, and /run/netns becomes a tmpfs of its
-            # own: netns names are files, on the machine's disk they would show on every host.
-            script += [": > " + self.mnt_path(i),
-                       "unshare --mount=%s --propagation slave sh -c 'umount -l %s && umount -l /run/netns "
-                       "2>/dev/null; mount -t tmpfs -o mode=755 olab /run/netns'" % (self.mnt_path(i), self.nsdir)]
-        _run(["sh", "-ec", "\n".join(script)])
+            self._mount_ns(i)
         return first + k - 1
+
+    def _mount_ns(self, i):
+        """Host i's own mount namespace, kept by a bind mount on ns/nK.mnt. Slave: the host
+        sees unmounts the machine makes later, while what it mounts stays its own. Its copy of
+        the lab's namespace directory is dropped (no host holds another's namespace), and its
+        /run/netns is a tmpfs of its own: netns names are files, and on the machine's disk
+        they would show on every host."""
+        import threading
+        path = self.mnt_path(i)
+        open(path, "w").close()
+        made, bound, out = threading.Event(), threading.Event(), {}
+
+        def body():
+            try:
+                if _libc.unshare(CLONE_NEWNS) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+                _mount(None, "/", None, MS_REC | MS_SLAVE)
+                _umount(self.nsdir)
+                _umount("/run/netns", missing_ok=True)
+                _mount("olab", "/run/netns", "tmpfs", 0, "mode=755")
+                out["tid"] = threading.get_native_id()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                out["e"] = e
+            made.set()
+            bound.wait(10)  # the thread's namespace must live until it is bound
+        t = threading.Thread(target=body)
+        t.start()
+        made.wait(10)
+        try:
+            if "e" in out:
+                raise Fail("host %d mount namespace: %s" % (i, out["e"]))
+            _mount("/proc/%d/task/%d/ns/mnt" % (os.getpid(), out["tid"]), path, None, MS_BIND)
+        finally:
+            bound.set()
+            t.join()
 
     def host(self, i):
         """Makes sure host i exists (adding hosts up to it); returns its address."""
@@ -466,12 +524,14 @@ class Lab:
                 break
             time.sleep(0.05)
             harness.reap()
-        for m in mnts:
-            subprocess.run(["umount", m], capture_output=True)
-        if mnts or os.path.isdir(nsdir):
-            subprocess.run(["umount", nsdir], capture_output=True)
-        for x in names:
-            subprocess.run(["ip", "netns", "del", x], capture_output=True)
+        for m in mnts + [nsdir]:
+            try:
+                _umount(m, missing_ok=True)
+            except OSError:
+                pass
+        if names:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join("netns del %s\n" % x for x in names),
+                           capture_output=True, text=True)
         shutil.rmtree(d, ignore_errors=True)
 
     @staticmethod
@@ -534,8 +594,14 @@ class OnLab:
         return None
 
     def argv(self, args):
+        """Commands that start a node (they name its --data-dir) and `debug` commands (cleanup
+        takes down the node's networks and mounts) run on the node's host; the others reach
+        the node through its Unix socket from wherever the test runs, like a CLI on the
+        node's machine would."""
         i = self._host_of(args)
-        return (self.lab.enter(i) if i is not None else []) + super().argv(args)
+        args = [str(a) for a in args]
+        on_host = i is not None and ("--data-dir" in args or "debug" in args[2:3])
+        return (self.lab.enter(i) if on_host else []) + super().argv(args)
 
     def ips(self):
         return [n.ip for n in self.nodes]
@@ -544,30 +610,42 @@ class OnLab:
         return self.lab.host_run(self.node(node).host, argv, **kw)
 
     # views of workload.WorkCluster's leak check, from inside the node's host
+    _VIEW = "ip -o link show; echo @@; ls /run/netns; echo @@; nft list tables; echo @@; cat /proc/self/mountinfo"
+
+    def _view(self, node, k):
+        """Part k (links, netns, nft tables, mounts) of what the node's host shows; during
+        teardown one process for all four, read once the node is gone and cleaned up."""
+        cache = getattr(self, "_views", None)
+        if cache is None or node.name not in cache:
+            out = self.host_run(node, ["sh", "-c", self._VIEW]).stdout.split("@@\n")
+            if cache is None:
+                return out[k]
+            cache[node.name] = out
+        return cache[node.name][k]
+
     def _links(self, node):
-        p = self.host_run(node, ["ip", "-o", "link", "show"])
-        return [l.split(":")[1].strip().split("@")[0] for l in p.stdout.splitlines() if ":" in l]
+        return [l.split(":")[1].strip().split("@")[0] for l in self._view(node, 0).splitlines() if ":" in l]
 
     def _netns_names(self, node):
-        p = self.host_run(node, ["ls", "/run/netns"], check_rc=False)
-        return p.stdout.split()
+        return self._view(node, 1).split()
 
     def _nft_tables(self, node):
-        return self.host_run(node, ["nft", "list", "tables"]).stdout
+        return self._view(node, 2)
 
     def _mounts(self, node):
-        p = self.host_run(node, ["cat", "/proc/self/mountinfo"])
         path = os.path.realpath(node.dir)
-        mps = [l.split()[4].replace("\\040", " ") for l in p.stdout.splitlines()]
+        mps = [l.split()[4].replace("\\040", " ") for l in self._view(node, 3).splitlines()]
         return [m for m in mps if m == path or m.startswith(path + "/")]
 
     def _umount(self, node, mp):
         self.host_run(node, ["umount", "-l", mp], check_rc=False)
 
     def teardown(self):
+        self._views = {}
         try:
             super().teardown()
         finally:
+            self._views = None
             if self in self.lab.clusters:
                 self.lab.clusters.remove(self)
             if getattr(self, "own_lab", False):
