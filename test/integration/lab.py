@@ -42,7 +42,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -752,12 +751,12 @@ def usage():
   status | ps       hosts, addresses, node pids and the faults in force
   cut A B           no packets between hosts A and B
   oneway A B        packets from A to B dropped, B to A still pass
-  isolate A         A cut from every other host and the client
+  isolate A         A cut from every other host (and from a test's client)
   heal [A]          removes the cuts of A (all cuts without A)
   loss A PCT        A loses PCT % of what it sends (0: none)
   rate A KBIT       A sends at most KBIT kbit/s (0: no cap)
   delay A MS [JIT]  what A sends waits MS ms (+- JIT ms) (0: none)
-  exec A [CMD...]   runs CMD (default: a shell) on host A; orch there is `orch -D DIR`
+  exec A [CMD...]   runs CMD (default: a shell) on host A, where `orch` talks to A's node
 Hosts are 1-based (n1 is host 1). NAME defaults to "lab"."""
 
 
@@ -818,8 +817,7 @@ def cli_up(name, n):
     except BaseException:
         cli_down(name, quiet=True)
         raise
-    print("lab %s: %d hosts; lab.sh%s exec 1 orch -D %s nodes" % (
-        name, n, "" if name == "lab" else " -n " + name, _data_dir(name, 0)))
+    print("lab %s: %d hosts; try: scripts/lab.sh%s exec 1 orch nodes" % (name, n, "" if name == "lab" else " -n " + name))
 
 
 def cli_down(name, quiet=False):
@@ -875,6 +873,9 @@ def main(argv):
         print(usage())
         return 0 if argv else 2
     cmd, args = argv[0], argv[1:]
+    if cmd not in ("up", "down", "status", "ps", "cut", "oneway", "isolate", "heal", "loss", "rate", "delay", "exec"):
+        print("lab.sh: unknown command %r\n%s" % (cmd, usage()), file=sys.stderr)
+        return 2
     try:
         if cmd == "up":
             check(len(args) == 1 and args[0].isdigit(), "usage: lab.sh up N")
@@ -903,7 +904,10 @@ def main(argv):
         elif cmd == "exec" and args:
             i = _host_arg(lab, args[0])
             rest = args[1:] or [os.environ.get("SHELL", "/bin/sh")]
-            os.execvp("nsenter", lab.enter(i) + rest)
+            # on the host, `orch` is this lab's binary and talks to the host's node
+            env = dict(os.environ, ORCH_DATA_DIR=_data_dir(name, i),
+                       PATH=os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+            os.execvpe("nsenter", lab.enter(i) + rest, env)
         else:
             print(usage(), file=sys.stderr)
             return 2
