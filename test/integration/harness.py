@@ -181,7 +181,7 @@ class Node:
 class Cluster:
     """with Cluster(3) as c: ... — nodes n1..nN, n1 created the cluster."""
 
-    def __init__(self, n=0, env=None, failure_timeout=None, timeout=30, metrics=False, advertise=None):
+    def __init__(self, n=0, env=None, failure_timeout=None, timeout=30, metrics=False):
         become_subreaper()
         base = os.environ.get("TEST_TMP") or tempfile.gettempdir()
         self.tmp = tempfile.mkdtemp(prefix="c", dir=base)
@@ -192,8 +192,6 @@ class Cluster:
         # each node also serves /metrics and /healthz in plain HTTP on node.metrics
         # (--metrics-listen): the node port serves them only to clients with a certificate
         self.metrics = metrics
-        # a callable: a node's listen address -> the address it advertises instead (a relay's)
-        self.advertise = advertise
         self.nodes = []
         self.token = None  # the manager join token
         self.worker_token = None
@@ -240,8 +238,7 @@ class Cluster:
         return n
 
     def _start_args(self, n):
-        args = ["--metrics-listen", n.metrics] if n.metrics else []
-        return args + (["--advertise", self.advertise(n.addr)] if self.advertise else [])
+        return ["--metrics-listen", n.metrics] if n.metrics else []
 
     def init(self, name=None, extra=(), ip=None):
         n = self._new_node(name, ip)
