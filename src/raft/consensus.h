@@ -83,11 +83,15 @@ struct consensus {
 	struct cons_slot *ring;
 	void (*close_cb)(void *);
 	void *close_data;
-	int closing_handles;     /* early, idle, check (and the slow disk's timer), closing after raft itself */
+	int closing_handles;     /* early, due, idle, check (and the slow disk's timer), closing after raft itself */
 	/* early elections (cons_peer_lost) */
 	raft_io_tick_cb tick;    /* libraft's tick, captured at raft_start (NULL: attached) */
 	raft_io_recv_cb recv;    /* libraft's receive callback, wrapped at raft_start */
 	uv_timer_t early;        /* this follower's turn to campaign, pre-vote retries (with a loop) */
+	uv_timer_t due;          /* when the election timer runs out (with a loop): cons_step */
+	uint64_t due_at;
+	uint64_t drawn_term;     /* the term of the follower's last randomized timeout */
+	int (*io_random)(struct raft_io *, int, int);
 	unsigned prevote_retries;
 	uint64_t prevote_term;
 	int (*io_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
