@@ -18,6 +18,8 @@ from lab import Lab
 from test_failover import three_voters
 
 TIMEOUTS = {"test_slow_disk_on_leader_and_follower": 60, "test_slow_links": 60}
+# no election may start: a machine loaded by other tests must not be what starts one
+SERIAL = True
 
 DISK_MS = 200  # the slow end of the 50-200 ms of the issue, per flush
 CANDIDATE = re.compile(r"raft: candidate, ")
