@@ -41,6 +41,7 @@ struct start_opts {
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
 	const char *metrics_listen; /* --metrics-listen: replaces the kept one when given */
+	const char *console_listen; /* --console-listen: likewise */
 	bool worker;            /* orch join --worker (node/worker.h) */
 	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
 	int privileged;          /* 1 allow, -1 deny, 0 keep */
@@ -49,7 +50,7 @@ struct start_opts {
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_DISK_FLOOR };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_CONSOLE_LISTEN, O_DISK_FLOOR };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -75,6 +76,7 @@ static const struct option start_longopts[] = {
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{"metrics-listen", required_argument, NULL, O_METRICS_LISTEN},
+	{"console-listen", required_argument, NULL, O_CONSOLE_LISTEN},
 	{"worker", no_argument, NULL, O_WORKER},
 	{"autolock", no_argument, NULL, O_AUTOLOCK},
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
@@ -177,6 +179,13 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (strcmp(optarg, "off") && parse_ipport(optarg, &sa, rerr))
 				return cli_usage(cmd, "--metrics-listen %s: expected IP:PORT (or off)", optarg);
 			o->metrics_listen = optarg;
+			break;
+		}
+		case O_CONSOLE_LISTEN: {
+			struct sockaddr_in sa;
+			if (strcmp(optarg, "off") && parse_ipport(optarg, &sa, rerr))
+				return cli_usage(cmd, "--console-listen %s: expected IP:PORT (or off)", optarg);
+			o->console_listen = optarg;
 			break;
 		}
 		case O_ALLOW_BIND: {
@@ -349,6 +358,9 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	if (o->metrics_listen &&
 	    layout_write_text(cli->data_dir, LAYOUT_METRICS_LISTEN, strcmp(o->metrics_listen, "off") ? o->metrics_listen : NULL, err))
 		return cli_fail(E_IO, "--metrics-listen: %s", err);
+	if (o->console_listen &&
+	    layout_write_text(cli->data_dir, LAYOUT_CONSOLE_LISTEN, strcmp(o->console_listen, "off") ? o->console_listen : NULL, err))
+		return cli_fail(E_IO, "--console-listen: %s", err);
 	if (o->privileged || o->userns) {
 		struct nodesec ns;
 		if (nodesec_load(cli->data_dir, &ns, err))

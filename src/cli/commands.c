@@ -29,6 +29,8 @@
 	"                        (repeatable; kept with the node; none by default)\n" \
 	"  --metrics-listen IP:PORT  also serve /metrics and /healthz in plain HTTP there, for a\n" \
 	"                        local Prometheus (kept with the node; off removes it)\n" \
+	"  --console-listen IP:PORT  also serve the web console in plain HTTP there, to operators\n" \
+	"                        (meant for 127.0.0.1; kept with the node; off removes it)\n" \
 	"  --allow-privileged    run tasks of services with privileged: true here\n" \
 	"                        (kept with the node; --deny-privileged turns it off)\n" \
 	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
@@ -118,6 +120,10 @@ const struct command commands[] = {
 	{"top", cmd_top, "top [-o FORMAT]",
 	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
 	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
+	{"console", cmd_console, "console",
+	 "Print the addresses of the node's web console.\n"
+	 "They are the plain listener of --console-listen (role operator) and the node port, where\n"
+	 "a browser with a user certificate of the cluster gets its role. See orch-console(1).", ""},
 	{"events", cmd_events, "events [-f] [-o FORMAT]",
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",
