@@ -73,13 +73,18 @@ def pid_alive(pid):
         return False
 
 
-def pid_is_orch(pid, data_dir):
-    """Guards against PID reuse: only a process running our binary on our data dir is ours."""
+def cmdline(pid):
+    """The arguments of process pid (bytes), [] if it is gone."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            args = f.read().split(b"\0")
+            return f.read().split(b"\0")
     except OSError:
-        return False
+        return []
+
+
+def pid_is_orch(pid, data_dir):
+    """Guards against PID reuse: only a process running our binary on our data dir is ours."""
+    args = cmdline(pid)
     return bool(args) and os.path.basename(args[0]) == b"orch" and data_dir.encode() in b" ".join(args)
 
 
@@ -126,6 +131,25 @@ def tail(path, n=15):
             return f.readlines()[-n:]
     except OSError:
         return []
+
+
+def pty_read(fd, until=None, timeout=10):
+    """Reads a pty master until `until` (bytes) has come, or its other side has closed
+    (until=None), or timeout seconds; returns what was read."""
+    import select
+    out = b""
+    deadline = time.time() + timeout
+    while (until is None or until not in out) and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: every slave descriptor has closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
 
 
 class CliError(Fail):
@@ -210,9 +234,13 @@ class Cluster:
 
     # ---- processes -----------------------------------------------------------------------
 
+    def argv(self, args):
+        """The command line that runs orch with args (a lab cluster runs it on the node's host)."""
+        return [BIN] + [str(a) for a in args]
+
     def run(self, *args, timeout=None, env=None):
         """Runs the orch binary; returns the CompletedProcess."""
-        return subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
+        return subprocess.run(self.argv(args), capture_output=True, text=True,
                               timeout=timeout or self.timeout, env=env or self.env, stdin=subprocess.DEVNULL)
 
     def _record(self, node):
@@ -276,7 +304,7 @@ class Cluster:
             args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                     "--name", n.name, "--detach"] + self._start_args(n)
             procs.append((n, args, time.time(), subprocess.Popen(
-                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
+                self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
                 stdin=subprocess.DEVNULL)))
         done, failed = [], []
         pending = list(procs)
