@@ -1006,6 +1006,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("revision:     %llu\n", (unsigned long long)rev);
 	printf("state hash:   %s\n", b[8]);
 	printf("version:      %s\n", b[9]);
+	char halted[ERR_LEN];
+	uint64_t halted_at = 0;
+	if (!mp_get_strbuf(r.root, "halted", halted, sizeof halted)) { /* raft/consensus.h cons_halted */
+		mp_get_u64(r.root, "halted_at", &halted_at);
+		printf("halted:       at entry %llu: %s;\n              upgrade this node's binary (orch(8) UPGRADES)\n",
+		       (unsigned long long)halted_at, halted);
+	}
 	uint64_t dfree, dfloor = 0;
 	if (!mp_get_u64(r.root, "disk_free", &dfree)) {
 		char fb[32], lb[32];
