@@ -204,10 +204,8 @@ static void kv_read_done(void *data, int status, const char *msg)
 		mpw_key(&w, "items");
 		mpw_map_begin(&w);
 		TABLE_FOREACH(&d->store.kv, struct kv, kv)
-			if (!strncmp(kv->key, r->key, len)) {
-				mpw_str(&w, kv->key);
-				mpw_str(&w, kv->value);
-			}
+			if (!strncmp(kv->key, r->key, len))
+				mpw_kstr(&w, kv->key, kv->value);
 		mpw_map_end(&w);
 		rpc_reply_send(p->conn, &w);
 	} else {

@@ -25,6 +25,7 @@ import threading
 import time
 
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
+NOT_SENT = {"rc": "not sent"}
 INF = float("inf")
 
 
@@ -247,10 +248,14 @@ class Workload:
             return self.seq
 
     def _call(self, conn_box, node, op, **fields):
-        """One request: (rc, reply), or None when there was no answer (timeout, closed)."""
-        try:
-            if conn_box[0] is None:
+        """One request: its reply, None when there was no answer (timeout, closed), or
+        NOT_SENT when no connection could be made (the request certainly went nowhere)."""
+        if conn_box[0] is None:
+            try:
                 conn_box[0] = self.connect(node, self.op_timeout)
+            except Exception:  # noqa: BLE001 - node down or unreachable
+                return NOT_SENT
+        try:
             conn_box[0].s.settimeout(self.op_timeout)
             return conn_box[0].call(op, **fields)
         except Exception:  # noqa: BLE001 - any failure to get an answer is "no answer"
@@ -262,6 +267,12 @@ class Workload:
             conn_box[0] = None
             return None
 
+    @staticmethod
+    def _write_outcome(r):
+        if r is NOT_SENT:
+            return FAIL
+        return OK if r is not None and r.get("rc") == 0 else UNKNOWN
+
     def one(self, proc, node, conn_box, rng, kind=None):
         """Runs one operation of the mix through node and records it."""
         kind = kind or rng.choice(("write", "read", "add"))
@@ -270,13 +281,13 @@ class Workload:
             v = "%s-%d" % (proc, self._next())
             op = h.invoke(proc, "add", self.set_prefix, v, node.name)
             r = self._call(conn_box, node, "kv.set", key=self.set_prefix + v, value="1")
-            h.complete(op, OK if r is not None and r.get("rc") == 0 else UNKNOWN)
+            h.complete(op, self._write_outcome(r))
         elif kind == "write":
             key = rng.choice(self.keys)
             v = "%s-%d" % (proc, self._next())
             op = h.invoke(proc, "write", key, v, node.name)
             r = self._call(conn_box, node, "kv.set", key=key, value=v)
-            h.complete(op, OK if r is not None and r.get("rc") == 0 else UNKNOWN)
+            h.complete(op, self._write_outcome(r))
         else:
             key = rng.choice(self.keys)
             op = h.invoke(proc, "read", key, None, node.name)
