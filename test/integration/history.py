@@ -154,13 +154,21 @@ def _linearizable(ops, initial, bound):
         cnt = bin(lin & must).count("1")
         if cnt > best[0]:
             best[:] = [cnt, (lin, val)]
-        horizon = min((done[i] for i in range(n) if not lin >> i & 1 and must >> i & 1), default=INF)
-        for i in range(n):
+        # ops are sorted by invocation and complete after it, so the scans stop at the
+        # first op invoked after the horizon; the linearized ones form mostly a prefix
+        lo = (~lin & (lin + 1)).bit_length() - 1
+        horizon = INF
+        for i in range(lo, n):
+            if ops[i].t0 > horizon:
+                break
+            if not lin >> i & 1 and must >> i & 1 and done[i] < horizon:
+                horizon = done[i]
+        for i in range(lo, n):
             if lin >> i & 1:
                 continue
             o = ops[i]
             if o.t0 > horizon:
-                break  # sorted by invocation: none after this one may go next either
+                break  # none after this one may go next either
             if o.kind == "write":
                 stack.append((lin | 1 << i, o.value))
             elif o.value == val:
