@@ -77,6 +77,14 @@ def kill_leftovers(tmp):
         if len(parts) == 2 and parts[0].isdigit():
             harness.kill_pid(int(parts[0]), parts[1])
     harness.reap()
+    try:  # labs (test/integration/lab.py) the test made: namespaces, mounts, relays
+        labs = open(os.path.join(tmp, "labs")).read().split()
+    except OSError:
+        labs = []
+    if labs:
+        import lab
+        for name in labs:
+            lab.Lab.destroy(name)
 
 
 def run_one(mod, fn, timeout):

@@ -73,13 +73,18 @@ def pid_alive(pid):
         return False
 
 
-def pid_is_orch(pid, data_dir):
-    """Guards against PID reuse: only a process running our binary on our data dir is ours."""
+def cmdline(pid):
+    """The arguments of process pid (bytes), [] if it is gone."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            args = f.read().split(b"\0")
+            return f.read().split(b"\0")
     except OSError:
-        return False
+        return []
+
+
+def pid_is_orch(pid, data_dir):
+    """Guards against PID reuse: only a process running our binary on our data dir is ours."""
+    args = cmdline(pid)
     return bool(args) and os.path.basename(args[0]) == b"orch" and data_dir.encode() in b" ".join(args)
 
 
@@ -210,9 +215,13 @@ class Cluster:
 
     # ---- processes -----------------------------------------------------------------------
 
+    def argv(self, args):
+        """The command line that runs orch with args (a lab cluster runs it on the node's host)."""
+        return [BIN] + [str(a) for a in args]
+
     def run(self, *args, timeout=None, env=None):
         """Runs the orch binary; returns the CompletedProcess."""
-        return subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
+        return subprocess.run(self.argv(args), capture_output=True, text=True,
                               timeout=timeout or self.timeout, env=env or self.env, stdin=subprocess.DEVNULL)
 
     def _record(self, node):
@@ -276,7 +285,7 @@ class Cluster:
             args = ["join", target, "--listen", n.addr, "--data-dir", n.dir,
                     "--name", n.name, "--detach"] + self._start_args(n)
             procs.append((n, args, time.time(), subprocess.Popen(
-                [BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
+                self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.token_env(),
                 stdin=subprocess.DEVNULL)))
         done, failed = [], []
         pending = list(procs)

@@ -129,13 +129,33 @@ class WorkCluster(Cluster):
         except (OSError, IndexError):
             return None
 
+    # What the leak check sees of a node's machine; a lab cluster (lab.OnLab) looks inside
+    # the node's own host instead.
+    def _links(self, node):
+        return os.listdir("/sys/class/net")
+
+    def _netns_names(self, node):
+        try:
+            return os.listdir("/var/run/netns")
+        except OSError:
+            return []
+
+    def _nft_tables(self, node):
+        return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+    def _mounts(self, node):
+        return mounts_under(node.dir)
+
+    def _umount(self, node, mp):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+
     def _find_leaks(self):
         leaks = []
         for n in self.nodes:
             ids = runc_ids(n.dir)
             if ids:
                 leaks.append("%s: runc containers left: %s" % (n.name, ids))
-            m = mounts_under(n.dir)
+            m = self._mounts(n)
             if m:
                 leaks.append("%s: mounts left: %s" % (n.name, m[:5]))
             nid = self.node_ids.get(n.name)
@@ -145,19 +165,16 @@ class WorkCluster(Cluster):
                         leaks.append("%s: cgroup %s left" % (n.name, cg))
             tag = self._net_tag(n)
             if tag:
-                links = [l for l in os.listdir("/sys/class/net") if l == "orch" + tag or l.startswith("v%s-" % tag)]
+                links = [l for l in self._links(n) if l == "orch" + tag or l.startswith("v%s-" % tag)]
                 if links:
                     leaks.append("%s: interfaces left: %s" % (n.name, links))
-                try:
-                    ns = [x for x in os.listdir("/var/run/netns") if x.startswith("orch-%s-" % tag)]
-                except OSError:
-                    ns = []
+                ns = [x for x in self._netns_names(n) if x.startswith("orch-%s-" % tag)]
                 if ns:
                     leaks.append("%s: network namespaces left: %s" % (n.name, ns))
-                p = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
-                if ("table ip orch_%s\n" % tag) in p.stdout + "\n":
+                tables = self._nft_tables(n)
+                if ("table ip orch_%s\n" % tag) in tables + "\n":
                     leaks.append("%s: nft table orch_%s left" % (n.name, tag))
-                if ("table bridge orch_%s\n" % tag) in p.stdout + "\n":
+                if ("table bridge orch_%s\n" % tag) in tables + "\n":
                     leaks.append("%s: nft bridge table orch_%s left" % (n.name, tag))
         return leaks
 
@@ -181,8 +198,8 @@ class WorkCluster(Cluster):
                 cleanup_errors.append("%s: orch debug cleanup exited %d: %s" % (n.name, p.returncode, p.stderr.strip()[:300]))
         self.leaks = cleanup_errors + self._find_leaks()
         for n in self.nodes:  # never rmtree through a mount
-            for mp in reversed(mounts_under(n.dir)):
-                subprocess.run(["umount", "-l", mp], capture_output=True)
+            for mp in reversed(self._mounts(n)):
+                self._umount(n, mp)
         super().teardown()
         if self.leaks:
             msg = "teardown found leaks: " + "; ".join(self.leaks)
