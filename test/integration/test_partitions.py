@@ -27,6 +27,9 @@ TIMEOUTS = {"test_leader_isolated": 60, "test_minority_isolated_rescheduled_and_
             "test_oneway_cuts": 60, "test_flapping_link": 90, "test_fault_cycles": 150}
 
 
+FLAPS = 8
+
+
 def local(node, timeout):
     return Conn.local(node, timeout)
 
@@ -152,14 +155,15 @@ def test_oneway_cuts():
 
 
 def test_flapping_link():
-    """The link between the leader and a follower cut and healed every ~1.5 s, 12 times."""
+    """The link between the leader and a follower cut for 1.5 s and healed for 1.5 s, 8
+    times (bounded: the suite's time is short; scripts/chaos.sh runs long series of cuts)."""
     with Lab(3) as lab, lab.cluster(3) as c:
         w = Workload(c.nodes, local, tag="fl").start()
         lead = c.leader()
         f = [n for n in c.nodes if n is not lead][0]
         term0 = c.status(lead)["term"]
         t0 = time.monotonic()
-        for _ in range(12):
+        for _ in range(FLAPS):
             lab.cut(lead.host, f.host)
             time.sleep(1.5)
             lab.heal()
@@ -172,7 +176,7 @@ def test_flapping_link():
         st = c.converged(timeout=20)
         s = verify(w, c.nodes, "flapping link")
         print("%s; %d flaps of %s-%s in %.0fs; %d ops acked meanwhile; term %d -> %d, leader %s -> %s; hash %s" % (
-            s, 12, lead.name, f.name, took, len(acked), term0, st["term"], lead.name, now.name, st["state_hash"][:12]))
+            s, FLAPS, lead.name, f.name, took, len(acked), term0, st["term"], lead.name, now.name, st["state_hash"][:12]))
 
 
 def test_fault_cycles():
@@ -181,7 +185,7 @@ def test_fault_cycles():
     rng = random.Random(seed(100))
     lines = []
     with Lab(3) as lab, lab.cluster(3) as c:
-        ch = Chaos(lab, c, rng, lines.append, hold=(0.1, 0.6), gap=(0.05, 0.25))
+        ch = Chaos(lab, c, rng, lines.append, hold=(0.1, 0.5), gap=(0.05, 0.2))
         t0 = time.monotonic()
         ch.round(50, "fa")
         ch.round(50, "fb")
