@@ -19,14 +19,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import Conn, Fail, wait_until  # noqa: E402
+from harness import Fail, wait_until  # noqa: E402
 from history import Workload, verify  # noqa: E402
 
 KINDS = ("kill", "isolate", "cut", "oneway")
 
-
-def local(node, timeout):
-    return Conn.local(node, timeout)
 
 
 class Chaos:
@@ -76,7 +73,7 @@ class Chaos:
     def round(self, cycles, tag):
         """cycles cycles under a fresh workload, then the verification of the round."""
         c = self.c
-        w = Workload(c.nodes, local, tag=tag, seed=self.rng.random()).start()
+        w = Workload(c.nodes, tag=tag, seed=self.rng.random()).start()
         try:
             for _ in range(cycles):
                 self.one()

@@ -20,6 +20,7 @@ test/integration/test_history.py (no daemons): it must fail on a lost write, a s
 The workload half (Workload) drives the node's wire protocol (harness.Conn over the local
 socket of each node): kv.set writes, kv.read reads through the log (a barrier of the
 leader's term first, so a deposed leader answers nothing stale)."""
+import os
 import random
 import threading
 import time
@@ -227,6 +228,19 @@ def check_register(ops, initial=None, bound=200000):
 
 # ---- the workload -------------------------------------------------------------------------------
 
+def local_conn(node, timeout):
+    """A connection to node's local socket (what Workload's clients use by default)."""
+    from harness import Conn
+    return Conn.local(node, timeout)
+
+
+def chaos_seed(default):
+    """The seed of a fault test: ORCH_CHAOS_SEED, else the test's own; printed."""
+    s = int(os.environ.get("ORCH_CHAOS_SEED", default))
+    print("seed %d" % s)
+    return s
+
+
 class Workload:
     """Client threads, each writing through its own node: register writes and reads (kv.set,
     kv.read) on a few keys, and set adds (kv.set of a key per element under a prefix).
@@ -234,7 +248,7 @@ class Workload:
     Every error or timeout of a write is an unknown outcome: a write the node could not
     confirm may still commit (a follower's forwarded entry, a leader cut off mid-commit)."""
 
-    def __init__(self, nodes, connect, tag="h", keys=4, op_timeout=2.0, seed=None, pause=0.0):
+    def __init__(self, nodes, connect=local_conn, tag="h", keys=4, op_timeout=2.0, seed=None, pause=0.0):
         self.nodes = list(nodes)
         self.connect = connect
         self.tag = tag

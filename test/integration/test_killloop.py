@@ -3,26 +3,17 @@ clients write through every node, and during a rolling update. Afterwards the hi
 checker (history.py) finds every acknowledged write, reads that fit one linearizable
 history, every node at the same applied index and state hash; the rollout finishes and the
 service converges. Seeds are fixed (ORCH_CHAOS_SEED overrides) and printed."""
-import os
 import random
 import time
 
-from harness import Cluster, Conn, check
+from harness import Cluster, check
 from healing import inspect, spec, wait_placed
-from history import Workload, verify
+from history import Workload, chaos_seed, verify
 from workload import WorkCluster, wait_running
 
 TIMEOUTS = {"test_kill9_loop_writes": 90, "test_kill9_loop_during_rollout": 150}
 
 
-def seed(default):
-    s = int(os.environ.get("ORCH_CHAOS_SEED", default))
-    print("seed %d" % s)
-    return s
-
-
-def local(node, timeout):
-    return Conn.local(node, timeout)
 
 
 def kill_restart(c, node, down):
@@ -34,9 +25,9 @@ def kill_restart(c, node, down):
 def test_kill9_loop_writes():
     """20 cycles: a random node (the leader as often as any) killed -9, down 0.1-0.6 s,
     restarted, with writes and reads through all three nodes the whole time."""
-    rng = random.Random(seed(12))
+    rng = random.Random(chaos_seed(12))
     with Cluster(3) as c:
-        w = Workload(c.nodes, local, tag="k9", seed=rng.random()).start()
+        w = Workload(c.nodes, tag="k9", seed=rng.random()).start()
         t0 = time.time()
         killed = {}
         for _ in range(20):
@@ -60,7 +51,7 @@ def test_kill9_loop_during_rollout():
     restarted (some down past the failure timeout, so their tasks move) and clients
     write: the rollout finishes, 6 replicas of the new generation run, nothing acked is
     lost and the nodes converge."""
-    rng = random.Random(seed(7))
+    rng = random.Random(chaos_seed(7))
     ft = 2.0
     with WorkCluster(3, failure_timeout="%ds" % ft) as c:
         c.load_demo()
@@ -68,7 +59,7 @@ def test_kill9_loop_during_rollout():
         c.deploy(0, c.write("v1.yml", spec(6, env="1", update=upd)))
         wait_running(c, "web", 6)
         g1 = inspect(c, 0)["generation"]
-        w = Workload(c.nodes, local, tag="ro", seed=rng.random(), pause=0.01).start()
+        w = Workload(c.nodes, tag="ro", seed=rng.random(), pause=0.01).start()
         c.deploy(0, c.write("v2.yml", spec(6, env="2", update=upd)))
         kills = []
         t0 = time.time()

@@ -12,14 +12,13 @@ linearizable) and every node at the same applied index and state hash.
 - 100 short fault cycles (kill -9/restart, isolation, cuts, one-way cuts: chaos.py).
 Printed figures: failover, reschedule and convergence times, writes acknowledged and
 verified. Seeds are fixed (ORCH_CHAOS_SEED overrides)."""
-import os
 import random
 import time
 
 from chaos import Chaos
-from harness import Conn, check, wait_until
+from harness import check, wait_until
 from healing import spec, wait_placed
-from history import OK, Workload, verify
+from history import OK, Workload, chaos_seed, verify
 from lab import Lab
 from workload import WorkCluster, live, runc_ids, running, wait_running
 
@@ -30,14 +29,6 @@ TIMEOUTS = {"test_leader_isolated": 60, "test_minority_isolated_rescheduled_and_
 FLAPS = 8
 
 
-def local(node, timeout):
-    return Conn.local(node, timeout)
-
-
-def seed(default):
-    s = int(os.environ.get("ORCH_CHAOS_SEED", default))
-    print("seed %d" % s)
-    return s
 
 
 def acked_through(w, node, t_from, t_to):
@@ -56,7 +47,7 @@ def caught_up(c, node, leader, timeout=20):
 
 def test_leader_isolated():
     with Lab(3) as lab, lab.cluster(3) as c:
-        w = Workload(c.nodes, local, tag="li").start()
+        w = Workload(c.nodes, tag="li").start()
         time.sleep(1)
         old = c.leader()
         rest = [n for n in c.nodes if n is not old]
@@ -96,7 +87,7 @@ def test_minority_isolated_rescheduled_and_converges():
         mine = sorted(runc_ids(m.dir))
         check(len(mine) == 2 and len([t for t in ts if t["node"] == m.name]) == 2,
               "%s should run 2 of the 6 replicas: %r" % (m.name, [(t["node"], t["id"]) for t in ts]))
-        w = Workload(c.nodes, local, tag="mi", pause=0.005).start()
+        w = Workload(c.nodes, tag="mi", pause=0.005).start()
         t_cut = time.monotonic()
         lab.isolate(m.host)
         ts = wait_placed(c, lead, "web", 6, avoid=(m.name,), timeout=ft + 20)
@@ -130,7 +121,7 @@ def test_minority_isolated_rescheduled_and_converges():
 
 def test_oneway_cuts():
     with Lab(3) as lab, lab.cluster(3) as c:
-        w = Workload(c.nodes, local, tag="ow").start()
+        w = Workload(c.nodes, tag="ow").start()
         lead = c.leader()
         f = [n for n in c.nodes if n is not lead][0]
         figures = []
@@ -158,7 +149,7 @@ def test_flapping_link():
     """The link between the leader and a follower cut for 1.5 s and healed for 1.5 s, 8
     times (bounded: the suite's time is short; scripts/chaos.sh runs long series of cuts)."""
     with Lab(3) as lab, lab.cluster(3) as c:
-        w = Workload(c.nodes, local, tag="fl").start()
+        w = Workload(c.nodes, tag="fl").start()
         lead = c.leader()
         f = [n for n in c.nodes if n is not lead][0]
         term0 = c.status(lead)["term"]
@@ -182,7 +173,7 @@ def test_flapping_link():
 def test_fault_cycles():
     """100 short fault cycles (kill -9 and restart, isolation, cuts both ways and one way),
     verified in two rounds of 50."""
-    rng = random.Random(seed(100))
+    rng = random.Random(chaos_seed(100))
     lines = []
     with Lab(3) as lab, lab.cluster(3) as c:
         ch = Chaos(lab, c, rng, lines.append, hold=(0.1, 0.5), gap=(0.05, 0.2))
