@@ -42,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -108,6 +109,14 @@ def _ns_inode(path):
         return None
 
 
+def _locked(method):
+    def call(self, *a, **kw):
+        with self._lock:
+            return method(self, *a, **kw)
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
 class Lab:
     """A switch and n hosts (more on demand with add_host). Removes everything it made on
     teardown, also after a failed test; a killed test's lab is removed by test/run.py
@@ -122,6 +131,7 @@ class Lab:
         self.nsdir = os.path.join(self.dir, "ns")
         self.clusters = []
         self._home = None  # the test process's own netns while it is in the client's
+        self._lock = threading.RLock()  # faults may be set from several threads
         if attach:
             self._load()
             return
@@ -259,7 +269,6 @@ class Lab:
         the lab's namespace directory is dropped (no host holds another's namespace), and its
         /run/netns is a tmpfs of its own: netns names are files, and on the machine's disk
         they would show on every host."""
-        import threading
         path = self.mnt_path(i)
         open(path, "w").close()
         made, bound, out = threading.Event(), threading.Event(), {}
@@ -310,7 +319,6 @@ class Lab:
     def in_host(self, i, fn, *args):
         """fn(*args) called on a thread inside host i's network namespace (a socket made there
         stays there); returns its result or raises its exception."""
-        import threading
         out = {}
         path = self.netns_path(self.port(self._idx(i)))
 
@@ -341,11 +349,13 @@ class Lab:
     def _ports(self, i):
         return [self.port(j) for j in range(self.hosts) if j != i] + (["cl"] if self.state["client"] else [])
 
+    @_locked
     def cut(self, i, j):
         """No packet between hosts i and j, either way."""
         self.cut_oneway(i, j, apply=False)
         self.cut_oneway(j, i)
 
+    @_locked
     def cut_oneway(self, src, dst, apply=True):
         """Packets from src to dst are dropped; dst to src still pass."""
         pair = [self.port(self._idx(src)), self.port(self._idx(dst))]
@@ -354,6 +364,7 @@ class Lab:
         if apply:
             self._apply_nft()
 
+    @_locked
     def isolate(self, i):
         """Host i cut from every other host and from the client (its Unix socket still works)."""
         p = self.port(self._idx(i))
@@ -363,6 +374,7 @@ class Lab:
                     self.state["cuts"].append(pair)
         self._apply_nft()
 
+    @_locked
     def heal(self, i=None):
         """Removes every cut involving host i (all cuts when i is None). Loss, rate and delay stay."""
         if i is None:
@@ -372,6 +384,7 @@ class Lab:
             self.state["cuts"] = [c for c in self.state["cuts"] if p not in c]
         self._apply_nft()
 
+    @_locked
     def loss(self, i, pct):
         """Drops pct % of the packets host i sends (0 removes it)."""
         check(0 <= int(pct) <= 100, "loss is a percentage: %r" % pct)
@@ -395,6 +408,7 @@ class Lab:
         self._sw(["nft", "-f", "-"], input=text)
         self._save()
 
+    @_locked
     def rate(self, i, kbit):
         """Caps what host i sends at kbit kbit/s (tbf on its lab0; 0 or None removes it)."""
         i = self._idx(i)
@@ -411,6 +425,7 @@ class Lab:
             self.state["rate"].pop(p, None)
         self._save()
 
+    @_locked
     def delay(self, i, ms, jitter_ms=0):
         """Every IPv4 packet host i sends waits ms (+- jitter_ms, uniformly; packets keep their
         order) before the switch forwards it. 0 removes it. Implemented by a relay process on
