@@ -265,9 +265,24 @@ def test_restart_catches_up_via_snapshot():
 
 # ---- joining: tokens -----------------------------------------------------------------------
 
+def _members(c):
+    return sorted((x["id"], x["name"]) for x in c.node_list(0))
+
+
+def _settled(c):
+    """The state once the cluster stops changing on its own (a new node's promotion and first
+    reports come in after the join returns): a status whose revision holds for half a second."""
+    def still():
+        a = c.status(0)
+        time.sleep(0.5)
+        b = c.status(0)
+        return b if (a["revision"], a["state_hash"]) == (b["revision"], b["state_hash"]) else None
+    return wait_until(still, 15, "the cluster's state to settle")
+
+
 def _refused_join(c, token, expect):
-    before = c.status(0)
-    nodes_before = c.node_list(0)
+    before = _settled(c)
+    nodes_before = _members(c)
     d = os.path.join(c.tmp, "intruder")
     port = c._new_node().port
     p = c.run("join", c.nodes[0].addr, "--token", token, "--listen", "127.0.0.1:%d" % port, "--data-dir", d,
@@ -277,7 +292,7 @@ def _refused_join(c, token, expect):
     check(not os.path.exists(os.path.join(d, "identity")), "refused join wrote an identity")
     check(not os.path.exists(os.path.join(d, "orch.pid")), "refused join started a node")
     after = c.status(0)
-    check(c.node_list(0) == nodes_before, "node list changed by a refused join")
+    check(_members(c) == nodes_before, "node list changed by a refused join: %s, was %s" % (_members(c), nodes_before))
     check((after["revision"], after["state_hash"]) == (before["revision"], before["state_hash"]),
           "state changed by a refused join")
 
