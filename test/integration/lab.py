@@ -265,10 +265,11 @@ class Lab:
 
     def _mount_ns(self, i):
         """Host i's own mount namespace, kept by a bind mount on ns/nK.mnt. Slave: the host
-        sees unmounts the machine makes later, while what it mounts stays its own. Its copy of
-        the lab's namespace directory is dropped (no host holds another's namespace), and its
-        /run/netns is a tmpfs of its own: netns names are files, and on the machine's disk
-        they would show on every host."""
+        sees unmounts the machine makes later, while what it mounts stays its own. Its /run
+        is a tmpfs of its own, as a machine's is: netns names (/run/netns) and orch's claims
+        of network tags (/run/orch) are files, which on the machine's disk every host would
+        share. The machine's mounts under /run are dropped from the host's copy first, so no
+        host holds the namespaces of another host or lab."""
         path = self.mnt_path(i)
         open(path, "w").close()
         made, bound, out = threading.Event(), threading.Event(), {}
@@ -278,9 +279,12 @@ class Lab:
                 if _libc.unshare(CLONE_NEWNS) != 0:
                     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
                 _mount(None, "/", None, MS_REC | MS_SLAVE)
-                _umount(self.nsdir)
-                _umount("/run/netns", missing_ok=True)
-                _mount("olab", "/run/netns", "tmpfs", 0, "mode=755")
+                with open("/proc/thread-self/mountinfo") as f:
+                    under = [l.split()[4] for l in f if l.split()[4].startswith("/run/")]
+                for mp in sorted(under, key=lambda m: -m.count("/")):
+                    _umount(mp.replace("\\040", " "), missing_ok=True)
+                _mount("olab", "/run", "tmpfs", 0, "mode=755")
+                os.mkdir("/run/netns")
                 out["tid"] = threading.get_native_id()
             except BaseException as e:  # noqa: BLE001 - handed to the caller
                 out["e"] = e
