@@ -56,7 +56,6 @@ NET = "10.77.0"
 CLIENT = 250
 MAX_HOSTS = 200
 NODE_PORT = 7400
-METRICS_PORT = 7401
 RUN = "/run/orchlab"
 CLONE_NEWNET = 0x40000000
 
@@ -130,6 +129,7 @@ class Lab:
         self.dir = os.path.join(RUN, name)
         self.nsdir = os.path.join(self.dir, "ns")
         self.clusters = []
+        self.made_clusters = 0
         self._home = None  # the test process's own netns while it is in the client's
         self._lock = threading.RLock()  # faults may be set from several threads
         if attach:
@@ -593,15 +593,18 @@ class OnLab:
     def __init__(self, n=0, lab=None, **kw):
         self.lab = lab
         self._hosts = {}  # data dir -> host index
+        # a second cluster on the same lab listens on other ports of the same hosts
+        self._port = NODE_PORT + 10 * lab.made_clusters
+        lab.made_clusters += 1
         super().__init__(n, **kw)
 
     def _new_node(self, name=None, ip=None):
         self._count += 1
         i = len(self._hosts)
-        n = Node(self, name or "n%d" % self._count, NODE_PORT, self.lab.host(i))
+        n = Node(self, name or "n%d" % self._count, self._port, self.lab.host(i))
         n.host = i
         if self.metrics:
-            n.metrics = "%s:%d" % (n.ip, METRICS_PORT)
+            n.metrics = "%s:%d" % (n.ip, self._port + 1)
         self._hosts[n.dir] = i
         return n
 
