@@ -4,11 +4,15 @@ sim: many nodes in one process on a virtual clock, a few fixed seeds each) and e
 integration test function test/integration/test_*.py:test_*, each in its own process with a
 timeout.
 
-usage: test/run.py [--no-unit] [--no-sim] [--list] [-t SECONDS] [NAME...]
+usage: test/run.py [--no-unit] [--no-sim] [--list] [-t SECONDS] [-j JOBS] [NAME...]
 NAME filters integration tests (a substring of "module.function"); "unit" selects the unit
 tests, "sim" the simulation scenarios (ORCH_SIM_SEEDS=N runs seeds 1..N, ORCH_SIM_SEED=S
-one seed). Prints "ok NAME" or "FAIL NAME (reason)" per test and ends with "N passed, N failed";
-exits 1 if anything failed."""
+one seed). Integration tests run JOBS at a time (-j, or ORCH_TEST_JOBS; default 3): each test's
+cluster has its own data dirs, ports and addresses, and most of a test's time is spent waiting
+on daemons, not computing. A module that sets SERIAL = True (fixed ports, timing it measures,
+or load it puts on the whole machine) runs its tests afterwards, one at a time, with nothing
+else running. Prints "ok NAME" or "FAIL NAME (reason)" per test as each ends and ends with
+"N passed, N failed"; exits 1 if anything failed."""
 import ast
 import glob
 import os
@@ -18,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -30,19 +35,22 @@ DEFAULT_TIMEOUT = 120
 
 
 def discover():
-    """(module, function, timeout) for each test, read from the source without importing it.
-    A test may set its own timeout with a module-level TIMEOUTS = {"test_x": seconds}."""
+    """(module, function, timeout, serial) for each test, read from the source without
+    importing it. A test may set its own timeout with a module-level TIMEOUTS = {"test_x":
+    seconds}; a module with SERIAL = True runs alone."""
     out = []
     for path in sorted(glob.glob(os.path.join(INTEG, "test_*.py"))):
         mod = os.path.splitext(os.path.basename(path))[0]
         tree = ast.parse(open(path).read(), path)
-        timeouts = {}
+        timeouts, serial = {}, False
         for node in tree.body:
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "TIMEOUTS" for t in node.targets):
                 timeouts = ast.literal_eval(node.value)
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "SERIAL" for t in node.targets):
+                serial = bool(ast.literal_eval(node.value))
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                out.append((mod, node.name, timeouts.get(node.name, DEFAULT_TIMEOUT)))
+                out.append((mod, node.name, timeouts.get(node.name, DEFAULT_TIMEOUT), serial))
     return out
 
 
@@ -154,6 +162,7 @@ def main(argv):
     if argv[:1] == ["--child"]:
         child(argv[1], argv[2])
     unit, sim, listing, timeout_override, names = True, True, False, None, []
+    jobs = int(os.environ.get("ORCH_TEST_JOBS", "3"))
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -166,6 +175,9 @@ def main(argv):
         elif a == "-t":
             i += 1
             timeout_override = int(argv[i])
+        elif a == "-j":
+            i += 1
+            jobs = int(argv[i])
         elif a.startswith("-"):
             print(__doc__.strip())
             return 2
@@ -178,8 +190,8 @@ def main(argv):
         sim = sim and "sim" in names
         tests = [t for t in tests if any(n in "%s.%s" % (t[0], t[1]) for n in names)]
     if listing:
-        for mod, fn, _ in tests:
-            print("%s.%s" % (mod, fn))
+        for mod, fn, _, serial in tests:
+            print("%s.%s%s" % (mod, fn, " (serial)" if serial else ""))
         return 0
     passed = failed = 0
     if unit:
@@ -190,16 +202,41 @@ def main(argv):
         p, f = run_sim()
         passed += p
         failed += f
-    for mod, fn, timeout in tests:
+    counts = {"passed": passed, "failed": failed}
+    lock = threading.Lock()
+
+    def one(test):
+        mod, fn, timeout, _ = test
         name = "%s.%s" % (mod, fn)
         reason, out, secs = run_one(mod, fn, timeout_override or timeout)
-        if reason is None:
-            passed += 1
-            print("ok   %s (%.1fs)" % (name, secs), flush=True)
-        else:
-            failed += 1
-            print("FAIL %s (%s)" % (name, reason), flush=True)
-            print("\n".join("    " + l for l in out.rstrip().splitlines()), flush=True)
+        with lock:
+            if reason is None:
+                counts["passed"] += 1
+                print("ok   %s (%.1fs)" % (name, secs), flush=True)
+            else:
+                counts["failed"] += 1
+                print("FAIL %s (%s)" % (name, reason), flush=True)
+                print("\n".join("    " + l for l in out.rstrip().splitlines()), flush=True)
+
+    # the longest allowed first, so a long test does not start last and run alone at the end
+    queue = sorted((t for t in tests if not t[3]), key=lambda t: -t[2])
+
+    def worker():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                test = queue.pop(0)
+            one(test)
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for test in (t for t in tests if t[3]):
+        one(test)
+    passed, failed = counts["passed"], counts["failed"]
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -11,6 +11,7 @@
 #include "agent/logs.h"
 #include "agent/blob_get.h"
 #include "agent/isolation.h"
+#include "agent/nettag.h"
 #include "metrics/node_stats.h"
 #include "net/conn.h"
 #include "net/ipam.h"
@@ -128,8 +129,13 @@ void agent_assignments(struct agent *a, const msgpack_object *doc)
 				ipam_node_net(cb + k, subnet, a->env.tag, a->env.subnet);
 				nat_names(a->env.tag, NULL, &nm);
 				snprintf(br, sizeof br, "/sys/class/net/%s", nm.bridge);
-				if (access(br, F_OK) != 0)
+				if (access(br, F_OK) != 0 && nettag_claim(a->env.tag, a->env.data_dir))
 					break;
+			}
+			f = fopen(p, "w");
+			if (f) {
+				fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
+				fclose(f);
 			}
 		}
 		uint16_t lo, hi;

@@ -251,14 +251,7 @@ void tasks_step(struct agent *a, struct atask *t)
 			/* the bridge and NAT table are made when the first task needs them */
 			if (a->subnet && !a->net_busy) {
 				a->net_busy = true;
-				tasks_queue_step(a, NULL, S_NET);
-				char p[700];
-				layout_path(p, sizeof p, a->env.data_dir, LAYOUT_NET_TAG);
-				FILE *f = fopen(p, "w");
-				if (f) {
-					fprintf(f, "%s %s\n", a->env.tag, a->env.subnet);
-					fclose(f);
-				}
+				tasks_queue_step(a, NULL, S_NET); /* net-tag was kept when the tag was chosen */
 			}
 		} else {
 			/* no wait here for the restart back-off: the leader assigns a task only once

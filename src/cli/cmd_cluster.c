@@ -5,12 +5,12 @@
 #include <openssl/crypto.h>
 #include "secret/datakey.h"
 #include "secret/unlock.h"
-#include <openssl/crypto.h>
 #include "util/layout.h"
 #include "node/daemon.h"
 #include "node/worker.h"
 #include "agent/volumes.h"
 #include "node/nodesec.h"
+#include "net/ipam.h"
 #include "spec/units.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -545,7 +544,14 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	struct identity id;
 	if ((rc = fill_identity("init", &o, &id)) >= 0)
 		return rc;
-	random_bytes(id.cluster_id, sizeof id.cluster_id);
+	/* a byte another cluster on this machine uses would give both the same service addresses
+	 * on lo; after 64 draws (all taken) the last one stays and the bridge probe still keeps
+	 * node subnets apart */
+	for (int k = 0; k < 64; k++) {
+		random_bytes(id.cluster_id, sizeof id.cluster_id);
+		if (!ipam_byte_taken(ipam_cluster_byte(id.cluster_id)))
+			break;
+	}
 	char err[ERR_LEN];
 	/* the key first: a data directory with an identity has its key (and the CA key and
 	 * tokens are sealed under it) */

@@ -3,6 +3,7 @@
  * raft commit, apply — and prints throughput and latency percentiles. hollow runs many
  * hollow nodes in this process for scale benchmarks (node/hollow.h). */
 #include "cli/cli.h"
+#include "agent/nettag.h"
 #include "secret/secfs.h"
 #include "util/layout.h"
 #include "image/rootfs.h"
@@ -249,6 +250,7 @@ static int cleanup(struct cli *cli)
 			problems++;
 		} else
 			printf("network %s (%s) removed\n", tag, subnet);
+		nettag_release(tag, cli->data_dir);
 	}
 	if (f)
 		fclose(f);

@@ -1,4 +1,7 @@
 #include "net/ipam.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,4 +61,24 @@ void ipam_port_range(unsigned cluster_byte, uint64_t subnet, uint16_t *lo, uint1
 {
 	*lo = (uint16_t)(20000 + ((cluster_byte * 7 + subnet) % 40) * 1000);
 	*hi = (uint16_t)(*lo + 999);
+}
+
+bool ipam_byte_taken(unsigned b)
+{
+	struct ifaddrs *ifa;
+	if (getifaddrs(&ifa))
+		return false;
+	char prefix[16];
+	snprintf(prefix, sizeof prefix, "orch%02x", b % 128);
+	bool taken = false;
+	for (struct ifaddrs *i = ifa; i && !taken; i = i->ifa_next) {
+		if (i->ifa_name && strncmp(i->ifa_name, prefix, strlen(prefix)) == 0)
+			taken = true;
+		else if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+			uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr);
+			taken = (a >> 24) == NET_A && ((a >> 16) & 0xff) == SECOND_OCTET(b);
+		}
+	}
+	freeifaddrs(ifa);
+	return taken;
 }

@@ -36,6 +36,11 @@ unsigned ipam_host_of(const char *ip);
 void ipam_service_vip(unsigned cluster_byte, uint64_t service_id, char out[IPAM_ADDR_LEN]);
 /* Whether a.b.c.d is in the service address range of the cluster. */
 bool ipam_is_service_vip(unsigned cluster_byte, unsigned a, unsigned b, unsigned c, unsigned d);
+/* Whether byte value b's addresses are already used on this machine (network namespace):
+ * an interface named after it or an address in its 10.x range, i.e. another cluster's node
+ * bridge or service addresses. A new cluster draws its id until its byte is free, so two
+ * clusters on one machine do not share service addresses. */
+bool ipam_byte_taken(unsigned b);
 /* The host port range of a node for published ports. */
 void ipam_port_range(unsigned cluster_byte, uint64_t subnet, uint16_t *lo, uint16_t *hi);
 

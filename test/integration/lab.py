@@ -42,7 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,7 +56,6 @@ NET = "10.77.0"
 CLIENT = 250
 MAX_HOSTS = 200
 NODE_PORT = 7400
-METRICS_PORT = 7401
 RUN = "/run/orchlab"
 CLONE_NEWNET = 0x40000000
 
@@ -83,11 +82,38 @@ def _setns(path_or_fd):
             os.close(fd)
 
 
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
+MNT_DETACH = 2
+
+
+def _mount(src, target, fstype, flags, data=None):
+    enc = lambda x: x.encode() if x is not None else None  # noqa: E731
+    if _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "mount %s on %s: %s" % (src, target, os.strerror(e)))
+
+
+def _umount(target, missing_ok=False):
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if not (missing_ok and e in (22, 2)):  # EINVAL: not a mount point; ENOENT
+            raise OSError(e, "umount %s: %s" % (target, os.strerror(e)))
+
+
 def _ns_inode(path):
     try:
         return os.stat(path).st_ino
     except OSError:
         return None
+
+
+def _locked(method):
+    def call(self, *a, **kw):
+        with self._lock:
+            return method(self, *a, **kw)
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
 
 
 class Lab:
@@ -103,7 +129,9 @@ class Lab:
         self.dir = os.path.join(RUN, name)
         self.nsdir = os.path.join(self.dir, "ns")
         self.clusters = []
+        self.made_clusters = 0
         self._home = None  # the test process's own netns while it is in the client's
+        self._lock = threading.RLock()  # faults may be set from several threads
         if attach:
             self._load()
             return
@@ -187,41 +215,96 @@ class Lab:
         self._save()
         # Mount namespace files must sit on a private mount (else the kernel could make a
         # namespace hold itself through propagation).
-        _run(["mount", "--bind", self.nsdir, self.nsdir])
-        _run(["mount", "--make-private", self.nsdir])
-        _run(["ip", "netns", "add", self.ns("sw")])
-        self._sw(["ip", "-batch", "-"], input="link set lo up\nlink add labbr type bridge\nlink set labbr up\n")
+        _mount(self.nsdir, self.nsdir, None, MS_BIND)
+        _mount(None, self.nsdir, None, MS_PRIVATE)
+        self._wire(["sw"] + (["cl"] if client else []), switch=True)
         if client:
-            self._add_ns("cl", self.client_ip)
             self.join_client()
-        for _ in range(n):
-            self.add_host()
+        self.add_hosts(n)
 
-    def _add_ns(self, who, ip):
-        _run(["ip", "netns", "add", self.ns(who)])
-        self._sw(["ip", "-batch", "-"], input="link add %s type veth peer name lab0 netns %s\nlink set %s master labbr up\n"
-                 % (who, self.ns(who), who))
-        _run(["ip", "-n", self.ns(who), "-batch", "-"], input="link set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\n"
-             % ip)
+    def _wire(self, whos, switch=False):
+        """Makes the netns of whos (and the switch), each plugged into the switch with its
+        address. A handful of ip processes for any number of hosts: labs are made per test."""
+        sw = self.ns("sw")
+        ends = [w for w in whos if w != "sw"]
+        root = ["netns add " + self.ns(w) for w in whos]
+        root += ["link add %s netns %s type veth peer name lab0 netns %s" % (w, sw, self.ns(w)) for w in ends]
+        _run(["ip", "-batch", "-"], input="\n".join(root) + "\n")
+        sw_cmds = (["link set lo up", "link add labbr type bridge", "link set labbr up"] if switch else [])
+        sw_cmds += ["link set %s master labbr up" % w for w in ends]
+        jobs = [(["ip", "-n", sw, "-batch", "-"], "\n".join(sw_cmds) + "\n")]
+        for w in ends:
+            ip = self.client_ip if w == "cl" else self.ip(int(w[1:]) - 1)
+            jobs.append((["ip", "-n", self.ns(w), "-batch", "-"],
+                         "link set lo up\naddr add %s/24 dev lab0\nlink set lab0 up\n" % ip))
+        procs = [(argv, subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)) for argv, _ in jobs]
+        errs = []
+        for (argv, text), (_, p) in zip(jobs, procs):
+            out, err = p.communicate(text, timeout=30)
+            if p.returncode:
+                errs.append("%s: %s" % (" ".join(argv), err.strip()[:200]))
+        check(not errs, "wiring the lab failed: %s" % "; ".join(errs))
 
     def add_host(self):
         """Adds host number `hosts` (its index); returns the index."""
-        i = self.hosts
-        check(i < MAX_HOSTS, "a lab has at most %d hosts" % MAX_HOSTS)
-        self.state["hosts"] = i + 1
+        return self.add_hosts(1)
+
+    def add_hosts(self, k):
+        """Adds k hosts (indexes hosts .. hosts+k-1); returns the last index."""
+        first = self.hosts
+        check(first + k <= MAX_HOSTS, "a lab has at most %d hosts" % MAX_HOSTS)
+        if k <= 0:
+            return first - 1
+        self.state["hosts"] = first + k
         self._save()
-        self._add_ns(self.port(i), self.ip(i))
-        open(self.mnt_path(i), "w").close()
-        # slave: the host sees mounts and unmounts the machine makes later (netns removed by
-        # ip netns del), while what it mounts itself stays its own. Its copy of the lab's
-        # namespace directory is dropped so no host holds another host's namespace.
-        _run(["unshare", "--mount=" + self.mnt_path(i), "--propagation", "slave", "umount", "-l", self.nsdir])
-        return i
+        self._wire([self.port(i) for i in range(first, first + k)])
+        for i in range(first, first + k):
+            self._mount_ns(i)
+        return first + k - 1
+
+    def _mount_ns(self, i):
+        """Host i's own mount namespace, kept by a bind mount on ns/nK.mnt. Slave: the host
+        sees unmounts the machine makes later, while what it mounts stays its own. Its /run
+        is a tmpfs of its own, as a machine's is: netns names (/run/netns) and orch's claims
+        of network tags (/run/orch) are files, which on the machine's disk every host would
+        share. The machine's mounts under /run are dropped from the host's copy first, so no
+        host holds the namespaces of another host or lab."""
+        path = self.mnt_path(i)
+        open(path, "w").close()
+        made, bound, out = threading.Event(), threading.Event(), {}
+
+        def body():
+            try:
+                if _libc.unshare(CLONE_NEWNS) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+                _mount(None, "/", None, MS_REC | MS_SLAVE)
+                with open("/proc/thread-self/mountinfo") as f:
+                    under = [l.split()[4] for l in f if l.split()[4].startswith("/run/")]
+                for mp in sorted(under, key=lambda m: -m.count("/")):
+                    _umount(mp.replace("\\040", " "), missing_ok=True)
+                _mount("olab", "/run", "tmpfs", 0, "mode=755")
+                os.mkdir("/run/netns")
+                out["tid"] = threading.get_native_id()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                out["e"] = e
+            made.set()
+            bound.wait(10)  # the thread's namespace must live until it is bound
+        t = threading.Thread(target=body)
+        t.start()
+        made.wait(10)
+        try:
+            if "e" in out:
+                raise Fail("host %d mount namespace: %s" % (i, out["e"]))
+            _mount("/proc/%d/task/%d/ns/mnt" % (os.getpid(), out["tid"]), path, None, MS_BIND)
+        finally:
+            bound.set()
+            t.join()
 
     def host(self, i):
         """Makes sure host i exists (adding hosts up to it); returns its address."""
-        while self.hosts <= i:
-            self.add_host()
+        if self.hosts <= i:
+            self.add_hosts(i + 1 - self.hosts)
         return self.ip(i)
 
     def join_client(self):
@@ -240,7 +323,6 @@ class Lab:
     def in_host(self, i, fn, *args):
         """fn(*args) called on a thread inside host i's network namespace (a socket made there
         stays there); returns its result or raises its exception."""
-        import threading
         out = {}
         path = self.netns_path(self.port(self._idx(i)))
 
@@ -271,11 +353,13 @@ class Lab:
     def _ports(self, i):
         return [self.port(j) for j in range(self.hosts) if j != i] + (["cl"] if self.state["client"] else [])
 
+    @_locked
     def cut(self, i, j):
         """No packet between hosts i and j, either way."""
         self.cut_oneway(i, j, apply=False)
         self.cut_oneway(j, i)
 
+    @_locked
     def cut_oneway(self, src, dst, apply=True):
         """Packets from src to dst are dropped; dst to src still pass."""
         pair = [self.port(self._idx(src)), self.port(self._idx(dst))]
@@ -284,6 +368,7 @@ class Lab:
         if apply:
             self._apply_nft()
 
+    @_locked
     def isolate(self, i):
         """Host i cut from every other host and from the client (its Unix socket still works)."""
         p = self.port(self._idx(i))
@@ -293,6 +378,7 @@ class Lab:
                     self.state["cuts"].append(pair)
         self._apply_nft()
 
+    @_locked
     def heal(self, i=None):
         """Removes every cut involving host i (all cuts when i is None). Loss, rate and delay stay."""
         if i is None:
@@ -302,6 +388,7 @@ class Lab:
             self.state["cuts"] = [c for c in self.state["cuts"] if p not in c]
         self._apply_nft()
 
+    @_locked
     def loss(self, i, pct):
         """Drops pct % of the packets host i sends (0 removes it)."""
         check(0 <= int(pct) <= 100, "loss is a percentage: %r" % pct)
@@ -325,6 +412,7 @@ class Lab:
         self._sw(["nft", "-f", "-"], input=text)
         self._save()
 
+    @_locked
     def rate(self, i, kbit):
         """Caps what host i sends at kbit kbit/s (tbf on its lab0; 0 or None removes it)."""
         i = self._idx(i)
@@ -341,6 +429,7 @@ class Lab:
             self.state["rate"].pop(p, None)
         self._save()
 
+    @_locked
     def delay(self, i, ms, jitter_ms=0):
         """Every IPv4 packet host i sends waits ms (+- jitter_ms, uniformly; packets keep their
         order) before the switch forwards it. 0 removes it. Implemented by a relay process on
@@ -453,12 +542,14 @@ class Lab:
                 break
             time.sleep(0.05)
             harness.reap()
-        for m in mnts:
-            subprocess.run(["umount", m], capture_output=True)
-        if mnts or os.path.isdir(nsdir):
-            subprocess.run(["umount", nsdir], capture_output=True)
-        for x in names:
-            subprocess.run(["ip", "netns", "del", x], capture_output=True)
+        for m in mnts + [nsdir]:
+            try:
+                _umount(m, missing_ok=True)
+            except OSError:
+                pass
+        if names:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join("netns del %s\n" % x for x in names),
+                           capture_output=True, text=True)
         shutil.rmtree(d, ignore_errors=True)
 
     @staticmethod
@@ -502,15 +593,18 @@ class OnLab:
     def __init__(self, n=0, lab=None, **kw):
         self.lab = lab
         self._hosts = {}  # data dir -> host index
+        # a second cluster on the same lab listens on other ports of the same hosts
+        self._port = NODE_PORT + 10 * lab.made_clusters
+        lab.made_clusters += 1
         super().__init__(n, **kw)
 
     def _new_node(self, name=None, ip=None):
         self._count += 1
         i = len(self._hosts)
-        n = Node(self, name or "n%d" % self._count, NODE_PORT, self.lab.host(i))
+        n = Node(self, name or "n%d" % self._count, self._port, self.lab.host(i))
         n.host = i
         if self.metrics:
-            n.metrics = "%s:%d" % (n.ip, METRICS_PORT)
+            n.metrics = "%s:%d" % (n.ip, self._port + 1)
         self._hosts[n.dir] = i
         return n
 
@@ -521,8 +615,14 @@ class OnLab:
         return None
 
     def argv(self, args):
+        """Commands that start a node (they name its --data-dir) and `debug` commands (cleanup
+        takes down the node's networks and mounts) run on the node's host; the others reach
+        the node through its Unix socket from wherever the test runs, like a CLI on the
+        node's machine would."""
         i = self._host_of(args)
-        return (self.lab.enter(i) if i is not None else []) + super().argv(args)
+        args = [str(a) for a in args]
+        on_host = i is not None and ("--data-dir" in args or "debug" in args[2:3])
+        return (self.lab.enter(i) if on_host else []) + super().argv(args)
 
     def ips(self):
         return [n.ip for n in self.nodes]
@@ -531,30 +631,42 @@ class OnLab:
         return self.lab.host_run(self.node(node).host, argv, **kw)
 
     # views of workload.WorkCluster's leak check, from inside the node's host
+    _VIEW = "ip -o link show; echo @@; ls /run/netns; echo @@; nft list tables; echo @@; cat /proc/self/mountinfo"
+
+    def _view(self, node, k):
+        """Part k (links, netns, nft tables, mounts) of what the node's host shows; during
+        teardown one process for all four, read once the node is gone and cleaned up."""
+        cache = getattr(self, "_views", None)
+        if cache is None or node.name not in cache:
+            out = self.host_run(node, ["sh", "-c", self._VIEW]).stdout.split("@@\n")
+            if cache is None:
+                return out[k]
+            cache[node.name] = out
+        return cache[node.name][k]
+
     def _links(self, node):
-        p = self.host_run(node, ["ip", "-o", "link", "show"])
-        return [l.split(":")[1].strip().split("@")[0] for l in p.stdout.splitlines() if ":" in l]
+        return [l.split(":")[1].strip().split("@")[0] for l in self._view(node, 0).splitlines() if ":" in l]
 
     def _netns_names(self, node):
-        p = self.host_run(node, ["ls", "/run/netns"], check_rc=False)
-        return p.stdout.split()
+        return self._view(node, 1).split()
 
     def _nft_tables(self, node):
-        return self.host_run(node, ["nft", "list", "tables"]).stdout
+        return self._view(node, 2)
 
     def _mounts(self, node):
-        p = self.host_run(node, ["cat", "/proc/self/mountinfo"])
         path = os.path.realpath(node.dir)
-        mps = [l.split()[4].replace("\\040", " ") for l in p.stdout.splitlines()]
+        mps = [l.split()[4].replace("\\040", " ") for l in self._view(node, 3).splitlines()]
         return [m for m in mps if m == path or m.startswith(path + "/")]
 
     def _umount(self, node, mp):
         self.host_run(node, ["umount", "-l", mp], check_rc=False)
 
     def teardown(self):
+        self._views = {}
         try:
             super().teardown()
         finally:
+            self._views = None
             if self in self.lab.clusters:
                 self.lab.clusters.remove(self)
             if getattr(self, "own_lab", False):
@@ -661,12 +773,12 @@ def usage():
   status | ps       hosts, addresses, node pids and the faults in force
   cut A B           no packets between hosts A and B
   oneway A B        packets from A to B dropped, B to A still pass
-  isolate A         A cut from every other host and the client
+  isolate A         A cut from every other host (and from a test's client)
   heal [A]          removes the cuts of A (all cuts without A)
   loss A PCT        A loses PCT % of what it sends (0: none)
   rate A KBIT       A sends at most KBIT kbit/s (0: no cap)
   delay A MS [JIT]  what A sends waits MS ms (+- JIT ms) (0: none)
-  exec A [CMD...]   runs CMD (default: a shell) on host A; orch there is `orch -D DIR`
+  exec A [CMD...]   runs CMD (default: a shell) on host A, where `orch` talks to A's node
 Hosts are 1-based (n1 is host 1). NAME defaults to "lab"."""
 
 
@@ -727,8 +839,7 @@ def cli_up(name, n):
     except BaseException:
         cli_down(name, quiet=True)
         raise
-    print("lab %s: %d hosts; lab.sh%s exec 1 orch -D %s nodes" % (
-        name, n, "" if name == "lab" else " -n " + name, _data_dir(name, 0)))
+    print("lab %s: %d hosts; try: scripts/lab.sh%s exec 1 orch nodes" % (name, n, "" if name == "lab" else " -n " + name))
 
 
 def cli_down(name, quiet=False):
@@ -784,6 +895,9 @@ def main(argv):
         print(usage())
         return 0 if argv else 2
     cmd, args = argv[0], argv[1:]
+    if cmd not in ("up", "down", "status", "ps", "cut", "oneway", "isolate", "heal", "loss", "rate", "delay", "exec"):
+        print("lab.sh: unknown command %r\n%s" % (cmd, usage()), file=sys.stderr)
+        return 2
     try:
         if cmd == "up":
             check(len(args) == 1 and args[0].isdigit(), "usage: lab.sh up N")
@@ -812,7 +926,10 @@ def main(argv):
         elif cmd == "exec" and args:
             i = _host_arg(lab, args[0])
             rest = args[1:] or [os.environ.get("SHELL", "/bin/sh")]
-            os.execvp("nsenter", lab.enter(i) + rest)
+            # on the host, `orch` is this lab's binary and talks to the host's node
+            env = dict(os.environ, ORCH_DATA_DIR=_data_dir(name, i),
+                       PATH=os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+            os.execvpe("nsenter", lab.enter(i) + rest, env)
         else:
             print(usage(), file=sys.stderr)
             return 2

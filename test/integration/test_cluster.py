@@ -1,5 +1,7 @@
 """Issue 2 (foundation): cluster formation, failover, roles, catch-up, join security,
-leave / node rm, and robustness of the node port and the local socket against garbage."""
+leave / node rm, and robustness of the node port and the local socket against garbage.
+Clusters of several nodes run on the lab (lab.py: each node its own machine); single-node
+and input tests stay on 127.0.0.1."""
 import os
 import random
 import re
@@ -10,6 +12,7 @@ import time
 
 import mpack
 from harness import Cluster, Conn, Fail, check, parse_token, wait_until
+from lab import LabCluster
 
 TIMEOUTS = {"test_restart_catches_up_via_snapshot": 150, "test_fuzz_local_socket_ops": 150}
 
@@ -96,7 +99,7 @@ def test_form_1_node():
 
 
 def test_form_3_nodes():
-    with Cluster(3) as c:
+    with LabCluster(3) as c:
         lead = c.leader()
         settled(c, {"voter": 3})
         for n in c.nodes:
@@ -108,13 +111,13 @@ def test_form_3_nodes():
 
 
 def test_form_4_nodes_standby():
-    with Cluster(4) as c:
+    with LabCluster(4) as c:
         settled(c, {"voter": 3, "standby": 1})
         c.converged()
 
 
 def test_form_5_nodes():
-    with Cluster(5) as c:
+    with LabCluster(5) as c:
         settled(c, {"voter": 5})
         c.write_bench(c.nodes[4], 100, 8)
         c.converged()
@@ -168,7 +171,7 @@ def test_healthz():
 # ---- failover and roles ----------------------------------------------------------------------
 
 def test_kill9_leader_failover_no_write_lost():
-    with Cluster(3) as c:
+    with LabCluster(3) as c:
         old = c.leader()
         rest = [n for n in c.nodes if n is not old]
         base = c.converged()
@@ -205,7 +208,7 @@ def test_kill9_leader_failover_no_write_lost():
 
 
 def test_standby_promoted_when_voter_killed():
-    with Cluster(4, failure_timeout="2s") as c:
+    with LabCluster(4, failure_timeout="2s") as c:
         settled(c, {"voter": 3, "standby": 1})
         lead = c.leader()
         roles = c.roles(lead)
@@ -229,7 +232,7 @@ def test_standby_promoted_when_voter_killed():
 
 
 def test_restart_catches_up():
-    with Cluster(3) as c:
+    with LabCluster(3) as c:
         lead = c.leader()
         f = next(n for n in c.nodes if n is not lead)
         c.kill9(f)
@@ -242,7 +245,7 @@ def test_restart_catches_up():
 
 
 def test_restart_catches_up_via_snapshot():
-    with Cluster(3, env=SNAP_ENV) as c:
+    with LabCluster(3, env=SNAP_ENV) as c:
         lead = c.leader()
         f = next(n for n in c.nodes if n is not lead)
         rev_before = c.status(f)["revision"]
@@ -262,9 +265,24 @@ def test_restart_catches_up_via_snapshot():
 
 # ---- joining: tokens -----------------------------------------------------------------------
 
+def _members(c):
+    return sorted((x["id"], x["name"]) for x in c.node_list(0))
+
+
+def _settled(c):
+    """The state once the cluster stops changing on its own (a new node's promotion and first
+    reports come in after the join returns): a status whose revision holds for half a second."""
+    def still():
+        a = c.status(0)
+        time.sleep(0.5)
+        b = c.status(0)
+        return b if (a["revision"], a["state_hash"]) == (b["revision"], b["state_hash"]) else None
+    return wait_until(still, 15, "the cluster's state to settle")
+
+
 def _refused_join(c, token, expect):
-    before = c.status(0)
-    nodes_before = c.node_list(0)
+    before = _settled(c)
+    nodes_before = _members(c)
     d = os.path.join(c.tmp, "intruder")
     port = c._new_node().port
     p = c.run("join", c.nodes[0].addr, "--token", token, "--listen", "127.0.0.1:%d" % port, "--data-dir", d,
@@ -274,7 +292,7 @@ def _refused_join(c, token, expect):
     check(not os.path.exists(os.path.join(d, "identity")), "refused join wrote an identity")
     check(not os.path.exists(os.path.join(d, "orch.pid")), "refused join started a node")
     after = c.status(0)
-    check(c.node_list(0) == nodes_before, "node list changed by a refused join")
+    check(_members(c) == nodes_before, "node list changed by a refused join: %s, was %s" % (_members(c), nodes_before))
     check((after["revision"], after["state_hash"]) == (before["revision"], before["state_hash"]),
           "state changed by a refused join")
 
@@ -321,7 +339,7 @@ def test_join_with_busy_listen_address_changes_nothing():
 # ---- leave and node rm -------------------------------------------------------------------------
 
 def test_leave_follower():
-    with Cluster(3) as c:
+    with LabCluster(3) as c:
         lead = c.leader()
         f = next(n for n in c.nodes if n is not lead)
         p = c.cli(f, "leave", json=False)
@@ -339,7 +357,7 @@ def test_leave_follower():
 
 
 def test_leave_leader():
-    with Cluster(4) as c:
+    with LabCluster(4) as c:
         settled(c, {"voter": 3, "standby": 1})
         old = c.leader()
         p = c.cli(old, "leave", json=False)
@@ -357,7 +375,7 @@ def test_leave_leader():
 
 
 def test_node_rm_dead_node():
-    with Cluster(3, failure_timeout="2s") as c:
+    with LabCluster(3, failure_timeout="2s") as c:
         lead = c.leader()
         victim = next(n for n in c.nodes if n is not lead)
         ask = next(n for n in c.nodes if n is not victim and n is not lead)  # goes through forwarding
@@ -416,7 +434,7 @@ def test_garbage_node_port():
     """The node port speaks only TLS: garbage before or instead of a handshake, and broken
     preambles and frames inside TLS, close the connection and change nothing."""
     rnd = random.Random(2)
-    with Cluster(3) as c:
+    with LabCluster(3) as c:
         before = _state(c)
         target = next(n for n in c.nodes if n is not c.leader())
         me = c.nodes[0]

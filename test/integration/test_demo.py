@@ -10,6 +10,8 @@ import subprocess
 from harness import ROOT, check
 
 TIMEOUTS = {"test_demo_script_runs_to_the_end": 300}
+# scripts/demo.sh uses fixed ports (7420, 8080): nothing else may hold them
+SERIAL = True
 
 
 def free_port():

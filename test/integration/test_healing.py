@@ -1,4 +1,5 @@
-"""Issue 4 (self-healing): real daemons on 127.0.0.1 running real containers through runc.
+"""Issue 4 (self-healing): real daemons, each its own machine (lab.py), running real
+containers through runc.
 A node killed with -9 has its replicas rescheduled and, back, keeps none of its old
 containers; a leader killed mid-rollout leaves a rollout that the next leader completes; a
 version failing its health check is rolled back while a polling client always gets an
@@ -10,6 +11,7 @@ import time
 
 from harness import check, wait_until
 from healing import Poller, container_cmdlines, container_of, inspect, on_node, spec, wait_placed
+from lab import LabCluster
 from workload import WorkCluster, live, per_node, runc_ids, running, wait_gone, wait_running
 
 FT = 2.0  # --failure-timeout of every cluster here, seconds
@@ -21,7 +23,7 @@ TIMEOUTS = {"test_node_kill_rescheduled_and_return_converges": 120, "test_leader
 
 
 def cluster(n=3):
-    return WorkCluster(n, failure_timeout="%ds" % FT)
+    return LabCluster(n, kind=WorkCluster, failure_timeout="%ds" % FT)
 
 
 def deploy(c, node, text, name="app.yml"):

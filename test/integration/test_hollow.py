@@ -15,6 +15,8 @@ from harness import BIN, check, free_port, kill_pid, pid_alive, wait_until
 from workload import WorkCluster, per_node, running
 
 TIMEOUTS = {"test_hollow_nodes_run_and_reschedule": 240}
+# dozens of nodes at once: the load would slow the tests running beside it
+SERIAL = True
 
 SPEC = """services:
   web:

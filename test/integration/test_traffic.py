@@ -1,11 +1,13 @@
 """Traffic (issue 5): the routing mesh and service addresses with real containers on 3
-nodes, each node on its own loopback address (127.0.0.1-3)."""
+nodes, each node its own machine (lab.py: own netns, address, task bridge, nftables
+ruleset, service addresses on lo), so requests and the mesh really cross hosts; the test
+process is a client machine on the same lab network."""
 import os
 import socket
-import subprocess
 import time
 
 from harness import check, wait_until
+from lab import LabCluster
 from traffic import (MeshCluster, Stream, container, free_published_port, hostname_of, http_once, read_response,
                      runc_exec, spread, wait_ready)
 from workload import DEMO, wait_running
@@ -16,6 +18,10 @@ TIMEOUTS = {"test_round_robin_even_through_every_node": 420, "test_replica_stopp
             "test_unreachable_endpoint_retried_elsewhere": 180}
 
 READY_CMD = '["sh", "-c", "trap \'exit 0\' TERM; echo ok > /www/ok.html; exec httpd -f -p 80 -h /www"]'
+
+
+def mesh(n):
+    return LabCluster(n, kind=MeshCluster)
 
 
 def web(port, replicas=3, labels=None, readiness=False, project="shop", extra=""):
@@ -52,7 +58,7 @@ def wait_serving(ip, port, hosts, timeout=20):
 
 
 def test_round_robin_even_through_every_node():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         setup(c, web(port))
         hosts = {hostname_of(t) for t in three_on_three(c)}
@@ -67,7 +73,7 @@ def test_round_robin_even_through_every_node():
 
 
 def test_replica_stopped_mid_stream_loses_nothing():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         setup(c, web(port))
         ts = three_on_three(c)
@@ -96,7 +102,7 @@ def test_replica_stopped_mid_stream_loses_nothing():
 
 
 def test_unready_replica_leaves_pool_and_returns():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         setup(c, web(port, readiness=True))
         three_on_three(c)
@@ -135,7 +141,7 @@ def test_unready_replica_leaves_pool_and_returns():
 
 
 def test_least_connections_picks_idle_replica():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         setup(c, web(port, labels={"orch.lb": "least-connections"}))
         ts = three_on_three(c)
@@ -167,7 +173,7 @@ def test_least_connections_picks_idle_replica():
 
 
 def test_service_name_resolves_and_spreads():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         client = ("  client:\n    image: %s\n    stop_grace_period: 1s\n"
                   "    command: [\"sh\", \"-c\", \"while :; do for n in web web.shop; do echo \\\"got $$n "
@@ -200,12 +206,15 @@ def test_service_name_resolves_and_spreads():
 
 
 def test_port_taken_reported():
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
-        squat = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        def bind():  # on n2's machine, on its address
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((c.nodes[1].ip, port))
+            s.listen(1)
+            return s
+        squat = c.lab.in_host(1, bind)
         try:
-            squat.bind(("127.0.0.2", port))
-            squat.listen(1)
             setup(c, web(port))
             hosts = {hostname_of(t) for t in three_on_three(c)}
             errs = wait_until(lambda: c.inspect("web").get("port_errors"), 15, "port_errors on web")
@@ -223,9 +232,9 @@ def test_port_taken_reported():
 
 def test_unreachable_endpoint_retried_elsewhere():
     """Connections to one endpoint are silently dropped (an nft rule of the test's own
-    table drops packets to its host port), so the mesh's connect times out and it must try
+    table on n1's machine drops packets to its host port), so the mesh's connect times out and it must try
     another endpoint: every request succeeds and the node survives the timed-out connects."""
-    with MeshCluster(3) as c:
+    with mesh(3) as c:
         port = free_published_port(c.ips())
         setup(c, web(port))
         ts = three_on_three(c)
@@ -236,8 +245,7 @@ def test_unreachable_endpoint_retried_elsewhere():
         table = "orchtest_%d" % os.getpid()
         rules = ("table ip %s {\n chain out {\n  type filter hook output priority raw;\n"
                  "  ip daddr %s tcp dport %s drop\n }\n}\n" % (table, ip, hport))
-        p = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
-        check(p.returncode == 0, "nft: %s" % p.stderr.strip())
+        c.host_run(0, ["nft", "-f", "-"], input=rules)  # on n1's machine, whose mesh connects
         try:
             t0 = time.time()
             counts, errors = spread(c.nodes[0].ip, port, 30, workers=6)
@@ -250,7 +258,7 @@ def test_unreachable_endpoint_retried_elsewhere():
                 http_once(c.nodes[0].ip, port)
                 slowest = max(slowest, time.time() - t1)
         finally:
-            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
+            c.host_run(0, ["nft", "delete", "table", "ip", table], check_rc=False)
         print("with %s dropped: %s, %d errors, %.1fs" % (victim["endpoint"], counts, len(errors), took))
         check(c.nodes[0].alive(), "n1 died while retrying: %s" % c.diagnostics())
         check(not errors, "%d requests failed: %s" % (len(errors), errors[:3]))

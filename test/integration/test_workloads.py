@@ -1,4 +1,5 @@
-"""Issue 3 (workloads): real containers through runc on a 3-node cluster on 127.0.0.1.
+"""Issue 3 (workloads): real containers through runc on a 3-node cluster, each node its own
+machine (lab.py; single-node tests on 127.0.0.1).
 Deploy/spread/HTTP, scale and idempotent redeploy, restart policies, OOM kill, pending
 with a reason, spec errors, crafted image tars, image fetch from a peer, logs from all
 replicas, agent restart adopting its containers. Every cluster is torn down with
@@ -12,6 +13,7 @@ import threading
 import time
 
 from harness import BIN, Fail, check, wait_until
+from lab import LabCluster
 from workload import (DEMO, WorkCluster, blob_files, demo_image, docker_archive, http_get, live, net_diag, oci_layout,
                       per_node, runc_ids, running, tar_bytes, wait_running)
 
@@ -28,6 +30,10 @@ WEB = """services:
 """
 
 
+def cluster(n):
+    return LabCluster(n, kind=WorkCluster)
+
+
 def web_spec(c, replicas, name="web.yml"):
     return c.write(name, WEB % (DEMO, replicas))
 
@@ -36,7 +42,8 @@ def distinct_hostnames(c, tasks):
     """GETs /cgi-bin/id through every task's endpoint; each must answer its own hostname."""
     names = {}
     for t in tasks:
-        check(re.fullmatch(r"127\.0\.0\.1:\d+->80/tcp", t["endpoint"]), "task %s endpoint %r" % (t["id"], t["endpoint"]))
+        ip = c.node(t["node"]).ip  # published on its node's address
+        check(re.fullmatch(re.escape(ip) + r":\d+->80/tcp", t["endpoint"]), "task %s endpoint %r" % (t["id"], t["endpoint"]))
         try:
             got = wait_until(lambda: http_get(t["endpoint"]), 10, "HTTP answer from task %s at %s" % (t["id"], t["endpoint"]))
         except Fail as e:
@@ -48,7 +55,7 @@ def distinct_hostnames(c, tasks):
 
 
 def test_deploy_spread_http():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         out = c.deploy(0, web_spec(c, 6)).stdout
         check(re.search(r"^web\s+created", out, re.M), "deploy did not report web created: %r" % out)
@@ -62,21 +69,23 @@ def test_deploy_spread_http():
             check(sorted(i.split("-")[-1] for i in ids) == mine, "%s runc list %r, tasks %r" % (n.name, ids, mine))
         svc = [s for s in c.services() if s["name"] == "web"]
         check(len(svc) == 1, "orch services: %r" % c.services())
-        # host ports are held by their node, so no other node on this machine (another
-        # cluster's, say) can hand the same port out again
-        for t in ts:
-            port = int(t["endpoint"].split("->")[0].split(":")[1])
+        # host ports are held by their node, so nothing else on its machine (another
+        # cluster's node, say) can hand the same port out again
+        def held(port):
             with socket.socket() as s:
                 try:
                     s.bind(("0.0.0.0", port))
-                    held = False
+                    return False
                 except OSError:
-                    held = True
-            check(held, "host port %d of task %s is not held by its node" % (port, t["id"]))
+                    return True
+        for t in ts:
+            port = int(t["endpoint"].split("->")[0].split(":")[1])
+            check(c.lab.in_host(c.node(t["node"]).host, held, port),
+                  "host port %d of task %s is not held by its node" % (port, t["id"]))
 
 
 def test_scale_and_redeploy_idempotent():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         spec = web_spec(c, 6)
         c.deploy(0, spec)
@@ -145,7 +154,7 @@ FAIL = """services:
 
 
 def test_restart_policy():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, c.write("fail.yml", FAIL))
 
@@ -198,7 +207,7 @@ HOG = """services:
 
 
 def test_oom_and_unschedulable():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, c.write("hog.yml", HOG))
 
@@ -226,7 +235,7 @@ def test_oom_and_unschedulable():
 
 
 def test_spec_errors_change_nothing():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, web_spec(c, 1))
         wait_running(c, "web", 1)
@@ -252,7 +261,7 @@ def test_spec_errors_change_nothing():
 
 
 def test_crafted_image_tars_rejected():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         base = [("bin/", "dir", None), ("bin/hello", "file", "hello\n"), ("etc/", "dir", None)]
         # the builders make loadable images: a benign one loads in both formats
         ok_docker = docker_archive(os.path.join(c.tmp, "ok-docker.tar"), "ok:docker", [tar_bytes(base)])
@@ -284,7 +293,7 @@ def test_crafted_image_tars_rejected():
 
 
 def test_image_fetched_from_peer():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo(0)  # n1 only
         im = [i for i in c.images() if i["name"] == DEMO][0]
         n1, n2, n3 = c.nodes
@@ -322,7 +331,7 @@ LOGGER = """services:
 
 
 def test_logs_from_all_replicas():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, c.write("talk.yml", LOGGER))
         ts = wait_running(c, "talk", 4)
@@ -367,12 +376,12 @@ def test_logs_follow_through_the_node():
     """orch logs -f: the CLI asks only its own node, which reads every replica's output on
     the node that runs it and streams the lines back merged; new lines keep coming, and the
     stream ends by itself once the tasks have stopped."""
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, c.write("tick.yml", TICKER))
         ts = wait_running(c, "tick", 3)
         check(len(per_node(ts)) == 3, "3 replicas not on 3 nodes: %r" % per_node(ts))
-        argv = [BIN, "-D", c.nodes[1].dir, "logs", "-f", "--tail", "1", "tick"]
+        argv = c.argv(["-D", c.nodes[1].dir, "logs", "-f", "--tail", "1", "tick"])
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
         try:
             lines = _line_reader(p.stdout)
@@ -462,7 +471,7 @@ def test_image_load_errors_change_nothing():
 
 
 def test_agent_restart_adopts_containers():
-    with WorkCluster(3) as c:
+    with cluster(3) as c:
         c.load_demo()
         c.deploy(0, web_spec(c, 6))
         ts = wait_running(c, "web", 6)

@@ -8,6 +8,7 @@ MeshCluster extends workload.WorkCluster (teardown kills daemons by pid, runs `o
 cleanup` and checks for leaks). It also removes the services' virtual addresses from `lo`
 (unless something else still listens on one): the nodes add them and nothing takes them
 away, neither a node that stops nor `orch debug cleanup`."""
+import errno
 import os
 import random
 import socket
@@ -29,8 +30,10 @@ def free_published_port(ips, lo=15000, hi=19999):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 s.bind((ip, port))
-            except OSError:
-                ok = False
+            except OSError as e:
+                # not an address of this machine: a lab host (lab.py), a fresh machine
+                # of its own where nothing else publishes
+                ok = e.errno == errno.EADDRNOTAVAIL
             finally:
                 s.close()
             if not ok:

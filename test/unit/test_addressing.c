@@ -1,6 +1,10 @@
 #include "unit.h"
+#include "agent/nettag.h"
 #include "net/ipam.h"
 #include "util/layout.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 UNIT(ipam_node_network_task_and_service_addresses)
 {
@@ -60,4 +64,33 @@ UNIT(layout_paths_of_the_data_directory)
 	/* a path that does not fit says so */
 	char small[12];
 	CHECK(!layout_path(small, sizeof small, "/var/lib/orch", LAYOUT_IDENTITY));
+}
+
+/* Two nodes of this machine picking one node-network tag: the first claim holds while its
+ * data dir keeps the tag; a claim whose node keeps no such tag is taken over; release
+ * drops only one's own claim. */
+UNIT(nettag_claims_one_holder_per_tag)
+{
+	char a[] = "/tmp/orch-nettag-a-XXXXXX", b[] = "/tmp/orch-nettag-b-XXXXXX", p[700];
+	CHECK(mkdtemp(a) && mkdtemp(b));
+	const char *tag = "zz9";
+	nettag_release(tag, a);
+	CHECK(nettag_claim(tag, a));
+	CHECK(nettag_claim(tag, a)); /* its own again */
+	/* a's net-tag is not written yet: its claim looks stale to b, as after a crash */
+	layout_path(p, sizeof p, a, LAYOUT_NET_TAG);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	fprintf(f, "%s 10.200.3.0/24\n", tag);
+	fclose(f);
+	CHECK(!nettag_claim(tag, b));
+	nettag_release(tag, b); /* not b's: stays */
+	CHECK(!nettag_claim(tag, b));
+	unlink(p); /* a left */
+	CHECK(nettag_claim(tag, b));
+	nettag_release(tag, b);
+	CHECK(nettag_claim(tag, a));
+	nettag_release(tag, a);
+	rmdir(a);
+	rmdir(b);
 }

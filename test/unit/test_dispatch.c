@@ -5,6 +5,7 @@
  * reply while the node keeps serving. Needs root and runc like every node (its agent
  * lists its runtime's containers on start). */
 #include "unit.h"
+#include "agent/nettag.h"
 #include "creds_fixture.h"
 #include "reqgen.h"
 #include "cli/client.h"
@@ -125,6 +126,7 @@ static void with_node(void (*work)(struct one *o))
 	CHECK_EQ_INT(uv_loop_close(&o.loop), 0);
 	daemon_free(o.d);
 	char cmd[128];
+	nettag_release_dir(o.data);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", o.dir);
 	CHECK_EQ_INT(system(cmd), 0);
 }

@@ -2,6 +2,7 @@
  * 127.0.0.x: what `orch debug hollow` and a simulation need (no file-level state shared
  * by nodes). Needs root and runc like the agent (it lists its containers on start). */
 #include "unit.h"
+#include "agent/nettag.h"
 #include "creds_fixture.h"
 #include "cli/client.h"
 #include "node/daemon.h"
@@ -241,5 +242,7 @@ UNIT(node_two_daemons_one_loop_form_a_cluster)
 	CHECK_EQ_INT(t.freed, 2);
 	CHECK(!t.d[0] && !t.d[1]);
 	CHECK_EQ_INT(uv_loop_close(&t.loop), 0);
+	for (int i = 0; i < 2; i++)
+		nettag_release_dir(dirs[i]);
 	CHECK_EQ_INT(rm_tree(t.dir), 0);
 }
