@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fault cycles on a lab cluster (every node its own host: test/integration/lab.py), checked
 # by the history checker (test/integration/history.py): each cycle kills a node with -9 and
-# restarts it, isolates a host, or cuts a link both ways or one way, while clients write and
+# restarts it, isolates a host, cuts a link both ways or one way, or flaps one, while clients write and
 # read through every node; every --round cycles the writes are verified (every acknowledged
 # write present, reads linearizable) and every node's state hash compared. Prints the faults
 # injected, writes acknowledged and verified, divergences; exits 1 on any finding.

@@ -1,6 +1,6 @@
 """Fault cycles on a lab cluster (lab.py) under the history checker (history.py): each cycle
 injects one fault — a node killed -9 and restarted, a host isolated, a link cut both ways
-or one way — holds it a moment while clients write and read through every node, and
+or one way, or a link flapping (cut and healed 3-5 times) — holds it a moment while clients write and read through every node, and
 heals it. Every `rounds` cycles the faults stop, the clients stop, and the round is
 verified: every acknowledged write present, the reads linearizable, every node at the same
 applied index and state hash. Then a new round starts with new keys.
@@ -22,15 +22,16 @@ if HERE not in sys.path:
 from harness import Fail, wait_until  # noqa: E402
 from history import Workload, verify  # noqa: E402
 
-KINDS = ("kill", "isolate", "cut", "oneway")
+KINDS = ("kill", "isolate", "cut", "oneway", "flap")
 
 
 
 class Chaos:
     """Runs cycles on cluster c of lab; counts what it did in .faults, .acked, .rounds."""
 
-    def __init__(self, lab, c, rng, log=print, hold=(0.1, 0.7), gap=(0.1, 0.4)):
+    def __init__(self, lab, c, rng, log=print, hold=(0.1, 0.7), gap=(0.1, 0.4), kinds=KINDS):
         self.lab, self.c, self.rng, self.log = lab, c, rng, log
+        self.kinds = kinds
         self.hold, self.gap = hold, gap
         self.faults = {k: 0 for k in KINDS}
         self.cycles = 0
@@ -44,7 +45,7 @@ class Chaos:
         """One cycle: a fault, held, healed."""
         c, lab, rng = self.c, self.lab, self.rng
         n = len(c.nodes)
-        kind = rng.choice(KINDS)
+        kind = rng.choice(self.kinds)
         i = rng.randrange(n)
         j = rng.choice([k for k in range(n) if k != i])
         hold = rng.uniform(*self.hold)
@@ -57,6 +58,15 @@ class Chaos:
             if kind == "isolate":
                 desc = "isolate %s %.2fs" % (c.nodes[i].name, hold)
                 lab.isolate(i)
+            elif kind == "flap":
+                flaps = rng.randint(2, 4)
+                desc = "flap %s-%s %d+1 times, %.2fs each" % (c.nodes[i].name, c.nodes[j].name, flaps, hold)
+                for _ in range(flaps):
+                    lab.cut(i, j)
+                    time.sleep(hold)
+                    lab.heal()
+                    time.sleep(hold)
+                lab.cut(i, j)
             elif kind == "cut":
                 desc = "cut %s-%s %.2fs" % (c.nodes[i].name, c.nodes[j].name, hold)
                 lab.cut(i, j)
