@@ -5,7 +5,7 @@ A Lab of N hosts is made of network namespaces the lab creates and nothing else:
     olab-NAME-sw    the switch: a bridge `labbr` with one port per host (n1, n2, ..., cl)
     olab-NAME-nK    host K: interface lab0 = 10.77.0.K/24 on the switch, its own lo, routes,
                     nftables ruleset and task bridge; a node runs here with its own mount
-                    namespace (ns/nK.mnt), so its task netns and rootfs mounts are its own too
+                    namespace (ns/nK.mnt) and /run, so its task netns and mounts are its own
     olab-NAME-cl    the client: 10.77.0.250; the test process moves into it (Lab(client=True)),
                     so its sockets reach the hosts as another machine on the network would
 
@@ -13,7 +13,7 @@ A Lab of N hosts is made of network namespaces the lab creates and nothing else:
 inside these namespaces, so labs of concurrent tests use the same addresses without meeting.
 Nodes are started with `nsenter --net --mount` (not `ip netns exec`: it remounts /sys and
 runc then finds no cgroup mount). The CLI reaches a node through its Unix socket in its data
-dir, run inside the node's namespaces like a shell on that machine.
+dir; commands that start a node or clean up after it run on its host (OnLab.argv).
 
 Faults live on the switch, so no host's own ruleset is touched: a cut is a drop in the
 switch's `bridge olab` table between two ports (silent, like a pulled cable: no RST, no ICMP),
@@ -21,7 +21,7 @@ loss is `numgen random mod 100 < N drop` on what a host sends, and delay sends a
 IPv4 packets through an NFQUEUE that a small relay process (this file, `_delay`) releases
 after the delay (the kernel has no netem). A rate cap is a tbf qdisc on the host's lab0.
 Loss, rate and delay apply, like netem on a host's interface, to what that host SENDS:
-delay(i, 100) makes every round trip with host i 100 ms longer.
+delay(i, 100) makes every round trip with host i 100 ms longer (jitter keeps packet order).
 
 Python: indexes are 0-based like Cluster.nodes (host 0 runs nodes[0]).
 
