@@ -57,6 +57,9 @@
 	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, OPERATOR, ingest_start) \
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", ANY, HERE, OPERATOR, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, OPERATOR, rpc_logs) \
+	X(EXEC, exec, "exec", ANY, HERE, OPERATOR, execfan_start) \
+	X(EXEC_TASK, exec_task, "exec.task", PEER, HERE, NODE, rpc_exec_task) \
+	X(EXEC_INPUT, exec_input, "exec.input", ANY, HERE, OPERATOR, execfan_input) \
 	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, NODE, rpc_blob_get) \
 	X(IMAGE_PULL, image_pull, "image.pull", ANY, HERE, OPERATOR, imagefan_pull) \
 	X(IMAGE_PRUNE, image_prune, "image.prune", ANY, HERE, OPERATOR, imagefan_prune) \
@@ -83,6 +86,8 @@
 	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
+#define PROTO_EXEC_ARGS_MAX 1024        /* arguments of an orch exec command */
+#define PROTO_EXEC_ARGS_BYTES (32u << 10) /* and their bytes in all */
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
@@ -135,6 +140,21 @@
 	F(S, U64, task_id, OPT, 0) F(S, STR, service, OPT, PROTO_NAME_MAX) F(S, I64, tail, OPT, -1) \
 	F(S, BOOL, follow, OPT, 0)
 #define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
+/* orch exec (node/execfan.h): target "SERVICE[.SLOT]" or a task id; cmd: the command's
+ * arguments (strings); stdin: input follows in exec.input frames; tty: on a terminal of
+ * rows x cols. exec.task: the same for one task, asked of the node that runs it. */
+#define REQ_exec(F, S) \
+	F(S, STR, target, REQ, 200) F(S, ARR, cmd, REQ, 0) F(S, BOOL, tty, OPT, 0) F(S, BOOL, stdin, OPT, 0) \
+	F(S, U64, rows, OPT, 0) F(S, U64, cols, OPT, 0)
+#define REQ_exec_task(F, S) \
+	F(S, U64, task_id, REQ, 0) F(S, ARR, cmd, REQ, 0) F(S, BOOL, tty, OPT, 0) F(S, BOOL, stdin, OPT, 0) \
+	F(S, U64, rows, OPT, 0) F(S, U64, cols, OPT, 0)
+/* to the exec the request session (its id) started on this connection: input bytes, the
+ * end of input, a new terminal size (rows and cols, both or neither). Answered only when
+ * there is no such session (an error with the input's own id). */
+#define REQ_exec_input(F, S) \
+	F(S, U64, session, REQ, 0) F(S, BIN, data, OPT, 0) F(S, BOOL, eof, OPT, 0) F(S, U64, rows, OPT, 0) \
+	F(S, U64, cols, OPT, 0)
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
 /* ref: an image reference (node/imagefan.h: pulled on every ready node, progress streamed) */

@@ -11,6 +11,8 @@
 #include "net/access.h"
 #include "net/conn.h"
 #include "net/httpd.h"
+#include "net/httpreq.h"
+#include "console/console.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -327,8 +329,9 @@ void rpc_http_page(struct daemon *d, const char *method, const char *path, struc
 }
 
 /* HTTP on the node port: only for a caller the connection proved (a user of any role, a
- * node); a plain client goes to the --metrics-listen listener instead. */
-void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+ * node); a plain client goes to the --metrics-listen or --console-listen listener instead.
+ * /metrics and /healthz are answered here, everything else is the console's. */
+void rpc_http(struct daemon *d, struct conn *c, const struct httpreq *rq)
 {
 	struct buf b = {0};
 	struct peer who;
@@ -337,10 +340,13 @@ void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *
 		struct buf body = {0};
 		buf_printf(&body, "forbidden: the node port serves HTTP only to clients with a certificate of the cluster; "
 				  "a local Prometheus scrapes the --metrics-listen address\n");
-		httpd_response(&b, method, "403 Forbidden", "text/plain; charset=utf-8", &body);
+		httpd_response(&b, rq->method, "403 Forbidden", "text/plain; charset=utf-8", &body);
 		buf_free(&body);
+	} else if (strcmp(rq->path, "/healthz") && strcmp(rq->path, "/metrics") && strncmp(rq->path, "/metrics?", 9)) {
+		console_tls(d->console, c, rq);
+		return;
 	} else
-		rpc_http_page(d, method, path, &b);
+		rpc_http_page(d, rq->method, rq->path, &b);
 	conn_write_raw(c, b.data, b.len);
 	conn_close_after_write(c);
 	buf_free(&b);

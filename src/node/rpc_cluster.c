@@ -3,6 +3,7 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "console/console.h"
 #include "pki/pki.h"
 #include "node/carot.h"
 #include "node/creds.h"
@@ -61,6 +62,8 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
 	mpw_kstr(&w, "addr", d->ident.advertise);
+	mpw_kstr(&w, "console_listen", console_addr(d->console));
+	mpw_kstr(&w, "console_role", peer_role_name(console_plain_role(d)));
 	mpw_kstr(&w, "role", d->worker ? "worker" : cons_role_name(cons_role_of(&d->cons, d->ident.id)));
 	mpw_kstr(&w, "kind", d->worker ? "worker" : "manager");
 	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
