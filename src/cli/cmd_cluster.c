@@ -124,6 +124,7 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	o->d.raft.heartbeat_ms = 100;
 	o->d.raft.snapshot_threshold = env_uint("ORCH_SNAPSHOT_THRESHOLD", 8192);
 	o->d.raft.snapshot_trailing = env_uint("ORCH_SNAPSHOT_TRAILING", 2048);
+	o->d.raft.test_disk_delay_ms = env_uint("ORCH_TEST_DISK_DELAY_MS", 0);
 	o->d.cpus_milli = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	o->d.memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	regopts_init(&o->reg);

@@ -218,10 +218,13 @@ const struct command commands[] = {
 	 "Show the cluster's unlock key (autolock), or replace it with a new one.",
 	 "      --rotate          make a new unlock key; every node re-seals its data key under it\n"
 	 "  -q, --quiet           print the key alone\n"},
-	{"cluster", cmd_cluster, "cluster update --autolock=true|false",
-	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off.",
+	{"cluster", cmd_cluster, "cluster update --autolock=true|false | --rebalance-moves=N",
+	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off; how\n"
+	 "many rebalancing moves may be under way at once.",
 	 "      --autolock=BOOL   keep every node's data key sealed under an unlock key the\n"
-	 "                        operator holds: a restarted node waits for orch unlock\n"},
+	 "                        operator holds: a restarted node waits for orch unlock\n"
+	 "      --rebalance-moves=N  tasks moved at a time to nodes that join or return\n"
+	 "                        (default 2; 0 turns rebalancing off)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
