@@ -33,6 +33,7 @@
 	X(NODES, nodes, "nodes", ANY, HERE, VIEWER, rpc_nodes) \
 	X(KV_GET, kv_get, "kv.get", ANY, HERE, VIEWER, rpc_kv_get) \
 	X(KV_SET, kv_set, "kv.set", ANY, HERE, ADMIN, rpc_kv_set) \
+	X(KV_READ, kv_read, "kv.read", ANY, LEADER, VIEWER, rpc_kv_read) \
 	X(NODE_UPDATE, node_update, "node.update", ANY, HERE, ADMIN, rpc_node_update) \
 	X(NODE_RM, node_rm, "node.rm", ANY, LEADER, ADMIN, rpc_node_rm) \
 	X(NODE_LEAVE, node_leave, "node.leave", ANY, LEADER, NODE, rpc_node_leave) \
@@ -104,6 +105,10 @@
 #define REQ_nodes(F, S) F(S, U64, self, OPT, 0)
 #define REQ_kv_get(F, S) F(S, STR, key, REQ, 256)
 #define REQ_kv_set(F, S) F(S, STR, key, REQ, 256) F(S, STR, value, REQ, 0)
+/* kv.get through the log (node/rpc_cluster.c rpc_kv_read): the leader answers after a barrier
+ * of its term committed, so the answer holds every write acknowledged before the request
+ * (a linearizable read); prefix: every key starting with key, as {items: {key: value}} */
+#define REQ_kv_read(F, S) F(S, STR, key, REQ, 256) F(S, BOOL, prefix, OPT, 0)
 /* node: a name, an id in hex or a unique id prefix; labels: {key: value or nil (remove)} */
 #define REQ_node_update(F, S) \
 	F(S, STR, node, REQ, 127) F(S, STR, availability, OPT, 15) F(S, MAP, labels, OPT, 0)

@@ -187,6 +187,65 @@ void rpc_kv_get(struct daemon *d, struct conn *c, const struct req_kv_get *a)
 	rpc_reply_send(c, &w);
 }
 
+/* A read through the log (kv.read): answered once a barrier of this leader's term is
+ * applied here, so it sees every write acknowledged before it was asked, and a deposed
+ * leader (cut off, not yet aware) answers nothing rather than a stale value. */
+struct kv_read {
+	struct pending *p;
+	char key[257];
+	bool prefix;
+};
+
+static void kv_read_done(void *data, int status, const char *msg)
+{
+	struct kv_read *r = data;
+	struct pending *p = r->p;
+	struct daemon *d = p->d;
+	if (!p->conn) {
+		/* the client left: nothing to answer */
+	} else if (status)
+		rpc_reply_err(p->conn, p->req_id, E_NOLEADER, msg && *msg ? msg : "kv.read: leadership lost; retry");
+	else if (r->prefix) {
+		size_t len = strlen(r->key);
+		struct mpw w;
+		rpc_reply_begin(&w, p->req_id, 0);
+		mpw_key(&w, "items");
+		mpw_map_begin(&w);
+		TABLE_FOREACH(&d->store.kv, struct kv, kv)
+			if (!strncmp(kv->key, r->key, len))
+				mpw_kstr(&w, kv->key, kv->value);
+		mpw_map_end(&w);
+		rpc_reply_send(p->conn, &w);
+	} else {
+		const struct kv *kv = table_get_str(&d->store.kv, r->key);
+		if (!kv)
+			rpc_reply_err(p->conn, p->req_id, E_NOTFOUND, "no such key");
+		else {
+			struct mpw w;
+			rpc_reply_begin(&w, p->req_id, 0);
+			mpw_kstr(&w, "value", kv->value);
+			mpw_ku64(&w, "rev", kv->rev);
+			rpc_reply_send(p->conn, &w);
+		}
+	}
+	pending_free(p);
+	free(r);
+}
+
+void rpc_kv_read(struct daemon *d, struct conn *c, const struct req_kv_read *a)
+{
+	char err[ERR_LEN];
+	struct kv_read *r = xcalloc(1, sizeof *r);
+	snprintf(r->key, sizeof r->key, "%s", a->key);
+	r->prefix = a->prefix;
+	r->p = pending_new(d, c, a->id);
+	if (cons_barrier(&d->cons, kv_read_done, r, err)) {
+		rpc_reply_err(c, a->id, E_NOLEADER, err);
+		pending_free(r->p);
+		free(r);
+	}
+}
+
 /* a node that does not know the leader (a spare gets nothing from it, a follower may not
  * have heard yet) asks who leads, and whether it is still a member */
 void rpc_whois(struct daemon *d, struct conn *c, const struct req_whois *a)

@@ -5,7 +5,7 @@ A Lab of N hosts is made of network namespaces the lab creates and nothing else:
     olab-NAME-sw    the switch: a bridge `labbr` with one port per host (n1, n2, ..., cl)
     olab-NAME-nK    host K: interface lab0 = 10.77.0.K/24 on the switch, its own lo, routes,
                     nftables ruleset and task bridge; a node runs here with its own mount
-                    namespace (ns/nK.mnt), so its task netns and rootfs mounts are its own too
+                    namespace (ns/nK.mnt) and /run, so its task netns and mounts are its own
     olab-NAME-cl    the client: 10.77.0.250; the test process moves into it (Lab(client=True)),
                     so its sockets reach the hosts as another machine on the network would
 
@@ -13,7 +13,7 @@ A Lab of N hosts is made of network namespaces the lab creates and nothing else:
 inside these namespaces, so labs of concurrent tests use the same addresses without meeting.
 Nodes are started with `nsenter --net --mount` (not `ip netns exec`: it remounts /sys and
 runc then finds no cgroup mount). The CLI reaches a node through its Unix socket in its data
-dir, run inside the node's namespaces like a shell on that machine.
+dir; commands that start a node or clean up after it run on its host (OnLab.argv).
 
 Faults live on the switch, so no host's own ruleset is touched: a cut is a drop in the
 switch's `bridge olab` table between two ports (silent, like a pulled cable: no RST, no ICMP),
@@ -21,7 +21,7 @@ loss is `numgen random mod 100 < N drop` on what a host sends, and delay sends a
 IPv4 packets through an NFQUEUE that a small relay process (this file, `_delay`) releases
 after the delay (the kernel has no netem). A rate cap is a tbf qdisc on the host's lab0.
 Loss, rate and delay apply, like netem on a host's interface, to what that host SENDS:
-delay(i, 100) makes every round trip with host i 100 ms longer.
+delay(i, 100) makes every round trip with host i 100 ms longer (jitter keeps packet order).
 
 Python: indexes are 0-based like Cluster.nodes (host 0 runs nodes[0]).
 
@@ -42,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,7 +56,6 @@ NET = "10.77.0"
 CLIENT = 250
 MAX_HOSTS = 200
 NODE_PORT = 7400
-METRICS_PORT = 7401
 RUN = "/run/orchlab"
 CLONE_NEWNET = 0x40000000
 
@@ -108,6 +108,14 @@ def _ns_inode(path):
         return None
 
 
+def _locked(method):
+    def call(self, *a, **kw):
+        with self._lock:
+            return method(self, *a, **kw)
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
 class Lab:
     """A switch and n hosts (more on demand with add_host). Removes everything it made on
     teardown, also after a failed test; a killed test's lab is removed by test/run.py
@@ -121,7 +129,9 @@ class Lab:
         self.dir = os.path.join(RUN, name)
         self.nsdir = os.path.join(self.dir, "ns")
         self.clusters = []
+        self.made_clusters = 0
         self._home = None  # the test process's own netns while it is in the client's
+        self._lock = threading.RLock()  # faults may be set from several threads
         if attach:
             self._load()
             return
@@ -255,11 +265,11 @@ class Lab:
 
     def _mount_ns(self, i):
         """Host i's own mount namespace, kept by a bind mount on ns/nK.mnt. Slave: the host
-        sees unmounts the machine makes later, while what it mounts stays its own. Its copy of
-        the lab's namespace directory is dropped (no host holds another's namespace), and its
-        /run/netns is a tmpfs of its own: netns names are files, and on the machine's disk
-        they would show on every host."""
-        import threading
+        sees unmounts the machine makes later, while what it mounts stays its own. Its /run
+        is a tmpfs of its own, as a machine's is: netns names (/run/netns) and orch's claims
+        of network tags (/run/orch) are files, which on the machine's disk every host would
+        share. The machine's mounts under /run are dropped from the host's copy first, so no
+        host holds the namespaces of another host or lab."""
         path = self.mnt_path(i)
         open(path, "w").close()
         made, bound, out = threading.Event(), threading.Event(), {}
@@ -269,9 +279,12 @@ class Lab:
                 if _libc.unshare(CLONE_NEWNS) != 0:
                     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
                 _mount(None, "/", None, MS_REC | MS_SLAVE)
-                _umount(self.nsdir)
-                _umount("/run/netns", missing_ok=True)
-                _mount("olab", "/run/netns", "tmpfs", 0, "mode=755")
+                with open("/proc/thread-self/mountinfo") as f:
+                    under = [l.split()[4] for l in f if l.split()[4].startswith("/run/")]
+                for mp in sorted(under, key=lambda m: -m.count("/")):
+                    _umount(mp.replace("\\040", " "), missing_ok=True)
+                _mount("olab", "/run", "tmpfs", 0, "mode=755")
+                os.mkdir("/run/netns")
                 out["tid"] = threading.get_native_id()
             except BaseException as e:  # noqa: BLE001 - handed to the caller
                 out["e"] = e
@@ -310,7 +323,6 @@ class Lab:
     def in_host(self, i, fn, *args):
         """fn(*args) called on a thread inside host i's network namespace (a socket made there
         stays there); returns its result or raises its exception."""
-        import threading
         out = {}
         path = self.netns_path(self.port(self._idx(i)))
 
@@ -341,11 +353,13 @@ class Lab:
     def _ports(self, i):
         return [self.port(j) for j in range(self.hosts) if j != i] + (["cl"] if self.state["client"] else [])
 
+    @_locked
     def cut(self, i, j):
         """No packet between hosts i and j, either way."""
         self.cut_oneway(i, j, apply=False)
         self.cut_oneway(j, i)
 
+    @_locked
     def cut_oneway(self, src, dst, apply=True):
         """Packets from src to dst are dropped; dst to src still pass."""
         pair = [self.port(self._idx(src)), self.port(self._idx(dst))]
@@ -354,6 +368,7 @@ class Lab:
         if apply:
             self._apply_nft()
 
+    @_locked
     def isolate(self, i):
         """Host i cut from every other host and from the client (its Unix socket still works)."""
         p = self.port(self._idx(i))
@@ -363,6 +378,7 @@ class Lab:
                     self.state["cuts"].append(pair)
         self._apply_nft()
 
+    @_locked
     def heal(self, i=None):
         """Removes every cut involving host i (all cuts when i is None). Loss, rate and delay stay."""
         if i is None:
@@ -372,6 +388,7 @@ class Lab:
             self.state["cuts"] = [c for c in self.state["cuts"] if p not in c]
         self._apply_nft()
 
+    @_locked
     def loss(self, i, pct):
         """Drops pct % of the packets host i sends (0 removes it)."""
         check(0 <= int(pct) <= 100, "loss is a percentage: %r" % pct)
@@ -395,6 +412,7 @@ class Lab:
         self._sw(["nft", "-f", "-"], input=text)
         self._save()
 
+    @_locked
     def rate(self, i, kbit):
         """Caps what host i sends at kbit kbit/s (tbf on its lab0; 0 or None removes it)."""
         i = self._idx(i)
@@ -411,6 +429,7 @@ class Lab:
             self.state["rate"].pop(p, None)
         self._save()
 
+    @_locked
     def delay(self, i, ms, jitter_ms=0):
         """Every IPv4 packet host i sends waits ms (+- jitter_ms, uniformly; packets keep their
         order) before the switch forwards it. 0 removes it. Implemented by a relay process on
@@ -574,15 +593,18 @@ class OnLab:
     def __init__(self, n=0, lab=None, **kw):
         self.lab = lab
         self._hosts = {}  # data dir -> host index
+        # a second cluster on the same lab listens on other ports of the same hosts
+        self._port = NODE_PORT + 10 * lab.made_clusters
+        lab.made_clusters += 1
         super().__init__(n, **kw)
 
     def _new_node(self, name=None, ip=None):
         self._count += 1
         i = len(self._hosts)
-        n = Node(self, name or "n%d" % self._count, NODE_PORT, self.lab.host(i))
+        n = Node(self, name or "n%d" % self._count, self._port, self.lab.host(i))
         n.host = i
         if self.metrics:
-            n.metrics = "%s:%d" % (n.ip, METRICS_PORT)
+            n.metrics = "%s:%d" % (n.ip, self._port + 1)
         self._hosts[n.dir] = i
         return n
 

@@ -251,7 +251,7 @@ def test_loss_rate_delay_measured():
         print("handshake ms to host 0: before %.1f, delay 80: %.1f..%.1f, delay 60+-40: %.1f..%.1f, after %.1f" % (
             before[len(before) // 2], delayed[0], delayed[-1], jittered[0], jittered[-1], after[len(after) // 2]))
         check(before[len(before) // 2] < 40, "handshakes already slow before the delay: %r" % before)
-        check(all(78 <= d < 250 for d in delayed), "delay 80 ms: handshakes took %r ms" % delayed)
+        check(all(78 <= d < 400 for d in delayed), "delay 80 ms: handshakes took %r ms" % delayed)
         check(jittered[0] < 70 and jittered[-1] > 70 and jittered[0] >= 18, "delay 60+-40 ms: %r" % jittered)
         check(after[len(after) // 2] < 40, "delay 0 did not remove the delay: %r" % after)
         ls.close()
