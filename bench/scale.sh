@@ -3,7 +3,8 @@
 # process: real nodes whose runtime runs nothing) on this machine. Measures the join of all
 # hollow nodes, then SERVICES x REPLICAS replicas deployed onto them until all are reported
 # running, and with that state: the leader's CPU and memory, raft log and snapshot sizes,
-# snapshot time, `orch ps` / `orch services` times, failover (kill -9 of the leader -> next
+# snapshot time, the backup (`orch snapshot save`) and a new cluster from it (`orch init
+# --restore`), `orch ps` / `orch services` times, failover (kill -9 of the leader -> next
 # acknowledged write). The in-run peer is etcd (3 members) holding as many objects of the
 # same size; the published figures of Nomad, Kubernetes and Swarm are printed for reference.
 # See bench/README.md for what is compared and the figures observed.
@@ -211,6 +212,25 @@ timed() { # median ms of 3 runs of: orch -D LEAD ARGS > /dev/null
 	done
 	printf '%s\n' "${v[@]}" | sort -n | sed -n 2p
 }
+# The backup of that state (orch snapshot save, from a follower: any manager), and a new
+# cluster made from it (orch init --restore, until it returns with the objects committed).
+for i in 1 2 3; do [[ $WORK/n$i != "$LEAD" ]] && { FOL=$WORK/n$i; break; }; done
+v=()
+for i in 1 2 3; do
+	t=$(date +%s%N)
+	timeout 60 "$O" -D "$FOL" snapshot save "$WORK/backup.snap" --with-data-key >/dev/null || die "orch snapshot save failed"
+	v+=("$(ms_since "$t")")
+done
+F[backup_ms]=$(printf '%s\n' "${v[@]}" | sort -n | sed -n 2p)
+F[backup_bytes]=$(stat -c %s "$WORK/backup.snap")
+pick_port PR
+t=$(date +%s%N)
+timeout 60 "$O" init --listen "127.0.0.1:$PR" --data-dir "$WORK/restored" --name restored --detach \
+	--restore "$WORK/backup.snap" >/dev/null || die "orch init --restore failed (see $WORK/restored/orch.log)"
+F[restore_ms]=$(ms_since "$t")
+F[restored_svcs]=$(timeout 20 "$O" -D "$WORK/restored" services -o json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+kill_orch "$WORK/restored"
+log "backup: ${F[backup_bytes]} bytes in ${F[backup_ms]} ms; a new cluster from it in ${F[restore_ms]} ms (${F[restored_svcs]} services)"
 F[ps_ms]=$(timed ps)
 F[ps_json_ms]=$(timed ps -o json)
 F[svc_ms]=$(timed services)
@@ -273,6 +293,10 @@ if [[ $ETCD == 1 ]]; then
 		die "etcdctl snapshot save failed"
 	F[etcd_snap_ms]=$(ms_since "$t0")
 	F[etcd_snap_bytes]=$(stat -c %s "$WORK/etcd.snap")
+	t0=$(date +%s%N)
+	ETCDCTL_API=3 timeout 120 etcdctl snapshot restore "$WORK/etcd.snap" --data-dir "$WORK/etcd-restored" >/dev/null 2>&1 ||
+		die "etcdctl snapshot restore failed"
+	F[etcd_restore_ms]=$(ms_since "$t0")
 	eps=""
 	for i in 1 2 3; do [[ $i != "$EL" ]] && eps+="${eps:+,}${ETCD_EP[$i]}"; done
 	t0=$(date +%s%N)
@@ -304,6 +328,8 @@ printf '%-46s %s\n' "raft entries (commit index)" "${F[commit]}"
 printf '%-46s %s\n' "raft log on disk" "$((F[log_disk] / 1024)) KiB in closed segments, + ${F[open_segs]} open ones (8 MiB preallocated each)"
 printf '%-46s %s\n' "snapshot: state / on disk (lz4)" "$((F[snap_bytes] / 1024)) KiB / $((${F[snap_disk]:-0} / 1024)) KiB"
 printf '%-46s %s\n' "snapshot time (encoding, on the loop)" "${F[snap_ms]} ms"
+printf '%-46s %s\n' "orch snapshot save (backup file, from a follower)" "${F[backup_ms]} ms, $((F[backup_bytes] / 1024)) KiB (services, secrets, images: no tasks)"
+printf '%-46s %s\n' "orch init --restore of it (a new cluster)" "${F[restore_ms]} ms, ${F[restored_svcs]} services"
 printf '%-46s %s\n' "orch ps / ps -o json ($TOTAL tasks)" "${F[ps_ms]} / ${F[ps_json_ms]} ms"
 printf '%-46s %s\n' "orch services / services -o json" "${F[svc_ms]} / ${F[svc_json_ms]} ms"
 printf '%-46s %s\n' "failover: kill -9 of the leader -> next write" "${F[failover_ms]} ms (goal <= 2000)"
@@ -316,6 +342,11 @@ if [[ $ETCD == 1 ]]; then
 	printf '  %-44s %s\n' "ratio orch tasks/s end to end / etcd puts/s" "$(ratio "${F[e2e_rate]}" "${F[etcd_rate]}")"
 	printf '  %-44s %s\n' "etcd snapshot save / orch snapshot, ms" "${F[etcd_snap_ms]} / ${F[snap_ms]} (ratio orch/etcd $(ratio "${F[snap_ms]}" "${F[etcd_snap_ms]}"))"
 	printf '  %-44s %s\n' "etcd snapshot / orch state, KiB" "$((F[etcd_snap_bytes] / 1024)) / $((F[snap_bytes] / 1024)) (ratio orch/etcd $(ratio "${F[snap_bytes]}" "${F[etcd_snap_bytes]}"))"
+	printf '  %-44s %s\n' "etcdctl snapshot save / orch snapshot save, ms" "${F[etcd_snap_ms]} / ${F[backup_ms]} (ratio orch/etcd $(ratio "${F[backup_ms]}" "${F[etcd_snap_ms]}"))"
+	printf '  %-44s %s\n' "etcd backup / orch backup, KiB" "$((F[etcd_snap_bytes] / 1024)) / $((F[backup_bytes] / 1024)) (ratio orch/etcd $(ratio "${F[backup_bytes]}" "${F[etcd_snap_bytes]}"))"
+	printf '  %-44s %s\n' "etcdctl snapshot restore / orch init --restore, ms" "${F[etcd_restore_ms]} / ${F[restore_ms]} (ratio orch/etcd $(ratio "${F[restore_ms]}" "${F[etcd_restore_ms]}"))"
+	echo "  (an orch backup leaves tasks, nodes and events out: a restored cluster places its"
+	echo "  tasks anew; etcd's holds every key. orch's restore includes starting the node.)"
 	printf '  %-44s %s\n' "failover with that state, ms" "etcd ${F[etcd_failover_ms]}, orch ${F[failover_ms]} (ratio orch/etcd $(ratio "${F[failover_ms]}" "${F[etcd_failover_ms]}"))"
 	echo "  (etcd stores keys and values; orch places, starts and tracks each task: a task costs it"
 	echo "  a placement and state reports, an etcd put one write. The ratio says how orch's whole"

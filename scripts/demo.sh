@@ -5,6 +5,7 @@
 # then waits. Ctrl-C tears everything down (processes, containers, mounts, cgroups,
 # network) and says so. Run as root on Debian 12; installs what it needs (scripts/setup.sh).
 #   DEMO_PORT=8080  published port      DEMO_WAIT=1  wait for Ctrl-C at the end (0: exit)
+#   NO_COLOR=1      no bold headings (there are none when the output is not a terminal)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 port=${DEMO_PORT:-8080}
@@ -15,7 +16,8 @@ O="$here/zig-out/bin/orch"
 work=$(mktemp -d /tmp/orch-demo.XXXXXX)
 pids=""
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# headings in bold on a terminal only, never with NO_COLOR
+. "$here/scripts/say.sh"
 
 teardown() {
 	trap - INT TERM EXIT

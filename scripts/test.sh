@@ -9,4 +9,5 @@ cd "$here"
 [ "$(id -u)" = 0 ] || { echo "test: run as root (setup installs packages; tests need root)" >&2; exit 1; }
 scripts/setup.sh
 vendor/zig/zig build -Dwerror=true
+scripts/build-release.sh v0.15.0   # the previous release, for the upgrade test (cached)
 exec python3 test/run.py "$@"

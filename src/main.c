@@ -14,9 +14,15 @@ int main(int argc, char **argv)
 	struct cli cli = {.prog = argv[0]};
 	cli.data_dir = getenv("ORCH_DATA_DIR");
 	bool explicit_dir = false; /* --data-dir on the line: this machine's node, not a context */
-	/* --data-dir is accepted anywhere on the line. */
+	/* --data-dir is accepted anywhere on the line before "--" (after it: orch exec's
+	 * command, whose options are its own). */
 	int n = 0;
 	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[n++] = argv[i++];
+			break;
+		}
 		if (!strcmp(argv[i], "--data-dir") || !strcmp(argv[i], "-D")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "orch: --data-dir needs a directory\n");

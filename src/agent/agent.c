@@ -1,6 +1,7 @@
 /* The agent's entry points (agent/agent.h): start and stop, the tick that moves every task
  * on, the assignment document turned into the task table, and its ops (logs.c, blob_get.c). */
 #include "agent/agent.h"
+#include "agent/exec.h"
 #include "node/nodesec.h"
 #include "agent/userns.h"
 #include "agent/agent_state.h"
@@ -245,6 +246,7 @@ void agent_stop(struct agent *a, void (*idle_cb)(void *data), void *data)
 	a->idle_cb = idle_cb;
 	a->idle_data = data;
 	report_stop(a);
+	exec_stop_all(a);
 	a->be->stop(a);
 	check_idle(a);
 }
@@ -343,6 +345,17 @@ void agent_conn_gone(struct agent *a, struct conn *c)
 		return;
 	blob_get_conn_gone(a, c);
 	logs_conn_gone(a, c);
+	exec_conn_gone(a, c);
+}
+
+void agent_exec(struct agent *a, struct conn *c, const struct req_exec_task *q)
+{
+	exec_task(a, c, q);
+}
+
+bool agent_exec_input(struct agent *a, struct conn *c, const struct req_exec_input *q)
+{
+	return a && exec_input(a, c, q);
 }
 
 void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q)

@@ -57,5 +57,9 @@ void agent_conn_gone(struct agent *a, struct conn *c);
  * blob.get (a chunk of an image blob this node holds, for a peer that fetches it). */
 void agent_logs(struct agent *a, struct conn *c, const struct req_logs *q);
 void agent_blob_get(struct agent *a, struct conn *c, const struct req_blob_get *q);
+/* exec.task and exec.input (agent/exec.h); the latter false when no exec of c has that
+ * session */
+void agent_exec(struct agent *a, struct conn *c, const struct req_exec_task *q);
+bool agent_exec_input(struct agent *a, struct conn *c, const struct req_exec_input *q);
 
 #endif

@@ -105,6 +105,7 @@ struct agent {
 	size_t npeers;
 	struct follower *followers;
 	struct blob_job *blob_jobs; /* blob.get reads in flight (their conn may go away) */
+	struct exec_sess *execs;    /* orch exec sessions (agent/exec.h) */
 	uv_timer_t report_timer;    /* the next batch of reports (agent/report.h) */
 	uint8_t ip_used[256];
 	char *iso_applied;          /* the address pairs isolated on the bridge (agent/isolation.h) */

@@ -1,4 +1,5 @@
 #include "agent/tasks.h"
+#include "agent/exec.h"
 #include "agent/agent_state.h"
 #include "agent/report.h"
 #include "agent/ports.h"
@@ -188,6 +189,7 @@ void tasks_claim_exits(struct agent *a)
 		if (t->phase == P_RUNNING)
 			t->phase = P_EXITED;
 	}
+	exec_claim_exits(a);
 }
 
 static void start_task(struct agent *a, struct atask *t)

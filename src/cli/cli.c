@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "cli/helpfmt.h"
 #include "cli/context.h"
 #include "util/mem.h"
 #include "util/err.h"
@@ -29,8 +30,11 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	const struct command *c = command_find(cmd);
-	if (c)
-		fprintf(stderr, "\nusage: orch %s\n(see orch %s -h)\n", c->synopsis, cmd);
+	if (c) {
+		fputc('\n', stderr);
+		helpfmt_usage(stderr, c->synopsis);
+		fprintf(stderr, "(see orch %s -h)\n", cmd);
+	}
 	else
 		fputc('\n', stderr);
 	return EXIT_USAGE;
@@ -41,9 +45,13 @@ int cli_help(const char *cmd)
 	const struct command *c = command_find(cmd);
 	if (!c)
 		return cli_usage("help", "unknown command %s", cmd);
-	printf("usage: orch %s\n\n%s\n", c->synopsis, c->summary);
-	if (c->options && *c->options)
-		printf("\noptions:\n%s", c->options);
+	helpfmt_usage(stdout, c->synopsis);
+	putchar('\n');
+	helpfmt_para(stdout, c->summary, strlen(c->summary), 0, 0);
+	if (c->options && *c->options) {
+		printf("\noptions:\n");
+		helpfmt_options(stdout, c->options);
+	}
 	printf("\nSee orch help %s (the %s page) for details.\n", cmd, strcmp(cmd, "compose") ? "manual" : "format");
 	return EXIT_OK;
 }

@@ -67,6 +67,8 @@ const char *mp_str_or(const msgpack_object *map, const char *key, char *buf, siz
 
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_join(struct cli *cli, int argc, char **argv);
+int cmd_start(struct cli *cli, int argc, char **argv);
+int cmd_uninstall(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_nodes(struct cli *cli, int argc, char **argv);
 int cmd_leave(struct cli *cli, int argc, char **argv);
@@ -81,6 +83,7 @@ int cmd_services(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);
 int cmd_ps(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_exec(struct cli *cli, int argc, char **argv);
 int cmd_image(struct cli *cli, int argc, char **argv);
 int cmd_images(struct cli *cli, int argc, char **argv);
 /* cmd_image.c: orch image pull REF, orch image prune, and every node's disk figures for
@@ -92,6 +95,7 @@ int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
+int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_volume(struct cli *cli, int argc, char **argv);
 int cmd_secret(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
@@ -104,6 +108,16 @@ int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);
 int cmd_unlock_key(struct cli *cli, int argc, char **argv);
 int cmd_cluster(struct cli *cli, int argc, char **argv);
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
+/* cmd_snapshot.c: the first line of file (- : standard input) into out; -1, or an exit
+ * code with the message printed */
+int cli_read_passphrase(const char *file, char *out, size_t cap);
+/* Reads a backup whole and checks it (state/snapfile.h), with its data key when it carries
+ * one (opened with the passphrase of pass_file): -1 (file holds it; the caller frees it),
+ * or an exit code with the message printed. */
+struct snapfile_meta;
+int cli_snapshot_load(const char *path, const char *pass_file, struct buf *file, struct snapfile_meta *m,
+		      const uint8_t **body, size_t *body_len, uint8_t key[32], bool *has_key);
 /* cmd_secret.c: orch deploy's part: creates (or updates) the file-backed secrets and
  * configs of sf and checks the external ones, then makes every service reference name the
  * cluster's secret. 0 or an exit code. */

@@ -1,5 +1,9 @@
 /* orch init, join, status, nodes, leave, node, version. */
 #include "cli/cli.h"
+#include "node/restore.h"
+#include "state/snapfile.h"
+#include "cli/install.h"
+#include <limits.h>
 #include "node/creds.h"
 #include "pki/pki.h"
 #include <openssl/crypto.h>
@@ -41,15 +45,21 @@ struct start_opts {
 	struct regopts reg;
 	struct strv allow_bind; /* --allow-bind: replaces the node's kept list when given */
 	const char *metrics_listen; /* --metrics-listen: replaces the kept one when given */
+	const char *console_listen; /* --console-listen: likewise */
 	bool worker;            /* orch join --worker (node/worker.h) */
 	/* --allow-privileged, --deny-privileged, --userns-remap: change the kept options */
 	int privileged;          /* 1 allow, -1 deny, 0 keep */
 	const char *userns;      /* "BASE:COUNT", "default", "off"; NULL: keep */
+	const char *restore, *passphrase_file; /* orch init --restore FILE (node/restore.h) */
+	bool install;            /* --install (cli/install.h) */
+	char **argv;             /* the command's arguments, its options first (getopt moved them) */
+	int nopts;               /* how many of argv[1..] are options and their values */
 };
 
 enum { O_LISTEN = 256, O_ADVERTISE, O_NAME, O_DETACH, O_CPUS, O_MEMORY, O_LABEL, O_TOKEN, O_FAILURE, O_ELECTION, O_HEARTBEAT, O_FORCE_NEW, O_RUNTIME,
        O_INSECURE_REG, O_REG_MIRROR, O_REG_CA_DIR, O_GC_GRACE, O_ALLOW_BIND, O_WORKER, O_AUTOLOCK, O_TOKEN_FILE,
-       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_DISK_FLOOR };
+       O_CA_CERT, O_CA_KEY, O_CERT_EXPIRY, O_ALLOW_PRIV, O_DENY_PRIV, O_USERNS, O_METRICS_LISTEN, O_CONSOLE_LISTEN, O_DISK_FLOOR,
+       O_INSTALL, O_RESTORE, O_PASSPHRASE_FILE };
 
 static const struct option start_longopts[] = {
 	{"listen", required_argument, NULL, O_LISTEN},
@@ -75,12 +85,16 @@ static const struct option start_longopts[] = {
 	{"image-gc-grace", required_argument, NULL, O_GC_GRACE},
 	{"allow-bind", required_argument, NULL, O_ALLOW_BIND},
 	{"metrics-listen", required_argument, NULL, O_METRICS_LISTEN},
+	{"console-listen", required_argument, NULL, O_CONSOLE_LISTEN},
 	{"worker", no_argument, NULL, O_WORKER},
 	{"autolock", no_argument, NULL, O_AUTOLOCK},
+	{"restore", required_argument, NULL, O_RESTORE},
+	{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
 	{"allow-privileged", no_argument, NULL, O_ALLOW_PRIV},
 	{"deny-privileged", no_argument, NULL, O_DENY_PRIV},
 	{"userns-remap", required_argument, NULL, O_USERNS},
 	{"disk-floor", required_argument, NULL, O_DISK_FLOOR},
+	{"install", no_argument, NULL, O_INSTALL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -115,6 +129,7 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 	o->d.raft.heartbeat_ms = 100;
 	o->d.raft.snapshot_threshold = env_uint("ORCH_SNAPSHOT_THRESHOLD", 8192);
 	o->d.raft.snapshot_trailing = env_uint("ORCH_SNAPSHOT_TRAILING", 2048);
+	o->d.raft.test_disk_delay_ms = env_uint("ORCH_TEST_DISK_DELAY_MS", 0);
 	o->d.cpus_milli = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	o->d.memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	regopts_init(&o->reg);
@@ -130,7 +145,10 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		case O_ADVERTISE: o->advertise = optarg; break;
 		case O_NAME: o->name = optarg; break;
 		case O_DETACH: o->detach = true; break;
+		case O_INSTALL: o->install = true; break;
 		case O_AUTOLOCK: o->autolock = true; break;
+		case O_RESTORE: o->restore = optarg; break;
+		case O_PASSPHRASE_FILE: o->passphrase_file = optarg; break;
 		case O_TOKEN:
 			/* copied, then wiped from argv: /proc/PID/cmdline of this process (and of the
 			 * node it forks) must not show it */
@@ -176,6 +194,13 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 			if (strcmp(optarg, "off") && parse_ipport(optarg, &sa, rerr))
 				return cli_usage(cmd, "--metrics-listen %s: expected IP:PORT (or off)", optarg);
 			o->metrics_listen = optarg;
+			break;
+		}
+		case O_CONSOLE_LISTEN: {
+			struct sockaddr_in sa;
+			if (strcmp(optarg, "off") && parse_ipport(optarg, &sa, rerr))
+				return cli_usage(cmd, "--console-listen %s: expected IP:PORT (or off)", optarg);
+			o->console_listen = optarg;
 			break;
 		}
 		case O_ALLOW_BIND: {
@@ -226,6 +251,8 @@ static int parse_start(const char *cmd, int argc, char **argv, struct start_opts
 		return cli_usage(cmd, "--allow-privileged and --userns-remap exclude each other: a privileged task is root "
 				 "of the machine (orch(8) SECURITY)");
 	*optind_out = optind;
+	o->argv = argv;
+	o->nopts = optind - 1;
 	return -1;
 }
 
@@ -339,6 +366,46 @@ static void joined_foreground(const char *msg, const void *arg)
 /* Runs the daemon in the foreground, or forks it into the background (--detach) and
  * returns once it serves. `ok_msg` is printed when the node serves; a joining node says
  * instead, once caught up, which role it got. */
+/* The start options a boot gives orch start again: those the node does not keep in its
+ * data directory (the rest are kept, or are its identity, or were for the first start). */
+static const char *const boot_opts[] = {"cpus", "memory", "label", "failure-timeout", "election-timeout", "heartbeat",
+					"runtime", "disk-floor", "image-gc-grace"};
+
+static int install(struct cli *cli, const struct start_opts *o, const struct identity *id)
+{
+	char dir[PATH_MAX], err[ERR_LEN], msg[2 * PATH_MAX];
+	if (!realpath(cli->data_dir, dir))
+		return cli_fail(E_IO, "--install: %s: %s", cli->data_dir, strerror(errno));
+	const char **args = xcalloc((size_t)o->nopts + 1, sizeof *args);
+	size_t n = 0;
+	for (int i = 1; i <= o->nopts; i++) {
+		const char *a = o->argv[i], *eq = strchr(a, '=');
+		size_t len = eq ? (size_t)(eq - a) : strlen(a);
+		const struct option *lo = NULL;
+		for (const struct option *l = start_longopts; a[0] == '-' && a[1] == '-' && l->name; l++)
+			if (strlen(l->name) == len - 2 && !strncmp(l->name, a + 2, len - 2))
+				lo = l;
+		bool has_value = lo && lo->has_arg == required_argument && !eq && i < o->nopts;
+		bool keep = false;
+		for (size_t k = 0; lo && k < sizeof boot_opts / sizeof *boot_opts; k++)
+			keep = keep || !strcmp(lo->name, boot_opts[k]);
+		if (keep) {
+			args[n++] = a;
+			if (has_value)
+				args[n++] = o->argv[i + 1];
+		}
+		i += has_value;
+	}
+	struct install_req q = {.data_dir = dir, .name = id->name, .args = args, .nargs = n};
+	int rc = install_service(&q, msg, sizeof msg, err);
+	free(args);
+	if (rc)
+		return cli_fail(rc, "%s", err);
+	printf("%s", msg);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
 static int run_node(struct cli *cli, struct start_opts *o, const struct identity *id, const char *ok_msg, bool joining)
 {
 	char err[ERR_LEN] = "";
@@ -348,6 +415,9 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	if (o->metrics_listen &&
 	    layout_write_text(cli->data_dir, LAYOUT_METRICS_LISTEN, strcmp(o->metrics_listen, "off") ? o->metrics_listen : NULL, err))
 		return cli_fail(E_IO, "--metrics-listen: %s", err);
+	if (o->console_listen &&
+	    layout_write_text(cli->data_dir, LAYOUT_CONSOLE_LISTEN, strcmp(o->console_listen, "off") ? o->console_listen : NULL, err))
+		return cli_fail(E_IO, "--console-listen: %s", err);
 	if (o->privileged || o->userns) {
 		struct nodesec ns;
 		if (nodesec_load(cli->data_dir, &ns, err))
@@ -365,6 +435,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 			return cli_fail(E_IO, "%s", err);
 	}
 	if (!o->detach) {
+		if (o->install && install(cli, o, id))
+			return EXIT_FAIL;
 		if (joining) {
 			o->d.on_ready = joined_foreground;
 			o->d.ready_arg = id;
@@ -441,6 +513,8 @@ static int run_node(struct cli *cli, struct start_opts *o, const struct identity
 	else if (ok_msg)
 		printf("%s", ok_msg);
 	printf("node %s running in the background (pid %d, log %s)\n", id->name, (int)pid, logp);
+	if (o->install && install(cli, o, id))
+		return EXIT_FAIL;
 	if (!strncmp(msg, "ok locked", 9))
 		printf("the node is locked (autolock): it starts once it has the cluster's unlock key; run orch unlock\n");
 	return EXIT_OK;
@@ -535,6 +609,26 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (o.autolock && identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
 		return cli_usage("init", "--autolock is for a new cluster; turn it on in a running one with orch cluster update "
 				 "--autolock=true");
+	if (o.passphrase_file && !o.restore)
+		return cli_usage("init", "--passphrase-file goes with --restore");
+	/* --restore: the backup is read and checked whole before anything is written */
+	struct buf snap = {0};
+	struct snapfile_meta sm;
+	const uint8_t *sbody = NULL;
+	size_t sblen = 0;
+	uint8_t skey[SEAL_KEY_LEN];
+	bool has_skey = false;
+	if (o.restore) {
+		if (identity_load(cli->data_dir, &known, e0) != E_NOTFOUND)
+			return cli_usage("init", "--restore makes a new cluster: %s already holds a node; give an empty --data-dir",
+					 cli->data_dir);
+		if ((rc = cli_snapshot_load(o.restore, o.passphrase_file, &snap, &sm, &sbody, &sblen, skey, &has_skey)) >= 0)
+			return rc;
+		if ((rc = snapfile_check(sbody, sblen, e0))) {
+			buf_free(&snap);
+			return cli_fail(rc, "%s: %s", o.restore, e0);
+		}
+	}
 	if (ensure_dir(cli->data_dir))
 		return cli_fail(E_IO, "cannot create data directory %s: %s", cli->data_dir, strerror(errno));
 	if ((rc = try_resume(cli, &o, "init")) >= 0)
@@ -557,6 +651,9 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	 * tokens are sealed under it) */
 	struct datakey dk;
 	datakey_generate(&dk);
+	if (has_skey) /* the backup's: its sealed values open as they did (orch(8) BACKUPS) */
+		memcpy(dk.k, skey, sizeof dk.k);
+	OPENSSL_cleanse(skey, sizeof skey);
 	if (o.autolock) { /* sealed from the start; the node records the key once it leads */
 		o.d.autolock = true;
 		unlock_generate(&o.d.autolock_key);
@@ -576,10 +673,17 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return cli_fail(rc, "init: %s", err);
 	if ((rc = tls_load(&id.tls, tdir, err)))
 		return cli_fail(rc, "init: %s", err);
+	if (o.restore) {
+		rc = restore_stage(cli->data_dir, sbody, sblen, err);
+		OPENSSL_cleanse(snap.data, snap.len);
+		buf_free(&snap);
+		if (rc)
+			return cli_fail(rc, "%s", err);
+	}
 	if (identity_save(cli->data_dir, &id, err))
 		return cli_fail(E_IO, "%s", err);
 	o.d.bootstrap = true;
-	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1280], key[UNLOCK_STR_LEN + 1];
+	char tm[TOKEN_STR_LEN + 1], tw[TOKEN_STR_LEN + 1], msg[1600], key[UNLOCK_STR_LEN + 1];
 	token_format(&mgr, tm);
 	token_format(&wrk, tw);
 	OPENSSL_cleanse(&mgr, sizeof mgr);
@@ -594,6 +698,11 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 			 id.name, (unsigned long long)id.id, tm, id.advertise, tw, id.advertise);
 	OPENSSL_cleanse(tm, sizeof tm);
 	OPENSSL_cleanse(tw, sizeof tw);
+	if (o.restore)
+		n += snprintf(msg + n, sizeof msg - (size_t)n,
+			      "restored from %s (cluster %s, raft index %llu, orch %s): %llu services, %llu secrets, %llu images\n",
+			      o.restore, sm.cluster, (unsigned long long)sm.index, sm.version, (unsigned long long)sm.services,
+			      (unsigned long long)sm.secrets, (unsigned long long)sm.images);
 	if (o.autolock) { /* shown once, here: the operator keeps it (orch unlock-key shows it again) */
 		unlock_format(&o.d.autolock_key, key);
 		snprintf(msg + n, sizeof msg - (size_t)n, "Autolock is on. The unlock key (keep it safe: a restarted node waits for it, "
@@ -606,12 +715,54 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* orch start: only ever resumes the node of the data directory (what a service runs at
+ * boot, cli/install.h): a data directory that lost its node must not become a new cluster. */
+int cmd_start(struct cli *cli, int argc, char **argv)
+{
+	struct start_opts o;
+	int oi, rc = parse_start("start", argc, argv, &o, &oi);
+	if (rc >= 0)
+		return rc;
+	if (oi < argc)
+		return cli_usage("start", "unexpected argument %s", argv[oi]);
+	if (o.token || o.token_file || o.ca_cert || o.ca_key || o.cert_secs || o.autolock || o.worker || o.d.force_new_cluster)
+		return cli_usage("start", "--token, --token-file, --ca-cert, --ca-key, --cert-expiry, --autolock, --worker and "
+				 "--force-new-cluster are for orch init and orch join");
+	if (o.restore || o.passphrase_file)
+		return cli_usage("start", "--restore is for orch init (a new cluster from a backup)");
+	struct identity id;
+	char err[ERR_LEN];
+	if ((rc = identity_load(cli->data_dir, &id, err)) == E_NOTFOUND)
+		return cli_fail(E_NOTFOUND, "no node in %s to start: orch init creates a cluster, orch join joins one",
+				cli->data_dir);
+	if (rc)
+		return cli_fail(rc, "%s", err);
+	return try_resume(cli, &o, "start");
+}
+
+int cmd_uninstall(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage("uninstall", "unexpected argument %s", argv[1]);
+	char dir[PATH_MAX], err[ERR_LEN], msg[2 * PATH_MAX + 64];
+	if (!realpath(cli->data_dir, dir))
+		return cli_fail(E_NOTFOUND, "uninstall: %s: %s", cli->data_dir, strerror(errno));
+	int rc = install_remove(dir, msg, sizeof msg, err);
+	if (rc)
+		return cli_fail(rc, "uninstall: %s", err);
+	printf("%sthe node no longer starts on boot; it keeps running now (orch leave takes it out of the "
+	       "cluster)\n", msg);
+	return EXIT_OK;
+}
+
 int cmd_join(struct cli *cli, int argc, char **argv)
 {
 	struct start_opts o;
 	int oi, rc = parse_start("join", argc, argv, &o, &oi);
 	if (rc >= 0)
 		return rc;
+	if (o.restore || o.passphrase_file)
+		return cli_usage("join", "--restore is for orch init (a new cluster from a backup)");
 	if (oi >= argc)
 		return cli_usage("join", "missing the address of a cluster node (IP:PORT)");
 	if (oi + 1 < argc)
@@ -681,7 +832,7 @@ int cmd_join(struct cli *cli, int argc, char **argv)
 		mpw_init(&rec);
 		schema_encode(&node_schema, &self, &rec);
 		labels_free(&self.labels);
-		struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
+		struct req_join q = {.proto = PROTO_VERSION, .node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret_hex,
 				     .csr = (const char *)csr.data, .worker = o.worker};
 		struct mpr resp;
 		rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
@@ -855,6 +1006,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("revision:     %llu\n", (unsigned long long)rev);
 	printf("state hash:   %s\n", b[8]);
 	printf("version:      %s\n", b[9]);
+	char halted[ERR_LEN];
+	uint64_t halted_at = 0;
+	if (!mp_get_strbuf(r.root, "halted", halted, sizeof halted)) { /* raft/consensus.h cons_halted */
+		mp_get_u64(r.root, "halted_at", &halted_at);
+		printf("halted:       at entry %llu: %s;\n              upgrade this node's binary (orch(8) UPGRADES)\n",
+		       (unsigned long long)halted_at, halted);
+	}
 	uint64_t dfree, dfloor = 0;
 	if (!mp_get_u64(r.root, "disk_free", &dfree)) {
 		char fb[32], lb[32];

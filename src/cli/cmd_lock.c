@@ -1,7 +1,8 @@
-/* orch unlock, orch unlock-key, orch cluster update --autolock (node/autolock.h). The
- * unlock key is read from standard input or a prompt, never taken from the command line
- * (it would show in /proc/PID/cmdline and in shell histories). */
+/* orch unlock, orch unlock-key, orch cluster update --autolock (node/autolock.h) and
+ * --rebalance-moves. The unlock key is read from standard input or a prompt, never taken
+ * from the command line (it would show in /proc/PID/cmdline and in shell histories). */
 #include "cli/cli.h"
+#include "orchestrator/rebalance.h"
 #include "secret/unlock.h"
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -76,17 +77,41 @@ int cmd_unlock_key(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+#define CLUSTER_USAGE "cluster update --autolock=true|false | --rebalance-moves=N"
+
+/* --rebalance-moves=N: the budget of rebalancing moves in flight, a key of the replicated
+ * kv table the leader's reconciler reads (orchestrator/rebalance.h). */
+static int rebalance_moves(struct cli *cli, const char *v)
+{
+	uint64_t n;
+	if (rebalance_parse(v, &n))
+		return cli_usage("cluster", "--rebalance-moves wants a number from 0 (off) to %d, not \"%s\"", REBALANCE_MOVES_MAX, v);
+	struct req_kv_set q = {.key = REBALANCE_KEY, .value = v};
+	struct mpr r;
+	int rc = cli_rpc(cli, OP_KV_SET, &q, &r);
+	if (rc)
+		return rc;
+	mpr_free(&r);
+	if (n)
+		printf("rebalancing: at most %llu move%s at a time\n", (unsigned long long)n, n == 1 ? "" : "s");
+	else
+		printf("rebalancing off\n");
+	return EXIT_OK;
+}
+
 int cmd_cluster(struct cli *cli, int argc, char **argv)
 {
 	if (argc != 3 || strcmp(argv[1], "update"))
-		return cli_usage("cluster", "cluster update --autolock=true|false");
+		return cli_usage("cluster", CLUSTER_USAGE);
+	if (!strncmp(argv[2], "--rebalance-moves=", 18))
+		return rebalance_moves(cli, argv[2] + 18);
 	bool enable;
 	if (!strcmp(argv[2], "--autolock=true") || !strcmp(argv[2], "--autolock"))
 		enable = true;
 	else if (!strcmp(argv[2], "--autolock=false"))
 		enable = false;
 	else
-		return cli_usage("cluster", "unknown option %s (cluster update --autolock=true|false)", argv[2]);
+		return cli_usage("cluster", "unknown option %s (" CLUSTER_USAGE ")", argv[2]);
 	struct req_autolock q = {.enable = enable};
 	struct mpr r;
 	int rc = cli_rpc(cli, OP_AUTOLOCK, &q, &r);

@@ -206,3 +206,26 @@ int cmd_events(struct cli *cli, int argc, char **argv)
 	}
 	return rc;
 }
+
+/* orch console: where the node's console is, from the node itself (the kept listener is
+ * the node's, and the node port is what a remote browser reaches). */
+int cmd_console(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage("console", "unexpected argument %s", argv[1]);
+	struct mpr r;
+	int rc = cli_rpc(cli, OP_STATUS, NULL, &r);
+	if (rc)
+		return rc;
+	char plain[80] = "", addr[80] = "", role[16] = "operator";
+	mp_get_strbuf(r.root, "console_listen", plain, sizeof plain);
+	mp_get_strbuf(r.root, "console_role", role, sizeof role);
+	mp_get_strbuf(r.root, "addr", addr, sizeof addr);
+	if (plain[0])
+		printf("http://%s/\t(plain, role %s: the --console-listen address)\n", plain, role);
+	printf("https://%s/\t(the node port: a browser with a user certificate of the cluster, its role)\n", addr);
+	if (!plain[0])
+		printf("no plain listener: start the node with --console-listen 127.0.0.1:7480 to have one\n");
+	mpr_free(&r);
+	return 0;
+}

@@ -791,7 +791,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 			const msgpack_object *pe = mp_get(&sl->via.array.ptr[i], "port_errors");
 			for (uint32_t k = 0; pe && pe->type == MSGPACK_OBJECT_MAP && k < pe->via.map.size; k++)
 				if (mp_is_str(&pe->via.map.ptr[k].val))
-					fprintf(stderr, "%swarning%s: service %s: %.*s\n", out_red(), out_reset(), name,
+					fprintf(stderr, "%swarning%s: service %s: %.*s\n", out_err_red(), out_err_reset(), name,
 						(int)pe->via.map.ptr[k].val.via.str.size, pe->via.map.ptr[k].val.via.str.ptr);
 		}
 		mpr_free(&sv);

@@ -1,6 +1,7 @@
 /* The command table: each subcommand with its synopsis (kept equal to its man page's
  * SYNOPSIS, which a test checks), summary and options for -h. */
 #include "cli/cli.h"
+#include "cli/helpfmt.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@
 	"                        (repeatable; kept with the node; none by default)\n" \
 	"  --metrics-listen IP:PORT  also serve /metrics and /healthz in plain HTTP there, for a\n" \
 	"                        local Prometheus (kept with the node; off removes it)\n" \
+	"  --console-listen IP:PORT  also serve the web console in plain HTTP there, to operators\n" \
+	"                        (meant for 127.0.0.1; kept with the node; off removes it)\n" \
 	"  --allow-privileged    run tasks of services with privileged: true here\n" \
 	"                        (kept with the node; --deny-privileged turns it off)\n" \
 	"  --userns-remap BASE:COUNT|default|off  run tasks in a user namespace whose\n" \
@@ -36,12 +39,15 @@
 	"                        orch entry of /etc/subuid); kept with the node\n" \
 	"  --disk-floor SIZE     free space the data dir's filesystem must keep: below it the\n" \
 	"                        cluster refuses growing writes (default 64m, at least 16m;\n" \
-	"                        give it at every start)\n"
+	"                        give it at every start)\n" \
+	"  --install             start the node on boot: a systemd unit (an OpenRC service\n" \
+	"                        where systemd is absent) that runs orch start; orch\n" \
+	"                        uninstall removes it\n"
 
 #define OUTPUT_OPT "  -o, --output FORMAT   table (default), json or yaml\n"
 
 const struct command commands[] = {
-	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D]",
+	{"init", cmd_init, "init [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach] [--failure-timeout D] [--force-new-cluster] [--autolock] [--ca-cert FILE --ca-key FILE] [--cert-expiry D] [--restore FILE [--passphrase-file FILE]]",
 	 "Create a cluster (its CA, this node's certificate, a manager and a worker join token) and\n"
 	 "run its first node; prints the lines that join other machines.\n"
 	 "On a data directory that already holds a node, resume that node.",
@@ -52,7 +58,11 @@ const struct command commands[] = {
 	 "                        once); a restarted node waits for it (orch unlock)\n"
 	 "  --ca-cert FILE, --ca-key FILE  use this CA (PEM) instead of creating one\n"
 	 "  --cert-expiry D       validity of the certificates issued to nodes (default 90d, at least\n"
-	 "                        60s; nodes renew theirs at about 2/3 of it)\n"},
+	 "                        60s; nodes renew theirs at about 2/3 of it)\n"
+	 "  --restore FILE        make the new cluster from a backup (orch snapshot save): its\n"
+	 "                        services, secrets, configs, images and settings; nodes, tokens\n"
+	 "                        and the CA are new\n"
+	 "  --passphrase-file FILE  the passphrase the backup's data key is sealed under\n"},
 	{"join", cmd_join, "join IP:PORT [--token-file FILE | --token TOKEN] [--worker] [--listen IP:PORT] [--advertise IP:PORT] [--data-dir DIR] [--name NAME] [--detach]",
 	 "Join the cluster that the node at IP:PORT belongs to, and run this node. The token (from\n"
 	 "orch init or orch token show) comes from --token-file, else ORCH_TOKEN, else --token; it\n"
@@ -65,15 +75,42 @@ const struct command commands[] = {
 	 "  --worker              join as a worker-only node (the worker token always does): it\n"
 	 "                        runs tasks, is never a raft voter or standby and holds no raft\n"
 	 "                        log, state replica or data key\n" START_OPTS},
+	{"snapshot", cmd_snapshot, "snapshot save FILE [--passphrase-file FILE | --with-data-key] | inspect FILE",
+	 "Back up the cluster's state into a file, or show what a backup holds.\n"
+	 "The node (a manager) writes it; orch init --restore FILE makes a new cluster from it\n"
+	 "(orch(8) BACKUPS).",
+	 "  save FILE             write the services, secrets, configs, images and settings, with\n"
+	 "                        the raft index and term they stand at (mode 0600)\n"
+	 "  --passphrase-file FILE  seal the cluster data key in the file under the passphrase on\n"
+	 "                        FILE's first line (- : standard input)\n"
+	 "  --with-data-key       carry the data key in clear (the file is then as secret as it)\n"
+	 "  inspect FILE          check the file (checksum, format) and print its header\n"},
+	{"start", cmd_start, "start [--data-dir DIR] [--detach] [--install] [--cpus N] [--memory SIZE] [--label KEY=VALUE]",
+	 "Run the node of a data directory again, as it was (after a reboot, or a stop): its\n"
+	 "identity, cluster and kept options come from the directory. It never creates nor joins a\n"
+	 "cluster: a directory without a node is an error. What a service started on boot runs.",
+	 "  --detach              run in the background; return once the node serves\n"
+	 "  --install             start the node on boot (as orch init --install)\n"
+	 "  --cpus N, --memory SIZE, --label KEY=VALUE, --runtime NAME, --disk-floor SIZE,\n"
+	 "  --election-timeout D, --heartbeat D, --failure-timeout D   as for orch init: the node\n"
+	 "                        does not keep these, give them at every start\n"
+	 "  --metrics-listen, --allow-bind, --allow-privileged, --userns-remap and the registry "
+	 "options change what the node keeps, as for orch init\n"},
+	{"uninstall", cmd_uninstall, "uninstall [--data-dir DIR]",
+	 "Remove the service orch init|join|start --install wrote for the node of the data\n"
+	 "directory (the systemd unit or OpenRC script and the link that enables it). The running\n"
+	 "node is left as it is.",
+	 ""},
 	{"token", cmd_token, "token show|rotate [manager|worker]",
 	 "Show or replace the join tokens (on a manager's machine). After a rotation the old token\n"
 	 "is refused; nodes already joined keep working (they use their certificates).",
 	 "  show [KIND]           print the manager and worker tokens, or only KIND's\n"
 	 "  rotate [KIND]         replace both tokens, or only KIND's, and print the new ones\n"},
 	{"ca", cmd_ca, "ca show|rotate [--ca-cert FILE --ca-key FILE]",
-	 "Show the cluster CA this node trusts: each certificate's fingerprint (what join tokens\n"
-	 "pin), expiry and PEM text, from the data directory; with the node running, each node's\n"
-	 "certificate expiry and CA, and how far a CA rotation is. Or replace the CA with no downtime.",
+	 "Show the cluster CA, or replace it with no downtime. show prints what this node trusts:\n"
+	 "each certificate's fingerprint (what join tokens pin), expiry and PEM text, from the data\n"
+	 "directory; with the node running, each node's certificate expiry and CA, and how far a CA\n"
+	 "rotation is.",
 	 "  show                  the CA bundle, the nodes' certificates, the rotation's progress\n"
 	 "  rotate                a new CA (made here, or --ca-cert/--ca-key), cross-signed by the\n"
 	 "                        old; every node moves to it, then the old CA leaves the bundle\n"},
@@ -115,17 +152,28 @@ const struct command commands[] = {
 	 "Show the output of a service's tasks (or one task), from whichever nodes run them.",
 	 "  -f, --follow          keep streaming new output\n"
 	 "  -n, --tail N          only the last N lines of each task\n"},
+	{"exec", cmd_exec, "exec [-i] [-t] SERVICE[.SLOT]|TASK -- COMMAND [ARG ...]",
+	 "Run a command in a running task, on whichever node runs it. Its output is shown here and\n"
+	 "orch exits with its exit code. SERVICE alone picks the running task of the lowest slot.",
+	 "  -i, --interactive     stream standard input to the command\n"
+	 "  -t, --tty             run it on a terminal that follows this window's size (with -i,\n"
+	 "                        standard input must be a terminal: keys go to the command)\n"},
 	{"top", cmd_top, "top [-o FORMAT]",
-	 "Show live figures of the whole cluster: per service replicas, connections, requests/s and\n"
-	 "bytes through the routing mesh; per task its node, CPU and memory.", OUTPUT_OPT},
+	 "Show live figures of the whole cluster. Per service: replicas, connections, requests/s\n"
+	 "and bytes through the routing mesh; per task: its node, CPU and memory.", OUTPUT_OPT},
+	{"console", cmd_console, "console",
+	 "Print the addresses of the node's web console.\n"
+	 "They are the plain listener of --console-listen (role operator) and the node port, where\n"
+	 "a browser with a user certificate of the cluster gets its role. See orch-console(1).", ""},
 	{"events", cmd_events, "events [-f] [-o FORMAT]",
 	 "Show what the cluster decided and why (scheduled, rescheduled, scaled, rolled back, node\n"
 	 "down), newest last.",
 	 "  -f, --follow          keep printing new events as they are committed\n" OUTPUT_OPT},
 	{"image", cmd_image, "image load FILE|DIR | pull REF | prune | ls | rm NAME",
-	 "Load images (every image and tag of a docker-archive or OCI layout, directory or tar;\n"
-	 "gzip, zstd or plain layers) into the cluster; pull one from its registry on every ready\n"
-	 "node; remove what no service uses; list or forget images. Names compare as Docker's do\n"
+	 "Load, pull, prune, list or forget images. load takes every image and tag of a\n"
+	 "docker-archive or OCI layout, directory or tar (gzip, zstd or plain layers); pull takes\n"
+	 "one from its registry on every ready node; prune removes what no service uses. Names\n"
+	 "compare as Docker's do\n"
 	 "(nginx = docker.io/library/nginx:latest). Nodes fetch the blobs they lack from their\n"
 	 "peers, then from the registry.",
 	 "  pull REF              resolve REF once, pull it on every ready node with progress;\n"
@@ -165,14 +213,14 @@ const struct command commands[] = {
 	 "Manage the users of the remote API (admin only). add makes a key here, has the cluster CA\n"
 	 "certify it for NAME and the role, and writes a bundle (key, certificate, CA; mode 0600) for\n"
 	 "--cert-bundle. rm revokes the user's certificate at once.",
-	 "  add NAME --role ROLE  viewer: reads; operator: also deploy, scale, rollout, logs, rm;\n"
+	 "  add NAME --role ROLE  viewer: reads; operator: also deploy, scale, rollout, logs, exec, rm;\n"
 	 "                        admin: everything (nodes, users, tokens, CA, registry, volumes)\n"
 	 "  -o FILE               (add) the bundle to write (default NAME.pem; never overwritten)\n"
 	 "  ls                    users, roles and certificate serials\n"
 	 "  rm NAME...            remove users: their certificates are refused from then on\n" OUTPUT_OPT},
 	{"context", cmd_context, "context ls [-o FORMAT] | use NAME | add NAME --host IP:PORT --cert-bundle FILE | rm NAME",
-	 "Name the clusters this CLI drives, in ~/.config/orch/config (or ORCH_CONFIG), and pick\n"
-	 "the current one; local is this machine's node.",
+	 "Name the clusters this CLI drives and pick the current one. They are kept in\n"
+	 "~/.config/orch/config (or ORCH_CONFIG); local is this machine's node.",
 	 "  ls                    the contexts, the current one marked *\n"
 	 "  use NAME              make NAME current (local: the local node's socket)\n"
 	 "  add NAME --host IP:PORT --cert-bundle FILE   add or replace a context\n"
@@ -184,10 +232,13 @@ const struct command commands[] = {
 	 "Show the cluster's unlock key (autolock), or replace it with a new one.",
 	 "      --rotate          make a new unlock key; every node re-seals its data key under it\n"
 	 "  -q, --quiet           print the key alone\n"},
-	{"cluster", cmd_cluster, "cluster update --autolock=true|false",
-	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off.",
+	{"cluster", cmd_cluster, "cluster update --autolock=true|false | --rebalance-moves=N",
+	 "Change cluster-wide settings: autolock on (prints the new unlock key) or off; how\n"
+	 "many rebalancing moves may be under way at once.",
 	 "      --autolock=BOOL   keep every node's data key sealed under an unlock key the\n"
-	 "                        operator holds: a restarted node waits for orch unlock\n"},
+	 "                        operator holds: a restarted node waits for orch unlock\n"
+	 "      --rebalance-moves=N  tasks moved at a time to nodes that join or return\n"
+	 "                        (default 2; 0 turns rebalancing off)\n"},
 	{"leave", cmd_leave, "leave", "Leave the cluster gracefully: hand leadership over if needed, leave the raft\n"
 	 "configuration, stop the node and remove its identity.", ""},
 	{"completion", cmd_completion, "completion bash",
@@ -241,20 +292,21 @@ const struct command *command_find(const char *name)
 
 void cli_overview(FILE *f)
 {
-	fprintf(f, "usage: orch [--data-dir DIR] [--host IP:PORT --cert-bundle FILE | --context NAME] COMMAND [ARGS]\n\n"
-		   "A container orchestrator in one binary. Commands:\n");
+	helpfmt_usage(f, "[--data-dir DIR] [--host IP:PORT --cert-bundle FILE | --context NAME] COMMAND [ARGS]");
+	fprintf(f, "\nA container orchestrator in one binary. Commands:\n");
 	for (const struct command *c = commands; c->name; c++) {
 		if (!strcmp(c->name, "debug"))
 			continue;
-		const char *nl = strchr(c->summary, '\n');
-		fprintf(f, "  %-10s %.*s\n", c->name, nl ? (int)(nl - c->summary) : (int)strlen(c->summary), c->summary);
+		/* the summary's first sentence, whole */
+		fprintf(f, "  %-10s ", c->name);
+		helpfmt_para(f, c->summary, helpfmt_first_sentence(c->summary), 13, 13);
 	}
-	fprintf(f, "\nGlobal options (before COMMAND):\n"
-		   "  -D, --data-dir DIR    the local node's data directory (default /var/lib/orch)\n"
-		   "  -H, --host IP:PORT    drive the cluster of the node at IP:PORT, over mutual TLS\n"
-		   "  --cert-bundle FILE    the user's bundle for --host (orch user add writes it)\n"
-		   "  --context NAME        a named cluster of the context file (orch context)\n"
-		   "Environment: ORCH_HOST, ORCH_CERT, ORCH_CONTEXT, ORCH_CONFIG, ORCH_DATA_DIR.\n"
+	fprintf(f, "\nGlobal options (before COMMAND):\n");
+	helpfmt_options(f, "  -D, --data-dir DIR    the local node's data directory (default /var/lib/orch)\n"
+			   "  -H, --host IP:PORT    drive the cluster of the node at IP:PORT, over mutual TLS\n"
+			   "  --cert-bundle FILE    the user's bundle for --host (orch user add writes it)\n"
+			   "  --context NAME        a named cluster of the context file (orch context)\n");
+	fprintf(f, "Environment: ORCH_HOST, ORCH_CERT, ORCH_CONTEXT, ORCH_CONFIG, ORCH_DATA_DIR.\n"
 		   "\nRun orch COMMAND -h for a command's options, orch help COMMAND for its manual.\n");
 }
 
@@ -304,7 +356,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
 	       "    rollout) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"status undo pause resume\" -- \"$cur\")); else COMPREPLY=($(compgen -W \"$(_orch_services) --wait\" -- \"$cur\")); fi;;\n"
 	       "    image) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"load pull prune ls rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    volume) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"ls inspect rm\" -- \"$cur\")); fi;;\n"
-	       "    ps|logs|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
+	       "    ps|logs|exec|inspect|rm|scale) COMPREPLY=($(compgen -W \"$(_orch_services)\" -- \"$cur\"));;\n"
 	       "    secret|config) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"create ls inspect rm\" -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi;;\n"
 	       "    registry) COMPREPLY=($(compgen -W \"login logout\" -- \"$cur\"));;\n"
 	       "    user) if [ $COMP_CWORD -eq 2 ]; then COMPREPLY=($(compgen -W \"add ls rm\" -- \"$cur\")); fi;;\n"

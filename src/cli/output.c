@@ -32,10 +32,15 @@ void out_doc(enum out_fmt f, const msgpack_object *o)
 	buf_free(&b);
 }
 
-bool out_color(void)
+static bool color_on(int fd)
 {
 	const char *nc = getenv("NO_COLOR");
-	return isatty(1) && !(nc && *nc);
+	return isatty(fd) && !(nc && *nc);
+}
+
+bool out_color(void)
+{
+	return color_on(1);
 }
 
 const char *out_bold(void) { return out_color() ? "\033[1m" : ""; }
@@ -43,6 +48,8 @@ const char *out_dim(void) { return out_color() ? "\033[2m" : ""; }
 const char *out_green(void) { return out_color() ? "\033[32m" : ""; }
 const char *out_red(void) { return out_color() ? "\033[31m" : ""; }
 const char *out_reset(void) { return out_color() ? "\033[0m" : ""; }
+const char *out_err_red(void) { return color_on(2) ? "\033[31m" : ""; }
+const char *out_err_reset(void) { return color_on(2) ? "\033[0m" : ""; }
 
 void out_table_init(struct out_table *t, size_t ncols, const char *const *headers)
 {

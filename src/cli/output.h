@@ -16,6 +16,9 @@ const char *out_dim(void);
 const char *out_green(void);
 const char *out_red(void);
 const char *out_reset(void);
+/* the same for standard error (itself a terminal or not) */
+const char *out_err_red(void);
+const char *out_err_reset(void);
 
 struct out_table {
 	size_t ncols, nrows, cap;

@@ -1,4 +1,5 @@
 #include "net/conn.h"
+#include "net/httpreq.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -175,6 +176,12 @@ int conn_send(struct conn *c, const void *p, size_t n)
 {
 	if (n > FRAME_MAX)
 		return -1;
+	if (c->sink) {
+		if (c->closing)
+			return -1;
+		c->sink(c, p, n);
+		return 0;
+	}
 	char *f = xmalloc(n + 4);
 	f[0] = (char)(n >> 24);
 	f[1] = (char)(n >> 16);
@@ -203,6 +210,8 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 
 void conn_close_after_write(struct conn *c)
 {
+	if (c->sink)
+		conn_close(c, NULL);
 	if (c->closing || !c->stream)
 		return;
 	if (c->tcp && c->ts.done) { /* a clean end for TLS clients (curl) */
@@ -352,8 +361,8 @@ static void server_preamble(struct conn *c)
 	const uint8_t *p = c->rbuf.data;
 	if (c->rbuf.len < 4)
 		return;
-	if (!memcmp(p, "GET ", 4) || !memcmp(p, "HEAD", 4)) {
-		if (c->who.kind == PEER_ANON) { /* health and metrics need a certificate */
+	if (!memcmp(p, "GET ", 4) || !memcmp(p, "HEAD", 4) || !memcmp(p, "POST", 4)) {
+		if (c->who.kind == PEER_ANON) { /* health, metrics and the console need a certificate */
 			conn_close(c, "http without a certificate");
 			return;
 		}
@@ -413,24 +422,19 @@ static void server_preamble(struct conn *c)
 
 static void http_parse(struct conn *c)
 {
-	char *p = (char *)c->rbuf.data;
-	buf_reserve(&c->rbuf, 1);
-	p = (char *)c->rbuf.data;
-	p[c->rbuf.len] = 0;
-	if (!strstr(p, "\r\n\r\n") && !strstr(p, "\n\n")) {
-		if (c->rbuf.len > 8192)
-			conn_close(c, "http request too large");
+	struct httpreq rq;
+	char err[ERR_LEN];
+	int k = httpreq_parse((const char *)c->rbuf.data, c->rbuf.len, &rq, err);
+	if (k == 0)
 		return;
-	}
-	char method[8] = "", path[256] = "";
-	if (sscanf(p, "%7s %255s", method, path) != 2) {
-		conn_close(c, "bad http request");
+	if (k < 0) {
+		conn_close(c, err);
 		return;
 	}
 	c->state = ST_DONE;
 	uv_timer_stop(&c->timer);
 	if (c->ops->on_http)
-		c->ops->on_http(c, method, path);
+		c->ops->on_http(c, &rq); /* rq points into rbuf, which stays until we return */
 	else
 		conn_close(c, NULL);
 }
@@ -661,6 +665,18 @@ struct conn *conn_accept(uv_stream_t *server, bool tcp, const struct tlsctx *tls
 	return c;
 }
 
+struct conn *conn_internal(uv_loop_t *loop, const struct peer *who, conn_sink_fn sink, void *sink_arg,
+			   const struct conn_ops *ops, void *data)
+{
+	struct conn *c = conn_new(loop, ops, data);
+	c->who = *who;
+	c->sink = sink;
+	c->sink_arg = sink_arg;
+	c->state = ST_FRAMES;
+	snprintf(c->peer, sizeof c->peer, "console");
+	return c;
+}
+
 int parse_ipport(const char *s, struct sockaddr_in *sa, char *err)
 {
 	char ip[64];
@@ -769,7 +785,9 @@ bool conn_in_handshake(const struct conn *c)
 void conn_peer(const struct conn *c, struct peer *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!c->tcp) {
+	if (c->sink)
+		*out = c->who;
+	else if (!c->tcp) {
 		out->kind = PEER_LOCAL;
 		out->role = PROLE_ADMIN;
 	} else if (!c->client)
@@ -795,4 +813,9 @@ uv_stream_t *conn_detach(struct conn *c)
 	c->data = NULL;
 	c->detached = true;
 	return relay_start(c);
+}
+
+size_t conn_backlog(const struct conn *c)
+{
+	return c->stream && !c->closing ? uv_stream_get_write_queue_size(c->stream) : 0;
 }

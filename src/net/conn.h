@@ -31,12 +31,17 @@
 #define CONN_WRITE_QUEUE_MAX (16u << 20)
 
 struct conn;
+struct httpreq;
+/* An internal conn's output: one reply frame's payload (packed msgpack). */
+typedef void (*conn_sink_fn)(struct conn *c, const void *p, size_t n);
 struct conn_ops {
 	void (*on_ready)(struct conn *c);                               /* handshake done */
 	void (*on_frame)(struct conn *c, const msgpack_object *msg);     /* one decoded frame */
 	/* server side, kind raft: the stream now belongs to the callee (conn is gone after) */
 	void (*on_raft)(struct conn *c, uv_stream_t *stream, const uint8_t *extra, size_t extra_len);
-	void (*on_http)(struct conn *c, const char *method, const char *path);
+	/* an HTTP request inside TLS (GET, HEAD or POST): the conn writes nothing more on its
+	 * own; the callee answers with conn_write_raw and ends with conn_close_after_write */
+	void (*on_http)(struct conn *c, const struct httpreq *rq);
 	void (*on_close)(struct conn *c, const char *why); /* why: NULL on a clean close */
 	/* server side, once the peer's certificate and preamble are known: false refuses it
 	 * (a removed node); NULL admits every certificate of the cluster */
@@ -71,6 +76,8 @@ struct conn {
 	void (*on_end)(void *arg, bool lost);
 	void *end_arg;
 	char why[256];
+	conn_sink_fn sink; /* an internal conn (conn_internal) */
+	void *sink_arg;
 };
 
 /* Server side: accept one pending connection from `server`. tls == NULL for Unix sockets. */
@@ -83,6 +90,12 @@ struct conn *conn_connect(uv_loop_t *loop, const char *addr, enum auth_kind kind
  * the CA of fingerprint pin. */
 struct conn *conn_connect_pinned(uv_loop_t *loop, const char *addr, void *join_ctx, const char *pin,
 				 const struct conn_ops *ops, void *data);
+/* An internal conn: requests the node runs for one of its own parts on someone's behalf
+ * (the console, console/console.h), dispatched as if they came on the node port from
+ * `who`, with every check that implies. What is sent on it goes to sink (sink_arg is the
+ * caller's); nothing is read from it. Close it with conn_close. */
+struct conn *conn_internal(uv_loop_t *loop, const struct peer *who, conn_sink_fn sink, void *sink_arg,
+			   const struct conn_ops *ops, void *data);
 /* Sends one frame (payload = packed msgpack). Returns 0 or -1 if the conn is closing. */
 int conn_send(struct conn *c, const void *p, size_t n);
 int conn_send_mpw(struct conn *c, struct mpw *w); /* sends and resets w */
@@ -96,6 +109,9 @@ void conn_close(struct conn *c, const char *why);
  * kernel closes its sockets) or the connection broke; false when either side closed it
  * cleanly (a relay whose libraft end closes sends close_notify). NULL cb: no call. */
 void conn_on_end(struct conn *c, void (*cb)(void *arg, bool lost), void *arg);
+/* Bytes queued and not yet sent: a streaming producer (orch exec's output) pauses above a
+ * bound instead of reaching CONN_WRITE_QUEUE_MAX. */
+size_t conn_backlog(const struct conn *c);
 /* Closes after pending writes are flushed (uv_shutdown). */
 void conn_close_after_write(struct conn *c);
 

@@ -56,6 +56,9 @@
 	X(IMAGE_LOAD, image_load, "image.load", LOCAL, HERE, OPERATOR, ingest_start) \
 	X(LOGS_CLUSTER, logs_cluster, "logs.cluster", ANY, HERE, OPERATOR, logfan_start) \
 	X(LOGS, logs, "logs", ANY, HERE, OPERATOR, rpc_logs) \
+	X(EXEC, exec, "exec", ANY, HERE, OPERATOR, execfan_start) \
+	X(EXEC_TASK, exec_task, "exec.task", PEER, HERE, NODE, rpc_exec_task) \
+	X(EXEC_INPUT, exec_input, "exec.input", ANY, HERE, OPERATOR, execfan_input) \
 	X(BLOB_GET, blob_get, "blob.get", ANY, HERE, NODE, rpc_blob_get) \
 	X(IMAGE_PULL, image_pull, "image.pull", ANY, HERE, OPERATOR, imagefan_pull) \
 	X(IMAGE_PRUNE, image_prune, "image.prune", ANY, HERE, OPERATOR, imagefan_prune) \
@@ -79,9 +82,21 @@
 	X(TOKEN_SHOW, token_show, "token.show", ANY, HERE, ADMIN, rpc_token_show) \
 	X(TOKEN_ROTATE, token_rotate, "token.rotate", ANY, HERE, ADMIN, rpc_token_rotate) \
 	X(CERT_RENEW, cert_renew, "cert.renew", PEER, LEADER_ONLY, NODE, rpc_cert_renew) \
-	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate)
+	X(CA_ROTATE, ca_rotate, "ca.rotate", ANY, HERE, ADMIN, rpc_ca_rotate) \
+	X(SNAPSHOT_SAVE, snapshot_save, "snapshot.save", LOCAL, HERE, ADMIN, rpc_snapshot_save)
 
 #define PROTO_NAME_MAX 63 /* service, project and node names */
+#define PROTO_EXEC_ARGS_MAX 1024        /* arguments of an orch exec command */
+#define PROTO_EXEC_ARGS_BYTES (32u << 10) /* and their bytes in all */
+
+/* The version of what nodes say to each other: the ops and their fields here, the raft
+ * commands (state/cmd.h) and their payload versions, the stored objects' fields. A
+ * joiner sends it (join.proto; orch 0.15.0 and older sent none: 1) and a leader admits
+ * only a joiner at least as new as itself: the log it hands over may hold what an older
+ * binary cannot apply. A cluster upgrades in place (orch(8) UPGRADES). Bump it with any
+ * new op, command type, payload version or field whose absence an older node would
+ * misread. */
+#define PROTO_VERSION 2
 
 #define REQ_ping(F, S)
 #define REQ_status(F, S)
@@ -101,7 +116,8 @@
  * join --worker; the worker token makes one whatever this says). The reply: cert, ca (the
  * bundle), and for a manager the data key wrapped under the secret (secret/datakey.h). */
 #define REQ_join(F, S) \
-	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0)
+	F(S, MAP, node, REQ, 0) F(S, STR, secret, REQ, 0) F(S, STR, csr, REQ, 0) F(S, BOOL, worker, OPT, 0) \
+	F(S, U64, proto, OPT, 1)
 /* stats: the sender's figures (metrics/node_stats.h); applied: its applied raft index */
 #define REQ_hb(F, S) F(S, U64, node_id, REQ, 0) F(S, MAP, stats, OPT, 0) F(S, U64, applied, OPT, 0)
 #define REQ_watch(F, S) F(S, U64, node_id, REQ, 0)
@@ -130,6 +146,21 @@
 	F(S, U64, task_id, OPT, 0) F(S, STR, service, OPT, PROTO_NAME_MAX) F(S, I64, tail, OPT, -1) \
 	F(S, BOOL, follow, OPT, 0)
 #define REQ_logs(F, S) F(S, U64, task_id, REQ, 0) F(S, I64, tail, OPT, -1) F(S, BOOL, follow, OPT, 0)
+/* orch exec (node/execfan.h): target "SERVICE[.SLOT]" or a task id; cmd: the command's
+ * arguments (strings); stdin: input follows in exec.input frames; tty: on a terminal of
+ * rows x cols. exec.task: the same for one task, asked of the node that runs it. */
+#define REQ_exec(F, S) \
+	F(S, STR, target, REQ, 200) F(S, ARR, cmd, REQ, 0) F(S, BOOL, tty, OPT, 0) F(S, BOOL, stdin, OPT, 0) \
+	F(S, U64, rows, OPT, 0) F(S, U64, cols, OPT, 0)
+#define REQ_exec_task(F, S) \
+	F(S, U64, task_id, REQ, 0) F(S, ARR, cmd, REQ, 0) F(S, BOOL, tty, OPT, 0) F(S, BOOL, stdin, OPT, 0) \
+	F(S, U64, rows, OPT, 0) F(S, U64, cols, OPT, 0)
+/* to the exec the request session (its id) started on this connection: input bytes, the
+ * end of input, a new terminal size (rows and cols, both or neither). Answered only when
+ * there is no such session (an error with the input's own id). */
+#define REQ_exec_input(F, S) \
+	F(S, U64, session, REQ, 0) F(S, BIN, data, OPT, 0) F(S, BOOL, eof, OPT, 0) F(S, U64, rows, OPT, 0) \
+	F(S, U64, cols, OPT, 0)
 /* len 0: 1 MiB */
 #define REQ_blob_get(F, S) F(S, STR, digest, REQ, 79) F(S, U64, offset, OPT, 0) F(S, U64, len, OPT, 0)
 /* ref: an image reference (node/imagefan.h: pulled on every ready node, progress streamed) */
@@ -171,6 +202,11 @@
 #define REQ_cert_renew(F, S) F(S, STR, csr, REQ, 0)
 /* cert, key: the new CA (PEM) the operator gives; none: one made by the node
  * (node/carot.h) */
+/* path: where the node writes the backup file (absolute, on its machine; mode 0600);
+ * kek, salt: seal the data key under kek, which the CLI derived from the operator's
+ * passphrase with salt; with_key: carry the data key in clear (state/snapfile.h) */
+#define REQ_snapshot_save(F, S) \
+	F(S, STR, path, REQ, 4095) F(S, BIN, kek, OPT, 0) F(S, BIN, salt, OPT, 0) F(S, BOOL, with_key, OPT, 0)
 #define REQ_ca_rotate(F, S) F(S, STR, cert, OPT, 0) F(S, STR, key, OPT, 0)
 
 /* csr: a certificate signing request (PEM) for the key the client made and keeps; the

@@ -2,6 +2,7 @@
 #include "node/rywait.h"
 #include "node/carot.h"
 #include "net/httpd.h"
+#include "console/console.h"
 #include "node/creds.h"
 #include "node/worker.h"
 #include "secret/datakey.h"
@@ -61,6 +62,7 @@ static void on_frame(struct conn *c, const msgpack_object *msg)
 static void on_conn_close(struct conn *c, const char *why)
 {
 	struct daemon *d = c->data;
+	console_conn_gone(d->console, c);
 	conns_remove(d, c);
 	pending_conn_gone(d, c);
 	watch_conn_gone(d, c);
@@ -76,10 +78,10 @@ static void on_raft(struct conn *c, uv_stream_t *s, const uint8_t *extra, size_t
 	cons_incoming(&d->cons, c, s, extra, extra_len);
 }
 
-static void on_http(struct conn *c, const char *method, const char *path)
+static void on_http(struct conn *c, const struct httpreq *rq)
 {
 	struct daemon *d = c->data;
-	rpc_http(d, c, method, path);
+	rpc_http(d, c, rq);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -124,6 +126,13 @@ static const struct conn_ops server_ops = {
 	.on_http = on_http,
 	.admit = admit,
 };
+
+struct conn *daemon_conn_internal(struct daemon *d, const struct peer *who, conn_sink_fn sink, void *sink_arg)
+{
+	struct conn *c = conn_internal(d->loop, who, sink, sink_arg, &server_ops, d);
+	conns_add(d, c);
+	return c;
+}
 
 /* Revocation: once a node's removal is applied, its open connections (RPC, and the raft
  * streams relayed through them) are closed; admit refuses new ones. Users likewise (on
@@ -458,6 +467,7 @@ static void tick_cb(uv_timer_t *t)
 		carot_tick(d);
 	}
 	autolock_tick(d);
+	console_tick(d->console);
 }
 
 static void on_state(void *data)
@@ -556,6 +566,11 @@ static void cons_closed(void *data)
 	struct daemon *d = data;
 	/* the connections clients and peers opened to this node go too (the loop may be
 	 * shared with other nodes: only this node's) */
+	if (d->console) { /* first: its exchanges hold conns of the list below */
+		d->stop_pending++;
+		console_close(d->console, part_stopped, d);
+		d->console = NULL;
+	}
 	while (d->nconns)
 		conn_close(d->conns[d->nconns - 1], "node stopping");
 	close_handle(d, (uv_handle_t *)&d->tcp);
@@ -668,6 +683,21 @@ static void metrics_page(void *data, const char *method, const char *path, struc
 	rpc_http_page(data, method, path, resp);
 }
 
+/* The console's plain listener of --console-listen, when the node keeps one. */
+static int listen_console(struct daemon *d, char *err)
+{
+	char addr[80];
+	int rc = layout_read_text(d->data_dir, LAYOUT_CONSOLE_LISTEN, addr, sizeof addr, err);
+	addr[strcspn(addr, "\r\n")] = 0;
+	if (rc || !addr[0])
+		return rc;
+	if ((rc = console_listen(d->console, addr, err)))
+		return rc;
+	log_info(d->ident.name, d->clock, "serving the console in plain HTTP on http://%s/ (role %s)", addr,
+		 peer_role_name(console_plain_role(d)));
+	return 0;
+}
+
 /* The plain listener of --metrics-listen, when the node keeps one (util/layout.h). */
 static int listen_metrics(struct daemon *d, char *err)
 {
@@ -716,6 +746,7 @@ struct daemon *daemon_new(uv_loop_t *loop, const struct daemon_opts *o, const st
 	while (!d->session);
 	snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir);
 	store_init(&d->store);
+	d->console = console_new(d);
 	d->leader_host = (struct leader_host){
 		.data = d,
 		.clock = d->clock,
@@ -826,7 +857,7 @@ int daemon_start_unlocked(struct daemon *d, char *err)
 			return rc;
 		log_warn(d->ident.name, d->clock, "forced a new cluster: this node is now the only voter; the other nodes must join again");
 	}
-	if ((rc = listen_tcp(d, err)) || (rc = listen_metrics(d, err)))
+	if ((rc = listen_tcp(d, err)) || (rc = listen_metrics(d, err)) || (rc = listen_console(d, err)))
 		return rc;
 	if ((rc = cons_start(&d->cons, err)))
 		return rc;
@@ -899,6 +930,8 @@ void daemon_free(struct daemon *d)
 	dns_free(d->dns);
 	node_stats_sampler_free(&d->stats);
 	cstats_free(&d->cluster_stats);
+	if (d->console) /* never stopped (a start that failed): nothing of it is on the loop */
+		console_close(d->console, NULL, NULL);
 	free(d->conns);
 	free(d);
 }

@@ -18,6 +18,7 @@
 #include "metrics/cluster_stats.h"
 #include "metrics/node_stats.h"
 #include "metrics/scaling.h"
+#include "net/conn.h"
 #include "net/peer.h"
 #include "net/proto.h"
 #include "net/rpc_reply.h"
@@ -70,6 +71,7 @@ struct member;
 
 /* A request waiting for an asynchronous answer (raft apply, a forward to the leader).
  * The conn may go away first: it is then NULLed and the answer dropped. */
+struct httpreq;
 struct pending {
 	struct daemon *d;
 	struct conn *conn;
@@ -132,6 +134,7 @@ struct daemon {
 	size_t nmembers;
 	bool members_known;
 	struct httpd *metrics; /* --metrics-listen's plain listener, if kept (net/httpd.h) */
+	struct console *console; /* the web console (console/console.h) */
 	struct pending *pending, *pending_tail; /* requests waiting, oldest first */
 	struct conn **conns; /* accepted, open (closed on stop) */
 	size_t nconns, capconns;
@@ -198,7 +201,10 @@ void rpc_dispatch(struct daemon *d, struct conn *c, const msgpack_object *req, b
 struct pending *pending_new(struct daemon *d, struct conn *c, uint64_t req_id);
 void pending_free(struct pending *p);
 void pending_conn_gone(struct daemon *d, struct conn *c);
-void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path);
+void rpc_http(struct daemon *d, struct conn *c, const struct httpreq *rq);
+/* A conn for requests the node runs on someone's behalf (net/conn.h conn_internal),
+ * dispatched like the node port's and closed with the node's other conns. */
+struct conn *daemon_conn_internal(struct daemon *d, const struct peer *who, conn_sink_fn sink, void *sink_arg);
 /* 0 when p is not a user known by certificate, or one whose certificate is its user's in
  * the state; else E_AUTH (orch user rm revoked it). */
 int rpc_user_current(struct daemon *d, const struct peer *p, char *err);
@@ -242,6 +248,8 @@ void link_tick(struct daemon *d);     /* heartbeat */
 /* Forwards a request map to the leader; the reply is relayed to p->conn. */
 int link_forward(struct daemon *d, struct pending *p, const msgpack_object *req, char *err);
 int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size_t len, char *err);
+/* The same for the request of op (args: its struct req_<op>), this node's own. */
+int link_forward_op(struct daemon *d, struct pending *p, enum op op, const void *args, char *err);
 void link_close(struct daemon *d);
 /* The leader the link is connected to now (false while none): a worker's only view of it. */
 bool link_leader(struct daemon *d, uint64_t *id, const char **addr);

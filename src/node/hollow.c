@@ -191,7 +191,7 @@ static void j_ready(struct conn *c)
 		conn_close(c, err);
 		return;
 	}
-	struct req_join q = {.node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret,
+	struct req_join q = {.proto = PROTO_VERSION, .node = {.raw = rec.sb.data, .len = rec.sb.size}, .secret = secret,
 			     .csr = (const char *)hn->csr.data};
 	mpw_init(&w);
 	proto_encode(&w, OP_JOIN, 1, &q);

@@ -6,6 +6,7 @@
 #include "node/leader.h"
 #include "node/creds.h"
 #include "node/member.h"
+#include "node/restore.h"
 #include "orchestrator/roles.h"
 #include "orchestrator/reconcile.h"
 #include "util/log.h"
@@ -213,7 +214,47 @@ static void self_added(void *data, int rc, const struct apply_res *res)
 		log_error(l->host->ident->name, l->host->clock, "committing this node's record failed: %s", res->msg);
 		return;
 	}
+	if (!l->cfg.data_dir || !restore_staged(l->cfg.data_dir)) /* else ready once it is loaded */
+		l->host->ready(l->host->data, "ok");
+}
+
+static void restore_loaded(void *data, int rc, const struct apply_res *res)
+{
+	struct leader *l = data;
+	l->init_inflight = false;
+	if (rc > 0) { /* libraft's: leadership lost, outcome unknown; the next leader tries again */
+		log_warn(l->host->ident->name, l->host->clock, "restoring the snapshot: not known to be committed (raft %d); retried", rc);
+		return;
+	}
+	/* once either way: orch init --restore checked the file whole before it wrote anything,
+	 * so a refusal here is final (the cluster stays empty, its parent says why) */
+	restore_done(l->cfg.data_dir);
+	if (rc && rc != E_EXISTS) {
+		log_error(l->host->ident->name, l->host->clock, "restoring the snapshot failed: %s", res->msg);
+		l->host->ready(l->host->data, res->msg[0] ? res->msg : "restoring the snapshot failed");
+		return;
+	}
+	log_info(l->host->ident->name, l->host->clock, "snapshot restored: %s", rc ? res->msg : "services, secrets and images loaded");
 	l->host->ready(l->host->data, "ok");
+}
+
+/* orch init --restore (node/restore.h): the backup's objects, once both records are in. */
+static bool ensure_restored(struct leader *l)
+{
+	/* also on a resumed node: it may have stopped before the objects were committed */
+	if (!l->cfg.data_dir || !restore_staged(l->cfg.data_dir))
+		return true;
+	struct buf b = {0};
+	char err[ERR_LEN];
+	int rc = restore_load(l->cfg.data_dir, &b, err);
+	if (rc)
+		log_error(l->host->ident->name, l->host->clock, "restore: %s", err);
+	else
+		l->init_inflight = !l->host->submit(l->host->data, CMD_STATE_LOAD, b.data, b.len, restore_loaded, l, err);
+	if (!rc && !l->init_inflight)
+		log_error(l->host->ident->name, l->host->clock, "restore: %s", err);
+	buf_free(&b);
+	return false;
 }
 
 static void self_record(struct leader *l, struct node *n)
@@ -281,6 +322,8 @@ static void ensure_records(struct leader *l)
 		mpw_free(&w);
 		return;
 	}
+	if (!ensure_restored(l))
+		return;
 	h->ready(h->data, "ok");
 }
 

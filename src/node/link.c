@@ -353,6 +353,16 @@ int link_forward_raw(struct daemon *d, struct pending *p, const void *body, size
 	return rc;
 }
 
+int link_forward_op(struct daemon *d, struct pending *p, enum op op, const void *args, char *err)
+{
+	struct mpw w;
+	mpw_init(&w);
+	proto_encode(&w, op, 0, args);
+	int rc = link_forward_raw(d, p, w.sb.data, w.sb.size, err);
+	mpw_free(&w);
+	return rc;
+}
+
 bool link_leader(struct daemon *d, uint64_t *id, const char **addr)
 {
 	const struct link *l = d->link;

@@ -272,15 +272,11 @@ static void worker_logs(struct daemon *d, struct conn *c, const struct req_logs_
 	p->ctx = x;
 	p->on_reply = worker_tasks;
 	struct req_tasks q = {.service = a->task_id ? NULL : x->service, .all = true};
-	struct mpw w;
-	mpw_init(&w);
-	proto_encode(&w, OP_TASKS, 0, &q);
-	if (link_forward_raw(d, p, w.sb.data, w.sb.size, err)) {
+	if (link_forward_op(d, p, OP_TASKS, &q, err)) {
 		rpc_reply_err(c, a->id, E_NOLEADER, err);
 		pending_free(p);
 		free(x);
 	}
-	mpw_free(&w);
 }
 
 void logfan_start(struct daemon *d, struct conn *c, const struct req_logs_cluster *a)

@@ -11,6 +11,8 @@
 #include "net/access.h"
 #include "net/conn.h"
 #include "net/httpd.h"
+#include "net/httpreq.h"
+#include "console/console.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -169,18 +171,36 @@ static int authorize(struct daemon *d, struct conn *c, enum op op, const void *a
 		rc = rpc_user_current(d, who, err);
 	struct peer org;
 	enum op org_op;
-	if (rc || who->kind != PEER_NODE || access_origin_get(req, &org, &org_op))
+	if (rc || who->kind != PEER_NODE)
 		return rc;
+	if (access_origin_get(req, &org, &org_op)) {
+		/* a node on its own behalf: a manager is the cluster; a worker asks as itself only
+		 * what nodes ask each other and reads, anything more is what its root asks */
+		enum proto_need need = access_need(op, args);
+		if (who->manager || need == NEED_NODE || need <= NEED_VIEWER)
+			return 0;
+		org = (struct peer){.kind = PEER_LOCAL, .role = PROLE_ADMIN};
+		org_op = op;
+	}
 	/* Root on a worker-only machine is trusted with that machine's tasks, not with the
 	 * cluster: what its local socket forwards may only read (as a viewer), and take the
 	 * worker itself out (orch leave). */
 	bool from_worker = !who->manager;
 	bool own_leave = op == OP_NODE_LEAVE && ((const struct req_node_leave *)args)->node_id == who->node_id;
-	if (from_worker && org.kind == PEER_LOCAL && !own_leave) {
+	if (from_worker && org.kind == PEER_USER && org.serial[0]) {
+		/* a user known by certificate: the role is the cluster's record of them, never
+		 * what the worker says (the serial must match too: rpc_user_current below) */
+		const struct user *u = table_get_str(&d->store.users, org.user);
+		if (u && u->role)
+			org.role = peer_role_parse(u->role);
+	} else if (from_worker && !own_leave && (org.kind != PEER_USER || org.role > PROLE_VIEWER)) {
+		/* anything else a worker claims (its local socket, its console, a node, a user
+		 * with no certificate) is no more than root on that machine */
+		if (org.kind != PEER_USER)
+			snprintf(org.user, sizeof org.user, "root on worker %016llx", (unsigned long long)who->node_id);
 		org.kind = PEER_USER;
 		org.role = PROLE_VIEWER;
 		org.serial[0] = 0;
-		snprintf(org.user, sizeof org.user, "root on worker %016llx", (unsigned long long)who->node_id);
 	}
 	/* an entry built for someone's op (apply) is checked against that op; its args are
 	 * not here, so the table's need: registry credentials were checked on the node */
@@ -327,8 +347,9 @@ void rpc_http_page(struct daemon *d, const char *method, const char *path, struc
 }
 
 /* HTTP on the node port: only for a caller the connection proved (a user of any role, a
- * node); a plain client goes to the --metrics-listen listener instead. */
-void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *path)
+ * node); a plain client goes to the --metrics-listen or --console-listen listener instead.
+ * /metrics and /healthz are answered here, everything else is the console's. */
+void rpc_http(struct daemon *d, struct conn *c, const struct httpreq *rq)
 {
 	struct buf b = {0};
 	struct peer who;
@@ -337,10 +358,13 @@ void rpc_http(struct daemon *d, struct conn *c, const char *method, const char *
 		struct buf body = {0};
 		buf_printf(&body, "forbidden: the node port serves HTTP only to clients with a certificate of the cluster; "
 				  "a local Prometheus scrapes the --metrics-listen address\n");
-		httpd_response(&b, method, "403 Forbidden", "text/plain; charset=utf-8", &body);
+		httpd_response(&b, rq->method, "403 Forbidden", "text/plain; charset=utf-8", &body);
 		buf_free(&body);
+	} else if (strcmp(rq->path, "/healthz") && strcmp(rq->path, "/metrics") && strncmp(rq->path, "/metrics?", 9)) {
+		console_tls(d->console, c, rq);
+		return;
 	} else
-		rpc_http_page(d, method, path, &b);
+		rpc_http_page(d, rq->method, rq->path, &b);
 	conn_write_raw(c, b.data, b.len);
 	conn_close_after_write(c);
 	buf_free(&b);

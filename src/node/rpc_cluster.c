@@ -3,6 +3,7 @@
  * assignment watch, who leads, entries built by other nodes, and the metrics views.
  * Reads are answered from this node's replica; writes are commands through raft. */
 #include "node/daemon.h"
+#include "console/console.h"
 #include "pki/pki.h"
 #include "node/carot.h"
 #include "node/creds.h"
@@ -61,6 +62,8 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "node_id", hid);
 	mpw_kstr(&w, "name", d->ident.name);
 	mpw_kstr(&w, "addr", d->ident.advertise);
+	mpw_kstr(&w, "console_listen", console_addr(d->console));
+	mpw_kstr(&w, "console_role", peer_role_name(console_plain_role(d)));
 	mpw_kstr(&w, "role", d->worker ? "worker" : cons_role_name(cons_role_of(&d->cons, d->ident.id)));
 	mpw_kstr(&w, "kind", d->worker ? "worker" : "manager");
 	mpw_kstr(&w, "raft_state", cons_state_name(&d->cons));
@@ -79,6 +82,11 @@ void rpc_status(struct daemon *d, struct conn *c, const struct req_status *a)
 	mpw_kstr(&w, "state_hash", hash);
 	mpw_ku64(&w, "nodes", d->store.nodes.n);
 	mpw_kstr(&w, "version", ORCH_VERSION);
+	mpw_ku64(&w, "proto", PROTO_VERSION);
+	if (cons_halted(&d->cons)) { /* an entry of a newer orch (raft/consensus.h) */
+		mpw_kstr(&w, "halted", cons_halted(&d->cons));
+		mpw_ku64(&w, "halted_at", d->cons.halted_at);
+	}
 	if (d->disk.looked) { /* this node's own look (node/diskwatch.h) */
 		mpw_ku64(&w, "disk_free", d->disk.free);
 		mpw_ku64(&w, "disk_floor", d->disk.floor ? d->disk.floor : DISKWATCH_FLOOR_DEFAULT);
@@ -384,6 +392,18 @@ void rpc_join(struct daemon *d, struct conn *c, const struct req_join *a)
 		j->worker = kind == 0 || a->worker;
 		memcpy(j->tok.cluster_id, d->ident.cluster_id, CLUSTER_ID_LEN);
 		rc = creds_sign_node(&d->store, d->data_dir, a->csr, n->id, !j->worker, &j->cert, err);
+	}
+	/* after the checks of who asks: an unproved caller learns nothing of the version */
+	if (!rc && a->proto < PROTO_VERSION) {
+		char ver[32] = "";
+		const msgpack_object *nv = mp_get(a->node.obj, "version");
+		if (nv && mp_is_str(nv))
+			snprintf(ver, sizeof ver, "%.*s", (int)(nv->via.str.size > 31 ? 31 : nv->via.str.size), nv->via.str.ptr);
+		log_warn(d->ident.name, d->clock, "refused a join from %s: orch %s (protocol %llu) is older than this leader's", c->peer,
+			 ver[0] ? ver : "?", (unsigned long long)a->proto);
+		rc = errf(err, E_UNSUPP, "join: this cluster's leader runs orch %s (protocol %d); the joiner's orch %s (protocol %llu) "
+			  "is older: join with a binary at least as new (orch(8) UPGRADES)", ORCH_VERSION, PROTO_VERSION,
+			  ver[0] ? ver : "?", (unsigned long long)a->proto);
 	}
 	if (!rc) { /* during a CA rotation the cross-signed new CA follows (node/carot.h) */
 		char *chain = creds_chain(&d->store, (char *)j->cert.data);

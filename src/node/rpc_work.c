@@ -6,6 +6,7 @@
 #include "node/ingest.h"
 #include "image/image_load.h"
 #include "node/logfan.h"
+#include "node/execfan.h"
 #include "node/resolve.h"
 #include "agent/agent.h"
 #include "net/conn.h"
@@ -404,6 +405,14 @@ void rpc_logs(struct daemon *d, struct conn *c, const struct req_logs *a)
 		agent_logs(d->agent, c, a);
 	else
 		rpc_reply_err(c, a->id, E_UNSUPP, "logs: this node runs no agent");
+}
+
+void rpc_exec_task(struct daemon *d, struct conn *c, const struct req_exec_task *a)
+{
+	if (d->agent)
+		agent_exec(d->agent, c, a);
+	else
+		rpc_reply_err(c, a->id, E_UNSUPP, "exec: this node runs no agent");
 }
 
 void rpc_blob_get(struct daemon *d, struct conn *c, const struct req_blob_get *a)

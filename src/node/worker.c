@@ -70,6 +70,9 @@ enum worker_route worker_route(enum op op)
 	case OP_IMAGE_LOAD:
 	/* streams from the nodes that ran the tasks, which the leader names (node/logfan.c) */
 	case OP_LOGS_CLUSTER:
+	/* the same: the task's node runs it (node/execfan.c) */
+	case OP_EXEC:
+	case OP_EXEC_INPUT:
 		return WORKER_HERE;
 	/* fan out over the cluster from the state this node lacks (the local-socket ops below;
 	 * these are open to remote users too, net/access.h) */

@@ -1,5 +1,6 @@
 #include "orchestrator/reconcile.h"
 #include "orchestrator/depends.h"
+#include "orchestrator/rebalance.h"
 #include "orchestrator/sched.h"
 #include "orchestrator/volplace.h"
 #include "util/mem.h"
@@ -18,6 +19,7 @@ struct batch {
 	uint32_t nev;
 	uint64_t *stopped; /* tasks asked to stop in this pass: not placed in it (stop()) */
 	size_t nstopped;
+	uint64_t moving; /* rebalancing moves in flight after this pass (rebalance.h) */
 };
 
 static void batch_init(struct batch *b)
@@ -158,6 +160,7 @@ struct view {
 	bool stopping; /* desired shutdown after this pass */
 	bool ended;    /* terminal after this pass */
 	bool just_ended; /* ended by itself while wanted running, first seen in this pass */
+	bool leaving;    /* on a node that is drained or no longer satisfies the constraints */
 };
 
 static int by_slot_id(const void *a, const void *b)
@@ -464,7 +467,118 @@ static bool misplaced(struct sched_ctx *sc, const struct svc_spec *sp, const str
 	return nd && sp->deploy.placement.constraints.n && !sched_constraints_ok(sc, sp, nd);
 }
 
-static void service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
+/* ---- rebalancing (rebalance.h) --------------------------------------------------------- */
+
+/* A move's new task is given up: the older one stays. failed: it failed or could not be
+ * placed, which may happen again, so the service waits the back-off (its err says so);
+ * else the cluster changed under the move, and the next one is judged afresh. */
+static void move_cancel(struct batch *b, const struct service *v, struct view *nw, bool failed, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void move_cancel(struct batch *b, const struct service *v, struct view *nw, bool failed, const char *fmt, ...)
+{
+	char why[ERR_LEN - 32], err[ERR_LEN];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	struct mpw *w;
+	nw->ended = stop(b, nw->t, &w);
+	nw->stopping = true;
+	snprintf(err, sizeof err, "%s: %s", failed ? REBALANCE_CANCELLED : "move given up", why);
+	mpw_kstr(w, "err", err);
+	event(b, "rebalance_cancelled", v->name, nw->t->id, nw->t->node_id, "%s slot %llu: move of a task cancelled: %s", v->name,
+	      (unsigned long long)nw->t->slot, why);
+}
+
+/* A slot running two tasks of the current generation is a move (rebalance.h): once the
+ * newer one runs, healthy, ready and monitored as a start-first update's would be, the
+ * older one stops, if the move still lowers the imbalance; a newer one that fails or
+ * cannot be placed is stopped instead. Slots where a drain or constraint change moves a
+ * task are step 1's. */
+static void moves(const struct service *v, const struct svc_spec *sp, struct view *vs, size_t n, uint64_t now,
+		  struct batch *b, struct sched_ctx *sc)
+{
+	uint64_t G = v->generation;
+	for (size_t i = 0; i < n;) {
+		size_t j = i, live = 0;
+		bool leaving = false;
+		struct view *nw = NULL, *old = NULL;
+		for (; j < n && vs[j].t->slot == vs[i].t->slot; j++) {
+			struct view *x = &vs[j];
+			if (x->stopping || x->ended || x->t->generation != G)
+				continue;
+			live++;
+			leaving |= x->leaving;
+			if (!old || x->t->id < old->t->id)
+				old = x;
+			if (!nw || x->t->id > nw->t->id)
+				nw = x;
+		}
+		i = j;
+		if (live < 2 || leaving)
+			continue;
+		const struct task *t = nw->t;
+		const struct update_config *uc = &sp->deploy.update;
+		const struct node *from = node_of(sc->s, old->t->node_id), *to = node_of(sc->s, t->node_id);
+		if (t->state == TS_PENDING && !t->node_id && t->err && t->err[0])
+			move_cancel(b, v, nw, true, "%s", t->err);
+		else if (task_failed(t, sp, uc, now))
+			move_cancel(b, v, nw, true, "task %llu %s%s%s", (unsigned long long)t->id, task_state_name(t->state),
+				    t->err && t->err[0] ? ": " : "", t->err ? t->err : "unhealthy");
+		else if (!task_done(t, uc, now))
+			b->moving++;
+		else if (!rebalance_improves(sc, sp, v->id, old->t->node_id, t->node_id))
+			move_cancel(b, v, nw, false, "node %s no longer holds fewer tasks of %s than node %s", node_name(to), v->name,
+				    node_name(from));
+		else {
+			for (size_t k = j; k-- > 0 && vs[k].t->slot == t->slot;) {
+				struct view *x = &vs[k];
+				if (x == nw || x->stopping || x->ended || x->t->generation != G)
+					continue;
+				struct mpw *w;
+				char why[ERR_LEN];
+				x->ended = stop(b, x->t, &w);
+				x->stopping = true;
+				snprintf(why, sizeof why, "moved to node %s (rebalancing)", node_name(to));
+				mpw_kstr(w, "err", why);
+				event(b, "rebalanced", v->name, x->t->id, t->node_id,
+				      "%s slot %llu: task %llu runs on node %s; task %llu on node %s stopped", v->name,
+				      (unsigned long long)t->slot, (unsigned long long)t->id, node_name(to),
+				      (unsigned long long)x->t->id, node_name(node_of(sc->s, x->t->node_id)));
+			}
+		}
+	}
+}
+
+/* May a move start in this service (rebalance.h)? Every wanted slot has one live task,
+ * running, of the current generation; no rollout, stop or drain is under way; no task
+ * failed, and no move was cancelled, within the back-off. */
+static bool settled(const struct service *v, const struct svc_spec *sp, const struct view *vs, size_t n,
+		    const struct slots *sl, uint64_t now)
+{
+	const char *st = v->update_state ? v->update_state : "";
+	if (sl->ids || !sp->deploy.rebalance || !strcmp(st, "updating") || !strcmp(st, "rolling_back") || !strcmp(st, "paused"))
+		return false;
+	size_t live = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct view *x = &vs[i];
+		const struct task *t = x->t;
+		if (x->ended) {
+			bool failed = t->state == TS_FAILED || t->state == TS_REJECTED ||
+				      (t->err && !strncmp(t->err, REBALANCE_CANCELLED, strlen(REBALANCE_CANCELLED)));
+			if (failed && t->state_at + REBALANCE_BACKOFF_MS > now)
+				return false;
+			continue;
+		}
+		if (x->stopping || x->leaving || t->state != TS_RUNNING || t->generation != v->generation)
+			return false;
+		live++;
+	}
+	return live == sl->n;
+}
+
+/* Returns whether the service is settled enough for a rebalancing move to start. */
+static bool service_pass(const struct store *s, const struct service *v, const struct svc_spec *sp, uint64_t now,
 			 struct batch *b, const struct task *const *ts, size_t nts, struct sched_ctx *sc)
 {
 	bool global = sp->deploy.mode == DEPLOY_GLOBAL;
@@ -477,6 +591,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		vs[n].stopping = !running_wanted(t);
 		vs[n].ended = task_terminal(t);
 		vs[n].just_ended = false;
+		vs[n].leaving = false;
 		n++;
 	}
 	qsort(vs, n, sizeof *vs, by_slot_id);
@@ -491,6 +606,7 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		bool node_lost = t->node_id && (!nd || nd->state == NS_DOWN);
 		/* a global task has nowhere else to go: its slot is no longer wanted (below) */
 		bool drained = !global && t->node_id && nd && (nd->availability == NA_DRAIN || misplaced(sc, sp, nd));
+		x->leaving = drained;
 		if (!x->ended && (node_lost || (drained && !x->stopping))) {
 			if (node_lost) {
 				struct mpw *w = update(b, t->id);
@@ -542,6 +658,9 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		}
 	}
 
+	/* 1b. rebalancing moves in flight finish or are cancelled */
+	moves(v, sp, vs, n, now, b, sc);
+
 	/* 2. rolling update (or rollback): replace old-generation tasks, parallelism at a time,
 	 * a new task counting as updated once running, healthy, ready and monitored; failures
 	 * beyond max_failure_ratio pause or roll back per failure_action. */
@@ -591,8 +710,10 @@ static void service_pass(const struct store *s, const struct service *v, const s
 		}
 		i = j;
 	}
+	bool ok = settled(v, sp, vs, n, &sl, now);
 	free(vs);
 	free(gids);
+	return ok;
 }
 
 bool reconcile(const struct store *s, uint64_t now, struct mpw *w)
@@ -607,6 +728,7 @@ struct svc_tasks {
 	/* depends_on, looked at once per pass: 0 not yet, 1 free to start, 2 waiting (why) */
 	int deps;
 	char *deps_why;
+	bool settled; /* a rebalancing move may start (service_pass) */
 };
 
 /* Does the service's first start still wait for its dependencies (depends.h)? */
@@ -622,6 +744,32 @@ static bool deps_wait(const struct store *s, const struct service *v, const stru
 	if (x->deps == 2)
 		snprintf(why, n, "%s", x->deps_why);
 	return x->deps == 2;
+}
+
+/* New moves, only in a pass that creates nothing else (the cluster has converged), up to
+ * the cluster's budget of moves in flight: a second task in the slot of the task picked,
+ * placed by the next pass where the scheduler puts it (rebalance_pick asked it). */
+static void rebalance_start(const struct store *s, uint64_t now, struct batch *b, struct sched_ctx *sc, struct svc_tasks *st,
+			    size_t nsv, const struct volplace *vp)
+{
+	uint64_t budget = rebalance_budget(s);
+	if (b->capped || b->ncr || b->moving >= budget)
+		return;
+	for (size_t i = 0; i < nsv && b->moving < budget; i++) {
+		const struct service *v = s->services.items[i];
+		const struct svc_spec *sp = service_spec(v);
+		struct rebalance_pick pk;
+		if (!st[i].settled || !sp || !rebalance_pick(sc, s, v, sp, st[i].ts, st[i].n, vp, now, &pk))
+			continue;
+		const struct task *t = pk.t;
+		create(b, v->id, t->slot, v->generation, t->restarts, t->failures, 0, NULL);
+		sched_commit(sc, pk.to, v->id, sp);
+		b->moving++;
+		event(b, "rebalancing", v->name, t->id, pk.to,
+		      "%s slot %llu: task %llu moves from node %s (%llu tasks of %s) to node %s (%llu), started there first",
+		      v->name, (unsigned long long)t->slot, (unsigned long long)t->id, node_name(node_of(s, t->node_id)),
+		      (unsigned long long)pk.from_count, v->name, node_name(node_of(s, pk.to)), (unsigned long long)pk.to_count);
+	}
 }
 
 bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*reachable)(uint64_t node, void *arg),
@@ -655,7 +803,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 			b.capped = true;
 			continue;
 		}
-		service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n, &sc);
+		st[i].settled = service_pass(s, v, service_spec(v), now, &b, st[i].ts, st[i].n, &sc);
 	}
 	/* tasks whose service is gone: deleted once terminal; lost nodes end them */
 	TABLE_FOREACH(&s->tasks, const struct task, t) {
@@ -674,6 +822,7 @@ bool reconcile_live(const struct store *s, uint64_t now, struct mpw *w, bool (*r
 	 * count for spreading: sched_commit) */
 	struct volplace vp;
 	volplace_init(&vp);
+	rebalance_start(s, now, &b, &sc, st, nsv, &vp);
 	if (b.nstopped) /* qsort wants a real array, even empty */
 		qsort(b.stopped, b.nstopped, sizeof *b.stopped, cmp_u64);
 	TABLE_FOREACH(&s->tasks, const struct task, t) {

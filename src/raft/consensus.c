@@ -21,6 +21,19 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	struct cons_slot *slot = &c->ring[index % CONS_RESULT_RING];
 	slot->index = index;
 	store_apply(c->store, buf->base, buf->len, &slot->res);
+	if (slot->res.too_new) {
+		/* Skipping it would part this replica from the nodes that apply it; so a non-zero
+		 * return (not applied: a leader retries at the next commit, a follower leaves raft
+		 * as unavailable) is what is wanted here, said once and shown by orch status. */
+		if (c->halted_at != index) {
+			c->halted_at = index;
+			snprintf(c->halt_msg, sizeof c->halt_msg, "%s", slot->res.msg);
+			log_error(c->name, c->clock, "entry %llu: %s; this node stops applying the log here until it runs a binary that "
+				  "knows it (orch(8) UPGRADES)", (unsigned long long)index, slot->res.msg);
+		}
+		return RAFT_INVALID;
+	}
+	c->halted_at = 0;
 	if (slot->res.rc && slot->res.rc != E_EXISTS)
 		TRACE("fsm", c->addr, "entry %llu rejected: %s", (unsigned long long)index, slot->res.msg);
 	*result = slot;
@@ -86,6 +99,8 @@ static uint64_t conf_sig(const struct consensus *c)
 static void flush(struct consensus *c);
 static void batches_lost(struct consensus *c);
 static void early_cb(uv_timer_t *t);
+static void election_due(struct consensus *c);
+static unsigned min_timeout(const struct raft *r);
 #define PREVOTE_RETRY_MS 20 /* early_cb */
 
 /* libraft 0.15 refuses every vote and pre-vote while it knows a leader, however long ago it
@@ -94,10 +109,11 @@ static void early_cb(uv_timer_t *t);
  * silent the first follower whose randomized timeout runs out is refused by the others
  * (they still know the leader) and the election waits for the last one to run out
  * (measured: failover 0.85-0.9 s at 500 ms against etcd's ~0.5). Forgetting a leader
- * not heard from for an election timeout restores the dissertation's rule: the first
+ * not heard from for the minimum election timeout (min_timeout: one heartbeat less than
+ * the election timeout, see random_hook) restores the dissertation's rule: the first
  * follower to time out can win. It changes nothing while the leader is heard (it
- * contacts every follower at least every two heartbeats, well within the timeout) and
- * grants nothing by itself: a vote still needs an up-to-date log, one per term. */
+ * contacts every follower at least every heartbeat or two, well within it) and grants
+ * nothing by itself: a vote still needs an up-to-date log, one per term. */
 static void forget_leader(struct raft *r)
 {
 	raft_free(r->follower_state.current_leader.address);
@@ -110,7 +126,7 @@ static void forget_silent_leader(struct consensus *c)
 	struct raft *r = c->raft;
 	if (raft_state(r) != RAFT_FOLLOWER || !r->follower_state.current_leader.id)
 		return;
-	if (r->io->time(r->io) - r->election_timer_start >= r->election_timeout)
+	if (r->io->time(r->io) - r->election_timer_start >= min_timeout(r))
 		forget_leader(r);
 }
 
@@ -151,6 +167,7 @@ void cons_step(struct consensus *c)
 		if (c->on_state)
 			c->on_state(c->state_data);
 	}
+	election_due(c);
 }
 
 static void check_cb(uv_check_t *h)
@@ -196,13 +213,31 @@ static struct consensus *of_io(struct raft_io *io)
 	return (struct consensus *)((char *)io->data - offsetof(struct consensus, own));
 }
 
+/* libraft 0.15 grants a pre-vote for term t on a log check alone, also when it is itself a
+ * candidate that already voted for itself in term t; both candidates then stand in term t,
+ * each with its own vote, and the votes split (another randomized timeout, another
+ * term). A pre-vote is a promise to vote in the next election: a node that cannot grant
+ * the vote should not grant the pre-vote (etcd grants one only for a term above its
+ * own). Such a request is left unanswered, which counts as a refusal: the asking node
+ * gets no majority there, and the vote request of the node already standing, which is for
+ * a higher term than its own, makes it a follower that grants it. A request carries no
+ * buffers of its own (nothing to free). */
+static bool split_prevote(struct raft *r, const struct raft_request_vote *rv)
+{
+	return rv->pre_vote && raft_state(r) == RAFT_CANDIDATE && !r->candidate_state.in_pre_vote && rv->term <= r->current_term &&
+	       r->voted_for == r->id;
+}
+
 /* A vote request is where a silent leader must be forgotten (forget_silent_leader): the
  * check after each loop turn may come up to a tick after the candidate asked. */
 static void recv_hook(struct raft_io *io, struct raft_message *m)
 {
 	struct consensus *c = of_io(io);
-	if (m->type == RAFT_IO_REQUEST_VOTE)
+	if (m->type == RAFT_IO_REQUEST_VOTE) {
+		if (split_prevote(c->raft, &m->request_vote))
+			return;
 		forget_silent_leader(c);
+	}
 	c->recv(io, m);
 }
 
@@ -212,6 +247,127 @@ static int start_hook(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, 
 	c->tick = tick;
 	c->recv = recv;
 	return c->io_start(io, msecs, tick, recv_hook);
+}
+
+/* test-only (raft/slowdisk.h): libraft's disk writes through the slow disk */
+static int append_hook(struct raft_io *io, struct raft_io_append *req, const struct raft_entry e[], unsigned n,
+		       raft_io_append_cb cb)
+{
+	return slowdisk_append(&of_io(io)->disk, io, req, e, n, cb);
+}
+
+static int put_hook(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req, const struct raft_snapshot *s,
+		    raft_io_snapshot_put_cb cb)
+{
+	return slowdisk_snapshot_put(&of_io(io)->disk, io, trailing, req, s, cb);
+}
+
+static int term_hook(struct raft_io *io, raft_term term)
+{
+	return slowdisk_set_term(&of_io(io)->disk, io, term);
+}
+
+static int vote_hook(struct raft_io *io, raft_id id)
+{
+	return slowdisk_set_vote(&of_io(io)->disk, io, id);
+}
+
+static void io_close_hook(struct raft_io *io, raft_io_close_cb cb)
+{
+	slowdisk_io_close(&of_io(io)->disk, io, cb);
+}
+
+/* ---- election timing ------------------------------------------------------------------ */
+
+/* When a leader goes silent (a partition: nothing closes), the first follower whose
+ * randomized timeout runs out wins (forget_silent_leader), so the failover takes the
+ * earliest of the followers' timeouts. libraft draws them from [T, 2T] (T the election
+ * timeout, through its io's random method): on average T + T/3 with two followers, plus up
+ * to a heartbeat before its tick notices (election_due). etcd, with the same T and
+ * heartbeat h, counts its timeout in ticks from the first tick after the last heartbeat:
+ * in effect [T - h, 2T - h), T - h + T/5 on average with two followers (measured here:
+ * orch 0.73 s, etcd 0.58 s at T 500 ms). orch draws from etcd's lower end with a narrower
+ * spread: [T - h, T - h + T*ELECTION_SPREAD_PCT/100]; followers forget a leader not heard
+ * from for T - h, the same minimum (forget_silent_leader). A follower that hears its
+ * leader (every heartbeat, so every h) still never campaigns: T - h is at least h more
+ * than that (the CLI keeps h <= T/2), on slow links with jitter too (test_slowness.py).
+ * What the narrower spread costs is a higher chance that two followers run out within a
+ * round trip of each other and split their votes (split_prevote narrows that window to
+ * the pre-vote's round trip); a split costs one more timeout. At 40 % two of nine
+ * partition failovers split on a loaded machine; at 60 % none of nine did. */
+#define ELECTION_SPREAD_PCT 60
+
+/* The shortest silence after which a follower campaigns, or forgets its leader. */
+static unsigned min_timeout(const struct raft *r)
+{
+	return r->election_timeout > 2 * r->heartbeat_timeout ? r->election_timeout - r->heartbeat_timeout : r->election_timeout;
+}
+
+static int random_hook(struct raft_io *io, int min, int max)
+{
+	struct consensus *c = of_io(io);
+	if (max <= min) /* not an election timeout */
+		return c->io_random(io, min, max);
+	int lo = (int)min_timeout(c->raft);
+	return c->io_random(io, lo, lo + (int)((long long)(max - min) * ELECTION_SPREAD_PCT / 100));
+}
+
+/* libraft looks at its election timer on its tick only, once per heartbeat interval: a
+ * timeout that ran out was acted on up to a heartbeat later (half of it on average). This
+ * timer fires when it runs out, and runs libraft's tick then (the path its own timer
+ * takes; a tick before that changes nothing). */
+static void due_cb(uv_timer_t *t)
+{
+	struct consensus *c = t->data;
+	int st = raft_state(c->raft);
+	c->due_at = 0;
+	if (c->closing || !c->tick || (st != RAFT_FOLLOWER && st != RAFT_CANDIDATE))
+		return;
+	TRACE("raft", c->addr, "%s: election timeout of %u ms ran out", st == RAFT_FOLLOWER ? "follower" : "candidate",
+	      st == RAFT_FOLLOWER ? c->raft->follower_state.randomized_election_timeout : c->raft->candidate_state.randomized_election_timeout);
+	c->tick(c->raft->io);
+}
+
+/* libraft 0.15 draws a follower's randomized timeout when it becomes a follower and keeps
+ * it while it stays one, through any number of terms: the follower that lost the race to
+ * campaign after a leader's loss (its draw was the larger) keeps its large draw for the
+ * next loss, and the failover after that takes the larger on average (seen here: 4 of 8
+ * partition failovers in a row above 800 ms at a 500 ms timeout). A new draw with every
+ * new term, as etcd makes, keeps the draws independent. */
+static void election_due(struct consensus *c)
+{
+	struct raft *r = c->raft;
+	int st = raft_state(r);
+	if (!c->loop || !c->tick || (st != RAFT_FOLLOWER && st != RAFT_CANDIDATE)) {
+		if (c->due_at && c->loop)
+			uv_timer_stop(&c->due);
+		c->due_at = 0;
+		return;
+	}
+	if (st == RAFT_FOLLOWER && r->current_term != c->drawn_term) {
+		c->drawn_term = r->current_term;
+		r->follower_state.randomized_election_timeout =
+			(unsigned)r->io->random(r->io, (int)r->election_timeout, 2 * (int)r->election_timeout);
+	}
+	unsigned timeout = st == RAFT_FOLLOWER ? r->follower_state.randomized_election_timeout
+					       : r->candidate_state.randomized_election_timeout;
+	uint64_t due = r->election_timer_start + timeout;
+	if (due == c->due_at)
+		return;
+	c->due_at = due;
+	raft_time now = r->io->time(r->io);
+	uv_timer_start(&c->due, due_cb, due > now ? due - now : 0, 0);
+}
+
+static void slow_disk(struct consensus *c, unsigned ms)
+{
+	slowdisk_init(&c->disk, c->loop, &c->io, ms);
+	c->io.append = append_hook;
+	c->io.snapshot_put = put_hook;
+	c->io.set_term = term_hook;
+	c->io.set_vote = vote_hook;
+	c->io.close = io_close_hook;
+	log_info(c->name, c->clock, "raft: TEST ONLY: every disk flush delayed by %u ms (ORCH_TEST_DISK_DELAY_MS)", ms);
 }
 
 static int raft_setup(struct consensus *c, struct raft_io *io, const struct cons_settings *set, char *err)
@@ -259,6 +415,10 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	raft_uv_set_connect_retry_delay(&c->io, 100);
 	if (set->segment_size)
 		raft_uv_set_segment_size(&c->io, set->segment_size);
+	if (set->test_disk_delay_ms)
+		slow_disk(c, set->test_disk_delay_ms);
+	c->io_random = c->io.random;
+	c->io.random = random_hook;
 	if ((rv = raft_setup(c, &c->io, set, err)))
 		return rv;
 	uv_check_init(loop, &c->check);
@@ -266,6 +426,8 @@ int cons_init(struct consensus *c, uv_loop_t *loop, const char *dir, raft_id id,
 	uv_idle_init(loop, &c->idle);
 	uv_timer_init(loop, &c->early);
 	c->early.data = c;
+	uv_timer_init(loop, &c->due);
+	c->due.data = c;
 	c->idle.data = c;
 	uv_check_start(&c->check, check_cb);
 	return 0;
@@ -356,8 +518,11 @@ static void raft_closed(struct raft *r)
 		closed(c);
 		return;
 	}
-	c->closing_handles = 3;
+	c->closing_handles = c->disk.ms ? 5 : 4;
+	if (c->disk.ms)
+		slowdisk_close(&c->disk, handle_closed, c);
 	uv_close((uv_handle_t *)&c->early, handle_closed);
+	uv_close((uv_handle_t *)&c->due, handle_closed);
 	uv_close((uv_handle_t *)&c->idle, handle_closed);
 	uv_close((uv_handle_t *)&c->check, handle_closed);
 }
@@ -893,4 +1058,9 @@ int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
 	c->handover_data = data;
 	log_info(c->name, c->clock, "raft: handing leadership over before stopping, term %llu", (unsigned long long)c->raft->current_term);
 	return 0;
+}
+
+const char *cons_halted(const struct consensus *c)
+{
+	return c->halted_at ? c->halt_msg : NULL;
 }

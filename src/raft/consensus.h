@@ -12,6 +12,7 @@
 #define ORCH_CONSENSUS_H
 #include <raft.h>
 #include <raft/uv.h>
+#include "raft/slowdisk.h"
 #include "raft/transport.h"
 #include "state/store.h"
 #include "util/clock.h"
@@ -37,6 +38,9 @@ struct cons_settings {
 	/* raft_uv's open segments (0: libraft's 8 MB, preallocated): small for nodes that
 	 * write little, such as many hollow nodes in one process */
 	size_t segment_size;
+	/* test-only (raft/slowdisk.h, ORCH_TEST_DISK_DELAY_MS): every disk flush takes this
+	 * much longer; 0 in production */
+	unsigned test_disk_delay_ms;
 };
 
 struct queued {
@@ -58,6 +62,7 @@ struct consensus {
 	struct raft_io io;
 	struct raft_fsm fsm;
 	struct otransport tr;
+	struct slowdisk disk;    /* test-only slow disk (disk.ms 0: off) */
 	struct store *store;
 	uv_loop_t *loop;         /* NULL: no libuv; the host calls cons_step */
 	uv_check_t check;        /* cons_step after every loop turn (with a loop) */
@@ -68,6 +73,10 @@ struct consensus {
 	const struct clock *clock; /* stamps its log lines (NULL: the system's) */
 	bool started, closing;
 	bool deaf; /* cons_set_deaf */
+	/* an entry this binary cannot apply (state/store.h apply_res.too_new): its index and
+	 * why; applying stops there (cons_halted) */
+	uint64_t halted_at;
+	char halt_msg[ERR_LEN];
 	cons_state_cb on_state;
 	void *state_data;
 	/* last observed, to detect changes */
@@ -78,11 +87,15 @@ struct consensus {
 	struct cons_slot *ring;
 	void (*close_cb)(void *);
 	void *close_data;
-	int closing_handles;     /* idle and check, closing after raft itself */
+	int closing_handles;     /* early, due, idle, check (and the slow disk's timer), closing after raft itself */
 	/* early elections (cons_peer_lost) */
 	raft_io_tick_cb tick;    /* libraft's tick, captured at raft_start (NULL: attached) */
 	raft_io_recv_cb recv;    /* libraft's receive callback, wrapped at raft_start */
 	uv_timer_t early;        /* this follower's turn to campaign, pre-vote retries (with a loop) */
+	uv_timer_t due;          /* when the election timer runs out (with a loop): cons_step */
+	uint64_t due_at;
+	uint64_t drawn_term;     /* the term of the follower's last randomized timeout */
+	int (*io_random)(struct raft_io *, int, int);
 	unsigned prevote_retries;
 	uint64_t prevote_term;
 	int (*io_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
@@ -171,5 +184,11 @@ int cons_handover(struct consensus *c, cons_change_cb cb, void *data, char *err)
  * append (its disk is nearly full, node/diskwatch.h) hears no leader and so is sent no
  * entry; libraft 0.15 wedges a follower whose append meets ENOSPC. */
 void cons_set_deaf(struct consensus *c, bool deaf);
+/* NULL, or why this node stopped applying the log: an entry of a newer orch, at index
+ * c->halted_at. It serves its state as of the entry before. libraft 0.15 takes a follower
+ * whose apply fails out of raft (unavailable: no votes, no entries) and leaves a leader
+ * leading but applying nothing; the same entry applies once the node restarts with a
+ * binary that knows it (orch(8) UPGRADES). */
+const char *cons_halted(const struct consensus *c);
 
 #endif

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -478,4 +481,179 @@ int rt_stop(const struct rt *rt, const char *id, int sig, int grace_ms, char *er
 del:
 	rc = rt_delete(rt, id, true, err);
 	return rc == E_NOTFOUND ? 0 : rc;
+}
+
+/* ---- orch exec ------------------------------------------------------------------------------ */
+
+static int slurp(struct buf *b, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char tmp[8192];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0 && b->len < (4u << 20))
+		buf_append(b, tmp, n);
+	fclose(f);
+	return 0;
+}
+
+/* The process of an exec: the container's own (bundle/config.json), with the command, the
+ * terminal and its size given. runc takes a consoleSize only from a process file, and a
+ * size set after the start would race with a command that reads it at once (stty size). */
+static int exec_process(const struct rt_exec_req *q, const char *path, char *err)
+{
+	char *cfg_path = xasprintf("%s/config.json", q->bundle);
+	struct buf cfg = {0}, out = {0};
+	int rc = slurp(&cfg, cfg_path);
+	struct rtjson_v root, proc, v;
+	if (rc || rtjson_parse((const char *)cfg.data, cfg.len, &root) || rtjson_get(&root, "process", &proc) ||
+	    rtjson_type(&proc) != 'o') {
+		rc = errf(err, E_IO, "exec in %s: no process in %s", q->id, cfg_path);
+		goto done;
+	}
+	struct rtjson_w w;
+	rtjson_init(&w, &out);
+	rtjson_obj(&w);
+	static const char *const kept[] = {"user", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges",
+					   "apparmorProfile", "oomScoreAdj", "selinuxLabel"};
+	for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+		if (!rtjson_get(&proc, kept[i], &v)) {
+			rtjson_key(&w, kept[i]);
+			rtjson_raw(&w, &v);
+		}
+	rtjson_kbool(&w, "terminal", q->tty);
+	if (q->tty && q->rows && q->cols) {
+		rtjson_key(&w, "consoleSize");
+		rtjson_obj(&w);
+		rtjson_ku64(&w, "height", q->rows);
+		rtjson_ku64(&w, "width", q->cols);
+		rtjson_obj_end(&w);
+	}
+	rtjson_key(&w, "args");
+	rtjson_strv(&w, q->argv);
+	rtjson_obj_end(&w);
+	FILE *f = fopen(path, "we");
+	bool ok = f && fwrite(out.data, 1, out.len, f) == out.len;
+	if ((f && fclose(f)) || !ok)
+		rc = errf(err, E_IO, "exec in %s: write %s: %s", q->id, path, strerror(errno));
+done:
+	free(cfg_path);
+	buf_free(&cfg);
+	buf_free(&out);
+	return rc;
+}
+
+/* The pseudo-terminal's master that runc sends over the console socket (SCM_RIGHTS). */
+static int recv_master(int lfd)
+{
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	if (poll(&p, 1, 5000) <= 0)
+		return -1;
+	int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (cfd < 0)
+		return -1;
+	char data[64];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	int fd = -1;
+	p.fd = cfd;
+	if (poll(&p, 1, 5000) > 0 && recvmsg(cfd, &m, MSG_CMSG_CLOEXEC) >= 0) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	}
+	close(cfd);
+	return fd;
+}
+
+int rt_exec_start(const struct rt *rt, const struct rt_exec_req *q, int *pid, int *master, char *err)
+{
+	*pid = 0;
+	*master = -1;
+	int rc = check(rt, q->id, err);
+	if (rc)
+		return rc;
+	if (!q->argv || !q->argv[0])
+		return errf(err, E_INVAL, "exec in %s: no command", q->id);
+	char dir[] = "/tmp/orch-exec-XXXXXX";
+	if (!mkdtemp(dir))
+		return errf(err, E_IO, "exec in %s: temp directory: %s", q->id, strerror(errno));
+	char pid_file[64], log[64], sock[64], proc[64];
+	snprintf(pid_file, sizeof pid_file, "%s/pid", dir);
+	snprintf(log, sizeof log, "%s/log", dir);
+	snprintf(sock, sizeof sock, "%s/console", dir);
+	snprintf(proc, sizeof proc, "%s/process.json", dir);
+	int lfd = -1, devnull = -1;
+	if ((rc = exec_process(q, proc, err)))
+		goto done;
+	if (q->tty) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) || listen(lfd, 1)) {
+			rc = errf(err, E_IO, "exec in %s: console socket: %s", q->id, strerror(errno));
+			goto done;
+		}
+	}
+	struct args a;
+	args_init(&a, rt);
+	arg(&a, "--log");
+	arg(&a, log);
+	arg(&a, "--log-format");
+	arg(&a, "json");
+	arg(&a, "exec");
+	arg(&a, "--detach");
+	arg(&a, "--pid-file");
+	arg(&a, pid_file);
+	arg(&a, "--process");
+	arg(&a, proc);
+	if (q->tty) {
+		arg(&a, "--console-socket");
+		arg(&a, sock);
+	}
+	arg(&a, q->id);
+	/* with a terminal the process has it as stdio, and runc's own output is only errors */
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int quiet[3] = {devnull, devnull, devnull};
+	struct runproc rp = {.argv = a.v, .out_fd = -1, .stdio = q->tty ? quiet : q->stdio,
+			     .timeout_ms = RT_CALL_TIMEOUT_MS, .crun_workaround = is_crun(rt)};
+	int status = 0;
+	if ((rc = runproc_run(&rp, &status, err))) {
+		errwrap(err, rc, "%s exec %s", prog(rt), q->id);
+		goto done;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char msg[ERR_LEN / 2] = "", how[32];
+		struct buf text = {0};
+		if (!slurp(&text, log))
+			runtime_msg((const char *)text.data, text.len, msg, sizeof msg);
+		buf_free(&text);
+		runproc_describe(status, how, sizeof how);
+		rc = errf(err, E_FAIL, "%s", *msg ? msg : how);
+		goto done;
+	}
+	if (!(*pid = read_pid_file(pid_file))) {
+		rc = errf(err, E_FAIL, "%s exec %s: no pid in %s", prog(rt), q->id, pid_file);
+		goto done;
+	}
+	if (q->tty && (*master = recv_master(lfd)) < 0) {
+		kill(*pid, SIGKILL);
+		rc = errf(err, E_FAIL, "%s exec %s: no terminal came over the console socket", prog(rt), q->id);
+	}
+done:
+	if (lfd >= 0)
+		close(lfd);
+	if (devnull >= 0)
+		close(devnull);
+	unlink(sock);
+	unlink(proc);
+	unlink(log);
+	unlink(pid_file);
+	rmdir(dir);
+	return rc;
 }

@@ -55,6 +55,20 @@ int rt_list(const struct rt *rt, int (*cb)(const struct rt_info *ci, void *arg),
  * killed by pid, not just runc exec, so nothing lingers in the container. */
 int rt_exec(const struct rt *rt, const char *id, const char *const *argv, int timeout_ms,
 	    int *exit_code, struct buf *out, char *err);
+/* orch exec: starts argv in a running container, detached, with the settings of the
+ * container's own process (user, env, cwd, capabilities, limits: the "process" of
+ * bundle/config.json). tty: on a new pseudo-terminal of rows x cols (0: unset), whose
+ * master comes back in *master (the caller closes it); else the process gets stdio[0..2]
+ * (*master -1). *pid: the process (host pid namespace); detached, it is re-parented to
+ * the subreaper: its exit is claimed with runproc_claim (runproc.h). */
+struct rt_exec_req {
+	const char *id, *bundle;
+	const char *const *argv;
+	bool tty;
+	unsigned rows, cols;
+	const int *stdio;
+};
+int rt_exec_start(const struct rt *rt, const struct rt_exec_req *q, int *pid, int *master, char *err);
 /* Stops and deletes: sig (e.g. SIGTERM) to init, up to grace_ms for it to exit, then
  * SIGKILL, then delete. A container that does not exist counts as stopped (0). */
 int rt_stop(const struct rt *rt, const char *id, int sig, int grace_ms, char *err);

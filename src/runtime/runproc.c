@@ -302,15 +302,15 @@ int runproc_run(const struct runproc *rp, int *status, char *err)
 	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, st_p[2] = {-1, -1};
 	int rc = 0;
 	struct inflight in = {0};
-	if (devnull < 0 || pipe2(st_p, O_CLOEXEC) < 0 || (rp->input && pipe2(in_p, O_CLOEXEC) < 0) ||
-	    (rp->out_fd < 0 && pipe2(out_p, O_CLOEXEC) < 0) ||
-	    (rp->out_fd < 0 && !rp->merge_err && pipe2(err_p, O_CLOEXEC) < 0)) {
+	bool given = rp->stdio != NULL, capture = !given && rp->out_fd < 0;
+	if (devnull < 0 || pipe2(st_p, O_CLOEXEC) < 0 || (!given && rp->input && pipe2(in_p, O_CLOEXEC) < 0) ||
+	    (capture && pipe2(out_p, O_CLOEXEC) < 0) || (capture && !rp->merge_err && pipe2(err_p, O_CLOEXEC) < 0)) {
 		rc = errf(err, E_IO, "pipe: %s", strerror(errno));
 		goto out;
 	}
-	int c_in = rp->input ? in_p[0] : devnull;
-	int c_out = rp->out_fd >= 0 ? rp->out_fd : out_p[1];
-	int c_err = rp->out_fd >= 0 || rp->merge_err ? c_out : err_p[1];
+	int c_in = given ? rp->stdio[0] : rp->input ? in_p[0] : devnull;
+	int c_out = given ? rp->stdio[1] : rp->out_fd >= 0 ? rp->out_fd : out_p[1];
+	int c_err = given ? rp->stdio[2] : rp->out_fd >= 0 || rp->merge_err ? c_out : err_p[1];
 
 	pthread_mutex_lock(&inflight_mu);
 	pid_t pid = fork();

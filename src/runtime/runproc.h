@@ -18,6 +18,8 @@ struct runproc {
 	const char *input;         /* stdin data; NULL: /dev/null */
 	size_t input_len;
 	int out_fd;                /* >= 0: stdout (and stderr) go to this fd, nothing is captured */
+	const int *stdio;          /* non-NULL: the child's stdin, stdout and stderr, as given
+				    * (input, out_fd, out and errout are not used) */
 	bool merge_err;            /* capture stderr into out as well */
 	struct buf *out, *errout;  /* captures; NULL discards */
 	int timeout_ms;            /* 0: wait forever */

@@ -186,6 +186,9 @@ struct deploy {
 	struct update_config update, rollback;
 	struct labels labels;
 	struct autoscale autoscale;
+	/* x-orch-rebalance: the service's tasks move to spread again when nodes join or
+	 * return (orchestrator/rebalance.h); false pins them where they run */
+	bool rebalance;
 };
 
 /* A secret or config a service's tasks get as a file (secrets:, configs:). source: the

@@ -252,6 +252,7 @@ static const struct sf deploy_f[] = {
 	{.key = "rollback_config", .kind = SF_SUB, .off = offsetof(struct deploy, rollback), .flags = 0, .sub = &update_table},
 	{.key = "labels", .kind = SF_LABELS, .off = offsetof(struct deploy, labels), .flags = 0},
 	{.key = "x-orch-autoscale", .kind = SF_SUB, .off = offsetof(struct deploy, autoscale), .flags = 0, .sub = &autoscale_table},
+	{.key = "x-orch-rebalance", .kind = SF_BOOL, .off = offsetof(struct deploy, rebalance), .flags = 0, .def = 1},
 };
 static const struct sf_table deploy_table = {"deploy", N(deploy_f), deploy_f, deploy_check};
 

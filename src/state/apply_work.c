@@ -15,13 +15,17 @@ uint64_t apply_next_id(struct store *s)
 }
 
 /* Is the stored spec equal to the new one (packed in w) once its replica count is set to
- * `replicas`? Then a deploy only scales. */
+ * `replicas` (UINT64_MAX: the stored one)? Then a deploy only scales. Compared as this
+ * binary encodes both, never by the stored bytes: those may come from an older binary
+ * (its own log replayed, or a snapshot it took), whose encoding of the same spec can
+ * differ; every node then still decides alike (orch(8) UPGRADES). */
 static bool same_but_replicas(const struct service *v, const struct mpw *w, uint64_t replicas)
 {
 	if (!service_spec(v))
 		return false;
 	struct svc_spec old = *service_spec(v); /* shallow: only encoded */
-	old.deploy.replicas = replicas;
+	if (replicas != UINT64_MAX)
+		old.deploy.replicas = replicas;
 	struct mpw o;
 	mpw_init(&o);
 	svc_spec_encode(&old, &o);
@@ -88,8 +92,7 @@ int apply_service_put(struct store *s, const struct cmd_ctx *c, struct apply_res
 		/* an autoscaled service keeps the count the autoscaler chose (within its range) */
 		if (autoscaled && v->replicas >= amin && (!amax || v->replicas <= amax))
 			replicas = v->replicas;
-		bool same_bytes = v->spec.len == w.sb.size && !memcmp(v->spec.data, w.sb.data, w.sb.size);
-		if (same_bytes && v->replicas == replicas) {
+		if (v->replicas == replicas && same_but_replicas(v, &w, UINT64_MAX)) {
 			mpw_free(&w);
 			return errf(res->msg, E_EXISTS, "unchanged");
 		}

@@ -35,7 +35,8 @@
 	X(SECRET_PUT, secret_put, "secret.put", apply_secret_put) \
 	X(SECRET_RM, secret_rm, "secret.rm", apply_secret_rm) \
 	X(USER_PUT, user_put, "user.put", apply_user_put) \
-	X(USER_RM, user_rm, "user.rm", apply_user_rm)
+	X(USER_RM, user_rm, "user.rm", apply_user_rm) \
+	X(STATE_LOAD, state_load, "state.load", apply_state_load)
 
 /* the cluster record (state/store.h) */
 #define CMDB_cluster_init(F, S) \
@@ -112,6 +113,13 @@
 #define CMDB_user_put(F, S) \
 	F(S, STR, name, REQ, 0) F(S, STR, role, REQ, 0) F(S, STR, serial, REQ, 0) F(S, U64, at, OPT, 0)
 #define CMDB_user_rm(F, S) F(S, STR, name, REQ, 0)
+
+/* orch init --restore (state/snapfile.h): the objects of a backup, as their tables encode
+ * them, loaded once into a new cluster that holds no services nor secrets yet; from: the
+ * id of the cluster they were saved from */
+#define CMDB_state_load(F, S) \
+	F(S, ARR, services, OPT, 0) F(S, ARR, secrets, OPT, 0) F(S, ARR, images, OPT, 0) F(S, ARR, kv, OPT, 0) \
+	F(S, STR, from, OPT, 0) F(S, U64, at, OPT, 0)
 
 enum cmd {
 #define CMD_ENUM_(ID, low, name, fn) CMD_##ID,

@@ -170,8 +170,9 @@ static int cmd_decode(const void *buf, size_t len, struct mpr *r, const msgpack_
 	    mp_get_u64(r->root, "s", &c->req.seq) || !c->body || c->body->type != MSGPACK_OBJECT_MAP)
 		rc = errf(err, E_INVAL, "command: missing type, version, origin or body");
 	else if (*ver < CMD_V_LEGACY || *ver > CMD_V_STATES)
-		rc = errf(err, E_UNSUPP, "command %.*s: version %llu not supported by this node", (int)(*type)->via.str.size,
-			  (*type)->via.str.ptr, (unsigned long long)*ver);
+		rc = errf(err, E_UNSUPP, "command %.*s: payload version %llu is newer than orch %s knows (%d)",
+			  (int)((*type)->via.str.size > 40 ? 40 : (*type)->via.str.size), (*type)->via.str.ptr,
+			  (unsigned long long)*ver, ORCH_VERSION, CMD_V_STATES);
 	else if (*ver >= CMD_V_SESSION && mp_get_u64(r->root, "n", &c->req.session))
 		rc = errf(err, E_INVAL, "command: missing session");
 	c->tables = *ver >= CMD_V_STATES;
@@ -224,7 +225,12 @@ int cmd_check_origin(const void *buf, size_t len, uint64_t peer, bool worker, ch
 	int rc = cmd_decode(buf, len, &r, &t, &ver, &c, err);
 	if (rc)
 		return rc;
-	if (worker && !worker_may_submit(t))
+	enum cmd known;
+	if (cmd_lookup(t, &known))
+		rc = errf(err, E_UNSUPP, "apply: command %.*s is unknown to the leader (orch %s): a node may submit only "
+			  "what every node applies; upgrade the leader first (orch(8) UPGRADES)",
+			  (int)(t->via.str.size > 40 ? 40 : t->via.str.size), t->via.str.ptr, ORCH_VERSION);
+	else if (worker && !worker_may_submit(t))
 		rc = errf(err, E_AUTH, "apply: node %016llx is a worker; it may not submit %.*s", (unsigned long long)peer,
 			  (int)(t->via.str.size > 40 ? 40 : t->via.str.size), t->via.str.ptr);
 	mpr_free(&r);
@@ -311,14 +317,19 @@ void store_apply(struct store *s, const void *buf, size_t len, struct apply_res 
 	struct cmd_ctx c;
 	const msgpack_object *t;
 	uint64_t ver;
-	if ((res->rc = cmd_decode(buf, len, &r, &t, &ver, &c, res->msg)))
+	if ((res->rc = cmd_decode(buf, len, &r, &t, &ver, &c, res->msg))) {
+		res->too_new = res->rc == E_UNSUPP;
 		return;
+	}
 	if (seen_before(s, ver, &c.req, res))
 		goto out;
 	enum cmd type;
-	if (cmd_lookup(t, &type))
-		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown type", (int)t->via.str.size, t->via.str.ptr);
-	else if (!(res->rc = cmd_check(type, c.body, res->msg)))
+	if (cmd_lookup(t, &type)) {
+		res->rc = errf(res->msg, E_UNSUPP, "command %.*s: unknown to orch %s (written by a newer node)",
+			       (int)(t->via.str.size > 40 ? 40 : t->via.str.size), t->via.str.ptr, ORCH_VERSION);
+		res->too_new = true;
+		goto out; /* not remembered either: nothing of it applied */
+	} else if (!(res->rc = cmd_check(type, c.body, res->msg)))
 		res->rc = apply_fns[type](s, &c, res);
 	if (res->rc == 0) {
 		uint64_t at = 0;

@@ -152,6 +152,11 @@ struct apply_res {
 	int rc;
 	char msg[ERR_LEN];
 	uint64_t id; /* id of the object created or touched, when there is one */
+	/* The entry names a command type or payload version this binary does not know: a
+	 * newer node wrote it. Nothing changed, and the entry must not be skipped either (the
+	 * nodes that know it apply it: skipping would part this replica from theirs): the
+	 * node stops applying at it until its binary is upgraded (raft/consensus.c). */
+	bool too_new;
 };
 
 void store_init(struct store *s);

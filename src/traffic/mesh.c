@@ -152,6 +152,7 @@ struct mconn {
 	uv_timer_t timer;
 	int handles;
 	bool backend_ready, closing, client_eof, backend_eof, backend_inited;
+	int shut; /* shutdowns done: both (every byte passed on both ways) ends the connection */
 	struct buf pending; /* client bytes before the backend is connected */
 	struct endpoint eps[MAX_EP];
 	uint32_t srcs[MAX_EP]; /* endpoint_source of each */
@@ -268,17 +269,25 @@ static void forward(struct mconn *c, bool to_backend, char *data, size_t n)
 
 static void shut_cb(uv_shutdown_t *req, int status)
 {
-	(void)status;
+	struct mconn *c = req->data;
 	free(req);
+	if (c->closing) /* canceled by the close: c lives until its handles closed */
+		return;
+	if (status || ++c->shut == 2)
+		mc_close(c);
 }
 
+/* Passes one side's end on to the other once the bytes queued before it are written (a
+ * shutdown waits for them); the connection ends when both shutdowns are done, not at the
+ * second end-of-stream, which would drop what is still queued for the side that ended first. */
 static void half_close(struct mconn *c, bool backend_side)
 {
 	uv_shutdown_t *req = xmalloc(sizeof *req);
-	if (uv_shutdown(req, backend_side ? (uv_stream_t *)&c->backend : (uv_stream_t *)&c->client, shut_cb))
+	req->data = c;
+	if (uv_shutdown(req, backend_side ? (uv_stream_t *)&c->backend : (uv_stream_t *)&c->client, shut_cb)) {
 		free(req);
-	if (c->client_eof && c->backend_eof)
 		mc_close(c);
+	}
 }
 
 static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

@@ -22,8 +22,11 @@ static const char *const names[] = {
 	[LAYOUT_ALLOW_BIND] = "allow-bind",
 	[LAYOUT_DATAKEY] = "datakey",
 	[LAYOUT_METRICS_LISTEN] = "metrics-listen",
+	[LAYOUT_CONSOLE_LISTEN] = "console-listen",
 	[LAYOUT_WORKER] = "worker",
 	[LAYOUT_NODE_SECURITY] = "node-security",
+	[LAYOUT_RESTORE] = "restore",
+	[LAYOUT_INSTALLED] = "installed",
 };
 
 static const char *const task_names[] = {

@@ -30,6 +30,10 @@
  *                    no replica of the state and no data key
  *   node-security    the node's container options (orch init/join --allow-privileged,
  *                    --userns-remap), a line each (node/nodesec.h)
+ *   restore          orch init --restore: the backup's objects, until the new cluster
+ *                    committed them (node/restore.h; mode 0600)
+ *   installed        the service files orch init/join --install wrote and the links that
+ *                    enable them, a path a line (cli/install.h): orch uninstall removes them
  */
 #ifndef ORCH_LAYOUT_H
 #define ORCH_LAYOUT_H
@@ -56,8 +60,11 @@ enum layout_item {
 	LAYOUT_ALLOW_BIND,
 	LAYOUT_DATAKEY,
 	LAYOUT_METRICS_LISTEN,
+	LAYOUT_CONSOLE_LISTEN,
 	LAYOUT_WORKER,
 	LAYOUT_NODE_SECURITY,
+	LAYOUT_RESTORE,
+	LAYOUT_INSTALLED,
 };
 
 enum layout_task_item {

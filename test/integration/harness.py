@@ -133,6 +133,25 @@ def tail(path, n=15):
         return []
 
 
+def pty_read(fd, until=None, timeout=10):
+    """Reads a pty master until `until` (bytes) has come, or its other side has closed
+    (until=None), or timeout seconds; returns what was read."""
+    import select
+    out = b""
+    deadline = time.time() + timeout
+    while (until is None or until not in out) and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: every slave descriptor has closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
 class CliError(Fail):
     def __init__(self, args, proc):
         self.proc = proc

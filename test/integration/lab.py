@@ -735,7 +735,7 @@ def relay(queue, ms, jitter_ms, ready_path):
         s.settimeout(timeout)
         try:
             data = s.recv(1 << 16)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):  # a timeout of 0 (a packet due now) is non-blocking
             data = b""
         now = time.monotonic()
         off = 0

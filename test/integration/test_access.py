@@ -4,6 +4,7 @@ socket root's only, users in the replicated state (orch user), contexts of the C
 (orch context) and where a command goes (--host, --data-dir, ORCH_HOST, the context file)."""
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -62,6 +63,41 @@ def test_leader_checks_the_origin_a_node_forwards():
         # who was refused
         log = lead.log_text()
         check("refused kv.set from" in log and "you are viewer (user alice)" in log, "refusals not logged")
+
+
+def test_worker_cannot_claim_a_role():
+    """A worker-only node is trusted with its own machine, not with the cluster: whatever origin
+    it forwards, the leader gives it no more than viewer, except a user known by certificate,
+    whose role is the cluster's record of them (not the one the worker names)."""
+    with Cluster(1) as c:
+        lead = c.nodes[0]
+        w = c.join(extra=("--worker",))
+        wait_until(lambda: any(x["name"] == w.name and x["state"] == "ready" for x in c.node_list(lead)), 15,
+                   "the worker ready")
+        out = c.cli(lead, "user", "add", "vera", "--role", "viewer", "-o", os.path.join(c.tmp, "vera.pem"),
+                    json=False).stdout
+        serial = re.search(r"certificate serial ([0-9a-fA-F]+)", out).group(1)
+        claims = {
+            "a user with no certificate": {"op": "kv.set", "kind": "user", "role": "admin", "user": "root-token"},
+            "a viewer claimed admin": {"op": "kv.set", "kind": "user", "role": "admin", "user": "vera", "serial": serial},
+            "the worker's local socket": {"op": "kv.set", "kind": "local"},
+        }
+        with as_node(c, lead, w) as k:
+            for what, origin in claims.items():
+                r = k.call("kv.set", key="kw", value="v", origin=origin)
+                check(r.get("rc") != 0 and "needs role admin; you are viewer" in r.get("err", ""),
+                      "%s, forwarded by a worker: %r" % (what, r))
+            # nor on its own behalf: a worker node asks as itself only what nodes ask
+            for op, args in (("kv.set", {"key": "kw", "value": "v"}), ("token.show", {}),
+                             ("service.scale", {"name": "x", "replicas": 2})):
+                r = k.call(op, **args)
+                check(r.get("rc") != 0 and "; you are viewer" in r.get("err", ""), "%s by a worker itself: %r" % (op, r))
+        check(kv_get(lead, "kw") is None, "a worker's claim changed the state")
+        # the same no-certificate admin origin from a manager still passes (managers hold the
+        # data key: they are the cluster)
+        with as_node(c, lead, lead) as k:
+            check(k.call("kv.set", key="km", value="v", origin=claims["a user with no certificate"]).get("rc") == 0,
+                  "a manager's forwarded admin origin refused")
 
 
 def test_local_socket_is_root_only_and_local_ops_work():

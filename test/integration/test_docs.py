@@ -45,11 +45,21 @@ def commands():
 
 
 def usage_line(cmd):
-    """`orch CMD -h`'s first line without "usage: ", whitespace collapsed."""
+    """`orch CMD -h`'s usage (its first lines, up to the blank one) without "usage: ",
+    whitespace collapsed."""
     out = run([BIN, cmd, "-h"], check_rc=0).stdout
-    first = out.splitlines()[0] if out else ""
+    first = out.split("\n\n", 1)[0] if out else ""
     check(first.startswith("usage: orch "), "orch %s -h does not start with a usage line: %r" % (cmd, first))
     return " ".join(first[len("usage: "):].split())
+
+
+def help_parts(cmd):
+    """`orch CMD -h` as (usage, summary, options) blocks, each a list of lines."""
+    out = run([BIN, cmd, "-h"], check_rc=0).stdout
+    blocks = out.rstrip("\n").split("\n\n")
+    check(len(blocks) >= 3, "orch %s -h: no usage, summary and closing line: %r" % (cmd, out[:300]))
+    opts = blocks[2].splitlines()[1:] if blocks[2].startswith("options:") else []
+    return blocks[0].splitlines(), blocks[1].splitlines(), opts
 
 
 def render(path, width=1000):
@@ -216,3 +226,45 @@ def test_build_installs_pages():
         for sec in ("man1", "man5", "man8"):
             check(os.listdir(os.path.join(prefix, "share", "man", sec)), "share/man/%s is empty" % sec)
         check(os.access(os.path.join(prefix, "bin", "orch"), os.X_OK), "zig build install did not install bin/orch")
+
+
+def test_help_fits_80_columns_in_whole_sentences():
+    """orch -h and every orch CMD -h: no line over 80 columns; the overview gives each
+    command the first sentence of its summary, whole (a prefix of orch CMD -h's summary
+    ending with its period), and every summary ends a sentence. They were cut at the first
+    line of a hand-wrapped text, mid-sentence, 90 columns wide."""
+    overview = run([BIN, "-h"], check_rc=0).stdout
+    cmds = commands() + ["debug"]
+    long = ["orch -h: %r" % l for l in overview.splitlines() if len(l) > 80]
+    summaries = {}
+    for cmd in cmds:
+        out = run([BIN, cmd, "-h"], check_rc=0).stdout
+        long += ["orch %s -h: %r" % (cmd, l) for l in out.splitlines() if len(l) > 80]
+        _, summary, _ = help_parts(cmd)
+        summaries[cmd] = " ".join(" ".join(summary).split())
+    check(not long, "%d help lines over 80 columns:\n%s" % (len(long), "\n".join(long[:20])))
+    entries = re.findall(r"^  ([a-z][a-z-]*) +(\S.*(?:\n {13}\S.*)*)", overview, re.M)
+    check(len(entries) == len(cmds) - 1, "overview entries %r, commands %r" % ([e[0] for e in entries], cmds))
+    bad = []
+    for name, text in entries:
+        text = " ".join(text.split())
+        if not text.endswith(".") or not summaries[name].startswith(text):
+            bad.append("%s: overview %r; summary %r" % (name, text, summaries[name][:120]))
+    bad += ["%s -h summary does not end a sentence: %r" % (c, t[-60:]) for c, t in summaries.items()
+            if not t.endswith((".", ")"))]
+    check(not bad, "help text cut mid-sentence:\n" + "\n".join(bad))
+
+
+def test_no_sudo_in_docs_and_scripts():
+    """A fresh Debian machine has no sudo: root runs the README's commands as they are."""
+    files = [os.path.join(ROOT, "README.md")] + pages() + glob.glob(os.path.join(ROOT, "scripts", "*")) + \
+        glob.glob(os.path.join(ROOT, "bench", "*"))
+    found = []
+    for path in files:
+        if os.path.isfile(path):
+            for ln, line in enumerate(open(path, errors="replace"), 1):
+                if re.search(r"\bsudo\b", line):
+                    found.append("%s:%d: %s" % (os.path.relpath(path, ROOT), ln, line.strip()))
+    check(not found, "sudo in docs or scripts:\n" + "\n".join(found))
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    check("as root" in readme.split("```", 1)[0], "the README does not say its commands run as root")

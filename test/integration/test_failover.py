@@ -1,16 +1,18 @@
 """Issue 12 (faster failover) on real nodes: a killed leader's followers campaign at once
 (its streams end without TLS's close_notify and its port refuses), a leader that is only
 silent (SIGSTOP: nothing closes, as in a partition) is replaced by the election timeout,
-and a leader stopped with SIGTERM hands leadership over before it exits. The checks are on
+and a leader stopped with SIGTERM hands leadership over before it exits; a follower whose
+connections to a live leader are reset probes its port and does not campaign. The checks are on
 the order of events in the node logs and on the term (one election each), not on times."""
 import os
+import subprocess
 import re
 import signal
 import time
 
 from harness import Cluster, check, wait_until
 
-TIMEOUTS = {}
+TIMEOUTS = {"test_reset_stream_to_live_leader_is_no_death": 60}
 # elections counted per fault: a loaded machine could add one
 SERIAL = True
 
@@ -111,3 +113,52 @@ def test_sigterm_leader_hands_over_before_exit():
         for n in rest:
             check(not GONE.search(lines_after(n, rmarks[n.name])), "%s took a clean stop for a death" % n.name)
         c.write_bench(rest[0], 50, 8)
+
+
+def tcp_between(a, b):
+    """The TCP connections (local, peer) that process a opened to b's node port."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "dport", "= :%d" % b.port],
+                         capture_output=True, text=True, check=True).stdout
+    return [l.split()[2:4] for l in out.splitlines() if "pid=%d," % a.pid in l]
+
+
+def reset_links(a, b):
+    """Aborts every TCP connection between the processes of a and b, both ways (ss -K: the
+    kernel resets them, as a broken path would): nothing closes cleanly, both stay alive."""
+    conns = tcp_between(a, b) + tcp_between(b, a)
+    for local, peer in conns:
+        lip, lport = local.rsplit(":", 1)
+        pip, pport = peer.rsplit(":", 1)
+        subprocess.run(["ss", "-K", "-tn", "src", "%s:%s" % (lip, lport), "dst", "%s:%s" % (pip, pport)],
+                       capture_output=True, check=True)
+    return len(conns)
+
+
+def test_reset_stream_to_live_leader_is_no_death():
+    """A follower whose connections to the leader are reset (no close_notify: the stream
+    ended as if the leader had died) probes the leader's port; the port answers and stays
+    open, so it must not campaign early: no "is gone", the term and the leader unchanged,
+    writes through that follower acknowledged. With a probe that takes every ended stream
+    for a death, the follower logs "is gone" and this fails."""
+    with Cluster(3, env={"ORCH_TRACE": "raft"}) as c:
+        three_voters(c)
+        lead, rest, t, marks = before(c)
+        lid = c.status(lead)["node_id"]
+        for f in rest:
+            n = reset_links(f, lead)
+            check(n >= 2, "%d connections between %s and the leader %s to reset" % (n, f.name, lead.name))
+            # the probe (PROBE_MS 200) and more than an election timeout (500 ms)
+            time.sleep(1.0)
+            c.write_bench(f, 20, 4)
+            text = lines_after(f, marks[f.name])
+            check(not GONE.search(text), "%s took the live leader for gone:\n%s" % (f.name, text))
+            check("stream with %s ended without a clean close: probing" % lid in text,
+                  "%s did not see its stream to the leader end uncleanly (nothing probed):\n%s" % (f.name, text))
+            check("probe of %s: alive or silent" % lid in text, "%s: no live probe answer:\n%s" % (f.name, text))
+        for n in c.nodes:
+            text = lines_after(n, marks[n.name])
+            check(not GONE.search(text), "%s took the live leader for gone:\n%s" % (n.name, text))
+            check("raft: candidate, " not in text, "%s became a candidate" % n.name)
+        check(c.leader() is lead, "the leader changed")
+        terms = [term(c, n) for n in c.nodes]
+        check(terms == [t] * 3, "term %d -> %s after resets of live links" % (t, terms))

@@ -49,6 +49,11 @@ int scn_failover(uint64_t seed, struct sim_result *res, char *err);
 /* scn_workers.c */
 int scn_workers(uint64_t seed, struct sim_result *res, char *err);
 
+/* scn_rebalance.c */
+int scn_rebalance_join(uint64_t seed, struct sim_result *res, char *err);
+int scn_rebalance_return(uint64_t seed, struct sim_result *res, char *err);
+int scn_rebalance_leader_loss(uint64_t seed, struct sim_result *res, char *err);
+
 /* Set by -v: node and raft logs go to stderr. */
 extern int sim_verbose;
 

@@ -18,5 +18,8 @@ const struct scenario scenarios[] = {
 	{"global_follows", scn_global_follows, true, false},
 	{"workers", scn_workers, true, false},
 	{"failover", scn_failover, true, false},
+	{"rebalance_join", scn_rebalance_join, true, false},
+	{"rebalance_return", scn_rebalance_return, false, false},
+	{"rebalance_leader_loss", scn_rebalance_leader_loss, true, false},
 };
 const unsigned nscenarios = sizeof scenarios / sizeof scenarios[0];

@@ -1,4 +1,5 @@
 #include "scn.h"
+#include "orchestrator/rebalance.h"
 #include "secret/envseal.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -172,6 +173,21 @@ int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err
 	mpw_ku64(&w, "at", simcl_wall(c));
 	mpw_map_end(&w);
 	int rc = simcl_write(c, CMD_SERVICE_SCALE, w.sb.data, w.sb.size, 20000, err);
+	mpw_free(&w);
+	return rc;
+}
+
+int scn_rebalance_moves(struct simcl *c, unsigned moves, char *err)
+{
+	char v[16];
+	snprintf(v, sizeof v, "%u", moves);
+	struct mpw w;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "key", REBALANCE_KEY);
+	mpw_kstr(&w, "value", v);
+	mpw_map_end(&w);
+	int rc = simcl_write(c, CMD_KV_SET, w.sb.data, w.sb.size, 20000, err);
 	mpw_free(&w);
 	return rc;
 }

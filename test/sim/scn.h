@@ -25,6 +25,10 @@ struct simcl *scn_cluster(uint64_t seed, unsigned count, unsigned members, int *
 /* orch deploy of a compose-like YAML document. */
 int scn_deploy(struct simcl *c, const char *yaml, char *err);
 int scn_scale(struct simcl *c, const char *service, uint64_t replicas, char *err);
+/* orch cluster update --rebalance-moves N (orchestrator/rebalance.h): scenarios about
+ * membership turn rebalancing off, whose moves (a few seconds each, one per service at
+ * a time) would outlast their settling windows; scn_rebalance.c is about it. */
+int scn_rebalance_moves(struct simcl *c, unsigned moves, char *err);
 /* orch node drain | activate | pause of the node with that id. */
 int scn_availability(struct simcl *c, uint64_t node, const char *availability, char *err);
 /* Waits until the cluster settled (check.h), fills res and frees the cluster. */

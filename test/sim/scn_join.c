@@ -18,6 +18,8 @@ static int storm(uint64_t seed, unsigned count, uint64_t spread_ms, unsigned rep
 	scn_lossy(c);
 	int rc = scn_init(c, err);
 	if (!rc)
+		rc = scn_rebalance_moves(c, 0, err);
+	if (!rc)
 		rc = scn_deploy(c, yaml, err);
 	if (!rc) {
 		scn_join_all(c, 1, c->count, 0, spread_ms);
@@ -55,6 +57,8 @@ int scn_leader_loss_join(uint64_t seed, struct sim_result *res, char *err)
 	if (!rc) {
 		rc = check_wait_settled(c, 20000, hash, err);
 	}
+	if (!rc)
+		rc = scn_rebalance_moves(c, 0, err);
 	if (!rc)
 		rc = scn_deploy(c, web, err);
 	if (!rc) {

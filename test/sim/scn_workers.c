@@ -63,6 +63,8 @@ int scn_workers(uint64_t seed, struct sim_result *res, char *err)
 		rc = scn_joined(c, 30000, err);
 	}
 	if (!rc)
+		rc = scn_rebalance_moves(c, 0, err);
+	if (!rc)
 		rc = scn_deploy(c, web, err);
 	if (!rc)
 		rc = check_wait_settled(c, 30000, hash, err);

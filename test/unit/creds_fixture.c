@@ -43,7 +43,7 @@ int fixture_join(const char *addr, const struct token *t, struct identity *self,
 	schema_encode(&node_schema, &n, &w);
 	char secret[2 * SECRET_LEN + 1];
 	hex_encode(t->secret, SECRET_LEN, secret);
-	struct req_join q = {.node = {.raw = w.sb.data, .len = w.sb.size}, .secret = secret, .csr = (const char *)csr.data};
+	struct req_join q = {.proto = PROTO_VERSION, .node = {.raw = w.sb.data, .len = w.sb.size}, .secret = secret, .csr = (const char *)csr.data};
 	struct mpr resp;
 	rc = client_call_req(&c, OP_JOIN, &q, &resp, 15000, err);
 	mpw_free(&w);

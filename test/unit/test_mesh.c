@@ -7,8 +7,11 @@
 #include "traffic/stats.h"
 #include "util/mem.h"
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 struct mh {
@@ -142,8 +145,9 @@ static void too_long(uv_timer_t *t)
 }
 
 /* A service whose port is published on 127.0.0.1 and two running tasks whose endpoints
- * are both unreachable: each connection tries one, then the other. */
-static uint16_t setup(struct mh *x)
+ * are both `backend`, or when it is 0 both unreachable: each connection tries one, then
+ * the other. */
+static uint16_t setup(struct mh *x, uint16_t backend)
 {
 	memset(x, 0, sizeof *x);
 	CHECK_EQ_INT(uv_loop_init(&x->loop), 0);
@@ -164,7 +168,7 @@ static uint16_t setup(struct mh *x)
 		t->slot = 1 + i;
 		t->desired = TD_RUNNING;
 		t->state = TS_RUNNING;
-		struct endpoint ep = {INADDR_LOOPBACK, closed_port(), 80, IPPROTO_TCP};
+		struct endpoint ep = {INADDR_LOOPBACK, backend ? backend : closed_port(), 80, IPPROTO_TCP};
 		endpoints_add(&t->endpoint, &ep);
 		table_put(&x->store.tasks, t);
 	}
@@ -194,7 +198,7 @@ static void teardown(struct mh *x)
 UNIT(mesh_retry_outlives_its_listener)
 {
 	static struct mh x;
-	uint16_t pub = setup(&x);
+	uint16_t pub = setup(&x, 0);
 	uv_check_init(&x.loop, &x.check);
 	x.check.data = &x;
 	uv_check_start(&x.check, on_check);
@@ -215,4 +219,108 @@ UNIT(mesh_retry_outlives_its_listener)
 	CHECK_EQ_INT(t[0].backend_errors, 2); /* both backends were tried */
 	CHECK_EQ_INT(t[0].active, 0);
 	teardown(&x);
+}
+
+static void *mh_run(void *arg)
+{
+	uv_run(&((struct mh *)arg)->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static void mh_stop(uv_async_t *a)
+{
+	mesh_stop(((struct mh *)a->data)->mesh);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+/* Bytes read until the peer's end (or an error: negative errno). */
+static long drain_all(int fd)
+{
+	static char buf[65536];
+	long total = 0;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n == 0)
+			return total;
+		if (n < 0)
+			return -errno;
+		total += n;
+	}
+}
+
+/* The backend's side: the request and the client's end, then an answer larger than the
+ * mesh's high water and the kernel's buffers together, then its end. */
+struct answer {
+	int listener;
+	long got;
+	size_t sent;
+};
+
+static void *backend_answers(void *arg)
+{
+	struct answer *a = arg;
+	int tc = accept(a->listener, NULL, NULL);
+	if (tc < 0)
+		return NULL;
+	struct timeval tv = {5, 0};
+	setsockopt(tc, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(tc, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	a->got = drain_all(tc);
+	static char big[256 << 10];
+	memset(big, 'x', sizeof big);
+	for (int i = 0; i < 64; i++) /* 16 MiB */
+		for (size_t off = 0; off < sizeof big;) {
+			ssize_t n = send(tc, big + off, sizeof big - off, MSG_NOSIGNAL);
+			if (n <= 0) {
+				close(tc);
+				return NULL;
+			}
+			off += (size_t)n;
+			a->sent += (size_t)n;
+		}
+	close(tc);
+	return NULL;
+}
+
+/* The client sends its request and half-closes; the backend answers after reading that end
+ * and closes. The mesh stops reading the backend while its queue to the slow client is over
+ * the high water, and meets the backend's end with part of the answer still queued: every
+ * byte must reach the client before its EOF (the mesh closed the connection at the second
+ * end and dropped the queue). */
+UNIT(mesh_half_close_keeps_the_answer)
+{
+	static struct mh x;
+	struct answer a = {.listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	CHECK(a.listener >= 0 && !bind(a.listener, (struct sockaddr *)&sa, sizeof sa) &&
+	      !getsockname(a.listener, (struct sockaddr *)&sa, &sl) && !listen(a.listener, 8));
+	uint16_t pub = setup(&x, ntohs(sa.sin_port));
+	uv_async_t stop;
+	uv_async_init(&x.loop, &stop, mh_stop);
+	stop.data = &x;
+	pthread_t th, bt;
+	CHECK_EQ_INT(pthread_create(&th, NULL, mh_run, &x), 0);
+	CHECK_EQ_INT(pthread_create(&bt, NULL, backend_answers, &a), 0);
+
+	int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+	setsockopt(cl, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	struct timeval tv = {5, 0};
+	setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct sockaddr_in pa = {.sin_family = AF_INET, .sin_port = htons(pub), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(cl >= 0 && !connect(cl, (struct sockaddr *)&pa, sizeof pa));
+	CHECK_EQ_INT(send(cl, "ping", 4, 0), 4);
+	CHECK_EQ_INT(shutdown(cl, SHUT_WR), 0);
+	usleep(500 * 1000); /* the mesh fills its queue to the client and stops reading the backend */
+	long got = drain_all(cl);
+	CHECK_EQ_INT(pthread_join(bt, NULL), 0);
+	CHECK_EQ_INT(a.got, 4); /* the request, then the client's end passed on */
+	CHECK_EQ_INT(a.sent, 64u << 18);
+	CHECK_EQ_INT(got, (long)a.sent);
+	close(cl);
+
+	uv_async_send(&stop);
+	CHECK_EQ_INT(pthread_join(th, NULL), 0);
+	teardown(&x);
+	close(a.listener);
 }

@@ -3,6 +3,7 @@
 #include "unit.h"
 #include "entry.h"
 #include "orchestrator/reconcile.h"
+#include "orchestrator/rebalance.h"
 #include "orchestrator/volplace.h"
 #include "spec/spec.h"
 #include "util/mem.h"
@@ -1010,5 +1011,172 @@ UNIT(reconcile_depends_on_orders_the_first_start)
 		if (!strcmp(t->service, "app"))
 			CHECK(t->started_at || t->state == TS_RUNNING);
 	CHECK_EQ_INT(live_of(&s, "app", 0), 1);
+	store_free(&s);
+}
+
+/* Running tasks of a service, by name. */
+static unsigned running_of(const struct store *s, const char *svc, uint64_t node)
+{
+	unsigned n = 0;
+	TABLE_FOREACH(&s->tasks, const struct task, t)
+		if (!strcmp(t->service, svc) && t->desired == TD_RUNNING && t->state == TS_RUNNING && (!node || t->node_id == node))
+			n++;
+	return n;
+}
+
+/* A node joins two that run everything: the service spreads to it one start-first move
+ * at a time, never below its replicas; a service with x-orch-rebalance: false and one
+ * whose slots own volumes stay where they are; once spread, nothing moves again. */
+UNIT(reconcile_rebalances_to_a_new_node)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 6\n      update_config: {monitor: 1s}\n");
+	deploy(&s, "services:\n  pinned:\n    image: demo\n    deploy:\n      replicas: 4\n      x-orch-rebalance: false\n");
+	deploy(&s, "services:\n  db:\n    image: demo\n    volumes: [\"data-{slot}:/data\"]\n"
+		   "    deploy:\n      replicas: 4\nvolumes:\n  data-{slot}:\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(running_of(&s, "web", 0), 6);
+	CHECK(!service_spec(store_service_by_name(&s, "pinned"))->deploy.rebalance);
+	CHECK(service_spec(store_service_by_name(&s, "web"))->deploy.rebalance);
+	add_node(&s, 3, "n3");
+	node_set(&s, 3, "state", "ready");
+	unsigned max_live = 0;
+	for (int i = 0; i < 300; i++) {
+		settle(&s, &now, 1);
+		CHECK(running_of(&s, "web", 0) >= 6);
+		CHECK_EQ_INT(running_of(&s, "pinned", 0), 4);
+		CHECK_EQ_INT(running_of(&s, "db", 0), 4);
+		unsigned l = 0;
+		TABLE_FOREACH(&s.tasks, const struct task, t)
+			l += !strcmp(t->service, "web") && t->desired == TD_RUNNING && !task_terminal(t);
+		max_live = l > max_live ? l : max_live;
+	}
+	CHECK_EQ_INT(running_of(&s, "web", 3), 2);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 2);
+	CHECK_EQ_INT(running_of(&s, "pinned", 3), 0);
+	CHECK_EQ_INT(running_of(&s, "db", 3), 0);
+	CHECK(max_live <= 7); /* one move of the service at a time */
+	CHECK_EQ_INT(events_of(&s, "rebalancing"), 2);
+	CHECK_EQ_INT(events_of(&s, "rebalanced"), 2);
+	/* no oscillation: spread, the controller is quiet for good */
+	for (int i = 0; i < 100; i++) {
+		now += 1000;
+		CHECK(!pass(&s, now));
+	}
+	store_free(&s);
+}
+
+/* Rebalancing off for the cluster (cluster.rebalance_moves 0): a node that returns
+ * gets nothing; a bad value means the default. */
+UNIT(reconcile_rebalance_budget)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000, n;
+	CHECK_EQ_INT(rebalance_budget(&s), REBALANCE_MOVES_DEFAULT);
+	CHECK(rebalance_parse("x", &n) < 0 && rebalance_parse("", &n) < 0 && rebalance_parse("-1", &n) < 0 &&
+	      rebalance_parse("1001", &n) < 0 && rebalance_parse("3 ", &n) < 0);
+	CHECK(!rebalance_parse("0", &n) && n == 0);
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n      update_config: {monitor: 1s}\n");
+	settle(&s, &now, 5);
+	node_set(&s, 2, "state", "down");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 4);
+	struct mpw w;
+	struct apply_res res;
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "key", REBALANCE_KEY);
+	mpw_kstr(&w, "value", "0");
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_KV_SET, &w, &res);
+	mpw_free(&w);
+	CHECK_EQ_INT(rebalance_budget(&s), 0);
+	node_set(&s, 2, "state", "ready");
+	settle(&s, &now, 100);
+	CHECK_EQ_INT(running_of(&s, "web", 2), 0);
+	/* on again (a bad value is the default): the returned node gets its share */
+	mpw_init(&w);
+	mpw_map_begin(&w);
+	mpw_kstr(&w, "key", REBALANCE_KEY);
+	mpw_kstr(&w, "value", "many");
+	mpw_map_end(&w);
+	run_cmd(&s, CMD_KV_SET, &w, &res);
+	mpw_free(&w);
+	settle(&s, &now, 100);
+	CHECK_EQ_INT(running_of(&s, "web", 2), 2);
+	CHECK_EQ_INT(running_of(&s, "web", 0), 4);
+	store_free(&s);
+}
+
+/* A node activated after a drain gets its share back (its record changed availability,
+ * not state: no settling wait), and a max_replicas_per_node service is moved only where
+ * it still fits. */
+UNIT(reconcile_rebalances_after_activate)
+{
+	struct store s;
+	uint64_t now = 1000;
+	three_nodes(&s);
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 6\n      update_config: {monitor: 1s}\n");
+	deploy(&s, "services:\n  capped:\n    image: demo\n    deploy:\n      replicas: 4\n      update_config: {monitor: 1s}\n"
+		   "      placement: {max_replicas_per_node: 2}\n");
+	settle(&s, &now, 5);
+	node_set(&s, 3, "availability", "drain");
+	settle(&s, &now, 20);
+	CHECK_EQ_INT(running_of(&s, "web", 3), 0);
+	CHECK_EQ_INT(running_of(&s, "web", 1) + running_of(&s, "web", 2), 6);
+	CHECK_EQ_INT(running_of(&s, "capped", 1), 2);
+	CHECK_EQ_INT(running_of(&s, "capped", 2), 2);
+	node_set(&s, 3, "availability", "active");
+	for (int i = 0; i < 200; i++) {
+		settle(&s, &now, 1);
+		CHECK(running_of(&s, "web", 0) >= 6);
+		CHECK(running_of(&s, "capped", 0) >= 4);
+		for (uint64_t n = 1; n <= 3; n++)
+			CHECK(running_of(&s, "capped", n) <= 2);
+	}
+	for (uint64_t n = 1; n <= 3; n++)
+		CHECK_EQ_INT(running_of(&s, "web", n), 2);
+	/* capped went 2/2/0 to 2/1/1: a node two short of another */
+	CHECK_EQ_INT(running_of(&s, "capped", 3), 1);
+	store_free(&s);
+}
+
+/* With a spread preference, the groups balance first: a zone's first node joins two of
+ * another zone running 2/2, and gets half of the service (node counts alone would give
+ * it one). */
+UNIT(reconcile_rebalance_follows_spread_preferences)
+{
+	struct store s;
+	store_init(&s);
+	uint64_t now = 1000;
+	add_node(&s, 1, "n1");
+	add_node(&s, 2, "n2");
+	node_label(&s, 1, "zone", "a");
+	node_label(&s, 2, "zone", "a");
+	deploy(&s, "services:\n  web:\n    image: demo\n    deploy:\n      replicas: 4\n      update_config: {monitor: 1s}\n"
+		   "      placement:\n        preferences:\n          - spread: node.labels.zone\n");
+	settle(&s, &now, 5);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 2);
+	add_node(&s, 3, "n3");
+	node_label(&s, 3, "zone", "b");
+	node_set(&s, 3, "state", "ready");
+	for (int i = 0; i < 200; i++) {
+		settle(&s, &now, 1);
+		CHECK(running_of(&s, "web", 0) >= 4);
+	}
+	CHECK_EQ_INT(running_of(&s, "web", 3), 2);
+	CHECK_EQ_INT(running_of(&s, "web", 1), 1);
+	CHECK_EQ_INT(running_of(&s, "web", 2), 1);
+	for (int i = 0; i < 50; i++) {
+		now += 1000;
+		CHECK(!pass(&s, now));
+	}
 	store_free(&s);
 }

@@ -335,6 +335,10 @@ UNIT(spec_wrong_type_position)
 	CHECK_HAS(e, "app.yml:5:25: services.web.deploy.x-orch-autoscale: min (5) is greater than max (2)");
 	e = parse_err("services:\n  web:\n    image: x\n    working_dir: relative\n");
 	CHECK_HAS(e, "working_dir must be an absolute path");
+	e = parse_err("services:\n  web:\n    image: x\n    deploy:\n      x-orch-rebalance: sometimes\n");
+	CHECK_HAS(e, "app.yml:5:25: services.web.deploy.x-orch-rebalance:");
+	e = parse_err("services:\n  web:\n    image: x\n    x-orch-rebalance: false\n");
+	CHECK_HAS(e, "unknown orch extension \"x-orch-rebalance\"");
 }
 
 UNIT(spec_top_level_keys)
