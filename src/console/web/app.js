@@ -250,7 +250,11 @@ function plot(title, pts, now, fmt, floor, more) {
   mk('line', { x1: L, y1: 0, x2: L, y2: H, stroke: '#aab' });
   for (const f of [0.5, 1]) { const t = mk('text', { x: 2, y: y(max * f / 1.1) + 4, 'font-size': 10, fill: '#667' }); t.textContent = fmt(max * f / 1.1); }
   for (const m of [60, 30, 0]) { const t = mk('text', { x: x(now - m * 60e3) - (m ? 14 : 22), y: H + 14, 'font-size': 10, fill: '#667' }); t.textContent = m ? '-' + m + 'm' : 'now'; }
-  const line = (ps, colour) => { if (ps.length) mk('polyline', { points: ps.map(p => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '), fill: 'none', stroke: colour, 'stroke-width': 1.5 }); };
+  const line = (ps, colour) => {
+    if (ps.length) mk('polyline', { points: ps.map(p => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '), fill: 'none', stroke: colour, 'stroke-width': 1.5 });
+    // a line of one point draws nothing: a few samples (a fresh console, sparse latency) get dots
+    if (ps.length < 60) for (const p of ps) mk('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2, fill: colour });
+  };
   line(pts, '#2458d6');
   if (more) line(more, '#d9822b');
   return h('div', { class: 'plot' }, h('div', { class: 'title' }, title), svg);
