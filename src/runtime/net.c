@@ -126,17 +126,20 @@ static void remove_tagged(const char *tag)
 	char err[ERR_LEN];
 	struct nat_names pre; /* the names of a task with an empty tag: the prefixes */
 	nat_names(tag, "", &pre);
-	DIR *d = opendir(NAT_NETNS_DIR);
+	/* the veths first: deleting one takes its peer with it at once, while deleting a netns
+	 * leaves its veths to the kernel's namespace clean-up, which removes them later (a leak
+	 * check right after saw them: test_traffic under load) */
+	DIR *d = opendir("/sys/class/net");
 	struct dirent *e;
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, pre.netns, strlen(pre.netns)))
-			run((const char *const[]){"ip", "netns", "del", e->d_name, NULL}, NULL, "delete netns", err);
-	if (d)
-		closedir(d);
-	d = opendir("/sys/class/net");
 	while (d && (e = readdir(d)))
 		if (!strncmp(e->d_name, pre.veth, strlen(pre.veth)))
 			run((const char *const[]){"ip", "link", "del", e->d_name, NULL}, NULL, "delete veth", err);
+	if (d)
+		closedir(d);
+	d = opendir(NAT_NETNS_DIR);
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, pre.netns, strlen(pre.netns)))
+			run((const char *const[]){"ip", "netns", "del", e->d_name, NULL}, NULL, "delete netns", err);
 	if (d)
 		closedir(d);
 }

@@ -23,10 +23,10 @@ from lab import Lab
 from workload import WorkCluster, live, runc_ids, running, wait_running
 
 TIMEOUTS = {"test_leader_isolated": 60, "test_minority_isolated_rescheduled_and_converges": 120,
-            "test_oneway_cuts": 60, "test_flapping_link": 90, "test_fault_cycles": 150}
+            "test_oneway_cuts": 60, "test_flapping_link": 130, "test_fault_cycles": 150}
 
 
-FLAPS = 8
+FLAPS = 20  # a minute of flapping, as the issue asks; scripts/chaos.sh runs longer series
 
 
 
@@ -146,8 +146,9 @@ def test_oneway_cuts():
 
 
 def test_flapping_link():
-    """The link between the leader and a follower cut for 1.5 s and healed for 1.5 s, 8
-    times (bounded: the suite's time is short; scripts/chaos.sh runs long series of cuts)."""
+    """The link between the leader and a follower cut for 1.5 s and healed for 1.5 s, 20
+    times (a minute): writes go on, and no election storm: the cut follower's pre-votes fail
+    while the other follower hears the leader, so the term rises at most once."""
     with Lab(3) as lab, lab.cluster(3) as c:
         w = Workload(c.nodes, tag="fl").start()
         lead = c.leader()
@@ -166,6 +167,7 @@ def test_flapping_link():
         w.stop()
         st = c.converged(timeout=20)
         s = verify(w, c.nodes, "flapping link")
+        check(st["term"] - term0 <= 1, "election storm: term %d -> %d over %d flaps" % (term0, st["term"], FLAPS))
         print("%s; %d flaps of %s-%s in %.0fs; %d ops acked meanwhile; term %d -> %d, leader %s -> %s; hash %s" % (
             s, FLAPS, lead.name, f.name, took, len(acked), term0, st["term"], lead.name, now.name, st["state_hash"][:12]))
 
