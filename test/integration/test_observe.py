@@ -315,6 +315,12 @@ def test_mesh_request_counters():
             check(b[-1][1] == value(f, "orch_service_request_duration_seconds_count", service="web"),
                   "%s: +Inf bucket vs count" % n.name)
         check(seen, "no node has web's latency buckets")
+        # orch top sums the nodes' histograms (sent with their heartbeats, ~1 s behind)
+        def top_timed():
+            web = [s for s in c.cli(0, "top")["services"] if s["name"] == "web"][0]
+            lat = web.get("latency") or []
+            return len(lat) == 17 and sum(lat[:16]) == N + lat_before
+        wait_until(top_timed, 10, "orch top's latency counts to include the %d requests" % N)
         check(total("orch_service_bytes_total", direction="out") > 0, "no bytes counted")
         rate = wait_until(lambda: sum(value(scrape(n), "orch_service_request_rate", service="web") or 0 for n in c.nodes),
                           5, "a request rate above 0")
