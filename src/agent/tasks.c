@@ -49,8 +49,11 @@ static void finish(struct agent *a, struct atask *t)
 static void exit_description(struct atask *t)
 {
 	if (t->adopted && !t->exited) {
-		t->final_state = TS_FAILED;
-		snprintf(t->final_err, sizeof t->final_err, "exited while the agent was not running (exit status unknown)");
+		/* lost with the node rather than failed: whether it crashed or never got past its
+		 * start when the node was killed is unknown, and a rollout must not pause or roll
+		 * back on the node's fault (a version that does crash fails again, seen this time) */
+		t->final_state = TS_ORPHANED;
+		snprintf(t->final_err, sizeof t->final_err, "ended while its node was not running (exit status unknown)");
 		t->exit_code = -1;
 		return;
 	}

@@ -4,9 +4,10 @@ checker (history.py) finds every acknowledged write, reads that fit one lineariz
 history, every node at the same applied index and state hash; the rollout finishes and the
 service converges. Seeds are fixed (ORCH_CHAOS_SEED overrides) and printed."""
 import random
+import subprocess
 import time
 
-from harness import Cluster, check
+from harness import Cluster, Fail, check
 from healing import inspect, spec, wait_placed
 from history import Workload, chaos_seed, verify
 from workload import WorkCluster, wait_running
@@ -70,7 +71,14 @@ def test_kill9_loop_during_rollout():
             kill_restart(c, n, down)
             time.sleep(rng.uniform(0.5, 1.5))
         lead = c.leader()
-        p = c.cli(lead, "rollout", "status", "web", "--wait", json=False, check=False, timeout=100)
+        try:
+            p = c.cli(lead, "rollout", "status", "web", "--wait", json=False, check=False, timeout=100)
+        except subprocess.TimeoutExpired:
+            st = c.cli(lead, "rollout", "status", "web", json=False, check=False).stdout.strip()
+            ts = [(t["id"], t["slot"], t["node"], t.get("generation"), t["state"], t.get("desired"), t.get("error", ""))
+                  for t in c.ps(lead, "web", all_tasks=True)]
+            raise Fail("the rollout did not end in 100 s after the kills %s: %s; tasks (id, slot, node, gen, state, "
+                       "desired, error): %s" % (kills, st, ts))
         check(p.returncode == 0, "rollout after the kills ended %d: %s" % (p.returncode, (p.stdout + p.stderr).strip()[-400:]))
         v = inspect(c, lead)
         check(v["generation"] > g1 and v["update_state"] == "completed",
