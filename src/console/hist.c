@@ -45,7 +45,19 @@ void hist_add_top(struct hist *h, uint64_t at, const msgpack_object *top)
 		struct hist_series *s = series_of(h, name->via.str.ptr, name->via.str.size);
 		if (!s)
 			continue;
-		struct hist_sample x = {.at = at, .rps = (float)num(mp_get(o, "rps"))};
+		struct hist_sample x = {.at = at, .rps = (float)num(mp_get(o, "rps")), .p50_ms = -1, .p95_ms = -1};
+		struct lat_hist lat, win;
+		if (!lat_get(o, "latency", &lat)) {
+			if (s->has_lat) {
+				lat_since(&lat, &s->lat, &win);
+				if (lat_count(&win)) {
+					x.p50_ms = (float)(lat_quantile_us(&win, 0.5) / 1000);
+					x.p95_ms = (float)(lat_quantile_us(&win, 0.95) / 1000);
+				}
+			}
+			s->lat = lat;
+			s->has_lat = true;
+		}
 		for (uint32_t k = 0; tk && tk->type == MSGPACK_OBJECT_ARRAY && k < tk->via.array.size; k++) {
 			const msgpack_object *t = &tk->via.array.ptr[k], *ts = mp_get(t, "service");
 			if (mp_is_str(ts) && ts->via.str.size == name->via.str.size &&
@@ -69,8 +81,12 @@ void hist_json(const struct hist *h, uint64_t now, struct buf *out)
 		buf_printf(out, "%s{\"name\":\"%s\",\"samples\":[", i ? "," : "", s->name);
 		for (size_t k = 0; k < s->count; k++) {
 			const struct hist_sample *x = &s->s[(s->head + HIST_SLOTS - s->count + k) % HIST_SLOTS];
-			buf_printf(out, "%s[%llu,%.3f,%.2f,%.0f]", k ? "," : "", (unsigned long long)x->at, x->rps, x->cpu_pct,
+			buf_printf(out, "%s[%llu,%.3f,%.2f,%.0f,", k ? "," : "", (unsigned long long)x->at, x->rps, x->cpu_pct,
 				   x->mem);
+			if (x->p50_ms < 0)
+				buf_printf(out, "null,null]");
+			else
+				buf_printf(out, "%.3f,%.3f]", x->p50_ms, x->p95_ms);
 		}
 		buf_printf(out, "]}");
 	}

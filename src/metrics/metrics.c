@@ -23,6 +23,29 @@ static const struct svc_stat *rate_of(const struct node_stats *ns, const char *s
 	return NULL;
 }
 
+static void page_latency(const struct svc_traffic *tr, size_t n, struct buf *b)
+{
+	prom_family(b, "orch_service_request_duration_seconds", "histogram",
+		    "HTTP requests through this node's routing mesh: from the request's first byte to the backend's first answer byte.");
+	for (size_t i = 0; i < n; i++) {
+		const struct lat_hist *h = &tr[i].latency;
+		uint64_t cum = 0;
+		char le[32];
+		for (unsigned k = 0; k < LAT_BUCKETS; k++) {
+			cum += h->n[k];
+			if (k < LAT_BUCKETS - 1)
+				snprintf(le, sizeof le, "%g", (double)lat_bounds_us[k] / 1e6);
+			else
+				snprintf(le, sizeof le, "+Inf");
+			prom_u64(b, "orch_service_request_duration_seconds_bucket",
+				 (const char *[]){"service", tr[i].service, "le", le, NULL}, cum);
+		}
+		prom_double(b, "orch_service_request_duration_seconds_sum", (const char *[]){"service", tr[i].service, NULL},
+			    (double)h->sum_us / 1e6);
+		prom_u64(b, "orch_service_request_duration_seconds_count", (const char *[]){"service", tr[i].service, NULL}, cum);
+	}
+}
+
 static void page_services(const struct node_stats_sampler *own, struct buf *b)
 {
 	struct svc_traffic *tr = xcalloc(MAX_SVC, sizeof *tr);
@@ -53,6 +76,7 @@ static void page_services(const struct node_stats_sampler *own, struct buf *b)
 	prom_family(b, "orch_service_backend_errors_total", "counter", "Backend connects that failed (each retried on another endpoint).");
 	for (size_t i = 0; i < n; i++)
 		prom_u64(b, "orch_service_backend_errors_total", (const char *[]){"service", tr[i].service, NULL}, tr[i].backend_errors);
+	page_latency(tr, n, b);
 	free(tr);
 }
 
@@ -107,6 +131,7 @@ struct svc_sum {
 	uint64_t conn, active, req, in, out, err;
 	double rps;
 	bool traffic, rate;
+	struct lat_hist lat;
 };
 
 static void sum_service(const struct cstats *view, const char *name, uint64_t now, const struct store *s,
@@ -126,6 +151,7 @@ static void sum_service(const struct cstats *view, const char *name, uint64_t no
 			sum->in += v->t.bytes_in;
 			sum->out += v->t.bytes_out;
 			sum->err += v->t.backend_errors;
+			lat_add(&sum->lat, &v->t.latency);
 			if (v->has_rate) {
 				sum->rate = true;
 				sum->rps += v->rps;
@@ -165,6 +191,7 @@ static void top_services(const struct cstats *view, const struct store *s, uint6
 		mpw_ku64(w, "bytes_out", sum.out);
 		mpw_ku64(w, "backend_errors", sum.err);
 		mpw_kbool(w, "rate", sum.rate);
+		lat_put(w, "latency", &sum.lat);
 		mpw_map_end(w);
 	}
 }

@@ -158,6 +158,7 @@ void node_stats_encode(const struct node_stats *ns, struct mpw *w)
 		mpw_ku64(w, "err", s->t.backend_errors);
 		if (s->has_rate)
 			mpw_ku64(w, "rps_m", (uint64_t)(s->rps * 1000.0 + 0.5));
+		lat_put(w, "lat", &s->t.latency);
 		mpw_map_end(w);
 	}
 	mpw_key(w, "tasks");
@@ -185,6 +186,8 @@ static int decode_svc(const msgpack_object *o, struct svc_stat *s, char *err)
 	    mp_get_u64(o, "out", &s->t.bytes_out) || mp_get_u64(o, "err", &s->t.backend_errors))
 		return errf(err, E_INVAL, "stats: a service entry lacks name or counters");
 	mp_get_u64(o, "active", &s->t.active);
+	if (lat_get(o, "lat", &s->t.latency))
+		return errf(err, E_INVAL, "stats: service %s: lat is not %d counters and a sum", s->t.service, LAT_BUCKETS);
 	if (!mp_get_u64(o, "rps_m", &rps_m)) {
 		s->has_rate = true;
 		s->rps = (double)rps_m / 1000.0;

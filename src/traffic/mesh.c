@@ -160,6 +160,11 @@ struct mconn {
 	struct endpoint cur_ep; /* the backend being connected or used */
 	bool has_cur;
 	struct reqcount hp;
+	/* the HTTP request being timed: its first byte's time (uv_hrtime), set until the
+	 * backend's first answer byte; asked once its head ended (only counted requests are
+	 * timed) */
+	uint64_t req_t0;
+	bool awaiting, asked;
 	char client_addr[64];
 	uint16_t client_port;
 	struct mconn *next, *prev; /* the mesh's open connections */
@@ -199,11 +204,34 @@ static void mc_close(struct mconn *c)
 		uv_close((uv_handle_t *)&c->backend, conn_closed);
 }
 
+/* Counts the requests and starts timing one when its first byte arrives: a piece that
+ * finds the counter between heads begins the next request. Requests pipelined before the
+ * first answer are timed as one (the answers are not parsed, so which byte answers which
+ * request is unknown): HTTP/1.x clients rarely pipeline. */
 static void count_http(struct mconn *c, const char *p, size_t n)
 {
+	if (!c->awaiting && c->hp.mode != 2 && c->hp.st == 0 && c->hp.hlen == 0) {
+		c->awaiting = true;
+		c->asked = false;
+		c->req_t0 = uv_hrtime();
+	}
 	unsigned k = reqcount_feed(&c->hp, p, n);
-	if (k)
+	if (k) {
 		stat_of(c->m, c->service)->t.requests += k;
+		c->asked = true;
+	}
+	if (c->hp.mode == 2)
+		c->awaiting = false;
+}
+
+/* The backend's first byte after a request: the request's latency. */
+static void answer_seen(struct mconn *c)
+{
+	if (!c->awaiting)
+		return;
+	c->awaiting = false;
+	if (c->asked)
+		lat_record(&stat_of(c->m, c->service)->t.latency, (uv_hrtime() - c->req_t0) / 1000);
 }
 
 struct mwrite {
@@ -342,6 +370,7 @@ static void backend_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		free(b->base);
 		return;
 	}
+	answer_seen(c);
 	forward(c, false, b->base, (size_t)n);
 }
 

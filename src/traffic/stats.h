@@ -4,6 +4,7 @@
 #define ORCH_TRAFFIC_STATS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "traffic/latency.h"
 
 struct svc_traffic {
 	char service[64];
@@ -13,6 +14,7 @@ struct svc_traffic {
 	uint64_t bytes_in;      /* client -> backend */
 	uint64_t bytes_out;     /* backend -> client */
 	uint64_t backend_errors;/* connects that failed (each retried on another endpoint) */
+	struct lat_hist latency;/* HTTP requests: first byte in to the first byte of the answer */
 };
 
 struct mesh;

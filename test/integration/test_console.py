@@ -2,6 +2,7 @@
 headless Chromium (test/integration/browser.py, the DevTools protocol).
 
 - every page loads with no console error or uncaught exception;
+- requests through the mesh show in the latency plot (p50 and p95 lines);
 - the numbers the pages show are those of orch services / orch ps -o json;
 - a scale done in the page (its confirmation dialog included) shows up in the CLI;
 - the live event feed shows a node going down;
@@ -22,13 +23,13 @@ TIMEOUTS = {"test_console_pages_and_actions": 90, "test_console_roles": 60}
 WEB = """services:
   web:
     image: %s
-    ports: ["80"]
+    ports: ["%d:80"]
     stop_grace_period: 1s
     deploy:
       replicas: 2
       resources:
         reservations: {cpus: "0.25", memory: 32m}
-""" % DEMO
+"""
 
 PAGES = ["cluster", "services", "service/web", "tasks", "events", "logs/web", "plots"]
 
@@ -41,12 +42,18 @@ def console_cluster(n):
         for _ in range(n - 1):
             c.join()
         c.load_demo()
-        c.deploy(0, c.write("web.yml", WEB))
+        c.web_port = free_port()
+        c.deploy(0, c.write("web.yml", WEB % (DEMO, c.web_port)))
         wait_running(c, "web", 2)
     except BaseException:
         c.teardown()
         raise
     return c, "http://127.0.0.1:%d/" % port
+
+
+def get_web(c):
+    with urllib.request.urlopen("http://127.0.0.1:%d/" % c.web_port, timeout=5) as r:
+        return r.status == 200 and r.read()
 
 
 def test_console_pages_and_actions():
@@ -62,6 +69,15 @@ def test_console_pages_and_actions():
             page.goto(url + "#/" + name)
             page.wait("document.body.dataset.loaded === %s" % json.dumps(name.split("/")[0]), 15, "page " + name)
             check(not page.errors, "page %s: %s" % (name, page.errors))
+        # requests through the mesh, for the latency plot (drawn at the end, samples later);
+        # a sample's latency is of the requests since the sample before: one of web first
+        def web_sampled():
+            hs = json.loads(urllib.request.urlopen(url + "api/history", timeout=10).read())
+            return any(s["name"] == "web" and s["samples"] for s in hs["services"])
+        wait_until(web_sampled, 10, "a first sample of web in api/history")
+        wait_until(lambda: get_web(c), 20, "the mesh to answer on :%d" % c.web_port)
+        for _ in range(20):
+            check(get_web(c), "GET through the mesh")
         # numbers: the services page against the CLI
         page.goto(url + "#/services")
         page.wait("document.querySelector('tr[data-service=web] .replicas')", 15, "the services table")
@@ -118,8 +134,17 @@ def test_console_pages_and_actions():
         page.wait("[...document.querySelectorAll('#feed div[data-kind=node_down]')].some(d => d.textContent.includes('n2'))",
                   20, "node_down of n2 in the live feed")
         page.screenshot(os.path.join(shots, "events.png"))
+        # the requests sent above were timed: some sample has a p50 and p95, and the
+        # latency plot (the fourth) draws them as two lines
+        hs = json.loads(urllib.request.urlopen(url + "api/history", timeout=10).read())
+        web = [s for s in hs["services"] if s["name"] == "web"][0]["samples"]
+        lat = [p for p in web if p[4] is not None]
+        check(lat and all(0 < p[4] <= p[5] for p in lat), "latency samples %r" % web[-5:])
         page.goto(url + "#/plots")
-        page.wait("document.querySelectorAll('.plot svg').length >= 3", 15, "the plots")
+        page.wait("document.querySelectorAll('.plot svg').length >= 4", 15, "the plots")
+        lines = page.eval("[...document.querySelectorAll('.plot')].filter(p => p.querySelector('.title')"
+                          ".textContent.startsWith('latency')).map(p => p.querySelectorAll('polyline').length)")
+        check(lines and max(lines) == 2, "latency plots and their lines: %r" % lines)
         page.screenshot(os.path.join(shots, "plots.png"))
         check(not page.errors, "errors: %s" % page.errors)
         print("screenshots in", shots)

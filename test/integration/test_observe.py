@@ -7,7 +7,8 @@
   refused naming both; the autoscaler brings replicas into range with an event;
 - a node that dies is a node_down event and its tasks "rescheduled" events.
 The two tests named test_mesh_* need the routing mesh to serve published ports (traffic/):
-request counters of /metrics against the requests sent, and a load-driven scale up/down."""
+request counters and the latency histogram of /metrics against the requests sent, and a
+load-driven scale up/down."""
 import json
 import re
 import subprocess
@@ -64,7 +65,11 @@ def parse_prom(text):
         check(not line.startswith("#") and line, "unexpected comment or empty line at " + where)
         m = re.fullmatch(r"(%s)(\{(.*)\})? (\S+)" % NAME, line)
         check(m, "not a sample: " + where)
-        check(m.group(1) == cur, "sample outside its family (%s) at %s" % (cur, where))
+        # a histogram's samples are its _bucket, _sum and _count series, each also kept as a
+        # family of its own name (for value())
+        parts = ("_bucket", "_sum", "_count") if cur and fams[cur]["type"] == "histogram" else ()
+        check(m.group(1) == cur or m.group(1) in [cur + p for p in parts],
+              "sample outside its family (%s) at %s" % (cur, where))
         labels, rest = {}, m.group(3) or ""
         while rest:
             lm = re.match(r'(%s)="((?:[^"\\]|\\\\|\\"|\\n)*)"(,|$)' % LABEL, rest)
@@ -76,6 +81,8 @@ def parse_prom(text):
         v = m.group(4)
         check(re.fullmatch(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?|NaN|[-+]Inf", v), "bad value at " + where)
         fams[cur]["samples"].append((labels, float(v)))
+        if m.group(1) != cur:
+            fams.setdefault(m.group(1), {"type": "histogram part", "samples": []})["samples"].append((labels, float(v)))
     return fams
 
 
@@ -274,6 +281,7 @@ def test_mesh_request_counters():
             return sum(value(scrape(n), fam, service="web", **lb) or 0 for n in c.nodes)
         before = total("orch_service_requests_total")
         conns_before = total("orch_service_connections_total")
+        lat_before = total("orch_service_request_duration_seconds_count")
         N = 300
         for _ in range(N):
             http_get_port(port)
@@ -287,6 +295,32 @@ def test_mesh_request_counters():
         except Fail:
             raise Fail("requests sent %d, counted by the nodes' /metrics (last polls): %r" % (N, got[-5:]))
         check(total("orch_service_connections_total") - conns_before >= N, "connections not counted")
+        # every request timed once: the latency histogram's count grew by N on the nodes,
+        # its buckets cumulative up to +Inf, which is the count
+        timed = total("orch_service_request_duration_seconds_count") - lat_before
+        check(timed == N, "requests sent %d, timed %r" % (N, timed))
+        seen = 0
+        for n in c.nodes:
+            f = scrape(n)
+            check(f.get("orch_service_request_duration_seconds", {}).get("type") == "histogram",
+                  "%s: no latency histogram" % n.name)
+            b = [(float(lb["le"]), v) for lb, v in
+                 f.get("orch_service_request_duration_seconds_bucket", {"samples": []})["samples"]
+                 if lb.get("service") == "web"]
+            if not b:  # this node's mesh accepted no connection for web
+                continue
+            seen += 1
+            check(b[-1][0] == float("inf") and all(b[i][0] < b[i + 1][0] and b[i][1] <= b[i + 1][1]
+                                                   for i in range(len(b) - 1)), "%s: buckets %r" % (n.name, b))
+            check(b[-1][1] == value(f, "orch_service_request_duration_seconds_count", service="web"),
+                  "%s: +Inf bucket vs count" % n.name)
+        check(seen, "no node has web's latency buckets")
+        # orch top sums the nodes' histograms (sent with their heartbeats, ~1 s behind)
+        def top_timed():
+            web = [s for s in c.cli(0, "top")["services"] if s["name"] == "web"][0]
+            lat = web.get("latency") or []
+            return len(lat) == 17 and sum(lat[:16]) == N + lat_before
+        wait_until(top_timed, 10, "orch top's latency counts to include the %d requests" % N)
         check(total("orch_service_bytes_total", direction="out") > 0, "no bytes counted")
         rate = wait_until(lambda: sum(value(scrape(n), "orch_service_request_rate", service="web") or 0 for n in c.nodes),
                           5, "a request rate above 0")

@@ -53,8 +53,8 @@ UNIT(httpreq_refuses_bad_requests)
 	free(big);
 }
 
-/* A top reply: services [{name, rps}], tasks [{service, cpu_pct, memory}]. */
-static void top_reply(struct mpr *r, double rps, uint64_t mem)
+/* A top reply: services [{name, rps, latency}], tasks [{service, cpu_pct, memory}]. */
+static void top_reply_lat(struct mpr *r, double rps, uint64_t mem, const struct lat_hist *lat)
 {
 	struct mpw w;
 	mpw_init(&w);
@@ -65,6 +65,8 @@ static void top_reply(struct mpr *r, double rps, uint64_t mem)
 	mpw_kstr(&w, "name", "web");
 	mpw_key(&w, "rps");
 	msgpack_pack_double(&w.pk, rps);
+	if (lat)
+		lat_put(&w, "latency", lat);
 	mpw_map_end(&w);
 	mpw_map_begin(&w);
 	mpw_kstr(&w, "name", "bad\"name"); /* not a service name: kept out of the JSON */
@@ -82,6 +84,11 @@ static void top_reply(struct mpr *r, double rps, uint64_t mem)
 	mpw_map_end(&w);
 	CHECK(!mpr_decode(r, w.sb.data, w.sb.size));
 	mpw_free(&w);
+}
+
+static void top_reply(struct mpr *r, double rps, uint64_t mem)
+{
+	top_reply_lat(r, rps, mem, NULL);
 }
 
 UNIT(hist_keeps_an_hour_oldest_first)
@@ -102,9 +109,50 @@ UNIT(hist_keeps_an_hour_oldest_first)
 	/* the ten oldest samples were forgotten: the first kept is sample 10, summed over both
 	 * tasks (CPU 3 %, memory 2000) */
 	char first[64];
-	snprintf(first, sizeof first, "\"samples\":[[%d,10.000,3.00,2000]", 10 * HIST_PERIOD_MS);
+	snprintf(first, sizeof first, "\"samples\":[[%d,10.000,3.00,2000,null,null]", 10 * HIST_PERIOD_MS);
 	CHECK(strstr(s, first) != NULL);
 	CHECK(strstr(s, "bad") == NULL);
+	buf_free(&b);
+	hist_free(&h);
+}
+
+/* Latency per sample: the percentiles of the requests timed since the sample before (the
+ * cluster's counts only grow), none for the first sample or a quiet window, and a count
+ * that went backwards (a node restarted) starts the window again. */
+UNIT(hist_latency_per_window)
+{
+	struct hist h = {0};
+	struct lat_hist lat = {0};
+	struct mpr r;
+	for (int i = 0; i < 10; i++)
+		lat_record(&lat, 30000); /* before the first sample: no window yet */
+	top_reply_lat(&r, 1, 0, &lat);
+	hist_add_top(&h, 0, r.root);
+	mpr_free(&r);
+	for (int i = 0; i < 100; i++) /* 100 requests in (1, 2.5] ms */
+		lat_record(&lat, 2000);
+	top_reply_lat(&r, 1, 0, &lat);
+	hist_add_top(&h, HIST_PERIOD_MS, r.root);
+	mpr_free(&r);
+	top_reply_lat(&r, 1, 0, &lat); /* nothing since */
+	hist_add_top(&h, 2 * HIST_PERIOD_MS, r.root);
+	mpr_free(&r);
+	struct lat_hist fresh = {0}; /* a restart: fewer than before */
+	for (int i = 0; i < 4; i++)
+		lat_record(&fresh, 70000);
+	top_reply_lat(&r, 1, 0, &fresh);
+	hist_add_top(&h, 3 * HIST_PERIOD_MS, r.root);
+	mpr_free(&r);
+	struct buf b = {0};
+	hist_json(&h, 1, &b);
+	buf_append(&b, "", 1);
+	const char *s = (const char *)b.data;
+	CHECK(strstr(s, "[0,1.000,3.00,0,null,null]") != NULL);
+	/* p50 of 100 in (1000, 2500] µs: 1000 + 1500 * 50/100 = 1750 µs; p95: 2425 µs */
+	CHECK(strstr(s, ",1.750,2.425]") != NULL);
+	CHECK(strstr(s, "[10000,1.000,3.00,0,null,null]") != NULL);
+	/* 4 in (50, 100] ms: p50 75 ms, p95 50 + 50 * 3.8/4 = 97.5 ms */
+	CHECK(strstr(s, "[15000,1.000,3.00,0,75.000,97.500]") != NULL);
 	buf_free(&b);
 	hist_free(&h);
 }

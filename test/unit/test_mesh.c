@@ -324,3 +324,92 @@ UNIT(mesh_half_close_keeps_the_answer)
 	teardown(&x);
 	close(a.listener);
 }
+
+/* The backend's side of a timed exchange: `rounds` HTTP requests on one connection, each
+ * answered DELAY_US after its head arrived. */
+#define DELAY_US 60000
+struct slow {
+	int listener, rounds, answered;
+};
+
+static void *backend_slow(void *arg)
+{
+	struct slow *a = arg;
+	int tc = accept(a->listener, NULL, NULL);
+	if (tc < 0)
+		return NULL;
+	struct timeval tv = {5, 0};
+	setsockopt(tc, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char buf[1024];
+	size_t have = 0;
+	while (a->answered < a->rounds) {
+		ssize_t n = recv(tc, buf + have, sizeof buf - 1 - have, 0);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = 0;
+		char *end = strstr(buf, "\r\n\r\n");
+		if (!end)
+			continue;
+		have = 0;
+		usleep(DELAY_US);
+		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+		if (send(tc, ok, sizeof ok - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof ok - 1))
+			break;
+		a->answered++;
+	}
+	close(tc);
+	return NULL;
+}
+
+/* Each request is timed from its first byte to the backend's first answer byte: a backend
+ * that waits 60 ms lands both requests of a keep-alive connection in the (50 ms, 100 ms]
+ * bucket, and only requests are timed (as many samples as requests). */
+UNIT(mesh_times_requests_to_the_first_answer_byte)
+{
+	static struct mh x;
+	struct slow a = {.listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .rounds = 2};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	CHECK(a.listener >= 0 && !bind(a.listener, (struct sockaddr *)&sa, sizeof sa) &&
+	      !getsockname(a.listener, (struct sockaddr *)&sa, &sl) && !listen(a.listener, 8));
+	uint16_t pub = setup(&x, ntohs(sa.sin_port));
+	uv_async_t stop;
+	uv_async_init(&x.loop, &stop, mh_stop);
+	stop.data = &x;
+	pthread_t th, bt;
+	CHECK_EQ_INT(pthread_create(&th, NULL, mh_run, &x), 0);
+	CHECK_EQ_INT(pthread_create(&bt, NULL, backend_slow, &a), 0);
+
+	int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {5, 0};
+	setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct sockaddr_in pa = {.sin_family = AF_INET, .sin_port = htons(pub), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(cl >= 0 && !connect(cl, (struct sockaddr *)&pa, sizeof pa));
+	static const char req[] = "GET / HTTP/1.1\r\nHost: web\r\n\r\n";
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(send(cl, req, sizeof req - 1, 0), (long)(sizeof req - 1));
+		char buf[256];
+		size_t got = 0;
+		while (got < 40) { /* the whole answer: head and "ok" */
+			ssize_t n = recv(cl, buf + got, sizeof buf - got, 0);
+			CHECK(n > 0);
+			got += (size_t)n;
+		}
+	}
+	close(cl);
+	CHECK_EQ_INT(pthread_join(bt, NULL), 0);
+	CHECK_EQ_INT(a.answered, 2);
+
+	uv_async_send(&stop);
+	CHECK_EQ_INT(pthread_join(th, NULL), 0);
+	struct svc_traffic t[4];
+	CHECK_EQ_INT(traffic_stats(x.mesh, t, 4), 1);
+	CHECK_EQ_INT(t[0].requests, 2);
+	CHECK_EQ_INT(lat_count(&t[0].latency), 2);
+	CHECK_EQ_INT(lat_bucket(DELAY_US), 9);
+	CHECK_EQ_INT(t[0].latency.n[9], 2);
+	CHECK(t[0].latency.sum_us >= 2 * DELAY_US);
+	teardown(&x);
+	close(a.listener);
+}

@@ -236,19 +236,27 @@ async function pageLogs(main, name) {
   } catch (e) { pre.textContent = e.message; }
 }
 
-// A line plot in SVG: the samples of one figure over the last hour.
-function plot(title, pts, now, fmt, floor) {
+// A line plot in SVG: the samples of one figure over the last hour, and a second line
+// (more, drawn in orange) when given.
+function plot(title, pts, now, fmt, floor, more) {
   const W = 400, H = 140, L = 44, B = 18, ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H + B}`);
   const mk = (t, a) => { const e = document.createElementNS(ns, t); for (const k in a) e.setAttribute(k, a[k]); svg.append(e); return e; };
-  const max = Math.max(floor, ...pts.map(p => p[1])) * 1.1, t0 = now - 3600e3;
+  const all = more ? pts.concat(more) : pts;
+  const max = Math.max(floor, ...all.map(p => p[1])) * 1.1, t0 = now - 3600e3;
   const x = t => L + (W - L) * Math.max(0, (t - t0) / 3600e3), y = v => H - H * v / max;
   mk('line', { x1: L, y1: H, x2: W, y2: H, stroke: '#aab' });
   mk('line', { x1: L, y1: 0, x2: L, y2: H, stroke: '#aab' });
   for (const f of [0.5, 1]) { const t = mk('text', { x: 2, y: y(max * f / 1.1) + 4, 'font-size': 10, fill: '#667' }); t.textContent = fmt(max * f / 1.1); }
   for (const m of [60, 30, 0]) { const t = mk('text', { x: x(now - m * 60e3) - (m ? 14 : 22), y: H + 14, 'font-size': 10, fill: '#667' }); t.textContent = m ? '-' + m + 'm' : 'now'; }
-  if (pts.length) mk('polyline', { points: pts.map(p => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '), fill: 'none', stroke: '#2458d6', 'stroke-width': 1.5 });
+  const line = (ps, colour) => {
+    if (ps.length) mk('polyline', { points: ps.map(p => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '), fill: 'none', stroke: colour, 'stroke-width': 1.5 });
+    // a line of one point draws nothing: a few samples (a fresh console, sparse latency) get dots
+    if (ps.length < 60) for (const p of ps) mk('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2, fill: colour });
+  };
+  line(pts, '#2458d6');
+  if (more) line(more, '#d9822b');
   return h('div', { class: 'plot' }, h('div', { class: 'title' }, title), svg);
 }
 
@@ -257,9 +265,12 @@ async function pagePlots(main) {
   const blocks = hs.services.map(s => [h('h3', {}, s.name), h('div', { class: 'plots' },
     plot('requests/s', s.samples.map(p => [p[0], p[1]]), hs.now, v => v.toFixed(1), 1),
     plot('CPU %', s.samples.map(p => [p[0], p[2]]), hs.now, v => v.toFixed(1), 1),
-    plot('memory', s.samples.map(p => [p[0], p[3]]), hs.now, fmtBytes, 1 << 20))]);
+    plot('memory', s.samples.map(p => [p[0], p[3]]), hs.now, fmtBytes, 1 << 20),
+    // a sample with no request timed has no latency (null): no point rather than a zero
+    plot('latency ms, p50 (blue) and p95', s.samples.filter(p => p[4] !== null).map(p => [p[0], p[4]]), hs.now,
+      v => v.toFixed(1), 1, s.samples.filter(p => p[5] !== null).map(p => [p[0], p[5]])))]);
   main.replaceChildren(h('h2', {}, 'Plots (last hour, a sample every ' + hs.period_ms / 1000 + ' s)'),
-    h('p', { class: 'muted' }, 'Requests through the routing mesh, CPU and memory summed over each service\'s tasks. Latency is not measured by the mesh, so it has no plot.'),
+    h('p', { class: 'muted' }, 'Requests through the routing mesh, CPU and memory summed over each service\'s tasks. Latency: HTTP requests through the mesh, from the request\'s first byte to the backend\'s first answer byte, p50 and p95 of the requests in each sample\'s 5 s.'),
     ...(blocks.length ? blocks.flat() : [h('p', { class: 'muted' }, 'No samples yet.')]));
 }
 
