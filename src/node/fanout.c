@@ -48,12 +48,6 @@ static void src_close(struct conn *c, const char *why)
 	fan_release(s->f);
 }
 
-static const struct conn_ops src_ops = {
-	.on_ready = src_ready,
-	.on_frame = src_frame,
-	.on_close = src_close,
-};
-
 /* The CLI went away: stop asking (what a source was doing for it is its own affair). */
 static void fan_gone(struct pending *p)
 {
@@ -64,6 +58,12 @@ static void fan_gone(struct pending *p)
 			conn_close(f->src[i].conn, "the client went away");
 	fan_release(f);
 }
+
+static const struct conn_ops src_ops = {
+	.on_ready = src_ready,
+	.on_frame = src_frame,
+	.on_close = src_close,
+};
 
 struct fanout *fanout_new(struct daemon *d, struct pending *p, size_t cap, const struct fanout_ops *ops, void *ctx)
 {
