@@ -4,6 +4,7 @@
 #include "net/access.h"
 #include "net/conn.h"
 #include "node/daemon.h"
+#include "node/fanout.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include <stdio.h>
@@ -12,15 +13,12 @@
 
 #define REMOTE_ID 1 /* the exec.task request's id on its own connection */
 
+/* The relay's own part (node/fanout.h holds the one source: the task's node). */
 struct execfan {
-	struct daemon *d;
-	struct pending *p;   /* the CLI's request; NULL once the CLI side is finished */
-	struct conn *conn;   /* to the task's node; NULL once closed */
-	bool ready, done;
-	bool dialling, closed; /* on_close may come from within conn_connect */
-	struct mpw req;      /* the exec.task request (sent once the conn is ready) */
-	struct buf early;    /* exec.input frames that came before (packed, with lengths) */
-	char addr[64];
+	struct pending *p; /* the CLI's request; p->conn is NULL once the CLI has gone */
+	bool ready;
+	struct mpw req;   /* the exec.task request (sent once the conn is ready) */
+	struct buf early; /* exec.input frames that came before (packed, with lengths) */
 	uint64_t task;
 };
 
@@ -84,29 +82,17 @@ static int pick(const struct cand *c, size_t n, const char *target, size_t *out,
 
 /* ---- the relay --------------------------------------------------------------------------------- */
 
-static void fan_free(struct execfan *f)
+static void fan_done(struct fanout *fo)
 {
+	struct execfan *f = fo->ctx;
 	mpw_free(&f->req);
 	buf_free(&f->early);
 	free(f);
 }
 
-/* The CLI side is finished: its request is answered for good, or it has gone. */
-static void client_done(struct execfan *f)
+static void remote_ready(struct fanout_src *s, struct conn *c)
 {
-	if (!f->p)
-		return;
-	pending_free(f->p);
-	f->p = NULL;
-	if (f->conn)
-		conn_close(f->conn, NULL);
-	else
-		fan_free(f);
-}
-
-static void remote_ready(struct conn *c)
-{
-	struct execfan *f = c->data;
+	struct execfan *f = s->f->ctx;
 	f->ready = true;
 	conn_send_mpw(c, &f->req);
 	for (size_t off = 0; off + sizeof(uint32_t) <= f->early.len;) {
@@ -118,58 +104,41 @@ static void remote_ready(struct conn *c)
 	buf_free(&f->early);
 }
 
-static void remote_frame(struct conn *c, const msgpack_object *resp)
+/* The command's last frame ends the session: the task's node ends it when the conn closes,
+ * as it does when the CLI goes away. */
+static bool remote_frame(struct fanout_src *s, const msgpack_object *resp, int64_t rc, bool more)
 {
-	struct execfan *f = c->data;
+	struct execfan *f = s->f->ctx;
 	uint64_t id = 0;
 	mp_get_u64(resp, "id", &id);
-	if (f->done || !f->p || id != REMOTE_ID) /* an input's answer: its session has ended */
-		return;
-	int64_t rc = 0;
-	bool more = false;
-	mp_get_i64(resp, "rc", &rc);
-	mp_get_bool(resp, "more", &more);
+	if (id != REMOTE_ID) /* an input's answer: its session has ended */
+		return false;
 	rpc_relay(f->p, resp);
-	if (rc || !more) {
-		f->done = true;
-		client_done(f);
-	}
+	return rc || !more;
 }
 
-static void remote_close(struct conn *c, const char *why)
+static void remote_close(struct fanout_src *s, const char *why)
 {
-	struct execfan *f = c->data;
-	f->conn = NULL;
-	if (!f->done && f->p && f->p->conn) {
-		char m[ERR_LEN];
-		snprintf(m, sizeof m, "exec in task %llu (node %s): %s", (unsigned long long)f->task, f->addr,
-			 why ? why : "the node closed the connection before the command ended");
-		rpc_reply_err(f->p->conn, f->p->req_id, E_IO, m);
-	}
-	if (f->p) {
-		pending_free(f->p);
-		f->p = NULL;
-	}
-	f->closed = true;
-	if (!f->dialling)
-		fan_free(f);
+	struct execfan *f = s->f->ctx;
+	if (!f->p->conn)
+		return;
+	char m[ERR_LEN];
+	snprintf(m, sizeof m, "exec in task %llu (node %s): %s", (unsigned long long)f->task, s->addr,
+		 why ? why : "the node closed the connection before the command ended");
+	rpc_reply_err(f->p->conn, f->p->req_id, E_IO, m);
 }
 
-static const struct conn_ops remote_ops = {
+static const struct fanout_ops fan_ops = {
 	.on_ready = remote_ready,
 	.on_frame = remote_frame,
 	.on_close = remote_close,
+	.on_done = fan_done,
 };
-
-/* The CLI went away: the task's node kills the command when this conn closes. */
-static void fan_gone(struct pending *p)
-{
-	client_done(p->ctx);
-}
 
 /* Packs exec.task for the chosen task, with the caller as origin when the task runs on
  * another node (this node's own request needs none: it checked the caller). */
-static void build_req(struct execfan *f, const struct req_exec *a, const struct fl_doc *cmd, uint64_t node_id)
+static void build_req(struct daemon *d, struct execfan *f, const struct req_exec *a, const struct fl_doc *cmd,
+		      uint64_t node_id)
 {
 	struct req_exec_task q = {
 		.task_id = f->task, .cmd = *cmd, .tty = a->tty, .stdin = a->stdin, .rows = a->rows, .cols = a->cols,
@@ -185,7 +154,7 @@ static void build_req(struct execfan *f, const struct req_exec *a, const struct 
 			mpw_key_obj(&f->req, &r.root->via.map.ptr[i].key);
 			mpw_obj(&f->req, &r.root->via.map.ptr[i].val);
 		}
-		if (f->p->has_origin && node_id != f->d->ident.id)
+		if (f->p->has_origin && node_id != d->ident.id)
 			access_origin_put(&f->req, &f->p->origin, f->p->origin_op);
 		mpw_map_end(&f->req);
 		mpr_free(&r);
@@ -198,24 +167,14 @@ static void fan_out(struct daemon *d, struct pending *p, const struct req_exec *
 		    const struct cand *t)
 {
 	struct execfan *f = xcalloc(1, sizeof *f);
-	f->d = d;
 	f->p = p;
 	f->task = t->id;
-	snprintf(f->addr, sizeof f->addr, "%s", t->addr);
-	p->ctx = f;
-	p->on_gone = fan_gone;
 	p->on_reply = NULL;
-	build_req(f, a, cmd, t->node_id);
+	build_req(d, f, a, cmd, t->node_id);
 	TRACE("exec", p->conn ? p->conn->peer : "-", "exec in task %llu on %s", (unsigned long long)t->id, t->addr);
-	uint8_t me[AUTH_NODE_LEN];
-	auth_node_put(d->ident.id, me);
-	f->dialling = true;
-	struct conn *c = conn_connect(d->loop, f->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &remote_ops, f);
-	f->dialling = false;
-	if (f->closed)
-		fan_free(f);
-	else
-		f->conn = c;
+	struct fanout *fo = fanout_new(d, p, 1, &fan_ops, f);
+	fanout_dial(fo, NULL, t->addr, NULL);
+	fanout_started(fo);
 }
 
 /* ---- on a worker: the tasks come from the leader ----------------------------------------------- */
@@ -349,17 +308,17 @@ void execfan_start(struct daemon *d, struct conn *c, const struct req_exec *a)
 
 void execfan_input(struct daemon *d, struct conn *c, const struct req_exec_input *a)
 {
-	for (struct pending *p = d->pending; p; p = p->next) {
-		if (p->conn != c || p->req_id != a->session || p->on_gone != fan_gone)
-			continue;
-		struct execfan *f = p->ctx;
+	struct fanout *fo = fanout_find(d, c, a->session, &fan_ops);
+	/* a session whose command has ended is the task node's to answer, as below */
+	if (fo && !fo->src[0].ended) {
+		struct execfan *f = fo->ctx;
 		struct req_exec_input q = *a;
 		q.session = REMOTE_ID;
 		struct mpw w;
 		mpw_init(&w);
 		proto_encode(&w, OP_EXEC_INPUT, 0, &q);
-		if (f->ready && f->conn)
-			conn_send_mpw(f->conn, &w);
+		if (f->ready && fo->src[0].conn)
+			conn_send_mpw(fo->src[0].conn, &w);
 		else if (!f->ready && f->early.len + w.sb.size < (8u << 20)) {
 			uint32_t len = (uint32_t)w.sb.size;
 			buf_append(&f->early, &len, sizeof len);

@@ -1,5 +1,6 @@
 #include "node/imagefan.h"
 #include "node/daemon.h"
+#include "node/fanout.h"
 #include "node/imagework.h"
 #include "image/ref.h"
 #include "net/conn.h"
@@ -10,22 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct imagefan;
-
-/* One node's share. */
-struct fansrc {
-	struct imagefan *f;
-	struct conn *conn;
-	char name[64], addr[64];
-	bool ended, closed;
-	bool worker; /* holds no key: a pull is sent the credentials opened (node/worker.h) */
-};
-
+/* The fan's own part (node/fanout.h holds the sources). */
 struct imagefan {
 	struct daemon *d;
 	struct pending *p; /* the CLI's request; p->conn is NULL once the CLI has gone */
-	struct fansrc *src;
-	size_t n, open;
+	bool *worker;      /* per source: holds no key, so a pull is sent the credentials opened (node/worker.h) */
 	unsigned failed;
 	const char *action;
 	char ref[REF_STR_MAX + 1];
@@ -49,10 +39,18 @@ static void frame_begin(struct imagefan *f, struct mpw *w, bool more)
 
 static void fan_free(struct imagefan *f)
 {
+	mpw_free(&f->drop);
+	free(f->worker);
+	free(f);
+}
+
+static void fan_done(struct fanout *fo)
+{
+	struct imagefan *f = fo->ctx;
 	if (f->p->conn) {
 		struct mpw w;
 		frame_begin(f, &w, false);
-		mpw_ku64(&w, "nodes", f->n);
+		mpw_ku64(&w, "nodes", fo->n);
 		mpw_ku64(&w, "failed", f->failed);
 		if (f->ndrop) {
 			mpw_key(&w, "removed");
@@ -60,22 +58,13 @@ static void fan_free(struct imagefan *f)
 		}
 		rpc_reply_send(f->p->conn, &w);
 	}
-	pending_free(f->p);
-	mpw_free(&f->drop);
-	free(f->src);
-	free(f);
-}
-
-static void fan_release(struct imagefan *f)
-{
-	if (--f->open == 0)
-		fan_free(f);
+	fan_free(f);
 }
 
 /* A node's frame, passed on with its name: every key but the reply's own. */
-static void relay(struct fansrc *s, const msgpack_object *resp, int64_t rc, bool more)
+static void relay(struct fanout_src *s, const msgpack_object *resp, int64_t rc, bool more)
 {
-	struct imagefan *f = s->f;
+	struct imagefan *f = s->f->ctx;
 	if (!f->p->conn)
 		return;
 	struct mpw w;
@@ -97,17 +86,16 @@ static void relay(struct fansrc *s, const msgpack_object *resp, int64_t rc, bool
 	rpc_reply_send(f->p->conn, &w);
 }
 
-static void src_ready(struct conn *c)
+static void src_ready(struct fanout_src *s, struct conn *c)
 {
-	struct fansrc *s = c->data;
-	struct imagefan *f = s->f;
+	struct imagefan *f = s->f->ctx;
 	struct req_image_node q = {.action = f->action, .ref = f->ref[0] ? f->ref : NULL};
 	if (f->ndrop)
 		q.drop = (struct fl_doc){.raw = f->drop.sb.data, .len = f->drop.sb.size};
 	struct mpw w, cw;
 	mpw_init(&w);
 	mpw_init(&cw);
-	if (s->worker && !strcmp(f->action, "pull")) {
+	if (*(bool *)s->ctx && !strcmp(f->action, "pull")) {
 		struct feed_out out = {.arg = f->d, .open = watch_open_sealed};
 		feed_registry_creds(&f->d->store, &out, true, f->iref.domain, &cw);
 		q.creds = (struct fl_doc){.raw = cw.sb.data, .len = cw.sb.size};
@@ -122,60 +110,37 @@ static void src_ready(struct conn *c)
 	mpw_free(&w);
 }
 
-static void src_frame(struct conn *c, const msgpack_object *resp)
+static bool src_frame(struct fanout_src *s, const msgpack_object *resp, int64_t rc, bool more)
 {
-	struct fansrc *s = c->data;
-	if (s->ended)
-		return;
-	int64_t rc = 0;
-	bool more = false;
-	mp_get_i64(resp, "rc", &rc);
-	mp_get_bool(resp, "more", &more);
 	relay(s, resp, rc, more && !rc);
 	if (rc || !more) {
-		s->f->failed += rc != 0;
-		s->ended = true;
-		conn_close(c, NULL);
+		((struct imagefan *)s->f->ctx)->failed += rc != 0;
+		return true;
 	}
+	return false;
 }
 
-static void src_close(struct conn *c, const char *why)
+static void src_close(struct fanout_src *s, const char *why)
 {
-	struct fansrc *s = c->data;
-	s->closed = true;
-	s->conn = NULL;
-	if (!s->ended) {
-		s->ended = true;
-		s->f->failed++;
-		if (s->f->p->conn) {
-			struct mpw w;
-			frame_begin(s->f, &w, true);
-			mpw_kstr(&w, "node", s->name);
-			mpw_kbool(&w, "node_more", false);
-			mpw_ki64(&w, "node_rc", E_IO);
-			mpw_kstr(&w, "err", why ? why : "the node closed the connection before answering");
-			rpc_reply_send(s->f->p->conn, &w);
-		}
+	struct imagefan *f = s->f->ctx;
+	f->failed++;
+	if (f->p->conn) {
+		struct mpw w;
+		frame_begin(f, &w, true);
+		mpw_kstr(&w, "node", s->name);
+		mpw_kbool(&w, "node_more", false);
+		mpw_ki64(&w, "node_rc", E_IO);
+		mpw_kstr(&w, "err", why ? why : "the node closed the connection before answering");
+		rpc_reply_send(f->p->conn, &w);
 	}
-	fan_release(s->f);
 }
 
-static const struct conn_ops src_ops = {
+static const struct fanout_ops fan_ops = {
 	.on_ready = src_ready,
 	.on_frame = src_frame,
 	.on_close = src_close,
+	.on_done = fan_done,
 };
-
-/* The CLI went away: stop asking (a node's pull goes on and is recorded all the same). */
-static void fan_gone(struct pending *p)
-{
-	struct imagefan *f = p->ctx;
-	f->open++;
-	for (size_t i = 0; i < f->n; i++)
-		if (!f->src[i].closed && f->src[i].conn)
-			conn_close(f->src[i].conn, "the client went away");
-	fan_release(f);
-}
 
 static struct imagefan *fan_new(struct daemon *d, struct conn *c, uint64_t id, const char *action)
 {
@@ -183,40 +148,29 @@ static struct imagefan *fan_new(struct daemon *d, struct conn *c, uint64_t id, c
 	f->d = d;
 	f->action = action;
 	f->p = pending_new(d, c, id);
-	f->p->ctx = f;
-	f->p->on_gone = fan_gone;
 	f->req.data = f;
 	mpw_init(&f->drop);
 	return f;
 }
 
-/* Asks every ready node that can hold images. */
+/* Asks every ready node that can hold images (the CLI going away stops the asking; a
+ * node's pull goes on and is recorded all the same). */
 static void fan_out(struct imagefan *f)
 {
 	struct daemon *d = f->d;
 	size_t n = 0;
 	TABLE_FOREACH(&d->store.nodes, const struct node, nd)
 		n += nd->state == NS_READY && !node_hollow(nd) && nd->addr && nd->addr[0];
-	f->src = xcalloc(n + 1, sizeof *f->src);
-	f->p->on_gone = fan_gone;
-	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
-	uint8_t me[AUTH_NODE_LEN];
-	auth_node_put(d->ident.id, me);
+	f->worker = xcalloc(n + 1, sizeof *f->worker);
+	struct fanout *fo = fanout_new(d, f->p, n, &fan_ops, f);
 	TABLE_FOREACH(&d->store.nodes, const struct node, nd) {
-		if (nd->state != NS_READY || node_hollow(nd) || !nd->addr || !nd->addr[0])
+		if (nd->state != NS_READY || node_hollow(nd) || !nd->addr || !nd->addr[0] || fo->n == fo->cap)
 			continue;
-		struct fansrc *s = &f->src[f->n++];
-		s->f = f;
-		snprintf(s->name, sizeof s->name, "%s", nd->name ? nd->name : "?");
-		snprintf(s->addr, sizeof s->addr, "%s", nd->addr);
-		s->worker = nd->worker;
-		f->open++;
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
-		if (!s->closed)
-			s->conn = sc;
+		f->worker[fo->n] = nd->worker;
+		fanout_dial(fo, nd->name ? nd->name : "?", nd->addr, &f->worker[fo->n]);
 	}
-	TRACE("image", f->action, "asked %zu nodes", f->n);
-	fan_release(f);
+	TRACE("image", f->action, "asked %zu nodes", fo->n);
+	fanout_started(fo);
 }
 
 /* ---- pull ------------------------------------------------------------------------------------ */
@@ -239,10 +193,8 @@ static void resolve_done(uv_work_t *req, int status)
 		image_ref_familiar(&f->iref, fam, sizeof fam);
 		snprintf(m, sizeof m, "image pull %s: %s", fam, f->err);
 		rpc_reply_err(f->p->conn, f->p->req_id, f->rc, m);
-		f->p->on_gone = NULL;
 		pending_free(f->p);
-		mpw_free(&f->drop);
-		free(f);
+		fan_free(f);
 	} else {
 		snprintf(f->iref.digest, sizeof f->iref.digest, "%s", f->digest);
 		image_ref_canonical(&f->iref, f->ref, sizeof f->ref);
@@ -263,13 +215,11 @@ void imagefan_pull(struct daemon *d, struct conn *c, const struct req_image_pull
 	struct imagefan *f = fan_new(d, c, a->id, "pull");
 	if (image_ref_parse(a->ref, &f->iref, err)) {
 		rpc_reply_err(c, a->id, E_INVAL, err);
-		f->p->on_gone = NULL;
 		pending_free(f->p);
-		mpw_free(&f->drop);
-		free(f);
+		fan_free(f);
 		return;
 	}
-	f->p->on_gone = NULL; /* the resolve runs to its end and finds p->conn NULL */
+	/* no on_gone yet: the resolve runs to its end and finds p->conn NULL */
 	regopts_login(&d->host, &d->reg, &f->iref, &f->login);
 	regopts_bind(&f->cfg, &d->reg, &f->login);
 	d->jobs++;

@@ -1,5 +1,6 @@
 #include "node/logfan.h"
 #include "node/daemon.h"
+#include "node/fanout.h"
 #include "net/conn.h"
 #include "spec/spec.h"
 #include "util/log.h"
@@ -11,26 +12,18 @@
 /* A line longer than this is passed on in pieces rather than held back. */
 #define LINE_MAX_HELD 65536
 
-struct logfan;
-
-/* One task's log, read from its node. */
+/* One task's log, read from its node (node/fanout.h holds the conn). */
 struct logsrc {
-	struct logfan *f;
-	struct conn *conn;
 	uint64_t task;
-	char addr[64];
 	char prefix[96];
 	struct buf partial; /* output after the last newline, until the rest arrives */
-	bool ended;         /* everything was passed on (or the source gave up) */
-	bool closed;        /* the conn has closed: nothing more comes from it */
 };
 
+/* The fan's own part. */
 struct logfan {
-	struct daemon *d;
 	struct pending *p; /* the CLI's request; p->conn is NULL once the CLI has gone */
 	struct logsrc *src;
 	size_t n;
-	size_t open; /* sources not closed yet, plus one while a loop over them runs */
 	int64_t tail;
 	bool follow;
 };
@@ -41,13 +34,14 @@ static void frame_begin(struct logfan *f, struct mpw *w)
 	mpw_kbool(w, "more", true);
 }
 
-static void warn(struct logsrc *s, const char *why)
+static void warn(struct fanout_src *s, const char *why)
 {
-	struct logfan *f = s->f;
+	struct logfan *f = s->f->ctx;
 	if (!f->p->conn)
 		return;
 	char m[ERR_LEN];
-	snprintf(m, sizeof m, "logs of task %llu (node %s): %s", (unsigned long long)s->task, s->addr, why);
+	snprintf(m, sizeof m, "logs of task %llu (node %s): %s", (unsigned long long)((struct logsrc *)s->ctx)->task,
+		 s->addr, why);
 	struct mpw w;
 	frame_begin(f, &w);
 	mpw_kstr(&w, "warn", m);
@@ -55,9 +49,10 @@ static void warn(struct logsrc *s, const char *why)
 }
 
 /* Passes on the whole lines received so far (all of it when flushing). */
-static void pass_on(struct logsrc *s, const char *data, size_t n, bool flush)
+static void pass_on(struct fanout_src *fs, const char *data, size_t n, bool flush)
 {
-	struct logfan *f = s->f;
+	struct logfan *f = fs->f->ctx;
+	struct logsrc *s = fs->ctx;
 	buf_append(&s->partial, data, n);
 	size_t upto = s->partial.len;
 	if (!flush && upto <= LINE_MAX_HELD)
@@ -76,31 +71,25 @@ static void pass_on(struct logsrc *s, const char *data, size_t n, bool flush)
 	buf_consume(&s->partial, upto);
 }
 
-static void fan_free(struct logfan *f)
+static void fan_done(struct fanout *fo)
 {
+	struct logfan *f = fo->ctx;
 	if (f->p->conn) {
 		struct mpw w;
 		rpc_reply_begin(&w, f->p->req_id, 0);
 		mpw_kbool(&w, "more", false);
 		rpc_reply_send(f->p->conn, &w);
 	}
-	pending_free(f->p);
 	for (size_t i = 0; i < f->n; i++)
 		buf_free(&f->src[i].partial);
 	free(f->src);
 	free(f);
 }
 
-static void fan_release(struct logfan *f)
+static void src_ready(struct fanout_src *s, struct conn *c)
 {
-	if (--f->open == 0)
-		fan_free(f);
-}
-
-static void src_ready(struct conn *c)
-{
-	struct logsrc *s = c->data;
-	struct req_logs q = {.task_id = s->task, .tail = s->f->tail, .follow = s->f->follow};
+	struct logfan *f = s->f->ctx;
+	struct req_logs q = {.task_id = ((struct logsrc *)s->ctx)->task, .tail = f->tail, .follow = f->follow};
 	struct mpw w;
 	mpw_init(&w);
 	proto_encode(&w, OP_LOGS, 1, &q);
@@ -108,15 +97,8 @@ static void src_ready(struct conn *c)
 	mpw_free(&w);
 }
 
-static void src_frame(struct conn *c, const msgpack_object *resp)
+static bool src_frame(struct fanout_src *s, const msgpack_object *resp, int64_t rc, bool more)
 {
-	struct logsrc *s = c->data;
-	if (s->ended)
-		return;
-	int64_t rc = 0;
-	bool more = false;
-	mp_get_i64(resp, "rc", &rc);
-	mp_get_bool(resp, "more", &more);
 	const msgpack_object *data = mp_get(resp, "data");
 	/* a task whose node keeps no log for it (never started, or its files are gone with
 	 * it) simply has no output */
@@ -124,40 +106,24 @@ static void src_frame(struct conn *c, const msgpack_object *resp)
 		pass_on(s, data->via.str.ptr, data->via.str.size, !more);
 	if (rc || !more) {
 		pass_on(s, "", 0, true);
-		s->ended = true;
-		conn_close(c, NULL);
+		return true;
 	}
+	return false;
 }
 
-static void src_close(struct conn *c, const char *why)
+static void src_close(struct fanout_src *s, const char *why)
 {
-	struct logsrc *s = c->data;
-	s->closed = true;
-	s->conn = NULL;
-	if (!s->ended) {
-		pass_on(s, "", 0, true);
-		warn(s, why ? why : "the node closed the connection before the end");
-		s->ended = true;
-	}
-	fan_release(s->f);
+	pass_on(s, "", 0, true);
+	warn(s, why ? why : "the node closed the connection before the end");
 }
 
-static const struct conn_ops src_ops = {
+/* the CLI going away (interrupted, or done) stops the reading of every node */
+static const struct fanout_ops fan_ops = {
 	.on_ready = src_ready,
 	.on_frame = src_frame,
 	.on_close = src_close,
+	.on_done = fan_done,
 };
-
-/* The CLI went away (interrupted, or done): stop reading every node. */
-static void fan_gone(struct pending *p)
-{
-	struct logfan *f = p->ctx;
-	f->open++;
-	for (size_t i = 0; i < f->n; i++)
-		if (!f->src[i].closed && f->src[i].conn)
-			conn_close(f->src[i].conn, "the client went away");
-	fan_release(f);
-}
 
 /* The node that holds a task's log, when there is one to read: a pending task never ran,
  * and the log of a task whose node has left the cluster went with it. */
@@ -182,31 +148,21 @@ static void fan_out(struct daemon *d, struct conn *c, uint64_t id, const struct 
 		    const struct logwant *want, size_t n)
 {
 	struct logfan *f = xcalloc(1, sizeof *f);
-	f->d = d;
 	f->p = pending_new(d, c, id);
-	f->p->ctx = f;
-	f->p->on_gone = fan_gone;
 	f->tail = a->tail;
 	f->follow = a->follow;
 	f->src = xcalloc(n ? n : 1, sizeof *f->src);
-	f->open = 1; /* held while the sources start: a synchronous failure must not end it */
-	uint8_t me[AUTH_NODE_LEN];
-	auth_node_put(d->ident.id, me);
+	struct fanout *fo = fanout_new(d, f->p, n, &fan_ops, f);
 	for (size_t i = 0; i < n; i++) {
 		struct logsrc *s = &f->src[f->n++];
-		s->f = f;
 		s->task = want[i].task;
 		snprintf(s->prefix, sizeof s->prefix, "%s", want[i].prefix);
-		snprintf(s->addr, sizeof s->addr, "%s", want[i].addr);
-		f->open++;
 		/* every node is dialled the same way, this one included: the agent serves its
 		 * tasks' logs on the node port */
-		struct conn *sc = conn_connect(d->loop, s->addr, AUTH_KIND_RPC, &d->ident.tls, me, sizeof me, &src_ops, s);
-		if (!s->closed)
-			s->conn = sc;
+		fanout_dial(fo, NULL, want[i].addr, s);
 	}
 	TRACE("logs", c->peer, "reading %zu task logs (follow %d)", f->n, f->follow);
-	fan_release(f);
+	fanout_started(fo);
 }
 
 /* ---- on a worker: the tasks come from the leader (node/worker.h) -------------------------- */
