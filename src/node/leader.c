@@ -169,8 +169,12 @@ static void check_behind(struct leader *l, uint64_t id, uint64_t applied)
 		s->behind_since = 0;
 		return;
 	}
-	if (!s->behind_since) {
+	/* stuck, not merely behind: under steady writes a follower is a few entries short at
+	 * every heartbeat while it applies on; only one whose applied index stands still for
+	 * LEADER_STUCK_MS has met libraft 0.15's follower bug */
+	if (!s->behind_since || applied != s->behind_at) {
 		s->behind_since = now(l);
+		s->behind_at = applied;
 		return;
 	}
 	if (now(l) - s->behind_since < LEADER_STUCK_MS)

@@ -71,6 +71,7 @@ struct seen {
 	uint64_t id;
 	uint64_t last_ms;
 	uint64_t behind_since; /* since when its applied index lags what raft believes it has */
+	uint64_t behind_at;    /* ... and stands still at this index */
 };
 
 struct member;
@@ -114,8 +115,9 @@ bool leader_alive(const struct leader *l, uint64_t id);
 
 /* A node's heartbeat, with the raft index it has applied (0: not said): 0, or E_NOTFOUND
  * when that node is not a member of the cluster (removed; it should stop) once this
- * leadership is old enough to know. A node whose applied index stays behind what raft
- * believes it holds for LEADER_STUCK_MS is sent the log again from its applied index. */
+ * leadership is old enough to know. A node whose applied index stands still behind what
+ * raft believes it holds for LEADER_STUCK_MS is sent the log again from its applied index
+ * (one that is behind but applying on is left alone). */
 int leader_heartbeat(struct leader *l, uint64_t id, uint64_t applied, char *err);
 #define LEADER_STUCK_MS 3000
 

@@ -373,3 +373,55 @@ UNIT(leader_value_entry_of_a_newer_orch_halts_every_replica)
 	}
 	sim_stop(&s);
 }
+
+/* What the leader sends again (check_behind): a fake raft view of one follower. */
+static uint64_t fake_match, reprobes, reprobe_from;
+
+static uint64_t f_match_index(void *data, uint64_t id)
+{
+	(void)data, (void)id;
+	return fake_match;
+}
+
+static uint64_t f_commit_index(void *data)
+{
+	(void)data;
+	return 1u << 30;
+}
+
+static void f_reprobe(void *data, uint64_t id, uint64_t from)
+{
+	(void)data, (void)id;
+	reprobes++;
+	reprobe_from = from;
+}
+
+/* A follower that is a few entries short at every heartbeat but applies on (steady writes)
+ * is left alone; one whose applied index stands still while raft believes it holds more is
+ * sent the log again from where it stopped, once per LEADER_STUCK_MS. */
+UNIT(leader_value_resends_only_to_a_stuck_follower)
+{
+	static struct sim s;
+	sim_start(&s);
+	s.host.match_index = f_match_index;
+	s.host.commit_index = f_commit_index;
+	s.host.reprobe = f_reprobe;
+	reprobes = 0;
+	uint64_t other = (s.leader_i + 1) % N + 1, applied = 100;
+	char err[ERR_LEN];
+	for (int k = 0; k < 30; k++) { /* 15 s of heartbeats, always 3 short, always moving */
+		applied += 7;
+		fake_match = applied + 3;
+		CHECK_EQ_INT(leader_heartbeat(&s.leader, other, applied, err), 0);
+		run(&s, 500);
+	}
+	CHECK_EQ_INT(reprobes, 0);
+	for (int k = 0; k < 14; k++) { /* 7 s standing still one short */
+		fake_match = applied + 1;
+		CHECK_EQ_INT(leader_heartbeat(&s.leader, other, applied, err), 0);
+		run(&s, 500);
+	}
+	CHECK_EQ_INT(reprobes, 2);
+	CHECK_EQ_INT(reprobe_from, applied);
+	sim_stop(&s);
+}
