@@ -55,6 +55,35 @@ def reap():
             return
 
 
+def runtime_children():
+    """PIDs of runc/crun commands (not a container's init) re-parented to this process: a
+    node killed with SIGKILL leaves the runtime command it was running going on."""
+    me, found = os.getpid(), []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me and os.path.basename(argv[0]) in (b"runc", b"crun") and argv[1:2] != [b"init"]:
+            found.append(int(d))
+    return found
+
+
+def wait_runtime_children(timeout=15.0):
+    """Lets the runtime commands a killed node left behind finish (a `runc create` that
+    completes after the clean-up looked would leave its container behind), then reaps."""
+    deadline = time.time() + timeout
+    while runtime_children() and time.time() < deadline:
+        reap()
+        time.sleep(0.05)
+    reap()
+
+
 def pid_alive(pid):
     reap()
     try:

@@ -16,7 +16,7 @@ import tarfile
 import time
 import urllib.request
 
-from harness import BIN, ROOT, Cluster, Fail, check, kill_pid, reap, wait_until
+from harness import BIN, ROOT, Cluster, Fail, check, kill_pid, reap, wait_runtime_children, wait_until
 
 DEMO = "demo:latest"
 _demo_dir = None
@@ -188,7 +188,7 @@ class WorkCluster(Cluster):
             for pid in pids:
                 kill_pid(pid, n.dir)
                 wait_gone(pid)
-        reap()
+        wait_runtime_children()
         cleanup_errors = []
         for n in self.nodes:
             if not os.path.isdir(n.dir):
