@@ -84,6 +84,22 @@ def wait_runtime_children(timeout=15.0):
     reap()
 
 
+def release_net_tag(data_dir):
+    """Drops the machine-wide claim (/run/orch/net-tags/TAG, src/agent/nettag.c) of the
+    network tag a node's data dir keeps, if the claim is that dir's: every node claims one
+    when it gets its subnet, tasks or not."""
+    try:
+        with open(os.path.join(data_dir, "net-tag")) as f:
+            tag = f.read().split()[0]
+        claim = os.path.join("/run/orch/net-tags", tag)
+        with open(claim) as f:
+            holder = f.read()
+        if holder == data_dir:
+            os.unlink(claim)
+    except (OSError, IndexError):
+        pass
+
+
 def pid_alive(pid):
     reap()
     try:
@@ -398,6 +414,8 @@ class Cluster:
             for pid in pids:
                 kill_pid(pid, n.dir)
         reap()
+        for n in self.nodes:
+            release_net_tag(n.dir)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def diagnostics(self):
