@@ -45,14 +45,19 @@ def become_subreaper():
         pass
 
 
+EXITS = {}  # pid -> how a reaped child ended ("exit 1", "signal 6"), for diagnostics
+
+
 def reap():
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        EXITS[pid] = ("signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                      else "exit %d" % os.WEXITSTATUS(status))
 
 
 def runtime_children():
@@ -421,7 +426,8 @@ class Cluster:
     def diagnostics(self):
         out = []
         for n in self.nodes:
-            out.append("--- %s (%s, pid %s, %s) log tail:" % (n.name, n.addr, n.pid, "up" if n.alive() else "down"))
+            state = "up" if n.alive() else "down" + (", ended by %s" % EXITS[n.pid] if n.pid in EXITS else "")
+            out.append("--- %s (%s, pid %s, %s) log tail:" % (n.name, n.addr, n.pid, state))
             out += ["    " + l.rstrip() for l in tail(n.log)]
         return "\n".join(out)
 
