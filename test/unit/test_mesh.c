@@ -233,6 +233,24 @@ static void mh_stop(uv_async_t *a)
 	uv_close((uv_handle_t *)a, NULL);
 }
 
+/* Makes fd a listener on 127.0.0.1 (port chosen by the kernel) and returns its port. */
+static uint16_t listening_port(int fd)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	CHECK(fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof sa) && !getsockname(fd, (struct sockaddr *)&sa, &sl) &&
+	      !listen(fd, 8));
+	return ntohs(sa.sin_port);
+}
+
+/* Runs the mesh's loop in a thread; `stop` (sent with uv_async_send) closes its listeners. */
+static void mesh_thread(struct mh *x, uv_async_t *stop, pthread_t *th)
+{
+	uv_async_init(&x->loop, stop, mh_stop);
+	stop->data = x;
+	CHECK_EQ_INT(pthread_create(th, NULL, mh_run, x), 0);
+}
+
 /* Bytes read until the peer's end (or an error: negative errno). */
 static long drain_all(int fd)
 {
@@ -291,16 +309,10 @@ UNIT(mesh_half_close_keeps_the_answer)
 {
 	static struct mh x;
 	struct answer a = {.listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof sa;
-	CHECK(a.listener >= 0 && !bind(a.listener, (struct sockaddr *)&sa, sizeof sa) &&
-	      !getsockname(a.listener, (struct sockaddr *)&sa, &sl) && !listen(a.listener, 8));
-	uint16_t pub = setup(&x, ntohs(sa.sin_port));
+	uint16_t pub = setup(&x, listening_port(a.listener));
 	uv_async_t stop;
-	uv_async_init(&x.loop, &stop, mh_stop);
-	stop.data = &x;
 	pthread_t th, bt;
-	CHECK_EQ_INT(pthread_create(&th, NULL, mh_run, &x), 0);
+	mesh_thread(&x, &stop, &th);
 	CHECK_EQ_INT(pthread_create(&bt, NULL, backend_answers, &a), 0);
 
 	int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
@@ -369,16 +381,10 @@ UNIT(mesh_times_requests_to_the_first_answer_byte)
 {
 	static struct mh x;
 	struct slow a = {.listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .rounds = 2};
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof sa;
-	CHECK(a.listener >= 0 && !bind(a.listener, (struct sockaddr *)&sa, sizeof sa) &&
-	      !getsockname(a.listener, (struct sockaddr *)&sa, &sl) && !listen(a.listener, 8));
-	uint16_t pub = setup(&x, ntohs(sa.sin_port));
+	uint16_t pub = setup(&x, listening_port(a.listener));
 	uv_async_t stop;
-	uv_async_init(&x.loop, &stop, mh_stop);
-	stop.data = &x;
 	pthread_t th, bt;
-	CHECK_EQ_INT(pthread_create(&th, NULL, mh_run, &x), 0);
+	mesh_thread(&x, &stop, &th);
 	CHECK_EQ_INT(pthread_create(&bt, NULL, backend_slow, &a), 0);
 
 	int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
